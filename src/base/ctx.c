@@ -1,0 +1,25 @@
+#define _GNU_SOURCE
+#include "base/ctx.h"
+
+#include <cblas.h>
+#include <sched.h>
+#include <unistd.h>
+
+int dv_cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void dv_ctx_apply(const dv_ctx *ctx)
+{
+    int n = ctx && ctx->n_threads > 0 ? ctx->n_threads : 1;
+    if (openblas_get_num_threads() != n)
+        openblas_set_num_threads(n);
+}

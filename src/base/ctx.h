@@ -1,0 +1,21 @@
+/* What compute functions need to know about the run: the thread budget.
+ * Travels explicitly; the library keeps no global state of its own. */
+#ifndef DV_CTX_H
+#define DV_CTX_H
+
+#include <stddef.h>
+
+typedef struct dv_ctx {
+    int n_threads;   /* >= 1: shared by OpenBLAS and docvl's own loops */
+    float *scratch;  /* optional work buffer owned by the caller (e.g. a model) */
+    size_t scratch_len; /* in floats */
+} dv_ctx;
+
+/* Cores available to this process (sched_getaffinity), at least 1. */
+int dv_cpu_count(void);
+
+/* Applies ctx->n_threads to OpenBLAS. OpenBLAS's thread count is process-wide
+ * state of that library, so every entry point that computes calls this. */
+void dv_ctx_apply(const dv_ctx *ctx);
+
+#endif

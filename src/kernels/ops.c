@@ -1,0 +1,82 @@
+#include "kernels/ops.h"
+
+#include <math.h>
+
+void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const float *b, float eps)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d;
+        float *o = y + (size_t)i * d;
+        /* double accumulation: the goldens were made in float64 and long rows
+         * (4096) lose digits in a float sum */
+        double mean = 0, var = 0;
+        for (int j = 0; j < d; j++)
+            mean += r[j];
+        mean /= d;
+        for (int j = 0; j < d; j++) {
+            double t = r[j] - mean;
+            var += t * t;
+        }
+        var /= d;
+        float inv = (float)(1.0 / sqrt(var + eps));
+        float m = (float)mean;
+        for (int j = 0; j < d; j++) {
+            float v = (r[j] - m) * inv;
+            if (w)
+                v *= w[j];
+            if (b)
+                v += b[j];
+            o[j] = v;
+        }
+    }
+}
+
+void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d;
+        float *o = y + (size_t)i * d;
+        double ss = 0;
+        for (int j = 0; j < d; j++)
+            ss += (double)r[j] * r[j];
+        float inv = (float)(1.0 / sqrt(ss / d + eps));
+        for (int j = 0; j < d; j++)
+            o[j] = w ? (r[j] * inv) * w[j] : r[j] * inv;
+    }
+}
+
+void dv_gelu_erf(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void dv_silu_mul(float *gate, const float *up, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void dv_softmax(float *x, int n)
+{
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+void dv_add(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
+}

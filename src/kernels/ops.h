@@ -1,0 +1,21 @@
+/* Row-wise operations shared by the towers and the decoder. All in f32;
+ * x is [n, d] row-major unless stated. */
+#ifndef DV_OPS_H
+#define DV_OPS_H
+
+#include <stddef.h>
+
+/* LayerNorm over the last dim (biased variance, as PyTorch). w/b may be NULL. */
+void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const float *b, float eps);
+/* RMSNorm as HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w. */
+void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps);
+/* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)), PyTorch's nn.GELU default. */
+void dv_gelu_erf(float *x, size_t n);
+/* SiLU-gated: gate[i] = silu(gate[i]) * up[i]. */
+void dv_silu_mul(float *gate, const float *up, size_t n);
+/* In-place softmax of one row. */
+void dv_softmax(float *x, int n);
+/* y += x */
+void dv_add(float *y, const float *x, size_t n);
+
+#endif

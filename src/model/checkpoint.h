@@ -1,0 +1,33 @@
+/* A model directory's weights: one or more safetensors shards, looked up by
+ * the ORIGINAL DeepSeek-VL tensor names (other layouts are mapped to these at
+ * open time, so the forward passes know one naming only). */
+#ifndef DV_CHECKPOINT_H
+#define DV_CHECKPOINT_H
+
+#include "base/error.h"
+#include "kernels/tensor.h"
+#include "model/safetensors.h"
+
+#define DV_MAX_SHARDS 1024
+
+typedef struct dv_checkpoint {
+    char *dir;
+    int n_shards;
+    dv_safetensors **shards;
+    void *by_name;        /* GHashTable: original name -> const dv_tensor* */
+    int hf_layout;        /* 1 if the files used transformers' DeepseekVL names */
+} dv_checkpoint;
+
+int dv_checkpoint_open(const char *dir, dv_checkpoint **out, dv_err *e);
+void dv_checkpoint_close(dv_checkpoint *ck);
+
+/* NULL if absent. */
+const dv_tensor *dv_checkpoint_find(const dv_checkpoint *ck, const char *name);
+
+/* Finds a tensor and checks its shape; a missing tensor or a wrong shape is an
+ * error that names the tensor, the expected and found shapes and the file.
+ * ndim < 0 skips the shape check. */
+int dv_checkpoint_get(const dv_checkpoint *ck, const char *name, int ndim, const int64_t *shape,
+                      const dv_tensor **out, dv_err *e);
+
+#endif

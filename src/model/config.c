@@ -1,0 +1,590 @@
+#include "model/config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/json.h"
+
+#define CONFIG_MAX_BYTES (4u << 20)
+
+/* Architecture presets named by the checkpoint's model_name (DESIGN.md 2). */
+static void siglip_large_preset(dv_siglip_cfg *s)
+{
+    s->image_size = 384;
+    s->patch_size = 16;
+    s->width = 1024;
+    s->layers = 24;
+    s->heads = 16;
+    s->mlp_ratio = 4.0f;
+    s->select_layer = -1;
+    s->class_token = 0;
+    for (int i = 0; i < 3; i++) {
+        s->pixel_mean[i] = 0.5f;
+        s->pixel_std[i] = 0.5f;
+    }
+}
+
+static void sam_b_preset(dv_sam_cfg *s)
+{
+    static const int global[4] = { 2, 5, 8, 11 };
+    static const float mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
+    static const float stdv[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
+    s->image_size = 1024;
+    s->patch_size = 16;
+    s->width = 768;
+    s->layers = 12;
+    s->heads = 12;
+    s->mlp_ratio = 4.0f;
+    s->window_size = 14;
+    s->n_global = 4;
+    memcpy(s->global_attn_indexes, global, sizeof global);
+    s->prompt_embed_dim = 256;
+    s->downsample_channels[0] = 512;
+    s->downsample_channels[1] = 1024;
+    s->select_layer = -1;
+    memcpy(s->pixel_mean, mean, sizeof mean);
+    memcpy(s->pixel_std, stdv, sizeof stdv);
+}
+
+/* Reads an int field into *dst when present; checks the range. */
+static int get_int(JsonObject *o, const char *key, const char *what, int lo, int hi, int *dst,
+                   dv_err *e)
+{
+    long long v;
+    int r = dv_json_int(o, key, what, &v, e);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return 0;
+    if (v < lo || v > hi) {
+        dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" = %lld is outside [%d, %d]", what, key, v, lo, hi);
+        return -1;
+    }
+    *dst = (int)v;
+    return 1;
+}
+
+static int get_float(JsonObject *o, const char *key, const char *what, double lo, double hi,
+                     float *dst, dv_err *e)
+{
+    double v;
+    int r = dv_json_num(o, key, what, &v, e);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return 0;
+    if (!(v >= lo && v <= hi)) {
+        dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" = %g is outside [%g, %g]", what, key, v, lo, hi);
+        return -1;
+    }
+    *dst = (float)v;
+    return 1;
+}
+
+static int get_vec3(JsonObject *o, const char *key, const char *what, float dst[3], dv_err *e)
+{
+    JsonArray *a;
+    int r = dv_json_arr(o, key, what, &a, e);
+    if (r <= 0)
+        return r;
+    if (json_array_get_length(a) != 3) {
+        dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" must have 3 numbers", what, key);
+        return -1;
+    }
+    for (guint i = 0; i < 3; i++) {
+        JsonNode *n = json_array_get_element(a, i);
+        GType t = JSON_NODE_HOLDS_VALUE(n) ? json_node_get_value_type(n) : G_TYPE_INVALID;
+        if (t != G_TYPE_DOUBLE && t != G_TYPE_INT64) {
+            dv_fail(e, DOCVL_EMODEL, "%s: \"%s\"[%u] is not a number", what, key, i);
+            return -1;
+        }
+        dst[i] = (float)json_node_get_double(n);
+    }
+    return 1;
+}
+
+static int get_name(JsonObject *o, const char *what, char *dst, size_t cap, dv_err *e)
+{
+    const char *s = NULL;
+    int r = dv_json_str(o, "model_name", what, &s, e);
+    if (r < 0)
+        return -1;
+    snprintf(dst, cap, "%s", r ? s : "");
+    return 0;
+}
+
+static int mlp_dim(int width, float ratio) { return (int)((double)width * ratio); }
+
+static int parse_siglip(JsonObject *o, const char *what, dv_siglip_cfg *s, dv_err *e)
+{
+    siglip_large_preset(s);
+    if (get_name(o, what, s->model_name, sizeof s->model_name, e))
+        return -1;
+    int known = strcmp(s->model_name, "siglip_large_patch16_384") == 0;
+    int explicit_width = 0;
+    int r;
+    if (get_int(o, "image_size", what, 16, 4096, &s->image_size, e) < 0 ||
+        get_int(o, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
+        (r = get_int(o, "width", what, 1, 16384, &s->width, e)) < 0 ||
+        get_int(o, "layers", what, 1, 256, &s->layers, e) < 0 ||
+        get_int(o, "heads", what, 1, 256, &s->heads, e) < 0 ||
+        get_float(o, "mlp_ratio", what, 0.01, 64, &s->mlp_ratio, e) < 0 ||
+        get_int(o, "select_layer", what, -256, 256, &s->select_layer, e) < 0 ||
+        get_vec3(o, "pixel_mean", what, s->pixel_mean, e) < 0 ||
+        get_vec3(o, "pixel_std", what, s->pixel_std, e) < 0)
+        return -1;
+    explicit_width = r;
+    int ct = 0;
+    if (dv_json_bool(o, "class_token", what, &ct, e) < 0)
+        return -1;
+    s->class_token = ct;
+    if (!known && !explicit_width) {
+        dv_fail(e, DOCVL_EUNSUPPORTED,
+                "%s: unknown SigLIP model_name \"%s\" and no explicit width/layers/heads "
+                "(known: siglip_large_patch16_384)", what, s->model_name);
+        return -1;
+    }
+    if (s->class_token) {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "%s: class_token towers are not supported", what);
+        return -1;
+    }
+    if (s->width % s->heads || s->image_size % s->patch_size) {
+        dv_fail(e, DOCVL_EMODEL, "%s: width %d not divisible by heads %d, or image_size %d by "
+                "patch_size %d", what, s->width, s->heads, s->image_size, s->patch_size);
+        return -1;
+    }
+    if (s->select_layer == 0 || s->select_layer < -s->layers || s->select_layer > s->layers) {
+        dv_fail(e, DOCVL_EMODEL, "%s: select_layer %d out of range for %d layers", what,
+                s->select_layer, s->layers);
+        return -1;
+    }
+    for (int i = 0; i < 3; i++)
+        if (!(s->pixel_std[i] > 0)) {
+            dv_fail(e, DOCVL_EMODEL, "%s: pixel_std must be positive", what);
+            return -1;
+        }
+    s->mlp_dim = mlp_dim(s->width, s->mlp_ratio);
+    return 0;
+}
+
+static int parse_sam(JsonObject *o, const char *what, dv_sam_cfg *s, dv_err *e)
+{
+    sam_b_preset(s);
+    if (get_name(o, what, s->model_name, sizeof s->model_name, e))
+        return -1;
+    int known = strcmp(s->model_name, "sam_b_downsample") == 0;
+    int r;
+    if (get_int(o, "image_size", what, 16, 8192, &s->image_size, e) < 0 ||
+        get_int(o, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
+        (r = get_int(o, "width", what, 1, 16384, &s->width, e)) < 0 ||
+        get_int(o, "layers", what, 1, 256, &s->layers, e) < 0 ||
+        get_int(o, "heads", what, 1, 256, &s->heads, e) < 0 ||
+        get_float(o, "mlp_ratio", what, 0.01, 64, &s->mlp_ratio, e) < 0 ||
+        get_int(o, "window_size", what, 1, 1024, &s->window_size, e) < 0 ||
+        get_int(o, "prompt_embed_dim", what, 1, 16384, &s->prompt_embed_dim, e) < 0 ||
+        get_int(o, "select_layer", what, -256, 256, &s->select_layer, e) < 0 ||
+        get_vec3(o, "pixel_mean", what, s->pixel_mean, e) < 0 ||
+        get_vec3(o, "pixel_std", what, s->pixel_std, e) < 0)
+        return -1;
+    if (!known && !r) {
+        dv_fail(e, DOCVL_EUNSUPPORTED,
+                "%s: unknown SAM model_name \"%s\" and no explicit width/layers/heads "
+                "(known: sam_b_downsample)", what, s->model_name);
+        return -1;
+    }
+    JsonArray *a;
+    r = dv_json_arr(o, "global_attn_indexes", what, &a, e);
+    if (r < 0)
+        return -1;
+    if (r) {
+        guint n = json_array_get_length(a);
+        if (n > DV_MAX_GLOBAL_ATTN) {
+            dv_fail(e, DOCVL_ELIMIT, "%s: more than %d global_attn_indexes", what,
+                    DV_MAX_GLOBAL_ATTN);
+            return -1;
+        }
+        s->n_global = (int)n;
+        for (guint i = 0; i < n; i++) {
+            JsonNode *nd = json_array_get_element(a, i);
+            if (!JSON_NODE_HOLDS_VALUE(nd) || json_node_get_value_type(nd) != G_TYPE_INT64) {
+                dv_fail(e, DOCVL_EMODEL, "%s: global_attn_indexes[%u] is not an integer", what, i);
+                return -1;
+            }
+            s->global_attn_indexes[i] = (int)json_node_get_int(nd);
+        }
+    }
+    for (int i = 0; i < s->n_global; i++)
+        if (s->global_attn_indexes[i] < 0 || s->global_attn_indexes[i] >= s->layers) {
+            dv_fail(e, DOCVL_EMODEL, "%s: global_attn_indexes[%d] = %d outside the %d layers",
+                    what, i, s->global_attn_indexes[i], s->layers);
+            return -1;
+        }
+    if (s->n_global == 0) {
+        dv_fail(e, DOCVL_EMODEL, "%s: SAM needs at least one global attention block (sam_hd "
+                "reads the first)", what);
+        return -1;
+    }
+    r = dv_json_arr(o, "downsample_channels", what, &a, e);
+    if (r < 0)
+        return -1;
+    if (r) {
+        if (json_array_get_length(a) != 2) {
+            dv_fail(e, DOCVL_EUNSUPPORTED, "%s: downsample_channels must have 2 entries", what);
+            return -1;
+        }
+        for (guint i = 0; i < 2; i++) {
+            JsonNode *nd = json_array_get_element(a, i);
+            long long v = JSON_NODE_HOLDS_VALUE(nd) && json_node_get_value_type(nd) == G_TYPE_INT64
+                              ? json_node_get_int(nd) : -1;
+            if (v < 1 || v > 16384) {
+                dv_fail(e, DOCVL_EMODEL, "%s: downsample_channels[%u] invalid", what, i);
+                return -1;
+            }
+            s->downsample_channels[i] = (int)v;
+        }
+    }
+    if (s->width % s->heads || s->image_size % s->patch_size) {
+        dv_fail(e, DOCVL_EMODEL, "%s: width %d not divisible by heads %d, or image_size %d by "
+                "patch_size %d", what, s->width, s->heads, s->image_size, s->patch_size);
+        return -1;
+    }
+    if (s->select_layer != -1) {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "%s: SAM select_layer must be -1", what);
+        return -1;
+    }
+    s->mlp_dim = mlp_dim(s->width, s->mlp_ratio);
+    return 0;
+}
+
+static int parse_vision(JsonObject *root, dv_config *c, dv_err *e)
+{
+    JsonObject *vc, *params;
+    const char *cls = NULL;
+    if (dv_json_obj(root, "vision_config", "config.json", &vc, e) <= 0) {
+        if (e->code == DOCVL_OK)
+            dv_fail(e, DOCVL_EMODEL, "config.json: no \"vision_config\" object");
+        return -1;
+    }
+    if (dv_json_str(vc, "cls", "config.json vision_config", &cls, e) <= 0) {
+        if (e->code == DOCVL_OK)
+            dv_fail(e, DOCVL_EMODEL, "config.json: vision_config has no \"cls\"");
+        return -1;
+    }
+    if (dv_json_obj(vc, "params", "config.json vision_config", &params, e) <= 0) {
+        if (e->code == DOCVL_OK)
+            dv_fail(e, DOCVL_EMODEL, "config.json: vision_config has no \"params\" object");
+        return -1;
+    }
+    if (strcmp(cls, "CLIPVisionTower") == 0) {
+        c->family = DV_FAMILY_SIGLIP;
+        return parse_siglip(params, "config.json vision_config.params", &c->siglip, e);
+    }
+    if (strcmp(cls, "HybridVisionTower") == 0) {
+        c->family = DV_FAMILY_HYBRID;
+        JsonObject *hi, *lo;
+        const char *concat = NULL;
+        if (dv_json_str(params, "concat_type", "config.json vision_config.params", &concat, e) < 0)
+            return -1;
+        if (concat && strcmp(concat, "tuple") != 0) {
+            dv_fail(e, DOCVL_EUNSUPPORTED, "config.json: concat_type \"%s\" is not supported "
+                    "(only \"tuple\", as released)", concat);
+            return -1;
+        }
+        if (dv_json_obj(params, "high_res_cfg", "config.json vision_config.params", &hi, e) <= 0 ||
+            dv_json_obj(params, "low_res_cfg", "config.json vision_config.params", &lo, e) <= 0) {
+            if (e->code == DOCVL_OK)
+                dv_fail(e, DOCVL_EMODEL, "config.json: HybridVisionTower needs high_res_cfg and "
+                        "low_res_cfg objects");
+            return -1;
+        }
+        if (parse_sam(hi, "config.json high_res_cfg", &c->sam, e) ||
+            parse_siglip(lo, "config.json low_res_cfg", &c->siglip, e))
+            return -1;
+        return 0;
+    }
+    dv_fail(e, DOCVL_EUNSUPPORTED, "config.json: unknown vision_config.cls \"%s\" (expected "
+            "CLIPVisionTower for deepseek-vl-1.3b or HybridVisionTower for deepseek-vl-7b)", cls);
+    return -1;
+}
+
+static int parse_aligner(JsonObject *root, dv_config *c, dv_err *e)
+{
+    const char *what = "config.json aligner_config.params";
+    JsonObject *ac, *p;
+    if (dv_json_obj(root, "aligner_config", "config.json", &ac, e) <= 0 ||
+        dv_json_obj(ac, "params", "config.json aligner_config", &p, e) <= 0) {
+        if (e->code == DOCVL_OK)
+            dv_fail(e, DOCVL_EMODEL, "config.json: no aligner_config.params object");
+        return -1;
+    }
+    const char *type = NULL;
+    if (dv_json_str(p, "projector_type", what, &type, e) <= 0) {
+        if (e->code == DOCVL_OK)
+            dv_fail(e, DOCVL_EMODEL, "%s: no projector_type", what);
+        return -1;
+    }
+    if (strcmp(type, "mlp_gelu") == 0)
+        c->aligner.type = DV_PROJ_MLP_GELU;
+    else if (strcmp(type, "low_high_hybrid_split_mlp_gelu") == 0)
+        c->aligner.type = DV_PROJ_LOW_HIGH_HYBRID_SPLIT;
+    else {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "%s: projector_type \"%s\" is not supported (mlp_gelu, "
+                "low_high_hybrid_split_mlp_gelu)", what, type);
+        return -1;
+    }
+    c->aligner.input_dim = 1024;
+    c->aligner.n_embed = 0;
+    c->aligner.depth = 2;
+    if (get_int(p, "input_dim", what, 1, 65536, &c->aligner.input_dim, e) < 0 ||
+        get_int(p, "n_embed", what, 1, 65536, &c->aligner.n_embed, e) < 0 ||
+        get_int(p, "depth", what, 1, 64, &c->aligner.depth, e) < 0)
+        return -1;
+    if (c->aligner.depth != 2) {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "%s: depth %d (only 2, as released)", what, c->aligner.depth);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_lm(JsonObject *root, dv_config *c, dv_err *e)
+{
+    const char *what = "config.json language_config";
+    JsonObject *lc;
+    if (dv_json_obj(root, "language_config", "config.json", &lc, e) <= 0) {
+        if (e->code == DOCVL_OK)
+            dv_fail(e, DOCVL_EMODEL, "config.json: no \"language_config\" object");
+        return -1;
+    }
+    dv_lm_cfg *l = &c->lm;
+    /* deepseek-llm-7b defaults; the released 1.3B/7B configs spell them out. */
+    *l = (dv_lm_cfg){ .hidden = 4096, .intermediate = 11008, .layers = 30, .heads = 32,
+                      .vocab = 102400, .max_pos = 4096, .rms_eps = 1e-6f,
+                      .rope_theta = 10000.0f, .bos_id = 100000, .eos_id = 100001 };
+    l->kv_heads = -1;
+    if (get_int(lc, "hidden_size", what, 1, 65536, &l->hidden, e) < 0 ||
+        get_int(lc, "intermediate_size", what, 1, 262144, &l->intermediate, e) < 0 ||
+        get_int(lc, "num_hidden_layers", what, 1, 1024, &l->layers, e) < 0 ||
+        get_int(lc, "num_attention_heads", what, 1, 1024, &l->heads, e) < 0 ||
+        get_int(lc, "num_key_value_heads", what, 1, 1024, &l->kv_heads, e) < 0 ||
+        get_int(lc, "vocab_size", what, 1, 4 << 20, &l->vocab, e) < 0 ||
+        get_int(lc, "max_position_embeddings", what, 1, 1 << 24, &l->max_pos, e) < 0 ||
+        get_float(lc, "rms_norm_eps", what, 0, 1, &l->rms_eps, e) < 0 ||
+        get_float(lc, "rope_theta", what, 1, 1e12, &l->rope_theta, e) < 0 ||
+        get_int(lc, "bos_token_id", what, 0, 1 << 24, &l->bos_id, e) < 0 ||
+        get_int(lc, "eos_token_id", what, 0, 1 << 24, &l->eos_id, e) < 0 ||
+        dv_json_bool(lc, "tie_word_embeddings", what, &l->tie_word_embeddings, e) < 0)
+        return -1;
+    if (l->kv_heads < 0)
+        l->kv_heads = l->heads;
+    JsonObject *scaling;
+    int r = dv_json_obj(lc, "rope_scaling", what, &scaling, e);
+    if (r < 0)
+        return -1;
+    if (r) {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "%s: rope_scaling is not supported", what);
+        return -1;
+    }
+    if (l->hidden % l->heads || l->heads % l->kv_heads || (l->hidden / l->heads) % 2) {
+        dv_fail(e, DOCVL_EMODEL, "%s: hidden_size %d, %d heads, %d key/value heads do not fit",
+                what, l->hidden, l->heads, l->kv_heads);
+        return -1;
+    }
+    l->head_dim = l->hidden / l->heads;
+    return 0;
+}
+
+static void default_side_files(dv_config *c)
+{
+    int size = c->family == DV_FAMILY_HYBRID ? c->sam.image_size : c->siglip.image_size;
+    c->pre = (dv_preproc_cfg){ .image_size = size, .min_size = 14, .has_image_mean = 1,
+                               .image_mean = { 0.5f, 0.5f, 0.5f },
+                               .image_std = { 0.5f, 0.5f, 0.5f },
+                               .rescale_factor = 1.0f / 255.0f, .do_normalize = 0 };
+    snprintf(c->proc.image_tag, sizeof c->proc.image_tag, "<image_placeholder>");
+    c->proc.num_image_tokens = 576;
+    snprintf(c->proc.sft_format, sizeof c->proc.sft_format, "deepseek");
+    c->proc.add_bos = 1;
+}
+
+int dv_config_parse_json(const char *json, size_t len, const char *what, dv_config *cfg,
+                         dv_err *e)
+{
+    memset(cfg, 0, sizeof *cfg);
+    JsonParser *p;
+    JsonNode *root;
+    int rc = dv_json_parse(json, len, CONFIG_MAX_BYTES, what, &p, &root, e);
+    if (rc)
+        return rc == DOCVL_EFORMAT ? DOCVL_EMODEL : rc;
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
+        g_object_unref(p);
+        return dv_fail(e, DOCVL_EMODEL, "%s: the top level is not a JSON object", what);
+    }
+    JsonObject *o = json_node_get_object(root);
+    rc = DOCVL_OK;
+    if (parse_vision(o, cfg, e) || parse_aligner(o, cfg, e) || parse_lm(o, cfg, e))
+        rc = e->code ? e->code : DOCVL_EMODEL;
+    g_object_unref(p);
+    if (rc)
+        return rc;
+    default_side_files(cfg);
+    int vis_width = cfg->siglip.width;
+    if (cfg->family == DV_FAMILY_HYBRID && cfg->sam.downsample_channels[1] != cfg->aligner.input_dim)
+        return dv_fail(e, DOCVL_EMODEL, "%s: SAM output channels %d != aligner input_dim %d", what,
+                       cfg->sam.downsample_channels[1], cfg->aligner.input_dim);
+    if (vis_width != cfg->aligner.input_dim)
+        return dv_fail(e, DOCVL_EMODEL, "%s: SigLIP width %d != aligner input_dim %d", what,
+                       vis_width, cfg->aligner.input_dim);
+    if (cfg->aligner.n_embed == 0)
+        cfg->aligner.n_embed = cfg->lm.hidden;
+    if (cfg->aligner.n_embed != cfg->lm.hidden)
+        return dv_fail(e, DOCVL_EMODEL, "%s: aligner n_embed %d != language hidden_size %d", what,
+                       cfg->aligner.n_embed, cfg->lm.hidden);
+    if (cfg->aligner.type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT && cfg->family != DV_FAMILY_HYBRID)
+        return dv_fail(e, DOCVL_EMODEL, "%s: low_high_hybrid_split_mlp_gelu needs the hybrid tower",
+                       what);
+    if (cfg->aligner.type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT && cfg->aligner.n_embed % 2)
+        return dv_fail(e, DOCVL_EMODEL, "%s: hybrid aligner n_embed %d must be even", what,
+                       cfg->aligner.n_embed);
+    return DOCVL_OK;
+}
+
+/* Optional JSON side file: absent is fine (*root NULL), broken is an error. */
+static int load_side(const char *dir, const char *name, JsonParser **p, JsonObject **obj,
+                     dv_err *e)
+{
+    *p = NULL;
+    *obj = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (!g_file_test(path, G_FILE_TEST_EXISTS))
+        return DOCVL_OK;
+    char *text;
+    size_t len;
+    int rc = dv_read_file(path, CONFIG_MAX_BYTES, &text, &len, e);
+    if (rc)
+        return rc;
+    JsonNode *root;
+    rc = dv_json_parse(text, len, CONFIG_MAX_BYTES, path, p, &root, e);
+    free(text);
+    if (rc)
+        return DOCVL_EMODEL;
+    if (!JSON_NODE_HOLDS_OBJECT(root)) {
+        g_object_unref(*p);
+        *p = NULL;
+        return dv_fail(e, DOCVL_EMODEL, "%s: the top level is not a JSON object", path);
+    }
+    *obj = json_node_get_object(root);
+    return DOCVL_OK;
+}
+
+static int read_preprocessor(const char *dir, dv_config *c, dv_err *e)
+{
+    JsonParser *p;
+    JsonObject *o;
+    int rc = load_side(dir, "preprocessor_config.json", &p, &o, e);
+    if (rc || !o)
+        return rc;
+    const char *what = "preprocessor_config.json";
+    dv_preproc_cfg *q = &c->pre;
+    JsonNode *mean = json_object_has_member(o, "image_mean") ? json_object_get_member(o, "image_mean")
+                                                             : NULL;
+    if (mean && JSON_NODE_HOLDS_NULL(mean))
+        q->has_image_mean = 0;
+    if (get_int(o, "image_size", what, 16, 8192, &q->image_size, e) < 0 ||
+        get_int(o, "min_size", what, 1, 8192, &q->min_size, e) < 0 ||
+        get_vec3(o, "image_mean", what, q->image_mean, e) < 0 ||
+        get_vec3(o, "image_std", what, q->image_std, e) < 0 ||
+        get_float(o, "rescale_factor", what, 0, 1, &q->rescale_factor, e) < 0 ||
+        dv_json_bool(o, "do_normalize", what, &q->do_normalize, e) < 0)
+        rc = DOCVL_EMODEL;
+    g_object_unref(p);
+    if (rc)
+        return rc;
+    int want = c->family == DV_FAMILY_HYBRID ? c->sam.image_size : c->siglip.image_size;
+    if (q->image_size != want)
+        return dv_fail(e, DOCVL_EMODEL, "%s: image_size %d but the vision tower takes %d", what,
+                       q->image_size, want);
+    if (q->min_size > q->image_size)
+        return dv_fail(e, DOCVL_EMODEL, "%s: min_size %d > image_size %d", what, q->min_size,
+                       q->image_size);
+    return DOCVL_OK;
+}
+
+static int read_processor(const char *dir, dv_config *c, dv_err *e)
+{
+    JsonParser *p;
+    JsonObject *o;
+    int rc = load_side(dir, "processor_config.json", &p, &o, e);
+    if (rc || !o)
+        return rc;
+    const char *what = "processor_config.json";
+    const char *tag = NULL, *fmt = NULL;
+    if (dv_json_str(o, "image_tag", what, &tag, e) < 0 ||
+        dv_json_str(o, "sft_format", what, &fmt, e) < 0 ||
+        get_int(o, "num_image_tokens", what, 1, 1 << 16, &c->proc.num_image_tokens, e) < 0)
+        rc = DOCVL_EMODEL;
+    if (!rc && tag)
+        snprintf(c->proc.image_tag, sizeof c->proc.image_tag, "%s", tag);
+    if (!rc && fmt)
+        snprintf(c->proc.sft_format, sizeof c->proc.sft_format, "%s", fmt);
+    g_object_unref(p);
+    if (rc)
+        return rc;
+    if (strcmp(c->proc.sft_format, "deepseek") != 0)
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "%s: sft_format \"%s\" (only \"deepseek\")", what,
+                       c->proc.sft_format);
+    if (c->proc.num_image_tokens != dv_config_image_tokens(c))
+        return dv_fail(e, DOCVL_EMODEL, "%s: num_image_tokens %d but the vision path makes %d",
+                       what, c->proc.num_image_tokens, dv_config_image_tokens(c));
+    return DOCVL_OK;
+}
+
+static int read_tokenizer_config(const char *dir, dv_config *c, dv_err *e)
+{
+    JsonParser *p;
+    JsonObject *o;
+    int rc = load_side(dir, "tokenizer_config.json", &p, &o, e);
+    if (rc || !o)
+        return rc;
+    if (dv_json_bool(o, "add_bos_token", "tokenizer_config.json", &c->proc.add_bos, e) < 0)
+        rc = DOCVL_EMODEL;
+    g_object_unref(p);
+    return rc;
+}
+
+int dv_config_image_tokens(const dv_config *c)
+{
+    int g = c->siglip.image_size / c->siglip.patch_size;
+    return g * g;
+}
+
+int dv_config_load(const char *dir, dv_config *cfg, dv_err *e)
+{
+    char path[4096];
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
+        return dv_fail(e, DOCVL_EMODEL, "%s: no such model directory", dir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text;
+    size_t len;
+    int rc = dv_read_file(path, CONFIG_MAX_BYTES, &text, &len, e);
+    if (rc)
+        return rc == DOCVL_EIO ? dv_wrap(e, "model config missing"), DOCVL_EMODEL : rc;
+    rc = dv_config_parse_json(text, len, path, cfg, e);
+    free(text);
+    if (rc)
+        return rc;
+    if (cfg->family == DV_FAMILY_HYBRID) {
+        /* SAM's neck output is always interpolated to 96x96 and downsampled
+         * twice by 2 (upstream hard-codes 96), so it yields a 24x24 grid that
+         * must meet SigLIP's. */
+        int sig_grid = cfg->siglip.image_size / cfg->siglip.patch_size;
+        if (sig_grid != DV_SAM_OUT_GRID)
+            return dv_fail(e, DOCVL_EMODEL, "%s: SigLIP grid %dx%d does not meet SAM's %dx%d output",
+                           path, sig_grid, sig_grid, DV_SAM_OUT_GRID, DV_SAM_OUT_GRID);
+    }
+    if (read_preprocessor(dir, cfg, e) || read_processor(dir, cfg, e) ||
+        read_tokenizer_config(dir, cfg, e))
+        return e->code ? e->code : DOCVL_EMODEL;
+    return DOCVL_OK;
+}
