@@ -1,0 +1,35 @@
+/* The DeepSeek-LLM decoder, exactly HF LlamaForCausalLM, with a KV cache. */
+#ifndef DV_LLAMA_H
+#define DV_LLAMA_H
+
+#include <stdint.h>
+
+#include "base/ctx.h"
+#include "base/error.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+
+typedef struct dv_llama dv_llama;         /* bound weights */
+typedef struct dv_llama_state dv_llama_state;  /* KV cache + activations for one sequence */
+
+int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_llama **out,
+                  dv_err *e);
+void dv_llama_free(dv_llama *m);
+
+/* max_tokens: cache capacity (<= max_position_embeddings). */
+int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, dv_err *e);
+void dv_llama_state_free(dv_llama_state *s);
+void dv_llama_state_reset(dv_llama_state *s);
+int dv_llama_state_pos(const dv_llama_state *s);
+
+/* Token embeddings for ids into out [n, hidden]. */
+int dv_llama_embed(const dv_llama *m, const int32_t *ids, int n, float *out, dv_err *e);
+
+/* Runs n input embeddings [n, hidden] at the next positions, appending to the
+ * cache. logits: [n, vocab] if all_logits, else [vocab] for the last position
+ * (may be NULL). layer0_out: optional tap [n, hidden]. */
+int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, int n,
+                     float *logits, int all_logits, float *layer0_out, const dv_ctx *ctx,
+                     dv_err *e);
+
+#endif

@@ -1,0 +1,40 @@
+/* The vision path: preprocessed image -> towers -> aligner -> image
+ * embeddings [num_image_tokens, n_embed] for the decoder. */
+#ifndef DV_VISION_H
+#define DV_VISION_H
+
+#include "base/ctx.h"
+#include "base/error.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+
+typedef struct dv_vision dv_vision;   /* bound weights of towers + aligner */
+
+/* Binds and checks every vision/aligner tensor (name and shape; error names
+ * the tensor, expected vs found shape and the file). widen: 16-bit weights
+ * widened to f32 at load (the 1.3B), else kept 16-bit. */
+int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision **out,
+                   dv_err *e);
+void dv_vision_free(dv_vision *v);
+
+/* Optional taps for the golden checker: when non-NULL, the stage's tensor is
+ * copied there (shapes as ../shared/golden/README.md names them). */
+typedef struct dv_vision_taps {
+    float *low_res_pixels;      /* [3,384,384] hybrid */
+    float *sam_block0_out;      /* [64,64,W_sam] */
+    float *sam_neck_out;        /* [P,64,64] */
+    float *sam_main_branch;     /* [C,24,24] */
+    float *sam_hd_branch;       /* [C,24,24] */
+    float *sam_out;             /* [576,C] */
+    float *siglip_embed;        /* [576,W] */
+    float *siglip_blocks_out;   /* [576,W] */
+    float *siglip_out;          /* [576,W] */
+} dv_vision_taps;
+
+/* pixels: the preprocessed square image as float32(u8/255), [3, S, S] planar,
+ * S = cfg->pre.image_size (un-normalized: the towers normalize themselves).
+ * out: [num_image_tokens, n_embed]. */
+int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
+                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);
+
+#endif
