@@ -1,0 +1,46 @@
+/* docvl-golden: runs the stages a golden case directory holds (case.json +
+ * goldens.safetensors + the model files) and compares each with the reference
+ * under the case's tolerance rule |c - ref| <= atol + rtol*|ref|. */
+#ifndef DV_GOLDEN_H
+#define DV_GOLDEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/ctx.h"
+#include "base/error.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+
+typedef struct golden_case {
+    char *dir;
+    dv_safetensors *gold;       /* goldens.safetensors */
+    void *case_parser;          /* JsonParser of case.json */
+    void *case_obj;             /* JsonObject: root of case.json */
+    dv_config cfg;
+    dv_checkpoint *ck;
+    int failures;               /* stages out of tolerance so far */
+    int compared;               /* stages compared so far */
+} golden_case;
+
+int golden_open(const char *dir, golden_case *gc, dv_err *e);
+void golden_close(golden_case *gc);
+
+/* The reference tensor, or NULL when the case does not hold this stage. */
+const dv_tensor *golden_tensor(const golden_case *gc, const char *name);
+
+/* Compares n floats with the reference `name` (absent stage: prints "skip",
+ * returns 0). Prints one line: stage, max abs err, max rel err, worst
+ * error / allowed, ok/FAIL. Counts a failure in gc. Returns 1 if compared. */
+int golden_compare(golden_case *gc, const char *name, const float *got, size_t n);
+
+/* Exact comparison of ids (input_ids, generated_ids; the latter over
+ * generation.steps_safe_to_compare). Same printing and counting. */
+int golden_compare_ids(golden_case *gc, const char *name, const int32_t *ids, size_t n);
+
+/* Stage runners; each returns DOCVL_OK or an error that stops the case. */
+int golden_run_vision(golden_case *gc, float **aligner_out, const dv_ctx *ctx, dv_err *e);
+int golden_run_language(golden_case *gc, const float *aligner_out, const dv_ctx *ctx, dv_err *e);
+
+#endif
