@@ -1,0 +1,329 @@
+/* docvl-bench: the machine's own limits and the model's speed against them,
+ * measured in the same run. Never run by the tests.
+ *
+ *   docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] [--decode N]
+ *
+ * Without --model only the machine limits are measured. Models for timing are
+ * written with tools/docvl-mkmodel (random weights, real shapes). Output keys
+ * are documented in bench/README.md. */
+#include <cblas.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "base/ctx.h"
+#include "model/model.h"
+
+typedef struct bench_opts {
+    int threads;
+    int json;
+    const char *model;
+    int prefill;
+    int decode;
+} bench_opts;
+
+typedef struct figures {
+    double sgemm_gflops[2];      /* 1 thread, N threads */
+    double mem_gbs[2];
+    double load_s, rss_after_load_gb;
+    double vision_ms, vision_gflop;
+    double prefill_tps, prefill_gflop;
+    double decode_tps, decode_bytes_per_token;
+    double peak_rss_gb;
+    int have_model;
+} figures;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double peak_rss_gb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss * 1024.0 / 1e9;
+}
+
+static float *random_floats(size_t n, unsigned seed)
+{
+    float *x = malloc(n * sizeof *x);
+    if (!x)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+    }
+    return x;
+}
+
+/* 1024 x 1024 x 4096: the shape class of the towers' and prefill products. */
+static double sgemm_gflops(int threads)
+{
+    const int m = 1024, n = 1024, k = 4096;
+    float *a = random_floats((size_t)m * k, 1), *b = random_floats((size_t)k * n, 2);
+    float *c = calloc((size_t)m * n, sizeof *c);
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0;
+    }
+    openblas_set_num_threads(threads);
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+        double dt = now() - t0;
+        if (rep > 0 && dt < best)
+            best = dt;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * m * n * k / best / 1e9;
+}
+
+typedef struct stream_arg { const __m256i *p; size_t n; long long sink; } stream_arg;
+
+__attribute__((target("avx2"))) static void *stream_read(void *arg)
+{
+    stream_arg *s = arg;
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (size_t i = 0; i + 4 <= s->n; i += 4) {
+        acc0 = _mm256_xor_si256(acc0, _mm256_load_si256(s->p + i));
+        acc1 = _mm256_xor_si256(acc1, _mm256_load_si256(s->p + i + 1));
+        acc2 = _mm256_xor_si256(acc2, _mm256_load_si256(s->p + i + 2));
+        acc3 = _mm256_xor_si256(acc3, _mm256_load_si256(s->p + i + 3));
+    }
+    acc0 = _mm256_xor_si256(_mm256_xor_si256(acc0, acc1), _mm256_xor_si256(acc2, acc3));
+    s->sink = _mm256_extract_epi64(acc0, 0);
+    return NULL;
+}
+
+/* Read bandwidth over 1 GiB, far beyond any cache: the decoder's bound. */
+static double mem_gbs(int threads)
+{
+    const size_t bytes = (size_t)1 << 30;
+    __m256i *buf = aligned_alloc(64, bytes);
+    if (!buf)
+        return 0;
+    memset(buf, 1, bytes);
+    size_t n = bytes / sizeof *buf, per = n / (size_t)threads;
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        pthread_t th[64];
+        stream_arg args[64];
+        double t0 = now();
+        for (int t = 0; t < threads; t++) {
+            args[t] = (stream_arg){ buf + (size_t)t * per, per, 0 };
+            pthread_create(&th[t], NULL, stream_read, &args[t]);
+        }
+        for (int t = 0; t < threads; t++)
+            pthread_join(th[t], NULL);
+        double dt = now() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    free(buf);
+    return (double)bytes / best / 1e9;
+}
+
+/* ---- model FLOP and byte counts (from the config, not measured) ----- */
+
+static double vit_block_flop(double n, double w, double mlp) { return 2 * n * (4 * w * w + 2 * w * mlp); }
+
+static double siglip_flop(const dv_siglip_cfg *s)
+{
+    double g = s->image_size / s->patch_size, n = g * g;
+    double f = 2 * n * s->width * 3.0 * s->patch_size * s->patch_size;
+    f += s->layers * (vit_block_flop(n, s->width, s->mlp_dim) + 4 * n * n * s->width);
+    return f;
+}
+
+static double sam_flop(const dv_sam_cfg *s)
+{
+    double g = s->image_size / s->patch_size, n = g * g, w = s->width;
+    double win = s->window_size, pad = ((int)(g + win - 1) / (int)win) * win;
+    double f = 2 * n * w * 3.0 * s->patch_size * s->patch_size;
+    for (int i = 0; i < s->layers; i++) {
+        int global = 0;
+        for (int j = 0; j < s->n_global; j++)
+            global |= s->global_attn_indexes[j] == i;
+        double tokens = global ? n : pad * pad, span = global ? n : win * win;
+        f += 2 * tokens * 3 * w * w + 4 * tokens * span * w + 2 * n * (w * w + 2 * w * s->mlp_dim);
+    }
+    double p = s->prompt_embed_dim, c0 = s->downsample_channels[0], c1 = s->downsample_channels[1];
+    double neck = 2 * n * (w * p + 9 * p * p);
+    double down = 2 * (48.0 * 48) * 9 * p * c0 + 2 * (24.0 * 24) * 9 * c0 * c1;
+    return f + 2 * (neck + down);   /* main branch + sam_hd branch */
+}
+
+static double lm_matrix_params(const dv_lm_cfg *l)
+{
+    double kv = (double)l->kv_heads * l->head_dim;
+    double layer = (double)l->hidden * (2 * l->hidden + 2 * kv) + 3.0 * l->hidden * l->intermediate;
+    return layer * l->layers + (double)l->hidden * l->vocab;
+}
+
+/* ---- model timings ---- */
+
+static int bench_model(const bench_opts *o, figures *f, dv_err *e)
+{
+    double t0 = now();
+    dv_model *m;
+    dv_model_opts mo = { .widen = -1 };
+    int rc = dv_model_load(o->model, &mo, &m, e);
+    if (rc)
+        return rc;
+    f->load_s = now() - t0;
+    f->rss_after_load_gb = peak_rss_gb();
+    dv_ctx ctx = { .n_threads = o->threads };
+    const dv_config *c = &m->cfg;
+    int S = c->pre.image_size, ntok = c->proc.num_image_tokens, H = c->lm.hidden;
+    float *pixels = random_floats((size_t)3 * S * S, 7);
+    float *img = malloc((size_t)ntok * H * sizeof *img);
+    float *emb = random_floats((size_t)o->prefill * H, 9);
+    float *logits = malloc((size_t)c->lm.vocab * sizeof *logits);
+    dv_llama_state *st = NULL;
+    if (!pixels || !img || !emb || !logits) {
+        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for bench buffers");
+        goto done;
+    }
+    for (size_t i = 0; i < (size_t)3 * S * S; i++)
+        pixels[i] += 0.5f;
+    t0 = now();
+    if ((rc = dv_vision_forward(m->vision, pixels, img, NULL, &ctx, e)))
+        goto done;
+    f->vision_ms = (now() - t0) * 1e3;
+    f->vision_gflop = siglip_flop(&c->siglip) / 1e9 +
+                      (c->family == DV_FAMILY_HYBRID ? sam_flop(&c->sam) / 1e9 : 0);
+    f->vision_gflop += 2.0 * ntok * (c->aligner.input_dim * (double)H + (double)H * H) / 1e9;
+    for (size_t i = 0; i < (size_t)o->prefill * H; i++)
+        emb[i] *= 0.05f;
+    if ((rc = dv_llama_state_new(m->llama, o->prefill + o->decode + 1, &st, e)))
+        goto done;
+    t0 = now();
+    if ((rc = dv_llama_forward(m->llama, st, emb, o->prefill, logits, 0, NULL, &ctx, e)))
+        goto done;
+    double dt = now() - t0;
+    f->prefill_tps = o->prefill / dt;
+    double attn = 2.0 * c->lm.layers * (double)o->prefill * o->prefill * H; /* causal half of 4nnd */
+    f->prefill_gflop = (2.0 * lm_matrix_params(&c->lm) * o->prefill + attn) / 1e9;
+    t0 = now();
+    for (int i = 0; i < o->decode; i++)
+        if ((rc = dv_llama_forward(m->llama, st, emb + (size_t)i * H, 1, logits, 0, NULL, &ctx, e)))
+            goto done;
+    f->decode_tps = o->decode / (now() - t0);
+    size_t wbytes = 0;
+    for (int s = 0; s < m->ck->n_shards; s++)
+        for (int i = 0; i < m->ck->shards[s]->n; i++) {
+            const dv_tensor *t = &m->ck->shards[s]->tensors[i];
+            if (strncmp(t->name, "language_model.", 15) == 0 && !strstr(t->name, "embed_tokens"))
+                wbytes += t->nbytes * (m->widened && t->dtype != DV_F32 ? 2 : 1);
+        }
+    f->decode_bytes_per_token = (double)wbytes;
+    f->peak_rss_gb = peak_rss_gb();
+    f->have_model = 1;
+done:
+    dv_llama_state_free(st);
+    free(pixels), free(img), free(emb), free(logits);
+    dv_model_free(m);
+    return rc;
+}
+
+static void print_text(const bench_opts *o, const figures *f)
+{
+    int n = o->threads;
+    printf("machine limits\n");
+    printf("  sgemm 1024x1024x4096   1 thread %7.1f GFLOP/s   %d threads %7.1f GFLOP/s\n",
+           f->sgemm_gflops[0], n, f->sgemm_gflops[1]);
+    printf("  memory read (1 GiB)    1 thread %7.1f GB/s      %d threads %7.1f GB/s\n",
+           f->mem_gbs[0], n, f->mem_gbs[1]);
+    if (!f->have_model)
+        return;
+    double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
+    double p_rate = f->prefill_gflop / (f->prefill_tps ? o->prefill / f->prefill_tps : 1);
+    double d_gbs = f->decode_tps * f->decode_bytes_per_token / 1e9;
+    printf("model %s (%d threads)\n", o->model, n);
+    printf("  load                   %8.2f s     peak RSS after load %.2f GB\n", f->load_s,
+           f->rss_after_load_gb);
+    printf("  vision + aligner tile  %8.1f ms    %7.1f GFLOP/s  (%.0f%% of sgemm)\n", f->vision_ms,
+           v_rate, 100 * v_rate / f->sgemm_gflops[1]);
+    printf("  prefill %4d tokens    %8.1f tok/s %7.1f GFLOP/s  (%.0f%% of sgemm)\n", o->prefill,
+           f->prefill_tps, p_rate, 100 * p_rate / f->sgemm_gflops[1]);
+    printf("  decode                 %8.2f tok/s %7.1f GB/s of weights (%.0f%% of memory read), "
+           "%.2f GB/token\n", f->decode_tps, d_gbs, 100 * d_gbs / f->mem_gbs[1],
+           f->decode_bytes_per_token / 1e9);
+    printf("  peak RSS               %8.2f GB\n", f->peak_rss_gb);
+}
+
+static void print_json(const bench_opts *o, const figures *f)
+{
+    printf("{\"threads\": %d, \"sgemm_gflops_1t\": %.2f, \"sgemm_gflops\": %.2f, "
+           "\"mem_read_gbs_1t\": %.2f, \"mem_read_gbs\": %.2f", o->threads, f->sgemm_gflops[0],
+           f->sgemm_gflops[1], f->mem_gbs[0], f->mem_gbs[1]);
+    if (f->have_model) {
+        double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
+        double p_rate = f->prefill_gflop * f->prefill_tps / o->prefill;
+        double d_gbs = f->decode_tps * f->decode_bytes_per_token / 1e9;
+        printf(", \"model\": \"%s\", \"load_s\": %.3f, \"rss_after_load_gb\": %.3f, "
+               "\"vision_ms\": %.1f, \"vision_gflops\": %.2f, \"vision_frac_sgemm\": %.3f, "
+               "\"prefill_tokens\": %d, \"prefill_tps\": %.2f, \"prefill_gflops\": %.2f, "
+               "\"prefill_frac_sgemm\": %.3f, \"decode_tps\": %.3f, \"decode_gbs\": %.2f, "
+               "\"decode_bytes_per_token\": %.0f, \"decode_frac_mem\": %.3f, \"peak_rss_gb\": %.3f",
+               o->model, f->load_s, f->rss_after_load_gb, f->vision_ms, v_rate,
+               v_rate / f->sgemm_gflops[1], o->prefill, f->prefill_tps, p_rate,
+               p_rate / f->sgemm_gflops[1], f->decode_tps, d_gbs, f->decode_bytes_per_token,
+               d_gbs / f->mem_gbs[1], f->peak_rss_gb);
+    }
+    printf("}\n");
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] "
+                    "[--decode N]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16 };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--json"))
+            o.json = 1;
+        else if (!strcmp(a, "--threads") && i + 1 < argc)
+            o.threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--model") && i + 1 < argc)
+            o.model = argv[++i];
+        else if (!strcmp(a, "--prefill") && i + 1 < argc)
+            o.prefill = atoi(argv[++i]);
+        else if (!strcmp(a, "--decode") && i + 1 < argc)
+            o.decode = atoi(argv[++i]);
+        else
+            return usage();
+    }
+    if (o.threads < 1 || o.threads > 64 || o.prefill < 1 || o.decode < 1)
+        return usage();
+    figures f = { 0 };
+    f.sgemm_gflops[0] = sgemm_gflops(1);
+    f.sgemm_gflops[1] = sgemm_gflops(o.threads);
+    f.mem_gbs[0] = mem_gbs(1);
+    f.mem_gbs[1] = mem_gbs(o.threads);
+    if (o.model) {
+        dv_err e = { 0 };
+        if (bench_model(&o, &f, &e)) {
+            fprintf(stderr, "docvl-bench: %s\n", e.msg);
+            return 1;
+        }
+    }
+    if (o.json)
+        print_json(&o, &f);
+    else
+        print_text(&o, &f);
+    return 0;
+}
