@@ -1,0 +1,76 @@
+/* A page as the writers see it: plain results, never model internals.
+ * The pipeline fills it from the PDF text layer (exact words and boxes) or
+ * from the model (text, optionally aligned to detected lines). Coordinates
+ * are pixels of the page image at page->dpi, origin top left. */
+#ifndef DV_OUT_PAGE_H
+#define DV_OUT_PAGE_H
+
+#include "base/error.h"
+
+typedef struct dv_box {
+    double x0, y0, x1, y1;
+} dv_box;
+
+typedef struct dv_word {
+    char *text;             /* UTF-8, owned */
+    dv_box box;
+} dv_word;
+
+typedef struct dv_line {
+    dv_box box;
+    dv_word *words;
+    int n_words;
+} dv_line;
+
+/* A block is a column-or-paragraph region: hOCR's ocr_carea + ocr_par. */
+typedef struct dv_block {
+    dv_box box;
+    dv_line *lines;
+    int n_lines;
+} dv_block;
+
+typedef enum dv_page_source {
+    DV_SRC_TEXT_LAYER,      /* read exactly from the PDF */
+    DV_SRC_MODEL,           /* transcribed by the model */
+    DV_SRC_NONE,            /* nothing could be read (failed page) */
+} dv_page_source;
+
+typedef struct dv_page_result {
+    int page_no;            /* 1-based, in the document */
+    int width, height;      /* page image size in pixels */
+    double dpi;
+    char *image;            /* hOCR "image" property (input file name), may be NULL */
+    dv_page_source source;
+    /* The page's text in reading order. For model pages written as Markdown
+     * it is the model's Markdown (HTML tables allowed); otherwise plain
+     * lines. Writers prefer text; hOCR uses blocks when there are any. */
+    char *text;
+    dv_block *blocks;
+    int n_blocks;
+    int n_tiles, n_failed_tiles;
+} dv_page_result;
+
+void dv_page_init(dv_page_result *p, int page_no, int width, int height, double dpi);
+void dv_page_clear(dv_page_result *p);
+
+/* Builders: blocks, lines and words are appended to the last one. */
+dv_block *dv_page_add_block(dv_page_result *p, dv_box box);
+dv_line *dv_block_add_line(dv_block *b, dv_box box);
+dv_word *dv_line_add_word(dv_line *l, const char *text, size_t len, dv_box box);
+
+/* The union of a and b (an empty box, x1 <= x0, is the identity). */
+dv_box dv_box_union(dv_box a, dv_box b);
+
+/* Plain text from the blocks: one line per line, a blank line between
+ * blocks. Used when a page has boxes but no text. Caller frees. */
+char *dv_page_text_from_blocks(const dv_page_result *p);
+
+/* Lays model text out on detected line boxes, in order: text line i goes on
+ * line box i while there are enough boxes (extra boxes stay empty); more
+ * text lines than boxes are spread evenly, those sharing a box splitting it
+ * into strips. Words get widths proportional to their character counts. With no
+ * line boxes the text lines are stacked evenly down the page. Replaces the
+ * page's blocks; the text itself is kept as it is. */
+int dv_page_align_text(dv_page_result *p, const dv_box *lines, int n_lines, dv_err *e);
+
+#endif
