@@ -76,7 +76,7 @@ static int hocr_begin(GString *out, const dv_writer_options *opt, dv_err *e)
     return rc;
 }
 
-static void title_bbox(GString *t, dv_box b)
+static void title_bbox(GString *t, dv_rect b)
 {
     g_string_append_printf(t, "bbox %ld %ld %ld %ld", lround(floor(b.x0)), lround(floor(b.y0)),
                            lround(ceil(b.x1)), lround(ceil(b.y1)));
@@ -92,7 +92,7 @@ static xmlNodePtr add_span(xmlNodePtr parent, const char *el, const char *cls, c
     return n;
 }
 
-static void add_words(xmlNodePtr line, const dv_line *l, const char *prefix)
+static void add_words(xmlNodePtr line, const dv_page_line *l, const char *prefix)
 {
     for (int w = 0; w < l->n_words; w++) {
         char *text = dv_clean_text(l->words[w].text);
@@ -110,7 +110,7 @@ static void add_words(xmlNodePtr line, const dv_line *l, const char *prefix)
 }
 
 /* ocr_carea > ocr_par > ocr_line > ocrx_word for one block. */
-static void add_block(xmlNodePtr page, const dv_block *b, int page_no, int bi)
+static void add_block(xmlNodePtr page, const dv_page_block *b, int page_no, int bi)
 {
     char id[64];
     GString *t = g_string_new(NULL);
@@ -147,7 +147,7 @@ static xmlNodePtr page_node(xmlDocPtr doc, const dv_page_result *p)
         g_string_append_printf(t, "image \"%s\"; ", img);
         g_free(img);
     }
-    dv_box full = { 0, 0, p->width, p->height };
+    dv_rect full = { 0, 0, p->width, p->height };
     title_bbox(t, full);
     g_string_append_printf(t, "; ppageno %d", p->page_no - 1);
     if (p->dpi > 0)

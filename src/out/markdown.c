@@ -26,7 +26,7 @@ static void escape_line(GString *out, const char *line)
     g_string_append_c(out, '\n');
 }
 
-static void plain_block(GString *out, const dv_block *b)
+static void plain_block(GString *out, const dv_page_block *b)
 {
     for (int l = 0; l < b->n_lines; l++) {
         GString *line = g_string_new(NULL);

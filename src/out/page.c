@@ -18,7 +18,7 @@ void dv_page_init(dv_page_result *p, int page_no, int width, int height, double 
 static void clear_blocks(dv_page_result *p)
 {
     for (int b = 0; b < p->n_blocks; b++) {
-        dv_block *bl = &p->blocks[b];
+        dv_page_block *bl = &p->blocks[b];
         for (int l = 0; l < bl->n_lines; l++) {
             for (int w = 0; w < bl->lines[l].n_words; w++)
                 g_free(bl->lines[l].words[w].text);
@@ -42,41 +42,41 @@ void dv_page_clear(dv_page_result *p)
     p->image = NULL;
 }
 
-dv_box dv_box_union(dv_box a, dv_box b)
+dv_rect dv_rect_union(dv_rect a, dv_rect b)
 {
     if (a.x1 <= a.x0 && a.y1 <= a.y0)
         return b;
     if (b.x1 <= b.x0 && b.y1 <= b.y0)
         return a;
-    dv_box u = {
+    dv_rect u = {
         a.x0 < b.x0 ? a.x0 : b.x0, a.y0 < b.y0 ? a.y0 : b.y0,
         a.x1 > b.x1 ? a.x1 : b.x1, a.y1 > b.y1 ? a.y1 : b.y1,
     };
     return u;
 }
 
-dv_block *dv_page_add_block(dv_page_result *p, dv_box box)
+dv_page_block *dv_page_add_block(dv_page_result *p, dv_rect box)
 {
-    p->blocks = g_renew(dv_block, p->blocks, p->n_blocks + 1);
-    dv_block *b = &p->blocks[p->n_blocks++];
+    p->blocks = g_renew(dv_page_block, p->blocks, p->n_blocks + 1);
+    dv_page_block *b = &p->blocks[p->n_blocks++];
     memset(b, 0, sizeof *b);
     b->box = box;
     return b;
 }
 
-dv_line *dv_block_add_line(dv_block *b, dv_box box)
+dv_page_line *dv_page_block_add_line(dv_page_block *b, dv_rect box)
 {
-    b->lines = g_renew(dv_line, b->lines, b->n_lines + 1);
-    dv_line *l = &b->lines[b->n_lines++];
+    b->lines = g_renew(dv_page_line, b->lines, b->n_lines + 1);
+    dv_page_line *l = &b->lines[b->n_lines++];
     memset(l, 0, sizeof *l);
     l->box = box;
     return l;
 }
 
-dv_word *dv_line_add_word(dv_line *l, const char *text, size_t len, dv_box box)
+dv_page_word *dv_page_line_add_word(dv_page_line *l, const char *text, size_t len, dv_rect box)
 {
-    l->words = g_renew(dv_word, l->words, l->n_words + 1);
-    dv_word *w = &l->words[l->n_words++];
+    l->words = g_renew(dv_page_word, l->words, l->n_words + 1);
+    dv_page_word *w = &l->words[l->n_words++];
     w->text = g_strndup(text, len);
     w->box = box;
     return w;
@@ -88,7 +88,7 @@ char *dv_page_text_from_blocks(const dv_page_result *p)
     for (int b = 0; b < p->n_blocks; b++) {
         if (b > 0)
             g_string_append_c(s, '\n');
-        const dv_block *bl = &p->blocks[b];
+        const dv_page_block *bl = &p->blocks[b];
         for (int l = 0; l < bl->n_lines; l++) {
             for (int w = 0; w < bl->lines[l].n_words; w++) {
                 if (w > 0)
@@ -104,7 +104,7 @@ char *dv_page_text_from_blocks(const dv_page_result *p)
 /* Words of one text line get slices of the line box proportional to their
  * length in characters (plus one for the space), the usual estimate when only
  * the line's extent is known. */
-static void place_words(dv_line *line, const char *text)
+static void place_words(dv_page_line *line, const char *text)
 {
     char **words = g_strsplit_set(text, " \t", -1);
     glong total = 0;
@@ -117,8 +117,8 @@ static void place_words(dv_line *line, const char *text)
         if (!**w)
             continue;
         double share = width * (double)(g_utf8_strlen(*w, -1) + 1) / (double)total;
-        dv_box b = { x, line->box.y0, x + share, line->box.y1 };
-        dv_line_add_word(line, *w, strlen(*w), b);
+        dv_rect b = { x, line->box.y0, x + share, line->box.y1 };
+        dv_page_line_add_word(line, *w, strlen(*w), b);
         x += share;
     }
     g_strfreev(words);
@@ -134,11 +134,11 @@ static int is_blank(const char *s)
 
 /* Without detected lines, text lines are stacked in equal strips inside the
  * page's margins, so every word still has a plausible box. */
-static dv_box stacked_line(const dv_page_result *p, int i, int n)
+static dv_rect stacked_line(const dv_page_result *p, int i, int n)
 {
     double mx = p->width * 0.05, my = p->height * 0.05;
     double h = (p->height - 2 * my) / (n > 0 ? n : 1);
-    dv_box b = { mx, my + i * h, p->width - mx, my + (i + 1) * h };
+    dv_rect b = { mx, my + i * h, p->width - mx, my + (i + 1) * h };
     return b;
 }
 
@@ -152,7 +152,7 @@ static int line_slot(int i, int n_text, int n_lines)
 }
 
 /* Text lines that share one detected box split it into horizontal strips. */
-static dv_box slot_box(const dv_box *lines, int n_lines, int i, int n_text)
+static dv_rect slot_box(const dv_rect *lines, int n_lines, int i, int n_text)
 {
     int k = line_slot(i, n_text, n_lines);
     int first = i, last = i;
@@ -160,14 +160,14 @@ static dv_box slot_box(const dv_box *lines, int n_lines, int i, int n_text)
         first--;
     while (last + 1 < n_text && line_slot(last + 1, n_text, n_lines) == k)
         last++;
-    dv_box b = lines[k];
+    dv_rect b = lines[k];
     double h = (b.y1 - b.y0) / (last - first + 1);
     b.y0 += (i - first) * h;
     b.y1 = b.y0 + h;
     return b;
 }
 
-int dv_page_align_text(dv_page_result *p, const dv_box *lines, int n_lines, dv_err *e)
+int dv_page_align_text(dv_page_result *p, const dv_rect *lines, int n_lines, dv_err *e)
 {
     if (n_lines < 0 || (n_lines > 0 && !lines))
         return dv_fail(e, DOCVL_EINVAL, "aligning page %d: bad line list", p->page_no);
@@ -179,18 +179,18 @@ int dv_page_align_text(dv_page_result *p, const dv_box *lines, int n_lines, dv_e
     for (char **t = tl; *t; t++)
         if (!is_blank(*t))
             n_text++;
-    dv_box empty = { 0, 0, 0, 0 };
-    dv_block *blk = n_text > 0 ? dv_page_add_block(p, empty) : NULL;
+    dv_rect empty = { 0, 0, 0, 0 };
+    dv_page_block *blk = n_text > 0 ? dv_page_add_block(p, empty) : NULL;
     int i = 0;
     for (char **t = tl; *t && blk; t++) {
         if (is_blank(*t))
             continue;
-        dv_box box = n_lines == 0 ? stacked_line(p, i, n_text)
+        dv_rect box = n_lines == 0 ? stacked_line(p, i, n_text)
                                   : slot_box(lines, n_lines, i, n_text);
-        dv_line *ln = dv_block_add_line(blk, box);
+        dv_page_line *ln = dv_page_block_add_line(blk, box);
         g_strstrip(*t);
         place_words(ln, *t);
-        blk->box = dv_box_union(blk->box, box);
+        blk->box = dv_rect_union(blk->box, box);
         i++;
     }
     g_strfreev(tl);

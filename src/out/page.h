@@ -7,27 +7,27 @@
 
 #include "base/error.h"
 
-typedef struct dv_box {
+typedef struct dv_rect {
     double x0, y0, x1, y1;
-} dv_box;
+} dv_rect;
 
-typedef struct dv_word {
+typedef struct dv_page_word {
     char *text;             /* UTF-8, owned */
-    dv_box box;
-} dv_word;
+    dv_rect box;
+} dv_page_word;
 
-typedef struct dv_line {
-    dv_box box;
-    dv_word *words;
+typedef struct dv_page_line {
+    dv_rect box;
+    dv_page_word *words;
     int n_words;
-} dv_line;
+} dv_page_line;
 
 /* A block is a column-or-paragraph region: hOCR's ocr_carea + ocr_par. */
-typedef struct dv_block {
-    dv_box box;
-    dv_line *lines;
+typedef struct dv_page_block {
+    dv_rect box;
+    dv_page_line *lines;
     int n_lines;
-} dv_block;
+} dv_page_block;
 
 typedef enum dv_page_source {
     DV_SRC_TEXT_LAYER,      /* read exactly from the PDF */
@@ -45,7 +45,7 @@ typedef struct dv_page_result {
      * it is the model's Markdown (HTML tables allowed); otherwise plain
      * lines. Writers prefer text; hOCR uses blocks when there are any. */
     char *text;
-    dv_block *blocks;
+    dv_page_block *blocks;
     int n_blocks;
     int n_tiles, n_failed_tiles;
 } dv_page_result;
@@ -54,12 +54,12 @@ void dv_page_init(dv_page_result *p, int page_no, int width, int height, double 
 void dv_page_clear(dv_page_result *p);
 
 /* Builders: blocks, lines and words are appended to the last one. */
-dv_block *dv_page_add_block(dv_page_result *p, dv_box box);
-dv_line *dv_block_add_line(dv_block *b, dv_box box);
-dv_word *dv_line_add_word(dv_line *l, const char *text, size_t len, dv_box box);
+dv_page_block *dv_page_add_block(dv_page_result *p, dv_rect box);
+dv_page_line *dv_page_block_add_line(dv_page_block *b, dv_rect box);
+dv_page_word *dv_page_line_add_word(dv_page_line *l, const char *text, size_t len, dv_rect box);
 
 /* The union of a and b (an empty box, x1 <= x0, is the identity). */
-dv_box dv_box_union(dv_box a, dv_box b);
+dv_rect dv_rect_union(dv_rect a, dv_rect b);
 
 /* Plain text from the blocks: one line per line, a blank line between
  * blocks. Used when a page has boxes but no text. Caller frees. */
@@ -71,6 +71,6 @@ char *dv_page_text_from_blocks(const dv_page_result *p);
  * into strips. Words get widths proportional to their character counts. With no
  * line boxes the text lines are stacked evenly down the page. Replaces the
  * page's blocks; the text itself is kept as it is. */
-int dv_page_align_text(dv_page_result *p, const dv_box *lines, int n_lines, dv_err *e);
+int dv_page_align_text(dv_page_result *p, const dv_rect *lines, int n_lines, dv_err *e);
 
 #endif
