@@ -21,6 +21,10 @@ int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, 
 void dv_llama_state_free(dv_llama_state *s);
 void dv_llama_state_reset(dv_llama_state *s);
 int dv_llama_state_pos(const dv_llama_state *s);
+int dv_llama_state_capacity(const dv_llama_state *s);
+
+/* The language config the decoder was bound with (sizes, eps, context). */
+const dv_lm_cfg *dv_llama_cfg(const dv_llama *m);
 
 /* Token embeddings for ids into out [n, hidden]. */
 int dv_llama_embed(const dv_llama *m, const int32_t *ids, int n, float *out, dv_err *e);

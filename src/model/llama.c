@@ -1,0 +1,424 @@
+/* The DeepSeek-LLM decoder (HF LlamaForCausalLM) with a KV cache.
+ *
+ * Prefill runs in chunks of at most CHUNK_ROWS tokens so activation memory is
+ * bounded whatever the prompt length; every chunk appends its keys and values
+ * to the cache, so a chunked prefill equals a single one. Attention is causal
+ * and blocked: scores exist for QBLOCK x KBLOCK pairs at a time, combined by a
+ * running (online) softmax, never a [tokens, tokens] matrix. */
+#include "model/llama.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/linear.h"
+#include "kernels/ops.h"
+
+#define CHUNK_ROWS 256
+#define QBLOCK 64
+#define KBLOCK 256
+/* dv_linear widens 16-bit weights in panels of this many rows; a scratch that
+ * large spares a malloc per matrix product (a smaller one is merely slower). */
+#define LINEAR_PANEL_ROWS 256
+
+typedef struct llama_layer {
+    float *attn_norm, *mlp_norm;
+    dv_linear q, k, v, o, gate, up, down;
+} llama_layer;
+
+struct dv_llama {
+    dv_lm_cfg cfg;
+    const dv_tensor *embed;   /* [vocab, hidden], rows widened on lookup */
+    llama_layer *layers;
+    float *final_norm;
+    dv_linear lm_head;
+    int max_in;               /* widest linear input, sizes the panel scratch */
+};
+
+struct dv_llama_state {
+    const dv_llama *m;
+    int cap, pos, rows;
+    size_t kv_dim;
+    float *kc, *vc;           /* [layers][cap][kv_dim] */
+    float *x, *xn, *q, *att, *tmp, *gate, *up;   /* [rows, ...] activations */
+    float *cosv, *sinv;       /* [rows, head_dim / 2] */
+    float *scores, *acc, *mrow, *lrow;           /* one attention block */
+    float *panel;
+    size_t panel_len;
+};
+
+/* ---- binding ------------------------------------------------------------- */
+
+static int get_vec(const dv_checkpoint *ck, const char *name, int64_t n, float **out, dv_err *e)
+{
+    const dv_tensor *t;
+    int64_t shape[1] = { n };
+    int rc = dv_checkpoint_get(ck, name, 1, shape, &t, e);
+    if (rc)
+        return rc;
+    *out = dv_tensor_to_f32(t, e);
+    return *out ? DOCVL_OK : e->code;
+}
+
+static int get_linear(const dv_checkpoint *ck, const char *name, int64_t out, int64_t in, int widen,
+                      dv_linear *L, dv_err *e)
+{
+    const dv_tensor *t;
+    int64_t shape[2] = { out, in };
+    int rc = dv_checkpoint_get(ck, name, 2, shape, &t, e);
+    if (rc)
+        return rc;
+    if (t->dtype != DV_F32 && t->dtype != DV_BF16 && t->dtype != DV_F16)
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "tensor \"%s\" has dtype %s; expected F32, BF16 or F16",
+                       name, dv_dtype_name(t->dtype));
+    return dv_linear_bind(L, t, NULL, widen, e);
+}
+
+static int bind_layer(const dv_lm_cfg *c, const dv_checkpoint *ck, int i, int widen, llama_layer *L,
+                      dv_err *e)
+{
+    char n[160];
+    const char *p = "language_model.model.layers";
+    int64_t H = c->hidden, kvd = (int64_t)c->kv_heads * c->head_dim, F = c->intermediate;
+    int rc;
+#define NAME(suffix) (snprintf(n, sizeof n, "%s.%d.%s", p, i, suffix), n)
+    if ((rc = get_vec(ck, NAME("input_layernorm.weight"), H, &L->attn_norm, e)) ||
+        (rc = get_vec(ck, NAME("post_attention_layernorm.weight"), H, &L->mlp_norm, e)) ||
+        (rc = get_linear(ck, NAME("self_attn.q_proj.weight"), H, H, widen, &L->q, e)) ||
+        (rc = get_linear(ck, NAME("self_attn.k_proj.weight"), kvd, H, widen, &L->k, e)) ||
+        (rc = get_linear(ck, NAME("self_attn.v_proj.weight"), kvd, H, widen, &L->v, e)) ||
+        (rc = get_linear(ck, NAME("self_attn.o_proj.weight"), H, H, widen, &L->o, e)) ||
+        (rc = get_linear(ck, NAME("mlp.gate_proj.weight"), F, H, widen, &L->gate, e)) ||
+        (rc = get_linear(ck, NAME("mlp.up_proj.weight"), F, H, widen, &L->up, e)) ||
+        (rc = get_linear(ck, NAME("mlp.down_proj.weight"), H, F, widen, &L->down, e)))
+        return rc;
+#undef NAME
+    return DOCVL_OK;
+}
+
+/* Untied models carry lm_head; a tied one reuses the embedding matrix. */
+static int bind_head(dv_llama *m, const dv_checkpoint *ck, int widen, dv_err *e)
+{
+    const char *name = "language_model.lm_head.weight";
+    const dv_lm_cfg *c = &m->cfg;
+    if (dv_checkpoint_find(ck, name) || !c->tie_word_embeddings)
+        return get_linear(ck, name, c->vocab, c->hidden, widen, &m->lm_head, e);
+    return dv_linear_bind(&m->lm_head, m->embed, NULL, widen, e);
+}
+
+int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_llama **out,
+                  dv_err *e)
+{
+    *out = NULL;
+    dv_llama *m = calloc(1, sizeof *m);
+    if (!m || !(m->layers = calloc((size_t)cfg->lm.layers, sizeof *m->layers))) {
+        free(m);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory binding the decoder");
+    }
+    m->cfg = cfg->lm;
+    const dv_lm_cfg *c = &m->cfg;
+    int64_t eshape[2] = { c->vocab, c->hidden };
+    int rc = dv_checkpoint_get(ck, "language_model.model.embed_tokens.weight", 2, eshape, &m->embed, e);
+    if (!rc && m->embed->dtype != DV_F32 && m->embed->dtype != DV_BF16 && m->embed->dtype != DV_F16)
+        rc = dv_fail(e, DOCVL_EUNSUPPORTED, "tensor \"%s\" has dtype %s; expected F32, BF16 or F16",
+                     m->embed->name, dv_dtype_name(m->embed->dtype));
+    for (int i = 0; !rc && i < c->layers; i++)
+        rc = bind_layer(c, ck, i, widen, &m->layers[i], e);
+    if (!rc)
+        rc = get_vec(ck, "language_model.model.norm.weight", c->hidden, &m->final_norm, e);
+    if (!rc)
+        rc = bind_head(m, ck, widen, e);
+    if (rc) {
+        dv_wrap(e, "binding the language model");
+        dv_llama_free(m);
+        return rc;
+    }
+    m->max_in = c->hidden > c->intermediate ? c->hidden : c->intermediate;
+    *out = m;
+    return DOCVL_OK;
+}
+
+void dv_llama_free(dv_llama *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; m->layers && i < m->cfg.layers; i++) {
+        llama_layer *L = &m->layers[i];
+        free(L->attn_norm);
+        free(L->mlp_norm);
+        dv_linear *lin[] = { &L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down };
+        for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++)
+            dv_linear_free(lin[j]);
+    }
+    free(m->layers);
+    free(m->final_norm);
+    dv_linear_free(&m->lm_head);
+    free(m);
+}
+
+const dv_lm_cfg *dv_llama_cfg(const dv_llama *m) { return &m->cfg; }
+
+/* ---- state ---------------------------------------------------------------- */
+
+static float *alloc_f(size_t n, int *fail)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p)
+        *fail = 1;
+    return p;
+}
+
+int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, dv_err *e)
+{
+    *out = NULL;
+    const dv_lm_cfg *c = &m->cfg;
+    if (max_tokens <= 0)
+        return dv_fail(e, DOCVL_EINVAL, "KV cache capacity %d: must be positive", max_tokens);
+    if (max_tokens > c->max_pos)
+        return dv_fail(e, DOCVL_ECONTEXT,
+                       "%d tokens exceed the context length %d (max_position_embeddings)",
+                       max_tokens, c->max_pos);
+    dv_llama_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the decoder state");
+    s->m = m;
+    s->cap = max_tokens;
+    s->rows = max_tokens < CHUNK_ROWS ? max_tokens : CHUNK_ROWS;
+    s->kv_dim = (size_t)c->kv_heads * c->head_dim;
+    size_t r = (size_t)s->rows, H = (size_t)c->hidden, F = (size_t)c->intermediate;
+    size_t kv = (size_t)c->layers * (size_t)max_tokens * s->kv_dim;
+    int fail = 0;
+    s->kc = alloc_f(kv, &fail);
+    s->vc = alloc_f(kv, &fail);
+    s->x = alloc_f(r * H, &fail);
+    s->xn = alloc_f(r * H, &fail);
+    s->q = alloc_f(r * H, &fail);
+    s->att = alloc_f(r * H, &fail);
+    s->tmp = alloc_f(r * H, &fail);
+    s->gate = alloc_f(r * F, &fail);
+    s->up = alloc_f(r * F, &fail);
+    s->cosv = alloc_f(r * (size_t)c->head_dim / 2, &fail);
+    s->sinv = alloc_f(r * (size_t)c->head_dim / 2, &fail);
+    s->scores = alloc_f((size_t)QBLOCK * KBLOCK, &fail);
+    s->acc = alloc_f((size_t)QBLOCK * c->head_dim, &fail);
+    s->mrow = alloc_f(QBLOCK, &fail);
+    s->lrow = alloc_f(QBLOCK, &fail);
+    s->panel_len = (size_t)LINEAR_PANEL_ROWS * (size_t)m->max_in;
+    s->panel = alloc_f(s->panel_len, &fail);
+    if (fail) {
+        dv_llama_state_free(s);
+        return dv_fail(e, DOCVL_ENOMEM,
+                       "out of memory for a KV cache of %d tokens (%zu MiB)", max_tokens,
+                       kv * 2 * sizeof(float) >> 20);
+    }
+    *out = s;
+    return DOCVL_OK;
+}
+
+void dv_llama_state_free(dv_llama_state *s)
+{
+    if (!s)
+        return;
+    float *bufs[] = { s->kc, s->vc, s->x, s->xn, s->q, s->att, s->tmp, s->gate, s->up,
+                      s->cosv, s->sinv, s->scores, s->acc, s->mrow, s->lrow, s->panel };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(s);
+}
+
+void dv_llama_state_reset(dv_llama_state *s) { s->pos = 0; }
+int dv_llama_state_pos(const dv_llama_state *s) { return s->pos; }
+int dv_llama_state_capacity(const dv_llama_state *s) { return s->cap; }
+
+/* ---- forward ------------------------------------------------------------- */
+
+int dv_llama_embed(const dv_llama *m, const int32_t *ids, int n, float *out, dv_err *e)
+{
+    size_t H = (size_t)m->cfg.hidden;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab)
+            return dv_fail(e, DOCVL_EINVAL, "token id %d at position %d is outside the vocabulary [0, %d)",
+                           (int)ids[i], i, m->cfg.vocab);
+        dv_widen(m->embed, (size_t)ids[i] * H, H, out + (size_t)i * H);
+    }
+    return DOCVL_OK;
+}
+
+/* cos/sin of position * theta^(-2j/d) in double: the reference is float64 and
+ * long contexts make the angle large enough for float rounding to show. */
+static void rope_tables(const dv_lm_cfg *c, int pos0, int n, float *cosv, float *sinv)
+{
+    int half = c->head_dim / 2;
+    for (int j = 0; j < half; j++) {
+        double inv_freq = pow((double)c->rope_theta, -2.0 * j / c->head_dim);
+        for (int i = 0; i < n; i++) {
+            double a = (double)(pos0 + i) * inv_freq;
+            cosv[(size_t)i * half + j] = (float)cos(a);
+            sinv[(size_t)i * half + j] = (float)sin(a);
+        }
+    }
+}
+
+/* rotate_half convention: pairs are (j, j + d/2), not adjacent elements. */
+static void rope_apply(float *x, int n, int heads, int hd, size_t stride, const float *cosv,
+                       const float *sinv)
+{
+    int half = hd / 2;
+    for (int i = 0; i < n; i++) {
+        const float *cr = cosv + (size_t)i * half, *sr = sinv + (size_t)i * half;
+        for (int h = 0; h < heads; h++) {
+            float *v = x + (size_t)i * stride + (size_t)h * hd;
+            for (int j = 0; j < half; j++) {
+                float a = v[j], b = v[j + half];
+                v[j] = a * cr[j] - b * sr[j];
+                v[j + half] = b * cr[j] + a * sr[j];
+            }
+        }
+    }
+}
+
+/* Folds one block of scores into the running softmax of each query row:
+ * rescales the row's accumulator when its maximum grows and leaves P in
+ * s->scores (masked keys are 0). Keys after a query's position are masked. */
+static void softmax_block(dv_llama_state *s, int qn, int kn, int qpos0, int k0, int hd)
+{
+    for (int i = 0; i < qn; i++) {
+        float *row = s->scores + (size_t)i * kn;
+        int valid = qpos0 + i - k0 + 1;
+        if (valid > kn)
+            valid = kn;
+        if (valid <= 0) {
+            memset(row, 0, (size_t)kn * sizeof *row);
+            continue;
+        }
+        float mx = row[0];
+        for (int j = 1; j < valid; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        float mnew = mx > s->mrow[i] ? mx : s->mrow[i];
+        float corr = expf(s->mrow[i] - mnew);
+        double sum = 0;
+        for (int j = 0; j < valid; j++) {
+            row[j] = expf(row[j] - mnew);
+            sum += row[j];
+        }
+        memset(row + valid, 0, (size_t)(kn - valid) * sizeof *row);
+        s->lrow[i] = s->lrow[i] * corr + (float)sum;
+        s->mrow[i] = mnew;
+        float *a = s->acc + (size_t)i * hd;
+        for (int d = 0; d < hd; d++)
+            a[d] *= corr;
+    }
+}
+
+/* One query block of one head against all keys it may see. */
+static void attend_block(dv_llama_state *s, const float *Kc, const float *Vc, int h, int q0, int qn)
+{
+    const dv_lm_cfg *c = &s->m->cfg;
+    int hd = c->head_dim, H = c->hidden, kvd = (int)s->kv_dim;
+    int g = h / (c->heads / c->kv_heads);
+    int qpos0 = s->pos + q0, kend = qpos0 + qn;
+    float scale = (float)(1.0 / sqrt((double)hd));
+    const float *Q = s->q + (size_t)q0 * H + (size_t)h * hd;
+    for (int i = 0; i < qn; i++) {
+        s->mrow[i] = -INFINITY;
+        s->lrow[i] = 0;
+    }
+    memset(s->acc, 0, (size_t)qn * hd * sizeof *s->acc);
+    for (int k0 = 0; k0 < kend; k0 += KBLOCK) {
+        int kn = kend - k0 < KBLOCK ? kend - k0 : KBLOCK;
+        const float *K = Kc + (size_t)k0 * kvd + (size_t)g * hd;
+        const float *V = Vc + (size_t)k0 * kvd + (size_t)g * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, hd, scale, Q, H, K, kvd, 0.0f,
+                    s->scores, kn);
+        softmax_block(s, qn, kn, qpos0, k0, hd);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, hd, kn, 1.0f, s->scores, kn, V,
+                    kvd, 1.0f, s->acc, hd);
+    }
+    for (int i = 0; i < qn; i++) {
+        float inv = 1.0f / s->lrow[i];
+        float *o = s->att + (size_t)(q0 + i) * H + (size_t)h * hd;
+        for (int d = 0; d < hd; d++)
+            o[d] = s->acc[(size_t)i * hd + d] * inv;
+    }
+}
+
+static void attention(dv_llama_state *s, int li, int n)
+{
+    const dv_lm_cfg *c = &s->m->cfg;
+    size_t layer_off = (size_t)li * s->cap * s->kv_dim;
+    for (int h = 0; h < c->heads; h++)
+        for (int q0 = 0; q0 < n; q0 += QBLOCK)
+            attend_block(s, s->kc + layer_off, s->vc + layer_off, h, q0, n - q0 < QBLOCK ? n - q0 : QBLOCK);
+}
+
+static void layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx)
+{
+    const dv_lm_cfg *c = &s->m->cfg;
+    const llama_layer *L = &s->m->layers[li];
+    size_t H = (size_t)c->hidden, cache = ((size_t)li * s->cap + (size_t)s->pos) * s->kv_dim;
+    float *kc = s->kc + cache, *vc = s->vc + cache;
+
+    dv_rmsnorm(s->x, s->xn, n, c->hidden, L->attn_norm, c->rms_eps);
+    dv_linear_forward(&L->q, s->xn, n, s->q, ctx);
+    dv_linear_forward(&L->k, s->xn, n, kc, ctx);
+    dv_linear_forward(&L->v, s->xn, n, vc, ctx);
+    rope_apply(s->q, n, c->heads, c->head_dim, H, s->cosv, s->sinv);
+    rope_apply(kc, n, c->kv_heads, c->head_dim, s->kv_dim, s->cosv, s->sinv);
+    attention(s, li, n);
+    dv_linear_forward(&L->o, s->att, n, s->tmp, ctx);
+    dv_add(s->x, s->tmp, (size_t)n * H);
+
+    dv_rmsnorm(s->x, s->xn, n, c->hidden, L->mlp_norm, c->rms_eps);
+    dv_linear_forward(&L->gate, s->xn, n, s->gate, ctx);
+    dv_linear_forward(&L->up, s->xn, n, s->up, ctx);
+    dv_silu_mul(s->gate, s->up, (size_t)n * c->intermediate);
+    dv_linear_forward(&L->down, s->gate, n, s->tmp, ctx);
+    dv_add(s->x, s->tmp, (size_t)n * H);
+}
+
+/* Runs n <= s->rows tokens; leaves the final-normed hidden states in s->xn. */
+static void chunk_forward(dv_llama_state *s, const float *embeds, int n, float *layer0_out,
+                          const dv_ctx *ctx)
+{
+    const dv_lm_cfg *c = &s->m->cfg;
+    size_t H = (size_t)c->hidden;
+    memcpy(s->x, embeds, (size_t)n * H * sizeof *s->x);
+    rope_tables(c, s->pos, n, s->cosv, s->sinv);
+    for (int li = 0; li < c->layers; li++) {
+        layer_forward(s, li, n, ctx);
+        if (li == 0 && layer0_out)
+            memcpy(layer0_out, s->x, (size_t)n * H * sizeof *s->x);
+    }
+    dv_rmsnorm(s->x, s->xn, n, c->hidden, s->m->final_norm, c->rms_eps);
+    s->pos += n;
+}
+
+int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, int n,
+                     float *logits, int all_logits, float *layer0_out, const dv_ctx *ctx,
+                     dv_err *e)
+{
+    if (s->m != m)
+        return dv_fail(e, DOCVL_EINVAL, "decoder state belongs to another model");
+    if (n <= 0)
+        return dv_fail(e, DOCVL_EINVAL, "decoder forward of %d tokens", n);
+    if (n > s->cap - s->pos)
+        return dv_fail(e, DOCVL_ECONTEXT,
+                       "%d more tokens after %d exceed the KV cache capacity %d (context length %d)",
+                       n, s->pos, s->cap, m->cfg.max_pos);
+    dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    local.scratch = s->panel;
+    local.scratch_len = s->panel_len;
+    size_t H = (size_t)m->cfg.hidden, V = (size_t)m->cfg.vocab;
+    for (int c0 = 0; c0 < n; c0 += s->rows) {
+        int cn = n - c0 < s->rows ? n - c0 : s->rows;
+        chunk_forward(s, embeds + (size_t)c0 * H, cn, layer0_out ? layer0_out + (size_t)c0 * H : NULL,
+                      &local);
+        if (logits && all_logits)
+            dv_linear_forward(&m->lm_head, s->xn, cn, logits + (size_t)c0 * V, &local);
+        else if (logits && c0 + cn == n)
+            dv_linear_forward(&m->lm_head, s->xn + (size_t)(cn - 1) * H, 1, logits, &local);
+    }
+    return DOCVL_OK;
+}

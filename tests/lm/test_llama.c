@@ -1,0 +1,394 @@
+/* The decoder against the goldens (prefill, layer 0, every greedy decode
+ * step), against an independent float64 implementation on architectures the
+ * goldens lack (GQA, other head sizes and theta, BF16), cached decoding
+ * against full recomputation, and its errors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lm_golden.h"
+#include "lm_synth.h"
+#include "model/llama.h"
+#include "text/sampler.h"
+
+static const dv_ctx ctx1 = { .n_threads = 1 };
+
+static float *fetch_f32(const dv_checkpoint *ck, const char *name)
+{
+    const dv_tensor *t = dv_checkpoint_find(ck, name);
+    g_assert_nonnull(t);
+    float *f = g_new(float, dv_tensor_numel(t));
+    dv_widen(t, 0, (size_t)dv_tensor_numel(t), f);
+    return f;
+}
+
+/* y[T,out] = x[T,in] W^T in double. */
+static void naive_linear(const dv_checkpoint *ck, const char *name, const double *x, int T, int in,
+                         int out, double *y)
+{
+    float *w = fetch_f32(ck, name);
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < out; o++) {
+            double s = 0;
+            for (int i = 0; i < in; i++)
+                s += x[(size_t)t * in + i] * w[(size_t)o * in + i];
+            y[(size_t)t * out + o] = s;
+        }
+    g_free(w);
+}
+
+static void naive_rmsnorm(const dv_checkpoint *ck, const char *name, const double *x, int T, int H,
+                          float eps, double *y)
+{
+    float *w = fetch_f32(ck, name);
+    for (int t = 0; t < T; t++) {
+        double ss = 0;
+        for (int i = 0; i < H; i++)
+            ss += x[(size_t)t * H + i] * x[(size_t)t * H + i];
+        double inv = 1.0 / sqrt(ss / H + eps);
+        for (int i = 0; i < H; i++)
+            y[(size_t)t * H + i] = x[(size_t)t * H + i] * inv * w[i];
+    }
+    g_free(w);
+}
+
+static void naive_rope(double *v, int T, int heads, int hd, double theta)
+{
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < heads; h++) {
+            double *r = v + ((size_t)t * heads + h) * hd;
+            for (int j = 0; j < hd / 2; j++) {
+                double a = t * pow(theta, -2.0 * j / hd), x0 = r[j], x1 = r[j + hd / 2];
+                r[j] = x0 * cos(a) - x1 * sin(a);
+                r[j + hd / 2] = x1 * cos(a) + x0 * sin(a);
+            }
+        }
+}
+
+static void naive_attention(const dv_lm_cfg *c, const double *q, const double *k, const double *v,
+                            int T, double *out)
+{
+    int hd = c->head_dim, kvd = c->kv_heads * hd, rep = c->heads / c->kv_heads;
+    double *p = g_new(double, T);
+    for (int h = 0; h < c->heads; h++)
+        for (int t = 0; t < T; t++) {
+            const double *qr = q + (size_t)t * c->hidden + h * hd;
+            double mx = -INFINITY, sum = 0;
+            for (int s = 0; s <= t; s++) {
+                double d = 0;
+                for (int j = 0; j < hd; j++)
+                    d += qr[j] * k[(size_t)s * kvd + (h / rep) * hd + j];
+                p[s] = d / sqrt(hd);
+                mx = fmax(mx, p[s]);
+            }
+            for (int s = 0; s <= t; s++)
+                sum += p[s] = exp(p[s] - mx);
+            for (int j = 0; j < hd; j++) {
+                double a = 0;
+                for (int s = 0; s <= t; s++)
+                    a += p[s] * v[(size_t)s * kvd + (h / rep) * hd + j];
+                out[(size_t)t * c->hidden + h * hd + j] = a / sum;
+            }
+        }
+    g_free(p);
+}
+
+/* HF LlamaForCausalLM written the plain way, in double. logits [T, V]. */
+static void naive_forward(const dv_lm_cfg *c, const dv_checkpoint *ck, const int32_t *ids, int T,
+                          double *logits)
+{
+    int H = c->hidden, F = c->intermediate, kvd = c->kv_heads * c->head_dim;
+    double *x = g_new0(double, (size_t)T * H), *xn = g_new(double, (size_t)T * H);
+    double *q = g_new(double, (size_t)T * H), *k = g_new(double, (size_t)T * kvd);
+    double *v = g_new(double, (size_t)T * kvd), *a = g_new(double, (size_t)T * H);
+    double *g = g_new(double, (size_t)T * F), *u = g_new(double, (size_t)T * F);
+    float *emb = fetch_f32(ck, "language_model.model.embed_tokens.weight");
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < H; i++)
+            x[(size_t)t * H + i] = emb[(size_t)ids[t] * H + i];
+    g_free(emb);
+    char n[160];
+    for (int l = 0; l < c->layers; l++) {
+#define NM(s) (snprintf(n, sizeof n, "language_model.model.layers.%d.%s", l, s), n)
+        naive_rmsnorm(ck, NM("input_layernorm.weight"), x, T, H, c->rms_eps, xn);
+        naive_linear(ck, NM("self_attn.q_proj.weight"), xn, T, H, H, q);
+        naive_linear(ck, NM("self_attn.k_proj.weight"), xn, T, H, kvd, k);
+        naive_linear(ck, NM("self_attn.v_proj.weight"), xn, T, H, kvd, v);
+        naive_rope(q, T, c->heads, c->head_dim, c->rope_theta);
+        naive_rope(k, T, c->kv_heads, c->head_dim, c->rope_theta);
+        naive_attention(c, q, k, v, T, a);
+        naive_linear(ck, NM("self_attn.o_proj.weight"), a, T, H, H, q);
+        for (size_t i = 0; i < (size_t)T * H; i++)
+            x[i] += q[i];
+        naive_rmsnorm(ck, NM("post_attention_layernorm.weight"), x, T, H, c->rms_eps, xn);
+        naive_linear(ck, NM("mlp.gate_proj.weight"), xn, T, H, F, g);
+        naive_linear(ck, NM("mlp.up_proj.weight"), xn, T, H, F, u);
+        for (size_t i = 0; i < (size_t)T * F; i++)
+            g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+        naive_linear(ck, NM("mlp.down_proj.weight"), g, T, F, H, q);
+        for (size_t i = 0; i < (size_t)T * H; i++)
+            x[i] += q[i];
+#undef NM
+    }
+    naive_rmsnorm(ck, "language_model.model.norm.weight", x, T, H, c->rms_eps, xn);
+    naive_linear(ck, "language_model.lm_head.weight", xn, T, H, c->vocab, logits);
+    double *bufs[] = { x, xn, q, k, v, a, g, u };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        g_free(bufs[i]);
+}
+
+/* max |a - b| over a row, relative to the row's largest |b|. */
+static double row_rel(const float *a, const float *b, int n)
+{
+    double d = 0, m = 1e-30;
+    for (int i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / m;
+}
+
+static void random_ids(int32_t *ids, int n, int vocab, uint64_t seed)
+{
+    for (int i = 0; i < n; i++)
+        ids[i] = (int32_t)(synth_rand(&seed) % (uint32_t)vocab);
+}
+
+static float *embed_all(const dv_llama *m, const int32_t *ids, int n, int H)
+{
+    float *x = g_new(float, (size_t)n * H);
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_llama_embed(m, ids, n, x, &e), ==, DOCVL_OK);
+    return x;
+}
+
+/* Prefill of everything at once vs prefill of `first` tokens, then a block of
+ * `block`, then one token at a time: every logits row must agree. */
+static void check_cache(const dv_llama *m, const int32_t *ids, int n, int first, int block)
+{
+    const dv_lm_cfg *c = dv_llama_cfg(m);
+    int H = c->hidden, V = c->vocab;
+    float *x = embed_all(m, ids, n, H);
+    float *full = g_new(float, (size_t)n * V), *step = g_new(float, (size_t)n * V);
+    dv_err e = { 0 };
+    dv_llama_state *s;
+    g_assert_cmpint(dv_llama_state_new(m, n, &s, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward(m, s, x, n, full, 1, NULL, &ctx1, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_state_pos(s), ==, n);
+    dv_llama_state_reset(s);
+    g_assert_cmpint(dv_llama_forward(m, s, x, first, step, 1, NULL, &ctx1, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward(m, s, x + (size_t)first * H, block, step + (size_t)first * V, 1,
+                                     NULL, &ctx1, &e), ==, DOCVL_OK);
+    for (int t = first + block; t < n; t++)
+        g_assert_cmpint(dv_llama_forward(m, s, x + (size_t)t * H, 1, step + (size_t)t * V, 0, NULL,
+                                         &ctx1, &e), ==, DOCVL_OK);
+    double worst = 0;
+    for (int t = 0; t < n; t++)
+        worst = fmax(worst, row_rel(step + (size_t)t * V, full + (size_t)t * V, V));
+    g_test_message("cached vs full: worst row-relative difference %.3g over %d tokens", worst, n);
+    g_assert_cmpfloat(worst, <=, 1e-4);
+    dv_llama_state_free(s);
+    g_free(x);
+    g_free(full);
+    g_free(step);
+}
+
+static void test_golden(void)
+{
+    char **names = lm_case_names();
+    int done = 0;
+    for (char **nm = names; *nm; nm++) {
+        lm_case c;
+        lm_case_open(*nm, &c);
+        const dv_tensor *emb = lm_gold(&c, "inputs_embeds"), *gen = lm_gold(&c, "generated_ids");
+        if (!emb || !gen) {
+            lm_case_close(&c);
+            continue;
+        }
+        int T = (int)emb->shape[0], H = c.cfg.lm.hidden, V = c.cfg.lm.vocab;
+        int steps = (int)gen->shape[0];
+        int safe = (int)json_object_get_int_member(json_object_get_object_member(c.root, "generation"),
+                                                   "steps_safe_to_compare");
+        g_assert_cmpint((int)emb->shape[1], ==, H);
+        for (int widen = 0; widen <= 1; widen++) {
+            dv_err e = { 0 };
+            dv_llama *m;
+            dv_llama_state *s;
+            g_assert_cmpint(dv_llama_bind(&c.cfg, c.ck, widen, &m, &e), ==, DOCVL_OK);
+            g_assert_cmpint(dv_llama_state_new(m, T + steps, &s, &e), ==, DOCVL_OK);
+            float *logits = g_new(float, (size_t)T * V), *l0 = g_new(float, (size_t)T * H);
+            g_assert_cmpint(dv_llama_forward(m, s, emb->data, T, logits, 1, l0, &ctx1, &e), ==, DOCVL_OK);
+            double w0 = lm_worst(&c, "lm_layer0_out", l0, (size_t)T * H);
+            double wp = lm_worst(&c, "logits_prefill", logits, (size_t)T * V);
+            double wl = lm_worst(&c, "logits_last", logits + (size_t)(T - 1) * V, (size_t)V);
+            g_test_message("%s widen=%d: layer0 %.3f prefill %.3f last %.3f of allowed", *nm, widen,
+                           w0, wp, wl);
+            g_assert_cmpfloat(w0, <=, 1.0);
+            g_assert_cmpfloat(wp, <=, 1.0);
+            g_assert_cmpfloat(wl, <=, 1.0);
+            const dv_tensor *dl = lm_gold(&c, "decode_logits");
+            float *row = g_new(float, V), *x = g_new(float, H);
+            memcpy(row, logits + (size_t)(T - 1) * V, (size_t)V * sizeof *row);
+            double wd = 0;
+            for (int i = 0; i < steps; i++) {
+                int32_t id = dv_argmax(row, V);
+                if (i < safe)
+                    g_assert_cmpint(id, ==, ((const int32_t *)gen->data)[i]);
+                if (dl) {
+                    JsonObject *g = json_object_get_object_member(
+                        json_object_get_object_member(c.root, "goldens"), "decode_logits");
+                    double atol = json_object_get_double_member(g, "atol"),
+                           rtol = json_object_get_double_member(g, "rtol");
+                    const float *ref = (const float *)dl->data + (size_t)i * V;
+                    for (int j = 0; j < V; j++)
+                        wd = fmax(wd, fabs((double)row[j] - ref[j]) / (atol + rtol * fabs(ref[j])));
+                }
+                g_assert_cmpint(dv_llama_embed(m, &id, 1, x, &e), ==, DOCVL_OK);
+                g_assert_cmpint(dv_llama_forward(m, s, x, 1, row, 0, NULL, &ctx1, &e), ==, DOCVL_OK);
+            }
+            g_test_message("%s widen=%d: decode_logits %.3f of allowed", *nm, widen, wd);
+            g_assert_cmpfloat(wd, <=, 1.0);
+            g_free(row);
+            g_free(x);
+            g_free(logits);
+            g_free(l0);
+            dv_llama_state_free(s);
+            dv_llama_free(m);
+        }
+        done++;
+        lm_case_close(&c);
+    }
+    g_strfreev(names);
+    g_assert_cmpint(done, >=, 1);
+}
+
+/* The golden model: its real weights, a sequence that crosses the chunk
+ * and key-block boundaries. */
+static void test_cache_golden(void)
+{
+    lm_case c;
+    lm_case_open("tiny-f32", &c);
+    dv_err e = { 0 };
+    dv_llama *m;
+    g_assert_cmpint(dv_llama_bind(&c.cfg, c.ck, 0, &m, &e), ==, DOCVL_OK);
+    int n = 300;
+    int32_t *ids = g_new(int32_t, n);
+    random_ids(ids, n, c.cfg.lm.vocab, 7);
+    check_cache(m, ids, n, 37, 100);
+    g_free(ids);
+    dv_llama_free(m);
+    lm_case_close(&c);
+}
+
+typedef struct arch {
+    int hidden, layers, heads, kv_heads, inter, vocab;
+    float theta;
+    dv_dtype dt;
+} arch;
+
+static void check_arch(const arch *a, int n)
+{
+    char *dir = test_tmpdir();
+    dv_config cfg = synth_config(a->hidden, a->layers, a->heads, a->kv_heads, a->inter, a->vocab, 4096,
+                                 a->theta);
+    synth_write(dir, &cfg.lm, a->dt, (uint64_t)a->hidden * 31 + (uint64_t)a->kv_heads);
+    dv_err e = { 0 };
+    dv_checkpoint *ck;
+    dv_llama *m;
+    g_assert_cmpint(dv_checkpoint_open(dir, &ck, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_bind(&cfg, ck, 0, &m, &e), ==, DOCVL_OK);
+    int32_t *ids = g_new(int32_t, n);
+    random_ids(ids, n, a->vocab, 99);
+    double *ref = g_new(double, (size_t)n * a->vocab);
+    naive_forward(&cfg.lm, ck, ids, n, ref);
+    float *x = embed_all(m, ids, n, a->hidden), *got = g_new(float, (size_t)n * a->vocab);
+    dv_llama_state *s;
+    g_assert_cmpint(dv_llama_state_new(m, n, &s, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward(m, s, x, n, got, 1, NULL, &ctx1, &e), ==, DOCVL_OK);
+    double worst = 0, refmax = 0;
+    for (size_t i = 0; i < (size_t)n * a->vocab; i++) {
+        worst = fmax(worst, fabs(got[i] - ref[i]));
+        refmax = fmax(refmax, fabs(ref[i]));
+    }
+    g_test_message("heads %d/%d hd %d theta %g %s: max |f32 - f64| %.3g (max |logit| %.3g)", a->heads,
+                   a->kv_heads, a->hidden / a->heads, a->theta, dv_dtype_name(a->dt), worst, refmax);
+    g_assert_cmpfloat(refmax, >, 0.5);   /* the logits are not trivially flat */
+    g_assert_cmpfloat(worst, <=, 2e-5 * refmax + 1e-5);
+    check_cache(m, ids, n, n / 3, n / 4);
+    dv_llama_state_free(s);
+    dv_llama_free(m);
+    dv_checkpoint_close(ck);
+    g_free(ids);
+    g_free(ref);
+    g_free(x);
+    g_free(got);
+    test_rmtree(dir);
+    g_free(dir);
+}
+
+static void test_architectures(void)
+{
+    const arch archs[] = {
+        { 48, 2, 6, 2, 100, 97, 50000.0f, DV_BF16 },   /* GQA, 3 queries per kv head */
+        { 32, 3, 2, 1, 64, 61, 10000.0f, DV_F32 },     /* MQA, head_dim 16 */
+        { 40, 1, 5, 5, 72, 50, 1000.0f, DV_F32 },      /* odd head count, head_dim 8 */
+    };
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        check_arch(&archs[i], 280);
+}
+
+static void test_errors(void)
+{
+    char *dir = test_tmpdir();
+    dv_config cfg = synth_config(16, 1, 2, 2, 24, 20, 64, 10000.0f);
+    synth_write(dir, &cfg.lm, DV_F32, 5);
+    dv_err e = { 0 };
+    dv_checkpoint *ck;
+    dv_llama *m;
+    g_assert_cmpint(dv_checkpoint_open(dir, &ck, &e), ==, DOCVL_OK);
+
+    dv_config two = cfg;
+    two.lm.layers = 2;
+    g_assert_cmpint(dv_llama_bind(&two, ck, 0, &m, &e), ==, DOCVL_EMODEL);
+    g_assert_nonnull(strstr(e.msg, "language_model.model.layers.1."));
+    g_assert_null(m);
+    dv_err_clear(&e);
+    dv_config wide = cfg;
+    wide.lm.intermediate = 30;
+    g_assert_cmpint(dv_llama_bind(&wide, ck, 0, &m, &e), ==, DOCVL_EMODEL);
+    g_assert_nonnull(strstr(e.msg, "mlp.gate_proj.weight"));
+    g_assert_nonnull(strstr(e.msg, "30"));
+    dv_err_clear(&e);
+
+    g_assert_cmpint(dv_llama_bind(&cfg, ck, 1, &m, &e), ==, DOCVL_OK);
+    dv_llama_state *s;
+    g_assert_cmpint(dv_llama_state_new(m, 65, &s, &e), ==, DOCVL_ECONTEXT);
+    g_assert_nonnull(strstr(e.msg, "64"));
+    dv_err_clear(&e);
+    g_assert_cmpint(dv_llama_state_new(m, 10, &s, &e), ==, DOCVL_OK);
+    int32_t bad = 20;
+    float x[16 * 11], logits[20];
+    g_assert_cmpint(dv_llama_embed(m, &bad, 1, x, &e), ==, DOCVL_EINVAL);
+    g_assert_nonnull(strstr(e.msg, "20"));
+    dv_err_clear(&e);
+    int32_t ids[11] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+    g_assert_cmpint(dv_llama_embed(m, ids, 11, x, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward(m, s, x, 8, logits, 0, NULL, &ctx1, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward(m, s, x, 3, logits, 0, NULL, &ctx1, &e), ==, DOCVL_ECONTEXT);
+    g_assert_cmpint(dv_llama_state_pos(s), ==, 8);   /* the failed call changed nothing */
+    dv_llama_state_free(s);
+    dv_llama_free(m);
+    dv_checkpoint_close(ck);
+    test_rmtree(dir);
+    g_free(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/llama/golden", test_golden);
+    g_test_add_func("/llama/cache-equals-full/golden-model", test_cache_golden);
+    g_test_add_func("/llama/architectures", test_architectures);
+    g_test_add_func("/llama/errors", test_errors);
+    return g_test_run();
+}
