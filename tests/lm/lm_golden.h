@@ -22,7 +22,7 @@ typedef struct lm_case {
 } lm_case;
 
 /* Names of the case directories (NULL-terminated, g_strfreev). */
-static char **lm_case_names(void)
+static inline char **lm_case_names(void)
 {
     char *root = test_data("golden");
     GPtrArray *a = g_ptr_array_new();
@@ -44,7 +44,7 @@ static char **lm_case_names(void)
     return (char **)g_ptr_array_free(a, FALSE);
 }
 
-static void lm_case_open(const char *name, lm_case *c)
+static inline void lm_case_open(const char *name, lm_case *c)
 {
     memset(c, 0, sizeof *c);
     char *rel = g_build_filename("golden", name, NULL);
@@ -69,7 +69,7 @@ static void lm_case_open(const char *name, lm_case *c)
     g_free(cj);
 }
 
-static void lm_case_close(lm_case *c)
+static inline void lm_case_close(lm_case *c)
 {
     dv_safetensors_close(c->gold);
     dv_checkpoint_close(c->ck);
@@ -77,13 +77,13 @@ static void lm_case_close(lm_case *c)
     g_free(c->dir);
 }
 
-static const dv_tensor *lm_gold(const lm_case *c, const char *name)
+static inline const dv_tensor *lm_gold(const lm_case *c, const char *name)
 {
     return dv_safetensors_find(c->gold, name);
 }
 
 /* Worst |got - ref| / (atol + rtol |ref|) under the case's tolerance. */
-static double lm_worst(const lm_case *c, const char *name, const float *got, size_t n)
+static inline double lm_worst(const lm_case *c, const char *name, const float *got, size_t n)
 {
     const dv_tensor *t = lm_gold(c, name);
     g_assert_nonnull(t);

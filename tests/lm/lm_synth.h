@@ -19,13 +19,13 @@ typedef struct synth_tensor {
     float center, spread;   /* values uniform in center +- spread */
 } synth_tensor;
 
-static uint32_t synth_rand(uint64_t *s)
+static inline uint32_t synth_rand(uint64_t *s)
 {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
     return (uint32_t)(*s >> 33);
 }
 
-static void synth_add(synth_tensor *t, int *n, const char *name, int64_t a, int64_t b, float center,
+static inline void synth_add(synth_tensor *t, int *n, const char *name, int64_t a, int64_t b, float center,
                       float spread)
 {
     synth_tensor *x = &t[(*n)++];
@@ -38,7 +38,7 @@ static void synth_add(synth_tensor *t, int *n, const char *name, int64_t a, int6
 }
 
 /* The LM tensors of cfg, in the order a loader has no reason to rely on. */
-static int synth_list(const dv_lm_cfg *c, synth_tensor *t)
+static inline int synth_list(const dv_lm_cfg *c, synth_tensor *t)
 {
     int n = 0, H = c->hidden, F = c->intermediate, kvd = c->kv_heads * c->head_dim;
     float wi = 1.0f / (float)H, wf = 1.0f / (float)F;
@@ -64,7 +64,7 @@ static int synth_list(const dv_lm_cfg *c, synth_tensor *t)
 }
 
 /* Writes dir/model.safetensors with random values (dtype DV_F32 or DV_BF16). */
-static void synth_write(const char *dir, const dv_lm_cfg *c, dv_dtype dt, uint64_t seed)
+static inline void synth_write(const char *dir, const dv_lm_cfg *c, dv_dtype dt, uint64_t seed)
 {
     synth_tensor *t = g_new0(synth_tensor, 9 * c->layers + 3);
     int n = synth_list(c, t);
@@ -110,7 +110,7 @@ static void synth_write(const char *dir, const dv_lm_cfg *c, dv_dtype dt, uint64
 }
 
 /* A config holding only what the decoder reads. */
-static dv_config synth_config(int hidden, int layers, int heads, int kv_heads, int inter, int vocab,
+static inline dv_config synth_config(int hidden, int layers, int heads, int kv_heads, int inter, int vocab,
                               int max_pos, float theta)
 {
     dv_config c;
