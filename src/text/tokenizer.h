@@ -30,6 +30,10 @@ int dv_tokenizer_encode(const dv_tokenizer *t, const char *text, size_t len, int
 int dv_tokenizer_decode(const dv_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
                         char **text, dv_err *e);
 
+/* As dv_tokenizer_decode, also giving the length (the text may hold NULs). */
+int dv_tokenizer_decode_n(const dv_tokenizer *t, const int32_t *ids, size_t n, int skip_special,
+                          char **text, size_t *len, dv_err *e);
+
 /* The id of a token string (vocab or added token), or -1. */
 int32_t dv_tokenizer_token_id(const dv_tokenizer *t, const char *token);
 /* The vocabulary string of an id (byte-level alphabet), or NULL. */
