@@ -1,0 +1,38 @@
+/* Axis-aligned pixel rectangles on a rendered page: x0,y0 inclusive,
+ * x1,y1 exclusive, origin top left. */
+#ifndef DV_DOC_BOX_H
+#define DV_DOC_BOX_H
+
+typedef struct dv_box {
+    int x0, y0, x1, y1;
+} dv_box;
+
+static inline int dv_box_w(dv_box b) { return b.x1 - b.x0; }
+static inline int dv_box_h(dv_box b) { return b.y1 - b.y0; }
+static inline int dv_box_empty(dv_box b) { return b.x1 <= b.x0 || b.y1 <= b.y0; }
+
+static inline int dv_imin(int a, int b) { return a < b ? a : b; }
+static inline int dv_imax(int a, int b) { return a > b ? a : b; }
+
+static inline dv_box dv_box_union(dv_box a, dv_box b)
+{
+    if (dv_box_empty(a))
+        return b;
+    if (dv_box_empty(b))
+        return a;
+    return (dv_box){dv_imin(a.x0, b.x0), dv_imin(a.y0, b.y0), dv_imax(a.x1, b.x1),
+                    dv_imax(a.y1, b.y1)};
+}
+
+static inline dv_box dv_box_intersect(dv_box a, dv_box b)
+{
+    return (dv_box){dv_imax(a.x0, b.x0), dv_imax(a.y0, b.y0), dv_imin(a.x1, b.x1),
+                    dv_imin(a.y1, b.y1)};
+}
+
+static inline long long dv_box_area(dv_box b)
+{
+    return dv_box_empty(b) ? 0 : (long long)dv_box_w(b) * dv_box_h(b);
+}
+
+#endif

@@ -1,0 +1,25 @@
+/* Internal stages of layout analysis, split by concern: grouping connected
+ * components into lines (lines.c) and ordering lines into blocks (xycut.c). */
+#ifndef DV_DOC_LAYOUT_PARTS_H
+#define DV_DOC_LAYOUT_PARTS_H
+
+#include "doc/layout.h"
+
+typedef struct dv_line_set {
+    dv_box *lines;
+    int n_lines;
+    dv_box *figures;
+    int n_figures;
+    double char_h;
+} dv_line_set;
+
+/* Groups component boxes into text lines; components too large for text
+ * become figures, specks that join no line are dropped. */
+int dv_group_lines(const dv_box *comps, int n, dv_line_set *out, dv_err *e);
+void dv_line_set_free(dv_line_set *s);
+
+/* Fills out->lines, out->blocks and out->n_columns from a line set by a
+ * recursive X-Y cut. */
+int dv_xycut(const dv_line_set *s, dv_layout *out, dv_err *e);
+
+#endif

@@ -1,0 +1,258 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "doc/layout_parts.h"
+
+/* A line under construction: its box, plus the mean top and bottom of its
+ * regular components, a band that ascenders and descenders do not widen. */
+typedef struct line_acc {
+    dv_box box;
+    double sum_y0, sum_y1;
+    int n;
+} line_acc;
+
+typedef struct grouper {
+    line_acc *v;
+    int n, cap, first_open;
+    double char_h, max_gap;
+} grouper;
+
+static double core_y0(const line_acc *l) { return l->sum_y0 / l->n; }
+static double core_y1(const line_acc *l) { return l->sum_y1 / l->n; }
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_x0(const void *a, const void *b)
+{
+    const dv_box *p = a, *q = b;
+    return (p->x0 > q->x0) - (p->x0 < q->x0);
+}
+
+/* Median height of the components that can be characters. */
+static double median_char_h(const dv_box *c, int n, int *hs)
+{
+    int k = 0, page_h = 0;
+    for (int i = 0; i < n; i++)
+        page_h = dv_imax(page_h, c[i].y1);
+    for (int i = 0; i < n; i++) {
+        int h = dv_box_h(c[i]), w = dv_box_w(c[i]);
+        if (h >= 4 && h <= page_h / 8 + 4 && w <= 6 * h)
+            hs[k++] = h;
+    }
+    if (k == 0)
+        return 0;
+    qsort(hs, (size_t)k, sizeof *hs, cmp_int);
+    return hs[k / 2];
+}
+
+
+static double v_overlap(double a0, double a1, double b0, double b1)
+{
+    return fmin(a1, b1) - fmax(a0, b0);
+}
+
+static int add_line(grouper *g, dv_box b, dv_err *e)
+{
+    if (g->n == g->cap) {
+        int ncap = g->cap ? g->cap * 2 : 64;
+        line_acc *nv = realloc(g->v, (size_t)ncap * sizeof *nv);
+        if (!nv)
+            return dv_fail(e, DOCVL_ENOMEM, "layout: out of memory for lines");
+        g->v = nv;
+        g->cap = ncap;
+    }
+    g->v[g->n++] = (line_acc){b, b.y0, b.y1, 1};
+    return DOCVL_OK;
+}
+
+/* Word gaps scale with the type size: a headline's spaces are wider. */
+static double line_gap(const grouper *g, const line_acc *l)
+{
+    return fmax(g->max_gap, 1.6 * 0.8 * (core_y1(l) - core_y0(l)));
+}
+
+/* The line that a regular component continues: best vertical overlap with
+ * the line's band, within the word-gap distance of its right end. Lines that
+ * ended too far left to continue are moved before g->first_open and skipped,
+ * since components arrive in x order. */
+static int find_line(grouper *g, dv_box c)
+{
+    int best = -1;
+    double best_ov = 0;
+    for (int i = g->first_open; i < g->n; i++)
+        if (c.x0 - g->v[i].box.x1 > line_gap(g, &g->v[i])) {
+            line_acc t = g->v[g->first_open];
+            g->v[g->first_open++] = g->v[i];
+            g->v[i] = t;
+        }
+    for (int i = g->first_open; i < g->n; i++) {
+        line_acc *l = &g->v[i];
+        double y0 = core_y0(l), y1 = core_y1(l), band = y1 - y0;
+        /* A tall piece (a rule, a frame side) must not stretch the band,
+         * or one line would swallow the lines above and below it. */
+        if (c.y0 < y0 - 0.6 * band || c.y1 > y1 + 0.6 * band)
+            continue;
+        double ov = v_overlap(c.y0, c.y1, y0, y1);
+        if (ov >= 0.5 * fmin(dv_box_h(c), band) && ov > best_ov) {
+            best_ov = ov;
+            best = i;
+        }
+    }
+    return best;
+}
+
+static void absorb(line_acc *l, dv_box c)
+{
+    l->box = dv_box_union(l->box, c);
+    l->sum_y0 += c.y0;
+    l->sum_y1 += c.y1;
+    l->n++;
+}
+
+static int is_figure(dv_box c, double ch)
+{
+    int w = dv_box_w(c), h = dv_box_h(c);
+    /* Too tall for type, or a horizontal or vertical rule. */
+    return h > 3.2 * ch || (h < 0.5 * ch && w > 6 * ch) || (h > 2 * ch && w < 0.25 * h);
+}
+
+static int is_small(dv_box c, double ch)
+{
+    return dv_box_h(c) < 0.5 * ch && dv_box_w(c) <= 1.5 * ch;
+}
+
+static int cmp_core_y0(const void *a, const void *b)
+{
+    double p = core_y0(a), q = core_y0(b);
+    return (p > q) - (p < q);
+}
+
+static int mergeable(const grouper *g, const line_acc *a, const line_acc *b)
+{
+    double gap = fmax(line_gap(g, a), line_gap(g, b));
+    if (b->box.x0 - a->box.x1 > gap || a->box.x0 - b->box.x1 > gap)
+        return 0;
+    double ov = v_overlap(core_y0(a), core_y1(a), core_y0(b), core_y1(b));
+    double hmin = fmin(core_y1(a) - core_y0(a), core_y1(b) - core_y0(b));
+    return ov >= 0.5 * hmin;
+}
+
+/* Lines built left to right can leave one line in two pieces when a piece
+ * started before the components joining them: merge those. Sorted by band
+ * top, a line only needs comparing with those starting above its band end. */
+static void merge_lines(grouper *g)
+{
+    for (int changed = 1; changed;) {
+        changed = 0;
+        qsort(g->v, (size_t)g->n, sizeof *g->v, cmp_core_y0);
+        for (int i = 0; i < g->n; i++)
+            for (int j = i + 1; j < g->n && core_y0(&g->v[j]) < core_y1(&g->v[i]); j++) {
+                line_acc *a = &g->v[i], *b = &g->v[j];
+                if (!mergeable(g, a, b))
+                    continue;
+                a->box = dv_box_union(a->box, b->box);
+                a->sum_y0 += b->sum_y0;
+                a->sum_y1 += b->sum_y1;
+                a->n += b->n;
+                memmove(b, b + 1, (size_t)(g->n - j - 1) * sizeof *b);
+                g->n--;
+                changed = 1;
+                j--;
+            }
+    }
+}
+
+/* Dots, accents, commas and hyphens join the nearest line beside them. */
+static void attach_small(grouper *g, dv_box c)
+{
+    int best = -1;
+    double best_d = 0.8 * g->char_h;
+    for (int i = 0; i < g->n; i++) {
+        const line_acc *l = &g->v[i];
+        if (c.x1 < l->box.x0 - g->max_gap || c.x0 > l->box.x1 + g->max_gap)
+            continue;
+        double d = fmax(0.0, fmax(core_y0(l) - c.y1, c.y0 - core_y1(l)));
+        if (d <= best_d) {
+            best_d = d;
+            best = i;
+        }
+    }
+    if (best >= 0)
+        g->v[best].box = dv_box_union(g->v[best].box, c);
+}
+
+static int push_box(dv_box **v, int *n, dv_box b, dv_err *e)
+{
+    dv_box *nv = realloc(*v, (size_t)(*n + 1) * sizeof *nv);
+    if (!nv)
+        return dv_fail(e, DOCVL_ENOMEM, "layout: out of memory for boxes");
+    nv[(*n)++] = b;
+    *v = nv;
+    return DOCVL_OK;
+}
+
+static int group_sorted(const dv_box *c, int n, grouper *g, dv_line_set *out, dv_err *e)
+{
+    int rc = DOCVL_OK;
+    for (int i = 0; i < n && rc == DOCVL_OK; i++) {
+        if (is_figure(c[i], g->char_h))
+            rc = push_box(&out->figures, &out->n_figures, c[i], e);
+        else if (!is_small(c[i], g->char_h)) {
+            int l = find_line(g, c[i]);
+            if (l >= 0)
+                absorb(&g->v[l], c[i]);
+            else
+                rc = add_line(g, c[i], e);
+        }
+    }
+    if (rc)
+        return rc;
+    merge_lines(g);
+    for (int i = 0; i < n; i++)
+        if (is_small(c[i], g->char_h) && !is_figure(c[i], g->char_h))
+            attach_small(g, c[i]);
+    /* A sentence's full stop narrows the gap to the next sentence. */
+    merge_lines(g);
+    for (int i = 0; i < g->n && rc == DOCVL_OK; i++)
+        rc = push_box(&out->lines, &out->n_lines, g->v[i].box, e);
+    return rc;
+}
+
+int dv_group_lines(const dv_box *comps, int n, dv_line_set *out, dv_err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (n <= 0)
+        return DOCVL_OK;
+    dv_box *c = malloc((size_t)n * sizeof *c);
+    int *hs = malloc((size_t)n * sizeof *hs);
+    if (!c || !hs) {
+        free(c);
+        free(hs);
+        return dv_fail(e, DOCVL_ENOMEM, "layout: out of memory for %d components", n);
+    }
+    memcpy(c, comps, (size_t)n * sizeof *c);
+    qsort(c, (size_t)n, sizeof *c, cmp_x0);
+    grouper g = {0};
+    g.char_h = median_char_h(c, n, hs);
+    free(hs);
+    g.max_gap = 1.6 * g.char_h;
+    out->char_h = g.char_h;
+    int rc = g.char_h > 0 ? group_sorted(c, n, &g, out, e) : DOCVL_OK;
+    free(c);
+    free(g.v);
+    if (rc)
+        dv_line_set_free(out);
+    return rc;
+}
+
+void dv_line_set_free(dv_line_set *s)
+{
+    free(s->lines);
+    free(s->figures);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,85 @@
+#include "doc/textlayer.h"
+
+/* Share of characters that may be bad, off the page or on images before the
+ * layer as a whole is distrusted. */
+#define MAX_BAD_FRACTION 0.05
+#define MAX_OUTSIDE_FRACTION 0.25
+#define MAX_ON_IMAGE_FRACTION 0.5
+/* Share of the ink's text-line area the words must touch, and share of the
+ * words that must lie on ink. Figures with lettering that is not text (plots,
+ * logos) keep the first below 1. */
+#define MIN_INK_COVERED 0.75
+#define MIN_WORDS_ON_INK 0.5
+
+static long long overlap_with_words(const dv_page_text *t, dv_box line)
+{
+    long long area = 0;
+    for (int i = 0; i < t->n_words; i++)
+        area += dv_box_area(dv_box_intersect(t->words[i].box, line));
+    return area;
+}
+
+/* Share of text-line area (weighted by area) that words touch substantially. */
+static double ink_covered(const dv_page_text *t, const dv_layout *l)
+{
+    long long total = 0, covered = 0;
+    for (int i = 0; i < l->n_lines; i++) {
+        long long a = dv_box_area(l->lines[i]);
+        total += a;
+        if (overlap_with_words(t, l->lines[i]) * 4 >= a)
+            covered += a;
+    }
+    return total ? (double)covered / (double)total : 1.0;
+}
+
+static double words_on_ink(const dv_page_text *t, const dv_layout *l)
+{
+    int on = 0;
+    for (int i = 0; i < t->n_words; i++)
+        for (int j = 0; j < l->n_lines; j++)
+            if (!dv_box_empty(dv_box_intersect(t->words[i].box, l->lines[j]))) {
+                on++;
+                break;
+            }
+    return t->n_words ? (double)on / t->n_words : 0.0;
+}
+
+dv_text_verdict dv_text_assess(const dv_page_text *t, const dv_layout *l)
+{
+    if (!t || t->n_chars == 0)
+        return DV_TEXTLAYER_ABSENT;
+    double n = t->n_chars;
+    if (t->n_bad > MAX_BAD_FRACTION * n || t->n_outside > MAX_OUTSIDE_FRACTION * n)
+        return DV_TEXTLAYER_GARBAGE;
+    if (t->n_on_image > MAX_ON_IMAGE_FRACTION * n)
+        return DV_TEXTLAYER_ON_IMAGE;
+    if (!l)
+        return DV_TEXTLAYER_USABLE;
+    if (words_on_ink(t, l) < MIN_WORDS_ON_INK)
+        return DV_TEXTLAYER_INVISIBLE;
+    if (ink_covered(t, l) < MIN_INK_COVERED)
+        return DV_TEXTLAYER_INCOMPLETE;
+    return DV_TEXTLAYER_USABLE;
+}
+
+const char *dv_text_verdict_name(dv_text_verdict v)
+{
+    switch (v) {
+    case DV_TEXTLAYER_USABLE: return "usable";
+    case DV_TEXTLAYER_ABSENT: return "absent";
+    case DV_TEXTLAYER_GARBAGE: return "garbage";
+    case DV_TEXTLAYER_ON_IMAGE: return "on-image";
+    case DV_TEXTLAYER_INCOMPLETE: return "incomplete";
+    case DV_TEXTLAYER_INVISIBLE: return "invisible";
+    }
+    return "unknown";
+}
+
+int dv_text_use_layer(dv_text_mode mode, dv_text_verdict v)
+{
+    if (mode == DV_TEXT_OFF)
+        return 0;
+    if (mode == DV_TEXT_ONLY)
+        return 1;
+    return v == DV_TEXTLAYER_USABLE;
+}

@@ -1,0 +1,66 @@
+/* The PDF text layer: text and word boxes read from the PDF instead of the
+ * model, for born-digital pages, and the checks that decide when it can be
+ * trusted.
+ *
+ * Modes: auto (default) reads a page from its text layer when the layer is
+ * usable: it has text, that text is made of mapped characters (no U+FFFD,
+ * control or private-use code points), lies on the page, does not sit on
+ * raster images (an OCR layer over a scan: invisible text whose quality is
+ * unknown), and covers the ink that layout analysis found. Otherwise the page
+ * is treated as scanned and goes to the model. off: always the model.
+ * only: never the model (pages without a usable layer give what they have). */
+#ifndef DV_DOC_TEXTLAYER_H
+#define DV_DOC_TEXTLAYER_H
+
+#include "base/error.h"
+#include "doc/box.h"
+#include "doc/document.h"
+#include "doc/layout.h"
+
+typedef enum dv_text_mode {
+    DV_TEXT_AUTO = 0,
+    DV_TEXT_OFF = 1,
+    DV_TEXT_ONLY = 2,
+} dv_text_mode;
+
+/* "auto", "off" or "only". */
+int dv_text_mode_parse(const char *s, dv_text_mode *mode, dv_err *e);
+
+typedef struct dv_word {
+    char *text;          /* UTF-8, owned */
+    dv_box box;          /* rendered page pixels */
+} dv_word;
+
+typedef struct dv_page_text {
+    char *text;          /* the page's text in Poppler's reading order (as pdftotext) */
+    dv_word *words;
+    int n_words;
+    int n_chars;         /* non-space characters */
+    int n_bad;           /* U+FFFD, control and private-use characters */
+    int n_outside;       /* characters whose centre is off the page */
+    int n_on_image;      /* characters whose centre lies on a raster image */
+} dv_page_text;
+
+/* Reads page `index` of a PDF; boxes are scaled to a rendering at `dpi`
+ * (the dpi dv_doc_render_page reported). Image documents give empty text. */
+int dv_text_extract(dv_doc *doc, int index, double dpi, dv_page_text *out, dv_err *e);
+void dv_page_text_free(dv_page_text *t);
+
+typedef enum dv_text_verdict {
+    DV_TEXTLAYER_USABLE = 0,
+    DV_TEXTLAYER_ABSENT,      /* no text: a scan or a drawing */
+    DV_TEXTLAYER_GARBAGE,     /* unmapped glyphs or text off the page */
+    DV_TEXTLAYER_ON_IMAGE,    /* text over raster images: an OCR layer */
+    DV_TEXTLAYER_INCOMPLETE,  /* visible text lines that the layer lacks */
+    DV_TEXTLAYER_INVISIBLE,   /* text where the page shows no ink */
+} dv_text_verdict;
+
+/* Judges a page's layer; layout (of the same rendering) may be NULL, which
+ * skips the ink checks. */
+dv_text_verdict dv_text_assess(const dv_page_text *t, const dv_layout *layout);
+const char *dv_text_verdict_name(dv_text_verdict v);
+
+/* 1 when the page should be read from its text layer, 0 for the model. */
+int dv_text_use_layer(dv_text_mode mode, dv_text_verdict v);
+
+#endif
