@@ -1,0 +1,246 @@
+#include "model/generate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct gen_run {
+    const dv_llama *m;
+    dv_llama_state *s;
+    const dv_tokenizer *tok;
+    const dv_gen_opts *o;
+    const dv_ctx *ctx;
+    dv_err *e;
+    dv_gen_result *r;
+    float *logits, *emb;
+    dv_sampler sampler;
+    dv_loopguard guard;
+    size_t emitted;      /* bytes of r->text already passed to on_token */
+} gen_run;
+
+void dv_gen_opts_default(dv_gen_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_new_tokens = 512;
+    o->sampler = DV_SAMPLER_GREEDY;
+    o->n_stop = 1;
+    o->stop[0] = "User:";
+    o->guard = DV_LOOPGUARD_DEFAULT;
+    o->skip_special = 1;
+}
+
+void dv_gen_result_free(dv_gen_result *r)
+{
+    free(r->ids);
+    free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+static int check_opts(const dv_llama *m, const dv_llama_state *s, int n, const dv_gen_opts *o,
+                      dv_err *e)
+{
+    if (n <= 0)
+        return dv_fail(e, DOCVL_EINVAL, "generation needs a prompt (got %d tokens)", n);
+    if (o->max_new_tokens <= 0)
+        return dv_fail(e, DOCVL_EINVAL, "max_new_tokens %d: must be positive", o->max_new_tokens);
+    if (o->n_eos < 0 || o->n_eos > DV_GEN_MAX_EOS || o->n_stop < 0 || o->n_stop > DV_GEN_MAX_STOP)
+        return dv_fail(e, DOCVL_EINVAL, "%d eos ids / %d stop strings (at most %d / %d)", o->n_eos,
+                       o->n_stop, DV_GEN_MAX_EOS, DV_GEN_MAX_STOP);
+    for (int i = 0; i < o->n_stop; i++)
+        if (!o->stop[i] || !*o->stop[i])
+            return dv_fail(e, DOCVL_EINVAL, "stop string %d is empty", i);
+    long long ctx_len = dv_llama_cfg(m)->max_pos;
+    long long have = s ? dv_llama_state_pos(s) : 0;
+    long long cap = s ? dv_llama_state_capacity(s) : ctx_len;
+    long long need = have + n + (long long)o->max_new_tokens;
+    if (need > cap || need > ctx_len)
+        return dv_fail(e, DOCVL_ECONTEXT,
+                       "%lld cached + %d prompt tokens + max_new_tokens %d = %lld exceed the %s of "
+                       "%lld tokens", have, n, o->max_new_tokens, need,
+                       need > ctx_len ? "context length (max_position_embeddings)" : "KV cache",
+                       need > ctx_len ? ctx_len : cap);
+    return DOCVL_OK;
+}
+
+static int is_eos(const dv_gen_opts *o, int32_t id)
+{
+    for (int i = 0; i < o->n_eos; i++)
+        if (o->eos_ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Bytes at the end of text that may still change or may start a stop
+ * string: a trailing U+FFFD (an incomplete UTF-8 sequence so far) and the
+ * longest suffix that is a proper prefix of a stop string. */
+static size_t holdback(const gen_run *g, const char *text, size_t len)
+{
+    size_t hold = 0;
+    if (len >= 3 && memcmp(text + len - 3, "\xef\xbf\xbd", 3) == 0)
+        hold = 3;
+    for (int i = 0; i < g->o->n_stop; i++) {
+        size_t sl = strlen(g->o->stop[i]);
+        for (size_t k = sl - 1; k > hold; k--)
+            if (k <= len && memcmp(text + len - k, g->o->stop[i], k) == 0) {
+                hold = k;
+                break;
+            }
+    }
+    return hold;
+}
+
+/* Earliest stop string at or after byte `from`, or -1. */
+static long find_stop(const gen_run *g, const char *text, size_t from)
+{
+    long best = -1;
+    for (int i = 0; i < g->o->n_stop; i++) {
+        const char *p = strstr(text + from, g->o->stop[i]);
+        if (p && (best < 0 || p - text < best))
+            best = p - text;
+    }
+    return best;
+}
+
+/* Re-decodes the ids, cuts at a stop string, passes the new final text on. */
+static int update_text(gen_run *g, int *stop, int *cb_stop)
+{
+    dv_gen_result *r = g->r;
+    size_t final = 0;
+    if (g->tok) {
+        char *text;
+        int rc = dv_tokenizer_decode(g->tok, r->ids, (size_t)r->n_ids, g->o->skip_special, &text, g->e);
+        if (rc)
+            return rc;
+        free(r->text);
+        r->text = text;
+        size_t len = strlen(text), maxstop = 0;
+        for (int i = 0; i < g->o->n_stop; i++)
+            maxstop = strlen(g->o->stop[i]) > maxstop ? strlen(g->o->stop[i]) : maxstop;
+        size_t from = g->emitted > maxstop ? g->emitted - maxstop : 0;
+        long cut = from <= len ? find_stop(g, text, from) : -1;
+        if (cut >= 0) {
+            text[cut] = '\0';
+            *stop = 1;
+            final = (size_t)cut;
+        } else {
+            final = len - holdback(g, text, len);
+        }
+    }
+    const char *fresh = g->r->text ? g->r->text + g->emitted : "";
+    size_t flen = final > g->emitted ? final - g->emitted : 0;
+    if (g->o->on_token && g->o->on_token(g->o->user, r->n_ids - 1, r->ids[r->n_ids - 1], fresh, flen))
+        *cb_stop = 1;
+    g->emitted += flen;
+    return DOCVL_OK;
+}
+
+static int guard_push(gen_run *g, int32_t id, int *looped)
+{
+    char *piece = NULL;
+    int rc;
+    if (g->tok && (rc = dv_tokenizer_decode(g->tok, &id, 1, 0, &piece, g->e)))
+        return rc;
+    rc = dv_loopguard_push(&g->guard, id, piece, piece ? strlen(piece) : 0, looped, g->e);
+    free(piece);
+    return rc;
+}
+
+/* Keeps one copy of the repeated unit: the rest is the model's loop. */
+static int trim_loop(gen_run *g)
+{
+    dv_gen_result *r = g->r;
+    r->degenerate = 1;
+    r->n_ids = g->guard.loop_start + g->guard.period;
+    if (!g->tok)
+        return DOCVL_OK;
+    free(r->text);
+    r->text = NULL;
+    return dv_tokenizer_decode(g->tok, r->ids, (size_t)r->n_ids, g->o->skip_special, &r->text, g->e);
+}
+
+/* Handles the token just appended; *done when generation ends here. */
+static int after_token(gen_run *g, int32_t id, int *done)
+{
+    int stop = 0, cb_stop = 0, looped = 0, rc;
+    if ((rc = update_text(g, &stop, &cb_stop)) || (rc = guard_push(g, id, &looped)))
+        return rc;
+    if (stop) {
+        g->r->stop = DV_STOP_STRING;
+        *done = 1;
+    } else if (looped) {
+        g->r->stop = DV_STOP_LOOP;
+        *done = 1;
+        return trim_loop(g);
+    } else if (cb_stop) {
+        g->r->stop = DV_STOP_CALLBACK;
+        *done = 1;
+    }
+    return DOCVL_OK;
+}
+
+static int run_loop(gen_run *g, const float *embeds, int n)
+{
+    int rc = dv_llama_forward(g->m, g->s, embeds, n, g->logits, 0, NULL, g->ctx, g->e);
+    int vocab = dv_llama_cfg(g->m)->vocab;
+    for (int step = 0; !rc; step++) {
+        int32_t id = dv_sampler_pick(&g->sampler, g->logits, vocab);
+        if (is_eos(g->o, id)) {
+            g->r->stop = DV_STOP_EOS;
+            break;
+        }
+        g->r->ids[g->r->n_ids++] = id;
+        int done = 0;
+        if ((rc = after_token(g, id, &done)) || done)
+            break;
+        if (step + 1 == g->o->max_new_tokens) {
+            g->r->stop = DV_STOP_MAX_TOKENS;
+            break;
+        }
+        if (!(rc = dv_llama_embed(g->m, &id, 1, g->emb, g->e)))
+            rc = dv_llama_forward(g->m, g->s, g->emb, 1, g->logits, 0, NULL, g->ctx, g->e);
+    }
+    return rc;
+}
+
+int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *tok,
+                     const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
+                     const dv_ctx *ctx, dv_err *e)
+{
+    memset(r, 0, sizeof *r);
+    int rc = check_opts(m, s, n, o, e);
+    if (rc)
+        return rc;
+    const dv_lm_cfg *c = dv_llama_cfg(m);
+    gen_run g = { .m = m, .s = s, .tok = tok, .o = o, .ctx = ctx, .e = e, .r = r };
+    g.logits = malloc((size_t)c->vocab * sizeof *g.logits);
+    g.emb = malloc((size_t)c->hidden * sizeof *g.emb);
+    r->ids = malloc((size_t)o->max_new_tokens * sizeof *r->ids);
+    if (!g.logits || !g.emb || !r->ids)
+        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for generation");
+    if (!rc && !(rc = dv_sampler_init(&g.sampler, &o->sampler, c->vocab, e)) &&
+        !(rc = dv_loopguard_init(&g.guard, &o->guard, e)))
+        rc = run_loop(&g, embeds, n);
+    dv_sampler_free(&g.sampler);
+    dv_loopguard_free(&g.guard);
+    free(g.logits);
+    free(g.emb);
+    if (rc) {
+        dv_gen_result_free(r);
+        return dv_wrap(e, "generating");
+    }
+    return DOCVL_OK;
+}
+
+int dv_generate(const dv_llama *m, const dv_tokenizer *tok, const float *embeds, int n,
+                const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e)
+{
+    memset(r, 0, sizeof *r);
+    int rc = check_opts(m, NULL, n, o, e);
+    if (rc)
+        return rc;
+    dv_llama_state *s;
+    if ((rc = dv_llama_state_new(m, n + o->max_new_tokens, &s, e)))
+        return rc;
+    rc = dv_generate_with(m, s, tok, embeds, n, o, r, ctx, e);
+    dv_llama_state_free(s);
+    return rc;
+}

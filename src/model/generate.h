@@ -1,0 +1,73 @@
+/* Text generation: prefill the prompt embeddings, then one token at a time
+ * with the KV cache until eos, a stop string, the loop guard or
+ * max_new_tokens. */
+#ifndef DV_GENERATE_H
+#define DV_GENERATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/ctx.h"
+#include "base/error.h"
+#include "model/llama.h"
+#include "text/loopguard.h"
+#include "text/sampler.h"
+#include "text/tokenizer.h"
+
+#define DV_GEN_MAX_EOS 8
+#define DV_GEN_MAX_STOP 8
+
+typedef enum dv_stop_reason {
+    DV_STOP_MAX_TOKENS,
+    DV_STOP_EOS,
+    DV_STOP_STRING,
+    DV_STOP_LOOP,
+    DV_STOP_CALLBACK,
+} dv_stop_reason;
+
+/* Progress: called once per generated token with the text that became final
+ * since the last call (possibly empty: an incomplete UTF-8 sequence or a
+ * possible start of a stop string is held back). Non-zero stops generation. */
+typedef int (*dv_gen_token_fn)(void *user, int step, int32_t id, const char *text, size_t len);
+
+typedef struct dv_gen_opts {
+    int max_new_tokens;
+    dv_sampler_opts sampler;
+    int n_eos;
+    int32_t eos_ids[DV_GEN_MAX_EOS];    /* ids that end generation (not part of the output) */
+    int n_stop;
+    const char *stop[DV_GEN_MAX_STOP];  /* text that ends generation (cut from the output) */
+    dv_loopguard_opts guard;
+    int skip_special;                   /* drop special tokens from the text */
+    dv_gen_token_fn on_token;
+    void *user;
+} dv_gen_opts;
+
+/* Greedy, 512 new tokens, stop string "User:", the default loop guard,
+ * special tokens skipped; eos_ids empty (set them from the tokenizer or
+ * the model's generation config). */
+void dv_gen_opts_default(dv_gen_opts *o);
+
+typedef struct dv_gen_result {
+    int32_t *ids;       /* generated ids, eos excluded; after a loop, cut to one copy */
+    int n_ids;
+    char *text;         /* decoded ids, cut at a stop string; NULL without tokenizer */
+    int degenerate;     /* the loop guard tripped */
+    dv_stop_reason stop;
+} dv_gen_result;
+
+void dv_gen_result_free(dv_gen_result *r);
+
+/* Generates after the n prompt embeddings [n, hidden], appending to state s
+ * (which may already hold earlier turns). tok may be NULL (no text, no stop
+ * strings). Prompt + max_new_tokens beyond the cache capacity or the model's
+ * context length is DOCVL_ECONTEXT before any work is done. */
+int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *tok,
+                     const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
+                     const dv_ctx *ctx, dv_err *e);
+
+/* Same with a fresh state sized for the prompt and max_new_tokens. */
+int dv_generate(const dv_llama *m, const dv_tokenizer *tok, const float *embeds, int n,
+                const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e);
+
+#endif
