@@ -39,6 +39,9 @@ int golden_compare(golden_case *gc, const char *name, const float *got, size_t n
  * generation.steps_safe_to_compare). Same printing and counting. */
 int golden_compare_ids(golden_case *gc, const char *name, const int32_t *ids, size_t n);
 
+/* Exact comparison of bytes (pixel_values_u8). Same printing and counting. */
+int golden_compare_u8(golden_case *gc, const char *name, const uint8_t *got, size_t n);
+
 /* Stage runners; each returns DOCVL_OK or an error that stops the case. */
 int golden_run_vision(golden_case *gc, float **aligner_out, const dv_ctx *ctx, dv_err *e);
 int golden_run_language(golden_case *gc, const float *aligner_out, const dv_ctx *ctx, dv_err *e);

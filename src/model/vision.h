@@ -31,6 +31,14 @@ typedef struct dv_vision_taps {
     float *siglip_out;          /* [576,W] */
 } dv_vision_taps;
 
+/* Floats the tap of `stage` (a dv_vision_taps member name) receives for this
+ * model; 0 when its family has no such stage or the name is unknown. */
+size_t dv_vision_tap_len(const dv_vision *v, const char *stage);
+
+/* Rows and width of dv_vision_forward's output. */
+int dv_vision_tokens(const dv_vision *v);
+int dv_vision_embed_dim(const dv_vision *v);
+
 /* pixels: the preprocessed square image as float32(u8/255), [3, S, S] planar,
  * S = cfg->pre.image_size (un-normalized: the towers normalize themselves).
  * out: [num_image_tokens, n_embed]. */

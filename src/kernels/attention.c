@@ -1,0 +1,120 @@
+#include "kernels/attention.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 64 queries x 256 keys of scores = 64 KiB: stays in L2 with the q/k/v
+ * panels the two sgemm calls read. */
+#define BLOCK_Q 64
+#define BLOCK_K 256
+
+typedef struct attn_work {
+    float *s;      /* [BLOCK_Q, BLOCK_K] scores, then probabilities */
+    float *o;      /* [BLOCK_Q, head_dim] unnormalised output */
+    float *m, *l;  /* running row max and row sum */
+} attn_work;
+
+size_t dv_attention_scratch_floats(const dv_attn *a)
+{
+    return (size_t)BLOCK_Q * BLOCK_K + (size_t)BLOCK_Q * a->head_dim + 2 * BLOCK_Q;
+}
+
+static int check_args(const dv_attn *a, dv_err *e)
+{
+    if (a->n_q < 0 || a->n_kv <= 0 || a->n_heads <= 0 || a->head_dim <= 0 || a->n_kv_heads <= 0 ||
+        a->n_heads % a->n_kv_heads || !a->q || !a->k || !a->v || !a->out)
+        return dv_fail(e, DOCVL_EINVAL,
+                       "attention over %d queries, %d keys, %d/%d heads of %d is not valid",
+                       a->n_q, a->n_kv, a->n_heads, a->n_kv_heads, a->head_dim);
+    if (a->causal && a->q_pos0 < 0)
+        return dv_fail(e, DOCVL_EINVAL, "causal attention from position %d", a->q_pos0);
+    return DOCVL_OK;
+}
+
+/* Masks keys beyond each query's position (causal), then folds the block
+ * into the running max/sum and rescales the accumulated output rows. */
+static void online_softmax(const dv_attn *a, attn_work *w, int q0, int nq, int k0, int nk)
+{
+    for (int i = 0; i < nq; i++) {
+        float *s = w->s + (size_t)i * BLOCK_K;
+        int valid = nk;
+        if (a->causal) {
+            int last = a->q_pos0 + q0 + i - k0;   /* last visible key in this block */
+            valid = last + 1 < nk ? (last + 1 > 0 ? last + 1 : 0) : nk;
+        }
+        float mx = w->m[i];
+        for (int j = 0; j < valid; j++)
+            mx = s[j] > mx ? s[j] : mx;
+        if (mx == -INFINITY)
+            valid = 0;  /* every key masked by the bias so far */
+        float corr = w->m[i] == -INFINITY ? 0.0f : expf(w->m[i] - mx);
+        float sum = 0.0f;
+        for (int j = 0; j < valid; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        for (int j = valid; j < nk; j++)
+            s[j] = 0.0f;
+        if (valid == 0)
+            continue;   /* nothing visible: keep the row's state as it is */
+        w->l[i] = w->l[i] * corr + sum;
+        w->m[i] = mx;
+        float *o = w->o + (size_t)i * a->head_dim;
+        for (int d = 0; d < a->head_dim; d++)
+            o[d] *= corr;
+    }
+}
+
+static void query_block(const dv_attn *a, attn_work *w, int h, int q0, int nq)
+{
+    int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
+    const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
+    const float *k = a->k + (size_t)kvh * hd, *v = a->v + (size_t)kvh * hd;
+    for (int i = 0; i < nq; i++) {
+        w->m[i] = -INFINITY;
+        w->l[i] = 0.0f;
+    }
+    memset(w->o, 0, (size_t)nq * hd * sizeof *w->o);
+    int k_end = a->n_kv;
+    if (a->causal && a->q_pos0 + q0 + nq < k_end)
+        k_end = a->q_pos0 + q0 + nq;
+    for (int k0 = 0; k0 < k_end; k0 += BLOCK_K) {
+        int nk = k_end - k0 < BLOCK_K ? k_end - k0 : BLOCK_K;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, a->scale, q,
+                    (int)a->q_stride, k + (size_t)k0 * a->k_stride, (int)a->k_stride, 0.0f, w->s,
+                    BLOCK_K);
+        if (a->bias)
+            a->bias(a->bias_user, h, q0, nq, k0, nk, w->s, BLOCK_K);
+        online_softmax(a, w, q0, nq, k0, nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, w->s, BLOCK_K,
+                    v + (size_t)k0 * a->v_stride, (int)a->v_stride, 1.0f, w->o, hd);
+    }
+    for (int i = 0; i < nq; i++) {
+        float inv = w->l[i] > 0.0f ? 1.0f / w->l[i] : 0.0f;
+        float *out = a->out + (size_t)(q0 + i) * a->out_stride + (size_t)h * hd;
+        for (int d = 0; d < hd; d++)
+            out[d] = w->o[(size_t)i * hd + d] * inv;
+    }
+}
+
+int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e)
+{
+    int rc = check_args(a, e);
+    if (rc)
+        return rc;
+    float *buf = scratch ? scratch : malloc(dv_attention_scratch_floats(a) * sizeof *buf);
+    if (!buf)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scratch");
+    attn_work w = { .s = buf, .o = buf + (size_t)BLOCK_Q * BLOCK_K };
+    w.m = w.o + (size_t)BLOCK_Q * a->head_dim;
+    w.l = w.m + BLOCK_Q;
+    dv_ctx_apply(ctx);
+    for (int h = 0; h < a->n_heads; h++)
+        for (int q0 = 0; q0 < a->n_q; q0 += BLOCK_Q)
+            query_block(a, &w, h, q0, a->n_q - q0 < BLOCK_Q ? a->n_q - q0 : BLOCK_Q);
+    if (buf != scratch)
+        free(buf);
+    return DOCVL_OK;
+}

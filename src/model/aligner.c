@@ -1,0 +1,109 @@
+/* MlpProjector: vision features -> LM embedding space.
+ * mlp_gelu: layers.0, then (GELU, layers.2k) for each further depth step.
+ * low_high_hybrid_split_mlp_gelu: concat(high_up_proj(sam), low_up_proj(siglip))
+ * on features (high first), then (GELU, layers.2k-1) per further depth step. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/ops.h"
+#include "model/towers.h"
+
+#define MAX_DEPTH 64
+
+int dv_aligner_bind(const dv_aligner_cfg *cfg, const dv_checkpoint *ck, int widen, dv_aligner *a,
+                    dv_err *e)
+{
+    memset(a, 0, sizeof *a);
+    int hybrid = cfg->type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT;
+    if (cfg->depth < 1 || cfg->depth > MAX_DEPTH || cfg->input_dim <= 0 || cfg->n_embed <= 0 ||
+        (hybrid && cfg->n_embed % 2))
+        return dv_fail(e, DOCVL_EMODEL, "aligner depth %d, input_dim %d, n_embed %d unusable",
+                       cfg->depth, cfg->input_dim, cfg->n_embed);
+    a->type = cfg->type;
+    a->input_dim = cfg->input_dim;
+    a->n_embed = cfg->n_embed;
+    a->n_layers = hybrid ? cfg->depth - 1 : cfg->depth;
+    a->layers = calloc((size_t)(a->n_layers ? a->n_layers : 1), sizeof *a->layers);
+    if (!a->layers)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the aligner");
+    int rc = DOCVL_OK, half = cfg->n_embed / 2;
+    if (hybrid) {
+        rc = tw_bind_linear(ck, "aligner", "high_up_proj", half, cfg->input_dim, 1, widen, &a->high, e);
+        if (!rc)
+            rc = tw_bind_linear(ck, "aligner", "low_up_proj", half, cfg->input_dim, 1, widen,
+                                &a->low, e);
+    }
+    for (int i = 0; i < a->n_layers && !rc; i++) {
+        /* nn.Sequential indices: GELU modules take the slots between linears */
+        int idx = hybrid ? 2 * i + 1 : 2 * i;
+        int in = !hybrid && i == 0 ? cfg->input_dim : cfg->n_embed;
+        char what[32];
+        snprintf(what, sizeof what, "layers.%d", idx);
+        rc = tw_bind_linear(ck, "aligner", what, cfg->n_embed, in, 1, widen, &a->layers[i], e);
+    }
+    return rc;
+}
+
+void dv_aligner_free(dv_aligner *a)
+{
+    dv_linear_free(&a->high);
+    dv_linear_free(&a->low);
+    for (int i = 0; a->layers && i < a->n_layers; i++)
+        dv_linear_free(&a->layers[i]);
+    free(a->layers);
+    memset(a, 0, sizeof *a);
+}
+
+/* x [n, n_embed] holds the first stage's output; each further layer is
+ * GELU then linear, ping-ponging through tmp. */
+static void mlp_tail(const dv_aligner *a, int first, float *x, float *tmp, int n, float *out,
+                     const dv_ctx *ctx)
+{
+    size_t len = (size_t)n * a->n_embed;
+    for (int i = first; i < a->n_layers; i++) {
+        dv_gelu_erf(x, len);
+        dv_linear_forward(&a->layers[i], x, n, tmp, ctx);
+        float *t = x;
+        x = tmp;
+        tmp = t;
+    }
+    memcpy(out, x, len * sizeof *out);
+}
+
+static void hybrid_head(const dv_aligner *a, const float *high, const float *low, int n,
+                        float *x, float *tmp, const dv_ctx *ctx)
+{
+    int half = a->n_embed / 2;
+    dv_linear_forward(&a->high, high, n, tmp, ctx);
+    for (int i = 0; i < n; i++)
+        memcpy(x + (size_t)i * a->n_embed, tmp + (size_t)i * half, (size_t)half * sizeof *x);
+    dv_linear_forward(&a->low, low, n, tmp, ctx);
+    for (int i = 0; i < n; i++)
+        memcpy(x + (size_t)i * a->n_embed + half, tmp + (size_t)i * half, (size_t)half * sizeof *x);
+}
+
+int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low, int n,
+                       float *out, const dv_ctx *ctx, dv_err *e)
+{
+    int hybrid = a->type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT;
+    if (hybrid && !high)
+        return dv_fail(e, DOCVL_EINVAL, "the hybrid aligner needs the SAM features");
+    size_t len = (size_t)n * a->n_embed;
+    float *x = malloc(len * sizeof *x), *tmp = malloc(len * sizeof *tmp);
+    if (!x || !tmp) {
+        free(x);
+        free(tmp);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the aligner over %d tokens", n);
+    }
+    if (hybrid) {
+        hybrid_head(a, high, low, n, x, tmp, ctx);
+        mlp_tail(a, 0, x, tmp, n, out, ctx);
+    } else {
+        dv_linear_forward(&a->layers[0], low, n, x, ctx);
+        mlp_tail(a, 1, x, tmp, n, out, ctx);
+    }
+    free(x);
+    free(tmp);
+    return DOCVL_OK;
+}

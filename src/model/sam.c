@@ -1,0 +1,415 @@
+/* SAM-B image encoder as DeepSeek-VL uses it (ViTDet backbone): windowed and
+ * global attention blocks with decomposed relative positions, a conv neck,
+ * interpolation to 96x96 and two stride-2 convs, plus the "hd" branch (a
+ * second neck on the first global block's output, scaled by a learned alpha). */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/resize.h"
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+#include "model/towers.h"
+
+static int is_global(const dv_sam_cfg *c, int i)
+{
+    for (int k = 0; k < c->n_global; k++)
+        if (c->global_attn_indexes[k] == i)
+            return 1;
+    return 0;
+}
+
+static int check_cfg(const dv_sam_cfg *c, dv_err *e)
+{
+    if (c->patch_size <= 0 || c->image_size <= 0 || c->image_size % c->patch_size)
+        return dv_fail(e, DOCVL_EMODEL, "SAM image_size %d is not a multiple of patch_size %d",
+                       c->image_size, c->patch_size);
+    if (c->heads <= 0 || c->width % c->heads)
+        return dv_fail(e, DOCVL_EMODEL, "SAM width %d does not split into %d heads", c->width,
+                       c->heads);
+    if (c->n_global <= 0)
+        return dv_fail(e, DOCVL_EMODEL, "SAM needs a global attention block for its hd branch");
+    if (c->window_size <= 0)
+        return dv_fail(e, DOCVL_EMODEL, "SAM window_size %d", c->window_size);
+    for (int i = 0; i < 2; i++)
+        if (c->downsample_channels[i] <= 0)
+            return dv_fail(e, DOCVL_EUNSUPPORTED, "SAM downsample_channels[%d] = %d", i,
+                           c->downsample_channels[i]);
+    return DOCVL_OK;
+}
+
+static int bind_neck(const dv_checkpoint *ck, const char *prefix, const char *which, int width,
+                     int p, int widen, sam_neck *n, dv_err *e)
+{
+    char base[200];
+    snprintf(base, sizeof base, "%s.%s", prefix, which);
+    int rc = tw_bind_conv(ck, base, "0", p, width, 1, 1, 0, 0, widen, &n->c1, e);
+    if (!rc) rc = tw_bind_vec(ck, base, "1.weight", p, &n->ln1w, e);
+    if (!rc) rc = tw_bind_vec(ck, base, "1.bias", p, &n->ln1b, e);
+    if (!rc) rc = tw_bind_conv(ck, base, "2", p, p, 3, 1, 1, 0, widen, &n->c3, e);
+    if (!rc) rc = tw_bind_vec(ck, base, "3.weight", p, &n->ln2w, e);
+    if (!rc) rc = tw_bind_vec(ck, base, "3.bias", p, &n->ln2b, e);
+    return rc;
+}
+
+static void free_neck(sam_neck *n)
+{
+    dv_conv2d_free(&n->c1);
+    dv_conv2d_free(&n->c3);
+    free(n->ln1w);
+    free(n->ln1b);
+    free(n->ln2w);
+    free(n->ln2b);
+}
+
+static int bind_blocks(const dv_sam_cfg *c, const dv_checkpoint *ck, const char *prefix,
+                       int widen, dv_sam *s, dv_err *e)
+{
+    s->blocks = calloc((size_t)s->layers, sizeof *s->blocks);
+    if (!s->blocks)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d SAM blocks", s->layers);
+    for (int i = 0; i < s->layers; i++) {
+        char p[200];
+        snprintf(p, sizeof p, "%s.blocks.%d", prefix, i);
+        int window = is_global(c, i) ? 0 : c->window_size;
+        int rc = tw_block_bind(ck, p, s->width, s->mlp, 1, window ? window : s->grid,
+                               s->width / s->heads, widen, &s->blocks[i], e);
+        if (rc)
+            return rc;
+        s->blocks[i].window = window;
+    }
+    return DOCVL_OK;
+}
+
+static int bind_tail(const dv_sam_cfg *c, const dv_checkpoint *ck, const char *prefix, int widen,
+                     dv_sam *s, dv_err *e)
+{
+    int p = c->prompt_embed_dim;
+    int rc = bind_neck(ck, prefix, "neck", s->width, p, widen, &s->neck, e);
+    if (!rc) rc = bind_neck(ck, prefix, "neck_hd", s->width, p, widen, &s->neck_hd, e);
+    int in = p;
+    s->n_down = 2;
+    for (int i = 0; i < s->n_down && !rc; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "downsamples.%d", i);
+        rc = tw_bind_conv(ck, prefix, what, c->downsample_channels[i], in, 3, 2, 1, 0, widen,
+                          &s->down[i], e);
+        in = c->downsample_channels[i];
+    }
+    s->out_ch = in;
+    char name[256];
+    int64_t one[1] = { 1 };
+    float *alpha = NULL;
+    snprintf(name, sizeof name, "%s.hd_alpha_downsamples", prefix);
+    if (!rc && !(rc = tw_bind_f32(ck, name, 1, one, &alpha, e)))
+        s->hd_alpha = alpha[0];
+    free(alpha);
+    return rc;
+}
+
+int dv_sam_bind(const dv_sam_cfg *cfg, const dv_checkpoint *ck, const char *prefix, int widen,
+                dv_sam *s, dv_err *e)
+{
+    memset(s, 0, sizeof *s);
+    int rc = check_cfg(cfg, e);
+    if (rc)
+        return rc;
+    s->image_size = cfg->image_size;
+    s->patch = cfg->patch_size;
+    s->grid = cfg->image_size / cfg->patch_size;
+    s->width = cfg->width;
+    s->heads = cfg->heads;
+    s->layers = cfg->layers;
+    s->mlp = cfg->mlp_dim;
+    s->first_global = s->layers;
+    for (int k = 0; k < cfg->n_global; k++)
+        if (cfg->global_attn_indexes[k] < s->first_global)
+            s->first_global = cfg->global_attn_indexes[k];
+    memcpy(s->mean, cfg->pixel_mean, sizeof s->mean);
+    memcpy(s->std, cfg->pixel_std, sizeof s->std);
+    char name[256];
+    int64_t pos_shape[4] = { 1, s->grid, s->grid, s->width };
+    snprintf(name, sizeof name, "%s.pos_embed", prefix);
+    rc = tw_bind_conv(ck, prefix, "patch_embed.proj", s->width, 3, s->patch, s->patch, 0, 1, widen,
+                      &s->patch_embed, e);
+    if (!rc) rc = tw_bind_f32(ck, name, 4, pos_shape, &s->pos, e);
+    if (!rc) rc = bind_blocks(cfg, ck, prefix, widen, s, e);
+    if (!rc) rc = bind_tail(cfg, ck, prefix, widen, s, e);
+    return rc;
+}
+
+void dv_sam_free(dv_sam *s)
+{
+    dv_conv2d_free(&s->patch_embed);
+    for (int i = 0; s->blocks && i < s->layers; i++)
+        tw_block_free(&s->blocks[i]);
+    free(s->blocks);
+    free(s->pos);
+    free_neck(&s->neck);
+    free_neck(&s->neck_hd);
+    for (int i = 0; i < s->n_down; i++)
+        dv_conv2d_free(&s->down[i]);
+    memset(s, 0, sizeof *s);
+}
+
+static int down_size(int n) { return (n + 2 - 3) / 2 + 1; }
+
+int dv_sam_out_grid(const dv_sam *s)
+{
+    int g = DV_SAM_INTERP_SIZE;
+    for (int i = 0; i < s->n_down; i++)
+        g = down_size(g);
+    return g;
+}
+
+/* ---- attention with decomposed relative positions ---- */
+
+/* Per head: rel_h[i][kh] = q_i . Rh[qh - kh + g - 1] and likewise for w, with
+ * the UNSCALED q (as upstream); added to every score of query i and key
+ * (kh, kw). */
+typedef struct relpos {
+    int g;               /* side of the (square) attended grid */
+    float *rel_h, *rel_w;/* [n, g] */
+} relpos;
+
+static void relpos_bias(void *user, int head, int q0, int nq, int k0, int nk, float *s, int ld)
+{
+    (void)head;
+    const relpos *r = user;
+    for (int i = 0; i < nq; i++) {
+        const float *rh = r->rel_h + (size_t)(q0 + i) * r->g;
+        const float *rw = r->rel_w + (size_t)(q0 + i) * r->g;
+        float *row = s + (size_t)i * ld;
+        int kh = k0 / r->g, kw = k0 % r->g;
+        for (int j = 0; j < nk; j++) {
+            row[j] += rh[kh] + rw[kw];
+            if (++kw == r->g) {
+                kw = 0;
+                kh++;
+            }
+        }
+    }
+}
+
+/* full = q R^T ([n, 2g-1]) by sgemm, then rel[i][k] = full[i][coord(i) - k + g - 1]. */
+static void relpos_table(const float *q, size_t q_stride, int n, int g, int hd, const float *R,
+                         int along_h, float *full, float *rel)
+{
+    int L = 2 * g - 1;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L, hd, 1.0f, q, (int)q_stride, R, hd,
+                0.0f, full, L);
+    for (int i = 0; i < n; i++) {
+        const float *fi = full + (size_t)i * L;
+        int c = along_h ? i / g : i % g;
+        for (int k = 0; k < g; k++)
+            rel[(size_t)i * g + k] = fi[c - k + g - 1];
+    }
+}
+
+/* Attention of n = g*g tokens whose q|k|v rows (stride 3*width) start at qkv;
+ * out rows of `width`. rel: scratch of n * (4g - 1) floats. */
+static int relpos_attention(const dv_sam *s, const vit_block *b, const float *qkv, int g,
+                            float *out, float *rel, float *scratch, const dv_ctx *ctx, dv_err *e)
+{
+    int n = g * g, c = s->width, hd = c / s->heads;
+    relpos r = { .g = g, .rel_h = rel, .rel_w = rel + (size_t)n * g };
+    float *full = rel + 2 * (size_t)n * g;
+    for (int h = 0; h < s->heads; h++) {
+        const float *q = qkv + (size_t)h * hd;
+        relpos_table(q, 3 * (size_t)c, n, g, hd, b->rel_h, 1, full, r.rel_h);
+        relpos_table(q, 3 * (size_t)c, n, g, hd, b->rel_w, 0, full, r.rel_w);
+        dv_attn a = { .n_q = n, .n_kv = n, .n_heads = 1, .n_kv_heads = 1, .head_dim = hd,
+                      .q = q, .k = q + c, .v = q + 2 * c, .q_stride = 3 * (size_t)c,
+                      .k_stride = 3 * (size_t)c, .v_stride = 3 * (size_t)c,
+                      .out = out + (size_t)h * hd, .out_stride = (size_t)c,
+                      .scale = (float)(1.0 / sqrt((double)hd)), .bias = relpos_bias,
+                      .bias_user = &r };
+        int rc = dv_attention(&a, scratch, ctx, e);
+        if (rc)
+            return rc;
+    }
+    return DOCVL_OK;
+}
+
+/* ---- blocks ---- */
+
+/* Windowed block attention: the normed grid (xn_grid, [G*G, C]) is zero-padded
+ * to a multiple of the window and cut into windows (w->xn, window order);
+ * padded tokens go through qkv and attention like the others (upstream does
+ * not mask them); results are cropped back into grid order in `out`. */
+static int window_attention(const dv_sam *s, const vit_block *b, const float *xn_grid,
+                            const vit_work *w, float *out, float *scratch, const dv_ctx *ctx,
+                            dv_err *e)
+{
+    int G = s->grid, ws = b->window, c = s->width;
+    int nw = (G + ws - 1) / ws, per = ws * ws;
+    size_t row = (size_t)c * sizeof(float);
+    memset(w->xn, 0, (size_t)nw * nw * per * row);
+    for (int y = 0; y < G; y++)
+        for (int x = 0; x < G; x++) {
+            size_t win = (size_t)(y / ws) * nw + x / ws, at = win * per + (y % ws) * ws + x % ws;
+            memcpy(w->xn + at * c, xn_grid + ((size_t)y * G + x) * c, row);
+        }
+    dv_linear_forward(&b->qkv, w->xn, nw * nw * per, w->qkv, ctx);
+    for (int win = 0; win < nw * nw; win++) {
+        size_t off = (size_t)win * per;
+        int rc = relpos_attention(s, b, w->qkv + off * 3 * c, ws, w->att + off * c, w->rel,
+                                  scratch, ctx, e);
+        if (rc)
+            return rc;
+    }
+    for (int y = 0; y < G; y++)
+        for (int x = 0; x < G; x++) {
+            size_t win = (size_t)(y / ws) * nw + x / ws, at = win * per + (y % ws) * ws + x % ws;
+            memcpy(out + ((size_t)y * G + x) * c, w->att + at * c, row);
+        }
+    return DOCVL_OK;
+}
+
+static int block_forward(const dv_sam *s, const vit_block *b, float *x, const vit_work *w,
+                         float *scratch, const dv_ctx *ctx, dv_err *e)
+{
+    int n = s->grid * s->grid, c = s->width, rc;
+    if (b->window) {
+        dv_layernorm(x, w->tmp, n, c, b->n1w, b->n1b, 1e-6f);
+        rc = window_attention(s, b, w->tmp, w, w->tmp, scratch, ctx, e);
+        if (rc)
+            return rc;
+        dv_linear_forward(&b->proj, w->tmp, n, w->xn, ctx);
+        dv_add(x, w->xn, (size_t)n * c);
+    } else {
+        dv_layernorm(x, w->xn, n, c, b->n1w, b->n1b, 1e-6f);
+        dv_linear_forward(&b->qkv, w->xn, n, w->qkv, ctx);
+        if ((rc = relpos_attention(s, b, w->qkv, s->grid, w->att, w->rel, scratch, ctx, e)))
+            return rc;
+        dv_linear_forward(&b->proj, w->att, n, w->tmp, ctx);
+        dv_add(x, w->tmp, (size_t)n * c);
+    }
+    tw_block_mlp(b, x, n, c, w, ctx);
+    return DOCVL_OK;
+}
+
+/* ---- neck, interpolation, downsamples ---- */
+
+static void to_chw(const float *hwc, int hw, int c, float *chw)
+{
+    for (int i = 0; i < hw; i++)
+        for (int k = 0; k < c; k++)
+            chw[(size_t)k * hw + i] = hwc[(size_t)i * c + k];
+}
+
+/* neck (conv1x1, LN2d, conv3x3, LN2d) -> bilinear to 96 -> downsamples.
+ * feat [G*G, C] -> out [og*og, out_ch]. tap_neck gets [P, G, G]. */
+static int neck_branch(const dv_sam *s, const sam_neck *nk, const float *feat, float *out,
+                       float *tap_neck, const dv_ctx *ctx, dv_err *e)
+{
+    int G = s->grid, n = G * G, p = nk->c1.cout, isz = DV_SAM_INTERP_SIZE;
+    int g1 = down_size(isz), c0 = s->down[0].cout;
+    float *a = malloc((size_t)n * p * sizeof *a), *b = malloc((size_t)n * p * sizeof *b);
+    float *up = malloc((size_t)isz * isz * p * sizeof *up);
+    float *d0 = malloc((size_t)g1 * g1 * c0 * sizeof *d0);
+    int rc = !a || !b || !up || !d0 ? dv_fail(e, DOCVL_ENOMEM, "out of memory for the SAM neck")
+                                    : dv_conv2d_nhwc(&nk->c1, feat, G, G, a, ctx, e);
+    if (!rc) {
+        dv_layernorm(a, a, n, p, nk->ln1w, nk->ln1b, 1e-6f);
+        rc = dv_conv2d_nhwc(&nk->c3, a, G, G, b, ctx, e);
+    }
+    if (!rc) {
+        dv_layernorm(b, b, n, p, nk->ln2w, nk->ln2b, 1e-6f);
+        if (tap_neck)
+            to_chw(b, n, p, tap_neck);
+        dv_resize_bilinear_nhwc(b, G, G, p, up, isz, isz);
+        rc = dv_conv2d_nhwc(&s->down[0], up, isz, isz, d0, ctx, e);
+    }
+    if (!rc)
+        rc = dv_conv2d_nhwc(&s->down[1], d0, g1, g1, out, ctx, e);
+    free(a);
+    free(b);
+    free(up);
+    free(d0);
+    return rc;
+}
+
+static size_t rel_floats(const dv_sam *s)
+{
+    size_t g = (size_t)s->grid, w = 0;
+    for (int i = 0; i < s->layers; i++)
+        if (s->blocks[i].window > 0)
+            w = (size_t)s->blocks[i].window;
+    size_t global = g * g * (4 * g - 1), win = w * w * (4 * w - 1);
+    return global > win ? global : win;
+}
+
+static int padded_tokens(const dv_sam *s)
+{
+    int n = s->grid * s->grid;
+    for (int i = 0; i < s->layers; i++) {
+        int ws = s->blocks[i].window;
+        if (ws > 0) {
+            int side = (s->grid + ws - 1) / ws * ws;
+            n = side * side > n ? side * side : n;
+        }
+    }
+    return n;
+}
+
+static int run_blocks(const dv_sam *s, float *x, float *hd_src, const dv_vision_taps *taps,
+                      const dv_ctx *ctx, dv_err *e)
+{
+    vit_work w = { 0 };
+    dv_attn shape = { .head_dim = s->width / s->heads };
+    float *scratch = malloc(dv_attention_scratch_floats(&shape) * sizeof *scratch);
+    int rc = scratch ? tw_work_alloc(&w, padded_tokens(s), s->width, s->mlp, rel_floats(s), e)
+                     : dv_fail(e, DOCVL_ENOMEM, "out of memory for SAM attention");
+    size_t n = (size_t)s->grid * s->grid * s->width;
+    for (int i = 0; i < s->layers && !rc; i++) {
+        if ((rc = block_forward(s, &s->blocks[i], x, &w, scratch, ctx, e))) {
+            dv_wrap(e, "SAM block %d", i);
+            break;
+        }
+        if (i == 0 && taps && taps->sam_block0_out)
+            memcpy(taps->sam_block0_out, x, n * sizeof *x);
+        if (i == s->first_global)
+            memcpy(hd_src, x, n * sizeof *x);
+    }
+    tw_work_free(&w);
+    free(scratch);
+    return rc;
+}
+
+int dv_sam_forward(const dv_sam *s, const float *pixels, float *out, const dv_vision_taps *taps,
+                   const dv_ctx *ctx, dv_err *e)
+{
+    size_t n = (size_t)s->grid * s->grid * s->width;
+    int og = dv_sam_out_grid(s);
+    size_t no = (size_t)og * og * s->out_ch;
+    float *x = malloc(n * sizeof *x), *hd_src = malloc(n * sizeof *hd_src);
+    float *hd = malloc(no * sizeof *hd);
+    int rc = !x || !hd_src || !hd ? dv_fail(e, DOCVL_ENOMEM, "out of memory for SAM activations")
+                                  : dv_patch_embed(&s->patch_embed, pixels, s->image_size,
+                                                   s->image_size, s->mean, s->std, x, ctx, e);
+    if (!rc) {
+        dv_add(x, s->pos, n);
+        rc = run_blocks(s, x, hd_src, taps, ctx, e);
+    }
+    if (!rc)
+        rc = neck_branch(s, &s->neck, x, out, taps ? taps->sam_neck_out : NULL, ctx, e);
+    if (!rc && taps && taps->sam_main_branch)
+        to_chw(out, og * og, s->out_ch, taps->sam_main_branch);
+    if (!rc)
+        rc = neck_branch(s, &s->neck_hd, hd_src, hd, NULL, ctx, e);
+    if (!rc) {
+        if (taps && taps->sam_hd_branch)
+            to_chw(hd, og * og, s->out_ch, taps->sam_hd_branch);
+        for (size_t i = 0; i < no; i++)
+            out[i] += hd[i] * s->hd_alpha;
+        if (taps && taps->sam_out)
+            memcpy(taps->sam_out, out, no * sizeof *out);
+    }
+    free(x);
+    free(hd_src);
+    free(hd);
+    return rc;
+}

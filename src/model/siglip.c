@@ -1,0 +1,148 @@
+/* SigLIP ViT (timm VisionTransformer as DeepSeek-VL builds it): patch conv,
+ * absolute position embedding, pre-norm blocks, final LayerNorm; no class
+ * token, and the attention-pool head is never used. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+#include "model/towers.h"
+
+/* create_siglip_vit builds only the blocks select_layer keeps. */
+static int kept_blocks(const dv_siglip_cfg *c)
+{
+    int n = c->select_layer <= 0 ? c->layers + c->select_layer + 1 : c->select_layer;
+    return n < c->layers ? n : c->layers;
+}
+
+static int check_cfg(const dv_siglip_cfg *c, dv_err *e)
+{
+    if (c->patch_size <= 0 || c->image_size <= 0 || c->image_size % c->patch_size)
+        return dv_fail(e, DOCVL_EMODEL, "SigLIP image_size %d is not a multiple of patch_size %d",
+                       c->image_size, c->patch_size);
+    if (c->heads <= 0 || c->width % c->heads)
+        return dv_fail(e, DOCVL_EMODEL, "SigLIP width %d does not split into %d heads", c->width,
+                       c->heads);
+    if (c->class_token)
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "SigLIP with a class token is not supported");
+    if (kept_blocks(c) <= 0)
+        return dv_fail(e, DOCVL_EMODEL, "SigLIP select_layer %d keeps no block of %d",
+                       c->select_layer, c->layers);
+    return DOCVL_OK;
+}
+
+static int bind_blocks(const dv_checkpoint *ck, const char *prefix, int widen, dv_siglip *s,
+                       dv_err *e)
+{
+    s->blocks = calloc((size_t)s->depth, sizeof *s->blocks);
+    if (!s->blocks)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d SigLIP blocks", s->depth);
+    for (int i = 0; i < s->depth; i++) {
+        char p[200];
+        snprintf(p, sizeof p, "%s.blocks.%d", prefix, i);
+        int rc = tw_block_bind(ck, p, s->width, s->mlp, 0, 0, 0, widen, &s->blocks[i], e);
+        if (rc)
+            return rc;
+    }
+    return DOCVL_OK;
+}
+
+int dv_siglip_bind(const dv_siglip_cfg *cfg, const dv_checkpoint *ck, const char *prefix,
+                   int widen, dv_siglip *s, dv_err *e)
+{
+    memset(s, 0, sizeof *s);
+    int rc = check_cfg(cfg, e);
+    if (rc)
+        return rc;
+    s->image_size = cfg->image_size;
+    s->patch = cfg->patch_size;
+    s->grid = cfg->image_size / cfg->patch_size;
+    s->n_tok = s->grid * s->grid;
+    s->width = cfg->width;
+    s->heads = cfg->heads;
+    s->mlp = cfg->mlp_dim;
+    s->depth = kept_blocks(cfg);
+    memcpy(s->mean, cfg->pixel_mean, sizeof s->mean);
+    memcpy(s->std, cfg->pixel_std, sizeof s->std);
+    char name[256];
+    int64_t pos_shape[3] = { 1, s->n_tok, s->width };
+    snprintf(name, sizeof name, "%s.pos_embed", prefix);
+    rc = tw_bind_conv(ck, prefix, "patch_embed.proj", s->width, 3, s->patch, s->patch, 0, 1,
+                      widen, &s->patch_embed, e);
+    if (!rc) rc = tw_bind_f32(ck, name, 3, pos_shape, &s->pos, e);
+    if (!rc) rc = bind_blocks(ck, prefix, widen, s, e);
+    if (!rc) rc = tw_bind_vec(ck, prefix, "norm.weight", s->width, &s->norm_w, e);
+    if (!rc) rc = tw_bind_vec(ck, prefix, "norm.bias", s->width, &s->norm_b, e);
+    return rc;
+}
+
+void dv_siglip_free(dv_siglip *s)
+{
+    dv_conv2d_free(&s->patch_embed);
+    for (int i = 0; s->blocks && i < s->depth; i++)
+        tw_block_free(&s->blocks[i]);
+    free(s->blocks);
+    free(s->pos);
+    free(s->norm_w);
+    free(s->norm_b);
+    memset(s, 0, sizeof *s);
+}
+
+static int block_forward(const dv_siglip *s, const vit_block *b, float *x, const vit_work *w,
+                         float *scratch, const dv_ctx *ctx, dv_err *e)
+{
+    int n = s->n_tok, c = s->width, hd = c / s->heads;
+    dv_layernorm(x, w->xn, n, c, b->n1w, b->n1b, 1e-6f);
+    dv_linear_forward(&b->qkv, w->xn, n, w->qkv, ctx);
+    dv_attn a = { .n_q = n, .n_kv = n, .n_heads = s->heads, .n_kv_heads = s->heads,
+                  .head_dim = hd, .q = w->qkv, .k = w->qkv + c, .v = w->qkv + 2 * c,
+                  .q_stride = 3 * (size_t)c, .k_stride = 3 * (size_t)c,
+                  .v_stride = 3 * (size_t)c, .out = w->att, .out_stride = (size_t)c,
+                  .scale = (float)(1.0 / sqrt((double)hd)) };
+    int rc = dv_attention(&a, scratch, ctx, e);
+    if (rc)
+        return rc;
+    dv_linear_forward(&b->proj, w->att, n, w->tmp, ctx);
+    dv_add(x, w->tmp, (size_t)n * c);
+    tw_block_mlp(b, x, n, c, w, ctx);
+    return DOCVL_OK;
+}
+
+static void tap(float *dst, const float *src, size_t n)
+{
+    if (dst)
+        memcpy(dst, src, n * sizeof *src);
+}
+
+int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
+                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+{
+    size_t n = (size_t)s->n_tok * s->width;
+    float *x = malloc(n * sizeof *x);
+    vit_work w = { 0 };
+    dv_attn shape = { .head_dim = s->width / s->heads };
+    float *scratch = malloc(dv_attention_scratch_floats(&shape) * sizeof *scratch);
+    int rc = !x || !scratch ? dv_fail(e, DOCVL_ENOMEM, "out of memory for SigLIP activations")
+                            : tw_work_alloc(&w, s->n_tok, s->width, s->mlp, 0, e);
+    if (!rc)
+        rc = dv_patch_embed(&s->patch_embed, pixels, s->image_size, s->image_size, s->mean, s->std,
+                            x, ctx, e);
+    if (!rc) {
+        dv_add(x, s->pos, n);
+        tap(taps ? taps->siglip_embed : NULL, x, n);
+    }
+    for (int i = 0; i < s->depth && !rc; i++)
+        if ((rc = block_forward(s, &s->blocks[i], x, &w, scratch, ctx, e)))
+            dv_wrap(e, "SigLIP block %d", i);
+    if (!rc) {
+        tap(taps ? taps->siglip_blocks_out : NULL, x, n);
+        dv_layernorm(x, out, s->n_tok, s->width, s->norm_w, s->norm_b, 1e-6f);
+        tap(taps ? taps->siglip_out : NULL, out, n);
+    }
+    tw_work_free(&w);
+    free(scratch);
+    free(x);
+    return rc;
+}

@@ -1,0 +1,291 @@
+/* The vision path: binds the towers and the aligner and runs them in order
+ * (SAM-B and SigLIP for the hybrid family, SigLIP alone otherwise). Also the
+ * binding helpers and the ViT block pieces the towers share. */
+#include "model/vision.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/resize.h"
+#include "kernels/ops.h"
+#include "model/towers.h"
+
+#define NAME_MAX_LEN 256
+
+struct dv_vision {
+    dv_family family;
+    int n_tok, n_embed;
+    int pixel_size;          /* side of the square input */
+    dv_sam sam;              /* hybrid only */
+    dv_siglip siglip;
+    dv_aligner aligner;
+};
+
+static const char *join(char *buf, const char *prefix, const char *what)
+{
+    /* an over-long name is cut and then simply not found: the lookup reports it */
+    if (snprintf(buf, NAME_MAX_LEN, "%s%s%s", prefix, *prefix ? "." : "", what) >= NAME_MAX_LEN)
+        buf[NAME_MAX_LEN - 1] = '\0';
+    return buf;
+}
+
+int tw_bind_f32(const dv_checkpoint *ck, const char *name, int ndim, const int64_t *shape,
+                float **v, dv_err *e)
+{
+    const dv_tensor *t;
+    int rc = dv_checkpoint_get(ck, name, ndim, shape, &t, e);
+    if (rc)
+        return rc;
+    return (*v = dv_tensor_to_f32(t, e)) ? DOCVL_OK : e->code;
+}
+
+int tw_bind_vec(const dv_checkpoint *ck, const char *prefix, const char *what, int n, float **v,
+                dv_err *e)
+{
+    char name[NAME_MAX_LEN];
+    int64_t shape[1] = { n };
+    return tw_bind_f32(ck, join(name, prefix, what), 1, shape, v, e);
+}
+
+int tw_bind_linear(const dv_checkpoint *ck, const char *prefix, const char *what, int out, int in,
+                   int bias, int widen, dv_linear *L, dv_err *e)
+{
+    char base[NAME_MAX_LEN], wn[NAME_MAX_LEN], bn[NAME_MAX_LEN];
+    join(base, prefix, what);
+    const dv_tensor *w, *b = NULL;
+    int64_t ws[2] = { out, in }, bs[1] = { out };
+    int rc = dv_checkpoint_get(ck, join(wn, base, "weight"), 2, ws, &w, e);
+    if (!rc && bias)
+        rc = dv_checkpoint_get(ck, join(bn, base, "bias"), 1, bs, &b, e);
+    return rc ? rc : dv_linear_bind(L, w, b, widen, e);
+}
+
+int tw_bind_conv(const dv_checkpoint *ck, const char *prefix, const char *what, int out, int in,
+                 int k, int stride, int pad, int bias, int widen, dv_conv2d *c, dv_err *e)
+{
+    char base[NAME_MAX_LEN], wn[NAME_MAX_LEN], bn[NAME_MAX_LEN];
+    join(base, prefix, what);
+    const dv_tensor *w, *b = NULL;
+    int64_t ws[4] = { out, in, k, k }, bs[1] = { out };
+    int rc = dv_checkpoint_get(ck, join(wn, base, "weight"), 4, ws, &w, e);
+    if (!rc && bias)
+        rc = dv_checkpoint_get(ck, join(bn, base, "bias"), 1, bs, &b, e);
+    return rc ? rc : dv_conv2d_bind(c, w, b, stride, pad, widen, e);
+}
+
+int tw_block_bind(const dv_checkpoint *ck, const char *prefix, int width, int mlp, int sam,
+                  int rel_size, int head_dim, int widen, vit_block *b, dv_err *e)
+{
+    memset(b, 0, sizeof *b);
+    int rc = tw_bind_vec(ck, prefix, "norm1.weight", width, &b->n1w, e);
+    if (!rc) rc = tw_bind_vec(ck, prefix, "norm1.bias", width, &b->n1b, e);
+    if (!rc) rc = tw_bind_vec(ck, prefix, "norm2.weight", width, &b->n2w, e);
+    if (!rc) rc = tw_bind_vec(ck, prefix, "norm2.bias", width, &b->n2b, e);
+    if (!rc) rc = tw_bind_linear(ck, prefix, "attn.qkv", 3 * width, width, 1, widen, &b->qkv, e);
+    if (!rc) rc = tw_bind_linear(ck, prefix, "attn.proj", width, width, 1, widen, &b->proj, e);
+    if (!rc) rc = tw_bind_linear(ck, prefix, sam ? "mlp.lin1" : "mlp.fc1", mlp, width, 1, widen,
+                                 &b->fc1, e);
+    if (!rc) rc = tw_bind_linear(ck, prefix, sam ? "mlp.lin2" : "mlp.fc2", width, mlp, 1, widen,
+                                 &b->fc2, e);
+    if (!rc && sam) {
+        char name[NAME_MAX_LEN];
+        int64_t shape[2] = { 2 * rel_size - 1, head_dim };
+        rc = tw_bind_f32(ck, join(name, prefix, "attn.rel_pos_h"), 2, shape, &b->rel_h, e);
+        if (!rc)
+            rc = tw_bind_f32(ck, join(name, prefix, "attn.rel_pos_w"), 2, shape, &b->rel_w, e);
+    }
+    return rc;
+}
+
+void tw_block_free(vit_block *b)
+{
+    free(b->n1w);
+    free(b->n1b);
+    free(b->n2w);
+    free(b->n2b);
+    free(b->rel_h);
+    free(b->rel_w);
+    dv_linear_free(&b->qkv);
+    dv_linear_free(&b->proj);
+    dv_linear_free(&b->fc1);
+    dv_linear_free(&b->fc2);
+}
+
+void tw_block_mlp(const vit_block *b, float *x, int n, int width, const vit_work *w,
+                  const dv_ctx *ctx)
+{
+    dv_layernorm(x, w->xn, n, width, b->n2w, b->n2b, 1e-6f);
+    dv_linear_forward(&b->fc1, w->xn, n, w->hid, ctx);
+    dv_gelu_erf(w->hid, (size_t)n * b->fc1.out);
+    dv_linear_forward(&b->fc2, w->hid, n, w->tmp, ctx);
+    dv_add(x, w->tmp, (size_t)n * width);
+}
+
+int tw_work_alloc(vit_work *w, int n_pad, int width, int mlp, size_t rel_floats, dv_err *e)
+{
+    size_t n = (size_t)n_pad, c = (size_t)width;
+    w->xn = malloc(n * c * sizeof(float));
+    w->qkv = malloc(n * 3 * c * sizeof(float));
+    w->att = malloc(n * c * sizeof(float));
+    w->tmp = malloc(n * c * sizeof(float));
+    w->hid = malloc(n * (size_t)mlp * sizeof(float));
+    w->rel = rel_floats ? malloc(rel_floats * sizeof(float)) : NULL;
+    if (!w->xn || !w->qkv || !w->att || !w->tmp || !w->hid || (rel_floats && !w->rel)) {
+        tw_work_free(w);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d-token, %d-wide vision block",
+                       n_pad, width);
+    }
+    return DOCVL_OK;
+}
+
+void tw_work_free(vit_work *w)
+{
+    free(w->xn);
+    free(w->qkv);
+    free(w->att);
+    free(w->tmp);
+    free(w->hid);
+    free(w->rel);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---- the vision path ---- */
+
+static int check_geometry(const dv_config *cfg, const dv_vision *v, dv_err *e)
+{
+    int pre = cfg->pre.image_size;
+    int want = v->family == DV_FAMILY_HYBRID ? v->sam.image_size : v->siglip.image_size;
+    if (pre != want)
+        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %d differs from the %s tower's "
+                       "image_size %d", pre, v->family == DV_FAMILY_HYBRID ? "SAM" : "SigLIP", want);
+    if (v->family == DV_FAMILY_HYBRID) {
+        int g = dv_sam_out_grid(&v->sam);
+        if (g * g != v->siglip.n_tok)
+            return dv_fail(e, DOCVL_EMODEL, "SAM gives %d x %d tokens, SigLIP %d: the aligner "
+                           "needs equal counts", g, g, v->siglip.n_tok);
+        if (v->sam.out_ch != cfg->aligner.input_dim || v->siglip.width != cfg->aligner.input_dim)
+            return dv_fail(e, DOCVL_EMODEL, "aligner input_dim %d, but SAM gives %d channels and "
+                           "SigLIP %d", cfg->aligner.input_dim, v->sam.out_ch, v->siglip.width);
+    } else if (v->siglip.width != cfg->aligner.input_dim) {
+        return dv_fail(e, DOCVL_EMODEL, "aligner input_dim %d, but SigLIP width is %d",
+                       cfg->aligner.input_dim, v->siglip.width);
+    }
+    int tokens = dv_config_image_tokens(cfg);
+    if (tokens != v->siglip.n_tok)
+        return dv_fail(e, DOCVL_EMODEL, "the processor expects %d image tokens, the towers give %d",
+                       tokens, v->siglip.n_tok);
+    return DOCVL_OK;
+}
+
+static int bind_towers(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision *v,
+                       dv_err *e)
+{
+    if (cfg->family == DV_FAMILY_HYBRID) {
+        int rc = dv_sam_bind(&cfg->sam, ck, "vision_model.vision_tower_high.vision_tower", widen,
+                             &v->sam, e);
+        return rc ? rc : dv_siglip_bind(&cfg->siglip, ck, "vision_model.vision_tower_low.vision_tower",
+                                        widen, &v->siglip, e);
+    }
+    return dv_siglip_bind(&cfg->siglip, ck, "vision_model.vision_tower", widen, &v->siglip, e);
+}
+
+int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision **out,
+                   dv_err *e)
+{
+    dv_vision *v = calloc(1, sizeof *v);
+    if (!v)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the vision path");
+    v->family = cfg->family;
+    v->pixel_size = cfg->pre.image_size;
+    v->n_embed = cfg->aligner.n_embed;
+    int rc = bind_towers(cfg, ck, widen, v, e);
+    if (!rc)
+        rc = dv_aligner_bind(&cfg->aligner, ck, widen, &v->aligner, e);
+    if (!rc)
+        rc = check_geometry(cfg, v, e);
+    if (rc) {
+        dv_vision_free(v);
+        return dv_wrap(e, "binding the vision path of %s", ck->dir);
+    }
+    v->n_tok = v->siglip.n_tok;
+    *out = v;
+    return DOCVL_OK;
+}
+
+void dv_vision_free(dv_vision *v)
+{
+    if (!v)
+        return;
+    if (v->family == DV_FAMILY_HYBRID)
+        dv_sam_free(&v->sam);
+    dv_siglip_free(&v->siglip);
+    dv_aligner_free(&v->aligner);
+    free(v);
+}
+
+int dv_vision_tokens(const dv_vision *v) { return v->n_tok; }
+int dv_vision_embed_dim(const dv_vision *v) { return v->n_embed; }
+
+size_t dv_vision_tap_len(const dv_vision *v, const char *stage)
+{
+    size_t sig = (size_t)v->siglip.n_tok * v->siglip.width;
+    if (strcmp(stage, "siglip_embed") == 0 || strcmp(stage, "siglip_blocks_out") == 0 ||
+        strcmp(stage, "siglip_out") == 0)
+        return sig;
+    if (v->family != DV_FAMILY_HYBRID)
+        return 0;
+    size_t grid = (size_t)v->sam.grid * v->sam.grid, og = (size_t)dv_sam_out_grid(&v->sam);
+    size_t ls = (size_t)v->siglip.image_size;
+    if (strcmp(stage, "low_res_pixels") == 0)
+        return 3 * ls * ls;
+    if (strcmp(stage, "sam_block0_out") == 0)
+        return grid * v->sam.width;
+    if (strcmp(stage, "sam_neck_out") == 0)
+        return grid * v->sam.neck.c1.cout;
+    if (strcmp(stage, "sam_main_branch") == 0 || strcmp(stage, "sam_hd_branch") == 0 ||
+        strcmp(stage, "sam_out") == 0)
+        return og * og * v->sam.out_ch;
+    return 0;
+}
+
+/* Hybrid: SAM on the full square, SigLIP on its antialiased downsizing. */
+static int run_hybrid(const dv_vision *v, const float *pixels, float *sam_out, float *low_out,
+                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+{
+    int rc = dv_sam_forward(&v->sam, pixels, sam_out, taps, ctx, e);
+    if (rc)
+        return dv_wrap(e, "SAM tower");
+    int ls = v->siglip.image_size;
+    float *low = malloc((size_t)3 * ls * ls * sizeof *low);
+    if (!low)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the %dx%d low-resolution image", ls, ls);
+    rc = dv_resize_bilinear_aa_f32(pixels, 3, v->pixel_size, v->pixel_size, low, ls, ls, e);
+    if (!rc && taps && taps->low_res_pixels)
+        memcpy(taps->low_res_pixels, low, (size_t)3 * ls * ls * sizeof *low);
+    if (!rc && (rc = dv_siglip_forward(&v->siglip, low, low_out, taps, ctx, e)))
+        dv_wrap(e, "SigLIP tower");
+    free(low);
+    return rc;
+}
+
+int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
+                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+{
+    size_t n = (size_t)v->n_tok;
+    int hybrid = v->family == DV_FAMILY_HYBRID;
+    float *low_out = malloc(n * v->siglip.width * sizeof *low_out);
+    float *sam_out = hybrid ? malloc(n * v->sam.out_ch * sizeof *sam_out) : NULL;
+    int rc = DOCVL_OK;
+    if (!low_out || (hybrid && !sam_out))
+        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for the tower outputs");
+    else if (hybrid)
+        rc = run_hybrid(v, pixels, sam_out, low_out, taps, ctx, e);
+    else if ((rc = dv_siglip_forward(&v->siglip, pixels, low_out, taps, ctx, e)))
+        dv_wrap(e, "SigLIP tower");
+    if (!rc && (rc = dv_aligner_forward(&v->aligner, sam_out, low_out, v->n_tok, out, ctx, e)))
+        dv_wrap(e, "aligner");
+    free(low_out);
+    free(sam_out);
+    return rc;
+}
