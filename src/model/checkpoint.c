@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "model/hf_layout.h"
 
 #define INDEX_MAX_BYTES (64u << 20)
 
@@ -79,6 +80,32 @@ static int open_sharded(dv_checkpoint *ck, const char *index_path, dv_err *e)
     return rc;
 }
 
+/* An HF-layout checkpoint is looked up by original names through views;
+ * its own names leave the table. */
+static int map_hf_layout(dv_checkpoint *ck, dv_err *e)
+{
+    int n = 0;
+    for (int s = 0; s < ck->n_shards; s++)
+        n += ck->shards[s]->n;
+    const dv_tensor **all = calloc((size_t)n + 1, sizeof *all);
+    if (!all)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory");
+    n = 0;
+    for (int s = 0; s < ck->n_shards; s++)
+        for (int i = 0; i < ck->shards[s]->n; i++)
+            all[n++] = &ck->shards[s]->tensors[i];
+    int rc = DOCVL_OK;
+    if (dv_hf_names_detect(all, n)) {
+        GHashTable *orig = g_hash_table_new(g_str_hash, g_str_equal);
+        rc = dv_hf_map_build(all, n, ck->dir, orig, &ck->hf_map, e);
+        g_hash_table_destroy(ck->by_name);
+        ck->by_name = orig;
+        ck->hf_layout = 1;
+    }
+    free(all);
+    return rc;
+}
+
 static int has_file(const char *dir, const char *name)
 {
     char *path = g_build_filename(dir, name, NULL);
@@ -107,13 +134,21 @@ int dv_checkpoint_open(const char *dir, dv_checkpoint **out, dv_err *e)
     else if (has_file(dir, "pytorch_model.bin") || has_file(dir, "pytorch_model.bin.index.json"))
         rc = dv_fail(e, DOCVL_EUNSUPPORTED,
                      "%s holds PyTorch pickle weights (pytorch_model*.bin), which docvl does not "
-                     "load (pickles can run code). Convert them once with Python: "
-                     "`from transformers import AutoModelForCausalLM` ... or download the "
-                     "safetensors revision of the model", dir);
+                     "load (unpickling can run code). Convert them once, in that directory, with "
+                     "Python (torch and safetensors installed):\n"
+                     "  import glob, torch\n"
+                     "  from safetensors.torch import save_file\n"
+                     "  sd = {}\n"
+                     "  for f in sorted(glob.glob('pytorch_model*.bin')):\n"
+                     "      sd.update(torch.load(f, map_location='cpu', weights_only=True))\n"
+                     "  save_file({k: v.contiguous() for k, v in sd.items()}, "
+                     "'model.safetensors', metadata={'format': 'pt'})", dir);
     else
         rc = dv_fail(e, DOCVL_EMODEL, "%s: no model.safetensors or model.safetensors.index.json",
                      dir);
     g_free(index);
+    if (!rc)
+        rc = map_hf_layout(ck, e);
     if (rc) {
         dv_checkpoint_close(ck);
         return rc;
@@ -128,6 +163,7 @@ void dv_checkpoint_close(dv_checkpoint *ck)
         return;
     if (ck->by_name)
         g_hash_table_destroy(ck->by_name);
+    dv_hf_map_free(ck->hf_map);
     for (int i = 0; i < ck->n_shards; i++)
         dv_safetensors_close(ck->shards[i]);
     free(ck->shards);

@@ -16,6 +16,7 @@ typedef struct dv_checkpoint {
     dv_safetensors **shards;
     void *by_name;        /* GHashTable: original name -> const dv_tensor* */
     int hf_layout;        /* 1 if the files used transformers' DeepseekVL names */
+    struct dv_hf_map *hf_map; /* original-name views of an HF-layout checkpoint */
 } dv_checkpoint;
 
 int dv_checkpoint_open(const char *dir, dv_checkpoint **out, dv_err *e);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "model/hf_layout.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 
@@ -19,6 +20,7 @@ static void siglip_large_preset(dv_siglip_cfg *s)
     s->mlp_ratio = 4.0f;
     s->select_layer = -1;
     s->class_token = 0;
+    s->attn_pool = 1;
     for (int i = 0; i < 3; i++) {
         s->pixel_mean[i] = 0.5f;
         s->pixel_std[i] = 0.5f;
@@ -48,7 +50,7 @@ static void sam_b_preset(dv_sam_cfg *s)
 }
 
 /* Reads an int field into *dst when present; checks the range. */
-static int get_int(JsonObject *o, const char *key, const char *what, int lo, int hi, int *dst,
+int dv_cfg_int(JsonObject *o, const char *key, const char *what, int lo, int hi, int *dst,
                    dv_err *e)
 {
     long long v;
@@ -65,7 +67,7 @@ static int get_int(JsonObject *o, const char *key, const char *what, int lo, int
     return 1;
 }
 
-static int get_float(JsonObject *o, const char *key, const char *what, double lo, double hi,
+int dv_cfg_float(JsonObject *o, const char *key, const char *what, double lo, double hi,
                      float *dst, dv_err *e)
 {
     double v;
@@ -82,7 +84,7 @@ static int get_float(JsonObject *o, const char *key, const char *what, double lo
     return 1;
 }
 
-static int get_vec3(JsonObject *o, const char *key, const char *what, float dst[3], dv_err *e)
+int dv_cfg_vec3(JsonObject *o, const char *key, const char *what, float dst[3], dv_err *e)
 {
     JsonArray *a;
     int r = dv_json_arr(o, key, what, &a, e);
@@ -124,21 +126,25 @@ static int parse_siglip(JsonObject *o, const char *what, dv_siglip_cfg *s, dv_er
     int known = strcmp(s->model_name, "siglip_large_patch16_384") == 0;
     int explicit_width = 0;
     int r;
-    if (get_int(o, "image_size", what, 16, 4096, &s->image_size, e) < 0 ||
-        get_int(o, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
-        (r = get_int(o, "width", what, 1, 16384, &s->width, e)) < 0 ||
-        get_int(o, "layers", what, 1, 256, &s->layers, e) < 0 ||
-        get_int(o, "heads", what, 1, 256, &s->heads, e) < 0 ||
-        get_float(o, "mlp_ratio", what, 0.01, 64, &s->mlp_ratio, e) < 0 ||
-        get_int(o, "select_layer", what, -256, 256, &s->select_layer, e) < 0 ||
-        get_vec3(o, "pixel_mean", what, s->pixel_mean, e) < 0 ||
-        get_vec3(o, "pixel_std", what, s->pixel_std, e) < 0)
+    if (dv_cfg_int(o, "image_size", what, 16, 4096, &s->image_size, e) < 0 ||
+        dv_cfg_int(o, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
+        (r = dv_cfg_int(o, "width", what, 1, 16384, &s->width, e)) < 0 ||
+        dv_cfg_int(o, "layers", what, 1, 256, &s->layers, e) < 0 ||
+        dv_cfg_int(o, "heads", what, 1, 256, &s->heads, e) < 0 ||
+        dv_cfg_float(o, "mlp_ratio", what, 0.01, 64, &s->mlp_ratio, e) < 0 ||
+        dv_cfg_int(o, "select_layer", what, -256, 256, &s->select_layer, e) < 0 ||
+        dv_cfg_vec3(o, "pixel_mean", what, s->pixel_mean, e) < 0 ||
+        dv_cfg_vec3(o, "pixel_std", what, s->pixel_std, e) < 0)
         return -1;
     explicit_width = r;
     int ct = 0;
-    if (dv_json_bool(o, "class_token", what, &ct, e) < 0)
+    const char *pool = NULL;
+    if (dv_json_bool(o, "class_token", what, &ct, e) < 0 ||
+        dv_json_str(o, "global_pool", what, &pool, e) < 0)
         return -1;
     s->class_token = ct;
+    if (pool)
+        s->attn_pool = strcmp(pool, "map") == 0;
     if (!known && !explicit_width) {
         dv_fail(e, DOCVL_EUNSUPPORTED,
                 "%s: unknown SigLIP model_name \"%s\" and no explicit width/layers/heads "
@@ -165,7 +171,16 @@ static int parse_siglip(JsonObject *o, const char *what, dv_siglip_cfg *s, dv_er
             return -1;
         }
     s->mlp_dim = mlp_dim(s->width, s->mlp_ratio);
+    dv_siglip_set_depth(s);
     return 0;
+}
+
+void dv_siglip_set_depth(dv_siglip_cfg *s)
+{
+    if (s->select_layer <= 0)
+        s->depth = s->layers + s->select_layer + 1;
+    else
+        s->depth = s->select_layer < s->layers ? s->select_layer : s->layers;
 }
 
 static int parse_sam(JsonObject *o, const char *what, dv_sam_cfg *s, dv_err *e)
@@ -175,17 +190,17 @@ static int parse_sam(JsonObject *o, const char *what, dv_sam_cfg *s, dv_err *e)
         return -1;
     int known = strcmp(s->model_name, "sam_b_downsample") == 0;
     int r;
-    if (get_int(o, "image_size", what, 16, 8192, &s->image_size, e) < 0 ||
-        get_int(o, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
-        (r = get_int(o, "width", what, 1, 16384, &s->width, e)) < 0 ||
-        get_int(o, "layers", what, 1, 256, &s->layers, e) < 0 ||
-        get_int(o, "heads", what, 1, 256, &s->heads, e) < 0 ||
-        get_float(o, "mlp_ratio", what, 0.01, 64, &s->mlp_ratio, e) < 0 ||
-        get_int(o, "window_size", what, 1, 1024, &s->window_size, e) < 0 ||
-        get_int(o, "prompt_embed_dim", what, 1, 16384, &s->prompt_embed_dim, e) < 0 ||
-        get_int(o, "select_layer", what, -256, 256, &s->select_layer, e) < 0 ||
-        get_vec3(o, "pixel_mean", what, s->pixel_mean, e) < 0 ||
-        get_vec3(o, "pixel_std", what, s->pixel_std, e) < 0)
+    if (dv_cfg_int(o, "image_size", what, 16, 8192, &s->image_size, e) < 0 ||
+        dv_cfg_int(o, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
+        (r = dv_cfg_int(o, "width", what, 1, 16384, &s->width, e)) < 0 ||
+        dv_cfg_int(o, "layers", what, 1, 256, &s->layers, e) < 0 ||
+        dv_cfg_int(o, "heads", what, 1, 256, &s->heads, e) < 0 ||
+        dv_cfg_float(o, "mlp_ratio", what, 0.01, 64, &s->mlp_ratio, e) < 0 ||
+        dv_cfg_int(o, "window_size", what, 1, 1024, &s->window_size, e) < 0 ||
+        dv_cfg_int(o, "prompt_embed_dim", what, 1, 16384, &s->prompt_embed_dim, e) < 0 ||
+        dv_cfg_int(o, "select_layer", what, -256, 256, &s->select_layer, e) < 0 ||
+        dv_cfg_vec3(o, "pixel_mean", what, s->pixel_mean, e) < 0 ||
+        dv_cfg_vec3(o, "pixel_std", what, s->pixel_std, e) < 0)
         return -1;
     if (!known && !r) {
         dv_fail(e, DOCVL_EUNSUPPORTED,
@@ -336,14 +351,71 @@ static int parse_aligner(JsonObject *root, dv_config *c, dv_err *e)
     c->aligner.input_dim = 1024;
     c->aligner.n_embed = 0;
     c->aligner.depth = 2;
-    if (get_int(p, "input_dim", what, 1, 65536, &c->aligner.input_dim, e) < 0 ||
-        get_int(p, "n_embed", what, 1, 65536, &c->aligner.n_embed, e) < 0 ||
-        get_int(p, "depth", what, 1, 64, &c->aligner.depth, e) < 0)
+    if (dv_cfg_int(p, "input_dim", what, 1, 65536, &c->aligner.input_dim, e) < 0 ||
+        dv_cfg_int(p, "n_embed", what, 1, 65536, &c->aligner.n_embed, e) < 0 ||
+        dv_cfg_int(p, "depth", what, 1, 64, &c->aligner.depth, e) < 0)
         return -1;
     if (c->aligner.depth != 2) {
         dv_fail(e, DOCVL_EUNSUPPORTED, "%s: depth %d (only 2, as released)", what, c->aligner.depth);
         return -1;
     }
+    return 0;
+}
+
+/* rope_scaling (transformers 4) or a non-default rope_parameters.rope_type
+ * (transformers 5) would change RoPE; the released models use neither. */
+static int parse_rope(JsonObject *lc, const char *what, dv_lm_cfg *l, dv_err *e)
+{
+    JsonObject *o;
+    int r = dv_json_obj(lc, "rope_scaling", what, &o, e);
+    if (r < 0)
+        return -1;
+    if (r) {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "%s: rope_scaling is not supported", what);
+        return -1;
+    }
+    if ((r = dv_json_obj(lc, "rope_parameters", what, &o, e)) <= 0)
+        return r;
+    const char *type = NULL;
+    if (dv_json_str(o, "rope_type", what, &type, e) < 0 ||
+        dv_cfg_float(o, "rope_theta", what, 1, 1e12, &l->rope_theta, e) < 0)
+        return -1;
+    if (type && strcmp(type, "default") != 0) {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "%s: rope_type \"%s\" is not supported (only default)",
+                what, type);
+        return -1;
+    }
+    return 0;
+}
+
+int dv_lm_parse(JsonObject *lc, const char *what, const dv_lm_cfg *defaults, dv_lm_cfg *l,
+                dv_err *e)
+{
+    *l = *defaults;
+    l->kv_heads = -1;
+    if (dv_cfg_int(lc, "hidden_size", what, 1, 65536, &l->hidden, e) < 0 ||
+        dv_cfg_int(lc, "intermediate_size", what, 1, 262144, &l->intermediate, e) < 0 ||
+        dv_cfg_int(lc, "num_hidden_layers", what, 1, 1024, &l->layers, e) < 0 ||
+        dv_cfg_int(lc, "num_attention_heads", what, 1, 1024, &l->heads, e) < 0 ||
+        dv_cfg_int(lc, "num_key_value_heads", what, 1, 1024, &l->kv_heads, e) < 0 ||
+        dv_cfg_int(lc, "vocab_size", what, 1, 4 << 20, &l->vocab, e) < 0 ||
+        dv_cfg_int(lc, "max_position_embeddings", what, 1, 1 << 24, &l->max_pos, e) < 0 ||
+        dv_cfg_float(lc, "rms_norm_eps", what, 0, 1, &l->rms_eps, e) < 0 ||
+        dv_cfg_float(lc, "rope_theta", what, 1, 1e12, &l->rope_theta, e) < 0 ||
+        dv_cfg_int(lc, "bos_token_id", what, 0, 1 << 24, &l->bos_id, e) < 0 ||
+        dv_cfg_int(lc, "eos_token_id", what, 0, 1 << 24, &l->eos_id, e) < 0 ||
+        dv_cfg_int(lc, "pad_token_id", what, 0, 1 << 24, &l->pad_id, e) < 0 ||
+        dv_json_bool(lc, "tie_word_embeddings", what, &l->tie_word_embeddings, e) < 0 ||
+        parse_rope(lc, what, l, e) < 0)
+        return -1;
+    if (l->kv_heads < 0)
+        l->kv_heads = l->heads;
+    if (l->hidden % l->heads || l->heads % l->kv_heads || (l->hidden / l->heads) % 2) {
+        dv_fail(e, DOCVL_EMODEL, "%s: hidden_size %d, %d heads, %d key/value heads do not fit",
+                what, l->hidden, l->heads, l->kv_heads);
+        return -1;
+    }
+    l->head_dim = l->hidden / l->heads;
     return 0;
 }
 
@@ -356,42 +428,12 @@ static int parse_lm(JsonObject *root, dv_config *c, dv_err *e)
             dv_fail(e, DOCVL_EMODEL, "config.json: no \"language_config\" object");
         return -1;
     }
-    dv_lm_cfg *l = &c->lm;
     /* deepseek-llm-7b defaults; the released 1.3B/7B configs spell them out. */
-    *l = (dv_lm_cfg){ .hidden = 4096, .intermediate = 11008, .layers = 30, .heads = 32,
-                      .vocab = 102400, .max_pos = 4096, .rms_eps = 1e-6f,
-                      .rope_theta = 10000.0f, .bos_id = 100000, .eos_id = 100001 };
-    l->kv_heads = -1;
-    if (get_int(lc, "hidden_size", what, 1, 65536, &l->hidden, e) < 0 ||
-        get_int(lc, "intermediate_size", what, 1, 262144, &l->intermediate, e) < 0 ||
-        get_int(lc, "num_hidden_layers", what, 1, 1024, &l->layers, e) < 0 ||
-        get_int(lc, "num_attention_heads", what, 1, 1024, &l->heads, e) < 0 ||
-        get_int(lc, "num_key_value_heads", what, 1, 1024, &l->kv_heads, e) < 0 ||
-        get_int(lc, "vocab_size", what, 1, 4 << 20, &l->vocab, e) < 0 ||
-        get_int(lc, "max_position_embeddings", what, 1, 1 << 24, &l->max_pos, e) < 0 ||
-        get_float(lc, "rms_norm_eps", what, 0, 1, &l->rms_eps, e) < 0 ||
-        get_float(lc, "rope_theta", what, 1, 1e12, &l->rope_theta, e) < 0 ||
-        get_int(lc, "bos_token_id", what, 0, 1 << 24, &l->bos_id, e) < 0 ||
-        get_int(lc, "eos_token_id", what, 0, 1 << 24, &l->eos_id, e) < 0 ||
-        dv_json_bool(lc, "tie_word_embeddings", what, &l->tie_word_embeddings, e) < 0)
-        return -1;
-    if (l->kv_heads < 0)
-        l->kv_heads = l->heads;
-    JsonObject *scaling;
-    int r = dv_json_obj(lc, "rope_scaling", what, &scaling, e);
-    if (r < 0)
-        return -1;
-    if (r) {
-        dv_fail(e, DOCVL_EUNSUPPORTED, "%s: rope_scaling is not supported", what);
-        return -1;
-    }
-    if (l->hidden % l->heads || l->heads % l->kv_heads || (l->hidden / l->heads) % 2) {
-        dv_fail(e, DOCVL_EMODEL, "%s: hidden_size %d, %d heads, %d key/value heads do not fit",
-                what, l->hidden, l->heads, l->kv_heads);
-        return -1;
-    }
-    l->head_dim = l->hidden / l->heads;
-    return 0;
+    static const dv_lm_cfg deepseek = { .hidden = 4096, .intermediate = 11008, .layers = 30,
+                                        .heads = 32, .vocab = 102400, .max_pos = 4096,
+                                        .rms_eps = 1e-6f, .rope_theta = 10000.0f,
+                                        .bos_id = 100000, .eos_id = 100001, .pad_id = -1 };
+    return dv_lm_parse(lc, what, &deepseek, &c->lm, e);
 }
 
 static void default_side_files(dv_config *c)
@@ -405,6 +447,15 @@ static void default_side_files(dv_config *c)
     c->proc.num_image_tokens = 576;
     snprintf(c->proc.sft_format, sizeof c->proc.sft_format, "deepseek");
     c->proc.add_bos = 1;
+    snprintf(c->tok.bos, sizeof c->tok.bos, "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81"
+             "sentence\xef\xbd\x9c>");
+    snprintf(c->tok.eos, sizeof c->tok.eos, "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81"
+             "sentence\xef\xbd\x9c>");
+    c->tok.pad[0] = 0;
+    c->gen = (dv_gen_cfg){ .bos_id = c->lm.bos_id, .n_eos = 1, .eos_ids = { c->lm.eos_id },
+                           .pad_id = c->lm.pad_id, .max_new_tokens = 512, .do_sample = 0,
+                           .temperature = 1.0f, .top_p = 1.0f, .top_k = 0,
+                           .repetition_penalty = 1.0f };
 }
 
 int dv_config_parse_json(const char *json, size_t len, const char *what, dv_config *cfg,
@@ -422,7 +473,10 @@ int dv_config_parse_json(const char *json, size_t len, const char *what, dv_conf
     }
     JsonObject *o = json_node_get_object(root);
     rc = DOCVL_OK;
-    if (parse_vision(o, cfg, e) || parse_aligner(o, cfg, e) || parse_lm(o, cfg, e))
+    cfg->image_token_id = -1;
+    if (dv_hf_is_config(o))
+        rc = dv_config_parse_hf(o, what, cfg, e);
+    else if (parse_vision(o, cfg, e) || parse_aligner(o, cfg, e) || parse_lm(o, cfg, e))
         rc = e->code ? e->code : DOCVL_EMODEL;
     g_object_unref(p);
     if (rc)
@@ -486,16 +540,21 @@ static int read_preprocessor(const char *dir, dv_config *c, dv_err *e)
     if (rc || !o)
         return rc;
     const char *what = "preprocessor_config.json";
+    if (c->hf_layout) {
+        rc = dv_hf_preprocessor(o, what, c, e);
+        g_object_unref(p);
+        return rc;
+    }
     dv_preproc_cfg *q = &c->pre;
     JsonNode *mean = json_object_has_member(o, "image_mean") ? json_object_get_member(o, "image_mean")
                                                              : NULL;
     if (mean && JSON_NODE_HOLDS_NULL(mean))
         q->has_image_mean = 0;
-    if (get_int(o, "image_size", what, 16, 8192, &q->image_size, e) < 0 ||
-        get_int(o, "min_size", what, 1, 8192, &q->min_size, e) < 0 ||
-        get_vec3(o, "image_mean", what, q->image_mean, e) < 0 ||
-        get_vec3(o, "image_std", what, q->image_std, e) < 0 ||
-        get_float(o, "rescale_factor", what, 0, 1, &q->rescale_factor, e) < 0 ||
+    if (dv_cfg_int(o, "image_size", what, 16, 8192, &q->image_size, e) < 0 ||
+        dv_cfg_int(o, "min_size", what, 1, 8192, &q->min_size, e) < 0 ||
+        dv_cfg_vec3(o, "image_mean", what, q->image_mean, e) < 0 ||
+        dv_cfg_vec3(o, "image_std", what, q->image_std, e) < 0 ||
+        dv_cfg_float(o, "rescale_factor", what, 0, 1, &q->rescale_factor, e) < 0 ||
         dv_json_bool(o, "do_normalize", what, &q->do_normalize, e) < 0)
         rc = DOCVL_EMODEL;
     g_object_unref(p);
@@ -522,7 +581,7 @@ static int read_processor(const char *dir, dv_config *c, dv_err *e)
     const char *tag = NULL, *fmt = NULL;
     if (dv_json_str(o, "image_tag", what, &tag, e) < 0 ||
         dv_json_str(o, "sft_format", what, &fmt, e) < 0 ||
-        get_int(o, "num_image_tokens", what, 1, 1 << 16, &c->proc.num_image_tokens, e) < 0)
+        dv_cfg_int(o, "num_image_tokens", what, 1, 1 << 16, &c->proc.num_image_tokens, e) < 0)
         rc = DOCVL_EMODEL;
     if (!rc && tag)
         snprintf(c->proc.image_tag, sizeof c->proc.image_tag, "%s", tag);
@@ -540,6 +599,39 @@ static int read_processor(const char *dir, dv_config *c, dv_err *e)
     return DOCVL_OK;
 }
 
+/* A special token entry is a string, an AddedToken object {"content": ...},
+ * or null (the model has none). Absent keys keep the current value. */
+static int read_token(JsonObject *o, const char *key, const char *what, char *dst, size_t cap,
+                      dv_err *e)
+{
+    if (!json_object_has_member(o, key))
+        return 0;
+    JsonNode *n = json_object_get_member(o, key);
+    const char *text = NULL;
+    if (JSON_NODE_HOLDS_NULL(n))
+        text = "";
+    else if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+        text = json_node_get_string(n);
+    else if (JSON_NODE_HOLDS_OBJECT(n) &&
+             dv_json_str(json_node_get_object(n), "content", what, &text, e) < 0)
+        return -1;
+    if (!text)
+        return dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" must be a string or {\"content\": ...}", what,
+                       key), -1;
+    if (strlen(text) >= cap)
+        return dv_fail(e, DOCVL_ELIMIT, "%s: \"%s\" is longer than %zu bytes", what, key,
+                       cap - 1), -1;
+    snprintf(dst, cap, "%s", text);
+    return 0;
+}
+
+static int read_special_tokens(JsonObject *o, const char *what, dv_special_tokens *t, dv_err *e)
+{
+    return read_token(o, "bos_token", what, t->bos, sizeof t->bos, e) ||
+           read_token(o, "eos_token", what, t->eos, sizeof t->eos, e) ||
+           read_token(o, "pad_token", what, t->pad, sizeof t->pad, e);
+}
+
 static int read_tokenizer_config(const char *dir, dv_config *c, dv_err *e)
 {
     JsonParser *p;
@@ -547,7 +639,74 @@ static int read_tokenizer_config(const char *dir, dv_config *c, dv_err *e)
     int rc = load_side(dir, "tokenizer_config.json", &p, &o, e);
     if (rc || !o)
         return rc;
-    if (dv_json_bool(o, "add_bos_token", "tokenizer_config.json", &c->proc.add_bos, e) < 0)
+    const char *what = "tokenizer_config.json";
+    if (dv_json_bool(o, "add_bos_token", what, &c->proc.add_bos, e) < 0 ||
+        read_special_tokens(o, what, &c->tok, e))
+        rc = DOCVL_EMODEL;
+    g_object_unref(p);
+    return rc;
+}
+
+/* special_tokens_map.json wins over tokenizer_config.json, as in
+ * transformers' tokenizer loading. */
+static int read_special_tokens_map(const char *dir, dv_config *c, dv_err *e)
+{
+    JsonParser *p;
+    JsonObject *o;
+    int rc = load_side(dir, "special_tokens_map.json", &p, &o, e);
+    if (rc || !o)
+        return rc;
+    if (read_special_tokens(o, "special_tokens_map.json", &c->tok, e))
+        rc = DOCVL_EMODEL;
+    g_object_unref(p);
+    return rc;
+}
+
+/* eos_token_id: one id or a list of ids. */
+static int read_eos_ids(JsonObject *o, const char *what, dv_gen_cfg *g, dv_err *e)
+{
+    if (!json_object_has_member(o, "eos_token_id"))
+        return 0;
+    JsonNode *n = json_object_get_member(o, "eos_token_id");
+    if (JSON_NODE_HOLDS_NULL(n))
+        return 0;
+    if (!JSON_NODE_HOLDS_ARRAY(n))
+        return dv_cfg_int(o, "eos_token_id", what, 0, 1 << 24, &g->eos_ids[0], e) < 0 ? -1
+               : (g->n_eos = 1, 0);
+    JsonArray *a = json_node_get_array(n);
+    guint len = json_array_get_length(a);
+    if (len == 0 || len > DV_MAX_EOS)
+        return dv_fail(e, DOCVL_EMODEL, "%s: eos_token_id lists 1 to %d ids", what, DV_MAX_EOS), -1;
+    for (guint i = 0; i < len; i++) {
+        JsonNode *el = json_array_get_element(a, i);
+        gint64 v = JSON_NODE_HOLDS_VALUE(el) && json_node_get_value_type(el) == G_TYPE_INT64
+                       ? json_node_get_int(el) : -1;
+        if (v < 0 || v > (1 << 24))
+            return dv_fail(e, DOCVL_EMODEL, "%s: eos_token_id[%u] is not a token id", what, i), -1;
+        g->eos_ids[i] = (int)v;
+    }
+    g->n_eos = (int)len;
+    return 0;
+}
+
+static int read_generation_config(const char *dir, dv_config *c, dv_err *e)
+{
+    JsonParser *p;
+    JsonObject *o;
+    int rc = load_side(dir, "generation_config.json", &p, &o, e);
+    if (rc || !o)
+        return rc;
+    const char *what = "generation_config.json";
+    dv_gen_cfg *g = &c->gen;
+    if (dv_cfg_int(o, "bos_token_id", what, 0, 1 << 24, &g->bos_id, e) < 0 ||
+        dv_cfg_int(o, "pad_token_id", what, 0, 1 << 24, &g->pad_id, e) < 0 ||
+        read_eos_ids(o, what, g, e) < 0 ||
+        dv_cfg_int(o, "max_new_tokens", what, 1, 1 << 24, &g->max_new_tokens, e) < 0 ||
+        dv_json_bool(o, "do_sample", what, &g->do_sample, e) < 0 ||
+        dv_cfg_float(o, "temperature", what, 0, 100, &g->temperature, e) < 0 ||
+        dv_cfg_float(o, "top_p", what, 0, 1, &g->top_p, e) < 0 ||
+        dv_cfg_int(o, "top_k", what, 0, 1 << 24, &g->top_k, e) < 0 ||
+        dv_cfg_float(o, "repetition_penalty", what, 0.01, 100, &g->repetition_penalty, e) < 0)
         rc = DOCVL_EMODEL;
     g_object_unref(p);
     return rc;
@@ -584,7 +743,8 @@ int dv_config_load(const char *dir, dv_config *cfg, dv_err *e)
                            path, sig_grid, sig_grid, DV_SAM_OUT_GRID, DV_SAM_OUT_GRID);
     }
     if (read_preprocessor(dir, cfg, e) || read_processor(dir, cfg, e) ||
-        read_tokenizer_config(dir, cfg, e))
+        read_tokenizer_config(dir, cfg, e) || read_special_tokens_map(dir, cfg, e) ||
+        read_generation_config(dir, cfg, e))
         return e->code ? e->code : DOCVL_EMODEL;
     return DOCVL_OK;
 }

@@ -1,0 +1,542 @@
+#include "model/hf_layout.h"
+
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+
+/* ---- config.json ---------------------------------------------------------- */
+
+int dv_hf_is_config(JsonObject *root)
+{
+    const char *type = NULL;
+    if (json_object_has_member(root, "model_type")) {
+        JsonNode *n = json_object_get_member(root, "model_type");
+        if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+            type = json_node_get_string(n);
+    }
+    if (type && (strcmp(type, "deepseek_vl") == 0 || strcmp(type, "deepseek_vl_hybrid") == 0))
+        return 1;
+    return json_object_has_member(root, "text_config") &&
+           !json_object_has_member(root, "language_config");
+}
+
+static int get_obj(JsonObject *o, const char *key, const char *what, JsonObject **out, dv_err *e)
+{
+    int r = dv_json_obj(o, key, what, out, e);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return dv_fail(e, DOCVL_EMODEL, "%s: no \"%s\" object", what, key), -1;
+    return 0;
+}
+
+/* transformers saves only the fields that differ from the sub-config class
+ * defaults, so absent fields take SiglipVisionConfig's defaults. */
+static int hf_siglip(JsonObject *vc, const char *what, dv_siglip_cfg *s, dv_err *e)
+{
+    *s = (dv_siglip_cfg){ .image_size = 224, .patch_size = 16, .width = 768, .layers = 12,
+                          .heads = 12, .mlp_dim = 3072, .select_layer = -1, .attn_pool = 1,
+                          .pixel_mean = { 0.5f, 0.5f, 0.5f }, .pixel_std = { 0.5f, 0.5f, 0.5f } };
+    snprintf(s->model_name, sizeof s->model_name, "siglip_vision_model");
+    if (dv_cfg_int(vc, "hidden_size", what, 1, 16384, &s->width, e) < 0 ||
+        dv_cfg_int(vc, "intermediate_size", what, 1, 262144, &s->mlp_dim, e) < 0 ||
+        dv_cfg_int(vc, "num_hidden_layers", what, 1, 256, &s->layers, e) < 0 ||
+        dv_cfg_int(vc, "num_attention_heads", what, 1, 256, &s->heads, e) < 0 ||
+        dv_cfg_int(vc, "image_size", what, 16, 4096, &s->image_size, e) < 0 ||
+        dv_cfg_int(vc, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
+        dv_json_bool(vc, "vision_use_head", what, &s->attn_pool, e) < 0)
+        return -1;
+    if (s->width % s->heads || s->image_size % s->patch_size)
+        return dv_fail(e, DOCVL_EMODEL, "%s: hidden_size %d not divisible by %d heads, or "
+                       "image_size %d by patch_size %d", what, s->width, s->heads, s->image_size,
+                       s->patch_size), -1;
+    s->mlp_ratio = (float)s->mlp_dim / (float)s->width;
+    dv_siglip_set_depth(s);
+    return 0;
+}
+
+static int hf_global_indexes(JsonObject *hc, const char *what, dv_sam_cfg *s, dv_err *e)
+{
+    JsonArray *a;
+    int r = dv_json_arr(hc, "global_attn_indexes", what, &a, e);
+    if (r <= 0)
+        return r;
+    guint n = json_array_get_length(a);
+    if (n == 0 || n > DV_MAX_GLOBAL_ATTN)
+        return dv_fail(e, DOCVL_EMODEL, "%s: global_attn_indexes needs 1 to %d entries", what,
+                       DV_MAX_GLOBAL_ATTN), -1;
+    for (guint i = 0; i < n; i++) {
+        JsonNode *nd = json_array_get_element(a, i);
+        gint64 v = JSON_NODE_HOLDS_VALUE(nd) && json_node_get_value_type(nd) == G_TYPE_INT64
+                       ? json_node_get_int(nd) : -1;
+        if (v < 0 || v >= s->layers)
+            return dv_fail(e, DOCVL_EMODEL, "%s: global_attn_indexes[%u] is not a layer of %d",
+                           what, i, s->layers), -1;
+        s->global_attn_indexes[i] = (int)v;
+    }
+    s->n_global = (int)n;
+    return 0;
+}
+
+/* SamVisionConfig defaults; DeepseekVLSamVisionProj doubles output_channels
+ * twice, so the downsample channels follow from it. */
+static int hf_sam(JsonObject *hc, const char *what, dv_sam_cfg *s, dv_err *e)
+{
+    static const float mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
+    static const float stdv[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
+    *s = (dv_sam_cfg){ .image_size = 1024, .patch_size = 16, .width = 768, .layers = 12,
+                       .heads = 12, .mlp_ratio = 4.0f, .window_size = 14, .n_global = 4,
+                       .global_attn_indexes = { 2, 5, 8, 11 }, .prompt_embed_dim = 256,
+                       .select_layer = -1 };
+    memcpy(s->pixel_mean, mean, sizeof mean);
+    memcpy(s->pixel_std, stdv, sizeof stdv);
+    snprintf(s->model_name, sizeof s->model_name, "sam_vision_model");
+    s->mlp_dim = 0;
+    if (dv_cfg_int(hc, "hidden_size", what, 1, 16384, &s->width, e) < 0 ||
+        dv_cfg_int(hc, "output_channels", what, 1, 8192, &s->prompt_embed_dim, e) < 0 ||
+        dv_cfg_int(hc, "num_hidden_layers", what, 1, 256, &s->layers, e) < 0 ||
+        dv_cfg_int(hc, "num_attention_heads", what, 1, 256, &s->heads, e) < 0 ||
+        dv_cfg_int(hc, "image_size", what, 16, 8192, &s->image_size, e) < 0 ||
+        dv_cfg_int(hc, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
+        dv_cfg_int(hc, "window_size", what, 1, 1024, &s->window_size, e) < 0 ||
+        dv_cfg_float(hc, "mlp_ratio", what, 0.01, 64, &s->mlp_ratio, e) < 0 ||
+        dv_cfg_int(hc, "mlp_dim", what, 1, 262144, &s->mlp_dim, e) < 0 ||
+        hf_global_indexes(hc, what, s, e) < 0)
+        return -1;
+    if (s->mlp_dim == 0)
+        s->mlp_dim = (int)((double)s->width * s->mlp_ratio);
+    s->downsample_channels[0] = 2 * s->prompt_embed_dim;
+    s->downsample_channels[1] = 4 * s->prompt_embed_dim;
+    if (s->width % s->heads || s->image_size % s->patch_size)
+        return dv_fail(e, DOCVL_EMODEL, "%s: hidden_size %d not divisible by %d heads, or "
+                       "image_size %d by patch_size %d", what, s->width, s->heads, s->image_size,
+                       s->patch_size), -1;
+    return 0;
+}
+
+int dv_config_parse_hf(JsonObject *root, const char *what, dv_config *c, dv_err *e)
+{
+    JsonObject *tc, *vc, *hc = NULL;
+    const char *type = NULL;
+    if (dv_json_str(root, "model_type", what, &type, e) < 0 ||
+        get_obj(root, "text_config", what, &tc, e) || get_obj(root, "vision_config", what, &vc, e))
+        return e->code;
+    int hybrid = (type && strcmp(type, "deepseek_vl_hybrid") == 0) ||
+                 json_object_has_member(root, "high_res_vision_config");
+    c->hf_layout = 1;
+    c->family = hybrid ? DV_FAMILY_HYBRID : DV_FAMILY_SIGLIP;
+    c->image_token_id = 100015;
+    if (dv_cfg_int(root, "image_token_id", what, 0, 1 << 24, &c->image_token_id, e) < 0 ||
+        hf_siglip(vc, "config.json vision_config", &c->siglip, e))
+        return e->code;
+    if (hybrid && (get_obj(root, "high_res_vision_config", what, &hc, e) ||
+                   hf_sam(hc, "config.json high_res_vision_config", &c->sam, e)))
+        return e->code;
+    /* LlamaConfig defaults, for the same reason as the towers'. */
+    static const dv_lm_cfg llama = { .hidden = 4096, .intermediate = 11008, .layers = 32,
+                                     .heads = 32, .vocab = 32000, .max_pos = 2048,
+                                     .rms_eps = 1e-6f, .rope_theta = 10000.0f, .bos_id = 1,
+                                     .eos_id = 2, .pad_id = -1 };
+    if (dv_lm_parse(tc, "config.json text_config", &llama, &c->lm, e))
+        return e->code;
+    c->aligner = (dv_aligner_cfg){ .type = hybrid ? DV_PROJ_LOW_HIGH_HYBRID_SPLIT
+                                                  : DV_PROJ_MLP_GELU,
+                                   .input_dim = c->siglip.width, .n_embed = c->lm.hidden,
+                                   .depth = 2 };
+    return DOCVL_OK;
+}
+
+/* ---- preprocessor_config.json ---------------------------------------------- */
+
+static int hf_size(JsonObject *o, const char *key, const char *what, int *dst, dv_err *e)
+{
+    JsonObject *sz;
+    int r = dv_json_obj(o, key, what, &sz, e);
+    if (r <= 0)
+        return r;
+    int h = -1, w = -1;
+    if (dv_cfg_int(sz, "height", what, 1, 16384, &h, e) < 0 ||
+        dv_cfg_int(sz, "width", what, 1, 16384, &w, e) < 0)
+        return -1;
+    if (h != w || h < 0)
+        return dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" must be a square {height, width}", what, key),
+               -1;
+    *dst = h;
+    return 1;
+}
+
+int dv_hf_preprocessor(JsonObject *o, const char *what, dv_config *c, dv_err *e)
+{
+    int hybrid = c->family == DV_FAMILY_HYBRID;
+    dv_preproc_cfg *q = &c->pre;
+    float *tower_mean = hybrid ? c->sam.pixel_mean : c->siglip.pixel_mean;
+    if (hf_size(o, hybrid ? "high_res_size" : "size", what, &q->image_size, e) < 0 ||
+        dv_cfg_int(o, "min_size", what, 1, 8192, &q->min_size, e) < 0 ||
+        dv_cfg_float(o, "rescale_factor", what, 0, 1, &q->rescale_factor, e) < 0 ||
+        dv_cfg_vec3(o, "image_mean", what, c->siglip.pixel_mean, e) < 0 ||
+        dv_cfg_vec3(o, "image_std", what, c->siglip.pixel_std, e) < 0 ||
+        (hybrid && (dv_cfg_vec3(o, "high_res_image_mean", what, c->sam.pixel_mean, e) < 0 ||
+                    dv_cfg_vec3(o, "high_res_image_std", what, c->sam.pixel_std, e) < 0)))
+        return DOCVL_EMODEL;
+    /* The padding colour comes from the mean of the image the model sees first. */
+    memcpy(q->image_mean, tower_mean, sizeof q->image_mean);
+    q->do_normalize = 0;
+    int want = hybrid ? c->sam.image_size : c->siglip.image_size;
+    if (q->image_size != want)
+        return dv_fail(e, DOCVL_EMODEL, "%s: image size %d but the vision tower takes %d", what,
+                       q->image_size, want);
+    if (q->min_size > q->image_size)
+        return dv_fail(e, DOCVL_EMODEL, "%s: min_size %d > image size %d", what, q->min_size,
+                       q->image_size);
+    return DOCVL_OK;
+}
+
+/* ---- tensor names ----------------------------------------------------------- */
+
+#define SIG "$S"  /* the SigLIP tower's original prefix (family dependent) */
+#define SAM "vision_model.vision_tower_high.vision_tower."
+#define HSIG "vision_model.vision_model."
+#define HSAM "high_res_vision_model.vision_encoder."
+
+enum { BOTH = 3, SIGLIP_ONLY = 1, HYBRID_ONLY = 2 };
+
+/* Pattern pairs: '#' stands for a layer number; a pattern ending in '.'
+ * matches a prefix and carries the rest of the name over. */
+typedef struct rule {
+    const char *hf, *orig;
+    int families;
+    int part;
+    int squeeze;
+} rule;
+
+static const rule RULES[] = {
+    { "language_model.", "language_model.model.", BOTH, -1, 0 },
+    { "lm_head.weight", "language_model.lm_head.weight", BOTH, -1, 0 },
+    { HSIG "embeddings.patch_embedding.", SIG "patch_embed.proj.", BOTH, -1, 0 },
+    { HSIG "embeddings.position_embedding.weight", SIG "pos_embed", BOTH, -1, 1 },
+    { HSIG "encoder.layers.#.layer_norm1.", SIG "blocks.#.norm1.", BOTH, -1, 0 },
+    { HSIG "encoder.layers.#.layer_norm2.", SIG "blocks.#.norm2.", BOTH, -1, 0 },
+    { HSIG "encoder.layers.#.self_attn.q_proj.", SIG "blocks.#.attn.qkv.", BOTH, 0, 0 },
+    { HSIG "encoder.layers.#.self_attn.k_proj.", SIG "blocks.#.attn.qkv.", BOTH, 1, 0 },
+    { HSIG "encoder.layers.#.self_attn.v_proj.", SIG "blocks.#.attn.qkv.", BOTH, 2, 0 },
+    { HSIG "encoder.layers.#.self_attn.out_proj.", SIG "blocks.#.attn.proj.", BOTH, -1, 0 },
+    { HSIG "encoder.layers.#.mlp.fc1.", SIG "blocks.#.mlp.fc1.", BOTH, -1, 0 },
+    { HSIG "encoder.layers.#.mlp.fc2.", SIG "blocks.#.mlp.fc2.", BOTH, -1, 0 },
+    { HSIG "post_layernorm.", SIG "norm.", BOTH, -1, 0 },
+    { "aligner.linear1.", "aligner.layers.0.", SIGLIP_ONLY, -1, 0 },
+    { "aligner.linear2.", "aligner.layers.2.", SIGLIP_ONLY, -1, 0 },
+    { "aligner.vision_proj.", "aligner.low_up_proj.", HYBRID_ONLY, -1, 0 },
+    { "aligner.high_res_vision_proj.", "aligner.high_up_proj.", HYBRID_ONLY, -1, 0 },
+    { "aligner.proj.", "aligner.layers.1.", HYBRID_ONLY, -1, 0 },
+    { HSAM "patch_embed.projection.", SAM "patch_embed.proj.", HYBRID_ONLY, -1, 0 },
+    { HSAM "pos_embed", SAM "pos_embed", HYBRID_ONLY, -1, 0 },
+    { HSAM "layers.#.layer_norm1.", SAM "blocks.#.norm1.", HYBRID_ONLY, -1, 0 },
+    { HSAM "layers.#.layer_norm2.", SAM "blocks.#.norm2.", HYBRID_ONLY, -1, 0 },
+    { HSAM "layers.#.attn.qkv.", SAM "blocks.#.attn.qkv.", HYBRID_ONLY, -1, 0 },
+    { HSAM "layers.#.attn.proj.", SAM "blocks.#.attn.proj.", HYBRID_ONLY, -1, 0 },
+    { HSAM "layers.#.attn.rel_pos_h", SAM "blocks.#.attn.rel_pos_h", HYBRID_ONLY, -1, 0 },
+    { HSAM "layers.#.attn.rel_pos_w", SAM "blocks.#.attn.rel_pos_w", HYBRID_ONLY, -1, 0 },
+    { HSAM "layers.#.mlp.lin1.", SAM "blocks.#.mlp.lin1.", HYBRID_ONLY, -1, 0 },
+    { HSAM "layers.#.mlp.lin2.", SAM "blocks.#.mlp.lin2.", HYBRID_ONLY, -1, 0 },
+    { HSAM "neck.conv1.", SAM "neck.0.", HYBRID_ONLY, -1, 0 },
+    { HSAM "neck.layer_norm1.", SAM "neck.1.", HYBRID_ONLY, -1, 0 },
+    { HSAM "neck.conv2.", SAM "neck.2.", HYBRID_ONLY, -1, 0 },
+    { HSAM "neck.layer_norm2.", SAM "neck.3.", HYBRID_ONLY, -1, 0 },
+    { "high_res_vision_neck.conv1.", SAM "neck_hd.0.", HYBRID_ONLY, -1, 0 },
+    { "high_res_vision_neck.layer_norm1.", SAM "neck_hd.1.", HYBRID_ONLY, -1, 0 },
+    { "high_res_vision_neck.conv2.", SAM "neck_hd.2.", HYBRID_ONLY, -1, 0 },
+    { "high_res_vision_neck.layer_norm2.", SAM "neck_hd.3.", HYBRID_ONLY, -1, 0 },
+    { "high_res_vision_proj.conv1.", SAM "downsamples.0.", HYBRID_ONLY, -1, 0 },
+    { "high_res_vision_proj.conv2.", SAM "downsamples.1.", HYBRID_ONLY, -1, 0 },
+    { "high_res_vision_alpha", SAM "hd_alpha_downsamples", HYBRID_ONLY, -1, 0 },
+};
+
+static void expand(const char *pat, int hybrid, char *dst, size_t cap)
+{
+    if (strncmp(pat, SIG, 2) == 0)
+        snprintf(dst, cap, "%s%s", hybrid ? "vision_model.vision_tower_low.vision_tower."
+                                          : "vision_model.vision_tower.", pat + 2);
+    else
+        snprintf(dst, cap, "%s", pat);
+}
+
+/* Matches name against pat; on success *num is the '#' digits (or empty)
+ * and *rest what follows a prefix pattern. */
+static int match(const char *pat, const char *name, char *num, size_t numcap, const char **rest)
+{
+    num[0] = 0;
+    while (*pat) {
+        if (*pat == '#') {
+            size_t k = 0;
+            while (name[k] >= '0' && name[k] <= '9')
+                k++;
+            if (k == 0 || k >= numcap)
+                return 0;
+            memcpy(num, name, k);
+            num[k] = 0;
+            name += k;
+            pat++;
+            continue;
+        }
+        if (*pat != *name)
+            return 0;
+        pat++;
+        name++;
+    }
+    if (pat[-1] != '.' && *name)
+        return 0;
+    *rest = name;
+    return 1;
+}
+
+static int build(const char *pat, const char *num, const char *rest, char *dst, size_t cap)
+{
+    size_t n = 0;
+    for (; *pat; pat++) {
+        const char *piece = *pat == '#' ? num : NULL;
+        size_t len = piece ? strlen(piece) : 1;
+        if (n + len >= cap)
+            return 0;
+        memcpy(dst + n, piece ? piece : pat, len);
+        n += len;
+    }
+    size_t rl = strlen(rest);
+    if (n + rl >= cap)
+        return 0;
+    memcpy(dst + n, rest, rl + 1);
+    return 1;
+}
+
+/* Strips "model." and restores the "vision_encoder." level some exports omit. */
+static void normalize_hf(const char *hf, char *dst, size_t cap)
+{
+    if (strncmp(hf, "model.", 6) == 0)
+        hf += 6;
+    const char *sam = "high_res_vision_model.";
+    size_t sl = strlen(sam);
+    if (strncmp(hf, sam, sl) == 0 && strncmp(hf + sl, "vision_encoder.", 15) != 0)
+        snprintf(dst, cap, "%svision_encoder.%s", sam, hf + sl);
+    else
+        snprintf(dst, cap, "%s", hf);
+}
+
+static int map_one(const char *from, int hybrid, int to_orig, dv_hf_name *out, int max)
+{
+    int fam = hybrid ? HYBRID_ONLY : SIGLIP_ONLY, n = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(RULES) && n < max; i++) {
+        const rule *r = &RULES[i];
+        if (!(r->families & fam))
+            continue;
+        char src[256], dst[256], num[16];
+        const char *rest;
+        expand(to_orig ? r->hf : r->orig, hybrid, src, sizeof src);
+        expand(to_orig ? r->orig : r->hf, hybrid, dst, sizeof dst);
+        if (!match(src, from, num, sizeof num, &rest))
+            continue;
+        dv_hf_name *o = &out[n];
+        if (!build(dst, num, rest, o->name, sizeof o->name))
+            continue;
+        o->part = r->part;
+        o->squeeze = r->squeeze;
+        n++;
+        if (to_orig)
+            break;
+    }
+    return n;
+}
+
+int dv_hf_to_original(const char *hf, int hybrid, dv_hf_name *out)
+{
+    char norm[256];
+    normalize_hf(hf, norm, sizeof norm);
+    return map_one(norm, hybrid, 1, out, 1);
+}
+
+int dv_hf_from_original(const char *orig, int hybrid, dv_hf_name out[3])
+{
+    int n = map_one(orig, hybrid, 0, out, 3);
+    for (int i = 0; i < n; i++) {
+        if (strncmp(out[i].name, "lm_head.", 8) == 0)
+            continue;
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "model.%s", out[i].name);
+        snprintf(out[i].name, sizeof out[i].name, "%s", tmp);
+    }
+    return n;
+}
+
+/* ---- the checkpoint view ---------------------------------------------------- */
+
+typedef struct qkv_group {
+    const dv_tensor *part[3];
+} qkv_group;
+
+struct dv_hf_map {
+    int n;
+    dv_tensor *views;   /* original names, owned; data in the shards or bufs */
+    int n_bufs;
+    void **bufs;        /* fused q/k/v */
+};
+
+void dv_hf_map_free(dv_hf_map *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n; i++)
+        free((char *)m->views[i].name);
+    for (int i = 0; i < m->n_bufs; i++)
+        free(m->bufs[i]);
+    free(m->views);
+    free(m->bufs);
+    free(m);
+}
+
+int dv_hf_names_detect(const dv_tensor *const *t, int n)
+{
+    int hf = 0;
+    for (int i = 0; i < n; i++) {
+        const char *s = t[i]->name;
+        if (strncmp(s, "vision_model.vision_tower", 25) == 0 ||
+            strncmp(s, "language_model.model.", 21) == 0)
+            return 0;
+        hf |= strncmp(s, "model.", 6) == 0 || strncmp(s, "lm_head.", 8) == 0 ||
+              strncmp(s, "vision_model.vision_model.", 26) == 0 ||
+              strncmp(s, "language_model.", 15) == 0;
+    }
+    return hf;
+}
+
+static int detect_hybrid(const dv_tensor *const *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strstr(t[i]->name, "high_res_vision") || strstr(t[i]->name, "aligner.proj."))
+            return 1;
+    return 0;
+}
+
+static dv_tensor *add_view(dv_hf_map *m, const dv_tensor *src, const char *name, void *by_name,
+                           const char *what, dv_err *e)
+{
+    if (g_hash_table_contains(by_name, name)) {
+        dv_fail(e, DOCVL_EMODEL, "%s: two HF tensors map to \"%s\"", what, name);
+        return NULL;
+    }
+    dv_tensor *v = &m->views[m->n];
+    *v = *src;
+    v->name = strdup(name);
+    if (!v->name) {
+        dv_fail(e, DOCVL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    m->n++;
+    g_hash_table_insert(by_name, (gpointer)v->name, v);
+    return v;
+}
+
+/* Concatenates q, k, v along rows: the fused qkv the forward pass reads. */
+static int fuse_qkv(dv_hf_map *m, const char *name, const qkv_group *g, void *by_name,
+                    const char *what, dv_err *e)
+{
+    char shp[64];
+    for (int i = 0; i < 3; i++)
+        if (!g->part[i])
+            return dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" lacks its %c_proj part in the HF layout",
+                           what, name, "qkv"[i]);
+    const dv_tensor *q = g->part[0];
+    for (int i = 1; i < 3; i++) {
+        const dv_tensor *t = g->part[i];
+        int same = t->dtype == q->dtype && t->ndim == q->ndim && t->nbytes == q->nbytes;
+        for (int d = 0; same && d < q->ndim; d++)
+            same = t->shape[d] == q->shape[d];
+        if (!same)
+            return dv_fail(e, DOCVL_EMODEL, "%s: %s has shape %s %s, unlike q_proj %s", what,
+                           t->name, dv_dtype_name(t->dtype),
+                           dv_shape_str(t->shape, t->ndim, shp, sizeof shp), q->name);
+    }
+    if (q->ndim < 1 || q->nbytes > SIZE_MAX / 3)
+        return dv_fail(e, DOCVL_EMODEL, "%s: %s is not a weight", what, q->name);
+    uint8_t *buf = malloc(q->nbytes * 3 + 1);
+    if (!buf)
+        return dv_fail(e, DOCVL_ENOMEM, "%s: out of memory fusing %s", what, name);
+    m->bufs[m->n_bufs++] = buf;
+    for (int i = 0; i < 3; i++)
+        memcpy(buf + i * q->nbytes, g->part[i]->data, q->nbytes);
+    dv_tensor *v = add_view(m, q, name, by_name, what, e);
+    if (!v)
+        return e->code;
+    v->shape[0] = q->shape[0] * 3;
+    v->data = buf;
+    v->nbytes = q->nbytes * 3;
+    return DOCVL_OK;
+}
+
+static int map_tensor(dv_hf_map *m, const dv_tensor *t, int hybrid, GHashTable *groups,
+                      void *by_name, const char *what, dv_err *e)
+{
+    dv_hf_name o;
+    if (!dv_hf_to_original(t->name, hybrid, &o))
+        return DOCVL_OK;
+    if (o.part >= 0) {
+        qkv_group *g = g_hash_table_lookup(groups, o.name);
+        if (!g) {
+            g = calloc(1, sizeof *g);
+            if (!g)
+                return dv_fail(e, DOCVL_ENOMEM, "out of memory");
+            g_hash_table_insert(groups, g_strdup(o.name), g);
+        }
+        g->part[o.part] = t;
+        return DOCVL_OK;
+    }
+    dv_tensor *v = add_view(m, t, o.name, by_name, what, e);
+    if (!v)
+        return e->code;
+    if (o.squeeze && t->ndim < DV_MAX_DIMS) {
+        memmove(v->shape + 1, v->shape, sizeof(int64_t) * (size_t)t->ndim);
+        v->shape[0] = 1;
+        v->ndim++;
+    }
+    return DOCVL_OK;
+}
+
+static int alias_tied_head(dv_hf_map *m, void *by_name, const char *what, dv_err *e)
+{
+    const char *head = "language_model.lm_head.weight";
+    const dv_tensor *emb = g_hash_table_lookup(by_name, "language_model.model.embed_tokens.weight");
+    if (g_hash_table_contains(by_name, head) || !emb)
+        return DOCVL_OK;
+    return add_view(m, emb, head, by_name, what, e) ? DOCVL_OK : e->code;
+}
+
+int dv_hf_map_build(const dv_tensor *const *tensors, int n, const char *what, void *by_name,
+                    dv_hf_map **out, dv_err *e)
+{
+    *out = NULL;
+    int hybrid = detect_hybrid(tensors, n);
+    dv_hf_map *m = calloc(1, sizeof *m);
+    if (!m || !(m->views = calloc((size_t)n + 2, sizeof *m->views)) ||
+        !(m->bufs = calloc((size_t)n + 1, sizeof *m->bufs))) {
+        dv_hf_map_free(m);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory");
+    }
+    GHashTable *groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free);
+    int rc = DOCVL_OK;
+    for (int i = 0; i < n && !rc; i++)
+        rc = map_tensor(m, tensors[i], hybrid, groups, by_name, what, e);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, groups);
+    while (!rc && g_hash_table_iter_next(&it, &k, &v))
+        rc = fuse_qkv(m, k, v, by_name, what, e);
+    g_hash_table_destroy(groups);
+    if (!rc)
+        rc = alias_tied_head(m, by_name, what, e);
+    if (rc) {
+        dv_hf_map_free(m);
+        return rc;
+    }
+    *out = m;
+    return DOCVL_OK;
+}
