@@ -42,6 +42,13 @@ void dv_page_clear(dv_page_result *p)
     p->image = NULL;
 }
 
+void dv_page_clear_content(dv_page_result *p)
+{
+    clear_blocks(p);
+    g_free(p->text);
+    p->text = NULL;
+}
+
 dv_rect dv_rect_union(dv_rect a, dv_rect b)
 {
     if (a.x1 <= a.x0 && a.y1 <= a.y0)

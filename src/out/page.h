@@ -52,6 +52,8 @@ typedef struct dv_page_result {
 
 void dv_page_init(dv_page_result *p, int page_no, int width, int height, double dpi);
 void dv_page_clear(dv_page_result *p);
+/* Drops text and blocks, keeping the page's number, geometry and image. */
+void dv_page_clear_content(dv_page_result *p);
 
 /* Builders: blocks, lines and words are appended to the last one. */
 dv_page_block *dv_page_add_block(dv_page_result *p, dv_rect box);

@@ -1,0 +1,73 @@
+/* docvl: the command line. Conventions follow pdftotext, tesseract and
+ * OCRmyPDF: the document on stdout (or -o), everything else on stderr,
+ * distinct exit codes per kind of failure (see man/docvl.1). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "cli/docvl_cli.h"
+#include "docvl.h"
+
+/* Signal state is the one thing a handler may touch: a flag, and on a
+ * second signal the temporary output to remove before leaving at once. */
+static volatile sig_atomic_t got_signal;
+static char tmp_to_remove[PATH_MAX];
+static volatile sig_atomic_t tmp_armed;
+
+static void on_signal(int sig)
+{
+    if (got_signal) {
+        if (tmp_armed)
+            unlink(tmp_to_remove);
+        _exit(128 + sig);
+    }
+    got_signal = sig;
+}
+
+static int install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* no SA_RESTART: a blocking read of stdin returns so the run can stop */
+    if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+        return -1;
+    return 0;
+}
+
+void cli_arm_tmp(const char *path)
+{
+    tmp_armed = 0;
+    if (path && strlen(path) < sizeof tmp_to_remove) {
+        memcpy(tmp_to_remove, path, strlen(path) + 1);
+        tmp_armed = 1;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    cli_opts o;
+    int rc = cli_parse(argc, argv, &o);
+    if (rc >= 0) {
+        cli_opts_free(&o);
+        return rc;
+    }
+    if (install_signals()) {
+        fprintf(stderr, "docvl: cannot install signal handlers: %s\n", strerror(errno));
+        cli_opts_free(&o);
+        return CLI_EXIT_FAIL;
+    }
+    o.cancel = &got_signal;
+    rc = cli_run(&o);
+    cli_opts_free(&o);
+    return rc;
+}

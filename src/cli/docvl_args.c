@@ -1,0 +1,219 @@
+/* docvl's options. Numbers are checked whole ("12x" is an error), every
+ * error names the option, and usage errors exit 2 as getopt tools do. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "cli/docvl_cli.h"
+#include "docvl.h"
+
+static const char usage_text[] =
+    "Usage: docvl [OPTION]... INPUT...\n"
+    "Read PDFs and page images with the DeepSeek-VL model; INPUT '-' is stdin.\n"
+    "\n"
+    "Output:\n"
+    "  -f, --format FMT       txt (default), md (Markdown, GFM tables) or hocr\n"
+    "  -o, --output PATH      write to PATH (atomically) instead of stdout; with\n"
+    "                         several inputs PATH is a directory, one file each\n"
+    "Model:\n"
+    "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL)\n"
+    "      --prompt TEXT      instruction given to the model for each tile\n"
+    "      --ask QUESTION     answer QUESTION about each page instead\n"
+    "      --max-tokens N     most tokens generated per tile (default 2048)\n"
+    "      --threads N        worker threads (default: all cores)\n"
+    "Pages:\n"
+    "      --pages LIST       pages to read, e.g. 1-3,7,10-end (default all)\n"
+    "      --dpi N            rendering resolution for PDF pages (default 200)\n"
+    "      --tiles on|off     cut pages into tiles for the model (default on)\n"
+    "      --tile-size N      tile side in pixels (default 1024)\n"
+    "      --text-layer MODE  auto (default): use a PDF's own text where it has\n"
+    "                         some; off: always the model; only: never the model\n"
+    "      --password PW      password of an encrypted PDF\n"
+    "Messages:\n"
+    "  -q, --quiet            only errors on stderr\n"
+    "  -v, --verbose          more detail on stderr\n"
+    "      --progress WHEN    auto (default: when stderr is a terminal), always, never\n"
+    "      --info             print model information (with --model) and exit\n"
+    "      --version          print the version and exit\n"
+    "  -h, --help             print this help and exit\n"
+    "\n"
+    "Exit status: 0 ok, 1 error, 2 usage, 3 unreadable input, 4 model missing or\n"
+    "invalid, 5 some pages or tiles failed, 130/143 interrupted.\n"
+    "See docvl(1).\n";
+
+enum {
+    OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
+    OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    { "format", required_argument, NULL, 'f' },
+    { "output", required_argument, NULL, 'o' },
+    { "model", required_argument, NULL, 'm' },
+    { "pages", required_argument, NULL, OPT_PAGES },
+    { "dpi", required_argument, NULL, OPT_DPI },
+    { "tiles", required_argument, NULL, OPT_TILES },
+    { "tile-size", required_argument, NULL, OPT_TILE_SIZE },
+    { "text-layer", required_argument, NULL, OPT_TEXT_LAYER },
+    { "threads", required_argument, NULL, OPT_THREADS },
+    { "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
+    { "prompt", required_argument, NULL, OPT_PROMPT },
+    { "ask", required_argument, NULL, OPT_ASK },
+    { "password", required_argument, NULL, OPT_PASSWORD },
+    { "quiet", no_argument, NULL, 'q' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "progress", required_argument, NULL, OPT_PROGRESS },
+    { "info", no_argument, NULL, OPT_INFO },
+    { "version", no_argument, NULL, OPT_VERSION },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("docvl: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\nTry 'docvl --help' for more information.\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+static int parse_int(const char *s, const char *opt, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "docvl: %s wants a whole number from %ld to %ld, not '%s'\n", opt, lo, hi,
+                s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_dpi(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 10 && v <= 1200)) {
+        fprintf(stderr, "docvl: --dpi wants a number from 10 to 1200, not '%s'\n", s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_choice(const char *s, const char *opt, const char *const *names, int *out)
+{
+    for (int i = 0; names[i]; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    fprintf(stderr, "docvl: %s: unknown value '%s'\n", opt, s);
+    return -1;
+}
+
+/* One option; returns -1 to go on, an exit code to stop. */
+static int apply_option(int c, const char *arg, cli_opts *o)
+{
+    static const char *const onoff[] = { "off", "on", NULL };
+    static const char *const tl[] = { "auto", "off", "only", NULL };
+    static const char *const when[] = { "auto", "always", "never", NULL };
+    dv_pipeline_opts *p = &o->pipe;
+    dv_err e = { 0 };
+    int v = 0, bad = 0;
+    switch (c) {
+    case 'f':
+        if (dv_format_parse(arg, &p->format, &e))
+            return usage_error("%s", e.msg);
+        break;
+    case 'o': o->output = arg; break;
+    case 'm': p->model_dir = arg; break;
+    case OPT_PAGES: p->pages = arg; break;
+    case OPT_DPI: bad = parse_dpi(arg, &p->dpi); break;
+    case OPT_TILES: bad = parse_choice(arg, "--tiles", onoff, &p->tiles); break;
+    case OPT_TILE_SIZE: bad = parse_int(arg, "--tile-size", 64, 8192, &p->tile_size); break;
+    case OPT_TEXT_LAYER: bad = parse_choice(arg, "--text-layer", tl, &v); p->text_layer = v; break;
+    case OPT_THREADS: bad = parse_int(arg, "--threads", 1, 1024, &p->n_threads); break;
+    case OPT_MAX_TOKENS: bad = parse_int(arg, "--max-tokens", 1, 1 << 20, &p->max_tokens); break;
+    case OPT_PROMPT: p->prompt = arg; break;
+    case OPT_ASK: p->ask = arg; break;
+    case OPT_PASSWORD: p->password = arg; break;
+    case 'q': o->quiet = 1; break;
+    case 'v': o->verbose++; break;
+    case OPT_PROGRESS: bad = parse_choice(arg, "--progress", when, &v); o->progress = v; break;
+    case OPT_INFO: o->info = 1; break;
+    case OPT_VERSION: printf("docvl %s\n", docvl_version()); return CLI_EXIT_OK;
+    case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
+    default: return usage_error("%s", "invalid option");
+    }
+    if (bad) {
+        fputs("Try 'docvl --help' for more information.\n", stderr);
+        return CLI_EXIT_USAGE;
+    }
+    return -1;
+}
+
+static void defaults(cli_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->pipe.format = DV_FMT_TEXT;
+    o->pipe.tiles = 1;
+    o->pipe.text_layer = DV_TL_AUTO;
+    const char *env = getenv("DOCVL_MODEL");
+    o->pipe.model_dir = env && *env ? env : NULL;
+}
+
+static int check_inputs(const cli_opts *o)
+{
+    if (o->info)
+        return -1;
+    if (o->n_inputs == 0)
+        return usage_error("%s", "no input (use '-' for standard input)");
+    int stdin_uses = 0;
+    for (int i = 0; i < o->n_inputs; i++)
+        stdin_uses += strcmp(o->inputs[i], "-") == 0;
+    if (stdin_uses > 1)
+        return usage_error("%s", "standard input ('-') can be read only once");
+    if (o->n_inputs > 1 && !o->output && o->pipe.format == DV_FMT_HOCR)
+        return usage_error("%s", "several hOCR documents cannot share stdout: use -o DIR");
+    if (o->output && strcmp(o->output, "-") == 0)
+        return usage_error("%s", "-o - is stdout: leave -o out instead");
+    return -1;
+}
+
+int cli_parse(int argc, char **argv, cli_opts *o)
+{
+    defaults(o);
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":f:o:m:qvh", long_opts, NULL)) != -1) {
+        if (c == ':')
+            return usage_error("option needs a value: %s", argv[optind - 1]);
+        if (c == '?') {
+            char opt[3] = { '-', (char)optopt, 0 };
+            return usage_error("unknown option: %s", optopt ? opt : argv[optind - 1]);
+        }
+        int rc = apply_option(c, optarg, o);
+        if (rc >= 0)
+            return rc;
+    }
+    o->inputs = argv + optind;
+    o->n_inputs = argc - optind;
+    if (o->quiet && o->verbose)
+        return usage_error("%s", "-q and -v contradict each other");
+    return check_inputs(o);
+}
+
+void cli_opts_free(cli_opts *o)
+{
+    (void)o;
+}

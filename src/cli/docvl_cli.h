@@ -1,0 +1,56 @@
+/* The docvl front end's parts: argument parsing (docvl_args.c), running
+ * inputs to outputs (docvl_run.c), progress on stderr (docvl_progress.c). */
+#ifndef DV_DOCVL_CLI_H
+#define DV_DOCVL_CLI_H
+
+#include <signal.h>
+
+#include "pipeline.h"
+
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_INPUT = 3,
+    CLI_EXIT_MODEL = 4,
+    CLI_EXIT_PAGES = 5,
+};
+
+typedef enum cli_progress_mode { CLI_PROGRESS_AUTO, CLI_PROGRESS_ALWAYS, CLI_PROGRESS_NEVER } cli_progress_mode;
+
+typedef struct cli_opts {
+    dv_pipeline_opts pipe;
+    const char *output;         /* -o: a file, or a directory for several inputs */
+    int quiet, verbose;
+    cli_progress_mode progress;
+    int info;
+    char **inputs;              /* borrowed from argv */
+    int n_inputs;
+    const volatile sig_atomic_t *cancel;
+} cli_opts;
+
+/* Returns an exit code when the program should stop now (--help,
+ * --version, usage errors), -1 to go on. */
+int cli_parse(int argc, char **argv, cli_opts *o);
+void cli_opts_free(cli_opts *o);
+
+/* Runs every input; returns the exit code. */
+int cli_run(cli_opts *o);
+
+/* Remembers the temporary output that a second signal must remove. */
+void cli_arm_tmp(const char *path);
+
+/* What to tell a user who has no model. */
+#define CLI_MODEL_HINT                                                                          \
+    "get the weights with\n"                                                                    \
+    "  huggingface-cli download deepseek-ai/deepseek-vl-1.3b-chat --local-dir DIR\n"           \
+    "and pass --model DIR (or set DOCVL_MODEL=DIR); --text-layer only needs no model"
+
+/* Progress on stderr. */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_new(const cli_opts *o, const char *input);
+void cli_progress_update(void *user, const dv_progress *p);
+void cli_progress_warn(void *user, const char *msg);
+void cli_progress_done(cli_progress *pr);
+
+#endif

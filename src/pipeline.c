@@ -1,0 +1,448 @@
+/* document -> pages -> tiles -> model -> writer.
+ *
+ * Per page: the PDF text layer is read and judged (doc/textlayer.h) against
+ * the rendered page's layout; a usable layer is written as it is. Otherwise
+ * the page's layout blocks are cut into tiles (doc/tiles.h), each tile read
+ * by the model, the tiles' text joined in reading order and, for hOCR, laid
+ * on the detected text lines. A tile whose output loops is retried once with
+ * sampling, then counted failed; the page then falls back to its text layer
+ * when it has one. */
+#include "pipeline.h"
+
+#include <glib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "doc/document.h"
+#include "doc/layout.h"
+#include "doc/pages.h"
+#include "doc/textlayer.h"
+#include "doc/tiles.h"
+#include "pipeline_model.h"
+#include "pipeline_text.h"
+
+struct dv_pipeline {
+    dv_pipeline_opts o;
+    dv_reader *reader;      /* opened on first need */
+};
+
+/* The per-tile instructions (documented in man/docvl.1 and docs/cli.md). */
+#define PROMPT_TEXT                                                                             \
+    "Transcribe all the text in this image exactly as written, in reading order. "              \
+    "Keep line breaks. Output only the text."
+#define PROMPT_MARKDOWN                                                                         \
+    "Convert this document image to Markdown, in reading order. Use # headings, lists and "     \
+    "emphasis where the document has them, and write tables as HTML <table> elements. "         \
+    "Output only the Markdown."
+
+const char *dv_pipeline_default_prompt(dv_format f)
+{
+    return f == DV_FMT_MARKDOWN ? PROMPT_MARKDOWN : PROMPT_TEXT;
+}
+
+int dv_pipeline_new(const dv_pipeline_opts *opts, dv_pipeline **out, dv_err *e)
+{
+    *out = NULL;
+    if (opts->tile_size < 0 || opts->max_tokens < 0 || opts->n_threads < 0 || opts->dpi < 0)
+        return dv_fail(e, DOCVL_EINVAL, "pipeline: negative size, token or thread count");
+    dv_pipeline *p = g_new0(dv_pipeline, 1);
+    p->o = *opts;
+    if (!p->o.max_tokens)
+        p->o.max_tokens = DV_MAX_TOKENS_DEFAULT;
+    if (!p->o.dpi)
+        p->o.dpi = DV_DOC_DEFAULT_DPI;
+    *out = p;
+    return DOCVL_OK;
+}
+
+void dv_pipeline_free(dv_pipeline *p)
+{
+    if (!p)
+        return;
+    dv_reader_free(p->reader);
+    g_free(p);
+}
+
+void dv_pipeline_set_observer(dv_pipeline *p, void (*on_progress)(void *, const dv_progress *),
+                              void (*on_warning)(void *, const char *), void *user)
+{
+    p->o.on_progress = on_progress;
+    p->o.on_warning = on_warning;
+    p->o.user = user;
+}
+
+static void warn(const dv_pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(const dv_pipeline *p, const char *fmt, ...)
+{
+    if (!p->o.on_warning)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    p->o.on_warning(p->o.user, msg);
+    g_free(msg);
+}
+
+static int cancelled(const dv_pipeline *p)
+{
+    return p->o.cancel && *p->o.cancel;
+}
+
+/* State of one run, for progress and the per-page steps. */
+typedef struct run {
+    dv_pipeline *p;
+    dv_doc *doc;
+    const char *input;
+    dv_writer *w;
+    dv_pipeline_stats *st;
+    dv_progress prog;
+    gint64 tile_start_us;
+} run;
+
+static void report(run *r)
+{
+    if (r->p->o.on_progress)
+        r->p->o.on_progress(r->p->o.user, &r->prog);
+}
+
+static int need_reader(run *r, int page_no, dv_err *e)
+{
+    dv_pipeline *p = r->p;
+    if (p->reader)
+        return DOCVL_OK;
+    if (!p->o.model_dir) {
+        r->st->stage = DV_STAGE_MODEL;
+        return dv_fail(e, DOCVL_EMODEL,
+                       "page %d has no text layer and needs the model, but no model was given",
+                       page_no);
+    }
+    int rc = dv_reader_open(p->o.model_dir, p->o.n_threads, &p->reader, e);
+    if (rc)
+        r->st->stage = DV_STAGE_MODEL;
+    return rc;
+}
+
+static int on_token(void *user, int n_tokens)
+{
+    run *r = user;
+    if (cancelled(r->p))
+        return 1;
+    double s = (g_get_monotonic_time() - r->tile_start_us) / 1e6;
+    r->prog.tokens = n_tokens;
+    r->prog.tokens_per_s = s > 0 ? n_tokens / s : 0;
+    report(r);
+    return 0;
+}
+
+/* One tile, retried once with sampling when the output loops. Returns the
+ * text (NULL when the tile failed) or an error. */
+static int read_tile(run *r, const dv_image *tile, const char *instruction, char **text,
+                     dv_err *e)
+{
+    *text = NULL;
+    dv_tile_opts to = { instruction, r->p->o.max_tokens, 0, 0, on_token, r };
+    for (int attempt = 0; attempt < 2; attempt++) {
+        to.sample = attempt;
+        to.seed = (uint64_t)r->prog.page_no * 1000003u + (uint64_t)r->prog.tile;
+        r->tile_start_us = g_get_monotonic_time();
+        dv_tile_result res;
+        int rc = dv_reader_read(r->p->reader, tile, &to, &res, e);
+        if (rc)
+            return rc;
+        if (res.stopped) {
+            dv_tile_result_free(&res);
+            return dv_fail(e, DOCVL_EINTERRUPTED, "interrupted");
+        }
+        if (!res.degenerate) {
+            *text = res.text;
+            res.text = NULL;
+            dv_tile_result_free(&res);
+            return DOCVL_OK;
+        }
+        dv_tile_result_free(&res);
+    }
+    return DOCVL_OK;
+}
+
+static const char *instruction_of(const dv_pipeline *p)
+{
+    if (p->o.ask)
+        return p->o.ask;
+    return p->o.prompt ? p->o.prompt : dv_pipeline_default_prompt(p->o.format);
+}
+
+/* Copies box b of the page (clipped) into a new image: the tile. */
+static int crop(const dv_image *im, dv_box b, dv_image *out, dv_err *e)
+{
+    b = dv_box_intersect(b, (dv_box){ 0, 0, im->w, im->h });
+    if (dv_box_empty(b))
+        return dv_fail(e, DOCVL_EINVAL, "tile outside the %dx%d page", im->w, im->h);
+    int rc = dv_image_alloc(out, dv_box_w(b), dv_box_h(b), e);
+    if (rc)
+        return rc;
+    size_t row = (size_t)out->w * 3;
+    for (int y = 0; y < out->h; y++)
+        memcpy(out->rgb + (size_t)y * row, im->rgb + ((size_t)(b.y0 + y) * im->w + b.x0) * 3, row);
+    return DOCVL_OK;
+}
+
+/* What one page needs, made at most once: text layer, rendering, layout. */
+typedef struct page_work {
+    int index;
+    dv_page_text pt;
+    dv_rendered_page rp;
+    dv_layout lay;
+    int rendered;
+} page_work;
+
+static void page_work_free(page_work *pw)
+{
+    dv_page_text_free(&pw->pt);
+    dv_image_free(&pw->rp.image);
+    dv_layout_free(&pw->lay);
+}
+
+static int render(run *r, page_work *pw, dv_err *e)
+{
+    if (pw->rendered)
+        return DOCVL_OK;
+    dv_render_options ro = { r->p->o.dpi, 0 };
+    int rc = dv_doc_render_page(r->doc, pw->index, &ro, &pw->rp, e);
+    if (rc == DOCVL_OK && pw->rp.warning[0])
+        warn(r->p, "page %d: %s", pw->index + 1, pw->rp.warning);
+    if (rc == DOCVL_OK)
+        rc = dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
+    pw->rendered = rc == DOCVL_OK;
+    return rc;
+}
+
+/* Reads every tile of the page; *failed counts tiles that looped. */
+static int read_tiles(run *r, page_work *pw, GString *text, int *failed, dv_err *e)
+{
+    int size = r->p->o.tile_size ? r->p->o.tile_size : dv_reader_image_size(r->p->reader);
+    dv_tile_options to = { size, !r->p->o.tiles || r->p->o.ask };
+    dv_tiling tiling = { 0 };
+    int rc = dv_tiles_make(&pw->lay, &to, &tiling, e);
+    r->prog.n_tiles = rc == DOCVL_OK ? tiling.n_tiles : 0;
+    for (int t = 0; rc == DOCVL_OK && t < tiling.n_tiles; t++) {
+        r->prog.tile = t + 1;
+        r->prog.tokens = 0;
+        r->prog.fraction = (r->prog.page - 1 + (double)t / tiling.n_tiles) / r->prog.n_pages;
+        report(r);
+        dv_image tile = { 0 };
+        char *tt = NULL;
+        rc = crop(&pw->rp.image, tiling.tiles[t].box, &tile, e);
+        if (rc == DOCVL_OK)
+            rc = read_tile(r, &tile, instruction_of(r->p), &tt, e);
+        dv_image_free(&tile);
+        r->st->tiles++;
+        if (rc == DOCVL_OK && !tt) {
+            (*failed)++;
+            r->st->tiles_failed++;
+            warn(r->p, "page %d, tile %d of %d: the model's output kept repeating itself "
+                       "(also when sampled); tile skipped", r->prog.page_no, t + 1,
+                 tiling.n_tiles);
+        } else if (tt) {
+            if (text->len && *tt)
+                g_string_append(text, "\n\n");
+            g_string_append(text, tt);
+        }
+        free(tt);
+    }
+    dv_tiling_free(&tiling);
+    return rc;
+}
+
+/* hOCR needs boxes: the model's lines go on the detected text lines. */
+static int add_boxes(const dv_layout *lay, dv_page_result *pg, dv_err *e)
+{
+    dv_rect *lines = g_new0(dv_rect, lay->n_lines + 1);
+    for (int i = 0; i < lay->n_lines; i++) {
+        dv_rect b = { lay->lines[i].x0, lay->lines[i].y0, lay->lines[i].x1, lay->lines[i].y1 };
+        lines[i] = b;
+    }
+    int rc = dv_page_align_text(pg, lines, lay->n_lines, e);
+    g_free(lines);
+    return rc;
+}
+
+static int model_page(run *r, page_work *pw, dv_page_result *pg, int *failed, dv_err *e)
+{
+    int rc = render(r, pw, e);
+    if (rc)
+        return rc;
+    pg->width = pw->rp.image.w;
+    pg->height = pw->rp.image.h;
+    pg->dpi = pw->rp.dpi;
+    GString *text = g_string_new(NULL);
+    rc = read_tiles(r, pw, text, failed, e);
+    g_free(pg->text);
+    pg->text = g_string_free(text, FALSE);
+    pg->source = DV_SRC_MODEL;
+    if (rc == DOCVL_OK && r->p->o.format == DV_FMT_HOCR)
+        rc = add_boxes(&pw->lay, pg, e);
+    return rc;
+}
+
+static void layer_page(const page_work *pw, dv_page_result *pg)
+{
+    dv_page_clear_content(pg);
+    pg->source = DV_SRC_TEXT_LAYER;
+    dv_pipeline_text_page(&pw->pt, pg);
+}
+
+/* A page the model could not read: its text layer if it has one, else
+ * nothing. Either way the page counts as failed. */
+static void failed_page(run *r, const page_work *pw, dv_page_result *pg, const char *why)
+{
+    r->st->pages_failed++;
+    if (pw->pt.n_chars > 0) {
+        warn(r->p, "page %d: %s; using its text layer instead", pg->page_no, why);
+        layer_page(pw, pg);
+    } else {
+        warn(r->p, "page %d: %s", pg->page_no, why);
+        dv_page_clear_content(pg);
+        pg->source = DV_SRC_NONE;
+    }
+}
+
+/* Reads the page with the model; only a missing or unloadable model and an
+ * interrupt stop the run, other failures fail the page. */
+static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
+{
+    int rc = need_reader(r, pw->index + 1, e);
+    if (rc)
+        return rc;
+    int failed = 0;
+    dv_err pe = { 0 };
+    rc = model_page(r, pw, pg, &failed, &pe);
+    r->st->model_pages++;
+    if (rc == DOCVL_EINTERRUPTED || cancelled(r->p))
+        return dv_fail(e, DOCVL_EINTERRUPTED, "interrupted");
+    if (rc) {
+        failed_page(r, pw, pg, pe.msg);
+    } else if (failed && pw->pt.n_chars > 0) {
+        /* the failed tiles already make the run's status 5 */
+        warn(r->p, "page %d: using its text layer for the whole page", pg->page_no);
+        layer_page(pw, pg);
+    }
+    return DOCVL_OK;
+}
+
+/* Whether the page is read from its text layer. Auto mode renders the page
+ * to judge the layer against the ink; a doubtful layer is still taken when
+ * there is no model to read the page otherwise. */
+static int use_layer(run *r, page_work *pw)
+{
+    const dv_pipeline_opts *o = &r->p->o;
+    if (o->text_layer == DV_TL_ONLY)
+        return 1;
+    if (o->text_layer == DV_TL_OFF || o->ask || pw->pt.n_chars == 0)
+        return 0;
+    dv_err e = { 0 };
+    dv_text_verdict v = dv_text_assess(&pw->pt, render(r, pw, &e) ? NULL : &pw->lay);
+    if (dv_text_use_layer(DV_TEXT_AUTO, v))
+        return 1;
+    if (o->model_dir)
+        return 0;
+    warn(r->p, "page %d: text layer looks %s, but there is no model: using it anyway",
+         pw->index + 1, dv_text_verdict_name(v));
+    return 1;
+}
+
+static void page_init(run *r, int index, dv_page_result *pg)
+{
+    double w = 0, h = 0;
+    dv_err e = { 0 };
+    int pdf = dv_doc_get_kind(r->doc) == DV_DOC_PDF;
+    if (dv_doc_page_size(r->doc, index, &w, &h, &e) != DOCVL_OK)
+        w = h = 0;
+    double s = pdf ? r->p->o.dpi / 72.0 : 1.0;
+    dv_page_init(pg, index + 1, (int)(w * s + 0.5), (int)(h * s + 0.5), pdf ? r->p->o.dpi : 0);
+    pg->image = g_path_get_basename(strcmp(r->input, "-") ? r->input : "stdin");
+}
+
+static int do_page(run *r, int index, dv_err *e)
+{
+    page_work pw;
+    memset(&pw, 0, sizeof pw);
+    pw.index = index;
+    dv_page_result pg;
+    page_init(r, index, &pg);
+    int rc = DOCVL_OK;
+    dv_err te = { 0 };
+    if (r->p->o.text_layer != DV_TL_OFF && dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te))
+        warn(r->p, "page %d: text layer unreadable: %s", index + 1, te.msg);
+    if (use_layer(r, &pw)) {
+        if (pw.pt.n_chars == 0)
+            warn(r->p, "page %d has no text layer: written empty", index + 1);
+        layer_page(&pw, &pg);
+    } else {
+        rc = read_with_model(r, &pw, &pg, e);
+    }
+    if (rc == DOCVL_OK) {
+        rc = dv_writer_page(r->w, &pg, e);
+        if (rc)
+            r->st->stage = DV_STAGE_OUTPUT;
+        else
+            r->st->pages++;
+    }
+    dv_page_clear(&pg);
+    page_work_free(&pw);
+    return rc;
+}
+
+static int open_doc(run *r, dv_err *e)
+{
+    dv_doc_options dopt = { r->p->o.password, 0 };
+    int rc = dv_doc_open_file(r->input, &dopt, &r->doc, e);
+    if (rc == DOCVL_OK && dv_doc_page_count(r->doc) <= 0)
+        rc = dv_fail(e, DOCVL_EFORMAT, "the document has no pages");
+    if (rc)
+        r->st->stage = DV_STAGE_INPUT;
+    return rc;
+}
+
+static int run_pages(run *r, const int *idx, int count, dv_err *e)
+{
+    r->prog.n_pages = count;
+    for (int i = 0; i < count; i++) {
+        if (cancelled(r->p))
+            return dv_fail(e, DOCVL_EINTERRUPTED, "interrupted");
+        r->prog.page = i + 1;
+        r->prog.page_no = idx[i] + 1;
+        r->prog.tile = r->prog.n_tiles = r->prog.tokens = 0;
+        r->prog.fraction = (double)i / count;
+        report(r);
+        int rc = do_page(r, idx[i], e);
+        if (rc)
+            return rc;
+    }
+    return DOCVL_OK;
+}
+
+int dv_pipeline_run(dv_pipeline *p, const char *input, dv_writer *w, dv_pipeline_stats *st,
+                    dv_err *e)
+{
+    run r = { p, NULL, input, w, st, { 0 }, 0 };
+    st->stage = DV_STAGE_NONE;
+    int *idx = NULL, count = 0;
+    int rc = open_doc(&r, e);
+    if (rc == DOCVL_OK) {
+        rc = dv_pages_parse(p->o.pages, dv_doc_page_count(r.doc), &idx, &count, e);
+        if (rc)
+            st->stage = DV_STAGE_OPTIONS;
+    }
+    if (rc == DOCVL_OK)
+        rc = run_pages(&r, idx, count, e);
+    if (rc == DOCVL_OK && (rc = dv_writer_finish(w, e)) != DOCVL_OK)
+        st->stage = DV_STAGE_OUTPUT;
+    if (rc && st->stage == DV_STAGE_NONE)
+        st->stage = DV_STAGE_OTHER;
+    free(idx);
+    dv_doc_close(r.doc);
+    return rc;
+}

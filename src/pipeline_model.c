@@ -1,0 +1,193 @@
+/* tile image -> preprocess -> towers + aligner -> prompt with the image
+ * embeddings spliced in -> decoder generation -> text. */
+#include "pipeline_model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/ctx.h"
+#include "image/preprocess.h"
+#include "model/generate.h"
+#include "model/model.h"
+#include "text/prompt.h"
+
+struct dv_reader {
+    dv_model *m;
+    dv_ctx ctx;
+};
+
+int dv_reader_open(const char *model_dir, int n_threads, dv_reader **out, dv_err *e)
+{
+    *out = NULL;
+    dv_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return dv_fail(e, DOCVL_ENOMEM, "no memory for the model reader");
+    r->ctx.n_threads = n_threads > 0 ? n_threads : dv_cpu_count();
+    dv_model_opts mo = { -1 };
+    int rc = dv_model_load(model_dir, &mo, &r->m, e);
+    if (rc) {
+        free(r);
+        return dv_wrap(e, "model %s", model_dir);
+    }
+    *out = r;
+    return DOCVL_OK;
+}
+
+void dv_reader_free(dv_reader *r)
+{
+    if (!r)
+        return;
+    dv_model_free(r->m);
+    free(r);
+}
+
+int dv_reader_image_size(const dv_reader *r)
+{
+    return r->m->cfg.pre.image_size;
+}
+
+void dv_tile_result_free(dv_tile_result *res)
+{
+    free(res->text);
+    memset(res, 0, sizeof *res);
+}
+
+/* The image as the towers' input: [3, S, S] floats. */
+static int image_embeddings(dv_reader *r, const dv_image *tile, float **emb, dv_err *e)
+{
+    const dv_config *cfg = &r->m->cfg;
+    size_t s = (size_t)cfg->pre.image_size;
+    int n_img = dv_config_image_tokens(cfg);
+    float *pixels = malloc(3 * s * s * sizeof *pixels);
+    *emb = malloc((size_t)n_img * cfg->lm.hidden * sizeof **emb);
+    int rc = pixels && *emb ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "no memory for a tile");
+    if (rc == DOCVL_OK)
+        rc = dv_preprocess(tile, &cfg->pre, NULL, pixels, NULL, e);
+    if (rc == DOCVL_OK)
+        rc = dv_vision_forward(r->m->vision, pixels, *emb, NULL, &r->ctx, e);
+    free(pixels);
+    if (rc) {
+        free(*emb);
+        *emb = NULL;
+    }
+    return rc;
+}
+
+/* Token ids of the chat prompt with the image tag expanded to its tokens. */
+static int prompt_ids(dv_reader *r, const char *instruction, int32_t **ids, size_t *n,
+                      int32_t *image_id, dv_err *e)
+{
+    const dv_config *cfg = &r->m->cfg;
+    /* the image first, then the instruction, as DeepSeek-VL's examples do */
+    char *content = malloc(strlen(cfg->proc.image_tag) + strlen(instruction) + 1);
+    if (!content)
+        return dv_fail(e, DOCVL_ENOMEM, "no memory for the prompt");
+    strcpy(content, cfg->proc.image_tag);
+    strcat(content, instruction);
+    char *text = NULL;
+    int32_t *raw = NULL;
+    size_t n_raw = 0;
+    int n_images = 0;
+    int rc = dv_prompt_user(content, &text, e);
+    free(content);
+    if (rc == DOCVL_OK)
+        rc = dv_tokenizer_encode(r->m->tok, text, strlen(text), cfg->proc.add_bos, &raw, &n_raw, e);
+    free(text);
+    *image_id = dv_tokenizer_token_id(r->m->tok, cfg->proc.image_tag);
+    if (rc == DOCVL_OK && *image_id < 0)
+        rc = dv_fail(e, DOCVL_EMODEL, "tokenizer has no token %s", cfg->proc.image_tag);
+    if (rc == DOCVL_OK)
+        rc = dv_prompt_expand_images(raw, n_raw, *image_id, dv_config_image_tokens(cfg), ids, n,
+                                     &n_images, e);
+    free(raw);
+    if (rc == DOCVL_OK && n_images != 1) {
+        free(*ids);
+        rc = dv_fail(e, DOCVL_EINTERNAL, "prompt holds %d images, expected 1", n_images);
+    }
+    return rc;
+}
+
+typedef struct token_watch {
+    const dv_tile_opts *o;
+    int stopped;
+} token_watch;
+
+static int on_token(void *user, int step, int32_t id, const char *text, size_t len)
+{
+    (void)id;
+    (void)text;
+    (void)len;
+    token_watch *w = user;
+    if (w->o->on_token && w->o->on_token(w->o->user, step + 1)) {
+        w->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void gen_options(dv_reader *r, const dv_tile_opts *o, token_watch *w, dv_gen_opts *g)
+{
+    dv_gen_opts_default(g);
+    g->max_new_tokens = o->max_tokens;
+    int32_t eos = dv_tokenizer_eos(r->m->tok);
+    if (eos >= 0)
+        g->eos_ids[g->n_eos++] = eos;
+    if (o->sample) {
+        /* the retry of a looping tile: mild sampling breaks the cycle */
+        g->sampler.temperature = 0.7f;
+        g->sampler.top_p = 0.9f;
+        g->sampler.seed = o->seed;
+    }
+    g->on_token = on_token;
+    g->user = w;
+}
+
+static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id,
+                    const float *img, const dv_tile_opts *o, dv_tile_result *res, dv_err *e)
+{
+    int hidden = r->m->cfg.lm.hidden;
+    float *embeds = malloc(n * (size_t)hidden * sizeof *embeds);
+    if (!embeds)
+        return dv_fail(e, DOCVL_ENOMEM, "no memory for %zu prompt embeddings", n);
+    int rc = dv_llama_embed(r->m->llama, ids, (int)n, embeds, e);
+    const float *images[1] = { img };
+    if (rc == DOCVL_OK)
+        rc = dv_prompt_splice_images(ids, n, image_id, images, 1,
+                                     dv_config_image_tokens(&r->m->cfg), hidden, embeds, e);
+    token_watch w = { o, 0 };
+    dv_gen_opts g;
+    gen_options(r, o, &w, &g);
+    dv_gen_result gr = { 0 };
+    if (rc == DOCVL_OK)
+        rc = dv_generate(r->m->llama, r->m->tok, embeds, (int)n, &g, &gr, &r->ctx, e);
+    free(embeds);
+    if (rc == DOCVL_OK) {
+        res->text = gr.text ? strdup(gr.text) : strdup("");
+        res->degenerate = gr.degenerate;
+        res->n_tokens = gr.n_ids;
+        res->stopped = w.stopped;
+        if (!res->text)
+            rc = dv_fail(e, DOCVL_ENOMEM, "no memory for the tile's text");
+    }
+    dv_gen_result_free(&gr);
+    return rc;
+}
+
+int dv_reader_read(dv_reader *r, const dv_image *tile, const dv_tile_opts *o,
+                   dv_tile_result *res, dv_err *e)
+{
+    memset(res, 0, sizeof *res);
+    dv_ctx_apply(&r->ctx);
+    float *img = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int32_t image_id = -1;
+    int rc = image_embeddings(r, tile, &img, e);
+    if (rc == DOCVL_OK)
+        rc = prompt_ids(r, o->instruction, &ids, &n, &image_id, e);
+    if (rc == DOCVL_OK)
+        rc = generate(r, ids, n, image_id, img, o, res, e);
+    free(img);
+    free(ids);
+    return rc;
+}
