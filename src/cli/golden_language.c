@@ -96,8 +96,10 @@ static int prefill(lang_run *r, int steps)
     return DOCVL_OK;
 }
 
-/* Greedy steps: row i of decode_logits chose generated_ids[i]. */
-static int decode(lang_run *r, int steps)
+/* Greedy steps: row i of decode_logits chose generated_ids[i]. The golden
+ * id is fed back when there is one, so a near-tie past
+ * steps_safe_to_compare cannot shift the contexts of the later rows. */
+static int decode(lang_run *r, const int32_t *golden_ids, int steps)
 {
     const dv_lm_cfg *c = &r->gc->cfg.lm;
     size_t V = (size_t)c->vocab;
@@ -109,7 +111,8 @@ static int decode(lang_run *r, int steps)
         memcpy(r->decode, r->logits + (r->n - 1) * V, V * sizeof *r->decode);
     for (int i = 0; !rc && i < steps; i++) {
         gen[i] = dv_argmax(r->decode + (size_t)i * V, (int)V);
-        if (i + 1 < steps && !(rc = dv_llama_embed(r->m, &gen[i], 1, x, r->e)))
+        int32_t next = golden_ids ? golden_ids[i] : gen[i];
+        if (i + 1 < steps && !(rc = dv_llama_embed(r->m, &next, 1, x, r->e)))
             rc = dv_llama_forward(r->m, r->s, x, 1, r->decode + (size_t)(i + 1) * V, 0, NULL, r->ctx, r->e);
     }
     if (!rc) {
@@ -141,7 +144,7 @@ int golden_run_language(golden_case *gc, const float *aligner_out, const dv_ctx 
     if (!rc)
         rc = prefill(&r, steps > 0 ? steps : 1);
     if (!rc && steps > 0)
-        rc = decode(&r, steps);
+        rc = decode(&r, gen->dtype == DV_I32 ? gen->data : NULL, steps);
     dv_llama_state_free(r.s);
     dv_llama_free(r.m);
     dv_tokenizer_free(r.tok);

@@ -5,6 +5,7 @@
 #define DV_LM_SYNTH_H
 
 #include <glib.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>

@@ -243,6 +243,8 @@ static void test_golden(void)
                     for (int j = 0; j < V; j++)
                         wd = fmax(wd, fabs((double)row[j] - ref[j]) / (atol + rtol * fabs(ref[j])));
                 }
+                if (i >= safe)
+                    id = ((const int32_t *)gen->data)[i];   /* past a near tie: follow the reference */
                 g_assert_cmpint(dv_llama_embed(m, &id, 1, x, &e), ==, DOCVL_OK);
                 g_assert_cmpint(dv_llama_forward(m, s, x, 1, row, 0, NULL, &ctx1, &e), ==, DOCVL_OK);
             }

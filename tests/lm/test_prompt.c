@@ -6,6 +6,7 @@
 
 #include "lm_golden.h"
 #include "text/prompt.h"
+#include "text/tokenizer.h"
 
 static void test_golden_prompts(void)
 {
@@ -27,7 +28,6 @@ static void test_golden_prompts(void)
         g_assert_cmpint(dv_prompt_format(c.cfg.proc.sft_format, DV_PROMPT_SYSTEM_DEFAULT, msgs, n, NULL,
                                          &p, &e), ==, DOCVL_OK);
         g_assert_cmpstr(p, ==, json_object_get_string_member(c.root, "sft_prompt"));
-        free(p);
         g_free(msgs);
 
         /* prompt ids with the placeholder expanded are the golden input_ids */
@@ -37,6 +37,21 @@ static void test_golden_prompts(void)
         for (size_t i = 0; i < np; i++)
             ids[i] = (int32_t)json_array_get_int_element(pid, (guint)i);
         int32_t image_id = (int32_t)json_object_get_int_member(c.root, "image_token_id");
+
+        /* the formatted prompt through the model's tokenizer gives those ids */
+        char *tp = g_build_filename(c.dir, "tokenizer.json", NULL);
+        dv_tokenizer *tok;
+        g_assert_cmpint(dv_tokenizer_open(tp, &tok, &e), ==, DOCVL_OK);
+        g_free(tp);
+        int32_t *enc;
+        size_t nenc;
+        g_assert_cmpint(dv_tokenizer_encode(tok, p, strlen(p), c.cfg.proc.add_bos, &enc, &nenc, &e), ==,
+                        DOCVL_OK);
+        g_assert_cmpmem(enc, nenc * sizeof *enc, ids, np * sizeof *ids);
+        g_assert_cmpint(dv_tokenizer_token_id(tok, c.cfg.proc.image_tag), ==, image_id);
+        free(enc);
+        dv_tokenizer_free(tok);
+        free(p);
         int32_t *x;
         size_t nx;
         int n_img;
