@@ -31,6 +31,14 @@ static int add_shard(dv_checkpoint *ck, const char *file, dv_err *e)
     return DOCVL_OK;
 }
 
+static int has_file(const char *dir, const char *name)
+{
+    char *path = g_build_filename(dir, name, NULL);
+    int ok = g_file_test(path, G_FILE_TEST_IS_REGULAR);
+    g_free(path);
+    return ok;
+}
+
 /* Shards named by model.safetensors.index.json's weight_map; each must exist
  * and hold exactly the tensors the index assigns to it. */
 static int open_sharded(dv_checkpoint *ck, const char *index_path, dv_err *e)
@@ -63,10 +71,10 @@ static int open_sharded(dv_checkpoint *ck, const char *index_path, dv_err *e)
                          "directory", index_path, (const char *)l->data);
         else if (!g_hash_table_contains(files, file)) {
             g_hash_table_add(files, (gpointer)file);
-            rc = add_shard(ck, file, e);
-            if (rc == DOCVL_EIO)
-                rc = dv_fail(e, DOCVL_EMODEL, "%s names shard \"%s\", which is missing",
-                             index_path, file);
+            rc = has_file(ck->dir, file)
+                     ? add_shard(ck, file, e)
+                     : dv_fail(e, DOCVL_EMODEL, "%s names shard \"%s\", which is missing",
+                               index_path, file);
         }
     }
     for (GList *l = names; l && !rc; l = l->next)
@@ -104,14 +112,6 @@ static int map_hf_layout(dv_checkpoint *ck, dv_err *e)
     }
     free(all);
     return rc;
-}
-
-static int has_file(const char *dir, const char *name)
-{
-    char *path = g_build_filename(dir, name, NULL);
-    int ok = g_file_test(path, G_FILE_TEST_IS_REGULAR);
-    g_free(path);
-    return ok;
 }
 
 int dv_checkpoint_open(const char *dir, dv_checkpoint **out, dv_err *e)
