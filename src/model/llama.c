@@ -2,9 +2,9 @@
  *
  * Prefill runs in chunks of at most CHUNK_ROWS tokens so activation memory is
  * bounded whatever the prompt length; every chunk appends its keys and values
- * to the cache, so a chunked prefill equals a single one. Attention is causal
- * and blocked: scores exist for QBLOCK x KBLOCK pairs at a time, combined by a
- * running (online) softmax, never a [tokens, tokens] matrix. */
+ * to the cache, so a chunked prefill equals a single one. Attention is the
+ * blocked running-softmax kernel (kernels/attention.h), causal over the
+ * cache: never a [tokens, tokens] score matrix. */
 #include "model/llama.h"
 
 #include <cblas.h>
@@ -13,12 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 
 #define CHUNK_ROWS 256
-#define QBLOCK 64
-#define KBLOCK 256
 /* dv_linear widens 16-bit weights in panels of this many rows; a scratch that
  * large spares a malloc per matrix product (a smaller one is merely slower). */
 #define LINEAR_PANEL_ROWS 256
@@ -44,7 +43,7 @@ struct dv_llama_state {
     float *kc, *vc;           /* [layers][cap][kv_dim] */
     float *x, *xn, *q, *att, *tmp, *gate, *up;   /* [rows, ...] activations */
     float *cosv, *sinv;       /* [rows, head_dim / 2] */
-    float *scores, *acc, *mrow, *lrow;           /* one attention block */
+    float *attn_scratch;      /* one block of scores and its accumulators */
     float *panel;
     size_t panel_len;
 };
@@ -201,10 +200,7 @@ int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, 
     s->up = alloc_f(r * F, &fail);
     s->cosv = alloc_f(r * (size_t)c->head_dim / 2, &fail);
     s->sinv = alloc_f(r * (size_t)c->head_dim / 2, &fail);
-    s->scores = alloc_f((size_t)QBLOCK * KBLOCK, &fail);
-    s->acc = alloc_f((size_t)QBLOCK * c->head_dim, &fail);
-    s->mrow = alloc_f(QBLOCK, &fail);
-    s->lrow = alloc_f(QBLOCK, &fail);
+    s->attn_scratch = alloc_f(dv_attention_scratch_floats(&(dv_attn){ .head_dim = c->head_dim }), &fail);
     s->panel_len = (size_t)LINEAR_PANEL_ROWS * (size_t)m->max_in;
     s->panel = alloc_f(s->panel_len, &fail);
     if (fail) {
@@ -222,7 +218,7 @@ void dv_llama_state_free(dv_llama_state *s)
     if (!s)
         return;
     float *bufs[] = { s->kc, s->vc, s->x, s->xn, s->q, s->att, s->tmp, s->gate, s->up,
-                      s->cosv, s->sinv, s->scores, s->acc, s->mrow, s->lrow, s->panel };
+                      s->cosv, s->sinv, s->attn_scratch, s->panel };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(s);
@@ -279,81 +275,21 @@ static void rope_apply(float *x, int n, int heads, int hd, size_t stride, const 
     }
 }
 
-/* Folds one block of scores into the running softmax of each query row:
- * rescales the row's accumulator when its maximum grows and leaves P in
- * s->scores (masked keys are 0). Keys after a query's position are masked. */
-static void softmax_block(dv_llama_state *s, int qn, int kn, int qpos0, int k0, int hd)
-{
-    for (int i = 0; i < qn; i++) {
-        float *row = s->scores + (size_t)i * kn;
-        int valid = qpos0 + i - k0 + 1;
-        if (valid > kn)
-            valid = kn;
-        if (valid <= 0) {
-            memset(row, 0, (size_t)kn * sizeof *row);
-            continue;
-        }
-        float mx = row[0];
-        for (int j = 1; j < valid; j++)
-            mx = row[j] > mx ? row[j] : mx;
-        float mnew = mx > s->mrow[i] ? mx : s->mrow[i];
-        float corr = expf(s->mrow[i] - mnew);
-        double sum = 0;
-        for (int j = 0; j < valid; j++) {
-            row[j] = expf(row[j] - mnew);
-            sum += row[j];
-        }
-        memset(row + valid, 0, (size_t)(kn - valid) * sizeof *row);
-        s->lrow[i] = s->lrow[i] * corr + (float)sum;
-        s->mrow[i] = mnew;
-        float *a = s->acc + (size_t)i * hd;
-        for (int d = 0; d < hd; d++)
-            a[d] *= corr;
-    }
-}
-
-/* One query block of one head against all keys it may see. */
-static void attend_block(dv_llama_state *s, const float *Kc, const float *Vc, int h, int q0, int qn)
-{
-    const dv_lm_cfg *c = &s->m->cfg;
-    int hd = c->head_dim, H = c->hidden, kvd = (int)s->kv_dim;
-    int g = h / (c->heads / c->kv_heads);
-    int qpos0 = s->pos + q0, kend = qpos0 + qn;
-    float scale = (float)(1.0 / sqrt((double)hd));
-    const float *Q = s->q + (size_t)q0 * H + (size_t)h * hd;
-    for (int i = 0; i < qn; i++) {
-        s->mrow[i] = -INFINITY;
-        s->lrow[i] = 0;
-    }
-    memset(s->acc, 0, (size_t)qn * hd * sizeof *s->acc);
-    for (int k0 = 0; k0 < kend; k0 += KBLOCK) {
-        int kn = kend - k0 < KBLOCK ? kend - k0 : KBLOCK;
-        const float *K = Kc + (size_t)k0 * kvd + (size_t)g * hd;
-        const float *V = Vc + (size_t)k0 * kvd + (size_t)g * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, hd, scale, Q, H, K, kvd, 0.0f,
-                    s->scores, kn);
-        softmax_block(s, qn, kn, qpos0, k0, hd);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, hd, kn, 1.0f, s->scores, kn, V,
-                    kvd, 1.0f, s->acc, hd);
-    }
-    for (int i = 0; i < qn; i++) {
-        float inv = 1.0f / s->lrow[i];
-        float *o = s->att + (size_t)(q0 + i) * H + (size_t)h * hd;
-        for (int d = 0; d < hd; d++)
-            o[d] = s->acc[(size_t)i * hd + d] * inv;
-    }
-}
-
-static void attention(dv_llama_state *s, int li, int n)
+/* Causal attention of the chunk's queries over everything cached so far
+ * (this chunk's keys included). */
+static int attention(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv_err *e)
 {
     const dv_lm_cfg *c = &s->m->cfg;
     size_t layer_off = (size_t)li * s->cap * s->kv_dim;
-    for (int h = 0; h < c->heads; h++)
-        for (int q0 = 0; q0 < n; q0 += QBLOCK)
-            attend_block(s, s->kc + layer_off, s->vc + layer_off, h, q0, n - q0 < QBLOCK ? n - q0 : QBLOCK);
+    dv_attn a = { .n_q = n, .n_kv = s->pos + n, .n_heads = c->heads, .n_kv_heads = c->kv_heads,
+                  .head_dim = c->head_dim, .q = s->q, .q_stride = (size_t)c->hidden,
+                  .k = s->kc + layer_off, .k_stride = s->kv_dim, .v = s->vc + layer_off,
+                  .v_stride = s->kv_dim, .out = s->att, .out_stride = (size_t)c->hidden,
+                  .scale = (float)(1.0 / sqrt((double)c->head_dim)), .causal = 1, .q_pos0 = s->pos };
+    return dv_attention(&a, s->attn_scratch, ctx, e);
 }
 
-static void layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx)
+static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv_err *e)
 {
     const dv_lm_cfg *c = &s->m->cfg;
     const llama_layer *L = &s->m->layers[li];
@@ -366,7 +302,9 @@ static void layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx)
     dv_linear_forward(&L->v, s->xn, n, vc, ctx);
     rope_apply(s->q, n, c->heads, c->head_dim, H, s->cosv, s->sinv);
     rope_apply(kc, n, c->kv_heads, c->head_dim, s->kv_dim, s->cosv, s->sinv);
-    attention(s, li, n);
+    int rc = attention(s, li, n, ctx, e);
+    if (rc)
+        return rc;
     dv_linear_forward(&L->o, s->att, n, s->tmp, ctx);
     dv_add(s->x, s->tmp, (size_t)n * H);
 
@@ -376,23 +314,27 @@ static void layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx)
     dv_silu_mul(s->gate, s->up, (size_t)n * c->intermediate);
     dv_linear_forward(&L->down, s->gate, n, s->tmp, ctx);
     dv_add(s->x, s->tmp, (size_t)n * H);
+    return DOCVL_OK;
 }
 
 /* Runs n <= s->rows tokens; leaves the final-normed hidden states in s->xn. */
-static void chunk_forward(dv_llama_state *s, const float *embeds, int n, float *layer0_out,
-                          const dv_ctx *ctx)
+static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *layer0_out,
+                         const dv_ctx *ctx, dv_err *e)
 {
     const dv_lm_cfg *c = &s->m->cfg;
     size_t H = (size_t)c->hidden;
     memcpy(s->x, embeds, (size_t)n * H * sizeof *s->x);
     rope_tables(c, s->pos, n, s->cosv, s->sinv);
     for (int li = 0; li < c->layers; li++) {
-        layer_forward(s, li, n, ctx);
+        int rc = layer_forward(s, li, n, ctx, e);
+        if (rc)
+            return rc;
         if (li == 0 && layer0_out)
             memcpy(layer0_out, s->x, (size_t)n * H * sizeof *s->x);
     }
     dv_rmsnorm(s->x, s->xn, n, c->hidden, s->m->final_norm, c->rms_eps);
     s->pos += n;
+    return DOCVL_OK;
 }
 
 int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, int n,
@@ -413,8 +355,10 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
     size_t H = (size_t)m->cfg.hidden, V = (size_t)m->cfg.vocab;
     for (int c0 = 0; c0 < n; c0 += s->rows) {
         int cn = n - c0 < s->rows ? n - c0 : s->rows;
-        chunk_forward(s, embeds + (size_t)c0 * H, cn, layer0_out ? layer0_out + (size_t)c0 * H : NULL,
-                      &local);
+        int rc = chunk_forward(s, embeds + (size_t)c0 * H, cn,
+                               layer0_out ? layer0_out + (size_t)c0 * H : NULL, &local, e);
+        if (rc)
+            return rc;
         if (logits && all_logits)
             dv_linear_forward(&m->lm_head, s->xn, cn, logits + (size_t)c0 * V, &local);
         else if (logits && c0 + cn == n)
