@@ -125,8 +125,8 @@ static int update_text(gen_run *g, int *stop, int *cb_stop)
             final = len - holdback(g, text, len);
         }
     }
-    const char *fresh = g->r->text ? g->r->text + g->emitted : "";
     size_t flen = final > g->emitted ? final - g->emitted : 0;
+    const char *fresh = flen ? r->text + g->emitted : "";
     if (g->o->on_token && g->o->on_token(g->o->user, r->n_ids - 1, r->ids[r->n_ids - 1], fresh, flen))
         *cb_stop = 1;
     g->emitted += flen;
