@@ -3,6 +3,7 @@
  * normalizers, post-processor templates, and the errors for what is refused. */
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,81 @@ static void test_files(void)
     g_free(dir);
 }
 
+/* The small golden tokenizer with another pre_tokenizer. */
+static dv_tokenizer *small_with_pre(const char *pre_json)
+{
+    char *path = test_data("golden/tokenizer/deepseek_llm_small/tokenizer.json");
+    JsonParser *p = json_parser_new(), *q = json_parser_new();
+    g_assert_true(json_parser_load_from_file(p, path, NULL));
+    g_assert_true(json_parser_load_from_data(q, pre_json, -1, NULL));
+    JsonObject *root = json_node_get_object(json_parser_get_root(p));
+    json_object_set_member(root, "pre_tokenizer", json_node_copy(json_parser_get_root(q)));
+    JsonGenerator *g = json_generator_new();
+    json_generator_set_root(g, json_parser_get_root(p));
+    gsize len = 0;
+    char *json = json_generator_to_data(g, &len);
+    dv_tokenizer *t = NULL;
+    dv_err e = {0};
+    g_assert_cmpint(dv_tokenizer_load(json, len, NULL, 0, "small", &t, &e), ==, DOCVL_OK);
+    g_free(json);
+    g_object_unref(g);
+    g_object_unref(p);
+    g_object_unref(q);
+    g_free(path);
+    return t;
+}
+
+static void append_ids(GArray *a, const dv_tokenizer *t, const char *text)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    dv_err e = {0};
+    g_assert_cmpint(dv_tokenizer_encode(t, text, strlen(text), 0, &ids, &n, &e), ==, DOCVL_OK);
+    g_array_append_vals(a, ids, (guint)n);
+    free(ids);
+}
+
+/* prefix space + GPT-2 regex must equal the plain byte-level encoding of the
+ * pieces that regex makes */
+static void expect_pieces(const dv_tokenizer *gpt2, const dv_tokenizer *plain, const char *text,
+                          const char *const *parts)
+{
+    GArray *got = g_array_new(FALSE, FALSE, sizeof(int32_t));
+    GArray *want = g_array_new(FALSE, FALSE, sizeof(int32_t));
+    append_ids(got, gpt2, text);
+    for (size_t i = 0; parts[i]; i++)
+        append_ids(want, plain, parts[i]);
+    g_assert_cmpuint(got->len, ==, want->len);
+    g_assert_cmpmem(got->data, got->len * 4, want->data, want->len * 4);
+    g_array_unref(got);
+    g_array_unref(want);
+}
+
+static void test_bytelevel_regex(void)
+{
+    dv_tokenizer *gpt2 = small_with_pre("{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+                                        "\"trim_offsets\":true,\"use_regex\":true}");
+    dv_tokenizer *plain = small_with_pre("{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+                                         "\"use_regex\":false}");
+    expect_pieces(gpt2, plain, "Hello world", (const char *const[]){" Hello", " world", NULL});
+    expect_pieces(gpt2, plain, " Hello", (const char *const[]){" Hello", NULL});
+    expect_pieces(gpt2, plain, "don't stop",
+                  (const char *const[]){" don", "'t", " stop", NULL});
+    expect_pieces(gpt2, plain, "a  b42!!",
+                  (const char *const[]){" a", " ", " b", "42", "!!", NULL});
+    char *text = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    dv_err e = {0};
+    g_assert_cmpint(dv_tokenizer_encode(gpt2, "x y", 3, 0, &ids, &n, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_tokenizer_decode(gpt2, ids, n, 0, &text, &e), ==, DOCVL_OK);
+    g_assert_cmpstr(text, ==, " x y");
+    free(text);
+    free(ids);
+    dv_tokenizer_free(gpt2);
+    dv_tokenizer_free(plain);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -394,5 +470,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tok/refusals", test_refusals);
     g_test_add_func("/tok/bad_input", test_bad_input);
     g_test_add_func("/tok/files", test_files);
+    g_test_add_func("/tok/bytelevel_regex", test_bytelevel_regex);
     return g_test_run();
 }

@@ -121,6 +121,46 @@ static void test_llamacpp(void)
                "golden/tokenizer/llamacpp_deepseek_llm.expected.jsonl", 46);
 }
 
+/* About 1 MB of text: with DeepSeek-LLM's pre-tokenizer "\n" is always its own
+ * piece, so the whole encodes to the golden ids of its lines joined by the
+ * newline id. This exercises the word cache and long inputs, not timing. */
+static void test_megabyte(void)
+{
+    dv_tokenizer *t = open_golden("deepseek_vl");
+    guint n;
+    gold_case *v = gold_load("golden/tokenizer/cases.jsonl",
+                             "golden/tokenizer/deepseek_vl.expected.jsonl", &n);
+    int32_t nl = dv_tokenizer_token_id(t, "\xC4\x8A");   /* "Ċ": byte-level "\n" */
+    g_assert_cmpint(nl, >=, 0);
+    GString *text = g_string_new(NULL);
+    GArray *want = g_array_new(FALSE, FALSE, sizeof(int32_t));
+    while (text->len < (1u << 20)) {
+        for (guint i = 0; i < n; i++) {
+            if (memchr(v[i].text, '\n', v[i].text_len) || memchr(v[i].text, '\r', v[i].text_len))
+                continue;
+            g_string_append_len(text, v[i].text, (gssize)v[i].text_len);
+            g_string_append_c(text, '\n');
+            g_array_append_vals(want, v[i].ids->data, v[i].ids->len);
+            g_array_append_val(want, nl);
+        }
+    }
+    int32_t *ids = NULL;
+    size_t got = 0;
+    dv_err e = {0};
+    g_assert_cmpint(dv_tokenizer_encode(t, text->str, text->len, 0, &ids, &got, &e), ==, 0);
+    g_test_message("%zu bytes -> %zu ids", text->len, got);
+    g_assert_cmpuint(got, ==, want->len);
+    size_t first_bad = 0;
+    while (first_bad < got && ids[first_bad] == g_array_index(want, int32_t, first_bad))
+        first_bad++;
+    g_assert_cmpuint(first_bad, ==, got);
+    free(ids);
+    g_array_unref(want);
+    g_string_free(text, TRUE);
+    gold_free(v, n);
+    dv_tokenizer_free(t);
+}
+
 /* BOS/EOS and special-token facts the prompt builder relies on. */
 static void test_specials(void)
 {
@@ -160,5 +200,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tokenizer/golden/deepseek_v3", test_v3);
     g_test_add_func("/tokenizer/golden/llamacpp", test_llamacpp);
     g_test_add_func("/tokenizer/specials", test_specials);
+    g_test_add_func("/tokenizer/megabyte", test_megabyte);
     return g_test_run();
 }
