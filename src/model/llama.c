@@ -72,7 +72,18 @@ static int get_linear(const dv_checkpoint *ck, const char *name, int64_t out, in
     if (t->dtype != DV_F32 && t->dtype != DV_BF16 && t->dtype != DV_F16)
         return dv_fail(e, DOCVL_EUNSUPPORTED, "tensor \"%s\" has dtype %s; expected F32, BF16 or F16",
                        name, dv_dtype_name(t->dtype));
-    return dv_linear_bind(L, t, NULL, widen, e);
+    /* LLaMA variants with attention_bias / mlp_bias store "<name>.bias"; the
+     * DeepSeek models have none */
+    char bname[200];
+    size_t len = strlen(name);
+    const dv_tensor *b = NULL;
+    if (len > 7 && strcmp(name + len - 7, ".weight") == 0 && len < sizeof bname) {
+        snprintf(bname, sizeof bname, "%.*s.bias", (int)(len - 7), name);
+        int64_t bshape[1] = { out };
+        if (dv_checkpoint_find(ck, bname) && (rc = dv_checkpoint_get(ck, bname, 1, bshape, &b, e)))
+            return rc;
+    }
+    return dv_linear_bind(L, t, b, widen, e);
 }
 
 static int bind_layer(const dv_lm_cfg *c, const dv_checkpoint *ck, int i, int widen, llama_layer *L,

@@ -38,8 +38,10 @@ static inline void synth_add(synth_tensor *t, int *n, const char *name, int64_t 
     x->spread = spread;
 }
 
+enum { SYNTH_BIAS = 1, SYNTH_TIED = 2 };   /* q/k/v/o + MLP biases; no lm_head */
+
 /* The LM tensors of cfg, in the order a loader has no reason to rely on. */
-static inline int synth_list(const dv_lm_cfg *c, synth_tensor *t)
+static inline int synth_list(const dv_lm_cfg *c, synth_tensor *t, int flags)
 {
     int n = 0, H = c->hidden, F = c->intermediate, kvd = c->kv_heads * c->head_dim;
     float wi = 1.0f / (float)H, wf = 1.0f / (float)F;
@@ -48,6 +50,7 @@ static inline int synth_list(const dv_lm_cfg *c, synth_tensor *t)
     for (int l = 0; l < c->layers; l++) {
         const char *p = "language_model.model.layers";
 #define ADD(suf, a, b, ce, sp) (snprintf(name, sizeof name, "%s.%d.%s", p, l, suf), synth_add(t, &n, name, a, b, ce, sp))
+#define BIAS(suf, a) ((flags & SYNTH_BIAS) ? (void)ADD(suf, a, 0, 0, 0.3f) : (void)0)
         ADD("input_layernorm.weight", H, 0, 1.0f, 0.2f);
         ADD("post_attention_layernorm.weight", H, 0, 1.0f, 0.2f);
         ADD("self_attn.q_proj.weight", H, H, 0, 3.0f * sqrtf(wi));
@@ -57,18 +60,28 @@ static inline int synth_list(const dv_lm_cfg *c, synth_tensor *t)
         ADD("mlp.gate_proj.weight", F, H, 0, sqrtf(3.0f * wi));
         ADD("mlp.up_proj.weight", F, H, 0, sqrtf(3.0f * wi));
         ADD("mlp.down_proj.weight", H, F, 0, sqrtf(3.0f * wf));
+        BIAS("self_attn.q_proj.bias", H);
+        BIAS("self_attn.k_proj.bias", kvd);
+        BIAS("self_attn.v_proj.bias", kvd);
+        BIAS("self_attn.o_proj.bias", H);
+        BIAS("mlp.gate_proj.bias", F);
+        BIAS("mlp.up_proj.bias", F);
+        BIAS("mlp.down_proj.bias", H);
+#undef BIAS
 #undef ADD
     }
     synth_add(t, &n, "language_model.model.norm.weight", H, 0, 1.0f, 0.2f);
-    synth_add(t, &n, "language_model.lm_head.weight", c->vocab, H, 0, 2.0f * sqrtf(wi));
+    if (!(flags & SYNTH_TIED))
+        synth_add(t, &n, "language_model.lm_head.weight", c->vocab, H, 0, 2.0f * sqrtf(wi));
     return n;
 }
 
 /* Writes dir/model.safetensors with random values (dtype DV_F32 or DV_BF16). */
-static inline void synth_write(const char *dir, const dv_lm_cfg *c, dv_dtype dt, uint64_t seed)
+static inline void synth_write_flags(const char *dir, const dv_lm_cfg *c, dv_dtype dt, uint64_t seed,
+                                     int flags)
 {
-    synth_tensor *t = g_new0(synth_tensor, 9 * c->layers + 3);
-    int n = synth_list(c, t);
+    synth_tensor *t = g_new0(synth_tensor, 16 * c->layers + 3);
+    int n = synth_list(c, t, flags);
     size_t es = dt == DV_BF16 ? 2 : 4, off = 0;
     GString *h = g_string_new("{");
     for (int i = 0; i < n; i++) {
@@ -108,6 +121,11 @@ static inline void synth_write(const char *dir, const dv_lm_cfg *c, dv_dtype dt,
     g_free(path);
     g_string_free(h, TRUE);
     g_free(t);
+}
+
+static inline void synth_write(const char *dir, const dv_lm_cfg *c, dv_dtype dt, uint64_t seed)
+{
+    synth_write_flags(dir, c, dt, seed, 0);
 }
 
 /* A config holding only what the decoder reads. */

@@ -26,15 +26,20 @@ static float *fetch_f32(const dv_checkpoint *ck, const char *name)
 static void naive_linear(const dv_checkpoint *ck, const char *name, const double *x, int T, int in,
                          int out, double *y)
 {
-    float *w = fetch_f32(ck, name);
+    float *w = fetch_f32(ck, name), *b = NULL;
+    char bname[200];
+    snprintf(bname, sizeof bname, "%.*s.bias", (int)strlen(name) - 7, name);
+    if (g_str_has_suffix(name, ".weight") && dv_checkpoint_find(ck, bname))
+        b = fetch_f32(ck, bname);
     for (int t = 0; t < T; t++)
         for (int o = 0; o < out; o++) {
-            double s = 0;
+            double s = b ? b[o] : 0;
             for (int i = 0; i < in; i++)
                 s += x[(size_t)t * in + i] * w[(size_t)o * in + i];
             y[(size_t)t * out + o] = s;
         }
     g_free(w);
+    g_free(b);
 }
 
 static void naive_rmsnorm(const dv_checkpoint *ck, const char *name, const double *x, int T, int H,
@@ -131,7 +136,10 @@ static void naive_forward(const dv_lm_cfg *c, const dv_checkpoint *ck, const int
 #undef NM
     }
     naive_rmsnorm(ck, "language_model.model.norm.weight", x, T, H, c->rms_eps, xn);
-    naive_linear(ck, "language_model.lm_head.weight", xn, T, H, c->vocab, logits);
+    const char *head = dv_checkpoint_find(ck, "language_model.lm_head.weight")
+                           ? "language_model.lm_head.weight"
+                           : "language_model.model.embed_tokens.weight";
+    naive_linear(ck, head, xn, T, H, c->vocab, logits);
     double *bufs[] = { x, xn, q, k, v, a, g, u };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         g_free(bufs[i]);
@@ -286,6 +294,7 @@ typedef struct arch {
     int hidden, layers, heads, kv_heads, inter, vocab;
     float theta;
     dv_dtype dt;
+    int flags;   /* SYNTH_BIAS, SYNTH_TIED */
 } arch;
 
 static void check_arch(const arch *a, int n)
@@ -293,7 +302,8 @@ static void check_arch(const arch *a, int n)
     char *dir = test_tmpdir();
     dv_config cfg = synth_config(a->hidden, a->layers, a->heads, a->kv_heads, a->inter, a->vocab, 4096,
                                  a->theta);
-    synth_write(dir, &cfg.lm, a->dt, (uint64_t)a->hidden * 31 + (uint64_t)a->kv_heads);
+    cfg.lm.tie_word_embeddings = !!(a->flags & SYNTH_TIED);
+    synth_write_flags(dir, &cfg.lm, a->dt, (uint64_t)a->hidden * 31 + (uint64_t)a->kv_heads, a->flags);
     dv_err e = { 0 };
     dv_checkpoint *ck;
     dv_llama *m;
@@ -312,8 +322,9 @@ static void check_arch(const arch *a, int n)
         worst = fmax(worst, fabs(got[i] - ref[i]));
         refmax = fmax(refmax, fabs(ref[i]));
     }
-    g_test_message("heads %d/%d hd %d theta %g %s: max |f32 - f64| %.3g (max |logit| %.3g)", a->heads,
-                   a->kv_heads, a->hidden / a->heads, a->theta, dv_dtype_name(a->dt), worst, refmax);
+    g_test_message("heads %d/%d hd %d theta %g %s flags %d: max |f32 - f64| %.3g (max |logit| %.3g)",
+                   a->heads, a->kv_heads, a->hidden / a->heads, a->theta, dv_dtype_name(a->dt), a->flags,
+                   worst, refmax);
     g_assert_cmpfloat(refmax, >, 0.5);   /* the logits are not trivially flat */
     g_assert_cmpfloat(worst, <=, 2e-5 * refmax + 1e-5);
     check_cache(m, ids, n, n / 3, n / 4);
@@ -331,9 +342,10 @@ static void check_arch(const arch *a, int n)
 static void test_architectures(void)
 {
     const arch archs[] = {
-        { 48, 2, 6, 2, 100, 97, 50000.0f, DV_BF16 },   /* GQA, 3 queries per kv head */
-        { 32, 3, 2, 1, 64, 61, 10000.0f, DV_F32 },     /* MQA, head_dim 16 */
-        { 40, 1, 5, 5, 72, 50, 1000.0f, DV_F32 },      /* odd head count, head_dim 8 */
+        { 48, 2, 6, 2, 100, 97, 50000.0f, DV_BF16, 0 },   /* GQA, 3 queries per kv head */
+        { 32, 3, 2, 1, 64, 61, 10000.0f, DV_F32, 0 },     /* MQA, head_dim 16 */
+        { 40, 1, 5, 5, 72, 50, 1000.0f, DV_F32, 0 },      /* odd head count, head_dim 8 */
+        { 32, 2, 4, 2, 48, 40, 10000.0f, DV_F32, SYNTH_BIAS | SYNTH_TIED },   /* biases, tied head */
     };
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         check_arch(&archs[i], 280);
