@@ -272,8 +272,8 @@ static void test_golden(void)
     g_assert_cmpint(done, >=, 1);
 }
 
-/* The golden model: its real weights, a sequence that crosses the chunk
- * and key-block boundaries. */
+/* The golden model: its real weights, a sequence long enough to cross the
+ * prefill chunk (512) and attention key-block boundaries. */
 static void test_cache_golden(void)
 {
     lm_case c;
@@ -281,7 +281,7 @@ static void test_cache_golden(void)
     dv_err e = { 0 };
     dv_llama *m;
     g_assert_cmpint(dv_llama_bind(&c.cfg, c.ck, 0, &m, &e), ==, DOCVL_OK);
-    int n = 300;
+    int n = 600;
     int32_t *ids = g_new(int32_t, n);
     random_ids(ids, n, c.cfg.lm.vocab, 7);
     check_cache(m, ids, n, 37, 100);
