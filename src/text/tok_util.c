@@ -135,6 +135,70 @@ void tok_splits_free(tok_splits *s)
     s->n = s->cap = 0;
 }
 
+/* Oniguruma (which tokenizers uses) and PCRE2 disagree on some shorthand
+ * classes: PCRE2's \s also takes U+180E, its \w takes No/Nl numbers but not
+ * marks, and \h means horizontal space rather than a hex digit. These spell
+ * out Oniguruma's meaning as class bodies. */
+static const char onig_space[] =
+    "\\t-\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}"
+    "\\x{3000}";
+static const char onig_word[] = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
+static const char onig_hex[] = "0-9a-fA-F";
+
+static const char *shorthand_body(char c)
+{
+    switch (c) {
+    case 's': case 'S': return onig_space;
+    case 'w': case 'W': return onig_word;
+    case 'h': case 'H': return onig_hex;
+    default: return NULL;
+    }
+}
+
+/* Copies pattern with \s \S \w \W \h \H replaced; a negated shorthand inside
+ * a bracket class has no class-body spelling and is kept as written. */
+static char *onig_to_pcre(const char *pat)
+{
+    GString *o = g_string_sized_new(strlen(pat) + 64);
+    int in_class = 0;
+    for (const char *p = pat; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            const char *body = shorthand_body(p[1]);
+            int negated = p[1] >= 'A' && p[1] <= 'Z';
+            if (body && !in_class)
+                g_string_append_printf(o, "[%s%s]", negated ? "^" : "", body);
+            else if (body && !negated)
+                g_string_append(o, body);
+            else
+                g_string_append_len(o, p, 2);
+            p++;
+            continue;
+        }
+        if (*p == '[' && !in_class) {
+            in_class = 1;
+            g_string_append_c(o, *p);
+            /* a ']' first in the class (after an optional '^') is literal */
+            if (p[1] == '^')
+                g_string_append_c(o, *++p);
+            if (p[1] == ']')
+                g_string_append_c(o, *++p);
+            continue;
+        }
+        if (*p == '[' && in_class && p[1] == ':') {
+            const char *end = strstr(p + 2, ":]");
+            if (end) {   /* POSIX class like [:alpha:] inside a bracket */
+                g_string_append_len(o, p, end + 2 - p);
+                p = end + 1;
+                continue;
+            }
+        }
+        if (*p == ']' && in_class)
+            in_class = 0;
+        g_string_append_c(o, *p);
+    }
+    return g_string_free(o, FALSE);
+}
+
 int tok_regex_compile(const char *pattern, const char *what, GRegex **out, dv_err *e)
 {
     *out = NULL;
@@ -145,8 +209,10 @@ int tok_regex_compile(const char *pattern, const char *what, GRegex **out, dv_er
      * and only '\n' ends a line. GRegex otherwise treats \r, U+2028... as
      * newlines too. */
     GError *ge = NULL;
-    GRegex *re = g_regex_new(pattern, G_REGEX_OPTIMIZE | G_REGEX_MULTILINE | G_REGEX_NEWLINE_LF,
+    char *pcre = onig_to_pcre(pattern);
+    GRegex *re = g_regex_new(pcre, G_REGEX_OPTIMIZE | G_REGEX_MULTILINE | G_REGEX_NEWLINE_LF,
                              0, &ge);
+    g_free(pcre);
     if (!re) {
         dv_fail(e, DOCVL_EFORMAT, "%s: regex does not compile: %s", what,
                 ge ? ge->message : "?");

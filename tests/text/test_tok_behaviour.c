@@ -127,6 +127,21 @@ static void test_split_behaviours(void)
     spec r = {.pre = pre};
     expect(&r, "ab12c", "ab|c");
     g_free(pre);
+    /* \s means Unicode White_Space as in Oniguruma: NEL yes, U+180E and
+     * U+FEFF no (characters outside the vocab vanish, so "a", "b" merge when
+     * nothing split them) */
+    pre = split_pre("Regex", "\\\\s", "Removed", 0);
+    spec ws = {.pre = pre};
+    expect(&ws, "a\xC2\x85" "b", "a|b");
+    expect(&ws, "a\xE1\xA0\x8E" "b", "ab");
+    expect(&ws, "a\xEF\xBB\xBF" "b", "ab");
+    g_free(pre);
+    /* \w takes marks but not other numbers like U+00BD */
+    pre = split_pre("Regex", "[\\\\w]+", "Removed", 1);
+    spec w = {.pre = pre};
+    expect(&w, "ab\xCC\x81" "c", "abc");
+    expect(&w, "ab\xC2\xBD" "c", "ab|c");
+    g_free(pre);
 }
 
 static void test_digits(void)
