@@ -12,6 +12,9 @@ typedef struct gen_run {
     dv_err *e;
     dv_gen_result *r;
     float *logits, *emb;
+    uint8_t *mark;       /* vocabulary-sized scratch of the repetition penalty */
+    int32_t *hist;       /* context ids then generated ids, when penalized */
+    size_t n_hist;
     dv_sampler sampler;
     dv_loopguard guard;
     size_t emitted;      /* bytes of r->text already passed to on_token */
@@ -22,6 +25,7 @@ void dv_gen_opts_default(dv_gen_opts *o)
     memset(o, 0, sizeof *o);
     o->max_new_tokens = 512;
     o->sampler = DV_SAMPLER_GREEDY;
+    o->repetition_penalty = 1.0f;
     o->n_stop = 1;
     o->stop[0] = "User:";
     o->guard = DV_LOOPGUARD_DEFAULT;
@@ -182,7 +186,12 @@ static int run_loop(gen_run *g, const float *embeds, int n)
     int rc = dv_llama_forward(g->m, g->s, embeds, n, g->logits, 0, NULL, g->ctx, g->e);
     int vocab = dv_llama_cfg(g->m)->vocab;
     for (int step = 0; !rc; step++) {
+        if (g->hist)
+            dv_repetition_penalty(g->logits, vocab, g->hist, g->n_hist, g->o->repetition_penalty,
+                                  g->mark);
         int32_t id = dv_sampler_pick(&g->sampler, g->logits, vocab);
+        if (g->hist)
+            g->hist[g->n_hist++] = id;
         if (is_eos(g->o, id)) {
             g->r->stop = DV_STOP_EOS;
             break;
@@ -201,6 +210,21 @@ static int run_loop(gen_run *g, const float *embeds, int n)
     return rc;
 }
 
+/* The penalty's history starts with the context ids (the prompt, as the
+ * reference penalizes all input ids). */
+static int alloc_history(gen_run *g)
+{
+    size_t n_ctx = g->o->context_ids ? g->o->n_context_ids : 0;
+    g->mark = calloc((size_t)dv_llama_cfg(g->m)->vocab, 1);
+    g->hist = malloc((n_ctx + (size_t)g->o->max_new_tokens) * sizeof *g->hist);
+    if (!g->mark || !g->hist)
+        return dv_fail(g->e, DOCVL_ENOMEM, "out of memory for the repetition penalty");
+    if (n_ctx)
+        memcpy(g->hist, g->o->context_ids, n_ctx * sizeof *g->hist);
+    g->n_hist = n_ctx;
+    return DOCVL_OK;
+}
+
 int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *tok,
                      const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
                      const dv_ctx *ctx, dv_err *e)
@@ -214,7 +238,9 @@ int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *t
     g.logits = malloc((size_t)c->vocab * sizeof *g.logits);
     g.emb = malloc((size_t)c->hidden * sizeof *g.emb);
     r->ids = malloc((size_t)o->max_new_tokens * sizeof *r->ids);
-    if (!g.logits || !g.emb || !r->ids)
+    if (o->repetition_penalty > 0 && o->repetition_penalty != 1.0f)
+        rc = alloc_history(&g);
+    if (!rc && (!g.logits || !g.emb || !r->ids))
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for generation");
     if (!rc && !(rc = dv_sampler_init(&g.sampler, &o->sampler, c->vocab, e)) &&
         !(rc = dv_loopguard_init(&g.guard, &o->guard, e)))
@@ -223,6 +249,8 @@ int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *t
     dv_loopguard_free(&g.guard);
     free(g.logits);
     free(g.emb);
+    free(g.mark);
+    free(g.hist);
     if (rc) {
         dv_gen_result_free(r);
         return dv_wrap(e, "generating");

@@ -37,15 +37,18 @@ typedef struct dv_gen_opts {
     int32_t eos_ids[DV_GEN_MAX_EOS];    /* ids that end generation (not part of the output) */
     int n_stop;
     const char *stop[DV_GEN_MAX_STOP];  /* text that ends generation (cut from the output) */
+    float repetition_penalty;           /* 1: off (HF semantics, see dv_repetition_penalty) */
+    const int32_t *context_ids;         /* prompt ids the penalty also counts (may be NULL) */
+    size_t n_context_ids;
     dv_loopguard_opts guard;
     int skip_special;                   /* drop special tokens from the text */
     dv_gen_token_fn on_token;
     void *user;
 } dv_gen_opts;
 
-/* Greedy, 512 new tokens, stop string "User:", the default loop guard,
- * special tokens skipped; eos_ids empty (set them from the tokenizer or
- * the model's generation config). */
+/* Greedy, 512 new tokens, stop string "User:", no repetition penalty, the
+ * default loop guard, special tokens skipped; eos_ids empty (set them from
+ * the tokenizer or the model's generation config). */
 void dv_gen_opts_default(dv_gen_opts *o);
 
 typedef struct dv_gen_result {

@@ -142,3 +142,21 @@ int32_t dv_sampler_pick(dv_sampler *s, const float *logits, int n)
     }
     return c[keep - 1].id;   /* rounding left u just past the end */
 }
+
+void dv_repetition_penalty(float *logits, int n, const int32_t *ids, size_t n_ids, float penalty,
+                           uint8_t *mark)
+{
+    if (!(penalty > 0) || penalty == 1.0f)
+        return;
+    /* once per distinct id, as the reference's gather/scatter does */
+    for (size_t i = 0; i < n_ids; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= n || mark[id])
+            continue;
+        mark[id] = 1;
+        logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
+    }
+    for (size_t i = 0; i < n_ids; i++)
+        if (ids[i] >= 0 && ids[i] < n)
+            mark[ids[i]] = 0;
+}

@@ -34,6 +34,12 @@ void dv_sampler_free(dv_sampler *s);
  * if all are NaN, returns 0. */
 int32_t dv_sampler_pick(dv_sampler *s, const float *logits, int n);
 
+/* HF's repetition penalty: each distinct id of ids[0..n_ids) that is below
+ * n has its logit divided by penalty if positive, multiplied if not.
+ * penalty 1 (or <= 0) changes nothing. mark: n bytes of zeros, left zeroed. */
+void dv_repetition_penalty(float *logits, int n, const int32_t *ids, size_t n_ids, float penalty,
+                           uint8_t *mark);
+
 /* Argmax, lowest index on ties, NaN skipped. */
 int32_t dv_argmax(const float *x, int n);
 

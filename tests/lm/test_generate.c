@@ -277,6 +277,41 @@ static void test_sampling_seeded(void)
     fx_close(&f);
 }
 
+/* A strong repetition penalty over the prompt and the output breaks the
+ * golden two-token loop; penalty 1 is the plain greedy run. */
+static void test_repetition_penalty(void)
+{
+    fixture f;
+    fx_open(&f, "tiny-f32");
+    const dv_tensor *gi = lm_gold(&f.c, "input_ids");
+    g_assert_nonnull(gi);
+    dv_gen_opts o;
+    dv_gen_opts_default(&o);
+    o.guard.enabled = 0;
+    o.max_new_tokens = 8;
+    o.context_ids = gi->data;
+    o.n_context_ids = (size_t)gi->shape[0];
+    dv_gen_result plain = run(&f, &o);
+    g_assert_cmpmem(plain.ids, 8 * sizeof(int32_t), f.gold_ids, 8 * sizeof(int32_t));
+    o.repetition_penalty = 1e4f;
+    dv_gen_result pen = run(&f, &o);
+    g_assert_cmpint(pen.n_ids, ==, 8);
+    int repeats = 0;
+    for (int i = 0; i < pen.n_ids; i++)
+        for (int j = 0; j < i; j++)
+            repeats += pen.ids[i] == pen.ids[j];
+    g_test_message("penalized ids: %d %d %d %d ..., %d repeats", pen.ids[0], pen.ids[1], pen.ids[2],
+                   pen.ids[3], repeats);
+    int plain_repeats = 0;
+    for (int i = 0; i < plain.n_ids; i++)
+        for (int j = 0; j < i; j++)
+            plain_repeats += plain.ids[i] == plain.ids[j];
+    g_assert_cmpint(repeats, <, plain_repeats / 2);
+    dv_gen_result_free(&plain);
+    dv_gen_result_free(&pen);
+    fx_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -286,5 +321,6 @@ int main(int argc, char **argv)
     g_test_add_func("/generate/context-length", test_context_length);
     g_test_add_func("/generate/continue-cached", test_continue_cached);
     g_test_add_func("/generate/sampling-seeded", test_sampling_seeded);
+    g_test_add_func("/generate/repetition-penalty", test_repetition_penalty);
     return g_test_run();
 }

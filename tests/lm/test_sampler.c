@@ -134,6 +134,27 @@ static void test_bad_options(void)
     g_assert_cmpint(dv_sampler_init(&s, NULL, 0, &e), ==, DOCVL_EINVAL);
 }
 
+static void test_repetition_penalty(void)
+{
+    float x[5] = { 2.0f, -1.0f, 0.5f, 3.0f, -2.0f };
+    uint8_t mark[5] = { 0 };
+    const int32_t ids[] = { 0, 1, 1, 0, 7, -1, 1 };   /* repeats, and ids outside the vocabulary */
+    dv_repetition_penalty(x, 5, ids, G_N_ELEMENTS(ids), 2.0f, mark);
+    g_assert_cmpfloat(x[0], ==, 1.0f);    /* positive: divided, once */
+    g_assert_cmpfloat(x[1], ==, -2.0f);   /* negative: multiplied, once */
+    g_assert_cmpfloat(x[2], ==, 0.5f);
+    g_assert_cmpfloat(x[3], ==, 3.0f);
+    for (int i = 0; i < 5; i++)
+        g_assert_cmpint(mark[i], ==, 0);
+    dv_repetition_penalty(x, 5, ids, G_N_ELEMENTS(ids), 1.0f, mark);
+    g_assert_cmpfloat(x[0], ==, 1.0f);
+    /* greedy now prefers the unpenalized token */
+    g_assert_cmpint(dv_argmax(x, 5), ==, 3);
+    const int32_t top[] = { 3 };
+    dv_repetition_penalty(x, 5, top, 1, 4.0f, mark);
+    g_assert_cmpint(dv_argmax(x, 5), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -143,5 +164,6 @@ int main(int argc, char **argv)
     g_test_add_func("/sampler/top-p", test_top_p);
     g_test_add_func("/sampler/infinities", test_infinities);
     g_test_add_func("/sampler/bad-options", test_bad_options);
+    g_test_add_func("/sampler/repetition-penalty", test_repetition_penalty);
     return g_test_run();
 }
