@@ -134,11 +134,14 @@ static int32_t longest_at(const tok_trie *tr, const char *s, size_t len, size_t 
     return best;
 }
 
-/* Rust regex's \w: letters, marks, numbers, connector punctuation. */
+/* Rust regex's \w: alphabetic, marks, decimal digits, connector
+ * punctuation, joiners. */
 static int is_word_char(gunichar c)
 {
-    return g_unichar_isalnum(c) || g_unichar_ismark(c) ||
-           g_unichar_type(c) == G_UNICODE_CONNECT_PUNCTUATION;
+    GUnicodeType t = g_unichar_type(c);
+    return g_unichar_isalpha(c) || g_unichar_ismark(c) || t == G_UNICODE_LETTER_NUMBER ||
+           t == G_UNICODE_DECIMAL_NUMBER || t == G_UNICODE_CONNECT_PUNCTUATION ||
+           c == 0x200C || c == 0x200D;
 }
 
 static int word_before(const char *s, size_t at)

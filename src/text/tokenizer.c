@@ -92,6 +92,23 @@ static int parse_added_one(JsonNode *node, guint i, tok_added *a, dv_err *e)
     return DOCVL_OK;
 }
 
+/* tokenizers does not take the "id" of an added token as given: it re-adds
+ * each token, reusing the id its content already has (as an added token or in
+ * the model vocab), else taking the next id after the vocab and the added
+ * tokens so far. Well-formed files agree; where they do not, its ids win. */
+static int32_t assigned_id(const dv_tokenizer *t, const tok_added *x, int32_t max_id)
+{
+    int32_t id = tok_map_get(&t->added_map, x->content, x->len);
+    if (id < 0)
+        id = tok_map_get(tok_bpe_vocab(t->bpe), x->content, x->len);
+    if (id >= 0)
+        return id;
+    int32_t vocab_len = (int32_t)tok_bpe_vocab(t->bpe)->n;
+    if (max_id < 0)
+        return vocab_len;
+    return max_id >= vocab_len || vocab_len == 0 ? max_id + 1 : vocab_len;
+}
+
 static int parse_added(JsonObject *root, dv_tokenizer *t, dv_err *e)
 {
     JsonArray *a = NULL;
@@ -105,14 +122,21 @@ static int parse_added(JsonObject *root, dv_tokenizer *t, dv_err *e)
     t->added = calloc(n ? n : 1, sizeof *t->added);
     if (!t->added)
         return dv_fail(e, DOCVL_ENOMEM, "added_tokens: out of memory");
+    int32_t max_id = -1;
     for (guint i = 0; i < n; i++) {
         tok_added *x = &t->added[t->n_added];
         if (parse_added_one(json_array_get_element(a, i), i, x, e) != DOCVL_OK)
             return e->code;
         t->n_added++;
         /* empty contents can never match; tokenizers ignores them */
-        if (x->len && tok_map_get(&t->added_map, x->content, x->len) < 0 &&
-            tok_map_put(&t->added_map, x->content, x->len, x->id))
+        if (!x->len)
+            continue;
+        x->id = assigned_id(t, x, max_id);
+        if (x->id >= TOK_MAX_VOCAB)
+            return dv_fail(e, DOCVL_ELIMIT, "added_tokens[%u]: id %d over the limit", i, x->id);
+        if (x->id > max_id)
+            max_id = x->id;
+        if (tok_map_put(&t->added_map, x->content, x->len, x->id))
             return dv_fail(e, DOCVL_ENOMEM, "added_tokens: out of memory");
     }
     return DOCVL_OK;
@@ -122,7 +146,7 @@ static int index_ids(dv_tokenizer *t, dv_err *e)
 {
     t->n_ids = tok_bpe_size(t->bpe);
     for (size_t i = 0; i < t->n_added; i++)
-        if (t->added[i].id + 1 > t->n_ids)
+        if (t->added[i].len && t->added[i].id + 1 > t->n_ids)
             t->n_ids = t->added[i].id + 1;
     t->added_of_id = malloc((t->n_ids ? (size_t)t->n_ids : 1) * sizeof *t->added_of_id);
     if (!t->added_of_id)
@@ -130,7 +154,8 @@ static int index_ids(dv_tokenizer *t, dv_err *e)
     for (int32_t i = 0; i < t->n_ids; i++)
         t->added_of_id[i] = -1;
     for (size_t i = 0; i < t->n_added; i++)
-        t->added_of_id[t->added[i].id] = (int32_t)i;
+        if (t->added[i].len)
+            t->added_of_id[t->added[i].id] = (int32_t)i;
     return DOCVL_OK;
 }
 

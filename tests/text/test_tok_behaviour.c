@@ -194,6 +194,23 @@ static void test_added_normalized(void)
     expect(&s, "cdAb", "CD|ab");
 }
 
+/* ids come from tokenizers' own assignment, not the file's "id" */
+static void test_added_ids(void)
+{
+    spec s = {.added = "{\"id\":5,\"content\":\"<s>\",\"special\":true},"
+                       "{\"id\":99,\"content\":\"zz\"},{\"id\":7,\"content\":\"\"},"
+                       "{\"id\":98,\"content\":\"yy\"}"};
+    dv_tokenizer *t = load(&s);
+    g_assert_cmpint(dv_tokenizer_token_id(t, "<s>"), ==, 26);
+    g_assert_cmpint(dv_tokenizer_token_id(t, "zz"), ==, 28);
+    g_assert_cmpint(dv_tokenizer_token_id(t, "yy"), ==, 29);
+    g_assert_cmpint(dv_tokenizer_vocab_size(t), ==, 30);
+    g_assert_cmpstr(dv_tokenizer_token_str(t, 7), ==, "3");
+    g_assert_true(dv_tokenizer_is_special(t, 26));
+    g_assert_false(dv_tokenizer_is_special(t, 5));
+    dv_tokenizer_free(t);
+}
+
 static void test_bpe_options(void)
 {
     spec fb = {.model_extra = ",\"byte_fallback\":true"};
@@ -478,6 +495,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tok/sequence", test_sequence);
     g_test_add_func("/tok/added/flags", test_added_flags);
     g_test_add_func("/tok/added/normalized", test_added_normalized);
+    g_test_add_func("/tok/added/ids", test_added_ids);
     g_test_add_func("/tok/bpe/options", test_bpe_options);
     g_test_add_func("/tok/normalizers", test_normalizers);
     g_test_add_func("/tok/post_processor", test_post_processor);
