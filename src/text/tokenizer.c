@@ -229,6 +229,26 @@ static int parse_template(dv_tokenizer *t, JsonObject *o, dv_err *e)
     return DOCVL_OK;
 }
 
+/* BertProcessing / RobertaProcessing: "cls" before and "sep" after, each a
+ * [token, id] pair. */
+static int cls_sep_item(JsonObject *o, const char *key, const char *type, int32_t **v,
+                        size_t *n, dv_err *e)
+{
+    JsonArray *a = NULL;
+    if (dv_json_arr(o, key, type, &a, e) <= 0)
+        return e->code ? e->code : dv_fail(e, DOCVL_EFORMAT, "%s: no \"%s\"", type, key);
+    JsonNode *id = json_array_get_length(a) == 2 ? json_array_get_element(a, 1) : NULL;
+    if (!id || !JSON_NODE_HOLDS_VALUE(id) || json_node_get_value_type(id) != G_TYPE_INT64 ||
+        json_node_get_int(id) < 0 || json_node_get_int(id) >= TOK_MAX_VOCAB)
+        return dv_fail(e, DOCVL_EFORMAT, "%s: \"%s\" is not a [token, id] pair", type, key);
+    int32_t *p = realloc(*v, (*n + 1) * sizeof *p);
+    if (!p)
+        return dv_fail(e, DOCVL_ENOMEM, "post_processor: out of memory");
+    *v = p;
+    p[(*n)++] = (int32_t)json_node_get_int(id);
+    return DOCVL_OK;
+}
+
 static int parse_post(dv_tokenizer *t, JsonNode *node, int depth, dv_err *e)
 {
     if (!node || JSON_NODE_HOLDS_NULL(node))
@@ -243,6 +263,9 @@ static int parse_post(dv_tokenizer *t, JsonNode *node, int depth, dv_err *e)
         return DOCVL_OK;   /* it only adjusts offsets */
     if (strcmp(type, "TemplateProcessing") == 0)
         return parse_template(t, o, e);
+    if (strcmp(type, "BertProcessing") == 0 || strcmp(type, "RobertaProcessing") == 0)
+        return cls_sep_item(o, "cls", type, &t->prefix, &t->n_prefix, e) ||
+               cls_sep_item(o, "sep", type, &t->suffix, &t->n_suffix, e) ? e->code : DOCVL_OK;
     if (strcmp(type, "Sequence") == 0) {
         JsonArray *a = NULL;
         if (dv_json_arr(o, "processors", "post_processor Sequence", &a, e) <= 0)

@@ -288,6 +288,17 @@ static void test_post_processor(void)
     dv_tokenizer_free(t);
 }
 
+static void test_bert_post(void)
+{
+    spec s = {.added = specials, .post = "{\"type\":\"RobertaProcessing\","
+                                        "\"sep\":[\"</s>\",27],\"cls\":[\"<s>\",26]}"};
+    dv_tokenizer *t = load(&s);
+    char *got = pieces(t, "ab", 1);
+    g_assert_cmpstr(got, ==, "<s>|ab|</s>");
+    g_free(got);
+    dv_tokenizer_free(t);
+}
+
 static void test_decode_plain(void)
 {
     spec s = {.added = specials};
@@ -331,8 +342,10 @@ static void test_refusals(void)
     expect_error(&wp, NULL, DOCVL_EUNSUPPORTED, "WordPiece");
     spec dec = {.decoder = "{\"type\":\"Metaspace\"}"};
     expect_error(&dec, NULL, DOCVL_EUNSUPPORTED, "decoder");
-    spec post = {.post = "{\"type\":\"BertProcessing\"}"};
-    expect_error(&post, NULL, DOCVL_EUNSUPPORTED, "BertProcessing");
+    spec post = {.post = "{\"type\":\"BertProcessing\",\"cls\":[\"<s>\"]}"};
+    expect_error(&post, NULL, DOCVL_EFORMAT, "cls");
+    spec post2 = {.post = "{\"type\":\"Unheard\"}"};
+    expect_error(&post2, NULL, DOCVL_EUNSUPPORTED, "Unheard");
     spec drop = {.model_extra = ",\"dropout\":0.1"};
     expect_error(&drop, NULL, DOCVL_EUNSUPPORTED, "dropout");
     spec m1 = {.merges = "[\"a q\"]"};
@@ -500,6 +513,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tok/normalizers", test_normalizers);
     g_test_add_func("/tok/post_processor", test_post_processor);
     g_test_add_func("/tok/decode/plain", test_decode_plain);
+    g_test_add_func("/tok/post_processor/roberta", test_bert_post);
     g_test_add_func("/tok/refusals", test_refusals);
     g_test_add_func("/tok/bad_input", test_bad_input);
     g_test_add_func("/tok/files", test_files);
