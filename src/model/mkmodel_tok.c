@@ -88,25 +88,21 @@ static void add_word(vocab *v, char sym[256][8], const char *w, int limit)
     }
 }
 
-/* Special ids: the config's bos/eos when they fit above the byte tokens,
- * the image tag right after eos (or the top free id). */
+/* Special ids. tokenizers ignores an added token's "id" and gives it the
+ * next id after the vocab, so the three must follow the vocab directly: the
+ * config's bos, eos (= bos + 1) and the image tag after them when they fit,
+ * else the last three ids of vocab_size. */
 static int pick_ids(const dv_config *c, int ids[3], dv_err *e)
 {
     int V = c->lm.vocab, bos = c->lm.bos_id, eos = c->lm.eos_id;
     if (V < 259)
         return dv_fail(e, DOCVL_EINVAL, "vocab_size %d leaves no room for 256 byte tokens and 3 "
                        "special tokens", V);
-    if (bos < 256 || eos < 256 || bos >= V || eos >= V || bos == eos) {
+    if (bos < 256 || eos != bos + 1 || eos + 1 >= V)
         bos = V - 3;
-        eos = V - 2;
-    }
-    int img = eos + 1;
-    for (int cand = V - 1; img >= V || img == bos; cand--)
-        if (cand != bos && cand != eos)
-            img = cand;
     ids[0] = bos;
-    ids[1] = eos;
-    ids[2] = img;
+    ids[1] = bos + 1;
+    ids[2] = bos + 2;
     return DOCVL_OK;
 }
 
@@ -177,7 +173,8 @@ static void post_processor(JsonBuilder *b, int bos)
     json_builder_end_object(b);
 }
 
-static void bpe_model(JsonBuilder *b, vocab *v, char sym[256][8])
+/* Tokens no merge produces fill the vocab up to the first special id. */
+static void bpe_model(JsonBuilder *b, vocab *v, char sym[256][8], int first_special)
 {
     json_builder_set_member_name(b, "model");
     json_builder_begin_object(b);
@@ -206,6 +203,12 @@ static void bpe_model(JsonBuilder *b, vocab *v, char sym[256][8])
         json_builder_set_member_name(b, m);
         json_builder_add_int_value(b, 256 + (gint64)i);
         g_free(m);
+    }
+    for (int id = 256 + (int)v->merges->len; id < first_special; id++) {
+        char name[32];
+        snprintf(name, sizeof name, "<filler_%d>", id);
+        json_builder_set_member_name(b, name);
+        json_builder_add_int_value(b, id);
     }
     json_builder_end_object(b);
     json_builder_set_member_name(b, "merges");
@@ -252,7 +255,7 @@ static int generate(const char *dir, const dv_config *c, int ids[3], dv_err *e)
     int rc = pick_ids(c, ids, e);
     if (rc)
         return rc;
-    int limit = MIN(MIN(ids[0], ids[1]), ids[2]) - 256;
+    int limit = ids[0] - 256;
     char sym[256][8];
     byte_symbols(sym);
     vocab v = { g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
@@ -282,7 +285,7 @@ static int generate(const char *dir, const dv_config *c, int ids[3], dv_err *e)
     json_builder_add_value(b, pre);
     post_processor(b, ids[0]);
     decoder(b);
-    bpe_model(b, &v, sym);
+    bpe_model(b, &v, sym, ids[0]);
     json_builder_end_object(b);
     JsonNode *root = json_builder_get_root(b);
     rc = save(dir, root, e);

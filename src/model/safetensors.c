@@ -78,6 +78,12 @@ static int parse_entry(const char *what, const char *name, JsonNode *node, const
                        (unsigned long long)(off[1] - off[0]));
     t->data = data + off[0];
     t->nbytes = (size_t)bytes;
+    /* Kernels read typed elements in place; the safetensors writer pads the
+     * header to 8 bytes, so a misaligned tensor means a malformed file. */
+    if ((uintptr_t)t->data % dv_dtype_size(t->dtype))
+        return dv_fail(e, DOCVL_EFORMAT, "%s: tensor \"%s\": data at offset %llu is not aligned "
+                       "to its %zu-byte %s elements (re-save the file with safetensors)", what,
+                       name, (unsigned long long)off[0], dv_dtype_size(t->dtype), dtype);
     sp->begin = off[0];
     sp->end = off[1];
     return DOCVL_OK;
@@ -145,12 +151,20 @@ int dv_safetensors_parse(const void *bytes, size_t size, const char *what, dv_sa
         st->n++;
     }
     qsort(spans, (size_t)st->n, sizeof *spans, cmp_span);
-    for (int i = 1; i < st->n; i++)
-        if (spans[i].begin < spans[i - 1].end && spans[i].begin != spans[i].end) {
+    /* Compare each span with the furthest-reaching one before it, so a
+     * span nested after a short one is still caught. */
+    int widest = -1;
+    for (int i = 0; i < st->n; i++) {
+        if (spans[i].begin == spans[i].end)
+            continue;
+        if (widest >= 0 && spans[i].begin < spans[widest].end) {
             rc = dv_fail(e, DOCVL_EFORMAT, "%s: tensors \"%s\" and \"%s\" overlap in the data area",
-                         what, st->tensors[spans[i - 1].idx].name, st->tensors[spans[i].idx].name);
+                         what, st->tensors[spans[widest].idx].name, st->tensors[spans[i].idx].name);
             goto done;
         }
+        if (widest < 0 || spans[i].end > spans[widest].end)
+            widest = i;
+    }
 done:
     g_list_free(members);
     g_object_unref(p);

@@ -7,18 +7,27 @@
 #include "model/schema.h"
 #include "testutil.h"
 
-/* A safetensors file from a header text and `data` bytes of zeros. */
-static void write_st(const char *dir, const char *name, const char *header, size_t data)
+/* A safetensors file from a header text (space-padded to 8 bytes unless
+ * `misalign`) and `data` bytes of zeros. */
+static void write_st_pad(const char *dir, const char *name, const char *header, size_t data,
+                         int misalign)
 {
-    size_t hl = strlen(header), n = 8 + hl + data;
+    size_t hl = strlen(header), pad = misalign ? 0 : (8 - hl % 8) % 8;
+    size_t n = 8 + hl + pad + data;
     unsigned char *b = calloc(1, n);
     for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+        b[i] = (unsigned char)((uint64_t)(hl + pad) >> (8 * i));
     memcpy(b + 8, header, hl);
+    memset(b + 8 + hl, ' ', pad);
     char *path = g_build_filename(dir, name, NULL);
     test_write_file(path, b, n);
     g_free(path);
     free(b);
+}
+
+static void write_st(const char *dir, const char *name, const char *header, size_t data)
+{
+    write_st_pad(dir, name, header, data, 0);
 }
 
 static void write_text(const char *dir, const char *name, const char *text)
@@ -134,11 +143,28 @@ static void test_span_size(void)
               DOCVL_EFORMAT, "needs 12 bytes");
 }
 
+/* 8 + 61 header bytes put the F32 data at file offset 69. */
+static void test_misaligned(void)
+{
+    const char *h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}   ";
+    g_assert_cmpuint(strlen(h) % 4, !=, 0);
+    char *dir = test_tmpdir();
+    write_st_pad(dir, "model.safetensors", h, 4, 1);
+    expect_ck(dir, DOCVL_EFORMAT, "not aligned");
+    test_rmtree(dir);
+    g_free(dir);
+}
+
 static void test_overlap(void)
 {
     expect_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16,
               DOCVL_EFORMAT, "overlap");
+    /* nested after an empty tensor: still inside the first */
+    expect_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]},"
+              "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+              "\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[20,24]}}", 32,
+              DOCVL_EFORMAT, "\"a\" and \"c\" overlap");
 }
 
 /* A tiny-siglip directory whose weights follow the schema except `drop`
@@ -263,6 +289,7 @@ int main(int argc, char **argv)
     g_test_add_func("/loader/span-outside", test_span_outside);
     g_test_add_func("/loader/span-size", test_span_size);
     g_test_add_func("/loader/overlap", test_overlap);
+    g_test_add_func("/loader/misaligned", test_misaligned);
     g_test_add_func("/loader/schema-complete", test_schema_complete);
     g_test_add_func("/loader/missing-tensor", test_missing_tensor);
     g_test_add_func("/loader/wrong-shape", test_wrong_shape);
