@@ -20,7 +20,10 @@ int dv_tokenizer_load(const char *json, size_t len, const char *config_json, siz
 void dv_tokenizer_free(dv_tokenizer *t);
 
 /* Encodes UTF-8 text. add_bos: prepend BOS (as tokenizer_config says the
- * model expects). *ids is malloc'ed; caller frees. */
+ * model expects). *ids is malloc'ed; caller frees. More exactly, add_bos adds
+ * the special tokens of a single sequence: BOS/EOS per tokenizer_config.json's
+ * add_bos_token/add_eos_token when it has them, else the post_processor's
+ * template. Invalid UTF-8 is refused (DOCVL_EINVAL); U+0000 is text. */
 int dv_tokenizer_encode(const dv_tokenizer *t, const char *text, size_t len, int add_bos,
                         int32_t **ids, size_t *n_ids, dv_err *e);
 
