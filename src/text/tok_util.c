@@ -155,13 +155,20 @@ static const char *shorthand_body(char c)
     }
 }
 
-/* Copies pattern with \s \S \w \W \h \H replaced; a negated shorthand inside
- * a bracket class has no class-body spelling and is kept as written. */
+/* Copies pattern with \s \S \w \W \h \H \uHHHH replaced; a negated shorthand
+ * inside a bracket class has no class-body spelling and is kept as written. */
 static char *onig_to_pcre(const char *pat)
 {
     GString *o = g_string_sized_new(strlen(pat) + 64);
     int in_class = 0;
     for (const char *p = pat; *p; p++) {
+        if (*p == '\\' && p[1] == 'u' && g_ascii_isxdigit(p[2]) && g_ascii_isxdigit(p[3]) &&
+            g_ascii_isxdigit(p[4]) && g_ascii_isxdigit(p[5])) {
+            /* Oniguruma's \uHHHH is \x{HHHH} to PCRE2 */
+            g_string_append_printf(o, "\\x{%.4s}", p + 2);
+            p += 5;
+            continue;
+        }
         if (*p == '\\' && p[1]) {
             const char *body = shorthand_body(p[1]);
             int negated = p[1] >= 'A' && p[1] <= 'Z';

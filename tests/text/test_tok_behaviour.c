@@ -142,6 +142,11 @@ static void test_split_behaviours(void)
     expect(&w, "ab\xCC\x81" "c", "abc");
     expect(&w, "ab\xC2\xBD" "c", "ab|c");
     g_free(pre);
+    /* Oniguruma's \uHHHH escape */
+    pre = split_pre("Regex", "\\\\u002d", "Removed", 0);
+    spec u = {.pre = pre};
+    expect(&u, "abc-ab", "abc|ab");
+    g_free(pre);
 }
 
 static void test_digits(void)
