@@ -1,12 +1,14 @@
 #include "doc/document.h"
 
 #include <cairo.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <poppler.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "doc/guard.h"
 #include "doc/input.h"
 #include "image/decode.h"
 
@@ -14,16 +16,21 @@ struct dv_doc {
     dv_doc_kind kind;
     uint8_t *bytes;            /* owned copy; Poppler reads from it lazily */
     size_t len;
-    GBytes *gbytes;            /* PDF only: wraps bytes without copying */
+    GInputStream *stream;      /* PDF only: reads bytes without copying */
     PopplerDocument *pdf;
     int n_pages;
+    double trial_seconds;      /* <= 0: pages are used without a trial run */
+    signed char *tried;        /* per page: 0 untried, 1 passed, else the refusal code */
 };
 
 static int open_pdf(dv_doc *doc, const char *password, dv_err *e)
 {
     GError *ge = NULL;
-    doc->gbytes = g_bytes_new_static(doc->bytes, doc->len);
-    doc->pdf = poppler_document_new_from_bytes(doc->gbytes, password, &ge);
+    /* Poppler 22's from_bytes/from_data crash on a wrong password (they
+     * retry on a freed stream); the GInputStream path does not. */
+    doc->stream = g_memory_input_stream_new_from_data(doc->bytes, (gssize)doc->len, NULL);
+    doc->pdf = poppler_document_new_from_stream(doc->stream, (goffset)doc->len, password, NULL,
+                                                &ge);
     if (!doc->pdf) {
         int enc = ge && g_error_matches(ge, POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED);
         int rc;
@@ -71,6 +78,12 @@ static int open_owned(dv_doc *doc, const dv_doc_options *opts, dv_err *e)
     }
     if (rc == DOCVL_OK && doc->n_pages <= 0)
         rc = dv_fail(e, DOCVL_EFORMAT, "document has no pages");
+    if (rc == DOCVL_OK && doc->kind == DV_DOC_PDF) {
+        doc->trial_seconds = DV_GUARD_DEFAULT_SECONDS;
+        doc->tried = calloc((size_t)doc->n_pages, 1);
+        if (!doc->tried)
+            rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for %d pages", doc->n_pages);
+    }
     return rc;
 }
 
@@ -132,10 +145,16 @@ void dv_doc_close(dv_doc *doc)
         return;
     if (doc->pdf)
         g_object_unref(doc->pdf);
-    if (doc->gbytes)
-        g_bytes_unref(doc->gbytes);
+    if (doc->stream)
+        g_object_unref(doc->stream);
+    free(doc->tried);
     free(doc->bytes);
     free(doc);
+}
+
+void dv_doc_set_trial_seconds(dv_doc *doc, double seconds)
+{
+    doc->trial_seconds = seconds;
 }
 
 int dv_doc_page_count(const dv_doc *doc)
@@ -156,7 +175,7 @@ static int check_index(const dv_doc *doc, int index, dv_err *e)
     return DOCVL_OK;
 }
 
-PopplerPage *dv_doc_poppler_page(dv_doc *doc, int index, dv_err *e)
+static PopplerPage *get_page(dv_doc *doc, int index, dv_err *e)
 {
     if (doc->kind != DV_DOC_PDF) {
         dv_fail(e, DOCVL_EINVAL, "an image document has no PDF pages");
@@ -167,6 +186,29 @@ PopplerPage *dv_doc_poppler_page(dv_doc *doc, int index, dv_err *e)
     PopplerPage *page = poppler_document_get_page(doc->pdf, index);
     if (!page)
         dv_fail(e, DOCVL_EFORMAT, "page %d cannot be loaded", index + 1);
+    return page;
+}
+
+/* The first use of a page's content goes through a bounded trial run. */
+static int ensure_tried(dv_doc *doc, int index, PopplerPage *page, dv_err *e)
+{
+    if (doc->trial_seconds <= 0 || doc->tried[index] == 1)
+        return DOCVL_OK;
+    if (doc->tried[index] == 0) {
+        int rc = dv_guard_try_page(page, doc->trial_seconds, e);
+        doc->tried[index] = (signed char)(rc ? rc : 1);
+        return rc ? dv_wrap(e, "page %d", index + 1) : DOCVL_OK;
+    }
+    return dv_fail(e, doc->tried[index], "page %d was refused by its trial run", index + 1);
+}
+
+PopplerPage *dv_doc_poppler_page(dv_doc *doc, int index, dv_err *e)
+{
+    PopplerPage *page = get_page(doc, index, e);
+    if (page && ensure_tried(doc, index, page, e)) {
+        g_object_unref(page);
+        return NULL;
+    }
     return page;
 }
 
@@ -182,7 +224,7 @@ int dv_doc_page_size(const dv_doc *doc, int index, double *w, double *h, dv_err 
         *h = ih;
         return rc;
     }
-    PopplerPage *page = dv_doc_poppler_page((dv_doc *)doc, index, e);
+    PopplerPage *page = get_page((dv_doc *)doc, index, e);
     if (!page)
         return e->code;
     poppler_page_get_size(page, w, h);
@@ -259,13 +301,13 @@ static int render_pdf(dv_doc *doc, int index, double dpi, size_t max_pixels,
                  "within %zu pixels", index + 1, w_pt, h_pt, used, dpi, max_pixels);
     int pw = (int)fmax(1.0, ceil(w_pt * used / 72.0 - 1e-6));
     int ph = (int)fmax(1.0, ceil(h_pt * used / 72.0 - 1e-6));
-    rc = dv_image_alloc(&out->image, pw, ph, e);
-    if (rc)
-        return rc;
     PopplerPage *page = dv_doc_poppler_page(doc, index, e);
-    if (!page) {
-        dv_image_free(&out->image);
+    if (!page)
         return e->code;
+    rc = dv_image_alloc(&out->image, pw, ph, e);
+    if (rc) {
+        g_object_unref(page);
+        return rc;
     }
     rc = paint_page(page, used / 72.0, &out->image, e);
     g_object_unref(page);

@@ -48,6 +48,10 @@ int dv_doc_open_memory(const uint8_t *data, size_t len, const dv_doc_options *op
 
 void dv_doc_close(dv_doc *doc);
 
+/* Time limit of each PDF page's trial run (see doc/guard.h), which is on by
+ * default with DV_GUARD_DEFAULT_SECONDS; <= 0 turns trial runs off. */
+void dv_doc_set_trial_seconds(dv_doc *doc, double seconds);
+
 int dv_doc_page_count(const dv_doc *doc);
 dv_doc_kind dv_doc_get_kind(const dv_doc *doc);
 
@@ -71,7 +75,8 @@ int dv_doc_render_page(dv_doc *doc, int index, const dv_render_options *opts,
                        dv_rendered_page *out, dv_err *e);
 
 /* The PopplerPage of a PDF page (new reference, g_object_unref it), for the
- * text layer; NULL with e set for image documents or bad indices. */
+ * text layer, after the page passed its trial run; NULL with e set for image
+ * documents, bad indices and refused pages. */
 struct _PopplerPage *dv_doc_poppler_page(dv_doc *doc, int index, dv_err *e);
 
 #endif

@@ -46,6 +46,12 @@ static PIX *binarize(PIX *gray)
     PIX *bin = NULL;
     if (pixSauvolaBinarizeTiled(gray, half, 0.34f, nx, ny, NULL, &bin))
         return NULL;
+    /* Sauvola leaves the inside of strokes wider than its window white
+     * (no local contrast there): very dark pixels are ink regardless. */
+    PIX *dark = pixThresholdToBinary(gray, 64);
+    if (!dark || !pixOr(bin, bin, dark))
+        pixDestroy(&bin);
+    pixDestroy(&dark);
     return bin;
 }
 
@@ -120,7 +126,7 @@ static int analyze_binary(PIX *bin, dv_layout *out, dv_err *e)
     if (rc)
         return rc;
     dv_line_set set;
-    rc = dv_group_lines(comps, n, &set, e);
+    rc = dv_group_lines(comps, n, pixGetHeight(bin), &set, e);
     free(comps);
     if (rc)
         return rc;

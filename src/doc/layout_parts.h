@@ -15,7 +15,7 @@ typedef struct dv_line_set {
 
 /* Groups component boxes into text lines; components too large for text
  * become figures, specks that join no line are dropped. */
-int dv_group_lines(const dv_box *comps, int n, dv_line_set *out, dv_err *e);
+int dv_group_lines(const dv_box *comps, int n, int page_h, dv_line_set *out, dv_err *e);
 void dv_line_set_free(dv_line_set *s);
 
 /* Fills out->lines, out->blocks and out->n_columns from a line set by a

@@ -34,11 +34,9 @@ static int cmp_x0(const void *a, const void *b)
 }
 
 /* Median height of the components that can be characters. */
-static double median_char_h(const dv_box *c, int n, int *hs)
+static double median_char_h(const dv_box *c, int n, int page_h, int *hs)
 {
-    int k = 0, page_h = 0;
-    for (int i = 0; i < n; i++)
-        page_h = dv_imax(page_h, c[i].y1);
+    int k = 0;
     for (int i = 0; i < n; i++) {
         int h = dv_box_h(c[i]), w = dv_box_w(c[i]);
         if (h >= 4 && h <= page_h / 8 + 4 && w <= 6 * h)
@@ -223,7 +221,7 @@ static int group_sorted(const dv_box *c, int n, grouper *g, dv_line_set *out, dv
     return rc;
 }
 
-int dv_group_lines(const dv_box *comps, int n, dv_line_set *out, dv_err *e)
+int dv_group_lines(const dv_box *comps, int n, int page_h, dv_line_set *out, dv_err *e)
 {
     memset(out, 0, sizeof *out);
     if (n <= 0)
@@ -238,7 +236,7 @@ int dv_group_lines(const dv_box *comps, int n, dv_line_set *out, dv_err *e)
     memcpy(c, comps, (size_t)n * sizeof *c);
     qsort(c, (size_t)n, sizeof *c, cmp_x0);
     grouper g = {0};
-    g.char_h = median_char_h(c, n, hs);
+    g.char_h = median_char_h(c, n, page_h, hs);
     free(hs);
     g.max_gap = 1.6 * g.char_h;
     out->char_h = g.char_h;

@@ -49,13 +49,31 @@ static int push_unit(tiler *t, dv_box b, int block, int need_w, int need_h)
     return DOCVL_OK;
 }
 
+/* A figure larger than a tile holds no line to protect: equal grid cells. */
+static int split_figure(tiler *t, int bi)
+{
+    dv_box f = t->l->blocks[bi].box;
+    int nx = (dv_box_w(f) + t->T - 1) / t->T, ny = (dv_box_h(f) + t->T - 1) / t->T;
+    for (int j = 0; j < ny; j++)
+        for (int i = 0; i < nx; i++) {
+            dv_box c = {f.x0 + (int)((long long)dv_box_w(f) * i / nx),
+                        f.y0 + (int)((long long)dv_box_h(f) * j / ny),
+                        f.x0 + (int)((long long)dv_box_w(f) * (i + 1) / nx),
+                        f.y0 + (int)((long long)dv_box_h(f) * (j + 1) / ny)};
+            int rc = push_unit(t, c, bi, 0, 0);
+            if (rc)
+                return rc;
+        }
+    return DOCVL_OK;
+}
+
 /* A block larger than a tile: its lines in runs that fit, each run at least
  * one line even when that line alone is larger. */
 static int split_block(tiler *t, int bi)
 {
     const dv_block *b = &t->l->blocks[bi];
-    if (b->n_lines == 0) /* a figure: no line to protect inside */
-        return push_unit(t, b->box, bi, dv_box_w(b->box), dv_box_h(b->box));
+    if (b->n_lines == 0)
+        return split_figure(t, bi);
     dv_box run = {0, 0, 0, 0};
     int need_w = 0, need_h = 0;
     for (int i = 0; i < b->n_lines; i++) {

@@ -1,0 +1,110 @@
+#include "doc/guard.h"
+
+#include <cairo.h>
+#include <errno.h>
+#include <poll.h>
+#include <poppler.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The trial renders at this dpi: enough to run every drawing operator. */
+#define TRIAL_DPI 9.0
+
+/* Runs in the child: everything Poppler will later be asked to do. */
+static void trial(PopplerPage *page)
+{
+    double w, h;
+    poppler_page_get_size(page, &w, &h);
+    double s = TRIAL_DPI / 72.0;
+    int pw = (int)(w * s) + 1, ph = (int)(h * s) + 1;
+    if (pw > 4096 || ph > 4096)
+        pw = ph = 1;
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph);
+    cairo_t *cr = cairo_create(surf);
+    cairo_scale(cr, s, s);
+    poppler_page_render(page, cr);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+    g_free(poppler_page_get_text(page));
+    PopplerRectangle *rects = NULL;
+    guint n = 0;
+    if (poppler_page_get_text_layout(page, &rects, &n))
+        g_free(rects);
+    poppler_page_free_image_mapping(poppler_page_get_image_mapping(page));
+}
+
+static void limit_child(void)
+{
+    /* ASan reserves far more address space than the limit: no cap there. */
+#if !defined(__SANITIZE_ADDRESS__)
+    struct rlimit r = {DV_GUARD_MAX_BYTES, DV_GUARD_MAX_BYTES};
+    setrlimit(RLIMIT_AS, &r);
+#endif
+    signal(SIGPIPE, SIG_DFL);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Waits for the child's one-byte report on fd; 1 if it came in time. */
+static int wait_report(int fd, double seconds)
+{
+    double end = now_s() + seconds;
+    for (;;) {
+        double left = end - now_s();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = poll(&p, 1, (int)(left * 1000) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        char c;
+        return read(fd, &c, 1) == 1 && c == 'k';
+    }
+}
+
+int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return dv_fail(e, DOCVL_EIO, "page trial: pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return dv_fail(e, DOCVL_EIO, "page trial: fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        /* The child never returns into the caller's code: _exit skips the
+         * parent's atexit handlers and stdio buffers it shares. */
+        close(fds[0]);
+        limit_child();
+        trial(page);
+        ssize_t w = write(fds[1], "k", 1);
+        _exit(w == 1 ? 0 : 1);
+    }
+    close(fds[1]);
+    int ok = wait_report(fds[0], seconds);
+    close(fds[0]);
+    if (!ok)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (ok)
+        return DOCVL_OK;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        return dv_fail(e, DOCVL_ELIMIT, "page needs more than %.0f s or %llu MB to draw",
+                       seconds, DV_GUARD_MAX_BYTES >> 20);
+    return dv_fail(e, DOCVL_EFORMAT, "page cannot be drawn (Poppler failed on it)");
+}

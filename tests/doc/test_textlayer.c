@@ -1,0 +1,286 @@
+/* The PDF text layer: born-digital pages read exactly (compared with
+ * pdftotext's output), scans and OCR layers sent to the model, memory and
+ * file giving the same text, and the mode switch. */
+#include <string.h>
+
+#include "doc/document.h"
+#include "doc/layout.h"
+#include "doc/textlayer.h"
+#include "testutil.h"
+
+/* Code points with every whitespace run made one space, ends trimmed. */
+static gunichar *normalise(const char *s, long *n)
+{
+    glong len = g_utf8_strlen(s, -1);
+    gunichar *out = g_new(gunichar, len + 1);
+    long k = 0;
+    int space = 0;
+    for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (g_unichar_isspace(c)) {
+            space = k > 0;
+            continue;
+        }
+        if (space)
+            out[k++] = ' ';
+        space = 0;
+        out[k++] = c;
+    }
+    *n = k;
+    return out;
+}
+
+/* 1 - Levenshtein distance / longer length, on code points. */
+static double similarity(const char *a, const char *b)
+{
+    long na, nb;
+    gunichar *x = normalise(a, &na), *y = normalise(b, &nb);
+    long *prev = g_new(long, nb + 1), *cur = g_new(long, nb + 1);
+    for (long j = 0; j <= nb; j++)
+        prev[j] = j;
+    for (long i = 1; i <= na; i++) {
+        cur[0] = i;
+        for (long j = 1; j <= nb; j++) {
+            long sub = prev[j - 1] + (x[i - 1] != y[j - 1]);
+            long del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = MIN(sub, MIN(del, ins));
+        }
+        long *t = prev;
+        prev = cur;
+        cur = t;
+    }
+    long longest = MAX(na, nb);
+    double sim = longest ? 1.0 - (double)prev[nb] / longest : 1.0;
+    g_free(x);
+    g_free(y);
+    g_free(prev);
+    g_free(cur);
+    return sim;
+}
+
+static void test_similarity_helper(void)
+{
+    g_assert_cmpfloat(similarity("a  b\n c", "a b c"), ==, 1.0);
+    g_assert_cmpfloat(similarity("abcd", "abxd"), ==, 0.75);
+    g_assert_cmpfloat(similarity("", "abc"), ==, 0.0);
+}
+
+static dv_doc *open_doc(const char *rel)
+{
+    char *path = test_data(rel);
+    dv_doc *d = NULL;
+    dv_err e = {0};
+    int rc = dv_doc_open_file(path, NULL, &d, &e);
+    if (rc)
+        g_printerr("%s: %s\n", rel, e.msg);
+    g_assert_cmpint(rc, ==, DOCVL_OK);
+    g_free(path);
+    return d;
+}
+
+/* Renders page p, analyses it and judges its text layer. */
+static dv_text_verdict judge(dv_doc *d, int p, dv_page_text *t)
+{
+    dv_rendered_page rp;
+    dv_err e = {0};
+    g_assert_cmpint(dv_doc_render_page(d, p, NULL, &rp, &e), ==, DOCVL_OK);
+    dv_layout l;
+    g_assert_cmpint(dv_layout_analyze(&rp.image, NULL, &l, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_text_extract(d, p, rp.dpi, t, &e), ==, DOCVL_OK);
+    for (int i = 0; i < t->n_words; i++) {
+        dv_box b = t->words[i].box;
+        g_assert_cmpint(b.x0, >=, -1);
+        g_assert_cmpint(b.y0, >=, -1);
+        g_assert_cmpint(b.x1, <=, rp.image.w + 1);
+        g_assert_cmpint(b.y1, <=, rp.image.h + 1);
+    }
+    dv_text_verdict v = dv_text_assess(t, &l);
+    dv_layout_free(&l);
+    dv_image_free(&rp.image);
+    return v;
+}
+
+static void born_digital(const char *pdf, const char *ref)
+{
+    dv_doc *d = open_doc(pdf);
+    GString *all = g_string_new(NULL);
+    int n = dv_doc_page_count(d);
+    /* Under sanitizers the layout check runs on the first page only. */
+    int judged = g_getenv("DOCVL_SANITIZED") ? 1 : n;
+    for (int p = 0; p < n; p++) {
+        dv_page_text t;
+        dv_err e = {0};
+        if (p < judged) {
+            dv_text_verdict v = judge(d, p, &t);
+            if (v != DV_TEXTLAYER_USABLE)
+                g_printerr("%s page %d: %s\n", pdf, p + 1, dv_text_verdict_name(v));
+            g_assert_cmpint(v, ==, DV_TEXTLAYER_USABLE);
+            g_assert_true(dv_text_use_layer(DV_TEXT_AUTO, v));
+        } else {
+            g_assert_cmpint(dv_text_extract(d, p, 200, &t, &e), ==, DOCVL_OK);
+        }
+        g_string_append(all, t.text);
+        g_string_append_c(all, '\n');
+        dv_page_text_free(&t);
+    }
+    char *path = test_data(ref);
+    gchar *want;
+    g_assert_true(g_file_get_contents(path, &want, NULL, NULL));
+    double sim = similarity(all->str, want);
+    if (sim < 0.98)
+        g_printerr("%s: similarity %.4f\n", pdf, sim);
+    g_assert_cmpfloat(sim, >=, 0.98);
+    g_free(want);
+    g_free(path);
+    g_string_free(all, TRUE);
+    dv_doc_close(d);
+}
+
+static void test_born_digital(void)
+{
+    static const char *const docs[][2] = {
+        {"corpus/born_digital/google-doc-document.pdf",
+         "corpus/born_digital/google-doc-document.ref-pdftotext.txt"},
+        {"corpus/born_digital/scotus-transcript-p1.pdf",
+         "corpus/born_digital/scotus-transcript-p1.ref-pdftotext.txt"},
+        {"corpus/born_digital/multicolumn.pdf", "corpus/born_digital/multicolumn.ref-pdftotext.txt"},
+        {"corpus/multipage/pdflatex-4-pages.pdf",
+         "corpus/multipage/pdflatex-4-pages.ref-pdftotext.txt"},
+        {"corpus/multipage/orientation.pdf", "corpus/multipage/orientation.ref-pdftotext.txt"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(docs); i++)
+        born_digital(docs[i][0], docs[i][1]);
+}
+
+static void scanned(const char *rel, dv_text_verdict want)
+{
+    dv_doc *d = open_doc(rel);
+    dv_page_text t;
+    dv_text_verdict v = judge(d, 0, &t);
+    if (v != want)
+        g_printerr("%s: %s\n", rel, dv_text_verdict_name(v));
+    g_assert_cmpint(v, ==, want);
+    g_assert_false(dv_text_use_layer(DV_TEXT_AUTO, v));
+    dv_page_text_free(&t);
+    dv_doc_close(d);
+}
+
+/* Image-only scans have no layer; some_ocr1.pdf is a scan under an OCR
+ * layer, which must not pass for born-digital text. */
+static void test_scanned(void)
+{
+    scanned("corpus/scanned/linn.pdf", DV_TEXTLAYER_ABSENT);
+    scanned("corpus/scanned/ocr_test.pdf", DV_TEXTLAYER_ABSENT);
+    scanned("corpus/scanned/some_ocr1.pdf", DV_TEXTLAYER_ON_IMAGE);
+    scanned("corpus/images/phototest.tif", DV_TEXTLAYER_ABSENT);
+}
+
+static void test_memory_equals_file(void)
+{
+    const char *rel = "corpus/born_digital/multicolumn.pdf";
+    dv_doc *f = open_doc(rel);
+    char *path = test_data(rel);
+    gchar *data;
+    gsize n;
+    g_assert_true(g_file_get_contents(path, &data, &n, NULL));
+    dv_doc *m = NULL;
+    dv_err e = {0};
+    g_assert_cmpint(dv_doc_open_memory((uint8_t *)data, n, NULL, &m, &e), ==, DOCVL_OK);
+    g_free(data);
+    for (int p = 0; p < dv_doc_page_count(f); p++) {
+        dv_page_text a, b;
+        g_assert_cmpint(dv_text_extract(f, p, 150, &a, &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_text_extract(m, p, 150, &b, &e), ==, DOCVL_OK);
+        g_assert_cmpstr(a.text, ==, b.text);
+        g_assert_cmpint(strlen(a.text), >, 100);
+        g_assert_cmpint(a.n_words, ==, b.n_words);
+        for (int i = 0; i < a.n_words; i++) {
+            g_assert_cmpstr(a.words[i].text, ==, b.words[i].text);
+            g_assert_cmpmem(&a.words[i].box, sizeof(dv_box), &b.words[i].box, sizeof(dv_box));
+        }
+        dv_page_text_free(&a);
+        dv_page_text_free(&b);
+    }
+    dv_doc_close(m);
+    dv_doc_close(f);
+    g_free(path);
+}
+
+/* Word boxes follow the rendering resolution. */
+static void test_word_boxes_scale(void)
+{
+    dv_doc *d = open_doc("corpus/born_digital/google-doc-document.pdf");
+    dv_page_text a, b;
+    dv_err e = {0};
+    g_assert_cmpint(dv_text_extract(d, 0, 100, &a, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_text_extract(d, 0, 200, &b, &e), ==, DOCVL_OK);
+    g_assert_cmpint(a.n_words, >, 20);
+    g_assert_cmpint(a.n_words, ==, b.n_words);
+    for (int i = 0; i < a.n_words; i++) {
+        g_assert_cmpint(abs(b.words[i].box.x0 - 2 * a.words[i].box.x0), <=, 2);
+        g_assert_cmpint(abs(b.words[i].box.y1 - 2 * a.words[i].box.y1), <=, 2);
+        g_assert_null(strchr(a.words[i].text, ' '));
+    }
+    dv_page_text_free(&a);
+    dv_page_text_free(&b);
+    dv_doc_close(d);
+}
+
+static void test_modes(void)
+{
+    dv_text_mode m;
+    dv_err e = {0};
+    g_assert_cmpint(dv_text_mode_parse("only", &m, &e), ==, DOCVL_OK);
+    g_assert_cmpint(m, ==, DV_TEXT_ONLY);
+    g_assert_cmpint(dv_text_mode_parse("off", &m, &e), ==, DOCVL_OK);
+    g_assert_cmpint(m, ==, DV_TEXT_OFF);
+    g_assert_cmpint(dv_text_mode_parse("auto", &m, &e), ==, DOCVL_OK);
+    g_assert_cmpint(m, ==, DV_TEXT_AUTO);
+    g_assert_cmpint(dv_text_mode_parse("sometimes", &m, &e), ==, DOCVL_EINVAL);
+    g_assert_true(dv_text_use_layer(DV_TEXT_AUTO, DV_TEXTLAYER_USABLE));
+    g_assert_false(dv_text_use_layer(DV_TEXT_AUTO, DV_TEXTLAYER_GARBAGE));
+    g_assert_false(dv_text_use_layer(DV_TEXT_OFF, DV_TEXTLAYER_USABLE));
+    g_assert_true(dv_text_use_layer(DV_TEXT_ONLY, DV_TEXTLAYER_ABSENT));
+}
+
+/* Unmapped glyphs and text off the page make a layer garbage. */
+static void test_garbage(void)
+{
+    dv_word w = {"x", {0, 0, 10, 10}};
+    dv_page_text t = {"x", &w, 1, 100, 0, 0, 0};
+    g_assert_cmpint(dv_text_assess(&t, NULL), ==, DV_TEXTLAYER_USABLE);
+    t.n_bad = 20;
+    g_assert_cmpint(dv_text_assess(&t, NULL), ==, DV_TEXTLAYER_GARBAGE);
+    t.n_bad = 0;
+    t.n_outside = 60;
+    g_assert_cmpint(dv_text_assess(&t, NULL), ==, DV_TEXTLAYER_GARBAGE);
+    t.n_outside = 0;
+    t.n_on_image = 90;
+    g_assert_cmpint(dv_text_assess(&t, NULL), ==, DV_TEXTLAYER_ON_IMAGE);
+    t.n_on_image = 0;
+    /* Words where the page has no ink: invisible text. */
+    dv_box line = {500, 500, 900, 530};
+    dv_block blk = {line, DV_BLOCK_TEXT, 0, 1};
+    dv_layout l = {1000, 1000, 0, 0, 0, 20, &line, 1, &blk, 1, 1};
+    g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_INVISIBLE);
+    /* Words on the ink, but ink with no words beside them: incomplete. */
+    dv_box lines[2] = {{0, 0, 12, 12}, {100, 100, 900, 400}};
+    l.lines = lines;
+    l.n_lines = 2;
+    g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_INCOMPLETE);
+    l.n_lines = 1;
+    g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_USABLE);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/textlayer/similarity-helper", test_similarity_helper);
+    g_test_add_func("/textlayer/modes", test_modes);
+    g_test_add_func("/textlayer/garbage", test_garbage);
+    g_test_add_func("/textlayer/word-boxes-scale", test_word_boxes_scale);
+    g_test_add_func("/textlayer/memory-equals-file", test_memory_equals_file);
+    g_test_add_func("/textlayer/scanned", test_scanned);
+    g_test_add_func("/textlayer/born-digital", test_born_digital);
+    return g_test_run();
+}
