@@ -1,5 +1,6 @@
 /* Documents: opening PDFs and images from files, memory and stdin, format
  * from bytes, rendering one page at a time, limits and passwords. */
+#include <math.h>
 #include <string.h>
 
 #include "doc/document.h"
@@ -187,17 +188,22 @@ static void test_image_document(void)
     dv_doc_close(d);
 }
 
-/* An 8400 pt page at 200 dpi would be 23333 px square: the dpi drops. */
+/* An 8400 pt page at 200 dpi would be 23333 px square: the dpi drops.
+ * Poppler 22.12 leaks a cairo pattern drawing that page's huge image, so
+ * under LeakSanitizer a letter page at 600 dpi stands in for it. */
 static void test_huge_page(void)
 {
-    dv_doc *d = open_ok("corpus/malformed/hugemono.pdf", NULL);
+    int sanitized = g_getenv("DOCVL_SANITIZED") != NULL;
+    dv_doc *d = open_ok(sanitized ? "corpus/scanned/linn.pdf" : "corpus/malformed/hugemono.pdf",
+                        NULL);
+    double side_pt = sanitized ? 612 : 8400, dpi = sanitized ? 600 : 200;
     dv_rendered_page rp;
     size_t max = 4000000;
-    render_ok(d, 0, 200, max, &rp);
+    render_ok(d, 0, dpi, max, &rp);
     g_assert_cmpuint((size_t)rp.image.w * rp.image.h, <=, max);
-    g_assert_cmpint(rp.image.w, >, 1900);
-    g_assert_cmpfloat(rp.dpi, <, 18);
-    g_assert_cmpfloat(rp.dpi, >, 16);
+    g_assert_cmpuint((size_t)rp.image.w * rp.image.h, >, max * 0.99);
+    g_assert_cmpfloat(rp.dpi, <, dpi);
+    g_assert_cmpfloat(fabs(rp.image.w - side_pt * rp.dpi / 72), <=, 1);
     g_assert_nonnull(strstr(rp.warning, "dpi"));
     dv_image_free(&rp.image);
     dv_doc_close(d);
