@@ -4,7 +4,7 @@
  * layer as a whole is distrusted. */
 #define MAX_BAD_FRACTION 0.05
 #define MAX_OUTSIDE_FRACTION 0.25
-#define MAX_ON_IMAGE_FRACTION 0.5
+#define MAX_ON_IMAGE_FRACTION 0.3
 /* Share of the ink's text-line area the words must touch, and share of the
  * words that must lie on ink. Figures with lettering that is not text (plots,
  * logos) keep the first below 1. */

@@ -1,5 +1,7 @@
 #include "doc/textlayer.h"
 
+#include "doc/pictures.h"
+
 #include <math.h>
 #include <poppler.h>
 #include <stdlib.h>
@@ -59,21 +61,15 @@ static dv_box rect_px(const PopplerRectangle *r, double s)
                     (int)ceil(fmax(r->x1, r->x2) * s), (int)ceil(fmax(r->y1, r->y2) * s)};
 }
 
-/* Counts a character against the page and the images on it (points). */
+/* Counts a character against the page and the pictures under it. */
 static void classify_char(dv_page_text *t, const PopplerRectangle *r, double pw, double ph,
-                          GList *images)
+                          dv_pictures *pics)
 {
     double cx = (r->x1 + r->x2) / 2, cy = (r->y1 + r->y2) / 2;
     if (cx < 0 || cy < 0 || cx > pw || cy > ph)
         t->n_outside++;
-    for (GList *l = images; l; l = l->next) {
-        const PopplerRectangle *a = &((PopplerImageMapping *)l->data)->area;
-        if (cx >= fmin(a->x1, a->x2) && cx <= fmax(a->x1, a->x2) &&
-            cy >= fmin(a->y1, a->y2) && cy <= fmax(a->y1, a->y2)) {
-            t->n_on_image++;
-            break;
-        }
-    }
+    int under = dv_pictures_under(pics, r);
+    t->n_on_image += under == DV_PIC_INK;
 }
 
 static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err *e)
@@ -84,7 +80,8 @@ static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err 
         n_rects = 0;
     double pw, ph;
     poppler_page_get_size(page, &pw, &ph);
-    GList *images = poppler_page_get_image_mapping(page);
+    dv_pictures pics;
+    dv_pictures_open(page, &pics);
     word_builder b = {t, 0, NULL, {0, 0, 0, 0}, e};
     int rc = DOCVL_OK;
     guint i = 0;
@@ -96,7 +93,7 @@ static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err 
         }
         t->n_chars++;
         t->n_bad += is_bad_char(c);
-        classify_char(t, &rects[i], pw, ph, images);
+        classify_char(t, &rects[i], pw, ph, &pics);
         dv_box cb = rect_px(&rects[i], scale);
         b.box = b.start ? dv_box_union(b.box, cb) : cb;
         if (!b.start)
@@ -104,7 +101,7 @@ static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err 
     }
     if (rc == DOCVL_OK)
         rc = end_word(&b, t->text + strlen(t->text));
-    poppler_page_free_image_mapping(images);
+    dv_pictures_close(&pics);
     g_free(rects);
     return rc;
 }

@@ -6,7 +6,8 @@
  * usable: it has text, that text is made of mapped characters (no U+FFFD,
  * control or private-use code points), lies on the page, does not sit on
  * raster images (an OCR layer over a scan: invisible text whose quality is
- * unknown), and covers the ink that layout analysis found. Otherwise the page
+ * unknown; text over a background picture without ink under the glyphs is
+ * fine), and covers the ink that layout analysis found. Otherwise the page
  * is treated as scanned and goes to the model. off: always the model.
  * only: never the model (pages without a usable layer give what they have). */
 #ifndef DV_DOC_TEXTLAYER_H
@@ -38,7 +39,8 @@ typedef struct dv_page_text {
     int n_chars;         /* non-space characters */
     int n_bad;           /* U+FFFD, control and private-use characters */
     int n_outside;       /* characters whose centre is off the page */
-    int n_on_image;      /* characters whose centre lies on a raster image */
+    int n_on_image;      /* characters lying on a raster image that has ink under
+                            them: a picture of the text, the mark of an OCR layer */
 } dv_page_text;
 
 /* Reads page `index` of a PDF; boxes are scaled to a rendering at `dpi`
