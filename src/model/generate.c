@@ -181,6 +181,18 @@ static int after_token(gen_run *g, int32_t id, int *done)
     return DOCVL_OK;
 }
 
+/* The text is final now: what was held back as a possible stop-string start
+ * or an incomplete character goes out in one last call (id -1). */
+static void flush(gen_run *g)
+{
+    dv_gen_result *r = g->r;
+    size_t len = r->text ? strlen(r->text) : 0;
+    if (!g->o->on_token || len <= g->emitted)
+        return;
+    g->o->on_token(g->o->user, r->n_ids, -1, r->text + g->emitted, len - g->emitted);
+    g->emitted = len;
+}
+
 static int run_loop(gen_run *g, const float *embeds, int n)
 {
     int rc = dv_llama_forward(g->m, g->s, embeds, n, g->logits, 0, NULL, g->ctx, g->e);
@@ -207,6 +219,8 @@ static int run_loop(gen_run *g, const float *embeds, int n)
         if (!(rc = dv_llama_embed(g->m, &id, 1, g->emb, g->e)))
             rc = dv_llama_forward(g->m, g->s, g->emb, 1, g->logits, 0, NULL, g->ctx, g->e);
     }
+    if (!rc && (g->r->stop == DV_STOP_EOS || g->r->stop == DV_STOP_MAX_TOKENS))
+        flush(g);
     return rc;
 }
 

@@ -27,7 +27,11 @@ typedef enum dv_stop_reason {
 
 /* Progress: called once per generated token with the text that became final
  * since the last call (possibly empty: an incomplete UTF-8 sequence or a
- * possible start of a stop string is held back). Non-zero stops generation. */
+ * possible start of a stop string is held back). When generation ends at eos
+ * or max_new_tokens with text still held back, one more call (step n_ids,
+ * id -1) passes it on, so the calls' texts add up to the result's text
+ * (except after a loop, whose repeats are cut from the result). Non-zero
+ * stops generation. */
 typedef int (*dv_gen_token_fn)(void *user, int step, int32_t id, const char *text, size_t len);
 
 typedef struct dv_gen_opts {

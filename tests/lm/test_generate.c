@@ -99,14 +99,22 @@ static void test_loop_stops_early(void)
     /* without the guard the same run goes to max_new_tokens, matching the
      * golden ids all the way */
     o.guard.enabled = 0;
-    o.on_token = NULL;
-    o.max_new_tokens = f.gold_n + 4;
-    r = run(&f, &o);
-    g_assert_false(r.degenerate);
-    g_assert_cmpint(r.stop, ==, DV_STOP_MAX_TOKENS);
-    g_assert_cmpint(r.n_ids, ==, o.max_new_tokens);
-    g_assert_cmpmem(r.ids, f.gold_n * sizeof(int32_t), f.gold_ids, f.gold_n * sizeof(int32_t));
-    dv_gen_result_free(&r);
+    for (int extra = 4; extra <= 5; extra++) {
+        stream t = { g_string_new(NULL), 0, -1 };
+        o.on_token = on_token;
+        o.user = &t;
+        o.max_new_tokens = f.gold_n + extra;
+        r = run(&f, &o);
+        g_assert_false(r.degenerate);
+        g_assert_cmpint(r.stop, ==, DV_STOP_MAX_TOKENS);
+        g_assert_cmpint(r.n_ids, ==, o.max_new_tokens);
+        g_assert_cmpmem(r.ids, f.gold_n * sizeof(int32_t), f.gold_ids, f.gold_n * sizeof(int32_t));
+        /* the streamed pieces add up to the text, held-back tail included */
+        g_assert_cmpstr(t.text->str, ==, r.text);
+        g_assert_cmpint(t.calls, >=, r.n_ids);
+        g_string_free(t.text, TRUE);
+        dv_gen_result_free(&r);
+    }
     fx_close(&f);
 }
 
