@@ -53,17 +53,23 @@ int dv_is_table_markup(const char *text, size_t len)
     if (!text || len == 0)
         return 0;
     size_t i = 0;
+    int cells = 0;   /* blank lines or dashes alone are no table */
     while (i < len) {
         char c = text[i];
         size_t tag;
-        if (c == '|' || c == '-' || c == ':' || is_space(c))
+        if (c == '-' || c == ':' || is_space(c)) {
             i++;
-        else if ((tag = table_tag(text + i, len - i)))
+        } else if (c == '|') {
+            cells = 1;
+            i++;
+        } else if ((tag = table_tag(text + i, len - i))) {
+            cells = 1;
             i += tag;
-        else
+        } else {
             return 0;
+        }
     }
-    return 1;
+    return cells;
 }
 
 static int grow(dv_loopguard *g, size_t add, dv_err *e)

@@ -46,7 +46,8 @@ int dv_loopguard_push(dv_loopguard *g, int32_t id, const char *piece, size_t len
                       dv_err *e);
 
 /* 1 if text is table markup only: pipes, dashes, colons, whitespace and
- * <table>/<tr>/<td>/<th> tags (opening, closing, with attributes). */
+ * <table>/<tr>/<td>/<th> tags (opening, closing, with attributes), with at
+ * least one pipe or tag. */
 int dv_is_table_markup(const char *text, size_t len);
 
 #endif

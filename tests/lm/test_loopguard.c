@@ -88,6 +88,22 @@ static void test_thresholds(void)
     dv_loopguard_free(&g);
 }
 
+/* Blank lines are not table markup: a model stuck on newlines is stopped. */
+static void test_blank_lines(void)
+{
+    int32_t ids[100];
+    const char *pieces[100];
+    for (int i = 0; i < 100; i++) {
+        ids[i] = 13;
+        pieces[i] = "\n\n";
+    }
+    dv_loopguard g;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_loopguard_init(&g, NULL, &e), ==, DOCVL_OK);
+    g_assert_cmpint(feed(&g, ids, pieces, 100), ==, g.o.min_span);
+    dv_loopguard_free(&g);
+}
+
 static void test_ordinary_text(void)
 {
     /* varied text with short local repeats ("the", "of the") stays clean */
@@ -146,7 +162,8 @@ static void test_markup_predicate(void)
 {
     static const char *yes[] = { "| --- |", "|:---:|", "<td></td>", "</tr>\n<tr>", "<td colspan=\"2\"></td>",
                                  " | | ", "<th></th>" };
-    static const char *no[] = { "", "| a |", "<td>0</td>", "<tdx>", "<b></b>", "---x", "<td" };
+    static const char *no[] = { "", "| a |", "<td>0</td>", "<tdx>", "<b></b>", "---x", "<td", "\n\n",
+                                "---", " : " };
     for (size_t i = 0; i < G_N_ELEMENTS(yes); i++)
         g_assert_true(dv_is_table_markup(yes[i], strlen(yes[i])));
     for (size_t i = 0; i < G_N_ELEMENTS(no); i++)
@@ -160,6 +177,7 @@ int main(int argc, char **argv)
     g_test_add_func("/loopguard/long-unit", test_long_unit);
     g_test_add_func("/loopguard/thresholds", test_thresholds);
     g_test_add_func("/loopguard/ordinary-text", test_ordinary_text);
+    g_test_add_func("/loopguard/blank-lines", test_blank_lines);
     g_test_add_func("/loopguard/table-markup", test_table_markup_exempt);
     g_test_add_func("/loopguard/markup-predicate", test_markup_predicate);
     return g_test_run();
