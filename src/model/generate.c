@@ -18,6 +18,7 @@ typedef struct gen_run {
     dv_sampler sampler;
     dv_loopguard guard;
     size_t emitted;      /* bytes of r->text already passed to on_token */
+    int max_new;         /* max_new_tokens, or less where the context ends */
 } gen_run;
 
 void dv_gen_opts_default(dv_gen_opts *o)
@@ -39,8 +40,10 @@ void dv_gen_result_free(dv_gen_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Validates the options; *max_new is max_new_tokens, or with fit_context
+ * what the context leaves after the prompt. */
 static int check_opts(const dv_llama *m, const dv_llama_state *s, int n, const dv_gen_opts *o,
-                      dv_err *e)
+                      int *max_new, dv_err *e)
 {
     if (n <= 0)
         return dv_fail(e, DOCVL_EINVAL, "generation needs a prompt (got %d tokens)", n);
@@ -55,13 +58,15 @@ static int check_opts(const dv_llama *m, const dv_llama_state *s, int n, const d
     long long ctx_len = dv_llama_cfg(m)->max_pos;
     long long have = s ? dv_llama_state_pos(s) : 0;
     long long cap = s ? dv_llama_state_capacity(s) : ctx_len;
-    long long need = have + n + (long long)o->max_new_tokens;
-    if (need > cap || need > ctx_len)
+    long long limit = cap < ctx_len ? cap : ctx_len;
+    const char *what = cap < ctx_len ? "KV cache" : "context length (max_position_embeddings)";
+    long long room = limit - have - n;
+    if (room < 1 || (room < o->max_new_tokens && !o->fit_context))
         return dv_fail(e, DOCVL_ECONTEXT,
                        "%lld cached + %d prompt tokens + max_new_tokens %d = %lld exceed the %s of "
-                       "%lld tokens", have, n, o->max_new_tokens, need,
-                       need > ctx_len ? "context length (max_position_embeddings)" : "KV cache",
-                       need > ctx_len ? ctx_len : cap);
+                       "%lld tokens", have, n, o->max_new_tokens, have + n + o->max_new_tokens, what,
+                       limit);
+    *max_new = room < o->max_new_tokens ? (int)room : o->max_new_tokens;
     return DOCVL_OK;
 }
 
@@ -212,14 +217,15 @@ static int run_loop(gen_run *g, const float *embeds, int n)
         int done = 0;
         if ((rc = after_token(g, id, &done)) || done)
             break;
-        if (step + 1 == g->o->max_new_tokens) {
-            g->r->stop = DV_STOP_MAX_TOKENS;
+        if (step + 1 == g->max_new) {
+            g->r->stop = g->max_new < g->o->max_new_tokens ? DV_STOP_CONTEXT : DV_STOP_MAX_TOKENS;
             break;
         }
         if (!(rc = dv_llama_embed(g->m, &id, 1, g->emb, g->e)))
             rc = dv_llama_forward(g->m, g->s, g->emb, 1, g->logits, 0, NULL, g->ctx, g->e);
     }
-    if (!rc && (g->r->stop == DV_STOP_EOS || g->r->stop == DV_STOP_MAX_TOKENS))
+    if (!rc && (g->r->stop == DV_STOP_EOS || g->r->stop == DV_STOP_MAX_TOKENS ||
+                g->r->stop == DV_STOP_CONTEXT))
         flush(g);
     return rc;
 }
@@ -230,7 +236,7 @@ static int alloc_history(gen_run *g)
 {
     size_t n_ctx = g->o->context_ids ? g->o->n_context_ids : 0;
     g->mark = calloc((size_t)dv_llama_cfg(g->m)->vocab, 1);
-    g->hist = malloc((n_ctx + (size_t)g->o->max_new_tokens) * sizeof *g->hist);
+    g->hist = malloc((n_ctx + (size_t)g->max_new) * sizeof *g->hist);
     if (!g->mark || !g->hist)
         return dv_fail(g->e, DOCVL_ENOMEM, "out of memory for the repetition penalty");
     if (n_ctx)
@@ -244,14 +250,14 @@ int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *t
                      const dv_ctx *ctx, dv_err *e)
 {
     memset(r, 0, sizeof *r);
-    int rc = check_opts(m, s, n, o, e);
+    int max_new, rc = check_opts(m, s, n, o, &max_new, e);
     if (rc)
         return rc;
     const dv_lm_cfg *c = dv_llama_cfg(m);
-    gen_run g = { .m = m, .s = s, .tok = tok, .o = o, .ctx = ctx, .e = e, .r = r };
+    gen_run g = { .m = m, .s = s, .tok = tok, .o = o, .ctx = ctx, .e = e, .r = r, .max_new = max_new };
     g.logits = malloc((size_t)c->vocab * sizeof *g.logits);
     g.emb = malloc((size_t)c->hidden * sizeof *g.emb);
-    r->ids = malloc((size_t)o->max_new_tokens * sizeof *r->ids);
+    r->ids = malloc((size_t)max_new * sizeof *r->ids);
     if (o->repetition_penalty > 0 && o->repetition_penalty != 1.0f)
         rc = alloc_history(&g);
     if (!rc && (!g.logits || !g.emb || !r->ids))
@@ -276,11 +282,11 @@ int dv_generate(const dv_llama *m, const dv_tokenizer *tok, const float *embeds,
                 const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e)
 {
     memset(r, 0, sizeof *r);
-    int rc = check_opts(m, NULL, n, o, e);
+    int max_new, rc = check_opts(m, NULL, n, o, &max_new, e);
     if (rc)
         return rc;
     dv_llama_state *s;
-    if ((rc = dv_llama_state_new(m, n + o->max_new_tokens, &s, e)))
+    if ((rc = dv_llama_state_new(m, n + max_new, &s, e)))
         return rc;
     rc = dv_generate_with(m, s, tok, embeds, n, o, r, ctx, e);
     dv_llama_state_free(s);

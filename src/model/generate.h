@@ -23,6 +23,7 @@ typedef enum dv_stop_reason {
     DV_STOP_STRING,
     DV_STOP_LOOP,
     DV_STOP_CALLBACK,
+    DV_STOP_CONTEXT,     /* fit_context: the context length ended it */
 } dv_stop_reason;
 
 /* Progress: called once per generated token with the text that became final
@@ -46,6 +47,9 @@ typedef struct dv_gen_opts {
     size_t n_context_ids;
     dv_loopguard_opts guard;
     int skip_special;                   /* drop special tokens from the text */
+    int fit_context;                    /* 0: prompt + max_new_tokens beyond the context is
+                                         * DOCVL_ECONTEXT; 1: generate only what fits (a
+                                         * prompt that fills the context is still an error) */
     dv_gen_token_fn on_token;
     void *user;
 } dv_gen_opts;
@@ -68,7 +72,8 @@ void dv_gen_result_free(dv_gen_result *r);
 /* Generates after the n prompt embeddings [n, hidden], appending to state s
  * (which may already hold earlier turns). tok may be NULL (no text, no stop
  * strings). Prompt + max_new_tokens beyond the cache capacity or the model's
- * context length is DOCVL_ECONTEXT before any work is done. */
+ * context length is DOCVL_ECONTEXT before any work is done (unless
+ * fit_context). */
 int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *tok,
                      const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
                      const dv_ctx *ctx, dv_err *e);

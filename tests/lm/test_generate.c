@@ -220,6 +220,17 @@ static void test_context_length(void)
     g_assert_cmpint(dv_generate(f.m, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_OK);
     dv_gen_result_free(&r);
 
+    /* fit_context: as many tokens as the context leaves, no error */
+    o.max_new_tokens = ctx_len;
+    o.fit_context = 1;
+    o.guard.enabled = 0;
+    g_assert_cmpint(dv_generate(f.m, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_OK);
+    g_assert_cmpint(r.stop, ==, DV_STOP_CONTEXT);
+    g_assert_cmpint(r.n_ids, ==, ctx_len - f.T);
+    dv_gen_result_free(&r);
+    o.fit_context = 0;
+    o.guard.enabled = 1;
+
     /* a state with a smaller cache */
     dv_llama_state *s;
     g_assert_cmpint(dv_llama_state_new(f.m, f.T + 4, &s, &e), ==, DOCVL_OK);
@@ -227,6 +238,11 @@ static void test_context_length(void)
     g_assert_cmpint(dv_generate_with(f.m, s, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_ECONTEXT);
     g_assert_nonnull(strstr(e.msg, "KV cache"));
     g_assert_cmpint(dv_llama_state_pos(s), ==, 0);
+    dv_err_clear(&e);
+    o.fit_context = 1;   /* the prompt itself must still fit */
+    g_assert_cmpint(dv_generate_with(f.m, s, f.tok, f.embeds, f.T + 5, &o, &r, &ctx1, &e), ==,
+                    DOCVL_ECONTEXT);
+    o.fit_context = 0;
     dv_err_clear(&e);
     o.max_new_tokens = 0;
     g_assert_cmpint(dv_generate_with(f.m, s, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_EINVAL);
