@@ -250,7 +250,7 @@ int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *t
                      const dv_ctx *ctx, dv_err *e)
 {
     memset(r, 0, sizeof *r);
-    int max_new, rc = check_opts(m, s, n, o, &max_new, e);
+    int max_new = 0, rc = check_opts(m, s, n, o, &max_new, e);
     if (rc)
         return rc;
     const dv_lm_cfg *c = dv_llama_cfg(m);
@@ -282,7 +282,7 @@ int dv_generate(const dv_llama *m, const dv_tokenizer *tok, const float *embeds,
                 const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e)
 {
     memset(r, 0, sizeof *r);
-    int max_new, rc = check_opts(m, NULL, n, o, &max_new, e);
+    int max_new = 0, rc = check_opts(m, NULL, n, o, &max_new, e);
     if (rc)
         return rc;
     dv_llama_state *s;
