@@ -39,6 +39,21 @@ static int has_file(const char *dir, const char *name)
     return ok;
 }
 
+/* pytorch_model.bin, its shards (pytorch_model-00001-of-00002.bin) or index. */
+static int has_pickles(const char *dir)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    if (!d)
+        return 0;
+    int found = 0;
+    const char *n;
+    while (!found && (n = g_dir_read_name(d)))
+        found = g_str_has_prefix(n, "pytorch_model") &&
+                (g_str_has_suffix(n, ".bin") || g_str_has_suffix(n, ".bin.index.json"));
+    g_dir_close(d);
+    return found;
+}
+
 /* Shards named by model.safetensors.index.json's weight_map; each must exist
  * and hold exactly the tensors the index assigns to it. */
 static int open_sharded(dv_checkpoint *ck, const char *index_path, dv_err *e)
@@ -131,7 +146,7 @@ int dv_checkpoint_open(const char *dir, dv_checkpoint **out, dv_err *e)
         rc = open_sharded(ck, index, e);
     else if (has_file(dir, "model.safetensors"))
         rc = add_shard(ck, "model.safetensors", e);
-    else if (has_file(dir, "pytorch_model.bin") || has_file(dir, "pytorch_model.bin.index.json"))
+    else if (has_pickles(dir))
         rc = dv_fail(e, DOCVL_EUNSUPPORTED,
                      "%s holds PyTorch pickle weights (pytorch_model*.bin), which docvl does not "
                      "load (unpickling can run code). Convert them once, in that directory, with "

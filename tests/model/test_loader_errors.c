@@ -263,6 +263,11 @@ static void test_pytorch_bin(void)
     expect_ck(dir, DOCVL_EUNSUPPORTED, "save_file(");
     test_rmtree(dir);
     g_free(dir);
+    dir = test_tmpdir();
+    write_text(dir, "pytorch_model-00002-of-00002.bin", "PK");
+    expect_ck(dir, DOCVL_EUNSUPPORTED, "weights_only=True");
+    test_rmtree(dir);
+    g_free(dir);
 }
 
 /* An HF-layout SigLIP block with q and v but no k. */

@@ -1,6 +1,7 @@
 /* The model writer: golden-identical layouts, sharding, determinism, the HF
  * layout read back under original names, generated tokenizer and side files. */
 #include <math.h>
+#include <sys/wait.h>
 #include <string.h>
 
 #include "base/json.h"
@@ -362,6 +363,54 @@ static void test_tokenizer_and_tokens(void)
     drop(dir);
 }
 
+/* The command-line tool: exit status and messages. */
+static int run_tool(const char *const *args, char **err)
+{
+    const char *root = g_getenv("DOCVL_BUILD_ROOT");
+    char *exe = g_build_filename(root, "tools", "docvl-mkmodel", NULL);
+    const char *argv[16] = { exe };
+    int n = 1;
+    for (; args[n - 1]; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    int status = -1;
+    GError *ge = NULL;
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                               NULL, err, &status, &ge));
+    g_free(exe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_tool(void)
+{
+    if (!g_getenv("DOCVL_BUILD_ROOT")) {
+        g_test_skip("DOCVL_BUILD_ROOT not set");
+        return;
+    }
+    char *dir = test_tmpdir(), *err;
+    const char *ok[] = { "--arch", "tiny-siglip", "--dtype", "f16", "--shards", "2", "--seed",
+                         "9", "-q", dir, NULL };
+    g_assert_cmpint(run_tool(ok, &err), ==, 0);
+    g_free(err);
+    dv_config c;
+    dv_checkpoint *ck;
+    open_both(dir, &c, &ck);
+    g_assert_cmpint(ck->n_shards, ==, 2);
+    g_assert_cmpint(dv_checkpoint_find(ck, "aligner.layers.0.weight")->dtype, ==, DV_F16);
+    dv_checkpoint_close(ck);
+    const char *bad_arch[] = { "--arch", "tiny-nope", dir, NULL };
+    g_assert_cmpint(run_tool(bad_arch, &err), ==, 1);
+    g_assert_nonnull(strstr(err, "unknown --arch"));
+    g_free(err);
+    const char *bad_dtype[] = { "--arch", "7b", "--dtype", "q4", dir, NULL };
+    g_assert_cmpint(run_tool(bad_dtype, &err), ==, 2);
+    g_free(err);
+    const char *both[] = { "--arch", "7b", "--config", "x.json", dir, NULL };
+    g_assert_cmpint(run_tool(both, &err), ==, 2);
+    g_free(err);
+    drop(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -375,5 +424,6 @@ int main(int argc, char **argv)
     g_test_add_func("/mkmodel/hf-inexpressible", test_hf_inexpressible);
     g_test_add_func("/mkmodel/name-map", test_name_map);
     g_test_add_func("/mkmodel/tokenizer-and-tokens", test_tokenizer_and_tokens);
+    g_test_add_func("/mkmodel/tool", test_tool);
     return g_test_run();
 }
