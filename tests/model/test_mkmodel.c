@@ -363,6 +363,51 @@ static void test_tokenizer_and_tokens(void)
     drop(dir);
 }
 
+/* A deepseek-community-style config.json stores only the fields that differ
+ * from the transformers class defaults; it must describe the released 7B. */
+static void test_hf_config_defaults(void)
+{
+    const char *hf =
+        "{\"model_type\":\"deepseek_vl_hybrid\",\"image_token_id\":100015,"
+        "\"text_config\":{\"model_type\":\"llama\",\"max_position_embeddings\":16384,"
+        "\"num_hidden_layers\":30,\"vocab_size\":102400,\"bos_token_id\":100000,"
+        "\"eos_token_id\":100001},"
+        "\"vision_config\":{\"model_type\":\"siglip_vision_model\",\"hidden_size\":1024,"
+        "\"intermediate_size\":4096,\"image_size\":384,\"num_attention_heads\":16,"
+        "\"num_hidden_layers\":24,\"vision_use_head\":false},"
+        "\"high_res_vision_config\":{\"model_type\":\"sam_vision_model\"}}";
+    dv_config h, o;
+    dv_err e = { 0 };
+    const char *orig = dv_mkmodel_preset("7b");
+    g_assert_cmpint(dv_config_parse_json(hf, strlen(hf), "hf", &h, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_config_parse_json(orig, strlen(orig), "7b", &o, &e), ==, DOCVL_OK);
+    g_assert_true(h.hf_layout);
+    g_assert_false(o.hf_layout);
+    g_assert_cmpint(h.sam.downsample_channels[1], ==, 1024);
+    g_assert_cmpint(h.lm.intermediate, ==, 11008);
+    dv_schema sh, so;
+    g_assert_cmpint(dv_model_schema(&h, &sh, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_model_schema(&o, &so, &e), ==, DOCVL_OK);
+    /* same tensors the forward pass reads, same shapes */
+    int used_h = 0, used_o = 0;
+    for (int i = 0, j = 0; i < sh.n; i++) {
+        if (!sh.items[i].used)
+            continue;
+        used_h++;
+        while (j < so.n && strcmp(so.items[j].name, sh.items[i].name) < 0)
+            j++;
+        g_assert_cmpint(j, <, so.n);
+        g_assert_cmpstr(so.items[j].name, ==, sh.items[i].name);
+        g_assert_cmpint(memcmp(so.items[j].shape, sh.items[i].shape, sizeof sh.items[i].shape),
+                        ==, 0);
+    }
+    for (int j = 0; j < so.n; j++)
+        used_o += so.items[j].used;
+    g_assert_cmpint(used_h, ==, used_o);
+    dv_schema_free(&sh);
+    dv_schema_free(&so);
+}
+
 /* The command-line tool: exit status and messages. */
 static int run_tool(const char *const *args, char **err)
 {
@@ -425,5 +470,6 @@ int main(int argc, char **argv)
     g_test_add_func("/mkmodel/name-map", test_name_map);
     g_test_add_func("/mkmodel/tokenizer-and-tokens", test_tokenizer_and_tokens);
     g_test_add_func("/mkmodel/tool", test_tool);
+    g_test_add_func("/mkmodel/hf-config-defaults", test_hf_config_defaults);
     return g_test_run();
 }
