@@ -670,9 +670,12 @@ static int read_eos_ids(JsonObject *o, const char *what, dv_gen_cfg *g, dv_err *
     JsonNode *n = json_object_get_member(o, "eos_token_id");
     if (JSON_NODE_HOLDS_NULL(n))
         return 0;
-    if (!JSON_NODE_HOLDS_ARRAY(n))
-        return dv_cfg_int(o, "eos_token_id", what, 0, 1 << 24, &g->eos_ids[0], e) < 0 ? -1
-               : (g->n_eos = 1, 0);
+    if (!JSON_NODE_HOLDS_ARRAY(n)) {
+        if (dv_cfg_int(o, "eos_token_id", what, 0, 1 << 24, &g->eos_ids[0], e) < 0)
+            return -1;
+        g->n_eos = 1;
+        return 0;
+    }
     JsonArray *a = json_node_get_array(n);
     guint len = json_array_get_length(a);
     if (len == 0 || len > DV_MAX_EOS)

@@ -118,7 +118,7 @@ static void siglip_params(JsonBuilder *b, const dv_siglip_cfg *s, int output_dim
     kv_int(b, "heads", s->heads);
     kv_int(b, "patch_size", s->patch_size);
     kv_num(b, "mlp_ratio", (double)s->mlp_dim / s->width);
-    kv_str(b, "global_pool", s->attn_pool ? "map" : "token");
+    kv_str(b, "global_pool", s->attn_pool ? "map" : "");
     kv_bool(b, "class_token", 0);
 }
 
