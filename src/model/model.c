@@ -1,5 +1,7 @@
 #include "model/model.h"
 
+#include "model/schema.h"
+
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +31,10 @@ int dv_model_load(const char *dir, const dv_model_opts *opts, dv_model **out, dv
         return dv_fail(e, DOCVL_ENOMEM, "out of memory");
     int rc;
     m->dir = strdup(dir);
-    if ((rc = dv_config_load(dir, &m->cfg, e)) || (rc = dv_checkpoint_open(dir, &m->ck, e)))
+    /* Validate every tensor before binding anything: one clear message about
+     * the first bad tensor beats a failure halfway through the towers. */
+    if ((rc = dv_config_load(dir, &m->cfg, e)) || (rc = dv_checkpoint_open(dir, &m->ck, e)) ||
+        (rc = dv_model_validate(&m->cfg, m->ck, e)))
         goto fail;
     int widen = opts && opts->widen >= 0 ? opts->widen : auto_widen(m->ck);
     m->widened = widen;
