@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
  * panels the two sgemm calls read. */
 #define BLOCK_Q 64
 #define BLOCK_K 256
+#define MAX_WORKERS 64
 
 typedef struct attn_work {
     float *s;      /* [BLOCK_Q, BLOCK_K] scores, then probabilities */
@@ -99,22 +101,87 @@ static void query_block(const dv_attn *a, attn_work *w, int h, int q0, int nq)
     }
 }
 
+/* One worker's share: (head, query block) items t, t + n, t + 2n, ... */
+typedef struct attn_job {
+    const dv_attn *a;
+    float *buf;
+    int first, step;
+} attn_job;
+
+static void *attn_worker(void *arg)
+{
+    const attn_job *j = arg;
+    const dv_attn *a = j->a;
+    attn_work w = { .s = j->buf, .o = j->buf + (size_t)BLOCK_Q * BLOCK_K };
+    w.m = w.o + (size_t)BLOCK_Q * a->head_dim;
+    w.l = w.m + BLOCK_Q;
+    int qblocks = (a->n_q + BLOCK_Q - 1) / BLOCK_Q;
+    for (int it = j->first; it < a->n_heads * qblocks; it += j->step) {
+        int h = it / qblocks, q0 = it % qblocks * BLOCK_Q;
+        query_block(a, &w, h, q0, a->n_q - q0 < BLOCK_Q ? a->n_q - q0 : BLOCK_Q);
+    }
+    return NULL;
+}
+
+/* Starts workers 1..n-1, each with its own scratch; returns how many
+ * threads (the caller's included) will run. A worker that cannot start is
+ * not an error: the caller's thread takes its items. */
+static int spawn_workers(attn_job *jobs, pthread_t *tid, int n, size_t per)
+{
+    for (int t = 1; t < n; t++) {
+        jobs[t].step = n;
+        if (!(jobs[t].buf = malloc(per * sizeof(float))))
+            return t;
+        if (pthread_create(&tid[t], NULL, attn_worker, &jobs[t])) {
+            free(jobs[t].buf);
+            return t;
+        }
+    }
+    return n;
+}
+
+/* After a partial start, the started workers keep their stride n; the
+ * caller covers the items of the missing ones too. */
+static void run_caller_share(attn_job *self, int started, int n)
+{
+    for (int t = 0; t < n; t++)
+        if (t == 0 || t >= started) {
+            attn_job j = *self;
+            j.first = t;
+            j.step = n;
+            attn_worker(&j);
+        }
+}
+
 int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e)
 {
     int rc = check_args(a, e);
     if (rc)
         return rc;
-    float *buf = scratch ? scratch : malloc(dv_attention_scratch_floats(a) * sizeof *buf);
-    if (!buf)
+    size_t per = dv_attention_scratch_floats(a);
+    int items = a->n_heads * ((a->n_q + BLOCK_Q - 1) / BLOCK_Q);
+    int n = ctx && ctx->n_threads > 1 ? ctx->n_threads : 1;
+    n = n > MAX_WORKERS ? MAX_WORKERS : n > items ? (items > 0 ? items : 1) : n;
+    attn_job jobs[MAX_WORKERS];
+    pthread_t tid[MAX_WORKERS];
+    for (int t = 0; t < n; t++)
+        jobs[t] = (attn_job){ .a = a, .first = t, .step = n };
+    jobs[0].buf = scratch ? scratch : malloc(per * sizeof(float));
+    if (!jobs[0].buf)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scratch");
-    attn_work w = { .s = buf, .o = buf + (size_t)BLOCK_Q * BLOCK_K };
-    w.m = w.o + (size_t)BLOCK_Q * a->head_dim;
-    w.l = w.m + BLOCK_Q;
+    /* The block products are too small for OpenBLAS's own threads (their
+     * wake-up costs more than the product): the threads of the budget run
+     * (head, query block) items instead, each with a single-threaded BLAS. */
+    dv_ctx one = { .n_threads = 1 };
+    dv_ctx_apply(&one);
+    int started = spawn_workers(jobs, tid, n, per);
+    run_caller_share(&jobs[0], started, n);
+    for (int t = 1; t < started; t++) {
+        pthread_join(tid[t], NULL);
+        free(jobs[t].buf);
+    }
+    if (jobs[0].buf != scratch)
+        free(jobs[0].buf);
     dv_ctx_apply(ctx);
-    for (int h = 0; h < a->n_heads; h++)
-        for (int q0 = 0; q0 < a->n_q; q0 += BLOCK_Q)
-            query_block(a, &w, h, q0, a->n_q - q0 < BLOCK_Q ? a->n_q - q0 : BLOCK_Q);
-    if (buf != scratch)
-        free(buf);
     return DOCVL_OK;
 }

@@ -84,13 +84,17 @@ static void run_case(int n_q, int n_kv, int heads, int kv_heads, int hd, int cau
                   .q_pos0 = pos0, .bias = with_bias ? table_bias : NULL,
                   .bias_user = with_bias ? &bc : NULL };
     dv_err e = { 0 };
-    dv_ctx ctx = { .n_threads = 1 };
-    g_assert_cmpint(dv_attention(&a, NULL, &ctx, &e), ==, DOCVL_OK);
     reference(&a, with_bias ? &bc : NULL, ref);
-    double worst = 0;
-    for (size_t i = 0; i < (size_t)n_q * qw; i++)
-        worst = fmax(worst, fabs(out[i] - ref[i]));
-    g_assert_cmpfloat(worst, <, 2e-5);
+    /* one thread, and worker threads splitting (head, query block) items */
+    for (int threads = 1; threads <= 3; threads += 2) {
+        dv_ctx ctx = { .n_threads = threads };
+        memset(out, 0, (size_t)n_q * qw * sizeof *out);
+        g_assert_cmpint(dv_attention(&a, NULL, &ctx, &e), ==, DOCVL_OK);
+        double worst = 0;
+        for (size_t i = 0; i < (size_t)n_q * qw; i++)
+            worst = fmax(worst, fabs(out[i] - ref[i]));
+        g_assert_cmpfloat(worst, <, 2e-5);
+    }
     g_free(q);
     g_free(k);
     g_free(v);
