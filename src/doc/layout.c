@@ -118,6 +118,46 @@ static void map_back(dv_layout *l, double rad)
         l->blocks[i].box = unrotate(l->blocks[i].box, rad, l->page_w, l->page_h);
 }
 
+/* Ink this dense over a figure's box makes it a picture (a photo, a
+ * screenshot) rather than a frame or rule around text. */
+#define PICTURE_DENSITY 0.25
+
+static int inside_picture(dv_box line, const dv_box *pics, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (dv_box_area(dv_box_intersect(line, pics[i])) * 10 >= dv_box_area(line) * 7)
+            return 1;
+    return 0;
+}
+
+/* Specks of a photo group into short "lines" that are not text: drop the
+ * lines lying mostly inside dense figures. A figure over half the page is
+ * a background or the dark surround of a book scan, not a picture. */
+static void drop_lines_in_pictures(PIX *bin, dv_line_set *s)
+{
+    int k = 0;
+    long long page = (long long)pixGetWidth(bin) * pixGetHeight(bin);
+    for (int i = 0; i < s->n_figures; i++) {
+        dv_box f = s->figures[i];
+        if (dv_box_area(f) * 2 > page)
+            continue;
+        BOX *b = boxCreate(f.x0, f.y0, dv_box_w(f), dv_box_h(f));
+        l_int32 count = 0;
+        if (b && pixCountPixelsInRect(bin, b, &count, NULL) == 0 &&
+            count >= PICTURE_DENSITY * (double)dv_box_area(f)) {
+            dv_box t = s->figures[k];
+            s->figures[k++] = f;
+            s->figures[i] = t;
+        }
+        boxDestroy(&b);
+    }
+    int n = 0;
+    for (int i = 0; i < s->n_lines; i++)
+        if (!inside_picture(s->lines[i], s->figures, k))
+            s->lines[n++] = s->lines[i];
+    s->n_lines = n;
+}
+
 static int analyze_binary(PIX *bin, dv_layout *out, dv_err *e)
 {
     dv_box *comps = NULL;
@@ -131,6 +171,7 @@ static int analyze_binary(PIX *bin, dv_layout *out, dv_err *e)
     if (rc)
         return rc;
     out->char_h = set.char_h;
+    drop_lines_in_pictures(bin, &set);
     rc = dv_xycut(&set, out, e);
     dv_line_set_free(&set);
     return rc;

@@ -96,8 +96,11 @@ static int find_line(grouper *g, dv_box c)
         if (c.y0 < y0 - 0.6 * band || c.y1 > y1 + 0.6 * band)
             continue;
         double ov = v_overlap(c.y0, c.y1, y0, y1);
-        if (ov >= 0.5 * fmin(dv_box_h(c), band) && ov > best_ov) {
-            best_ov = ov;
+        /* Scored against the larger height, so a letter beside a drop cap
+         * joins its own text line, not the cap's. */
+        double score = ov / fmax(dv_box_h(c), band);
+        if (ov >= 0.5 * fmin(dv_box_h(c), band) && score > best_ov) {
+            best_ov = score;
             best = i;
         }
     }
@@ -115,8 +118,11 @@ static void absorb(line_acc *l, dv_box c)
 static int is_figure(dv_box c, double ch)
 {
     int w = dv_box_w(c), h = dv_box_h(c);
-    /* Too tall for type, or a horizontal or vertical rule. */
-    return h > 3.2 * ch || (h < 0.5 * ch && w > 6 * ch) || (h > 2 * ch && w < 0.25 * h);
+    /* Too tall for type (headline letters are up to about 6 body heights
+     * and no wider than a few heights), or a horizontal or vertical rule. */
+    int glyph_like = h <= 6 * ch && w <= 3 * h;
+    return (h > 3.2 * ch && !glyph_like) || (h < 0.5 * ch && w > 6 * ch) ||
+           (h > 2 * ch && w < 0.25 * h);
 }
 
 static int is_small(dv_box c, double ch)
@@ -163,6 +169,53 @@ static void merge_lines(grouper *g)
                 j--;
             }
     }
+}
+
+/* 1 when some line within a few line pitches on the given side (-1 above,
+ * +1 below) of a runs across the x range [x0, x1]. */
+static int spanned(const grouper *g, const line_acc *a, int x0, int x1, int side)
+{
+    double band = core_y1(a) - core_y0(a), reach = 2.5 * fmax(band, g->char_h);
+    for (int i = 0; i < g->n; i++) {
+        const line_acc *l = &g->v[i];
+        double d = side < 0 ? core_y0(a) - core_y1(l) : core_y0(l) - core_y1(a);
+        if (l != a && d > 0 && d <= reach && l->box.x0 < x0 && l->box.x1 > x1)
+            return 1;
+    }
+    return 0;
+}
+
+/* Joins pieces of one line separated by more than a word gap (a sentence
+ * gap, a wide justified space) when lines above and below run across the
+ * gap: a column gutter is white in the neighbouring lines too. */
+static void bridge_gaps(grouper *g)
+{
+    for (int i = 0; i < g->n; i++)
+        for (int j = 0; j < g->n; j++) {
+            line_acc *a = &g->v[i], *b = &g->v[j];
+            int gap = b->box.x0 - a->box.x1;
+            double unit = fmax(g->char_h, core_y1(a) - core_y0(a));
+            if (i == j || gap <= 0 || gap > 3 * unit)
+                continue;
+            double ov = v_overlap(core_y0(a), core_y1(a), core_y0(b), core_y1(b));
+            double hmin = fmin(core_y1(a) - core_y0(a), core_y1(b) - core_y0(b));
+            int ha = dv_box_h(a->box), hb = dv_box_h(b->box);
+            /* Pieces of one line of type share its height; specks in a
+             * picture do not. */
+            if (a->n < 2 || b->n < 2 || 2 * dv_imax(ha, hb) > 3 * dv_imin(ha, hb))
+                continue;
+            if (ov < 0.7 * hmin || !spanned(g, a, a->box.x1, b->box.x0, -1) ||
+                !spanned(g, a, a->box.x1, b->box.x0, 1))
+                continue;
+            a->box = dv_box_union(a->box, b->box);
+            a->sum_y0 += b->sum_y0;
+            a->sum_y1 += b->sum_y1;
+            a->n += b->n;
+            g->v[j] = g->v[--g->n];
+            if (i == g->n)
+                i = j;
+            j = -1;
+        }
 }
 
 /* Dots, accents, commas and hyphens join the nearest line beside them. */
@@ -216,6 +269,7 @@ static int group_sorted(const dv_box *c, int n, grouper *g, dv_line_set *out, dv
             attach_small(g, c[i]);
     /* A sentence's full stop narrows the gap to the next sentence. */
     merge_lines(g);
+    bridge_gaps(g);
     for (int i = 0; i < g->n && rc == DOCVL_OK; i++)
         rc = push_box(&out->lines, &out->n_lines, g->v[i].box, e);
     return rc;

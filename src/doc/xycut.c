@@ -153,6 +153,14 @@ static int cut(cutter *c, item *it, int n, int depth)
     return emit_block(c, it, n);
 }
 
+static int overlaps_any(dv_box b, const dv_box *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!dv_box_empty(dv_box_intersect(b, v[i])))
+            return 1;
+    return 0;
+}
+
 int dv_xycut(const dv_line_set *s, dv_layout *out, dv_err *e)
 {
     int n = s->n_lines + s->n_figures;
@@ -163,8 +171,14 @@ int dv_xycut(const dv_line_set *s, dv_layout *out, dv_err *e)
         return dv_fail(e, DOCVL_ENOMEM, "layout: out of memory for %d boxes", n);
     for (int i = 0; i < s->n_lines; i++)
         it[i] = (item){s->lines[i], 1};
+    /* Figures overlapping text (frames, shaded boxes, the dark border of a
+     * book scan) would glue everything into one block: only pictures apart
+     * from the text take part. */
+    int k = s->n_lines;
     for (int i = 0; i < s->n_figures; i++)
-        it[s->n_lines + i] = (item){s->figures[i], 0};
+        if (!overlaps_any(s->figures[i], s->lines, s->n_lines))
+            it[k++] = (item){s->figures[i], 0};
+    n = k;
     cutter c = {it, 1.6 * s->char_h, 1.2 * s->char_h, out, 0, 0, e};
     if (c.vgap < 2)
         c.vgap = c.hgap = 2;
