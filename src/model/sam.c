@@ -216,6 +216,7 @@ static int relpos_attention(const dv_sam *s, const vit_block *b, const float *qk
     int n = g * g, c = s->width, hd = c / s->heads;
     relpos r = { .g = g, .rel_h = rel, .rel_w = rel + (size_t)n * g };
     float *full = rel + 2 * (size_t)n * g;
+    dv_ctx_apply(ctx);
     for (int h = 0; h < s->heads; h++) {
         const float *q = qkv + (size_t)h * hd;
         relpos_table(q, 3 * (size_t)c, n, g, hd, b->rel_h, 1, full, r.rel_h);
@@ -253,10 +254,13 @@ static int window_attention(const dv_sam *s, const vit_block *b, const float *xn
             memcpy(w->xn + at * c, xn_grid + ((size_t)y * G + x) * c, row);
         }
     dv_linear_forward(&b->qkv, w->xn, nw * nw * per, w->qkv, ctx);
+    /* a window's products (196 x 27 x 64, 196 x 196 x 64) are too small to
+     * pay for waking threads: windows run on this thread alone */
+    dv_ctx one = { .n_threads = 1 };
     for (int win = 0; win < nw * nw; win++) {
         size_t off = (size_t)win * per;
         int rc = relpos_attention(s, b, w->qkv + off * 3 * c, ws, w->att + off * c, w->rel,
-                                  scratch, ctx, e);
+                                  scratch, &one, e);
         if (rc)
             return rc;
     }
