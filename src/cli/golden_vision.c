@@ -71,8 +71,7 @@ static int preprocess_stage(golden_case *gc, float *pixels, dv_err *e)
         golden_compare_u8(gc, "pixel_values_u8", u8, n);
     const dv_tensor *ref = golden_tensor(gc, "pixel_values_u8");
     if (!rc && ref && ref->dtype == DV_U8 && (size_t)dv_tensor_numel(ref) == n)
-        for (size_t i = 0; i < n; i++)
-            pixels[i] = (float)(((const uint8_t *)ref->data)[i] / 255.0);
+        dv_preprocess_to_float(ref->data, &gc->cfg.pre, pixels);
     free(u8);
     dv_image_free(&im);
     return rc;

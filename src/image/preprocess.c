@@ -46,9 +46,9 @@ static void paste_planar(const uint8_t *rgb, const dv_pre_geom *g, uint8_t *u8)
     }
 }
 
-static void to_float(const uint8_t *u8, const dv_preproc_cfg *cfg, int s, float *pixels)
+void dv_preprocess_to_float(const uint8_t *u8, const dv_preproc_cfg *cfg, float *pixels)
 {
-    size_t plane = (size_t)s * s;
+    size_t plane = (size_t)cfg->image_size * cfg->image_size;
     for (int c = 0; c < 3; c++) {
         const uint8_t *in = u8 + c * plane;
         float *out = pixels + c * plane;
@@ -77,7 +77,7 @@ int dv_preprocess(const dv_image *im, const dv_preproc_cfg *cfg, uint8_t *u8, fl
                                          g.resized_h, e))) {
         paste_planar(resized, &g, sq);
         if (pixels)
-            to_float(sq, cfg, g.size, pixels);
+            dv_preprocess_to_float(sq, cfg, pixels);
     }
     free(resized);
     if (sq != u8)

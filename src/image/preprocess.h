@@ -28,4 +28,8 @@ int dv_preprocess_geometry(int w, int h, const dv_preproc_cfg *cfg, dv_pre_geom 
 int dv_preprocess(const dv_image *im, const dv_preproc_cfg *cfg, uint8_t *u8, float *pixels,
                   dv_pre_geom *geom, dv_err *e);
 
+/* The float tensor of a square u8 [3, S, S] image (S = cfg->image_size):
+ * float32(u8 / 255), normalised only when cfg->do_normalize. */
+void dv_preprocess_to_float(const uint8_t *u8, const dv_preproc_cfg *cfg, float *pixels);
+
 #endif

@@ -168,6 +168,27 @@ static void test_identity(void)
     dv_image_free(&im);
 }
 
+/* do_normalize: (v/255 - mean) / std per channel; off: v/255 exactly. */
+static void test_normalize(void)
+{
+    dv_preproc_cfg c = cfg_of(4);
+    c.image_mean[2] = 0.25f;
+    c.image_std[2] = 0.125f;
+    uint8_t u8[3 * 16];
+    float f[3 * 16];
+    for (int i = 0; i < 48; i++)
+        u8[i] = (uint8_t)(i * 5);
+    dv_preprocess_to_float(u8, &c, f);
+    for (int i = 0; i < 48; i++)
+        g_assert_cmpfloat(f[i], ==, (float)(u8[i] / 255.0));
+    c.do_normalize = 1;
+    dv_preprocess_to_float(u8, &c, f);
+    for (int i = 0; i < 48; i++) {
+        double m = i < 32 ? 0.5 : 0.25, sd = i < 32 ? 0.5 : 0.125;
+        g_assert_cmpfloat_with_epsilon(f[i], (u8[i] / 255.0 - m) / sd, 1e-6);
+    }
+}
+
 /* A horizontal ramp shrunk or enlarged stays ordered and in range; bicubic's
  * negative lobes overshoot at a hard edge and must be clipped, not wrapped. */
 static void test_ramp_and_edge(void)
@@ -267,6 +288,7 @@ int main(int argc, char **argv)
     g_test_add_func("/preprocess/geometry", test_geometry);
     g_test_add_func("/preprocess/constant", test_constant);
     g_test_add_func("/preprocess/identity", test_identity);
+    g_test_add_func("/preprocess/normalize", test_normalize);
     g_test_add_func("/preprocess/ramp-edge", test_ramp_and_edge);
     g_test_add_func("/preprocess/converted", test_converted_inputs);
     g_test_add_func("/resize/bilinear-aa", test_bilinear_aa);
