@@ -204,8 +204,20 @@ int dv_image_decode(const uint8_t *data, size_t len, int frame, size_t max_pixel
         return dv_fail(e, DOCVL_ELIMIT, "image of %d x %d pixels exceeds the limit of %zu pixels",
                        w, h, max_pixels);
     dv_image_format f = dv_image_sniff(data, len);
-    rc = uses_leptonica(f) ? decode_lept(data, len, f, frame, out, e)
-                           : decode_stb(data, len, out, e);
+    if (uses_leptonica(f)) {
+        rc = decode_lept(data, len, f, frame, out, e);
+    } else {
+        rc = decode_stb(data, len, out, e);
+        /* stb_image lacks some variants Leptonica's codecs read (CMYK and
+         * 12-bit JPEG, for one); TGA is stb's alone. */
+        if (rc == DOCVL_EFORMAT && f != DV_IMG_TGA) {
+            dv_err le = {0};
+            if (decode_lept(data, len, f, frame, out, &le) == DOCVL_OK) {
+                dv_err_clear(e);
+                rc = DOCVL_OK;
+            }
+        }
+    }
     if (rc == DOCVL_OK && (out->w != w || out->h != h)) {
         dv_image_free(out);
         return dv_fail(e, DOCVL_EFORMAT, "%s: decoded size differs from its header",
