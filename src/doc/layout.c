@@ -15,7 +15,7 @@
 /* More components than this is halftone or noise, not text worth grouping. */
 #define MAX_COMPONENTS 200000
 
-static PIX *to_gray(const dv_image *im)
+PIX *dv_page_gray(const dv_image *im)
 {
     PIX *g = pixCreate(im->w, im->h, 8);
     if (!g)
@@ -35,7 +35,7 @@ static PIX *to_gray(const dv_image *im)
 
 /* Sauvola with a window of about a fiftieth of the page: two or three text
  * lines at any resolution, so local contrast decides, not page-wide light. */
-static PIX *binarize(PIX *gray)
+PIX *dv_page_binarize(PIX *gray)
 {
     int w = pixGetWidth(gray), h = pixGetHeight(gray);
     int half = dv_imax(7, dv_imin(40, dv_imin(w, h) / 60));
@@ -205,11 +205,11 @@ int dv_layout_analyze(const dv_image *page, const dv_layout_options *opts, dv_la
     out->page_h = page->h;
     double max_deg = opts && opts->max_deskew_deg > 0 ? opts->max_deskew_deg
                                                       : DEFAULT_MAX_DESKEW_DEG;
-    PIX *gray = to_gray(page);
+    PIX *gray = dv_page_gray(page);
     if (!gray)
         return dv_fail(e, DOCVL_ENOMEM, "layout: out of memory for a %d x %d page", page->w,
                        page->h);
-    PIX *bin = binarize(gray);
+    PIX *bin = dv_page_binarize(gray);
     pixDestroy(&gray);
     if (!bin)
         return dv_fail(e, DOCVL_ENOMEM, "layout: binarization failed");

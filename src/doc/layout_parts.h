@@ -3,7 +3,14 @@
 #ifndef DV_DOC_LAYOUT_PARTS_H
 #define DV_DOC_LAYOUT_PARTS_H
 
+#include <leptonica/allheaders.h>
+
 #include "doc/layout.h"
+
+/* The page as 8-bit gray, and that made 1-bit (1 = ink) by Sauvola's
+ * adaptive threshold; NULL when out of memory. */
+PIX *dv_page_gray(const dv_image *im);
+PIX *dv_page_binarize(PIX *gray);
 
 typedef struct dv_line_set {
     dv_box *lines;
