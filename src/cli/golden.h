@@ -39,6 +39,11 @@ int golden_compare(golden_case *gc, const char *name, const float *got, size_t n
  * generation.steps_safe_to_compare). Same printing and counting. */
 int golden_compare_ids(golden_case *gc, const char *name, const int32_t *ids, size_t n);
 
+/* golden_compare printing `label` instead of the reference's name (a stage
+ * recomputed from golden inputs, to isolate it). */
+int golden_compare_as(golden_case *gc, const char *name, const char *label, const float *got,
+                      size_t n);
+
 /* Exact comparison of bytes (pixel_values_u8). Same printing and counting. */
 int golden_compare_u8(golden_case *gc, const char *name, const uint8_t *got, size_t n);
 

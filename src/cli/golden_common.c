@@ -76,7 +76,7 @@ static void verdict(golden_case *gc, const char *name, double max_abs, double ma
     gc->compared++;
     if (!ok)
         gc->failures++;
-    printf("  %-20s max_abs %.3e  max_rel %.3e  worst/allowed %8.4f  %s\n", name, max_abs, max_rel,
+    printf("  %-26s max_abs %.3e  max_rel %.3e  worst/allowed %8.4f  %s\n", name, max_abs, max_rel,
            worst, ok ? "ok" : "FAIL");
 }
 
@@ -84,25 +84,31 @@ static int shape_mismatch(golden_case *gc, const char *name, size_t want, size_t
 {
     gc->compared++;
     gc->failures++;
-    printf("  %-20s FAIL: reference has %zu values, got %zu\n", name, want, got);
+    printf("  %-26s FAIL: reference has %zu values, got %zu\n", name, want, got);
     return 1;
 }
 
 static void skip(const char *name)
 {
-    printf("  %-20s skip (not in this case)\n", name);
+    printf("  %-26s skip (not in this case)\n", name);
 }
 
 int golden_compare(golden_case *gc, const char *name, const float *got, size_t n)
 {
+    return golden_compare_as(gc, name, name, got, n);
+}
+
+int golden_compare_as(golden_case *gc, const char *name, const char *label, const float *got,
+                      size_t n)
+{
     const dv_tensor *ref = golden_tensor(gc, name);
     if (!ref) {
-        skip(name);
+        skip(label);
         return 0;
     }
     size_t m = (size_t)dv_tensor_numel(ref);
     if (m != n || (ref->dtype != DV_F32 && ref->dtype != DV_F16 && ref->dtype != DV_BF16))
-        return shape_mismatch(gc, name, m, n);
+        return shape_mismatch(gc, label, m, n);
     double atol, rtol;
     tolerance(gc, name, &atol, &rtol);
     float buf[1024];
@@ -126,7 +132,7 @@ int golden_compare(golden_case *gc, const char *name, const float *got, size_t n
             worst = ratio > worst ? ratio : worst;
         }
     }
-    verdict(gc, name, max_abs, max_rel, worst, ok && worst <= 1.0);
+    verdict(gc, label, max_abs, max_rel, worst, ok && worst <= 1.0);
     return 1;
 }
 
@@ -160,7 +166,7 @@ int golden_compare_ids(golden_case *gc, const char *name, const int32_t *ids, si
         bad += r[i] != ids[i];
     gc->compared++;
     gc->failures += bad != 0;
-    printf("  %-20s %zu of %zu ids differ (exact)  %s\n", name, bad, upto, bad ? "FAIL" : "ok");
+    printf("  %-26s %zu of %zu ids differ (exact)  %s\n", name, bad, upto, bad ? "FAIL" : "ok");
     return 1;
 }
 
@@ -184,7 +190,7 @@ int golden_compare_u8(golden_case *gc, const char *name, const uint8_t *got, siz
     }
     gc->compared++;
     gc->failures += bad != 0;
-    printf("  %-20s %zu of %zu bytes differ (max %d, exact)  %s\n", name, bad, n, worst,
+    printf("  %-26s %zu of %zu bytes differ (max %d, exact)  %s\n", name, bad, n, worst,
            bad ? "FAIL" : "ok");
     return 1;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "kernels/linear.h"
 #include "cli/golden.h"
 #include "image/preprocess.h"
 #include "model/vision.h"
@@ -101,6 +102,34 @@ static void compare_taps(golden_case *gc, const dv_vision *v, dv_vision_taps *t)
             golden_compare(gc, TAPS[i].name, *tap_slot(t, i), dv_vision_tap_len(v, TAPS[i].name));
 }
 
+/* A golden tensor as f32 when it holds exactly n values, else NULL. */
+static float *golden_f32(const golden_case *gc, const char *name, size_t n, dv_err *e)
+{
+    const dv_tensor *t = golden_tensor(gc, name);
+    if (!t || (size_t)dv_tensor_numel(t) != n)
+        return NULL;
+    return dv_tensor_to_f32(t, e);
+}
+
+/* The aligner fed the reference tower outputs: tells an aligner error from
+ * an error carried in from the towers. */
+static int aligner_isolated(golden_case *gc, const dv_vision *v, const dv_vision_taps *t,
+                            const dv_ctx *ctx, dv_err *e)
+{
+    size_t n_sig = dv_vision_tap_len(v, "siglip_out"), n_sam = dv_vision_tap_len(v, "sam_out");
+    size_t n_out = (size_t)dv_vision_tokens(v) * dv_vision_embed_dim(v);
+    float *sig = golden_f32(gc, "siglip_out", n_sig, e);
+    float *sam = t->sam_out ? golden_f32(gc, "sam_out", n_sam, e) : NULL;
+    float *out = malloc(n_out * sizeof *out);
+    int rc = !out ? dv_fail(e, DOCVL_ENOMEM, "out of memory for the image embeddings") : e->code;
+    if (!rc && sig && (sam || !t->sam_out) && !(rc = dv_vision_align(v, sam, sig, out, ctx, e)))
+        golden_compare_as(gc, "aligner_out", "aligner_out[golden inputs]", out, n_out);
+    free(sig);
+    free(sam);
+    free(out);
+    return rc;
+}
+
 int golden_run_vision(golden_case *gc, float **aligner_out, const dv_ctx *ctx, dv_err *e)
 {
     *aligner_out = NULL;
@@ -122,6 +151,7 @@ int golden_run_vision(golden_case *gc, float **aligner_out, const dv_ctx *ctx, d
         else if (!(rc = dv_vision_forward(v, pixels, out, &taps, ctx, e))) {
             compare_taps(gc, v, &taps);
             golden_compare(gc, "aligner_out", out, n);
+            rc = aligner_isolated(gc, v, &taps, ctx, e);
         }
     }
     if (rc) {

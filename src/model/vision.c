@@ -269,6 +269,14 @@ static int run_hybrid(const dv_vision *v, const float *pixels, float *sam_out, f
     return rc;
 }
 
+int dv_vision_align(const dv_vision *v, const float *sam, const float *siglip, float *out,
+                    const dv_ctx *ctx, dv_err *e)
+{
+    if (dv_aligner_forward(&v->aligner, sam, siglip, v->n_tok, out, ctx, e))
+        return dv_wrap(e, "aligner");
+    return DOCVL_OK;
+}
+
 int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
                       const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
 {
@@ -283,8 +291,8 @@ int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
         rc = run_hybrid(v, pixels, sam_out, low_out, taps, ctx, e);
     else if ((rc = dv_siglip_forward(&v->siglip, pixels, low_out, taps, ctx, e)))
         dv_wrap(e, "SigLIP tower");
-    if (!rc && (rc = dv_aligner_forward(&v->aligner, sam_out, low_out, v->n_tok, out, ctx, e)))
-        dv_wrap(e, "aligner");
+    if (!rc)
+        rc = dv_vision_align(v, sam_out, low_out, out, ctx, e);
     free(low_out);
     free(sam_out);
     return rc;

@@ -45,4 +45,10 @@ int dv_vision_embed_dim(const dv_vision *v);
 int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
                       const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);
 
+/* The aligner alone on tower features [tokens, input_dim]: sam (hybrid
+ * only; NULL otherwise) and siglip -> out [tokens, n_embed]. For cached
+ * features (adapter training) and for checking the aligner in isolation. */
+int dv_vision_align(const dv_vision *v, const float *sam, const float *siglip, float *out,
+                    const dv_ctx *ctx, dv_err *e);
+
 #endif
