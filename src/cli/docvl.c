@@ -16,20 +16,21 @@
 #include "cli/docvl_cli.h"
 #include "docvl.h"
 
-/* Signal state is the one thing a handler may touch: a flag, and on a
- * second signal the temporary output to remove before leaving at once. */
+/* Signal state is the one thing a handler may touch. The handler removes
+ * the temporary -o file (unlink is async-signal-safe) and leaves at once
+ * with _exit: docvl may be blocked in a read of stdin or deep in a matrix
+ * product, where no flag would be seen soon. The flag is still set first so
+ * that nothing else is started should _exit be delayed. */
 static volatile sig_atomic_t got_signal;
 static char tmp_to_remove[PATH_MAX];
 static volatile sig_atomic_t tmp_armed;
 
 static void on_signal(int sig)
 {
-    if (got_signal) {
-        if (tmp_armed)
-            unlink(tmp_to_remove);
-        _exit(128 + sig);
-    }
     got_signal = sig;
+    if (tmp_armed)
+        unlink(tmp_to_remove);
+    _exit(128 + sig);
 }
 
 static int install_signals(void)
@@ -38,7 +39,6 @@ static int install_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    /* no SA_RESTART: a blocking read of stdin returns so the run can stop */
     if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
         return -1;
     return 0;

@@ -213,12 +213,13 @@ static int run_input(const cli_opts *o, dv_pipeline *pl, const char *input, cons
     return code;
 }
 
-/* Worse outcomes win: a model problem over a bad input over a plain error
- * over failed pages. */
+/* Worse outcomes win: a usage error over a model problem over a bad input
+ * over a plain error over failed pages. */
 static int worse(int a, int b)
 {
     static const int rank[] = { [CLI_EXIT_OK] = 0, [CLI_EXIT_PAGES] = 1, [CLI_EXIT_FAIL] = 2,
-                                [CLI_EXIT_INPUT] = 3, [CLI_EXIT_MODEL] = 4 };
+                                [CLI_EXIT_INPUT] = 3, [CLI_EXIT_MODEL] = 4,
+                                [CLI_EXIT_USAGE] = 5 };
     if (a > CLI_EXIT_PAGES || b > CLI_EXIT_PAGES)
         return a > CLI_EXIT_PAGES ? a : b;
     return rank[a] >= rank[b] ? a : b;
@@ -263,7 +264,7 @@ static int run_all(cli_opts *o, dv_pipeline *pl, char **outs)
         int c = run_input(o, pl, o->inputs[i], outs[i], &st);
         cli_progress_done(pr);
         code = worse(code, c);
-        if (c == CLI_EXIT_MODEL || c > CLI_EXIT_PAGES)
+        if (c == CLI_EXIT_MODEL || c == CLI_EXIT_USAGE || c > CLI_EXIT_PAGES)
             break;
     }
     if (o->verbose)
