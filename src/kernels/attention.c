@@ -11,6 +11,9 @@
 #define BLOCK_Q 64
 #define BLOCK_K 256
 #define MAX_WORKERS 64
+/* Scores a worker thread must have to be worth starting (~1 ms of work):
+ * a decode step's few thousand scores stay on the caller's thread. */
+#define MIN_SCORES_PER_WORKER (1 << 17)
 
 typedef struct attn_work {
     float *s;      /* [BLOCK_Q, BLOCK_K] scores, then probabilities */
@@ -161,7 +164,11 @@ int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e)
     size_t per = dv_attention_scratch_floats(a);
     int items = a->n_heads * ((a->n_q + BLOCK_Q - 1) / BLOCK_Q);
     int n = ctx && ctx->n_threads > 1 ? ctx->n_threads : 1;
-    n = n > MAX_WORKERS ? MAX_WORKERS : n > items ? (items > 0 ? items : 1) : n;
+    double scores = (double)a->n_q * a->n_kv * a->n_heads;
+    if (n > scores / MIN_SCORES_PER_WORKER)
+        n = (int)(scores / MIN_SCORES_PER_WORKER);
+    n = n > MAX_WORKERS ? MAX_WORKERS : n > items ? items : n;
+    n = n < 1 ? 1 : n;
     attn_job jobs[MAX_WORKERS];
     pthread_t tid[MAX_WORKERS];
     for (int t = 0; t < n; t++)
