@@ -1,9 +1,56 @@
 #include "doc/orient.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "doc/layout_parts.h"
+
+/* Leptonica's own decision rule (makeOrientDecision's defaults), without
+ * its messages: one direction must be confident and well ahead. */
+#define MIN_CONF 8.0
+#define MIN_RATIO 2.5
+/* Upside-down evidence is trusted only on prose: figures and digits in
+ * table cells have no ascenders or descenders to count. */
+#define PROSE_LINE_CHARS 12.0
+
+static int decide(double up, double left)
+{
+    double u = fabs(up), l = fabs(left);
+    if (u > MIN_CONF && u > MIN_RATIO * l)
+        return up > 0 ? 0 : 180;
+    if (l > MIN_CONF && l > MIN_RATIO * u)
+        return left > 0 ? 90 : 270;
+    return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* 1 when the page's median text line is at least PROSE_LINE_CHARS
+ * character heights long. */
+static int has_prose(const dv_image *page, dv_err *e)
+{
+    dv_layout l;
+    if (dv_layout_analyze(page, NULL, &l, e))
+        return 0;
+    int prose = 0;
+    if (l.n_lines >= 3 && l.char_h > 0) {
+        int *w = malloc((size_t)l.n_lines * sizeof *w);
+        if (w) {
+            for (int i = 0; i < l.n_lines; i++)
+                w[i] = dv_box_w(l.lines[i]);
+            qsort(w, (size_t)l.n_lines, sizeof *w, cmp_int);
+            prose = w[l.n_lines / 2] >= PROSE_LINE_CHARS * l.char_h;
+            free(w);
+        }
+    }
+    dv_layout_free(&l);
+    return prose;
+}
 
 int dv_orient_detect(const dv_image *page, int *rotate_deg, double *conf, dv_err *e)
 {
@@ -19,16 +66,20 @@ int dv_orient_detect(const dv_image *page, int *rotate_deg, double *conf, dv_err
         return dv_fail(e, DOCVL_ENOMEM, "orientation: out of memory for a %d x %d page",
                        page->w, page->h);
     l_float32 up = 0, left = 0;
-    l_int32 orient = L_TEXT_ORIENT_UNKNOWN;
-    /* Too little text is not an error: the page just keeps its orientation. */
-    if (pixOrientDetect(bin, &up, &left, 0, 0) == 0 &&
-        makeOrientDecision(up, left, 0, 0, &orient, 0) == 0) {
-        static const int turn[5] = {0, 0, 90, 180, 270};
-        *rotate_deg = orient >= 0 && orient <= 4 ? turn[orient] : 0;
-        if (conf)
-            *conf = fmax(fabs(up), fabs(left));
-    }
+    /* Too little text is not an error: the page keeps its orientation. */
+    int ok = pixOrientDetect(bin, &up, &left, 0, 0) == 0;
     pixDestroy(&bin);
+    if (!ok)
+        return DOCVL_OK;
+    int deg = decide(up, left);
+    if (deg == 180) {
+        dv_err le = {0};
+        if (!has_prose(page, &le))
+            deg = 0;
+    }
+    *rotate_deg = deg;
+    if (conf)
+        *conf = fmax(fabs(up), fabs(left));
     return DOCVL_OK;
 }
 

@@ -10,8 +10,11 @@
 
 /* Sets *rotate_deg to the clockwise turn (0, 90, 180 or 270) that makes the
  * text upright, 0 when the text is upright or the evidence is weak (too
- * little text, no clear winner); *conf (may be NULL) to the strength of the
- * evidence (Leptonica's confidence, about 8 or more is clear). */
+ * little text, no clear winner, or "upside down" on a page without prose
+ * lines, where tables of figures fool the statistics); *conf (may be NULL)
+ * to the strength of the evidence (Leptonica's confidence; 8 or more is
+ * needed). The statistics are those of Latin-like scripts: pages in scripts
+ * without ascenders and descenders (Hebrew, CJK) can be misjudged. */
 int dv_orient_detect(const dv_image *page, int *rotate_deg, double *conf, dv_err *e);
 
 /* Turns in clockwise by deg (a multiple of 90) into *out (a new image). */

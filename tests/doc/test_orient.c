@@ -78,10 +78,23 @@ static void test_rotate_pixels(void)
     dv_image_free(&a);
 }
 
+/* A landscape table of figures (camelot's m27.pdf) has no ascender and
+ * descender statistics to speak of: it must stay as it is. */
+static void test_table_not_turned(void)
+{
+    dv_image im = load("corpus/tables/m27.pdf");
+    int deg = -1;
+    dv_err e = {0};
+    g_assert_cmpint(dv_orient_detect(&im, &deg, NULL, &e), ==, DOCVL_OK);
+    g_assert_cmpint(deg, ==, 0);
+    dv_image_free(&im);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/orient/rotate-pixels", test_rotate_pixels);
     g_test_add_func("/orient/turned-pages", test_turned_pages);
+    g_test_add_func("/orient/table-not-turned", test_table_not_turned);
     return g_test_run();
 }
