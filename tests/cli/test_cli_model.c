@@ -1,0 +1,251 @@
+/* docvl on the model path with the tiny random model of the goldens
+ * (tests/data/golden/tiny-siglip-f32): the text is noise, so the checks are
+ * about structure: pages, tiles, boxes, valid XHTML, exit codes, and a tile
+ * that loops twice making the status 5. */
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <math.h>
+#include <sys/stat.h>
+
+#include "clitest.h"
+#include "model/safetensors.h"
+#include "text/tokenizer.h"
+
+static char *tiny_model(void)
+{
+    return test_data("golden/tiny-siglip-f32");
+}
+
+static void test_text_and_markdown(void)
+{
+    char *m = tiny_model(), *img = sample("phototest.tif");
+    cli_result r = CLI(NULL, "-m", m, "--max-tokens", "24", img);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_cmpint(count_char(r.out, '\f'), ==, 1);
+    g_assert_cmpuint(r.out_len, >, 2);
+    g_assert_true(g_utf8_validate(r.out, -1, NULL));
+    cli_result_free(&r);
+    r = CLI(NULL, "-f", "md", "-m", m, "--max-tokens", "24", img);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_true(g_str_has_prefix(r.out, "<!-- page 1 -->\n\n"));
+    cli_result_free(&r);
+    g_free(m);
+    g_free(img);
+}
+
+/* Tiles: a scanned page larger than the model's 384-pixel input is cut into
+ * several tiles, each reported in the progress lines. */
+static void test_tiles(void)
+{
+    char *m = tiny_model(), *scan = sample("scan.pdf");
+    cli_result r = CLI(NULL, "-m", m, "--max-tokens", "4", "--progress", "always", "--dpi", "100",
+                       scan);
+    g_assert_cmpint(r.status, ==, 0);
+    GRegex *re = g_regex_new("tile 1/([0-9]+)", 0, 0, NULL);
+    GMatchInfo *mi = NULL;
+    g_assert_true(g_regex_match(re, r.err, 0, &mi));
+    char *n = g_match_info_fetch(mi, 1);
+    g_assert_cmpint(atoi(n), >, 1);
+    g_free(n);
+    g_match_info_free(mi);
+    cli_result_free(&r);
+    /* --tiles off: one tile for the page */
+    r = CLI(NULL, "-m", m, "--max-tokens", "4", "--progress", "always", "--dpi", "100", "--tiles",
+            "off", scan);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.err, "tile 1/1,"));
+    g_assert_true(g_regex_match(re, r.err, 0, &mi));
+    n = g_match_info_fetch(mi, 1);
+    g_assert_cmpint(atoi(n), ==, 1);
+    g_free(n);
+    g_match_info_free(mi);
+    g_regex_unref(re);
+    cli_result_free(&r);
+    g_free(m);
+    g_free(scan);
+}
+
+static double bbox_field(const char *title, int i)
+{
+    const char *p = strstr(title, "bbox ");
+    g_assert_nonnull(p);
+    double v[4];
+    g_assert_cmpint(sscanf(p, "bbox %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3]), ==, 4);
+    return v[i];
+}
+
+static void test_hocr(void)
+{
+    char *m = tiny_model(), *scan = sample("scan.pdf");
+    cli_result r = CLI(NULL, "-f", "hocr", "-m", m, "--max-tokens", "40", "--dpi", "100",
+                       "--text-layer", "off", scan);
+    g_assert_cmpint(r.status, ==, 0);
+    xmlDocPtr doc = xmlReadMemory(r.out, (int)r.out_len, "x.hocr", NULL, XML_PARSE_NONET);
+    g_assert_nonnull(doc);
+    xmlXPathContextPtr xc = xmlXPathNewContext(doc);
+    xmlXPathRegisterNs(xc, (const xmlChar *)"h", (const xmlChar *)"http://www.w3.org/1999/xhtml");
+    xmlXPathObjectPtr pages = xmlXPathEvalExpression(
+        (const xmlChar *)"//h:div[@class='ocr_page']/@title", xc);
+    g_assert_cmpint(pages->nodesetval->nodeNr, ==, 1);
+    xmlChar *pt = xmlNodeGetContent(pages->nodesetval->nodeTab[0]);
+    g_assert_nonnull(strstr((const char *)pt, "scan_res 100 100"));
+    double pw = bbox_field((const char *)pt, 2), ph = bbox_field((const char *)pt, 3);
+    g_assert_cmpfloat(pw, >, 100);
+    xmlXPathObjectPtr words = xmlXPathEvalExpression(
+        (const xmlChar *)"//h:span[@class='ocr_line']/h:span[@class='ocrx_word']/@title", xc);
+    g_assert_nonnull(words->nodesetval);
+    g_assert_cmpint(words->nodesetval->nodeNr, >, 0);
+    for (int i = 0; i < words->nodesetval->nodeNr; i++) {
+        xmlChar *t = xmlNodeGetContent(words->nodesetval->nodeTab[i]);
+        g_assert_cmpfloat(bbox_field((const char *)t, 0), >=, 0);
+        g_assert_cmpfloat(bbox_field((const char *)t, 2), <=, pw);
+        g_assert_cmpfloat(bbox_field((const char *)t, 3), <=, ph);
+        xmlFree(t);
+    }
+    xmlFree(pt);
+    xmlXPathFreeObject(words);
+    xmlXPathFreeObject(pages);
+    xmlXPathFreeContext(xc);
+    xmlFreeDoc(doc);
+    cli_result_free(&r);
+    g_free(m);
+    g_free(scan);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    char *data;
+    gsize len;
+    g_assert_true(g_file_get_contents(from, &data, &len, NULL));
+    test_write_file(to, data, len);
+    g_free(data);
+}
+
+static float *tensor(dv_safetensors *st, const char *name, int64_t *rows, int64_t *cols)
+{
+    const dv_tensor *t = dv_safetensors_find(st, name);
+    g_assert_nonnull(t);
+    g_assert_cmpint(t->dtype, ==, DV_F32);
+    *rows = t->shape[0];
+    *cols = t->ndim > 1 ? t->shape[1] : 1;
+    return (float *)t->data;   /* our own writable copy of the file */
+}
+
+/* The tiny model rewired to say one token forever: layers add nothing,
+ * the final norm keeps only feature 0 (made positive in every embedding),
+ * and only token `tok` reads it, with a weight that no sampling overcomes. */
+static void rewire(char *buf, gsize len, int32_t tok)
+{
+    dv_safetensors *st = NULL;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_safetensors_parse(buf, len, "model", &st, &e), ==, DOCVL_OK);
+    int64_t r, c;
+    for (int i = 0; i < st->n; i++) {
+        const char *n = st->tensors[i].name;
+        if (g_str_has_suffix(n, "o_proj.weight") || g_str_has_suffix(n, "down_proj.weight"))
+            memset((void *)st->tensors[i].data, 0, st->tensors[i].nbytes);
+    }
+    float *emb = tensor(st, "language_model.model.embed_tokens.weight", &r, &c);
+    for (int64_t v = 0; v < r; v++)
+        emb[v * c] = fabsf(emb[v * c]) + 1.0f;
+    float *norm = tensor(st, "language_model.model.norm.weight", &r, &c);
+    memset(norm, 0, (size_t)r * sizeof *norm);
+    norm[0] = 1.0f;
+    float *head = tensor(st, "language_model.lm_head.weight", &r, &c);
+    memset(head, 0, (size_t)(r * c) * sizeof *head);
+    head[tok * c] = 1000.0f;
+    dv_safetensors_close(st);
+}
+
+static char *looping_model(const char *dir)
+{
+    char *src = tiny_model();
+    char *dst = g_build_filename(dir, "looping", NULL);
+    g_assert_cmpint(mkdir(dst, 0755), ==, 0);
+    const char *files[] = { "config.json", "preprocessor_config.json", "processor_config.json",
+                            "tokenizer.json", "tokenizer_config.json" };
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        char *a = g_build_filename(src, files[i], NULL), *b = g_build_filename(dst, files[i], NULL);
+        copy_file(a, b);
+        g_free(a);
+        g_free(b);
+    }
+    char *tokp = g_build_filename(src, "tokenizer.json", NULL);
+    dv_tokenizer *tok = NULL;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_tokenizer_open(tokp, &tok, &e), ==, DOCVL_OK);
+    int32_t x = dv_tokenizer_token_id(tok, "x");
+    g_assert_cmpint(x, >=, 0);
+    dv_tokenizer_free(tok);
+    char *mp = g_build_filename(src, "model.safetensors", NULL);
+    char *buf;
+    gsize len;
+    g_assert_true(g_file_get_contents(mp, &buf, &len, NULL));
+    rewire(buf, len, x);
+    char *out = g_build_filename(dst, "model.safetensors", NULL);
+    test_write_file(out, buf, len);
+    g_free(out);
+    g_free(buf);
+    g_free(mp);
+    g_free(tokp);
+    g_free(src);
+    return dst;
+}
+
+static void test_loop_fails_tile(void)
+{
+    char *dir = test_tmpdir();
+    char *m = looping_model(dir), *img = sample("phototest.tif");
+    char *out = g_build_filename(dir, "out.txt", NULL);
+    cli_result r = CLI(NULL, "-m", m, "--max-tokens", "120", "--tiles", "off", "-o", out, img);
+    g_assert_cmpint(r.status, ==, 5);
+    g_assert_nonnull(strstr(r.err, "page 1, tile 1 of 1"));
+    /* the document is still written, with the failed tile left out */
+    char *text;
+    g_assert_true(g_file_get_contents(out, &text, NULL, NULL));
+    g_assert_cmpstr(text, ==, "\f");
+    g_free(text);
+    cli_result_free(&r);
+    g_free(out);
+    g_free(m);
+    g_free(img);
+    test_rmtree(dir);
+    g_free(dir);
+}
+
+static void test_ask(void)
+{
+    char *m = tiny_model(), *pdf = sample("born-digital.pdf");
+    /* --ask always goes to the model, one whole-page tile per page */
+    cli_result r = CLI(NULL, "-m", m, "--max-tokens", "4", "--progress", "always", "--pages", "1",
+                       "--dpi", "50", "--ask", "What is this?", pdf);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.err, "tile 1/1,"));
+    g_assert_cmpint(count_char(r.out, '\f'), ==, 1);
+    cli_result_free(&r);
+    g_free(m);
+    g_free(pdf);
+}
+
+static void test_info(void)
+{
+    char *m = tiny_model();
+    cli_result r = CLI(NULL, "--info", "-m", m);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.out, "SigLIP"));
+    cli_result_free(&r);
+    g_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/model/text-and-markdown", test_text_and_markdown);
+    g_test_add_func("/model/tiles", test_tiles);
+    g_test_add_func("/model/hocr", test_hocr);
+    g_test_add_func("/model/loop-fails-tile", test_loop_fails_tile);
+    g_test_add_func("/model/ask", test_ask);
+    g_test_add_func("/model/info", test_info);
+    return g_test_run();
+}
