@@ -20,8 +20,9 @@ struct _PopplerPage;
 /* Address space a trial may use. */
 #define DV_GUARD_MAX_BYTES ((unsigned long long)2 << 30)
 
-/* Returns DOCVL_OK when the trial finished, DOCVL_ELIMIT when it ran out of
- * time or memory, DOCVL_EFORMAT when it crashed. */
+/* Returns DOCVL_OK when the trial finished (or no child process could be
+ * made), DOCVL_ELIMIT when it ran out of time, DOCVL_EFORMAT when it
+ * crashed or ran out of memory. */
 int dv_guard_try_page(struct _PopplerPage *page, double seconds, dv_err *e);
 
 #endif
