@@ -1,0 +1,76 @@
+/* The public reading API (docvl_read_file) on the text-layer path. */
+#include <string.h>
+
+#include "docvl.h"
+#include "testutil.h"
+
+static char *sample(const char *name)
+{
+    char *rel = g_build_filename("..", "..", "samples", name, NULL);
+    char *p = test_data(rel);
+    g_free(rel);
+    return p;
+}
+
+static int count_ff(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\f';
+    return n;
+}
+
+static void test_read_text(void)
+{
+    char *pdf = sample("born-digital.pdf");
+    docvl_read_options o;
+    docvl_read_options_init(&o);
+    o.text_layer = DOCVL_TEXT_LAYER_ONLY;
+    char *out = NULL, err[256];
+    size_t len = 0;
+    docvl_read_stats st;
+    g_assert_cmpint(docvl_read_file(pdf, &o, &out, &len, &st, err, sizeof err), ==, DOCVL_OK);
+    g_assert_cmpuint(len, ==, strlen(out));
+    g_assert_cmpint(count_ff(out), ==, 4);
+    g_assert_cmpint(st.pages, ==, 4);
+    g_assert_cmpint(st.pages_failed, ==, 0);
+    g_assert_cmpstr(err, ==, "");
+    free(out);
+    o.format = DOCVL_FORMAT_MARKDOWN;
+    o.pages = "4";
+    g_assert_cmpint(docvl_read_file(pdf, &o, &out, NULL, NULL, NULL, 0), ==, DOCVL_OK);
+    g_assert_true(g_str_has_prefix(out, "<!-- page 4 -->"));
+    free(out);
+    g_free(pdf);
+}
+
+static void test_read_errors(void)
+{
+    char *scan = sample("scan.pdf"), *pdf = sample("born-digital.pdf");
+    char *out = (char *)"x", err[256];
+    g_assert_cmpint(docvl_read_file("/nonexistent.pdf", NULL, &out, NULL, NULL, err, sizeof err),
+                    ==, DOCVL_EIO);
+    g_assert_null(out);
+    g_assert_nonnull(strstr(err, "/nonexistent.pdf"));
+    g_assert_cmpint(docvl_read_file(scan, NULL, &out, NULL, NULL, err, sizeof err), ==,
+                    DOCVL_EMODEL);
+    g_assert_null(out);
+    docvl_read_options o;
+    docvl_read_options_init(&o);
+    o.pages = "5";
+    g_assert_cmpint(docvl_read_file(pdf, &o, &out, NULL, NULL, err, sizeof err), ==, DOCVL_EINVAL);
+    o.pages = NULL;
+    o.format = (docvl_format)7;
+    g_assert_cmpint(docvl_read_file(pdf, &o, &out, NULL, NULL, err, sizeof err), ==, DOCVL_EINVAL);
+    g_assert_nonnull(strstr(err, "format"));
+    g_free(scan);
+    g_free(pdf);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/api/read-text", test_read_text);
+    g_test_add_func("/api/read-errors", test_read_errors);
+    return g_test_run();
+}
