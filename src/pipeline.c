@@ -66,15 +66,18 @@ void dv_pipeline_free(dv_pipeline *p)
 }
 
 void dv_pipeline_set_observer(dv_pipeline *p, void (*on_progress)(void *, const dv_progress *),
-                              void (*on_warning)(void *, const char *), void *user)
+                              void (*on_warning)(void *, int, const char *), void *user)
 {
     p->o.on_progress = on_progress;
     p->o.on_warning = on_warning;
     p->o.user = user;
 }
 
-static void warn(const dv_pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn(const dv_pipeline *p, const char *fmt, ...)
+/* failure: a page or tile was lost (the run's status becomes 5), as
+ * opposed to a note about how a page was read. */
+static void warn(const dv_pipeline *p, int failure, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn(const dv_pipeline *p, int failure, const char *fmt, ...)
 {
     if (!p->o.on_warning)
         return;
@@ -82,7 +85,7 @@ static void warn(const dv_pipeline *p, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    p->o.on_warning(p->o.user, msg);
+    p->o.on_warning(p->o.user, failure, msg);
     g_free(msg);
 }
 
@@ -212,7 +215,7 @@ static int render(run *r, page_work *pw, dv_err *e)
     dv_render_options ro = { r->p->o.dpi, 0 };
     int rc = dv_doc_render_page(r->doc, pw->index, &ro, &pw->rp, e);
     if (rc == DOCVL_OK && pw->rp.warning[0])
-        warn(r->p, "page %d: %s", pw->index + 1, pw->rp.warning);
+        warn(r->p, 0, "page %d: %s", pw->index + 1, pw->rp.warning);
     if (rc == DOCVL_OK)
         rc = dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
     pw->rendered = rc == DOCVL_OK;
@@ -242,7 +245,7 @@ static int read_tiles(run *r, page_work *pw, GString *text, int *failed, dv_err 
         if (rc == DOCVL_OK && !tt) {
             (*failed)++;
             r->st->tiles_failed++;
-            warn(r->p, "page %d, tile %d of %d: the model's output kept repeating itself "
+            warn(r->p, 1, "page %d, tile %d of %d: the model's output kept repeating itself "
                        "(also when sampled); tile skipped", r->prog.page_no, t + 1,
                  tiling.n_tiles);
         } else if (tt) {
@@ -300,10 +303,10 @@ static void failed_page(run *r, const page_work *pw, dv_page_result *pg, const c
 {
     r->st->pages_failed++;
     if (pw->pt.n_chars > 0) {
-        warn(r->p, "page %d: %s; using its text layer instead", pg->page_no, why);
+        warn(r->p, 1, "page %d: %s; using its text layer instead", pg->page_no, why);
         layer_page(pw, pg);
     } else {
-        warn(r->p, "page %d: %s", pg->page_no, why);
+        warn(r->p, 1, "page %d: %s", pg->page_no, why);
         dv_page_clear_content(pg);
         pg->source = DV_SRC_NONE;
     }
@@ -326,7 +329,7 @@ static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
         failed_page(r, pw, pg, pe.msg);
     } else if (failed && pw->pt.n_chars > 0) {
         /* the failed tiles already make the run's status 5 */
-        warn(r->p, "page %d: using its text layer for the whole page", pg->page_no);
+        warn(r->p, 0, "page %d: using its text layer for the whole page", pg->page_no);
         layer_page(pw, pg);
     }
     return DOCVL_OK;
@@ -348,7 +351,7 @@ static int use_layer(run *r, page_work *pw)
         return 1;
     if (o->model_dir)
         return 0;
-    warn(r->p, "page %d: text layer looks %s, but there is no model: using it anyway",
+    warn(r->p, 0, "page %d: text layer looks %s, but there is no model: using it anyway",
          pw->index + 1, dv_text_verdict_name(v));
     return 1;
 }
@@ -375,10 +378,10 @@ static int do_page(run *r, int index, dv_err *e)
     int rc = DOCVL_OK;
     dv_err te = { 0 };
     if (r->p->o.text_layer != DV_TL_OFF && dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te))
-        warn(r->p, "page %d: text layer unreadable: %s", index + 1, te.msg);
+        warn(r->p, 0, "page %d: text layer unreadable: %s", index + 1, te.msg);
     if (use_layer(r, &pw)) {
         if (pw.pt.n_chars == 0)
-            warn(r->p, "page %d has no text layer: written empty", index + 1);
+            warn(r->p, 0, "page %d has no text layer: written empty", index + 1);
         layer_page(&pw, &pg);
     } else {
         rc = read_with_model(r, &pw, &pg, e);

@@ -62,8 +62,9 @@ typedef struct dv_pipeline_opts {
      * or token with DOCVL_EINTERRUPTED. May be NULL. */
     const volatile sig_atomic_t *cancel;
     void (*on_progress)(void *user, const dv_progress *p);
-    /* Warnings a front end may print: failed pages and tiles, lowered dpi. */
-    void (*on_warning)(void *user, const char *msg);
+    /* Messages a front end may print: failed pages and tiles (failure 1),
+     * notes such as a lowered dpi or a doubtful text layer (failure 0). */
+    void (*on_warning)(void *user, int failure, const char *msg);
     void *user;
 } dv_pipeline_opts;
 
@@ -87,7 +88,7 @@ void dv_pipeline_free(dv_pipeline *p);
 
 /* Replaces the progress and warning callbacks (one observer per input). */
 void dv_pipeline_set_observer(dv_pipeline *p, void (*on_progress)(void *, const dv_progress *),
-                              void (*on_warning)(void *, const char *), void *user);
+                              void (*on_warning)(void *, int, const char *), void *user);
 
 /* Reads input ("-" = standard input) and writes its pages to w, finishing
  * the document. A page that fails is written empty, reported through

@@ -50,7 +50,7 @@ void cli_arm_tmp(const char *path);
 typedef struct cli_progress cli_progress;
 cli_progress *cli_progress_new(const cli_opts *o, const char *input);
 void cli_progress_update(void *user, const dv_progress *p);
-void cli_progress_warn(void *user, const char *msg);
+void cli_progress_warn(void *user, int failure, const char *msg);
 void cli_progress_done(cli_progress *pr);
 
 #endif

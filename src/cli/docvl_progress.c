@@ -1,6 +1,6 @@
 /* Progress on stderr: one line rewritten in place on a terminal, a line per
  * page and tile otherwise (--progress always into a log). Warnings always
- * get their own line, unless -q. */
+ * get their own line. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,10 +82,11 @@ void cli_progress_update(void *user, const dv_progress *p)
     g_string_free(s, TRUE);
 }
 
-void cli_progress_warn(void *user, const char *msg)
+/* Lost pages and tiles are errors and show even with -q; notes do not. */
+void cli_progress_warn(void *user, int failure, const char *msg)
 {
     cli_progress *pr = user;
-    if (pr && pr->quiet)
+    if (pr && pr->quiet && !failure)
         return;
     if (pr)
         clear_line(pr);
