@@ -5,8 +5,8 @@
  * the page's layout blocks are cut into tiles (doc/tiles.h), each tile read
  * by the model, the tiles' text joined in reading order and, for hOCR, laid
  * on the detected text lines. A tile whose output loops is retried once with
- * sampling, then counted failed; the page then falls back to its text layer
- * when it has one. */
+ * sampling, then counted failed and replaced by the text layer's words
+ * inside it when the page has a layer. */
 #include "pipeline.h"
 
 #include <glib.h>
@@ -222,6 +222,26 @@ static int render(run *r, page_work *pw, dv_err *e)
     return rc;
 }
 
+/* A tile whose output looped twice: counted, reported, and replaced by the
+ * text layer's words inside it when the page has a layer. */
+static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, int *failed)
+{
+    (*failed)++;
+    r->st->tiles_failed++;
+    char *layer = pw->pt.n_chars > 0 ? dv_pipeline_text_in_box(&pw->pt, box) : NULL;
+    int has = layer && *layer;
+    warn(r->p, 1, "page %d, tile %d of %d: the model's output kept repeating itself (also "
+                  "when sampled); %s", r->prog.page_no, t + 1, n,
+         has ? "using the text layer there" : "tile left out");
+    if (has) {
+        char *copy = strdup(layer);
+        g_free(layer);
+        return copy;
+    }
+    g_free(layer);
+    return NULL;
+}
+
 /* Reads every tile of the page; *failed counts tiles that looped. */
 static int read_tiles(run *r, page_work *pw, GString *text, int *failed, dv_err *e)
 {
@@ -242,13 +262,9 @@ static int read_tiles(run *r, page_work *pw, GString *text, int *failed, dv_err 
             rc = read_tile(r, &tile, instruction_of(r->p), &tt, e);
         dv_image_free(&tile);
         r->st->tiles++;
-        if (rc == DOCVL_OK && !tt) {
-            (*failed)++;
-            r->st->tiles_failed++;
-            warn(r->p, 1, "page %d, tile %d of %d: the model's output kept repeating itself "
-                       "(also when sampled); tile skipped", r->prog.page_no, t + 1,
-                 tiling.n_tiles);
-        } else if (tt) {
+        if (rc == DOCVL_OK && !tt)
+            tt = failed_tile(r, pw, tiling.tiles[t].box, t, tiling.n_tiles, failed);
+        if (tt) {
             if (text->len && *tt)
                 g_string_append(text, "\n\n");
             g_string_append(text, tt);
@@ -319,19 +335,14 @@ static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
     int rc = need_reader(r, pw->index + 1, e);
     if (rc)
         return rc;
-    int failed = 0;
+    int failed = 0;   /* reported per tile; the count makes the status 5 */
     dv_err pe = { 0 };
     rc = model_page(r, pw, pg, &failed, &pe);
     r->st->model_pages++;
     if (rc == DOCVL_EINTERRUPTED || cancelled(r->p))
         return dv_fail(e, DOCVL_EINTERRUPTED, "interrupted");
-    if (rc) {
+    if (rc)
         failed_page(r, pw, pg, pe.msg);
-    } else if (failed && pw->pt.n_chars > 0) {
-        /* the failed tiles already make the run's status 5 */
-        warn(r->p, 0, "page %d: using its text layer for the whole page", pg->page_no);
-        layer_page(pw, pg);
-    }
     return DOCVL_OK;
 }
 
@@ -377,7 +388,9 @@ static int do_page(run *r, int index, dv_err *e)
     page_init(r, index, &pg);
     int rc = DOCVL_OK;
     dv_err te = { 0 };
-    if (r->p->o.text_layer != DV_TL_OFF && dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te))
+    /* read in every mode: with --text-layer off it is only the fallback of
+     * tiles the model fails on */
+    if (dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te) && r->p->o.text_layer != DV_TL_OFF)
         warn(r->p, 0, "page %d: text layer unreadable: %s", index + 1, te.msg);
     if (use_layer(r, &pw)) {
         if (pw.pt.n_chars == 0)

@@ -13,4 +13,9 @@
  * it, or when it starts above that line (a new column). */
 void dv_pipeline_text_page(const dv_page_text *t, dv_page_result *p);
 
+/* The text of t's words whose centres lie in box, grouped the same way:
+ * one line per line, a blank line between blocks. What a tile the model
+ * failed on falls back to. Caller frees (g_free); "" when none. */
+char *dv_pipeline_text_in_box(const dv_page_text *t, dv_box box);
+
 #endif

@@ -209,6 +209,16 @@ static void test_loop_fails_tile(void)
     g_assert_cmpstr(text, ==, "\f");
     g_free(text);
     cli_result_free(&r);
+    /* a page with a text layer: the failed tile falls back to its words */
+    char *pdf = sample("born-digital.pdf");
+    r = CLI(NULL, "-m", m, "--max-tokens", "120", "--tiles", "off", "--text-layer", "off",
+            "--pages", "1", "--dpi", "72", pdf);
+    g_assert_cmpint(r.status, ==, 5);
+    g_assert_nonnull(strstr(r.err, "using the text layer there"));
+    g_assert_nonnull(strstr(r.out, "Hello, here is some text without a meaning."));
+    g_assert_cmpint(count_char(r.out, '\f'), ==, 1);
+    cli_result_free(&r);
+    g_free(pdf);
     g_free(out);
     g_free(m);
     g_free(img);
