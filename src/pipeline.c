@@ -222,6 +222,38 @@ static int render(run *r, page_work *pw, dv_err *e)
     return rc;
 }
 
+static int centre_in(dv_box a, dv_box b)
+{
+    int cx = (a.x0 + a.x1) / 2, cy = (a.y0 + a.y1) / 2;
+    return cx >= b.x0 && cx < b.x1 && cy >= b.y0 && cy < b.y1;
+}
+
+/* hOCR needs boxes: a tile's text lines go on the text lines detected
+ * inside that tile (or fill the tile when none were), appended to the
+ * page's blocks in reading order. */
+static int place_tile_text(const dv_layout *lay, dv_box tile, const char *text,
+                           dv_page_result *pg, dv_err *e)
+{
+    dv_rect *lines = g_new0(dv_rect, lay->n_lines + 1);
+    int n = 0;
+    for (int i = 0; i < lay->n_lines; i++) {
+        dv_box b = lay->lines[i];
+        if (centre_in(b, tile))
+            lines[n++] = (dv_rect){ b.x0, b.y0, b.x1, b.y1 };
+    }
+    if (n == 0)
+        lines[n++] = (dv_rect){ tile.x0, tile.y0, tile.x1, tile.y1 };
+    dv_page_result tmp;
+    dv_page_init(&tmp, pg->page_no, pg->width, pg->height, pg->dpi);
+    tmp.text = g_strdup(text);
+    int rc = dv_page_align_text(&tmp, lines, n, e);
+    if (rc == DOCVL_OK)
+        dv_page_take_blocks(pg, &tmp);
+    dv_page_clear(&tmp);
+    g_free(lines);
+    return rc;
+}
+
 /* A tile whose output looped twice: counted, reported, and replaced by the
  * text layer's words inside it when the page has a layer. */
 static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, int *failed)
@@ -243,7 +275,8 @@ static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, 
 }
 
 /* Reads every tile of the page; *failed counts tiles that looped. */
-static int read_tiles(run *r, page_work *pw, GString *text, int *failed, dv_err *e)
+static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, int *failed,
+                      dv_err *e)
 {
     int size = r->p->o.tile_size ? r->p->o.tile_size : dv_reader_image_size(r->p->reader);
     dv_tile_options to = { size, !r->p->o.tiles || r->p->o.ask };
@@ -269,22 +302,11 @@ static int read_tiles(run *r, page_work *pw, GString *text, int *failed, dv_err 
                 g_string_append(text, "\n\n");
             g_string_append(text, tt);
         }
+        if (tt && r->p->o.format == DV_FMT_HOCR)
+            rc = place_tile_text(&pw->lay, tiling.tiles[t].box, tt, pg, e);
         free(tt);
     }
     dv_tiling_free(&tiling);
-    return rc;
-}
-
-/* hOCR needs boxes: the model's lines go on the detected text lines. */
-static int add_boxes(const dv_layout *lay, dv_page_result *pg, dv_err *e)
-{
-    dv_rect *lines = g_new0(dv_rect, lay->n_lines + 1);
-    for (int i = 0; i < lay->n_lines; i++) {
-        dv_rect b = { lay->lines[i].x0, lay->lines[i].y0, lay->lines[i].x1, lay->lines[i].y1 };
-        lines[i] = b;
-    }
-    int rc = dv_page_align_text(pg, lines, lay->n_lines, e);
-    g_free(lines);
     return rc;
 }
 
@@ -297,12 +319,10 @@ static int model_page(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
     pg->height = pw->rp.image.h;
     pg->dpi = pw->rp.dpi;
     GString *text = g_string_new(NULL);
-    rc = read_tiles(r, pw, text, failed, e);
+    rc = read_tiles(r, pw, pg, text, failed, e);
     g_free(pg->text);
     pg->text = g_string_free(text, FALSE);
     pg->source = DV_SRC_MODEL;
-    if (rc == DOCVL_OK && r->p->o.format == DV_FMT_HOCR)
-        rc = add_boxes(&pw->lay, pg, e);
     return rc;
 }
 

@@ -49,6 +49,16 @@ void dv_page_clear_content(dv_page_result *p)
     p->text = NULL;
 }
 
+void dv_page_take_blocks(dv_page_result *dst, dv_page_result *src)
+{
+    dst->blocks = g_renew(dv_page_block, dst->blocks, dst->n_blocks + src->n_blocks);
+    memcpy(dst->blocks + dst->n_blocks, src->blocks, (size_t)src->n_blocks * sizeof *src->blocks);
+    dst->n_blocks += src->n_blocks;
+    g_free(src->blocks);
+    src->blocks = NULL;
+    src->n_blocks = 0;
+}
+
 dv_rect dv_rect_union(dv_rect a, dv_rect b)
 {
     if (a.x1 <= a.x0 && a.y1 <= a.y0)

@@ -60,6 +60,9 @@ dv_page_block *dv_page_add_block(dv_page_result *p, dv_rect box);
 dv_page_line *dv_page_block_add_line(dv_page_block *b, dv_rect box);
 dv_page_word *dv_page_line_add_word(dv_page_line *l, const char *text, size_t len, dv_rect box);
 
+/* Moves src's blocks to the end of dst's (src keeps none). */
+void dv_page_take_blocks(dv_page_result *dst, dv_page_result *src);
+
 /* The union of a and b (an empty box, x1 <= x0, is the identity). */
 dv_rect dv_rect_union(dv_rect a, dv_rect b);
 

@@ -207,6 +207,16 @@ static void test_align(void)
     g_assert_cmpfloat(p.blocks[0].lines[2].box.y1, <=, 1000);
     g_assert_cmpfloat(p.blocks[0].lines[0].box.y1, <=, p.blocks[0].lines[1].box.y0);
     g_assert_cmpint(dv_page_align_text(&p, NULL, -1, &e), ==, DOCVL_EINVAL);
+    /* blocks move between pages, appended in order */
+    dv_page_result q;
+    dv_page_init(&q, 1, 1000, 1000, 100);
+    dv_page_add_block(&q, lines[0]);
+    dv_page_take_blocks(&q, &p);
+    g_assert_cmpint(p.n_blocks, ==, 0);
+    g_assert_cmpint(q.n_blocks, ==, 2);
+    g_assert_cmpint(q.blocks[1].n_lines, ==, 3);
+    g_assert_cmpstr(q.blocks[1].lines[2].words[2].text, ==, "f");
+    dv_page_clear(&q);
     dv_page_clear(&p);
 }
 
