@@ -286,6 +286,7 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
     for (int t = 0; rc == DOCVL_OK && t < tiling.n_tiles; t++) {
         r->prog.tile = t + 1;
         r->prog.tokens = 0;
+        r->prog.tokens_per_s = 0;
         r->prog.fraction = (r->prog.page - 1 + (double)t / tiling.n_tiles) / r->prog.n_pages;
         report(r);
         dv_image tile = { 0 };
