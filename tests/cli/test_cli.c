@@ -256,8 +256,9 @@ static void test_output_dir(void)
     g_free(table);
 }
 
-/* SIGTERM while docvl waits on stdin: exit 143 and the -o temp removed. */
-static void test_sigterm(void)
+/* A signal while docvl waits on stdin: exit 128 + signal and the -o
+ * temporary removed. */
+static void signal_run(int sig)
 {
     char *dir = test_tmpdir();
     char *out = g_build_filename(dir, "out.txt", NULL);
@@ -273,7 +274,7 @@ static void test_sigterm(void)
         g_usleep(10000);
     g_assert_cmpint(dir_entries(dir), ==, 1);
     g_assert_cmpint(write(in_fd, "%PDF-1.4\n", 9), ==, 9);
-    g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
+    g_assert_cmpint(kill(pid, sig), ==, 0);
     int status = 0, done = 0;
     for (int i = 0; i < 1000 && !done; i++) {
         done = waitpid(pid, &status, WNOHANG) == pid;
@@ -288,11 +289,17 @@ static void test_sigterm(void)
     close(in_fd);
     g_spawn_close_pid(pid);
     g_assert_true(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), ==, 143);
+    g_assert_cmpint(WEXITSTATUS(status), ==, 128 + sig);
     g_assert_cmpint(dir_entries(dir), ==, 0);
     g_free(out);
     test_rmtree(dir);
     g_free(dir);
+}
+
+static void test_signals(void)
+{
+    signal_run(SIGTERM);
+    signal_run(SIGINT);
 }
 
 int main(int argc, char **argv)
@@ -308,6 +315,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/stdin", test_stdin);
     g_test_add_func("/cli/output-file", test_output_file);
     g_test_add_func("/cli/output-dir", test_output_dir);
-    g_test_add_func("/cli/sigterm", test_sigterm);
+    g_test_add_func("/cli/signals", test_signals);
     return g_test_run();
 }
