@@ -289,6 +289,80 @@ static void end_paragraph(GString *out)
         g_string_append_c(out, '\n');
 }
 
+/* Models often wrap a table in <html><body> or in a ```html fence. Left
+ * around a pipe table, a fence would turn it into a code block and the tags
+ * would be stray HTML, so they go with the table. */
+static void rtrim(GString *s)
+{
+    while (s->len > 0 && g_ascii_isspace(s->str[s->len - 1]))
+        g_string_truncate(s, s->len - 1);
+}
+
+static int drop_suffix(GString *s, const char *tag)
+{
+    size_t n = strlen(tag);
+    rtrim(s);
+    if (s->len >= n && g_ascii_strcasecmp(s->str + s->len - n, tag) == 0) {
+        g_string_truncate(s, s->len - n);
+        return 1;
+    }
+    return 0;
+}
+
+/* Where the fence opening the last line of s starts, or -1. */
+static gssize fence_before(GString *s)
+{
+    size_t len = s->len;
+    while (len > 0 && g_ascii_isspace(s->str[len - 1]))
+        len--;
+    size_t start = len;
+    while (start > 0 && s->str[start - 1] != '\n')
+        start--;
+    if (len - start < 3 || strncmp(s->str + start, "```", 3) != 0)
+        return -1;
+    for (size_t i = start + 3; i < len; i++)
+        if (!g_ascii_isalnum(s->str[i]) && s->str[i] != '-' && s->str[i] != '_')
+            return -1;
+    return (gssize)start;
+}
+
+static const char *skip_tag(const char *p, const char *tag)
+{
+    const char *q = p;
+    while (g_ascii_isspace(*q))
+        q++;
+    size_t n = strlen(tag);
+    return g_ascii_strncasecmp(q, tag, n) == 0 ? q + n : p;
+}
+
+/* Past the fence closing a table that starts at p, or NULL. */
+static const char *fence_after(const char *p)
+{
+    while (g_ascii_isspace(*p))
+        p++;
+    if (strncmp(p, "```", 3) != 0)
+        return NULL;
+    p += 3;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return *p == '\n' || *p == '\0' ? p : NULL;
+}
+
+static const char *strip_wrappers(GString *out, const char *close)
+{
+    while (drop_suffix(out, "<body>") || drop_suffix(out, "<html>"))
+        ;
+    close = skip_tag(close, "</body>");
+    close = skip_tag(close, "</html>");
+    gssize fence = fence_before(out);
+    const char *after = fence >= 0 ? fence_after(close) : NULL;
+    if (after) {
+        g_string_truncate(out, (gsize)fence);
+        close = after;
+    }
+    return close;
+}
+
 char *dv_markdown_convert_tables(const char *text)
 {
     GString *out = g_string_new(NULL);
@@ -300,6 +374,7 @@ char *dv_markdown_convert_tables(const char *text)
         GString *table = g_string_new(NULL);
         dv_err e = { 0 };
         if (dv_html_table_to_gfm(open, (size_t)(close - open), table, &e) == DOCVL_OK) {
+            close = strip_wrappers(out, close);
             end_paragraph(out);
             g_string_append(out, table->str);
             g_string_append_c(out, '\n');

@@ -29,7 +29,9 @@ int dv_html_table_to_gfm(const char *html, size_t len, GString *out, dv_err *e);
 
 /* Copies Markdown text with every top-level <table>...</table> (an unclosed
  * one runs to the end) replaced by its GFM table set off by blank lines.
- * Tables that cannot be converted are kept as they are. Caller frees. */
+ * <html>/<body> tags and a ```html fence right around a converted table go
+ * with it. Tables that cannot be converted are kept as they are. Caller
+ * frees. */
 char *dv_markdown_convert_tables(const char *text);
 
 /* Appends s with Markdown's inline punctuation backslash-escaped. */

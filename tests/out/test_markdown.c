@@ -302,6 +302,21 @@ static void test_markdown_pages(void)
     dv_page_clear(&p[1]);
 }
 
+/* Fences and html/body wrappers around a table go with it; a fence that
+ * holds more than the table stays. */
+static void test_wrapped_tables(void)
+{
+    const char *text = "Intro\n```html\n<html><body><table><tr><td>a</td></tr></table>"
+                       "</body></html>\n```\nEnd\n";
+    char *md = dv_markdown_convert_tables(text);
+    g_assert_cmpstr(md, ==, "Intro\n\n| a |\n| --- |\n\nEnd\n");
+    g_free(md);
+    const char *code = "```\nx = 1\n<table><tr><td>a</td></tr></table>\n```\n";
+    md = dv_markdown_convert_tables(code);
+    g_assert_cmpstr(md, ==, "```\nx = 1\n\n| a |\n| --- |\n\n```\n");
+    g_free(md);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -310,5 +325,6 @@ int main(int argc, char **argv)
     g_test_add_func("/markdown/malformed-tables", test_malformed_tables);
     g_test_add_func("/markdown/tables-in-text", test_convert_in_text);
     g_test_add_func("/markdown/pages", test_markdown_pages);
+    g_test_add_func("/markdown/wrapped-tables", test_wrapped_tables);
     return g_test_run();
 }
