@@ -31,14 +31,14 @@ static int is_bad_char(gunichar c)
 typedef struct word_builder {
     dv_page_text *t;
     int cap;
-    const char *start;   /* first byte of the word being built, or NULL */
+    GString *word;       /* the word being built */
     dv_box box;
     dv_err *e;
 } word_builder;
 
-static int end_word(word_builder *b, const char *end)
+static int end_word(word_builder *b)
 {
-    if (!b->start)
+    if (b->word->len == 0)
         return DOCVL_OK;
     dv_page_text *t = b->t;
     if (t->n_words == b->cap) {
@@ -49,10 +49,25 @@ static int end_word(word_builder *b, const char *end)
         t->words = nw;
         b->cap = ncap;
     }
-    char *s = g_strndup(b->start, (gsize)(end - b->start));
-    t->words[t->n_words++] = (dv_word){s, b->box};
-    b->start = NULL;
+    t->words[t->n_words++] = (dv_word){g_strdup(b->word->str), b->box};
+    g_string_truncate(b->word, 0);
     return DOCVL_OK;
+}
+
+/* Poppler's page text runs some words together that pdftotext separates
+ * ("3MICHAEL" for a line number beside a name): two glyphs on one line
+ * with a gap wider than a tenth of their height are two words, as in
+ * pdftotext's word breaking. */
+static int apart(const PopplerRectangle *a, const PopplerRectangle *b)
+{
+    double ay0 = fmin(a->y1, a->y2), ay1 = fmax(a->y1, a->y2);
+    double by0 = fmin(b->y1, b->y2), by1 = fmax(b->y1, b->y2);
+    double h = fmax(ay1 - ay0, by1 - by0), hmin = fmin(ay1 - ay0, by1 - by0);
+    if (fmin(ay1, by1) - fmax(ay0, by0) < 0.5 * hmin)
+        return 0;
+    double gap = fmax(fmin(b->x1, b->x2) - fmax(a->x1, a->x2),
+                      fmin(a->x1, a->x2) - fmax(b->x1, b->x2));
+    return gap > 0.12 * h;
 }
 
 static dv_box rect_px(const PopplerRectangle *r, double s)
@@ -72,6 +87,60 @@ static void classify_char(dv_page_text *t, const PopplerRectangle *r, double pw,
     t->n_on_image += under == DV_PIC_INK;
 }
 
+/* Walks the page text and its glyph boxes in step: words with boxes, the
+ * text with missing word breaks restored, and the character counts. */
+static int walk_glyphs(const PopplerRectangle *rects, guint n_rects, double scale, double pw,
+                       double ph, dv_pictures *pics, GString *text, word_builder *b)
+{
+    dv_page_text *t = b->t;
+    const PopplerRectangle *prev = NULL;
+    guint i = 0;
+    int rc = DOCVL_OK;
+    for (const char *p = t->text; *p && rc == DOCVL_OK; p = g_utf8_next_char(p), i++) {
+        gunichar c = g_utf8_get_char(p);
+        if (g_unichar_isspace(c) || i >= n_rects) {
+            rc = end_word(b);
+            g_string_append_unichar(text, c);
+            prev = NULL;
+            continue;
+        }
+        if (prev && apart(prev, &rects[i])) {
+            rc = end_word(b);
+            g_string_append_c(text, ' ');
+        }
+        t->n_chars++;
+        t->n_bad += is_bad_char(c);
+        classify_char(t, &rects[i], pw, ph, pics);
+        dv_box cb = rect_px(&rects[i], scale);
+        b->box = b->word->len ? dv_box_union(b->box, cb) : cb;
+        g_string_append_unichar(b->word, c);
+        g_string_append_unichar(text, c);
+        prev = &rects[i];
+    }
+    return rc ? rc : end_word(b);
+}
+
+/* Undoes hyphenation at line ends ("Maece-\nnas" -> "Maecenas"), as
+ * pdftotext does: a letter, a hyphen, a line break, a lower-case letter. */
+static char *dehyphenate(const char *s)
+{
+    GString *o = g_string_sized_new(strlen(s));
+    gunichar before = 0;
+    for (const char *p = s; *p;) {
+        gunichar c = g_utf8_get_char(p);
+        const char *nl = g_utf8_next_char(p);
+        if ((c == '-' || c == 0xAD) && *nl == '\n' && g_unichar_isalpha(before) &&
+            g_unichar_islower(g_utf8_get_char(nl + 1))) {
+            p = nl + 1;
+            continue;
+        }
+        g_string_append_unichar(o, c);
+        before = c;
+        p = nl;
+    }
+    return g_string_free(o, FALSE);
+}
+
 static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err *e)
 {
     PopplerRectangle *rects = NULL;
@@ -82,25 +151,13 @@ static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err 
     poppler_page_get_size(page, &pw, &ph);
     dv_pictures pics;
     dv_pictures_open(page, &pics);
-    word_builder b = {t, 0, NULL, {0, 0, 0, 0}, e};
-    int rc = DOCVL_OK;
-    guint i = 0;
-    for (const char *p = t->text; *p && rc == DOCVL_OK; p = g_utf8_next_char(p), i++) {
-        gunichar c = g_utf8_get_char(p);
-        if (g_unichar_isspace(c) || i >= n_rects) {
-            rc = end_word(&b, p);
-            continue;
-        }
-        t->n_chars++;
-        t->n_bad += is_bad_char(c);
-        classify_char(t, &rects[i], pw, ph, &pics);
-        dv_box cb = rect_px(&rects[i], scale);
-        b.box = b.start ? dv_box_union(b.box, cb) : cb;
-        if (!b.start)
-            b.start = p;
-    }
-    if (rc == DOCVL_OK)
-        rc = end_word(&b, t->text + strlen(t->text));
+    word_builder b = {t, 0, g_string_new(NULL), {0, 0, 0, 0}, e};
+    GString *text = g_string_sized_new(strlen(t->text) + 64);
+    int rc = walk_glyphs(rects, n_rects, scale, pw, ph, &pics, text, &b);
+    g_free(t->text);
+    t->text = dehyphenate(text->str);
+    g_string_free(text, TRUE);
+    g_string_free(b.word, TRUE);
     dv_pictures_close(&pics);
     g_free(rects);
     return rc;

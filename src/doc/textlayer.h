@@ -33,7 +33,8 @@ typedef struct dv_word {
 } dv_word;
 
 typedef struct dv_page_text {
-    char *text;          /* the page's text in Poppler's reading order (as pdftotext) */
+    char *text;          /* the page's text in Poppler's reading order, word breaks
+                            and line-end hyphenation as pdftotext (no -layout) */
     dv_word *words;
     int n_words;
     int n_chars;         /* non-space characters */

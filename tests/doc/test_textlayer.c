@@ -127,6 +127,7 @@ static void born_digital(const char *pdf, const char *ref)
     gchar *want;
     g_assert_true(g_file_get_contents(path, &want, NULL, NULL));
     double sim = similarity(all->str, want);
+    g_test_message("%s: similarity %.4f", pdf, sim);
     if (sim < 0.98)
         g_printerr("%s: similarity %.4f\n", pdf, sim);
     g_assert_cmpfloat(sim, >=, 0.98);
@@ -207,6 +208,29 @@ static void test_memory_equals_file(void)
     dv_doc_close(m);
     dv_doc_close(f);
     g_free(path);
+}
+
+/* Word breaks and line-end hyphenation as pdftotext has them. */
+static void test_pdftotext_conventions(void)
+{
+    dv_doc *d = open_doc("corpus/born_digital/multicolumn.pdf");
+    dv_page_text t;
+    dv_err e = {0};
+    g_assert_cmpint(dv_text_extract(d, 0, 100, &t, &e), ==, DOCVL_OK);
+    g_assert_nonnull(strstr(t.text, "leo. Maecenas lacinia."));
+    g_assert_null(strstr(t.text, "Maece-"));
+    int split = 0;  /* the word boxes keep both halves, one per line */
+    for (int i = 0; i < t.n_words; i++)
+        split += strcmp(t.words[i].text, "Maece-") == 0;
+    g_assert_cmpint(split, ==, 1);
+    dv_page_text_free(&t);
+    dv_doc_close(d);
+    d = open_doc("corpus/born_digital/scotus-transcript-p1.pdf");
+    g_assert_cmpint(dv_text_extract(d, 0, 100, &t, &e), ==, DOCVL_OK);
+    g_assert_nonnull(strstr(t.text, "MICHAEL"));
+    g_assert_null(strstr(t.text, "3MICHAEL")); /* line number apart from the name */
+    dv_page_text_free(&t);
+    dv_doc_close(d);
 }
 
 /* Word boxes follow the rendering resolution. */
@@ -368,6 +392,7 @@ int main(int argc, char **argv)
     g_test_add_func("/textlayer/modes", test_modes);
     g_test_add_func("/textlayer/garbage", test_garbage);
     g_test_add_func("/textlayer/word-boxes-scale", test_word_boxes_scale);
+    g_test_add_func("/textlayer/pdftotext-conventions", test_pdftotext_conventions);
     g_test_add_func("/textlayer/memory-equals-file", test_memory_equals_file);
     g_test_add_func("/textlayer/scanned", test_scanned);
     g_test_add_func("/textlayer/ocr-layer", test_ocr_layer);
