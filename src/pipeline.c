@@ -17,6 +17,7 @@
 
 #include "doc/document.h"
 #include "doc/layout.h"
+#include "doc/orient.h"
 #include "doc/pages.h"
 #include "doc/textlayer.h"
 #include "doc/tiles.h"
@@ -199,6 +200,7 @@ typedef struct page_work {
     dv_rendered_page rp;
     dv_layout lay;
     int rendered;
+    int turned;         /* clockwise quarter turns applied for the model, in degrees */
 } page_work;
 
 static void page_work_free(page_work *pw)
@@ -220,6 +222,28 @@ static int render(run *r, page_work *pw, dv_err *e)
         rc = dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
     pw->rendered = rc == DOCVL_OK;
     return rc;
+}
+
+/* Pages scanned sideways or upside down are turned upright before the
+ * model sees them, and analysed again; boxes then refer to the turned page.
+ * Weak evidence leaves the page as it is. */
+static int upright(run *r, page_work *pw, dv_err *e)
+{
+    int deg = 0;
+    dv_err oe = { 0 };
+    if (dv_orient_detect(&pw->rp.image, &deg, NULL, &oe) != DOCVL_OK || deg == 0)
+        return DOCVL_OK;
+    dv_image turned = { 0 };
+    int rc = dv_orient_rotate(&pw->rp.image, deg, &turned, e);
+    if (rc)
+        return rc;
+    dv_image_free(&pw->rp.image);
+    pw->rp.image = turned;
+    dv_layout_free(&pw->lay);
+    memset(&pw->lay, 0, sizeof pw->lay);
+    pw->turned = deg;
+    warn(r->p, 0, "page %d: turned %d degrees clockwise to read it", pw->index + 1, deg);
+    return dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
 }
 
 static int centre_in(dv_box a, dv_box b)
@@ -260,7 +284,9 @@ static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, 
 {
     (*failed)++;
     r->st->tiles_failed++;
-    char *layer = pw->pt.n_chars > 0 ? dv_pipeline_text_in_box(&pw->pt, box) : NULL;
+    /* the layer's boxes are those of the page as stored, not turned */
+    char *layer = pw->pt.n_chars > 0 && !pw->turned ? dv_pipeline_text_in_box(&pw->pt, box)
+                                                     : NULL;
     int has = layer && *layer;
     warn(r->p, 1, "page %d, tile %d of %d: the model's output kept repeating itself (also "
                   "when sampled); %s", r->prog.page_no, t + 1, n,
@@ -314,6 +340,8 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
 static int model_page(run *r, page_work *pw, dv_page_result *pg, int *failed, dv_err *e)
 {
     int rc = render(r, pw, e);
+    if (rc == DOCVL_OK)
+        rc = upright(r, pw, e);
     if (rc)
         return rc;
     pg->width = pw->rp.image.w;

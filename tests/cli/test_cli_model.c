@@ -240,6 +240,20 @@ static void test_ask(void)
     g_free(pdf);
 }
 
+/* A page scanned sideways is turned upright before the model reads it; the
+ * hOCR page is then the turned page. */
+static void test_upright(void)
+{
+    char *m = tiny_model(), *img = test_data("cli/phototest-rotated-L.png");
+    cli_result r = CLI(NULL, "-f", "hocr", "-m", m, "--max-tokens", "4", img);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.err, "turned 90 degrees"));
+    g_assert_nonnull(strstr(r.out, "bbox 0 0 640 480; ppageno 0"));
+    cli_result_free(&r);
+    g_free(m);
+    g_free(img);
+}
+
 static void test_info(void)
 {
     char *m = tiny_model();
@@ -258,6 +272,7 @@ int main(int argc, char **argv)
     g_test_add_func("/model/hocr", test_hocr);
     g_test_add_func("/model/loop-fails-tile", test_loop_fails_tile);
     g_test_add_func("/model/ask", test_ask);
+    g_test_add_func("/model/upright", test_upright);
     g_test_add_func("/model/info", test_info);
     return g_test_run();
 }
