@@ -2,14 +2,18 @@
  * recognised from its bytes, rendered one page at a time into RGB images.
  *
  * Rendering resolution: DV_DOC_DEFAULT_DPI (200) unless the caller asks for
- * another. 200 dpi puts a letter page at 1700 x 2200 pixels: body text gets
- * x-heights of about 20 px, enough for the 1024-pixel tiles of the model's
+ * another. 200 dpi puts a letter page at 1700 x 2200 pixels and 10-point
+ * capitals at about 19 px: legible in the 1024-pixel tiles of the model's
  * high-resolution path, at a quarter of the memory of 400 dpi.
- * Image pages are returned at their own pixel size (dpi does not apply).
+ * Image pages are returned at their own pixel size (dpi does not apply);
+ * one larger than max_pixels is refused (DOCVL_ELIMIT) before decoding.
  *
- * A page whose pixels at the requested dpi would exceed max_pixels is rendered
- * at the highest dpi that fits and the caller gets a warning text; the library
- * itself never prints. Only one page's pixels are held at a time. */
+ * A PDF page whose pixels at the requested dpi would exceed max_pixels is
+ * rendered at the highest dpi that fits and the caller gets a warning text;
+ * the library itself never prints. Only one page's pixels are held at a
+ * time. Each PDF page's first use is preceded by a bounded trial run in a
+ * child process (doc/guard.h), so decompression bombs and crashing pages
+ * end in an error. */
 #ifndef DV_DOC_DOCUMENT_H
 #define DV_DOC_DOCUMENT_H
 
