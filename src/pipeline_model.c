@@ -129,6 +129,9 @@ static void gen_options(dv_reader *r, const dv_tile_opts *o, token_watch *w, dv_
 {
     dv_gen_opts_default(g);
     g->max_new_tokens = o->max_tokens;
+    /* --max-tokens is a ceiling per tile: a model with a short context
+     * generates what fits instead of refusing the tile */
+    g->fit_context = 1;
     int32_t eos = dv_tokenizer_eos(r->m->tok);
     if (eos >= 0)
         g->eos_ids[g->n_eos++] = eos;

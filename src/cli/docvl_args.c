@@ -29,7 +29,7 @@ static const char usage_text[] =
     "      --pages LIST       pages to read, e.g. 1-3,7,10-end (default all)\n"
     "      --dpi N            rendering resolution for PDF pages (default 200)\n"
     "      --tiles on|off     cut pages into tiles for the model (default on)\n"
-    "      --tile-size N      tile side in pixels (default 1024)\n"
+    "      --tile-size N      tile side in pixels (default: the model's image size)\n"
     "      --text-layer MODE  auto (default): use a PDF's own text where it has\n"
     "                         some; off: always the model; only: never the model\n"
     "      --password PW      password of an encrypted PDF\n"
