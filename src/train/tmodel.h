@@ -1,0 +1,81 @@
+/* The trainable model: f32 master weights + gradients for every parameter of
+ * either family, a forward pass that keeps what the backward pass needs, and
+ * hand-written backward passes (llm.c style). Its forward is the inference
+ * forward's math: a checkpoint it saves loads in docvl with the same logits. */
+#ifndef DV_TMODEL_H
+#define DV_TMODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/ctx.h"
+#include "base/error.h"
+#include "model/config.h"
+
+/* Components, for freezing by training stage (DESIGN.md section 6). */
+typedef enum dv_part {
+    DV_PART_SAM_BODY,    /* patch embed, pos embed, blocks */
+    DV_PART_SAM_NECK,    /* neck, neck_hd, downsamples, hd_alpha_downsamples */
+    DV_PART_SIGLIP,
+    DV_PART_ALIGNER,
+    DV_PART_LLM,
+    DV_PART_COUNT
+} dv_part;
+
+typedef struct dv_param {
+    char *name;          /* original checkpoint name */
+    int ndim;
+    int64_t shape[4];
+    size_t n;
+    float *w;            /* master weights */
+    float *g;            /* gradient, accumulated by forward_backward */
+    dv_part part;
+    int decay;           /* 0 for norms, biases, embeddings' scalars: no weight decay */
+} dv_param;
+
+typedef struct dv_tmodel {
+    dv_config cfg;
+    int n_params;
+    dv_param *params;
+    int trainable[DV_PART_COUNT];   /* frozen parts get no gradient (and cost no backward) */
+    void *impl;                     /* activations, scratch */
+} dv_tmodel;
+
+/* One training sample. ids already hold num_image_tokens copies of the image
+ * token per image; pixels are n_images preprocessed [3,S,S] float32(u8/255)
+ * tensors. labels[i] is the token to predict after position i, or -100. */
+typedef struct dv_tsample {
+    int n_images;
+    const float *pixels;
+    int n_tokens;
+    const int32_t *ids;
+    const int32_t *labels;
+} dv_tsample;
+
+#define DV_IGNORE_LABEL (-100)
+
+/* Random init (same scales as tools/docvl-mkmodel), deterministic from seed. */
+int dv_tmodel_init_random(const dv_config *cfg, uint64_t seed, dv_tmodel **out, dv_err *e);
+/* Loads a model directory's weights as f32 masters. */
+int dv_tmodel_load(const char *dir, dv_tmodel **out, dv_err *e);
+void dv_tmodel_free(dv_tmodel *m);
+
+void dv_tmodel_zero_grad(dv_tmodel *m);
+dv_param *dv_tmodel_param(dv_tmodel *m, const char *name);
+
+/* Mean cross-entropy over the counted labels; gradients of that mean are
+ * ADDED to each trainable param's g (so accumulation is the caller's sum;
+ * scale by 1/steps yourself). n_counted: labels that were not ignored. */
+int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, int *n_counted,
+                               const dv_ctx *ctx, dv_err *e);
+/* Forward only: summed (not mean) negative log-likelihood over counted labels
+ * (for perplexity), and optionally the logits [n_tokens, vocab]. */
+int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_counted,
+                  float *logits, const dv_ctx *ctx, dv_err *e);
+
+/* Writes config.json, model.safetensors (F32) and the processor files in the
+ * original layout; copies tokenizer.json / tokenizer_config.json from
+ * tokenizer_dir. docvl loads the result. */
+int dv_tmodel_save(const dv_tmodel *m, const char *dir, const char *tokenizer_dir, dv_err *e);
+
+#endif
