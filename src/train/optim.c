@@ -1,0 +1,231 @@
+#include "train/optim.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_MAGIC "DVADAMW1"
+#define MAX_NAME 4096
+
+static int is_trainable(const dv_tmodel *model, const dv_param *p)
+{
+    return model->trainable[p->part] != 0;
+}
+
+int dv_adamw_init(dv_adamw *a, const dv_tmodel *model, const dv_adamw_opts *o, dv_err *e)
+{
+    memset(a, 0, sizeof *a);
+    a->o = *o;
+    a->n = model->n_params;
+    a->m = calloc((size_t)a->n + 1, sizeof *a->m);
+    a->v = calloc((size_t)a->n + 1, sizeof *a->v);
+    if (!a->m || !a->v) {
+        dv_adamw_free(a);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the optimizer's tables");
+    }
+    for (int i = 0; i < a->n; i++) {
+        const dv_param *p = &model->params[i];
+        if (!is_trainable(model, p))
+            continue;
+        a->m[i] = calloc(p->n ? p->n : 1, sizeof(float));
+        a->v[i] = calloc(p->n ? p->n : 1, sizeof(float));
+        if (!a->m[i] || !a->v[i]) {
+            dv_adamw_free(a);
+            return dv_fail(e, DOCVL_ENOMEM, "out of memory for the moments of %s (%zu values)",
+                           p->name, p->n);
+        }
+    }
+    return DOCVL_OK;
+}
+
+void dv_adamw_free(dv_adamw *a)
+{
+    for (int i = 0; i < a->n && a->m && a->v; i++) {
+        free(a->m[i]);
+        free(a->v[i]);
+    }
+    free(a->m);
+    free(a->v);
+    memset(a, 0, sizeof *a);
+}
+
+double dv_grad_norm(const dv_tmodel *model, double scale)
+{
+    double sum = 0.0;
+    for (int i = 0; i < model->n_params; i++) {
+        const dv_param *p = &model->params[i];
+        if (!is_trainable(model, p))
+            continue;
+        for (size_t k = 0; k < p->n; k++)
+            sum += (double)p->g[k] * (double)p->g[k];
+    }
+    return sqrt(sum) * fabs(scale);
+}
+
+double dv_clip_factor(double norm, double clip)
+{
+    /* the 1e-6 keeps a zero gradient from dividing by zero, as torch does */
+    if (clip <= 0.0 || !(norm > clip))
+        return 1.0;
+    return clip / (norm + 1e-6);
+}
+
+static void update_param(const dv_adamw *a, int i, dv_param *p, double lr, double grad_scale,
+                         double c1, double c2)
+{
+    float *m = a->m[i], *v = a->v[i];
+    const double b1 = a->o.beta1, b2 = a->o.beta2;
+    /* decoupled decay: shrink the weight itself, never the gradient */
+    const double shrink = p->decay ? 1.0 - lr * a->o.weight_decay : 1.0;
+    for (size_t k = 0; k < p->n; k++) {
+        double g = (double)p->g[k] * grad_scale;
+        double mk = b1 * m[k] + (1.0 - b1) * g;
+        double vk = b2 * v[k] + (1.0 - b2) * g * g;
+        m[k] = (float)mk;
+        v[k] = (float)vk;
+        double w = (double)p->w[k] * shrink;
+        w -= lr * (mk / c1) / (sqrt(vk / c2) + a->o.eps);
+        p->w[k] = (float)w;
+    }
+}
+
+void dv_adamw_step(dv_adamw *a, dv_tmodel *model, double lr, double grad_scale)
+{
+    a->step++;
+    double c1 = 1.0 - pow(a->o.beta1, (double)a->step);
+    double c2 = 1.0 - pow(a->o.beta2, (double)a->step);
+    for (int i = 0; i < model->n_params && i < a->n; i++) {
+        dv_param *p = &model->params[i];
+        if (is_trainable(model, p) && a->m[i])
+            update_param(a, i, p, lr, grad_scale, c1, c2);
+    }
+}
+
+/* ---- state file ------------------------------------------------------------
+ * "DVADAMW1", u64 step, u32 n_extra, extra words, u32 entries, then per entry
+ * u32 name length, name, u64 count, count f32 m, count f32 v. Host byte order
+ * (little-endian on every machine docvl runs on); the file is for --resume on
+ * the same kind of machine, not for exchange. */
+
+static int put(FILE *f, const void *p, size_t n)
+{
+    return fwrite(p, 1, n, f) == n ? 0 : -1;
+}
+
+static int write_entries(FILE *f, const dv_adamw *a, const dv_tmodel *model)
+{
+    uint32_t entries = 0;
+    for (int i = 0; i < a->n; i++)
+        entries += a->m[i] != NULL;
+    if (put(f, &entries, sizeof entries))
+        return -1;
+    for (int i = 0; i < a->n; i++) {
+        if (!a->m[i])
+            continue;
+        const dv_param *p = &model->params[i];
+        uint32_t len = (uint32_t)strlen(p->name);
+        uint64_t count = p->n;
+        if (put(f, &len, sizeof len) || put(f, p->name, len) || put(f, &count, sizeof count) ||
+            put(f, a->m[i], p->n * sizeof(float)) || put(f, a->v[i], p->n * sizeof(float)))
+            return -1;
+    }
+    return 0;
+}
+
+int dv_adamw_save(const dv_adamw *a, const dv_tmodel *model, const uint64_t *extra, int n_extra,
+                  const char *path, dv_err *e)
+{
+    char *tmp = g_strconcat(path, ".tmp", NULL);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        int rc = dv_fail(e, DOCVL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        g_free(tmp);
+        return rc;
+    }
+    uint64_t step = (uint64_t)a->step;
+    uint32_t ne = (uint32_t)n_extra;
+    int bad = put(f, STATE_MAGIC, 8) || put(f, &step, sizeof step) || put(f, &ne, sizeof ne) ||
+              put(f, extra, sizeof *extra * (size_t)n_extra) || write_entries(f, a, model);
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        int rc = dv_fail(e, DOCVL_EIO, "%s: cannot write the optimizer state: %s", path,
+                         strerror(errno));
+        remove(tmp);
+        g_free(tmp);
+        return rc;
+    }
+    g_free(tmp);
+    return DOCVL_OK;
+}
+
+static int get(FILE *f, void *p, size_t n)
+{
+    return fread(p, 1, n, f) == n ? 0 : -1;
+}
+
+static int find_param(const dv_tmodel *model, const char *name)
+{
+    for (int i = 0; i < model->n_params; i++)
+        if (strcmp(model->params[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Reads one entry into the moments of the param of that name, or skips it
+ * when that param is frozen now. */
+static int read_entry(FILE *f, dv_adamw *a, const dv_tmodel *model, const char *path, dv_err *e)
+{
+    uint32_t len;
+    uint64_t count;
+    char name[MAX_NAME + 1];
+    if (get(f, &len, sizeof len) || len > MAX_NAME || get(f, name, len))
+        return dv_fail(e, DOCVL_EFORMAT, "%s: truncated or bad parameter name", path);
+    name[len] = 0;
+    if (get(f, &count, sizeof count))
+        return dv_fail(e, DOCVL_EFORMAT, "%s: truncated at %s", path, name);
+    int i = find_param(model, name);
+    if (i < 0 || model->params[i].n != count)
+        return dv_fail(e, DOCVL_EFORMAT, "%s: %s (%llu values) is not a parameter of this model "
+                       "with that size", path, name, (unsigned long long)count);
+    if (!a->m[i])   /* frozen now: its moments are not needed */
+        return fseek(f, (long)(2 * count * sizeof(float)), SEEK_CUR)
+                   ? dv_fail(e, DOCVL_EIO, "%s: seek failed", path) : DOCVL_OK;
+    if (get(f, a->m[i], count * sizeof(float)) || get(f, a->v[i], count * sizeof(float)))
+        return dv_fail(e, DOCVL_EFORMAT, "%s: truncated in the moments of %s", path, name);
+    return DOCVL_OK;
+}
+
+static int read_state(FILE *f, dv_adamw *a, const dv_tmodel *model, uint64_t *extra,
+                      int n_extra, const char *path, dv_err *e)
+{
+    char magic[8];
+    uint64_t step;
+    uint32_t ne, entries;
+    if (get(f, magic, 8) || memcmp(magic, STATE_MAGIC, 8) != 0)
+        return dv_fail(e, DOCVL_EFORMAT, "%s: not a docvl optimizer state", path);
+    if (get(f, &step, sizeof step) || get(f, &ne, sizeof ne))
+        return dv_fail(e, DOCVL_EFORMAT, "%s: truncated header", path);
+    if ((int)ne != n_extra || get(f, extra, sizeof *extra * ne))
+        return dv_fail(e, DOCVL_EFORMAT, "%s: %u trainer words, expected %d", path, ne, n_extra);
+    if (get(f, &entries, sizeof entries))
+        return dv_fail(e, DOCVL_EFORMAT, "%s: truncated header", path);
+    for (uint32_t k = 0; k < entries; k++)
+        if (read_entry(f, a, model, path, e))
+            return e->code;
+    a->step = (long)step;
+    return DOCVL_OK;
+}
+
+int dv_adamw_load(dv_adamw *a, const dv_tmodel *model, uint64_t *extra, int n_extra,
+                  const char *path, dv_err *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dv_fail(e, DOCVL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int rc = read_state(f, a, model, extra, n_extra, path, e);
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,62 @@
+#include "train/trng.h"
+
+#include <math.h>
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void dv_trng_seed(dv_trng *r, uint64_t seed)
+{
+    /* splitmix64 never yields four zero words, which xoshiro cannot leave */
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t dv_trng_next(dv_trng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+double dv_trng_uniform(dv_trng *r)
+{
+    return (double)(dv_trng_next(r) >> 11) * 0x1.0p-53;
+}
+
+uint64_t dv_trng_below(dv_trng *r, uint64_t n)
+{
+    if (n <= 1)
+        return 0;
+    /* reject the top partial block so every residue is equally likely */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do
+        x = dv_trng_next(r);
+    while (x >= limit);
+    return x % n;
+}
+
+double dv_trng_normal(dv_trng *r)
+{
+    double u1 = 1.0 - dv_trng_uniform(r);   /* (0, 1]: log is finite */
+    double u2 = dv_trng_uniform(r);
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
