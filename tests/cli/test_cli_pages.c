@@ -1,0 +1,104 @@
+/* Exit status 1 (output not writable) and long documents read page by page:
+ * a 20-page PDF must not cost 20 pages of memory. */
+#include <cairo-pdf.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "clitest.h"
+
+static void test_unwritable_output(void)
+{
+    char *pdf = sample("born-digital.pdf");
+    cli_result r = CLI(NULL, "-o", "/nonexistent-docvl-dir/out.txt", pdf);
+    g_assert_cmpint(r.status, ==, 1);
+    g_assert_nonnull(strstr(r.err, "/nonexistent-docvl-dir"));
+    cli_result_free(&r);
+    if (g_file_test("/dev/full", G_FILE_TEST_EXISTS)) {
+        /* stdout that cannot take the text: a write error, not success */
+        char *cmd = g_strdup_printf("exec '%s' '%s' > /dev/full", g_getenv("DOCVL_EXE"), pdf);
+        int status = system(cmd);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 1);
+        g_free(cmd);
+    }
+    g_free(pdf);
+}
+
+/* n letter-size pages of text, drawn by Cairo: a born-digital PDF. */
+static void write_pdf(const char *path, int pages)
+{
+    cairo_surface_t *s = cairo_pdf_surface_create(path, 612, 792);
+    cairo_t *cr = cairo_create(s);
+    cairo_select_font_face(cr, "serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 11);
+    for (int p = 0; p < pages; p++) {
+        for (int line = 0; line < 50; line++) {
+            char text[128];
+            snprintf(text, sizeof text, "Page %d line %d: the quick brown fox jumps over the dog.",
+                     p + 1, line + 1);
+            cairo_move_to(cr, 72, 72 + 13 * line);
+            cairo_show_text(cr, text);
+        }
+        cairo_show_page(cr);
+    }
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+    g_assert_cmpint(cairo_surface_status(s), ==, CAIRO_STATUS_SUCCESS);
+}
+
+/* Peak RSS (KiB) of one docvl run, from wait4's rusage of the child. */
+static long peak_rss_kib(const char *pdf, const char *pages, int *n_formfeeds)
+{
+    int fds[2];
+    g_assert_cmpint(pipe(fds), ==, 0);
+    pid_t pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl(g_getenv("DOCVL_EXE"), "docvl", "--dpi", "300", "--pages", pages, pdf, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    *n_formfeeds = 0;
+    char buf[4096];
+    ssize_t got;
+    while ((got = read(fds[0], buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < got; i++)
+            *n_formfeeds += buf[i] == '\f';
+    close(fds[0]);
+    int status;
+    struct rusage ru;
+    g_assert_cmpint(wait4(pid, &status, 0, &ru), ==, pid);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    return ru.ru_maxrss;
+}
+
+static void test_twenty_pages_streamed(void)
+{
+    char *dir = test_tmpdir(), *pdf = g_build_filename(dir, "twenty.pdf", NULL);
+    write_pdf(pdf, 20);
+    int ff2, ff20;
+    long two = peak_rss_kib(pdf, "1-2", &ff2);
+    long twenty = peak_rss_kib(pdf, "1-end", &ff20);
+    g_assert_cmpint(ff2, ==, 2);
+    g_assert_cmpint(ff20, ==, 20);
+    /* One 300 dpi letter page is 2550 x 3300 RGB = 25 MB (more with Cairo's
+     * surface): holding the 18 extra pages would add over 450 MB. */
+    g_test_message("peak RSS: 2 pages %ld KiB, 20 pages %ld KiB", two, twenty);
+    g_assert_cmpint(twenty, <, two + 100 * 1024);
+    remove(pdf);
+    test_rmtree(dir);
+    g_free(pdf);
+    g_free(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/cli/exit-1-unwritable-output", test_unwritable_output);
+    g_test_add_func("/cli/twenty-pages-streamed", test_twenty_pages_streamed);
+    return g_test_run();
+}
