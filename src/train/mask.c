@@ -178,6 +178,10 @@ int dv_seq_from_conv(const dv_seq_opts *o, const dv_conv *c, dv_seq *s, dv_err *
 int dv_seq_from_text(const dv_seq_opts *o, const char *text, dv_seq *s, dv_err *e)
 {
     memset(s, 0, sizeof *s);
+    /* the tag would become image positions with no image behind them */
+    if (strstr(text, o->image_tag))
+        return dv_fail(e, DOCVL_EFORMAT, "a language-only sample holds the image tag %s",
+                       o->image_tag);
     int32_t eos = dv_tokenizer_eos(o->tok);
     if (eos < 0)
         return dv_fail(e, DOCVL_EMODEL, "the tokenizer has no eos token to end a text");
@@ -189,11 +193,6 @@ int dv_seq_from_text(const dv_seq_opts *o, const char *text, dv_seq *s, dv_err *
         rc = finish(&b, o, 1, s, e);
     }
     tb_free(&b);
-    if (!rc && s->n_images) {
-        dv_seq_free(s);
-        rc = dv_fail(e, DOCVL_EFORMAT, "a language-only sample holds the image tag %s",
-                     o->image_tag);
-    }
     return rc;
 }
 

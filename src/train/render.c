@@ -189,7 +189,12 @@ static void table_row(layout *L, int cols, double cw, int header, int first)
         char *t = cell_text(L, cw - L->px * 0.6);
         draw(L, t, L->x0 + c * cw + L->px * 0.3, L->y + L->px);
         g_string_append_printf(L->txt, "%s%s", c ? "\t" : first ? "" : "\n", t);
-        g_string_append_printf(md, " %s |", t);
+        /* a bar inside a GFM cell must be escaped */
+        char **parts = g_strsplit(t, "|", -1);
+        char *esc = g_strjoinv("\\|", parts);
+        g_string_append_printf(md, " %s |", esc);
+        g_free(esc);
+        g_strfreev(parts);
         g_free(t);
     }
     g_string_append_printf(L->md, "%s%s", first ? "" : "\n", md->str);

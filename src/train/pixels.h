@@ -1,0 +1,15 @@
+/* An image file as the model's input tensor: decode, then the
+ * VLMImageProcessor steps of DESIGN.md section 3 (preprocess.h). */
+#ifndef DV_PIXELS_H
+#define DV_PIXELS_H
+
+#include "base/error.h"
+#include "model/config.h"
+
+#define DV_PIXELS_MAX_FILE ((size_t)256 << 20)
+#define DV_PIXELS_MAX_PIXELS ((size_t)1 << 28)
+
+/* *out: malloc'ed [3, S, S] floats, S = cfg->pre.image_size. */
+int dv_pixels_load(const char *path, const dv_config *cfg, float **out, dv_err *e);
+
+#endif
