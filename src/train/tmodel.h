@@ -61,6 +61,11 @@ int dv_tmodel_load(const char *dir, dv_tmodel **out, dv_err *e);
 void dv_tmodel_free(dv_tmodel *m);
 
 void dv_tmodel_zero_grad(dv_tmodel *m);
+/* The id whose positions take the image embeddings. dv_tmodel_load reads it
+ * from the directory's tokenizer (the processor's image_tag); a random model
+ * has none until this is called. */
+void dv_tmodel_set_image_token(dv_tmodel *m, int32_t id);
+int32_t dv_tmodel_image_token(const dv_tmodel *m);
 dv_param *dv_tmodel_param(dv_tmodel *m, const char *name);
 
 /* Mean cross-entropy over the counted labels; gradients of that mean are

@@ -1,0 +1,156 @@
+#include "train/grad_attn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Query rows per block: 64 rows x 4096 keys of scores (SAM's global
+ * attention at full size) is 1 MiB, two such blocks in the backward. */
+#define BQ 64
+
+static int check(const tg_attn *a, dv_err *e)
+{
+    if (a->n <= 0 || a->n_heads <= 0 || a->n_kv_heads <= 0 || a->n_heads % a->n_kv_heads ||
+        a->head_dim <= 0 || (a->rel_g && (a->n_heads != 1 || a->rel_g * a->rel_g != a->n)))
+        return dv_fail(e, DOCVL_EINVAL, "training attention over %d tokens, %d/%d heads of %d, "
+                       "rel grid %d is not valid", a->n, a->n_heads, a->n_kv_heads, a->head_dim,
+                       a->rel_g);
+    return DOCVL_OK;
+}
+
+/* Keys a query block can see: all, or up to its last row when causal. */
+static int key_end(const tg_attn *a, int q0, int nq)
+{
+    return a->causal ? q0 + nq : a->n;
+}
+
+/* Raw scores of queries q0.. of head h against keys 0..nk-1 into s [nq, nk]:
+ * scale * q.k + relative-position bias, -inf beyond the causal edge. */
+static void scores(const tg_attn *a, int h, int q0, int nq, int nk, float *s)
+{
+    int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
+    const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, a->scale, q,
+                (int)a->q_stride, a->k + (size_t)kvh * hd, (int)a->k_stride, 0.0f, s, nk);
+    for (int i = 0; i < nq; i++) {
+        float *row = s + (size_t)i * nk;
+        if (a->rel_g) {
+            int g = a->rel_g;
+            const float *rh = a->rel_h + (size_t)(q0 + i) * g, *rw = a->rel_w + (size_t)(q0 + i) * g;
+            for (int j = 0; j < nk; j++)
+                row[j] += rh[j / g] + rw[j % g];
+        }
+        if (a->causal)
+            for (int j = q0 + i + 1; j < nk; j++)
+                row[j] = -INFINITY;
+    }
+}
+
+int tg_attn_fwd(const tg_attn *a, dv_err *e)
+{
+    int rc = check(a, e);
+    if (rc)
+        return rc;
+    float *s = malloc((size_t)BQ * a->n * sizeof *s);
+    if (!s)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n);
+    int hd = a->head_dim;
+    for (int h = 0; h < a->n_heads; h++) {
+        int kvh = h / (a->n_heads / a->n_kv_heads);
+        for (int q0 = 0; q0 < a->n; q0 += BQ) {
+            int nq = a->n - q0 < BQ ? a->n - q0 : BQ, nk = key_end(a, q0, nq);
+            scores(a, h, q0, nq, nk, s);
+            for (int i = 0; i < nq; i++) {
+                float *row = s + (size_t)i * nk, mx = row[0];
+                for (int j = 1; j < nk; j++)
+                    mx = row[j] > mx ? row[j] : mx;
+                double sum = 0;
+                for (int j = 0; j < nk; j++)
+                    sum += row[j] = expf(row[j] - mx);
+                float inv = (float)(1.0 / sum);
+                for (int j = 0; j < nk; j++)
+                    row[j] *= inv;
+                a->lse[(size_t)h * a->n + q0 + i] = mx + (float)log(sum);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, s, nk,
+                        a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f,
+                        a->out + (size_t)q0 * a->out_stride + (size_t)h * hd, (int)a->out_stride);
+        }
+    }
+    free(s);
+    return DOCVL_OK;
+}
+
+/* Relative-position bias gradient: each score's dS lands on its query's
+ * rel_h[kh] and rel_w[kw] entries. */
+static void rel_grads(const tg_attn *a, const tg_attn_grads *g, int q0, int nq, int nk,
+                      const float *ds)
+{
+    int G = a->rel_g;
+    for (int i = 0; i < nq; i++) {
+        const float *row = ds + (size_t)i * nk;
+        float *dh = g->drel_h ? g->drel_h + (size_t)(q0 + i) * G : NULL;
+        float *dw = g->drel_w ? g->drel_w + (size_t)(q0 + i) * G : NULL;
+        for (int j = 0; j < nk; j++) {
+            if (dh)
+                dh[j / G] += row[j];
+            if (dw)
+                dw[j % G] += row[j];
+        }
+    }
+}
+
+/* One query block of one head: P from the saved log-sum-exp, dP = dO V^T,
+ * dS = P (dP - rowsum(P dP)), then dQ, dK, dV by sgemm. */
+static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, int nq,
+                      float *p, float *dp)
+{
+    int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads), nk = key_end(a, q0, nq);
+    const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
+    const float *dout = g->dout + (size_t)q0 * g->dout_stride + (size_t)h * hd;
+    scores(a, h, q0, nq, nk, p);
+    for (int i = 0; i < nq; i++) {
+        float lse = a->lse[(size_t)h * a->n + q0 + i];
+        for (int j = 0; j < nk; j++)
+            p[(size_t)i * nk + j] = expf(p[(size_t)i * nk + j] - lse);
+    }
+    if (g->dv)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, p, nk, dout,
+                    (int)g->dout_stride, 1.0f, g->dv + (size_t)kvh * hd, (int)a->v_stride);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, 1.0f, dout,
+                (int)g->dout_stride, a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f, dp, nk);
+    for (int i = 0; i < nq; i++) {
+        float *pr = p + (size_t)i * nk, *dr = dp + (size_t)i * nk;
+        double dsum = 0;
+        for (int j = 0; j < nk; j++)
+            dsum += (double)pr[j] * dr[j];
+        for (int j = 0; j < nk; j++)
+            dr[j] = pr[j] * (dr[j] - (float)dsum);   /* dS, unscaled */
+    }
+    if (a->rel_g)
+        rel_grads(a, g, q0, nq, nk, dp);
+    if (g->dq)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, a->scale, dp, nk,
+                    a->k + (size_t)kvh * hd, (int)a->k_stride, 1.0f,
+                    g->dq + (size_t)q0 * a->q_stride + (size_t)h * hd, (int)a->q_stride);
+    if (g->dk)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, a->scale, dp, nk, q,
+                    (int)a->q_stride, 1.0f, g->dk + (size_t)kvh * hd, (int)a->k_stride);
+}
+
+int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e)
+{
+    int rc = check(a, e);
+    if (rc)
+        return rc;
+    float *p = malloc((size_t)2 * BQ * a->n * sizeof *p);
+    if (!p)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention gradients over %d keys",
+                       a->n);
+    for (int h = 0; h < a->n_heads; h++)
+        for (int q0 = 0; q0 < a->n; q0 += BQ)
+            block_bwd(a, g, h, q0, a->n - q0 < BQ ? a->n - q0 : BQ, p, p + (size_t)BQ * a->n);
+    free(p);
+    return DOCVL_OK;
+}

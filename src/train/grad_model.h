@@ -1,0 +1,153 @@
+/* The trainer's view of the network: each module's weights as (w, g) pairs
+ * pointing into the dv_tmodel parameters, the activations a forward pass
+ * keeps for the backward pass, and the passes themselves (grad_vit.c,
+ * grad_sam.c, grad_towers.c, grad_llm.c). Backward functions ADD into g;
+ * `wgrad` says whether a module's weights want gradients (frozen: no), and a
+ * NULL input gradient means nothing upstream needs one (work skipped). */
+#ifndef DV_GRAD_MODEL_H
+#define DV_GRAD_MODEL_H
+
+#include <stdint.h>
+
+#include "base/error.h"
+#include "model/config.h"
+#include "train/grad_conv.h"
+#include "train/grad_ops.h"
+
+typedef struct tg_w {
+    float *w, *g;
+} tg_w;
+
+/* Gradient pointer of p when its weights train, else NULL. */
+#define TG_G(p, wgrad) ((wgrad) ? (p).g : NULL)
+
+/* Pre-norm ViT block (SigLIP or SAM). */
+typedef struct tg_block {
+    tg_w n1w, n1b, n2w, n2b, qkv_w, qkv_b, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b;
+    tg_w rel_h, rel_w;       /* SAM only */
+    int window;              /* SAM windowed block: window side; 0 = global */
+} tg_block;
+
+/* Geometry shared by a tower's blocks: a grid x grid token map of `width`
+ * channels; SAM blocks pad to whole windows. */
+typedef struct tg_vit {
+    int grid, width, heads, mlp;
+    int relpos;              /* SAM: decomposed relative positions */
+} tg_vit;
+
+typedef struct tg_block_act {
+    int ws, nw, np;          /* window side, windows per side, padded tokens */
+    float *x_in, *mu1, *rs1, *xw, *qkv, *lse, *rel, *attw, *att;
+    float *x_mid, *mu2, *rs2, *xn2, *h_pre, *h;
+} tg_block_act;
+
+/* x [grid^2, width] is updated in place; act receives what backward needs. */
+int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *act, tg_pool *pool,
+                 dv_err *e);
+/* dx: on entry d(block output), on exit d(block input) (when need_dx). */
+int tg_block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *act, float *dx,
+                 int wgrad, int need_dx, dv_err *e);
+
+typedef struct tg_siglip {
+    tg_vit v;
+    int image, patch, n;
+    float mean[3], std[3];
+    tg_w patch_w, patch_b, pos, norm_w, norm_b;
+    int depth;
+    tg_block *blocks;
+} tg_siglip;
+
+typedef struct tg_siglip_act {
+    const float *pixels;
+    tg_block_act *blocks;
+    float *x_last, *mu, *rs;
+} tg_siglip_act;
+
+int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip_act *act,
+                  tg_pool *pool, dv_err *e);
+int tg_siglip_bwd(const tg_siglip *s, const tg_siglip_act *act, const float *dout, int wgrad,
+                  dv_err *e);
+
+typedef struct tg_neck {
+    tg_w c1, ln1w, ln1b, c3, ln2w, ln2b;
+} tg_neck;
+
+typedef struct tg_sam {
+    tg_vit v;
+    int image, patch, layers, first_global, p, ch[2], out_grid;
+    float mean[3], std[3];
+    tg_w patch_w, patch_b, pos, down[2], alpha;
+    tg_block *blocks;
+    tg_neck neck, neck_hd;
+} tg_sam;
+
+typedef struct tg_neck_act {
+    const float *in;
+    float *a, *mu1, *rs1, *an, *b, *mu2, *rs2, *bn, *up, *d0, *out;
+} tg_neck_act;
+
+typedef struct tg_sam_act {
+    const float *pixels;
+    tg_block_act *blocks;
+    float *hd_src, *x_last;
+    tg_neck_act main, hd;
+} tg_sam_act;
+
+int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act, tg_pool *pool,
+               dv_err *e);
+/* body: the blocks, patch and position embeddings train; neck: neck,
+ * neck_hd, downsamples and hd_alpha train. A frozen body gets no backward. */
+int tg_sam_bwd(const tg_sam *s, const tg_sam_act *act, const float *dout, int body, int neck,
+               dv_err *e);
+
+typedef struct tg_aligner {
+    int hybrid, n_layers, in_high, in_low, n_embed;
+    tg_w high_w, high_b, low_w, low_b;
+    tg_w *lw, *lb;
+} tg_aligner;
+
+#define TG_MAX_ALIGNER_LAYERS 64
+
+/* Layer i >= first (0 hybrid, 1 mlp_gelu) is lw[i](GELU(pre[i])); in[i]
+ * holds GELU(pre[i]), the layer's input. */
+typedef struct tg_aligner_act {
+    const float *high, *low;
+    float *pre[TG_MAX_ALIGNER_LAYERS], *in[TG_MAX_ALIGNER_LAYERS];
+} tg_aligner_act;
+
+int tg_aligner_fwd(const tg_aligner *a, const float *high, const float *low, int n, float *out,
+                   tg_aligner_act *act, tg_pool *pool, dv_err *e);
+/* dhigh/dlow may be NULL (towers frozen). */
+int tg_aligner_bwd(const tg_aligner *a, const tg_aligner_act *act, int n, const float *dout,
+                   int wgrad, float *dhigh, float *dlow, tg_pool *pool, dv_err *e);
+
+typedef struct tg_layer {
+    tg_w attn_norm, mlp_norm, q, k, v, o, gate, up, down;
+} tg_layer;
+
+typedef struct tg_llm {
+    dv_lm_cfg c;
+    tg_w embed, norm, head;  /* head == embed when tied */
+    tg_layer *layers;
+} tg_llm;
+
+typedef struct tg_layer_act {
+    float *x_in, *rs1, *xn1, *q, *k, *v, *lse, *att, *x_mid, *rs2, *xn2, *gate, *up, *hm;
+} tg_layer_act;
+
+typedef struct tg_llm_act {
+    int n;
+    float *cosv, *sinv;
+    tg_layer_act *layers;
+    float *x_last, *rs, *xn;
+} tg_llm_act;
+
+/* x [n, hidden] input embeddings -> logits [n, vocab]. */
+int tg_llm_fwd(const tg_llm *m, const float *x, int n, float *logits, tg_llm_act *act,
+               tg_pool *pool, dv_err *e);
+/* dlogits [n, vocab]; dx (d input embeddings) may be NULL when nothing
+ * before the decoder trains; wgrad: the decoder's weights train. */
+int tg_llm_bwd(const tg_llm *m, const tg_llm_act *act, const float *dlogits, float *dx,
+               int wgrad, tg_pool *pool, dv_err *e);
+
+#endif

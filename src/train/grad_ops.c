@@ -1,0 +1,268 @@
+#include "train/grad_ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *tg_alloc_bytes(tg_pool *pool, size_t bytes)
+{
+    if (pool->failed)
+        return NULL;
+    if (pool->n == pool->cap) {
+        int cap = pool->cap ? 2 * pool->cap : 64;
+        void **p = realloc(pool->p, (size_t)cap * sizeof *p);
+        if (!p) {
+            pool->failed = 1;
+            return NULL;
+        }
+        pool->p = p;
+        pool->cap = cap;
+    }
+    void *f = calloc(1, bytes ? bytes : 1);
+    if (!f) {
+        pool->failed = 1;
+        return NULL;
+    }
+    pool->p[pool->n++] = f;
+    return f;
+}
+
+float *tg_alloc(tg_pool *pool, size_t n)
+{
+    return tg_alloc_bytes(pool, n * sizeof(float));
+}
+
+void tg_pool_free(tg_pool *pool)
+{
+    for (int i = 0; i < pool->n; i++)
+        free(pool->p[i]);
+    free(pool->p);
+    memset(pool, 0, sizeof *pool);
+}
+
+int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e)
+{
+    return pool->failed ? dv_fail(e, DOCVL_ENOMEM, "out of memory for %s", what) : DOCVL_OK;
+}
+
+void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
+                   float *y)
+{
+    if (n <= 0)
+        return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y,
+                out);
+    if (!b)
+        return;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < out; j++)
+            y[(size_t)i * out + j] += b[j];
+}
+
+void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int in, int out,
+                   float *dx, float *dw, float *db)
+{
+    if (n <= 0)
+        return;
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in,
+                    1.0f, dx, in);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in,
+                    1.0f, dw, in);
+    if (db)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < out; j++)
+                db[j] += dy[(size_t)i * out + j];
+}
+
+void tg_layernorm_fwd(const float *x, float *y, int n, int d, const float *w, const float *b,
+                      float eps, float *mean, float *rstd)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d;
+        float *o = y + (size_t)i * d;
+        /* double sums as the inference kernel: long rows lose digits in float */
+        double mu = 0, var = 0;
+        for (int j = 0; j < d; j++)
+            mu += r[j];
+        mu /= d;
+        for (int j = 0; j < d; j++)
+            var += (r[j] - mu) * (r[j] - mu);
+        float inv = (float)(1.0 / sqrt(var / d + eps)), m = (float)mu;
+        mean[i] = m;
+        rstd[i] = inv;
+        for (int j = 0; j < d; j++) {
+            float v = (r[j] - m) * inv;
+            if (w)
+                v *= w[j];
+            if (b)
+                v += b[j];
+            o[j] = v;
+        }
+    }
+}
+
+void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const float *rstd,
+                      int n, int d, const float *w, float *dx, float *dw, float *db)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
+        float m = mean[i], s = rstd[i];
+        double sum_g = 0, sum_gx = 0;   /* means of dxhat and dxhat * xhat */
+        for (int j = 0; j < d; j++) {
+            float xh = (r[j] - m) * s, gh = w ? g[j] * w[j] : g[j];
+            sum_g += gh;
+            sum_gx += (double)gh * xh;
+            if (dw)
+                dw[j] += g[j] * xh;
+            if (db)
+                db[j] += g[j];
+        }
+        if (!dx)
+            continue;
+        float mg = (float)(sum_g / d), mgx = (float)(sum_gx / d);
+        float *o = dx + (size_t)i * d;
+        for (int j = 0; j < d; j++) {
+            float xh = (r[j] - m) * s, gh = w ? g[j] * w[j] : g[j];
+            o[j] += s * (gh - mg - xh * mgx);
+        }
+    }
+}
+
+void tg_rmsnorm_fwd(const float *x, float *y, int n, int d, const float *w, float eps,
+                    float *rstd)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d;
+        float *o = y + (size_t)i * d;
+        double ss = 0;
+        for (int j = 0; j < d; j++)
+            ss += (double)r[j] * r[j];
+        float inv = (float)(1.0 / sqrt(ss / d + eps));
+        rstd[i] = inv;
+        for (int j = 0; j < d; j++)
+            o[j] = w ? (r[j] * inv) * w[j] : r[j] * inv;
+    }
+}
+
+void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, int d,
+                    const float *w, float *dx, float *dw)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
+        float s = rstd[i];
+        double dot = 0;   /* sum of dxhat * x */
+        for (int j = 0; j < d; j++) {
+            float gh = w ? g[j] * w[j] : g[j];
+            dot += (double)gh * r[j];
+            if (dw)
+                dw[j] += g[j] * r[j] * s;
+        }
+        if (!dx)
+            continue;
+        float c = (float)(dot / d) * s * s;
+        float *o = dx + (size_t)i * d;
+        for (int j = 0; j < d; j++) {
+            float gh = w ? g[j] * w[j] : g[j];
+            o[j] += s * (gh - r[j] * c);
+        }
+    }
+}
+
+void tg_gelu_fwd(const float *x, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n)
+{
+    const float inv_sqrt_2pi = 0.39894228040143268f;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+        dx[i] += dy[i] * (cdf + v * inv_sqrt_2pi * expf(-0.5f * v * v));
+    }
+}
+
+void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void tg_silu_mul_bwd(const float *dh, const float *g, const float *u, float *dg, float *du,
+                     size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i]));
+        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] += dh[i] * g[i] * s;
+    }
+}
+
+/* In double, as the inference decoder: large angles lose digits in float. */
+void tg_rope_tables(int pos0, int n, int hd, float theta, float *cosv, float *sinv)
+{
+    int half = hd / 2;
+    for (int j = 0; j < half; j++) {
+        double inv_freq = pow((double)theta, -2.0 * j / hd);
+        for (int i = 0; i < n; i++) {
+            double a = (double)(pos0 + i) * inv_freq;
+            cosv[(size_t)i * half + j] = (float)cos(a);
+            sinv[(size_t)i * half + j] = (float)sin(a);
+        }
+    }
+}
+
+void tg_rope_apply(float *x, int n, int heads, int hd, size_t stride, const float *cosv,
+                   const float *sinv, int inverse)
+{
+    int half = hd / 2;
+    float sign = inverse ? -1.0f : 1.0f;
+    for (int i = 0; i < n; i++) {
+        const float *cr = cosv + (size_t)i * half, *sr = sinv + (size_t)i * half;
+        for (int h = 0; h < heads; h++) {
+            float *v = x + (size_t)i * stride + (size_t)h * hd;
+            for (int j = 0; j < half; j++) {
+                float a = v[j], b = v[j + half], s = sign * sr[j];
+                v[j] = a * cr[j] - b * s;
+                v[j + half] = b * cr[j] + a * s;
+            }
+        }
+    }
+}
+
+double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, float scale,
+                        float *dlogits, int *n_counted)
+{
+    double nll = 0;
+    int counted = 0;
+    for (int i = 0; i < n; i++) {
+        float *z = logits + (size_t)i * V;
+        float *dz = dlogits ? dlogits + (size_t)i * V : NULL;
+        if (labels[i] < 0) {
+            if (dz)
+                memset(dz, 0, (size_t)V * sizeof *dz);
+            continue;
+        }
+        float mx = z[0];
+        for (int j = 1; j < V; j++)
+            mx = z[j] > mx ? z[j] : mx;
+        double sum = 0;
+        for (int j = 0; j < V; j++)
+            sum += exp((double)z[j] - mx);
+        double lse = mx + log(sum);
+        nll += lse - z[labels[i]];
+        counted++;
+        if (!dz)
+            continue;
+        for (int j = 0; j < V; j++)
+            dz[j] = (float)(exp((double)z[j] - lse) * scale);
+        dz[labels[i]] -= scale;
+    }
+    *n_counted = counted;
+    return nll;
+}

@@ -1,0 +1,76 @@
+/* Forward and hand-written backward passes of the row-wise operations the
+ * trainer needs (llm.c style: each backward ADDS into the gradients it is
+ * given, so branches that meet simply sum). Forward math equals the inference
+ * kernels (src/kernels/ops.c): same accumulation in double, same formulas.
+ * Matrix products go through cblas_sgemm. x is [n, d] row-major. */
+#ifndef DV_GRAD_OPS_H
+#define DV_GRAD_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+/* Every buffer of one training step, freed together: one failure check at
+ * the end of a run of allocations instead of one per buffer. */
+typedef struct tg_pool {
+    int n, cap, failed;
+    void **p;
+} tg_pool;
+
+/* n floats, zeroed; NULL (and pool->failed) when memory runs out. */
+float *tg_alloc(tg_pool *pool, size_t n);
+/* The same for any zeroed object of `bytes` bytes. */
+void *tg_alloc_bytes(tg_pool *pool, size_t bytes);
+void tg_pool_free(tg_pool *pool);
+/* DOCVL_ENOMEM with `what` when an allocation failed, else DOCVL_OK. */
+int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e);
+
+/* y = x W^T + b: x [n, in], W [out, in] (PyTorch layout), b [out] or NULL. */
+void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
+                   float *y);
+/* dx += dy W; dw += dy^T x; db += column sums of dy. Any of dx, dw, db may
+ * be NULL (not wanted: frozen weights, or an input that needs no gradient). */
+void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int in, int out,
+                   float *dx, float *dw, float *db);
+
+/* LayerNorm over d (biased variance). Saves mean and 1/std per row for the
+ * backward pass. w/b may be NULL. y may alias x. */
+void tg_layernorm_fwd(const float *x, float *y, int n, int d, const float *w, const float *b,
+                      float eps, float *mean, float *rstd);
+/* x: the forward input. dx may alias nothing; any grad pointer may be NULL. */
+void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const float *rstd,
+                      int n, int d, const float *w, float *dx, float *dw, float *db);
+
+/* RMSNorm as HF LlamaRMSNorm; saves 1/rms per row. */
+void tg_rmsnorm_fwd(const float *x, float *y, int n, int d, const float *w, float eps,
+                    float *rstd);
+void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, int d,
+                    const float *w, float *dx, float *dw);
+
+/* Exact-erf GELU: y = gelu(x) (y may alias x only in forward-only use). */
+void tg_gelu_fwd(const float *x, float *y, size_t n);
+/* dx += dy * gelu'(x). */
+void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n);
+
+/* h = silu(g) * u. */
+void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n);
+/* dg += dh u silu'(g); du += dh silu(g). */
+void tg_silu_mul_bwd(const float *dh, const float *g, const float *u, float *dg, float *du,
+                     size_t n);
+
+/* RoPE tables (rotate_half) for positions pos0..pos0+n-1: [n, hd/2]. */
+void tg_rope_tables(int pos0, int n, int hd, float theta, float *cosv, float *sinv);
+/* Rotates each head of each row in place; inverse = 1 applies the transpose
+ * (the backward pass of a rotation). */
+void tg_rope_apply(float *x, int n, int heads, int hd, size_t stride, const float *cosv,
+                   const float *sinv, int inverse);
+
+/* Cross-entropy of logits [n, V] against labels (ignore < 0): returns the
+ * summed NLL over counted rows (double) and their count. When dlogits is
+ * non-NULL it receives (softmax - onehot) * scale for counted rows, 0 for
+ * ignored ones (dlogits may alias logits). */
+double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, float scale,
+                        float *dlogits, int *n_counted);
+
+#endif

@@ -1,0 +1,134 @@
+/* SigLIP tower and the aligners, forward and backward. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/grad_model.h"
+
+#define LN_EPS 1e-6f
+
+int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip_act *act,
+                  tg_pool *pool, dv_err *e)
+{
+    size_t n = (size_t)s->n, C = (size_t)s->v.width;
+    tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
+    act->pixels = pixels;
+    act->blocks = tg_alloc_bytes(pool, (size_t)s->depth * sizeof(tg_block_act));
+    act->x_last = tg_alloc(pool, n * C);
+    act->mu = tg_alloc(pool, n);
+    act->rs = tg_alloc(pool, n);
+    int rc = tg_pool_check(pool, "SigLIP activations", e);
+    if (!rc)
+        rc = tg_patch_fwd(&pc, pixels, s->image, s->image, s->mean, s->std, s->patch_w.w,
+                          s->patch_b.w, act->x_last, e);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n * C; i++)
+        act->x_last[i] += s->pos.w[i];
+    for (int i = 0; i < s->depth && !rc; i++)
+        if ((rc = tg_block_fwd(&s->v, &s->blocks[i], act->x_last, &act->blocks[i], pool, e)))
+            dv_wrap(e, "SigLIP block %d", i);
+    if (!rc)
+        tg_layernorm_fwd(act->x_last, out, (int)n, (int)C, s->norm_w.w, s->norm_b.w, LN_EPS,
+                         act->mu, act->rs);
+    return rc;
+}
+
+int tg_siglip_bwd(const tg_siglip *s, const tg_siglip_act *act, const float *dout, int wgrad,
+                  dv_err *e)
+{
+    size_t n = (size_t)s->n, C = (size_t)s->v.width;
+    float *dx = calloc(n * C, sizeof *dx);
+    if (!dx)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for SigLIP gradients");
+    tg_layernorm_bwd(dout, act->x_last, act->mu, act->rs, (int)n, (int)C, s->norm_w.w, dx,
+                     TG_G(s->norm_w, wgrad), TG_G(s->norm_b, wgrad));
+    int rc = DOCVL_OK;
+    for (int i = s->depth - 1; i >= 0 && !rc; i--)
+        if ((rc = tg_block_bwd(&s->v, &s->blocks[i], &act->blocks[i], dx, wgrad, 1, e)))
+            dv_wrap(e, "SigLIP block %d backward", i);
+    if (!rc && wgrad) {
+        for (size_t i = 0; i < n * C; i++)
+            s->pos.g[i] += dx[i];
+        tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
+        rc = tg_patch_bwd(&pc, act->pixels, s->image, s->image, s->mean, s->std, dx, s->patch_w.g,
+                          s->patch_b.g, e);
+    }
+    free(dx);
+    return rc;
+}
+
+/* ---- aligner: the head (hybrid: concat(high(h), low(l)) on features;
+ * mlp_gelu: layers[0](x)), then GELU and a linear layer per further step ---- */
+
+static int first_gelu(const tg_aligner *a) { return a->hybrid ? 0 : 1; }
+
+int tg_aligner_fwd(const tg_aligner *a, const float *high, const float *low, int n, float *out,
+                   tg_aligner_act *act, tg_pool *pool, dv_err *e)
+{
+    size_t E = (size_t)a->n_embed, half = E / 2;
+    int g0 = first_gelu(a);
+    if (a->n_layers > TG_MAX_ALIGNER_LAYERS)
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "aligner of %d layers", a->n_layers);
+    act->high = high;
+    act->low = low;
+    for (int i = g0; i < a->n_layers; i++) {
+        act->pre[i] = tg_alloc(pool, (size_t)n * E);
+        act->in[i] = tg_alloc(pool, (size_t)n * E);
+    }
+    float *tmp = a->hybrid ? tg_alloc(pool, (size_t)n * half) : NULL;
+    int rc = tg_pool_check(pool, "aligner activations", e);
+    if (rc)
+        return rc;
+    float *x = g0 < a->n_layers ? act->pre[g0] : out;
+    if (a->hybrid) {
+        tg_linear_fwd(high, a->high_w.w, a->high_b.w, n, a->in_high, (int)half, tmp);
+        for (int i = 0; i < n; i++)
+            memcpy(x + (size_t)i * E, tmp + (size_t)i * half, half * sizeof *x);
+        tg_linear_fwd(low, a->low_w.w, a->low_b.w, n, a->in_low, (int)half, tmp);
+        for (int i = 0; i < n; i++)
+            memcpy(x + (size_t)i * E + half, tmp + (size_t)i * half, half * sizeof *x);
+    } else {
+        tg_linear_fwd(low, a->lw[0].w, a->lb[0].w, n, a->in_low, (int)E, x);
+    }
+    for (int i = g0; i < a->n_layers; i++) {
+        tg_gelu_fwd(act->pre[i], act->in[i], (size_t)n * E);
+        tg_linear_fwd(act->in[i], a->lw[i].w, a->lb[i].w, n, (int)E, (int)E,
+                      i + 1 < a->n_layers ? act->pre[i + 1] : out);
+    }
+    return DOCVL_OK;
+}
+
+int tg_aligner_bwd(const tg_aligner *a, const tg_aligner_act *act, int n, const float *dout,
+                   int wgrad, float *dhigh, float *dlow, tg_pool *pool, dv_err *e)
+{
+    size_t E = (size_t)a->n_embed, half = E / 2, len = (size_t)n * E;
+    float *dy = tg_alloc(pool, len), *din = tg_alloc(pool, len);
+    float *dh = a->hybrid ? tg_alloc(pool, (size_t)n * half) : NULL;
+    int rc = tg_pool_check(pool, "aligner gradients", e);
+    if (rc)
+        return rc;
+    memcpy(dy, dout, len * sizeof *dy);
+    for (int i = a->n_layers - 1; i >= first_gelu(a); i--) {
+        memset(din, 0, len * sizeof *din);
+        tg_linear_bwd(dy, act->in[i], a->lw[i].w, n, (int)E, (int)E, din, TG_G(a->lw[i], wgrad),
+                      TG_G(a->lb[i], wgrad));
+        memset(dy, 0, len * sizeof *dy);
+        tg_gelu_bwd(din, act->pre[i], dy, len);
+    }
+    if (!a->hybrid) {
+        tg_linear_bwd(dy, act->low, a->lw[0].w, n, a->in_low, (int)E, dlow, TG_G(a->lw[0], wgrad),
+                      TG_G(a->lb[0], wgrad));
+        return DOCVL_OK;
+    }
+    for (int side = 0; side < 2; side++) {
+        for (int i = 0; i < n; i++)
+            memcpy(dh + (size_t)i * half, dy + (size_t)i * E + side * half, half * sizeof *dh);
+        if (side == 0)
+            tg_linear_bwd(dh, act->high, a->high_w.w, n, a->in_high, (int)half, dhigh,
+                          TG_G(a->high_w, wgrad), TG_G(a->high_b, wgrad));
+        else
+            tg_linear_bwd(dh, act->low, a->low_w.w, n, a->in_low, (int)half, dlow,
+                          TG_G(a->low_w, wgrad), TG_G(a->low_b, wgrad));
+    }
+    return DOCVL_OK;
+}

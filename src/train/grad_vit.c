@@ -1,0 +1,253 @@
+/* The pre-norm ViT block both towers share, forward and backward. SAM's
+ * blocks partition the normed grid into zero-padded windows (a global block
+ * is one window covering the grid): padded tokens go through qkv and
+ * attention unmasked, as upstream, and are cropped afterwards, so their
+ * gradient reaches only the qkv bias. Relative positions use the UNSCALED q. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/grad_attn.h"
+#include "train/grad_model.h"
+
+#define LN_EPS 1e-6f
+
+static void geometry(const tg_vit *v, const tg_block *b, tg_block_act *a)
+{
+    a->ws = b->window ? b->window : v->grid;
+    a->nw = (v->grid + a->ws - 1) / a->ws;
+    a->np = a->nw * a->nw * a->ws * a->ws;
+}
+
+/* Grid row of padded window token t, or -1 for padding. */
+static int grid_row(const tg_vit *v, const tg_block_act *a, int t)
+{
+    int per = a->ws * a->ws, win = t / per, r = t % per;
+    int y = win / a->nw * a->ws + r / a->ws, x = win % a->nw * a->ws + r % a->ws;
+    return y < v->grid && x < v->grid ? y * v->grid + x : -1;
+}
+
+/* to_windows: grid -> padded windows (padding zero); else windows -> grid. */
+static void reorder(const tg_vit *v, const tg_block_act *a, float *grid, float *win, int to_windows)
+{
+    size_t row = (size_t)v->width * sizeof(float);
+    for (int t = 0; t < a->np; t++) {
+        int r = grid_row(v, a, t);
+        float *w = win + (size_t)t * v->width;
+        if (r < 0) {
+            if (to_windows)
+                memset(w, 0, row);
+            continue;
+        }
+        float *g = grid + (size_t)r * v->width;
+        memcpy(to_windows ? w : g, to_windows ? g : w, row);
+    }
+}
+
+/* Per-query relative-position tables of one window and head:
+ * rel_h[i][k] = q_i . Rh[c_h(i) - k + ws - 1], same along w. */
+static void rel_tables(const float *q, size_t stride, int ws, int hd, const float *R, int along_h,
+                       float *full, float *rel)
+{
+    int n = ws * ws, L = 2 * ws - 1;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L, hd, 1.0f, q, (int)stride, R, hd,
+                0.0f, full, L);
+    for (int i = 0; i < n; i++) {
+        int c = along_h ? i / ws : i % ws;
+        for (int k = 0; k < ws; k++)
+            rel[(size_t)i * ws + k] = full[(size_t)i * L + c - k + ws - 1];
+    }
+}
+
+/* The table's transpose: d rel -> dq (always) and dR (when wanted). */
+static void rel_tables_bwd(const float *q, float *dq, size_t stride, int ws, int hd,
+                           const float *R, float *dR, int along_h, const float *drel, float *dfull)
+{
+    int n = ws * ws, L = 2 * ws - 1;
+    memset(dfull, 0, (size_t)n * L * sizeof *dfull);
+    for (int i = 0; i < n; i++) {
+        int c = along_h ? i / ws : i % ws;
+        for (int k = 0; k < ws; k++)
+            dfull[(size_t)i * L + c - k + ws - 1] += drel[(size_t)i * ws + k];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, L, 1.0f, dfull, L, R, hd, 1.0f,
+                dq, (int)stride);
+    if (dR)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, hd, n, 1.0f, dfull, L, q,
+                    (int)stride, 1.0f, dR, hd);
+}
+
+/* The attention call of window `win`, head h. */
+static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int h)
+{
+    int C = v->width, hd = C / v->heads, per = a->ws * a->ws;
+    const float *qkv = a->qkv + (size_t)win * per * 3 * C + (size_t)h * hd;
+    float *rel = a->rel ? a->rel + ((size_t)h * a->np + (size_t)win * per) * 2 * a->ws : NULL;
+    return (tg_attn){ .n = per, .n_heads = 1, .n_kv_heads = 1, .head_dim = hd, .q = qkv,
+                      .k = qkv + C, .v = qkv + 2 * C, .q_stride = 3 * (size_t)C,
+                      .k_stride = 3 * (size_t)C, .v_stride = 3 * (size_t)C,
+                      .out = a->attw + (size_t)win * per * C + (size_t)h * hd,
+                      .out_stride = (size_t)C, .scale = (float)(1.0 / sqrt((double)hd)),
+                      .rel_g = rel ? a->ws : 0, .rel_h = rel,
+                      .rel_w = rel ? rel + (size_t)per * a->ws : NULL,
+                      .lse = a->lse + (size_t)h * a->np + (size_t)win * per };
+}
+
+static int attn_fwd(const tg_vit *v, const tg_block *b, tg_block_act *a, dv_err *e)
+{
+    int hd = v->width / v->heads, per = a->ws * a->ws, L = 2 * a->ws - 1;
+    float *full = v->relpos ? malloc((size_t)per * L * sizeof *full) : NULL;
+    if (v->relpos && !full)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for relative positions");
+    int rc = DOCVL_OK;
+    for (int win = 0; win < a->nw * a->nw && !rc; win++)
+        for (int h = 0; h < v->heads && !rc; h++) {
+            tg_attn at = window_attn(v, a, win, h);
+            if (full) {
+                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_h.w, 1, full, (float *)at.rel_h);
+                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_w.w, 0, full, (float *)at.rel_w);
+            }
+            rc = tg_attn_fwd(&at, e);
+        }
+    free(full);
+    return rc;
+}
+
+static int alloc_act(const tg_vit *v, tg_block_act *a, tg_pool *pool, dv_err *e)
+{
+    size_t n = (size_t)v->grid * v->grid, C = (size_t)v->width, np = (size_t)a->np;
+    a->x_in = tg_alloc(pool, n * C);
+    a->mu1 = tg_alloc(pool, n);
+    a->rs1 = tg_alloc(pool, n);
+    a->xw = tg_alloc(pool, np * C);
+    a->qkv = tg_alloc(pool, np * 3 * C);
+    a->lse = tg_alloc(pool, (size_t)v->heads * np);
+    a->rel = v->relpos ? tg_alloc(pool, (size_t)v->heads * np * 2 * a->ws) : NULL;
+    a->attw = tg_alloc(pool, np * C);
+    a->att = tg_alloc(pool, n * C);
+    a->x_mid = tg_alloc(pool, n * C);
+    a->mu2 = tg_alloc(pool, n);
+    a->rs2 = tg_alloc(pool, n);
+    a->xn2 = tg_alloc(pool, n * C);
+    a->h_pre = tg_alloc(pool, n * (size_t)v->mlp);
+    a->h = tg_alloc(pool, n * (size_t)v->mlp);
+    return tg_pool_check(pool, "a vision block's activations", e);
+}
+
+int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *a, tg_pool *pool,
+                 dv_err *e)
+{
+    int n = v->grid * v->grid, C = v->width;
+    geometry(v, b, a);
+    int rc = alloc_act(v, a, pool, e);
+    if (rc)
+        return rc;
+    memcpy(a->x_in, x, (size_t)n * C * sizeof *x);
+    tg_layernorm_fwd(x, a->att, n, C, b->n1w.w, b->n1b.w, LN_EPS, a->mu1, a->rs1);
+    reorder(v, a, a->att, a->xw, 1);
+    tg_linear_fwd(a->xw, b->qkv_w.w, b->qkv_b.w, a->np, C, 3 * C, a->qkv);
+    if ((rc = attn_fwd(v, b, a, e)))
+        return rc;
+    reorder(v, a, a->att, a->attw, 0);
+    tg_linear_fwd(a->att, b->proj_w.w, b->proj_b.w, n, C, C, a->xn2);
+    for (size_t i = 0; i < (size_t)n * C; i++)
+        x[i] += a->xn2[i];
+    memcpy(a->x_mid, x, (size_t)n * C * sizeof *x);
+    tg_layernorm_fwd(x, a->xn2, n, C, b->n2w.w, b->n2b.w, LN_EPS, a->mu2, a->rs2);
+    tg_linear_fwd(a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->h_pre);
+    tg_gelu_fwd(a->h_pre, a->h, (size_t)n * v->mlp);
+    float *tmp = malloc((size_t)n * C * sizeof *tmp);
+    if (!tmp)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a vision block");
+    tg_linear_fwd(a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, tmp);
+    for (size_t i = 0; i < (size_t)n * C; i++)
+        x[i] += tmp[i];
+    free(tmp);
+    return DOCVL_OK;
+}
+
+/* dx = d(block output) += d through norm2 -> fc1 -> GELU -> fc2. */
+static int mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx,
+                   int wgrad, dv_err *e)
+{
+    size_t n = (size_t)v->grid * v->grid, C = (size_t)v->width, M = (size_t)v->mlp;
+    float *dh = calloc(n * M, sizeof *dh), *dpre = calloc(n * M, sizeof *dpre);
+    float *dxn = calloc(n * C, sizeof *dxn);
+    if (!dh || !dpre || !dxn) {
+        free(dh), free(dpre), free(dxn);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a vision block's MLP gradients");
+    }
+    tg_linear_bwd(dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, dh, TG_G(b->fc2_w, wgrad),
+                  TG_G(b->fc2_b, wgrad));
+    tg_gelu_bwd(dh, a->h_pre, dpre, n * M);
+    tg_linear_bwd(dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M, dxn, TG_G(b->fc1_w, wgrad),
+                  TG_G(b->fc1_b, wgrad));
+    tg_layernorm_bwd(dxn, a->x_mid, a->mu2, a->rs2, (int)n, (int)C, b->n2w.w, dx,
+                     TG_G(b->n2w, wgrad), TG_G(b->n2b, wgrad));
+    free(dh), free(dpre), free(dxn);
+    return DOCVL_OK;
+}
+
+/* Attention backward of every window and head into dqkv [np, 3C]. */
+static int attn_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, const float *dattw,
+                    float *dqkv, int wgrad, dv_err *e)
+{
+    int C = v->width, hd = C / v->heads, per = a->ws * a->ws, L = 2 * a->ws - 1;
+    float *drel = v->relpos ? malloc((size_t)per * (2 * a->ws + L) * sizeof *drel) : NULL;
+    if (v->relpos && !drel)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for relative-position gradients");
+    int rc = DOCVL_OK;
+    for (int win = 0; win < a->nw * a->nw && !rc; win++)
+        for (int h = 0; h < v->heads && !rc; h++) {
+            tg_attn at = window_attn(v, a, win, h);
+            size_t off = (size_t)win * per * 3 * C + (size_t)h * hd;
+            tg_attn_grads g = { .dout = dattw + (size_t)win * per * C + (size_t)h * hd,
+                                .dout_stride = (size_t)C, .dq = dqkv + off,
+                                .dk = dqkv + off + C, .dv = dqkv + off + 2 * C };
+            if (drel) {
+                memset(drel, 0, (size_t)2 * per * a->ws * sizeof *drel);
+                g.drel_h = drel;
+                g.drel_w = drel + (size_t)per * a->ws;
+            }
+            if ((rc = tg_attn_bwd(&at, &g, e)) || !drel)
+                continue;
+            float *dfull = drel + (size_t)2 * per * a->ws;
+            rel_tables_bwd(at.q, g.dq, at.q_stride, a->ws, hd, b->rel_h.w, TG_G(b->rel_h, wgrad),
+                           1, g.drel_h, dfull);
+            rel_tables_bwd(at.q, g.dq, at.q_stride, a->ws, hd, b->rel_w.w, TG_G(b->rel_w, wgrad),
+                           0, g.drel_w, dfull);
+        }
+    free(drel);
+    return rc;
+}
+
+int tg_block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx, int wgrad,
+                 int need_dx, dv_err *e)
+{
+    size_t n = (size_t)v->grid * v->grid, C = (size_t)v->width, np = (size_t)a->np;
+    int rc = mlp_bwd(v, b, a, dx, wgrad, e);
+    if (rc)
+        return rc;
+    float *datt = calloc(n * C, sizeof *datt), *dattw = calloc(np * C, sizeof *dattw);
+    float *dqkv = calloc(np * 3 * C, sizeof *dqkv), *dxw = calloc(np * C, sizeof *dxw);
+    if (!datt || !dattw || !dqkv || !dxw)
+        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for a vision block's attention gradients");
+    if (!rc) {
+        tg_linear_bwd(dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, datt,
+                      TG_G(b->proj_w, wgrad), TG_G(b->proj_b, wgrad));
+        reorder(v, a, datt, dattw, 1);
+        rc = attn_bwd(v, b, a, dattw, dqkv, wgrad, e);
+    }
+    if (!rc) {
+        tg_linear_bwd(dqkv, a->xw, b->qkv_w.w, (int)np, (int)C, 3 * (int)C,
+                      need_dx || wgrad ? dxw : NULL, TG_G(b->qkv_w, wgrad),
+                      TG_G(b->qkv_b, wgrad));
+        memset(datt, 0, n * C * sizeof *datt);
+        reorder(v, a, datt, dxw, 0);
+        tg_layernorm_bwd(datt, a->x_in, a->mu1, a->rs1, (int)n, (int)C, b->n1w.w,
+                         need_dx ? dx : NULL, TG_G(b->n1w, wgrad), TG_G(b->n1b, wgrad));
+    }
+    free(datt), free(dattw), free(dqkv), free(dxw);
+    return rc;
+}

@@ -1,0 +1,236 @@
+/* One training sample through the model: vision path per image, spliced
+ * embeddings, decoder, cross-entropy; then the backward pass through the
+ * parts that train (and no further than the first one that does). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/resize.h"
+#include "train/tmodel_impl.h"
+
+/* One image's vision path: its activations and outputs. */
+typedef struct vis_run {
+    tg_pool pool;
+    const float *pixels;
+    float *low_pixels, *sam_out, *sig_out, *embeds;
+    tg_sam_act sam;
+    tg_siglip_act sig;
+    tg_aligner_act al;
+} vis_run;
+
+typedef struct step {
+    dv_tmodel *m;
+    tm_impl *I;
+    const dv_tsample *s;
+    tg_pool pool;
+    int n_tok, hybrid, vis_grad, sam_grad, sig_grad;
+    float *x, *logits, *dx;
+    tg_llm_act la;           /* the decoder's activations */
+    vis_run vis;             /* the last image run (the only one kept) */
+} step;
+
+static int check_sample(const step *st, dv_err *e)
+{
+    const dv_tsample *s = st->s;
+    const dv_lm_cfg *c = &st->m->cfg.lm;
+    if (s->n_tokens <= 0 || !s->ids || s->n_images < 0 || (s->n_images && !s->pixels))
+        return dv_fail(e, DOCVL_EINVAL, "training sample of %d tokens and %d images is empty or "
+                       "lacks its arrays", s->n_tokens, s->n_images);
+    int img = 0;
+    for (int i = 0; i < s->n_tokens; i++) {
+        if (s->ids[i] < 0 || s->ids[i] >= c->vocab)
+            return dv_fail(e, DOCVL_EINVAL, "token id %d at position %d is outside the "
+                           "vocabulary [0, %d)", (int)s->ids[i], i, c->vocab);
+        if (s->labels && s->labels[i] != DV_IGNORE_LABEL &&
+            (s->labels[i] < 0 || s->labels[i] >= c->vocab))
+            return dv_fail(e, DOCVL_EINVAL, "label %d at position %d is neither a token of the "
+                           "vocabulary nor %d", (int)s->labels[i], i, DV_IGNORE_LABEL);
+        img += s->ids[i] == st->I->image_token_id;
+    }
+    if (s->n_images && st->I->image_token_id < 0)
+        return dv_fail(e, DOCVL_EINVAL, "the sample has images but the image token id is unknown "
+                       "(dv_tmodel_set_image_token)");
+    if (s->n_images && img != s->n_images * st->n_tok)
+        return dv_fail(e, DOCVL_EINVAL, "%d image tokens in the sample, but %d images need %d "
+                       "each", img, s->n_images, st->n_tok);
+    return DOCVL_OK;
+}
+
+static size_t pixels_per_image(const dv_config *c) { return (size_t)3 * c->pre.image_size * c->pre.image_size; }
+
+static int vision_fwd(step *st, int k, dv_err *e)
+{
+    const dv_config *c = &st->m->cfg;
+    tm_impl *I = st->I;
+    vis_run *v = &st->vis;
+    tg_pool_free(&v->pool);
+    v->pixels = st->s->pixels + (size_t)k * pixels_per_image(c);
+    size_t n = (size_t)st->n_tok;
+    v->sig_out = tg_alloc(&v->pool, n * I->sig.v.width);
+    v->embeds = tg_alloc(&v->pool, n * I->al.n_embed);
+    const float *sig_in = v->pixels;
+    int rc = DOCVL_OK;
+    if (st->hybrid) {
+        int ls = c->siglip.image_size, S = c->pre.image_size;
+        v->sam_out = tg_alloc(&v->pool, n * I->sam.ch[1]);
+        v->low_pixels = tg_alloc(&v->pool, (size_t)3 * ls * ls);
+        rc = tg_pool_check(&v->pool, "vision outputs", e);
+        if (!rc && !(rc = tg_sam_fwd(&I->sam, v->pixels, v->sam_out, &v->sam, &v->pool, e)))
+            rc = dv_resize_bilinear_aa_f32(v->pixels, 3, S, S, v->low_pixels, ls, ls, e);
+        sig_in = v->low_pixels;
+    }
+    if (!rc)
+        rc = tg_pool_check(&v->pool, "vision outputs", e);
+    if (!rc)
+        rc = tg_siglip_fwd(&I->sig, sig_in, v->sig_out, &v->sig, &v->pool, e);
+    if (!rc)
+        rc = tg_aligner_fwd(&I->al, v->sam_out, v->sig_out, (int)n, v->embeds, &v->al, &v->pool, e);
+    return rc ? dv_wrap(e, "image %d", k) : DOCVL_OK;
+}
+
+/* Rows of the k-th image's tokens, in order (to == 1: embeds into x). */
+static void image_rows(step *st, int k, float *rows, int to_x)
+{
+    size_t H = (size_t)st->m->cfg.lm.hidden;
+    int seen = 0;
+    for (int i = 0; i < st->s->n_tokens; i++) {
+        if (st->s->ids[i] != st->I->image_token_id)
+            continue;
+        int img = seen / st->n_tok, r = seen % st->n_tok;
+        seen++;
+        if (img != k)
+            continue;
+        float *xr = (to_x ? st->x : st->dx) + (size_t)i * H, *rr = rows + (size_t)r * H;
+        memcpy(to_x ? xr : rr, to_x ? rr : xr, H * sizeof *rr);
+    }
+}
+
+static int forward(step *st, dv_err *e)
+{
+    const dv_lm_cfg *c = &st->m->cfg.lm;
+    size_t T = (size_t)st->s->n_tokens, H = (size_t)c->hidden;
+    st->x = tg_alloc(&st->pool, T * H);
+    st->logits = tg_alloc(&st->pool, T * (size_t)c->vocab);
+    int rc = tg_pool_check(&st->pool, "the decoder input", e);
+    for (size_t i = 0; !rc && i < T; i++)
+        memcpy(st->x + i * H, st->I->lm.embed.w + (size_t)st->s->ids[i] * H, H * sizeof(float));
+    for (int k = 0; !rc && k < st->s->n_images; k++)
+        if (!(rc = vision_fwd(st, k, e)))
+            image_rows(st, k, st->vis.embeds, 1);
+    if (!rc)
+        rc = tg_llm_fwd(&st->I->lm, st->x, (int)T, st->logits, &st->la, &st->pool, e);
+    return rc;
+}
+
+static int vision_bwd(step *st, int k, const float *drows, dv_err *e)
+{
+    tm_impl *I = st->I;
+    const int *tr = st->m->trainable;
+    int rc = DOCVL_OK;
+    if (st->s->n_images > 1 && (rc = vision_fwd(st, k, e)))   /* only the last image is kept */
+        return rc;
+    vis_run *v = &st->vis;
+    size_t n = (size_t)st->n_tok;
+    float *dsig = st->sig_grad ? tg_alloc(&v->pool, n * I->sig.v.width) : NULL;
+    float *dsam = st->sam_grad ? tg_alloc(&v->pool, n * I->sam.ch[1]) : NULL;
+    if ((rc = tg_pool_check(&v->pool, "vision gradients", e)))
+        return rc;
+    rc = tg_aligner_bwd(&I->al, &v->al, (int)n, drows, tr[DV_PART_ALIGNER], dsam, dsig, &v->pool, e);
+    if (!rc && dsig)
+        rc = tg_siglip_bwd(&I->sig, &v->sig, dsig, 1, e);
+    if (!rc && dsam)
+        rc = tg_sam_bwd(&I->sam, &v->sam, dsam, tr[DV_PART_SAM_BODY], tr[DV_PART_SAM_NECK], e);
+    return rc ? dv_wrap(e, "image %d backward", k) : DOCVL_OK;
+}
+
+static int backward(step *st, dv_err *e)
+{
+    const dv_lm_cfg *c = &st->m->cfg.lm;
+    size_t T = (size_t)st->s->n_tokens, H = (size_t)c->hidden;
+    int llm = st->m->trainable[DV_PART_LLM];
+    int want_dx = llm || (st->vis_grad && st->s->n_images);
+    if (!llm && !want_dx)
+        return DOCVL_OK;
+    st->dx = want_dx ? tg_alloc(&st->pool, T * H) : NULL;
+    float *rows = st->s->n_images ? tg_alloc(&st->pool, (size_t)st->n_tok * H) : NULL;
+    int rc = tg_pool_check(&st->pool, "decoder input gradients", e);
+    if (!rc)
+        rc = tg_llm_bwd(&st->I->lm, &st->la, st->logits, st->dx, llm, &st->pool, e);
+    if (rc)
+        return rc;
+    for (size_t i = 0; llm && i < T; i++) {
+        if (st->s->ids[i] == st->I->image_token_id && st->s->n_images)
+            continue;   /* these rows are the aligner's, not the embedding table's */
+        float *g = st->I->lm.embed.g + (size_t)st->s->ids[i] * H;
+        for (size_t j = 0; j < H; j++)
+            g[j] += st->dx[i * H + j];
+    }
+    for (int k = st->s->n_images - 1; st->vis_grad && k >= 0 && !rc; k--) {
+        image_rows(st, k, rows, 0);
+        rc = vision_bwd(st, k, rows, e);
+    }
+    return rc;
+}
+
+static void step_init(step *st, dv_tmodel *m, const dv_tsample *s)
+{
+    memset(st, 0, sizeof *st);
+    st->m = m;
+    st->I = m->impl;
+    st->s = s;
+    st->n_tok = dv_config_image_tokens(&m->cfg);
+    st->hybrid = m->cfg.family == DV_FAMILY_HYBRID;
+    const int *tr = m->trainable;
+    st->sig_grad = tr[DV_PART_SIGLIP];
+    st->sam_grad = st->hybrid && (tr[DV_PART_SAM_BODY] || tr[DV_PART_SAM_NECK]);
+    st->vis_grad = tr[DV_PART_ALIGNER] || st->sig_grad || st->sam_grad;
+}
+
+static void step_free(step *st)
+{
+    tg_pool_free(&st->vis.pool);
+    tg_pool_free(&st->pool);
+}
+
+/* The pass both entry points share: forward, loss, optionally backward. */
+static int run(dv_tmodel *m, const dv_tsample *s, int train, double *nll, int *counted,
+               float *logits_out, const dv_ctx *ctx, dv_err *e)
+{
+    step st;
+    step_init(&st, m, s);
+    dv_ctx_apply(ctx);
+    int rc = check_sample(&st, e);
+    if (!rc)
+        rc = forward(&st, e);
+    size_t V = (size_t)m->cfg.lm.vocab, T = (size_t)s->n_tokens;
+    if (!rc && logits_out)
+        memcpy(logits_out, st.logits, T * V * sizeof *logits_out);
+    *counted = 0;
+    *nll = 0;
+    if (!rc && s->labels) {
+        int n = 0;
+        for (size_t i = 0; i < T; i++)
+            n += s->labels[i] != DV_IGNORE_LABEL;
+        *nll = tg_cross_entropy(st.logits, s->labels, (int)T, (int)V, n ? 1.0f / (float)n : 0.0f,
+                                train ? st.logits : NULL, counted);
+    }
+    if (!rc && train && *counted)
+        rc = backward(&st, e);
+    step_free(&st);
+    return rc;
+}
+
+int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, int *n_counted,
+                               const dv_ctx *ctx, dv_err *e)
+{
+    double nll;
+    int rc = run(m, s, 1, &nll, n_counted, NULL, ctx, e);
+    *loss = !rc && *n_counted ? (float)(nll / *n_counted) : 0.0f;
+    return rc ? dv_wrap(e, "training step") : DOCVL_OK;
+}
+
+int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_counted,
+                  float *logits, const dv_ctx *ctx, dv_err *e)
+{
+    int rc = run(m, s, 0, nll_sum, n_counted, logits, ctx, e);
+    return rc ? dv_wrap(e, "forward pass") : DOCVL_OK;
+}

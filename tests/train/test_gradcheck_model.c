@@ -1,0 +1,78 @@
+/* Whole-model gradient checks: every parameter tensor of a tiny model of
+ * each family, analytic gradient of the mean cross-entropy against central
+ * differences of dv_tmodel_nll. */
+#include <glib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "tiny_models.h"
+
+#define EPS 1e-2f
+#define TOL 5e-2
+#define SAMPLES 3
+/* entries under 5% of a tensor's largest gradient drown in float noise */
+#define SIG 5e-2
+
+typedef struct model_case {
+    dv_tmodel *m;
+    const dv_tsample *s;
+} model_case;
+
+static double mean_nll(void *u)
+{
+    model_case *c = u;
+    double nll;
+    int n;
+    dv_err e = { 0 };
+    dv_ctx ctx = { .n_threads = 1 };
+    g_assert_cmpint(dv_tmodel_nll(c->m, c->s, &nll, &n, NULL, &ctx, &e), ==, 0);
+    return nll / n;
+}
+
+static void check_model(int hybrid)
+{
+    dv_config cfg = tiny_config(hybrid);
+    dv_tmodel *m;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_tmodel_init_random(&cfg, 3, &m, &e), ==, 0);
+    dv_tmodel_set_image_token(m, TINY_IMAGE_TOKEN);
+    tiny_sample t = tiny_sample_new(&cfg, 1, 5);
+    dv_ctx ctx = { .n_threads = 1 };
+    float loss;
+    int n;
+    dv_tmodel_zero_grad(m);
+    g_assert_cmpint(dv_tmodel_forward_backward(m, &t.s, &loss, &n, &ctx, &e), ==, 0);
+    model_case c = { m, &t.s };
+    g_assert_cmpfloat(fabs(loss - mean_nll(&c)), <, 1e-5);
+    double worst[DV_PART_COUNT] = { 0 };
+    const char *names[DV_PART_COUNT] = { "SAM body", "SAM neck", "SigLIP", "aligner", "LLM" };
+    for (int i = 0; i < m->n_params; i++) {
+        dv_param *p = &m->params[i];
+        double rel = gc_check_sig(p->w, p->g, p->n, SAMPLES, EPS, SIG, mean_nll, &c);
+        if (rel > TOL)
+            g_test_fail_printf("%s: max rel error %.2e > %.0e", p->name, rel, TOL);
+        if (rel > worst[p->part])
+            worst[p->part] = rel;
+        if (rel > 1e-2)
+            g_test_message("%s: %.2e", p->name, rel);
+    }
+    for (int k = 0; k < DV_PART_COUNT; k++)
+        if (hybrid || (k != DV_PART_SAM_BODY && k != DV_PART_SAM_NECK))
+            g_test_message("%s model, %s: max rel error %.2e", hybrid ? "hybrid" : "SigLIP-only",
+                           names[k], worst[k]);
+    tiny_sample_free(&t);
+    dv_tmodel_free(m);
+}
+
+static void test_siglip_model(void) { check_model(0); }
+static void test_hybrid_model(void) { check_model(1); }
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/gradcheck/model/siglip", test_siglip_model);
+    g_test_add_func("/gradcheck/model/hybrid", test_hybrid_model);
+    return g_test_run();
+}

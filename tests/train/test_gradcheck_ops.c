@@ -1,0 +1,329 @@
+/* Gradient checks of every operation the trainer differentiates by hand,
+ * against central finite differences: loss = sum(out * R) for a fixed random
+ * R, so the backward pass is fed dout = R. */
+#include <glib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "train/grad_attn.h"
+#include "train/grad_conv.h"
+#include "train/grad_model.h"
+#include "train/grad_ops.h"
+
+#define EPS 1e-2f
+#define TOL 2e-2
+#define SAMPLES 24
+
+static double dotd(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+static void expect(const char *what, double rel)
+{
+    g_test_message("%s: max rel error %.2e", what, rel);
+    if (rel > TOL)
+        g_test_fail_printf("%s: max rel error %.2e > %.0e", what, rel, TOL);
+}
+
+/* ---- linear ---- */
+
+enum { LN_N = 5, LN_IN = 7, LN_OUT = 4 };
+typedef struct lin_case { float x[LN_N * LN_IN], w[LN_OUT * LN_IN], b[LN_OUT], r[LN_N * LN_OUT]; } lin_case;
+
+static double lin_loss(void *u)
+{
+    lin_case *c = u;
+    float y[LN_N * LN_OUT];
+    tg_linear_fwd(c->x, c->w, c->b, LN_N, LN_IN, LN_OUT, y);
+    return dotd(y, c->r, LN_N * LN_OUT);
+}
+
+static void test_linear(void)
+{
+    lin_case c;
+    uint64_t s = 1;
+    gc_fill(c.x, LN_N * LN_IN, &s, 1), gc_fill(c.w, LN_OUT * LN_IN, &s, 1);
+    gc_fill(c.b, LN_OUT, &s, 1), gc_fill(c.r, LN_N * LN_OUT, &s, 1);
+    float dx[LN_N * LN_IN] = { 0 }, dw[LN_OUT * LN_IN] = { 0 }, db[LN_OUT] = { 0 };
+    tg_linear_bwd(c.r, c.x, c.w, LN_N, LN_IN, LN_OUT, dx, dw, db);
+    expect("linear dx", gc_check(c.x, dx, LN_N * LN_IN, SAMPLES, EPS, lin_loss, &c));
+    expect("linear dW", gc_check(c.w, dw, LN_OUT * LN_IN, SAMPLES, EPS, lin_loss, &c));
+    expect("linear db", gc_check(c.b, db, LN_OUT, SAMPLES, EPS, lin_loss, &c));
+}
+
+/* ---- LayerNorm (also LayerNorm2d: the same op over NHWC channels) and RMSNorm ---- */
+
+enum { NR = 3, ND = 8 };
+typedef struct norm_case { int rms; float x[NR * ND], w[ND], b[ND], r[NR * ND]; } norm_case;
+
+static double norm_loss(void *u)
+{
+    norm_case *c = u;
+    float y[NR * ND], m[NR], rs[NR];
+    if (c->rms)
+        tg_rmsnorm_fwd(c->x, y, NR, ND, c->w, 1e-6f, rs);
+    else
+        tg_layernorm_fwd(c->x, y, NR, ND, c->w, c->b, 1e-6f, m, rs);
+    return dotd(y, c->r, NR * ND);
+}
+
+static void norm_check(int rms)
+{
+    norm_case c = { .rms = rms };
+    uint64_t s = 2 + rms;
+    gc_fill(c.x, NR * ND, &s, 2), gc_fill(c.w, ND, &s, 1), gc_fill(c.b, ND, &s, 1);
+    gc_fill(c.r, NR * ND, &s, 1);
+    for (int i = 0; i < NR * ND; i++)
+        c.x[i] += 0.5f;   /* a non-zero mean */
+    float y[NR * ND], m[NR], rs[NR], dx[NR * ND] = { 0 }, dw[ND] = { 0 }, db[ND] = { 0 };
+    if (rms) {
+        tg_rmsnorm_fwd(c.x, y, NR, ND, c.w, 1e-6f, rs);
+        tg_rmsnorm_bwd(c.r, c.x, rs, NR, ND, c.w, dx, dw);
+    } else {
+        tg_layernorm_fwd(c.x, y, NR, ND, c.w, c.b, 1e-6f, m, rs);
+        tg_layernorm_bwd(c.r, c.x, m, rs, NR, ND, c.w, dx, dw, db);
+    }
+    expect(rms ? "rmsnorm dx" : "layernorm dx", gc_check(c.x, dx, NR * ND, SAMPLES, EPS, norm_loss, &c));
+    expect(rms ? "rmsnorm dw" : "layernorm dw", gc_check(c.w, dw, ND, SAMPLES, EPS, norm_loss, &c));
+    if (!rms)
+        expect("layernorm db", gc_check(c.b, db, ND, SAMPLES, EPS, norm_loss, &c));
+}
+
+static void test_layernorm(void) { norm_check(0); }
+static void test_rmsnorm(void) { norm_check(1); }
+
+/* ---- GELU, SiLU-gated product, RoPE ---- */
+
+enum { EN = 40 };
+typedef struct elt_case { int op; float x[EN], u[EN], r[EN]; } elt_case;
+
+static float rope_cos[EN / 8 * 2], rope_sin[EN / 8 * 2];
+
+static double elt_loss(void *uu)
+{
+    elt_case *c = uu;
+    float y[EN];
+    if (c->op == 0)
+        tg_gelu_fwd(c->x, y, EN);
+    else if (c->op == 1)
+        tg_silu_mul_fwd(c->x, c->u, y, EN);
+    else {
+        memcpy(y, c->x, sizeof y);   /* 5 rows x 2 heads x head_dim 4 */
+        tg_rope_apply(y, 5, 2, 4, 8, rope_cos, rope_sin, 0);
+    }
+    return dotd(y, c->r, EN);
+}
+
+static void elt_check(int op)
+{
+    elt_case c = { .op = op };
+    uint64_t s = 10 + op;
+    gc_fill(c.x, EN, &s, 3), gc_fill(c.u, EN, &s, 1), gc_fill(c.r, EN, &s, 1);
+    float dx[EN] = { 0 }, du[EN] = { 0 };
+    if (op == 0)
+        tg_gelu_bwd(c.r, c.x, dx, EN);
+    else if (op == 1)
+        tg_silu_mul_bwd(c.r, c.x, c.u, dx, du, EN);
+    else {
+        tg_rope_tables(3, 5, 4, 10000.0f, rope_cos, rope_sin);
+        memcpy(dx, c.r, sizeof dx);
+        tg_rope_apply(dx, 5, 2, 4, 8, rope_cos, rope_sin, 1);
+    }
+    const char *name[] = { "gelu dx", "silu_mul dgate", "rope dx" };
+    expect(name[op], gc_check(c.x, dx, EN, SAMPLES, EPS, elt_loss, &c));
+    if (op == 1)
+        expect("silu_mul dup", gc_check(c.u, du, EN, SAMPLES, EPS, elt_loss, &c));
+}
+
+static void test_gelu(void) { elt_check(0); }
+static void test_silu_mul(void) { elt_check(1); }
+static void test_rope(void) { elt_check(2); }
+
+/* ---- cross-entropy with an ignore mask ---- */
+
+enum { CN = 4, CV = 6 };
+typedef struct ce_case { float z[CN * CV]; int32_t labels[CN]; } ce_case;
+
+static double ce_loss(void *u)
+{
+    ce_case *c = u;
+    float z[CN * CV];
+    int n;
+    memcpy(z, c->z, sizeof z);
+    return tg_cross_entropy(z, c->labels, CN, CV, 1.0f, NULL, &n) / n;
+}
+
+static void test_cross_entropy(void)
+{
+    ce_case c = { .labels = { 2, -100, 5, 0 } };
+    uint64_t s = 20;
+    gc_fill(c.z, CN * CV, &s, 3);
+    float z[CN * CV], dz[CN * CV];
+    int n;
+    memcpy(z, c.z, sizeof z);
+    tg_cross_entropy(z, c.labels, CN, CV, 1.0f / 3, dz, &n);
+    g_assert_cmpint(n, ==, 3);
+    for (int j = 0; j < CV; j++)
+        g_assert_cmpfloat(dz[CV + j], ==, 0.0f);   /* the ignored row */
+    expect("cross-entropy dlogits", gc_check(c.z, dz, CN * CV, SAMPLES, EPS, ce_loss, &c));
+}
+
+/* ---- attention: bidirectional, causal GQA, SAM relative positions ---- */
+
+enum { AMAX = 16 * 16 };
+typedef struct attn_case {
+    tg_attn a;
+    float q[AMAX], k[AMAX], v[AMAX], out[AMAX], r[AMAX], lse[64], rh[64], rw[64];
+} attn_case;
+
+static double attn_loss(void *u)
+{
+    attn_case *c = u;
+    dv_err e = { 0 };
+    g_assert_cmpint(tg_attn_fwd(&c->a, &e), ==, 0);
+    return dotd(c->out, c->r, (size_t)c->a.n * c->a.n_heads * c->a.head_dim);
+}
+
+static void attn_check(const char *what, int n, int heads, int kv_heads, int causal, int g)
+{
+    static attn_case c;
+    memset(&c, 0, sizeof c);
+    int hd = 4;
+    size_t qd = (size_t)heads * hd, kd = (size_t)kv_heads * hd;
+    c.a = (tg_attn){ .n = n, .n_heads = heads, .n_kv_heads = kv_heads, .head_dim = hd, .q = c.q,
+                     .k = c.k, .v = c.v, .q_stride = qd, .k_stride = kd, .v_stride = kd,
+                     .out = c.out, .out_stride = qd, .scale = 0.5f, .causal = causal,
+                     .rel_g = g, .rel_h = g ? c.rh : NULL, .rel_w = g ? c.rw : NULL,
+                     .lse = c.lse };
+    uint64_t s = 30 + (uint64_t)n;
+    gc_fill(c.q, n * qd, &s, 1.5f), gc_fill(c.k, n * kd, &s, 1.5f), gc_fill(c.v, n * kd, &s, 1);
+    gc_fill(c.r, n * qd, &s, 1), gc_fill(c.rh, 64, &s, 1), gc_fill(c.rw, 64, &s, 1);
+    attn_loss(&c);
+    float dq[AMAX] = { 0 }, dk[AMAX] = { 0 }, dv[AMAX] = { 0 }, drh[64] = { 0 }, drw[64] = { 0 };
+    tg_attn_grads gr = { .dout = c.r, .dout_stride = qd, .dq = dq, .dk = dk, .dv = dv,
+                         .drel_h = g ? drh : NULL, .drel_w = g ? drw : NULL };
+    dv_err e = { 0 };
+    g_assert_cmpint(tg_attn_bwd(&c.a, &gr, &e), ==, 0);
+    char name[96];
+    snprintf(name, sizeof name, "%s dq", what);
+    expect(name, gc_check(c.q, dq, n * qd, SAMPLES, EPS, attn_loss, &c));
+    snprintf(name, sizeof name, "%s dk", what);
+    expect(name, gc_check(c.k, dk, n * kd, SAMPLES, EPS, attn_loss, &c));
+    snprintf(name, sizeof name, "%s dv", what);
+    expect(name, gc_check(c.v, dv, n * kd, SAMPLES, EPS, attn_loss, &c));
+    if (g) {
+        snprintf(name, sizeof name, "%s drel_h", what);
+        expect(name, gc_check(c.rh, drh, (size_t)n * g, SAMPLES, EPS, attn_loss, &c));
+        snprintf(name, sizeof name, "%s drel_w", what);
+        expect(name, gc_check(c.rw, drw, (size_t)n * g, SAMPLES, EPS, attn_loss, &c));
+    }
+}
+
+static void test_attention(void)
+{
+    attn_check("attention bidirectional", 7, 2, 2, 0, 0);
+    attn_check("attention causal GQA", 6, 4, 2, 1, 0);
+    attn_check("attention rel-pos 3x3", 9, 1, 1, 0, 3);
+}
+
+/* ---- convolutions and bilinear interpolation ---- */
+
+enum { CMAX = 512 };
+typedef struct conv_case {
+    tg_conv c;
+    int h, w, patch;
+    float x[CMAX], wt[CMAX], b[8], y[CMAX], r[CMAX];
+} conv_case;
+
+static double conv_loss(void *u)
+{
+    conv_case *c = u;
+    dv_err e = { 0 };
+    int oh, ow;
+    if (c->patch) {
+        float mean[3] = { 0.5f, 0.4f, 0.3f }, std[3] = { 0.2f, 0.3f, 0.25f };
+        g_assert_cmpint(tg_patch_fwd(&c->c, c->x, c->h, c->w, mean, std, c->wt, c->b, c->y, &e), ==, 0);
+        oh = c->h / c->c.k, ow = c->w / c->c.k;
+    } else {
+        g_assert_cmpint(tg_conv_fwd(&c->c, c->x, c->h, c->w, c->wt, c->b, c->y, &e), ==, 0);
+        tg_conv_out(&c->c, c->h, c->w, &oh, &ow);
+    }
+    return dotd(c->y, c->r, (size_t)oh * ow * c->c.cout);
+}
+
+static void conv_check(const char *what, tg_conv cv, int h, int w, int patch)
+{
+    static conv_case c;
+    memset(&c, 0, sizeof c);
+    c.c = cv, c.h = h, c.w = w, c.patch = patch;
+    size_t nx = (size_t)h * w * cv.cin, nw = (size_t)cv.cout * cv.cin * cv.k * cv.k;
+    uint64_t s = 40 + (uint64_t)cv.k * 3 + (uint64_t)cv.stride;
+    gc_fill(c.x, nx, &s, 1), gc_fill(c.wt, nw, &s, 1), gc_fill(c.b, (size_t)cv.cout, &s, 1);
+    gc_fill(c.r, CMAX, &s, 1);
+    float mean[3] = { 0.5f, 0.4f, 0.3f }, std[3] = { 0.2f, 0.3f, 0.25f };
+    float dx[CMAX] = { 0 }, dw[CMAX] = { 0 }, db[8] = { 0 };
+    dv_err e = { 0 };
+    if (patch)
+        g_assert_cmpint(tg_patch_bwd(&c.c, c.x, h, w, mean, std, c.r, dw, db, &e), ==, 0);
+    else
+        g_assert_cmpint(tg_conv_bwd(&c.c, c.x, h, w, c.wt, c.r, dx, dw, db, &e), ==, 0);
+    char name[96];
+    if (!patch) {
+        snprintf(name, sizeof name, "%s dx", what);
+        expect(name, gc_check(c.x, dx, nx, SAMPLES, EPS, conv_loss, &c));
+    }
+    snprintf(name, sizeof name, "%s dW", what);
+    expect(name, gc_check(c.wt, dw, nw, SAMPLES, EPS, conv_loss, &c));
+    snprintf(name, sizeof name, "%s db", what);
+    expect(name, gc_check(c.b, db, (size_t)cv.cout, SAMPLES, EPS, conv_loss, &c));
+}
+
+static void test_conv(void)
+{
+    conv_check("conv 1x1", (tg_conv){ .cin = 3, .cout = 4, .k = 1, .stride = 1 }, 4, 4, 0);
+    conv_check("conv 3x3 pad 1", (tg_conv){ .cin = 3, .cout = 4, .k = 3, .stride = 1, .pad = 1 }, 4, 5, 0);
+    conv_check("conv 3x3 stride 2", (tg_conv){ .cin = 3, .cout = 4, .k = 3, .stride = 2, .pad = 1 }, 5, 6, 0);
+    conv_check("patch embedding", (tg_conv){ .cin = 3, .cout = 4, .k = 2, .stride = 2 }, 4, 6, 1);
+}
+
+typedef struct bil_case { int sh, sw, dh, dw; float x[64], y[256], r[256]; } bil_case;
+
+static double bil_loss(void *u)
+{
+    bil_case *c = u;
+    tg_bilinear_fwd(c->x, c->sh, c->sw, 2, c->y, c->dh, c->dw);
+    return dotd(c->y, c->r, (size_t)c->dh * c->dw * 2);
+}
+
+static void test_bilinear(void)
+{
+    bil_case c = { .sh = 3, .sw = 4, .dh = 5, .dw = 7 };
+    uint64_t s = 50;
+    gc_fill(c.x, 64, &s, 1), gc_fill(c.r, 256, &s, 1);
+    float dx[64] = { 0 };
+    tg_bilinear_bwd(c.r, c.sh, c.sw, 2, dx, c.dh, c.dw);
+    expect("bilinear 3x4 -> 5x7 dx", gc_check(c.x, dx, 24, SAMPLES, EPS, bil_loss, &c));
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/gradcheck/linear", test_linear);
+    g_test_add_func("/gradcheck/layernorm", test_layernorm);
+    g_test_add_func("/gradcheck/rmsnorm", test_rmsnorm);
+    g_test_add_func("/gradcheck/gelu", test_gelu);
+    g_test_add_func("/gradcheck/silu_mul", test_silu_mul);
+    g_test_add_func("/gradcheck/rope", test_rope);
+    g_test_add_func("/gradcheck/cross_entropy", test_cross_entropy);
+    g_test_add_func("/gradcheck/attention", test_attention);
+    g_test_add_func("/gradcheck/conv", test_conv);
+    g_test_add_func("/gradcheck/bilinear", test_bilinear);
+    return g_test_run();
+}
