@@ -1,0 +1,149 @@
+/* docvl-train and docvl-render as programs: help, usage errors (exit 2),
+ * runtime errors (exit 1), same seed same bytes, a train + eval-mc + plot
+ * round on the tiny model. */
+#include <glib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "model/mkmodel.h"
+#include "testutil.h"
+
+static int run(const char *env, const char *args, char **out, char **err)
+{
+    const char *exe = g_getenv(env);
+    g_assert_nonnull(exe);
+    char *cmd = g_strdup_printf("%s %s", exe, args);
+    int status = -1;
+    GError *ge = NULL;
+    g_assert_true(g_spawn_command_line_sync(cmd, out, err, &status, &ge));
+    g_assert_no_error(ge);
+    g_free(cmd);
+    return g_spawn_check_wait_status(status, NULL) ? 0 : WEXITSTATUS(status);
+}
+
+static void expect(const char *env, const char *args, int code, const char *in_stderr)
+{
+    char *out = NULL, *err = NULL;
+    int rc = run(env, args, &out, &err);
+    if (rc != code || (in_stderr && !strstr(err, in_stderr)))
+        g_error("%s %s: exit %d (want %d), stderr: %s", env, args, rc, code, err);
+    g_free(out);
+    g_free(err);
+}
+
+static void test_usage(void)
+{
+    expect("DOCVL_TRAIN", "--help", 0, NULL);
+    expect("DOCVL_TRAIN", "", 2, "usage");
+    expect("DOCVL_TRAIN", "fly", 2, "unknown command");
+    expect("DOCVL_TRAIN", "train --stage 4 --model m --data d --out o", 2, "stage");
+    expect("DOCVL_TRAIN", "train --model m --out o", 2, "--data");
+    expect("DOCVL_TRAIN", "train --model m --init c --data d --out o", 2, "one of");
+    expect("DOCVL_TRAIN", "train --model m --data d --out o --mix 7", 2, "--mix");
+    expect("DOCVL_TRAIN", "train --model m --data d --out o --lr x", 2, "--lr");
+    expect("DOCVL_TRAIN", "eval-mc --model m", 2, "--data");
+    expect("DOCVL_TRAIN", "plot a.tsv", 2, "plot");
+    expect("DOCVL_TRAIN", "train --model /nonexistent --data d --out o -q", 1, "/nonexistent");
+    expect("DOCVL_RENDER", "--help", 0, NULL);
+    expect("DOCVL_RENDER", "--out x", 2, "--text");
+    expect("DOCVL_RENDER", "--text t --out x --size 9", 2, "--size");
+    expect("DOCVL_RENDER", "--text /nonexistent.txt --out x", 1, "/nonexistent.txt");
+}
+
+static char *slurp(const char *dir, const char *name, gsize *len)
+{
+    char *p = g_build_filename(dir, name, NULL), *data = NULL;
+    g_assert_true(g_file_get_contents(p, &data, len, NULL));
+    g_free(p);
+    return data;
+}
+
+static void test_render_same_bytes(void)
+{
+    char *dir = test_tmpdir();
+    char *text = g_build_filename(dir, "t.txt", NULL);
+    const char *words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";
+    test_write_file(text, words, strlen(words));
+    char *args1 = g_strdup_printf("--text %s --out %s/a --count 2 --seed 4 --size 200x160 "
+                                  "--font-px 12:16 --manifest", text, dir);
+    char *args2 = g_strdup_printf("--text %s --out %s/b --count 2 --seed 4 --size 200x160 "
+                                  "--font-px 12:16 --manifest", text, dir);
+    expect("DOCVL_RENDER", args1, 0, NULL);
+    expect("DOCVL_RENDER", args2, 0, NULL);
+    char *a = g_build_filename(dir, "a", NULL), *b = g_build_filename(dir, "b", NULL);
+    const char *names[] = { "tile-00001.png", "tile-00001.txt", "tile-00001.md", "manifest.jsonl" };
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        gsize la, lb;
+        char *x = slurp(a, names[i], &la), *y = slurp(b, names[i], &lb);
+        g_assert_cmpmem(x, la, y, lb);
+        g_free(x);
+        g_free(y);
+    }
+    gsize n;
+    char *m = slurp(a, "manifest.jsonl", &n);
+    g_assert_nonnull(strstr(m, "\"images\": [\"tile-00000.png\"]"));
+    g_assert_nonnull(strstr(m, "<image_placeholder>Transcribe"));
+    g_free(m);
+    test_rmtree(dir);
+    g_free(a);
+    g_free(b);
+    g_free(args1);
+    g_free(args2);
+    g_free(text);
+    g_free(dir);
+}
+
+static void test_train_eval_plot(void)
+{
+    char *dir = test_tmpdir();
+    char *model = g_build_filename(dir, "model", NULL);
+    dv_mkmodel_opts mo = { .out_dir = model, .arch = "tiny-siglip", .dtype = DV_F32,
+                           .seed = 2, .shards = 1, .quiet = 1 };
+    dv_err e = {0};
+    if (dv_mkmodel(&mo, &e))
+        g_error("mkmodel: %s", e.msg);
+    char *text = g_build_filename(dir, "t.txt", NULL);
+    test_write_file(text, "the report\n\nthe table title", 26);
+    char *args = g_strdup_printf("--text %s --out %s/tiles --count 2 --size 96x96 "
+                                 "--font-px 12:14 --plain --manifest", text, dir);
+    expect("DOCVL_RENDER", args, 0, NULL);
+    g_free(args);
+    args = g_strdup_printf("train --model %s --stage 2 --data %s/tiles/manifest.jsonl --text %s "
+                           "--steps 3 --warmup 1 --lr 1e-3 --accum 2 --out %s/out --threads 1 -q",
+                           model, dir, text, dir);
+    expect("DOCVL_TRAIN", args, 0, NULL);
+    g_free(args);
+    char *mc = g_build_filename(dir, "mc.jsonl", NULL);
+    const char *items = "{\"image\": \"tiles/tile-00000.png\", \"question\": \"Which?\", "
+                        "\"options\": [\"the report\", \"a table\"], \"answer\": 0}\n";
+    test_write_file(mc, items, strlen(items));
+    args = g_strdup_printf("eval-mc --model %s/out --data %s --threads 1", dir, mc);
+    char *out = NULL, *err = NULL;
+    g_assert_cmpint(run("DOCVL_TRAIN", args, &out, &err), ==, 0);
+    g_assert_true(g_str_has_prefix(out, "accuracy "));
+    g_assert_nonnull(strstr(out, " of 1)"));
+    g_free(out);
+    g_free(err);
+    g_free(args);
+    args = g_strdup_printf("plot %s/out/train.tsv %s/plot.png", dir, dir);
+    expect("DOCVL_TRAIN", args, 0, NULL);
+    gsize n;
+    char *png = slurp(dir, "plot.png", &n);
+    g_assert_cmpmem(png, 8, "\x89PNG\r\n\x1a\n", 8);
+    g_free(png);
+    g_free(args);
+    test_rmtree(dir);
+    g_free(mc);
+    g_free(text);
+    g_free(model);
+    g_free(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/train_cli/usage", test_usage);
+    g_test_add_func("/train_cli/render_same_bytes", test_render_same_bytes);
+    g_test_add_func("/train_cli/train_eval_plot", test_train_eval_plot);
+    return g_test_run();
+}
