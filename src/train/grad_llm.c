@@ -70,7 +70,22 @@ static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, 
     return DOCVL_OK;
 }
 
-int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_act *act,
+/* Layer l with its activations kept in the step's pool, or in one of its
+ * own freed at once (forward only). */
+static int layer_fwd_opt(const tg_llm *m, int l, const tg_llm_act *act, int keep, float *x,
+                         float *tmp, tg_pool *pool, dv_err *e)
+{
+    tg_pool own = { 0 };
+    tg_layer_act scratch;
+    tg_layer_act *A = keep ? &act->layers[l] : &scratch;
+    int rc = alloc_layer(&m->c, act->n, A, keep ? pool : &own)
+                 ? dv_fail(e, DOCVL_ENOMEM, "out of memory for decoder layer %d", l)
+                 : layer_fwd(m, &m->layers[l], act, A, x, tmp, e);
+    tg_pool_free(&own);
+    return rc;
+}
+
+int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_act *act, int keep,
                tg_pool *pool, dv_err *e)
 {
     const dv_lm_cfg *c = &m->c;
@@ -80,20 +95,18 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
     act->n = n;
     act->cosv = tg_alloc(pool, (size_t)n * c->head_dim / 2);
     act->sinv = tg_alloc(pool, (size_t)n * c->head_dim / 2);
-    act->layers = tg_alloc_bytes(pool, (size_t)c->layers * sizeof *act->layers);
+    act->layers = keep ? tg_alloc_bytes(pool, (size_t)c->layers * sizeof *act->layers) : NULL;
     act->x_last = tg_alloc(pool, (size_t)n * H);
     act->rs = tg_alloc(pool, (size_t)n);
     act->xn = tg_alloc(pool, (size_t)n * H);
     float *tmp = tg_alloc(pool, (size_t)n * H);
-    for (int l = 0; act->layers && l < c->layers; l++)
-        alloc_layer(c, n, &act->layers[l], pool);
     int rc = tg_pool_check(pool, "decoder activations", e);
     if (rc)
         return rc;
     tg_rope_tables(0, n, c->head_dim, c->rope_theta, act->cosv, act->sinv);
     memcpy(act->x_last, x_in, (size_t)n * H * sizeof *x_in);
     for (int l = 0; l < c->layers && !rc; l++)
-        if ((rc = layer_fwd(m, &m->layers[l], act, &act->layers[l], act->x_last, tmp, e)))
+        if ((rc = layer_fwd_opt(m, l, act, keep, act->x_last, tmp, pool, e)))
             dv_wrap(e, "decoder layer %d", l);
     if (rc)
         return rc;

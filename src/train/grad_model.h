@@ -44,6 +44,10 @@ typedef struct tg_block_act {
 /* x [grid^2, width] is updated in place; act receives what backward needs. */
 int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *act, tg_pool *pool,
                  dv_err *e);
+/* kept NULL: forward only, the activations are freed before returning;
+ * else as tg_block_fwd with kept in the step's pool. */
+int tg_block_fwd_opt(const tg_vit *v, const tg_block *b, float *x, tg_block_act *kept,
+                     tg_pool *pool, dv_err *e);
 /* dx: on entry d(block output), on exit d(block input) (when need_dx). */
 int tg_block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *act, float *dx,
                  int wgrad, int need_dx, dv_err *e);
@@ -63,8 +67,10 @@ typedef struct tg_siglip_act {
     float *x_last, *mu, *rs;
 } tg_siglip_act;
 
+/* keep = 0: no backward will follow, so each block's activations are
+ * dropped as soon as the next block has its input (forward-only memory). */
 int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip_act *act,
-                  tg_pool *pool, dv_err *e);
+                  int keep, tg_pool *pool, dv_err *e);
 int tg_siglip_bwd(const tg_siglip *s, const tg_siglip_act *act, const float *dout, int wgrad,
                   dv_err *e);
 
@@ -93,8 +99,10 @@ typedef struct tg_sam_act {
     tg_neck_act main, hd;
 } tg_sam_act;
 
-int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act, tg_pool *pool,
-               dv_err *e);
+/* keep_blocks = 0: the body will get no backward (frozen): its blocks'
+ * activations are dropped; the neck's are always kept. */
+int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act, int keep_blocks,
+               tg_pool *pool, dv_err *e);
 /* body: the blocks, patch and position embeddings train; neck: neck,
  * neck_hd, downsamples and hd_alpha train. A frozen body gets no backward. */
 int tg_sam_bwd(const tg_sam *s, const tg_sam_act *act, const float *dout, int body, int neck,
@@ -142,8 +150,9 @@ typedef struct tg_llm_act {
     float *x_last, *rs, *xn;
 } tg_llm_act;
 
-/* x [n, hidden] input embeddings -> logits [n, vocab]. */
-int tg_llm_fwd(const tg_llm *m, const float *x, int n, float *logits, tg_llm_act *act,
+/* x [n, hidden] input embeddings -> logits [n, vocab]. keep = 0: forward
+ * only, each layer's activations dropped after it ran. */
+int tg_llm_fwd(const tg_llm *m, const float *x, int n, float *logits, tg_llm_act *act, int keep,
                tg_pool *pool, dv_err *e);
 /* dlogits [n, vocab]; dx (d input embeddings) may be NULL when nothing
  * before the decoder trains; wgrad: the decoder's weights train. */

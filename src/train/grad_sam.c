@@ -93,14 +93,15 @@ static int neck_bwd(const tg_sam *s, const tg_neck *nk, const tg_neck_act *a, co
     return rc;
 }
 
-int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act, tg_pool *pool,
-               dv_err *e)
+int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act, int keep_blocks,
+               tg_pool *pool, dv_err *e)
 {
     size_t n = (size_t)s->v.grid * s->v.grid, C = (size_t)s->v.width;
     size_t no = (size_t)s->out_grid * s->out_grid * s->ch[1];
     tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
     act->pixels = pixels;
-    act->blocks = tg_alloc_bytes(pool, (size_t)s->layers * sizeof *act->blocks);
+    act->blocks = keep_blocks ? tg_alloc_bytes(pool, (size_t)s->layers * sizeof *act->blocks)
+                              : NULL;
     act->x_last = tg_alloc(pool, n * C);
     act->hd_src = tg_alloc(pool, n * C);
     int rc = tg_pool_check(pool, "SAM activations", e);
@@ -110,7 +111,8 @@ int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act
     for (size_t i = 0; !rc && i < n * C; i++)
         act->x_last[i] += s->pos.w[i];
     for (int i = 0; i < s->layers && !rc; i++) {
-        if ((rc = tg_block_fwd(&s->v, &s->blocks[i], act->x_last, &act->blocks[i], pool, e)))
+        if ((rc = tg_block_fwd_opt(&s->v, &s->blocks[i], act->x_last,
+                                keep_blocks ? &act->blocks[i] : NULL, pool, e)))
             dv_wrap(e, "SAM block %d", i);
         else if (i == s->first_global)
             memcpy(act->hd_src, act->x_last, n * C * sizeof(float));

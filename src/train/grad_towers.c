@@ -7,12 +7,12 @@
 #define LN_EPS 1e-6f
 
 int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip_act *act,
-                  tg_pool *pool, dv_err *e)
+                  int keep, tg_pool *pool, dv_err *e)
 {
     size_t n = (size_t)s->n, C = (size_t)s->v.width;
     tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
     act->pixels = pixels;
-    act->blocks = tg_alloc_bytes(pool, (size_t)s->depth * sizeof(tg_block_act));
+    act->blocks = keep ? tg_alloc_bytes(pool, (size_t)s->depth * sizeof(tg_block_act)) : NULL;
     act->x_last = tg_alloc(pool, n * C);
     act->mu = tg_alloc(pool, n);
     act->rs = tg_alloc(pool, n);
@@ -25,7 +25,8 @@ int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip
     for (size_t i = 0; i < n * C; i++)
         act->x_last[i] += s->pos.w[i];
     for (int i = 0; i < s->depth && !rc; i++)
-        if ((rc = tg_block_fwd(&s->v, &s->blocks[i], act->x_last, &act->blocks[i], pool, e)))
+        if ((rc = tg_block_fwd_opt(&s->v, &s->blocks[i], act->x_last,
+                                keep ? &act->blocks[i] : NULL, pool, e)))
             dv_wrap(e, "SigLIP block %d", i);
     if (!rc)
         tg_layernorm_fwd(act->x_last, out, (int)n, (int)C, s->norm_w.w, s->norm_b.w, LN_EPS,

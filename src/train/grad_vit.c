@@ -251,3 +251,15 @@ int tg_block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, floa
     free(datt), free(dattw), free(dqkv), free(dxw);
     return rc;
 }
+
+int tg_block_fwd_opt(const tg_vit *v, const tg_block *b, float *x, tg_block_act *kept,
+                     tg_pool *pool, dv_err *e)
+{
+    if (kept)
+        return tg_block_fwd(v, b, x, kept, pool, e);
+    tg_pool own = { 0 };
+    tg_block_act act;
+    int rc = tg_block_fwd(v, b, x, &act, &own, e);
+    tg_pool_free(&own);
+    return rc;
+}

@@ -23,6 +23,8 @@ typedef struct step {
     const dv_tsample *s;
     tg_pool pool;
     int n_tok, hybrid, vis_grad, sam_grad, sig_grad;
+    int train;               /* a backward pass follows: keep what it reads */
+    int llm_bwd;             /* the backward pass runs through the decoder */
     float *x, *logits, *dx;
     tg_llm_act la;           /* the decoder's activations */
     vis_run vis;             /* the last image run (the only one kept) */
@@ -74,14 +76,16 @@ static int vision_fwd(step *st, int k, dv_err *e)
         v->sam_out = tg_alloc(&v->pool, n * I->sam.ch[1]);
         v->low_pixels = tg_alloc(&v->pool, (size_t)3 * ls * ls);
         rc = tg_pool_check(&v->pool, "vision outputs", e);
-        if (!rc && !(rc = tg_sam_fwd(&I->sam, v->pixels, v->sam_out, &v->sam, &v->pool, e)))
+        if (!rc && !(rc = tg_sam_fwd(&I->sam, v->pixels, v->sam_out, &v->sam,
+                                    st->train && st->m->trainable[DV_PART_SAM_BODY], &v->pool, e)))
             rc = dv_resize_bilinear_aa_f32(v->pixels, 3, S, S, v->low_pixels, ls, ls, e);
         sig_in = v->low_pixels;
     }
     if (!rc)
         rc = tg_pool_check(&v->pool, "vision outputs", e);
     if (!rc)
-        rc = tg_siglip_fwd(&I->sig, sig_in, v->sig_out, &v->sig, &v->pool, e);
+        rc = tg_siglip_fwd(&I->sig, sig_in, v->sig_out, &v->sig, st->train && st->sig_grad,
+                           &v->pool, e);
     if (!rc)
         rc = tg_aligner_fwd(&I->al, v->sam_out, v->sig_out, (int)n, v->embeds, &v->al, &v->pool, e);
     return rc ? dv_wrap(e, "image %d", k) : DOCVL_OK;
@@ -117,7 +121,8 @@ static int forward(step *st, dv_err *e)
         if (!(rc = vision_fwd(st, k, e)))
             image_rows(st, k, st->vis.embeds, 1);
     if (!rc)
-        rc = tg_llm_fwd(&st->I->lm, st->x, (int)T, st->logits, &st->la, &st->pool, e);
+        rc = tg_llm_fwd(&st->I->lm, st->x, (int)T, st->logits, &st->la, st->train && st->llm_bwd,
+                        &st->pool, e);
     return rc;
 }
 
@@ -126,7 +131,8 @@ static int vision_bwd(step *st, int k, const float *drows, dv_err *e)
     tm_impl *I = st->I;
     const int *tr = st->m->trainable;
     int rc = DOCVL_OK;
-    if (st->s->n_images > 1 && (rc = vision_fwd(st, k, e)))   /* only the last image is kept */
+    /* the forward pass kept the last image's activations only */
+    if (k != st->s->n_images - 1 && (rc = vision_fwd(st, k, e)))
         return rc;
     vis_run *v = &st->vis;
     size_t n = (size_t)st->n_tok;
@@ -147,10 +153,9 @@ static int backward(step *st, dv_err *e)
     const dv_lm_cfg *c = &st->m->cfg.lm;
     size_t T = (size_t)st->s->n_tokens, H = (size_t)c->hidden;
     int llm = st->m->trainable[DV_PART_LLM];
-    int want_dx = llm || (st->vis_grad && st->s->n_images);
-    if (!llm && !want_dx)
+    if (!st->llm_bwd)
         return DOCVL_OK;
-    st->dx = want_dx ? tg_alloc(&st->pool, T * H) : NULL;
+    st->dx = tg_alloc(&st->pool, T * H);
     float *rows = st->s->n_images ? tg_alloc(&st->pool, (size_t)st->n_tok * H) : NULL;
     int rc = tg_pool_check(&st->pool, "decoder input gradients", e);
     if (!rc)
@@ -171,7 +176,7 @@ static int backward(step *st, dv_err *e)
     return rc;
 }
 
-static void step_init(step *st, dv_tmodel *m, const dv_tsample *s)
+static void step_init(step *st, dv_tmodel *m, const dv_tsample *s, int train)
 {
     memset(st, 0, sizeof *st);
     st->m = m;
@@ -183,6 +188,8 @@ static void step_init(step *st, dv_tmodel *m, const dv_tsample *s)
     st->sig_grad = tr[DV_PART_SIGLIP];
     st->sam_grad = st->hybrid && (tr[DV_PART_SAM_BODY] || tr[DV_PART_SAM_NECK]);
     st->vis_grad = tr[DV_PART_ALIGNER] || st->sig_grad || st->sam_grad;
+    st->llm_bwd = tr[DV_PART_LLM] || (st->vis_grad && s->n_images);
+    st->train = train;
 }
 
 static void step_free(step *st)
@@ -196,7 +203,7 @@ static int run(dv_tmodel *m, const dv_tsample *s, int train, double *nll, int *c
                float *logits_out, const dv_ctx *ctx, dv_err *e)
 {
     step st;
-    step_init(&st, m, s);
+    step_init(&st, m, s, train);
     dv_ctx_apply(ctx);
     int rc = check_sample(&st, e);
     if (!rc)

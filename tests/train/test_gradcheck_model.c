@@ -31,14 +31,14 @@ static double mean_nll(void *u)
     return nll / n;
 }
 
-static void check_model(int hybrid)
+static void check_model(int hybrid, int images)
 {
     dv_config cfg = tiny_config(hybrid);
     dv_tmodel *m;
     dv_err e = { 0 };
     g_assert_cmpint(dv_tmodel_init_random(&cfg, 3, &m, &e), ==, 0);
     dv_tmodel_set_image_token(m, TINY_IMAGE_TOKEN);
-    tiny_sample t = tiny_sample_new(&cfg, 1, 5);
+    tiny_sample t = tiny_sample_new(&cfg, images, 5);
     dv_ctx ctx = { .n_threads = 1 };
     float loss;
     int n;
@@ -60,19 +60,21 @@ static void check_model(int hybrid)
     }
     for (int k = 0; k < DV_PART_COUNT; k++)
         if (hybrid || (k != DV_PART_SAM_BODY && k != DV_PART_SAM_NECK))
-            g_test_message("%s model, %s: max rel error %.2e", hybrid ? "hybrid" : "SigLIP-only",
-                           names[k], worst[k]);
+            g_test_message("%s model, %d image(s), %s: max rel error %.2e",
+                           hybrid ? "hybrid" : "SigLIP-only", images, names[k], worst[k]);
     tiny_sample_free(&t);
     dv_tmodel_free(m);
 }
 
-static void test_siglip_model(void) { check_model(0); }
-static void test_hybrid_model(void) { check_model(1); }
+static void test_siglip_model(void) { check_model(0, 1); }
+static void test_siglip_two_images(void) { check_model(0, 2); }
+static void test_hybrid_model(void) { check_model(1, 1); }
 
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/gradcheck/model/siglip", test_siglip_model);
+    g_test_add_func("/gradcheck/model/siglip_two_images", test_siglip_two_images);
     g_test_add_func("/gradcheck/model/hybrid", test_hybrid_model);
     return g_test_run();
 }

@@ -42,28 +42,29 @@ static inline dv_config tiny_config(int hybrid)
     return c;
 }
 
-/* A sample: 3 text tokens, the image's tokens, 5 text tokens; labels on the
- * tokens after the image (the first of them ignored). Arrays malloc'ed. */
+/* A sample: 3 text tokens, then per image its tokens and 5 text tokens;
+ * labels on the text after the first image (the first of them ignored) and
+ * on the last image position. Arrays malloc'ed. */
 typedef struct tiny_sample {
     dv_tsample s;
     float *pixels;
     int32_t *ids, *labels;
 } tiny_sample;
 
-static inline tiny_sample tiny_sample_new(const dv_config *c, int with_image, uint64_t seed)
+static inline tiny_sample tiny_sample_new(const dv_config *c, int images, uint64_t seed)
 {
     tiny_sample t = { 0 };
-    int nt = with_image ? dv_config_image_tokens(c) : 0, n = 8 + nt;
-    size_t np = (size_t)3 * c->pre.image_size * c->pre.image_size;
+    int nt = images ? dv_config_image_tokens(c) : 0, n = 3 + 5 * (images ? images : 1) + nt * images;
+    size_t np = (size_t)3 * c->pre.image_size * c->pre.image_size * images;
     t.ids = g_new0(int32_t, n);
     t.labels = g_new0(int32_t, n);
-    t.pixels = with_image ? g_new0(float, np) : NULL;
+    t.pixels = images ? g_new0(float, np) : NULL;
     for (size_t i = 0; t.pixels && i < np; i++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         t.pixels[i] = (float)((seed >> 40) & 0xff) / 255.0f;
     }
     for (int i = 0; i < n; i++) {
-        int img = i >= 3 && i < 3 + nt;
+        int img = i >= 3 && (i - 3) % (nt + 5) < nt && images;
         t.ids[i] = img ? TINY_IMAGE_TOKEN : (int32_t)((i * 13 + 5 + seed) % 40);
         if (t.ids[i] == TINY_IMAGE_TOKEN && !img)
             t.ids[i] = 8;
@@ -71,7 +72,7 @@ static inline tiny_sample tiny_sample_new(const dv_config *c, int with_image, ui
     for (int i = 0; i < n; i++)
         t.labels[i] = i >= 3 + nt && i + 1 < n && i != 3 + nt ? t.ids[i + 1] : DV_IGNORE_LABEL;
     t.labels[2 + nt] = t.ids[3 + nt];   /* the last image position predicts the text */
-    t.s = (dv_tsample){ .n_images = with_image, .pixels = t.pixels, .n_tokens = n, .ids = t.ids,
+    t.s = (dv_tsample){ .n_images = images, .pixels = t.pixels, .n_tokens = n, .ids = t.ids,
                         .labels = t.labels };
     return t;
 }
