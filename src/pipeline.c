@@ -46,8 +46,9 @@ const char *dv_pipeline_default_prompt(dv_format f)
 int dv_pipeline_new(const dv_pipeline_opts *opts, dv_pipeline **out, dv_err *e)
 {
     *out = NULL;
-    if (opts->tile_size < 0 || opts->max_tokens < 0 || opts->n_threads < 0 || opts->dpi < 0)
-        return dv_fail(e, DOCVL_EINVAL, "pipeline: negative size, token or thread count");
+    if (opts->tile_size < 0 || opts->max_tokens < 0 || opts->n_threads < 0 || opts->dpi < 0 ||
+        !(opts->page_timeout >= 0))
+        return dv_fail(e, DOCVL_EINVAL, "pipeline: negative size, token or thread count or time");
     dv_pipeline *p = g_new0(dv_pipeline, 1);
     p->o = *opts;
     if (!p->o.max_tokens)
@@ -104,6 +105,7 @@ typedef struct run {
     dv_pipeline_stats *st;
     dv_progress prog;
     gint64 tile_start_us;
+    gint64 page_deadline_us;    /* 0: no --page-timeout */
 } run;
 
 static void report(run *r)
@@ -129,10 +131,21 @@ static int need_reader(run *r, int page_no, dv_err *e)
     return rc;
 }
 
+static int past_deadline(const run *r)
+{
+    return r->page_deadline_us && g_get_monotonic_time() >= r->page_deadline_us;
+}
+
+static int timed_out(const run *r, dv_err *e)
+{
+    return dv_fail(e, DOCVL_ELIMIT, "took longer than %g s (--page-timeout): abandoned",
+                   r->p->o.page_timeout);
+}
+
 static int on_token(void *user, int n_tokens)
 {
     run *r = user;
-    if (cancelled(r->p))
+    if (cancelled(r->p) || past_deadline(r))
         return 1;
     double s = (g_get_monotonic_time() - r->tile_start_us) / 1e6;
     r->prog.tokens = n_tokens;
@@ -158,7 +171,8 @@ static int read_tile(run *r, const dv_image *tile, const char *instruction, char
             return rc;
         if (res.stopped) {
             dv_tile_result_free(&res);
-            return dv_fail(e, DOCVL_EINTERRUPTED, "interrupted");
+            return cancelled(r->p) ? dv_fail(e, DOCVL_EINTERRUPTED, "interrupted")
+                                   : timed_out(r, e);
         }
         if (!res.degenerate) {
             *text = res.text;
@@ -315,6 +329,10 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
         r->prog.tokens_per_s = 0;
         r->prog.fraction = (r->prog.page - 1 + (double)t / tiling.n_tiles) / r->prog.n_pages;
         report(r);
+        if (past_deadline(r)) {
+            rc = timed_out(r, e);
+            break;
+        }
         dv_image tile = { 0 };
         char *tt = NULL;
         rc = crop(&pw->rp.image, tiling.tiles[t].box, &tile, e);
@@ -482,6 +500,8 @@ static int run_pages(run *r, const int *idx, int count, dv_err *e)
         r->prog.tile = r->prog.n_tiles = r->prog.tokens = 0;
         r->prog.fraction = (double)i / count;
         report(r);
+        r->page_deadline_us = r->p->o.page_timeout > 0
+            ? g_get_monotonic_time() + (gint64)(r->p->o.page_timeout * 1e6) : 0;
         int rc = do_page(r, idx[i], e);
         if (rc)
             return rc;
@@ -492,7 +512,7 @@ static int run_pages(run *r, const int *idx, int count, dv_err *e)
 int dv_pipeline_run(dv_pipeline *p, const char *input, dv_writer *w, dv_pipeline_stats *st,
                     dv_err *e)
 {
-    run r = { p, NULL, input, w, st, { 0 }, 0 };
+    run r = { p, NULL, input, w, st, { 0 }, 0, 0 };
     st->stage = DV_STAGE_NONE;
     int *idx = NULL, count = 0;
     int rc = open_doc(&r, e);

@@ -58,6 +58,11 @@ typedef struct dv_pipeline_opts {
     const char *prompt;         /* NULL: the format's prompt */
     const char *ask;            /* a question answered per page; NULL: transcribe */
     const char *password;
+    /* Seconds one page may take on the model path (checked before each tile
+     * and between generated tokens; rendering is bounded by the document
+     * layer's trial run). A page over it is abandoned like a failed page
+     * (its text layer if any, counted in pages_failed). 0: no limit. */
+    double page_timeout;
     /* Set asynchronously (a signal handler): the run stops at the next tile
      * or token with DOCVL_EINTERRUPTED. May be NULL. */
     const volatile sig_atomic_t *cancel;

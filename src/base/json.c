@@ -123,7 +123,8 @@ int dv_json_int(JsonObject *o, const char *key, const char *what, long long *out
     }
     if (t == G_TYPE_DOUBLE) {
         double d = json_node_get_double(n);
-        if (d == (double)(long long)d && d > -9e15 && d < 9e15) {
+        /* range first: converting inf, NaN or a huge value is undefined */
+        if (d > -9e15 && d < 9e15 && d == (double)(long long)d) {
             *out = (long long)d;
             return 1;
         }

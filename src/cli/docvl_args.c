@@ -19,6 +19,8 @@ static const char usage_text[] =
     "  -f, --format FMT       txt (default), md (Markdown, GFM tables) or hocr\n"
     "  -o, --output PATH      write to PATH (atomically) instead of stdout; with\n"
     "                         several inputs PATH is a directory, one file each\n"
+    "      --keep-partial     after a failure, keep the pages done in the -o file\n"
+    "                         (default: an -o file appears only when complete)\n"
     "Model:\n"
     "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL)\n"
     "      --prompt TEXT      instruction given to the model for each tile\n"
@@ -33,6 +35,8 @@ static const char usage_text[] =
     "      --text-layer MODE  auto (default): use a PDF's own text where it has\n"
     "                         some; off: always the model; only: never the model\n"
     "      --password PW      password of an encrypted PDF\n"
+    "      --page-timeout S   abandon a page after S seconds on the model (it\n"
+    "                         counts as failed, status 5); 0 (default): no limit\n"
     "Messages:\n"
     "  -q, --quiet            only errors on stderr\n"
     "  -v, --verbose          more detail on stderr\n"
@@ -48,6 +52,7 @@ static const char usage_text[] =
 enum {
     OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
     OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
+    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL,
 };
 
 static const struct option long_opts[] = {
@@ -64,6 +69,8 @@ static const struct option long_opts[] = {
     { "prompt", required_argument, NULL, OPT_PROMPT },
     { "ask", required_argument, NULL, OPT_ASK },
     { "password", required_argument, NULL, OPT_PASSWORD },
+    { "page-timeout", required_argument, NULL, OPT_PAGE_TIMEOUT },
+    { "keep-partial", no_argument, NULL, OPT_KEEP_PARTIAL },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
     { "progress", required_argument, NULL, OPT_PROGRESS },
@@ -108,6 +115,20 @@ static int parse_dpi(const char *s, double *out)
     return 0;
 }
 
+/* Seconds, fractions allowed (tests use small ones); a day at most. */
+static int parse_seconds(const char *s, const char *opt, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0 && v <= 86400)) {
+        fprintf(stderr, "docvl: %s wants seconds from 0 to 86400, not '%s'\n", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int parse_choice(const char *s, const char *opt, const char *const *names, int *out)
 {
     for (int i = 0; names[i]; i++) {
@@ -146,6 +167,8 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_PROMPT: p->prompt = arg; break;
     case OPT_ASK: p->ask = arg; break;
     case OPT_PASSWORD: p->password = arg; break;
+    case OPT_PAGE_TIMEOUT: bad = parse_seconds(arg, "--page-timeout", &p->page_timeout); break;
+    case OPT_KEEP_PARTIAL: o->keep_partial = 1; break;
     case 'q': o->quiet = 1; break;
     case 'v': o->verbose++; break;
     case OPT_PROGRESS: bad = parse_choice(arg, "--progress", when, &v); o->progress = v; break;

@@ -21,6 +21,7 @@ typedef enum cli_progress_mode { CLI_PROGRESS_AUTO, CLI_PROGRESS_ALWAYS, CLI_PRO
 typedef struct cli_opts {
     dv_pipeline_opts pipe;
     const char *output;         /* -o: a file, or a directory for several inputs */
+    int keep_partial;           /* --keep-partial: a failed run still renames its -o file */
     int quiet, verbose;
     cli_progress_mode progress;
     int info;

@@ -187,13 +187,37 @@ static void report_error(const cli_opts *o, const char *input, const dv_err *e,
         fprintf(stderr, "docvl: no model: " CLI_MODEL_HINT "\n");
 }
 
+/* Standard output is flushed as the writer goes, so the pages done before a
+ * failure or an interrupt (whose handler leaves with _exit) are not lost in
+ * a buffer. */
+static int sink_flushed(void *file, const char *data, size_t len, dv_err *e)
+{
+    int rc = dv_sink_file(file, data, len, e);
+    if (rc == DOCVL_OK && fflush(file) != 0)
+        rc = dv_fail(e, DOCVL_EIO, "writing output: %s", strerror(errno));
+    return rc;
+}
+
+/* --keep-partial: the document is closed (hOCR's end tags) and the -o file
+ * renamed into place although the run failed. */
+static void keep_partial(dv_writer *w, out_file *of)
+{
+    dv_err fe = { 0 };
+    if (dv_writer_finish(w, &fe) != DOCVL_OK)
+        fprintf(stderr, "docvl: closing the partial output: %s\n", fe.msg);
+    char *name = g_strdup(of->final);   /* out_commit frees of's names */
+    if (out_commit(of) == 0)
+        fprintf(stderr, "docvl: kept the pages done in %s (--keep-partial)\n", name);
+    g_free(name);
+}
+
 static int run_input(const cli_opts *o, dv_pipeline *pl, const char *input, const char *out,
                      dv_pipeline_stats *st)
 {
     out_file of;
     if (out_open(out, &of))
         return CLI_EXIT_FAIL;
-    dv_sink sink = { dv_sink_file, of.f };
+    dv_sink sink = { of.final ? dv_sink_file : sink_flushed, of.f };
     dv_writer_options wo = { strcmp(input, "-") ? input : "(stdin)" };
     dv_writer *w = NULL;
     dv_err e = { 0 };
@@ -201,13 +225,17 @@ static int run_input(const cli_opts *o, dv_pipeline *pl, const char *input, cons
     int rc = dv_writer_new(o->pipe.format, sink, &wo, &w, &e);
     if (rc == DOCVL_OK)
         rc = dv_pipeline_run(pl, input, w, st, &e);
-    dv_writer_free(w);
     int code = exit_code_of(rc, st, failed_before, o->cancel);
     if (rc != DOCVL_OK) {
         report_error(o, input, &e, st);
-        out_abort(&of);
+        if (o->keep_partial && of.final && w && st->stage != DV_STAGE_OUTPUT)
+            keep_partial(w, &of);
+        else
+            out_abort(&of);
+        dv_writer_free(w);
         return code;
     }
+    dv_writer_free(w);
     if (out_commit(&of))
         return CLI_EXIT_FAIL;
     return code;

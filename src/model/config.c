@@ -101,7 +101,14 @@ int dv_cfg_vec3(JsonObject *o, const char *key, const char *what, float dst[3], 
             dv_fail(e, DOCVL_EMODEL, "%s: \"%s\"[%u] is not a number", what, key, i);
             return -1;
         }
-        dst[i] = (float)json_node_get_double(n);
+        /* means and deviations are small: this also keeps the float cast defined */
+        double v = json_node_get_double(n);
+        if (!(v >= -1e6 && v <= 1e6)) {
+            dv_fail(e, DOCVL_EMODEL, "%s: \"%s\"[%u] = %g is outside [-1e6, 1e6]", what, key, i,
+                    v);
+            return -1;
+        }
+        dst[i] = (float)v;
     }
     return 1;
 }
@@ -503,42 +510,27 @@ int dv_config_parse_json(const char *json, size_t len, const char *what, dv_conf
     return DOCVL_OK;
 }
 
-/* Optional JSON side file: absent is fine (*root NULL), broken is an error. */
-static int load_side(const char *dir, const char *name, JsonParser **p, JsonObject **obj,
-                     dv_err *e)
+/* A side file's text parsed into its top-level object (owned by *p). */
+static int side_object(const char *text, size_t len, const char *what, JsonParser **p,
+                       JsonObject **obj, dv_err *e)
 {
     *p = NULL;
     *obj = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (!g_file_test(path, G_FILE_TEST_EXISTS))
-        return DOCVL_OK;
-    char *text;
-    size_t len;
-    int rc = dv_read_file(path, CONFIG_MAX_BYTES, &text, &len, e);
-    if (rc)
-        return rc;
     JsonNode *root;
-    rc = dv_json_parse(text, len, CONFIG_MAX_BYTES, path, p, &root, e);
-    free(text);
-    if (rc)
-        return DOCVL_EMODEL;
+    if (dv_json_parse(text, len, CONFIG_MAX_BYTES, what, p, &root, e))
+        return e->code == DOCVL_ELIMIT ? DOCVL_ELIMIT : DOCVL_EMODEL;
     if (!JSON_NODE_HOLDS_OBJECT(root)) {
         g_object_unref(*p);
         *p = NULL;
-        return dv_fail(e, DOCVL_EMODEL, "%s: the top level is not a JSON object", path);
+        return dv_fail(e, DOCVL_EMODEL, "%s: the top level is not a JSON object", what);
     }
     *obj = json_node_get_object(root);
     return DOCVL_OK;
 }
 
-static int read_preprocessor(const char *dir, dv_config *c, dv_err *e)
+static int read_preprocessor(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
 {
-    JsonParser *p;
-    JsonObject *o;
-    int rc = load_side(dir, "preprocessor_config.json", &p, &o, e);
-    if (rc || !o)
-        return rc;
+    int rc = DOCVL_OK;
     const char *what = "preprocessor_config.json";
     if (c->hf_layout) {
         rc = dv_hf_preprocessor(o, what, c, e);
@@ -570,13 +562,9 @@ static int read_preprocessor(const char *dir, dv_config *c, dv_err *e)
     return DOCVL_OK;
 }
 
-static int read_processor(const char *dir, dv_config *c, dv_err *e)
+static int read_processor(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
 {
-    JsonParser *p;
-    JsonObject *o;
-    int rc = load_side(dir, "processor_config.json", &p, &o, e);
-    if (rc || !o)
-        return rc;
+    int rc = DOCVL_OK;
     const char *what = "processor_config.json";
     const char *tag = NULL, *fmt = NULL;
     if (dv_json_str(o, "image_tag", what, &tag, e) < 0 ||
@@ -632,13 +620,9 @@ static int read_special_tokens(JsonObject *o, const char *what, dv_special_token
            read_token(o, "pad_token", what, t->pad, sizeof t->pad, e);
 }
 
-static int read_tokenizer_config(const char *dir, dv_config *c, dv_err *e)
+static int read_tokenizer_config(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
 {
-    JsonParser *p;
-    JsonObject *o;
-    int rc = load_side(dir, "tokenizer_config.json", &p, &o, e);
-    if (rc || !o)
-        return rc;
+    int rc = DOCVL_OK;
     const char *what = "tokenizer_config.json";
     if (dv_json_bool(o, "add_bos_token", what, &c->proc.add_bos, e) < 0 ||
         read_special_tokens(o, what, &c->tok, e))
@@ -649,13 +633,9 @@ static int read_tokenizer_config(const char *dir, dv_config *c, dv_err *e)
 
 /* special_tokens_map.json wins over tokenizer_config.json, as in
  * transformers' tokenizer loading. */
-static int read_special_tokens_map(const char *dir, dv_config *c, dv_err *e)
+static int read_special_tokens_map(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
 {
-    JsonParser *p;
-    JsonObject *o;
-    int rc = load_side(dir, "special_tokens_map.json", &p, &o, e);
-    if (rc || !o)
-        return rc;
+    int rc = DOCVL_OK;
     if (read_special_tokens(o, "special_tokens_map.json", &c->tok, e))
         rc = DOCVL_EMODEL;
     g_object_unref(p);
@@ -692,13 +672,9 @@ static int read_eos_ids(JsonObject *o, const char *what, dv_gen_cfg *g, dv_err *
     return 0;
 }
 
-static int read_generation_config(const char *dir, dv_config *c, dv_err *e)
+static int read_generation_config(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
 {
-    JsonParser *p;
-    JsonObject *o;
-    int rc = load_side(dir, "generation_config.json", &p, &o, e);
-    if (rc || !o)
-        return rc;
+    int rc = DOCVL_OK;
     const char *what = "generation_config.json";
     dv_gen_cfg *g = &c->gen;
     if (dv_cfg_int(o, "bos_token_id", what, 0, 1 << 24, &g->bos_id, e) < 0 ||
@@ -713,6 +689,55 @@ static int read_generation_config(const char *dir, dv_config *c, dv_err *e)
         rc = DOCVL_EMODEL;
     g_object_unref(p);
     return rc;
+}
+
+typedef int (*side_reader)(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e);
+
+/* The side files in the order they are applied: special_tokens_map.json
+ * comes after tokenizer_config.json because it wins. */
+static const struct {
+    const char *name;
+    side_reader read;
+} side_files[] = {
+    { "preprocessor_config.json", read_preprocessor },
+    { "processor_config.json", read_processor },
+    { "tokenizer_config.json", read_tokenizer_config },
+    { "special_tokens_map.json", read_special_tokens_map },
+    { "generation_config.json", read_generation_config },
+};
+
+int dv_config_parse_side(const char *name, const char *text, size_t len, dv_config *cfg,
+                         dv_err *e)
+{
+    for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
+        if (strcmp(name, side_files[i].name) != 0)
+            continue;
+        JsonParser *p;
+        JsonObject *o;
+        int rc = side_object(text, len, name, &p, &o, e);
+        return rc ? rc : side_files[i].read(p, o, cfg, e);
+    }
+    return dv_fail(e, DOCVL_EINVAL, "%s: not a model side file", name);
+}
+
+/* Optional side files: absent is fine, broken is an error. */
+static int load_side_files(const char *dir, dv_config *c, dv_err *e)
+{
+    for (size_t i = 0; i < sizeof side_files / sizeof side_files[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, side_files[i].name);
+        if (!g_file_test(path, G_FILE_TEST_EXISTS))
+            continue;
+        char *text;
+        size_t len;
+        int rc = dv_read_file(path, CONFIG_MAX_BYTES, &text, &len, e);
+        if (rc == DOCVL_OK)
+            rc = dv_config_parse_side(side_files[i].name, text, len, c, e);
+        free(text);
+        if (rc)
+            return rc;
+    }
+    return DOCVL_OK;
 }
 
 int dv_config_image_tokens(const dv_config *c)
@@ -745,9 +770,5 @@ int dv_config_load(const char *dir, dv_config *cfg, dv_err *e)
             return dv_fail(e, DOCVL_EMODEL, "%s: SigLIP grid %dx%d does not meet SAM's %dx%d output",
                            path, sig_grid, sig_grid, DV_SAM_OUT_GRID, DV_SAM_OUT_GRID);
     }
-    if (read_preprocessor(dir, cfg, e) || read_processor(dir, cfg, e) ||
-        read_tokenizer_config(dir, cfg, e) || read_special_tokens_map(dir, cfg, e) ||
-        read_generation_config(dir, cfg, e))
-        return e->code ? e->code : DOCVL_EMODEL;
-    return DOCVL_OK;
+    return load_side_files(dir, cfg, e);
 }

@@ -148,6 +148,12 @@ int dv_config_load(const char *dir, dv_config *cfg, dv_err *e);
 int dv_config_parse_json(const char *json, size_t len, const char *what,
                          dv_config *cfg, dv_err *e);
 
+/* Applies one side file's text (name: "preprocessor_config.json",
+ * "processor_config.json", "tokenizer_config.json",
+ * "special_tokens_map.json" or "generation_config.json") to cfg, which holds
+ * a parsed config.json. The loader's and the fuzzers' entry point. */
+int dv_config_parse_side(const char *name, const char *text, size_t len, dv_config *cfg,
+                         dv_err *e);
 /* Parses transformers' DeepseekVLConfig / DeepseekVLHybridConfig (model_type
  * "deepseek_vl" / "deepseek_vl_hybrid": text_config, vision_config,
  * high_res_vision_config) into the same dv_config (hf_layout.c). */

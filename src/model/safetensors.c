@@ -100,12 +100,13 @@ int dv_safetensors_parse(const void *bytes, size_t size, const char *what, dv_sa
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | b[i];
-    if (hlen > size - 8)
-        return dv_fail(e, DOCVL_EFORMAT, "%s: header length %llu is larger than the file (%zu bytes)",
-                       what, (unsigned long long)hlen, size);
+    /* the limit first: a length from a corrupt file is usually also huge */
     if (hlen > DV_ST_MAX_HEADER)
         return dv_fail(e, DOCVL_ELIMIT, "%s: header of %llu bytes, the limit is %u", what,
                        (unsigned long long)hlen, DV_ST_MAX_HEADER);
+    if (hlen > size - 8)
+        return dv_fail(e, DOCVL_EFORMAT, "%s: header length %llu is larger than the file (%zu bytes)",
+                       what, (unsigned long long)hlen, size);
     JsonParser *p;
     JsonNode *root;
     int rc = dv_json_parse((const char *)b + 8, (size_t)hlen, DV_ST_MAX_HEADER, what, &p, &root, e);
@@ -126,9 +127,11 @@ int dv_safetensors_parse(const void *bytes, size_t size, const char *what, dv_sa
     }
     dv_safetensors *st = calloc(1, sizeof *st);
     span *spans = calloc(count + 1, sizeof *spans);
-    st->tensors = calloc(count + 1, sizeof *st->tensors);
-    st->path = strdup(what);
-    if (!st->tensors || !spans || !st->path) {
+    if (st) {
+        st->tensors = calloc(count + 1, sizeof *st->tensors);
+        st->path = strdup(what);
+    }
+    if (!st || !st->tensors || !spans || !st->path) {
         rc = dv_fail(e, DOCVL_ENOMEM, "%s: out of memory for %u tensors", what, count);
         goto done;
     }

@@ -1,6 +1,8 @@
 /* Every malformed corpus file ends in a clean error or a valid result, within
  * 30 s and 2 GB, without a crash: each runs in a forked child under
- * RLIMIT_AS and alarm(). The child opens the file, then for each page
+ * RLIMIT_AS and alarm(); the child's peak resident memory (wait4's rusage)
+ * is checked too, which is the 2 GB bound in ASan builds where RLIMIT_AS
+ * cannot be used. The child opens the file, then for each page
  * renders, analyses, tiles and reads the text layer. */
 #include <fcntl.h>
 #include <signal.h>
@@ -84,7 +86,12 @@ static void run_one(const char *path, int sanitized)
         _exit(child(path));
     }
     int status = 0;
-    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    struct rusage ru;
+    g_assert_cmpint(wait4(pid, &status, 0, &ru), ==, pid);
+    long long peak = (long long)ru.ru_maxrss * 1024;   /* ru_maxrss is in KiB */
+    if (peak > (long long)LIMIT_BYTES)
+        g_printerr("%s: peak resident memory %lld MB\n", path, peak >> 20);
+    g_assert_cmpint(peak, <=, (long long)LIMIT_BYTES);
     if (WIFSIGNALED(status)) {
         g_printerr("%s: killed by signal %d (%s)\n", path, WTERMSIG(status),
                    WTERMSIG(status) == SIGALRM ? "time limit" : "crash");

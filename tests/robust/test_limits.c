@@ -1,0 +1,117 @@
+/* Each documented resource limit (docs/limits.md) that can be reached
+ * cheaply is reached here, and its error code and message checked: the
+ * message is the one the table quotes. */
+#include <string.h>
+
+#include "base/json.h"
+#include "doc/document.h"
+#include "image/decode.h"
+#include "model/safetensors.h"
+#include "text/tokenizer.h"
+#include "testutil.h"
+
+static void expect(int rc, const dv_err *e, int code, const char *text)
+{
+    if (rc != code || !strstr(e->msg, text))
+        g_printerr("got %d \"%s\", wanted %d \"...%s...\"\n", rc, e->msg, code, text);
+    g_assert_cmpint(rc, ==, code);
+    g_assert_nonnull(strstr(e->msg, text));
+}
+
+static void test_input_size(void)
+{
+    static const uint8_t bytes[100] = { '%', 'P', 'D', 'F' };
+    dv_doc_options o = { NULL, 64 };
+    dv_doc *d = NULL;
+    dv_err e = { 0 };
+    int rc = dv_doc_open_memory(bytes, sizeof bytes, &o, &d, &e);
+    expect(rc, &e, DOCVL_ELIMIT, "input of 100 bytes exceeds the limit of 64 bytes");
+    g_assert_null(d);
+}
+
+/* A PNG header claiming 10000 x 10000 pixels: refused before decoding. */
+static void test_pixels(void)
+{
+    static const uint8_t png[] = {
+        0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+        0, 0, 0x27, 0x10, 0, 0, 0x27, 0x10, 8, 2, 0, 0, 0, 0, 0, 0, 0,
+    };
+    dv_image im;
+    dv_err e = { 0 };
+    int rc = dv_image_decode(png, sizeof png, 0, DV_DOC_DEFAULT_MAX_PIXELS, &im, &e);
+    expect(rc, &e, DOCVL_ELIMIT,
+           "image of 10000 x 10000 pixels exceeds the limit of 32000000 pixels");
+}
+
+static void test_json_size(void)
+{
+    JsonParser *p;
+    JsonNode *root;
+    dv_err e = { 0 };
+    int rc = dv_json_parse("[1, 2, 3]", 9, 8, "x.json", &p, &root, &e);
+    expect(rc, &e, DOCVL_ELIMIT, "x.json: 9 bytes of JSON, the limit is 8");
+}
+
+static void test_json_depth(void)
+{
+    char text[DV_JSON_MAX_DEPTH + 2];
+    memset(text, '[', sizeof text);
+    JsonParser *p;
+    JsonNode *root;
+    dv_err e = { 0 };
+    int rc = dv_json_parse(text, sizeof text, 1 << 20, "x.json", &p, &root, &e);
+    expect(rc, &e, DOCVL_ELIMIT, "x.json: JSON nested deeper than 64 levels");
+}
+
+static void test_st_header(void)
+{
+    /* 8-byte little-endian header length just over 100 MiB */
+    uint8_t b[16] = { 0x01, 0x00, 0x40, 0x06, 0, 0, 0, 0, '{', '}' };
+    dv_safetensors *st = NULL;
+    dv_err e = { 0 };
+    int rc = dv_safetensors_parse(b, sizeof b, "m.safetensors", &st, &e);
+    expect(rc, &e, DOCVL_ELIMIT, "m.safetensors: header of 104857601 bytes, the limit is 104857600");
+}
+
+static void test_st_tensors(void)
+{
+    GString *h = g_string_new("{");
+    for (int i = 0; i <= DV_ST_MAX_TENSORS; i++)
+        g_string_append_printf(h, "%s\"t%d\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}",
+                               i ? "," : "", i);
+    g_string_append_c(h, '}');
+    uint8_t *b = g_malloc(8 + h->len);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)h->len >> (8 * i));
+    memcpy(b + 8, h->str, h->len);
+    dv_safetensors *st = NULL;
+    dv_err e = { 0 };
+    int rc = dv_safetensors_parse(b, 8 + h->len, "m.safetensors", &st, &e);
+    expect(rc, &e, DOCVL_ELIMIT, "m.safetensors: 200001 tensors, the limit is 200000");
+    g_free(b);
+    g_string_free(h, TRUE);
+}
+
+static void test_vocab(void)
+{
+    const char *json = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":4000000},"
+                       "\"merges\":[]}}";
+    dv_tokenizer *t = NULL;
+    dv_err e = { 0 };
+    int rc = dv_tokenizer_load(json, strlen(json), NULL, 0, "tokenizer.json", &t, &e);
+    expect(rc, &e, DOCVL_ELIMIT, "model.vocab[\"b\"]: id 4000000 outside 0..3999999");
+    g_assert_null(t);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/limits/input-size", test_input_size);
+    g_test_add_func("/limits/pixels", test_pixels);
+    g_test_add_func("/limits/json-size", test_json_size);
+    g_test_add_func("/limits/json-depth", test_json_depth);
+    g_test_add_func("/limits/safetensors-header", test_st_header);
+    g_test_add_func("/limits/safetensors-tensors", test_st_tensors);
+    g_test_add_func("/limits/vocab", test_vocab);
+    return g_test_run();
+}
