@@ -61,7 +61,7 @@ static inline double gc_check_sig(float *x, const float *g, size_t n, int sample
         x[i] = save;
         double num = (lp - lm) / (2.0 * eps), a = g[i];
         double den = fmax(fmax(fabs(a), fabs(num)), floor);
-        double rel = fabs(a - num) / den;
+        double rel = isfinite(num) ? fabs(a - num) / den : INFINITY;
         if (rel > worst)
             worst = rel;
         if (rel > 1e-2 && g_getenv("GC_DEBUG"))

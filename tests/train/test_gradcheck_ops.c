@@ -312,6 +312,160 @@ static void test_bilinear(void)
     expect("bilinear 3x4 -> 5x7 dx", gc_check(c.x, dx, 24, SAMPLES, EPS, bil_loss, &c));
 }
 
+/* ---- a whole ViT block (SAM windowed with padding and rel-pos, SAM
+ * global, SigLIP plain) and both aligners ---- */
+
+enum { BW = 8, BMLP = 16, NWEIGHTS = 14 };
+
+typedef struct block_case {
+    tg_vit v;
+    tg_block b;
+    float *x, *r;
+    float *w[NWEIGHTS], *g[NWEIGHTS];
+    size_t n[NWEIGHTS];
+} block_case;
+
+static double block_loss(void *u)
+{
+    block_case *c = u;
+    size_t n = (size_t)c->v.grid * c->v.grid * BW;
+    float *x = g_memdup2(c->x, n * sizeof *x);
+    tg_pool pool = { 0 };
+    tg_block_act act;
+    dv_err e = { 0 };
+    g_assert_cmpint(tg_block_fwd(&c->v, &c->b, x, &act, &pool, &e), ==, 0);
+    double l = dotd(x, c->r, n);
+    tg_pool_free(&pool);
+    g_free(x);
+    return l;
+}
+
+static void block_check(const char *what, int grid, int window, int relpos)
+{
+    block_case c = { .v = { .grid = grid, .width = BW, .heads = 2, .mlp = BMLP, .relpos = relpos } };
+    int rs = window ? window : grid, L = 2 * rs - 1, hd = BW / 2;
+    size_t sizes[NWEIGHTS] = { BW, BW, BW, BW, 3 * BW * BW, 3 * BW, BW * BW, BW, BMLP * BW, BMLP,
+                               BW * BMLP, BW, (size_t)L * hd, (size_t)L * hd };
+    tg_w *slots[NWEIGHTS] = { &c.b.n1w, &c.b.n1b, &c.b.n2w, &c.b.n2b, &c.b.qkv_w, &c.b.qkv_b,
+                              &c.b.proj_w, &c.b.proj_b, &c.b.fc1_w, &c.b.fc1_b, &c.b.fc2_w,
+                              &c.b.fc2_b, &c.b.rel_h, &c.b.rel_w };
+    const char *names[NWEIGHTS] = { "norm1.w", "norm1.b", "norm2.w", "norm2.b", "qkv.w", "qkv.b",
+                                    "proj.w", "proj.b", "fc1.w", "fc1.b", "fc2.w", "fc2.b",
+                                    "rel_pos_h", "rel_pos_w" };
+    uint64_t s = 60 + (uint64_t)window;
+    int nw = relpos ? NWEIGHTS : NWEIGHTS - 2;
+    for (int i = 0; i < nw; i++) {
+        c.n[i] = sizes[i];
+        c.w[i] = g_new(float, sizes[i]);
+        c.g[i] = g_new0(float, sizes[i]);
+        gc_fill(c.w[i], sizes[i], &s, i < 4 ? 0.5f : 0.6f);
+        if (i == 0 || i == 2)
+            for (size_t j = 0; j < sizes[i]; j++)
+                c.w[i][j] += 1.0f;
+        *slots[i] = (tg_w){ c.w[i], c.g[i] };
+    }
+    c.b.window = window;
+    size_t n = (size_t)grid * grid * BW;
+    c.x = g_new(float, n);
+    c.r = g_new(float, n);
+    gc_fill(c.x, n, &s, 1), gc_fill(c.r, n, &s, 1);
+    float *x = g_memdup2(c.x, n * sizeof *x), *dx = g_memdup2(c.r, n * sizeof *dx);
+    tg_pool pool = { 0 };
+    tg_block_act act;
+    dv_err e = { 0 };
+    g_assert_cmpint(tg_block_fwd(&c.v, &c.b, x, &act, &pool, &e), ==, 0);
+    g_assert_cmpint(tg_block_bwd(&c.v, &c.b, &act, dx, 1, 1, &e), ==, 0);
+    char name[128];
+    snprintf(name, sizeof name, "%s dx", what);
+    expect(name, gc_check(c.x, dx, n, SAMPLES, EPS, block_loss, &c));
+    for (int i = 0; i < nw; i++) {
+        snprintf(name, sizeof name, "%s %s", what, names[i]);
+        expect(name, gc_check(c.w[i], c.g[i], c.n[i], SAMPLES, EPS, block_loss, &c));
+    }
+    for (int i = 0; i < nw; i++)
+        g_free(c.w[i]), g_free(c.g[i]);
+    tg_pool_free(&pool);
+    g_free(x), g_free(dx), g_free(c.x), g_free(c.r);
+}
+
+static void test_vit_block(void)
+{
+    block_check("SAM block, window 3 over a 5x5 grid (padded)", 5, 3, 1);
+    block_check("SAM block, global 4x4", 4, 0, 1);
+    block_check("SigLIP block 4x4", 4, 0, 0);
+}
+
+enum { AN = 3, AIN = 5, AHI = 6, AE = 8 };
+
+typedef struct aligner_case {
+    tg_aligner a;
+    float high[AN * AHI], low[AN * AIN], r[AN * AE];
+    float w[4][AE * AE], b[4][AE], gw[4][AE * AE], gb[4][AE];
+    tg_w lw[2], lb[2];
+} aligner_case;
+
+static double aligner_loss(void *u)
+{
+    aligner_case *c = u;
+    float out[AN * AE];
+    tg_pool pool = { 0 };
+    tg_aligner_act act;
+    dv_err e = { 0 };
+    g_assert_cmpint(tg_aligner_fwd(&c->a, c->high, c->low, AN, out, &act, &pool, &e), ==, 0);
+    tg_pool_free(&pool);
+    return dotd(out, c->r, AN * AE);
+}
+
+/* mlp_gelu: layers.0 (in -> E), GELU, layers.2; hybrid: high_up_proj and
+ * low_up_proj (-> E/2 each), concat, GELU, layers.1. */
+static void aligner_check(int hybrid)
+{
+    static aligner_case c;
+    memset(&c, 0, sizeof c);
+    uint64_t s = 70 + (uint64_t)hybrid;
+    gc_fill(c.high, sizeof c.high / sizeof(float), &s, 1), gc_fill(c.low, sizeof c.low / sizeof(float), &s, 1);
+    gc_fill(c.r, AN * AE, &s, 1);
+    for (int i = 0; i < 4; i++)
+        gc_fill(c.w[i], AE * AE, &s, 0.5f), gc_fill(c.b[i], AE, &s, 0.5f);
+    c.a = (tg_aligner){ .hybrid = hybrid, .n_layers = hybrid ? 1 : 2, .in_high = AHI,
+                        .in_low = AIN, .n_embed = AE, .lw = c.lw, .lb = c.lb };
+    if (hybrid) {
+        c.a.high_w = (tg_w){ c.w[2], c.gw[2] }, c.a.high_b = (tg_w){ c.b[2], c.gb[2] };
+        c.a.low_w = (tg_w){ c.w[3], c.gw[3] }, c.a.low_b = (tg_w){ c.b[3], c.gb[3] };
+    }
+    for (int i = 0; i < 2; i++)
+        c.lw[i] = (tg_w){ c.w[i], c.gw[i] }, c.lb[i] = (tg_w){ c.b[i], c.gb[i] };
+    float out[AN * AE], dhigh[AN * AHI] = { 0 }, dlow[AN * AIN] = { 0 };
+    tg_pool pool = { 0 };
+    tg_aligner_act act;
+    dv_err e = { 0 };
+    g_assert_cmpint(tg_aligner_fwd(&c.a, c.high, c.low, AN, out, &act, &pool, &e), ==, 0);
+    g_assert_cmpint(tg_aligner_bwd(&c.a, &act, AN, c.r, 1, hybrid ? dhigh : NULL, dlow, &pool, &e), ==, 0);
+    tg_pool_free(&pool);
+    const char *what = hybrid ? "aligner hybrid split" : "aligner mlp_gelu";
+    char name[96];
+    snprintf(name, sizeof name, "%s dlow", what);
+    expect(name, gc_check(c.low, dlow, AN * AIN, SAMPLES, EPS, aligner_loss, &c));
+    if (hybrid) {
+        snprintf(name, sizeof name, "%s dhigh", what);
+        expect(name, gc_check(c.high, dhigh, AN * AHI, SAMPLES, EPS, aligner_loss, &c));
+    }
+    for (int i = 0; i < (hybrid ? 4 : 2); i++) {
+        if (hybrid && i == 1)
+            continue;   /* one layer after the split */
+        snprintf(name, sizeof name, "%s weight %d", what, i);
+        expect(name, gc_check(c.w[i], c.gw[i], AE * AE, SAMPLES, EPS, aligner_loss, &c));
+        snprintf(name, sizeof name, "%s bias %d", what, i);
+        expect(name, gc_check(c.b[i], c.gb[i], AE, SAMPLES, EPS, aligner_loss, &c));
+    }
+}
+
+static void test_aligners(void)
+{
+    aligner_check(0);
+    aligner_check(1);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -325,5 +479,7 @@ int main(int argc, char **argv)
     g_test_add_func("/gradcheck/attention", test_attention);
     g_test_add_func("/gradcheck/conv", test_conv);
     g_test_add_func("/gradcheck/bilinear", test_bilinear);
+    g_test_add_func("/gradcheck/vit_block", test_vit_block);
+    g_test_add_func("/gradcheck/aligners", test_aligners);
     return g_test_run();
 }
