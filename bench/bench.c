@@ -2,6 +2,7 @@
  * measured in the same run. Never run by the tests.
  *
  *   docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] [--decode N]
+ *               [--weights auto|f32|bf16|q8|q4] [--no-ratios]
  *
  * Without --model only the machine limits are measured. Models for timing are
  * written with tools/docvl-mkmodel (random weights, real shapes). Output keys
@@ -24,6 +25,8 @@ typedef struct bench_opts {
     const char *model;
     int prefill;
     int decode;
+    dv_weights weights;
+    int ratios;         /* also time vision and prefill on 1 thread */
 } bench_opts;
 
 typedef struct figures {
@@ -31,9 +34,12 @@ typedef struct figures {
     double mem_gbs[2];
     double load_s, rss_after_load_gb;
     double vision_ms, vision_gflop;
+    double aligner_ms, aligner_gflop;
+    double vision_ms_1t, prefill_tps_1t;  /* 0 when not measured */
     double prefill_tps, prefill_gflop;
     double decode_tps, decode_bytes_per_token;
     double peak_rss_gb;
+    dv_weights weights;   /* as loaded */
     int have_model;
 } figures;
 
@@ -170,15 +176,68 @@ static double lm_matrix_params(const dv_lm_cfg *l)
 
 /* ---- model timings ---- */
 
+static double aligner_flop(const dv_config *c)
+{
+    double H = c->lm.hidden, ntok = c->proc.num_image_tokens;
+    return 2.0 * ntok * (c->aligner.input_dim * H + H * H);
+}
+
+/* The aligner alone, on made-up tower features. */
+static int time_aligner(const dv_model *m, const dv_ctx *ctx, figures *f, dv_err *e)
+{
+    const dv_config *c = &m->cfg;
+    size_t ntok = (size_t)c->proc.num_image_tokens, in = (size_t)c->aligner.input_dim;
+    float *sam = random_floats(ntok * in, 3), *sig = random_floats(ntok * in, 4);
+    float *out = malloc(ntok * (size_t)c->lm.hidden * sizeof *out);
+    int rc = !sam || !sig || !out ? dv_fail(e, DOCVL_ENOMEM, "out of memory for bench buffers") : 0;
+    double t0 = now();
+    if (!rc)
+        rc = dv_vision_align(m->vision, c->family == DV_FAMILY_HYBRID ? sam : NULL, sig, out, ctx, e);
+    f->aligner_ms = (now() - t0) * 1e3;
+    f->aligner_gflop = aligner_flop(c) / 1e9;
+    free(sam), free(sig), free(out);
+    return rc;
+}
+
+/* Prefill of emb [n, hidden] into a fresh cache; seconds. */
+static int time_prefill(const dv_model *m, const float *emb, int n, float *logits,
+                        const dv_ctx *ctx, double *secs, dv_err *e)
+{
+    dv_llama_state *st = NULL;
+    int rc = dv_llama_state_new(m->llama, n + 1, &st, e);
+    double t0 = now();
+    if (!rc)
+        rc = dv_llama_forward(m->llama, st, emb, n, logits, 0, NULL, ctx, e);
+    *secs = now() - t0;
+    dv_llama_state_free(st);
+    return rc;
+}
+
+/* Vision and prefill again on one thread: how well two threads scale. */
+static int time_one_thread(const bench_opts *o, const dv_model *m, const float *pixels, float *img,
+                           const float *emb, float *logits, figures *f, dv_err *e)
+{
+    dv_ctx one = { .n_threads = 1 };
+    double t0 = now();
+    int rc = dv_vision_forward(m->vision, pixels, img, NULL, &one, e);
+    f->vision_ms_1t = (now() - t0) * 1e3;
+    double secs = 0;
+    if (!rc)
+        rc = time_prefill(m, emb, o->prefill, logits, &one, &secs, e);
+    f->prefill_tps_1t = o->prefill / secs;
+    return rc;
+}
+
 static int bench_model(const bench_opts *o, figures *f, dv_err *e)
 {
     double t0 = now();
     dv_model *m;
-    dv_model_opts mo = { .widen = -1 };
+    dv_model_opts mo = { .widen = -1, .weights = o->weights, .n_threads = o->threads };
     int rc = dv_model_load(o->model, &mo, &m, e);
     if (rc)
         return rc;
     f->load_s = now() - t0;
+    f->weights = m->weights;
     f->rss_after_load_gb = peak_rss_gb();
     dv_ctx ctx = { .n_threads = o->threads };
     const dv_config *c = &m->cfg;
@@ -200,9 +259,14 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
     f->vision_ms = (now() - t0) * 1e3;
     f->vision_gflop = siglip_flop(&c->siglip) / 1e9 +
                       (c->family == DV_FAMILY_HYBRID ? sam_flop(&c->sam) / 1e9 : 0);
-    f->vision_gflop += 2.0 * ntok * (c->aligner.input_dim * (double)H + (double)H * H) / 1e9;
+    f->vision_gflop += aligner_flop(c) / 1e9;
+    if ((rc = time_aligner(m, &ctx, f, e)))
+        goto done;
     for (size_t i = 0; i < (size_t)o->prefill * H; i++)
         emb[i] *= 0.05f;
+    if (o->ratios && o->threads > 1 &&
+        (rc = time_one_thread(o, m, pixels, img, emb, logits, f, e)))
+        goto done;
     if ((rc = dv_llama_state_new(m->llama, o->prefill + o->decode + 1, &st, e)))
         goto done;
     t0 = now();
@@ -217,14 +281,7 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
         if ((rc = dv_llama_forward(m->llama, st, emb + (size_t)i * H, 1, logits, 0, NULL, &ctx, e)))
             goto done;
     f->decode_tps = o->decode / (now() - t0);
-    size_t wbytes = 0;
-    for (int s = 0; s < m->ck->n_shards; s++)
-        for (int i = 0; i < m->ck->shards[s]->n; i++) {
-            const dv_tensor *t = &m->ck->shards[s]->tensors[i];
-            if (strncmp(t->name, "language_model.", 15) == 0 && !strstr(t->name, "embed_tokens"))
-                wbytes += t->nbytes * (m->widened && t->dtype != DV_F32 ? 2 : 1);
-        }
-    f->decode_bytes_per_token = (double)wbytes;
+    f->decode_bytes_per_token = (double)dv_llama_weight_bytes(m->llama);
     f->peak_rss_gb = peak_rss_gb();
     f->have_model = 1;
 done:
@@ -233,6 +290,8 @@ done:
     dv_model_free(m);
     return rc;
 }
+
+static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
 static void print_text(const bench_opts *o, const figures *f)
 {
@@ -245,15 +304,22 @@ static void print_text(const bench_opts *o, const figures *f)
     if (!f->have_model)
         return;
     double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
+    double a_rate = f->aligner_gflop / (f->aligner_ms / 1e3);
     double p_rate = f->prefill_gflop / (f->prefill_tps ? o->prefill / f->prefill_tps : 1);
     double d_gbs = f->decode_tps * f->decode_bytes_per_token / 1e9;
-    printf("model %s (%d threads)\n", o->model, n);
+    printf("model %s (%d threads, weights %s)\n", o->model, n, dv_weights_name(f->weights));
     printf("  load                   %8.2f s     peak RSS after load %.2f GB\n", f->load_s,
            f->rss_after_load_gb);
     printf("  vision + aligner tile  %8.1f ms    %7.1f GFLOP/s  (%.0f%% of sgemm)\n", f->vision_ms,
            v_rate, 100 * v_rate / f->sgemm_gflops[1]);
+    printf("  aligner alone          %8.1f ms    %7.1f GFLOP/s  (%.0f%% of sgemm)\n", f->aligner_ms,
+           a_rate, 100 * a_rate / f->sgemm_gflops[1]);
     printf("  prefill %4d tokens    %8.1f tok/s %7.1f GFLOP/s  (%.0f%% of sgemm)\n", o->prefill,
            f->prefill_tps, p_rate, 100 * p_rate / f->sgemm_gflops[1]);
+    if (f->vision_ms_1t > 0)
+        printf("  %d threads vs 1        vision %.2fx   prefill %.2fx   (1 thread: %.1f ms, %.1f tok/s)\n",
+               n, ratio(f->vision_ms_1t, f->vision_ms), ratio(f->prefill_tps, f->prefill_tps_1t),
+               f->vision_ms_1t, f->prefill_tps_1t);
     printf("  decode                 %8.2f tok/s %7.1f GB/s of weights (%.0f%% of memory read), "
            "%.2f GB/token\n", f->decode_tps, d_gbs, 100 * d_gbs / f->mem_gbs[1],
            f->decode_bytes_per_token / 1e9);
@@ -267,17 +333,24 @@ static void print_json(const bench_opts *o, const figures *f)
            f->sgemm_gflops[1], f->mem_gbs[0], f->mem_gbs[1]);
     if (f->have_model) {
         double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
+        double a_rate = f->aligner_gflop / (f->aligner_ms / 1e3);
         double p_rate = f->prefill_gflop * f->prefill_tps / o->prefill;
         double d_gbs = f->decode_tps * f->decode_bytes_per_token / 1e9;
-        printf(", \"model\": \"%s\", \"load_s\": %.3f, \"rss_after_load_gb\": %.3f, "
+        printf(", \"model\": \"%s\", \"weights\": \"%s\", \"load_s\": %.3f, \"rss_after_load_gb\": %.3f, "
                "\"vision_ms\": %.1f, \"vision_gflops\": %.2f, \"vision_frac_sgemm\": %.3f, "
+               "\"aligner_ms\": %.1f, \"aligner_gflops\": %.2f, \"aligner_frac_sgemm\": %.3f, "
                "\"prefill_tokens\": %d, \"prefill_tps\": %.2f, \"prefill_gflops\": %.2f, "
                "\"prefill_frac_sgemm\": %.3f, \"decode_tps\": %.3f, \"decode_gbs\": %.2f, "
                "\"decode_bytes_per_token\": %.0f, \"decode_frac_mem\": %.3f, \"peak_rss_gb\": %.3f",
-               o->model, f->load_s, f->rss_after_load_gb, f->vision_ms, v_rate,
-               v_rate / f->sgemm_gflops[1], o->prefill, f->prefill_tps, p_rate,
+               o->model, dv_weights_name(f->weights), f->load_s, f->rss_after_load_gb, f->vision_ms,
+               v_rate, v_rate / f->sgemm_gflops[1], f->aligner_ms, a_rate,
+               a_rate / f->sgemm_gflops[1], o->prefill, f->prefill_tps, p_rate,
                p_rate / f->sgemm_gflops[1], f->decode_tps, d_gbs, f->decode_bytes_per_token,
                d_gbs / f->mem_gbs[1], f->peak_rss_gb);
+        if (f->vision_ms_1t > 0)
+            printf(", \"vision_ms_1t\": %.1f, \"vision_speedup\": %.3f, \"prefill_tps_1t\": %.2f, "
+                   "\"prefill_speedup\": %.3f", f->vision_ms_1t, ratio(f->vision_ms_1t, f->vision_ms),
+                   f->prefill_tps_1t, ratio(f->prefill_tps, f->prefill_tps_1t));
     }
     printf("}\n");
 }
@@ -285,13 +358,13 @@ static void print_json(const bench_opts *o, const figures *f)
 static int usage(void)
 {
     fprintf(stderr, "usage: docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] "
-                    "[--decode N]\n");
+                    "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16 };
+    bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16, .ratios = 1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json"))
@@ -304,6 +377,11 @@ int main(int argc, char **argv)
             o.prefill = atoi(argv[++i]);
         else if (!strcmp(a, "--decode") && i + 1 < argc)
             o.decode = atoi(argv[++i]);
+        else if (!strcmp(a, "--weights") && i + 1 < argc) {
+            if (dv_weights_from_name(argv[++i], &o.weights))
+                return usage();
+        } else if (!strcmp(a, "--no-ratios"))
+            o.ratios = 0;
         else
             return usage();
     }

@@ -23,7 +23,7 @@ int dv_reader_open(const char *model_dir, int n_threads, dv_reader **out, dv_err
     if (!r)
         return dv_fail(e, DOCVL_ENOMEM, "no memory for the model reader");
     r->ctx.n_threads = n_threads > 0 ? n_threads : dv_cpu_count();
-    dv_model_opts mo = { -1 };
+    dv_model_opts mo = { .widen = -1 };
     int rc = dv_model_load(model_dir, &mo, &r->m, e);
     if (rc) {
         free(r);

@@ -5,10 +5,14 @@
 
 #include <stddef.h>
 
+struct dv_pool;
+
 typedef struct dv_ctx {
     int n_threads;   /* >= 1: shared by OpenBLAS and docvl's own loops */
     float *scratch;  /* optional work buffer owned by the caller (e.g. a model) */
     size_t scratch_len; /* in floats */
+    struct dv_pool *pool; /* optional: n_threads persistent threads (kernels/pool.h)
+                             for docvl's own loops; NULL runs them on the caller */
 } dv_ctx;
 
 /* Cores available to this process (sched_getaffinity), at least 1. */

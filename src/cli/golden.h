@@ -22,6 +22,7 @@ typedef struct golden_case {
     dv_checkpoint *ck;
     int failures;               /* stages out of tolerance so far */
     int compared;               /* stages compared so far */
+    int weights;                /* dv_weights for the decoder (--weights); 0 keeps them as stored */
 } golden_case;
 
 int golden_open(const char *dir, golden_case *gc, dv_err *e);

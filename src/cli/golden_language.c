@@ -9,6 +9,7 @@
 #include "base/json.h"
 #include "cli/golden.h"
 #include "model/llama.h"
+#include "model/model.h"
 #include "text/prompt.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
@@ -127,6 +128,18 @@ static int decode(lang_run *r, const int32_t *golden_ids, int steps)
     return rc;
 }
 
+/* The decoder held as --weights asks: f32 widened, q8/q4 quantized (lm_head
+ * q8, as dv_model_load does), otherwise as stored. */
+static int bind_decoder(golden_case *gc, const dv_ctx *ctx, dv_llama **m, dv_err *e)
+{
+    dv_lm_weights w = { .widen = gc->weights == DV_WEIGHTS_F32, .n_threads = ctx->n_threads };
+    if (gc->weights == DV_WEIGHTS_Q8 || gc->weights == DV_WEIGHTS_Q4) {
+        w.qfmt = gc->weights == DV_WEIGHTS_Q8 ? DV_Q8 : DV_Q4;
+        w.head_qfmt = DV_Q8;
+    }
+    return dv_llama_bind_ex(&gc->cfg, gc->ck, &w, m, e);
+}
+
 int golden_run_language(golden_case *gc, const float *aligner_out, const dv_ctx *ctx, dv_err *e)
 {
     if (!aligner_out) {
@@ -139,7 +152,7 @@ int golden_run_language(golden_case *gc, const float *aligner_out, const dv_ctx 
     int n_images = 0;
     int rc = build_ids(&r, &n_images);
     if (!rc)
-        rc = dv_llama_bind(&gc->cfg, gc->ck, 0, &r.m, e);
+        rc = bind_decoder(gc, ctx, &r.m, e);
     if (!rc)
         rc = build_embeds(&r, aligner_out, n_images);
     if (!rc)

@@ -6,19 +6,23 @@
 #include <string.h>
 
 #include "cli/golden.h"
+#include "model/model.h"
 
 enum { EXIT_MISMATCH = 1, EXIT_USAGE = 2, EXIT_MODEL = 4 };
 
 typedef struct options {
     int threads;
     int vision_only;
+    dv_weights weights;
     int first_dir;
 } options;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: docvl-golden [-t THREADS] [--vision-only] CASE_DIR...\n"
-               "Compares docvl's stages with the reference tensors of each golden case.\n");
+    fprintf(f, "usage: docvl-golden [-t THREADS] [--vision-only] [--weights f32|bf16|q8|q4] CASE_DIR...\n"
+               "Compares docvl's stages with the reference tensors of each golden case.\n"
+               "--weights holds the decoder's matrices that way (default: as stored);\n"
+               "q8/q4 measure the cost of quantizing and are not expected to pass.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -28,6 +32,9 @@ static int parse_args(int argc, char **argv, options *o)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--vision-only") == 0) {
             o->vision_only = 1;
+        } else if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
+            if (dv_weights_from_name(argv[++i], &o->weights))
+                return -1;
         } else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
             char *end;
             long t = strtol(argv[++i], &end, 10);
@@ -68,6 +75,7 @@ static int run_case(const char *dir, const options *o)
     golden_case gc;
     printf("%s\n", dir);
     int rc = golden_open(dir, &gc, &e);
+    gc.weights = (int)o->weights;
     float *aligner_out = NULL;
     if (!rc)
         rc = golden_run_vision(&gc, &aligner_out, &ctx, &e);

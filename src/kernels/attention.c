@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/pool.h"
+#include "kernels/quant.h"
+
 /* 64 queries x 256 keys of scores = 64 KiB: stays in L2 with the q/k/v
  * panels the two sgemm calls read. */
 #define BLOCK_Q 64
@@ -156,11 +159,76 @@ static void run_caller_share(attn_job *self, int started, int n)
         }
 }
 
+/* ---- a few queries (one-token decoding) ----
+ * Blocks and sgemm do not pay for one query row: plain dot products over the
+ * cache, the (head, query) rows split over the context's pool. No BLAS call,
+ * so OpenBLAS's threads stay asleep between decoding steps. */
+#define FEW_QUERIES 4
+
+typedef struct few_job {
+    const dv_attn *a;
+    int simd, failed;
+} few_job;
+
+static void few_row(const dv_attn *a, int h, int i, float *s, int simd)
+{
+    int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
+    const float *q = a->q + (size_t)i * a->q_stride + (size_t)h * hd;
+    const float *k = a->k + (size_t)kvh * hd, *v = a->v + (size_t)kvh * hd;
+    float *out = a->out + (size_t)i * a->out_stride + (size_t)h * hd;
+    int nk = a->n_kv;
+    if (a->causal && a->q_pos0 + i + 1 < nk)
+        nk = a->q_pos0 + i + 1;
+    memset(out, 0, (size_t)hd * sizeof *out);
+    if (nk <= 0)
+        return;
+    float mx = -INFINITY, sum = 0.0f;
+    for (int j = 0; j < nk; j++) {
+        s[j] = a->scale * dv_f32_dot(q, k + (size_t)j * a->k_stride, hd, simd);
+        mx = s[j] > mx ? s[j] : mx;
+    }
+    for (int j = 0; j < nk; j++) {
+        s[j] = expf(s[j] - mx);
+        sum += s[j];
+    }
+    for (int j = 0; j < nk; j++)
+        dv_f32_axpy(out, s[j] / sum, v + (size_t)j * a->v_stride, hd, simd);
+}
+
+static void few_part(void *arg, int part, int n_parts)
+{
+    few_job *j = arg;
+    const dv_attn *a = j->a;
+    int lo, hi;
+    dv_pool_range(a->n_heads * a->n_q, 1, part, n_parts, &lo, &hi);
+    if (lo >= hi)
+        return;
+    float *s = malloc((size_t)a->n_kv * sizeof *s);
+    if (!s) {
+        j->failed = 1; /* benign race: every writer stores 1 */
+        return;
+    }
+    for (int it = lo; it < hi; it++)
+        few_row(a, it % a->n_heads, it / a->n_heads, s, j->simd);
+    free(s);
+}
+
+static int few_queries(const dv_attn *a, const dv_ctx *ctx, dv_err *e)
+{
+    few_job j = { .a = a, .simd = dv_cpu_has_avx2_fma() };
+    dv_pool_run(ctx ? ctx->pool : NULL, few_part, &j);
+    if (j.failed)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n_kv);
+    return DOCVL_OK;
+}
+
 int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e)
 {
     int rc = check_args(a, e);
     if (rc)
         return rc;
+    if (a->n_q <= FEW_QUERIES && !a->bias)
+        return few_queries(a, ctx, e);
     size_t per = dv_attention_scratch_floats(a);
     int items = a->n_heads * ((a->n_q + BLOCK_Q - 1) / BLOCK_Q);
     int n = ctx && ctx->n_threads > 1 ? ctx->n_threads : 1;

@@ -3,10 +3,20 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Rows of a 16-bit weight widened per sgemm: 256 rows x 4096 in = 4 MiB f32,
  * about an L2-to-L3-sized panel on this machine. */
 #define PANEL_ROWS 256
+/* Products of at most this many rows read the stored weight directly (each
+ * weight row once, dotted with every input row while it sits in L1); more
+ * rows pay for widening a panel once and get sgemm's compute rate. */
+#define GEMV_MAX_ROWS 8
+/* Output rows per unit of work handed to a thread: 64 rows of 2048 q8
+ * weights = 144 KiB read, long enough to amortise taking it, short enough
+ * that a preempted thread holds up little. */
+#define GEMV_GRAIN 64
 
 float *dv_tensor_to_f32(const dv_tensor *t, dv_err *e)
 {
@@ -18,6 +28,18 @@ float *dv_tensor_to_f32(const dv_tensor *t, dv_err *e)
     }
     dv_widen(t, 0, n, f);
     return f;
+}
+
+void dv_release_mapped(const void *data, size_t nbytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !data)
+        return;
+    /* only whole pages inside the range: neighbours may still be in use */
+    uintptr_t lo = ((uintptr_t)data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t hi = ((uintptr_t)data + nbytes) & ~((uintptr_t)page - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: failure only costs memory */
 }
 
 int dv_linear_bind(dv_linear *L, const dv_tensor *w, const dv_tensor *b, int widen, dv_err *e)
@@ -52,26 +74,148 @@ void dv_linear_free(dv_linear *L)
 {
     free(L->w_owned);
     free(L->b);
+    free(L->q);
     memset(L, 0, sizeof *L);
 }
 
-static void add_bias(const dv_linear *L, int n, float *y)
+size_t dv_linear_weight_bytes(const dv_linear *L)
 {
-    if (!L->b)
+    if (L->qfmt != DV_QNONE)
+        return dv_qrow_bytes(L->qfmt, L->in) * (size_t)L->out;
+    return (size_t)L->out * (size_t)L->in * dv_dtype_size(L->dtype);
+}
+
+/* ---- quantizing at load ---- */
+
+typedef struct quant_job {
+    dv_linear *L;
+    dv_qfmt f;
+    size_t row_bytes;
+    int failed;
+} quant_job;
+
+static void quant_part(void *arg, int part, int n_parts)
+{
+    quant_job *j = arg;
+    const dv_linear *L = j->L;
+    int lo, hi;
+    dv_pool_range(L->out, 1, part, n_parts, &lo, &hi);
+    float *row = malloc((size_t)L->in * sizeof *row);
+    if (!row) {
+        j->failed = 1; /* benign race: every writer stores 1 */
         return;
-    for (int i = 0; i < n; i++) {
-        float *row = y + (size_t)i * L->out;
-        for (int j = 0; j < L->out; j++)
-            row[j] += L->b[j];
+    }
+    dv_tensor view = { .dtype = L->dtype, .data = L->w };
+    for (int r = lo; r < hi; r++) {
+        dv_widen(&view, (size_t)r * L->in, (size_t)L->in, row);
+        dv_quantize_row(j->f, row, L->in, (char *)L->q + (size_t)r * j->row_bytes);
+    }
+    free(row);
+}
+
+int dv_linear_quantize(dv_linear *L, dv_qfmt f, dv_pool *pool, dv_err *e)
+{
+    if (f == DV_QNONE || L->qfmt != DV_QNONE)
+        return DOCVL_OK;
+    quant_job j = { .L = L, .f = f, .row_bytes = dv_qrow_bytes(f, L->in) };
+    if (!(L->q = malloc(j.row_bytes * (size_t)L->out)))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory quantizing a %d x %d weight to %s", L->out,
+                       L->in, dv_qfmt_name(f));
+    dv_pool_run(pool, quant_part, &j);
+    if (j.failed) {
+        free(L->q);
+        L->q = NULL;
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory quantizing a %d x %d weight to %s", L->out,
+                       L->in, dv_qfmt_name(f));
+    }
+    L->qfmt = f;
+    free(L->w_owned);
+    L->w_owned = NULL;
+    L->w = NULL;
+    return DOCVL_OK;
+}
+
+/* ---- few-row products on the stored weight ---- */
+
+typedef struct gemv_job {
+    const dv_linear *L;
+    const float *x;
+    const dv_q8_block *xq;  /* x quantized, when the weight is */
+    int n, simd;
+    float *y;
+} gemv_job;
+
+static void gemv_rows(void *arg, int lo, int hi)
+{
+    const gemv_job *j = arg;
+    const dv_linear *L = j->L;
+    int nb = dv_qblocks(L->in);
+    size_t qrow = dv_qrow_bytes(L->qfmt, L->in);
+    for (int r = lo; r < hi; r++) {
+        for (int t = 0; t < j->n; t++) {
+            float v;
+            if (L->qfmt != DV_QNONE)
+                v = dv_qdot(L->qfmt, (const char *)L->q + (size_t)r * qrow, j->xq + (size_t)t * nb,
+                            L->in, j->simd);
+            else
+                v = dv_bf16_dot((const uint16_t *)L->w + (size_t)r * L->in,
+                                j->x + (size_t)t * L->in, L->in, j->simd);
+            j->y[(size_t)t * L->out + r] = v;
+        }
     }
 }
 
-static void forward_panels(const dv_linear *L, const float *x, int n, float *y, float *panel)
+/* 1 done, 0 when this product is not one for the direct kernels. */
+static int forward_gemv(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)
 {
-    dv_tensor view = { .dtype = L->dtype, .data = L->w };
+    if (n > GEMV_MAX_ROWS || (L->qfmt == DV_QNONE && L->dtype != DV_BF16))
+        return 0;
+    gemv_job j = { .L = L, .x = x, .n = n, .y = y, .simd = dv_cpu_has_avx2_fma() };
+    dv_q8_block *xq = NULL;
+    if (L->qfmt != DV_QNONE) {
+        size_t nb = (size_t)dv_qblocks(L->in);
+        if (!(xq = malloc((size_t)n * nb * sizeof *xq)))
+            return 0;
+        for (int t = 0; t < n; t++)
+            dv_quantize_row(DV_Q8, x + (size_t)t * L->in, L->in, xq + (size_t)t * nb);
+        j.xq = xq;
+    }
+    dv_pool_for(ctx ? ctx->pool : NULL, L->out, GEMV_GRAIN, gemv_rows, &j);
+    free(xq);
+    return 1;
+}
+
+/* ---- many-row products: panels and sgemm ---- */
+
+typedef struct panel_job {
+    const dv_linear *L;
+    int r0, rows;
+    float *panel;
+} panel_job;
+
+static void panel_rows(void *arg, int lo, int hi)
+{
+    const panel_job *j = arg;
+    const dv_linear *L = j->L;
+    if (L->qfmt != DV_QNONE) {
+        size_t qrow = dv_qrow_bytes(L->qfmt, L->in);
+        for (int r = lo; r < hi; r++)
+            dv_dequantize_row(L->qfmt, (const char *)L->q + (size_t)(j->r0 + r) * qrow, L->in,
+                              j->panel + (size_t)r * L->in);
+    } else {
+        dv_tensor view = { .dtype = L->dtype, .data = L->w };
+        dv_widen(&view, ((size_t)j->r0 + (size_t)lo) * L->in, (size_t)(hi - lo) * L->in,
+                 j->panel + (size_t)lo * L->in);
+    }
+}
+
+static void forward_panels(const dv_linear *L, const float *x, int n, float *y, float *panel,
+                           const dv_ctx *ctx)
+{
     for (int r0 = 0; r0 < L->out; r0 += PANEL_ROWS) {
         int rows = L->out - r0 < PANEL_ROWS ? L->out - r0 : PANEL_ROWS;
-        dv_widen(&view, (size_t)r0 * L->in, (size_t)rows * L->in, panel);
+        panel_job j = { L, r0, rows, panel };
+        dv_pool_for(ctx ? ctx->pool : NULL, rows, 32, panel_rows, &j);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, L->in, 1.0f, x, L->in, panel,
                     L->in, 0.0f, y + r0, L->out);
     }
@@ -96,17 +240,54 @@ static void forward_rows(const dv_linear *L, const float *x, int n, float *y)
         }
 }
 
+/* The quantized form of forward_rows: one dequantized row at a time. */
+static void forward_qrows(const dv_linear *L, const float *x, int n, float *y)
+{
+    enum { CHUNK = 1024 };
+    size_t qrow = dv_qrow_bytes(L->qfmt, L->in);
+    for (int r = 0; r < L->out; r++) {
+        const char *q = (const char *)L->q + (size_t)r * qrow;
+        for (int i = 0; i < n; i++)
+            y[(size_t)i * L->out + r] = 0.0f;
+        for (int b = 0; b < dv_qblocks(L->in); b += CHUNK / DV_QBLOCK) {
+            float buf[CHUNK];
+            int c0 = b * DV_QBLOCK, len = L->in - c0 < CHUNK ? L->in - c0 : CHUNK;
+            size_t blk = qrow / (size_t)dv_qblocks(L->in);
+            dv_dequantize_row(L->qfmt, q + (size_t)b * blk, len, buf);
+            for (int i = 0; i < n; i++)
+                y[(size_t)i * L->out + r] += cblas_sdot(len, buf, 1, x + (size_t)i * L->in + c0, 1);
+        }
+    }
+}
+
+static void add_bias(const dv_linear *L, int n, float *y)
+{
+    if (!L->b)
+        return;
+    for (int i = 0; i < n; i++) {
+        float *row = y + (size_t)i * L->out;
+        for (int j = 0; j < L->out; j++)
+            row[j] += L->b[j];
+    }
+}
+
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)
 {
+    if (forward_gemv(L, x, n, y, ctx)) {
+        add_bias(L, n, y);
+        return;
+    }
     dv_ctx_apply(ctx);
-    if (L->dtype == DV_F32) {
+    if (L->dtype == DV_F32 && L->qfmt == DV_QNONE) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L->out, L->in, 1.0f, x, L->in,
                     (const float *)L->w, L->in, 0.0f, y, L->out);
     } else {
         size_t need = (size_t)PANEL_ROWS * L->in;
         float *panel = ctx && ctx->scratch_len >= need ? ctx->scratch : malloc(need * sizeof *panel);
         if (panel)
-            forward_panels(L, x, n, y, panel);
+            forward_panels(L, x, n, y, panel, ctx);
+        else if (L->qfmt != DV_QNONE)
+            forward_qrows(L, x, n, y);
         else
             forward_rows(L, x, n, y);
         if (!(ctx && panel == ctx->scratch))

@@ -1,11 +1,18 @@
 /* y = x W^T + b for a PyTorch-layout weight W [out, in]. F32 weights go
  * straight to cblas_sgemm from the mapped file; 16-bit weights stay 16-bit in
- * memory and are widened panel by panel right before each sgemm. */
+ * memory and are widened panel by panel right before each sgemm. Weights may
+ * instead be block-quantized at load (kernels/quant.h). Products of a few rows
+ * (one-token decoding) read 16-bit and quantized weights directly with fused
+ * dot kernels split over the context's thread pool: they are bound by memory
+ * bandwidth, so the weights must be read once, as stored. Many-row products
+ * (prefill, the towers) widen or dequantize panels and use sgemm. */
 #ifndef DV_LINEAR_H
 #define DV_LINEAR_H
 
 #include "base/ctx.h"
 #include "base/error.h"
+#include "kernels/pool.h"
+#include "kernels/quant.h"
 #include "kernels/tensor.h"
 
 typedef struct dv_linear {
@@ -14,6 +21,8 @@ typedef struct dv_linear {
     const void *w;      /* [out, in] row-major */
     float *w_owned;     /* set when the weight was widened at bind time */
     float *b;           /* [out] f32 or NULL */
+    dv_qfmt qfmt;       /* DV_QNONE, or w is unused and q holds the weight */
+    void *q;            /* [out] rows of dv_qrow_bytes(qfmt, in) bytes, owned */
 } dv_linear;
 
 /* Binds weight w ([out, in], or [out, in...] flattened for convolutions) and
@@ -21,7 +30,20 @@ typedef struct dv_linear {
 int dv_linear_bind(dv_linear *L, const dv_tensor *w, const dv_tensor *b, int widen, dv_err *e);
 void dv_linear_free(dv_linear *L);
 
-/* x [n, in] -> y [n, out]. y must not alias x. */
+/* Replaces the weight by its block quantization (from whatever it is stored
+ * as), splitting the work over pool (may be NULL). */
+int dv_linear_quantize(dv_linear *L, dv_qfmt f, dv_pool *pool, dv_err *e);
+
+/* Bytes the weight occupies in memory as it is used now. */
+size_t dv_linear_weight_bytes(const dv_linear *L);
+
+/* Tells the kernel the mapped pages of [data, data + nbytes) are no longer
+ * needed (after widening or quantizing them): they leave the resident set and
+ * are read again from the file if ever touched. Only for file mappings. */
+void dv_release_mapped(const void *data, size_t nbytes);
+
+/* x [n, in] -> y [n, out]. y must not alias x. ctx->pool (may be NULL)
+ * splits the few-row products; OpenBLAS gets ctx->n_threads. */
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx);
 
 /* Copies a small tensor (norm weights, biases, embeddings rows) to f32. */

@@ -16,6 +16,7 @@
 #include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
+#include "kernels/pool.h"
 
 /* 512 rows: 16-bit weights are widened once per chunk, so fewer chunks
  * mean less widening; activations stay ~80 MB at the 7B's sizes. */
@@ -48,6 +49,7 @@ struct dv_llama_state {
     float *attn_scratch;      /* one block of scores and its accumulators */
     float *panel;
     size_t panel_len;
+    dv_pool *pool;            /* made on first use when the caller brings none */
 };
 
 /* ---- binding ------------------------------------------------------------- */
@@ -88,40 +90,84 @@ static int get_linear(const dv_checkpoint *ck, const char *name, int64_t out, in
     return dv_linear_bind(L, t, b, widen, e);
 }
 
-static int bind_layer(const dv_lm_cfg *c, const dv_checkpoint *ck, int i, int widen, llama_layer *L,
-                      dv_err *e)
+/* Whether t lies in one of the checkpoint's file mappings (not a copy). */
+static int is_mapped(const dv_checkpoint *ck, const dv_tensor *t)
+{
+    const char *p = t->data;
+    for (int s = 0; s < ck->n_shards; s++) {
+        const char *m = ck->shards[s]->map;
+        if (m && p >= m && p + t->nbytes <= m + ck->shards[s]->size)
+            return 1;
+    }
+    return 0;
+}
+
+/* Quantizes L when asked; then the mapped source is not needed any more. */
+static int settle(const dv_checkpoint *ck, const char *name, dv_qfmt f, dv_pool *pool, dv_linear *L,
+                  dv_err *e)
+{
+    const dv_tensor *t = dv_checkpoint_find(ck, name);
+    int rc = dv_linear_quantize(L, f, pool, e);
+    if (rc)
+        return dv_wrap(e, "quantizing \"%s\"", name);
+    if (t && (f != DV_QNONE || L->w_owned) && t->dtype != DV_F32 && is_mapped(ck, t))
+        dv_release_mapped(t->data, t->nbytes);
+    return DOCVL_OK;
+}
+
+static int bind_layer(const dv_lm_cfg *c, const dv_checkpoint *ck, int i, const dv_lm_weights *w,
+                      dv_pool *pool, llama_layer *L, dv_err *e)
 {
     char n[160];
     const char *p = "language_model.model.layers";
     int64_t H = c->hidden, kvd = (int64_t)c->kv_heads * c->head_dim, F = c->intermediate;
-    int rc;
+    int rc, widen = w->qfmt == DV_QNONE && w->widen;
 #define NAME(suffix) (snprintf(n, sizeof n, "%s.%d.%s", p, i, suffix), n)
     if ((rc = get_vec(ck, NAME("input_layernorm.weight"), H, &L->attn_norm, e)) ||
-        (rc = get_vec(ck, NAME("post_attention_layernorm.weight"), H, &L->mlp_norm, e)) ||
-        (rc = get_linear(ck, NAME("self_attn.q_proj.weight"), H, H, widen, &L->q, e)) ||
-        (rc = get_linear(ck, NAME("self_attn.k_proj.weight"), kvd, H, widen, &L->k, e)) ||
-        (rc = get_linear(ck, NAME("self_attn.v_proj.weight"), kvd, H, widen, &L->v, e)) ||
-        (rc = get_linear(ck, NAME("self_attn.o_proj.weight"), H, H, widen, &L->o, e)) ||
-        (rc = get_linear(ck, NAME("mlp.gate_proj.weight"), F, H, widen, &L->gate, e)) ||
-        (rc = get_linear(ck, NAME("mlp.up_proj.weight"), F, H, widen, &L->up, e)) ||
-        (rc = get_linear(ck, NAME("mlp.down_proj.weight"), H, F, widen, &L->down, e)))
+        (rc = get_vec(ck, NAME("post_attention_layernorm.weight"), H, &L->mlp_norm, e)))
         return rc;
+    struct { const char *suffix; int64_t out, in; dv_linear *lin; } mats[] = {
+        { "self_attn.q_proj.weight", H, H, &L->q }, { "self_attn.k_proj.weight", kvd, H, &L->k },
+        { "self_attn.v_proj.weight", kvd, H, &L->v }, { "self_attn.o_proj.weight", H, H, &L->o },
+        { "mlp.gate_proj.weight", F, H, &L->gate }, { "mlp.up_proj.weight", F, H, &L->up },
+        { "mlp.down_proj.weight", H, F, &L->down },
+    };
+    for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
+        if ((rc = get_linear(ck, NAME(mats[j].suffix), mats[j].out, mats[j].in, widen, mats[j].lin, e)) ||
+            (rc = settle(ck, n, w->qfmt, pool, mats[j].lin, e)))
+            return rc;
 #undef NAME
     return DOCVL_OK;
 }
 
 /* Untied models carry lm_head; a tied one reuses the embedding matrix. */
-static int bind_head(dv_llama *m, const dv_checkpoint *ck, int widen, dv_err *e)
+static int bind_head(dv_llama *m, const dv_checkpoint *ck, const dv_lm_weights *w, dv_pool *pool,
+                     dv_err *e)
 {
     const char *name = "language_model.lm_head.weight";
     const dv_lm_cfg *c = &m->cfg;
+    int widen = w->head_qfmt == DV_QNONE && w->widen, rc;
     if (dv_checkpoint_find(ck, name) || !c->tie_word_embeddings)
-        return get_linear(ck, name, c->vocab, c->hidden, widen, &m->lm_head, e);
-    return dv_linear_bind(&m->lm_head, m->embed, NULL, widen, e);
+        rc = get_linear(ck, name, c->vocab, c->hidden, widen, &m->lm_head, e);
+    else
+        rc = dv_linear_bind(&m->lm_head, m->embed, NULL, widen, e);
+    if (rc)
+        return rc;
+    /* a tied head's source is the embedding table: it stays, rows are looked up */
+    if (dv_checkpoint_find(ck, name))
+        return settle(ck, name, w->head_qfmt, pool, &m->lm_head, e);
+    return dv_linear_quantize(&m->lm_head, w->head_qfmt, pool, e);
 }
 
 int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_llama **out,
                   dv_err *e)
+{
+    dv_lm_weights w = { .widen = widen, .n_threads = 1 };
+    return dv_llama_bind_ex(cfg, ck, &w, out, e);
+}
+
+int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_weights *w,
+                     dv_llama **out, dv_err *e)
 {
     *out = NULL;
     dv_llama *m = calloc(1, sizeof *m);
@@ -136,12 +182,17 @@ int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_l
     if (!rc && m->embed->dtype != DV_F32 && m->embed->dtype != DV_BF16 && m->embed->dtype != DV_F16)
         rc = dv_fail(e, DOCVL_EUNSUPPORTED, "tensor \"%s\" has dtype %s; expected F32, BF16 or F16",
                      m->embed->name, dv_dtype_name(m->embed->dtype));
+    dv_pool *pool = NULL;
+    int quant = w->qfmt != DV_QNONE || w->head_qfmt != DV_QNONE;
+    if (!rc && quant)
+        rc = dv_pool_new(w->n_threads > 0 ? w->n_threads : dv_cpu_count(), &pool, e);
     for (int i = 0; !rc && i < c->layers; i++)
-        rc = bind_layer(c, ck, i, widen, &m->layers[i], e);
+        rc = bind_layer(c, ck, i, w, pool, &m->layers[i], e);
     if (!rc)
         rc = get_vec(ck, "language_model.model.norm.weight", c->hidden, &m->final_norm, e);
     if (!rc)
-        rc = bind_head(m, ck, widen, e);
+        rc = bind_head(m, ck, w, pool, e);
+    dv_pool_free(pool);
     if (rc) {
         dv_wrap(e, "binding the language model");
         dv_llama_free(m);
@@ -171,6 +222,18 @@ void dv_llama_free(dv_llama *m)
 }
 
 const dv_lm_cfg *dv_llama_cfg(const dv_llama *m) { return &m->cfg; }
+
+size_t dv_llama_weight_bytes(const dv_llama *m)
+{
+    size_t n = dv_linear_weight_bytes(&m->lm_head);
+    for (int i = 0; i < m->cfg.layers; i++) {
+        const llama_layer *L = &m->layers[i];
+        const dv_linear *lin[] = { &L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down };
+        for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++)
+            n += dv_linear_weight_bytes(lin[j]);
+    }
+    return n;
+}
 
 /* ---- state ---------------------------------------------------------------- */
 
@@ -234,6 +297,7 @@ void dv_llama_state_free(dv_llama_state *s)
                       s->cosv, s->sinv, s->attn_scratch, s->panel };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    dv_pool_free(s->pool);
     free(s);
 }
 
@@ -350,6 +414,25 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
     return DOCVL_OK;
 }
 
+/* The caller's pool, or one of the state's own sized to the thread budget:
+ * made once per sequence, not per token. */
+static int state_pool(dv_llama_state *s, dv_ctx *ctx, dv_err *e)
+{
+    if (ctx->pool || ctx->n_threads <= 1)
+        return DOCVL_OK;
+    if (s->pool && dv_pool_threads(s->pool) != ctx->n_threads) {
+        dv_pool_free(s->pool);
+        s->pool = NULL;
+    }
+    if (!s->pool) {
+        int rc = dv_pool_new(ctx->n_threads, &s->pool, e);
+        if (rc)
+            return dv_wrap(e, "starting the decoder's threads");
+    }
+    ctx->pool = s->pool;
+    return DOCVL_OK;
+}
+
 int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, int n,
                      float *logits, int all_logits, float *layer0_out, const dv_ctx *ctx,
                      dv_err *e)
@@ -365,10 +448,13 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
     dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
     local.scratch = s->panel;
     local.scratch_len = s->panel_len;
+    int rc = state_pool(s, &local, e);
+    if (rc)
+        return rc;
     size_t H = (size_t)m->cfg.hidden, V = (size_t)m->cfg.vocab;
     for (int c0 = 0; c0 < n; c0 += s->rows) {
         int cn = n - c0 < s->rows ? n - c0 : s->rows;
-        int rc = chunk_forward(s, embeds + (size_t)c0 * H, cn,
+        rc = chunk_forward(s, embeds + (size_t)c0 * H, cn,
                                layer0_out ? layer0_out + (size_t)c0 * H : NULL, &local, e);
         if (rc)
             return rc;

@@ -8,12 +8,28 @@
 #include "base/error.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
+#include "kernels/quant.h"
 
 typedef struct dv_llama dv_llama;         /* bound weights */
 typedef struct dv_llama_state dv_llama_state;  /* KV cache + activations for one sequence */
 
 int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_llama **out,
                   dv_err *e);
+
+/* How the decoder keeps its matrices. widen: 16-bit -> f32 at load. qfmt:
+ * block-quantize the layer matrices at load (kernels/quant.h), head_qfmt the
+ * lm_head. Pages of the mapped checkpoint that were widened or quantized are
+ * released from memory. n_threads: threads for that work (0: all cores). */
+typedef struct dv_lm_weights {
+    int widen;
+    dv_qfmt qfmt, head_qfmt;
+    int n_threads;
+} dv_lm_weights;
+
+int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_weights *w,
+                     dv_llama **out, dv_err *e);
+/* Bytes of decoder weights read for one token (layers and lm_head, as held). */
+size_t dv_llama_weight_bytes(const dv_llama *m);
 void dv_llama_free(dv_llama *m);
 
 /* max_tokens: cache capacity (<= max_position_embeddings). */

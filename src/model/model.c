@@ -23,6 +23,43 @@ static int auto_widen(const dv_checkpoint *ck)
     return (double)bytes16 * 2.0 < phys * 0.45;
 }
 
+int dv_weights_from_name(const char *s, dv_weights *out)
+{
+    static const char *const names[] = { "auto", "f32", "bf16", "q8", "q4" };
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (dv_weights)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *dv_weights_name(dv_weights w)
+{
+    static const char *const names[] = { "auto", "f32", "bf16", "q8", "q4" };
+    return (unsigned)w < sizeof names / sizeof names[0] ? names[w] : "?";
+}
+
+/* Resolves AUTO and binds the towers and the decoder accordingly. */
+static int bind_weights(dv_model *m, const dv_model_opts *opts, dv_err *e)
+{
+    dv_weights w = opts ? opts->weights : DV_WEIGHTS_AUTO;
+    int widen = w == DV_WEIGHTS_F32;
+    if (w == DV_WEIGHTS_AUTO) {
+        widen = opts && opts->widen >= 0 ? opts->widen : auto_widen(m->ck);
+        w = widen ? DV_WEIGHTS_F32 : DV_WEIGHTS_BF16;
+    }
+    m->widened = widen;
+    m->weights = w;
+    dv_lm_weights lw = { .widen = widen, .n_threads = opts ? opts->n_threads : 0 };
+    if (w == DV_WEIGHTS_Q8 || w == DV_WEIGHTS_Q4) {
+        lw.qfmt = w == DV_WEIGHTS_Q8 ? DV_Q8 : DV_Q4;
+        lw.head_qfmt = DV_Q8; /* the logits decide every token: keep 8 bits there */
+    }
+    int rc = dv_vision_bind(&m->cfg, m->ck, widen, &m->vision, e);
+    return rc ? rc : dv_llama_bind_ex(&m->cfg, m->ck, &lw, &m->llama, e);
+}
+
 int dv_model_load(const char *dir, const dv_model_opts *opts, dv_model **out, dv_err *e)
 {
     *out = NULL;
@@ -36,10 +73,7 @@ int dv_model_load(const char *dir, const dv_model_opts *opts, dv_model **out, dv
     if ((rc = dv_config_load(dir, &m->cfg, e)) || (rc = dv_checkpoint_open(dir, &m->ck, e)) ||
         (rc = dv_model_validate(&m->cfg, m->ck, e)))
         goto fail;
-    int widen = opts && opts->widen >= 0 ? opts->widen : auto_widen(m->ck);
-    m->widened = widen;
-    if ((rc = dv_vision_bind(&m->cfg, m->ck, widen, &m->vision, e)) ||
-        (rc = dv_llama_bind(&m->cfg, m->ck, widen, &m->llama, e)))
+    if ((rc = bind_weights(m, opts, e)))
         goto fail;
     char *tok = g_build_filename(dir, "tokenizer.json", NULL);
     rc = dv_tokenizer_open(tok, &m->tok, e);

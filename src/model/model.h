@@ -12,8 +12,28 @@
 #include "model/vision.h"
 #include "text/tokenizer.h"
 
+/* How weights are held in memory (--weights). AUTO keeps the old rule: widen
+ * 16-bit weights to f32 only when they fit easily (opts.widen may force it).
+ * F32: everything widened. BF16: everything kept as stored (16-bit), widened
+ * panel by panel for sgemm and read directly when decoding. Q8 / Q4: the
+ * decoder's matrices block-quantized at load (kernels/quant.h; lm_head q8 in
+ * both), the towers kept as stored. */
+typedef enum dv_weights {
+    DV_WEIGHTS_AUTO = 0,
+    DV_WEIGHTS_F32,
+    DV_WEIGHTS_BF16,
+    DV_WEIGHTS_Q8,
+    DV_WEIGHTS_Q4,
+} dv_weights;
+
+/* "auto", "f32", "bf16", "q8", "q4" -> 0, or -1 if unknown. */
+int dv_weights_from_name(const char *s, dv_weights *out);
+const char *dv_weights_name(dv_weights w);
+
 typedef struct dv_model_opts {
-    int widen;       /* -1 auto (widen 16-bit weights only when they fit easily), 0 keep, 1 widen */
+    int widen;       /* AUTO only: -1 auto (widen 16-bit weights only when they fit easily), 0 keep, 1 widen */
+    dv_weights weights;
+    int n_threads;   /* threads for the work at load (quantizing); 0: all cores */
 } dv_model_opts;
 
 typedef struct dv_model {
@@ -24,6 +44,7 @@ typedef struct dv_model {
     dv_llama *llama;
     dv_tokenizer *tok;
     int widened;     /* 16-bit weights were widened to f32 at load */
+    dv_weights weights; /* how they are held (never AUTO once loaded) */
 } dv_model;
 
 int dv_model_load(const char *dir, const dv_model_opts *opts, dv_model **out, dv_err *e);

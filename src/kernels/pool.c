@@ -1,0 +1,176 @@
+#include "kernels/pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The job is published under the mutex with a new generation number; each
+ * worker runs its part once per generation and the last one to finish wakes
+ * the caller. Condition variables, no spinning: a spinning worker would steal
+ * a core from OpenBLAS between our products. */
+struct dv_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    pthread_t *tid;
+    int n_threads, started;
+    unsigned long gen;
+    int pending, stop;
+    dv_pool_fn fn;
+    void *arg;
+};
+
+typedef struct worker_arg {
+    dv_pool *p;
+    int index;
+} worker_arg;
+
+static void *worker(void *v)
+{
+    worker_arg *w = v;
+    dv_pool *p = w->p;
+    int index = w->index;
+    free(w);
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->stop)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->gen;
+        dv_pool_fn fn = p->fn;
+        void *arg = p->arg;
+        pthread_mutex_unlock(&p->mu);
+        fn(arg, index, p->n_threads);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int start_workers(dv_pool *p, dv_err *e)
+{
+    for (int i = 1; i < p->n_threads; i++) {
+        worker_arg *w = malloc(sizeof *w);
+        if (!w)
+            return dv_fail(e, DOCVL_ENOMEM, "out of memory starting thread %d of the pool", i);
+        *w = (worker_arg){ p, i };
+        int rc = pthread_create(&p->tid[i], NULL, worker, w);
+        if (rc) {
+            free(w);
+            return dv_fail(e, DOCVL_ENOMEM, "cannot start thread %d of the pool: %s", i,
+                           strerror(rc));
+        }
+        p->started = i;
+    }
+    return DOCVL_OK;
+}
+
+int dv_pool_new(int n_threads, dv_pool **out, dv_err *e)
+{
+    *out = NULL;
+    if (n_threads < 1 || n_threads > 1024)
+        return dv_fail(e, DOCVL_EINVAL, "thread pool of %d threads: expected 1..1024", n_threads);
+    dv_pool *p = calloc(1, sizeof *p);
+    if (!p || !(p->tid = calloc((size_t)n_threads, sizeof *p->tid))) {
+        free(p);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a thread pool");
+    }
+    p->n_threads = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    int rc = start_workers(p, e);
+    if (rc) {
+        dv_pool_free(p);
+        return rc;
+    }
+    *out = p;
+    return DOCVL_OK;
+}
+
+void dv_pool_free(dv_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i <= p->started; i++)
+        pthread_join(p->tid[i], NULL);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    free(p->tid);
+    free(p);
+}
+
+int dv_pool_threads(const dv_pool *p) { return p ? p->n_threads : 1; }
+
+void dv_pool_run(dv_pool *p, dv_pool_fn fn, void *arg)
+{
+    if (!p || p->n_threads == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->pending = p->n_threads - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    fn(arg, 0, p->n_threads);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void dv_pool_range(int n, int align, int part, int n_parts, int *lo, int *hi)
+{
+    if (align < 1)
+        align = 1;
+    int units = (n + align - 1) / align;
+    int u0 = (int)((long long)units * part / n_parts), u1 = (int)((long long)units * (part + 1) / n_parts);
+    *lo = u0 * align < n ? u0 * align : n;
+    *hi = u1 * align < n ? u1 * align : n;
+}
+
+typedef struct for_job {
+    atomic_int next;
+    int n, grain;
+    dv_pool_range_fn fn;
+    void *arg;
+} for_job;
+
+static void for_part(void *arg, int part, int n_parts)
+{
+    (void)part, (void)n_parts;
+    for_job *j = arg;
+    for (;;) {
+        int lo = atomic_fetch_add_explicit(&j->next, j->grain, memory_order_relaxed);
+        if (lo >= j->n)
+            return;
+        j->fn(j->arg, lo, lo + j->grain < j->n ? lo + j->grain : j->n);
+    }
+}
+
+void dv_pool_for(dv_pool *p, int n, int grain, dv_pool_range_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    if (grain < 1)
+        grain = 1;
+    if (!p || p->n_threads == 1 || n <= grain) {
+        fn(arg, 0, n);
+        return;
+    }
+    for_job j = { .n = n, .grain = grain, .fn = fn, .arg = arg };
+    atomic_init(&j.next, 0);
+    dv_pool_run(p, for_part, &j);
+}

@@ -1,0 +1,354 @@
+#include "kernels/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DV_X86 1
+#else
+#define DV_X86 0
+#endif
+
+size_t dv_qrow_bytes(dv_qfmt f, int in)
+{
+    size_t blk = f == DV_Q8 ? sizeof(dv_q8_block) : f == DV_Q4 ? sizeof(dv_q4_block) : 0;
+    return blk * (size_t)dv_qblocks(in);
+}
+
+const char *dv_qfmt_name(dv_qfmt f)
+{
+    return f == DV_Q8 ? "q8" : f == DV_Q4 ? "q4" : "none";
+}
+
+/* The block's values, zero-padded past the row's end. */
+static void load_block(const float *x, int in, int b, float v[DV_QBLOCK])
+{
+    int j0 = b * DV_QBLOCK;
+    for (int j = 0; j < DV_QBLOCK; j++)
+        v[j] = j0 + j < in ? x[j0 + j] : 0.0f;
+}
+
+static void quantize_q8_scalar(const float *x, int in, dv_q8_block *dst)
+{
+    for (int b = 0; b < dv_qblocks(in); b++) {
+        float v[DV_QBLOCK], amax = 0.0f;
+        load_block(x, in, b, v);
+        for (int j = 0; j < DV_QBLOCK; j++)
+            amax = fabsf(v[j]) > amax ? fabsf(v[j]) : amax;
+        float d = amax / 127.0f, inv = d > 0.0f ? 1.0f / d : 0.0f;
+        dst[b].d = d;
+        for (int j = 0; j < DV_QBLOCK; j++)
+            dst[b].q[j] = (int8_t)lrintf(v[j] * inv);
+    }
+}
+
+static void quantize_q4(const float *x, int in, dv_q4_block *dst)
+{
+    for (int b = 0; b < dv_qblocks(in); b++) {
+        float v[DV_QBLOCK], vmax = 0.0f;
+        load_block(x, in, b, v);
+        for (int j = 0; j < DV_QBLOCK; j++)
+            if (fabsf(v[j]) > fabsf(vmax))
+                vmax = v[j];
+        float d = vmax / -8.0f, inv = d != 0.0f ? 1.0f / d : 0.0f;
+        dst[b].d = d;
+        for (int j = 0; j < DV_QBLOCK / 2; j++) {
+            long lo = lrintf(v[j] * inv) + 8, hi = lrintf(v[j + DV_QBLOCK / 2] * inv) + 8;
+            lo = lo < 0 ? 0 : lo > 15 ? 15 : lo;
+            hi = hi < 0 ? 0 : hi > 15 ? 15 : hi;
+            dst[b].q[j] = (uint8_t)(lo | hi << 4);
+        }
+    }
+}
+
+
+void dv_dequantize_row(dv_qfmt f, const void *src, int in, float *dst)
+{
+    for (int b = 0; b < dv_qblocks(in); b++) {
+        float v[DV_QBLOCK];
+        if (f == DV_Q8) {
+            const dv_q8_block *q = (const dv_q8_block *)src + b;
+            for (int j = 0; j < DV_QBLOCK; j++)
+                v[j] = q->d * q->q[j];
+        } else {
+            const dv_q4_block *q = (const dv_q4_block *)src + b;
+            for (int j = 0; j < DV_QBLOCK / 2; j++) {
+                v[j] = q->d * (float)((q->q[j] & 15) - 8);
+                v[j + DV_QBLOCK / 2] = q->d * (float)((q->q[j] >> 4) - 8);
+            }
+        }
+        int j0 = b * DV_QBLOCK, n = in - j0 < DV_QBLOCK ? in - j0 : DV_QBLOCK;
+        memcpy(dst + j0, v, (size_t)n * sizeof *v);
+    }
+}
+
+int dv_cpu_has_avx2_fma(void)
+{
+#if DV_X86
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* ---- scalar kernels ---- */
+
+static float qdot_q8_scalar(const dv_q8_block *w, const dv_q8_block *x, int nb)
+{
+    float sum = 0.0f;
+    for (int b = 0; b < nb; b++) {
+        int32_t acc = 0;
+        for (int j = 0; j < DV_QBLOCK; j++)
+            acc += (int32_t)w[b].q[j] * x[b].q[j];
+        sum += w[b].d * x[b].d * (float)acc;
+    }
+    return sum;
+}
+
+static float qdot_q4_scalar(const dv_q4_block *w, const dv_q8_block *x, int nb)
+{
+    float sum = 0.0f;
+    for (int b = 0; b < nb; b++) {
+        int32_t acc = 0;
+        for (int j = 0; j < DV_QBLOCK / 2; j++) {
+            acc += ((w[b].q[j] & 15) - 8) * (int32_t)x[b].q[j];
+            acc += ((w[b].q[j] >> 4) - 8) * (int32_t)x[b].q[j + DV_QBLOCK / 2];
+        }
+        sum += w[b].d * x[b].d * (float)acc;
+    }
+    return sum;
+}
+
+static float bf16_dot_scalar(const uint16_t *w, const float *x, int n)
+{
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        union { uint32_t u; float f; } v = { (uint32_t)w[i] << 16 };
+        sum += v.f * x[i];
+    }
+    return sum;
+}
+
+/* ---- AVX2 + FMA kernels ---- */
+
+#if DV_X86
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Eight int32 sums of products of 32 signed bytes. maddubs wants one unsigned
+ * operand: |w| times x carrying w's sign gives the same products, and no pair
+ * sum overflows int16 because |w| <= 127 (q8) or <= 8 (q4). */
+AVX2 static __m256i dot_i8(__m256i w, __m256i x)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+AVX2 static float qdot_q8_avx2(const dv_q8_block *w, const dv_q8_block *x, int nb)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].q),
+                            _mm256_loadu_si256((const __m256i *)x[b].q));
+        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].q),
+                            _mm256_loadu_si256((const __m256i *)x[b + 1].q));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < nb; b++) {
+        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].q),
+                           _mm256_loadu_si256((const __m256i *)x[b].q));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+/* 16 packed bytes -> 32 signed values in element order (low nibbles first). */
+AVX2 static __m256i unpack_q4(const uint8_t *q)
+{
+    __m128i raw = _mm_loadu_si128((const __m128i *)q);
+    __m128i mask = _mm_set1_epi8(15);
+    __m128i lo = _mm_and_si128(raw, mask), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, int nb)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0 = dot_i8(unpack_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
+        __m256i p1 = dot_i8(unpack_q4(w[b + 1].q), _mm256_loadu_si256((const __m256i *)x[b + 1].q));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < nb; b++) {
+        __m256i p = dot_i8(unpack_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+/* The same rounding as the scalar form: |x| max, one division, x * (1/d)
+ * rounded to nearest even (cvtps under the default MXCSR, like lrintf). */
+AVX2 static void quantize_q8_avx2(const float *x, int in, dv_q8_block *dst)
+{
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int b = 0; b < dv_qblocks(in); b++) {
+        float buf[DV_QBLOCK];
+        const float *p = x + (size_t)b * DV_QBLOCK;
+        if ((b + 1) * DV_QBLOCK > in) {
+            load_block(x, in, b, buf);
+            p = buf;
+        }
+        __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+        __m256 v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
+                                 _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        float d = amax / 127.0f, inv = d > 0.0f ? 1.0f / d : 0.0f;
+        dst[b].d = d;
+        __m256 s = _mm256_set1_ps(inv);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, s)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, s));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, s)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, s));
+        /* packs work per 128-bit lane: undo the interleave with a permute */
+        __m256i w = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)dst[b].q, w);
+    }
+}
+
+AVX2 static float f32_dot_avx2(const float *a, const float *b, int n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    float sum = hsum(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+AVX2 static void f32_axpy_avx2(float *y, float a, const float *x, int n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+AVX2 static __m256 load_bf16(const uint16_t *w)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)w));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+AVX2 static float bf16_dot_avx2(const uint16_t *w, const float *x, int n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(load_bf16(w + i), _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(load_bf16(w + i + 8), _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    float sum = hsum(_mm256_add_ps(acc0, acc1));
+    return sum + bf16_dot_scalar(w + i, x + i, n - i);
+}
+#endif
+
+void dv_quantize_row(dv_qfmt f, const float *x, int in, void *dst)
+{
+    if (f == DV_Q8) {
+#if DV_X86
+        if (dv_cpu_has_avx2_fma()) {
+            quantize_q8_avx2(x, in, dst);
+            return;
+        }
+#endif
+        quantize_q8_scalar(x, in, dst);
+    } else if (f == DV_Q4) {
+        quantize_q4(x, in, dst);
+    }
+}
+
+void dv_quantize_row_q8_simd(const float *x, int in, dv_q8_block *dst, int simd)
+{
+#if DV_X86
+    if (simd) {
+        quantize_q8_avx2(x, in, dst);
+        return;
+    }
+#else
+    (void)simd;
+#endif
+    quantize_q8_scalar(x, in, dst);
+}
+
+float dv_f32_dot(const float *a, const float *b, int n, int simd)
+{
+#if DV_X86
+    if (simd)
+        return f32_dot_avx2(a, b, n);
+#else
+    (void)simd;
+#endif
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+void dv_f32_axpy(float *y, float a, const float *x, int n, int simd)
+{
+#if DV_X86
+    if (simd) {
+        f32_axpy_avx2(y, a, x, n);
+        return;
+    }
+#else
+    (void)simd;
+#endif
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd)
+{
+    int nb = dv_qblocks(in);
+#if DV_X86
+    if (simd)
+        return f == DV_Q8 ? qdot_q8_avx2(w, x, nb) : qdot_q4_avx2(w, x, nb);
+#else
+    (void)simd;
+#endif
+    return f == DV_Q8 ? qdot_q8_scalar(w, x, nb) : qdot_q4_scalar(w, x, nb);
+}
+
+float dv_bf16_dot(const uint16_t *w, const float *x, int n, int simd)
+{
+#if DV_X86
+    if (simd)
+        return bf16_dot_avx2(w, x, n);
+#else
+    (void)simd;
+#endif
+    return bf16_dot_scalar(w, x, n);
+}

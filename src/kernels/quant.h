@@ -1,0 +1,60 @@
+/* Block-quantized weights for the decoder's one-token products.
+ *
+ * A row of `in` weights is cut into blocks of DV_QBLOCK; each block keeps one
+ * f32 scale d and small integers q with w ~= d * q:
+ *   q8: q in [-127, 127], d = max|w| / 127               (36 bytes / 32 weights)
+ *   q4: q in [-8, 7], d = (the weight of largest magnitude) / -8, so that weight
+ *       is exact and the other 15 levels spread over the rest  (20 bytes / 32)
+ * A row's last block is zero-padded, so any `in` works. Products quantize the
+ * activation row to q8 blocks too and accumulate integer dot products per
+ * block: the weights are read once, as stored, which is what bounds decoding.
+ * Every kernel has a scalar form and an AVX2+FMA form chosen at run time; the
+ * two agree up to float summation order. */
+#ifndef DV_QUANT_H
+#define DV_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DV_QBLOCK 32
+
+typedef enum dv_qfmt { DV_QNONE = 0, DV_Q8, DV_Q4 } dv_qfmt;
+
+typedef struct dv_q8_block {
+    float d;
+    int8_t q[DV_QBLOCK];
+} dv_q8_block;
+
+/* q[j] holds element j in its low nibble and element j + 16 in its high one,
+ * stored as q + 8. */
+typedef struct dv_q4_block {
+    float d;
+    uint8_t q[DV_QBLOCK / 2];
+} dv_q4_block;
+
+static inline int dv_qblocks(int in) { return (in + DV_QBLOCK - 1) / DV_QBLOCK; }
+/* Bytes of one quantized row. */
+size_t dv_qrow_bytes(dv_qfmt f, int in);
+const char *dv_qfmt_name(dv_qfmt f);
+
+/* One row of `in` floats into dst (dv_qrow_bytes(f, in) bytes). */
+void dv_quantize_row(dv_qfmt f, const float *x, int in, void *dst);
+/* One quantized row back to `in` floats. */
+void dv_dequantize_row(dv_qfmt f, const void *src, int in, float *dst);
+
+/* Whether this CPU runs the AVX2+FMA kernels (checked at run time). */
+int dv_cpu_has_avx2_fma(void);
+
+/* Dot product of one quantized weight row with a q8-quantized activation row
+ * of the same `in`; simd selects the AVX2 form (only where supported). */
+float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd);
+/* Dot product of a BF16 row with a float row. */
+float dv_bf16_dot(const uint16_t *w, const float *x, int n, int simd);
+/* The q8 quantizer in the form selected by simd (for tests; dv_quantize_row
+ * picks the fastest the CPU runs; both give identical blocks). */
+void dv_quantize_row_q8_simd(const float *x, int in, dv_q8_block *dst, int simd);
+/* Float dot product and y += a * x (the few-query attention). */
+float dv_f32_dot(const float *a, const float *b, int n, int simd);
+void dv_f32_axpy(float *y, float a, const float *x, int n, int simd);
+
+#endif

@@ -1,0 +1,155 @@
+/* Block quantization: round-trip error bounds, and every AVX2 kernel equal
+ * to its scalar form on random data of odd sizes. */
+#include <glib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/linear.h"
+#include "kernels/quant.h"
+#include "kernels/tensor.h"
+
+static const int sizes[] = { 1, 7, 31, 32, 33, 65, 100, 257, 2049 };
+#define N_SIZES (int)(sizeof sizes / sizeof sizes[0])
+
+static float *random_row(GRand *r, int n, double scale)
+{
+    float *x = g_new(float, n);
+    for (int i = 0; i < n; i++)
+        x[i] = (float)(g_rand_double_range(r, -1.0, 1.0) * scale);
+    return x;
+}
+
+/* q8: |w - dequant(w)| <= half a step of its block (+ float rounding). q4:
+ * the levels run from -8 to +7 steps, so a value of the opposite sign to the
+ * block's largest one may clip by up to one full step. */
+static void check_round_trip(dv_qfmt f)
+{
+    GRand *r = g_rand_new_with_seed(11);
+    for (int s = 0; s < N_SIZES; s++) {
+        int n = sizes[s];
+        float *x = random_row(r, n, 3.0), *back = g_new(float, n);
+        void *q = g_malloc(dv_qrow_bytes(f, n));
+        dv_quantize_row(f, x, n, q);
+        dv_dequantize_row(f, q, n, back);
+        for (int b = 0; b < dv_qblocks(n); b++) {
+            float amax = 0;
+            for (int j = b * DV_QBLOCK; j < n && j < (b + 1) * DV_QBLOCK; j++)
+                amax = fmaxf(amax, fabsf(x[j]));
+            float bound = f == DV_Q8 ? amax / 127.0f * 0.5f : amax / 8.0f;
+            for (int j = b * DV_QBLOCK; j < n && j < (b + 1) * DV_QBLOCK; j++)
+                g_assert_cmpfloat(fabsf(x[j] - back[j]), <=, bound * 1.0001f + 1e-7f);
+        }
+        g_free(x), g_free(back), g_free(q);
+    }
+    g_rand_free(r);
+}
+
+static void test_round_trip_q8(void) { check_round_trip(DV_Q8); }
+static void test_round_trip_q4(void) { check_round_trip(DV_Q4); }
+
+/* All-zero and single-spike blocks: no division by zero, the spike exact. */
+static void test_degenerate_blocks(void)
+{
+    float x[40] = { 0 };
+    x[35] = -2.5f;
+    float back[40];
+    dv_qfmt fmts[] = { DV_Q8, DV_Q4 };
+    for (int i = 0; i < 2; i++) {
+        void *q = g_malloc(dv_qrow_bytes(fmts[i], 40));
+        dv_quantize_row(fmts[i], x, 40, q);
+        dv_dequantize_row(fmts[i], q, 40, back);
+        for (int j = 0; j < 40; j++)
+            g_assert_cmpfloat(fabsf(back[j] - x[j]), <=, 1e-6f);
+        g_free(q);
+    }
+}
+
+static double dot_ref(const float *a, const float *b, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+static void assert_close(double got, double want, double scale)
+{
+    g_assert_cmpfloat(fabs(got - want), <=, 1e-5 * scale + 1e-6);
+}
+
+static void test_simd_matches_scalar(void)
+{
+    if (!dv_cpu_has_avx2_fma()) {
+        g_test_skip("this CPU has no AVX2+FMA: only the scalar kernels run");
+        return;
+    }
+    GRand *r = g_rand_new_with_seed(5);
+    for (int s = 0; s < N_SIZES; s++) {
+        int n = sizes[s], nb = dv_qblocks(n);
+        float *w = random_row(r, n, 1.0), *x = random_row(r, n, 2.0), *y = random_row(r, n, 1.0);
+        dv_q8_block *xs = g_new(dv_q8_block, nb), *xv = g_new(dv_q8_block, nb);
+        dv_quantize_row_q8_simd(x, n, xs, 0);
+        dv_quantize_row_q8_simd(x, n, xv, 1);
+        g_assert_cmpmem(xs, nb * sizeof *xs, xv, nb * sizeof *xv);
+        double mag = dot_ref(x, x, n) + dot_ref(w, w, n);
+        dv_qfmt fmts[] = { DV_Q8, DV_Q4 };
+        for (int f = 0; f < 2; f++) {
+            void *q = g_malloc(dv_qrow_bytes(fmts[f], n));
+            dv_quantize_row(fmts[f], w, n, q);
+            assert_close(dv_qdot(fmts[f], q, xs, n, 1), dv_qdot(fmts[f], q, xs, n, 0), mag);
+            g_free(q);
+        }
+        uint16_t *wb = g_new(uint16_t, n);
+        for (int i = 0; i < n; i++)
+            wb[i] = dv_f32_to_bf16(w[i]);
+        assert_close(dv_bf16_dot(wb, x, n, 1), dv_bf16_dot(wb, x, n, 0), mag);
+        assert_close(dv_f32_dot(w, x, n, 1), dot_ref(w, x, n), mag);
+        assert_close(dv_f32_dot(w, x, n, 0), dot_ref(w, x, n), mag);
+        float *y2 = g_memdup2(y, n * sizeof *y);
+        dv_f32_axpy(y, 0.7f, x, n, 1);
+        dv_f32_axpy(y2, 0.7f, x, n, 0);
+        for (int i = 0; i < n; i++)
+            g_assert_cmpfloat(fabsf(y[i] - y2[i]), <=, 1e-6f);
+        g_free(w), g_free(x), g_free(y), g_free(y2), g_free(xs), g_free(xv), g_free(wb);
+    }
+    g_rand_free(r);
+}
+
+/* The quantized dot product is the exact dot product of the two dequantized
+ * rows (integer sums per block), up to float rounding. */
+static void test_qdot_is_dequantized_dot(void)
+{
+    GRand *r = g_rand_new_with_seed(9);
+    int simd_max = dv_cpu_has_avx2_fma();
+    for (int s = 0; s < N_SIZES; s++) {
+        int n = sizes[s], nb = dv_qblocks(n);
+        float *w = random_row(r, n, 1.0), *x = random_row(r, n, 1.0);
+        float *wd = g_new(float, n), *xd = g_new(float, n);
+        dv_q8_block *xq = g_new(dv_q8_block, nb);
+        dv_quantize_row(DV_Q8, x, n, xq);
+        dv_dequantize_row(DV_Q8, xq, n, xd);
+        dv_qfmt fmts[] = { DV_Q8, DV_Q4 };
+        for (int f = 0; f < 2; f++) {
+            void *q = g_malloc(dv_qrow_bytes(fmts[f], n));
+            dv_quantize_row(fmts[f], w, n, q);
+            dv_dequantize_row(fmts[f], q, n, wd);
+            for (int simd = 0; simd <= simd_max; simd++)
+                assert_close(dv_qdot(fmts[f], q, xq, n, simd), dot_ref(wd, xd, n), n);
+            g_free(q);
+        }
+        g_free(w), g_free(x), g_free(wd), g_free(xd), g_free(xq);
+    }
+    g_rand_free(r);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/quant/round_trip_q8", test_round_trip_q8);
+    g_test_add_func("/quant/round_trip_q4", test_round_trip_q4);
+    g_test_add_func("/quant/degenerate_blocks", test_degenerate_blocks);
+    g_test_add_func("/quant/simd_matches_scalar", test_simd_matches_scalar);
+    g_test_add_func("/quant/qdot_is_dequantized_dot", test_qdot_is_dequantized_dot);
+    return g_test_run();
+}
