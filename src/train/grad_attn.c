@@ -35,11 +35,12 @@ static void scores(const tg_attn *a, int h, int q0, int nq, int nk, float *s)
                 (int)a->q_stride, a->k + (size_t)kvh * hd, (int)a->k_stride, 0.0f, s, nk);
     for (int i = 0; i < nq; i++) {
         float *row = s + (size_t)i * nk;
-        if (a->rel_g) {
+        if (a->rel_g) {   /* keys are the whole g x g grid (check() ensured it) */
             int g = a->rel_g;
             const float *rh = a->rel_h + (size_t)(q0 + i) * g, *rw = a->rel_w + (size_t)(q0 + i) * g;
-            for (int j = 0; j < nk; j++)
-                row[j] += rh[j / g] + rw[j % g];
+            for (int kh = 0; kh < g; kh++)
+                for (int kw = 0; kw < g; kw++)
+                    row[kh * g + kw] += rh[kh] + rw[kw];
         }
         if (a->causal)
             for (int j = q0 + i + 1; j < nk; j++)
@@ -65,13 +66,15 @@ int tg_attn_fwd(const tg_attn *a, dv_err *e)
                 float *row = s + (size_t)i * nk, mx = row[0];
                 for (int j = 1; j < nk; j++)
                     mx = row[j] > mx ? row[j] : mx;
-                double sum = 0;
-                for (int j = 0; j < nk; j++)
-                    sum += row[j] = expf(row[j] - mx);
-                float inv = (float)(1.0 / sum);
+                float sum = 0;   /* float, as the inference kernel's running sum */
+                for (int j = 0; j < nk; j++) {
+                    row[j] = expf(row[j] - mx);
+                    sum += row[j];
+                }
+                float inv = 1.0f / sum;
                 for (int j = 0; j < nk; j++)
                     row[j] *= inv;
-                a->lse[(size_t)h * a->n + q0 + i] = mx + (float)log(sum);
+                a->lse[(size_t)h * a->n + q0 + i] = mx + logf(sum);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, s, nk,
                         a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f,
@@ -88,15 +91,21 @@ static void rel_grads(const tg_attn *a, const tg_attn_grads *g, int q0, int nq, 
                       const float *ds)
 {
     int G = a->rel_g;
+    (void)nk;   /* == G * G */
     for (int i = 0; i < nq; i++) {
-        const float *row = ds + (size_t)i * nk;
+        const float *row = ds + (size_t)i * G * G;
         float *dh = g->drel_h ? g->drel_h + (size_t)(q0 + i) * G : NULL;
         float *dw = g->drel_w ? g->drel_w + (size_t)(q0 + i) * G : NULL;
-        for (int j = 0; j < nk; j++) {
+        for (int kh = 0; kh < G; kh++) {
+            const float *r = row + (size_t)kh * G;
+            float sum = 0;
+            for (int kw = 0; kw < G; kw++) {
+                sum += r[kw];
+                if (dw)
+                    dw[kw] += r[kw];
+            }
             if (dh)
-                dh[j / G] += row[j];
-            if (dw)
-                dw[j % G] += row[j];
+                dh[kh] += sum;
         }
     }
 }
@@ -122,11 +131,11 @@ static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, i
                 (int)g->dout_stride, a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f, dp, nk);
     for (int i = 0; i < nq; i++) {
         float *pr = p + (size_t)i * nk, *dr = dp + (size_t)i * nk;
-        double dsum = 0;
+        float dsum = 0;
         for (int j = 0; j < nk; j++)
-            dsum += (double)pr[j] * dr[j];
+            dsum += pr[j] * dr[j];
         for (int j = 0; j < nk; j++)
-            dr[j] = pr[j] * (dr[j] - (float)dsum);   /* dS, unscaled */
+            dr[j] = pr[j] * (dr[j] - dsum);   /* dS, unscaled */
     }
     if (a->rel_g)
         rel_grads(a, g, q0, nq, nk, dp);
