@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <poppler.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,19 +53,42 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Waits for the child's one-byte report on fd; 1 if it came in time. */
-static int wait_report(int fd, double seconds)
+/* Resident memory of process pid in bytes (Linux /proc), 0 if unknown.
+ * The memory bound of builds where RLIMIT_AS cannot be used (ASan). */
+static unsigned long long resident_bytes(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long size = 0, pages = 0;
+    int n = f ? fscanf(f, "%llu %llu", &size, &pages) : 0;
+    if (f)
+        fclose(f);
+    return n == 2 ? pages * (unsigned long long)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Waits for the child's one-byte report on fd; 1 if it came in time. The
+ * child's resident memory is looked at every few milliseconds meanwhile:
+ * over DV_GUARD_MAX_RSS counts as no report (*over_memory set). */
+static int wait_report(int fd, pid_t pid, double seconds, int *over_memory)
 {
     double end = now_s() + seconds;
+    *over_memory = 0;
     for (;;) {
         double left = end - now_s();
         if (left <= 0)
             return 0;
+        if (resident_bytes(pid) > DV_GUARD_MAX_RSS) {
+            *over_memory = 1;
+            return 0;
+        }
         struct pollfd p = {fd, POLLIN, 0};
-        int r = poll(&p, 1, (int)(left * 1000) + 1);
+        int r = poll(&p, 1, left > 0.01 ? 10 : (int)(left * 1000) + 1);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r == 0)
+            continue;
+        if (r < 0)
             return 0;
         char c;
         return read(fd, &c, 1) == 1 && c == 'k';
@@ -94,7 +118,8 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
         _exit(w == 1 ? 0 : 1);
     }
     close(fds[1]);
-    int ok = wait_report(fds[0], seconds);
+    int over_memory = 0;
+    int ok = wait_report(fds[0], pid, seconds, &over_memory);
     close(fds[0]);
     if (!ok)
         kill(pid, SIGKILL);
@@ -103,7 +128,7 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
         ;
     if (ok)
         return DOCVL_OK;
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !over_memory)
         return dv_fail(e, DOCVL_ELIMIT, "page needs more than %.0f s to draw", seconds);
     return dv_fail(e, DOCVL_EFORMAT,
                    "page cannot be drawn (Poppler failed on it or needed over %llu MB)",

@@ -19,6 +19,10 @@ struct _PopplerPage;
 #define DV_GUARD_DEFAULT_SECONDS 10.0
 /* Address space a trial may use. */
 #define DV_GUARD_MAX_BYTES ((unsigned long long)2 << 30)
+/* Resident memory a trial may reach, watched from the parent: the bound
+ * where address space cannot be limited (ASan), below the 2 GB every bad
+ * input must stay within so that the poll interval's overshoot fits. */
+#define DV_GUARD_MAX_RSS ((unsigned long long)3 << 29)
 
 /* Returns DOCVL_OK when the trial finished (or no child process could be
  * made), DOCVL_ELIMIT when it ran out of time, DOCVL_EFORMAT when it

@@ -4,7 +4,6 @@
  * cannot run. */
 #include "../cli/clitest.h"
 
-#define SKIP 77
 
 static int memcheck(const char *const *args)
 {
@@ -39,7 +38,7 @@ int main(void)
     if (!vg || g_getenv("DOCVL_SANITIZED")) {
         printf("1..0 # SKIP %s\n", vg ? "sanitizer build" : "valgrind is not installed");
         g_free(vg);
-        return SKIP;
+        return 0;   /* TAP: the plan "1..0 # SKIP" is the skip */
     }
     g_free(vg);
     char *pdf = sample("born-digital.pdf"), *img = sample("phototest.tif");
