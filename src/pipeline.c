@@ -125,7 +125,7 @@ static int need_reader(run *r, int page_no, dv_err *e)
                        "page %d has no text layer and needs the model, but no model was given",
                        page_no);
     }
-    int rc = dv_reader_open(p->o.model_dir, p->o.n_threads, &p->reader, e);
+    int rc = dv_reader_open(p->o.model_dir, p->o.n_threads, p->o.weights, &p->reader, e);
     if (rc)
         r->st->stage = DV_STAGE_MODEL;
     return rc;

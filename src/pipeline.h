@@ -54,6 +54,8 @@ typedef struct dv_pipeline_opts {
     int tile_size;              /* 0: the model's image size (1024 or 384) */
     dv_text_layer_mode text_layer;
     int n_threads;              /* 0: all cores */
+    int weights;                /* dv_weights (model/model.h): how the model holds its
+                                   weights; 0 (auto): as dv_model_load decides */
     int max_tokens;             /* per tile; 0: DV_MAX_TOKENS_DEFAULT */
     const char *prompt;         /* NULL: the format's prompt */
     const char *ask;            /* a question answered per page; NULL: transcribe */

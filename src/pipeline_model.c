@@ -16,14 +16,18 @@ struct dv_reader {
     dv_ctx ctx;
 };
 
-int dv_reader_open(const char *model_dir, int n_threads, dv_reader **out, dv_err *e)
+int dv_reader_open(const char *model_dir, int n_threads, int weights, dv_reader **out, dv_err *e)
 {
     *out = NULL;
     dv_reader *r = calloc(1, sizeof *r);
     if (!r)
         return dv_fail(e, DOCVL_ENOMEM, "no memory for the model reader");
     r->ctx.n_threads = n_threads > 0 ? n_threads : dv_cpu_count();
-    dv_model_opts mo = { .widen = -1 };
+    if (weights < DV_WEIGHTS_AUTO || weights > DV_WEIGHTS_Q4) {
+        free(r);
+        return dv_fail(e, DOCVL_EINVAL, "unknown weight format %d", weights);
+    }
+    dv_model_opts mo = { .widen = -1, .weights = (dv_weights)weights, .n_threads = r->ctx.n_threads };
     int rc = dv_model_load(model_dir, &mo, &r->m, e);
     if (rc) {
         free(r);

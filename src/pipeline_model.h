@@ -12,9 +12,9 @@
 typedef struct dv_reader dv_reader;
 
 /* Loads the model directory (config, weights, tokenizer); n_threads 0 =
- * all cores. Errors are DOCVL_EIO / EFORMAT / EMODEL / EUNSUPPORTED from the
+ * all cores; weights: a dv_weights (0: auto). Errors are DOCVL_EIO / EFORMAT / EMODEL / EUNSUPPORTED from the
  * loader, with the file or tensor named. */
-int dv_reader_open(const char *model_dir, int n_threads, dv_reader **out, dv_err *e);
+int dv_reader_open(const char *model_dir, int n_threads, int weights, dv_reader **out, dv_err *e);
 void dv_reader_free(dv_reader *r);
 
 /* The side of the model's square input (1024 hybrid, 384 SigLIP-only):
