@@ -10,6 +10,7 @@
 
 #include "cli/docvl_cli.h"
 #include "docvl.h"
+#include "model/model.h"
 
 static const char usage_text[] =
     "Usage: docvl [OPTION]... INPUT...\n"
@@ -27,6 +28,9 @@ static const char usage_text[] =
     "      --ask QUESTION     answer QUESTION about each page instead\n"
     "      --max-tokens N     most tokens generated per tile (default 2048)\n"
     "      --threads N        worker threads (default: all cores)\n"
+    "      --weights FMT      how the decoder holds its weights: q8 (default; 8-bit\n"
+    "                         blocks, half the bytes of bf16 per token), q4, bf16\n"
+    "                         (as stored) or f32; the vision towers stay as stored\n"
     "Pages:\n"
     "      --pages LIST       pages to read, e.g. 1-3,7,10-end (default all)\n"
     "      --dpi N            rendering resolution for PDF pages (default 200)\n"
@@ -52,7 +56,7 @@ static const char usage_text[] =
 enum {
     OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
     OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
-    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL,
+    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_WEIGHTS,
 };
 
 static const struct option long_opts[] = {
@@ -65,6 +69,7 @@ static const struct option long_opts[] = {
     { "tile-size", required_argument, NULL, OPT_TILE_SIZE },
     { "text-layer", required_argument, NULL, OPT_TEXT_LAYER },
     { "threads", required_argument, NULL, OPT_THREADS },
+    { "weights", required_argument, NULL, OPT_WEIGHTS },
     { "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
     { "prompt", required_argument, NULL, OPT_PROMPT },
     { "ask", required_argument, NULL, OPT_ASK },
@@ -129,6 +134,18 @@ static int parse_seconds(const char *s, const char *opt, double *out)
     return 0;
 }
 
+/* --weights: the names of model/model.h's dv_weights, "auto" excluded. */
+static int parse_weights(const char *s, int *out)
+{
+    dv_weights w;
+    if (dv_weights_from_name(s, &w) || w == DV_WEIGHTS_AUTO) {
+        fprintf(stderr, "docvl: --weights: unknown value '%s' (q8, q4, bf16 or f32)\n", s);
+        return -1;
+    }
+    *out = (int)w;
+    return 0;
+}
+
 static int parse_choice(const char *s, const char *opt, const char *const *names, int *out)
 {
     for (int i = 0; names[i]; i++) {
@@ -163,6 +180,7 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_TILE_SIZE: bad = parse_int(arg, "--tile-size", 64, 8192, &p->tile_size); break;
     case OPT_TEXT_LAYER: bad = parse_choice(arg, "--text-layer", tl, &v); p->text_layer = v; break;
     case OPT_THREADS: bad = parse_int(arg, "--threads", 1, 1024, &p->n_threads); break;
+    case OPT_WEIGHTS: bad = parse_weights(arg, &p->weights); break;
     case OPT_MAX_TOKENS: bad = parse_int(arg, "--max-tokens", 1, 1 << 20, &p->max_tokens); break;
     case OPT_PROMPT: p->prompt = arg; break;
     case OPT_ASK: p->ask = arg; break;
@@ -190,6 +208,7 @@ static void defaults(cli_opts *o)
     o->pipe.format = DV_FMT_TEXT;
     o->pipe.tiles = 1;
     o->pipe.text_layer = DV_TL_AUTO;
+    o->pipe.weights = DV_WEIGHTS_Q8;
     const char *env = getenv("DOCVL_MODEL");
     o->pipe.model_dir = env && *env ? env : NULL;
 }
