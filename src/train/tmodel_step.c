@@ -1,6 +1,19 @@
 /* One training sample through the model: vision path per image, spliced
  * embeddings, decoder, cross-entropy; then the backward pass through the
- * parts that train (and no further than the first one that does). */
+ * parts that train (and no further than the first one that does).
+ *
+ * Memory, one sample (f32): the forward keeps per decoder layer and token
+ * 8 hidden-wide rows (input, normed, q, k, v, attention out, mid, normed)
+ * and 3 intermediate-wide ones (gate, up, product), plus logits [T, vocab]
+ * reused as their gradient; per vision block and token 9 width rows and 2
+ * MLP rows, only for towers that get a backward pass. No [T, T] score matrix
+ * exists: attention keeps one log-sum-exp per row and its backward recomputes
+ * 64-query blocks. Only one image's vision activations live at a time (other
+ * images are recomputed in the backward pass). For deepseek-vl-1.3b (~2.0e9
+ * parameters) with T = 1024 (576 image tokens): weights + gradients 16 GB,
+ * decoder activations 24 x 1024 x (8 x 2048 + 3 x 5632) x 4 B = 3.3 GB,
+ * logits 0.4 GB, SigLIP-L when it trains 24 x 576 x (9 x 1024 + 2 x 4096)
+ * x 4 B = 0.96 GB: about 21 GB before the optimizer's two moments (16 GB). */
 #include <stdlib.h>
 #include <string.h>
 

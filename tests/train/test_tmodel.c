@@ -368,6 +368,27 @@ static void test_accumulate_text_only(void)
     dv_tmodel_free(m);
 }
 
+/* dv_tmodel_init_random draws what docvl-mkmodel writes for the same seed. */
+static void test_init_matches_mkmodel(void)
+{
+    char *tmp = test_tmpdir();
+    dv_mkmodel_opts o = { .out_dir = tmp, .arch = "tiny-siglip", .dtype = DV_F32, .seed = 21,
+                          .shards = 1, .quiet = 1 };
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_mkmodel(&o, &e), ==, 0);
+    dv_tmodel *disk, *mine;
+    g_assert_cmpint(dv_tmodel_load(tmp, &disk, &e), ==, 0);
+    g_assert_cmpint(dv_tmodel_init_random(&disk->cfg, 21, &mine, &e), ==, 0);
+    g_assert_cmpint(mine->n_params, ==, disk->n_params);
+    for (int i = 0; i < mine->n_params; i++)
+        g_assert_cmpmem(mine->params[i].w, mine->params[i].n * sizeof(float), disk->params[i].w,
+                        disk->params[i].n * sizeof(float));
+    dv_tmodel_free(disk);
+    dv_tmodel_free(mine);
+    test_rmtree(tmp);
+    g_free(tmp);
+}
+
 /* Bad samples are refused with a message, not a crash. */
 static void test_bad_samples(void)
 {
@@ -406,5 +427,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tmodel/freeze", test_freeze);
     g_test_add_func("/tmodel/accumulate_text_only", test_accumulate_text_only);
     g_test_add_func("/tmodel/bad_samples", test_bad_samples);
+    g_test_add_func("/tmodel/init_matches_mkmodel", test_init_matches_mkmodel);
     return g_test_run();
 }
