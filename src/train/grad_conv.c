@@ -11,28 +11,42 @@ void tg_conv_out(const tg_conv *c, int h, int w, int *oh, int *ow)
     *ow = (w + 2 * c->pad - c->k) / c->stride + 1;
 }
 
-/* Column of output pixel (oy, ox): entry (ci, ky, kx) at ci*k*k + ky*k + kx,
- * the flattened PyTorch weight's order; padding reads as zero. scatter = 1
- * runs the transpose (col2im): col entries are added back into x. */
-static void im2col_pixel(const tg_conv *c, float *x, int h, int w, int oy, int ox, float *col,
-                         int scatter)
+/* Input pixel of kernel tap (ky, kx) for output pixel (oy, ox), or NULL in
+ * the zero padding. Column entry (ci, ky, kx) sits at ci*k*k + ky*k + kx, the
+ * flattened PyTorch weight's order. */
+static size_t tap_offset(const tg_conv *c, int h, int w, int oy, int ox, int ky, int kx, int *inside)
 {
-    int kk = c->k * c->k;
-    for (int ky = 0; ky < c->k; ky++) {
-        int iy = oy * c->stride - c->pad + ky;
+    int iy = oy * c->stride - c->pad + ky, ix = ox * c->stride - c->pad + kx;
+    *inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+    return *inside ? ((size_t)iy * w + ix) * c->cin : 0;
+}
+
+static void im2col_pixel(const tg_conv *c, const float *x, int h, int w, int oy, int ox, float *col)
+{
+    size_t kk = (size_t)c->k * c->k;
+    for (int ky = 0; ky < c->k; ky++)
         for (int kx = 0; kx < c->k; kx++) {
-            int ix = ox * c->stride - c->pad + kx;
+            int inside;
+            const float *src = x + tap_offset(c, h, w, oy, ox, ky, kx, &inside);
             float *dst = col + ky * c->k + kx;
-            int inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
-            float *src = inside ? x + ((size_t)iy * w + ix) * c->cin : NULL;
-            for (int ci = 0; ci < c->cin; ci++) {
-                if (scatter && inside)
-                    src[ci] += dst[(size_t)ci * kk];
-                else if (!scatter)
-                    dst[(size_t)ci * kk] = inside ? src[ci] : 0.0f;
-            }
+            for (int ci = 0; ci < c->cin; ci++)
+                dst[(size_t)ci * kk] = inside ? src[ci] : 0.0f;
         }
-    }
+}
+
+/* The transpose (col2im): column entries are added back into dx. */
+static void col2im_pixel(const tg_conv *c, float *dx, int h, int w, int oy, int ox,
+                         const float *col)
+{
+    size_t kk = (size_t)c->k * c->k;
+    for (int ky = 0; ky < c->k; ky++)
+        for (int kx = 0; kx < c->k; kx++) {
+            int inside;
+            float *dst = dx + tap_offset(c, h, w, oy, ox, ky, kx, &inside);
+            const float *src = col + ky * c->k + kx;
+            for (int ci = 0; inside && ci < c->cin; ci++)
+                dst[ci] += src[(size_t)ci * kk];
+        }
 }
 
 static float *im2col(const tg_conv *c, const float *x, int h, int w, int oh, int ow, dv_err *e)
@@ -45,7 +59,7 @@ static float *im2col(const tg_conv *c, const float *x, int h, int w, int oh, int
     }
     for (int oy = 0; oy < oh; oy++)
         for (int ox = 0; ox < ow; ox++)
-            im2col_pixel(c, (float *)x, h, w, oy, ox, col + ((size_t)oy * ow + ox) * K, 0);
+            im2col_pixel(c, x, h, w, oy, ox, col + ((size_t)oy * ow + ox) * K);
     return col;
 }
 
@@ -76,7 +90,7 @@ int tg_conv_bwd(const tg_conv *c, const float *x, int h, int w, const float *wt,
         tg_linear_bwd(dy, NULL, wt, oh * ow, K, c->cout, col, NULL, NULL);
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++)
-                im2col_pixel(c, dx, h, w, oy, ox, col + ((size_t)oy * ow + ox) * K, 1);
+                col2im_pixel(c, dx, h, w, oy, ox, col + ((size_t)oy * ow + ox) * K);
     }
     free(col);
     return DOCVL_OK;
@@ -147,41 +161,48 @@ static void src_coord(int o, double scale, int in, int *i0, int *i1, double *fra
     *frac = s - *i0;
 }
 
-/* Both directions share the geometry: forward gathers, backward scatters. */
-static void bilinear(float *src, int sh, int sw, int c, float *dst, int dh, int dw, int back)
+/* The four source pixels of output (y, x) and their weights. */
+typedef struct taps {
+    size_t at[4];
+    double w[4];
+    double fy, fx;
+} taps;
+
+static taps bilinear_taps(int y, int x, int sh, int sw, int dh, int dw, int c)
 {
-    double sy = (double)sh / dh, sx = (double)sw / dw;
-    for (int y = 0; y < dh; y++) {
-        int y0, y1, x0, x1;
-        double fy, fx;
-        src_coord(y, sy, sh, &y0, &y1, &fy);
-        for (int x = 0; x < dw; x++) {
-            src_coord(x, sx, sw, &x0, &x1, &fx);
-            float *a = src + ((size_t)y0 * sw + x0) * c, *b = src + ((size_t)y0 * sw + x1) * c;
-            float *d = src + ((size_t)y1 * sw + x0) * c, *f = src + ((size_t)y1 * sw + x1) * c;
-            float *o = dst + ((size_t)y * dw + x) * c;
-            double wa = (1 - fy) * (1 - fx), wb = (1 - fy) * fx, wd = fy * (1 - fx), wf = fy * fx;
-            for (int k = 0; k < c; k++) {
-                if (!back) {
-                    o[k] = (float)((1 - fy) * ((1 - fx) * a[k] + fx * b[k]) +
-                                   fy * ((1 - fx) * d[k] + fx * f[k]));
-                    continue;
-                }
-                a[k] += (float)(wa * o[k]);
-                b[k] += (float)(wb * o[k]);
-                d[k] += (float)(wd * o[k]);
-                f[k] += (float)(wf * o[k]);
-            }
-        }
-    }
+    int y0, y1, x0, x1;
+    double fy, fx;
+    src_coord(y, (double)sh / dh, sh, &y0, &y1, &fy);
+    src_coord(x, (double)sw / dw, sw, &x0, &x1, &fx);
+    return (taps){ .at = { ((size_t)y0 * sw + x0) * c, ((size_t)y0 * sw + x1) * c,
+                           ((size_t)y1 * sw + x0) * c, ((size_t)y1 * sw + x1) * c },
+                   .w = { (1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx },
+                   .fy = fy, .fx = fx };
 }
 
 void tg_bilinear_fwd(const float *src, int sh, int sw, int c, float *dst, int dh, int dw)
 {
-    bilinear((float *)src, sh, sw, c, dst, dh, dw, 0);
+    for (int y = 0; y < dh; y++)
+        for (int x = 0; x < dw; x++) {
+            taps t = bilinear_taps(y, x, sh, sw, dh, dw, c);
+            const float *a = src + t.at[0], *b = src + t.at[1], *d = src + t.at[2], *f = src + t.at[3];
+            float *o = dst + ((size_t)y * dw + x) * c;
+            /* the inference resize's arithmetic, term for term */
+            double fy = t.fy, fx = t.fx;
+            for (int k = 0; k < c; k++)
+                o[k] = (float)((1 - fy) * ((1 - fx) * a[k] + fx * b[k]) +
+                               fy * ((1 - fx) * d[k] + fx * f[k]));
+        }
 }
 
 void tg_bilinear_bwd(const float *ddst, int sh, int sw, int c, float *dsrc, int dh, int dw)
 {
-    bilinear(dsrc, sh, sw, c, (float *)ddst, dh, dw, 1);
+    for (int y = 0; y < dh; y++)
+        for (int x = 0; x < dw; x++) {
+            taps t = bilinear_taps(y, x, sh, sw, dh, dw, c);
+            const float *o = ddst + ((size_t)y * dw + x) * c;
+            for (int q = 0; q < 4; q++)
+                for (int k = 0; k < c; k++)
+                    dsrc[t.at[q] + k] += (float)(t.w[q] * o[k]);
+        }
 }

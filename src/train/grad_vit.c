@@ -78,12 +78,20 @@ static void rel_tables_bwd(const float *q, float *dq, size_t stride, int ws, int
                     (int)stride, 1.0f, dR, hd);
 }
 
+/* Relative-position tables of window `win`, head h: rel_h [per, ws], then
+ * rel_w [per, ws]; NULL without relative positions. */
+static float *window_rel(const tg_block_act *a, int win, int h)
+{
+    int per = a->ws * a->ws;
+    return a->rel ? a->rel + ((size_t)h * a->np + (size_t)win * per) * 2 * a->ws : NULL;
+}
+
 /* The attention call of window `win`, head h. */
 static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int h)
 {
     int C = v->width, hd = C / v->heads, per = a->ws * a->ws;
     const float *qkv = a->qkv + (size_t)win * per * 3 * C + (size_t)h * hd;
-    float *rel = a->rel ? a->rel + ((size_t)h * a->np + (size_t)win * per) * 2 * a->ws : NULL;
+    const float *rel = window_rel(a, win, h);
     return (tg_attn){ .n = per, .n_heads = 1, .n_kv_heads = 1, .head_dim = hd, .q = qkv,
                       .k = qkv + C, .v = qkv + 2 * C, .q_stride = 3 * (size_t)C,
                       .k_stride = 3 * (size_t)C, .v_stride = 3 * (size_t)C,
@@ -104,9 +112,10 @@ static int attn_fwd(const tg_vit *v, const tg_block *b, tg_block_act *a, dv_err 
     for (int win = 0; win < a->nw * a->nw && !rc; win++)
         for (int h = 0; h < v->heads && !rc; h++) {
             tg_attn at = window_attn(v, a, win, h);
+            float *rel = window_rel(a, win, h);
             if (full) {
-                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_h.w, 1, full, (float *)at.rel_h);
-                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_w.w, 0, full, (float *)at.rel_w);
+                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_h.w, 1, full, rel);
+                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_w.w, 0, full, rel + (size_t)per * a->ws);
             }
             rc = tg_attn_fwd(&at, e);
         }
