@@ -277,24 +277,60 @@ static void bind_llm(binder *b, const dv_lm_cfg *c, tg_llm *l)
     }
 }
 
-static int check_arch(const dv_config *c, dv_err *e)
+static int check_siglip(const dv_config *c, dv_err *e)
 {
     const dv_siglip_cfg *s = &c->siglip;
-    if (s->patch_size <= 0 || s->image_size % s->patch_size || s->heads <= 0 ||
-        s->width % s->heads || s->class_token)
+    if (s->patch_size <= 0 || s->image_size <= 0 || s->image_size % s->patch_size ||
+        s->heads <= 0 || s->width % s->heads || s->class_token || s->depth < 0)
         return dv_fail(e, DOCVL_EMODEL, "SigLIP geometry (image %d, patch %d, width %d, heads %d)"
                        " cannot be trained", s->image_size, s->patch_size, s->width, s->heads);
-    if (c->lm.head_dim % 2 || c->lm.heads % c->lm.kv_heads)
-        return dv_fail(e, DOCVL_EMODEL, "decoder head_dim %d / heads %d / kv_heads %d",
-                       c->lm.head_dim, c->lm.heads, c->lm.kv_heads);
-    if (c->family != DV_FAMILY_HYBRID)
-        return DOCVL_OK;
+    if (c->aligner.input_dim != s->width)
+        return dv_fail(e, DOCVL_EMODEL, "aligner input_dim %d, but SigLIP width is %d",
+                       c->aligner.input_dim, s->width);
+    return DOCVL_OK;
+}
+
+/* SAM's output grid is fixed by the 96x96 interpolation (24 x 24): SigLIP
+ * must give as many tokens for the aligner to pair them. */
+static int check_sam(const dv_config *c, dv_err *e)
+{
     const dv_sam_cfg *m = &c->sam;
-    if (m->patch_size <= 0 || m->image_size % m->patch_size || m->heads <= 0 ||
-        m->width % m->heads || m->window_size <= 0 || m->n_global <= 0)
+    if (m->patch_size <= 0 || m->image_size <= 0 || m->image_size % m->patch_size ||
+        m->heads <= 0 || m->width % m->heads || m->window_size <= 0 || m->n_global <= 0 ||
+        m->downsample_channels[0] <= 0 || m->downsample_channels[1] <= 0)
         return dv_fail(e, DOCVL_EMODEL, "SAM geometry (image %d, patch %d, width %d, heads %d, "
                        "window %d) cannot be trained", m->image_size, m->patch_size, m->width,
                        m->heads, m->window_size);
+    int og = DV_SAM_OUT_GRID, tok = dv_config_image_tokens(c);
+    if (og * og != tok)
+        return dv_fail(e, DOCVL_EMODEL, "SAM gives %d x %d tokens, SigLIP %d: the aligner needs "
+                       "equal counts", og, og, tok);
+    if (c->pre.image_size != m->image_size)
+        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %d differs from SAM's %d",
+                       c->pre.image_size, m->image_size);
+    if (c->aligner.n_embed % 2)
+        return dv_fail(e, DOCVL_EMODEL, "the hybrid aligner splits n_embed %d in halves",
+                       c->aligner.n_embed);
+    return DOCVL_OK;
+}
+
+static int check_arch(const dv_config *c, dv_err *e)
+{
+    int rc = check_siglip(c, e);
+    if (rc)
+        return rc;
+    if (c->lm.head_dim <= 0 || c->lm.head_dim % 2 || c->lm.kv_heads <= 0 ||
+        c->lm.heads % c->lm.kv_heads || c->lm.vocab <= 0)
+        return dv_fail(e, DOCVL_EMODEL, "decoder head_dim %d / heads %d / kv_heads %d cannot be "
+                       "trained", c->lm.head_dim, c->lm.heads, c->lm.kv_heads);
+    if (c->aligner.n_embed != c->lm.hidden)
+        return dv_fail(e, DOCVL_EMODEL, "aligner n_embed %d differs from the decoder's hidden "
+                       "size %d", c->aligner.n_embed, c->lm.hidden);
+    if (c->family == DV_FAMILY_HYBRID)
+        return check_sam(c, e);
+    if (c->pre.image_size != c->siglip.image_size)
+        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %d differs from SigLIP's %d",
+                       c->pre.image_size, c->siglip.image_size);
     return DOCVL_OK;
 }
 

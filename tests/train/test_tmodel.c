@@ -415,6 +415,17 @@ static void test_bad_samples(void)
     g_assert_nonnull(strstr(e.msg, "image tokens"));
     tiny_sample_free(&t);
     dv_tmodel_free(m);
+    /* architectures the passes cannot run are refused up front */
+    dv_config bad = tiny_config(1);
+    bad.pre.image_size = 256;
+    dv_err_clear(&e);
+    g_assert_cmpint(dv_tmodel_init_random(&bad, 1, &m, &e), !=, 0);
+    g_assert_nonnull(strstr(e.msg, "image_size"));
+    bad = tiny_config(1);
+    bad.siglip.image_size = 128;
+    dv_err_clear(&e);
+    g_assert_cmpint(dv_tmodel_init_random(&bad, 1, &m, &e), !=, 0);
+    g_assert_nonnull(strstr(e.msg, "equal counts"));
 }
 
 int main(int argc, char **argv)
