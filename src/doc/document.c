@@ -78,6 +78,10 @@ static int open_owned(dv_doc *doc, const dv_doc_options *opts, dv_err *e)
     }
     if (rc == DOCVL_OK && doc->n_pages <= 0)
         rc = dv_fail(e, DOCVL_EFORMAT, "document has no pages");
+    /* per-page bookkeeping here and in page selections is sized by it */
+    if (rc == DOCVL_OK && doc->n_pages > DV_DOC_MAX_PAGES)
+        rc = dv_fail(e, DOCVL_ELIMIT, "document has %d pages, the limit is %d", doc->n_pages,
+                     DV_DOC_MAX_PAGES);
     if (rc == DOCVL_OK && doc->kind == DV_DOC_PDF) {
         doc->trial_seconds = DV_GUARD_DEFAULT_SECONDS;
         doc->tried = calloc((size_t)doc->n_pages, 1);

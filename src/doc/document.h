@@ -30,6 +30,8 @@
 #define DV_DOC_DEFAULT_MAX_PIXELS ((size_t)32 * 1000 * 1000)
 /* Cairo image surfaces cannot exceed this many pixels per side. */
 #define DV_DOC_MAX_SIDE 32767
+/* Pages (or image frames) a document may have; far above real documents. */
+#define DV_DOC_MAX_PAGES 100000
 
 typedef struct dv_doc dv_doc;
 

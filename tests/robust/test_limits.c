@@ -29,6 +29,33 @@ static void test_input_size(void)
     g_assert_null(d);
 }
 
+/* A 300-byte PDF whose page tree claims 200 000 pages (Poppler believes
+ * its /Count): refused at open, before any per-page bookkeeping. */
+static void test_pages(void)
+{
+    GString *pdf = g_string_new("%PDF-1.4\n");
+    const char *objs[] = { "<< /Type /Catalog /Pages 2 0 R >>",
+                           "<< /Type /Pages /Kids [3 0 R] /Count 200000 >>",
+                           "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 10 10] >>" };
+    size_t offs[3];
+    for (int i = 0; i < 3; i++) {
+        offs[i] = pdf->len;
+        g_string_append_printf(pdf, "%d 0 obj\n%s\nendobj\n", i + 1, objs[i]);
+    }
+    size_t xref = pdf->len;
+    g_string_append(pdf, "xref\n0 4\n0000000000 65535 f \n");
+    for (int i = 0; i < 3; i++)
+        g_string_append_printf(pdf, "%010zu 00000 n \n", offs[i]);
+    g_string_append_printf(pdf, "trailer\n<< /Size 200001 /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n",
+                           xref);
+    dv_doc *d = NULL;
+    dv_err e = { 0 };
+    int rc = dv_doc_open_memory((const uint8_t *)pdf->str, pdf->len, NULL, &d, &e);
+    expect(rc, &e, DOCVL_ELIMIT, "document has 200000 pages, the limit is 100000");
+    g_assert_null(d);
+    g_string_free(pdf, TRUE);
+}
+
 /* A PNG header claiming 10000 x 10000 pixels: refused before decoding. */
 static void test_pixels(void)
 {
@@ -107,6 +134,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/limits/input-size", test_input_size);
+    g_test_add_func("/limits/pages", test_pages);
     g_test_add_func("/limits/pixels", test_pixels);
     g_test_add_func("/limits/json-size", test_json_size);
     g_test_add_func("/limits/json-depth", test_json_depth);
