@@ -389,6 +389,47 @@ static void test_init_matches_mkmodel(void)
     g_free(tmp);
 }
 
+/* A model in transformers' layout trains too and is saved in the original
+ * layout (config.json written from the parsed config), which docvl loads. */
+static void test_hf_layout(void)
+{
+    char *src = test_tmpdir(), *dst = test_tmpdir();
+    dv_mkmodel_opts o = { .out_dir = src, .arch = "tiny-siglip", .dtype = DV_BF16, .seed = 4,
+                          .shards = 2, .hf_layout = 1, .quiet = 1 };
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_mkmodel(&o, &e), ==, 0);
+    dv_tmodel *m, *back;
+    g_assert_cmpint(dv_tmodel_load(src, &m, &e), ==, 0);
+    g_assert_true(m->cfg.hf_layout);
+    g_assert_cmpint(dv_tmodel_image_token(m), >=, 0);
+    int rc = dv_tmodel_save(m, dst, NULL, &e);
+    if (rc)
+        g_test_message("%s", e.msg);
+    g_assert_cmpint(rc, ==, 0);
+    g_assert_cmpint(dv_tmodel_load(dst, &back, &e), ==, 0);
+    g_assert_false(back->cfg.hf_layout);
+    g_assert_cmpint(back->n_params, ==, m->n_params);
+    for (int i = 0; i < m->n_params; i++) {
+        g_assert_cmpstr(back->params[i].name, ==, m->params[i].name);
+        g_assert_cmpmem(back->params[i].w, back->params[i].n * sizeof(float), m->params[i].w,
+                        m->params[i].n * sizeof(float));
+    }
+    dv_model *dm;
+    dv_model_opts opts;
+    memset(&opts, 0, sizeof opts);
+    rc = dv_model_load(dst, &opts, &dm, &e);
+    if (rc)
+        g_test_message("%s", e.msg);
+    g_assert_cmpint(rc, ==, 0);
+    dv_model_free(dm);
+    dv_tmodel_free(m);
+    dv_tmodel_free(back);
+    test_rmtree(src);
+    test_rmtree(dst);
+    g_free(src);
+    g_free(dst);
+}
+
 /* Bad samples are refused with a message, not a crash. */
 static void test_bad_samples(void)
 {
@@ -439,5 +480,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tmodel/accumulate_text_only", test_accumulate_text_only);
     g_test_add_func("/tmodel/bad_samples", test_bad_samples);
     g_test_add_func("/tmodel/init_matches_mkmodel", test_init_matches_mkmodel);
+    g_test_add_func("/tmodel/hf_layout", test_hf_layout);
     return g_test_run();
 }
