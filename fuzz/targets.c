@@ -10,11 +10,16 @@
 #include <glib.h>
 
 #include "doc/document.h"
+#include "doc/layout.h"
+#include "doc/orient.h"
 #include "doc/pages.h"
+#include "doc/textlayer.h"
+#include "doc/tiles.h"
 #include "image/decode.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "out/htmltable.h"
+#include "out/writer.h"
 #include "text/tokenizer.h"
 
 /* Pixels one decoded image or rendered page may have while fuzzing:
@@ -122,9 +127,30 @@ int dv_fuzz_image(const uint8_t *data, size_t size)
     return 0;
 }
 
-/* Opens the bytes as a document and renders its first page at a low dpi,
- * without the forked trial run (the fuzzer's -timeout and -rss_limit_mb
- * bound each execution instead). */
+/* What the pipeline does with a rendered page before the model: layout,
+ * orientation, tiles, and the text layer judged against the layout. */
+static void analyse_page(dv_doc *d, const dv_image *im)
+{
+    dv_err e = { 0 };
+    int deg = 0;
+    dv_orient_detect(im, &deg, NULL, &e);
+    dv_layout l;
+    if (dv_layout_analyze(im, NULL, &l, &e) != DOCVL_OK)
+        return;
+    dv_tiling t;
+    if (dv_tiles_make(&l, NULL, &t, &e) == DOCVL_OK)
+        dv_tiling_free(&t);
+    dv_page_text txt;
+    if (dv_text_extract(d, 0, FUZZ_DPI, &txt, &e) == DOCVL_OK) {
+        dv_text_assess(&txt, &l);
+        dv_page_text_free(&txt);
+    }
+    dv_layout_free(&l);
+}
+
+/* Opens the bytes as a document, renders its first page at a low dpi and
+ * analyses it, without the forked trial run (the fuzzer's -timeout and
+ * -rss_limit_mb bound each execution instead). */
 int dv_fuzz_pdf(const uint8_t *data, size_t size)
 {
     dv_doc *d = NULL;
@@ -137,8 +163,10 @@ int dv_fuzz_pdf(const uint8_t *data, size_t size)
         dv_doc_page_size(d, 0, &w, &h, &e);
         dv_render_options ro = { FUZZ_DPI, FUZZ_MAX_PIXELS };
         dv_rendered_page rp;
-        if (dv_doc_render_page(d, 0, &ro, &rp, &e) == DOCVL_OK)
+        if (dv_doc_render_page(d, 0, &ro, &rp, &e) == DOCVL_OK) {
+            analyse_page(d, &rp.image);
             dv_image_free(&rp.image);
+        }
     }
     dv_doc_close(d);
     return 0;
@@ -155,6 +183,38 @@ int dv_fuzz_htmltable(const uint8_t *data, size_t size)
     g_string_free(out, TRUE);
     g_free(dv_markdown_convert_tables(s));
     free(s);
+    return 0;
+}
+
+/* Text as a model may produce it (any bytes) through every writer. First
+ * byte: the format (mod 3); second: how many detected line boxes the text
+ * is laid on (hOCR's path for model pages); the rest: the page text. */
+int dv_fuzz_writer(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return 0;
+    dv_format f = (dv_format)(data[0] % 3);
+    int n_lines = data[1] % 64;
+    char *text = cstr(data + 2, size - 2);
+    if (!text)
+        return 0;
+    dv_page_result pg;
+    dv_page_init(&pg, 1, 600, 800, 72);
+    pg.source = DV_SRC_MODEL;
+    pg.text = text;   /* the page owns it now */
+    dv_rect lines[64];
+    for (int i = 0; i < n_lines; i++)
+        lines[i] = (dv_rect){ 10, 10 + 12.0 * i, 590, 20 + 12.0 * i };
+    dv_err e = { 0 };
+    GString *out = g_string_new(NULL);
+    dv_sink sink = { dv_sink_gstring, out };
+    dv_writer *w = NULL;
+    if ((f != DV_FMT_HOCR || dv_page_align_text(&pg, lines, n_lines, &e) == DOCVL_OK) &&
+        dv_writer_new(f, sink, NULL, &w, &e) == DOCVL_OK && dv_writer_page(w, &pg, &e) == DOCVL_OK)
+        dv_writer_finish(w, &e);
+    dv_writer_free(w);
+    g_string_free(out, TRUE);
+    dv_page_clear(&pg);
     return 0;
 }
 
@@ -183,5 +243,6 @@ const dv_fuzz_target dv_fuzz_targets[] = {
     { "pdf", dv_fuzz_pdf },
     { "htmltable", dv_fuzz_htmltable },
     { "pages", dv_fuzz_pages },
+    { "writer", dv_fuzz_writer },
     { NULL, NULL },
 };

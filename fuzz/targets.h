@@ -23,6 +23,7 @@ int dv_fuzz_image(const uint8_t *data, size_t size);
 int dv_fuzz_pdf(const uint8_t *data, size_t size);
 int dv_fuzz_htmltable(const uint8_t *data, size_t size);
 int dv_fuzz_pages(const uint8_t *data, size_t size);
+int dv_fuzz_writer(const uint8_t *data, size_t size);
 
 /* Every target, ending with a { NULL, NULL } entry. */
 extern const dv_fuzz_target dv_fuzz_targets[];
