@@ -10,7 +10,7 @@
 #include "tiny_models.h"
 
 #define EPS 1e-2f
-#define TOL 5e-2
+#define TOL 2e-2
 #define SAMPLES 3
 /* entries under 10% of a tensor's largest gradient drown in float noise */
 #define SIG 1e-1
