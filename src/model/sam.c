@@ -4,6 +4,7 @@
  * second neck on the first global block's output, scaled by a learned alpha). */
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "image/resize.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
+#include "kernels/pool.h"
 #include "model/towers.h"
 
 static int is_global(const dv_sam_cfg *c, int i)
@@ -236,6 +238,67 @@ static int relpos_attention(const dv_sam *s, const vit_block *b, const float *qk
 
 /* ---- blocks ---- */
 
+/* A window's products (196 x 27 x 64, 196 x 196 x 64) are too small to
+ * split: whole windows go to threads, each with a single-threaded BLAS and
+ * its own scratch. */
+static int windows_serial(const dv_sam *s, const vit_block *b, const vit_work *w, int n_win,
+                          float *scratch, dv_err *e)
+{
+    int per = b->window * b->window, c = s->width;
+    dv_ctx one = { .n_threads = 1 };
+    for (int win = 0; win < n_win; win++) {
+        size_t off = (size_t)win * per;
+        int rc = relpos_attention(s, b, w->qkv + off * 3 * c, b->window, w->att + off * c, w->rel,
+                                  scratch, &one, e);
+        if (rc)
+            return rc;
+    }
+    return DOCVL_OK;
+}
+
+typedef struct win_job {
+    const dv_sam *s;
+    const vit_block *b;
+    const vit_work *w;
+    atomic_int failed;
+    dv_err err;          /* the first failure's */
+} win_job;
+
+static void windows_range(void *arg, int lo, int hi)
+{
+    win_job *j = arg;
+    int ws = j->b->window, per = ws * ws, c = j->s->width;
+    dv_attn shape = { .head_dim = c / j->s->heads };
+    size_t rel_n = (size_t)per * (4 * ws - 1);
+    float *rel = malloc((rel_n + dv_attention_scratch_floats(&shape)) * sizeof *rel);
+    dv_err e = { 0 };
+    int rc = rel ? DOCVL_OK : dv_fail(&e, DOCVL_ENOMEM, "out of memory for window attention");
+    dv_ctx one = { .n_threads = 1 };
+    for (int win = lo; !rc && win < hi; win++) {
+        size_t off = (size_t)win * per;
+        rc = relpos_attention(j->s, j->b, j->w->qkv + off * 3 * c, ws, j->w->att + off * c, rel,
+                              rel + rel_n, &one, &e);
+    }
+    if (rc && atomic_exchange(&j->failed, 1) == 0)
+        j->err = e;
+    free(rel);
+}
+
+static int windows_pooled(const dv_sam *s, const vit_block *b, const vit_work *w, int n_win,
+                          const dv_ctx *ctx, dv_err *e)
+{
+    win_job j = { .s = s, .b = b, .w = w };
+    atomic_init(&j.failed, 0);
+    dv_ctx_apply(&(dv_ctx){ .n_threads = 1 });
+    dv_pool_for(ctx->pool, n_win, 1, windows_range, &j);
+    dv_ctx_apply(ctx);
+    if (atomic_load(&j.failed)) {
+        *e = j.err;
+        return e->code;
+    }
+    return DOCVL_OK;
+}
+
 /* Windowed block attention: the normed grid (xn_grid, [G*G, C]) is zero-padded
  * to a multiple of the window and cut into windows (w->xn, window order);
  * padded tokens go through qkv and attention like the others (upstream does
@@ -254,16 +317,10 @@ static int window_attention(const dv_sam *s, const vit_block *b, const float *xn
             memcpy(w->xn + at * c, xn_grid + ((size_t)y * G + x) * c, row);
         }
     dv_linear_forward(&b->qkv, w->xn, nw * nw * per, w->qkv, ctx);
-    /* a window's products (196 x 27 x 64, 196 x 196 x 64) are too small to
-     * pay for waking threads: windows run on this thread alone */
-    dv_ctx one = { .n_threads = 1 };
-    for (int win = 0; win < nw * nw; win++) {
-        size_t off = (size_t)win * per;
-        int rc = relpos_attention(s, b, w->qkv + off * 3 * c, ws, w->att + off * c, w->rel,
-                                  scratch, &one, e);
-        if (rc)
-            return rc;
-    }
+    int rc = ctx && ctx->pool ? windows_pooled(s, b, w, nw * nw, ctx, e)
+                              : windows_serial(s, b, w, nw * nw, scratch, e);
+    if (rc)
+        return rc;
     for (int y = 0; y < G; y++)
         for (int x = 0; x < G; x++) {
             size_t win = (size_t)(y / ws) * nw + x / ws, at = win * per + (y % ws) * ws + x % ws;

@@ -9,6 +9,7 @@
 
 #include "image/resize.h"
 #include "kernels/ops.h"
+#include "kernels/pool.h"
 #include "model/towers.h"
 
 #define NAME_MAX_LEN 256
@@ -282,6 +283,16 @@ int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
 {
     size_t n = (size_t)v->n_tok;
     int hybrid = v->family == DV_FAMILY_HYBRID;
+    /* docvl's own loops (SAM's windows, panel widening) get threads for this
+     * image unless the caller brought a pool: ~100 us against seconds */
+    dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    dv_pool *pool = NULL;
+    if (!local.pool && local.n_threads > 1) {
+        if (dv_pool_new(local.n_threads, &pool, e))
+            return dv_wrap(e, "starting the vision threads");
+        local.pool = pool;
+    }
+    ctx = &local;
     float *low_out = malloc(n * v->siglip.width * sizeof *low_out);
     float *sam_out = hybrid ? malloc(n * v->sam.out_ch * sizeof *sam_out) : NULL;
     int rc = DOCVL_OK;
@@ -295,5 +306,6 @@ int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
         rc = dv_vision_align(v, sam_out, low_out, out, ctx, e);
     free(low_out);
     free(sam_out);
+    dv_pool_free(pool);
     return rc;
 }
