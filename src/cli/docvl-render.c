@@ -19,14 +19,15 @@ static void usage(FILE *f)
 {
     fputs("usage: docvl-render --text CORPUS.txt --out DIR [--count N] [--seed N]\n"
           "                    [--size WxH] [--font-px MIN:MAX] [--plain] [--scan X]\n"
-          "                    [--max-blocks N] [--manifest [--prompt TEXT] [--markdown]]\n"
+          "                    [--max-blocks N] [--max-lines N]\n"
+          "                    [--manifest [--prompt TEXT] [--markdown]]\n"
           "\n"
           "Draws N document tiles (default 10, 768x768, font 14:26 px) in the system's\n"
           "serif, sans and mono fonts with headings, paragraphs, lists and ruled tables,\n"
           "in one or two columns, with a light scan look (--scan 0 to 1, default 1), from\n"
           "the words of CORPUS.txt. Writes DIR/tile-NNNNN.png, .txt (the drawn text in\n"
           "reading order) and .md (Markdown, tables as GFM). The same --seed gives the same\n"
-          "bytes. --plain: paragraphs only. --manifest also writes DIR/manifest.jsonl for\n"
+          "bytes. --plain: paragraphs only; --max-lines caps a paragraph. --manifest also writes DIR/manifest.jsonl for\n"
           "docvl-train (the user asks --prompt, the assistant answers the transcription,\n"
           "or the Markdown with --markdown).\n",
           f);
@@ -42,7 +43,7 @@ typedef struct args {
 static const struct option OPTS[] = {
     { "text", 1, 0, 't' }, { "out", 1, 0, 'o' }, { "count", 1, 0, 'n' }, { "seed", 1, 0, 's' },
     { "size", 1, 0, 'S' }, { "font-px", 1, 0, 'F' }, { "plain", 0, 0, 'P' },
-    { "scan", 1, 0, 'x' }, { "max-blocks", 1, 0, 'b' }, { "manifest", 0, 0, 'm' },
+    { "scan", 1, 0, 'x' }, { "max-blocks", 1, 0, 'b' }, { "max-lines", 1, 0, 'l' }, { "manifest", 0, 0, 'm' },
     { "prompt", 1, 0, 'p' }, { "markdown", 0, 0, 'M' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 };
 
@@ -61,6 +62,8 @@ static int num_opt(args *a, int c, const char *v)
     case 's': a->seed = strtol(v, &end, 10); return errno || *end || a->seed < 0 ? bad("--seed", v) : 0;
     case 'b': a->r.max_blocks = (int)strtol(v, &end, 10);
               return errno || *end || a->r.max_blocks < 0 ? bad("--max-blocks", v) : 0;
+    case 'l': a->r.max_lines = (int)strtol(v, &end, 10);
+              return errno || *end || a->r.max_lines < 0 ? bad("--max-lines", v) : 0;
     case 'x': a->r.scan = strtod(v, &end); return errno || *end || !(a->r.scan >= 0) ? bad("--scan", v) : 0;
     case 'S': return sscanf(v, "%dx%d", &a->r.width, &a->r.height) == 2 ? 0 : bad("--size", v);
     case 'F': return sscanf(v, "%lf:%lf", &a->r.min_px, &a->r.max_px) == 2 ? 0 : bad("--font-px", v);

@@ -120,6 +120,8 @@ static int block_paragraph(layout *L)
     int bold = !italic && dv_trng_uniform(L->r) < 0.1;
     set_font(L, L->px, bold, italic);
     int lines = 1 + (int)dv_trng_below(L->r, L->o->plain ? 12 : 6);
+    if (L->o->max_lines > 0 && lines > L->o->max_lines)
+        lines = L->o->max_lines;
     block_gap(L);
     const char *mark = italic ? "*" : bold ? "**" : "";
     g_string_append(L->md, mark);

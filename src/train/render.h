@@ -17,6 +17,7 @@ typedef struct dv_render_opts {
     double min_px, max_px;   /* font size range, pixels */
     int max_blocks;          /* blocks per tile (0: as many as fit) */
     int plain;               /* 1: paragraphs only, one column (easy tiles) */
+    int max_lines;           /* lines per paragraph (0: as many as fit) */
     double scan;             /* strength of the scan look, 0 (clean) to 1 */
 } dv_render_opts;
 
