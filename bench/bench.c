@@ -2,7 +2,7 @@
  * measured in the same run. Never run by the tests.
  *
  *   docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] [--decode N]
- *               [--weights auto|f32|bf16|q8|q4] [--no-ratios]
+ *               [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only]
  *
  * Without --model only the machine limits are measured. Models for timing are
  * written with tools/docvl-mkmodel (random weights, real shapes). Output keys
@@ -27,6 +27,7 @@ typedef struct bench_opts {
     int decode;
     dv_weights weights;
     int ratios;         /* also time vision and prefill on 1 thread */
+    int load_only;      /* stop after loading (load time and RSS) */
 } bench_opts;
 
 typedef struct figures {
@@ -238,6 +239,13 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
         return rc;
     f->load_s = now() - t0;
     f->weights = m->weights;
+    if (o->load_only) {
+        printf("load %.2f s, weights %s, peak RSS after load %.2f GB, decoder weights %.2f GB\n",
+               f->load_s, dv_weights_name(m->weights), peak_rss_gb(),
+               dv_llama_weight_bytes(m->llama) / 1e9);
+        dv_model_free(m);
+        return DOCVL_OK;
+    }
     f->rss_after_load_gb = peak_rss_gb();
     dv_ctx ctx = { .n_threads = o->threads };
     const dv_config *c = &m->cfg;
@@ -358,7 +366,7 @@ static void print_json(const bench_opts *o, const figures *f)
 static int usage(void)
 {
     fprintf(stderr, "usage: docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] "
-                    "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios]\n");
+                    "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only]\n");
     return 2;
 }
 
@@ -382,12 +390,22 @@ int main(int argc, char **argv)
                 return usage();
         } else if (!strcmp(a, "--no-ratios"))
             o.ratios = 0;
+        else if (!strcmp(a, "--load-only"))
+            o.load_only = 1;
         else
             return usage();
     }
     if (o.threads < 1 || o.threads > 64 || o.prefill < 1 || o.decode < 1)
         return usage();
     figures f = { 0 };
+    if (o.load_only && o.model) {
+        dv_err e = { 0 };
+        if (bench_model(&o, &f, &e)) {
+            fprintf(stderr, "docvl-bench: %s\n", e.msg);
+            return 1;
+        }
+        return 0;
+    }
     f.sgemm_gflops[0] = sgemm_gflops(1);
     f.sgemm_gflops[1] = sgemm_gflops(o.threads);
     f.mem_gbs[0] = mem_gbs(1);

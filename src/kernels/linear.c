@@ -42,6 +42,15 @@ void dv_release_mapped(const void *data, size_t nbytes)
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: failure only costs memory */
 }
 
+void dv_prefetch_mapped(const void *data, size_t nbytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !data)
+        return;
+    uintptr_t lo = (uintptr_t)data & ~((uintptr_t)page - 1);
+    (void)madvise((void *)lo, (uintptr_t)data + nbytes - lo, MADV_WILLNEED); /* advice only */
+}
+
 int dv_linear_bind(dv_linear *L, const dv_tensor *w, const dv_tensor *b, int widen, dv_err *e)
 {
     memset(L, 0, sizeof *L);

@@ -41,6 +41,9 @@ size_t dv_linear_weight_bytes(const dv_linear *L);
  * needed (after widening or quantizing them): they leave the resident set and
  * are read again from the file if ever touched. Only for file mappings. */
 void dv_release_mapped(const void *data, size_t nbytes);
+/* Asks the kernel to read [data, data + nbytes) of a file mapping ahead (a
+ * whole tensor about to be quantized: one large read instead of faults). */
+void dv_prefetch_mapped(const void *data, size_t nbytes);
 
 /* x [n, in] -> y [n, out]. y must not alias x. ctx->pool (may be NULL)
  * splits the few-row products; OpenBLAS gets ctx->n_threads. */

@@ -107,10 +107,13 @@ static int settle(const dv_checkpoint *ck, const char *name, dv_qfmt f, dv_pool 
                   dv_err *e)
 {
     const dv_tensor *t = dv_checkpoint_find(ck, name);
+    int mapped = t && is_mapped(ck, t);
+    if (mapped && f != DV_QNONE)
+        dv_prefetch_mapped(t->data, t->nbytes);
     int rc = dv_linear_quantize(L, f, pool, e);
     if (rc)
         return dv_wrap(e, "quantizing \"%s\"", name);
-    if (t && (f != DV_QNONE || L->w_owned) && t->dtype != DV_F32 && is_mapped(ck, t))
+    if (mapped && (f != DV_QNONE || L->w_owned) && t->dtype != DV_F32)
         dv_release_mapped(t->data, t->nbytes);
     return DOCVL_OK;
 }
