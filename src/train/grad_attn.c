@@ -37,7 +37,8 @@ static void scores(const tg_attn *a, int h, int q0, int nq, int nk, float *s)
         float *row = s + (size_t)i * nk;
         if (a->rel_g) {   /* keys are the whole g x g grid (check() ensured it) */
             int g = a->rel_g;
-            const float *rh = a->rel_h + (size_t)(q0 + i) * g, *rw = a->rel_w + (size_t)(q0 + i) * g;
+            const float *rh = a->rel_h + (size_t)(q0 + i) * g;
+            const float *rw = a->rel_w + (size_t)(q0 + i) * g;
             for (int kh = 0; kh < g; kh++)
                 for (int kw = 0; kw < g; kw++)
                     row[kh * g + kw] += rh[kh] + rw[kw];

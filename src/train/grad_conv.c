@@ -14,7 +14,8 @@ void tg_conv_out(const tg_conv *c, int h, int w, int *oh, int *ow)
 /* Input pixel of kernel tap (ky, kx) for output pixel (oy, ox), or NULL in
  * the zero padding. Column entry (ci, ky, kx) sits at ci*k*k + ky*k + kx, the
  * flattened PyTorch weight's order. */
-static size_t tap_offset(const tg_conv *c, int h, int w, int oy, int ox, int ky, int kx, int *inside)
+static size_t tap_offset(const tg_conv *c, int h, int w, int oy, int ox, int ky, int kx,
+                         int *inside)
 {
     int iy = oy * c->stride - c->pad + ky, ix = ox * c->stride - c->pad + kx;
     *inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
@@ -185,7 +186,8 @@ void tg_bilinear_fwd(const float *src, int sh, int sw, int c, float *dst, int dh
     for (int y = 0; y < dh; y++)
         for (int x = 0; x < dw; x++) {
             taps t = bilinear_taps(y, x, sh, sw, dh, dw, c);
-            const float *a = src + t.at[0], *b = src + t.at[1], *d = src + t.at[2], *f = src + t.at[3];
+            const float *a = src + t.at[0], *b = src + t.at[1];
+            const float *d = src + t.at[2], *f = src + t.at[3];
             float *o = dst + ((size_t)y * dw + x) * c;
             /* the inference resize's arithmetic, term for term */
             double fy = t.fy, fx = t.fx;

@@ -115,7 +115,8 @@ static int attn_fwd(const tg_vit *v, const tg_block *b, tg_block_act *a, dv_err 
             float *rel = window_rel(a, win, h);
             if (full) {
                 rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_h.w, 1, full, rel);
-                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_w.w, 0, full, rel + (size_t)per * a->ws);
+                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_w.w, 0, full,
+                           rel + (size_t)per * a->ws);
             }
             rc = tg_attn_fwd(&at, e);
         }

@@ -70,7 +70,10 @@ static int check_sample(const step *st, dv_err *e)
     return DOCVL_OK;
 }
 
-static size_t pixels_per_image(const dv_config *c) { return (size_t)3 * c->pre.image_size * c->pre.image_size; }
+static size_t pixels_per_image(const dv_config *c)
+{
+    return (size_t)3 * c->pre.image_size * c->pre.image_size;
+}
 
 static int vision_fwd(step *st, int k, dv_err *e)
 {
@@ -153,7 +156,8 @@ static int vision_bwd(step *st, int k, const float *drows, dv_err *e)
     float *dsam = st->sam_grad ? tg_alloc(&v->pool, n * I->sam.ch[1]) : NULL;
     if ((rc = tg_pool_check(&v->pool, "vision gradients", e)))
         return rc;
-    rc = tg_aligner_bwd(&I->al, &v->al, (int)n, drows, tr[DV_PART_ALIGNER], dsam, dsig, &v->pool, e);
+    rc = tg_aligner_bwd(&I->al, &v->al, (int)n, drows, tr[DV_PART_ALIGNER], dsam, dsig, &v->pool,
+                        e);
     if (!rc && dsig)
         rc = tg_siglip_bwd(&I->sig, &v->sig, dsig, 1, e);
     if (!rc && dsam)

@@ -35,7 +35,9 @@ static void expect(const char *what, double rel)
 /* ---- linear ---- */
 
 enum { LN_N = 5, LN_IN = 7, LN_OUT = 4 };
-typedef struct lin_case { float x[LN_N * LN_IN], w[LN_OUT * LN_IN], b[LN_OUT], r[LN_N * LN_OUT]; } lin_case;
+typedef struct lin_case {
+    float x[LN_N * LN_IN], w[LN_OUT * LN_IN], b[LN_OUT], r[LN_N * LN_OUT];
+} lin_case;
 
 static double lin_loss(void *u)
 {
@@ -90,7 +92,8 @@ static void norm_check(int rms)
         tg_layernorm_fwd(c.x, y, NR, ND, c.w, c.b, 1e-6f, m, rs);
         tg_layernorm_bwd(c.r, c.x, m, rs, NR, ND, c.w, dx, dw, db);
     }
-    expect(rms ? "rmsnorm dx" : "layernorm dx", gc_check(c.x, dx, NR * ND, SAMPLES, EPS, norm_loss, &c));
+    expect(rms ? "rmsnorm dx" : "layernorm dx",
+           gc_check(c.x, dx, NR * ND, SAMPLES, EPS, norm_loss, &c));
     expect(rms ? "rmsnorm dw" : "layernorm dw", gc_check(c.w, dw, ND, SAMPLES, EPS, norm_loss, &c));
     if (!rms)
         expect("layernorm db", gc_check(c.b, db, ND, SAMPLES, EPS, norm_loss, &c));
@@ -249,7 +252,8 @@ static double conv_loss(void *u)
     int oh, ow;
     if (c->patch) {
         float mean[3] = { 0.5f, 0.4f, 0.3f }, std[3] = { 0.2f, 0.3f, 0.25f };
-        g_assert_cmpint(tg_patch_fwd(&c->c, c->x, c->h, c->w, mean, std, c->wt, c->b, c->y, &e), ==, 0);
+        g_assert_cmpint(tg_patch_fwd(&c->c, c->x, c->h, c->w, mean, std, c->wt, c->b, c->y, &e),
+                        ==, 0);
         oh = c->h / c->c.k, ow = c->w / c->c.k;
     } else {
         g_assert_cmpint(tg_conv_fwd(&c->c, c->x, c->h, c->w, c->wt, c->b, c->y, &e), ==, 0);
@@ -288,8 +292,10 @@ static void conv_check(const char *what, tg_conv cv, int h, int w, int patch)
 static void test_conv(void)
 {
     conv_check("conv 1x1", (tg_conv){ .cin = 3, .cout = 4, .k = 1, .stride = 1 }, 4, 4, 0);
-    conv_check("conv 3x3 pad 1", (tg_conv){ .cin = 3, .cout = 4, .k = 3, .stride = 1, .pad = 1 }, 4, 5, 0);
-    conv_check("conv 3x3 stride 2", (tg_conv){ .cin = 3, .cout = 4, .k = 3, .stride = 2, .pad = 1 }, 5, 6, 0);
+    conv_check("conv 3x3 pad 1", (tg_conv){ .cin = 3, .cout = 4, .k = 3, .stride = 1, .pad = 1 },
+               4, 5, 0);
+    conv_check("conv 3x3 stride 2", (tg_conv){ .cin = 3, .cout = 4, .k = 3, .stride = 2, .pad = 1 },
+               5, 6, 0);
     conv_check("patch embedding", (tg_conv){ .cin = 3, .cout = 4, .k = 2, .stride = 2 }, 4, 6, 1);
 }
 
@@ -342,7 +348,9 @@ static double block_loss(void *u)
 
 static void block_check(const char *what, int grid, int window, int relpos)
 {
-    block_case c = { .v = { .grid = grid, .width = BW, .heads = 2, .mlp = BMLP, .relpos = relpos } };
+    block_case c = {
+        .v = { .grid = grid, .width = BW, .heads = 2, .mlp = BMLP, .relpos = relpos }
+    };
     int rs = window ? window : grid, L = 2 * rs - 1, hd = BW / 2;
     size_t sizes[NWEIGHTS] = { BW, BW, BW, BW, 3 * BW * BW, 3 * BW, BW * BW, BW, BMLP * BW, BMLP,
                                BW * BMLP, BW, (size_t)L * hd, (size_t)L * hd };
@@ -423,7 +431,7 @@ static void aligner_check(int hybrid)
     static aligner_case c;
     memset(&c, 0, sizeof c);
     uint64_t s = 70 + (uint64_t)hybrid;
-    gc_fill(c.high, sizeof c.high / sizeof(float), &s, 1), gc_fill(c.low, sizeof c.low / sizeof(float), &s, 1);
+    gc_fill(c.high, AN * AHI, &s, 1), gc_fill(c.low, AN * AIN, &s, 1);
     gc_fill(c.r, AN * AE, &s, 1);
     for (int i = 0; i < 4; i++)
         gc_fill(c.w[i], AE * AE, &s, 0.5f), gc_fill(c.b[i], AE, &s, 0.5f);
@@ -440,7 +448,8 @@ static void aligner_check(int hybrid)
     tg_aligner_act act;
     dv_err e = { 0 };
     g_assert_cmpint(tg_aligner_fwd(&c.a, c.high, c.low, AN, out, &act, &pool, &e), ==, 0);
-    g_assert_cmpint(tg_aligner_bwd(&c.a, &act, AN, c.r, 1, hybrid ? dhigh : NULL, dlow, &pool, &e), ==, 0);
+    g_assert_cmpint(tg_aligner_bwd(&c.a, &act, AN, c.r, 1, hybrid ? dhigh : NULL, dlow, &pool, &e),
+                    ==, 0);
     tg_pool_free(&pool);
     const char *what = hybrid ? "aligner hybrid split" : "aligner mlp_gelu";
     char name[96];

@@ -316,7 +316,9 @@ static void test_freeze(void)
         g_assert_true(part_has_grad(m, (dv_part)p));
     float *full = grads_copy(m);
     /* stage 1: the aligner alone; 2: + LLM; 3: all but the SAM body */
-    const int stages[3][DV_PART_COUNT] = { { 0, 0, 0, 1, 0 }, { 0, 0, 0, 1, 1 }, { 0, 1, 1, 1, 1 } };
+    const int stages[3][DV_PART_COUNT] = {
+        { 0, 0, 0, 1, 0 }, { 0, 0, 0, 1, 1 }, { 0, 1, 1, 1, 1 }
+    };
     for (int k = 0; k < 3; k++)
         check_stage(m, &t.s, stages[k], full);
     g_assert_true(part_has_grad(m, DV_PART_SAM_NECK));

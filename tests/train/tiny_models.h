@@ -14,8 +14,8 @@
 
 /* SigLIP-only: a 64x64 image (16 tokens), one block; decoder of 2 layers,
  * GQA (4 heads over 2 kv heads), vocab 40. Hybrid: SAM on 128x128 (8x8
- * grid, window 4 padded from... exactly 2x2 windows, a global block 1) and
- * SigLIP at 384 for SAM's fixed 24x24 output. */
+ * grid; block 0 windowed by 3, so padded to 9x9; block 1 global) and SigLIP
+ * at 384 for SAM's fixed 24x24 output. */
 static inline dv_config tiny_config(int hybrid)
 {
     const char *arch = hybrid ? "tiny-hybrid" : "tiny-siglip";
@@ -54,7 +54,8 @@ typedef struct tiny_sample {
 static inline tiny_sample tiny_sample_new(const dv_config *c, int images, uint64_t seed)
 {
     tiny_sample t = { 0 };
-    int nt = images ? dv_config_image_tokens(c) : 0, n = 3 + 5 * (images ? images : 1) + nt * images;
+    int nt = images ? dv_config_image_tokens(c) : 0;
+    int n = 3 + 5 * (images ? images : 1) + nt * images;
     size_t np = (size_t)3 * c->pre.image_size * c->pre.image_size * images;
     t.ids = g_new0(int32_t, n);
     t.labels = g_new0(int32_t, n);
