@@ -113,7 +113,7 @@ static int settle(const dv_checkpoint *ck, const char *name, dv_qfmt f, dv_pool 
     int rc = dv_linear_quantize(L, f, pool, e);
     if (rc)
         return dv_wrap(e, "quantizing \"%s\"", name);
-    if (mapped && (f != DV_QNONE || L->w_owned) && t->dtype != DV_F32)
+    if (mapped && (f != DV_QNONE || L->w_owned)) /* the source is not read again */
         dv_release_mapped(t->data, t->nbytes);
     return DOCVL_OK;
 }
