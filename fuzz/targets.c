@@ -18,6 +18,7 @@
 #include "image/decode.h"
 #include "model/config.h"
 #include "model/safetensors.h"
+#include "model/schema.h"
 #include "out/htmltable.h"
 #include "out/writer.h"
 #include "text/tokenizer.h"
@@ -65,28 +66,44 @@ static const char base_config[] =
     "\"num_key_value_heads\":4,\"max_position_embeddings\":2048,\"rms_norm_eps\":1e-06,"
     "\"bos_token_id\":656,\"eos_token_id\":657}}";
 
+/* The same kind of model in transformers' layout (deepseek-community). */
+static const char hf_config[] =
+    "{\"model_type\":\"deepseek_vl_hybrid\",\"image_token_id\":100015,"
+    "\"text_config\":{\"model_type\":\"llama\",\"max_position_embeddings\":16384,"
+    "\"num_hidden_layers\":30,\"vocab_size\":102400,\"bos_token_id\":100000,"
+    "\"eos_token_id\":100001},"
+    "\"vision_config\":{\"model_type\":\"siglip_vision_model\",\"hidden_size\":1024,"
+    "\"intermediate_size\":4096,\"image_size\":384,\"num_attention_heads\":16,"
+    "\"num_hidden_layers\":24,\"vision_use_head\":false},"
+    "\"high_res_vision_config\":{\"model_type\":\"sam_vision_model\"}}";
+
 static const char *const side_names[] = {
     "preprocessor_config.json", "processor_config.json", "tokenizer_config.json",
     "special_tokens_map.json", "generation_config.json",
 };
 
-/* First byte: 0 = the rest is a config.json; 1..5 = the rest is that side
- * file, applied to base_config. */
+/* First byte: 0 = the rest is a config.json, whose tensor schema is then
+ * built (names and shapes from its numbers); 1..5 = the rest is that side
+ * file, applied to base_config; 6..10 = the same applied to hf_config. */
 int dv_fuzz_config(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    unsigned which = data[0] % 6;
+    unsigned which = data[0] % 11;
     const char *text = (const char *)data + 1;
     dv_config cfg;
     dv_err e = { 0 };
     if (which == 0) {
-        dv_config_parse_json(text, size - 1, "config.json", &cfg, &e);
+        dv_schema sc;
+        if (dv_config_parse_json(text, size - 1, "config.json", &cfg, &e) == DOCVL_OK &&
+            dv_model_schema(&cfg, &sc, &e) == DOCVL_OK)
+            dv_schema_free(&sc);
         return 0;
     }
-    if (dv_config_parse_json(base_config, strlen(base_config), "base", &cfg, &e) != DOCVL_OK)
+    const char *base = which <= 5 ? base_config : hf_config;
+    if (dv_config_parse_json(base, strlen(base), "base", &cfg, &e) != DOCVL_OK)
         abort();   /* the harness itself is broken */
-    dv_config_parse_side(side_names[which - 1], text, size - 1, &cfg, &e);
+    dv_config_parse_side(side_names[(which - 1) % 5], text, size - 1, &cfg, &e);
     return 0;
 }
 
