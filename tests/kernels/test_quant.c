@@ -143,6 +143,26 @@ static void test_qdot_is_dequantized_dot(void)
     g_rand_free(r);
 }
 
+/* dv_widen's BF16 path (AVX2 where the CPU has it, a scalar tail) gives the
+ * bits of the one-value conversion, at every length and offset. */
+static void test_widen_bf16(void)
+{
+    enum { N = 100 };
+    uint16_t h[N];
+    for (int i = 0; i < N; i++)
+        h[i] = (uint16_t)(i * 2654435761u >> 16);
+    dv_tensor t = { .dtype = DV_BF16, .data = h };
+    for (size_t off = 0; off < 3; off++)
+        for (size_t n = 0; n + off <= N; n += 7) {
+            float got[N];
+            dv_widen(&t, off, n, got);
+            for (size_t i = 0; i < n; i++) {
+                float want = dv_bf16_to_f32(h[off + i]);
+                g_assert_cmpmem(&got[i], sizeof(float), &want, sizeof(float));
+            }
+        }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -151,5 +171,6 @@ int main(int argc, char **argv)
     g_test_add_func("/quant/degenerate_blocks", test_degenerate_blocks);
     g_test_add_func("/quant/simd_matches_scalar", test_simd_matches_scalar);
     g_test_add_func("/quant/qdot_is_dequantized_dot", test_qdot_is_dequantized_dot);
+    g_test_add_func("/quant/widen_bf16", test_widen_bf16);
     return g_test_run();
 }
