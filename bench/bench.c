@@ -39,6 +39,7 @@ typedef struct figures {
     double vision_ms_1t, prefill_tps_1t;  /* 0 when not measured */
     double prefill_tps, prefill_gflop;
     double decode_tps, decode_bytes_per_token;
+    double decode_kv_bytes_per_token;   /* f32 keys and values read, mean over the steps */
     double peak_rss_gb;
     dv_weights weights;   /* as loaded */
     int have_model;
@@ -290,6 +291,8 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
             goto done;
     f->decode_tps = o->decode / (now() - t0);
     f->decode_bytes_per_token = (double)dv_llama_weight_bytes(m->llama);
+    double kv_dim = (double)c->lm.kv_heads * c->lm.head_dim;
+    f->decode_kv_bytes_per_token = 2.0 * 4.0 * c->lm.layers * kv_dim * (o->prefill + (o->decode + 1) / 2.0);
     f->peak_rss_gb = peak_rss_gb();
     f->have_model = 1;
 done:
@@ -331,6 +334,8 @@ static void print_text(const bench_opts *o, const figures *f)
     printf("  decode                 %8.2f tok/s %7.1f GB/s of weights (%.0f%% of memory read), "
            "%.2f GB/token\n", f->decode_tps, d_gbs, 100 * d_gbs / f->mem_gbs[1],
            f->decode_bytes_per_token / 1e9);
+    printf("  decode KV cache read   %8.2f GB/token (f32, not in the figure above)\n",
+           f->decode_kv_bytes_per_token / 1e9);
     printf("  peak RSS               %8.2f GB\n", f->peak_rss_gb);
 }
 
@@ -355,6 +360,7 @@ static void print_json(const bench_opts *o, const figures *f)
                a_rate / f->sgemm_gflops[1], o->prefill, f->prefill_tps, p_rate,
                p_rate / f->sgemm_gflops[1], f->decode_tps, d_gbs, f->decode_bytes_per_token,
                d_gbs / f->mem_gbs[1], f->peak_rss_gb);
+        printf(", \"decode_kv_bytes_per_token\": %.0f", f->decode_kv_bytes_per_token);
         if (f->vision_ms_1t > 0)
             printf(", \"vision_ms_1t\": %.1f, \"vision_speedup\": %.3f, \"prefill_tps_1t\": %.2f, "
                    "\"prefill_speedup\": %.3f", f->vision_ms_1t, ratio(f->vision_ms_1t, f->vision_ms),
