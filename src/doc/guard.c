@@ -128,7 +128,10 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
         ;
     if (ok)
         return DOCVL_OK;
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !over_memory)
+    if (over_memory)
+        return dv_fail(e, DOCVL_ELIMIT, "page needs more than %llu MB of memory to draw",
+                       DV_GUARD_MAX_RSS >> 20);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         return dv_fail(e, DOCVL_ELIMIT, "page needs more than %.0f s to draw", seconds);
     return dv_fail(e, DOCVL_EFORMAT,
                    "page cannot be drawn (Poppler failed on it or needed over %llu MB)",

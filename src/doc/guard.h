@@ -25,8 +25,8 @@ struct _PopplerPage;
 #define DV_GUARD_MAX_RSS ((unsigned long long)3 << 29)
 
 /* Returns DOCVL_OK when the trial finished (or no child process could be
- * made), DOCVL_ELIMIT when it ran out of time, DOCVL_EFORMAT when it
- * crashed or ran out of memory. */
+ * made), DOCVL_ELIMIT when it ran out of time or over DV_GUARD_MAX_RSS,
+ * DOCVL_EFORMAT when it crashed or ran out of address space. */
 int dv_guard_try_page(struct _PopplerPage *page, double seconds, dv_err *e);
 
 #endif
