@@ -361,9 +361,14 @@ int dv_hf_from_original(const char *orig, int hybrid, dv_hf_name out[3])
     for (int i = 0; i < n; i++) {
         if (strncmp(out[i].name, "lm_head.", 8) == 0)
             continue;
-        char tmp[256];
-        snprintf(tmp, sizeof tmp, "model.%s", out[i].name);
-        snprintf(out[i].name, sizeof out[i].name, "%s", tmp);
+        /* prefix in place; a name too long for the prefix is cut, and then
+         * simply matches no tensor */
+        size_t len = strnlen(out[i].name, sizeof out[i].name - 1), room = sizeof out[i].name - 7;
+        if (len > room)
+            len = room;
+        memmove(out[i].name + 6, out[i].name, len);
+        memcpy(out[i].name, "model.", 6);
+        out[i].name[len + 6] = '\0';
     }
     return n;
 }
