@@ -37,11 +37,28 @@ static void trial(PopplerPage *page)
     poppler_page_free_image_mapping(poppler_page_get_image_mapping(page));
 }
 
+/* Address space (field 0) or resident memory (field 1) of process pid in
+ * bytes, from Linux's /proc/PID/statm; 0 if unknown. */
+static unsigned long long statm_bytes(pid_t pid, int field)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long v[2] = {0, 0};
+    int n = f ? fscanf(f, "%llu %llu", &v[0], &v[1]) : 0;
+    if (f)
+        fclose(f);
+    return n == 2 ? v[field] * (unsigned long long)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* The bounds count what the trial adds: the caller may already hold
+ * gigabytes (a loaded model), which the child shares copy-on-write. */
 static void limit_child(void)
 {
     /* ASan reserves far more address space than the limit: no cap there. */
 #if !defined(__SANITIZE_ADDRESS__)
-    struct rlimit r = {DV_GUARD_MAX_BYTES, DV_GUARD_MAX_BYTES};
+    rlim_t cap = (rlim_t)(statm_bytes(getpid(), 0) + DV_GUARD_MAX_BYTES);
+    struct rlimit r = {cap, cap};
     setrlimit(RLIMIT_AS, &r);
 #endif
 }
@@ -53,24 +70,12 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Resident memory of process pid in bytes (Linux /proc), 0 if unknown.
- * The memory bound of builds where RLIMIT_AS cannot be used (ASan). */
-static unsigned long long resident_bytes(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long long size = 0, pages = 0;
-    int n = f ? fscanf(f, "%llu %llu", &size, &pages) : 0;
-    if (f)
-        fclose(f);
-    return n == 2 ? pages * (unsigned long long)sysconf(_SC_PAGESIZE) : 0;
-}
-
 /* Waits for the child's one-byte report on fd; 1 if it came in time. The
  * child's resident memory is looked at every few milliseconds meanwhile:
- * over DV_GUARD_MAX_RSS counts as no report (*over_memory set). */
-static int wait_report(int fd, pid_t pid, double seconds, int *over_memory)
+ * DV_GUARD_MAX_RSS over base (the caller's own at the fork) counts as no
+ * report (*over_memory set). */
+static int wait_report(int fd, pid_t pid, unsigned long long base, double seconds,
+                       int *over_memory)
 {
     double end = now_s() + seconds;
     *over_memory = 0;
@@ -78,7 +83,7 @@ static int wait_report(int fd, pid_t pid, double seconds, int *over_memory)
         double left = end - now_s();
         if (left <= 0)
             return 0;
-        if (resident_bytes(pid) > DV_GUARD_MAX_RSS) {
+        if (statm_bytes(pid, 1) > base + DV_GUARD_MAX_RSS) {
             *over_memory = 1;
             return 0;
         }
@@ -102,6 +107,7 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
     int fds[2];
     if (pipe(fds) != 0)
         return DOCVL_OK;
+    unsigned long long base = statm_bytes(getpid(), 1);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -119,7 +125,7 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
     }
     close(fds[1]);
     int over_memory = 0;
-    int ok = wait_report(fds[0], pid, seconds, &over_memory);
+    int ok = wait_report(fds[0], pid, base, seconds, &over_memory);
     close(fds[0]);
     if (!ok)
         kill(pid, SIGKILL);

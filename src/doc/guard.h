@@ -17,9 +17,9 @@ struct _PopplerPage;
 
 /* Default wall-clock budget of one page's trial, in seconds. */
 #define DV_GUARD_DEFAULT_SECONDS 10.0
-/* Address space a trial may use. */
+/* Address space a trial may add to the caller's (which it shares). */
 #define DV_GUARD_MAX_BYTES ((unsigned long long)2 << 30)
-/* Resident memory a trial may reach, watched from the parent: the bound
+/* Resident memory a trial may add, watched from the parent: the bound
  * where address space cannot be limited (ASan), below the 2 GB every bad
  * input must stay within so that the poll interval's overshoot fits. */
 #define DV_GUARD_MAX_RSS ((unsigned long long)3 << 29)

@@ -2,6 +2,7 @@
  * cheaply is reached here, and its error code and message checked: the
  * message is the one the table quotes. */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/json.h"
 #include "doc/document.h"
@@ -130,6 +131,31 @@ static void test_vocab(void)
     g_assert_null(t);
 }
 
+/* The trial run's bounds count what drawing the page adds: a caller that
+ * already holds more address space than the bound (a loaded model: the
+ * 1.3B maps 4 GB) still gets its pages drawn. */
+static void test_trial_big_caller(void)
+{
+    size_t big = (size_t)3 << 30;
+    void *held = mmap(NULL, big, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    g_assert_true(held != MAP_FAILED);
+    const char *root = g_getenv("DOCVL_SAMPLES");
+    char *path = g_build_filename(root ? root : "samples", "born-digital.pdf", NULL);
+    dv_doc *d = NULL;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_doc_open_file(path, NULL, &d, &e), ==, DOCVL_OK);
+    dv_render_options ro = { 50, 0 };
+    dv_rendered_page rp;
+    int rc = dv_doc_render_page(d, 0, &ro, &rp, &e);
+    if (rc)
+        g_printerr("%s\n", e.msg);
+    g_assert_cmpint(rc, ==, DOCVL_OK);
+    dv_image_free(&rp.image);
+    dv_doc_close(d);
+    g_free(path);
+    munmap(held, big);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -141,5 +167,6 @@ int main(int argc, char **argv)
     g_test_add_func("/limits/safetensors-header", test_st_header);
     g_test_add_func("/limits/safetensors-tensors", test_st_tensors);
     g_test_add_func("/limits/vocab", test_vocab);
+    g_test_add_func("/limits/trial-big-caller", test_trial_big_caller);
     return g_test_run();
 }
