@@ -27,9 +27,9 @@ static void usage(FILE *f)
           "in one or two columns, with a light scan look (--scan 0 to 1, default 1), from\n"
           "the words of CORPUS.txt. Writes DIR/tile-NNNNN.png, .txt (the drawn text in\n"
           "reading order) and .md (Markdown, tables as GFM). The same --seed gives the same\n"
-          "bytes. --plain: paragraphs only; --max-lines caps a paragraph. --manifest also writes DIR/manifest.jsonl for\n"
-          "docvl-train (the user asks --prompt, the assistant answers the transcription,\n"
-          "or the Markdown with --markdown).\n",
+          "bytes. --plain: paragraphs only; --max-lines caps a paragraph. --manifest also\n"
+          "writes DIR/manifest.jsonl for docvl-train (the user asks --prompt, the\n"
+          "assistant answers the transcription, or the Markdown with --markdown).\n",
           f);
 }
 
@@ -43,7 +43,8 @@ typedef struct args {
 static const struct option OPTS[] = {
     { "text", 1, 0, 't' }, { "out", 1, 0, 'o' }, { "count", 1, 0, 'n' }, { "seed", 1, 0, 's' },
     { "size", 1, 0, 'S' }, { "font-px", 1, 0, 'F' }, { "plain", 0, 0, 'P' },
-    { "scan", 1, 0, 'x' }, { "max-blocks", 1, 0, 'b' }, { "max-lines", 1, 0, 'l' }, { "manifest", 0, 0, 'm' },
+    { "scan", 1, 0, 'x' }, { "max-blocks", 1, 0, 'b' }, { "max-lines", 1, 0, 'l' },
+    { "manifest", 0, 0, 'm' },
     { "prompt", 1, 0, 'p' }, { "markdown", 0, 0, 'M' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 };
 
@@ -53,20 +54,35 @@ static int bad(const char *flag, const char *v)
     return -1;
 }
 
-static int num_opt(args *a, int c, const char *v)
+/* A whole number >= lo that fits an int. */
+static int int_opt(const char *v, const char *flag, long lo, long *out)
 {
     char *end;
     errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > 1 << 30)
+        return bad(flag, v);
+    *out = x;
+    return 0;
+}
+
+static int num_opt(args *a, int c, const char *v)
+{
+    long x = 0;
+    char *end;
+    int rc;
     switch (c) {
-    case 'n': a->count = strtol(v, &end, 10); return errno || *end || a->count < 1 ? bad("--count", v) : 0;
-    case 's': a->seed = strtol(v, &end, 10); return errno || *end || a->seed < 0 ? bad("--seed", v) : 0;
-    case 'b': a->r.max_blocks = (int)strtol(v, &end, 10);
-              return errno || *end || a->r.max_blocks < 0 ? bad("--max-blocks", v) : 0;
-    case 'l': a->r.max_lines = (int)strtol(v, &end, 10);
-              return errno || *end || a->r.max_lines < 0 ? bad("--max-lines", v) : 0;
-    case 'x': a->r.scan = strtod(v, &end); return errno || *end || !(a->r.scan >= 0) ? bad("--scan", v) : 0;
+    case 'n': return int_opt(v, "--count", 1, &a->count);
+    case 's': return int_opt(v, "--seed", 0, &a->seed);
+    case 'b': rc = int_opt(v, "--max-blocks", 0, &x); a->r.max_blocks = (int)x; return rc;
+    case 'l': rc = int_opt(v, "--max-lines", 0, &x); a->r.max_lines = (int)x; return rc;
+    case 'x':
+        errno = 0;
+        a->r.scan = strtod(v, &end);
+        return errno || end == v || *end || !(a->r.scan >= 0) ? bad("--scan", v) : 0;
     case 'S': return sscanf(v, "%dx%d", &a->r.width, &a->r.height) == 2 ? 0 : bad("--size", v);
-    case 'F': return sscanf(v, "%lf:%lf", &a->r.min_px, &a->r.max_px) == 2 ? 0 : bad("--font-px", v);
+    case 'F':
+        return sscanf(v, "%lf:%lf", &a->r.min_px, &a->r.max_px) == 2 ? 0 : bad("--font-px", v);
     default: return 1;
     }
 }

@@ -18,10 +18,11 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: docvl-train train (--model DIR | --init CONFIG.json --tokenizer DIR) --stage 1|2|3\n"
-          "                        --data MANIFEST.jsonl [--text CORPUS.txt] [--mix 7:3] --out DIR\n"
-          "                        [--steps N] [--lr X] [--min-lr X] [--warmup N] [--batch N]\n"
-          "                        [--accum N] [--clip X] [--wd X] [--seed N] [--train PART=on|off]\n"
+    fputs("usage: docvl-train train (--model DIR | --init CONFIG.json --tokenizer DIR)\n"
+          "                        --stage 1|2|3 --data MANIFEST.jsonl [--text CORPUS.txt]\n"
+          "                        [--mix 7:3] --out DIR [--steps N] [--lr X] [--min-lr X]\n"
+          "                        [--warmup N] [--batch N] [--accum N] [--clip X] [--wd X]\n"
+          "                        [--seed N] [--train PART=on|off]\n"
           "                        [--resume DIR] [--stop-after N] [--save-every N]\n"
           "                        [--max-tokens N] [--threads N] [-q]\n"
           "       docvl-train eval-mc --model DIR --data MC.jsonl [--threads N] [-v]\n"
@@ -94,19 +95,37 @@ typedef struct args {
     int quiet, verbose;
 } args;
 
+/* An int option within [lo, hi]. */
+static int parse_int(const char *s, const char *flag, long lo, long hi, int *out)
+{
+    long x;
+    if (parse_long(s, flag, lo, &x))
+        return -1;
+    if (x > hi) {
+        fprintf(stderr, "docvl-train: %s %ld: at most %ld\n", flag, x, hi);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
 static int set_long_opt(args *a, int c, const char *v)
 {
     long x;
     switch (c) {
-    case O_STAGE: if (parse_long(v, "--stage", 1, &x)) return -1; a->t.stage = (int)x; return 0;
+    case O_STAGE: return parse_int(v, "--stage", 1, 1 << 20, &a->t.stage);
     case O_STEPS: return parse_long(v, "--steps", 1, &a->t.steps);
     case O_WARMUP: return parse_long(v, "--warmup", 0, &a->t.warmup);
-    case O_BATCH: if (parse_long(v, "--batch", 1, &x) || x > 1 << 20) return -1; a->t.batch = (int)x; return 0;
-    case O_ACCUM: if (parse_long(v, "--accum", 1, &x) || x > 1 << 20) return -1; a->t.accum = (int)x; return 0;
-    case O_SEED: if (parse_long(v, "--seed", 0, &x)) return -1; a->t.seed = (uint64_t)x; return 0;
+    case O_BATCH: return parse_int(v, "--batch", 1, 1 << 20, &a->t.batch);
+    case O_ACCUM: return parse_int(v, "--accum", 1, 1 << 20, &a->t.accum);
+    case O_SEED:
+        if (parse_long(v, "--seed", 0, &x))
+            return -1;
+        a->t.seed = (uint64_t)x;
+        return 0;
     case O_STOP: return parse_long(v, "--stop-after", 1, &a->t.stop_after);
     case O_SAVE: return parse_long(v, "--save-every", 1, &a->t.save_every);
-    case O_MAXTOK: if (parse_long(v, "--max-tokens", 2, &x) || x > 1 << 24) return -1; a->t.max_tokens = (int)x; return 0;
+    case O_MAXTOK: return parse_int(v, "--max-tokens", 2, 1 << 24, &a->t.max_tokens);
     case O_THREADS: return parse_long(v, "--threads", 1, &a->threads);
     case O_LR: return parse_double(v, "--lr", &a->t.lr);
     case O_MINLR: return parse_double(v, "--min-lr", &a->t.min_lr);

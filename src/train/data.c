@@ -58,7 +58,8 @@ static int read_turn(JsonArray *a, int i, const char *what, dv_turn *t, dv_err *
         return dv_fail(e, DOCVL_EFORMAT, "%s: conversation[%d] is not an object", what, i);
     JsonObject *o = json_node_get_object(n);
     const char *role = NULL, *content = NULL;
-    if (dv_json_str(o, "role", what, &role, e) < 0 || dv_json_str(o, "content", what, &content, e) < 0)
+    if (dv_json_str(o, "role", what, &role, e) < 0 ||
+        dv_json_str(o, "content", what, &content, e) < 0)
         return e->code;
     const char *want = i % 2 == 0 ? "User" : "Assistant";
     if (!role || strcmp(role, want) != 0)

@@ -90,7 +90,8 @@ static int open_model(run *r, dv_err *e)
 {
     const dv_train_opts *o = r->o;
     const char *dir = o->resume_dir ? o->resume_dir : o->model_dir;
-    int rc = dir ? dv_tmodel_load(dir, &r->m, e) : init_from_config(o->init_config, o->seed, &r->m, e);
+    int rc = dir ? dv_tmodel_load(dir, &r->m, e)
+                 : init_from_config(o->init_config, o->seed, &r->m, e);
     if (rc)
         return dv_wrap(e, "%s", dir ? dir : o->init_config);
     r->tok_dir = o->tokenizer_dir ? o->tokenizer_dir : dir;
