@@ -451,7 +451,7 @@ static void default_side_files(dv_config *c)
                                .image_std = { 0.5f, 0.5f, 0.5f },
                                .rescale_factor = 1.0f / 255.0f, .do_normalize = 0 };
     snprintf(c->proc.image_tag, sizeof c->proc.image_tag, "<image_placeholder>");
-    c->proc.num_image_tokens = 576;
+    c->proc.num_image_tokens = dv_config_image_tokens(c);   /* 576 for the released models */
     snprintf(c->proc.sft_format, sizeof c->proc.sft_format, "deepseek");
     c->proc.add_bos = 1;
     snprintf(c->tok.bos, sizeof c->tok.bos, "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81"
