@@ -32,21 +32,6 @@ typedef enum docvl_status {
 const char *docvl_version(void);
 const char *docvl_status_name(int status);
 
-/* ---- models --------------------------------------------------------- */
-
-typedef struct docvl_model docvl_model;
-
-typedef struct docvl_model_options {
-    int n_threads;          /* 0 = all cores */
-} docvl_model_options;
-
-/* Opens a Hugging Face DeepSeek-VL model directory (config.json,
- * model*.safetensors, tokenizer files). On failure *out is NULL and err holds
- * a message naming the file / tensor and what was expected. */
-
-
-
-
 /* ---- reading documents ---------------------------------------------- */
 
 typedef enum docvl_format {
