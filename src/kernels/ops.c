@@ -2,24 +2,29 @@
 
 #include <math.h>
 
-void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const float *b, float eps)
+void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, const float *b,
+                        float eps, float *mean, float *rstd)
 {
     for (int i = 0; i < n; i++) {
         const float *r = x + (size_t)i * d;
         float *o = y + (size_t)i * d;
         /* double accumulation: the goldens were made in float64 and long rows
          * (4096) lose digits in a float sum */
-        double mean = 0, var = 0;
+        double mu = 0, var = 0;
         for (int j = 0; j < d; j++)
-            mean += r[j];
-        mean /= d;
+            mu += r[j];
+        mu /= d;
         for (int j = 0; j < d; j++) {
-            double t = r[j] - mean;
+            double t = r[j] - mu;
             var += t * t;
         }
         var /= d;
         float inv = (float)(1.0 / sqrt(var + eps));
-        float m = (float)mean;
+        float m = (float)mu;
+        if (mean)
+            mean[i] = m;
+        if (rstd)
+            rstd[i] = inv;
         for (int j = 0; j < d; j++) {
             float v = (r[j] - m) * inv;
             if (w)
@@ -29,6 +34,11 @@ void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const 
             o[j] = v;
         }
     }
+}
+
+void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const float *b, float eps)
+{
+    dv_layernorm_stats(x, y, n, d, w, b, eps, NULL, NULL);
 }
 
 void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps)

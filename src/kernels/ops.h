@@ -7,6 +7,9 @@
 
 /* LayerNorm over the last dim (biased variance, as PyTorch). w/b may be NULL. */
 void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const float *b, float eps);
+/* The same, also keeping each row's mean and 1/std (may be NULL) for a backward pass. */
+void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, const float *b,
+                        float eps, float *mean, float *rstd);
 /* RMSNorm as HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w. */
 void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps);
 /* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)), PyTorch's nn.GELU default. */

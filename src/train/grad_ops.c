@@ -1,5 +1,7 @@
 #include "train/grad_ops.h"
 
+#include "kernels/ops.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -80,28 +82,8 @@ void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int i
 void tg_layernorm_fwd(const float *x, float *y, int n, int d, const float *w, const float *b,
                       float eps, float *mean, float *rstd)
 {
-    for (int i = 0; i < n; i++) {
-        const float *r = x + (size_t)i * d;
-        float *o = y + (size_t)i * d;
-        /* double sums as the inference kernel: long rows lose digits in float */
-        double mu = 0, var = 0;
-        for (int j = 0; j < d; j++)
-            mu += r[j];
-        mu /= d;
-        for (int j = 0; j < d; j++)
-            var += (r[j] - mu) * (r[j] - mu);
-        float inv = (float)(1.0 / sqrt(var / d + eps)), m = (float)mu;
-        mean[i] = m;
-        rstd[i] = inv;
-        for (int j = 0; j < d; j++) {
-            float v = (r[j] - m) * inv;
-            if (w)
-                v *= w[j];
-            if (b)
-                v += b[j];
-            o[j] = v;
-        }
-    }
+    /* the inference kernel itself, so training and inference agree bit for bit */
+    dv_layernorm_stats(x, y, n, d, w, b, eps, mean, rstd);
 }
 
 void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const float *rstd,
