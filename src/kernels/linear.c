@@ -83,7 +83,8 @@ void dv_linear_free(dv_linear *L)
 {
     free(L->w_owned);
     free(L->b);
-    free(L->q);
+    if (!L->q_mapped)
+        free(L->q);
     memset(L, 0, sizeof *L);
 }
 

@@ -22,7 +22,9 @@ typedef struct dv_linear {
     float *w_owned;     /* set when the weight was widened at bind time */
     float *b;           /* [out] f32 or NULL */
     dv_qfmt qfmt;       /* DV_QNONE, or w is unused and q holds the weight */
-    void *q;            /* [out] rows of dv_qrow_bytes(qfmt, in) bytes, owned */
+    void *q;            /* [out] rows of dv_qrow_bytes(qfmt, in) bytes */
+    int q_mapped;       /* q points into a mapping its binder owns (a weight cache):
+                           dv_linear_free leaves it; else q is malloc'ed and freed */
 } dv_linear;
 
 /* Binds weight w ([out, in], or [out, in...] flattened for convolutions) and
