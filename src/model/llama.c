@@ -17,6 +17,7 @@
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 #include "kernels/pool.h"
+#include "model/qcache.h"
 
 /* 512 rows: 16-bit weights are widened once per chunk, so fewer chunks
  * mean less widening; activations stay ~80 MB at the 7B's sizes. */
@@ -37,6 +38,7 @@ struct dv_llama {
     float *final_norm;
     dv_linear lm_head;
     int max_in;               /* widest linear input, sizes the panel scratch */
+    dv_qcache *qcache;        /* the weight cache the quantized rows map, or NULL */
 };
 
 struct dv_llama_state {
@@ -102,64 +104,165 @@ static int is_mapped(const dv_checkpoint *ck, const dv_tensor *t)
     return 0;
 }
 
-/* Quantizes L when asked; then the mapped source is not needed any more. */
-static int settle(const dv_checkpoint *ck, const char *name, dv_qfmt f, dv_pool *pool, dv_linear *L,
+/* One decoder matrix to bind: its tensor, shape and how it is held. */
+typedef struct lm_matrix {
+    char name[DV_QCACHE_NAME_MAX];
+    int64_t out, in;
+    dv_qfmt qfmt;
+    dv_linear *L;
+} lm_matrix;
+
+#define LAYER_MATRICES 7
+
+/* Every matrix the decoder binds, layer by layer, then the head: the one
+ * list that binding, the weight cache's check and its writer share. */
+static lm_matrix *list_matrices(dv_llama *m, const dv_lm_weights *w, int *n)
+{
+    const dv_lm_cfg *c = &m->cfg;
+    int64_t H = c->hidden, kvd = (int64_t)c->kv_heads * c->head_dim, F = c->intermediate;
+    *n = c->layers * LAYER_MATRICES + 1;
+    lm_matrix *mats = calloc((size_t)*n, sizeof *mats);
+    if (!mats)
+        return NULL;
+    for (int i = 0; i < c->layers; i++) {
+        llama_layer *L = &m->layers[i];
+        struct { const char *suffix; int64_t out, in; dv_linear *lin; } t[LAYER_MATRICES] = {
+            { "self_attn.q_proj.weight", H, H, &L->q }, { "self_attn.k_proj.weight", kvd, H, &L->k },
+            { "self_attn.v_proj.weight", kvd, H, &L->v }, { "self_attn.o_proj.weight", H, H, &L->o },
+            { "mlp.gate_proj.weight", F, H, &L->gate }, { "mlp.up_proj.weight", F, H, &L->up },
+            { "mlp.down_proj.weight", H, F, &L->down },
+        };
+        for (int j = 0; j < LAYER_MATRICES; j++) {
+            lm_matrix *x = &mats[i * LAYER_MATRICES + j];
+            snprintf(x->name, sizeof x->name, "language_model.model.layers.%d.%s", i, t[j].suffix);
+            x->out = t[j].out;
+            x->in = t[j].in;
+            x->qfmt = w->qfmt;
+            x->L = t[j].lin;
+        }
+    }
+    lm_matrix *h = &mats[*n - 1];
+    snprintf(h->name, sizeof h->name, "language_model.lm_head.weight");
+    h->out = c->vocab;
+    h->in = c->hidden;
+    h->qfmt = w->head_qfmt;
+    h->L = &m->lm_head;
+    return mats;
+}
+
+/* Quantizes x's linear when asked, or points it at its rows in the weight
+ * cache qc (then its checkpoint pages are never read, not even prefetched);
+ * after quantizing, the mapped source is not needed any more. */
+static int settle(const dv_checkpoint *ck, const lm_matrix *x, dv_pool *pool, const dv_qcache *qc,
                   dv_err *e)
 {
-    const dv_tensor *t = dv_checkpoint_find(ck, name);
+    dv_linear *L = x->L;
+    const void *rows = qc && x->qfmt != DV_QNONE
+                           ? dv_qcache_rows(qc, x->name, x->qfmt, L->out, L->in) : NULL;
+    if (rows) {
+        /* the mapping is read-only; the kernels only ever read q */
+        L->q = (void *)rows;
+        L->q_mapped = 1;
+        L->qfmt = x->qfmt;
+        L->w = NULL;
+        return DOCVL_OK;
+    }
+    /* a tied head finds no tensor of its name: its source is the embedding
+     * table, which stays (rows are looked up) */
+    const dv_tensor *t = dv_checkpoint_find(ck, x->name);
     int mapped = t && is_mapped(ck, t);
-    if (mapped && f != DV_QNONE)
+    if (mapped && x->qfmt != DV_QNONE)
         dv_prefetch_mapped(t->data, t->nbytes);
-    int rc = dv_linear_quantize(L, f, pool, e);
+    int rc = dv_linear_quantize(L, x->qfmt, pool, e);
     if (rc)
-        return dv_wrap(e, "quantizing \"%s\"", name);
-    if (mapped && (f != DV_QNONE || L->w_owned)) /* the source is not read again */
+        return dv_wrap(e, "quantizing \"%s\"", x->name);
+    if (mapped && (x->qfmt != DV_QNONE || L->w_owned)) /* the source is not read again */
         dv_release_mapped(t->data, t->nbytes);
     return DOCVL_OK;
 }
 
 static int bind_layer(const dv_lm_cfg *c, const dv_checkpoint *ck, int i, const dv_lm_weights *w,
-                      dv_pool *pool, llama_layer *L, dv_err *e)
+                      dv_pool *pool, const dv_qcache *qc, const lm_matrix *mats, llama_layer *L,
+                      dv_err *e)
 {
     char n[160];
     const char *p = "language_model.model.layers";
-    int64_t H = c->hidden, kvd = (int64_t)c->kv_heads * c->head_dim, F = c->intermediate;
+    int64_t H = c->hidden;
     int rc, widen = w->qfmt == DV_QNONE && w->widen;
 #define NAME(suffix) (snprintf(n, sizeof n, "%s.%d.%s", p, i, suffix), n)
     if ((rc = get_vec(ck, NAME("input_layernorm.weight"), H, &L->attn_norm, e)) ||
         (rc = get_vec(ck, NAME("post_attention_layernorm.weight"), H, &L->mlp_norm, e)))
         return rc;
-    struct { const char *suffix; int64_t out, in; dv_linear *lin; } mats[] = {
-        { "self_attn.q_proj.weight", H, H, &L->q }, { "self_attn.k_proj.weight", kvd, H, &L->k },
-        { "self_attn.v_proj.weight", kvd, H, &L->v }, { "self_attn.o_proj.weight", H, H, &L->o },
-        { "mlp.gate_proj.weight", F, H, &L->gate }, { "mlp.up_proj.weight", F, H, &L->up },
-        { "mlp.down_proj.weight", H, F, &L->down },
-    };
-    for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
-        if ((rc = get_linear(ck, NAME(mats[j].suffix), mats[j].out, mats[j].in, widen, mats[j].lin, e)) ||
-            (rc = settle(ck, n, w->qfmt, pool, mats[j].lin, e)))
-            return rc;
 #undef NAME
+    for (int j = 0; j < LAYER_MATRICES; j++)
+        if ((rc = get_linear(ck, mats[j].name, mats[j].out, mats[j].in, widen, mats[j].L, e)) ||
+            (rc = settle(ck, &mats[j], pool, qc, e)))
+            return rc;
     return DOCVL_OK;
 }
 
 /* Untied models carry lm_head; a tied one reuses the embedding matrix. */
 static int bind_head(dv_llama *m, const dv_checkpoint *ck, const dv_lm_weights *w, dv_pool *pool,
-                     dv_err *e)
+                     const dv_qcache *qc, const lm_matrix *head, dv_err *e)
 {
-    const char *name = "language_model.lm_head.weight";
     const dv_lm_cfg *c = &m->cfg;
     int widen = w->head_qfmt == DV_QNONE && w->widen, rc;
-    if (dv_checkpoint_find(ck, name) || !c->tie_word_embeddings)
-        rc = get_linear(ck, name, c->vocab, c->hidden, widen, &m->lm_head, e);
+    if (dv_checkpoint_find(ck, head->name) || !c->tie_word_embeddings)
+        rc = get_linear(ck, head->name, c->vocab, c->hidden, widen, &m->lm_head, e);
     else
         rc = dv_linear_bind(&m->lm_head, m->embed, NULL, widen, e);
-    if (rc)
-        return rc;
-    /* a tied head's source is the embedding table: it stays, rows are looked up */
-    if (dv_checkpoint_find(ck, name))
-        return settle(ck, name, w->head_qfmt, pool, &m->lm_head, e);
-    return dv_linear_quantize(&m->lm_head, w->head_qfmt, pool, e);
+    return rc ? rc : settle(ck, head, pool, qc, e);
+}
+
+/* The cache file of this checkpoint and format, mapped, if it holds exactly
+ * the matrices listed (names, formats, shapes); else NULL, and the loader
+ * quantizes and rewrites it. *key and *path are set whenever a cache applies;
+ * e is set only when there can be none (a shard that cannot be stat()ed). */
+static dv_qcache *open_cache(const dv_checkpoint *ck, const dv_lm_weights *w, const lm_matrix *mats,
+                             int n, char **key, char **path, dv_err *e)
+{
+    if (dv_qcache_key(ck, w->qfmt, w->head_qfmt, key, e))
+        return NULL;
+    if (!(*path = dv_qcache_path(w->cache_dir, ck->dir, w->qfmt, *key))) {
+        dv_fail(e, DOCVL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    dv_qcache *qc = dv_qcache_open(*path, *key, NULL);
+    int ok = qc && dv_qcache_count(qc) == n;
+    for (int i = 0; ok && i < n; i++)
+        ok = dv_qcache_rows(qc, mats[i].name, mats[i].qfmt, (int)mats[i].out, (int)mats[i].in) != NULL;
+    if (!ok) {
+        dv_qcache_close(qc);
+        return NULL;
+    }
+    dv_qcache_prefetch(qc);
+    return qc;
+}
+
+/* After quantizing: every matrix's rows into the cache file. Failing to
+ * write is no failure of the load: the status carries the reason. */
+static void write_cache(const lm_matrix *mats, int n, const char *key, const dv_lm_weights *w,
+                        dv_qcache_status *st)
+{
+    dv_qcache_entry *ents = calloc((size_t)n, sizeof *ents);
+    dv_err e = { 0 };
+    size_t bytes = 0;
+    if (!ents) {
+        dv_fail(&e, DOCVL_ENOMEM, "out of memory");
+    } else {
+        for (int i = 0; i < n; i++)
+            ents[i] = (dv_qcache_entry){ .name = mats[i].name, .qfmt = mats[i].L->qfmt,
+                                         .rows = mats[i].L->out, .in = mats[i].L->in,
+                                         .data = mats[i].L->q };
+        uint64_t min_free = w->cache_min_free ? w->cache_min_free : DV_QCACHE_MIN_FREE;
+        dv_qcache_write(st->path, key, ents, n, min_free, &bytes, &e);
+    }
+    free(ents);
+    st->bytes = bytes;
+    if (e.code)
+        st->warning = strdup(e.msg);
+    else
+        st->written = 1;
 }
 
 int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_llama **out,
@@ -180,27 +283,55 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
     }
     m->cfg = cfg->lm;
     const dv_lm_cfg *c = &m->cfg;
+    int n_mats = 0;
+    lm_matrix *mats = list_matrices(m, w, &n_mats);
     int64_t eshape[2] = { c->vocab, c->hidden };
-    int rc = dv_checkpoint_get(ck, "language_model.model.embed_tokens.weight", 2, eshape, &m->embed, e);
+    int rc = mats ? dv_checkpoint_get(ck, "language_model.model.embed_tokens.weight", 2, eshape,
+                                      &m->embed, e)
+                  : dv_fail(e, DOCVL_ENOMEM, "out of memory binding the decoder");
     if (!rc && m->embed->dtype != DV_F32 && m->embed->dtype != DV_BF16 && m->embed->dtype != DV_F16)
         rc = dv_fail(e, DOCVL_EUNSUPPORTED, "tensor \"%s\" has dtype %s; expected F32, BF16 or F16",
                      m->embed->name, dv_dtype_name(m->embed->dtype));
+    /* the cache holds whole quantized decoders only */
+    int cached = w->cache_dir && w->qfmt != DV_QNONE && w->head_qfmt != DV_QNONE;
+    char *key = NULL;
+    dv_qcache_status st = { 0 };
+    if (!rc && cached) {
+        dv_err ce = { 0 };
+        m->qcache = open_cache(ck, w, mats, n_mats, &key, &st.path, &ce);
+        if (ce.code) { /* no key, no cache; the load goes on without one */
+            st.warning = strdup(ce.msg);
+            cached = 0;
+        }
+        st.used = m->qcache != NULL;
+    }
     dv_pool *pool = NULL;
-    int quant = w->qfmt != DV_QNONE || w->head_qfmt != DV_QNONE;
+    int quant = !m->qcache && (w->qfmt != DV_QNONE || w->head_qfmt != DV_QNONE);
     if (!rc && quant)
         rc = dv_pool_new(w->n_threads > 0 ? w->n_threads : dv_cpu_count(), &pool, e);
     for (int i = 0; !rc && i < c->layers; i++)
-        rc = bind_layer(c, ck, i, w, pool, &m->layers[i], e);
+        rc = bind_layer(c, ck, i, w, pool, m->qcache, mats + i * LAYER_MATRICES, &m->layers[i], e);
     if (!rc)
         rc = get_vec(ck, "language_model.model.norm.weight", c->hidden, &m->final_norm, e);
     if (!rc)
-        rc = bind_head(m, ck, w, pool, e);
+        rc = bind_head(m, ck, w, pool, m->qcache, &mats[n_mats - 1], e);
     dv_pool_free(pool);
+    if (!rc && cached && m->qcache)
+        st.bytes = dv_qcache_size(m->qcache);
+    else if (!rc && cached)
+        write_cache(mats, n_mats, key, w, &st);
+    free(key);
+    free(mats);
     if (rc) {
+        dv_qcache_status_free(&st);
         dv_wrap(e, "binding the language model");
         dv_llama_free(m);
         return rc;
     }
+    if (w->cache_status)
+        *w->cache_status = st;
+    else
+        dv_qcache_status_free(&st);
     m->max_in = c->hidden > c->intermediate ? c->hidden : c->intermediate;
     *out = m;
     return DOCVL_OK;
@@ -221,6 +352,7 @@ void dv_llama_free(dv_llama *m)
     free(m->layers);
     free(m->final_norm);
     dv_linear_free(&m->lm_head);
+    dv_qcache_close(m->qcache); /* after the linears whose rows it holds */
     free(m);
 }
 
@@ -421,8 +553,11 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
  * made once per sequence, not per token. */
 static int state_pool(dv_llama_state *s, dv_ctx *ctx, dv_err *e)
 {
-    if (ctx->pool || ctx->n_threads <= 1)
+    /* a 1-thread pool starts no thread but gives the products their panel */
+    if (ctx->pool)
         return DOCVL_OK;
+    if (ctx->n_threads < 1)
+        ctx->n_threads = 1;
     if (s->pool && dv_pool_threads(s->pool) != ctx->n_threads) {
         dv_pool_free(s->pool);
         s->pool = NULL;

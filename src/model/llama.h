@@ -19,11 +19,23 @@ int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_l
 /* How the decoder keeps its matrices. widen: 16-bit -> f32 at load. qfmt:
  * block-quantize the layer matrices at load (kernels/quant.h), head_qfmt the
  * lm_head. Pages of the mapped checkpoint that were widened or quantized are
- * released from memory. n_threads: threads for that work (0: all cores). */
+ * released from memory. n_threads: threads for that work (0: all cores).
+ *
+ * cache_dir (NULL: none): when both formats quantize, the quantized rows are
+ * mapped from a cache file there (model/qcache.h) that matches this
+ * checkpoint and format, and the checkpoint's pages of those matrices are
+ * never read; without one they are quantized and the file is written (not
+ * when it would leave less than cache_min_free bytes free, 0: 1 GiB). A cache
+ * that cannot be read or written never fails the load: cache_status (may be
+ * NULL; the caller frees it with dv_qcache_status_free) says what happened. */
+typedef struct dv_qcache_status dv_qcache_status;
 typedef struct dv_lm_weights {
     int widen;
     dv_qfmt qfmt, head_qfmt;
     int n_threads;
+    const char *cache_dir;
+    uint64_t cache_min_free;
+    dv_qcache_status *cache_status;
 } dv_lm_weights;
 
 int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_weights *w,

@@ -51,7 +51,10 @@ static int bind_weights(dv_model *m, const dv_model_opts *opts, dv_err *e)
     }
     m->widened = widen;
     m->weights = w;
-    dv_lm_weights lw = { .widen = widen, .n_threads = opts ? opts->n_threads : 0 };
+    dv_lm_weights lw = { .widen = widen, .n_threads = opts ? opts->n_threads : 0,
+                         .cache_dir = opts ? opts->cache_dir : NULL,
+                         .cache_min_free = opts ? opts->cache_min_free : 0,
+                         .cache_status = &m->weight_cache };
     if (w == DV_WEIGHTS_Q8 || w == DV_WEIGHTS_Q4) {
         lw.qfmt = w == DV_WEIGHTS_Q8 ? DV_Q8 : DV_Q4;
         lw.head_qfmt = DV_Q8; /* the logits decide every token: keep 8 bits there */
@@ -100,6 +103,7 @@ void dv_model_free(dv_model *m)
     dv_llama_free(m->llama);
     dv_vision_free(m->vision);
     dv_checkpoint_close(m->ck);
+    dv_qcache_status_free(&m->weight_cache);
     free(m->dir);
     free(m);
 }

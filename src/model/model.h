@@ -9,6 +9,7 @@
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/llama.h"
+#include "model/qcache.h"
 #include "model/vision.h"
 #include "text/tokenizer.h"
 
@@ -34,6 +35,10 @@ typedef struct dv_model_opts {
     int widen;       /* AUTO only: -1 auto (widen 16-bit weights only when they fit easily), 0 keep, 1 widen */
     dv_weights weights;
     int n_threads;   /* threads for the work at load (quantizing); 0: all cores */
+    /* Q8 / Q4: directory of the quantized-weight cache (model/qcache.h),
+     * made if missing; NULL: no cache, quantize at every load. */
+    const char *cache_dir;
+    uint64_t cache_min_free; /* bytes a cache write must leave free; 0: 1 GiB */
 } dv_model_opts;
 
 typedef struct dv_model {
@@ -45,6 +50,10 @@ typedef struct dv_model {
     dv_tokenizer *tok;
     int widened;     /* 16-bit weights were widened to f32 at load */
     dv_weights weights; /* how they are held (never AUTO once loaded) */
+    /* What the quantized-weight cache did at this load: used (mapped),
+     * written, or a warning why it could not be written (the load worked);
+     * all zero without opts.cache_dir. */
+    dv_qcache_status weight_cache;
 } dv_model;
 
 int dv_model_load(const char *dir, const dv_model_opts *opts, dv_model **out, dv_err *e);
