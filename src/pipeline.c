@@ -125,9 +125,12 @@ static int need_reader(run *r, int page_no, dv_err *e)
                        "page %d has no text layer and needs the model, but no model was given",
                        page_no);
     }
-    int rc = dv_reader_open(p->o.model_dir, p->o.n_threads, p->o.weights, &p->reader, e);
+    int rc = dv_reader_open(p->o.model_dir, p->o.n_threads, p->o.weights, p->o.cache_dir,
+                            &p->reader, e);
     if (rc)
         r->st->stage = DV_STAGE_MODEL;
+    else if (dv_reader_note(p->reader)) /* once: the model is opened once per pipeline */
+        warn(p, 0, "%s", dv_reader_note(p->reader));
     return rc;
 }
 

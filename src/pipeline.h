@@ -56,6 +56,8 @@ typedef struct dv_pipeline_opts {
     int n_threads;              /* 0: all cores */
     int weights;                /* dv_weights (model/model.h): how the model holds its
                                    weights; 0 (auto): as dv_model_load decides */
+    const char *cache_dir;      /* q8/q4: where quantized weights are cached and mapped
+                                   at later loads (model/qcache.h); NULL: no cache */
     int max_tokens;             /* per tile; 0: DV_MAX_TOKENS_DEFAULT */
     const char *prompt;         /* NULL: the format's prompt */
     const char *ask;            /* a question answered per page; NULL: transcribe */

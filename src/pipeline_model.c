@@ -2,6 +2,7 @@
  * embeddings spliced in -> decoder generation -> text. */
 #include "pipeline_model.h"
 
+#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,28 @@
 struct dv_reader {
     dv_model *m;
     dv_ctx ctx;
+    char *note;     /* about the weight cache, for the user */
 };
 
-int dv_reader_open(const char *model_dir, int n_threads, int weights, dv_reader **out, dv_err *e)
+/* What the user should hear of the weight cache: a new file (where, how
+ * big, how to avoid it) or why none could be written. Reusing one is silent. */
+static char *cache_note(const dv_model *m)
+{
+    const dv_qcache_status *s = &m->weight_cache;
+    if (s->warning)
+        return g_strdup_printf("warning: could not write the weight cache %s: %s",
+                               s->path ? s->path : "", s->warning);
+    if (s->written) {
+        int gb = s->bytes >= 1000000000u;
+        return g_strdup_printf("cached %s weights in %s (%.1f %s); next loads map them "
+                               "(--no-cache to skip)", dv_weights_name(m->weights), s->path,
+                               s->bytes / (gb ? 1e9 : 1e6), gb ? "GB" : "MB");
+    }
+    return NULL;
+}
+
+int dv_reader_open(const char *model_dir, int n_threads, int weights, const char *cache_dir,
+                   dv_reader **out, dv_err *e)
 {
     *out = NULL;
     dv_reader *r = calloc(1, sizeof *r);
@@ -27,12 +47,14 @@ int dv_reader_open(const char *model_dir, int n_threads, int weights, dv_reader 
         free(r);
         return dv_fail(e, DOCVL_EINVAL, "unknown weight format %d", weights);
     }
-    dv_model_opts mo = { .widen = -1, .weights = (dv_weights)weights, .n_threads = r->ctx.n_threads };
+    dv_model_opts mo = { .widen = -1, .weights = (dv_weights)weights, .n_threads = r->ctx.n_threads,
+                         .cache_dir = cache_dir };
     int rc = dv_model_load(model_dir, &mo, &r->m, e);
     if (rc) {
         free(r);
         return dv_wrap(e, "model %s", model_dir);
     }
+    r->note = cache_note(r->m);
     *out = r;
     return DOCVL_OK;
 }
@@ -42,8 +64,11 @@ void dv_reader_free(dv_reader *r)
     if (!r)
         return;
     dv_model_free(r->m);
+    g_free(r->note);
     free(r);
 }
+
+const char *dv_reader_note(const dv_reader *r) { return r->note; }
 
 int dv_reader_image_size(const dv_reader *r)
 {

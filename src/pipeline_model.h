@@ -12,9 +12,14 @@
 typedef struct dv_reader dv_reader;
 
 /* Loads the model directory (config, weights, tokenizer); n_threads 0 =
- * all cores; weights: a dv_weights (0: auto). Errors are DOCVL_EIO / EFORMAT / EMODEL / EUNSUPPORTED from the
+ * all cores; weights: a dv_weights (0: auto); cache_dir: the quantized-weight
+ * cache's directory (NULL: none). Errors are DOCVL_EIO / EFORMAT / EMODEL / EUNSUPPORTED from the
  * loader, with the file or tensor named. */
-int dv_reader_open(const char *model_dir, int n_threads, int weights, dv_reader **out, dv_err *e);
+int dv_reader_open(const char *model_dir, int n_threads, int weights, const char *cache_dir,
+                   dv_reader **out, dv_err *e);
+/* A note about the load for the user, or NULL: the weight cache was written
+ * (where, how big) or could not be (why; the model loaded all the same). */
+const char *dv_reader_note(const dv_reader *r);
 void dv_reader_free(dv_reader *r);
 
 /* The side of the model's square input (1024 hybrid, 384 SigLIP-only):

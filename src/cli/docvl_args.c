@@ -31,6 +31,10 @@ static const char usage_text[] =
     "      --weights FMT      how the decoder holds its weights: q8 (default; 8-bit\n"
     "                         blocks, half the bytes of bf16 per token), q4, bf16\n"
     "                         (as stored) or f32; the vision towers stay as stored\n"
+    "      --cache-dir DIR    keep q8/q4 weights quantized in DIR and map them at\n"
+    "                         later loads (default $DOCVL_CACHE_DIR, else\n"
+    "                         $XDG_CACHE_HOME/docvl, else ~/.cache/docvl)\n"
+    "      --no-cache         quantize at every load; read and write no cache\n"
     "Pages:\n"
     "      --pages LIST       pages to read, e.g. 1-3,7,10-end (default all)\n"
     "      --dpi N            rendering resolution for PDF pages (default 200)\n"
@@ -56,7 +60,7 @@ static const char usage_text[] =
 enum {
     OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
     OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
-    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_WEIGHTS,
+    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE,
 };
 
 static const struct option long_opts[] = {
@@ -70,6 +74,8 @@ static const struct option long_opts[] = {
     { "text-layer", required_argument, NULL, OPT_TEXT_LAYER },
     { "threads", required_argument, NULL, OPT_THREADS },
     { "weights", required_argument, NULL, OPT_WEIGHTS },
+    { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+    { "no-cache", no_argument, NULL, OPT_NO_CACHE },
     { "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
     { "prompt", required_argument, NULL, OPT_PROMPT },
     { "ask", required_argument, NULL, OPT_ASK },
@@ -181,6 +187,13 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_TEXT_LAYER: bad = parse_choice(arg, "--text-layer", tl, &v); p->text_layer = v; break;
     case OPT_THREADS: bad = parse_int(arg, "--threads", 1, 1024, &p->n_threads); break;
     case OPT_WEIGHTS: bad = parse_weights(arg, &p->weights); break;
+    case OPT_CACHE_DIR:
+        if (!*arg)
+            return usage_error("%s", "--cache-dir wants a directory (--no-cache turns the cache off)");
+        g_free(o->cache_dir);
+        o->cache_dir = g_strdup(arg);
+        break;
+    case OPT_NO_CACHE: o->no_cache = 1; break;
     case OPT_MAX_TOKENS: bad = parse_int(arg, "--max-tokens", 1, 1 << 20, &p->max_tokens); break;
     case OPT_PROMPT: p->prompt = arg; break;
     case OPT_ASK: p->ask = arg; break;
@@ -202,6 +215,21 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     return -1;
 }
 
+/* $DOCVL_CACHE_DIR (set but empty: no cache), else the XDG cache directory's
+ * docvl/, else ~/.cache/docvl; NULL when none of them is known. Only the
+ * command line reads the environment: the library is given a path. */
+static char *default_cache_dir(void)
+{
+    const char *env = getenv("DOCVL_CACHE_DIR");
+    if (env)
+        return *env ? g_strdup(env) : NULL;
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    if (xdg && *xdg)
+        return g_build_filename(xdg, "docvl", NULL);
+    const char *home = getenv("HOME");
+    return home && *home ? g_build_filename(home, ".cache", "docvl", NULL) : NULL;
+}
+
 static void defaults(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -211,6 +239,7 @@ static void defaults(cli_opts *o)
     o->pipe.weights = DV_WEIGHTS_Q8;
     const char *env = getenv("DOCVL_MODEL");
     o->pipe.model_dir = env && *env ? env : NULL;
+    o->cache_dir = default_cache_dir();
 }
 
 static int check_inputs(const cli_opts *o)
@@ -252,10 +281,13 @@ int cli_parse(int argc, char **argv, cli_opts *o)
     o->n_inputs = argc - optind;
     if (o->quiet && o->verbose)
         return usage_error("%s", "-q and -v contradict each other");
+    o->pipe.cache_dir = o->no_cache ? NULL : o->cache_dir;
     return check_inputs(o);
 }
 
 void cli_opts_free(cli_opts *o)
 {
-    (void)o;
+    g_free(o->cache_dir);
+    o->cache_dir = NULL;
+    o->pipe.cache_dir = NULL;
 }

@@ -25,6 +25,8 @@ typedef struct cli_opts {
     int quiet, verbose;
     cli_progress_mode progress;
     int info;
+    char *cache_dir;            /* owned; pipe.cache_dir points at it unless --no-cache */
+    int no_cache;
     char **inputs;              /* borrowed from argv */
     int n_inputs;
     const volatile sig_atomic_t *cancel;
