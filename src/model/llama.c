@@ -553,11 +553,8 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
  * made once per sequence, not per token. */
 static int state_pool(dv_llama_state *s, dv_ctx *ctx, dv_err *e)
 {
-    /* a 1-thread pool starts no thread but gives the products their panel */
-    if (ctx->pool)
+    if (ctx->pool || ctx->n_threads <= 1)
         return DOCVL_OK;
-    if (ctx->n_threads < 1)
-        ctx->n_threads = 1;
     if (s->pool && dv_pool_threads(s->pool) != ctx->n_threads) {
         dv_pool_free(s->pool);
         s->pool = NULL;
