@@ -3,6 +3,7 @@
  *
  *   docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] [--decode N]
  *               [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only]
+ *               [--cache-dir DIR]
  *
  * Without --model only the machine limits are measured. Models for timing are
  * written with tools/docvl-mkmodel (random weights, real shapes). Output keys
@@ -28,6 +29,7 @@ typedef struct bench_opts {
     dv_weights weights;
     int ratios;         /* also time vision and prefill on 1 thread */
     int load_only;      /* stop after loading (load time and RSS) */
+    const char *cache_dir;  /* q8/q4 weight cache (model/qcache.h); NULL: none */
 } bench_opts;
 
 typedef struct figures {
@@ -234,16 +236,23 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
 {
     double t0 = now();
     dv_model *m;
-    dv_model_opts mo = { .widen = -1, .weights = o->weights, .n_threads = o->threads };
+    dv_model_opts mo = { .widen = -1, .weights = o->weights, .n_threads = o->threads,
+                         .cache_dir = o->cache_dir };
     int rc = dv_model_load(o->model, &mo, &m, e);
     if (rc)
         return rc;
     f->load_s = now() - t0;
     f->weights = m->weights;
+    const dv_qcache_status *qs = &m->weight_cache;
+    if (qs->warning)
+        fprintf(stderr, "docvl-bench: warning: could not write the weight cache %s: %s\n",
+                qs->path ? qs->path : "", qs->warning);
     if (o->load_only) {
-        printf("load %.2f s, weights %s, peak RSS after load %.2f GB, decoder weights %.2f GB\n",
+        printf("load %.2f s, weights %s, peak RSS after load %.2f GB, decoder weights %.2f GB%s\n",
                f->load_s, dv_weights_name(m->weights), peak_rss_gb(),
-               dv_llama_weight_bytes(m->llama) / 1e9);
+               dv_llama_weight_bytes(m->llama) / 1e9,
+               qs->used ? ", mapped from the weight cache"
+                        : qs->written ? ", quantized and written to the weight cache" : "");
         dv_model_free(m);
         return DOCVL_OK;
     }
@@ -372,7 +381,8 @@ static void print_json(const bench_opts *o, const figures *f)
 static int usage(void)
 {
     fprintf(stderr, "usage: docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] "
-                    "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only]\n");
+                    "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only] "
+                    "[--cache-dir DIR]\n");
     return 2;
 }
 
@@ -398,6 +408,8 @@ int main(int argc, char **argv)
             o.ratios = 0;
         else if (!strcmp(a, "--load-only"))
             o.load_only = 1;
+        else if (!strcmp(a, "--cache-dir") && i + 1 < argc)
+            o.cache_dir = argv[++i];
         else
             return usage();
     }
