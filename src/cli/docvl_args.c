@@ -189,7 +189,7 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_WEIGHTS: bad = parse_weights(arg, &p->weights); break;
     case OPT_CACHE_DIR:
         if (!*arg)
-            return usage_error("%s", "--cache-dir wants a directory (--no-cache turns the cache off)");
+            return usage_error("%s", "--cache-dir wants a directory (--no-cache: no cache)");
         g_free(o->cache_dir);
         o->cache_dir = g_strdup(arg);
         break;

@@ -229,8 +229,10 @@ static dv_qcache *open_cache(const dv_checkpoint *ck, const dv_lm_weights *w, co
     }
     dv_qcache *qc = dv_qcache_open(*path, *key, NULL);
     int ok = qc && dv_qcache_count(qc) == n;
-    for (int i = 0; ok && i < n; i++)
-        ok = dv_qcache_rows(qc, mats[i].name, mats[i].qfmt, (int)mats[i].out, (int)mats[i].in) != NULL;
+    for (int i = 0; ok && i < n; i++) {
+        const lm_matrix *x = &mats[i];
+        ok = dv_qcache_rows(qc, x->name, x->qfmt, (int)x->out, (int)x->in) != NULL;
+    }
     if (!ok) {
         dv_qcache_close(qc);
         return NULL;

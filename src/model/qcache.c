@@ -148,7 +148,8 @@ static const char *check_table(const void *map, uint64_t size, const qc_header *
         if (t->bytes != dv_qrow_bytes((dv_qfmt)t->qfmt, t->in) * (uint64_t)t->rows)
             return "an entry's size does not match its shape";
         /* in order, aligned, not overlapping, inside the file */
-        if (t->offset % QC_ALIGN || t->offset < end || t->offset > size || t->bytes > size - t->offset)
+        if (t->offset % QC_ALIGN || t->offset < end || t->offset > size ||
+            t->bytes > size - t->offset)
             return "an entry lies outside the data area";
         end = t->offset + t->bytes;
     }
