@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define QC_MAGIC "DOCVLQC"     /* 8 bytes with its NUL */
@@ -17,6 +18,9 @@
 #define QC_ALIGN 64            /* a cache line: the rows' blocks never straddle more than needed */
 #define QC_MAX_ENTRIES (1u << 20)
 #define QC_MAX_KEY (1u << 20)
+/* A temporary file untouched this long belongs to no writer at work (one
+ * writes continuously): it was left by an interrupted one. */
+#define QC_STALE_TMP_S 600
 
 typedef struct qc_header {
     char magic[8];
@@ -337,6 +341,30 @@ static int check_space(const char *dir, uint64_t need, uint64_t min_free, dv_err
     return DOCVL_OK;
 }
 
+/* docvl leaves at once on SIGINT, so an interrupted write leaves its
+ * temporary file (gigabytes) behind: the next write of the same path removes
+ * those that no writer has touched for a while. */
+static void remove_stale_tmps(const char *dir, const char *path)
+{
+    char *base = g_path_get_basename(path), *prefix = g_strconcat(base, ".tmp-", NULL);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    time_t now = time(NULL);
+    while (d && (name = g_dir_read_name(d))) {
+        if (!g_str_has_prefix(name, prefix))
+            continue;
+        char *p = g_build_filename(dir, name, NULL);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > QC_STALE_TMP_S)
+            (void)unlink(p); /* best effort: another process may just have removed it */
+        g_free(p);
+    }
+    if (d)
+        g_dir_close(d);
+    g_free(prefix);
+    g_free(base);
+}
+
 int dv_qcache_write(const char *path, const char *key, const dv_qcache_entry *ents, int n,
                     uint64_t min_free, size_t *bytes, dv_err *e)
 {
@@ -355,6 +383,8 @@ int dv_qcache_write(const char *path, const char *key, const dv_qcache_entry *en
     int fd = -1;
     if (g_mkdir_with_parents(dir, 0700) != 0)
         rc = dv_fail(e, DOCVL_EIO, "creating %s: %s", dir, strerror(errno));
+    if (!rc)
+        remove_stale_tmps(dir, path);
     if (!rc)
         rc = check_space(dir, size, min_free, e);
     if (!rc && (fd = mkstemp(tmp)) < 0)

@@ -88,7 +88,9 @@ void dv_qcache_close(dv_qcache *c);
  * directory (made with its parents, mode 0700, if missing), every write,
  * fsync and close checked, then rename(). Refuses (DOCVL_EIO) when the file
  * would leave less than min_free bytes free. On any failure the temporary
- * file is removed and e says why; *bytes gets the file's size. */
+ * file is removed and e says why; *bytes gets the file's size. Temporary
+ * files of path that an interrupted writer left (untouched for 10 minutes)
+ * are removed first. */
 int dv_qcache_write(const char *path, const char *key, const dv_qcache_entry *ents, int n,
                     uint64_t min_free, size_t *bytes, dv_err *e);
 

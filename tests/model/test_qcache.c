@@ -382,6 +382,38 @@ static void test_unwritable(void)
     g_free(dir);
 }
 
+/* Temporaries an interrupted writer left are removed by the next write of
+ * that file once they are old; a fresh one may be another writer's. */
+static void test_stale_tmp(void)
+{
+    char *dir = make_model(), *cache = test_tmpdir();
+    char *path = cache_file(dir, DV_WEIGHTS_Q8, cache);
+    char *old = g_strconcat(path, ".tmp-AbC123", NULL);
+    char *fresh = g_strconcat(path, ".tmp-XyZ789", NULL);
+    char *other = g_build_filename(cache, "other.dvq.tmp-AbC123", NULL);
+    test_write_file(old, "x", 1);
+    test_write_file(fresh, "x", 1);
+    test_write_file(other, "x", 1);
+    struct timespec ts[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+    g_assert_cmpint(utimensat(AT_FDCWD, old, ts, 0), ==, 0);
+    g_assert_cmpint(utimensat(AT_FDCWD, other, ts, 0), ==, 0);
+    test_write_file(path, "truncated", 9); /* the next load rewrites it */
+    dv_model *m = load(dir, DV_WEIGHTS_Q8, cache);
+    g_assert_cmpint(m->weight_cache.written, ==, 1);
+    dv_model_free(m);
+    g_assert_false(g_file_test(old, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(fresh, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(other, G_FILE_TEST_EXISTS)); /* not this file's */
+    g_free(old);
+    g_free(fresh);
+    g_free(other);
+    g_free(path);
+    test_rmtree(cache);
+    test_rmtree(dir);
+    g_free(cache);
+    g_free(dir);
+}
+
 /* The file name: model directory's base name, format, the key's hash. */
 static void test_path(void)
 {
@@ -403,6 +435,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcache/touched-checkpoint", test_touch);
     g_test_add_func("/qcache/corrupt", test_corrupt);
     g_test_add_func("/qcache/unwritable", test_unwritable);
+    g_test_add_func("/qcache/stale-temporaries", test_stale_tmp);
     g_test_add_func("/qcache/path", test_path);
     return g_test_run();
 }
