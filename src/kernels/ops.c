@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "kernels/vmath.h"
+
 void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, const float *b,
                         float eps, float *mean, float *rstd)
 {
@@ -55,19 +57,9 @@ void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float ep
     }
 }
 
-void dv_gelu_erf(float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
+void dv_gelu_erf(float *x, size_t n) { dv_vgelu(x, n); }
 
-void dv_silu_mul(float *gate, const float *up, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
+void dv_silu_mul(float *gate, const float *up, size_t n) { dv_vsilu_mul(gate, up, n); }
 
 void dv_softmax(float *x, int n)
 {
