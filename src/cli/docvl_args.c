@@ -224,7 +224,7 @@ static char *default_cache_dir(void)
     if (env)
         return *env ? g_strdup(env) : NULL;
     const char *xdg = getenv("XDG_CACHE_HOME");
-    if (xdg && *xdg)
+    if (xdg && g_path_is_absolute(xdg)) /* the XDG spec: relative values are invalid */
         return g_build_filename(xdg, "docvl", NULL);
     const char *home = getenv("HOME");
     return home && *home ? g_build_filename(home, ".cache", "docvl", NULL) : NULL;

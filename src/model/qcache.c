@@ -110,8 +110,9 @@ int dv_qcache_key(const dv_checkpoint *ck, dv_qfmt qfmt, dv_qfmt head_qfmt, char
                                (unsigned long long)st.st_ino);
         g_free(base);
     }
-    *key = g_string_free(k, FALSE);
-    return DOCVL_OK;
+    *key = strdup(k->str); /* the caller frees it with free() */
+    g_string_free(k, TRUE);
+    return *key ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory");
 }
 
 char *dv_qcache_path(const char *cache_dir, const char *model_dir, dv_qfmt qfmt, const char *key)

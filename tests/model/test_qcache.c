@@ -319,7 +319,7 @@ static void test_corrupt(void)
     g_assert_cmpint(count_files(cache, ".dvq", &tmps), ==, 1);
     g_assert_cmpint(tmps, ==, 0);
     g_bytes_unref(orig);
-    g_free(key);
+    free(key);
     g_free(path);
     g_free(ref);
     test_rmtree(cache);
