@@ -18,6 +18,7 @@
 #define QC_ALIGN 64            /* a cache line: the rows' blocks never straddle more than needed */
 #define QC_MAX_ENTRIES (1u << 20)
 #define QC_MAX_KEY (1u << 20)
+#define QC_MAX_DIM (1 << 28)   /* rows or in: far above any model's, far from int overflow */
 /* A temporary file untouched this long belongs to no writer at work (one
  * writes continuously): it was left by an interrupted one. */
 #define QC_STALE_TMP_S 600
@@ -148,7 +149,8 @@ static const char *check_table(const void *map, uint64_t size, const qc_header *
         const qc_entry *t = &ents[i];
         if (!memchr(t->name, 0, sizeof t->name) || t->name[0] == 0)
             return "an entry's name is not a string";
-        if ((t->qfmt != DV_Q8 && t->qfmt != DV_Q4) || t->rows <= 0 || t->in <= 0)
+        if ((t->qfmt != DV_Q8 && t->qfmt != DV_Q4) || t->rows <= 0 || t->in <= 0 ||
+            t->rows > QC_MAX_DIM || t->in > QC_MAX_DIM)
             return "an entry has a bad format or shape";
         if (t->bytes != dv_qrow_bytes((dv_qfmt)t->qfmt, t->in) * (uint64_t)t->rows)
             return "an entry's size does not match its shape";

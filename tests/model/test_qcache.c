@@ -253,6 +253,25 @@ static void write_variant(const char *path, GBytes *orig, size_t len, long flip)
     g_free(copy);
 }
 
+/* orig with the 32-bit or 64-bit field at off of entry i changed and the
+ * checksum made right again: only the checks of the table can refuse it. */
+static void write_crafted(const char *path, GBytes *orig, int entry, size_t field, int wide,
+                          uint64_t value)
+{
+    char *c = g_memdup2(g_bytes_get_data(orig, NULL), g_bytes_get_size(orig));
+    uint64_t table_off, data_off, zero = 0;
+    memcpy(&table_off, c + 24, 8);
+    memcpy(&data_off, c + 32, 8);
+    char *f = c + table_off + (size_t)entry * 128 + field;
+    uint32_t v32 = (uint32_t)value;
+    memcpy(f, wide ? (const void *)&value : (const void *)&v32, wide ? 8 : 4);
+    memcpy(c + 48, &zero, 8);
+    uint64_t sum = dv_qcache_hash(c, (size_t)data_off);
+    memcpy(c + 48, &sum, 8);
+    test_write_file(path, c, g_bytes_get_size(orig));
+    g_free(c);
+}
+
 /* (4) truncated files and flipped bytes in header, key and table: refused
  * by dv_qcache_open; at a load ignored, rebuilt, results unchanged. */
 static void test_corrupt(void)
@@ -301,6 +320,29 @@ static void test_corrupt(void)
     test_write_file(path, longer, size + 1);
     g_assert_null(dv_qcache_open(path, key, NULL));
     g_free(longer);
+
+    /* a right checksum over wrong entries: offsets and sizes outside the
+     * file, shapes that overflow, a bad format */
+    write_crafted(path, orig, 0, 0, 0, 0); /* the first entry's name only: checksum is right */
+    qc = dv_qcache_open(path, key, &why);
+    g_assert_null(qc);
+    g_assert_cmpstr(why, ==, "an entry's name is not a string");
+    struct { int entry; size_t field; int wide; uint64_t value; } bad[] = {
+        { 0, 112, 1, size }, { 1, 112, 1, 64 }, { 0, 120, 1, size }, { 0, 104, 0, 0x7fffffff },
+        { 0, 100, 0, 0 }, { 0, 96, 0, 3 }, { 0, 112, 1, desc + 1 }, { 0, 120, 1, (uint64_t)-1 },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        write_crafted(path, orig, bad[i].entry, bad[i].field, bad[i].wide, bad[i].value);
+        if ((qc = dv_qcache_open(path, key, &why)))
+            g_error("crafted entry %zu: accepted", i);
+    }
+    /* a valid file without the matrix the loader asks for: not used */
+    write_crafted(path, orig, 0, 0, 0, 'X');
+    g_assert_nonnull((qc = dv_qcache_open(path, key, NULL)));
+    g_assert_null(dv_qcache_rows(qc, "language_model.model.layers.0.self_attn.q_proj.weight",
+                                 DV_Q4, 64, 64));
+    dv_qcache_close(qc);
+    load_check(dir, DV_WEIGHTS_Q4, cache, 0, ref, n);
 
     /* at a load: ignored, rebuilt (the same bytes), then used */
     long flips[] = { 0, 9, 20, 40, 56, 64, (long)desc - 200, (long)desc - 1 };
