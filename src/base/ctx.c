@@ -19,7 +19,7 @@ int dv_cpu_count(void)
 
 void dv_ctx_apply(const dv_ctx *ctx)
 {
-    int n = ctx && ctx->n_threads > 0 ? ctx->n_threads : 1;
+    int n = ctx && ctx->n_threads > 0 && !ctx->pool ? ctx->n_threads : 1;
     if (openblas_get_num_threads() != n)
         openblas_set_num_threads(n);
 }

@@ -18,8 +18,12 @@ typedef struct dv_ctx {
 /* Cores available to this process (sched_getaffinity), at least 1. */
 int dv_cpu_count(void);
 
-/* Applies ctx->n_threads to OpenBLAS. OpenBLAS's thread count is process-wide
- * state of that library, so every entry point that computes calls this. */
+/* Applies the budget to OpenBLAS. OpenBLAS's thread count is process-wide
+ * state of that library, so every entry point that computes calls this.
+ * With a pool, docvl splits its products over the pool's threads itself and
+ * each calls a single-threaded BLAS: OpenBLAS gets 1 thread, so its own
+ * workers never spin beside ours (two cores, two busy threads). Without
+ * one, OpenBLAS gets n_threads. */
 void dv_ctx_apply(const dv_ctx *ctx);
 
 #endif

@@ -129,13 +129,14 @@ static int decode(lang_run *r, const int32_t *golden_ids, int steps)
 }
 
 /* The decoder held as --weights asks: f32 widened, q8/q4 quantized (lm_head
- * q8, as dv_model_load does), otherwise as stored. */
+ * q8 and an f16 KV cache, as dv_model_load does), otherwise as stored. */
 static int bind_decoder(golden_case *gc, const dv_ctx *ctx, dv_llama **m, dv_err *e)
 {
     dv_lm_weights w = { .widen = gc->weights == DV_WEIGHTS_F32, .n_threads = ctx->n_threads };
     if (gc->weights == DV_WEIGHTS_Q8 || gc->weights == DV_WEIGHTS_Q4) {
         w.qfmt = gc->weights == DV_WEIGHTS_Q8 ? DV_Q8 : DV_Q4;
         w.head_qfmt = DV_Q8;
+        w.kv_f16 = 1;
     }
     return dv_llama_bind_ex(&gc->cfg, gc->ck, &w, m, e);
 }

@@ -2,19 +2,19 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/pool.h"
 #include "kernels/quant.h"
+#include "kernels/vmath.h"
 
 /* 64 queries x 256 keys of scores = 64 KiB: stays in L2 with the q/k/v
  * panels the two sgemm calls read. */
 #define BLOCK_Q 64
 #define BLOCK_K 256
-#define MAX_WORKERS 64
-/* Scores a worker thread must have to be worth starting (~1 ms of work):
+/* Scores a worker thread must have to be worth waking (~1 ms of work):
  * a decode step's few thousand scores stay on the caller's thread. */
 #define MIN_SCORES_PER_WORKER (1 << 17)
 
@@ -22,11 +22,40 @@ typedef struct attn_work {
     float *s;      /* [BLOCK_Q, BLOCK_K] scores, then probabilities */
     float *o;      /* [BLOCK_Q, head_dim] unnormalised output */
     float *m, *l;  /* running row max and row sum */
+    float *kw, *vw;/* [BLOCK_K, head_dim] a block of an f16 cache, widened */
 } attn_work;
 
 size_t dv_attention_scratch_floats(const dv_attn *a)
 {
-    return (size_t)BLOCK_Q * BLOCK_K + (size_t)BLOCK_Q * a->head_dim + 2 * BLOCK_Q;
+    return (size_t)BLOCK_Q * BLOCK_K + (size_t)BLOCK_Q * a->head_dim + 2 * BLOCK_Q +
+           2 * (size_t)BLOCK_K * a->head_dim;
+}
+
+static attn_work work_in(float *buf, const dv_attn *a)
+{
+    attn_work w = { .s = buf, .o = buf + (size_t)BLOCK_Q * BLOCK_K };
+    w.m = w.o + (size_t)BLOCK_Q * a->head_dim;
+    w.l = w.m + BLOCK_Q;
+    w.kw = w.l + BLOCK_Q;
+    w.vw = w.kw + (size_t)BLOCK_K * a->head_dim;
+    return w;
+}
+
+/* Rows [k0, k0 + nk) of kv head kvh: in place for a float cache; widened
+ * into dst (rows of head_dim) for an f16 one. *ld gets the row stride. */
+static const float *kv_rows(const dv_attn *a, const void *base, size_t stride, int kvh, int k0,
+                            int nk, float *dst, int *ld)
+{
+    int hd = a->head_dim;
+    if (!a->kv_f16) {
+        *ld = (int)stride;
+        return (const float *)base + (size_t)k0 * stride + (size_t)kvh * hd;
+    }
+    const uint16_t *h = (const uint16_t *)base + (size_t)k0 * stride + (size_t)kvh * hd;
+    for (int j = 0; j < nk; j++)
+        dv_f16_to_f32_row(h + (size_t)j * stride, dst + (size_t)j * hd, hd);
+    *ld = hd;
+    return dst;
 }
 
 static int check_args(const dv_attn *a, dv_err *e)
@@ -52,17 +81,11 @@ static void online_softmax(const dv_attn *a, attn_work *w, int q0, int nq, int k
             int last = a->q_pos0 + q0 + i - k0;   /* last visible key in this block */
             valid = last + 1 < nk ? (last + 1 > 0 ? last + 1 : 0) : nk;
         }
-        float mx = w->m[i];
-        for (int j = 0; j < valid; j++)
-            mx = s[j] > mx ? s[j] : mx;
+        float bmx = dv_vmax(s, (size_t)valid), mx = bmx > w->m[i] ? bmx : w->m[i];
         if (mx == -INFINITY)
             valid = 0;  /* every key masked by the bias so far */
         float corr = w->m[i] == -INFINITY ? 0.0f : expf(w->m[i] - mx);
-        float sum = 0.0f;
-        for (int j = 0; j < valid; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
+        float sum = valid ? dv_vexp_shift_sum(s, (size_t)valid, mx) : 0.0f;
         for (int j = valid; j < nk; j++)
             s[j] = 0.0f;
         if (valid == 0)
@@ -79,7 +102,6 @@ static void query_block(const dv_attn *a, attn_work *w, int h, int q0, int nq)
 {
     int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
     const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
-    const float *k = a->k + (size_t)kvh * hd, *v = a->v + (size_t)kvh * hd;
     for (int i = 0; i < nq; i++) {
         w->m[i] = -INFINITY;
         w->l[i] = 0.0f;
@@ -89,15 +111,16 @@ static void query_block(const dv_attn *a, attn_work *w, int h, int q0, int nq)
     if (a->causal && a->q_pos0 + q0 + nq < k_end)
         k_end = a->q_pos0 + q0 + nq;
     for (int k0 = 0; k0 < k_end; k0 += BLOCK_K) {
-        int nk = k_end - k0 < BLOCK_K ? k_end - k0 : BLOCK_K;
+        int nk = k_end - k0 < BLOCK_K ? k_end - k0 : BLOCK_K, kld, vld;
+        const float *k = kv_rows(a, a->k, a->k_stride, kvh, k0, nk, w->kw, &kld);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, a->scale, q,
-                    (int)a->q_stride, k + (size_t)k0 * a->k_stride, (int)a->k_stride, 0.0f, w->s,
-                    BLOCK_K);
+                    (int)a->q_stride, k, kld, 0.0f, w->s, BLOCK_K);
         if (a->bias)
             a->bias(a->bias_user, h, q0, nq, k0, nk, w->s, BLOCK_K);
         online_softmax(a, w, q0, nq, k0, nk);
+        const float *v = kv_rows(a, a->v, a->v_stride, kvh, k0, nk, w->vw, &vld);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, w->s, BLOCK_K,
-                    v + (size_t)k0 * a->v_stride, (int)a->v_stride, 1.0f, w->o, hd);
+                    v, vld, 1.0f, w->o, hd);
     }
     for (int i = 0; i < nq; i++) {
         float inv = w->l[i] > 0.0f ? 1.0f / w->l[i] : 0.0f;
@@ -107,56 +130,32 @@ static void query_block(const dv_attn *a, attn_work *w, int h, int q0, int nq)
     }
 }
 
-/* One worker's share: (head, query block) items t, t + n, t + 2n, ... */
+/* (head, query block) items go to the pool's threads, each with its own
+ * scratch and a single-threaded BLAS: the block products are too small for
+ * OpenBLAS's own threads (their wake-up costs more than the product). */
 typedef struct attn_job {
     const dv_attn *a;
-    float *buf;
-    int first, step;
+    dv_pool *pool;
+    float *scratch0;    /* the caller's, for a NULL pool */
+    atomic_int failed;
 } attn_job;
 
-static void *attn_worker(void *arg)
+static void attn_chunk(void *arg, int part, int lo, int hi)
 {
-    const attn_job *j = arg;
+    attn_job *j = arg;
     const dv_attn *a = j->a;
-    attn_work w = { .s = j->buf, .o = j->buf + (size_t)BLOCK_Q * BLOCK_K };
-    w.m = w.o + (size_t)BLOCK_Q * a->head_dim;
-    w.l = w.m + BLOCK_Q;
+    float *buf = j->pool ? dv_pool_scratch(j->pool, part, dv_attention_scratch_floats(a))
+                         : j->scratch0;
+    if (!buf) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    attn_work w = work_in(buf, a);
     int qblocks = (a->n_q + BLOCK_Q - 1) / BLOCK_Q;
-    for (int it = j->first; it < a->n_heads * qblocks; it += j->step) {
+    for (int it = lo; it < hi; it++) {
         int h = it / qblocks, q0 = it % qblocks * BLOCK_Q;
         query_block(a, &w, h, q0, a->n_q - q0 < BLOCK_Q ? a->n_q - q0 : BLOCK_Q);
     }
-    return NULL;
-}
-
-/* Starts workers 1..n-1, each with its own scratch; returns how many
- * threads (the caller's included) will run. A worker that cannot start is
- * not an error: the caller's thread takes its items. */
-static int spawn_workers(attn_job *jobs, pthread_t *tid, int n, size_t per)
-{
-    for (int t = 1; t < n; t++) {
-        jobs[t].step = n;
-        if (!(jobs[t].buf = malloc(per * sizeof(float))))
-            return t;
-        if (pthread_create(&tid[t], NULL, attn_worker, &jobs[t])) {
-            free(jobs[t].buf);
-            return t;
-        }
-    }
-    return n;
-}
-
-/* After a partial start, the started workers keep their stride n; the
- * caller covers the items of the missing ones too. */
-static void run_caller_share(attn_job *self, int started, int n)
-{
-    for (int t = 0; t < n; t++)
-        if (t == 0 || t >= started) {
-            attn_job j = *self;
-            j.first = t;
-            j.step = n;
-            attn_worker(&j);
-        }
 }
 
 /* ---- a few queries (one-token decoding) ----
@@ -174,7 +173,6 @@ static void few_row(const dv_attn *a, int h, int i, float *s, int simd)
 {
     int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
     const float *q = a->q + (size_t)i * a->q_stride + (size_t)h * hd;
-    const float *k = a->k + (size_t)kvh * hd, *v = a->v + (size_t)kvh * hd;
     float *out = a->out + (size_t)i * a->out_stride + (size_t)h * hd;
     int nk = a->n_kv;
     if (a->causal && a->q_pos0 + i + 1 < nk)
@@ -182,17 +180,25 @@ static void few_row(const dv_attn *a, int h, int i, float *s, int simd)
     memset(out, 0, (size_t)hd * sizeof *out);
     if (nk <= 0)
         return;
-    float mx = -INFINITY, sum = 0.0f;
-    for (int j = 0; j < nk; j++) {
-        s[j] = a->scale * dv_f32_dot(q, k + (size_t)j * a->k_stride, hd, simd);
-        mx = s[j] > mx ? s[j] : mx;
+    if (a->kv_f16) {
+        const uint16_t *k = (const uint16_t *)a->k + (size_t)kvh * hd;
+        for (int j = 0; j < nk; j++)
+            s[j] = a->scale * dv_f16_dot(k + (size_t)j * a->k_stride, q, hd, simd);
+    } else {
+        const float *k = (const float *)a->k + (size_t)kvh * hd;
+        for (int j = 0; j < nk; j++)
+            s[j] = a->scale * dv_f32_dot(q, k + (size_t)j * a->k_stride, hd, simd);
     }
-    for (int j = 0; j < nk; j++) {
-        s[j] = expf(s[j] - mx);
-        sum += s[j];
+    float mx = dv_vmax(s, (size_t)nk), inv = 1.0f / dv_vexp_shift_sum(s, (size_t)nk, mx);
+    if (a->kv_f16) {
+        const uint16_t *v = (const uint16_t *)a->v + (size_t)kvh * hd;
+        for (int j = 0; j < nk; j++)
+            dv_f16_axpy(out, s[j] * inv, v + (size_t)j * a->v_stride, hd, simd);
+    } else {
+        const float *v = (const float *)a->v + (size_t)kvh * hd;
+        for (int j = 0; j < nk; j++)
+            dv_f32_axpy(out, s[j] * inv, v + (size_t)j * a->v_stride, hd, simd);
     }
-    for (int j = 0; j < nk; j++)
-        dv_f32_axpy(out, s[j] / sum, v + (size_t)j * a->v_stride, hd, simd);
 }
 
 static void few_part(void *arg, int part, int n_parts)
@@ -215,7 +221,7 @@ static void few_part(void *arg, int part, int n_parts)
 
 static int few_queries(const dv_attn *a, const dv_ctx *ctx, dv_err *e)
 {
-    few_job j = { .a = a, .simd = dv_cpu_has_avx2_fma() };
+    few_job j = { .a = a, .simd = a->kv_f16 ? dv_cpu_has_f16c() : dv_cpu_has_avx2_fma() };
     dv_pool_run(ctx ? ctx->pool : NULL, few_part, &j);
     if (j.failed)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n_kv);
@@ -229,34 +235,24 @@ int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e)
         return rc;
     if (a->n_q <= FEW_QUERIES && !a->bias)
         return few_queries(a, ctx, e);
-    size_t per = dv_attention_scratch_floats(a);
     int items = a->n_heads * ((a->n_q + BLOCK_Q - 1) / BLOCK_Q);
-    int n = ctx && ctx->n_threads > 1 ? ctx->n_threads : 1;
     double scores = (double)a->n_q * a->n_kv * a->n_heads;
-    if (n > scores / MIN_SCORES_PER_WORKER)
-        n = (int)(scores / MIN_SCORES_PER_WORKER);
-    n = n > MAX_WORKERS ? MAX_WORKERS : n > items ? items : n;
-    n = n < 1 ? 1 : n;
-    attn_job jobs[MAX_WORKERS];
-    pthread_t tid[MAX_WORKERS];
-    for (int t = 0; t < n; t++)
-        jobs[t] = (attn_job){ .a = a, .first = t, .step = n };
-    jobs[0].buf = scratch ? scratch : malloc(per * sizeof(float));
-    if (!jobs[0].buf)
+    attn_job j = { .a = a, .pool = ctx ? ctx->pool : NULL };
+    if (scores < 2.0 * MIN_SCORES_PER_WORKER)
+        j.pool = NULL;  /* waking threads would cost more than the work */
+    atomic_init(&j.failed, 0);
+    float *own = NULL;
+    if (!j.pool)
+        j.scratch0 = scratch ? scratch
+                             : (own = malloc(dv_attention_scratch_floats(a) * sizeof(float)));
+    if (!j.pool && !j.scratch0)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scratch");
-    /* The block products are too small for OpenBLAS's own threads (their
-     * wake-up costs more than the product): the threads of the budget run
-     * (head, query block) items instead, each with a single-threaded BLAS. */
     dv_ctx one = { .n_threads = 1 };
     dv_ctx_apply(&one);
-    int started = spawn_workers(jobs, tid, n, per);
-    run_caller_share(&jobs[0], started, n);
-    for (int t = 1; t < started; t++) {
-        pthread_join(tid[t], NULL);
-        free(jobs[t].buf);
-    }
-    if (jobs[0].buf != scratch)
-        free(jobs[0].buf);
+    dv_pool_for_parts(j.pool, items, 1, attn_chunk, &j);
     dv_ctx_apply(ctx);
+    free(own);
+    if (atomic_load(&j.failed))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scratch");
     return DOCVL_OK;
 }

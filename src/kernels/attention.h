@@ -21,8 +21,10 @@ typedef struct dv_attn {
     int head_dim;
     /* row i of head h starts at base + i * stride + h * head_dim: a fused
      * qkv projection output can be used in place */
-    const float *q, *k, *v;
-    size_t q_stride, k_stride, v_stride;
+    const float *q;
+    const void *k, *v;      /* float, or uint16_t halves when kv_f16 */
+    size_t q_stride, k_stride, v_stride;   /* in elements */
+    int kv_f16;             /* k and v hold f16 (a half-size KV cache) */
     float *out;             /* [n_q, n_heads * head_dim] rows of out_stride */
     size_t out_stride;
     float scale;            /* applied to q.k before the bias */

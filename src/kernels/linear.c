@@ -6,9 +6,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Rows of a 16-bit weight widened per sgemm: 256 rows x 4096 in = 4 MiB f32,
- * about an L2-to-L3-sized panel on this machine. */
-#define PANEL_ROWS 256
+#include "kernels/vmath.h"
+
 /* Products of at most this many rows read the stored weight directly (each
  * weight row once, dotted with every input row while it sits in L1); more
  * rows pay for widening a panel once and get sgemm's compute rate. */
@@ -195,113 +194,152 @@ static int forward_gemv(const dv_linear *L, const float *x, int n, float *y, con
     return 1;
 }
 
-/* ---- many-row products: panels and sgemm ---- */
+/* ---- many-row products: panels and sgemm ----
+ * The output rows (weight rows) are cut into chunks. With a pool, each of its
+ * threads takes chunks and runs a single-threaded sgemm on each, widening or
+ * dequantizing a 16-bit/quantized chunk into its own panel first: no barrier
+ * between widening and multiplying, and no OpenBLAS threads spinning beside
+ * ours. Without a pool, chunks run in turn on a BLAS with the ctx's threads. */
 
-typedef struct panel_job {
+/* Bytes of f32 panel per chunk of a 16-bit or quantized weight: two threads'
+ * panels (8 MiB each) stay inside this machine's 32 MiB L3 while sgemm packs
+ * them, and panels this long amortise packing x once per chunk. */
+#define PANEL_BYTES (8u << 20)
+
+typedef struct mm_job {
     const dv_linear *L;
-    int r0, rows;
-    float *panel;
-} panel_job;
+    const float *x;
+    int n;
+    float *y;
+    dv_act act;
+    dv_pool *pool;
+    float *panel;       /* without a pool: one panel for all chunks (may be NULL) */
+    size_t panel_len;
+} mm_job;
 
-static void panel_rows(void *arg, int lo, int hi)
+static void panel_fill(const dv_linear *L, int lo, int hi, float *panel)
 {
-    const panel_job *j = arg;
-    const dv_linear *L = j->L;
     if (L->qfmt != DV_QNONE) {
         size_t qrow = dv_qrow_bytes(L->qfmt, L->in);
         for (int r = lo; r < hi; r++)
-            dv_dequantize_row(L->qfmt, (const char *)L->q + (size_t)(j->r0 + r) * qrow, L->in,
-                              j->panel + (size_t)r * L->in);
+            dv_dequantize_row(L->qfmt, (const char *)L->q + (size_t)r * qrow, L->in,
+                              panel + (size_t)(r - lo) * L->in);
     } else {
         dv_tensor view = { .dtype = L->dtype, .data = L->w };
-        dv_widen(&view, ((size_t)j->r0 + (size_t)lo) * L->in, (size_t)(hi - lo) * L->in,
-                 j->panel + (size_t)lo * L->in);
+        dv_widen(&view, (size_t)lo * L->in, (size_t)(hi - lo) * L->in, panel);
     }
 }
 
-static void forward_panels(const dv_linear *L, const float *x, int n, float *y, float *panel,
-                           const dv_ctx *ctx)
-{
-    for (int r0 = 0; r0 < L->out; r0 += PANEL_ROWS) {
-        int rows = L->out - r0 < PANEL_ROWS ? L->out - r0 : PANEL_ROWS;
-        panel_job j = { L, r0, rows, panel };
-        dv_pool_for(ctx ? ctx->pool : NULL, rows, 32, panel_rows, &j);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, L->in, 1.0f, x, L->in, panel,
-                    L->in, 0.0f, y + r0, L->out);
-    }
-}
-
-/* No memory for a panel: widen a row chunk at a time on the stack. Slow, but
- * an allocation failure must not lose the computation. */
-static void forward_rows(const dv_linear *L, const float *x, int n, float *y)
+/* No memory for a panel: one weight row at a time through a stack buffer.
+ * Slow, but an allocation failure must not lose the computation. */
+static void chunk_rows(const dv_linear *L, const float *x, int n, float *y, int lo, int hi)
 {
     enum { CHUNK = 1024 };
     float buf[CHUNK];
+    size_t qrow = L->qfmt != DV_QNONE ? dv_qrow_bytes(L->qfmt, L->in) : 0;
+    size_t qblk = L->qfmt != DV_QNONE ? qrow / (size_t)dv_qblocks(L->in) : 0;
     dv_tensor view = { .dtype = L->dtype, .data = L->w };
-    for (int i = 0; i < n; i++)
-        for (int r = 0; r < L->out; r++)
-            y[(size_t)i * L->out + r] = 0.0f;
-    for (int r = 0; r < L->out; r++)
-        for (int c0 = 0; c0 < L->in; c0 += CHUNK) {
-            int len = L->in - c0 < CHUNK ? L->in - c0 : CHUNK;
-            dv_widen(&view, (size_t)r * L->in + c0, (size_t)len, buf);
-            for (int i = 0; i < n; i++)
-                y[(size_t)i * L->out + r] += cblas_sdot(len, buf, 1, x + (size_t)i * L->in + c0, 1);
-        }
-}
-
-/* The quantized form of forward_rows: one dequantized row at a time. */
-static void forward_qrows(const dv_linear *L, const float *x, int n, float *y)
-{
-    enum { CHUNK = 1024 };
-    size_t qrow = dv_qrow_bytes(L->qfmt, L->in);
-    for (int r = 0; r < L->out; r++) {
-        const char *q = (const char *)L->q + (size_t)r * qrow;
+    for (int r = lo; r < hi; r++) {
         for (int i = 0; i < n; i++)
             y[(size_t)i * L->out + r] = 0.0f;
-        for (int b = 0; b < dv_qblocks(L->in); b += CHUNK / DV_QBLOCK) {
-            float buf[CHUNK];
-            int c0 = b * DV_QBLOCK, len = L->in - c0 < CHUNK ? L->in - c0 : CHUNK;
-            size_t blk = qrow / (size_t)dv_qblocks(L->in);
-            dv_dequantize_row(L->qfmt, q + (size_t)b * blk, len, buf);
+        for (int c0 = 0; c0 < L->in; c0 += CHUNK) {
+            int len = L->in - c0 < CHUNK ? L->in - c0 : CHUNK;
+            if (L->qfmt != DV_QNONE) /* CHUNK is a whole number of blocks */
+                dv_dequantize_row(L->qfmt, (const char *)L->q + (size_t)r * qrow +
+                                  (size_t)(c0 / DV_QBLOCK) * qblk, len, buf);
+            else
+                dv_widen(&view, (size_t)r * L->in + c0, (size_t)len, buf);
             for (int i = 0; i < n; i++)
                 y[(size_t)i * L->out + r] += cblas_sdot(len, buf, 1, x + (size_t)i * L->in + c0, 1);
         }
     }
 }
 
-static void add_bias(const dv_linear *L, int n, float *y)
+/* Bias and activation on the chunk's columns while they are still in cache. */
+static void epilogue(const dv_linear *L, int n, float *y, int lo, int hi, dv_act act)
 {
-    if (!L->b)
-        return;
     for (int i = 0; i < n; i++) {
-        float *row = y + (size_t)i * L->out;
-        for (int j = 0; j < L->out; j++)
-            row[j] += L->b[j];
+        float *seg = y + (size_t)i * L->out + lo;
+        if (L->b)
+            for (int j = 0; j < hi - lo; j++)
+                seg[j] += L->b[lo + j];
+        if (act == DV_ACT_GELU)
+            dv_vgelu(seg, (size_t)(hi - lo));
     }
+}
+
+static void mm_chunk(void *arg, int part, int lo, int hi)
+{
+    const mm_job *j = arg;
+    const dv_linear *L = j->L;
+    const float *w = NULL;
+    if (L->dtype == DV_F32 && L->qfmt == DV_QNONE) {
+        w = (const float *)L->w + (size_t)lo * L->in;
+    } else {
+        size_t need = (size_t)(hi - lo) * L->in;
+        float *panel = j->pool ? dv_pool_scratch(j->pool, part, need)
+                               : j->panel_len >= need ? j->panel : NULL;
+        if (panel) {
+            panel_fill(L, lo, hi, panel);
+            w = panel;
+        }
+    }
+    if (w)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, hi - lo, L->in, 1.0f, j->x,
+                    L->in, w, L->in, 0.0f, j->y + lo, L->out);
+    else
+        chunk_rows(L, j->x, j->n, j->y, lo, hi);
+    epilogue(L, j->n, j->y, lo, hi, j->act);
+}
+
+static int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+/* Rows per chunk: with T threads, a multiple of T chunks (each thread gets
+ * the same share), as few as the panel size allows; f32 weights need no
+ * panel, so one chunk per thread (x is packed once per chunk). */
+static int chunk_rows_for(const dv_linear *L, int threads, int stored_f32)
+{
+    double panel_rows = (double)PANEL_BYTES / ((double)L->in * sizeof(float));
+    int chunks = threads;
+    if (!stored_f32) {
+        int need = (int)((double)L->out / (panel_rows > 16 ? panel_rows : 16) + 0.999);
+        chunks = round_up(need > threads ? need : threads, threads);
+    }
+    int grain = round_up((L->out + chunks - 1) / chunks, 16);
+    return grain > 0 ? grain : 1;
+}
+
+void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, dv_act act,
+                           const dv_ctx *ctx)
+{
+    if (forward_gemv(L, x, n, y, ctx)) {
+        epilogue(L, n, y, 0, L->out, act);
+        return;
+    }
+    dv_ctx_apply(ctx);
+    dv_pool *pool = ctx ? ctx->pool : NULL;
+    int stored_f32 = L->dtype == DV_F32 && L->qfmt == DV_QNONE;
+    mm_job j = { .L = L, .x = x, .n = n, .y = y, .act = act, .pool = pool };
+    int grain;
+    if (pool) {
+        grain = chunk_rows_for(L, dv_pool_threads(pool), stored_f32);
+    } else if (stored_f32) {
+        grain = L->out;   /* one sgemm; OpenBLAS splits it over ctx's threads */
+    } else {
+        grain = chunk_rows_for(L, 1, 0);
+        size_t need = (size_t)grain * L->in;
+        if (ctx && ctx->scratch_len >= need)
+            j.panel = ctx->scratch;
+        else
+            j.panel = malloc(need * sizeof *j.panel);
+        j.panel_len = j.panel ? need : 0;
+    }
+    dv_pool_for_parts(pool, L->out, grain, mm_chunk, &j);
+    if (!pool && !(ctx && j.panel == ctx->scratch))
+        free(j.panel);
 }
 
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)
 {
-    if (forward_gemv(L, x, n, y, ctx)) {
-        add_bias(L, n, y);
-        return;
-    }
-    dv_ctx_apply(ctx);
-    if (L->dtype == DV_F32 && L->qfmt == DV_QNONE) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L->out, L->in, 1.0f, x, L->in,
-                    (const float *)L->w, L->in, 0.0f, y, L->out);
-    } else {
-        size_t need = (size_t)PANEL_ROWS * L->in;
-        float *panel = ctx && ctx->scratch_len >= need ? ctx->scratch : malloc(need * sizeof *panel);
-        if (panel)
-            forward_panels(L, x, n, y, panel, ctx);
-        else if (L->qfmt != DV_QNONE)
-            forward_qrows(L, x, n, y);
-        else
-            forward_rows(L, x, n, y);
-        if (!(ctx && panel == ctx->scratch))
-            free(panel);
-    }
-    add_bias(L, n, y);
+    dv_linear_forward_act(L, x, n, y, DV_ACT_NONE, ctx);
 }

@@ -48,8 +48,15 @@ void dv_release_mapped(const void *data, size_t nbytes);
 void dv_prefetch_mapped(const void *data, size_t nbytes);
 
 /* x [n, in] -> y [n, out]. y must not alias x. ctx->pool (may be NULL)
- * splits the few-row products; OpenBLAS gets ctx->n_threads. */
+ * splits the work over its threads (each with a single-threaded BLAS);
+ * without one, OpenBLAS gets ctx->n_threads. */
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx);
+
+/* The same with an activation applied to each output chunk right after its
+ * product (while it is in cache). */
+typedef enum dv_act { DV_ACT_NONE = 0, DV_ACT_GELU } dv_act;
+void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, dv_act act,
+                           const dv_ctx *ctx);
 
 /* Copies a small tensor (norm weights, biases, embeddings rows) to f32. */
 float *dv_tensor_to_f32(const dv_tensor *t, dv_err *e);

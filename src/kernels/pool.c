@@ -18,6 +18,8 @@ struct dv_pool {
     int pending, stop;
     dv_pool_fn fn;
     void *arg;
+    float **scratch;       /* per part, see dv_pool_scratch */
+    size_t *scratch_len;
 };
 
 typedef struct worker_arg {
@@ -75,7 +77,13 @@ int dv_pool_new(int n_threads, dv_pool **out, dv_err *e)
     if (n_threads < 1 || n_threads > 1024)
         return dv_fail(e, DOCVL_EINVAL, "thread pool of %d threads: expected 1..1024", n_threads);
     dv_pool *p = calloc(1, sizeof *p);
-    if (!p || !(p->tid = calloc((size_t)n_threads, sizeof *p->tid))) {
+    if (!p || !(p->tid = calloc((size_t)n_threads, sizeof *p->tid)) ||
+        !(p->scratch = calloc((size_t)n_threads, sizeof *p->scratch)) ||
+        !(p->scratch_len = calloc((size_t)n_threads, sizeof *p->scratch_len))) {
+        if (p) {
+            free(p->tid);
+            free(p->scratch);
+        }
         free(p);
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for a thread pool");
     }
@@ -105,6 +113,10 @@ void dv_pool_free(dv_pool *p)
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
+    for (int i = 0; i < p->n_threads; i++)
+        free(p->scratch[i]);
+    free(p->scratch);
+    free(p->scratch_len);
     free(p->tid);
     free(p);
 }
@@ -141,36 +153,75 @@ void dv_pool_range(int n, int align, int part, int n_parts, int *lo, int *hi)
     *hi = u1 * align < n ? u1 * align : n;
 }
 
+float *dv_pool_scratch(dv_pool *p, int part, size_t n)
+{
+    if (!p || part < 0 || part >= p->n_threads)
+        return NULL;
+    if (p->scratch_len[part] < n) {
+        free(p->scratch[part]);
+        p->scratch_len[part] = 0;
+        if (!(p->scratch[part] = malloc((n ? n : 1) * sizeof(float))))
+            return NULL;
+        p->scratch_len[part] = n;
+    }
+    return p->scratch[part];
+}
+
 typedef struct for_job {
     atomic_int next;
     int n, grain;
-    dv_pool_range_fn fn;
+    dv_pool_chunk_fn fn;
     void *arg;
 } for_job;
 
 static void for_part(void *arg, int part, int n_parts)
 {
-    (void)part, (void)n_parts;
+    (void)n_parts;
     for_job *j = arg;
     for (;;) {
         int lo = atomic_fetch_add_explicit(&j->next, j->grain, memory_order_relaxed);
         if (lo >= j->n)
             return;
-        j->fn(j->arg, lo, lo + j->grain < j->n ? lo + j->grain : j->n);
+        j->fn(j->arg, part, lo, lo + j->grain < j->n ? lo + j->grain : j->n);
     }
 }
 
-void dv_pool_for(dv_pool *p, int n, int grain, dv_pool_range_fn fn, void *arg)
+void dv_pool_for_parts(dv_pool *p, int n, int grain, dv_pool_chunk_fn fn, void *arg)
 {
     if (n <= 0)
         return;
     if (grain < 1)
         grain = 1;
     if (!p || p->n_threads == 1 || n <= grain) {
-        fn(arg, 0, n);
+        for (int lo = 0; lo < n; lo += grain)
+            fn(arg, 0, lo, lo + grain < n ? lo + grain : n);
         return;
     }
     for_job j = { .n = n, .grain = grain, .fn = fn, .arg = arg };
     atomic_init(&j.next, 0);
     dv_pool_run(p, for_part, &j);
+}
+
+typedef struct range_job {
+    dv_pool_range_fn fn;
+    void *arg;
+} range_job;
+
+static void range_chunk(void *arg, int part, int lo, int hi)
+{
+    (void)part;
+    const range_job *j = arg;
+    j->fn(j->arg, lo, hi);
+}
+
+void dv_pool_for(dv_pool *p, int n, int grain, dv_pool_range_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    if (!p || p->n_threads == 1 || n <= grain) {
+        fn(arg, 0, n);
+        return;
+    }
+    range_job j = { fn, arg };
+    dv_pool_for_parts(p, n, grain, range_chunk, &j);
 }

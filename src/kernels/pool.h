@@ -6,6 +6,8 @@
 #ifndef DV_POOL_H
 #define DV_POOL_H
 
+#include <stddef.h>
+
 #include "base/error.h"
 
 typedef struct dv_pool dv_pool;
@@ -29,6 +31,16 @@ void dv_pool_run(dv_pool *p, dv_pool_fn fn, void *arg);
  * (two cores shared with other work) delays one chunk, not a fixed half. */
 typedef void (*dv_pool_range_fn)(void *arg, int lo, int hi);
 void dv_pool_for(dv_pool *p, int n, int grain, dv_pool_range_fn fn, void *arg);
+
+/* dv_pool_for whose fn also learns which part (thread) runs the chunk, so it
+ * can use that thread's scratch. */
+typedef void (*dv_pool_chunk_fn)(void *arg, int part, int lo, int hi);
+void dv_pool_for_parts(dv_pool *p, int n, int grain, dv_pool_chunk_fn fn, void *arg);
+
+/* A work buffer of at least n floats belonging to thread `part` of the pool,
+ * kept between jobs (grown when asked for more); NULL when out of memory or
+ * for a NULL pool. Only that part's thread may use it during a job. */
+float *dv_pool_scratch(dv_pool *p, int part, size_t n);
 
 /* Splits [0, n) into n_parts ranges aligned to `align`; range of `part`. */
 void dv_pool_range(int n, int align, int part, int n_parts, int *lo, int *hi);

@@ -1,4 +1,5 @@
 #include "kernels/quant.h"
+#include "kernels/tensor.h"
 
 #include <math.h>
 #include <string.h>
@@ -272,7 +273,118 @@ AVX2 static float bf16_dot_avx2(const uint16_t *w, const float *x, int n)
     float sum = hsum(_mm256_add_ps(acc0, acc1));
     return sum + bf16_dot_scalar(w + i, x + i, n - i);
 }
+
+/* F16C converts 8 halves per instruction, rounding to nearest even both ways. */
+#define F16C __attribute__((target("avx2,fma,f16c")))
+
+F16C static float f16_dot_f16c(const uint16_t *a, const float *b, int n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256 a1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i + 8)));
+        acc0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    float sum = hsum(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        sum += dv_f16_to_f32(a[i]) * b[i];
+    return sum;
+}
+
+F16C static void f16_axpy_f16c(float *y, float a, const uint16_t *x, int n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, v, _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++)
+        y[i] += a * dv_f16_to_f32(x[i]);
+}
+
+F16C static void f32_to_f16_f16c(const float *x, uint16_t *h, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        h[i] = dv_f32_to_f16(x[i]);
+}
+
+F16C static void f16_to_f32_f16c(const uint16_t *h, float *x, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++)
+        x[i] = dv_f16_to_f32(h[i]);
+}
 #endif
+
+int dv_cpu_has_f16c(void)
+{
+#if DV_X86
+    return dv_cpu_has_avx2_fma() && __builtin_cpu_supports("f16c");
+#else
+    return 0;
+#endif
+}
+
+float dv_f16_dot(const uint16_t *a, const float *b, int n, int simd)
+{
+#if DV_X86
+    if (simd)
+        return f16_dot_f16c(a, b, n);
+#else
+    (void)simd;
+#endif
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++)
+        sum += dv_f16_to_f32(a[i]) * b[i];
+    return sum;
+}
+
+void dv_f16_axpy(float *y, float a, const uint16_t *x, int n, int simd)
+{
+#if DV_X86
+    if (simd) {
+        f16_axpy_f16c(y, a, x, n);
+        return;
+    }
+#else
+    (void)simd;
+#endif
+    for (int i = 0; i < n; i++)
+        y[i] += a * dv_f16_to_f32(x[i]);
+}
+
+void dv_f32_to_f16_row(const float *x, uint16_t *h, int n)
+{
+#if DV_X86
+    if (dv_cpu_has_f16c()) {
+        f32_to_f16_f16c(x, h, n);
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++)
+        h[i] = dv_f32_to_f16(x[i]);
+}
+
+void dv_f16_to_f32_row(const uint16_t *h, float *x, int n)
+{
+#if DV_X86
+    if (dv_cpu_has_f16c()) {
+        f16_to_f32_f16c(h, x, n);
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++)
+        x[i] = dv_f16_to_f32(h[i]);
+}
 
 void dv_quantize_row(dv_qfmt f, const float *x, int in, void *dst)
 {

@@ -53,6 +53,16 @@ float dv_bf16_dot(const uint16_t *w, const float *x, int n, int simd);
 /* The q8 quantizer in the form selected by simd (for tests; dv_quantize_row
  * picks the fastest the CPU runs; both give identical blocks). */
 void dv_quantize_row_q8_simd(const float *x, int in, dv_q8_block *dst, int simd);
+/* Whether this CPU converts halves in hardware (F16C, with AVX2+FMA). */
+int dv_cpu_has_f16c(void);
+/* The few-query attention over an f16 KV cache: dot of an f16 row with a
+ * float row, y += a * x for an f16 x; simd selects the F16C form (only where
+ * dv_cpu_has_f16c()). */
+float dv_f16_dot(const uint16_t *a, const float *b, int n, int simd);
+void dv_f16_axpy(float *y, float a, const uint16_t *x, int n, int simd);
+/* Rows to and from f16 (round to nearest even), F16C where the CPU has it. */
+void dv_f32_to_f16_row(const float *x, uint16_t *h, int n);
+void dv_f16_to_f32_row(const uint16_t *h, float *x, int n);
 /* Float dot product and y += a * x (the few-query attention). */
 float dv_f32_dot(const float *a, const float *b, int n, int simd);
 void dv_f32_axpy(float *y, float a, const float *x, int n, int simd);

@@ -22,9 +22,6 @@
 /* 512 rows: 16-bit weights are widened once per chunk, so fewer chunks
  * mean less widening; activations stay ~80 MB at the 7B's sizes. */
 #define CHUNK_ROWS 512
-/* dv_linear widens 16-bit weights in panels of this many rows; a scratch that
- * large spares a malloc per matrix product (a smaller one is merely slower). */
-#define LINEAR_PANEL_ROWS 256
 
 typedef struct llama_layer {
     float *attn_norm, *mlp_norm;
@@ -37,7 +34,7 @@ struct dv_llama {
     llama_layer *layers;
     float *final_norm;
     dv_linear lm_head;
-    int max_in;               /* widest linear input, sizes the panel scratch */
+    int kv_f16;               /* states cache keys and values as f16 */
     dv_qcache *qcache;        /* the weight cache the quantized rows map, or NULL */
 };
 
@@ -45,12 +42,12 @@ struct dv_llama_state {
     const dv_llama *m;
     int cap, pos, rows;
     size_t kv_dim;
-    float *kc, *vc;           /* [layers][cap][kv_dim] */
+    int kv_f16;
+    void *kc, *vc;            /* [layers][cap][kv_dim] floats, or halves when kv_f16 */
+    float *kbuf, *vbuf;       /* kv_f16: [rows, kv_dim] new keys/values before rounding */
     float *x, *xn, *q, *att, *tmp, *gate, *up;   /* [rows, ...] activations */
     float *cosv, *sinv;       /* [rows, head_dim / 2] */
     float *attn_scratch;      /* one block of scores and its accumulators */
-    float *panel;
-    size_t panel_len;
     dv_pool *pool;            /* made on first use when the caller brings none */
 };
 
@@ -284,6 +281,7 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
         return dv_fail(e, DOCVL_ENOMEM, "out of memory binding the decoder");
     }
     m->cfg = cfg->lm;
+    m->kv_f16 = w->kv_f16;
     const dv_lm_cfg *c = &m->cfg;
     int n_mats = 0;
     lm_matrix *mats = list_matrices(m, w, &n_mats);
@@ -334,7 +332,6 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
         *w->cache_status = st;
     else
         dv_qcache_status_free(&st);
-    m->max_in = c->hidden > c->intermediate ? c->hidden : c->intermediate;
     *out = m;
     return DOCVL_OK;
 }
@@ -402,8 +399,14 @@ int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, 
     size_t r = (size_t)s->rows, H = (size_t)c->hidden, F = (size_t)c->intermediate;
     size_t kv = (size_t)c->layers * (size_t)max_tokens * s->kv_dim;
     int fail = 0;
-    s->kc = alloc_f(kv, &fail);
-    s->vc = alloc_f(kv, &fail);
+    s->kv_f16 = m->kv_f16;
+    size_t kv_bytes = kv * (s->kv_f16 ? sizeof(uint16_t) : sizeof(float));
+    if (!(s->kc = malloc(kv_bytes ? kv_bytes : 1)) || !(s->vc = malloc(kv_bytes ? kv_bytes : 1)))
+        fail = 1;
+    if (s->kv_f16) {
+        s->kbuf = alloc_f(r * s->kv_dim, &fail);
+        s->vbuf = alloc_f(r * s->kv_dim, &fail);
+    }
     s->x = alloc_f(r * H, &fail);
     s->xn = alloc_f(r * H, &fail);
     s->q = alloc_f(r * H, &fail);
@@ -414,13 +417,11 @@ int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, 
     s->cosv = alloc_f(r * (size_t)c->head_dim / 2, &fail);
     s->sinv = alloc_f(r * (size_t)c->head_dim / 2, &fail);
     s->attn_scratch = alloc_f(dv_attention_scratch_floats(&(dv_attn){ .head_dim = c->head_dim }), &fail);
-    s->panel_len = (size_t)LINEAR_PANEL_ROWS * (size_t)m->max_in;
-    s->panel = alloc_f(s->panel_len, &fail);
     if (fail) {
         dv_llama_state_free(s);
         return dv_fail(e, DOCVL_ENOMEM,
                        "out of memory for a KV cache of %d tokens (%zu MiB)", max_tokens,
-                       kv * 2 * sizeof(float) >> 20);
+                       kv_bytes * 2 >> 20);
     }
     *out = s;
     return DOCVL_OK;
@@ -430,10 +431,12 @@ void dv_llama_state_free(dv_llama_state *s)
 {
     if (!s)
         return;
-    float *bufs[] = { s->kc, s->vc, s->x, s->xn, s->q, s->att, s->tmp, s->gate, s->up,
-                      s->cosv, s->sinv, s->attn_scratch, s->panel };
+    float *bufs[] = { s->x, s->xn, s->q, s->att, s->tmp, s->gate, s->up, s->cosv, s->sinv,
+                      s->attn_scratch, s->kbuf, s->vbuf };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    free(s->kc);
+    free(s->vc);
     dv_pool_free(s->pool);
     free(s);
 }
@@ -489,6 +492,12 @@ static void rope_apply(float *x, int n, int heads, int hd, size_t stride, const 
     }
 }
 
+/* Element `off` of a cache of floats or halves. */
+static void *kv_at(const dv_llama_state *s, void *base, size_t off)
+{
+    return s->kv_f16 ? (void *)((uint16_t *)base + off) : (void *)((float *)base + off);
+}
+
 /* Causal attention of the chunk's queries over everything cached so far
  * (this chunk's keys included). */
 static int attention(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv_err *e)
@@ -497,8 +506,9 @@ static int attention(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv_err
     size_t layer_off = (size_t)li * s->cap * s->kv_dim;
     dv_attn a = { .n_q = n, .n_kv = s->pos + n, .n_heads = c->heads, .n_kv_heads = c->kv_heads,
                   .head_dim = c->head_dim, .q = s->q, .q_stride = (size_t)c->hidden,
-                  .k = s->kc + layer_off, .k_stride = s->kv_dim, .v = s->vc + layer_off,
-                  .v_stride = s->kv_dim, .out = s->att, .out_stride = (size_t)c->hidden,
+                  .k = kv_at(s, s->kc, layer_off), .k_stride = s->kv_dim,
+                  .v = kv_at(s, s->vc, layer_off), .v_stride = s->kv_dim, .kv_f16 = s->kv_f16,
+                  .out = s->att, .out_stride = (size_t)c->hidden,
                   .scale = (float)(1.0 / sqrt((double)c->head_dim)), .causal = 1, .q_pos0 = s->pos };
     return dv_attention(&a, s->attn_scratch, ctx, e);
 }
@@ -508,7 +518,9 @@ static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv
     const dv_lm_cfg *c = &s->m->cfg;
     const llama_layer *L = &s->m->layers[li];
     size_t H = (size_t)c->hidden, cache = ((size_t)li * s->cap + (size_t)s->pos) * s->kv_dim;
-    float *kc = s->kc + cache, *vc = s->vc + cache;
+    /* an f16 cache takes the new rows after RoPE, rounded once */
+    float *kc = s->kv_f16 ? s->kbuf : kv_at(s, s->kc, cache);
+    float *vc = s->kv_f16 ? s->vbuf : kv_at(s, s->vc, cache);
 
     dv_rmsnorm(s->x, s->xn, n, c->hidden, L->attn_norm, c->rms_eps);
     dv_linear_forward(&L->q, s->xn, n, s->q, ctx);
@@ -516,6 +528,10 @@ static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv
     dv_linear_forward(&L->v, s->xn, n, vc, ctx);
     rope_apply(s->q, n, c->heads, c->head_dim, H, s->cosv, s->sinv);
     rope_apply(kc, n, c->kv_heads, c->head_dim, s->kv_dim, s->cosv, s->sinv);
+    if (s->kv_f16) {
+        dv_f32_to_f16_row(kc, kv_at(s, s->kc, cache), n * (int)s->kv_dim);
+        dv_f32_to_f16_row(vc, kv_at(s, s->vc, cache), n * (int)s->kv_dim);
+    }
     int rc = attention(s, li, n, ctx, e);
     if (rc)
         return rc;
@@ -555,8 +571,11 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
  * made once per sequence, not per token. */
 static int state_pool(dv_llama_state *s, dv_ctx *ctx, dv_err *e)
 {
-    if (ctx->pool || ctx->n_threads <= 1)
+    /* a 1-thread pool starts no thread but gives the products their panel */
+    if (ctx->pool)
         return DOCVL_OK;
+    if (ctx->n_threads < 1)
+        ctx->n_threads = 1;
     if (s->pool && dv_pool_threads(s->pool) != ctx->n_threads) {
         dv_pool_free(s->pool);
         s->pool = NULL;
@@ -583,8 +602,6 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
                        "%d more tokens after %d exceed the KV cache capacity %d (context length %d)",
                        n, s->pos, s->cap, m->cfg.max_pos);
     dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
-    local.scratch = s->panel;
-    local.scratch_len = s->panel_len;
     int rc = state_pool(s, &local, e);
     if (rc)
         return rc;

@@ -117,8 +117,7 @@ void tw_block_mlp(const vit_block *b, float *x, int n, int width, const vit_work
                   const dv_ctx *ctx)
 {
     dv_layernorm(x, w->xn, n, width, b->n2w, b->n2b, 1e-6f);
-    dv_linear_forward(&b->fc1, w->xn, n, w->hid, ctx);
-    dv_gelu_erf(w->hid, (size_t)n * b->fc1.out);
+    dv_linear_forward_act(&b->fc1, w->xn, n, w->hid, DV_ACT_GELU, ctx);
     dv_linear_forward(&b->fc2, w->hid, n, w->tmp, ctx);
     dv_add(x, w->tmp, (size_t)n * width);
 }
@@ -287,7 +286,8 @@ int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
      * image unless the caller brought a pool: ~100 us against seconds */
     dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
     dv_pool *pool = NULL;
-    if (!local.pool && local.n_threads > 1) {
+    if (!local.pool) {   /* even of 1 thread: it owns the products' panels */
+        local.n_threads = local.n_threads > 0 ? local.n_threads : 1;
         if (dv_pool_new(local.n_threads, &pool, e))
             return dv_wrap(e, "starting the vision threads");
         local.pool = pool;

@@ -66,7 +66,8 @@ static void held_input(const dv_linear *L, const float *x, int n, float *xh)
     }
 }
 
-static void check_linear(dv_dtype stored, dv_qfmt qf, int out, int in, int n, dv_pool *pool)
+static void check_linear(dv_dtype stored, dv_qfmt qf, int out, int in, int n, dv_pool *pool,
+                         dv_act act)
 {
     GRand *r = g_rand_new_with_seed((guint32)(out * 31 + in * 7 + n));
     float *w = random_floats(r, (size_t)out * in, 0.5), *b = random_floats(r, (size_t)out, 0.1);
@@ -90,9 +91,13 @@ static void check_linear(dv_dtype stored, dv_qfmt qf, int out, int in, int n, dv
     ref_linear(wh, b, xh, n, out, in, want);
     float *y = g_new(float, (size_t)n * out);
     dv_ctx ctx = { .n_threads = dv_pool_threads(pool), .pool = pool };
-    dv_linear_forward(&L, x, n, y, &ctx);
-    for (size_t i = 0; i < (size_t)n * out; i++)
-        g_assert_cmpfloat(fabs(y[i] - want[i]), <=, 1e-4 * (1.0 + fabs(want[i])));
+    dv_linear_forward_act(&L, x, n, y, act, &ctx);
+    for (size_t i = 0; i < (size_t)n * out; i++) {
+        double v = want[i];
+        if (act == DV_ACT_GELU)
+            v = 0.5 * v * erfc(-v / sqrt(2.0));
+        g_assert_cmpfloat(fabs(y[i] - v), <=, 1e-4 * (1.0 + fabs(v)));
+    }
     dv_linear_free(&L);
     g_free(w), g_free(b), g_free(x), g_free(w16), g_free(wh), g_free(xh), g_free(want), g_free(y);
     g_rand_free(r);
@@ -111,9 +116,20 @@ static void test_linear_paths(void)
             for (int withpool = 0; withpool < 2; withpool++) {
                 dv_pool *p = withpool ? pool : NULL;
                 for (size_t f = 0; f < G_N_ELEMENTS(fmts); f++)
-                    check_linear(DV_BF16, fmts[f], shapes[s][0], shapes[s][1], rows[k], p);
-                check_linear(DV_F32, DV_Q8, shapes[s][0], shapes[s][1], rows[k], p);
+                    check_linear(DV_BF16, fmts[f], shapes[s][0], shapes[s][1], rows[k], p,
+                                 DV_ACT_NONE);
+                check_linear(DV_F32, DV_Q8, shapes[s][0], shapes[s][1], rows[k], p, DV_ACT_NONE);
+                check_linear(DV_F32, DV_QNONE, shapes[s][0], shapes[s][1], rows[k], p,
+                             DV_ACT_GELU);
+                check_linear(DV_BF16, DV_QNONE, shapes[s][0], shapes[s][1], rows[k], p,
+                             DV_ACT_GELU);
             }
+    /* panels of 8 MiB hold 204 rows of 10240: several chunks per thread, and
+     * a last chunk shorter than the others */
+    for (int withpool = 0; withpool < 2; withpool++) {
+        check_linear(DV_BF16, DV_QNONE, 700, 10240, 9, withpool ? pool : NULL, DV_ACT_NONE);
+        check_linear(DV_BF16, DV_Q8, 700, 10240, 9, withpool ? pool : NULL, DV_ACT_GELU);
+    }
     dv_pool_free(pool);
 }
 

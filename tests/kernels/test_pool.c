@@ -78,6 +78,58 @@ static void test_for_covers_once(void)
     dv_pool_free(p);
 }
 
+typedef struct parts_job {
+    dv_pool *p;
+    int *hits, *part_of;
+    int n_parts;
+} parts_job;
+
+static void mark_part(void *arg, int part, int lo, int hi)
+{
+    parts_job *j = arg;
+    g_assert_cmpint(part, >=, 0);
+    g_assert_cmpint(part, <, j->n_parts);
+    float *s = dv_pool_scratch(j->p, part, (size_t)(hi - lo) + 1);
+    if (j->p)
+        g_assert_nonnull(s);
+    for (int i = lo; i < hi; i++) {
+        if (s)
+            s[i - lo] = (float)i;   /* the thread's own buffer: nobody else writes it */
+        j->hits[i]++;
+        j->part_of[i] = part;
+    }
+    for (int i = lo; s && i < hi; i++)
+        g_assert_cmpfloat(s[i - lo], ==, (float)i);
+}
+
+/* Every index once, each chunk on one part, and that part's scratch is its
+ * own while it runs; a NULL pool runs the chunks in turn as part 0. */
+static void test_for_parts(void)
+{
+    dv_pool *p;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_pool_new(3, &p, &e), ==, DOCVL_OK);
+    for (int withpool = 0; withpool < 2; withpool++) {
+        int n = 5000, *hits = g_new0(int, n), *part_of = g_new0(int, n);
+        parts_job j = { withpool ? p : NULL, hits, part_of, withpool ? 3 : 1 };
+        dv_pool_for_parts(j.p, n, 37, mark_part, &j);
+        for (int i = 0; i < n; i++) {
+            g_assert_cmpint(hits[i], ==, 1);
+            g_assert_cmpint(part_of[i], ==, part_of[i / 37 * 37]);
+        }
+        g_free(hits);
+        g_free(part_of);
+    }
+    float *a = dv_pool_scratch(p, 1, 10);
+    g_assert_nonnull(a);
+    a[9] = 4.0f;
+    g_assert_true(dv_pool_scratch(p, 1, 5) == a);   /* kept, not shrunk */
+    g_assert_nonnull(dv_pool_scratch(p, 1, 1000000));
+    g_assert_null(dv_pool_scratch(p, 3, 10));       /* no such part */
+    g_assert_null(dv_pool_scratch(NULL, 0, 10));
+    dv_pool_free(p);
+}
+
 static void test_range(void)
 {
     for (int n = 0; n < 100; n += 7)
@@ -111,6 +163,7 @@ int main(int argc, char **argv)
     g_test_add_func("/pool/null_pool", test_null_pool);
     g_test_add_func("/pool/for_covers_once", test_for_covers_once);
     g_test_add_func("/pool/range", test_range);
+    g_test_add_func("/pool/for_parts", test_for_parts);
     g_test_add_func("/pool/bad_size", test_bad_size);
     return g_test_run();
 }

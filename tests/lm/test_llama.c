@@ -305,6 +305,48 @@ static void test_cache_golden(void)
     lm_case_close(&c);
 }
 
+/* An f16 KV cache (the q8/q4 formats): cached decoding still equals its own
+ * full recomputation (both read the same rounded keys), and the logits stay
+ * within f16 rounding of the f32 cache's, but are not identical to them. */
+static void test_kv_f16(void)
+{
+    lm_case c;
+    lm_case_open("tiny-f32", &c);
+    dv_err e = { 0 };
+    dv_llama *m32, *m16;
+    dv_lm_weights w = { .n_threads = 1, .kv_f16 = 1 };
+    g_assert_cmpint(dv_llama_bind(&c.cfg, c.ck, 0, &m32, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_bind_ex(&c.cfg, c.ck, &w, &m16, &e), ==, DOCVL_OK);
+    int n = 600, V = c.cfg.lm.vocab, H = c.cfg.lm.hidden;
+    int32_t *ids = g_new(int32_t, n);
+    random_ids(ids, n, V, 11);
+    check_cache(m16, ids, n, 37, 100);
+    float *x = embed_all(m32, ids, n, H);
+    float *l32 = g_new(float, (size_t)n * V), *l16 = g_new(float, (size_t)n * V);
+    dv_llama *ms[2] = { m32, m16 };
+    float *outs[2] = { l32, l16 };
+    for (int k = 0; k < 2; k++) {
+        dv_llama_state *s;
+        g_assert_cmpint(dv_llama_state_new(ms[k], n, &s, &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_llama_forward(ms[k], s, x, n, outs[k], 1, NULL, &ctx1, &e), ==,
+                        DOCVL_OK);
+        dv_llama_state_free(s);
+    }
+    double worst = 0;
+    for (int t = 0; t < n; t++)
+        worst = fmax(worst, row_rel(l16 + (size_t)t * V, l32 + (size_t)t * V, V));
+    g_test_message("f16 vs f32 KV cache: worst row-relative logit difference %.3g", worst);
+    g_assert_cmpfloat(worst, >, 0.0);
+    g_assert_cmpfloat(worst, <=, 5e-3);
+    g_free(x);
+    g_free(l32);
+    g_free(l16);
+    g_free(ids);
+    dv_llama_free(m32);
+    dv_llama_free(m16);
+    lm_case_close(&c);
+}
+
 typedef struct arch {
     int hidden, layers, heads, kv_heads, inter, vocab;
     float theta;
@@ -417,6 +459,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/llama/golden", test_golden);
     g_test_add_func("/llama/cache-equals-full/golden-model", test_cache_golden);
+    g_test_add_func("/llama/kv-f16", test_kv_f16);
     g_test_add_func("/llama/architectures", test_architectures);
     g_test_add_func("/llama/errors", test_errors);
     return g_test_run();

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "kernels/attention.h"
+#include "kernels/pool.h"
+#include "kernels/quant.h"
 #include "kernels/conv.h"
 #include "testutil.h"
 
@@ -30,7 +32,8 @@ static void table_bias(void *u, int head, int q0, int nq, int k0, int nk, float 
 }
 
 /* Direct softmax(scale q k^T + bias) v in double. */
-static void reference(const dv_attn *a, const bias_ctx *bc, double *out)
+static void reference(const dv_attn *a, const float *kf, const float *vf, const bias_ctx *bc,
+                      double *out)
 {
     int hd = a->head_dim, group = a->n_heads / a->n_kv_heads;
     double *p = g_new(double, a->n_kv);
@@ -40,7 +43,7 @@ static void reference(const dv_attn *a, const bias_ctx *bc, double *out)
             double mx = -INFINITY, sum = 0;
             int last = a->causal ? a->q_pos0 + i : a->n_kv - 1;
             for (int j = 0; j <= last && j < a->n_kv; j++) {
-                const float *k = a->k + (size_t)j * a->k_stride + (size_t)(h / group) * hd;
+                const float *k = kf + (size_t)j * a->k_stride + (size_t)(h / group) * hd;
                 double d = 0;
                 for (int c = 0; c < hd; c++)
                     d += (double)q[c] * k[c];
@@ -52,7 +55,7 @@ static void reference(const dv_attn *a, const bias_ctx *bc, double *out)
             for (int c = 0; c < hd; c++) {
                 double acc = 0;
                 for (int j = 0; j <= last && j < a->n_kv; j++)
-                    acc += p[j] * a->v[(size_t)j * a->v_stride + (size_t)(h / group) * hd + c];
+                    acc += p[j] * vf[(size_t)j * a->v_stride + (size_t)(h / group) * hd + c];
                 out[(size_t)i * a->n_heads * hd + (size_t)h * hd + c] = acc / sum;
             }
         }
@@ -84,17 +87,37 @@ static void run_case(int n_q, int n_kv, int heads, int kv_heads, int hd, int cau
                   .q_pos0 = pos0, .bias = with_bias ? table_bias : NULL,
                   .bias_user = with_bias ? &bc : NULL };
     dv_err e = { 0 };
-    reference(&a, with_bias ? &bc : NULL, ref);
-    /* one thread, and worker threads splitting (head, query block) items */
-    for (int threads = 1; threads <= 3; threads += 2) {
-        dv_ctx ctx = { .n_threads = threads };
-        memset(out, 0, (size_t)n_q * qw * sizeof *out);
-        g_assert_cmpint(dv_attention(&a, NULL, &ctx, &e), ==, DOCVL_OK);
-        double worst = 0;
-        for (size_t i = 0; i < (size_t)n_q * qw; i++)
-            worst = fmax(worst, fabs(out[i] - ref[i]));
-        g_assert_cmpfloat(worst, <, 2e-5);
+    /* an f16 cache: the reference sees the values the cache holds */
+    uint16_t *k16 = g_new(uint16_t, (size_t)n_kv * kw), *v16 = g_new(uint16_t, (size_t)n_kv * kw);
+    float *kh = g_new(float, (size_t)n_kv * kw), *vh = g_new(float, (size_t)n_kv * kw);
+    dv_f32_to_f16_row(k, k16, n_kv * kw);
+    dv_f32_to_f16_row(v, v16, n_kv * kw);
+    dv_f16_to_f32_row(k16, kh, n_kv * kw);
+    dv_f16_to_f32_row(v16, vh, n_kv * kw);
+    for (int f16 = 0; f16 < 2; f16++) {
+        a.kv_f16 = f16;
+        a.k = f16 ? (const void *)k16 : k;
+        a.v = f16 ? (const void *)v16 : v;
+        reference(&a, f16 ? kh : k, f16 ? vh : v, with_bias ? &bc : NULL, ref);
+        /* the caller's thread alone, and a pool splitting (head, query block) items */
+        for (int threads = 1; threads <= 3; threads += 2) {
+            dv_pool *pool = NULL;
+            if (threads > 1)
+                g_assert_cmpint(dv_pool_new(threads, &pool, &e), ==, DOCVL_OK);
+            dv_ctx ctx = { .n_threads = threads, .pool = pool };
+            memset(out, 0, (size_t)n_q * qw * sizeof *out);
+            g_assert_cmpint(dv_attention(&a, NULL, &ctx, &e), ==, DOCVL_OK);
+            double worst = 0;
+            for (size_t i = 0; i < (size_t)n_q * qw; i++)
+                worst = fmax(worst, fabs(out[i] - ref[i]));
+            g_assert_cmpfloat(worst, <, 2e-5);
+            dv_pool_free(pool);
+        }
     }
+    g_free(k16);
+    g_free(v16);
+    g_free(kh);
+    g_free(vh);
     g_free(q);
     g_free(k);
     g_free(v);
