@@ -41,7 +41,8 @@ typedef struct figures {
     double vision_ms_1t, prefill_tps_1t;  /* 0 when not measured */
     double prefill_tps, prefill_gflop;
     double decode_tps, decode_bytes_per_token;
-    double decode_kv_bytes_per_token;   /* f32 keys and values read, mean over the steps */
+    double decode_kv_bytes_per_token;   /* keys and values read, mean over the steps */
+    int kv_elem_bytes;                  /* 4: f32 cache, 2: f16 */
     double peak_rss_gb;
     dv_weights weights;   /* as loaded */
     int have_model;
@@ -301,7 +302,9 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
     f->decode_tps = o->decode / (now() - t0);
     f->decode_bytes_per_token = (double)dv_llama_weight_bytes(m->llama);
     double kv_dim = (double)c->lm.kv_heads * c->lm.head_dim;
-    f->decode_kv_bytes_per_token = 2.0 * 4.0 * c->lm.layers * kv_dim * (o->prefill + (o->decode + 1) / 2.0);
+    f->kv_elem_bytes = dv_llama_kv_elem_bytes(m->llama);
+    f->decode_kv_bytes_per_token = 2.0 * f->kv_elem_bytes * c->lm.layers * kv_dim *
+                                   (o->prefill + (o->decode + 1) / 2.0);
     f->peak_rss_gb = peak_rss_gb();
     f->have_model = 1;
 done:
@@ -340,11 +343,13 @@ static void print_text(const bench_opts *o, const figures *f)
         printf("  %d threads vs 1        vision %.2fx   prefill %.2fx   (1 thread: %.1f ms, %.1f tok/s)\n",
                n, ratio(f->vision_ms_1t, f->vision_ms), ratio(f->prefill_tps, f->prefill_tps_1t),
                f->vision_ms_1t, f->prefill_tps_1t);
+    double t_gbs = f->decode_tps * (f->decode_bytes_per_token + f->decode_kv_bytes_per_token) / 1e9;
     printf("  decode                 %8.2f tok/s %7.1f GB/s of weights (%.0f%% of memory read), "
            "%.2f GB/token\n", f->decode_tps, d_gbs, 100 * d_gbs / f->mem_gbs[1],
            f->decode_bytes_per_token / 1e9);
-    printf("  decode KV cache read   %8.2f GB/token (f32, not in the figure above)\n",
-           f->decode_kv_bytes_per_token / 1e9);
+    printf("  decode KV cache read   %8.2f GB/token (%s); weights + KV %.1f GB/s (%.0f%% of memory "
+           "read)\n", f->decode_kv_bytes_per_token / 1e9, f->kv_elem_bytes == 2 ? "f16" : "f32",
+           t_gbs, 100 * t_gbs / f->mem_gbs[1]);
     printf("  peak RSS               %8.2f GB\n", f->peak_rss_gb);
 }
 
@@ -369,7 +374,11 @@ static void print_json(const bench_opts *o, const figures *f)
                a_rate / f->sgemm_gflops[1], o->prefill, f->prefill_tps, p_rate,
                p_rate / f->sgemm_gflops[1], f->decode_tps, d_gbs, f->decode_bytes_per_token,
                d_gbs / f->mem_gbs[1], f->peak_rss_gb);
-        printf(", \"decode_kv_bytes_per_token\": %.0f", f->decode_kv_bytes_per_token);
+        double t_gbs = f->decode_tps * (f->decode_bytes_per_token + f->decode_kv_bytes_per_token) / 1e9;
+        printf(", \"decode_kv_bytes_per_token\": %.0f, \"decode_kv_dtype\": \"%s\", "
+               "\"decode_total_gbs\": %.2f, \"decode_total_frac_mem\": %.3f",
+               f->decode_kv_bytes_per_token, f->kv_elem_bytes == 2 ? "f16" : "f32", t_gbs,
+               t_gbs / f->mem_gbs[1]);
         if (f->vision_ms_1t > 0)
             printf(", \"vision_ms_1t\": %.1f, \"vision_speedup\": %.3f, \"prefill_tps_1t\": %.2f, "
                    "\"prefill_speedup\": %.3f", f->vision_ms_1t, ratio(f->vision_ms_1t, f->vision_ms),

@@ -150,6 +150,7 @@ typedef struct gemv_job {
     const dv_linear *L;
     const float *x;
     const dv_q8_block *xq;  /* x quantized, when the weight is */
+    const int32_t *xsum;    /* and its blocks' integer sums (q4) */
     int n, simd;
     float *y;
 } gemv_job;
@@ -164,8 +165,8 @@ static void gemv_rows(void *arg, int lo, int hi)
         for (int t = 0; t < j->n; t++) {
             float v;
             if (L->qfmt != DV_QNONE)
-                v = dv_qdot(L->qfmt, (const char *)L->q + (size_t)r * qrow, j->xq + (size_t)t * nb,
-                            L->in, j->simd);
+                v = dv_qdot_sums(L->qfmt, (const char *)L->q + (size_t)r * qrow,
+                                 j->xq + (size_t)t * nb, j->xsum + (size_t)t * nb, L->in, j->simd);
             else
                 v = dv_bf16_dot((const uint16_t *)L->w + (size_t)r * L->in,
                                 j->x + (size_t)t * L->in, L->in, j->simd);
@@ -181,16 +182,26 @@ static int forward_gemv(const dv_linear *L, const float *x, int n, float *y, con
         return 0;
     gemv_job j = { .L = L, .x = x, .n = n, .y = y, .simd = dv_cpu_has_avx2_fma() };
     dv_q8_block *xq = NULL;
+    int32_t *xsum = NULL;
     if (L->qfmt != DV_QNONE) {
         size_t nb = (size_t)dv_qblocks(L->in);
-        if (!(xq = malloc((size_t)n * nb * sizeof *xq)))
+        xq = malloc((size_t)n * nb * sizeof *xq);
+        xsum = malloc((size_t)n * nb * sizeof *xsum);
+        if (!xq || !xsum) {
+            free(xq);
+            free(xsum);
             return 0;
-        for (int t = 0; t < n; t++)
+        }
+        for (int t = 0; t < n; t++) {
             dv_quantize_row(DV_Q8, x + (size_t)t * L->in, L->in, xq + (size_t)t * nb);
+            dv_q8_block_sums(xq + (size_t)t * nb, (int)nb, xsum + (size_t)t * nb);
+        }
         j.xq = xq;
+        j.xsum = xsum;
     }
     dv_pool_for(ctx ? ctx->pool : NULL, L->out, GEMV_GRAIN, gemv_rows, &j);
     free(xq);
+    free(xsum);
     return 1;
 }
 

@@ -2,6 +2,7 @@
 #include "kernels/tensor.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -173,31 +174,48 @@ AVX2 static float qdot_q8_avx2(const dv_q8_block *w, const dv_q8_block *x, int n
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-/* 16 packed bytes -> 32 signed values in element order (low nibbles first). */
-AVX2 static __m256i unpack_q4(const uint8_t *q)
+/* The low and high nibbles of 16 bytes as 32 unsigned values 0..15, in
+ * element order. */
+AVX2 static __m256i nibbles_q4(const uint8_t *q)
 {
     __m128i raw = _mm_loadu_si128((const __m128i *)q);
-    __m128i mask = _mm_set1_epi8(15);
-    __m128i lo = _mm_and_si128(raw, mask), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+    return _mm256_and_si256(v, _mm256_set1_epi8(15));
 }
 
-AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, int nb)
+/* sum (u - 8) x over a block = sum u x - 8 sum x: the unsigned nibbles go
+ * straight into maddubs (no sign fix-up; 2 * 15 * 127 cannot saturate) and
+ * the offset comes from the activation block's integer sum, counted once
+ * per row by the caller. */
+AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, const int32_t *xsum,
+                               int nb)
 {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256i ones = _mm256_set1_epi16(1);
+    float corr = 0.0f;
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
-        __m256i p0 = dot_i8(unpack_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
-        __m256i p1 = dot_i8(unpack_q4(w[b + 1].q), _mm256_loadu_si256((const __m256i *)x[b + 1].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+        __m256i p0 = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(nibbles_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q)),
+            ones);
+        __m256i p1 = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(nibbles_q4(w[b + 1].q),
+                                 _mm256_loadu_si256((const __m256i *)x[b + 1].q)),
+            ones);
+        float s0 = w[b].d * x[b].d, s1 = w[b + 1].d * x[b + 1].d;
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), _mm256_cvtepi32_ps(p1), acc1);
+        corr += s0 * (float)xsum[b] + s1 * (float)xsum[b + 1];
     }
     for (; b < nb; b++) {
-        __m256i p = dot_i8(unpack_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
+        __m256i p = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(nibbles_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q)),
+            ones);
+        float sc = w[b].d * x[b].d;
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(sc), _mm256_cvtepi32_ps(p), acc0);
+        corr += sc * (float)xsum[b];
     }
-    return hsum(_mm256_add_ps(acc0, acc1));
+    return hsum(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
 }
 
 /* The same rounding as the scalar form: |x| max, one division, x * (1/d)
@@ -442,16 +460,43 @@ void dv_f32_axpy(float *y, float a, const float *x, int n, int simd)
         y[i] += a * x[i];
 }
 
-float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd)
+void dv_q8_block_sums(const dv_q8_block *x, int nb, int32_t *sums)
+{
+    for (int b = 0; b < nb; b++) {
+        int32_t s = 0;
+        for (int j = 0; j < DV_QBLOCK; j++)
+            s += x[b].q[j];
+        sums[b] = s;
+    }
+}
+
+float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t *xsum, int in,
+                   int simd)
 {
     int nb = dv_qblocks(in);
 #if DV_X86
     if (simd)
-        return f == DV_Q8 ? qdot_q8_avx2(w, x, nb) : qdot_q4_avx2(w, x, nb);
+        return f == DV_Q8 ? qdot_q8_avx2(w, x, nb) : qdot_q4_avx2(w, x, xsum, nb);
 #else
     (void)simd;
+    (void)xsum;
 #endif
     return f == DV_Q8 ? qdot_q8_scalar(w, x, nb) : qdot_q4_scalar(w, x, nb);
+}
+
+float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd)
+{
+    if (f != DV_Q4)
+        return dv_qdot_sums(f, w, x, NULL, in, simd);
+    int nb = dv_qblocks(in);
+    int32_t stack[256], *sums = nb <= 256 ? stack : malloc((size_t)nb * sizeof *sums);
+    if (!sums)  /* the scalar form needs no sums */
+        return dv_qdot_sums(f, w, x, NULL, in, 0);
+    dv_q8_block_sums(x, nb, sums);
+    float r = dv_qdot_sums(f, w, x, sums, in, simd);
+    if (sums != stack)
+        free(sums);
+    return r;
 }
 
 float dv_bf16_dot(const uint16_t *w, const float *x, int n, int simd)

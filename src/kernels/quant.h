@@ -48,6 +48,12 @@ int dv_cpu_has_avx2_fma(void);
 /* Dot product of one quantized weight row with a q8-quantized activation row
  * of the same `in`; simd selects the AVX2 form (only where supported). */
 float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd);
+/* The same with the activation's per-block integer sums (dv_q8_block_sums)
+ * counted once per row by the caller: the q4 AVX2 kernel needs them (q8 and
+ * the scalar forms ignore them, NULL allowed there). */
+float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t *xsum, int in,
+                   int simd);
+void dv_q8_block_sums(const dv_q8_block *x, int nb, int32_t *sums);
 /* Dot product of a BF16 row with a float row. */
 float dv_bf16_dot(const uint16_t *w, const float *x, int n, int simd);
 /* The q8 quantizer in the form selected by simd (for tests; dv_quantize_row

@@ -441,6 +441,8 @@ void dv_llama_state_free(dv_llama_state *s)
     free(s);
 }
 
+int dv_llama_kv_elem_bytes(const dv_llama *m) { return m->kv_f16 ? 2 : 4; }
+
 void dv_llama_state_reset(dv_llama_state *s) { s->pos = 0; }
 int dv_llama_state_pos(const dv_llama_state *s) { return s->pos; }
 int dv_llama_state_capacity(const dv_llama_state *s) { return s->cap; }

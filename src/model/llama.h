@@ -42,6 +42,8 @@ typedef struct dv_lm_weights {
 
 int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_weights *w,
                      dv_llama **out, dv_err *e);
+/* Bytes one cached key or value element takes in this model's states (4 or 2). */
+int dv_llama_kv_elem_bytes(const dv_llama *m);
 /* Bytes of decoder weights read for one token (layers and lm_head, as held). */
 size_t dv_llama_weight_bytes(const dv_llama *m);
 void dv_llama_free(dv_llama *m);
