@@ -180,7 +180,8 @@ static int forward_gemv(const dv_linear *L, const float *x, int n, float *y, con
 {
     if (n > GEMV_MAX_ROWS || (L->qfmt == DV_QNONE && L->dtype != DV_BF16))
         return 0;
-    gemv_job j = { .L = L, .x = x, .n = n, .y = y, .simd = dv_cpu_has_avx2_fma() };
+    gemv_job j = { .L = L, .x = x, .n = n, .y = y,
+                   .simd = L->qfmt != DV_QNONE ? dv_cpu_qdot_level() : dv_cpu_has_avx2_fma() };
     dv_q8_block *xq = NULL;
     int32_t *xsum = NULL;
     if (L->qfmt != DV_QNONE) {

@@ -218,6 +218,61 @@ AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, const
     return hsum(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
 }
 
+/* AVX-VNNI (vpdpbusd) multiplies unsigned by signed bytes and sums each
+ * four into 32 bits in one instruction: the maddubs + madd pairs above. */
+#define VNNI __attribute__((target("avx2,fma,avxvnni")))
+
+VNNI static float qdot_q8_vnni(const dv_q8_block *w, const dv_q8_block *x, int nb)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256i z = _mm256_setzero_si256();
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].q);
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].q);
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[b].q);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)x[b + 1].q);
+        __m256i p0 = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
+        __m256i p1 = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x1, w1));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < nb; b++) {
+        __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
+        __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].q);
+        __m256i p = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+VNNI static float qdot_q4_vnni(const dv_q4_block *w, const dv_q8_block *x, const int32_t *xsum,
+                               int nb)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256i z = _mm256_setzero_si256();
+    float corr = 0.0f;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i p0 = _mm256_dpbusd_avx_epi32(z, nibbles_q4(w[b].q),
+                                             _mm256_loadu_si256((const __m256i *)x[b].q));
+        __m256i p1 = _mm256_dpbusd_avx_epi32(z, nibbles_q4(w[b + 1].q),
+                                             _mm256_loadu_si256((const __m256i *)x[b + 1].q));
+        float s0 = w[b].d * x[b].d, s1 = w[b + 1].d * x[b + 1].d;
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), _mm256_cvtepi32_ps(p1), acc1);
+        corr += s0 * (float)xsum[b] + s1 * (float)xsum[b + 1];
+    }
+    for (; b < nb; b++) {
+        __m256i p = _mm256_dpbusd_avx_epi32(z, nibbles_q4(w[b].q),
+                                            _mm256_loadu_si256((const __m256i *)x[b].q));
+        float sc = w[b].d * x[b].d;
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(sc), _mm256_cvtepi32_ps(p), acc0);
+        corr += sc * (float)xsum[b];
+    }
+    return hsum(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
+}
+
 /* The same rounding as the scalar form: |x| max, one division, x * (1/d)
  * rounded to nearest even (cvtps under the default MXCSR, like lrintf). */
 AVX2 static void quantize_q8_avx2(const float *x, int in, dv_q8_block *dst)
@@ -342,6 +397,17 @@ F16C static void f16_to_f32_f16c(const uint16_t *h, float *x, int n)
         x[i] = dv_f16_to_f32(h[i]);
 }
 #endif
+
+int dv_cpu_qdot_level(void)
+{
+#if DV_X86
+    if (!dv_cpu_has_avx2_fma())
+        return 0;
+    return __builtin_cpu_supports("avxvnni") ? 2 : 1;
+#else
+    return 0;
+#endif
+}
 
 int dv_cpu_has_f16c(void)
 {
@@ -475,6 +541,8 @@ float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t
 {
     int nb = dv_qblocks(in);
 #if DV_X86
+    if (simd >= 2)
+        return f == DV_Q8 ? qdot_q8_vnni(w, x, nb) : qdot_q4_vnni(w, x, xsum, nb);
     if (simd)
         return f == DV_Q8 ? qdot_q8_avx2(w, x, nb) : qdot_q4_avx2(w, x, xsum, nb);
 #else

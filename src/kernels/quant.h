@@ -45,8 +45,12 @@ void dv_dequantize_row(dv_qfmt f, const void *src, int in, float *dst);
 /* Whether this CPU runs the AVX2+FMA kernels (checked at run time). */
 int dv_cpu_has_avx2_fma(void);
 
+/* The best form of dv_qdot this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-VNNI. */
+int dv_cpu_qdot_level(void);
+
 /* Dot product of one quantized weight row with a q8-quantized activation row
- * of the same `in`; simd selects the AVX2 form (only where supported). */
+ * of the same `in`; simd selects the form: 0 scalar, 1 AVX2, 2 AVX-VNNI (only
+ * up to dv_cpu_qdot_level()). */
 float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd);
 /* The same with the activation's per-block integer sums (dv_q8_block_sums)
  * counted once per row by the caller: the q4 AVX2 kernel needs them (q8 and
