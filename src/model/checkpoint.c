@@ -191,6 +191,17 @@ const dv_tensor *dv_checkpoint_find(const dv_checkpoint *ck, const char *name)
     return g_hash_table_lookup(ck->by_name, name);
 }
 
+int dv_checkpoint_is_mapped(const dv_checkpoint *ck, const dv_tensor *t)
+{
+    const char *p = t->data;
+    for (int s = 0; s < ck->n_shards; s++) {
+        const char *m = ck->shards[s]->map;
+        if (m && p >= m && p + t->nbytes <= m + ck->shards[s]->size)
+            return 1;
+    }
+    return 0;
+}
+
 int dv_checkpoint_get(const dv_checkpoint *ck, const char *name, int ndim, const int64_t *shape,
                       const dv_tensor **out, dv_err *e)
 {

@@ -25,6 +25,10 @@ void dv_checkpoint_close(dv_checkpoint *ck);
 /* NULL if absent. */
 const dv_tensor *dv_checkpoint_find(const dv_checkpoint *ck, const char *name);
 
+/* Whether t's data lies in one of the checkpoint's file mappings (not a copy
+ * made at open, such as a fused qkv): only those pages may be released. */
+int dv_checkpoint_is_mapped(const dv_checkpoint *ck, const dv_tensor *t);
+
 /* Finds a tensor and checks its shape; a missing tensor or a wrong shape is an
  * error that names the tensor, the expected and found shapes and the file.
  * ndim < 0 skips the shape check. */

@@ -89,18 +89,6 @@ static int get_linear(const dv_checkpoint *ck, const char *name, int64_t out, in
     return dv_linear_bind(L, t, b, widen, e);
 }
 
-/* Whether t lies in one of the checkpoint's file mappings (not a copy). */
-static int is_mapped(const dv_checkpoint *ck, const dv_tensor *t)
-{
-    const char *p = t->data;
-    for (int s = 0; s < ck->n_shards; s++) {
-        const char *m = ck->shards[s]->map;
-        if (m && p >= m && p + t->nbytes <= m + ck->shards[s]->size)
-            return 1;
-    }
-    return 0;
-}
-
 /* One decoder matrix to bind: its tensor, shape and how it is held. */
 typedef struct lm_matrix {
     char name[DV_QCACHE_NAME_MAX];
@@ -167,7 +155,7 @@ static int settle(const dv_checkpoint *ck, const lm_matrix *x, dv_pool *pool, co
     /* a tied head finds no tensor of its name: its source is the embedding
      * table, which stays (rows are looked up) */
     const dv_tensor *t = dv_checkpoint_find(ck, x->name);
-    int mapped = t && is_mapped(ck, t);
+    int mapped = t && dv_checkpoint_is_mapped(ck, t);
     if (mapped && x->qfmt != DV_QNONE)
         dv_prefetch_mapped(t->data, t->nbytes);
     int rc = dv_linear_quantize(L, x->qfmt, pool, e);

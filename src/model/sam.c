@@ -184,13 +184,14 @@ static void relpos_bias(void *user, int head, int q0, int nq, int k0, int nk, fl
         const float *rh = r->rel_h + (size_t)(q0 + i) * r->g;
         const float *rw = r->rel_w + (size_t)(q0 + i) * r->g;
         float *row = s + (size_t)i * ld;
-        int kh = k0 / r->g, kw = k0 % r->g;
-        for (int j = 0; j < nk; j++) {
-            row[j] += rh[kh] + rw[kw];
-            if (++kw == r->g) {
-                kw = 0;
-                kh++;
-            }
+        /* keys run along grid rows: one rel_h value per run of rel_w values */
+        for (int j = 0; j < nk;) {
+            int kh = (k0 + j) / r->g, kw = (k0 + j) % r->g;
+            int len = r->g - kw < nk - j ? r->g - kw : nk - j;
+            float bh = rh[kh];
+            for (int t = 0; t < len; t++)
+                row[j + t] += bh + rw[kw + t];
+            j += len;
         }
     }
 }

@@ -59,7 +59,11 @@ int tw_bind_linear(const dv_checkpoint *ck, const char *prefix, const char *what
     int rc = dv_checkpoint_get(ck, join(wn, base, "weight"), 2, ws, &w, e);
     if (!rc && bias)
         rc = dv_checkpoint_get(ck, join(bn, base, "bias"), 1, bs, &b, e);
-    return rc ? rc : dv_linear_bind(L, w, b, widen, e);
+    if (!rc)
+        rc = dv_linear_bind(L, w, b, widen, e);
+    if (!rc && L->w_owned && dv_checkpoint_is_mapped(ck, w))
+        dv_release_mapped(w->data, w->nbytes);   /* widened: the file's copy is not read again */
+    return rc;
 }
 
 int tw_bind_conv(const dv_checkpoint *ck, const char *prefix, const char *what, int out, int in,
@@ -72,7 +76,11 @@ int tw_bind_conv(const dv_checkpoint *ck, const char *prefix, const char *what, 
     int rc = dv_checkpoint_get(ck, join(wn, base, "weight"), 4, ws, &w, e);
     if (!rc && bias)
         rc = dv_checkpoint_get(ck, join(bn, base, "bias"), 1, bs, &b, e);
-    return rc ? rc : dv_conv2d_bind(c, w, b, stride, pad, widen, e);
+    if (!rc)
+        rc = dv_conv2d_bind(c, w, b, stride, pad, widen, e);
+    if (!rc && c->lin.w_owned && dv_checkpoint_is_mapped(ck, w))
+        dv_release_mapped(w->data, w->nbytes);
+    return rc;
 }
 
 int tw_block_bind(const dv_checkpoint *ck, const char *prefix, int width, int mlp, int sam,
