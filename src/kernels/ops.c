@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "base/ctx.h"
+#include "kernels/pool.h"
 #include "kernels/vmath.h"
 
 void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, const float *b,
@@ -41,6 +43,27 @@ void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, 
 void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const float *b, float eps)
 {
     dv_layernorm_stats(x, y, n, d, w, b, eps, NULL, NULL);
+}
+
+typedef struct ln_job {
+    const float *x, *w, *b;
+    float *y, eps;
+    int d;
+} ln_job;
+
+static void ln_rows(void *arg, int lo, int hi)
+{
+    const ln_job *j = arg;
+    size_t off = (size_t)lo * j->d;
+    dv_layernorm_stats(j->x + off, j->y + off, hi - lo, j->d, j->w, j->b, j->eps, NULL, NULL);
+}
+
+void dv_layernorm_ctx(const float *x, float *y, int n, int d, const float *w, const float *b,
+                      float eps, const dv_ctx *ctx)
+{
+    ln_job j = { x, w, b, y, eps, d };
+    /* rows of ~1000 floats: 64 of them are worth handing to a thread */
+    dv_pool_for(ctx ? ctx->pool : NULL, n, 64, ln_rows, &j);
 }
 
 void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps)

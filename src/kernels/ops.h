@@ -10,6 +10,10 @@ void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const 
 /* The same, also keeping each row's mean and 1/std (may be NULL) for a backward pass. */
 void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, const float *b,
                         float eps, float *mean, float *rstd);
+/* dv_layernorm with the rows split over ctx->pool (ctx may be NULL). */
+struct dv_ctx;
+void dv_layernorm_ctx(const float *x, float *y, int n, int d, const float *w, const float *b,
+                      float eps, const struct dv_ctx *ctx);
 /* RMSNorm as HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w. */
 void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps);
 /* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)), PyTorch's nn.GELU default. */

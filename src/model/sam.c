@@ -335,14 +335,14 @@ static int block_forward(const dv_sam *s, const vit_block *b, float *x, const vi
 {
     int n = s->grid * s->grid, c = s->width, rc;
     if (b->window) {
-        dv_layernorm(x, w->tmp, n, c, b->n1w, b->n1b, 1e-6f);
+        dv_layernorm_ctx(x, w->tmp, n, c, b->n1w, b->n1b, 1e-6f, ctx);
         rc = window_attention(s, b, w->tmp, w, w->tmp, scratch, ctx, e);
         if (rc)
             return rc;
         dv_linear_forward(&b->proj, w->tmp, n, w->xn, ctx);
         dv_add(x, w->xn, (size_t)n * c);
     } else {
-        dv_layernorm(x, w->xn, n, c, b->n1w, b->n1b, 1e-6f);
+        dv_layernorm_ctx(x, w->xn, n, c, b->n1w, b->n1b, 1e-6f, ctx);
         dv_linear_forward(&b->qkv, w->xn, n, w->qkv, ctx);
         if ((rc = relpos_attention(s, b, w->qkv, s->grid, w->att, w->rel, scratch, ctx, e)))
             return rc;

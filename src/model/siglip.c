@@ -94,7 +94,7 @@ static int block_forward(const dv_siglip *s, const vit_block *b, float *x, const
                          float *scratch, const dv_ctx *ctx, dv_err *e)
 {
     int n = s->n_tok, c = s->width, hd = c / s->heads;
-    dv_layernorm(x, w->xn, n, c, b->n1w, b->n1b, 1e-6f);
+    dv_layernorm_ctx(x, w->xn, n, c, b->n1w, b->n1b, 1e-6f, ctx);
     dv_linear_forward(&b->qkv, w->xn, n, w->qkv, ctx);
     dv_attn a = { .n_q = n, .n_kv = n, .n_heads = s->heads, .n_kv_heads = s->heads,
                   .head_dim = hd, .q = w->qkv, .k = w->qkv + c, .v = w->qkv + 2 * c,

@@ -124,7 +124,7 @@ void tw_block_free(vit_block *b)
 void tw_block_mlp(const vit_block *b, float *x, int n, int width, const vit_work *w,
                   const dv_ctx *ctx)
 {
-    dv_layernorm(x, w->xn, n, width, b->n2w, b->n2b, 1e-6f);
+    dv_layernorm_ctx(x, w->xn, n, width, b->n2w, b->n2b, 1e-6f, ctx);
     dv_linear_forward_act(&b->fc1, w->xn, n, w->hid, DV_ACT_GELU, ctx);
     dv_linear_forward(&b->fc2, w->hid, n, w->tmp, ctx);
     dv_add(x, w->tmp, (size_t)n * width);

@@ -133,6 +133,9 @@ static void test_causal_prefill(void) { run_case(333, 333, 2, 1, 16, 1, 0, 0); }
 static void test_causal_decode(void) { run_case(1, 520, 4, 4, 32, 1, 519, 0); }
 static void test_causal_chunk(void) { run_case(70, 600, 2, 2, 8, 1, 530, 1); }
 /* big enough for worker threads: causal, grouped heads and a bias at once */
+/* more keys than one key block: the running softmax carries across blocks */
+static void test_long(void) { run_case(300, 2500, 2, 1, 16, 1, 2200, 1); }
+static void test_long_full(void) { run_case(260, 2100, 2, 2, 8, 0, 0, 0); }
 static void test_threads(void) { run_case(512, 512, 4, 2, 16, 1, 0, 1); }
 
 static void test_bad_args(void)
@@ -248,6 +251,8 @@ int main(int argc, char **argv)
     g_test_add_func("/attention/causal-decode", test_causal_decode);
     g_test_add_func("/attention/causal-chunk", test_causal_chunk);
     g_test_add_func("/attention/threads", test_threads);
+    g_test_add_func("/attention/long-causal", test_long);
+    g_test_add_func("/attention/long-full", test_long_full);
     g_test_add_func("/attention/bad-args", test_bad_args);
     g_test_add_func("/conv/nhwc", test_conv);
     g_test_add_func("/conv/patch-embed", test_patch_embed);
