@@ -180,28 +180,17 @@ static void few_row(const dv_attn *a, int h, int i, float *s, int simd)
     int nk = a->n_kv;
     if (a->causal && a->q_pos0 + i + 1 < nk)
         nk = a->q_pos0 + i + 1;
-    memset(out, 0, (size_t)hd * sizeof *out);
-    if (nk <= 0)
+    if (nk <= 0) {
+        memset(out, 0, (size_t)hd * sizeof *out);
         return;
-    if (a->kv_f16) {
-        const uint16_t *k = (const uint16_t *)a->k + (size_t)kvh * hd;
-        for (int j = 0; j < nk; j++)
-            s[j] = a->scale * dv_f16_dot(k + (size_t)j * a->k_stride, q, hd, simd);
-    } else {
-        const float *k = (const float *)a->k + (size_t)kvh * hd;
-        for (int j = 0; j < nk; j++)
-            s[j] = a->scale * dv_f32_dot(q, k + (size_t)j * a->k_stride, hd, simd);
     }
+    size_t es = a->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    const char *k = (const char *)a->k + (size_t)kvh * hd * es;
+    const char *v = (const char *)a->v + (size_t)kvh * hd * es;
+    dv_rows_dot(k, a->kv_f16, a->k_stride, nk, q, hd, a->scale, s, simd);
     float mx = dv_vmax(s, (size_t)nk), inv = 1.0f / dv_vexp_shift_sum(s, (size_t)nk, mx);
-    if (a->kv_f16) {
-        const uint16_t *v = (const uint16_t *)a->v + (size_t)kvh * hd;
-        for (int j = 0; j < nk; j++)
-            dv_f16_axpy(out, s[j] * inv, v + (size_t)j * a->v_stride, hd, simd);
-    } else {
-        const float *v = (const float *)a->v + (size_t)kvh * hd;
-        for (int j = 0; j < nk; j++)
-            dv_f32_axpy(out, s[j] * inv, v + (size_t)j * a->v_stride, hd, simd);
-    }
+    dv_vscale(s, inv, (size_t)nk);
+    dv_rows_weighted_sum(v, a->kv_f16, a->v_stride, nk, s, hd, out, simd);
 }
 
 static void few_part(void *arg, int part, int n_parts)
@@ -224,7 +213,7 @@ static void few_part(void *arg, int part, int n_parts)
 
 static int few_queries(const dv_attn *a, const dv_ctx *ctx, dv_err *e)
 {
-    few_job j = { .a = a, .simd = a->kv_f16 ? dv_cpu_has_f16c() : dv_cpu_has_avx2_fma() };
+    few_job j = { .a = a, .simd = dv_cpu_has_f16c() };
     dv_pool_run(ctx ? ctx->pool : NULL, few_part, &j);
     if (j.failed)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n_kv);

@@ -70,6 +70,14 @@ int dv_cpu_has_f16c(void);
  * dv_cpu_has_f16c()). */
 float dv_f16_dot(const uint16_t *a, const float *b, int n, int simd);
 void dv_f16_axpy(float *y, float a, const uint16_t *x, int n, int simd);
+/* The few-query attention over nk cached rows (f16 halves or floats, rows
+ * `stride` elements apart): s[j] = scale * (row j . q), and
+ * out = sum_j p[j] * row j (out overwritten). simd selects the AVX2+F16C
+ * form (only where dv_cpu_has_f16c()). */
+void dv_rows_dot(const void *rows, int f16, size_t stride, int nk, const float *q, int hd,
+                 float scale, float *s, int simd);
+void dv_rows_weighted_sum(const void *rows, int f16, size_t stride, int nk, const float *p, int hd,
+                          float *out, int simd);
 /* Rows to and from f16 (round to nearest even), F16C where the CPU has it. */
 void dv_f32_to_f16_row(const float *x, uint16_t *h, int n);
 void dv_f16_to_f32_row(const uint16_t *h, float *x, int n);

@@ -164,6 +164,42 @@ static void test_widen_bf16(void)
         }
 }
 
+/* The few-query attention's row loops, f16 and f32, every hd tail and row
+ * count tail, against double sums over the values the rows hold. */
+static void test_rows_kernels(void)
+{
+    GRand *r = g_rand_new_with_seed(21);
+    int hds[] = { 1, 7, 8, 36, 64, 128, 130 }, nks[] = { 1, 3, 4, 5, 17 };
+    for (int simd = 0; simd <= dv_cpu_has_f16c(); simd++)
+        for (int f16 = 0; f16 < 2; f16++)
+            for (size_t a = 0; a < G_N_ELEMENTS(hds); a++)
+                for (size_t b = 0; b < G_N_ELEMENTS(nks); b++) {
+                    int hd = hds[a], nk = nks[b];
+                    size_t stride = (size_t)hd + 3, n = stride * nk;
+                    float *rf = random_row(r, (int)n, 1.0), *q = random_row(r, hd, 1.0);
+                    float *p = random_row(r, nk, 1.0), *s = g_new(float, nk), *out = g_new(float, hd);
+                    uint16_t *rh = g_new(uint16_t, n);
+                    dv_f32_to_f16_row(rf, rh, (int)n);
+                    if (f16)
+                        dv_f16_to_f32_row(rh, rf, (int)n);   /* the values the rows hold */
+                    const void *rows = f16 ? (const void *)rh : rf;
+                    dv_rows_dot(rows, f16, stride, nk, q, hd, 0.5f, s, simd);
+                    dv_rows_weighted_sum(rows, f16, stride, nk, p, hd, out, simd);
+                    for (int j = 0; j < nk; j++) {
+                        double want = 0.5 * dot_ref(rf + (size_t)j * stride, q, hd);
+                        g_assert_cmpfloat(fabs(s[j] - want), <=, 1e-5 * (1 + hd));
+                    }
+                    for (int c = 0; c < hd; c++) {
+                        double want = 0;
+                        for (int j = 0; j < nk; j++)
+                            want += (double)p[j] * rf[(size_t)j * stride + c];
+                        g_assert_cmpfloat(fabs(out[c] - want), <=, 1e-5 * (1 + nk));
+                    }
+                    g_free(rf), g_free(q), g_free(p), g_free(s), g_free(out), g_free(rh);
+                }
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -173,5 +209,6 @@ int main(int argc, char **argv)
     g_test_add_func("/quant/simd_matches_scalar", test_simd_matches_scalar);
     g_test_add_func("/quant/qdot_is_dequantized_dot", test_qdot_is_dequantized_dot);
     g_test_add_func("/quant/widen_bf16", test_widen_bf16);
+    g_test_add_func("/quant/rows-kernels", test_rows_kernels);
     return g_test_run();
 }
