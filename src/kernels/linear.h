@@ -52,6 +52,12 @@ void dv_prefetch_mapped(const void *data, size_t nbytes);
  * without one, OpenBLAS gets ctx->n_threads. */
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx);
 
+/* y[m] = x W_m^T for count products sharing x [n, in] (q, k, v): one pool
+ * job and one quantization of x when they take the direct few-row path;
+ * otherwise one product after the other. */
+void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int count, const float *x,
+                            int n, const dv_ctx *ctx);
+
 /* The same with an activation applied to each output chunk right after its
  * product (while it is in cache). */
 typedef enum dv_act { DV_ACT_NONE = 0, DV_ACT_GELU } dv_act;

@@ -513,9 +513,9 @@ static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv
     float *vc = s->kv_f16 ? s->vbuf : kv_at(s, s->vc, cache);
 
     dv_rmsnorm(s->x, s->xn, n, c->hidden, L->attn_norm, c->rms_eps);
-    dv_linear_forward(&L->q, s->xn, n, s->q, ctx);
-    dv_linear_forward(&L->k, s->xn, n, kc, ctx);
-    dv_linear_forward(&L->v, s->xn, n, vc, ctx);
+    const dv_linear *qkv[3] = { &L->q, &L->k, &L->v };
+    float *qkv_out[3] = { s->q, kc, vc };
+    dv_linear_forward_many(qkv, qkv_out, 3, s->xn, n, ctx);
     rope_apply(s->q, n, c->heads, c->head_dim, H, s->cosv, s->sinv);
     rope_apply(kc, n, c->kv_heads, c->head_dim, s->kv_dim, s->cosv, s->sinv);
     if (s->kv_f16) {
@@ -529,8 +529,9 @@ static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv
     dv_add(s->x, s->tmp, (size_t)n * H);
 
     dv_rmsnorm(s->x, s->xn, n, c->hidden, L->mlp_norm, c->rms_eps);
-    dv_linear_forward(&L->gate, s->xn, n, s->gate, ctx);
-    dv_linear_forward(&L->up, s->xn, n, s->up, ctx);
+    const dv_linear *gu[2] = { &L->gate, &L->up };
+    float *gu_out[2] = { s->gate, s->up };
+    dv_linear_forward_many(gu, gu_out, 2, s->xn, n, ctx);
     dv_silu_mul(s->gate, s->up, (size_t)n * c->intermediate);
     dv_linear_forward(&L->down, s->gate, n, s->tmp, ctx);
     dv_add(s->x, s->tmp, (size_t)n * H);

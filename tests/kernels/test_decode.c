@@ -133,6 +133,59 @@ static void test_linear_paths(void)
     dv_pool_free(pool);
 }
 
+static void bind_random(dv_linear *L, GRand *r, int out, int in, dv_qfmt qf, uint16_t **keep)
+{
+    float *w = random_floats(r, (size_t)out * in, 0.5);
+    *keep = g_new(uint16_t, (size_t)out * in);
+    for (size_t i = 0; i < (size_t)out * in; i++)
+        (*keep)[i] = dv_f32_to_bf16(w[i]);
+    dv_tensor tw = { .name = "w", .dtype = DV_BF16, .ndim = 2, .shape = { out, in },
+                     .data = *keep, .nbytes = (size_t)out * in * 2 };
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_linear_bind(L, &tw, NULL, 0, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_linear_quantize(L, qf, NULL, &e), ==, DOCVL_OK);
+    g_free(w);
+}
+
+/* Products sharing an input in one job give exactly what each gives alone,
+ * fused (all quantized, or all bf16) or not (quantized beside bf16, many rows). */
+static void test_forward_many(void)
+{
+    GRand *r = g_rand_new_with_seed(17);
+    dv_pool *pool;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, DOCVL_OK);
+    dv_qfmt sets[][3] = { { DV_Q8, DV_Q4, DV_Q8 }, { DV_QNONE, DV_QNONE, DV_QNONE },
+                          { DV_Q8, DV_QNONE, DV_Q4 } };
+    int outs[3] = { 96, 33, 130 }, in = 200;
+    for (size_t k = 0; k < G_N_ELEMENTS(sets); k++)
+        for (int n = 1; n <= 12; n += 11) {
+            dv_linear L[3];
+            uint16_t *keep[3];
+            const dv_linear *Lp[3];
+            float *y[3], *want[3];
+            for (int m = 0; m < 3; m++) {
+                bind_random(&L[m], r, outs[m], in, sets[k][m], &keep[m]);
+                Lp[m] = &L[m];
+                y[m] = g_new(float, (size_t)n * outs[m]);
+                want[m] = g_new(float, (size_t)n * outs[m]);
+            }
+            float *x = random_floats(r, (size_t)n * in, 1.0);
+            dv_ctx ctx = { .n_threads = 2, .pool = pool };
+            dv_linear_forward_many(Lp, y, 3, x, n, &ctx);
+            for (int m = 0; m < 3; m++) {
+                dv_linear_forward(&L[m], x, n, want[m], &ctx);
+                g_assert_cmpmem(y[m], (size_t)n * outs[m] * sizeof(float), want[m],
+                                (size_t)n * outs[m] * sizeof(float));
+                dv_linear_free(&L[m]);
+                g_free(keep[m]), g_free(y[m]), g_free(want[m]);
+            }
+            g_free(x);
+        }
+    dv_pool_free(pool);
+    g_rand_free(r);
+}
+
 /* Attention of one or two queries over a cache, causal, against a direct
  * softmax in double; with grouped kv heads. */
 static void test_few_query_attention(void)
@@ -220,6 +273,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/decode/linear_paths", test_linear_paths);
+    g_test_add_func("/decode/forward_many", test_forward_many);
     g_test_add_func("/decode/few_query_attention", test_few_query_attention);
     g_test_add_func("/decode/q8_golden_ids", test_q8_golden_ids);
     return g_test_run();
