@@ -155,7 +155,7 @@ typedef struct gemv_job {
     int count;
     const float *x;
     const dv_q8_block *xq;  /* x quantized, when the weights are */
-    const int32_t *xsum;    /* and its blocks' integer sums (q4) */
+    const int32_t *xoff;    /* and its q4 offsets (dv_q4_offsets) */
     int n;
 } gemv_job;
 
@@ -169,7 +169,8 @@ static void gemv_rows(const gemv_job *j, const dv_linear *L, float *y, int lo, i
             float v;
             if (L->qfmt != DV_QNONE)
                 v = dv_qdot_sums(L->qfmt, (const char *)L->q + (size_t)r * qrow,
-                                 j->xq + (size_t)t * nb, j->xsum + (size_t)t * nb, L->in, simd);
+                                 j->xq + (size_t)t * nb, j->xoff + (size_t)t * nb * 8, L->in,
+                                 simd);
             else
                 v = dv_bf16_dot((const uint16_t *)L->w + (size_t)r * L->in,
                                 j->x + (size_t)t * L->in, L->in, simd);
@@ -205,26 +206,26 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
     int in = L[0]->in;
     gemv_job j = { .L = L, .y = y, .count = count, .x = x, .n = n };
     dv_q8_block *xq = NULL;
-    int32_t *xsum = NULL;
+    int32_t *xoff = NULL;
     if (quant) {
         size_t nb = (size_t)dv_qblocks(in);
         xq = malloc((size_t)n * nb * sizeof *xq);
-        xsum = malloc((size_t)n * nb * sizeof *xsum);
-        if (!xq || !xsum) {
+        xoff = malloc((size_t)n * nb * 8 * sizeof *xoff);
+        if (!xq || !xoff) {
             free(xq);
-            free(xsum);
+            free(xoff);
             return 0;
         }
         for (int t = 0; t < n; t++) {
             dv_quantize_row(DV_Q8, x + (size_t)t * in, in, xq + (size_t)t * nb);
-            dv_q8_block_sums(xq + (size_t)t * nb, (int)nb, xsum + (size_t)t * nb);
+            dv_q4_offsets(xq + (size_t)t * nb, (int)nb, xoff + (size_t)t * nb * 8);
         }
         j.xq = xq;
-        j.xsum = xsum;
+        j.xoff = xoff;
     }
     dv_pool_run(ctx ? ctx->pool : NULL, gemv_part, &j);
     free(xq);
-    free(xsum);
+    free(xoff);
     return 1;
 }
 

@@ -185,14 +185,13 @@ AVX2 static __m256i nibbles_q4(const uint8_t *q)
 
 /* sum (u - 8) x over a block = sum u x - 8 sum x: the unsigned nibbles go
  * straight into maddubs (no sign fix-up; 2 * 15 * 127 cannot saturate) and
- * the offset comes from the activation block's integer sum, counted once
- * per row by the caller. */
-AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, const int32_t *xsum,
+ * each block's integer sums start from its -8 sum x per 4-byte lane, counted
+ * once per activation row by the caller (dv_q4_offsets). */
+AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, const int32_t *off,
                                int nb)
 {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     __m256i ones = _mm256_set1_epi16(1);
-    float corr = 0.0f;
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         __m256i p0 = _mm256_madd_epi16(
@@ -202,20 +201,19 @@ AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, const
             _mm256_maddubs_epi16(nibbles_q4(w[b + 1].q),
                                  _mm256_loadu_si256((const __m256i *)x[b + 1].q)),
             ones);
-        float s0 = w[b].d * x[b].d, s1 = w[b + 1].d * x[b + 1].d;
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), _mm256_cvtepi32_ps(p1), acc1);
-        corr += s0 * (float)xsum[b] + s1 * (float)xsum[b + 1];
+        p0 = _mm256_add_epi32(p0, _mm256_loadu_si256((const __m256i *)(off + 8 * b)));
+        p1 = _mm256_add_epi32(p1, _mm256_loadu_si256((const __m256i *)(off + 8 * b + 8)));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
     }
     for (; b < nb; b++) {
         __m256i p = _mm256_madd_epi16(
             _mm256_maddubs_epi16(nibbles_q4(w[b].q), _mm256_loadu_si256((const __m256i *)x[b].q)),
             ones);
-        float sc = w[b].d * x[b].d;
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(sc), _mm256_cvtepi32_ps(p), acc0);
-        corr += sc * (float)xsum[b];
+        p = _mm256_add_epi32(p, _mm256_loadu_si256((const __m256i *)(off + 8 * b)));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
     }
-    return hsum(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
+    return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 /* AVX-VNNI (vpdpbusd) multiplies unsigned by signed bytes and sums each
@@ -246,31 +244,28 @@ VNNI static float qdot_q8_vnni(const dv_q8_block *w, const dv_q8_block *x, int n
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-VNNI static float qdot_q4_vnni(const dv_q4_block *w, const dv_q8_block *x, const int32_t *xsum,
+VNNI static float qdot_q4_vnni(const dv_q4_block *w, const dv_q8_block *x, const int32_t *off,
                                int nb)
 {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    __m256i z = _mm256_setzero_si256();
-    float corr = 0.0f;
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
-        __m256i p0 = _mm256_dpbusd_avx_epi32(z, nibbles_q4(w[b].q),
+        __m256i p0 = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b)),
+                                             nibbles_q4(w[b].q),
                                              _mm256_loadu_si256((const __m256i *)x[b].q));
-        __m256i p1 = _mm256_dpbusd_avx_epi32(z, nibbles_q4(w[b + 1].q),
+        __m256i p1 = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b + 8)),
+                                             nibbles_q4(w[b + 1].q),
                                              _mm256_loadu_si256((const __m256i *)x[b + 1].q));
-        float s0 = w[b].d * x[b].d, s1 = w[b + 1].d * x[b + 1].d;
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), _mm256_cvtepi32_ps(p1), acc1);
-        corr += s0 * (float)xsum[b] + s1 * (float)xsum[b + 1];
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
     }
     for (; b < nb; b++) {
-        __m256i p = _mm256_dpbusd_avx_epi32(z, nibbles_q4(w[b].q),
+        __m256i p = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b)),
+                                            nibbles_q4(w[b].q),
                                             _mm256_loadu_si256((const __m256i *)x[b].q));
-        float sc = w[b].d * x[b].d;
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(sc), _mm256_cvtepi32_ps(p), acc0);
-        corr += sc * (float)xsum[b];
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
     }
-    return hsum(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
+    return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 /* The same rounding as the scalar form: |x| max, one division, x * (1/d)
@@ -677,28 +672,27 @@ void dv_f32_axpy(float *y, float a, const float *x, int n, int simd)
         y[i] += a * x[i];
 }
 
-void dv_q8_block_sums(const dv_q8_block *x, int nb, int32_t *sums)
+void dv_q4_offsets(const dv_q8_block *x, int nb, int32_t *off)
 {
-    for (int b = 0; b < nb; b++) {
-        int32_t s = 0;
-        for (int j = 0; j < DV_QBLOCK; j++)
-            s += x[b].q[j];
-        sums[b] = s;
-    }
+    for (int b = 0; b < nb; b++)
+        for (int l = 0; l < 8; l++) {
+            const int8_t *q = x[b].q + 4 * l;
+            off[8 * b + l] = -8 * (q[0] + q[1] + q[2] + q[3]);
+        }
 }
 
-float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t *xsum, int in,
+float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t *off, int in,
                    int simd)
 {
     int nb = dv_qblocks(in);
 #if DV_X86
     if (simd >= 2)
-        return f == DV_Q8 ? qdot_q8_vnni(w, x, nb) : qdot_q4_vnni(w, x, xsum, nb);
+        return f == DV_Q8 ? qdot_q8_vnni(w, x, nb) : qdot_q4_vnni(w, x, off, nb);
     if (simd)
-        return f == DV_Q8 ? qdot_q8_avx2(w, x, nb) : qdot_q4_avx2(w, x, xsum, nb);
+        return f == DV_Q8 ? qdot_q8_avx2(w, x, nb) : qdot_q4_avx2(w, x, off, nb);
 #else
     (void)simd;
-    (void)xsum;
+    (void)off;
 #endif
     return f == DV_Q8 ? qdot_q8_scalar(w, x, nb) : qdot_q4_scalar(w, x, nb);
 }
@@ -708,10 +702,10 @@ float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd)
     if (f != DV_Q4)
         return dv_qdot_sums(f, w, x, NULL, in, simd);
     int nb = dv_qblocks(in);
-    int32_t stack[256], *sums = nb <= 256 ? stack : malloc((size_t)nb * sizeof *sums);
-    if (!sums)  /* the scalar form needs no sums */
+    int32_t stack[8 * 64], *sums = nb <= 64 ? stack : malloc((size_t)nb * 8 * sizeof *sums);
+    if (!sums)  /* the scalar form needs no offsets */
         return dv_qdot_sums(f, w, x, NULL, in, 0);
-    dv_q8_block_sums(x, nb, sums);
+    dv_q4_offsets(x, nb, sums);
     float r = dv_qdot_sums(f, w, x, sums, in, simd);
     if (sums != stack)
         free(sums);

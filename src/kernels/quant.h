@@ -52,12 +52,15 @@ int dv_cpu_qdot_level(void);
  * of the same `in`; simd selects the form: 0 scalar, 1 AVX2, 2 AVX-VNNI (only
  * up to dv_cpu_qdot_level()). */
 float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd);
-/* The same with the activation's per-block integer sums (dv_q8_block_sums)
- * counted once per row by the caller: the q4 AVX2 kernel needs them (q8 and
- * the scalar forms ignore them, NULL allowed there). */
-float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t *xsum, int in,
+/* The same with the activation's q4 offsets (dv_q4_offsets) counted once
+ * per row by the caller: the q4 SIMD kernels need them (q8 and the scalar
+ * forms ignore them, NULL allowed there). */
+float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t *off, int in,
                    int simd);
-void dv_q8_block_sums(const dv_q8_block *x, int nb, int32_t *sums);
+/* off[8 b + l] = -8 * (sum of block b's 4 values in 4-byte lane l): where a
+ * q4 block's integer sums start, so unsigned nibbles give sum (u - 8) x.
+ * off holds 8 * nb values. */
+void dv_q4_offsets(const dv_q8_block *x, int nb, int32_t *off);
 /* Dot product of a BF16 row with a float row. */
 float dv_bf16_dot(const uint16_t *w, const float *x, int n, int simd);
 /* The q8 quantizer in the form selected by simd (for tests; dv_quantize_row
