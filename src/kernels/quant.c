@@ -6,6 +6,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define DV_X86 1
 #else
@@ -544,12 +545,25 @@ void dv_rows_weighted_sum(const void *rows, int f16, size_t stride, int nk, cons
     }
 }
 
+#if DV_X86
+/* CPUID bits read directly: clang's __builtin_cpu_supports knows neither
+ * "f16c" nor "avxvnni". The OS's saving of the AVX registers is already
+ * implied by dv_cpu_has_avx2_fma(). */
+static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
+{
+    unsigned r[4];
+    if (!__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]))
+        return 0;
+    return (int)((r[reg] >> bit) & 1u);
+}
+#endif
+
 int dv_cpu_qdot_level(void)
 {
 #if DV_X86
     if (!dv_cpu_has_avx2_fma())
         return 0;
-    return __builtin_cpu_supports("avxvnni") ? 2 : 1;
+    return cpuid_bit(7, 1, 0, 4) ? 2 : 1;   /* CPUID.(7,1):EAX[4] = AVX-VNNI */
 #else
     return 0;
 #endif
@@ -558,7 +572,7 @@ int dv_cpu_qdot_level(void)
 int dv_cpu_has_f16c(void)
 {
 #if DV_X86
-    return dv_cpu_has_avx2_fma() && __builtin_cpu_supports("f16c");
+    return dv_cpu_has_avx2_fma() && cpuid_bit(1, 0, 2, 29);   /* CPUID.1:ECX[29] = F16C */
 #else
     return 0;
 #endif
