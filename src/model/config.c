@@ -626,7 +626,7 @@ static int read_tokenizer_config(JsonParser *p, JsonObject *o, dv_config *c, dv_
     const char *what = "tokenizer_config.json";
     if (dv_json_bool(o, "add_bos_token", what, &c->proc.add_bos, e) < 0 ||
         read_special_tokens(o, what, &c->tok, e))
-        rc = DOCVL_EMODEL;
+        rc = e->code == DOCVL_ELIMIT ? DOCVL_ELIMIT : DOCVL_EMODEL;
     g_object_unref(p);
     return rc;
 }
@@ -637,7 +637,7 @@ static int read_special_tokens_map(JsonParser *p, JsonObject *o, dv_config *c, d
 {
     int rc = DOCVL_OK;
     if (read_special_tokens(o, "special_tokens_map.json", &c->tok, e))
-        rc = DOCVL_EMODEL;
+        rc = e->code == DOCVL_ELIMIT ? DOCVL_ELIMIT : DOCVL_EMODEL;
     g_object_unref(p);
     return rc;
 }
