@@ -302,7 +302,8 @@ static int render_pdf(dv_doc *doc, int index, double dpi, size_t max_pixels,
     if (used < dpi * 0.9999)
         snprintf(out->warning, sizeof out->warning,
                  "page %d (%.0f x %.0f pt) rendered at %.1f dpi instead of %.1f to stay "
-                 "within %zu pixels", index + 1, w_pt, h_pt, used, dpi, max_pixels);
+                 "within %zu pixels and %d px a side", index + 1, w_pt, h_pt, used, dpi,
+                 max_pixels, DV_DOC_MAX_SIDE);
     int pw = (int)fmax(1.0, ceil(w_pt * used / 72.0 - 1e-6));
     int ph = (int)fmax(1.0, ceil(h_pt * used / 72.0 - 1e-6));
     PopplerPage *page = dv_doc_poppler_page(doc, index, e);

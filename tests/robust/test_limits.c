@@ -193,7 +193,7 @@ static void test_trial_big_caller(void)
 static void expect_lowered(const dv_rendered_page *rp, const char *size_pt)
 {
     char *want = g_strdup_printf("page 1 (%s pt) rendered at %.1f dpi instead of 200.0 to stay "
-                                 "within 32000000 pixels", size_pt, rp->dpi);
+                                 "within 32000000 pixels and 32767 px a side", size_pt, rp->dpi);
     if (strcmp(rp->warning, want) != 0)
         g_printerr("got \"%s\", wanted \"%s\"\n", rp->warning, want);
     g_assert_cmpstr(rp->warning, ==, want);
