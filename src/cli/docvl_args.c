@@ -22,6 +22,9 @@ static const char usage_text[] =
     "                         several inputs PATH is a directory, one file each\n"
     "      --keep-partial     after a failure, keep the pages done in the -o file\n"
     "                         (default: an -o file appears only when complete)\n"
+    "      --text-tables      with -f md: write the tables found in a PDF text\n"
+    "                         layer's word positions as GFM tables\n"
+    "      --no-text-tables   write text-layer pages as plain lines (default)\n"
     "Model:\n"
     "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL)\n"
     "      --prompt TEXT      instruction given to the model for each tile\n"
@@ -60,7 +63,7 @@ static const char usage_text[] =
 enum {
     OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
     OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
-    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE,
+    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_TEXT_TABLES, OPT_NO_TEXT_TABLES, OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE,
 };
 
 static const struct option long_opts[] = {
@@ -82,6 +85,8 @@ static const struct option long_opts[] = {
     { "password", required_argument, NULL, OPT_PASSWORD },
     { "page-timeout", required_argument, NULL, OPT_PAGE_TIMEOUT },
     { "keep-partial", no_argument, NULL, OPT_KEEP_PARTIAL },
+    { "text-tables", no_argument, NULL, OPT_TEXT_TABLES },
+    { "no-text-tables", no_argument, NULL, OPT_NO_TEXT_TABLES },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
     { "progress", required_argument, NULL, OPT_PROGRESS },
@@ -200,6 +205,8 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_PASSWORD: p->password = arg; break;
     case OPT_PAGE_TIMEOUT: bad = parse_seconds(arg, "--page-timeout", &p->page_timeout); break;
     case OPT_KEEP_PARTIAL: o->keep_partial = 1; break;
+    case OPT_TEXT_TABLES: o->text_tables = 1; break;
+    case OPT_NO_TEXT_TABLES: o->text_tables = 0; break;
     case 'q': o->quiet = 1; break;
     case 'v': o->verbose++; break;
     case OPT_PROGRESS: bad = parse_choice(arg, "--progress", when, &v); o->progress = v; break;

@@ -218,7 +218,8 @@ static int run_input(const cli_opts *o, dv_pipeline *pl, const char *input, cons
     if (out_open(out, &of))
         return CLI_EXIT_FAIL;
     dv_sink sink = { of.final ? dv_sink_file : sink_flushed, of.f };
-    dv_writer_options wo = { strcmp(input, "-") ? input : "(stdin)" };
+    dv_writer_options wo = { .title = strcmp(input, "-") ? input : "(stdin)",
+                             .text_tables = o->text_tables };
     dv_writer *w = NULL;
     dv_err e = { 0 };
     int failed_before = st->pages_failed + st->tiles_failed;

@@ -9,7 +9,8 @@
 
 typedef struct dv_format_ops {
     int (*begin)(GString *out, const dv_writer_options *opt, dv_err *e);
-    int (*page)(GString *out, const dv_page_result *p, int index, dv_err *e);
+    int (*page)(GString *out, const dv_page_result *p, int index, const dv_writer_options *opt,
+                dv_err *e);
     int (*end)(GString *out, dv_err *e);
 } dv_format_ops;
 

@@ -178,9 +178,11 @@ static void add_blocks(xmlNodePtr node, const dv_page_result *p)
     dv_page_clear(&tmp);
 }
 
-static int hocr_page(GString *out, const dv_page_result *p, int index, dv_err *e)
+static int hocr_page(GString *out, const dv_page_result *p, int index,
+                     const dv_writer_options *opt, dv_err *e)
 {
     (void)index;
+    (void)opt;
     xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNodePtr node = doc ? page_node(doc, p) : NULL;
     if (!node) {

@@ -190,14 +190,31 @@ static const xmlNode *find_table(const xmlNode *n)
     return NULL;
 }
 
-static void emit_row(GString *out, GPtrArray *row, int cols)
+static void emit_row(GString *out, char *const *cells, int n, int cols)
 {
     g_string_append_c(out, '|');
     for (int c = 0; c < cols; c++) {
-        const char *t = c < (int)row->len && row->pdata[c] ? row->pdata[c] : "";
+        const char *t = c < n && cells[c] ? cells[c] : "";
         g_string_append_printf(out, " %s |", t);
     }
     g_string_append_c(out, '\n');
+}
+
+static void emit_delimiter(GString *out, int cols)
+{
+    g_string_append_c(out, '|');
+    for (int c = 0; c < cols; c++)
+        g_string_append(out, " --- |");
+    g_string_append_c(out, '\n');
+}
+
+void dv_gfm_table(GString *out, char *const *cells, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++) {
+        emit_row(out, cells + (size_t)r * cols, cols, cols);
+        if (r == 0)
+            emit_delimiter(out, cols);
+    }
 }
 
 static int grid_cols(const grid *g)
@@ -213,13 +230,12 @@ static int grid_cols(const grid *g)
 
 static void emit_grid(GString *out, grid *g)
 {
-    emit_row(out, g->rows->pdata[0], g->cols);
-    g_string_append_c(out, '|');
-    for (int c = 0; c < g->cols; c++)
-        g_string_append(out, " --- |");
-    g_string_append_c(out, '\n');
-    for (int r = 1; r < g->n_tr; r++)
-        emit_row(out, g->rows->pdata[r], g->cols);
+    for (int r = 0; r < g->n_tr; r++) {
+        GPtrArray *row = g->rows->pdata[r];
+        emit_row(out, (char *const *)row->pdata, (int)row->len, g->cols);
+        if (r == 0)
+            emit_delimiter(out, g->cols);
+    }
 }
 
 int dv_html_table_to_gfm(const char *html, size_t len, GString *out, dv_err *e)

@@ -34,6 +34,10 @@ int dv_html_table_to_gfm(const char *html, size_t len, GString *out, dv_err *e);
  * frees. */
 char *dv_markdown_convert_tables(const char *text);
 
+/* Appends a GFM table of rows x cols cells (row major, Markdown already:
+ * escaped by the caller; NULL is empty); the first row is the header. */
+void dv_gfm_table(GString *out, char *const *cells, int rows, int cols);
+
 /* Appends s with Markdown's inline punctuation backslash-escaped. */
 void dv_md_escape(GString *out, const char *s, size_t len);
 

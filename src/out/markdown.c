@@ -2,9 +2,11 @@
  * (invisible when rendered, easy to split on). Model pages are Markdown
  * already: their HTML tables become pipe tables. Text-layer pages are plain
  * text: one paragraph per block, with Markdown punctuation escaped so the
- * words come out as written. */
+ * words come out as written, and (when the options ask for it) the tables
+ * found in their word boxes as pipe tables. */
 #include "out/format.h"
 #include "out/htmltable.h"
+#include "out/texttable.h"
 
 #include <string.h>
 
@@ -26,20 +28,90 @@ static void escape_line(GString *out, const char *line)
     g_string_append_c(out, '\n');
 }
 
-static void plain_block(GString *out, const dv_page_block *b)
+static void flush_line(GString *out, GString *line)
 {
+    if (line->len == 0)
+        return;
+    char *clean = dv_clean_text(line->str);
+    escape_line(out, clean);
+    g_free(clean);
+    g_string_truncate(line, 0);
+}
+
+/* A blank line unless out ends one already (or is the page's start). */
+static void blank_line(GString *out)
+{
+    if (out->len > 0 && !g_str_has_suffix(out->str, "\n\n"))
+        g_string_append_c(out, '\n');
+}
+
+static void table_md(GString *out, const dv_text_table *t)
+{
+    int n = t->n_rows * t->n_cols;
+    char **cells = g_new(char *, n);
+    for (int k = 0; k < n; k++) {
+        char *clean = dv_clean_text(t->cells[k]);
+        GString *md = g_string_new(NULL);
+        dv_md_escape(md, clean, strlen(clean));
+        cells[k] = g_string_free(md, FALSE);
+        g_free(clean);
+    }
+    blank_line(out);
+    dv_gfm_table(out, cells, t->n_rows, t->n_cols);
+    g_string_append_c(out, '\n');
+    for (int k = 0; k < n; k++)
+        g_free(cells[k]);
+    g_free(cells);
+}
+
+/* The block's lines; tables (when tt has any) replace their words, written
+ * where their first word comes in reading order. *word counts the page's
+ * words, done marks the tables written. */
+static void plain_block(GString *out, const dv_page_block *b, const dv_text_tables *tt,
+                        int *word, char *done)
+{
+    GString *line = g_string_new(NULL);
     for (int l = 0; l < b->n_lines; l++) {
-        GString *line = g_string_new(NULL);
-        for (int w = 0; w < b->lines[l].n_words; w++) {
-            if (w > 0)
+        for (int w = 0; w < b->lines[l].n_words; w++, (*word)++) {
+            int t = tt->n_tables > 0 && *word < tt->n_words ? tt->word_table[*word] : -1;
+            if (t >= 0) {
+                if (!done[t]) {
+                    done[t] = 1;
+                    flush_line(out, line);
+                    table_md(out, &tt->tables[t]);
+                }
+                continue;
+            }
+            if (line->len > 0)
                 g_string_append_c(line, ' ');
             g_string_append(line, b->lines[l].words[w].text);
         }
-        char *clean = dv_clean_text(line->str);
-        escape_line(out, clean);
-        g_free(clean);
-        g_string_free(line, TRUE);
+        flush_line(out, line);
     }
+    g_string_free(line, TRUE);
+}
+
+static int blocks_md(GString *out, const dv_page_result *p, const dv_writer_options *opt,
+                     dv_err *e)
+{
+    dv_text_tables tt = { 0 };
+    if (opt->text_tables && p->source == DV_SRC_TEXT_LAYER) {
+        int rc = dv_text_tables_find(p, &tt, e);
+        if (rc) {
+            dv_text_tables_free(&tt);
+            return rc;
+        }
+    }
+    char *done = g_new0(char, tt.n_tables + 1);
+    int word = 0;
+    for (int b = 0; b < p->n_blocks; b++) {
+        if (b > 0)
+            blank_line(out);
+        plain_block(out, &p->blocks[b], &tt, &word, done);
+    }
+    g_free(done);
+    dv_text_tables_free(&tt);
+    return DOCVL_OK;
 }
 
 /* Plain text without blocks: blank lines separate paragraphs already. */
@@ -69,20 +141,16 @@ static void model_text(GString *out, const char *text)
     g_free(clean);
 }
 
-static int md_page(GString *out, const dv_page_result *p, int index, dv_err *e)
+static int md_page(GString *out, const dv_page_result *p, int index,
+                   const dv_writer_options *opt, dv_err *e)
 {
-    (void)e;
     if (index > 0)
         g_string_append_c(out, '\n');
     g_string_append_printf(out, "<!-- page %d -->\n\n", p->page_no);
     if (p->source == DV_SRC_MODEL && p->text) {
         model_text(out, p->text);
     } else if (p->n_blocks > 0) {
-        for (int b = 0; b < p->n_blocks; b++) {
-            if (b > 0)
-                g_string_append_c(out, '\n');
-            plain_block(out, &p->blocks[b]);
-        }
+        return blocks_md(out, p, opt, e);
     } else if (p->text) {
         plain_text(out, p->text);
     }

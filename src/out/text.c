@@ -2,9 +2,11 @@
  * way pdftotext separates pages, so `docvl x.pdf | csplit` style tools work. */
 #include "out/format.h"
 
-static int text_page(GString *out, const dv_page_result *p, int index, dv_err *e)
+static int text_page(GString *out, const dv_page_result *p, int index,
+                     const dv_writer_options *opt, dv_err *e)
 {
     (void)index;
+    (void)opt;
     (void)e;
     char *raw = p->text ? NULL : dv_page_text_from_blocks(p);
     char *clean = dv_clean_text(p->text ? p->text : raw);

@@ -103,7 +103,7 @@ int dv_writer_page(dv_writer *w, const dv_page_result *p, dv_err *e)
     if (rc)
         return rc;
     GString *s = g_string_new(NULL);
-    rc = w->ops->page(s, p, w->pages, e);
+    rc = w->ops->page(s, p, w->pages, &w->opt, e);
     if (rc) {
         g_string_free(s, TRUE);
         return dv_wrap(e, "writing page %d", p->page_no);

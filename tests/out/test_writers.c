@@ -12,7 +12,7 @@ static char *write_pages(dv_format f, dv_page_result *pages, int n, const char *
 {
     GString *s = g_string_new(NULL);
     dv_sink sink = { dv_sink_gstring, s };
-    dv_writer_options opt = { title };
+    dv_writer_options opt = { .title = title };
     dv_writer *w;
     dv_err e = { 0 };
     g_assert_cmpint(dv_writer_new(f, sink, &opt, &w, &e), ==, DOCVL_OK);

@@ -1,0 +1,420 @@
+/* Table regions from word boxes: rows by vertical overlap, columns by the
+ * whitespace gaps all rows of a run share (an x projection of their words),
+ * and a content check that keeps prose out. */
+#include "out/texttable.h"
+
+#include <glib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A column gap is at least this many row heights wide: word spaces are
+ * about a quarter of one, the gaps between table columns usually a whole. */
+#define GAP_MIN 0.6
+/* Rows further apart than this many row heights are not one table. */
+#define ROW_GAP_MAX 2.0
+#define MIN_ROWS 3
+#define MAX_COLS 64
+/* Interval merges allowed per page: bounds pathological pages. */
+#define WORK_MAX 20000000L
+
+typedef struct tword {
+    dv_rect box;
+    const char *text;
+    int index;              /* in block, line, word order */
+} tword;
+
+typedef struct trow {
+    int first, n;           /* words[first .. first+n), sorted by x0 */
+    dv_rect box;
+    double h;               /* mean word height */
+} trow;
+
+typedef struct span {
+    double x0, x1;
+} span;
+
+typedef struct finder {
+    tword *words;
+    int n_words;
+    trow *rows;
+    int n_rows;
+    span *tmp;              /* scratch for merging: n_words + MAX_COLS */
+    long work;
+} finder;
+
+static int usable(const dv_page_word *w)
+{
+    const dv_rect *b = &w->box;
+    return w->text && *w->text && isfinite(b->x0) && isfinite(b->x1) && isfinite(b->y0) &&
+           isfinite(b->y1) && b->x1 >= b->x0 && b->y1 > b->y0;
+}
+
+static int cmp_cy(const void *a, const void *b)
+{
+    const tword *p = a, *q = b;
+    double cp = p->box.y0 + p->box.y1, cq = q->box.y0 + q->box.y1;
+    if (cp != cq)
+        return cp < cq ? -1 : 1;
+    return p->box.x0 < q->box.x0 ? -1 : p->box.x0 > q->box.x0;
+}
+
+static int cmp_x0(const void *a, const void *b)
+{
+    const tword *p = a, *q = b;
+    if (p->box.x0 != q->box.x0)
+        return p->box.x0 < q->box.x0 ? -1 : 1;
+    return p->index - q->index;
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+    const span *p = a, *q = b;
+    return p->x0 < q->x0 ? -1 : p->x0 > q->x0;
+}
+
+static double vertical_overlap(dv_rect a, dv_rect b)
+{
+    double lo = fmax(a.y0, b.y0), hi = fmin(a.y1, b.y1);
+    return hi > lo ? hi - lo : 0;
+}
+
+/* Words (sorted by centre y) into rows: a word joins the row it overlaps
+ * vertically by half the smaller height. */
+static void group_rows(finder *f)
+{
+    qsort(f->words, (size_t)f->n_words, sizeof *f->words, cmp_cy);
+    for (int i = 0; i < f->n_words; i++) {
+        dv_rect b = f->words[i].box;
+        trow *r = f->n_rows ? &f->rows[f->n_rows - 1] : NULL;
+        double h = b.y1 - b.y0;
+        if (r && vertical_overlap(r->box, b) >= 0.5 * fmin(h, r->box.y1 - r->box.y0)) {
+            r->box = dv_rect_union(r->box, b);
+            r->h += h;
+            r->n++;
+            continue;
+        }
+        r = &f->rows[f->n_rows++];
+        r->first = i;
+        r->n = 1;
+        r->box = b;
+        r->h = h;
+    }
+    for (int i = 0; i < f->n_rows; i++) {
+        trow *r = &f->rows[i];
+        r->h /= r->n;
+        qsort(f->words + r->first, (size_t)r->n, sizeof *f->words, cmp_x0);
+    }
+}
+
+/* cols (n, sorted) merged with row r's words; spans closer than gap join.
+ * Returns the new count, written to cols (room for MAX_COLS + 1), or -1 when
+ * there would be more than MAX_COLS columns or the work budget is spent. */
+static int merge_row(finder *f, span *cols, int n, const trow *r, double gap)
+{
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        f->tmp[m++] = cols[k];
+    for (int k = 0; k < r->n; k++) {
+        const dv_rect *b = &f->words[r->first + k].box;
+        f->tmp[m++] = (span){ b->x0, b->x1 };
+    }
+    f->work += m;
+    if (f->work > WORK_MAX)
+        return -1;
+    qsort(f->tmp, (size_t)m, sizeof *f->tmp, cmp_span);
+    int out = 0;
+    for (int k = 0; k < m; k++) {
+        if (out > 0 && f->tmp[k].x0 - cols[out - 1].x1 < gap) {
+            cols[out - 1].x1 = fmax(cols[out - 1].x1, f->tmp[k].x1);
+            continue;
+        }
+        if (out == MAX_COLS)
+            return -1;
+        cols[out++] = f->tmp[k];
+    }
+    return out;
+}
+
+/* 1 when a column of next holds the centres of two columns of prev: the
+ * row just merged bridged a gap. */
+static int bridged(const span *prev, int n_prev, const span *next, int n_next)
+{
+    int k = 0;
+    for (int j = 0; j < n_next; j++) {
+        int inside = 0;
+        for (; k < n_prev; k++) {
+            double c = 0.5 * (prev[k].x0 + prev[k].x1);
+            if (c > next[j].x1)
+                break;
+            inside += c >= next[j].x0;
+        }
+        if (inside >= 2)
+            return 1;
+    }
+    return 0;
+}
+
+/* The columns of rows [a, b). Returns their count, -1 as merge_row. */
+static int columns_of(finder *f, int a, int b, double gap, span *cols)
+{
+    int n = 0;
+    for (int i = a; i < b && n >= 0; i++)
+        n = merge_row(f, cols, n, &f->rows[i], gap);
+    return n;
+}
+
+static int column_of(const span *cols, int n, dv_rect b)
+{
+    double c = 0.5 * (b.x0 + b.x1);
+    for (int k = 0; k < n; k++)
+        if (c <= cols[k].x1)
+            return k;
+    return n - 1;
+}
+
+static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
+{
+    int filled = 0, last = -1;
+    for (int k = 0; k < r->n; k++) {
+        int c = column_of(cols, n, f->words[r->first + k].box);
+        filled += c != last;
+        last = c;
+    }
+    return filled;
+}
+
+/* The last row of the run starting at row a: rows follow while they are
+ * close below the one before and bridge no column gap. */
+static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
+{
+    span next[MAX_COLS + 1];
+    int n = merge_row(f, cols, 0, &f->rows[a], gap);
+    if (n < 2) {
+        *n_cols = n;
+        return a + 1;
+    }
+    int b = a + 1;
+    for (; b < f->n_rows; b++) {
+        const trow *prev = &f->rows[b - 1], *r = &f->rows[b];
+        double h = fmax(prev->h, r->h);
+        if (r->box.y0 - prev->box.y1 > ROW_GAP_MAX * h)
+            break;
+        memcpy(next, cols, (size_t)n * sizeof *next);
+        int m = merge_row(f, next, n, r, gap);
+        if (m < 0 || bridged(cols, n, next, m))
+            break;
+        memcpy(cols, next, (size_t)m * sizeof *next);
+        n = m;
+    }
+    *n_cols = n;
+    return b;
+}
+
+/* Digits make at least half of the non-space characters. */
+static int numeric(const char *s)
+{
+    int digits = 0, other = 0;
+    for (; *s; s++) {
+        if (g_ascii_isdigit(*s))
+            digits++;
+        else if (*s != ' ')
+            other++;
+    }
+    return digits > 0 && digits >= other;
+}
+
+static int count_words(const char *s)
+{
+    int n = 0, in = 0;
+    for (; *s; s++) {
+        n += !in && *s != ' ';
+        in = *s != ' ';
+    }
+    return n;
+}
+
+/* Data rather than prose: every column used in two rows or more, most
+ * cells filled, cells short, and several columns or numbers in the last. */
+static int looks_like_table(const dv_text_table *t)
+{
+    int filled = 0, num = 0, words = 0, num_last = 0, filled_last = 0;
+    for (int c = 0; c < t->n_cols; c++) {
+        int used = 0;
+        for (int r = 0; r < t->n_rows; r++) {
+            const char *s = t->cells[r * t->n_cols + c];
+            if (!*s)
+                continue;
+            used++;
+            filled++;
+            words += count_words(s);
+            int isnum = numeric(s);
+            num += isnum;
+            if (c == t->n_cols - 1 && r > 0) {
+                filled_last++;
+                num_last += isnum;
+            }
+        }
+        if (used < 2)
+            return 0;
+    }
+    double fill = (double)filled / (t->n_rows * t->n_cols);
+    double mean_words = (double)words / filled, num_frac = (double)num / filled;
+    if (fill < 0.5 || mean_words > 5.0)
+        return 0;
+    if (t->n_cols >= 3)
+        return num_frac >= 0.3 || mean_words <= 2.5;
+    return t->n_rows >= 4 && filled_last > 0 && num_last >= 0.75 * filled_last &&
+           mean_words <= 4.0;
+}
+
+static void table_free(dv_text_table *t)
+{
+    for (int k = 0; t->cells && k < t->n_rows * t->n_cols; k++)
+        g_free(t->cells[k]);
+    g_free(t->cells);
+    memset(t, 0, sizeof *t);
+}
+
+/* The cells of rows [a, b) in cols. */
+static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv_text_table *t,
+                      dv_err *e)
+{
+    t->n_rows = b - a;
+    t->n_cols = n;
+    t->cells = g_try_new0(char *, (size_t)t->n_rows * n);
+    if (!t->cells)
+        return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d x %d cells", b - a, n);
+    t->box = (dv_rect){ 0, 0, 0, 0 };
+    GString *cell = g_string_new(NULL);
+    for (int i = a; i < b; i++) {
+        const trow *r = &f->rows[i];
+        t->box = dv_rect_union(t->box, r->box);
+        for (int c = 0, k = 0; c < n; c++) {
+            g_string_truncate(cell, 0);
+            for (; k < r->n && column_of(cols, n, f->words[r->first + k].box) == c; k++) {
+                if (cell->len)
+                    g_string_append_c(cell, ' ');
+                g_string_append(cell, f->words[r->first + k].text);
+            }
+            t->cells[(i - a) * n + c] = g_strdup(cell->str);
+        }
+    }
+    g_string_free(cell, TRUE);
+    return DOCVL_OK;
+}
+
+static int add_table(dv_text_tables *out, const finder *f, int a, int b, dv_text_table *t,
+                     dv_err *e)
+{
+    dv_text_table *grown = g_try_renew(dv_text_table, out->tables, out->n_tables + 1);
+    if (!grown)
+        return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for table %d", out->n_tables + 1);
+    out->tables = grown;
+    out->tables[out->n_tables] = *t;
+    for (int i = a; i < b; i++)
+        for (int k = 0; k < f->rows[i].n; k++)
+            out->word_table[f->words[f->rows[i].first + k].index] = out->n_tables;
+    out->n_tables++;
+    memset(t, 0, sizeof *t);
+    return DOCVL_OK;
+}
+
+/* Tries a table starting at row a; *next is the row to go on from (past
+ * the table when one was kept). */
+static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e)
+{
+    *next = a + 1;
+    span cols[MAX_COLS + 1];
+    int n = 0;
+    double gap = GAP_MIN * f->rows[a].h;
+    int b = grow(f, a, gap, cols, &n);
+    if (n < 2)
+        return DOCVL_OK;
+    /* a run starts and ends on a row of two cells or more: a lone cell
+     * above or below is more likely the paragraph around the table */
+    int end = b;
+    while (end > a && filled_cells(f, &f->rows[end - 1], cols, n) < 2)
+        end--;
+    if (end - a < MIN_ROWS)
+        return DOCVL_OK;
+    n = columns_of(f, a, end, gap, cols);
+    if (n < 2)
+        return DOCVL_OK;
+    dv_text_table t = { 0 };
+    int rc = fill_table(f, a, end, cols, n, &t, e);
+    if (rc == DOCVL_OK && looks_like_table(&t)) {
+        rc = add_table(out, f, a, end, &t, e);
+        *next = end;
+    }
+    table_free(&t);
+    return rc;
+}
+
+static int count_page_words(const dv_page_result *p)
+{
+    long n = 0;
+    for (int b = 0; b < p->n_blocks; b++)
+        for (int l = 0; l < p->blocks[b].n_lines; l++)
+            n += p->blocks[b].lines[l].n_words;
+    return n > DV_TEXT_TABLE_MAX_WORDS ? -1 : (int)n;
+}
+
+static void collect_words(const dv_page_result *p, finder *f)
+{
+    int index = 0;
+    for (int b = 0; b < p->n_blocks; b++) {
+        for (int l = 0; l < p->blocks[b].n_lines; l++) {
+            const dv_page_line *line = &p->blocks[b].lines[l];
+            for (int w = 0; w < line->n_words; w++, index++) {
+                if (!usable(&line->words[w]))
+                    continue;
+                f->words[f->n_words++] =
+                    (tword){ line->words[w].box, line->words[w].text, index };
+            }
+        }
+    }
+}
+
+static void finder_free(finder *f)
+{
+    g_free(f->words);
+    g_free(f->rows);
+    g_free(f->tmp);
+}
+
+int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
+{
+    memset(out, 0, sizeof *out);
+    int n = count_page_words(p);
+    if (n <= 0)
+        return DOCVL_OK;
+    finder f = { 0 };
+    f.words = g_try_new(tword, n);
+    f.rows = g_try_new(trow, n);
+    f.tmp = g_try_new(span, (size_t)n + MAX_COLS + 1);
+    out->word_table = g_try_new(int, n);
+    if (!f.words || !f.rows || !f.tmp || !out->word_table) {
+        finder_free(&f);
+        return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d words", n);
+    }
+    out->n_words = n;
+    for (int i = 0; i < n; i++)
+        out->word_table[i] = -1;
+    collect_words(p, &f);
+    group_rows(&f);
+    int rc = DOCVL_OK;
+    for (int a = 0; rc == DOCVL_OK && a < f.n_rows && f.work <= WORK_MAX;)
+        rc = try_table(&f, a, &a, out, e);
+    finder_free(&f);
+    return rc;
+}
+
+void dv_text_tables_free(dv_text_tables *t)
+{
+    for (int i = 0; i < t->n_tables; i++)
+        table_free(&t->tables[i]);
+    g_free(t->tables);
+    g_free(t->word_table);
+    memset(t, 0, sizeof *t);
+}
