@@ -14,6 +14,9 @@
 /* Rows further apart than this many row heights are not one table. */
 #define ROW_GAP_MAX 2.0
 #define MIN_ROWS 3
+/* Table cells are short: a column averaging more words a cell is prose. */
+#define COL_WORDS_MAX 6
+#define LOWER_MAX 0.4
 #define MAX_COLS 64
 /* Interval merges allowed per page: bounds pathological pages. */
 #define WORK_MAX 20000000L
@@ -28,6 +31,9 @@ typedef struct trow {
     int first, n;           /* words[first .. first+n), sorted by x0 */
     dv_rect box;
     double h;               /* mean word height */
+    int spanning;           /* in a table, a row across its columns (a group
+                               label, a header over several): it does not
+                               shape the columns */
 } trow;
 
 typedef struct span {
@@ -160,7 +166,8 @@ static int columns_of(finder *f, int a, int b, double gap, span *cols)
 {
     int n = 0;
     for (int i = a; i < b && n >= 0; i++)
-        n = merge_row(f, cols, n, &f->rows[i], gap);
+        if (!f->rows[i].spanning)
+            n = merge_row(f, cols, n, &f->rows[i], gap);
     return n;
 }
 
@@ -184,28 +191,75 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
     return filled;
 }
 
-/* The last row of the run starting at row a: rows follow while they are
- * close below the one before and bridge no column gap. */
-static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
+/* Row r lies within the columns' extent, give or take a row height. */
+static int within(const trow *r, const span *cols, int n)
+{
+    return r->box.x0 >= cols[0].x0 - r->h && r->box.x1 <= cols[n - 1].x1 + r->h;
+}
+
+/* Row r merges into cols (n) without bridging a gap, at most max_gap below
+ * row `above`; on success cols and *n are updated. */
+static int fits(finder *f, const trow *above, const trow *r, double max_gap, double gap,
+                span *cols, int *n)
 {
     span next[MAX_COLS + 1];
-    int n = merge_row(f, cols, 0, &f->rows[a], gap);
-    if (n < 2) {
-        *n_cols = n;
-        return a + 1;
+    if (r->box.y0 - above->box.y1 > max_gap * fmax(above->h, r->h))
+        return 0;
+    memcpy(next, cols, (size_t)*n * sizeof *next);
+    int m = merge_row(f, next, *n, r, gap);
+    if (m < 0 || bridged(cols, *n, next, m))
+        return 0;
+    memcpy(cols, next, (size_t)m * sizeof *next);
+    *n = m;
+    return 1;
+}
+
+/* After row b-1 of a run, up to SKIP_MAX rows that break it may still be
+ * spanning rows of the table when two rows that fit come next. Returns the
+ * first row past them (cols updated), or b when the run ends at b. */
+#define SKIP_MAX 2
+static int skip_spanning(finder *f, int b, double gap, span *cols, int *n)
+{
+    for (int k = 0; k <= SKIP_MAX && b + k + 1 < f->n_rows; k++) {
+        const trow *c = &f->rows[b + k];
+        if (k > 0 && !within(&f->rows[b + k - 1], cols, *n))
+            return b;
+        span tmp[MAX_COLS + 1];
+        int m = *n;
+        memcpy(tmp, cols, (size_t)m * sizeof *tmp);
+        double max_gap = 2 * ROW_GAP_MAX + k;
+        if (fits(f, &f->rows[b - 1], c, max_gap, gap, tmp, &m) &&
+            fits(f, c, c + 1, ROW_GAP_MAX, gap, tmp, &m)) {
+            for (int i = b; i < b + k; i++)
+                f->rows[i].spanning = 1;
+            memcpy(cols, tmp, (size_t)m * sizeof *tmp);
+            *n = m;
+            return b + k + 2;
+        }
     }
+    return b;
+}
+
+/* The end of the run starting at row a: rows follow while they are close
+ * below the one before and bridge no column gap (spanning rows aside). */
+static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
+{
+    int n = merge_row(f, cols, 0, &f->rows[a], gap);
+    f->rows[a].spanning = 0;
+    *n_cols = n;
+    if (n < 2)
+        return a + 1;
     int b = a + 1;
-    for (; b < f->n_rows; b++) {
-        const trow *prev = &f->rows[b - 1], *r = &f->rows[b];
-        double h = fmax(prev->h, r->h);
-        if (r->box.y0 - prev->box.y1 > ROW_GAP_MAX * h)
+    while (b < f->n_rows) {
+        f->rows[b].spanning = 0;
+        if (fits(f, &f->rows[b - 1], &f->rows[b], ROW_GAP_MAX, gap, cols, &n)) {
+            b++;
+            continue;
+        }
+        int next = skip_spanning(f, b, gap, cols, &n);
+        if (next == b)
             break;
-        memcpy(next, cols, (size_t)n * sizeof *next);
-        int m = merge_row(f, next, n, r, gap);
-        if (m < 0 || bridged(cols, n, next, m))
-            break;
-        memcpy(cols, next, (size_t)m * sizeof *next);
-        n = m;
+        b = next;
     }
     *n_cols = n;
     return b;
@@ -224,6 +278,30 @@ static int numeric(const char *s)
     return digits > 0 && digits >= other;
 }
 
+/* Only one-letter words ("S A"): letters of text set vertically in a
+ * margin, or drop caps, not a column of data. */
+static int lone_letters(const char *s)
+{
+    int letters = 0;
+    for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (c == ' ')
+            continue;
+        if (!g_unichar_isalpha(c))
+            return 0;
+        const char *q = g_utf8_next_char(p);
+        if (*q && *q != ' ')
+            return 0;
+        letters++;
+    }
+    return letters > 0;
+}
+
+static int starts_lower(const char *s)
+{
+    return g_unichar_islower(g_utf8_get_char(s));
+}
+
 static int count_words(const char *s)
 {
     int n = 0, in = 0;
@@ -238,16 +316,20 @@ static int count_words(const char *s)
  * cells filled, cells short, and several columns or numbers in the last. */
 static int looks_like_table(const dv_text_table *t)
 {
-    int filled = 0, num = 0, words = 0, num_last = 0, filled_last = 0;
+    int filled = 0, num = 0, words = 0, num_last = 0, filled_last = 0, lower = 0;
     for (int c = 0; c < t->n_cols; c++) {
-        int used = 0;
+        int used = 0, col_words = 0, letters = 0;
         for (int r = 0; r < t->n_rows; r++) {
             const char *s = t->cells[r * t->n_cols + c];
             if (!*s)
                 continue;
             used++;
             filled++;
-            words += count_words(s);
+            letters += lone_letters(s);
+            lower += starts_lower(s);
+            int nw = count_words(s);
+            words += nw;
+            col_words += nw;
             int isnum = numeric(s);
             num += isnum;
             if (c == t->n_cols - 1 && r > 0) {
@@ -255,9 +337,14 @@ static int looks_like_table(const dv_text_table *t)
                 num_last += isnum;
             }
         }
-        if (used < 2)
+        /* a column of prose (text beside a code listing or a figure) */
+        if (used < 2 || col_words > COL_WORDS_MAX * used || letters > 0.6 * used)
             return 0;
     }
+    /* cells of prose in justified columns, whose word spaces happen to line
+     * up, mostly start in lower case; a table's labels and numbers do not */
+    if (lower > LOWER_MAX * filled)
+        return 0;
     double fill = (double)filled / (t->n_rows * t->n_cols);
     double mean_words = (double)words / filled, num_frac = (double)num / filled;
     if (fill < 0.5 || mean_words > 5.0)
@@ -320,26 +407,60 @@ static int add_table(dv_text_tables *out, const finder *f, int a, int b, dv_text
     return DOCVL_OK;
 }
 
+/* The run from row a, its last rows of one cell dropped (more likely the
+ * paragraph below), columns recomputed without them. Returns its end. */
+static int run_from(finder *f, int a, double gap, span *cols, int *n)
+{
+    int b = grow(f, a, gap, cols, n);
+    if (*n < 2)
+        return a;
+    while (b > a && filled_cells(f, &f->rows[b - 1], cols, *n) < 2)
+        b--;
+    *n = columns_of(f, a, b, gap, cols);
+    return b;
+}
+
+/* Header rows whose cells span several columns merge those columns when a
+ * run starts on them: a run starting a row or two later that reaches as
+ * far with more columns is better, the rows before it becoming spanning
+ * rows of its header. Returns the chosen start; cols, *n and *end for it. */
+static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end)
+{
+    int best = a;
+    *end = run_from(f, a, gap, cols, n);
+    for (int s = a + 1; s <= a + 2 && s < f->n_rows; s++) {
+        span c[MAX_COLS + 1];
+        int m = 0, e = run_from(f, s, gap, c, &m);
+        if (m > *n && e >= *end && e - s >= MIN_ROWS) {
+            best = s;
+            *end = e;
+            *n = m;
+            memcpy(cols, c, (size_t)m * sizeof *c);
+        }
+    }
+    if (best > a)
+        *end = run_from(f, best, gap, cols, n); /* its spanning marks again */
+    for (int s = best; s > a; s--) {
+        const trow *r = &f->rows[s - 1], *below = &f->rows[s];
+        if (*n < 2 || !within(r, cols, *n) ||
+            below->box.y0 - r->box.y1 > ROW_GAP_MAX * fmax(r->h, below->h))
+            break;
+        f->rows[s - 1].spanning = 1;
+        best = s - 1;
+    }
+    return best;
+}
+
 /* Tries a table starting at row a; *next is the row to go on from (past
  * the table when one was kept). */
 static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e)
 {
     *next = a + 1;
     span cols[MAX_COLS + 1];
-    int n = 0;
+    int n = 0, end = a;
     double gap = GAP_MIN * f->rows[a].h;
-    int b = grow(f, a, gap, cols, &n);
-    if (n < 2)
-        return DOCVL_OK;
-    /* a run starts and ends on a row of two cells or more: a lone cell
-     * above or below is more likely the paragraph around the table */
-    int end = b;
-    while (end > a && filled_cells(f, &f->rows[end - 1], cols, n) < 2)
-        end--;
-    if (end - a < MIN_ROWS)
-        return DOCVL_OK;
-    n = columns_of(f, a, end, gap, cols);
-    if (n < 2)
+    a = best_start(f, a, gap, cols, &n, &end);
+    if (n < 2 || end - a < MIN_ROWS)
         return DOCVL_OK;
     dv_text_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
