@@ -57,14 +57,22 @@ static int end_word(word_builder *b)
 /* Poppler's page text runs some words together that pdftotext separates
  * ("3MICHAEL" for a line number beside a name): two glyphs on one line
  * with a gap wider than a tenth of their height are two words, as in
- * pdftotext's word breaking. */
+ * pdftotext's word breaking. So are glyphs on different lines with no
+ * space between them in the text (table cells read column by column:
+ * "3,508,000" then "25.0" below it). */
 static int apart(const PopplerRectangle *a, const PopplerRectangle *b)
 {
     double ay0 = fmin(a->y1, a->y2), ay1 = fmax(a->y1, a->y2);
     double by0 = fmin(b->y1, b->y2), by1 = fmax(b->y1, b->y2);
     double h = fmax(ay1 - ay0, by1 - by0), hmin = fmin(ay1 - ay0, by1 - by0);
-    if (fmin(ay1, by1) - fmax(ay0, by0) < 0.5 * hmin)
-        return 0;
+    if (fmin(ay1, by1) - fmax(ay0, by0) < 0.5 * hmin) {
+        /* on another line: a new word, unless the glyphs are stacked in
+         * one column (text set vertically, rotated pages) */
+        double ax0 = fmin(a->x1, a->x2), ax1 = fmax(a->x1, a->x2);
+        double bx0 = fmin(b->x1, b->x2), bx1 = fmax(b->x1, b->x2);
+        double wmin = fmin(ax1 - ax0, bx1 - bx0);
+        return fmin(ax1, bx1) - fmax(ax0, bx0) < 0.5 * wmin;
+    }
     double gap = fmax(fmin(b->x1, b->x2) - fmax(a->x1, a->x2),
                       fmin(a->x1, a->x2) - fmax(b->x1, b->x2));
     return gap > 0.12 * h;
