@@ -191,10 +191,27 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
     return filled;
 }
 
-/* Row r lies within the columns' extent, give or take a row height. */
-static int within(const trow *r, const span *cols, int n)
+/* Row r lies within the columns' extent, give or take a row height, and
+ * reads as labels rather than a sentence: no run of more than max_words
+ * words without a gap. Above a table a caption must stay out (HEAD_WORDS);
+ * inside one, group labels run longer (MID_WORDS). */
+#define HEAD_WORDS 3
+#define MID_WORDS 8
+static int spanning_row(const finder *f, const trow *r, const span *cols, int n, double gap,
+                        int max_words)
 {
-    return r->box.x0 >= cols[0].x0 - r->h && r->box.x1 <= cols[n - 1].x1 + r->h;
+    if (r->box.x0 < cols[0].x0 - r->h || r->box.x1 > cols[n - 1].x1 + r->h)
+        return 0;
+    int run = 0;
+    double right = -INFINITY;
+    for (int k = 0; k < r->n; k++) {
+        const dv_rect *b = &f->words[r->first + k].box;
+        run = b->x0 - right < gap ? run + 1 : 1;
+        if (run > max_words)
+            return 0;
+        right = fmax(right, b->x1);
+    }
+    return 1;
 }
 
 /* Row r merges into cols (n) without bridging a gap, at most max_gap below
@@ -222,7 +239,7 @@ static int skip_spanning(finder *f, int b, double gap, span *cols, int *n)
 {
     for (int k = 0; k <= SKIP_MAX && b + k + 1 < f->n_rows; k++) {
         const trow *c = &f->rows[b + k];
-        if (k > 0 && !within(&f->rows[b + k - 1], cols, *n))
+        if (k > 0 && !spanning_row(f, &f->rows[b + k - 1], cols, *n, gap, MID_WORDS))
             return b;
         span tmp[MAX_COLS + 1];
         int m = *n;
@@ -442,7 +459,7 @@ static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end
         *end = run_from(f, best, gap, cols, n); /* its spanning marks again */
     for (int s = best; s > a; s--) {
         const trow *r = &f->rows[s - 1], *below = &f->rows[s];
-        if (*n < 2 || !within(r, cols, *n) ||
+        if (*n < 2 || !spanning_row(f, r, cols, *n, gap, HEAD_WORDS) ||
             below->box.y0 - r->box.y1 > ROW_GAP_MAX * fmax(r->h, below->h))
             break;
         f->rows[s - 1].spanning = 1;
