@@ -36,7 +36,8 @@ const char *docvl_status_name(int status);
 
 typedef enum docvl_format {
     DOCVL_FORMAT_TEXT = 0,      /* pages separated by form feeds */
-    DOCVL_FORMAT_MARKDOWN = 1,  /* GFM, "<!-- page N -->" before each page */
+    DOCVL_FORMAT_MARKDOWN = 1,  /* GFM, "<!-- page N -->" before each page; tables
+                                   found in text-layer pages as pipe tables */
     DOCVL_FORMAT_HOCR = 2,      /* hOCR 1.2 XHTML */
 } docvl_format;
 

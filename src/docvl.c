@@ -66,7 +66,7 @@ static int read_into(const char *path, const dv_pipeline_opts *po, GString *s,
     dv_pipeline *pl = NULL;
     dv_writer *w = NULL;
     dv_sink sink = { dv_sink_gstring, s };
-    dv_writer_options wo = { .title = path };
+    dv_writer_options wo = { .title = path, .text_tables = 1 };
     int rc = dv_pipeline_new(po, &pl, e);
     if (rc == DOCVL_OK)
         rc = dv_writer_new(po->format, sink, &wo, &w, e);

@@ -22,9 +22,10 @@ static const char usage_text[] =
     "                         several inputs PATH is a directory, one file each\n"
     "      --keep-partial     after a failure, keep the pages done in the -o file\n"
     "                         (default: an -o file appears only when complete)\n"
-    "      --text-tables      with -f md: write the tables found in a PDF text\n"
-    "                         layer's word positions as GFM tables\n"
-    "      --no-text-tables   write text-layer pages as plain lines (default)\n"
+    "      --text-tables      with -f md, pages read from a PDF's text layer get\n"
+    "                         the tables found in their word positions as GFM\n"
+    "                         tables (default)\n"
+    "      --no-text-tables   write those pages as plain lines\n"
     "Model:\n"
     "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL)\n"
     "      --prompt TEXT      instruction given to the model for each tile\n"
@@ -241,6 +242,7 @@ static void defaults(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->pipe.format = DV_FMT_TEXT;
+    o->text_tables = 1;
     o->pipe.tiles = 1;
     o->pipe.text_layer = DV_TL_AUTO;
     o->pipe.weights = DV_WEIGHTS_Q8;

@@ -22,7 +22,7 @@ typedef struct cli_opts {
     dv_pipeline_opts pipe;
     const char *output;         /* -o: a file, or a directory for several inputs */
     int keep_partial;           /* --keep-partial: a failed run still renames its -o file */
-    int text_tables;            /* --text-tables: Markdown tables from text-layer words */
+    int text_tables;            /* Markdown tables from text-layer words (--no-text-tables: 0) */
     int quiet, verbose;
     cli_progress_mode progress;
     int info;
