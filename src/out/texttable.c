@@ -17,6 +17,9 @@
 /* Table cells are short: a column averaging more words a cell is prose. */
 #define COL_WORDS_MAX 6
 #define LOWER_MAX 0.4
+/* Wrapped cell lines are told apart from rows only in tables whose rows
+ * are spaced at least this many row heights apart. */
+#define WRAP_PITCH_MIN 0.3
 #define MAX_COLS 64
 /* Interval merges allowed per page: bounds pathological pages. */
 #define WORK_MAX 20000000L
@@ -34,6 +37,8 @@ typedef struct trow {
     int spanning;           /* in a table, a row across its columns (a group
                                label, a header over several): it does not
                                shape the columns */
+    int cont;               /* in a table, the wrapped second line of the
+                               row above: its words join that row's cells */
 } trow;
 
 typedef struct span {
@@ -381,27 +386,49 @@ static void table_free(dv_text_table *t)
 }
 
 /* The cells of rows [a, b) in cols. */
+static int logical_rows(const finder *f, int a, int b)
+{
+    int n = 0;
+    for (int i = a; i < b; i++)
+        n += i == a || !f->rows[i].cont;
+    return n;
+}
+
+/* Appends row r's words in column c to cell. */
+static void append_cell(const finder *f, const trow *r, const span *cols, int n, int c,
+                        GString *cell)
+{
+    for (int k = 0; k < r->n; k++) {
+        const tword *w = &f->words[r->first + k];
+        if (column_of(cols, n, w->box) != c)
+            continue;
+        if (cell->len)
+            g_string_append_c(cell, ' ');
+        g_string_append(cell, w->text);
+    }
+}
+
+/* The cells of rows [a, b) in cols, wrapped lines joined to their row. */
 static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv_text_table *t,
                       dv_err *e)
 {
-    t->n_rows = b - a;
+    t->n_rows = logical_rows(f, a, b);
     t->n_cols = n;
     t->cells = g_try_new0(char *, (size_t)t->n_rows * n);
     if (!t->cells)
-        return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d x %d cells", b - a, n);
+        return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d x %d cells", t->n_rows, n);
     t->box = (dv_rect){ 0, 0, 0, 0 };
     GString *cell = g_string_new(NULL);
-    for (int i = a; i < b; i++) {
+    for (int i = a, row = -1; i < b; i++) {
         const trow *r = &f->rows[i];
         t->box = dv_rect_union(t->box, r->box);
-        for (int c = 0, k = 0; c < n; c++) {
-            g_string_truncate(cell, 0);
-            for (; k < r->n && column_of(cols, n, f->words[r->first + k].box) == c; k++) {
-                if (cell->len)
-                    g_string_append_c(cell, ' ');
-                g_string_append(cell, f->words[r->first + k].text);
-            }
-            t->cells[(i - a) * n + c] = g_strdup(cell->str);
+        row += i == a || !r->cont;
+        for (int c = 0; c < n; c++) {
+            char **slot = &t->cells[row * n + c];
+            g_string_assign(cell, *slot ? *slot : "");
+            append_cell(f, r, cols, n, c, cell);
+            g_free(*slot);
+            *slot = g_strdup(cell->str);
         }
     }
     g_string_free(cell, TRUE);
@@ -426,12 +453,46 @@ static int add_table(dv_text_tables *out, const finder *f, int a, int b, dv_text
 
 /* The run from row a, its last rows of one cell dropped (more likely the
  * paragraph below), columns recomputed without them. Returns its end. */
+static int cmp_double(const void *a, const void *b)
+{
+    double p = *(const double *)a, q = *(const double *)b;
+    return p < q ? -1 : p > q;
+}
+
+/* Rows [a, b) whose rows are spaced apart (bordered or padded tables): a
+ * row much closer below the one before, with fewer cells filled, is that
+ * row's wrapped second line. scratch holds b - a doubles. */
+static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, double *scratch)
+{
+    int m = 0;
+    for (int i = a + 1; i < b; i++)
+        scratch[m++] = f->rows[i].box.y0 - f->rows[i - 1].box.y1;
+    for (int i = a; i < b; i++)
+        f->rows[i].cont = 0;
+    if (m < 2)
+        return;
+    qsort(scratch, (size_t)m, sizeof *scratch, cmp_double);
+    double pitch = scratch[3 * m / 4]; /* wrapped lines may be half the rows */
+    if (pitch < WRAP_PITCH_MIN * f->rows[a].h)
+        return;
+    for (int i = a + 1, above = filled_cells(f, &f->rows[a], cols, n); i < b; i++) {
+        const trow *r = &f->rows[i];
+        int cells = filled_cells(f, r, cols, n);
+        if (!r->spanning && i > a + 1 && cells < above &&
+            r->box.y0 - f->rows[i - 1].box.y1 < 0.5 * pitch)
+            f->rows[i].cont = 1;
+        else
+            above = cells;
+    }
+}
+
 static int run_from(finder *f, int a, double gap, span *cols, int *n)
 {
     int b = grow(f, a, gap, cols, n);
     if (*n < 2)
         return a;
-    while (b > a && filled_cells(f, &f->rows[b - 1], cols, *n) < 2)
+    mark_wrapped(f, a, b, cols, *n, (double *)f->tmp);
+    while (b > a && !f->rows[b - 1].cont && filled_cells(f, &f->rows[b - 1], cols, *n) < 2)
         b--;
     *n = columns_of(f, a, b, gap, cols);
     return b;
@@ -455,8 +516,7 @@ static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end
             memcpy(cols, c, (size_t)m * sizeof *c);
         }
     }
-    if (best > a)
-        *end = run_from(f, best, gap, cols, n); /* its spanning marks again */
+    *end = run_from(f, best, gap, cols, n); /* the rows' marks, as the other tries left them */
     for (int s = best; s > a; s--) {
         const trow *r = &f->rows[s - 1], *below = &f->rows[s];
         if (*n < 2 || !spanning_row(f, r, cols, *n, gap, HEAD_WORDS) ||
@@ -477,7 +537,7 @@ static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e
     int n = 0, end = a;
     double gap = GAP_MIN * f->rows[a].h;
     a = best_start(f, a, gap, cols, &n, &end);
-    if (n < 2 || end - a < MIN_ROWS)
+    if (n < 2 || logical_rows(f, a, end) < MIN_ROWS)
         return DOCVL_OK;
     dv_text_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
