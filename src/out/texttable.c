@@ -16,10 +16,13 @@
 #define MIN_ROWS 3
 /* Table cells are short: a column averaging more words a cell is prose. */
 #define COL_WORDS_MAX 6
+/* Most cells of a table start with a capital, a digit or a sign. */
 #define LOWER_MAX 0.4
 /* Wrapped cell lines are told apart from rows only in tables whose rows
  * are spaced at least this many row heights apart. */
 #define WRAP_PITCH_MIN 0.3
+/* More columns than this: not a table a reader could use, and it keeps
+ * the column lists on the stack. */
 #define MAX_COLS 64
 /* Interval merges allowed per page: bounds pathological pages. */
 #define WORK_MAX 20000000L
@@ -252,8 +255,8 @@ static int skip_spanning(finder *f, int b, double gap, span *cols, int *n)
         double max_gap = 2 * ROW_GAP_MAX + k;
         if (fits(f, &f->rows[b - 1], c, max_gap, gap, tmp, &m) &&
             fits(f, c, c + 1, ROW_GAP_MAX, gap, tmp, &m)) {
-            for (int i = b; i < b + k; i++)
-                f->rows[i].spanning = 1;
+            for (int i = b; i < b + k + 2; i++)
+                f->rows[i].spanning = i < b + k;
             memcpy(cols, tmp, (size_t)m * sizeof *tmp);
             *n = m;
             return b + k + 2;
@@ -304,6 +307,8 @@ static int numeric(const char *s)
  * margin, or drop caps, not a column of data. */
 static int lone_letters(const char *s)
 {
+    if (!g_utf8_validate(s, -1, NULL))
+        return 0;
     int letters = 0;
     for (const char *p = s; *p; p = g_utf8_next_char(p)) {
         gunichar c = g_utf8_get_char(p);
@@ -321,7 +326,7 @@ static int lone_letters(const char *s)
 
 static int starts_lower(const char *s)
 {
-    return g_unichar_islower(g_utf8_get_char(s));
+    return g_utf8_validate(s, -1, NULL) && g_unichar_islower(g_utf8_get_char(s));
 }
 
 static int count_words(const char *s)
@@ -523,6 +528,7 @@ static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end
             below->box.y0 - r->box.y1 > ROW_GAP_MAX * fmax(r->h, below->h))
             break;
         f->rows[s - 1].spanning = 1;
+        f->rows[s - 1].cont = 0;
         best = s - 1;
     }
     return best;
