@@ -60,6 +60,8 @@ typedef struct docvl_read_options {
     const char *prompt;         /* NULL: the format's default instruction */
     const char *ask;            /* a question per page instead of a transcription */
     const char *password;       /* of an encrypted PDF */
+    int no_text_tables;         /* Markdown: 1 writes text-layer pages as plain lines,
+                                   without detecting their tables as GFM tables */
 } docvl_read_options;
 
 typedef struct docvl_read_stats {

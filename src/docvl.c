@@ -60,13 +60,13 @@ static int to_pipeline(const docvl_read_options *o, dv_pipeline_opts *p, dv_err 
     return DOCVL_OK;
 }
 
-static int read_into(const char *path, const dv_pipeline_opts *po, GString *s,
+static int read_into(const char *path, const dv_pipeline_opts *po, int text_tables, GString *s,
                      dv_pipeline_stats *st, dv_err *e)
 {
     dv_pipeline *pl = NULL;
     dv_writer *w = NULL;
     dv_sink sink = { dv_sink_gstring, s };
-    dv_writer_options wo = { .title = path, .text_tables = 1 };
+    dv_writer_options wo = { .title = path, .text_tables = text_tables };
     int rc = dv_pipeline_new(po, &pl, e);
     if (rc == DOCVL_OK)
         rc = dv_writer_new(po->format, sink, &wo, &w, e);
@@ -94,7 +94,7 @@ int docvl_read_file(const char *path, const docvl_read_options *o, char **out, s
     GString *s = g_string_new(NULL);
     int rc = path ? to_pipeline(o, &po, &e) : dv_fail(&e, DOCVL_EINVAL, "no input path");
     if (rc == DOCVL_OK)
-        rc = read_into(path, &po, s, &st, &e);
+        rc = read_into(path, &po, !(o && o->no_text_tables), s, &st, &e);
     if (rc == DOCVL_OK && !(*out = malloc(s->len + 1)))
         rc = dv_fail(&e, DOCVL_ENOMEM, "no memory for %zu bytes of output", s->len);
     if (rc == DOCVL_OK) {

@@ -44,6 +44,27 @@ static void test_read_text(void)
     g_free(pdf);
 }
 
+/* Tables of a text-layer page come out as GFM tables in Markdown unless
+ * no_text_tables asks for plain lines. */
+static void test_read_tables(void)
+{
+    char *pdf = test_data("corpus/tables/eu-006.pdf");
+    docvl_read_options o;
+    docvl_read_options_init(&o);
+    o.format = DOCVL_FORMAT_MARKDOWN;
+    o.text_layer = DOCVL_TEXT_LAYER_ONLY;
+    char *out = NULL;
+    g_assert_cmpint(docvl_read_file(pdf, &o, &out, NULL, NULL, NULL, 0), ==, DOCVL_OK);
+    g_assert_nonnull(strstr(out, "| Monoprix | 28% |"));
+    free(out);
+    o.no_text_tables = 1;
+    g_assert_cmpint(docvl_read_file(pdf, &o, &out, NULL, NULL, NULL, 0), ==, DOCVL_OK);
+    g_assert_null(strstr(out, "| --- |"));
+    g_assert_nonnull(strstr(out, "Monoprix"));
+    free(out);
+    g_free(pdf);
+}
+
 static void test_read_errors(void)
 {
     char *scan = sample("scan.pdf"), *pdf = sample("born-digital.pdf");
@@ -71,6 +92,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/api/read-text", test_read_text);
+    g_test_add_func("/api/read-tables", test_read_tables);
     g_test_add_func("/api/read-errors", test_read_errors);
     return g_test_run();
 }
