@@ -2,6 +2,7 @@
 #include "kernels/tensor.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -545,6 +546,17 @@ void dv_rows_weighted_sum(const void *rows, int f16, size_t stride, int nk, cons
     }
 }
 
+/* What the CPU offers beyond AVX2+FMA, read once: CPUID traps to the
+ * hypervisor on a virtual machine (microseconds), and the kernels ask on
+ * every product and every converted KV row. The facts never change during a
+ * run, so this once-written table is not state a caller could observe. */
+typedef struct cpu_extras {
+    int f16c, avx_vnni;
+} cpu_extras;
+
+static cpu_extras extras;
+static pthread_once_t extras_once = PTHREAD_ONCE_INIT;
+
 #if DV_X86
 /* CPUID bits read directly: clang's __builtin_cpu_supports knows neither
  * "f16c" nor "avxvnni". The OS's saving of the AVX registers is already
@@ -558,24 +570,28 @@ static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
 }
 #endif
 
-int dv_cpu_qdot_level(void)
+static void read_extras(void)
 {
 #if DV_X86
+    if (dv_cpu_has_avx2_fma()) {
+        extras.f16c = cpuid_bit(1, 0, 2, 29);       /* CPUID.1:ECX[29] */
+        extras.avx_vnni = cpuid_bit(7, 1, 0, 4);    /* CPUID.(7,1):EAX[4] */
+    }
+#endif
+}
+
+int dv_cpu_qdot_level(void)
+{
     if (!dv_cpu_has_avx2_fma())
         return 0;
-    return cpuid_bit(7, 1, 0, 4) ? 2 : 1;   /* CPUID.(7,1):EAX[4] = AVX-VNNI */
-#else
-    return 0;
-#endif
+    pthread_once(&extras_once, read_extras);
+    return extras.avx_vnni ? 2 : 1;
 }
 
 int dv_cpu_has_f16c(void)
 {
-#if DV_X86
-    return dv_cpu_has_avx2_fma() && cpuid_bit(1, 0, 2, 29);   /* CPUID.1:ECX[29] = F16C */
-#else
-    return 0;
-#endif
+    pthread_once(&extras_once, read_extras);
+    return extras.f16c;
 }
 
 float dv_f16_dot(const uint16_t *a, const float *b, int n, int simd)
