@@ -66,7 +66,8 @@ void dv_layernorm_ctx(const float *x, float *y, int n, int d, const float *w, co
     dv_pool_for(ctx ? ctx->pool : NULL, n, 64, ln_rows, &j);
 }
 
-void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps)
+void dv_rmsnorm_stats(const float *x, float *y, int n, int d, const float *w, float eps,
+                      float *rstd)
 {
     for (int i = 0; i < n; i++) {
         const float *r = x + (size_t)i * d;
@@ -75,9 +76,16 @@ void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float ep
         for (int j = 0; j < d; j++)
             ss += (double)r[j] * r[j];
         float inv = (float)(1.0 / sqrt(ss / d + eps));
+        if (rstd)
+            rstd[i] = inv;
         for (int j = 0; j < d; j++)
             o[j] = w ? (r[j] * inv) * w[j] : r[j] * inv;
     }
+}
+
+void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps)
+{
+    dv_rmsnorm_stats(x, y, n, d, w, eps, NULL);
 }
 
 void dv_gelu_erf(float *x, size_t n) { dv_vgelu(x, n); }

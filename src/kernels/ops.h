@@ -16,6 +16,9 @@ void dv_layernorm_ctx(const float *x, float *y, int n, int d, const float *w, co
                       float eps, const struct dv_ctx *ctx);
 /* RMSNorm as HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w. */
 void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps);
+/* The same, also keeping each row's 1/rms (may be NULL) for a backward pass. */
+void dv_rmsnorm_stats(const float *x, float *y, int n, int d, const float *w, float eps,
+                      float *rstd);
 /* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)), PyTorch's nn.GELU default. */
 void dv_gelu_erf(float *x, size_t n);
 /* SiLU-gated: gate[i] = silu(gate[i]) * up[i]. */

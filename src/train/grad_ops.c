@@ -1,6 +1,7 @@
 #include "train/grad_ops.h"
 
 #include "kernels/ops.h"
+#include "kernels/vmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -116,17 +117,7 @@ void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const 
 void tg_rmsnorm_fwd(const float *x, float *y, int n, int d, const float *w, float eps,
                     float *rstd)
 {
-    for (int i = 0; i < n; i++) {
-        const float *r = x + (size_t)i * d;
-        float *o = y + (size_t)i * d;
-        double ss = 0;
-        for (int j = 0; j < d; j++)
-            ss += (double)r[j] * r[j];
-        float inv = (float)(1.0 / sqrt(ss / d + eps));
-        rstd[i] = inv;
-        for (int j = 0; j < d; j++)
-            o[j] = w ? (r[j] * inv) * w[j] : r[j] * inv;
-    }
+    dv_rmsnorm_stats(x, y, n, d, w, eps, rstd);
 }
 
 void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, int d,
@@ -155,8 +146,8 @@ void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, i
 
 void tg_gelu_fwd(const float *x, float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    memmove(y, x, n * sizeof *y);
+    dv_vgelu(y, n);
 }
 
 void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n)
@@ -171,8 +162,8 @@ void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n)
 
 void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    memmove(h, g, n * sizeof *h);
+    dv_vsilu_mul(h, u, n);
 }
 
 void tg_silu_mul_bwd(const float *dh, const float *g, const float *u, float *dg, float *du,
