@@ -9,29 +9,7 @@ typedef struct dv_sampler_cand {
     int32_t id;
 } cand;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
-double dv_sampler_uniform(dv_sampler *s) { return (double)(next_u64(s->rng) >> 11) * 0x1.0p-53; }
+double dv_sampler_uniform(dv_sampler *s) { return dv_rng_uniform(&s->rng); }
 
 int dv_sampler_init(dv_sampler *s, const dv_sampler_opts *o, int vocab, dv_err *e)
 {
@@ -42,11 +20,7 @@ int dv_sampler_init(dv_sampler *s, const dv_sampler_opts *o, int vocab, dv_err *
     if (!isfinite(s->o.temperature) || !(s->o.top_p == s->o.top_p))
         return dv_fail(e, DOCVL_EINVAL, "sampler: temperature %g / top_p %g must be numbers",
                        (double)s->o.temperature, (double)s->o.top_p);
-    /* splitmix64 spreads any seed (0 included) over the whole state, as the
-     * xoshiro authors recommend */
-    uint64_t x = s->o.seed;
-    for (int i = 0; i < 4; i++)
-        s->rng[i] = splitmix64(&x);
+    dv_rng_seed(&s->rng, s->o.seed);
     s->n = vocab;
     if (s->o.temperature <= 0)
         return DOCVL_OK;   /* greedy needs no scratch */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/rng.h"
 
 typedef struct dv_sampler_opts {
     float temperature;   /* <= 0: greedy (top_k / top_p ignored) */
@@ -21,7 +22,7 @@ typedef struct dv_sampler_opts {
 
 typedef struct dv_sampler {
     dv_sampler_opts o;
-    uint64_t rng[4];     /* xoshiro256** state */
+    dv_rng rng;
     int n;               /* scratch capacity (vocabulary) */
     struct dv_sampler_cand *cand;   /* candidates sorted by logit (private) */
     double *prob;

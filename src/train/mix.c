@@ -26,7 +26,7 @@ int dv_mix_parse(const char *spec, dv_mix *m, dv_err *e)
     return DOCVL_OK;
 }
 
-int dv_mix_draw(const dv_mix *m, dv_trng *r, long n_lang, long n_mm, long *index)
+int dv_mix_draw(const dv_mix *m, dv_rng *r, long n_lang, long n_mm, long *index)
 {
     double wl = n_lang > 0 ? m->language : 0.0;
     double wm = n_mm > 0 ? m->multimodal : 0.0;
@@ -35,9 +35,9 @@ int dv_mix_draw(const dv_mix *m, dv_trng *r, long n_lang, long n_mm, long *index
         return -1;
     /* one uniform for the kind, one for the sample, always: the stream of
      * draws does not depend on which pools happen to be empty */
-    double u = dv_trng_uniform(r);
+    double u = dv_rng_uniform(r);
     int kind = u * (wl + wm) < wl ? DV_KIND_LANGUAGE : DV_KIND_MULTIMODAL;
     long n = kind == DV_KIND_LANGUAGE ? n_lang : n_mm;
-    *index = (long)dv_trng_below(r, (uint64_t)n);
+    *index = (long)dv_rng_below(r, (uint64_t)n);
     return kind;
 }

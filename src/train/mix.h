@@ -5,7 +5,7 @@
 #define DV_MIX_H
 
 #include "base/error.h"
-#include "train/trng.h"
+#include "base/rng.h"
 
 typedef struct dv_mix {
     double language;     /* weights, >= 0, not both 0 */
@@ -19,6 +19,6 @@ typedef enum dv_kind { DV_KIND_LANGUAGE, DV_KIND_MULTIMODAL } dv_kind;
 
 /* Draws a kind. A kind with no samples is never drawn (n_lang / n_mm are the
  * pool sizes); with both empty, returns -1. *index: the sample within it. */
-int dv_mix_draw(const dv_mix *m, dv_trng *r, long n_lang, long n_mm, long *index);
+int dv_mix_draw(const dv_mix *m, dv_rng *r, long n_lang, long n_mm, long *index);
 
 #endif

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/trng.h"
+#include "base/rng.h"
 
 /* Generic fontconfig names: fontconfig maps them to the installed
  * DejaVu / Liberation faces; the named ones pin a face family when present. */
@@ -19,7 +19,7 @@ static const char *const FAMILIES[] = {
 
 typedef struct layout {
     cairo_t *cr;
-    dv_trng *r;
+    dv_rng *r;
     const dv_render_opts *o;
     const dv_render_words *words;
     long next;                /* index of the next word to draw */
@@ -96,12 +96,12 @@ static char *fill_line(layout *L, double w, int max_words)
 
 static int block_heading(layout *L)
 {
-    double px = L->px * (1.3 + 0.5 * dv_trng_uniform(L->r));
+    double px = L->px * (1.3 + 0.5 * dv_rng_uniform(L->r));
     double lh = px * 1.4;
     if (L->y + lh > L->bottom)
         return 0;
     set_font(L, px, 1, 0);
-    char *line = fill_line(L, L->colw, 2 + (int)dv_trng_below(L->r, 5));
+    char *line = fill_line(L, L->colw, 2 + (int)dv_rng_below(L->r, 5));
     draw(L, line, L->x0, L->y + px);
     block_gap(L);
     g_string_append(L->txt, line);
@@ -116,10 +116,10 @@ static int block_paragraph(layout *L)
     double lh = L->px * 1.3;
     if (L->y + lh > L->bottom)
         return 0;
-    int italic = dv_trng_uniform(L->r) < 0.2;
-    int bold = !italic && dv_trng_uniform(L->r) < 0.1;
+    int italic = dv_rng_uniform(L->r) < 0.2;
+    int bold = !italic && dv_rng_uniform(L->r) < 0.1;
     set_font(L, L->px, bold, italic);
-    int lines = 1 + (int)dv_trng_below(L->r, L->o->plain ? 12 : 6);
+    int lines = 1 + (int)dv_rng_below(L->r, L->o->plain ? 12 : 6);
     if (L->o->max_lines > 0 && lines > L->o->max_lines)
         lines = L->o->max_lines;
     block_gap(L);
@@ -141,17 +141,17 @@ static int block_paragraph(layout *L)
 static int block_list(layout *L)
 {
     double lh = L->px * 1.35;
-    int items = 2 + (int)dv_trng_below(L->r, 3);
+    int items = 2 + (int)dv_rng_below(L->r, 3);
     if (L->y + lh * items > L->bottom)
         return 0;
-    int numbered = dv_trng_uniform(L->r) < 0.5;
+    int numbered = dv_rng_uniform(L->r) < 0.5;
     set_font(L, L->px, 0, 0);
     block_gap(L);
     for (int i = 0; i < items; i++) {
         char mark[16];
         snprintf(mark, sizeof mark, numbered ? "%d." : "-", i + 1);
         double indent = L->px * 1.8;
-        char *item = fill_line(L, L->colw - indent, 2 + (int)dv_trng_below(L->r, 6));
+        char *item = fill_line(L, L->colw - indent, 2 + (int)dv_rng_below(L->r, 6));
         draw(L, mark, L->x0 + L->px * 0.4, L->y + L->px);
         draw(L, item, L->x0 + indent, L->y + L->px);
         g_string_append_printf(L->txt, "%s%s %s", i ? "\n" : "", mark, item);
@@ -174,13 +174,13 @@ static void rule(layout *L, double y, double w)
 /* A cell: a number (tables are often figures) or one or two words. */
 static char *cell_text(layout *L, double w)
 {
-    if (dv_trng_uniform(L->r) < 0.35) {
+    if (dv_rng_uniform(L->r) < 0.35) {
         char num[32];
-        snprintf(num, sizeof num, "%.*f", (int)dv_trng_below(L->r, 3),
-                 dv_trng_uniform(L->r) * 1000.0);
+        snprintf(num, sizeof num, "%.*f", (int)dv_rng_below(L->r, 3),
+                 dv_rng_uniform(L->r) * 1000.0);
         return g_strdup(num);
     }
-    return fill_line(L, w, 1 + (int)dv_trng_below(L->r, 2));
+    return fill_line(L, w, 1 + (int)dv_rng_below(L->r, 2));
 }
 
 static void table_row(layout *L, int cols, double cw, int header, int first)
@@ -210,8 +210,8 @@ static void table_row(layout *L, int cols, double cw, int header, int first)
 
 static int block_table(layout *L)
 {
-    int cols = 2 + (int)dv_trng_below(L->r, 3);
-    int rows = 2 + (int)dv_trng_below(L->r, 4);
+    int cols = 2 + (int)dv_rng_below(L->r, 3);
+    int rows = 2 + (int)dv_rng_below(L->r, 4);
     double lh = L->px * 1.5, cw = L->colw / cols;
     if (cw < L->px * 4 || L->y + lh * (rows + 1) + L->px > L->bottom)
         return 0;
@@ -234,7 +234,7 @@ static int fill_column(layout *L, int budget)
 {
     int drawn = 0;
     while (budget <= 0 || drawn < budget) {
-        double u = dv_trng_uniform(L->r);
+        double u = dv_rng_uniform(L->r);
         int ok;
         if (L->o->plain)
             ok = block_paragraph(L);
@@ -255,8 +255,8 @@ static int fill_column(layout *L, int budget)
 
 static void lay_out_page(layout *L, int w, int h)
 {
-    double margin = w * (0.04 + 0.04 * dv_trng_uniform(L->r));
-    int cols = !L->o->plain && w >= 500 && dv_trng_uniform(L->r) < 0.35 ? 2 : 1;
+    double margin = w * (0.04 + 0.04 * dv_rng_uniform(L->r));
+    int cols = !L->o->plain && w >= 500 && dv_rng_uniform(L->r) < 0.35 ? 2 : 1;
     double gutter = cols > 1 ? L->px * 1.5 : 0;
     L->colw = (w - 2 * margin - gutter) / cols;
     L->bottom = h - margin;
@@ -272,10 +272,10 @@ static void lay_out_page(layout *L, int w, int h)
 
 static void pick_style(layout *L)
 {
-    L->family = FAMILIES[dv_trng_below(L->r, N_FAMILIES)];
+    L->family = FAMILIES[dv_rng_below(L->r, N_FAMILIES)];
     double span = L->o->max_px - L->o->min_px;
-    L->px = L->o->min_px + (span > 0 ? span * dv_trng_uniform(L->r) : 0);
-    L->next = (long)dv_trng_below(L->r, (uint64_t)L->words->n);
+    L->px = L->o->min_px + (span > 0 ? span * dv_rng_uniform(L->r) : 0);
+    L->next = (long)dv_rng_below(L->r, (uint64_t)L->words->n);
 }
 
 /* Paper white, then the page turned by a small angle about its centre, as a
@@ -284,11 +284,11 @@ static void begin_page(layout *L, int w, int h)
 {
     cairo_set_source_rgb(L->cr, 1, 1, 1);
     cairo_paint(L->cr);
-    double deg = L->o->scan * (dv_trng_uniform(L->r) * 3.0 - 1.5);
+    double deg = L->o->scan * (dv_rng_uniform(L->r) * 3.0 - 1.5);
     cairo_translate(L->cr, w / 2.0, h / 2.0);
     cairo_rotate(L->cr, deg * M_PI / 180.0);
     cairo_translate(L->cr, -w / 2.0, -h / 2.0);
-    double ink = 0.15 * dv_trng_uniform(L->r);
+    double ink = 0.15 * dv_rng_uniform(L->r);
     cairo_set_source_rgb(L->cr, ink, ink, ink);
 }
 
@@ -354,8 +354,8 @@ int dv_render_tile(const dv_render_opts *o, const dv_render_words *words, uint64
     memset(out, 0, sizeof *out);
     if (check_opts(o, words, e))
         return e->code;
-    dv_trng r;
-    dv_trng_seed(&r, seed);
+    dv_rng r;
+    dv_rng_seed(&r, seed);
     layout L = { .r = &r, .o = o, .words = words, .txt = g_string_new(NULL),
                  .md = g_string_new(NULL), .boxes = g_array_new(FALSE, FALSE, sizeof(dv_rbox)) };
     int rc = render(&L, out, e);

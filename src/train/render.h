@@ -58,7 +58,7 @@ int dv_rendered_write(const dv_rendered *r, const char *stem, dv_err *e);
 
 /* The scan look on an RGB image (render_scan.c): seeded blur, paper tone and
  * noise of the given strength. */
-struct dv_trng;
-void dv_render_scan(dv_image *im, double strength, struct dv_trng *r);
+struct dv_rng;
+void dv_render_scan(dv_image *im, double strength, struct dv_rng *r);
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "train/render.h"
-#include "train/trng.h"
+#include "base/rng.h"
 
 static uint8_t clamp8(double v)
 {
@@ -36,18 +36,18 @@ static void blur(dv_image *im, double a)
     free(src);
 }
 
-void dv_render_scan(dv_image *im, double strength, dv_trng *r)
+void dv_render_scan(dv_image *im, double strength, dv_rng *r)
 {
     if (strength <= 0)
         return;
-    if (dv_trng_uniform(r) < 0.5)
-        blur(im, 0.7 * strength * dv_trng_uniform(r));
-    double paper = 255.0 - 20.0 * strength * dv_trng_uniform(r);
-    double sigma = 6.0 * strength * dv_trng_uniform(r);
+    if (dv_rng_uniform(r) < 0.5)
+        blur(im, 0.7 * strength * dv_rng_uniform(r));
+    double paper = 255.0 - 20.0 * strength * dv_rng_uniform(r);
+    double sigma = 6.0 * strength * dv_rng_uniform(r);
     size_t n = (size_t)im->w * im->h;
     for (size_t i = 0; i < n; i++) {
         /* gray noise: a scanner's sensor noise is mostly luminance */
-        double d = sigma > 0 ? sigma * dv_trng_normal(r) : 0.0;
+        double d = sigma > 0 ? sigma * dv_rng_normal(r) : 0.0;
         for (int c = 0; c < 3; c++)
             im->rgb[i * 3 + c] = clamp8(im->rgb[i * 3 + c] * paper / 255.0 + d);
     }

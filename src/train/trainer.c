@@ -18,7 +18,7 @@
 #include "train/stages.h"
 #include "train/tmodel.h"
 #include "train/trainlog.h"
-#include "train/trng.h"
+#include "base/rng.h"
 
 /* The data order's generator is seeded apart from the weights' so the two
  * never share a stream. */
@@ -34,7 +34,7 @@ typedef struct run {
     dv_corpus corpus;
     dv_seq_opts so;
     dv_adamw opt;
-    dv_trng rng;
+    dv_rng rng;
     dv_sched sched;
     dv_trainlog log;
     long tokens;                /* tokens seen in this run */
@@ -245,7 +245,7 @@ static int start(run *r, dv_err *e)
     ao.weight_decay = o->weight_decay;
     if (dv_adamw_init(&r->opt, r->m, &ao, e))
         return e->code;
-    dv_trng_seed(&r->rng, o->seed ^ DATA_SEED_SALT);
+    dv_rng_seed(&r->rng, o->seed ^ DATA_SEED_SALT);
     if (o->resume_dir) {
         char *path = g_build_filename(o->resume_dir, DV_TRAIN_STATE_FILE, NULL);
         int rc = dv_adamw_load(&r->opt, r->m, r->rng.s, 4, path, e);

@@ -10,7 +10,7 @@
 #include "train/optim.h"
 #include "train/sched.h"
 #include "train/stages.h"
-#include "train/trng.h"
+#include "base/rng.h"
 
 #define N_FAKE 3
 
@@ -42,7 +42,7 @@ static void fake_init(fake *f)
 
 /* loss = 0.5 * sum (w - 1)^2 over trainable params, plus seeded noise in the
  * gradient (standing in for the data order); grads are ADDED. */
-static double fake_fb(fake *f, dv_trng *r)
+static double fake_fb(fake *f, dv_rng *r)
 {
     double loss = 0;
     for (int i = 0; i < N_FAKE; i++) {
@@ -52,7 +52,7 @@ static double fake_fb(fake *f, dv_trng *r)
         for (size_t k = 0; k < p->n; k++) {
             double d = p->w[k] - 1.0;
             loss += 0.5 * d * d;
-            p->g[k] += (float)(d + (r ? 0.1 * dv_trng_normal(r) : 0.0));
+            p->g[k] += (float)(d + (r ? 0.1 * dv_rng_normal(r) : 0.0));
         }
     }
     return loss;
@@ -140,7 +140,7 @@ static void test_converges(void)
 }
 
 /* n steps with accumulation of 2 and clipping, as the trainer does them. */
-static void run_steps(fake *f, dv_adamw *a, dv_trng *r, const dv_sched *sc, long from, long to)
+static void run_steps(fake *f, dv_adamw *a, dv_rng *r, const dv_sched *sc, long from, long to)
 {
     for (long s = from; s < to; s++) {
         zero_grad(f);
@@ -158,14 +158,14 @@ static void test_repeatable_and_resume(void)
     o.weight_decay = 0.1;
     dv_err e = {0};
     fake f1, f2, f3;
-    dv_trng r1, r2, r3;
+    dv_rng r1, r2, r3;
     dv_adamw a1, a2, a3;
     fake_init(&f1);
     fake_init(&f2);
     fake_init(&f3);
-    dv_trng_seed(&r1, 42);
-    dv_trng_seed(&r2, 42);
-    dv_trng_seed(&r3, 42);
+    dv_rng_seed(&r1, 42);
+    dv_rng_seed(&r2, 42);
+    dv_rng_seed(&r3, 42);
     g_assert_cmpint(dv_adamw_init(&a1, &f1.m, &o, &e), ==, 0);
     g_assert_cmpint(dv_adamw_init(&a2, &f2.m, &o, &e), ==, 0);
     run_steps(&f1, &a1, &r1, &sc, 0, 10);
@@ -245,8 +245,8 @@ static void test_mix_ratio(void)
     dv_mix m;
     dv_err e = {0};
     g_assert_cmpint(dv_mix_parse("7:3", &m, &e), ==, 0);
-    dv_trng r;
-    dv_trng_seed(&r, 1234);
+    dv_rng r;
+    dv_rng_seed(&r, 1234);
     int lang = 0;
     long idx, seen[5] = {0};
     for (int i = 0; i < 1000; i++) {
@@ -273,17 +273,17 @@ static void test_mix_ratio(void)
 
 static void test_trng(void)
 {
-    dv_trng a, b;
-    dv_trng_seed(&a, 7);
-    dv_trng_seed(&b, 7);
+    dv_rng a, b;
+    dv_rng_seed(&a, 7);
+    dv_rng_seed(&b, 7);
     for (int i = 0; i < 100; i++)
-        g_assert_cmpuint(dv_trng_next(&a), ==, dv_trng_next(&b));
+        g_assert_cmpuint(dv_rng_next(&a), ==, dv_rng_next(&b));
     double sum = 0;
     for (int i = 0; i < 10000; i++) {
-        double u = dv_trng_uniform(&a);
+        double u = dv_rng_uniform(&a);
         g_assert_true(u >= 0 && u < 1);
         sum += u;
-        g_assert_cmpuint(dv_trng_below(&a, 7), <, 7);
+        g_assert_cmpuint(dv_rng_below(&a, 7), <, 7);
     }
     g_assert_cmpfloat(fabs(sum / 10000 - 0.5), <, 0.02);
 }

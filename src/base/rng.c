@@ -1,4 +1,4 @@
-#include "train/trng.h"
+#include "base/rng.h"
 
 #include <math.h>
 
@@ -10,7 +10,7 @@ static uint64_t splitmix(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-void dv_trng_seed(dv_trng *r, uint64_t seed)
+void dv_rng_seed(dv_rng *r, uint64_t seed)
 {
     /* splitmix64 never yields four zero words, which xoshiro cannot leave */
     for (int i = 0; i < 4; i++)
@@ -22,7 +22,7 @@ static uint64_t rotl(uint64_t x, int k)
     return (x << k) | (x >> (64 - k));
 }
 
-uint64_t dv_trng_next(dv_trng *r)
+uint64_t dv_rng_next(dv_rng *r)
 {
     uint64_t *s = r->s;
     uint64_t out = rotl(s[1] * 5, 7) * 9;
@@ -36,12 +36,12 @@ uint64_t dv_trng_next(dv_trng *r)
     return out;
 }
 
-double dv_trng_uniform(dv_trng *r)
+double dv_rng_uniform(dv_rng *r)
 {
-    return (double)(dv_trng_next(r) >> 11) * 0x1.0p-53;
+    return (double)(dv_rng_next(r) >> 11) * 0x1.0p-53;
 }
 
-uint64_t dv_trng_below(dv_trng *r, uint64_t n)
+uint64_t dv_rng_below(dv_rng *r, uint64_t n)
 {
     if (n <= 1)
         return 0;
@@ -49,14 +49,14 @@ uint64_t dv_trng_below(dv_trng *r, uint64_t n)
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
     do
-        x = dv_trng_next(r);
+        x = dv_rng_next(r);
     while (x >= limit);
     return x % n;
 }
 
-double dv_trng_normal(dv_trng *r)
+double dv_rng_normal(dv_rng *r)
 {
-    double u1 = 1.0 - dv_trng_uniform(r);   /* (0, 1]: log is finite */
-    double u2 = dv_trng_uniform(r);
+    double u1 = 1.0 - dv_rng_uniform(r);   /* (0, 1]: log is finite */
+    double u2 = dv_rng_uniform(r);
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
