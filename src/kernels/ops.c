@@ -4,7 +4,6 @@
 
 #include "base/ctx.h"
 #include "kernels/pool.h"
-#include "kernels/vmath.h"
 
 void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, const float *b,
                         float eps, float *mean, float *rstd)
@@ -88,9 +87,6 @@ void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float ep
     dv_rmsnorm_stats(x, y, n, d, w, eps, NULL);
 }
 
-void dv_gelu_erf(float *x, size_t n) { dv_vgelu(x, n); }
-
-void dv_silu_mul(float *gate, const float *up, size_t n) { dv_vsilu_mul(gate, up, n); }
 
 void dv_softmax(float *x, int n)
 {

@@ -19,10 +19,7 @@ void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float ep
 /* The same, also keeping each row's 1/rms (may be NULL) for a backward pass. */
 void dv_rmsnorm_stats(const float *x, float *y, int n, int d, const float *w, float eps,
                       float *rstd);
-/* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)), PyTorch's nn.GELU default. */
-void dv_gelu_erf(float *x, size_t n);
-/* SiLU-gated: gate[i] = silu(gate[i]) * up[i]. */
-void dv_silu_mul(float *gate, const float *up, size_t n);
+/* GELU and SiLU: kernels/vmath.h. */
 /* In-place softmax of one row. */
 void dv_softmax(float *x, int n);
 /* y += x */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernels/ops.h"
+#include "kernels/vmath.h"
 #include "model/towers.h"
 
 #define MAX_DEPTH 64
@@ -62,7 +63,7 @@ static void mlp_tail(const dv_aligner *a, int first, float *x, float *tmp, int n
 {
     size_t len = (size_t)n * a->n_embed;
     for (int i = first; i < a->n_layers; i++) {
-        dv_gelu_erf(x, len);
+        dv_vgelu(x, len);
         dv_linear_forward(&a->layers[i], x, n, tmp, ctx);
         float *t = x;
         x = tmp;

@@ -16,6 +16,7 @@
 #include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
+#include "kernels/vmath.h"
 #include "kernels/pool.h"
 #include "model/qcache.h"
 
@@ -532,7 +533,7 @@ static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv
     const dv_linear *gu[2] = { &L->gate, &L->up };
     float *gu_out[2] = { s->gate, s->up };
     dv_linear_forward_many(gu, gu_out, 2, s->xn, n, ctx);
-    dv_silu_mul(s->gate, s->up, (size_t)n * c->intermediate);
+    dv_vsilu_mul(s->gate, s->up, (size_t)n * c->intermediate);
     dv_linear_forward(&L->down, s->gate, n, s->tmp, ctx);
     dv_add(s->x, s->tmp, (size_t)n * H);
     return DOCVL_OK;

@@ -290,9 +290,8 @@ static int windows_pooled(const dv_sam *s, const vit_block *b, const vit_work *w
 {
     win_job j = { .s = s, .b = b, .w = w };
     atomic_init(&j.failed, 0);
-    dv_ctx_apply(&(dv_ctx){ .n_threads = 1 });
+    /* with a pool, OpenBLAS already runs single-threaded in each worker */
     dv_pool_for(ctx->pool, n_win, 1, windows_range, &j);
-    dv_ctx_apply(ctx);
     if (atomic_load(&j.failed)) {
         *e = j.err;
         return e->code;
