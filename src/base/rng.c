@@ -1,8 +1,17 @@
 #include "base/rng.h"
 
 #include <math.h>
+#include <string.h>
 
-static uint64_t splitmix(uint64_t *x)
+uint64_t dv_fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t dv_splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -10,11 +19,29 @@ static uint64_t splitmix(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+/* The start value is not FNV's offset basis (a digit short of it) but the one
+ * docvl-mkmodel has always used: kept, so the models it writes and the
+ * trainer's random init stay value for value what they were. */
+#define NAME_SEED_START 1469598103934665603ull
+
+uint64_t dv_name_seed(uint64_t seed, const char *name)
+{
+    return dv_fnv1a(NAME_SEED_START, name, strlen(name)) ^ (seed * 0x9e3779b97f4a7c15ull);
+}
+
+float dv_weight_normal(uint64_t *state)
+{
+    uint64_t v = dv_splitmix64(state);
+    double s = (double)(v & 0xffff) + (double)((v >> 16) & 0xffff) +
+               (double)((v >> 32) & 0xffff) + (double)(v >> 48);
+    return (float)((s - 131070.0) * (1.7320508075688772 / 65536.0));
+}
+
 void dv_rng_seed(dv_rng *r, uint64_t seed)
 {
     /* splitmix64 never yields four zero words, which xoshiro cannot leave */
     for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix(&seed);
+        r->s[i] = dv_splitmix64(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/rng.h"
 #include "model/hf_layout.h"
 #include "model/schema.h"
 
@@ -85,34 +86,6 @@ const char *dv_mkmodel_preset(const char *arch)
 }
 
 /* ---- random values ---------------------------------------------------------- */
-
-typedef struct rng { uint64_t s; } rng;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* Sum of four 16-bit uniforms, standardised: close enough to a normal for
- * random weights and one generator call per value (the 7B has 7e9). */
-static float rng_normal(rng *r)
-{
-    uint64_t v = rng_next(r);
-    double s = (double)(v & 0xffff) + (double)((v >> 16) & 0xffff) +
-               (double)((v >> 32) & 0xffff) + (double)(v >> 48);
-    return (float)((s - 131070.0) * (1.7320508075688772 / 65536.0));
-}
-
-static uint64_t name_seed(uint64_t seed, const char *name)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    return h ^ (seed * 0x9e3779b97f4a7c15ull);
-}
 
 /* ---- the tensors to write --------------------------------------------------- */
 
@@ -225,7 +198,7 @@ static int assign_shards(plan *p, int shards)
 
 /* ---- writing ------------------------------------------------------------------ */
 
-static void fill_values(const out_tensor *t, rng *r, float *v, size_t n)
+static void fill_values(const out_tensor *t, uint64_t *r, float *v, size_t n)
 {
     float std = t->init == DV_INIT_MATRIX ? (float)(1.0 / sqrt((double)(t->fan_in > 0 ? t->fan_in
                                                                                    : 1)))
@@ -235,7 +208,7 @@ static void fill_values(const out_tensor *t, rng *r, float *v, size_t n)
         case DV_INIT_ONES: v[i] = 1.0f; break;
         case DV_INIT_ZEROS: v[i] = 0.0f; break;
         case DV_INIT_SCALAR: v[i] = 0.5f; break;
-        default: v[i] = rng_normal(r) * std; break;
+        default: v[i] = dv_weight_normal(r) * std; break;
         }
     }
 }
@@ -254,7 +227,7 @@ static void encode(dv_dtype d, const float *v, size_t n, void *out)
 static int write_tensor(FILE *f, const out_tensor *t, dv_dtype d, uint64_t seed, float *vals,
                         void *bytes, const char *path, dv_err *e)
 {
-    rng r = { name_seed(seed, t->name) };
+    uint64_t r = dv_name_seed(seed, t->name);
     size_t esz = dv_dtype_size(d), total = t->nbytes / esz;
     for (size_t done = 0; done < total;) {
         size_t n = total - done < CHUNK ? total - done : CHUNK;

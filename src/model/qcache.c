@@ -1,5 +1,7 @@
 #include "model/qcache.h"
 
+#include "base/rng.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -61,19 +63,7 @@ void dv_qcache_status_free(dv_qcache_status *s)
     memset(s, 0, sizeof *s);
 }
 
-static uint64_t fnv_update(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-#define FNV_BASIS 0xcbf29ce484222325ull
-
-uint64_t dv_qcache_hash(const void *data, size_t n) { return fnv_update(FNV_BASIS, data, n); }
+uint64_t dv_qcache_hash(const void *data, size_t n) { return dv_fnv1a(DV_FNV1A_BASIS, data, n); }
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
@@ -83,7 +73,7 @@ static uint64_t describe_sum(const qc_header *h, const void *rest, size_t rest_l
 {
     qc_header z = *h;
     z.checksum = 0;
-    return fnv_update(fnv_update(FNV_BASIS, &z, sizeof z), rest, rest_len);
+    return dv_fnv1a(dv_fnv1a(DV_FNV1A_BASIS, &z, sizeof z), rest, rest_len);
 }
 
 int dv_qcache_key(const dv_checkpoint *ck, dv_qfmt qfmt, dv_qfmt head_qfmt, char **key, dv_err *e)

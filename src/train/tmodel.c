@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "image/resize.h"
 #include "train/tmodel_impl.h"
 
@@ -420,33 +421,12 @@ int32_t dv_tmodel_image_token(const dv_tmodel *m)
     return ((const tm_impl *)m->impl)->image_token_id;
 }
 
-/* ---- random init: the scales of tools/docvl-mkmodel (model/mkmodel.c):
- * splitmix64 seeded by (seed, tensor name), a sum of four 16-bit uniforms
- * standardised as the normal, so a tensor's values do not depend on the
- * others ---- */
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static float normalish(uint64_t *s)
-{
-    uint64_t v = splitmix(s);
-    double sum = (double)(v & 0xffff) + (double)((v >> 16) & 0xffff) +
-                 (double)((v >> 32) & 0xffff) + (double)(v >> 48);
-    return (float)((sum - 131070.0) * (1.7320508075688772 / 65536.0));
-}
+/* ---- random init: the scales and generator of tools/docvl-mkmodel
+ * (model/mkmodel.c, base/rng.h) ---- */
 
 static void init_tensor(const tg_spec *t, uint64_t seed, float *v)
 {
-    uint64_t s = 1469598103934665603ull;
-    for (const char *p = t->name; *p; p++)
-        s = (s ^ (uint8_t)*p) * 1099511628211ull;
-    s ^= seed * 0x9e3779b97f4a7c15ull;
+    uint64_t s = dv_name_seed(seed, t->name);
     float std = t->init == TG_INIT_MATRIX ? (float)(1.0 / sqrt((double)(t->fan_in > 0 ? t->fan_in
                                                                                     : 1)))
                                           : 0.02f;
@@ -456,7 +436,7 @@ static void init_tensor(const tg_spec *t, uint64_t seed, float *v)
         case TG_INIT_ONES: v[i] = 1.0f; break;
         case TG_INIT_ZEROS: v[i] = 0.0f; break;
         case TG_INIT_SCALAR: v[i] = 0.5f; break;
-        default: v[i] = normalish(&s) * std; break;
+        default: v[i] = dv_weight_normal(&s) * std; break;
         }
     }
 }
