@@ -135,8 +135,9 @@ static float *tensor(dv_safetensors *st, const char *name, int64_t *rows, int64_
 /* The tiny model rewired to say one token forever: layers add nothing,
  * the final norm keeps only feature 0 (made positive in every embedding),
  * and only token `tok` reads it, with a weight that no sampling overcomes. */
-static void rewire(char *buf, gsize len, int32_t tok)
+static void rewire(char *buf, gsize len, const void *arg)
 {
+    int32_t tok = *(const int32_t *)arg;
     dv_safetensors *st = NULL;
     dv_err e = { 0 };
     g_assert_cmpint(dv_safetensors_parse(buf, len, "model", &st, &e), ==, DOCVL_OK);
@@ -158,9 +159,11 @@ static void rewire(char *buf, gsize len, int32_t tok)
     dv_safetensors_close(st);
 }
 
-/* dir/name: the tiny model's files but its weights, which the caller writes. */
-static char *model_copy(const char *src, const char *dir, const char *name)
+/* dir/name: the tiny model with its weights file passed through edit. */
+static char *edited_model(const char *dir, const char *name,
+                          void (*edit)(char *buf, gsize len, const void *arg), const void *arg)
 {
+    char *src = tiny_model();
     char *dst = g_build_filename(dir, name, NULL);
     g_assert_cmpint(mkdir(dst, 0755), ==, 0);
     const char *files[] = { "config.json", "preprocessor_config.json", "processor_config.json",
@@ -171,13 +174,23 @@ static char *model_copy(const char *src, const char *dir, const char *name)
         g_free(a);
         g_free(b);
     }
+    char *mp = g_build_filename(src, "model.safetensors", NULL);
+    char *buf;
+    gsize len;
+    g_assert_true(g_file_get_contents(mp, &buf, &len, NULL));
+    edit(buf, len, arg);
+    char *out = g_build_filename(dst, "model.safetensors", NULL);
+    test_write_file(out, buf, len);
+    g_free(out);
+    g_free(buf);
+    g_free(mp);
+    g_free(src);
     return dst;
 }
 
 static char *looping_model(const char *dir)
 {
     char *src = tiny_model();
-    char *dst = model_copy(src, dir, "looping");
     char *tokp = g_build_filename(src, "tokenizer.json", NULL);
     dv_tokenizer *tok = NULL;
     dv_err e = { 0 };
@@ -185,19 +198,9 @@ static char *looping_model(const char *dir)
     int32_t x = dv_tokenizer_token_id(tok, "x");
     g_assert_cmpint(x, >=, 0);
     dv_tokenizer_free(tok);
-    char *mp = g_build_filename(src, "model.safetensors", NULL);
-    char *buf;
-    gsize len;
-    g_assert_true(g_file_get_contents(mp, &buf, &len, NULL));
-    rewire(buf, len, x);
-    char *out = g_build_filename(dst, "model.safetensors", NULL);
-    test_write_file(out, buf, len);
-    g_free(out);
-    g_free(buf);
-    g_free(mp);
     g_free(tokp);
     g_free(src);
-    return dst;
+    return edited_model(dir, "looping", rewire, &x);
 }
 
 static void test_loop_fails_tile(void)
@@ -271,27 +274,22 @@ static void test_info(void)
     g_free(m);
 }
 
-/* The tiny model with `from` replaced by `to` (as long) in its safetensors
- * header: a tensor renamed away, or a shape swapped. */
+/* Replaces arg[0] by arg[1] (as long) in a safetensors header. */
+static void replace_in_header(char *buf, gsize len, const void *arg)
+{
+    const char *const *ft = arg;
+    g_assert_cmpuint(strlen(ft[0]), ==, strlen(ft[1]));
+    char *at = g_strstr_len(buf + 8, (gssize)len - 8, ft[0]); /* in the JSON header */
+    g_assert_nonnull(at);
+    memcpy(at, ft[1], strlen(ft[1]));
+}
+
+/* The tiny model with `from` replaced by `to` in its safetensors header: a
+ * tensor renamed away, or a shape swapped. */
 static char *broken_model(const char *dir, const char *name, const char *from, const char *to)
 {
-    char *src = tiny_model();
-    char *dst = model_copy(src, dir, name);
-    char *mp = g_build_filename(src, "model.safetensors", NULL);
-    char *buf;
-    gsize len;
-    g_assert_true(g_file_get_contents(mp, &buf, &len, NULL));
-    g_assert_cmpuint(strlen(from), ==, strlen(to));
-    char *at = g_strstr_len(buf + 8, (gssize)len - 8, from); /* in the JSON header */
-    g_assert_nonnull(at);
-    memcpy(at, to, strlen(to));
-    char *out = g_build_filename(dst, "model.safetensors", NULL);
-    test_write_file(out, buf, len);
-    g_free(out);
-    g_free(buf);
-    g_free(mp);
-    g_free(src);
-    return dst;
+    const char *ft[2] = { from, to };
+    return edited_model(dir, name, replace_in_header, ft);
 }
 
 /* --info loads the model as reading does: a missing or misshapen tensor is
