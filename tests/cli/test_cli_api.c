@@ -8,7 +8,7 @@ typedef struct same_case {
     const char *input;          /* under samples/, or tests/data when data is set */
     int data;
     int model;                  /* read with the tiny model */
-    const char *args[8];        /* the CLI's options ... */
+    const char *args[10];       /* the CLI's options (NULL-terminated) ... */
     docvl_format format;        /* ... and the same as params */
     const char *pages;
     double dpi;
