@@ -86,7 +86,7 @@ int docvl_open(const char *model_dir, const docvl_open_params *params, docvl_con
 void docvl_close(docvl_context *ctx);
 
 /* What `docvl --info` prints. Strings live as long as the context. */
-typedef struct docvl_model_info {
+typedef struct docvl_model_details {
     const char *dir;
     const char *family;         /* "hybrid (SAM-B 1024 + SigLIP 384)" or "SigLIP-only" */
     long long params_total;     /* the architecture's parameters */
