@@ -40,7 +40,7 @@ int dv_model_info_get(const dv_config *cfg, const dv_checkpoint *ck, dv_model_in
     for (int i = 0; i < s.n; i++) {
         const dv_schema_entry *t = &s.items[i];
         int64_t n = dv_schema_numel(t);
-        out->params[t->part] += n;
+        out->params[t->tower] += n;
         out->params_total += n;
         if (!t->used)
             continue;
@@ -62,11 +62,11 @@ int dv_model_info_get(const dv_config *cfg, const dv_checkpoint *ck, dv_model_in
 
 void dv_model_info_print(const dv_model_info *m, FILE *f)
 {
-    static const char *names[DV_PART_COUNT] = { "SAM-B", "SigLIP", "aligner", "LLM",
+    static const char *names[DV_TOWER_COUNT] = { "SAM-B", "SigLIP", "aligner", "LLM",
                                                 "unused norms" };
     fprintf(f, "family: %s\n", m->family_name);
     fprintf(f, "layout: %s\n", m->hf_layout ? "transformers (HF-converted)" : "original");
-    for (int p = 0; p < DV_PART_COUNT; p++)
+    for (int p = 0; p < DV_TOWER_COUNT; p++)
         if (m->params[p])
             fprintf(f, "params %s: %lld\n", names[p], (long long)m->params[p]);
     fprintf(f, "params total: %lld (%lld used by the forward pass)\n",

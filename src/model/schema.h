@@ -1,6 +1,7 @@
-/* Every tensor the original DeepSeek-VL checkpoint layout holds for an
- * architecture, derived from its dv_config alone: what the writer emits,
- * what validation checks before any compute, and what --info counts. */
+/* Every tensor the original checkpoint layout holds for an architecture,
+ * its family table (model/arch.h) resolved for a dv_config: what the writer
+ * emits, what validation checks before any compute, what --info counts and
+ * what the trainer allocates. */
 #ifndef DV_SCHEMA_H
 #define DV_SCHEMA_H
 
@@ -8,34 +9,18 @@
 
 #include "base/error.h"
 #include "kernels/tensor.h"
+#include "model/arch.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
-
-/* How a random-weight writer should draw a tensor so activations stay sane. */
-typedef enum dv_init {
-    DV_INIT_MATRIX,   /* normal * 1/sqrt(fan_in) */
-    DV_INIT_ONES,     /* norm weights */
-    DV_INIT_ZEROS,    /* biases */
-    DV_INIT_SMALL,    /* embeddings, positions, rel-pos tables: normal * 0.02 */
-    DV_INIT_SCALAR,   /* hd_alpha_downsamples: a fixed modest mixing weight */
-} dv_init;
-
-typedef enum dv_part {
-    DV_PART_SAM,
-    DV_PART_SIGLIP,
-    DV_PART_ALIGNER,
-    DV_PART_LLM,
-    DV_PART_OTHER,    /* vision_model.{high,low}_layer_norm */
-    DV_PART_COUNT
-} dv_part;
 
 typedef struct dv_schema_entry {
     char name[128];
     int ndim;
     int64_t shape[DV_MAX_DIMS];
     int used;         /* 0: stored in the released checkpoints, never read */
-    dv_part part;
+    dv_tower tower;
     dv_init init;
+    unsigned flags;   /* the table row's DV_ROW_* flags */
     int64_t fan_in;   /* for DV_INIT_MATRIX */
 } dv_schema_entry;
 
@@ -58,7 +43,7 @@ int dv_model_validate(const dv_config *cfg, const dv_checkpoint *ck, dv_err *e);
 typedef struct dv_model_info {
     dv_family family;
     const char *family_name;      /* "hybrid (SAM-B + SigLIP)" or "SigLIP-only" */
-    int64_t params[DV_PART_COUNT];/* per part, schema (architecture) counts */
+    int64_t params[DV_TOWER_COUNT]; /* per tower, schema (architecture) counts */
     int64_t params_total;
     int64_t params_used;          /* without the stored-but-unused tensors */
     const char *dtype;            /* storage dtype: "BF16", "F32", ... or "mixed" */
