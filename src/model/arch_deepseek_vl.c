@@ -90,7 +90,7 @@ static int64_t siglip_dim(const dv_config *c, int sym, int i)
     const dv_siglip_cfg *s = &c->siglip;
     int64_t g = s->patch_size ? s->image_size / s->patch_size : 0;
     switch (sym) {
-    case SIG_BLOCKS: return s->depth;
+    case SIG_BLOCKS: return dv_siglip_kept_blocks(s);
     case SIG_POOL: return s->attn_pool != 0;
     case SIG_W: return s->width;
     case SIG_W2: return 2 * (int64_t)s->width;

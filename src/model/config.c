@@ -182,13 +182,13 @@ static int parse_siglip(JsonObject *o, const char *what, dv_siglip_cfg *s, dv_er
     return 0;
 }
 
-void dv_siglip_set_depth(dv_siglip_cfg *s)
+int dv_siglip_kept_blocks(const dv_siglip_cfg *s)
 {
-    if (s->select_layer <= 0)
-        s->depth = s->layers + s->select_layer + 1;
-    else
-        s->depth = s->select_layer < s->layers ? s->select_layer : s->layers;
+    int n = s->select_layer <= 0 ? s->layers + s->select_layer + 1 : s->select_layer;
+    return n < s->layers ? n : s->layers;
 }
+
+void dv_siglip_set_depth(dv_siglip_cfg *s) { s->depth = dv_siglip_kept_blocks(s); }
 
 static int parse_sam(JsonObject *o, const char *what, dv_sam_cfg *s, dv_err *e)
 {

@@ -169,6 +169,9 @@ int dv_cfg_vec3(JsonObject *o, const char *key, const char *what, float dst[3], 
 /* Reads LlamaConfig fields over *defaults. */
 int dv_lm_parse(JsonObject *lc, const char *what, const dv_lm_cfg *defaults, dv_lm_cfg *l,
                 dv_err *e);
+/* The blocks create_siglip_vit builds (and the checkpoint stores): only
+ * those select_layer keeps. */
+int dv_siglip_kept_blocks(const dv_siglip_cfg *s);
 void dv_siglip_set_depth(dv_siglip_cfg *s);
 
 /* Number of image tokens the vision path produces (24 x 24 = 576). */

@@ -18,6 +18,7 @@
 #include "kernels/ops.h"
 #include "kernels/vmath.h"
 #include "kernels/pool.h"
+#include "model/arch.h"
 #include "model/qcache.h"
 
 /* 512 rows: 16-bit weights are widened once per chunk, so fewer chunks
@@ -98,41 +99,92 @@ typedef struct lm_matrix {
     dv_linear *L;
 } lm_matrix;
 
-#define LAYER_MATRICES 7
-
-/* Every matrix the decoder binds, layer by layer, then the head: the one
- * list that binding, the weight cache's check and its writer share. */
-static lm_matrix *list_matrices(dv_llama *m, const dv_lm_weights *w, int *n)
+static dv_linear *layer_linear(llama_layer *L, int slot)
 {
-    const dv_lm_cfg *c = &m->cfg;
-    int64_t H = c->hidden, kvd = (int64_t)c->kv_heads * c->head_dim, F = c->intermediate;
-    *n = c->layers * LAYER_MATRICES + 1;
-    lm_matrix *mats = calloc((size_t)*n, sizeof *mats);
-    if (!mats)
-        return NULL;
-    for (int i = 0; i < c->layers; i++) {
-        llama_layer *L = &m->layers[i];
-        struct { const char *suffix; int64_t out, in; dv_linear *lin; } t[LAYER_MATRICES] = {
-            { "self_attn.q_proj.weight", H, H, &L->q }, { "self_attn.k_proj.weight", kvd, H, &L->k },
-            { "self_attn.v_proj.weight", kvd, H, &L->v }, { "self_attn.o_proj.weight", H, H, &L->o },
-            { "mlp.gate_proj.weight", F, H, &L->gate }, { "mlp.up_proj.weight", F, H, &L->up },
-            { "mlp.down_proj.weight", H, F, &L->down },
-        };
-        for (int j = 0; j < LAYER_MATRICES; j++) {
-            lm_matrix *x = &mats[i * LAYER_MATRICES + j];
-            snprintf(x->name, sizeof x->name, "language_model.model.layers.%d.%s", i, t[j].suffix);
-            x->out = t[j].out;
-            x->in = t[j].in;
-            x->qfmt = w->qfmt;
-            x->L = t[j].lin;
-        }
+    switch (slot) {
+    case DV_LM_Q: return &L->q;
+    case DV_LM_K: return &L->k;
+    case DV_LM_V: return &L->v;
+    case DV_LM_O: return &L->o;
+    case DV_LM_GATE: return &L->gate;
+    case DV_LM_UP: return &L->up;
+    case DV_LM_DOWN: return &L->down;
     }
-    lm_matrix *h = &mats[*n - 1];
-    snprintf(h->name, sizeof h->name, "language_model.lm_head.weight");
-    h->out = c->vocab;
-    h->in = c->hidden;
-    h->qfmt = w->head_qfmt;
-    h->L = &m->lm_head;
+    return NULL;
+}
+
+static float **layer_vec(llama_layer *L, int slot)
+{
+    return slot == DV_LM_ATTN_NORM ? &L->attn_norm : slot == DV_LM_MLP_NORM ? &L->mlp_norm : NULL;
+}
+
+/* The decoder's module in the family table (model/arch.h). */
+static const dv_placed *llm_module(const dv_config *cfg, dv_placed mods[DV_ARCH_MAX_MODULES])
+{
+    return dv_arch_find(mods, dv_arch_modules(cfg, mods), DV_TOWER_LLM);
+}
+
+/* Row `slot`'s weight tensor (repetition i) in the decoder's table. */
+static int row_ref(const dv_config *cfg, const dv_placed *p, int slot, int i, dv_tref *t,
+                   dv_err *e)
+{
+    const dv_row *r = dv_module_row(p->mod, slot);
+    if (!r)
+        return dv_fail(e, DOCVL_EMODEL, "the decoder's table has no row %d", slot);
+    return dv_row_tensor(cfg, p, r, i, 0, t, e);
+}
+
+static int is_layer_matrix(const dv_row *r)
+{
+    return r->rep == DV_REP_BLOCKS && r->kind == DV_KIND_LINEAR;
+}
+
+static int add_matrix(lm_matrix *x, const dv_tref *t, dv_qfmt qfmt, dv_linear *L, dv_err *e)
+{
+    size_t len = strlen(t->name);
+    if (len >= sizeof x->name)
+        return dv_fail(e, DOCVL_ELIMIT, "tensor name too long for the weight cache: %s", t->name);
+    memcpy(x->name, t->name, len + 1);
+    x->out = t->shape[0];
+    x->in = t->shape[1];
+    x->qfmt = qfmt;
+    x->L = L;
+    return DOCVL_OK;
+}
+
+/* Every matrix the decoder binds, layer by layer in table order, then the
+ * head: the one list that binding, the weight cache's check and its writer
+ * share. *per_layer: matrices of one layer. */
+static lm_matrix *list_matrices(dv_llama *m, const dv_config *cfg, const dv_placed *p,
+                                const dv_lm_weights *w, int *n, int *per_layer, dv_err *e)
+{
+    const dv_module *mod = p->mod;
+    *per_layer = 0;
+    for (int k = 0; k < mod->n_rows; k++)
+        *per_layer += is_layer_matrix(&mod->rows[k]);
+    *n = m->cfg.layers * *per_layer + 1;
+    lm_matrix *mats = calloc((size_t)*n, sizeof *mats);
+    if (!mats) {
+        dv_fail(e, DOCVL_ENOMEM, "out of memory binding the decoder");
+        return NULL;
+    }
+    int j = 0, rc = DOCVL_OK;
+    dv_tref t;
+    for (int i = 0; !rc && i < m->cfg.layers; i++)
+        for (int k = 0; !rc && k < mod->n_rows; k++) {
+            const dv_row *r = &mod->rows[k];
+            dv_linear *L = is_layer_matrix(r) ? layer_linear(&m->layers[i], r->slot) : NULL;
+            if (is_layer_matrix(r) && !L)
+                rc = dv_fail(e, DOCVL_EMODEL, "the decoder has no matrix for row %s", r->name);
+            else if (L && !(rc = dv_row_tensor(cfg, p, r, i, 0, &t, e)))
+                rc = add_matrix(&mats[j++], &t, w->qfmt, L, e);
+        }
+    if (!rc && !(rc = row_ref(cfg, p, DV_LM_HEAD, -1, &t, e)))
+        rc = add_matrix(&mats[j], &t, w->head_qfmt, &m->lm_head, e);
+    if (rc) {
+        free(mats);
+        return NULL;
+    }
     return mats;
 }
 
@@ -167,20 +219,21 @@ static int settle(const dv_checkpoint *ck, const lm_matrix *x, dv_pool *pool, co
     return DOCVL_OK;
 }
 
-static int bind_layer(const dv_lm_cfg *c, const dv_checkpoint *ck, int i, const dv_lm_weights *w,
-                      dv_pool *pool, const dv_qcache *qc, const lm_matrix *mats, llama_layer *L,
-                      dv_err *e)
+static int bind_layer(const dv_config *cfg, const dv_placed *p, const dv_checkpoint *ck, int i,
+                      const dv_lm_weights *w, dv_pool *pool, const dv_qcache *qc,
+                      const lm_matrix *mats, int n_mats, llama_layer *L, dv_err *e)
 {
-    char n[160];
-    const char *p = "language_model.model.layers";
-    int64_t H = c->hidden;
     int rc, widen = w->qfmt == DV_QNONE && w->widen;
-#define NAME(suffix) (snprintf(n, sizeof n, "%s.%d.%s", p, i, suffix), n)
-    if ((rc = get_vec(ck, NAME("input_layernorm.weight"), H, &L->attn_norm, e)) ||
-        (rc = get_vec(ck, NAME("post_attention_layernorm.weight"), H, &L->mlp_norm, e)))
-        return rc;
-#undef NAME
-    for (int j = 0; j < LAYER_MATRICES; j++)
+    for (int k = 0; k < p->mod->n_rows; k++) {
+        const dv_row *r = &p->mod->rows[k];
+        float **v = r->rep == DV_REP_BLOCKS && r->kind == DV_KIND_NORM ? layer_vec(L, r->slot)
+                                                                        : NULL;
+        dv_tref t;
+        if (v && ((rc = dv_row_tensor(cfg, p, r, i, 0, &t, e)) ||
+                  (rc = get_vec(ck, t.name, t.shape[0], v, e))))
+            return rc;
+    }
+    for (int j = 0; j < n_mats; j++)
         if ((rc = get_linear(ck, mats[j].name, mats[j].out, mats[j].in, widen, mats[j].L, e)) ||
             (rc = settle(ck, &mats[j], pool, qc, e)))
             return rc;
@@ -272,12 +325,18 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
     m->cfg = cfg->lm;
     m->kv_f16 = w->kv_f16;
     const dv_lm_cfg *c = &m->cfg;
-    int n_mats = 0;
-    lm_matrix *mats = list_matrices(m, w, &n_mats);
-    int64_t eshape[2] = { c->vocab, c->hidden };
-    int rc = mats ? dv_checkpoint_get(ck, "language_model.model.embed_tokens.weight", 2, eshape,
-                                      &m->embed, e)
-                  : dv_fail(e, DOCVL_ENOMEM, "out of memory binding the decoder");
+    dv_placed mods[DV_ARCH_MAX_MODULES];
+    const dv_placed *p = llm_module(cfg, mods);
+    int n_mats = 0, per_layer = 0;
+    dv_tref et, nt;
+    lm_matrix *mats = p ? list_matrices(m, cfg, p, w, &n_mats, &per_layer, e) : NULL;
+    int rc = !p ? dv_fail(e, DOCVL_EMODEL, "the family has no decoder")
+             : !mats ? e->code
+             : row_ref(cfg, p, DV_LM_EMBED, -1, &et, e);
+    if (!rc)
+        rc = row_ref(cfg, p, DV_LM_NORM, -1, &nt, e);
+    if (!rc)
+        rc = dv_checkpoint_get(ck, et.name, et.ndim, et.shape, &m->embed, e);
     if (!rc && m->embed->dtype != DV_F32 && m->embed->dtype != DV_BF16 && m->embed->dtype != DV_F16)
         rc = dv_fail(e, DOCVL_EUNSUPPORTED, "tensor \"%s\" has dtype %s; expected F32, BF16 or F16",
                      m->embed->name, dv_dtype_name(m->embed->dtype));
@@ -299,9 +358,10 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
     if (!rc && quant)
         rc = dv_pool_new(w->n_threads > 0 ? w->n_threads : dv_cpu_count(), &pool, e);
     for (int i = 0; !rc && i < c->layers; i++)
-        rc = bind_layer(c, ck, i, w, pool, m->qcache, mats + i * LAYER_MATRICES, &m->layers[i], e);
+        rc = bind_layer(cfg, p, ck, i, w, pool, m->qcache, mats + i * per_layer, per_layer,
+                        &m->layers[i], e);
     if (!rc)
-        rc = get_vec(ck, "language_model.model.norm.weight", c->hidden, &m->final_norm, e);
+        rc = get_vec(ck, nt.name, nt.shape[0], &m->final_norm, e);
     if (!rc)
         rc = bind_head(m, ck, w, pool, m->qcache, &mats[n_mats - 1], e);
     dv_pool_free(pool);

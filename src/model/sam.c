@@ -42,20 +42,6 @@ static int check_cfg(const dv_sam_cfg *c, dv_err *e)
     return DOCVL_OK;
 }
 
-static int bind_neck(const dv_checkpoint *ck, const char *prefix, const char *which, int width,
-                     int p, int widen, sam_neck *n, dv_err *e)
-{
-    char base[200];
-    snprintf(base, sizeof base, "%s.%s", prefix, which);
-    int rc = tw_bind_conv(ck, base, "0", p, width, 1, 1, 0, 0, widen, &n->c1, e);
-    if (!rc) rc = tw_bind_vec(ck, base, "1.weight", p, &n->ln1w, e);
-    if (!rc) rc = tw_bind_vec(ck, base, "1.bias", p, &n->ln1b, e);
-    if (!rc) rc = tw_bind_conv(ck, base, "2", p, p, 3, 1, 1, 0, widen, &n->c3, e);
-    if (!rc) rc = tw_bind_vec(ck, base, "3.weight", p, &n->ln2w, e);
-    if (!rc) rc = tw_bind_vec(ck, base, "3.bias", p, &n->ln2b, e);
-    return rc;
-}
-
 static void free_neck(sam_neck *n)
 {
     dv_conv2d_free(&n->c1);
@@ -66,80 +52,61 @@ static void free_neck(sam_neck *n)
     free(n->ln2b);
 }
 
-static int bind_blocks(const dv_sam_cfg *c, const dv_checkpoint *ck, const char *prefix,
-                       int widen, dv_sam *s, dv_err *e)
+static void *neck_field(sam_neck *n, int which, int bias)
 {
-    s->blocks = calloc((size_t)s->layers, sizeof *s->blocks);
-    if (!s->blocks)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d SAM blocks", s->layers);
-    for (int i = 0; i < s->layers; i++) {
-        char p[200];
-        snprintf(p, sizeof p, "%s.blocks.%d", prefix, i);
-        int window = is_global(c, i) ? 0 : c->window_size;
-        int rc = tw_block_bind(ck, p, s->width, s->mlp, 1, window ? window : s->grid,
-                               s->width / s->heads, widen, &s->blocks[i], e);
-        if (rc)
-            return rc;
-        s->blocks[i].window = window;
+    switch (which) {
+    case 0: return &n->c1;
+    case 1: return bias ? &n->ln1b : &n->ln1w;
+    case 2: return &n->c3;
+    default: return bias ? &n->ln2b : &n->ln2w;
     }
-    return DOCVL_OK;
 }
 
-static int bind_tail(const dv_sam_cfg *c, const dv_checkpoint *ck, const char *prefix, int widen,
-                     dv_sam *s, dv_err *e)
+static void *field(void *obj, int slot, int i, int bias)
 {
-    int p = c->prompt_embed_dim;
-    int rc = bind_neck(ck, prefix, "neck", s->width, p, widen, &s->neck, e);
-    if (!rc) rc = bind_neck(ck, prefix, "neck_hd", s->width, p, widen, &s->neck_hd, e);
-    int in = p;
-    s->n_down = 2;
-    for (int i = 0; i < s->n_down && !rc; i++) {
-        char what[32];
-        snprintf(what, sizeof what, "downsamples.%d", i);
-        rc = tw_bind_conv(ck, prefix, what, c->downsample_channels[i], in, 3, 2, 1, 0, widen,
-                          &s->down[i], e);
-        in = c->downsample_channels[i];
+    dv_sam *s = obj;
+    if (slot >= DV_SAM_NECK_C1 && slot <= DV_SAM_NECK_LN2)
+        return neck_field(&s->neck, slot - DV_SAM_NECK_C1, bias);
+    if (slot >= DV_SAM_HD_C1 && slot <= DV_SAM_HD_LN2)
+        return neck_field(&s->neck_hd, slot - DV_SAM_HD_C1, bias);
+    switch (slot) {
+    case DV_VIT_PATCH: return &s->patch_embed;
+    case DV_VIT_POS: return &s->pos;
+    case DV_SAM_DOWN0: return &s->down[0];
+    case DV_SAM_DOWN1: return &s->down[1];
+    case DV_SAM_ALPHA: return &s->hd_alpha;
     }
-    s->out_ch = in;
-    char name[256];
-    int64_t one[1] = { 1 };
-    float *alpha = NULL;
-    snprintf(name, sizeof name, "%s.hd_alpha_downsamples", prefix);
-    if (!rc && !(rc = tw_bind_f32(ck, name, 1, one, &alpha, e)))
-        s->hd_alpha = alpha[0];
-    free(alpha);
-    return rc;
+    return i >= 0 && i < s->layers ? tw_block_field(&s->blocks[i], slot, bias) : NULL;
 }
 
-int dv_sam_bind(const dv_sam_cfg *cfg, const dv_checkpoint *ck, const char *prefix, int widen,
+int dv_sam_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
                 dv_sam *s, dv_err *e)
 {
+    const dv_sam_cfg *c = &cfg->sam;
     memset(s, 0, sizeof *s);
-    int rc = check_cfg(cfg, e);
+    int rc = check_cfg(c, e);
     if (rc)
         return rc;
-    s->image_size = cfg->image_size;
-    s->patch = cfg->patch_size;
-    s->grid = cfg->image_size / cfg->patch_size;
-    s->width = cfg->width;
-    s->heads = cfg->heads;
-    s->layers = cfg->layers;
-    s->mlp = cfg->mlp_dim;
+    s->image_size = c->image_size;
+    s->patch = c->patch_size;
+    s->grid = c->image_size / c->patch_size;
+    s->width = c->width;
+    s->heads = c->heads;
+    s->layers = c->layers;
+    s->mlp = c->mlp_dim;
     s->first_global = s->layers;
-    for (int k = 0; k < cfg->n_global; k++)
-        if (cfg->global_attn_indexes[k] < s->first_global)
-            s->first_global = cfg->global_attn_indexes[k];
-    memcpy(s->mean, cfg->pixel_mean, sizeof s->mean);
-    memcpy(s->std, cfg->pixel_std, sizeof s->std);
-    char name[256];
-    int64_t pos_shape[4] = { 1, s->grid, s->grid, s->width };
-    snprintf(name, sizeof name, "%s.pos_embed", prefix);
-    rc = tw_bind_conv(ck, prefix, "patch_embed.proj", s->width, 3, s->patch, s->patch, 0, 1, widen,
-                      &s->patch_embed, e);
-    if (!rc) rc = tw_bind_f32(ck, name, 4, pos_shape, &s->pos, e);
-    if (!rc) rc = bind_blocks(cfg, ck, prefix, widen, s, e);
-    if (!rc) rc = bind_tail(cfg, ck, prefix, widen, s, e);
-    return rc;
+    for (int k = 0; k < c->n_global; k++)
+        if (c->global_attn_indexes[k] < s->first_global)
+            s->first_global = c->global_attn_indexes[k];
+    memcpy(s->mean, c->pixel_mean, sizeof s->mean);
+    memcpy(s->std, c->pixel_std, sizeof s->std);
+    s->n_down = 2;
+    s->out_ch = c->downsample_channels[1];
+    if (!(s->blocks = calloc((size_t)s->layers, sizeof *s->blocks)))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d SAM blocks", s->layers);
+    for (int i = 0; i < s->layers; i++)
+        s->blocks[i].window = is_global(c, i) ? 0 : c->window_size;
+    return tw_bind_module(cfg, ck, p, widen, field, s, e);
 }
 
 void dv_sam_free(dv_sam *s)
@@ -153,6 +120,7 @@ void dv_sam_free(dv_sam *s)
     free_neck(&s->neck_hd);
     for (int i = 0; i < s->n_down; i++)
         dv_conv2d_free(&s->down[i]);
+    free(s->hd_alpha);
     memset(s, 0, sizeof *s);
 }
 
@@ -465,7 +433,7 @@ int dv_sam_forward(const dv_sam *s, const float *pixels, float *out, const dv_vi
         if (taps && taps->sam_hd_branch)
             to_chw(hd, og * og, s->out_ch, taps->sam_hd_branch);
         for (size_t i = 0; i < no; i++)
-            out[i] += hd[i] * s->hd_alpha;
+            out[i] += hd[i] * s->hd_alpha[0];
         if (taps && taps->sam_out)
             memcpy(taps->sam_out, out, no * sizeof *out);
     }

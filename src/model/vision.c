@@ -12,8 +12,6 @@
 #include "kernels/pool.h"
 #include "model/towers.h"
 
-#define NAME_MAX_LEN 256
-
 struct dv_vision {
     dv_family family;
     int n_tok, n_embed;
@@ -23,88 +21,90 @@ struct dv_vision {
     dv_aligner aligner;
 };
 
-static const char *join(char *buf, const char *prefix, const char *what)
+static int to_f32(const dv_tensor *t, float **v, dv_err *e)
 {
-    /* an over-long name is cut and then simply not found: the lookup reports it */
-    if (snprintf(buf, NAME_MAX_LEN, "%s%s%s", prefix, *prefix ? "." : "", what) >= NAME_MAX_LEN)
-        buf[NAME_MAX_LEN - 1] = '\0';
-    return buf;
-}
-
-int tw_bind_f32(const dv_checkpoint *ck, const char *name, int ndim, const int64_t *shape,
-                float **v, dv_err *e)
-{
-    const dv_tensor *t;
-    int rc = dv_checkpoint_get(ck, name, ndim, shape, &t, e);
-    if (rc)
-        return rc;
     return (*v = dv_tensor_to_f32(t, e)) ? DOCVL_OK : e->code;
 }
 
-int tw_bind_vec(const dv_checkpoint *ck, const char *prefix, const char *what, int n, float **v,
-                dv_err *e)
+static int get(const dv_checkpoint *ck, const dv_tref *t, const dv_tensor **out, dv_err *e)
 {
-    char name[NAME_MAX_LEN];
-    int64_t shape[1] = { n };
-    return tw_bind_f32(ck, join(name, prefix, what), 1, shape, v, e);
+    return dv_checkpoint_get(ck, t->name, t->ndim, t->shape, out, e);
 }
 
-int tw_bind_linear(const dv_checkpoint *ck, const char *prefix, const char *what, int out, int in,
-                   int bias, int widen, dv_linear *L, dv_err *e)
+/* Widened: the file's copy is not read again. */
+static void release_widened(const dv_checkpoint *ck, const dv_linear *L, const dv_tensor *w)
 {
-    char base[NAME_MAX_LEN], wn[NAME_MAX_LEN], bn[NAME_MAX_LEN];
-    join(base, prefix, what);
-    const dv_tensor *w, *b = NULL;
-    int64_t ws[2] = { out, in }, bs[1] = { out };
-    int rc = dv_checkpoint_get(ck, join(wn, base, "weight"), 2, ws, &w, e);
-    if (!rc && bias)
-        rc = dv_checkpoint_get(ck, join(bn, base, "bias"), 1, bs, &b, e);
-    if (!rc)
-        rc = dv_linear_bind(L, w, b, widen, e);
-    if (!rc && L->w_owned && dv_checkpoint_is_mapped(ck, w))
-        dv_release_mapped(w->data, w->nbytes);   /* widened: the file's copy is not read again */
-    return rc;
-}
-
-int tw_bind_conv(const dv_checkpoint *ck, const char *prefix, const char *what, int out, int in,
-                 int k, int stride, int pad, int bias, int widen, dv_conv2d *c, dv_err *e)
-{
-    char base[NAME_MAX_LEN], wn[NAME_MAX_LEN], bn[NAME_MAX_LEN];
-    join(base, prefix, what);
-    const dv_tensor *w, *b = NULL;
-    int64_t ws[4] = { out, in, k, k }, bs[1] = { out };
-    int rc = dv_checkpoint_get(ck, join(wn, base, "weight"), 4, ws, &w, e);
-    if (!rc && bias)
-        rc = dv_checkpoint_get(ck, join(bn, base, "bias"), 1, bs, &b, e);
-    if (!rc)
-        rc = dv_conv2d_bind(c, w, b, stride, pad, widen, e);
-    if (!rc && c->lin.w_owned && dv_checkpoint_is_mapped(ck, w))
+    if (L->w_owned && dv_checkpoint_is_mapped(ck, w))
         dv_release_mapped(w->data, w->nbytes);
-    return rc;
 }
 
-int tw_block_bind(const dv_checkpoint *ck, const char *prefix, int width, int mlp, int sam,
-                  int rel_size, int head_dim, int widen, vit_block *b, dv_err *e)
+static int bind_row(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p,
+                    const dv_row *r, int i, int widen, tw_field_fn field, void *obj, dv_err *e)
 {
-    memset(b, 0, sizeof *b);
-    int rc = tw_bind_vec(ck, prefix, "norm1.weight", width, &b->n1w, e);
-    if (!rc) rc = tw_bind_vec(ck, prefix, "norm1.bias", width, &b->n1b, e);
-    if (!rc) rc = tw_bind_vec(ck, prefix, "norm2.weight", width, &b->n2w, e);
-    if (!rc) rc = tw_bind_vec(ck, prefix, "norm2.bias", width, &b->n2b, e);
-    if (!rc) rc = tw_bind_linear(ck, prefix, "attn.qkv", 3 * width, width, 1, widen, &b->qkv, e);
-    if (!rc) rc = tw_bind_linear(ck, prefix, "attn.proj", width, width, 1, widen, &b->proj, e);
-    if (!rc) rc = tw_bind_linear(ck, prefix, sam ? "mlp.lin1" : "mlp.fc1", mlp, width, 1, widen,
-                                 &b->fc1, e);
-    if (!rc) rc = tw_bind_linear(ck, prefix, sam ? "mlp.lin2" : "mlp.fc2", width, mlp, 1, widen,
-                                 &b->fc2, e);
-    if (!rc && sam) {
-        char name[NAME_MAX_LEN];
-        int64_t shape[2] = { 2 * rel_size - 1, head_dim };
-        rc = tw_bind_f32(ck, join(name, prefix, "attn.rel_pos_h"), 2, shape, &b->rel_h, e);
-        if (!rc)
-            rc = tw_bind_f32(ck, join(name, prefix, "attn.rel_pos_w"), 2, shape, &b->rel_w, e);
+    int has_bias = (r->flags & DV_ROW_BIAS) != 0;
+    dv_tref wt, bt;
+    const dv_tensor *w, *b = NULL;
+    int rc = dv_row_tensor(cfg, p, r, i, 0, &wt, e);
+    if (!rc && has_bias)
+        rc = dv_row_tensor(cfg, p, r, i, 1, &bt, e);
+    if (rc)
+        return rc;
+    void *f = field(obj, r->slot, i, 0), *fb = has_bias ? field(obj, r->slot, i, 1) : NULL;
+    if (!f || (has_bias && r->kind == DV_KIND_NORM && !fb))
+        return dv_fail(e, DOCVL_EMODEL, "the %s binder has no place for tensor \"%s\"",
+                       p->mod->what, wt.name);
+    if ((rc = get(ck, &wt, &w, e)) || (has_bias && (rc = get(ck, &bt, &b, e))))
+        return rc;
+    switch (r->kind) {
+    case DV_KIND_LINEAR:
+        if (!(rc = dv_linear_bind(f, w, b, widen, e)))
+            release_widened(ck, f, w);
+        return rc;
+    case DV_KIND_CONV: {
+        dv_conv2d *c = f;
+        if (!(rc = dv_conv2d_bind(c, w, b, (int)wt.stride, r->pad, widen, e)))
+            release_widened(ck, &c->lin, w);
+        return rc;
     }
-    return rc;
+    case DV_KIND_NORM:
+        rc = to_f32(w, f, e);
+        return !rc && b ? to_f32(b, fb, e) : rc;
+    case DV_KIND_TENSOR:
+        return to_f32(w, f, e);
+    }
+    return DOCVL_OK;
+}
+
+int tw_bind_module(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
+                   tw_field_fn field, void *obj, dv_err *e)
+{
+    for (int k = 0; k < p->mod->n_rows; k++) {
+        const dv_row *r = &p->mod->rows[k];
+        if (r->flags & DV_ROW_UNUSED)
+            continue;
+        int n = dv_row_count(cfg, p->mod, r);
+        for (int i = 0; i < n; i++) {
+            int rc = bind_row(cfg, ck, p, r, r->rep ? i : -1, widen, field, obj, e);
+            if (rc)
+                return rc;
+        }
+    }
+    return DOCVL_OK;
+}
+
+void *tw_block_field(vit_block *b, int slot, int bias)
+{
+    switch (slot) {
+    case DV_VIT_NORM1: return bias ? (void *)&b->n1b : &b->n1w;
+    case DV_VIT_QKV: return &b->qkv;
+    case DV_VIT_PROJ: return &b->proj;
+    case DV_VIT_REL_H: return &b->rel_h;
+    case DV_VIT_REL_W: return &b->rel_w;
+    case DV_VIT_NORM2: return bias ? (void *)&b->n2b : &b->n2w;
+    case DV_VIT_FC1: return &b->fc1;
+    case DV_VIT_FC2: return &b->fc2;
+    }
+    return NULL;
 }
 
 void tw_block_free(vit_block *b)
@@ -189,13 +189,16 @@ static int check_geometry(const dv_config *cfg, const dv_vision *v, dv_err *e)
 static int bind_towers(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision *v,
                        dv_err *e)
 {
-    if (cfg->family == DV_FAMILY_HYBRID) {
-        int rc = dv_sam_bind(&cfg->sam, ck, "vision_model.vision_tower_high.vision_tower", widen,
-                             &v->sam, e);
-        return rc ? rc : dv_siglip_bind(&cfg->siglip, ck, "vision_model.vision_tower_low.vision_tower",
-                                        widen, &v->siglip, e);
-    }
-    return dv_siglip_bind(&cfg->siglip, ck, "vision_model.vision_tower", widen, &v->siglip, e);
+    dv_placed mods[DV_ARCH_MAX_MODULES];
+    int n = dv_arch_modules(cfg, mods), rc = DOCVL_OK;
+    const dv_placed *sam = dv_arch_find(mods, n, DV_TOWER_SAM);
+    const dv_placed *sig = dv_arch_find(mods, n, DV_TOWER_SIGLIP);
+    const dv_placed *al = dv_arch_find(mods, n, DV_TOWER_ALIGNER);
+    if (cfg->family == DV_FAMILY_HYBRID && sam)
+        rc = dv_sam_bind(cfg, ck, sam, widen, &v->sam, e);
+    if (!rc)
+        rc = dv_siglip_bind(cfg, ck, sig, widen, &v->siglip, e);
+    return rc ? rc : dv_aligner_bind(cfg, ck, al, widen, &v->aligner, e);
 }
 
 int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision **out,
@@ -208,8 +211,6 @@ int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_
     v->pixel_size = cfg->pre.image_size;
     v->n_embed = cfg->aligner.n_embed;
     int rc = bind_towers(cfg, ck, widen, v, e);
-    if (!rc)
-        rc = dv_aligner_bind(&cfg->aligner, ck, widen, &v->aligner, e);
     if (!rc)
         rc = check_geometry(cfg, v, e);
     if (rc) {
