@@ -21,7 +21,7 @@
 #include "doc/pages.h"
 #include "doc/textlayer.h"
 #include "doc/tiles.h"
-#include "pipeline_model.h"
+#include "model/reader.h"
 #include "pipeline_text.h"
 
 struct dv_pipeline {

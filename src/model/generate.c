@@ -278,11 +278,16 @@ int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *t
     return DOCVL_OK;
 }
 
+int dv_generate_budget(const dv_llama *m, int n, const dv_gen_opts *o, int *max_new, dv_err *e)
+{
+    return check_opts(m, NULL, n, o, max_new, e);
+}
+
 int dv_generate(const dv_llama *m, const dv_tokenizer *tok, const float *embeds, int n,
                 const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e)
 {
     memset(r, 0, sizeof *r);
-    int max_new = 0, rc = check_opts(m, NULL, n, o, &max_new, e);
+    int max_new = 0, rc = dv_generate_budget(m, n, o, &max_new, e);
     if (rc)
         return rc;
     dv_llama_state *s;

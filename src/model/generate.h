@@ -78,6 +78,10 @@ int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *t
                      const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
                      const dv_ctx *ctx, dv_err *e);
 
+/* The new tokens a fresh state would allow after n prompt tokens (checks
+ * the options as dv_generate does): a fresh state's capacity is n + that. */
+int dv_generate_budget(const dv_llama *m, int n, const dv_gen_opts *o, int *max_new, dv_err *e);
+
 /* Same with a fresh state sized for the prompt and max_new_tokens. */
 int dv_generate(const dv_llama *m, const dv_tokenizer *tok, const float *embeds, int n,
                 const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e);

@@ -14,7 +14,7 @@
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "out/htmltable.h"
-#include "pipeline_model.h"
+#include "model/reader.h"
 #include "text/tokenizer.h"
 #include "testutil.h"
 

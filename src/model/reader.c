@@ -1,6 +1,6 @@
 /* tile image -> preprocess -> towers + aligner -> prompt with the image
  * embeddings spliced in -> decoder generation -> text. */
-#include "pipeline_model.h"
+#include "model/reader.h"
 
 #include <glib.h>
 #include <stdlib.h>
@@ -8,13 +8,17 @@
 
 #include "base/ctx.h"
 #include "image/preprocess.h"
+#include "kernels/pool.h"
 #include "model/generate.h"
 #include "model/model.h"
 #include "text/prompt.h"
 
 struct dv_reader {
     dv_model *m;
-    dv_ctx ctx;
+    dv_ctx ctx;     /* the thread budget, as OpenBLAS gets it (no pool) */
+    dv_ctx run;     /* the same with the reader's pool, for the towers and the decoder */
+    dv_pool *pool;  /* n_threads persistent threads for every tile */
+    dv_llama_state *kv; /* the decoder's cache, kept while tiles need the same capacity */
     char *note;     /* about the weight cache, for the user */
 };
 
@@ -54,6 +58,12 @@ int dv_reader_open(const char *model_dir, int n_threads, int weights, const char
         free(r);
         return dv_wrap(e, "model %s", model_dir);
     }
+    if ((rc = dv_pool_new(r->ctx.n_threads, &r->pool, e))) {
+        dv_reader_free(r);
+        return dv_wrap(e, "starting the model's threads");
+    }
+    r->run = r->ctx;
+    r->run.pool = r->pool;
     r->note = cache_note(r->m);
     *out = r;
     return DOCVL_OK;
@@ -63,6 +73,8 @@ void dv_reader_free(dv_reader *r)
 {
     if (!r)
         return;
+    dv_llama_state_free(r->kv);
+    dv_pool_free(r->pool);
     dv_model_free(r->m);
     g_free(r->note);
     free(r);
@@ -93,7 +105,7 @@ static int image_embeddings(dv_reader *r, const dv_image *tile, float **emb, dv_
     if (rc == DOCVL_OK)
         rc = dv_preprocess(tile, &cfg->pre, NULL, pixels, NULL, e);
     if (rc == DOCVL_OK)
-        rc = dv_vision_forward(r->m->vision, pixels, *emb, NULL, &r->ctx, e);
+        rc = dv_vision_forward(r->m->vision, pixels, *emb, NULL, &r->run, e);
     free(pixels);
     if (rc) {
         free(*emb);
@@ -174,6 +186,24 @@ static void gen_options(dv_reader *r, const dv_tile_opts *o, token_watch *w, dv_
     g->user = w;
 }
 
+/* The KV cache for n prompt tokens and what may follow: the reader's own,
+ * reset, when its capacity is what dv_generate would make (the tiles of a
+ * run share prompt length and budget); else made anew at that capacity, so
+ * prefill chunks and outputs are the same as with a fresh cache. */
+static int kv_state(dv_reader *r, int n, const dv_gen_opts *g, dv_err *e)
+{
+    int max_new = 0, rc = dv_generate_budget(r->m->llama, n, g, &max_new, e);
+    if (rc)
+        return rc;
+    if (r->kv && dv_llama_state_capacity(r->kv) == n + max_new) {
+        dv_llama_state_reset(r->kv);
+        return DOCVL_OK;
+    }
+    dv_llama_state_free(r->kv);
+    r->kv = NULL;
+    return dv_llama_state_new(r->m->llama, n + max_new, &r->kv, e);
+}
+
 static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id,
                     const float *img, const dv_tile_opts *o, dv_tile_result *res, dv_err *e)
 {
@@ -191,7 +221,9 @@ static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id
     gen_options(r, o, &w, &g);
     dv_gen_result gr = { 0 };
     if (rc == DOCVL_OK)
-        rc = dv_generate(r->m->llama, r->m->tok, embeds, (int)n, &g, &gr, &r->ctx, e);
+        rc = kv_state(r, (int)n, &g, e);
+    if (rc == DOCVL_OK)
+        rc = dv_generate_with(r->m->llama, r->kv, r->m->tok, embeds, (int)n, &g, &gr, &r->run, e);
     free(embeds);
     if (rc == DOCVL_OK) {
         res->text = gr.text ? strdup(gr.text) : strdup("");

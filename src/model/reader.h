@@ -1,8 +1,10 @@
-/* Reading one tile with the model: the pipeline's model half. It knows the
- * model (towers, prompt, decoder, generation) and images, never documents;
- * pipeline.c hands it tile images and gets text back. */
-#ifndef DV_PIPELINE_MODEL_H
-#define DV_PIPELINE_MODEL_H
+/* The image+prompt -> text step of the model layer ("the reader"): the
+ * pipeline's only door to the model. It knows the model (towers, prompt,
+ * decoder, generation) and images, never documents; the pipeline hands it
+ * tile images and gets text back. What every tile needs (the thread pool,
+ * the decoder's KV cache) is made once per loaded model, not per tile. */
+#ifndef DV_READER_H
+#define DV_READER_H
 
 #include <stdint.h>
 
