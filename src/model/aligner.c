@@ -82,18 +82,15 @@ static void hybrid_head(const dv_aligner *a, const float *high, const float *low
 }
 
 int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low, int n,
-                       float *out, const dv_ctx *ctx, dv_err *e)
+                       float *out, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     int hybrid = a->type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT;
     if (hybrid && !high)
         return dv_fail(e, DOCVL_EINVAL, "the hybrid aligner needs the SAM features");
     size_t len = (size_t)n * a->n_embed;
-    float *x = malloc(len * sizeof *x), *tmp = malloc(len * sizeof *tmp);
-    if (!x || !tmp) {
-        free(x);
-        free(tmp);
+    float *x = tw_take(ar, len), *tmp = tw_take(ar, len);
+    if (!x || !tmp)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the aligner over %d tokens", n);
-    }
     if (hybrid) {
         hybrid_head(a, high, low, n, x, tmp, ctx);
         mlp_tail(a, 0, x, tmp, n, out, ctx);
@@ -101,7 +98,5 @@ int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low,
         dv_linear_forward(&a->layers[0], low, n, x, ctx);
         mlp_tail(a, 1, x, tmp, n, out, ctx);
     }
-    free(x);
-    free(tmp);
     return DOCVL_OK;
 }

@@ -18,6 +18,9 @@ struct dv_reader {
     dv_ctx ctx;     /* the thread budget, as OpenBLAS gets it (no pool) */
     dv_ctx run;     /* the same with the reader's pool, for the towers and the decoder */
     dv_pool *pool;  /* n_threads persistent threads for every tile */
+    dv_vision_work *vw; /* the towers' activations, sized by the first tile */
+    float *pixels;      /* [3, S, S]: the preprocessed tile */
+    float *emb;         /* [image tokens, hidden]: its embeddings */
     dv_llama_state *kv; /* the decoder's cache, kept while tiles need the same capacity */
     char *note;     /* about the weight cache, for the user */
 };
@@ -58,7 +61,14 @@ int dv_reader_open(const char *model_dir, int n_threads, int weights, const char
         free(r);
         return dv_wrap(e, "model %s", model_dir);
     }
-    if ((rc = dv_pool_new(r->ctx.n_threads, &r->pool, e))) {
+    const dv_config *cfg = &r->m->cfg;
+    size_t side = (size_t)cfg->pre.image_size;
+    r->pixels = malloc(3 * side * side * sizeof *r->pixels);
+    r->emb = malloc((size_t)dv_config_image_tokens(cfg) * cfg->lm.hidden * sizeof *r->emb);
+    if (!r->pixels || !r->emb)
+        rc = dv_fail(e, DOCVL_ENOMEM, "no memory for a tile");
+    if (rc || (rc = dv_vision_work_new(&r->vw, e)) ||
+        (rc = dv_pool_new(r->ctx.n_threads, &r->pool, e))) {
         dv_reader_free(r);
         return dv_wrap(e, "starting the model's threads");
     }
@@ -74,6 +84,9 @@ void dv_reader_free(dv_reader *r)
     if (!r)
         return;
     dv_llama_state_free(r->kv);
+    dv_vision_work_free(r->vw);
+    free(r->pixels);
+    free(r->emb);
     dv_pool_free(r->pool);
     dv_model_free(r->m);
     g_free(r->note);
@@ -93,25 +106,12 @@ void dv_tile_result_free(dv_tile_result *res)
     memset(res, 0, sizeof *res);
 }
 
-/* The image as the towers' input: [3, S, S] floats. */
-static int image_embeddings(dv_reader *r, const dv_image *tile, float **emb, dv_err *e)
+/* The tile through the towers: r->emb [image tokens, hidden]. */
+static int image_embeddings(dv_reader *r, const dv_image *tile, dv_err *e)
 {
     const dv_config *cfg = &r->m->cfg;
-    size_t s = (size_t)cfg->pre.image_size;
-    int n_img = dv_config_image_tokens(cfg);
-    float *pixels = malloc(3 * s * s * sizeof *pixels);
-    *emb = malloc((size_t)n_img * cfg->lm.hidden * sizeof **emb);
-    int rc = pixels && *emb ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "no memory for a tile");
-    if (rc == DOCVL_OK)
-        rc = dv_preprocess(tile, &cfg->pre, NULL, pixels, NULL, e);
-    if (rc == DOCVL_OK)
-        rc = dv_vision_forward(r->m->vision, pixels, *emb, NULL, &r->run, e);
-    free(pixels);
-    if (rc) {
-        free(*emb);
-        *emb = NULL;
-    }
-    return rc;
+    int rc = dv_preprocess(tile, &cfg->pre, NULL, r->pixels, NULL, e);
+    return rc ? rc : dv_vision_forward_work(r->m->vision, r->vw, r->pixels, r->emb, NULL, &r->run, e);
 }
 
 /* Token ids of the chat prompt with the image tag expanded to its tokens. */
@@ -242,16 +242,14 @@ int dv_reader_read(dv_reader *r, const dv_image *tile, const dv_tile_opts *o,
 {
     memset(res, 0, sizeof *res);
     dv_ctx_apply(&r->ctx);
-    float *img = NULL;
     int32_t *ids = NULL;
     size_t n = 0;
     int32_t image_id = -1;
-    int rc = image_embeddings(r, tile, &img, e);
+    int rc = image_embeddings(r, tile, e);
     if (rc == DOCVL_OK)
         rc = prompt_ids(r, o->instruction, &ids, &n, &image_id, e);
     if (rc == DOCVL_OK)
-        rc = generate(r, ids, n, image_id, img, o, res, e);
-    free(img);
+        rc = generate(r, ids, n, image_id, r->emb, o, res, e);
     free(ids);
     return rc;
 }

@@ -332,13 +332,13 @@ static void to_chw(const float *hwc, int hw, int c, float *chw)
 /* neck (conv1x1, LN2d, conv3x3, LN2d) -> bilinear to 96 -> downsamples.
  * feat [G*G, C] -> out [og*og, out_ch]. tap_neck gets [P, G, G]. */
 static int neck_branch(const dv_sam *s, const sam_neck *nk, const float *feat, float *out,
-                       float *tap_neck, const dv_ctx *ctx, dv_err *e)
+                       float *tap_neck, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     int G = s->grid, n = G * G, p = nk->c1.cout, isz = DV_SAM_INTERP_SIZE;
     int g1 = down_size(isz), c0 = s->down[0].cout;
-    float *a = malloc((size_t)n * p * sizeof *a), *b = malloc((size_t)n * p * sizeof *b);
-    float *up = malloc((size_t)isz * isz * p * sizeof *up);
-    float *d0 = malloc((size_t)g1 * g1 * c0 * sizeof *d0);
+    float *a = tw_take(ar, (size_t)n * p), *b = tw_take(ar, (size_t)n * p);
+    float *up = tw_take(ar, (size_t)isz * isz * p);
+    float *d0 = tw_take(ar, (size_t)g1 * g1 * c0);
     int rc = !a || !b || !up || !d0 ? dv_fail(e, DOCVL_ENOMEM, "out of memory for the SAM neck")
                                     : dv_conv2d_nhwc(&nk->c1, feat, G, G, a, ctx, e);
     if (!rc) {
@@ -354,10 +354,6 @@ static int neck_branch(const dv_sam *s, const sam_neck *nk, const float *feat, f
     }
     if (!rc)
         rc = dv_conv2d_nhwc(&s->down[1], d0, g1, g1, out, ctx, e);
-    free(a);
-    free(b);
-    free(up);
-    free(d0);
     return rc;
 }
 
@@ -385,12 +381,12 @@ static int padded_tokens(const dv_sam *s)
 }
 
 static int run_blocks(const dv_sam *s, float *x, float *hd_src, const dv_vision_taps *taps,
-                      const dv_ctx *ctx, dv_err *e)
+                      tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     vit_work w = { 0 };
     dv_attn shape = { .head_dim = s->width / s->heads };
-    float *scratch = malloc(dv_attention_scratch_floats(&shape) * sizeof *scratch);
-    int rc = scratch ? tw_work_alloc(&w, padded_tokens(s), s->width, s->mlp, rel_floats(s), e)
+    float *scratch = tw_take(ar, dv_attention_scratch_floats(&shape));
+    int rc = scratch ? tw_work_alloc(&w, ar, padded_tokens(s), s->width, s->mlp, rel_floats(s), e)
                      : dv_fail(e, DOCVL_ENOMEM, "out of memory for SAM attention");
     size_t n = (size_t)s->grid * s->grid * s->width;
     for (int i = 0; i < s->layers && !rc; i++) {
@@ -403,32 +399,30 @@ static int run_blocks(const dv_sam *s, float *x, float *hd_src, const dv_vision_
         if (i == s->first_global)
             memcpy(hd_src, x, n * sizeof *x);
     }
-    tw_work_free(&w);
-    free(scratch);
     return rc;
 }
 
 int dv_sam_forward(const dv_sam *s, const float *pixels, float *out, const dv_vision_taps *taps,
-                   const dv_ctx *ctx, dv_err *e)
+                   tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)s->grid * s->grid * s->width;
     int og = dv_sam_out_grid(s);
     size_t no = (size_t)og * og * s->out_ch;
-    float *x = malloc(n * sizeof *x), *hd_src = malloc(n * sizeof *hd_src);
-    float *hd = malloc(no * sizeof *hd);
+    float *x = tw_take(ar, n), *hd_src = tw_take(ar, n);
+    float *hd = tw_take(ar, no);
     int rc = !x || !hd_src || !hd ? dv_fail(e, DOCVL_ENOMEM, "out of memory for SAM activations")
                                   : dv_patch_embed(&s->patch_embed, pixels, s->image_size,
                                                    s->image_size, s->mean, s->std, x, ctx, e);
     if (!rc) {
         dv_add(x, s->pos, n);
-        rc = run_blocks(s, x, hd_src, taps, ctx, e);
+        rc = run_blocks(s, x, hd_src, taps, ar, ctx, e);
     }
     if (!rc)
-        rc = neck_branch(s, &s->neck, x, out, taps ? taps->sam_neck_out : NULL, ctx, e);
+        rc = neck_branch(s, &s->neck, x, out, taps ? taps->sam_neck_out : NULL, ar, ctx, e);
     if (!rc && taps && taps->sam_main_branch)
         to_chw(out, og * og, s->out_ch, taps->sam_main_branch);
     if (!rc)
-        rc = neck_branch(s, &s->neck_hd, hd_src, hd, NULL, ctx, e);
+        rc = neck_branch(s, &s->neck_hd, hd_src, hd, NULL, ar, ctx, e);
     if (!rc) {
         if (taps && taps->sam_hd_branch)
             to_chw(hd, og * og, s->out_ch, taps->sam_hd_branch);
@@ -437,8 +431,5 @@ int dv_sam_forward(const dv_sam *s, const float *pixels, float *out, const dv_vi
         if (taps && taps->sam_out)
             memcpy(taps->sam_out, out, no * sizeof *out);
     }
-    free(x);
-    free(hd_src);
-    free(hd);
     return rc;
 }

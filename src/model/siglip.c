@@ -100,15 +100,15 @@ static void tap(float *dst, const float *src, size_t n)
 }
 
 int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
-                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+                      const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)s->n_tok * s->width;
-    float *x = malloc(n * sizeof *x);
+    float *x = tw_take(ar, n);
     vit_work w = { 0 };
     dv_attn shape = { .head_dim = s->width / s->heads };
-    float *scratch = malloc(dv_attention_scratch_floats(&shape) * sizeof *scratch);
+    float *scratch = tw_take(ar, dv_attention_scratch_floats(&shape));
     int rc = !x || !scratch ? dv_fail(e, DOCVL_ENOMEM, "out of memory for SigLIP activations")
-                            : tw_work_alloc(&w, s->n_tok, s->width, s->mlp, 0, e);
+                            : tw_work_alloc(&w, ar, s->n_tok, s->width, s->mlp, 0, e);
     if (!rc)
         rc = dv_patch_embed(&s->patch_embed, pixels, s->image_size, s->image_size, s->mean, s->std,
                             x, ctx, e);
@@ -124,8 +124,5 @@ int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
         dv_layernorm(x, out, s->n_tok, s->width, s->norm_w, s->norm_b, 1e-6f);
         tap(taps ? taps->siglip_out : NULL, out, n);
     }
-    tw_work_free(&w);
-    free(scratch);
-    free(x);
     return rc;
 }

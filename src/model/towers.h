@@ -73,15 +73,31 @@ void tw_block_free(vit_block *b);
 /* x += fc2(gelu(fc1(norm2(x)))) over n tokens; w->xn, w->hid, w->tmp used. */
 void tw_block_mlp(const vit_block *b, float *x, int n, int width, const vit_work *w,
                   const dv_ctx *ctx);
-int tw_work_alloc(vit_work *w, int n_pad, int width, int mlp, size_t rel_floats, dv_err *e);
-void tw_work_free(vit_work *w);
+/* Work memory of one image's pass, kept for the next: buffers are taken in
+ * pass order and never freed singly; a pass that outgrows the arena gets
+ * extra blocks, and the next reset makes one block of the largest pass's
+ * size, so later images of the same model allocate nothing. */
+typedef struct tw_arena {
+    float *main;
+    size_t cap, used, high;   /* floats: main's size, taken this pass, most any pass took */
+    float **extra;            /* blocks taken beyond main this pass */
+    int n_extra, cap_extra;
+} tw_arena;
+
+/* n floats, 64-byte aligned; NULL when out of memory. */
+float *tw_take(tw_arena *a, size_t n);
+/* Ends a pass: its buffers may be handed out again. */
+void tw_arena_reset(tw_arena *a);
+void tw_arena_free(tw_arena *a);
+int tw_work_alloc(vit_work *w, tw_arena *a, int n_pad, int width, int mlp, size_t rel_floats,
+                  dv_err *e);
 
 int dv_siglip_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
                    dv_siglip *s, dv_err *e);
 void dv_siglip_free(dv_siglip *s);
 /* pixels [3, image_size, image_size] in 0..1; out [n_tok, width]. */
 int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
-                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);
+                      const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e);
 
 int dv_sam_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
                 dv_sam *s, dv_err *e);
@@ -90,7 +106,7 @@ void dv_sam_free(dv_sam *s);
 int dv_sam_out_grid(const dv_sam *s);
 /* pixels [3, image_size, image_size] in 0..1; out [out_grid^2, out_ch]. */
 int dv_sam_forward(const dv_sam *s, const float *pixels, float *out, const dv_vision_taps *taps,
-                   const dv_ctx *ctx, dv_err *e);
+                   tw_arena *ar, const dv_ctx *ctx, dv_err *e);
 
 int dv_aligner_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
                     dv_aligner *a, dv_err *e);
@@ -98,6 +114,6 @@ void dv_aligner_free(dv_aligner *a);
 /* high (hybrid only, may be NULL otherwise) and low [n, input_dim] ->
  * out [n, n_embed]. */
 int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low, int n,
-                       float *out, const dv_ctx *ctx, dv_err *e);
+                       float *out, tw_arena *ar, const dv_ctx *ctx, dv_err *e);
 
 #endif

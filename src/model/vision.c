@@ -130,32 +130,67 @@ void tw_block_mlp(const vit_block *b, float *x, int n, int width, const vit_work
     dv_add(x, w->tmp, (size_t)n * width);
 }
 
-int tw_work_alloc(vit_work *w, int n_pad, int width, int mlp, size_t rel_floats, dv_err *e)
+#define ARENA_ALIGN 16   /* floats: 64 bytes */
+
+static size_t aligned(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+
+float *tw_take(tw_arena *a, size_t n)
 {
-    size_t n = (size_t)n_pad, c = (size_t)width;
-    w->xn = malloc(n * c * sizeof(float));
-    w->qkv = malloc(n * 3 * c * sizeof(float));
-    w->att = malloc(n * c * sizeof(float));
-    w->tmp = malloc(n * c * sizeof(float));
-    w->hid = malloc(n * (size_t)mlp * sizeof(float));
-    w->rel = rel_floats ? malloc(rel_floats * sizeof(float)) : NULL;
-    if (!w->xn || !w->qkv || !w->att || !w->tmp || !w->hid || (rel_floats && !w->rel)) {
-        tw_work_free(w);
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d-token, %d-wide vision block",
-                       n_pad, width);
+    n = aligned(n ? n : 1);
+    a->used += n;
+    if (a->used > a->high)
+        a->high = a->used;
+    if (a->used <= a->cap)
+        return a->main + (a->used - n);
+    if (a->n_extra == a->cap_extra) {
+        int cap = a->cap_extra ? 2 * a->cap_extra : 16;
+        float **p = realloc(a->extra, (size_t)cap * sizeof *p);
+        if (!p)
+            return NULL;
+        a->extra = p;
+        a->cap_extra = cap;
     }
-    return DOCVL_OK;
+    float *block = aligned_alloc(ARENA_ALIGN * sizeof(float), n * sizeof(float));
+    if (block)
+        a->extra[a->n_extra++] = block;
+    return block;
 }
 
-void tw_work_free(vit_work *w)
+void tw_arena_reset(tw_arena *a)
 {
-    free(w->xn);
-    free(w->qkv);
-    free(w->att);
-    free(w->tmp);
-    free(w->hid);
-    free(w->rel);
-    memset(w, 0, sizeof *w);
+    for (int i = 0; i < a->n_extra; i++)
+        free(a->extra[i]);
+    a->n_extra = 0;
+    a->used = 0;
+    if (a->high > a->cap) {   /* one block for the largest pass; if that fails, extras again */
+        free(a->main);
+        a->main = aligned_alloc(ARENA_ALIGN * sizeof(float), a->high * sizeof(float));
+        a->cap = a->main ? a->high : 0;
+    }
+}
+
+void tw_arena_free(tw_arena *a)
+{
+    tw_arena_reset(a);
+    free(a->main);
+    free(a->extra);
+    memset(a, 0, sizeof *a);
+}
+
+int tw_work_alloc(vit_work *w, tw_arena *a, int n_pad, int width, int mlp, size_t rel_floats,
+                  dv_err *e)
+{
+    size_t n = (size_t)n_pad, c = (size_t)width;
+    w->xn = tw_take(a, n * c);
+    w->qkv = tw_take(a, n * 3 * c);
+    w->att = tw_take(a, n * c);
+    w->tmp = tw_take(a, n * c);
+    w->hid = tw_take(a, n * (size_t)mlp);
+    w->rel = rel_floats ? tw_take(a, rel_floats) : NULL;
+    if (!w->xn || !w->qkv || !w->att || !w->tmp || !w->hid || (rel_floats && !w->rel))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d-token, %d-wide vision block",
+                       n_pad, width);
+    return DOCVL_OK;
 }
 
 /* ---- the vision path ---- */
@@ -258,36 +293,62 @@ size_t dv_vision_tap_len(const dv_vision *v, const char *stage)
     return 0;
 }
 
+struct dv_vision_work {
+    tw_arena arena;
+};
+
+int dv_vision_work_new(dv_vision_work **out, dv_err *e)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory for the vision work");
+}
+
+void dv_vision_work_free(dv_vision_work *w)
+{
+    if (!w)
+        return;
+    tw_arena_free(&w->arena);
+    free(w);
+}
+
 /* Hybrid: SAM on the full square, SigLIP on its antialiased downsizing. */
 static int run_hybrid(const dv_vision *v, const float *pixels, float *sam_out, float *low_out,
-                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+                      const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
-    int rc = dv_sam_forward(&v->sam, pixels, sam_out, taps, ctx, e);
+    int rc = dv_sam_forward(&v->sam, pixels, sam_out, taps, ar, ctx, e);
     if (rc)
         return dv_wrap(e, "SAM tower");
     int ls = v->siglip.image_size;
-    float *low = malloc((size_t)3 * ls * ls * sizeof *low);
+    float *low = tw_take(ar, (size_t)3 * ls * ls);
     if (!low)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the %dx%d low-resolution image", ls, ls);
     rc = dv_resize_bilinear_aa_f32(pixels, 3, v->pixel_size, v->pixel_size, low, ls, ls, e);
     if (!rc && taps && taps->low_res_pixels)
         memcpy(taps->low_res_pixels, low, (size_t)3 * ls * ls * sizeof *low);
-    if (!rc && (rc = dv_siglip_forward(&v->siglip, low, low_out, taps, ctx, e)))
+    if (!rc && (rc = dv_siglip_forward(&v->siglip, low, low_out, taps, ar, ctx, e)))
         dv_wrap(e, "SigLIP tower");
-    free(low);
     return rc;
+}
+
+static int align(const dv_vision *v, const float *sam, const float *siglip, float *out,
+                 tw_arena *ar, const dv_ctx *ctx, dv_err *e)
+{
+    if (dv_aligner_forward(&v->aligner, sam, siglip, v->n_tok, out, ar, ctx, e))
+        return dv_wrap(e, "aligner");
+    return DOCVL_OK;
 }
 
 int dv_vision_align(const dv_vision *v, const float *sam, const float *siglip, float *out,
                     const dv_ctx *ctx, dv_err *e)
 {
-    if (dv_aligner_forward(&v->aligner, sam, siglip, v->n_tok, out, ctx, e))
-        return dv_wrap(e, "aligner");
-    return DOCVL_OK;
+    tw_arena ar = { 0 };
+    int rc = align(v, sam, siglip, out, &ar, ctx, e);
+    tw_arena_free(&ar);
+    return rc;
 }
 
-int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
-                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *pixels, float *out,
+                           const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)v->n_tok;
     int hybrid = v->family == DV_FAMILY_HYBRID;
@@ -302,19 +363,28 @@ int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
         local.pool = pool;
     }
     ctx = &local;
-    float *low_out = malloc(n * v->siglip.width * sizeof *low_out);
-    float *sam_out = hybrid ? malloc(n * v->sam.out_ch * sizeof *sam_out) : NULL;
+    tw_arena *ar = &w->arena;
+    tw_arena_reset(ar);
+    float *low_out = tw_take(ar, n * v->siglip.width);
+    float *sam_out = hybrid ? tw_take(ar, n * v->sam.out_ch) : NULL;
     int rc = DOCVL_OK;
     if (!low_out || (hybrid && !sam_out))
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for the tower outputs");
     else if (hybrid)
-        rc = run_hybrid(v, pixels, sam_out, low_out, taps, ctx, e);
-    else if ((rc = dv_siglip_forward(&v->siglip, pixels, low_out, taps, ctx, e)))
+        rc = run_hybrid(v, pixels, sam_out, low_out, taps, ar, ctx, e);
+    else if ((rc = dv_siglip_forward(&v->siglip, pixels, low_out, taps, ar, ctx, e)))
         dv_wrap(e, "SigLIP tower");
     if (!rc)
-        rc = dv_vision_align(v, sam_out, low_out, out, ctx, e);
-    free(low_out);
-    free(sam_out);
+        rc = align(v, sam_out, low_out, out, ar, ctx, e);
     dv_pool_free(pool);
+    return rc;
+}
+
+int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
+                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+{
+    dv_vision_work w = { 0 };
+    int rc = dv_vision_forward_work(v, &w, pixels, out, taps, ctx, e);
+    tw_arena_free(&w.arena);
     return rc;
 }

@@ -45,6 +45,15 @@ int dv_vision_embed_dim(const dv_vision *v);
 int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
                       const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);
 
+/* Work memory kept between images (activations of the towers and the
+ * aligner): the first image sizes it, later ones allocate nothing. */
+typedef struct dv_vision_work dv_vision_work;
+int dv_vision_work_new(dv_vision_work **out, dv_err *e);
+void dv_vision_work_free(dv_vision_work *w);
+/* dv_vision_forward with its buffers from w. */
+int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *pixels, float *out,
+                           const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);
+
 /* The aligner alone on tower features [tokens, input_dim]: sam (hybrid
  * only; NULL otherwise) and siglip -> out [tokens, n_embed]. For cached
  * features (adapter training) and for checking the aligner in isolation. */
