@@ -671,3 +671,39 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
     }
     return DOCVL_OK;
 }
+
+/* ---- the decoder seam (model/decoder.h) ---------------------------------- */
+
+static int seam_embed(const void *m, const int32_t *ids, int n, float *out, dv_err *e)
+{
+    return dv_llama_embed(m, ids, n, out, e);
+}
+
+static int seam_forward(const void *m, void *s, const float *embeds, int n, float *logits,
+                        const dv_ctx *ctx, dv_err *e)
+{
+    return dv_llama_forward(m, s, embeds, n, logits, 0, NULL, ctx, e);
+}
+
+static int seam_state_new(const void *m, int max_tokens, void **out, dv_err *e)
+{
+    dv_llama_state *s = NULL;
+    int rc = dv_llama_state_new(m, max_tokens, &s, e);
+    *out = s;
+    return rc;
+}
+
+static void seam_state_free(void *s) { dv_llama_state_free(s); }
+static void seam_state_reset(void *s) { dv_llama_state_reset(s); }
+static int seam_state_pos(const void *s) { return dv_llama_state_pos(s); }
+static int seam_state_capacity(const void *s) { return dv_llama_state_capacity(s); }
+
+static const dv_decoder_ops LLAMA_OPS = {
+    seam_embed, seam_forward, seam_state_new, seam_state_free, seam_state_reset, seam_state_pos,
+    seam_state_capacity,
+};
+
+dv_decoder dv_llama_decoder(const dv_llama *m)
+{
+    return (dv_decoder){ &LLAMA_OPS, m, m->cfg.vocab, m->cfg.hidden, m->cfg.max_pos };
+}

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
+#include "model/decoder.h"
 #include "kernels/quant.h"
 
 typedef struct dv_llama dv_llama;         /* bound weights */
@@ -67,5 +68,9 @@ int dv_llama_embed(const dv_llama *m, const int32_t *ids, int n, float *out, dv_
 int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, int n,
                      float *logits, int all_logits, float *layer0_out, const dv_ctx *ctx,
                      dv_err *e);
+
+/* The decoder as generation sees it (model/decoder.h); states are
+ * dv_llama_state. */
+dv_decoder dv_llama_decoder(const dv_llama *m);
 
 #endif

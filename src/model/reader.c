@@ -21,7 +21,8 @@ struct dv_reader {
     dv_vision_work *vw; /* the towers' activations, sized by the first tile */
     float *pixels;      /* [3, S, S]: the preprocessed tile */
     float *emb;         /* [image tokens, hidden]: its embeddings */
-    dv_llama_state *kv; /* the decoder's cache, kept while tiles need the same capacity */
+    dv_decoder dec;     /* the model's decoder, as generation sees it */
+    void *kv;           /* its state, kept while tiles need the same capacity */
     char *note;     /* about the weight cache, for the user */
 };
 
@@ -74,6 +75,7 @@ int dv_reader_open(const char *model_dir, int n_threads, int weights, const char
     }
     r->run = r->ctx;
     r->run.pool = r->pool;
+    r->dec = dv_llama_decoder(r->m->llama);
     r->note = cache_note(r->m);
     *out = r;
     return DOCVL_OK;
@@ -83,7 +85,8 @@ void dv_reader_free(dv_reader *r)
 {
     if (!r)
         return;
-    dv_llama_state_free(r->kv);
+    if (r->kv)
+        r->dec.ops->state_free(r->kv);
     dv_vision_work_free(r->vw);
     free(r->pixels);
     free(r->emb);
@@ -192,26 +195,28 @@ static void gen_options(dv_reader *r, const dv_tile_opts *o, token_watch *w, dv_
  * prefill chunks and outputs are the same as with a fresh cache. */
 static int kv_state(dv_reader *r, int n, const dv_gen_opts *g, dv_err *e)
 {
-    int max_new = 0, rc = dv_generate_budget(r->m->llama, n, g, &max_new, e);
+    const dv_decoder_ops *ops = r->dec.ops;
+    int max_new = 0, rc = dv_generate_budget(&r->dec, n, g, &max_new, e);
     if (rc)
         return rc;
-    if (r->kv && dv_llama_state_capacity(r->kv) == n + max_new) {
-        dv_llama_state_reset(r->kv);
+    if (r->kv && ops->state_capacity(r->kv) == n + max_new) {
+        ops->state_reset(r->kv);
         return DOCVL_OK;
     }
-    dv_llama_state_free(r->kv);
+    if (r->kv)
+        ops->state_free(r->kv);
     r->kv = NULL;
-    return dv_llama_state_new(r->m->llama, n + max_new, &r->kv, e);
+    return ops->state_new(r->dec.model, n + max_new, &r->kv, e);
 }
 
 static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id,
                     const float *img, const dv_tile_opts *o, dv_tile_result *res, dv_err *e)
 {
-    int hidden = r->m->cfg.lm.hidden;
+    int hidden = r->dec.hidden;
     float *embeds = malloc(n * (size_t)hidden * sizeof *embeds);
     if (!embeds)
         return dv_fail(e, DOCVL_ENOMEM, "no memory for %zu prompt embeddings", n);
-    int rc = dv_llama_embed(r->m->llama, ids, (int)n, embeds, e);
+    int rc = r->dec.ops->embed(r->dec.model, ids, (int)n, embeds, e);
     const float *images[1] = { img };
     if (rc == DOCVL_OK)
         rc = dv_prompt_splice_images(ids, n, image_id, images, 1,
@@ -223,7 +228,7 @@ static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id
     if (rc == DOCVL_OK)
         rc = kv_state(r, (int)n, &g, e);
     if (rc == DOCVL_OK)
-        rc = dv_generate_with(r->m->llama, r->kv, r->m->tok, embeds, (int)n, &g, &gr, &r->run, e);
+        rc = dv_generate_with(&r->dec, r->kv, r->m->tok, embeds, (int)n, &g, &gr, &r->run, e);
     free(embeds);
     if (rc == DOCVL_OK) {
         res->text = gr.text ? strdup(gr.text) : strdup("");

@@ -7,6 +7,7 @@
 
 #include "lm_golden.h"
 #include "model/generate.h"
+#include "model/llama.h"
 #include "text/tokenizer.h"
 
 static const dv_ctx ctx1 = { .n_threads = 1 };
@@ -14,6 +15,7 @@ static const dv_ctx ctx1 = { .n_threads = 1 };
 typedef struct fixture {
     lm_case c;
     dv_llama *m;
+    dv_decoder d;            /* m as generation sees it */
     dv_tokenizer *tok;
     const float *embeds;
     int T;
@@ -26,6 +28,7 @@ static void fx_open(fixture *f, const char *name)
     lm_case_open(name, &f->c);
     dv_err e = { 0 };
     g_assert_cmpint(dv_llama_bind(&f->c.cfg, f->c.ck, 0, &f->m, &e), ==, DOCVL_OK);
+    f->d = dv_llama_decoder(f->m);
     char *p = g_build_filename(f->c.dir, "tokenizer.json", NULL);
     if (dv_tokenizer_open(p, &f->tok, &e))
         g_error("%s", e.msg);
@@ -66,7 +69,7 @@ static dv_gen_result run(fixture *f, const dv_gen_opts *o)
 {
     dv_gen_result r;
     dv_err e = { 0 };
-    if (dv_generate(f->m, f->tok, f->embeds, f->T, o, &r, &ctx1, &e))
+    if (dv_generate(&f->d, f->tok, f->embeds, f->T, o, &r, &ctx1, &e))
         g_error("%s", e.msg);
     return r;
 }
@@ -209,7 +212,7 @@ static void test_context_length(void)
     o.max_new_tokens = ctx_len - f.T + 1;   /* one token too many */
     dv_gen_result r;
     dv_err e = { 0 };
-    g_assert_cmpint(dv_generate(f.m, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_ECONTEXT);
+    g_assert_cmpint(dv_generate(&f.d, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_ECONTEXT);
     char *num = g_strdup_printf("%d", ctx_len);
     g_assert_nonnull(strstr(e.msg, num));
     g_assert_nonnull(strstr(e.msg, "context length"));
@@ -217,14 +220,14 @@ static void test_context_length(void)
     g_assert_null(r.ids);
     dv_err_clear(&e);
     o.max_new_tokens = 2;   /* fits */
-    g_assert_cmpint(dv_generate(f.m, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_generate(&f.d, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_OK);
     dv_gen_result_free(&r);
 
     /* fit_context: as many tokens as the context leaves, no error */
     o.max_new_tokens = ctx_len;
     o.fit_context = 1;
     o.guard.enabled = 0;
-    g_assert_cmpint(dv_generate(f.m, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_generate(&f.d, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_OK);
     g_assert_cmpint(r.stop, ==, DV_STOP_CONTEXT);
     g_assert_cmpint(r.n_ids, ==, ctx_len - f.T);
     dv_gen_result_free(&r);
@@ -235,17 +238,17 @@ static void test_context_length(void)
     dv_llama_state *s;
     g_assert_cmpint(dv_llama_state_new(f.m, f.T + 4, &s, &e), ==, DOCVL_OK);
     o.max_new_tokens = 5;
-    g_assert_cmpint(dv_generate_with(f.m, s, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_ECONTEXT);
+    g_assert_cmpint(dv_generate_with(&f.d, s, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_ECONTEXT);
     g_assert_nonnull(strstr(e.msg, "KV cache"));
     g_assert_cmpint(dv_llama_state_pos(s), ==, 0);
     dv_err_clear(&e);
     o.fit_context = 1;   /* the prompt itself must still fit */
-    g_assert_cmpint(dv_generate_with(f.m, s, f.tok, f.embeds, f.T + 5, &o, &r, &ctx1, &e), ==,
+    g_assert_cmpint(dv_generate_with(&f.d, s, f.tok, f.embeds, f.T + 5, &o, &r, &ctx1, &e), ==,
                     DOCVL_ECONTEXT);
     o.fit_context = 0;
     dv_err_clear(&e);
     o.max_new_tokens = 0;
-    g_assert_cmpint(dv_generate_with(f.m, s, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_EINVAL);
+    g_assert_cmpint(dv_generate_with(&f.d, s, f.tok, f.embeds, f.T, &o, &r, &ctx1, &e), ==, DOCVL_EINVAL);
     dv_llama_state_free(s);
     fx_close(&f);
 }
@@ -266,7 +269,7 @@ static void test_continue_cached(void)
     g_assert_cmpint(dv_llama_state_new(f.m, f.T + o.max_new_tokens, &s, &e), ==, DOCVL_OK);
     g_assert_cmpint(dv_llama_forward(f.m, s, f.embeds, split, NULL, 0, NULL, &ctx1, &e), ==, DOCVL_OK);
     dv_gen_result a, b = run(&f, &o);
-    g_assert_cmpint(dv_generate_with(f.m, s, f.tok, f.embeds + (size_t)split * H, f.T - split, &o, &a,
+    g_assert_cmpint(dv_generate_with(&f.d, s, f.tok, f.embeds + (size_t)split * H, f.T - split, &o, &a,
                                      &ctx1, &e), ==, DOCVL_OK);
     g_assert_cmpint(a.n_ids, ==, b.n_ids);
     g_assert_cmpmem(a.ids, a.n_ids * sizeof(int32_t), b.ids, b.n_ids * sizeof(int32_t));
