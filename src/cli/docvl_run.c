@@ -13,9 +13,9 @@
 
 #include "base/ctx.h"
 #include "cli/docvl_cli.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/schema.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/model_info.h"
 
 typedef struct out_file {
     char *final;     /* NULL: stdout */

@@ -13,7 +13,7 @@
 
 #include "base/error.h"
 #include "kernels/tensor.h"
-#include "model/config.h"
+#include "weights/config.h"
 
 /* Which tower a tensor belongs to: --info counts parameters per tower. */
 typedef enum dv_tower {

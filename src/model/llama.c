@@ -19,7 +19,7 @@
 #include "kernels/vmath.h"
 #include "kernels/pool.h"
 #include "model/arch.h"
-#include "model/qcache.h"
+#include "weights/qcache.h"
 
 /* 512 rows: 16-bit weights are widened once per chunk, so fewer chunks
  * mean less widening; activations stay ~80 MB at the 7B's sizes. */

@@ -6,8 +6,8 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 #include "model/decoder.h"
 #include "kernels/quant.h"
 
@@ -23,7 +23,7 @@ int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_l
  * released from memory. n_threads: threads for that work (0: all cores).
  *
  * cache_dir (NULL: none): when both formats quantize, the quantized rows are
- * mapped from a cache file there (model/qcache.h) that matches this
+ * mapped from a cache file there (weights/qcache.h) that matches this
  * checkpoint and format, and the checkpoint's pages of those matrices are
  * never read; without one they are quantized and the file is written (not
  * when it would leave less than cache_min_free bytes free, 0: 1 GiB). A cache

@@ -5,13 +5,11 @@
 #ifndef DV_SCHEMA_H
 #define DV_SCHEMA_H
 
-#include <stdio.h>
-
 #include "base/error.h"
 #include "kernels/tensor.h"
 #include "model/arch.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 
 typedef struct dv_schema_entry {
     char name[128];
@@ -38,30 +36,5 @@ int64_t dv_schema_numel(const dv_schema_entry *t);
  * the expected and found shapes and the model directory). Unused tensors may
  * be absent; present, they must have their shape too. */
 int dv_model_validate(const dv_config *cfg, const dv_checkpoint *ck, dv_err *e);
-
-/* What `docvl --model DIR --info` prints. */
-typedef struct dv_model_info {
-    dv_family family;
-    const char *family_name;      /* "hybrid (SAM-B + SigLIP)" or "SigLIP-only" */
-    int64_t params[DV_TOWER_COUNT]; /* per tower, schema (architecture) counts */
-    int64_t params_total;
-    int64_t params_used;          /* without the stored-but-unused tensors */
-    const char *dtype;            /* storage dtype: "BF16", "F32", ... or "mixed" */
-    size_t bytes_resident;        /* bytes of the mapped weights the forward pass reads */
-    size_t bytes_widened;         /* the same weights widened to f32 */
-    size_t bytes_files;           /* bytes of all tensors in the files */
-    int image_size;               /* preprocessing square */
-    int image_tokens;
-    int vocab;
-    int context;                  /* max_position_embeddings */
-    int hf_layout;
-} dv_model_info;
-
-/* ck may be NULL: then dtype is "?" and the byte counts assume f32. */
-int dv_model_info_get(const dv_config *cfg, const dv_checkpoint *ck, dv_model_info *out,
-                      dv_err *e);
-
-/* Prints the info as "key: value" lines. */
-void dv_model_info_print(const dv_model_info *info, FILE *f);
 
 #endif

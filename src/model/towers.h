@@ -9,8 +9,8 @@
 #include "kernels/conv.h"
 #include "kernels/linear.h"
 #include "model/arch.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 #include "model/vision.h"
 
 /* Pre-norm transformer block: x += proj(attn(norm1(x))); x += mlp(norm2(x)). */

@@ -5,8 +5,8 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 
 typedef struct dv_vision dv_vision;   /* bound weights of towers + aligner */
 

@@ -434,7 +434,7 @@ int32_t dv_tmodel_image_token(const dv_tmodel *m)
 }
 
 /* ---- random init: the scales and generator of tools/docvl-mkmodel
- * (model/mkmodel.c, base/rng.h) ---- */
+ * (tools/mkmodel/mkmodel.c, base/rng.h) ---- */
 
 static void init_tensor(const dv_schema_entry *t, uint64_t seed, float *v)
 {

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "model/mkmodel.h"
+#include "weights/checkpoint.h"
+#include "weights/modeldir.h"
 #include "text/tokenizer.h"
 #include "train/tmodel_impl.h"
 

@@ -7,9 +7,9 @@
 #include <json-glib/json-glib.h>
 #include <math.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/safetensors.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/safetensors.h"
 #include "testutil.h"
 
 typedef struct lm_case {

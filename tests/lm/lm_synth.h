@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "kernels/tensor.h"
-#include "model/config.h"
+#include "weights/config.h"
 
 typedef struct synth_tensor {
     char name[128];

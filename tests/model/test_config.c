@@ -1,7 +1,7 @@
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 #include "testutil.h"
 
 static void test_hybrid_golden(void)

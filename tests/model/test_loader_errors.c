@@ -2,8 +2,8 @@
  * status, without crashing or leaking. */
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 #include "model/schema.h"
 #include "testutil.h"
 

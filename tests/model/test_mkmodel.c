@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/hf_layout.h"
-#include "model/mkmodel.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/hf_layout.h"
+#include "mkmodel/mkmodel.h"
 #include "model/schema.h"
 #include "text/tokenizer.h"
 #include "testutil.h"

@@ -1,4 +1,4 @@
-/* The quantized-weight cache (model/qcache.h): written at a quantizing load,
+/* The quantized-weight cache (weights/qcache.h): written at a quantizing load,
  * mapped at the next one with bit-identical results, ignored and rewritten
  * when the checkpoint changes or the file is truncated or corrupt, and never
  * a reason for a load to fail (unwritable directory, no room). */
@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model/mkmodel.h"
+#include "mkmodel/mkmodel.h"
 #include "model/model.h"
-#include "model/qcache.h"
+#include "weights/qcache.h"
 #include "testutil.h"
 
 #define PROMPT 6

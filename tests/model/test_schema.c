@@ -1,9 +1,9 @@
 /* The schema against the golden checkpoints, validation, and --info. */
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/schema.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/model_info.h"
 #include "testutil.h"
 
 static int count_tensors(const dv_checkpoint *ck)

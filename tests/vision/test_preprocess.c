@@ -6,8 +6,8 @@
 
 #include "image/preprocess.h"
 #include "image/resize.h"
-#include "model/config.h"
-#include "model/safetensors.h"
+#include "weights/config.h"
+#include "weights/safetensors.h"
 #include "testutil.h"
 
 static dv_preproc_cfg cfg_of(int size)

@@ -7,9 +7,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/mkmodel.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "mkmodel/mkmodel.h"
 #include "model/vision.h"
 #include "testutil.h"
 

@@ -4,9 +4,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/safetensors.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/safetensors.h"
 #include "model/vision.h"
 #include "testutil.h"
 

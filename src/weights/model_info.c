@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "model/schema.h"
+#include "weights/model_info.h"
 
 /* Storage dtype of the tensors the forward pass reads ("mixed" if several). */
 static const char *stored_dtype(const dv_schema *s, const dv_checkpoint *ck)

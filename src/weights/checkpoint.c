@@ -1,4 +1,4 @@
-#include "model/checkpoint.h"
+#include "weights/checkpoint.h"
 
 #include <glib.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "model/hf_layout.h"
+#include "weights/hf_layout.h"
 
 #define INDEX_MAX_BYTES (64u << 20)
 

@@ -12,7 +12,7 @@
 
 #include "base/error.h"
 #include "kernels/tensor.h"
-#include "model/config.h"
+#include "weights/config.h"
 
 /* 1 if config.json's top level is a DeepseekVL(Hybrid)Config. */
 int dv_hf_is_config(JsonObject *root);

@@ -1,4 +1,4 @@
-#include "model/qcache.h"
+#include "weights/qcache.h"
 
 #include "base/rng.h"
 

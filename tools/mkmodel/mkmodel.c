@@ -1,4 +1,4 @@
-#include "model/mkmodel.h"
+#include "mkmodel/mkmodel.h"
 
 #include <errno.h>
 #include <glib.h>
@@ -9,7 +9,7 @@
 
 #include "base/json.h"
 #include "base/rng.h"
-#include "model/hf_layout.h"
+#include "weights/hf_layout.h"
 #include "model/schema.h"
 
 #define CHUNK (1u << 18)   /* elements generated per write */

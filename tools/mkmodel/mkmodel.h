@@ -10,7 +10,7 @@
 
 #include "base/error.h"
 #include "kernels/tensor.h"
-#include "model/config.h"
+#include "weights/modeldir.h"
 
 typedef struct dv_mkmodel_opts {
     const char *out_dir;      /* created if missing */
@@ -29,10 +29,6 @@ int dv_mkmodel(const dv_mkmodel_opts *o, dv_err *e);
 /* The preset's config.json text (original layout), NULL if unknown. */
 const char *dv_mkmodel_preset(const char *arch);
 
-/* Side files (mkmodel_files.c). */
-int dv_mk_write_config(const char *dir, const dv_config *c, int hf, int image_id, dv_dtype dtype,
-                       dv_err *e);
-int dv_mk_write_side_files(const char *dir, const dv_config *c, int hf, dv_err *e);
 /* Writes tokenizer.json (copied or generated) and returns the ids it gives
  * the special tokens (bos, eos, image). */
 int dv_mk_write_tokenizer(const char *dir, const dv_config *c, const char *copy_from,

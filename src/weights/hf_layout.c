@@ -1,4 +1,4 @@
-#include "model/hf_layout.h"
+#include "weights/hf_layout.h"
 
 #include <glib.h>
 #include <stdio.h>

@@ -1,11 +1,11 @@
-#include "model/config.h"
+#include "weights/config.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/json.h"
-#include "model/hf_layout.h"
+#include "weights/hf_layout.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 

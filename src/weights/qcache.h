@@ -28,7 +28,7 @@
 
 #include "base/error.h"
 #include "kernels/quant.h"
-#include "model/checkpoint.h"
+#include "weights/checkpoint.h"
 
 /* Bump whenever kernels/quant.c changes what dv_quantize_row writes (block
  * layout, rounding, scales): old cache files then stop matching the key. */

@@ -6,7 +6,7 @@
 
 #include "base/error.h"
 #include "kernels/tensor.h"
-#include "model/safetensors.h"
+#include "weights/safetensors.h"
 
 #define DV_MAX_SHARDS 1024
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "model/mkmodel.h"
+#include "weights/modeldir.h"
 
 #define BOS_TEXT "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 #define EOS_TEXT "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
