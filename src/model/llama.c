@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels/attention.h"
+#include "kernels/kvrow.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 #include "kernels/vmath.h"

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "kernels/attention.h"
+#include "kernels/kvrow.h"
 #include "kernels/pool.h"
-#include "kernels/quant.h"
 #include "kernels/conv.h"
 #include "testutil.h"
 
