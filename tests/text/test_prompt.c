@@ -4,7 +4,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-#include "lm_golden.h"
+#include "../model/lm_golden.h"
 #include "text/prompt.h"
 #include "text/tokenizer.h"
 
