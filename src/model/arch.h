@@ -45,6 +45,7 @@ enum {
     DV_ROW_UNUSED = 2,    /* stored in the released checkpoints, never read */
     DV_ROW_NODECAY = 4,   /* position tables: no weight decay although 2-D+ */
     DV_ROW_SAM_NECK = 8,  /* SAM's neck side: trained apart from its body */
+    DV_ROW_HF_SQUEEZE = 16, /* the HF layout stores it without the leading 1 */
 };
 
 /* Dimension symbols: > 0 are the module's config lookups (its dim
@@ -60,6 +61,11 @@ typedef struct dv_row {
     dv_init init;         /* TENSOR rows */
     unsigned flags;
     int stride, pad;      /* CONV rows: stride symbol, padding */
+    /* Its name in the HF-converted layout (NULL: the converter drops it):
+     * '#' is the repetition's number (the module's index function, if any,
+     * numbers the original; the HF name then counts from 1), '*' the q, k
+     * or v third of a fused qkv stored split. */
+    const char *hf;
 } dv_row;
 
 typedef struct dv_module {

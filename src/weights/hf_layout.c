@@ -1,5 +1,7 @@
 #include "weights/hf_layout.h"
 
+#include "model/arch.h"
+
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,71 +198,84 @@ int dv_hf_preprocessor(JsonObject *o, const char *what, dv_config *c, dv_err *e)
 
 /* ---- tensor names ----------------------------------------------------------- */
 
-#define SIG "$S"  /* the SigLIP tower's original prefix (family dependent) */
-#define SAM "vision_model.vision_tower_high.vision_tower."
-#define HSIG "vision_model.vision_model."
-#define HSAM "high_res_vision_model.vision_encoder."
-
-enum { BOTH = 3, SIGLIP_ONLY = 1, HYBRID_ONLY = 2 };
-
-/* Pattern pairs: '#' stands for a layer number; a pattern ending in '.'
- * matches a prefix and carries the rest of the name over. */
+/* Renaming pattern pairs, made from the family table's HF names
+ * (model/arch.h): '#' stands for a layer number; a pattern ending in '.'
+ * matches a prefix and carries the rest (weight, bias) over. */
 typedef struct rule {
-    const char *hf, *orig;
-    int families;
-    int part;
+    char hf[160], orig[160];
+    int part;       /* 0/1/2: the q/k/v third of a fused qkv; -1: whole */
     int squeeze;
 } rule;
 
-static const rule RULES[] = {
-    { "language_model.", "language_model.model.", BOTH, -1, 0 },
-    { "lm_head.weight", "language_model.lm_head.weight", BOTH, -1, 0 },
-    { HSIG "embeddings.patch_embedding.", SIG "patch_embed.proj.", BOTH, -1, 0 },
-    { HSIG "embeddings.position_embedding.weight", SIG "pos_embed", BOTH, -1, 1 },
-    { HSIG "encoder.layers.#.layer_norm1.", SIG "blocks.#.norm1.", BOTH, -1, 0 },
-    { HSIG "encoder.layers.#.layer_norm2.", SIG "blocks.#.norm2.", BOTH, -1, 0 },
-    { HSIG "encoder.layers.#.self_attn.q_proj.", SIG "blocks.#.attn.qkv.", BOTH, 0, 0 },
-    { HSIG "encoder.layers.#.self_attn.k_proj.", SIG "blocks.#.attn.qkv.", BOTH, 1, 0 },
-    { HSIG "encoder.layers.#.self_attn.v_proj.", SIG "blocks.#.attn.qkv.", BOTH, 2, 0 },
-    { HSIG "encoder.layers.#.self_attn.out_proj.", SIG "blocks.#.attn.proj.", BOTH, -1, 0 },
-    { HSIG "encoder.layers.#.mlp.fc1.", SIG "blocks.#.mlp.fc1.", BOTH, -1, 0 },
-    { HSIG "encoder.layers.#.mlp.fc2.", SIG "blocks.#.mlp.fc2.", BOTH, -1, 0 },
-    { HSIG "post_layernorm.", SIG "norm.", BOTH, -1, 0 },
-    { "aligner.linear1.", "aligner.layers.0.", SIGLIP_ONLY, -1, 0 },
-    { "aligner.linear2.", "aligner.layers.2.", SIGLIP_ONLY, -1, 0 },
-    { "aligner.vision_proj.", "aligner.low_up_proj.", HYBRID_ONLY, -1, 0 },
-    { "aligner.high_res_vision_proj.", "aligner.high_up_proj.", HYBRID_ONLY, -1, 0 },
-    { "aligner.proj.", "aligner.layers.1.", HYBRID_ONLY, -1, 0 },
-    { HSAM "patch_embed.projection.", SAM "patch_embed.proj.", HYBRID_ONLY, -1, 0 },
-    { HSAM "pos_embed", SAM "pos_embed", HYBRID_ONLY, -1, 0 },
-    { HSAM "layers.#.layer_norm1.", SAM "blocks.#.norm1.", HYBRID_ONLY, -1, 0 },
-    { HSAM "layers.#.layer_norm2.", SAM "blocks.#.norm2.", HYBRID_ONLY, -1, 0 },
-    { HSAM "layers.#.attn.qkv.", SAM "blocks.#.attn.qkv.", HYBRID_ONLY, -1, 0 },
-    { HSAM "layers.#.attn.proj.", SAM "blocks.#.attn.proj.", HYBRID_ONLY, -1, 0 },
-    { HSAM "layers.#.attn.rel_pos_h", SAM "blocks.#.attn.rel_pos_h", HYBRID_ONLY, -1, 0 },
-    { HSAM "layers.#.attn.rel_pos_w", SAM "blocks.#.attn.rel_pos_w", HYBRID_ONLY, -1, 0 },
-    { HSAM "layers.#.mlp.lin1.", SAM "blocks.#.mlp.lin1.", HYBRID_ONLY, -1, 0 },
-    { HSAM "layers.#.mlp.lin2.", SAM "blocks.#.mlp.lin2.", HYBRID_ONLY, -1, 0 },
-    { HSAM "neck.conv1.", SAM "neck.0.", HYBRID_ONLY, -1, 0 },
-    { HSAM "neck.layer_norm1.", SAM "neck.1.", HYBRID_ONLY, -1, 0 },
-    { HSAM "neck.conv2.", SAM "neck.2.", HYBRID_ONLY, -1, 0 },
-    { HSAM "neck.layer_norm2.", SAM "neck.3.", HYBRID_ONLY, -1, 0 },
-    { "high_res_vision_neck.conv1.", SAM "neck_hd.0.", HYBRID_ONLY, -1, 0 },
-    { "high_res_vision_neck.layer_norm1.", SAM "neck_hd.1.", HYBRID_ONLY, -1, 0 },
-    { "high_res_vision_neck.conv2.", SAM "neck_hd.2.", HYBRID_ONLY, -1, 0 },
-    { "high_res_vision_neck.layer_norm2.", SAM "neck_hd.3.", HYBRID_ONLY, -1, 0 },
-    { "high_res_vision_proj.conv1.", SAM "downsamples.0.", HYBRID_ONLY, -1, 0 },
-    { "high_res_vision_proj.conv2.", SAM "downsamples.1.", HYBRID_ONLY, -1, 0 },
-    { "high_res_vision_alpha", SAM "hd_alpha_downsamples", HYBRID_ONLY, -1, 0 },
-};
+#define MAX_RULES 128
 
-static void expand(const char *pat, int hybrid, char *dst, size_t cap)
+/* src with "%d" / '#' (tok) replaced by num and '*' by star, then tail;
+ * 0 if it does not fit. */
+static int subst(char *dst, size_t cap, const char *pre, const char *src, const char *tok,
+                 const char *num, char star, const char *tail)
 {
-    if (strncmp(pat, SIG, 2) == 0)
-        snprintf(dst, cap, "%s%s", hybrid ? "vision_model.vision_tower_low.vision_tower."
-                                          : "vision_model.vision_tower.", pat + 2);
-    else
-        snprintf(dst, cap, "%s", pat);
+    size_t n = 0, tl = strlen(tok);
+    const char *parts[3] = { pre, src, tail };
+    for (int k = 0; k < 3; k++)
+        for (const char *c = parts[k]; *c;) {
+            const char *piece = k == 1 && strncmp(c, tok, tl) == 0 ? num : NULL;
+            char one[2] = { k == 1 && *c == '*' && star ? star : *c, 0 };
+            const char *put = piece ? piece : one;
+            size_t len = strlen(put);
+            if (n + len >= cap)
+                return 0;
+            memcpy(dst + n, put, len);
+            n += len;
+            c += piece ? tl : 1;
+        }
+    dst[n] = '\0';
+    return 1;
+}
+
+/* The rules of one row: a repetition numbered by the module's index
+ * function is spelled out (HF counts those from 1), others keep '#'. */
+static int row_rules(const dv_config *c, const dv_placed *p, const dv_row *r, rule *out, int cap)
+{
+    int numbered = r->rep && p->mod->index, reps = numbered ? dv_row_count(c, p->mod, r) : 1;
+    int thirds = strchr(r->hf, '*') ? 3 : 1, n = 0;
+    const char *tail = r->kind == DV_KIND_TENSOR ? "" : ".";
+    for (int i = 0; i < reps; i++)
+        for (int k = 0; k < thirds && n < cap; k++) {
+            char onum[16] = "#", hnum[16] = "#";
+            if (numbered) {
+                snprintf(onum, sizeof onum, "%d", p->mod->index(c, r->rep, i));
+                snprintf(hnum, sizeof hnum, "%d", i + 1);
+            }
+            rule *x = &out[n];
+            if (!subst(x->orig, sizeof x->orig, p->prefix, r->name, "%d", onum, 0, tail) ||
+                !subst(x->hf, sizeof x->hf, "", r->hf, "#", hnum, thirds == 3 ? "qkv"[k] : 0,
+                       tail))
+                continue;
+            x->part = thirds == 3 ? k : -1;
+            x->squeeze = (r->flags & DV_ROW_HF_SQUEEZE) != 0;
+            n++;
+        }
+    return n;
+}
+
+/* Every renaming of a family: the HF converter's layouts are fixed (the
+ * 1.3B's mlp_gelu aligner, the 7B's split one, depth 2). */
+static int family_rules(int hybrid, rule *out)
+{
+    dv_config c;
+    memset(&c, 0, sizeof c);
+    c.family = hybrid ? DV_FAMILY_HYBRID : DV_FAMILY_SIGLIP;
+    c.aligner.type = hybrid ? DV_PROJ_LOW_HIGH_HYBRID_SPLIT : DV_PROJ_MLP_GELU;
+    c.aligner.depth = 2;
+    dv_placed mods[DV_ARCH_MAX_MODULES];
+    int nm = dv_arch_modules(&c, mods), n = 0;
+    for (int m = 0; m < nm; m++)
+        for (int k = 0; k < mods[m].mod->n_rows; k++) {
+            const dv_row *r = &mods[m].mod->rows[k];
+            if (r->hf)
+                n += row_rules(&c, &mods[m], r, out + n, MAX_RULES - n);
+        }
+    return n;
 }
 
 /* Matches name against pat; on success *num is the '#' digits (or empty)
@@ -325,19 +340,16 @@ static void normalize_hf(const char *hf, char *dst, size_t cap)
 
 static int map_one(const char *from, int hybrid, int to_orig, dv_hf_name *out, int max)
 {
-    int fam = hybrid ? HYBRID_ONLY : SIGLIP_ONLY, n = 0;
-    for (size_t i = 0; i < G_N_ELEMENTS(RULES) && n < max; i++) {
-        const rule *r = &RULES[i];
-        if (!(r->families & fam))
-            continue;
-        char src[256], dst[256], num[16];
+    rule rules[MAX_RULES];
+    int nr = family_rules(hybrid, rules), n = 0;
+    for (int i = 0; i < nr && n < max; i++) {
+        const rule *r = &rules[i];
+        char num[16];
         const char *rest;
-        expand(to_orig ? r->hf : r->orig, hybrid, src, sizeof src);
-        expand(to_orig ? r->orig : r->hf, hybrid, dst, sizeof dst);
-        if (!match(src, from, num, sizeof num, &rest))
+        if (!match(to_orig ? r->hf : r->orig, from, num, sizeof num, &rest))
             continue;
         dv_hf_name *o = &out[n];
-        if (!build(dst, num, rest, o->name, sizeof o->name))
+        if (!build(to_orig ? r->orig : r->hf, num, rest, o->name, sizeof o->name))
             continue;
         o->part = r->part;
         o->squeeze = r->squeeze;
