@@ -518,13 +518,29 @@ static int map_tensor(dv_hf_map *m, const dv_tensor *t, int hybrid, GHashTable *
     return DOCVL_OK;
 }
 
+/* The original name of the decoder's row `slot` (the same in both families). */
+static int decoder_name(int slot, dv_tref *t, dv_err *e)
+{
+    dv_config c;
+    memset(&c, 0, sizeof c);
+    dv_placed mods[DV_ARCH_MAX_MODULES];
+    const dv_placed *p = dv_arch_find(mods, dv_arch_modules(&c, mods), DV_TOWER_LLM);
+    const dv_row *r = p ? dv_module_row(p->mod, slot) : NULL;
+    if (!r)
+        return dv_fail(e, DOCVL_EINTERNAL, "the family table has no decoder row %d", slot);
+    return dv_row_tensor(&c, p, r, -1, 0, t, e);
+}
+
 static int alias_tied_head(dv_hf_map *m, void *by_name, const char *what, dv_err *e)
 {
-    const char *head = "language_model.lm_head.weight";
-    const dv_tensor *emb = g_hash_table_lookup(by_name, "language_model.model.embed_tokens.weight");
-    if (g_hash_table_contains(by_name, head) || !emb)
+    dv_tref head, embed;
+    int rc = decoder_name(DV_LM_HEAD, &head, e);
+    if (rc || (rc = decoder_name(DV_LM_EMBED, &embed, e)))
+        return rc;
+    const dv_tensor *emb = g_hash_table_lookup(by_name, embed.name);
+    if (g_hash_table_contains(by_name, head.name) || !emb)
         return DOCVL_OK;
-    return add_view(m, emb, head, by_name, what, e) ? DOCVL_OK : e->code;
+    return add_view(m, emb, head.name, by_name, what, e) ? DOCVL_OK : e->code;
 }
 
 int dv_hf_map_build(const dv_tensor *const *tensors, int n, const char *what, void *by_name,
