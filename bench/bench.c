@@ -29,7 +29,7 @@ typedef struct bench_opts {
     dv_weights weights;
     int ratios;         /* also time vision and prefill on 1 thread */
     int load_only;      /* stop after loading (load time and RSS) */
-    const char *cache_dir;  /* q8/q4 weight cache (model/qcache.h); NULL: none */
+    const char *cache_dir;  /* q8/q4 weight cache (weights/qcache.h); NULL: none */
 } bench_opts;
 
 typedef struct figures {

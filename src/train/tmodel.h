@@ -10,7 +10,7 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/config.h"
+#include "weights/config.h"
 
 /* Components, for freezing by training stage (docs/training.md). */
 typedef enum dv_part {

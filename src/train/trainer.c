@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "model/config.h"
+#include "weights/config.h"
 #include "text/tokenizer.h"
 #include "train/data.h"
 #include "train/mask.h"

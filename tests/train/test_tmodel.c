@@ -9,7 +9,7 @@
 
 #include "base/json.h"
 #include "model/model.h"
-#include "model/safetensors.h"
+#include "weights/safetensors.h"
 #include "testutil.h"
 #include "text/prompt.h"
 #include "tiny_models.h"

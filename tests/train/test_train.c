@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/mkmodel.h"
+#include "mkmodel/mkmodel.h"
 #include "testutil.h"
 #include "text/tokenizer.h"
 #include "train/evalmc.h"
