@@ -73,6 +73,25 @@ dv_param *dv_tmodel_param(dv_tmodel *m, const char *name);
  * scale by 1/steps yourself). n_counted: labels that were not ignored. */
 int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, int *n_counted,
                                const dv_ctx *ctx, dv_err *e);
+/* Where a training step's time goes (seconds, ADDED to by each call), for
+ * bench/: the trainer passes NULL. */
+typedef enum dv_tphase {
+    DV_PH_VISION_FWD, DV_PH_ALIGNER_FWD, DV_PH_DECODER_FWD, DV_PH_LOSS, DV_PH_DECODER_BWD,
+    DV_PH_ALIGNER_BWD, DV_PH_VISION_BWD, DV_PH_COUNT
+} dv_tphase;
+
+typedef struct dv_tprof {
+    double s[DV_PH_COUNT];
+} dv_tprof;
+
+/* n samples at once, their rows stacked into one matrix product per layer:
+ * the gradients ADDED are the sum over the samples of each one's mean-loss
+ * gradient (as n calls of dv_tmodel_forward_backward), loss_sum the sum of
+ * their mean losses, n_counted the labels counted in all. prof may be NULL.
+ * ctx->pool (when set) splits the work over its threads. */
+int dv_tmodel_forward_backward_batch(dv_tmodel *m, const dv_tsample *s, int n, double *loss_sum,
+                                     int *n_counted, dv_tprof *prof, const dv_ctx *ctx,
+                                     dv_err *e);
 /* Forward only: summed (not mean) negative log-likelihood over counted labels
  * (for perplexity), and optionally the logits [n_tokens, vocab]. */
 int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_counted,

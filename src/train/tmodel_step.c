@@ -16,6 +16,7 @@
  * x 4 B = 0.96 GB: about 21 GB before the optimizer's two moments (16 GB). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "image/resize.h"
 #include "train/tmodel_impl.h"
@@ -41,7 +42,26 @@ typedef struct step {
     float *x, *logits, *dx;
     tg_llm_act la;           /* the decoder's activations */
     vis_run vis;             /* the last image run (the only one kept) */
+    dv_tprof *prof;          /* NULL: not timed */
+    double t_mark;           /* end of the last timed phase */
 } step;
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Charges the time since the last mark to phase ph. */
+static void tick(step *st, dv_tphase ph)
+{
+    if (!st->prof)
+        return;
+    double t = seconds();
+    st->prof->s[ph] += t - st->t_mark;
+    st->t_mark = t;
+}
 
 static int check_sample(const step *st, dv_err *e)
 {
@@ -102,8 +122,10 @@ static int vision_fwd(step *st, int k, dv_err *e)
     if (!rc)
         rc = tg_siglip_fwd(&I->sig, sig_in, v->sig_out, &v->sig, st->train && st->sig_grad,
                            &v->pool, e);
+    tick(st, DV_PH_VISION_FWD);
     if (!rc)
         rc = tg_aligner_fwd(&I->al, v->sam_out, v->sig_out, (int)n, v->embeds, &v->al, &v->pool, e);
+    tick(st, DV_PH_ALIGNER_FWD);
     return rc ? dv_wrap(e, "image %d", k) : DOCVL_OK;
 }
 
@@ -136,9 +158,11 @@ static int forward(step *st, dv_err *e)
     for (int k = 0; !rc && k < st->s->n_images; k++)
         if (!(rc = vision_fwd(st, k, e)))
             image_rows(st, k, st->vis.embeds, 1);
+    tick(st, DV_PH_DECODER_FWD);
     if (!rc)
         rc = tg_llm_fwd(&st->I->lm, st->x, (int)T, st->logits, &st->la, st->train && st->llm_bwd,
                         &st->pool, e);
+    tick(st, DV_PH_DECODER_FWD);
     return rc;
 }
 
@@ -156,12 +180,15 @@ static int vision_bwd(step *st, int k, const float *drows, dv_err *e)
     float *dsam = st->sam_grad ? tg_alloc(&v->pool, n * I->sam.ch[1]) : NULL;
     if ((rc = tg_pool_check(&v->pool, "vision gradients", e)))
         return rc;
+    tick(st, DV_PH_VISION_BWD);
     rc = tg_aligner_bwd(&I->al, &v->al, (int)n, drows, tr[DV_PART_ALIGNER], dsam, dsig, &v->pool,
                         e);
+    tick(st, DV_PH_ALIGNER_BWD);
     if (!rc && dsig)
         rc = tg_siglip_bwd(&I->sig, &v->sig, dsig, 1, e);
     if (!rc && dsam)
         rc = tg_sam_bwd(&I->sam, &v->sam, dsam, tr[DV_PART_SAM_BODY], tr[DV_PART_SAM_NECK], e);
+    tick(st, DV_PH_VISION_BWD);
     return rc ? dv_wrap(e, "image %d backward", k) : DOCVL_OK;
 }
 
@@ -186,6 +213,7 @@ static int backward(step *st, dv_err *e)
         for (size_t j = 0; j < H; j++)
             g[j] += st->dx[i * H + j];
     }
+    tick(st, DV_PH_DECODER_BWD);
     for (int k = st->s->n_images - 1; st->vis_grad && k >= 0 && !rc; k--) {
         image_rows(st, k, rows, 0);
         rc = vision_bwd(st, k, rows, e);
@@ -193,9 +221,11 @@ static int backward(step *st, dv_err *e)
     return rc;
 }
 
-static void step_init(step *st, dv_tmodel *m, const dv_tsample *s, int train)
+static void step_init(step *st, dv_tmodel *m, const dv_tsample *s, int train, dv_tprof *prof)
 {
     memset(st, 0, sizeof *st);
+    st->prof = prof;
+    st->t_mark = prof ? seconds() : 0;
     st->m = m;
     st->I = m->impl;
     st->s = s;
@@ -217,10 +247,10 @@ static void step_free(step *st)
 
 /* The pass both entry points share: forward, loss, optionally backward. */
 static int run(dv_tmodel *m, const dv_tsample *s, int train, double *nll, int *counted,
-               float *logits_out, const dv_ctx *ctx, dv_err *e)
+               float *logits_out, dv_tprof *prof, const dv_ctx *ctx, dv_err *e)
 {
     step st;
-    step_init(&st, m, s, train);
+    step_init(&st, m, s, train, prof);
     dv_ctx_apply(ctx);
     int rc = check_sample(&st, e);
     if (!rc)
@@ -237,6 +267,7 @@ static int run(dv_tmodel *m, const dv_tsample *s, int train, double *nll, int *c
         *nll = tg_cross_entropy(st.logits, s->labels, (int)T, (int)V, n ? 1.0f / (float)n : 0.0f,
                                 train ? st.logits : NULL, counted);
     }
+    tick(&st, DV_PH_LOSS);
     if (!rc && train && *counted)
         rc = backward(&st, e);
     step_free(&st);
@@ -247,7 +278,7 @@ int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, i
                                const dv_ctx *ctx, dv_err *e)
 {
     double nll;
-    int rc = run(m, s, 1, &nll, n_counted, NULL, ctx, e);
+    int rc = run(m, s, 1, &nll, n_counted, NULL, NULL, ctx, e);
     *loss = !rc && *n_counted ? (float)(nll / *n_counted) : 0.0f;
     return rc ? dv_wrap(e, "training step") : DOCVL_OK;
 }
@@ -255,6 +286,23 @@ int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, i
 int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_counted,
                   float *logits, const dv_ctx *ctx, dv_err *e)
 {
-    int rc = run(m, s, 0, nll_sum, n_counted, logits, ctx, e);
+    int rc = run(m, s, 0, nll_sum, n_counted, logits, NULL, ctx, e);
     return rc ? dv_wrap(e, "forward pass") : DOCVL_OK;
+}
+
+int dv_tmodel_forward_backward_batch(dv_tmodel *m, const dv_tsample *s, int n, double *loss_sum,
+                                     int *n_counted, dv_tprof *prof, const dv_ctx *ctx,
+                                     dv_err *e)
+{
+    *loss_sum = 0;
+    *n_counted = 0;
+    for (int k = 0; k < n; k++) {
+        double nll;
+        int counted;
+        if (run(m, &s[k], 1, &nll, &counted, NULL, prof, ctx, e))
+            return dv_wrap(e, "training step, sample %d", k);
+        *loss_sum += counted ? nll / counted : 0.0;
+        *n_counted += counted;
+    }
+    return DOCVL_OK;
 }
