@@ -44,6 +44,7 @@ static const char *const phase_names[PH_ALL] = {
 
 typedef struct tb_result {
     double sgemm_gflops, step_s, step_best_s, gflop, loss0, peak_rss_gb;
+    double sgemm_gflops_cpu, step_cpu_s;   /* per CPU second: see bench_cpu_seconds */
     double phase_s[PH_ALL];   /* mean over the timed steps */
     double torch_step_s, torch_loss0;
     long n_params;
@@ -200,6 +201,7 @@ typedef struct tb_run {
     dv_adamw opt;
     dv_rng rng;
     dv_ctx ctx;
+    dv_tws *ws;
 } tb_run;
 
 /* One optimizer step on a freshly drawn batch; phase times ADDED to ph. */
@@ -217,7 +219,7 @@ static int one_step(tb_run *r, double ph[PH_ALL], double *loss, tb_batch *keep, 
     double loss_sum;
     int counted;
     dv_tmodel_zero_grad(r->m);
-    int rc = dv_tmodel_forward_backward_batch(r->m, b.s, b.n, &loss_sum, &counted, &prof, &r->ctx,
+    int rc = dv_tmodel_forward_backward_batch(r->m, r->ws, b.s, b.n, &loss_sum, &counted, &prof, &r->ctx,
                                               e);
     double t2 = bench_now();
     if (!rc) {
@@ -299,7 +301,8 @@ static int open_model(tb_run *r, dv_err *e)
  * torch script when dumping; then the timed steps. */
 static int time_steps(tb_run *r, tb_result *res, const char *dump, dv_err *e)
 {
-    double ph[PH_ALL] = { 0 }, *step = calloc((size_t)r->o->steps, sizeof *step);
+    double ph[PH_ALL] = { 0 }, *step = calloc((size_t)r->o->steps * 2, sizeof *step);
+    double *cpu = step + r->o->steps;
     tb_batch b0;
     if (!step)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory");
@@ -316,14 +319,17 @@ static int time_steps(tb_run *r, tb_result *res, const char *dump, dv_err *e)
     memset(ph, 0, sizeof ph);
     double loss;
     for (int i = 0; i < r->o->steps && !rc; i++) {
-        double t0 = bench_now();
+        double t0 = bench_now(), c0 = bench_cpu_seconds();
         rc = one_step(r, ph, &loss, NULL, e);
         step[i] = bench_now() - t0;
+        cpu[i] = bench_cpu_seconds() - c0;
     }
     if (!rc) {
         qsort(step, (size_t)r->o->steps, sizeof *step, bench_cmp_double);
         res->step_s = step[r->o->steps / 2];
         res->step_best_s = step[0];
+        qsort(cpu, (size_t)r->o->steps, sizeof *cpu, bench_cmp_double);
+        res->step_cpu_s = cpu[r->o->steps / 2];
         for (int i = 0; i < PH_ALL; i++)
             res->phase_s[i] = ph[i] / r->o->steps;
     }
@@ -379,6 +385,9 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
            o->steps, r->step_best_s, o->batch / r->step_s, tokens / r->step_s);
     printf("work: %.1f GFLOP per step (forward x 3): %.1f GFLOP/s, %.0f%% of sgemm\n", r->gflop,
            gfs, 100 * gfs / r->sgemm_gflops);
+    printf("per CPU second: %.2f CPU s per step, %.1f GFLOP/CPU s, %.0f%% of sgemm's %.1f on one "
+           "thread\n", r->step_cpu_s, r->gflop / r->step_cpu_s,
+           100 * r->gflop / r->step_cpu_s / r->sgemm_gflops_cpu, r->sgemm_gflops_cpu);
     for (int i = 0; i < PH_ALL; i++)
         printf("  %-12s %8.1f ms\n", phase_names[i], r->phase_s[i] * 1e3);
     printf("loss at step 0: %.6f\n", r->loss0);
@@ -399,6 +408,8 @@ static void print_json(const tb_opts *o, const tb_result *r, long tokens)
            o->threads, o->batch, r->n_params, tokens, r->sgemm_gflops, r->step_s,
            r->step_best_s, o->batch / r->step_s, tokens / r->step_s, r->gflop, gfs,
            gfs / r->sgemm_gflops, r->loss0, r->peak_rss_gb);
+    printf(", \"sgemm_gflops_cpu\": %.2f, \"step_cpu_s\": %.4f, \"frac_sgemm_cpu\": %.3f",
+           r->sgemm_gflops_cpu, r->step_cpu_s, r->gflop / r->step_cpu_s / r->sgemm_gflops_cpu);
     for (int i = 0; i < PH_ALL; i++)
         printf(", \"%s_ms\": %.2f", phase_names[i], r->phase_s[i] * 1e3);
     if (o->torch)
@@ -425,6 +436,8 @@ static int bench(const tb_opts *o, dv_err *e)
     int rc = open_model(&r, e);
     if (!rc)
         rc = dv_pool_new(o->threads, &pool, e);
+    if (!rc)
+        rc = dv_tws_new(r.m, o->threads, &r.ws, e);
     if (!rc && o->torch && !dump) {
         GError *ge = NULL;
         if (!(tmp = g_dir_make_tmp("docvl-train-bench-XXXXXX", &ge))) {
@@ -439,9 +452,11 @@ static int bench(const tb_opts *o, dv_err *e)
     dv_rng_seed(&r.rng, (uint64_t)o->seed);
     res.n_params = count_params(r.m);
     res.sgemm_gflops = bench_sgemm_gflops(o->threads);
+    res.sgemm_gflops_cpu = bench_sgemm_gflops_cpu();
     rc = time_steps(&r, &res, dump, e);
-    double again = bench_sgemm_gflops(o->threads);
+    double again = bench_sgemm_gflops(o->threads), again_cpu = bench_sgemm_gflops_cpu();
     res.sgemm_gflops = again > res.sgemm_gflops ? again : res.sgemm_gflops;
+    res.sgemm_gflops_cpu = again_cpu > res.sgemm_gflops_cpu ? again_cpu : res.sgemm_gflops_cpu;
     res.peak_rss_gb = bench_peak_rss_gb();
     if (!rc && o->torch)
         rc = run_torch(o, dump, &res, e);
@@ -459,6 +474,7 @@ out:
         g_free(tmp);
     }
     dv_adamw_free(&r.opt);
+    dv_tws_free(r.ws);
     dv_pool_free(pool);
     if (r.m)
         dv_tmodel_free(r.m);
