@@ -223,7 +223,7 @@ static int one_step(tb_run *r, double ph[PH_ALL], double *loss, tb_batch *keep, 
                                               e);
     double t2 = bench_now();
     if (!rc) {
-        double scale = 1.0 / b.n, norm = dv_grad_norm(r->m, scale);
+        double scale = 1.0 / b.n, norm = dv_grad_norm_pool(r->m, scale, r->ctx.pool);
         dv_adamw_step(&r->opt, r->m, 1e-4, scale * dv_clip_factor(norm, 1.0));
     }
     ph[PH_OPTIM] += bench_now() - t2;
@@ -449,6 +449,7 @@ static int bench(const tb_opts *o, dv_err *e)
     if (rc)
         goto out;
     r.ctx = (dv_ctx){ .n_threads = o->threads, .pool = pool };
+    r.opt.pool = pool;
     dv_rng_seed(&r.rng, (uint64_t)o->seed);
     res.n_params = count_params(r.m);
     res.sgemm_gflops = bench_sgemm_gflops(o->threads);

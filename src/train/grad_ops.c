@@ -150,13 +150,29 @@ void tg_gelu_fwd(const float *x, float *y, size_t n)
     dv_vgelu(y, n);
 }
 
+/* Elements per chunk of the activation backward passes: their vector
+ * kernels work in a stack buffer this long. */
+#define ACT_CHUNK 512
+
+/* gelu'(x) = cdf(x) + x pdf(x); cdf(x) = gelu(x) / x from the vector GELU
+ * (0.5 x erfc(-x / sqrt 2), accurate in both tails), pdf from the vector exp. */
 void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n)
 {
     const float inv_sqrt_2pi = 0.39894228040143268f;
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
-        dx[i] += dy[i] * (cdf + v * inv_sqrt_2pi * expf(-0.5f * v * v));
+    float cdf[ACT_CHUNK], pdf[ACT_CHUNK];
+    for (size_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        size_t c = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        const float *v = x + i0;
+        for (size_t i = 0; i < c; i++) {
+            cdf[i] = v[i];
+            pdf[i] = -0.5f * v[i] * v[i];
+        }
+        dv_vgelu(cdf, c);
+        dv_vexp_shift_sum(pdf, c, 0.0f);
+        for (size_t i = 0; i < c; i++) {
+            float d = fabsf(v[i]) > 1e-20f ? cdf[i] / v[i] : 0.5f;
+            dx[i0 + i] += dy[i0 + i] * (d + v[i] * inv_sqrt_2pi * pdf[i]);
+        }
     }
 }
 
@@ -169,10 +185,18 @@ void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n)
 void tg_silu_mul_bwd(const float *dh, const float *g, const float *u, float *dg, float *du,
                      size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + expf(-g[i]));
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] += dh[i] * g[i] * s;
+    float e[ACT_CHUNK];
+    for (size_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        size_t c = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        for (size_t i = 0; i < c; i++)
+            e[i] = -g[i0 + i];
+        dv_vexp_shift_sum(e, c, 0.0f);   /* exp(-g); overflow gives inf, so s = 0 */
+        for (size_t i = 0; i < c; i++) {
+            size_t k = i0 + i;
+            float s = 1.0f / (1.0f + e[i]);
+            dg[k] += dh[k] * u[k] * s * (1.0f + g[k] * (1.0f - s));
+            du[k] += dh[k] * g[k] * s;
+        }
     }
 }
 

@@ -52,17 +52,42 @@ void dv_adamw_free(dv_adamw *a)
     memset(a, 0, sizeof *a);
 }
 
-double dv_grad_norm(const dv_tmodel *model, double scale)
+typedef struct norm_job {
+    const dv_tmodel *model;
+    double *sq;
+} norm_job;
+
+static double param_sq(const dv_tmodel *model, const dv_param *p)
 {
     double sum = 0.0;
-    for (int i = 0; i < model->n_params; i++) {
-        const dv_param *p = &model->params[i];
-        if (!is_trainable(model, p))
-            continue;
-        for (size_t k = 0; k < p->n; k++)
-            sum += (double)p->g[k] * (double)p->g[k];
-    }
+    for (size_t k = 0; is_trainable(model, p) && k < p->n; k++)
+        sum += (double)p->g[k] * (double)p->g[k];
+    return sum;
+}
+
+static void norm_params(void *arg, int lo, int hi)
+{
+    const norm_job *j = arg;
+    for (int i = lo; i < hi; i++)
+        j->sq[i] = param_sq(j->model, &j->model->params[i]);
+}
+
+double dv_grad_norm_pool(const dv_tmodel *model, double scale, dv_pool *pool)
+{
+    double sum = 0.0, *sq = calloc((size_t)model->n_params + 1, sizeof *sq);
+    norm_job j = { model, sq };
+    if (sq)
+        dv_pool_for(pool, model->n_params, 1, norm_params, &j);
+    /* out of memory for the table: one param after another */
+    for (int i = 0; i < model->n_params; i++)
+        sum += sq ? sq[i] : param_sq(model, &model->params[i]);
+    free(sq);
     return sqrt(sum) * fabs(scale);
+}
+
+double dv_grad_norm(const dv_tmodel *model, double scale)
+{
+    return dv_grad_norm_pool(model, scale, NULL);
 }
 
 double dv_clip_factor(double norm, double clip)
@@ -92,16 +117,28 @@ static void update_param(const dv_adamw *a, int i, dv_param *p, double lr, doubl
     }
 }
 
+typedef struct step_job {
+    const dv_adamw *a;
+    dv_tmodel *model;
+    double lr, grad_scale, c1, c2;
+} step_job;
+
+static void update_params(void *arg, int lo, int hi)
+{
+    const step_job *j = arg;
+    for (int i = lo; i < hi && i < j->a->n; i++) {
+        dv_param *p = &j->model->params[i];
+        if (is_trainable(j->model, p) && j->a->m[i])
+            update_param(j->a, i, p, j->lr, j->grad_scale, j->c1, j->c2);
+    }
+}
+
 void dv_adamw_step(dv_adamw *a, dv_tmodel *model, double lr, double grad_scale)
 {
     a->step++;
-    double c1 = 1.0 - pow(a->o.beta1, (double)a->step);
-    double c2 = 1.0 - pow(a->o.beta2, (double)a->step);
-    for (int i = 0; i < model->n_params && i < a->n; i++) {
-        dv_param *p = &model->params[i];
-        if (is_trainable(model, p) && a->m[i])
-            update_param(a, i, p, lr, grad_scale, c1, c2);
-    }
+    step_job j = { a, model, lr, grad_scale, 1.0 - pow(a->o.beta1, (double)a->step),
+                   1.0 - pow(a->o.beta2, (double)a->step) };
+    dv_pool_for(a->pool, model->n_params, 1, update_params, &j);
 }
 
 /* ---- state file ------------------------------------------------------------

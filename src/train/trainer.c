@@ -241,7 +241,7 @@ static int one_step(run *r, long step, dv_err *e)
         return dv_wrap(e, "step %ld", step + 1);
     /* each sample's gradient is of its own mean: the step averages samples */
     double scale = 1.0 / n;
-    double norm = dv_grad_norm(r->m, scale);
+    double norm = dv_grad_norm_pool(r->m, scale, r->pool);
     double lr = dv_sched_lr(&r->sched, step);
     dv_adamw_step(&r->opt, r->m, lr, scale * dv_clip_factor(norm, r->o->clip));
     double secs = (double)(g_get_monotonic_time() - t0) / 1e6;
@@ -282,6 +282,7 @@ static int start(run *r, dv_err *e)
     if (dv_pool_new(threads, &r->pool, e) || dv_tws_new(r->m, threads, &r->ws, e))
         return e->code;
     r->step_ctx = (dv_ctx){ .n_threads = threads, .pool = r->pool };
+    r->opt.pool = r->pool;
     dv_rng_seed(&r->rng, o->seed ^ DATA_SEED_SALT);
     if (o->resume_dir) {
         char *path = g_build_filename(o->resume_dir, DV_TRAIN_STATE_FILE, NULL);
