@@ -8,24 +8,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A kept buffer for slot pool->used, or NULL when the slot is new or small. */
+static void *reuse(tg_pool *pool, size_t bytes)
+{
+    if (!pool->keep || pool->used >= pool->n)
+        return NULL;
+    int i = pool->used;
+    if (pool->size[i] < bytes) {
+        void *f = calloc(1, bytes);
+        if (!f)
+            return NULL;
+        free(pool->p[i]);
+        pool->p[i] = f;
+        pool->size[i] = bytes;
+        pool->used++;
+        return f;
+    }
+    memset(pool->p[i], 0, bytes);
+    pool->used++;
+    return pool->p[i];
+}
+
+static int grow(tg_pool *pool)
+{
+    int cap = pool->cap ? 2 * pool->cap : 64;
+    void **p = realloc(pool->p, (size_t)cap * sizeof *p);
+    if (p)
+        pool->p = p;
+    size_t *size = pool->keep ? realloc(pool->size, (size_t)cap * sizeof *size) : NULL;
+    if (size)
+        pool->size = size;
+    if (!p || (pool->keep && !size))
+        return -1;
+    pool->cap = cap;
+    return 0;
+}
+
 void *tg_alloc_bytes(tg_pool *pool, size_t bytes)
 {
     if (pool->failed)
         return NULL;
-    if (pool->n == pool->cap) {
-        int cap = pool->cap ? 2 * pool->cap : 64;
-        void **p = realloc(pool->p, (size_t)cap * sizeof *p);
-        if (!p) {
-            pool->failed = 1;
-            return NULL;
-        }
-        pool->p = p;
-        pool->cap = cap;
+    bytes = bytes ? bytes : 1;
+    if (pool->keep && pool->used < pool->n) {
+        void *f = reuse(pool, bytes);
+        pool->failed = !f;
+        return f;
     }
-    void *f = calloc(1, bytes ? bytes : 1);
+    if (pool->n == pool->cap && grow(pool)) {
+        pool->failed = 1;
+        return NULL;
+    }
+    void *f = calloc(1, bytes);
     if (!f) {
         pool->failed = 1;
         return NULL;
+    }
+    if (pool->keep) {
+        pool->size[pool->n] = bytes;
+        pool->used = pool->n + 1;
     }
     pool->p[pool->n++] = f;
     return f;
@@ -38,10 +78,23 @@ float *tg_alloc(tg_pool *pool, size_t n)
 
 void tg_pool_free(tg_pool *pool)
 {
+    int keep = pool->keep;
     for (int i = 0; i < pool->n; i++)
         free(pool->p[i]);
     free(pool->p);
+    free(pool->size);
     memset(pool, 0, sizeof *pool);
+    pool->keep = keep;
+}
+
+void tg_pool_reset(tg_pool *pool)
+{
+    if (!pool->keep) {
+        tg_pool_free(pool);
+        return;
+    }
+    pool->used = 0;
+    pool->failed = 0;
 }
 
 int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e)

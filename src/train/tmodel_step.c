@@ -45,6 +45,7 @@ typedef struct step {
     tg_llm_act la;           /* the decoder's activations */
     vis_run vis;             /* the last image run (the only one kept) */
     dv_tprof *prof;          /* NULL: not timed */
+    tg_pool *keep;           /* NULL, or the run's kept pools [step, vision] */
     double t_mark;           /* end of the last timed phase */
 } step;
 
@@ -102,7 +103,7 @@ static int vision_fwd(step *st, int k, dv_err *e)
     const dv_config *c = &st->m->cfg;
     tm_impl *I = st->I;
     vis_run *v = &st->vis;
-    tg_pool_free(&v->pool);
+    tg_pool_reset(&v->pool);
     v->pixels = st->s->pixels + (size_t)k * pixels_per_image(c);
     size_t n = (size_t)st->n_tok;
     v->sig_out = tg_alloc(&v->pool, n * I->sig.v.width);
@@ -224,9 +225,15 @@ static int backward(step *st, dv_err *e)
 }
 
 static void step_init(step *st, dv_tmodel *m, tm_impl *I, const dv_tsample *s, int train,
-                      dv_tprof *prof)
+                      dv_tprof *prof, tg_pool *keep)
 {
     memset(st, 0, sizeof *st);
+    if ((st->keep = keep)) {
+        st->pool = keep[0];
+        st->vis.pool = keep[1];
+        tg_pool_reset(&st->pool);
+        tg_pool_reset(&st->vis.pool);
+    }
     st->prof = prof;
     st->t_mark = prof ? seconds() : 0;
     st->m = m;
@@ -244,16 +251,22 @@ static void step_init(step *st, dv_tmodel *m, tm_impl *I, const dv_tsample *s, i
 
 static void step_free(step *st)
 {
+    if (st->keep) {   /* the buffers go back to the run for its next step */
+        st->keep[0] = st->pool;
+        st->keep[1] = st->vis.pool;
+        return;
+    }
     tg_pool_free(&st->vis.pool);
     tg_pool_free(&st->pool);
 }
 
 /* The pass both entry points share: forward, loss, optionally backward. */
-static int run(dv_tmodel *m, tm_impl *I, const dv_tsample *s, int train, double *nll,
-               int *counted, float *logits_out, dv_tprof *prof, const dv_ctx *ctx, dv_err *e)
+static int run(dv_tmodel *m, tm_impl *I, tg_pool *keep, const dv_tsample *s, int train,
+               double *nll, int *counted, float *logits_out, dv_tprof *prof, const dv_ctx *ctx,
+               dv_err *e)
 {
     step st;
-    step_init(&st, m, I, s, train, prof);
+    step_init(&st, m, I, s, train, prof, keep);
     dv_ctx_apply(ctx);
     int rc = check_sample(&st, e);
     if (!rc)
@@ -281,7 +294,7 @@ int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, i
                                const dv_ctx *ctx, dv_err *e)
 {
     double nll;
-    int rc = run(m, NULL, s, 1, &nll, n_counted, NULL, NULL, ctx, e);
+    int rc = run(m, NULL, NULL, s, 1, &nll, n_counted, NULL, NULL, ctx, e);
     *loss = !rc && *n_counted ? (float)(nll / *n_counted) : 0.0f;
     return rc ? dv_wrap(e, "training step") : DOCVL_OK;
 }
@@ -289,7 +302,7 @@ int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, i
 int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_counted,
                   float *logits, const dv_ctx *ctx, dv_err *e)
 {
-    int rc = run(m, NULL, s, 0, nll_sum, n_counted, logits, NULL, ctx, e);
+    int rc = run(m, NULL, NULL, s, 0, nll_sum, n_counted, logits, NULL, ctx, e);
     return rc ? dv_wrap(e, "forward pass") : DOCVL_OK;
 }
 
@@ -304,6 +317,7 @@ struct dv_tws {
     size_t g_n;
     float *gbuf[TWS_MAX_THREADS];      /* thread t's gradients (t >= 1) */
     tm_impl views[TWS_MAX_THREADS];    /* the model's views, g moved into gbuf[t] */
+    tg_pool pools[TWS_MAX_THREADS][2]; /* thread t's kept step and vision buffers */
 };
 
 /* Moves w's gradient pointer from the model's buffer into `to`. */
@@ -367,6 +381,10 @@ void dv_tws_free(dv_tws *ws)
 {
     if (!ws)
         return;
+    for (int t = 0; t < ws->n_threads; t++) {
+        tg_pool_free(&ws->pools[t][0]);
+        tg_pool_free(&ws->pools[t][1]);
+    }
     for (int t = 1; t < ws->n_threads; t++) {
         free(ws->gbuf[t]);
         free(ws->views[t].sig.blocks);
@@ -392,6 +410,8 @@ int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
         lo = (uintptr_t)p->g < lo ? (uintptr_t)p->g : lo;
         hi = (uintptr_t)(p->g + p->n) > hi ? (uintptr_t)(p->g + p->n) : hi;
     }
+    for (int t = 0; t < TWS_MAX_THREADS; t++)
+        ws->pools[t][0].keep = ws->pools[t][1].keep = 1;
     ws->g_lo = (float *)lo;
     ws->g_n = hi > lo ? (hi - lo) / sizeof(float) : 0;
     for (int t = 1; t < ws->n_threads; t++) {
@@ -430,8 +450,9 @@ static void batch_part(void *arg, int part, int n_parts)
     for (int k = part; k < j->n && !j->rc[part]; k += n_parts) {
         double nll;
         int counted;
-        j->rc[part] = run(j->m, I, &j->s[k], 1, &nll, &counted, NULL,
-                          j->timed ? &j->prof[part] : NULL, j->ctx, &j->err[part]);
+        j->rc[part] = run(j->m, I, j->ws ? j->ws->pools[part] : NULL, &j->s[k], 1, &nll,
+                          &counted, NULL, j->timed ? &j->prof[part] : NULL, j->ctx,
+                          &j->err[part]);
         j->failed_at[part] = k;
         /* the float mean, as dv_tmodel_forward_backward reports it */
         j->loss[part] += counted ? (float)(nll / counted) : 0.0;
