@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,7 +394,7 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
     printf("loss at step 0: %.6f\n", r->loss0);
     if (o->torch)
         printf("torch: step %.3f s, loss at step 0 %.6f (|diff| %.2g); docvl / torch speed "
-               "%.2fx\n", r->torch_step_s, r->torch_loss0, r->torch_loss0 - r->loss0,
+               "%.2fx\n", r->torch_step_s, r->torch_loss0, fabs(r->torch_loss0 - r->loss0),
                r->torch_step_s / r->step_s);
     printf("peak RSS: %.2f GB\n", r->peak_rss_gb);
 }
