@@ -375,11 +375,14 @@ static int run_torch(const tb_opts *o, const char *dir, tb_result *res, dv_err *
     return rc;
 }
 
+/* OpenBLAS's own name of the kernels it picked (no header declares it). */
+char *openblas_get_corename(void);
+
 static void print_table(const tb_opts *o, const tb_result *r, long tokens)
 {
     double gfs = r->gflop / r->step_s;
-    printf("machine: sgemm %.1f GFLOP/s on %d threads (best of the runs before and after)\n",
-           r->sgemm_gflops, o->threads);
+    printf("machine: sgemm %.1f GFLOP/s on %d threads (best of the runs before and after), "
+           "OpenBLAS %s kernels\n", r->sgemm_gflops, o->threads, openblas_get_corename());
     printf("model: %.2f M parameters, batch %d, %ld tokens per step\n", r->n_params / 1e6,
            o->batch, tokens);
     printf("step: %.3f s median of %d (best %.3f): %.2f samples/s, %.0f tokens/s\n", r->step_s,
@@ -402,11 +405,11 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
 static void print_json(const tb_opts *o, const tb_result *r, long tokens)
 {
     double gfs = r->gflop / r->step_s;
-    printf("{\"threads\": %d, \"batch\": %d, \"params\": %ld, \"tokens_per_step\": %ld, "
+    printf("{\"openblas_core\": \"%s\", \"threads\": %d, \"batch\": %d, \"params\": %ld, \"tokens_per_step\": %ld, "
            "\"sgemm_gflops\": %.2f, \"step_s\": %.4f, \"step_best_s\": %.4f, "
            "\"samples_per_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop_per_step\": %.3f, "
            "\"gflops\": %.2f, \"frac_sgemm\": %.3f, \"loss0\": %.6f, \"peak_rss_gb\": %.3f",
-           o->threads, o->batch, r->n_params, tokens, r->sgemm_gflops, r->step_s,
+           openblas_get_corename(), o->threads, o->batch, r->n_params, tokens, r->sgemm_gflops, r->step_s,
            r->step_best_s, o->batch / r->step_s, tokens / r->step_s, r->gflop, gfs,
            gfs / r->sgemm_gflops, r->loss0, r->peak_rss_gb);
     printf(", \"sgemm_gflops_cpu\": %.2f, \"step_cpu_s\": %.4f, \"frac_sgemm_cpu\": %.3f",
