@@ -375,9 +375,6 @@ static int run_torch(const tb_opts *o, const char *dir, tb_result *res, dv_err *
     return rc;
 }
 
-/* OpenBLAS's own name of the kernels it picked (no header declares it). */
-char *openblas_get_corename(void);
-
 static void print_table(const tb_opts *o, const tb_result *r, long tokens)
 {
     double gfs = r->gflop / r->step_s;
