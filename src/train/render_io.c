@@ -5,7 +5,7 @@
 
 #include "train/render.h"
 
-static int write_png(const dv_image *im, const char *path, dv_err *e)
+int dv_render_write_png(const dv_image *im, const char *path, dv_err *e)
 {
     cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, im->w, im->h);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
@@ -28,7 +28,7 @@ static int write_png(const dv_image *im, const char *path, dv_err *e)
                ? DOCVL_OK : dv_fail(e, DOCVL_EIO, "%s: %s", path, cairo_status_to_string(st));
 }
 
-static int write_text(const char *path, const char *text, dv_err *e)
+int dv_render_write_text(const char *path, const char *text, dv_err *e)
 {
     GError *ge = NULL;
     if (g_file_set_contents(path, text, -1, &ge))
@@ -43,11 +43,11 @@ int dv_rendered_write(const dv_rendered *r, const char *stem, dv_err *e)
     char *png = g_strconcat(stem, ".png", NULL);
     char *txt = g_strconcat(stem, ".txt", NULL);
     char *md = g_strconcat(stem, ".md", NULL);
-    int rc = write_png(&r->image, png, e);
+    int rc = dv_render_write_png(&r->image, png, e);
     if (!rc)
-        rc = write_text(txt, r->text, e);
+        rc = dv_render_write_text(txt, r->text, e);
     if (!rc)
-        rc = write_text(md, r->markdown, e);
+        rc = dv_render_write_text(md, r->markdown, e);
     g_free(png);
     g_free(txt);
     g_free(md);

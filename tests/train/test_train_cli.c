@@ -7,6 +7,7 @@
 
 #include "model/mkmodel.h"
 #include "testutil.h"
+#include "train/render_line.h"
 
 static int run(const char *env, const char *args, char **out, char **err)
 {
@@ -48,6 +49,18 @@ static void test_usage(void)
     expect("DOCVL_RENDER", "--out x", 2, "--text");
     expect("DOCVL_RENDER", "--text t --out x --size 9", 2, "--size");
     expect("DOCVL_RENDER", "--text /nonexistent.txt --out x", 1, "/nonexistent.txt");
+    expect("DOCVL_RENDER", "--text t --out x --line-width 300", 2, "--line-width needs --lines");
+    expect("DOCVL_RENDER", "--lines --text t --out x --size 90x90", 2, "--size is for tiles");
+    expect("DOCVL_RENDER", "--lines --text t --out x --markdown", 2, "--markdown is for tiles");
+    expect("DOCVL_RENDER", "--lines --text t --out x --line-width 40", 2, "line width 40");
+    expect("DOCVL_RENDER", "--lines --text t --out x --line-height 2", 2, "line height 2");
+    expect("DOCVL_RENDER", "--lines --text t --out x --min-chars 9 --max-chars 3", 2,
+           "characters 9 to 3");
+    expect("DOCVL_RENDER", "--lines --text t --out x --pt 12", 2, "--pt");
+    expect("DOCVL_RENDER", "--lines --text t --out x --dpi 50:60", 2, "resolutions 50 to 60");
+    expect("DOCVL_RENDER", "--lines --text t --out x --scan 2", 2, "scan strength 2");
+    expect("DOCVL_RENDER", "--lines --text t --out x --split test", 2, "--split");
+    expect("DOCVL_RENDER", "--lines --text t --out x --min-chars x", 2, "--min-chars");
 }
 
 static char *slurp(const char *dir, const char *name, gsize *len)
@@ -84,6 +97,58 @@ static void test_render_same_bytes(void)
     g_assert_nonnull(strstr(m, "\"images\": [\"tile-00000.png\"]"));
     g_assert_nonnull(strstr(m, "<image_placeholder>Transcribe"));
     g_free(m);
+    test_rmtree(dir);
+    g_free(a);
+    g_free(b);
+    g_free(args1);
+    g_free(args2);
+    g_free(text);
+    g_free(dir);
+}
+
+/* Line mode: same bytes from the same seed, one PNG and transcription per
+ * line, the manifest's answer is the transcription; a family fontconfig
+ * lacks is a runtime error naming it. */
+static void test_render_lines(void)
+{
+    if (!dv_font_installed("DejaVu Sans") || !dv_font_installed("Liberation Serif")) {
+        g_test_skip("DejaVu Sans or Liberation Serif is not installed (scripts/deps)");
+        return;
+    }
+    char *dir = test_tmpdir();
+    char *text = g_build_filename(dir, "t.txt", NULL);
+    GString *words = g_string_new(NULL);
+    for (int p = 0; p < 40; p++)
+        g_string_append_printf(words, "alpha beta %d gamma delta epsilon zeta eta theta\n\n", p);
+    test_write_file(text, words->str, words->len);
+    g_string_free(words, TRUE);
+    const char *common = "--lines --count 3 --seed 9 --line-height 24 --line-width 240 "
+                         "--fonts \"DejaVu Sans,Liberation Serif\" --manifest";
+    char *args1 = g_strdup_printf("--text %s --out %s/a %s", text, dir, common);
+    char *args2 = g_strdup_printf("--text %s --out %s/b %s", text, dir, common);
+    expect("DOCVL_RENDER", args1, 0, NULL);
+    expect("DOCVL_RENDER", args2, 0, NULL);
+    char *a = g_build_filename(dir, "a", NULL), *b = g_build_filename(dir, "b", NULL);
+    const char *names[] = { "line-00002.png", "line-00002.txt", "manifest.jsonl" };
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        gsize la, lb;
+        char *x = slurp(a, names[i], &la), *y = slurp(b, names[i], &lb);
+        g_assert_cmpmem(x, la, y, lb);
+        g_free(x);
+        g_free(y);
+    }
+    gsize n;
+    char *m = slurp(a, "manifest.jsonl", &n), *t0 = slurp(a, "line-00000.txt", &n);
+    char *answer = g_strdup_printf("\"role\": \"Assistant\", \"content\": \"%s\"}]", t0);
+    g_assert_nonnull(strstr(m, "\"images\": [\"line-00000.png\"]"));
+    g_assert_nonnull(strstr(m, answer));
+    g_assert_nonnull(strstr(m, "\"split\": \"train\""));
+    g_free(answer);
+    g_free(t0);
+    g_free(m);
+    g_free(args1);
+    args1 = g_strdup_printf("--lines --text %s --out %s/c --fonts \"No Such Family\"", text, dir);
+    expect("DOCVL_RENDER", args1, 1, "No Such Family");
     test_rmtree(dir);
     g_free(a);
     g_free(b);
@@ -144,6 +209,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/train_cli/usage", test_usage);
     g_test_add_func("/train_cli/render_same_bytes", test_render_same_bytes);
+    g_test_add_func("/train_cli/render_lines", test_render_lines);
     g_test_add_func("/train_cli/train_eval_plot", test_train_eval_plot);
     return g_test_run();
 }
