@@ -158,6 +158,51 @@ static void test_render_lines(void)
     g_free(dir);
 }
 
+/* scripts/line-corpus: printable-ASCII paragraphs, each once, the same
+ * bytes on a second run, its sources listed. */
+static void test_line_corpus(void)
+{
+    char *groff = g_find_program_in_path("groff");
+    int have = groff && g_file_test("/usr/share/dict/american-english", G_FILE_TEST_EXISTS);
+    g_free(groff);
+    if (!have) {
+        g_test_skip("groff or wamerican is not installed (scripts/deps)");
+        return;
+    }
+    char *dir = test_tmpdir();
+    char *out[2];
+    gsize len[2];
+    char *data[2];
+    for (int i = 0; i < 2; i++) {
+        out[i] = g_strdup_printf("%s/c%d.txt", dir, i);
+        expect("DOCVL_LINE_CORPUS", out[i], 0, "paragraphs");
+        g_assert_true(g_file_get_contents(out[i], &data[i], &len[i], NULL));
+    }
+    g_assert_cmpmem(data[0], len[0], data[1], len[1]);
+    g_assert_cmpuint(len[0], >, 100000);
+    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    char **pars = g_strsplit(data[0], "\n\n", -1);
+    for (char **p = pars; *p && **p; p++) {
+        for (const char *c = *p; *c; c++)
+            g_assert_true(*c >= 0x20 && *c <= 0x7e);
+        g_assert_false(g_hash_table_contains(seen, *p));
+        g_hash_table_add(seen, *p);
+    }
+    g_assert_cmpuint(g_hash_table_size(seen), >, 1000);
+    char *sources = g_strconcat(out[0], ".sources", NULL), *src = NULL;
+    g_assert_true(g_file_get_contents(sources, &src, NULL, NULL));
+    g_assert_nonnull(strstr(src, "coreutils="));
+    g_assert_nonnull(strstr(src, "/usr/share/dict/american-english"));
+    g_hash_table_destroy(seen);
+    g_strfreev(pars);
+    for (int i = 0; i < 2; i++)
+        g_free(out[i]), g_free(data[i]);
+    g_free(src);
+    g_free(sources);
+    test_rmtree(dir);
+    g_free(dir);
+}
+
 static void test_train_eval_plot(void)
 {
     char *dir = test_tmpdir();
@@ -210,6 +255,7 @@ int main(int argc, char **argv)
     g_test_add_func("/train_cli/usage", test_usage);
     g_test_add_func("/train_cli/render_same_bytes", test_render_same_bytes);
     g_test_add_func("/train_cli/render_lines", test_render_lines);
+    g_test_add_func("/train_cli/line_corpus", test_line_corpus);
     g_test_add_func("/train_cli/train_eval_plot", test_train_eval_plot);
     return g_test_run();
 }
