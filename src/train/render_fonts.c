@@ -55,6 +55,7 @@ struct dv_fonts {
     int n;
     char **family;
     cairo_font_face_t **face;   /* n x 4: regular, bold, italic, bold italic */
+    int *style;                 /* n x 4: the style each face really has */
 };
 
 static int has_family(FcPattern *p, const char *family)
@@ -82,9 +83,24 @@ int dv_font_installed(const char *family)
     return found;
 }
 
-/* The family's face closest to the style; fontconfig synthesises a missing
- * bold or oblique through the pattern, which cairo-ft honours. */
-static cairo_font_face_t *match_face(const char *family, int style)
+/* Bold (a heavy weight, or emboldened by fontconfig) and italic (an italic
+ * or oblique face; a synthetic slant matrix is not counted, Cairo draws
+ * such faces upright) of a matched pattern. */
+static int real_style(FcPattern *m)
+{
+    int weight = FC_WEIGHT_REGULAR, slant = FC_SLANT_ROMAN;
+    FcBool embolden = FcFalse;
+    FcPatternGetInteger(m, FC_WEIGHT, 0, &weight);
+    FcPatternGetInteger(m, FC_SLANT, 0, &slant);
+    FcPatternGetBool(m, FC_EMBOLDEN, 0, &embolden);
+    FcMatrix *mx;
+    int synthetic = FcPatternGetMatrix(m, FC_MATRIX, 0, &mx) == FcResultMatch && mx->xy != 0;
+    return (weight >= FC_WEIGHT_DEMIBOLD || embolden ? 1 : 0) |
+           (slant != FC_SLANT_ROMAN && !synthetic ? 2 : 0);
+}
+
+/* The family's face closest to the style, and the style it has. */
+static cairo_font_face_t *match_face(const char *family, int style, int *real)
 {
     FcPattern *p = FcPatternCreate();
     FcPatternAddString(p, FC_FAMILY, (const FcChar8 *)family);
@@ -98,6 +114,7 @@ static cairo_font_face_t *match_face(const char *family, int style)
     if (!m)
         return NULL;
     cairo_font_face_t *f = has_family(m, family) ? cairo_ft_font_face_create_for_pattern(m) : NULL;
+    *real = real_style(m);
     FcPatternDestroy(m);
     return f;
 }
@@ -155,6 +172,7 @@ static const char *package_of(const char *family)
 static int open_faces(dv_fonts *f, dv_err *e)
 {
     f->face = g_new0(cairo_font_face_t *, (size_t)f->n * 4);
+    f->style = g_new0(int, (size_t)f->n * 4);
     for (int i = 0; i < f->n; i++) {
         if (!dv_font_installed(f->family[i])) {
             const char *pkg = package_of(f->family[i]);
@@ -163,7 +181,7 @@ static int open_faces(dv_fonts *f, dv_err *e)
                            pkg ? "; scripts/deps installs it)" : "");
         }
         for (int s = 0; s < 4; s++)
-            if (!(f->face[i * 4 + s] = match_face(f->family[i], s)))
+            if (!(f->face[i * 4 + s] = match_face(f->family[i], s, &f->style[i * 4 + s])))
                 return dv_fail(e, DOCVL_EINVAL, "font family \"%s\": fontconfig gives no face",
                                f->family[i]);
     }
@@ -208,6 +226,7 @@ void dv_fonts_free(dv_fonts *f)
         g_free(f->family[i]);
     g_free(f->family);
     g_free(f->face);
+    g_free(f->style);
     g_free(f);
 }
 
@@ -221,7 +240,8 @@ const char *dv_fonts_family(const dv_fonts *f, int i)
     return f->family[i];
 }
 
-void *dv_fonts_face(const dv_fonts *f, int i, int style)
+void *dv_fonts_face(const dv_fonts *f, int i, int style, int *real)
 {
+    *real = f->style[i * 4 + (style & 3)];
     return f->face[i * 4 + (style & 3)];
 }

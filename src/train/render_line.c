@@ -99,9 +99,11 @@ static void place_vertically(plan *p, dv_line_look *k, dv_rng *r)
     p->baseline = hi > lo ? between(r, lo, hi) : (lo + hi) / 2;
 }
 
-static void set_font(cairo_t *cr, const dv_fonts *f, int font, int style, double px)
+/* Returns the style the face really has. */
+static int set_font(cairo_t *cr, const dv_fonts *f, int font, int style, double px)
 {
-    cairo_set_font_face(cr, dv_fonts_face(f, font, style));
+    int real;
+    cairo_set_font_face(cr, dv_fonts_face(f, font, style, &real));
     cairo_set_font_size(cr, px);
     /* unhinted outlines: the layout is the same at every size */
     cairo_font_options_t *fo = cairo_font_options_create();
@@ -110,6 +112,7 @@ static void set_font(cairo_t *cr, const dv_fonts *f, int font, int style, double
     cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
     cairo_set_font_options(cr, fo);
     cairo_font_options_destroy(fo);
+    return real;
 }
 
 /* Coverage of the words, toned: paper where there is none, ink where full. */
@@ -185,7 +188,6 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
     a->look.kind = a->lw.kind;
     if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)
         style |= 1;
-    a->look.style = style;
     plan *p = &a->p;
     p->px = a->look.pt * a->look.dpi / 72;
     p->h = (int)ceil(p->px * between(r, 1.25, 1.6));
@@ -193,7 +195,7 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
     p->x = g_new0(double, a->lw.n);
     a->s = cairo_image_surface_create(CAIRO_FORMAT_A8, p->w, p->h);
     a->cr = cairo_create(a->s);
-    set_font(a->cr, a->f, font, style, p->px);
+    a->look.style = set_font(a->cr, a->f, font, style, p->px);
     fit_words(a->cr, &a->lw, o->max_chars, between(r, 0.05, 0.8) * p->px, p);
     place_vertically(p, &a->look, r);
     *text = dv_line_words_join(&a->lw, p->n);

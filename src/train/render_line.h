@@ -49,8 +49,10 @@ int dv_fonts_open(const char *spec, dv_split split, dv_fonts **out, dv_err *e);
 void dv_fonts_free(dv_fonts *f);
 int dv_fonts_count(const dv_fonts *f);
 const char *dv_fonts_family(const dv_fonts *f, int i);
-/* The Cairo face of family i, style bits 1 bold, 2 italic (cairo_font_face_t *). */
-void *dv_fonts_face(const dv_fonts *f, int i, int style);
+/* The Cairo face of family i closest to style (bits: 1 bold, 2 italic), a
+ * cairo_font_face_t *; *real: the style the face has (a family without an
+ * italic gives its upright face). */
+void *dv_fonts_face(const dv_fonts *f, int i, int style, int *real);
 
 /* ---- text (render_content.c) ---- */
 
@@ -93,7 +95,7 @@ char *dv_line_words_join(const dv_line_words *w, int n);
 typedef struct dv_line_look {
     const char *family;
     const char *kind;
-    int style;                 /* 1 bold, 2 italic */
+    int style;                 /* as drawn: 1 bold, 2 italic */
     double pt, dpi;
     double skew_deg, blur, noise, speckle, ink, paper;
     int binarized, jpeg;       /* jpeg: quality, 0 none */

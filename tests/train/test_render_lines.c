@@ -406,7 +406,19 @@ static void test_font_spec(void)
     g_assert_cmpint(dv_fonts_open(spec, DV_SPLIT_TRAIN, &f, &e), ==, 0);
     g_assert_cmpint(dv_fonts_count(f), ==, 2);
     g_assert_cmpstr(dv_fonts_family(f, 1), ==, "Liberation Sans");
+    int real;
+    g_assert_nonnull(dv_fonts_face(f, 0, 3, &real));
+    g_assert_cmpint(real, ==, 3);
     dv_fonts_free(f);
+    /* a family without an italic face: its upright face, recorded as such */
+    if (dv_font_installed("Noto Sans Mono")) {
+        g_assert_cmpint(dv_fonts_open("Noto Sans Mono", DV_SPLIT_EVAL, &f, &e), ==, 0);
+        dv_fonts_face(f, 0, 2, &real);
+        g_assert_cmpint(real, ==, 0);
+        dv_fonts_face(f, 0, 1, &real);
+        g_assert_cmpint(real, ==, 1);
+        dv_fonts_free(f);
+    }
     test_rmtree(dir);
     g_free(spec);
     g_free(file);
