@@ -71,27 +71,37 @@ static char *slurp(const char *dir, const char *name, gsize *len)
     return data;
 }
 
-static void test_render_same_bytes(void)
+/* Renders twice with the same options into DIR/a and DIR/b and checks the
+ * named files are the same bytes; returns DIR/a. */
+static char *render_twice(const char *text, const char *dir, const char *opts,
+                          const char *const *names, size_t n_names)
 {
-    char *dir = test_tmpdir();
-    char *text = g_build_filename(dir, "t.txt", NULL);
-    const char *words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";
-    test_write_file(text, words, strlen(words));
-    char *args1 = g_strdup_printf("--text %s --out %s/a --count 2 --seed 4 --size 200x160 "
-                                  "--font-px 12:16 --manifest", text, dir);
-    char *args2 = g_strdup_printf("--text %s --out %s/b --count 2 --seed 4 --size 200x160 "
-                                  "--font-px 12:16 --manifest", text, dir);
-    expect("DOCVL_RENDER", args1, 0, NULL);
-    expect("DOCVL_RENDER", args2, 0, NULL);
+    for (int run = 0; run < 2; run++) {
+        char *args = g_strdup_printf("--text %s --out %s/%c %s", text, dir, "ab"[run], opts);
+        expect("DOCVL_RENDER", args, 0, NULL);
+        g_free(args);
+    }
     char *a = g_build_filename(dir, "a", NULL), *b = g_build_filename(dir, "b", NULL);
-    const char *names[] = { "tile-00001.png", "tile-00001.txt", "tile-00001.md", "manifest.jsonl" };
-    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+    for (size_t i = 0; i < n_names; i++) {
         gsize la, lb;
         char *x = slurp(a, names[i], &la), *y = slurp(b, names[i], &lb);
         g_assert_cmpmem(x, la, y, lb);
         g_free(x);
         g_free(y);
     }
+    g_free(b);
+    return a;
+}
+
+static void test_render_same_bytes(void)
+{
+    char *dir = test_tmpdir();
+    char *text = g_build_filename(dir, "t.txt", NULL);
+    const char *words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";
+    test_write_file(text, words, strlen(words));
+    const char *names[] = { "tile-00001.png", "tile-00001.txt", "tile-00001.md", "manifest.jsonl" };
+    char *a = render_twice(text, dir, "--count 2 --seed 4 --size 200x160 --font-px 12:16 "
+                           "--manifest", names, G_N_ELEMENTS(names));
     gsize n;
     char *m = slurp(a, "manifest.jsonl", &n);
     g_assert_nonnull(strstr(m, "\"images\": [\"tile-00000.png\"]"));
@@ -99,9 +109,6 @@ static void test_render_same_bytes(void)
     g_free(m);
     test_rmtree(dir);
     g_free(a);
-    g_free(b);
-    g_free(args1);
-    g_free(args2);
     g_free(text);
     g_free(dir);
 }
@@ -122,21 +129,10 @@ static void test_render_lines(void)
         g_string_append_printf(words, "alpha beta %d gamma delta epsilon zeta eta theta\n\n", p);
     test_write_file(text, words->str, words->len);
     g_string_free(words, TRUE);
-    const char *common = "--lines --count 3 --seed 9 --line-height 24 --line-width 240 "
-                         "--fonts \"DejaVu Sans,Liberation Serif\" --manifest";
-    char *args1 = g_strdup_printf("--text %s --out %s/a %s", text, dir, common);
-    char *args2 = g_strdup_printf("--text %s --out %s/b %s", text, dir, common);
-    expect("DOCVL_RENDER", args1, 0, NULL);
-    expect("DOCVL_RENDER", args2, 0, NULL);
-    char *a = g_build_filename(dir, "a", NULL), *b = g_build_filename(dir, "b", NULL);
     const char *names[] = { "line-00002.png", "line-00002.txt", "manifest.jsonl" };
-    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
-        gsize la, lb;
-        char *x = slurp(a, names[i], &la), *y = slurp(b, names[i], &lb);
-        g_assert_cmpmem(x, la, y, lb);
-        g_free(x);
-        g_free(y);
-    }
+    char *a = render_twice(text, dir, "--lines --count 3 --seed 9 --line-height 24 "
+                           "--line-width 240 --fonts \"DejaVu Sans,Liberation Serif\" --manifest",
+                           names, G_N_ELEMENTS(names));
     gsize n;
     char *m = slurp(a, "manifest.jsonl", &n), *t0 = slurp(a, "line-00000.txt", &n);
     char *answer = g_strdup_printf("\"role\": \"Assistant\", \"content\": \"%s\"}]", t0);
@@ -146,14 +142,12 @@ static void test_render_lines(void)
     g_free(answer);
     g_free(t0);
     g_free(m);
-    g_free(args1);
-    args1 = g_strdup_printf("--lines --text %s --out %s/c --fonts \"No Such Family\"", text, dir);
-    expect("DOCVL_RENDER", args1, 1, "No Such Family");
+    char *args = g_strdup_printf("--lines --text %s --out %s/c --fonts \"No Such Family\"", text,
+                                 dir);
+    expect("DOCVL_RENDER", args, 1, "No Such Family");
     test_rmtree(dir);
     g_free(a);
-    g_free(b);
-    g_free(args1);
-    g_free(args2);
+    g_free(args);
     g_free(text);
     g_free(dir);
 }
