@@ -23,6 +23,7 @@ static void usage(FILE *f)
           "                    [--size WxH] [--font-px MIN:MAX] [--plain] [--scan X]\n"
           "                    [--max-blocks N] [--max-lines N]\n"
           "                    [--manifest [--prompt TEXT] [--markdown]]\n"
+          "       docvl-render --list-fonts\n"
           "       docvl-render --lines --text CORPUS.txt --out DIR [--count N] [--seed N]\n"
           "                    [--split train|eval] [--fonts LIST|@FILE]\n"
           "                    [--line-height H] [--line-width W] [--crop]\n"
@@ -43,7 +44,8 @@ static void usage(FILE *f)
           "exact printable-ASCII transcription (min to max chars, default 1:48, cut at a\n"
           "word), in --pt sizes (default 8:14) scanned at --dpi (default 200:300) with scan\n"
           "degradations of strength --scan. --split eval uses the held-out fonts and text;\n"
-          "--fonts picks families (comma list, serif/sans/mono, or @FILE).\n",
+          "--fonts picks families (comma list, serif/sans/mono, or @FILE). --list-fonts\n"
+          "prints the built-in families: class, split, Debian package, installed or not.\n",
           f);
 }
 
@@ -65,6 +67,7 @@ static const struct option OPTS[] = {
     { "lines", 0, 0, 'L' }, { "split", 1, 0, 'v' }, { "fonts", 1, 0, 'f' },
     { "line-height", 1, 0, 'H' }, { "line-width", 1, 0, 'W' }, { "min-chars", 1, 0, 'c' },
     { "max-chars", 1, 0, 'C' }, { "pt", 1, 0, 'T' }, { "dpi", 1, 0, 'D' }, { "crop", 0, 0, 'k' },
+    { "list-fonts", 0, 0, 'K' },
     { 0, 0, 0, 0 },
 };
 
@@ -288,6 +291,16 @@ static int run(const args *a, dv_err *e)
     return rc;
 }
 
+static void list_fonts(void)
+{
+    int n;
+    const dv_font_entry *t = dv_font_table(&n);
+    for (int i = 0; i < n; i++)
+        printf("%s\t%s\t%s\t%s\t%s\n", t[i].family, t[i].cls,
+               t[i].split == DV_SPLIT_EVAL ? "eval" : "train", t[i].package,
+               dv_font_installed(t[i].family) ? "installed" : "missing");
+}
+
 /* Options of the other mode, and line options out of range: usage errors. */
 static int check_mode(const args *a)
 {
@@ -309,8 +322,8 @@ int main(int argc, char **argv)
                .l = DV_LINE_DEFAULTS };
     int c;
     while ((c = getopt_long(argc, argv, "h", OPTS, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
+        if (c == 'h' || c == 'K') {
+            c == 'h' ? usage(stdout) : list_fonts();
             return 0;
         }
         if (c == '?' || set_opt(&a, c, optarg))

@@ -133,6 +133,12 @@ static void test_render_lines(void)
     char *a = render_twice(text, dir, "--lines --count 3 --seed 9 --line-height 24 "
                            "--line-width 240 --fonts \"DejaVu Sans,Liberation Serif\" --manifest",
                            names, G_N_ELEMENTS(names));
+    char *out = NULL, *err = NULL;
+    g_assert_cmpint(run("DOCVL_RENDER", "--list-fonts", &out, &err), ==, 0);
+    g_assert_nonnull(strstr(out, "DejaVu Sans\tsans\ttrain\tfonts-dejavu-core\tinstalled\n"));
+    g_assert_nonnull(strstr(out, "Noto Sans Mono\tmono\teval\tfonts-noto-mono\t"));
+    g_free(out);
+    g_free(err);
     gsize n;
     char *m = slurp(a, "manifest.jsonl", &n), *t0 = slurp(a, "line-00000.txt", &n);
     char *answer = g_strdup_printf("\"role\": \"Assistant\", \"content\": \"%s\"}]", t0);
