@@ -7,7 +7,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "image/decode.h"
 #include "testutil.h"
+#include "train/render.h"
 #include "train/render_line.h"
 
 static const char *const BASE[] = {
@@ -425,6 +427,47 @@ static void test_font_spec(void)
     g_free(dir);
 }
 
+/* Written as PNG (gray lines as 8-bit gray) and decoded: the same RGB. */
+static void round_trip(const dv_image *im, const char *path, int want_gray)
+{
+    dv_err e = {0};
+    g_assert_cmpint(dv_render_write_png(im, path, &e), ==, 0);
+    char *data;
+    gsize len;
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpint(data[25], ==, want_gray ? 0 : 2);   /* IHDR colour type */
+    dv_image back = {0};
+    g_assert_cmpint(dv_image_decode((const uint8_t *)data, len, 0, 1 << 24, &back, &e), ==, 0);
+    g_assert_cmpint(back.w, ==, im->w);
+    g_assert_cmpint(back.h, ==, im->h);
+    g_assert_cmpmem(back.rgb, (size_t)im->w * im->h * 3, im->rgb, (size_t)im->w * im->h * 3);
+    dv_image_free(&back);
+    g_free(data);
+}
+
+static void test_png_round_trip(void)
+{
+    if (!dv_font_installed("DejaVu Serif")) {
+        g_test_skip("DejaVu Serif is not installed (scripts/deps)");
+        return;
+    }
+    fixture fx;
+    open_fixture(&fx, "DejaVu Serif", DV_SPLIT_TRAIN);
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    dv_line l;
+    line(&fx, &o, 3, &l);
+    char *dir = test_tmpdir();
+    char *path = g_build_filename(dir, "l.png", NULL);
+    round_trip(&l.image, path, 1);
+    l.image.rgb[4] ^= 1;   /* one coloured pixel: written as RGB */
+    round_trip(&l.image, path, 0);
+    dv_line_free(&l);
+    close_fixture(&fx);
+    test_rmtree(dir);
+    g_free(path);
+    g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -435,5 +478,6 @@ int main(int argc, char **argv)
     g_test_add_func("/render_lines/degradations_in_range", test_degradations_in_range);
     g_test_add_func("/render_lines/errors", test_errors);
     g_test_add_func("/render_lines/font_spec", test_font_spec);
+    g_test_add_func("/render_lines/png_round_trip", test_png_round_trip);
     return g_test_run();
 }
