@@ -6,7 +6,7 @@
  * found in their word boxes as pipe tables. */
 #include "out/format.h"
 #include "out/htmltable.h"
-#include "out/texttable.h"
+#include "doc/tables.h"
 
 #include <string.h>
 

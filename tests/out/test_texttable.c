@@ -1,11 +1,11 @@
-/* Tables found in text-layer word boxes (out/texttable.h) and written as GFM
+/* Tables found in text-layer word boxes (doc/tables.h) and written as GFM
  * by the Markdown writer. Pages are built from word boxes the way the
  * pipeline builds them (dv_pipeline_text_page), in pixels: words 20 px
  * high, 10 px a character, 5 px word spaces. */
 #include <math.h>
 #include <string.h>
 
-#include "out/texttable.h"
+#include "doc/tables.h"
 #include "out/writer.h"
 #include "pipeline_text.h"
 #include "testutil.h"

@@ -8,8 +8,8 @@
  * a row whose words bridge a gap ends it. The run is kept only when it looks
  * like data rather than prose: several narrow cells or numeric content, so
  * that paragraphs, two text columns, lists and running heads stay text. */
-#ifndef DV_OUT_TEXTTABLE_H
-#define DV_OUT_TEXTTABLE_H
+#ifndef DV_DOC_TABLES_H
+#define DV_DOC_TABLES_H
 
 #include "base/error.h"
 #include "out/page.h"

@@ -1,7 +1,7 @@
 /* Table regions from word boxes: rows by vertical overlap, columns by the
  * whitespace gaps all rows of a run share (an x projection of their words),
  * and a content check that keeps prose out. */
-#include "out/texttable.h"
+#include "doc/tables.h"
 
 #include <glib.h>
 #include <math.h>
