@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,8 @@
 /* Wrapped cell lines are told apart from rows only in tables whose rows
  * are spaced at least this many row heights apart. */
 #define WRAP_PITCH_MIN 0.3
+/* Lines of one wrapped cell are closer than this many line heights. */
+#define JOIN_GAP 0.8
 /* More columns than this: not a table a reader could use, and it keeps
  * the column lists on the stack. */
 #define MAX_COLS 64
@@ -54,6 +57,8 @@ typedef struct finder {
     trow *rows;
     int n_rows;
     span *tmp;              /* scratch for merging: n_words + MAX_COLS */
+    int *wcol;              /* scratch: the column of each word of a row */
+    double gap;             /* the column gap of the run being tried */
     long work;
 } finder;
 
@@ -188,13 +193,44 @@ static int column_of(const span *cols, int n, dv_rect b)
     return n - 1;
 }
 
+static double overlap_x(span a, span b)
+{
+    return fmin(a.x1, b.x1) - fmax(a.x0, b.x0);
+}
+
+/* The column of each of row r's words, written to f->wcol[r->first ..].
+ * Words closer than the column gap are one phrase and stay in one cell;
+ * a phrase wider than a column (a header over several, a spanning row's
+ * label) goes to the first column it covers half of, as the leftmost cell
+ * of its span. */
+static const int *word_columns(const finder *f, const trow *r, const span *cols, int n)
+{
+    int *col = f->wcol + r->first;
+    for (int k = 0; k < r->n;) {
+        const tword *w = &f->words[r->first + k];
+        span ph = { w->box.x0, w->box.x1 };
+        int end = k + 1;
+        for (; end < r->n && f->words[r->first + end].box.x0 - ph.x1 < f->gap; end++)
+            ph.x1 = fmax(ph.x1, f->words[r->first + end].box.x1);
+        int c = -1;
+        for (int j = 0; j < n && c < 0; j++)
+            if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
+                c = j;
+        if (c < 0)
+            c = column_of(cols, n, (dv_rect){ ph.x0, 0, ph.x1, 0 });
+        for (; k < end; k++)
+            col[k] = c;
+    }
+    return col;
+}
+
 static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
 {
+    const int *col = word_columns(f, r, cols, n);
     int filled = 0, last = -1;
     for (int k = 0; k < r->n; k++) {
-        int c = column_of(cols, n, f->words[r->first + k].box);
-        filled += c != last;
-        last = c;
+        filled += col[k] != last;
+        last = col[k];
     }
     return filled;
 }
@@ -403,9 +439,10 @@ static int logical_rows(const finder *f, int a, int b)
 static void append_cell(const finder *f, const trow *r, const span *cols, int n, int c,
                         GString *cell)
 {
+    const int *col = word_columns(f, r, cols, n);
     for (int k = 0; k < r->n; k++) {
         const tword *w = &f->words[r->first + k];
-        if (column_of(cols, n, w->box) != c)
+        if (col[k] != c)
             continue;
         if (cell->len)
             g_string_append_c(cell, ' ');
@@ -491,6 +528,104 @@ static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, doubl
     }
 }
 
+/* What join_lines needs of a line: the columns it fills, those holding a
+ * number, and whether its first word starts in lower case. */
+typedef struct line_cells {
+    uint64_t filled, numbers;
+    int lower;
+} line_cells;
+
+/* A word standing for a missing number: "-", "n.a." and the like. */
+static int placeholder(const char *w)
+{
+    static const char *const marks[] = { "-", "\u2013", "\u2014", "n.a.", "n/a", "na", "..",
+                                         "...", "x", "*" };
+    for (size_t k = 0; k < G_N_ELEMENTS(marks); k++)
+        if (g_ascii_strcasecmp(w, marks[k]) == 0 || strcmp(w, marks[k]) == 0)
+            return 1;
+    return 0;
+}
+
+static line_cells cells_of(const finder *f, const trow *r, const span *cols, int n)
+{
+    const int *col = word_columns(f, r, cols, n);
+    int digits[MAX_COLS + 1] = { 0 }, other[MAX_COLS + 1] = { 0 }, marks[MAX_COLS + 1] = { 0 };
+    int words[MAX_COLS + 1] = { 0 };
+    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text) };
+    for (int k = 0; k < r->n; k++) {
+        const char *w = f->words[r->first + k].text;
+        lc.filled |= (uint64_t)1 << col[k];
+        words[col[k]]++;
+        marks[col[k]] += placeholder(w);
+        for (; *w; w++) {
+            digits[col[k]] += g_ascii_isdigit(*w) != 0;
+            other[col[k]] += !g_ascii_isdigit(*w);
+        }
+    }
+    for (int c = 0; c < n; c++)
+        if ((digits[c] > 0 && digits[c] >= other[c]) || (words[c] > 0 && marks[c] == words[c]))
+            lc.numbers |= (uint64_t)1 << c;
+    return lc;
+}
+
+static int popcount(uint64_t x)
+{
+    int n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
+/* More than half the cells past the first column hold numbers: a data
+ * line, not a header line (whose cells are labels, a year or a unit
+ * aside). */
+static int data_line(line_cells lc)
+{
+    uint64_t rest = ~(uint64_t)1;
+    return 2 * popcount(lc.numbers & rest) > popcount(lc.filled & rest);
+}
+
+/* Two header lines are one row of cells when they fill the same columns,
+ * one of them fewer by the first column (a stub header set at the bottom)
+ * or the lower one only some past the first (a units line). A line of cells over a few
+ * columns above a fuller one is a spanning header row of its own. */
+static int same_header_cells(uint64_t up, uint64_t low)
+{
+    if ((up & low) == low)
+        return (low & ~(uint64_t)1) != 0; /* a label alone in the first column starts a section */
+    return (up & low) == up && ((low & ~up) & ~(uint64_t)1) == 0;
+}
+
+/* A cell's text wrapped over several lines is one row of the table. In
+ * the header (the lines above the first data line), a close line filling
+ * the same columns as the line above continues it ("Own brands" over
+ * "market share", see same_header_cells). Anywhere, a close line starting
+ * in lower case continues the line above unless both hold numbers in one
+ * column. Spanning rows stay rows. */
+static void join_lines(finder *f, int a, int b, const span *cols, int n)
+{
+    int header = 1;
+    line_cells above = cells_of(f, &f->rows[a], cols, n);
+    for (int i = a + 1; i < b; i++) {
+        trow *r = &f->rows[i];
+        const trow *up = &f->rows[i - 1];
+        line_cells lc = cells_of(f, r, cols, n);
+        header = header && !data_line(lc);
+        int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
+        int join = !r->cont && !r->spanning && !up->spanning && close &&
+                   (lc.lower ? !(lc.numbers & above.numbers)
+                             : header && same_header_cells(above.filled, lc.filled));
+        if (join)
+            r->cont = 1;
+        if (r->cont) {
+            above.filled |= lc.filled;
+            above.numbers |= lc.numbers;
+        } else {
+            above = lc;
+        }
+    }
+}
+
 static int run_from(finder *f, int a, double gap, span *cols, int *n)
 {
     int b = grow(f, a, gap, cols, n);
@@ -501,6 +636,21 @@ static int run_from(finder *f, int a, double gap, span *cols, int *n)
         b--;
     *n = columns_of(f, a, b, gap, cols);
     return b;
+}
+
+/* Header rows taken above a table's first row (rows [best, first)) that
+ * end a block of text, the line above them being close, are the last
+ * lines of its caption ("... by Age Cohort"), not a header. Returns the
+ * table's first row without them. */
+static int drop_caption_tail(finder *f, int best, int first)
+{
+    while (best < first && best > 0) {
+        const trow *r = &f->rows[best], *up = &f->rows[best - 1];
+        if (r->box.y0 - up->box.y1 >= JOIN_GAP * fmax(r->h, up->h))
+            break;
+        f->rows[best++].spanning = 0;
+    }
+    return best;
 }
 
 /* Header rows whose cells span several columns merge those columns when a
@@ -522,6 +672,7 @@ static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end
         }
     }
     *end = run_from(f, best, gap, cols, n); /* the rows' marks, as the other tries left them */
+    int first = best;
     for (int s = best; s > a; s--) {
         const trow *r = &f->rows[s - 1], *below = &f->rows[s];
         if (*n < 2 || !spanning_row(f, r, cols, *n, gap, HEAD_WORDS) ||
@@ -531,7 +682,37 @@ static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end
         f->rows[s - 1].cont = 0;
         best = s - 1;
     }
-    return best;
+    return drop_caption_tail(f, best, first);
+}
+
+static int same_words(const finder *f, const trow *p, const trow *q)
+{
+    if (p->n != q->n)
+        return 0;
+    for (int k = 0; k < p->n; k++)
+        if (strcmp(f->words[p->first + k].text, f->words[q->first + k].text) != 0)
+            return 0;
+    return 1;
+}
+
+/* Where the table of rows [a, b) ends when a header line comes again
+ * below its data: one table printed after another with the same head
+ * (and a title row between them). Returns b when none does. */
+static int repeated_header(const finder *f, int a, int b, const span *cols, int n)
+{
+    int data = a;
+    while (data < b && !data_line(cells_of(f, &f->rows[data], cols, n)))
+        data++;
+    for (int k = data + 1; k < b; k++) {
+        for (int h = a; h < data; h++) {
+            if (!same_words(f, &f->rows[h], &f->rows[k]))
+                continue;
+            while (k - 1 > data && !data_line(cells_of(f, &f->rows[k - 1], cols, n)))
+                k--;
+            return k;
+        }
+    }
+    return b;
 }
 
 /* Tries a table starting at row a; *next is the row to go on from (past
@@ -542,8 +723,19 @@ static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e
     span cols[MAX_COLS + 1];
     int n = 0, end = a;
     double gap = GAP_MIN * f->rows[a].h;
+    f->gap = gap;
     a = best_start(f, a, gap, cols, &n, &end);
-    if (n < 2 || logical_rows(f, a, end) < MIN_ROWS)
+    if (n < 2)
+        return DOCVL_OK;
+    int split = repeated_header(f, a, end, cols, n);
+    if (split < end) {
+        end = split;
+        n = columns_of(f, a, end, gap, cols);
+        if (n < 2)
+            return DOCVL_OK;
+    }
+    join_lines(f, a, end, cols, n);
+    if (logical_rows(f, a, end) < MIN_ROWS)
         return DOCVL_OK;
     dv_text_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
@@ -585,6 +777,7 @@ static void finder_free(finder *f)
     g_free(f->words);
     g_free(f->rows);
     g_free(f->tmp);
+    g_free(f->wcol);
 }
 
 int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
@@ -597,8 +790,9 @@ int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
     f.words = g_try_new(tword, n);
     f.rows = g_try_new(trow, n);
     f.tmp = g_try_new(span, (size_t)n + MAX_COLS + 1);
+    f.wcol = g_try_new(int, n);
     out->word_table = g_try_new(int, n);
-    if (!f.words || !f.rows || !f.tmp || !out->word_table) {
+    if (!f.words || !f.rows || !f.tmp || !f.wcol || !out->word_table) {
         finder_free(&f);
         return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d words", n);
     }
