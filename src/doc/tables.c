@@ -49,6 +49,7 @@ typedef struct trow {
 
 typedef struct span {
     double x0, x1;
+    int num;                /* only numbers (number_word) in it */
 } span;
 
 typedef struct finder {
@@ -61,6 +62,69 @@ typedef struct finder {
     double gap;             /* the column gap of the run being tried */
     long work;
 } finder;
+
+/* Digits make at least half of the non-space characters. */
+static int numeric(const char *s)
+{
+    int digits = 0, other = 0;
+    for (; *s; s++) {
+        if (g_ascii_isdigit(*s))
+            digits++;
+        else if (*s != ' ')
+            other++;
+    }
+    return digits > 0 && digits >= other;
+}
+
+/* A word standing for a missing number: "-", "n.a." and the like. */
+static int placeholder(const char *w)
+{
+    static const char *const marks[] = { "-", "\u2013", "\u2014", "n.a.", "n/a", "na", "..",
+                                         "...", "x", "*" };
+    for (size_t k = 0; k < G_N_ELEMENTS(marks); k++)
+        if (g_ascii_strcasecmp(w, marks[k]) == 0 || strcmp(w, marks[k]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A number or a mark standing for one: never part of another cell. */
+static int number_word(const char *w)
+{
+    return numeric(w) || placeholder(w);
+}
+
+/* next is a group of three digits continuing the integer part of prev
+ * ("15 455", thousands set apart by a space). */
+static int thousands(const char *prev, const char *next)
+{
+    size_t n = strlen(prev);
+    if (n == 0 || n > 3 + 4 * 4 || strchr(prev, '.') || !g_ascii_isdigit(prev[n - 1]))
+        return 0;
+    size_t d = strspn(next, "0123456789");
+    return d == 3 && (next[3] == '\0' || ((next[3] == '.' || next[3] == ',') &&
+                                           g_ascii_isdigit(next[4])));
+}
+
+/* The end of the phrase of row r starting at word k: words closer than
+ * gap read as one cell, except that two numbers side by side are two
+ * ("4,151,000 25.0" in columns set close together). */
+static int phrase_end(const finder *f, const trow *r, int k, double gap, span *extent)
+{
+    const tword *w = &f->words[r->first + k];
+    int num = number_word(w->text);
+    *extent = (span){ w->box.x0, w->box.x1, num };
+    for (k++; k < r->n; k++) {
+        w = &f->words[r->first + k];
+        int next = number_word(w->text);
+        if (w->box.x0 - extent->x1 >= gap ||
+            (num && next && !thousands(f->words[r->first + k - 1].text, w->text)))
+            break;
+        extent->x1 = fmax(extent->x1, w->box.x1);
+        extent->num &= next;
+        num = next;
+    }
+    return k;
+}
 
 static int usable(const dv_page_word *w)
 {
@@ -134,18 +198,20 @@ static int merge_row(finder *f, span *cols, int n, const trow *r, double gap)
     int m = 0;
     for (int k = 0; k < n; k++)
         f->tmp[m++] = cols[k];
-    for (int k = 0; k < r->n; k++) {
-        const dv_rect *b = &f->words[r->first + k].box;
-        f->tmp[m++] = (span){ b->x0, b->x1 };
-    }
+    for (int k = 0; k < r->n;)
+        k = phrase_end(f, r, k, gap, &f->tmp[m++]);
     f->work += m;
     if (f->work > WORK_MAX)
         return -1;
     qsort(f->tmp, (size_t)m, sizeof *f->tmp, cmp_span);
     int out = 0;
     for (int k = 0; k < m; k++) {
-        if (out > 0 && f->tmp[k].x0 - cols[out - 1].x1 < gap) {
+        /* a number is in the column of another row's phrase when they
+         * overlap: columns of figures may be set closer than word gaps */
+        if (out > 0 && f->tmp[k].x0 - cols[out - 1].x1 <
+                           (cols[out - 1].num || f->tmp[k].num ? 0 : gap)) {
             cols[out - 1].x1 = fmax(cols[out - 1].x1, f->tmp[k].x1);
+            cols[out - 1].num &= f->tmp[k].num;
             continue;
         }
         if (out == MAX_COLS)
@@ -207,11 +273,8 @@ static const int *word_columns(const finder *f, const trow *r, const span *cols,
 {
     int *col = f->wcol + r->first;
     for (int k = 0; k < r->n;) {
-        const tword *w = &f->words[r->first + k];
-        span ph = { w->box.x0, w->box.x1 };
-        int end = k + 1;
-        for (; end < r->n && f->words[r->first + end].box.x0 - ph.x1 < f->gap; end++)
-            ph.x1 = fmax(ph.x1, f->words[r->first + end].box.x1);
+        span ph;
+        int end = phrase_end(f, r, k, f->gap, &ph);
         int c = -1;
         for (int j = 0; j < n && c < 0; j++)
             if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
@@ -240,6 +303,9 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
  * words without a gap. Above a table a caption must stay out (HEAD_WORDS);
  * inside one, group labels run longer (MID_WORDS). */
 #define HEAD_WORDS 3
+/* A table's columns may start this many rows below its first (header rows
+ * over merged columns above them). */
+#define HEAD_SKIP 4
 #define MID_WORDS 8
 static int spanning_row(const finder *f, const trow *r, const span *cols, int n, double gap,
                         int max_words)
@@ -324,19 +390,6 @@ static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
     }
     *n_cols = n;
     return b;
-}
-
-/* Digits make at least half of the non-space characters. */
-static int numeric(const char *s)
-{
-    int digits = 0, other = 0;
-    for (; *s; s++) {
-        if (g_ascii_isdigit(*s))
-            digits++;
-        else if (*s != ' ')
-            other++;
-    }
-    return digits > 0 && digits >= other;
 }
 
 /* Only one-letter words ("S A"): letters of text set vertically in a
@@ -535,17 +588,6 @@ typedef struct line_cells {
     int lower;
 } line_cells;
 
-/* A word standing for a missing number: "-", "n.a." and the like. */
-static int placeholder(const char *w)
-{
-    static const char *const marks[] = { "-", "\u2013", "\u2014", "n.a.", "n/a", "na", "..",
-                                         "...", "x", "*" };
-    for (size_t k = 0; k < G_N_ELEMENTS(marks); k++)
-        if (g_ascii_strcasecmp(w, marks[k]) == 0 || strcmp(w, marks[k]) == 0)
-            return 1;
-    return 0;
-}
-
 static line_cells cells_of(const finder *f, const trow *r, const span *cols, int n)
 {
     const int *col = word_columns(f, r, cols, n);
@@ -661,7 +703,7 @@ static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end
 {
     int best = a;
     *end = run_from(f, a, gap, cols, n);
-    for (int s = a + 1; s <= a + 2 && s < f->n_rows; s++) {
+    for (int s = a + 1; s <= a + HEAD_SKIP && s < f->n_rows; s++) {
         span c[MAX_COLS + 1];
         int m = 0, e = run_from(f, s, gap, c, &m);
         if (m > *n && e >= *end && e - s >= MIN_ROWS) {
