@@ -59,6 +59,7 @@ typedef struct finder {
     int n_rows;
     span *tmp;              /* scratch for merging: n_words + MAX_COLS */
     int *wcol;              /* scratch: the column of each word of a row */
+    int *wlast;             /* scratch: the last column its phrase covers */
     double gap;             /* the column gap of the run being tried */
     long work;
 } finder;
@@ -281,8 +282,14 @@ static const int *word_columns(const finder *f, const trow *r, const span *cols,
                 c = j;
         if (c < 0)
             c = column_of(cols, n, (dv_rect){ ph.x0, 0, ph.x1, 0 });
-        for (; k < end; k++)
+        int last = c;
+        for (int j = c + 1; j < n; j++)
+            if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
+                last = j;
+        for (; k < end; k++) {
             col[k] = c;
+            f->wlast[r->first + k] = last;
+        }
     }
     return col;
 }
@@ -476,6 +483,7 @@ static void table_free(dv_text_table *t)
     for (int k = 0; t->cells && k < t->n_rows * t->n_cols; k++)
         g_free(t->cells[k]);
     g_free(t->cells);
+    g_free(t->spans);
     memset(t, 0, sizeof *t);
 }
 
@@ -503,6 +511,26 @@ static void append_cell(const finder *f, const trow *r, const span *cols, int n,
     }
 }
 
+/* A cell spans the columns right of it only while they are empty; empty
+ * cells span nothing (0). */
+static void clip_spans(dv_text_table *t)
+{
+    for (int r = 0; r < t->n_rows; r++) {
+        char **cells = t->cells + (size_t)r * t->n_cols;
+        int *spans = t->spans + (size_t)r * t->n_cols;
+        for (int c = 0; c < t->n_cols; c++) {
+            if (!*cells[c]) {
+                spans[c] = 0;
+                continue;
+            }
+            int s = 1;
+            while (s < spans[c] && c + s < t->n_cols && !*cells[c + s])
+                s++;
+            spans[c] = s;
+        }
+    }
+}
+
 /* The cells of rows [a, b) in cols, wrapped lines joined to their row. */
 static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv_text_table *t,
                       dv_err *e)
@@ -510,7 +538,8 @@ static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv
     t->n_rows = logical_rows(f, a, b);
     t->n_cols = n;
     t->cells = g_try_new0(char *, (size_t)t->n_rows * n);
-    if (!t->cells)
+    t->spans = g_try_new0(int, (size_t)t->n_rows * n);
+    if (!t->cells || !t->spans)
         return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d x %d cells", t->n_rows, n);
     t->box = (dv_rect){ 0, 0, 0, 0 };
     GString *cell = g_string_new(NULL);
@@ -518,6 +547,11 @@ static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv
         const trow *r = &f->rows[i];
         t->box = dv_rect_union(t->box, r->box);
         row += i == a || !r->cont;
+        const int *col = word_columns(f, r, cols, n);
+        for (int k = 0; k < r->n; k++) {
+            int *span = &t->spans[row * n + col[k]];
+            *span = MAX(*span, f->wlast[r->first + k] - col[k] + 1);
+        }
         for (int c = 0; c < n; c++) {
             char **slot = &t->cells[row * n + c];
             g_string_assign(cell, *slot ? *slot : "");
@@ -527,6 +561,7 @@ static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv
         }
     }
     g_string_free(cell, TRUE);
+    clip_spans(t);
     return DOCVL_OK;
 }
 
@@ -820,6 +855,7 @@ static void finder_free(finder *f)
     g_free(f->rows);
     g_free(f->tmp);
     g_free(f->wcol);
+    g_free(f->wlast);
 }
 
 int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
@@ -833,8 +869,9 @@ int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
     f.rows = g_try_new(trow, n);
     f.tmp = g_try_new(span, (size_t)n + MAX_COLS + 1);
     f.wcol = g_try_new(int, n);
+    f.wlast = g_try_new(int, n);
     out->word_table = g_try_new(int, n);
-    if (!f.words || !f.rows || !f.tmp || !f.wcol || !out->word_table) {
+    if (!f.words || !f.rows || !f.tmp || !f.wcol || !f.wlast || !out->word_table) {
         finder_free(&f);
         return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d words", n);
     }

@@ -20,6 +20,8 @@
 typedef struct dv_text_table {
     int n_rows, n_cols;     /* the first row is the header */
     char **cells;           /* n_rows * n_cols, row major, UTF-8 as in the words; "" when empty */
+    int *spans;             /* n_rows * n_cols: the columns a cell covers from its own
+                               (a header over several); 1 for most, 0 for empty cells */
     dv_rect box;
 } dv_text_table;
 
