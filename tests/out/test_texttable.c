@@ -146,6 +146,50 @@ static void test_pipes_escaped(void)
     dv_page_clear(&p);
 }
 
+/* A header cell over both number columns (repeated in each, as model
+ * HTML colspans are), header cells on two lines, a row label wrapped onto
+ * a lower-case second line, and a number with its thousands set apart:
+ * each is one cell. */
+static void test_structure(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Releases per medium", 402, 200);
+    text_at(&ws, "Pollutant", 100, 225);
+    text_right(&ws, "to air", 450, 225);
+    text_right(&ws, "to water", 600, 225);
+    text_right(&ws, "kg/year", 450, 245);
+    text_right(&ws, "kg/year", 600, 245);
+    static const char *const rows[][3] = {
+        { "Carbon dioxide", "15 455", "1.5" },
+        { "Nitrous oxides and", "200", "-" },
+        { "other compounds", "", "" },
+        { "Methane", "100", "12" },
+    };
+    for (int r = 0; r < 4; r++) {
+        int y = 275 + 25 * r;
+        text_at(&ws, rows[r][0], 100, y);
+        if (*rows[r][1])
+            text_right(&ws, rows[r][1], 450, y);
+        if (*rows[r][2])
+            text_right(&ws, rows[r][2], 600, y);
+    }
+    text_at(&ws, para2, 100, 450);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "\n\n"
+                                "|  | Releases per medium | Releases per medium |\n"
+                                "| --- | --- | --- |\n"
+                                "| Pollutant | to air kg/year | to water kg/year |\n"
+                                "| Carbon dioxide | 15 455 | 1.5 |\n"
+                                "| Nitrous oxides and other compounds | 200 | - |\n"
+                                "| Methane | 100 | 12 |\n\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
 static const char *const prose[] = {
     "when the rows of a page are read from its text layer",
     "the words come with boxes and the lines they make up",
@@ -242,6 +286,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/texttable/between_paragraphs", test_table_between_paragraphs);
     g_test_add_func("/texttable/pipes_escaped", test_pipes_escaped);
+    g_test_add_func("/texttable/structure", test_structure);
     g_test_add_func("/texttable/two_columns", test_two_columns_no_table);
     g_test_add_func("/texttable/paragraph_page", test_paragraph_page_no_table);
     g_test_add_func("/texttable/odd_boxes", test_odd_boxes);
