@@ -59,18 +59,23 @@ static void page_of(words *ws, dv_page_result *p)
     g_array_free(ws->w, TRUE);
 }
 
-static char *markdown(const dv_page_result *p, int text_tables)
+static char *written(dv_format fmt, const dv_page_result *p, int text_tables)
 {
     GString *out = g_string_new(NULL);
     dv_sink sink = { dv_sink_gstring, out };
     dv_writer_options opt = { .text_tables = text_tables };
     dv_writer *w = NULL;
     dv_err e = { 0 };
-    g_assert_cmpint(dv_writer_new(DV_FMT_MARKDOWN, sink, &opt, &w, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_writer_new(fmt, sink, &opt, &w, &e), ==, DOCVL_OK);
     g_assert_cmpint(dv_writer_page(w, p, &e), ==, DOCVL_OK);
     g_assert_cmpint(dv_writer_finish(w, &e), ==, DOCVL_OK);
     dv_writer_free(w);
     return g_string_free(out, FALSE);
+}
+
+static char *markdown(const dv_page_result *p, int text_tables)
+{
+    return written(DV_FMT_MARKDOWN, p, text_tables);
 }
 
 static int count_tables(const dv_page_result *p)
@@ -133,6 +138,22 @@ static void test_table_between_paragraphs(void)
     g_assert_null(strstr(md, "| --- |"));
     g_assert_nonnull(strstr(md, "Dried plums 130 12.25\n"));
     g_free(md);
+    dv_page_clear(&p);
+}
+
+/* hOCR: the table's box as an ocr_table area, its words still in their
+ * blocks; none when table detection is off. */
+static void test_hocr_table_area(void)
+{
+    dv_page_result p;
+    table_page(&p, "Apples");
+    char *h = written(DV_FMT_HOCR, &p, 1);
+    g_assert_nonnull(strstr(h, "<div class=\"ocr_table\" id=\"table_1_1\" title=\"bbox 100 200 700 295\"></div>"));
+    g_assert_nonnull(strstr(h, ">Pears</span>"));
+    g_free(h);
+    h = written(DV_FMT_HOCR, &p, 0);
+    g_assert_null(strstr(h, "class=\"ocr_table\""));
+    g_free(h);
     dv_page_clear(&p);
 }
 
@@ -287,6 +308,7 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/between_paragraphs", test_table_between_paragraphs);
     g_test_add_func("/texttable/pipes_escaped", test_pipes_escaped);
     g_test_add_func("/texttable/structure", test_structure);
+    g_test_add_func("/texttable/hocr_area", test_hocr_table_area);
     g_test_add_func("/texttable/two_columns", test_two_columns_no_table);
     g_test_add_func("/texttable/paragraph_page", test_paragraph_page_no_table);
     g_test_add_func("/texttable/odd_boxes", test_odd_boxes);
