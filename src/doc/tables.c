@@ -662,6 +662,14 @@ static int data_line(line_cells lc)
     return 2 * popcount(lc.numbers & rest) > popcount(lc.filled & rest);
 }
 
+/* The first data line of rows [a, b), b when there is none. */
+static int first_data(const finder *f, int a, int b, const span *cols, int n)
+{
+    while (a < b && !data_line(cells_of(f, &f->rows[a], cols, n)))
+        a++;
+    return a;
+}
+
 /* Two header lines are one row of cells when they fill the same columns,
  * one of them fewer by the first column (a stub header set at the bottom)
  * or the lower one only some past the first (a units line). A line of cells over a few
@@ -674,20 +682,23 @@ static int same_header_cells(uint64_t up, uint64_t low)
 }
 
 /* A cell's text wrapped over several lines is one row of the table. In
- * the header (the lines above the first data line), a close line filling
- * the same columns as the line above continues it ("Own brands" over
+ * the header (the few lines above the first data line), a close line
+ * filling the same columns as the line above, not both a row label,
+ * continues it ("Own brands" over
  * "market share", see same_header_cells). Anywhere, a close line starting
  * in lower case continues the line above unless both hold numbers in one
  * column. Spanning rows stay rows. */
 static void join_lines(finder *f, int a, int b, const span *cols, int n)
 {
-    int header = 1;
+    int data = first_data(f, a, b, cols, n);
+    /* without data lines below a short header, rows of labels are rows */
+    int header_end = data < b && data - a <= HEAD_SKIP + 1 ? data : a;
     line_cells above = cells_of(f, &f->rows[a], cols, n);
     for (int i = a + 1; i < b; i++) {
         trow *r = &f->rows[i];
         const trow *up = &f->rows[i - 1];
         line_cells lc = cells_of(f, r, cols, n);
-        header = header && !data_line(lc);
+        int header = i < header_end && !(above.filled & lc.filled & 1);
         int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
         int join = !r->cont && !r->spanning && !up->spanning && close &&
                    (lc.lower ? !(lc.numbers & above.numbers)
@@ -777,9 +788,7 @@ static int same_words(const finder *f, const trow *p, const trow *q)
  * (and a title row between them). Returns b when none does. */
 static int repeated_header(const finder *f, int a, int b, const span *cols, int n)
 {
-    int data = a;
-    while (data < b && !data_line(cells_of(f, &f->rows[data], cols, n)))
-        data++;
+    int data = first_data(f, a, b, cols, n);
     for (int k = data + 1; k < b; k++) {
         for (int h = a; h < data; h++) {
             if (!same_words(f, &f->rows[h], &f->rows[k]))
