@@ -13,7 +13,7 @@
 
 #include <glib.h>
 
-#include "cli/docvl_cli.h"
+#include "docvl_cli.h"
 #include "docvl.h"
 
 /* Signal state is the one thing a handler may touch. The handler removes
@@ -57,17 +57,12 @@ int main(int argc, char **argv)
 {
     cli_opts o;
     int rc = cli_parse(argc, argv, &o);
-    if (rc >= 0) {
-        cli_opts_free(&o);
+    if (rc >= 0)
         return rc;
-    }
     if (install_signals()) {
         fprintf(stderr, "docvl: cannot install signal handlers: %s\n", strerror(errno));
-        cli_opts_free(&o);
         return CLI_EXIT_FAIL;
     }
     o.cancel = &got_signal;
-    rc = cli_run(&o);
-    cli_opts_free(&o);
-    return rc;
+    return cli_run(&o);
 }
