@@ -310,8 +310,8 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
  * words without a gap. Above a table a caption must stay out (HEAD_WORDS);
  * inside one, group labels run longer (MID_WORDS). */
 #define HEAD_WORDS 3
-/* A table's columns may start this many rows below its first (header rows
- * over merged columns above them). */
+/* A table's columns may start this many rows below its first or below a
+ * better start (header rows over merged columns above them). */
 #define HEAD_SKIP 4
 #define MID_WORDS 8
 static int spanning_row(const finder *f, const trow *r, const span *cols, int n, double gap,
@@ -742,14 +742,16 @@ static int drop_caption_tail(finder *f, int best, int first)
 }
 
 /* Header rows whose cells span several columns merge those columns when a
- * run starts on them: a run starting a row or two later that reaches as
- * far with more columns is better, the rows before it becoming spanning
- * rows of its header. Returns the chosen start; cols, *n and *end for it. */
-static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end)
+ * run starts on them: a run starting a few rows later that reaches as far
+ * with more columns is better, the rows before it becoming spanning rows
+ * of its header. Starts are tried up to HEAD_SKIP rows past the best so
+ * far, and at most reach rows past a. Returns the chosen start; cols, *n
+ * and *end for it. */
+static int best_start(finder *f, int a, int reach, double gap, span *cols, int *n, int *end)
 {
     int best = a;
     *end = run_from(f, a, gap, cols, n);
-    for (int s = a + 1; s <= a + HEAD_SKIP && s < f->n_rows; s++) {
+    for (int s = a + 1; s <= MIN(best + HEAD_SKIP, a + reach) && s < f->n_rows; s++) {
         span c[MAX_COLS + 1];
         int m = 0, e = run_from(f, s, gap, c, &m);
         if (m > *n && e >= *end && e - s >= MIN_ROWS) {
@@ -801,16 +803,15 @@ static int repeated_header(const finder *f, int a, int b, const span *cols, int 
     return b;
 }
 
-/* Tries a table starting at row a; *next is the row to go on from (past
- * the table when one was kept). */
-static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e)
+/* A table from row a, its columns starting at most reach rows below (see
+ * best_start); *next past it when one is kept. */
+static int table_from(finder *f, int a, int reach, int *next, dv_text_tables *out, dv_err *e)
 {
-    *next = a + 1;
     span cols[MAX_COLS + 1];
     int n = 0, end = a;
     double gap = GAP_MIN * f->rows[a].h;
     f->gap = gap;
-    a = best_start(f, a, gap, cols, &n, &end);
+    a = best_start(f, a, reach, gap, cols, &n, &end);
     if (n < 2)
         return DOCVL_OK;
     int split = repeated_header(f, a, end, cols, n);
@@ -830,6 +831,19 @@ static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e
         *next = end;
     }
     table_free(&t);
+    return rc;
+}
+
+/* Tries a table starting at row a; *next is the row to go on from (past
+ * the table when one was kept). Columns may start further down, below a
+ * header (best_start); when the table found so is rejected, a nearer
+ * start is tried. */
+static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e)
+{
+    *next = a + 1;
+    int rc = table_from(f, a, 2 * HEAD_SKIP, next, out, e);
+    if (rc == DOCVL_OK && *next == a + 1)
+        rc = table_from(f, a, HEAD_SKIP, next, out, e);
     return rc;
 }
 
