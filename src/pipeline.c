@@ -402,9 +402,16 @@ static void failed_page(run *r, const page_work *pw, dv_page_result *pg, const c
  * interrupt stop the run, other failures fail the page. */
 static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
 {
-    int rc = need_reader(r, pw->index + 1, e);
+    dv_err me = { 0 };
+    int rc = need_reader(r, pw->index + 1, &me);
+    if (rc && !r->p->o.model_dir && r->p->o.no_model_fails_page) {
+        r->st->stage = DV_STAGE_NONE;
+        r->st->pages_no_model++;
+        failed_page(r, pw, pg, "it needs the model, but no model was given");
+        return DOCVL_OK;
+    }
     if (rc)
-        return rc;
+        return dv_fail(e, rc, "%s", me.msg);
     int failed = 0;   /* reported per tile; the count makes the status 5 */
     dv_err pe = { 0 };
     rc = model_page(r, pw, pg, &failed, &pe);

@@ -67,6 +67,12 @@ typedef struct dv_pipeline_opts {
      * layer's trial run). A page over it is abandoned like a failed page
      * (its text layer if any, counted in pages_failed). 0: no limit. */
     double page_timeout;
+    /* 1: a page that needs the model when none was given fails like a page
+     * the model could not read (reported, its text layer or nothing
+     * written, counted in pages_failed and pages_no_model) and the run goes
+     * on; 0: it stops the run (DV_STAGE_MODEL). A model that fails to load
+     * stops the run either way. */
+    int no_model_fails_page;
     /* Set asynchronously (a signal handler): the run stops at the next tile
      * or token with DOCVL_EINTERRUPTED. May be NULL. */
     const volatile sig_atomic_t *cancel;
@@ -83,6 +89,7 @@ typedef struct dv_pipeline_stats {
     int tiles;
     int tiles_failed;       /* tiles whose model output was degenerate twice */
     int model_pages;        /* pages read by the model */
+    int pages_no_model;     /* pages failed for want of a model (no_model_fails_page) */
     dv_fail_stage stage;    /* where a failing run stopped */
 } dv_pipeline_stats;
 
