@@ -492,6 +492,8 @@ static int open_doc(run *r, dv_err *e)
 {
     dv_doc_options dopt = { r->p->o.password, 0 };
     int rc = dv_doc_open_file(r->input, &dopt, &r->doc, e);
+    if (rc == DOCVL_OK && r->p->o.no_page_trial)
+        dv_doc_set_trial_seconds(r->doc, 0);
     if (rc == DOCVL_OK && dv_doc_page_count(r->doc) <= 0)
         rc = dv_fail(e, DOCVL_EFORMAT, "the document has no pages");
     if (rc)

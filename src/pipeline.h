@@ -73,6 +73,11 @@ typedef struct dv_pipeline_opts {
      * on; 0: it stops the run (DV_STAGE_MODEL). A model that fails to load
      * stops the run either way. */
     int no_model_fails_page;
+    /* 1: PDF pages are used without the document layer's forked trial run
+     * (doc/guard.h). For callers with several threads reading documents: a
+     * fork taken while another thread holds a Poppler or Cairo lock leaves
+     * the trial deadlocked until its timeout refuses a good page. */
+    int no_page_trial;
     /* Set asynchronously (a signal handler): the run stops at the next tile
      * or token with DOCVL_EINTERRUPTED. May be NULL. */
     const volatile sig_atomic_t *cancel;

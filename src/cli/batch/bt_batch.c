@@ -143,6 +143,8 @@ typedef struct batch {
     GMutex mu;              /* the fields below and stderr */
     guint next;             /* index into todo */
     GPtrArray *deferred;    /* locked by another process when first tried */
+    GRWLock reading;        /* held shared while a document is read, exclusive to flush */
+    int since_flush;        /* documents read since the caches were emptied */
     int fatal;              /* exit status that stops the batch, 0: none */
     int n_done, n_partial, n_failed, n_skipped, pages;
     int finished;           /* documents finished in this run */
@@ -152,6 +154,7 @@ typedef struct batch {
 typedef struct doc_ctx {
     batch *b;
     const bt_input *in;
+    const char *key;
     gint64 t0;
 } doc_ctx;
 
@@ -167,7 +170,7 @@ static char *json_line(JsonBuilder *bld)
     return s;
 }
 
-static JsonBuilder *event_start(const char *event, const bt_input *in)
+static JsonBuilder *event_start(const char *event, const bt_input *in, const char *key)
 {
     JsonBuilder *b = json_builder_new();
     json_builder_begin_object(b);
@@ -176,7 +179,7 @@ static JsonBuilder *event_start(const char *event, const bt_input *in)
     json_builder_set_member_name(b, "input");
     json_builder_add_string_value(b, in->path);
     json_builder_set_member_name(b, "output");
-    json_builder_add_string_value(b, in->rel);
+    json_builder_add_string_value(b, key);
     return b;
 }
 
@@ -193,7 +196,7 @@ static void on_page(void *user, const bt_page_event *ev)
     doc_ctx *d = user;
     if (d->b->a->progress != PROG_JSON)
         return;
-    JsonBuilder *j = event_start("page", d->in);
+    JsonBuilder *j = event_start("page", d->in, d->key);
     json_builder_set_member_name(j, "page");
     json_builder_add_int_value(j, ev->page);
     json_builder_set_member_name(j, "pages");
@@ -218,11 +221,11 @@ static int human_progress(const batch *b)
                             (b->a->progress == PROG_AUTO && isatty(2)));
 }
 
-static void report_doc(batch *b, const bt_input *in, const char *status, int pages,
-                       const char *reason)
+static void report_doc(batch *b, const bt_input *in, const char *key, const char *status,
+                       int pages, const char *reason)
 {
     if (b->a->progress == PROG_JSON) {
-        JsonBuilder *j = event_start("document", in);
+        JsonBuilder *j = event_start("document", in, key);
         json_builder_set_member_name(j, "status");
         json_builder_add_string_value(j, status);
         json_builder_set_member_name(j, "pages");
@@ -274,7 +277,11 @@ static int stopping(batch *b)
     return stop;
 }
 
+/* A document as it is now: its journal key (the output path relative to
+ * DIR, so that txt and md runs into one directory keep separate lines) and
+ * what tells that its input changed. */
 typedef struct input_id {
+    char *key;
     int64_t size, mtime_ns;
 } input_id;
 
@@ -283,7 +290,8 @@ typedef struct input_id {
 static int already(batch *b, const bt_input *in, const input_id *id)
 {
     bt_journal_lock(b->j);
-    const bt_record *r = bt_journal_find(b->j, in->rel);
+    (void)in;
+    const bt_record *r = bt_journal_find(b->j, id->key);
     int keep = r && r->size == id->size && r->mtime_ns == id->mtime_ns &&
                strcmp(r->options, b->options) == 0 &&
                (r->status == BT_DONE || !b->a->retry_failed);
@@ -293,13 +301,6 @@ static int already(batch *b, const bt_input *in, const input_id *id)
     return keep;
 }
 
-static char *output_path(const batch *b, const bt_input *in)
-{
-    char *name = g_strconcat(in->rel, bt_engine_ext(b->o), NULL);
-    char *path = g_build_filename(b->dir, name, NULL);
-    g_free(name);
-    return path;
-}
 
 static bt_status status_of(const bt_doc_result *res)
 {
@@ -312,8 +313,8 @@ static void journal_it(batch *b, const bt_input *in, const input_id *id, bt_stat
                        const bt_doc_result *res, double seconds)
 {
     bt_record r = { 0 };
-    r.key = in->rel;
-    r.output = s == BT_FAILED ? NULL : g_strconcat(in->rel, bt_engine_ext(b->o), NULL);
+    r.key = id->key;
+    r.output = s == BT_FAILED ? NULL : id->key;
     r.input = in->path;
     r.size = id->size;
     r.mtime_ns = id->mtime_ns;
@@ -330,14 +331,13 @@ static void journal_it(batch *b, const bt_input *in, const input_id *id, bt_stat
     bt_err e = { 0 };
     if (bt_journal_append(b->j, &r, &e) != DOCVL_OK)
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
-    g_free(r.output);
 }
 
 /* Reads one document whose lock we hold. */
 static void read_locked(batch *b, bt_engine *en, const bt_input *in, const input_id *id)
 {
-    doc_ctx d = { b, in, g_get_monotonic_time() };
-    char *path = output_path(b, in);
+    doc_ctx d = { b, in, id->key, g_get_monotonic_time() };
+    char *path = g_build_filename(b->dir, id->key, NULL);
     bt_output out;
     bt_err e = { 0 };
     if (bt_output_begin(path, &out, &e) != DOCVL_OK) {
@@ -362,7 +362,7 @@ static void read_locked(batch *b, bt_engine *en, const bt_input *in, const input
     if (finished) {
         journal_it(b, in, id, s, &res, (g_get_monotonic_time() - d.t0) / 1e6);
         count(b, s, res.pages, 0);
-        report_doc(b, in, bt_status_name(s), s == BT_FAILED ? 0 : res.pages, res.reason);
+        report_doc(b, in, id->key, bt_status_name(s), s == BT_FAILED ? 0 : res.pages, res.reason);
     }
     bt_doc_result_clear(&res);
     g_free(path);
@@ -373,28 +373,29 @@ static void read_locked(batch *b, bt_engine *en, const bt_input *in, const input
 static int do_doc(batch *b, bt_engine *en, const bt_input *in, int wait)
 {
     struct stat st;
-    input_id id = { 0, 0 };
+    input_id id = { g_strconcat(in->rel, bt_engine_ext(b->o), NULL), 0, 0 };
     if (stat(in->path, &st) == 0) {
         id.size = st.st_size;
         id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     }
-    if (already(b, in, &id))
-        return 0;
     bt_lock *lk = NULL;
     bt_err e = { 0 };
-    if (bt_lock_take(b->dir, in->rel, wait, &lk, &e) != DOCVL_OK) {
+    int busy = 0;
+    if (already(b, in, &id)) {
+        /* done before */
+    } else if (bt_lock_take(b->dir, id.key, wait, &lk, &e) != DOCVL_OK) {
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
-        return 0;
-    }
-    if (!lk)
-        return 1;
-    /* another process may have finished it between our look and our lock */
-    if (bt_journal_refresh(b->j, &e) != DOCVL_OK)
+    } else if (!lk) {
+        busy = 1;
+    } else if (bt_journal_refresh(b->j, &e) != DOCVL_OK) {
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
-    else if (!already(b, in, &id))
+    } else if (!already(b, in, &id)) {
+        /* (another process may have finished it between our look and our lock) */
         read_locked(b, en, in, &id);
+    }
     bt_lock_release(lk);
-    return 0;
+    g_free(id.key);
+    return busy;
 }
 
 static const bt_input *next_input(batch *b, int *wait)
@@ -412,6 +413,23 @@ static const bt_input *next_input(batch *b, int *wait)
     return in;
 }
 
+/* Memory stays flat over any number of documents: every BT_FLUSH_EVERY
+ * documents the library caches are emptied, once the other workers have
+ * finished the document they are on. */
+#define BT_FLUSH_EVERY 32
+
+static void maybe_flush(batch *b)
+{
+    if (g_atomic_int_add(&b->since_flush, 1) + 1 < BT_FLUSH_EVERY)
+        return;
+    g_rw_lock_writer_lock(&b->reading);
+    if (g_atomic_int_get(&b->since_flush) >= BT_FLUSH_EVERY) {
+        bt_engine_flush_caches();
+        g_atomic_int_set(&b->since_flush, 0);
+    }
+    g_rw_lock_writer_unlock(&b->reading);
+}
+
 typedef struct worker {
     batch *b;
     int n_threads;
@@ -426,18 +444,22 @@ static gpointer work(gpointer user)
     batch *b = w->b;
     bt_engine *en = NULL;
     bt_err e = { 0 };
-    if (bt_engine_new(b->o, w->n_threads, &batch_signal, &en, &e) != DOCVL_OK) {
+    if (bt_engine_new(b->o, w->n_threads, b->a->jobs > 1, &batch_signal, &en, &e) != DOCVL_OK) {
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
         return NULL;
     }
     const bt_input *in;
     int wait;
     while (!stopping(b) && (in = next_input(b, &wait))) {
-        if (do_doc(b, en, in, wait)) {
+        g_rw_lock_reader_lock(&b->reading);
+        int busy = do_doc(b, en, in, wait);
+        g_rw_lock_reader_unlock(&b->reading);
+        if (busy) {
             g_mutex_lock(&b->mu);
             g_ptr_array_add(b->deferred, (gpointer)in);
             g_mutex_unlock(&b->mu);
         }
+        maybe_flush(b);
     }
     bt_engine_free(en);
     return NULL;
@@ -527,6 +549,7 @@ static int run_batch(cli_opts *o, batch_args *a, bt_inputs *l)
     b.deferred = g_ptr_array_new();
     b.t0 = g_get_monotonic_time();
     g_mutex_init(&b.mu);
+    g_rw_lock_init(&b.reading);
     for (size_t i = 0; i < bt_inputs_count(l); i++) {
         const bt_input *in = bt_inputs_get(l, i);
         if (!a->shard_n || bt_shard_has(in->rel, a->shard_k, a->shard_n))
@@ -547,6 +570,7 @@ static int run_batch(cli_opts *o, batch_args *a, bt_inputs *l)
     }
     bt_journal_close(b.j);
     g_mutex_clear(&b.mu);
+    g_rw_lock_clear(&b.reading);
     g_ptr_array_free(b.todo, TRUE);
     g_ptr_array_free(b.deferred, TRUE);
     g_free(b.options);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include <cairo.h>
 #include <glib.h>
 
 #include "model/model.h"
@@ -26,8 +27,8 @@ void bt_doc_result_clear(bt_doc_result *r)
     memset(r, 0, sizeof *r);
 }
 
-int bt_engine_new(const cli_opts *o, int n_threads, const volatile sig_atomic_t *cancel,
-                  bt_engine **out, bt_err *e)
+int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
+                  const volatile sig_atomic_t *cancel, bt_engine **out, bt_err *e)
 {
     bt_engine *en = g_new0(bt_engine, 1);
     en->o = o;
@@ -35,6 +36,7 @@ int bt_engine_new(const cli_opts *o, int n_threads, const volatile sig_atomic_t 
     po.n_threads = n_threads;
     po.cancel = cancel;
     po.no_model_fails_page = 1;
+    po.no_page_trial = parallel;
     dv_err de = { 0 };
     if (dv_pipeline_new(&po, &en->pl, &de) != DOCVL_OK) {
         g_free(en);
@@ -160,4 +162,9 @@ char *bt_engine_options(const cli_opts *o)
 const char *bt_engine_ext(const cli_opts *o)
 {
     return dv_format_ext(o->pipe.format);
+}
+
+void bt_engine_flush_caches(void)
+{
+    cairo_debug_reset_static_data();
 }

@@ -39,14 +39,25 @@ void bt_doc_result_clear(bt_doc_result *r);
 
 typedef struct bt_engine bt_engine;
 
-/* o is borrowed and must outlive the engine; n_threads replaces o's. */
-int bt_engine_new(const cli_opts *o, int n_threads, const volatile sig_atomic_t *cancel,
-                  bt_engine **out, bt_err *e);
+/* o is borrowed and must outlive the engine; n_threads replaces o's.
+ * parallel: other engines read documents in other threads of this process,
+ * so PDF pages go without the forked trial run that guards against
+ * decompression bombs and crashes (a fork beside running threads can
+ * deadlock in Poppler or Cairo). */
+int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
+                  const volatile sig_atomic_t *cancel, bt_engine **out, bt_err *e);
 void bt_engine_free(bt_engine *en);
 
 /* Reads input into out (a page at a time), reporting each finished page. */
 void bt_engine_read(bt_engine *en, const char *input, FILE *out, bt_page_fn fn, void *user,
                     bt_doc_result *res);
+
+/* Empties the caches the libraries keep across documents (Cairo keeps up
+ * to 256 fonts with their glyphs: each document's embedded fonts are new
+ * ones, so over a batch the cache fills to ~10 MB on small PDFs, then
+ * stays there). Only while no engine is reading: Cairo's caches may be
+ * reset only when no Cairo object is alive. */
+void bt_engine_flush_caches(void);
 
 /* Everything in o that changes an output, as one string for the journal
  * (the password and the thread count are not part of it). g_free it. */
