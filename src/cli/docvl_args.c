@@ -14,6 +14,8 @@
 
 static const char usage_text[] =
     "Usage: docvl [OPTION]... INPUT...\n"
+    "  or:  docvl batch -o DIR [OPTION]... [INPUT]...  (many documents, resumable:\n"
+    "       docvl batch --help)\n"
     "Read PDFs and page images with the DeepSeek-VL model; INPUT '-' is stdin.\n"
     "\n"
     "Output:\n"

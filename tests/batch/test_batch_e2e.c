@@ -375,6 +375,39 @@ static void test_rerun_rules(void)
     g_free(small);
 }
 
+/* Every option of docvl batch --help is in the man page. */
+static void test_help_in_man(void)
+{
+    char *argv[] = { (char *)exe, "batch", "--help", NULL };
+    char *out = NULL, *man = NULL;
+    int status = -1;
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                               NULL, &status, NULL));
+    g_assert_cmpint(status, ==, 0);
+    g_assert_true(g_file_get_contents(g_getenv("DOCVL_MAN"), &man, NULL, NULL));
+    GRegex *re = g_regex_new("--([a-z][a-z-]+)", 0, 0, NULL);
+    GMatchInfo *mi = NULL;
+    int n = 0;
+    for (g_regex_match(re, out, 0, &mi); g_match_info_matches(mi); g_match_info_next(mi, NULL)) {
+        char *name = g_match_info_fetch(mi, 1);
+        char **parts = g_strsplit(name, "-", -1);
+        char *joined = g_strjoinv("\\-", parts);
+        char *want = g_strconcat("\\-\\-", joined, NULL);
+        if (!strstr(man, want))
+            g_error("man/docvl.1 lacks %s", want);
+        n++;
+        g_free(want);
+        g_free(joined);
+        g_strfreev(parts);
+        g_free(name);
+    }
+    g_assert_cmpint(n, >=, 7);
+    g_match_info_free(mi);
+    g_regex_unref(re);
+    g_free(man);
+    g_free(out);
+}
+
 static void test_usage(void)
 {
     char *out = out_dir("usage");
@@ -401,6 +434,7 @@ int main(int argc, char **argv)
     g_test_add_func("/batch/e2e/memory-flat", test_memory_flat);
     g_test_add_func("/batch/e2e/rerun-rules", test_rerun_rules);
     g_test_add_func("/batch/e2e/usage", test_usage);
+    g_test_add_func("/batch/e2e/help-in-man", test_help_in_man);
     int rc = g_test_run();
     test_rmtree(root);
     if (tree_a)
