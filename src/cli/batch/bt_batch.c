@@ -82,7 +82,7 @@ static int batch_option(void *user, int c, const char *arg)
 {
     batch_args *a = user;
     static const char *const when[] = { "auto", "always", "never", "json", NULL };
-    bt_err e = { 0 };
+    dv_err e = { 0 };
     char *end;
     switch (c) {
     case BOPT_FROM: g_ptr_array_add(a->lists, (char *)arg); return -1;
@@ -158,18 +158,6 @@ typedef struct doc_ctx {
     gint64 t0;
 } doc_ctx;
 
-static char *json_line(JsonBuilder *bld)
-{
-    JsonNode *root = json_builder_get_root(bld);
-    JsonGenerator *g = json_generator_new();
-    json_generator_set_root(g, root);
-    char *s = json_generator_to_data(g, NULL);
-    g_object_unref(g);
-    json_node_unref(root);
-    g_object_unref(bld);
-    return s;
-}
-
 static JsonBuilder *event_start(const char *event, const bt_input *in, const char *key)
 {
     JsonBuilder *b = json_builder_new();
@@ -212,7 +200,7 @@ static void on_page(void *user, const bt_page_event *ev)
     json_builder_set_member_name(j, "elapsed_s");
     json_builder_add_double_value(j, (g_get_monotonic_time() - d->t0) / 1e6);
     json_builder_end_object(j);
-    emit(d->b, json_line(j));
+    emit(d->b, bt_json_line(j));
 }
 
 static int human_progress(const batch *b)
@@ -233,7 +221,7 @@ static void report_doc(batch *b, const bt_input *in, const char *key, const char
         json_builder_set_member_name(j, "reason");
         json_builder_add_string_value(j, reason ? reason : "");
         json_builder_end_object(j);
-        emit(b, json_line(j));
+        emit(b, bt_json_line(j));
     } else if (human_progress(b) || (reason && !b->o->quiet && strcmp(status, "done"))) {
         g_mutex_lock(&b->mu);
         fprintf(stderr, "docvl: [%d/%u] %s: %s, %d pages%s%s\n", b->finished, b->todo->len,
@@ -328,7 +316,7 @@ static void journal_it(batch *b, const bt_input *in, const input_id *id, bt_stat
     r.host = b->host;
     r.pid = (int)getpid();
     r.time = g_get_real_time() / G_USEC_PER_SEC;
-    bt_err e = { 0 };
+    dv_err e = { 0 };
     if (bt_journal_append(b->j, &r, &e) != DOCVL_OK)
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
 }
@@ -339,7 +327,7 @@ static void read_locked(batch *b, bt_engine *en, const bt_input *in, const input
     doc_ctx d = { b, in, id->key, g_get_monotonic_time() };
     char *path = g_build_filename(b->dir, id->key, NULL);
     bt_output out;
-    bt_err e = { 0 };
+    dv_err e = { 0 };
     if (bt_output_begin(path, &out, &e) != DOCVL_OK) {
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
         g_free(path);
@@ -379,7 +367,7 @@ static int do_doc(batch *b, bt_engine *en, const bt_input *in, int wait)
         id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     }
     bt_lock *lk = NULL;
-    bt_err e = { 0 };
+    dv_err e = { 0 };
     int busy = 0;
     if (already(b, in, &id)) {
         /* done before */
@@ -443,7 +431,7 @@ static gpointer work(gpointer user)
     worker *w = user;
     batch *b = w->b;
     bt_engine *en = NULL;
-    bt_err e = { 0 };
+    dv_err e = { 0 };
     if (bt_engine_new(b->o, w->n_threads, b->a->jobs > 1, &batch_signal, &en, &e) != DOCVL_OK) {
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
         return NULL;
@@ -509,7 +497,7 @@ static void summary(const batch *b)
 
 static int collect(const cli_opts *o, const batch_args *a, bt_inputs *l)
 {
-    bt_err e = { 0 };
+    dv_err e = { 0 };
     bt_inputs_skip_dir(l, o->output);
     int rc = DOCVL_OK;
     for (int i = 0; rc == DOCVL_OK && i < o->n_inputs; i++)
@@ -555,7 +543,7 @@ static int run_batch(cli_opts *o, batch_args *a, bt_inputs *l)
         if (!a->shard_n || bt_shard_has(in->rel, a->shard_k, a->shard_n))
             g_ptr_array_add(b.todo, (gpointer)in);
     }
-    bt_err e = { 0 };
+    dv_err e = { 0 };
     int code;
     if (bt_journal_open(b.dir, &b.j, &e) != DOCVL_OK) {
         fprintf(stderr, "docvl batch: %s\n", e.msg);

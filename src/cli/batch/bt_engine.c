@@ -28,7 +28,7 @@ void bt_doc_result_clear(bt_doc_result *r)
 }
 
 int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
-                  const volatile sig_atomic_t *cancel, bt_engine **out, bt_err *e)
+                  const volatile sig_atomic_t *cancel, bt_engine **out, dv_err *e)
 {
     bt_engine *en = g_new0(bt_engine, 1);
     en->o = o;
@@ -41,7 +41,7 @@ int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
     if (dv_pipeline_new(&po, &en->pl, &de) != DOCVL_OK) {
         g_free(en);
         *out = NULL;
-        return bt_fail(e, de.code, "%s", de.msg);
+        return dv_fail(e, de.code, "%s", de.msg);
     }
     *out = en;
     return DOCVL_OK;

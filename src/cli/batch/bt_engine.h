@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "cli/batch/bt_err.h"
+#include "base/error.h"
 #include "cli/docvl_cli.h"
 
 typedef struct bt_page_event {
@@ -45,7 +45,7 @@ typedef struct bt_engine bt_engine;
  * decompression bombs and crashes (a fork beside running threads can
  * deadlock in Poppler or Cairo). */
 int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
-                  const volatile sig_atomic_t *cancel, bt_engine **out, bt_err *e);
+                  const volatile sig_atomic_t *cancel, bt_engine **out, dv_err *e);
 void bt_engine_free(bt_engine *en);
 
 /* Reads input into out (a page at a time), reporting each finished page. */
