@@ -457,7 +457,7 @@ static gpointer work(gpointer user)
  * says otherwise. */
 static void run_workers(batch *b)
 {
-    int jobs = b->a->jobs;
+    int jobs = CLAMP(b->a->jobs, 1, 256);   /* parsed so; the bound tells the compiler */
     int cores = (int)g_get_num_processors();
     int threads = b->o->pipe.n_threads ? b->o->pipe.n_threads : MAX(1, cores / jobs);
     if (jobs > 1 && jobs * threads > cores && !b->o->quiet)
