@@ -375,6 +375,58 @@ static void test_rerun_rules(void)
     g_free(small);
 }
 
+/* SIGTERM: the documents being read are abandoned with their part files,
+ * the exit status says so, and a rerun finishes the batch. */
+static void test_sigterm(void)
+{
+    g_assert_nonnull(tree_a);
+    char *out = out_dir("term");
+    pid_t pid = spawn_batch(out, NULL, 1);
+    g_usleep((gulong)(0.3 * seconds_a * 1e6));
+    kill(pid, SIGTERM);
+    int rc = reap(pid, NULL);
+    g_assert_true(rc == 128 + SIGTERM || rc == 5);   /* 5: it had finished first */
+    GHashTable *t = tree(out, 0);
+    same_as_a(t, 0, "after SIGTERM");
+    g_hash_table_destroy(t);
+    g_assert_cmpint(run_batch(out, NULL, 1, NULL), ==, 5);
+    assert_totals(journal_totals(out), "terminated and resumed");
+    g_free(out);
+}
+
+/* A NUL-separated list on standard input, as find -print0 writes it. */
+static void test_list_on_stdin(void)
+{
+    char *out = out_dir("stdin");
+    GString *list = g_string_new(NULL);
+    for (int i = 0; i < 6; i++) {
+        char *rel = corpus_rel(i);
+        g_string_append_printf(list, "%s/%s", corpus, rel);
+        g_string_append_c(list, '\0');
+        g_free(rel);
+    }
+    char *argv[] = { (char *)exe, "batch", "-q", "--dpi", "72", "-o", out, "--from", "-", "-0",
+                     NULL };
+    GPid pid;
+    int in_fd = -1, status = -1;
+    GError *ge = NULL;
+    g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                           NULL, &pid, &in_fd, NULL, NULL, &ge));
+    g_assert_no_error(ge);
+    g_assert_cmpint(write(in_fd, list->str, list->len), ==, (ssize_t)list->len);
+    close(in_fd);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);   /* the first six are all good PDFs */
+    totals t = journal_totals(out);
+    g_assert_cmpint(t.done, ==, 6);
+    /* a listed path keeps its whole path below DIR */
+    char *first = g_strdup_printf("%s/%s/d00/doc0000.pdf.txt", out, corpus + 1);
+    g_assert_true(g_file_test(first, G_FILE_TEST_IS_REGULAR));
+    g_free(first);
+    g_string_free(list, TRUE);
+    g_free(out);
+}
+
 /* The options docvl batch adds are in its --help and in the man page. */
 static void test_help_in_man(void)
 {
@@ -422,6 +474,8 @@ int main(int argc, char **argv)
     g_test_add_func("/batch/e2e/one-run", test_one_run);
     g_test_add_func("/batch/e2e/killed-and-resumed", test_killed_and_resumed);
     g_test_add_func("/batch/e2e/four-shards", test_shards);
+    g_test_add_func("/batch/e2e/sigterm", test_sigterm);
+    g_test_add_func("/batch/e2e/list-on-stdin", test_list_on_stdin);
     g_test_add_func("/batch/e2e/memory-flat", test_memory_flat);
     g_test_add_func("/batch/e2e/rerun-rules", test_rerun_rules);
     g_test_add_func("/batch/e2e/usage", test_usage);
