@@ -1,5 +1,5 @@
-/* docvl-train: trains DeepSeek-VL models (the three stages of DESIGN.md
- * section 6), evaluates them by multiple-choice perplexity, and plots a
+/* docvl-train: trains DeepSeek-VL models (the three stages of
+ * docs/training.md), evaluates them by multiple-choice perplexity, and plots a
  * training log. Exit 0 ok, 1 error, 2 usage. */
 #include <errno.h>
 #include <getopt.h>

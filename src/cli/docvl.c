@@ -13,8 +13,8 @@
 
 #include <glib.h>
 
-#include "cli/batch/bt_batch.h"
-#include "cli/docvl_cli.h"
+#include "batch/bt_batch.h"
+#include "docvl_cli.h"
 #include "docvl.h"
 
 /* Signal state is the one thing a handler may touch. The handler removes
@@ -61,17 +61,12 @@ int main(int argc, char **argv)
         return cli_batch(argc - 1, argv + 1);
     cli_opts o;
     int rc = cli_parse(argc, argv, &o);
-    if (rc >= 0) {
-        cli_opts_free(&o);
+    if (rc >= 0)
         return rc;
-    }
     if (install_signals()) {
         fprintf(stderr, "docvl: cannot install signal handlers: %s\n", strerror(errno));
-        cli_opts_free(&o);
         return CLI_EXIT_FAIL;
     }
     o.cancel = &got_signal;
-    rc = cli_run(&o);
-    cli_opts_free(&o);
-    return rc;
+    return cli_run(&o);
 }

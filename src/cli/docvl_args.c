@@ -8,9 +8,8 @@
 
 #include <glib.h>
 
-#include "cli/docvl_cli.h"
+#include "docvl_cli.h"
 #include "docvl.h"
-#include "model/model.h"
 
 static const char usage_text[] =
     "Usage: docvl [OPTION]... INPUT...\n"
@@ -148,15 +147,15 @@ static int parse_seconds(const char *s, const char *opt, double *out)
     return 0;
 }
 
-/* --weights: the names of model/model.h's dv_weights, "auto" excluded. */
-static int parse_weights(const char *s, int *out)
+/* --weights: the library's names, "auto" excluded. */
+static int parse_weights(const char *s, docvl_weights *out)
 {
-    dv_weights w;
-    if (dv_weights_from_name(s, &w) || w == DV_WEIGHTS_AUTO) {
+    docvl_weights w;
+    if (docvl_weights_from_name(s, &w) || w == DOCVL_WEIGHTS_AUTO) {
         fprintf(stderr, "docvl: --weights: unknown value '%s' (q8, q4, bf16 or f32)\n", s);
         return -1;
     }
-    *out = (int)w;
+    *out = w;
     return 0;
 }
 
@@ -178,38 +177,36 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     static const char *const onoff[] = { "off", "on", NULL };
     static const char *const tl[] = { "auto", "off", "only", NULL };
     static const char *const when[] = { "auto", "always", "never", NULL };
-    dv_pipeline_opts *p = &o->pipe;
-    dv_err e = { 0 };
+    docvl_params *p = &o->read;
     int v = 0, bad = 0;
     switch (c) {
     case 'f':
-        if (dv_format_parse(arg, &p->format, &e))
-            return usage_error("%s", e.msg);
+        if (docvl_format_from_name(arg, &p->format))
+            return usage_error("unknown output format '%s' (expected txt, md or hocr)", arg);
         break;
     case 'o': o->output = arg; break;
-    case 'm': p->model_dir = arg; break;
+    case 'm': o->model_dir = arg; break;
     case OPT_PAGES: p->pages = arg; break;
     case OPT_DPI: bad = parse_dpi(arg, &p->dpi); break;
     case OPT_TILES: bad = parse_choice(arg, "--tiles", onoff, &p->tiles); break;
     case OPT_TILE_SIZE: bad = parse_int(arg, "--tile-size", 64, 8192, &p->tile_size); break;
     case OPT_TEXT_LAYER: bad = parse_choice(arg, "--text-layer", tl, &v); p->text_layer = v; break;
-    case OPT_THREADS: bad = parse_int(arg, "--threads", 1, 1024, &p->n_threads); break;
-    case OPT_WEIGHTS: bad = parse_weights(arg, &p->weights); break;
+    case OPT_THREADS: bad = parse_int(arg, "--threads", 1, 1024, &o->open.n_threads); break;
+    case OPT_WEIGHTS: bad = parse_weights(arg, &o->open.weights); break;
     case OPT_CACHE_DIR:
         if (!*arg)
             return usage_error("%s", "--cache-dir wants a directory (--no-cache: no cache)");
-        g_free(o->cache_dir);
-        o->cache_dir = g_strdup(arg);
+        o->open.cache_dir = arg;
         break;
-    case OPT_NO_CACHE: o->no_cache = 1; break;
+    case OPT_NO_CACHE: o->open.no_cache = 1; break;
     case OPT_MAX_TOKENS: bad = parse_int(arg, "--max-tokens", 1, 1 << 20, &p->max_tokens); break;
     case OPT_PROMPT: p->prompt = arg; break;
     case OPT_ASK: p->ask = arg; break;
     case OPT_PASSWORD: p->password = arg; break;
     case OPT_PAGE_TIMEOUT: bad = parse_seconds(arg, "--page-timeout", &p->page_timeout); break;
     case OPT_KEEP_PARTIAL: o->keep_partial = 1; break;
-    case OPT_TEXT_TABLES: o->text_tables = 1; break;
-    case OPT_NO_TEXT_TABLES: o->text_tables = 0; break;
+    case OPT_TEXT_TABLES: p->text_tables = 1; break;
+    case OPT_NO_TEXT_TABLES: p->text_tables = 0; break;
     case 'q': o->quiet = 1; break;
     case 'v': o->verbose++; break;
     case OPT_PROGRESS: bad = parse_choice(arg, "--progress", when, &v); o->progress = v; break;
@@ -225,32 +222,14 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     return -1;
 }
 
-/* $DOCVL_CACHE_DIR (set but empty: no cache), else the XDG cache directory's
- * docvl/, else ~/.cache/docvl; NULL when none of them is known. Only the
- * command line reads the environment: the library is given a path. */
-static char *default_cache_dir(void)
-{
-    const char *env = getenv("DOCVL_CACHE_DIR");
-    if (env)
-        return *env ? g_strdup(env) : NULL;
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    if (xdg && g_path_is_absolute(xdg)) /* the XDG spec: relative values are invalid */
-        return g_build_filename(xdg, "docvl", NULL);
-    const char *home = getenv("HOME");
-    return home && *home ? g_build_filename(home, ".cache", "docvl", NULL) : NULL;
-}
-
+/* The library's defaults; the model directory from $DOCVL_MODEL. */
 static void defaults(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->pipe.format = DV_FMT_TEXT;
-    o->text_tables = 1;
-    o->pipe.tiles = 1;
-    o->pipe.text_layer = DV_TL_AUTO;
-    o->pipe.weights = DV_WEIGHTS_Q8;
+    o->open = docvl_open_default_params();
+    o->read = docvl_default_params();
     const char *env = getenv("DOCVL_MODEL");
-    o->pipe.model_dir = env && *env ? env : NULL;
-    o->cache_dir = default_cache_dir();
+    o->model_dir = env && *env ? env : NULL;
 }
 
 static int check_inputs(const cli_opts *o)
@@ -264,7 +243,7 @@ static int check_inputs(const cli_opts *o)
         stdin_uses += strcmp(o->inputs[i], "-") == 0;
     if (stdin_uses > 1)
         return usage_error("%s", "standard input ('-') can be read only once");
-    if (o->n_inputs > 1 && !o->output && o->pipe.format == DV_FMT_HOCR)
+    if (o->n_inputs > 1 && !o->output && o->read.format == DOCVL_FORMAT_HOCR)
         return usage_error("%s", "several hOCR documents cannot share stdout: use -o DIR");
     if (o->output && strcmp(o->output, "-") == 0)
         return usage_error("%s", "-o - is stdout: leave -o out instead");
@@ -321,18 +300,10 @@ int cli_parse_ext(int argc, char **argv, cli_opts *o, const struct option *extra
     o->n_inputs = argc - optind;
     if (o->quiet && o->verbose)
         return usage_error("%s", "-q and -v contradict each other");
-    o->pipe.cache_dir = o->no_cache ? NULL : o->cache_dir;
     return extra ? -1 : check_inputs(o);
 }
 
 int cli_parse(int argc, char **argv, cli_opts *o)
 {
     return cli_parse_ext(argc, argv, o, NULL, NULL, NULL, NULL);
-}
-
-void cli_opts_free(cli_opts *o)
-{
-    g_free(o->cache_dir);
-    o->cache_dir = NULL;
-    o->pipe.cache_dir = NULL;
 }

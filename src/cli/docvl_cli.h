@@ -5,7 +5,7 @@
 
 #include <signal.h>
 
-#include "pipeline.h"
+#include "docvl.h"
 
 enum {
     CLI_EXIT_OK = 0,
@@ -19,15 +19,14 @@ enum {
 typedef enum cli_progress_mode { CLI_PROGRESS_AUTO, CLI_PROGRESS_ALWAYS, CLI_PROGRESS_NEVER } cli_progress_mode;
 
 typedef struct cli_opts {
-    dv_pipeline_opts pipe;
+    const char *model_dir;      /* NULL: no model */
+    docvl_open_params open;     /* the library's defaults, changed by the options */
+    docvl_params read;
     const char *output;         /* -o: a file, or a directory for several inputs */
     int keep_partial;           /* --keep-partial: a failed run still renames its -o file */
-    int text_tables;            /* Markdown tables from text-layer words (--no-text-tables: 0) */
     int quiet, verbose;
     cli_progress_mode progress;
     int info;
-    char *cache_dir;            /* owned; pipe.cache_dir points at it unless --no-cache */
-    int no_cache;
     char **inputs;              /* borrowed from argv */
     int n_inputs;
     const volatile sig_atomic_t *cancel;
@@ -36,7 +35,6 @@ typedef struct cli_opts {
 /* Returns an exit code when the program should stop now (--help,
  * --version, usage errors), -1 to go on. */
 int cli_parse(int argc, char **argv, cli_opts *o);
-void cli_opts_free(cli_opts *o);
 
 /* cli_parse with more options (docvl batch): extra_fn gets every option
  * first and returns -2 for those it does not know, -1 to go on, or an exit
@@ -58,11 +56,14 @@ void cli_arm_tmp(const char *path);
     "  huggingface-cli download deepseek-ai/deepseek-vl-1.3b-chat --local-dir DIR\n"           \
     "and pass --model DIR (or set DOCVL_MODEL=DIR); --text-layer only needs no model"
 
-/* Progress on stderr. */
+/* Progress and messages on stderr for one input; the callbacks of
+ * docvl_params, with the progress as their user pointer. */
 typedef struct cli_progress cli_progress;
 cli_progress *cli_progress_new(const cli_opts *o, const char *input);
-void cli_progress_update(void *user, const dv_progress *p);
+void cli_progress_update(void *user, const docvl_progress *p);
 void cli_progress_warn(void *user, int failure, const char *msg);
+/* Whether a signal asked to stop (o->cancel). */
+int cli_progress_aborted(void *user);
 void cli_progress_done(cli_progress *pr);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include <glib.h>
 
-#include "cli/docvl_cli.h"
+#include "docvl_cli.h"
 
 struct cli_progress {
     int show;           /* progress lines wanted */
@@ -17,6 +17,7 @@ struct cli_progress {
     gint64 start_us, last_us;
     int last_page, last_tile;
     int line_open;      /* a \r line is on screen */
+    const volatile sig_atomic_t *cancel;
 };
 
 cli_progress *cli_progress_new(const cli_opts *o, const char *input)
@@ -28,6 +29,7 @@ cli_progress *cli_progress_new(const cli_opts *o, const char *input)
                              (o->progress == CLI_PROGRESS_AUTO && pr->tty));
     pr->input = g_path_get_basename(strcmp(input, "-") ? input : "(stdin)");
     pr->start_us = g_get_monotonic_time();
+    pr->cancel = o->cancel;
     return pr;
 }
 
@@ -48,7 +50,7 @@ static void clear_line(cli_progress *pr)
     }
 }
 
-void cli_progress_update(void *user, const dv_progress *p)
+void cli_progress_update(void *user, const docvl_progress *p)
 {
     cli_progress *pr = user;
     if (!pr || !pr->show)
@@ -91,6 +93,12 @@ void cli_progress_warn(void *user, int failure, const char *msg)
     if (pr)
         clear_line(pr);
     fprintf(stderr, "docvl: %s: %s\n", pr ? pr->input : "", msg);
+}
+
+int cli_progress_aborted(void *user)
+{
+    const cli_progress *pr = user;
+    return pr->cancel && *pr->cancel;
 }
 
 void cli_progress_done(cli_progress *pr)

@@ -11,11 +11,7 @@
 
 #include <glib.h>
 
-#include "base/ctx.h"
-#include "cli/docvl_cli.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/schema.h"
+#include "docvl_cli.h"
 
 typedef struct out_file {
     char *final;     /* NULL: stdout */
@@ -110,13 +106,13 @@ static int is_dir(const char *path)
 }
 
 /* DIR/<input name without its extension><format extension>. */
-static char *output_in_dir(const char *dir, const char *input, dv_format f)
+static char *output_in_dir(const char *dir, const char *input, docvl_format f)
 {
     char *base = strcmp(input, "-") == 0 ? g_strdup("stdin") : g_path_get_basename(input);
     char *dot = strrchr(base, '.');
     if (dot && dot != base)
         *dot = '\0';
-    char *name = g_strconcat(base, dv_format_ext(f), NULL);
+    char *name = g_strconcat(base, docvl_format_ext(f), NULL);
     char *path = g_build_filename(dir, name, NULL);
     g_free(base);
     g_free(name);
@@ -134,7 +130,7 @@ static char **plan_outputs(const cli_opts *o)
         goto usage;
     }
     for (int i = 0; i < o->n_inputs && o->output; i++) {
-        outs[i] = dir_mode ? output_in_dir(o->output, o->inputs[i], o->pipe.format)
+        outs[i] = dir_mode ? output_in_dir(o->output, o->inputs[i], o->read.format)
                            : g_strdup(o->output);
         for (int j = 0; j < o->n_inputs; j++) {
             if (same_file(outs[i], o->inputs[j])) {
@@ -157,86 +153,96 @@ usage:
     return NULL;
 }
 
-static int exit_code_of(int rc, const dv_pipeline_stats *st, int failed_before,
+static int exit_code_of(const docvl_error *err, const docvl_read_stats *st,
                         const volatile sig_atomic_t *cancel)
 {
-    if (rc == DOCVL_EINTERRUPTED || (cancel && *cancel))
+    if (err->code == DOCVL_EINTERRUPTED || (cancel && *cancel))
         return 128 + (cancel && *cancel ? (int)*cancel : SIGINT);
-    if (rc != DOCVL_OK) {
-        switch (st->stage) {
-        case DV_STAGE_INPUT: return CLI_EXIT_INPUT;
-        case DV_STAGE_MODEL: return CLI_EXIT_MODEL;
-        case DV_STAGE_OPTIONS: return CLI_EXIT_USAGE;
+    if (err->code != DOCVL_OK) {
+        switch (err->stage) {
+        case DOCVL_STAGE_INPUT: return CLI_EXIT_INPUT;
+        case DOCVL_STAGE_MODEL: return CLI_EXIT_MODEL;
+        case DOCVL_STAGE_OPTIONS: return CLI_EXIT_USAGE;
         default: return CLI_EXIT_FAIL;
         }
     }
-    return st->pages_failed + st->tiles_failed > failed_before ? CLI_EXIT_PAGES : CLI_EXIT_OK;
+    return st->pages_failed + st->tiles_failed > 0 ? CLI_EXIT_PAGES : CLI_EXIT_OK;
 }
 
-static void report_error(const cli_opts *o, const char *input, const dv_err *e,
-                         const dv_pipeline_stats *st)
+static void report_error(const cli_opts *o, const char *input, const docvl_error *err)
 {
-    if (e->code == DOCVL_EINTERRUPTED)
+    if (err->code == DOCVL_EINTERRUPTED)
         return;
     /* the document layer's messages usually name the file already */
-    if (strcmp(input, "-") && strstr(e->msg, input))
-        fprintf(stderr, "docvl: %s\n", e->msg);
+    if (strcmp(input, "-") && strstr(err->msg, input))
+        fprintf(stderr, "docvl: %s\n", err->msg);
     else
-        fprintf(stderr, "docvl: %s: %s\n", strcmp(input, "-") ? input : "(stdin)", e->msg);
-    if (st->stage == DV_STAGE_MODEL && !o->pipe.model_dir)
+        fprintf(stderr, "docvl: %s: %s\n", strcmp(input, "-") ? input : "(stdin)", err->msg);
+    if (err->stage == DOCVL_STAGE_MODEL && !o->model_dir)
         fprintf(stderr, "docvl: no model: " CLI_MODEL_HINT "\n");
+}
+
+static int sink_write(FILE *f, const char *data, size_t len, char *msg, size_t msg_len)
+{
+    if (fwrite(data, 1, len, f) == len)
+        return 0;
+    snprintf(msg, msg_len, "writing output: %s", strerror(errno));
+    return -1;
+}
+
+static int sink_file(void *file, const char *data, size_t len, char *msg, size_t msg_len)
+{
+    return sink_write(file, data, len, msg, msg_len);
 }
 
 /* Standard output is flushed as the writer goes, so the pages done before a
  * failure or an interrupt (whose handler leaves with _exit) are not lost in
  * a buffer. */
-static int sink_flushed(void *file, const char *data, size_t len, dv_err *e)
+static int sink_flushed(void *file, const char *data, size_t len, char *msg, size_t msg_len)
 {
-    int rc = dv_sink_file(file, data, len, e);
-    if (rc == DOCVL_OK && fflush(file) != 0)
-        rc = dv_fail(e, DOCVL_EIO, "writing output: %s", strerror(errno));
-    return rc;
+    if (sink_write(file, data, len, msg, msg_len))
+        return -1;
+    if (fflush(file) == 0)
+        return 0;
+    snprintf(msg, msg_len, "writing output: %s", strerror(errno));
+    return -1;
 }
 
-/* --keep-partial: the document is closed (hOCR's end tags) and the -o file
- * renamed into place although the run failed. */
-static void keep_partial(dv_writer *w, out_file *of)
+/* --keep-partial: the library closed the document (hOCR's end tags); the -o
+ * file is renamed into place although the run failed. */
+static void keep_partial(out_file *of)
 {
-    dv_err fe = { 0 };
-    if (dv_writer_finish(w, &fe) != DOCVL_OK)
-        fprintf(stderr, "docvl: closing the partial output: %s\n", fe.msg);
     char *name = g_strdup(of->final);   /* out_commit frees of's names */
     if (out_commit(of) == 0)
         fprintf(stderr, "docvl: kept the pages done in %s (--keep-partial)\n", name);
     g_free(name);
 }
 
-static int run_input(const cli_opts *o, dv_pipeline *pl, const char *input, const char *out,
-                     dv_pipeline_stats *st)
+static int run_input(const cli_opts *o, docvl_context *ctx, const char *input, const char *out,
+                     cli_progress *pr, docvl_read_stats *st)
 {
     out_file of;
     if (out_open(out, &of))
         return CLI_EXIT_FAIL;
-    dv_sink sink = { of.final ? dv_sink_file : sink_flushed, of.f };
-    dv_writer_options wo = { .title = strcmp(input, "-") ? input : "(stdin)",
-                             .text_tables = o->text_tables };
-    dv_writer *w = NULL;
-    dv_err e = { 0 };
-    int failed_before = st->pages_failed + st->tiles_failed;
-    int rc = dv_writer_new(o->pipe.format, sink, &wo, &w, &e);
-    if (rc == DOCVL_OK)
-        rc = dv_pipeline_run(pl, input, w, st, &e);
-    int code = exit_code_of(rc, st, failed_before, o->cancel);
+    docvl_sink sink = { of.final ? sink_file : sink_flushed, of.f };
+    docvl_params p = o->read;
+    p.title = strcmp(input, "-") ? input : "(stdin)";
+    p.finish_on_error = o->keep_partial && of.final;
+    p.on_progress = cli_progress_update;
+    p.on_message = cli_progress_warn;
+    p.should_abort = cli_progress_aborted;
+    p.user = pr;
+    docvl_error err = { 0 };
+    int rc = docvl_read(ctx, input, &p, sink, st, &err);
+    int code = exit_code_of(&err, st, o->cancel);
     if (rc != DOCVL_OK) {
-        report_error(o, input, &e, st);
-        if (o->keep_partial && of.final && w && st->stage != DV_STAGE_OUTPUT)
-            keep_partial(w, &of);
+        report_error(o, input, &err);
+        if (p.finish_on_error && err.stage != DOCVL_STAGE_OUTPUT)
+            keep_partial(&of);
         else
             out_abort(&of);
-        dv_writer_free(w);
         return code;
     }
-    dv_writer_free(w);
     if (out_commit(&of))
         return CLI_EXIT_FAIL;
     return code;
@@ -256,49 +262,59 @@ static int worse(int a, int b)
 
 static int print_info(const cli_opts *o)
 {
-    printf("docvl %s\ncores: %d\n", docvl_version(), dv_cpu_count());
-    if (!o->pipe.model_dir) {
+    printf("docvl %s\ncores: %d\n", docvl_version(), docvl_cpu_count());
+    if (!o->model_dir) {
         printf("model: none (" "--model DIR or DOCVL_MODEL)\n");
         return CLI_EXIT_OK;
     }
-    dv_config cfg;
-    dv_checkpoint *ck = NULL;
-    dv_model_info info;
-    dv_err e = { 0 };
-    int rc = dv_config_load(o->pipe.model_dir, &cfg, &e);
+    /* the model is loaded as reading would load it, so --info validates it */
+    docvl_context *ctx = NULL;
+    docvl_model_details info;
+    docvl_error err = { 0 };
+    int rc = docvl_open(o->model_dir, &o->open, &ctx, &err);
     if (rc == DOCVL_OK)
-        rc = dv_checkpoint_open(o->pipe.model_dir, &ck, &e);
-    if (rc == DOCVL_OK)
-        rc = dv_model_info_get(&cfg, ck, &info, &e);
+        rc = docvl_model_info(ctx, &info, &err);
     if (rc == DOCVL_OK) {
-        printf("model: %s\n", o->pipe.model_dir);
-        dv_model_info_print(&info, stdout);
+        if (info.note && !o->quiet)
+            fprintf(stderr, "docvl: %s\n", info.note);
+        printf("model: %s\n%s", o->model_dir, info.text);
     }
-    dv_checkpoint_close(ck);
+    docvl_close(ctx);
     if (rc != DOCVL_OK) {
-        fprintf(stderr, "docvl: model %s: %s\ndocvl: " CLI_MODEL_HINT "\n", o->pipe.model_dir,
-                e.msg);
-        return CLI_EXIT_MODEL;
+        fprintf(stderr, "docvl: %s\ndocvl: " CLI_MODEL_HINT "\n", err.msg);
+        return err.stage == DOCVL_STAGE_MODEL ? CLI_EXIT_MODEL : CLI_EXIT_FAIL;
     }
     return CLI_EXIT_OK;
 }
 
-static int run_all(cli_opts *o, dv_pipeline *pl, char **outs)
+static void add_stats(docvl_read_stats *sum, const docvl_read_stats *st)
 {
-    dv_pipeline_stats st = { 0 };
+    sum->pages += st->pages;
+    sum->pages_failed += st->pages_failed;
+    sum->tiles += st->tiles;
+    sum->tiles_failed += st->tiles_failed;
+    sum->model_pages += st->model_pages;
+    sum->model_loads += st->model_loads;
+}
+
+static int run_all(const cli_opts *o, docvl_context *ctx, char **outs)
+{
+    docvl_read_stats sum = { 0 };
     int code = CLI_EXIT_OK;
     for (int i = 0; i < o->n_inputs; i++) {
+        docvl_read_stats st = { 0 };
         cli_progress *pr = cli_progress_new(o, o->inputs[i]);
-        dv_pipeline_set_observer(pl, cli_progress_update, cli_progress_warn, pr);
-        int c = run_input(o, pl, o->inputs[i], outs[i], &st);
+        int c = run_input(o, ctx, o->inputs[i], outs[i], pr, &st);
         cli_progress_done(pr);
+        add_stats(&sum, &st);
         code = worse(code, c);
         if (c == CLI_EXIT_MODEL || c == CLI_EXIT_USAGE || c > CLI_EXIT_PAGES)
             break;
     }
     if (o->verbose)
-        fprintf(stderr, "docvl: %d pages (%d by the model), %d failed; %d tiles, %d failed\n",
-                st.pages, st.model_pages, st.pages_failed, st.tiles, st.tiles_failed);
+        fprintf(stderr, "docvl: %d pages (%d by the model), %d failed; %d tiles, %d failed; "
+                        "%d model load%s\n", sum.pages, sum.model_pages, sum.pages_failed,
+                sum.tiles, sum.tiles_failed, sum.model_loads, sum.model_loads == 1 ? "" : "s");
     return code;
 }
 
@@ -309,17 +325,16 @@ int cli_run(cli_opts *o)
     char **outs = plan_outputs(o);
     if (!outs)
         return CLI_EXIT_USAGE;
-    o->pipe.cancel = o->cancel;
-    dv_pipeline *pl = NULL;
-    dv_err e = { 0 };
+    docvl_context *ctx = NULL;
+    docvl_error err = { 0 };
     int code;
-    if (dv_pipeline_new(&o->pipe, &pl, &e) != DOCVL_OK) {
-        fprintf(stderr, "docvl: %s\n", e.msg);
+    if (docvl_open(o->model_dir, &o->open, &ctx, &err) != DOCVL_OK) {
+        fprintf(stderr, "docvl: %s\n", err.msg);
         code = CLI_EXIT_FAIL;
     } else {
-        code = run_all(o, pl, outs);
+        code = run_all(o, ctx, outs);
     }
-    dv_pipeline_free(pl);
+    docvl_close(ctx);
     g_strfreev(outs);
     return code;
 }

@@ -52,18 +52,12 @@ static int parse_args(int argc, char **argv, options *o)
     return i < argc ? 0 : -1;
 }
 
-/* The language stages come from golden_language.c when the build has it. */
+/* The language stages (golden_language.c) unless --vision-only. */
 static int run_language(golden_case *gc, const float *aligner_out, const options *o,
                         const dv_ctx *ctx, dv_err *e)
 {
-#ifdef DV_GOLDEN_LANGUAGE
     if (!o->vision_only)
         return golden_run_language(gc, aligner_out, ctx, e);
-#else
-    (void)gc, (void)aligner_out, (void)ctx, (void)e;
-    if (!o->vision_only)
-        printf("  language stages: not built\n");
-#endif
     return DOCVL_OK;
 }
 

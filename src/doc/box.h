@@ -35,4 +35,11 @@ static inline long long dv_box_area(dv_box b)
     return dv_box_empty(b) ? 0 : (long long)dv_box_w(b) * dv_box_h(b);
 }
 
+/* Whether a's centre lies in b: which tile or line a word belongs to. */
+static inline int dv_box_centre_in(dv_box a, dv_box b)
+{
+    int cx = (a.x0 + a.x1) / 2, cy = (a.y0 + a.y1) / 2;
+    return cx >= b.x0 && cx < b.x1 && cy >= b.y0 && cy < b.y1;
+}
+
 #endif

@@ -75,11 +75,11 @@ const char *dv_text_verdict_name(dv_text_verdict v)
     return "unknown";
 }
 
-int dv_text_use_layer(dv_text_mode mode, dv_text_verdict v)
+int dv_text_use_layer(docvl_text_layer mode, dv_text_verdict v)
 {
-    if (mode == DV_TEXT_OFF)
+    if (mode == DOCVL_TEXT_LAYER_OFF)
         return 0;
-    if (mode == DV_TEXT_ONLY)
+    if (mode == DOCVL_TEXT_LAYER_ONLY)
         return 1;
     return v == DV_TEXTLAYER_USABLE;
 }

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dv_text_mode_parse(const char *s, dv_text_mode *mode, dv_err *e)
+int dv_text_mode_parse(const char *s, docvl_text_layer *mode, dv_err *e)
 {
     if (s && strcmp(s, "auto") == 0)
-        *mode = DV_TEXT_AUTO;
+        *mode = DOCVL_TEXT_LAYER_AUTO;
     else if (s && strcmp(s, "off") == 0)
-        *mode = DV_TEXT_OFF;
+        *mode = DOCVL_TEXT_LAYER_OFF;
     else if (s && strcmp(s, "only") == 0)
-        *mode = DV_TEXT_ONLY;
+        *mode = DOCVL_TEXT_LAYER_ONLY;
     else
         return dv_fail(e, DOCVL_EINVAL, "text layer mode \"%s\": expected auto, off or only",
                        s ? s : "(null)");

@@ -18,14 +18,8 @@
 #include "doc/document.h"
 #include "doc/layout.h"
 
-typedef enum dv_text_mode {
-    DV_TEXT_AUTO = 0,
-    DV_TEXT_OFF = 1,
-    DV_TEXT_ONLY = 2,
-} dv_text_mode;
-
-/* "auto", "off" or "only". */
-int dv_text_mode_parse(const char *s, dv_text_mode *mode, dv_err *e);
+/* The mode is the public docvl_text_layer (docvl.h): "auto", "off" or "only". */
+int dv_text_mode_parse(const char *s, docvl_text_layer *mode, dv_err *e);
 
 typedef struct dv_word {
     char *text;          /* UTF-8, owned */
@@ -64,6 +58,6 @@ dv_text_verdict dv_text_assess(const dv_page_text *t, const dv_layout *layout);
 const char *dv_text_verdict_name(dv_text_verdict v);
 
 /* 1 when the page should be read from its text layer, 0 for the model. */
-int dv_text_use_layer(dv_text_mode mode, dv_text_verdict v);
+int dv_text_use_layer(docvl_text_layer mode, dv_text_verdict v);
 
 #endif

@@ -9,7 +9,8 @@
 
 #define CONFIG_MAX_BYTES (4u << 20)
 
-/* Architecture presets named by the checkpoint's model_name (DESIGN.md 2). */
+/* Architecture presets named by the checkpoint's model_name, as the released
+ * DeepSeek-VL configs spell them (siglip_large_patch16_384, sam_b_downsample). */
 static void siglip_large_preset(dv_siglip_cfg *s)
 {
     s->image_size = 384;

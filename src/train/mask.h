@@ -1,5 +1,5 @@
 /* Token ids and labels of one training sample: the deepseek chat format
- * (DESIGN.md section 3) built segment by segment, so each token knows whether
+ * (text/prompt.h) built segment by segment, so each token knows whether
  * it is supervised, images expanded to their token count, and labels shifted
  * for next-token prediction (-100 where nothing is learnt). */
 #ifndef DV_MASK_H

@@ -1,5 +1,5 @@
 /* An image file as the model's input tensor: decode, then the
- * VLMImageProcessor steps of DESIGN.md section 3 (preprocess.h). */
+ * VLMImageProcessor steps of image/preprocess.h. */
 #ifndef DV_PIXELS_H
 #define DV_PIXELS_H
 

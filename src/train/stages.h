@@ -1,5 +1,5 @@
 /* Which components train in each stage of DeepSeek-VL's recipe
- * (DESIGN.md section 6), what each stage supervises, and per-component
+ * (docs/training.md, "The three stages"), what each stage supervises, and per-component
  * overrides from the command line ("siglip=off", "sam_neck=on"). */
 #ifndef DV_STAGES_H
 #define DV_STAGES_H

@@ -16,7 +16,7 @@
 
 static int has(const char *name, const char *part) { return strstr(name, part) != NULL; }
 
-/* Stage freezing splits SAM into its body and the neck side (DESIGN.md 6). */
+/* Stage freezing splits SAM into its body and the neck side (docs/training.md). */
 static dv_part part_of(const tg_spec *s)
 {
     switch (s->tower) {

@@ -12,7 +12,7 @@
 #include "base/error.h"
 #include "model/config.h"
 
-/* Components, for freezing by training stage (DESIGN.md section 6). */
+/* Components, for freezing by training stage (docs/training.md). */
 typedef enum dv_part {
     DV_PART_SAM_BODY,    /* patch embed, pos embed, blocks */
     DV_PART_SAM_NECK,    /* neck, neck_hd, downsamples, hd_alpha_downsamples */

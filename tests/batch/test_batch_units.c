@@ -8,10 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/batch/bt_inputs.h"
-#include "cli/batch/bt_journal.h"
-#include "cli/batch/bt_lock.h"
-#include "cli/batch/bt_output.h"
+#include "batch/bt_inputs.h"
+#include "batch/bt_journal.h"
+#include "batch/bt_lock.h"
+#include "batch/bt_output.h"
 #include "testutil.h"
 
 static void touch(const char *dir, const char *rel)
@@ -44,7 +44,7 @@ static void test_walk(void)
     char *out = g_build_filename(root, "out", NULL);
     bt_inputs *l = bt_inputs_new(NULL);
     bt_inputs_skip_dir(l, out);
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_inputs_add(l, root, &e), ==, DOCVL_OK);
     g_assert_cmpint(bt_inputs_finish(l, &e), ==, DOCVL_OK);
     char *s = rels(l);
@@ -74,7 +74,7 @@ static void test_file_paths(void)
     char *cwd = g_get_current_dir();
     g_assert_cmpint(chdir(root), ==, 0);
     bt_inputs *l = bt_inputs_new(NULL);
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_inputs_add(l, "./a//b.pdf", &e), ==, DOCVL_OK);
     g_assert_cmpint(bt_inputs_add(l, "a/b.pdf", &e), ==, DOCVL_OK);   /* the same file */
     char *abs = g_build_filename(root, "a", "b.pdf", NULL);
@@ -93,7 +93,7 @@ static void test_file_paths(void)
     /* two files, one output path: refused */
     touch(root, "c/b.pdf");
     l = bt_inputs_new(NULL);
-    e = (dv_err){ 0 };
+    e = (docvl_error){ 0 };
     g_assert_cmpint(bt_inputs_add(l, "a", &e), ==, DOCVL_OK);
     g_assert_cmpint(bt_inputs_add(l, "c", &e), ==, DOCVL_OK);
     g_assert_cmpint(bt_inputs_finish(l, &e), ==, DOCVL_EINVAL);
@@ -112,7 +112,7 @@ static void check_list(const char *root, const char *content, size_t len, int nu
     char *list = g_build_filename(root, "list", NULL);
     test_write_file(list, content, len);
     bt_inputs *l = bt_inputs_new(NULL);
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_inputs_add_list(l, list, nul, &e), ==, DOCVL_OK);
     g_assert_cmpint(bt_inputs_finish(l, &e), ==, DOCVL_OK);
     char *s = rels(l);
@@ -135,7 +135,7 @@ static void test_list(void)
     check_list(root, "line\nbreak.pdf\0r.pdf\0", 21, 0, "line\nbreak.pdf r.pdf");
     check_list(root, "line\nbreak.pdf", 14, 1, "line\nbreak.pdf");
     bt_inputs *l = bt_inputs_new(NULL);
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_inputs_add_list(l, "missing-list", 0, &e), ==, DOCVL_EIO);
     g_assert_nonnull(strstr(e.msg, "missing-list"));
     bt_inputs_free(l);
@@ -148,13 +148,13 @@ static void test_list(void)
 static void test_shards(void)
 {
     int k = 0, n = 0;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_shard_parse("3/4", &k, &n, &e), ==, DOCVL_OK);
     g_assert_cmpint(k, ==, 3);
     g_assert_cmpint(n, ==, 4);
     const char *bad[] = { "0/4", "5/4", "4", "a/4", "1/0", "1/4x", "-1/4", "" };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
-        e = (dv_err){ 0 };
+        e = (docvl_error){ 0 };
         g_assert_cmpint(bt_shard_parse(bad[i], &k, &n, &e), ==, DOCVL_EINVAL);
     }
     /* every path in exactly one shard, and the shards not far from even */
@@ -204,7 +204,7 @@ static void test_record_json(void)
     char *line = bt_record_to_json(&r);
     g_assert_null(strchr(line, '\n'));
     bt_record back;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_record_from_json(line, strlen(line), &back, &e), ==, DOCVL_OK);
     g_assert_cmpstr(back.key, ==, "a/b.pdf");
     g_assert_cmpstr(back.input, ==, r.input);
@@ -224,7 +224,7 @@ static void test_journal(void)
 {
     char *dir = test_tmpdir();
     bt_journal *j = NULL, *other = NULL;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_journal_open(dir, &j, &e), ==, DOCVL_OK);
     g_assert_cmpint(bt_journal_open(dir, &other, &e), ==, DOCVL_OK);
     g_assert_null(bt_journal_find(j, "a"));
@@ -268,7 +268,7 @@ static void test_lock(void)
 {
     char *dir = test_tmpdir();
     bt_lock *a = NULL, *b = NULL;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_lock_take(dir, "x/y.pdf", 0, &a, &e), ==, DOCVL_OK);
     g_assert_nonnull(a);
     g_assert_cmpint(bt_lock_take(dir, "x/y.pdf", 0, &b, &e), ==, DOCVL_OK);
@@ -288,7 +288,7 @@ static void test_lock(void)
     pid_t pid = fork();
     if (pid == 0) {
         bt_lock *c = NULL;
-        dv_err ce = { 0 };
+        docvl_error ce = { 0 };
         bt_lock_take(dir, "x/y.pdf", 0, &c, &ce);
         char ok = c ? 'y' : 'n';
         if (write(pipefd[1], &ok, 1) != 1)
@@ -319,7 +319,7 @@ static void test_output(void)
     char *final = g_build_filename(dir, "a", "b", "c.pdf.txt", NULL);
     char *part = g_build_filename(dir, "a", "b", ".c.pdf.txt.part", NULL);
     bt_output o;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     g_assert_cmpint(bt_output_begin(final, &o, &e), ==, DOCVL_OK);
     fputs("half", o.f);
     fflush(o.f);
@@ -341,7 +341,7 @@ static void test_output(void)
 
     /* a parent that is a file: an error naming it */
     char *blocked = g_build_filename(dir, "a", "b", "c.pdf.txt", "d.txt", NULL);
-    e = (dv_err){ 0 };
+    e = (docvl_error){ 0 };
     g_assert_cmpint(bt_output_begin(blocked, &o, &e), ==, DOCVL_EIO);
     g_assert_nonnull(strstr(e.msg, "c.pdf.txt"));
     g_free(blocked);

@@ -135,8 +135,9 @@ static float *tensor(dv_safetensors *st, const char *name, int64_t *rows, int64_
 /* The tiny model rewired to say one token forever: layers add nothing,
  * the final norm keeps only feature 0 (made positive in every embedding),
  * and only token `tok` reads it, with a weight that no sampling overcomes. */
-static void rewire(char *buf, gsize len, int32_t tok)
+static void rewire(char *buf, gsize len, const void *arg)
 {
+    int32_t tok = *(const int32_t *)arg;
     dv_safetensors *st = NULL;
     dv_err e = { 0 };
     g_assert_cmpint(dv_safetensors_parse(buf, len, "model", &st, &e), ==, DOCVL_OK);
@@ -158,10 +159,12 @@ static void rewire(char *buf, gsize len, int32_t tok)
     dv_safetensors_close(st);
 }
 
-static char *looping_model(const char *dir)
+/* dir/name: the tiny model with its weights file passed through edit. */
+static char *edited_model(const char *dir, const char *name,
+                          void (*edit)(char *buf, gsize len, const void *arg), const void *arg)
 {
     char *src = tiny_model();
-    char *dst = g_build_filename(dir, "looping", NULL);
+    char *dst = g_build_filename(dir, name, NULL);
     g_assert_cmpint(mkdir(dst, 0755), ==, 0);
     const char *files[] = { "config.json", "preprocessor_config.json", "processor_config.json",
                             "tokenizer.json", "tokenizer_config.json" };
@@ -171,6 +174,23 @@ static char *looping_model(const char *dir)
         g_free(a);
         g_free(b);
     }
+    char *mp = g_build_filename(src, "model.safetensors", NULL);
+    char *buf;
+    gsize len;
+    g_assert_true(g_file_get_contents(mp, &buf, &len, NULL));
+    edit(buf, len, arg);
+    char *out = g_build_filename(dst, "model.safetensors", NULL);
+    test_write_file(out, buf, len);
+    g_free(out);
+    g_free(buf);
+    g_free(mp);
+    g_free(src);
+    return dst;
+}
+
+static char *looping_model(const char *dir)
+{
+    char *src = tiny_model();
     char *tokp = g_build_filename(src, "tokenizer.json", NULL);
     dv_tokenizer *tok = NULL;
     dv_err e = { 0 };
@@ -178,19 +198,9 @@ static char *looping_model(const char *dir)
     int32_t x = dv_tokenizer_token_id(tok, "x");
     g_assert_cmpint(x, >=, 0);
     dv_tokenizer_free(tok);
-    char *mp = g_build_filename(src, "model.safetensors", NULL);
-    char *buf;
-    gsize len;
-    g_assert_true(g_file_get_contents(mp, &buf, &len, NULL));
-    rewire(buf, len, x);
-    char *out = g_build_filename(dst, "model.safetensors", NULL);
-    test_write_file(out, buf, len);
-    g_free(out);
-    g_free(buf);
-    g_free(mp);
     g_free(tokp);
     g_free(src);
-    return dst;
+    return edited_model(dir, "looping", rewire, &x);
 }
 
 static void test_loop_fails_tile(void)
@@ -264,6 +274,70 @@ static void test_info(void)
     g_free(m);
 }
 
+/* Replaces arg[0] by arg[1] (as long) in a safetensors header. */
+static void replace_in_header(char *buf, gsize len, const void *arg)
+{
+    const char *const *ft = arg;
+    g_assert_cmpuint(strlen(ft[0]), ==, strlen(ft[1]));
+    char *at = g_strstr_len(buf + 8, (gssize)len - 8, ft[0]); /* in the JSON header */
+    g_assert_nonnull(at);
+    memcpy(at, ft[1], strlen(ft[1]));
+}
+
+/* The tiny model with `from` replaced by `to` in its safetensors header: a
+ * tensor renamed away, or a shape swapped. */
+static char *broken_model(const char *dir, const char *name, const char *from, const char *to)
+{
+    const char *ft[2] = { from, to };
+    return edited_model(dir, name, replace_in_header, ft);
+}
+
+/* --info loads the model as reading does: a missing or misshapen tensor is
+ * exit 4 with the tensor named, not a description of a model that fails. */
+static void test_info_validates(void)
+{
+    char *dir = test_tmpdir();
+    char *missing = broken_model(dir, "missing", "\"language_model.model.norm.weight\"",
+                                 "\"language_model.model.norm.weighx\"");
+    cli_result r = CLI(NULL, "--info", "-m", missing);
+    g_assert_cmpint(r.status, ==, 4);
+    g_assert_nonnull(strstr(r.err, "language_model.model.norm.weight"));
+    g_assert_null(strstr(r.out, "family"));
+    cli_result_free(&r);
+    char *shape = broken_model(dir, "shape", "\"shape\":[659,64]", "\"shape\":[64,659]");
+    r = CLI(NULL, "--info", "-m", shape);
+    g_assert_cmpint(r.status, ==, 4);
+    g_assert_nonnull(strstr(r.err, "language_model.lm_head.weight"));
+    cli_result_free(&r);
+    /* reading a page with it fails the same way */
+    char *img = sample("phototest.tif");
+    r = CLI(NULL, "-m", shape, img);
+    g_assert_cmpint(r.status, ==, 4);
+    g_assert_nonnull(strstr(r.err, "language_model.lm_head.weight"));
+    cli_result_free(&r);
+    g_free(img);
+    g_free(missing);
+    g_free(shape);
+    test_rmtree(dir);
+    g_free(dir);
+}
+
+/* Several inputs, one load: the model is kept between inputs. */
+static void test_inputs_one_load(void)
+{
+    char *m = tiny_model(), *img = sample("phototest.tif");
+    char *rot = test_data("cli/phototest-rotated-L.png");
+    cli_result r = CLI(NULL, "-v", "-m", m, "--max-tokens", "2", "--tiles", "off", img, rot, img);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_cmpint(count_char(r.out, '\f'), ==, 3);
+    g_assert_nonnull(strstr(r.err, "3 pages (3 by the model), 0 failed; 3 tiles, 0 failed; "
+                                   "1 model load\n"));
+    cli_result_free(&r);
+    g_free(m);
+    g_free(img);
+    g_free(rot);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -274,5 +348,7 @@ int main(int argc, char **argv)
     g_test_add_func("/model/ask", test_ask);
     g_test_add_func("/model/upright", test_upright);
     g_test_add_func("/model/info", test_info);
+    g_test_add_func("/model/info-validates", test_info_validates);
+    g_test_add_func("/model/inputs-one-load", test_inputs_one_load);
     return g_test_run();
 }

@@ -115,7 +115,7 @@ static void born_digital(const char *pdf, const char *ref)
             if (v != DV_TEXTLAYER_USABLE)
                 g_printerr("%s page %d: %s\n", pdf, p + 1, dv_text_verdict_name(v));
             g_assert_cmpint(v, ==, DV_TEXTLAYER_USABLE);
-            g_assert_true(dv_text_use_layer(DV_TEXT_AUTO, v));
+            g_assert_true(dv_text_use_layer(DOCVL_TEXT_LAYER_AUTO, v));
         } else {
             g_assert_cmpint(dv_text_extract(d, p, 200, &t, &e), ==, DOCVL_OK);
         }
@@ -164,7 +164,7 @@ static void scanned(const char *rel, int want)
     if (want >= 0)
         g_assert_cmpint(v, ==, want);
     g_assert_cmpint(v, !=, DV_TEXTLAYER_USABLE);
-    g_assert_false(dv_text_use_layer(DV_TEXT_AUTO, v));
+    g_assert_false(dv_text_use_layer(DOCVL_TEXT_LAYER_AUTO, v));
     dv_page_text_free(&t);
     dv_doc_close(d);
 }
@@ -255,19 +255,19 @@ static void test_word_boxes_scale(void)
 
 static void test_modes(void)
 {
-    dv_text_mode m;
+    docvl_text_layer m;
     dv_err e = {0};
     g_assert_cmpint(dv_text_mode_parse("only", &m, &e), ==, DOCVL_OK);
-    g_assert_cmpint(m, ==, DV_TEXT_ONLY);
+    g_assert_cmpint(m, ==, DOCVL_TEXT_LAYER_ONLY);
     g_assert_cmpint(dv_text_mode_parse("off", &m, &e), ==, DOCVL_OK);
-    g_assert_cmpint(m, ==, DV_TEXT_OFF);
+    g_assert_cmpint(m, ==, DOCVL_TEXT_LAYER_OFF);
     g_assert_cmpint(dv_text_mode_parse("auto", &m, &e), ==, DOCVL_OK);
-    g_assert_cmpint(m, ==, DV_TEXT_AUTO);
+    g_assert_cmpint(m, ==, DOCVL_TEXT_LAYER_AUTO);
     g_assert_cmpint(dv_text_mode_parse("sometimes", &m, &e), ==, DOCVL_EINVAL);
-    g_assert_true(dv_text_use_layer(DV_TEXT_AUTO, DV_TEXTLAYER_USABLE));
-    g_assert_false(dv_text_use_layer(DV_TEXT_AUTO, DV_TEXTLAYER_GARBAGE));
-    g_assert_false(dv_text_use_layer(DV_TEXT_OFF, DV_TEXTLAYER_USABLE));
-    g_assert_true(dv_text_use_layer(DV_TEXT_ONLY, DV_TEXTLAYER_ABSENT));
+    g_assert_true(dv_text_use_layer(DOCVL_TEXT_LAYER_AUTO, DV_TEXTLAYER_USABLE));
+    g_assert_false(dv_text_use_layer(DOCVL_TEXT_LAYER_AUTO, DV_TEXTLAYER_GARBAGE));
+    g_assert_false(dv_text_use_layer(DOCVL_TEXT_LAYER_OFF, DV_TEXTLAYER_USABLE));
+    g_assert_true(dv_text_use_layer(DOCVL_TEXT_LAYER_ONLY, DV_TEXTLAYER_ABSENT));
 }
 
 /* Unmapped glyphs and text off the page make a layer garbage. */

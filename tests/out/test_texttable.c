@@ -7,7 +7,7 @@
 
 #include "out/texttable.h"
 #include "out/writer.h"
-#include "pipeline_text.h"
+#include "pipeline/text.h"
 #include "testutil.h"
 
 #define CH 10   /* width of a character */

@@ -1,4 +1,4 @@
-#include "cli/batch/bt_batch.h"
+#include "batch/bt_batch.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -12,12 +12,12 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
-#include "cli/batch/bt_engine.h"
-#include "cli/batch/bt_inputs.h"
-#include "cli/batch/bt_journal.h"
-#include "cli/batch/bt_lock.h"
-#include "cli/batch/bt_output.h"
-#include "cli/docvl_cli.h"
+#include "batch/bt_engine.h"
+#include "batch/bt_inputs.h"
+#include "batch/bt_journal.h"
+#include "batch/bt_lock.h"
+#include "batch/bt_output.h"
+#include "docvl_cli.h"
 
 static const char batch_usage[] =
     "Usage: docvl batch -o DIR [OPTION]... [INPUT]...\n"
@@ -82,7 +82,7 @@ static int batch_option(void *user, int c, const char *arg)
 {
     batch_args *a = user;
     static const char *const when[] = { "auto", "always", "never", "json", NULL };
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     char *end;
     switch (c) {
     case BOPT_FROM: g_ptr_array_add(a->lists, (char *)arg); return -1;
@@ -316,7 +316,7 @@ static void journal_it(batch *b, const bt_input *in, const input_id *id, bt_stat
     r.host = b->host;
     r.pid = (int)getpid();
     r.time = g_get_real_time() / G_USEC_PER_SEC;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     if (bt_journal_append(b->j, &r, &e) != DOCVL_OK)
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
 }
@@ -327,7 +327,7 @@ static void read_locked(batch *b, bt_engine *en, const bt_input *in, const input
     doc_ctx d = { b, in, id->key, g_get_monotonic_time() };
     char *path = g_build_filename(b->dir, id->key, NULL);
     bt_output out;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     if (bt_output_begin(path, &out, &e) != DOCVL_OK) {
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
         g_free(path);
@@ -367,7 +367,7 @@ static int do_doc(batch *b, bt_engine *en, const bt_input *in, int wait)
         id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     }
     bt_lock *lk = NULL;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     int busy = 0;
     if (already(b, in, &id)) {
         /* done before */
@@ -431,7 +431,7 @@ static gpointer work(gpointer user)
     worker *w = user;
     batch *b = w->b;
     bt_engine *en = NULL;
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     if (bt_engine_new(b->o, w->n_threads, b->a->jobs > 1, &batch_signal, &en, &e) != DOCVL_OK) {
         set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
         return NULL;
@@ -459,7 +459,7 @@ static void run_workers(batch *b)
 {
     int jobs = CLAMP(b->a->jobs, 1, 256);   /* parsed so; the bound tells the compiler */
     int cores = (int)g_get_num_processors();
-    int threads = b->o->pipe.n_threads ? b->o->pipe.n_threads : MAX(1, cores / jobs);
+    int threads = b->o->open.n_threads ? b->o->open.n_threads : MAX(1, cores / jobs);
     if (jobs > 1 && jobs * threads > cores && !b->o->quiet)
         fprintf(stderr, "docvl: note: %d jobs x %d threads is more than the %d cores\n", jobs,
                 threads, cores);
@@ -497,7 +497,7 @@ static void summary(const batch *b)
 
 static int collect(const cli_opts *o, const batch_args *a, bt_inputs *l)
 {
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     bt_inputs_skip_dir(l, o->output);
     int rc = DOCVL_OK;
     for (int i = 0; rc == DOCVL_OK && i < o->n_inputs; i++)
@@ -543,7 +543,7 @@ static int run_batch(cli_opts *o, batch_args *a, bt_inputs *l)
         if (!a->shard_n || bt_shard_has(in->rel, a->shard_k, a->shard_n))
             g_ptr_array_add(b.todo, (gpointer)in);
     }
-    dv_err e = { 0 };
+    docvl_error e = { 0 };
     int code;
     if (bt_journal_open(b.dir, &b.j, &e) != DOCVL_OK) {
         fprintf(stderr, "docvl batch: %s\n", e.msg);
@@ -581,7 +581,6 @@ int cli_batch(int argc, char **argv)
     if (code < 0 && (code = collect(&o, &a, l)) == CLI_EXIT_OK)
         code = run_batch(&o, &a, l);
     bt_inputs_free(l);
-    cli_opts_free(&o);
     g_ptr_array_free(a.lists, TRUE);
     return code;
 }

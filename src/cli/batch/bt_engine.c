@@ -1,21 +1,20 @@
-#include "cli/batch/bt_engine.h"
+#include "batch/bt_engine.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <cairo.h>
 #include <glib.h>
 
-#include "model/model.h"
-#include "pipeline.h"
-
 struct bt_engine {
-    const cli_opts *o;
-    dv_pipeline *pl;
+    docvl_context *ctx;
+    docvl_params params;
+    const volatile sig_atomic_t *cancel;
     /* the document being read */
     bt_page_fn fn;
     void *user;
     bt_doc_result *res;
-    dv_progress cur;
+    docvl_progress cur;
     int cur_failed;
     char *cur_reason;
 };
@@ -25,34 +24,6 @@ void bt_doc_result_clear(bt_doc_result *r)
     g_free(r->failed_pages);
     g_free(r->reason);
     memset(r, 0, sizeof *r);
-}
-
-int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
-                  const volatile sig_atomic_t *cancel, bt_engine **out, dv_err *e)
-{
-    bt_engine *en = g_new0(bt_engine, 1);
-    en->o = o;
-    dv_pipeline_opts po = o->pipe;
-    po.n_threads = n_threads;
-    po.cancel = cancel;
-    po.no_model_fails_page = 1;
-    po.no_page_trial = parallel;
-    dv_err de = { 0 };
-    if (dv_pipeline_new(&po, &en->pl, &de) != DOCVL_OK) {
-        g_free(en);
-        *out = NULL;
-        return dv_fail(e, de.code, "%s", de.msg);
-    }
-    *out = en;
-    return DOCVL_OK;
-}
-
-void bt_engine_free(bt_engine *en)
-{
-    if (!en)
-        return;
-    dv_pipeline_free(en->pl);
-    g_free(en);
 }
 
 static void page_done(bt_engine *en)
@@ -76,9 +47,9 @@ static void page_done(bt_engine *en)
     en->cur.page = 0;
 }
 
-/* The pipeline reports each page's start (and its tiles and tokens): a new
+/* The library reports each page's start (and its tiles and tokens): a new
  * page number means the previous page is finished. */
-static void on_progress(void *user, const dv_progress *p)
+static void on_progress(void *user, const docvl_progress *p)
 {
     bt_engine *en = user;
     if (p->page == en->cur.page)
@@ -87,7 +58,7 @@ static void on_progress(void *user, const dv_progress *p)
     en->cur = *p;
 }
 
-static void on_warning(void *user, int failure, const char *msg)
+static void on_message(void *user, int failure, const char *msg)
 {
     bt_engine *en = user;
     if (!failure)
@@ -97,20 +68,67 @@ static void on_warning(void *user, int failure, const char *msg)
         en->cur_reason = g_strdup(msg);
 }
 
-static void classify(bt_engine *en, int rc, const dv_pipeline_stats *st, const dv_err *de)
+static int should_abort(void *user)
 {
-    bt_doc_result *r = en->res;
+    const bt_engine *en = user;
+    return en->cancel && *en->cancel;
+}
+
+int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
+                  const volatile sig_atomic_t *cancel, bt_engine **out, docvl_error *e)
+{
+    bt_engine *en = g_new0(bt_engine, 1);
+    docvl_open_params op = o->open;
+    op.n_threads = n_threads;
+    docvl_error de = { 0 };
+    if (docvl_open(o->model_dir, &op, &en->ctx, &de) != DOCVL_OK) {
+        g_free(en);
+        *out = NULL;
+        return bt_fail(e, de.code, "%s", de.msg);
+    }
+    en->cancel = cancel;
+    en->params = o->read;
+    en->params.continue_without_model = 1;
+    en->params.no_page_trial = parallel;
+    en->params.on_progress = on_progress;
+    en->params.on_message = on_message;
+    en->params.should_abort = should_abort;
+    en->params.user = en;
+    *out = en;
+    return DOCVL_OK;
+}
+
+void bt_engine_free(bt_engine *en)
+{
+    if (!en)
+        return;
+    docvl_close(en->ctx);
+    g_free(en);
+}
+
+static int to_file(void *user, const char *data, size_t len, char *msg, size_t msg_len)
+{
+    if (fwrite(data, 1, len, user) == len)
+        return 0;
+    g_snprintf(msg, msg_len, "%s", g_strerror(errno));
+    return -1;
+}
+
+static void classify(bt_doc_result *r, int rc, const docvl_read_stats *st,
+                     const docvl_error *de)
+{
     r->pages = st->pages;
-    if (rc == DOCVL_EINTERRUPTED) {
-        r->outcome = BT_READ_INTERRUPTED;
-    } else if (rc != DOCVL_OK && (st->stage == DV_STAGE_MODEL || st->stage == DV_STAGE_OUTPUT)) {
-        r->outcome = BT_READ_FATAL;
-        r->fatal_exit = st->stage == DV_STAGE_MODEL ? CLI_EXIT_MODEL : CLI_EXIT_FAIL;
-    } else if (rc != DOCVL_OK) {
-        r->outcome = BT_READ_FAILED;
-    } else {
+    if (rc == DOCVL_OK) {
         r->outcome = BT_READ_OK;
         return;
+    }
+    if (rc == DOCVL_EINTERRUPTED) {
+        r->outcome = BT_READ_INTERRUPTED;
+    } else if (de->stage == DOCVL_STAGE_MODEL || de->stage == DOCVL_STAGE_OUTPUT) {
+        r->outcome = BT_READ_FATAL;
+        r->fatal_exit = de->stage == DOCVL_STAGE_MODEL ? CLI_EXIT_MODEL : CLI_EXIT_FAIL;
+    } else {
+        r->outcome = BT_READ_FAILED;
     }
     g_free(r->reason);
     r->reason = g_strdup(de->msg);
@@ -124,44 +142,34 @@ void bt_engine_read(bt_engine *en, const char *input, FILE *out, bt_page_fn fn, 
     en->user = user;
     en->res = res;
     memset(&en->cur, 0, sizeof en->cur);
-    dv_pipeline_set_observer(en->pl, on_progress, on_warning, en);
-    dv_sink sink = { dv_sink_file, out };
-    dv_writer_options wo = { .title = input, .text_tables = en->o->text_tables };
-    dv_writer *w = NULL;
-    dv_pipeline_stats st = { 0 };
-    dv_err de = { 0 };
-    int rc = dv_writer_new(en->o->pipe.format, sink, &wo, &w, &de);
-    if (rc == DOCVL_OK)
-        rc = dv_pipeline_run(en->pl, input, w, &st, &de);
-    else
-        st.stage = DV_STAGE_OUTPUT;
+    docvl_read_stats st = { 0 };
+    docvl_error de = { 0 };
+    int rc = docvl_read(en->ctx, input, &en->params, (docvl_sink){ to_file, out }, &st, &de);
     if (rc == DOCVL_OK)
         page_done(en);
     g_free(en->cur_reason);
     en->cur_reason = NULL;
     en->cur_failed = 0;
-    dv_writer_free(w);
-    classify(en, rc, &st, &de);
-    dv_pipeline_set_observer(en->pl, NULL, NULL, NULL);
+    classify(res, rc, &st, &de);
 }
 
 char *bt_engine_options(const cli_opts *o)
 {
-    const dv_pipeline_opts *p = &o->pipe;
+    const docvl_params *p = &o->read;
     static const char *const tl[] = { "auto", "off", "only" };
+    static const char *const weights[] = { "auto", "f32", "bf16", "q8", "q4" };
     return g_strdup_printf(
         "format=%s text-layer=%s pages=%s dpi=%g tiles=%s tile-size=%d max-tokens=%d "
         "text-tables=%s weights=%s model=%s prompt=%s ask=%s",
-        dv_format_name(p->format), tl[p->text_layer], p->pages ? p->pages : "all",
-        p->dpi > 0 ? p->dpi : 200, p->tiles ? "on" : "off", p->tile_size,
-        p->max_tokens > 0 ? p->max_tokens : DV_MAX_TOKENS_DEFAULT,
-        o->text_tables ? "on" : "off", dv_weights_name(p->weights),
-        p->model_dir ? p->model_dir : "", p->prompt ? p->prompt : "", p->ask ? p->ask : "");
+        docvl_format_ext(p->format) + 1, tl[p->text_layer], p->pages ? p->pages : "all",
+        p->dpi, p->tiles ? "on" : "off", p->tile_size, p->max_tokens,
+        p->text_tables ? "on" : "off", weights[o->open.weights],
+        o->model_dir ? o->model_dir : "", p->prompt ? p->prompt : "", p->ask ? p->ask : "");
 }
 
 const char *bt_engine_ext(const cli_opts *o)
 {
-    return dv_format_ext(o->pipe.format);
+    return docvl_format_ext(o->read.format);
 }
 
 void bt_engine_flush_caches(void)

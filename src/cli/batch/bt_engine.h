@@ -1,14 +1,13 @@
-/* Reading one document for the batch: the only batch file that knows how
- * the library is called (today the pipeline behind docvl_read_file; the
- * context API of include/docvl.h when it lands), so that the rest of the
- * batch does not change with it. One engine per worker thread. */
+/* Reading one document for the batch: the only batch file that calls the
+ * library (docvl_open / docvl_read). One engine, so one context, per
+ * worker thread: a context reads one document at a time. */
 #ifndef DV_BT_ENGINE_H
 #define DV_BT_ENGINE_H
 
 #include <stdio.h>
 
-#include "base/error.h"
-#include "cli/docvl_cli.h"
+#include "batch/bt_err.h"
+#include "docvl_cli.h"
 
 typedef struct bt_page_event {
     int page, n_pages;      /* 1-based position in the selection */
@@ -45,7 +44,7 @@ typedef struct bt_engine bt_engine;
  * decompression bombs and crashes (a fork beside running threads can
  * deadlock in Poppler or Cairo). */
 int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
-                  const volatile sig_atomic_t *cancel, bt_engine **out, dv_err *e);
+                  const volatile sig_atomic_t *cancel, bt_engine **out, docvl_error *e);
 void bt_engine_free(bt_engine *en);
 
 /* Reads input into out (a page at a time), reporting each finished page. */

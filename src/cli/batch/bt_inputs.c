@@ -1,4 +1,4 @@
-#include "cli/batch/bt_inputs.h"
+#include "batch/bt_inputs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,7 +9,6 @@
 
 #include <glib.h>
 
-#include "base/rng.h"
 
 #define BT_DEFAULT_EXTS "pdf,png,jpg,jpeg,pnm,pbm,pgm,ppm,bmp,tga,tif,tiff"
 
@@ -110,13 +109,13 @@ static int skipped_dir(const bt_inputs *l, const struct stat *st)
 }
 
 /* Walks dir (whose output prefix is rel, "" at the top), sorted later. */
-static int walk(bt_inputs *l, const char *dir, const char *rel, int depth, dv_err *e)
+static int walk(bt_inputs *l, const char *dir, const char *rel, int depth, docvl_error *e)
 {
     if (depth > 64)
-        return dv_fail(e, DOCVL_ELIMIT, "%s: directories nested deeper than 64", dir);
+        return bt_fail(e, DOCVL_ELIMIT, "%s: directories nested deeper than 64", dir);
     DIR *d = opendir(dir);
     if (!d)
-        return dv_fail(e, DOCVL_EIO, "cannot read directory %s: %s", dir, strerror(errno));
+        return bt_fail(e, DOCVL_EIO, "cannot read directory %s: %s", dir, strerror(errno));
     int rc = DOCVL_OK;
     struct dirent *de;
     while (rc == DOCVL_OK && (de = readdir(d))) {
@@ -142,30 +141,30 @@ static int walk(bt_inputs *l, const char *dir, const char *rel, int depth, dv_er
     return rc;
 }
 
-int bt_inputs_add(bt_inputs *l, const char *arg, dv_err *e)
+int bt_inputs_add(bt_inputs *l, const char *arg, docvl_error *e)
 {
     struct stat st;
     if (strcmp(arg, "-") == 0)
-        return dv_fail(e, DOCVL_EINVAL, "a batch cannot read a document from standard input "
+        return bt_fail(e, DOCVL_EINVAL, "a batch cannot read a document from standard input "
                                         "('--from -' reads the list of paths from it)");
     if (stat(arg, &st) != 0)
-        return dv_fail(e, DOCVL_EIO, "%s: %s", arg, strerror(errno));
+        return bt_fail(e, DOCVL_EIO, "%s: %s", arg, strerror(errno));
     if (S_ISDIR(st.st_mode))
         return skipped_dir(l, &st) ? DOCVL_OK : walk(l, arg, "", 0, e);
     char *rel = clean_rel(arg);
     if (!rel)
-        return dv_fail(e, DOCVL_EINVAL,
+        return bt_fail(e, DOCVL_EINVAL,
                        "%s: a path with '..' would put its output outside the output "
                        "directory; give its directory instead", arg);
     push(l, g_strdup(arg), rel);
     return DOCVL_OK;
 }
 
-static int read_all(const char *file, GString *s, dv_err *e)
+static int read_all(const char *file, GString *s, docvl_error *e)
 {
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
     if (!f)
-        return dv_fail(e, DOCVL_EIO, "cannot open list %s: %s", file, strerror(errno));
+        return bt_fail(e, DOCVL_EIO, "cannot open list %s: %s", file, strerror(errno));
     char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
@@ -174,11 +173,11 @@ static int read_all(const char *file, GString *s, dv_err *e)
     if (f != stdin)
         fclose(f);
     if (bad)
-        return dv_fail(e, DOCVL_EIO, "reading list %s: %s", file, strerror(errno));
+        return bt_fail(e, DOCVL_EIO, "reading list %s: %s", file, strerror(errno));
     return DOCVL_OK;
 }
 
-int bt_inputs_add_list(bt_inputs *l, const char *file, int nul, dv_err *e)
+int bt_inputs_add_list(bt_inputs *l, const char *file, int nul, docvl_error *e)
 {
     GString *s = g_string_new(NULL);
     int rc = read_all(file, s, e);
@@ -214,7 +213,7 @@ static int same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
-int bt_inputs_finish(bt_inputs *l, dv_err *e)
+int bt_inputs_finish(bt_inputs *l, docvl_error *e)
 {
     g_array_sort(l->items, by_rel);
     guint out = 0;
@@ -223,7 +222,7 @@ int bt_inputs_finish(bt_inputs *l, dv_err *e)
         bt_input *prev = out ? &g_array_index(l->items, bt_input, out - 1) : NULL;
         if (prev && strcmp(prev->rel, it->rel) == 0) {
             if (!same_file(prev->path, it->path))
-                return dv_fail(e, DOCVL_EINVAL, "%s and %s would both write the output %s",
+                return bt_fail(e, DOCVL_EINVAL, "%s and %s would both write the output %s",
                                prev->path, it->path, it->rel);
             g_free(it->path);
             g_free(it->rel);
@@ -235,7 +234,7 @@ int bt_inputs_finish(bt_inputs *l, dv_err *e)
     return DOCVL_OK;
 }
 
-int bt_shard_parse(const char *s, int *k, int *n, dv_err *e)
+int bt_shard_parse(const char *s, int *k, int *n, docvl_error *e)
 {
     char *end;
     errno = 0;
@@ -248,7 +247,7 @@ int bt_shard_parse(const char *s, int *k, int *n, dv_err *e)
         ok = !errno && end != t && !*end && b >= 1 && b <= 1000000 && a >= 1 && a <= b;
     }
     if (!ok)
-        return dv_fail(e, DOCVL_EINVAL, "--shard wants K/N with 1 <= K <= N, not '%s'", s);
+        return bt_fail(e, DOCVL_EINVAL, "--shard wants K/N with 1 <= K <= N, not '%s'", s);
     *k = (int)a;
     *n = (int)b;
     return DOCVL_OK;
@@ -256,5 +255,5 @@ int bt_shard_parse(const char *s, int *k, int *n, dv_err *e)
 
 int bt_shard_has(const char *rel, int k, int n)
 {
-    return (int)(dv_fnv1a(DV_FNV1A_BASIS, rel, strlen(rel)) % (unsigned long long)n) == k - 1;
+    return (int)(bt_hash(rel) % (unsigned long long)n) == k - 1;
 }

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "base/error.h"
+#include "batch/bt_err.h"
 
 typedef struct bt_input {
     char *path;     /* as given, or the directory joined with the walked name */
@@ -32,22 +32,22 @@ void bt_inputs_skip_dir(bt_inputs *l, const char *dir);
  * would land outside -o DIR: give the directory instead). A directory is
  * walked: its files' output paths are relative to it; hidden entries and
  * symbolic links to directories are not followed. */
-int bt_inputs_add(bt_inputs *l, const char *arg, dv_err *e);
+int bt_inputs_add(bt_inputs *l, const char *arg, docvl_error *e);
 
 /* Each path of the list file ("-": standard input) as bt_inputs_add. The
  * separator is NUL when nul is set or the file holds a NUL byte, else
  * newline; empty entries are ignored. */
-int bt_inputs_add_list(bt_inputs *l, const char *file, int nul, dv_err *e);
+int bt_inputs_add_list(bt_inputs *l, const char *file, int nul, docvl_error *e);
 
 /* Sorts by output path; the same file named twice counts once, two files
  * with one output path are an error (DOCVL_EINVAL). */
-int bt_inputs_finish(bt_inputs *l, dv_err *e);
+int bt_inputs_finish(bt_inputs *l, docvl_error *e);
 
 size_t bt_inputs_count(const bt_inputs *l);
 const bt_input *bt_inputs_get(const bt_inputs *l, size_t i);
 
 /* "K/N" with 1 <= K <= N: shard K of N. */
-int bt_shard_parse(const char *s, int *k, int *n, dv_err *e);
+int bt_shard_parse(const char *s, int *k, int *n, docvl_error *e);
 /* Whether the input with this output path belongs to shard k of n: by a
  * hash of the path, so it depends on nothing but the path. */
 int bt_shard_has(const char *rel, int k, int n);

@@ -1,4 +1,4 @@
-#include "cli/batch/bt_journal.h"
+#include "batch/bt_journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,7 +157,7 @@ static int fields(JsonObject *o, bt_record *r)
     return bad;
 }
 
-int bt_record_from_json(const char *line, size_t len, bt_record *r, dv_err *e)
+int bt_record_from_json(const char *line, size_t len, bt_record *r, docvl_error *e)
 {
     memset(r, 0, sizeof *r);
     JsonParser *p = json_parser_new();
@@ -167,7 +167,7 @@ int bt_record_from_json(const char *line, size_t len, bt_record *r, dv_err *e)
         !(root = json_parser_get_root(p)) || !JSON_NODE_HOLDS_OBJECT(root) ||
         fields(json_node_get_object(root), r)) {
         bt_record_clear(r);
-        rc = dv_fail(e, DOCVL_EFORMAT, "not a journal record: %.80s", line);
+        rc = bt_fail(e, DOCVL_EFORMAT, "not a journal record: %.80s", line);
     }
     g_object_unref(p);
     return rc;
@@ -186,7 +186,7 @@ static void take_line(bt_journal *j, const char *line, size_t len)
 
 /* Reads from read_to to the end; a last line without its newline is left
  * for later (a writer may be in the middle of it). */
-static int read_new(bt_journal *j, dv_err *e)
+static int read_new(bt_journal *j, docvl_error *e)
 {
     GString *buf = g_string_new(NULL);
     char chunk[65536];
@@ -198,7 +198,7 @@ static int read_new(bt_journal *j, dv_err *e)
     }
     if (n < 0) {
         g_string_free(buf, TRUE);
-        return dv_fail(e, DOCVL_EIO, "reading %s: %s", j->path, strerror(errno));
+        return bt_fail(e, DOCVL_EIO, "reading %s: %s", j->path, strerror(errno));
     }
     size_t start = 0;
     for (size_t i = 0; i < buf->len; i++) {
@@ -213,7 +213,7 @@ static int read_new(bt_journal *j, dv_err *e)
     return DOCVL_OK;
 }
 
-int bt_journal_open(const char *dir, bt_journal **out, dv_err *e)
+int bt_journal_open(const char *dir, bt_journal **out, docvl_error *e)
 {
     *out = NULL;
     bt_journal *j = g_new0(bt_journal, 1);
@@ -222,7 +222,7 @@ int bt_journal_open(const char *dir, bt_journal **out, dv_err *e)
     g_rec_mutex_init(&j->mu);
     j->fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
     if (j->fd < 0) {
-        int rc = dv_fail(e, DOCVL_EIO, "cannot open the journal %s: %s", j->path,
+        int rc = bt_fail(e, DOCVL_EIO, "cannot open the journal %s: %s", j->path,
                          strerror(errno));
         bt_journal_close(j);
         return rc;
@@ -251,7 +251,7 @@ void bt_journal_close(bt_journal *j)
 void bt_journal_lock(bt_journal *j) { g_rec_mutex_lock(&j->mu); }
 void bt_journal_unlock(bt_journal *j) { g_rec_mutex_unlock(&j->mu); }
 
-int bt_journal_refresh(bt_journal *j, dv_err *e)
+int bt_journal_refresh(bt_journal *j, docvl_error *e)
 {
     g_rec_mutex_lock(&j->mu);
     int rc = read_new(j, e);
@@ -286,30 +286,30 @@ static int write_all(int fd, const char *s, size_t n)
 /* Under the file lock: a torn last line (a writer died mid-line, possible
  * only after a crash of the machine) is ended first, so that this record
  * starts a line of its own. */
-static int append_locked(bt_journal *j, const char *line, dv_err *e)
+static int append_locked(bt_journal *j, const char *line, docvl_error *e)
 {
     struct stat st;
     char last = '\n';
     if (fstat(j->fd, &st) != 0 || (st.st_size > 0 && pread(j->fd, &last, 1, st.st_size - 1) != 1))
-        return dv_fail(e, DOCVL_EIO, "reading %s: %s", j->path, strerror(errno));
+        return bt_fail(e, DOCVL_EIO, "reading %s: %s", j->path, strerror(errno));
     GString *s = g_string_new(last == '\n' ? "" : "\n");
     g_string_append(s, line);
     g_string_append_c(s, '\n');
     int rc = DOCVL_OK;
     if (write_all(j->fd, s->str, s->len) != 0 || fdatasync(j->fd) != 0)
-        rc = dv_fail(e, DOCVL_EIO, "appending to %s: %s", j->path, strerror(errno));
+        rc = bt_fail(e, DOCVL_EIO, "appending to %s: %s", j->path, strerror(errno));
     g_string_free(s, TRUE);
     return rc;
 }
 
-int bt_journal_append(bt_journal *j, const bt_record *r, dv_err *e)
+int bt_journal_append(bt_journal *j, const bt_record *r, docvl_error *e)
 {
     char *line = bt_record_to_json(r);
     g_rec_mutex_lock(&j->mu);
     int rc = DOCVL_OK;
     while (flock(j->fd, LOCK_EX) != 0) {
         if (errno != EINTR) {
-            rc = dv_fail(e, DOCVL_EIO, "locking %s: %s", j->path, strerror(errno));
+            rc = bt_fail(e, DOCVL_EIO, "locking %s: %s", j->path, strerror(errno));
             break;
         }
     }

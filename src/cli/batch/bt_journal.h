@@ -14,7 +14,7 @@
 
 #include <json-glib/json-glib.h>
 
-#include "base/error.h"
+#include "batch/bt_err.h"
 
 #define BT_JOURNAL_NAME "docvl-batch.jsonl"
 
@@ -44,18 +44,18 @@ void bt_record_clear(bt_record *r);
 typedef struct bt_journal bt_journal;
 
 /* Opens (creating) the journal in dir and reads what it holds. */
-int bt_journal_open(const char *dir, bt_journal **out, dv_err *e);
+int bt_journal_open(const char *dir, bt_journal **out, docvl_error *e);
 void bt_journal_close(bt_journal *j);
 
 /* Reads the lines other processes appended since the last read. */
-int bt_journal_refresh(bt_journal *j, dv_err *e);
+int bt_journal_refresh(bt_journal *j, docvl_error *e);
 
 /* The last record about key, or NULL. Valid until the next append or
  * refresh; copy what must outlive them. */
 const bt_record *bt_journal_find(bt_journal *j, const char *key);
 
 /* Appends r as one line and fsyncs it; r is copied. Thread-safe. */
-int bt_journal_append(bt_journal *j, const bt_record *r, dv_err *e);
+int bt_journal_append(bt_journal *j, const bt_record *r, docvl_error *e);
 
 /* Lines that were not a valid record (a torn tail, a foreign line). */
 int bt_journal_bad_lines(const bt_journal *j);
@@ -65,7 +65,7 @@ char *bt_record_to_json(const bt_record *r);
 /* The builder's document as one line of JSON (g_free it); frees b. */
 char *bt_json_line(JsonBuilder *b);
 /* Parses one line; DOCVL_EFORMAT when it is not a record. */
-int bt_record_from_json(const char *line, size_t len, bt_record *r, dv_err *e);
+int bt_record_from_json(const char *line, size_t len, bt_record *r, docvl_error *e);
 
 /* The lock, find and refresh in one step for workers sharing a journal. */
 void bt_journal_lock(bt_journal *j);

@@ -1,4 +1,4 @@
-#include "cli/batch/bt_lock.h"
+#include "batch/bt_lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,6 @@
 
 #include <glib.h>
 
-#include "base/rng.h"
 
 struct bt_lock {
     char *path;
@@ -35,28 +34,28 @@ static int lock_fd(int fd, int wait)
     return r;
 }
 
-int bt_lock_take(const char *dir, const char *key, int wait, bt_lock **out, dv_err *e)
+int bt_lock_take(const char *dir, const char *key, int wait, bt_lock **out, docvl_error *e)
 {
     *out = NULL;
     char *ldir = g_build_filename(dir, BT_LOCK_DIR, NULL);
     char name[32];
     snprintf(name, sizeof name, "%016llx.lock",
-             (unsigned long long)dv_fnv1a(DV_FNV1A_BASIS, key, strlen(key)));
+             (unsigned long long)bt_hash(key));
     char *path = g_build_filename(ldir, name, NULL);
     int rc = DOCVL_OK;
     if (g_mkdir_with_parents(ldir, 0777) != 0)
-        rc = dv_fail(e, DOCVL_EIO, "cannot create %s: %s", ldir, strerror(errno));
+        rc = bt_fail(e, DOCVL_EIO, "cannot create %s: %s", ldir, strerror(errno));
     while (rc == DOCVL_OK) {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
         if (fd < 0) {
-            rc = dv_fail(e, DOCVL_EIO, "cannot open lock %s: %s", path, strerror(errno));
+            rc = bt_fail(e, DOCVL_EIO, "cannot open lock %s: %s", path, strerror(errno));
             break;
         }
         if (lock_fd(fd, wait) != 0) {
             int busy = errno == EWOULDBLOCK;
             close(fd);
             if (!busy)
-                rc = dv_fail(e, DOCVL_EIO, "cannot lock %s: %s", path, strerror(errno));
+                rc = bt_fail(e, DOCVL_EIO, "cannot lock %s: %s", path, strerror(errno));
             break;
         }
         if (still_there(fd, path)) {

@@ -6,7 +6,7 @@
 #ifndef DV_BT_LOCK_H
 #define DV_BT_LOCK_H
 
-#include "base/error.h"
+#include "batch/bt_err.h"
 
 #define BT_LOCK_DIR ".docvl-locks"
 
@@ -14,7 +14,7 @@ typedef struct bt_lock bt_lock;
 
 /* Takes the lock of key in dir/.docvl-locks. wait 0: *out is NULL when
  * another holds it; wait 1: blocks until it is free. */
-int bt_lock_take(const char *dir, const char *key, int wait, bt_lock **out, dv_err *e);
+int bt_lock_take(const char *dir, const char *key, int wait, bt_lock **out, docvl_error *e);
 
 /* Removes the lock file and releases it. */
 void bt_lock_release(bt_lock *l);

@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#include "base/error.h"
+#include "batch/bt_err.h"
 
 typedef struct bt_output {
     char *final;
@@ -17,9 +17,9 @@ typedef struct bt_output {
 } bt_output;
 
 /* Creates the parent directories and the part file. */
-int bt_output_begin(const char *path, bt_output *o, dv_err *e);
+int bt_output_begin(const char *path, bt_output *o, docvl_error *e);
 /* Flushes, syncs, renames into place. The part file is gone either way. */
-int bt_output_commit(bt_output *o, dv_err *e);
+int bt_output_commit(bt_output *o, docvl_error *e);
 /* Removes the part file. */
 void bt_output_abort(bt_output *o);
 

@@ -7,7 +7,7 @@
  * on the detected text lines. A tile whose output loops is retried once with
  * sampling, then counted failed and replaced by the text layer's words
  * inside it when the page has a layer. */
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 
 #include <glib.h>
 #include <stdarg.h>
@@ -21,13 +21,7 @@
 #include "doc/pages.h"
 #include "doc/textlayer.h"
 #include "doc/tiles.h"
-#include "pipeline_model.h"
-#include "pipeline_text.h"
-
-struct dv_pipeline {
-    dv_pipeline_opts o;
-    dv_reader *reader;      /* opened on first need */
-};
+#include "pipeline/text.h"
 
 /* The per-tile instructions (documented in man/docvl.1 and docs/cli.md). */
 #define PROMPT_TEXT                                                                             \
@@ -38,99 +32,64 @@ struct dv_pipeline {
     "emphasis where the document has them, and write tables as HTML <table> elements. "         \
     "Output only the Markdown."
 
-const char *dv_pipeline_default_prompt(dv_format f)
+const char *dv_pipeline_default_prompt(docvl_format f)
 {
-    return f == DV_FMT_MARKDOWN ? PROMPT_MARKDOWN : PROMPT_TEXT;
+    return f == DOCVL_FORMAT_MARKDOWN ? PROMPT_MARKDOWN : PROMPT_TEXT;
 }
 
-int dv_pipeline_new(const dv_pipeline_opts *opts, dv_pipeline **out, dv_err *e)
-{
-    *out = NULL;
-    if (opts->tile_size < 0 || opts->max_tokens < 0 || opts->n_threads < 0 || opts->dpi < 0 ||
-        !(opts->page_timeout >= 0))
-        return dv_fail(e, DOCVL_EINVAL, "pipeline: negative size, token or thread count or time");
-    dv_pipeline *p = g_new0(dv_pipeline, 1);
-    p->o = *opts;
-    if (!p->o.max_tokens)
-        p->o.max_tokens = DV_MAX_TOKENS_DEFAULT;
-    if (!p->o.dpi)
-        p->o.dpi = DV_DOC_DEFAULT_DPI;
-    *out = p;
-    return DOCVL_OK;
-}
-
-void dv_pipeline_free(dv_pipeline *p)
-{
-    if (!p)
-        return;
-    dv_reader_free(p->reader);
-    g_free(p);
-}
-
-void dv_pipeline_set_observer(dv_pipeline *p, void (*on_progress)(void *, const dv_progress *),
-                              void (*on_warning)(void *, int, const char *), void *user)
-{
-    p->o.on_progress = on_progress;
-    p->o.on_warning = on_warning;
-    p->o.user = user;
-}
+/* State of one run, for progress and the per-page steps. */
+typedef struct run {
+    const docvl_params *o;
+    dv_reader_source src;
+    const dv_tile_reader *reader;   /* asked for on first need */
+    dv_doc *doc;
+    const char *input;
+    dv_writer *w;
+    docvl_read_stats *st;
+    docvl_stage *stage;
+    docvl_progress prog;
+    gint64 tile_start_us;
+    gint64 page_deadline_us;    /* 0: no page timeout */
+} run;
 
 /* failure: a page or tile was lost (the run's status becomes 5), as
  * opposed to a note about how a page was read. */
-static void warn(const dv_pipeline *p, int failure, const char *fmt, ...)
+static void warn(const run *r, int failure, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void warn(const dv_pipeline *p, int failure, const char *fmt, ...)
+static void warn(const run *r, int failure, const char *fmt, ...)
 {
-    if (!p->o.on_warning)
+    if (!r->o->on_message)
         return;
     va_list ap;
     va_start(ap, fmt);
     char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    p->o.on_warning(p->o.user, failure, msg);
+    r->o->on_message(r->o->user, failure, msg);
     g_free(msg);
 }
 
-static int cancelled(const dv_pipeline *p)
+static int cancelled(const run *r)
 {
-    return p->o.cancel && *p->o.cancel;
+    return r->o->should_abort && r->o->should_abort(r->o->user);
 }
-
-/* State of one run, for progress and the per-page steps. */
-typedef struct run {
-    dv_pipeline *p;
-    dv_doc *doc;
-    const char *input;
-    dv_writer *w;
-    dv_pipeline_stats *st;
-    dv_progress prog;
-    gint64 tile_start_us;
-    gint64 page_deadline_us;    /* 0: no --page-timeout */
-} run;
 
 static void report(run *r)
 {
-    if (r->p->o.on_progress)
-        r->p->o.on_progress(r->p->o.user, &r->prog);
+    if (r->o->on_progress)
+        r->o->on_progress(r->o->user, &r->prog);
 }
 
 static int need_reader(run *r, int page_no, dv_err *e)
 {
-    dv_pipeline *p = r->p;
-    if (p->reader)
+    if (r->reader)
         return DOCVL_OK;
-    if (!p->o.model_dir) {
-        r->st->stage = DV_STAGE_MODEL;
-        return dv_fail(e, DOCVL_EMODEL,
-                       "page %d has no text layer and needs the model, but no model was given",
-                       page_no);
-    }
-    int rc = dv_reader_open(p->o.model_dir, p->o.n_threads, p->o.weights, p->o.cache_dir,
-                            &p->reader, e);
+    int rc = r->src.available
+        ? r->src.get(r->src.user, &r->reader, e)
+        : dv_fail(e, DOCVL_EMODEL,
+                  "page %d has no text layer and needs the model, but no model was given",
+                  page_no);
     if (rc)
-        r->st->stage = DV_STAGE_MODEL;
-    else if (dv_reader_note(p->reader)) /* once: the model is opened once per pipeline */
-        warn(p, 0, "%s", dv_reader_note(p->reader));
+        *r->stage = DOCVL_STAGE_MODEL;
     return rc;
 }
 
@@ -142,13 +101,13 @@ static int past_deadline(const run *r)
 static int timed_out(const run *r, dv_err *e)
 {
     return dv_fail(e, DOCVL_ELIMIT, "took longer than %g s (--page-timeout): abandoned",
-                   r->p->o.page_timeout);
+                   r->o->page_timeout);
 }
 
 static int on_token(void *user, int n_tokens)
 {
     run *r = user;
-    if (cancelled(r->p) || past_deadline(r))
+    if (cancelled(r) || past_deadline(r))
         return 1;
     double s = (g_get_monotonic_time() - r->tile_start_us) / 1e6;
     r->prog.tokens = n_tokens;
@@ -163,18 +122,18 @@ static int read_tile(run *r, const dv_image *tile, const char *instruction, char
                      dv_err *e)
 {
     *text = NULL;
-    dv_tile_opts to = { instruction, r->p->o.max_tokens, 0, 0, on_token, r };
+    dv_tile_opts to = { instruction, r->o->max_tokens, 0, 0, on_token, r };
     for (int attempt = 0; attempt < 2; attempt++) {
         to.sample = attempt;
         to.seed = (uint64_t)r->prog.page_no * 1000003u + (uint64_t)r->prog.tile;
         r->tile_start_us = g_get_monotonic_time();
         dv_tile_result res;
-        int rc = dv_reader_read(r->p->reader, tile, &to, &res, e);
+        int rc = r->reader->read(r->reader->self, tile, &to, &res, e);
         if (rc)
             return rc;
         if (res.stopped) {
             dv_tile_result_free(&res);
-            return cancelled(r->p) ? dv_fail(e, DOCVL_EINTERRUPTED, "interrupted")
+            return cancelled(r) ? dv_fail(e, DOCVL_EINTERRUPTED, "interrupted")
                                    : timed_out(r, e);
         }
         if (!res.degenerate) {
@@ -188,11 +147,11 @@ static int read_tile(run *r, const dv_image *tile, const char *instruction, char
     return DOCVL_OK;
 }
 
-static const char *instruction_of(const dv_pipeline *p)
+static const char *instruction_of(const docvl_params *o)
 {
-    if (p->o.ask)
-        return p->o.ask;
-    return p->o.prompt ? p->o.prompt : dv_pipeline_default_prompt(p->o.format);
+    if (o->ask)
+        return o->ask;
+    return o->prompt ? o->prompt : dv_pipeline_default_prompt(o->format);
 }
 
 /* Copies box b of the page (clipped) into a new image: the tile. */
@@ -231,10 +190,10 @@ static int render(run *r, page_work *pw, dv_err *e)
 {
     if (pw->rendered)
         return DOCVL_OK;
-    dv_render_options ro = { r->p->o.dpi, 0 };
+    dv_render_options ro = { r->o->dpi, 0 };
     int rc = dv_doc_render_page(r->doc, pw->index, &ro, &pw->rp, e);
     if (rc == DOCVL_OK && pw->rp.warning[0])
-        warn(r->p, 0, "page %d: %s", pw->index + 1, pw->rp.warning);
+        warn(r, 0, "page %d: %s", pw->index + 1, pw->rp.warning);
     if (rc == DOCVL_OK)
         rc = dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
     pw->rendered = rc == DOCVL_OK;
@@ -259,14 +218,8 @@ static int upright(run *r, page_work *pw, dv_err *e)
     dv_layout_free(&pw->lay);
     memset(&pw->lay, 0, sizeof pw->lay);
     pw->turned = deg;
-    warn(r->p, 0, "page %d: turned %d degrees clockwise to read it", pw->index + 1, deg);
+    warn(r, 0, "page %d: turned %d degrees clockwise to read it", pw->index + 1, deg);
     return dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
-}
-
-static int centre_in(dv_box a, dv_box b)
-{
-    int cx = (a.x0 + a.x1) / 2, cy = (a.y0 + a.y1) / 2;
-    return cx >= b.x0 && cx < b.x1 && cy >= b.y0 && cy < b.y1;
 }
 
 /* hOCR needs boxes: a tile's text lines go on the text lines detected
@@ -279,7 +232,7 @@ static int place_tile_text(const dv_layout *lay, dv_box tile, const char *text,
     int n = 0;
     for (int i = 0; i < lay->n_lines; i++) {
         dv_box b = lay->lines[i];
-        if (centre_in(b, tile))
+        if (dv_box_centre_in(b, tile))
             lines[n++] = (dv_rect){ b.x0, b.y0, b.x1, b.y1 };
     }
     if (n == 0)
@@ -305,7 +258,7 @@ static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, 
     char *layer = pw->pt.n_chars > 0 && !pw->turned ? dv_pipeline_text_in_box(&pw->pt, box)
                                                      : NULL;
     int has = layer && *layer;
-    warn(r->p, 1, "page %d, tile %d of %d: the model's output kept repeating itself (also "
+    warn(r, 1, "page %d, tile %d of %d: the model's output kept repeating itself (also "
                   "when sampled); %s", r->prog.page_no, t + 1, n,
          has ? "using the text layer there" : "tile left out");
     if (has) {
@@ -321,8 +274,8 @@ static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, 
 static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, int *failed,
                       dv_err *e)
 {
-    int size = r->p->o.tile_size ? r->p->o.tile_size : dv_reader_image_size(r->p->reader);
-    dv_tile_options to = { size, !r->p->o.tiles || r->p->o.ask };
+    int size = r->o->tile_size ? r->o->tile_size : r->reader->image_size;
+    dv_tile_options to = { size, !r->o->tiles || r->o->ask };
     dv_tiling tiling = { 0 };
     int rc = dv_tiles_make(&pw->lay, &to, &tiling, e);
     r->prog.n_tiles = rc == DOCVL_OK ? tiling.n_tiles : 0;
@@ -340,7 +293,7 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
         char *tt = NULL;
         rc = crop(&pw->rp.image, tiling.tiles[t].box, &tile, e);
         if (rc == DOCVL_OK)
-            rc = read_tile(r, &tile, instruction_of(r->p), &tt, e);
+            rc = read_tile(r, &tile, instruction_of(r->o), &tt, e);
         dv_image_free(&tile);
         r->st->tiles++;
         if (rc == DOCVL_OK && !tt)
@@ -350,7 +303,7 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
                 g_string_append(text, "\n\n");
             g_string_append(text, tt);
         }
-        if (tt && r->p->o.format == DV_FMT_HOCR)
+        if (tt && r->o->format == DOCVL_FORMAT_HOCR)
             rc = place_tile_text(&pw->lay, tiling.tiles[t].box, tt, pg, e);
         free(tt);
     }
@@ -389,10 +342,10 @@ static void failed_page(run *r, const page_work *pw, dv_page_result *pg, const c
 {
     r->st->pages_failed++;
     if (pw->pt.n_chars > 0) {
-        warn(r->p, 1, "page %d: %s; using its text layer instead", pg->page_no, why);
+        warn(r, 1, "page %d: %s; using its text layer instead", pg->page_no, why);
         layer_page(pw, pg);
     } else {
-        warn(r->p, 1, "page %d: %s", pg->page_no, why);
+        warn(r, 1, "page %d: %s", pg->page_no, why);
         dv_page_clear_content(pg);
         pg->source = DV_SRC_NONE;
     }
@@ -402,21 +355,20 @@ static void failed_page(run *r, const page_work *pw, dv_page_result *pg, const c
  * interrupt stop the run, other failures fail the page. */
 static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
 {
-    dv_err me = { 0 };
-    int rc = need_reader(r, pw->index + 1, &me);
-    if (rc && !r->p->o.model_dir && r->p->o.no_model_fails_page) {
-        r->st->stage = DV_STAGE_NONE;
-        r->st->pages_no_model++;
+    int rc = need_reader(r, pw->index + 1, e);
+    if (rc && !r->src.available && r->o->continue_without_model) {
+        dv_err_clear(e);
+        *r->stage = DOCVL_STAGE_NONE;
         failed_page(r, pw, pg, "it needs the model, but no model was given");
         return DOCVL_OK;
     }
     if (rc)
-        return dv_fail(e, rc, "%s", me.msg);
+        return rc;
     int failed = 0;   /* reported per tile; the count makes the status 5 */
     dv_err pe = { 0 };
     rc = model_page(r, pw, pg, &failed, &pe);
     r->st->model_pages++;
-    if (rc == DOCVL_EINTERRUPTED || cancelled(r->p))
+    if (rc == DOCVL_EINTERRUPTED || cancelled(r))
         return dv_fail(e, DOCVL_EINTERRUPTED, "interrupted");
     if (rc)
         failed_page(r, pw, pg, pe.msg);
@@ -428,18 +380,18 @@ static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
  * there is no model to read the page otherwise. */
 static int use_layer(run *r, page_work *pw)
 {
-    const dv_pipeline_opts *o = &r->p->o;
-    if (o->text_layer == DV_TL_ONLY)
+    const docvl_params *o = r->o;
+    if (o->text_layer == DOCVL_TEXT_LAYER_ONLY)
         return 1;
-    if (o->text_layer == DV_TL_OFF || o->ask || pw->pt.n_chars == 0)
+    if (o->text_layer == DOCVL_TEXT_LAYER_OFF || o->ask || pw->pt.n_chars == 0)
         return 0;
     dv_err e = { 0 };
     dv_text_verdict v = dv_text_assess(&pw->pt, render(r, pw, &e) ? NULL : &pw->lay);
-    if (dv_text_use_layer(DV_TEXT_AUTO, v))
+    if (dv_text_use_layer(DOCVL_TEXT_LAYER_AUTO, v))
         return 1;
-    if (o->model_dir)
+    if (r->src.available)
         return 0;
-    warn(r->p, 0, "page %d: text layer looks %s, but there is no model: using it anyway",
+    warn(r, 0, "page %d: text layer looks %s, but there is no model: using it anyway",
          pw->index + 1, dv_text_verdict_name(v));
     return 1;
 }
@@ -451,8 +403,8 @@ static void page_init(run *r, int index, dv_page_result *pg)
     int pdf = dv_doc_get_kind(r->doc) == DV_DOC_PDF;
     if (dv_doc_page_size(r->doc, index, &w, &h, &e) != DOCVL_OK)
         w = h = 0;
-    double s = pdf ? r->p->o.dpi / 72.0 : 1.0;
-    dv_page_init(pg, index + 1, (int)(w * s + 0.5), (int)(h * s + 0.5), pdf ? r->p->o.dpi : 0);
+    double s = pdf ? r->o->dpi / 72.0 : 1.0;
+    dv_page_init(pg, index + 1, (int)(w * s + 0.5), (int)(h * s + 0.5), pdf ? r->o->dpi : 0);
     pg->image = g_path_get_basename(strcmp(r->input, "-") ? r->input : "stdin");
 }
 
@@ -467,11 +419,12 @@ static int do_page(run *r, int index, dv_err *e)
     dv_err te = { 0 };
     /* read in every mode: with --text-layer off it is only the fallback of
      * tiles the model fails on */
-    if (dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te) && r->p->o.text_layer != DV_TL_OFF)
-        warn(r->p, 0, "page %d: text layer unreadable: %s", index + 1, te.msg);
+    if (dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te) &&
+        r->o->text_layer != DOCVL_TEXT_LAYER_OFF)
+        warn(r, 0, "page %d: text layer unreadable: %s", index + 1, te.msg);
     if (use_layer(r, &pw)) {
         if (pw.pt.n_chars == 0)
-            warn(r->p, 0, "page %d has no text layer: written empty", index + 1);
+            warn(r, 0, "page %d has no text layer: written empty", index + 1);
         layer_page(&pw, &pg);
     } else {
         rc = read_with_model(r, &pw, &pg, e);
@@ -479,7 +432,7 @@ static int do_page(run *r, int index, dv_err *e)
     if (rc == DOCVL_OK) {
         rc = dv_writer_page(r->w, &pg, e);
         if (rc)
-            r->st->stage = DV_STAGE_OUTPUT;
+            *r->stage = DOCVL_STAGE_OUTPUT;
         else
             r->st->pages++;
     }
@@ -490,14 +443,14 @@ static int do_page(run *r, int index, dv_err *e)
 
 static int open_doc(run *r, dv_err *e)
 {
-    dv_doc_options dopt = { r->p->o.password, 0 };
+    dv_doc_options dopt = { r->o->password, 0 };
     int rc = dv_doc_open_file(r->input, &dopt, &r->doc, e);
-    if (rc == DOCVL_OK && r->p->o.no_page_trial)
+    if (rc == DOCVL_OK && r->o->no_page_trial)
         dv_doc_set_trial_seconds(r->doc, 0);
     if (rc == DOCVL_OK && dv_doc_page_count(r->doc) <= 0)
         rc = dv_fail(e, DOCVL_EFORMAT, "the document has no pages");
     if (rc)
-        r->st->stage = DV_STAGE_INPUT;
+        *r->stage = DOCVL_STAGE_INPUT;
     return rc;
 }
 
@@ -505,15 +458,15 @@ static int run_pages(run *r, const int *idx, int count, dv_err *e)
 {
     r->prog.n_pages = count;
     for (int i = 0; i < count; i++) {
-        if (cancelled(r->p))
+        if (cancelled(r))
             return dv_fail(e, DOCVL_EINTERRUPTED, "interrupted");
         r->prog.page = i + 1;
         r->prog.page_no = idx[i] + 1;
         r->prog.tile = r->prog.n_tiles = r->prog.tokens = 0;
         r->prog.fraction = (double)i / count;
         report(r);
-        r->page_deadline_us = r->p->o.page_timeout > 0
-            ? g_get_monotonic_time() + (gint64)(r->p->o.page_timeout * 1e6) : 0;
+        r->page_deadline_us = r->o->page_timeout > 0
+            ? g_get_monotonic_time() + (gint64)(r->o->page_timeout * 1e6) : 0;
         int rc = do_page(r, idx[i], e);
         if (rc)
             return rc;
@@ -521,24 +474,24 @@ static int run_pages(run *r, const int *idx, int count, dv_err *e)
     return DOCVL_OK;
 }
 
-int dv_pipeline_run(dv_pipeline *p, const char *input, dv_writer *w, dv_pipeline_stats *st,
-                    dv_err *e)
+int dv_pipeline_run(const docvl_params *params, dv_reader_source src, const char *input,
+                    dv_writer *w, docvl_read_stats *st, docvl_stage *stage, dv_err *e)
 {
-    run r = { p, NULL, input, w, st, { 0 }, 0, 0 };
-    st->stage = DV_STAGE_NONE;
+    run r = { .o = params, .src = src, .input = input, .w = w, .st = st, .stage = stage };
+    *stage = DOCVL_STAGE_NONE;
     int *idx = NULL, count = 0;
     int rc = open_doc(&r, e);
     if (rc == DOCVL_OK) {
-        rc = dv_pages_parse(p->o.pages, dv_doc_page_count(r.doc), &idx, &count, e);
+        rc = dv_pages_parse(params->pages, dv_doc_page_count(r.doc), &idx, &count, e);
         if (rc)
-            st->stage = DV_STAGE_OPTIONS;
+            *stage = DOCVL_STAGE_OPTIONS;
     }
     if (rc == DOCVL_OK)
         rc = run_pages(&r, idx, count, e);
     if (rc == DOCVL_OK && (rc = dv_writer_finish(w, e)) != DOCVL_OK)
-        st->stage = DV_STAGE_OUTPUT;
-    if (rc && st->stage == DV_STAGE_NONE)
-        st->stage = DV_STAGE_OTHER;
+        *stage = DOCVL_STAGE_OUTPUT;
+    if (rc && *stage == DOCVL_STAGE_NONE)
+        *stage = DOCVL_STAGE_OTHER;
     free(idx);
     dv_doc_close(r.doc);
     return rc;

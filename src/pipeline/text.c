@@ -1,5 +1,5 @@
 /* Grouping text-layer words into lines and blocks by their boxes. */
-#include "pipeline_text.h"
+#include "pipeline/text.h"
 
 #include <glib.h>
 #include <string.h>
@@ -49,19 +49,13 @@ void dv_pipeline_text_page(const dv_page_text *t, dv_page_result *p)
     p->text = g_strdup(t->text ? t->text : "");
 }
 
-static int centre_in(dv_box w, dv_box b)
-{
-    int cx = (w.x0 + w.x1) / 2, cy = (w.y0 + w.y1) / 2;
-    return cx >= b.x0 && cx < b.x1 && cy >= b.y0 && cy < b.y1;
-}
-
 char *dv_pipeline_text_in_box(const dv_page_text *t, dv_box box)
 {
     /* a view of the words inside: they stay owned by t */
     dv_page_text in = { 0 };
     in.words = g_new0(dv_word, t->n_words + 1);
     for (int i = 0; i < t->n_words; i++)
-        if (centre_in(t->words[i].box, box))
+        if (dv_box_centre_in(t->words[i].box, box))
             in.words[in.n_words++] = t->words[i];
     dv_page_result p;
     dv_page_init(&p, 1, 0, 0, 0);
