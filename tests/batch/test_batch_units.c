@@ -12,6 +12,7 @@
 #include "batch/bt_journal.h"
 #include "batch/bt_lock.h"
 #include "batch/bt_output.h"
+#include "batch/corpus.h"
 #include "testutil.h"
 
 static void touch(const char *dir, const char *rel)
@@ -351,6 +352,55 @@ static void test_output(void)
     g_free(dir);
 }
 
+static void count_failures(void *user, int failure, const char *msg)
+{
+    if (failure && strstr(msg, "page 2"))
+        (*(int *)user)++;
+}
+
+static int discard(void *user, const char *data, size_t len, char *msg, size_t msg_len)
+{
+    (void)msg;
+    (void)msg_len;
+    g_string_append_len(user, data, (gssize)len);
+    return 0;
+}
+
+/* docvl_params.continue_without_model (what the batch reads with): the
+ * page that needs the absent model fails alone, the others are written. */
+static void test_continue_without_model(void)
+{
+    char *dir = test_tmpdir();
+    char *pdf = g_build_filename(dir, "partial.pdf", NULL);
+    corpus_pdf(pdf, 13, 1);
+    docvl_context *ctx = NULL;
+    g_assert_cmpint(docvl_open(NULL, NULL, &ctx, NULL), ==, DOCVL_OK);
+    docvl_params p = docvl_default_params();
+    int failures = 0;
+    p.on_message = count_failures;
+    p.user = &failures;
+    GString *out = g_string_new(NULL);
+    docvl_read_stats st;
+    docvl_error e = { 0 };
+    g_assert_cmpint(docvl_read(ctx, pdf, &p, (docvl_sink){ discard, out }, &st, &e), ==,
+                    DOCVL_EMODEL);
+    g_assert_cmpint(e.stage, ==, DOCVL_STAGE_MODEL);
+    p.continue_without_model = 1;
+    g_string_truncate(out, 0);
+    e = (docvl_error){ 0 };
+    g_assert_cmpint(docvl_read(ctx, pdf, &p, (docvl_sink){ discard, out }, &st, &e), ==,
+                    DOCVL_OK);
+    g_assert_cmpint(st.pages, ==, 2);
+    g_assert_cmpint(st.pages_failed, ==, 1);
+    g_assert_cmpint(failures, ==, 1);
+    g_assert_nonnull(strstr(out->str, "Document 13, page 1."));
+    g_string_free(out, TRUE);
+    docvl_close(ctx);
+    test_rmtree(dir);
+    g_free(pdf);
+    g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -362,5 +412,6 @@ int main(int argc, char **argv)
     g_test_add_func("/batch/journal/append-refresh-torn", test_journal);
     g_test_add_func("/batch/lock", test_lock);
     g_test_add_func("/batch/output", test_output);
+    g_test_add_func("/batch/api/continue-without-model", test_continue_without_model);
     return g_test_run();
 }
