@@ -162,12 +162,9 @@ static JsonBuilder *event_start(const char *event, const bt_input *in, const cha
 {
     JsonBuilder *b = json_builder_new();
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "event");
-    json_builder_add_string_value(b, event);
-    json_builder_set_member_name(b, "input");
-    json_builder_add_string_value(b, in->path);
-    json_builder_set_member_name(b, "output");
-    json_builder_add_string_value(b, key);
+    bt_json_str(b, "event", event);
+    bt_json_str(b, "input", in->path);
+    bt_json_str(b, "output", key);
     return b;
 }
 
@@ -185,20 +182,14 @@ static void on_page(void *user, const bt_page_event *ev)
     if (d->b->a->progress != PROG_JSON)
         return;
     JsonBuilder *j = event_start("page", d->in, d->key);
-    json_builder_set_member_name(j, "page");
-    json_builder_add_int_value(j, ev->page);
-    json_builder_set_member_name(j, "pages");
-    json_builder_add_int_value(j, ev->n_pages);
-    json_builder_set_member_name(j, "page_no");
-    json_builder_add_int_value(j, ev->page_no);
-    json_builder_set_member_name(j, "status");
-    json_builder_add_string_value(j, ev->failed ? "failed" : "done");
+    bt_json_int(j, "page", ev->page);
+    bt_json_int(j, "pages", ev->n_pages);
+    bt_json_int(j, "page_no", ev->page_no);
+    bt_json_str(j, "status", ev->failed ? "failed" : "done");
     if (ev->failed) {
-        json_builder_set_member_name(j, "reason");
-        json_builder_add_string_value(j, ev->reason ? ev->reason : "");
+        bt_json_str(j, "reason", ev->reason ? ev->reason : "");
     }
-    json_builder_set_member_name(j, "elapsed_s");
-    json_builder_add_double_value(j, (g_get_monotonic_time() - d->t0) / 1e6);
+    bt_json_num(j, "elapsed_s", (g_get_monotonic_time() - d->t0) / 1e6);
     json_builder_end_object(j);
     emit(d->b, bt_json_line(j));
 }
@@ -214,12 +205,9 @@ static void report_doc(batch *b, const bt_input *in, const char *key, const char
 {
     if (b->a->progress == PROG_JSON) {
         JsonBuilder *j = event_start("document", in, key);
-        json_builder_set_member_name(j, "status");
-        json_builder_add_string_value(j, status);
-        json_builder_set_member_name(j, "pages");
-        json_builder_add_int_value(j, pages);
-        json_builder_set_member_name(j, "reason");
-        json_builder_add_string_value(j, reason ? reason : "");
+        bt_json_str(j, "status", status);
+        bt_json_int(j, "pages", pages);
+        bt_json_str(j, "reason", reason ? reason : "");
         json_builder_end_object(j);
         emit(b, bt_json_line(j));
     } else if (human_progress(b) || (reason && !b->o->quiet && strcmp(status, "done"))) {

@@ -50,39 +50,44 @@ char *bt_record_to_json(const bt_record *r)
 {
     JsonBuilder *b = json_builder_new();
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "key");
-    json_builder_add_string_value(b, r->key);
-    json_builder_set_member_name(b, "input");
-    json_builder_add_string_value(b, r->input);
-    json_builder_set_member_name(b, "size");
-    json_builder_add_int_value(b, r->size);
-    json_builder_set_member_name(b, "mtime_ns");
-    json_builder_add_int_value(b, r->mtime_ns);
-    json_builder_set_member_name(b, "options");
-    json_builder_add_string_value(b, r->options);
-    json_builder_set_member_name(b, "status");
-    json_builder_add_string_value(b, bt_status_name(r->status));
-    json_builder_set_member_name(b, "reason");
-    json_builder_add_string_value(b, r->reason ? r->reason : "");
+    bt_json_str(b, "key", r->key);
+    bt_json_str(b, "input", r->input);
+    bt_json_int(b, "size", r->size);
+    bt_json_int(b, "mtime_ns", r->mtime_ns);
+    bt_json_str(b, "options", r->options);
+    bt_json_str(b, "status", bt_status_name(r->status));
+    bt_json_str(b, "reason", r->reason ? r->reason : "");
     json_builder_set_member_name(b, "failed_pages");
     json_builder_begin_array(b);
     for (int i = 0; i < r->n_failed_pages; i++)
         json_builder_add_int_value(b, r->failed_pages[i]);
     json_builder_end_array(b);
-    json_builder_set_member_name(b, "output");
-    json_builder_add_string_value(b, r->output ? r->output : "");
-    json_builder_set_member_name(b, "pages");
-    json_builder_add_int_value(b, r->pages);
-    json_builder_set_member_name(b, "seconds");
-    json_builder_add_double_value(b, r->seconds);
-    json_builder_set_member_name(b, "host");
-    json_builder_add_string_value(b, r->host ? r->host : "");
-    json_builder_set_member_name(b, "pid");
-    json_builder_add_int_value(b, r->pid);
-    json_builder_set_member_name(b, "time");
-    json_builder_add_int_value(b, r->time);
+    bt_json_str(b, "output", r->output ? r->output : "");
+    bt_json_int(b, "pages", r->pages);
+    bt_json_num(b, "seconds", r->seconds);
+    bt_json_str(b, "host", r->host ? r->host : "");
+    bt_json_int(b, "pid", r->pid);
+    bt_json_int(b, "time", r->time);
     json_builder_end_object(b);
     return bt_json_line(b);
+}
+
+void bt_json_str(JsonBuilder *b, const char *key, const char *value)
+{
+    json_builder_set_member_name(b, key);
+    json_builder_add_string_value(b, value);
+}
+
+void bt_json_int(JsonBuilder *b, const char *key, int64_t value)
+{
+    json_builder_set_member_name(b, key);
+    json_builder_add_int_value(b, value);
+}
+
+void bt_json_num(JsonBuilder *b, const char *key, double value)
+{
+    json_builder_set_member_name(b, key);
+    json_builder_add_double_value(b, value);
 }
 
 char *bt_json_line(JsonBuilder *b)

@@ -62,6 +62,10 @@ int bt_journal_bad_lines(const bt_journal *j);
 
 /* One line of JSON for r, without the newline (g_free it). */
 char *bt_record_to_json(const bt_record *r);
+/* A member of the object being built. */
+void bt_json_str(JsonBuilder *b, const char *key, const char *value);
+void bt_json_int(JsonBuilder *b, const char *key, int64_t value);
+void bt_json_num(JsonBuilder *b, const char *key, double value);
 /* The builder's document as one line of JSON (g_free it); frees b. */
 char *bt_json_line(JsonBuilder *b);
 /* Parses one line; DOCVL_EFORMAT when it is not a record. */
