@@ -286,32 +286,46 @@ static void test_shards(void)
     g_free(out);
 }
 
-static void test_memory_flat(void)
+/* Peak RSS of a run over the first n documents of the corpus. */
+static long rss_of_first(int n)
 {
-    if (g_getenv("DOCVL_SANITIZED")) {
-        g_test_skip("sanitizer build: ASan's quarantine grows RSS with the work by design");
-        return;
-    }
-    char *list = g_build_filename(root, "first100", NULL);
+    char *name = g_strdup_printf("first%d", n);
+    char *list = g_build_filename(root, name, NULL);
     GString *s = g_string_new(NULL);
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < n; i++) {
         char *rel = corpus_rel(i);
         g_string_append_printf(s, "%s/%s\n", corpus, rel);
         g_free(rel);
     }
     test_write_file(list, s->str, s->len);
     g_string_free(s, TRUE);
-    char *out100 = out_dir("rss100"), *out1000 = out_dir("rss1000");
+    char *out = g_strconcat(list, ".out", NULL);
     const char *from[] = { "--from", list, NULL };
-    long rss100 = 0, rss1000 = 0;
-    g_assert_cmpint(run_batch(out100, from, 0, &rss100), ==, 5);
-    g_assert_cmpint(run_batch(out1000, NULL, 1, &rss1000), ==, 5);
-    g_test_message("peak RSS: %ld kB after 100 documents, %ld kB after %d", rss100, rss1000,
-                   n_docs);
-    g_assert_cmpint(rss1000, <=, rss100 + rss100 / 10);
-    g_free(out100);
-    g_free(out1000);
+    long rss = 0;
+    g_assert_cmpint(run_batch(out, from, 0, &rss), ==, 5);
+    g_free(out);
     g_free(list);
+    g_free(name);
+    return rss;
+}
+
+/* Memory flat over the batch: nothing grows per document. One thing grows
+ * up to a bound: Cairo keeps the last 256 fonts it drew with (each PDF
+ * brings its own embedded ones), which adds ~10 MB between the 100th and
+ * the 300th small document and nothing after. So the run of 1,000 is held
+ * within 10% of the run of 300, and within that cache's bound (16 MB) of
+ * the run of 100. */
+static void test_memory_flat(void)
+{
+    if (g_getenv("DOCVL_SANITIZED")) {
+        g_test_skip("sanitizer build: ASan's quarantine grows RSS with the work by design");
+        return;
+    }
+    long rss100 = rss_of_first(100), rss300 = rss_of_first(300), rss1000 = rss_of_first(1000);
+    g_test_message("peak RSS: %ld kB after 100 documents, %ld kB after 300, %ld kB after 1000",
+                   rss100, rss300, rss1000);
+    g_assert_cmpint(rss1000, <=, rss300 + rss300 / 10);
+    g_assert_cmpint(rss1000, <=, rss100 + 16 * 1024);
 }
 
 /* A small corpus: rerun, changed input, --retry-failed, another format in

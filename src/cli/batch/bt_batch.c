@@ -143,8 +143,6 @@ typedef struct batch {
     GMutex mu;              /* the fields below and stderr */
     guint next;             /* index into todo */
     GPtrArray *deferred;    /* locked by another process when first tried */
-    GRWLock reading;        /* held shared while a document is read, exclusive to flush */
-    int since_flush;        /* documents read since the caches were emptied */
     int fatal;              /* exit status that stops the batch, 0: none */
     int n_done, n_partial, n_failed, n_skipped, pages;
     int finished;           /* documents finished in this run */
@@ -389,23 +387,6 @@ static const bt_input *next_input(batch *b, int *wait)
     return in;
 }
 
-/* Memory stays flat over any number of documents: every BT_FLUSH_EVERY
- * documents the library caches are emptied, once the other workers have
- * finished the document they are on. */
-#define BT_FLUSH_EVERY 32
-
-static void maybe_flush(batch *b)
-{
-    if (g_atomic_int_add(&b->since_flush, 1) + 1 < BT_FLUSH_EVERY)
-        return;
-    g_rw_lock_writer_lock(&b->reading);
-    if (g_atomic_int_get(&b->since_flush) >= BT_FLUSH_EVERY) {
-        bt_engine_flush_caches();
-        g_atomic_int_set(&b->since_flush, 0);
-    }
-    g_rw_lock_writer_unlock(&b->reading);
-}
-
 typedef struct worker {
     batch *b;
     int n_threads;
@@ -427,15 +408,11 @@ static gpointer work(gpointer user)
     const bt_input *in;
     int wait;
     while (!stopping(b) && (in = next_input(b, &wait))) {
-        g_rw_lock_reader_lock(&b->reading);
-        int busy = do_doc(b, en, in, wait);
-        g_rw_lock_reader_unlock(&b->reading);
-        if (busy) {
+        if (do_doc(b, en, in, wait)) {
             g_mutex_lock(&b->mu);
             g_ptr_array_add(b->deferred, (gpointer)in);
             g_mutex_unlock(&b->mu);
         }
-        maybe_flush(b);
     }
     bt_engine_free(en);
     return NULL;
@@ -525,7 +502,6 @@ static int run_batch(cli_opts *o, batch_args *a, bt_inputs *l)
     b.deferred = g_ptr_array_new();
     b.t0 = g_get_monotonic_time();
     g_mutex_init(&b.mu);
-    g_rw_lock_init(&b.reading);
     for (size_t i = 0; i < bt_inputs_count(l); i++) {
         const bt_input *in = bt_inputs_get(l, i);
         if (!a->shard_n || bt_shard_has(in->rel, a->shard_k, a->shard_n))
@@ -546,7 +522,6 @@ static int run_batch(cli_opts *o, batch_args *a, bt_inputs *l)
     }
     bt_journal_close(b.j);
     g_mutex_clear(&b.mu);
-    g_rw_lock_clear(&b.reading);
     g_ptr_array_free(b.todo, TRUE);
     g_ptr_array_free(b.deferred, TRUE);
     g_free(b.options);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <cairo.h>
 #include <glib.h>
 
 struct bt_engine {
@@ -170,9 +169,4 @@ char *bt_engine_options(const cli_opts *o)
 const char *bt_engine_ext(const cli_opts *o)
 {
     return docvl_format_ext(o->read.format);
-}
-
-void bt_engine_flush_caches(void)
-{
-    cairo_debug_reset_static_data();
 }

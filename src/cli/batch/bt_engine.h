@@ -51,13 +51,6 @@ void bt_engine_free(bt_engine *en);
 void bt_engine_read(bt_engine *en, const char *input, FILE *out, bt_page_fn fn, void *user,
                     bt_doc_result *res);
 
-/* Empties the caches the libraries keep across documents (Cairo keeps up
- * to 256 fonts with their glyphs: each document's embedded fonts are new
- * ones, so over a batch the cache fills to ~10 MB on small PDFs, then
- * stays there). Only while no engine is reading: Cairo's caches may be
- * reset only when no Cairo object is alive. */
-void bt_engine_flush_caches(void);
-
 /* Everything in o that changes an output, as one string for the journal
  * (the password and the thread count are not part of it). g_free it. */
 char *bt_engine_options(const cli_opts *o);
