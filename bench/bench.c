@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/ctx.h"
+#include "machine.h"
 #include "model/model.h"
 
 typedef struct bench_opts {
@@ -29,7 +30,7 @@ typedef struct bench_opts {
     dv_weights weights;
     int ratios;         /* also time vision and prefill on 1 thread */
     int load_only;      /* stop after loading (load time and RSS) */
-    const char *cache_dir;  /* q8/q4 weight cache (model/qcache.h); NULL: none */
+    const char *cache_dir;  /* q8/q4 weight cache (weights/qcache.h); NULL: none */
 } bench_opts;
 
 typedef struct figures {
@@ -48,61 +49,6 @@ typedef struct figures {
     dv_weights weights;   /* as loaded */
     int have_model;
 } figures;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double peak_rss_gb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss * 1024.0 / 1e9;
-}
-
-static float *random_floats(size_t n, unsigned seed)
-{
-    float *x = malloc(n * sizeof *x);
-    if (!x)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        x[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
-    }
-    return x;
-}
-
-/* 1024 x 1024 x 4096: the shape class of the towers' and prefill products. */
-static double sgemm_gflops(int threads)
-{
-    const int m = 1024, n = 1024, k = 4096;
-    float *a = random_floats((size_t)m * k, 1), *b = random_floats((size_t)k * n, 2);
-    float *c = calloc((size_t)m * n, sizeof *c);
-    if (!a || !b || !c) {
-        free(a), free(b), free(c);
-        return 0;
-    }
-    openblas_set_num_threads(threads);
-    double best = 1e30;
-    for (int rep = 0; rep < 4; rep++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
-        double dt = now() - t0;
-        if (rep > 0 && dt < best)
-            best = dt;
-    }
-    free(a), free(b), free(c);
-    return 2.0 * m * n * k / best / 1e9;
-}
 
 typedef struct stream_arg { const __m256i *p; size_t n; long long sink; } stream_arg;
 
@@ -134,14 +80,14 @@ static double mem_gbs(int threads)
     for (int rep = 0; rep < 4; rep++) {
         pthread_t th[64];
         stream_arg args[64];
-        double t0 = now();
+        double t0 = bench_now();
         for (int t = 0; t < threads; t++) {
             args[t] = (stream_arg){ buf + (size_t)t * per, per, 0 };
             pthread_create(&th[t], NULL, stream_read, &args[t]);
         }
         for (int t = 0; t < threads; t++)
             pthread_join(th[t], NULL);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         if (dt < best)
             best = dt;
     }
@@ -199,13 +145,13 @@ static int time_aligner(const dv_model *m, const dv_ctx *ctx, figures *f, dv_err
 {
     const dv_config *c = &m->cfg;
     size_t ntok = (size_t)c->proc.num_image_tokens, in = (size_t)c->aligner.input_dim;
-    float *sam = random_floats(ntok * in, 3), *sig = random_floats(ntok * in, 4);
+    float *sam = bench_random_floats(ntok * in, 3), *sig = bench_random_floats(ntok * in, 4);
     float *out = malloc(ntok * (size_t)c->lm.hidden * sizeof *out);
     int rc = !sam || !sig || !out ? dv_fail(e, DOCVL_ENOMEM, "out of memory for bench buffers") : 0;
-    double t0 = now();
+    double t0 = bench_now();
     if (!rc)
         rc = dv_vision_align(m->vision, c->family == DV_FAMILY_HYBRID ? sam : NULL, sig, out, ctx, e);
-    f->aligner_ms = (now() - t0) * 1e3;
+    f->aligner_ms = (bench_now() - t0) * 1e3;
     f->aligner_gflop = aligner_flop(c) / 1e9;
     free(sam), free(sig), free(out);
     return rc;
@@ -217,10 +163,10 @@ static int time_prefill(const dv_model *m, const float *emb, int n, float *logit
 {
     dv_llama_state *st = NULL;
     int rc = dv_llama_state_new(m->llama, n + 1, &st, e);
-    double t0 = now();
+    double t0 = bench_now();
     if (!rc)
         rc = dv_llama_forward(m->llama, st, emb, n, logits, 0, NULL, ctx, e);
-    *secs = now() - t0;
+    *secs = bench_now() - t0;
     dv_llama_state_free(st);
     return rc;
 }
@@ -230,9 +176,9 @@ static int time_one_thread(const bench_opts *o, const dv_model *m, const float *
                            const float *emb, float *logits, figures *f, dv_err *e)
 {
     dv_ctx one = { .n_threads = 1 };
-    double t0 = now();
+    double t0 = bench_now();
     int rc = dv_vision_forward(m->vision, pixels, img, NULL, &one, e);
-    f->vision_ms_1t = (now() - t0) * 1e3;
+    f->vision_ms_1t = (bench_now() - t0) * 1e3;
     double secs = 0;
     if (!rc)
         rc = time_prefill(m, emb, o->prefill, logits, &one, &secs, e);
@@ -242,14 +188,14 @@ static int time_one_thread(const bench_opts *o, const dv_model *m, const float *
 
 static int bench_model(const bench_opts *o, figures *f, dv_err *e)
 {
-    double t0 = now();
+    double t0 = bench_now();
     dv_model *m;
     dv_model_opts mo = { .widen = -1, .weights = o->weights, .n_threads = o->threads,
                          .cache_dir = o->cache_dir };
     int rc = dv_model_load(o->model, &mo, &m, e);
     if (rc)
         return rc;
-    f->load_s = now() - t0;
+    f->load_s = bench_now() - t0;
     f->weights = m->weights;
     const dv_qcache_status *qs = &m->weight_cache;
     if (qs->warning)
@@ -257,20 +203,20 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
                 qs->path ? qs->path : "", qs->warning);
     if (o->load_only) {
         printf("load %.2f s, weights %s, peak RSS after load %.2f GB, decoder weights %.2f GB%s\n",
-               f->load_s, dv_weights_name(m->weights), peak_rss_gb(),
+               f->load_s, dv_weights_name(m->weights), bench_peak_rss_gb(),
                dv_llama_weight_bytes(m->llama) / 1e9,
                qs->used ? ", mapped from the weight cache"
                         : qs->written ? ", quantized and written to the weight cache" : "");
         dv_model_free(m);
         return DOCVL_OK;
     }
-    f->rss_after_load_gb = peak_rss_gb();
+    f->rss_after_load_gb = bench_peak_rss_gb();
     dv_ctx ctx = { .n_threads = o->threads };
     const dv_config *c = &m->cfg;
     int S = c->pre.image_size, ntok = c->proc.num_image_tokens, H = c->lm.hidden;
-    float *pixels = random_floats((size_t)3 * S * S, 7);
+    float *pixels = bench_random_floats((size_t)3 * S * S, 7);
     float *img = malloc((size_t)ntok * H * sizeof *img);
-    float *emb = random_floats((size_t)o->prefill * H, 9);
+    float *emb = bench_random_floats((size_t)o->prefill * H, 9);
     float *logits = malloc((size_t)c->lm.vocab * sizeof *logits);
     dv_llama_state *st = NULL;
     if (!pixels || !img || !emb || !logits) {
@@ -279,10 +225,10 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
     }
     for (size_t i = 0; i < (size_t)3 * S * S; i++)
         pixels[i] += 0.5f;
-    t0 = now();
+    t0 = bench_now();
     if ((rc = dv_vision_forward(m->vision, pixels, img, NULL, &ctx, e)))
         goto done;
-    f->vision_ms = (now() - t0) * 1e3;
+    f->vision_ms = (bench_now() - t0) * 1e3;
     f->vision_gflop = siglip_flop(&c->siglip) / 1e9 +
                       (c->family == DV_FAMILY_HYBRID ? sam_flop(&c->sam) / 1e9 : 0);
     f->vision_gflop += aligner_flop(c) / 1e9;
@@ -295,10 +241,10 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
         goto done;
     if ((rc = dv_llama_state_new(m->llama, o->prefill + o->decode + 1, &st, e)))
         goto done;
-    t0 = now();
+    t0 = bench_now();
     if ((rc = dv_llama_forward(m->llama, st, emb, o->prefill, logits, 0, NULL, &ctx, e)))
         goto done;
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     f->prefill_tps = o->prefill / dt;
     double attn = 2.0 * c->lm.layers * (double)o->prefill * o->prefill * H; /* causal half of 4nnd */
     f->prefill_gflop = (2.0 * lm_matrix_params(&c->lm) * o->prefill + attn) / 1e9;
@@ -307,16 +253,16 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for %d step times", o->decode);
         goto done;
     }
-    t0 = now();
+    t0 = bench_now();
     for (int i = 0; i < o->decode && !rc; i++) {
-        double ts = now();
+        double ts = bench_now();
         rc = dv_llama_forward(m->llama, st, emb + (size_t)i * H, 1, logits, 0, NULL, &ctx, e);
-        step[i] = now() - ts;
+        step[i] = bench_now() - ts;
     }
-    f->decode_tps_mean = o->decode / (now() - t0);
+    f->decode_tps_mean = o->decode / (bench_now() - t0);
     /* the median step: one token delayed by another tenant of a shared
      * machine says nothing about docvl */
-    qsort(step, (size_t)o->decode, sizeof *step, cmp_double);
+    qsort(step, (size_t)o->decode, sizeof *step, bench_cmp_double);
     f->decode_tps = 1.0 / step[o->decode / 2];
     free(step);
     if (rc)
@@ -326,7 +272,7 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
     f->kv_elem_bytes = dv_llama_kv_elem_bytes(m->llama);
     f->decode_kv_bytes_per_token = 2.0 * f->kv_elem_bytes * c->lm.layers * kv_dim *
                                    (o->prefill + (o->decode + 1) / 2.0);
-    f->peak_rss_gb = peak_rss_gb();
+    f->peak_rss_gb = bench_peak_rss_gb();
     f->have_model = 1;
 done:
     dv_llama_state_free(st);
@@ -339,8 +285,8 @@ static double max2(double a, double b) { return a > b ? a : b; }
 
 static void measure_limits(const bench_opts *o, figures *f)
 {
-    f->sgemm_gflops[0] = max2(f->sgemm_gflops[0], sgemm_gflops(1));
-    f->sgemm_gflops[1] = max2(f->sgemm_gflops[1], sgemm_gflops(o->threads));
+    f->sgemm_gflops[0] = max2(f->sgemm_gflops[0], bench_sgemm_gflops(1));
+    f->sgemm_gflops[1] = max2(f->sgemm_gflops[1], bench_sgemm_gflops(o->threads));
     f->mem_gbs[0] = max2(f->mem_gbs[0], mem_gbs(1));
     f->mem_gbs[1] = max2(f->mem_gbs[1], mem_gbs(o->threads));
 }

@@ -10,10 +10,11 @@
 #include <glib.h>
 
 #include "base/ctx.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 #include "model/model.h"
 #include "model/schema.h"
+#include "weights/model_info.h"
 #include "out/writer.h"
 #include "pipeline/pipeline.h"
 

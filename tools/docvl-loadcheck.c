@@ -5,9 +5,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/schema.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/model_info.h"
 
 static double now(void)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/mkmodel.h"
+#include "mkmodel/mkmodel.h"
 
 static int parse_dtype(const char *s, dv_dtype *d)
 {

@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/rng.h"
 #include "text/tok_jsonl.h"
 #include "train/render.h"
+#include "train/render_line.h"
 
 #define EXIT_USAGE 2
 #define DEFAULT_PROMPT "Transcribe the text in the image."
@@ -21,6 +23,12 @@ static void usage(FILE *f)
           "                    [--size WxH] [--font-px MIN:MAX] [--plain] [--scan X]\n"
           "                    [--max-blocks N] [--max-lines N]\n"
           "                    [--manifest [--prompt TEXT] [--markdown]]\n"
+          "       docvl-render --list-fonts\n"
+          "       docvl-render --lines --text CORPUS.txt --out DIR [--count N] [--seed N]\n"
+          "                    [--split train|eval] [--fonts LIST|@FILE]\n"
+          "                    [--line-height H] [--line-width W] [--crop]\n"
+          "                    [--min-chars N] [--max-chars N] [--pt MIN:MAX]\n"
+          "                    [--dpi MIN:MAX] [--scan X] [--manifest [--prompt TEXT]]\n"
           "\n"
           "Draws N document tiles (default 10, 768x768, font 14:26 px) in the system's\n"
           "serif, sans and mono fonts with headings, paragraphs, lists and ruled tables,\n"
@@ -29,15 +37,25 @@ static void usage(FILE *f)
           "reading order) and .md (Markdown, tables as GFM). The same --seed gives the same\n"
           "bytes. --plain: paragraphs only; --max-lines caps a paragraph. --manifest also\n"
           "writes DIR/manifest.jsonl for docvl-train (the user asks --prompt, the\n"
-          "assistant answers the transcription, or the Markdown with --markdown).\n",
+          "assistant answers the transcription, or the Markdown with --markdown).\n"
+          "\n"
+          "--lines draws single text lines instead: DIR/line-NNNNN.png, H px high (default\n"
+          "32) and W px wide (default 512; --crop cuts after the text), with .txt, the\n"
+          "exact printable-ASCII transcription (min to max chars, default 1:48, cut at a\n"
+          "word), in --pt sizes (default 8:14) scanned at --dpi (default 200:300) with scan\n"
+          "degradations of strength --scan. --split eval uses the held-out fonts and text;\n"
+          "--fonts picks families (comma list, serif/sans/mono, or @FILE). --list-fonts\n"
+          "prints the built-in families: class, split, Debian package, installed or not.\n",
           f);
 }
 
 typedef struct args {
-    const char *text, *out, *prompt;
+    const char *text, *out, *prompt, *fonts;
     long count, seed;
-    int manifest, markdown;
+    int manifest, markdown, lines;
+    const char *tile_opt, *line_opt;   /* an option of the other mode, for the usage error */
     dv_render_opts r;
+    dv_line_opts l;
 } args;
 
 static const struct option OPTS[] = {
@@ -45,7 +63,12 @@ static const struct option OPTS[] = {
     { "size", 1, 0, 'S' }, { "font-px", 1, 0, 'F' }, { "plain", 0, 0, 'P' },
     { "scan", 1, 0, 'x' }, { "max-blocks", 1, 0, 'b' }, { "max-lines", 1, 0, 'l' },
     { "manifest", 0, 0, 'm' },
-    { "prompt", 1, 0, 'p' }, { "markdown", 0, 0, 'M' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+    { "prompt", 1, 0, 'p' }, { "markdown", 0, 0, 'M' }, { "help", 0, 0, 'h' },
+    { "lines", 0, 0, 'L' }, { "split", 1, 0, 'v' }, { "fonts", 1, 0, 'f' },
+    { "line-height", 1, 0, 'H' }, { "line-width", 1, 0, 'W' }, { "min-chars", 1, 0, 'c' },
+    { "max-chars", 1, 0, 'C' }, { "pt", 1, 0, 'T' }, { "dpi", 1, 0, 'D' }, { "crop", 0, 0, 'k' },
+    { "list-fonts", 0, 0, 'K' },
+    { 0, 0, 0, 0 },
 };
 
 static int bad(const char *flag, const char *v)
@@ -78,7 +101,7 @@ static int num_opt(args *a, int c, const char *v)
     case 'l': rc = int_opt(v, "--max-lines", 0, &x); a->r.max_lines = (int)x; return rc;
     case 'x':
         errno = 0;
-        a->r.scan = strtod(v, &end);
+        a->r.scan = a->l.scan = strtod(v, &end);
         return errno || end == v || *end || !(a->r.scan >= 0) ? bad("--scan", v) : 0;
     case 'S': return sscanf(v, "%dx%d", &a->r.width, &a->r.height) == 2 ? 0 : bad("--size", v);
     case 'F':
@@ -87,10 +110,47 @@ static int num_opt(args *a, int c, const char *v)
     }
 }
 
+static const char *opt_name(int c)
+{
+    for (const struct option *o = OPTS; o->name; o++)
+        if (o->val == c)
+            return o->name;
+    return "?";
+}
+
+/* Options of --lines only; 1 when c is none of them. */
+static int line_opt(args *a, int c, const char *v)
+{
+    long x = 0;
+    int rc = 0;
+    dv_line_opts *l = &a->l;
+    switch (c) {
+    case 'H': rc = int_opt(v, "--line-height", 1, &x); l->height = (int)x; break;
+    case 'W': rc = int_opt(v, "--line-width", 1, &x); l->width = (int)x; break;
+    case 'c': rc = int_opt(v, "--min-chars", 1, &x); l->min_chars = (int)x; break;
+    case 'C': rc = int_opt(v, "--max-chars", 1, &x); l->max_chars = (int)x; break;
+    case 'T': rc = sscanf(v, "%lf:%lf", &l->min_pt, &l->max_pt) == 2 ? 0 : bad("--pt", v); break;
+    case 'D': rc = sscanf(v, "%lf:%lf", &l->min_dpi, &l->max_dpi) == 2 ? 0 : bad("--dpi", v);
+              break;
+    case 'v':
+        if (strcmp(v, "train") && strcmp(v, "eval"))
+            return bad("--split", v);
+        l->split = strcmp(v, "eval") == 0 ? DV_SPLIT_EVAL : DV_SPLIT_TRAIN;
+        break;
+    case 'f': a->fonts = v; break;
+    case 'k': l->crop = 1; break;
+    default: return 1;
+    }
+    a->line_opt = opt_name(c);
+    return rc;
+}
+
 static int set_opt(args *a, int c, const char *v)
 {
+    if (strchr("SFblPM", c))
+        a->tile_opt = opt_name(c);
     int r = num_opt(a, c, v);
-    if (r <= 0)
+    if (r <= 0 || (r = line_opt(a, c, v)) <= 0)
         return r;
     switch (c) {
     case 't': a->text = v; return 0;
@@ -99,46 +159,113 @@ static int set_opt(args *a, int c, const char *v)
     case 'P': a->r.plain = 1; return 0;
     case 'm': a->manifest = 1; return 0;
     case 'M': a->markdown = 1; return 0;
+    case 'L': a->lines = 1; return 0;
     default: return -1;
     }
 }
 
-static void manifest_line(GString *m, const args *a, const char *png, const dv_rendered *r)
+/* extra: more members of the line's object (", \"render\": {...}"), or "". */
+static void manifest_line(GString *m, const char *prompt, const char *png, const char *answer,
+                          const char *extra)
 {
-    const char *answer = a->markdown ? r->markdown : r->text;
-    char *user = g_strconcat("<image_placeholder>", a->prompt, NULL);
+    char *user = g_strconcat("<image_placeholder>", prompt, NULL);
     g_string_append(m, "{\"images\": [");
     dv_json_append_string(m, png, strlen(png));
     g_string_append(m, "], \"conversation\": [{\"role\": \"User\", \"content\": ");
     dv_json_append_string(m, user, strlen(user));
     g_string_append(m, "}, {\"role\": \"Assistant\", \"content\": ");
     dv_json_append_string(m, answer, strlen(answer));
-    g_string_append(m, "}]}\n");
+    g_string_append_printf(m, "}]%s}\n", extra);
     g_free(user);
 }
 
-static int render_all(const args *a, const dv_render_words *w, GString *manifest, dv_err *e)
+/* Sample i's seed: the run's seed spread by a large odd constant; the
+ * held-out split draws from other streams than training. */
+static uint64_t sample_seed(const args *a, long i)
 {
-    for (long i = 0; i < a->count; i++) {
+    uint64_t s = (uint64_t)a->seed * 0x9e3779b97f4a7c15ull + (uint64_t)i;
+    return a->lines && a->l.split == DV_SPLIT_EVAL ? dv_name_seed(s, "eval") : s;
+}
+
+static int render_tiles(const args *a, const char *text, GString *manifest, dv_err *e)
+{
+    dv_render_words w;
+    if (dv_render_words_from_text(text, &w, e))
+        return dv_wrap(e, "%s", a->text);
+    int rc = DOCVL_OK;
+    for (long i = 0; i < a->count && !rc; i++) {
         dv_rendered r;
-        /* tile i's seed: the run's seed spread by a large odd constant */
-        uint64_t seed = (uint64_t)a->seed * 0x9e3779b97f4a7c15ull + (uint64_t)i;
-        if (dv_render_tile(&a->r, w, seed, &r, e))
-            return e->code;
+        if ((rc = dv_render_tile(&a->r, &w, sample_seed(a, i), &r, e)))
+            break;
         char name[32];
         snprintf(name, sizeof name, "tile-%05ld", i);
         char *stem = g_build_filename(a->out, name, NULL);
-        int rc = dv_rendered_write(&r, stem, e);
+        rc = dv_rendered_write(&r, stem, e);
         char *png = g_strconcat(name, ".png", NULL);
         if (!rc && manifest)
-            manifest_line(manifest, a, png, &r);
+            manifest_line(manifest, a->prompt, png, a->markdown ? r.markdown : r.text, "");
         g_free(png);
         g_free(stem);
         dv_rendered_free(&r);
-        if (rc)
-            return rc;
     }
-    return DOCVL_OK;
+    dv_render_words_free(&w);
+    return rc;
+}
+
+static char *line_record(const dv_line *l, dv_split split)
+{
+    static const char *const STYLE[] = { "regular", "bold", "italic", "bold italic" };
+    const dv_line_look *k = &l->look;
+    GString *g = g_string_new(", \"render\": {\"font\": ");
+    dv_json_append_string(g, k->family, strlen(k->family));
+    g_string_append_printf(g, ", \"style\": \"%s\", \"kind\": \"%s\", \"split\": \"%s\", "
+                           "\"pt\": %.2f, \"dpi\": %.0f, \"skew\": %.3f, \"blur\": %.2f, "
+                           "\"noise\": %.1f, \"speckle\": %.4f, \"ink\": %.2f, \"paper\": %.2f, "
+                           "\"binarized\": %s, \"jpeg\": %d}",
+                           STYLE[k->style & 3], k->kind, split == DV_SPLIT_EVAL ? "eval" : "train",
+                           k->pt, k->dpi, k->skew_deg, k->blur, k->noise, k->speckle, k->ink,
+                           k->paper, k->binarized ? "true" : "false", k->jpeg);
+    return g_string_free(g, FALSE);
+}
+
+static int write_line(const args *a, long i, const dv_line *l, GString *manifest, dv_err *e)
+{
+    char name[32];
+    snprintf(name, sizeof name, "line-%05ld", i);
+    char *png = g_strconcat(name, ".png", NULL), *txt = g_strconcat(name, ".txt", NULL);
+    char *png_path = g_build_filename(a->out, png, NULL);
+    char *txt_path = g_build_filename(a->out, txt, NULL);
+    int rc = dv_render_write_png(&l->image, png_path, e);
+    if (!rc)
+        rc = dv_render_write_text(txt_path, l->text, e);
+    if (!rc && manifest) {
+        char *rec = line_record(l, a->l.split);
+        manifest_line(manifest, a->prompt, png, l->text, rec);
+        g_free(rec);
+    }
+    g_free(png), g_free(txt), g_free(png_path), g_free(txt_path);
+    return rc;
+}
+
+static int render_lines(const args *a, const char *text, GString *manifest, dv_err *e)
+{
+    dv_line_src *src = NULL;
+    dv_fonts *fonts = NULL;
+    int rc = dv_line_src_from_text(text, a->l.split, &src, e);
+    if (rc)
+        dv_wrap(e, "%s", a->text);
+    else
+        rc = dv_fonts_open(a->fonts, a->l.split, &fonts, e);
+    for (long i = 0; i < a->count && !rc; i++) {
+        dv_line l;
+        if ((rc = dv_render_line(&a->l, src, fonts, sample_seed(a, i), &l, e)))
+            break;
+        rc = write_line(a, i, &l, manifest, e);
+        dv_line_free(&l);
+    }
+    dv_fonts_free(fonts);
+    dv_line_src_free(src);
+    return rc;
 }
 
 static int run(const args *a, dv_err *e)
@@ -147,38 +274,56 @@ static int run(const args *a, dv_err *e)
     size_t len = 0;
     if (dv_read_file(a->text, (size_t)1 << 30, &text, &len, e))
         return e->code;
-    dv_render_words w;
-    int rc = dv_render_words_from_text(text, &w, e);
-    free(text);
-    if (rc)
-        return dv_wrap(e, "%s", a->text);
+    int rc = DOCVL_OK;
     if (g_mkdir_with_parents(a->out, 0755) != 0)
         rc = dv_fail(e, DOCVL_EIO, "%s: cannot create: %s", a->out, strerror(errno));
     GString *m = a->manifest ? g_string_new(NULL) : NULL;
     if (!rc)
-        rc = render_all(a, &w, m, e);
+        rc = (a->lines ? render_lines : render_tiles)(a, text, m, e);
+    free(text);
     if (!rc && m) {
         char *path = g_build_filename(a->out, "manifest.jsonl", NULL);
-        GError *ge = NULL;
-        if (!g_file_set_contents(path, m->str, (gssize)m->len, &ge)) {
-            rc = dv_fail(e, DOCVL_EIO, "%s", ge->message);
-            g_error_free(ge);
-        }
+        rc = dv_render_write_text(path, m->str, e);
         g_free(path);
     }
     if (m)
         g_string_free(m, TRUE);
-    dv_render_words_free(&w);
     return rc;
+}
+
+static void list_fonts(void)
+{
+    int n;
+    const dv_font_entry *t = dv_font_table(&n);
+    for (int i = 0; i < n; i++)
+        printf("%s\t%s\t%s\t%s\t%s\n", t[i].family, t[i].cls,
+               t[i].split == DV_SPLIT_EVAL ? "eval" : "train", t[i].package,
+               dv_font_installed(t[i].family) ? "installed" : "missing");
+}
+
+/* Options of the other mode, and line options out of range: usage errors. */
+static int check_mode(const args *a)
+{
+    dv_err e = {0};
+    if (a->lines && a->tile_opt)
+        fprintf(stderr, "docvl-render: --%s is for tiles, not --lines\n", a->tile_opt);
+    else if (!a->lines && a->line_opt)
+        fprintf(stderr, "docvl-render: --%s needs --lines\n", a->line_opt);
+    else if (a->lines && dv_line_opts_check(&a->l, &e))
+        fprintf(stderr, "docvl-render: %s\n", e.msg);
+    else
+        return 0;
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
-    args a = { .count = 10, .seed = 1, .prompt = DEFAULT_PROMPT, .r = DV_RENDER_DEFAULTS };
+    args a = { .count = 10, .seed = 1, .prompt = DEFAULT_PROMPT, .r = DV_RENDER_DEFAULTS,
+               .l = DV_LINE_DEFAULTS };
     int c;
     while ((c = getopt_long(argc, argv, "h", OPTS, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
+        if (c == 'h' || c == 'K') {
+            c == 'h' ? usage(stdout) : list_fonts();
             return 0;
         }
         if (c == '?' || set_opt(&a, c, optarg))
@@ -191,6 +336,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "docvl-render: --text and --out are needed (see --help)\n");
         return EXIT_USAGE;
     }
+    if (check_mode(&a))
+        return EXIT_USAGE;
     dv_err e = {0};
     if (run(&a, &e)) {
         fprintf(stderr, "docvl-render: %s\n", e.msg);

@@ -9,9 +9,9 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/safetensors.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/safetensors.h"
 
 typedef struct golden_case {
     char *dir;

@@ -9,7 +9,7 @@
 
 #include "base/error.h"
 #include "image/image.h"
-#include "model/config.h"
+#include "weights/config.h"
 
 typedef struct dv_pre_geom {
     int resized_w, resized_h;   /* after the resize, before the paste */

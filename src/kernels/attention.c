@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu.h"
+#include "kernels/kvrow.h"
 #include "kernels/pool.h"
-#include "kernels/quant.h"
 #include "kernels/vmath.h"
 
 /* 256 queries x 1024 keys of scores = 1 MiB, about this machine's L2 per

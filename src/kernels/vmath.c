@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "kernels/quant.h"
+#include "kernels/cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -2,7 +2,6 @@
  * mlp_gelu: layers.0, then (GELU, layers.2k) for each further depth step.
  * low_high_hybrid_split_mlp_gelu: concat(high_up_proj(sam), low_up_proj(siglip))
  * on features (high first), then (GELU, layers.2k-1) per further depth step. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,9 +11,22 @@
 
 #define MAX_DEPTH 64
 
-int dv_aligner_bind(const dv_aligner_cfg *cfg, const dv_checkpoint *ck, int widen, dv_aligner *a,
-                    dv_err *e)
+static void *field(void *obj, int slot, int i, int bias)
 {
+    (void)bias;   /* linears bind with their bias */
+    dv_aligner *a = obj;
+    switch (slot) {
+    case DV_AL_HIGH: return &a->high;
+    case DV_AL_LOW: return &a->low;
+    case DV_AL_LAYER: return i >= 0 && i < a->n_layers ? &a->layers[i] : NULL;
+    }
+    return NULL;
+}
+
+int dv_aligner_bind(const dv_config *c, const dv_checkpoint *ck, const dv_placed *p, int widen,
+                    dv_aligner *a, dv_err *e)
+{
+    const dv_aligner_cfg *cfg = &c->aligner;
     memset(a, 0, sizeof *a);
     int hybrid = cfg->type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT;
     if (cfg->depth < 1 || cfg->depth > MAX_DEPTH || cfg->input_dim <= 0 || cfg->n_embed <= 0 ||
@@ -28,22 +40,7 @@ int dv_aligner_bind(const dv_aligner_cfg *cfg, const dv_checkpoint *ck, int wide
     a->layers = calloc((size_t)(a->n_layers ? a->n_layers : 1), sizeof *a->layers);
     if (!a->layers)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the aligner");
-    int rc = DOCVL_OK, half = cfg->n_embed / 2;
-    if (hybrid) {
-        rc = tw_bind_linear(ck, "aligner", "high_up_proj", half, cfg->input_dim, 1, widen, &a->high, e);
-        if (!rc)
-            rc = tw_bind_linear(ck, "aligner", "low_up_proj", half, cfg->input_dim, 1, widen,
-                                &a->low, e);
-    }
-    for (int i = 0; i < a->n_layers && !rc; i++) {
-        /* nn.Sequential indices: GELU modules take the slots between linears */
-        int idx = hybrid ? 2 * i + 1 : 2 * i;
-        int in = !hybrid && i == 0 ? cfg->input_dim : cfg->n_embed;
-        char what[32];
-        snprintf(what, sizeof what, "layers.%d", idx);
-        rc = tw_bind_linear(ck, "aligner", what, cfg->n_embed, in, 1, widen, &a->layers[i], e);
-    }
-    return rc;
+    return tw_bind_module(c, ck, p, widen, field, a, e);
 }
 
 void dv_aligner_free(dv_aligner *a)
@@ -85,18 +82,15 @@ static void hybrid_head(const dv_aligner *a, const float *high, const float *low
 }
 
 int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low, int n,
-                       float *out, const dv_ctx *ctx, dv_err *e)
+                       float *out, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     int hybrid = a->type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT;
     if (hybrid && !high)
         return dv_fail(e, DOCVL_EINVAL, "the hybrid aligner needs the SAM features");
     size_t len = (size_t)n * a->n_embed;
-    float *x = malloc(len * sizeof *x), *tmp = malloc(len * sizeof *tmp);
-    if (!x || !tmp) {
-        free(x);
-        free(tmp);
+    float *x = tw_take(ar, len), *tmp = tw_take(ar, len);
+    if (!x || !tmp)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the aligner over %d tokens", n);
-    }
     if (hybrid) {
         hybrid_head(a, high, low, n, x, tmp, ctx);
         mlp_tail(a, 0, x, tmp, n, out, ctx);
@@ -104,7 +98,5 @@ int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low,
         dv_linear_forward(&a->layers[0], low, n, x, ctx);
         mlp_tail(a, 1, x, tmp, n, out, ctx);
     }
-    free(x);
-    free(tmp);
     return DOCVL_OK;
 }

@@ -4,8 +4,8 @@
 #include <string.h>
 
 typedef struct gen_run {
-    const dv_llama *m;
-    dv_llama_state *s;
+    const dv_decoder *m;
+    void *s;
     const dv_tokenizer *tok;
     const dv_gen_opts *o;
     const dv_ctx *ctx;
@@ -42,7 +42,7 @@ void dv_gen_result_free(dv_gen_result *r)
 
 /* Validates the options; *max_new is max_new_tokens, or with fit_context
  * what the context leaves after the prompt. */
-static int check_opts(const dv_llama *m, const dv_llama_state *s, int n, const dv_gen_opts *o,
+static int check_opts(const dv_decoder *m, const void *s, int n, const dv_gen_opts *o,
                       int *max_new, dv_err *e)
 {
     if (n <= 0)
@@ -55,9 +55,9 @@ static int check_opts(const dv_llama *m, const dv_llama_state *s, int n, const d
     for (int i = 0; i < o->n_stop; i++)
         if (!o->stop[i] || !*o->stop[i])
             return dv_fail(e, DOCVL_EINVAL, "stop string %d is empty", i);
-    long long ctx_len = dv_llama_cfg(m)->max_pos;
-    long long have = s ? dv_llama_state_pos(s) : 0;
-    long long cap = s ? dv_llama_state_capacity(s) : ctx_len;
+    long long ctx_len = m->context;
+    long long have = s ? m->ops->state_pos(s) : 0;
+    long long cap = s ? m->ops->state_capacity(s) : ctx_len;
     long long limit = cap < ctx_len ? cap : ctx_len;
     const char *what = cap < ctx_len ? "KV cache" : "context length (max_position_embeddings)";
     long long room = limit - have - n;
@@ -200,8 +200,8 @@ static void flush(gen_run *g)
 
 static int run_loop(gen_run *g, const float *embeds, int n)
 {
-    int rc = dv_llama_forward(g->m, g->s, embeds, n, g->logits, 0, NULL, g->ctx, g->e);
-    int vocab = dv_llama_cfg(g->m)->vocab;
+    int rc = g->m->ops->forward(g->m->model, g->s, embeds, n, g->logits, g->ctx, g->e);
+    int vocab = g->m->vocab;
     for (int step = 0; !rc; step++) {
         if (g->hist)
             dv_repetition_penalty(g->logits, vocab, g->hist, g->n_hist, g->o->repetition_penalty,
@@ -221,8 +221,8 @@ static int run_loop(gen_run *g, const float *embeds, int n)
             g->r->stop = g->max_new < g->o->max_new_tokens ? DV_STOP_CONTEXT : DV_STOP_MAX_TOKENS;
             break;
         }
-        if (!(rc = dv_llama_embed(g->m, &id, 1, g->emb, g->e)))
-            rc = dv_llama_forward(g->m, g->s, g->emb, 1, g->logits, 0, NULL, g->ctx, g->e);
+        if (!(rc = g->m->ops->embed(g->m->model, &id, 1, g->emb, g->e)))
+            rc = g->m->ops->forward(g->m->model, g->s, g->emb, 1, g->logits, g->ctx, g->e);
     }
     if (!rc && (g->r->stop == DV_STOP_EOS || g->r->stop == DV_STOP_MAX_TOKENS ||
                 g->r->stop == DV_STOP_CONTEXT))
@@ -235,7 +235,7 @@ static int run_loop(gen_run *g, const float *embeds, int n)
 static int alloc_history(gen_run *g)
 {
     size_t n_ctx = g->o->context_ids ? g->o->n_context_ids : 0;
-    g->mark = calloc((size_t)dv_llama_cfg(g->m)->vocab, 1);
+    g->mark = calloc((size_t)g->m->vocab, 1);
     g->hist = malloc((n_ctx + (size_t)g->max_new) * sizeof *g->hist);
     if (!g->mark || !g->hist)
         return dv_fail(g->e, DOCVL_ENOMEM, "out of memory for the repetition penalty");
@@ -245,7 +245,7 @@ static int alloc_history(gen_run *g)
     return DOCVL_OK;
 }
 
-int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *tok,
+int dv_generate_with(const dv_decoder *m, void *s, const dv_tokenizer *tok,
                      const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
                      const dv_ctx *ctx, dv_err *e)
 {
@@ -253,16 +253,15 @@ int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *t
     int max_new = 0, rc = check_opts(m, s, n, o, &max_new, e);
     if (rc)
         return rc;
-    const dv_lm_cfg *c = dv_llama_cfg(m);
     gen_run g = { .m = m, .s = s, .tok = tok, .o = o, .ctx = ctx, .e = e, .r = r, .max_new = max_new };
-    g.logits = malloc((size_t)c->vocab * sizeof *g.logits);
-    g.emb = malloc((size_t)c->hidden * sizeof *g.emb);
+    g.logits = malloc((size_t)m->vocab * sizeof *g.logits);
+    g.emb = malloc((size_t)m->hidden * sizeof *g.emb);
     r->ids = malloc((size_t)max_new * sizeof *r->ids);
     if (o->repetition_penalty > 0 && o->repetition_penalty != 1.0f)
         rc = alloc_history(&g);
     if (!rc && (!g.logits || !g.emb || !r->ids))
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for generation");
-    if (!rc && !(rc = dv_sampler_init(&g.sampler, &o->sampler, c->vocab, e)) &&
+    if (!rc && !(rc = dv_sampler_init(&g.sampler, &o->sampler, m->vocab, e)) &&
         !(rc = dv_loopguard_init(&g.guard, &o->guard, e)))
         rc = run_loop(&g, embeds, n);
     dv_sampler_free(&g.sampler);
@@ -278,17 +277,22 @@ int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *t
     return DOCVL_OK;
 }
 
-int dv_generate(const dv_llama *m, const dv_tokenizer *tok, const float *embeds, int n,
+int dv_generate_budget(const dv_decoder *m, int n, const dv_gen_opts *o, int *max_new, dv_err *e)
+{
+    return check_opts(m, NULL, n, o, max_new, e);
+}
+
+int dv_generate(const dv_decoder *m, const dv_tokenizer *tok, const float *embeds, int n,
                 const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e)
 {
     memset(r, 0, sizeof *r);
-    int max_new = 0, rc = check_opts(m, NULL, n, o, &max_new, e);
+    int max_new = 0, rc = dv_generate_budget(m, n, o, &max_new, e);
     if (rc)
         return rc;
-    dv_llama_state *s;
-    if ((rc = dv_llama_state_new(m, n + max_new, &s, e)))
+    void *s;
+    if ((rc = m->ops->state_new(m->model, n + max_new, &s, e)))
         return rc;
     rc = dv_generate_with(m, s, tok, embeds, n, o, r, ctx, e);
-    dv_llama_state_free(s);
+    m->ops->state_free(s);
     return rc;
 }

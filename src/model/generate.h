@@ -9,7 +9,7 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/llama.h"
+#include "model/decoder.h"
 #include "text/loopguard.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
@@ -70,16 +70,20 @@ typedef struct dv_gen_result {
 void dv_gen_result_free(dv_gen_result *r);
 
 /* Generates after the n prompt embeddings [n, hidden], appending to state s
- * (which may already hold earlier turns). tok may be NULL (no text, no stop
+ * of decoder m (made by its ops; it may already hold earlier turns). tok may be NULL (no text, no stop
  * strings). Prompt + max_new_tokens beyond the cache capacity or the model's
  * context length is DOCVL_ECONTEXT before any work is done (unless
  * fit_context). */
-int dv_generate_with(const dv_llama *m, dv_llama_state *s, const dv_tokenizer *tok,
+int dv_generate_with(const dv_decoder *m, void *s, const dv_tokenizer *tok,
                      const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
                      const dv_ctx *ctx, dv_err *e);
 
+/* The new tokens a fresh state would allow after n prompt tokens (checks
+ * the options as dv_generate does): a fresh state's capacity is n + that. */
+int dv_generate_budget(const dv_decoder *m, int n, const dv_gen_opts *o, int *max_new, dv_err *e);
+
 /* Same with a fresh state sized for the prompt and max_new_tokens. */
-int dv_generate(const dv_llama *m, const dv_tokenizer *tok, const float *embeds, int n,
+int dv_generate(const dv_decoder *m, const dv_tokenizer *tok, const float *embeds, int n,
                 const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e);
 
 #endif

@@ -7,37 +7,21 @@
  * cache: never a [tokens, tokens] score matrix. */
 #include "model/llama.h"
 
-#include <cblas.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/attention.h"
+#include "kernels/kvrow.h"
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 #include "kernels/vmath.h"
 #include "kernels/pool.h"
-#include "model/qcache.h"
+#include "model/llama_impl.h"
 
 /* 512 rows: 16-bit weights are widened once per chunk, so fewer chunks
  * mean less widening; activations stay ~80 MB at the 7B's sizes. */
 #define CHUNK_ROWS 512
-
-typedef struct llama_layer {
-    float *attn_norm, *mlp_norm;
-    dv_linear q, k, v, o, gate, up, down;
-} llama_layer;
-
-struct dv_llama {
-    dv_lm_cfg cfg;
-    const dv_tensor *embed;   /* [vocab, hidden], rows widened on lookup */
-    llama_layer *layers;
-    float *final_norm;
-    dv_linear lm_head;
-    int kv_f16;               /* states cache keys and values as f16 */
-    dv_qcache *qcache;        /* the weight cache the quantized rows map, or NULL */
-};
 
 struct dv_llama_state {
     const dv_llama *m;
@@ -51,312 +35,6 @@ struct dv_llama_state {
     float *attn_scratch;      /* one block of scores and its accumulators */
     dv_pool *pool;            /* made on first use when the caller brings none */
 };
-
-/* ---- binding ------------------------------------------------------------- */
-
-static int get_vec(const dv_checkpoint *ck, const char *name, int64_t n, float **out, dv_err *e)
-{
-    const dv_tensor *t;
-    int64_t shape[1] = { n };
-    int rc = dv_checkpoint_get(ck, name, 1, shape, &t, e);
-    if (rc)
-        return rc;
-    *out = dv_tensor_to_f32(t, e);
-    return *out ? DOCVL_OK : e->code;
-}
-
-static int get_linear(const dv_checkpoint *ck, const char *name, int64_t out, int64_t in, int widen,
-                      dv_linear *L, dv_err *e)
-{
-    const dv_tensor *t;
-    int64_t shape[2] = { out, in };
-    int rc = dv_checkpoint_get(ck, name, 2, shape, &t, e);
-    if (rc)
-        return rc;
-    if (t->dtype != DV_F32 && t->dtype != DV_BF16 && t->dtype != DV_F16)
-        return dv_fail(e, DOCVL_EUNSUPPORTED, "tensor \"%s\" has dtype %s; expected F32, BF16 or F16",
-                       name, dv_dtype_name(t->dtype));
-    /* LLaMA variants with attention_bias / mlp_bias store "<name>.bias"; the
-     * DeepSeek models have none */
-    char bname[200];
-    size_t len = strlen(name);
-    const dv_tensor *b = NULL;
-    if (len > 7 && strcmp(name + len - 7, ".weight") == 0 && len < sizeof bname) {
-        snprintf(bname, sizeof bname, "%.*s.bias", (int)(len - 7), name);
-        int64_t bshape[1] = { out };
-        if (dv_checkpoint_find(ck, bname) && (rc = dv_checkpoint_get(ck, bname, 1, bshape, &b, e)))
-            return rc;
-    }
-    return dv_linear_bind(L, t, b, widen, e);
-}
-
-/* One decoder matrix to bind: its tensor, shape and how it is held. */
-typedef struct lm_matrix {
-    char name[DV_QCACHE_NAME_MAX];
-    int64_t out, in;
-    dv_qfmt qfmt;
-    dv_linear *L;
-} lm_matrix;
-
-#define LAYER_MATRICES 7
-
-/* Every matrix the decoder binds, layer by layer, then the head: the one
- * list that binding, the weight cache's check and its writer share. */
-static lm_matrix *list_matrices(dv_llama *m, const dv_lm_weights *w, int *n)
-{
-    const dv_lm_cfg *c = &m->cfg;
-    int64_t H = c->hidden, kvd = (int64_t)c->kv_heads * c->head_dim, F = c->intermediate;
-    *n = c->layers * LAYER_MATRICES + 1;
-    lm_matrix *mats = calloc((size_t)*n, sizeof *mats);
-    if (!mats)
-        return NULL;
-    for (int i = 0; i < c->layers; i++) {
-        llama_layer *L = &m->layers[i];
-        struct { const char *suffix; int64_t out, in; dv_linear *lin; } t[LAYER_MATRICES] = {
-            { "self_attn.q_proj.weight", H, H, &L->q }, { "self_attn.k_proj.weight", kvd, H, &L->k },
-            { "self_attn.v_proj.weight", kvd, H, &L->v }, { "self_attn.o_proj.weight", H, H, &L->o },
-            { "mlp.gate_proj.weight", F, H, &L->gate }, { "mlp.up_proj.weight", F, H, &L->up },
-            { "mlp.down_proj.weight", H, F, &L->down },
-        };
-        for (int j = 0; j < LAYER_MATRICES; j++) {
-            lm_matrix *x = &mats[i * LAYER_MATRICES + j];
-            snprintf(x->name, sizeof x->name, "language_model.model.layers.%d.%s", i, t[j].suffix);
-            x->out = t[j].out;
-            x->in = t[j].in;
-            x->qfmt = w->qfmt;
-            x->L = t[j].lin;
-        }
-    }
-    lm_matrix *h = &mats[*n - 1];
-    snprintf(h->name, sizeof h->name, "language_model.lm_head.weight");
-    h->out = c->vocab;
-    h->in = c->hidden;
-    h->qfmt = w->head_qfmt;
-    h->L = &m->lm_head;
-    return mats;
-}
-
-/* Quantizes x's linear when asked, or points it at its rows in the weight
- * cache qc (then its checkpoint pages are never read, not even prefetched);
- * after quantizing, the mapped source is not needed any more. */
-static int settle(const dv_checkpoint *ck, const lm_matrix *x, dv_pool *pool, const dv_qcache *qc,
-                  dv_err *e)
-{
-    dv_linear *L = x->L;
-    const void *rows = qc && x->qfmt != DV_QNONE
-                           ? dv_qcache_rows(qc, x->name, x->qfmt, L->out, L->in) : NULL;
-    if (rows) {
-        /* the mapping is read-only; the kernels only ever read q */
-        L->q = (void *)rows;
-        L->q_mapped = 1;
-        L->qfmt = x->qfmt;
-        L->w = NULL;
-        return DOCVL_OK;
-    }
-    /* a tied head finds no tensor of its name: its source is the embedding
-     * table, which stays (rows are looked up) */
-    const dv_tensor *t = dv_checkpoint_find(ck, x->name);
-    int mapped = t && dv_checkpoint_is_mapped(ck, t);
-    if (mapped && x->qfmt != DV_QNONE)
-        dv_prefetch_mapped(t->data, t->nbytes);
-    int rc = dv_linear_quantize(L, x->qfmt, pool, e);
-    if (rc)
-        return dv_wrap(e, "quantizing \"%s\"", x->name);
-    if (mapped && (x->qfmt != DV_QNONE || L->w_owned)) /* the source is not read again */
-        dv_release_mapped(t->data, t->nbytes);
-    return DOCVL_OK;
-}
-
-static int bind_layer(const dv_lm_cfg *c, const dv_checkpoint *ck, int i, const dv_lm_weights *w,
-                      dv_pool *pool, const dv_qcache *qc, const lm_matrix *mats, llama_layer *L,
-                      dv_err *e)
-{
-    char n[160];
-    const char *p = "language_model.model.layers";
-    int64_t H = c->hidden;
-    int rc, widen = w->qfmt == DV_QNONE && w->widen;
-#define NAME(suffix) (snprintf(n, sizeof n, "%s.%d.%s", p, i, suffix), n)
-    if ((rc = get_vec(ck, NAME("input_layernorm.weight"), H, &L->attn_norm, e)) ||
-        (rc = get_vec(ck, NAME("post_attention_layernorm.weight"), H, &L->mlp_norm, e)))
-        return rc;
-#undef NAME
-    for (int j = 0; j < LAYER_MATRICES; j++)
-        if ((rc = get_linear(ck, mats[j].name, mats[j].out, mats[j].in, widen, mats[j].L, e)) ||
-            (rc = settle(ck, &mats[j], pool, qc, e)))
-            return rc;
-    return DOCVL_OK;
-}
-
-/* Untied models carry lm_head; a tied one reuses the embedding matrix. */
-static int bind_head(dv_llama *m, const dv_checkpoint *ck, const dv_lm_weights *w, dv_pool *pool,
-                     const dv_qcache *qc, const lm_matrix *head, dv_err *e)
-{
-    const dv_lm_cfg *c = &m->cfg;
-    int widen = w->head_qfmt == DV_QNONE && w->widen, rc;
-    if (dv_checkpoint_find(ck, head->name) || !c->tie_word_embeddings)
-        rc = get_linear(ck, head->name, c->vocab, c->hidden, widen, &m->lm_head, e);
-    else
-        rc = dv_linear_bind(&m->lm_head, m->embed, NULL, widen, e);
-    return rc ? rc : settle(ck, head, pool, qc, e);
-}
-
-/* The cache file of this checkpoint and format, mapped, if it holds exactly
- * the matrices listed (names, formats, shapes); else NULL, and the loader
- * quantizes and rewrites it. *key and *path are set whenever a cache applies;
- * e is set only when there can be none (a shard that cannot be stat()ed). */
-static dv_qcache *open_cache(const dv_checkpoint *ck, const dv_lm_weights *w, const lm_matrix *mats,
-                             int n, char **key, char **path, dv_err *e)
-{
-    if (dv_qcache_key(ck, w->qfmt, w->head_qfmt, key, e))
-        return NULL;
-    if (!(*path = dv_qcache_path(w->cache_dir, ck->dir, w->qfmt, *key))) {
-        dv_fail(e, DOCVL_ENOMEM, "out of memory");
-        return NULL;
-    }
-    dv_qcache *qc = dv_qcache_open(*path, *key, NULL);
-    int ok = qc && dv_qcache_count(qc) == n;
-    for (int i = 0; ok && i < n; i++) {
-        const lm_matrix *x = &mats[i];
-        ok = dv_qcache_rows(qc, x->name, x->qfmt, (int)x->out, (int)x->in) != NULL;
-    }
-    if (!ok) {
-        dv_qcache_close(qc);
-        return NULL;
-    }
-    dv_qcache_prefetch(qc);
-    return qc;
-}
-
-/* After quantizing: every matrix's rows into the cache file. Failing to
- * write is no failure of the load: the status carries the reason. */
-static void write_cache(const lm_matrix *mats, int n, const char *key, const dv_lm_weights *w,
-                        dv_qcache_status *st)
-{
-    dv_qcache_entry *ents = calloc((size_t)n, sizeof *ents);
-    dv_err e = { 0 };
-    size_t bytes = 0;
-    if (!ents) {
-        dv_fail(&e, DOCVL_ENOMEM, "out of memory");
-    } else {
-        for (int i = 0; i < n; i++)
-            ents[i] = (dv_qcache_entry){ .name = mats[i].name, .qfmt = mats[i].L->qfmt,
-                                         .rows = mats[i].L->out, .in = mats[i].L->in,
-                                         .data = mats[i].L->q };
-        uint64_t min_free = w->cache_min_free ? w->cache_min_free : DV_QCACHE_MIN_FREE;
-        dv_qcache_write(st->path, key, ents, n, min_free, &bytes, &e);
-    }
-    free(ents);
-    st->bytes = bytes;
-    if (e.code)
-        st->warning = strdup(e.msg);
-    else
-        st->written = 1;
-}
-
-int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_llama **out,
-                  dv_err *e)
-{
-    dv_lm_weights w = { .widen = widen, .n_threads = 1 };
-    return dv_llama_bind_ex(cfg, ck, &w, out, e);
-}
-
-int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_weights *w,
-                     dv_llama **out, dv_err *e)
-{
-    *out = NULL;
-    dv_llama *m = calloc(1, sizeof *m);
-    if (!m || !(m->layers = calloc((size_t)cfg->lm.layers, sizeof *m->layers))) {
-        free(m);
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory binding the decoder");
-    }
-    m->cfg = cfg->lm;
-    m->kv_f16 = w->kv_f16;
-    const dv_lm_cfg *c = &m->cfg;
-    int n_mats = 0;
-    lm_matrix *mats = list_matrices(m, w, &n_mats);
-    int64_t eshape[2] = { c->vocab, c->hidden };
-    int rc = mats ? dv_checkpoint_get(ck, "language_model.model.embed_tokens.weight", 2, eshape,
-                                      &m->embed, e)
-                  : dv_fail(e, DOCVL_ENOMEM, "out of memory binding the decoder");
-    if (!rc && m->embed->dtype != DV_F32 && m->embed->dtype != DV_BF16 && m->embed->dtype != DV_F16)
-        rc = dv_fail(e, DOCVL_EUNSUPPORTED, "tensor \"%s\" has dtype %s; expected F32, BF16 or F16",
-                     m->embed->name, dv_dtype_name(m->embed->dtype));
-    /* the cache holds whole quantized decoders only */
-    int cached = w->cache_dir && w->qfmt != DV_QNONE && w->head_qfmt != DV_QNONE;
-    char *key = NULL;
-    dv_qcache_status st = { 0 };
-    if (!rc && cached) {
-        dv_err ce = { 0 };
-        m->qcache = open_cache(ck, w, mats, n_mats, &key, &st.path, &ce);
-        if (ce.code) { /* no key, no cache; the load goes on without one */
-            st.warning = strdup(ce.msg);
-            cached = 0;
-        }
-        st.used = m->qcache != NULL;
-    }
-    dv_pool *pool = NULL;
-    int quant = !m->qcache && (w->qfmt != DV_QNONE || w->head_qfmt != DV_QNONE);
-    if (!rc && quant)
-        rc = dv_pool_new(w->n_threads > 0 ? w->n_threads : dv_cpu_count(), &pool, e);
-    for (int i = 0; !rc && i < c->layers; i++)
-        rc = bind_layer(c, ck, i, w, pool, m->qcache, mats + i * LAYER_MATRICES, &m->layers[i], e);
-    if (!rc)
-        rc = get_vec(ck, "language_model.model.norm.weight", c->hidden, &m->final_norm, e);
-    if (!rc)
-        rc = bind_head(m, ck, w, pool, m->qcache, &mats[n_mats - 1], e);
-    dv_pool_free(pool);
-    if (!rc && cached && m->qcache)
-        st.bytes = dv_qcache_size(m->qcache);
-    else if (!rc && cached)
-        write_cache(mats, n_mats, key, w, &st);
-    free(key);
-    free(mats);
-    if (rc) {
-        dv_qcache_status_free(&st);
-        dv_wrap(e, "binding the language model");
-        dv_llama_free(m);
-        return rc;
-    }
-    if (w->cache_status)
-        *w->cache_status = st;
-    else
-        dv_qcache_status_free(&st);
-    *out = m;
-    return DOCVL_OK;
-}
-
-void dv_llama_free(dv_llama *m)
-{
-    if (!m)
-        return;
-    for (int i = 0; m->layers && i < m->cfg.layers; i++) {
-        llama_layer *L = &m->layers[i];
-        free(L->attn_norm);
-        free(L->mlp_norm);
-        dv_linear *lin[] = { &L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down };
-        for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++)
-            dv_linear_free(lin[j]);
-    }
-    free(m->layers);
-    free(m->final_norm);
-    dv_linear_free(&m->lm_head);
-    dv_qcache_close(m->qcache); /* after the linears whose rows it holds */
-    free(m);
-}
-
-const dv_lm_cfg *dv_llama_cfg(const dv_llama *m) { return &m->cfg; }
-
-size_t dv_llama_weight_bytes(const dv_llama *m)
-{
-    size_t n = dv_linear_weight_bytes(&m->lm_head);
-    for (int i = 0; i < m->cfg.layers; i++) {
-        const llama_layer *L = &m->layers[i];
-        const dv_linear *lin[] = { &L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down };
-        for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++)
-            n += dv_linear_weight_bytes(lin[j]);
-    }
-    return n;
-}
 
 /* ---- state ---------------------------------------------------------------- */
 
@@ -610,4 +288,40 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
             dv_linear_forward(&m->lm_head, s->xn + (size_t)(cn - 1) * H, 1, logits, &local);
     }
     return DOCVL_OK;
+}
+
+/* ---- the decoder seam (model/decoder.h) ---------------------------------- */
+
+static int seam_embed(const void *m, const int32_t *ids, int n, float *out, dv_err *e)
+{
+    return dv_llama_embed(m, ids, n, out, e);
+}
+
+static int seam_forward(const void *m, void *s, const float *embeds, int n, float *logits,
+                        const dv_ctx *ctx, dv_err *e)
+{
+    return dv_llama_forward(m, s, embeds, n, logits, 0, NULL, ctx, e);
+}
+
+static int seam_state_new(const void *m, int max_tokens, void **out, dv_err *e)
+{
+    dv_llama_state *s = NULL;
+    int rc = dv_llama_state_new(m, max_tokens, &s, e);
+    *out = s;
+    return rc;
+}
+
+static void seam_state_free(void *s) { dv_llama_state_free(s); }
+static void seam_state_reset(void *s) { dv_llama_state_reset(s); }
+static int seam_state_pos(const void *s) { return dv_llama_state_pos(s); }
+static int seam_state_capacity(const void *s) { return dv_llama_state_capacity(s); }
+
+static const dv_decoder_ops LLAMA_OPS = {
+    seam_embed, seam_forward, seam_state_new, seam_state_free, seam_state_reset, seam_state_pos,
+    seam_state_capacity,
+};
+
+dv_decoder dv_llama_decoder(const dv_llama *m)
+{
+    return (dv_decoder){ &LLAMA_OPS, m, m->cfg.vocab, m->cfg.hidden, m->cfg.max_pos };
 }

@@ -6,8 +6,9 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "model/decoder.h"
 #include "kernels/quant.h"
 
 typedef struct dv_llama dv_llama;         /* bound weights */
@@ -22,7 +23,7 @@ int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_l
  * released from memory. n_threads: threads for that work (0: all cores).
  *
  * cache_dir (NULL: none): when both formats quantize, the quantized rows are
- * mapped from a cache file there (model/qcache.h) that matches this
+ * mapped from a cache file there (weights/qcache.h) that matches this
  * checkpoint and format, and the checkpoint's pages of those matrices are
  * never read; without one they are quantized and the file is written (not
  * when it would leave less than cache_min_free bytes free, 0: 1 GiB). A cache
@@ -67,5 +68,9 @@ int dv_llama_embed(const dv_llama *m, const int32_t *ids, int n, float *out, dv_
 int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, int n,
                      float *logits, int all_logits, float *layer0_out, const dv_ctx *ctx,
                      dv_err *e);
+
+/* The decoder as generation sees it (model/decoder.h); states are
+ * dv_llama_state. */
+dv_decoder dv_llama_decoder(const dv_llama *m);
 
 #endif

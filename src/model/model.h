@@ -6,10 +6,10 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 #include "model/llama.h"
-#include "model/qcache.h"
+#include "weights/qcache.h"
 #include "model/vision.h"
 #include "text/tokenizer.h"
 
@@ -35,7 +35,7 @@ typedef struct dv_model_opts {
     int widen;       /* AUTO only: -1 auto (widen 16-bit weights only when they fit easily), 0 keep, 1 widen */
     dv_weights weights;
     int n_threads;   /* threads for the work at load (quantizing); 0: all cores */
-    /* Q8 / Q4: directory of the quantized-weight cache (model/qcache.h),
+    /* Q8 / Q4: directory of the quantized-weight cache (weights/qcache.h),
      * made if missing; NULL: no cache, quantize at every load. */
     const char *cache_dir;
     uint64_t cache_min_free; /* bytes a cache write must leave free; 0: 1 GiB */

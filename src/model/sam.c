@@ -42,20 +42,6 @@ static int check_cfg(const dv_sam_cfg *c, dv_err *e)
     return DOCVL_OK;
 }
 
-static int bind_neck(const dv_checkpoint *ck, const char *prefix, const char *which, int width,
-                     int p, int widen, sam_neck *n, dv_err *e)
-{
-    char base[200];
-    snprintf(base, sizeof base, "%s.%s", prefix, which);
-    int rc = tw_bind_conv(ck, base, "0", p, width, 1, 1, 0, 0, widen, &n->c1, e);
-    if (!rc) rc = tw_bind_vec(ck, base, "1.weight", p, &n->ln1w, e);
-    if (!rc) rc = tw_bind_vec(ck, base, "1.bias", p, &n->ln1b, e);
-    if (!rc) rc = tw_bind_conv(ck, base, "2", p, p, 3, 1, 1, 0, widen, &n->c3, e);
-    if (!rc) rc = tw_bind_vec(ck, base, "3.weight", p, &n->ln2w, e);
-    if (!rc) rc = tw_bind_vec(ck, base, "3.bias", p, &n->ln2b, e);
-    return rc;
-}
-
 static void free_neck(sam_neck *n)
 {
     dv_conv2d_free(&n->c1);
@@ -66,80 +52,61 @@ static void free_neck(sam_neck *n)
     free(n->ln2b);
 }
 
-static int bind_blocks(const dv_sam_cfg *c, const dv_checkpoint *ck, const char *prefix,
-                       int widen, dv_sam *s, dv_err *e)
+static void *neck_field(sam_neck *n, int which, int bias)
 {
-    s->blocks = calloc((size_t)s->layers, sizeof *s->blocks);
-    if (!s->blocks)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d SAM blocks", s->layers);
-    for (int i = 0; i < s->layers; i++) {
-        char p[200];
-        snprintf(p, sizeof p, "%s.blocks.%d", prefix, i);
-        int window = is_global(c, i) ? 0 : c->window_size;
-        int rc = tw_block_bind(ck, p, s->width, s->mlp, 1, window ? window : s->grid,
-                               s->width / s->heads, widen, &s->blocks[i], e);
-        if (rc)
-            return rc;
-        s->blocks[i].window = window;
+    switch (which) {
+    case 0: return &n->c1;
+    case 1: return bias ? &n->ln1b : &n->ln1w;
+    case 2: return &n->c3;
+    default: return bias ? &n->ln2b : &n->ln2w;
     }
-    return DOCVL_OK;
 }
 
-static int bind_tail(const dv_sam_cfg *c, const dv_checkpoint *ck, const char *prefix, int widen,
-                     dv_sam *s, dv_err *e)
+static void *field(void *obj, int slot, int i, int bias)
 {
-    int p = c->prompt_embed_dim;
-    int rc = bind_neck(ck, prefix, "neck", s->width, p, widen, &s->neck, e);
-    if (!rc) rc = bind_neck(ck, prefix, "neck_hd", s->width, p, widen, &s->neck_hd, e);
-    int in = p;
-    s->n_down = 2;
-    for (int i = 0; i < s->n_down && !rc; i++) {
-        char what[32];
-        snprintf(what, sizeof what, "downsamples.%d", i);
-        rc = tw_bind_conv(ck, prefix, what, c->downsample_channels[i], in, 3, 2, 1, 0, widen,
-                          &s->down[i], e);
-        in = c->downsample_channels[i];
+    dv_sam *s = obj;
+    if (slot >= DV_SAM_NECK_C1 && slot <= DV_SAM_NECK_LN2)
+        return neck_field(&s->neck, slot - DV_SAM_NECK_C1, bias);
+    if (slot >= DV_SAM_HD_C1 && slot <= DV_SAM_HD_LN2)
+        return neck_field(&s->neck_hd, slot - DV_SAM_HD_C1, bias);
+    switch (slot) {
+    case DV_VIT_PATCH: return &s->patch_embed;
+    case DV_VIT_POS: return &s->pos;
+    case DV_SAM_DOWN0: return &s->down[0];
+    case DV_SAM_DOWN1: return &s->down[1];
+    case DV_SAM_ALPHA: return &s->hd_alpha;
     }
-    s->out_ch = in;
-    char name[256];
-    int64_t one[1] = { 1 };
-    float *alpha = NULL;
-    snprintf(name, sizeof name, "%s.hd_alpha_downsamples", prefix);
-    if (!rc && !(rc = tw_bind_f32(ck, name, 1, one, &alpha, e)))
-        s->hd_alpha = alpha[0];
-    free(alpha);
-    return rc;
+    return i >= 0 && i < s->layers ? tw_block_field(&s->blocks[i], slot, bias) : NULL;
 }
 
-int dv_sam_bind(const dv_sam_cfg *cfg, const dv_checkpoint *ck, const char *prefix, int widen,
+int dv_sam_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
                 dv_sam *s, dv_err *e)
 {
+    const dv_sam_cfg *c = &cfg->sam;
     memset(s, 0, sizeof *s);
-    int rc = check_cfg(cfg, e);
+    int rc = check_cfg(c, e);
     if (rc)
         return rc;
-    s->image_size = cfg->image_size;
-    s->patch = cfg->patch_size;
-    s->grid = cfg->image_size / cfg->patch_size;
-    s->width = cfg->width;
-    s->heads = cfg->heads;
-    s->layers = cfg->layers;
-    s->mlp = cfg->mlp_dim;
+    s->image_size = c->image_size;
+    s->patch = c->patch_size;
+    s->grid = c->image_size / c->patch_size;
+    s->width = c->width;
+    s->heads = c->heads;
+    s->layers = c->layers;
+    s->mlp = c->mlp_dim;
     s->first_global = s->layers;
-    for (int k = 0; k < cfg->n_global; k++)
-        if (cfg->global_attn_indexes[k] < s->first_global)
-            s->first_global = cfg->global_attn_indexes[k];
-    memcpy(s->mean, cfg->pixel_mean, sizeof s->mean);
-    memcpy(s->std, cfg->pixel_std, sizeof s->std);
-    char name[256];
-    int64_t pos_shape[4] = { 1, s->grid, s->grid, s->width };
-    snprintf(name, sizeof name, "%s.pos_embed", prefix);
-    rc = tw_bind_conv(ck, prefix, "patch_embed.proj", s->width, 3, s->patch, s->patch, 0, 1, widen,
-                      &s->patch_embed, e);
-    if (!rc) rc = tw_bind_f32(ck, name, 4, pos_shape, &s->pos, e);
-    if (!rc) rc = bind_blocks(cfg, ck, prefix, widen, s, e);
-    if (!rc) rc = bind_tail(cfg, ck, prefix, widen, s, e);
-    return rc;
+    for (int k = 0; k < c->n_global; k++)
+        if (c->global_attn_indexes[k] < s->first_global)
+            s->first_global = c->global_attn_indexes[k];
+    memcpy(s->mean, c->pixel_mean, sizeof s->mean);
+    memcpy(s->std, c->pixel_std, sizeof s->std);
+    s->n_down = 2;
+    s->out_ch = c->downsample_channels[1];
+    if (!(s->blocks = calloc((size_t)s->layers, sizeof *s->blocks)))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d SAM blocks", s->layers);
+    for (int i = 0; i < s->layers; i++)
+        s->blocks[i].window = is_global(c, i) ? 0 : c->window_size;
+    return tw_bind_module(cfg, ck, p, widen, field, s, e);
 }
 
 void dv_sam_free(dv_sam *s)
@@ -153,6 +120,7 @@ void dv_sam_free(dv_sam *s)
     free_neck(&s->neck_hd);
     for (int i = 0; i < s->n_down; i++)
         dv_conv2d_free(&s->down[i]);
+    free(s->hd_alpha);
     memset(s, 0, sizeof *s);
 }
 
@@ -364,13 +332,13 @@ static void to_chw(const float *hwc, int hw, int c, float *chw)
 /* neck (conv1x1, LN2d, conv3x3, LN2d) -> bilinear to 96 -> downsamples.
  * feat [G*G, C] -> out [og*og, out_ch]. tap_neck gets [P, G, G]. */
 static int neck_branch(const dv_sam *s, const sam_neck *nk, const float *feat, float *out,
-                       float *tap_neck, const dv_ctx *ctx, dv_err *e)
+                       float *tap_neck, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     int G = s->grid, n = G * G, p = nk->c1.cout, isz = DV_SAM_INTERP_SIZE;
     int g1 = down_size(isz), c0 = s->down[0].cout;
-    float *a = malloc((size_t)n * p * sizeof *a), *b = malloc((size_t)n * p * sizeof *b);
-    float *up = malloc((size_t)isz * isz * p * sizeof *up);
-    float *d0 = malloc((size_t)g1 * g1 * c0 * sizeof *d0);
+    float *a = tw_take(ar, (size_t)n * p), *b = tw_take(ar, (size_t)n * p);
+    float *up = tw_take(ar, (size_t)isz * isz * p);
+    float *d0 = tw_take(ar, (size_t)g1 * g1 * c0);
     int rc = !a || !b || !up || !d0 ? dv_fail(e, DOCVL_ENOMEM, "out of memory for the SAM neck")
                                     : dv_conv2d_nhwc(&nk->c1, feat, G, G, a, ctx, e);
     if (!rc) {
@@ -386,10 +354,6 @@ static int neck_branch(const dv_sam *s, const sam_neck *nk, const float *feat, f
     }
     if (!rc)
         rc = dv_conv2d_nhwc(&s->down[1], d0, g1, g1, out, ctx, e);
-    free(a);
-    free(b);
-    free(up);
-    free(d0);
     return rc;
 }
 
@@ -417,12 +381,12 @@ static int padded_tokens(const dv_sam *s)
 }
 
 static int run_blocks(const dv_sam *s, float *x, float *hd_src, const dv_vision_taps *taps,
-                      const dv_ctx *ctx, dv_err *e)
+                      tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     vit_work w = { 0 };
     dv_attn shape = { .head_dim = s->width / s->heads };
-    float *scratch = malloc(dv_attention_scratch_floats(&shape) * sizeof *scratch);
-    int rc = scratch ? tw_work_alloc(&w, padded_tokens(s), s->width, s->mlp, rel_floats(s), e)
+    float *scratch = tw_take(ar, dv_attention_scratch_floats(&shape));
+    int rc = scratch ? tw_work_alloc(&w, ar, padded_tokens(s), s->width, s->mlp, rel_floats(s), e)
                      : dv_fail(e, DOCVL_ENOMEM, "out of memory for SAM attention");
     size_t n = (size_t)s->grid * s->grid * s->width;
     for (int i = 0; i < s->layers && !rc; i++) {
@@ -435,42 +399,37 @@ static int run_blocks(const dv_sam *s, float *x, float *hd_src, const dv_vision_
         if (i == s->first_global)
             memcpy(hd_src, x, n * sizeof *x);
     }
-    tw_work_free(&w);
-    free(scratch);
     return rc;
 }
 
 int dv_sam_forward(const dv_sam *s, const float *pixels, float *out, const dv_vision_taps *taps,
-                   const dv_ctx *ctx, dv_err *e)
+                   tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)s->grid * s->grid * s->width;
     int og = dv_sam_out_grid(s);
     size_t no = (size_t)og * og * s->out_ch;
-    float *x = malloc(n * sizeof *x), *hd_src = malloc(n * sizeof *hd_src);
-    float *hd = malloc(no * sizeof *hd);
+    float *x = tw_take(ar, n), *hd_src = tw_take(ar, n);
+    float *hd = tw_take(ar, no);
     int rc = !x || !hd_src || !hd ? dv_fail(e, DOCVL_ENOMEM, "out of memory for SAM activations")
                                   : dv_patch_embed(&s->patch_embed, pixels, s->image_size,
                                                    s->image_size, s->mean, s->std, x, ctx, e);
     if (!rc) {
         dv_add(x, s->pos, n);
-        rc = run_blocks(s, x, hd_src, taps, ctx, e);
+        rc = run_blocks(s, x, hd_src, taps, ar, ctx, e);
     }
     if (!rc)
-        rc = neck_branch(s, &s->neck, x, out, taps ? taps->sam_neck_out : NULL, ctx, e);
+        rc = neck_branch(s, &s->neck, x, out, taps ? taps->sam_neck_out : NULL, ar, ctx, e);
     if (!rc && taps && taps->sam_main_branch)
         to_chw(out, og * og, s->out_ch, taps->sam_main_branch);
     if (!rc)
-        rc = neck_branch(s, &s->neck_hd, hd_src, hd, NULL, ctx, e);
+        rc = neck_branch(s, &s->neck_hd, hd_src, hd, NULL, ar, ctx, e);
     if (!rc) {
         if (taps && taps->sam_hd_branch)
             to_chw(hd, og * og, s->out_ch, taps->sam_hd_branch);
         for (size_t i = 0; i < no; i++)
-            out[i] += hd[i] * s->hd_alpha;
+            out[i] += hd[i] * s->hd_alpha[0];
         if (taps && taps->sam_out)
             memcpy(taps->sam_out, out, no * sizeof *out);
     }
-    free(x);
-    free(hd_src);
-    free(hd);
     return rc;
 }

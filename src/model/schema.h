@@ -1,41 +1,24 @@
-/* Every tensor the original DeepSeek-VL checkpoint layout holds for an
- * architecture, derived from its dv_config alone: what the writer emits,
- * what validation checks before any compute, and what --info counts. */
+/* Every tensor the original checkpoint layout holds for an architecture,
+ * its family table (model/arch.h) resolved for a dv_config: what the writer
+ * emits, what validation checks before any compute, what --info counts and
+ * what the trainer allocates. */
 #ifndef DV_SCHEMA_H
 #define DV_SCHEMA_H
 
-#include <stdio.h>
-
 #include "base/error.h"
 #include "kernels/tensor.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
-
-/* How a random-weight writer should draw a tensor so activations stay sane. */
-typedef enum dv_init {
-    DV_INIT_MATRIX,   /* normal * 1/sqrt(fan_in) */
-    DV_INIT_ONES,     /* norm weights */
-    DV_INIT_ZEROS,    /* biases */
-    DV_INIT_SMALL,    /* embeddings, positions, rel-pos tables: normal * 0.02 */
-    DV_INIT_SCALAR,   /* hd_alpha_downsamples: a fixed modest mixing weight */
-} dv_init;
-
-typedef enum dv_part {
-    DV_PART_SAM,
-    DV_PART_SIGLIP,
-    DV_PART_ALIGNER,
-    DV_PART_LLM,
-    DV_PART_OTHER,    /* vision_model.{high,low}_layer_norm */
-    DV_PART_COUNT
-} dv_part;
+#include "model/arch.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 
 typedef struct dv_schema_entry {
     char name[128];
     int ndim;
     int64_t shape[DV_MAX_DIMS];
     int used;         /* 0: stored in the released checkpoints, never read */
-    dv_part part;
+    dv_tower tower;
     dv_init init;
+    unsigned flags;   /* the table row's DV_ROW_* flags */
     int64_t fan_in;   /* for DV_INIT_MATRIX */
 } dv_schema_entry;
 
@@ -53,30 +36,5 @@ int64_t dv_schema_numel(const dv_schema_entry *t);
  * the expected and found shapes and the model directory). Unused tensors may
  * be absent; present, they must have their shape too. */
 int dv_model_validate(const dv_config *cfg, const dv_checkpoint *ck, dv_err *e);
-
-/* What `docvl --model DIR --info` prints. */
-typedef struct dv_model_info {
-    dv_family family;
-    const char *family_name;      /* "hybrid (SAM-B + SigLIP)" or "SigLIP-only" */
-    int64_t params[DV_PART_COUNT];/* per part, schema (architecture) counts */
-    int64_t params_total;
-    int64_t params_used;          /* without the stored-but-unused tensors */
-    const char *dtype;            /* storage dtype: "BF16", "F32", ... or "mixed" */
-    size_t bytes_resident;        /* bytes of the mapped weights the forward pass reads */
-    size_t bytes_widened;         /* the same weights widened to f32 */
-    size_t bytes_files;           /* bytes of all tensors in the files */
-    int image_size;               /* preprocessing square */
-    int image_tokens;
-    int vocab;
-    int context;                  /* max_position_embeddings */
-    int hf_layout;
-} dv_model_info;
-
-/* ck may be NULL: then dtype is "?" and the byte counts assume f32. */
-int dv_model_info_get(const dv_config *cfg, const dv_checkpoint *ck, dv_model_info *out,
-                      dv_err *e);
-
-/* Prints the info as "key: value" lines. */
-void dv_model_info_print(const dv_model_info *info, FILE *f);
 
 #endif

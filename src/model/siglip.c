@@ -10,12 +10,6 @@
 #include "kernels/ops.h"
 #include "model/towers.h"
 
-/* create_siglip_vit builds only the blocks select_layer keeps. */
-static int kept_blocks(const dv_siglip_cfg *c)
-{
-    int n = c->select_layer <= 0 ? c->layers + c->select_layer + 1 : c->select_layer;
-    return n < c->layers ? n : c->layers;
-}
 
 static int check_cfg(const dv_siglip_cfg *c, dv_err *e)
 {
@@ -27,55 +21,44 @@ static int check_cfg(const dv_siglip_cfg *c, dv_err *e)
                        c->heads);
     if (c->class_token)
         return dv_fail(e, DOCVL_EUNSUPPORTED, "SigLIP with a class token is not supported");
-    if (kept_blocks(c) <= 0)
+    if (dv_siglip_kept_blocks(c) <= 0)
         return dv_fail(e, DOCVL_EMODEL, "SigLIP select_layer %d keeps no block of %d",
                        c->select_layer, c->layers);
     return DOCVL_OK;
 }
 
-static int bind_blocks(const dv_checkpoint *ck, const char *prefix, int widen, dv_siglip *s,
-                       dv_err *e)
+static void *field(void *obj, int slot, int i, int bias)
 {
-    s->blocks = calloc((size_t)s->depth, sizeof *s->blocks);
-    if (!s->blocks)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d SigLIP blocks", s->depth);
-    for (int i = 0; i < s->depth; i++) {
-        char p[200];
-        snprintf(p, sizeof p, "%s.blocks.%d", prefix, i);
-        int rc = tw_block_bind(ck, p, s->width, s->mlp, 0, 0, 0, widen, &s->blocks[i], e);
-        if (rc)
-            return rc;
+    dv_siglip *s = obj;
+    switch (slot) {
+    case DV_VIT_PATCH: return &s->patch_embed;
+    case DV_VIT_POS: return &s->pos;
+    case DV_VIT_NORM: return bias ? &s->norm_b : &s->norm_w;
     }
-    return DOCVL_OK;
+    return i >= 0 && i < s->depth ? tw_block_field(&s->blocks[i], slot, bias) : NULL;
 }
 
-int dv_siglip_bind(const dv_siglip_cfg *cfg, const dv_checkpoint *ck, const char *prefix,
-                   int widen, dv_siglip *s, dv_err *e)
+int dv_siglip_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
+                   dv_siglip *s, dv_err *e)
 {
+    const dv_siglip_cfg *c = &cfg->siglip;
     memset(s, 0, sizeof *s);
-    int rc = check_cfg(cfg, e);
+    int rc = check_cfg(c, e);
     if (rc)
         return rc;
-    s->image_size = cfg->image_size;
-    s->patch = cfg->patch_size;
-    s->grid = cfg->image_size / cfg->patch_size;
+    s->image_size = c->image_size;
+    s->patch = c->patch_size;
+    s->grid = c->image_size / c->patch_size;
     s->n_tok = s->grid * s->grid;
-    s->width = cfg->width;
-    s->heads = cfg->heads;
-    s->mlp = cfg->mlp_dim;
-    s->depth = kept_blocks(cfg);
-    memcpy(s->mean, cfg->pixel_mean, sizeof s->mean);
-    memcpy(s->std, cfg->pixel_std, sizeof s->std);
-    char name[256];
-    int64_t pos_shape[3] = { 1, s->n_tok, s->width };
-    snprintf(name, sizeof name, "%s.pos_embed", prefix);
-    rc = tw_bind_conv(ck, prefix, "patch_embed.proj", s->width, 3, s->patch, s->patch, 0, 1,
-                      widen, &s->patch_embed, e);
-    if (!rc) rc = tw_bind_f32(ck, name, 3, pos_shape, &s->pos, e);
-    if (!rc) rc = bind_blocks(ck, prefix, widen, s, e);
-    if (!rc) rc = tw_bind_vec(ck, prefix, "norm.weight", s->width, &s->norm_w, e);
-    if (!rc) rc = tw_bind_vec(ck, prefix, "norm.bias", s->width, &s->norm_b, e);
-    return rc;
+    s->width = c->width;
+    s->heads = c->heads;
+    s->mlp = c->mlp_dim;
+    s->depth = dv_siglip_kept_blocks(c);
+    memcpy(s->mean, c->pixel_mean, sizeof s->mean);
+    memcpy(s->std, c->pixel_std, sizeof s->std);
+    if (!(s->blocks = calloc((size_t)s->depth, sizeof *s->blocks)))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d SigLIP blocks", s->depth);
+    return tw_bind_module(cfg, ck, p, widen, field, s, e);
 }
 
 void dv_siglip_free(dv_siglip *s)
@@ -117,15 +100,15 @@ static void tap(float *dst, const float *src, size_t n)
 }
 
 int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
-                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+                      const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)s->n_tok * s->width;
-    float *x = malloc(n * sizeof *x);
+    float *x = tw_take(ar, n);
     vit_work w = { 0 };
     dv_attn shape = { .head_dim = s->width / s->heads };
-    float *scratch = malloc(dv_attention_scratch_floats(&shape) * sizeof *scratch);
+    float *scratch = tw_take(ar, dv_attention_scratch_floats(&shape));
     int rc = !x || !scratch ? dv_fail(e, DOCVL_ENOMEM, "out of memory for SigLIP activations")
-                            : tw_work_alloc(&w, s->n_tok, s->width, s->mlp, 0, e);
+                            : tw_work_alloc(&w, ar, s->n_tok, s->width, s->mlp, 0, e);
     if (!rc)
         rc = dv_patch_embed(&s->patch_embed, pixels, s->image_size, s->image_size, s->mean, s->std,
                             x, ctx, e);
@@ -141,8 +124,5 @@ int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
         dv_layernorm(x, out, s->n_tok, s->width, s->norm_w, s->norm_b, 1e-6f);
         tap(taps ? taps->siglip_out : NULL, out, n);
     }
-    tw_work_free(&w);
-    free(scratch);
-    free(x);
     return rc;
 }

@@ -12,8 +12,6 @@
 #include "kernels/pool.h"
 #include "model/towers.h"
 
-#define NAME_MAX_LEN 256
-
 struct dv_vision {
     dv_family family;
     int n_tok, n_embed;
@@ -23,88 +21,90 @@ struct dv_vision {
     dv_aligner aligner;
 };
 
-static const char *join(char *buf, const char *prefix, const char *what)
+static int to_f32(const dv_tensor *t, float **v, dv_err *e)
 {
-    /* an over-long name is cut and then simply not found: the lookup reports it */
-    if (snprintf(buf, NAME_MAX_LEN, "%s%s%s", prefix, *prefix ? "." : "", what) >= NAME_MAX_LEN)
-        buf[NAME_MAX_LEN - 1] = '\0';
-    return buf;
-}
-
-int tw_bind_f32(const dv_checkpoint *ck, const char *name, int ndim, const int64_t *shape,
-                float **v, dv_err *e)
-{
-    const dv_tensor *t;
-    int rc = dv_checkpoint_get(ck, name, ndim, shape, &t, e);
-    if (rc)
-        return rc;
     return (*v = dv_tensor_to_f32(t, e)) ? DOCVL_OK : e->code;
 }
 
-int tw_bind_vec(const dv_checkpoint *ck, const char *prefix, const char *what, int n, float **v,
-                dv_err *e)
+static int get(const dv_checkpoint *ck, const dv_tref *t, const dv_tensor **out, dv_err *e)
 {
-    char name[NAME_MAX_LEN];
-    int64_t shape[1] = { n };
-    return tw_bind_f32(ck, join(name, prefix, what), 1, shape, v, e);
+    return dv_checkpoint_get(ck, t->name, t->ndim, t->shape, out, e);
 }
 
-int tw_bind_linear(const dv_checkpoint *ck, const char *prefix, const char *what, int out, int in,
-                   int bias, int widen, dv_linear *L, dv_err *e)
+/* Widened: the file's copy is not read again. */
+static void release_widened(const dv_checkpoint *ck, const dv_linear *L, const dv_tensor *w)
 {
-    char base[NAME_MAX_LEN], wn[NAME_MAX_LEN], bn[NAME_MAX_LEN];
-    join(base, prefix, what);
-    const dv_tensor *w, *b = NULL;
-    int64_t ws[2] = { out, in }, bs[1] = { out };
-    int rc = dv_checkpoint_get(ck, join(wn, base, "weight"), 2, ws, &w, e);
-    if (!rc && bias)
-        rc = dv_checkpoint_get(ck, join(bn, base, "bias"), 1, bs, &b, e);
-    if (!rc)
-        rc = dv_linear_bind(L, w, b, widen, e);
-    if (!rc && L->w_owned && dv_checkpoint_is_mapped(ck, w))
-        dv_release_mapped(w->data, w->nbytes);   /* widened: the file's copy is not read again */
-    return rc;
-}
-
-int tw_bind_conv(const dv_checkpoint *ck, const char *prefix, const char *what, int out, int in,
-                 int k, int stride, int pad, int bias, int widen, dv_conv2d *c, dv_err *e)
-{
-    char base[NAME_MAX_LEN], wn[NAME_MAX_LEN], bn[NAME_MAX_LEN];
-    join(base, prefix, what);
-    const dv_tensor *w, *b = NULL;
-    int64_t ws[4] = { out, in, k, k }, bs[1] = { out };
-    int rc = dv_checkpoint_get(ck, join(wn, base, "weight"), 4, ws, &w, e);
-    if (!rc && bias)
-        rc = dv_checkpoint_get(ck, join(bn, base, "bias"), 1, bs, &b, e);
-    if (!rc)
-        rc = dv_conv2d_bind(c, w, b, stride, pad, widen, e);
-    if (!rc && c->lin.w_owned && dv_checkpoint_is_mapped(ck, w))
+    if (L->w_owned && dv_checkpoint_is_mapped(ck, w))
         dv_release_mapped(w->data, w->nbytes);
-    return rc;
 }
 
-int tw_block_bind(const dv_checkpoint *ck, const char *prefix, int width, int mlp, int sam,
-                  int rel_size, int head_dim, int widen, vit_block *b, dv_err *e)
+static int bind_row(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p,
+                    const dv_row *r, int i, int widen, tw_field_fn field, void *obj, dv_err *e)
 {
-    memset(b, 0, sizeof *b);
-    int rc = tw_bind_vec(ck, prefix, "norm1.weight", width, &b->n1w, e);
-    if (!rc) rc = tw_bind_vec(ck, prefix, "norm1.bias", width, &b->n1b, e);
-    if (!rc) rc = tw_bind_vec(ck, prefix, "norm2.weight", width, &b->n2w, e);
-    if (!rc) rc = tw_bind_vec(ck, prefix, "norm2.bias", width, &b->n2b, e);
-    if (!rc) rc = tw_bind_linear(ck, prefix, "attn.qkv", 3 * width, width, 1, widen, &b->qkv, e);
-    if (!rc) rc = tw_bind_linear(ck, prefix, "attn.proj", width, width, 1, widen, &b->proj, e);
-    if (!rc) rc = tw_bind_linear(ck, prefix, sam ? "mlp.lin1" : "mlp.fc1", mlp, width, 1, widen,
-                                 &b->fc1, e);
-    if (!rc) rc = tw_bind_linear(ck, prefix, sam ? "mlp.lin2" : "mlp.fc2", width, mlp, 1, widen,
-                                 &b->fc2, e);
-    if (!rc && sam) {
-        char name[NAME_MAX_LEN];
-        int64_t shape[2] = { 2 * rel_size - 1, head_dim };
-        rc = tw_bind_f32(ck, join(name, prefix, "attn.rel_pos_h"), 2, shape, &b->rel_h, e);
-        if (!rc)
-            rc = tw_bind_f32(ck, join(name, prefix, "attn.rel_pos_w"), 2, shape, &b->rel_w, e);
+    int has_bias = (r->flags & DV_ROW_BIAS) != 0;
+    dv_tref wt, bt;
+    const dv_tensor *w, *b = NULL;
+    int rc = dv_row_tensor(cfg, p, r, i, 0, &wt, e);
+    if (!rc && has_bias)
+        rc = dv_row_tensor(cfg, p, r, i, 1, &bt, e);
+    if (rc)
+        return rc;
+    void *f = field(obj, r->slot, i, 0), *fb = has_bias ? field(obj, r->slot, i, 1) : NULL;
+    if (!f || (has_bias && r->kind == DV_KIND_NORM && !fb))
+        return dv_fail(e, DOCVL_EMODEL, "the %s binder has no place for tensor \"%s\"",
+                       p->mod->what, wt.name);
+    if ((rc = get(ck, &wt, &w, e)) || (has_bias && (rc = get(ck, &bt, &b, e))))
+        return rc;
+    switch (r->kind) {
+    case DV_KIND_LINEAR:
+        if (!(rc = dv_linear_bind(f, w, b, widen, e)))
+            release_widened(ck, f, w);
+        return rc;
+    case DV_KIND_CONV: {
+        dv_conv2d *c = f;
+        if (!(rc = dv_conv2d_bind(c, w, b, (int)wt.stride, r->pad, widen, e)))
+            release_widened(ck, &c->lin, w);
+        return rc;
     }
-    return rc;
+    case DV_KIND_NORM:
+        rc = to_f32(w, f, e);
+        return !rc && b ? to_f32(b, fb, e) : rc;
+    case DV_KIND_TENSOR:
+        return to_f32(w, f, e);
+    }
+    return DOCVL_OK;
+}
+
+int tw_bind_module(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
+                   tw_field_fn field, void *obj, dv_err *e)
+{
+    for (int k = 0; k < p->mod->n_rows; k++) {
+        const dv_row *r = &p->mod->rows[k];
+        if (r->flags & DV_ROW_UNUSED)
+            continue;
+        int n = dv_row_count(cfg, p->mod, r);
+        for (int i = 0; i < n; i++) {
+            int rc = bind_row(cfg, ck, p, r, r->rep ? i : -1, widen, field, obj, e);
+            if (rc)
+                return rc;
+        }
+    }
+    return DOCVL_OK;
+}
+
+void *tw_block_field(vit_block *b, int slot, int bias)
+{
+    switch (slot) {
+    case DV_VIT_NORM1: return bias ? (void *)&b->n1b : &b->n1w;
+    case DV_VIT_QKV: return &b->qkv;
+    case DV_VIT_PROJ: return &b->proj;
+    case DV_VIT_REL_H: return &b->rel_h;
+    case DV_VIT_REL_W: return &b->rel_w;
+    case DV_VIT_NORM2: return bias ? (void *)&b->n2b : &b->n2w;
+    case DV_VIT_FC1: return &b->fc1;
+    case DV_VIT_FC2: return &b->fc2;
+    }
+    return NULL;
 }
 
 void tw_block_free(vit_block *b)
@@ -130,32 +130,67 @@ void tw_block_mlp(const vit_block *b, float *x, int n, int width, const vit_work
     dv_add(x, w->tmp, (size_t)n * width);
 }
 
-int tw_work_alloc(vit_work *w, int n_pad, int width, int mlp, size_t rel_floats, dv_err *e)
+#define ARENA_ALIGN 16   /* floats: 64 bytes */
+
+static size_t aligned(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+
+float *tw_take(tw_arena *a, size_t n)
 {
-    size_t n = (size_t)n_pad, c = (size_t)width;
-    w->xn = malloc(n * c * sizeof(float));
-    w->qkv = malloc(n * 3 * c * sizeof(float));
-    w->att = malloc(n * c * sizeof(float));
-    w->tmp = malloc(n * c * sizeof(float));
-    w->hid = malloc(n * (size_t)mlp * sizeof(float));
-    w->rel = rel_floats ? malloc(rel_floats * sizeof(float)) : NULL;
-    if (!w->xn || !w->qkv || !w->att || !w->tmp || !w->hid || (rel_floats && !w->rel)) {
-        tw_work_free(w);
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d-token, %d-wide vision block",
-                       n_pad, width);
+    n = aligned(n ? n : 1);
+    a->used += n;
+    if (a->used > a->high)
+        a->high = a->used;
+    if (a->used <= a->cap)
+        return a->main + (a->used - n);
+    if (a->n_extra == a->cap_extra) {
+        int cap = a->cap_extra ? 2 * a->cap_extra : 16;
+        float **p = realloc(a->extra, (size_t)cap * sizeof *p);
+        if (!p)
+            return NULL;
+        a->extra = p;
+        a->cap_extra = cap;
     }
-    return DOCVL_OK;
+    float *block = aligned_alloc(ARENA_ALIGN * sizeof(float), n * sizeof(float));
+    if (block)
+        a->extra[a->n_extra++] = block;
+    return block;
 }
 
-void tw_work_free(vit_work *w)
+void tw_arena_reset(tw_arena *a)
 {
-    free(w->xn);
-    free(w->qkv);
-    free(w->att);
-    free(w->tmp);
-    free(w->hid);
-    free(w->rel);
-    memset(w, 0, sizeof *w);
+    for (int i = 0; i < a->n_extra; i++)
+        free(a->extra[i]);
+    a->n_extra = 0;
+    a->used = 0;
+    if (a->high > a->cap) {   /* one block for the largest pass; if that fails, extras again */
+        free(a->main);
+        a->main = aligned_alloc(ARENA_ALIGN * sizeof(float), a->high * sizeof(float));
+        a->cap = a->main ? a->high : 0;
+    }
+}
+
+void tw_arena_free(tw_arena *a)
+{
+    tw_arena_reset(a);
+    free(a->main);
+    free(a->extra);
+    memset(a, 0, sizeof *a);
+}
+
+int tw_work_alloc(vit_work *w, tw_arena *a, int n_pad, int width, int mlp, size_t rel_floats,
+                  dv_err *e)
+{
+    size_t n = (size_t)n_pad, c = (size_t)width;
+    w->xn = tw_take(a, n * c);
+    w->qkv = tw_take(a, n * 3 * c);
+    w->att = tw_take(a, n * c);
+    w->tmp = tw_take(a, n * c);
+    w->hid = tw_take(a, n * (size_t)mlp);
+    w->rel = rel_floats ? tw_take(a, rel_floats) : NULL;
+    if (!w->xn || !w->qkv || !w->att || !w->tmp || !w->hid || (rel_floats && !w->rel))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d-token, %d-wide vision block",
+                       n_pad, width);
+    return DOCVL_OK;
 }
 
 /* ---- the vision path ---- */
@@ -189,13 +224,16 @@ static int check_geometry(const dv_config *cfg, const dv_vision *v, dv_err *e)
 static int bind_towers(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision *v,
                        dv_err *e)
 {
-    if (cfg->family == DV_FAMILY_HYBRID) {
-        int rc = dv_sam_bind(&cfg->sam, ck, "vision_model.vision_tower_high.vision_tower", widen,
-                             &v->sam, e);
-        return rc ? rc : dv_siglip_bind(&cfg->siglip, ck, "vision_model.vision_tower_low.vision_tower",
-                                        widen, &v->siglip, e);
-    }
-    return dv_siglip_bind(&cfg->siglip, ck, "vision_model.vision_tower", widen, &v->siglip, e);
+    dv_placed mods[DV_ARCH_MAX_MODULES];
+    int n = dv_arch_modules(cfg, mods), rc = DOCVL_OK;
+    const dv_placed *sam = dv_arch_find(mods, n, DV_TOWER_SAM);
+    const dv_placed *sig = dv_arch_find(mods, n, DV_TOWER_SIGLIP);
+    const dv_placed *al = dv_arch_find(mods, n, DV_TOWER_ALIGNER);
+    if (cfg->family == DV_FAMILY_HYBRID && sam)
+        rc = dv_sam_bind(cfg, ck, sam, widen, &v->sam, e);
+    if (!rc)
+        rc = dv_siglip_bind(cfg, ck, sig, widen, &v->siglip, e);
+    return rc ? rc : dv_aligner_bind(cfg, ck, al, widen, &v->aligner, e);
 }
 
 int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision **out,
@@ -208,8 +246,6 @@ int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_
     v->pixel_size = cfg->pre.image_size;
     v->n_embed = cfg->aligner.n_embed;
     int rc = bind_towers(cfg, ck, widen, v, e);
-    if (!rc)
-        rc = dv_aligner_bind(&cfg->aligner, ck, widen, &v->aligner, e);
     if (!rc)
         rc = check_geometry(cfg, v, e);
     if (rc) {
@@ -257,36 +293,62 @@ size_t dv_vision_tap_len(const dv_vision *v, const char *stage)
     return 0;
 }
 
+struct dv_vision_work {
+    tw_arena arena;
+};
+
+int dv_vision_work_new(dv_vision_work **out, dv_err *e)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory for the vision work");
+}
+
+void dv_vision_work_free(dv_vision_work *w)
+{
+    if (!w)
+        return;
+    tw_arena_free(&w->arena);
+    free(w);
+}
+
 /* Hybrid: SAM on the full square, SigLIP on its antialiased downsizing. */
 static int run_hybrid(const dv_vision *v, const float *pixels, float *sam_out, float *low_out,
-                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+                      const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
-    int rc = dv_sam_forward(&v->sam, pixels, sam_out, taps, ctx, e);
+    int rc = dv_sam_forward(&v->sam, pixels, sam_out, taps, ar, ctx, e);
     if (rc)
         return dv_wrap(e, "SAM tower");
     int ls = v->siglip.image_size;
-    float *low = malloc((size_t)3 * ls * ls * sizeof *low);
+    float *low = tw_take(ar, (size_t)3 * ls * ls);
     if (!low)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the %dx%d low-resolution image", ls, ls);
     rc = dv_resize_bilinear_aa_f32(pixels, 3, v->pixel_size, v->pixel_size, low, ls, ls, e);
     if (!rc && taps && taps->low_res_pixels)
         memcpy(taps->low_res_pixels, low, (size_t)3 * ls * ls * sizeof *low);
-    if (!rc && (rc = dv_siglip_forward(&v->siglip, low, low_out, taps, ctx, e)))
+    if (!rc && (rc = dv_siglip_forward(&v->siglip, low, low_out, taps, ar, ctx, e)))
         dv_wrap(e, "SigLIP tower");
-    free(low);
     return rc;
+}
+
+static int align(const dv_vision *v, const float *sam, const float *siglip, float *out,
+                 tw_arena *ar, const dv_ctx *ctx, dv_err *e)
+{
+    if (dv_aligner_forward(&v->aligner, sam, siglip, v->n_tok, out, ar, ctx, e))
+        return dv_wrap(e, "aligner");
+    return DOCVL_OK;
 }
 
 int dv_vision_align(const dv_vision *v, const float *sam, const float *siglip, float *out,
                     const dv_ctx *ctx, dv_err *e)
 {
-    if (dv_aligner_forward(&v->aligner, sam, siglip, v->n_tok, out, ctx, e))
-        return dv_wrap(e, "aligner");
-    return DOCVL_OK;
+    tw_arena ar = { 0 };
+    int rc = align(v, sam, siglip, out, &ar, ctx, e);
+    tw_arena_free(&ar);
+    return rc;
 }
 
-int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
-                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *pixels, float *out,
+                           const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)v->n_tok;
     int hybrid = v->family == DV_FAMILY_HYBRID;
@@ -301,19 +363,28 @@ int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
         local.pool = pool;
     }
     ctx = &local;
-    float *low_out = malloc(n * v->siglip.width * sizeof *low_out);
-    float *sam_out = hybrid ? malloc(n * v->sam.out_ch * sizeof *sam_out) : NULL;
+    tw_arena *ar = &w->arena;
+    tw_arena_reset(ar);
+    float *low_out = tw_take(ar, n * v->siglip.width);
+    float *sam_out = hybrid ? tw_take(ar, n * v->sam.out_ch) : NULL;
     int rc = DOCVL_OK;
     if (!low_out || (hybrid && !sam_out))
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for the tower outputs");
     else if (hybrid)
-        rc = run_hybrid(v, pixels, sam_out, low_out, taps, ctx, e);
-    else if ((rc = dv_siglip_forward(&v->siglip, pixels, low_out, taps, ctx, e)))
+        rc = run_hybrid(v, pixels, sam_out, low_out, taps, ar, ctx, e);
+    else if ((rc = dv_siglip_forward(&v->siglip, pixels, low_out, taps, ar, ctx, e)))
         dv_wrap(e, "SigLIP tower");
     if (!rc)
-        rc = dv_vision_align(v, sam_out, low_out, out, ctx, e);
-    free(low_out);
-    free(sam_out);
+        rc = align(v, sam_out, low_out, out, ar, ctx, e);
     dv_pool_free(pool);
+    return rc;
+}
+
+int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
+                      const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
+{
+    dv_vision_work w = { 0 };
+    int rc = dv_vision_forward_work(v, &w, pixels, out, taps, ctx, e);
+    tw_arena_free(&w.arena);
     return rc;
 }

@@ -5,8 +5,8 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
 
 typedef struct dv_vision dv_vision;   /* bound weights of towers + aligner */
 
@@ -44,6 +44,15 @@ int dv_vision_embed_dim(const dv_vision *v);
  * out: [num_image_tokens, n_embed]. */
 int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
                       const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);
+
+/* Work memory kept between images (activations of the towers and the
+ * aligner): the first image sizes it, later ones allocate nothing. */
+typedef struct dv_vision_work dv_vision_work;
+int dv_vision_work_new(dv_vision_work **out, dv_err *e);
+void dv_vision_work_free(dv_vision_work *w);
+/* dv_vision_forward with its buffers from w. */
+int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *pixels, float *out,
+                           const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);
 
 /* The aligner alone on tower features [tokens, input_dim]: sam (hybrid
  * only; NULL otherwise) and siglip -> out [tokens, n_embed]. For cached

@@ -6,7 +6,7 @@
 #include "base/error.h"
 #include "docvl.h"
 #include "image/image.h"
-#include "pipeline_model.h"
+#include "model/reader.h"
 
 typedef struct dv_tile_reader {
     int image_size;     /* the side of the model's square input: the natural tile size */

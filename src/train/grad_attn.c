@@ -1,6 +1,8 @@
 #include "train/grad_attn.h"
 
 #include <cblas.h>
+
+#include "kernels/vmath.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,17 +66,9 @@ int tg_attn_fwd(const tg_attn *a, dv_err *e)
             int nq = a->n - q0 < BQ ? a->n - q0 : BQ, nk = key_end(a, q0, nq);
             scores(a, h, q0, nq, nk, s);
             for (int i = 0; i < nq; i++) {
-                float *row = s + (size_t)i * nk, mx = row[0];
-                for (int j = 1; j < nk; j++)
-                    mx = row[j] > mx ? row[j] : mx;
-                float sum = 0;   /* float, as the inference kernel's running sum */
-                for (int j = 0; j < nk; j++) {
-                    row[j] = expf(row[j] - mx);
-                    sum += row[j];
-                }
-                float inv = 1.0f / sum;
-                for (int j = 0; j < nk; j++)
-                    row[j] *= inv;
+                float *row = s + (size_t)i * nk, mx = dv_vmax(row, (size_t)nk);
+                float sum = dv_vexp_shift_sum(row, (size_t)nk, mx);
+                dv_vscale(row, 1.0f / sum, (size_t)nk);
                 a->lse[(size_t)h * a->n + q0 + i] = mx + logf(sum);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, s, nk,
@@ -120,11 +114,8 @@ static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, i
     const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
     const float *dout = g->dout + (size_t)q0 * g->dout_stride + (size_t)h * hd;
     scores(a, h, q0, nq, nk, p);
-    for (int i = 0; i < nq; i++) {
-        float lse = a->lse[(size_t)h * a->n + q0 + i];
-        for (int j = 0; j < nk; j++)
-            p[(size_t)i * nk + j] = expf(p[(size_t)i * nk + j] - lse);
-    }
+    for (int i = 0; i < nq; i++)
+        dv_vexp_shift_sum(p + (size_t)i * nk, (size_t)nk, a->lse[(size_t)h * a->n + q0 + i]);
     if (g->dv)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, p, nk, dout,
                     (int)g->dout_stride, 1.0f, g->dv + (size_t)kvh * hd, (int)a->v_stride);

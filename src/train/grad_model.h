@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
-#include "model/config.h"
+#include "weights/config.h"
 #include "train/grad_conv.h"
 #include "train/grad_ops.h"
 

@@ -8,24 +8,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A kept buffer for slot pool->used, or NULL when the slot is new or small. */
+static void *reuse(tg_pool *pool, size_t bytes)
+{
+    if (!pool->keep || pool->used >= pool->n)
+        return NULL;
+    int i = pool->used;
+    if (pool->size[i] < bytes) {
+        void *f = calloc(1, bytes);
+        if (!f)
+            return NULL;
+        free(pool->p[i]);
+        pool->p[i] = f;
+        pool->size[i] = bytes;
+        pool->used++;
+        return f;
+    }
+    memset(pool->p[i], 0, bytes);
+    pool->used++;
+    return pool->p[i];
+}
+
+static int grow(tg_pool *pool)
+{
+    int cap = pool->cap ? 2 * pool->cap : 64;
+    void **p = realloc(pool->p, (size_t)cap * sizeof *p);
+    if (p)
+        pool->p = p;
+    size_t *size = pool->keep ? realloc(pool->size, (size_t)cap * sizeof *size) : NULL;
+    if (size)
+        pool->size = size;
+    if (!p || (pool->keep && !size))
+        return -1;
+    pool->cap = cap;
+    return 0;
+}
+
 void *tg_alloc_bytes(tg_pool *pool, size_t bytes)
 {
     if (pool->failed)
         return NULL;
-    if (pool->n == pool->cap) {
-        int cap = pool->cap ? 2 * pool->cap : 64;
-        void **p = realloc(pool->p, (size_t)cap * sizeof *p);
-        if (!p) {
-            pool->failed = 1;
-            return NULL;
-        }
-        pool->p = p;
-        pool->cap = cap;
+    bytes = bytes ? bytes : 1;
+    if (pool->keep && pool->used < pool->n) {
+        void *f = reuse(pool, bytes);
+        pool->failed = !f;
+        return f;
     }
-    void *f = calloc(1, bytes ? bytes : 1);
+    if (pool->n == pool->cap && grow(pool)) {
+        pool->failed = 1;
+        return NULL;
+    }
+    void *f = calloc(1, bytes);
     if (!f) {
         pool->failed = 1;
         return NULL;
+    }
+    if (pool->keep) {
+        pool->size[pool->n] = bytes;
+        pool->used = pool->n + 1;
     }
     pool->p[pool->n++] = f;
     return f;
@@ -38,10 +78,23 @@ float *tg_alloc(tg_pool *pool, size_t n)
 
 void tg_pool_free(tg_pool *pool)
 {
+    int keep = pool->keep;
     for (int i = 0; i < pool->n; i++)
         free(pool->p[i]);
     free(pool->p);
+    free(pool->size);
     memset(pool, 0, sizeof *pool);
+    pool->keep = keep;
+}
+
+void tg_pool_reset(tg_pool *pool)
+{
+    if (!pool->keep) {
+        tg_pool_free(pool);
+        return;
+    }
+    pool->used = 0;
+    pool->failed = 0;
 }
 
 int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e)
@@ -150,13 +203,29 @@ void tg_gelu_fwd(const float *x, float *y, size_t n)
     dv_vgelu(y, n);
 }
 
+/* Elements per chunk of the activation backward passes: their vector
+ * kernels work in a stack buffer this long. */
+#define ACT_CHUNK 512
+
+/* gelu'(x) = cdf(x) + x pdf(x); cdf(x) = gelu(x) / x from the vector GELU
+ * (0.5 x erfc(-x / sqrt 2), accurate in both tails), pdf from the vector exp. */
 void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n)
 {
     const float inv_sqrt_2pi = 0.39894228040143268f;
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
-        dx[i] += dy[i] * (cdf + v * inv_sqrt_2pi * expf(-0.5f * v * v));
+    float cdf[ACT_CHUNK], pdf[ACT_CHUNK];
+    for (size_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        size_t c = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        const float *v = x + i0;
+        for (size_t i = 0; i < c; i++) {
+            cdf[i] = v[i];
+            pdf[i] = -0.5f * v[i] * v[i];
+        }
+        dv_vgelu(cdf, c);
+        dv_vexp_shift_sum(pdf, c, 0.0f);
+        for (size_t i = 0; i < c; i++) {
+            float d = fabsf(v[i]) > 1e-20f ? cdf[i] / v[i] : 0.5f;
+            dx[i0 + i] += dy[i0 + i] * (d + v[i] * inv_sqrt_2pi * pdf[i]);
+        }
     }
 }
 
@@ -169,10 +238,18 @@ void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n)
 void tg_silu_mul_bwd(const float *dh, const float *g, const float *u, float *dg, float *du,
                      size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + expf(-g[i]));
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] += dh[i] * g[i] * s;
+    float e[ACT_CHUNK];
+    for (size_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        size_t c = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        for (size_t i = 0; i < c; i++)
+            e[i] = -g[i0 + i];
+        dv_vexp_shift_sum(e, c, 0.0f);   /* exp(-g); overflow gives inf, so s = 0 */
+        for (size_t i = 0; i < c; i++) {
+            size_t k = i0 + i;
+            float s = 1.0f / (1.0f + e[i]);
+            dg[k] += dh[k] * u[k] * s * (1.0f + g[k] * (1.0f - s));
+            du[k] += dh[k] * g[k] * s;
+        }
     }
 }
 

@@ -16,6 +16,12 @@
 typedef struct tg_pool {
     int n, cap, failed;
     void **p;
+    /* keep != 0: tg_pool_reset keeps the buffers, and the allocations after
+     * it take them again in order (zeroed) where they are large enough: a
+     * training run's steps allocate the same sequence, so after the first
+     * one no memory is requested (and no page faulted in) again */
+    int keep, used;
+    size_t *size;
 } tg_pool;
 
 /* n floats, zeroed; NULL (and pool->failed) when memory runs out. */
@@ -23,6 +29,9 @@ float *tg_alloc(tg_pool *pool, size_t n);
 /* The same for any zeroed object of `bytes` bytes. */
 void *tg_alloc_bytes(tg_pool *pool, size_t bytes);
 void tg_pool_free(tg_pool *pool);
+/* Ends a use of the buffers: a keeping pool keeps them for the next
+ * allocations, any other frees them (as tg_pool_free). */
+void tg_pool_reset(tg_pool *pool);
 /* DOCVL_ENOMEM with `what` when an allocation failed, else DOCVL_OK. */
 int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e);
 

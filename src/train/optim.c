@@ -7,6 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/quant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define OPT_X86 1
+#else
+#define OPT_X86 0
+#endif
+
 #define STATE_MAGIC "DVADAMW1"
 #define MAX_NAME 4096
 
@@ -52,17 +61,42 @@ void dv_adamw_free(dv_adamw *a)
     memset(a, 0, sizeof *a);
 }
 
-double dv_grad_norm(const dv_tmodel *model, double scale)
+typedef struct norm_job {
+    const dv_tmodel *model;
+    double *sq;
+} norm_job;
+
+static double param_sq(const dv_tmodel *model, const dv_param *p)
 {
     double sum = 0.0;
-    for (int i = 0; i < model->n_params; i++) {
-        const dv_param *p = &model->params[i];
-        if (!is_trainable(model, p))
-            continue;
-        for (size_t k = 0; k < p->n; k++)
-            sum += (double)p->g[k] * (double)p->g[k];
-    }
+    for (size_t k = 0; is_trainable(model, p) && k < p->n; k++)
+        sum += (double)p->g[k] * (double)p->g[k];
+    return sum;
+}
+
+static void norm_params(void *arg, int lo, int hi)
+{
+    const norm_job *j = arg;
+    for (int i = lo; i < hi; i++)
+        j->sq[i] = param_sq(j->model, &j->model->params[i]);
+}
+
+double dv_grad_norm_pool(const dv_tmodel *model, double scale, dv_pool *pool)
+{
+    double sum = 0.0, *sq = calloc((size_t)model->n_params + 1, sizeof *sq);
+    norm_job j = { model, sq };
+    if (sq)
+        dv_pool_for(pool, model->n_params, 1, norm_params, &j);
+    /* out of memory for the table: one param after another */
+    for (int i = 0; i < model->n_params; i++)
+        sum += sq ? sq[i] : param_sq(model, &model->params[i]);
+    free(sq);
     return sqrt(sum) * fabs(scale);
+}
+
+double dv_grad_norm(const dv_tmodel *model, double scale)
+{
+    return dv_grad_norm_pool(model, scale, NULL);
 }
 
 double dv_clip_factor(double norm, double clip)
@@ -73,35 +107,91 @@ double dv_clip_factor(double norm, double clip)
     return clip / (norm + 1e-6);
 }
 
+/* The update's constants, in double as every step of it is. */
+typedef struct adamw_k {
+    double b1, b2, lr, grad_scale, c1, c2, eps, shrink;
+} adamw_k;
+
+/* One element; the vector form below does exactly these operations in this
+ * order (no fused multiply-add), so both give the same bits. */
+static void update_one(const adamw_k *c, float *w, float *m, float *v, const float *gp)
+{
+    double g = (double)*gp * c->grad_scale;
+    double mk = c->b1 * *m + (1.0 - c->b1) * g;
+    double vk = c->b2 * *v + (1.0 - c->b2) * g * g;
+    *m = (float)mk;
+    *v = (float)vk;
+    double x = (double)*w * c->shrink;
+    x -= c->lr * (mk / c->c1) / (sqrt(vk / c->c2) + c->eps);
+    *w = (float)x;
+}
+
+#if OPT_X86
+/* Four elements at a time in double: returns how many it did. */
+__attribute__((target("avx2"))) static size_t update_avx2(const adamw_k *c, float *w, float *m,
+                                                          float *v, const float *g, size_t n)
+{
+    const __m256d b1 = _mm256_set1_pd(c->b1), nb1 = _mm256_set1_pd(1.0 - c->b1);
+    const __m256d b2 = _mm256_set1_pd(c->b2), nb2 = _mm256_set1_pd(1.0 - c->b2);
+    const __m256d gs = _mm256_set1_pd(c->grad_scale), lr = _mm256_set1_pd(c->lr);
+    const __m256d c1 = _mm256_set1_pd(c->c1), c2 = _mm256_set1_pd(c->c2);
+    const __m256d eps = _mm256_set1_pd(c->eps), shrink = _mm256_set1_pd(c->shrink);
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m256d gd = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(g + k)), gs);
+        __m256d mk = _mm256_add_pd(_mm256_mul_pd(b1, _mm256_cvtps_pd(_mm_loadu_ps(m + k))),
+                                   _mm256_mul_pd(nb1, gd));
+        __m256d vk = _mm256_add_pd(_mm256_mul_pd(b2, _mm256_cvtps_pd(_mm_loadu_ps(v + k))),
+                                   _mm256_mul_pd(_mm256_mul_pd(nb2, gd), gd));
+        _mm_storeu_ps(m + k, _mm256_cvtpd_ps(mk));
+        _mm_storeu_ps(v + k, _mm256_cvtpd_ps(vk));
+        __m256d x = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(w + k)), shrink);
+        __m256d den = _mm256_add_pd(_mm256_sqrt_pd(_mm256_div_pd(vk, c2)), eps);
+        x = _mm256_sub_pd(x, _mm256_div_pd(_mm256_mul_pd(lr, _mm256_div_pd(mk, c1)), den));
+        _mm_storeu_ps(w + k, _mm256_cvtpd_ps(x));
+    }
+    return k;
+}
+#endif
+
 static void update_param(const dv_adamw *a, int i, dv_param *p, double lr, double grad_scale,
                          double c1, double c2)
 {
     float *m = a->m[i], *v = a->v[i];
-    const double b1 = a->o.beta1, b2 = a->o.beta2;
     /* decoupled decay: shrink the weight itself, never the gradient */
-    const double shrink = p->decay ? 1.0 - lr * a->o.weight_decay : 1.0;
-    for (size_t k = 0; k < p->n; k++) {
-        double g = (double)p->g[k] * grad_scale;
-        double mk = b1 * m[k] + (1.0 - b1) * g;
-        double vk = b2 * v[k] + (1.0 - b2) * g * g;
-        m[k] = (float)mk;
-        v[k] = (float)vk;
-        double w = (double)p->w[k] * shrink;
-        w -= lr * (mk / c1) / (sqrt(vk / c2) + a->o.eps);
-        p->w[k] = (float)w;
+    const adamw_k c = { a->o.beta1, a->o.beta2, lr, grad_scale, c1, c2, a->o.eps,
+                        p->decay ? 1.0 - lr * a->o.weight_decay : 1.0 };
+    size_t k = 0;
+#if OPT_X86
+    if (dv_cpu_has_avx2_fma())
+        k = update_avx2(&c, p->w, m, v, p->g, p->n);
+#endif
+    for (; k < p->n; k++)
+        update_one(&c, &p->w[k], &m[k], &v[k], &p->g[k]);
+}
+
+typedef struct step_job {
+    const dv_adamw *a;
+    dv_tmodel *model;
+    double lr, grad_scale, c1, c2;
+} step_job;
+
+static void update_params(void *arg, int lo, int hi)
+{
+    const step_job *j = arg;
+    for (int i = lo; i < hi && i < j->a->n; i++) {
+        dv_param *p = &j->model->params[i];
+        if (is_trainable(j->model, p) && j->a->m[i])
+            update_param(j->a, i, p, j->lr, j->grad_scale, j->c1, j->c2);
     }
 }
 
 void dv_adamw_step(dv_adamw *a, dv_tmodel *model, double lr, double grad_scale)
 {
     a->step++;
-    double c1 = 1.0 - pow(a->o.beta1, (double)a->step);
-    double c2 = 1.0 - pow(a->o.beta2, (double)a->step);
-    for (int i = 0; i < model->n_params && i < a->n; i++) {
-        dv_param *p = &model->params[i];
-        if (is_trainable(model, p) && a->m[i])
-            update_param(a, i, p, lr, grad_scale, c1, c2);
-    }
+    step_job j = { a, model, lr, grad_scale, 1.0 - pow(a->o.beta1, (double)a->step),
+                   1.0 - pow(a->o.beta2, (double)a->step) };
+    dv_pool_for(a->pool, model->n_params, 1, update_params, &j);
 }
 
 /* ---- state file ------------------------------------------------------------

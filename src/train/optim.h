@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "kernels/pool.h"
 #include "train/tmodel.h"
 
 typedef struct dv_adamw_opts {
@@ -24,14 +25,18 @@ typedef struct dv_adamw {
     float **m;      /* first moments; NULL for frozen params */
     float **v;      /* second moments */
     long step;      /* updates done (bias correction uses step + 1) */
+    dv_pool *pool;  /* optional (the caller's): params updated side by side, same bits */
 } dv_adamw;
 
 /* Moments for every param whose part is trainable in `model` now. */
 int dv_adamw_init(dv_adamw *a, const dv_tmodel *model, const dv_adamw_opts *o, dv_err *e);
 void dv_adamw_free(dv_adamw *a);
 
-/* L2 norm of (scale * g) over the trainable params, in double. */
+/* L2 norm of (scale * g) over the trainable params, in double: each param's
+ * sum of squares, then their sum in param order (the same bits whatever
+ * the pool; pool may be NULL). */
 double dv_grad_norm(const dv_tmodel *model, double scale);
+double dv_grad_norm_pool(const dv_tmodel *model, double scale, dv_pool *pool);
 
 /* The factor that brings a gradient of norm `norm` to at most `clip`
  * (clip <= 0: off). */

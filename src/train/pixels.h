@@ -4,7 +4,7 @@
 #define DV_PIXELS_H
 
 #include "base/error.h"
-#include "model/config.h"
+#include "weights/config.h"
 
 #define DV_PIXELS_MAX_FILE ((size_t)256 << 20)
 #define DV_PIXELS_MAX_PIXELS ((size_t)1 << 28)

@@ -9,10 +9,11 @@
 
 #include "base/rng.h"
 
-/* Generic fontconfig names: fontconfig maps them to the installed
- * DejaVu / Liberation faces; the named ones pin a face family when present. */
+/* Named families only: the generic names (serif, sans-serif, monospace)
+ * map to Noto once fonts-noto-core is installed, and Noto is held out for
+ * evaluating rendered lines (render_fonts.c). */
 static const char *const FAMILIES[] = {
-    "serif", "sans-serif", "monospace", "DejaVu Serif", "DejaVu Sans", "DejaVu Sans Mono",
+    "DejaVu Serif", "DejaVu Sans", "DejaVu Sans Mono",
     "Liberation Serif", "Liberation Sans", "Liberation Mono",
 };
 #define N_FAMILIES (sizeof FAMILIES / sizeof FAMILIES[0])

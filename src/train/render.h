@@ -53,6 +53,10 @@ int dv_render_tile(const dv_render_opts *o, const dv_render_words *words, uint64
                    dv_rendered *out, dv_err *e);
 void dv_rendered_free(dv_rendered *r);
 
+/* An image as an RGB PNG; a text file as it is. */
+int dv_render_write_png(const dv_image *im, const char *path, dv_err *e);
+int dv_render_write_text(const char *path, const char *text, dv_err *e);
+
 /* Writes stem.png, stem.txt and stem.md. */
 int dv_rendered_write(const dv_rendered *r, const char *stem, dv_err *e);
 

@@ -1,13 +1,27 @@
-/* Writing a rendered tile: PNG through Cairo, text files through GLib. */
+/* Writing rendered tiles and lines: PNG through Cairo, text files through GLib. */
 #include <cairo.h>
 #include <glib.h>
 #include <string.h>
 
 #include "train/render.h"
 
-static int write_png(const dv_image *im, const char *path, dv_err *e)
+static int is_gray(const dv_image *im)
 {
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, im->w, im->h);
+    size_t n = (size_t)im->w * im->h;
+    for (size_t i = 0; i < n; i++)
+        if (im->rgb[i * 3] != im->rgb[i * 3 + 1] || im->rgb[i * 3] != im->rgb[i * 3 + 2])
+            return 0;
+    return 1;
+}
+
+/* A gray image (rendered tiles and lines are) is written as an 8-bit gray
+ * PNG: Cairo writes an A8 surface so, a third of the bytes to compress and
+ * store; decoders give back the same RGB. */
+int dv_render_write_png(const dv_image *im, const char *path, dv_err *e)
+{
+    int gray = is_gray(im);
+    cairo_surface_t *s = cairo_image_surface_create(gray ? CAIRO_FORMAT_A8 : CAIRO_FORMAT_RGB24,
+                                                    im->w, im->h);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(s);
         return dv_fail(e, DOCVL_ENOMEM, "%s: cannot make a %d x %d surface", path, im->w, im->h);
@@ -19,7 +33,10 @@ static int write_png(const dv_image *im, const char *path, dv_err *e)
         for (int x = 0; x < im->w; x++) {
             const uint8_t *p = im->rgb + ((size_t)y * im->w + x) * 3;
             uint32_t px = 0xff000000u | (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-            memcpy(data + (size_t)y * stride + (size_t)x * 4, &px, 4);
+            if (gray)
+                data[(size_t)y * stride + x] = p[0];
+            else
+                memcpy(data + (size_t)y * stride + (size_t)x * 4, &px, 4);
         }
     cairo_surface_mark_dirty(s);
     cairo_status_t st = cairo_surface_write_to_png(s, path);
@@ -28,7 +45,7 @@ static int write_png(const dv_image *im, const char *path, dv_err *e)
                ? DOCVL_OK : dv_fail(e, DOCVL_EIO, "%s: %s", path, cairo_status_to_string(st));
 }
 
-static int write_text(const char *path, const char *text, dv_err *e)
+int dv_render_write_text(const char *path, const char *text, dv_err *e)
 {
     GError *ge = NULL;
     if (g_file_set_contents(path, text, -1, &ge))
@@ -43,11 +60,11 @@ int dv_rendered_write(const dv_rendered *r, const char *stem, dv_err *e)
     char *png = g_strconcat(stem, ".png", NULL);
     char *txt = g_strconcat(stem, ".txt", NULL);
     char *md = g_strconcat(stem, ".md", NULL);
-    int rc = write_png(&r->image, png, e);
+    int rc = dv_render_write_png(&r->image, png, e);
     if (!rc)
-        rc = write_text(txt, r->text, e);
+        rc = dv_render_write_text(txt, r->text, e);
     if (!rc)
-        rc = write_text(md, r->markdown, e);
+        rc = dv_render_write_text(md, r->markdown, e);
     g_free(png);
     g_free(txt);
     g_free(md);

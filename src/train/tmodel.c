@@ -3,7 +3,6 @@
 #include "train/tmodel.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +13,13 @@
 
 /* ---- parameters ---------------------------------------------------------- */
 
-static int has(const char *name, const char *part) { return strstr(name, part) != NULL; }
-
 /* Stage freezing splits SAM into its body and the neck side (docs/training.md). */
-static dv_part part_of(const tg_spec *s)
+static dv_part part_of(const dv_schema_entry *s)
 {
     switch (s->tower) {
-    case TG_SAM:
-        return has(s->name, ".neck.") || has(s->name, ".neck_hd.") ||
-               has(s->name, ".downsamples.") || has(s->name, "hd_alpha_downsamples")
-                   ? DV_PART_SAM_NECK : DV_PART_SAM_BODY;
-    case TG_SIGLIP: return DV_PART_SIGLIP;
-    case TG_ALIGNER: return DV_PART_ALIGNER;
+    case DV_TOWER_SAM: return s->flags & DV_ROW_SAM_NECK ? DV_PART_SAM_NECK : DV_PART_SAM_BODY;
+    case DV_TOWER_SIGLIP: return DV_PART_SIGLIP;
+    case DV_TOWER_ALIGNER: return DV_PART_ALIGNER;
     default: return DV_PART_LLM;
     }
 }
@@ -33,18 +27,12 @@ static dv_part part_of(const tg_spec *s)
 /* Matrices decay; norms, biases, hd_alpha and the position tables (absolute
  * and relative) do not: shrinking those toward zero has no regularising
  * meaning. */
-static int decay_of(const tg_spec *s)
+static int decay_of(const dv_schema_entry *s)
 {
-    return s->ndim >= 2 && !has(s->name, "pos_embed") && !has(s->name, "rel_pos_");
+    return s->ndim >= 2 && !(s->flags & DV_ROW_NODECAY);
 }
 
-static size_t spec_numel(const tg_spec *s)
-{
-    size_t n = 1;
-    for (int i = 0; i < s->ndim; i++)
-        n *= (size_t)s->shape[i];
-    return n;
-}
+static size_t spec_numel(const dv_schema_entry *s) { return (size_t)dv_schema_numel(s); }
 
 static int alloc_tensors(dv_tmodel *m, tm_impl *I, dv_err *e)
 {
@@ -68,7 +56,7 @@ static int alloc_tensors(dv_tmodel *m, tm_impl *I, dv_err *e)
     size_t off = 0, uoff = 0;
     int k = 0;
     for (int i = 0; i < I->n_specs; i++) {
-        const tg_spec *s = &I->specs[i];
+        const dv_schema_entry *s = &I->specs[i];
         size_t n = spec_numel(s);
         if (!s->used) {
             I->tensor_w[i] = I->unused_buf + uoff;
@@ -108,49 +96,124 @@ dv_param *dv_tmodel_param(dv_tmodel *m, const char *name)
 
 /* ---- module views ---------------------------------------------------------- */
 
-typedef struct binder {
-    dv_tmodel *m;
-    dv_err *e;
-    int rc;
-} binder;
-
-static tg_w bindf(binder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static tg_w bindf(binder *b, const char *fmt, ...)
+/* Each table row's tensor (model/arch.h) lands in one (w, g) field of the
+ * trainer's views: these maps go from a row's slot to that field. */
+static tg_w *block_field(tg_block *k, int slot, int bias)
 {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    dv_param *p = b->rc ? NULL : dv_tmodel_param(b->m, name);
-    if (!p && !b->rc)
-        b->rc = dv_fail(b->e, DOCVL_EMODEL, "the trainer's schema has no tensor %s", name);
-    return p ? (tg_w){ p->w, p->g } : (tg_w){ NULL, NULL };
+    switch (slot) {
+    case DV_VIT_NORM1: return bias ? &k->n1b : &k->n1w;
+    case DV_VIT_QKV: return bias ? &k->qkv_b : &k->qkv_w;
+    case DV_VIT_PROJ: return bias ? &k->proj_b : &k->proj_w;
+    case DV_VIT_REL_H: return &k->rel_h;
+    case DV_VIT_REL_W: return &k->rel_w;
+    case DV_VIT_NORM2: return bias ? &k->n2b : &k->n2w;
+    case DV_VIT_FC1: return bias ? &k->fc1_b : &k->fc1_w;
+    case DV_VIT_FC2: return bias ? &k->fc2_b : &k->fc2_w;
+    }
+    return NULL;
 }
 
-static void bind_block(binder *b, const char *pre, int i, int sam, tg_block *k)
+static tg_w *siglip_field(tg_siglip *s, int slot, int i, int bias)
 {
-    const char *fc1 = sam ? "mlp.lin1" : "mlp.fc1", *fc2 = sam ? "mlp.lin2" : "mlp.fc2";
-    k->n1w = bindf(b, "%s.blocks.%d.norm1.weight", pre, i);
-    k->n1b = bindf(b, "%s.blocks.%d.norm1.bias", pre, i);
-    k->n2w = bindf(b, "%s.blocks.%d.norm2.weight", pre, i);
-    k->n2b = bindf(b, "%s.blocks.%d.norm2.bias", pre, i);
-    k->qkv_w = bindf(b, "%s.blocks.%d.attn.qkv.weight", pre, i);
-    k->qkv_b = bindf(b, "%s.blocks.%d.attn.qkv.bias", pre, i);
-    k->proj_w = bindf(b, "%s.blocks.%d.attn.proj.weight", pre, i);
-    k->proj_b = bindf(b, "%s.blocks.%d.attn.proj.bias", pre, i);
-    k->fc1_w = bindf(b, "%s.blocks.%d.%s.weight", pre, i, fc1);
-    k->fc1_b = bindf(b, "%s.blocks.%d.%s.bias", pre, i, fc1);
-    k->fc2_w = bindf(b, "%s.blocks.%d.%s.weight", pre, i, fc2);
-    k->fc2_b = bindf(b, "%s.blocks.%d.%s.bias", pre, i, fc2);
-    if (sam) {
-        k->rel_h = bindf(b, "%s.blocks.%d.attn.rel_pos_h", pre, i);
-        k->rel_w = bindf(b, "%s.blocks.%d.attn.rel_pos_w", pre, i);
+    switch (slot) {
+    case DV_VIT_PATCH: return bias ? &s->patch_b : &s->patch_w;
+    case DV_VIT_POS: return &s->pos;
+    case DV_VIT_NORM: return bias ? &s->norm_b : &s->norm_w;
+    }
+    return i >= 0 && i < s->depth ? block_field(&s->blocks[i], slot, bias) : NULL;
+}
+
+static tg_w *neck_field(tg_neck *n, int which, int bias)
+{
+    tg_w *f[4][2] = { { &n->c1, NULL }, { &n->ln1w, &n->ln1b }, { &n->c3, NULL },
+                      { &n->ln2w, &n->ln2b } };
+    return f[which][bias];
+}
+
+static tg_w *sam_field(tg_sam *s, int slot, int i, int bias)
+{
+    if (slot >= DV_SAM_NECK_C1 && slot <= DV_SAM_NECK_LN2)
+        return neck_field(&s->neck, slot - DV_SAM_NECK_C1, bias);
+    if (slot >= DV_SAM_HD_C1 && slot <= DV_SAM_HD_LN2)
+        return neck_field(&s->neck_hd, slot - DV_SAM_HD_C1, bias);
+    switch (slot) {
+    case DV_VIT_PATCH: return bias ? &s->patch_b : &s->patch_w;
+    case DV_VIT_POS: return &s->pos;
+    case DV_SAM_DOWN0: return &s->down[0];
+    case DV_SAM_DOWN1: return &s->down[1];
+    case DV_SAM_ALPHA: return &s->alpha;
+    }
+    return i >= 0 && i < s->layers ? block_field(&s->blocks[i], slot, bias) : NULL;
+}
+
+static tg_w *aligner_field(tg_aligner *a, int slot, int i, int bias)
+{
+    switch (slot) {
+    case DV_AL_HIGH: return bias ? &a->high_b : &a->high_w;
+    case DV_AL_LOW: return bias ? &a->low_b : &a->low_w;
+    case DV_AL_LAYER: return i >= 0 && i < a->n_layers ? bias ? &a->lb[i] : &a->lw[i] : NULL;
+    }
+    return NULL;
+}
+
+static tg_w *llm_field(tg_llm *l, int slot, int i)
+{
+    switch (slot) {
+    case DV_LM_EMBED: return &l->embed;
+    case DV_LM_NORM: return &l->norm;
+    case DV_LM_HEAD: return &l->head;
+    }
+    if (i < 0 || i >= l->c.layers)
+        return NULL;
+    tg_layer *L = &l->layers[i];
+    switch (slot) {
+    case DV_LM_ATTN_NORM: return &L->attn_norm;
+    case DV_LM_Q: return &L->q;
+    case DV_LM_K: return &L->k;
+    case DV_LM_V: return &L->v;
+    case DV_LM_O: return &L->o;
+    case DV_LM_MLP_NORM: return &L->mlp_norm;
+    case DV_LM_GATE: return &L->gate;
+    case DV_LM_UP: return &L->up;
+    case DV_LM_DOWN: return &L->down;
+    }
+    return NULL;
+}
+
+static tg_w *view_field(tm_impl *I, const dv_placed *p, const dv_row *r, int i, int bias)
+{
+    switch (p->mod->tower) {
+    case DV_TOWER_SAM: return sam_field(&I->sam, r->slot, i, bias);
+    case DV_TOWER_SIGLIP: return siglip_field(&I->sig, r->slot, i, bias);
+    case DV_TOWER_ALIGNER: return aligner_field(&I->al, r->slot, i, bias);
+    case DV_TOWER_LLM: return llm_field(&I->lm, r->slot, i);
+    default: return NULL;
     }
 }
 
-static void bind_siglip(binder *b, const dv_siglip_cfg *c, const char *pre, tg_siglip *s)
+static int bind_tensor(void *user, const dv_placed *p, const dv_row *r, int i, int bias,
+                       const dv_tref *t, dv_err *e)
+{
+    dv_tmodel *m = user;
+    if (r->flags & DV_ROW_UNUSED)
+        return DOCVL_OK;
+    tg_w *field = view_field(m->impl, p, r, i, bias);
+    dv_param *prm = dv_tmodel_param(m, t->name);
+    if (!field || !prm)
+        return dv_fail(e, DOCVL_EMODEL, "the trainer has no %s for tensor %s",
+                       field ? "parameter" : "view", t->name);
+    *field = (tg_w){ prm->w, prm->g };
+    return DOCVL_OK;
+}
+
+static void *alloc_n(int n, size_t size, int *fail)
+{
+    void *p = calloc((size_t)(n > 0 ? n : 1), size);
+    *fail |= !p;
+    return p;
+}
+
+static void geometry_siglip(const dv_siglip_cfg *c, tg_siglip *s, int *fail)
 {
     s->image = c->image_size;
     s->patch = c->patch_size;
@@ -160,26 +223,7 @@ static void bind_siglip(binder *b, const dv_siglip_cfg *c, const char *pre, tg_s
     s->depth = c->depth;
     memcpy(s->mean, c->pixel_mean, sizeof s->mean);
     memcpy(s->std, c->pixel_std, sizeof s->std);
-    s->patch_w = bindf(b, "%s.patch_embed.proj.weight", pre);
-    s->patch_b = bindf(b, "%s.patch_embed.proj.bias", pre);
-    s->pos = bindf(b, "%s.pos_embed", pre);
-    s->norm_w = bindf(b, "%s.norm.weight", pre);
-    s->norm_b = bindf(b, "%s.norm.bias", pre);
-    s->blocks = calloc((size_t)(s->depth > 0 ? s->depth : 1), sizeof *s->blocks);
-    if (!s->blocks && !b->rc)
-        b->rc = dv_fail(b->e, DOCVL_ENOMEM, "out of memory for SigLIP blocks");
-    for (int i = 0; s->blocks && i < s->depth; i++)
-        bind_block(b, pre, i, 0, &s->blocks[i]);
-}
-
-static void bind_neck(binder *b, const char *pre, const char *which, tg_neck *n)
-{
-    n->c1 = bindf(b, "%s.%s.0.weight", pre, which);
-    n->ln1w = bindf(b, "%s.%s.1.weight", pre, which);
-    n->ln1b = bindf(b, "%s.%s.1.bias", pre, which);
-    n->c3 = bindf(b, "%s.%s.2.weight", pre, which);
-    n->ln2w = bindf(b, "%s.%s.3.weight", pre, which);
-    n->ln2b = bindf(b, "%s.%s.3.bias", pre, which);
+    s->blocks = alloc_n(s->depth, sizeof *s->blocks, fail);
 }
 
 static int sam_is_global(const dv_sam_cfg *c, int i)
@@ -190,9 +234,8 @@ static int sam_is_global(const dv_sam_cfg *c, int i)
     return 0;
 }
 
-static void bind_sam(binder *b, const dv_sam_cfg *c, tg_sam *s)
+static void geometry_sam(const dv_sam_cfg *c, tg_sam *s, int *fail)
 {
-    const char *pre = "vision_model.vision_tower_high.vision_tower";
     s->image = c->image_size;
     s->patch = c->patch_size;
     s->layers = c->layers;
@@ -208,74 +251,23 @@ static void bind_sam(binder *b, const dv_sam_cfg *c, tg_sam *s)
             s->first_global = c->global_attn_indexes[k];
     memcpy(s->mean, c->pixel_mean, sizeof s->mean);
     memcpy(s->std, c->pixel_std, sizeof s->std);
-    s->patch_w = bindf(b, "%s.patch_embed.proj.weight", pre);
-    s->patch_b = bindf(b, "%s.patch_embed.proj.bias", pre);
-    s->pos = bindf(b, "%s.pos_embed", pre);
-    s->blocks = calloc((size_t)(s->layers > 0 ? s->layers : 1), sizeof *s->blocks);
-    if (!s->blocks && !b->rc)
-        b->rc = dv_fail(b->e, DOCVL_ENOMEM, "out of memory for SAM blocks");
-    for (int i = 0; s->blocks && i < s->layers; i++) {
-        bind_block(b, pre, i, 1, &s->blocks[i]);
+    s->blocks = alloc_n(s->layers, sizeof *s->blocks, fail);
+    for (int i = 0; s->blocks && i < s->layers; i++)
         s->blocks[i].window = sam_is_global(c, i) ? 0 : c->window_size;
-    }
-    bind_neck(b, pre, "neck", &s->neck);
-    bind_neck(b, pre, "neck_hd", &s->neck_hd);
-    s->down[0] = bindf(b, "%s.downsamples.0.weight", pre);
-    s->down[1] = bindf(b, "%s.downsamples.1.weight", pre);
-    s->alpha = bindf(b, "%s.hd_alpha_downsamples", pre);
 }
 
-static void bind_aligner(binder *b, const dv_config *c, tg_aligner *a)
+static int geometry_aligner(const dv_config *c, tg_aligner *a, int *fail, dv_err *e)
 {
     a->hybrid = c->aligner.type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT;
     a->n_layers = a->hybrid ? c->aligner.depth - 1 : c->aligner.depth;
     a->n_embed = c->aligner.n_embed;
     a->in_low = c->aligner.input_dim;
     a->in_high = c->sam.downsample_channels[1];
-    if (a->n_layers < 0 || a->n_layers > TG_MAX_ALIGNER_LAYERS) {
-        if (!b->rc)
-            b->rc = dv_fail(b->e, DOCVL_EUNSUPPORTED, "aligner depth %d", c->aligner.depth);
-        return;
-    }
-    if (a->hybrid) {
-        a->high_w = bindf(b, "aligner.high_up_proj.weight");
-        a->high_b = bindf(b, "aligner.high_up_proj.bias");
-        a->low_w = bindf(b, "aligner.low_up_proj.weight");
-        a->low_b = bindf(b, "aligner.low_up_proj.bias");
-    }
-    a->lw = calloc((size_t)a->n_layers + 1, sizeof *a->lw);
-    a->lb = calloc((size_t)a->n_layers + 1, sizeof *a->lb);
-    if ((!a->lw || !a->lb) && !b->rc)
-        b->rc = dv_fail(b->e, DOCVL_ENOMEM, "out of memory for the aligner");
-    for (int i = 0; a->lw && a->lb && i < a->n_layers; i++) {
-        int idx = a->hybrid ? 2 * i + 1 : 2 * i;   /* GELUs take the slots between */
-        a->lw[i] = bindf(b, "aligner.layers.%d.weight", idx);
-        a->lb[i] = bindf(b, "aligner.layers.%d.bias", idx);
-    }
-}
-
-static void bind_llm(binder *b, const dv_lm_cfg *c, tg_llm *l)
-{
-    const char *p = "language_model.model";
-    l->c = *c;
-    l->embed = bindf(b, "%s.embed_tokens.weight", p);
-    l->norm = bindf(b, "%s.norm.weight", p);
-    l->head = c->tie_word_embeddings ? l->embed : bindf(b, "language_model.lm_head.weight");
-    l->layers = calloc((size_t)(c->layers > 0 ? c->layers : 1), sizeof *l->layers);
-    if (!l->layers && !b->rc)
-        b->rc = dv_fail(b->e, DOCVL_ENOMEM, "out of memory for decoder layers");
-    for (int i = 0; l->layers && i < c->layers; i++) {
-        tg_layer *L = &l->layers[i];
-        L->attn_norm = bindf(b, "%s.layers.%d.input_layernorm.weight", p, i);
-        L->mlp_norm = bindf(b, "%s.layers.%d.post_attention_layernorm.weight", p, i);
-        L->q = bindf(b, "%s.layers.%d.self_attn.q_proj.weight", p, i);
-        L->k = bindf(b, "%s.layers.%d.self_attn.k_proj.weight", p, i);
-        L->v = bindf(b, "%s.layers.%d.self_attn.v_proj.weight", p, i);
-        L->o = bindf(b, "%s.layers.%d.self_attn.o_proj.weight", p, i);
-        L->gate = bindf(b, "%s.layers.%d.mlp.gate_proj.weight", p, i);
-        L->up = bindf(b, "%s.layers.%d.mlp.up_proj.weight", p, i);
-        L->down = bindf(b, "%s.layers.%d.mlp.down_proj.weight", p, i);
-    }
+    if (a->n_layers < 0 || a->n_layers > TG_MAX_ALIGNER_LAYERS)
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "aligner depth %d", c->aligner.depth);
+    a->lw = alloc_n(a->n_layers + 1, sizeof *a->lw, fail);
+    a->lb = alloc_n(a->n_layers + 1, sizeof *a->lb, fail);
+    return DOCVL_OK;
 }
 
 static int check_siglip(const dv_config *c, dv_err *e)
@@ -335,18 +327,38 @@ static int check_arch(const dv_config *c, dv_err *e)
     return DOCVL_OK;
 }
 
+/* Geometry from the config, then every tensor of the family's table into
+ * its view field. */
 static int bind_views(dv_tmodel *m, tm_impl *I, dv_err *e)
 {
     const dv_config *c = &m->cfg;
-    binder b = { .m = m, .e = e };
-    int hybrid = c->family == DV_FAMILY_HYBRID;
-    if (hybrid)
-        bind_sam(&b, &c->sam, &I->sam);
-    bind_siglip(&b, &c->siglip, hybrid ? "vision_model.vision_tower_low.vision_tower"
-                                       : "vision_model.vision_tower", &I->sig);
-    bind_aligner(&b, c, &I->al);
-    bind_llm(&b, &c->lm, &I->lm);
-    return b.rc;
+    int fail = 0;
+    if (c->family == DV_FAMILY_HYBRID)
+        geometry_sam(&c->sam, &I->sam, &fail);
+    geometry_siglip(&c->siglip, &I->sig, &fail);
+    int rc = geometry_aligner(c, &I->al, &fail, e);
+    if (rc)
+        return rc;
+    I->lm.c = c->lm;
+    I->lm.layers = alloc_n(c->lm.layers, sizeof *I->lm.layers, &fail);
+    if (fail)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the trainer's module views");
+    rc = dv_arch_walk(c, bind_tensor, m, e);
+    if (!rc && c->lm.tie_word_embeddings)
+        I->lm.head = I->lm.embed;
+    return rc;
+}
+
+/* The schema's entries become the trainer's tensor list (name order). */
+static int take_schema(const dv_config *cfg, tm_impl *I, dv_err *e)
+{
+    dv_schema s;
+    int rc = dv_model_schema(cfg, &s, e);
+    if (rc)
+        return rc;
+    I->specs = s.items;
+    I->n_specs = s.n;
+    return DOCVL_OK;
 }
 
 int tm_create(const dv_config *cfg, dv_tmodel **out, dv_err *e)
@@ -367,7 +379,7 @@ int tm_create(const dv_config *cfg, dv_tmodel **out, dv_err *e)
     I->image_token_id = cfg->image_token_id;
     for (int p = 0; p < DV_PART_COUNT; p++)
         m->trainable[p] = 1;
-    rc = tg_schema(cfg, &I->specs, &I->n_specs, e);
+    rc = take_schema(cfg, I, e);
     if (!rc)
         rc = alloc_tensors(m, I, e);
     if (!rc)
@@ -422,20 +434,20 @@ int32_t dv_tmodel_image_token(const dv_tmodel *m)
 }
 
 /* ---- random init: the scales and generator of tools/docvl-mkmodel
- * (model/mkmodel.c, base/rng.h) ---- */
+ * (tools/mkmodel/mkmodel.c, base/rng.h) ---- */
 
-static void init_tensor(const tg_spec *t, uint64_t seed, float *v)
+static void init_tensor(const dv_schema_entry *t, uint64_t seed, float *v)
 {
     uint64_t s = dv_name_seed(seed, t->name);
-    float std = t->init == TG_INIT_MATRIX ? (float)(1.0 / sqrt((double)(t->fan_in > 0 ? t->fan_in
+    float std = t->init == DV_INIT_MATRIX ? (float)(1.0 / sqrt((double)(t->fan_in > 0 ? t->fan_in
                                                                                     : 1)))
                                           : 0.02f;
     size_t n = spec_numel(t);
     for (size_t i = 0; i < n; i++) {
         switch (t->init) {
-        case TG_INIT_ONES: v[i] = 1.0f; break;
-        case TG_INIT_ZEROS: v[i] = 0.0f; break;
-        case TG_INIT_SCALAR: v[i] = 0.5f; break;
+        case DV_INIT_ONES: v[i] = 1.0f; break;
+        case DV_INIT_ZEROS: v[i] = 0.0f; break;
+        case DV_INIT_SCALAR: v[i] = 0.5f; break;
         default: v[i] = dv_weight_normal(&s) * std; break;
         }
     }

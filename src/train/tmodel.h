@@ -10,7 +10,7 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
-#include "model/config.h"
+#include "weights/config.h"
 
 /* Components, for freezing by training stage (docs/training.md). */
 typedef enum dv_part {
@@ -73,6 +73,38 @@ dv_param *dv_tmodel_param(dv_tmodel *m, const char *name);
  * scale by 1/steps yourself). n_counted: labels that were not ignored. */
 int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, int *n_counted,
                                const dv_ctx *ctx, dv_err *e);
+/* Where a training step's time goes (seconds, ADDED to by each call), for
+ * bench/: the trainer passes NULL. */
+typedef enum dv_tphase {
+    DV_PH_VISION_FWD, DV_PH_ALIGNER_FWD, DV_PH_DECODER_FWD, DV_PH_LOSS, DV_PH_DECODER_BWD,
+    DV_PH_ALIGNER_BWD, DV_PH_VISION_BWD, DV_PH_COUNT
+} dv_tphase;
+
+typedef struct dv_tprof {
+    double s[DV_PH_COUNT];
+} dv_tprof;
+
+/* Per-thread gradient buffers and model views for the batched step, made
+ * once per run: thread t of ctx->pool runs samples t, t + threads, ... with
+ * its own buffer (thread 0 the model's g), and the buffers are summed in
+ * thread order after the batch, so a run is bit-identical for a given thread
+ * count. Costs one gradient-sized buffer per thread beyond the first.
+ * SigLIP-only models; for others the workspace is empty and the batch runs
+ * one sample after another. */
+typedef struct dv_tws dv_tws;
+int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e);
+void dv_tws_free(dv_tws *w);
+
+/* n samples: the gradients ADDED are the sum over the samples of each one's
+ * mean-loss gradient (as n calls of dv_tmodel_forward_backward), loss_sum the
+ * sum of their mean losses, n_counted the labels counted in all. ws (NULL:
+ * one sample after another on the caller's thread) with ctx->pool splits the
+ * samples over the pool's threads. prof may be NULL; with threads it receives
+ * each phase's time averaged over them. */
+int dv_tmodel_forward_backward_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n,
+                                     double *loss_sum, int *n_counted, dv_tprof *prof,
+                                     const dv_ctx *ctx, dv_err *e);
+
 /* Forward only: summed (not mean) negative log-likelihood over counted labels
  * (for perplexity), and optionally the logits [n_tokens, vocab]. */
 int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_counted,

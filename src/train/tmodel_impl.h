@@ -4,12 +4,12 @@
 #define DV_TMODEL_IMPL_H
 
 #include "train/grad_model.h"
-#include "train/grad_schema.h"
+#include "model/schema.h"
 #include "train/tmodel.h"
 
 typedef struct tm_impl {
     int n_specs;
-    tg_spec *specs;          /* every tensor of the layout, sorted by name */
+    dv_schema_entry *specs;  /* every tensor of the layout, sorted by name */
     float **tensor_w;        /* its values: a param's w, or an unused tensor's copy */
     float *wbuf, *gbuf;      /* all params' weights and gradients, contiguous */
     float *unused_buf;       /* stored-but-unused tensors (attn_pool, *_layer_norm) */

@@ -8,22 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "model/mkmodel.h"
+#include "weights/checkpoint.h"
+#include "weights/modeldir.h"
 #include "text/tokenizer.h"
 #include "train/tmodel_impl.h"
 
-static size_t numel(const tg_spec *s)
-{
-    size_t n = 1;
-    for (int i = 0; i < s->ndim; i++)
-        n *= (size_t)s->shape[i];
-    return n;
-}
+static size_t numel(const dv_schema_entry *s) { return (size_t)dv_schema_numel(s); }
 
 /* Unused tensors may be absent (they are zero then); used ones must exist
  * with the schema's shape and a float dtype. */
-static int read_tensor(const dv_checkpoint *ck, const tg_spec *s, float *dst, dv_err *e)
+static int read_tensor(const dv_checkpoint *ck, const dv_schema_entry *s, float *dst, dv_err *e)
 {
     if (!s->used && !dv_checkpoint_find(ck, s->name))
         return DOCVL_OK;
@@ -91,7 +85,7 @@ static GString *st_header(const tm_impl *I)
     GString *h = g_string_new("{\"__metadata__\":{\"format\":\"pt\"}");
     uint64_t off = 0;
     for (int i = 0; i < I->n_specs; i++) {
-        const tg_spec *s = &I->specs[i];
+        const dv_schema_entry *s = &I->specs[i];
         uint64_t bytes = numel(s) * sizeof(float);
         g_string_append_printf(h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", s->name);
         for (int d = 0; d < s->ndim; d++)

@@ -14,10 +14,13 @@
  * decoder activations 24 x 1024 x (8 x 2048 + 3 x 5632) x 4 B = 3.3 GB,
  * logits 0.4 GB, SigLIP-L when it trains 24 x 576 x (9 x 1024 + 2 x 4096)
  * x 4 B = 0.96 GB: about 21 GB before the optimizer's two moments (16 GB). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "image/resize.h"
+#include "kernels/pool.h"
 #include "train/tmodel_impl.h"
 
 /* One image's vision path: its activations and outputs. */
@@ -41,7 +44,27 @@ typedef struct step {
     float *x, *logits, *dx;
     tg_llm_act la;           /* the decoder's activations */
     vis_run vis;             /* the last image run (the only one kept) */
+    dv_tprof *prof;          /* NULL: not timed */
+    tg_pool *keep;           /* NULL, or the run's kept pools [step, vision] */
+    double t_mark;           /* end of the last timed phase */
 } step;
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Charges the time since the last mark to phase ph. */
+static void tick(step *st, dv_tphase ph)
+{
+    if (!st->prof)
+        return;
+    double t = seconds();
+    st->prof->s[ph] += t - st->t_mark;
+    st->t_mark = t;
+}
 
 static int check_sample(const step *st, dv_err *e)
 {
@@ -80,7 +103,7 @@ static int vision_fwd(step *st, int k, dv_err *e)
     const dv_config *c = &st->m->cfg;
     tm_impl *I = st->I;
     vis_run *v = &st->vis;
-    tg_pool_free(&v->pool);
+    tg_pool_reset(&v->pool);
     v->pixels = st->s->pixels + (size_t)k * pixels_per_image(c);
     size_t n = (size_t)st->n_tok;
     v->sig_out = tg_alloc(&v->pool, n * I->sig.v.width);
@@ -102,8 +125,10 @@ static int vision_fwd(step *st, int k, dv_err *e)
     if (!rc)
         rc = tg_siglip_fwd(&I->sig, sig_in, v->sig_out, &v->sig, st->train && st->sig_grad,
                            &v->pool, e);
+    tick(st, DV_PH_VISION_FWD);
     if (!rc)
         rc = tg_aligner_fwd(&I->al, v->sam_out, v->sig_out, (int)n, v->embeds, &v->al, &v->pool, e);
+    tick(st, DV_PH_ALIGNER_FWD);
     return rc ? dv_wrap(e, "image %d", k) : DOCVL_OK;
 }
 
@@ -136,9 +161,11 @@ static int forward(step *st, dv_err *e)
     for (int k = 0; !rc && k < st->s->n_images; k++)
         if (!(rc = vision_fwd(st, k, e)))
             image_rows(st, k, st->vis.embeds, 1);
+    tick(st, DV_PH_DECODER_FWD);
     if (!rc)
         rc = tg_llm_fwd(&st->I->lm, st->x, (int)T, st->logits, &st->la, st->train && st->llm_bwd,
                         &st->pool, e);
+    tick(st, DV_PH_DECODER_FWD);
     return rc;
 }
 
@@ -156,12 +183,15 @@ static int vision_bwd(step *st, int k, const float *drows, dv_err *e)
     float *dsam = st->sam_grad ? tg_alloc(&v->pool, n * I->sam.ch[1]) : NULL;
     if ((rc = tg_pool_check(&v->pool, "vision gradients", e)))
         return rc;
+    tick(st, DV_PH_VISION_BWD);
     rc = tg_aligner_bwd(&I->al, &v->al, (int)n, drows, tr[DV_PART_ALIGNER], dsam, dsig, &v->pool,
                         e);
+    tick(st, DV_PH_ALIGNER_BWD);
     if (!rc && dsig)
         rc = tg_siglip_bwd(&I->sig, &v->sig, dsig, 1, e);
     if (!rc && dsam)
         rc = tg_sam_bwd(&I->sam, &v->sam, dsam, tr[DV_PART_SAM_BODY], tr[DV_PART_SAM_NECK], e);
+    tick(st, DV_PH_VISION_BWD);
     return rc ? dv_wrap(e, "image %d backward", k) : DOCVL_OK;
 }
 
@@ -186,6 +216,7 @@ static int backward(step *st, dv_err *e)
         for (size_t j = 0; j < H; j++)
             g[j] += st->dx[i * H + j];
     }
+    tick(st, DV_PH_DECODER_BWD);
     for (int k = st->s->n_images - 1; st->vis_grad && k >= 0 && !rc; k--) {
         image_rows(st, k, rows, 0);
         rc = vision_bwd(st, k, rows, e);
@@ -193,11 +224,20 @@ static int backward(step *st, dv_err *e)
     return rc;
 }
 
-static void step_init(step *st, dv_tmodel *m, const dv_tsample *s, int train)
+static void step_init(step *st, dv_tmodel *m, tm_impl *I, const dv_tsample *s, int train,
+                      dv_tprof *prof, tg_pool *keep)
 {
     memset(st, 0, sizeof *st);
+    if ((st->keep = keep)) {
+        st->pool = keep[0];
+        st->vis.pool = keep[1];
+        tg_pool_reset(&st->pool);
+        tg_pool_reset(&st->vis.pool);
+    }
+    st->prof = prof;
+    st->t_mark = prof ? seconds() : 0;
     st->m = m;
-    st->I = m->impl;
+    st->I = I ? I : m->impl;
     st->s = s;
     st->n_tok = dv_config_image_tokens(&m->cfg);
     st->hybrid = m->cfg.family == DV_FAMILY_HYBRID;
@@ -211,16 +251,22 @@ static void step_init(step *st, dv_tmodel *m, const dv_tsample *s, int train)
 
 static void step_free(step *st)
 {
+    if (st->keep) {   /* the buffers go back to the run for its next step */
+        st->keep[0] = st->pool;
+        st->keep[1] = st->vis.pool;
+        return;
+    }
     tg_pool_free(&st->vis.pool);
     tg_pool_free(&st->pool);
 }
 
 /* The pass both entry points share: forward, loss, optionally backward. */
-static int run(dv_tmodel *m, const dv_tsample *s, int train, double *nll, int *counted,
-               float *logits_out, const dv_ctx *ctx, dv_err *e)
+static int run(dv_tmodel *m, tm_impl *I, tg_pool *keep, const dv_tsample *s, int train,
+               double *nll, int *counted, float *logits_out, dv_tprof *prof, const dv_ctx *ctx,
+               dv_err *e)
 {
     step st;
-    step_init(&st, m, s, train);
+    step_init(&st, m, I, s, train, prof, keep);
     dv_ctx_apply(ctx);
     int rc = check_sample(&st, e);
     if (!rc)
@@ -237,6 +283,7 @@ static int run(dv_tmodel *m, const dv_tsample *s, int train, double *nll, int *c
         *nll = tg_cross_entropy(st.logits, s->labels, (int)T, (int)V, n ? 1.0f / (float)n : 0.0f,
                                 train ? st.logits : NULL, counted);
     }
+    tick(&st, DV_PH_LOSS);
     if (!rc && train && *counted)
         rc = backward(&st, e);
     step_free(&st);
@@ -247,7 +294,7 @@ int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, i
                                const dv_ctx *ctx, dv_err *e)
 {
     double nll;
-    int rc = run(m, s, 1, &nll, n_counted, NULL, ctx, e);
+    int rc = run(m, NULL, NULL, s, 1, &nll, n_counted, NULL, NULL, ctx, e);
     *loss = !rc && *n_counted ? (float)(nll / *n_counted) : 0.0f;
     return rc ? dv_wrap(e, "training step") : DOCVL_OK;
 }
@@ -255,6 +302,227 @@ int dv_tmodel_forward_backward(dv_tmodel *m, const dv_tsample *s, float *loss, i
 int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_counted,
                   float *logits, const dv_ctx *ctx, dv_err *e)
 {
-    int rc = run(m, s, 0, nll_sum, n_counted, logits, ctx, e);
+    int rc = run(m, NULL, NULL, s, 0, nll_sum, n_counted, logits, NULL, ctx, e);
     return rc ? dv_wrap(e, "forward pass") : DOCVL_OK;
+}
+
+
+/* ---- the batched step: samples side by side on the pool's threads ---- */
+
+#define TWS_MAX_THREADS 64
+
+struct dv_tws {
+    int n_threads;
+    float *g_lo;             /* the model's gradients: [g_lo, g_lo + g_n) */
+    size_t g_n;
+    float *gbuf[TWS_MAX_THREADS];      /* thread t's gradients (t >= 1) */
+    tm_impl views[TWS_MAX_THREADS];    /* the model's views, g moved into gbuf[t] */
+    tg_pool pools[TWS_MAX_THREADS][2]; /* thread t's kept step and vision buffers */
+};
+
+/* Moves w's gradient pointer from the model's buffer into `to`. */
+static void move_g(const dv_tws *ws, float *to, tg_w *w)
+{
+    uintptr_t g = (uintptr_t)w->g, lo = (uintptr_t)ws->g_lo;
+    if (w->g && g >= lo && g < lo + ws->g_n * sizeof(float))
+        w->g = to + (w->g - ws->g_lo);
+}
+
+static void move_block(const dv_tws *ws, float *to, tg_block *b)
+{
+    tg_w *all[] = { &b->n1w, &b->n1b, &b->n2w, &b->n2b, &b->qkv_w, &b->qkv_b, &b->proj_w,
+                    &b->proj_b, &b->fc1_w, &b->fc1_b, &b->fc2_w, &b->fc2_b, &b->rel_h, &b->rel_w };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        move_g(ws, to, all[i]);
+}
+
+static void move_layer(const dv_tws *ws, float *to, tg_layer *l)
+{
+    tg_w *all[] = { &l->attn_norm, &l->mlp_norm, &l->q, &l->k, &l->v, &l->o, &l->gate, &l->up,
+                    &l->down };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        move_g(ws, to, all[i]);
+}
+
+/* Copies of the SigLIP, aligner and decoder views whose gradients land in
+ * `to` (their arrays are the copy's own). */
+static int clone_views(const dv_tws *ws, const tm_impl *I, float *to, tm_impl *out)
+{
+    *out = *I;
+    tg_siglip *s = &out->sig;
+    tg_aligner *a = &out->al;
+    tg_llm *l = &out->lm;
+    s->blocks = malloc((size_t)s->depth * sizeof *s->blocks + 1);
+    a->lw = malloc((size_t)a->n_layers * sizeof *a->lw + 1);
+    a->lb = malloc((size_t)a->n_layers * sizeof *a->lb + 1);
+    l->layers = malloc((size_t)l->c.layers * sizeof *l->layers + 1);
+    if (!s->blocks || !a->lw || !a->lb || !l->layers)
+        return -1;
+    memcpy(s->blocks, I->sig.blocks, (size_t)s->depth * sizeof *s->blocks);
+    memcpy(a->lw, I->al.lw, (size_t)a->n_layers * sizeof *a->lw);
+    memcpy(a->lb, I->al.lb, (size_t)a->n_layers * sizeof *a->lb);
+    memcpy(l->layers, I->lm.layers, (size_t)l->c.layers * sizeof *l->layers);
+    tg_w *top[] = { &s->patch_w, &s->patch_b, &s->pos, &s->norm_w, &s->norm_b, &a->high_w,
+                    &a->high_b, &a->low_w, &a->low_b, &l->embed, &l->norm, &l->head };
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
+        move_g(ws, to, top[i]);
+    for (int i = 0; i < s->depth; i++)
+        move_block(ws, to, &s->blocks[i]);
+    for (int i = 0; i < a->n_layers; i++) {
+        move_g(ws, to, &a->lw[i]);
+        move_g(ws, to, &a->lb[i]);
+    }
+    for (int i = 0; i < l->c.layers; i++)
+        move_layer(ws, to, &l->layers[i]);
+    return 0;
+}
+
+void dv_tws_free(dv_tws *ws)
+{
+    if (!ws)
+        return;
+    for (int t = 0; t < ws->n_threads; t++) {
+        tg_pool_free(&ws->pools[t][0]);
+        tg_pool_free(&ws->pools[t][1]);
+    }
+    for (int t = 1; t < ws->n_threads; t++) {
+        free(ws->gbuf[t]);
+        free(ws->views[t].sig.blocks);
+        free(ws->views[t].al.lw);
+        free(ws->views[t].al.lb);
+        free(ws->views[t].lm.layers);
+    }
+    free(ws);
+}
+
+int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
+{
+    *out = NULL;
+    dv_tws *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the training workspace");
+    /* hybrid models keep one sample at a time: SAM's activations are large */
+    ws->n_threads = m->cfg.family == DV_FAMILY_SIGLIP && n_threads > 1
+                        ? (n_threads < TWS_MAX_THREADS ? n_threads : TWS_MAX_THREADS) : 1;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const dv_param *p = &m->params[i];
+        lo = (uintptr_t)p->g < lo ? (uintptr_t)p->g : lo;
+        hi = (uintptr_t)(p->g + p->n) > hi ? (uintptr_t)(p->g + p->n) : hi;
+    }
+    for (int t = 0; t < TWS_MAX_THREADS; t++)
+        ws->pools[t][0].keep = ws->pools[t][1].keep = 1;
+    ws->g_lo = (float *)lo;
+    ws->g_n = hi > lo ? (hi - lo) / sizeof(float) : 0;
+    for (int t = 1; t < ws->n_threads; t++) {
+        ws->gbuf[t] = malloc((ws->g_n ? ws->g_n : 1) * sizeof(float));
+        if (!ws->gbuf[t] || clone_views(ws, m->impl, ws->gbuf[t], &ws->views[t])) {
+            ws->n_threads = t + 1;   /* frees what exists */
+            dv_tws_free(ws);
+            return dv_fail(e, DOCVL_ENOMEM, "out of memory for thread %d's gradients (%zu "
+                           "floats)", t, ws->g_n);
+        }
+    }
+    *out = ws;
+    return DOCVL_OK;
+}
+
+typedef struct batch_job {
+    dv_tmodel *m;
+    dv_tws *ws;
+    const dv_tsample *s;
+    int n;
+    const dv_ctx *ctx;       /* pool-free: the parts never hand work on */
+    double loss[TWS_MAX_THREADS];
+    int counted[TWS_MAX_THREADS], rc[TWS_MAX_THREADS], failed_at[TWS_MAX_THREADS];
+    dv_err err[TWS_MAX_THREADS];
+    dv_tprof prof[TWS_MAX_THREADS];
+    int timed, parts;
+} batch_job;
+
+/* Thread `part`'s samples part, part + n_parts, ... in order. */
+static void batch_part(void *arg, int part, int n_parts)
+{
+    batch_job *j = arg;
+    tm_impl *I = part ? &j->ws->views[part] : NULL;
+    if (part)
+        memset(j->ws->gbuf[part], 0, j->ws->g_n * sizeof(float));
+    for (int k = part; k < j->n && !j->rc[part]; k += n_parts) {
+        double nll;
+        int counted;
+        j->rc[part] = run(j->m, I, j->ws ? j->ws->pools[part] : NULL, &j->s[k], 1, &nll,
+                          &counted, NULL, j->timed ? &j->prof[part] : NULL, j->ctx,
+                          &j->err[part]);
+        j->failed_at[part] = k;
+        /* the float mean, as dv_tmodel_forward_backward reports it */
+        j->loss[part] += counted ? (float)(nll / counted) : 0.0;
+        j->counted[part] += counted;
+    }
+}
+
+/* The pool runs every thread; those beyond the workspace's stay idle. */
+static void batch_pool_part(void *arg, int part, int n_parts)
+{
+    (void)n_parts;
+    batch_job *j = arg;
+    if (part < j->parts)
+        batch_part(j, part, j->parts);
+}
+
+typedef struct sum_job {
+    float *g;
+    float *const *parts;
+    int n_parts;
+} sum_job;
+
+static void sum_range(void *arg, int lo, int hi)
+{
+    const sum_job *j = arg;
+    for (int t = 1; t < j->n_parts; t++)
+        for (int i = lo; i < hi; i++)
+            j->g[i] += j->parts[t][i];
+}
+
+int dv_tmodel_forward_backward_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n,
+                                     double *loss_sum, int *n_counted, dv_tprof *prof,
+                                     const dv_ctx *ctx, dv_err *e)
+{
+    dv_pool *pool = ctx ? ctx->pool : NULL;
+    int parts = ws && pool ? dv_pool_threads(pool) : 1;
+    parts = ws && parts > ws->n_threads ? ws->n_threads : parts;
+    parts = parts > n ? n : parts;
+    batch_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the batch");
+    dv_ctx one = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    if (parts > 1) {
+        /* each part one BLAS thread, set before they start: two cores, two threads */
+        one = (dv_ctx){ .n_threads = 1 };
+        dv_ctx_apply(&one);
+    }
+    *j = (batch_job){ .m = m, .ws = ws, .s = s, .n = n, .ctx = &one, .timed = prof != NULL,
+                      .parts = parts };
+    if (parts > 1)
+        dv_pool_run(pool, batch_pool_part, j);
+    else
+        batch_part(j, 0, 1);
+    int rc = DOCVL_OK;
+    *loss_sum = 0;
+    *n_counted = 0;
+    for (int t = 0; t < parts; t++) {
+        if (j->rc[t] && !rc) {
+            *e = j->err[t];
+            rc = dv_wrap(e, "training step, sample %d", j->failed_at[t]);
+        }
+        *loss_sum += j->loss[t];
+        *n_counted += j->counted[t];
+        for (int p = 0; prof && p < DV_PH_COUNT; p++)
+            prof->s[p] += j->prof[t].s[p] / parts;
+    }
+    if (!rc && parts > 1) {
+        sum_job sj = { ws->g_lo, ws->gbuf, parts };
+        dv_pool_for(pool, (int)ws->g_n, 1 << 16, sum_range, &sj);
+    }
+    free(j);
+    return rc;
 }

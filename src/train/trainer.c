@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "model/config.h"
+#include "kernels/pool.h"
+#include "weights/config.h"
 #include "text/tokenizer.h"
 #include "train/data.h"
 #include "train/mask.h"
@@ -37,6 +38,9 @@ typedef struct run {
     dv_rng rng;
     dv_sched sched;
     dv_trainlog log;
+    dv_pool *pool;              /* the samples of a batch run side by side on it */
+    dv_tws *ws;
+    dv_ctx step_ctx;            /* ctx with the pool */
     long tokens;                /* tokens seen in this run */
     double last_loss;
 } run;
@@ -177,22 +181,44 @@ static int draw_sample(run *r, dv_seq *seq, float **pixels, dv_err *e)
     return DOCVL_OK;
 }
 
-/* One sample's forward and backward; its gradient is added to the sum. */
-static int one_sample(run *r, double *loss_sum, dv_err *e)
+/* A micro-batch's samples, drawn in order (the data generator's sequence
+ * does not depend on the batch size), then their forward and backward
+ * passes at once; their gradients are added to the sum. */
+typedef struct micro {
+    int n;
+    dv_seq *seq;
+    float **pixels;
+    dv_tsample *ts;
+} micro;
+
+static void micro_free(micro *b)
 {
-    dv_seq seq;
-    float *pixels = NULL;
-    if (draw_sample(r, &seq, &pixels, e))
-        return e->code;
-    dv_tsample ts = { .n_images = seq.n_images, .pixels = pixels, .n_tokens = seq.n,
-                      .ids = seq.ids, .labels = seq.labels };
-    float loss = 0;
+    for (int k = 0; k < b->n; k++) {
+        dv_seq_free(&b->seq[k]);
+        free(b->pixels[k]);
+    }
+    b->n = 0;
+}
+
+static int micro_batch(run *r, micro *b, int n, double *loss_sum, dv_err *e)
+{
+    int rc = DOCVL_OK;
+    for (b->n = 0; b->n < n && !rc; b->n++) {
+        dv_seq *seq = &b->seq[b->n];
+        memset(seq, 0, sizeof *seq);
+        if ((rc = draw_sample(r, seq, &b->pixels[b->n], e)))
+            break;
+        b->ts[b->n] = (dv_tsample){ .n_images = seq->n_images, .pixels = b->pixels[b->n],
+                                    .n_tokens = seq->n, .ids = seq->ids, .labels = seq->labels };
+        r->tokens += seq->n;
+    }
+    double loss = 0;
     int counted = 0;
-    int rc = dv_tmodel_forward_backward(r->m, &ts, &loss, &counted, r->ctx, e);
-    r->tokens += seq.n;
-    *loss_sum += counted ? loss : 0.0;
-    dv_seq_free(&seq);
-    free(pixels);
+    if (!rc)
+        rc = dv_tmodel_forward_backward_batch(r->m, r->ws, b->ts, n, &loss, &counted, NULL,
+                                              &r->step_ctx, e);
+    *loss_sum += loss;
+    micro_free(b);
     return rc;
 }
 
@@ -200,15 +226,22 @@ static int one_step(run *r, long step, dv_err *e)
 {
     gint64 t0 = g_get_monotonic_time();
     long tokens0 = r->tokens;
-    int n = r->o->batch * r->o->accum;
+    int n = r->o->batch * r->o->accum, per = r->o->batch;
     double loss = 0;
+    micro b = { .seq = calloc((size_t)per, sizeof *b.seq),
+                .pixels = calloc((size_t)per, sizeof *b.pixels),
+                .ts = calloc((size_t)per, sizeof *b.ts) };
+    int rc = !b.seq || !b.pixels || !b.ts
+                 ? dv_fail(e, DOCVL_ENOMEM, "out of memory for a batch of %d", per) : DOCVL_OK;
     dv_tmodel_zero_grad(r->m);
-    for (int k = 0; k < n; k++)
-        if (one_sample(r, &loss, e))
-            return dv_wrap(e, "step %ld", step + 1);
+    for (int k = 0; k < r->o->accum && !rc; k++)
+        rc = micro_batch(r, &b, per, &loss, e);
+    free(b.seq), free(b.pixels), free(b.ts);
+    if (rc)
+        return dv_wrap(e, "step %ld", step + 1);
     /* each sample's gradient is of its own mean: the step averages samples */
     double scale = 1.0 / n;
-    double norm = dv_grad_norm(r->m, scale);
+    double norm = dv_grad_norm_pool(r->m, scale, r->pool);
     double lr = dv_sched_lr(&r->sched, step);
     dv_adamw_step(&r->opt, r->m, lr, scale * dv_clip_factor(norm, r->o->clip));
     double secs = (double)(g_get_monotonic_time() - t0) / 1e6;
@@ -245,6 +278,11 @@ static int start(run *r, dv_err *e)
     ao.weight_decay = o->weight_decay;
     if (dv_adamw_init(&r->opt, r->m, &ao, e))
         return e->code;
+    int threads = r->ctx && r->ctx->n_threads > 0 ? r->ctx->n_threads : 1;
+    if (dv_pool_new(threads, &r->pool, e) || dv_tws_new(r->m, threads, &r->ws, e))
+        return e->code;
+    r->step_ctx = (dv_ctx){ .n_threads = threads, .pool = r->pool };
+    r->opt.pool = r->pool;
     dv_rng_seed(&r->rng, o->seed ^ DATA_SEED_SALT);
     if (o->resume_dir) {
         char *path = g_build_filename(o->resume_dir, DV_TRAIN_STATE_FILE, NULL);
@@ -304,6 +342,8 @@ int dv_train_run(const dv_train_opts *o, dv_train_report *rep, const dv_ctx *ctx
     if (r.log.f)
         dv_trainlog_close(&r.log, &ignore);
     dv_adamw_free(&r.opt);
+    dv_tws_free(r.ws);
+    dv_pool_free(r.pool);
     dv_manifest_free(&r.man);
     dv_corpus_free(&r.corpus);
     dv_tokenizer_free(r.tok);

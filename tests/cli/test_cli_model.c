@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "clitest.h"
-#include "model/safetensors.h"
+#include "weights/safetensors.h"
 #include "text/tokenizer.h"
 
 static char *tiny_model(void)

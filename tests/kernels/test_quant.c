@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/linear.h"
+#include "kernels/kvrow.h"
 #include "kernels/quant.h"
 #include "kernels/tensor.h"
 

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/quant.h"
+#include "kernels/cpu.h"
 #include "kernels/vmath.h"
 
 static const size_t lens[] = { 0, 1, 7, 8, 9, 31, 577, 4096 };

@@ -1,9 +1,9 @@
 /* The schema against the golden checkpoints, validation, and --info. */
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/schema.h"
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/model_info.h"
 #include "testutil.h"
 
 static int count_tensors(const dv_checkpoint *ck)
@@ -113,10 +113,10 @@ static void test_info(void)
     g_assert_cmpint(info.context, ==, 2048);
     /* LLM: 2 x embeddings + final norm + 2 layers of (2 norms, 4 attn, 3 mlp). */
     int64_t layer = 2 * 64 + 4 * 64 * 64 + 3 * 64 * 172;
-    g_assert_cmpint(info.params[DV_PART_LLM], ==, 2 * 659 * 64 + 64 + 2 * layer);
-    g_assert_cmpint(info.params[DV_PART_ALIGNER], ==, 2 * (32 * 32 + 32) + 64 * 64 + 64);
+    g_assert_cmpint(info.params[DV_TOWER_LLM], ==, 2 * 659 * 64 + 64 + 2 * layer);
+    g_assert_cmpint(info.params[DV_TOWER_ALIGNER], ==, 2 * (32 * 32 + 32) + 64 * 64 + 64);
     int64_t sum = 0;
-    for (int p = 0; p < DV_PART_COUNT; p++)
+    for (int p = 0; p < DV_TOWER_COUNT; p++)
         sum += info.params[p];
     g_assert_cmpint(sum, ==, info.params_total);
     g_assert_cmpint(info.params_used, <, info.params_total);

@@ -4,7 +4,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "model/mkmodel.h"
+#include "mkmodel/mkmodel.h"
 #include "testutil.h"
 #include "text/prompt.h"
 #include "text/tokenizer.h"

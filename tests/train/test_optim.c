@@ -104,6 +104,33 @@ static void test_decay_only_where_asked(void)
     dv_adamw_free(&a);
 }
 
+/* AdamW runs four elements at a time where the CPU has AVX2, the rest one
+ * at a time: equal elements must stay equal to the bit across both forms
+ * ("t" has 5: four in a vector, one alone). */
+static void test_vector_tail_same_bits(void)
+{
+    fake f;
+    fake_init(&f);
+    f.m.trainable[DV_PART_SIGLIP] = 1;
+    f.p[2].decay = 1;
+    for (int k = 0; k < 5; k++)
+        f.t[k] = 0.3f;
+    dv_adamw a;
+    dv_err e = {0};
+    dv_adamw_opts o = DV_ADAMW_DEFAULTS;
+    o.weight_decay = 0.1;
+    g_assert_cmpint(dv_adamw_init(&a, &f.m, &o, &e), ==, 0);
+    for (int s = 0; s < 7; s++) {
+        zero_grad(&f);
+        fake_fb(&f, NULL);
+        dv_adamw_step(&a, &f.m, 0.05, 0.7);
+    }
+    g_assert_true(f.t[0] != 0.3f);
+    for (int k = 1; k < 5; k++)
+        g_assert_true(memcmp(&f.t[k], &f.t[0], sizeof(float)) == 0);
+    dv_adamw_free(&a);
+}
+
 static void test_clip(void)
 {
     fake f;
@@ -293,6 +320,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/optim/first_step", test_first_step);
     g_test_add_func("/optim/decay_only_where_asked", test_decay_only_where_asked);
+    g_test_add_func("/optim/vector_tail_same_bits", test_vector_tail_same_bits);
     g_test_add_func("/optim/clip", test_clip);
     g_test_add_func("/optim/converges", test_converges);
     g_test_add_func("/optim/repeatable_and_resume", test_repeatable_and_resume);

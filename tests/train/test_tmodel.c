@@ -8,8 +8,9 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "kernels/pool.h"
 #include "model/model.h"
-#include "model/safetensors.h"
+#include "weights/safetensors.h"
 #include "testutil.h"
 #include "text/prompt.h"
 #include "tiny_models.h"
@@ -370,6 +371,74 @@ static void test_accumulate_text_only(void)
     dv_tmodel_free(m);
 }
 
+/* A batch on two threads (samples side by side, each thread its own
+ * gradient buffer): the gradients and losses of one sample after another,
+ * the same bits on a second run, and frozen parts still get nothing. */
+static void batch_grads(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n,
+                        const dv_ctx *ctx, double *loss, int *counted)
+{
+    dv_err e = { 0 };
+    dv_tmodel_zero_grad(m);
+    int rc = dv_tmodel_forward_backward_batch(m, ws, s, n, loss, counted, NULL, ctx, &e);
+    if (rc)
+        g_test_message("%s", e.msg);
+    g_assert_cmpint(rc, ==, 0);
+}
+
+static void test_batch_threads(void)
+{
+    enum { N = 3 };
+    dv_config cfg = tiny_config(0);
+    dv_tmodel *m;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_tmodel_init_random(&cfg, 8, &m, &e), ==, 0);
+    dv_tmodel_set_image_token(m, TINY_IMAGE_TOKEN);
+    for (int p = 0; p < DV_PART_COUNT; p++)
+        m->trainable[p] = 1;
+    tiny_sample t[N] = { tiny_sample_new(&cfg, 1, 3), tiny_sample_new(&cfg, 0, 4),
+                         tiny_sample_new(&cfg, 1, 5) };
+    dv_tsample s[N] = { t[0].s, t[1].s, t[2].s };
+    double want_loss = 0;
+    dv_tmodel_zero_grad(m);
+    for (int k = 0; k < N; k++) {
+        float loss;
+        int n;
+        dv_ctx one = { .n_threads = 1 };
+        g_assert_cmpint(dv_tmodel_forward_backward(m, &s[k], &loss, &n, &one, &e), ==, 0);
+        want_loss += loss;
+    }
+    float *want = grads_copy(m);
+    dv_pool *pool;
+    dv_tws *ws;
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, 0);
+    g_assert_cmpint(dv_tws_new(m, 2, &ws, &e), ==, 0);
+    dv_ctx ctx = { .n_threads = 2, .pool = pool };
+    double loss;
+    int counted;
+    batch_grads(m, ws, s, N, &ctx, &loss, &counted);
+    g_assert_cmpfloat(fabs(loss - want_loss), <=, 1e-5 * want_loss);
+    float *got = grads_copy(m);
+    size_t off = 0;
+    for (int i = 0; i < m->n_params; off += m->params[i].n, i++)
+        for (size_t j = 0; j < m->params[i].n; j++)
+            if (fabsf(got[off + j] - want[off + j]) > 1e-5f * (1.0f + fabsf(want[off + j])))
+                g_test_fail_printf("%s[%zu]: g %g, one by one %g", m->params[i].name, j,
+                                   got[off + j], want[off + j]);
+    batch_grads(m, ws, s, N, &ctx, &loss, &counted);
+    float *again = grads_copy(m);
+    g_assert_true(memcmp(again, got, off * sizeof *got) == 0);
+    m->trainable[DV_PART_SIGLIP] = 0;
+    batch_grads(m, ws, s, N, &ctx, &loss, &counted);
+    g_assert_false(part_has_grad(m, DV_PART_SIGLIP));
+    g_assert_true(part_has_grad(m, DV_PART_ALIGNER));
+    g_free(want), g_free(got), g_free(again);
+    dv_tws_free(ws);
+    dv_pool_free(pool);
+    for (int k = 0; k < N; k++)
+        tiny_sample_free(&t[k]);
+    dv_tmodel_free(m);
+}
+
 /* dv_tmodel_init_random draws what docvl-mkmodel writes for the same seed. */
 static void test_init_matches_mkmodel(void)
 {
@@ -480,6 +549,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tmodel/roundtrip/hybrid", test_roundtrip_hybrid);
     g_test_add_func("/tmodel/freeze", test_freeze);
     g_test_add_func("/tmodel/accumulate_text_only", test_accumulate_text_only);
+    g_test_add_func("/tmodel/batch_threads", test_batch_threads);
     g_test_add_func("/tmodel/bad_samples", test_bad_samples);
     g_test_add_func("/tmodel/init_matches_mkmodel", test_init_matches_mkmodel);
     g_test_add_func("/tmodel/hf_layout", test_hf_layout);

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/mkmodel.h"
+#include "mkmodel/mkmodel.h"
 #include "testutil.h"
 #include "text/tokenizer.h"
 #include "train/evalmc.h"
@@ -163,14 +163,18 @@ static void test_repeatable(fixture *f, gconstpointer data)
     g_free((char *)b.out_dir);
 }
 
+/* data: threads (NULL: 1); with 2, batches of 2 samples run side by side. */
 static void test_resume(fixture *f, gconstpointer data)
 {
-    (void)data;
+    int threads = data ? GPOINTER_TO_INT(data) : 1;
+    f->ctx.n_threads = threads;
     dv_train_opts full, half, rest;
     opts(f, &full, "full", 2, 6);
     opts(f, &half, "half", 2, 6);
     half.stop_after = 3;
     opts(f, &rest, "rest", 2, 6);
+    full.batch = half.batch = rest.batch = threads;
+    full.accum = half.accum = rest.accum = threads > 1 ? 1 : 2;
     rest.resume_dir = half.out_dir;
     rest.model_dir = NULL;
     train(f, &full);
@@ -381,6 +385,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     FX("/train/repeatable", test_repeatable);
     FX("/train/resume", test_resume);
+    g_test_add("/train/resume_two_threads", fixture, GINT_TO_POINTER(2), fx_setup, test_resume,
+               fx_teardown);
     FX("/train/frozen", test_frozen);
     FX("/train/frozen_hybrid", test_frozen_hybrid);
     FX("/train/masked_loss", test_masked_loss);

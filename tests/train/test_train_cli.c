@@ -5,8 +5,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "model/mkmodel.h"
+#include "mkmodel/mkmodel.h"
 #include "testutil.h"
+#include "train/render_line.h"
 
 static int run(const char *env, const char *args, char **out, char **err)
 {
@@ -48,6 +49,18 @@ static void test_usage(void)
     expect("DOCVL_RENDER", "--out x", 2, "--text");
     expect("DOCVL_RENDER", "--text t --out x --size 9", 2, "--size");
     expect("DOCVL_RENDER", "--text /nonexistent.txt --out x", 1, "/nonexistent.txt");
+    expect("DOCVL_RENDER", "--text t --out x --line-width 300", 2, "--line-width needs --lines");
+    expect("DOCVL_RENDER", "--lines --text t --out x --size 90x90", 2, "--size is for tiles");
+    expect("DOCVL_RENDER", "--lines --text t --out x --markdown", 2, "--markdown is for tiles");
+    expect("DOCVL_RENDER", "--lines --text t --out x --line-width 40", 2, "line width 40");
+    expect("DOCVL_RENDER", "--lines --text t --out x --line-height 2", 2, "line height 2");
+    expect("DOCVL_RENDER", "--lines --text t --out x --min-chars 9 --max-chars 3", 2,
+           "characters 9 to 3");
+    expect("DOCVL_RENDER", "--lines --text t --out x --pt 12", 2, "--pt");
+    expect("DOCVL_RENDER", "--lines --text t --out x --dpi 50:60", 2, "resolutions 50 to 60");
+    expect("DOCVL_RENDER", "--lines --text t --out x --scan 2", 2, "scan strength 2");
+    expect("DOCVL_RENDER", "--lines --text t --out x --split test", 2, "--split");
+    expect("DOCVL_RENDER", "--lines --text t --out x --min-chars x", 2, "--min-chars");
 }
 
 static char *slurp(const char *dir, const char *name, gsize *len)
@@ -58,27 +71,37 @@ static char *slurp(const char *dir, const char *name, gsize *len)
     return data;
 }
 
-static void test_render_same_bytes(void)
+/* Renders twice with the same options into DIR/a and DIR/b and checks the
+ * named files are the same bytes; returns DIR/a. */
+static char *render_twice(const char *text, const char *dir, const char *opts,
+                          const char *const *names, size_t n_names)
 {
-    char *dir = test_tmpdir();
-    char *text = g_build_filename(dir, "t.txt", NULL);
-    const char *words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";
-    test_write_file(text, words, strlen(words));
-    char *args1 = g_strdup_printf("--text %s --out %s/a --count 2 --seed 4 --size 200x160 "
-                                  "--font-px 12:16 --manifest", text, dir);
-    char *args2 = g_strdup_printf("--text %s --out %s/b --count 2 --seed 4 --size 200x160 "
-                                  "--font-px 12:16 --manifest", text, dir);
-    expect("DOCVL_RENDER", args1, 0, NULL);
-    expect("DOCVL_RENDER", args2, 0, NULL);
+    for (int run = 0; run < 2; run++) {
+        char *args = g_strdup_printf("--text %s --out %s/%c %s", text, dir, "ab"[run], opts);
+        expect("DOCVL_RENDER", args, 0, NULL);
+        g_free(args);
+    }
     char *a = g_build_filename(dir, "a", NULL), *b = g_build_filename(dir, "b", NULL);
-    const char *names[] = { "tile-00001.png", "tile-00001.txt", "tile-00001.md", "manifest.jsonl" };
-    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+    for (size_t i = 0; i < n_names; i++) {
         gsize la, lb;
         char *x = slurp(a, names[i], &la), *y = slurp(b, names[i], &lb);
         g_assert_cmpmem(x, la, y, lb);
         g_free(x);
         g_free(y);
     }
+    g_free(b);
+    return a;
+}
+
+static void test_render_same_bytes(void)
+{
+    char *dir = test_tmpdir();
+    char *text = g_build_filename(dir, "t.txt", NULL);
+    const char *words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";
+    test_write_file(text, words, strlen(words));
+    const char *names[] = { "tile-00001.png", "tile-00001.txt", "tile-00001.md", "manifest.jsonl" };
+    char *a = render_twice(text, dir, "--count 2 --seed 4 --size 200x160 --font-px 12:16 "
+                           "--manifest", names, G_N_ELEMENTS(names));
     gsize n;
     char *m = slurp(a, "manifest.jsonl", &n);
     g_assert_nonnull(strstr(m, "\"images\": [\"tile-00000.png\"]"));
@@ -86,10 +109,97 @@ static void test_render_same_bytes(void)
     g_free(m);
     test_rmtree(dir);
     g_free(a);
-    g_free(b);
-    g_free(args1);
-    g_free(args2);
     g_free(text);
+    g_free(dir);
+}
+
+/* Line mode: same bytes from the same seed, one PNG and transcription per
+ * line, the manifest's answer is the transcription; a family fontconfig
+ * lacks is a runtime error naming it. */
+static void test_render_lines(void)
+{
+    if (!dv_font_installed("DejaVu Sans") || !dv_font_installed("Liberation Serif")) {
+        g_test_skip("DejaVu Sans or Liberation Serif is not installed (scripts/deps)");
+        return;
+    }
+    char *dir = test_tmpdir();
+    char *text = g_build_filename(dir, "t.txt", NULL);
+    GString *words = g_string_new(NULL);
+    for (int p = 0; p < 40; p++)
+        g_string_append_printf(words, "alpha beta %d gamma delta epsilon zeta eta theta\n\n", p);
+    test_write_file(text, words->str, words->len);
+    g_string_free(words, TRUE);
+    const char *names[] = { "line-00002.png", "line-00002.txt", "manifest.jsonl" };
+    char *a = render_twice(text, dir, "--lines --count 3 --seed 9 --line-height 24 "
+                           "--line-width 240 --fonts \"DejaVu Sans,Liberation Serif\" --manifest",
+                           names, G_N_ELEMENTS(names));
+    char *out = NULL, *err = NULL;
+    g_assert_cmpint(run("DOCVL_RENDER", "--list-fonts", &out, &err), ==, 0);
+    g_assert_nonnull(strstr(out, "DejaVu Sans\tsans\ttrain\tfonts-dejavu-core\tinstalled\n"));
+    g_assert_nonnull(strstr(out, "Noto Sans Mono\tmono\teval\tfonts-noto-mono\t"));
+    g_free(out);
+    g_free(err);
+    gsize n;
+    char *m = slurp(a, "manifest.jsonl", &n), *t0 = slurp(a, "line-00000.txt", &n);
+    char *answer = g_strdup_printf("\"role\": \"Assistant\", \"content\": \"%s\"}]", t0);
+    g_assert_nonnull(strstr(m, "\"images\": [\"line-00000.png\"]"));
+    g_assert_nonnull(strstr(m, answer));
+    g_assert_nonnull(strstr(m, "\"split\": \"train\""));
+    g_free(answer);
+    g_free(t0);
+    g_free(m);
+    char *args = g_strdup_printf("--lines --text %s --out %s/c --fonts \"No Such Family\"", text,
+                                 dir);
+    expect("DOCVL_RENDER", args, 1, "No Such Family");
+    test_rmtree(dir);
+    g_free(a);
+    g_free(args);
+    g_free(text);
+    g_free(dir);
+}
+
+/* scripts/line-corpus: printable-ASCII paragraphs, each once, the same
+ * bytes on a second run, its sources listed. */
+static void test_line_corpus(void)
+{
+    char *groff = g_find_program_in_path("groff");
+    int have = groff && g_file_test("/usr/share/dict/american-english", G_FILE_TEST_EXISTS);
+    g_free(groff);
+    if (!have) {
+        g_test_skip("groff or wamerican is not installed (scripts/deps)");
+        return;
+    }
+    char *dir = test_tmpdir();
+    char *out[2];
+    gsize len[2];
+    char *data[2];
+    for (int i = 0; i < 2; i++) {
+        out[i] = g_strdup_printf("%s/c%d.txt", dir, i);
+        expect("DOCVL_LINE_CORPUS", out[i], 0, "paragraphs");
+        g_assert_true(g_file_get_contents(out[i], &data[i], &len[i], NULL));
+    }
+    g_assert_cmpmem(data[0], len[0], data[1], len[1]);
+    g_assert_cmpuint(len[0], >, 100000);
+    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    char **pars = g_strsplit(data[0], "\n\n", -1);
+    for (char **p = pars; *p && **p; p++) {
+        for (const char *c = *p; *c; c++)
+            g_assert_true(*c >= 0x20 && *c <= 0x7e);
+        g_assert_false(g_hash_table_contains(seen, *p));
+        g_hash_table_add(seen, *p);
+    }
+    g_assert_cmpuint(g_hash_table_size(seen), >, 1000);
+    char *sources = g_strconcat(out[0], ".sources", NULL), *src = NULL;
+    g_assert_true(g_file_get_contents(sources, &src, NULL, NULL));
+    g_assert_nonnull(strstr(src, "coreutils="));
+    g_assert_nonnull(strstr(src, "/usr/share/dict/american-english"));
+    g_hash_table_destroy(seen);
+    g_strfreev(pars);
+    for (int i = 0; i < 2; i++)
+        g_free(out[i]), g_free(data[i]);
+    g_free(src);
+    g_free(sources);
+    test_rmtree(dir);
     g_free(dir);
 }
 
@@ -144,6 +254,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/train_cli/usage", test_usage);
     g_test_add_func("/train_cli/render_same_bytes", test_render_same_bytes);
+    g_test_add_func("/train_cli/render_lines", test_render_lines);
+    g_test_add_func("/train_cli/line_corpus", test_line_corpus);
     g_test_add_func("/train_cli/train_eval_plot", test_train_eval_plot);
     return g_test_run();
 }

@@ -6,8 +6,8 @@
 #include <glib.h>
 #include <string.h>
 
-#include "model/config.h"
-#include "model/mkmodel.h"
+#include "weights/config.h"
+#include "mkmodel/mkmodel.h"
 #include "train/tmodel.h"
 
 #define TINY_IMAGE_TOKEN 7

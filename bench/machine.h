@@ -1,0 +1,23 @@
+/* What both benches share: a clock, the peak RSS, made-up data and the
+ * machine's sgemm limit, so their fractions are of the same figure. */
+#ifndef DV_BENCH_MACHINE_H
+#define DV_BENCH_MACHINE_H
+
+#include <stddef.h>
+
+int bench_cmp_double(const void *a, const void *b);
+double bench_now(void);
+double bench_peak_rss_gb(void);
+/* CPU seconds this process has used, all threads: on a machine shared with
+ * other work, time that the others take is not counted (time a thread of
+ * ours spends waiting for another is not counted either). */
+double bench_cpu_seconds(void);
+/* n values in [-0.5, 0.5) from an LCG seeded by seed; NULL when out of memory. */
+float *bench_random_floats(size_t n, unsigned seed);
+/* cblas_sgemm 1024 x 1024 x 4096 on `threads` OpenBLAS threads, best of 3. */
+double bench_sgemm_gflops(int threads);
+/* The same on one thread per CPU second (bench_cpu_seconds), not per
+ * wall-clock second. */
+double bench_sgemm_gflops_cpu(void);
+
+#endif

@@ -1,0 +1,34 @@
+/* The seam under generation: what text generation needs of a decoder
+ * (token embeddings, a forward pass appending to a state, the state's
+ * bookkeeping), so generate.c and the reader know no concrete network. A
+ * family's decoder fills in the ops (llama.c: dv_llama_decoder). */
+#ifndef DV_DECODER_H
+#define DV_DECODER_H
+
+#include <stdint.h>
+
+#include "base/ctx.h"
+#include "base/error.h"
+
+typedef struct dv_decoder_ops {
+    /* ids -> out [n, hidden] */
+    int (*embed)(const void *model, const int32_t *ids, int n, float *out, dv_err *e);
+    /* n embeddings [n, hidden] at the state's next positions; logits [vocab]
+     * of the last position (may be NULL) */
+    int (*forward)(const void *model, void *state, const float *embeds, int n, float *logits,
+                   const dv_ctx *ctx, dv_err *e);
+    int (*state_new)(const void *model, int max_tokens, void **out, dv_err *e);
+    void (*state_free)(void *state);
+    void (*state_reset)(void *state);
+    int (*state_pos)(const void *state);
+    int (*state_capacity)(const void *state);
+} dv_decoder_ops;
+
+typedef struct dv_decoder {
+    const dv_decoder_ops *ops;
+    const void *model;
+    int vocab, hidden;
+    int context;          /* max_position_embeddings */
+} dv_decoder;
+
+#endif

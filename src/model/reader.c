@@ -1,0 +1,260 @@
+/* tile image -> preprocess -> towers + aligner -> prompt with the image
+ * embeddings spliced in -> decoder generation -> text. */
+#include "model/reader.h"
+
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/ctx.h"
+#include "image/preprocess.h"
+#include "kernels/pool.h"
+#include "model/generate.h"
+#include "model/model.h"
+#include "text/prompt.h"
+
+struct dv_reader {
+    dv_model *m;
+    dv_ctx ctx;     /* the thread budget, as OpenBLAS gets it (no pool) */
+    dv_ctx run;     /* the same with the reader's pool, for the towers and the decoder */
+    dv_pool *pool;  /* n_threads persistent threads for every tile */
+    dv_vision_work *vw; /* the towers' activations, sized by the first tile */
+    float *pixels;      /* [3, S, S]: the preprocessed tile */
+    float *emb;         /* [image tokens, hidden]: its embeddings */
+    dv_decoder dec;     /* the model's decoder, as generation sees it */
+    void *kv;           /* its state, kept while tiles need the same capacity */
+    char *note;     /* about the weight cache, for the user */
+};
+
+/* What the user should hear of the weight cache: a new file (where, how
+ * big, how to avoid it) or why none could be written. Reusing one is silent. */
+static char *cache_note(const dv_model *m)
+{
+    const dv_qcache_status *s = &m->weight_cache;
+    if (s->warning)
+        return g_strdup_printf("warning: could not write the weight cache %s: %s",
+                               s->path ? s->path : "", s->warning);
+    if (s->written) {
+        int gb = s->bytes >= 1000000000u;
+        return g_strdup_printf("cached %s weights in %s (%.1f %s); next loads map them "
+                               "(--no-cache to skip)", dv_weights_name(m->weights), s->path,
+                               s->bytes / (gb ? 1e9 : 1e6), gb ? "GB" : "MB");
+    }
+    return NULL;
+}
+
+int dv_reader_open(const char *model_dir, int n_threads, int weights, const char *cache_dir,
+                   dv_reader **out, dv_err *e)
+{
+    *out = NULL;
+    dv_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return dv_fail(e, DOCVL_ENOMEM, "no memory for the model reader");
+    r->ctx.n_threads = n_threads > 0 ? n_threads : dv_cpu_count();
+    if (weights < DV_WEIGHTS_AUTO || weights > DV_WEIGHTS_Q4) {
+        free(r);
+        return dv_fail(e, DOCVL_EINVAL, "unknown weight format %d", weights);
+    }
+    dv_model_opts mo = { .widen = -1, .weights = (dv_weights)weights, .n_threads = r->ctx.n_threads,
+                         .cache_dir = cache_dir };
+    int rc = dv_model_load(model_dir, &mo, &r->m, e);
+    if (rc) {
+        free(r);
+        return dv_wrap(e, "model %s", model_dir);
+    }
+    const dv_config *cfg = &r->m->cfg;
+    size_t side = (size_t)cfg->pre.image_size;
+    r->pixels = malloc(3 * side * side * sizeof *r->pixels);
+    r->emb = malloc((size_t)dv_config_image_tokens(cfg) * cfg->lm.hidden * sizeof *r->emb);
+    if (!r->pixels || !r->emb)
+        rc = dv_fail(e, DOCVL_ENOMEM, "no memory for a tile");
+    if (rc || (rc = dv_vision_work_new(&r->vw, e)) ||
+        (rc = dv_pool_new(r->ctx.n_threads, &r->pool, e))) {
+        dv_reader_free(r);
+        return dv_wrap(e, "starting the model's threads");
+    }
+    r->run = r->ctx;
+    r->run.pool = r->pool;
+    r->dec = dv_llama_decoder(r->m->llama);
+    r->note = cache_note(r->m);
+    *out = r;
+    return DOCVL_OK;
+}
+
+void dv_reader_free(dv_reader *r)
+{
+    if (!r)
+        return;
+    if (r->kv)
+        r->dec.ops->state_free(r->kv);
+    dv_vision_work_free(r->vw);
+    free(r->pixels);
+    free(r->emb);
+    dv_pool_free(r->pool);
+    dv_model_free(r->m);
+    g_free(r->note);
+    free(r);
+}
+
+const char *dv_reader_note(const dv_reader *r) { return r->note; }
+
+int dv_reader_image_size(const dv_reader *r)
+{
+    return r->m->cfg.pre.image_size;
+}
+
+void dv_tile_result_free(dv_tile_result *res)
+{
+    free(res->text);
+    memset(res, 0, sizeof *res);
+}
+
+/* The tile through the towers: r->emb [image tokens, hidden]. */
+static int image_embeddings(dv_reader *r, const dv_image *tile, dv_err *e)
+{
+    const dv_config *cfg = &r->m->cfg;
+    int rc = dv_preprocess(tile, &cfg->pre, NULL, r->pixels, NULL, e);
+    return rc ? rc : dv_vision_forward_work(r->m->vision, r->vw, r->pixels, r->emb, NULL, &r->run, e);
+}
+
+/* Token ids of the chat prompt with the image tag expanded to its tokens. */
+static int prompt_ids(dv_reader *r, const char *instruction, int32_t **ids, size_t *n,
+                      int32_t *image_id, dv_err *e)
+{
+    const dv_config *cfg = &r->m->cfg;
+    /* the image first, then the instruction, as DeepSeek-VL's examples do */
+    char *content = malloc(strlen(cfg->proc.image_tag) + strlen(instruction) + 1);
+    if (!content)
+        return dv_fail(e, DOCVL_ENOMEM, "no memory for the prompt");
+    strcpy(content, cfg->proc.image_tag);
+    strcat(content, instruction);
+    char *text = NULL;
+    int32_t *raw = NULL;
+    size_t n_raw = 0;
+    int n_images = 0;
+    int rc = dv_prompt_user(content, &text, e);
+    free(content);
+    if (rc == DOCVL_OK)
+        rc = dv_tokenizer_encode(r->m->tok, text, strlen(text), cfg->proc.add_bos, &raw, &n_raw, e);
+    free(text);
+    *image_id = dv_tokenizer_token_id(r->m->tok, cfg->proc.image_tag);
+    if (rc == DOCVL_OK && *image_id < 0)
+        rc = dv_fail(e, DOCVL_EMODEL, "tokenizer has no token %s", cfg->proc.image_tag);
+    if (rc == DOCVL_OK)
+        rc = dv_prompt_expand_images(raw, n_raw, *image_id, dv_config_image_tokens(cfg), ids, n,
+                                     &n_images, e);
+    free(raw);
+    if (rc == DOCVL_OK && n_images != 1) {
+        free(*ids);
+        rc = dv_fail(e, DOCVL_EINTERNAL, "prompt holds %d images, expected 1", n_images);
+    }
+    return rc;
+}
+
+typedef struct token_watch {
+    const dv_tile_opts *o;
+    int stopped;
+} token_watch;
+
+static int on_token(void *user, int step, int32_t id, const char *text, size_t len)
+{
+    (void)id;
+    (void)text;
+    (void)len;
+    token_watch *w = user;
+    if (w->o->on_token && w->o->on_token(w->o->user, step + 1)) {
+        w->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void gen_options(dv_reader *r, const dv_tile_opts *o, token_watch *w, dv_gen_opts *g)
+{
+    dv_gen_opts_default(g);
+    g->max_new_tokens = o->max_tokens;
+    /* --max-tokens is a ceiling per tile: a model with a short context
+     * generates what fits instead of refusing the tile */
+    g->fit_context = 1;
+    int32_t eos = dv_tokenizer_eos(r->m->tok);
+    if (eos >= 0)
+        g->eos_ids[g->n_eos++] = eos;
+    if (o->sample) {
+        /* the retry of a looping tile: mild sampling breaks the cycle */
+        g->sampler.temperature = 0.7f;
+        g->sampler.top_p = 0.9f;
+        g->sampler.seed = o->seed;
+    }
+    g->on_token = on_token;
+    g->user = w;
+}
+
+/* The KV cache for n prompt tokens and what may follow: the reader's own,
+ * reset, when its capacity is what dv_generate would make (the tiles of a
+ * run share prompt length and budget); else made anew at that capacity, so
+ * prefill chunks and outputs are the same as with a fresh cache. */
+static int kv_state(dv_reader *r, int n, const dv_gen_opts *g, dv_err *e)
+{
+    const dv_decoder_ops *ops = r->dec.ops;
+    int max_new = 0, rc = dv_generate_budget(&r->dec, n, g, &max_new, e);
+    if (rc)
+        return rc;
+    if (r->kv && ops->state_capacity(r->kv) == n + max_new) {
+        ops->state_reset(r->kv);
+        return DOCVL_OK;
+    }
+    if (r->kv)
+        ops->state_free(r->kv);
+    r->kv = NULL;
+    return ops->state_new(r->dec.model, n + max_new, &r->kv, e);
+}
+
+static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id,
+                    const float *img, const dv_tile_opts *o, dv_tile_result *res, dv_err *e)
+{
+    int hidden = r->dec.hidden;
+    float *embeds = malloc(n * (size_t)hidden * sizeof *embeds);
+    if (!embeds)
+        return dv_fail(e, DOCVL_ENOMEM, "no memory for %zu prompt embeddings", n);
+    int rc = r->dec.ops->embed(r->dec.model, ids, (int)n, embeds, e);
+    const float *images[1] = { img };
+    if (rc == DOCVL_OK)
+        rc = dv_prompt_splice_images(ids, n, image_id, images, 1,
+                                     dv_config_image_tokens(&r->m->cfg), hidden, embeds, e);
+    token_watch w = { o, 0 };
+    dv_gen_opts g;
+    gen_options(r, o, &w, &g);
+    dv_gen_result gr = { 0 };
+    if (rc == DOCVL_OK)
+        rc = kv_state(r, (int)n, &g, e);
+    if (rc == DOCVL_OK)
+        rc = dv_generate_with(&r->dec, r->kv, r->m->tok, embeds, (int)n, &g, &gr, &r->run, e);
+    free(embeds);
+    if (rc == DOCVL_OK) {
+        res->text = gr.text ? strdup(gr.text) : strdup("");
+        res->degenerate = gr.degenerate;
+        res->n_tokens = gr.n_ids;
+        res->stopped = w.stopped;
+        if (!res->text)
+            rc = dv_fail(e, DOCVL_ENOMEM, "no memory for the tile's text");
+    }
+    dv_gen_result_free(&gr);
+    return rc;
+}
+
+int dv_reader_read(dv_reader *r, const dv_image *tile, const dv_tile_opts *o,
+                   dv_tile_result *res, dv_err *e)
+{
+    memset(res, 0, sizeof *res);
+    dv_ctx_apply(&r->ctx);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int32_t image_id = -1;
+    int rc = image_embeddings(r, tile, e);
+    if (rc == DOCVL_OK)
+        rc = prompt_ids(r, o->instruction, &ids, &n, &image_id, e);
+    if (rc == DOCVL_OK)
+        rc = generate(r, ids, n, image_id, r->emb, o, res, e);
+    free(ids);
+    return rc;
+}

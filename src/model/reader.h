@@ -1,0 +1,53 @@
+/* The image+prompt -> text step of the model layer ("the reader"): the
+ * pipeline's only door to the model. It knows the model (towers, prompt,
+ * decoder, generation) and images, never documents; the pipeline hands it
+ * tile images and gets text back. What every tile needs (the thread pool,
+ * the decoder's KV cache) is made once per loaded model, not per tile. */
+#ifndef DV_READER_H
+#define DV_READER_H
+
+#include <stdint.h>
+
+#include "base/error.h"
+#include "image/image.h"
+
+typedef struct dv_reader dv_reader;
+
+/* Loads the model directory (config, weights, tokenizer); n_threads 0 =
+ * all cores; weights: a dv_weights (0: auto); cache_dir: the quantized-weight
+ * cache's directory (NULL: none). Errors are DOCVL_EIO / EFORMAT / EMODEL / EUNSUPPORTED from the
+ * loader, with the file or tensor named. */
+int dv_reader_open(const char *model_dir, int n_threads, int weights, const char *cache_dir,
+                   dv_reader **out, dv_err *e);
+/* A note about the load for the user, or NULL: the weight cache was written
+ * (where, how big) or could not be (why; the model loaded all the same). */
+const char *dv_reader_note(const dv_reader *r);
+void dv_reader_free(dv_reader *r);
+
+/* The side of the model's square input (1024 hybrid, 384 SigLIP-only):
+ * the natural tile size. */
+int dv_reader_image_size(const dv_reader *r);
+
+typedef struct dv_tile_opts {
+    const char *instruction;    /* the user turn's text after the image */
+    int max_tokens;
+    int sample;                 /* 0: greedy; 1: sampling (the retry of a loop) */
+    uint64_t seed;
+    /* Called per generated token; non-zero stops (an interrupt). */
+    int (*on_token)(void *user, int n_tokens);
+    void *user;
+} dv_tile_opts;
+
+typedef struct dv_tile_result {
+    char *text;                 /* malloc'ed */
+    int degenerate;             /* the loop guard tripped */
+    int stopped;                /* on_token asked to stop */
+    int n_tokens;
+} dv_tile_result;
+
+/* One image -> the model's answer to the instruction about it. */
+int dv_reader_read(dv_reader *r, const dv_image *tile, const dv_tile_opts *o,
+                   dv_tile_result *res, dv_err *e);
+void dv_tile_result_free(dv_tile_result *res);
+
+#endif

@@ -1,0 +1,265 @@
+/* One rendered line: words laid out in a font at the size a 200-300 dpi
+ * scan gives, cut at a word boundary to fit the width, drawn as coverage,
+ * toned to ink and paper, degraded, then resampled to the model's height. */
+#include <cairo.h>
+#include <glib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rng.h"
+#include "image/resize.h"
+#include "train/render_line.h"
+
+#define MAX_TRIES 400   /* eval keeps 1 text in 10; a fit can fail on long words */
+
+int dv_line_opts_check(const dv_line_opts *o, dv_err *e)
+{
+    if (o->height < 8 || o->height > 256)
+        return dv_fail(e, DOCVL_EINVAL, "line height %d px: must be 8 to 256", o->height);
+    if (o->width < 2 * o->height || o->width > 8192)
+        return dv_fail(e, DOCVL_EINVAL, "line width %d px: must be 2 x the height (%d) to 8192",
+                       o->width, 2 * o->height);
+    if (o->min_chars < 1 || o->max_chars < o->min_chars || o->max_chars > 1000)
+        return dv_fail(e, DOCVL_EINVAL, "characters %d to %d: need 1 <= min <= max <= 1000",
+                       o->min_chars, o->max_chars);
+    if (!(o->min_pt >= 4) || !(o->max_pt >= o->min_pt) || o->max_pt > 72)
+        return dv_fail(e, DOCVL_EINVAL, "font sizes %g to %g pt: need 4 <= min <= max <= 72",
+                       o->min_pt, o->max_pt);
+    if (!(o->min_dpi >= 72) || !(o->max_dpi >= o->min_dpi) || o->max_dpi > 1200)
+        return dv_fail(e, DOCVL_EINVAL, "resolutions %g to %g dpi: need 72 <= min <= max <= 1200",
+                       o->min_dpi, o->max_dpi);
+    if (!(o->scan >= 0 && o->scan <= 1))
+        return dv_fail(e, DOCVL_EINVAL, "scan strength %g: must be 0 to 1", o->scan);
+    return DOCVL_OK;
+}
+
+static double between(dv_rng *r, double lo, double hi)
+{
+    return lo + (hi - lo) * dv_rng_uniform(r);
+}
+
+/* The canvas at scan resolution and where the words go on it. */
+typedef struct plan {
+    int w, h;               /* canvas, scan pixels */
+    double px;              /* font size, scan pixels */
+    double *x;              /* each word's pen position */
+    int n;                  /* words that fit */
+    double right;           /* right edge of the last word's ink */
+    double top, bottom;     /* ink extent about the baseline (top < 0) */
+    double baseline;
+} plan;
+
+static void ink_extent(cairo_t *cr, const char *w, double x, plan *p)
+{
+    cairo_text_extents_t t;
+    cairo_text_extents(cr, w, &t);
+    p->right = x + fmax(t.x_advance, t.x_bearing + t.width);
+    p->top = fmin(p->top, t.y_bearing);
+    p->bottom = fmax(p->bottom, t.y_bearing + t.height);
+}
+
+/* Pen positions of the longest word prefix within max_chars and the width. */
+static void fit_words(cairo_t *cr, const dv_line_words *lw, int max_chars, double x0, plan *p)
+{
+    cairo_text_extents_t sp;
+    cairo_text_extents(cr, " ", &sp);
+    double limit = p->w - 0.1 * p->px, x = x0;
+    int chars = 0;
+    p->n = 0;
+    for (int i = 0; i < lw->n; i++) {
+        chars += (int)strlen(lw->w[i]) + (i ? 1 : 0);
+        if (i)
+            x += lw->gap_em[i] > 0 ? lw->gap_em[i] * p->px : sp.x_advance;
+        plan trial = *p;
+        ink_extent(cr, lw->w[i], x, &trial);
+        if (chars > max_chars || trial.right > limit)
+            break;
+        *p = trial;
+        p->x[i] = x;
+        p->n = i + 1;
+        cairo_text_extents_t t;
+        cairo_text_extents(cr, lw->w[i], &t);
+        x += t.x_advance;
+    }
+}
+
+/* Baseline somewhere that keeps the ink inside the canvas after the skew
+ * (the skew is reduced when the line is too tight for it). */
+static void place_vertically(plan *p, dv_line_look *k, dv_rng *r)
+{
+    double ink_h = p->bottom - p->top;
+    double slack = fmax(0, p->h - 2 - ink_h);
+    double reach = fmax(p->w / 2.0, fabs(p->right - p->w / 2.0));
+    double max_skew = asin(fmin(1, slack / 2 / reach)) * 180 / M_PI;
+    if (fabs(k->skew_deg) > max_skew)
+        k->skew_deg = copysign(max_skew, k->skew_deg);
+    double lift = reach * sin(fabs(k->skew_deg) * M_PI / 180);
+    double lo = 1 + lift - p->top, hi = p->h - 1 - lift - p->bottom;
+    p->baseline = hi > lo ? between(r, lo, hi) : (lo + hi) / 2;
+}
+
+/* Returns the style the face really has. */
+static int set_font(cairo_t *cr, const dv_fonts *f, int font, int style, double px)
+{
+    int real;
+    cairo_set_font_face(cr, dv_fonts_face(f, font, style, &real));
+    cairo_set_font_size(cr, px);
+    /* unhinted outlines: the layout is the same at every size */
+    cairo_font_options_t *fo = cairo_font_options_create();
+    cairo_font_options_set_antialias(fo, CAIRO_ANTIALIAS_GRAY);
+    cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_NONE);
+    cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
+    cairo_set_font_options(cr, fo);
+    cairo_font_options_destroy(fo);
+    return real;
+}
+
+/* Coverage of the words, toned: paper where there is none, ink where full. */
+static void draw_words(cairo_t *cr, cairo_surface_t *s, const dv_line_words *lw, const plan *p,
+                       const dv_line_look *k, dv_gray *g)
+{
+    cairo_translate(cr, p->w / 2.0, p->h / 2.0);
+    cairo_rotate(cr, k->skew_deg * M_PI / 180);
+    cairo_translate(cr, -p->w / 2.0, -p->h / 2.0);
+    for (int i = 0; i < p->n; i++) {
+        cairo_move_to(cr, p->x[i], p->baseline);
+        cairo_show_text(cr, lw->w[i]);
+    }
+    cairo_surface_flush(s);
+    const uint8_t *cov = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s);
+    double paper = 255 * k->paper, span = 255 * (k->paper - k->ink);
+    for (int y = 0; y < p->h; y++)
+        for (int x = 0; x < p->w; x++)
+            g->p[(size_t)y * p->w + x] =
+                (uint8_t)lrint(paper - span * cov[(size_t)y * stride + x] / 255.0);
+}
+
+/* Resampled to H x W (Pillow's bicubic), cut after the text when cropping. */
+static int to_image(const dv_gray *g, const dv_line_opts *o, const plan *p, dv_image *im,
+                    dv_err *e)
+{
+    uint8_t *small = malloc((size_t)o->width * o->height);
+    if (!small)
+        return dv_fail(e, DOCVL_ENOMEM, "a %d x %d line", o->width, o->height);
+    int rc = dv_resize_bicubic_u8(g->p, g->w, g->h, 1, small, o->width, o->height, e);
+    int w = o->width;
+    if (o->crop) {
+        double s = (double)o->width / g->w;
+        w = (int)fmin(o->width, ceil((p->right + 0.1 * p->px) * s));
+    }
+    if (!rc)
+        rc = dv_image_alloc(im, w, o->height, e);
+    for (int y = 0; !rc && y < o->height; y++)
+        for (int x = 0; x < w; x++)
+            memset(im->rgb + ((size_t)y * w + x) * 3, small[(size_t)y * o->width + x], 3);
+    free(small);
+    return rc;
+}
+
+typedef struct attempt {
+    const dv_line_opts *o;
+    const dv_fonts *f;
+    dv_rng *r;
+    dv_line_look look;
+    dv_line_words lw;
+    plan p;
+    cairo_surface_t *s;
+    cairo_t *cr;
+} attempt;
+
+/* Font, size, resolution, look and words for one try; 0 when the words that
+ * fit make a line of the wanted length and split. */
+static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
+{
+    const dv_line_opts *o = a->o;
+    dv_rng *r = a->r;
+    int font = (int)dv_rng_below(r, (uint64_t)dv_fonts_count(a->f));
+    double u = dv_rng_uniform(r);
+    int style = u < 0.70 ? 0 : u < 0.82 ? 1 : u < 0.94 ? 2 : 3;
+    a->look.family = dv_fonts_family(a->f, font);
+    a->look.pt = between(r, o->min_pt, o->max_pt);
+    a->look.dpi = between(r, o->min_dpi, o->max_dpi);
+    dv_line_look_draw(&a->look, o->scan, r);
+    int target = o->min_chars + (int)dv_rng_below(r, (uint64_t)(o->max_chars - o->min_chars + 1));
+    if (dv_line_words_make(src, r, target, &a->lw, e))
+        return e->code;
+    a->look.kind = a->lw.kind;
+    if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)
+        style |= 1;
+    plan *p = &a->p;
+    p->px = a->look.pt * a->look.dpi / 72;
+    p->h = (int)ceil(p->px * between(r, 1.25, 1.6));
+    p->w = (int)floor((double)o->width * p->h / o->height);
+    p->x = g_new0(double, a->lw.n);
+    a->s = cairo_image_surface_create(CAIRO_FORMAT_A8, p->w, p->h);
+    a->cr = cairo_create(a->s);
+    a->look.style = set_font(a->cr, a->f, font, style, p->px);
+    fit_words(a->cr, &a->lw, o->max_chars, between(r, 0.05, 0.8) * p->px, p);
+    place_vertically(p, &a->look, r);
+    *text = dv_line_words_join(&a->lw, p->n);
+    return (int)strlen(*text) >= o->min_chars && dv_split_of(*text) == o->split ? 0 : -1;
+}
+
+static void attempt_free(attempt *a)
+{
+    if (a->cr)
+        cairo_destroy(a->cr);
+    if (a->s)
+        cairo_surface_destroy(a->s);
+    g_free(a->p.x);
+    dv_line_words_free(&a->lw);
+}
+
+static int draw_line(attempt *a, dv_line *out, dv_err *e)
+{
+    cairo_status_t st = cairo_status(a->cr);
+    if (st != CAIRO_STATUS_SUCCESS)
+        return dv_fail(e, DOCVL_EINTERNAL, "drawing a line in %s: %s", a->look.family,
+                       cairo_status_to_string(st));
+    dv_gray g = { a->p.w, a->p.h, malloc((size_t)a->p.w * a->p.h) };
+    if (!g.p)
+        return dv_fail(e, DOCVL_ENOMEM, "a %d x %d line canvas", a->p.w, a->p.h);
+    draw_words(a->cr, a->s, &a->lw, &a->p, &a->look, &g);
+    int rc = dv_line_degrade(&g, &a->look, a->r, e);
+    if (!rc)
+        rc = to_image(&g, a->o, &a->p, &out->image, e);
+    free(g.p);
+    return rc;
+}
+
+int dv_render_line(const dv_line_opts *o, const dv_line_src *src, const dv_fonts *f,
+                   uint64_t seed, dv_line *out, dv_err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (dv_line_opts_check(o, e))
+        return e->code;
+    dv_rng r;
+    dv_rng_seed(&r, seed);
+    for (int t = 0; t < MAX_TRIES; t++) {
+        attempt a = { .o = o, .f = f, .r = &r };
+        char *text = NULL;
+        int rc = lay_out(&a, src, &text, e);
+        if (rc > 0 || (rc == 0 && (rc = draw_line(&a, out, e)) == 0)) {
+            out->look = a.look;
+            out->text = text;
+            attempt_free(&a);
+            if (rc)
+                dv_line_free(out);
+            return rc;
+        }
+        g_free(text);
+        attempt_free(&a);
+    }
+    return dv_fail(e, DOCVL_EINVAL, "no line of %d to %d characters fits %d px at %d px high "
+                   "in %d tries (raise --line-width or lower --min-chars)",
+                   o->min_chars, o->max_chars, o->width, o->height, MAX_TRIES);
+}
+
+void dv_line_free(dv_line *l)
+{
+    dv_image_free(&l->image);
+    g_free(l->text);
+    memset(l, 0, sizeof *l);
+}

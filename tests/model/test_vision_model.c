@@ -1,0 +1,150 @@
+/* The vision path on the golden cases (fed the golden pixels) and its
+ * binding checks: every tensor is found by name and checked by shape. */
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "weights/checkpoint.h"
+#include "weights/config.h"
+#include "weights/safetensors.h"
+#include "model/vision.h"
+#include "testutil.h"
+
+typedef struct fixture {
+    char *dir;
+    dv_config cfg;
+    dv_checkpoint *ck;
+    dv_safetensors *gold;
+} fixture;
+
+static void open_case(fixture *f, const char *name)
+{
+    dv_err e = { 0 };
+    f->dir = test_data(name);
+    char *g = g_build_filename(f->dir, "goldens.safetensors", NULL);
+    g_assert_cmpint(dv_config_load(f->dir, &f->cfg, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_checkpoint_open(f->dir, &f->ck, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_safetensors_open(g, &f->gold, &e), ==, DOCVL_OK);
+    g_free(g);
+}
+
+static void close_case(fixture *f)
+{
+    dv_checkpoint_close(f->ck);
+    dv_safetensors_close(f->gold);
+    g_free(f->dir);
+}
+
+static float *golden_pixels(const fixture *f)
+{
+    const dv_tensor *t = dv_safetensors_find(f->gold, "pixel_values_u8");
+    g_assert_nonnull(t);
+    size_t n = (size_t)dv_tensor_numel(t);
+    float *p = g_new(float, n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(((const uint8_t *)t->data)[i] / 255.0);
+    return p;
+}
+
+/* The README rule: |c - ref| <= 2e-5 * max|ref| + 1e-4 * |ref|. */
+static double worst_ratio(const dv_tensor *ref, const float *got)
+{
+    size_t n = (size_t)dv_tensor_numel(ref);
+    const float *r = ref->data;
+    double mx = 0, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs(r[i]));
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs(got[i] - r[i]) / (2e-5 * mx + 1e-4 * fabs(r[i])));
+    return worst;
+}
+
+static float *run(const fixture *f, int widen, const dv_vision_taps *taps)
+{
+    dv_err e = { 0 };
+    dv_vision *v;
+    g_assert_cmpint(dv_vision_bind(&f->cfg, f->ck, widen, &v, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_vision_tokens(v), ==, 576);
+    g_assert_cmpint(dv_vision_embed_dim(v), ==, f->cfg.aligner.n_embed);
+    float *px = golden_pixels(f), *out = g_new(float, 576 * (size_t)f->cfg.aligner.n_embed);
+    dv_ctx ctx = { .n_threads = 1 };
+    g_assert_cmpint(dv_vision_forward(v, px, out, taps, &ctx, &e), ==, DOCVL_OK);
+    g_free(px);
+    dv_vision_free(v);
+    return out;
+}
+
+static void check_case(const char *name)
+{
+    fixture f;
+    open_case(&f, name);
+    float *out = run(&f, 1, NULL);
+    const dv_tensor *ref = dv_safetensors_find(f.gold, "aligner_out");
+    g_assert_cmpfloat(worst_ratio(ref, out), <=, 1.0);
+    g_free(out);
+    close_case(&f);
+}
+
+static void test_hybrid(void) { check_case("golden/tiny-f32"); }
+static void test_siglip_only(void) { check_case("golden/tiny-siglip-f32"); }
+
+/* BF16 weights kept 16-bit (streamed widening) or widened at load agree. */
+static void test_bf16_widen(void)
+{
+    fixture f;
+    open_case(&f, "golden/tiny-bf16");
+    float sam_a[576 * 32], sam_b[576 * 32];
+    dv_vision_taps ta = { .sam_out = sam_a }, tb = { .sam_out = sam_b };
+    float *a = run(&f, 0, &ta), *b = run(&f, 1, &tb);
+    size_t n = 576 * (size_t)f.cfg.aligner.n_embed;
+    for (size_t i = 0; i < n; i++)
+        g_assert_cmpfloat_with_epsilon(a[i], b[i], 1e-5);
+    g_assert_cmpfloat(worst_ratio(dv_safetensors_find(f.gold, "sam_out"), sam_a), <=, 1.0);
+    g_assert_cmpfloat(worst_ratio(dv_safetensors_find(f.gold, "aligner_out"), a), <=, 1.0);
+    g_free(a);
+    g_free(b);
+    close_case(&f);
+}
+
+static void expect_bind_error(const fixture *f, const dv_config *cfg, const char *what)
+{
+    dv_err e = { 0 };
+    dv_vision *v = NULL;
+    g_assert_cmpint(dv_vision_bind(cfg, f->ck, 1, &v, &e), ==, DOCVL_EMODEL);
+    g_assert_null(v);
+    if (!strstr(e.msg, what))
+        g_error("message \"%s\" lacks \"%s\"", e.msg, what);
+}
+
+static void test_bind_errors(void)
+{
+    fixture f;
+    open_case(&f, "golden/tiny-f32");
+    dv_config c = f.cfg;
+    c.sam.mlp_dim = 100;   /* lin1 is [128, 32] in the file */
+    expect_bind_error(&f, &c, "vision_tower_high.vision_tower.blocks.0.mlp.lin1.weight\" has "
+                              "shape [128, 32], expected [100, 32]");
+    c = f.cfg;
+    c.siglip.layers = 3;   /* the file has 2 blocks */
+    expect_bind_error(&f, &c, "vision_tower_low.vision_tower.blocks.2.norm1.weight\" is missing");
+    c = f.cfg;
+    c.sam.window_size = 8; /* rel_pos tables are sized for 14 */
+    expect_bind_error(&f, &c, "rel_pos_h\" has shape [27, 16], expected [15, 16]");
+    c = f.cfg;
+    c.aligner.n_embed = 32;
+    expect_bind_error(&f, &c, "aligner.high_up_proj.weight");
+    c = f.cfg;
+    c.pre.image_size = 512;
+    expect_bind_error(&f, &c, "image_size 512");
+    close_case(&f);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/vision/hybrid", test_hybrid);
+    g_test_add_func("/vision/siglip-only", test_siglip_only);
+    g_test_add_func("/vision/bf16-widen", test_bf16_widen);
+    g_test_add_func("/vision/bind-errors", test_bind_errors);
+    return g_test_run();
+}

@@ -1,0 +1,483 @@
+/* Rendered text lines: repeatable from the seed, transcriptions of whole
+ * words in printable ASCII within the length limits, ink as wide as the
+ * text, held-out fonts and texts disjoint from training ones, every
+ * degradation within its documented range, bad options refused. Skipped
+ * (not failed) when a font family of the table is not installed. */
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "image/decode.h"
+#include "testutil.h"
+#include "train/render.h"
+#include "train/render_line.h"
+
+static const char *const BASE[] = {
+    "report", "office", "sales", "revenue", "costs", "staff", "northern", "southern",
+    "districts", "notes", "budget", "forecast", "plan", "year", "hires", "training",
+    "equipment", "purchases", "approved", "board", "March", "quarterly", "regional", "table",
+    "total", "figures", "summary", "account", "balance", "invoice", "payment", "customer",
+};
+
+/* 80 paragraphs of 12 words, different enough that both splits get some. */
+static char *corpus(void)
+{
+    GString *g = g_string_new(NULL);
+    int n = G_N_ELEMENTS(BASE);
+    for (int p = 0; p < 80; p++) {
+        for (int w = 0; w < 12; w++)
+            g_string_append_printf(g, "%s%s", w ? " " : "", BASE[(p * 7 + w * (p % 5 + 1)) % n]);
+        g_string_append(g, p % 3 ? ".\n\n" : ",\n\n");
+    }
+    return g_string_free(g, FALSE);
+}
+
+/* NULL when every family of the split's table is installed. */
+static const char *missing_font(dv_split split)
+{
+    int n;
+    const dv_font_entry *t = dv_font_table(&n);
+    for (int i = 0; i < n; i++)
+        if (t[i].split == split && !dv_font_installed(t[i].family))
+            return t[i].family;
+    return NULL;
+}
+
+typedef struct fixture {
+    dv_line_src *src;
+    dv_fonts *fonts;
+} fixture;
+
+/* 0 (test skipped) when a font is missing. */
+static int open_fixture(fixture *fx, const char *fonts, dv_split split)
+{
+    const char *miss = fonts ? NULL : missing_font(split);
+    if (miss) {
+        char *why = g_strdup_printf("font family \"%s\" is not installed (scripts/deps)", miss);
+        g_test_skip(why);
+        g_free(why);
+        return 0;
+    }
+    dv_err e = {0};
+    char *text = corpus();
+    if (dv_line_src_from_text(text, split, &fx->src, &e) || dv_fonts_open(fonts, split, &fx->fonts, &e))
+        g_error("%s", e.msg);
+    g_free(text);
+    return 1;
+}
+
+static void close_fixture(fixture *fx)
+{
+    dv_line_src_free(fx->src);
+    dv_fonts_free(fx->fonts);
+}
+
+static void line(const fixture *fx, const dv_line_opts *o, uint64_t seed, dv_line *l)
+{
+    dv_err e = {0};
+    if (dv_render_line(o, fx->src, fx->fonts, seed, l, &e))
+        g_error("line %" G_GUINT64_FORMAT ": %s", seed, e.msg);
+}
+
+static void test_repeatable(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    int differ = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        dv_line a, b, c;
+        line(&fx, &o, seed, &a);
+        line(&fx, &o, seed, &b);
+        line(&fx, &o, seed + 100, &c);
+        g_assert_cmpint(a.image.w, ==, o.width);
+        g_assert_cmpint(a.image.h, ==, o.height);
+        size_t n = (size_t)a.image.w * a.image.h * 3;
+        g_assert_cmpmem(a.image.rgb, n, b.image.rgb, n);
+        g_assert_cmpstr(a.text, ==, b.text);
+        g_assert_cmpstr(a.look.family, ==, b.look.family);
+        differ += strcmp(a.text, c.text) != 0;
+        dv_line_free(&a);
+        dv_line_free(&b);
+        dv_line_free(&c);
+    }
+    g_assert_cmpint(differ, >=, 6);
+    close_fixture(&fx);
+}
+
+/* A corpus word, or one dressed in punctuation, in any case. */
+static int corpus_word(const char *w)
+{
+    char *low = g_ascii_strdown(w, -1);
+    int ok = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(BASE) && !ok; i++) {
+        char *b = g_ascii_strdown(BASE[i], -1);
+        ok = strcmp(low, b) == 0 || (strstr(low, b) && strlen(low) <= strlen(b) + 3);
+        g_free(b);
+    }
+    g_free(low);
+    return ok;
+}
+
+static void check_text(const dv_line *l, const dv_line_opts *o)
+{
+    const char *t = l->text;
+    int n = (int)strlen(t);
+    g_assert_cmpint(n, >=, o->min_chars);
+    g_assert_cmpint(n, <=, o->max_chars);
+    g_assert_true(t[0] != ' ' && t[n - 1] != ' ' && !strstr(t, "  "));
+    for (int i = 0; i < n; i++)
+        g_assert_true(t[i] >= 0x20 && t[i] <= 0x7e);
+    if (strcmp(l->look.kind, "prose") && strcmp(l->look.kind, "punct"))
+        return;
+    /* running text is cut between words, never inside one */
+    char **w = g_strsplit(t, " ", -1);
+    for (char **p = w; *p; p++)
+        if (!corpus_word(*p))
+            g_error("\"%s\" in \"%s\" is not a whole corpus word", *p, t);
+    g_strfreev(w);
+}
+
+static void test_transcription(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    /* a narrow line: most texts are cut to fit */
+    dv_line_opts narrow = o;
+    narrow.width = 160;
+    narrow.max_chars = 200;
+    dv_line_opts curriculum = o;
+    curriculum.min_chars = 20;
+    curriculum.max_chars = 30;
+    int kinds = 0;
+    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (uint64_t seed = 1; seed <= 120; seed++) {
+        const dv_line_opts *opts[] = { &o, &narrow, &curriculum };
+        for (int k = 0; k < 3; k++) {
+            dv_line l;
+            line(&fx, opts[k], seed, &l);
+            check_text(&l, opts[k]);
+            if (!g_hash_table_contains(seen, l.look.kind)) {
+                g_hash_table_add(seen, (gpointer)l.look.kind);
+                kinds++;
+            }
+            dv_line_free(&l);
+        }
+    }
+    g_assert_cmpint(kinds, ==, 8);
+    g_hash_table_destroy(seen);
+    close_fixture(&fx);
+}
+
+/* Columns holding ink on a clean line (paper is exactly white at --scan 0). */
+static void ink_columns(const dv_image *im, int *first, int *last)
+{
+    *first = -1;
+    *last = -1;
+    for (int x = 0; x < im->w; x++)
+        for (int y = 0; y < im->h; y++)
+            if (im->rgb[((size_t)y * im->w + x) * 3] < 160) {
+                if (*first < 0)
+                    *first = x;
+                *last = x;
+                break;
+            }
+}
+
+/* In a monospaced face each character advances 0.6 em, and the em is the
+ * line height over 1.25 to 1.6: the ink is as wide as the transcription. */
+static void test_ink_as_wide_as_text(void)
+{
+    if (!dv_font_installed("Liberation Mono")) {
+        g_test_skip("Liberation Mono is not installed (scripts/deps)");
+        return;
+    }
+    fixture fx;
+    open_fixture(&fx, "Liberation Mono", DV_SPLIT_TRAIN);
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    o.scan = 0;
+    o.min_chars = 6;
+    int checked = 0;
+    for (uint64_t seed = 1; seed <= 60; seed++) {
+        dv_line l;
+        line(&fx, &o, seed, &l);
+        int first, last;
+        ink_columns(&l.image, &first, &last);
+        g_assert_cmpint(first, >=, 0);
+        g_assert_cmpint(last, <, o.width - 1);
+        if (strcmp(l.look.kind, "cells") != 0) {
+            double per_char = (last - first + 1.0) / strlen(l.text);
+            if (per_char < 0.28 * o.height || per_char > 0.5 * o.height)
+                g_error("\"%s\": %.1f px a character", l.text, per_char);
+            checked++;
+        }
+        g_assert_cmpfloat(l.look.paper, ==, 1);
+        g_assert_cmpint(l.image.rgb[0], ==, 255);
+        dv_line_free(&l);
+    }
+    g_assert_cmpint(checked, >, 30);
+    /* --crop ends the image a little after the ink */
+    o.crop = 1;
+    dv_line l;
+    line(&fx, &o, 7, &l);
+    int first, last;
+    ink_columns(&l.image, &first, &last);
+    g_assert_cmpint(l.image.w, <=, o.width);
+    g_assert_cmpint(l.image.w - last, <=, o.height / 4 + 2);
+    dv_line_free(&l);
+    close_fixture(&fx);
+}
+
+static int in_split_table(const char *family, dv_split split)
+{
+    int n;
+    const dv_font_entry *t = dv_font_table(&n);
+    for (int i = 0; i < n; i++)
+        if (strcmp(t[i].family, family) == 0)
+            return t[i].split == split;
+    return 0;
+}
+
+static void test_split_disjoint(void)
+{
+    int n;
+    const dv_font_entry *t = dv_font_table(&n);
+    int classes[2][3] = { { 0 } };
+    for (int i = 0; i < n; i++) {
+        g_assert_true(in_split_table(t[i].family, t[i].split));   /* listed once */
+        int c = strcmp(t[i].cls, "serif") == 0 ? 0 : strcmp(t[i].cls, "sans") == 0 ? 1 : 2;
+        classes[t[i].split][c]++;
+    }
+    for (int s = 0; s < 2; s++)
+        for (int c = 0; c < 3; c++)
+            g_assert_cmpint(classes[s][c], >, 0);
+    fixture tr, ev;
+    if (!open_fixture(&tr, NULL, DV_SPLIT_TRAIN) || !open_fixture(&ev, NULL, DV_SPLIT_EVAL))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS, oe = o;
+    oe.split = DV_SPLIT_EVAL;
+    GHashTable *train = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (uint64_t seed = 1; seed <= 150; seed++) {
+        dv_line l;
+        line(&tr, &o, seed, &l);
+        g_assert_true(in_split_table(l.look.family, DV_SPLIT_TRAIN));
+        g_assert_cmpint(dv_split_of(l.text), ==, DV_SPLIT_TRAIN);
+        g_hash_table_add(train, g_strdup(l.text));
+        dv_line_free(&l);
+    }
+    for (uint64_t seed = 1; seed <= 150; seed++) {
+        dv_line l;
+        line(&ev, &oe, seed, &l);
+        g_assert_true(in_split_table(l.look.family, DV_SPLIT_EVAL));
+        g_assert_cmpint(dv_split_of(l.text), ==, DV_SPLIT_EVAL);
+        g_assert_false(g_hash_table_contains(train, l.text));
+        dv_line_free(&l);
+    }
+    g_hash_table_destroy(train);
+    close_fixture(&tr);
+    close_fixture(&ev);
+}
+
+static void test_degradations_in_range(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    int skew = 0, blur = 0, noise = 0, speckle = 0, low = 0, bin = 0, jpeg = 0, styles = 0;
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        dv_line l;
+        line(&fx, &o, seed, &l);
+        const dv_line_look *k = &l.look;
+        g_assert_cmpfloat(fabs(k->skew_deg), <=, DV_LINE_SKEW_MAX);
+        g_assert_cmpfloat(k->blur, <=, DV_LINE_BLUR_MAX);
+        g_assert_cmpfloat(k->noise, <=, DV_LINE_NOISE_MAX);
+        g_assert_cmpfloat(k->speckle, <=, DV_LINE_SPECKLE_MAX);
+        g_assert_cmpfloat(k->ink, >=, 0);
+        g_assert_cmpfloat(k->ink, <=, DV_LINE_INK_MAX);
+        g_assert_cmpfloat(k->paper, >=, DV_LINE_PAPER_MIN);
+        g_assert_cmpfloat(k->paper, <=, 1);
+        g_assert_cmpfloat(k->paper - k->ink, >=, 0.2);
+        g_assert_true(k->jpeg == 0 || (k->jpeg >= DV_LINE_JPEG_MIN && k->jpeg <= DV_LINE_JPEG_MAX));
+        g_assert_cmpfloat(k->pt, >=, o.min_pt);
+        g_assert_cmpfloat(k->pt, <=, o.max_pt);
+        g_assert_cmpfloat(k->dpi, >=, o.min_dpi);
+        g_assert_cmpfloat(k->dpi, <=, o.max_dpi);
+        skew += k->skew_deg != 0;
+        blur += k->blur > 0;
+        noise += k->noise > 0;
+        speckle += k->speckle > 0;
+        low += k->ink > 0.25;
+        bin += k->binarized;
+        jpeg += k->jpeg > 0;
+        styles |= 1 << k->style;
+        dv_line_free(&l);
+    }
+    /* each degradation is drawn now and then, none always */
+    int counts[] = { skew, blur, noise, speckle, low, bin, jpeg };
+    for (size_t i = 0; i < G_N_ELEMENTS(counts); i++) {
+        g_assert_cmpint(counts[i], >, 10);
+        g_assert_cmpint(counts[i], <, 250);
+    }
+    g_assert_cmpint(styles, ==, 15);
+    /* --scan 0: none at all */
+    o.scan = 0;
+    for (uint64_t seed = 1; seed <= 30; seed++) {
+        dv_line l;
+        line(&fx, &o, seed, &l);
+        const dv_line_look *k = &l.look;
+        g_assert_true(k->skew_deg == 0 && k->blur == 0 && k->noise == 0 && k->speckle == 0 &&
+                      k->ink == 0 && k->paper == 1 && !k->binarized && !k->jpeg);
+        dv_line_free(&l);
+    }
+    close_fixture(&fx);
+}
+
+static void expect_fail(int rc, const dv_err *e, const char *in_msg)
+{
+    g_assert_cmpint(rc, ==, DOCVL_EINVAL);
+    if (!strstr(e->msg, in_msg))
+        g_error("message \"%s\" lacks \"%s\"", e->msg, in_msg);
+}
+
+static void test_errors(void)
+{
+    dv_line_opts o = DV_LINE_DEFAULTS, bad;
+    dv_err e = {0};
+    g_assert_cmpint(dv_line_opts_check(&o, &e), ==, 0);
+    bad = o, bad.height = 4;
+    expect_fail(dv_line_opts_check(&bad, &e), &e, "line height");
+    bad = o, bad.width = 40, dv_err_clear(&e);
+    expect_fail(dv_line_opts_check(&bad, &e), &e, "line width");
+    bad = o, bad.min_chars = 10, bad.max_chars = 5, dv_err_clear(&e);
+    expect_fail(dv_line_opts_check(&bad, &e), &e, "characters");
+    bad = o, bad.max_dpi = 100, dv_err_clear(&e);
+    expect_fail(dv_line_opts_check(&bad, &e), &e, "dpi");
+    bad = o, bad.scan = 1.5, dv_err_clear(&e);
+    expect_fail(dv_line_opts_check(&bad, &e), &e, "scan");
+    dv_fonts *f = NULL;
+    dv_err_clear(&e);
+    expect_fail(dv_fonts_open("DejaVu Sans,No Such Family", DV_SPLIT_TRAIN, &f, &e), &e,
+                "No Such Family");
+    g_assert_null(f);
+    dv_err_clear(&e);
+    expect_fail(dv_fonts_open(" , ", DV_SPLIT_TRAIN, &f, &e), &e, "names no font");
+    dv_line_src *s = NULL;
+    dv_err_clear(&e);
+    expect_fail(dv_line_src_from_text("\xc3\xa9t\xc3\xa9 \xc3\xa0", DV_SPLIT_TRAIN, &s, &e), &e,
+                "printable ASCII");
+    g_assert_null(s);
+    /* words too long for the width: an error, not a cut word */
+    fixture fx;
+    if (!dv_font_installed("DejaVu Sans"))
+        return;
+    open_fixture(&fx, "DejaVu Sans", DV_SPLIT_TRAIN);
+    o.width = 2 * o.height;
+    o.min_chars = 30;
+    dv_line l;
+    dv_err_clear(&e);
+    expect_fail(dv_render_line(&o, fx.src, fx.fonts, 1, &l, &e), &e, "fits");
+    close_fixture(&fx);
+}
+
+static void test_font_spec(void)
+{
+    const char *miss = missing_font(DV_SPLIT_TRAIN);
+    if (miss) {
+        g_test_skip(miss);
+        return;
+    }
+    dv_err e = {0};
+    dv_fonts *f;
+    g_assert_cmpint(dv_fonts_open("mono", DV_SPLIT_TRAIN, &f, &e), ==, 0);
+    int n;
+    const dv_font_entry *t = dv_font_table(&n);
+    int mono = 0;
+    for (int i = 0; i < n; i++)
+        mono += t[i].split == DV_SPLIT_TRAIN && strcmp(t[i].cls, "mono") == 0;
+    g_assert_cmpint(dv_fonts_count(f), ==, mono);
+    dv_fonts_free(f);
+    char *dir = test_tmpdir();
+    char *file = g_build_filename(dir, "fonts.txt", NULL);
+    const char *list = "# two faces\nDejaVu Serif\n\nLiberation Sans\nDejaVu Serif\n";
+    test_write_file(file, list, strlen(list));
+    char *spec = g_strconcat("@", file, NULL);
+    g_assert_cmpint(dv_fonts_open(spec, DV_SPLIT_TRAIN, &f, &e), ==, 0);
+    g_assert_cmpint(dv_fonts_count(f), ==, 2);
+    g_assert_cmpstr(dv_fonts_family(f, 1), ==, "Liberation Sans");
+    int real;
+    g_assert_nonnull(dv_fonts_face(f, 0, 3, &real));
+    g_assert_cmpint(real, ==, 3);
+    dv_fonts_free(f);
+    /* a family without an italic face: its upright face, recorded as such */
+    if (dv_font_installed("Noto Sans Mono")) {
+        g_assert_cmpint(dv_fonts_open("Noto Sans Mono", DV_SPLIT_EVAL, &f, &e), ==, 0);
+        dv_fonts_face(f, 0, 2, &real);
+        g_assert_cmpint(real, ==, 0);
+        dv_fonts_face(f, 0, 1, &real);
+        g_assert_cmpint(real, ==, 1);
+        dv_fonts_free(f);
+    }
+    test_rmtree(dir);
+    g_free(spec);
+    g_free(file);
+    g_free(dir);
+}
+
+/* Written as PNG (gray lines as 8-bit gray) and decoded: the same RGB. */
+static void round_trip(const dv_image *im, const char *path, int want_gray)
+{
+    dv_err e = {0};
+    g_assert_cmpint(dv_render_write_png(im, path, &e), ==, 0);
+    char *data;
+    gsize len;
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpint(data[25], ==, want_gray ? 0 : 2);   /* IHDR colour type */
+    dv_image back = {0};
+    g_assert_cmpint(dv_image_decode((const uint8_t *)data, len, 0, 1 << 24, &back, &e), ==, 0);
+    g_assert_cmpint(back.w, ==, im->w);
+    g_assert_cmpint(back.h, ==, im->h);
+    g_assert_cmpmem(back.rgb, (size_t)im->w * im->h * 3, im->rgb, (size_t)im->w * im->h * 3);
+    dv_image_free(&back);
+    g_free(data);
+}
+
+static void test_png_round_trip(void)
+{
+    if (!dv_font_installed("DejaVu Serif")) {
+        g_test_skip("DejaVu Serif is not installed (scripts/deps)");
+        return;
+    }
+    fixture fx;
+    open_fixture(&fx, "DejaVu Serif", DV_SPLIT_TRAIN);
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    dv_line l;
+    line(&fx, &o, 3, &l);
+    char *dir = test_tmpdir();
+    char *path = g_build_filename(dir, "l.png", NULL);
+    round_trip(&l.image, path, 1);
+    l.image.rgb[4] ^= 1;   /* one coloured pixel: written as RGB */
+    round_trip(&l.image, path, 0);
+    dv_line_free(&l);
+    close_fixture(&fx);
+    test_rmtree(dir);
+    g_free(path);
+    g_free(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/render_lines/repeatable", test_repeatable);
+    g_test_add_func("/render_lines/transcription", test_transcription);
+    g_test_add_func("/render_lines/ink_as_wide_as_text", test_ink_as_wide_as_text);
+    g_test_add_func("/render_lines/split_disjoint", test_split_disjoint);
+    g_test_add_func("/render_lines/degradations_in_range", test_degradations_in_range);
+    g_test_add_func("/render_lines/errors", test_errors);
+    g_test_add_func("/render_lines/font_spec", test_font_spec);
+    g_test_add_func("/render_lines/png_round_trip", test_png_round_trip);
+    return g_test_run();
+}
