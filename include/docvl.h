@@ -80,7 +80,10 @@ typedef struct docvl_error {
  * (NULL: no model, text layers only). The model is loaded once, at the
  * first page that needs it (or by docvl_model_info), and kept until
  * docvl_close: born-digital documents never pay for it. params NULL: the
- * defaults. err may be NULL. */
+ * defaults. err may be NULL. Several threads may call docvl_read with one
+ * context at once (docvl batch --jobs): the model reads one tile at a time,
+ * with all the context's threads, while the documents' other work
+ * (opening, drawing, writing) runs side by side. */
 int docvl_open(const char *model_dir, const docvl_open_params *params, docvl_context **out,
                docvl_error *err);
 void docvl_close(docvl_context *ctx);

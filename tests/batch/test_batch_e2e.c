@@ -441,6 +441,67 @@ static void test_list_on_stdin(void)
     g_free(out);
 }
 
+/* Runs docvl batch with the tiny model of the goldens over dir with j jobs
+ * into out; returns the model loads its JSON summary counts. */
+static int model_run(const char *dir, const char *out, const char *jobs)
+{
+    char *model = test_data("golden/tiny-siglip-f32");
+    char *argv[] = { (char *)exe, "batch", "-m", model, "--max-tokens", "16", "--no-cache", "-j",
+                     (char *)jobs, "--progress", "json", "-o", (char *)out, (char *)dir, NULL };
+    char *err = NULL;
+    int status = -1;
+    g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                               &err, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    const char *sum = strstr(err, "{\"event\":\"summary\"");
+    g_assert_nonnull(sum);
+    const char *loads = strstr(sum, "\"model_loads\":");
+    g_assert_nonnull(loads);
+    int n = atoi(loads + strlen("\"model_loads\":"));
+    g_free(err);
+    g_free(model);
+    return n;
+}
+
+/* --jobs 2 with a model: one load for both workers, the same outputs as
+ * one job (the model reads one tile at a time). */
+static void test_shared_model(void)
+{
+    char *dir = out_dir("model-in");
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0777), ==, 0);
+    for (int i = 7; i < 200; i += 50) {   /* the corpus's PNGs: they need the model */
+        g_assert_true(corpus_kind_of(i) == CORPUS_PNG);
+        char *rel = corpus_rel(i);
+        char *src = g_build_filename(corpus, rel, NULL);
+        char *base = g_path_get_basename(rel);
+        char *dst = g_build_filename(dir, base, NULL);
+        char *data = NULL;
+        gsize len = 0;
+        g_assert_true(g_file_get_contents(src, &data, &len, NULL));
+        test_write_file(dst, data, len);
+        g_free(data);
+        g_free(dst);
+        g_free(base);
+        g_free(src);
+        g_free(rel);
+    }
+    char *one = out_dir("model-j1"), *two = out_dir("model-j2");
+    g_assert_cmpint(model_run(dir, one, "1"), ==, 1);
+    g_assert_cmpint(model_run(dir, two, "2"), ==, 1);
+    GHashTable *a = tree(one, 0), *b = tree(two, 0);
+    g_assert_cmpuint(g_hash_table_size(a), ==, 4);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, a);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        g_assert_cmpstr(g_hash_table_lookup(b, k), ==, v);
+    g_hash_table_destroy(a);
+    g_hash_table_destroy(b);
+    g_free(one);
+    g_free(two);
+    g_free(dir);
+}
+
 /* The options docvl batch adds are in its --help and in the man page. */
 static void test_help_in_man(void)
 {
@@ -490,6 +551,7 @@ int main(int argc, char **argv)
     g_test_add_func("/batch/e2e/four-shards", test_shards);
     g_test_add_func("/batch/e2e/sigterm", test_sigterm);
     g_test_add_func("/batch/e2e/list-on-stdin", test_list_on_stdin);
+    g_test_add_func("/batch/e2e/shared-model", test_shared_model);
     g_test_add_func("/batch/e2e/memory-flat", test_memory_flat);
     g_test_add_func("/batch/e2e/rerun-rules", test_rerun_rules);
     g_test_add_func("/batch/e2e/usage", test_usage);

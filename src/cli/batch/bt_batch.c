@@ -145,6 +145,8 @@ typedef struct batch {
     GPtrArray *deferred;    /* locked by another process when first tried */
     int fatal;              /* exit status that stops the batch, 0: none */
     int n_done, n_partial, n_failed, n_skipped, pages;
+    int model_loads;        /* of the shared context: 1 at most */
+    docvl_context *ctx;
     int finished;           /* documents finished in this run */
     gint64 t0;
 } batch;
@@ -321,6 +323,7 @@ static void read_locked(batch *b, bt_engine *en, const bt_input *in, const input
     }
     bt_doc_result res;
     bt_engine_read(en, in->path, out.f, on_page, &d, &res);
+    g_atomic_int_add(&b->model_loads, res.model_loads);
     bt_status s = status_of(&res);
     int finished = res.outcome == BT_READ_OK || res.outcome == BT_READ_FAILED;
     if (res.outcome == BT_READ_FATAL)
@@ -389,7 +392,6 @@ static const bt_input *next_input(batch *b, int *wait)
 
 typedef struct worker {
     batch *b;
-    int n_threads;
     GThread *thread;
 } worker;
 
@@ -399,12 +401,7 @@ static gpointer work(gpointer user)
 {
     worker *w = user;
     batch *b = w->b;
-    bt_engine *en = NULL;
-    docvl_error e = { 0 };
-    if (bt_engine_new(b->o, w->n_threads, b->a->jobs > 1, &batch_signal, &en, &e) != DOCVL_OK) {
-        set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
-        return NULL;
-    }
+    bt_engine *en = bt_engine_new(b->ctx, b->o, b->a->jobs > 1, &batch_signal);
     const bt_input *in;
     int wait;
     while (!stopping(b) && (in = next_input(b, &wait))) {
@@ -428,11 +425,14 @@ static void run_workers(batch *b)
     if (jobs > 1 && jobs * threads > cores && !b->o->quiet)
         fprintf(stderr, "docvl: note: %d jobs x %d threads is more than the %d cores\n", jobs,
                 threads, cores);
-    worker *ws = g_new0(worker, jobs);
-    for (int i = 0; i < jobs; i++) {
-        ws[i].b = b;
-        ws[i].n_threads = threads;
+    docvl_error e = { 0 };
+    if (bt_engine_context(b->o, threads, &b->ctx, &e) != DOCVL_OK) {
+        set_fatal(b, CLI_EXIT_FAIL, NULL, e.msg);
+        return;
     }
+    worker *ws = g_new0(worker, jobs);
+    for (int i = 0; i < jobs; i++)
+        ws[i].b = b;
     if (jobs == 1) {
         work(&ws[0]);
     } else {
@@ -442,6 +442,7 @@ static void run_workers(batch *b)
             g_thread_join(ws[i].thread);
     }
     g_free(ws);
+    docvl_close(b->ctx);
 }
 
 static void summary(const batch *b)
@@ -456,8 +457,10 @@ static void summary(const batch *b)
     if (b->a->progress == PROG_JSON)
         fprintf(stderr,
                 "{\"event\":\"summary\",\"documents\":%u,\"done\":%d,\"partial\":%d,"
-                "\"failed\":%d,\"skipped\":%d,\"pages\":%d,\"seconds\":%.3f}\n",
-                b->todo->len, b->n_done, b->n_partial, b->n_failed, b->n_skipped, b->pages, s);
+                "\"failed\":%d,\"skipped\":%d,\"pages\":%d,\"seconds\":%.3f,"
+                "\"model_loads\":%d}\n",
+                b->todo->len, b->n_done, b->n_partial, b->n_failed, b->n_skipped, b->pages, s,
+                b->model_loads);
 }
 
 static int collect(const cli_opts *o, const batch_args *a, bt_inputs *l)

@@ -73,18 +73,21 @@ static int should_abort(void *user)
     return en->cancel && *en->cancel;
 }
 
-int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
-                  const volatile sig_atomic_t *cancel, bt_engine **out, docvl_error *e)
+int bt_engine_context(const cli_opts *o, int n_threads, docvl_context **out, docvl_error *e)
 {
-    bt_engine *en = g_new0(bt_engine, 1);
     docvl_open_params op = o->open;
     op.n_threads = n_threads;
     docvl_error de = { 0 };
-    if (docvl_open(o->model_dir, &op, &en->ctx, &de) != DOCVL_OK) {
-        g_free(en);
-        *out = NULL;
+    if (docvl_open(o->model_dir, &op, out, &de) != DOCVL_OK)
         return bt_fail(e, de.code, "%s", de.msg);
-    }
+    return DOCVL_OK;
+}
+
+bt_engine *bt_engine_new(docvl_context *ctx, const cli_opts *o, int parallel,
+                         const volatile sig_atomic_t *cancel)
+{
+    bt_engine *en = g_new0(bt_engine, 1);
+    en->ctx = ctx;
     en->cancel = cancel;
     en->params = o->read;
     en->params.continue_without_model = 1;
@@ -93,15 +96,11 @@ int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
     en->params.on_message = on_message;
     en->params.should_abort = should_abort;
     en->params.user = en;
-    *out = en;
-    return DOCVL_OK;
+    return en;
 }
 
 void bt_engine_free(bt_engine *en)
 {
-    if (!en)
-        return;
-    docvl_close(en->ctx);
     g_free(en);
 }
 
@@ -117,6 +116,7 @@ static void classify(bt_doc_result *r, int rc, const docvl_read_stats *st,
                      const docvl_error *de)
 {
     r->pages = st->pages;
+    r->model_loads = st->model_loads;
     if (rc == DOCVL_OK) {
         r->outcome = BT_READ_OK;
         return;

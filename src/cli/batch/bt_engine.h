@@ -1,6 +1,6 @@
 /* Reading one document for the batch: the only batch file that calls the
- * library (docvl_open / docvl_read). One engine, so one context, per
- * worker thread: a context reads one document at a time. */
+ * library (docvl_open / docvl_read). One engine per worker thread, all on
+ * one context, so the model is loaded once. */
 #ifndef DV_BT_ENGINE_H
 #define DV_BT_ENGINE_H
 
@@ -32,19 +32,24 @@ typedef struct bt_doc_result {
     int *failed_pages;      /* page numbers, in order */
     int n_failed;
     char *reason;           /* failed: the error; partial: the first page's reason */
+    int model_loads;        /* 1 when this read loaded the shared model */
 } bt_doc_result;
 
 void bt_doc_result_clear(bt_doc_result *r);
 
 typedef struct bt_engine bt_engine;
 
-/* o is borrowed and must outlive the engine; n_threads replaces o's.
- * parallel: other engines read documents in other threads of this process,
- * so PDF pages go without the forked trial run that guards against
- * decompression bombs and crashes (a fork beside running threads can
- * deadlock in Poppler or Cairo). */
-int bt_engine_new(const cli_opts *o, int n_threads, int parallel,
-                  const volatile sig_atomic_t *cancel, bt_engine **out, docvl_error *e);
+/* The context all the engines of a batch share (the model loaded once),
+ * with n_threads instead of o's. docvl_close it after the engines. */
+int bt_engine_context(const cli_opts *o, int n_threads, docvl_context **out, docvl_error *e);
+
+/* One worker's engine on the shared ctx; o is borrowed and must outlive
+ * it. parallel: other engines read documents in other threads of this
+ * process, so PDF pages go without the forked trial run that guards
+ * against decompression bombs and crashes (a fork beside running threads
+ * can deadlock in Poppler or Cairo). */
+bt_engine *bt_engine_new(docvl_context *ctx, const cli_opts *o, int parallel,
+                         const volatile sig_atomic_t *cancel);
 void bt_engine_free(bt_engine *en);
 
 /* Reads input into out (a page at a time), reporting each finished page. */
