@@ -74,6 +74,46 @@ static dv_gen_result run(fixture *f, const dv_gen_opts *o)
     return r;
 }
 
+static int stop_at_third(void *user, int step, int32_t id, const char *text, size_t len)
+{
+    (void)id;
+    (void)text;
+    (void)len;
+    *(int *)user = step;
+    return step == 2;
+}
+
+/* A callback that asks to stop ends generation there, and the result says
+ * so (the reader's tile result takes its stop flag from it); a callback
+ * that never asks leaves the flag clear. */
+static void test_callback_stops(void)
+{
+    fixture f;
+    fx_open(&f, "tiny-f32");
+    dv_gen_opts o;
+    dv_gen_opts_default(&o);
+    o.max_new_tokens = 20;
+    o.guard.enabled = 0;
+    int last = -1;
+    o.on_token = stop_at_third;
+    o.user = &last;
+    dv_gen_result r = run(&f, &o);
+    g_assert_cmpint(r.stop, ==, DV_STOP_CALLBACK);
+    g_assert_true(r.stopped);
+    g_assert_cmpint(r.n_ids, ==, 3);
+    g_assert_cmpint(last, ==, 2);
+    dv_gen_result_free(&r);
+    stream s = { g_string_new(NULL), 0, -1 };
+    o.on_token = on_token;
+    o.user = &s;
+    r = run(&f, &o);
+    g_assert_false(r.stopped);
+    g_assert_cmpint(r.stop, ==, DV_STOP_MAX_TOKENS);
+    dv_gen_result_free(&r);
+    g_string_free(s.text, TRUE);
+    fx_close(&f);
+}
+
 /* The golden tiny-f32 greedy output alternates two ids: a loop. */
 static void test_loop_stops_early(void)
 {
@@ -344,6 +384,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/generate/loop-stops-early", test_loop_stops_early);
     g_test_add_func("/generate/eos", test_eos);
+    g_test_add_func("/generate/callback-stops", test_callback_stops);
     g_test_add_func("/generate/stop-string", test_stop_string);
     g_test_add_func("/generate/context-length", test_context_length);
     g_test_add_func("/generate/continue-cached", test_continue_cached);
