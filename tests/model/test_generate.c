@@ -74,13 +74,19 @@ static dv_gen_result run(fixture *f, const dv_gen_opts *o)
     return r;
 }
 
-static int stop_at_third(void *user, int step, int32_t id, const char *text, size_t len)
+typedef struct stopper {
+    int stop_at;        /* the step whose call asks to stop; -1: never */
+    int last;           /* the last step called */
+} stopper;
+
+static int stop_at(void *user, int step, int32_t id, const char *text, size_t len)
 {
     (void)id;
     (void)text;
     (void)len;
-    *(int *)user = step;
-    return step == 2;
+    stopper *s = user;
+    s->last = step;
+    return step == s->stop_at;
 }
 
 /* A callback that asks to stop ends generation there, and the result says
@@ -94,23 +100,20 @@ static void test_callback_stops(void)
     dv_gen_opts_default(&o);
     o.max_new_tokens = 20;
     o.guard.enabled = 0;
-    int last = -1;
-    o.on_token = stop_at_third;
-    o.user = &last;
+    stopper st = { 2, -1 };
+    o.on_token = stop_at;
+    o.user = &st;
     dv_gen_result r = run(&f, &o);
     g_assert_cmpint(r.stop, ==, DV_STOP_CALLBACK);
     g_assert_true(r.stopped);
     g_assert_cmpint(r.n_ids, ==, 3);
-    g_assert_cmpint(last, ==, 2);
+    g_assert_cmpint(st.last, ==, 2);
     dv_gen_result_free(&r);
-    stream s = { g_string_new(NULL), 0, -1 };
-    o.on_token = on_token;
-    o.user = &s;
+    st.stop_at = -1;
     r = run(&f, &o);
     g_assert_false(r.stopped);
     g_assert_cmpint(r.stop, ==, DV_STOP_MAX_TOKENS);
     dv_gen_result_free(&r);
-    g_string_free(s.text, TRUE);
     fx_close(&f);
 }
 
