@@ -104,9 +104,13 @@ static int timed_out(const run *r, dv_err *e)
                    r->o->page_timeout);
 }
 
-static int on_token(void *user, int n_tokens)
+static int on_token(void *user, int step, int32_t id, const char *text, size_t len)
 {
+    (void)id;
+    (void)text;
+    (void)len;
     run *r = user;
+    int n_tokens = step + 1;
     if (cancelled(r) || past_deadline(r))
         return 1;
     double s = (g_get_monotonic_time() - r->tile_start_us) / 1e6;

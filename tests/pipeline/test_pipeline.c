@@ -37,7 +37,7 @@ static int fake_read(void *self, const dv_image *tile, const dv_tile_opts *o,
     f->max_w = tile->w > f->max_w ? tile->w : f->max_w;
     f->max_h = tile->h > f->max_h ? tile->h : f->max_h;
     snprintf(f->instruction, sizeof f->instruction, "%s", o->instruction);
-    if (o->on_token && o->on_token(o->user, 1)) {
+    if (o->on_token && o->on_token(o->user, 0, 0, "", 0)) {
         res->stopped = 1;
         res->text = strdup("");
         return DOCVL_OK;
