@@ -1,7 +1,7 @@
 /* Axis-aligned pixel rectangles on a rendered page: x0,y0 inclusive,
  * x1,y1 exclusive, origin top left. */
-#ifndef DV_DOC_BOX_H
-#define DV_DOC_BOX_H
+#ifndef DV_BASE_BOX_H
+#define DV_BASE_BOX_H
 
 typedef struct dv_box {
     int x0, y0, x1, y1;
