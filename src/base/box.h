@@ -24,6 +24,20 @@ static inline dv_box dv_box_union(dv_box a, dv_box b)
                     dv_imax(a.y1, b.y1)};
 }
 
+/* The box covering a and b, for page results: there a line-thin box (a
+ * word of zero width) still marks a place and widens its line's box; only
+ * a box empty on both axes, like the zero box a block starts from, adds
+ * nothing. dv_box_union drops line-thin boxes too. */
+static inline dv_box dv_box_cover(dv_box a, dv_box b)
+{
+    if (a.x1 <= a.x0 && a.y1 <= a.y0)
+        return b;
+    if (b.x1 <= b.x0 && b.y1 <= b.y0)
+        return a;
+    return (dv_box){dv_imin(a.x0, b.x0), dv_imin(a.y0, b.y0), dv_imax(a.x1, b.x1),
+                    dv_imax(a.y1, b.y1)};
+}
+
 static inline dv_box dv_box_intersect(dv_box a, dv_box b)
 {
     return (dv_box){dv_imax(a.x0, b.x0), dv_imax(a.y0, b.y0), dv_imin(a.x1, b.x1),
