@@ -22,7 +22,7 @@ typedef struct dv_text_table {
     char **cells;           /* n_rows * n_cols, row major, UTF-8 as in the words; "" when empty */
     int *spans;             /* n_rows * n_cols: the columns a cell covers from its own
                                (a header over several); 1 for most, 0 for empty cells */
-    dv_rect box;
+    dv_box box;
 } dv_text_table;
 
 typedef struct dv_text_tables {
