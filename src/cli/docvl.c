@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "blas_reexec.h"
 #include "docvl_cli.h"
 #include "docvl.h"
 
@@ -55,10 +56,13 @@ void cli_arm_tmp(const char *path)
 
 int main(int argc, char **argv)
 {
+    cli_blas_reexec("docvl", argv);
     cli_opts o;
     int rc = cli_parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    if (o.verbose)
+        cli_blas_report("docvl");
     if (install_signals()) {
         fprintf(stderr, "docvl: cannot install signal handlers: %s\n", strerror(errno));
         return CLI_EXIT_FAIL;
