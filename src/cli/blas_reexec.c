@@ -16,12 +16,8 @@ void cli_blas_reexec(const char *prog, char **argv)
     const char *core = docvl_blas_advice();
     if (!core)
         return;
-    if (setenv("OPENBLAS_CORETYPE", core, 1) || setenv(CLI_BLAS_GUARD, core, 1)) {
-        fprintf(stderr, "%s: warning: cannot set OPENBLAS_CORETYPE=%s: %s\n", prog, core,
-                strerror(errno));
-        return;
-    }
-    execv("/proc/self/exe", argv);
+    if (!setenv("OPENBLAS_CORETYPE", core, 1) && !setenv(CLI_BLAS_GUARD, core, 1))
+        execv("/proc/self/exe", argv);
     fprintf(stderr, "%s: warning: cannot restart with OPENBLAS_CORETYPE=%s (%s); going on with "
             "OpenBLAS's %s kernels, several times slower\n", prog, core, strerror(errno),
             docvl_blas_core());
