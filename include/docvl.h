@@ -80,7 +80,10 @@ typedef struct docvl_error {
  * (NULL: no model, text layers only). The model is loaded once, at the
  * first page that needs it (or by docvl_model_info), and kept until
  * docvl_close: born-digital documents never pay for it. params NULL: the
- * defaults. err may be NULL. */
+ * defaults. err may be NULL. Several threads may call docvl_read with one
+ * context at once (docvl batch --jobs): the model reads one tile at a time,
+ * with all the context's threads, while the documents' other work
+ * (opening, drawing, writing) runs side by side. */
 int docvl_open(const char *model_dir, const docvl_open_params *params, docvl_context **out,
                docvl_error *err);
 void docvl_close(docvl_context *ctx);
@@ -168,6 +171,18 @@ typedef struct docvl_params {
     /* A failed read still closes the document (hOCR's end tags) in the sink,
      * unless the sink itself failed. 0 (default): it stops where it failed. */
     int finish_on_error;
+    /* 1: a page that needs the model when the context has none fails alone
+     * (its text layer or nothing is written, reported through on_message,
+     * counted in pages_failed) and the read goes on. 0 (default): the read
+     * stops there with DOCVL_EMODEL. A model that fails to load stops the
+     * read either way. */
+    int continue_without_model;
+    /* 1: PDF pages are used without the forked trial run that refuses
+     * decompression bombs and crashing pages (a fork taken while another
+     * thread of the caller is inside Poppler or Cairo can deadlock, and the
+     * trial's timeout then refuses a good page): for callers that read
+     * documents from several threads at once. 0 (default): trials on. */
+    int no_page_trial;
     /* Called as pages, tiles and tokens go by. May be NULL. */
     void (*on_progress)(void *user, const docvl_progress *p);
     /* Messages for the user: a failed page or tile (failure 1), or a note

@@ -33,6 +33,10 @@ struct docvl_context {
     docvl_open_params op;
     char *cache_dir;            /* resolved at open; NULL: no weight cache */
     dv_tile_reader reader;
+    /* Several threads may read with one context: the model is loaded once
+     * and steps through one tile at a time (each step uses all the
+     * context's threads); the documents' other work runs side by side. */
+    GMutex model_mu;
     int loads;                  /* 0 until the model is loaded, then 1 */
     char *note;                 /* about the load, for the user */
     char *info_text;
@@ -133,6 +137,7 @@ int docvl_open(const char *model_dir, const docvl_open_params *params, docvl_con
     c->op = op;
     c->cache_dir = op.no_cache ? NULL : op.cache_dir ? g_strdup(op.cache_dir) : default_cache_dir();
     c->op.cache_dir = NULL;     /* not kept: the caller's string may go */
+    g_mutex_init(&c->model_mu);
     *out = c;
     return report(DOCVL_OK, DOCVL_STAGE_NONE, &e, err);
 }
@@ -147,6 +152,7 @@ void docvl_close(docvl_context *ctx)
     g_free(ctx->cache_dir);
     g_free(ctx->note);
     g_free(ctx->info_text);
+    g_mutex_clear(&ctx->model_mu);
     g_free(ctx);
 }
 
@@ -198,9 +204,11 @@ int docvl_model_info(docvl_context *ctx, docvl_model_details *info, docvl_error 
     dv_err e = { 0 };
     int loaded_now;
     memset(info, 0, sizeof *info);
+    g_mutex_lock(&ctx->model_mu);
     int rc = load(ctx, &loaded_now, &e);
     if (rc == DOCVL_OK && !ctx->info_text)
         rc = describe(ctx, &e);
+    g_mutex_unlock(&ctx->model_mu);
     if (rc)
         return report(rc, DOCVL_STAGE_MODEL, &e, err);
     const dv_model_info *m = &ctx->info;
@@ -244,19 +252,33 @@ typedef struct model_request {
     docvl_context *ctx;
     const docvl_params *p;
     docvl_read_stats *st;
+    dv_tile_reader locked;      /* the context's reader, one tile at a time */
 } model_request;
+
+static int read_locked(void *self, const dv_image *tile, const dv_tile_opts *o,
+                       dv_tile_result *res, dv_err *e)
+{
+    docvl_context *ctx = self;
+    g_mutex_lock(&ctx->model_mu);
+    int rc = ctx->reader.read(ctx->reader.self, tile, o, res, e);
+    g_mutex_unlock(&ctx->model_mu);
+    return rc;
+}
 
 static int get_reader(void *user, const dv_tile_reader **out, dv_err *e)
 {
     model_request *q = user;
     int loaded_now;
+    g_mutex_lock(&q->ctx->model_mu);
     int rc = load(q->ctx, &loaded_now, e);
+    g_mutex_unlock(&q->ctx->model_mu);
     if (rc)
         return rc;
     q->st->model_loads += loaded_now;
     if (loaded_now && q->ctx->note && q->p->on_message)
         q->p->on_message(q->p->user, 0, q->ctx->note);
-    *out = &q->ctx->reader;
+    q->locked = (dv_tile_reader){ q->ctx->reader.image_size, read_locked, q->ctx };
+    *out = &q->locked;
     return DOCVL_OK;
 }
 
@@ -295,7 +317,7 @@ int docvl_read(docvl_context *ctx, const char *input, const docvl_params *params
     if (rc == DOCVL_OK)
         rc = dv_writer_new((dv_format)p.format, (dv_sink){ to_sink, &sink }, &wo, &w, &e);
     if (rc == DOCVL_OK) {
-        model_request q = { ctx, &p, &st };
+        model_request q = { ctx, &p, &st, { 0 } };
         dv_reader_source src = { ctx->model_dir != NULL, get_reader, &q };
         rc = dv_pipeline_run(&p, src, input, w, &st, &stage, &e);
         if (rc && p.finish_on_error && stage != DOCVL_STAGE_OUTPUT)

@@ -1,165 +1,314 @@
 #!/usr/bin/env python3
-"""Measures docvl's text-layer table detection (docs/tables.md).
+"""Scores docvl's Markdown tables against ICDAR 2013 table competition
+ground truth (docs/tables.md).
 
-Usage: tools/texttable_eval.py DOCVL CORPUS_DIR [--fp PDF...] [--verbose]
+Usage: tools/texttable_eval.py DOCVL DIR [options]
 
-For each ICDAR-2013 PDF in CORPUS_DIR/tables/icdar2013 it runs
-`DOCVL -q -f md --text-tables` and compares the GFM tables with the
-ground truth (*.gt.md, one Markdown table per region, page in its heading):
-- a ground-truth table is found when a detected table on the same page holds
-  at least half of its non-empty cells (exact text after normalising white
-  space); a detected table is correct when it is matched so;
-- cell content: the fraction of ground-truth non-empty cells whose text is a
-  cell of the matched detected table (0 for tables not found);
-- adjacency (ICDAR 2013's structure measure): the pairs of a non-empty cell
-  and its next non-empty neighbour to the right and below; recall is the
-  fraction of ground-truth pairs that the matched detected table has too,
-  precision the fraction of detected pairs (in matched tables) that the
-  ground truth has.
-With --fp it counts the tables detected in other PDFs (should be none).
-Measurement only: nothing in the build or the tests needs it.
+DIR holds ICDAR 2013 documents: NAME.pdf with NAME-str.xml (the
+competition's structure ground truth). For each document the script runs
+`DOCVL -q -f md NAME.pdf` and reads its pipe tables, each with the page of
+its "<!-- page N -->" comment.
+
+Structure (the competition's measure, Göbel et al., ICDAR 2013): every
+non-blank cell is related to its nearest non-blank neighbour to the right
+and its nearest non-blank neighbour below; a cell spanning rows (columns)
+is related to the neighbour of each row (column) it spans; blank cells are
+skipped, not neighbours. Cells are compared by content, upper-cased with
+white space removed. Each ground-truth region is matched to the detected
+table on its page that shares most cells with it (one table per region).
+Precision is the correct relations over all relations of detected tables
+(those matching no region included, so a false table costs precision),
+recall the correct relations over all ground-truth relations, F1 their
+harmonic mean; all three are micro averages (sums over every table).
+
+Also printed: the regions whose matched table has exactly their rows x
+columns, and cell recall: the ground-truth cells whose text (upper case, no
+white space) occurs in the page's output with its table pipes and Markdown
+escapes removed; with --pdftotext the same for `pdftotext` of the page.
+
+Options:
+  --half A|B        only the documents of one half (sorted by name, every
+                    other one: A the 1st, 3rd, ..., B the 2nd, 4th, ...)
+  --gt-md           score DIR's NAME.gt.md instead of running DOCVL (the
+                    ground truth written as pipe tables: the ceiling)
+  --pdftotext       also the cell recall of pdftotext
+  --fp PDF...       count the tables DOCVL reports in these PDFs (expected:
+                    none); must come last
+  --min-f1 X, --min-exact N, --max-fp N
+                    exit 1 when F1 < X, exact regions < N or false tables
+                    > N (for the test suite)
+  --verbose         one line per region
 """
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 
 def norm(s):
-    s = re.sub(r"\\(.)", r"\1", s)
-    return " ".join(s.split())
+    """A cell's content as the competition compares it."""
+    return "".join(s.split()).upper()
+
+
+class Table:
+    """A grid of cells: each (r0, c0, r1, c1, text), inclusive spans."""
+
+    def __init__(self, page, cells):
+        self.page = page
+        self.cells = cells
+        self.rows = 1 + max((c[2] for c in cells), default=-1)
+        self.cols = 1 + max((c[3] for c in cells), default=-1)
+
+    def texts(self):
+        return Counter(norm(c[4]) for c in self.cells if norm(c[4]))
+
+    def relations(self):
+        at = {}
+        for k, (r0, c0, r1, c1, _) in enumerate(self.cells):
+            for r in range(r0, r1 + 1):
+                for c in range(c0, c1 + 1):
+                    at[(r, c)] = k
+        pairs = set()
+        for k, (r0, c0, r1, c1, text) in enumerate(self.cells):
+            if not norm(text):
+                continue
+            for r in range(r0, r1 + 1):
+                self._nearest(at, k, r, c1 + 1, 0, 1, "h", pairs)
+            for c in range(c0, c1 + 1):
+                self._nearest(at, k, r1 + 1, c, 1, 0, "v", pairs)
+        return Counter((norm(self.cells[a][4]), norm(self.cells[b][4]), d)
+                       for a, b, d in pairs)
+
+    def _nearest(self, at, k, r, c, dr, dc, d, pairs):
+        while r < self.rows and c < self.cols:
+            j = at.get((r, c))
+            if j is not None and j != k and norm(self.cells[j][4]):
+                pairs.add((k, j, d))
+                return
+            r, c = r + dr, c + dc
+
+
+def gt_tables(xml_path):
+    """The regions of an ICDAR 2013 -str.xml, each as a Table."""
+    out = []
+    for table in ET.parse(xml_path).getroot().iter("table"):
+        for region in table.iter("region"):
+            cells = []
+            for cell in region.iter("cell"):
+                r0, c0 = int(cell.get("start-row")), int(cell.get("start-col"))
+                r1 = int(cell.get("end-row", r0))
+                c1 = int(cell.get("end-col", c0))
+                content = cell.find("content")
+                text = content.text if content is not None and content.text else ""
+                cells.append((r0, c0, r1, c1, text))
+            rmin = min((c[0] for c in cells), default=0)
+            cmin = min((c[1] for c in cells), default=0)
+            cells = [(a - rmin, b - cmin, c - rmin, d - cmin, t) for a, b, c, d, t in cells]
+            out.append(Table(int(region.get("page")), cells))
+    return out
+
+
+def unescape(s):
+    return re.sub(r"\\(.)", r"\1", s)
 
 
 def split_row(line):
-    cells, cur, i = [], "", 0
-    line = line.strip()
-    if line.startswith("|"):
-        line = line[1:]
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and i + 1 < len(line):
-            cur += line[i:i + 2]
-            i += 2
-            continue
-        if ch == "|":
-            cells.append(norm(cur))
-            cur = ""
-        else:
-            cur += ch
-        i += 1
-    if cur.strip():
-        cells.append(norm(cur))
-    return cells
+    """The cells of a pipe-table row (escaped pipes stay in their cell)."""
+    cells = re.split(r"(?<!\\)\|", line.strip())
+    if cells and not cells[0].strip():
+        cells = cells[1:]
+    if cells and not cells[-1].strip() and line.rstrip().endswith("|"):
+        cells = cells[:-1]
+    return [unescape(c).strip() for c in cells]
 
 
-def tables_in(md):
-    """[(page, rows)] of the pipe tables in md; page from <!-- page N -->
-    or a '### table ... (page N)' heading."""
-    out, page, rows = [], 0, None
+DELIM = re.compile(r"^\|?(\s*:?-{3,}:?\s*\|)+\s*(:?-{3,}:?\s*)?$")
+
+
+def md_pages(md):
+    """{page: text} of docvl's Markdown, pages from "<!-- page N -->"."""
+    pages, page = {}, 1
     for line in md.split("\n"):
         m = re.match(r"<!-- page (\d+) -->", line) or re.match(r"###.*\(page (\d+)\)", line)
         if m:
             page = int(m.group(1))
-        if line.startswith("|"):
-            if re.match(r"^\|(\s*:?-{3,}:?\s*\|)+\s*$", line):
+        pages.setdefault(page, []).append(line)
+    return {p: "\n".join(lines) for p, lines in pages.items()}
+
+
+def md_tables(md):
+    """The pipe tables of md as Tables of one-cell spans."""
+    out = []
+    for page, text in md_pages(md).items():
+        rows = None
+        for line in text.split("\n"):
+            if not line.startswith("|"):
+                rows = None
+                continue
+            if DELIM.match(line):
                 continue
             if rows is None:
                 rows = []
                 out.append((page, rows))
             rows.append(split_row(line))
-        else:
-            rows = None
-    return out
+    return [Table(p, [(r, c, r, c, t) for r, row in enumerate(rows) for c, t in enumerate(row)])
+            for p, rows in out]
 
 
-def relations(rows):
-    rel = set()
-    for r, row in enumerate(rows):
-        for c, t in enumerate(row):
-            if not t:
+def page_text(md_page):
+    """A page's output as one string to search cells in."""
+    lines = []
+    for line in md_page.split("\n"):
+        if line.startswith("|"):
+            if DELIM.match(line):
                 continue
-            for cc in range(c + 1, len(row)):
-                if row[cc]:
-                    rel.add((t, row[cc], "h"))
-                    break
-            for rr in range(r + 1, len(rows)):
-                if c < len(rows[rr]) and rows[rr][c]:
-                    rel.add((t, rows[rr][c], "v"))
-                    break
-    return rel
+            line = " ".join(split_row(line))
+        else:
+            line = unescape(line)
+        lines.append(line)
+    return norm(" ".join(lines))
 
 
-def cells(rows):
-    return [t for row in rows for t in row if t]
+def match(gts, dets):
+    """Pairs (gt index, det index or None): each region gets the detected
+    table of its page sharing most cells with it, greedily, best first."""
+    cand = []
+    for i, g in enumerate(gts):
+        gt = g.texts()
+        for j, d in enumerate(dets):
+            if d.page == g.page:
+                shared = sum((gt & d.texts()).values())
+                if shared:
+                    cand.append((-shared, i, j))
+    pairs, used_g, used_d = {}, set(), set()
+    for _, i, j in sorted(cand):
+        if i not in used_g and j not in used_d:
+            pairs[i] = j
+            used_g.add(i)
+            used_d.add(j)
+    return [(i, pairs.get(i)) for i in range(len(gts))]
 
 
-def run(docvl, pdf):
-    p = subprocess.run([docvl, "-q", "-f", "md", "--text-tables", str(pdf)],
-                       capture_output=True, text=True, timeout=300)
+class Score:
+    def __init__(self):
+        self.gt_rel = self.det_rel = self.ok_rel = 0
+        self.regions = self.exact = self.found = self.det_tables = 0
+        self.cells = self.cells_md = self.cells_pdftotext = 0
+
+    def f1(self):
+        p = self.ok_rel / max(1, self.det_rel)
+        r = self.ok_rel / max(1, self.gt_rel)
+        return p, r, 2 * p * r / max(1e-9, p + r)
+
+
+def run_docvl(docvl, pdf):
+    p = subprocess.run([docvl, "-q", "-f", "md", str(pdf)], capture_output=True, text=True,
+                       timeout=300)
+    if p.returncode != 0:
+        sys.exit(f"{docvl} failed on {pdf} ({p.returncode}): {p.stderr.strip()}")
     return p.stdout
 
 
-def main():
-    docvl, corpus = sys.argv[1], Path(sys.argv[2])
-    verbose = "--verbose" in sys.argv
-    fp = sys.argv[sys.argv.index("--fp") + 1:] if "--fp" in sys.argv else []
-    fp = [f for f in fp if f != "--verbose"]
-    gt_n = det_n = found = det_ok = 0
-    cell_tot = cell_ok = rel_gt = rel_gt_ok = rel_det = rel_det_ok = 0
-    for pdf in sorted((corpus / "tables" / "icdar2013").glob("*.pdf")):
-        gt = tables_in((pdf.with_suffix("")).with_suffix(".gt.md").read_text()
-                       if False else pdf.parent.joinpath(pdf.stem + ".gt.md").read_text())
-        det = tables_in(run(docvl, pdf))
-        used = set()
-        gt_n += len(gt)
-        det_n += len(det)
-        for page, rows in gt:
-            gcells = cells(rows)
-            grel = relations(rows)
-            cell_tot += len(gcells)
-            rel_gt += len(grel)
-            best, best_k = 0, -1
-            for k, (dpage, drows) in enumerate(det):
-                if dpage != page:
-                    continue
-                dset = set(cells(drows))
-                hit = sum(1 for t in gcells if t in dset)
-                if hit > best:
-                    best, best_k = hit, k
-            if best_k < 0 or best < 0.5 * max(1, len(gcells)):
-                if verbose:
-                    print(f"MISS {pdf.name} p{page} ({len(rows)}x{max(map(len, rows))})")
-                continue
-            found += 1
-            used.add(best_k)
-            drows = det[best_k][1]
-            cell_ok += best
-            drel = relations(drows)
-            rel_gt_ok += len(grel & drel)
-            rel_det += len(drel)
-            rel_det_ok += len(grel & drel)
-            if verbose:
-                print(f"HIT  {pdf.name} p{page} cells {best}/{len(gcells)} "
-                      f"adj {len(grel & drel)}/{len(grel)} (det {len(drel)})")
-        det_ok += len(used)
+def run_pdftotext(pdf):
+    p = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True,
+                       text=True, timeout=300)
+    return {k + 1: norm(t) for k, t in enumerate(p.stdout.split("\f"))}
+
+
+def score_doc(s, name, gts, md, pdftotext, verbose):
+    dets = md_tables(md)
+    pages = {p: page_text(t) for p, t in md_pages(md).items()}
+    s.regions += len(gts)
+    s.det_tables += len(dets)
+    for j, d in enumerate(dets):
+        s.det_rel += sum(d.relations().values())
+    for i, j in match(gts, dets):
+        g = gts[i]
+        grel = g.relations()
+        s.gt_rel += sum(grel.values())
+        ok = exact = 0
+        if j is not None:
+            d = dets[j]
+            s.found += 1
+            ok = sum((grel & d.relations()).values())
+            exact = (d.rows, d.cols) == (g.rows, g.cols)
+        s.ok_rel += ok
+        s.exact += exact
+        cells = [norm(c[4]) for c in g.cells if norm(c[4])]
+        s.cells += len(cells)
+        s.cells_md += sum(1 for c in cells if c in pages.get(g.page, ""))
+        if pdftotext:
+            s.cells_pdftotext += sum(1 for c in cells if c in pdftotext.get(g.page, ""))
         if verbose:
-            for k, (dpage, drows) in enumerate(det):
-                if k not in used:
-                    print(f"FP?  {pdf.name} p{dpage} {len(drows)} rows: {drows[0][:4]}")
-    print(f"ICDAR-2013: {gt_n} GT tables, {det_n} detected")
-    print(f"  table recall    {found}/{gt_n} = {found / max(1, gt_n):.3f}")
-    print(f"  table precision {det_ok}/{det_n} = {det_ok / max(1, det_n):.3f}")
-    print(f"  cell content    {cell_ok}/{cell_tot} = {cell_ok / max(1, cell_tot):.3f}")
-    print(f"  adjacency recall    {rel_gt_ok}/{rel_gt} = {rel_gt_ok / max(1, rel_gt):.3f}")
-    print(f"  adjacency precision {rel_det_ok}/{rel_det} = {rel_det_ok / max(1, rel_det):.3f}")
+            shape = f"{dets[j].rows}x{dets[j].cols}" if j is not None else "none"
+            print(f"{name} p{g.page} {g.rows}x{g.cols} -> {shape} adj {ok}/{sum(grel.values())}"
+                  f"{' EXACT' if exact else ''}")
+    if verbose:
+        matched = {j for _, j in match(gts, dets)}
+        for j, d in enumerate(dets):
+            if j not in matched:
+                print(f"{name} p{d.page} unmatched table {d.rows}x{d.cols}")
+
+
+def option(name, default=None):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
+def count_tables(docvl, pdfs, verbose):
     total = 0
-    for f in fp:
-        n = len(tables_in(run(docvl, f)))
+    for f in pdfs:
+        n = len(md_tables(run_docvl(docvl, f)))
         total += n
         if n or verbose:
-            print(f"  false positives: {n} in {f}")
+            print(f"  {n} tables in {f}")
+    return total
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    docvl, root = sys.argv[1], Path(sys.argv[2])
+    verbose = "--verbose" in sys.argv
+    fp = sys.argv[sys.argv.index("--fp") + 1:] if "--fp" in sys.argv else []
+    docs = sorted(p for p in root.glob("*.pdf") if p.with_name(p.stem + "-str.xml").exists())
+    half = option("--half")
+    if half:
+        docs = docs[0 if half == "A" else 1::2]
+    s = Score()
+    for pdf in docs:
+        gts = gt_tables(pdf.with_name(pdf.stem + "-str.xml"))
+        if "--gt-md" in sys.argv:
+            md = pdf.with_name(pdf.stem + ".gt.md").read_text()
+        else:
+            md = run_docvl(docvl, pdf)
+        ptt = run_pdftotext(pdf) if "--pdftotext" in sys.argv else None
+        score_doc(s, pdf.stem, gts, md, ptt, verbose)
+    p, r, f1 = s.f1()
+    print(f"ICDAR 2013 structure, {len(docs)} documents{' (half ' + half + ')' if half else ''}:"
+          f" {s.regions} regions, {s.det_tables} tables detected, {s.found} matched")
+    print(f"  adjacency precision {s.ok_rel}/{s.det_rel} = {p:.3f}"
+          f"  recall {s.ok_rel}/{s.gt_rel} = {r:.3f}  F1 = {f1:.3f}")
+    print(f"  exact rows x columns {s.exact}/{s.regions} = {s.exact / max(1, s.regions):.3f}")
+    print(f"  cell recall md {s.cells_md}/{s.cells} = {s.cells_md / max(1, s.cells):.3f}", end="")
+    if "--pdftotext" in sys.argv:
+        print(f", pdftotext {s.cells_pdftotext}/{s.cells} = "
+              f"{s.cells_pdftotext / max(1, s.cells):.3f}")
+    else:
+        print()
+    false_tables = count_tables(docvl, fp, verbose) if fp else 0
     if fp:
-        print(f"non-table PDFs: {len(fp)} files, {total} tables detected")
+        print(f"  tables in {len(fp)} PDFs without any: {false_tables}")
+    fails = []
+    if option("--min-f1") and f1 < float(option("--min-f1")):
+        fails.append(f"F1 {f1:.3f} < {option('--min-f1')}")
+    if option("--min-exact") and s.exact < int(option("--min-exact")):
+        fails.append(f"exact {s.exact} < {option('--min-exact')}")
+    if option("--max-fp") and false_tables > int(option("--max-fp")):
+        fails.append(f"false tables {false_tables} > {option('--max-fp')}")
+    if fails:
+        sys.exit("FAIL: " + "; ".join(fails))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "batch/bt_batch.h"
 #include "blas_reexec.h"
 #include "docvl_cli.h"
 #include "docvl.h"
@@ -57,6 +58,9 @@ void cli_arm_tmp(const char *path)
 int main(int argc, char **argv)
 {
     cli_blas_reexec("docvl", argv);
+    /* a file named "batch" is still read as ./batch */
+    if (argc > 1 && strcmp(argv[1], "batch") == 0)
+        return cli_batch(argc - 1, argv + 1);
     cli_opts o;
     int rc = cli_parse(argc, argv, &o);
     if (rc >= 0)

@@ -13,6 +13,8 @@
 
 static const char usage_text[] =
     "Usage: docvl [OPTION]... INPUT...\n"
+    "  or:  docvl batch -o DIR [OPTION]... [INPUT]...  (many documents, resumable:\n"
+    "       docvl batch --help)\n"
     "Read PDFs and page images with the DeepSeek-VL model; INPUT '-' is stdin.\n"
     "\n"
     "Output:\n"
@@ -21,9 +23,9 @@ static const char usage_text[] =
     "                         several inputs PATH is a directory, one file each\n"
     "      --keep-partial     after a failure, keep the pages done in the -o file\n"
     "                         (default: an -o file appears only when complete)\n"
-    "      --text-tables      with -f md, pages read from a PDF's text layer get\n"
-    "                         the tables found in their word positions as GFM\n"
-    "                         tables (default)\n"
+    "      --text-tables      tables found in a PDF text layer's word positions:\n"
+    "                         GFM tables with -f md, ocr_table areas with -f hocr\n"
+    "                         (default)\n"
     "      --no-text-tables   write those pages as plain lines\n"
     "Model:\n"
     "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL)\n"
@@ -248,26 +250,60 @@ static int check_inputs(const cli_opts *o)
     return -1;
 }
 
-int cli_parse(int argc, char **argv, cli_opts *o)
+/* extra's options come first, so they override docvl's of the same name. */
+static struct option *merged_options(const struct option *extra)
 {
-    defaults(o);
-    opterr = 0;
-    optind = 1;
+    size_t ne = 0, nb = G_N_ELEMENTS(long_opts);
+    while (extra && extra[ne].name)
+        ne++;
+    struct option *all = g_new0(struct option, ne + nb);
+    if (ne)
+        memcpy(all, extra, ne * sizeof *all);
+    memcpy(all + ne, long_opts, nb * sizeof *all);
+    return all;
+}
+
+static int parse_loop(int argc, char **argv, cli_opts *o, const struct option *all,
+                      const char *shorts, cli_extra_fn extra_fn, void *user)
+{
     int c;
-    while ((c = getopt_long(argc, argv, ":f:o:m:qvh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
         if (c == ':')
             return usage_error("option needs a value: %s", argv[optind - 1]);
         if (c == '?') {
             char opt[3] = { '-', (char)optopt, 0 };
             return usage_error("unknown option: %s", optopt ? opt : argv[optind - 1]);
         }
-        int rc = apply_option(c, optarg, o);
+        int rc = extra_fn ? extra_fn(user, c, optarg) : -2;
+        if (rc == -2)
+            rc = apply_option(c, optarg, o);
         if (rc >= 0)
             return rc;
     }
+    return -1;
+}
+
+int cli_parse_ext(int argc, char **argv, cli_opts *o, const struct option *extra,
+                  const char *extra_short, cli_extra_fn extra_fn, void *user)
+{
+    defaults(o);
+    opterr = 0;
+    optind = 1;
+    struct option *all = merged_options(extra);
+    char *shorts = g_strconcat(":f:o:m:qvh", extra_short, NULL);
+    int rc = parse_loop(argc, argv, o, all, shorts, extra_fn, user);
+    g_free(all);
+    g_free(shorts);
+    if (rc >= 0)
+        return rc;
     o->inputs = argv + optind;
     o->n_inputs = argc - optind;
     if (o->quiet && o->verbose)
         return usage_error("%s", "-q and -v contradict each other");
-    return check_inputs(o);
+    return extra ? -1 : check_inputs(o);
+}
+
+int cli_parse(int argc, char **argv, cli_opts *o)
+{
+    return cli_parse_ext(argc, argv, o, NULL, NULL, NULL, NULL);
 }

@@ -36,6 +36,14 @@ typedef struct cli_opts {
  * --version, usage errors), -1 to go on. */
 int cli_parse(int argc, char **argv, cli_opts *o);
 
+/* cli_parse with more options (docvl batch): extra_fn gets every option
+ * first and returns -2 for those it does not know, -1 to go on, or an exit
+ * code; the inputs are not checked (the caller knows what it needs). */
+struct option;
+typedef int (*cli_extra_fn)(void *user, int c, const char *arg);
+int cli_parse_ext(int argc, char **argv, cli_opts *o, const struct option *extra,
+                  const char *extra_short, cli_extra_fn extra_fn, void *user);
+
 /* Runs every input; returns the exit code. */
 int cli_run(cli_opts *o);
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <poppler.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -118,6 +119,11 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
         /* The child never returns into the caller's code: _exit skips the
          * parent's atexit handlers and stdio buffers it shares. */
         close(fds[0]);
+        /* a parent killed with SIGKILL takes its trial along: an orphan
+         * would keep the parent's file locks (docvl batch) while it runs */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(1);
         limit_child();
         trial(page);
         ssize_t w = write(fds[1], "k", 1);

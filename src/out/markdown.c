@@ -6,7 +6,7 @@
  * found in their word boxes as pipe tables. */
 #include "out/format.h"
 #include "out/htmltable.h"
-#include "out/texttable.h"
+#include "doc/tables.h"
 
 #include <string.h>
 
@@ -56,6 +56,13 @@ static void table_md(GString *out, const dv_text_table *t)
         cells[k] = g_string_free(md, FALSE);
         g_free(clean);
     }
+    /* a cell over several columns is repeated in each, as model HTML
+     * tables' colspans are (docs/tables.md) */
+    for (int k = 0; k < n; k++)
+        for (int s = 1; s < t->spans[k]; s++) {
+            g_free(cells[k + s]);
+            cells[k + s] = g_strdup(cells[k]);
+        }
     blank_line(out);
     dv_gfm_table(out, cells, t->n_rows, t->n_cols);
     g_string_append_c(out, '\n');

@@ -31,7 +31,7 @@ typedef struct dv_writer dv_writer;
 typedef struct dv_writer_options {
     const char *title;  /* hOCR <title>, usually the input name; may be NULL */
     /* Markdown: text-layer pages get the tables found in their word boxes
-     * as GFM tables (out/texttable.h); 0 writes them as plain lines. */
+     * as GFM tables (doc/tables.h); 0 writes them as plain lines. */
     int text_tables;
 } dv_writer_options;
 

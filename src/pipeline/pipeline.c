@@ -356,6 +356,12 @@ static void failed_page(run *r, const page_work *pw, dv_page_result *pg, const c
 static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
 {
     int rc = need_reader(r, pw->index + 1, e);
+    if (rc && !r->src.available && r->o->continue_without_model) {
+        dv_err_clear(e);
+        *r->stage = DOCVL_STAGE_NONE;
+        failed_page(r, pw, pg, "it needs the model, but no model was given");
+        return DOCVL_OK;
+    }
     if (rc)
         return rc;
     int failed = 0;   /* reported per tile; the count makes the status 5 */
@@ -439,6 +445,8 @@ static int open_doc(run *r, dv_err *e)
 {
     dv_doc_options dopt = { r->o->password, 0 };
     int rc = dv_doc_open_file(r->input, &dopt, &r->doc, e);
+    if (rc == DOCVL_OK && r->o->no_page_trial)
+        dv_doc_set_trial_seconds(r->doc, 0);
     if (rc == DOCVL_OK && dv_doc_page_count(r->doc) <= 0)
         rc = dv_fail(e, DOCVL_EFORMAT, "the document has no pages");
     if (rc)

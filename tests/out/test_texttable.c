@@ -1,11 +1,11 @@
-/* Tables found in text-layer word boxes (out/texttable.h) and written as GFM
+/* Tables found in text-layer word boxes (doc/tables.h) and written as GFM
  * by the Markdown writer. Pages are built from word boxes the way the
  * pipeline builds them (dv_pipeline_text_page), in pixels: words 20 px
  * high, 10 px a character, 5 px word spaces. */
 #include <math.h>
 #include <string.h>
 
-#include "out/texttable.h"
+#include "doc/tables.h"
 #include "out/writer.h"
 #include "pipeline/text.h"
 #include "testutil.h"
@@ -59,18 +59,23 @@ static void page_of(words *ws, dv_page_result *p)
     g_array_free(ws->w, TRUE);
 }
 
-static char *markdown(const dv_page_result *p, int text_tables)
+static char *written(dv_format fmt, const dv_page_result *p, int text_tables)
 {
     GString *out = g_string_new(NULL);
     dv_sink sink = { dv_sink_gstring, out };
     dv_writer_options opt = { .text_tables = text_tables };
     dv_writer *w = NULL;
     dv_err e = { 0 };
-    g_assert_cmpint(dv_writer_new(DV_FMT_MARKDOWN, sink, &opt, &w, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_writer_new(fmt, sink, &opt, &w, &e), ==, DOCVL_OK);
     g_assert_cmpint(dv_writer_page(w, p, &e), ==, DOCVL_OK);
     g_assert_cmpint(dv_writer_finish(w, &e), ==, DOCVL_OK);
     dv_writer_free(w);
     return g_string_free(out, FALSE);
+}
+
+static char *markdown(const dv_page_result *p, int text_tables)
+{
+    return written(DV_FMT_MARKDOWN, p, text_tables);
 }
 
 static int count_tables(const dv_page_result *p)
@@ -136,12 +141,72 @@ static void test_table_between_paragraphs(void)
     dv_page_clear(&p);
 }
 
+/* hOCR: the table's box as an ocr_table area, its words still in their
+ * blocks; none when table detection is off. */
+static void test_hocr_table_area(void)
+{
+    dv_page_result p;
+    table_page(&p, "Apples");
+    char *h = written(DV_FMT_HOCR, &p, 1);
+    g_assert_nonnull(strstr(h, "<div class=\"ocr_table\" id=\"table_1_1\" title=\"bbox 100 200 700 295\"></div>"));
+    g_assert_nonnull(strstr(h, ">Pears</span>"));
+    g_free(h);
+    h = written(DV_FMT_HOCR, &p, 0);
+    g_assert_null(strstr(h, "class=\"ocr_table\""));
+    g_free(h);
+    dv_page_clear(&p);
+}
+
 static void test_pipes_escaped(void)
 {
     dv_page_result p;
     table_page(&p, "A|B");
     char *md = markdown(&p, 1);
     g_assert_nonnull(strstr(md, "| A\\|B | 12 | 1.50 |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
+/* A header cell over both number columns (repeated in each, as model
+ * HTML colspans are), header cells on two lines, a row label wrapped onto
+ * a lower-case second line, and a number with its thousands set apart:
+ * each is one cell. */
+static void test_structure(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Releases per medium", 402, 200);
+    text_at(&ws, "Pollutant", 100, 225);
+    text_right(&ws, "to air", 450, 225);
+    text_right(&ws, "to water", 600, 225);
+    text_right(&ws, "kg/year", 450, 245);
+    text_right(&ws, "kg/year", 600, 245);
+    static const char *const rows[][3] = {
+        { "Carbon dioxide", "15 455", "1.5" },
+        { "Nitrous oxides and", "200", "-" },
+        { "other compounds", "", "" },
+        { "Methane", "100", "12" },
+    };
+    for (int r = 0; r < 4; r++) {
+        int y = 275 + 25 * r;
+        text_at(&ws, rows[r][0], 100, y);
+        if (*rows[r][1])
+            text_right(&ws, rows[r][1], 450, y);
+        if (*rows[r][2])
+            text_right(&ws, rows[r][2], 600, y);
+    }
+    text_at(&ws, para2, 100, 450);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "\n\n"
+                                "|  | Releases per medium | Releases per medium |\n"
+                                "| --- | --- | --- |\n"
+                                "| Pollutant | to air kg/year | to water kg/year |\n"
+                                "| Carbon dioxide | 15 455 | 1.5 |\n"
+                                "| Nitrous oxides and other compounds | 200 | - |\n"
+                                "| Methane | 100 | 12 |\n\n"));
     g_free(md);
     dv_page_clear(&p);
 }
@@ -242,6 +307,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/texttable/between_paragraphs", test_table_between_paragraphs);
     g_test_add_func("/texttable/pipes_escaped", test_pipes_escaped);
+    g_test_add_func("/texttable/structure", test_structure);
+    g_test_add_func("/texttable/hocr_area", test_hocr_table_area);
     g_test_add_func("/texttable/two_columns", test_two_columns_no_table);
     g_test_add_func("/texttable/paragraph_page", test_paragraph_page_no_table);
     g_test_add_func("/texttable/odd_boxes", test_odd_boxes);

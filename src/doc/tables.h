@@ -8,8 +8,8 @@
  * a row whose words bridge a gap ends it. The run is kept only when it looks
  * like data rather than prose: several narrow cells or numeric content, so
  * that paragraphs, two text columns, lists and running heads stay text. */
-#ifndef DV_OUT_TEXTTABLE_H
-#define DV_OUT_TEXTTABLE_H
+#ifndef DV_DOC_TABLES_H
+#define DV_DOC_TABLES_H
 
 #include "base/error.h"
 #include "out/page.h"
@@ -20,6 +20,8 @@
 typedef struct dv_text_table {
     int n_rows, n_cols;     /* the first row is the header */
     char **cells;           /* n_rows * n_cols, row major, UTF-8 as in the words; "" when empty */
+    int *spans;             /* n_rows * n_cols: the columns a cell covers from its own
+                               (a header over several); 1 for most, 0 for empty cells */
     dv_rect box;
 } dv_text_table;
 

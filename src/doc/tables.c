@@ -1,10 +1,11 @@
 /* Table regions from word boxes: rows by vertical overlap, columns by the
  * whitespace gaps all rows of a run share (an x projection of their words),
  * and a content check that keeps prose out. */
-#include "out/texttable.h"
+#include "doc/tables.h"
 
 #include <glib.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,8 @@
 /* Wrapped cell lines are told apart from rows only in tables whose rows
  * are spaced at least this many row heights apart. */
 #define WRAP_PITCH_MIN 0.3
+/* Lines of one wrapped cell are closer than this many line heights. */
+#define JOIN_GAP 0.8
 /* More columns than this: not a table a reader could use, and it keeps
  * the column lists on the stack. */
 #define MAX_COLS 64
@@ -46,6 +49,7 @@ typedef struct trow {
 
 typedef struct span {
     double x0, x1;
+    int num;                /* only numbers (number_word) in it */
 } span;
 
 typedef struct finder {
@@ -54,8 +58,74 @@ typedef struct finder {
     trow *rows;
     int n_rows;
     span *tmp;              /* scratch for merging: n_words + MAX_COLS */
+    int *wcol;              /* scratch: the column of each word of a row */
+    int *wlast;             /* scratch: the last column its phrase covers */
+    double gap;             /* the column gap of the run being tried */
     long work;
 } finder;
+
+/* Digits make at least half of the non-space characters. */
+static int numeric(const char *s)
+{
+    int digits = 0, other = 0;
+    for (; *s; s++) {
+        if (g_ascii_isdigit(*s))
+            digits++;
+        else if (*s != ' ')
+            other++;
+    }
+    return digits > 0 && digits >= other;
+}
+
+/* A word standing for a missing number: "-", "n.a." and the like. */
+static int placeholder(const char *w)
+{
+    static const char *const marks[] = { "-", "\u2013", "\u2014", "n.a.", "n/a", "na", "..",
+                                         "...", "x", "*" };
+    for (size_t k = 0; k < G_N_ELEMENTS(marks); k++)
+        if (g_ascii_strcasecmp(w, marks[k]) == 0 || strcmp(w, marks[k]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A number or a mark standing for one: never part of another cell. */
+static int number_word(const char *w)
+{
+    return numeric(w) || placeholder(w);
+}
+
+/* next is a group of three digits continuing the integer part of prev
+ * ("15 455", thousands set apart by a space). */
+static int thousands(const char *prev, const char *next)
+{
+    size_t n = strlen(prev);
+    if (n == 0 || n > 3 + 4 * 4 || strchr(prev, '.') || !g_ascii_isdigit(prev[n - 1]))
+        return 0;
+    size_t d = strspn(next, "0123456789");
+    return d == 3 && (next[3] == '\0' || ((next[3] == '.' || next[3] == ',') &&
+                                           g_ascii_isdigit(next[4])));
+}
+
+/* The end of the phrase of row r starting at word k: words closer than
+ * gap read as one cell, except that two numbers side by side are two
+ * ("4,151,000 25.0" in columns set close together). */
+static int phrase_end(const finder *f, const trow *r, int k, double gap, span *extent)
+{
+    const tword *w = &f->words[r->first + k];
+    int num = number_word(w->text);
+    *extent = (span){ w->box.x0, w->box.x1, num };
+    for (k++; k < r->n; k++) {
+        w = &f->words[r->first + k];
+        int next = number_word(w->text);
+        if (w->box.x0 - extent->x1 >= gap ||
+            (num && next && !thousands(f->words[r->first + k - 1].text, w->text)))
+            break;
+        extent->x1 = fmax(extent->x1, w->box.x1);
+        extent->num &= next;
+        num = next;
+    }
+    return k;
+}
 
 static int usable(const dv_page_word *w)
 {
@@ -129,18 +199,20 @@ static int merge_row(finder *f, span *cols, int n, const trow *r, double gap)
     int m = 0;
     for (int k = 0; k < n; k++)
         f->tmp[m++] = cols[k];
-    for (int k = 0; k < r->n; k++) {
-        const dv_rect *b = &f->words[r->first + k].box;
-        f->tmp[m++] = (span){ b->x0, b->x1 };
-    }
+    for (int k = 0; k < r->n;)
+        k = phrase_end(f, r, k, gap, &f->tmp[m++]);
     f->work += m;
     if (f->work > WORK_MAX)
         return -1;
     qsort(f->tmp, (size_t)m, sizeof *f->tmp, cmp_span);
     int out = 0;
     for (int k = 0; k < m; k++) {
-        if (out > 0 && f->tmp[k].x0 - cols[out - 1].x1 < gap) {
+        /* a number is in the column of another row's phrase when they
+         * overlap: columns of figures may be set closer than word gaps */
+        if (out > 0 && f->tmp[k].x0 - cols[out - 1].x1 <
+                           (cols[out - 1].num || f->tmp[k].num ? 0 : gap)) {
             cols[out - 1].x1 = fmax(cols[out - 1].x1, f->tmp[k].x1);
+            cols[out - 1].num &= f->tmp[k].num;
             continue;
         }
         if (out == MAX_COLS)
@@ -188,13 +260,47 @@ static int column_of(const span *cols, int n, dv_rect b)
     return n - 1;
 }
 
+static double overlap_x(span a, span b)
+{
+    return fmin(a.x1, b.x1) - fmax(a.x0, b.x0);
+}
+
+/* The column of each of row r's words, written to f->wcol[r->first ..].
+ * Words closer than the column gap are one phrase and stay in one cell;
+ * a phrase wider than a column (a header over several, a spanning row's
+ * label) goes to the first column it covers half of, as the leftmost cell
+ * of its span. */
+static const int *word_columns(const finder *f, const trow *r, const span *cols, int n)
+{
+    int *col = f->wcol + r->first;
+    for (int k = 0; k < r->n;) {
+        span ph;
+        int end = phrase_end(f, r, k, f->gap, &ph);
+        int c = -1;
+        for (int j = 0; j < n && c < 0; j++)
+            if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
+                c = j;
+        if (c < 0)
+            c = column_of(cols, n, (dv_rect){ ph.x0, 0, ph.x1, 0 });
+        int last = c;
+        for (int j = c + 1; j < n; j++)
+            if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
+                last = j;
+        for (; k < end; k++) {
+            col[k] = c;
+            f->wlast[r->first + k] = last;
+        }
+    }
+    return col;
+}
+
 static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
 {
+    const int *col = word_columns(f, r, cols, n);
     int filled = 0, last = -1;
     for (int k = 0; k < r->n; k++) {
-        int c = column_of(cols, n, f->words[r->first + k].box);
-        filled += c != last;
-        last = c;
+        filled += col[k] != last;
+        last = col[k];
     }
     return filled;
 }
@@ -204,6 +310,9 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
  * words without a gap. Above a table a caption must stay out (HEAD_WORDS);
  * inside one, group labels run longer (MID_WORDS). */
 #define HEAD_WORDS 3
+/* A table's columns may start this many rows below its first or below a
+ * better start (header rows over merged columns above them). */
+#define HEAD_SKIP 4
 #define MID_WORDS 8
 static int spanning_row(const finder *f, const trow *r, const span *cols, int n, double gap,
                         int max_words)
@@ -290,19 +399,6 @@ static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
     return b;
 }
 
-/* Digits make at least half of the non-space characters. */
-static int numeric(const char *s)
-{
-    int digits = 0, other = 0;
-    for (; *s; s++) {
-        if (g_ascii_isdigit(*s))
-            digits++;
-        else if (*s != ' ')
-            other++;
-    }
-    return digits > 0 && digits >= other;
-}
-
 /* Only one-letter words ("S A"): letters of text set vertically in a
  * margin, or drop caps, not a column of data. */
 static int lone_letters(const char *s)
@@ -387,6 +483,7 @@ static void table_free(dv_text_table *t)
     for (int k = 0; t->cells && k < t->n_rows * t->n_cols; k++)
         g_free(t->cells[k]);
     g_free(t->cells);
+    g_free(t->spans);
     memset(t, 0, sizeof *t);
 }
 
@@ -403,13 +500,34 @@ static int logical_rows(const finder *f, int a, int b)
 static void append_cell(const finder *f, const trow *r, const span *cols, int n, int c,
                         GString *cell)
 {
+    const int *col = word_columns(f, r, cols, n);
     for (int k = 0; k < r->n; k++) {
         const tword *w = &f->words[r->first + k];
-        if (column_of(cols, n, w->box) != c)
+        if (col[k] != c)
             continue;
         if (cell->len)
             g_string_append_c(cell, ' ');
         g_string_append(cell, w->text);
+    }
+}
+
+/* A cell spans the columns right of it only while they are empty; empty
+ * cells span nothing (0). */
+static void clip_spans(dv_text_table *t)
+{
+    for (int r = 0; r < t->n_rows; r++) {
+        char **cells = t->cells + (size_t)r * t->n_cols;
+        int *spans = t->spans + (size_t)r * t->n_cols;
+        for (int c = 0; c < t->n_cols; c++) {
+            if (!*cells[c]) {
+                spans[c] = 0;
+                continue;
+            }
+            int s = 1;
+            while (s < spans[c] && c + s < t->n_cols && !*cells[c + s])
+                s++;
+            spans[c] = s;
+        }
     }
 }
 
@@ -420,7 +538,8 @@ static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv
     t->n_rows = logical_rows(f, a, b);
     t->n_cols = n;
     t->cells = g_try_new0(char *, (size_t)t->n_rows * n);
-    if (!t->cells)
+    t->spans = g_try_new0(int, (size_t)t->n_rows * n);
+    if (!t->cells || !t->spans)
         return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d x %d cells", t->n_rows, n);
     t->box = (dv_rect){ 0, 0, 0, 0 };
     GString *cell = g_string_new(NULL);
@@ -428,6 +547,11 @@ static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv
         const trow *r = &f->rows[i];
         t->box = dv_rect_union(t->box, r->box);
         row += i == a || !r->cont;
+        const int *col = word_columns(f, r, cols, n);
+        for (int k = 0; k < r->n; k++) {
+            int *span = &t->spans[row * n + col[k]];
+            *span = MAX(*span, f->wlast[r->first + k] - col[k] + 1);
+        }
         for (int c = 0; c < n; c++) {
             char **slot = &t->cells[row * n + c];
             g_string_assign(cell, *slot ? *slot : "");
@@ -437,6 +561,7 @@ static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv
         }
     }
     g_string_free(cell, TRUE);
+    clip_spans(t);
     return DOCVL_OK;
 }
 
@@ -491,6 +616,104 @@ static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, doubl
     }
 }
 
+/* What join_lines needs of a line: the columns it fills, those holding a
+ * number, and whether its first word starts in lower case. */
+typedef struct line_cells {
+    uint64_t filled, numbers;
+    int lower;
+} line_cells;
+
+static line_cells cells_of(const finder *f, const trow *r, const span *cols, int n)
+{
+    const int *col = word_columns(f, r, cols, n);
+    int digits[MAX_COLS + 1] = { 0 }, other[MAX_COLS + 1] = { 0 }, marks[MAX_COLS + 1] = { 0 };
+    int words[MAX_COLS + 1] = { 0 };
+    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text) };
+    for (int k = 0; k < r->n; k++) {
+        const char *w = f->words[r->first + k].text;
+        lc.filled |= (uint64_t)1 << col[k];
+        words[col[k]]++;
+        marks[col[k]] += placeholder(w);
+        for (; *w; w++) {
+            digits[col[k]] += g_ascii_isdigit(*w) != 0;
+            other[col[k]] += !g_ascii_isdigit(*w);
+        }
+    }
+    for (int c = 0; c < n; c++)
+        if ((digits[c] > 0 && digits[c] >= other[c]) || (words[c] > 0 && marks[c] == words[c]))
+            lc.numbers |= (uint64_t)1 << c;
+    return lc;
+}
+
+static int popcount(uint64_t x)
+{
+    int n = 0;
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
+/* More than half the cells past the first column hold numbers: a data
+ * line, not a header line (whose cells are labels, a year or a unit
+ * aside). */
+static int data_line(line_cells lc)
+{
+    uint64_t rest = ~(uint64_t)1;
+    return 2 * popcount(lc.numbers & rest) > popcount(lc.filled & rest);
+}
+
+/* The first data line of rows [a, b), b when there is none. */
+static int first_data(const finder *f, int a, int b, const span *cols, int n)
+{
+    while (a < b && !data_line(cells_of(f, &f->rows[a], cols, n)))
+        a++;
+    return a;
+}
+
+/* Two header lines are one row of cells when they fill the same columns,
+ * one of them fewer by the first column (a stub header set at the bottom)
+ * or the lower one only some past the first (a units line). A line of cells over a few
+ * columns above a fuller one is a spanning header row of its own. */
+static int same_header_cells(uint64_t up, uint64_t low)
+{
+    if ((up & low) == low)
+        return (low & ~(uint64_t)1) != 0; /* a label alone in the first column starts a section */
+    return (up & low) == up && ((low & ~up) & ~(uint64_t)1) == 0;
+}
+
+/* A cell's text wrapped over several lines is one row of the table. In
+ * the header (the few lines above the first data line), a close line
+ * filling the same columns as the line above, not both a row label,
+ * continues it ("Own brands" over
+ * "market share", see same_header_cells). Anywhere, a close line starting
+ * in lower case continues the line above unless both hold numbers in one
+ * column. Spanning rows stay rows. */
+static void join_lines(finder *f, int a, int b, const span *cols, int n)
+{
+    int data = first_data(f, a, b, cols, n);
+    /* without data lines below a short header, rows of labels are rows */
+    int header_end = data < b && data - a <= HEAD_SKIP + 1 ? data : a;
+    line_cells above = cells_of(f, &f->rows[a], cols, n);
+    for (int i = a + 1; i < b; i++) {
+        trow *r = &f->rows[i];
+        const trow *up = &f->rows[i - 1];
+        line_cells lc = cells_of(f, r, cols, n);
+        int header = i < header_end && !(above.filled & lc.filled & 1);
+        int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
+        int join = !r->cont && !r->spanning && !up->spanning && close &&
+                   (lc.lower ? !(lc.numbers & above.numbers)
+                             : header && same_header_cells(above.filled, lc.filled));
+        if (join)
+            r->cont = 1;
+        if (r->cont) {
+            above.filled |= lc.filled;
+            above.numbers |= lc.numbers;
+        } else {
+            above = lc;
+        }
+    }
+}
+
 static int run_from(finder *f, int a, double gap, span *cols, int *n)
 {
     int b = grow(f, a, gap, cols, n);
@@ -503,15 +726,32 @@ static int run_from(finder *f, int a, double gap, span *cols, int *n)
     return b;
 }
 
+/* Header rows taken above a table's first row (rows [best, first)) that
+ * end a block of text, the line above them being close, are the last
+ * lines of its caption ("... by Age Cohort"), not a header. Returns the
+ * table's first row without them. */
+static int drop_caption_tail(finder *f, int best, int first)
+{
+    while (best < first && best > 0) {
+        const trow *r = &f->rows[best], *up = &f->rows[best - 1];
+        if (r->box.y0 - up->box.y1 >= JOIN_GAP * fmax(r->h, up->h))
+            break;
+        f->rows[best++].spanning = 0;
+    }
+    return best;
+}
+
 /* Header rows whose cells span several columns merge those columns when a
- * run starts on them: a run starting a row or two later that reaches as
- * far with more columns is better, the rows before it becoming spanning
- * rows of its header. Returns the chosen start; cols, *n and *end for it. */
-static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end)
+ * run starts on them: a run starting a few rows later that reaches as far
+ * with more columns is better, the rows before it becoming spanning rows
+ * of its header. Starts are tried up to HEAD_SKIP rows past the best so
+ * far, and at most reach rows past a. Returns the chosen start; cols, *n
+ * and *end for it. */
+static int best_start(finder *f, int a, int reach, double gap, span *cols, int *n, int *end)
 {
     int best = a;
     *end = run_from(f, a, gap, cols, n);
-    for (int s = a + 1; s <= a + 2 && s < f->n_rows; s++) {
+    for (int s = a + 1; s <= MIN(best + HEAD_SKIP, a + reach) && s < f->n_rows; s++) {
         span c[MAX_COLS + 1];
         int m = 0, e = run_from(f, s, gap, c, &m);
         if (m > *n && e >= *end && e - s >= MIN_ROWS) {
@@ -522,6 +762,7 @@ static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end
         }
     }
     *end = run_from(f, best, gap, cols, n); /* the rows' marks, as the other tries left them */
+    int first = best;
     for (int s = best; s > a; s--) {
         const trow *r = &f->rows[s - 1], *below = &f->rows[s];
         if (*n < 2 || !spanning_row(f, r, cols, *n, gap, HEAD_WORDS) ||
@@ -531,19 +772,57 @@ static int best_start(finder *f, int a, double gap, span *cols, int *n, int *end
         f->rows[s - 1].cont = 0;
         best = s - 1;
     }
-    return best;
+    return drop_caption_tail(f, best, first);
 }
 
-/* Tries a table starting at row a; *next is the row to go on from (past
- * the table when one was kept). */
-static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e)
+static int same_words(const finder *f, const trow *p, const trow *q)
 {
-    *next = a + 1;
+    if (p->n != q->n)
+        return 0;
+    for (int k = 0; k < p->n; k++)
+        if (strcmp(f->words[p->first + k].text, f->words[q->first + k].text) != 0)
+            return 0;
+    return 1;
+}
+
+/* Where the table of rows [a, b) ends when a header line comes again
+ * below its data: one table printed after another with the same head
+ * (and a title row between them). Returns b when none does. */
+static int repeated_header(const finder *f, int a, int b, const span *cols, int n)
+{
+    int data = first_data(f, a, b, cols, n);
+    for (int k = data + 1; k < b; k++) {
+        for (int h = a; h < data; h++) {
+            if (!same_words(f, &f->rows[h], &f->rows[k]))
+                continue;
+            while (k - 1 > data && !data_line(cells_of(f, &f->rows[k - 1], cols, n)))
+                k--;
+            return k;
+        }
+    }
+    return b;
+}
+
+/* A table from row a, its columns starting at most reach rows below (see
+ * best_start); *next past it when one is kept. */
+static int table_from(finder *f, int a, int reach, int *next, dv_text_tables *out, dv_err *e)
+{
     span cols[MAX_COLS + 1];
     int n = 0, end = a;
     double gap = GAP_MIN * f->rows[a].h;
-    a = best_start(f, a, gap, cols, &n, &end);
-    if (n < 2 || logical_rows(f, a, end) < MIN_ROWS)
+    f->gap = gap;
+    a = best_start(f, a, reach, gap, cols, &n, &end);
+    if (n < 2)
+        return DOCVL_OK;
+    int split = repeated_header(f, a, end, cols, n);
+    if (split < end) {
+        end = split;
+        n = columns_of(f, a, end, gap, cols);
+        if (n < 2)
+            return DOCVL_OK;
+    }
+    join_lines(f, a, end, cols, n);
+    if (logical_rows(f, a, end) < MIN_ROWS)
         return DOCVL_OK;
     dv_text_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
@@ -552,6 +831,19 @@ static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e
         *next = end;
     }
     table_free(&t);
+    return rc;
+}
+
+/* Tries a table starting at row a; *next is the row to go on from (past
+ * the table when one was kept). Columns may start further down, below a
+ * header (best_start); when the table found so is rejected, a nearer
+ * start is tried. */
+static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e)
+{
+    *next = a + 1;
+    int rc = table_from(f, a, 2 * HEAD_SKIP, next, out, e);
+    if (rc == DOCVL_OK && *next == a + 1)
+        rc = table_from(f, a, HEAD_SKIP, next, out, e);
     return rc;
 }
 
@@ -585,6 +877,8 @@ static void finder_free(finder *f)
     g_free(f->words);
     g_free(f->rows);
     g_free(f->tmp);
+    g_free(f->wcol);
+    g_free(f->wlast);
 }
 
 int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
@@ -597,8 +891,10 @@ int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
     f.words = g_try_new(tword, n);
     f.rows = g_try_new(trow, n);
     f.tmp = g_try_new(span, (size_t)n + MAX_COLS + 1);
+    f.wcol = g_try_new(int, n);
+    f.wlast = g_try_new(int, n);
     out->word_table = g_try_new(int, n);
-    if (!f.words || !f.rows || !f.tmp || !out->word_table) {
+    if (!f.words || !f.rows || !f.tmp || !f.wcol || !f.wlast || !out->word_table) {
         finder_free(&f);
         return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d words", n);
     }
