@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/ctx.h"
+#include "cli/blas_reexec.h"
 #include "machine.h"
 #include "model/arch.h"
 #include "model/model.h"
@@ -298,7 +299,7 @@ static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 static void print_text(const bench_opts *o, const figures *f)
 {
     int n = o->threads;
-    printf("machine limits\n");
+    printf("machine limits (OpenBLAS %s kernels)\n", openblas_get_corename());
     printf("  sgemm 1024x1024x4096   1 thread %7.1f GFLOP/s   %d threads %7.1f GFLOP/s\n",
            f->sgemm_gflops[0], n, f->sgemm_gflops[1]);
     printf("  memory read (1 GiB)    1 thread %7.1f GB/s      %d threads %7.1f GB/s\n",
@@ -334,8 +335,9 @@ static void print_text(const bench_opts *o, const figures *f)
 
 static void print_json(const bench_opts *o, const figures *f)
 {
-    printf("{\"threads\": %d, \"sgemm_gflops_1t\": %.2f, \"sgemm_gflops\": %.2f, "
-           "\"mem_read_gbs_1t\": %.2f, \"mem_read_gbs\": %.2f", o->threads, f->sgemm_gflops[0],
+    printf("{\"openblas_core\": \"%s\", \"threads\": %d, \"sgemm_gflops_1t\": %.2f, "
+           "\"sgemm_gflops\": %.2f, \"mem_read_gbs_1t\": %.2f, \"mem_read_gbs\": %.2f",
+           openblas_get_corename(), o->threads, f->sgemm_gflops[0],
            f->sgemm_gflops[1], f->mem_gbs[0], f->mem_gbs[1]);
     if (f->have_model) {
         double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
@@ -377,6 +379,7 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
+    cli_blas_reexec("docvl-bench", argv);
     bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16, .ratios = 1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -14,6 +14,7 @@
 #include "base/ctx.h"
 #include "base/json.h"
 #include "base/rng.h"
+#include "cli/blas_reexec.h"
 #include "kernels/pool.h"
 #include "machine.h"
 #include "model/arch.h"
@@ -486,6 +487,7 @@ out:
 
 int main(int argc, char **argv)
 {
+    cli_blas_reexec("docvl-train-bench", argv);
     tb_opts o;
     if (parse_args(argc, argv, &o))
         return usage();

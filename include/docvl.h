@@ -226,6 +226,18 @@ int docvl_read_file(docvl_context *ctx, const char *path, const docvl_params *pa
 /* The number of CPU cores docvl uses by default. */
 int docvl_cpu_count(void);
 
+/* docvl's products run on OpenBLAS, which picks its kernels once, when it is
+ * loaded. An OpenBLAS older than the CPU does not recognise it and runs its
+ * SSE3 kernels, about ten times slower than the CPU's own; the environment
+ * variable OPENBLAS_CORETYPE overrides that choice, but only in a process
+ * started with it set. docvl_blas_advice() is the OPENBLAS_CORETYPE value
+ * that would give this CPU its own kernels, or NULL when nothing is to be
+ * done (the kernels match, OPENBLAS_CORETYPE is already set, or this OpenBLAS
+ * cannot switch). The docvl front ends restart themselves with it set. */
+const char *docvl_blas_advice(void);
+/* OpenBLAS's name for the kernels this process runs, e.g. "SkylakeX". */
+const char *docvl_blas_core(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "base/ctx.h"
+#include "kernels/blascore.h"
 #include "weights/checkpoint.h"
 #include "weights/config.h"
 #include "model/model.h"
@@ -63,6 +64,9 @@ const char *docvl_status_name(int status)
 }
 
 int docvl_cpu_count(void) { return dv_cpu_count(); }
+
+const char *docvl_blas_advice(void) { return dv_blas_advice(); }
+const char *docvl_blas_core(void) { return dv_blas_core(); }
 
 int docvl_format_from_name(const char *name, docvl_format *out)
 {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/ctx.h"
+#include "cli/blas_reexec.h"
 #include "text/tokenizer.h"
 #include "train/evalmc.h"
 #include "train/trainer.h"
@@ -277,6 +278,7 @@ static int cmd_plot(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    cli_blas_reexec("docvl-train", argv);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -298,5 +300,7 @@ int main(int argc, char **argv)
     int p = parse_args(argc - 1, argv + 1, &a);
     if (p)
         return p > 0 ? 0 : EXIT_USAGE;
+    if (a.verbose)
+        cli_blas_report("docvl-train");
     return is_train ? cmd_train(&a) : cmd_eval(&a);
 }

@@ -14,6 +14,7 @@
 #include <glib.h>
 
 #include "batch/bt_batch.h"
+#include "blas_reexec.h"
 #include "docvl_cli.h"
 #include "docvl.h"
 
@@ -56,6 +57,7 @@ void cli_arm_tmp(const char *path)
 
 int main(int argc, char **argv)
 {
+    cli_blas_reexec("docvl", argv);
     /* a file named "batch" is still read as ./batch */
     if (argc > 1 && strcmp(argv[1], "batch") == 0)
         return cli_batch(argc - 1, argv + 1);
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
     int rc = cli_parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    if (o.verbose)
+        cli_blas_report("docvl");
     if (install_signals()) {
         fprintf(stderr, "docvl: cannot install signal handlers: %s\n", strerror(errno));
         return CLI_EXIT_FAIL;

@@ -66,3 +66,25 @@ int dv_cpu_has_f16c(void)
     pthread_once(&extras_once, read_extras);
     return extras.f16c;
 }
+
+/* __builtin_cpu_supports reports AVX-512 only where the OS saves the ZMM
+ * registers (XCR0), so a VM that hides them gets 0. */
+int dv_cpu_has_avx512(void)
+{
+#if DV_X86
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512cd");
+#else
+    return 0;
+#endif
+}
+
+int dv_cpu_has_avx512_bf16(void)
+{
+#if DV_X86
+    return dv_cpu_has_avx512() && cpuid_bit(7, 1, 0, 5);    /* CPUID.(7,1):EAX[5] */
+#else
+    return 0;
+#endif
+}

@@ -10,5 +10,9 @@ int dv_cpu_has_avx2_fma(void);
 int dv_cpu_qdot_level(void);
 /* Whether this CPU converts halves in hardware (F16C, with AVX2+FMA). */
 int dv_cpu_has_f16c(void);
+/* Whether this CPU runs AVX-512 F, BW, VL, DQ and CD (Skylake-SP and later). */
+int dv_cpu_has_avx512(void);
+/* Whether it also runs the AVX-512 bf16 instructions (Cooper Lake and later). */
+int dv_cpu_has_avx512_bf16(void);
 
 #endif

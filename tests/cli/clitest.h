@@ -28,8 +28,9 @@ static inline char *sample(const char *name)
     return g_build_filename(root ? root : "samples", name, NULL);
 }
 
-/* Runs docvl with args (NULL-terminated); stdin_path NULL: no stdin. */
-static inline cli_result cli_run(const char *stdin_path, const char *const *args)
+/* Runs docvl with args (NULL-terminated) in the environment envp (NULL:
+ * this one); stdin_path NULL: no stdin. */
+static inline cli_result cli_run_env(const char *stdin_path, char **envp, const char *const *args)
 {
     const char *exe = g_getenv("DOCVL_EXE");
     g_assert_nonnull(exe);
@@ -50,7 +51,7 @@ static inline cli_result cli_run(const char *stdin_path, const char *const *args
     cli_result r = { 0 };
     int wait_status = 0;
     GError *ge = NULL;
-    gboolean ok = g_spawn_sync(NULL, (char **)argv->pdata, NULL,
+    gboolean ok = g_spawn_sync(NULL, (char **)argv->pdata, envp,
                                stdin_path ? 0 : G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL,
                                &r.out, &r.err, &wait_status, &ge);
     g_assert_no_error(ge);
@@ -61,7 +62,13 @@ static inline cli_result cli_run(const char *stdin_path, const char *const *args
     return r;
 }
 
+static inline cli_result cli_run(const char *stdin_path, const char *const *args)
+{
+    return cli_run_env(stdin_path, NULL, args);
+}
+
 #define CLI(stdin_path, ...) cli_run(stdin_path, (const char *const[]){ __VA_ARGS__, NULL })
+#define CLI_ENV(envp, ...) cli_run_env(NULL, envp, (const char *const[]){ __VA_ARGS__, NULL })
 
 static inline int count_char(const char *s, char c)
 {
