@@ -19,6 +19,7 @@
 
 #include "base/ctx.h"
 #include "machine.h"
+#include "model/arch.h"
 #include "model/model.h"
 
 typedef struct bench_opts {
@@ -150,7 +151,8 @@ static int time_aligner(const dv_model *m, const dv_ctx *ctx, figures *f, dv_err
     int rc = !sam || !sig || !out ? dv_fail(e, DOCVL_ENOMEM, "out of memory for bench buffers") : 0;
     double t0 = bench_now();
     if (!rc)
-        rc = dv_vision_align(m->vision, c->family == DV_FAMILY_HYBRID ? sam : NULL, sig, out, ctx, e);
+        rc = dv_vision_align(m->vision, dv_config_has_tower(c, DV_TOWER_SAM) ? sam : NULL, sig,
+                             out, ctx, e);
     f->aligner_ms = (bench_now() - t0) * 1e3;
     f->aligner_gflop = aligner_flop(c) / 1e9;
     free(sam), free(sig), free(out);
@@ -230,7 +232,7 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
         goto done;
     f->vision_ms = (bench_now() - t0) * 1e3;
     f->vision_gflop = siglip_flop(&c->siglip) / 1e9 +
-                      (c->family == DV_FAMILY_HYBRID ? sam_flop(&c->sam) / 1e9 : 0);
+                      (dv_config_has_tower(c, DV_TOWER_SAM) ? sam_flop(&c->sam) / 1e9 : 0);
     f->vision_gflop += aligner_flop(c) / 1e9;
     if ((rc = time_aligner(m, &ctx, f, e)))
         goto done;

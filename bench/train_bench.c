@@ -16,6 +16,7 @@
 #include "base/rng.h"
 #include "kernels/pool.h"
 #include "machine.h"
+#include "model/arch.h"
 #include "weights/config.h"
 #include "text/tokenizer.h"
 #include "train/optim.h"
@@ -271,7 +272,7 @@ static int open_model(tb_run *r, dv_err *e)
     if (!rc)
         rc = dv_config_parse_json(text, len, r->o->config, &cfg, e);
     free(text);
-    if (!rc && cfg.family != DV_FAMILY_SIGLIP)
+    if (!rc && dv_config_has_tower(&cfg, DV_TOWER_SAM))
         rc = dv_fail(e, DOCVL_EUNSUPPORTED, "%s: the bench counts FLOPs of SigLIP-only configs",
                      r->o->config);
     if (!rc)

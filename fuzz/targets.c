@@ -219,9 +219,9 @@ int dv_fuzz_writer(const uint8_t *data, size_t size)
     dv_page_init(&pg, 1, 600, 800, 72);
     pg.source = DV_SRC_MODEL;
     pg.text = text;   /* the page owns it now */
-    dv_rect lines[64];
+    dv_box lines[64];
     for (int i = 0; i < n_lines; i++)
-        lines[i] = (dv_rect){ 10, 10 + 12.0 * i, 590, 20 + 12.0 * i };
+        lines[i] = (dv_box){ 10, 10 + 12 * i, 590, 20 + 12 * i };
     dv_err e = { 0 };
     GString *out = g_string_new(NULL);
     dv_sink sink = { dv_sink_gstring, out };

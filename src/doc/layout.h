@@ -10,8 +10,8 @@
 #ifndef DV_DOC_LAYOUT_H
 #define DV_DOC_LAYOUT_H
 
+#include "base/box.h"
 #include "base/error.h"
-#include "doc/box.h"
 #include "image/image.h"
 
 typedef enum dv_block_kind {

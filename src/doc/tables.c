@@ -31,14 +31,14 @@
 #define WORK_MAX 20000000L
 
 typedef struct tword {
-    dv_rect box;
+    dv_box box;
     const char *text;
     int index;              /* in block, line, word order */
 } tword;
 
 typedef struct trow {
     int first, n;           /* words[first .. first+n), sorted by x0 */
-    dv_rect box;
+    dv_box box;
     double h;               /* mean word height */
     int spanning;           /* in a table, a row across its columns (a group
                                label, a header over several): it does not
@@ -129,9 +129,8 @@ static int phrase_end(const finder *f, const trow *r, int k, double gap, span *e
 
 static int usable(const dv_page_word *w)
 {
-    const dv_rect *b = &w->box;
-    return w->text && *w->text && isfinite(b->x0) && isfinite(b->x1) && isfinite(b->y0) &&
-           isfinite(b->y1) && b->x1 >= b->x0 && b->y1 > b->y0;
+    const dv_box *b = &w->box;
+    return w->text && *w->text && b->x1 >= b->x0 && b->y1 > b->y0;
 }
 
 static int cmp_cy(const void *a, const void *b)
@@ -157,7 +156,7 @@ static int cmp_span(const void *a, const void *b)
     return p->x0 < q->x0 ? -1 : p->x0 > q->x0;
 }
 
-static double vertical_overlap(dv_rect a, dv_rect b)
+static double vertical_overlap(dv_box a, dv_box b)
 {
     double lo = fmax(a.y0, b.y0), hi = fmin(a.y1, b.y1);
     return hi > lo ? hi - lo : 0;
@@ -169,11 +168,11 @@ static void group_rows(finder *f)
 {
     qsort(f->words, (size_t)f->n_words, sizeof *f->words, cmp_cy);
     for (int i = 0; i < f->n_words; i++) {
-        dv_rect b = f->words[i].box;
+        dv_box b = f->words[i].box;
         trow *r = f->n_rows ? &f->rows[f->n_rows - 1] : NULL;
         double h = b.y1 - b.y0;
         if (r && vertical_overlap(r->box, b) >= 0.5 * fmin(h, r->box.y1 - r->box.y0)) {
-            r->box = dv_rect_union(r->box, b);
+            r->box = dv_box_cover(r->box, b);
             r->h += h;
             r->n++;
             continue;
@@ -251,7 +250,7 @@ static int columns_of(finder *f, int a, int b, double gap, span *cols)
     return n;
 }
 
-static int column_of(const span *cols, int n, dv_rect b)
+static int column_of(const span *cols, int n, dv_box b)
 {
     double c = 0.5 * (b.x0 + b.x1);
     for (int k = 0; k < n; k++)
@@ -281,7 +280,7 @@ static const int *word_columns(const finder *f, const trow *r, const span *cols,
             if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
                 c = j;
         if (c < 0)
-            c = column_of(cols, n, (dv_rect){ ph.x0, 0, ph.x1, 0 });
+            c = column_of(cols, n, (dv_box){ ph.x0, 0, ph.x1, 0 });
         int last = c;
         for (int j = c + 1; j < n; j++)
             if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
@@ -322,7 +321,7 @@ static int spanning_row(const finder *f, const trow *r, const span *cols, int n,
     int run = 0;
     double right = -INFINITY;
     for (int k = 0; k < r->n; k++) {
-        const dv_rect *b = &f->words[r->first + k].box;
+        const dv_box *b = &f->words[r->first + k].box;
         run = b->x0 - right < gap ? run + 1 : 1;
         if (run > max_words)
             return 0;
@@ -532,11 +531,11 @@ static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv
     t->spans = g_try_new0(int, (size_t)t->n_rows * n);
     if (!t->cells || !t->spans)
         return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for %d x %d cells", t->n_rows, n);
-    t->box = (dv_rect){ 0, 0, 0, 0 };
+    t->box = (dv_box){ 0, 0, 0, 0 };
     GString *cell = g_string_new(NULL);
     for (int i = a, row = -1; i < b; i++) {
         const trow *r = &f->rows[i];
-        t->box = dv_rect_union(t->box, r->box);
+        t->box = dv_box_cover(t->box, r->box);
         row += i == a || !r->cont;
         const int *col = word_columns(f, r, cols, n);
         for (int k = 0; k < r->n; k++) {

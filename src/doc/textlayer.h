@@ -13,8 +13,8 @@
 #ifndef DV_DOC_TEXTLAYER_H
 #define DV_DOC_TEXTLAYER_H
 
+#include "base/box.h"
 #include "base/error.h"
-#include "doc/box.h"
 #include "doc/document.h"
 #include "doc/layout.h"
 

@@ -15,8 +15,8 @@
 #ifndef DV_DOC_TILES_H
 #define DV_DOC_TILES_H
 
+#include "base/box.h"
 #include "base/error.h"
-#include "doc/box.h"
 #include "doc/layout.h"
 
 #define DV_TILE_DEFAULT_SIZE 1024

@@ -4,6 +4,57 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Every family file, in lookup order (the first file's first family is the
+ * default). */
+static const dv_family_desc *(*const FAMILY_FILES[])(int *n) = { dv_deepseek_vl_families };
+
+const dv_family_desc *dv_family_at(int i)
+{
+    for (size_t k = 0; i >= 0 && k < sizeof FAMILY_FILES / sizeof FAMILY_FILES[0]; k++) {
+        int n;
+        const dv_family_desc *f = FAMILY_FILES[k](&n);
+        if (i < n)
+            return &f[i];
+        i -= n;
+    }
+    return NULL;
+}
+
+int dv_arch_modules(const dv_config *cfg, dv_placed out[DV_ARCH_MAX_MODULES])
+{
+    return dv_family_of(cfg)->modules(cfg, out);
+}
+
+const dv_family_desc *dv_family_of(const dv_config *cfg)
+{
+    const dv_family_desc *f;
+    for (int i = 0; (f = dv_family_at(i)); i++)
+        if (f->id == cfg->family)
+            return f;
+    return dv_family_at(0);
+}
+
+const dv_family_desc *dv_family_by_cls(const char *cls)
+{
+    const dv_family_desc *f;
+    for (int i = 0; (f = dv_family_at(i)); i++)
+        if (strcmp(f->vision_cls, cls) == 0)
+            return f;
+    return NULL;
+}
+
+int dv_config_has_tower(const dv_config *cfg, dv_tower t)
+{
+    const dv_family_desc *f = dv_family_of(cfg);
+    return dv_arch_find(f->towers, f->n_towers, t) != NULL;
+}
+
+int dv_config_input_size(const dv_config *cfg)
+{
+    return dv_family_of(cfg)->input_tower == DV_TOWER_SAM ? cfg->sam.image_size
+                                                          : cfg->siglip.image_size;
+}
+
 const dv_placed *dv_arch_find(const dv_placed *mods, int n, dv_tower tower)
 {
     for (int i = 0; i < n; i++)

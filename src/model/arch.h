@@ -87,6 +87,45 @@ typedef struct dv_placed {
 
 #define DV_ARCH_MAX_MODULES 8
 
+/* A family as the loaders, the writers, the trainer and --info see it: its
+ * names in both checkpoint layouts and its vision towers. One per family,
+ * beside its tables (arch_<family>.c); code asks a family for a name or a
+ * tower instead of testing which family it is. */
+typedef struct dv_family_desc {
+    dv_family id;
+    const char *info_name;          /* --info */
+    const char *vision_cls;         /* original config.json vision_config.cls */
+    const char *hf_model_type;      /* HF config.json model_type */
+    const char *hf_marker;          /* an HF config.json key only this family has (or NULL) */
+    const char *hf_tensor_marks[2]; /* parts of HF tensor names only this family has */
+    const char *hf_architecture;    /* HF config.json architectures[0] */
+    const char *hf_image_processor; /* HF preprocessor_config.json image_processor_type */
+    const char *hf_processor;       /* processor_config.json processor_class */
+    dv_projector hf_aligner;        /* the aligner in the HF converter's layout */
+    dv_tower input_tower;           /* the tower that reads the full-size image */
+    int train_one_sample;           /* the trainer steps one sample at a time (activations
+                                     * too large for one per thread) */
+    const dv_placed *towers;        /* vision modules under their checkpoint prefixes */
+    int n_towers;
+    /* every module (towers, aligner, decoder) in cfg's layout; returns how many */
+    int (*modules)(const dv_config *cfg, dv_placed out[DV_ARCH_MAX_MODULES]);
+} dv_family_desc;
+
+/* A family file's descriptors (arch_<family>.c); arch.c lists these. */
+const dv_family_desc *dv_deepseek_vl_families(int *n);
+
+/* Every family in turn (i = 0, 1, ...; NULL past the last); the first is the
+ * default where a file does not say. */
+const dv_family_desc *dv_family_at(int i);
+/* cfg's family (never NULL for a parsed config). */
+const dv_family_desc *dv_family_of(const dv_config *cfg);
+/* The family whose original-layout vision_config.cls is cls (NULL: none). */
+const dv_family_desc *dv_family_by_cls(const char *cls);
+/* Whether cfg's family has tower t. */
+int dv_config_has_tower(const dv_config *cfg, dv_tower t);
+/* The side of the square image the family's input tower reads. */
+int dv_config_input_size(const dv_config *cfg);
+
 /* The family's modules in cfg's layout; returns how many. */
 int dv_arch_modules(const dv_config *cfg, dv_placed out[DV_ARCH_MAX_MODULES]);
 /* The placed module of a tower (NULL when the family has none). */

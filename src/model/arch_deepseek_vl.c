@@ -1,6 +1,8 @@
 /* The DeepSeek-VL family's tensor tables (original checkpoint layout): the
  * hybrid variant (SAM-B + SigLIP, deepseek-vl-7b) and the SigLIP-only one
- * (deepseek-vl-1.3b). The only place that spells these tensor names. */
+ * (deepseek-vl-1.3b), and the two families' descriptors (their names in
+ * both layouts, their towers). The only place that spells these tensor
+ * names. */
 #include "model/arch.h"
 
 #include <stddef.h>
@@ -277,18 +279,51 @@ static const dv_module OTHER = { "vision", DV_TOWER_OTHER, OTHER_ROWS, N_ROWS(OT
 
 /* ---- the family: modules under their checkpoint prefixes ------------------- */
 
-int dv_arch_modules(const dv_config *cfg, dv_placed out[DV_ARCH_MAX_MODULES])
+static const dv_placed HYBRID_TOWERS[] = {
+    { &SAM, "vision_model.vision_tower_high.vision_tower." },
+    { &SIGLIP, "vision_model.vision_tower_low.vision_tower." },
+    { &OTHER, "vision_model." },
+};
+
+static const dv_placed SIGLIP_TOWERS[] = {
+    { &SIGLIP, "vision_model.vision_tower." },
+};
+
+static int modules(const dv_config *cfg, dv_placed out[DV_ARCH_MAX_MODULES]);
+
+/* The SigLIP-only family first: the default of an HF config without a marker. */
+static const dv_family_desc FAMILIES[] = {
+    { .id = DV_FAMILY_SIGLIP, .info_name = "SigLIP-only", .vision_cls = "CLIPVisionTower",
+      .hf_model_type = "deepseek_vl", .hf_architecture = "DeepseekVLForConditionalGeneration",
+      .hf_image_processor = "DeepseekVLImageProcessor", .hf_processor = "DeepseekVLProcessor",
+      .hf_aligner = DV_PROJ_MLP_GELU, .input_tower = DV_TOWER_SIGLIP,
+      .towers = SIGLIP_TOWERS, .n_towers = N_ROWS(SIGLIP_TOWERS), .modules = modules },
+    { .id = DV_FAMILY_HYBRID, .info_name = "hybrid (SAM-B 1024 + SigLIP 384)",
+      .vision_cls = "HybridVisionTower", .hf_model_type = "deepseek_vl_hybrid",
+      .hf_marker = "high_res_vision_config",
+      .hf_tensor_marks = { "high_res_vision", "aligner.proj." },
+      .hf_architecture = "DeepseekVLHybridForConditionalGeneration",
+      .hf_image_processor = "DeepseekVLHybridImageProcessor",
+      .hf_processor = "DeepseekVLHybridProcessor", .hf_aligner = DV_PROJ_LOW_HIGH_HYBRID_SPLIT,
+      .input_tower = DV_TOWER_SAM, .train_one_sample = 1, .towers = HYBRID_TOWERS,
+      .n_towers = N_ROWS(HYBRID_TOWERS), .modules = modules },
+};
+
+const dv_family_desc *dv_deepseek_vl_families(int *n)
 {
+    *n = N_ROWS(FAMILIES);
+    return FAMILIES;
+}
+
+/* The towers, then the aligner the config names, then the decoder. */
+static int modules(const dv_config *cfg, dv_placed out[DV_ARCH_MAX_MODULES])
+{
+    const dv_family_desc *f = dv_family_of(cfg);
     int n = 0;
-    const dv_module *aligner = cfg->aligner.type == DV_PROJ_MLP_GELU ? &MLP_GELU : &SPLIT;
-    if (cfg->family == DV_FAMILY_HYBRID) {
-        out[n++] = (dv_placed){ &SAM, "vision_model.vision_tower_high.vision_tower." };
-        out[n++] = (dv_placed){ &SIGLIP, "vision_model.vision_tower_low.vision_tower." };
-        out[n++] = (dv_placed){ &OTHER, "vision_model." };
-    } else {
-        out[n++] = (dv_placed){ &SIGLIP, "vision_model.vision_tower." };
-    }
-    out[n++] = (dv_placed){ aligner, "aligner." };
+    for (int i = 0; i < f->n_towers; i++)
+        out[n++] = f->towers[i];
+    out[n++] = (dv_placed){ cfg->aligner.type == DV_PROJ_MLP_GELU ? &MLP_GELU : &SPLIT,
+                            "aligner." };
     out[n++] = (dv_placed){ &LLM, "language_model." };
     return n;
 }

@@ -137,7 +137,7 @@ static int update_text(gen_run *g, int *stop, int *cb_stop)
     size_t flen = final > g->emitted ? final - g->emitted : 0;
     const char *fresh = flen ? r->text + g->emitted : "";
     if (g->o->on_token && g->o->on_token(g->o->user, r->n_ids - 1, r->ids[r->n_ids - 1], fresh, flen))
-        *cb_stop = 1;
+        *cb_stop = r->stopped = 1;
     g->emitted += flen;
     return DOCVL_OK;
 }
@@ -194,7 +194,8 @@ static void flush(gen_run *g)
     size_t len = r->text ? strlen(r->text) : 0;
     if (!g->o->on_token || len <= g->emitted)
         return;
-    g->o->on_token(g->o->user, r->n_ids, -1, r->text + g->emitted, len - g->emitted);
+    if (g->o->on_token(g->o->user, r->n_ids, -1, r->text + g->emitted, len - g->emitted))
+        r->stopped = 1;
     g->emitted = len;
 }
 

@@ -65,6 +65,9 @@ typedef struct dv_gen_result {
     char *text;         /* decoded ids, cut at a stop string; NULL without tokenizer */
     int degenerate;     /* the loop guard tripped */
     dv_stop_reason stop;
+    int stopped;        /* on_token returned non-zero (also when the same token
+                         * ended generation for another reason, or in the
+                         * last call that passes held-back text on) */
 } dv_gen_result;
 
 void dv_gen_result_free(dv_gen_result *r);

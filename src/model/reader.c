@@ -151,25 +151,7 @@ static int prompt_ids(dv_reader *r, const char *instruction, int32_t **ids, size
     return rc;
 }
 
-typedef struct token_watch {
-    const dv_tile_opts *o;
-    int stopped;
-} token_watch;
-
-static int on_token(void *user, int step, int32_t id, const char *text, size_t len)
-{
-    (void)id;
-    (void)text;
-    (void)len;
-    token_watch *w = user;
-    if (w->o->on_token && w->o->on_token(w->o->user, step + 1)) {
-        w->stopped = 1;
-        return 1;
-    }
-    return 0;
-}
-
-static void gen_options(dv_reader *r, const dv_tile_opts *o, token_watch *w, dv_gen_opts *g)
+static void gen_options(dv_reader *r, const dv_tile_opts *o, dv_gen_opts *g)
 {
     dv_gen_opts_default(g);
     g->max_new_tokens = o->max_tokens;
@@ -185,8 +167,8 @@ static void gen_options(dv_reader *r, const dv_tile_opts *o, token_watch *w, dv_
         g->sampler.top_p = 0.9f;
         g->sampler.seed = o->seed;
     }
-    g->on_token = on_token;
-    g->user = w;
+    g->on_token = o->on_token;
+    g->user = o->user;
 }
 
 /* The KV cache for n prompt tokens and what may follow: the reader's own,
@@ -221,9 +203,8 @@ static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id
     if (rc == DOCVL_OK)
         rc = dv_prompt_splice_images(ids, n, image_id, images, 1,
                                      dv_config_image_tokens(&r->m->cfg), hidden, embeds, e);
-    token_watch w = { o, 0 };
     dv_gen_opts g;
-    gen_options(r, o, &w, &g);
+    gen_options(r, o, &g);
     dv_gen_result gr = { 0 };
     if (rc == DOCVL_OK)
         rc = kv_state(r, (int)n, &g, e);
@@ -234,7 +215,7 @@ static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id
         res->text = gr.text ? strdup(gr.text) : strdup("");
         res->degenerate = gr.degenerate;
         res->n_tokens = gr.n_ids;
-        res->stopped = w.stopped;
+        res->stopped = gr.stopped;
         if (!res->text)
             rc = dv_fail(e, DOCVL_ENOMEM, "no memory for the tile's text");
     }

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "image/image.h"
+#include "model/generate.h"
 
 typedef struct dv_reader dv_reader;
 
@@ -33,8 +34,10 @@ typedef struct dv_tile_opts {
     int max_tokens;
     int sample;                 /* 0: greedy; 1: sampling (the retry of a loop) */
     uint64_t seed;
-    /* Called per generated token; non-zero stops (an interrupt). */
-    int (*on_token)(void *user, int n_tokens);
+    /* Generation's own callback (model/generate.h), handed to it as is:
+     * called per generated token, step + 1 tokens so far; non-zero stops
+     * (an interrupt). */
+    dv_gen_token_fn on_token;
     void *user;
 } dv_tile_opts;
 

@@ -209,57 +209,49 @@ static int relpos_attention(const dv_sam *s, const vit_block *b, const float *qk
 
 /* A window's products (196 x 27 x 64, 196 x 196 x 64) are too small to
  * split: whole windows go to threads, each with a single-threaded BLAS and
- * its own scratch. */
-static int windows_serial(const dv_sam *s, const vit_block *b, const vit_work *w, int n_win,
-                          float *scratch, dv_err *e)
-{
-    int per = b->window * b->window, c = s->width;
-    dv_ctx one = { .n_threads = 1 };
-    for (int win = 0; win < n_win; win++) {
-        size_t off = (size_t)win * per;
-        int rc = relpos_attention(s, b, w->qkv + off * 3 * c, b->window, w->att + off * c, w->rel,
-                                  scratch, &one, e);
-        if (rc)
-            return rc;
-    }
-    return DOCVL_OK;
-}
-
+ * its own slice of `scratch` (window_scratch_floats each, from the arena). */
 typedef struct win_job {
     const dv_sam *s;
     const vit_block *b;
     const vit_work *w;
+    float *scratch;
     atomic_int failed;
     dv_err err;          /* the first failure's */
 } win_job;
 
-static void windows_range(void *arg, int lo, int hi)
+/* One thread's rel tables ([n, 4w - 1]) then its attention scratch. */
+static size_t window_rel_floats(int ws) { return (size_t)ws * ws * (4 * (size_t)ws - 1); }
+
+static size_t window_scratch_floats(const dv_sam *s, int ws)
+{
+    dv_attn shape = { .head_dim = s->width / s->heads };
+    return window_rel_floats(ws) + dv_attention_scratch_floats(&shape);
+}
+
+static void windows_chunk(void *arg, int part, int lo, int hi)
 {
     win_job *j = arg;
     int ws = j->b->window, per = ws * ws, c = j->s->width;
-    dv_attn shape = { .head_dim = c / j->s->heads };
-    size_t rel_n = (size_t)per * (4 * ws - 1);
-    float *rel = malloc((rel_n + dv_attention_scratch_floats(&shape)) * sizeof *rel);
+    float *rel = j->scratch + (size_t)part * window_scratch_floats(j->s, ws);
     dv_err e = { 0 };
-    int rc = rel ? DOCVL_OK : dv_fail(&e, DOCVL_ENOMEM, "out of memory for window attention");
     dv_ctx one = { .n_threads = 1 };
+    int rc = DOCVL_OK;
     for (int win = lo; !rc && win < hi; win++) {
         size_t off = (size_t)win * per;
         rc = relpos_attention(j->s, j->b, j->w->qkv + off * 3 * c, ws, j->w->att + off * c, rel,
-                              rel + rel_n, &one, &e);
+                              rel + window_rel_floats(ws), &one, &e);
     }
     if (rc && atomic_exchange(&j->failed, 1) == 0)
         j->err = e;
-    free(rel);
 }
 
-static int windows_pooled(const dv_sam *s, const vit_block *b, const vit_work *w, int n_win,
-                          const dv_ctx *ctx, dv_err *e)
+static int windows_run(const dv_sam *s, const vit_block *b, const vit_work *w, int n_win,
+                       float *scratch, const dv_ctx *ctx, dv_err *e)
 {
-    win_job j = { .s = s, .b = b, .w = w };
+    win_job j = { .s = s, .b = b, .w = w, .scratch = scratch };
     atomic_init(&j.failed, 0);
     /* with a pool, OpenBLAS already runs single-threaded in each worker */
-    dv_pool_for(ctx->pool, n_win, 1, windows_range, &j);
+    dv_pool_for_parts(ctx ? ctx->pool : NULL, n_win, 1, windows_chunk, &j);
     if (atomic_load(&j.failed)) {
         *e = j.err;
         return e->code;
@@ -272,7 +264,7 @@ static int windows_pooled(const dv_sam *s, const vit_block *b, const vit_work *w
  * padded tokens go through qkv and attention like the others (upstream does
  * not mask them); results are cropped back into grid order in `out`. */
 static int window_attention(const dv_sam *s, const vit_block *b, const float *xn_grid,
-                            const vit_work *w, float *out, float *scratch, const dv_ctx *ctx,
+                            const vit_work *w, float *out, float *win_scratch, const dv_ctx *ctx,
                             dv_err *e)
 {
     int G = s->grid, ws = b->window, c = s->width;
@@ -285,8 +277,7 @@ static int window_attention(const dv_sam *s, const vit_block *b, const float *xn
             memcpy(w->xn + at * c, xn_grid + ((size_t)y * G + x) * c, row);
         }
     dv_linear_forward(&b->qkv, w->xn, nw * nw * per, w->qkv, ctx);
-    int rc = ctx && ctx->pool ? windows_pooled(s, b, w, nw * nw, ctx, e)
-                              : windows_serial(s, b, w, nw * nw, scratch, e);
+    int rc = windows_run(s, b, w, nw * nw, win_scratch, ctx, e);
     if (rc)
         return rc;
     for (int y = 0; y < G; y++)
@@ -297,13 +288,22 @@ static int window_attention(const dv_sam *s, const vit_block *b, const float *xn
     return DOCVL_OK;
 }
 
-static int block_forward(const dv_sam *s, const vit_block *b, float *x, const vit_work *w,
-                         float *scratch, const dv_ctx *ctx, dv_err *e)
+/* A pass's block buffers, all from the arena: the shared block scratch, the
+ * global blocks' attention scratch, and each pool thread's window scratch. */
+typedef struct sam_work {
+    vit_work v;
+    float *attn;
+    float *windows;
+} sam_work;
+
+static int block_forward(const dv_sam *s, const vit_block *b, float *x, const sam_work *sw,
+                         const dv_ctx *ctx, dv_err *e)
 {
     int n = s->grid * s->grid, c = s->width, rc;
+    const vit_work *w = &sw->v;
     if (b->window) {
         dv_layernorm_ctx(x, w->tmp, n, c, b->n1w, b->n1b, 1e-6f, ctx);
-        rc = window_attention(s, b, w->tmp, w, w->tmp, scratch, ctx, e);
+        rc = window_attention(s, b, w->tmp, w, w->tmp, sw->windows, ctx, e);
         if (rc)
             return rc;
         dv_linear_forward(&b->proj, w->tmp, n, w->xn, ctx);
@@ -311,7 +311,7 @@ static int block_forward(const dv_sam *s, const vit_block *b, float *x, const vi
     } else {
         dv_layernorm_ctx(x, w->xn, n, c, b->n1w, b->n1b, 1e-6f, ctx);
         dv_linear_forward(&b->qkv, w->xn, n, w->qkv, ctx);
-        if ((rc = relpos_attention(s, b, w->qkv, s->grid, w->att, w->rel, scratch, ctx, e)))
+        if ((rc = relpos_attention(s, b, w->qkv, s->grid, w->att, w->rel, sw->attn, ctx, e)))
             return rc;
         dv_linear_forward(&b->proj, w->att, n, w->tmp, ctx);
         dv_add(x, w->tmp, (size_t)n * c);
@@ -357,13 +357,18 @@ static int neck_branch(const dv_sam *s, const sam_neck *nk, const float *feat, f
     return rc;
 }
 
+/* The largest window side (0: all blocks global). */
+static int window_side(const dv_sam *s)
+{
+    int w = 0;
+    for (int i = 0; i < s->layers; i++)
+        w = s->blocks[i].window > w ? s->blocks[i].window : w;
+    return w;
+}
+
 static size_t rel_floats(const dv_sam *s)
 {
-    size_t g = (size_t)s->grid, w = 0;
-    for (int i = 0; i < s->layers; i++)
-        if (s->blocks[i].window > 0)
-            w = (size_t)s->blocks[i].window;
-    size_t global = g * g * (4 * g - 1), win = w * w * (4 * w - 1);
+    size_t global = window_rel_floats(s->grid), win = window_rel_floats(window_side(s));
     return global > win ? global : win;
 }
 
@@ -380,17 +385,26 @@ static int padded_tokens(const dv_sam *s)
     return n;
 }
 
+static int sam_work_alloc(const dv_sam *s, sam_work *sw, tw_arena *ar, const dv_ctx *ctx,
+                          dv_err *e)
+{
+    dv_attn shape = { .head_dim = s->width / s->heads };
+    int ws = window_side(s), parts = dv_pool_threads(ctx ? ctx->pool : NULL);
+    sw->attn = tw_take(ar, dv_attention_scratch_floats(&shape));
+    sw->windows = ws ? tw_take(ar, (size_t)parts * window_scratch_floats(s, ws)) : NULL;
+    if (!sw->attn || (ws && !sw->windows))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for SAM attention");
+    return tw_work_alloc(&sw->v, ar, padded_tokens(s), s->width, s->mlp, rel_floats(s), e);
+}
+
 static int run_blocks(const dv_sam *s, float *x, float *hd_src, const dv_vision_taps *taps,
                       tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
-    vit_work w = { 0 };
-    dv_attn shape = { .head_dim = s->width / s->heads };
-    float *scratch = tw_take(ar, dv_attention_scratch_floats(&shape));
-    int rc = scratch ? tw_work_alloc(&w, ar, padded_tokens(s), s->width, s->mlp, rel_floats(s), e)
-                     : dv_fail(e, DOCVL_ENOMEM, "out of memory for SAM attention");
+    sam_work w = { 0 };
+    int rc = sam_work_alloc(s, &w, ar, ctx, e);
     size_t n = (size_t)s->grid * s->grid * s->width;
     for (int i = 0; i < s->layers && !rc; i++) {
-        if ((rc = block_forward(s, &s->blocks[i], x, &w, scratch, ctx, e))) {
+        if ((rc = block_forward(s, &s->blocks[i], x, &w, ctx, e))) {
             dv_wrap(e, "SAM block %d", i);
             break;
         }

@@ -1,5 +1,6 @@
-/* The vision path: binds the towers and the aligner and runs them in order
- * (SAM-B and SigLIP for the hybrid family, SigLIP alone otherwise). Also the
+/* The vision path: binds the towers the family's table places and the
+ * aligner, and runs them in order (SAM-B on the full image and SigLIP on its
+ * downsizing when there is a SAM tower, SigLIP alone otherwise). Also the
  * binding helpers and the ViT block pieces the towers share. */
 #include "model/vision.h"
 
@@ -13,10 +14,10 @@
 #include "model/towers.h"
 
 struct dv_vision {
-    dv_family family;
+    int has_sam;             /* SAM reads the full image, SigLIP its downsizing */
     int n_tok, n_embed;
     int pixel_size;          /* side of the square input */
-    dv_sam sam;              /* hybrid only */
+    dv_sam sam;              /* has_sam only */
     dv_siglip siglip;
     dv_aligner aligner;
 };
@@ -198,11 +199,11 @@ int tw_work_alloc(vit_work *w, tw_arena *a, int n_pad, int width, int mlp, size_
 static int check_geometry(const dv_config *cfg, const dv_vision *v, dv_err *e)
 {
     int pre = cfg->pre.image_size;
-    int want = v->family == DV_FAMILY_HYBRID ? v->sam.image_size : v->siglip.image_size;
+    int want = v->has_sam ? v->sam.image_size : v->siglip.image_size;
     if (pre != want)
         return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %d differs from the %s tower's "
-                       "image_size %d", pre, v->family == DV_FAMILY_HYBRID ? "SAM" : "SigLIP", want);
-    if (v->family == DV_FAMILY_HYBRID) {
+                       "image_size %d", pre, v->has_sam ? "SAM" : "SigLIP", want);
+    if (v->has_sam) {
         int g = dv_sam_out_grid(&v->sam);
         if (g * g != v->siglip.n_tok)
             return dv_fail(e, DOCVL_EMODEL, "SAM gives %d x %d tokens, SigLIP %d: the aligner "
@@ -229,7 +230,8 @@ static int bind_towers(const dv_config *cfg, const dv_checkpoint *ck, int widen,
     const dv_placed *sam = dv_arch_find(mods, n, DV_TOWER_SAM);
     const dv_placed *sig = dv_arch_find(mods, n, DV_TOWER_SIGLIP);
     const dv_placed *al = dv_arch_find(mods, n, DV_TOWER_ALIGNER);
-    if (cfg->family == DV_FAMILY_HYBRID && sam)
+    v->has_sam = sam != NULL;
+    if (sam)
         rc = dv_sam_bind(cfg, ck, sam, widen, &v->sam, e);
     if (!rc)
         rc = dv_siglip_bind(cfg, ck, sig, widen, &v->siglip, e);
@@ -242,7 +244,6 @@ int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_
     dv_vision *v = calloc(1, sizeof *v);
     if (!v)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the vision path");
-    v->family = cfg->family;
     v->pixel_size = cfg->pre.image_size;
     v->n_embed = cfg->aligner.n_embed;
     int rc = bind_towers(cfg, ck, widen, v, e);
@@ -261,7 +262,7 @@ void dv_vision_free(dv_vision *v)
 {
     if (!v)
         return;
-    if (v->family == DV_FAMILY_HYBRID)
+    if (v->has_sam)
         dv_sam_free(&v->sam);
     dv_siglip_free(&v->siglip);
     dv_aligner_free(&v->aligner);
@@ -277,7 +278,7 @@ size_t dv_vision_tap_len(const dv_vision *v, const char *stage)
     if (strcmp(stage, "siglip_embed") == 0 || strcmp(stage, "siglip_blocks_out") == 0 ||
         strcmp(stage, "siglip_out") == 0)
         return sig;
-    if (v->family != DV_FAMILY_HYBRID)
+    if (!v->has_sam)
         return 0;
     size_t grid = (size_t)v->sam.grid * v->sam.grid, og = (size_t)dv_sam_out_grid(&v->sam);
     size_t ls = (size_t)v->siglip.image_size;
@@ -351,7 +352,7 @@ int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *p
                            const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)v->n_tok;
-    int hybrid = v->family == DV_FAMILY_HYBRID;
+    int hybrid = v->has_sam;
     /* docvl's own loops (SAM's windows, panel widening) get threads for this
      * image unless the caller brought a pool: ~100 us against seconds */
     dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };

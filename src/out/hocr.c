@@ -76,10 +76,9 @@ static int hocr_begin(GString *out, const dv_writer_options *opt, dv_err *e)
     return rc;
 }
 
-static void title_bbox(GString *t, dv_rect b)
+static void title_bbox(GString *t, dv_box b)
 {
-    g_string_append_printf(t, "bbox %ld %ld %ld %ld", lround(floor(b.x0)), lround(floor(b.y0)),
-                           lround(ceil(b.x1)), lround(ceil(b.y1)));
+    g_string_append_printf(t, "bbox %d %d %d %d", b.x0, b.y0, b.x1, b.y1);
 }
 
 static xmlNodePtr add_span(xmlNodePtr parent, const char *el, const char *cls, const char *id,
@@ -147,7 +146,7 @@ static xmlNodePtr page_node(xmlDocPtr doc, const dv_page_result *p)
         g_string_append_printf(t, "image \"%s\"; ", img);
         g_free(img);
     }
-    dv_rect full = { 0, 0, p->width, p->height };
+    dv_box full = { 0, 0, p->width, p->height };
     title_bbox(t, full);
     g_string_append_printf(t, "; ppageno %d", p->page_no - 1);
     if (p->dpi > 0)

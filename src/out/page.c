@@ -4,6 +4,7 @@
 #include "out/page.h"
 
 #include <glib.h>
+#include <math.h>
 #include <string.h>
 
 void dv_page_init(dv_page_result *p, int page_no, int width, int height, double dpi)
@@ -76,20 +77,7 @@ void dv_page_take_blocks(dv_page_result *dst, dv_page_result *src)
     src->n_blocks = 0;
 }
 
-dv_rect dv_rect_union(dv_rect a, dv_rect b)
-{
-    if (a.x1 <= a.x0 && a.y1 <= a.y0)
-        return b;
-    if (b.x1 <= b.x0 && b.y1 <= b.y0)
-        return a;
-    dv_rect u = {
-        a.x0 < b.x0 ? a.x0 : b.x0, a.y0 < b.y0 ? a.y0 : b.y0,
-        a.x1 > b.x1 ? a.x1 : b.x1, a.y1 > b.y1 ? a.y1 : b.y1,
-    };
-    return u;
-}
-
-dv_page_block *dv_page_add_block(dv_page_result *p, dv_rect box)
+dv_page_block *dv_page_add_block(dv_page_result *p, dv_box box)
 {
     p->blocks = g_renew(dv_page_block, p->blocks, p->n_blocks + 1);
     dv_page_block *b = &p->blocks[p->n_blocks++];
@@ -98,7 +86,7 @@ dv_page_block *dv_page_add_block(dv_page_result *p, dv_rect box)
     return b;
 }
 
-dv_page_line *dv_page_block_add_line(dv_page_block *b, dv_rect box)
+dv_page_line *dv_page_block_add_line(dv_page_block *b, dv_box box)
 {
     b->lines = g_renew(dv_page_line, b->lines, b->n_lines + 1);
     dv_page_line *l = &b->lines[b->n_lines++];
@@ -107,7 +95,7 @@ dv_page_line *dv_page_block_add_line(dv_page_block *b, dv_rect box)
     return l;
 }
 
-dv_page_word *dv_page_line_add_word(dv_page_line *l, const char *text, size_t len, dv_rect box)
+dv_page_word *dv_page_line_add_word(dv_page_line *l, const char *text, size_t len, dv_box box)
 {
     l->words = g_renew(dv_page_word, l->words, l->n_words + 1);
     dv_page_word *w = &l->words[l->n_words++];
@@ -135,24 +123,36 @@ char *dv_page_text_from_blocks(const dv_page_result *p)
     return g_string_free(s, FALSE);
 }
 
-/* Words of one text line get slices of the line box proportional to their
- * length in characters (plus one for the space), the usual estimate when only
- * the line's extent is known. */
-static void place_words(dv_page_line *line, const char *text)
+/* A line's extent while text is laid out on it, in fractions of a pixel. */
+typedef struct extent {
+    double x0, y0, x1, y1;
+} extent;
+
+/* Rounded outwards, as hOCR has always printed these boxes; the cover of
+ * rounded boxes is then the rounded cover. */
+static dv_box rounded(extent r)
+{
+    return (dv_box){ (int)floor(r.x0), (int)floor(r.y0), (int)ceil(r.x1), (int)ceil(r.y1) };
+}
+
+/* Words of one text line get slices of the line's extent r proportional to
+ * their length in characters (plus one for the space), the usual estimate
+ * when only the line's extent is known. */
+static void place_words(dv_page_line *line, const char *text, extent r)
 {
     char **words = g_strsplit_set(text, " \t", -1);
     glong total = 0;
     for (char **w = words; *w; w++)
         if (**w)
             total += g_utf8_strlen(*w, -1) + 1;
-    double width = line->box.x1 - line->box.x0;
-    double x = line->box.x0;
+    double width = r.x1 - r.x0;
+    double x = r.x0;
     for (char **w = words; *w; w++) {
         if (!**w)
             continue;
         double share = width * (double)(g_utf8_strlen(*w, -1) + 1) / (double)total;
-        dv_rect b = { x, line->box.y0, x + share, line->box.y1 };
-        dv_page_line_add_word(line, *w, strlen(*w), b);
+        extent b = { x, r.y0, x + share, r.y1 };
+        dv_page_line_add_word(line, *w, strlen(*w), rounded(b));
         x += share;
     }
     g_strfreev(words);
@@ -168,11 +168,11 @@ static int is_blank(const char *s)
 
 /* Without detected lines, text lines are stacked in equal strips inside the
  * page's margins, so every word still has a plausible box. */
-static dv_rect stacked_line(const dv_page_result *p, int i, int n)
+static extent stacked_line(const dv_page_result *p, int i, int n)
 {
     double mx = p->width * 0.05, my = p->height * 0.05;
     double h = (p->height - 2 * my) / (n > 0 ? n : 1);
-    dv_rect b = { mx, my + i * h, p->width - mx, my + (i + 1) * h };
+    extent b = { mx, my + i * h, p->width - mx, my + (i + 1) * h };
     return b;
 }
 
@@ -186,7 +186,7 @@ static int line_slot(int i, int n_text, int n_lines)
 }
 
 /* Text lines that share one detected box split it into horizontal strips. */
-static dv_rect slot_box(const dv_rect *lines, int n_lines, int i, int n_text)
+static extent slot_box(const dv_box *lines, int n_lines, int i, int n_text)
 {
     int k = line_slot(i, n_text, n_lines);
     int first = i, last = i;
@@ -194,14 +194,14 @@ static dv_rect slot_box(const dv_rect *lines, int n_lines, int i, int n_text)
         first--;
     while (last + 1 < n_text && line_slot(last + 1, n_text, n_lines) == k)
         last++;
-    dv_rect b = lines[k];
-    double h = (b.y1 - b.y0) / (last - first + 1);
-    b.y0 += (i - first) * h;
-    b.y1 = b.y0 + h;
+    dv_box l = lines[k];
+    double h = (double)(l.y1 - l.y0) / (last - first + 1);
+    double y0 = l.y0 + (i - first) * h;
+    extent b = { l.x0, y0, l.x1, y0 + h };
     return b;
 }
 
-int dv_page_align_text(dv_page_result *p, const dv_rect *lines, int n_lines, dv_err *e)
+int dv_page_align_text(dv_page_result *p, const dv_box *lines, int n_lines, dv_err *e)
 {
     if (n_lines < 0 || (n_lines > 0 && !lines))
         return dv_fail(e, DOCVL_EINVAL, "aligning page %d: bad line list", p->page_no);
@@ -213,18 +213,18 @@ int dv_page_align_text(dv_page_result *p, const dv_rect *lines, int n_lines, dv_
     for (char **t = tl; *t; t++)
         if (!is_blank(*t))
             n_text++;
-    dv_rect empty = { 0, 0, 0, 0 };
+    dv_box empty = { 0, 0, 0, 0 };
     dv_page_block *blk = n_text > 0 ? dv_page_add_block(p, empty) : NULL;
     int i = 0;
     for (char **t = tl; *t && blk; t++) {
         if (is_blank(*t))
             continue;
-        dv_rect box = n_lines == 0 ? stacked_line(p, i, n_text)
-                                  : slot_box(lines, n_lines, i, n_text);
-        dv_page_line *ln = dv_page_block_add_line(blk, box);
+        extent r = n_lines == 0 ? stacked_line(p, i, n_text)
+                                : slot_box(lines, n_lines, i, n_text);
+        dv_page_line *ln = dv_page_block_add_line(blk, rounded(r));
         g_strstrip(*t);
-        place_words(ln, *t);
-        blk->box = dv_rect_union(blk->box, box);
+        place_words(ln, *t, r);
+        blk->box = dv_box_cover(blk->box, ln->box);
         i++;
     }
     g_strfreev(tl);

@@ -5,26 +5,23 @@
 #ifndef DV_OUT_PAGE_H
 #define DV_OUT_PAGE_H
 
+#include "base/box.h"
 #include "base/error.h"
-
-typedef struct dv_rect {
-    double x0, y0, x1, y1;
-} dv_rect;
 
 typedef struct dv_page_word {
     char *text;             /* UTF-8, owned */
-    dv_rect box;
+    dv_box box;
 } dv_page_word;
 
 typedef struct dv_page_line {
-    dv_rect box;
+    dv_box box;
     dv_page_word *words;
     int n_words;
 } dv_page_line;
 
 /* A block is a column-or-paragraph region: hOCR's ocr_carea + ocr_par. */
 typedef struct dv_page_block {
-    dv_rect box;
+    dv_box box;
     dv_page_line *lines;
     int n_lines;
 } dv_page_block;
@@ -35,7 +32,7 @@ typedef struct dv_page_table {
     char **cells;           /* n_rows * n_cols, row major, UTF-8 as in the words; "" when empty */
     int *spans;             /* n_rows * n_cols: the columns a cell covers from its own
                                (a header over several); 1 for most, 0 for empty cells */
-    dv_rect box;
+    dv_box box;
 } dv_page_table;
 
 typedef struct dv_page_tables {
@@ -80,15 +77,12 @@ void dv_page_table_free(dv_page_table *t);
 void dv_page_tables_free(dv_page_tables *t);
 
 /* Builders: blocks, lines and words are appended to the last one. */
-dv_page_block *dv_page_add_block(dv_page_result *p, dv_rect box);
-dv_page_line *dv_page_block_add_line(dv_page_block *b, dv_rect box);
-dv_page_word *dv_page_line_add_word(dv_page_line *l, const char *text, size_t len, dv_rect box);
+dv_page_block *dv_page_add_block(dv_page_result *p, dv_box box);
+dv_page_line *dv_page_block_add_line(dv_page_block *b, dv_box box);
+dv_page_word *dv_page_line_add_word(dv_page_line *l, const char *text, size_t len, dv_box box);
 
 /* Moves src's blocks to the end of dst's (src keeps none). */
 void dv_page_take_blocks(dv_page_result *dst, dv_page_result *src);
-
-/* The union of a and b (an empty box, x1 <= x0, is the identity). */
-dv_rect dv_rect_union(dv_rect a, dv_rect b);
 
 /* Plain text from the blocks: one line per line, a blank line between
  * blocks. Used when a page has boxes but no text. Caller frees. */
@@ -98,8 +92,10 @@ char *dv_page_text_from_blocks(const dv_page_result *p);
  * line box i while there are enough boxes (extra boxes stay empty); more
  * text lines than boxes are spread evenly, those sharing a box splitting it
  * into strips. Words get widths proportional to their character counts. With no
- * line boxes the text lines are stacked evenly down the page. Replaces the
- * page's blocks; the text itself is kept as it is. */
-int dv_page_align_text(dv_page_result *p, const dv_rect *lines, int n_lines, dv_err *e);
+ * line boxes the text lines are stacked evenly down the page. Positions are
+ * computed in fractions of a pixel and stored rounded outwards (floor of
+ * x0/y0, ceil of x1/y1). Replaces the page's blocks; the text itself is kept
+ * as it is. */
+int dv_page_align_text(dv_page_result *p, const dv_box *lines, int n_lines, dv_err *e);
 
 #endif

@@ -105,9 +105,13 @@ static int timed_out(const run *r, dv_err *e)
                    r->o->page_timeout);
 }
 
-static int on_token(void *user, int n_tokens)
+static int on_token(void *user, int step, int32_t id, const char *text, size_t len)
 {
+    (void)id;
+    (void)text;
+    (void)len;
     run *r = user;
+    int n_tokens = step + 1;
     if (cancelled(r) || past_deadline(r))
         return 1;
     double s = (g_get_monotonic_time() - r->tile_start_us) / 1e6;
@@ -229,15 +233,15 @@ static int upright(run *r, page_work *pw, dv_err *e)
 static int place_tile_text(const dv_layout *lay, dv_box tile, const char *text,
                            dv_page_result *pg, dv_err *e)
 {
-    dv_rect *lines = g_new0(dv_rect, lay->n_lines + 1);
+    dv_box *lines = g_new0(dv_box, lay->n_lines + 1);
     int n = 0;
     for (int i = 0; i < lay->n_lines; i++) {
         dv_box b = lay->lines[i];
         if (dv_box_centre_in(b, tile))
-            lines[n++] = (dv_rect){ b.x0, b.y0, b.x1, b.y1 };
+            lines[n++] = b;
     }
     if (n == 0)
-        lines[n++] = (dv_rect){ tile.x0, tile.y0, tile.x1, tile.y1 };
+        lines[n++] = tile;
     dv_page_result tmp;
     dv_page_init(&tmp, pg->page_no, pg->width, pg->height, pg->dpi);
     tmp.text = g_strdup(text);

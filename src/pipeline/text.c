@@ -4,26 +4,20 @@
 #include <glib.h>
 #include <string.h>
 
-static dv_rect rect_of(dv_box b)
-{
-    dv_rect r = { b.x0, b.y0, b.x1, b.y1 };
-    return r;
-}
-
-static double overlap(dv_rect a, dv_rect b)
+static double overlap(dv_box a, dv_box b)
 {
     double lo = a.y0 > b.y0 ? a.y0 : b.y0, hi = a.y1 < b.y1 ? a.y1 : b.y1;
     return hi > lo ? hi - lo : 0;
 }
 
-static int same_line(const dv_page_line *l, dv_rect w)
+static int same_line(const dv_page_line *l, dv_box w)
 {
     const dv_page_word *last = &l->words[l->n_words - 1];
     double h = w.y1 - w.y0;
     return overlap(l->box, w) >= 0.5 * h && w.x0 >= last->box.x0;
 }
 
-static int new_block(const dv_page_line *prev, dv_rect w)
+static int new_block(const dv_page_line *prev, dv_box w)
 {
     double h = prev->box.y1 - prev->box.y0;
     return w.y0 - prev->box.y1 > h || w.y1 <= prev->box.y0;
@@ -34,7 +28,7 @@ void dv_pipeline_text_page(const dv_page_text *t, dv_page_result *p)
     dv_page_block *blk = NULL;
     dv_page_line *line = NULL;
     for (int i = 0; i < t->n_words; i++) {
-        dv_rect w = rect_of(t->words[i].box);
+        dv_box w = t->words[i].box;
         if (!line || !same_line(line, w)) {
             if (!blk || new_block(line, w))
                 blk = dv_page_add_block(p, w);
@@ -42,8 +36,8 @@ void dv_pipeline_text_page(const dv_page_text *t, dv_page_result *p)
         }
         const char *s = t->words[i].text;
         dv_page_line_add_word(line, s, strlen(s), w);
-        line->box = dv_rect_union(line->box, w);
-        blk->box = dv_rect_union(blk->box, w);
+        line->box = dv_box_cover(line->box, w);
+        blk->box = dv_box_cover(blk->box, w);
     }
     g_free(p->text);
     p->text = g_strdup(t->text ? t->text : "");

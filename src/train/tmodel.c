@@ -319,7 +319,7 @@ static int check_arch(const dv_config *c, dv_err *e)
     if (c->aligner.n_embed != c->lm.hidden)
         return dv_fail(e, DOCVL_EMODEL, "aligner n_embed %d differs from the decoder's hidden "
                        "size %d", c->aligner.n_embed, c->lm.hidden);
-    if (c->family == DV_FAMILY_HYBRID)
+    if (dv_config_has_tower(c, DV_TOWER_SAM))
         return check_sam(c, e);
     if (c->pre.image_size != c->siglip.image_size)
         return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %d differs from SigLIP's %d",
@@ -333,7 +333,7 @@ static int bind_views(dv_tmodel *m, tm_impl *I, dv_err *e)
 {
     const dv_config *c = &m->cfg;
     int fail = 0;
-    if (c->family == DV_FAMILY_HYBRID)
+    if (dv_config_has_tower(c, DV_TOWER_SAM))
         geometry_sam(&c->sam, &I->sam, &fail);
     geometry_siglip(&c->siglip, &I->sig, &fail);
     int rc = geometry_aligner(c, &I->al, &fail, e);

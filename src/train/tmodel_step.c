@@ -240,7 +240,7 @@ static void step_init(step *st, dv_tmodel *m, tm_impl *I, const dv_tsample *s, i
     st->I = I ? I : m->impl;
     st->s = s;
     st->n_tok = dv_config_image_tokens(&m->cfg);
-    st->hybrid = m->cfg.family == DV_FAMILY_HYBRID;
+    st->hybrid = dv_config_has_tower(&m->cfg, DV_TOWER_SAM);
     const int *tr = m->trainable;
     st->sig_grad = tr[DV_PART_SIGLIP];
     st->sam_grad = st->hybrid && (tr[DV_PART_SAM_BODY] || tr[DV_PART_SAM_NECK]);
@@ -401,8 +401,7 @@ int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
     dv_tws *ws = calloc(1, sizeof *ws);
     if (!ws)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the training workspace");
-    /* hybrid models keep one sample at a time: SAM's activations are large */
-    ws->n_threads = m->cfg.family == DV_FAMILY_SIGLIP && n_threads > 1
+    ws->n_threads = !dv_family_of(&m->cfg)->train_one_sample && n_threads > 1
                         ? (n_threads < TWS_MAX_THREADS ? n_threads : TWS_MAX_THREADS) : 1;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < m->n_params; i++) {

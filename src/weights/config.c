@@ -6,6 +6,7 @@
 
 #include "base/json.h"
 #include "weights/hf_layout.h"
+#include "model/arch.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 
@@ -280,6 +281,32 @@ static int parse_sam(JsonObject *o, const char *what, dv_sam_cfg *s, dv_err *e)
     return 0;
 }
 
+/* A family with a high-resolution tower: SAM on high_res_cfg, SigLIP on
+ * the downsized image (low_res_cfg). */
+static int parse_high_res(JsonObject *params, dv_config *c, dv_err *e)
+{
+    JsonObject *hi, *lo;
+    const char *concat = NULL;
+    if (dv_json_str(params, "concat_type", "config.json vision_config.params", &concat, e) < 0)
+        return -1;
+    if (concat && strcmp(concat, "tuple") != 0) {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "config.json: concat_type \"%s\" is not supported "
+                "(only \"tuple\", as released)", concat);
+        return -1;
+    }
+    if (dv_json_obj(params, "high_res_cfg", "config.json vision_config.params", &hi, e) <= 0 ||
+        dv_json_obj(params, "low_res_cfg", "config.json vision_config.params", &lo, e) <= 0) {
+        if (e->code == DOCVL_OK)
+            dv_fail(e, DOCVL_EMODEL, "config.json: HybridVisionTower needs high_res_cfg and "
+                    "low_res_cfg objects");
+        return -1;
+    }
+    if (parse_sam(hi, "config.json high_res_cfg", &c->sam, e) ||
+        parse_siglip(lo, "config.json low_res_cfg", &c->siglip, e))
+        return -1;
+    return 0;
+}
+
 static int parse_vision(JsonObject *root, dv_config *c, dv_err *e)
 {
     JsonObject *vc, *params;
@@ -299,36 +326,17 @@ static int parse_vision(JsonObject *root, dv_config *c, dv_err *e)
             dv_fail(e, DOCVL_EMODEL, "config.json: vision_config has no \"params\" object");
         return -1;
     }
-    if (strcmp(cls, "CLIPVisionTower") == 0) {
-        c->family = DV_FAMILY_SIGLIP;
+    const dv_family_desc *f = dv_family_by_cls(cls);
+    if (!f) {
+        dv_fail(e, DOCVL_EUNSUPPORTED, "config.json: unknown vision_config.cls \"%s\" (expected "
+                "CLIPVisionTower for deepseek-vl-1.3b or HybridVisionTower for deepseek-vl-7b)",
+                cls);
+        return -1;
+    }
+    c->family = f->id;
+    if (!dv_config_has_tower(c, DV_TOWER_SAM))
         return parse_siglip(params, "config.json vision_config.params", &c->siglip, e);
-    }
-    if (strcmp(cls, "HybridVisionTower") == 0) {
-        c->family = DV_FAMILY_HYBRID;
-        JsonObject *hi, *lo;
-        const char *concat = NULL;
-        if (dv_json_str(params, "concat_type", "config.json vision_config.params", &concat, e) < 0)
-            return -1;
-        if (concat && strcmp(concat, "tuple") != 0) {
-            dv_fail(e, DOCVL_EUNSUPPORTED, "config.json: concat_type \"%s\" is not supported "
-                    "(only \"tuple\", as released)", concat);
-            return -1;
-        }
-        if (dv_json_obj(params, "high_res_cfg", "config.json vision_config.params", &hi, e) <= 0 ||
-            dv_json_obj(params, "low_res_cfg", "config.json vision_config.params", &lo, e) <= 0) {
-            if (e->code == DOCVL_OK)
-                dv_fail(e, DOCVL_EMODEL, "config.json: HybridVisionTower needs high_res_cfg and "
-                        "low_res_cfg objects");
-            return -1;
-        }
-        if (parse_sam(hi, "config.json high_res_cfg", &c->sam, e) ||
-            parse_siglip(lo, "config.json low_res_cfg", &c->siglip, e))
-            return -1;
-        return 0;
-    }
-    dv_fail(e, DOCVL_EUNSUPPORTED, "config.json: unknown vision_config.cls \"%s\" (expected "
-            "CLIPVisionTower for deepseek-vl-1.3b or HybridVisionTower for deepseek-vl-7b)", cls);
-    return -1;
+    return parse_high_res(params, c, e);
 }
 
 static int parse_aligner(JsonObject *root, dv_config *c, dv_err *e)
@@ -446,8 +454,7 @@ static int parse_lm(JsonObject *root, dv_config *c, dv_err *e)
 
 static void default_side_files(dv_config *c)
 {
-    int size = c->family == DV_FAMILY_HYBRID ? c->sam.image_size : c->siglip.image_size;
-    c->pre = (dv_preproc_cfg){ .image_size = size, .min_size = 14, .has_image_mean = 1,
+    c->pre = (dv_preproc_cfg){ .image_size = dv_config_input_size(c), .min_size = 14, .has_image_mean = 1,
                                .image_mean = { 0.5f, 0.5f, 0.5f },
                                .image_std = { 0.5f, 0.5f, 0.5f },
                                .rescale_factor = 1.0f / 255.0f, .do_normalize = 0 };
@@ -491,7 +498,8 @@ int dv_config_parse_json(const char *json, size_t len, const char *what, dv_conf
         return rc;
     default_side_files(cfg);
     int vis_width = cfg->siglip.width;
-    if (cfg->family == DV_FAMILY_HYBRID && cfg->sam.downsample_channels[1] != cfg->aligner.input_dim)
+    int high_res = dv_config_has_tower(cfg, DV_TOWER_SAM);
+    if (high_res && cfg->sam.downsample_channels[1] != cfg->aligner.input_dim)
         return dv_fail(e, DOCVL_EMODEL, "%s: SAM output channels %d != aligner input_dim %d", what,
                        cfg->sam.downsample_channels[1], cfg->aligner.input_dim);
     if (vis_width != cfg->aligner.input_dim)
@@ -502,7 +510,7 @@ int dv_config_parse_json(const char *json, size_t len, const char *what, dv_conf
     if (cfg->aligner.n_embed != cfg->lm.hidden)
         return dv_fail(e, DOCVL_EMODEL, "%s: aligner n_embed %d != language hidden_size %d", what,
                        cfg->aligner.n_embed, cfg->lm.hidden);
-    if (cfg->aligner.type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT && cfg->family != DV_FAMILY_HYBRID)
+    if (cfg->aligner.type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT && !high_res)
         return dv_fail(e, DOCVL_EMODEL, "%s: low_high_hybrid_split_mlp_gelu needs the hybrid tower",
                        what);
     if (cfg->aligner.type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT && cfg->aligner.n_embed % 2)
@@ -553,7 +561,7 @@ static int read_preprocessor(JsonParser *p, JsonObject *o, dv_config *c, dv_err 
     g_object_unref(p);
     if (rc)
         return rc;
-    int want = c->family == DV_FAMILY_HYBRID ? c->sam.image_size : c->siglip.image_size;
+    int want = dv_config_input_size(c);
     if (q->image_size != want)
         return dv_fail(e, DOCVL_EMODEL, "%s: image_size %d but the vision tower takes %d", what,
                        q->image_size, want);
@@ -762,7 +770,7 @@ int dv_config_load(const char *dir, dv_config *cfg, dv_err *e)
     free(text);
     if (rc)
         return rc;
-    if (cfg->family == DV_FAMILY_HYBRID) {
+    if (dv_config_has_tower(cfg, DV_TOWER_SAM)) {
         /* SAM's neck output is always interpolated to 96x96 and downsampled
          * twice by 2 (upstream hard-codes 96), so it yields a 24x24 grid that
          * must meet SigLIP's. */

@@ -19,8 +19,10 @@ int dv_hf_is_config(JsonObject *root)
         if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
             type = json_node_get_string(n);
     }
-    if (type && (strcmp(type, "deepseek_vl") == 0 || strcmp(type, "deepseek_vl_hybrid") == 0))
-        return 1;
+    const dv_family_desc *f;
+    for (int i = 0; type && (f = dv_family_at(i)); i++)
+        if (strcmp(type, f->hf_model_type) == 0)
+            return 1;
     return json_object_has_member(root, "text_config") &&
            !json_object_has_member(root, "language_config");
 }
@@ -119,6 +121,20 @@ static int hf_sam(JsonObject *hc, const char *what, dv_sam_cfg *s, dv_err *e)
     return 0;
 }
 
+/* The family of an HF config.json: one whose marker key it has, else the
+ * one its model_type names, else the default. */
+static const dv_family_desc *hf_family(JsonObject *root, const char *type)
+{
+    const dv_family_desc *f, *by_type = NULL;
+    for (int i = 0; (f = dv_family_at(i)); i++) {
+        if (f->hf_marker && json_object_has_member(root, f->hf_marker))
+            return f;
+        if (type && strcmp(type, f->hf_model_type) == 0)
+            by_type = f;
+    }
+    return by_type ? by_type : dv_family_at(0);
+}
+
 int dv_config_parse_hf(JsonObject *root, const char *what, dv_config *c, dv_err *e)
 {
     JsonObject *tc, *vc, *hc = NULL;
@@ -126,10 +142,10 @@ int dv_config_parse_hf(JsonObject *root, const char *what, dv_config *c, dv_err 
     if (dv_json_str(root, "model_type", what, &type, e) < 0 ||
         get_obj(root, "text_config", what, &tc, e) || get_obj(root, "vision_config", what, &vc, e))
         return e->code;
-    int hybrid = (type && strcmp(type, "deepseek_vl_hybrid") == 0) ||
-                 json_object_has_member(root, "high_res_vision_config");
+    const dv_family_desc *f = hf_family(root, type);
     c->hf_layout = 1;
-    c->family = hybrid ? DV_FAMILY_HYBRID : DV_FAMILY_SIGLIP;
+    c->family = f->id;
+    int hybrid = dv_config_has_tower(c, DV_TOWER_SAM);
     c->image_token_id = 100015;
     if (dv_cfg_int(root, "image_token_id", what, 0, 1 << 24, &c->image_token_id, e) < 0 ||
         hf_siglip(vc, "config.json vision_config", &c->siglip, e))
@@ -144,9 +160,7 @@ int dv_config_parse_hf(JsonObject *root, const char *what, dv_config *c, dv_err 
                                      .eos_id = 2, .pad_id = -1 };
     if (dv_lm_parse(tc, "config.json text_config", &llama, &c->lm, e))
         return e->code;
-    c->aligner = (dv_aligner_cfg){ .type = hybrid ? DV_PROJ_LOW_HIGH_HYBRID_SPLIT
-                                                  : DV_PROJ_MLP_GELU,
-                                   .input_dim = c->siglip.width, .n_embed = c->lm.hidden,
+    c->aligner = (dv_aligner_cfg){ .type = f->hf_aligner, .input_dim = c->siglip.width, .n_embed = c->lm.hidden,
                                    .depth = 2 };
     return DOCVL_OK;
 }
@@ -172,7 +186,7 @@ static int hf_size(JsonObject *o, const char *key, const char *what, int *dst, d
 
 int dv_hf_preprocessor(JsonObject *o, const char *what, dv_config *c, dv_err *e)
 {
-    int hybrid = c->family == DV_FAMILY_HYBRID;
+    int hybrid = dv_config_has_tower(c, DV_TOWER_SAM);
     dv_preproc_cfg *q = &c->pre;
     float *tower_mean = hybrid ? c->sam.pixel_mean : c->siglip.pixel_mean;
     if (hf_size(o, hybrid ? "high_res_size" : "size", what, &q->image_size, e) < 0 ||
@@ -186,7 +200,7 @@ int dv_hf_preprocessor(JsonObject *o, const char *what, dv_config *c, dv_err *e)
     /* The padding colour comes from the mean of the image the model sees first. */
     memcpy(q->image_mean, tower_mean, sizeof q->image_mean);
     q->do_normalize = 0;
-    int want = hybrid ? c->sam.image_size : c->siglip.image_size;
+    int want = dv_config_input_size(c);
     if (q->image_size != want)
         return dv_fail(e, DOCVL_EMODEL, "%s: image size %d but the vision tower takes %d", what,
                        q->image_size, want);
@@ -260,12 +274,12 @@ static int row_rules(const dv_config *c, const dv_placed *p, const dv_row *r, ru
 
 /* Every renaming of a family: the HF converter's layouts are fixed (the
  * 1.3B's mlp_gelu aligner, the 7B's split one, depth 2). */
-static int family_rules(int hybrid, rule *out)
+static int family_rules(dv_family family, rule *out)
 {
     dv_config c;
     memset(&c, 0, sizeof c);
-    c.family = hybrid ? DV_FAMILY_HYBRID : DV_FAMILY_SIGLIP;
-    c.aligner.type = hybrid ? DV_PROJ_LOW_HIGH_HYBRID_SPLIT : DV_PROJ_MLP_GELU;
+    c.family = family;
+    c.aligner.type = dv_family_of(&c)->hf_aligner;
     c.aligner.depth = 2;
     dv_placed mods[DV_ARCH_MAX_MODULES];
     int nm = dv_arch_modules(&c, mods), n = 0;
@@ -338,10 +352,10 @@ static void normalize_hf(const char *hf, char *dst, size_t cap)
         snprintf(dst, cap, "%s", hf);
 }
 
-static int map_one(const char *from, int hybrid, int to_orig, dv_hf_name *out, int max)
+static int map_one(const char *from, dv_family family, int to_orig, dv_hf_name *out, int max)
 {
     rule rules[MAX_RULES];
-    int nr = family_rules(hybrid, rules), n = 0;
+    int nr = family_rules(family, rules), n = 0;
     for (int i = 0; i < nr && n < max; i++) {
         const rule *r = &rules[i];
         char num[16];
@@ -360,16 +374,16 @@ static int map_one(const char *from, int hybrid, int to_orig, dv_hf_name *out, i
     return n;
 }
 
-int dv_hf_to_original(const char *hf, int hybrid, dv_hf_name *out)
+int dv_hf_to_original(const char *hf, dv_family family, dv_hf_name *out)
 {
     char norm[256];
     normalize_hf(hf, norm, sizeof norm);
-    return map_one(norm, hybrid, 1, out, 1);
+    return map_one(norm, family, 1, out, 1);
 }
 
-int dv_hf_from_original(const char *orig, int hybrid, dv_hf_name out[3])
+int dv_hf_from_original(const char *orig, dv_family family, dv_hf_name out[3])
 {
-    int n = map_one(orig, hybrid, 0, out, 3);
+    int n = map_one(orig, family, 0, out, 3);
     for (int i = 0; i < n; i++) {
         if (strncmp(out[i].name, "lm_head.", 8) == 0)
             continue;
@@ -426,12 +440,16 @@ int dv_hf_names_detect(const dv_tensor *const *t, int n)
     return hf;
 }
 
-static int detect_hybrid(const dv_tensor *const *t, int n)
+/* The family whose marks some tensor name carries; else the default. */
+static dv_family detect_family(const dv_tensor *const *t, int n)
 {
-    for (int i = 0; i < n; i++)
-        if (strstr(t[i]->name, "high_res_vision") || strstr(t[i]->name, "aligner.proj."))
-            return 1;
-    return 0;
+    const dv_family_desc *f;
+    for (int k = 1; (f = dv_family_at(k)); k++)
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < 2; j++)
+                if (f->hf_tensor_marks[j] && strstr(t[i]->name, f->hf_tensor_marks[j]))
+                    return f->id;
+    return dv_family_at(0)->id;
 }
 
 static dv_tensor *add_view(dv_hf_map *m, const dv_tensor *src, const char *name, void *by_name,
@@ -490,11 +508,11 @@ static int fuse_qkv(dv_hf_map *m, const char *name, const qkv_group *g, void *by
     return DOCVL_OK;
 }
 
-static int map_tensor(dv_hf_map *m, const dv_tensor *t, int hybrid, GHashTable *groups,
+static int map_tensor(dv_hf_map *m, const dv_tensor *t, dv_family family, GHashTable *groups,
                       void *by_name, const char *what, dv_err *e)
 {
     dv_hf_name o;
-    if (!dv_hf_to_original(t->name, hybrid, &o))
+    if (!dv_hf_to_original(t->name, family, &o))
         return DOCVL_OK;
     if (o.part >= 0) {
         qkv_group *g = g_hash_table_lookup(groups, o.name);
@@ -547,7 +565,7 @@ int dv_hf_map_build(const dv_tensor *const *tensors, int n, const char *what, vo
                     dv_hf_map **out, dv_err *e)
 {
     *out = NULL;
-    int hybrid = detect_hybrid(tensors, n);
+    dv_family family = detect_family(tensors, n);
     dv_hf_map *m = calloc(1, sizeof *m);
     if (!m || !(m->views = calloc((size_t)n + 2, sizeof *m->views)) ||
         !(m->bufs = calloc((size_t)n + 1, sizeof *m->bufs))) {
@@ -557,7 +575,7 @@ int dv_hf_map_build(const dv_tensor *const *tensors, int n, const char *what, vo
     GHashTable *groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free);
     int rc = DOCVL_OK;
     for (int i = 0; i < n && !rc; i++)
-        rc = map_tensor(m, tensors[i], hybrid, groups, by_name, what, e);
+        rc = map_tensor(m, tensors[i], family, groups, by_name, what, e);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, groups);

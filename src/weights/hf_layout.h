@@ -33,11 +33,11 @@ typedef struct dv_hf_name {
 /* HF name -> original name. Returns 1 if mapped, 0 for a name with no
  * original counterpart (ignored by the loader). Leading "model." and a
  * missing "vision_encoder." level are both accepted. */
-int dv_hf_to_original(const char *hf, int hybrid, dv_hf_name *out);
+int dv_hf_to_original(const char *hf, dv_family family, dv_hf_name *out);
 
 /* Original name -> the HF name(s) the converter writes (3 for a split qkv).
  * Returns how many were written to out (0: the converter drops it). */
-int dv_hf_from_original(const char *orig, int hybrid, dv_hf_name out[3]);
+int dv_hf_from_original(const char *orig, dv_family family, dv_hf_name out[3]);
 
 /* Tensors a checkpoint in the HF layout presents under original names. */
 typedef struct dv_hf_map dv_hf_map;

@@ -2,6 +2,8 @@
 
 #include "weights/model_info.h"
 
+#include "model/arch.h"
+
 /* Storage dtype of the tensors the forward pass reads ("mixed" if several). */
 static const char *stored_dtype(const dv_schema *s, const dv_checkpoint *ck)
 {
@@ -35,8 +37,7 @@ int dv_model_info_get(const dv_config *cfg, const dv_checkpoint *ck, dv_model_in
     if (rc)
         return rc;
     out->family = cfg->family;
-    out->family_name = cfg->family == DV_FAMILY_HYBRID ? "hybrid (SAM-B 1024 + SigLIP 384)"
-                                                       : "SigLIP-only";
+    out->family_name = dv_family_of(cfg)->info_name;
     for (int i = 0; i < s.n; i++) {
         const dv_schema_entry *t = &s.items[i];
         int64_t n = dv_schema_numel(t);

@@ -9,6 +9,8 @@
 #include "base/json.h"
 #include "weights/modeldir.h"
 
+#include "model/arch.h"
+
 #define BOS_TEXT "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 #define EOS_TEXT "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 
@@ -141,8 +143,8 @@ static void vision_original(JsonBuilder *b, const dv_config *c)
 {
     json_builder_set_member_name(b, "vision_config");
     json_builder_begin_object(b);
-    int hybrid = c->family == DV_FAMILY_HYBRID;
-    kv_str(b, "cls", hybrid ? "HybridVisionTower" : "CLIPVisionTower");
+    int hybrid = dv_config_has_tower(c, DV_TOWER_SAM);
+    kv_str(b, "cls", dv_family_of(c)->vision_cls);
     kv_str(b, "model_type", "vision");
     json_builder_set_member_name(b, "params");
     json_builder_begin_object(b);
@@ -225,13 +227,12 @@ static void config_original(JsonBuilder *b, const dv_config *c, const char *td)
 
 static void config_hf(JsonBuilder *b, const dv_config *c, int image_id, const char *td)
 {
-    int hybrid = c->family == DV_FAMILY_HYBRID;
+    const dv_family_desc *f = dv_family_of(c);
     json_builder_set_member_name(b, "architectures");
     json_builder_begin_array(b);
-    json_builder_add_string_value(b, hybrid ? "DeepseekVLHybridForConditionalGeneration"
-                                            : "DeepseekVLForConditionalGeneration");
+    json_builder_add_string_value(b, f->hf_architecture);
     json_builder_end_array(b);
-    kv_str(b, "model_type", hybrid ? "deepseek_vl_hybrid" : "deepseek_vl");
+    kv_str(b, "model_type", f->hf_model_type);
     kv_int(b, "image_token_id", image_id);
     kv_bool(b, "tie_word_embeddings", c->lm.tie_word_embeddings);
     json_builder_set_member_name(b, "text_config");
@@ -251,7 +252,7 @@ static void config_hf(JsonBuilder *b, const dv_config *c, int image_id, const ch
     kv_str(b, "hidden_act", "gelu");
     kv_bool(b, "vision_use_head", 0);
     json_builder_end_object(b);
-    if (!hybrid)
+    if (!dv_config_has_tower(c, DV_TOWER_SAM))
         return;
     const dv_sam_cfg *m = &c->sam;
     json_builder_set_member_name(b, "high_res_vision_config");
@@ -298,12 +299,11 @@ static void size_obj(JsonBuilder *b, const char *k, int s)
 static int write_preprocessor(const char *dir, const dv_config *c, int hf, dv_err *e)
 {
     const dv_preproc_cfg *q = &c->pre;
-    int hybrid = c->family == DV_FAMILY_HYBRID;
+    int hybrid = dv_config_has_tower(c, DV_TOWER_SAM);
     JsonBuilder *b = json_builder_new();
     json_builder_begin_object(b);
     if (hf) {
-        kv_str(b, "image_processor_type", hybrid ? "DeepseekVLHybridImageProcessor"
-                                                 : "DeepseekVLImageProcessor");
+        kv_str(b, "image_processor_type", dv_family_of(c)->hf_image_processor);
         size_obj(b, "size", c->siglip.image_size);
         kv_vec(b, "image_mean", c->siglip.pixel_mean, 3);
         kv_vec(b, "image_std", c->siglip.pixel_std, 3);
@@ -337,8 +337,7 @@ static int write_processor(const char *dir, const dv_config *c, int hf, dv_err *
     json_builder_begin_object(b);
     if (hf) {
         kv_int(b, "num_image_tokens", c->proc.num_image_tokens);
-        kv_str(b, "processor_class", c->family == DV_FAMILY_HYBRID ? "DeepseekVLHybridProcessor"
-                                                                   : "DeepseekVLProcessor");
+        kv_str(b, "processor_class", dv_family_of(c)->hf_processor);
     } else {
         kv_bool(b, "add_special_token", 0);
         kv_int(b, "ignore_id", -100);

@@ -74,6 +74,49 @@ static dv_gen_result run(fixture *f, const dv_gen_opts *o)
     return r;
 }
 
+typedef struct stopper {
+    int stop_at;        /* the step whose call asks to stop; -1: never */
+    int last;           /* the last step called */
+} stopper;
+
+static int stop_at(void *user, int step, int32_t id, const char *text, size_t len)
+{
+    (void)id;
+    (void)text;
+    (void)len;
+    stopper *s = user;
+    s->last = step;
+    return step == s->stop_at;
+}
+
+/* A callback that asks to stop ends generation there, and the result says
+ * so (the reader's tile result takes its stop flag from it); a callback
+ * that never asks leaves the flag clear. */
+static void test_callback_stops(void)
+{
+    fixture f;
+    fx_open(&f, "tiny-f32");
+    dv_gen_opts o;
+    dv_gen_opts_default(&o);
+    o.max_new_tokens = 20;
+    o.guard.enabled = 0;
+    stopper st = { 2, -1 };
+    o.on_token = stop_at;
+    o.user = &st;
+    dv_gen_result r = run(&f, &o);
+    g_assert_cmpint(r.stop, ==, DV_STOP_CALLBACK);
+    g_assert_true(r.stopped);
+    g_assert_cmpint(r.n_ids, ==, 3);
+    g_assert_cmpint(st.last, ==, 2);
+    dv_gen_result_free(&r);
+    st.stop_at = -1;
+    r = run(&f, &o);
+    g_assert_false(r.stopped);
+    g_assert_cmpint(r.stop, ==, DV_STOP_MAX_TOKENS);
+    dv_gen_result_free(&r);
+    fx_close(&f);
+}
+
 /* The golden tiny-f32 greedy output alternates two ids: a loop. */
 static void test_loop_stops_early(void)
 {
@@ -344,6 +387,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/generate/loop-stops-early", test_loop_stops_early);
     g_test_add_func("/generate/eos", test_eos);
+    g_test_add_func("/generate/callback-stops", test_callback_stops);
     g_test_add_func("/generate/stop-string", test_stop_string);
     g_test_add_func("/generate/context-length", test_context_length);
     g_test_add_func("/generate/continue-cached", test_continue_cached);

@@ -279,7 +279,7 @@ static void test_markdown_pages(void)
     dv_page_result p[2];
     dv_page_init(&p[0], 1, 100, 100, 72);
     p[0].source = DV_SRC_TEXT_LAYER;
-    dv_rect b = { 0, 0, 50, 10 };
+    dv_box b = { 0, 0, 50, 10 };
     dv_page_block *blk = dv_page_add_block(&p[0], b);
     dv_page_line *l = dv_page_block_add_line(blk, b);
     dv_page_line_add_word(l, "#1", 2, b);

@@ -2,7 +2,7 @@
  * by the Markdown writer. Pages are built from word boxes the way the
  * pipeline builds them (dv_pipeline_text_page), in pixels: words 20 px
  * high, 10 px a character, 5 px word spaces. */
-#include <math.h>
+#include <limits.h>
 #include <string.h>
 
 #include "doc/tables.h"
@@ -267,23 +267,24 @@ static void test_paragraph_page_no_table(void)
     dv_page_clear(&p);
 }
 
-/* Zero-width, inverted, overlapping, huge and non-finite boxes: no crash,
+/* Zero-width, inverted, overlapping and huge boxes: no crash,
  * every table's cells filled, and pages over the word cap left alone. */
 static void test_odd_boxes(void)
 {
     dv_page_result p;
     dv_page_init(&p, 1, 100, 100, 72);
-    dv_page_block *b = dv_page_add_block(&p, (dv_rect){ 0, 0, 1, 1 });
-    dv_page_line *l = dv_page_block_add_line(b, (dv_rect){ 0, 0, 1, 1 });
+    dv_page_block *b = dv_page_add_block(&p, (dv_box){ 0, 0, 1, 1 });
+    dv_page_line *l = dv_page_block_add_line(b, (dv_box){ 0, 0, 1, 1 });
     GRand *rng = g_rand_new_with_seed(7);
     for (int i = 0; i < 6000; i++) {
-        double x = g_rand_double_range(rng, -1e6, 1e6), y = g_rand_int_range(rng, 0, 50) * 10;
-        double w = (i % 5 == 0) ? 0 : g_rand_double_range(rng, -5, 300);
-        dv_rect r = { x, y, x + w, y + (i % 7 == 0 ? 0 : 12) };
+        int x = g_rand_int_range(rng, -1000000, 1000000), y = g_rand_int_range(rng, 0, 50) * 10;
+        int w = (i % 5 == 0) ? 0 : g_rand_int_range(rng, -5, 300);
+        dv_box r = { x, y, x + w, y + (i % 7 == 0 ? 0 : 12) };
+        /* far outside any page, yet sums of two coordinates still fit */
         if (i % 97 == 0)
-            r.x1 = NAN;
+            r.x1 = INT_MAX / 4;
         if (i % 101 == 0)
-            r.y0 = INFINITY;
+            r.y0 = INT_MIN / 4;
         dv_page_line_add_word(l, i % 3 ? "12" : "a|b", i % 3 ? 2 : 3, r);
     }
     dv_page_tables tt;
@@ -298,11 +299,11 @@ static void test_odd_boxes(void)
     g_free(md);
     /* past the cap: never a table, even of a perfect grid */
     dv_page_clear_content(&p);
-    b = dv_page_add_block(&p, (dv_rect){ 0, 0, 1, 1 });
-    l = dv_page_block_add_line(b, (dv_rect){ 0, 0, 1, 1 });
+    b = dv_page_add_block(&p, (dv_box){ 0, 0, 1, 1 });
+    l = dv_page_block_add_line(b, (dv_box){ 0, 0, 1, 1 });
     for (int i = 0; i <= DV_TEXT_TABLE_MAX_WORDS; i++) {
-        double x = (i % 4) * 200, y = (i / 4) * 25;
-        dv_page_line_add_word(l, "42", 2, (dv_rect){ x, y, x + 20, y + 20 });
+        int x = (i % 4) * 200, y = (i / 4) * 25;
+        dv_page_line_add_word(l, "42", 2, (dv_box){ x, y, x + 20, y + 20 });
     }
     g_assert_cmpint(count_tables(&p), ==, 0);
     dv_page_clear(&p);

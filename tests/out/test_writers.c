@@ -23,18 +23,18 @@ static char *write_pages(dv_format f, dv_page_result *pages, int n, const char *
     return g_string_free(s, FALSE);
 }
 
-static void add_line(dv_page_block *b, double y, const char *const *words)
+static void add_line(dv_page_block *b, int y, const char *const *words)
 {
-    dv_rect lb = { 10, y, 10, y + 20 };
+    dv_box lb = { 10, y, 10, y + 20 };
     dv_page_line *l = dv_page_block_add_line(b, lb);
-    double x = 10;
+    int x = 10;
     for (; *words; words++) {
-        dv_rect wb = { x, y, x + 30, y + 20 };
+        dv_box wb = { x, y, x + 30, y + 20 };
         dv_page_line_add_word(l, *words, strlen(*words), wb);
-        l->box = dv_rect_union(l->box, wb);
+        l->box = dv_box_cover(l->box, wb);
         x += 40;
     }
-    b->box = dv_rect_union(b->box, l->box);
+    b->box = dv_box_cover(b->box, l->box);
 }
 
 /* A text-layer page with two blocks, a model page with bare text. */
@@ -43,7 +43,7 @@ static void two_pages(dv_page_result p[2])
     dv_page_init(&p[0], 1, 800, 1000, 300);
     p[0].source = DV_SRC_TEXT_LAYER;
     p[0].image = g_strdup("scan \"1\".pdf");
-    dv_rect none = { 0, 0, 0, 0 };
+    dv_box none = { 0, 0, 0, 0 };
     dv_page_block *b = dv_page_add_block(&p[0], none);
     add_line(b, 10, (const char *const[]){ "Hello", "a<b&c", NULL });
     add_line(b, 40, (const char *const[]){ "world", NULL });
@@ -181,7 +181,7 @@ static void test_align(void)
     dv_page_result p;
     dv_page_init(&p, 1, 1000, 1000, 100);
     p.text = g_strdup("aaa b\n\nccc\nd e f\n");
-    dv_rect lines[2] = { { 100, 100, 500, 120 }, { 100, 200, 300, 240 } };
+    dv_box lines[2] = { { 100, 100, 500, 120 }, { 100, 200, 300, 240 } };
     dv_err e = { 0 };
     g_assert_cmpint(dv_page_align_text(&p, lines, 2, &e), ==, DOCVL_OK);
     g_assert_cmpint(p.n_blocks, ==, 1);
@@ -189,23 +189,25 @@ static void test_align(void)
     /* three text lines on two boxes: spread evenly, the two sharing box 0
      * split it into strips */
     dv_page_line *l = p.blocks[0].lines;
-    g_assert_cmpfloat(l[0].box.y0, ==, 100);
-    g_assert_cmpfloat(l[0].box.y1, ==, 110);
-    g_assert_cmpfloat(l[1].box.y0, ==, 110);
-    g_assert_cmpfloat(l[1].box.y1, ==, 120);
-    g_assert_cmpfloat(l[2].box.y0, ==, 200);
-    g_assert_cmpfloat(l[2].box.x1, ==, 300);
-    /* "aaa" takes 4/6 of its line, "b" 2/6 */
+    g_assert_cmpint(l[0].box.y0, ==, 100);
+    g_assert_cmpint(l[0].box.y1, ==, 110);
+    g_assert_cmpint(l[1].box.y0, ==, 110);
+    g_assert_cmpint(l[1].box.y1, ==, 120);
+    g_assert_cmpint(l[2].box.y0, ==, 200);
+    g_assert_cmpint(l[2].box.x1, ==, 300);
+    /* "aaa" takes 4/6 of its line, "b" 2/6: the split at 366.67 is stored
+     * rounded outwards on both sides */
     g_assert_cmpint(l[0].n_words, ==, 2);
-    g_assert_cmpfloat_with_epsilon(l[0].words[0].box.x1, 100 + 400 * 4.0 / 6, 1e-9);
-    g_assert_cmpfloat_with_epsilon(l[0].words[1].box.x1, 500, 1e-9);
+    g_assert_cmpint(l[0].words[0].box.x1, ==, 367);
+    g_assert_cmpint(l[0].words[1].box.x0, ==, 366);
+    g_assert_cmpint(l[0].words[1].box.x1, ==, 500);
     g_assert_cmpstr(l[2].words[2].text, ==, "f");
-    g_assert_cmpfloat(p.blocks[0].box.y1, ==, 240);
+    g_assert_cmpint(p.blocks[0].box.y1, ==, 240);
     /* no boxes: lines stacked inside the page */
     g_assert_cmpint(dv_page_align_text(&p, NULL, 0, &e), ==, DOCVL_OK);
     g_assert_cmpint(p.blocks[0].n_lines, ==, 3);
-    g_assert_cmpfloat(p.blocks[0].lines[2].box.y1, <=, 1000);
-    g_assert_cmpfloat(p.blocks[0].lines[0].box.y1, <=, p.blocks[0].lines[1].box.y0);
+    g_assert_cmpint(p.blocks[0].lines[2].box.y1, <=, 1000);
+    g_assert_cmpint(p.blocks[0].lines[0].box.y1, <=, p.blocks[0].lines[1].box.y0);
     g_assert_cmpint(dv_page_align_text(&p, NULL, -1, &e), ==, DOCVL_EINVAL);
     /* blocks move between pages, appended in order */
     dv_page_result q;

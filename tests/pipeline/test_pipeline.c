@@ -8,6 +8,7 @@
 
 #include "out/writer.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/text.h"
 #include "testutil.h"
 
 typedef struct fake {
@@ -37,7 +38,7 @@ static int fake_read(void *self, const dv_image *tile, const dv_tile_opts *o,
     f->max_w = tile->w > f->max_w ? tile->w : f->max_w;
     f->max_h = tile->h > f->max_h ? tile->h : f->max_h;
     snprintf(f->instruction, sizeof f->instruction, "%s", o->instruction);
-    if (o->on_token && o->on_token(o->user, 1)) {
+    if (o->on_token && o->on_token(o->user, 0, 0, "", 0)) {
         res->stopped = 1;
         res->text = strdup("");
         return DOCVL_OK;
@@ -274,6 +275,24 @@ static void test_abort_and_timeout(void)
     g_free(img);
 }
 
+/* Text-layer words grouped into a line: a zero-width word (a glyph with no
+ * advance) still widens the line's box, as the table finder and hOCR
+ * expect (dv_box_cover, not dv_box_union). */
+static void test_text_layer_line_box(void)
+{
+    dv_word words[] = { { "ab", { 10, 0, 20, 10 } }, { "\u200b", { 30, 0, 30, 10 } } };
+    dv_page_text t = { .text = "ab \u200b", .words = words, .n_words = 2 };
+    dv_page_result p;
+    dv_page_init(&p, 1, 100, 100, 72);
+    dv_pipeline_text_page(&t, &p);
+    g_assert_cmpint(p.n_blocks, ==, 1);
+    g_assert_cmpint(p.blocks[0].n_lines, ==, 1);
+    g_assert_cmpint(p.blocks[0].lines[0].n_words, ==, 2);
+    g_assert_cmpint(p.blocks[0].lines[0].box.x1, ==, 30);
+    g_assert_cmpint(p.blocks[0].box.x1, ==, 30);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -282,5 +301,6 @@ int main(int argc, char **argv)
     g_test_add_func("/pipeline/failed-page", test_failed_page);
     g_test_add_func("/pipeline/reader-on-need", test_reader_on_need);
     g_test_add_func("/pipeline/abort-and-timeout", test_abort_and_timeout);
+    g_test_add_func("/pipeline/text-layer-line-box", test_text_layer_line_box);
     return g_test_run();
 }

@@ -115,10 +115,10 @@ static size_t entry_bytes(const out_tensor *t, dv_dtype d)
 
 /* One schema entry as the HF converter stores it: renamed, q/k/v split,
  * SigLIP pos_embed squeezed, unused tensors dropped. */
-static int add_hf(plan *p, const dv_schema_entry *s, int hybrid)
+static int add_hf(plan *p, const dv_schema_entry *s, dv_family family)
 {
     dv_hf_name hf[3];
-    int n = s->used ? dv_hf_from_original(s->name, hybrid, hf) : 0;
+    int n = s->used ? dv_hf_from_original(s->name, family, hf) : 0;
     for (int k = 0; k < n; k++) {
         out_tensor *t = &p->t[p->n++];
         memcpy(t->name, hf[k].name, sizeof hf[k].name);
@@ -156,7 +156,7 @@ static int make_plan(const dv_config *c, int hf, dv_dtype dtype, plan *p, dv_err
     }
     for (int i = 0; i < s.n; i++) {
         if (hf) {
-            add_hf(p, &s.items[i], c->family == DV_FAMILY_HYBRID);
+            add_hf(p, &s.items[i], c->family);
             continue;
         }
         out_tensor *t = &p->t[p->n++];
@@ -366,8 +366,9 @@ static int check_hf_expressible(const dv_config *c, dv_err *e)
     if (c->siglip.depth != c->siglip.layers)
         return dv_fail(e, DOCVL_EUNSUPPORTED, "the HF layout has no select_layer: SigLIP must "
                        "keep all %d layers", c->siglip.layers);
-    if (c->family == DV_FAMILY_HYBRID && (s->downsample_channels[0] != 2 * s->prompt_embed_dim ||
-                                          s->downsample_channels[1] != 4 * s->prompt_embed_dim))
+    int sam = dv_config_has_tower(c, DV_TOWER_SAM);
+    if (sam && (s->downsample_channels[0] != 2 * s->prompt_embed_dim ||
+                s->downsample_channels[1] != 4 * s->prompt_embed_dim))
         return dv_fail(e, DOCVL_EUNSUPPORTED, "the HF layout needs SAM downsample_channels = "
                        "[2, 4] x prompt_embed_dim (%d), not [%d, %d]", s->prompt_embed_dim,
                        s->downsample_channels[0], s->downsample_channels[1]);

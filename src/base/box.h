@@ -1,7 +1,7 @@
 /* Axis-aligned pixel rectangles on a rendered page: x0,y0 inclusive,
  * x1,y1 exclusive, origin top left. */
-#ifndef DV_DOC_BOX_H
-#define DV_DOC_BOX_H
+#ifndef DV_BASE_BOX_H
+#define DV_BASE_BOX_H
 
 typedef struct dv_box {
     int x0, y0, x1, y1;
@@ -19,6 +19,20 @@ static inline dv_box dv_box_union(dv_box a, dv_box b)
     if (dv_box_empty(a))
         return b;
     if (dv_box_empty(b))
+        return a;
+    return (dv_box){dv_imin(a.x0, b.x0), dv_imin(a.y0, b.y0), dv_imax(a.x1, b.x1),
+                    dv_imax(a.y1, b.y1)};
+}
+
+/* The box covering a and b, for page results: there a line-thin box (a
+ * word of zero width) still marks a place and widens its line's box; only
+ * a box empty on both axes, like the zero box a block starts from, adds
+ * nothing. dv_box_union drops line-thin boxes too. */
+static inline dv_box dv_box_cover(dv_box a, dv_box b)
+{
+    if (a.x1 <= a.x0 && a.y1 <= a.y0)
+        return b;
+    if (b.x1 <= b.x0 && b.y1 <= b.y0)
         return a;
     return (dv_box){dv_imin(a.x0, b.x0), dv_imin(a.y0, b.y0), dv_imax(a.x1, b.x1),
                     dv_imax(a.y1, b.y1)};
