@@ -310,7 +310,7 @@ int docvl_read(docvl_context *ctx, const char *input, const docvl_params *params
     docvl_read_stats st = { 0 };
     docvl_stage stage = DOCVL_STAGE_OPTIONS;
     dv_writer *w = NULL;
-    dv_writer_options wo = { .title = p.title ? p.title : input, .text_tables = p.text_tables };
+    dv_writer_options wo = { .title = p.title ? p.title : input };
     int rc = !ctx || !input ? dv_fail(&e, DOCVL_EINVAL, "no context or no input")
              : !sink.write  ? dv_fail(&e, DOCVL_EINVAL, "no sink")
                             : check_params(&p, &e);

@@ -436,7 +436,7 @@ static int count_words(const char *s)
 
 /* Data rather than prose: every column used in two rows or more, most
  * cells filled, cells short, and several columns or numbers in the last. */
-static int looks_like_table(const dv_text_table *t)
+static int looks_like_table(const dv_page_table *t)
 {
     int filled = 0, num = 0, words = 0, num_last = 0, filled_last = 0, lower = 0;
     for (int c = 0; c < t->n_cols; c++) {
@@ -477,15 +477,6 @@ static int looks_like_table(const dv_text_table *t)
            mean_words <= 4.0;
 }
 
-static void table_free(dv_text_table *t)
-{
-    for (int k = 0; t->cells && k < t->n_rows * t->n_cols; k++)
-        g_free(t->cells[k]);
-    g_free(t->cells);
-    g_free(t->spans);
-    memset(t, 0, sizeof *t);
-}
-
 /* The cells of rows [a, b) in cols. */
 static int logical_rows(const finder *f, int a, int b)
 {
@@ -512,7 +503,7 @@ static void append_cell(const finder *f, const trow *r, const span *cols, int n,
 
 /* A cell spans the columns right of it only while they are empty; empty
  * cells span nothing (0). */
-static void clip_spans(dv_text_table *t)
+static void clip_spans(dv_page_table *t)
 {
     for (int r = 0; r < t->n_rows; r++) {
         char **cells = t->cells + (size_t)r * t->n_cols;
@@ -531,7 +522,7 @@ static void clip_spans(dv_text_table *t)
 }
 
 /* The cells of rows [a, b) in cols, wrapped lines joined to their row. */
-static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv_text_table *t,
+static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv_page_table *t,
                       dv_err *e)
 {
     t->n_rows = logical_rows(f, a, b);
@@ -564,10 +555,10 @@ static int fill_table(const finder *f, int a, int b, const span *cols, int n, dv
     return DOCVL_OK;
 }
 
-static int add_table(dv_text_tables *out, const finder *f, int a, int b, dv_text_table *t,
+static int add_table(dv_page_tables *out, const finder *f, int a, int b, dv_page_table *t,
                      dv_err *e)
 {
-    dv_text_table *grown = g_try_renew(dv_text_table, out->tables, out->n_tables + 1);
+    dv_page_table *grown = g_try_renew(dv_page_table, out->tables, out->n_tables + 1);
     if (!grown)
         return dv_fail(e, DOCVL_ENOMEM, "text tables: no memory for table %d", out->n_tables + 1);
     out->tables = grown;
@@ -804,7 +795,7 @@ static int repeated_header(const finder *f, int a, int b, const span *cols, int 
 
 /* A table from row a, its columns starting at most reach rows below (see
  * best_start); *next past it when one is kept. */
-static int table_from(finder *f, int a, int reach, int *next, dv_text_tables *out, dv_err *e)
+static int table_from(finder *f, int a, int reach, int *next, dv_page_tables *out, dv_err *e)
 {
     span cols[MAX_COLS + 1];
     int n = 0, end = a;
@@ -823,13 +814,13 @@ static int table_from(finder *f, int a, int reach, int *next, dv_text_tables *ou
     join_lines(f, a, end, cols, n);
     if (logical_rows(f, a, end) < MIN_ROWS)
         return DOCVL_OK;
-    dv_text_table t = { 0 };
+    dv_page_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
     if (rc == DOCVL_OK && looks_like_table(&t)) {
         rc = add_table(out, f, a, end, &t, e);
         *next = end;
     }
-    table_free(&t);
+    dv_page_table_free(&t);
     return rc;
 }
 
@@ -837,7 +828,7 @@ static int table_from(finder *f, int a, int reach, int *next, dv_text_tables *ou
  * the table when one was kept). Columns may start further down, below a
  * header (best_start); when the table found so is rejected, a nearer
  * start is tried. */
-static int try_table(finder *f, int a, int *next, dv_text_tables *out, dv_err *e)
+static int try_table(finder *f, int a, int *next, dv_page_tables *out, dv_err *e)
 {
     *next = a + 1;
     int rc = table_from(f, a, 2 * HEAD_SKIP, next, out, e);
@@ -880,7 +871,7 @@ static void finder_free(finder *f)
     g_free(f->wlast);
 }
 
-int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
+int dv_text_tables_find(const dv_page_result *p, dv_page_tables *out, dv_err *e)
 {
     memset(out, 0, sizeof *out);
     int n = count_page_words(p);
@@ -907,13 +898,4 @@ int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e)
         rc = try_table(&f, a, &a, out, e);
     finder_free(&f);
     return rc;
-}
-
-void dv_text_tables_free(dv_text_tables *t)
-{
-    for (int i = 0; i < t->n_tables; i++)
-        table_free(&t->tables[i]);
-    g_free(t->tables);
-    g_free(t->word_table);
-    memset(t, 0, sizeof *t);
 }

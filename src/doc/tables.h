@@ -17,27 +17,10 @@
 /* Pages with more words are left alone: the search stays bounded. */
 #define DV_TEXT_TABLE_MAX_WORDS 20000
 
-typedef struct dv_text_table {
-    int n_rows, n_cols;     /* the first row is the header */
-    char **cells;           /* n_rows * n_cols, row major, UTF-8 as in the words; "" when empty */
-    int *spans;             /* n_rows * n_cols: the columns a cell covers from its own
-                               (a header over several); 1 for most, 0 for empty cells */
-    dv_box box;
-} dv_text_table;
-
-typedef struct dv_text_tables {
-    dv_text_table *tables;
-    int n_tables;
-    /* For each word of the page, in block, line and word order: the index of
-     * the table it belongs to, or -1. */
-    int *word_table;
-    int n_words;
-} dv_text_tables;
-
 /* Finds p's tables. No tables (not an error) for pages without blocks or
- * with more than DV_TEXT_TABLE_MAX_WORDS words. out is cleared first;
- * free it with dv_text_tables_free whatever the result. */
-int dv_text_tables_find(const dv_page_result *p, dv_text_tables *out, dv_err *e);
-void dv_text_tables_free(dv_text_tables *t);
+ * with more than DV_TEXT_TABLE_MAX_WORDS words. out is cleared first (not
+ * freed: it may be p->tables); free it with dv_page_tables_free whatever
+ * the result. */
+int dv_text_tables_find(const dv_page_result *p, dv_page_tables *out, dv_err *e);
 
 #endif

@@ -2,7 +2,6 @@
  * every page are built with libxml2's tree API and serialized one page at a
  * time, so long documents stream; only the <html>/<body> envelope is
  * literal text, because a tree cannot be dumped half-open. */
-#include "doc/tables.h"
 #include "out/format.h"
 
 #include <libxml/tree.h>
@@ -178,33 +177,28 @@ static void add_blocks(xmlNodePtr node, const dv_page_result *p)
     dv_page_clear(&tmp);
 }
 
-/* The tables found in a text-layer page (doc/tables.h) as ocr_table areas
- * after its blocks: their boxes, so that readers of the hOCR know where the
- * tables are; the words stay in their blocks, as in the other formats. */
-static int add_tables(xmlNodePtr node, const dv_page_result *p, const dv_writer_options *opt,
-                      dv_err *e)
+/* The page's tables (found by document analysis, doc/tables.h) as ocr_table
+ * areas after its blocks: their boxes, so that readers of the hOCR know where
+ * the tables are; the words stay in their blocks, as in the other formats. */
+static void add_tables(xmlNodePtr node, const dv_page_result *p)
 {
-    if (!opt->text_tables || p->source != DV_SRC_TEXT_LAYER)
-        return DOCVL_OK;
-    dv_text_tables tt;
-    int rc = dv_text_tables_find(p, &tt, e);
+    const dv_page_tables *tt = &p->tables;
     GString *t = g_string_new(NULL);
-    for (int i = 0; rc == DOCVL_OK && i < tt.n_tables; i++) {
+    for (int i = 0; i < tt->n_tables; i++) {
         char id[48];
         snprintf(id, sizeof id, "table_%d_%d", p->page_no, i + 1);
         g_string_truncate(t, 0);
-        title_bbox(t, tt.tables[i].box);
+        title_bbox(t, tt->tables[i].box);
         add_span(node, "div", "ocr_table", id, t, ""); /* "": <div></div>, not <div/> */
     }
     g_string_free(t, TRUE);
-    dv_text_tables_free(&tt);
-    return rc;
 }
 
 static int hocr_page(GString *out, const dv_page_result *p, int index,
                      const dv_writer_options *opt, dv_err *e)
 {
     (void)index;
+    (void)opt;
     xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNodePtr node = doc ? page_node(doc, p) : NULL;
     if (!node) {
@@ -213,13 +207,9 @@ static int hocr_page(GString *out, const dv_page_result *p, int index,
     }
     xmlDocSetRootElement(doc, node);
     add_blocks(node, p);
-    int rc = add_tables(node, p, opt, e);
-    if (rc != DOCVL_OK) {
-        xmlFreeDoc(doc);
-        return rc;
-    }
+    add_tables(node, p);
     g_string_append(out, "  ");
-    rc = dump_node(out, doc, node, 2, e);
+    int rc = dump_node(out, doc, node, 2, e);
     g_string_append_c(out, '\n');
     xmlFreeDoc(doc);
     return rc;

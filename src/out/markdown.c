@@ -2,11 +2,10 @@
  * (invisible when rendered, easy to split on). Model pages are Markdown
  * already: their HTML tables become pipe tables. Text-layer pages are plain
  * text: one paragraph per block, with Markdown punctuation escaped so the
- * words come out as written, and (when the options ask for it) the tables
- * found in their word boxes as pipe tables. */
+ * words come out as written, and the tables that document analysis found in
+ * their word boxes (p->tables) as pipe tables. */
 #include "out/format.h"
 #include "out/htmltable.h"
-#include "doc/tables.h"
 
 #include <string.h>
 
@@ -45,7 +44,7 @@ static void blank_line(GString *out)
         g_string_append_c(out, '\n');
 }
 
-static void table_md(GString *out, const dv_text_table *t)
+static void table_md(GString *out, const dv_page_table *t)
 {
     int n = t->n_rows * t->n_cols;
     char **cells = g_new(char *, n);
@@ -74,7 +73,7 @@ static void table_md(GString *out, const dv_text_table *t)
 /* The block's lines; tables (when tt has any) replace their words, written
  * where their first word comes in reading order. *word counts the page's
  * words, done marks the tables written. */
-static void plain_block(GString *out, const dv_page_block *b, const dv_text_tables *tt,
+static void plain_block(GString *out, const dv_page_block *b, const dv_page_tables *tt,
                         int *word, char *done)
 {
     GString *line = g_string_new(NULL);
@@ -98,27 +97,16 @@ static void plain_block(GString *out, const dv_page_block *b, const dv_text_tabl
     g_string_free(line, TRUE);
 }
 
-static int blocks_md(GString *out, const dv_page_result *p, const dv_writer_options *opt,
-                     dv_err *e)
+static void blocks_md(GString *out, const dv_page_result *p)
 {
-    dv_text_tables tt = { 0 };
-    if (opt->text_tables && p->source == DV_SRC_TEXT_LAYER) {
-        int rc = dv_text_tables_find(p, &tt, e);
-        if (rc) {
-            dv_text_tables_free(&tt);
-            return rc;
-        }
-    }
-    char *done = g_new0(char, tt.n_tables + 1);
+    char *done = g_new0(char, p->tables.n_tables + 1);
     int word = 0;
     for (int b = 0; b < p->n_blocks; b++) {
         if (b > 0)
             blank_line(out);
-        plain_block(out, &p->blocks[b], &tt, &word, done);
+        plain_block(out, &p->blocks[b], &p->tables, &word, done);
     }
     g_free(done);
-    dv_text_tables_free(&tt);
-    return DOCVL_OK;
 }
 
 /* Plain text without blocks: blank lines separate paragraphs already. */
@@ -151,13 +139,15 @@ static void model_text(GString *out, const char *text)
 static int md_page(GString *out, const dv_page_result *p, int index,
                    const dv_writer_options *opt, dv_err *e)
 {
+    (void)opt;
+    (void)e;
     if (index > 0)
         g_string_append_c(out, '\n');
     g_string_append_printf(out, "<!-- page %d -->\n\n", p->page_no);
     if (p->source == DV_SRC_MODEL && p->text) {
         model_text(out, p->text);
     } else if (p->n_blocks > 0) {
-        return blocks_md(out, p, opt, e);
+        blocks_md(out, p);
     } else if (p->text) {
         plain_text(out, p->text);
     }

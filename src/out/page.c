@@ -32,20 +32,37 @@ static void clear_blocks(dv_page_result *p)
     p->n_blocks = 0;
 }
 
+void dv_page_table_free(dv_page_table *t)
+{
+    for (int k = 0; t->cells && k < t->n_rows * t->n_cols; k++)
+        g_free(t->cells[k]);
+    g_free(t->cells);
+    g_free(t->spans);
+    memset(t, 0, sizeof *t);
+}
+
+void dv_page_tables_free(dv_page_tables *t)
+{
+    for (int i = 0; i < t->n_tables; i++)
+        dv_page_table_free(&t->tables[i]);
+    g_free(t->tables);
+    g_free(t->word_table);
+    memset(t, 0, sizeof *t);
+}
+
 void dv_page_clear(dv_page_result *p)
 {
     if (!p)
         return;
-    clear_blocks(p);
-    g_free(p->text);
+    dv_page_clear_content(p);
     g_free(p->image);
-    p->text = NULL;
     p->image = NULL;
 }
 
 void dv_page_clear_content(dv_page_result *p)
 {
     clear_blocks(p);
+    dv_page_tables_free(&p->tables);
     g_free(p->text);
     p->text = NULL;
 }

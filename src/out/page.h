@@ -26,6 +26,24 @@ typedef struct dv_page_block {
     int n_lines;
 } dv_page_block;
 
+/* A table found in a text-layer page's word boxes (doc/tables.h). */
+typedef struct dv_page_table {
+    int n_rows, n_cols;     /* the first row is the header */
+    char **cells;           /* n_rows * n_cols, row major, UTF-8 as in the words; "" when empty */
+    int *spans;             /* n_rows * n_cols: the columns a cell covers from its own
+                               (a header over several); 1 for most, 0 for empty cells */
+    dv_box box;
+} dv_page_table;
+
+typedef struct dv_page_tables {
+    dv_page_table *tables;
+    int n_tables;
+    /* For each word of the page, in block, line and word order: the index of
+     * the table it belongs to, or -1. */
+    int *word_table;
+    int n_words;
+} dv_page_tables;
+
 typedef enum dv_page_source {
     DV_SRC_TEXT_LAYER,      /* read exactly from the PDF */
     DV_SRC_MODEL,           /* transcribed by the model */
@@ -44,13 +62,19 @@ typedef struct dv_page_result {
     char *text;
     dv_page_block *blocks;
     int n_blocks;
+    /* Filled by document analysis for the formats that write tables; the
+     * writers only format them. None when tables are not wanted. */
+    dv_page_tables tables;
     int n_tiles, n_failed_tiles;
 } dv_page_result;
 
 void dv_page_init(dv_page_result *p, int page_no, int width, int height, double dpi);
 void dv_page_clear(dv_page_result *p);
-/* Drops text and blocks, keeping the page's number, geometry and image. */
+/* Drops text, blocks and tables, keeping the page's number, geometry and image. */
 void dv_page_clear_content(dv_page_result *p);
+
+void dv_page_table_free(dv_page_table *t);
+void dv_page_tables_free(dv_page_tables *t);
 
 /* Builders: blocks, lines and words are appended to the last one. */
 dv_page_block *dv_page_add_block(dv_page_result *p, dv_box box);

@@ -30,9 +30,6 @@ typedef struct dv_writer dv_writer;
 
 typedef struct dv_writer_options {
     const char *title;  /* hOCR <title>, usually the input name; may be NULL */
-    /* Markdown: text-layer pages get the tables found in their word boxes
-     * as GFM tables (doc/tables.h); 0 writes them as plain lines. */
-    int text_tables;
 } dv_writer_options;
 
 int dv_writer_new(dv_format f, dv_sink sink, const dv_writer_options *opt, dv_writer **out,

@@ -19,6 +19,7 @@
 #include "doc/layout.h"
 #include "doc/orient.h"
 #include "doc/pages.h"
+#include "doc/tables.h"
 #include "doc/textlayer.h"
 #include "doc/tiles.h"
 #include "pipeline/text.h"
@@ -400,6 +401,18 @@ static int use_layer(run *r, page_work *pw)
     return 1;
 }
 
+/* Text-layer pages get their tables found for the formats that write them
+ * (Markdown pipe tables, hOCR ocr_table areas); --no-text-tables or plain
+ * text leaves them as lines. */
+static int find_tables(const run *r, dv_page_result *pg, dv_err *e)
+{
+    const docvl_params *o = r->o;
+    if (!o->text_tables || pg->source != DV_SRC_TEXT_LAYER ||
+        (o->format != DOCVL_FORMAT_MARKDOWN && o->format != DOCVL_FORMAT_HOCR))
+        return DOCVL_OK;
+    return dv_text_tables_find(pg, &pg->tables, e);
+}
+
 static void page_init(run *r, int index, dv_page_result *pg)
 {
     double w = 0, h = 0;
@@ -433,6 +446,8 @@ static int do_page(run *r, int index, dv_err *e)
     } else {
         rc = read_with_model(r, &pw, &pg, e);
     }
+    if (rc == DOCVL_OK)
+        rc = find_tables(r, &pg, e);
     if (rc == DOCVL_OK) {
         rc = dv_writer_page(r->w, &pg, e);
         if (rc)

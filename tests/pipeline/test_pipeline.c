@@ -95,7 +95,7 @@ static result run(fake *f, int available, const char *input, docvl_params p)
     p.user = &r.msgs;
     GString *s = g_string_new(NULL);
     dv_writer *w = NULL;
-    dv_writer_options wo = { .title = input, .text_tables = p.text_tables };
+    dv_writer_options wo = { .title = input };
     g_assert_cmpint(dv_writer_new((dv_format)p.format, (dv_sink){ dv_sink_gstring, s }, &wo, &w,
                                   &r.e), ==, DOCVL_OK);
     dv_reader_source src = { available, fake_get, f };
