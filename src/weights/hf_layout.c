@@ -274,7 +274,12 @@ static int row_rules(const dv_config *c, const dv_placed *p, const dv_row *r, ru
 
 /* Every renaming of a family: the HF converter's layouts are fixed (the
  * 1.3B's mlp_gelu aligner, the 7B's split one, depth 2). */
-static int family_rules(dv_family family, rule *out)
+typedef struct rule_set {
+    rule r[MAX_RULES];
+    int n;
+} rule_set;
+
+static void family_rules(dv_family family, rule_set *s)
 {
     dv_config c;
     memset(&c, 0, sizeof c);
@@ -287,9 +292,9 @@ static int family_rules(dv_family family, rule *out)
         for (int k = 0; k < mods[m].mod->n_rows; k++) {
             const dv_row *r = &mods[m].mod->rows[k];
             if (r->hf)
-                n += row_rules(&c, &mods[m], r, out + n, MAX_RULES - n);
+                n += row_rules(&c, &mods[m], r, s->r + n, MAX_RULES - n);
         }
-    return n;
+    s->n = n;
 }
 
 /* Matches name against pat; on success *num is the '#' digits (or empty)
@@ -352,12 +357,11 @@ static void normalize_hf(const char *hf, char *dst, size_t cap)
         snprintf(dst, cap, "%s", hf);
 }
 
-static int map_one(const char *from, dv_family family, int to_orig, dv_hf_name *out, int max)
+static int map_one(const rule_set *s, const char *from, int to_orig, dv_hf_name *out, int max)
 {
-    rule rules[MAX_RULES];
-    int nr = family_rules(family, rules), n = 0;
-    for (int i = 0; i < nr && n < max; i++) {
-        const rule *r = &rules[i];
+    int n = 0;
+    for (int i = 0; i < s->n && n < max; i++) {
+        const rule *r = &s->r[i];
         char num[16];
         const char *rest;
         if (!match(to_orig ? r->hf : r->orig, from, num, sizeof num, &rest))
@@ -374,16 +378,25 @@ static int map_one(const char *from, dv_family family, int to_orig, dv_hf_name *
     return n;
 }
 
-int dv_hf_to_original(const char *hf, dv_family family, dv_hf_name *out)
+static int to_original(const rule_set *s, const char *hf, dv_hf_name *out)
 {
     char norm[256];
     normalize_hf(hf, norm, sizeof norm);
-    return map_one(norm, family, 1, out, 1);
+    return map_one(s, norm, 1, out, 1);
+}
+
+int dv_hf_to_original(const char *hf, dv_family family, dv_hf_name *out)
+{
+    rule_set s;
+    family_rules(family, &s);
+    return to_original(&s, hf, out);
 }
 
 int dv_hf_from_original(const char *orig, dv_family family, dv_hf_name out[3])
 {
-    int n = map_one(orig, family, 0, out, 3);
+    rule_set s;
+    family_rules(family, &s);
+    int n = map_one(&s, orig, 0, out, 3);
     for (int i = 0; i < n; i++) {
         if (strncmp(out[i].name, "lm_head.", 8) == 0)
             continue;
@@ -508,11 +521,11 @@ static int fuse_qkv(dv_hf_map *m, const char *name, const qkv_group *g, void *by
     return DOCVL_OK;
 }
 
-static int map_tensor(dv_hf_map *m, const dv_tensor *t, dv_family family, GHashTable *groups,
-                      void *by_name, const char *what, dv_err *e)
+static int map_tensor(dv_hf_map *m, const dv_tensor *t, const rule_set *rules,
+                      GHashTable *groups, void *by_name, const char *what, dv_err *e)
 {
     dv_hf_name o;
-    if (!dv_hf_to_original(t->name, family, &o))
+    if (!to_original(rules, t->name, &o))
         return DOCVL_OK;
     if (o.part >= 0) {
         qkv_group *g = g_hash_table_lookup(groups, o.name);
@@ -565,17 +578,21 @@ int dv_hf_map_build(const dv_tensor *const *tensors, int n, const char *what, vo
                     dv_hf_map **out, dv_err *e)
 {
     *out = NULL;
-    dv_family family = detect_family(tensors, n);
+    /* the renaming rules are spelled out once, not per tensor */
+    rule_set *rules = malloc(sizeof *rules);
     dv_hf_map *m = calloc(1, sizeof *m);
-    if (!m || !(m->views = calloc((size_t)n + 2, sizeof *m->views)) ||
+    if (!rules || !m || !(m->views = calloc((size_t)n + 2, sizeof *m->views)) ||
         !(m->bufs = calloc((size_t)n + 1, sizeof *m->bufs))) {
+        free(rules);
         dv_hf_map_free(m);
         return dv_fail(e, DOCVL_ENOMEM, "out of memory");
     }
+    family_rules(detect_family(tensors, n), rules);
     GHashTable *groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free);
     int rc = DOCVL_OK;
     for (int i = 0; i < n && !rc; i++)
-        rc = map_tensor(m, tensors[i], family, groups, by_name, what, e);
+        rc = map_tensor(m, tensors[i], rules, groups, by_name, what, e);
+    free(rules);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, groups);
