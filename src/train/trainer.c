@@ -25,6 +25,16 @@
  * never share a stream. */
 #define DATA_SEED_SALT 0x6461746131ull
 
+/* A micro-batch's samples, drawn in order (the data generator's sequence
+ * does not depend on the batch size), then their forward and backward
+ * passes at once; their gradients are added to the sum. */
+typedef struct micro {
+    int n;
+    dv_seq *seq;
+    float **pixels;
+    dv_tsample *ts;
+} micro;
+
 typedef struct run {
     const dv_train_opts *o;
     const dv_ctx *ctx;
@@ -41,6 +51,7 @@ typedef struct run {
     dv_pool *pool;              /* the samples of a batch run side by side on it */
     dv_tws *ws;
     dv_ctx step_ctx;            /* ctx with the pool */
+    micro batch;                /* one micro-batch's tables, kept from step to step */
     long tokens;                /* tokens seen in this run */
     double last_loss;
 } run;
@@ -181,16 +192,6 @@ static int draw_sample(run *r, dv_seq *seq, float **pixels, dv_err *e)
     return DOCVL_OK;
 }
 
-/* A micro-batch's samples, drawn in order (the data generator's sequence
- * does not depend on the batch size), then their forward and backward
- * passes at once; their gradients are added to the sum. */
-typedef struct micro {
-    int n;
-    dv_seq *seq;
-    float **pixels;
-    dv_tsample *ts;
-} micro;
-
 static void micro_free(micro *b)
 {
     for (int k = 0; k < b->n; k++) {
@@ -228,15 +229,10 @@ static int one_step(run *r, long step, dv_err *e)
     long tokens0 = r->tokens;
     int n = r->o->batch * r->o->accum, per = r->o->batch;
     double loss = 0;
-    micro b = { .seq = calloc((size_t)per, sizeof *b.seq),
-                .pixels = calloc((size_t)per, sizeof *b.pixels),
-                .ts = calloc((size_t)per, sizeof *b.ts) };
-    int rc = !b.seq || !b.pixels || !b.ts
-                 ? dv_fail(e, DOCVL_ENOMEM, "out of memory for a batch of %d", per) : DOCVL_OK;
+    int rc = DOCVL_OK;
     dv_tmodel_zero_grad(r->m);
     for (int k = 0; k < r->o->accum && !rc; k++)
-        rc = micro_batch(r, &b, per, &loss, e);
-    free(b.seq), free(b.pixels), free(b.ts);
+        rc = micro_batch(r, &r->batch, per, &loss, e);
     if (rc)
         return dv_wrap(e, "step %ld", step + 1);
     /* each sample's gradient is of its own mean: the step averages samples */
@@ -283,6 +279,12 @@ static int start(run *r, dv_err *e)
         return e->code;
     r->step_ctx = (dv_ctx){ .n_threads = threads, .pool = r->pool };
     r->opt.pool = r->pool;
+    micro *b = &r->batch;
+    b->seq = calloc((size_t)o->batch, sizeof *b->seq);
+    b->pixels = calloc((size_t)o->batch, sizeof *b->pixels);
+    b->ts = calloc((size_t)o->batch, sizeof *b->ts);
+    if (!b->seq || !b->pixels || !b->ts)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a batch of %d", o->batch);
     dv_rng_seed(&r->rng, o->seed ^ DATA_SEED_SALT);
     if (o->resume_dir) {
         char *path = g_build_filename(o->resume_dir, DV_TRAIN_STATE_FILE, NULL);
@@ -343,6 +345,7 @@ int dv_train_run(const dv_train_opts *o, dv_train_report *rep, const dv_ctx *ctx
         dv_trainlog_close(&r.log, &ignore);
     dv_adamw_free(&r.opt);
     dv_tws_free(r.ws);
+    free(r.batch.seq), free(r.batch.pixels), free(r.batch.ts);
     dv_pool_free(r.pool);
     dv_manifest_free(&r.man);
     dv_corpus_free(&r.corpus);
