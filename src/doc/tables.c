@@ -264,6 +264,13 @@ static double overlap_x(span a, span b)
     return fmin(a.x1, b.x1) - fmax(a.x0, b.x0);
 }
 
+/* A phrase and a column overlapping by half the narrower one: the phrase
+ * belongs in that column (or spans it). */
+static int covers_half(span ph, span col)
+{
+    return overlap_x(ph, col) >= 0.5 * fmin(col.x1 - col.x0, ph.x1 - ph.x0);
+}
+
 /* The column of each of row r's words, written to f->wcol[r->first ..].
  * Words closer than the column gap are one phrase and stay in one cell;
  * a phrase wider than a column (a header over several, a spanning row's
@@ -277,13 +284,13 @@ static const int *word_columns(const finder *f, const trow *r, const span *cols,
         int end = phrase_end(f, r, k, f->gap, &ph);
         int c = -1;
         for (int j = 0; j < n && c < 0; j++)
-            if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
+            if (covers_half(ph, cols[j]))
                 c = j;
         if (c < 0)
             c = column_of(cols, n, (dv_box){ ph.x0, 0, ph.x1, 0 });
         int last = c;
         for (int j = c + 1; j < n; j++)
-            if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
+            if (covers_half(ph, cols[j]))
                 last = j;
         for (; k < end; k++) {
             col[k] = c;
