@@ -642,21 +642,13 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
     return lc;
 }
 
-static int popcount(uint64_t x)
-{
-    int n = 0;
-    for (; x; x &= x - 1)
-        n++;
-    return n;
-}
-
 /* More than half the cells past the first column hold numbers: a data
  * line, not a header line (whose cells are labels, a year or a unit
  * aside). */
 static int data_line(line_cells lc)
 {
     uint64_t rest = ~(uint64_t)1;
-    return 2 * popcount(lc.numbers & rest) > popcount(lc.filled & rest);
+    return 2 * __builtin_popcountll(lc.numbers & rest) > __builtin_popcountll(lc.filled & rest);
 }
 
 /* The first data line of rows [a, b), b when there is none. */
