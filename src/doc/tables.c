@@ -156,12 +156,6 @@ static int cmp_span(const void *a, const void *b)
     return p->x0 < q->x0 ? -1 : p->x0 > q->x0;
 }
 
-static double vertical_overlap(dv_box a, dv_box b)
-{
-    double lo = fmax(a.y0, b.y0), hi = fmin(a.y1, b.y1);
-    return hi > lo ? hi - lo : 0;
-}
-
 /* Words (sorted by centre y) into rows: a word joins the row it overlaps
  * vertically by half the smaller height. */
 static void group_rows(finder *f)
@@ -171,7 +165,7 @@ static void group_rows(finder *f)
         dv_box b = f->words[i].box;
         trow *r = f->n_rows ? &f->rows[f->n_rows - 1] : NULL;
         double h = b.y1 - b.y0;
-        if (r && vertical_overlap(r->box, b) >= 0.5 * fmin(h, r->box.y1 - r->box.y0)) {
+        if (r && dv_box_overlap_y(r->box, b) >= 0.5 * fmin(h, r->box.y1 - r->box.y0)) {
             r->box = dv_box_cover(r->box, b);
             r->h += h;
             r->n++;
