@@ -44,6 +44,12 @@ static inline dv_box dv_box_intersect(dv_box a, dv_box b)
                     dv_imin(a.y1, b.y1)};
 }
 
+/* How many rows a and b share (0 when none): whether two words sit on one line. */
+static inline int dv_box_overlap_y(dv_box a, dv_box b)
+{
+    return dv_imax(0, dv_imin(a.y1, b.y1) - dv_imax(a.y0, b.y0));
+}
+
 static inline long long dv_box_area(dv_box b)
 {
     return dv_box_empty(b) ? 0 : (long long)dv_box_w(b) * dv_box_h(b);

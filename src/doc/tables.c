@@ -156,12 +156,6 @@ static int cmp_span(const void *a, const void *b)
     return p->x0 < q->x0 ? -1 : p->x0 > q->x0;
 }
 
-static double vertical_overlap(dv_box a, dv_box b)
-{
-    double lo = fmax(a.y0, b.y0), hi = fmin(a.y1, b.y1);
-    return hi > lo ? hi - lo : 0;
-}
-
 /* Words (sorted by centre y) into rows: a word joins the row it overlaps
  * vertically by half the smaller height. */
 static void group_rows(finder *f)
@@ -171,7 +165,7 @@ static void group_rows(finder *f)
         dv_box b = f->words[i].box;
         trow *r = f->n_rows ? &f->rows[f->n_rows - 1] : NULL;
         double h = b.y1 - b.y0;
-        if (r && vertical_overlap(r->box, b) >= 0.5 * fmin(h, r->box.y1 - r->box.y0)) {
+        if (r && dv_box_overlap_y(r->box, b) >= 0.5 * fmin(h, r->box.y1 - r->box.y0)) {
             r->box = dv_box_cover(r->box, b);
             r->h += h;
             r->n++;
@@ -264,6 +258,13 @@ static double overlap_x(span a, span b)
     return fmin(a.x1, b.x1) - fmax(a.x0, b.x0);
 }
 
+/* A phrase and a column overlapping by half the narrower one: the phrase
+ * belongs in that column (or spans it). */
+static int covers_half(span ph, span col)
+{
+    return overlap_x(ph, col) >= 0.5 * fmin(col.x1 - col.x0, ph.x1 - ph.x0);
+}
+
 /* The column of each of row r's words, written to f->wcol[r->first ..].
  * Words closer than the column gap are one phrase and stay in one cell;
  * a phrase wider than a column (a header over several, a spanning row's
@@ -277,13 +278,13 @@ static const int *word_columns(const finder *f, const trow *r, const span *cols,
         int end = phrase_end(f, r, k, f->gap, &ph);
         int c = -1;
         for (int j = 0; j < n && c < 0; j++)
-            if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
+            if (covers_half(ph, cols[j]))
                 c = j;
         if (c < 0)
             c = column_of(cols, n, (dv_box){ ph.x0, 0, ph.x1, 0 });
         int last = c;
         for (int j = c + 1; j < n; j++)
-            if (overlap_x(ph, cols[j]) >= 0.5 * fmin(cols[j].x1 - cols[j].x0, ph.x1 - ph.x0))
+            if (covers_half(ph, cols[j]))
                 last = j;
         for (; k < end; k++) {
             col[k] = c;
@@ -635,21 +636,13 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
     return lc;
 }
 
-static int popcount(uint64_t x)
-{
-    int n = 0;
-    for (; x; x &= x - 1)
-        n++;
-    return n;
-}
-
 /* More than half the cells past the first column hold numbers: a data
  * line, not a header line (whose cells are labels, a year or a unit
  * aside). */
 static int data_line(line_cells lc)
 {
     uint64_t rest = ~(uint64_t)1;
-    return 2 * popcount(lc.numbers & rest) > popcount(lc.filled & rest);
+    return 2 * __builtin_popcountll(lc.numbers & rest) > __builtin_popcountll(lc.filled & rest);
 }
 
 /* The first data line of rows [a, b), b when there is none. */

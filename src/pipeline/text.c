@@ -4,17 +4,11 @@
 #include <glib.h>
 #include <string.h>
 
-static double overlap(dv_box a, dv_box b)
-{
-    double lo = a.y0 > b.y0 ? a.y0 : b.y0, hi = a.y1 < b.y1 ? a.y1 : b.y1;
-    return hi > lo ? hi - lo : 0;
-}
-
 static int same_line(const dv_page_line *l, dv_box w)
 {
     const dv_page_word *last = &l->words[l->n_words - 1];
     double h = w.y1 - w.y0;
-    return overlap(l->box, w) >= 0.5 * h && w.x0 >= last->box.x0;
+    return dv_box_overlap_y(l->box, w) >= 0.5 * h && w.x0 >= last->box.x0;
 }
 
 static int new_block(const dv_page_line *prev, dv_box w)
