@@ -20,8 +20,10 @@ batch_ok() {
 # A joblog (GNU parallel's, or one written like it) whose jobs all exited 0
 # or 5; parallel's own status counts the 5s as failures.
 jobs_ok() {
-    if awk 'NR > 1 && $7 != 0 && $7 != 5 { bad = 1; print "FAIL: job", $1, "exited", $7, "signal", $8 }
-            END { exit bad }' "$1" >&2; then
+    # ${2:-0} jobs expected in the joblog (0: any number).
+    if awk -v want="${2:-0}" 'NR > 1 && $7 != 0 && $7 != 5 { bad = 1; print "FAIL: job", $1, "exited", $7, "signal", $8 }
+            END { if (want > 0 && NR - 1 != want) { bad = 1; print "FAIL:", NR - 1, "jobs in the joblog, not", want }
+                  exit bad }' "$1" >&2; then
         return 0
     fi
     exit 1

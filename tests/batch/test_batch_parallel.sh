@@ -16,7 +16,7 @@ make_reference 120
 # Recipe: one machine, 4 shards, 2 at a time.
 parallel --will-cite --halt never --joblog "$work/log1" -j2 \
     "$docvl" batch -q --text-layer only -o "$work/one" --shard {}/4 "$work/corpus" ::: 1 2 3 4 || true
-jobs_ok "$work/log1"
+jobs_ok "$work/log1" 4
 same_as_reference "$work/one" "parallel, one machine, 4 shards"
 
 # Recipe: several machines from an --sshloginfile.
@@ -32,6 +32,10 @@ while [ $# -gt 0 ]; do
 done
 echo "$1" >>"$(dirname "$0")/hosts-used"
 shift
+# sshd gives the remote command the login shell in SHELL, and parallel's
+# remote wrapper runs the job with it: without it (a CI runner's bare
+# environment) the job silently does nothing.
+export SHELL="${SHELL:-/bin/sh}"
 [ "${1:-}" = -- ] && shift
 exec sh -c "$*"
 SSH
@@ -41,7 +45,7 @@ parallel --will-cite --halt never --joblog "$work/log2" --ssh "$work/fakessh" \
     --sshloginfile "$work/nodes" \
     "$docvl" batch -q --text-layer only -o "$work/many" --shard {}/4 "$work/corpus" ::: 1 2 3 4 \
     || true
-jobs_ok "$work/log2"
+jobs_ok "$work/log2" 4
 same_as_reference "$work/many" "parallel --sshloginfile, 2 machines, 4 shards"
 hosts=$(sort -u "$work/hosts-used" | grep -c node- || true)
 if [ "$hosts" -ne 2 ]; then
