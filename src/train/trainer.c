@@ -101,14 +101,47 @@ static int init_from_config(const char *path, uint64_t seed, dv_tmodel **m, dv_e
     return rc ? rc : dv_tmodel_init_random(&cfg, seed, m, e);
 }
 
+/* Copies every tensor of dir whose name and shape match one of m's; the
+ * others keep their random values. None matching is an error: a warm start
+ * from an unrelated model is a mistake, not a choice. */
+static int warm_start(dv_tmodel *m, const char *dir, FILE *progress, dv_err *e)
+{
+    dv_tmodel *from = NULL;
+    if (dv_tmodel_load(dir, &from, e))
+        return e->code;
+    int copied = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        dv_param *p = &m->params[i], *q = dv_tmodel_param(from, p->name);
+        if (q && q->ndim == p->ndim && !memcmp(q->shape, p->shape, sizeof p->shape)) {
+            memcpy(p->w, q->w, p->n * sizeof *p->w);
+            copied++;
+        } else if (progress) {
+            fprintf(progress, "warm start: %s stays random (%s in %s)\n", p->name,
+                    q ? "another shape" : "absent", dir);
+        }
+    }
+    dv_tmodel_free(from);
+    if (!copied)
+        return dv_fail(e, DOCVL_EMODEL, "%s: no tensor matches the new model's names and shapes",
+                       dir);
+    if (progress)
+        fprintf(progress, "warm start: %d of %d tensors from %s\n", copied, m->n_params, dir);
+    return DOCVL_OK;
+}
+
 static int open_model(run *r, dv_err *e)
 {
     const dv_train_opts *o = r->o;
     const char *dir = o->resume_dir ? o->resume_dir : o->model_dir;
+    if (o->from_dir && (dir || !o->init_config))
+        return dv_fail(e, DOCVL_EINVAL, "--from DIR goes with --init CONFIG.json (a new model), "
+                       "not --model or --resume");
     int rc = dir ? dv_tmodel_load(dir, &r->m, e)
                  : init_from_config(o->init_config, o->seed, &r->m, e);
     if (rc)
         return dv_wrap(e, "%s", dir ? dir : o->init_config);
+    if (o->from_dir && (rc = warm_start(r->m, o->from_dir, o->progress, e)))
+        return dv_wrap(e, "--from");
     r->tok_dir = o->tokenizer_dir ? o->tokenizer_dir : dir;
     if (!r->tok_dir)
         return dv_fail(e, DOCVL_EINVAL, "--init needs --tokenizer DIR (a directory with "
