@@ -19,8 +19,8 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: docvl-train train (--model DIR | --init CONFIG.json --tokenizer DIR\n"
-          "                        [--from DIR])\n"
+    fputs("usage: docvl-train train (--model DIR | --init CONFIG.json|DIR [--tokenizer DIR])\n"
+          "                        [--from DIR]\n"
           "                        --stage 1|2|3 --data MANIFEST.jsonl [--text CORPUS.txt]\n"
           "                        [--mix 7:3] --out DIR [--steps N] [--lr X] [--min-lr X]\n"
           "                        [--warmup N] [--batch N] [--accum N] [--clip X] [--wd X]\n"
@@ -41,8 +41,10 @@ static void usage(FILE *f)
           "  (loads in docvl), optimizer.bin, train.tsv and train.png. --resume DIR continues\n"
           "  a run exactly; --stop-after N stops early (the schedule still spans --steps).\n"
           "  Defaults: steps 100, lr 1e-4, min-lr 0, warmup 0, batch 1, accum 1, clip 1,\n"
-          "  wd 0, seed 42, mix 7:3. --from DIR (with --init): start from DIR's tensors of\n"
-          "  the same name and shape (a warm start, e.g. a decoder trained on text alone).\n"
+          "  wd 0, seed 42, mix 7:3. --init DIR: a model directory's configuration (config,\n"
+          "  processor and preprocessor files, tokenizer) at random. --from DIR: DIR's\n"
+          "  tensors of the same name and shape replace the model's (a warm start, e.g. a\n"
+          "  decoder trained on text alone).\n"
           "eval-mc: JSONL of {image, question, options[], answer}; prints the accuracy of\n"
           "  picking the option of lowest perplexity.\n"
           "plot: draws a train.tsv as a PNG (loss and learning rate).\n"

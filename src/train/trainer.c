@@ -89,15 +89,23 @@ static int check_opts(const dv_train_opts *o, dv_err *e)
     return DOCVL_OK;
 }
 
+/* path: a config.json, or a model directory's configuration (config.json
+ * with its processor and preprocessor files: the prompt and input they
+ * declare), initialised at random. */
 static int init_from_config(const char *path, uint64_t seed, dv_tmodel **m, dv_err *e)
 {
-    char *text = NULL;
-    size_t len = 0;
-    if (dv_read_file(path, (size_t)16 << 20, &text, &len, e))
-        return e->code;
     dv_config cfg;
-    int rc = dv_config_parse_json(text, len, path, &cfg, e);
-    free(text);
+    int rc;
+    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+        rc = dv_config_load(path, &cfg, e);
+    } else {
+        char *text = NULL;
+        size_t len = 0;
+        if (dv_read_file(path, (size_t)16 << 20, &text, &len, e))
+            return e->code;
+        rc = dv_config_parse_json(text, len, path, &cfg, e);
+        free(text);
+    }
     return rc ? rc : dv_tmodel_init_random(&cfg, seed, m, e);
 }
 
@@ -133,9 +141,8 @@ static int open_model(run *r, dv_err *e)
 {
     const dv_train_opts *o = r->o;
     const char *dir = o->resume_dir ? o->resume_dir : o->model_dir;
-    if (o->from_dir && (dir || !o->init_config))
-        return dv_fail(e, DOCVL_EINVAL, "--from DIR goes with --init CONFIG.json (a new model), "
-                       "not --model or --resume");
+    if (o->from_dir && o->resume_dir)
+        return dv_fail(e, DOCVL_EINVAL, "--from DIR starts a run; --resume continues one");
     int rc = dir ? dv_tmodel_load(dir, &r->m, e)
                  : init_from_config(o->init_config, o->seed, &r->m, e);
     if (rc)
@@ -143,6 +150,8 @@ static int open_model(run *r, dv_err *e)
     if (o->from_dir && (rc = warm_start(r->m, o->from_dir, o->progress, e)))
         return dv_wrap(e, "--from");
     r->tok_dir = o->tokenizer_dir ? o->tokenizer_dir : dir;
+    if (!r->tok_dir && g_file_test(o->init_config, G_FILE_TEST_IS_DIR))
+        r->tok_dir = o->init_config;
     if (!r->tok_dir)
         return dv_fail(e, DOCVL_EINVAL, "--init needs --tokenizer DIR (a directory with "
                        "tokenizer.json)");

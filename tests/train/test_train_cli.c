@@ -325,9 +325,8 @@ static void test_export_warm_start(void)
     dv_tmodel_free(b);
     char *text = g_build_filename(dir, "t.txt", NULL);
     test_write_file(text, "the report\n\nthe table title", 26);
-    args = g_strdup_printf("train --init %s/config.json --tokenizer %s --from %s --stage 2 "
-                           "--text %s --steps 1 --out %s/o --threads 1", model, model, m16, text,
-                           dir);
+    args = g_strdup_printf("train --init %s --from %s --stage 2 --text %s --steps 1 --out %s/o "
+                           "--threads 1", model, m16, text, dir);
     char *out = NULL, *err = NULL;
     g_assert_cmpint(run("DOCVL_TRAIN", args, &out, &err), ==, 0);
     g_assert_nonnull(strstr(err, "warm start: "));
@@ -336,9 +335,9 @@ static void test_export_warm_start(void)
                     ==, 2);
     g_assert_cmpint(copied, ==, total);
     g_free(out), g_free(err), g_free(args);
-    args = g_strdup_printf("train --model %s --from %s --stage 2 --text %s --steps 1 --out %s/o2 "
-                           "-q", model, m16, text, dir);
-    expect("DOCVL_TRAIN", args, 1, "--from DIR goes with --init");
+    args = g_strdup_printf("train --resume %s/o --from %s --stage 2 --text %s --steps 1 --out %s/o2 "
+                           "-q", dir, m16, text, dir);
+    expect("DOCVL_TRAIN", args, 1, "--from DIR starts a run");
     g_free(args);
     args = g_strdup_printf("export %s %s/x f8", model, dir);
     expect("DOCVL_TRAIN", args, 2, "export needs");
