@@ -103,6 +103,20 @@ int dv_reader_image_size(const dv_reader *r)
     return r->m->cfg.pre.image_size;
 }
 
+void dv_reader_input_size(const dv_reader *r, int *w, int *h)
+{
+    *w = r->m->cfg.pre.image_size;
+    *h = r->m->cfg.pre.image_size;
+}
+
+int dv_reader_reads_lines(const dv_reader *r) { return r->m->cfg.proc.reads_lines; }
+
+const char *dv_reader_instruction(const dv_reader *r)
+{
+    const dv_processor_cfg *p = &r->m->cfg.proc;
+    return p->has_instruction ? p->instruction : NULL;
+}
+
 void dv_tile_result_free(dv_tile_result *res)
 {
     free(res->text);
@@ -132,7 +146,10 @@ static int prompt_ids(dv_reader *r, const char *instruction, int32_t **ids, size
     int32_t *raw = NULL;
     size_t n_raw = 0;
     int n_images = 0;
-    int rc = dv_prompt_user(content, &text, e);
+    /* the processor's system prompt: the one the model was trained under */
+    dv_chat_msg turns[2] = { { "User", content }, { "Assistant", "" } };
+    int rc = dv_prompt_format(cfg->proc.sft_format, cfg->proc.system_prompt, turns, 2, NULL, &text,
+                              e);
     free(content);
     if (rc == DOCVL_OK)
         rc = dv_tokenizer_encode(r->m->tok, text, strlen(text), cfg->proc.add_bos, &raw, &n_raw, e);

@@ -135,6 +135,7 @@ static void seq_opts(run *r)
     r->so = (dv_seq_opts){ .tok = r->tok, .image_tag = c->proc.image_tag,
                            .image_id = dv_tokenizer_token_id(r->tok, c->proc.image_tag),
                            .n_img_tokens = dv_config_image_tokens(c), .add_bos = c->proc.add_bos,
+                           .system = c->proc.system_prompt,
                            .supervise = dv_stage_supervise(r->o->stage), .answer_eos = 1,
                            .max_tokens = r->o->max_tokens > 0 ? r->o->max_tokens : c->lm.max_pos };
     dv_tmodel_set_image_token(r->m, r->so.image_id);

@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "weights/hf_layout.h"
 #include "model/arch.h"
+#include "text/prompt.h"
+#include "weights/hf_layout.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 
@@ -462,6 +463,7 @@ static void default_side_files(dv_config *c)
     c->proc.num_image_tokens = dv_config_image_tokens(c);   /* 576 for the released models */
     snprintf(c->proc.sft_format, sizeof c->proc.sft_format, "deepseek");
     c->proc.add_bos = 1;
+    snprintf(c->proc.system_prompt, sizeof c->proc.system_prompt, "%s", DV_PROMPT_SYSTEM_DEFAULT);
     snprintf(c->tok.bos, sizeof c->tok.bos, "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81"
              "sentence\xef\xbd\x9c>");
     snprintf(c->tok.eos, sizeof c->tok.eos, "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81"
@@ -571,6 +573,41 @@ static int read_preprocessor(JsonParser *p, JsonObject *o, dv_config *c, dv_err 
     return DOCVL_OK;
 }
 
+/* A string key into dst when present (1), absent (0), or an error (-1: not
+ * a string, or longer than dst holds). */
+static int read_text(JsonObject *o, const char *key, const char *what, char *dst, size_t cap,
+                     dv_err *e)
+{
+    const char *s = NULL;
+    int r = dv_json_str(o, key, what, &s, e);
+    if (r <= 0)
+        return r;
+    if (strlen(s) >= cap)
+        return dv_fail(e, DOCVL_ELIMIT, "%s: \"%s\" is longer than %zu bytes", what, key,
+                       cap - 1), -1;
+    snprintf(dst, cap, "%s", s);
+    return 1;
+}
+
+/* docvl's own keys: how the pipeline feeds the model and what it asks. */
+static int read_docvl_keys(JsonObject *o, const char *what, dv_processor_cfg *q, dv_err *e)
+{
+    const char *reads = NULL;
+    int r = dv_json_str(o, "docvl_reads", what, &reads, e);
+    if (r < 0)
+        return -1;
+    if (r && strcmp(reads, "tiles") != 0 && strcmp(reads, "lines") != 0)
+        return dv_fail(e, DOCVL_EMODEL, "%s: docvl_reads \"%s\" (\"tiles\" or \"lines\")", what,
+                       reads), -1;
+    q->reads_lines = r && strcmp(reads, "lines") == 0;
+    r = read_text(o, "docvl_instruction", what, q->instruction, sizeof q->instruction, e);
+    if (r < 0)
+        return -1;
+    q->has_instruction = r;
+    return read_text(o, "system_prompt", what, q->system_prompt, sizeof q->system_prompt, e) < 0
+               ? -1 : 0;
+}
+
 static int read_processor(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
 {
     int rc = DOCVL_OK;
@@ -578,8 +615,9 @@ static int read_processor(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
     const char *tag = NULL, *fmt = NULL;
     if (dv_json_str(o, "image_tag", what, &tag, e) < 0 ||
         dv_json_str(o, "sft_format", what, &fmt, e) < 0 ||
-        dv_cfg_int(o, "num_image_tokens", what, 1, 1 << 16, &c->proc.num_image_tokens, e) < 0)
-        rc = DOCVL_EMODEL;
+        dv_cfg_int(o, "num_image_tokens", what, 1, 1 << 16, &c->proc.num_image_tokens, e) < 0 ||
+        read_docvl_keys(o, what, &c->proc, e) < 0)
+        rc = e->code == DOCVL_ELIMIT ? DOCVL_ELIMIT : DOCVL_EMODEL;
     if (!rc && tag)
         snprintf(c->proc.image_tag, sizeof c->proc.image_tag, "%s", tag);
     if (!rc && fmt)

@@ -91,11 +91,21 @@ typedef struct dv_preproc_cfg {
     int do_normalize;
 } dv_preproc_cfg;
 
+#define DV_MAX_PROMPT_TEXT 2048
+
 typedef struct dv_processor_cfg {
     char image_tag[64];      /* "<image_placeholder>" */
     int num_image_tokens;    /* 576 */
     char sft_format[32];     /* "deepseek" */
     int add_bos;             /* tokenizer_config add_bos_token (default 1) */
+    /* VLChatProcessor's system_prompt: DV_PROMPT_SYSTEM_DEFAULT unless the
+     * file says otherwise; "": no system part. Reading and training both
+     * format the chat with it, so their prompts are the same. */
+    char system_prompt[DV_MAX_PROMPT_TEXT];
+    /* docvl extensions (absent in the released models): */
+    int reads_lines;         /* docvl_reads "lines": fed one text line at a time */
+    int has_instruction;     /* docvl_instruction given: the user-turn text after */
+    char instruction[DV_MAX_PROMPT_TEXT]; /* the image the model was trained with */
 } dv_processor_cfg;
 
 /* Special token strings from special_tokens_map.json, else tokenizer_config.json

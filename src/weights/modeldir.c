@@ -10,6 +10,7 @@
 #include "weights/modeldir.h"
 
 #include "model/arch.h"
+#include "text/prompt.h"
 
 #define BOS_TEXT "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 #define EOS_TEXT "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
@@ -331,6 +332,18 @@ static int write_preprocessor(const char *dir, const dv_config *c, int hf, dv_er
     return save_json(dir, "preprocessor_config.json", b, e);
 }
 
+/* docvl's processor keys, only where they differ from the released
+ * models' behaviour: a released model's file stays as it was. */
+static void processor_extensions(JsonBuilder *b, const dv_processor_cfg *p)
+{
+    if (strcmp(p->system_prompt, DV_PROMPT_SYSTEM_DEFAULT) != 0)
+        kv_str(b, "system_prompt", p->system_prompt);
+    if (p->reads_lines)
+        kv_str(b, "docvl_reads", "lines");
+    if (p->has_instruction)
+        kv_str(b, "docvl_instruction", p->instruction);
+}
+
 static int write_processor(const char *dir, const dv_config *c, int hf, dv_err *e)
 {
     JsonBuilder *b = json_builder_new();
@@ -347,6 +360,7 @@ static int write_processor(const char *dir, const dv_config *c, int hf, dv_err *
         kv_str(b, "processor_class", "VLChatProcessor");
         kv_str(b, "sft_format", c->proc.sft_format);
     }
+    processor_extensions(b, &c->proc);
     json_builder_end_object(b);
     return save_json(dir, "processor_config.json", b, e);
 }
