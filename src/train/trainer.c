@@ -154,10 +154,10 @@ static int load_data(run *r, dv_err *e)
     return DOCVL_OK;
 }
 
-/* All of a conversation's images as one [n, 3, S, S] block. */
+/* All of a conversation's images as one [n, 3, H, W] block. */
 static int conv_pixels(const run *r, const dv_conv *c, float **out, dv_err *e)
 {
-    size_t s = (size_t)r->m->cfg.pre.image_size, per = 3 * s * s;
+    size_t per = (size_t)3 * r->m->cfg.pre.image_h * r->m->cfg.pre.image_w;
     *out = NULL;
     if (!c->n_images)
         return DOCVL_OK;

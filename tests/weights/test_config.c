@@ -24,7 +24,8 @@ static void test_hybrid_golden(void)
     g_assert_cmpint(c.aligner.type, ==, DV_PROJ_LOW_HIGH_HYBRID_SPLIT);
     g_assert_cmpint(c.lm.hidden, ==, 64);
     g_assert_cmpint(c.lm.head_dim, ==, 16);
-    g_assert_cmpint(c.pre.image_size, ==, 1024);
+    g_assert_cmpint(c.pre.image_h, ==, 1024);
+    g_assert_cmpint(c.pre.image_w, ==, 1024);
     g_assert_cmpint(c.proc.num_image_tokens, ==, 576);
     g_assert_cmpfloat_with_epsilon(c.sam.pixel_mean[0], 0.48145466f, 1e-7);
     g_free(dir);
@@ -38,7 +39,8 @@ static void test_siglip_golden(void)
     g_assert_cmpint(dv_config_load(dir, &c, &e), ==, DOCVL_OK);
     g_assert_cmpint(c.family, ==, DV_FAMILY_SIGLIP);
     g_assert_cmpint(c.aligner.type, ==, DV_PROJ_MLP_GELU);
-    g_assert_cmpint(c.pre.image_size, ==, 384);
+    g_assert_cmpint(c.pre.image_h, ==, 384);
+    g_assert_cmpint(c.pre.image_w, ==, 384);
     g_free(dir);
 }
 
@@ -73,6 +75,17 @@ static void test_bad_configs(void)
         { "{}", DOCVL_EMODEL, "vision_config" },
         { "{\"vision_config\":{\"cls\":\"CLIPVisionTower\",\"params\":{\"model_name\":\"x\"}}}",
           DOCVL_EUNSUPPORTED, "unknown SigLIP model_name" },
+        /* docvl's [height, width]: SigLIP-only, whole patches, two sides */
+        { "{\"vision_config\":{\"cls\":\"HybridVisionTower\",\"params\":{\"high_res_cfg\":"
+          "{\"model_name\":\"sam_b_downsample\"},\"low_res_cfg\":{\"model_name\":"
+          "\"siglip_large_patch16_384\",\"image_size\":[384,768]}}}}",
+          DOCVL_EUNSUPPORTED, "image_size 384x768 is not square" },
+        { "{\"vision_config\":{\"cls\":\"CLIPVisionTower\",\"params\":{\"model_name\":"
+          "\"siglip_large_patch16_384\",\"image_size\":[32,500]}}}",
+          DOCVL_EMODEL, "image_size 32x500 (height x width) by patch_size 16" },
+        { "{\"vision_config\":{\"cls\":\"CLIPVisionTower\",\"params\":{\"model_name\":"
+          "\"siglip_large_patch16_384\",\"image_size\":[32]}}}",
+          DOCVL_EMODEL, "must be a side or [height, width]" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         dv_config c;
@@ -178,6 +191,13 @@ static void test_processor_round_trip(void)
     char *text = written_text(dir, "processor_config.json");
     g_assert_null(strstr(text, "docvl_"));
     g_assert_null(strstr(text, "system_prompt"));
+    g_free(text);
+    /* a square input is written as the released models write it: one side */
+    text = written_text(dir, "config.json");
+    g_assert_nonnull(strstr(text, "\"image_size\" : 384,"));
+    g_free(text);
+    text = written_text(dir, "preprocessor_config.json");
+    g_assert_nonnull(strstr(text, "\"image_size\" : 384,"));
     g_free(text);
     snprintf(c.proc.system_prompt, sizeof c.proc.system_prompt, "Read.");
     snprintf(c.proc.instruction, sizeof c.proc.instruction, "Transcribe the line.");
