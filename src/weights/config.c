@@ -621,6 +621,17 @@ static int read_preprocessor(JsonParser *p, JsonObject *o, dv_config *c, dv_err 
     return dv_preproc_check(c, what, e);
 }
 
+/* text (key's value) into dst; -1 (ELIMIT) when it does not fit. */
+static int copy_value(const char *text, const char *key, const char *what, char *dst, size_t cap,
+                      dv_err *e)
+{
+    if (strlen(text) >= cap)
+        return dv_fail(e, DOCVL_ELIMIT, "%s: \"%s\" is longer than %zu bytes", what, key,
+                       cap - 1), -1;
+    snprintf(dst, cap, "%s", text);
+    return 0;
+}
+
 /* A string key into dst when present (1), absent (0), or an error (-1: not
  * a string, or longer than dst holds). */
 static int read_text(JsonObject *o, const char *key, const char *what, char *dst, size_t cap,
@@ -630,11 +641,7 @@ static int read_text(JsonObject *o, const char *key, const char *what, char *dst
     int r = dv_json_str(o, key, what, &s, e);
     if (r <= 0)
         return r;
-    if (strlen(s) >= cap)
-        return dv_fail(e, DOCVL_ELIMIT, "%s: \"%s\" is longer than %zu bytes", what, key,
-                       cap - 1), -1;
-    snprintf(dst, cap, "%s", s);
-    return 1;
+    return copy_value(s, key, what, dst, cap, e) ? -1 : 1;
 }
 
 /* docvl's own keys: how the pipeline feeds the model and what it asks. */
@@ -701,11 +708,7 @@ static int read_token(JsonObject *o, const char *key, const char *what, char *ds
     if (!text)
         return dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" must be a string or {\"content\": ...}", what,
                        key), -1;
-    if (strlen(text) >= cap)
-        return dv_fail(e, DOCVL_ELIMIT, "%s: \"%s\" is longer than %zu bytes", what, key,
-                       cap - 1), -1;
-    snprintf(dst, cap, "%s", text);
-    return 0;
+    return copy_value(text, key, what, dst, cap, e);
 }
 
 static int read_special_tokens(JsonObject *o, const char *what, dv_special_tokens *t, dv_err *e)

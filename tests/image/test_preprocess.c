@@ -347,6 +347,25 @@ static void test_line_squeeze(void)
     dv_image_free(&im);
 }
 
+/* A line already at the input's size passes through unchanged. */
+static void test_line_identity(void)
+{
+    dv_image im;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_image_alloc(&im, 512, 32, &e), ==, DOCVL_OK);
+    for (size_t i = 0; i < (size_t)512 * 32 * 3; i++)
+        im.rgb[i] = (uint8_t)(i * 7919 % 251);
+    dv_preproc_cfg c = line_cfg();
+    size_t plane = 32 * 512;
+    uint8_t *u8 = g_malloc(3 * plane);
+    g_assert_cmpint(dv_preprocess(&im, &c, u8, NULL, NULL, &e), ==, DOCVL_OK);
+    for (size_t i = 0; i < plane; i++)
+        for (int ch = 0; ch < 3; ch++)
+            g_assert_cmpint(u8[ch * plane + i], ==, im.rgb[i * 3 + ch]);
+    g_free(u8);
+    dv_image_free(&im);
+}
+
 /* Antialiased bilinear: constants stay constant, a 2:1 shrink of a ramp
  * averages neighbours, identity when sizes match. */
 static void test_bilinear_aa(void)
@@ -395,5 +414,6 @@ int main(int argc, char **argv)
     g_test_add_func("/preprocess/line-geometry", test_line_geometry);
     g_test_add_func("/preprocess/line-pad", test_line_pad);
     g_test_add_func("/preprocess/line-squeeze", test_line_squeeze);
+    g_test_add_func("/preprocess/line-identity", test_line_identity);
     return g_test_run();
 }
