@@ -239,6 +239,7 @@ static int run_eval(args *a, dv_tmodel *m, dv_err *e)
         dv_seq_opts so = { .tok = tok, .image_tag = c->proc.image_tag,
                            .image_id = dv_tokenizer_token_id(tok, c->proc.image_tag),
                            .n_img_tokens = dv_config_image_tokens(c), .add_bos = c->proc.add_bos,
+                           .system = c->proc.system_prompt,
                            .max_tokens = c->lm.max_pos };
         dv_tmodel_set_image_token(m, so.image_id);
         dv_ctx ctx = { .n_threads = (int)a->threads };

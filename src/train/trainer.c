@@ -177,6 +177,7 @@ static void seq_opts(run *r)
     r->so = (dv_seq_opts){ .tok = r->tok, .image_tag = c->proc.image_tag,
                            .image_id = dv_tokenizer_token_id(r->tok, c->proc.image_tag),
                            .n_img_tokens = dv_config_image_tokens(c), .add_bos = c->proc.add_bos,
+                           .system = c->proc.system_prompt,
                            .supervise = dv_stage_supervise(r->o->stage), .answer_eos = 1,
                            .max_tokens = r->o->max_tokens > 0 ? r->o->max_tokens : c->lm.max_pos };
     dv_tmodel_set_image_token(r->m, r->so.image_id);
@@ -195,10 +196,10 @@ static int load_data(run *r, dv_err *e)
     return DOCVL_OK;
 }
 
-/* All of a conversation's images as one [n, 3, S, S] block. */
+/* All of a conversation's images as one [n, 3, H, W] block. */
 static int conv_pixels(const run *r, const dv_conv *c, float **out, dv_err *e)
 {
-    size_t s = (size_t)r->m->cfg.pre.image_size, per = 3 * s * s;
+    size_t per = (size_t)3 * r->m->cfg.pre.image_h * r->m->cfg.pre.image_w;
     *out = NULL;
     if (!c->n_images)
         return DOCVL_OK;
