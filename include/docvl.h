@@ -88,6 +88,11 @@ int docvl_open(const char *model_dir, const docvl_open_params *params, docvl_con
                docvl_error *err);
 void docvl_close(docvl_context *ctx);
 
+/* The model directory docvl ships (the source tree's model/ for an
+ * uninstalled build, else DATADIR/docvl/model), or NULL when neither holds
+ * a model. Front ends use it when the user names none. */
+const char *docvl_builtin_model(void);
+
 /* What `docvl --info` prints. Strings live as long as the context. */
 typedef struct docvl_model_details {
     const char *dir;

@@ -120,6 +120,27 @@ static char *default_cache_dir(void)
     return home && *home ? g_build_filename(home, ".cache", "docvl", NULL) : NULL;
 }
 
+/* A directory with a config and weights: what the loader will try. */
+static int holds_model(const char *dir)
+{
+    char *cfg = g_build_filename(dir, "config.json", NULL);
+    char *st = g_build_filename(dir, "model.safetensors", NULL);
+    char *idx = g_build_filename(dir, "model.safetensors.index.json", NULL);
+    int yes = g_file_test(cfg, G_FILE_TEST_IS_REGULAR) &&
+              (g_file_test(st, G_FILE_TEST_IS_REGULAR) || g_file_test(idx, G_FILE_TEST_IS_REGULAR));
+    g_free(cfg), g_free(st), g_free(idx);
+    return yes;
+}
+
+const char *docvl_builtin_model(void)
+{
+    static const char *const dirs[] = { DOCVL_SOURCE_MODEL_DIR, DOCVL_INSTALLED_MODEL_DIR };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        if (holds_model(dirs[i]))
+            return dirs[i];
+    return NULL;
+}
+
 int docvl_open(const char *model_dir, const docvl_open_params *params, docvl_context **out,
                docvl_error *err)
 {

@@ -28,7 +28,9 @@ static const char usage_text[] =
     "                         (default)\n"
     "      --no-text-tables   write those pages as plain lines\n"
     "Model:\n"
-    "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL)\n"
+    "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL, else\n"
+    "                         the built-in model; DOCVL_MODEL= set empty: none)\n"
+    "      --no-model         no model: text layers only\n"
     "      --prompt TEXT      instruction given to the model for each tile\n"
     "      --ask QUESTION     answer QUESTION about each page instead\n"
     "      --max-tokens N     most tokens generated per tile (default 2048)\n"
@@ -66,12 +68,14 @@ enum {
     OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
     OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
     OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_TEXT_TABLES, OPT_NO_TEXT_TABLES, OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE,
+    OPT_NO_MODEL,
 };
 
 static const struct option long_opts[] = {
     { "format", required_argument, NULL, 'f' },
     { "output", required_argument, NULL, 'o' },
     { "model", required_argument, NULL, 'm' },
+    { "no-model", no_argument, NULL, OPT_NO_MODEL },
     { "pages", required_argument, NULL, OPT_PAGES },
     { "dpi", required_argument, NULL, OPT_DPI },
     { "tiles", required_argument, NULL, OPT_TILES },
@@ -186,6 +190,7 @@ static int apply_option(int c, const char *arg, cli_opts *o)
         break;
     case 'o': o->output = arg; break;
     case 'm': o->model_dir = arg; break;
+    case OPT_NO_MODEL: o->model_dir = NULL; break;
     case OPT_PAGES: p->pages = arg; break;
     case OPT_DPI: bad = parse_dpi(arg, &p->dpi); break;
     case OPT_TILES: bad = parse_choice(arg, "--tiles", onoff, &p->tiles); break;
@@ -222,14 +227,15 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     return -1;
 }
 
-/* The library's defaults; the model directory from $DOCVL_MODEL. */
+/* The library's defaults; the model directory from $DOCVL_MODEL when it is
+ * set (set and empty: no model), else the built-in one. */
 static void defaults(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->open = docvl_open_default_params();
     o->read = docvl_default_params();
     const char *env = getenv("DOCVL_MODEL");
-    o->model_dir = env && *env ? env : NULL;
+    o->model_dir = env ? (*env ? env : NULL) : docvl_builtin_model();
 }
 
 static int check_inputs(const cli_opts *o)
