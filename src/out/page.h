@@ -24,6 +24,7 @@ typedef struct dv_page_block {
     dv_box box;
     dv_page_line *lines;
     int n_lines;
+    int heading;            /* 1-6: a heading of that level (Markdown #); 0: a paragraph */
 } dv_page_block;
 
 /* A table found in a text-layer page's word boxes (doc/tables.h). */
@@ -47,6 +48,9 @@ typedef struct dv_page_tables {
 typedef enum dv_page_source {
     DV_SRC_TEXT_LAYER,      /* read exactly from the PDF */
     DV_SRC_MODEL,           /* transcribed by the model */
+    DV_SRC_MODEL_LINES,     /* transcribed by the model one text line at a time
+                               (--tiles lines): plain text in blocks, lines and
+                               words with boxes, written as text-layer pages are */
     DV_SRC_NONE,            /* nothing could be read (failed page) */
 } dv_page_source;
 

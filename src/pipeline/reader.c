@@ -18,7 +18,9 @@ int dv_model_reader_open(const char *model_dir, const docvl_open_params *p, cons
     int rc = dv_reader_open(model_dir, p->n_threads, (int)p->weights, cache_dir, &r, e);
     if (rc)
         return rc;
-    *out = (dv_tile_reader){ dv_reader_image_size(r), read_tile, r };
+    int size = dv_reader_image_size(r);
+    *out = (dv_tile_reader){ .image_size = size, .read = read_tile, .self = r,
+                             .input_w = size, .input_h = size };
     *note = g_strdup(dv_reader_note(r));
     return DOCVL_OK;
 }
