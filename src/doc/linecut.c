@@ -13,6 +13,9 @@
 /* A line lower than this part of the page's usual line gets the usual
  * line's crop height: digits and capitals have no descenders. */
 #define SHORT_LINE 0.9
+/* Lines lower than this part of the usual line (a detached i-dot, an
+ * apostrophe) beside a full line are read as part of it. */
+#define FRAGMENT 0.5
 /* Word-gap threshold bounds and the guess for lines with one kind of gap,
  * in line heights: letters sit 0-0.1 apart, words 0.2-0.4. */
 #define GAP_MIN 0.12
@@ -253,6 +256,49 @@ static void cut_one(PIX *bin, dv_box box, const cut_params *cp, const dv_image *
     g_free(li.ink);
 }
 
+/* How far apart two boxes are vertically: 0 when their rows overlap. */
+static int v_distance(dv_box a, dv_box b)
+{
+    return dv_imax(0, dv_imax(b.y0 - a.y1, a.y0 - b.y1));
+}
+
+/* The full line nearest above or below fragment f that spans its columns,
+ * within half that line's height; -1 when none. */
+static int host_line(const dv_line_cuts *c, dv_box f, double small)
+{
+    int best = -1, best_d = 0, best_ov = 0;
+    for (int j = 0; j < c->n_lines; j++) {
+        dv_box b = c->lines[j].box;
+        int d = v_distance(f, b), ov = dv_box_overlap_y(f, b);
+        if (dv_box_h(b) < small || f.x0 < b.x0 || f.x1 > b.x1 || d > dv_box_h(b) / 2)
+            continue;
+        if (best < 0 || d < best_d || (d == best_d && ov > best_ov)) {
+            best = j;
+            best_d = d;
+            best_ov = ov;
+        }
+    }
+    return best;
+}
+
+/* Dots, accents and apostrophes that the layout left as lines of their
+ * own join the full line they belong to, so they are read in context
+ * rather than alone; their own box is left empty. */
+static void absorb_fragments(dv_line_cuts *c)
+{
+    double small = FRAGMENT * c->usual_h;
+    for (int i = 0; i < c->n_lines; i++) {
+        dv_box f = c->lines[i].box;
+        if (dv_box_empty(f) || dv_box_h(f) >= small)
+            continue;
+        int j = host_line(c, f, small);
+        if (j >= 0) {
+            c->lines[j].box = dv_box_union(c->lines[j].box, f);
+            c->lines[i].box = (dv_box){ f.x0, f.y0, f.x0, f.y0 };
+        }
+    }
+}
+
 int dv_lines_cut(const dv_image *page, const dv_layout *lay, double max_aspect,
                  dv_line_cuts *out, dv_err *e)
 {
@@ -274,13 +320,17 @@ int dv_lines_cut(const dv_image *page, const dv_layout *lay, double max_aspect,
     for (int bi = 0; bi < lay->n_blocks; bi++) {
         const dv_block *bl = &lay->blocks[bi];
         for (int i = bl->first_line; i < bl->first_line + bl->n_lines; i++) {
-            dv_cut_line *cl = &out->lines[i];
-            cl->block = bi;
-            cl->box = dv_box_intersect(lay->lines[i], (dv_box){ 0, 0, page->w, page->h });
-            if (!dv_box_empty(cl->box))
-                cut_one(bin, cl->box, &cp, page, cl);
-            out->n_segs += cl->n_segs;
+            out->lines[i].block = bi;
+            out->lines[i].box = dv_box_intersect(lay->lines[i],
+                                                 (dv_box){ 0, 0, page->w, page->h });
         }
+    }
+    absorb_fragments(out);
+    for (int i = 0; i < out->n_lines; i++) {
+        dv_cut_line *cl = &out->lines[i];
+        if (!dv_box_empty(cl->box))
+            cut_one(bin, cl->box, &cp, page, cl);
+        out->n_segs += cl->n_segs;
     }
     pixDestroy(&bin);
     return DOCVL_OK;
@@ -326,4 +376,49 @@ void dv_segment_word_boxes(const dv_cut_line *l, const dv_segment *s, const int 
         out[i] = shrink_to_words(iw, s->n_words, slice);
         x += share;
     }
+}
+
+static int in_margin(const dv_cut_line *l, int y)
+{
+    return y < l->box.y0 || y >= l->box.y1;
+}
+
+/* The median of each channel over the crop's rows above and below the
+ * line's box: the paper, what reaches in from other lines being little. */
+static void paper_colour(const dv_image *page, const dv_cut_line *l, dv_box b, uint8_t rgb[3])
+{
+    for (int ch = 0; ch < 3; ch++) {
+        long hist[256] = { 0 }, n = 0, seen = 0;
+        for (int y = b.y0; y < b.y1; y++)
+            for (int x = b.x0; x < b.x1 && in_margin(l, y); x++, n++)
+                hist[page->rgb[((size_t)y * page->w + x) * 3 + ch]]++;
+        int v = 0;
+        while (v < 255 && (seen += hist[v]) <= n / 2)
+            v++;
+        rgb[ch] = (uint8_t)v;
+    }
+}
+
+int dv_segment_image(const dv_image *page, const dv_cut_line *l, const dv_segment *s,
+                     dv_image *out, dv_err *e)
+{
+    dv_box b = s->crop;
+    if (dv_box_empty(b))
+        return dv_fail(e, DOCVL_EINVAL, "line segment outside the %dx%d page", page->w,
+                       page->h);
+    int rc = dv_image_alloc(out, dv_box_w(b), dv_box_h(b), e);
+    if (rc)
+        return rc;
+    uint8_t paper[3];
+    paper_colour(page, l, b, paper);
+    for (int y = b.y0; y < b.y1; y++) {
+        uint8_t *row = out->rgb + (size_t)(y - b.y0) * out->w * 3;
+        if (!in_margin(l, y)) {
+            memcpy(row, page->rgb + ((size_t)y * page->w + b.x0) * 3, (size_t)out->w * 3);
+            continue;
+        }
+        for (int x = 0; x < out->w; x++)
+            memcpy(row + 3 * x, paper, 3);
+    }
+    return DOCVL_OK;
 }

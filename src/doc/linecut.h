@@ -16,7 +16,10 @@
  * above and below (more on lines lower than the page's usual line, so the
  * type keeps its size relative to the crop), 0.25 heights at the sides, never
  * reaching past the middle of the gap to a neighbouring segment nor into its
- * ink. The trained line images have margins of that order (docs/pipeline.md). */
+ * ink. The trained line images have margins of that order (docs/pipeline.md).
+ *
+ * Lines under half the page's usual line height lying on or under a full
+ * line (a detached i-dot or apostrophe) are joined to it. */
 #ifndef DV_DOC_LINECUT_H
 #define DV_DOC_LINECUT_H
 
@@ -53,6 +56,13 @@ typedef struct dv_line_cuts {
 int dv_lines_cut(const dv_image *page, const dv_layout *lay, double max_aspect,
                  dv_line_cuts *out, dv_err *e);
 void dv_line_cuts_free(dv_line_cuts *c);
+
+/* The pixels of segment s of line l: its crop of the page, with the rows
+ * above and below the line's box painted the paper's colour (their
+ * median), so that the neighbouring lines' ascenders and descenders
+ * reaching into the margins are not read. */
+int dv_segment_image(const dv_image *page, const dv_cut_line *l, const dv_segment *s,
+                     dv_image *out, dv_err *e);
 
 /* Boxes for the n words a segment was read as, chars[i] characters each:
  * the segment's ink words when there are n of them; otherwise slices of the

@@ -371,12 +371,12 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
  * twice or the reader failed on it (both reported and counted as failed
  * tiles; a loop falls back to the text layer as tiles do). Only an
  * interrupt or the page's timeout is an error. */
-static int read_segment(run *r, page_work *pw, const dv_segment *seg, int t, int n,
-                        int *failed, char **text, dv_err *e)
+static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv_segment *seg,
+                        int t, int n, int *failed, char **text, dv_err *e)
 {
     *text = NULL;
     dv_image im = { 0 };
-    int rc = crop(&pw->rp.image, seg->crop, &im, e);
+    int rc = dv_segment_image(&pw->rp.image, line, seg, &im, e);
     if (rc == DOCVL_OK)
         rc = read_tile(r, &im, line_instruction(r), text, e);
     dv_image_free(&im);
@@ -412,8 +412,8 @@ static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
         for (int s = 0; rc == DOCVL_OK && s < cuts.lines[i].n_segs; s++, t++) {
             start_tile(r, t, n);
             rc = past_deadline(r) ? timed_out(r, e)
-                                  : read_segment(r, pw, &cuts.lines[i].segs[s], t, n, failed,
-                                                 &texts[t], e);
+                                  : read_segment(r, pw, &cuts.lines[i], &cuts.lines[i].segs[s],
+                                                 t, n, failed, &texts[t], e);
         }
     if (rc == DOCVL_OK) {
         dv_page_clear_content(pg);

@@ -1,7 +1,8 @@
 /* Cutting text lines into segments for a line-reading model: cuts at word
  * gaps when the span has one, every ink column in exactly one segment,
  * crops of the wanted shape, a word wider than the span cut between its
- * letters or, with no gap at all, at its thinnest column. */
+ * letters or, with no gap at all, at its thinnest column; detached dots
+ * read with their line, neighbours' ink kept out of the margins. */
 #include <string.h>
 
 #include "doc/layout.h"
@@ -151,11 +152,56 @@ static void test_word_boxes(void)
     dv_image_free(&im);
 }
 
+/* A layout made by hand: one block per line. */
+static dv_layout hand_layout(dv_box *lines, int n, int w, int h)
+{
+    dv_layout l = { .page_w = w, .page_h = h, .lines = lines, .n_lines = n, .n_columns = 1 };
+    l.blocks = g_new0(dv_block, n);
+    for (int i = 0; i < n; i++)
+        l.blocks[i] = (dv_block){ lines[i], DV_BLOCK_TEXT, i, 1 };
+    l.n_blocks = n;
+    return l;
+}
+
+/* A dot the layout left as a line of its own is read with the line it sits
+ * on; ink of the line above reaching into a crop's margin is painted over. */
+static void test_fragments_and_margins(void)
+{
+    dv_image im = glyph_page(600, 200);
+    glyph_draw(&im, 40, 40, GLYPH_H, "abc def");
+    glyph_fill(&im, 60, 40 + GLYPH_H, 64, 72);        /* a descender down to row 72 */
+    glyph_draw(&im, 40, 74, GLYPH_H, "ghi jkl");
+    glyph_fill(&im, 100, 30, 106, 36);                /* a dot above the first line */
+    dv_box boxes[] = { { 40, 40, 200, 72 }, { 40, 74, 200, 74 + GLYPH_H }, { 100, 30, 106, 36 } };
+    dv_layout lay = hand_layout(boxes, 3, im.w, im.h);
+    dv_line_cuts c;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_lines_cut(&im, &lay, 20, &c, &e), ==, DOCVL_OK);
+    g_assert_cmpint(c.lines[2].n_segs, ==, 0);
+    g_assert_cmpint(c.lines[0].box.y0, ==, 30);
+    g_assert_cmpint(c.n_segs, ==, 2);
+    const dv_cut_line *second = &c.lines[1];
+    g_assert_cmpint(second->segs[0].crop.y0, <, 72);
+    dv_image seg = { 0 };
+    g_assert_cmpint(dv_segment_image(&im, second, &second->segs[0], &seg, &e), ==, DOCVL_OK);
+    for (int y = 0; y < second->box.y0 - second->segs[0].crop.y0; y++)
+        for (int x = 0; x < seg.w; x++)
+            g_assert_cmpint(seg.rgb[((size_t)y * seg.w + x) * 3], ==, 255);
+    char *text = glyph_read(&seg);
+    g_assert_cmpstr(text, ==, "ghi jkl");
+    g_free(text);
+    dv_image_free(&seg);
+    dv_line_cuts_free(&c);
+    g_free(lay.blocks);
+    dv_image_free(&im);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/linecut/cuts-at-word-gaps", test_cuts_at_word_gaps);
     g_test_add_func("/linecut/wide-words", test_wide_words);
     g_test_add_func("/linecut/word-boxes", test_word_boxes);
+    g_test_add_func("/linecut/fragments-and-margins", test_fragments_and_margins);
     return g_test_run();
 }
