@@ -16,7 +16,7 @@
  * above and below (more on lines lower than the page's usual line, so the
  * type keeps its size relative to the crop), 0.25 heights at the sides, never
  * reaching past the middle of the gap to a neighbouring segment nor into its
- * ink. The trained line images have margins of that order (docs/pipeline.md).
+ * ink. The trained line images have margins of that order (docs/cli.md).
  *
  * Lines under half the page's usual line height lying on or under a full
  * line (a detached i-dot or apostrophe) are joined to it. */
