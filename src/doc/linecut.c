@@ -307,9 +307,7 @@ int dv_lines_cut(const dv_image *page, const dv_layout *lay, double max_aspect,
         return dv_fail(e, DOCVL_EINVAL, "line cutting: aspect %g is below 1", max_aspect);
     if (lay->n_lines == 0)
         return DOCVL_OK;
-    PIX *gray = dv_page_gray(page);
-    PIX *bin = gray ? dv_page_binarize(gray) : NULL;
-    pixDestroy(&gray);
+    PIX *bin = dv_page_ink(page);
     if (!bin)
         return dv_fail(e, DOCVL_ENOMEM, "line cutting: binarizing a %d x %d page failed",
                        page->w, page->h);

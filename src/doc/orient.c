@@ -59,9 +59,7 @@ int dv_orient_detect(const dv_image *page, int *rotate_deg, double *conf, dv_err
         *conf = 0;
     if (!page || !page->rgb || page->w <= 0 || page->h <= 0)
         return dv_fail(e, DOCVL_EINVAL, "orientation: empty page image");
-    PIX *gray = dv_page_gray(page);
-    PIX *bin = gray ? dv_page_binarize(gray) : NULL;
-    pixDestroy(&gray);
+    PIX *bin = dv_page_ink(page);
     if (!bin)
         return dv_fail(e, DOCVL_ENOMEM, "orientation: out of memory for a %d x %d page",
                        page->w, page->h);

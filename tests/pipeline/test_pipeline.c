@@ -364,6 +364,26 @@ static void gpage_free(gpage *g)
     dv_image_free(&g->im);
 }
 
+/* The glyph page of lines read by a 256 x 32 line model in format fmt;
+ * keep (may be NULL) gets the page. */
+static result read_glyph_lines(const gline *lines, int n, int w, int h, docvl_format fmt,
+                               gpage *keep)
+{
+    gpage g = gpage_make(lines, n, w, h);
+    fake f;
+    fake_init_lines(&f, 256, 32, NULL);
+    docvl_params p = docvl_default_params();
+    p.format = fmt;
+    result r = run(&f, 1, g.path, p);
+    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    g_assert_cmpstr(f.instruction, ==, dv_pipeline_default_prompt(DOCVL_FORMAT_TEXT));
+    if (keep)
+        *keep = g;
+    else
+        gpage_free(&g);
+    return r;
+}
+
 /* Two paragraphs, the first of lines too long for one read. */
 static const gline prose[] = {
     { 40, 40, GLYPH_H, "the quick brown fox jumps over the lazy dog" },
@@ -439,16 +459,10 @@ static void test_lines_two_columns(void)
         { 40, 80, GLYPH_H, "left two" },     { 700, 80, GLYPH_H, "right two" },
         { 40, 120, GLYPH_H, "left three" },  { 700, 120, GLYPH_H, "right three" },
     };
-    gpage g = gpage_make(cols, 6, 1200, 300);
-    fake f;
-    fake_init_lines(&f, 512, 32, NULL);
-    result r = run(&f, 1, g.path, docvl_default_params());
-    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    result r = read_glyph_lines(cols, 6, 1200, 300, DOCVL_FORMAT_TEXT, NULL);
     g_assert_cmpstr(r.out, ==, "left one\nleft two\nleft three\n\n"
                                "right one\nright two\nright three\n\f");
-    g_assert_cmpstr(f.instruction, ==, dv_pipeline_default_prompt(DOCVL_FORMAT_TEXT));
     result_free(&r);
-    gpage_free(&g);
 }
 
 /* Markdown from lines: a block of large type is a heading, the model's
@@ -460,17 +474,10 @@ static void test_lines_markdown(void)
         { 40, 160, GLYPH_H, "#x *y* _z_ [w] $5" },
         { 40, 200, GLYPH_H, "plain words here" },
     };
-    gpage g = gpage_make(md, 3, 1000, 300);
-    fake f;
-    fake_init_lines(&f, 512, 32, NULL);
-    docvl_params p = docvl_default_params();
-    p.format = DOCVL_FORMAT_MARKDOWN;
-    result r = run(&f, 1, g.path, p);
-    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    result r = read_glyph_lines(md, 3, 1000, 300, DOCVL_FORMAT_MARKDOWN, NULL);
     g_assert_cmpstr(r.out, ==, "<!-- page 1 -->\n\n# most rooms\n\n"
                                "\\#x \\*y\\* \\_z\\_ \\[w\\] $5\nplain words here\n");
     result_free(&r);
-    gpage_free(&g);
 }
 
 static long ink_in(const dv_image *im, dv_box b)
@@ -486,13 +493,8 @@ static long ink_in(const dv_image *im, dv_box b)
  * order, each box on its word's ink and holding all of it. */
 static void test_lines_hocr(void)
 {
-    gpage g = gpage_make(prose, 4, 1400, 320);
-    fake f;
-    fake_init_lines(&f, 256, 32, NULL);
-    docvl_params p = docvl_default_params();
-    p.format = DOCVL_FORMAT_HOCR;
-    result r = run(&f, 1, g.path, p);
-    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    gpage g;
+    result r = read_glyph_lines(prose, 4, 1400, 320, DOCVL_FORMAT_HOCR, &g);
     int lines = 0;
     for (const char *c = r.out; (c = strstr(c, "class=\"ocr_line\"")); c++)
         lines++;
@@ -563,18 +565,11 @@ static void test_lines_table(void)
         { 40, 120, GLYPH_H, "b2" },  { 240, 120, GLYPH_H, "7" },    { 440, 120, GLYPH_H, "15" },
         { 40, 160, GLYPH_H, "c3" },  { 240, 160, GLYPH_H, "30" },   { 440, 160, GLYPH_H, "99" },
     };
-    gpage g = gpage_make(tab, 12, 800, 300);
-    fake f;
-    fake_init_lines(&f, 512, 32, NULL);
-    docvl_params p = docvl_default_params();
-    p.format = DOCVL_FORMAT_MARKDOWN;
-    result r = run(&f, 1, g.path, p);
-    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    result r = read_glyph_lines(tab, 12, 800, 300, DOCVL_FORMAT_MARKDOWN, NULL);
     g_assert_cmpstr(r.out, ==, "<!-- page 1 -->\n\n"
                                "| id | 2023 | 2024 |\n| --- | --- | --- |\n| a1 | 12 | 340 |\n"
                                "| b2 | 7 | 15 |\n| c3 | 30 | 99 |\n\n");
     result_free(&r);
-    gpage_free(&g);
 }
 
 int main(int argc, char **argv)
