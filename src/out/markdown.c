@@ -5,7 +5,8 @@
  * words come out as written, and the tables that document analysis found in
  * their word boxes (p->tables) as pipe tables. Pages the model read line by
  * line are plain text too and written the same way, their heading blocks
- * (found by type size) as # headings. */
+ * (found by type size) as # headings and their bulleted lines as list
+ * items; the lines after an item in its block continue it. */
 #include "out/format.h"
 #include "out/htmltable.h"
 
@@ -72,6 +73,15 @@ static void table_md(GString *out, const dv_page_table *t)
     g_free(cells);
 }
 
+/* A list item's line: "- ", then the line without its bullet. */
+static void start_item(GString *out, GString *line, const dv_page_line *l)
+{
+    flush_line(out, line);
+    g_string_append(out, "- ");
+    const char *rest = l->words[0].text + l->bullet;
+    g_string_append(line, rest);
+}
+
 /* The block's lines; tables (when tt has any) replace their words, written
  * where their first word comes in reading order. *word counts the page's
  * words, done marks the tables written. */
@@ -88,6 +98,10 @@ static void plain_block(GString *out, const dv_page_block *b, const dv_page_tabl
                     flush_line(out, line);
                     table_md(out, &tt->tables[t]);
                 }
+                continue;
+            }
+            if (w == 0 && b->lines[l].bullet > 0) {
+                start_item(out, line, &b->lines[l]);
                 continue;
             }
             if (line->len > 0)

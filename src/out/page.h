@@ -17,6 +17,8 @@ typedef struct dv_page_line {
     dv_box box;
     dv_page_word *words;
     int n_words;
+    int bullet;             /* > 0: the line starts a list item, and its first word's
+                               first `bullet` bytes are the bullet (Markdown "- ") */
 } dv_page_line;
 
 /* A block is a column-or-paragraph region: hOCR's ocr_carea + ocr_par. */

@@ -29,6 +29,28 @@ static void add_segment_words(dv_page_line *line, const dv_cut_line *cl, const d
     g_strfreev(w);
 }
 
+/* Marks that open list items: round and square bullets, also glued to the
+ * word after them, and the ASCII ones standing alone. */
+static const char *const glued_bullets[] = { "\u2022", "\u25aa", "\u25a0", "\u25cf", "\u25e6",
+                                             "\u25cb", "\u00b7", "\u2023", "\u2043", "\u2219",
+                                             NULL };
+static const char *const lone_bullets[] = { "-", "*", "+", "\u2013", "o", NULL };
+
+/* How many bytes of the line's first word are a bullet: 0 when none. */
+static int bullet_len(const dv_page_line *l)
+{
+    if (l->n_words < 2)
+        return 0;
+    const char *w = l->words[0].text;
+    for (int i = 0; glued_bullets[i]; i++)
+        if (g_str_has_prefix(w, glued_bullets[i]))
+            return (int)strlen(glued_bullets[i]);
+    for (int i = 0; lone_bullets[i]; i++)
+        if (strcmp(w, lone_bullets[i]) == 0)
+            return (int)strlen(w);
+    return 0;
+}
+
 /* A block of one or two lines of type well above the usual size. */
 static int heading_level(const dv_page_block *b, double usual_h)
 {
@@ -52,7 +74,7 @@ void dv_line_page_fill(const dv_line_cuts *c, char *const *seg_text, dv_page_res
     int blk_of = -1, k = 0;
     for (int i = 0; i < c->n_lines; i++) {
         const dv_cut_line *cl = &c->lines[i];
-        dv_page_line line = { cl->box, NULL, 0 };
+        dv_page_line line = { .box = cl->box };
         for (int s = 0; s < cl->n_segs; s++, k++)
             if (seg_text[k])
                 add_segment_words(&line, cl, &cl->segs[s], seg_text[k]);
@@ -65,6 +87,7 @@ void dv_line_page_fill(const dv_line_cuts *c, char *const *seg_text, dv_page_res
             blk = dv_page_add_block(p, line.box);
             blk_of = cl->block;
         }
+        line.bullet = bullet_len(&line);
         *dv_page_block_add_line(blk, line.box) = line;
         blk->box = dv_box_cover(blk->box, line.box);
     }

@@ -2,7 +2,10 @@
  * segments' texts joined into lines (one space between segments), the lines
  * into the layout's blocks, every word with a box on its ink (doc/linecut.h),
  * so the writers treat the page as they treat a text layer's: paragraphs and
- * tables in Markdown, ocr_line and ocrx_word boxes in hOCR. */
+ * tables in Markdown, ocr_line and ocrx_word boxes in hOCR. A line whose
+ * first word is a bullet (one of a few round and square marks, or "-", "*",
+ * "+", an en dash or "o" standing alone before other words) starts a list
+ * item. */
 #ifndef DV_PIPELINE_LINEPAGE_H
 #define DV_PIPELINE_LINEPAGE_H
 

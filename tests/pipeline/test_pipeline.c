@@ -466,17 +466,22 @@ static void test_lines_two_columns(void)
 }
 
 /* Markdown from lines: a block of large type is a heading, the model's
- * text is escaped where Markdown would read it as markup. */
+ * text is escaped where Markdown would read it as markup, a line that
+ * starts with a bullet starts a list item (its next lines continue it). */
 static void test_lines_markdown(void)
 {
     static const gline md[] = {
         { 40, 40, 56, "most rooms" },
         { 40, 160, GLYPH_H, "#x *y* _z_ [w] $5" },
         { 40, 200, GLYPH_H, "plain words here" },
+        { 40, 280, GLYPH_H, "* first item" },
+        { 80, 320, GLYPH_H, "goes on here" },
+        { 40, 360, GLYPH_H, "* second item" },
     };
-    result r = read_glyph_lines(md, 3, 1000, 300, DOCVL_FORMAT_MARKDOWN, NULL);
+    result r = read_glyph_lines(md, 6, 1000, 420, DOCVL_FORMAT_MARKDOWN, NULL);
     g_assert_cmpstr(r.out, ==, "<!-- page 1 -->\n\n# most rooms\n\n"
-                               "\\#x \\*y\\* \\_z\\_ \\[w\\] $5\nplain words here\n");
+                               "\\#x \\*y\\* \\_z\\_ \\[w\\] $5\nplain words here\n\n"
+                               "- first item\ngoes on here\n- second item\n");
     result_free(&r);
 }
 
