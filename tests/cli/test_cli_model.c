@@ -240,6 +240,15 @@ static void test_loop_fails_tile(void)
     g_assert_nonnull(strstr(r.out, "Hello, here is some text without a meaning."));
     g_assert_cmpint(count_char(r.out, '\f'), ==, 1);
     cli_result_free(&r);
+    /* read by lines, each looping segment is a failed tile that falls back
+     * to the layer's words on its ink */
+    r = CLI(NULL, "-m", m, "--max-tokens", "40", "--tiles", "lines", "--text-layer", "off",
+            "--pages", "1", "--dpi", "72", pdf);
+    g_assert_cmpint(r.status, ==, 5);
+    g_assert_nonnull(strstr(r.err, "page 1, tile 1 of"));
+    g_assert_nonnull(strstr(r.err, "using the text layer there"));
+    g_assert_nonnull(strstr(r.out, "Hello, here is some text without a meaning."));
+    cli_result_free(&r);
     g_free(pdf);
     g_free(out);
     g_free(m);
