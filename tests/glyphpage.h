@@ -42,21 +42,29 @@ static inline void glyph_fill(dv_image *im, int x0, int y0, int x1, int y1)
         memset(im->rgb + ((size_t)y * im->w + x0) * 3, 0, (size_t)(x1 - x0) * 3);
 }
 
-/* Draws text (GLYPHS and spaces) with its top left at x, y, glyphs h high;
- * returns the x after its last glyph. */
-static inline int glyph_draw(dv_image *im, int x, int y, int h, const char *text)
+/* Draws text (GLYPHS and spaces) with its top left at x, y, glyphs h high,
+ * each glyph lower than the first by slope times its distance from it (a
+ * skewed scan); returns the x after its last glyph. */
+static inline int glyph_draw_sloped(dv_image *im, int x, int y, int h, const char *text,
+                                    double slope)
 {
-    int end = x;
+    int end = x, x0 = x;
     for (const char *c = text; *c; c++) {
         if (*c == ' ') {
             x += WORD_GAP - GLYPH_GAP;
             continue;
         }
-        glyph_fill(im, x, y, x + glyph_w(*c), y + h);
+        int dy = (int)(slope * (x - x0) + 0.5);
+        glyph_fill(im, x, y + dy, x + glyph_w(*c), y + dy + h);
         end = x + glyph_w(*c);
         x = end + GLYPH_GAP;
     }
     return end;
+}
+
+static inline int glyph_draw(dv_image *im, int x, int y, int h, const char *text)
+{
+    return glyph_draw_sloped(im, x, y, h, text, 0);
 }
 
 /* The text drawn in an image: runs of columns holding ink are glyphs ('?'

@@ -227,6 +227,7 @@ typedef struct page_work {
     dv_layout lay;
     int rendered;
     int turned;         /* clockwise quarter turns applied for the model, in degrees */
+    int levelled;       /* the page was deskewed for reading by lines */
 } page_work;
 
 static void page_work_free(page_work *pw)
@@ -250,6 +251,16 @@ static int render(run *r, page_work *pw, dv_err *e)
     return rc;
 }
 
+/* The page's pixels become im (taken), analysed again. */
+static int replace_page(page_work *pw, dv_image im, dv_err *e)
+{
+    dv_image_free(&pw->rp.image);
+    pw->rp.image = im;
+    dv_layout_free(&pw->lay);
+    memset(&pw->lay, 0, sizeof pw->lay);
+    return dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
+}
+
 /* Pages scanned sideways or upside down are turned upright before the
  * model sees them, and analysed again; boxes then refer to the turned page.
  * Weak evidence leaves the page as it is. */
@@ -263,13 +274,24 @@ static int upright(run *r, page_work *pw, dv_err *e)
     int rc = dv_orient_rotate(&pw->rp.image, deg, &turned, e);
     if (rc)
         return rc;
-    dv_image_free(&pw->rp.image);
-    pw->rp.image = turned;
-    dv_layout_free(&pw->lay);
-    memset(&pw->lay, 0, sizeof pw->lay);
     pw->turned = deg;
     warn(r, 0, "page %d: turned %d degrees clockwise to read it", pw->index + 1, deg);
-    return dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
+    return replace_page(pw, turned, e);
+}
+
+/* Lines are cut along rows of pixels: a page the layout found skewed is
+ * levelled first (its line boxes enclose the slope, taking in the lines
+ * around), and its boxes then refer to the levelled page. */
+static int level(page_work *pw, dv_err *e)
+{
+    if (!pw->lay.deskewed)
+        return DOCVL_OK;
+    dv_image lev = { 0 };
+    int rc = dv_orient_deskew(&pw->rp.image, pw->lay.skew_deg, &lev, e);
+    if (rc)
+        return rc;
+    pw->levelled = 1;
+    return replace_page(pw, lev, e);
 }
 
 /* hOCR needs boxes: a tile's text lines go on the text lines detected
@@ -305,7 +327,8 @@ static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, 
     (*failed)++;
     r->st->tiles_failed++;
     /* the layer's boxes are those of the page as stored, not turned */
-    char *layer = pw->pt.n_chars > 0 && !pw->turned ? dv_pipeline_text_in_box(&pw->pt, box)
+    char *layer = pw->pt.n_chars > 0 && !pw->turned && !pw->levelled
+                      ? dv_pipeline_text_in_box(&pw->pt, box)
                                                      : NULL;
     int has = layer && *layer;
     warn(r, 1, "page %d, tile %d of %d: the model's output kept repeating itself (also "
@@ -402,7 +425,9 @@ static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv
 static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv_err *e)
 {
     dv_line_cuts cuts;
-    int rc = dv_lines_cut(&pw->rp.image, &pw->lay, line_aspect(r->reader), &cuts, e);
+    int rc = level(pw, e);
+    if (rc == DOCVL_OK)
+        rc = dv_lines_cut(&pw->rp.image, &pw->lay, line_aspect(r->reader), &cuts, e);
     if (rc)
         return rc;
     int n = cuts.n_segs, t = 0;

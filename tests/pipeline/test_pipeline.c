@@ -3,6 +3,7 @@
  * tiles, the tiles' texts joined in reading order, the retry of a looping
  * tile, failed tiles and pages counted, the reader asked for once, on first
  * need, and only when a page needs it. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -577,6 +578,31 @@ static void test_lines_table(void)
     result_free(&r);
 }
 
+/* A page scanned 2 degrees askew is levelled before its lines are cut:
+ * every crop is one line high, and all eight lines come out. */
+static void test_lines_skewed(void)
+{
+    gpage g = { glyph_page(1400, 500), test_tmpdir(), NULL };
+    for (int l = 0; l < 8; l++)
+        glyph_draw_sloped(&g.im, 60, 60 + 40 * l, GLYPH_H, "the quick brown fox jumps over it",
+                          tan(2 * G_PI / 180));
+    g.path = g_build_filename(g.dir, "page.ppm", NULL);
+    glyph_write_ppm(&g.im, g.path);
+    fake f;
+    fake_init_lines(&f, 512, 32, NULL);
+    result r = run(&f, 1, g.path, docvl_default_params());
+    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    g_assert_cmpint(f.max_h, <, 2 * GLYPH_H);
+    char **lines = g_strsplit(r.out, "\n", -1);
+    int n = 0;
+    for (char **l = lines; *l; l++)
+        n += strlen(*l) > 10;
+    g_assert_cmpint(n, ==, 8);
+    g_strfreev(lines);
+    result_free(&r);
+    gpage_free(&g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -593,5 +619,6 @@ int main(int argc, char **argv)
     g_test_add_func("/pipeline/lines-hocr", test_lines_hocr);
     g_test_add_func("/pipeline/lines-failing-segment", test_lines_failing_segment);
     g_test_add_func("/pipeline/lines-table", test_lines_table);
+    g_test_add_func("/pipeline/lines-skewed", test_lines_skewed);
     return g_test_run();
 }
