@@ -43,7 +43,7 @@ static const char usage_text[] =
     "Pages:\n"
     "      --pages LIST       pages to read, e.g. 1-3,7,10-end (default all)\n"
     "      --dpi N            rendering resolution for PDF pages (default 200)\n"
-    "      --tiles on|off|lines  how scanned pages are cut for the model: on\n"
+    "      --tiles MODE       how scanned pages are cut for the model: on\n"
     "                         (default) text lines for a model that reads lines,\n"
     "                         else tiles; lines: text lines cut at word gaps to\n"
     "                         the model's input shape; off: the whole page\n"
