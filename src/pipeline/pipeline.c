@@ -45,6 +45,8 @@
 /* A line handed to a model that does not read lines is scaled into its
  * input whole: its text keeps at least this many pixels of height there. */
 #define DV_LINE_MIN_PX 32.0
+/* See level(). */
+#define LEVEL_DRIFT 0.5
 
 const char *dv_pipeline_default_prompt(docvl_format f)
 {
@@ -279,12 +281,24 @@ static int upright(run *r, page_work *pw, dv_err *e)
     return replace_page(pw, turned, e);
 }
 
+/* The widest text line's rise over its width on the page as analysed. */
+static double skew_drift(const dv_layout *l)
+{
+    int widest = 0;
+    for (int i = 0; i < l->n_lines; i++)
+        widest = dv_imax(widest, dv_box_w(l->lines[i]));
+    return widest * tan(fabs(l->skew_deg) * G_PI / 180);
+}
+
 /* Lines are cut along rows of pixels: a page the layout found skewed is
- * levelled first (its line boxes enclose the slope, taking in the lines
- * around), and its boxes then refer to the levelled page. */
+ * levelled first when its widest line rises by more than LEVEL_DRIFT
+ * character heights (the line boxes enclose the slope, taking in the lines
+ * around), and its boxes then refer to the levelled page. Less skew is
+ * left alone: resampling softens the type, and a levelled page's crops no
+ * longer match the text layer's word boxes. */
 static int level(page_work *pw, dv_err *e)
 {
-    if (!pw->lay.deskewed)
+    if (!pw->lay.deskewed || skew_drift(&pw->lay) <= LEVEL_DRIFT * pw->lay.char_h)
         return DOCVL_OK;
     dv_image lev = { 0 };
     int rc = dv_orient_deskew(&pw->rp.image, pw->lay.skew_deg, &lev, e);
