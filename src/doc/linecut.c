@@ -216,6 +216,8 @@ static void cut_line(line_ink *li, int a, int b, const cut_params *cp, const dv_
         sp = (seg_span){ next, b, (end + next) / 2, b + pad };
     }
     push_segment(li, sp, pad, (crop_h - h) / 2, page, out);
+    out->segs = g_renew(dv_segment, out->segs, out->n_segs);
+    out->words = g_renew(dv_box, out->words, out->n_words + 1);
 }
 
 /* The ink's first and last column + 1 in the profile; 0 when there is none. */

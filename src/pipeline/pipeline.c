@@ -340,10 +340,10 @@ static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, 
 {
     (*failed)++;
     r->st->tiles_failed++;
-    /* the layer's boxes are those of the page as stored, not turned */
-    char *layer = pw->pt.n_chars > 0 && !pw->turned && !pw->levelled
-                      ? dv_pipeline_text_in_box(&pw->pt, box)
-                                                     : NULL;
+    /* the layer's boxes are those of the page as stored, not turned or
+     * levelled */
+    int same_page = !pw->turned && !pw->levelled;
+    char *layer = pw->pt.n_chars > 0 && same_page ? dv_pipeline_text_in_box(&pw->pt, box) : NULL;
     int has = layer && *layer;
     warn(r, 1, "page %d, tile %d of %d: the model's output kept repeating itself (also "
                   "when sampled); %s", r->prog.page_no, t + 1, n,
