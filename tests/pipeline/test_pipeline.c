@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "glyphpage.h"
+#include "mkmodel/mkmodel.h"
 #include "out/writer.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/text.h"
@@ -603,6 +604,45 @@ static void test_lines_skewed(void)
     gpage_free(&g);
 }
 
+/* The model's own reader with a random line model (docvl-mkmodel's 32 x
+ * 512 SigLIP): it declares that it reads lines, so a page goes by lines
+ * without asking, and every segment crop, whatever its size, is read. */
+static void test_lines_real_reader(void)
+{
+    char *dir = test_tmpdir();
+    char *model = g_build_filename(dir, "line-model", NULL);
+    dv_mkmodel_opts mo = { .out_dir = model, .arch = "tiny-siglip", .dtype = DV_F32, .seed = 1,
+                           .shards = 1, .quiet = 1, .image_h = 32, .image_w = 512, .patch = 8,
+                           .reads_lines = 1, .instruction = "", .system_prompt = "" };
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_mkmodel(&mo, &e), ==, DOCVL_OK);
+    fake f;
+    fake_init(&f, 0);
+    docvl_open_params op = docvl_open_default_params();
+    op.weights = DOCVL_WEIGHTS_F32;
+    char *note = NULL;
+    g_assert_cmpint(dv_model_reader_open(model, &op, NULL, &f.reader, &note, &e), ==, DOCVL_OK);
+    g_free(note);
+    g_assert_true(f.reader.reads_lines);
+    g_assert_cmpint(f.reader.input_w, ==, 512);
+    g_assert_cmpint(f.reader.input_h, ==, 32);
+    gpage g = gpage_make(prose, 4, 1400, 320);
+    docvl_params p = docvl_default_params();
+    p.max_tokens = 3;
+    p.format = DOCVL_FORMAT_HOCR;
+    result r = run(&f, 1, g.path, p);
+    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    g_assert_cmpint(r.st.tiles, >, 4);
+    g_assert_cmpint(r.st.tiles_failed + r.st.pages_failed, ==, 0);
+    g_assert_cmpint(r.msgs.most_tiles, ==, r.st.tiles);
+    result_free(&r);
+    gpage_free(&g);
+    dv_model_reader_close(&f.reader);
+    test_rmtree(dir);
+    g_free(model);
+    g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -620,5 +660,6 @@ int main(int argc, char **argv)
     g_test_add_func("/pipeline/lines-failing-segment", test_lines_failing_segment);
     g_test_add_func("/pipeline/lines-table", test_lines_table);
     g_test_add_func("/pipeline/lines-skewed", test_lines_skewed);
+    g_test_add_func("/pipeline/lines-real-reader", test_lines_real_reader);
     return g_test_run();
 }
