@@ -138,11 +138,21 @@ typedef enum docvl_text_layer {
     DOCVL_TEXT_LAYER_ONLY = 2,  /* never the model */
 } docvl_text_layer;
 
+/* How a scanned page is cut into the images the model reads. */
+typedef enum docvl_tiles {
+    DOCVL_TILES_OFF = 0,        /* the whole page is one image */
+    DOCVL_TILES_ON = 1,         /* (default) what the model reads best: text lines for a
+                                   model that declares it reads lines, else tiles */
+    DOCVL_TILES_LINES = 2,      /* the layout's text lines, cut at word gaps into
+                                   segments of the model's input aspect, one read each */
+} docvl_tiles;
+
 typedef struct docvl_progress {
     int page;                   /* 1-based position in the selection */
     int n_pages;                /* pages selected */
     int page_no;                /* page number in the document */
-    int tile, n_tiles;          /* 1-based; 0 when not on the model path */
+    int tile, n_tiles;          /* 1-based; 0 when not on the model path; with text
+                                   lines (DOCVL_TILES_LINES) a tile is a line segment */
     int tokens;                 /* generated so far on this tile */
     double tokens_per_s;
     double fraction;            /* of the whole input, 0..1 */
@@ -159,8 +169,7 @@ typedef struct docvl_params {
     docvl_format format;        /* default text */
     const char *pages;          /* "1-3,7,10-end"; NULL (default): all */
     double dpi;                 /* PDF rendering resolution; default 200 */
-    int tiles;                  /* 1 (default): cut pages into tiles; 0: the whole
-                                   page is one image for the model */
+    int tiles;                  /* a docvl_tiles: how a page is cut for the model */
     int tile_size;              /* 0 (default): the model's input size */
     docvl_text_layer text_layer;/* default auto */
     int max_tokens;             /* per tile; default 2048 */
@@ -207,8 +216,9 @@ docvl_params docvl_default_params(void);
 typedef struct docvl_read_stats {
     int pages;                  /* pages written */
     int pages_failed;           /* written empty or from the text layer */
-    int tiles;
-    int tiles_failed;           /* model output looped twice */
+    int tiles;                  /* tiles read, or line segments (DOCVL_TILES_LINES) */
+    int tiles_failed;           /* model output looped twice (or a line segment's
+                                   read failed) */
     int model_pages;            /* pages read by the model */
     int model_loads;            /* model loads this read caused: 1 at most, 0 once loaded */
 } docvl_read_stats;

@@ -249,7 +249,7 @@ docvl_params docvl_default_params(void)
     return (docvl_params){
         .format = DOCVL_FORMAT_TEXT,
         .dpi = DEFAULT_DPI,
-        .tiles = 1,
+        .tiles = DOCVL_TILES_ON,
         .text_layer = DOCVL_TEXT_LAYER_AUTO,
         .max_tokens = DEFAULT_MAX_TOKENS,
         .text_tables = 1,
@@ -262,6 +262,8 @@ static int check_params(const docvl_params *p, dv_err *e)
         return dv_fail(e, DOCVL_EINVAL, "unknown format %d", (int)p->format);
     if ((unsigned)p->text_layer > DOCVL_TEXT_LAYER_ONLY)
         return dv_fail(e, DOCVL_EINVAL, "unknown text layer mode %d", (int)p->text_layer);
+    if ((unsigned)p->tiles > DOCVL_TILES_LINES)
+        return dv_fail(e, DOCVL_EINVAL, "unknown tiles mode %d", p->tiles);
     if (!(p->dpi > 0) || p->tile_size < 0 || p->max_tokens <= 0 || !(p->page_timeout >= 0))
         return dv_fail(e, DOCVL_EINVAL, "dpi, tile size, token count or page timeout out of "
                                         "range (docvl_default_params gives valid ones)");

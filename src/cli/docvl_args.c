@@ -45,7 +45,10 @@ static const char usage_text[] =
     "Pages:\n"
     "      --pages LIST       pages to read, e.g. 1-3,7,10-end (default all)\n"
     "      --dpi N            rendering resolution for PDF pages (default 200)\n"
-    "      --tiles on|off     cut pages into tiles for the model (default on)\n"
+    "      --tiles MODE       how scanned pages are cut for the model: on\n"
+    "                         (default) text lines for a model that reads lines,\n"
+    "                         else tiles; lines: text lines cut at word gaps to\n"
+    "                         the model's input shape; off: the whole page\n"
     "      --tile-size N      tile side in pixels (default: the model's image size)\n"
     "      --text-layer MODE  auto (default): use a PDF's own text where it has\n"
     "                         some; off: always the model; only: never the model\n"
@@ -178,7 +181,7 @@ static int parse_choice(const char *s, const char *opt, const char *const *names
 /* One option; returns -1 to go on, an exit code to stop. */
 static int apply_option(int c, const char *arg, cli_opts *o)
 {
-    static const char *const onoff[] = { "off", "on", NULL };
+    static const char *const tiles[] = { "off", "on", "lines", NULL };
     static const char *const tl[] = { "auto", "off", "only", NULL };
     static const char *const when[] = { "auto", "always", "never", NULL };
     docvl_params *p = &o->read;
@@ -193,7 +196,7 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_NO_MODEL: o->model_dir = NULL; break;
     case OPT_PAGES: p->pages = arg; break;
     case OPT_DPI: bad = parse_dpi(arg, &p->dpi); break;
-    case OPT_TILES: bad = parse_choice(arg, "--tiles", onoff, &p->tiles); break;
+    case OPT_TILES: bad = parse_choice(arg, "--tiles", tiles, &p->tiles); break;
     case OPT_TILE_SIZE: bad = parse_int(arg, "--tile-size", 64, 8192, &p->tile_size); break;
     case OPT_TEXT_LAYER: bad = parse_choice(arg, "--text-layer", tl, &v); p->text_layer = v; break;
     case OPT_THREADS: bad = parse_int(arg, "--threads", 1, 1024, &o->open.n_threads); break;

@@ -3,7 +3,10 @@
  * already: their HTML tables become pipe tables. Text-layer pages are plain
  * text: one paragraph per block, with Markdown punctuation escaped so the
  * words come out as written, and the tables that document analysis found in
- * their word boxes (p->tables) as pipe tables. */
+ * their word boxes (p->tables) as pipe tables. Pages the model read line by
+ * line are plain text too and written the same way, their heading blocks
+ * (found by type size) as # headings and their bulleted lines as list
+ * items; the lines after an item in its block continue it. */
 #include "out/format.h"
 #include "out/htmltable.h"
 
@@ -70,6 +73,15 @@ static void table_md(GString *out, const dv_page_table *t)
     g_free(cells);
 }
 
+/* A list item's line: "- ", then the line without its bullet. */
+static void start_item(GString *out, GString *line, const dv_page_line *l)
+{
+    flush_line(out, line);
+    g_string_append(out, "- ");
+    const char *rest = l->words[0].text + l->bullet;
+    g_string_append(line, rest);
+}
+
 /* The block's lines; tables (when tt has any) replace their words, written
  * where their first word comes in reading order. *word counts the page's
  * words, done marks the tables written. */
@@ -88,10 +100,33 @@ static void plain_block(GString *out, const dv_page_block *b, const dv_page_tabl
                 }
                 continue;
             }
+            if (w == 0 && b->lines[l].bullet > 0) {
+                start_item(out, line, &b->lines[l]);
+                continue;
+            }
             if (line->len > 0)
                 g_string_append_c(line, ' ');
             g_string_append(line, b->lines[l].words[w].text);
         }
+        flush_line(out, line);
+    }
+    g_string_free(line, TRUE);
+}
+
+/* A heading block's words on one line after its #s, escaped as lines are. */
+static void heading_block(GString *out, const dv_page_block *b, int *word)
+{
+    GString *line = g_string_new(NULL);
+    for (int l = 0; l < b->n_lines; l++)
+        for (int w = 0; w < b->lines[l].n_words; w++, (*word)++) {
+            if (line->len > 0)
+                g_string_append_c(line, ' ');
+            g_string_append(line, b->lines[l].words[w].text);
+        }
+    if (line->len > 0) {
+        for (int i = 0; i < b->heading && i < 6; i++)
+            g_string_append_c(out, '#');
+        g_string_append_c(out, ' ');
         flush_line(out, line);
     }
     g_string_free(line, TRUE);
@@ -104,7 +139,10 @@ static void blocks_md(GString *out, const dv_page_result *p)
     for (int b = 0; b < p->n_blocks; b++) {
         if (b > 0)
             blank_line(out);
-        plain_block(out, &p->blocks[b], &p->tables, &word, done);
+        if (p->blocks[b].heading > 0)
+            heading_block(out, &p->blocks[b], &word);
+        else
+            plain_block(out, &p->blocks[b], &p->tables, &word, done);
     }
     g_free(done);
 }

@@ -35,7 +35,8 @@ static void test_text_and_markdown(void)
 }
 
 /* Tiles: a scanned page larger than the model's 384-pixel input is cut into
- * several tiles, each reported in the progress lines. */
+ * several tiles, each reported in the progress lines; text lines are many
+ * more reads. */
 static void test_tiles(void)
 {
     char *m = tiny_model(), *scan = sample("scan.pdf");
@@ -58,6 +59,17 @@ static void test_tiles(void)
     g_assert_true(g_regex_match(re, r.err, 0, &mi));
     n = g_match_info_fetch(mi, 1);
     g_assert_cmpint(atoi(n), ==, 1);
+    g_free(n);
+    g_match_info_free(mi);
+    cli_result_free(&r);
+    /* --tiles lines with a square model: a read per line segment, more
+     * than the page's text lines (its long lines are cut) */
+    r = CLI(NULL, "-m", m, "--max-tokens", "2", "--progress", "always", "--dpi", "100", "--tiles",
+            "lines", scan);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_true(g_regex_match(re, r.err, 0, &mi));
+    n = g_match_info_fetch(mi, 1);
+    g_assert_cmpint(atoi(n), >, 40);
     g_free(n);
     g_match_info_free(mi);
     g_regex_unref(re);
@@ -227,6 +239,15 @@ static void test_loop_fails_tile(void)
     g_assert_nonnull(strstr(r.err, "using the text layer there"));
     g_assert_nonnull(strstr(r.out, "Hello, here is some text without a meaning."));
     g_assert_cmpint(count_char(r.out, '\f'), ==, 1);
+    cli_result_free(&r);
+    /* read by lines, each looping segment is a failed tile that falls back
+     * to the layer's words on its ink */
+    r = CLI(NULL, "-m", m, "--max-tokens", "40", "--tiles", "lines", "--text-layer", "off",
+            "--pages", "1", "--dpi", "72", pdf);
+    g_assert_cmpint(r.status, ==, 5);
+    g_assert_nonnull(strstr(r.err, "page 1, tile 1 of"));
+    g_assert_nonnull(strstr(r.err, "using the text layer there"));
+    g_assert_nonnull(strstr(r.out, "Hello, here is some text without a meaning."));
     cli_result_free(&r);
     g_free(pdf);
     g_free(out);
