@@ -24,11 +24,14 @@ int dv_text_mode_parse(const char *s, docvl_text_layer *mode, dv_err *e);
 typedef struct dv_word {
     char *text;          /* UTF-8, owned */
     dv_box box;          /* rendered page pixels */
+    int rtl;             /* 1: on a right-to-left line, whose next word lies to its left */
 } dv_word;
 
 typedef struct dv_page_text {
     char *text;          /* the page's text in Poppler's reading order, word breaks
-                            and line-end hyphenation as pdftotext (no -layout) */
+                            and line-end hyphenation as pdftotext (no -layout);
+                            right-to-left text in logical order, without the
+                            bidirectional marks Poppler wraps it in */
     dv_word *words;
     int n_words;
     int n_chars;         /* non-space characters */
