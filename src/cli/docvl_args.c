@@ -59,7 +59,8 @@ static const char usage_text[] =
     "  -h, --help             print this help and exit\n"
     "\n"
     "Exit status: 0 ok, 1 error, 2 usage, 3 unreadable input, 4 model missing or\n"
-    "invalid, 5 some pages or tiles failed, 130/143 interrupted.\n"
+    "invalid (pages needing it are reported and written empty, the run goes on),\n"
+    "5 some pages or tiles failed, 130/143 interrupted.\n"
     "See docvl(1).\n";
 
 enum {

@@ -153,7 +153,17 @@ usage:
     return NULL;
 }
 
-static int exit_code_of(const docvl_error *err, const docvl_read_stats *st,
+/* Without a model every failed page is one that needed it: a page fails
+ * only on the model path, and the missing model is the first thing found
+ * there. Those pages make the status 4, as a missing model does. */
+static int pages_code(const cli_opts *o, const docvl_read_stats *st)
+{
+    if (st->pages_failed > 0 && !o->model_dir)
+        return CLI_EXIT_MODEL;
+    return st->pages_failed + st->tiles_failed > 0 ? CLI_EXIT_PAGES : CLI_EXIT_OK;
+}
+
+static int exit_code_of(const cli_opts *o, const docvl_error *err, const docvl_read_stats *st,
                         const volatile sig_atomic_t *cancel)
 {
     if (err->code == DOCVL_EINTERRUPTED || (cancel && *cancel))
@@ -166,7 +176,7 @@ static int exit_code_of(const docvl_error *err, const docvl_read_stats *st,
         default: return CLI_EXIT_FAIL;
         }
     }
-    return st->pages_failed + st->tiles_failed > 0 ? CLI_EXIT_PAGES : CLI_EXIT_OK;
+    return pages_code(o, st);
 }
 
 static void report_error(const cli_opts *o, const char *input, const docvl_error *err)
@@ -218,8 +228,11 @@ static void keep_partial(out_file *of)
     g_free(name);
 }
 
+/* Returns the input's exit status; *fatal is set when the read itself
+ * failed in a way the next inputs would share (model, usage) or that
+ * stops the run (an interrupt, an output error). */
 static int run_input(const cli_opts *o, docvl_context *ctx, const char *input, const char *out,
-                     cli_progress *pr, docvl_read_stats *st)
+                     cli_progress *pr, docvl_read_stats *st, int *fatal)
 {
     out_file of;
     if (out_open(out, &of))
@@ -228,13 +241,18 @@ static int run_input(const cli_opts *o, docvl_context *ctx, const char *input, c
     docvl_params p = o->read;
     p.title = strcmp(input, "-") ? input : "(stdin)";
     p.finish_on_error = o->keep_partial && of.final;
+    /* a page that needs the missing model fails alone, reported and
+     * counted; the other pages and inputs are still read */
+    p.continue_without_model = 1;
     p.on_progress = cli_progress_update;
     p.on_message = cli_progress_warn;
     p.should_abort = cli_progress_aborted;
     p.user = pr;
     docvl_error err = { 0 };
     int rc = docvl_read(ctx, input, &p, sink, st, &err);
-    int code = exit_code_of(&err, st, o->cancel);
+    int code = exit_code_of(o, &err, st, o->cancel);
+    *fatal = rc != DOCVL_OK && (code == CLI_EXIT_MODEL || code == CLI_EXIT_USAGE ||
+                                code > CLI_EXIT_PAGES);
     if (rc != DOCVL_OK) {
         report_error(o, input, &err);
         if (p.finish_on_error && err.stage != DOCVL_STAGE_OUTPUT)
@@ -304,13 +322,17 @@ static int run_all(const cli_opts *o, docvl_context *ctx, char **outs)
     for (int i = 0; i < o->n_inputs; i++) {
         docvl_read_stats st = { 0 };
         cli_progress *pr = cli_progress_new(o, o->inputs[i]);
-        int c = run_input(o, ctx, o->inputs[i], outs[i], pr, &st);
+        int fatal = 0;
+        int c = run_input(o, ctx, o->inputs[i], outs[i], pr, &st, &fatal);
         cli_progress_done(pr);
         add_stats(&sum, &st);
         code = worse(code, c);
-        if (c == CLI_EXIT_MODEL || c == CLI_EXIT_USAGE || c > CLI_EXIT_PAGES)
+        if (fatal)
             break;
     }
+    if (pages_code(o, &sum) == CLI_EXIT_MODEL)
+        fprintf(stderr, "docvl: %d page%s could not be read without a model: " CLI_MODEL_HINT
+                        "\n", sum.pages_failed, sum.pages_failed == 1 ? "" : "s");
     if (o->verbose)
         fprintf(stderr, "docvl: %d pages (%d by the model), %d failed; %d tiles, %d failed; "
                         "%d model load%s\n", sum.pages, sum.model_pages, sum.pages_failed,

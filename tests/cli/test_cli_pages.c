@@ -1,7 +1,9 @@
-/* Exit status 1 (output not writable) and long documents read page by page:
- * a 20-page PDF must not cost 20 pages of memory. */
+/* Exit status 1 (output not writable), long documents read page by page (a
+ * 20-page PDF must not cost 20 pages of memory), and a run that goes on past
+ * pages it cannot read. */
 #include <cairo-pdf.h>
 #include <sys/resource.h>
+#include <glib/gstdio.h>
 #include <unistd.h>
 
 #include "clitest.h"
@@ -95,10 +97,72 @@ static void test_twenty_pages_streamed(void)
     g_free(dir);
 }
 
+/* Three pages; the middle one only a drawing, without text: without a
+ * model it cannot be read. */
+static void write_gap_pdf(const char *path)
+{
+    cairo_surface_t *s = cairo_pdf_surface_create(path, 612, 792);
+    cairo_t *cr = cairo_create(s);
+    cairo_select_font_face(cr, "serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 14);
+    for (int p = 1; p <= 3; p++) {
+        if (p == 2) {
+            cairo_rectangle(cr, 100, 100, 300, 200);
+            cairo_fill(cr);
+        } else {
+            char text[64];
+            snprintf(text, sizeof text, "This is readable page %d.", p);
+            cairo_move_to(cr, 72, 72);
+            cairo_show_text(cr, text);
+        }
+        cairo_show_page(cr);
+    }
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+}
+
+/* A page that needs the missing model is reported (its number and why),
+ * written empty, and the run goes on to the next page and the next input;
+ * the status at the end is 4, with the download hint once. */
+static void test_goes_on_past_failed_pages(void)
+{
+    char *dir = test_tmpdir(), *gap = g_build_filename(dir, "gap.pdf", NULL);
+    write_gap_pdf(gap);
+    cli_result r = CLI(NULL, gap);
+    g_assert_cmpint(r.status, ==, 4);
+    g_assert_nonnull(strstr(r.out, "readable page 1"));
+    g_assert_nonnull(strstr(r.out, "readable page 3"));
+    g_assert_cmpint(count_char(r.out, '\f'), ==, 3);
+    g_assert_nonnull(strstr(r.err, "page 2: it needs the model"));
+    g_assert_null(strstr(r.err, "page 1:"));
+    g_assert_nonnull(strstr(r.err, "huggingface-cli download"));
+    cli_result_free(&r);
+    char *scan = sample("scan.pdf"), *pdf = sample("born-digital.pdf"), *outdir =
+        g_build_filename(dir, "out", NULL);
+    g_assert_cmpint(g_mkdir(outdir, 0755), ==, 0);
+    r = CLI(NULL, "-o", outdir, scan, gap, pdf);
+    g_assert_cmpint(r.status, ==, 4);
+    const char *written[] = {"scan.txt", "gap.txt", "born-digital.txt"};
+    for (size_t i = 0; i < G_N_ELEMENTS(written); i++) {
+        char *path = g_build_filename(outdir, written[i], NULL);
+        g_assert_true(g_file_test(path, G_FILE_TEST_EXISTS));
+        g_free(path);
+    }
+    g_assert_nonnull(strstr(r.err, "2 pages could not be read without a model"));
+    cli_result_free(&r);
+    test_rmtree(dir);
+    g_free(outdir);
+    g_free(scan);
+    g_free(pdf);
+    g_free(gap);
+    g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/cli/exit-1-unwritable-output", test_unwritable_output);
     g_test_add_func("/cli/twenty-pages-streamed", test_twenty_pages_streamed);
+    g_test_add_func("/cli/goes-on-past-failed-pages", test_goes_on_past_failed_pages);
     return g_test_run();
 }
