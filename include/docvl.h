@@ -163,6 +163,9 @@ typedef struct docvl_params {
     const char *password;       /* of an encrypted PDF */
     int text_tables;            /* Markdown: 1 (default) writes the tables found in
                                    text-layer pages as GFM tables; 0 as plain lines */
+    int keep_furniture;         /* Markdown: 0 (default) leaves the running heads,
+                                   feet, page numbers and sideways margin notes of
+                                   text-layer pages out; 1 keeps them */
     const char *title;          /* hOCR <title>; NULL (default): the input's path */
     /* Seconds one page may take on the model path (checked before each tile
      * and between generated tokens); a page over it counts as failed.

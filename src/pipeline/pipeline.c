@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "doc/document.h"
+#include "doc/furniture.h"
 #include "doc/layout.h"
 #include "doc/orient.h"
 #include "doc/pages.h"
@@ -51,6 +52,7 @@ typedef struct run {
     docvl_progress prog;
     gint64 tile_start_us;
     gint64 page_deadline_us;    /* 0: no page timeout */
+    dv_furniture *furniture;    /* md without keep_furniture: what leaves it out */
 } run;
 
 /* failure: a page or tile was lost (the run's status becomes 5), as
@@ -442,6 +444,8 @@ static int do_page(run *r, int index, dv_err *e)
     if (use_layer(r, &pw)) {
         if (pw.pt.n_chars == 0)
             warn(r, 0, "page %d has no text layer: written empty", index + 1);
+        if (r->furniture)
+            rc = dv_furniture_strip(r->furniture, index, pg.dpi, &pw.pt, NULL, e);
         layer_page(&pw, &pg);
     } else {
         rc = read_with_model(r, &pw, &pg, e);
@@ -468,6 +472,8 @@ static int open_doc(run *r, dv_err *e)
         dv_doc_set_trial_seconds(r->doc, 0);
     if (rc == DOCVL_OK && dv_doc_page_count(r->doc) <= 0)
         rc = dv_fail(e, DOCVL_EFORMAT, "the document has no pages");
+    if (rc == DOCVL_OK && r->o->format == DOCVL_FORMAT_MARKDOWN && !r->o->keep_furniture)
+        rc = dv_furniture_new(r->doc, &r->furniture, e);
     if (rc)
         *r->stage = DOCVL_STAGE_INPUT;
     return rc;
@@ -512,6 +518,7 @@ int dv_pipeline_run(const docvl_params *params, dv_reader_source src, const char
     if (rc && *stage == DOCVL_STAGE_NONE)
         *stage = DOCVL_STAGE_OTHER;
     free(idx);
+    dv_furniture_free(r.furniture);
     dv_doc_close(r.doc);
     return rc;
 }

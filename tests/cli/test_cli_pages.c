@@ -158,11 +158,91 @@ static void test_goes_on_past_failed_pages(void)
     g_free(dir);
 }
 
+/* Three pages with a running head, a running foot with the page number
+ * and a note set sideways in the left margin around two body lines. */
+static void write_furniture_pdf(const char *path)
+{
+    cairo_surface_t *s = cairo_pdf_surface_create(path, 612, 792);
+    cairo_t *cr = cairo_create(s);
+    cairo_select_font_face(cr, "serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    for (int p = 1; p <= 3; p++) {
+        char text[64];
+        cairo_set_font_size(cr, 9);
+        cairo_move_to(cr, 72, 40);
+        cairo_show_text(cr, "The Journal of Testing, Volume 3");
+        snprintf(text, sizeof text, "Page %d of 3", p);
+        cairo_move_to(cr, 280, 770);
+        cairo_show_text(cr, text);
+        cairo_set_font_size(cr, 12);
+        for (int l = 0; l < 2; l++) {
+            snprintf(text, sizeof text, "Body line %d of page %d says something.", l + 1, p);
+            cairo_move_to(cr, 72, 200 + 20 * l);
+            cairo_show_text(cr, text);
+        }
+        cairo_save(cr);
+        cairo_move_to(cr, 30, 600);
+        cairo_rotate(cr, -G_PI / 2);
+        cairo_set_font_size(cr, 10);
+        cairo_show_text(cr, "Downloaded from example.org");
+        cairo_restore(cr);
+        cairo_show_page(cr);
+    }
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+}
+
+/* Markdown leaves running heads and feet, page numbers and sideways
+ * margin notes out (repeated across pages, or a number at the page's
+ * foot); --keep-furniture keeps them, txt always does. Also on two corpus
+ * documents: the running head and page numbers of an ICDAR 2013 report,
+ * and the foot of a single PLOS page, which carries its page number. */
+static void test_furniture(void)
+{
+    char *dir = test_tmpdir(), *pdf = g_build_filename(dir, "furniture.pdf", NULL);
+    write_furniture_pdf(pdf);
+    const char *furniture[] = {"Journal of Testing", "Page 2 of 3", "Downloaded"};
+    cli_result r = CLI(NULL, "-f", "md", pdf);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.out, "Body line 2 of page 3 says something."));
+    for (size_t i = 0; i < G_N_ELEMENTS(furniture); i++)
+        g_assert_null(strstr(r.out, furniture[i]));
+    cli_result_free(&r);
+    const char *keep[][4] = {{"-f", "md", "--keep-furniture", NULL}, {"-f", "txt", NULL, NULL}};
+    for (size_t k = 0; k < G_N_ELEMENTS(keep); k++) {
+        const char *args[] = {keep[k][0], keep[k][1], keep[k][2] ? keep[k][2] : pdf,
+                              keep[k][2] ? pdf : NULL, NULL};
+        r = cli_run(NULL, args);
+        g_assert_cmpint(r.status, ==, 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(furniture); i++)
+            g_assert_nonnull(strstr(r.out, furniture[i]));
+        cli_result_free(&r);
+    }
+    char *report = test_data("icdar2013/us-015.pdf");
+    r = CLI(NULL, "-f", "md", report);
+    g_assert_null(strstr(r.out, "Contains Nonbinding Recommendations"));
+    g_assert_false(g_regex_match_simple("\n9\n", r.out, 0, 0));
+    cli_result_free(&r);
+    r = CLI(NULL, report);
+    g_assert_nonnull(strstr(r.out, "Contains Nonbinding Recommendations"));
+    cli_result_free(&r);
+    char *plos = test_data("corpus/born_digital/plos_hf_ff0f0b_pg2.pdf");
+    r = CLI(NULL, "-f", "md", plos);
+    g_assert_nonnull(strstr(r.out, "Lassa Fever in Post-Conflict Sierra Leone"));
+    g_assert_null(strstr(r.out, "www.plosntds.org"));
+    cli_result_free(&r);
+    test_rmtree(dir);
+    g_free(plos);
+    g_free(report);
+    g_free(pdf);
+    g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/cli/exit-1-unwritable-output", test_unwritable_output);
     g_test_add_func("/cli/twenty-pages-streamed", test_twenty_pages_streamed);
     g_test_add_func("/cli/goes-on-past-failed-pages", test_goes_on_past_failed_pages);
+    g_test_add_func("/cli/furniture", test_furniture);
     return g_test_run();
 }
