@@ -190,6 +190,8 @@ static void report_error(const cli_opts *o, const char *input, const docvl_error
         fprintf(stderr, "docvl: %s: %s\n", strcmp(input, "-") ? input : "(stdin)", err->msg);
     if (err->stage == DOCVL_STAGE_MODEL && !o->model_dir)
         fprintf(stderr, "docvl: no model: " CLI_MODEL_HINT "\n");
+    if (err->stage == DOCVL_STAGE_INPUT && strstr(err->msg, "encrypted"))
+        fprintf(stderr, "docvl: give the password with --password PW\n");
 }
 
 static int sink_write(FILE *f, const char *data, size_t len, char *msg, size_t msg_len)
@@ -315,6 +317,25 @@ static void add_stats(docvl_read_stats *sum, const docvl_read_stats *st)
     sum->model_loads += st->model_loads;
 }
 
+/* Several documents on standard output: each after the first starts with
+ * a form feed (in txt an empty page between two documents), and in md
+ * with a comment naming its file. (Several hOCR documents are refused
+ * there: docvl_args.c.) */
+static int mark_document(const cli_opts *o, int i)
+{
+    if (o->output || o->n_inputs < 2)
+        return 0;
+    const char *name = strcmp(o->inputs[i], "-") ? o->inputs[i] : "(stdin)";
+    if (i > 0)
+        fputs(o->read.format == DOCVL_FORMAT_MARKDOWN ? "\f\n" : "\f", stdout);
+    if (o->read.format == DOCVL_FORMAT_MARKDOWN)
+        printf("<!-- document %s -->\n\n", name);
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "docvl: writing standard output: %s\n", strerror(errno));
+    return -1;
+}
+
 static int run_all(const cli_opts *o, docvl_context *ctx, char **outs)
 {
     docvl_read_stats sum = { 0 };
@@ -322,8 +343,9 @@ static int run_all(const cli_opts *o, docvl_context *ctx, char **outs)
     for (int i = 0; i < o->n_inputs; i++) {
         docvl_read_stats st = { 0 };
         cli_progress *pr = cli_progress_new(o, o->inputs[i]);
-        int fatal = 0;
-        int c = run_input(o, ctx, o->inputs[i], outs[i], pr, &st, &fatal);
+        int fatal = mark_document(o, i) != 0;   /* standard output is gone */
+        int c = fatal ? CLI_EXIT_FAIL
+                      : run_input(o, ctx, o->inputs[i], outs[i], pr, &st, &fatal);
         cli_progress_done(pr);
         add_stats(&sum, &st);
         code = worse(code, c);

@@ -88,6 +88,50 @@ static void test_model_missing(void)
     g_free(pdf);
 }
 
+/* Several inputs on standard output: each document after the first starts
+ * with a form feed, and in md with a comment naming its file (several hOCR
+ * documents are refused there: one XHTML document each, -o DIR). */
+static void test_several_on_stdout(void)
+{
+    char *pdf = sample("born-digital.pdf"), *table = sample("table.pdf");
+    cli_result r = CLI(NULL, pdf, table);
+    g_assert_cmpint(r.status, ==, 0);
+    char *second = strstr(r.out, "\f\f");   /* 4 pages, then the mark */
+    g_assert_nonnull(second);
+    g_assert_cmpint(count_char(r.out, '\f'), ==, 4 + 1 + 1);
+    g_assert_nonnull(strstr(second, "Animal"));
+    cli_result_free(&r);
+    r = CLI(NULL, "-f", "md", pdf, table);
+    char *first = g_strdup_printf("<!-- document %s -->\n\n<!-- page 1 -->", pdf);
+    char *next = g_strdup_printf("\f\n<!-- document %s -->\n\n<!-- page 1 -->", table);
+    g_assert_true(g_str_has_prefix(r.out, first));
+    g_assert_nonnull(strstr(r.out, next));
+    cli_result_free(&r);
+    r = CLI(NULL, "-f", "hocr", pdf, table);
+    g_assert_cmpint(r.status, ==, 2);
+    cli_result_free(&r);
+    /* one input: nothing added */
+    r = CLI(NULL, "-f", "md", table);
+    g_assert_true(g_str_has_prefix(r.out, "<!-- page 1 -->"));
+    cli_result_free(&r);
+    g_free(first);
+    g_free(next);
+    g_free(pdf);
+    g_free(table);
+}
+
+/* An encrypted PDF's message says how to give the password. */
+static void test_encrypted_hint(void)
+{
+    char *pdf = test_data("corpus/malformed/password-example.pdf");
+    cli_result r = CLI(NULL, pdf);
+    g_assert_cmpint(r.status, ==, 3);
+    g_assert_nonnull(strstr(r.err, "encrypted"));
+    g_assert_nonnull(strstr(r.err, "--password"));
+    cli_result_free(&r);
+    g_free(pdf);
+}
+
 static void test_text(void)
 {
     char *pdf = sample("born-digital.pdf");
@@ -315,6 +359,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/input-errors", test_input_errors);
     g_test_add_func("/cli/model-missing", test_model_missing);
     g_test_add_func("/cli/text", test_text);
+    g_test_add_func("/cli/several-on-stdout", test_several_on_stdout);
+    g_test_add_func("/cli/encrypted-hint", test_encrypted_hint);
     g_test_add_func("/cli/markdown", test_markdown);
     g_test_add_func("/cli/hocr", test_hocr);
     g_test_add_func("/cli/stdin", test_stdin);

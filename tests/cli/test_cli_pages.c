@@ -134,6 +134,10 @@ static void test_goes_on_past_failed_pages(void)
     g_assert_nonnull(strstr(r.out, "readable page 3"));
     g_assert_cmpint(count_char(r.out, '\f'), ==, 3);
     g_assert_nonnull(strstr(r.err, "page 2: it needs the model"));
+    /* the file as given, as errors name it */
+    char *named = g_strdup_printf("docvl: %s: page 2", gap);
+    g_assert_nonnull(strstr(r.err, named));
+    g_free(named);
     g_assert_null(strstr(r.err, "page 1:"));
     g_assert_nonnull(strstr(r.err, "huggingface-cli download"));
     cli_result_free(&r);
