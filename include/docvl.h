@@ -208,6 +208,8 @@ typedef struct docvl_read_stats {
     int tiles_failed;           /* model output looped twice */
     int model_pages;            /* pages read by the model */
     int model_loads;            /* model loads this read caused: 1 at most, 0 once loaded */
+    int pages_without_model;    /* of pages_failed, those that needed the model the
+                                   context lacks (continue_without_model) */
 } docvl_read_stats;
 
 /* Reads a PDF or image file (input "-" = standard input) and writes the

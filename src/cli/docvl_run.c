@@ -153,17 +153,16 @@ usage:
     return NULL;
 }
 
-/* Without a model every failed page is one that needed it: a page fails
- * only on the model path, and the missing model is the first thing found
- * there. Those pages make the status 4, as a missing model does. */
-static int pages_code(const cli_opts *o, const docvl_read_stats *st)
+/* Pages that failed only for want of a model make the status 4, as a
+ * missing model does. */
+static int pages_code(const docvl_read_stats *st)
 {
-    if (st->pages_failed > 0 && !o->model_dir)
+    if (st->pages_without_model > 0)
         return CLI_EXIT_MODEL;
     return st->pages_failed + st->tiles_failed > 0 ? CLI_EXIT_PAGES : CLI_EXIT_OK;
 }
 
-static int exit_code_of(const cli_opts *o, const docvl_error *err, const docvl_read_stats *st,
+static int exit_code_of(const docvl_error *err, const docvl_read_stats *st,
                         const volatile sig_atomic_t *cancel)
 {
     if (err->code == DOCVL_EINTERRUPTED || (cancel && *cancel))
@@ -176,7 +175,7 @@ static int exit_code_of(const cli_opts *o, const docvl_error *err, const docvl_r
         default: return CLI_EXIT_FAIL;
         }
     }
-    return pages_code(o, st);
+    return pages_code(st);
 }
 
 static void report_error(const cli_opts *o, const char *input, const docvl_error *err)
@@ -252,7 +251,7 @@ static int run_input(const cli_opts *o, docvl_context *ctx, const char *input, c
     p.user = pr;
     docvl_error err = { 0 };
     int rc = docvl_read(ctx, input, &p, sink, st, &err);
-    int code = exit_code_of(o, &err, st, o->cancel);
+    int code = exit_code_of(&err, st, o->cancel);
     *fatal = rc != DOCVL_OK && (code == CLI_EXIT_MODEL || code == CLI_EXIT_USAGE ||
                                 code > CLI_EXIT_PAGES);
     if (rc != DOCVL_OK) {
@@ -315,6 +314,7 @@ static void add_stats(docvl_read_stats *sum, const docvl_read_stats *st)
     sum->tiles_failed += st->tiles_failed;
     sum->model_pages += st->model_pages;
     sum->model_loads += st->model_loads;
+    sum->pages_without_model += st->pages_without_model;
 }
 
 /* Several documents on standard output: each after the first starts with
@@ -352,9 +352,9 @@ static int run_all(const cli_opts *o, docvl_context *ctx, char **outs)
         if (fatal)
             break;
     }
-    if (pages_code(o, &sum) == CLI_EXIT_MODEL)
+    if (sum.pages_without_model > 0)
         fprintf(stderr, "docvl: %d page%s could not be read without a model: " CLI_MODEL_HINT
-                        "\n", sum.pages_failed, sum.pages_failed == 1 ? "" : "s");
+                        "\n", sum.pages_without_model, sum.pages_without_model == 1 ? "" : "s");
     if (o->verbose)
         fprintf(stderr, "docvl: %d pages (%d by the model), %d failed; %d tiles, %d failed; "
                         "%d model load%s\n", sum.pages, sum.model_pages, sum.pages_failed,

@@ -75,6 +75,19 @@ const char *dv_text_verdict_name(dv_text_verdict v)
     return "unknown";
 }
 
+const char *dv_text_verdict_reason(dv_text_verdict v)
+{
+    switch (v) {
+    case DV_TEXTLAYER_USABLE: return "its text matches what is printed";
+    case DV_TEXTLAYER_ABSENT: return "it has no text to copy (a scan or a drawing)";
+    case DV_TEXTLAYER_GARBAGE: return "its text is partly unreadable or lies off the page";
+    case DV_TEXTLAYER_ON_IMAGE: return "its text lies over a scanned picture (an earlier OCR's)";
+    case DV_TEXTLAYER_INCOMPLETE: return "its text lacks some lines printed on it";
+    case DV_TEXTLAYER_INVISIBLE: return "its text is not where anything is printed";
+    }
+    return "its text could not be judged";
+}
+
 int dv_text_use_layer(docvl_text_layer mode, dv_text_verdict v)
 {
     if (mode == DOCVL_TEXT_LAYER_OFF)

@@ -59,6 +59,8 @@ typedef enum dv_text_verdict {
  * skips the ink checks. */
 dv_text_verdict dv_text_assess(const dv_page_text *t, const dv_layout *layout);
 const char *dv_text_verdict_name(dv_text_verdict v);
+/* The verdict in words for a message about the page ("page 3: ..."). */
+const char *dv_text_verdict_reason(dv_text_verdict v);
 
 /* 1 when the page should be read from its text layer, 0 for the model. */
 int dv_text_use_layer(docvl_text_layer mode, dv_text_verdict v);

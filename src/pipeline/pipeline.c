@@ -89,7 +89,7 @@ static int need_reader(run *r, int page_no, dv_err *e)
     int rc = r->src.available
         ? r->src.get(r->src.user, &r->reader, e)
         : dv_fail(e, DOCVL_EMODEL,
-                  "page %d has no text layer and needs the model, but no model was given",
+                  "page %d has no text to copy and needs the model, but no model was given",
                   page_no);
     if (rc)
         *r->stage = DOCVL_STAGE_MODEL;
@@ -367,6 +367,7 @@ static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
         dv_err_clear(e);
         *r->stage = DOCVL_STAGE_NONE;
         failed_page(r, pw, pg, "it needs the model, but no model was given");
+        r->st->pages_without_model++;
         return DOCVL_OK;
     }
     if (rc)
@@ -398,8 +399,8 @@ static int use_layer(run *r, page_work *pw)
         return 1;
     if (r->src.available)
         return 0;
-    warn(r, 0, "page %d: text layer looks %s, but there is no model: using it anyway",
-         pw->index + 1, dv_text_verdict_name(v));
+    warn(r, 0, "page %d: %s; without a model its text is used as it is", pw->index + 1,
+         dv_text_verdict_reason(v));
     return 1;
 }
 
@@ -427,6 +428,13 @@ static void page_init(run *r, int index, dv_page_result *pg)
     pg->image = g_path_get_basename(strcmp(r->input, "-") ? r->input : "stdin");
 }
 
+/* The page's trial run refused it (doc/guard.c): too slow or too big to
+ * draw, or Poppler fails on it. */
+static int page_refused(const dv_err *te)
+{
+    return te->code == DOCVL_ELIMIT || te->code == DOCVL_EFORMAT;
+}
+
 static int do_page(run *r, int index, dv_err *e)
 {
     page_work pw;
@@ -438,12 +446,17 @@ static int do_page(run *r, int index, dv_err *e)
     dv_err te = { 0 };
     /* read in every mode: with --text-layer off it is only the fallback of
      * tiles the model fails on */
-    if (dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te) &&
-        r->o->text_layer != DOCVL_TEXT_LAYER_OFF)
+    int unreadable = dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te);
+    if (unreadable && r->o->text_layer != DOCVL_TEXT_LAYER_OFF && !page_refused(&te))
         warn(r, 0, "page %d: text layer unreadable: %s", index + 1, te.msg);
-    if (use_layer(r, &pw)) {
+    if (page_refused(&te)) {
+        /* no model could read it either; te names the page already */
+        char *own = g_strdup_printf("page %d: ", index + 1);
+        failed_page(r, &pw, &pg, g_str_has_prefix(te.msg, own) ? te.msg + strlen(own) : te.msg);
+        g_free(own);
+    } else if (use_layer(r, &pw)) {
         if (pw.pt.n_chars == 0)
-            warn(r, 0, "page %d has no text layer: written empty", index + 1);
+            warn(r, 0, "page %d has no text to copy: written empty", index + 1);
         if (r->furniture)
             rc = dv_furniture_strip(r->furniture, index, pg.dpi, &pw.pt, NULL, e);
         layer_page(&pw, &pg);

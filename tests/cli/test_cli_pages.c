@@ -241,6 +241,43 @@ static void test_furniture(void)
     g_free(dir);
 }
 
+static void assert_all_lines_prefixed(const char *err)
+{
+    char **lines = g_strsplit(err, "\n", -1);
+    for (char **l = lines; *l; l++)
+        if (**l && **l != ' ')   /* the model hint's continuation lines are indented */
+            g_assert_true(g_str_has_prefix(*l, "docvl: ") || g_str_has_prefix(*l, "and pass"));
+    g_strfreev(lines);
+}
+
+/* Messages a newcomer reads: a page that cannot be drawn fails with its
+ * reason, not "needs the model" (no model could help), status 5 not 4,
+ * and nothing Poppler says in the trial run reaches stderr bare; a
+ * doubtful layer is described, not named by its verdict. */
+static void test_messages(void)
+{
+    char *bomb = test_data("corpus/malformed/bomb_giant.pdf");
+    cli_result r = CLI(NULL, bomb);
+    g_assert_cmpint(r.status, ==, 5);
+    g_assert_nonnull(strstr(r.err, "page 1: page needs more than"));
+    g_assert_null(strstr(r.err, "model"));
+    assert_all_lines_prefixed(r.err);
+    cli_result_free(&r);
+    char *ocr = test_data("corpus/malformed/malformed-from-issue-932.pdf");
+    r = CLI(NULL, ocr);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.err, "scanned picture"));
+    g_assert_null(strstr(r.err, "on-image"));
+    cli_result_free(&r);
+    char *image = sample("phototest.tif");
+    r = CLI(NULL, "--text-layer", "only", image);
+    g_assert_null(strstr(r.err, "text layer"));
+    cli_result_free(&r);
+    g_free(image);
+    g_free(ocr);
+    g_free(bomb);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -248,5 +285,6 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/twenty-pages-streamed", test_twenty_pages_streamed);
     g_test_add_func("/cli/goes-on-past-failed-pages", test_goes_on_past_failed_pages);
     g_test_add_func("/cli/furniture", test_furniture);
+    g_test_add_func("/cli/messages", test_messages);
     return g_test_run();
 }
