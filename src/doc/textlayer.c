@@ -44,13 +44,18 @@ int dv_text_push_word(word_builder *b, const char *s, dv_box box, int rtl)
     return DOCVL_OK;
 }
 
-static int end_word(word_builder *b)
+int dv_text_end_word(word_builder *b, int rtl)
 {
     if (b->word->len == 0)
         return DOCVL_OK;
-    int rc = dv_text_push_word(b, b->word->str, b->box, 0);
+    int rc = dv_text_push_word(b, b->word->str, b->box, rtl);
     g_string_truncate(b->word, 0);
     return rc;
+}
+
+static int end_word(word_builder *b)
+{
+    return dv_text_end_word(b, 0);
 }
 
 /* Poppler's page text runs some words together that pdftotext separates

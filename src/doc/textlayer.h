@@ -62,6 +62,17 @@ const char *dv_text_verdict_name(dv_text_verdict v);
 /* The verdict in words for a message about the page ("page 3: ..."). */
 const char *dv_text_verdict_reason(dv_text_verdict v);
 
+/* The resolution of the quick judgement: a page whose layer it finds
+ * usable is read from its layer without the full-resolution rendering;
+ * any other verdict is checked again at full resolution, so the quick
+ * look only saves time (the same decisions on the corpus, tested). */
+#define DV_TEXT_QUICK_DPI 72.0
+
+/* Judges t (word boxes at words_dpi) against page `index` rendered and
+ * analysed at dpi. */
+int dv_text_judge(dv_doc *doc, int index, const dv_page_text *t, double words_dpi, double dpi,
+                  dv_text_verdict *v, dv_err *e);
+
 /* 1 when the page should be read from its text layer, 0 for the model. */
 int dv_text_use_layer(docvl_text_layer mode, dv_text_verdict v);
 

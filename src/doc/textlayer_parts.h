@@ -17,6 +17,8 @@ typedef struct word_builder {
 
 /* Appends a word (a copy of s) to b->t's words. */
 int dv_text_push_word(word_builder *b, const char *s, dv_box box, int rtl);
+/* Appends the word being built, if any, and starts the next. */
+int dv_text_end_word(word_builder *b, int rtl);
 
 /* Whether glyphs a and b belong to different words (pdftotext's breaks). */
 int dv_text_apart(const PopplerRectangle *a, const PopplerRectangle *b);

@@ -159,15 +159,6 @@ static void order_ltr_runs(rtl_line *l, int *dir, int *space)
     }
 }
 
-static int flush_word(word_builder *b)
-{
-    if (b->word->len == 0)
-        return DOCVL_OK;
-    int rc = dv_text_push_word(b, b->word->str, b->box, 1);
-    g_string_truncate(b->word, 0);
-    return rc;
-}
-
 int dv_rtl_line_emit(rtl_line *l, double scale, word_builder *b, GString *text)
 {
     int *dir = malloc((size_t)(2 * l->n + 1) * sizeof *dir), *space = dir + l->n;
@@ -176,11 +167,11 @@ int dv_rtl_line_emit(rtl_line *l, double scale, word_builder *b, GString *text)
                        l->n);
     gap_spaces(l, space);
     order_ltr_runs(l, dir, space);
-    int rc = flush_word(b);
+    int rc = dv_text_end_word(b, 1);
     for (int k = 0; k < l->n && rc == DOCVL_OK; k++) {
         const rtl_token *t = &l->v[k];
         if (space[k]) {
-            rc = flush_word(b);
+            rc = dv_text_end_word(b, 1);
             g_string_append_c(text, ' ');
         }
         dv_box px = dv_text_rect_px(&t->box, scale);
@@ -190,7 +181,7 @@ int dv_rtl_line_emit(rtl_line *l, double scale, word_builder *b, GString *text)
     }
     l->n = 0;
     free(dir);
-    return rc ? rc : flush_word(b);
+    return rc ? rc : dv_text_end_word(b, 1);
 }
 
 void dv_rtl_line_free(rtl_line *l)

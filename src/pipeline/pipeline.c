@@ -394,6 +394,13 @@ static int use_layer(run *r, page_work *pw)
     if (o->text_layer == DOCVL_TEXT_LAYER_OFF || o->ask || pw->pt.n_chars == 0)
         return 0;
     dv_err e = { 0 };
+    /* a layer that a quick low-resolution look finds usable is used;
+     * doubts are settled at full resolution */
+    dv_text_verdict quick;
+    if (dv_text_judge(r->doc, pw->index, &pw->pt, o->dpi, DV_TEXT_QUICK_DPI, &quick, &e) ==
+            DOCVL_OK && quick == DV_TEXTLAYER_USABLE)
+        return 1;
+    dv_err_clear(&e);
     dv_text_verdict v = dv_text_assess(&pw->pt, render(r, pw, &e) ? NULL : &pw->lay);
     if (dv_text_use_layer(DOCVL_TEXT_LAYER_AUTO, v))
         return 1;

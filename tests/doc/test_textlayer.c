@@ -489,6 +489,43 @@ static void test_rtl_logical_order(void)
     dv_page_text_free(&t);
 }
 
+/* The quick low-resolution judgement (DV_TEXT_QUICK_DPI) only saves time:
+ * every page it finds usable is usable at full resolution too, so auto
+ * mode decides as before. Pages it doubts are judged again in full, so
+ * those may differ. */
+static void test_quick_judgement_agrees(void)
+{
+    static const char *const docs[] = {
+        "corpus/born_digital/google-doc-document.pdf", "corpus/born_digital/multicolumn.pdf",
+        "corpus/born_digital/scotus-transcript-p1.pdf", "corpus/born_digital/poppler_text.pdf",
+        "corpus/born_digital/plos_hf_ff0f0b_pg2.pdf", "corpus/multipage/pdflatex-4-pages.pdf",
+        "corpus/multipage/orientation.pdf", "corpus/tables/eu-006.pdf", "corpus/tables/m27.pdf",
+        "corpus/nonlatin/right_to_left_01.pdf", "corpus/nonlatin/persian_hf_ff3d6e_pg1.pdf",
+        "corpus/scanned/some_ocr1.pdf", "corpus/scanned/linn.pdf",
+        "corpus/malformed/malformed-from-issue-932.pdf",
+    };
+    int sanitized = g_getenv("DOCVL_SANITIZED") != NULL, quick_usable = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(docs); i++) {
+        dv_doc *d = open_doc(docs[i]);
+        int n = sanitized ? 1 : dv_doc_page_count(d);
+        for (int p = 0; p < n; p++) {
+            dv_page_text t;
+            dv_err e = {0};
+            dv_text_verdict full = judge(d, p, &t), quick;
+            g_assert_cmpint(dv_text_judge(d, p, &t, DV_DOC_DEFAULT_DPI, DV_TEXT_QUICK_DPI, &quick,
+                                          &e), ==, DOCVL_OK);
+            if (quick == DV_TEXTLAYER_USABLE && full != DV_TEXTLAYER_USABLE)
+                g_printerr("%s page %d: quick usable, full %s\n", docs[i], p + 1,
+                           dv_text_verdict_name(full));
+            g_assert_true(quick != DV_TEXTLAYER_USABLE || full == DV_TEXTLAYER_USABLE);
+            quick_usable += quick == DV_TEXTLAYER_USABLE;
+            dv_page_text_free(&t);
+        }
+        dv_doc_close(d);
+    }
+    g_assert_cmpint(quick_usable, >, 5);   /* it does save work */
+}
+
 /* Japanese set vertically in fonts the PDF does not embed: Poppler maps
  * them only with poppler-data's character collections (scripts/deps). */
 static void test_cjk_not_embedded(void)
@@ -602,5 +639,6 @@ int main(int argc, char **argv)
     g_test_add_func("/textlayer/rtl-logical-order", test_rtl_logical_order);
     g_test_add_func("/textlayer/scripts-made-here", test_scripts_made_here);
     g_test_add_func("/textlayer/cjk-not-embedded", test_cjk_not_embedded);
+    g_test_add_func("/textlayer/quick-judgement-agrees", test_quick_judgement_agrees);
     return g_test_run();
 }
