@@ -178,6 +178,9 @@ typedef struct docvl_params {
     const char *password;       /* of an encrypted PDF */
     int text_tables;            /* Markdown: 1 (default) writes the tables found in
                                    text-layer pages as GFM tables; 0 as plain lines */
+    int keep_furniture;         /* Markdown: 0 (default) leaves the running heads,
+                                   feet, page numbers and sideways margin notes of
+                                   text-layer pages out; 1 keeps them */
     const char *title;          /* hOCR <title>; NULL (default): the input's path */
     /* Seconds one page may take on the model path (checked before each tile
      * and between generated tokens); a page over it counts as failed.
@@ -221,6 +224,8 @@ typedef struct docvl_read_stats {
                                    read failed) */
     int model_pages;            /* pages read by the model */
     int model_loads;            /* model loads this read caused: 1 at most, 0 once loaded */
+    int pages_without_model;    /* of pages_failed, those that needed the model the
+                                   context lacks (continue_without_model) */
 } docvl_read_stats;
 
 /* Reads a PDF or image file (input "-" = standard input) and writes the

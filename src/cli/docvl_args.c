@@ -27,6 +27,10 @@ static const char usage_text[] =
     "                         GFM tables with -f md, ocr_table areas with -f hocr\n"
     "                         (default)\n"
     "      --no-text-tables   write those pages as plain lines\n"
+    "      --keep-furniture   md: keep running heads and feet, page numbers and\n"
+    "                         sideways margin notes of text-layer pages (default:\n"
+    "                         left out, as Markdown readers do; txt and hocr keep\n"
+    "                         them always)\n"
     "Model:\n"
     "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL, else\n"
     "                         the built-in model; DOCVL_MODEL= set empty: none)\n"
@@ -64,14 +68,15 @@ static const char usage_text[] =
     "  -h, --help             print this help and exit\n"
     "\n"
     "Exit status: 0 ok, 1 error, 2 usage, 3 unreadable input, 4 model missing or\n"
-    "invalid, 5 some pages or tiles failed, 130/143 interrupted.\n"
+    "invalid (pages needing it are reported and written empty, the run goes on),\n"
+    "5 some pages or tiles failed, 130/143 interrupted.\n"
     "See docvl(1).\n";
 
 enum {
     OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
     OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
-    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_TEXT_TABLES, OPT_NO_TEXT_TABLES, OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE,
-    OPT_NO_MODEL,
+    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_TEXT_TABLES, OPT_NO_TEXT_TABLES, OPT_KEEP_FURNITURE,
+    OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE, OPT_NO_MODEL,
 };
 
 static const struct option long_opts[] = {
@@ -96,6 +101,7 @@ static const struct option long_opts[] = {
     { "keep-partial", no_argument, NULL, OPT_KEEP_PARTIAL },
     { "text-tables", no_argument, NULL, OPT_TEXT_TABLES },
     { "no-text-tables", no_argument, NULL, OPT_NO_TEXT_TABLES },
+    { "keep-furniture", no_argument, NULL, OPT_KEEP_FURNITURE },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
     { "progress", required_argument, NULL, OPT_PROGRESS },
@@ -215,6 +221,7 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_KEEP_PARTIAL: o->keep_partial = 1; break;
     case OPT_TEXT_TABLES: p->text_tables = 1; break;
     case OPT_NO_TEXT_TABLES: p->text_tables = 0; break;
+    case OPT_KEEP_FURNITURE: p->keep_furniture = 1; break;
     case 'q': o->quiet = 1; break;
     case 'v': o->verbose++; break;
     case OPT_PROGRESS: bad = parse_choice(arg, "--progress", when, &v); o->progress = v; break;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "doc/document.h"
+#include "doc/furniture.h"
 #include "doc/layout.h"
 #include "doc/linecut.h"
 #include "doc/orient.h"
@@ -66,6 +67,7 @@ typedef struct run {
     docvl_progress prog;
     gint64 tile_start_us;
     gint64 page_deadline_us;    /* 0: no page timeout */
+    dv_furniture *furniture;    /* md without keep_furniture: what leaves it out */
 } run;
 
 /* failure: a page or tile was lost (the run's status becomes 5), as
@@ -102,7 +104,7 @@ static int need_reader(run *r, int page_no, dv_err *e)
     int rc = r->src.available
         ? r->src.get(r->src.user, &r->reader, e)
         : dv_fail(e, DOCVL_EMODEL,
-                  "page %d has no text layer and needs the model, but no model was given",
+                  "page %d has no text to copy and needs the model, but no model was given",
                   page_no);
     if (rc)
         *r->stage = DOCVL_STAGE_MODEL;
@@ -517,6 +519,7 @@ static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
         dv_err_clear(e);
         *r->stage = DOCVL_STAGE_NONE;
         failed_page(r, pw, pg, "it needs the model, but no model was given");
+        r->st->pages_without_model++;
         return DOCVL_OK;
     }
     if (rc)
@@ -543,13 +546,20 @@ static int use_layer(run *r, page_work *pw)
     if (o->text_layer == DOCVL_TEXT_LAYER_OFF || o->ask || pw->pt.n_chars == 0)
         return 0;
     dv_err e = { 0 };
+    /* a layer that a quick low-resolution look finds usable is used;
+     * doubts are settled at full resolution */
+    dv_text_verdict quick;
+    if (dv_text_judge(r->doc, pw->index, &pw->pt, o->dpi, DV_TEXT_QUICK_DPI, &quick, &e) ==
+            DOCVL_OK && quick == DV_TEXTLAYER_USABLE)
+        return 1;
+    dv_err_clear(&e);
     dv_text_verdict v = dv_text_assess(&pw->pt, render(r, pw, &e) ? NULL : &pw->lay);
     if (dv_text_use_layer(DOCVL_TEXT_LAYER_AUTO, v))
         return 1;
     if (r->src.available)
         return 0;
-    warn(r, 0, "page %d: text layer looks %s, but there is no model: using it anyway",
-         pw->index + 1, dv_text_verdict_name(v));
+    warn(r, 0, "page %d: %s; without a model its text is used as it is", pw->index + 1,
+         dv_text_verdict_reason(v));
     return 1;
 }
 
@@ -578,6 +588,13 @@ static void page_init(run *r, int index, dv_page_result *pg)
     pg->image = g_path_get_basename(strcmp(r->input, "-") ? r->input : "stdin");
 }
 
+/* The page's trial run refused it (doc/guard.c): too slow or too big to
+ * draw, or Poppler fails on it. */
+static int page_refused(const dv_err *te)
+{
+    return te->code == DOCVL_ELIMIT || te->code == DOCVL_EFORMAT;
+}
+
 static int do_page(run *r, int index, dv_err *e)
 {
     page_work pw;
@@ -589,12 +606,19 @@ static int do_page(run *r, int index, dv_err *e)
     dv_err te = { 0 };
     /* read in every mode: with --text-layer off it is only the fallback of
      * tiles the model fails on */
-    if (dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te) &&
-        r->o->text_layer != DOCVL_TEXT_LAYER_OFF)
+    int unreadable = dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te);
+    if (unreadable && r->o->text_layer != DOCVL_TEXT_LAYER_OFF && !page_refused(&te))
         warn(r, 0, "page %d: text layer unreadable: %s", index + 1, te.msg);
-    if (use_layer(r, &pw)) {
+    if (page_refused(&te)) {
+        /* no model could read it either; te names the page already */
+        char *own = g_strdup_printf("page %d: ", index + 1);
+        failed_page(r, &pw, &pg, g_str_has_prefix(te.msg, own) ? te.msg + strlen(own) : te.msg);
+        g_free(own);
+    } else if (use_layer(r, &pw)) {
         if (pw.pt.n_chars == 0)
-            warn(r, 0, "page %d has no text layer: written empty", index + 1);
+            warn(r, 0, "page %d has no text to copy: written empty", index + 1);
+        if (r->furniture)
+            rc = dv_furniture_strip(r->furniture, index, pg.dpi, &pw.pt, NULL, e);
         layer_page(&pw, &pg);
     } else {
         rc = read_with_model(r, &pw, &pg, e);
@@ -621,6 +645,8 @@ static int open_doc(run *r, dv_err *e)
         dv_doc_set_trial_seconds(r->doc, 0);
     if (rc == DOCVL_OK && dv_doc_page_count(r->doc) <= 0)
         rc = dv_fail(e, DOCVL_EFORMAT, "the document has no pages");
+    if (rc == DOCVL_OK && r->o->format == DOCVL_FORMAT_MARKDOWN && !r->o->keep_furniture)
+        rc = dv_furniture_new(r->doc, &r->furniture, e);
     if (rc)
         *r->stage = DOCVL_STAGE_INPUT;
     return rc;
@@ -665,6 +691,7 @@ int dv_pipeline_run(const docvl_params *params, dv_reader_source src, const char
     if (rc && *stage == DOCVL_STAGE_NONE)
         *stage = DOCVL_STAGE_OTHER;
     free(idx);
+    dv_furniture_free(r.furniture);
     dv_doc_close(r.doc);
     return rc;
 }

@@ -321,7 +321,7 @@ static void test_abort_and_timeout(void)
  * expect (dv_box_cover, not dv_box_union). */
 static void test_text_layer_line_box(void)
 {
-    dv_word words[] = { { "ab", { 10, 0, 20, 10 } }, { "\u200b", { 30, 0, 30, 10 } } };
+    dv_word words[] = { { "ab", { 10, 0, 20, 10 }, 0 }, { "\u200b", { 30, 0, 30, 10 }, 0 } };
     dv_page_text t = { .text = "ab \u200b", .words = words, .n_words = 2 };
     dv_page_result p;
     dv_page_init(&p, 1, 100, 100, 72);
