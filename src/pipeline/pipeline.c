@@ -99,16 +99,23 @@ static void report(run *r)
 
 static int need_reader(run *r, int page_no, dv_err *e)
 {
-    if (r->reader)
-        return DOCVL_OK;
-    int rc = r->src.available
-        ? r->src.get(r->src.user, &r->reader, e)
-        : dv_fail(e, DOCVL_EMODEL,
-                  "page %d has no text to copy and needs the model, but no model was given",
-                  page_no);
-    if (rc)
+    int rc = r->reader ? DOCVL_OK
+             : r->src.available
+             ? r->src.get(r->src.user, &r->reader, e)
+             : dv_fail(e, DOCVL_EMODEL,
+                       "page %d has no text to copy and needs the model, but no model was given",
+                       page_no);
+    if (rc) {
         *r->stage = DOCVL_STAGE_MODEL;
-    return rc;
+        return rc;
+    }
+    /* a line reader was trained to transcribe lines, never to answer */
+    if (r->o->ask && r->reader->reads_lines) {
+        *r->stage = DOCVL_STAGE_OPTIONS;
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "--ask: this model reads text lines and cannot "
+                       "answer questions; ask with a DeepSeek-VL chat model (--model DIR)");
+    }
+    return DOCVL_OK;
 }
 
 static int past_deadline(const run *r)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "clitest.h"
+#include "mkmodel/mkmodel.h"
 #include "weights/safetensors.h"
 #include "text/tokenizer.h"
 
@@ -361,9 +362,31 @@ static void test_inputs_one_load(void)
     g_free(rot);
 }
 
+/* A model that reads lines was never taught to answer: --ask says so
+ * (usage, status 2) instead of feeding it a whole page. */
+static void test_ask_line_model(void)
+{
+    char *dir = test_tmpdir(), *img = sample("phototest.tif");
+    char *m = g_build_filename(dir, "line-model", NULL);
+    dv_mkmodel_opts mo = { .out_dir = m, .arch = "tiny-siglip", .dtype = DV_F32, .seed = 4,
+                           .shards = 1, .quiet = 1, .image_h = 32, .image_w = 512, .patch = 8,
+                           .reads_lines = 1, .instruction = "", .system_prompt = "" };
+    dv_err e = {0};
+    if (dv_mkmodel(&mo, &e))
+        g_error("mkmodel: %s", e.msg);
+    cli_result r = CLI(NULL, "-m", m, "--ask", "What is the title?", img);
+    g_assert_cmpint(r.status, ==, 2);
+    g_assert_nonnull(strstr(r.err, "reads text lines and cannot answer questions"));
+    g_assert_cmpuint(r.out_len, ==, 0);
+    cli_result_free(&r);
+    test_rmtree(dir);
+    g_free(m), g_free(img), g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/model/ask-line-model", test_ask_line_model);
     g_test_add_func("/model/text-and-markdown", test_text_and_markdown);
     g_test_add_func("/model/tiles", test_tiles);
     g_test_add_func("/model/hocr", test_hocr);
