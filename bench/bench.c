@@ -19,6 +19,7 @@
 
 #include "base/ctx.h"
 #include "cli/blas_reexec.h"
+#include "lowp.h"
 #include "machine.h"
 #include "model/arch.h"
 #include "model/model.h"
@@ -38,6 +39,7 @@ typedef struct bench_opts {
 typedef struct figures {
     double sgemm_gflops[2];      /* 1 thread, N threads */
     double mem_gbs[2];
+    double int8_peak_gops, bf16_peak_gflops, q8_product_gops;   /* threads threads */
     double load_s, rss_after_load_gb;
     double vision_ms, vision_gflop;
     double aligner_ms, aligner_gflop;
@@ -292,6 +294,9 @@ static void measure_limits(const bench_opts *o, figures *f)
     f->sgemm_gflops[1] = max2(f->sgemm_gflops[1], bench_sgemm_gflops(o->threads));
     f->mem_gbs[0] = max2(f->mem_gbs[0], mem_gbs(1));
     f->mem_gbs[1] = max2(f->mem_gbs[1], mem_gbs(o->threads));
+    f->int8_peak_gops = max2(f->int8_peak_gops, bench_int8_peak_gops(o->threads));
+    f->bf16_peak_gflops = max2(f->bf16_peak_gflops, bench_bf16_peak_gflops(o->threads));
+    f->q8_product_gops = max2(f->q8_product_gops, bench_q8_product_gops(o->threads));
 }
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
@@ -304,6 +309,11 @@ static void print_text(const bench_opts *o, const figures *f)
            f->sgemm_gflops[0], n, f->sgemm_gflops[1]);
     printf("  memory read (1 GiB)    1 thread %7.1f GB/s      %d threads %7.1f GB/s\n",
            f->mem_gbs[0], n, f->mem_gbs[1]);
+    printf("  int8 vpdpbusd peak     %d threads %7.1f GOP/s    bf16 vdpbf16ps peak %7.1f GFLOP/s\n",
+           n, f->int8_peak_gops, f->bf16_peak_gflops);
+    printf("  q8 product 512x2048x2048 %d threads %7.1f GOP/s (%.0f%% of int8 peak, %.2fx sgemm)\n",
+           n, f->q8_product_gops, 100 * ratio(f->q8_product_gops, f->int8_peak_gops),
+           ratio(f->q8_product_gops, f->sgemm_gflops[1]));
     if (!f->have_model)
         return;
     double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
@@ -339,6 +349,8 @@ static void print_json(const bench_opts *o, const figures *f)
            "\"sgemm_gflops\": %.2f, \"mem_read_gbs_1t\": %.2f, \"mem_read_gbs\": %.2f",
            openblas_get_corename(), o->threads, f->sgemm_gflops[0],
            f->sgemm_gflops[1], f->mem_gbs[0], f->mem_gbs[1]);
+    printf(", \"int8_peak_gops\": %.2f, \"bf16_peak_gflops\": %.2f, \"q8_product_gops\": %.2f",
+           f->int8_peak_gops, f->bf16_peak_gflops, f->q8_product_gops);
     if (f->have_model) {
         double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
         double a_rate = f->aligner_gflop / (f->aligner_ms / 1e3);
