@@ -73,7 +73,7 @@ static void check_level(int level)
     GRand *r = g_rand_new_with_seed(23);
     const int ins[] = { 1, 31, 32, 33, 100, 544, 1000 };   /* 544: 17 blocks */
     const int rows[] = { 1, 17, 32, 45, 64 };
-    const int ns[] = { 1, 3, 4, 9 };
+    const int ns[] = { 1, 2, 3, 4, 6, 11 };     /* every row tail */
     dv_qfmt fmts[] = { DV_Q8, DV_Q4 };
     for (size_t f = 0; f < G_N_ELEMENTS(fmts); f++)
         for (size_t i = 0; i < G_N_ELEMENTS(ins); i++)
