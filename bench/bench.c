@@ -10,7 +10,6 @@
  * are documented in bench/README.md. */
 #include <cblas.h>
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,16 +85,10 @@ static double mem_gbs(int threads)
     size_t n = bytes / sizeof *buf, per = n / (size_t)threads;
     double best = 1e30;
     for (int rep = 0; rep < 4; rep++) {
-        pthread_t th[64];
         stream_arg args[64];
-        double t0 = bench_now();
-        for (int t = 0; t < threads; t++) {
-            args[t] = (stream_arg){ buf + (size_t)t * per, per, 0 };
-            pthread_create(&th[t], NULL, stream_read, &args[t]);
-        }
         for (int t = 0; t < threads; t++)
-            pthread_join(th[t], NULL);
-        double dt = bench_now() - t0;
+            args[t] = (stream_arg){ buf + (size_t)t * per, per, 0 };
+        double dt = bench_threads_wall(stream_read, args, sizeof *args, threads);
         if (dt < best)
             best = dt;
     }

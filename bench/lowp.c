@@ -1,7 +1,6 @@
 #include "lowp.h"
 
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "kernels/cpu.h"
@@ -60,16 +59,10 @@ static double peak(int kind, int threads, double ops_per_insn)
 {
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
-        pthread_t th[64];
         peak_arg args[64];
-        double t0 = bench_now();
-        for (int t = 0; t < threads; t++) {
-            args[t] = (peak_arg){ kind, 0 };
-            pthread_create(&th[t], NULL, peak_thread, &args[t]);
-        }
         for (int t = 0; t < threads; t++)
-            pthread_join(th[t], NULL);
-        double dt = bench_now() - t0;
+            args[t] = (peak_arg){ kind, 0 };
+        double dt = bench_threads_wall(peak_thread, args, sizeof *args, threads);
         best = dt < best ? dt : best;
     }
     return (double)threads * PEAK_ITERS * 12 * ops_per_insn / best / 1e9;
