@@ -18,7 +18,7 @@ int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip
     act->rs = tg_alloc(pool, n);
     int rc = tg_pool_check(pool, "SigLIP activations", e);
     if (!rc)
-        rc = tg_patch_fwd(&pc, pixels, s->image, s->image, s->mean, s->std, s->patch_w.w,
+        rc = tg_patch_fwd(&pc, pixels, s->image_h, s->image_w, s->mean, s->std, s->patch_w.w,
                           s->patch_b.w, act->x_last, e);
     if (rc)
         return rc;
@@ -51,7 +51,7 @@ int tg_siglip_bwd(const tg_siglip *s, const tg_siglip_act *act, const float *dou
         for (size_t i = 0; i < n * C; i++)
             s->pos.g[i] += dx[i];
         tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
-        rc = tg_patch_bwd(&pc, act->pixels, s->image, s->image, s->mean, s->std, dx, s->patch_w.g,
+        rc = tg_patch_bwd(&pc, act->pixels, s->image_h, s->image_w, s->mean, s->std, dx, s->patch_w.g,
                           s->patch_b.g, e);
     }
     free(dx);

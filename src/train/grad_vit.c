@@ -13,19 +13,25 @@
 
 #define LN_EPS 1e-6f
 
+/* SAM's windows are ws x ws (relative positions need them square); a
+ * global block is one window of the whole grid, which a SigLIP line model
+ * has wider than high. */
 static void geometry(const tg_vit *v, const tg_block *b, tg_block_act *a)
 {
-    a->ws = b->window ? b->window : v->grid;
-    a->nw = (v->grid + a->ws - 1) / a->ws;
-    a->np = a->nw * a->nw * a->ws * a->ws;
+    a->wh = b->window ? b->window : v->grid_h;
+    a->ww = b->window ? b->window : v->grid_w;
+    a->ws = a->wh;
+    a->nwh = (v->grid_h + a->wh - 1) / a->wh;
+    a->nww = (v->grid_w + a->ww - 1) / a->ww;
+    a->np = a->nwh * a->nww * a->wh * a->ww;
 }
 
 /* Grid row of padded window token t, or -1 for padding. */
 static int grid_row(const tg_vit *v, const tg_block_act *a, int t)
 {
-    int per = a->ws * a->ws, win = t / per, r = t % per;
-    int y = win / a->nw * a->ws + r / a->ws, x = win % a->nw * a->ws + r % a->ws;
-    return y < v->grid && x < v->grid ? y * v->grid + x : -1;
+    int per = a->wh * a->ww, win = t / per, r = t % per;
+    int y = win / a->nww * a->wh + r / a->ww, x = win % a->nww * a->ww + r % a->ww;
+    return y < v->grid_h && x < v->grid_w ? y * v->grid_w + x : -1;
 }
 
 /* to_windows: grid -> padded windows (padding zero); else windows -> grid. */
@@ -82,14 +88,14 @@ static void rel_tables_bwd(const float *q, float *dq, size_t stride, int ws, int
  * rel_w [per, ws]; NULL without relative positions. */
 static float *window_rel(const tg_block_act *a, int win, int h)
 {
-    int per = a->ws * a->ws;
+    int per = a->wh * a->ww;
     return a->rel ? a->rel + ((size_t)h * a->np + (size_t)win * per) * 2 * a->ws : NULL;
 }
 
 /* The attention call of window `win`, head h. */
 static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int h)
 {
-    int C = v->width, hd = C / v->heads, per = a->ws * a->ws;
+    int C = v->width, hd = C / v->heads, per = a->wh * a->ww;
     const float *qkv = a->qkv + (size_t)win * per * 3 * C + (size_t)h * hd;
     const float *rel = window_rel(a, win, h);
     return (tg_attn){ .n = per, .n_heads = 1, .n_kv_heads = 1, .head_dim = hd, .q = qkv,
@@ -104,12 +110,12 @@ static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int 
 
 static int attn_fwd(const tg_vit *v, const tg_block *b, tg_block_act *a, dv_err *e)
 {
-    int hd = v->width / v->heads, per = a->ws * a->ws, L = 2 * a->ws - 1;
+    int hd = v->width / v->heads, per = a->wh * a->ww, L = 2 * a->ws - 1;
     float *full = v->relpos ? malloc((size_t)per * L * sizeof *full) : NULL;
     if (v->relpos && !full)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for relative positions");
     int rc = DOCVL_OK;
-    for (int win = 0; win < a->nw * a->nw && !rc; win++)
+    for (int win = 0; win < a->nwh * a->nww && !rc; win++)
         for (int h = 0; h < v->heads && !rc; h++) {
             tg_attn at = window_attn(v, a, win, h);
             float *rel = window_rel(a, win, h);
@@ -126,7 +132,7 @@ static int attn_fwd(const tg_vit *v, const tg_block *b, tg_block_act *a, dv_err 
 
 static int alloc_act(const tg_vit *v, tg_block_act *a, tg_pool *pool, dv_err *e)
 {
-    size_t n = (size_t)v->grid * v->grid, C = (size_t)v->width, np = (size_t)a->np;
+    size_t n = (size_t)v->grid_h * v->grid_w, C = (size_t)v->width, np = (size_t)a->np;
     a->x_in = tg_alloc(pool, n * C);
     a->mu1 = tg_alloc(pool, n);
     a->rs1 = tg_alloc(pool, n);
@@ -148,7 +154,7 @@ static int alloc_act(const tg_vit *v, tg_block_act *a, tg_pool *pool, dv_err *e)
 int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *a, tg_pool *pool,
                  dv_err *e)
 {
-    int n = v->grid * v->grid, C = v->width;
+    int n = v->grid_h * v->grid_w, C = v->width;
     geometry(v, b, a);
     int rc = alloc_act(v, a, pool, e);
     if (rc)
@@ -181,7 +187,7 @@ int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *a, 
 static int mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx,
                    int wgrad, dv_err *e)
 {
-    size_t n = (size_t)v->grid * v->grid, C = (size_t)v->width, M = (size_t)v->mlp;
+    size_t n = (size_t)v->grid_h * v->grid_w, C = (size_t)v->width, M = (size_t)v->mlp;
     float *dh = calloc(n * M, sizeof *dh), *dpre = calloc(n * M, sizeof *dpre);
     float *dxn = calloc(n * C, sizeof *dxn);
     if (!dh || !dpre || !dxn) {
@@ -203,12 +209,12 @@ static int mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, fl
 static int attn_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, const float *dattw,
                     float *dqkv, int wgrad, dv_err *e)
 {
-    int C = v->width, hd = C / v->heads, per = a->ws * a->ws, L = 2 * a->ws - 1;
+    int C = v->width, hd = C / v->heads, per = a->wh * a->ww, L = 2 * a->ws - 1;
     float *drel = v->relpos ? malloc((size_t)per * (2 * a->ws + L) * sizeof *drel) : NULL;
     if (v->relpos && !drel)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for relative-position gradients");
     int rc = DOCVL_OK;
-    for (int win = 0; win < a->nw * a->nw && !rc; win++)
+    for (int win = 0; win < a->nwh * a->nww && !rc; win++)
         for (int h = 0; h < v->heads && !rc; h++) {
             tg_attn at = window_attn(v, a, win, h);
             size_t off = (size_t)win * per * 3 * C + (size_t)h * hd;
@@ -235,7 +241,7 @@ static int attn_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, c
 int tg_block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx, int wgrad,
                  int need_dx, dv_err *e)
 {
-    size_t n = (size_t)v->grid * v->grid, C = (size_t)v->width, np = (size_t)a->np;
+    size_t n = (size_t)v->grid_h * v->grid_w, C = (size_t)v->width, np = (size_t)a->np;
     int rc = mlp_bwd(v, b, a, dx, wgrad, e);
     if (rc)
         return rc;

@@ -95,7 +95,7 @@ static int check_sample(const step *st, dv_err *e)
 
 static size_t pixels_per_image(const dv_config *c)
 {
-    return (size_t)3 * c->pre.image_size * c->pre.image_size;
+    return (size_t)3 * c->pre.image_h * c->pre.image_w;
 }
 
 static int vision_fwd(step *st, int k, dv_err *e)
@@ -111,7 +111,7 @@ static int vision_fwd(step *st, int k, dv_err *e)
     const float *sig_in = v->pixels;
     int rc = DOCVL_OK;
     if (st->hybrid) {
-        int ls = c->siglip.image_size, S = c->pre.image_size;
+        int ls = c->siglip.image_h, S = c->pre.image_h;   /* the hybrid's inputs are square */
         v->sam_out = tg_alloc(&v->pool, n * I->sam.ch[1]);
         v->low_pixels = tg_alloc(&v->pool, (size_t)3 * ls * ls);
         rc = tg_pool_check(&v->pool, "vision outputs", e);
