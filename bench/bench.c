@@ -18,6 +18,7 @@
 
 #include "base/ctx.h"
 #include "cli/blas_reexec.h"
+#include "kernels/pool.h"
 #include "lowp.h"
 #include "machine.h"
 #include "model/arch.h"
@@ -150,20 +151,26 @@ static double aligner_flop(const dv_config *c)
     return 2.0 * ntok * (c->aligner.input_dim * H + H * H);
 }
 
-/* The aligner alone, on made-up tower features. */
+/* The aligner alone, on made-up tower features, with a pool of the ctx's
+ * threads as dv_vision_forward runs it (without one, quantized matrices
+ * would take the f32 panels). */
 static int time_aligner(const dv_model *m, const dv_ctx *ctx, figures *f, dv_err *e)
 {
     const dv_config *c = &m->cfg;
     size_t ntok = (size_t)c->proc.num_image_tokens, in = (size_t)c->aligner.input_dim;
     float *sam = bench_random_floats(ntok * in, 3), *sig = bench_random_floats(ntok * in, 4);
     float *out = malloc(ntok * (size_t)c->lm.hidden * sizeof *out);
+    dv_ctx pooled = *ctx;
     int rc = !sam || !sig || !out ? dv_fail(e, DOCVL_ENOMEM, "out of memory for bench buffers") : 0;
+    if (!rc)
+        rc = dv_pool_new(ctx->n_threads, &pooled.pool, e);
     double t0 = bench_now();
     if (!rc)
         rc = dv_vision_align(m->vision, dv_config_has_tower(c, DV_TOWER_SAM) ? sam : NULL, sig,
-                             out, ctx, e);
+                             out, &pooled, e);
     f->aligner_ms = (bench_now() - t0) * 1e3;
     f->aligner_gflop = aligner_flop(c) / 1e9;
+    dv_pool_free(pooled.pool);
     free(sam), free(sig), free(out);
     return rc;
 }
