@@ -487,18 +487,62 @@ static int logical_rows(const finder *f, int a, int b)
     return n;
 }
 
-/* Appends row r's words in column c to cell. */
+/* Words of one cell on more lines than this keep their x order: the
+ * reading-order pick below is quadratic. */
+#define CELL_ORDER_MAX 64
+
+/* The cell's words (those of col[] equal to c) lie on one text line: all
+ * overlap the first vertically by half the smaller height. */
+static int one_line(const finder *f, const trow *r, const int *col, int c, int *count)
+{
+    const dv_box *first = NULL;
+    int same = 1;
+    *count = 0;
+    for (int k = 0; k < r->n; k++) {
+        if (col[k] != c)
+            continue;
+        const dv_box *b = &f->words[r->first + k].box;
+        (*count)++;
+        if (!first)
+            first = b;
+        else if (dv_box_overlap_y(*first, *b) < 0.5 * fmin(first->y1 - first->y0, b->y1 - b->y0))
+            same = 0;
+    }
+    return same;
+}
+
+static void append_word(GString *cell, const char *text)
+{
+    if (cell->len)
+        g_string_append_c(cell, ' ');
+    g_string_append(cell, text);
+}
+
+/* Appends row r's words in column c to cell: in x order on one line; a
+ * cell wrapped over two lines inside the row (beside cells set in the
+ * middle of its height) in the text layer's order, line by line, not
+ * "200 BTEX) (as" for "200 (as" over "BTEX)". */
 static void append_cell(const finder *f, const trow *r, const span *cols, int n, int c,
                         GString *cell)
 {
     const int *col = word_columns(f, r, cols, n);
-    for (int k = 0; k < r->n; k++) {
-        const tword *w = &f->words[r->first + k];
-        if (col[k] != c)
-            continue;
-        if (cell->len)
-            g_string_append_c(cell, ' ');
-        g_string_append(cell, w->text);
+    int count;
+    if (one_line(f, r, col, c, &count) || count > CELL_ORDER_MAX) {
+        for (int k = 0; k < r->n; k++)
+            if (col[k] == c)
+                append_word(cell, f->words[r->first + k].text);
+        return;
+    }
+    for (int last = -1, done = 0; done < count; done++) {
+        int pick = -1;
+        for (int k = 0; k < r->n; k++) {
+            int idx = f->words[r->first + k].index;
+            if (col[k] == c && idx > last &&
+                (pick < 0 || idx < f->words[r->first + pick].index))
+                pick = k;
+        }
+        last = f->words[r->first + pick].index;
+        append_word(cell, f->words[r->first + pick].text);
     }
 }
 
@@ -758,6 +802,43 @@ static int best_start(finder *f, int a, int reach, double gap, span *cols, int *
     return drop_caption_tail(f, best, first);
 }
 
+/* The median gap between the lines of rows [a, b) (b - a >= 2); scratch
+ * holds b - a doubles. */
+static double median_gap(const finder *f, int a, int b, double *scratch)
+{
+    int m = 0;
+    for (int i = a + 1; i < b; i++)
+        scratch[m++] = f->rows[i].box.y0 - f->rows[i - 1].box.y1;
+    qsort(scratch, (size_t)m, sizeof *scratch, cmp_double);
+    return scratch[m / 2];
+}
+
+/* A title set over a table ("Greenhouse gases" centred above its head) is
+ * one phrase, further from the rows below than they are from each other:
+ * at least TITLE_GAP line heights, twice the rows' median gap and half as
+ * much again as the gap below the next row. A spanning header over
+ * several columns sits as close as the header's other lines. */
+#define TITLE_GAP 0.5
+static int title_row(const finder *f, int a, int end, const span *cols, int n)
+{
+    const trow *r = &f->rows[a], *below = &f->rows[a + 1];
+    if (!r->spanning || filled_cells(f, r, cols, n) != 1)
+        return 0;
+    double gap = below->box.y0 - r->box.y1;
+    double next = f->rows[a + 2].box.y0 - below->box.y1;
+    return gap >= TITLE_GAP * fmax(r->h, below->h) && gap > 1.5 * next &&
+           gap > 2 * median_gap(f, a + 1, end, (double *)f->tmp);
+}
+
+/* Rows [a, end) without the title rows on top (title_row). Returns the
+ * new first row. */
+static int drop_titles(const finder *f, int a, int end, const span *cols, int n)
+{
+    while (end - a > MIN_ROWS && title_row(f, a, end, cols, n))
+        a++;
+    return a;
+}
+
 static int same_words(const finder *f, const trow *p, const trow *q)
 {
     if (p->n != q->n)
@@ -770,7 +851,7 @@ static int same_words(const finder *f, const trow *p, const trow *q)
 
 /* Where the table of rows [a, b) ends when a header line comes again
  * below its data: one table printed after another with the same head
- * (and a title row between them). Returns b when none does. */
+ * (and title rows of one cell between them). Returns b when none does. */
 static int repeated_header(const finder *f, int a, int b, const span *cols, int n)
 {
     int data = first_data(f, a, b, cols, n);
@@ -778,7 +859,9 @@ static int repeated_header(const finder *f, int a, int b, const span *cols, int 
         for (int h = a; h < data; h++) {
             if (!same_words(f, &f->rows[h], &f->rows[k]))
                 continue;
-            while (k - 1 > data && !data_line(cells_of(f, &f->rows[k - 1], cols, n)))
+            /* a title between the tables goes with the second; a last
+             * data row whose numbers carry words ("200 (as BTEX)") stays */
+            while (k - 1 > data && filled_cells(f, &f->rows[k - 1], cols, n) < 2)
                 k--;
             return k;
         }
@@ -797,6 +880,7 @@ static int table_from(finder *f, int a, int reach, int *next, dv_page_tables *ou
     a = best_start(f, a, reach, gap, cols, &n, &end);
     if (n < 2)
         return DOCVL_OK;
+    a = drop_titles(f, a, end, cols, n);
     int split = repeated_header(f, a, end, cols, n);
     if (split < end) {
         end = split;

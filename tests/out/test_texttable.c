@@ -310,6 +310,93 @@ static void test_odd_boxes(void)
     g_rand_free(rng);
 }
 
+/* Two tables with the same header, each under a centred title set a line
+ * height above it; the first table's last row holds numbers with words.
+ * fruit names the second table's first row. */
+static void titled_tables_page(dv_page_result *p, const char *title2)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][3] = {
+        { "Apples", "12", "1.50" },  { "Pears", "7", "3.20" },
+        { "Plums", "about 130", "about 12" }, { "Leeks", "40", "2.10" },
+        { "Onions", "75", "0.90" },  { "Beans", "18", "4.40" },
+    };
+    for (int t = 0; t < 2; t++) {
+        int y = 200 + 160 * t;
+        text_at(&ws, t ? title2 : "Fruit prices", 380, y);
+        text_at(&ws, "Name", 100, y + 40);
+        text_right(&ws, "Count", 450, y + 40);
+        text_right(&ws, "Price", 700, y + 40);
+        for (int r = 0; r < 3; r++) {
+            text_at(&ws, rows[3 * t + r][0], 100, y + 65 + 25 * r);
+            text_right(&ws, rows[3 * t + r][1], 450, y + 65 + 25 * r);
+            text_right(&ws, rows[3 * t + r][2], 700, y + 65 + 25 * r);
+        }
+    }
+    text_at(&ws, para2, 100, 600);
+    page_of(&ws, p);
+}
+
+/* A title a line height above a table whose rows are set close is text,
+ * not a header row; a second table with the same header starts at its
+ * title, and the first keeps its last row even though its cells are not
+ * plain numbers. */
+static void test_titles(void)
+{
+    dv_page_result p;
+    titled_tables_page(&p, "Vegetable prices");
+    g_assert_cmpint(count_tables(&p), ==, 2);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_null(strstr(md, "| Fruit prices"));
+    g_assert_null(strstr(md, "| Vegetable prices"));
+    g_assert_nonnull(strstr(md, "\n\n| Name | Count | Price |\n"
+                                "| --- | --- | --- |\n"
+                                "| Apples | 12 | 1.50 |\n"
+                                "| Pears | 7 | 3.20 |\n"
+                                "| Plums | about 130 | about 12 |\n\n"));
+    g_assert_nonnull(strstr(md, "\n\n| Name | Count | Price |\n"
+                                "| --- | --- | --- |\n"
+                                "| Leeks | 40 | 2.10 |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
+/* A cell wrapped over two lines inside a row (its neighbours set in the
+ * middle of the row's height) reads line by line, not in x order. */
+static void test_two_line_cell(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Name", 100, 200);
+    text_right(&ws, "Air", 450, 200);
+    text_at(&ws, "Water", 600, 200);
+    static const char *const rows[][3] = {
+        { "Benzene", "1000", "200 (as" }, { "Toluene", "12", "35" }, { "Xylenes", "8", "14" },
+    };
+    for (int r = 0; r < 3; r++) {
+        int y = 230 + 50 * r;
+        text_at(&ws, rows[r][0], 100, y + 10);
+        text_right(&ws, rows[r][1], 450, y + 10);
+        if (r == 0) {
+            /* "200 (as" over "BTEX)", the lower line starting further left */
+            text_at(&ws, rows[r][2], 610, y);
+            text_at(&ws, "BTEX)", 600, y + 20);
+        } else {
+            text_at(&ws, rows[r][2], 600, y + 10);
+        }
+    }
+    text_at(&ws, para2, 100, 450);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "| Benzene | 1000 | 200 (as BTEX) |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -320,5 +407,7 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/two_columns", test_two_columns_no_table);
     g_test_add_func("/texttable/paragraph_page", test_paragraph_page_no_table);
     g_test_add_func("/texttable/odd_boxes", test_odd_boxes);
+    g_test_add_func("/texttable/titles", test_titles);
+    g_test_add_func("/texttable/two_line_cell", test_two_line_cell);
     return g_test_run();
 }
