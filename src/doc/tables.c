@@ -652,31 +652,47 @@ static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, doubl
 }
 
 /* What join_lines needs of a line: the columns it fills, those holding a
- * number, and whether its first word starts in lower case. */
+ * number, whether its first word starts in lower case, and whether a cell
+ * reaches into the x range of a column beside its own (a header over
+ * several). */
 typedef struct line_cells {
     uint64_t filled, numbers;
-    int lower;
+    int lower, wide;
 } line_cells;
+
+/* The words of column c on the line (x0[c] .. x1[c]) reach into the
+ * columns beside it. */
+static int reaches_out(const span *cols, int n, int c, double x0, double x1)
+{
+    return (c > 0 && x0 < cols[c - 1].x1) || (c + 1 < n && x1 > cols[c + 1].x0);
+}
 
 static line_cells cells_of(const finder *f, const trow *r, const span *cols, int n)
 {
     const int *col = word_columns(f, r, cols, n);
     int digits[MAX_COLS + 1] = { 0 }, other[MAX_COLS + 1] = { 0 }, marks[MAX_COLS + 1] = { 0 };
     int words[MAX_COLS + 1] = { 0 };
-    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text) };
+    double x0[MAX_COLS + 1], x1[MAX_COLS + 1];
+    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text), 0 };
     for (int k = 0; k < r->n; k++) {
-        const char *w = f->words[r->first + k].text;
-        lc.filled |= (uint64_t)1 << col[k];
-        words[col[k]]++;
-        marks[col[k]] += placeholder(w);
+        const tword *tw = &f->words[r->first + k];
+        const char *w = tw->text;
+        int c = col[k];
+        x0[c] = words[c] ? fmin(x0[c], tw->box.x0) : tw->box.x0;
+        x1[c] = words[c] ? fmax(x1[c], tw->box.x1) : tw->box.x1;
+        lc.filled |= (uint64_t)1 << c;
+        words[c]++;
+        marks[c] += placeholder(w);
         for (; *w; w++) {
-            digits[col[k]] += g_ascii_isdigit(*w) != 0;
-            other[col[k]] += !g_ascii_isdigit(*w);
+            digits[c] += g_ascii_isdigit(*w) != 0;
+            other[c] += !g_ascii_isdigit(*w);
         }
     }
-    for (int c = 0; c < n; c++)
+    for (int c = 0; c < n; c++) {
         if ((digits[c] > 0 && digits[c] >= other[c]) || (words[c] > 0 && marks[c] == words[c]))
             lc.numbers |= (uint64_t)1 << c;
+        lc.wide |= words[c] > 0 && reaches_out(cols, n, c, x0[c], x1[c]);
+    }
     return lc;
 }
 
@@ -689,23 +705,37 @@ static int data_line(line_cells lc)
     return 2 * __builtin_popcountll(lc.numbers & rest) > __builtin_popcountll(lc.filled & rest);
 }
 
-/* The first data line of rows [a, b), b when there is none. */
+/* The first data line of rows [a, b), b when there is none. A line of
+ * numbers without a row label over a data line with one is a header line
+ * of years ("1996 1997"). */
 static int first_data(const finder *f, int a, int b, const span *cols, int n)
 {
-    while (a < b && !data_line(cells_of(f, &f->rows[a], cols, n)))
-        a++;
-    return a;
+    for (; a < b; a++) {
+        line_cells lc = cells_of(f, &f->rows[a], cols, n);
+        if (!data_line(lc))
+            continue;
+        if (lc.filled & 1 || a + 1 == b)
+            return a;
+        line_cells next = cells_of(f, &f->rows[a + 1], cols, n);
+        if (!(next.filled & 1) || !data_line(next))
+            return a;
+    }
+    return b;
 }
 
 /* Two header lines are one row of cells when they fill the same columns,
  * one of them fewer by the first column (a stub header set at the bottom)
- * or the lower one only some past the first (a units line). A line of cells over a few
- * columns above a fuller one is a spanning header row of its own. */
-static int same_header_cells(uint64_t up, uint64_t low)
+ * or the lower one only some past the first (a units line). A line of
+ * cells over a few columns above a fuller one is a spanning header row of
+ * its own when a cell of it reaches over the columns beside its own;
+ * when each keeps to its column, the lower line holds the last line of
+ * those cells and the one-line cells set at the bottom beside them. */
+static int same_header_cells(line_cells up, uint64_t low)
 {
-    if ((up & low) == low)
+    if ((up.filled & low) == low)
         return (low & ~(uint64_t)1) != 0; /* a label alone in the first column starts a section */
-    return (up & low) == up && ((low & ~up) & ~(uint64_t)1) == 0;
+    return (up.filled & low) == up.filled &&
+           (!up.wide || ((low & ~up.filled) & ~(uint64_t)1) == 0);
 }
 
 /* A cell's text wrapped over several lines is one row of the table. In
@@ -729,12 +759,13 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
         int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
         int join = !r->cont && !r->spanning && !up->spanning && close &&
                    (lc.lower ? !(lc.numbers & above.numbers)
-                             : header && same_header_cells(above.filled, lc.filled));
+                             : header && same_header_cells(above, lc.filled));
         if (join)
             r->cont = 1;
         if (r->cont) {
             above.filled |= lc.filled;
             above.numbers |= lc.numbers;
+            above.wide |= lc.wide;
         } else {
             above = lc;
         }
@@ -754,14 +785,15 @@ static int run_from(finder *f, int a, double gap, span *cols, int *n)
 }
 
 /* Header rows taken above a table's first row (rows [best, first)) that
- * end a block of text, the line above them being close, are the last
- * lines of its caption ("... by Age Cohort"), not a header. Returns the
- * table's first row without them. */
+ * end a block of text, the line above them being close and closer than
+ * the line below, are the last lines of its caption ("... by Age
+ * Cohort"), not a header. Returns the table's first row without them. */
 static int drop_caption_tail(finder *f, int best, int first)
 {
     while (best < first && best > 0) {
         const trow *r = &f->rows[best], *up = &f->rows[best - 1];
-        if (r->box.y0 - up->box.y1 >= JOIN_GAP * fmax(r->h, up->h))
+        double gap = r->box.y0 - up->box.y1;
+        if (gap >= JOIN_GAP * fmax(r->h, up->h) || gap >= f->rows[best + 1].box.y0 - r->box.y1)
             break;
         f->rows[best++].spanning = 0;
     }

@@ -397,6 +397,75 @@ static void test_two_line_cell(void)
     dv_page_clear(&p);
 }
 
+/* A header under its caption: a spanning header line set as close to the
+ * caption as to the header below it stays in the table (a caption's last
+ * line is closer to the caption), and a line of years without a row label
+ * over labelled data rows is the header's second line, not data. */
+static void test_header_under_caption(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, "Table 3. Prices of fruit in two places over two years", 100, 100);
+    text_at(&ws, "Prices", 520, 125);
+    text_at(&ws, "Name", 100, 150);
+    text_right(&ws, "Shop", 550, 150);
+    text_right(&ws, "Market", 700, 150);
+    text_right(&ws, "1996", 550, 175);
+    text_right(&ws, "1997", 700, 175);
+    static const char *const rows[][3] = {
+        { "Apples", "1.20", "1.10" }, { "Pears", "2.30", "2.00" }, { "Plums", "3.10", "2.90" },
+    };
+    for (int r = 0; r < 3; r++) {
+        text_at(&ws, rows[r][0], 100, 200 + 25 * r);
+        text_right(&ws, rows[r][1], 550, 200 + 25 * r);
+        text_right(&ws, rows[r][2], 700, 200 + 25 * r);
+    }
+    text_at(&ws, para2, 100, 350);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "\n\n|  | Prices |  |\n"
+                                "| --- | --- | --- |\n"
+                                "| Name | Shop 1996 | Market 1997 |\n"
+                                "| Apples | 1.20 | 1.10 |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
+/* Header cells set at the bottom: a line whose cells each keep to their
+ * column is the upper line of those cells when the line below fills them
+ * and more ("Sample group" and "Total" on the last line). */
+static void test_bottom_aligned_header(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Some year", 300, 200);
+    text_at(&ws, "No year", 500, 200);
+    text_at(&ws, "Sample group", 100, 222);
+    text_at(&ws, "Participation", 300, 222);
+    text_at(&ws, "Participation", 500, 222);
+    text_at(&ws, "Total", 700, 222);
+    static const char *const rows[][4] = {
+        { "Head start", "79.8%", "20.2%", "100%" },
+        { "Control", "13.9%", "86.1%", "100%" },
+        { "Others", "50.0%", "50.0%", "100%" },
+    };
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            text_at(&ws, rows[r][c], c ? 100 + 200 * c : 100, 250 + 25 * r);
+    text_at(&ws, para2, 100, 400);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "\n\n| Sample group | Some year Participation | "
+                                "No year Participation | Total |\n"
+                                "| --- | --- | --- | --- |\n"
+                                "| Head start | 79.8% | 20.2% | 100% |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -409,5 +478,7 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/odd_boxes", test_odd_boxes);
     g_test_add_func("/texttable/titles", test_titles);
     g_test_add_func("/texttable/two_line_cell", test_two_line_cell);
+    g_test_add_func("/texttable/header_under_caption", test_header_under_caption);
+    g_test_add_func("/texttable/bottom_aligned_header", test_bottom_aligned_header);
     return g_test_run();
 }
