@@ -706,8 +706,8 @@ static int data_line(line_cells lc)
 }
 
 /* The first data line of rows [a, b), b when there is none. A line of
- * numbers without a row label over a data line with one is a header line
- * of years ("1996 1997"). */
+ * numbers without a row label over a line with one is a header line of
+ * years ("1996 1997"). */
 static int first_data(const finder *f, int a, int b, const span *cols, int n)
 {
     for (; a < b; a++) {
@@ -716,8 +716,7 @@ static int first_data(const finder *f, int a, int b, const span *cols, int n)
             continue;
         if (lc.filled & 1 || a + 1 == b)
             return a;
-        line_cells next = cells_of(f, &f->rows[a + 1], cols, n);
-        if (!(next.filled & 1) || !data_line(next))
+        if (!(cells_of(f, &f->rows[a + 1], cols, n).filled & 1))
             return a;
     }
     return b;
@@ -738,6 +737,40 @@ static int same_header_cells(line_cells up, uint64_t low)
            (!up.wide || ((low & ~up.filled) & ~(uint64_t)1) == 0);
 }
 
+/* Lines of one row whose cells are set at different heights (a cell of
+ * two lines beside cells centred on it) overlap by more than this share
+ * of a line's height; lines of rows set tight, by less. */
+#define INTERLEAVE 0.2
+
+/* Line r overlaps line up above it, sharing no column with it: r holds the
+ * other cells of up's row (or up the first line of a cell of r's). */
+static int interleaved(const trow *up, const trow *r, line_cells up_cells, line_cells r_cells)
+{
+    return up->box.y1 - r->box.y0 > INTERLEAVE * fmin(up->h, r->h) &&
+           !(up_cells.filled & r_cells.filled);
+}
+
+/* Line i (cells lc) is the first line of a cell of the row below it, which
+ * it overlaps (interleaved): it goes with that row, not the one above. */
+static int goes_down(const finder *f, int i, int b, line_cells lc, const span *cols, int n)
+{
+    return i + 1 < b &&
+           interleaved(&f->rows[i], &f->rows[i + 1], lc, cells_of(f, &f->rows[i + 1], cols, n));
+}
+
+/* Line i (cells lc), past the first data line, holds a row label alone
+ * and is no further from the row above, a labelled row with data, than
+ * from the line below: the label's second line ("Maison du Cafe" over
+ * "(Douwe Egberts)"). A section label ("Projected") sits closer to the
+ * rows it heads. */
+static int wrapped_label(const finder *f, int i, int b, line_cells above, line_cells lc)
+{
+    if (lc.filled != 1 || !(above.filled & 1) || above.filled == 1 || i + 1 >= b)
+        return 0;
+    const trow *r = &f->rows[i];
+    return r->box.y0 - f->rows[i - 1].box.y1 <= f->rows[i + 1].box.y0 - r->box.y1;
+}
+
 /* A cell's text wrapped over several lines is one row of the table. In
  * the header (the few lines above the first data line), a close line
  * filling the same columns as the line above, not both a row label,
@@ -750,16 +783,19 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
     int data = first_data(f, a, b, cols, n);
     /* without data lines below a short header, rows of labels are rows */
     int header_end = data < b && data - a <= HEAD_SKIP + 1 ? data : a;
-    line_cells above = cells_of(f, &f->rows[a], cols, n);
+    line_cells above = cells_of(f, &f->rows[a], cols, n), prev = above;
     for (int i = a + 1; i < b; i++) {
         trow *r = &f->rows[i];
         const trow *up = &f->rows[i - 1];
         line_cells lc = cells_of(f, r, cols, n);
         int header = i < header_end && !(above.filled & lc.filled & 1);
         int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
-        int join = !r->cont && !r->spanning && !up->spanning && close &&
-                   (lc.lower ? !(lc.numbers & above.numbers)
-                             : header && same_header_cells(above, lc.filled));
+        int join = !r->cont && !r->spanning && !up->spanning &&
+                   (interleaved(up, r, prev, lc) ||
+                    (close && !goes_down(f, i, b, lc, cols, n) &&
+                     (lc.lower ? !(lc.numbers & above.numbers)
+                               : header ? same_header_cells(above, lc.filled)
+                                        : i > data && wrapped_label(f, i, b, above, lc))));
         if (join)
             r->cont = 1;
         if (r->cont) {
@@ -769,6 +805,7 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
         } else {
             above = lc;
         }
+        prev = lc;
     }
 }
 

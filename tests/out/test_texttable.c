@@ -466,6 +466,72 @@ static void test_bottom_aligned_header(void)
     dv_page_clear(&p);
 }
 
+/* A cell of two lines beside cells set on its middle: its lines overlap
+ * the row's line above and below it, and all three are one row. */
+static void test_interleaved_cell(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][4] = {
+        { "State", "Tested", "Exempt", "Districts" }, { "NC", "Yes", "No", "5" },
+        { "ND", "Yes", "No", "" }, { "OH", "Yes", "Yes", "100" }, { "OK", "Yes", "No", "na" },
+    };
+    for (int r = 0; r < 5; r++) {
+        int y = 200 + 50 * r;
+        for (int c = 0; c < 4; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], 100 + 200 * c, y);
+        if (r == 2) {
+            text_at(&ws, "Respondent", 700, y - 13);
+            text_at(&ws, "Not sure", 700, y + 13);
+        }
+    }
+    text_at(&ws, para2, 100, 450);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "| NC | Yes | No | 5 |\n"
+                                "| ND | Yes | No | Respondent Not sure |\n"
+                                "| OH | Yes | Yes | 100 |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
+/* Rows set evenly: a row label's second line alone ("(Douwe Egberts)")
+ * is as close to its row as to the next and joins it; a section label
+ * closer to the rows below it than to the row above stays a row. */
+static void test_wrapped_label(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][3] = {
+        { "Brands", "Volume", "Value" },  { "Maison du Cafe", "14.9%", "16.5%" },
+        { "(Douwe Egberts)", "", "" },    { "Carte Noire", "17.0%", "16.5%" },
+        { "Lavazza", "7.0%", "6.2%" },    { "Legal", "5.6%", "4.5%" },
+        { "Projected", "", "" },          { "Malongo", "3.0%", "3.1%" },
+        { "Others", "3.3%", "3.4%" },
+    };
+    for (int r = 0, y = 200; r < 9; r++, y += 25) {
+        y += r == 6 ? 20 : 0;
+        for (int c = 0; c < 3; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], 100 + 250 * c, y);
+    }
+    text_at(&ws, para2, 100, 500);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "| Maison du Cafe (Douwe Egberts) | 14.9% | 16.5% |\n"
+                                "| Carte Noire | 17.0% | 16.5% |\n"));
+    g_assert_nonnull(strstr(md, "| Legal | 5.6% | 4.5% |\n"
+                                "| Projected |  |  |\n"
+                                "| Malongo | 3.0% | 3.1% |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -480,5 +546,7 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/two_line_cell", test_two_line_cell);
     g_test_add_func("/texttable/header_under_caption", test_header_under_caption);
     g_test_add_func("/texttable/bottom_aligned_header", test_bottom_aligned_header);
+    g_test_add_func("/texttable/interleaved_cell", test_interleaved_cell);
+    g_test_add_func("/texttable/wrapped_label", test_wrapped_label);
     return g_test_run();
 }
