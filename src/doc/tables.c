@@ -478,6 +478,37 @@ static int looks_like_table(const dv_page_table *t)
            mean_words <= 4.0;
 }
 
+/* A header cell: words, or a year ("1996"), not a figure (a chart's
+ * tick labels read as a row of numbers). */
+static int head_label(const char *s)
+{
+    if (strlen(s) == 4 && strspn(s, "0123456789") == 4)
+        return 1;
+    for (; *s; s++)
+        if (g_ascii_isalpha(*s))
+            return 1;
+    return 0;
+}
+
+/* A table of two rows must be plain: at least TWO_ROW_COLS columns, a
+ * header of short labels (the first column's may be empty), below it a
+ * row label and a number in every other column ("Turnover | 7,581 |
+ * 2,517"). Two lines of prose or of a list never read so. */
+#define TWO_ROW_COLS 3
+#define TWO_ROW_WORDS 4
+static int head_and_figures(const dv_page_table *t)
+{
+    if (t->n_rows != 2 || t->n_cols < TWO_ROW_COLS)
+        return 0;
+    const char *const *head = (const char *const *)t->cells, *const *row = head + t->n_cols;
+    if (!*row[0] || numeric(row[0]) || count_words(row[0]) > TWO_ROW_WORDS)
+        return 0;
+    for (int c = 1; c < t->n_cols; c++)
+        if (!head_label(head[c]) || count_words(head[c]) > TWO_ROW_WORDS || !numeric(row[c]))
+            return 0;
+    return count_words(head[0]) <= TWO_ROW_WORDS;
+}
+
 /* The cells of rows [a, b) in cols. */
 static int logical_rows(const finder *f, int a, int b)
 {
@@ -958,11 +989,12 @@ static int table_from(finder *f, int a, int reach, int *next, dv_page_tables *ou
             return DOCVL_OK;
     }
     join_lines(f, a, end, cols, n);
-    if (logical_rows(f, a, end) < MIN_ROWS)
+    int rows = logical_rows(f, a, end);
+    if (rows < MIN_ROWS && rows != 2)
         return DOCVL_OK;
     dv_page_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
-    if (rc == DOCVL_OK && looks_like_table(&t)) {
+    if (rc == DOCVL_OK && (rows >= MIN_ROWS ? looks_like_table(&t) : head_and_figures(&t))) {
         rc = add_table(out, f, a, end, &t, e);
         *next = end;
     }

@@ -532,6 +532,41 @@ static void test_wrapped_label(void)
     dv_page_clear(&p);
 }
 
+/* A page with a paragraph, two rows set as a table (head over a row
+ * label and figures) and a paragraph. */
+static void two_row_page(dv_page_result *p, const char *head1, const char *head2)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Product", 100, 200);
+    text_right(&ws, head1, 550, 200);
+    text_right(&ws, head2, 800, 200);
+    text_at(&ws, "Turnover in FFr. m", 100, 230);
+    text_right(&ws, "7,581", 550, 230);
+    text_right(&ws, "2,517", 800, 230);
+    text_at(&ws, para2, 100, 320);
+    page_of(&ws, p);
+}
+
+/* Two rows make a table when they read as a head of labels over a row
+ * label and a figure in every other column; not when the head is figures
+ * too (a chart's tick labels beside its axis title). */
+static void test_two_rows(void)
+{
+    dv_page_result p;
+    two_row_page(&p, "Roast coffee", "Instant coffee");
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "\n\n| Product | Roast coffee | Instant coffee |\n"
+                                "| --- | --- | --- |\n"
+                                "| Turnover in FFr. m | 7,581 | 2,517 |\n\n"));
+    g_free(md);
+    dv_page_clear(&p);
+    two_row_page(&p, "0.4", "0.6");
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -548,5 +583,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/bottom_aligned_header", test_bottom_aligned_header);
     g_test_add_func("/texttable/interleaved_cell", test_interleaved_cell);
     g_test_add_func("/texttable/wrapped_label", test_wrapped_label);
+    g_test_add_func("/texttable/two_rows", test_two_rows);
     return g_test_run();
 }
