@@ -437,9 +437,29 @@ static int count_words(const char *s)
 
 /* Data rather than prose: every column used in two rows or more, most
  * cells filled, cells short, and several columns or numbers in the last. */
+/* Row labels may run long ("Results in staff confusion about our targets
+ * for student achievement") beside figures: at least two columns past the
+ * first, their cells below the header mostly (FIGURES_MIN) numbers. Such a
+ * label column may average LABEL_WORDS_MAX words a cell, and its words do
+ * not count in the table's mean. */
+#define FIGURES_MIN 0.75
+#define LABEL_WORDS_MAX 16
+static int labels_beside_figures(const dv_page_table *t)
+{
+    int filled = 0, num = 0;
+    for (int r = 1; r < t->n_rows; r++)
+        for (int c = 1; c < t->n_cols; c++) {
+            const char *s = t->cells[r * t->n_cols + c];
+            filled += *s != 0;
+            num += *s && numeric(s);
+        }
+    return t->n_cols >= 3 && filled > 0 && num >= FIGURES_MIN * filled;
+}
+
 static int looks_like_table(const dv_page_table *t)
 {
     int filled = 0, num = 0, words = 0, num_last = 0, filled_last = 0, lower = 0;
+    int labels = labels_beside_figures(t);
     for (int c = 0; c < t->n_cols; c++) {
         int used = 0, col_words = 0, letters = 0;
         for (int r = 0; r < t->n_rows; r++) {
@@ -451,7 +471,7 @@ static int looks_like_table(const dv_page_table *t)
             letters += lone_letters(s);
             lower += starts_lower(s);
             int nw = count_words(s);
-            words += nw;
+            words += c > 0 || !labels ? nw : 1;
             col_words += nw;
             int isnum = numeric(s);
             num += isnum;
@@ -461,7 +481,8 @@ static int looks_like_table(const dv_page_table *t)
             }
         }
         /* a column of prose (text beside a code listing or a figure) */
-        if (used < 2 || col_words > COL_WORDS_MAX * used || letters > 0.6 * used)
+        int max_words = c == 0 && labels ? LABEL_WORDS_MAX : COL_WORDS_MAX;
+        if (used < 2 || col_words > max_words * used || letters > 0.6 * used)
             return 0;
     }
     /* cells of prose in justified columns, whose word spaces happen to line
@@ -655,33 +676,6 @@ static int cmp_double(const void *a, const void *b)
     return p < q ? -1 : p > q;
 }
 
-/* Rows [a, b) whose rows are spaced apart (bordered or padded tables): a
- * row much closer below the one before, with fewer cells filled, is that
- * row's wrapped second line. scratch holds b - a doubles. */
-static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, double *scratch)
-{
-    int m = 0;
-    for (int i = a + 1; i < b; i++)
-        scratch[m++] = f->rows[i].box.y0 - f->rows[i - 1].box.y1;
-    for (int i = a; i < b; i++)
-        f->rows[i].cont = 0;
-    if (m < 2)
-        return;
-    qsort(scratch, (size_t)m, sizeof *scratch, cmp_double);
-    double pitch = scratch[3 * m / 4]; /* wrapped lines may be half the rows */
-    if (pitch < WRAP_PITCH_MIN * f->rows[a].h)
-        return;
-    for (int i = a + 1, above = filled_cells(f, &f->rows[a], cols, n); i < b; i++) {
-        const trow *r = &f->rows[i];
-        int cells = filled_cells(f, r, cols, n);
-        if (!r->spanning && i > a + 1 && cells < above &&
-            r->box.y0 - f->rows[i - 1].box.y1 < 0.5 * pitch)
-            f->rows[i].cont = 1;
-        else
-            above = cells;
-    }
-}
-
 /* What join_lines needs of a line: the columns it fills, those holding a
  * number, whether its first word starts in lower case, and whether a cell
  * reaches into the x range of a column beside its own (a header over
@@ -725,6 +719,36 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
         lc.wide |= words[c] > 0 && reaches_out(cols, n, c, x0[c], x1[c]);
     }
     return lc;
+}
+
+/* Rows [a, b) whose rows are spaced apart (bordered or padded tables): a
+ * row much closer below the one before, with fewer cells filled and no
+ * number where that row has one, is that row's wrapped second line.
+ * scratch holds b - a doubles. */
+static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, double *scratch)
+{
+    int m = 0;
+    for (int i = a + 1; i < b; i++)
+        scratch[m++] = f->rows[i].box.y0 - f->rows[i - 1].box.y1;
+    for (int i = a; i < b; i++)
+        f->rows[i].cont = 0;
+    if (m < 2)
+        return;
+    qsort(scratch, (size_t)m, sizeof *scratch, cmp_double);
+    double pitch = scratch[3 * m / 4]; /* wrapped lines may be half the rows */
+    if (pitch < WRAP_PITCH_MIN * f->rows[a].h)
+        return;
+    line_cells above = cells_of(f, &f->rows[a], cols, n);
+    for (int i = a + 1; i < b; i++) {
+        const trow *r = &f->rows[i];
+        line_cells lc = cells_of(f, r, cols, n);
+        if (!r->spanning && i > a + 1 &&
+            __builtin_popcountll(lc.filled) < __builtin_popcountll(above.filled) &&
+            !(lc.numbers & above.numbers) && r->box.y0 - f->rows[i - 1].box.y1 < 0.5 * pitch)
+            f->rows[i].cont = 1;
+        else
+            above = lc;
+    }
 }
 
 /* More than half the cells past the first column hold numbers: a data

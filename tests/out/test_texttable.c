@@ -567,6 +567,77 @@ static void test_two_rows(void)
     dv_page_clear(&p);
 }
 
+/* Rows of long labels (sentences) with two columns of figures beside
+ * them: fig0/fig1 fill those columns (figures, or words). */
+static void long_label_page(dv_page_result *p, const char *fig0, const char *fig1)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Benefit", 100, 200);
+    text_at(&ws, "Districts", 800, 200);
+    text_at(&ws, "Schools", 950, 200);
+    static const char *const labels[] = {
+        "Gives us a more complete picture of our effectiveness",
+        "Results in staff confusion about the targets we set",
+        "Reduces community support for the public schools here",
+        "Allows us to focus on the goals that matter most",
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, labels[r], 100, 230 + 30 * r);
+        text_at(&ws, fig0, 800, 230 + 30 * r);
+        text_at(&ws, fig1, 950, 230 + 30 * r);
+    }
+    text_at(&ws, para2, 100, 400);
+    page_of(&ws, p);
+}
+
+/* Row labels of ten words or more beside columns of figures make a table;
+ * beside columns of words they stay text. */
+static void test_long_labels(void)
+{
+    dv_page_result p;
+    long_label_page(&p, "69%", "65%");
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "| Benefit | Districts | Schools |\n| --- | --- | --- |\n"));
+    g_assert_nonnull(strstr(md, "| Results in staff confusion about the targets we set | 69% | 65% |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+    long_label_page(&p, "Agree", "Disagree");
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
+/* Rows spaced apart with a closer row of figures missing its last cell
+ * (a group's total over its items): a row of its own, not the second line
+ * of the row above, since both hold numbers in the same columns. */
+static void test_close_row_of_figures(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][4] = {
+        { "Demand", "Plan", "Total", "Page" }, { "Alpha", "1.50", "2.50", "1-4" },
+        { "BETA GROUP", "3.50", "4.50", "" },  { "Gamma", "5.50", "6.50", "5-9" },
+        { "Delta", "7.50", "8.50", "10-12" },  { "Epsilon", "9.50", "10.50", "13-15" },
+    };
+    for (int r = 0, y = 200; r < 6; r++) {
+        y += r == 2 ? 25 : 40;
+        for (int c = 0; c < 4; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], 100 + 200 * c, y);
+    }
+    text_at(&ws, para2, 100, 500);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "| Alpha | 1.50 | 2.50 | 1-4 |\n"
+                                "| BETA GROUP | 3.50 | 4.50 |  |\n"
+                                "| Gamma | 5.50 | 6.50 | 5-9 |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -584,5 +655,7 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/interleaved_cell", test_interleaved_cell);
     g_test_add_func("/texttable/wrapped_label", test_wrapped_label);
     g_test_add_func("/texttable/two_rows", test_two_rows);
+    g_test_add_func("/texttable/long_labels", test_long_labels);
+    g_test_add_func("/texttable/close_row_of_figures", test_close_row_of_figures);
     return g_test_run();
 }
