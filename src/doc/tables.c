@@ -468,8 +468,11 @@ static int looks_like_table(const dv_page_table *t)
                 continue;
             used++;
             filled++;
-            letters += lone_letters(s);
-            lower += starts_lower(s);
+            /* marks ("x" ticks) are neither letters set vertically nor
+             * lower-case prose */
+            int mark = placeholder(s);
+            letters += lone_letters(s) && !mark;
+            lower += starts_lower(s) && !mark;
             int nw = count_words(s);
             words += c > 0 || !labels ? nw : 1;
             col_words += nw;

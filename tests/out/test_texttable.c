@@ -638,6 +638,33 @@ static void test_close_row_of_figures(void)
     dv_page_clear(&p);
 }
 
+/* A table of tick marks ("x" where a role applies): the marks are not
+ * lower-case prose nor letters set vertically. */
+static void test_tick_marks(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][3] = {
+        { "Roles and tasks", "Teachers", "Trainers" }, { "Curriculum development", "x", "" },
+        { "Supporting students", "x", "x" },          { "Evaluation of education", "x", "" },
+        { "Student assessment", "x", "x" },            { "Cooperation with enterprise", "x", "x" },
+    };
+    for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 3; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], 100 + 300 * c + (r && c ? 30 : 0), 200 + 25 * r);
+    text_at(&ws, para2, 100, 400);
+    dv_page_result p;
+    page_of(&ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "| Roles and tasks | Teachers | Trainers |\n"
+                                "| --- | --- | --- |\n"
+                                "| Curriculum development | x |  |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -657,5 +684,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/two_rows", test_two_rows);
     g_test_add_func("/texttable/long_labels", test_long_labels);
     g_test_add_func("/texttable/close_row_of_figures", test_close_row_of_figures);
+    g_test_add_func("/texttable/tick_marks", test_tick_marks);
     return g_test_run();
 }
