@@ -174,6 +174,21 @@ static void test_pipes_escaped(void)
     dv_page_clear(&p);
 }
 
+/* ws (page_of takes it) with para2 at para_y below: its Markdown holds
+ * each of the strings of expect (NULL-terminated). */
+static void assert_markdown_has(words *ws, int para_y, const char *const *expect)
+{
+    text_at(ws, para2, 100, para_y);
+    dv_page_result p;
+    page_of(ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    for (; *expect; expect++)
+        g_assert_nonnull(strstr(md, *expect));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
 /* A header cell over both number columns (repeated in each, as model
  * HTML colspans are), header cells on two lines, a row label wrapped onto
  * a lower-case second line, and a number with its thousands set apart:
@@ -202,20 +217,17 @@ static void test_structure(void)
         if (*rows[r][2])
             text_right(&ws, rows[r][2], 600, y);
     }
-    text_at(&ws, para2, 100, 450);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "\n\n"
-                                "|  | Releases per medium | Releases per medium |\n"
-                                "| --- | --- | --- |\n"
-                                "| Pollutant | to air kg/year | to water kg/year |\n"
-                                "| Carbon dioxide | 15 455 | 1.5 |\n"
-                                "| Nitrous oxides and other compounds | 200 | - |\n"
-                                "| Methane | 100 | 12 |\n\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "\n\n"
+        "|  | Releases per medium | Releases per medium |\n"
+        "| --- | --- | --- |\n"
+        "| Pollutant | to air kg/year | to water kg/year |\n"
+        "| Carbon dioxide | 15 455 | 1.5 |\n"
+        "| Nitrous oxides and other compounds | 200 | - |\n"
+        "| Methane | 100 | 12 |\n\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
 }
 
 static const char *const prose[] = {
@@ -387,14 +399,11 @@ static void test_two_line_cell(void)
             text_at(&ws, rows[r][2], 600, y + 10);
         }
     }
-    text_at(&ws, para2, 100, 450);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "| Benzene | 1000 | 200 (as BTEX) |\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "| Benzene | 1000 | 200 (as BTEX) |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
 }
 
 /* A header under its caption: a spanning header line set as close to the
@@ -419,17 +428,14 @@ static void test_header_under_caption(void)
         text_right(&ws, rows[r][1], 550, 200 + 25 * r);
         text_right(&ws, rows[r][2], 700, 200 + 25 * r);
     }
-    text_at(&ws, para2, 100, 350);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "\n\n|  | Prices |  |\n"
-                                "| --- | --- | --- |\n"
-                                "| Name | Shop 1996 | Market 1997 |\n"
-                                "| Apples | 1.20 | 1.10 |\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "\n\n|  | Prices |  |\n"
+        "| --- | --- | --- |\n"
+        "| Name | Shop 1996 | Market 1997 |\n"
+        "| Apples | 1.20 | 1.10 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 350, expect);
 }
 
 /* Header cells set at the bottom: a line whose cells each keep to their
@@ -453,17 +459,14 @@ static void test_bottom_aligned_header(void)
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 4; c++)
             text_at(&ws, rows[r][c], c ? 100 + 200 * c : 100, 250 + 25 * r);
-    text_at(&ws, para2, 100, 400);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "\n\n| Sample group | Some year Participation | "
-                                "No year Participation | Total |\n"
-                                "| --- | --- | --- | --- |\n"
-                                "| Head start | 79.8% | 20.2% | 100% |\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "\n\n| Sample group | Some year Participation | "
+        "No year Participation | Total |\n"
+        "| --- | --- | --- | --- |\n"
+        "| Head start | 79.8% | 20.2% | 100% |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
 }
 
 /* A cell of two lines beside cells set on its middle: its lines overlap
@@ -486,16 +489,13 @@ static void test_interleaved_cell(void)
             text_at(&ws, "Not sure", 700, y + 13);
         }
     }
-    text_at(&ws, para2, 100, 450);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "| NC | Yes | No | 5 |\n"
-                                "| ND | Yes | No | Respondent Not sure |\n"
-                                "| OH | Yes | Yes | 100 |\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "| NC | Yes | No | 5 |\n"
+        "| ND | Yes | No | Respondent Not sure |\n"
+        "| OH | Yes | Yes | 100 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
 }
 
 /* Rows set evenly: a row label's second line alone ("(Douwe Egberts)")
@@ -518,18 +518,15 @@ static void test_wrapped_label(void)
             if (*rows[r][c])
                 text_at(&ws, rows[r][c], 100 + 250 * c, y);
     }
-    text_at(&ws, para2, 100, 500);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "| Maison du Cafe (Douwe Egberts) | 14.9% | 16.5% |\n"
-                                "| Carte Noire | 17.0% | 16.5% |\n"));
-    g_assert_nonnull(strstr(md, "| Legal | 5.6% | 4.5% |\n"
-                                "| Projected |  |  |\n"
-                                "| Malongo | 3.0% | 3.1% |\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "| Maison du Cafe (Douwe Egberts) | 14.9% | 16.5% |\n"
+        "| Carte Noire | 17.0% | 16.5% |\n",
+        "| Legal | 5.6% | 4.5% |\n"
+        "| Projected |  |  |\n"
+        "| Malongo | 3.0% | 3.1% |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 500, expect);
 }
 
 /* A page with a paragraph, two rows set as a table (head over a row
@@ -626,16 +623,13 @@ static void test_close_row_of_figures(void)
             if (*rows[r][c])
                 text_at(&ws, rows[r][c], 100 + 200 * c, y);
     }
-    text_at(&ws, para2, 100, 500);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "| Alpha | 1.50 | 2.50 | 1-4 |\n"
-                                "| BETA GROUP | 3.50 | 4.50 |  |\n"
-                                "| Gamma | 5.50 | 6.50 | 5-9 |\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "| Alpha | 1.50 | 2.50 | 1-4 |\n"
+        "| BETA GROUP | 3.50 | 4.50 |  |\n"
+        "| Gamma | 5.50 | 6.50 | 5-9 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 500, expect);
 }
 
 /* A table of tick marks ("x" where a role applies): the marks are not
@@ -653,16 +647,13 @@ static void test_tick_marks(void)
         for (int c = 0; c < 3; c++)
             if (*rows[r][c])
                 text_at(&ws, rows[r][c], 100 + 300 * c + (r && c ? 30 : 0), 200 + 25 * r);
-    text_at(&ws, para2, 100, 400);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "| Roles and tasks | Teachers | Trainers |\n"
-                                "| --- | --- | --- |\n"
-                                "| Curriculum development | x |  |\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "| Roles and tasks | Teachers | Trainers |\n"
+        "| --- | --- | --- |\n"
+        "| Curriculum development | x |  |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
 }
 
 int main(int argc, char **argv)
