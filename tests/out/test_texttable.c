@@ -656,6 +656,36 @@ static void test_tick_marks(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* A line of years without a row label over a header line with one is
+ * header too, though that line holds no data: the section label under
+ * them ("Real estate loans") stays a row of its own. */
+static void test_years_over_header(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_right(&ws, "2009", 550, 200);
+    text_right(&ws, "2010", 750, 200);
+    static const char *const rows[][3] = {
+        { "Loan type", "Amount", "Amount" }, { "Real estate loans", "", "" },
+        { "Family homes", "4,151", "4,090" }, { "Commercial", "361", "331" },
+        { "Other loans", "12", "13" },
+    };
+    for (int r = 0; r < 5; r++) {
+        text_at(&ws, rows[r][0], 100, 225 + 25 * r);
+        if (*rows[r][1]) {
+            text_right(&ws, rows[r][1], 550, 225 + 25 * r);
+            text_right(&ws, rows[r][2], 750, 225 + 25 * r);
+        }
+    }
+    static const char *const expect[] = {
+        "| Loan type | 2009 Amount | 2010 Amount |\n| --- | --- | --- |\n"
+        "| Real estate loans |  |  |\n"
+        "| Family homes | 4,151 | 4,090 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -676,5 +706,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/long_labels", test_long_labels);
     g_test_add_func("/texttable/close_row_of_figures", test_close_row_of_figures);
     g_test_add_func("/texttable/tick_marks", test_tick_marks);
+    g_test_add_func("/texttable/years_over_header", test_years_over_header);
     return g_test_run();
 }
