@@ -14,6 +14,7 @@
  * decoder activations 24 x 1024 x (8 x 2048 + 3 x 5632) x 4 B = 3.3 GB,
  * logits 0.4 GB, SigLIP-L when it trains 24 x 576 x (9 x 1024 + 2 x 4096)
  * x 4 B = 0.96 GB: about 21 GB before the optimizer's two moments (16 GB). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include "image/resize.h"
 #include "kernels/pool.h"
+#include "train/ctc.h"
 #include "train/tmodel_impl.h"
 
 /* One image's vision path: its activations and outputs. */
@@ -260,6 +262,64 @@ static void step_free(step *st)
     tg_pool_free(&st->pool);
 }
 
+/* The reading warm-up (dv_tsample.ctc_target): the aligner's rows averaged
+ * over each column of the patch grid are the frames, read through the
+ * decoder's final norm and output layer, so the image rows learn to look
+ * like what predicts the glyph in their column. The image token is the
+ * blank: no text ever predicts it. A target too long for the columns
+ * counts nothing and trains nothing. */
+static int ctc_pass(step *st, int train, double *nll, int *counted, dv_err *e)
+{
+    const dv_tsample *s = st->s;
+    const dv_config *c = &st->m->cfg;
+    tm_impl *I = st->I;
+    int gh = dv_siglip_grid_h(&c->siglip), gw = dv_siglip_grid_w(&c->siglip);
+    int H = c->lm.hidden, V = c->lm.vocab, blank = I->image_token_id;
+    *nll = 0;
+    *counted = 0;
+    if (st->hybrid || s->n_images != 1 || !s->pixels || gh * gw != st->n_tok || blank < 0)
+        return dv_fail(e, DOCVL_EINVAL, "a CTC sample needs one image (it has %d), a SigLIP-only "
+                       "model (%s) and a known image token (%d)", s->n_images,
+                       st->hybrid ? "hybrid" : "yes", (int)blank);
+    int rc = vision_fwd(st, 0, e);
+    vis_run *v = &st->vis;
+    float *frames = tg_alloc(&v->pool, (size_t)gw * H), *xn = tg_alloc(&v->pool, (size_t)gw * H);
+    float *rstd = tg_alloc(&v->pool, (size_t)gw), *logits = tg_alloc(&v->pool, (size_t)gw * V);
+    if (!rc)
+        rc = tg_pool_check(&v->pool, "CTC frames", e);
+    if (rc)
+        return rc;
+    for (int r = 0; r < gh; r++)
+        for (int col = 0; col < gw; col++)
+            for (int j = 0; j < H; j++)
+                frames[(size_t)col * H + j] += v->embeds[((size_t)r * gw + col) * H + j] / gh;
+    tg_rmsnorm_fwd(frames, xn, gw, H, I->lm.norm.w, c->lm.rms_eps, rstd);
+    tg_linear_fwd(xn, I->lm.head.w, NULL, gw, H, V, logits);
+    int L = s->n_ctc_target;
+    double loss = tg_ctc_loss(logits, gw, V, s->ctc_target, L, blank, L ? 1.0f / (float)L : 0.0f,
+                              train ? logits : NULL);
+    if (isnan(loss))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the CTC loss of %d frames", gw);
+    if (isinf(loss))
+        return DOCVL_OK;
+    *nll = loss;
+    *counted = L;
+    if (!train || !L || !st->vis_grad)
+        return DOCVL_OK;
+    int wl = st->m->trainable[DV_PART_LLM];
+    float *dxn = tg_alloc(&v->pool, (size_t)gw * H), *dframes = tg_alloc(&v->pool, (size_t)gw * H);
+    float *drows = tg_alloc(&v->pool, (size_t)st->n_tok * H);
+    if ((rc = tg_pool_check(&v->pool, "CTC gradients", e)))
+        return rc;
+    tg_linear_bwd(logits, xn, I->lm.head.w, gw, H, V, dxn, TG_G(I->lm.head, wl), NULL);
+    tg_rmsnorm_bwd(dxn, frames, rstd, gw, H, I->lm.norm.w, dframes, TG_G(I->lm.norm, wl));
+    for (int r = 0; r < gh; r++)
+        for (int col = 0; col < gw; col++)
+            for (int j = 0; j < H; j++)
+                drows[((size_t)r * gw + col) * H + j] = dframes[(size_t)col * H + j] / gh;
+    return vision_bwd(st, 0, drows, e);
+}
+
 /* The pass both entry points share: forward, loss, optionally backward. */
 static int run(dv_tmodel *m, tm_impl *I, tg_pool *keep, const dv_tsample *s, int train,
                double *nll, int *counted, float *logits_out, dv_tprof *prof, const dv_ctx *ctx,
@@ -268,6 +328,12 @@ static int run(dv_tmodel *m, tm_impl *I, tg_pool *keep, const dv_tsample *s, int
     step st;
     step_init(&st, m, I, s, train, prof, keep);
     dv_ctx_apply(ctx);
+    if (s->ctc_target) {
+        int rc = ctc_pass(&st, train, nll, counted, e);
+        tick(&st, DV_PH_LOSS);
+        step_free(&st);
+        return rc;
+    }
     int rc = check_sample(&st, e);
     if (!rc)
         rc = forward(&st, e);
