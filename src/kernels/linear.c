@@ -1,6 +1,7 @@
 #include "kernels/linear.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -190,19 +191,20 @@ static void gemv_part(void *arg, int part, int n_parts)
     }
 }
 
-static int gemv_ok(const dv_linear *L, int n)
+static int gemv_ok(const dv_linear *L, int n, int max_rows)
 {
-    return n <= GEMV_MAX_ROWS && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
+    return n <= max_rows && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
 }
 
-/* 1 done, 0 when these products are not ones for the direct kernels (too
- * many rows, f32 weights, quantized beside bf16, different inputs). */
+/* 1 done, 0 when these products are not ones for the direct kernels (more
+ * than max_rows rows, f32 weights, quantized beside bf16, different inputs). */
 static int forward_gemv(const dv_linear *const *L, float *const *y, int count, const float *x,
-                        int n, const dv_ctx *ctx)
+                        int n, int max_rows, const dv_ctx *ctx)
 {
     int quant = L[0]->qfmt != DV_QNONE;
     for (int m = 0; m < count; m++)
-        if (!gemv_ok(L[m], n) || (L[m]->qfmt != DV_QNONE) != quant || L[m]->in != L[0]->in)
+        if (!gemv_ok(L[m], n, max_rows) || (L[m]->qfmt != DV_QNONE) != quant ||
+            L[m]->in != L[0]->in)
             return 0;
     int in = L[0]->in;
     gemv_job j = { .L = L, .y = y, .count = count, .x = x, .n = n };
@@ -423,7 +425,7 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
 void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, dv_act act,
                            const dv_ctx *ctx)
 {
-    if (forward_gemv(&L, &y, 1, x, n, ctx)) {
+    if (forward_gemv(&L, &y, 1, x, n, GEMV_MAX_ROWS, ctx)) {
         epilogue(L, n, y, 0, L->out, act);
         return;
     }
@@ -460,7 +462,7 @@ void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, cons
 void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int count, const float *x,
                             int n, const dv_ctx *ctx)
 {
-    if (count > 0 && forward_gemv(L, y, count, x, n, ctx)) {
+    if (count > 0 && forward_gemv(L, y, count, x, n, INT_MAX, ctx)) {
         for (int m = 0; m < count; m++)
             epilogue(L[m], n, y[m], 0, L[m]->out, DV_ACT_NONE);
         return;
@@ -469,4 +471,29 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
         return;
     for (int m = 0; m < count; m++)
         dv_linear_forward(L[m], x, n, y[m], ctx);
+}
+
+/* The direct kernels compute each (weight row, input row) dot product alone,
+ * so any number of rows gives each row's one-row result; other weights go
+ * one row at a time through the path a one-row product takes. */
+void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int count,
+                            const float *x, int n, const dv_ctx *ctx)
+{
+    if (count <= 0 || n <= 0)
+        return;
+    if (forward_gemv(L, y, count, x, n, INT_MAX, ctx)) {
+        for (int m = 0; m < count; m++)
+            epilogue(L[m], n, y[m], 0, L[m]->out, DV_ACT_NONE);
+        return;
+    }
+    enum { MAX_MANY = 8 };
+    for (int c0 = 0; c0 < count; c0 += MAX_MANY) {
+        int cn = count - c0 < MAX_MANY ? count - c0 : MAX_MANY;
+        for (int t = 0; t < n; t++) {
+            float *yt[MAX_MANY];
+            for (int m = 0; m < cn; m++)
+                yt[m] = y[c0 + m] + (size_t)t * L[c0 + m]->out;
+            dv_linear_forward_many(L + c0, yt, cn, x + (size_t)t * L[c0]->in, 1, ctx);
+        }
+    }
 }

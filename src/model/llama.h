@@ -69,6 +69,13 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
                      float *logits, int all_logits, float *layer0_out, const dv_ctx *ctx,
                      dv_err *e);
 
+/* One token for each of n states (sequences decoded side by side, each at its
+ * own position): embeds [n, hidden], logits [n, vocab] (may be NULL). Each
+ * weight row is read once for all n; every state's logits equal those of a
+ * one-token dv_llama_forward on it, bit for bit. */
+int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
+                           const float *embeds, float *logits, const dv_ctx *ctx, dv_err *e);
+
 /* The decoder as generation sees it (model/decoder.h); states are
  * dv_llama_state. */
 dv_decoder dv_llama_decoder(const dv_llama *m);
