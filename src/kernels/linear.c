@@ -462,7 +462,7 @@ void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, cons
 void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int count, const float *x,
                             int n, const dv_ctx *ctx)
 {
-    if (count > 0 && forward_gemv(L, y, count, x, n, INT_MAX, ctx)) {
+    if (count > 0 && forward_gemv(L, y, count, x, n, GEMV_MAX_ROWS, ctx)) {
         for (int m = 0; m < count; m++)
             epilogue(L[m], n, y[m], 0, L[m]->out, DV_ACT_NONE);
         return;
