@@ -38,6 +38,8 @@ struct dv_llama_state {
 
 /* ---- state ---------------------------------------------------------------- */
 
+static void *kv_at(const dv_llama_state *s, void *base, size_t off);
+
 static float *alloc_f(size_t n, int *fail)
 {
     float *p = malloc((n ? n : 1) * sizeof *p);
@@ -111,6 +113,24 @@ void dv_llama_state_free(dv_llama_state *s)
 int dv_llama_kv_elem_bytes(const dv_llama *m) { return m->kv_f16 ? 2 : 4; }
 
 void dv_llama_state_reset(dv_llama_state *s) { s->pos = 0; }
+
+int dv_llama_state_copy(dv_llama_state *dst, const dv_llama_state *src, dv_err *e)
+{
+    if (dst->m != src->m)
+        return dv_fail(e, DOCVL_EINVAL, "copying a decoder state between two models");
+    if (dst->cap < src->pos)
+        return dv_fail(e, DOCVL_ECONTEXT, "a state of %d tokens does not fit a cache of %d",
+                       src->pos, dst->cap);
+    size_t row = src->kv_dim * (size_t)(src->kv_f16 ? sizeof(uint16_t) : sizeof(float));
+    for (int li = 0; li < src->m->cfg.layers; li++) {
+        memcpy(kv_at(dst, dst->kc, (size_t)li * dst->cap * dst->kv_dim),
+               kv_at(src, src->kc, (size_t)li * src->cap * src->kv_dim), row * (size_t)src->pos);
+        memcpy(kv_at(dst, dst->vc, (size_t)li * dst->cap * dst->kv_dim),
+               kv_at(src, src->vc, (size_t)li * src->cap * src->kv_dim), row * (size_t)src->pos);
+    }
+    dst->pos = src->pos;
+    return DOCVL_OK;
+}
 int dv_llama_state_pos(const dv_llama_state *s) { return s->pos; }
 int dv_llama_state_capacity(const dv_llama_state *s) { return s->cap; }
 

@@ -54,6 +54,10 @@ int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, 
 void dv_llama_state_free(dv_llama_state *s);
 void dv_llama_state_reset(dv_llama_state *s);
 int dv_llama_state_pos(const dv_llama_state *s);
+/* dst takes src's tokens (its cached keys and values and its position): a
+ * prompt prefilled once, continued as several sequences. dst's capacity must
+ * hold them. */
+int dv_llama_state_copy(dv_llama_state *dst, const dv_llama_state *src, dv_err *e);
 int dv_llama_state_capacity(const dv_llama_state *s);
 
 /* The language config the decoder was bound with (sizes, eps, context). */
