@@ -161,24 +161,41 @@ typedef struct gemv_job {
     int n;
 } gemv_job;
 
-static void gemv_rows(const gemv_job *j, const dv_linear *L, float *y, int lo, int hi)
+/* Quantized rows: up to DV_QDOT_ROWS input rows per pass over a weight row
+ * (its blocks loaded once for them), each result the one-row float. */
+static void gemv_qrows(const gemv_job *j, const dv_linear *L, float *y, int lo, int hi)
 {
-    int nb = dv_qblocks(L->in);
+    int nb = dv_qblocks(L->in), simd = dv_cpu_qdot_level();
     size_t qrow = dv_qrow_bytes(L->qfmt, L->in);
-    int simd = L->qfmt != DV_QNONE ? dv_cpu_qdot_level() : dv_cpu_has_avx2_fma();
     for (int r = lo; r < hi; r++) {
-        for (int t = 0; t < j->n; t++) {
-            float v;
-            if (L->qfmt != DV_QNONE)
-                v = dv_qdot_sums(L->qfmt, (const char *)L->q + (size_t)r * qrow,
-                                 j->xq + (size_t)t * nb, j->xoff + (size_t)t * nb * 8, L->in,
-                                 simd);
-            else
-                v = dv_bf16_dot((const uint16_t *)L->w + (size_t)r * L->in,
-                                j->x + (size_t)t * L->in, L->in, simd);
-            y[(size_t)t * L->out + r] = v;
+        const char *w = (const char *)L->q + (size_t)r * qrow;
+        for (int t0 = 0; t0 < j->n; t0 += DV_QDOT_ROWS) {
+            int m = j->n - t0 < DV_QDOT_ROWS ? j->n - t0 : DV_QDOT_ROWS;
+            const dv_q8_block *xs[DV_QDOT_ROWS];
+            const int32_t *offs[DV_QDOT_ROWS];
+            float v[DV_QDOT_ROWS];
+            for (int k = 0; k < m; k++) {
+                xs[k] = j->xq + (size_t)(t0 + k) * nb;
+                offs[k] = j->xoff + (size_t)(t0 + k) * nb * 8;
+            }
+            dv_qdot_sums_rows(L->qfmt, w, xs, offs, m, L->in, simd, v);
+            for (int k = 0; k < m; k++)
+                y[(size_t)(t0 + k) * L->out + r] = v[k];
         }
     }
+}
+
+static void gemv_rows(const gemv_job *j, const dv_linear *L, float *y, int lo, int hi)
+{
+    if (L->qfmt != DV_QNONE) {
+        gemv_qrows(j, L, y, lo, hi);
+        return;
+    }
+    int simd = dv_cpu_has_avx2_fma();
+    for (int r = lo; r < hi; r++)
+        for (int t = 0; t < j->n; t++)
+            y[(size_t)t * L->out + r] = dv_bf16_dot((const uint16_t *)L->w + (size_t)r * L->in,
+                                                    j->x + (size_t)t * L->in, L->in, simd);
 }
 
 static void gemv_part(void *arg, int part, int n_parts)

@@ -196,52 +196,116 @@ AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, const
  * four into 32 bits in one instruction: the maddubs + madd pairs above. */
 #define VNNI __attribute__((target("avx2,fma,avxvnni")))
 
-VNNI static float qdot_q8_vnni(const dv_q8_block *w, const dv_q8_block *x, int nb)
+/* One weight row against n <= DV_QDOT_ROWS activation rows: each weight
+ * block is loaded (and its signs taken) once for all of them, and each row's
+ * sums run through the same instructions in the same order as for a row
+ * alone, so every result is the single-row float bit for bit. Inlined with
+ * a constant n, the accumulators stay in registers. */
+VNNI static inline __attribute__((always_inline)) void
+qdot_q8_vnni_n(const dv_q8_block *w, const dv_q8_block *const *x, int nb, int n, float *out)
 {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0[DV_QDOT_ROWS], acc1[DV_QDOT_ROWS];
+    for (int t = 0; t < n; t++)
+        acc0[t] = acc1[t] = _mm256_setzero_ps();
     __m256i z = _mm256_setzero_si256();
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].q);
         __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].q);
-        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[b].q);
-        __m256i x1 = _mm256_loadu_si256((const __m256i *)x[b + 1].q);
-        __m256i p0 = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
-        __m256i p1 = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x1, w1));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+        __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1);
+        for (int t = 0; t < n; t++) {
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)x[t][b].q);
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)x[t][b + 1].q);
+            __m256i p0 = _mm256_dpbusd_avx_epi32(z, a0, _mm256_sign_epi8(x0, w0));
+            __m256i p1 = _mm256_dpbusd_avx_epi32(z, a1, _mm256_sign_epi8(x1, w1));
+            acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[t][b].d), _mm256_cvtepi32_ps(p0),
+                                      acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[t][b + 1].d),
+                                      _mm256_cvtepi32_ps(p1), acc1[t]);
+        }
     }
     for (; b < nb; b++) {
         __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
-        __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].q);
-        __m256i p = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
+        __m256i av = _mm256_sign_epi8(wv, wv);
+        for (int t = 0; t < n; t++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)x[t][b].q);
+            __m256i p = _mm256_dpbusd_avx_epi32(z, av, _mm256_sign_epi8(xv, wv));
+            acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[t][b].d), _mm256_cvtepi32_ps(p),
+                                      acc0[t]);
+        }
     }
-    return dv_hsum8(_mm256_add_ps(acc0, acc1));
+    for (int t = 0; t < n; t++)
+        out[t] = dv_hsum8(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
-VNNI static float qdot_q4_vnni(const dv_q4_block *w, const dv_q8_block *x, const int32_t *off,
-                               int nb)
+VNNI static inline __attribute__((always_inline)) void
+qdot_q4_vnni_n(const dv_q4_block *w, const dv_q8_block *const *x, const int32_t *const *off,
+               int nb, int n, float *out)
 {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0[DV_QDOT_ROWS], acc1[DV_QDOT_ROWS];
+    for (int t = 0; t < n; t++)
+        acc0[t] = acc1[t] = _mm256_setzero_ps();
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
-        __m256i p0 = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b)),
-                                             nibbles_q4(w[b].q),
-                                             _mm256_loadu_si256((const __m256i *)x[b].q));
-        __m256i p1 = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b + 8)),
-                                             nibbles_q4(w[b + 1].q),
-                                             _mm256_loadu_si256((const __m256i *)x[b + 1].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+        __m256i u0 = nibbles_q4(w[b].q), u1 = nibbles_q4(w[b + 1].q);
+        for (int t = 0; t < n; t++) {
+            __m256i p0 = _mm256_dpbusd_avx_epi32(
+                _mm256_loadu_si256((const __m256i *)(off[t] + 8 * b)), u0,
+                _mm256_loadu_si256((const __m256i *)x[t][b].q));
+            __m256i p1 = _mm256_dpbusd_avx_epi32(
+                _mm256_loadu_si256((const __m256i *)(off[t] + 8 * b + 8)), u1,
+                _mm256_loadu_si256((const __m256i *)x[t][b + 1].q));
+            acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[t][b].d), _mm256_cvtepi32_ps(p0),
+                                      acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[t][b + 1].d),
+                                      _mm256_cvtepi32_ps(p1), acc1[t]);
+        }
     }
     for (; b < nb; b++) {
-        __m256i p = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b)),
-                                            nibbles_q4(w[b].q),
-                                            _mm256_loadu_si256((const __m256i *)x[b].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
+        __m256i u = nibbles_q4(w[b].q);
+        for (int t = 0; t < n; t++) {
+            __m256i p = _mm256_dpbusd_avx_epi32(
+                _mm256_loadu_si256((const __m256i *)(off[t] + 8 * b)), u,
+                _mm256_loadu_si256((const __m256i *)x[t][b].q));
+            acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[t][b].d), _mm256_cvtepi32_ps(p),
+                                      acc0[t]);
+        }
     }
-    return dv_hsum8(_mm256_add_ps(acc0, acc1));
+    for (int t = 0; t < n; t++)
+        out[t] = dv_hsum8(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
+/* The forms for each row count: a constant n each, so nothing spills. */
+#define QDOT_ROWS_FORMS(n)                                                                   \
+    VNNI static void qdot_q8_vnni_##n(const dv_q8_block *w, const dv_q8_block *const *x,     \
+                                      int nb, float *out)                                    \
+    {                                                                                        \
+        qdot_q8_vnni_n(w, x, nb, n, out);                                                    \
+    }                                                                                        \
+    VNNI static void qdot_q4_vnni_##n(const dv_q4_block *w, const dv_q8_block *const *x,     \
+                                      const int32_t *const *off, int nb, float *out)         \
+    {                                                                                        \
+        qdot_q4_vnni_n(w, x, off, nb, n, out);                                               \
+    }
+QDOT_ROWS_FORMS(1)
+QDOT_ROWS_FORMS(2)
+QDOT_ROWS_FORMS(3)
+QDOT_ROWS_FORMS(4)
+
+static void qdot_rows_vnni(dv_qfmt f, const void *w, const dv_q8_block *const *x,
+                           const int32_t *const *off, int n, int nb, float *out)
+{
+    typedef void (*q8_fn)(const dv_q8_block *, const dv_q8_block *const *, int, float *);
+    typedef void (*q4_fn)(const dv_q4_block *, const dv_q8_block *const *, const int32_t *const *,
+                          int, float *);
+    static const q8_fn q8[DV_QDOT_ROWS] = { qdot_q8_vnni_1, qdot_q8_vnni_2, qdot_q8_vnni_3,
+                                            qdot_q8_vnni_4 };
+    static const q4_fn q4[DV_QDOT_ROWS] = { qdot_q4_vnni_1, qdot_q4_vnni_2, qdot_q4_vnni_3,
+                                            qdot_q4_vnni_4 };
+    if (f == DV_Q8)
+        q8[n - 1](w, x, nb, out);
+    else
+        q4[n - 1](w, x, off, nb, out);
 }
 
 /* The same rounding as the scalar form: |x| max, one division, x * (1/d)
@@ -337,8 +401,11 @@ float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t
 {
     int nb = dv_qblocks(in);
 #if DV_X86
-    if (simd >= 2)
-        return f == DV_Q8 ? qdot_q8_vnni(w, x, nb) : qdot_q4_vnni(w, x, off, nb);
+    if (simd >= 2) {
+        float r;
+        qdot_rows_vnni(f, w, &x, &off, 1, nb, &r);
+        return r;
+    }
     if (simd)
         return f == DV_Q8 ? qdot_q8_avx2(w, x, nb) : qdot_q4_avx2(w, x, off, nb);
 #else
@@ -346,6 +413,19 @@ float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t
     (void)off;
 #endif
     return f == DV_Q8 ? qdot_q8_scalar(w, x, nb) : qdot_q4_scalar(w, x, nb);
+}
+
+void dv_qdot_sums_rows(dv_qfmt f, const void *w, const dv_q8_block *const *x,
+                       const int32_t *const *off, int n, int in, int simd, float *out)
+{
+#if DV_X86
+    if (simd >= 2) {
+        qdot_rows_vnni(f, w, x, off, n, dv_qblocks(in), out);
+        return;
+    }
+#endif
+    for (int t = 0; t < n; t++)
+        out[t] = dv_qdot_sums(f, w, x[t], off[t], in, simd);
 }
 
 float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd)

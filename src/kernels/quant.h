@@ -54,6 +54,12 @@ float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd);
  * forms ignore them, NULL allowed there). */
 float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t *off, int in,
                    int simd);
+/* The dot products of one weight row with n <= DV_QDOT_ROWS activation rows
+ * x[t] (q4 offsets off[t]) into out[t], each the float dv_qdot_sums gives
+ * that row alone, bit for bit: the weight blocks are loaded once for all. */
+#define DV_QDOT_ROWS 4
+void dv_qdot_sums_rows(dv_qfmt f, const void *w, const dv_q8_block *const *x,
+                       const int32_t *const *off, int n, int in, int simd, float *out);
 /* off[8 b + l] = -8 * (sum of block b's 4 values in 4-byte lane l): where a
  * q4 block's integer sums start, so unsigned nibbles give sum (u - 8) x.
  * off holds 8 * nb values. */
