@@ -61,6 +61,7 @@ typedef struct figures {
     double page_s, page_vision_s, page_prefill_s, page_decode_s;  /* --page: totals */
     double page_cpu_s;    /* CPU seconds of the page, all threads */
     double batch_tps[8];  /* --batch: tokens per second of all sequences together */
+    double batch_cpu_tps[8];  /* the same per CPU second (all threads) */
 } figures;
 
 typedef struct stream_arg { const __m256i *p; size_t n; long long sink; } stream_arg;
@@ -286,12 +287,15 @@ static int time_batches(const bench_opts *o, const dv_model *m, const dv_llama_s
         for (int k = 0; k < n && !rc; k++)
             if (!(rc = dv_llama_state_new(m->llama, dv_llama_state_pos(src) + o->decode, &st[k], e)))
                 rc = dv_llama_state_copy(st[k], src, e);
+        double cpu0 = bench_cpu_seconds();
         if (!rc)
             rc = decode_together(o, m, st, n, o->decode, emb, ctx, step, e);
+        double cpu = bench_cpu_seconds() - cpu0;
         free_states(st, n);
         if (!rc) {
             qsort(step, (size_t)o->decode, sizeof *step, bench_cmp_double);
             f->batch_tps[b] = n / step[o->decode / 2];
+            f->batch_cpu_tps[b] = n * o->decode / cpu;
         }
     }
     free(step);
@@ -455,8 +459,9 @@ static void print_text(const bench_opts *o, const figures *f)
     for (int b = 0; b < o->n_batch; b++) {
         double w_gbs = f->batch_tps[b] / o->batch[b] * f->decode_bytes_per_token / 1e9;
         printf("  decode %2d together     %8.2f tok/s in all (%.2fx one sequence), %.1f GB/s of "
-               "weights (%.0f%% of memory read)\n", o->batch[b], f->batch_tps[b],
-               ratio(f->batch_tps[b], f->decode_tps), w_gbs, 100 * w_gbs / f->mem_gbs[1]);
+               "weights (%.0f%% of memory read); %.2f tok per CPU s\n", o->batch[b],
+               f->batch_tps[b], ratio(f->batch_tps[b], f->decode_tps), w_gbs,
+               100 * w_gbs / f->mem_gbs[1], f->batch_cpu_tps[b]);
     }
     if (o->page_tiles > 0) {
         double T = o->page_tiles;
@@ -515,8 +520,11 @@ static void print_json(const bench_opts *o, const figures *f)
         if (o->page_tiles > 0)
             printf(", \"page_batch\": %d", o->page_batch);
         for (int b = 0; b < o->n_batch; b++)
-            printf("%s%d: %.3f%s", b ? ", \"" : ", \"batch_decode_tps\": {\"", o->batch[b],
+            printf("%s%d\": %.3f%s", b ? ", \"" : ", \"batch_decode_tps\": {\"", o->batch[b],
                    f->batch_tps[b], b + 1 == o->n_batch ? "}" : "");
+        for (int b = 0; b < o->n_batch; b++)
+            printf("%s%d\": %.3f%s", b ? ", \"" : ", \"batch_decode_cpu_tps\": {\"",
+                   o->batch[b], f->batch_cpu_tps[b], b + 1 == o->n_batch ? "}" : "");
     }
     printf("}\n");
 }

@@ -205,6 +205,7 @@ VNNI static inline __attribute__((always_inline)) void
 qdot_q8_vnni_n(const dv_q8_block *w, const dv_q8_block *const *x, int nb, int n, float *out)
 {
     __m256 acc0[DV_QDOT_ROWS], acc1[DV_QDOT_ROWS];
+#pragma GCC unroll 4
     for (int t = 0; t < n; t++)
         acc0[t] = acc1[t] = _mm256_setzero_ps();
     __m256i z = _mm256_setzero_si256();
@@ -213,6 +214,7 @@ qdot_q8_vnni_n(const dv_q8_block *w, const dv_q8_block *const *x, int nb, int n,
         __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].q);
         __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].q);
         __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1);
+#pragma GCC unroll 4
         for (int t = 0; t < n; t++) {
             __m256i x0 = _mm256_loadu_si256((const __m256i *)x[t][b].q);
             __m256i x1 = _mm256_loadu_si256((const __m256i *)x[t][b + 1].q);
@@ -227,6 +229,7 @@ qdot_q8_vnni_n(const dv_q8_block *w, const dv_q8_block *const *x, int nb, int n,
     for (; b < nb; b++) {
         __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
         __m256i av = _mm256_sign_epi8(wv, wv);
+#pragma GCC unroll 4
         for (int t = 0; t < n; t++) {
             __m256i xv = _mm256_loadu_si256((const __m256i *)x[t][b].q);
             __m256i p = _mm256_dpbusd_avx_epi32(z, av, _mm256_sign_epi8(xv, wv));
@@ -234,6 +237,7 @@ qdot_q8_vnni_n(const dv_q8_block *w, const dv_q8_block *const *x, int nb, int n,
                                       acc0[t]);
         }
     }
+#pragma GCC unroll 4
     for (int t = 0; t < n; t++)
         out[t] = dv_hsum8(_mm256_add_ps(acc0[t], acc1[t]));
 }
@@ -243,11 +247,13 @@ qdot_q4_vnni_n(const dv_q4_block *w, const dv_q8_block *const *x, const int32_t 
                int nb, int n, float *out)
 {
     __m256 acc0[DV_QDOT_ROWS], acc1[DV_QDOT_ROWS];
+#pragma GCC unroll 4
     for (int t = 0; t < n; t++)
         acc0[t] = acc1[t] = _mm256_setzero_ps();
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         __m256i u0 = nibbles_q4(w[b].q), u1 = nibbles_q4(w[b + 1].q);
+#pragma GCC unroll 4
         for (int t = 0; t < n; t++) {
             __m256i p0 = _mm256_dpbusd_avx_epi32(
                 _mm256_loadu_si256((const __m256i *)(off[t] + 8 * b)), u0,
@@ -263,6 +269,7 @@ qdot_q4_vnni_n(const dv_q4_block *w, const dv_q8_block *const *x, const int32_t 
     }
     for (; b < nb; b++) {
         __m256i u = nibbles_q4(w[b].q);
+#pragma GCC unroll 4
         for (int t = 0; t < n; t++) {
             __m256i p = _mm256_dpbusd_avx_epi32(
                 _mm256_loadu_si256((const __m256i *)(off[t] + 8 * b)), u,
@@ -271,6 +278,7 @@ qdot_q4_vnni_n(const dv_q4_block *w, const dv_q8_block *const *x, const int32_t 
                                       acc0[t]);
         }
     }
+#pragma GCC unroll 4
     for (int t = 0; t < n; t++)
         out[t] = dv_hsum8(_mm256_add_ps(acc0[t], acc1[t]));
 }
