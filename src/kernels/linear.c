@@ -158,6 +158,8 @@ typedef struct gemv_job {
     const float *x;
     const dv_q8_block *xq;  /* x quantized, when the weights are */
     const int32_t *xoff;    /* and its q4 offsets (dv_q4_offsets) */
+    const char *xaux;       /* and its AVX-512 layout (dv_qx_prepare), or NULL */
+    size_t aux_bytes;
     int n;
 } gemv_job;
 
@@ -173,12 +175,14 @@ static void gemv_qrows(const gemv_job *j, const dv_linear *L, float *y, int lo, 
             int m = j->n - t0 < DV_QDOT_ROWS ? j->n - t0 : DV_QDOT_ROWS;
             const dv_q8_block *xs[DV_QDOT_ROWS];
             const int32_t *offs[DV_QDOT_ROWS];
+            const void *aux[DV_QDOT_ROWS];
             float v[DV_QDOT_ROWS];
             for (int k = 0; k < m; k++) {
                 xs[k] = j->xq + (size_t)(t0 + k) * nb;
                 offs[k] = j->xoff + (size_t)(t0 + k) * nb * 8;
+                aux[k] = j->xaux ? j->xaux + (size_t)(t0 + k) * j->aux_bytes : NULL;
             }
-            dv_qdot_sums_rows(L->qfmt, w, xs, offs, m, L->in, simd, v);
+            dv_qdot_sums_rows(L->qfmt, w, xs, offs, aux, m, L->in, simd, v);
             for (int k = 0; k < m; k++)
                 y[(size_t)(t0 + k) * L->out + r] = v[k];
         }
@@ -227,6 +231,7 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
     gemv_job j = { .L = L, .y = y, .count = count, .x = x, .n = n };
     dv_q8_block *xq = NULL;
     int32_t *xoff = NULL;
+    char *xaux = NULL;
     if (quant) {
         size_t nb = (size_t)dv_qblocks(in);
         xq = malloc((size_t)n * nb * sizeof *xq);
@@ -242,10 +247,18 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
         }
         j.xq = xq;
         j.xoff = xoff;
+        /* without memory for it, the AVX-VNNI form: the same floats */
+        if (dv_cpu_qdot_level() >= 3 && (xaux = malloc((size_t)n * dv_qx_bytes(in)))) {
+            j.aux_bytes = dv_qx_bytes(in);
+            for (int t = 0; t < n; t++)
+                dv_qx_prepare(xq + (size_t)t * nb, in, xaux + (size_t)t * j.aux_bytes);
+            j.xaux = xaux;
+        }
     }
     dv_pool_run(ctx ? ctx->pool : NULL, gemv_part, &j);
     free(xq);
     free(xoff);
+    free(xaux);
     return 1;
 }
 

@@ -300,6 +300,116 @@ QDOT_ROWS_FORMS(2)
 QDOT_ROWS_FORMS(3)
 QDOT_ROWS_FORMS(4)
 
+/* ---- AVX-512 VNNI: two blocks per instruction ----
+ * Lanes 0-7 hold a pair's first block and lanes 8-15 its second: the
+ * two-accumulator sums of the AVX-VNNI kernels above, lane for lane, so each
+ * float is theirs. q8 cannot take signs per byte here (no vpsignb): the
+ * activations go in as unsigned x + 128 and each weight block's 128 * sum w
+ * (counted once for all rows) is where its integer sums start. */
+#define VNNI512 __attribute__((target("avx2,fma,avxvnni,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+VNNI512 static inline __m512 pair_scales(float d0, float d1)
+{
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)),
+                                               _mm256_castps_pd(_mm256_set1_ps(d1)), 1));
+}
+
+VNNI512 static inline __m512i pair_bytes(__m256i a, __m256i b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+/* One weight row (q8 or q4) against n activation rows in the pairs layout
+ * (dv_qx_prepare); an odd last block as the AVX-VNNI form takes it. */
+VNNI512 static inline __attribute__((always_inline)) void
+qrows_512_n(dv_qfmt f, const void *w, const char *const *aux, const int32_t *const *off, int nb,
+            int n, float *out)
+{
+    const dv_q8_block *w8 = w;
+    const dv_q4_block *w4 = w;
+    size_t qbytes = (size_t)(nb + 1) / 2 * 64;
+    __m512 acc[DV_QDOT_ROWS];
+#pragma GCC unroll 4
+    for (int t = 0; t < n; t++)
+        acc[t] = _mm512_setzero_ps();
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int p = 0; p < nb / 2; p++) {
+        int b = 2 * p;
+        __m512i wv, start = _mm512_setzero_si512();
+        __m512 wd;
+        if (f == DV_Q8) {
+            wv = pair_bytes(_mm256_loadu_si256((const __m256i *)w8[b].q),
+                            _mm256_loadu_si256((const __m256i *)w8[b + 1].q));
+            start = _mm512_sub_epi32(start, _mm512_dpbusd_epi32(start, flip, wv));
+            wd = pair_scales(w8[b].d, w8[b + 1].d);
+        } else {
+            wv = pair_bytes(nibbles_q4(w4[b].q), nibbles_q4(w4[b + 1].q));
+            wd = pair_scales(w4[b].d, w4[b + 1].d);
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < n; t++) {
+            __m512i xv = _mm512_loadu_si512(aux[t] + (size_t)p * 64), sums;
+            if (f == DV_Q8)
+                sums = _mm512_dpbusd_epi32(start, _mm512_xor_si512(xv, flip), wv);
+            else
+                sums = _mm512_dpbusd_epi32(_mm512_loadu_si512(off[t] + 8 * b), wv, xv);
+            __m512 xd = _mm512_loadu_ps((const float *)(aux[t] + qbytes) + (size_t)p * 16);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(wd, xd), _mm512_cvtepi32_ps(sums), acc[t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < n; t++) {
+        __m256 lo = _mm512_castps512_ps256(acc[t]);
+        __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+        if (nb % 2) {
+            int b = nb - 1;
+            const int8_t *xq = (const int8_t *)aux[t] + (size_t)(nb / 2) * 64;
+            float xd = ((const float *)(aux[t] + qbytes))[(size_t)(nb / 2) * 16];
+            __m256i xv = _mm256_loadu_si256((const __m256i *)xq), sums;
+            float wd;
+            if (f == DV_Q8) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)w8[b].q);
+                sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv),
+                                           _mm256_sign_epi8(xv, wv));
+                wd = w8[b].d;
+            } else {
+                sums = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(off[t] + 8 * b)),
+                                           nibbles_q4(w4[b].q), xv);
+                wd = w4[b].d;
+            }
+            lo = _mm256_fmadd_ps(_mm256_set1_ps(wd * xd), _mm256_cvtepi32_ps(sums), lo);
+        }
+        out[t] = dv_hsum8(_mm256_add_ps(lo, hi));
+    }
+}
+
+#define QROWS_512_FORMS(n)                                                                   \
+    VNNI512 static void qrows_q8_512_##n(const void *w, const char *const *aux,              \
+                                         const int32_t *const *off, int nb, float *out)      \
+    {                                                                                        \
+        qrows_512_n(DV_Q8, w, aux, off, nb, n, out);                                         \
+    }                                                                                        \
+    VNNI512 static void qrows_q4_512_##n(const void *w, const char *const *aux,              \
+                                         const int32_t *const *off, int nb, float *out)      \
+    {                                                                                        \
+        qrows_512_n(DV_Q4, w, aux, off, nb, n, out);                                         \
+    }
+QROWS_512_FORMS(1)
+QROWS_512_FORMS(2)
+QROWS_512_FORMS(3)
+QROWS_512_FORMS(4)
+
+static void qrows_512(dv_qfmt f, const void *w, const char *const *aux, const int32_t *const *off,
+                      int n, int nb, float *out)
+{
+    typedef void (*fn)(const void *, const char *const *, const int32_t *const *, int, float *);
+    static const fn q8[DV_QDOT_ROWS] = { qrows_q8_512_1, qrows_q8_512_2, qrows_q8_512_3,
+                                         qrows_q8_512_4 };
+    static const fn q4[DV_QDOT_ROWS] = { qrows_q4_512_1, qrows_q4_512_2, qrows_q4_512_3,
+                                         qrows_q4_512_4 };
+    (f == DV_Q8 ? q8 : q4)[n - 1](w, aux, off, nb, out);
+}
+
 static void qdot_rows_vnni(dv_qfmt f, const void *w, const dv_q8_block *const *x,
                            const int32_t *const *off, int n, int nb, float *out)
 {
@@ -423,10 +533,35 @@ float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t
     return f == DV_Q8 ? qdot_q8_scalar(w, x, nb) : qdot_q4_scalar(w, x, nb);
 }
 
+size_t dv_qx_bytes(int in)
+{
+    size_t pairs = (size_t)(dv_qblocks(in) + 1) / 2;
+    return pairs * 64 + pairs * 16 * sizeof(float);
+}
+
+void dv_qx_prepare(const dv_q8_block *x, int in, void *aux)
+{
+    int nb = dv_qblocks(in);
+    size_t qbytes = (size_t)(nb + 1) / 2 * 64;
+    int8_t *q = aux;
+    float *d = (float *)((char *)aux + qbytes);
+    memset(aux, 0, dv_qx_bytes(in));
+    for (int b = 0; b < nb; b++) {
+        memcpy(q + (size_t)b * DV_QBLOCK, x[b].q, DV_QBLOCK);
+        for (int l = 0; l < 8; l++)
+            d[(size_t)b / 2 * 16 + (size_t)(b % 2) * 8 + l] = x[b].d;
+    }
+}
+
 void dv_qdot_sums_rows(dv_qfmt f, const void *w, const dv_q8_block *const *x,
-                       const int32_t *const *off, int n, int in, int simd, float *out)
+                       const int32_t *const *off, const void *const *aux, int n, int in,
+                       int simd, float *out)
 {
 #if DV_X86
+    if (simd >= 3 && aux) {
+        qrows_512(f, w, (const char *const *)aux, off, n, dv_qblocks(in), out);
+        return;
+    }
     if (simd >= 2) {
         qdot_rows_vnni(f, w, x, off, n, dv_qblocks(in), out);
         return;
