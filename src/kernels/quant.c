@@ -407,7 +407,10 @@ static void qrows_512(dv_qfmt f, const void *w, const char *const *aux, const in
                                          qrows_q8_512_4 };
     static const fn q4[DV_QDOT_ROWS] = { qrows_q4_512_1, qrows_q4_512_2, qrows_q4_512_3,
                                          qrows_q4_512_4 };
-    (f == DV_Q8 ? q8 : q4)[n - 1](w, aux, off, nb, out);
+    if (f == DV_Q8)
+        q8[n - 1](w, aux, off, nb, out);
+    else
+        q4[n - 1](w, aux, off, nb, out);
 }
 
 static void qdot_rows_vnni(dv_qfmt f, const void *w, const dv_q8_block *const *x,
