@@ -116,7 +116,11 @@ static dv_text_verdict judge(dv_doc *d, int p, dv_page_text *t)
 }
 
 /* The document's text against a reference: similarity at least min. */
-static void born_digital_at(const char *pdf, const char *ref, double min)
+static char *undo_pdftotext_rtl(const char *s);
+
+/* The document's text against a reference (undo: with pdftotext's
+ * right-to-left mistakes undone): similarity at least min. */
+static void born_digital_at(const char *pdf, const char *ref, double min, int undo)
 {
     dv_doc *d = open_doc(pdf);
     GString *all = g_string_new(NULL);
@@ -142,6 +146,11 @@ static void born_digital_at(const char *pdf, const char *ref, double min)
     char *path = test_data(ref);
     gchar *want;
     g_assert_true(g_file_get_contents(path, &want, NULL, NULL));
+    if (undo) {
+        char *fixed = undo_pdftotext_rtl(want);
+        g_free(want);
+        want = fixed;
+    }
     double sim = similarity(all->str, want);
     g_test_message("%s: similarity %.4f", pdf, sim);
     if (sim < min)
@@ -155,7 +164,7 @@ static void born_digital_at(const char *pdf, const char *ref, double min)
 
 static void born_digital(const char *pdf, const char *ref)
 {
-    born_digital_at(pdf, ref, 0.98);
+    born_digital_at(pdf, ref, 0.98, 0);
 }
 
 static void test_born_digital(void)
@@ -406,20 +415,75 @@ static void test_ocr_layer(void)
     dv_doc_close(d);
 }
 
+static int is_rtl_letter(gunichar c)
+{
+    return g_unichar_isalpha(c) && ((c >= 0x0590 && c <= 0x08FF) || (c >= 0xFB1D && c <= 0xFDFF) ||
+                                    (c >= 0xFE70 && c <= 0xFEFF));
+}
+
+static int is_ascii_alnum(gunichar c)
+{
+    return c < 128 && g_ascii_isalnum((char)c);
+}
+
+/* pdftotext's text of a right-to-left page with its two mistakes undone.
+ * It writes the punctuation that ends a clause (a neutral character) in
+ * its visual place, left of the space, so before the next word ("البيانات
+ * ،مما" where every reader and docling's reviewed transcription of
+ * right_to_left_01 have "البيانات، مما"); and it writes no space between a
+ * left-to-right word and the right-to-left word beside it ("Rو Python"
+ * where the page and the transcription have "R و Python"). */
+static char *undo_pdftotext_rtl(const char *s)
+{
+    GString *bare = g_string_new(NULL);
+    for (const char *p = s; *p; p = g_utf8_next_char(p))
+        if (!is_bidi_mark(g_utf8_get_char(p)))
+            g_string_append_unichar(bare, g_utf8_get_char(p));
+    GString *o = g_string_new(NULL);
+    gunichar prev = 0;
+    for (const char *p = bare->str; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        const char *q = g_utf8_next_char(p);
+        if (c == ' ' && *q && g_unichar_ispunct(g_utf8_get_char(q)) &&
+            is_rtl_letter(g_utf8_get_char(g_utf8_next_char(q)))) {
+            g_string_append_unichar(o, g_utf8_get_char(q));
+            g_string_append_c(o, ' ');
+            prev = ' ';
+            p = q;
+            continue;
+        }
+        if ((is_ascii_alnum(prev) && is_rtl_letter(c)) || (is_rtl_letter(prev) && is_ascii_alnum(c)))
+            g_string_append_c(o, ' ');
+        g_string_append_unichar(o, c);
+        prev = c;
+    }
+    g_string_free(bare, TRUE);
+    return g_string_free(o, FALSE);
+}
+
+static void test_undo_pdftotext_rtl(void)
+{
+    char *s = undo_pdftotext_rtl("\u202bالبيانات\u202c \u202b،مما\u202c Rو Python ﺭﺍﺑﻂfarbod");
+    g_assert_cmpstr(s, ==, "البيانات، مما R و Python ﺭﺍﺑﻂ farbod");
+    g_free(s);
+}
+
 /* Right-to-left pages: every line kept (Poppler's page text lost most of the
- * Persian page and a line of habibi.pdf), as close to pdftotext as the
- * scripts allow. The Persian page stays below 0.98: Poppler's text
- * selection, the only text glib gives, never reaches its two header lines
- * at the top left ("ﻋﻠﻮم و ﻓﻨﺎوري اﻃﻼﻋﺎت"), and pdftotext writes the comma
- * of every clause on the wrong side of its space (see below). */
+ * Persian page and a line of habibi.pdf), as near pdftotext as the scripts
+ * allow, compared with pdftotext's text with its mistakes undone (above).
+ * The Persian page stays below 0.98 of even that: one of its header lines
+ * at the top left ("ﭘﮋوﻫﺸﮕﺎه اﻃﻼﻋﺎت و ﻣﺪارك") is in none of the text
+ * selections Poppler's glib interface gives (whole page from each corner,
+ * bands of it), and pdftotext writes numbers inside its Persian lines in
+ * visual order ("1387/02/01 :" for "درﯾﺎﻓﺖ: 1387/02/01"). */
 static void test_right_to_left(void)
 {
     born_digital_at("corpus/nonlatin/habibi.pdf", "corpus/nonlatin/habibi.ref-pdftotext.txt",
-                    0.98);
+                    0.98, 0);
     born_digital_at("corpus/nonlatin/right_to_left_01.pdf",
-                    "corpus/nonlatin/right_to_left_01.ref-pdftotext.txt", 0.96);
+                    "corpus/nonlatin/right_to_left_01.ref-pdftotext.txt", 0.98, 1);
     born_digital_at("corpus/nonlatin/persian_hf_ff3d6e_pg1.pdf",
-                    "corpus/nonlatin/persian_hf_ff3d6e_pg1.ref-pdftotext.txt", 0.93);
+                    "corpus/nonlatin/persian_hf_ff3d6e_pg1.ref-pdftotext.txt", 0.96, 1);
 }
 
 static char *page_text_of(const char *rel, dv_page_text *t)
@@ -441,7 +505,8 @@ static char *file_text(const char *rel)
 }
 
 /* Words of a right-to-left line: marked, in logical order (each next word
- * to the left of the one before on its line), without marks, none starting
+ * to the left of the one before on its line; a word set sideways in the
+ * margin is on no line with them), without marks, none starting
  * with a combining mark. */
 static void check_rtl_words(const dv_page_text *t)
 {
@@ -453,7 +518,8 @@ static void check_rtl_words(const dv_page_text *t)
             g_assert_false(is_bidi_mark(g_utf8_get_char(p)));
         rtl += w->rtl;
         if (i > 0 && w->rtl && t->words[i - 1].rtl &&
-            dv_box_overlap_y(w->box, t->words[i - 1].box) > dv_box_h(w->box) / 2)
+            dv_box_overlap_y(w->box, t->words[i - 1].box) > dv_box_h(w->box) / 2 &&
+            dv_box_h(t->words[i - 1].box) * 2 < dv_box_h(w->box) * 3)
             g_assert_cmpint(w->box.x1, <=, t->words[i - 1].box.x1);
     }
     g_assert_cmpint(rtl, >, t->n_words / 2);
@@ -486,6 +552,10 @@ static void test_rtl_logical_order(void)
     text = page_text_of("corpus/nonlatin/persian_hf_ff3d6e_pg1.pdf", &t);
     g_assert_nonnull(strstr(text, "1387/02/01"));
     g_assert_nonnull(strstr(text, "ﺷﺒﮑﻪﻫﺎي ﺑﯽﺳﯿﻢ"));
+    /* a header line at the top left that only the reading from the top
+     * left reaches; the rest of the page only the one from the top right */
+    g_assert_nonnull(strstr(text, "ﻋﻠﻮم و ﻓﻨﺎوري اﻃﻼﻋﺎت"));
+    g_assert_nonnull(strstr(text, "Downloaded from"));
     check_rtl_words(&t);
     dv_page_text_free(&t);
 }
@@ -647,6 +717,7 @@ int main(int argc, char **argv)
     g_test_add_func("/textlayer/garbage", test_garbage);
     g_test_add_func("/textlayer/word-boxes-scale", test_word_boxes_scale);
     g_test_add_func("/textlayer/pdftotext-conventions", test_pdftotext_conventions);
+    g_test_add_func("/textlayer/undo-pdftotext-rtl", test_undo_pdftotext_rtl);
     g_test_add_func("/textlayer/memory-equals-file", test_memory_equals_file);
     g_test_add_func("/textlayer/scanned", test_scanned);
     g_test_add_func("/textlayer/ocr-layer", test_ocr_layer);
