@@ -329,6 +329,36 @@ static void test_garbage(void)
     g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_USABLE);
 }
 
+/* A line with a word standing on it counts as read, however little of its
+ * box the word fills (a heading inside the frame ruled round it, which the
+ * layout takes as one line); a word merely reaching into the next line, as
+ * a font's box does, does not read that line. */
+static void test_incomplete_lines(void)
+{
+    dv_word w = {"COLLABORATORS", {600, 108, 900, 132}, 0};
+    dv_page_text t = {"COLLABORATORS", &w, 1, 13, 0, 0, 0};
+    dv_box frame = {100, 100, 1500, 140};
+    dv_block blk = {frame, DV_BLOCK_TEXT, 0, 1};
+    dv_layout l = {1600, 1000, 0, 0, 0, 20, &frame, 1, &blk, 1, 1};
+    g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_USABLE);
+    w.box = (dv_box){100, 95, 900, 136};
+    dv_box lines[2] = {{100, 100, 900, 130}, {100, 134, 900, 164}};
+    l.lines = lines;
+    l.n_lines = 2;
+    g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_INCOMPLETE);
+}
+
+/* Japanese set vertically: Poppler's glyph boxes lie half a glyph off the
+ * ink, yet every printed line has its words (once judged incomplete). */
+static void test_vertical_complete(void)
+{
+    dv_doc *d = open_doc("corpus/nonlatin/vertical.pdf");
+    dv_page_text t;
+    g_assert_cmpint(judge(d, 0, &t), ==, DV_TEXTLAYER_USABLE);
+    dv_page_text_free(&t);
+    dv_doc_close(d);
+}
+
 /* A one-page PDF made here: a gray picture filling a w x h pt page and, over
  * it, each text line at its box (pt, top-left origin) with render mode tr
  * (3 = invisible, the way OCR layers are written). Offsets in the xref are
@@ -715,6 +745,8 @@ int main(int argc, char **argv)
     g_test_add_func("/textlayer/similarity-helper", test_similarity_helper);
     g_test_add_func("/textlayer/modes", test_modes);
     g_test_add_func("/textlayer/garbage", test_garbage);
+    g_test_add_func("/textlayer/incomplete-lines", test_incomplete_lines);
+    g_test_add_func("/textlayer/vertical-complete", test_vertical_complete);
     g_test_add_func("/textlayer/word-boxes-scale", test_word_boxes_scale);
     g_test_add_func("/textlayer/pdftotext-conventions", test_pdftotext_conventions);
     g_test_add_func("/textlayer/undo-pdftotext-rtl", test_undo_pdftotext_rtl);
