@@ -337,6 +337,16 @@ static int rect_cmp(const void *pa, const void *pb)
     return 0;
 }
 
+/* Characters that have a box in Poppler's layout: all but the
+ * bidirectional marks. */
+static guint boxed_chars(const char *s)
+{
+    guint n = 0;
+    for (const char *p = s; *p; p = g_utf8_next_char(p))
+        n += !is_bidi_mark(g_utf8_get_char(p));
+    return n;
+}
+
 /* Whether a line of `from` (bytes [p, end), boxes from rect k on) has no
  * glyph among the sorted boxes `have`. */
 static int line_is_new(const reading *from, const char *p, const char *end, guint k,
@@ -350,7 +360,7 @@ static int line_is_new(const reading *from, const char *p, const char *end, guin
         const PopplerRectangle *r = &from->rects[k++];
         if (g_unichar_isspace(c))
             continue;
-        if (bsearch(r, have, n_have, sizeof *have, rect_cmp))
+        if (n_have && bsearch(r, have, n_have, sizeof *have, rect_cmp))
             return 0;
         glyphs++;
     }
@@ -366,8 +376,12 @@ static int line_is_new(const reading *from, const char *p, const char *end, guin
  * their order; here they come last. */
 static void add_missing_lines(reading *to, const reading *from)
 {
+    /* the boxes added must follow the text's own, one for each character */
+    if (boxed_chars(to->text) != to->n_rects)
+        return;
     PopplerRectangle *have = g_memdup2(to->rects, to->n_rects * sizeof *have);
-    qsort(have, to->n_rects, sizeof *have, rect_cmp);
+    if (to->n_rects)
+        qsort(have, to->n_rects, sizeof *have, rect_cmp);
     GString *text = g_string_new(to->text);
     GArray *rects = g_array_new(FALSE, FALSE, sizeof(PopplerRectangle));
     g_array_append_vals(rects, to->rects, to->n_rects);
