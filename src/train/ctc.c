@@ -1,5 +1,7 @@
 #include "train/ctc.h"
 
+#include "train/grad_ops.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,13 +49,7 @@ static void log_softmax(const float *logits, int T, int V, double *lp)
     for (int t = 0; t < T; t++) {
         const float *z = logits + (size_t)t * V;
         double *o = lp + (size_t)t * V;
-        float mx = z[0];
-        for (int k = 1; k < V; k++)
-            mx = z[k] > mx ? z[k] : mx;
-        double sum = 0;
-        for (int k = 0; k < V; k++)
-            sum += exp((double)z[k] - mx);
-        double lse = mx + log(sum);
+        double lse = tg_logsumexp(z, V);
         for (int k = 0; k < V; k++)
             o[k] = (double)z[k] - lse;
     }
