@@ -34,6 +34,8 @@ struct dv_llama_state {
     float *cosv, *sinv;       /* [rows, head_dim / 2] */
     float *attn_scratch;      /* one block of scores and its accumulators */
     dv_pool *pool;            /* made on first use when the caller brings none */
+    float *batch;             /* the first state of a batched step keeps the batch's */
+    size_t batch_floats;      /* activations from token to token */
 };
 
 /* ---- state ---------------------------------------------------------------- */
@@ -106,6 +108,7 @@ void dv_llama_state_free(dv_llama_state *s)
         free(bufs[i]);
     free(s->kc);
     free(s->vc);
+    free(s->batch);
     dv_pool_free(s->pool);
     free(s);
 }
@@ -320,17 +323,25 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
 
 typedef struct batch_bufs {
     float *x, *xn, *q, *att, *tmp, *k, *v, *gate, *up, *cosv, *sinv;
-    float *block;
 } batch_bufs;
 
-static int batch_bufs_new(const dv_lm_cfg *c, size_t kv_dim, int n, batch_bufs *b, dv_err *e)
+/* The step's activations, in a block the first state keeps (grown when a
+ * batch is larger than any before), not allocated again at every token. */
+static int batch_bufs_new(const dv_lm_cfg *c, dv_llama_state *keeper, int n, batch_bufs *b,
+                          dv_err *e)
 {
     size_t H = (size_t)c->hidden, F = (size_t)c->intermediate, half = (size_t)c->head_dim / 2;
-    size_t rows = (size_t)n;
-    b->block = malloc(rows * (5 * H + 2 * kv_dim + 2 * F + 2 * half) * sizeof *b->block);
-    if (!b->block)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the activations of %d sequences", n);
-    float *p = b->block;
+    size_t rows = (size_t)n, kv_dim = keeper->kv_dim;
+    size_t need = rows * (5 * H + 2 * kv_dim + 2 * F + 2 * half);
+    if (need > keeper->batch_floats) {
+        float *grown = realloc(keeper->batch, need * sizeof *grown);
+        if (!grown)
+            return dv_fail(e, DOCVL_ENOMEM, "out of memory for the activations of %d sequences",
+                           n);
+        keeper->batch = grown;
+        keeper->batch_floats = need;
+    }
+    float *p = keeper->batch;
     float **parts[] = { &b->x, &b->xn, &b->q, &b->att, &b->tmp, &b->k, &b->v, &b->gate, &b->up,
                         &b->cosv, &b->sinv };
     size_t len[] = { H, H, H, H, H, kv_dim, kv_dim, F, F, half, half };
@@ -418,7 +429,7 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
         return rc;
     const dv_lm_cfg *c = &m->cfg;
     batch_bufs b;
-    if ((rc = batch_bufs_new(c, s[0]->kv_dim, n, &b, e)))
+    if ((rc = batch_bufs_new(c, s[0], n, &b, e)))
         return rc;
     size_t H = (size_t)c->hidden, half = (size_t)c->head_dim / 2;
     memcpy(b.x, embeds, (size_t)n * H * sizeof *b.x);
@@ -435,7 +446,6 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
             dv_linear_forward_rows(&head, &logits, 1, b.xn, n, &local);
         }
     }
-    free(b.block);
     return rc;
 }
 
