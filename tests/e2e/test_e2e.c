@@ -348,6 +348,40 @@ static void test_multipage_pdf(void)
     g_free(pdf);
 }
 
+/* A real scan read with no model named, against its transcription. */
+static void read_scan(const char *input, const char *truth_path, const char *what, double bound)
+{
+    char *truth = NULL;
+    GError *ge = NULL;
+    g_assert_true(g_file_get_contents(truth_path, &truth, NULL, &ge));
+    cli_result r = read_ok(CLI(NULL, input));
+    double c = cer(truth, r.out);
+    report(what, c, bound);
+    g_assert_cmpfloat(c, <=, bound);
+    cli_result_free(&r);
+    g_free(truth);
+}
+
+/* What scripts/quickstart reads: the bundled scanned page. */
+static void test_sample_scan(void)
+{
+    if (!needs_model())
+        return;
+    char *scan = sample("scan.pdf"), *gt = test_data("corpus/scanned/linn.gt.txt");
+    read_scan(scan, gt, "samples/scan.pdf CER", E2E_MAX_CER_SAMPLE_SCAN);
+    g_free(scan), g_free(gt);
+}
+
+static void test_phototest(void)
+{
+    if (!needs_model())
+        return;
+    char *tif = test_data("corpus/images/phototest.tif");
+    char *gt = test_data("corpus/images/phototest.gt.txt");
+    read_scan(tif, gt, "phototest.tif CER", E2E_MAX_CER_PHOTOTEST);
+    g_free(tif), g_free(gt);
+}
+
 /* The built-in model reads lines and was never taught to answer: --ask is
  * refused with the usage status and a message saying why. */
 static void test_ask_refused(void)
@@ -379,6 +413,8 @@ int main(int argc, char **argv)
     g_test_add_func("/e2e/hocr-boxes", test_hocr_boxes);
     g_test_add_func("/e2e/stdin", test_stdin);
     g_test_add_func("/e2e/multipage-pdf", test_multipage_pdf);
+    g_test_add_func("/e2e/sample-scan", test_sample_scan);
+    g_test_add_func("/e2e/phototest", test_phototest);
     g_test_add_func("/e2e/ask-refused", test_ask_refused);
     int rc = g_test_run();
     if (!g_getenv("E2E_KEEP"))
