@@ -382,6 +382,17 @@ static void test_phototest(void)
     g_free(tif), g_free(gt);
 }
 
+/* docvl --info names the model it found without being told. */
+static void test_info(void)
+{
+    if (!needs_model())
+        return;
+    cli_result r = read_ok(CLI(NULL, "--info"));
+    g_assert_nonnull(strstr(r.out, docvl_builtin_model()));
+    g_assert_nonnull(strstr(r.out, "(built in)"));
+    cli_result_free(&r);
+}
+
 /* The built-in model reads lines and was never taught to answer: --ask is
  * refused with the usage status and a message saying why. */
 static void test_ask_refused(void)
@@ -416,6 +427,7 @@ int main(int argc, char **argv)
     g_test_add_func("/e2e/sample-scan", test_sample_scan);
     g_test_add_func("/e2e/phototest", test_phototest);
     g_test_add_func("/e2e/ask-refused", test_ask_refused);
+    g_test_add_func("/e2e/info", test_info);
     int rc = g_test_run();
     if (!g_getenv("E2E_KEEP"))
         test_rmtree(tmp);
