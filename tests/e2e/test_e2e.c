@@ -80,10 +80,11 @@ static dv_image prose_page(int first, int n, int family, double h_in, uint64_t s
     return e2e_page_end(&p, 0.5, seed);
 }
 
-/* docvl's output, checked for success and no complaint. */
+/* docvl's output, checked for success: exit 0 and nothing reported (a
+ * failed or looping segment would be, with status 5). */
 static cli_result read_ok(cli_result r)
 {
-    if (r.status != 0)
+    if (r.status != 0 || r.err[0])
         g_error("docvl exited %d: %s", r.status, r.err);
     return r;
 }
