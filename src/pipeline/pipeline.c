@@ -174,11 +174,11 @@ static uint64_t retry_seed(const run *r)
 /* One tile from attempt `first` on (0 greedy, 1 the sampled retry of a
  * loop), retried once with sampling when the output loops. Returns the
  * text (NULL when the tile failed) or an error. */
-static int read_tile_from(run *r, const dv_image *tile, const char *instruction, int first,
-                          char **text, dv_err *e)
+static int read_tile_from(run *r, const dv_image *tile, const char *instruction, int max_tokens,
+                          int first, char **text, dv_err *e)
 {
     *text = NULL;
-    dv_tile_opts to = { instruction, r->o->max_tokens, 0, 0, on_token, r };
+    dv_tile_opts to = { instruction, max_tokens, 0, 0, on_token, r };
     for (int attempt = first; attempt < 2; attempt++) {
         to.sample = attempt;
         to.seed = retry_seed(r);
@@ -206,7 +206,7 @@ static int read_tile_from(run *r, const dv_image *tile, const char *instruction,
 static int read_tile(run *r, const dv_image *tile, const char *instruction, char **text,
                      dv_err *e)
 {
-    return read_tile_from(r, tile, instruction, 0, text, e);
+    return read_tile_from(r, tile, instruction, r->o->max_tokens, 0, text, e);
 }
 
 static const char *instruction_of(const docvl_params *o)
@@ -214,6 +214,19 @@ static const char *instruction_of(const docvl_params *o)
     if (o->ask)
         return o->ask;
     return o->prompt ? o->prompt : dv_pipeline_default_prompt(o->format);
+}
+
+/* The most tokens a line segment's text may take: no glyph is narrower
+ * than LINE_GLYPH_MIN_PX of the model's input, and a token is a glyph at
+ * least, so a segment read past that is looping in a way the loop guard
+ * did not catch (or reading garbage): stopped there, a page's time stays
+ * bounded by its segments. */
+#define LINE_GLYPH_MIN_PX 2
+static int line_max_tokens(const run *r)
+{
+    int w = r->reader->input_w > 0 ? r->reader->input_w : r->reader->image_size;
+    int cap = MAX(16, w / LINE_GLYPH_MIN_PX);
+    return MIN(r->o->max_tokens, cap);
 }
 
 /* A line is plain text whatever the output format (the writers make the
@@ -469,7 +482,8 @@ static int read_group(run *r, page_work *pw, const dv_tiling *tiling, int t0, in
             res[k].text = NULL;
         } else {
             start_tile(r, t0 + k, tiling->n_tiles);
-            rc = read_tile_from(r, &tiles[k], instruction_of(r->o), 1, &texts[k], e);
+            rc = read_tile_from(r, &tiles[k], instruction_of(r->o), r->o->max_tokens, 1,
+                                &texts[k], e);
         }
     }
     for (int k = 0; k < n; k++) {
@@ -530,7 +544,7 @@ static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv
     dv_image im = { 0 };
     int rc = dv_segment_image(&pw->rp.image, line, seg, &im, e);
     if (rc == DOCVL_OK)
-        rc = read_tile(r, &im, line_instruction(r), text, e);
+        rc = read_tile_from(r, &im, line_instruction(r), line_max_tokens(r), 0, text, e);
     dv_image_free(&im);
     r->st->tiles++;
     if (rc && (cancelled(r) || past_deadline(r)))
