@@ -4,6 +4,7 @@
 #include "doc/tables.h"
 
 #include <glib.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -265,11 +266,19 @@ static int covers_half(span ph, span col)
     return overlap_x(ph, col) >= 0.5 * fmin(col.x1 - col.x0, ph.x1 - ph.x0);
 }
 
+/* Phrase ph of words lies in the gap between columns c - 1 and c: a label
+ * centred over both ("Control" over "Public Private"), not a figure set
+ * off its column. */
+static int between(span ph, const span *cols, int c)
+{
+    return !ph.num && c > 0 && ph.x0 > cols[c - 1].x1 && ph.x1 < cols[c].x0;
+}
+
 /* The column of each of row r's words, written to f->wcol[r->first ..].
  * Words closer than the column gap are one phrase and stay in one cell;
  * a phrase wider than a column (a header over several, a spanning row's
  * label) goes to the first column it covers half of, as the leftmost cell
- * of its span. */
+ * of its span; a label between two columns spans both. */
 static const int *word_columns(const finder *f, const trow *r, const span *cols, int n)
 {
     int *col = f->wcol + r->first;
@@ -280,10 +289,13 @@ static const int *word_columns(const finder *f, const trow *r, const span *cols,
         for (int j = 0; j < n && c < 0; j++)
             if (covers_half(ph, cols[j]))
                 c = j;
-        if (c < 0)
-            c = column_of(cols, n, (dv_box){ ph.x0, 0, ph.x1, 0 });
         int last = c;
-        for (int j = c + 1; j < n; j++)
+        if (c < 0) {
+            c = last = column_of(cols, n, (dv_box){ ph.x0, 0, ph.x1, 0 });
+            if (between(ph, cols, c))
+                c--;
+        }
+        for (int j = last + 1; j < n; j++)
             if (covers_half(ph, cols[j]))
                 last = j;
         for (; k < end; k++) {
@@ -305,10 +317,34 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
     return filled;
 }
 
+/* The end of the run of row r's words from word k closer than gap to the
+ * words before (figures side by side included); its extent to *ph. */
+static int run_end(const finder *f, const trow *r, int k, double gap, span *ph)
+{
+    *ph = (span){ f->words[r->first + k].box.x0, f->words[r->first + k].box.x1, 0 };
+    for (k++; k < r->n && f->words[r->first + k].box.x0 - ph->x1 < gap; k++)
+        ph->x1 = fmax(ph->x1, f->words[r->first + k].box.x1);
+    return k;
+}
+
+/* The most words in a run of row r's words (run_end); with figures, in a
+ * phrase (phrase_end: figures side by side are apart). */
+static int longest_run(const finder *f, const trow *r, double gap, int figures)
+{
+    int longest = 0;
+    for (int k = 0; k < r->n;) {
+        span ph;
+        int end = figures ? phrase_end(f, r, k, gap, &ph) : run_end(f, r, k, gap, &ph);
+        longest = MAX(longest, end - k);
+        k = end;
+    }
+    return longest;
+}
+
 /* Row r lies within the columns' extent, give or take a row height, and
  * reads as labels rather than a sentence: no run of more than max_words
- * words without a gap. Above a table a caption must stay out (HEAD_WORDS);
- * inside one, group labels run longer (MID_WORDS). */
+ * words without a gap (a caption runs longer, so may a group label inside
+ * a table: MID_WORDS). */
 #define HEAD_WORDS 3
 /* A table's columns may start this many rows below its first or below a
  * better start (header rows over merged columns above them). */
@@ -317,18 +353,34 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
 static int spanning_row(const finder *f, const trow *r, const span *cols, int n, double gap,
                         int max_words)
 {
-    if (r->box.x0 < cols[0].x0 - r->h || r->box.x1 > cols[n - 1].x1 + r->h)
-        return 0;
-    int run = 0;
-    double right = -INFINITY;
-    for (int k = 0; k < r->n; k++) {
-        const dv_box *b = &f->words[r->first + k].box;
-        run = b->x0 - right < gap ? run + 1 : 1;
-        if (run > max_words)
+    return r->box.x0 >= cols[0].x0 - r->h && r->box.x1 <= cols[n - 1].x1 + r->h &&
+           longest_run(f, r, gap, 0) <= max_words;
+}
+
+/* Row r holds two phrases or more, set a column gap apart, none over the
+ * first column: labels of column groups ("AYP Based on 2003-04 Testing"
+ * over two columns, again over the next three), which may run as long as
+ * group labels inside a table. A caption is one run of words from the
+ * table's left edge ("Table 7.5 Comparisons ..." whatever its figures). */
+static int group_labels(const finder *f, const trow *r, const span *cols, int n, double gap)
+{
+    int phrases = 0;
+    for (int k = 0; k < r->n; phrases++) {
+        span ph;
+        k = run_end(f, r, k, gap, &ph);
+        if (ph.x0 <= cols[0].x1)
             return 0;
-        right = fmax(right, b->x1);
     }
-    return 1;
+    return phrases >= 2 && spanning_row(f, r, cols, n, gap, MID_WORDS);
+}
+
+/* A row above a table's first row that belongs to its header: short
+ * labels (HEAD_WORDS words a phrase, figures side by side apart: "Less
+ * than $10,000- $15,000-" over two columns) or group labels. */
+static int head_row(const finder *f, const trow *r, const span *cols, int n, double gap)
+{
+    return (spanning_row(f, r, cols, n, gap, INT_MAX) && longest_run(f, r, gap, 1) <= HEAD_WORDS) ||
+           group_labels(f, r, cols, n, gap);
 }
 
 /* Row r merges into cols (n) without bridging a gap, at most max_gap below
@@ -685,7 +737,8 @@ static int cmp_double(const void *a, const void *b)
  * several). */
 typedef struct line_cells {
     uint64_t filled, numbers;
-    int lower, wide;
+    int lower;
+    uint64_t wide;          /* columns whose cell reaches over others */
 } line_cells;
 
 /* The words of column c on the line (x0[c] .. x1[c]) reach into the
@@ -709,6 +762,8 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
         x0[c] = words[c] ? fmin(x0[c], tw->box.x0) : tw->box.x0;
         x1[c] = words[c] ? fmax(x1[c], tw->box.x1) : tw->box.x1;
         lc.filled |= (uint64_t)1 << c;
+        if (f->wlast[r->first + k] > c) /* a label between two columns */
+            lc.wide |= (uint64_t)1 << c;
         words[c]++;
         marks[c] += placeholder(w);
         for (; *w; w++) {
@@ -719,7 +774,8 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
     for (int c = 0; c < n; c++) {
         if ((digits[c] > 0 && digits[c] >= other[c]) || (words[c] > 0 && marks[c] == words[c]))
             lc.numbers |= (uint64_t)1 << c;
-        lc.wide |= words[c] > 0 && reaches_out(cols, n, c, x0[c], x1[c]);
+        if (words[c] > 0 && reaches_out(cols, n, c, x0[c], x1[c]))
+            lc.wide |= (uint64_t)1 << c;
     }
     return lc;
 }
@@ -786,13 +842,18 @@ static int first_data(const finder *f, int a, int b, const span *cols, int n)
  * cells over a few columns above a fuller one is a spanning header row of
  * its own when a cell of it reaches over the columns beside its own;
  * when each keeps to its column, the lower line holds the last line of
- * those cells and the one-line cells set at the bottom beside them. */
-static int same_header_cells(line_cells up, uint64_t low)
+ * those cells and the one-line cells set at the bottom beside them. A
+ * lower cell reaching over columns that the cell above it keeps to is a
+ * header level of its own ("Control" over "Public Private", under
+ * "Number of teachers"). */
+static int same_header_cells(line_cells up, line_cells low)
 {
-    if ((up.filled & low) == low)
-        return (low & ~(uint64_t)1) != 0; /* a label alone in the first column starts a section */
-    return (up.filled & low) == up.filled &&
-           (!up.wide || ((low & ~up.filled) & ~(uint64_t)1) == 0);
+    if (low.wide & up.filled & ~up.wide)
+        return 0;
+    if ((up.filled & low.filled) == low.filled)
+        return (low.filled & ~(uint64_t)1) != 0; /* a label alone in the first column starts a section */
+    return (up.filled & low.filled) == up.filled &&
+           (!up.wide || ((low.filled & ~up.filled) & ~(uint64_t)1) == 0);
 }
 
 /* Lines of one row whose cells are set at different heights (a cell of
@@ -841,6 +902,11 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
     int data = first_data(f, a, b, cols, n);
     /* without data lines below a short header, rows of labels are rows */
     int header_end = data < b && data - a <= HEAD_SKIP + 1 ? data : a;
+    /* rows taken above the columns' first row (best_start) are spanning
+     * rows, yet lines of the header like the others */
+    int head = a;
+    while (head < b && f->rows[head].spanning)
+        head++;
     line_cells above = cells_of(f, &f->rows[a], cols, n), prev = above;
     for (int i = a + 1; i < b; i++) {
         trow *r = &f->rows[i];
@@ -848,12 +914,19 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
         line_cells lc = cells_of(f, r, cols, n);
         int header = i < header_end && !(above.filled & lc.filled & 1);
         int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
-        int join = !r->cont && !r->spanning && !up->spanning &&
+        int join;
+        if (i <= head) /* a head row: by its cells only ("to air" is no prose),
+                          and a label over a fuller line is a level of its own */
+            join = close && header && same_header_cells(above, lc) &&
+                   !((lc.filled & ~above.filled) & ~(uint64_t)1);
+        else
+            join = !r->spanning && !up->spanning &&
                    (interleaved(up, r, prev, lc) ||
                     (close && !goes_down(f, i, b, lc, cols, n) &&
                      (lc.lower ? !(lc.numbers & above.numbers)
-                               : header ? same_header_cells(above, lc.filled)
+                               : header ? same_header_cells(above, lc)
                                         : i > data && wrapped_label(f, i, b, above, lc))));
+        join &= !r->cont;
         if (join)
             r->cont = 1;
         if (r->cont) {
@@ -895,23 +968,51 @@ static int drop_caption_tail(finder *f, int best, int first)
     return best;
 }
 
+/* The columns of rows [a, b) (cols, n) that two rows or more fill; to
+ * *lone, those that only row a fills (labels of a head line set between
+ * the columns below it). */
+static int shared_columns(const finder *f, int a, int b, const span *cols, int n, int *lone)
+{
+    uint64_t once = 0, twice = 0, first = 0;
+    for (int i = a; i < b; i++) {
+        if (f->rows[i].spanning)
+            continue;
+        const int *col = word_columns(f, &f->rows[i], cols, n);
+        uint64_t row = 0;
+        for (int k = 0; k < f->rows[i].n; k++)
+            row |= (uint64_t)1 << col[k];
+        first = i == a ? row : first;
+        twice |= once & row;
+        once |= row;
+    }
+    *lone = __builtin_popcountll(first & ~twice);
+    return __builtin_popcountll(twice);
+}
+
 /* Header rows whose cells span several columns merge those columns when a
  * run starts on them: a run starting a few rows later that reaches as far
  * with more columns is better, the rows before it becoming spanning rows
- * of its header. Starts are tried up to HEAD_SKIP rows past the best so
- * far, and at most reach rows past a. Returns the chosen start; cols, *n
- * and *end for it. */
+ * of its header. Columns count when two rows fill them; among starts with
+ * as many, the one with fewer columns of its first row alone wins (a head
+ * line whose labels sit between the columns below: "Control" over "Public
+ * Private"). Starts are tried up to HEAD_SKIP rows past the best so far,
+ * and at most reach rows past a. Returns the chosen start; cols, *n and
+ * *end for it. */
 static int best_start(finder *f, int a, int reach, double gap, span *cols, int *n, int *end)
 {
-    int best = a;
+    int best = a, lone;
     *end = run_from(f, a, gap, cols, n);
+    int shared = shared_columns(f, a, *end, cols, *n, &lone);
     for (int s = a + 1; s <= MIN(best + HEAD_SKIP, a + reach) && s < f->n_rows; s++) {
         span c[MAX_COLS + 1];
-        int m = 0, e = run_from(f, s, gap, c, &m);
-        if (m > *n && e >= *end && e - s >= MIN_ROWS) {
+        int m = 0, e = run_from(f, s, gap, c, &m), l;
+        int sh = shared_columns(f, s, e, c, m, &l);
+        if ((sh > shared || (sh == shared && l < lone)) && e >= *end && e - s >= MIN_ROWS) {
             best = s;
             *end = e;
             *n = m;
+            shared = sh;
+            lone = l;
             memcpy(cols, c, (size_t)m * sizeof *c);
         }
     }
@@ -919,7 +1020,7 @@ static int best_start(finder *f, int a, int reach, double gap, span *cols, int *
     int first = best;
     for (int s = best; s > a; s--) {
         const trow *r = &f->rows[s - 1], *below = &f->rows[s];
-        if (*n < 2 || !spanning_row(f, r, cols, *n, gap, HEAD_WORDS) ||
+        if (*n < 2 || !head_row(f, r, cols, *n, gap) ||
             below->box.y0 - r->box.y1 > ROW_GAP_MAX * fmax(r->h, below->h))
             break;
         f->rows[s - 1].spanning = 1;

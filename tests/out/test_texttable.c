@@ -686,6 +686,43 @@ static void test_years_over_header(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* A head of three levels over six columns: labels of two column groups,
+ * one longer than a caption's words may run ("Number of new teacher
+ * hires"), over "Control" centred between the two columns it heads, over
+ * the columns' own line. Each level is a row; "Control" spans its two
+ * columns and does not become a column of its own. */
+static void test_group_head_levels(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, "Table 16. Teachers and new teacher hires by control of school", 20, 100);
+    text_at(&ws, "Number of teachers", 230, 140);
+    text_at(&ws, "Number of new teacher hires", 615, 140);
+    text_at(&ws, "Control", 335, 165);
+    text_at(&ws, "Control", 780, 165);
+    static const int right[] = { 200, 330, 480, 600, 760, 940 };
+    static const char *const rows[][7] = {
+        { "Year", "Total", "Public", "Private", "Total", "Public", "Private" },
+        { "1996", "3,051", "2,667", "384", "-", "-", "-" },
+        { "1997", "3,138", "2,746", "391", "-", "-", "-" },
+        { "1999", "3,319", "2,911", "408", "305", "222", "83" },
+        { "2003", "3,490", "3,049", "441", "311", "236", "74" },
+    };
+    for (int r = 0; r < 5; r++) {
+        text_at(&ws, rows[r][0], 20, 190 + 25 * r);
+        for (int c = 1; c < 7; c++)
+            text_right(&ws, rows[r][c], right[c - 1], 190 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  |  | Number of teachers |  |  | Number of new teacher hires |  |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n"
+        "|  |  | Control | Control |  | Control | Control |\n"
+        "| Year | Total | Public | Private | Total | Public | Private |\n"
+        "| 1996 | 3,051 | 2,667 | 384 | - | - | - |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -707,5 +744,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/close_row_of_figures", test_close_row_of_figures);
     g_test_add_func("/texttable/tick_marks", test_tick_marks);
     g_test_add_func("/texttable/years_over_header", test_years_over_header);
+    g_test_add_func("/texttable/group_head_levels", test_group_head_levels);
     return g_test_run();
 }
