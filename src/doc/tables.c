@@ -25,6 +25,9 @@
 #define WRAP_PITCH_MIN 0.3
 /* Lines of one wrapped cell are closer than this many line heights. */
 #define JOIN_GAP 0.8
+/* Header lines closer than this many line heights are lines of the same
+ * cells, the row label's included (a stub header of two lines). */
+#define TIGHT 0.3
 /* More columns than this: not a table a reader could use, and it keeps
  * the column lists on the stack. */
 #define MAX_COLS 64
@@ -902,6 +905,9 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
     int data = first_data(f, a, b, cols, n);
     /* without data lines below a short header, rows of labels are rows */
     int header_end = data < b && data - a <= HEAD_SKIP + 1 ? data : a;
+    /* header lines filling the same cells, closer than the header is to
+     * the data below, are lines of those cells however far apart */
+    double head_gap = header_end > a ? f->rows[header_end].box.y0 - f->rows[header_end - 1].box.y1 : 0;
     /* rows taken above the columns' first row (best_start) are spanning
      * rows, yet lines of the header like the others */
     int head = a;
@@ -912,8 +918,9 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
         trow *r = &f->rows[i];
         const trow *up = &f->rows[i - 1];
         line_cells lc = cells_of(f, r, cols, n);
-        int header = i < header_end && !(above.filled & lc.filled & 1);
-        int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
+        double gap = r->box.y0 - up->box.y1, h = fmax(r->h, up->h);
+        int header = i < header_end && (!(above.filled & lc.filled & 1) || gap < TIGHT * h);
+        int close = gap < JOIN_GAP * h || (header && lc.filled == above.filled && gap < head_gap);
         int join;
         if (i <= head) /* a head row: by its cells only ("to air" is no prose),
                           and a label over a fuller line is a level of its own */

@@ -723,6 +723,69 @@ static void test_group_head_levels(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* A stub header of two lines set tight beside column headers of three
+ * ("Designation under" over "Initiative"): one header row, though both
+ * lines hold a row label. */
+static void test_tight_stub_header(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_right(&ws, "Schools", 550, 200);
+    text_right(&ws, "Schools not", 750, 200);
+    text_at(&ws, "Designation under", 100, 222);
+    text_right(&ws, "Under NCLB", 550, 222);
+    text_right(&ws, "Under NCLB", 750, 222);
+    text_at(&ws, "Initiative", 100, 244);
+    text_right(&ws, "(n = 469)", 550, 244);
+    text_right(&ws, "(n = 918)", 750, 244);
+    static const char *const rows[][3] = {
+        { "Low-performing", "34%", "3%" }, { "No designation", "11%", "33%" },
+        { "High-performing", "2%", "18%" }, { "Not sure", "14%", "9%" },
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 280 + 25 * r);
+        text_right(&ws, rows[r][1], 550, 280 + 25 * r);
+        text_right(&ws, rows[r][2], 750, 280 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n| Designation under Initiative | Schools Under NCLB (n = 469) |"
+        " Schools not Under NCLB (n = 918) |\n"
+        "| --- | --- | --- |\n"
+        "| Low-performing | 34% | 3% |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
+}
+
+/* In a table of spaced rows, header lines filling the same cells a line
+ * height apart, closer than the header is to the data, are one row. */
+static void test_spaced_header_lines(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const head[][3] = { { "Launch:", "1 Year:", "FY 2010" },
+                                           { "May 2009", "May 2010", "Sept. 2011" } };
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 3; c++)
+            text_right(&ws, head[r][c], 450 + 170 * c, 200 + 40 * r);
+    static const char *const rows[][4] = {
+        { "Data sets", "47", "272,768", "389,933" }, { "Applications", "0", "237", "1,079" },
+        { "Downloads", "0", "652,412", "2,348,928" }, { "Nations", "0", "6", "21" },
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 290 + 50 * r);
+        for (int c = 0; c < 3; c++)
+            text_right(&ws, rows[r][c + 1], 450 + 170 * c, 290 + 50 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  | Launch: May 2009 | 1 Year: May 2010 | FY 2010 Sept. 2011 |\n"
+        "| --- | --- | --- | --- |\n"
+        "| Data sets | 47 | 272,768 | 389,933 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 550, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -745,5 +808,7 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/tick_marks", test_tick_marks);
     g_test_add_func("/texttable/years_over_header", test_years_over_header);
     g_test_add_func("/texttable/group_head_levels", test_group_head_levels);
+    g_test_add_func("/texttable/tight_stub_header", test_tight_stub_header);
+    g_test_add_func("/texttable/spaced_header_lines", test_spaced_header_lines);
     return g_test_run();
 }
