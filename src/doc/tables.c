@@ -277,6 +277,30 @@ static int between(span ph, const span *cols, int c)
     return !ph.num && c > 0 && ph.x0 > cols[c - 1].x1 && ph.x1 < cols[c].x0;
 }
 
+/* The end of the phrase of row r's words [k, end) (extent *ph) before a
+ * figure after words that lies mostly in a column the words before it do
+ * not reach: a header's label set close to the next column's ("Less than
+ * $10,000-" over "$10,000" and "14,999"). */
+static int figure_apart(const finder *f, const trow *r, int k, int end, const span *cols, int n,
+                        span *ph)
+{
+    span words = { f->words[r->first + k].box.x0, f->words[r->first + k].box.x1, 0 };
+    for (int j = k + 1; j < end; j++) {
+        const tword *w = &f->words[r->first + j];
+        span fig = { w->box.x0, w->box.x1, 1 };
+        if (number_word(w->text) && !number_word(f->words[r->first + j - 1].text))
+            for (int c = 0; c < n; c++)
+                if (overlap_x(fig, cols[c]) >= 0.5 * (fig.x1 - fig.x0) &&
+                    overlap_x(words, cols[c]) <= 0) {
+                    *ph = words;
+                    return j;
+                }
+        words.x1 = fmax(words.x1, fig.x1);
+        words.num = 0;
+    }
+    return end;
+}
+
 /* The column of each of row r's words, written to f->wcol[r->first ..].
  * Words closer than the column gap are one phrase and stay in one cell;
  * a phrase wider than a column (a header over several, a spanning row's
@@ -287,7 +311,7 @@ static const int *word_columns(const finder *f, const trow *r, const span *cols,
     int *col = f->wcol + r->first;
     for (int k = 0; k < r->n;) {
         span ph;
-        int end = phrase_end(f, r, k, f->gap, &ph);
+        int end = figure_apart(f, r, k, phrase_end(f, r, k, f->gap, &ph), cols, n, &ph);
         int c = -1;
         for (int j = 0; j < n && c < 0; j++)
             if (covers_half(ph, cols[j]))

@@ -786,6 +786,35 @@ static void test_spaced_header_lines(void)
     assert_markdown_has(&ws, 550, expect);
 }
 
+/* A head line whose label runs into the next column's figure ("Less than
+ * $10,000-" over "$10,000" and "14,999"): the figure goes to the column it
+ * lies in, not with the label across both. */
+static void test_figure_after_label(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Less than", 335, 200);
+    text_at(&ws, "$10,000-", 428, 200);
+    text_right(&ws, "$15,000-", 600, 200);
+    static const char *const rows[][4] = {
+        { "Group", "$10,000", "14,999", "29,999" }, { "Total", "23.2", "10.3", "27.0" },
+        { "Public", "25.5", "10.2", "26.9" },       { "Private", "20.3", "10.3", "25.7" },
+    };
+    static const int right[] = { 420, 508, 600 };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 222 + 25 * r);
+        for (int c = 0; c < 3; c++)
+            text_right(&ws, rows[r][c + 1], right[c], 222 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  | Less than | $10,000- | $15,000- |\n"
+        "| --- | --- | --- | --- |\n"
+        "| Group | $10,000 | 14,999 | 29,999 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -810,5 +839,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/group_head_levels", test_group_head_levels);
     g_test_add_func("/texttable/tight_stub_header", test_tight_stub_header);
     g_test_add_func("/texttable/spaced_header_lines", test_spaced_header_lines);
+    g_test_add_func("/texttable/figure_after_label", test_figure_after_label);
     return g_test_run();
 }
