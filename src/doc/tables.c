@@ -20,6 +20,9 @@
 #define COL_WORDS_MAX 6
 /* Most cells of a table start with a capital, a digit or a sign. */
 #define LOWER_MAX 0.4
+/* A column of phrases more of which than this start in lower case is
+ * prose cut into pieces, whatever the columns beside it hold. */
+#define PROSE_COLUMN 0.75
 /* Wrapped cell lines are told apart from rows only in tables whose rows
  * are spaced at least this many row heights apart. */
 #define WRAP_PITCH_MIN 0.3
@@ -540,7 +543,7 @@ static int looks_like_table(const dv_page_table *t)
     int filled = 0, num = 0, words = 0, num_last = 0, filled_last = 0, lower = 0;
     int labels = labels_beside_figures(t);
     for (int c = 0; c < t->n_cols; c++) {
-        int used = 0, col_words = 0, letters = 0;
+        int used = 0, col_words = 0, letters = 0, col_lower = 0;
         for (int r = 0; r < t->n_rows; r++) {
             const char *s = t->cells[r * t->n_cols + c];
             if (!*s)
@@ -551,7 +554,7 @@ static int looks_like_table(const dv_page_table *t)
              * lower-case prose */
             int mark = placeholder(s);
             letters += lone_letters(s) && !mark;
-            lower += starts_lower(s) && !mark;
+            col_lower += starts_lower(s) && !mark;
             int nw = count_words(s);
             words += c > 0 || !labels ? nw : 1;
             col_words += nw;
@@ -562,10 +565,14 @@ static int looks_like_table(const dv_page_table *t)
                 num_last += isnum;
             }
         }
-        /* a column of prose (text beside a code listing or a figure) */
+        /* a column of prose (text beside a code listing or a figure), or
+         * of its pieces: phrases mostly starting in lower case ("in most
+         * of the affected" beside figures), not units ("kg") */
         int max_words = c == 0 && labels ? LABEL_WORDS_MAX : COL_WORDS_MAX;
-        if (used < 2 || col_words > max_words * used || letters > 0.6 * used)
+        if (used < 2 || col_words > max_words * used || letters > 0.6 * used ||
+            (col_lower > PROSE_COLUMN * used && col_words >= 2 * used))
             return 0;
+        lower += col_lower;
     }
     /* cells of prose in justified columns, whose word spaces happen to line
      * up, mostly start in lower case; a table's labels and numbers do not */
@@ -579,6 +586,37 @@ static int looks_like_table(const dv_page_table *t)
         return num_frac >= 0.3 || mean_words <= 2.5;
     return t->n_rows >= 4 && filled_last > 0 && num_last >= 0.75 * filled_last &&
            mean_words <= 4.0;
+}
+
+/* A cell starting with a capital letter (a label or a term, not a
+ * footnote's number or mark). */
+static int starts_capital(const char *s)
+{
+    return g_utf8_validate(s, -1, NULL) && g_unichar_isupper(g_utf8_get_char(s));
+}
+
+/* Terms and their descriptions: two columns under a head of two short
+ * labels ("Type | Description"), every row a short term (TERM_WORDS words
+ * at most) and a description of text, longer on average. Two columns of
+ * prose have no such head nor short cells on the left; notes under a
+ * table ("(:) Not available.", "Source: ...") and lists of numbered or
+ * abbreviated entries ("LDA | La Distribution alimentaire") no head of
+ * labels or no descriptions so long. */
+#define TERM_WORDS 6
+static int terms_described(const dv_page_table *t)
+{
+    if (t->n_cols != 2 || t->n_rows < MIN_ROWS)
+        return 0;
+    int text_words = 0;
+    for (int r = 0; r < t->n_rows; r++) {
+        const char *term = t->cells[2 * r], *text = t->cells[2 * r + 1];
+        int max_words = r == 0 ? HEAD_WORDS : TERM_WORDS;
+        if (!starts_capital(term) || !starts_capital(text) || count_words(term) > max_words ||
+            (r == 0 && count_words(text) > HEAD_WORDS))
+            return 0;
+        text_words += r > 0 ? count_words(text) : 0;
+    }
+    return text_words > TERM_WORDS * (t->n_rows - 1);
 }
 
 /* A header cell: words, or a year ("1996"), not a figure (a chart's
@@ -917,6 +955,14 @@ static int wrapped_label(const finder *f, int i, int b, line_cells above, line_c
     return r->box.y0 - f->rows[i - 1].box.y1 <= f->rows[i + 1].box.y0 - r->box.y1;
 }
 
+/* In a table of two columns, a line of text in the second alone, below a
+ * row with both: the row's description goes on ("Don't know. Some ..."
+ * under "Checklist | Checklists provide a simple choice"). */
+static int described_further(int n, line_cells above, line_cells lc)
+{
+    return n == 2 && lc.filled == 2 && !lc.numbers && above.filled == 3;
+}
+
 /* A cell's text wrapped over several lines is one row of the table. In
  * the header (the few lines above the first data line), a close line
  * filling the same columns as the line above, not both a row label,
@@ -953,10 +999,11 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
         else
             join = !r->spanning && !up->spanning &&
                    (interleaved(up, r, prev, lc) ||
-                    (close && !goes_down(f, i, b, lc, cols, n) &&
+                    (close && (lc.lower || !goes_down(f, i, b, lc, cols, n)) &&
                      (lc.lower ? !(lc.numbers & above.numbers)
                                : header ? same_header_cells(above, lc)
-                                        : i > data && wrapped_label(f, i, b, above, lc))));
+                                        : (i > data && wrapped_label(f, i, b, above, lc)) ||
+                                              described_further(n, above, lc))));
         join &= !r->cont;
         if (join)
             r->cont = 1;
@@ -999,50 +1046,44 @@ static int drop_caption_tail(finder *f, int best, int first)
     return best;
 }
 
-/* The columns of rows [a, b) (cols, n) that two rows or more fill; to
- * *lone, those that only row a fills (labels of a head line set between
- * the columns below it). */
-static int shared_columns(const finder *f, int a, int b, const span *cols, int n, int *lone)
+/* The columns of rows [a, b) (cols, n) that only row a fills: labels of
+ * a head line set between the columns below it. */
+static int lone_columns(const finder *f, int a, int b, const span *cols, int n)
 {
-    uint64_t once = 0, twice = 0, first = 0;
+    uint64_t first = 0, rest = 0;
     for (int i = a; i < b; i++) {
         if (f->rows[i].spanning)
             continue;
         const int *col = word_columns(f, &f->rows[i], cols, n);
-        uint64_t row = 0;
         for (int k = 0; k < f->rows[i].n; k++)
-            row |= (uint64_t)1 << col[k];
-        first = i == a ? row : first;
-        twice |= once & row;
-        once |= row;
+            *(i == a ? &first : &rest) |= (uint64_t)1 << col[k];
     }
-    *lone = __builtin_popcountll(first & ~twice);
-    return __builtin_popcountll(twice);
+    return __builtin_popcountll(first & ~rest);
 }
 
 /* Header rows whose cells span several columns merge those columns when a
  * run starts on them: a run starting a few rows later that reaches as far
  * with more columns is better, the rows before it becoming spanning rows
- * of its header. Columns count when two rows fill them; among starts with
- * as many, the one with fewer columns of its first row alone wins (a head
- * line whose labels sit between the columns below: "Control" over "Public
- * Private"). Starts are tried up to HEAD_SKIP rows past the best so far,
+ * of its header. Columns that only a start's first row fills do not count
+ * (a head line whose labels sit between the columns below: "Control" over
+ * "Public Private"), and among starts with as many the one with fewer
+ * such wins. Starts are tried up to HEAD_SKIP rows past the best so far,
  * and at most reach rows past a. Returns the chosen start; cols, *n and
  * *end for it. */
 static int best_start(finder *f, int a, int reach, double gap, span *cols, int *n, int *end)
 {
-    int best = a, lone;
+    int best = a;
     *end = run_from(f, a, gap, cols, n);
-    int shared = shared_columns(f, a, *end, cols, *n, &lone);
+    int lone = lone_columns(f, a, *end, cols, *n);
     for (int s = a + 1; s <= MIN(best + HEAD_SKIP, a + reach) && s < f->n_rows; s++) {
         span c[MAX_COLS + 1];
-        int m = 0, e = run_from(f, s, gap, c, &m), l;
-        int sh = shared_columns(f, s, e, c, m, &l);
-        if ((sh > shared || (sh == shared && l < lone)) && e >= *end && e - s >= MIN_ROWS) {
+        int m = 0, e = run_from(f, s, gap, c, &m);
+        int l = lone_columns(f, s, e, c, m);
+        if ((m - l > *n - lone || (m - l == *n - lone && l < lone)) && e >= *end &&
+            e - s >= MIN_ROWS) {
             best = s;
             *end = e;
             *n = m;
-            shared = sh;
             lone = l;
             memcpy(cols, c, (size_t)m * sizeof *c);
         }
@@ -1153,7 +1194,7 @@ static int table_from(finder *f, int a, int reach, int *next, dv_page_tables *ou
         return DOCVL_OK;
     dv_page_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
-    if (rc == DOCVL_OK && (rows >= MIN_ROWS ? looks_like_table(&t) : head_and_figures(&t))) {
+    if (rc == DOCVL_OK && (rows >= MIN_ROWS ? looks_like_table(&t) || terms_described(&t) : head_and_figures(&t))) {
         rc = add_table(out, f, a, end, &t, e);
         *next = end;
     }

@@ -815,6 +815,97 @@ static void test_figure_after_label(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* Terms and their descriptions under a head of two short labels: a
+ * table, though its descriptions run long. A description's lower-case
+ * line continues its row even when the term's last line is set beside it
+ * a little lower ("VAS"); so does a description's line in upper case. */
+static void test_terms_described(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Type", 100, 200);
+    text_at(&ws, "Description", 300, 200);
+    static const char *const lines[][2] = {
+        { "Visual analog", "A line of fixed length with words that anchor it" },
+        { "scale", "at the ends and no words describing positions." },
+        { "Anchored or", "A VAS that has the addition of one or more marks" },
+        { "categorized", "with reference terms assigned to each mark to help" },
+        { NULL, "identify the scale ends (e.g., half-way)." },
+        { "Likert scale", "An ordered set of discrete terms or statements" },
+        { NULL, "from which patients are asked to choose." },
+        { "Checklist", "Checklists provide a simple choice between a set" },
+        { NULL, "Of options, such as Yes, No" },
+        { "Pictorial scale", "Pictures applied to any of the other types." },
+    };
+    for (int l = 0, y = 230; l < 10; l++, y += 22) {
+        if (lines[l][0])
+            text_at(&ws, lines[l][0], 100, y);
+        text_at(&ws, lines[l][1], 300, y);
+        if (l == 4) /* the term's last line, between this line and the next */
+            text_at(&ws, "VAS", 100, y + 11);
+    }
+    static const char *const expect[] = {
+        "\n\n| Type | Description |\n| --- | --- |\n"
+        "| Visual analog scale | A line of fixed length with words that anchor it at the ends "
+        "and no words describing positions. |\n"
+        "| Anchored or categorized VAS | A VAS that has the addition of one or more marks with "
+        "reference terms assigned to each mark to help identify the scale ends (e.g., half-way). |\n"
+        "| Likert scale | An ordered set of discrete terms or statements from which patients are "
+        "asked to choose. |\n"
+        "| Checklist | Checklists provide a simple choice between a set Of options, such as Yes, "
+        "No |\n"
+        "| Pictorial scale | Pictures applied to any of the other types. |\n\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 520, expect);
+}
+
+/* Abbreviations and their names (no descriptions of text) and notes
+ * under a table are lists, not tables of terms. */
+static void test_short_entries_no_terms(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    static const char *const lines[][2] = {
+        { "Sources:", "Names" },       { "LDA", "La Distribution alimentaire" },
+        { "AIM", "Retail Monitor" },   { "PBUK", "UK Pocketbook" },
+        { "EH", "European Handbook" },
+    };
+    for (int l = 0; l < 5; l++) {
+        text_at(&ws, lines[l][0], 100, 200 + 25 * l);
+        text_at(&ws, lines[l][1], 300, 200 + 25 * l);
+    }
+    dv_page_result p;
+    page_of(&ws, &p);
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
+/* Pieces of prose beside columns of figures (a page of text and a table
+ * read sideways): columns of phrases mostly starting in lower case are no
+ * table cells, however many figures stand beside them. */
+static void test_prose_pieces_no_table(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    static const char *const rows[][2] = {
+        { "and purchase", "the NICS check" },       { "scenarios, a one-to-one", "in most of the" },
+        { "correlation between", "states, the" }, { "cannot be made", "low handgun rates" },
+        { "firearm", "often are" },
+    };
+    for (int r = 0; r < 5; r++) {
+        text_at(&ws, rows[r][0], 50, 200 + 25 * r);
+        text_at(&ws, rows[r][1], 330, 200 + 25 * r);
+        for (int c = 0; c < 4; c++) {
+            char num[16];
+            g_snprintf(num, sizeof num, "%d", (r + 1) * (c + 3) * 7);
+            text_right(&ws, num, 650 + 90 * c, 200 + 25 * r);
+        }
+    }
+    dv_page_result p;
+    page_of(&ws, &p);
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -840,5 +931,8 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/tight_stub_header", test_tight_stub_header);
     g_test_add_func("/texttable/spaced_header_lines", test_spaced_header_lines);
     g_test_add_func("/texttable/figure_after_label", test_figure_after_label);
+    g_test_add_func("/texttable/terms_described", test_terms_described);
+    g_test_add_func("/texttable/short_entries_no_terms", test_short_entries_no_terms);
+    g_test_add_func("/texttable/prose_pieces_no_table", test_prose_pieces_no_table);
     return g_test_run();
 }
