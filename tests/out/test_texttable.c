@@ -95,6 +95,15 @@ static int count_tables(const dv_page_result *p)
     return n;
 }
 
+/* The page of ws (freed) holds no table. */
+static void assert_no_table(words *ws)
+{
+    dv_page_result p;
+    page_of(ws, &p);
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
 static const char para1[] = "The harvest was good this year and the prices";
 static const char para1b[] = "stayed close to those of the last season.";
 static const char para2[] = "Prices are in euros per kilogram at the market.";
@@ -273,10 +282,7 @@ static void test_paragraph_page_no_table(void)
         text_at(&ws, n, 100, 350 + 25 * r);
         text_at(&ws, prose[r], 140, 350 + 25 * r);
     }
-    dv_page_result p;
-    page_of(&ws, &p);
-    g_assert_cmpint(count_tables(&p), ==, 0);
-    dv_page_clear(&p);
+    assert_no_table(&ws);
 }
 
 /* Zero-width, inverted, overlapping and huge boxes: no crash,
@@ -874,10 +880,7 @@ static void test_short_entries_no_terms(void)
         text_at(&ws, lines[l][0], 100, 200 + 25 * l);
         text_at(&ws, lines[l][1], 300, 200 + 25 * l);
     }
-    dv_page_result p;
-    page_of(&ws, &p);
-    g_assert_cmpint(count_tables(&p), ==, 0);
-    dv_page_clear(&p);
+    assert_no_table(&ws);
 }
 
 /* Pieces of prose beside columns of figures (a page of text and a table
@@ -900,10 +903,7 @@ static void test_prose_pieces_no_table(void)
             text_right(&ws, num, 650 + 90 * c, 200 + 25 * r);
         }
     }
-    dv_page_result p;
-    page_of(&ws, &p);
-    g_assert_cmpint(count_tables(&p), ==, 0);
-    dv_page_clear(&p);
+    assert_no_table(&ws);
 }
 
 int main(int argc, char **argv)
