@@ -804,6 +804,7 @@ typedef struct line_cells {
     uint64_t filled, numbers;
     int lower;
     uint64_t wide;          /* columns whose cell reaches over others */
+    uint64_t words_lower;   /* columns whose cell starts with a lower-case word */
 } line_cells;
 
 /* The words of column c on the line (x0[c] .. x1[c]) reach into the
@@ -819,13 +820,15 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
     int digits[MAX_COLS + 1] = { 0 }, other[MAX_COLS + 1] = { 0 }, marks[MAX_COLS + 1] = { 0 };
     int words[MAX_COLS + 1] = { 0 };
     double x0[MAX_COLS + 1], x1[MAX_COLS + 1];
-    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text), 0 };
+    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text), 0, 0 };
     for (int k = 0; k < r->n; k++) {
         const tword *tw = &f->words[r->first + k];
         const char *w = tw->text;
         int c = col[k];
         x0[c] = words[c] ? fmin(x0[c], tw->box.x0) : tw->box.x0;
         x1[c] = words[c] ? fmax(x1[c], tw->box.x1) : tw->box.x1;
+        if (!words[c] && starts_lower(tw->text) && !number_word(tw->text))
+            lc.words_lower |= (uint64_t)1 << c;
         lc.filled |= (uint64_t)1 << c;
         if (f->wlast[r->first + k] > c) /* a label between two columns */
             lc.wide |= (uint64_t)1 << c;
@@ -881,7 +884,8 @@ static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, doubl
 static int data_line(line_cells lc)
 {
     uint64_t rest = ~(uint64_t)1;
-    return 2 * __builtin_popcountll(lc.numbers & rest) > __builtin_popcountll(lc.filled & rest);
+    return 2 * __builtin_popcountll(lc.numbers & rest) > __builtin_popcountll(lc.filled & rest) &&
+           !(lc.words_lower & ~lc.numbers & rest);
 }
 
 /* The first data line of rows [a, b), b when there is none. A line of

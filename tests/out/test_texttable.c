@@ -906,6 +906,43 @@ static void test_prose_pieces_no_table(void)
     assert_no_table(&ws);
 }
 
+/* A head whose last line holds ranges of figures ("$10,000 | 14,999")
+ * beside words starting in lower case ("borrowed", "or more") is no data
+ * line: the head line above it, filling the same columns but the first,
+ * joins it, under a line of group labels that stays a row. */
+static void test_head_of_ranges(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 20, 100);
+    text_right(&ws, "Percent", 260, 200);
+    text_at(&ws, "Amount borrowed", 560, 200);
+    static const char *const rows[][8] = {
+        { NULL, "who", "Average", "Less than", "$10,000-", "$15,000-", "$30,000-", "$55,000" },
+        { "Group", "borrowed", "amount", "$10,000", "14,999", "29,999", "54,999", "or more" },
+        { "Total", "44.8", "$33,200", "23.2", "10.3", "27.0", "20.1", "19.4" },
+        { "Public", "44.4", "31,200", "25.5", "10.2", "26.9", "19.3", "18.1" },
+        { "Private", "45.9", "36,600", "20.3", "10.3", "25.7", "21.8", "21.8" },
+        { "Other", "41.3", "31,900", "11.2", "11.2", "43.2", "15.7", "18.8" },
+    };
+    for (int r = 0; r < 6; r++) {
+        int y = 222 + 22 * r + (r > 1 ? 14 : 0);
+        if (rows[r][0])
+            text_at(&ws, rows[r][0], 20, y);
+        for (int c = 1; c < 8; c++) /* right-aligned, words 5 px apart */
+            text_at(&ws, rows[r][c], 160 + 100 * c - CH * (int)strlen(rows[r][c]) +
+                                         (strchr(rows[r][c], ' ') ? CH - SP : 0), y);
+    }
+    static const char *const expect[] = {
+        "\n\n|  | Percent |  |  |  | Amount borrowed |  |  |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| Group | who borrowed | Average amount | Less than $10,000 | $10,000- 14,999 |"
+        " $15,000- 29,999 | $30,000- 54,999 | $55,000 or more |\n"
+        "| Total | 44.8 | $33,200 | 23.2 | 10.3 | 27.0 | 20.1 | 19.4 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 420, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -934,5 +971,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/terms_described", test_terms_described);
     g_test_add_func("/texttable/short_entries_no_terms", test_short_entries_no_terms);
     g_test_add_func("/texttable/prose_pieces_no_table", test_prose_pieces_no_table);
+    g_test_add_func("/texttable/head_of_ranges", test_head_of_ranges);
     return g_test_run();
 }
