@@ -634,15 +634,20 @@ static int head_label(const char *s)
 /* A table of two rows must be plain: at least TWO_ROW_COLS columns, a
  * header of short labels (the first column's may be empty), below it a
  * row label and a number in every other column ("Turnover | 7,581 |
- * 2,517"). Two lines of prose or of a list never read so. */
+ * 2,517"). Two lines of prose or of a list never read so. Beside
+ * LONG_LABEL_FIGURES figures or more, the row label may run as long as a
+ * group label (MID_WORDS: "Budget Coefficient for Coffee, Tea, Herb Tea"
+ * over six years). */
 #define TWO_ROW_COLS 3
 #define TWO_ROW_WORDS 4
+#define LONG_LABEL_FIGURES 5
 static int head_and_figures(const dv_page_table *t)
 {
     if (t->n_rows != 2 || t->n_cols < TWO_ROW_COLS)
         return 0;
     const char *const *head = (const char *const *)t->cells, *const *row = head + t->n_cols;
-    if (!*row[0] || numeric(row[0]) || count_words(row[0]) > TWO_ROW_WORDS)
+    int label_words = t->n_cols - 1 >= LONG_LABEL_FIGURES ? MID_WORDS : TWO_ROW_WORDS;
+    if (!*row[0] || numeric(row[0]) || count_words(row[0]) > label_words)
         return 0;
     for (int c = 1; c < t->n_cols; c++)
         if (!head_label(head[c]) || count_words(head[c]) > TWO_ROW_WORDS || !numeric(row[c]))

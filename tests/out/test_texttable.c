@@ -943,6 +943,41 @@ static void test_head_of_ranges(void)
     assert_markdown_has(&ws, 420, expect);
 }
 
+/* Two rows, a head of years over a long row label and five figures: a
+ * table; the same label beside two figures is no table of two rows. */
+static void long_label_row(int figures, dv_page_result *p)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 20, 100);
+    text_at(&ws, "Years", 20, 200);
+    text_at(&ws, "Budget coefficient for coffee, tea, herb tea", 20, 230);
+    for (int c = 0; c < figures; c++) {
+        char year[8], share[8];
+        g_snprintf(year, sizeof year, "%d", 1990 + c);
+        g_snprintf(share, sizeof share, "0.%d", 323 - 7 * c);
+        text_right(&ws, year, 560 + 90 * c, 200);
+        text_right(&ws, share, 560 + 90 * c, 230);
+    }
+    text_at(&ws, para2, 20, 320);
+    page_of(&ws, p);
+}
+
+static void test_two_rows_long_label(void)
+{
+    dv_page_result p;
+    long_label_row(5, &p);
+    char *md = markdown(&p, 1);
+    g_assert_nonnull(strstr(md, "| Years | 1990 | 1991 | 1992 | 1993 | 1994 |\n"
+                                "| --- | --- | --- | --- | --- | --- |\n"
+                                "| Budget coefficient for coffee, tea, herb tea | 0.323 | 0.316 |"
+                                " 0.309 | 0.302 | 0.295 |\n\n"));
+    g_free(md);
+    dv_page_clear(&p);
+    long_label_row(2, &p);
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -972,5 +1007,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/short_entries_no_terms", test_short_entries_no_terms);
     g_test_add_func("/texttable/prose_pieces_no_table", test_prose_pieces_no_table);
     g_test_add_func("/texttable/head_of_ranges", test_head_of_ranges);
+    g_test_add_func("/texttable/two_rows_long_label", test_two_rows_long_label);
     return g_test_run();
 }
