@@ -4,6 +4,7 @@
 #include "doc/tables.h"
 
 #include <glib.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,11 +20,17 @@
 #define COL_WORDS_MAX 6
 /* Most cells of a table start with a capital, a digit or a sign. */
 #define LOWER_MAX 0.4
+/* A column of phrases more of which than this start in lower case is
+ * prose cut into pieces, whatever the columns beside it hold. */
+#define PROSE_COLUMN 0.75
 /* Wrapped cell lines are told apart from rows only in tables whose rows
  * are spaced at least this many row heights apart. */
 #define WRAP_PITCH_MIN 0.3
 /* Lines of one wrapped cell are closer than this many line heights. */
 #define JOIN_GAP 0.8
+/* Header lines closer than this many line heights are lines of the same
+ * cells, the row label's included (a stub header of two lines). */
+#define TIGHT 0.3
 /* More columns than this: not a table a reader could use, and it keeps
  * the column lists on the stack. */
 #define MAX_COLS 64
@@ -265,25 +272,60 @@ static int covers_half(span ph, span col)
     return overlap_x(ph, col) >= 0.5 * fmin(col.x1 - col.x0, ph.x1 - ph.x0);
 }
 
+/* Phrase ph of words lies in the gap between columns c - 1 and c: a label
+ * centred over both ("Control" over "Public Private"), not a figure set
+ * off its column. */
+static int between(span ph, const span *cols, int c)
+{
+    return !ph.num && c > 0 && ph.x0 > cols[c - 1].x1 && ph.x1 < cols[c].x0;
+}
+
+/* The end of the phrase of row r's words [k, end) (extent *ph) before a
+ * figure after words that lies mostly in a column the words before it do
+ * not reach: a header's label set close to the next column's ("Less than
+ * $10,000-" over "$10,000" and "14,999"). */
+static int figure_apart(const finder *f, const trow *r, int k, int end, const span *cols, int n,
+                        span *ph)
+{
+    span words = { f->words[r->first + k].box.x0, f->words[r->first + k].box.x1, 0 };
+    for (int j = k + 1; j < end; j++) {
+        const tword *w = &f->words[r->first + j];
+        span fig = { w->box.x0, w->box.x1, 1 };
+        if (number_word(w->text) && !number_word(f->words[r->first + j - 1].text))
+            for (int c = 0; c < n; c++)
+                if (overlap_x(fig, cols[c]) >= 0.5 * (fig.x1 - fig.x0) &&
+                    overlap_x(words, cols[c]) <= 0) {
+                    *ph = words;
+                    return j;
+                }
+        words.x1 = fmax(words.x1, fig.x1);
+        words.num = 0;
+    }
+    return end;
+}
+
 /* The column of each of row r's words, written to f->wcol[r->first ..].
  * Words closer than the column gap are one phrase and stay in one cell;
  * a phrase wider than a column (a header over several, a spanning row's
  * label) goes to the first column it covers half of, as the leftmost cell
- * of its span. */
+ * of its span; a label between two columns spans both. */
 static const int *word_columns(const finder *f, const trow *r, const span *cols, int n)
 {
     int *col = f->wcol + r->first;
     for (int k = 0; k < r->n;) {
         span ph;
-        int end = phrase_end(f, r, k, f->gap, &ph);
+        int end = figure_apart(f, r, k, phrase_end(f, r, k, f->gap, &ph), cols, n, &ph);
         int c = -1;
         for (int j = 0; j < n && c < 0; j++)
             if (covers_half(ph, cols[j]))
                 c = j;
-        if (c < 0)
-            c = column_of(cols, n, (dv_box){ ph.x0, 0, ph.x1, 0 });
         int last = c;
-        for (int j = c + 1; j < n; j++)
+        if (c < 0) {
+            c = last = column_of(cols, n, (dv_box){ ph.x0, 0, ph.x1, 0 });
+            if (between(ph, cols, c))
+                c--;
+        }
+        for (int j = last + 1; j < n; j++)
             if (covers_half(ph, cols[j]))
                 last = j;
         for (; k < end; k++) {
@@ -305,10 +347,34 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
     return filled;
 }
 
+/* The end of the run of row r's words from word k closer than gap to the
+ * words before (figures side by side included); its extent to *ph. */
+static int run_end(const finder *f, const trow *r, int k, double gap, span *ph)
+{
+    *ph = (span){ f->words[r->first + k].box.x0, f->words[r->first + k].box.x1, 0 };
+    for (k++; k < r->n && f->words[r->first + k].box.x0 - ph->x1 < gap; k++)
+        ph->x1 = fmax(ph->x1, f->words[r->first + k].box.x1);
+    return k;
+}
+
+/* The most words in a run of row r's words (run_end); with figures, in a
+ * phrase (phrase_end: figures side by side are apart). */
+static int longest_run(const finder *f, const trow *r, double gap, int figures)
+{
+    int longest = 0;
+    for (int k = 0; k < r->n;) {
+        span ph;
+        int end = figures ? phrase_end(f, r, k, gap, &ph) : run_end(f, r, k, gap, &ph);
+        longest = MAX(longest, end - k);
+        k = end;
+    }
+    return longest;
+}
+
 /* Row r lies within the columns' extent, give or take a row height, and
  * reads as labels rather than a sentence: no run of more than max_words
- * words without a gap. Above a table a caption must stay out (HEAD_WORDS);
- * inside one, group labels run longer (MID_WORDS). */
+ * words without a gap (a caption runs longer, so may a group label inside
+ * a table: MID_WORDS). */
 #define HEAD_WORDS 3
 /* A table's columns may start this many rows below its first or below a
  * better start (header rows over merged columns above them). */
@@ -317,18 +383,34 @@ static int filled_cells(const finder *f, const trow *r, const span *cols, int n)
 static int spanning_row(const finder *f, const trow *r, const span *cols, int n, double gap,
                         int max_words)
 {
-    if (r->box.x0 < cols[0].x0 - r->h || r->box.x1 > cols[n - 1].x1 + r->h)
-        return 0;
-    int run = 0;
-    double right = -INFINITY;
-    for (int k = 0; k < r->n; k++) {
-        const dv_box *b = &f->words[r->first + k].box;
-        run = b->x0 - right < gap ? run + 1 : 1;
-        if (run > max_words)
+    return r->box.x0 >= cols[0].x0 - r->h && r->box.x1 <= cols[n - 1].x1 + r->h &&
+           longest_run(f, r, gap, 0) <= max_words;
+}
+
+/* Row r holds two phrases or more, set a column gap apart, none over the
+ * first column: labels of column groups ("AYP Based on 2003-04 Testing"
+ * over two columns, again over the next three), which may run as long as
+ * group labels inside a table. A caption is one run of words from the
+ * table's left edge ("Table 7.5 Comparisons ..." whatever its figures). */
+static int group_labels(const finder *f, const trow *r, const span *cols, int n, double gap)
+{
+    int phrases = 0;
+    for (int k = 0; k < r->n; phrases++) {
+        span ph;
+        k = run_end(f, r, k, gap, &ph);
+        if (ph.x0 <= cols[0].x1)
             return 0;
-        right = fmax(right, b->x1);
     }
-    return 1;
+    return phrases >= 2 && spanning_row(f, r, cols, n, gap, MID_WORDS);
+}
+
+/* A row above a table's first row that belongs to its header: short
+ * labels (HEAD_WORDS words a phrase, figures side by side apart: "Less
+ * than $10,000- $15,000-" over two columns) or group labels. */
+static int head_row(const finder *f, const trow *r, const span *cols, int n, double gap)
+{
+    return (spanning_row(f, r, cols, n, gap, INT_MAX) && longest_run(f, r, gap, 1) <= HEAD_WORDS) ||
+           group_labels(f, r, cols, n, gap);
 }
 
 /* Row r merges into cols (n) without bridging a gap, at most max_gap below
@@ -461,7 +543,7 @@ static int looks_like_table(const dv_page_table *t)
     int filled = 0, num = 0, words = 0, num_last = 0, filled_last = 0, lower = 0;
     int labels = labels_beside_figures(t);
     for (int c = 0; c < t->n_cols; c++) {
-        int used = 0, col_words = 0, letters = 0;
+        int used = 0, col_words = 0, letters = 0, col_lower = 0;
         for (int r = 0; r < t->n_rows; r++) {
             const char *s = t->cells[r * t->n_cols + c];
             if (!*s)
@@ -472,7 +554,7 @@ static int looks_like_table(const dv_page_table *t)
              * lower-case prose */
             int mark = placeholder(s);
             letters += lone_letters(s) && !mark;
-            lower += starts_lower(s) && !mark;
+            col_lower += starts_lower(s) && !mark;
             int nw = count_words(s);
             words += c > 0 || !labels ? nw : 1;
             col_words += nw;
@@ -483,10 +565,14 @@ static int looks_like_table(const dv_page_table *t)
                 num_last += isnum;
             }
         }
-        /* a column of prose (text beside a code listing or a figure) */
+        /* a column of prose (text beside a code listing or a figure), or
+         * of its pieces: phrases mostly starting in lower case ("in most
+         * of the affected" beside figures), not units ("kg") */
         int max_words = c == 0 && labels ? LABEL_WORDS_MAX : COL_WORDS_MAX;
-        if (used < 2 || col_words > max_words * used || letters > 0.6 * used)
+        if (used < 2 || col_words > max_words * used || letters > 0.6 * used ||
+            (col_lower > PROSE_COLUMN * used && col_words >= 2 * used))
             return 0;
+        lower += col_lower;
     }
     /* cells of prose in justified columns, whose word spaces happen to line
      * up, mostly start in lower case; a table's labels and numbers do not */
@@ -500,6 +586,37 @@ static int looks_like_table(const dv_page_table *t)
         return num_frac >= 0.3 || mean_words <= 2.5;
     return t->n_rows >= 4 && filled_last > 0 && num_last >= 0.75 * filled_last &&
            mean_words <= 4.0;
+}
+
+/* A cell starting with a capital letter (a label or a term, not a
+ * footnote's number or mark). */
+static int starts_capital(const char *s)
+{
+    return g_utf8_validate(s, -1, NULL) && g_unichar_isupper(g_utf8_get_char(s));
+}
+
+/* Terms and their descriptions: two columns under a head of two short
+ * labels ("Type | Description"), every row a short term (TERM_WORDS words
+ * at most) and a description of text, longer on average. Two columns of
+ * prose have no such head nor short cells on the left; notes under a
+ * table ("(:) Not available.", "Source: ...") and lists of numbered or
+ * abbreviated entries ("LDA | La Distribution alimentaire") no head of
+ * labels or no descriptions so long. */
+#define TERM_WORDS 6
+static int terms_described(const dv_page_table *t)
+{
+    if (t->n_cols != 2 || t->n_rows < MIN_ROWS)
+        return 0;
+    int text_words = 0;
+    for (int r = 0; r < t->n_rows; r++) {
+        const char *term = t->cells[2 * r], *text = t->cells[2 * r + 1];
+        int max_words = r == 0 ? HEAD_WORDS : TERM_WORDS;
+        if (!starts_capital(term) || !starts_capital(text) || count_words(term) > max_words ||
+            (r == 0 && count_words(text) > HEAD_WORDS))
+            return 0;
+        text_words += r > 0 ? count_words(text) : 0;
+    }
+    return text_words > TERM_WORDS * (t->n_rows - 1);
 }
 
 /* A header cell: words, or a year ("1996"), not a figure (a chart's
@@ -517,15 +634,20 @@ static int head_label(const char *s)
 /* A table of two rows must be plain: at least TWO_ROW_COLS columns, a
  * header of short labels (the first column's may be empty), below it a
  * row label and a number in every other column ("Turnover | 7,581 |
- * 2,517"). Two lines of prose or of a list never read so. */
+ * 2,517"). Two lines of prose or of a list never read so. Beside
+ * LONG_LABEL_FIGURES figures or more, the row label may run as long as a
+ * group label (MID_WORDS: "Budget Coefficient for Coffee, Tea, Herb Tea"
+ * over six years). */
 #define TWO_ROW_COLS 3
 #define TWO_ROW_WORDS 4
+#define LONG_LABEL_FIGURES 5
 static int head_and_figures(const dv_page_table *t)
 {
     if (t->n_rows != 2 || t->n_cols < TWO_ROW_COLS)
         return 0;
     const char *const *head = (const char *const *)t->cells, *const *row = head + t->n_cols;
-    if (!*row[0] || numeric(row[0]) || count_words(row[0]) > TWO_ROW_WORDS)
+    int label_words = t->n_cols - 1 >= LONG_LABEL_FIGURES ? MID_WORDS : TWO_ROW_WORDS;
+    if (!*row[0] || numeric(row[0]) || count_words(row[0]) > label_words)
         return 0;
     for (int c = 1; c < t->n_cols; c++)
         if (!head_label(head[c]) || count_words(head[c]) > TWO_ROW_WORDS || !numeric(row[c]))
@@ -685,7 +807,9 @@ static int cmp_double(const void *a, const void *b)
  * several). */
 typedef struct line_cells {
     uint64_t filled, numbers;
-    int lower, wide;
+    int lower;
+    uint64_t wide;          /* columns whose cell reaches over others */
+    uint64_t words_lower;   /* columns whose cell starts with a lower-case word */
 } line_cells;
 
 /* The words of column c on the line (x0[c] .. x1[c]) reach into the
@@ -701,14 +825,18 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
     int digits[MAX_COLS + 1] = { 0 }, other[MAX_COLS + 1] = { 0 }, marks[MAX_COLS + 1] = { 0 };
     int words[MAX_COLS + 1] = { 0 };
     double x0[MAX_COLS + 1], x1[MAX_COLS + 1];
-    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text), 0 };
+    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text), 0, 0 };
     for (int k = 0; k < r->n; k++) {
         const tword *tw = &f->words[r->first + k];
         const char *w = tw->text;
         int c = col[k];
         x0[c] = words[c] ? fmin(x0[c], tw->box.x0) : tw->box.x0;
         x1[c] = words[c] ? fmax(x1[c], tw->box.x1) : tw->box.x1;
+        if (!words[c] && starts_lower(tw->text) && !number_word(tw->text))
+            lc.words_lower |= (uint64_t)1 << c;
         lc.filled |= (uint64_t)1 << c;
+        if (f->wlast[r->first + k] > c) /* a label between two columns */
+            lc.wide |= (uint64_t)1 << c;
         words[c]++;
         marks[c] += placeholder(w);
         for (; *w; w++) {
@@ -719,7 +847,8 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
     for (int c = 0; c < n; c++) {
         if ((digits[c] > 0 && digits[c] >= other[c]) || (words[c] > 0 && marks[c] == words[c]))
             lc.numbers |= (uint64_t)1 << c;
-        lc.wide |= words[c] > 0 && reaches_out(cols, n, c, x0[c], x1[c]);
+        if (words[c] > 0 && reaches_out(cols, n, c, x0[c], x1[c]))
+            lc.wide |= (uint64_t)1 << c;
     }
     return lc;
 }
@@ -760,7 +889,8 @@ static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, doubl
 static int data_line(line_cells lc)
 {
     uint64_t rest = ~(uint64_t)1;
-    return 2 * __builtin_popcountll(lc.numbers & rest) > __builtin_popcountll(lc.filled & rest);
+    return 2 * __builtin_popcountll(lc.numbers & rest) > __builtin_popcountll(lc.filled & rest) &&
+           !(lc.words_lower & ~lc.numbers & rest);
 }
 
 /* The first data line of rows [a, b), b when there is none. A line of
@@ -786,13 +916,18 @@ static int first_data(const finder *f, int a, int b, const span *cols, int n)
  * cells over a few columns above a fuller one is a spanning header row of
  * its own when a cell of it reaches over the columns beside its own;
  * when each keeps to its column, the lower line holds the last line of
- * those cells and the one-line cells set at the bottom beside them. */
-static int same_header_cells(line_cells up, uint64_t low)
+ * those cells and the one-line cells set at the bottom beside them. A
+ * lower cell reaching over columns that the cell above it keeps to is a
+ * header level of its own ("Control" over "Public Private", under
+ * "Number of teachers"). */
+static int same_header_cells(line_cells up, line_cells low)
 {
-    if ((up.filled & low) == low)
-        return (low & ~(uint64_t)1) != 0; /* a label alone in the first column starts a section */
-    return (up.filled & low) == up.filled &&
-           (!up.wide || ((low & ~up.filled) & ~(uint64_t)1) == 0);
+    if (low.wide & up.filled & ~up.wide)
+        return 0;
+    if ((up.filled & low.filled) == low.filled)
+        return (low.filled & ~(uint64_t)1) != 0; /* a label alone in the first column starts a section */
+    return (up.filled & low.filled) == up.filled &&
+           (!up.wide || ((low.filled & ~up.filled) & ~(uint64_t)1) == 0);
 }
 
 /* Lines of one row whose cells are set at different heights (a cell of
@@ -829,6 +964,14 @@ static int wrapped_label(const finder *f, int i, int b, line_cells above, line_c
     return r->box.y0 - f->rows[i - 1].box.y1 <= f->rows[i + 1].box.y0 - r->box.y1;
 }
 
+/* In a table of two columns, a line of text in the second alone, below a
+ * row with both: the row's description goes on ("Don't know. Some ..."
+ * under "Checklist | Checklists provide a simple choice"). */
+static int described_further(int n, line_cells above, line_cells lc)
+{
+    return n == 2 && lc.filled == 2 && !lc.numbers && above.filled == 3;
+}
+
 /* A cell's text wrapped over several lines is one row of the table. In
  * the header (the few lines above the first data line), a close line
  * filling the same columns as the line above, not both a row label,
@@ -841,19 +984,36 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
     int data = first_data(f, a, b, cols, n);
     /* without data lines below a short header, rows of labels are rows */
     int header_end = data < b && data - a <= HEAD_SKIP + 1 ? data : a;
+    /* header lines filling the same cells, closer than the header is to
+     * the data below, are lines of those cells however far apart */
+    double head_gap = header_end > a ? f->rows[header_end].box.y0 - f->rows[header_end - 1].box.y1 : 0;
+    /* rows taken above the columns' first row (best_start) are spanning
+     * rows, yet lines of the header like the others */
+    int head = a;
+    while (head < b && f->rows[head].spanning)
+        head++;
     line_cells above = cells_of(f, &f->rows[a], cols, n), prev = above;
     for (int i = a + 1; i < b; i++) {
         trow *r = &f->rows[i];
         const trow *up = &f->rows[i - 1];
         line_cells lc = cells_of(f, r, cols, n);
-        int header = i < header_end && !(above.filled & lc.filled & 1);
-        int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
-        int join = !r->cont && !r->spanning && !up->spanning &&
+        double gap = r->box.y0 - up->box.y1, h = fmax(r->h, up->h);
+        int header = i < header_end && (!(above.filled & lc.filled & 1) || gap < TIGHT * h);
+        int close = gap < JOIN_GAP * h || (header && lc.filled == above.filled && gap < head_gap);
+        int join;
+        if (i <= head) /* a head row: by its cells only ("to air" is no prose),
+                          and a label over a fuller line is a level of its own */
+            join = close && header && same_header_cells(above, lc) &&
+                   !((lc.filled & ~above.filled) & ~(uint64_t)1);
+        else
+            join = !r->spanning && !up->spanning &&
                    (interleaved(up, r, prev, lc) ||
-                    (close && !goes_down(f, i, b, lc, cols, n) &&
+                    (close && (lc.lower || !goes_down(f, i, b, lc, cols, n)) &&
                      (lc.lower ? !(lc.numbers & above.numbers)
-                               : header ? same_header_cells(above, lc.filled)
-                                        : i > data && wrapped_label(f, i, b, above, lc))));
+                               : header ? same_header_cells(above, lc)
+                                        : (i > data && wrapped_label(f, i, b, above, lc)) ||
+                                              described_further(n, above, lc))));
+        join &= !r->cont;
         if (join)
             r->cont = 1;
         if (r->cont) {
@@ -895,23 +1055,45 @@ static int drop_caption_tail(finder *f, int best, int first)
     return best;
 }
 
+/* The columns of rows [a, b) (cols, n) that only row a fills: labels of
+ * a head line set between the columns below it. */
+static int lone_columns(const finder *f, int a, int b, const span *cols, int n)
+{
+    uint64_t first = 0, rest = 0;
+    for (int i = a; i < b; i++) {
+        if (f->rows[i].spanning)
+            continue;
+        const int *col = word_columns(f, &f->rows[i], cols, n);
+        for (int k = 0; k < f->rows[i].n; k++)
+            *(i == a ? &first : &rest) |= (uint64_t)1 << col[k];
+    }
+    return __builtin_popcountll(first & ~rest);
+}
+
 /* Header rows whose cells span several columns merge those columns when a
  * run starts on them: a run starting a few rows later that reaches as far
  * with more columns is better, the rows before it becoming spanning rows
- * of its header. Starts are tried up to HEAD_SKIP rows past the best so
- * far, and at most reach rows past a. Returns the chosen start; cols, *n
- * and *end for it. */
+ * of its header. Columns that only a start's first row fills do not count
+ * (a head line whose labels sit between the columns below: "Control" over
+ * "Public Private"), and among starts with as many the one with fewer
+ * such wins. Starts are tried up to HEAD_SKIP rows past the best so far,
+ * and at most reach rows past a. Returns the chosen start; cols, *n and
+ * *end for it. */
 static int best_start(finder *f, int a, int reach, double gap, span *cols, int *n, int *end)
 {
     int best = a;
     *end = run_from(f, a, gap, cols, n);
+    int lone = lone_columns(f, a, *end, cols, *n);
     for (int s = a + 1; s <= MIN(best + HEAD_SKIP, a + reach) && s < f->n_rows; s++) {
         span c[MAX_COLS + 1];
         int m = 0, e = run_from(f, s, gap, c, &m);
-        if (m > *n && e >= *end && e - s >= MIN_ROWS) {
+        int l = lone_columns(f, s, e, c, m);
+        if ((m - l > *n - lone || (m - l == *n - lone && l < lone)) && e >= *end &&
+            e - s >= MIN_ROWS) {
             best = s;
             *end = e;
             *n = m;
+            lone = l;
             memcpy(cols, c, (size_t)m * sizeof *c);
         }
     }
@@ -919,7 +1101,7 @@ static int best_start(finder *f, int a, int reach, double gap, span *cols, int *
     int first = best;
     for (int s = best; s > a; s--) {
         const trow *r = &f->rows[s - 1], *below = &f->rows[s];
-        if (*n < 2 || !spanning_row(f, r, cols, *n, gap, HEAD_WORDS) ||
+        if (*n < 2 || !head_row(f, r, cols, *n, gap) ||
             below->box.y0 - r->box.y1 > ROW_GAP_MAX * fmax(r->h, below->h))
             break;
         f->rows[s - 1].spanning = 1;
@@ -1021,7 +1203,7 @@ static int table_from(finder *f, int a, int reach, int *next, dv_page_tables *ou
         return DOCVL_OK;
     dv_page_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
-    if (rc == DOCVL_OK && (rows >= MIN_ROWS ? looks_like_table(&t) : head_and_figures(&t))) {
+    if (rc == DOCVL_OK && (rows >= MIN_ROWS ? looks_like_table(&t) || terms_described(&t) : head_and_figures(&t))) {
         rc = add_table(out, f, a, end, &t, e);
         *next = end;
     }

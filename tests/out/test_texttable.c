@@ -95,6 +95,15 @@ static int count_tables(const dv_page_result *p)
     return n;
 }
 
+/* The page of ws (freed) holds no table. */
+static void assert_no_table(words *ws)
+{
+    dv_page_result p;
+    page_of(ws, &p);
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
 static const char para1[] = "The harvest was good this year and the prices";
 static const char para1b[] = "stayed close to those of the last season.";
 static const char para2[] = "Prices are in euros per kilogram at the market.";
@@ -273,10 +282,7 @@ static void test_paragraph_page_no_table(void)
         text_at(&ws, n, 100, 350 + 25 * r);
         text_at(&ws, prose[r], 140, 350 + 25 * r);
     }
-    dv_page_result p;
-    page_of(&ws, &p);
-    g_assert_cmpint(count_tables(&p), ==, 0);
-    dv_page_clear(&p);
+    assert_no_table(&ws);
 }
 
 /* Zero-width, inverted, overlapping and huge boxes: no crash,
@@ -686,6 +692,292 @@ static void test_years_over_header(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* A head of three levels over six columns: labels of two column groups,
+ * one longer than a caption's words may run ("Number of new teacher
+ * hires"), over "Control" centred between the two columns it heads, over
+ * the columns' own line. Each level is a row; "Control" spans its two
+ * columns and does not become a column of its own. */
+static void test_group_head_levels(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, "Table 16. Teachers and new teacher hires by control of school", 20, 100);
+    text_at(&ws, "Number of teachers", 230, 140);
+    text_at(&ws, "Number of new teacher hires", 615, 140);
+    text_at(&ws, "Control", 335, 165);
+    text_at(&ws, "Control", 780, 165);
+    static const int right[] = { 200, 330, 480, 600, 760, 940 };
+    static const char *const rows[][7] = {
+        { "Year", "Total", "Public", "Private", "Total", "Public", "Private" },
+        { "1996", "3,051", "2,667", "384", "-", "-", "-" },
+        { "1997", "3,138", "2,746", "391", "-", "-", "-" },
+        { "1999", "3,319", "2,911", "408", "305", "222", "83" },
+        { "2003", "3,490", "3,049", "441", "311", "236", "74" },
+    };
+    for (int r = 0; r < 5; r++) {
+        text_at(&ws, rows[r][0], 20, 190 + 25 * r);
+        for (int c = 1; c < 7; c++)
+            text_right(&ws, rows[r][c], right[c - 1], 190 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  |  | Number of teachers |  |  | Number of new teacher hires |  |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n"
+        "|  |  | Control | Control |  | Control | Control |\n"
+        "| Year | Total | Public | Private | Total | Public | Private |\n"
+        "| 1996 | 3,051 | 2,667 | 384 | - | - | - |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* A stub header of two lines set tight beside column headers of three
+ * ("Designation under" over "Initiative"): one header row, though both
+ * lines hold a row label. */
+static void test_tight_stub_header(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_right(&ws, "Schools", 550, 200);
+    text_right(&ws, "Schools not", 750, 200);
+    text_at(&ws, "Designation under", 100, 222);
+    text_right(&ws, "Under NCLB", 550, 222);
+    text_right(&ws, "Under NCLB", 750, 222);
+    text_at(&ws, "Initiative", 100, 244);
+    text_right(&ws, "(n = 469)", 550, 244);
+    text_right(&ws, "(n = 918)", 750, 244);
+    static const char *const rows[][3] = {
+        { "Low-performing", "34%", "3%" }, { "No designation", "11%", "33%" },
+        { "High-performing", "2%", "18%" }, { "Not sure", "14%", "9%" },
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 280 + 25 * r);
+        text_right(&ws, rows[r][1], 550, 280 + 25 * r);
+        text_right(&ws, rows[r][2], 750, 280 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n| Designation under Initiative | Schools Under NCLB (n = 469) |"
+        " Schools not Under NCLB (n = 918) |\n"
+        "| --- | --- | --- |\n"
+        "| Low-performing | 34% | 3% |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
+}
+
+/* In a table of spaced rows, header lines filling the same cells a line
+ * height apart, closer than the header is to the data, are one row. */
+static void test_spaced_header_lines(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const head[][3] = { { "Launch:", "1 Year:", "FY 2010" },
+                                           { "May 2009", "May 2010", "Sept. 2011" } };
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 3; c++)
+            text_right(&ws, head[r][c], 450 + 170 * c, 200 + 40 * r);
+    static const char *const rows[][4] = {
+        { "Data sets", "47", "272,768", "389,933" }, { "Applications", "0", "237", "1,079" },
+        { "Downloads", "0", "652,412", "2,348,928" }, { "Nations", "0", "6", "21" },
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 290 + 50 * r);
+        for (int c = 0; c < 3; c++)
+            text_right(&ws, rows[r][c + 1], 450 + 170 * c, 290 + 50 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  | Launch: May 2009 | 1 Year: May 2010 | FY 2010 Sept. 2011 |\n"
+        "| --- | --- | --- | --- |\n"
+        "| Data sets | 47 | 272,768 | 389,933 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 550, expect);
+}
+
+/* A head line whose label runs into the next column's figure ("Less than
+ * $10,000-" over "$10,000" and "14,999"): the figure goes to the column it
+ * lies in, not with the label across both. */
+static void test_figure_after_label(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Less than", 335, 200);
+    text_at(&ws, "$10,000-", 428, 200);
+    text_right(&ws, "$15,000-", 600, 200);
+    static const char *const rows[][4] = {
+        { "Group", "$10,000", "14,999", "29,999" }, { "Total", "23.2", "10.3", "27.0" },
+        { "Public", "25.5", "10.2", "26.9" },       { "Private", "20.3", "10.3", "25.7" },
+    };
+    static const int right[] = { 420, 508, 600 };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 222 + 25 * r);
+        for (int c = 0; c < 3; c++)
+            text_right(&ws, rows[r][c + 1], right[c], 222 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  | Less than | $10,000- | $15,000- |\n"
+        "| --- | --- | --- | --- |\n"
+        "| Group | $10,000 | 14,999 | 29,999 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* Terms and their descriptions under a head of two short labels: a
+ * table, though its descriptions run long. A description's lower-case
+ * line continues its row even when the term's last line is set beside it
+ * a little lower ("VAS"); so does a description's line in upper case. */
+static void test_terms_described(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Type", 100, 200);
+    text_at(&ws, "Description", 300, 200);
+    static const char *const lines[][2] = {
+        { "Visual analog", "A line of fixed length with words that anchor it" },
+        { "scale", "at the ends and no words describing positions." },
+        { "Anchored or", "A VAS that has the addition of one or more marks" },
+        { "categorized", "with reference terms assigned to each mark to help" },
+        { NULL, "identify the scale ends (e.g., half-way)." },
+        { "Likert scale", "An ordered set of discrete terms or statements" },
+        { NULL, "from which patients are asked to choose." },
+        { "Checklist", "Checklists provide a simple choice between a set" },
+        { NULL, "Of options, such as Yes, No" },
+        { "Pictorial scale", "Pictures applied to any of the other types." },
+    };
+    for (int l = 0, y = 230; l < 10; l++, y += 22) {
+        if (lines[l][0])
+            text_at(&ws, lines[l][0], 100, y);
+        text_at(&ws, lines[l][1], 300, y);
+        if (l == 4) /* the term's last line, between this line and the next */
+            text_at(&ws, "VAS", 100, y + 11);
+    }
+    static const char *const expect[] = {
+        "\n\n| Type | Description |\n| --- | --- |\n"
+        "| Visual analog scale | A line of fixed length with words that anchor it at the ends "
+        "and no words describing positions. |\n"
+        "| Anchored or categorized VAS | A VAS that has the addition of one or more marks with "
+        "reference terms assigned to each mark to help identify the scale ends (e.g., half-way). |\n"
+        "| Likert scale | An ordered set of discrete terms or statements from which patients are "
+        "asked to choose. |\n"
+        "| Checklist | Checklists provide a simple choice between a set Of options, such as Yes, "
+        "No |\n"
+        "| Pictorial scale | Pictures applied to any of the other types. |\n\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 520, expect);
+}
+
+/* Abbreviations and their names (no descriptions of text) and notes
+ * under a table are lists, not tables of terms. */
+static void test_short_entries_no_terms(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    static const char *const lines[][2] = {
+        { "Sources:", "Names" },       { "LDA", "La Distribution alimentaire" },
+        { "AIM", "Retail Monitor" },   { "PBUK", "UK Pocketbook" },
+        { "EH", "European Handbook" },
+    };
+    for (int l = 0; l < 5; l++) {
+        text_at(&ws, lines[l][0], 100, 200 + 25 * l);
+        text_at(&ws, lines[l][1], 300, 200 + 25 * l);
+    }
+    assert_no_table(&ws);
+}
+
+/* Pieces of prose beside columns of figures (a page of text and a table
+ * read sideways): columns of phrases mostly starting in lower case are no
+ * table cells, however many figures stand beside them. */
+static void test_prose_pieces_no_table(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    static const char *const rows[][2] = {
+        { "and purchase", "the NICS check" },       { "scenarios, a one-to-one", "in most of the" },
+        { "correlation between", "states, the" }, { "cannot be made", "low handgun rates" },
+        { "firearm", "often are" },
+    };
+    for (int r = 0; r < 5; r++) {
+        text_at(&ws, rows[r][0], 50, 200 + 25 * r);
+        text_at(&ws, rows[r][1], 330, 200 + 25 * r);
+        for (int c = 0; c < 4; c++) {
+            char num[16];
+            g_snprintf(num, sizeof num, "%d", (r + 1) * (c + 3) * 7);
+            text_right(&ws, num, 650 + 90 * c, 200 + 25 * r);
+        }
+    }
+    assert_no_table(&ws);
+}
+
+/* A head whose last line holds ranges of figures ("$10,000 | 14,999")
+ * beside words starting in lower case ("borrowed", "or more") is no data
+ * line: the head line above it, filling the same columns but the first,
+ * joins it, under a line of group labels that stays a row. */
+static void test_head_of_ranges(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 20, 100);
+    text_right(&ws, "Percent", 260, 200);
+    text_at(&ws, "Amount borrowed", 560, 200);
+    static const char *const rows[][8] = {
+        { NULL, "who", "Average", "Less than", "$10,000-", "$15,000-", "$30,000-", "$55,000" },
+        { "Group", "borrowed", "amount", "$10,000", "14,999", "29,999", "54,999", "or more" },
+        { "Total", "44.8", "$33,200", "23.2", "10.3", "27.0", "20.1", "19.4" },
+        { "Public", "44.4", "31,200", "25.5", "10.2", "26.9", "19.3", "18.1" },
+        { "Private", "45.9", "36,600", "20.3", "10.3", "25.7", "21.8", "21.8" },
+        { "Other", "41.3", "31,900", "11.2", "11.2", "43.2", "15.7", "18.8" },
+    };
+    for (int r = 0; r < 6; r++) {
+        int y = 222 + 22 * r + (r > 1 ? 14 : 0);
+        if (rows[r][0])
+            text_at(&ws, rows[r][0], 20, y);
+        for (int c = 1; c < 8; c++) /* right-aligned, words 5 px apart */
+            text_at(&ws, rows[r][c], 160 + 100 * c - CH * (int)strlen(rows[r][c]) +
+                                         (strchr(rows[r][c], ' ') ? CH - SP : 0), y);
+    }
+    static const char *const expect[] = {
+        "\n\n|  | Percent |  |  |  | Amount borrowed |  |  |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| Group | who borrowed | Average amount | Less than $10,000 | $10,000- 14,999 |"
+        " $15,000- 29,999 | $30,000- 54,999 | $55,000 or more |\n"
+        "| Total | 44.8 | $33,200 | 23.2 | 10.3 | 27.0 | 20.1 | 19.4 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 420, expect);
+}
+
+/* Two rows, a head of years over a long row label and five figures: a
+ * table; the same label beside two figures is no table of two rows. */
+static void long_label_row(int figures, dv_page_result *p)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 20, 100);
+    text_at(&ws, "Years", 20, 200);
+    text_at(&ws, "Budget coefficient for coffee, tea, herb tea", 20, 230);
+    for (int c = 0; c < figures; c++) {
+        char year[8], share[8];
+        g_snprintf(year, sizeof year, "%d", 1990 + c);
+        g_snprintf(share, sizeof share, "0.%d", 323 - 7 * c);
+        text_right(&ws, year, 560 + 90 * c, 200);
+        text_right(&ws, share, 560 + 90 * c, 230);
+    }
+    text_at(&ws, para2, 20, 320);
+    page_of(&ws, p);
+}
+
+static void test_two_rows_long_label(void)
+{
+    dv_page_result p;
+    long_label_row(5, &p);
+    char *md = markdown(&p, 1);
+    g_assert_nonnull(strstr(md, "| Years | 1990 | 1991 | 1992 | 1993 | 1994 |\n"
+                                "| --- | --- | --- | --- | --- | --- |\n"
+                                "| Budget coefficient for coffee, tea, herb tea | 0.323 | 0.316 |"
+                                " 0.309 | 0.302 | 0.295 |\n\n"));
+    g_free(md);
+    dv_page_clear(&p);
+    long_label_row(2, &p);
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -707,5 +999,14 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/close_row_of_figures", test_close_row_of_figures);
     g_test_add_func("/texttable/tick_marks", test_tick_marks);
     g_test_add_func("/texttable/years_over_header", test_years_over_header);
+    g_test_add_func("/texttable/group_head_levels", test_group_head_levels);
+    g_test_add_func("/texttable/tight_stub_header", test_tight_stub_header);
+    g_test_add_func("/texttable/spaced_header_lines", test_spaced_header_lines);
+    g_test_add_func("/texttable/figure_after_label", test_figure_after_label);
+    g_test_add_func("/texttable/terms_described", test_terms_described);
+    g_test_add_func("/texttable/short_entries_no_terms", test_short_entries_no_terms);
+    g_test_add_func("/texttable/prose_pieces_no_table", test_prose_pieces_no_table);
+    g_test_add_func("/texttable/head_of_ranges", test_head_of_ranges);
+    g_test_add_func("/texttable/two_rows_long_label", test_two_rows_long_label);
     return g_test_run();
 }
