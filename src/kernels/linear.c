@@ -484,6 +484,11 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
         free(j.panel);
 }
 
+int dv_linear_rows_stable(const dv_linear *L, int n)
+{
+    return n > GEMV_MAX_ROWS && L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2;
+}
+
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)
 {
     dv_linear_forward_act(L, x, n, y, DV_ACT_NONE, ctx);
