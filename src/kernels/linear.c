@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kernels/ops.h"
 #include "kernels/qgemm.h"
 #include "kernels/vmath.h"
 
@@ -329,8 +330,7 @@ static void epilogue(const dv_linear *L, int n, float *y, int lo, int hi, dv_act
     for (int i = 0; i < n; i++) {
         float *seg = y + (size_t)i * L->out + lo;
         if (L->b)
-            for (int j = 0; j < hi - lo; j++)
-                seg[j] += L->b[lo + j];
+            dv_add(seg, L->b + lo, (size_t)(hi - lo));
         if (act == DV_ACT_GELU)
             dv_vgelu(seg, (size_t)(hi - lo));
     }
