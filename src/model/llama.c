@@ -153,7 +153,7 @@ int dv_llama_embed(const dv_llama *m, const int32_t *ids, int n, float *out, dv_
 
 /* cos/sin of position * theta^(-2j/d) in double: the reference is float64 and
  * long contexts make the angle large enough for float rounding to show. */
-static void rope_tables(const dv_lm_cfg *c, int pos0, int n, float *cosv, float *sinv)
+static void rope_compute(const dv_lm_cfg *c, int pos0, int n, float *cosv, float *sinv)
 {
     int half = c->head_dim / 2;
     for (int j = 0; j < half; j++) {
@@ -164,6 +164,39 @@ static void rope_tables(const dv_lm_cfg *c, int pos0, int n, float *cosv, float 
             sinv[(size_t)i * half + j] = (float)sin(a);
         }
     }
+}
+
+/* Positions past this many have no table: 8 MiB of them at head_dim 128. */
+#define ROPE_TABLE_MAX_POS 16384
+
+void dv_llama_rope_init(dv_llama *m)
+{
+    const dv_lm_cfg *c = &m->cfg;
+    size_t len = (size_t)c->max_pos * (size_t)(c->head_dim / 2);
+    if (c->max_pos <= 0 || c->max_pos > ROPE_TABLE_MAX_POS || len == 0)
+        return;
+    m->rope_cos = malloc(len * sizeof *m->rope_cos);
+    m->rope_sin = malloc(len * sizeof *m->rope_sin);
+    if (m->rope_cos && m->rope_sin) {
+        rope_compute(c, 0, c->max_pos, m->rope_cos, m->rope_sin);
+        return;
+    }
+    free(m->rope_cos);
+    free(m->rope_sin);
+    m->rope_cos = m->rope_sin = NULL;
+}
+
+/* Positions pos0 .. pos0 + n - 1: copied from the model's tables (the same
+ * floats rope_compute makes) where it has them. */
+static void rope_tables(const dv_llama *m, int pos0, int n, float *cosv, float *sinv)
+{
+    size_t half = (size_t)m->cfg.head_dim / 2;
+    if (!m->rope_cos || pos0 < 0 || pos0 + n > m->cfg.max_pos) {
+        rope_compute(&m->cfg, pos0, n, cosv, sinv);
+        return;
+    }
+    memcpy(cosv, m->rope_cos + (size_t)pos0 * half, (size_t)n * half * sizeof *cosv);
+    memcpy(sinv, m->rope_sin + (size_t)pos0 * half, (size_t)n * half * sizeof *sinv);
 }
 
 /* rotate_half convention: pairs are (j, j + d/2), not adjacent elements. */
@@ -248,7 +281,7 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
     const dv_lm_cfg *c = &s->m->cfg;
     size_t H = (size_t)c->hidden;
     memcpy(s->x, embeds, (size_t)n * H * sizeof *s->x);
-    rope_tables(c, s->pos, n, s->cosv, s->sinv);
+    rope_tables(s->m, s->pos, n, s->cosv, s->sinv);
     for (int li = 0; li < c->layers; li++) {
         int rc = layer_forward(s, li, n, ctx, e);
         if (rc)
@@ -434,7 +467,7 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
     size_t H = (size_t)c->hidden, half = (size_t)c->head_dim / 2;
     memcpy(b.x, embeds, (size_t)n * H * sizeof *b.x);
     for (int i = 0; i < n; i++)
-        rope_tables(c, s[i]->pos, 1, b.cosv + i * half, b.sinv + i * half);
+        rope_tables(m, s[i]->pos, 1, b.cosv + i * half, b.sinv + i * half);
     for (int li = 0; li < c->layers && !rc; li++)
         rc = batch_layer(s, n, &b, li, &local, e);
     if (!rc) {
