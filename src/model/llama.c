@@ -7,6 +7,7 @@
  * cache: never a [tokens, tokens] score matrix. */
 #include "model/llama.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,6 +483,131 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
     return rc;
 }
 
+/* ---- prompts side by side ------------------------------------------------
+ * Several states' prompts at once: the rows of all of them stacked in every
+ * product (each weight packed once for all), RoPE, the cache and attention
+ * per state. Only where the products give each row what it gets in a
+ * prompt alone (dv_linear_rows_stable) and each prompt is one chunk; else
+ * one dv_llama_forward after the other. */
+
+/* Whether these prompts may be stacked: each fits its state as one chunk,
+ * and every matrix's rows come out as in a product of one prompt. */
+static int prefill_stacks(const dv_llama *m, dv_llama_state *const *s, int n, const int *len)
+{
+    int least = INT_MAX;
+    for (int i = 0; i < n; i++) {
+        if (s[i]->m != m || len[i] > s[i]->rows || len[i] > s[i]->cap - s[i]->pos)
+            return 0;
+        for (int j = 0; j < i; j++)
+            if (s[j] == s[i])
+                return 0;
+        least = len[i] < least ? len[i] : least;
+    }
+    for (int li = 0; li < m->cfg.layers; li++) {
+        const llama_layer *L = &m->layers[li];
+        const dv_linear *lin[] = { &L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down };
+        for (size_t k = 0; k < sizeof lin / sizeof lin[0]; k++)
+            if (!dv_linear_rows_stable(lin[k], least))
+                return 0;
+    }
+    return 1;
+}
+
+/* One layer over the stacked rows (b holds rows for sum len); as
+ * layer_forward does for each state alone. */
+static int stacked_layer(dv_llama_state *const *s, int n, const int *len, int rows,
+                         const batch_bufs *b, int li, const dv_ctx *ctx, dv_err *e)
+{
+    const dv_lm_cfg *c = &s[0]->m->cfg;
+    const llama_layer *L = &s[0]->m->layers[li];
+    size_t H = (size_t)c->hidden, kvd = s[0]->kv_dim;
+    dv_rmsnorm(b->x, b->xn, rows, c->hidden, L->attn_norm, c->rms_eps);
+    const dv_linear *qkv[3] = { &L->q, &L->k, &L->v };
+    float *qkv_out[3] = { b->q, b->k, b->v };
+    dv_linear_forward_many(qkv, qkv_out, 3, b->xn, rows, ctx);
+    rope_apply(b->q, rows, c->heads, c->head_dim, H, b->cosv, b->sinv);
+    rope_apply(b->k, rows, c->kv_heads, c->head_dim, kvd, b->cosv, b->sinv);
+    for (int i = 0, r0 = 0; i < n; r0 += len[i++]) {
+        dv_llama_state *si = s[i];
+        size_t at = ((size_t)li * si->cap + (size_t)si->pos) * kvd, cnt = (size_t)len[i] * kvd;
+        const float *k = b->k + (size_t)r0 * kvd, *v = b->v + (size_t)r0 * kvd;
+        if (si->kv_f16) {
+            dv_f32_to_f16_row(k, kv_at(si, si->kc, at), (int)cnt);
+            dv_f32_to_f16_row(v, kv_at(si, si->vc, at), (int)cnt);
+        } else {
+            memcpy(kv_at(si, si->kc, at), k, cnt * sizeof *k);
+            memcpy(kv_at(si, si->vc, at), v, cnt * sizeof *v);
+        }
+        int rc = attention(si, li, len[i], b->q + (size_t)r0 * H, b->att + (size_t)r0 * H, ctx,
+                           e);
+        if (rc)
+            return rc;
+    }
+    dv_linear_forward(&L->o, b->att, rows, b->tmp, ctx);
+    dv_add(b->x, b->tmp, (size_t)rows * H);
+    dv_rmsnorm(b->x, b->xn, rows, c->hidden, L->mlp_norm, c->rms_eps);
+    const dv_linear *gu[2] = { &L->gate, &L->up };
+    float *gu_out[2] = { b->gate, b->up };
+    dv_linear_forward_many(gu, gu_out, 2, b->xn, rows, ctx);
+    dv_vsilu_mul(b->gate, b->up, (size_t)rows * c->intermediate);
+    dv_linear_forward(&L->down, b->gate, rows, b->tmp, ctx);
+    dv_add(b->x, b->tmp, (size_t)rows * H);
+    return DOCVL_OK;
+}
+
+static int prefill_stacked(const dv_llama *m, dv_llama_state *const *s, int n,
+                           const float *const *embeds, const int *len, float *logits,
+                           dv_ctx *ctx, dv_err *e)
+{
+    const dv_lm_cfg *c = &m->cfg;
+    size_t H = (size_t)c->hidden, half = (size_t)c->head_dim / 2;
+    int rows = 0;
+    for (int i = 0; i < n; i++)
+        rows += len[i];
+    batch_bufs b;
+    int rc = batch_bufs_new(c, s[0], rows, &b, e);
+    for (int i = 0, r0 = 0; i < n && !rc; r0 += len[i++]) {
+        memcpy(b.x + (size_t)r0 * H, embeds[i], (size_t)len[i] * H * sizeof *b.x);
+        rope_tables(m, s[i]->pos, len[i], b.cosv + (size_t)r0 * half, b.sinv + (size_t)r0 * half);
+    }
+    for (int li = 0; li < c->layers && !rc; li++)
+        rc = stacked_layer(s, n, len, rows, &b, li, ctx, e);
+    if (rc)
+        return rc;
+    dv_rmsnorm(b.x, b.xn, rows, c->hidden, m->final_norm, c->rms_eps);
+    /* each prompt's last row, gathered: the head's one-row products */
+    for (int i = 0, r0 = 0; i < n; r0 += len[i++]) {
+        s[i]->pos += len[i];
+        memmove(b.x + (size_t)i * H, b.xn + (size_t)(r0 + len[i] - 1) * H, H * sizeof *b.x);
+    }
+    if (logits) {
+        const dv_linear *head = &m->lm_head;
+        dv_linear_forward_rows(&head, &logits, 1, b.x, n, ctx);
+    }
+    return DOCVL_OK;
+}
+
+int dv_llama_prefill_batch(const dv_llama *m, dv_llama_state *const *s, int n,
+                           const float *const *embeds, const int *len, float *logits,
+                           const dv_ctx *ctx, dv_err *e)
+{
+    size_t V = (size_t)m->cfg.vocab;
+    if (n <= 0)
+        return dv_fail(e, DOCVL_EINVAL, "prefill of %d sequences", n);
+    if (n > 1 && prefill_stacks(m, s, n, len)) {
+        dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+        int rc = state_pool(s[0], &local, e);
+        return rc ? rc : prefill_stacked(m, s, n, embeds, len, logits, &local, e);
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = dv_llama_forward(m, s[i], embeds[i], len[i], logits ? logits + i * V : NULL, 0,
+                                  NULL, ctx, e);
+        if (rc)
+            return rc;
+    }
+    return DOCVL_OK;
+}
+
 /* ---- the decoder seam (model/decoder.h) ---------------------------------- */
 
 static int seam_embed(const void *m, const int32_t *ids, int n, float *out, dv_err *e)
@@ -509,6 +635,12 @@ static int seam_forward_batch(const void *m, void *const *s, int n, const float 
     return dv_llama_forward_batch(m, (dv_llama_state *const *)s, n, embeds, logits, ctx, e);
 }
 
+static int seam_prefill_batch(const void *m, void *const *s, int n, const float *const *embeds,
+                              const int *len, float *logits, const dv_ctx *ctx, dv_err *e)
+{
+    return dv_llama_prefill_batch(m, (dv_llama_state *const *)s, n, embeds, len, logits, ctx, e);
+}
+
 static void seam_state_free(void *s) { dv_llama_state_free(s); }
 static void seam_state_reset(void *s) { dv_llama_state_reset(s); }
 static int seam_state_pos(const void *s) { return dv_llama_state_pos(s); }
@@ -516,7 +648,7 @@ static int seam_state_capacity(const void *s) { return dv_llama_state_capacity(s
 
 static const dv_decoder_ops LLAMA_OPS = {
     seam_embed, seam_forward, seam_state_new, seam_state_free, seam_state_reset, seam_state_pos,
-    seam_state_capacity, seam_forward_batch,
+    seam_state_capacity, seam_forward_batch, seam_prefill_batch,
 };
 
 dv_decoder dv_llama_decoder(const dv_llama *m)
