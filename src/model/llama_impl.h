@@ -25,7 +25,7 @@ struct dv_llama {
 
 /* The RoPE tables of every position of the context, made once (a line
  * model prefills a few dozen tokens per segment, hundreds of segments a
- * page: the sines and cosines were a tenth of its decoder time). No memory
+ * page: their sines and cosines were 1.5% of a page's CPU with N1). No memory
  * for them (or a context too long) leaves them NULL. */
 void dv_llama_rope_init(dv_llama *m);
 
