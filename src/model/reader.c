@@ -255,7 +255,7 @@ static int tile_prepare(dv_reader *r, int k, const float *emb, const dv_tile_opt
 
 static int tile_result(tile_gen *t, dv_tile_result *res, dv_err *e)
 {
-    res->text = t->gr.text ? strdup(t->gr.text) : strdup("");
+    res->text = strdup(t->gr.text ? dv_prompt_answer(t->gr.text) : "");
     res->degenerate = t->gr.degenerate;
     res->n_tokens = t->gr.n_ids;
     res->stopped = t->gr.stopped;

@@ -174,11 +174,11 @@ static uint64_t retry_seed(const run *r)
 /* One tile from attempt `first` on (0 greedy, 1 the sampled retry of a
  * loop), retried once with sampling when the output loops. Returns the
  * text (NULL when the tile failed) or an error. */
-static int read_tile_from(run *r, const dv_image *tile, const char *instruction, int first,
-                          char **text, dv_err *e)
+static int read_tile_from(run *r, const dv_image *tile, const char *instruction, int max_tokens,
+                          int first, char **text, dv_err *e)
 {
     *text = NULL;
-    dv_tile_opts to = { instruction, r->o->max_tokens, 0, 0, on_token, r };
+    dv_tile_opts to = { instruction, max_tokens, 0, 0, on_token, r };
     for (int attempt = first; attempt < 2; attempt++) {
         to.sample = attempt;
         to.seed = retry_seed(r);
@@ -206,7 +206,7 @@ static int read_tile_from(run *r, const dv_image *tile, const char *instruction,
 static int read_tile(run *r, const dv_image *tile, const char *instruction, char **text,
                      dv_err *e)
 {
-    return read_tile_from(r, tile, instruction, 0, text, e);
+    return read_tile_from(r, tile, instruction, r->o->max_tokens, 0, text, e);
 }
 
 static const char *instruction_of(const docvl_params *o)
@@ -214,6 +214,19 @@ static const char *instruction_of(const docvl_params *o)
     if (o->ask)
         return o->ask;
     return o->prompt ? o->prompt : dv_pipeline_default_prompt(o->format);
+}
+
+/* The most tokens a line segment's text may take: no glyph is narrower
+ * than LINE_GLYPH_MIN_PX of the model's input, and a token is a glyph at
+ * least, so a segment read past that is looping in a way the loop guard
+ * did not catch (or reading garbage): stopped there, a page's time stays
+ * bounded by its segments. */
+#define LINE_GLYPH_MIN_PX 2
+static int line_max_tokens(const run *r)
+{
+    int w = r->reader->input_w > 0 ? r->reader->input_w : r->reader->image_size;
+    int cap = MAX(16, w / LINE_GLYPH_MIN_PX);
+    return MIN(r->o->max_tokens, cap);
 }
 
 /* A line is plain text whatever the output format (the writers make the
@@ -429,9 +442,10 @@ static int add_tile_text(run *r, page_work *pw, dv_page_result *pg, GString *tex
     return rc;
 }
 
-/* Tiles of the page decoded side by side: 1 without a reader that can, or
- * when asked for; else what the reader's memory bound allows. */
-static int batch_size(const run *r, int n_tiles)
+/* Tiles of the page decoded side by side, each given up to max_tokens: 1
+ * without a reader that can, or when asked for; else what the reader's
+ * memory bound allows. */
+static int batch_size(const run *r, int n_tiles, int max_tokens)
 {
     const dv_tile_reader *rd = r->reader;
     if (r->o->decode_batch == 1 || n_tiles < 2 || !rd->read_batch || !rd->batch_room)
@@ -439,21 +453,21 @@ static int batch_size(const run *r, int n_tiles)
     int want = r->o->decode_batch ? r->o->decode_batch : DV_READER_MAX_BATCH;
     if (want > DV_READER_MAX_BATCH)
         want = DV_READER_MAX_BATCH;
-    return rd->batch_room(rd->self, r->o->max_tokens, want < n_tiles ? want : n_tiles);
+    return rd->batch_room(rd->self, max_tokens, want < n_tiles ? want : n_tiles);
 }
 
 /* Images ims[0 .. n - 1] read at once, greedy. texts[k]: image k's text;
  * loops[k]: its output looped (texts[k] NULL), to be read again alone,
  * sampled, as read_tile would. */
 static int read_first_pass(run *r, const dv_image *ims, int n, const char *instruction,
-                           char **texts, int *loops, dv_err *e)
+                           int max_tokens, char **texts, int *loops, dv_err *e)
 {
     const dv_image *tp[DV_READER_MAX_BATCH];
     dv_tile_opts to[DV_READER_MAX_BATCH];
     dv_tile_result res[DV_READER_MAX_BATCH] = { 0 };
     for (int k = 0; k < n; k++) {
         tp[k] = &ims[k];
-        to[k] = (dv_tile_opts){ instruction, r->o->max_tokens, 0, 0, on_batch_token, r };
+        to[k] = (dv_tile_opts){ instruction, max_tokens, 0, 0, on_batch_token, r };
     }
     r->tile_start_us = g_get_monotonic_time();
     int rc = r->reader->read_batch(r->reader->self, tp, n, to, res, e);
@@ -483,11 +497,13 @@ static int read_group(run *r, page_work *pw, const dv_tiling *tiling, int t0, in
     for (int k = 0; k < n && rc == DOCVL_OK; k++)
         rc = crop(&pw->rp.image, tiling->tiles[t0 + k].box, &tiles[k], e);
     if (rc == DOCVL_OK)
-        rc = read_first_pass(r, tiles, n, instruction_of(r->o), texts, loops, e);
+        rc = read_first_pass(r, tiles, n, instruction_of(r->o), r->o->max_tokens, texts, loops,
+                             e);
     for (int k = 0; k < n && rc == DOCVL_OK; k++)
         if (loops[k]) {
             start_tile(r, t0 + k, tiling->n_tiles);
-            rc = read_tile_from(r, &tiles[k], instruction_of(r->o), 1, &texts[k], e);
+            rc = read_tile_from(r, &tiles[k], instruction_of(r->o), r->o->max_tokens, 1,
+                                &texts[k], e);
         }
     for (int k = 0; k < n; k++)
         dv_image_free(&tiles[k]);
@@ -503,7 +519,7 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
     dv_tile_options to = { size, !r->o->tiles || r->o->ask };
     dv_tiling tiling = { 0 };
     int rc = dv_tiles_make(&pw->lay, &to, &tiling, e);
-    int n = rc == DOCVL_OK ? tiling.n_tiles : 0, batch = batch_size(r, n);
+    int n = rc == DOCVL_OK ? tiling.n_tiles : 0, batch = batch_size(r, n, r->o->max_tokens);
     r->prog.n_tiles = n;
     for (int t = 0, m = 1; rc == DOCVL_OK && t < n; t += m) {
         start_tile(r, t, n);
@@ -567,7 +583,7 @@ static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv
     dv_image im = { 0 };
     int rc = dv_segment_image(&pw->rp.image, line, seg, &im, e);
     if (rc == DOCVL_OK)
-        rc = read_tile(r, &im, line_instruction(r), text, e);
+        rc = read_tile_from(r, &im, line_instruction(r), line_max_tokens(r), 0, text, e);
     dv_image_free(&im);
     return settle_segment(r, pw, seg, t, n, rc, failed, text, e);
 }
@@ -591,7 +607,8 @@ static int read_segment_group(run *r, page_work *pw, const seg_ref *sr, int t0, 
     for (int k = 0; k < m && rc == DOCVL_OK; k++)
         rc = dv_segment_image(&pw->rp.image, sr[t0 + k].line, sr[t0 + k].seg, &ims[k], e);
     if (rc == DOCVL_OK)
-        rc = read_first_pass(r, ims, m, line_instruction(r), texts + t0, loops, e);
+        rc = read_first_pass(r, ims, m, line_instruction(r), line_max_tokens(r), texts + t0,
+                             loops, e);
     if (rc && !cancelled(r) && !past_deadline(r)) {
         dv_err_clear(e);
         for (int k = 0; k < m; k++) {
@@ -607,8 +624,9 @@ static int read_segment_group(run *r, page_work *pw, const seg_ref *sr, int t0, 
     } else {
         for (int k = 0; k < m && rc == DOCVL_OK; k++) {
             start_tile(r, t0 + k, n);
-            int rk = loops[k] ? read_tile_from(r, &ims[k], line_instruction(r), 1,
-                                               &texts[t0 + k], e) : DOCVL_OK;
+            int rk = loops[k] ? read_tile_from(r, &ims[k], line_instruction(r),
+                                               line_max_tokens(r), 1, &texts[t0 + k], e)
+                               : DOCVL_OK;
             rc = settle_segment(r, pw, sr[t0 + k].seg, t0 + k, n, rk, failed, &texts[t0 + k], e);
         }
     }
@@ -639,7 +657,7 @@ static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
         rc = dv_lines_cut(&pw->rp.image, &pw->lay, line_aspect(r->reader), &cuts, e);
     if (rc)
         return rc;
-    int n = cuts.n_segs, batch = batch_size(r, n);
+    int n = cuts.n_segs, batch = batch_size(r, n, line_max_tokens(r));
     char **texts = g_new0(char *, n + 1);
     seg_ref *sr = segment_list(&cuts);
     r->prog.n_tiles = n;
