@@ -5,8 +5,6 @@
  *               [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only]
  *               [--cache-dir DIR] [--page TILES] [--gen TOKENS] [--batch B,B,...]
  *               [--page-batch N]
- *   docvl-bench --read FILE --model DIR [--threads N] [--repeat N] [--decode-batch N]
- *               [--weights FMT] [--json]
  *
  * Without --model only the machine limits are measured. Models for timing are
  * written with tools/docvl-mkmodel (random weights, real shapes). Output keys
@@ -22,7 +20,6 @@
 #include "base/ctx.h"
 #include "cli/blas_reexec.h"
 #include "kernels/pool.h"
-#include "docread.h"
 #include "lowp.h"
 #include "machine.h"
 #include "model/arch.h"
@@ -537,9 +534,7 @@ static int usage(void)
     fprintf(stderr, "usage: docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] "
                     "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only] "
                     "[--cache-dir DIR] [--page TILES] [--gen TOKENS] [--batch B,B,...] "
-                    "[--page-batch N]\n"
-                    "       docvl-bench --read FILE --model DIR [--threads N] [--repeat N] "
-                    "[--decode-batch N] [--weights FMT] [--json]\n");
+                    "[--page-batch N]\n");
     return 2;
 }
 
@@ -563,7 +558,6 @@ int main(int argc, char **argv)
     cli_blas_reexec("docvl-bench", argv);
     bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16, .ratios = 1,
                      .page_gen = 128, .page_batch = 1 };
-    docread_opts ro = { .repeat = 3, .weights = DOCVL_WEIGHTS_Q8 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json"))
@@ -591,12 +585,6 @@ int main(int argc, char **argv)
             o.page_gen = atoi(argv[++i]);
         else if (!strcmp(a, "--page-batch") && i + 1 < argc)
             o.page_batch = atoi(argv[++i]);
-        else if (!strcmp(a, "--read") && i + 1 < argc)
-            ro.input = argv[++i];
-        else if (!strcmp(a, "--repeat") && i + 1 < argc)
-            ro.repeat = atoi(argv[++i]);
-        else if (!strcmp(a, "--decode-batch") && i + 1 < argc)
-            ro.decode_batch = atoi(argv[++i]);
         else if (!strcmp(a, "--batch") && i + 1 < argc) {
             if (parse_batches(argv[++i], &o))
                 return usage();
@@ -607,13 +595,6 @@ int main(int argc, char **argv)
     if (o.threads < 1 || o.threads > 64 || o.prefill < 1 || o.decode < 1 || o.page_tiles < 0 ||
         o.page_gen < 0 || o.page_batch < 1 || o.page_batch > 64)
         return usage();
-    if (ro.input) {
-        if (!o.model || ro.repeat < 1 || ro.decode_batch < 0)
-            return usage();
-        ro = (docread_opts){ o.model, ro.input, o.threads, ro.repeat, ro.decode_batch,
-                             (int)o.weights ? (int)o.weights : DOCVL_WEIGHTS_Q8, o.json };
-        return docread_run(&ro);
-    }
     figures f = { 0 };
     if (o.load_only && o.model) {
         dv_err e = { 0 };
