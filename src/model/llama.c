@@ -240,6 +240,23 @@ static int attention(dv_llama_state *s, int li, int n, const float *q, float *ou
     return dv_attention(&a, s->attn_scratch, ctx, e);
 }
 
+/* A layer after its attention (att [n, hidden]): the output projection and
+ * the MLP, each added to x; xn, tmp, gate and up are scratch. */
+static void layer_tail(const dv_lm_cfg *c, const llama_layer *L, int n, float *x, float *xn,
+                       const float *att, float *tmp, float *gate, float *up, const dv_ctx *ctx)
+{
+    size_t H = (size_t)c->hidden;
+    dv_linear_forward(&L->o, att, n, tmp, ctx);
+    dv_add(x, tmp, (size_t)n * H);
+    dv_rmsnorm(x, xn, n, c->hidden, L->mlp_norm, c->rms_eps);
+    const dv_linear *gu[2] = { &L->gate, &L->up };
+    float *gu_out[2] = { gate, up };
+    dv_linear_forward_many(gu, gu_out, 2, xn, n, ctx);
+    dv_vsilu_mul(gate, up, (size_t)n * c->intermediate);
+    dv_linear_forward(&L->down, gate, n, tmp, ctx);
+    dv_add(x, tmp, (size_t)n * H);
+}
+
 static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv_err *e)
 {
     const dv_lm_cfg *c = &s->m->cfg;
@@ -262,16 +279,7 @@ static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv
     int rc = attention(s, li, n, s->q, s->att, ctx, e);
     if (rc)
         return rc;
-    dv_linear_forward(&L->o, s->att, n, s->tmp, ctx);
-    dv_add(s->x, s->tmp, (size_t)n * H);
-
-    dv_rmsnorm(s->x, s->xn, n, c->hidden, L->mlp_norm, c->rms_eps);
-    const dv_linear *gu[2] = { &L->gate, &L->up };
-    float *gu_out[2] = { s->gate, s->up };
-    dv_linear_forward_many(gu, gu_out, 2, s->xn, n, ctx);
-    dv_vsilu_mul(s->gate, s->up, (size_t)n * c->intermediate);
-    dv_linear_forward(&L->down, s->gate, n, s->tmp, ctx);
-    dv_add(s->x, s->tmp, (size_t)n * H);
+    layer_tail(c, L, n, s->x, s->xn, s->att, s->tmp, s->gate, s->up, ctx);
     return DOCVL_OK;
 }
 
@@ -543,15 +551,7 @@ static int stacked_layer(dv_llama_state *const *s, int n, const int *len, int ro
         if (rc)
             return rc;
     }
-    dv_linear_forward(&L->o, b->att, rows, b->tmp, ctx);
-    dv_add(b->x, b->tmp, (size_t)rows * H);
-    dv_rmsnorm(b->x, b->xn, rows, c->hidden, L->mlp_norm, c->rms_eps);
-    const dv_linear *gu[2] = { &L->gate, &L->up };
-    float *gu_out[2] = { b->gate, b->up };
-    dv_linear_forward_many(gu, gu_out, 2, b->xn, rows, ctx);
-    dv_vsilu_mul(b->gate, b->up, (size_t)rows * c->intermediate);
-    dv_linear_forward(&L->down, b->gate, rows, b->tmp, ctx);
-    dv_add(b->x, b->tmp, (size_t)rows * H);
+    layer_tail(c, L, rows, b->x, b->xn, b->att, b->tmp, b->gate, b->up, ctx);
     return DOCVL_OK;
 }
 
