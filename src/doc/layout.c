@@ -74,7 +74,7 @@ static void find_skew(PIX *bin, dv_layout *out)
     }
 }
 
-static int components(PIX *bin, dv_box **boxes, int *n, dv_err *e)
+int dv_page_components(PIX *bin, dv_box **boxes, int *n, dv_err *e)
 {
     *boxes = NULL;
     *n = 0;
@@ -170,7 +170,7 @@ static int analyze_binary(PIX *bin, dv_layout *out, dv_err *e)
 {
     dv_box *comps = NULL;
     int n = 0;
-    int rc = components(bin, &comps, &n, e);
+    int rc = dv_page_components(bin, &comps, &n, e);
     if (rc)
         return rc;
     dv_line_set set;

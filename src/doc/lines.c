@@ -12,6 +12,11 @@ typedef struct line_acc {
     int n;
 } line_acc;
 
+/* Marks that make a line of their own are under this many character heights
+ * high and this many wide. */
+#define MARK_H 0.75
+#define MARK_W 1.5
+
 typedef struct grouper {
     line_acc *v;
     int n, cap, first_open;
@@ -115,6 +120,15 @@ static void absorb(line_acc *l, dv_box c)
     l->n++;
 }
 
+/* a takes in the components of b */
+static void join(line_acc *a, const line_acc *b)
+{
+    a->box = dv_box_union(a->box, b->box);
+    a->sum_y0 += b->sum_y0;
+    a->sum_y1 += b->sum_y1;
+    a->n += b->n;
+}
+
 static int is_figure(dv_box c, double ch)
 {
     int w = dv_box_w(c), h = dv_box_h(c);
@@ -159,10 +173,7 @@ static void merge_lines(grouper *g)
                 line_acc *a = &g->v[i], *b = &g->v[j];
                 if (!mergeable(g, a, b))
                     continue;
-                a->box = dv_box_union(a->box, b->box);
-                a->sum_y0 += b->sum_y0;
-                a->sum_y1 += b->sum_y1;
-                a->n += b->n;
+                join(a, b);
                 memmove(b, b + 1, (size_t)(g->n - j - 1) * sizeof *b);
                 g->n--;
                 changed = 1;
@@ -171,51 +182,119 @@ static void merge_lines(grouper *g)
     }
 }
 
-/* 1 when some line within a few line pitches on the given side (-1 above,
- * +1 below) of a runs across the x range [x0, x1]. */
-static int spanned(const grouper *g, const line_acc *a, int x0, int x1, int side)
+/* Two lines' reach on either side, in line heights (bands, at least the
+ * character height). */
+#define GAP_REACH 3.5
+
+/* Whether the lines within a few line pitches on the given side (-1 above,
+ * +1 below) of a leave no column of [x0, x1) white: 1 when they leave none,
+ * 0 when they do, -1 when no line there comes near the x range [near0,
+ * near1) at all. A column gutter is white in the neighbouring lines; the
+ * wide spaces of justified lines are not, since they fall in other places
+ * from line to line. */
+static int covered(const grouper *g, const line_acc *a, int x0, int x1, int near0, int near1,
+                   int side, dv_box *tmp)
 {
-    double band = core_y1(a) - core_y0(a), reach = 2.5 * fmax(band, g->char_h);
+    double band = core_y1(a) - core_y0(a), reach = GAP_REACH * fmax(band, g->char_h);
+    int n = 0, near = 0;
     for (int i = 0; i < g->n; i++) {
         const line_acc *l = &g->v[i];
         double d = side < 0 ? core_y0(a) - core_y1(l) : core_y0(l) - core_y1(a);
-        if (l != a && d > 0 && d <= reach && l->box.x0 < x0 && l->box.x1 > x1)
-            return 1;
+        if (l == a || d <= 0 || d > reach || l->box.x1 <= near0 || l->box.x0 >= near1)
+            continue;
+        near = 1;
+        if (l->box.x1 > x0 && l->box.x0 < x1)
+            tmp[n++] = l->box;
     }
-    return 0;
+    if (!near)
+        return -1;
+    qsort(tmp, (size_t)n, sizeof *tmp, cmp_x0);
+    int reached = x0;
+    for (int i = 0; i < n && tmp[i].x0 <= reached; i++)
+        reached = dv_imax(reached, tmp[i].x1);
+    return reached >= x1;
 }
 
-/* Joins pieces of one line separated by more than a word gap (a sentence
- * gap, a wide justified space) when lines above and below run across the
- * gap: a column gutter is white in the neighbouring lines too. */
-static void bridge_gaps(grouper *g)
+/* Whether pieces a and b (b right of a) are one line whose gap is wider
+ * than a word gap (a sentence gap, a wide justified space): lines above
+ * and below, where there are any, leave no column of the gap white. */
+static int same_line(const grouper *g, const line_acc *a, const line_acc *b, dv_box *tmp)
 {
-    for (int i = 0; i < g->n; i++)
+    int gap = b->box.x0 - a->box.x1;
+    double unit = fmax(g->char_h, core_y1(a) - core_y0(a));
+    if (gap <= 0 || gap > 3 * unit)
+        return 0;
+    double ov = v_overlap(core_y0(a), core_y1(a), core_y0(b), core_y1(b));
+    double hmin = fmin(core_y1(a) - core_y0(a), core_y1(b) - core_y0(b));
+    int ha = dv_box_h(a->box), hb = dv_box_h(b->box);
+    /* Pieces of one line of type share its height; specks in a picture do
+     * not. */
+    if (a->n < 2 || b->n < 2 || 2 * dv_imax(ha, hb) > 3 * dv_imin(ha, hb) || ov < 0.7 * hmin)
+        return 0;
+    int x0 = a->box.x1, x1 = b->box.x0, n0 = a->box.x0, n1 = b->box.x1;
+    int above = covered(g, a, x0, x1, n0, n1, -1, tmp);
+    int below = covered(g, a, x0, x1, n0, n1, 1, tmp);
+    /* a line without neighbours has nothing to tell a gutter by */
+    return above != 0 && below != 0 && (above == 1 || below == 1);
+}
+
+/* Joins pieces of one line separated by more than a word gap (same_line),
+ * until none is left: a line joined covers the gaps of its neighbours. */
+static int bridge_gaps(grouper *g, dv_err *e)
+{
+    dv_box *tmp = malloc((size_t)(g->n + 1) * sizeof *tmp);
+    if (!tmp)
+        return dv_fail(e, DOCVL_ENOMEM, "layout: out of memory for %d lines", g->n);
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 0; i < g->n; i++)
+            for (int j = 0; j < g->n; j++) {
+                line_acc *a = &g->v[i], *b = &g->v[j];
+                if (i == j || !same_line(g, a, b, tmp))
+                    continue;
+                join(a, b);
+                g->v[j] = g->v[--g->n];
+                if (i == g->n)
+                    i = j;
+                j = -1;
+                changed = 1;
+            }
+    }
+    free(tmp);
+    return DOCVL_OK;
+}
+
+/* A line of one or two marks smaller than the type (quotation marks,
+ * a dash) that sits beside a line of type within a word gap belongs to it:
+ * its marks stand too high or low to have joined that line's band. */
+static int is_mark_line(const grouper *g, const line_acc *l)
+{
+    return l->n <= 2 && dv_box_h(l->box) < MARK_H * g->char_h &&
+           dv_box_w(l->box) < MARK_W * g->char_h;
+}
+
+static void join_marks(grouper *g)
+{
+    for (int i = 0; i < g->n; i++) {
+        const line_acc *m = &g->v[i];
+        if (!is_mark_line(g, m))
+            continue;
+        int best = -1, best_d = 0;
         for (int j = 0; j < g->n; j++) {
-            line_acc *a = &g->v[i], *b = &g->v[j];
-            int gap = b->box.x0 - a->box.x1;
-            double unit = fmax(g->char_h, core_y1(a) - core_y0(a));
-            if (i == j || gap <= 0 || gap > 3 * unit)
+            const line_acc *l = &g->v[j];
+            int d = dv_imax(l->box.x0 - m->box.x1, m->box.x0 - l->box.x1);
+            if (j == i || is_mark_line(g, l) || d > g->max_gap ||
+                2 * dv_box_overlap_y(l->box, m->box) < dv_box_h(m->box))
                 continue;
-            double ov = v_overlap(core_y0(a), core_y1(a), core_y0(b), core_y1(b));
-            double hmin = fmin(core_y1(a) - core_y0(a), core_y1(b) - core_y0(b));
-            int ha = dv_box_h(a->box), hb = dv_box_h(b->box);
-            /* Pieces of one line of type share its height; specks in a
-             * picture do not. */
-            if (a->n < 2 || b->n < 2 || 2 * dv_imax(ha, hb) > 3 * dv_imin(ha, hb))
-                continue;
-            if (ov < 0.7 * hmin || !spanned(g, a, a->box.x1, b->box.x0, -1) ||
-                !spanned(g, a, a->box.x1, b->box.x0, 1))
-                continue;
-            a->box = dv_box_union(a->box, b->box);
-            a->sum_y0 += b->sum_y0;
-            a->sum_y1 += b->sum_y1;
-            a->n += b->n;
-            g->v[j] = g->v[--g->n];
-            if (i == g->n)
-                i = j;
-            j = -1;
+            if (best < 0 || d < best_d)
+                best = j, best_d = d;
         }
+        if (best < 0)
+            continue;
+        g->v[best].box = dv_box_union(g->v[best].box, m->box);
+        g->v[i] = g->v[--g->n];
+        i--;
+    }
 }
 
 /* Dots, accents, commas and hyphens join the nearest line beside them. */
@@ -269,7 +348,8 @@ static int group_sorted(const dv_box *c, int n, grouper *g, dv_line_set *out, dv
             attach_small(g, c[i]);
     /* A sentence's full stop narrows the gap to the next sentence. */
     merge_lines(g);
-    bridge_gaps(g);
+    rc = bridge_gaps(g, e);
+    join_marks(g);
     for (int i = 0; i < g->n && rc == DOCVL_OK; i++)
         rc = push_box(&out->lines, &out->n_lines, g->v[i].box, e);
     return rc;

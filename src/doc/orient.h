@@ -1,7 +1,8 @@
 /* Page orientation: pages scanned or placed sideways or upside down, found
  * from the statistics of ascenders and descenders (Leptonica's
- * pixOrientDetect) and undone by exact quarter turns, before layout and the
- * model see the page. */
+ * pixOrientDetect) or, where those are too weak (a page of a few lines,
+ * type much larger than book type), from the page's glyphs (orient.c), and
+ * undone by exact quarter turns, before layout and the model see the page. */
 #ifndef DV_DOC_ORIENT_H
 #define DV_DOC_ORIENT_H
 
@@ -9,12 +10,17 @@
 #include "image/image.h"
 
 /* Sets *rotate_deg to the clockwise turn (0, 90, 180 or 270) that makes the
- * text upright, 0 when the text is upright or the evidence is weak (too
- * little text, no clear winner, or "upside down" on a page without prose
- * lines, where tables of figures fool the statistics); *conf (may be NULL)
- * to the strength of the evidence (Leptonica's confidence; 8 or more is
- * needed). The statistics are those of Latin-like scripts: pages in scripts
- * without ascenders and descenders (Hebrew, CJK) can be misjudged. */
+ * text upright, 0 when the text is upright or the evidence is weak.
+ * Leptonica decides when its confidence is 8 or more and well ahead of the
+ * other axis ("upside down" only on a page of prose lines, where tables of
+ * figures fool the statistics). Otherwise the glyphs decide: sideways when
+ * their nearest neighbours lie mostly above or below them (twice as many
+ * as beside them, at least 20), and which way up by the glyphs that
+ * reach above the x-height and below the baseline on the text lines
+ * (twice as many one way as the other, at least 8; upside down only on
+ * prose). *conf (may be NULL) is Leptonica's confidence. The statistics
+ * are those of Latin-like scripts: pages in scripts without ascenders and
+ * descenders (Hebrew, CJK) can be misjudged. */
 int dv_orient_detect(const dv_image *page, int *rotate_deg, double *conf, dv_err *e);
 
 /* Turns in clockwise by deg (a multiple of 90) into *out (a new image). */

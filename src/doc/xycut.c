@@ -5,9 +5,12 @@
 
 /* Recursive X-Y cut over line and figure boxes. A node first splits at every
  * vertical white gap that runs its full height (columns, left to right);
- * failing that, at its widest horizontal white gap (top, then bottom); a node
- * with neither is a block. Preferring vertical cuts keeps a column together
- * when its paragraph gaps line up with the neighbour's. */
+ * failing that, at its widest horizontal white gap (top, then bottom);
+ * failing that, when it holds lines side by side (columns that a picture or
+ * caption across the gutter keeps together), into the column pieces of
+ * columns.c in their reading order; a node with none of these is a block.
+ * Preferring vertical cuts keeps a column together when its paragraph gaps
+ * line up with the neighbour's. */
 
 typedef struct item {
     dv_box b;
@@ -144,11 +147,46 @@ static int try_horizontal(cutter *c, item *it, int n, int depth, int *rc)
     return 1;
 }
 
+/* Orders a part holding lines side by side that no cut divides into column
+ * pieces (dv_order_columns), each cut again; returns 0 when it holds no
+ * such lines or makes one piece. */
+static int try_columns(cutter *c, item *it, int n, int depth, int *rc)
+{
+    dv_box *b = malloc((size_t)n * sizeof *b);
+    int *is_line = malloc((size_t)n * sizeof *is_line);
+    int *order = malloc((size_t)n * sizeof *order);
+    int *starts = malloc((size_t)(n + 1) * sizeof *starts);
+    item *copy = malloc((size_t)n * sizeof *copy);
+    int pieces = 0, columns = 0;
+    *rc = b && is_line && order && starts && copy
+              ? DOCVL_OK
+              : dv_fail(c->e, DOCVL_ENOMEM, "layout: out of memory for %d boxes", n);
+    for (int i = 0; *rc == DOCVL_OK && i < n; i++)
+        b[i] = it[i].b, is_line[i] = it[i].is_line;
+    if (*rc == DOCVL_OK && dv_boxes_side_by_side(b, is_line, n))
+        *rc = dv_order_columns(b, is_line, n, order, starts, &pieces, &columns, c->e);
+    if (*rc == DOCVL_OK && pieces > 1) {
+        memcpy(copy, it, (size_t)n * sizeof *it);
+        for (int i = 0; i < n; i++)
+            it[i] = copy[order[i]];
+        c->out->n_columns = dv_imax(c->out->n_columns, columns);
+        for (int k = 0; k < pieces && *rc == DOCVL_OK; k++)
+            *rc = cut(c, it + starts[k], starts[k + 1] - starts[k], depth + 1);
+    }
+    free(b);
+    free(is_line);
+    free(order);
+    free(starts);
+    free(copy);
+    return *rc != DOCVL_OK || pieces > 1;
+}
+
 static int cut(cutter *c, item *it, int n, int depth)
 {
     int rc = DOCVL_OK;
     if (n > 1 && depth < MAX_DEPTH &&
-        (try_vertical(c, it, n, depth, &rc) || try_horizontal(c, it, n, depth, &rc)))
+        (try_vertical(c, it, n, depth, &rc) || try_horizontal(c, it, n, depth, &rc) ||
+         try_columns(c, it, n, depth, &rc)))
         return rc;
     return emit_block(c, it, n);
 }

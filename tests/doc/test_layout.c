@@ -6,6 +6,7 @@
 
 #include "doc/document.h"
 #include "doc/layout.h"
+#include "glyphpage.h"
 #include "testutil.h"
 
 static void analyze(const char *rel, dv_image *page, dv_layout *l)
@@ -156,6 +157,109 @@ static void test_skew(void)
     dv_image_free(&page);
 }
 
+/* Where line i of l stands: 0 in the left column (ending left of the
+ * gutter at x), 1 in the right one (starting right of it), -1 across it. */
+static int column_of(const dv_layout *l, int i, int x)
+{
+    dv_box b = l->lines[i];
+    return b.x1 <= x ? 0 : b.x0 >= x ? 1 : -1;
+}
+
+/* No line of the right column comes before one of the left column, among
+ * the lines between rows y0 and y1; returns how many lines each column
+ * has there. */
+static void assert_column_by_column(const dv_layout *l, int gutter, int y0, int y1, int *n)
+{
+    int seen_right = 0;
+    n[0] = n[1] = 0;
+    for (int i = 0; i < l->n_lines; i++) {
+        if (l->lines[i].y0 < y0 || l->lines[i].y1 > y1)
+            continue;
+        int c = column_of(l, i, gutter);
+        if (c < 0)
+            continue;
+        if (c == 0 && seen_right)
+            g_error("line %d (%d,%d) of the left column comes after the right column's", i,
+                    l->lines[i].x0, l->lines[i].y0);
+        seen_right |= c == 1;
+        n[c]++;
+    }
+}
+
+/* Two columns of glyph lines with a picture across the gutter and a
+ * caption under it, also across: no X-Y cut divides them, and the left
+ * column is still read before the right one. */
+static void test_columns_around_picture(void)
+{
+    dv_image im = glyph_page(1300, 1500);
+    for (int r = 0; r < 30; r++) {
+        int y = 60 + 44 * r;
+        int beside = y + GLYPH_H > 480 && y < 850;   /* rows beside picture or caption */
+        glyph_draw(&im, 60, y, GLYPH_H, beside ? "the lazy dog jumps" : "the quick brown fox jumps");
+        glyph_draw(&im, beside ? 900 : 760, y, GLYPH_H,
+                   beside ? "a fox and the dog" : "over the lazy dog and fox");
+    }
+    glyph_fill(&im, 440, 480, 820, 790);
+    glyph_draw(&im, 450, 810, GLYPH_H, "a caption of the picture");
+    dv_layout l;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_layout_analyze(&im, NULL, &l, &e), ==, DOCVL_OK);
+    check_structure(&l);
+    g_assert_cmpint(l.n_lines, ==, 61);
+    g_assert_cmpint(l.n_columns, ==, 2);
+    int n[2];
+    assert_column_by_column(&l, 630, 0, 1500, n);
+    g_assert_cmpint(n[0], ==, 30);
+    g_assert_cmpint(n[1], ==, 30);
+    dv_layout_free(&l);
+    dv_image_free(&im);
+}
+
+/* A ruled table of short cells, which no cut divides either (the rules
+ * span the columns), is still read row by row. */
+static void test_table_rows(void)
+{
+    dv_image im = glyph_page(1000, 600);
+    for (int r = 0; r < 6; r++) {
+        int y = 60 + 60 * r;
+        glyph_fill(&im, 50, y - 12, 950, y - 9);
+        glyph_draw(&im, 60, y, GLYPH_H, "cell one");
+        glyph_draw(&im, 400, y, GLYPH_H, "12.50");
+        glyph_draw(&im, 700, y, GLYPH_H, "a b c");
+    }
+    dv_layout l;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_layout_analyze(&im, NULL, &l, &e), ==, DOCVL_OK);
+    g_assert_cmpint(l.n_lines, ==, 18);
+    for (int i = 1; i < l.n_lines; i++)
+        g_assert_cmpint(l.lines[i].y0, >=, l.lines[i - 1].y0);
+    dv_layout_free(&l);
+    dv_image_free(&im);
+}
+
+/* UNLV's magazine page: two justified columns, a photograph and its
+ * caption across the gutter. Each column is read whole, left then right;
+ * lines split at the wide spaces of justified lines or by a lone quotation
+ * mark are joined (the transcription has 115 lines, counting the page's
+ * foot and the caption's seven). */
+static void test_magazine_columns(void)
+{
+    dv_image page;
+    dv_layout l;
+    analyze("corpus/images/8087_054.3B.tif", &page, &l);
+    check_structure(&l);
+    g_assert_cmpint(l.n_lines, >=, 110);
+    g_assert_cmpint(l.n_lines, <=, 126);
+    g_assert_cmpint(l.n_columns, ==, 2);
+    int n[2];
+    /* the body lies between rows 600 and 3150, the gutter at x 1270 */
+    assert_column_by_column(&l, 1270, 600, 3150, n);
+    g_assert_cmpint(n[0], >=, 45);
+    g_assert_cmpint(n[1], >=, 45);
+    dv_layout_free(&l);
+    dv_image_free(&page);
+}
+
 static void test_blank_and_bad(void)
 {
     dv_image im;
@@ -189,6 +293,9 @@ int main(int argc, char **argv)
     g_test_add_func("/layout/eurotext-lines", test_eurotext);
     g_test_add_func("/layout/linn-columns", test_linn_columns);
     g_test_add_func("/layout/skew", test_skew);
+    g_test_add_func("/layout/columns-around-picture", test_columns_around_picture);
+    g_test_add_func("/layout/table-rows", test_table_rows);
+    g_test_add_func("/layout/magazine-columns", test_magazine_columns);
     g_test_add_func("/layout/blank-and-bad", test_blank_and_bad);
     return g_test_run();
 }
