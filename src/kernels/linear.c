@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kernels/ops.h"
 #include "kernels/qgemm.h"
 #include "kernels/vmath.h"
 
@@ -329,8 +330,7 @@ static void epilogue(const dv_linear *L, int n, float *y, int lo, int hi, dv_act
     for (int i = 0; i < n; i++) {
         float *seg = y + (size_t)i * L->out + lo;
         if (L->b)
-            for (int j = 0; j < hi - lo; j++)
-                seg[j] += L->b[lo + j];
+            dv_add(seg, L->b + lo, (size_t)(hi - lo));
         if (act == DV_ACT_GELU)
             dv_vgelu(seg, (size_t)(hi - lo));
     }
@@ -482,6 +482,11 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
     dv_pool_for_parts(pool, L->out, grain, mm_chunk, &j);
     if (!pool && !(ctx && j.panel == ctx->scratch))
         free(j.panel);
+}
+
+int dv_linear_rows_stable(const dv_linear *L, int n)
+{
+    return n > GEMV_MAX_ROWS && L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2;
 }
 
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)

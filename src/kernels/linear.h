@@ -66,6 +66,13 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
 void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int count,
                             const float *x, int n, const dv_ctx *ctx);
 
+/* Whether a product of n rows (with a pool) gives each row the floats it
+ * gets in any other such product of more than a few rows: the integer
+ * kernel sums each row alone in one fixed order; sgemm promises no such
+ * thing, and the direct kernels of a few rows sum in another order. Rows of
+ * several inputs may then be stacked into one product. */
+int dv_linear_rows_stable(const dv_linear *L, int n);
+
 /* The same with an activation applied to each output chunk right after its
  * product (while it is in cache). */
 typedef enum dv_act { DV_ACT_NONE = 0, DV_ACT_GELU } dv_act;

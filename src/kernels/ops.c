@@ -104,8 +104,14 @@ void dv_softmax(float *x, int n)
         x[i] *= inv;
 }
 
-void dv_add(float *y, const float *x, size_t n)
+/* In runs of 16: GCC's cheap vectorizer at -O2 takes a loop of a known
+ * count, and the sums are the same element by element. */
+void dv_add(float *restrict y, const float *restrict x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (size_t k = 0; k < 16; k++)
+            y[i + k] += x[i + k];
+    for (; i < n; i++)
         y[i] += x[i];
 }

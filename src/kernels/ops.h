@@ -22,7 +22,7 @@ void dv_rmsnorm_stats(const float *x, float *y, int n, int d, const float *w, fl
 /* GELU and SiLU: kernels/vmath.h. */
 /* In-place softmax of one row. */
 void dv_softmax(float *x, int n);
-/* y += x */
+/* y += x (y and x do not overlap) */
 void dv_add(float *y, const float *x, size_t n);
 
 #endif

@@ -23,6 +23,14 @@ typedef struct qg_block {
 
 size_t dv_qg_panel_bytes(int in) { return sizeof(qg_block) * (size_t)dv_qblocks(in); }
 
+/* One block's values offset by 128 (restrict: without it GCC -O2 leaves
+ * the loop scalar, a tenth of a line model's tower time). */
+static void offset_block(uint8_t *restrict q, const int8_t *restrict v)
+{
+    for (int j = 0; j < DV_QBLOCK; j++)
+        q[j] = (uint8_t)(v[j] + 128);
+}
+
 void dv_qg_quantize_rows(const float *x, int in, int lo, int hi, const dv_qg_act *a)
 {
     size_t row = (size_t)a->nb * DV_QBLOCK;
@@ -33,9 +41,7 @@ void dv_qg_quantize_rows(const float *x, int in, int lo, int hi, const dv_qg_act
             int len = in - b0 * DV_QBLOCK < nbk * DV_QBLOCK ? in - b0 * DV_QBLOCK : nbk * DV_QBLOCK;
             dv_quantize_row(DV_Q8, x + (size_t)t * in + (size_t)b0 * DV_QBLOCK, len, blk);
             for (int b = 0; b < nbk; b++) {
-                uint8_t *q = a->q + (size_t)t * row + (size_t)(b0 + b) * DV_QBLOCK;
-                for (int j = 0; j < DV_QBLOCK; j++)
-                    q[j] = (uint8_t)(blk[b].q[j] + 128);
+                offset_block(a->q + (size_t)t * row + (size_t)(b0 + b) * DV_QBLOCK, blk[b].q);
                 a->d[(size_t)t * a->nb + b0 + b] = blk[b].d;
             }
         }

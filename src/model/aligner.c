@@ -54,13 +54,16 @@ void dv_aligner_free(dv_aligner *a)
 }
 
 /* x [n, n_embed] holds the first stage's output; each further layer is
- * GELU then linear, ping-ponging through tmp. */
-static void mlp_tail(const dv_aligner *a, int first, float *x, float *tmp, int n, float *out,
-                     const dv_ctx *ctx)
+ * GELU then linear, ping-ponging through tmp. GELU runs image by image
+ * (per rows each): the vector kernel's tail is per call, so images stacked
+ * get what each gets alone. */
+static void mlp_tail(const dv_aligner *a, int first, float *x, float *tmp, int n, int per,
+                     float *out, const dv_ctx *ctx)
 {
-    size_t len = (size_t)n * a->n_embed;
+    size_t len = (size_t)n * a->n_embed, img = (size_t)per * a->n_embed;
     for (int i = first; i < a->n_layers; i++) {
-        dv_vgelu(x, len);
+        for (size_t o = 0; o < len; o += img)
+            dv_vgelu(x + o, len - o < img ? len - o : img);
         dv_linear_forward(&a->layers[i], x, n, tmp, ctx);
         float *t = x;
         x = tmp;
@@ -81,7 +84,7 @@ static void hybrid_head(const dv_aligner *a, const float *high, const float *low
         memcpy(x + (size_t)i * a->n_embed + half, tmp + (size_t)i * half, (size_t)half * sizeof *x);
 }
 
-int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low, int n,
+int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low, int n, int per,
                        float *out, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
     int hybrid = a->type == DV_PROJ_LOW_HIGH_HYBRID_SPLIT;
@@ -93,10 +96,10 @@ int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low,
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the aligner over %d tokens", n);
     if (hybrid) {
         hybrid_head(a, high, low, n, x, tmp, ctx);
-        mlp_tail(a, 0, x, tmp, n, out, ctx);
+        mlp_tail(a, 0, x, tmp, n, per, out, ctx);
     } else {
         dv_linear_forward(&a->layers[0], low, n, x, ctx);
-        mlp_tail(a, 1, x, tmp, n, out, ctx);
+        mlp_tail(a, 1, x, tmp, n, per, out, ctx);
     }
     return DOCVL_OK;
 }

@@ -26,6 +26,12 @@ typedef struct dv_decoder_ops {
      * each state's logits those of a one-token forward on it alone */
     int (*forward_batch)(const void *model, void *const *states, int n, const float *embeds,
                          float *logits, const dv_ctx *ctx, dv_err *e);
+    /* optional: n prompts (embeds[i] [len[i], hidden]) into n states,
+     * logits [n, vocab] of their last positions, each what forward gives
+     * it alone */
+    int (*prefill_batch)(const void *model, void *const *states, int n,
+                         const float *const *embeds, const int *len, float *logits,
+                         const dv_ctx *ctx, dv_err *e);
 } dv_decoder_ops;
 
 typedef struct dv_decoder {

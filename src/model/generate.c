@@ -388,6 +388,37 @@ static void batch_free(batch_run *b, int rc)
     free(b->logits);
 }
 
+/* Every sequence's prompt, into its state and its run's logits: together
+ * where the decoder can (ops->prefill_batch), else one after the other. */
+static int prefill(batch_run *b, const dv_gen_seq *seqs, const dv_ctx *ctx, dv_err *e)
+{
+    const dv_decoder *m = b->g[0].m;
+    int n = b->count, rc = DOCVL_OK;
+    if (!m->ops->prefill_batch) {
+        for (int i = 0; i < n && !rc; i++)
+            rc = m->ops->forward(m->model, seqs[i].state, seqs[i].embeds, seqs[i].n,
+                                 b->g[i].logits, ctx, e);
+        return rc;
+    }
+    const float **embeds = calloc((size_t)n, sizeof *embeds);
+    int *len = calloc((size_t)n, sizeof *len);
+    if (!embeds || !len)
+        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for %d prompts", n);
+    for (int i = 0; i < n && !rc; i++) {
+        b->states[i] = seqs[i].state;
+        embeds[i] = seqs[i].embeds;
+        len[i] = seqs[i].n;
+    }
+    if (!rc)
+        rc = m->ops->prefill_batch(m->model, b->states, n, embeds, len, b->logits, ctx, e);
+    size_t V = (size_t)m->vocab;
+    for (int i = 0; i < n && !rc; i++)
+        memcpy(b->g[i].logits, b->logits + (size_t)i * V, V * sizeof *b->logits);
+    free(embeds);
+    free(len);
+    return rc;
+}
+
 int dv_generate_batch(const dv_decoder *m, const dv_tokenizer *tok, const dv_gen_seq *seqs,
                       int count, const dv_ctx *ctx, dv_err *e)
 {
@@ -412,10 +443,10 @@ int dv_generate_batch(const dv_decoder *m, const dv_tokenizer *tok, const dv_gen
     for (int i = 0; i < count && !rc; i++) {
         const dv_gen_seq *q = &seqs[i];
         rc = gen_init(&b.g[i], m, q->state, tok, q->n, q->o, q->r, ctx, e);
-        if (!rc)
-            rc = m->ops->forward(m->model, q->state, q->embeds, q->n, b.g[i].logits, ctx, e);
         b.live[i] = 1;
     }
+    if (!rc)
+        rc = prefill(&b, seqs, ctx, e);
     for (int step = 0, left = count; !rc && left; step++)
         rc = batch_step(&b, step, &left);
     if (rc)

@@ -7,6 +7,7 @@
  * cache: never a [tokens, tokens] score matrix. */
 #include "model/llama.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,7 @@ int dv_llama_embed(const dv_llama *m, const int32_t *ids, int n, float *out, dv_
 
 /* cos/sin of position * theta^(-2j/d) in double: the reference is float64 and
  * long contexts make the angle large enough for float rounding to show. */
-static void rope_tables(const dv_lm_cfg *c, int pos0, int n, float *cosv, float *sinv)
+static void rope_compute(const dv_lm_cfg *c, int pos0, int n, float *cosv, float *sinv)
 {
     int half = c->head_dim / 2;
     for (int j = 0; j < half; j++) {
@@ -164,6 +165,39 @@ static void rope_tables(const dv_lm_cfg *c, int pos0, int n, float *cosv, float 
             sinv[(size_t)i * half + j] = (float)sin(a);
         }
     }
+}
+
+/* Positions past this many have no table: 8 MiB of them at head_dim 128. */
+#define ROPE_TABLE_MAX_POS 16384
+
+void dv_llama_rope_init(dv_llama *m)
+{
+    const dv_lm_cfg *c = &m->cfg;
+    size_t len = (size_t)c->max_pos * (size_t)(c->head_dim / 2);
+    if (c->max_pos <= 0 || c->max_pos > ROPE_TABLE_MAX_POS || len == 0)
+        return;
+    m->rope_cos = malloc(len * sizeof *m->rope_cos);
+    m->rope_sin = malloc(len * sizeof *m->rope_sin);
+    if (m->rope_cos && m->rope_sin) {
+        rope_compute(c, 0, c->max_pos, m->rope_cos, m->rope_sin);
+        return;
+    }
+    free(m->rope_cos);
+    free(m->rope_sin);
+    m->rope_cos = m->rope_sin = NULL;
+}
+
+/* Positions pos0 .. pos0 + n - 1: copied from the model's tables (the same
+ * floats rope_compute makes) where it has them. */
+static void rope_tables(const dv_llama *m, int pos0, int n, float *cosv, float *sinv)
+{
+    size_t half = (size_t)m->cfg.head_dim / 2;
+    if (!m->rope_cos || pos0 < 0 || pos0 + n > m->cfg.max_pos) {
+        rope_compute(&m->cfg, pos0, n, cosv, sinv);
+        return;
+    }
+    memcpy(cosv, m->rope_cos + (size_t)pos0 * half, (size_t)n * half * sizeof *cosv);
+    memcpy(sinv, m->rope_sin + (size_t)pos0 * half, (size_t)n * half * sizeof *sinv);
 }
 
 /* rotate_half convention: pairs are (j, j + d/2), not adjacent elements. */
@@ -206,6 +240,23 @@ static int attention(dv_llama_state *s, int li, int n, const float *q, float *ou
     return dv_attention(&a, s->attn_scratch, ctx, e);
 }
 
+/* A layer after its attention (att [n, hidden]): the output projection and
+ * the MLP, each added to x; xn, tmp, gate and up are scratch. */
+static void layer_tail(const dv_lm_cfg *c, const llama_layer *L, int n, float *x, float *xn,
+                       const float *att, float *tmp, float *gate, float *up, const dv_ctx *ctx)
+{
+    size_t H = (size_t)c->hidden;
+    dv_linear_forward(&L->o, att, n, tmp, ctx);
+    dv_add(x, tmp, (size_t)n * H);
+    dv_rmsnorm(x, xn, n, c->hidden, L->mlp_norm, c->rms_eps);
+    const dv_linear *gu[2] = { &L->gate, &L->up };
+    float *gu_out[2] = { gate, up };
+    dv_linear_forward_many(gu, gu_out, 2, xn, n, ctx);
+    dv_vsilu_mul(gate, up, (size_t)n * c->intermediate);
+    dv_linear_forward(&L->down, gate, n, tmp, ctx);
+    dv_add(x, tmp, (size_t)n * H);
+}
+
 static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv_err *e)
 {
     const dv_lm_cfg *c = &s->m->cfg;
@@ -228,16 +279,7 @@ static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv
     int rc = attention(s, li, n, s->q, s->att, ctx, e);
     if (rc)
         return rc;
-    dv_linear_forward(&L->o, s->att, n, s->tmp, ctx);
-    dv_add(s->x, s->tmp, (size_t)n * H);
-
-    dv_rmsnorm(s->x, s->xn, n, c->hidden, L->mlp_norm, c->rms_eps);
-    const dv_linear *gu[2] = { &L->gate, &L->up };
-    float *gu_out[2] = { s->gate, s->up };
-    dv_linear_forward_many(gu, gu_out, 2, s->xn, n, ctx);
-    dv_vsilu_mul(s->gate, s->up, (size_t)n * c->intermediate);
-    dv_linear_forward(&L->down, s->gate, n, s->tmp, ctx);
-    dv_add(s->x, s->tmp, (size_t)n * H);
+    layer_tail(c, L, n, s->x, s->xn, s->att, s->tmp, s->gate, s->up, ctx);
     return DOCVL_OK;
 }
 
@@ -248,7 +290,7 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
     const dv_lm_cfg *c = &s->m->cfg;
     size_t H = (size_t)c->hidden;
     memcpy(s->x, embeds, (size_t)n * H * sizeof *s->x);
-    rope_tables(c, s->pos, n, s->cosv, s->sinv);
+    rope_tables(s->m, s->pos, n, s->cosv, s->sinv);
     for (int li = 0; li < c->layers; li++) {
         int rc = layer_forward(s, li, n, ctx, e);
         if (rc)
@@ -434,7 +476,7 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
     size_t H = (size_t)c->hidden, half = (size_t)c->head_dim / 2;
     memcpy(b.x, embeds, (size_t)n * H * sizeof *b.x);
     for (int i = 0; i < n; i++)
-        rope_tables(c, s[i]->pos, 1, b.cosv + i * half, b.sinv + i * half);
+        rope_tables(m, s[i]->pos, 1, b.cosv + i * half, b.sinv + i * half);
     for (int li = 0; li < c->layers && !rc; li++)
         rc = batch_layer(s, n, &b, li, &local, e);
     if (!rc) {
@@ -447,6 +489,123 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
         }
     }
     return rc;
+}
+
+/* ---- prompts side by side ------------------------------------------------
+ * Several states' prompts at once: the rows of all of them stacked in every
+ * product (each weight packed once for all), RoPE, the cache and attention
+ * per state. Only where the products give each row what it gets in a
+ * prompt alone (dv_linear_rows_stable) and each prompt is one chunk; else
+ * one dv_llama_forward after the other. */
+
+/* Whether these prompts may be stacked: each fits its state as one chunk,
+ * and every matrix's rows come out as in a product of one prompt. */
+static int prefill_stacks(const dv_llama *m, dv_llama_state *const *s, int n, const int *len)
+{
+    int least = INT_MAX;
+    for (int i = 0; i < n; i++) {
+        if (s[i]->m != m || len[i] > s[i]->rows || len[i] > s[i]->cap - s[i]->pos)
+            return 0;
+        for (int j = 0; j < i; j++)
+            if (s[j] == s[i])
+                return 0;
+        least = len[i] < least ? len[i] : least;
+    }
+    for (int li = 0; li < m->cfg.layers; li++) {
+        const llama_layer *L = &m->layers[li];
+        const dv_linear *lin[] = { &L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down };
+        for (size_t k = 0; k < sizeof lin / sizeof lin[0]; k++)
+            if (!dv_linear_rows_stable(lin[k], least))
+                return 0;
+    }
+    return 1;
+}
+
+/* One layer over the stacked rows (b holds rows for sum len); as
+ * layer_forward does for each state alone. */
+static int stacked_layer(dv_llama_state *const *s, int n, const int *len, int rows,
+                         const batch_bufs *b, int li, const dv_ctx *ctx, dv_err *e)
+{
+    const dv_lm_cfg *c = &s[0]->m->cfg;
+    const llama_layer *L = &s[0]->m->layers[li];
+    size_t H = (size_t)c->hidden, kvd = s[0]->kv_dim;
+    dv_rmsnorm(b->x, b->xn, rows, c->hidden, L->attn_norm, c->rms_eps);
+    const dv_linear *qkv[3] = { &L->q, &L->k, &L->v };
+    float *qkv_out[3] = { b->q, b->k, b->v };
+    dv_linear_forward_many(qkv, qkv_out, 3, b->xn, rows, ctx);
+    rope_apply(b->q, rows, c->heads, c->head_dim, H, b->cosv, b->sinv);
+    rope_apply(b->k, rows, c->kv_heads, c->head_dim, kvd, b->cosv, b->sinv);
+    for (int i = 0, r0 = 0; i < n; r0 += len[i++]) {
+        dv_llama_state *si = s[i];
+        size_t at = ((size_t)li * si->cap + (size_t)si->pos) * kvd, cnt = (size_t)len[i] * kvd;
+        const float *k = b->k + (size_t)r0 * kvd, *v = b->v + (size_t)r0 * kvd;
+        if (si->kv_f16) {
+            dv_f32_to_f16_row(k, kv_at(si, si->kc, at), (int)cnt);
+            dv_f32_to_f16_row(v, kv_at(si, si->vc, at), (int)cnt);
+        } else {
+            memcpy(kv_at(si, si->kc, at), k, cnt * sizeof *k);
+            memcpy(kv_at(si, si->vc, at), v, cnt * sizeof *v);
+        }
+        int rc = attention(si, li, len[i], b->q + (size_t)r0 * H, b->att + (size_t)r0 * H, ctx,
+                           e);
+        if (rc)
+            return rc;
+    }
+    layer_tail(c, L, rows, b->x, b->xn, b->att, b->tmp, b->gate, b->up, ctx);
+    return DOCVL_OK;
+}
+
+static int prefill_stacked(const dv_llama *m, dv_llama_state *const *s, int n,
+                           const float *const *embeds, const int *len, float *logits,
+                           dv_ctx *ctx, dv_err *e)
+{
+    const dv_lm_cfg *c = &m->cfg;
+    size_t H = (size_t)c->hidden, half = (size_t)c->head_dim / 2;
+    int rows = 0;
+    for (int i = 0; i < n; i++)
+        rows += len[i];
+    batch_bufs b;
+    int rc = batch_bufs_new(c, s[0], rows, &b, e);
+    for (int i = 0, r0 = 0; i < n && !rc; r0 += len[i++]) {
+        memcpy(b.x + (size_t)r0 * H, embeds[i], (size_t)len[i] * H * sizeof *b.x);
+        rope_tables(m, s[i]->pos, len[i], b.cosv + (size_t)r0 * half, b.sinv + (size_t)r0 * half);
+    }
+    for (int li = 0; li < c->layers && !rc; li++)
+        rc = stacked_layer(s, n, len, rows, &b, li, ctx, e);
+    if (rc)
+        return rc;
+    dv_rmsnorm(b.x, b.xn, rows, c->hidden, m->final_norm, c->rms_eps);
+    /* each prompt's last row, gathered: the head's one-row products */
+    for (int i = 0, r0 = 0; i < n; r0 += len[i++]) {
+        s[i]->pos += len[i];
+        memmove(b.x + (size_t)i * H, b.xn + (size_t)(r0 + len[i] - 1) * H, H * sizeof *b.x);
+    }
+    if (logits) {
+        const dv_linear *head = &m->lm_head;
+        dv_linear_forward_rows(&head, &logits, 1, b.x, n, ctx);
+    }
+    return DOCVL_OK;
+}
+
+int dv_llama_prefill_batch(const dv_llama *m, dv_llama_state *const *s, int n,
+                           const float *const *embeds, const int *len, float *logits,
+                           const dv_ctx *ctx, dv_err *e)
+{
+    size_t V = (size_t)m->cfg.vocab;
+    if (n <= 0)
+        return dv_fail(e, DOCVL_EINVAL, "prefill of %d sequences", n);
+    if (n > 1 && prefill_stacks(m, s, n, len)) {
+        dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+        int rc = state_pool(s[0], &local, e);
+        return rc ? rc : prefill_stacked(m, s, n, embeds, len, logits, &local, e);
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = dv_llama_forward(m, s[i], embeds[i], len[i], logits ? logits + i * V : NULL, 0,
+                                  NULL, ctx, e);
+        if (rc)
+            return rc;
+    }
+    return DOCVL_OK;
 }
 
 /* ---- the decoder seam (model/decoder.h) ---------------------------------- */
@@ -476,6 +635,12 @@ static int seam_forward_batch(const void *m, void *const *s, int n, const float 
     return dv_llama_forward_batch(m, (dv_llama_state *const *)s, n, embeds, logits, ctx, e);
 }
 
+static int seam_prefill_batch(const void *m, void *const *s, int n, const float *const *embeds,
+                              const int *len, float *logits, const dv_ctx *ctx, dv_err *e)
+{
+    return dv_llama_prefill_batch(m, (dv_llama_state *const *)s, n, embeds, len, logits, ctx, e);
+}
+
 static void seam_state_free(void *s) { dv_llama_state_free(s); }
 static void seam_state_reset(void *s) { dv_llama_state_reset(s); }
 static int seam_state_pos(const void *s) { return dv_llama_state_pos(s); }
@@ -483,7 +648,7 @@ static int seam_state_capacity(const void *s) { return dv_llama_state_capacity(s
 
 static const dv_decoder_ops LLAMA_OPS = {
     seam_embed, seam_forward, seam_state_new, seam_state_free, seam_state_reset, seam_state_pos,
-    seam_state_capacity, seam_forward_batch,
+    seam_state_capacity, seam_forward_batch, seam_prefill_batch,
 };
 
 dv_decoder dv_llama_decoder(const dv_llama *m)

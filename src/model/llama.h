@@ -80,6 +80,17 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
 int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
                            const float *embeds, float *logits, const dv_ctx *ctx, dv_err *e);
 
+/* The prompts of n states at once: embeds[i] [len[i], hidden] at state i's
+ * next positions; logits [n, vocab] of each prompt's last position (may be
+ * NULL). Each state ends as dv_llama_forward leaves it and its logits are
+ * the same bit for bit: the prompts' rows are stacked in every product only
+ * where each row then gets what it gets alone (int8 products of q8/q4
+ * weights, prompts of more than a few tokens, one chunk each); otherwise
+ * the prompts run one after the other. */
+int dv_llama_prefill_batch(const dv_llama *m, dv_llama_state *const *s, int n,
+                           const float *const *embeds, const int *len, float *logits,
+                           const dv_ctx *ctx, dv_err *e);
+
 /* The decoder as generation sees it (model/decoder.h); states are
  * dv_llama_state. */
 dv_decoder dv_llama_decoder(const dv_llama *m);

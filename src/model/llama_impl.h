@@ -20,6 +20,13 @@ struct dv_llama {
     dv_linear lm_head;
     int kv_f16;               /* states cache keys and values as f16 */
     dv_qcache *qcache;        /* the weight cache the quantized rows map, or NULL */
+    float *rope_cos, *rope_sin;   /* [max_pos, head_dim / 2], or NULL: computed per chunk */
 };
+
+/* The RoPE tables of every position of the context, made once (a line
+ * model prefills a few dozen tokens per segment, hundreds of segments a
+ * page: their sines and cosines were 1.5% of a page's CPU with N1). No memory
+ * for them (or a context too long) leaves them NULL. */
+void dv_llama_rope_init(dv_llama *m);
 
 #endif

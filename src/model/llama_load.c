@@ -338,6 +338,7 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
         *w->cache_status = st;
     else
         dv_qcache_status_free(&st);
+    dv_llama_rope_init(m);
     *out = m;
     return DOCVL_OK;
 }
@@ -356,6 +357,8 @@ void dv_llama_free(dv_llama *m)
     }
     free(m->layers);
     free(m->final_norm);
+    free(m->rope_cos);
+    free(m->rope_sin);
     dv_linear_free(&m->lm_head);
     dv_qcache_close(m->qcache); /* after the linears whose rows it holds */
     free(m);

@@ -18,9 +18,10 @@ struct dv_reader {
     dv_ctx ctx;     /* the thread budget, as OpenBLAS gets it (no pool) */
     dv_ctx run;     /* the same with the reader's pool, for the towers and the decoder */
     dv_pool *pool;  /* n_threads persistent threads for every tile */
-    dv_vision_work *vw; /* the towers' activations, sized by the first tile */
-    float *pixels;      /* [3, H, W]: the preprocessed tile */
-    float *emb;         /* [image tokens, hidden]: its embeddings */
+    dv_vision_work *vw; /* the towers' activations, sized by the first tiles */
+    int stack;          /* tiles through the towers at once (dv_vision_stacks) */
+    float *pixels;      /* [stack, 3, H, W]: the preprocessed tiles */
+    float *emb;         /* [stack, image tokens, hidden]: their embeddings */
     dv_decoder dec;     /* the model's decoder, as generation sees it */
     void *kv[DV_READER_MAX_BATCH];  /* its states, one per tile decoded at once, each kept
                                        while tiles need the same capacity */
@@ -64,8 +65,11 @@ int dv_reader_open(const char *model_dir, int n_threads, int weights, const char
         return dv_wrap(e, "model %s", model_dir);
     }
     const dv_config *cfg = &r->m->cfg;
-    r->pixels = malloc(3 * (size_t)cfg->pre.image_h * cfg->pre.image_w * sizeof *r->pixels);
-    r->emb = malloc((size_t)dv_config_image_tokens(cfg) * cfg->lm.hidden * sizeof *r->emb);
+    r->stack = dv_vision_stacks(r->m->vision) ? DV_READER_MAX_BATCH : 1;
+    r->pixels = malloc(r->stack * (size_t)3 * cfg->pre.image_h * cfg->pre.image_w *
+                       sizeof *r->pixels);
+    r->emb = malloc(r->stack * (size_t)dv_config_image_tokens(cfg) * cfg->lm.hidden *
+                    sizeof *r->emb);
     if (!r->pixels || !r->emb)
         rc = dv_fail(e, DOCVL_ENOMEM, "no memory for a tile");
     if (rc || (rc = dv_vision_work_new(&r->vw, e)) ||
@@ -124,12 +128,18 @@ void dv_tile_result_free(dv_tile_result *res)
     memset(res, 0, sizeof *res);
 }
 
-/* The tile through the towers: r->emb [image tokens, hidden]. */
-static int image_embeddings(dv_reader *r, const dv_image *tile, dv_err *e)
+/* Tiles [0, n) (n <= r->stack) through the towers at once: r->emb
+ * [n, image tokens, hidden]. */
+static int image_embeddings(dv_reader *r, const dv_image *const *tiles, int n, dv_err *e)
 {
     const dv_config *cfg = &r->m->cfg;
-    int rc = dv_preprocess(tile, &cfg->pre, NULL, r->pixels, NULL, e);
-    return rc ? rc : dv_vision_forward_work(r->m->vision, r->vw, r->pixels, r->emb, NULL, &r->run, e);
+    size_t px = (size_t)3 * cfg->pre.image_h * cfg->pre.image_w;
+    for (int k = 0; k < n; k++) {
+        int rc = dv_preprocess(tiles[k], &cfg->pre, NULL, r->pixels + k * px, NULL, e);
+        if (rc)
+            return rc;
+    }
+    return dv_vision_forward_many(r->m->vision, r->vw, r->pixels, n, r->emb, &r->run, e);
 }
 
 /* Token ids of the chat prompt with the image tag expanded to its tokens. */
@@ -218,21 +228,20 @@ typedef struct tile_gen {
     dv_gen_result gr;
 } tile_gen;
 
-static int tile_prepare(dv_reader *r, int k, const dv_image *tile, const dv_tile_opts *o,
+/* Slot k's tile, whose image embeddings are emb. */
+static int tile_prepare(dv_reader *r, int k, const float *emb, const dv_tile_opts *o,
                         tile_gen *t, dv_err *e)
 {
     int32_t *ids = NULL;
     size_t n = 0;
     int32_t image_id = -1;
-    int rc = image_embeddings(r, tile, e);
-    if (rc == DOCVL_OK)
-        rc = prompt_ids(r, o->instruction, &ids, &n, &image_id, e);
+    int rc = prompt_ids(r, o->instruction, &ids, &n, &image_id, e);
     int hidden = r->dec.hidden;
     if (rc == DOCVL_OK && !(t->embeds = malloc(n * (size_t)hidden * sizeof *t->embeds)))
         rc = dv_fail(e, DOCVL_ENOMEM, "no memory for %zu prompt embeddings", n);
     if (rc == DOCVL_OK)
         rc = r->dec.ops->embed(r->dec.model, ids, (int)n, t->embeds, e);
-    const float *images[1] = { r->emb };
+    const float *images[1] = { emb };
     if (rc == DOCVL_OK)
         rc = dv_prompt_splice_images(ids, n, image_id, images, 1,
                                      dv_config_image_tokens(&r->m->cfg), hidden, t->embeds, e);
@@ -265,9 +274,14 @@ int dv_reader_read_batch(dv_reader *r, const dv_image *const *tiles, int n,
     memset(t, 0, sizeof t);
     dv_gen_seq seqs[DV_READER_MAX_BATCH];
     int rc = DOCVL_OK;
-    for (int k = 0; k < n && rc == DOCVL_OK; k++) {
-        rc = tile_prepare(r, k, tiles[k], &o[k], &t[k], e);
-        seqs[k] = (dv_gen_seq){ r->kv[k], t[k].embeds, t[k].n, &t[k].g, &t[k].gr };
+    size_t img = (size_t)dv_config_image_tokens(&r->m->cfg) * r->dec.hidden;
+    for (int k0 = 0; k0 < n && rc == DOCVL_OK; k0 += r->stack) {
+        int m = n - k0 < r->stack ? n - k0 : r->stack;
+        rc = image_embeddings(r, tiles + k0, m, e);
+        for (int k = k0; k < k0 + m && rc == DOCVL_OK; k++) {
+            rc = tile_prepare(r, k, r->emb + (k - k0) * img, &o[k], &t[k], e);
+            seqs[k] = (dv_gen_seq){ r->kv[k], t[k].embeds, t[k].n, &t[k].g, &t[k].gr };
+        }
     }
     if (rc == DOCVL_OK)
         rc = dv_generate_batch(&r->dec, r->m->tok, seqs, n, &r->run, e);

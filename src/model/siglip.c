@@ -76,20 +76,25 @@ void dv_siglip_free(dv_siglip *s)
     memset(s, 0, sizeof *s);
 }
 
-static int block_forward(const dv_siglip *s, const vit_block *b, float *x, const vit_work *w,
-                         float *scratch, const dv_ctx *ctx, dv_err *e)
+/* imgs images' tokens stacked in x: every row-wise step and product runs
+ * over all their rows at once, attention within each image. */
+static int block_forward(const dv_siglip *s, const vit_block *b, float *x, int imgs,
+                         const vit_work *w, float *scratch, const dv_ctx *ctx, dv_err *e)
 {
-    int n = s->n_tok, c = s->width, hd = c / s->heads;
+    int n = s->n_tok * imgs, c = s->width, hd = c / s->heads;
     dv_layernorm_ctx(x, w->xn, n, c, b->n1w, b->n1b, 1e-6f, ctx);
     dv_linear_forward(&b->qkv, w->xn, n, w->qkv, ctx);
-    dv_attn a = { .n_q = n, .n_kv = n, .n_heads = s->heads, .n_kv_heads = s->heads,
-                  .head_dim = hd, .q = w->qkv, .k = w->qkv + c, .v = w->qkv + 2 * c,
-                  .q_stride = 3 * (size_t)c, .k_stride = 3 * (size_t)c,
-                  .v_stride = 3 * (size_t)c, .out = w->att, .out_stride = (size_t)c,
-                  .scale = (float)(1.0 / sqrt((double)hd)) };
-    int rc = dv_attention(&a, scratch, ctx, e);
-    if (rc)
-        return rc;
+    for (int i = 0; i < imgs; i++) {
+        const float *qkv = w->qkv + (size_t)i * s->n_tok * 3 * c;
+        dv_attn a = { .n_q = s->n_tok, .n_kv = s->n_tok, .n_heads = s->heads,
+                      .n_kv_heads = s->heads, .head_dim = hd, .q = qkv, .k = qkv + c,
+                      .v = qkv + 2 * c, .q_stride = 3 * (size_t)c, .k_stride = 3 * (size_t)c,
+                      .v_stride = 3 * (size_t)c, .out = w->att + (size_t)i * s->n_tok * c,
+                      .out_stride = (size_t)c, .scale = (float)(1.0 / sqrt((double)hd)) };
+        int rc = dv_attention(&a, scratch, ctx, e);
+        if (rc)
+            return rc;
+    }
     dv_linear_forward(&b->proj, w->att, n, w->tmp, ctx);
     dv_add(x, w->tmp, (size_t)n * c);
     tw_block_mlp(b, x, n, c, w, ctx);
@@ -102,30 +107,49 @@ static void tap(float *dst, const float *src, size_t n)
         memcpy(dst, src, n * sizeof *src);
 }
 
-int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
-                      const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
+/* Each image's patches and positions: x [imgs * n_tok, width]. */
+static int embed_images(const dv_siglip *s, const float *pixels, int imgs, float *x,
+                        const dv_ctx *ctx, dv_err *e)
 {
-    size_t n = (size_t)s->n_tok * s->width;
+    size_t n = (size_t)s->n_tok * s->width, px = (size_t)3 * s->image_h * s->image_w;
+    for (int i = 0; i < imgs; i++) {
+        float *xi = x + (size_t)i * n;
+        int rc = dv_patch_embed(&s->patch_embed, pixels + (size_t)i * px, s->image_h,
+                                s->image_w, s->mean, s->std, xi, ctx, e);
+        if (rc)
+            return rc;
+        dv_add(xi, s->pos, n);
+    }
+    return DOCVL_OK;
+}
+
+int dv_siglip_forward_many(const dv_siglip *s, const float *pixels, int imgs, float *out,
+                           const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
+{
+    size_t n = (size_t)s->n_tok * s->width * imgs;
     float *x = tw_take(ar, n);
     vit_work w = { 0 };
     dv_attn shape = { .head_dim = s->width / s->heads };
     float *scratch = tw_take(ar, dv_attention_scratch_floats(&shape));
     int rc = !x || !scratch ? dv_fail(e, DOCVL_ENOMEM, "out of memory for SigLIP activations")
-                            : tw_work_alloc(&w, ar, s->n_tok, s->width, s->mlp, 0, e);
+                            : tw_work_alloc(&w, ar, s->n_tok * imgs, s->width, s->mlp, 0, e);
     if (!rc)
-        rc = dv_patch_embed(&s->patch_embed, pixels, s->image_h, s->image_w, s->mean, s->std, x,
-                            ctx, e);
-    if (!rc) {
-        dv_add(x, s->pos, n);
+        rc = embed_images(s, pixels, imgs, x, ctx, e);
+    if (!rc)
         tap(taps ? taps->siglip_embed : NULL, x, n);
-    }
     for (int i = 0; i < s->depth && !rc; i++)
-        if ((rc = block_forward(s, &s->blocks[i], x, &w, scratch, ctx, e)))
+        if ((rc = block_forward(s, &s->blocks[i], x, imgs, &w, scratch, ctx, e)))
             dv_wrap(e, "SigLIP block %d", i);
     if (!rc) {
         tap(taps ? taps->siglip_blocks_out : NULL, x, n);
-        dv_layernorm(x, out, s->n_tok, s->width, s->norm_w, s->norm_b, 1e-6f);
+        dv_layernorm(x, out, s->n_tok * imgs, s->width, s->norm_w, s->norm_b, 1e-6f);
         tap(taps ? taps->siglip_out : NULL, out, n);
     }
     return rc;
+}
+
+int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
+                      const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e)
+{
+    return dv_siglip_forward_many(s, pixels, 1, out, taps, ar, ctx, e);
 }

@@ -98,6 +98,11 @@ void dv_siglip_free(dv_siglip *s);
 /* pixels [3, image_h, image_w] in 0..1; out [n_tok, width]. */
 int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
                       const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e);
+/* imgs images ([imgs, 3, image_h, image_w]) at once -> out [imgs * n_tok,
+ * width]: their rows stacked in every product, attention within each
+ * image; taps see the stack. */
+int dv_siglip_forward_many(const dv_siglip *s, const float *pixels, int imgs, float *out,
+                           const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e);
 
 int dv_sam_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
                 dv_sam *s, dv_err *e);
@@ -112,8 +117,8 @@ int dv_aligner_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_plac
                     dv_aligner *a, dv_err *e);
 void dv_aligner_free(dv_aligner *a);
 /* high (hybrid only, may be NULL otherwise) and low [n, input_dim] ->
- * out [n, n_embed]. */
-int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low, int n,
+ * out [n, n_embed]; the rows are images of `per` rows each (n when one). */
+int dv_aligner_forward(const dv_aligner *a, const float *high, const float *low, int n, int per,
                        float *out, tw_arena *ar, const dv_ctx *ctx, dv_err *e);
 
 #endif

@@ -338,7 +338,7 @@ static int run_hybrid(const dv_vision *v, const float *pixels, float *sam_out, f
 static int align(const dv_vision *v, const float *sam, const float *siglip, float *out,
                  tw_arena *ar, const dv_ctx *ctx, dv_err *e)
 {
-    if (dv_aligner_forward(&v->aligner, sam, siglip, v->n_tok, out, ar, ctx, e))
+    if (dv_aligner_forward(&v->aligner, sam, siglip, v->n_tok, v->n_tok, out, ar, ctx, e))
         return dv_wrap(e, "aligner");
     return DOCVL_OK;
 }
@@ -352,21 +352,31 @@ int dv_vision_align(const dv_vision *v, const float *sam, const float *siglip, f
     return rc;
 }
 
+/* The caller's pool, or one for this call in *own: docvl's own loops
+ * (SAM's windows, panel widening) get threads for these images unless the
+ * caller brought a pool: ~100 us against seconds. */
+static int with_pool(dv_ctx *local, dv_pool **own, dv_err *e)
+{
+    *own = NULL;
+    if (local->pool)
+        return DOCVL_OK;
+    /* even of 1 thread: it owns the products' panels */
+    local->n_threads = local->n_threads > 0 ? local->n_threads : 1;
+    if (dv_pool_new(local->n_threads, own, e))
+        return dv_wrap(e, "starting the vision threads");
+    local->pool = *own;
+    return DOCVL_OK;
+}
+
 int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *pixels, float *out,
                            const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)v->n_tok;
     int hybrid = v->has_sam;
-    /* docvl's own loops (SAM's windows, panel widening) get threads for this
-     * image unless the caller brought a pool: ~100 us against seconds */
     dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
     dv_pool *pool = NULL;
-    if (!local.pool) {   /* even of 1 thread: it owns the products' panels */
-        local.n_threads = local.n_threads > 0 ? local.n_threads : 1;
-        if (dv_pool_new(local.n_threads, &pool, e))
-            return dv_wrap(e, "starting the vision threads");
-        local.pool = pool;
-    }
+    if (with_pool(&local, &pool, e))
+        return e->code;
     ctx = &local;
     tw_arena *ar = &w->arena;
     tw_arena_reset(ar);
@@ -381,6 +391,51 @@ int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *p
         dv_wrap(e, "SigLIP tower");
     if (!rc)
         rc = align(v, sam_out, low_out, out, ar, ctx, e);
+    dv_pool_free(pool);
+    return rc;
+}
+
+int dv_vision_stacks(const dv_vision *v)
+{
+    if (v->has_sam)
+        return 0;
+    const dv_siglip *s = &v->siglip;
+    for (int i = 0; i < s->depth; i++) {
+        const vit_block *b = &s->blocks[i];
+        const dv_linear *L[] = { &b->qkv, &b->proj, &b->fc1, &b->fc2 };
+        for (size_t k = 0; k < sizeof L / sizeof L[0]; k++)
+            if (!dv_linear_rows_stable(L[k], s->n_tok))
+                return 0;
+    }
+    for (int i = 0; i < v->aligner.n_layers; i++)
+        if (!dv_linear_rows_stable(&v->aligner.layers[i], s->n_tok))
+            return 0;
+    return 1;
+}
+
+int dv_vision_forward_many(const dv_vision *v, dv_vision_work *w, const float *pixels, int imgs,
+                           float *out, const dv_ctx *ctx, dv_err *e)
+{
+    if (imgs > 1 && !dv_vision_stacks(v))
+        return dv_fail(e, DOCVL_EINVAL, "%d images at once through towers that cannot stack them",
+                       imgs);
+    if (imgs == 1)
+        return dv_vision_forward_work(v, w, pixels, out, NULL, ctx, e);
+    size_t n = (size_t)v->n_tok * imgs;
+    dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    dv_pool *pool = NULL;
+    if (with_pool(&local, &pool, e))
+        return e->code;
+    tw_arena *ar = &w->arena;
+    tw_arena_reset(ar);
+    float *low_out = tw_take(ar, n * v->siglip.width);
+    int rc = low_out ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory for the tower outputs");
+    if (!rc && (rc = dv_siglip_forward_many(&v->siglip, pixels, imgs, low_out, NULL, ar, &local,
+                                            e)))
+        dv_wrap(e, "SigLIP tower");
+    if (!rc && (rc = dv_aligner_forward(&v->aligner, NULL, low_out, (int)n, v->n_tok, out, ar,
+                                        &local, e)))
+        dv_wrap(e, "aligner");
     dv_pool_free(pool);
     return rc;
 }

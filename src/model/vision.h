@@ -60,6 +60,18 @@ void dv_vision_work_free(dv_vision_work *w);
 int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *pixels, float *out,
                            const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);
 
+/* Whether dv_vision_forward_many takes several images: a SigLIP-only path
+ * whose products give each row what it gets alone (kernels/linear.h:
+ * dv_linear_rows_stable), so stacking changes no image's embeddings. */
+int dv_vision_stacks(const dv_vision *v);
+/* imgs preprocessed images [imgs, 3, H, W] through the towers and the
+ * aligner at once (rows stacked in every product, attention within each
+ * image) -> out [imgs * num_image_tokens, n_embed], each image's rows the
+ * same bit for bit as dv_vision_forward_work gives it alone. imgs > 1 only
+ * where dv_vision_stacks. */
+int dv_vision_forward_many(const dv_vision *v, dv_vision_work *w, const float *pixels, int imgs,
+                           float *out, const dv_ctx *ctx, dv_err *e);
+
 /* The aligner alone on tower features [tokens, input_dim]: sam (hybrid
  * only; NULL otherwise) and siglip -> out [tokens, n_embed]. For cached
  * features (adapter training) and for checking the aligner in isolation. */

@@ -442,9 +442,10 @@ static int add_tile_text(run *r, page_work *pw, dv_page_result *pg, GString *tex
     return rc;
 }
 
-/* Tiles of the page decoded side by side: 1 without a reader that can, or
- * when asked for; else what the reader's memory bound allows. */
-static int batch_size(const run *r, int n_tiles)
+/* Tiles of the page decoded side by side, each given up to max_tokens: 1
+ * without a reader that can, or when asked for; else what the reader's
+ * memory bound allows. */
+static int batch_size(const run *r, int n_tiles, int max_tokens)
 {
     const dv_tile_reader *rd = r->reader;
     if (r->o->decode_batch == 1 || n_tiles < 2 || !rd->read_batch || !rd->batch_room)
@@ -452,44 +453,60 @@ static int batch_size(const run *r, int n_tiles)
     int want = r->o->decode_batch ? r->o->decode_batch : DV_READER_MAX_BATCH;
     if (want > DV_READER_MAX_BATCH)
         want = DV_READER_MAX_BATCH;
-    return rd->batch_room(rd->self, r->o->max_tokens, want < n_tiles ? want : n_tiles);
+    return rd->batch_room(rd->self, max_tokens, want < n_tiles ? want : n_tiles);
 }
 
-/* Tiles t0 .. t0 + n - 1 read at once, greedy; a tile whose output loops is
- * read again alone, sampled, as read_tile would. texts[k]: tile t0 + k's
- * text, NULL when it failed. */
+/* Images ims[0 .. n - 1] read at once, greedy. texts[k]: image k's text;
+ * loops[k]: its output looped (texts[k] NULL), to be read again alone,
+ * sampled, as read_tile would. */
+static int read_first_pass(run *r, const dv_image *ims, int n, const char *instruction,
+                           int max_tokens, char **texts, int *loops, dv_err *e)
+{
+    const dv_image *tp[DV_READER_MAX_BATCH];
+    dv_tile_opts to[DV_READER_MAX_BATCH];
+    dv_tile_result res[DV_READER_MAX_BATCH] = { 0 };
+    for (int k = 0; k < n; k++) {
+        tp[k] = &ims[k];
+        to[k] = (dv_tile_opts){ instruction, max_tokens, 0, 0, on_batch_token, r };
+    }
+    r->tile_start_us = g_get_monotonic_time();
+    int rc = r->reader->read_batch(r->reader->self, tp, n, to, res, e);
+    for (int k = 0; k < n && rc == DOCVL_OK; k++) {
+        if (res[k].stopped) {
+            rc = cancelled(r) ? dv_fail(e, DOCVL_EINTERRUPTED, "interrupted") : timed_out(r, e);
+        } else {
+            loops[k] = res[k].degenerate;
+            texts[k] = res[k].degenerate ? NULL : res[k].text;
+            res[k].text = texts[k] ? NULL : res[k].text;
+        }
+    }
+    for (int k = 0; k < n; k++)
+        dv_tile_result_free(&res[k]);
+    return rc;
+}
+
+/* Tiles t0 .. t0 + n - 1 read at once (read_first_pass); a tile whose
+ * output loops is read again alone, sampled. texts[k]: tile t0 + k's text,
+ * NULL when it failed. */
 static int read_group(run *r, page_work *pw, const dv_tiling *tiling, int t0, int n,
                       char **texts, dv_err *e)
 {
     dv_image tiles[DV_READER_MAX_BATCH] = { 0 };
-    const dv_image *tp[DV_READER_MAX_BATCH];
-    dv_tile_opts to[DV_READER_MAX_BATCH];
-    dv_tile_result res[DV_READER_MAX_BATCH] = { 0 };
+    int loops[DV_READER_MAX_BATCH] = { 0 };
     int rc = DOCVL_OK;
-    for (int k = 0; k < n && rc == DOCVL_OK; k++) {
+    for (int k = 0; k < n && rc == DOCVL_OK; k++)
         rc = crop(&pw->rp.image, tiling->tiles[t0 + k].box, &tiles[k], e);
-        tp[k] = &tiles[k];
-        to[k] = (dv_tile_opts){ instruction_of(r->o), r->o->max_tokens, 0, 0, on_batch_token, r };
-    }
-    r->tile_start_us = g_get_monotonic_time();
     if (rc == DOCVL_OK)
-        rc = r->reader->read_batch(r->reader->self, tp, n, to, res, e);
-    for (int k = 0; k < n && rc == DOCVL_OK; k++) {
-        if (res[k].stopped) {
-            rc = cancelled(r) ? dv_fail(e, DOCVL_EINTERRUPTED, "interrupted") : timed_out(r, e);
-        } else if (!res[k].degenerate) {
-            texts[k] = res[k].text;
-            res[k].text = NULL;
-        } else {
+        rc = read_first_pass(r, tiles, n, instruction_of(r->o), r->o->max_tokens, texts, loops,
+                             e);
+    for (int k = 0; k < n && rc == DOCVL_OK; k++)
+        if (loops[k]) {
             start_tile(r, t0 + k, tiling->n_tiles);
             rc = read_tile_from(r, &tiles[k], instruction_of(r->o), r->o->max_tokens, 1,
                                 &texts[k], e);
         }
-    }
-    for (int k = 0; k < n; k++) {
-        dv_tile_result_free(&res[k]);
+    for (int k = 0; k < n; k++)
         dv_image_free(&tiles[k]);
-    }
     return rc;
 }
 
@@ -502,7 +519,7 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
     dv_tile_options to = { size, !r->o->tiles || r->o->ask };
     dv_tiling tiling = { 0 };
     int rc = dv_tiles_make(&pw->lay, &to, &tiling, e);
-    int n = rc == DOCVL_OK ? tiling.n_tiles : 0, batch = batch_size(r, n);
+    int n = rc == DOCVL_OK ? tiling.n_tiles : 0, batch = batch_size(r, n, r->o->max_tokens);
     r->prog.n_tiles = n;
     for (int t = 0, m = 1; rc == DOCVL_OK && t < n; t += m) {
         start_tile(r, t, n);
@@ -533,19 +550,13 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
     return rc;
 }
 
-/* One segment of a line; its text, or NULL when it was left out: looped
- * twice or the reader failed on it (both reported and counted as failed
- * tiles; a loop falls back to the text layer as tiles do). Only an
- * interrupt or the page's timeout is an error. */
-static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv_segment *seg,
-                        int t, int n, int *failed, char **text, dv_err *e)
+/* Segment t of n after its read (rc, *text) is settled: a reader error
+ * or a loop (text NULL) leaves it out, reported and counted as a failed
+ * tile; a loop falls back to the text layer as tiles do. Only an interrupt
+ * or the page's timeout is an error. */
+static int settle_segment(run *r, page_work *pw, const dv_segment *seg, int t, int n, int rc,
+                          int *failed, char **text, dv_err *e)
 {
-    *text = NULL;
-    dv_image im = { 0 };
-    int rc = dv_segment_image(&pw->rp.image, line, seg, &im, e);
-    if (rc == DOCVL_OK)
-        rc = read_tile_from(r, &im, line_instruction(r), line_max_tokens(r), 0, text, e);
-    dv_image_free(&im);
     r->st->tiles++;
     if (rc && (cancelled(r) || past_deadline(r)))
         return rc;
@@ -563,8 +574,81 @@ static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv
     return DOCVL_OK;
 }
 
-/* Reads every text line of the page, segment by segment (doc/linecut.h),
- * and lays the text on the lines' ink (pipeline/linepage.h). */
+/* One segment of a line, alone; its text, or NULL when it was left out
+ * (settle_segment). */
+static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv_segment *seg,
+                        int t, int n, int *failed, char **text, dv_err *e)
+{
+    *text = NULL;
+    dv_image im = { 0 };
+    int rc = dv_segment_image(&pw->rp.image, line, seg, &im, e);
+    if (rc == DOCVL_OK)
+        rc = read_tile_from(r, &im, line_instruction(r), line_max_tokens(r), 0, text, e);
+    dv_image_free(&im);
+    return settle_segment(r, pw, seg, t, n, rc, failed, text, e);
+}
+
+/* The page's segments in reading order: line and segment of each. */
+typedef struct seg_ref {
+    const dv_cut_line *line;
+    const dv_segment *seg;
+} seg_ref;
+
+/* Segments t0 .. t0 + m - 1 read at once (read_first_pass), each settled
+ * as read_segment settles it; a looping one is read again alone, sampled.
+ * When the reader fails on the group, each is read alone instead, so a
+ * failure stays that of one segment. */
+static int read_segment_group(run *r, page_work *pw, const seg_ref *sr, int t0, int m, int n,
+                              int *failed, char **texts, dv_err *e)
+{
+    dv_image ims[DV_READER_MAX_BATCH] = { 0 };
+    int loops[DV_READER_MAX_BATCH] = { 0 };
+    int rc = DOCVL_OK;
+    for (int k = 0; k < m && rc == DOCVL_OK; k++)
+        rc = dv_segment_image(&pw->rp.image, sr[t0 + k].line, sr[t0 + k].seg, &ims[k], e);
+    if (rc == DOCVL_OK)
+        rc = read_first_pass(r, ims, m, line_instruction(r), line_max_tokens(r), texts + t0,
+                             loops, e);
+    if (rc && !cancelled(r) && !past_deadline(r)) {
+        dv_err_clear(e);
+        for (int k = 0; k < m; k++) {
+            free(texts[t0 + k]);
+            texts[t0 + k] = NULL;
+        }
+        rc = DOCVL_OK;
+        for (int k = 0; k < m && rc == DOCVL_OK; k++) {
+            start_tile(r, t0 + k, n);
+            rc = read_segment(r, pw, sr[t0 + k].line, sr[t0 + k].seg, t0 + k, n, failed,
+                              &texts[t0 + k], e);
+        }
+    } else {
+        for (int k = 0; k < m && rc == DOCVL_OK; k++) {
+            start_tile(r, t0 + k, n);
+            int rk = loops[k] ? read_tile_from(r, &ims[k], line_instruction(r),
+                                               line_max_tokens(r), 1, &texts[t0 + k], e)
+                               : DOCVL_OK;
+            rc = settle_segment(r, pw, sr[t0 + k].seg, t0 + k, n, rk, failed, &texts[t0 + k], e);
+        }
+    }
+    for (int k = 0; k < m; k++)
+        dv_image_free(&ims[k]);
+    return rc;
+}
+
+/* The segments of every cut line, in reading order. */
+static seg_ref *segment_list(const dv_line_cuts *cuts)
+{
+    seg_ref *sr = g_new0(seg_ref, cuts->n_segs + 1);
+    int t = 0;
+    for (int i = 0; i < cuts->n_lines; i++)
+        for (int s = 0; s < cuts->lines[i].n_segs; s++, t++)
+            sr[t] = (seg_ref){ &cuts->lines[i], &cuts->lines[i].segs[s] };
+    return sr;
+}
+
+/* Reads every text line of the page, batch_size() segments at a time
+ * (doc/linecut.h), and lays the text on the lines' ink
+ * (pipeline/linepage.h). */
 static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv_err *e)
 {
     dv_line_cuts cuts;
@@ -573,16 +657,20 @@ static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
         rc = dv_lines_cut(&pw->rp.image, &pw->lay, line_aspect(r->reader), &cuts, e);
     if (rc)
         return rc;
-    int n = cuts.n_segs, t = 0;
+    int n = cuts.n_segs, batch = batch_size(r, n, line_max_tokens(r));
     char **texts = g_new0(char *, n + 1);
+    seg_ref *sr = segment_list(&cuts);
     r->prog.n_tiles = n;
-    for (int i = 0; rc == DOCVL_OK && i < cuts.n_lines; i++)
-        for (int s = 0; rc == DOCVL_OK && s < cuts.lines[i].n_segs; s++, t++) {
-            start_tile(r, t, n);
-            rc = past_deadline(r) ? timed_out(r, e)
-                                  : read_segment(r, pw, &cuts.lines[i], &cuts.lines[i].segs[s],
-                                                 t, n, failed, &texts[t], e);
-        }
+    for (int t = 0, m = 1; rc == DOCVL_OK && t < n; t += m) {
+        start_tile(r, t, n);
+        m = n - t < batch ? n - t : batch;
+        if (past_deadline(r))
+            rc = timed_out(r, e);
+        else if (m > 1)
+            rc = read_segment_group(r, pw, sr, t, m, n, failed, texts, e);
+        else
+            rc = read_segment(r, pw, sr[t].line, sr[t].seg, t, n, failed, &texts[t], e);
+    }
     if (rc == DOCVL_OK) {
         dv_page_clear_content(pg);
         dv_line_page_fill(&cuts, texts, pg);
@@ -591,6 +679,7 @@ static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
     for (int k = 0; k < n; k++)
         free(texts[k]);
     g_free(texts);
+    g_free(sr);
     dv_line_cuts_free(&cuts);
     return rc;
 }

@@ -516,6 +516,59 @@ static void test_batch_logits(void)
     check_batch_logits(DV_Q4, 1);
 }
 
+/* Prompts of different lengths prefilled together (stacked in the q8/q4
+ * products, which give each row what it gets alone; one after the other
+ * for f32 and for a prompt of a few tokens) give each state the logits and
+ * the cache a prefill alone gives it: the next token's logits agree too. */
+static void check_prefill_batch(dv_qfmt q, int threads, int shortest)
+{
+    fixture f;
+    fx_open(&f, "tiny-f32");
+    dv_llama_free(f.m);
+    dv_err e = { 0 };
+    dv_lm_weights w = { .qfmt = q, .head_qfmt = q, .n_threads = 1, .kv_f16 = q != DV_QNONE };
+    g_assert_cmpint(dv_llama_bind_ex(&f.c.cfg, f.c.ck, &w, &f.m, &e), ==, DOCVL_OK);
+    dv_ctx ctx = { .n_threads = threads };
+    size_t H = (size_t)f.c.cfg.lm.hidden, V = (size_t)f.c.cfg.lm.vocab;
+    enum { N = 3 };
+    dv_llama_state *a[N], *b[N];
+    const float *emb[N];
+    int len[N];
+    float *one = g_new(float, V), *all = g_new(float, N * V), *next = g_new(float, N * V);
+    for (int i = 0; i < N; i++) {
+        len[i] = i == N - 1 ? shortest : 40 - 10 * i;
+        emb[i] = f.embeds + (size_t)i * H;
+        g_assert_cmpint(dv_llama_state_new(f.m, 64, &a[i], &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_llama_state_new(f.m, 64, &b[i], &e), ==, DOCVL_OK);
+    }
+    g_assert_cmpint(f.T, >=, 41);
+    g_assert_cmpint(dv_llama_prefill_batch(f.m, b, N, emb, len, all, &ctx, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward_batch(f.m, b, N, f.embeds, next, &ctx, &e), ==, DOCVL_OK);
+    for (int i = 0; i < N; i++) {
+        g_assert_cmpint(dv_llama_forward(f.m, a[i], emb[i], len[i], one, 0, NULL, &ctx, &e), ==,
+                        0);
+        g_assert_cmpmem(all + i * V, V * sizeof *one, one, V * sizeof *one);
+        g_assert_cmpint(dv_llama_forward(f.m, a[i], f.embeds + i * H, 1, one, 0, NULL, &ctx, &e),
+                        ==, 0);
+        g_assert_cmpmem(next + i * V, V * sizeof *one, one, V * sizeof *one);
+        g_assert_cmpint(dv_llama_state_pos(b[i]), ==, dv_llama_state_pos(a[i]));
+        dv_llama_state_free(a[i]);
+        dv_llama_state_free(b[i]);
+    }
+    g_free(one);
+    g_free(all);
+    g_free(next);
+    fx_close(&f);
+}
+
+static void test_prefill_batch(void)
+{
+    check_prefill_batch(DV_Q8, 2, 12);
+    check_prefill_batch(DV_Q4, 1, 9);
+    check_prefill_batch(DV_Q8, 1, 3);      /* a short prompt: one after the other */
+    check_prefill_batch(DV_QNONE, 2, 12);
+}
+
 /* A batch refuses a state twice and a full cache, naming the sequence. */
 static void test_batch_refuses(void)
 {
@@ -559,5 +612,6 @@ int main(int argc, char **argv)
     g_test_add_func("/generate/batch-q4", test_batch_q4);
     g_test_add_func("/generate/batch-refuses", test_batch_refuses);
     g_test_add_func("/generate/batch-logits", test_batch_logits);
+    g_test_add_func("/generate/prefill-batch", test_prefill_batch);
     return g_test_run();
 }

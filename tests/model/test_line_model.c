@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "image/preprocess.h"
+#include "kernels/cpu.h"
+#include "kernels/pool.h"
 #include "mkmodel/mkmodel.h"
 #include "model/model.h"
 #include "pipeline/reader.h"
@@ -153,6 +155,51 @@ static void test_read_line(void)
 }
 
 /* A released-style model declares nothing: the pipeline keeps its own. */
+/* Three lines through the towers at once: each line's embeddings are the
+ * ones it gets alone, bit for bit, where the towers stack images (q8
+ * matrices on the integer kernel); f32 towers refuse several images. */
+static void test_stacked_towers(void)
+{
+    char *model = make_line_model(0);
+    dv_err e = { 0 };
+    int weights[] = { DV_WEIGHTS_Q8, DV_WEIGHTS_F32 };
+    for (size_t w = 0; w < G_N_ELEMENTS(weights); w++) {
+        dv_model *m;
+        dv_model_opts mo = { .widen = -1, .weights = weights[w], .n_threads = 2 };
+        g_assert_cmpint(dv_model_load(model, &mo, &m, &e), ==, DOCVL_OK);
+        int q8 = weights[w] == DV_WEIGHTS_Q8 && dv_cpu_qgemm_level() >= 2;
+        g_assert_cmpint(dv_vision_stacks(m->vision), ==, q8);
+        size_t n_px = (size_t)3 * 32 * 512, n_out = (size_t)256 * m->cfg.lm.hidden;
+        float *px = g_new(float, 3 * n_px), *many = g_new(float, 3 * n_out);
+        float *one = g_new(float, n_out);
+        for (int k = 0; k < 3; k++) {
+            dv_image im = line_image(200 + 100 * k, 30 + 5 * k);
+            g_assert_cmpint(dv_preprocess(&im, &m->cfg.pre, NULL, px + k * n_px, NULL, &e), ==,
+                            DOCVL_OK);
+            dv_image_free(&im);
+        }
+        dv_pool *pool = NULL;
+        g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, DOCVL_OK);
+        dv_ctx ctx = { .n_threads = 2, .pool = pool };
+        dv_vision_work *vw = NULL;
+        g_assert_cmpint(dv_vision_work_new(&vw, &e), ==, DOCVL_OK);
+        int rc = dv_vision_forward_many(m->vision, vw, px, 3, many, &ctx, &e);
+        g_assert_cmpint(rc, ==, q8 ? DOCVL_OK : DOCVL_EINVAL);
+        for (int k = 0; q8 && k < 3; k++) {
+            g_assert_cmpint(dv_vision_forward_many(m->vision, vw, px + k * n_px, 1, one, &ctx,
+                                                   &e), ==, DOCVL_OK);
+            g_assert_cmpmem(one, n_out * sizeof *one, many + k * n_out, n_out * sizeof *one);
+        }
+        dv_vision_work_free(vw);
+        dv_pool_free(pool);
+        g_free(px);
+        g_free(many);
+        g_free(one);
+        dv_model_free(m);
+    }
+    remove_model(model);
+}
+
 static void test_square_reader(void)
 {
     char *dir = test_data("golden/tiny-siglip-f32");
@@ -214,6 +261,7 @@ int main(int argc, char **argv)
     g_test_add_func("/line-model/round-trip", test_round_trip);
     g_test_add_func("/line-model/token-count-mismatch", test_token_count_mismatch);
     g_test_add_func("/line-model/read-line", test_read_line);
+    g_test_add_func("/line-model/stacked-towers", test_stacked_towers);
     g_test_add_func("/line-model/square-reader", test_square_reader);
     g_test_add_func("/line-model/trainer-pixels", test_trainer_pixels);
     g_test_add_func("/line-model/hybrid-refuses", test_hybrid_refuses);

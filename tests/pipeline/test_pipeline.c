@@ -24,6 +24,8 @@ typedef struct fake {
     int retried_sampled;    /* the retry of a looping tile was sampled */
     int max_w, max_h;       /* largest tile seen */
     double max_aspect;      /* widest tile seen, width / height */
+    int batches;            /* read_batch calls */
+    int sampled;            /* sampled reads (retries of a loop) */
     int max_tokens;         /* the largest token budget a tile was given */
     int glyphs;             /* 1: answers with the glyph text in the tile
                                (glyphpage.h), which fails on "fail" and
@@ -48,6 +50,7 @@ static int fake_read(void *self, const dv_image *tile, const dv_tile_opts *o,
     fake *f = self;
     memset(res, 0, sizeof *res);
     f->calls++;
+    f->sampled += o->sample;
     if (f->calls == f->fail_call)
         return dv_fail(e, DOCVL_ENOMEM, "fake: no memory");
     if (!o->sample)
@@ -72,6 +75,28 @@ static int fake_read(void *self, const dv_image *tile, const dv_tile_opts *o,
     snprintf(buf, sizeof buf, "tile %d", f->tiles);
     res->text = strdup(buf);
     return DOCVL_OK;
+}
+
+/* Tiles read at once, each as fake_read reads it; one that fails fails
+ * them all, as a model's batch does. */
+static int fake_read_batch(void *self, const dv_image *const *tiles, int n,
+                           const dv_tile_opts *o, dv_tile_result *res, dv_err *e)
+{
+    fake *f = self;
+    f->batches++;
+    int rc = DOCVL_OK;
+    for (int k = 0; k < n && rc == DOCVL_OK; k++)
+        rc = fake_read(self, tiles[k], &o[k], &res[k], e);
+    for (int k = 0; k < n && rc; k++)
+        dv_tile_result_free(&res[k]);
+    return rc;
+}
+
+static int fake_batch_room(void *self, int max_tokens, int want)
+{
+    (void)self;
+    (void)max_tokens;
+    return want;
 }
 
 static int fake_get(void *user, const dv_tile_reader **out, dv_err *e)
@@ -564,7 +589,7 @@ static void test_lines_hocr(void)
 /* A segment that loops (also when sampled) or that the reader fails on is
  * a failed tile, reported, and left out (status 5 in the CLI); the other
  * segments of its line and the other lines are written. */
-static void test_lines_failing_segment(void)
+static void lines_failing_segment(int batched)
 {
     static const gline bad[] = {
         { 40, 40, GLYPH_H, "one two three" },
@@ -575,14 +600,25 @@ static void test_lines_failing_segment(void)
     gpage g = gpage_make(bad, 4, 1600, 300);
     fake f;
     fake_init_lines(&f, 256, 32, NULL);
-    result r = run(&f, 1, g.path, docvl_default_params());
+    if (batched) {
+        f.reader.read_batch = fake_read_batch;
+        f.reader.batch_room = fake_batch_room;
+    }
+    docvl_params p = docvl_default_params();
+    p.decode_batch = 4;
+    result r = run(&f, 1, g.path, p);
     g_assert_cmpint(r.rc, ==, DOCVL_OK);
     g_assert_cmpint(r.st.tiles_failed, ==, 2);
     g_assert_cmpint(r.st.pages_failed, ==, 0);
     g_assert_cmpint(r.msgs.failures, ==, 2);
     g_assert_nonnull(strstr(r.msgs.all->str, "kept repeating itself"));
     g_assert_nonnull(strstr(r.msgs.all->str, "fake: cannot read; tile left out"));
-    g_assert_cmpint(f.calls, ==, r.st.tiles + 1);
+    g_assert_cmpint(f.sampled, ==, 1);   /* the loop's retry, alone */
+    g_assert_cmpint(r.msgs.most_tiles, ==, r.st.tiles);
+    if (batched) /* the failing segment's group is read again one by one */
+        g_assert_cmpint(f.batches, ==, (r.st.tiles + 3) / 4);
+    else
+        g_assert_cmpint(f.calls, ==, r.st.tiles + 1);
     /* a segment's budget: no more tokens than glyphs fit its 256 pixels */
     g_assert_cmpint(f.max_tokens, ==, 128);
     g_assert_true(g_str_has_prefix(r.out, "one two three\nwe see words go on"));
@@ -592,6 +628,13 @@ static void test_lines_failing_segment(void)
     result_free(&r);
     gpage_free(&g);
 }
+
+static void test_lines_failing_segment(void) { lines_failing_segment(0); }
+
+/* Segments read in groups: the same page, the same failures, messages and
+ * counts; a group with a failing segment is read again one segment at a
+ * time, so only that segment is lost. */
+static void test_lines_failing_segment_batched(void) { lines_failing_segment(1); }
 
 /* A table read line by line becomes a GFM table: the table finder gets
  * the words with their boxes on the ink. (The blank line after it is the
@@ -675,6 +718,53 @@ static void test_lines_real_reader(void)
     g_free(dir);
 }
 
+/* The text of phototest.tif read by N1 (checkpoints/line-reader-n1) with
+ * weights w, its segments decode_batch at a time. */
+static char *n1_page(int weights, int decode_batch)
+{
+    char *model = test_data("../../checkpoints/line-reader-n1"), *img = sample("phototest.tif");
+    fake f;
+    fake_init(&f, 0);
+    docvl_open_params op = docvl_open_default_params();
+    op.weights = weights;
+    op.n_threads = 2;
+    char *note = NULL;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_model_reader_open(model, &op, NULL, &f.reader, &note, &e), ==, DOCVL_OK);
+    g_free(note);
+    docvl_params p = docvl_default_params();
+    p.decode_batch = decode_batch;
+    result r = run(&f, 1, img, p);
+    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    g_assert_cmpint(r.st.tiles, >, 30);
+    g_assert_cmpint(r.msgs.most_tiles, ==, r.st.tiles);
+    char *out = g_strdup(r.out);
+    result_free(&r);
+    dv_model_reader_close(&f.reader);
+    g_free(model);
+    g_free(img);
+    return out;
+}
+
+/* A real line reader's segments read in groups (towers, where their
+ * products allow, and decoding side by side) give the page the text one
+ * segment at a time gives it, byte for byte: with q8 weights (integer
+ * products, the towers stacked) and f32 (decoding side by side only). */
+static void test_lines_n1_batched(void)
+{
+    int formats[] = { DOCVL_WEIGHTS_Q8, DOCVL_WEIGHTS_F32 };
+    for (size_t i = 0; i < G_N_ELEMENTS(formats); i++) {
+        char *alone = n1_page(formats[i], 1), *together = n1_page(formats[i], 0);
+        char *three = n1_page(formats[i], 3);
+        g_assert_nonnull(strstr(alone, "fox"));
+        g_assert_cmpstr(together, ==, alone);
+        g_assert_cmpstr(three, ==, alone);
+        g_free(alone);
+        g_free(together);
+        g_free(three);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -690,8 +780,11 @@ int main(int argc, char **argv)
     g_test_add_func("/pipeline/lines-markdown", test_lines_markdown);
     g_test_add_func("/pipeline/lines-hocr", test_lines_hocr);
     g_test_add_func("/pipeline/lines-failing-segment", test_lines_failing_segment);
+    g_test_add_func("/pipeline/lines-failing-segment-batched",
+                    test_lines_failing_segment_batched);
     g_test_add_func("/pipeline/lines-table", test_lines_table);
     g_test_add_func("/pipeline/lines-skewed", test_lines_skewed);
     g_test_add_func("/pipeline/lines-real-reader", test_lines_real_reader);
+    g_test_add_func("/pipeline/lines-n1-batched", test_lines_n1_batched);
     return g_test_run();
 }
