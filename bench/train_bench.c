@@ -27,6 +27,7 @@
 typedef struct tb_opts {
     const char *config, *tokenizer, *dump, *torch;
     int batch, threads, text, steps, stage, json;
+    int image_token;         /* -1: the tokenizer's image placeholder */
     long seed;
 } tb_opts;
 
@@ -51,19 +52,22 @@ typedef struct tb_result {
     double phase_s[PH_ALL];   /* mean over the timed steps */
     double torch_step_s, torch_loss0;
     long n_params;
+    int image_id;            /* the image placeholder the samples use */
 } tb_result;
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: docvl-train-bench --config CONFIG.json --tokenizer DIR [--batch N] "
-                    "[--threads N] [--text N] [--steps N] [--stage 1|2|3] [--seed N] "
+    fprintf(stderr, "usage: docvl-train-bench --config CONFIG.json (--tokenizer DIR | "
+                    "--image-token ID) [--batch N] [--threads N] [--text N] [--steps N] "
+                    "[--stage 1|2|3] [--seed N] "
                     "[--dump DIR] [--torch SCRIPT] [--json]\n");
     return 2;
 }
 
 static int parse_args(int argc, char **argv, tb_opts *o)
 {
-    *o = (tb_opts){ .batch = 4, .threads = 2, .text = 64, .steps = 3, .stage = 3, .seed = 1 };
+    *o = (tb_opts){ .batch = 4, .threads = 2, .text = 64, .steps = 3, .stage = 3, .seed = 1,
+                    .image_token = -1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
@@ -89,14 +93,16 @@ static int parse_args(int argc, char **argv, tb_opts *o)
             o->steps = atoi(v);
         else if (!strcmp(a, "--stage"))
             o->stage = atoi(v);
+        else if (!strcmp(a, "--image-token"))
+            o->image_token = atoi(v);
         else if (!strcmp(a, "--seed"))
             o->seed = atol(v);
         else
             return -1;
         i += takes;
     }
-    if (!o->config || !o->tokenizer || o->batch < 1 || o->threads < 1 || o->text < 8 ||
-        o->steps < 1)
+    if (!o->config || (!o->tokenizer && o->image_token < 0) || o->batch < 1 || o->threads < 1 ||
+        o->text < 8 || o->steps < 1)
         return -1;
     return 0;
 }
@@ -278,12 +284,13 @@ static int open_model(tb_run *r, dv_err *e)
                      r->o->config);
     if (!rc)
         rc = dv_tmodel_init_random(&cfg, (uint64_t)r->o->seed, &r->m, e);
-    if (!rc) {
+    r->image_id = r->o->image_token;
+    if (!rc && r->image_id < 0) {
         tj = g_build_filename(r->o->tokenizer, "tokenizer.json", NULL);
         rc = dv_tokenizer_open(tj, &tok, e);
         g_free(tj);
     }
-    if (!rc) {
+    if (!rc && tok) {
         r->image_id = dv_tokenizer_token_id(tok, cfg.proc.image_tag);
         dv_tokenizer_free(tok);
         if (r->image_id < 0)
@@ -344,11 +351,12 @@ static int time_steps(tb_run *r, tb_result *res, const char *dump, dv_err *e)
  * step_s and loss0. */
 static int run_torch(const tb_opts *o, const char *dir, tb_result *res, dv_err *e)
 {
-    char threads[16], steps[16];
+    char threads[16], steps[16], image[16];
     snprintf(threads, sizeof threads, "%d", o->threads);
     snprintf(steps, sizeof steps, "%d", o->steps);
+    snprintf(image, sizeof image, "%d", res->image_id);
     char *argv[] = { (char *)o->torch, (char *)dir, "--threads", threads, "--steps",
-                     steps, NULL };
+                     steps, "--image-token", image, NULL };
     char *out = NULL;
     int status = 0;
     GError *ge = NULL;
@@ -455,6 +463,7 @@ static int bench(const tb_opts *o, dv_err *e)
     r.opt.pool = pool;
     dv_rng_seed(&r.rng, (uint64_t)o->seed);
     res.n_params = count_params(r.m);
+    res.image_id = r.image_id;
     res.sgemm_gflops = bench_sgemm_gflops(o->threads);
     res.sgemm_gflops_cpu = bench_sgemm_gflops_cpu();
     rc = time_steps(&r, &res, dump, e);
