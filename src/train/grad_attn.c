@@ -4,6 +4,7 @@
 
 #include "kernels/vmath.h"
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,4 +155,36 @@ int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e)
             block_bwd(a, g, h, q0, a->n - q0 < BQ ? a->n - q0 : BQ, p, p + (size_t)BQ * a->n);
     free(p);
     return DOCVL_OK;
+}
+
+typedef struct many_job {
+    const tg_attn *a;
+    const tg_attn_grads *g;
+    atomic_int failed;
+} many_job;
+
+static void many_chunk(void *arg, int part, int lo, int hi)
+{
+    (void)part;
+    many_job *j = arg;
+    for (int i = lo; i < hi; i++) {
+        dv_err e = { 0 };   /* the arguments were checked: only memory can fail */
+        if (j->g ? tg_attn_bwd(&j->a[i], &j->g[i], &e) : tg_attn_fwd(&j->a[i], &e))
+            atomic_store(&j->failed, 1);
+    }
+}
+
+int tg_attn_many(dv_pool *tp, const tg_attn *a, const tg_attn_grads *g, int count, dv_err *e)
+{
+    for (int i = 0; i < count; i++) {
+        int rc = check(&a[i], e);
+        if (rc)
+            return rc;
+    }
+    many_job j = { .a = a, .g = g };
+    atomic_init(&j.failed, 0);
+    dv_pool_for_parts(tp, count, 1, many_chunk, &j);
+    return atomic_load(&j.failed)
+               ? dv_fail(e, DOCVL_ENOMEM, "out of memory for attention over %d keys", a->n)
+               : DOCVL_OK;
 }

@@ -56,20 +56,25 @@ static double seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Charges the time since the last mark to phase ph. */
-static void tick(step *st, dv_tphase ph)
+/* Charges the time since *mark to phase ph (prof NULL: not timed). */
+static void tick_prof(dv_tprof *prof, double *mark, dv_tphase ph)
 {
-    if (!st->prof)
+    if (!prof)
         return;
     double t = seconds();
-    st->prof->s[ph] += t - st->t_mark;
-    st->t_mark = t;
+    prof->s[ph] += t - *mark;
+    *mark = t;
 }
 
-static int check_sample(const step *st, dv_err *e)
+static void tick(step *st, dv_tphase ph)
 {
-    const dv_tsample *s = st->s;
-    const dv_lm_cfg *c = &st->m->cfg.lm;
+    tick_prof(st->prof, &st->t_mark, ph);
+}
+
+static int check_sample(const dv_tmodel *m, const tm_impl *I, int n_tok, const dv_tsample *s,
+                        dv_err *e)
+{
+    const dv_lm_cfg *c = &m->cfg.lm;
     if (s->n_tokens <= 0 || !s->ids || s->n_images < 0 || (s->n_images && !s->pixels))
         return dv_fail(e, DOCVL_EINVAL, "training sample of %d tokens and %d images is empty or "
                        "lacks its arrays", s->n_tokens, s->n_images);
@@ -82,14 +87,14 @@ static int check_sample(const step *st, dv_err *e)
             (s->labels[i] < 0 || s->labels[i] >= c->vocab))
             return dv_fail(e, DOCVL_EINVAL, "label %d at position %d is neither a token of the "
                            "vocabulary nor %d", (int)s->labels[i], i, DV_IGNORE_LABEL);
-        img += s->ids[i] == st->I->image_token_id;
+        img += s->ids[i] == I->image_token_id;
     }
-    if (s->n_images && st->I->image_token_id < 0)
+    if (s->n_images && I->image_token_id < 0)
         return dv_fail(e, DOCVL_EINVAL, "the sample has images but the image token id is unknown "
                        "(dv_tmodel_set_image_token)");
-    if (s->n_images && img != s->n_images * st->n_tok)
+    if (s->n_images && img != s->n_images * n_tok)
         return dv_fail(e, DOCVL_EINVAL, "%d image tokens in the sample, but %d images need %d "
-                       "each", img, s->n_images, st->n_tok);
+                       "each", img, s->n_images, n_tok);
     return DOCVL_OK;
 }
 
@@ -188,7 +193,7 @@ static int vision_bwd(step *st, int k, const float *drows, dv_err *e)
                         e);
     tick(st, DV_PH_ALIGNER_BWD);
     if (!rc && dsig)
-        rc = tg_siglip_bwd(&I->sig, &v->sig, dsig, 1, e);
+        rc = tg_siglip_bwd(&I->sig, &v->sig, dsig, 1, &v->pool, e);
     if (!rc && dsam)
         rc = tg_sam_bwd(&I->sam, &v->sam, dsam, tr[DV_PART_SAM_BODY], tr[DV_PART_SAM_NECK], e);
     tick(st, DV_PH_VISION_BWD);
@@ -268,7 +273,7 @@ static int run(dv_tmodel *m, tm_impl *I, tg_pool *keep, const dv_tsample *s, int
     step st;
     step_init(&st, m, I, s, train, prof, keep);
     dv_ctx_apply(ctx);
-    int rc = check_sample(&st, e);
+    int rc = check_sample(m, st.I, st.n_tok, s, e);
     if (!rc)
         rc = forward(&st, e);
     size_t V = (size_t)m->cfg.lm.vocab, T = (size_t)s->n_tokens;
@@ -307,221 +312,260 @@ int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_cou
 }
 
 
-/* ---- the batched step: samples side by side on the pool's threads ---- */
-
-#define TWS_MAX_THREADS 64
+/* ---- the batched step: the samples' rows stacked, one matrix product per
+ * layer over all of them (images x tokens in the tower and the aligner,
+ * samples x tokens in the decoder), split over ctx->pool's threads with
+ * attention per sample and head; hybrid (SAM) models one sample at a time ---- */
 
 struct dv_tws {
-    int n_threads;
-    float *g_lo;             /* the model's gradients: [g_lo, g_lo + g_n) */
-    size_t g_n;
-    float *gbuf[TWS_MAX_THREADS];      /* thread t's gradients (t >= 1) */
-    tm_impl views[TWS_MAX_THREADS];    /* the model's views, g moved into gbuf[t] */
-    tg_pool pools[TWS_MAX_THREADS][2]; /* thread t's kept step and vision buffers */
+    tg_pool pool;            /* the stacked step's buffers, kept from step to step */
+    tg_pool one[2];          /* one sample's step and vision buffers (hybrid models) */
 };
-
-/* Moves w's gradient pointer from the model's buffer into `to`. */
-static void move_g(const dv_tws *ws, float *to, tg_w *w)
-{
-    uintptr_t g = (uintptr_t)w->g, lo = (uintptr_t)ws->g_lo;
-    if (w->g && g >= lo && g < lo + ws->g_n * sizeof(float))
-        w->g = to + (w->g - ws->g_lo);
-}
-
-static void move_block(const dv_tws *ws, float *to, tg_block *b)
-{
-    tg_w *all[] = { &b->n1w, &b->n1b, &b->n2w, &b->n2b, &b->qkv_w, &b->qkv_b, &b->proj_w,
-                    &b->proj_b, &b->fc1_w, &b->fc1_b, &b->fc2_w, &b->fc2_b, &b->rel_h, &b->rel_w };
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        move_g(ws, to, all[i]);
-}
-
-static void move_layer(const dv_tws *ws, float *to, tg_layer *l)
-{
-    tg_w *all[] = { &l->attn_norm, &l->mlp_norm, &l->q, &l->k, &l->v, &l->o, &l->gate, &l->up,
-                    &l->down };
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        move_g(ws, to, all[i]);
-}
-
-/* Copies of the SigLIP, aligner and decoder views whose gradients land in
- * `to` (their arrays are the copy's own). */
-static int clone_views(const dv_tws *ws, const tm_impl *I, float *to, tm_impl *out)
-{
-    *out = *I;
-    tg_siglip *s = &out->sig;
-    tg_aligner *a = &out->al;
-    tg_llm *l = &out->lm;
-    s->blocks = malloc((size_t)s->depth * sizeof *s->blocks + 1);
-    a->lw = malloc((size_t)a->n_layers * sizeof *a->lw + 1);
-    a->lb = malloc((size_t)a->n_layers * sizeof *a->lb + 1);
-    l->layers = malloc((size_t)l->c.layers * sizeof *l->layers + 1);
-    if (!s->blocks || !a->lw || !a->lb || !l->layers)
-        return -1;
-    memcpy(s->blocks, I->sig.blocks, (size_t)s->depth * sizeof *s->blocks);
-    memcpy(a->lw, I->al.lw, (size_t)a->n_layers * sizeof *a->lw);
-    memcpy(a->lb, I->al.lb, (size_t)a->n_layers * sizeof *a->lb);
-    memcpy(l->layers, I->lm.layers, (size_t)l->c.layers * sizeof *l->layers);
-    tg_w *top[] = { &s->patch_w, &s->patch_b, &s->pos, &s->norm_w, &s->norm_b, &a->high_w,
-                    &a->high_b, &a->low_w, &a->low_b, &l->embed, &l->norm, &l->head };
-    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
-        move_g(ws, to, top[i]);
-    for (int i = 0; i < s->depth; i++)
-        move_block(ws, to, &s->blocks[i]);
-    for (int i = 0; i < a->n_layers; i++) {
-        move_g(ws, to, &a->lw[i]);
-        move_g(ws, to, &a->lb[i]);
-    }
-    for (int i = 0; i < l->c.layers; i++)
-        move_layer(ws, to, &l->layers[i]);
-    return 0;
-}
 
 void dv_tws_free(dv_tws *ws)
 {
     if (!ws)
         return;
-    for (int t = 0; t < ws->n_threads; t++) {
-        tg_pool_free(&ws->pools[t][0]);
-        tg_pool_free(&ws->pools[t][1]);
-    }
-    for (int t = 1; t < ws->n_threads; t++) {
-        free(ws->gbuf[t]);
-        free(ws->views[t].sig.blocks);
-        free(ws->views[t].al.lw);
-        free(ws->views[t].al.lb);
-        free(ws->views[t].lm.layers);
-    }
+    tg_pool_free(&ws->pool);
+    tg_pool_free(&ws->one[0]);
+    tg_pool_free(&ws->one[1]);
     free(ws);
 }
 
 int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
 {
-    *out = NULL;
+    (void)m, (void)n_threads;
     dv_tws *ws = calloc(1, sizeof *ws);
     if (!ws)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the training workspace");
-    ws->n_threads = !dv_family_of(&m->cfg)->train_one_sample && n_threads > 1
-                        ? (n_threads < TWS_MAX_THREADS ? n_threads : TWS_MAX_THREADS) : 1;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < m->n_params; i++) {
-        const dv_param *p = &m->params[i];
-        lo = (uintptr_t)p->g < lo ? (uintptr_t)p->g : lo;
-        hi = (uintptr_t)(p->g + p->n) > hi ? (uintptr_t)(p->g + p->n) : hi;
-    }
-    for (int t = 0; t < TWS_MAX_THREADS; t++)
-        ws->pools[t][0].keep = ws->pools[t][1].keep = 1;
-    ws->g_lo = (float *)lo;
-    ws->g_n = hi > lo ? (hi - lo) / sizeof(float) : 0;
-    for (int t = 1; t < ws->n_threads; t++) {
-        ws->gbuf[t] = malloc((ws->g_n ? ws->g_n : 1) * sizeof(float));
-        if (!ws->gbuf[t] || clone_views(ws, m->impl, ws->gbuf[t], &ws->views[t])) {
-            ws->n_threads = t + 1;   /* frees what exists */
-            dv_tws_free(ws);
-            return dv_fail(e, DOCVL_ENOMEM, "out of memory for thread %d's gradients (%zu "
-                           "floats)", t, ws->g_n);
-        }
-    }
+    ws->pool.keep = ws->one[0].keep = ws->one[1].keep = 1;
     *out = ws;
     return DOCVL_OK;
 }
 
-typedef struct batch_job {
+/* One stacked micro-batch: views of the model with the thread pool (and the
+ * tower's image count) set, and the buffers of the whole batch. */
+typedef struct stack {
     dv_tmodel *m;
-    dv_tws *ws;
+    const tm_impl *I;
     const dv_tsample *s;
-    int n;
-    const dv_ctx *ctx;       /* pool-free: the parts never hand work on */
-    double loss[TWS_MAX_THREADS];
-    int counted[TWS_MAX_THREADS], rc[TWS_MAX_THREADS], failed_at[TWS_MAX_THREADS];
-    dv_err err[TWS_MAX_THREADS];
-    dv_tprof prof[TWS_MAX_THREADS];
-    int timed, parts;
-} batch_job;
+    int n, n_tok, n_img, rows;
+    int sig_grad, vis_grad, llm_bwd;
+    tg_pool *pool;
+    dv_tprof *prof;
+    double t_mark;
+    tg_siglip sig;
+    tg_aligner al;
+    tg_llm lm;
+    float *px, *sig_out, *embeds, *x, *logits, *dx;
+    double *nll;             /* [n] each sample's summed NLL */
+    int *counted;            /* [n] its counted labels */
+    tg_siglip_act sa;
+    tg_aligner_act aa;
+    tg_llm_act la;
+} stack;
 
-/* Thread `part`'s samples part, part + n_parts, ... in order. */
-static void batch_part(void *arg, int part, int n_parts)
+/* Image token rows between the decoder's rows and the aligner's (images
+ * in sample order, each one's n_tok rows in order): to_x copies embeds
+ * into x, else dx into drows. */
+static void splice(const stack *b, float *drows, int to_x)
 {
-    batch_job *j = arg;
-    tm_impl *I = part ? &j->ws->views[part] : NULL;
-    if (part)
-        memset(j->ws->gbuf[part], 0, j->ws->g_n * sizeof(float));
-    for (int k = part; k < j->n && !j->rc[part]; k += n_parts) {
-        double nll;
-        int counted;
-        j->rc[part] = run(j->m, I, j->ws ? j->ws->pools[part] : NULL, &j->s[k], 1, &nll,
-                          &counted, NULL, j->timed ? &j->prof[part] : NULL, j->ctx,
-                          &j->err[part]);
-        j->failed_at[part] = k;
-        /* the float mean, as dv_tmodel_forward_backward reports it */
-        j->loss[part] += counted ? (float)(nll / counted) : 0.0;
-        j->counted[part] += counted;
+    size_t H = (size_t)b->m->cfg.lm.hidden;
+    int img0 = 0;
+    for (int k = 0; k < b->n; k++) {
+        const dv_tsample *s = &b->s[k];
+        size_t seen = 0, r0 = (size_t)b->la.seq[k];
+        for (int i = 0; s->n_images && i < s->n_tokens; i++) {
+            if (s->ids[i] != b->I->image_token_id)
+                continue;
+            size_t at = (size_t)img0 * b->n_tok + seen++;
+            if (to_x)
+                memcpy(b->x + (r0 + i) * H, b->embeds + at * H, H * sizeof(float));
+            else
+                memcpy(drows + at * H, b->dx + (r0 + i) * H, H * sizeof(float));
+        }
+        img0 += s->n_images;
     }
 }
 
-/* The pool runs every thread; those beyond the workspace's stay idle. */
-static void batch_pool_part(void *arg, int part, int n_parts)
+static int stack_alloc(stack *b, dv_err *e)
 {
-    (void)n_parts;
-    batch_job *j = arg;
-    if (part < j->parts)
-        batch_part(j, part, j->parts);
+    const dv_config *c = &b->m->cfg;
+    size_t H = (size_t)c->lm.hidden, ir = (size_t)b->n_img * b->n_tok;
+    size_t px = (size_t)3 * c->pre.image_size * c->pre.image_size;
+    tg_pool *p = b->pool;
+    b->la.seq = tg_alloc_bytes(p, (size_t)(b->n + 1) * sizeof *b->la.seq);
+    b->nll = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->nll);
+    b->counted = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->counted);
+    if (!b->la.seq || !b->nll || !b->counted)
+        return tg_pool_check(p, "the batch's tables", e);
+    for (int k = 0; k < b->n; k++)
+        b->la.seq[k + 1] = b->la.seq[k] + b->s[k].n_tokens;
+    b->la.nseq = b->n;
+    b->rows = b->la.seq[b->n];
+    b->x = tg_alloc_raw(p, (size_t)b->rows * H);
+    b->logits = tg_alloc_raw(p, (size_t)b->rows * c->lm.vocab);
+    if (b->n_img) {
+        b->px = tg_alloc_raw(p, (size_t)b->n_img * px);
+        b->sig_out = tg_alloc_raw(p, ir * b->sig.v.width);
+        b->embeds = tg_alloc_raw(p, ir * b->al.n_embed);
+    }
+    int rc = tg_pool_check(p, "the batch's inputs", e);
+    for (int k = 0, img = 0; !rc && k < b->n; img += b->s[k].n_images, k++)
+        memcpy(b->px + (size_t)img * px, b->s[k].pixels,
+               (size_t)b->s[k].n_images * px * sizeof *b->px);
+    return rc;
 }
 
-typedef struct sum_job {
-    float *g;
-    float *const *parts;
-    int n_parts;
-} sum_job;
-
-static void sum_range(void *arg, int lo, int hi)
+static int stack_forward(stack *b, dv_err *e)
 {
-    const sum_job *j = arg;
-    for (int t = 1; t < j->n_parts; t++)
-        for (int i = lo; i < hi; i++)
-            j->g[i] += j->parts[t][i];
+    int rc = stack_alloc(b, e);
+    size_t H = (size_t)b->m->cfg.lm.hidden;
+    for (int k = 0; !rc && k < b->n; k++)
+        for (int i = 0; i < b->s[k].n_tokens; i++)
+            memcpy(b->x + (size_t)(b->la.seq[k] + i) * H,
+                   b->I->lm.embed.w + (size_t)b->s[k].ids[i] * H, H * sizeof(float));
+    tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_FWD);
+    if (!rc && b->n_img) {
+        rc = tg_siglip_fwd(&b->sig, b->px, b->sig_out, &b->sa, b->sig_grad, b->pool, e);
+        tick_prof(b->prof, &b->t_mark, DV_PH_VISION_FWD);
+        if (!rc)
+            rc = tg_aligner_fwd(&b->al, NULL, b->sig_out, b->n_img * b->n_tok, b->embeds, &b->aa,
+                                b->pool, e);
+        tick_prof(b->prof, &b->t_mark, DV_PH_ALIGNER_FWD);
+        if (!rc)
+            splice(b, NULL, 1);
+    }
+    if (!rc)
+        rc = tg_llm_fwd(&b->lm, b->x, b->rows, b->logits, &b->la, b->llm_bwd, b->pool, e);
+    tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_FWD);
+    return rc;
+}
+
+/* Each sample's cross-entropy, its gradient (scaled by 1 / its counted
+ * labels) written over its logits. */
+static void loss_chunk(void *arg, int part, int lo, int hi)
+{
+    (void)part;
+    stack *b = arg;
+    size_t V = (size_t)b->m->cfg.lm.vocab;
+    for (int k = lo; k < hi; k++) {
+        const dv_tsample *s = &b->s[k];
+        int n = 0;
+        for (int i = 0; s->labels && i < s->n_tokens; i++)
+            n += s->labels[i] != DV_IGNORE_LABEL;
+        float *z = b->logits + (size_t)b->la.seq[k] * V;
+        b->nll[k] = 0;
+        b->counted[k] = 0;
+        if (n)
+            b->nll[k] = tg_cross_entropy(z, s->labels, s->n_tokens, (int)V, 1.0f / (float)n, z,
+                                         &b->counted[k]);
+        else   /* nothing counted: no gradient from this sample */
+            memset(z, 0, (size_t)s->n_tokens * V * sizeof *z);
+    }
+}
+
+static int stack_backward(stack *b, dv_err *e)
+{
+    const int *tr = b->m->trainable;
+    size_t H = (size_t)b->m->cfg.lm.hidden, ir = (size_t)b->n_img * b->n_tok;
+    if (!b->llm_bwd)
+        return DOCVL_OK;
+    b->dx = tg_alloc_raw(b->pool, (size_t)b->rows * H);
+    float *drows = b->n_img && b->vis_grad ? tg_alloc_raw(b->pool, ir * H) : NULL;
+    float *dsig = drows && b->sig_grad ? tg_alloc(b->pool, ir * b->sig.v.width) : NULL;
+    int rc = tg_pool_check(b->pool, "the batch's gradients", e);
+    if (!rc)
+        rc = tg_llm_bwd(&b->lm, &b->la, b->logits, b->dx, tr[DV_PART_LLM], b->pool, e);
+    for (int k = 0; !rc && tr[DV_PART_LLM] && k < b->n; k++)
+        for (int i = 0; i < b->s[k].n_tokens; i++) {
+            const dv_tsample *s = &b->s[k];
+            if (s->n_images && s->ids[i] == b->I->image_token_id)
+                continue;   /* these rows are the aligner's, not the embedding table's */
+            float *g = b->I->lm.embed.g + (size_t)s->ids[i] * H;
+            const float *d = b->dx + (size_t)(b->la.seq[k] + i) * H;
+            for (size_t j = 0; j < H; j++)
+                g[j] += d[j];
+        }
+    tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_BWD);
+    if (rc || !drows)
+        return rc;
+    splice(b, drows, 0);
+    rc = tg_aligner_bwd(&b->al, &b->aa, (int)ir, drows, tr[DV_PART_ALIGNER], NULL, dsig, b->pool,
+                        e);
+    tick_prof(b->prof, &b->t_mark, DV_PH_ALIGNER_BWD);
+    if (!rc && dsig)
+        rc = tg_siglip_bwd(&b->sig, &b->sa, dsig, 1, b->pool, e);
+    tick_prof(b->prof, &b->t_mark, DV_PH_VISION_BWD);
+    return rc;
+}
+
+static void stack_init(stack *b, dv_tmodel *m, const dv_tsample *s, int n, tg_pool *pool,
+                       dv_pool *tp, dv_tprof *prof)
+{
+    memset(b, 0, sizeof *b);
+    const tm_impl *I = m->impl;
+    const int *tr = m->trainable;
+    *b = (stack){ .m = m, .I = I, .s = s, .n = n, .pool = pool, .prof = prof,
+                  .t_mark = prof ? seconds() : 0, .sig = I->sig, .al = I->al, .lm = I->lm,
+                  .n_tok = dv_config_image_tokens(&m->cfg) };
+    for (int k = 0; k < n; k++)
+        b->n_img += s[k].n_images;
+    b->sig.v.images = b->n_img;
+    b->sig.v.tp = b->al.tp = b->lm.tp = tp;
+    b->sig_grad = tr[DV_PART_SIGLIP];
+    b->vis_grad = tr[DV_PART_ALIGNER] || b->sig_grad;
+    b->llm_bwd = tr[DV_PART_LLM] || (b->vis_grad && b->n_img);
+}
+
+static int stacked(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, double *loss_sum,
+                   int *n_counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
+{
+    tg_pool own = { 0 }, *pool = ws ? &ws->pool : &own;
+    tg_pool_reset(pool);
+    stack b;
+    stack_init(&b, m, s, n, pool, tp, prof);
+    int rc = DOCVL_OK;
+    for (int k = 0; k < n && !rc; k++)
+        if ((rc = check_sample(m, b.I, b.n_tok, &s[k], e)))
+            dv_wrap(e, "training step, sample %d", k);
+    if (!rc && (rc = stack_forward(&b, e)))
+        dv_wrap(e, "training step");
+    if (!rc) {
+        dv_pool_for_parts(tp, n, 1, loss_chunk, &b);
+        for (int k = 0; k < n; k++) {
+            /* the float mean, as dv_tmodel_forward_backward reports it */
+            *loss_sum += b.counted[k] ? (float)(b.nll[k] / b.counted[k]) : 0.0;
+            *n_counted += b.counted[k];
+        }
+        tick_prof(prof, &b.t_mark, DV_PH_LOSS);
+    }
+    if (!rc && *n_counted && (rc = stack_backward(&b, e)))
+        dv_wrap(e, "training step backward");
+    if (!ws)
+        tg_pool_free(&own);
+    return rc;
 }
 
 int dv_tmodel_forward_backward_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n,
                                      double *loss_sum, int *n_counted, dv_tprof *prof,
                                      const dv_ctx *ctx, dv_err *e)
 {
-    dv_pool *pool = ctx ? ctx->pool : NULL;
-    int parts = ws && pool ? dv_pool_threads(pool) : 1;
-    parts = ws && parts > ws->n_threads ? ws->n_threads : parts;
-    parts = parts > n ? n : parts;
-    batch_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the batch");
-    dv_ctx one = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
-    if (parts > 1) {
-        /* each part one BLAS thread, set before they start: two cores, two threads */
-        one = (dv_ctx){ .n_threads = 1 };
-        dv_ctx_apply(&one);
-    }
-    *j = (batch_job){ .m = m, .ws = ws, .s = s, .n = n, .ctx = &one, .timed = prof != NULL,
-                      .parts = parts };
-    if (parts > 1)
-        dv_pool_run(pool, batch_pool_part, j);
-    else
-        batch_part(j, 0, 1);
-    int rc = DOCVL_OK;
+    dv_pool *tp = ctx ? ctx->pool : NULL;
     *loss_sum = 0;
     *n_counted = 0;
-    for (int t = 0; t < parts; t++) {
-        if (j->rc[t] && !rc) {
-            *e = j->err[t];
-            rc = dv_wrap(e, "training step, sample %d", j->failed_at[t]);
-        }
-        *loss_sum += j->loss[t];
-        *n_counted += j->counted[t];
-        for (int p = 0; prof && p < DV_PH_COUNT; p++)
-            prof->s[p] += j->prof[t].s[p] / parts;
+    if (!dv_family_of(&m->cfg)->train_one_sample) {
+        dv_ctx_apply(ctx);   /* with a pool: its chunks, each one BLAS thread */
+        return stacked(m, ws, s, n, loss_sum, n_counted, prof, tp, e);
     }
-    if (!rc && parts > 1) {
-        sum_job sj = { ws->g_lo, ws->gbuf, parts };
-        dv_pool_for(pool, (int)ws->g_n, 1 << 16, sum_range, &sj);
+    for (int k = 0; k < n; k++) {
+        double nll;
+        int counted;
+        int rc = run(m, NULL, ws ? ws->one : NULL, &s[k], 1, &nll, &counted, NULL, prof, ctx, e);
+        if (rc)
+            return dv_wrap(e, "training step, sample %d", k);
+        *loss_sum += counted ? (float)(nll / counted) : 0.0;
+        *n_counted += counted;
     }
-    free(j);
-    return rc;
+    return DOCVL_OK;
 }
