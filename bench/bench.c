@@ -103,7 +103,7 @@ static double vit_block_flop(double n, double w, double mlp) { return 2 * n * (4
 
 static double siglip_flop(const dv_siglip_cfg *s)
 {
-    double g = s->image_size / s->patch_size, n = g * g;
+    double n = (double)dv_siglip_grid_h(s) * dv_siglip_grid_w(s);
     double f = 2 * n * s->width * 3.0 * s->patch_size * s->patch_size;
     f += s->layers * (vit_block_flop(n, s->width, s->mlp_dim) + 4 * n * n * s->width);
     return f;
@@ -216,8 +216,9 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
     f->rss_after_load_gb = bench_peak_rss_gb();
     dv_ctx ctx = { .n_threads = o->threads };
     const dv_config *c = &m->cfg;
-    int S = c->pre.image_size, ntok = c->proc.num_image_tokens, H = c->lm.hidden;
-    float *pixels = bench_random_floats((size_t)3 * S * S, 7);
+    int ntok = c->proc.num_image_tokens, H = c->lm.hidden;
+    size_t n_px = (size_t)3 * c->pre.image_h * c->pre.image_w;
+    float *pixels = bench_random_floats(n_px, 7);
     float *img = malloc((size_t)ntok * H * sizeof *img);
     float *emb = bench_random_floats((size_t)o->prefill * H, 9);
     float *logits = malloc((size_t)c->lm.vocab * sizeof *logits);
@@ -226,7 +227,7 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for bench buffers");
         goto done;
     }
-    for (size_t i = 0; i < (size_t)3 * S * S; i++)
+    for (size_t i = 0; i < n_px; i++)
         pixels[i] += 0.5f;
     t0 = bench_now();
     if ((rc = dv_vision_forward(m->vision, pixels, img, NULL, &ctx, e)))

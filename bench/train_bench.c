@@ -111,7 +111,7 @@ static int parse_args(int argc, char **argv, tb_opts *o)
 
 static double vit_flop(const dv_siglip_cfg *s)
 {
-    double g = s->image_size / s->patch_size, n = g * g, w = s->width;
+    double n = (double)dv_siglip_grid_h(s) * dv_siglip_grid_w(s), w = s->width;
     double f = 2 * n * w * 3.0 * s->patch_size * s->patch_size;
     return f + s->depth * (2 * n * (4 * w * w + 2 * w * s->mlp_dim) + 4 * n * n * w);
 }
@@ -157,8 +157,8 @@ static int32_t text_token(dv_rng *r, const dv_config *c, int32_t image_id)
 static int make_batch(const dv_config *c, int32_t image_id, const tb_opts *o, dv_rng *r,
                       tb_batch *b)
 {
-    int ntok = dv_config_image_tokens(c), S = c->pre.image_size;
-    size_t per = (size_t)3 * S * S;
+    int ntok = dv_config_image_tokens(c);
+    size_t per = (size_t)3 * c->pre.image_h * c->pre.image_w;
     b->n = o->batch;
     b->s = calloc((size_t)b->n, sizeof *b->s);
     b->ids = calloc((size_t)b->n, sizeof *b->ids);
@@ -320,8 +320,8 @@ static int time_steps(tb_run *r, tb_result *res, const char *dump, dv_err *e)
     if (!rc)
         rc = one_step(r, ph, &res->loss0, &b0, e);
     if (!rc && dump)
-        rc = write_batch(dump, &b0, (size_t)3 * r->m->cfg.pre.image_size *
-                                        r->m->cfg.pre.image_size, e);
+        rc = write_batch(dump, &b0, (size_t)3 * r->m->cfg.pre.image_h *
+                                        r->m->cfg.pre.image_w, e);
     if (!rc) {
         res->gflop = step_flop(&r->m->cfg, &b0) / 1e9;
         free_batch(&b0);

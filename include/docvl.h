@@ -95,7 +95,8 @@ typedef struct docvl_model_details {
     long long params_total;     /* the architecture's parameters */
     long long params_used;      /* without the stored-but-unused tensors */
     const char *dtype;          /* storage dtype: "BF16", "F32", ... or "mixed" */
-    int image_size;             /* the model's square input: the natural tile size */
+    int image_size;             /* the model's square input: the natural tile size (a
+                                 * line model, docs/architecture.md: its input's width) */
     int image_tokens;
     int vocab;
     int context;                /* max_position_embeddings */

@@ -277,7 +277,9 @@ static int get_reader(void *user, const dv_tile_reader **out, dv_err *e)
     q->st->model_loads += loaded_now;
     if (loaded_now && q->ctx->note && q->p->on_message)
         q->p->on_message(q->p->user, 0, q->ctx->note);
-    q->locked = (dv_tile_reader){ q->ctx->reader.image_size, read_locked, q->ctx };
+    q->locked = q->ctx->reader;   /* the model's geometry and declarations, */
+    q->locked.read = read_locked;  /* read under the model's lock */
+    q->locked.self = q->ctx;
     *out = &q->locked;
     return DOCVL_OK;
 }

@@ -20,11 +20,28 @@ static int parse_dtype(const char *s, dv_dtype *d)
     return 0;
 }
 
+/* "HxW" (height x width, e.g. 32x512) or one side N (a square). */
+static int parse_image(const char *s, int *h, int *w)
+{
+    if (!s)
+        return 0;
+    char *end;
+    long a = strtol(s, &end, 10), b = a;
+    if (*end == 'x')
+        b = strtol(end + 1, &end, 10);
+    if (*end || a < 1 || b < 1 || a > 4096 || b > 4096)
+        return -1;
+    *h = (int)a;
+    *w = (int)b;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char *arch = NULL, *config = NULL, *dtype = NULL, *layout = NULL, *tokenizer = NULL;
+    char *image = NULL, *reads = NULL, *instruction = NULL, *system_prompt = NULL;
     gint64 seed = 0;
-    int shards = 1, quiet = 0;
+    int shards = 1, quiet = 0, patch = 0;
     GOptionEntry entries[] = {
         { "arch", 0, 0, G_OPTION_ARG_STRING, &arch, "preset: tiny-hybrid, tiny-siglip, 1.3b, 7b",
           "NAME" },
@@ -36,6 +53,16 @@ int main(int argc, char **argv)
         { "layout", 0, 0, G_OPTION_ARG_STRING, &layout, "original (default) or hf", "L" },
         { "tokenizer", 0, 0, G_OPTION_ARG_FILENAME, &tokenizer,
           "tokenizer.json to copy (default: a small generated one)", "FILE" },
+        { "image", 0, 0, G_OPTION_ARG_STRING, &image,
+          "SigLIP-only input: HEIGHTxWIDTH pixels (e.g. 32x512: one text line) or a side",
+          "HxW" },
+        { "patch", 0, 0, G_OPTION_ARG_INT, &patch, "SigLIP patch side in pixels", "N" },
+        { "reads", 0, 0, G_OPTION_ARG_STRING, &reads,
+          "processor docvl_reads: tiles (default) or lines", "WHAT" },
+        { "instruction", 0, 0, G_OPTION_ARG_STRING, &instruction,
+          "processor docvl_instruction: the user-turn text after the image", "TEXT" },
+        { "system-prompt", 0, 0, G_OPTION_ARG_STRING, &system_prompt,
+          "processor system_prompt (\"\": none)", "TEXT" },
         { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "no progress on stderr", NULL },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
@@ -58,6 +85,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "docvl-mkmodel: bad --dtype or --layout\n");
         goto out;
     }
+    if (parse_image(image, &o.image_h, &o.image_w) || patch < 0 ||
+        (reads && strcmp(reads, "lines") != 0 && strcmp(reads, "tiles") != 0)) {
+        fprintf(stderr, "docvl-mkmodel: bad --image (HEIGHTxWIDTH), --patch or --reads "
+                "(tiles, lines)\n");
+        goto out;
+    }
+    o.patch = patch;
+    o.reads_lines = reads && strcmp(reads, "lines") == 0;
+    o.instruction = instruction;
+    o.system_prompt = system_prompt;
     o.out_dir = argv[1];
     o.arch = arch;
     o.config_path = config;
@@ -81,5 +118,9 @@ out:
     g_free(dtype);
     g_free(layout);
     g_free(tokenizer);
+    g_free(image);
+    g_free(reads);
+    g_free(instruction);
+    g_free(system_prompt);
     return status;
 }

@@ -29,6 +29,8 @@ static void usage(FILE *f)
           "                    [--line-height H] [--line-width W] [--crop]\n"
           "                    [--min-chars N] [--max-chars N] [--pt MIN:MAX]\n"
           "                    [--dpi MIN:MAX] [--scan X] [--manifest [--prompt TEXT]]\n"
+          "       docvl-render --lines --paragraphs --text CORPUS.txt --out FILE\n"
+          "                    [--split train|eval]\n"
           "\n"
           "Draws N document tiles (default 10, 768x768, font 14:26 px) in the system's\n"
           "serif, sans and mono fonts with headings, paragraphs, lists and ruled tables,\n"
@@ -45,14 +47,17 @@ static void usage(FILE *f)
           "word), in --pt sizes (default 8:14) scanned at --dpi (default 200:300) with scan\n"
           "degradations of strength --scan. --split eval uses the held-out fonts and text;\n"
           "--fonts picks families (comma list, serif/sans/mono, or @FILE). --list-fonts\n"
-          "prints the built-in families: class, split, Debian package, installed or not.\n",
+          "prints the built-in families: class, split, Debian package, installed or not.\n"
+          "--paragraphs writes FILE instead: the split's paragraphs as lines draw them\n"
+          "(printable words, single spaces; blank lines between), for language-only\n"
+          "training (docvl-train --text) that never sees held-out text.\n",
           f);
 }
 
 typedef struct args {
     const char *text, *out, *prompt, *fonts;
     long count, seed;
-    int manifest, markdown, lines;
+    int manifest, markdown, lines, paragraphs;
     const char *tile_opt, *line_opt;   /* an option of the other mode, for the usage error */
     dv_render_opts r;
     dv_line_opts l;
@@ -67,7 +72,7 @@ static const struct option OPTS[] = {
     { "lines", 0, 0, 'L' }, { "split", 1, 0, 'v' }, { "fonts", 1, 0, 'f' },
     { "line-height", 1, 0, 'H' }, { "line-width", 1, 0, 'W' }, { "min-chars", 1, 0, 'c' },
     { "max-chars", 1, 0, 'C' }, { "pt", 1, 0, 'T' }, { "dpi", 1, 0, 'D' }, { "crop", 0, 0, 'k' },
-    { "list-fonts", 0, 0, 'K' },
+    { "list-fonts", 0, 0, 'K' }, { "paragraphs", 0, 0, 'A' },
     { 0, 0, 0, 0 },
 };
 
@@ -139,6 +144,7 @@ static int line_opt(args *a, int c, const char *v)
         break;
     case 'f': a->fonts = v; break;
     case 'k': l->crop = 1; break;
+    case 'A': a->paragraphs = 1; break;
     default: return 1;
     }
     a->line_opt = opt_name(c);
@@ -268,12 +274,29 @@ static int render_lines(const args *a, const char *text, GString *manifest, dv_e
     return rc;
 }
 
+static int write_paragraphs(const args *a, const char *text, dv_err *e)
+{
+    dv_line_src *src = NULL;
+    if (dv_line_src_from_text(text, a->l.split, &src, e))
+        return dv_wrap(e, "%s", a->text);
+    char *pars = dv_line_src_paragraphs(src);
+    int rc = dv_render_write_text(a->out, pars, e);
+    g_free(pars);
+    dv_line_src_free(src);
+    return rc;
+}
+
 static int run(const args *a, dv_err *e)
 {
     char *text = NULL;
     size_t len = 0;
     if (dv_read_file(a->text, (size_t)1 << 30, &text, &len, e))
         return e->code;
+    if (a->paragraphs) {
+        int rc = write_paragraphs(a, text, e);
+        free(text);
+        return rc;
+    }
     int rc = DOCVL_OK;
     if (g_mkdir_with_parents(a->out, 0755) != 0)
         rc = dv_fail(e, DOCVL_EIO, "%s: cannot create: %s", a->out, strerror(errno));
@@ -309,6 +332,8 @@ static int check_mode(const args *a)
         fprintf(stderr, "docvl-render: --%s is for tiles, not --lines\n", a->tile_opt);
     else if (!a->lines && a->line_opt)
         fprintf(stderr, "docvl-render: --%s needs --lines\n", a->line_opt);
+    else if (a->paragraphs && (a->manifest || strcmp(a->prompt, DEFAULT_PROMPT)))
+        fprintf(stderr, "docvl-render: --paragraphs writes a text file: no --manifest/--prompt\n");
     else if (a->lines && dv_line_opts_check(&a->l, &e))
         fprintf(stderr, "docvl-render: %s\n", e.msg);
     else

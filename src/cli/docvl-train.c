@@ -19,7 +19,8 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: docvl-train train (--model DIR | --init CONFIG.json --tokenizer DIR)\n"
+    fputs("usage: docvl-train train (--model DIR | --init CONFIG.json|DIR [--tokenizer DIR])\n"
+          "                        [--from DIR]\n"
           "                        --stage 1|2|3 --data MANIFEST.jsonl [--text CORPUS.txt]\n"
           "                        [--mix 7:3] --out DIR [--steps N] [--lr X] [--min-lr X]\n"
           "                        [--warmup N] [--batch N] [--accum N] [--clip X] [--wd X]\n"
@@ -28,6 +29,7 @@ static void usage(FILE *f)
           "                        [--max-tokens N] [--threads N] [-q]\n"
           "       docvl-train eval-mc --model DIR --data MC.jsonl [--threads N] [-v]\n"
           "       docvl-train plot LOG.tsv OUT.png\n"
+          "       docvl-train export MODEL_DIR OUT_DIR [f16|bf16|f32]\n"
           "\n"
           "train: stage 1 trains the aligner; stage 2 the LLM and aligner (language-only\n"
           "  samples from --text mixed with multimodal ones from --data, --mix LANG:MM);\n"
@@ -39,10 +41,14 @@ static void usage(FILE *f)
           "  (loads in docvl), optimizer.bin, train.tsv and train.png. --resume DIR continues\n"
           "  a run exactly; --stop-after N stops early (the schedule still spans --steps).\n"
           "  Defaults: steps 100, lr 1e-4, min-lr 0, warmup 0, batch 1, accum 1, clip 1,\n"
-          "  wd 0, seed 42, mix 7:3.\n"
+          "  wd 0, seed 42, mix 7:3. --init DIR: a model directory's configuration (config,\n"
+          "  processor and preprocessor files, tokenizer) at random. --from DIR: DIR's\n"
+          "  tensors of the same name and shape replace the model's (a warm start, e.g. a\n"
+          "  decoder trained on text alone).\n"
           "eval-mc: JSONL of {image, question, options[], answer}; prints the accuracy of\n"
           "  picking the option of lowest perplexity.\n"
-          "plot: draws a train.tsv as a PNG (loss and learning rate).\n",
+          "plot: draws a train.tsv as a PNG (loss and learning rate).\n"
+          "export: writes the model again with 16-bit weights (default f16), to ship.\n",
           f);
 }
 
@@ -73,13 +79,14 @@ static int parse_double(const char *s, const char *flag, double *out)
 }
 
 enum {
-    O_MODEL = 256, O_INIT, O_TOK, O_STAGE, O_DATA, O_TEXT, O_MIX, O_STEPS, O_LR, O_MINLR,
+    O_MODEL = 256, O_INIT, O_TOK, O_FROM, O_STAGE, O_DATA, O_TEXT, O_MIX, O_STEPS, O_LR, O_MINLR,
     O_WARMUP, O_BATCH, O_ACCUM, O_CLIP, O_WD, O_SEED, O_OUT, O_RESUME, O_STOP, O_SAVE,
     O_TRAIN, O_MAXTOK, O_THREADS,
 };
 
 static const struct option TRAIN_OPTS[] = {
     { "model", 1, 0, O_MODEL }, { "init", 1, 0, O_INIT }, { "tokenizer", 1, 0, O_TOK },
+    { "from", 1, 0, O_FROM },
     { "stage", 1, 0, O_STAGE }, { "data", 1, 0, O_DATA }, { "text", 1, 0, O_TEXT },
     { "mix", 1, 0, O_MIX }, { "steps", 1, 0, O_STEPS }, { "lr", 1, 0, O_LR },
     { "min-lr", 1, 0, O_MINLR }, { "warmup", 1, 0, O_WARMUP }, { "batch", 1, 0, O_BATCH },
@@ -146,6 +153,7 @@ static int set_opt(args *a, int c, const char *v)
     case O_MODEL: a->t.model_dir = v; return 0;
     case O_INIT: a->t.init_config = v; return 0;
     case O_TOK: a->t.tokenizer_dir = v; return 0;
+    case O_FROM: a->t.from_dir = v; return 0;
     case O_DATA: a->t.data = v; return 0;
     case O_TEXT: a->t.text = v; return 0;
     case O_OUT: a->t.out_dir = v; return 0;
@@ -231,6 +239,7 @@ static int run_eval(args *a, dv_tmodel *m, dv_err *e)
         dv_seq_opts so = { .tok = tok, .image_tag = c->proc.image_tag,
                            .image_id = dv_tokenizer_token_id(tok, c->proc.image_tag),
                            .n_img_tokens = dv_config_image_tokens(c), .add_bos = c->proc.add_bos,
+                           .system = c->proc.system_prompt,
                            .max_tokens = c->lm.max_pos };
         dv_tmodel_set_image_token(m, so.image_id);
         dv_ctx ctx = { .n_threads = (int)a->threads };
@@ -276,6 +285,33 @@ static int cmd_plot(int argc, char **argv)
     return 0;
 }
 
+/* export DIR OUT [f16|bf16|f32]: the checkpoint with 16-bit weights (default
+ * f16: 10 mantissa bits, and trained weights stay far inside its range). */
+static int cmd_export(int argc, char **argv)
+{
+    const char *names[] = { "f16", "bf16", "f32" };
+    const dv_dtype types[] = { DV_F16, DV_BF16, DV_F32 };
+    int k = argc == 3 ? 0 : -1;
+    for (int i = 0; argc == 4 && i < 3; i++)
+        if (strcmp(argv[3], names[i]) == 0)
+            k = i;
+    if (k < 0) {
+        fprintf(stderr, "docvl-train: export needs MODEL_DIR OUT_DIR [f16|bf16|f32]\n");
+        return EXIT_USAGE;
+    }
+    dv_err e = {0};
+    dv_tmodel *m = NULL;
+    int rc = dv_tmodel_load(argv[1], &m, &e);
+    if (!rc)
+        rc = dv_tmodel_save_as(m, argv[2], NULL, types[k], &e);
+    dv_tmodel_free(m);
+    if (rc) {
+        fprintf(stderr, "docvl-train: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_blas_reexec("docvl-train", argv);
@@ -290,9 +326,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "plot") == 0)
         return cmd_plot(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
     int is_train = strcmp(cmd, "train") == 0, is_eval = strcmp(cmd, "eval-mc") == 0;
     if (!is_train && !is_eval) {
-        fprintf(stderr, "docvl-train: unknown command \"%s\" (train, eval-mc, plot)\n", cmd);
+        fprintf(stderr, "docvl-train: unknown command \"%s\" (train, eval-mc, plot, export)\n", cmd);
         return EXIT_USAGE;
     }
     args a;

@@ -63,11 +63,11 @@ static int preprocess_stage(golden_case *gc, float *pixels, dv_err *e)
 {
     dv_image im = { 0 };
     int rc = load_image(gc, &im, e);
-    int s = gc->cfg.pre.image_size;
-    size_t n = 3 * (size_t)s * s;
+    int h = gc->cfg.pre.image_h, w = gc->cfg.pre.image_w;
+    size_t n = 3 * (size_t)h * w;
     uint8_t *u8 = rc ? NULL : malloc(n);
     if (!rc && !u8)
-        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d x %d image", s, s);
+        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d x %d image", w, h);
     if (!rc && !(rc = dv_preprocess(&im, &gc->cfg.pre, u8, pixels, NULL, e)))
         golden_compare_u8(gc, "pixel_values_u8", u8, n);
     const dv_tensor *ref = golden_tensor(gc, "pixel_values_u8");
@@ -133,12 +133,13 @@ static int aligner_isolated(golden_case *gc, const dv_vision *v, const dv_vision
 int golden_run_vision(golden_case *gc, float **aligner_out, const dv_ctx *ctx, dv_err *e)
 {
     *aligner_out = NULL;
-    int s = gc->cfg.pre.image_size;
     dv_vision *v = NULL;
     dv_vision_taps taps = { 0 };
-    float *pixels = malloc(3 * (size_t)s * s * sizeof *pixels), *out = NULL;
+    float *pixels = malloc(3 * (size_t)gc->cfg.pre.image_h * gc->cfg.pre.image_w * sizeof *pixels);
+    float *out = NULL;
     int rc = pixels ? preprocess_stage(gc, pixels, e)
-                    : dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d x %d image", s, s);
+                    : dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d x %d image",
+                              gc->cfg.pre.image_w, gc->cfg.pre.image_h);
     /* keep 16-bit weights 16-bit: exercises the streamed widening path */
     if (!rc)
         rc = dv_vision_bind(&gc->cfg, gc->ck, 0, &v, e);

@@ -49,10 +49,11 @@ int dv_config_has_tower(const dv_config *cfg, dv_tower t)
     return dv_arch_find(f->towers, f->n_towers, t) != NULL;
 }
 
-int dv_config_input_size(const dv_config *cfg)
+void dv_config_input_dims(const dv_config *cfg, int *h, int *w)
 {
-    return dv_family_of(cfg)->input_tower == DV_TOWER_SAM ? cfg->sam.image_size
-                                                          : cfg->siglip.image_size;
+    int sam = dv_family_of(cfg)->input_tower == DV_TOWER_SAM;
+    *h = sam ? cfg->sam.image_size : cfg->siglip.image_h;
+    *w = sam ? cfg->sam.image_size : cfg->siglip.image_w;
 }
 
 const dv_placed *dv_arch_find(const dv_placed *mods, int n, dv_tower tower)

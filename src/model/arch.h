@@ -123,8 +123,9 @@ const dv_family_desc *dv_family_of(const dv_config *cfg);
 const dv_family_desc *dv_family_by_cls(const char *cls);
 /* Whether cfg's family has tower t. */
 int dv_config_has_tower(const dv_config *cfg, dv_tower t);
-/* The side of the square image the family's input tower reads. */
-int dv_config_input_size(const dv_config *cfg);
+/* The image the family's input tower reads, in pixels (a square but for
+ * docvl's non-square SigLIP-only models). */
+void dv_config_input_dims(const dv_config *cfg, int *h, int *w);
 
 /* The family's modules in cfg's layout; returns how many. */
 int dv_arch_modules(const dv_config *cfg, dv_placed out[DV_ARCH_MAX_MODULES]);

@@ -106,7 +106,6 @@ static int64_t siglip_dim(const dv_config *c, int sym, int i)
 {
     (void)i;
     const dv_siglip_cfg *s = &c->siglip;
-    int64_t g = s->patch_size ? s->image_size / s->patch_size : 0;
     switch (sym) {
     case SIG_BLOCKS: return dv_siglip_kept_blocks(s);
     case SIG_POOL: return s->attn_pool != 0;
@@ -115,7 +114,7 @@ static int64_t siglip_dim(const dv_config *c, int sym, int i)
     case SIG_W3: return 3 * (int64_t)s->width;
     case SIG_MLP: return s->mlp_dim;
     case SIG_PATCH: return s->patch_size;
-    case SIG_NTOK: return g * g;
+    case SIG_NTOK: return (int64_t)dv_siglip_grid_h(s) * dv_siglip_grid_w(s);
     }
     return 0;
 }

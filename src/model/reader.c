@@ -19,7 +19,7 @@ struct dv_reader {
     dv_ctx run;     /* the same with the reader's pool, for the towers and the decoder */
     dv_pool *pool;  /* n_threads persistent threads for every tile */
     dv_vision_work *vw; /* the towers' activations, sized by the first tile */
-    float *pixels;      /* [3, S, S]: the preprocessed tile */
+    float *pixels;      /* [3, H, W]: the preprocessed tile */
     float *emb;         /* [image tokens, hidden]: its embeddings */
     dv_decoder dec;     /* the model's decoder, as generation sees it */
     void *kv;           /* its state, kept while tiles need the same capacity */
@@ -63,8 +63,7 @@ int dv_reader_open(const char *model_dir, int n_threads, int weights, const char
         return dv_wrap(e, "model %s", model_dir);
     }
     const dv_config *cfg = &r->m->cfg;
-    size_t side = (size_t)cfg->pre.image_size;
-    r->pixels = malloc(3 * side * side * sizeof *r->pixels);
+    r->pixels = malloc(3 * (size_t)cfg->pre.image_h * cfg->pre.image_w * sizeof *r->pixels);
     r->emb = malloc((size_t)dv_config_image_tokens(cfg) * cfg->lm.hidden * sizeof *r->emb);
     if (!r->pixels || !r->emb)
         rc = dv_fail(e, DOCVL_ENOMEM, "no memory for a tile");
@@ -100,7 +99,21 @@ const char *dv_reader_note(const dv_reader *r) { return r->note; }
 
 int dv_reader_image_size(const dv_reader *r)
 {
-    return r->m->cfg.pre.image_size;
+    return r->m->cfg.pre.image_w;
+}
+
+void dv_reader_input_size(const dv_reader *r, int *w, int *h)
+{
+    *w = r->m->cfg.pre.image_w;
+    *h = r->m->cfg.pre.image_h;
+}
+
+int dv_reader_reads_lines(const dv_reader *r) { return r->m->cfg.proc.reads_lines; }
+
+const char *dv_reader_instruction(const dv_reader *r)
+{
+    const dv_processor_cfg *p = &r->m->cfg.proc;
+    return p->has_instruction ? p->instruction : NULL;
 }
 
 void dv_tile_result_free(dv_tile_result *res)
@@ -132,7 +145,10 @@ static int prompt_ids(dv_reader *r, const char *instruction, int32_t **ids, size
     int32_t *raw = NULL;
     size_t n_raw = 0;
     int n_images = 0;
-    int rc = dv_prompt_user(content, &text, e);
+    /* the processor's system prompt: the one the model was trained under */
+    dv_chat_msg turns[2] = { { "User", content }, { "Assistant", "" } };
+    int rc = dv_prompt_format(cfg->proc.sft_format, cfg->proc.system_prompt, turns, 2, NULL, &text,
+                              e);
     free(content);
     if (rc == DOCVL_OK)
         rc = dv_tokenizer_encode(r->m->tok, text, strlen(text), cfg->proc.add_bos, &raw, &n_raw, e);

@@ -26,8 +26,16 @@ const char *dv_reader_note(const dv_reader *r);
 void dv_reader_free(dv_reader *r);
 
 /* The side of the model's square input (1024 hybrid, 384 SigLIP-only):
- * the natural tile size. */
+ * the natural tile size. A non-square model: its input's width. */
 int dv_reader_image_size(const dv_reader *r);
+/* The model's input in pixels (*w == *h for square models). */
+void dv_reader_input_size(const dv_reader *r, int *w, int *h);
+/* The model reads one text line at a time (processor_config docvl_reads). */
+int dv_reader_reads_lines(const dv_reader *r);
+/* The user-turn text the model was trained to read with
+ * (processor_config docvl_instruction; "" = the image alone), or NULL when
+ * the model declares none. Valid while r is. */
+const char *dv_reader_instruction(const dv_reader *r);
 
 typedef struct dv_tile_opts {
     const char *instruction;    /* the user turn's text after the image */

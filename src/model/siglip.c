@@ -13,9 +13,10 @@
 
 static int check_cfg(const dv_siglip_cfg *c, dv_err *e)
 {
-    if (c->patch_size <= 0 || c->image_size <= 0 || c->image_size % c->patch_size)
-        return dv_fail(e, DOCVL_EMODEL, "SigLIP image_size %d is not a multiple of patch_size %d",
-                       c->image_size, c->patch_size);
+    if (c->patch_size <= 0 || c->image_h <= 0 || c->image_w <= 0 || c->image_h % c->patch_size ||
+        c->image_w % c->patch_size)
+        return dv_fail(e, DOCVL_EMODEL, "SigLIP image_size %dx%d (height x width) is not a multiple "
+                       "of patch_size %d", c->image_h, c->image_w, c->patch_size);
     if (c->heads <= 0 || c->width % c->heads)
         return dv_fail(e, DOCVL_EMODEL, "SigLIP width %d does not split into %d heads", c->width,
                        c->heads);
@@ -46,10 +47,12 @@ int dv_siglip_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_place
     int rc = check_cfg(c, e);
     if (rc)
         return rc;
-    s->image_size = c->image_size;
+    s->image_h = c->image_h;
+    s->image_w = c->image_w;
     s->patch = c->patch_size;
-    s->grid = c->image_size / c->patch_size;
-    s->n_tok = s->grid * s->grid;
+    s->grid_h = dv_siglip_grid_h(c);
+    s->grid_w = dv_siglip_grid_w(c);
+    s->n_tok = s->grid_h * s->grid_w;
     s->width = c->width;
     s->heads = c->heads;
     s->mlp = c->mlp_dim;
@@ -110,8 +113,8 @@ int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
     int rc = !x || !scratch ? dv_fail(e, DOCVL_ENOMEM, "out of memory for SigLIP activations")
                             : tw_work_alloc(&w, ar, s->n_tok, s->width, s->mlp, 0, e);
     if (!rc)
-        rc = dv_patch_embed(&s->patch_embed, pixels, s->image_size, s->image_size, s->mean, s->std,
-                            x, ctx, e);
+        rc = dv_patch_embed(&s->patch_embed, pixels, s->image_h, s->image_w, s->mean, s->std, x,
+                            ctx, e);
     if (!rc) {
         dv_add(x, s->pos, n);
         tap(taps ? taps->siglip_embed : NULL, x, n);

@@ -27,10 +27,10 @@ typedef struct vit_work {
 } vit_work;
 
 typedef struct dv_siglip {
-    int image_size, patch, grid, n_tok, width, heads, depth, mlp;
+    int image_h, image_w, patch, grid_h, grid_w, n_tok, width, heads, depth, mlp;
     float mean[3], std[3];
     dv_conv2d patch_embed;
-    float *pos;              /* [n_tok, width] */
+    float *pos;              /* [n_tok = grid_h * grid_w, width], rows of the grid in turn */
     vit_block *blocks;
     float *norm_w, *norm_b;
 } dv_siglip;
@@ -95,7 +95,7 @@ int tw_work_alloc(vit_work *w, tw_arena *a, int n_pad, int width, int mlp, size_
 int dv_siglip_bind(const dv_config *cfg, const dv_checkpoint *ck, const dv_placed *p, int widen,
                    dv_siglip *s, dv_err *e);
 void dv_siglip_free(dv_siglip *s);
-/* pixels [3, image_size, image_size] in 0..1; out [n_tok, width]. */
+/* pixels [3, image_h, image_w] in 0..1; out [n_tok, width]. */
 int dv_siglip_forward(const dv_siglip *s, const float *pixels, float *out,
                       const dv_vision_taps *taps, tw_arena *ar, const dv_ctx *ctx, dv_err *e);
 

@@ -16,7 +16,7 @@
 struct dv_vision {
     int has_sam;             /* SAM reads the full image, SigLIP its downsizing */
     int n_tok, n_embed;
-    int pixel_size;          /* side of the square input */
+    int pixel_size;          /* side of the hybrid's square input */
     dv_sam sam;              /* has_sam only */
     dv_siglip siglip;
     dv_aligner aligner;
@@ -198,11 +198,12 @@ int tw_work_alloc(vit_work *w, tw_arena *a, int n_pad, int width, int mlp, size_
 
 static int check_geometry(const dv_config *cfg, const dv_vision *v, dv_err *e)
 {
-    int pre = cfg->pre.image_size;
-    int want = v->has_sam ? v->sam.image_size : v->siglip.image_size;
-    if (pre != want)
-        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %d differs from the %s tower's "
-                       "image_size %d", pre, v->has_sam ? "SAM" : "SigLIP", want);
+    int want_h = v->has_sam ? v->sam.image_size : v->siglip.image_h;
+    int want_w = v->has_sam ? v->sam.image_size : v->siglip.image_w;
+    if (cfg->pre.image_h != want_h || cfg->pre.image_w != want_w)
+        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %dx%d differs from the %s tower's "
+                       "image_size %dx%d (height x width)", cfg->pre.image_h, cfg->pre.image_w,
+                       v->has_sam ? "SAM" : "SigLIP", want_h, want_w);
     if (v->has_sam) {
         int g = dv_sam_out_grid(&v->sam);
         if (g * g != v->siglip.n_tok)
@@ -244,7 +245,7 @@ int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_
     dv_vision *v = calloc(1, sizeof *v);
     if (!v)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the vision path");
-    v->pixel_size = cfg->pre.image_size;
+    v->pixel_size = cfg->pre.image_h;   /* hybrid: SAM's square */
     v->n_embed = cfg->aligner.n_embed;
     int rc = bind_towers(cfg, ck, widen, v, e);
     if (!rc)
@@ -281,7 +282,7 @@ size_t dv_vision_tap_len(const dv_vision *v, const char *stage)
     if (!v->has_sam)
         return 0;
     size_t grid = (size_t)v->sam.grid * v->sam.grid, og = (size_t)dv_sam_out_grid(&v->sam);
-    size_t ls = (size_t)v->siglip.image_size;
+    size_t ls = (size_t)v->siglip.image_h;   /* the hybrid's SigLIP is square */
     if (strcmp(stage, "low_res_pixels") == 0)
         return 3 * ls * ls;
     if (strcmp(stage, "sam_block0_out") == 0)
@@ -319,7 +320,7 @@ static int run_hybrid(const dv_vision *v, const float *pixels, float *sam_out, f
     int rc = dv_sam_forward(&v->sam, pixels, sam_out, taps, ar, ctx, e);
     if (rc)
         return dv_wrap(e, "SAM tower");
-    int ls = v->siglip.image_size;
+    int ls = v->siglip.image_h;   /* the hybrid's SigLIP is square */
     float *low = tw_take(ar, (size_t)3 * ls * ls);
     if (!low)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the %dx%d low-resolution image", ls, ls);

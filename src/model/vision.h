@@ -39,8 +39,9 @@ size_t dv_vision_tap_len(const dv_vision *v, const char *stage);
 int dv_vision_tokens(const dv_vision *v);
 int dv_vision_embed_dim(const dv_vision *v);
 
-/* pixels: the preprocessed square image as float32(u8/255), [3, S, S] planar,
- * S = cfg->pre.image_size (un-normalized: the towers normalize themselves).
+/* pixels: the preprocessed image as float32(u8/255), [3, H, W] planar,
+ * H x W = cfg->pre.image_h x image_w (a square but for docvl's line models;
+ * un-normalized: the towers normalize themselves).
  * out: [num_image_tokens, n_embed]. */
 int dv_vision_forward(const dv_vision *v, const float *pixels, float *out,
                       const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e);

@@ -18,7 +18,10 @@ int dv_model_reader_open(const char *model_dir, const docvl_open_params *p, cons
     int rc = dv_reader_open(model_dir, p->n_threads, (int)p->weights, cache_dir, &r, e);
     if (rc)
         return rc;
-    *out = (dv_tile_reader){ dv_reader_image_size(r), read_tile, r };
+    *out = (dv_tile_reader){ .image_size = dv_reader_image_size(r), .read = read_tile, .self = r,
+                             .reads_lines = dv_reader_reads_lines(r),
+                             .instruction = dv_reader_instruction(r) };
+    dv_reader_input_size(r, &out->input_w, &out->input_h);
     *note = g_strdup(dv_reader_note(r));
     return DOCVL_OK;
 }

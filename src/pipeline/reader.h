@@ -13,6 +13,9 @@ typedef struct dv_tile_reader {
     int (*read)(void *self, const dv_image *tile, const dv_tile_opts *o, dv_tile_result *res,
                 dv_err *e);
     void *self;
+    int input_w, input_h;  /* the model's input in pixels (equal for square models) */
+    int reads_lines;  /* the model reads one text line at a time (processor config docvl_reads) */
+    const char *instruction;  /* the model's declared reading instruction, or NULL */
 } dv_tile_reader;
 
 /* Loads the model directory as a tile reader. *note (g_free) is a message

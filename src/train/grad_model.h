@@ -28,22 +28,25 @@ typedef struct tg_block {
     int window;              /* SAM windowed block: window side; 0 = global */
 } tg_block;
 
-/* Geometry shared by a tower's blocks: a grid x grid token map of `width`
- * channels; SAM blocks pad to whole windows. */
+/* Geometry shared by a tower's blocks: a grid_h x grid_w token map of
+ * `width` channels (square but for SigLIP line models); SAM blocks pad to
+ * whole windows. */
 typedef struct tg_vit {
-    int grid, width, heads, mlp;
+    int grid_h, grid_w, width, heads, mlp;
     int relpos;              /* SAM: decomposed relative positions */
     int images;              /* images stacked one after another (0 or 1: one) */
     dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
 } tg_vit;
 
 typedef struct tg_block_act {
-    int ws, nw, np;          /* window side, windows per side, padded tokens */
+    int wh, ww;              /* window rows, columns */
+    int ws;                  /* relative positions' window side (SAM: wh == ww) */
+    int nwh, nww, np;        /* windows per column, per row; padded tokens */
     float *x_in, *mu1, *rs1, *xw, *qkv, *lse, *rel, *attw, *att;
     float *x_mid, *mu2, *rs2, *xn2, *h_pre, *h;
 } tg_block_act;
 
-/* x [grid^2, width] is updated in place; act receives what backward needs. */
+/* x [grid_h * grid_w, width] is updated in place; act receives what backward needs. */
 int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *act, tg_pool *pool,
                  dv_err *e);
 /* kept NULL: forward only, the activations are freed before returning;
@@ -68,7 +71,7 @@ int tg_block_bwd_work(const tg_vit *v, const tg_block *b, const tg_block_act *ac
 
 typedef struct tg_siglip {
     tg_vit v;
-    int image, patch, n;
+    int image_h, image_w, patch, n;
     float mean[3], std[3];
     tg_w patch_w, patch_b, pos, norm_w, norm_b;
     int depth;

@@ -21,7 +21,7 @@ static neck_geo geo(const tg_sam *s)
         .c3 = { .cin = s->p, .cout = s->p, .k = 3, .stride = 1, .pad = 1 },
         .d0 = { .cin = s->p, .cout = s->ch[0], .k = 3, .stride = 2, .pad = 1 },
         .d1 = { .cin = s->ch[0], .cout = s->ch[1], .k = 3, .stride = 2, .pad = 1 },
-        .G = s->v.grid, .n = s->v.grid * s->v.grid, .up = DV_SAM_INTERP_SIZE,
+        .G = s->v.grid_h, .n = s->v.grid_h * s->v.grid_w, .up = DV_SAM_INTERP_SIZE,
     };
     int w;
     tg_conv_out(&g.d0, g.up, g.up, &g.g0, &w);
@@ -96,7 +96,7 @@ static int neck_bwd(const tg_sam *s, const tg_neck *nk, const tg_neck_act *a, co
 int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act, int keep_blocks,
                tg_pool *pool, dv_err *e)
 {
-    size_t n = (size_t)s->v.grid * s->v.grid, C = (size_t)s->v.width;
+    size_t n = (size_t)s->v.grid_h * s->v.grid_w, C = (size_t)s->v.width;
     size_t no = (size_t)s->out_grid * s->out_grid * s->ch[1];
     tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
     act->pixels = pixels;
@@ -132,7 +132,7 @@ int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act
 static int body_bwd(const tg_sam *s, const tg_sam_act *act, float *dx, const float *dhd_src,
                     dv_err *e)
 {
-    size_t n = (size_t)s->v.grid * s->v.grid, C = (size_t)s->v.width;
+    size_t n = (size_t)s->v.grid_h * s->v.grid_w, C = (size_t)s->v.width;
     int rc = DOCVL_OK;
     for (int i = s->layers - 1; i >= 0 && !rc; i--) {
         if (i == s->first_global)
@@ -155,7 +155,7 @@ int tg_sam_bwd(const tg_sam *s, const tg_sam_act *act, const float *dout, int bo
 {
     if (!body && !neck)
         return DOCVL_OK;
-    size_t n = (size_t)s->v.grid * s->v.grid, C = (size_t)s->v.width;
+    size_t n = (size_t)s->v.grid_h * s->v.grid_w, C = (size_t)s->v.width;
     size_t no = (size_t)s->out_grid * s->out_grid * s->ch[1];
     float alpha = s->alpha.w[0];
     float *dhd = malloc(no * sizeof *dhd);

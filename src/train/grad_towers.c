@@ -19,8 +19,8 @@ int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip
     act->rs = tg_alloc_raw(pool, n);
     int rc = tg_pool_check(pool, "SigLIP activations", e);
     if (!rc)
-        rc = tg_patch_fwd_many(s->v.tp, &pc, pixels, ni, s->image, s->image, s->mean, s->std,
-                               s->patch_w.w, s->patch_b.w, act->x_last, e);
+        rc = tg_patch_fwd_many(s->v.tp, &pc, pixels, ni, s->image_h, s->image_w, s->mean,
+                               s->std, s->patch_w.w, s->patch_b.w, act->x_last, e);
     if (rc)
         return rc;
     for (int k = 0; k < ni; k++)
@@ -57,7 +57,7 @@ int tg_siglip_bwd(const tg_siglip *s, const tg_siglip_act *act, const float *dou
         for (int k = 0; k < ni; k++)
             tg_add_mt(s->v.tp, s->pos.g, dx + k * per, per);
         tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
-        rc = tg_patch_bwd_many(s->v.tp, &pc, act->pixels, ni, s->image, s->image, s->mean,
+        rc = tg_patch_bwd_many(s->v.tp, &pc, act->pixels, ni, s->image_h, s->image_w, s->mean,
                                s->std, dx, s->patch_w.g, s->patch_b.g, e);
     }
     return rc;

@@ -16,22 +16,28 @@
 static int images(const tg_vit *v) { return v->images > 1 ? v->images : 1; }
 
 /* Token rows of all the images. */
-static size_t vit_rows(const tg_vit *v) { return (size_t)images(v) * v->grid * v->grid; }
+static size_t vit_rows(const tg_vit *v) { return (size_t)images(v) * v->grid_h * v->grid_w; }
 
+/* SAM's windows are ws x ws (relative positions need them square); a
+ * global block is one window of the whole grid, which a SigLIP line model
+ * has wider than high. Stacked images' windows follow one another. */
 static void geometry(const tg_vit *v, const tg_block *b, tg_block_act *a)
 {
-    a->ws = b->window ? b->window : v->grid;
-    a->nw = (v->grid + a->ws - 1) / a->ws;
-    a->np = images(v) * a->nw * a->nw * a->ws * a->ws;
+    a->wh = b->window ? b->window : v->grid_h;
+    a->ww = b->window ? b->window : v->grid_w;
+    a->ws = a->wh;
+    a->nwh = (v->grid_h + a->wh - 1) / a->wh;
+    a->nww = (v->grid_w + a->ww - 1) / a->ww;
+    a->np = images(v) * a->nwh * a->nww * a->wh * a->ww;
 }
 
 /* Row of padded window token t among the images' grids, or -1 for padding. */
 static int grid_row(const tg_vit *v, const tg_block_act *a, int t)
 {
-    int per = a->ws * a->ws, per_img = a->nw * a->nw * per, img = t / per_img;
+    int per = a->wh * a->ww, per_img = a->nwh * a->nww * per, img = t / per_img;
     int win = t % per_img / per, r = t % per;
-    int y = win / a->nw * a->ws + r / a->ws, x = win % a->nw * a->ws + r % a->ws;
-    return y < v->grid && x < v->grid ? (img * v->grid + y) * v->grid + x : -1;
+    int y = win / a->nww * a->wh + r / a->ww, x = win % a->nww * a->ww + r % a->ww;
+    return y < v->grid_h && x < v->grid_w ? (img * v->grid_h + y) * v->grid_w + x : -1;
 }
 
 /* to_windows: grid -> padded windows (padding zero); else windows -> grid. */
@@ -88,14 +94,14 @@ static void rel_tables_bwd(const float *q, float *dq, size_t stride, int ws, int
  * rel_w [per, ws]; NULL without relative positions. */
 static float *window_rel(const tg_block_act *a, int win, int h)
 {
-    int per = a->ws * a->ws;
+    int per = a->wh * a->ww;
     return a->rel ? a->rel + ((size_t)h * a->np + (size_t)win * per) * 2 * a->ws : NULL;
 }
 
 /* The attention call of window `win`, head h. */
 static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int h)
 {
-    int C = v->width, hd = C / v->heads, per = a->ws * a->ws;
+    int C = v->width, hd = C / v->heads, per = a->wh * a->ww;
     const float *qkv = a->qkv + (size_t)win * per * 3 * C + (size_t)h * hd;
     const float *rel = window_rel(a, win, h);
     return (tg_attn){ .n = per, .n_heads = 1, .n_kv_heads = 1, .head_dim = hd, .q = qkv,
@@ -112,7 +118,7 @@ static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int 
  * after another, then the attentions split over the pool. */
 static int attn_fwd(const tg_vit *v, const tg_block *b, tg_block_act *a, dv_err *e)
 {
-    int hd = v->width / v->heads, per = a->ws * a->ws, L = 2 * a->ws - 1;
+    int hd = v->width / v->heads, per = a->wh * a->ww, L = 2 * a->ws - 1;
     int wins = a->np / per, count = wins * v->heads;
     float *full = v->relpos ? malloc((size_t)per * L * sizeof *full) : NULL;
     tg_attn *at = malloc((size_t)count * sizeof *at);
@@ -222,7 +228,7 @@ static void mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, f
 static tg_attn_grads window_grads(const tg_vit *v, const tg_block_act *a, const float *dattw,
                                   float *dqkv, int win, int h)
 {
-    int C = v->width, hd = C / v->heads, per = a->ws * a->ws;
+    int C = v->width, hd = C / v->heads, per = a->wh * a->ww;
     size_t off = (size_t)win * per * 3 * C + (size_t)h * hd;
     return (tg_attn_grads){ .dout = dattw + (size_t)win * per * C + (size_t)h * hd,
                             .dout_stride = (size_t)C, .dq = dqkv + off, .dk = dqkv + off + C,
@@ -234,7 +240,7 @@ static tg_attn_grads window_grads(const tg_vit *v, const tg_block_act *a, const 
 static int attn_bwd_plain(const tg_vit *v, const tg_block_act *a, const float *dattw,
                           float *dqkv, dv_err *e)
 {
-    int wins = a->np / (a->ws * a->ws), count = wins * v->heads;
+    int wins = a->np / (a->wh * a->ww), count = wins * v->heads;
     tg_attn *at = malloc((size_t)count * sizeof *at);
     tg_attn_grads *g = malloc((size_t)count * sizeof *g);
     int rc = !at || !g ? dv_fail(e, DOCVL_ENOMEM, "out of memory for attention gradients")
@@ -256,7 +262,7 @@ static int attn_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, c
 {
     if (!v->relpos)
         return attn_bwd_plain(v, a, dattw, dqkv, e);
-    int hd = v->width / v->heads, per = a->ws * a->ws, L = 2 * a->ws - 1;
+    int hd = v->width / v->heads, per = a->wh * a->ww, L = 2 * a->ws - 1;
     float *drel = malloc((size_t)per * (2 * a->ws + L) * sizeof *drel);
     if (!drel)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for relative-position gradients");

@@ -18,11 +18,11 @@ int dv_pixels_load(const char *path, const dv_config *cfg, float **out, dv_err *
     free(bytes);
     if (rc)
         return dv_wrap(e, "%s", path);
-    size_t s = (size_t)cfg->pre.image_size;
-    float *px = malloc(3 * s * s * sizeof *px);
+    float *px = malloc(3 * (size_t)cfg->pre.image_h * cfg->pre.image_w * sizeof *px);
     if (!px) {
         dv_image_free(&im);
-        return dv_fail(e, DOCVL_ENOMEM, "%s: out of memory for a %zu px input", path, s);
+        return dv_fail(e, DOCVL_ENOMEM, "%s: out of memory for a %dx%d px input", path,
+                       cfg->pre.image_h, cfg->pre.image_w);
     }
     rc = dv_preprocess(&im, &cfg->pre, NULL, px, NULL, e);
     dv_image_free(&im);

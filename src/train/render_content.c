@@ -136,6 +136,19 @@ void dv_line_src_free(dv_line_src *s)
     g_free(s);
 }
 
+char *dv_line_src_paragraphs(const dv_line_src *s)
+{
+    GString *g = g_string_new(NULL);
+    long w = 0;
+    for (guint p = 0; p < s->par_end->len; p++) {
+        long end = g_array_index(s->par_end, long, p);
+        for (; w < end; w++)
+            g_string_append_printf(g, "%s%s", (const char *)s->words->pdata[w],
+                                   w + 1 < end ? " " : "\n\n");
+    }
+    return g_string_free(g, FALSE);
+}
+
 /* ---- building a line ---- */
 
 typedef struct builder {

@@ -62,6 +62,10 @@ typedef struct dv_line_src dv_line_src;
 
 int dv_line_src_from_text(const char *text, dv_split split, dv_line_src **out, dv_err *e);
 void dv_line_src_free(dv_line_src *s);
+/* The split's paragraphs as the lines draw them (printable words joined by
+ * single spaces), a blank line between paragraphs: the text a language
+ * model of the same split may learn from. g_free. */
+char *dv_line_src_paragraphs(const dv_line_src *s);
 
 /* The words of one line, before fitting: w[i] is drawn gap_em[i] ems after
  * the previous word (0 for a normal space). */

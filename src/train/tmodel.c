@@ -215,11 +215,12 @@ static void *alloc_n(int n, size_t size, int *fail)
 
 static void geometry_siglip(const dv_siglip_cfg *c, tg_siglip *s, int *fail)
 {
-    s->image = c->image_size;
+    s->image_h = c->image_h;
+    s->image_w = c->image_w;
     s->patch = c->patch_size;
-    s->v = (tg_vit){ .grid = c->image_size / c->patch_size, .width = c->width, .heads = c->heads,
-                     .mlp = c->mlp_dim };
-    s->n = s->v.grid * s->v.grid;
+    s->v = (tg_vit){ .grid_h = dv_siglip_grid_h(c), .grid_w = dv_siglip_grid_w(c),
+                     .width = c->width, .heads = c->heads, .mlp = c->mlp_dim };
+    s->n = s->v.grid_h * s->v.grid_w;
     s->depth = c->depth;
     memcpy(s->mean, c->pixel_mean, sizeof s->mean);
     memcpy(s->std, c->pixel_std, sizeof s->std);
@@ -239,8 +240,8 @@ static void geometry_sam(const dv_sam_cfg *c, tg_sam *s, int *fail)
     s->image = c->image_size;
     s->patch = c->patch_size;
     s->layers = c->layers;
-    s->v = (tg_vit){ .grid = c->image_size / c->patch_size, .width = c->width, .heads = c->heads,
-                     .mlp = c->mlp_dim, .relpos = 1 };
+    s->v = (tg_vit){ .grid_h = c->image_size / c->patch_size, .grid_w = c->image_size / c->patch_size,
+                     .width = c->width, .heads = c->heads, .mlp = c->mlp_dim, .relpos = 1 };
     s->p = c->prompt_embed_dim;
     s->ch[0] = c->downsample_channels[0];
     s->ch[1] = c->downsample_channels[1];
@@ -273,10 +274,12 @@ static int geometry_aligner(const dv_config *c, tg_aligner *a, int *fail, dv_err
 static int check_siglip(const dv_config *c, dv_err *e)
 {
     const dv_siglip_cfg *s = &c->siglip;
-    if (s->patch_size <= 0 || s->image_size <= 0 || s->image_size % s->patch_size ||
-        s->heads <= 0 || s->width % s->heads || s->class_token || s->depth < 0)
-        return dv_fail(e, DOCVL_EMODEL, "SigLIP geometry (image %d, patch %d, width %d, heads %d)"
-                       " cannot be trained", s->image_size, s->patch_size, s->width, s->heads);
+    if (s->patch_size <= 0 || s->image_h <= 0 || s->image_w <= 0 || s->image_h % s->patch_size ||
+        s->image_w % s->patch_size || s->heads <= 0 || s->width % s->heads || s->class_token ||
+        s->depth < 0)
+        return dv_fail(e, DOCVL_EMODEL, "SigLIP geometry (image %dx%d, patch %d, width %d, heads "
+                       "%d) cannot be trained", s->image_h, s->image_w, s->patch_size, s->width,
+                       s->heads);
     if (c->aligner.input_dim != s->width)
         return dv_fail(e, DOCVL_EMODEL, "aligner input_dim %d, but SigLIP width is %d",
                        c->aligner.input_dim, s->width);
@@ -298,9 +301,9 @@ static int check_sam(const dv_config *c, dv_err *e)
     if (og * og != tok)
         return dv_fail(e, DOCVL_EMODEL, "SAM gives %d x %d tokens, SigLIP %d: the aligner needs "
                        "equal counts", og, og, tok);
-    if (c->pre.image_size != m->image_size)
-        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %d differs from SAM's %d",
-                       c->pre.image_size, m->image_size);
+    if (c->pre.image_h != m->image_size || c->pre.image_w != m->image_size)
+        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %dx%d differs from SAM's %d",
+                       c->pre.image_h, c->pre.image_w, m->image_size);
     if (c->aligner.n_embed % 2)
         return dv_fail(e, DOCVL_EMODEL, "the hybrid aligner splits n_embed %d in halves",
                        c->aligner.n_embed);
@@ -321,9 +324,10 @@ static int check_arch(const dv_config *c, dv_err *e)
                        "size %d", c->aligner.n_embed, c->lm.hidden);
     if (dv_config_has_tower(c, DV_TOWER_SAM))
         return check_sam(c, e);
-    if (c->pre.image_size != c->siglip.image_size)
-        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %d differs from SigLIP's %d",
-                       c->pre.image_size, c->siglip.image_size);
+    if (c->pre.image_h != c->siglip.image_h || c->pre.image_w != c->siglip.image_w)
+        return dv_fail(e, DOCVL_EMODEL, "preprocessor image_size %dx%d differs from SigLIP's "
+                       "%dx%d", c->pre.image_h, c->pre.image_w, c->siglip.image_h,
+                       c->siglip.image_w);
     return DOCVL_OK;
 }
 

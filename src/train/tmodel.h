@@ -10,6 +10,7 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
+#include "kernels/tensor.h"
 #include "weights/config.h"
 
 /* Components, for freezing by training stage (docs/training.md). */
@@ -116,5 +117,9 @@ int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_cou
  * original layout; copies tokenizer.json / tokenizer_config.json from
  * tokenizer_dir. docvl loads the result. */
 int dv_tmodel_save(const dv_tmodel *m, const char *dir, const char *tokenizer_dir, dv_err *e);
+/* The same with the weights in dtype (DV_F32, DV_F16 or DV_BF16): a 16-bit
+ * copy to ship, half the bytes. */
+int dv_tmodel_save_as(const dv_tmodel *m, const char *dir, const char *tokenizer_dir,
+                      dv_dtype dtype, dv_err *e);
 
 #endif

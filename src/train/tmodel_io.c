@@ -80,14 +80,16 @@ int dv_tmodel_load(const char *dir, dv_tmodel **out, dv_err *e)
 /* ---- saving ---- */
 
 /* The safetensors header, space-padded to a multiple of 8 bytes. */
-static GString *st_header(const tm_impl *I)
+static GString *st_header(const tm_impl *I, dv_dtype dtype)
 {
+    size_t elem = dtype == DV_F32 ? sizeof(float) : sizeof(uint16_t);
     GString *h = g_string_new("{\"__metadata__\":{\"format\":\"pt\"}");
     uint64_t off = 0;
     for (int i = 0; i < I->n_specs; i++) {
         const dv_schema_entry *s = &I->specs[i];
-        uint64_t bytes = numel(s) * sizeof(float);
-        g_string_append_printf(h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", s->name);
+        uint64_t bytes = numel(s) * elem;
+        g_string_append_printf(h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", s->name,
+                               dv_dtype_name(dtype));
         for (int d = 0; d < s->ndim; d++)
             g_string_append_printf(h, "%s%lld", d ? "," : "", (long long)s->shape[d]);
         g_string_append_printf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
@@ -100,21 +102,37 @@ static GString *st_header(const tm_impl *I)
     return h;
 }
 
-static int write_weights(const tm_impl *I, const char *dir, dv_err *e)
+/* One tensor in dtype (16-bit: rounded to nearest even). */
+static int write_tensor(FILE *f, const float *w, size_t n, dv_dtype dtype)
+{
+    if (dtype == DV_F32)
+        return fwrite(w, sizeof(float), n, f) == n ? 0 : -1;
+    uint16_t buf[4096];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t j = 0; j < k; j++)
+            buf[j] = dtype == DV_F16 ? dv_f32_to_f16(w[i + j]) : dv_f32_to_bf16(w[i + j]);
+        if (fwrite(buf, sizeof(uint16_t), k, f) != k)
+            return -1;
+        i += k;
+    }
+    return 0;
+}
+
+static int write_weights(const tm_impl *I, const char *dir, dv_dtype dtype, dv_err *e)
 {
     char *path = g_build_filename(dir, "model.safetensors", NULL);
     char *tmp = g_strconcat(path, ".tmp", NULL);
     FILE *f = fopen(tmp, "wb");
     int rc = f ? DOCVL_OK : dv_fail(e, DOCVL_EIO, "%s: %s", tmp, strerror(errno));
-    GString *h = st_header(I);
+    GString *h = st_header(I, dtype);
     uint8_t len[8];
     for (int i = 0; i < 8; i++)
         len[i] = (uint8_t)((uint64_t)h->len >> (8 * i));   /* little-endian u64 */
     if (!rc && (fwrite(len, 1, 8, f) != 8 || fwrite(h->str, 1, h->len, f) != h->len))
         rc = dv_fail(e, DOCVL_EIO, "%s: writing the header: %s", tmp, strerror(errno));
     for (int i = 0; !rc && i < I->n_specs; i++) {
-        size_t n = numel(&I->specs[i]);
-        if (fwrite(I->tensor_w[i], sizeof(float), n, f) != n)
+        if (write_tensor(f, I->tensor_w[i], numel(&I->specs[i]), dtype))
             rc = dv_fail(e, DOCVL_EIO, "%s: writing %s: %s", tmp, I->specs[i].name,
                          strerror(errno));
     }
@@ -156,12 +174,12 @@ static int copy_file(const char *from_dir, const char *dir, const char *name, in
 
 /* config.json: the source's own text when it was in the original layout
  * (nothing lost), else written from the parsed config. */
-static int write_configs(const dv_tmodel *m, const char *dir, dv_err *e)
+static int write_configs(const dv_tmodel *m, const char *dir, dv_dtype dtype, dv_err *e)
 {
     const tm_impl *I = m->impl;
     int keep = I->src_dir && !m->cfg.hf_layout;
     int rc = keep ? copy_file(I->src_dir, dir, "config.json", 1, e)
-                  : dv_mk_write_config(dir, &m->cfg, 0, I->image_token_id, DV_F32, e);
+                  : dv_mk_write_config(dir, &m->cfg, 0, I->image_token_id, dtype, e);
     if (!rc)
         rc = dv_mk_write_side_files(dir, &m->cfg, 0, e);
     const char *side[] = { "preprocessor_config.json", "processor_config.json",
@@ -173,16 +191,22 @@ static int write_configs(const dv_tmodel *m, const char *dir, dv_err *e)
 
 int dv_tmodel_save(const dv_tmodel *m, const char *dir, const char *tokenizer_dir, dv_err *e)
 {
+    return dv_tmodel_save_as(m, dir, tokenizer_dir, DV_F32, e);
+}
+
+int dv_tmodel_save_as(const dv_tmodel *m, const char *dir, const char *tokenizer_dir,
+                      dv_dtype dtype, dv_err *e)
+{
     const tm_impl *I = m->impl;
     int rc = DOCVL_OK;
     if (g_mkdir_with_parents(dir, 0755) != 0)
         rc = dv_fail(e, DOCVL_EIO, "%s: cannot create: %s", dir, strerror(errno));
     if (!rc)
-        rc = write_configs(m, dir, e);
+        rc = write_configs(m, dir, dtype, e);
     const char *tok = tokenizer_dir ? tokenizer_dir : I->src_dir;
     if (!rc && tok && !(rc = copy_file(tok, dir, "tokenizer.json", 1, e)))
         rc = copy_file(tok, dir, "tokenizer_config.json", 0, e);
     if (!rc)
-        rc = write_weights(I, dir, e);
+        rc = write_weights(I, dir, dtype, e);
     return rc ? dv_wrap(e, "saving the trained model to %s", dir) : DOCVL_OK;
 }

@@ -100,7 +100,7 @@ static int check_sample(const dv_tmodel *m, const tm_impl *I, int n_tok, const d
 
 static size_t pixels_per_image(const dv_config *c)
 {
-    return (size_t)3 * c->pre.image_size * c->pre.image_size;
+    return (size_t)3 * c->pre.image_h * c->pre.image_w;
 }
 
 static int vision_fwd(step *st, int k, dv_err *e)
@@ -116,7 +116,7 @@ static int vision_fwd(step *st, int k, dv_err *e)
     const float *sig_in = v->pixels;
     int rc = DOCVL_OK;
     if (st->hybrid) {
-        int ls = c->siglip.image_size, S = c->pre.image_size;
+        int ls = c->siglip.image_h, S = c->pre.image_h;   /* the hybrid's inputs are square */
         v->sam_out = tg_alloc(&v->pool, n * I->sam.ch[1]);
         v->low_pixels = tg_alloc(&v->pool, (size_t)3 * ls * ls);
         rc = tg_pool_check(&v->pool, "vision outputs", e);
@@ -392,7 +392,7 @@ static int stack_alloc(stack *b, dv_err *e)
 {
     const dv_config *c = &b->m->cfg;
     size_t H = (size_t)c->lm.hidden, ir = (size_t)b->n_img * b->n_tok;
-    size_t px = (size_t)3 * c->pre.image_size * c->pre.image_size;
+    size_t px = pixels_per_image(c);
     tg_pool *p = b->pool;
     b->la.seq = tg_alloc_bytes(p, (size_t)(b->n + 1) * sizeof *b->la.seq);
     b->nll = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->nll);

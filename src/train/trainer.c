@@ -90,27 +90,69 @@ static int check_opts(const dv_train_opts *o, dv_err *e)
     return DOCVL_OK;
 }
 
+/* path: a config.json, or a model directory's configuration (config.json
+ * with its processor and preprocessor files: the prompt and input they
+ * declare), initialised at random. */
 static int init_from_config(const char *path, uint64_t seed, dv_tmodel **m, dv_err *e)
 {
-    char *text = NULL;
-    size_t len = 0;
-    if (dv_read_file(path, (size_t)16 << 20, &text, &len, e))
-        return e->code;
     dv_config cfg;
-    int rc = dv_config_parse_json(text, len, path, &cfg, e);
-    free(text);
+    int rc;
+    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+        rc = dv_config_load(path, &cfg, e);
+    } else {
+        char *text = NULL;
+        size_t len = 0;
+        if (dv_read_file(path, (size_t)16 << 20, &text, &len, e))
+            return e->code;
+        rc = dv_config_parse_json(text, len, path, &cfg, e);
+        free(text);
+    }
     return rc ? rc : dv_tmodel_init_random(&cfg, seed, m, e);
+}
+
+/* Copies every tensor of dir whose name and shape match one of m's; the
+ * others keep their random values. None matching is an error: a warm start
+ * from an unrelated model is a mistake, not a choice. */
+static int warm_start(dv_tmodel *m, const char *dir, FILE *progress, dv_err *e)
+{
+    dv_tmodel *from = NULL;
+    if (dv_tmodel_load(dir, &from, e))
+        return e->code;
+    int copied = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        dv_param *p = &m->params[i], *q = dv_tmodel_param(from, p->name);
+        if (q && q->ndim == p->ndim && !memcmp(q->shape, p->shape, sizeof p->shape)) {
+            memcpy(p->w, q->w, p->n * sizeof *p->w);
+            copied++;
+        } else if (progress) {
+            fprintf(progress, "warm start: %s stays random (%s in %s)\n", p->name,
+                    q ? "another shape" : "absent", dir);
+        }
+    }
+    dv_tmodel_free(from);
+    if (!copied)
+        return dv_fail(e, DOCVL_EMODEL, "%s: no tensor matches the new model's names and shapes",
+                       dir);
+    if (progress)
+        fprintf(progress, "warm start: %d of %d tensors from %s\n", copied, m->n_params, dir);
+    return DOCVL_OK;
 }
 
 static int open_model(run *r, dv_err *e)
 {
     const dv_train_opts *o = r->o;
     const char *dir = o->resume_dir ? o->resume_dir : o->model_dir;
+    if (o->from_dir && o->resume_dir)
+        return dv_fail(e, DOCVL_EINVAL, "--from DIR starts a run; --resume continues one");
     int rc = dir ? dv_tmodel_load(dir, &r->m, e)
                  : init_from_config(o->init_config, o->seed, &r->m, e);
     if (rc)
         return dv_wrap(e, "%s", dir ? dir : o->init_config);
+    if (o->from_dir && (rc = warm_start(r->m, o->from_dir, o->progress, e)))
+        return dv_wrap(e, "--from");
     r->tok_dir = o->tokenizer_dir ? o->tokenizer_dir : dir;
+    if (!r->tok_dir && g_file_test(o->init_config, G_FILE_TEST_IS_DIR))
+        r->tok_dir = o->init_config;
     if (!r->tok_dir)
         return dv_fail(e, DOCVL_EINVAL, "--init needs --tokenizer DIR (a directory with "
                        "tokenizer.json)");
@@ -136,6 +178,7 @@ static void seq_opts(run *r)
     r->so = (dv_seq_opts){ .tok = r->tok, .image_tag = c->proc.image_tag,
                            .image_id = dv_tokenizer_token_id(r->tok, c->proc.image_tag),
                            .n_img_tokens = dv_config_image_tokens(c), .add_bos = c->proc.add_bos,
+                           .system = c->proc.system_prompt,
                            .supervise = dv_stage_supervise(r->o->stage), .answer_eos = 1,
                            .max_tokens = r->o->max_tokens > 0 ? r->o->max_tokens : c->lm.max_pos };
     dv_tmodel_set_image_token(r->m, r->so.image_id);
@@ -154,10 +197,10 @@ static int load_data(run *r, dv_err *e)
     return DOCVL_OK;
 }
 
-/* All of a conversation's images as one [n, 3, S, S] block. */
+/* All of a conversation's images as one [n, 3, H, W] block. */
 static int conv_pixels(const run *r, const dv_conv *c, float **out, dv_err *e)
 {
-    size_t s = (size_t)r->m->cfg.pre.image_size, per = 3 * s * s;
+    size_t per = (size_t)3 * r->m->cfg.pre.image_h * r->m->cfg.pre.image_w;
     *out = NULL;
     if (!c->n_images)
         return DOCVL_OK;

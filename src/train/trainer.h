@@ -18,8 +18,11 @@
 
 typedef struct dv_train_opts {
     const char *model_dir;      /* start from these weights, or */
-    const char *init_config;    /* a config.json initialised at random from seed */
+    const char *init_config;    /* a config.json, or a model directory's configuration,
+                                   initialised at random from seed */
     const char *tokenizer_dir;  /* default: model_dir (or resume_dir) */
+    const char *from_dir;       /* a checkpoint whose tensors of the same name and shape
+                                   replace the model's (a warm start); not with resume_dir */
     int stage;                  /* 1, 2, 3 */
     int n_overrides;
     const char *overrides[DV_TRAIN_MAX_OVERRIDES];   /* "siglip=off" */

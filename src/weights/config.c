@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "weights/hf_layout.h"
 #include "model/arch.h"
+#include "text/prompt.h"
+#include "weights/hf_layout.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 
@@ -14,7 +15,7 @@
  * DeepSeek-VL configs spell them (siglip_large_patch16_384, sam_b_downsample). */
 static void siglip_large_preset(dv_siglip_cfg *s)
 {
-    s->image_size = 384;
+    s->image_h = s->image_w = 384;
     s->patch_size = 16;
     s->width = 1024;
     s->layers = 24;
@@ -115,6 +116,34 @@ int dv_cfg_vec3(JsonObject *o, const char *key, const char *what, float dst[3], 
     return 1;
 }
 
+/* An image size: an int (a square side, as released) or docvl's
+ * [height, width]. Leaves *h, *w alone when the key is absent (0); 1 when
+ * read; -1 on error. */
+int dv_cfg_size(JsonObject *o, const char *key, const char *what, int lo, int hi, int *h, int *w,
+                dv_err *e)
+{
+    if (!json_object_has_member(o, key) || !JSON_NODE_HOLDS_ARRAY(json_object_get_member(o, key))) {
+        int side = *h, r = dv_cfg_int(o, key, what, lo, hi, &side, e);
+        if (r == 1)
+            *h = *w = side;
+        return r;
+    }
+    JsonArray *a = json_node_get_array(json_object_get_member(o, key));
+    gint64 v[2] = { -1, -1 };
+    for (guint i = 0; i < 2 && json_array_get_length(a) == 2; i++) {
+        JsonNode *n = json_array_get_element(a, i);
+        if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64)
+            v[i] = json_node_get_int(n);
+    }
+    if (v[0] >= lo && v[0] <= hi && v[1] >= lo && v[1] <= hi) {
+        *h = (int)v[0];
+        *w = (int)v[1];
+        return 1;
+    }
+    return dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" must be a side or [height, width], each in "
+                   "[%d, %d]", what, key, lo, hi), -1;
+}
+
 static int get_name(JsonObject *o, const char *what, char *dst, size_t cap, dv_err *e)
 {
     const char *s = NULL;
@@ -135,7 +164,7 @@ static int parse_siglip(JsonObject *o, const char *what, dv_siglip_cfg *s, dv_er
     int known = strcmp(s->model_name, "siglip_large_patch16_384") == 0;
     int explicit_width = 0;
     int r;
-    if (dv_cfg_int(o, "image_size", what, 16, 4096, &s->image_size, e) < 0 ||
+    if (dv_cfg_size(o, "image_size", what, 1, 4096, &s->image_h, &s->image_w, e) < 0 ||
         dv_cfg_int(o, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
         (r = dv_cfg_int(o, "width", what, 1, 16384, &s->width, e)) < 0 ||
         dv_cfg_int(o, "layers", what, 1, 256, &s->layers, e) < 0 ||
@@ -164,11 +193,8 @@ static int parse_siglip(JsonObject *o, const char *what, dv_siglip_cfg *s, dv_er
         dv_fail(e, DOCVL_EUNSUPPORTED, "%s: class_token towers are not supported", what);
         return -1;
     }
-    if (s->width % s->heads || s->image_size % s->patch_size) {
-        dv_fail(e, DOCVL_EMODEL, "%s: width %d not divisible by heads %d, or image_size %d by "
-                "patch_size %d", what, s->width, s->heads, s->image_size, s->patch_size);
+    if (dv_siglip_check_geometry(s, what, e))
         return -1;
-    }
     if (s->select_layer == 0 || s->select_layer < -s->layers || s->select_layer > s->layers) {
         dv_fail(e, DOCVL_EMODEL, "%s: select_layer %d out of range for %d layers", what,
                 s->select_layer, s->layers);
@@ -182,6 +208,35 @@ static int parse_siglip(JsonObject *o, const char *what, dv_siglip_cfg *s, dv_er
     s->mlp_dim = mlp_dim(s->width, s->mlp_ratio);
     dv_siglip_set_depth(s);
     return 0;
+}
+
+int dv_siglip_check_geometry(const dv_siglip_cfg *s, const char *what, dv_err *e)
+{
+    if (s->width % s->heads || s->image_h % s->patch_size || s->image_w % s->patch_size)
+        return dv_fail(e, DOCVL_EMODEL, "%s: width %d not divisible by heads %d, or image_size "
+                       "%dx%d (height x width) by patch_size %d", what, s->width, s->heads,
+                       s->image_h, s->image_w, s->patch_size), -1;
+    /* a patch smaller than 16 px or a side under 16 px only makes sense for
+     * docvl's line models; the released towers are 384 px, patch 16 */
+    if (s->image_h < s->patch_size || s->image_w < s->patch_size)
+        return dv_fail(e, DOCVL_EMODEL, "%s: image_size %dx%d is smaller than a %d px patch", what,
+                       s->image_h, s->image_w, s->patch_size), -1;
+    return 0;
+}
+
+int dv_siglip_grid_h(const dv_siglip_cfg *s) { return s->patch_size ? s->image_h / s->patch_size : 0; }
+
+int dv_siglip_grid_w(const dv_siglip_cfg *s) { return s->patch_size ? s->image_w / s->patch_size : 0; }
+
+int dv_preproc_is_lines(const dv_preproc_cfg *p) { return p->image_h != p->image_w; }
+
+int dv_siglip_require_square(const dv_siglip_cfg *s, const char *what, dv_err *e)
+{
+    if (s->image_h == s->image_w)
+        return 0;
+    return dv_fail(e, DOCVL_EUNSUPPORTED, "%s: image_size %dx%d is not square: docvl's non-square "
+                   "input is for SigLIP-only models (the hybrid SAM tower reads a square)", what,
+                   s->image_h, s->image_w), -1;
 }
 
 int dv_siglip_kept_blocks(const dv_siglip_cfg *s)
@@ -304,7 +359,7 @@ static int parse_high_res(JsonObject *params, dv_config *c, dv_err *e)
     if (parse_sam(hi, "config.json high_res_cfg", &c->sam, e) ||
         parse_siglip(lo, "config.json low_res_cfg", &c->siglip, e))
         return -1;
-    return 0;
+    return dv_siglip_require_square(&c->siglip, "config.json low_res_cfg", e);
 }
 
 static int parse_vision(JsonObject *root, dv_config *c, dv_err *e)
@@ -454,14 +509,16 @@ static int parse_lm(JsonObject *root, dv_config *c, dv_err *e)
 
 static void default_side_files(dv_config *c)
 {
-    c->pre = (dv_preproc_cfg){ .image_size = dv_config_input_size(c), .min_size = 14, .has_image_mean = 1,
+    c->pre = (dv_preproc_cfg){ .min_size = 14, .has_image_mean = 1,
                                .image_mean = { 0.5f, 0.5f, 0.5f },
                                .image_std = { 0.5f, 0.5f, 0.5f },
                                .rescale_factor = 1.0f / 255.0f, .do_normalize = 0 };
+    dv_config_input_dims(c, &c->pre.image_h, &c->pre.image_w);
     snprintf(c->proc.image_tag, sizeof c->proc.image_tag, "<image_placeholder>");
     c->proc.num_image_tokens = dv_config_image_tokens(c);   /* 576 for the released models */
     snprintf(c->proc.sft_format, sizeof c->proc.sft_format, "deepseek");
     c->proc.add_bos = 1;
+    snprintf(c->proc.system_prompt, sizeof c->proc.system_prompt, "%s", DV_PROMPT_SYSTEM_DEFAULT);
     snprintf(c->tok.bos, sizeof c->tok.bos, "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81"
              "sentence\xef\xbd\x9c>");
     snprintf(c->tok.eos, sizeof c->tok.eos, "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81"
@@ -551,7 +608,7 @@ static int read_preprocessor(JsonParser *p, JsonObject *o, dv_config *c, dv_err 
                                                              : NULL;
     if (mean && JSON_NODE_HOLDS_NULL(mean))
         q->has_image_mean = 0;
-    if (dv_cfg_int(o, "image_size", what, 16, 8192, &q->image_size, e) < 0 ||
+    if (dv_cfg_size(o, "image_size", what, 1, 8192, &q->image_h, &q->image_w, e) < 0 ||
         dv_cfg_int(o, "min_size", what, 1, 8192, &q->min_size, e) < 0 ||
         dv_cfg_vec3(o, "image_mean", what, q->image_mean, e) < 0 ||
         dv_cfg_vec3(o, "image_std", what, q->image_std, e) < 0 ||
@@ -561,14 +618,49 @@ static int read_preprocessor(JsonParser *p, JsonObject *o, dv_config *c, dv_err 
     g_object_unref(p);
     if (rc)
         return rc;
-    int want = dv_config_input_size(c);
-    if (q->image_size != want)
-        return dv_fail(e, DOCVL_EMODEL, "%s: image_size %d but the vision tower takes %d", what,
-                       q->image_size, want);
-    if (q->min_size > q->image_size)
-        return dv_fail(e, DOCVL_EMODEL, "%s: min_size %d > image_size %d", what, q->min_size,
-                       q->image_size);
-    return DOCVL_OK;
+    return dv_preproc_check(c, what, e);
+}
+
+/* text (key's value) into dst; -1 (ELIMIT) when it does not fit. */
+static int copy_value(const char *text, const char *key, const char *what, char *dst, size_t cap,
+                      dv_err *e)
+{
+    if (strlen(text) >= cap)
+        return dv_fail(e, DOCVL_ELIMIT, "%s: \"%s\" is longer than %zu bytes", what, key,
+                       cap - 1), -1;
+    snprintf(dst, cap, "%s", text);
+    return 0;
+}
+
+/* A string key into dst when present (1), absent (0), or an error (-1: not
+ * a string, or longer than dst holds). */
+static int read_text(JsonObject *o, const char *key, const char *what, char *dst, size_t cap,
+                     dv_err *e)
+{
+    const char *s = NULL;
+    int r = dv_json_str(o, key, what, &s, e);
+    if (r <= 0)
+        return r;
+    return copy_value(s, key, what, dst, cap, e) ? -1 : 1;
+}
+
+/* docvl's own keys: how the pipeline feeds the model and what it asks. */
+static int read_docvl_keys(JsonObject *o, const char *what, dv_processor_cfg *q, dv_err *e)
+{
+    const char *reads = NULL;
+    int r = dv_json_str(o, "docvl_reads", what, &reads, e);
+    if (r < 0)
+        return -1;
+    if (r && strcmp(reads, "tiles") != 0 && strcmp(reads, "lines") != 0)
+        return dv_fail(e, DOCVL_EMODEL, "%s: docvl_reads \"%s\" (\"tiles\" or \"lines\")", what,
+                       reads), -1;
+    q->reads_lines = r && strcmp(reads, "lines") == 0;
+    r = read_text(o, "docvl_instruction", what, q->instruction, sizeof q->instruction, e);
+    if (r < 0)
+        return -1;
+    q->has_instruction = r;
+    return read_text(o, "system_prompt", what, q->system_prompt, sizeof q->system_prompt, e) < 0
+               ? -1 : 0;
 }
 
 static int read_processor(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
@@ -578,8 +670,9 @@ static int read_processor(JsonParser *p, JsonObject *o, dv_config *c, dv_err *e)
     const char *tag = NULL, *fmt = NULL;
     if (dv_json_str(o, "image_tag", what, &tag, e) < 0 ||
         dv_json_str(o, "sft_format", what, &fmt, e) < 0 ||
-        dv_cfg_int(o, "num_image_tokens", what, 1, 1 << 16, &c->proc.num_image_tokens, e) < 0)
-        rc = DOCVL_EMODEL;
+        dv_cfg_int(o, "num_image_tokens", what, 1, 1 << 16, &c->proc.num_image_tokens, e) < 0 ||
+        read_docvl_keys(o, what, &c->proc, e) < 0)
+        rc = e->code == DOCVL_ELIMIT ? DOCVL_ELIMIT : DOCVL_EMODEL;
     if (!rc && tag)
         snprintf(c->proc.image_tag, sizeof c->proc.image_tag, "%s", tag);
     if (!rc && fmt)
@@ -615,11 +708,7 @@ static int read_token(JsonObject *o, const char *key, const char *what, char *ds
     if (!text)
         return dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" must be a string or {\"content\": ...}", what,
                        key), -1;
-    if (strlen(text) >= cap)
-        return dv_fail(e, DOCVL_ELIMIT, "%s: \"%s\" is longer than %zu bytes", what, key,
-                       cap - 1), -1;
-    snprintf(dst, cap, "%s", text);
-    return 0;
+    return copy_value(text, key, what, dst, cap, e);
 }
 
 static int read_special_tokens(JsonObject *o, const char *what, dv_special_tokens *t, dv_err *e)
@@ -749,10 +838,45 @@ static int load_side_files(const char *dir, dv_config *c, dv_err *e)
     return DOCVL_OK;
 }
 
+int dv_preproc_check(const dv_config *c, const char *what, dv_err *e)
+{
+    const dv_preproc_cfg *q = &c->pre;
+    int h, w;
+    dv_config_input_dims(c, &h, &w);
+    if (q->image_h != h || q->image_w != w)
+        return dv_fail(e, DOCVL_EMODEL, "%s: image size %dx%d (height x width) but the vision "
+                       "tower takes %dx%d", what, q->image_h, q->image_w, h, w);
+    if (!dv_preproc_is_lines(q) && q->min_size > q->image_h)
+        return dv_fail(e, DOCVL_EMODEL, "%s: min_size %d > image size %d", what, q->min_size,
+                       q->image_h);
+    return DOCVL_OK;
+}
+
+int dv_config_set_input(dv_config *c, int image_h, int image_w, int patch, dv_err *e)
+{
+    if (dv_config_has_tower(c, DV_TOWER_SAM))
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "the hybrid tower's input is fixed by SAM: only a "
+                       "SigLIP-only model takes another image size or patch");
+    dv_siglip_cfg s = c->siglip;
+    s.image_h = image_h;
+    s.image_w = image_w;
+    if (patch > 0)
+        s.patch_size = patch;
+    if (image_h < 1 || image_w < 1 || image_h > 4096 || image_w > 4096 || s.patch_size > 256)
+        return dv_fail(e, DOCVL_EINVAL, "image %dx%d, patch %d: sides must be 1 to 4096, the "
+                       "patch at most 256", image_h, image_w, s.patch_size);
+    if (dv_siglip_check_geometry(&s, "the new input", e))
+        return e->code;
+    c->siglip = s;
+    c->pre.image_h = image_h;
+    c->pre.image_w = image_w;
+    c->proc.num_image_tokens = dv_config_image_tokens(c);
+    return DOCVL_OK;
+}
+
 int dv_config_image_tokens(const dv_config *c)
 {
-    int g = c->siglip.image_size / c->siglip.patch_size;
-    return g * g;
+    return dv_siglip_grid_h(&c->siglip) * dv_siglip_grid_w(&c->siglip);
 }
 
 int dv_config_load(const char *dir, dv_config *cfg, dv_err *e)
@@ -774,7 +898,7 @@ int dv_config_load(const char *dir, dv_config *cfg, dv_err *e)
         /* SAM's neck output is always interpolated to 96x96 and downsampled
          * twice by 2 (upstream hard-codes 96), so it yields a 24x24 grid that
          * must meet SigLIP's. */
-        int sig_grid = cfg->siglip.image_size / cfg->siglip.patch_size;
+        int sig_grid = dv_siglip_grid_h(&cfg->siglip);
         if (sig_grid != DV_SAM_OUT_GRID)
             return dv_fail(e, DOCVL_EMODEL, "%s: SigLIP grid %dx%d does not meet SAM's %dx%d output",
                            path, sig_grid, sig_grid, DV_SAM_OUT_GRID, DV_SAM_OUT_GRID);

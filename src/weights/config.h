@@ -25,7 +25,10 @@ typedef enum dv_projector {
 
 typedef struct dv_siglip_cfg {
     char model_name[64];
-    int image_size;      /* 384 */
+    /* 384 x 384. image_size is an int (square) or docvl's extension
+     * [height, width]: a non-square input with its own position table,
+     * for a model that reads one text line at a time (SigLIP-only). */
+    int image_h, image_w;
     int patch_size;      /* 16 */
     int width;           /* 1024 */
     int layers;          /* 24 */
@@ -83,7 +86,10 @@ typedef struct dv_lm_cfg {
 } dv_lm_cfg;
 
 typedef struct dv_preproc_cfg {
-    int image_size;      /* longest side after resize, and the square's side */
+    /* The tower's input. Square (h == w): the longest side after the resize
+     * and the square's side, as VLMImageProcessor does. Non-square: a text
+     * line resized to height image_h, padded or squeezed to image_w. */
+    int image_h, image_w;
     int min_size;        /* 14 */
     int has_image_mean;  /* 0: background (127,127,127) */
     float image_mean[3], image_std[3];
@@ -91,11 +97,21 @@ typedef struct dv_preproc_cfg {
     int do_normalize;
 } dv_preproc_cfg;
 
+#define DV_MAX_PROMPT_TEXT 2048
+
 typedef struct dv_processor_cfg {
     char image_tag[64];      /* "<image_placeholder>" */
     int num_image_tokens;    /* 576 */
     char sft_format[32];     /* "deepseek" */
     int add_bos;             /* tokenizer_config add_bos_token (default 1) */
+    /* VLChatProcessor's system_prompt: DV_PROMPT_SYSTEM_DEFAULT unless the
+     * file says otherwise; "": no system part. Reading and training both
+     * format the chat with it, so their prompts are the same. */
+    char system_prompt[DV_MAX_PROMPT_TEXT];
+    /* docvl extensions (absent in the released models): */
+    int reads_lines;         /* docvl_reads "lines": fed one text line at a time */
+    int has_instruction;     /* docvl_instruction given: the user-turn text after */
+    char instruction[DV_MAX_PROMPT_TEXT]; /* the image the model was trained with */
 } dv_processor_cfg;
 
 /* Special token strings from special_tokens_map.json, else tokenizer_config.json
@@ -166,6 +182,16 @@ int dv_cfg_int(JsonObject *o, const char *key, const char *what, int lo, int hi,
 int dv_cfg_float(JsonObject *o, const char *key, const char *what, double lo, double hi,
                  float *dst, dv_err *e);
 int dv_cfg_vec3(JsonObject *o, const char *key, const char *what, float dst[3], dv_err *e);
+/* An image size: an int (square) or [height, width] (docvl's extension). */
+int dv_cfg_size(JsonObject *o, const char *key, const char *what, int lo, int hi, int *h, int *w,
+                dv_err *e);
+/* SigLIP's sides against its patch and heads (-1 and e set when unusable). */
+int dv_siglip_check_geometry(const dv_siglip_cfg *s, const char *what, dv_err *e);
+/* -1 (EUNSUPPORTED) when a tower that must be square (the hybrid's low
+ * path) is not. */
+int dv_siglip_require_square(const dv_siglip_cfg *s, const char *what, dv_err *e);
+/* The preprocessor's input against the towers' (sides, min_size). */
+int dv_preproc_check(const dv_config *c, const char *what, dv_err *e);
 /* Reads LlamaConfig fields over *defaults. */
 int dv_lm_parse(JsonObject *lc, const char *what, const dv_lm_cfg *defaults, dv_lm_cfg *l,
                 dv_err *e);
@@ -174,7 +200,21 @@ int dv_lm_parse(JsonObject *lc, const char *what, const dv_lm_cfg *defaults, dv_
 int dv_siglip_kept_blocks(const dv_siglip_cfg *s);
 void dv_siglip_set_depth(dv_siglip_cfg *s);
 
-/* Number of image tokens the vision path produces (24 x 24 = 576). */
+/* Gives a SigLIP-only model the input image_h x image_w cut into patch x
+ * patch squares (patch 0: keep the patch size): the tower's sides, the
+ * preprocessor's and the processor's image token count follow. A new
+ * checkpoint's geometry (model writers); EUNSUPPORTED for the hybrid, whose
+ * geometry SAM fixes. */
+int dv_config_set_input(dv_config *cfg, int image_h, int image_w, int patch, dv_err *e);
+
+/* Number of image tokens the vision path produces (24 x 24 = 576; a
+ * non-square SigLIP: grid_h x grid_w). */
 int dv_config_image_tokens(const dv_config *cfg);
+/* SigLIP's patch grid: image_h / patch_size rows, image_w / patch_size
+ * columns (0 when the patch size is not set). */
+int dv_siglip_grid_h(const dv_siglip_cfg *s);
+int dv_siglip_grid_w(const dv_siglip_cfg *s);
+/* Whether the model's input is not a square (docvl's line geometry). */
+int dv_preproc_is_lines(const dv_preproc_cfg *p);
 
 #endif

@@ -41,7 +41,7 @@ static int get_obj(JsonObject *o, const char *key, const char *what, JsonObject 
  * defaults, so absent fields take SiglipVisionConfig's defaults. */
 static int hf_siglip(JsonObject *vc, const char *what, dv_siglip_cfg *s, dv_err *e)
 {
-    *s = (dv_siglip_cfg){ .image_size = 224, .patch_size = 16, .width = 768, .layers = 12,
+    *s = (dv_siglip_cfg){ .image_h = 224, .image_w = 224, .patch_size = 16, .width = 768, .layers = 12,
                           .heads = 12, .mlp_dim = 3072, .select_layer = -1, .attn_pool = 1,
                           .pixel_mean = { 0.5f, 0.5f, 0.5f }, .pixel_std = { 0.5f, 0.5f, 0.5f } };
     snprintf(s->model_name, sizeof s->model_name, "siglip_vision_model");
@@ -49,14 +49,11 @@ static int hf_siglip(JsonObject *vc, const char *what, dv_siglip_cfg *s, dv_err 
         dv_cfg_int(vc, "intermediate_size", what, 1, 262144, &s->mlp_dim, e) < 0 ||
         dv_cfg_int(vc, "num_hidden_layers", what, 1, 256, &s->layers, e) < 0 ||
         dv_cfg_int(vc, "num_attention_heads", what, 1, 256, &s->heads, e) < 0 ||
-        dv_cfg_int(vc, "image_size", what, 16, 4096, &s->image_size, e) < 0 ||
+        dv_cfg_size(vc, "image_size", what, 1, 4096, &s->image_h, &s->image_w, e) < 0 ||
         dv_cfg_int(vc, "patch_size", what, 1, 256, &s->patch_size, e) < 0 ||
-        dv_json_bool(vc, "vision_use_head", what, &s->attn_pool, e) < 0)
+        dv_json_bool(vc, "vision_use_head", what, &s->attn_pool, e) < 0 ||
+        dv_siglip_check_geometry(s, what, e))
         return -1;
-    if (s->width % s->heads || s->image_size % s->patch_size)
-        return dv_fail(e, DOCVL_EMODEL, "%s: hidden_size %d not divisible by %d heads, or "
-                       "image_size %d by patch_size %d", what, s->width, s->heads, s->image_size,
-                       s->patch_size), -1;
     s->mlp_ratio = (float)s->mlp_dim / (float)s->width;
     dv_siglip_set_depth(s);
     return 0;
@@ -148,7 +145,8 @@ int dv_config_parse_hf(JsonObject *root, const char *what, dv_config *c, dv_err 
     int hybrid = dv_config_has_tower(c, DV_TOWER_SAM);
     c->image_token_id = 100015;
     if (dv_cfg_int(root, "image_token_id", what, 0, 1 << 24, &c->image_token_id, e) < 0 ||
-        hf_siglip(vc, "config.json vision_config", &c->siglip, e))
+        hf_siglip(vc, "config.json vision_config", &c->siglip, e) ||
+        (hybrid && dv_siglip_require_square(&c->siglip, "config.json vision_config", e)))
         return e->code;
     if (hybrid && (get_obj(root, "high_res_vision_config", what, &hc, e) ||
                    hf_sam(hc, "config.json high_res_vision_config", &c->sam, e)))
@@ -167,20 +165,21 @@ int dv_config_parse_hf(JsonObject *root, const char *what, dv_config *c, dv_err 
 
 /* ---- preprocessor_config.json ---------------------------------------------- */
 
-static int hf_size(JsonObject *o, const char *key, const char *what, int *dst, dv_err *e)
+/* {height, width}: equal but for docvl's line models. */
+static int hf_size(JsonObject *o, const char *key, const char *what, int *h, int *w, dv_err *e)
 {
     JsonObject *sz;
     int r = dv_json_obj(o, key, what, &sz, e);
     if (r <= 0)
         return r;
-    int h = -1, w = -1;
-    if (dv_cfg_int(sz, "height", what, 1, 16384, &h, e) < 0 ||
-        dv_cfg_int(sz, "width", what, 1, 16384, &w, e) < 0)
+    int hh = -1, ww = -1;
+    if (dv_cfg_int(sz, "height", what, 1, 16384, &hh, e) < 0 ||
+        dv_cfg_int(sz, "width", what, 1, 16384, &ww, e) < 0)
         return -1;
-    if (h != w || h < 0)
-        return dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" must be a square {height, width}", what, key),
-               -1;
-    *dst = h;
+    if (hh < 0 || ww < 0)
+        return dv_fail(e, DOCVL_EMODEL, "%s: \"%s\" needs both height and width", what, key), -1;
+    *h = hh;
+    *w = ww;
     return 1;
 }
 
@@ -189,7 +188,7 @@ int dv_hf_preprocessor(JsonObject *o, const char *what, dv_config *c, dv_err *e)
     int hybrid = dv_config_has_tower(c, DV_TOWER_SAM);
     dv_preproc_cfg *q = &c->pre;
     float *tower_mean = hybrid ? c->sam.pixel_mean : c->siglip.pixel_mean;
-    if (hf_size(o, hybrid ? "high_res_size" : "size", what, &q->image_size, e) < 0 ||
+    if (hf_size(o, hybrid ? "high_res_size" : "size", what, &q->image_h, &q->image_w, e) < 0 ||
         dv_cfg_int(o, "min_size", what, 1, 8192, &q->min_size, e) < 0 ||
         dv_cfg_float(o, "rescale_factor", what, 0, 1, &q->rescale_factor, e) < 0 ||
         dv_cfg_vec3(o, "image_mean", what, c->siglip.pixel_mean, e) < 0 ||
@@ -200,14 +199,7 @@ int dv_hf_preprocessor(JsonObject *o, const char *what, dv_config *c, dv_err *e)
     /* The padding colour comes from the mean of the image the model sees first. */
     memcpy(q->image_mean, tower_mean, sizeof q->image_mean);
     q->do_normalize = 0;
-    int want = dv_config_input_size(c);
-    if (q->image_size != want)
-        return dv_fail(e, DOCVL_EMODEL, "%s: image size %d but the vision tower takes %d", what,
-                       q->image_size, want);
-    if (q->min_size > q->image_size)
-        return dv_fail(e, DOCVL_EMODEL, "%s: min_size %d > image size %d", what, q->min_size,
-                       q->image_size);
-    return DOCVL_OK;
+    return dv_preproc_check(c, what, e);
 }
 
 /* ---- tensor names ----------------------------------------------------------- */

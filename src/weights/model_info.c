@@ -52,7 +52,9 @@ int dv_model_info_get(const dv_config *cfg, const dv_checkpoint *ck, dv_model_in
     }
     out->dtype = ck ? stored_dtype(&s, ck) : "?";
     out->bytes_files = ck ? file_bytes(ck) : out->bytes_resident;
-    out->image_size = cfg->pre.image_size;
+    out->image_h = cfg->pre.image_h;
+    out->image_w = cfg->pre.image_w;
+    out->image_size = out->image_w;
     out->image_tokens = dv_config_image_tokens(cfg);
     out->vocab = cfg->lm.vocab;
     out->context = cfg->lm.max_pos;
@@ -75,7 +77,10 @@ void dv_model_info_print(const dv_model_info *m, FILE *f)
     fprintf(f, "storage dtype: %s\n", m->dtype);
     fprintf(f, "weights resident: %.2f GiB as stored (%.2f GiB widened to f32)\n",
             (double)m->bytes_resident / (1 << 30), (double)m->bytes_widened / (1 << 30));
-    fprintf(f, "image size: %d\n", m->image_size);
+    if (m->image_h == m->image_w)
+        fprintf(f, "image size: %d\n", m->image_size);
+    else
+        fprintf(f, "image size: %dx%d (height x width)\n", m->image_h, m->image_w);
     fprintf(f, "image tokens: %d\n", m->image_tokens);
     fprintf(f, "vocab: %d\n", m->vocab);
     fprintf(f, "context length: %d\n", m->context);

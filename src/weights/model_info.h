@@ -19,7 +19,8 @@ typedef struct dv_model_info {
     size_t bytes_resident;        /* bytes of the mapped weights the forward pass reads */
     size_t bytes_widened;         /* the same weights widened to f32 */
     size_t bytes_files;           /* bytes of all tensors in the files */
-    int image_size;               /* preprocessing square */
+    int image_size;               /* preprocessing square (non-square: image_w) */
+    int image_h, image_w;         /* the model's input in pixels */
     int image_tokens;
     int vocab;
     int context;                  /* max_position_embeddings */

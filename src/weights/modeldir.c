@@ -10,6 +10,7 @@
 #include "weights/modeldir.h"
 
 #include "model/arch.h"
+#include "text/prompt.h"
 
 #define BOS_TEXT "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 #define EOS_TEXT "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
@@ -95,13 +96,25 @@ static void kv_ints(JsonBuilder *b, const char *k, const int *v, int n)
     json_builder_end_array(b);
 }
 
+/* An image size as the released models write it (one side) when square,
+ * else docvl's [height, width]. */
+static void kv_size(JsonBuilder *b, const char *k, int h, int w)
+{
+    if (h == w) {
+        kv_int(b, k, h);
+        return;
+    }
+    int hw[2] = { h, w };
+    kv_ints(b, k, hw, 2);
+}
+
 /* ---- original layout ------------------------------------------------------------ */
 
-static void tower_common(JsonBuilder *b, const char *name, int size, const float *mean,
+static void tower_common(JsonBuilder *b, const char *name, int h, int w, const float *mean,
                          const float *stdv, int select_layer, int output_dim)
 {
     kv_str(b, "ckpt_path", "");
-    kv_int(b, "image_size", size);
+    kv_size(b, "image_size", h, w);
     kv_str(b, "model_name", name);
     if (output_dim > 0)
         kv_int(b, "output_dim", output_dim);
@@ -113,8 +126,8 @@ static void tower_common(JsonBuilder *b, const char *name, int size, const float
 
 static void siglip_params(JsonBuilder *b, const dv_siglip_cfg *s, int output_dim)
 {
-    tower_common(b, s->model_name, s->image_size, s->pixel_mean, s->pixel_std, s->select_layer,
-                 output_dim);
+    tower_common(b, s->model_name, s->image_h, s->image_w, s->pixel_mean, s->pixel_std,
+                 s->select_layer, output_dim);
     kv_int(b, "width", s->width);
     kv_int(b, "layers", s->layers);
     kv_int(b, "heads", s->heads);
@@ -126,8 +139,8 @@ static void siglip_params(JsonBuilder *b, const dv_siglip_cfg *s, int output_dim
 
 static void sam_params(JsonBuilder *b, const dv_sam_cfg *s)
 {
-    tower_common(b, s->model_name, s->image_size, s->pixel_mean, s->pixel_std, s->select_layer,
-                 s->downsample_channels[1]);
+    tower_common(b, s->model_name, s->image_size, s->image_size, s->pixel_mean, s->pixel_std,
+                 s->select_layer, s->downsample_channels[1]);
     kv_num(b, "mlp_ratio", (double)s->mlp_dim / s->width);
     kv_int(b, "width", s->width);
     kv_int(b, "layers", s->layers);
@@ -247,7 +260,7 @@ static void config_hf(JsonBuilder *b, const dv_config *c, int image_id, const ch
     kv_int(b, "intermediate_size", s->mlp_dim);
     kv_int(b, "num_hidden_layers", s->layers);
     kv_int(b, "num_attention_heads", s->heads);
-    kv_int(b, "image_size", s->image_size);
+    kv_size(b, "image_size", s->image_h, s->image_w);
     kv_int(b, "patch_size", s->patch_size);
     kv_str(b, "hidden_act", "gelu");
     kv_bool(b, "vision_use_head", 0);
@@ -287,12 +300,12 @@ int dv_mk_write_config(const char *dir, const dv_config *c, int hf, int image_id
 
 /* ---- pre/processor and tokenizer configs ---------------------------------------------- */
 
-static void size_obj(JsonBuilder *b, const char *k, int s)
+static void size_obj(JsonBuilder *b, const char *k, int h, int w)
 {
     json_builder_set_member_name(b, k);
     json_builder_begin_object(b);
-    kv_int(b, "height", s);
-    kv_int(b, "width", s);
+    kv_int(b, "height", h);
+    kv_int(b, "width", w);
     json_builder_end_object(b);
 }
 
@@ -304,11 +317,11 @@ static int write_preprocessor(const char *dir, const dv_config *c, int hf, dv_er
     json_builder_begin_object(b);
     if (hf) {
         kv_str(b, "image_processor_type", dv_family_of(c)->hf_image_processor);
-        size_obj(b, "size", c->siglip.image_size);
+        size_obj(b, "size", c->siglip.image_h, c->siglip.image_w);
         kv_vec(b, "image_mean", c->siglip.pixel_mean, 3);
         kv_vec(b, "image_std", c->siglip.pixel_std, 3);
         if (hybrid) {
-            size_obj(b, "high_res_size", c->sam.image_size);
+            size_obj(b, "high_res_size", c->sam.image_size, c->sam.image_size);
             kv_vec(b, "high_res_image_mean", c->sam.pixel_mean, 3);
             kv_vec(b, "high_res_image_std", c->sam.pixel_std, 3);
         }
@@ -321,7 +334,7 @@ static int write_preprocessor(const char *dir, const dv_config *c, int hf, dv_er
         kv_bool(b, "do_normalize", q->do_normalize);
         kv_vec(b, "image_mean", q->image_mean, 3);
         kv_str(b, "image_processor_type", "VLMImageProcessor");
-        kv_int(b, "image_size", q->image_size);
+        kv_size(b, "image_size", q->image_h, q->image_w);
         kv_vec(b, "image_std", q->image_std, 3);
         kv_str(b, "processor_class", "VLChatProcessor");
     }
@@ -329,6 +342,18 @@ static int write_preprocessor(const char *dir, const dv_config *c, int hf, dv_er
     kv_num(b, "rescale_factor", 1.0 / 255.0);
     json_builder_end_object(b);
     return save_json(dir, "preprocessor_config.json", b, e);
+}
+
+/* docvl's processor keys, only where they differ from the released
+ * models' behaviour: a released model's file stays as it was. */
+static void processor_extensions(JsonBuilder *b, const dv_processor_cfg *p)
+{
+    if (strcmp(p->system_prompt, DV_PROMPT_SYSTEM_DEFAULT) != 0)
+        kv_str(b, "system_prompt", p->system_prompt);
+    if (p->reads_lines)
+        kv_str(b, "docvl_reads", "lines");
+    if (p->has_instruction)
+        kv_str(b, "docvl_instruction", p->instruction);
 }
 
 static int write_processor(const char *dir, const dv_config *c, int hf, dv_err *e)
@@ -347,6 +372,7 @@ static int write_processor(const char *dir, const dv_config *c, int hf, dv_err *
         kv_str(b, "processor_class", "VLChatProcessor");
         kv_str(b, "sft_format", c->proc.sft_format);
     }
+    processor_extensions(b, &c->proc);
     json_builder_end_object(b);
     return save_json(dir, "processor_config.json", b, e);
 }

@@ -12,7 +12,7 @@
 
 static dv_preproc_cfg cfg_of(int size)
 {
-    dv_preproc_cfg c = { .image_size = size, .min_size = 14, .has_image_mean = 1,
+    dv_preproc_cfg c = { .image_h = size, .image_w = size, .min_size = 14, .has_image_mean = 1,
                          .image_mean = { 0.5f, 0.5f, 0.5f }, .image_std = { 0.5f, 0.5f, 0.5f },
                          .rescale_factor = 1.0f / 255, .do_normalize = 0 };
     return c;
@@ -47,7 +47,8 @@ static void check_golden_case(const char *name, const char *png)
     g_assert_cmpint(dv_safetensors_open(gpath, &gold, &e), ==, DOCVL_OK);
     const dv_tensor *ref = dv_safetensors_find(gold, "pixel_values_u8");
     g_assert_nonnull(ref);
-    int s = cfg.pre.image_size;
+    int s = cfg.pre.image_h;
+    g_assert_cmpint(cfg.pre.image_w, ==, s);
     g_assert_cmpint(ref->shape[1], ==, s);
 
     dv_image im = load_png(img, 3);
@@ -85,7 +86,8 @@ static void expect_geom(int w, int h, int size, int rw, int rh, int px, int py)
     g_assert_cmpint(g.resized_h, ==, rh);
     g_assert_cmpint(g.paste_x, ==, px);
     g_assert_cmpint(g.paste_y, ==, py);
-    g_assert_cmpint(g.size, ==, size);
+    g_assert_cmpint(g.out_w, ==, size);
+    g_assert_cmpint(g.out_h, ==, size);
 }
 
 static void test_geometry(void)
@@ -248,6 +250,122 @@ static void test_converted_inputs(void)
     g_free(png);
 }
 
+/* docvl's line input: 32 x 512. */
+static dv_preproc_cfg line_cfg(void)
+{
+    dv_preproc_cfg c = cfg_of(32);
+    c.image_w = 512;
+    return c;
+}
+
+/* A w x h line on coloured paper with a dark ink bar over a tenth of it. */
+static dv_image paper_line(int w, int h, const uint8_t paper[3])
+{
+    dv_image im;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_image_alloc(&im, w, h, &e), ==, DOCVL_OK);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int ink = y >= h / 3 && y < h / 3 + h / 5 && x >= w / 10 && x < w / 10 + w / 2;
+            for (int c = 0; c < 3; c++)
+                im.rgb[((size_t)y * w + x) * 3 + c] = ink ? 10 : paper[c];
+        }
+    return im;
+}
+
+static void test_line_geometry(void)
+{
+    dv_preproc_cfg c = line_cfg();
+    dv_pre_geom g;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_preprocess_geometry(100, 20, &c, &g, &e), ==, DOCVL_OK);
+    g_assert_cmpint(g.resized_h, ==, 32);
+    g_assert_cmpint(g.resized_w, ==, 160);   /* 100 * 32 / 20: the aspect ratio kept */
+    g_assert_cmpint(g.paste_x, ==, 0);
+    g_assert_cmpint(g.paste_y, ==, 0);
+    g_assert_cmpint(g.out_w, ==, 512);
+    g_assert_cmpint(g.out_h, ==, 32);
+    g_assert_cmpint(dv_preprocess_geometry(1000, 20, &c, &g, &e), ==, DOCVL_OK);
+    g_assert_cmpint(g.resized_w, ==, 512);   /* 1600 wide: squeezed */
+    g_assert_cmpint(dv_preprocess_geometry(2, 300, &c, &g, &e), ==, DOCVL_OK);
+    g_assert_cmpint(g.resized_w, ==, 1);     /* never nothing */
+    g_assert_cmpint(dv_preprocess_geometry(33, 64, &c, &g, &e), ==, DOCVL_OK);
+    g_assert_cmpint(g.resized_w, ==, 17);    /* 16.5 rounds up */
+}
+
+/* A narrow line is padded on the right with its paper tone, per channel;
+ * the float tensor is the same pixels / 255. */
+static void test_line_pad(void)
+{
+    const uint8_t paper[3] = { 231, 222, 190 };
+    dv_image im = paper_line(100, 20, paper);
+    dv_preproc_cfg c = line_cfg();
+    size_t plane = 32 * 512;
+    uint8_t *u8 = g_malloc(3 * plane);
+    float *f = g_malloc(3 * plane * sizeof *f);
+    dv_pre_geom g;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_preprocess(&im, &c, u8, f, &g, &e), ==, DOCVL_OK);
+    g_assert_cmpint(g.resized_w, ==, 160);
+    for (int ch = 0; ch < 3; ch++) {
+        g_assert_cmpint(g.background[ch], ==, paper[ch]);
+        for (int y = 0; y < 32; y++) {
+            /* the resized line's paper corner, the first pad column, the last */
+            g_assert_cmpint(u8[ch * plane + (size_t)y * 512], ==, paper[ch]);
+            for (int x = 160; x < 512; x++)
+                g_assert_cmpint(u8[ch * plane + (size_t)y * 512 + x], ==, paper[ch]);
+        }
+        /* ink survives the resize inside the line */
+        g_assert_cmpint(u8[ch * plane + 14 * 512 + 60], <, 60);
+    }
+    for (size_t i = 0; i < 3 * plane; i += 101)
+        g_assert_cmpfloat(f[i], ==, (float)(u8[i] / 255.0));
+    g_free(u8);
+    g_free(f);
+    dv_image_free(&im);
+}
+
+/* A line longer than the input is squeezed to its width: no pad column,
+ * and ink reaches across in proportion. */
+static void test_line_squeeze(void)
+{
+    const uint8_t paper[3] = { 250, 250, 250 };
+    dv_image im = paper_line(2000, 40, paper);
+    dv_preproc_cfg c = line_cfg();
+    size_t plane = 32 * 512;
+    uint8_t *u8 = g_malloc(3 * plane);
+    dv_pre_geom g;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_preprocess(&im, &c, u8, NULL, &g, &e), ==, DOCVL_OK);
+    g_assert_cmpint(g.resized_w, ==, 512);
+    /* the bar spans x 200..1200 of 2000: 51..307 of 512 after the squeeze */
+    g_assert_cmpint(u8[15 * 512 + 60], <, 60);
+    g_assert_cmpint(u8[15 * 512 + 300], <, 60);
+    g_assert_cmpint(u8[15 * 512 + 320], ==, 250);
+    g_assert_cmpint(u8[15 * 512 + 511], ==, 250);
+    g_free(u8);
+    dv_image_free(&im);
+}
+
+/* A line already at the input's size passes through unchanged. */
+static void test_line_identity(void)
+{
+    dv_image im;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_image_alloc(&im, 512, 32, &e), ==, DOCVL_OK);
+    for (size_t i = 0; i < (size_t)512 * 32 * 3; i++)
+        im.rgb[i] = (uint8_t)(i * 7919 % 251);
+    dv_preproc_cfg c = line_cfg();
+    size_t plane = 32 * 512;
+    uint8_t *u8 = g_malloc(3 * plane);
+    g_assert_cmpint(dv_preprocess(&im, &c, u8, NULL, NULL, &e), ==, DOCVL_OK);
+    for (size_t i = 0; i < plane; i++)
+        for (int ch = 0; ch < 3; ch++)
+            g_assert_cmpint(u8[ch * plane + i], ==, im.rgb[i * 3 + ch]);
+    g_free(u8);
+    dv_image_free(&im);
+}
+
 /* Antialiased bilinear: constants stay constant, a 2:1 shrink of a ramp
  * averages neighbours, identity when sizes match. */
 static void test_bilinear_aa(void)
@@ -293,5 +411,9 @@ int main(int argc, char **argv)
     g_test_add_func("/preprocess/converted", test_converted_inputs);
     g_test_add_func("/resize/bilinear-aa", test_bilinear_aa);
     g_test_add_func("/resize/bilinear-nhwc", test_bilinear_nhwc);
+    g_test_add_func("/preprocess/line-geometry", test_line_geometry);
+    g_test_add_func("/preprocess/line-pad", test_line_pad);
+    g_test_add_func("/preprocess/line-squeeze", test_line_squeeze);
+    g_test_add_func("/preprocess/line-identity", test_line_identity);
     return g_test_run();
 }

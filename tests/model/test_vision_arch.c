@@ -58,7 +58,7 @@ static float *run_model(const char *dir, int *n_out)
     if (dv_config_load(model, &cfg, &e) || dv_checkpoint_open(model, &ck, &e) ||
         dv_vision_bind(&cfg, ck, 1, &v, &e))
         g_error("%s", e.msg);
-    size_t s = (size_t)cfg.pre.image_size, n = (size_t)dv_vision_tokens(v) * dv_vision_embed_dim(v);
+    size_t s = (size_t)cfg.pre.image_h, n = (size_t)dv_vision_tokens(v) * dv_vision_embed_dim(v);
     float *px = g_new(float, 3 * s * s), *out = g_new(float, n);
     guint32 r = 12345;
     for (size_t i = 0; i < 3 * s * s; i++) {

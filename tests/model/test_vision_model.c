@@ -134,8 +134,8 @@ static void test_bind_errors(void)
     c.aligner.n_embed = 32;
     expect_bind_error(&f, &c, "aligner.high_up_proj.weight");
     c = f.cfg;
-    c.pre.image_size = 512;
-    expect_bind_error(&f, &c, "image_size 512");
+    c.pre.image_h = c.pre.image_w = 512;
+    expect_bind_error(&f, &c, "image_size 512x512");
     close_case(&f);
 }
 

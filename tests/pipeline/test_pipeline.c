@@ -63,7 +63,8 @@ static int fake_get(void *user, const dv_tile_reader **out, dv_err *e)
 static void fake_init(fake *f, int image_size)
 {
     memset(f, 0, sizeof *f);
-    f->reader = (dv_tile_reader){ image_size, fake_read, f };
+    f->reader = (dv_tile_reader){ .image_size = image_size, .read = fake_read, .self = f,
+                                  .input_w = image_size, .input_h = image_size };
 }
 
 typedef struct messages {

@@ -210,7 +210,8 @@ static void test_hf_siglip(void)
     g_assert_cmpint(c.siglip.mlp_dim, ==, 128);
     g_assert_cmpint(c.image_token_id, ==, 658);
     g_assert_false(c.pre.do_normalize);
-    g_assert_cmpint(c.pre.image_size, ==, 384);
+    g_assert_cmpint(c.pre.image_h, ==, 384);
+    g_assert_cmpint(c.pre.image_w, ==, 384);
     const dv_tensor *qkv = dv_checkpoint_find(ck, "vision_model.vision_tower.blocks.1.attn.qkv.weight");
     g_assert_nonnull(qkv);
     g_assert_cmpint(qkv->shape[0], ==, 96);

@@ -132,28 +132,34 @@ static char *targets(const fixture *f, const dv_seq *s)
     return text;
 }
 
+/* The pieces tokenize as the whole formatted prompt does, under the
+ * default system prompt, a model's own (processor_config system_prompt) and
+ * none: training and reading see the same tokens. */
 static void test_same_tokens_as_prompt(fixture *f, gconstpointer data)
 {
     (void)data;
-    dv_conv c = conv2(TAG "What is the title?", "The report, page 3.");
-    dv_seq s;
-    dv_err e = {0};
-    f->o.n_img_tokens = 1;
-    g_assert_cmpint(dv_seq_from_conv(&f->o, &c, &s, &e), ==, 0);
-    /* the pieces tokenize as the whole formatted prompt does */
-    dv_chat_msg m[2] = { { "User", c.turns[0].content }, { "Assistant", c.turns[1].content } };
-    char *text = NULL;
-    g_assert_cmpint(dv_prompt_format("deepseek", DV_PROMPT_SYSTEM_DEFAULT, m, 2, NULL, &text, &e),
-                    ==, 0);
-    int32_t *ids = NULL;
-    size_t n = 0;
-    g_assert_cmpint(dv_tokenizer_encode(f->tok, text, strlen(text), 1, &ids, &n, &e), ==, 0);
-    g_assert_cmpint((int)n, ==, s.n);
-    g_assert_cmpmem(ids, n * sizeof *ids, s.ids, n * sizeof *ids);
-    free(ids);
-    free(text);
-    dv_seq_free(&s);
-    conv_drop(&c);
+    const char *systems[3] = { NULL, "Read the text.", "" };
+    for (int k = 0; k < 3; k++) {
+        dv_conv c = conv2(TAG "What is the title?", "The report, page 3.");
+        dv_seq s;
+        dv_err e = {0};
+        f->o.n_img_tokens = 1;
+        f->o.system = systems[k];
+        g_assert_cmpint(dv_seq_from_conv(&f->o, &c, &s, &e), ==, 0);
+        dv_chat_msg m[2] = { { "User", c.turns[0].content }, { "Assistant", c.turns[1].content } };
+        char *text = NULL;
+        g_assert_cmpint(dv_prompt_format("deepseek", k ? systems[k] : DV_PROMPT_SYSTEM_DEFAULT, m,
+                                         2, NULL, &text, &e), ==, 0);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        g_assert_cmpint(dv_tokenizer_encode(f->tok, text, strlen(text), 1, &ids, &n, &e), ==, 0);
+        g_assert_cmpint((int)n, ==, s.n);
+        g_assert_cmpmem(ids, n * sizeof *ids, s.ids, n * sizeof *ids);
+        free(ids);
+        free(text);
+        dv_seq_free(&s);
+        conv_drop(&c);
+    }
 }
 
 static void test_stage3_answers_only(fixture *f, gconstpointer data)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "model/arch.h"
 #include "tiny_models.h"
 
 #define EPS 1e-2f
@@ -31,10 +32,9 @@ static double mean_nll(void *u)
     return nll / n;
 }
 
-static void check_model(int hybrid, int images, int tied)
+static void check_config(dv_config cfg, int images, const char *what)
 {
-    dv_config cfg = tiny_config(hybrid);
-    cfg.lm.tie_word_embeddings = tied;   /* lm_head is the embedding matrix */
+    int hybrid = dv_config_has_tower(&cfg, DV_TOWER_SAM);
     dv_tmodel *m;
     dv_err e = { 0 };
     g_assert_cmpint(dv_tmodel_init_random(&cfg, 3, &m, &e), ==, 0);
@@ -61,11 +61,28 @@ static void check_model(int hybrid, int images, int tied)
     }
     for (int k = 0; k < DV_PART_COUNT; k++)
         if (hybrid || (k != DV_PART_SAM_BODY && k != DV_PART_SAM_NECK))
-            g_test_message("%s model, %d image(s)%s, %s: max rel error %.2e",
-                           hybrid ? "hybrid" : "SigLIP-only", images, tied ? ", tied head" : "",
+            g_test_message("%s model, %d image(s), %s: max rel error %.2e", what, images,
                            names[k], worst[k]);
     tiny_sample_free(&t);
     dv_tmodel_free(m);
+}
+
+static void check_model(int hybrid, int images, int tied)
+{
+    dv_config cfg = tiny_config(hybrid);
+    cfg.lm.tie_word_embeddings = tied;   /* lm_head is the embedding matrix */
+    check_config(cfg, images, hybrid ? "hybrid" : tied ? "SigLIP-only, tied head" : "SigLIP-only");
+}
+
+/* docvl's line geometry: a 16 x 64 input in 8 px patches, a 2 x 8 grid with
+ * its own position table. */
+static void test_siglip_line_model(void)
+{
+    dv_config cfg = tiny_config(0);
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_config_set_input(&cfg, 16, 64, 8, &e), ==, 0);
+    g_assert_cmpint(dv_config_image_tokens(&cfg), ==, 2 * 8);
+    check_config(cfg, 1, "SigLIP-only 16x64 line");
 }
 
 static void test_siglip_model(void) { check_model(0, 1, 0); }
@@ -78,5 +95,6 @@ int main(int argc, char **argv)
     g_test_add_func("/gradcheck/model/siglip", test_siglip_model);
     g_test_add_func("/gradcheck/model/siglip_two_images_tied", test_siglip_two_images_tied);
     g_test_add_func("/gradcheck/model/hybrid", test_hybrid_model);
+    g_test_add_func("/gradcheck/model/siglip_line", test_siglip_line_model);
     return g_test_run();
 }

@@ -334,7 +334,7 @@ typedef struct block_case {
 static double block_loss(void *u)
 {
     block_case *c = u;
-    size_t n = (size_t)c->v.grid * c->v.grid * BW;
+    size_t n = (size_t)c->v.grid_h * c->v.grid_w * BW;
     float *x = g_memdup2(c->x, n * sizeof *x);
     tg_pool pool = { 0 };
     tg_block_act act;
@@ -346,12 +346,13 @@ static double block_loss(void *u)
     return l;
 }
 
-static void block_check(const char *what, int grid, int window, int relpos)
+static void block_check(const char *what, int grid_h, int grid_w, int window, int relpos)
 {
     block_case c = {
-        .v = { .grid = grid, .width = BW, .heads = 2, .mlp = BMLP, .relpos = relpos }
+        .v = { .grid_h = grid_h, .grid_w = grid_w, .width = BW, .heads = 2, .mlp = BMLP,
+               .relpos = relpos }
     };
-    int rs = window ? window : grid, L = 2 * rs - 1, hd = BW / 2;
+    int rs = window ? window : grid_h, L = 2 * rs - 1, hd = BW / 2;
     size_t sizes[NWEIGHTS] = { BW, BW, BW, BW, 3 * BW * BW, 3 * BW, BW * BW, BW, BMLP * BW, BMLP,
                                BW * BMLP, BW, (size_t)L * hd, (size_t)L * hd };
     tg_w *slots[NWEIGHTS] = { &c.b.n1w, &c.b.n1b, &c.b.n2w, &c.b.n2b, &c.b.qkv_w, &c.b.qkv_b,
@@ -373,7 +374,7 @@ static void block_check(const char *what, int grid, int window, int relpos)
         *slots[i] = (tg_w){ c.w[i], c.g[i] };
     }
     c.b.window = window;
-    size_t n = (size_t)grid * grid * BW;
+    size_t n = (size_t)grid_h * grid_w * BW;
     c.x = g_new(float, n);
     c.r = g_new(float, n);
     gc_fill(c.x, n, &s, 1), gc_fill(c.r, n, &s, 1);
@@ -398,9 +399,10 @@ static void block_check(const char *what, int grid, int window, int relpos)
 
 static void test_vit_block(void)
 {
-    block_check("SAM block, window 3 over a 5x5 grid (padded)", 5, 3, 1);
-    block_check("SAM block, global 4x4", 4, 0, 1);
-    block_check("SigLIP block 4x4", 4, 0, 0);
+    block_check("SAM block, window 3 over a 5x5 grid (padded)", 5, 5, 3, 1);
+    block_check("SAM block, global 4x4", 4, 4, 0, 1);
+    block_check("SigLIP block 4x4", 4, 4, 0, 0);
+    block_check("SigLIP line block 2x7", 2, 7, 0, 0);
 }
 
 enum { AN = 3, AIN = 5, AHI = 6, AE = 8 };

@@ -529,12 +529,12 @@ static void test_bad_samples(void)
     dv_tmodel_free(m);
     /* architectures the passes cannot run are refused up front */
     dv_config bad = tiny_config(1);
-    bad.pre.image_size = 256;
+    bad.pre.image_h = bad.pre.image_w = 256;
     dv_err_clear(&e);
     g_assert_cmpint(dv_tmodel_init_random(&bad, 1, &m, &e), !=, 0);
     g_assert_nonnull(strstr(e.msg, "image_size"));
     bad = tiny_config(1);
-    bad.siglip.image_size = 128;
+    bad.siglip.image_h = bad.siglip.image_w = 128;
     dv_err_clear(&e);
     g_assert_cmpint(dv_tmodel_init_random(&bad, 1, &m, &e), !=, 0);
     g_assert_nonnull(strstr(e.msg, "equal counts"));

@@ -44,13 +44,12 @@ static void add_tile(const fixture *f, GString *m, int i, const dv_render_words 
     dv_rendered_free(&r);
 }
 
-static void fx_setup(fixture *f, gconstpointer data)
+/* The work directory with the model mo describes (its out_dir set here). */
+static void setup_with(fixture *f, dv_mkmodel_opts mo)
 {
-    (void)data;
     f->dir = test_tmpdir();
     f->model = g_build_filename(f->dir, "model", NULL);
-    dv_mkmodel_opts mo = { .out_dir = f->model, .arch = "tiny-siglip", .dtype = DV_F32,
-                           .seed = 3, .shards = 1, .quiet = 1 };
+    mo.out_dir = f->model;
     dv_err e = {0};
     if (dv_mkmodel(&mo, &e))
         g_error("mkmodel: %s", e.msg);
@@ -69,6 +68,23 @@ static void fx_setup(fixture *f, gconstpointer data)
     const char *text = "the page shows a table\n\nthe title of the report\n\nnumber of lines";
     test_write_file(f->corpus, text, strlen(text));
     f->ctx = (dv_ctx){ .n_threads = 1 };
+}
+
+static void fx_setup(fixture *f, gconstpointer data)
+{
+    (void)data;
+    setup_with(f, (dv_mkmodel_opts){ .arch = "tiny-siglip", .dtype = DV_F32, .seed = 3,
+                                     .shards = 1, .quiet = 1 });
+}
+
+/* docvl's line geometry: a 16 x 128 input in 8 px patches (2 x 16 tokens),
+ * no system prompt. */
+static void fx_setup_line(fixture *f, gconstpointer data)
+{
+    (void)data;
+    setup_with(f, (dv_mkmodel_opts){ .arch = "tiny-siglip", .dtype = DV_F32, .seed = 3,
+                                     .shards = 1, .quiet = 1, .image_h = 16, .image_w = 128,
+                                     .patch = 8, .reads_lines = 1, .system_prompt = "" });
 }
 
 static void fx_teardown(fixture *f, gconstpointer data)
@@ -188,6 +204,24 @@ static void test_resume(fixture *f, gconstpointer data)
     g_free((char *)full.out_dir);
     g_free((char *)half.out_dir);
     g_free((char *)rest.out_dir);
+}
+
+/* A line model trains and resumes bit for bit as a square one does, and
+ * its checkpoints keep its geometry and processor keys. */
+static void test_line_resume(fixture *f, gconstpointer data)
+{
+    test_resume(f, data);
+    char *rest = g_build_filename(f->dir, "rest", NULL);
+    dv_config c;
+    dv_err e = {0};
+    g_assert_cmpint(dv_config_load(rest, &c, &e), ==, 0);
+    g_assert_cmpint(c.siglip.image_h, ==, 16);
+    g_assert_cmpint(c.siglip.image_w, ==, 128);
+    g_assert_cmpint(c.pre.image_w, ==, 128);
+    g_assert_cmpint(c.proc.num_image_tokens, ==, 2 * 16);
+    g_assert_cmpint(c.proc.reads_lines, ==, 1);
+    g_assert_cmpstr(c.proc.system_prompt, ==, "");
+    g_free(rest);
 }
 
 static void frozen_case(fixture *f, int stage, const char *override, const char *out)
@@ -386,6 +420,8 @@ int main(int argc, char **argv)
     FX("/train/repeatable", test_repeatable);
     FX("/train/resume", test_resume);
     g_test_add("/train/resume_two_threads", fixture, GINT_TO_POINTER(2), fx_setup, test_resume,
+               fx_teardown);
+    g_test_add("/train/resume_line_model", fixture, NULL, fx_setup_line, test_line_resume,
                fx_teardown);
     FX("/train/frozen", test_frozen);
     FX("/train/frozen_hybrid", test_frozen_hybrid);

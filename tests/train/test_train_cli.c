@@ -2,12 +2,14 @@
  * runtime errors (exit 1), same seed same bytes, a train + eval-mc + plot
  * round on the tiny model. */
 #include <glib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include "mkmodel/mkmodel.h"
 #include "testutil.h"
 #include "train/render_line.h"
+#include "train/tmodel.h"
 
 static int run(const char *env, const char *args, char **out, char **err)
 {
@@ -249,6 +251,101 @@ static void test_train_eval_plot(void)
     g_free(dir);
 }
 
+/* --paragraphs: each split's paragraphs are the ones dv_split_of gives it,
+ * and the two splits together hold every paragraph once. */
+static void test_paragraphs(void)
+{
+    char *dir = test_tmpdir();
+    char *text = g_build_filename(dir, "t.txt", NULL);
+    GString *t = g_string_new(NULL);
+    for (int i = 0; i < 200; i++)
+        g_string_append_printf(t, "paragraph number %d of\nthe test %s\n\n", i,
+                               i % 7 ? "text" : "caf\xc3\xa9 text");
+    test_write_file(text, t->str, t->len);
+    int n_all = 0;
+    for (int split = 0; split < 2; split++) {
+        char *args = g_strdup_printf("--lines --paragraphs --text %s --out %s/p%d --split %s", text,
+                                     dir, split, split ? "eval" : "train");
+        expect("DOCVL_RENDER", args, 0, NULL);
+        char name[8];
+        snprintf(name, sizeof name, "p%d", split);
+        gsize len;
+        char *data = slurp(dir, name, &len);
+        char **pars = g_strsplit(data, "\n\n", -1);
+        for (char **p = pars; *p && **p; p++, n_all++) {
+            g_assert_cmpint(dv_split_of(*p), ==, split);
+            g_assert_true(g_str_has_prefix(*p, "paragraph number "));
+            g_assert_null(strchr(*p, '\n'));
+            /* the non-ASCII word is dropped, the rest of its paragraph kept */
+            g_assert_null(strstr(*p, "caf"));
+        }
+        g_strfreev(pars);
+        g_free(data);
+        g_free(args);
+    }
+    g_assert_cmpint(n_all, ==, 200);
+    expect("DOCVL_RENDER", "--paragraphs --text t --out x", 2, "--paragraphs needs --lines");
+    g_string_free(t, TRUE);
+    test_rmtree(dir);
+    g_free(text);
+    g_free(dir);
+}
+
+/* export writes 16-bit weights that load as the f32 ones rounded; --from
+ * starts a new model from every tensor of the same name and shape. */
+static void test_export_warm_start(void)
+{
+    char *dir = test_tmpdir();
+    char *model = g_build_filename(dir, "model", NULL);
+    dv_mkmodel_opts mo = { .out_dir = model, .arch = "tiny-siglip", .dtype = DV_F32,
+                           .seed = 3, .shards = 1, .quiet = 1 };
+    dv_err e = {0};
+    if (dv_mkmodel(&mo, &e))
+        g_error("mkmodel: %s", e.msg);
+    char *args = g_strdup_printf("export %s %s/m16", model, dir);
+    expect("DOCVL_TRAIN", args, 0, NULL);
+    g_free(args);
+    gsize n32, n16;
+    char *w32 = slurp(model, "model.safetensors", &n32);
+    char *m16 = g_build_filename(dir, "m16", NULL);
+    char *w16 = slurp(m16, "model.safetensors", &n16);
+    g_assert_cmpuint(n16, <, n32 * 6 / 10);
+    g_assert_nonnull(g_strstr_len(w16 + 8, 4000, "\"dtype\":\"F16\""));
+    g_assert_null(g_strstr_len(w16 + 8, 4000, "\"dtype\":\"F32\""));
+    dv_tmodel *a = NULL, *b = NULL;
+    if (dv_tmodel_load(model, &a, &e) || dv_tmodel_load(m16, &b, &e))
+        g_error("load: %s", e.msg);
+    g_assert_cmpint(a->n_params, ==, b->n_params);
+    for (int i = 0; i < a->n_params; i++)
+        for (size_t k = 0; k < a->params[i].n; k++) {
+            float x = a->params[i].w[k], y = b->params[i].w[k];
+            g_assert_cmpfloat(fabsf(x - y), <=, fabsf(x) / 2048 + 6e-8f);
+        }
+    dv_tmodel_free(a);
+    dv_tmodel_free(b);
+    char *text = g_build_filename(dir, "t.txt", NULL);
+    test_write_file(text, "the report\n\nthe table title", 26);
+    args = g_strdup_printf("train --init %s --from %s --stage 2 --text %s --steps 1 --out %s/o "
+                           "--threads 1", model, m16, text, dir);
+    char *out = NULL, *err = NULL;
+    g_assert_cmpint(run("DOCVL_TRAIN", args, &out, &err), ==, 0);
+    g_assert_nonnull(strstr(err, "warm start: "));
+    int copied = -1, total = -2;
+    g_assert_cmpint(sscanf(strstr(err, "warm start: "), "warm start: %d of %d", &copied, &total),
+                    ==, 2);
+    g_assert_cmpint(copied, ==, total);
+    g_free(out), g_free(err), g_free(args);
+    args = g_strdup_printf("train --resume %s/o --from %s --stage 2 --text %s --steps 1 --out %s/o2 "
+                           "-q", dir, m16, text, dir);
+    expect("DOCVL_TRAIN", args, 1, "--from DIR starts a run");
+    g_free(args);
+    args = g_strdup_printf("export %s %s/x f8", model, dir);
+    expect("DOCVL_TRAIN", args, 2, "export needs");
+    g_free(args);
+    test_rmtree(dir);
+    g_free(w32), g_free(w16), g_free(m16), g_free(text), g_free(model), g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -257,5 +354,7 @@ int main(int argc, char **argv)
     g_test_add_func("/train_cli/render_lines", test_render_lines);
     g_test_add_func("/train_cli/line_corpus", test_line_corpus);
     g_test_add_func("/train_cli/train_eval_plot", test_train_eval_plot);
+    g_test_add_func("/train_cli/paragraphs", test_paragraphs);
+    g_test_add_func("/train_cli/export_warm_start", test_export_warm_start);
     return g_test_run();
 }

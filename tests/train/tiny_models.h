@@ -34,10 +34,10 @@ static inline dv_config tiny_config(int hybrid)
         c.sam.layers = 2;
         c.sam.n_global = 1;
         c.sam.global_attn_indexes[0] = 1;
-        c.pre.image_size = 128;
+        c.pre.image_h = c.pre.image_w = 128;
     } else {
-        c.siglip.image_size = 64;
-        c.pre.image_size = 64;
+        c.siglip.image_h = c.siglip.image_w = 64;
+        c.pre.image_h = c.pre.image_w = 64;
     }
     return c;
 }
@@ -56,7 +56,7 @@ static inline tiny_sample tiny_sample_new(const dv_config *c, int images, uint64
     tiny_sample t = { 0 };
     int nt = images ? dv_config_image_tokens(c) : 0;
     int n = 3 + 5 * (images ? images : 1) + nt * images;
-    size_t np = (size_t)3 * c->pre.image_size * c->pre.image_size * images;
+    size_t np = (size_t)3 * c->pre.image_h * c->pre.image_w * images;
     t.ids = g_new0(int32_t, n);
     t.labels = g_new0(int32_t, n);
     t.pixels = images ? g_new0(float, np) : NULL;

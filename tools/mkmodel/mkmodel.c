@@ -401,6 +401,37 @@ static int write_text(const char *dir, const char *name, const char *text, size_
     return rc;
 }
 
+static int copy_text(char *dst, size_t cap, const char *src, const char *what, dv_err *e)
+{
+    if (strlen(src) >= cap)
+        return dv_fail(e, DOCVL_ELIMIT, "%s is longer than %zu bytes", what, cap - 1);
+    snprintf(dst, cap, "%s", src);
+    return DOCVL_OK;
+}
+
+/* The options that change the architecture's config: the input geometry
+ * and docvl's processor keys. *changed: the config differs from the file. */
+static int apply_overrides(const dv_mkmodel_opts *o, dv_config *c, int *changed, dv_err *e)
+{
+    int geometry = o->image_h > 0 || o->image_w > 0 || o->patch > 0;
+    *changed = geometry;
+    if (geometry && dv_config_set_input(c, o->image_h > 0 ? o->image_h : c->siglip.image_h,
+                                        o->image_w > 0 ? o->image_w : c->siglip.image_w, o->patch,
+                                        e))
+        return e->code;
+    dv_processor_cfg *p = &c->proc;
+    p->reads_lines |= o->reads_lines;
+    if (o->instruction) {
+        p->has_instruction = 1;
+        if (copy_text(p->instruction, sizeof p->instruction, o->instruction, "--instruction", e))
+            return e->code;
+    }
+    if (o->system_prompt &&
+        copy_text(p->system_prompt, sizeof p->system_prompt, o->system_prompt, "--system-prompt", e))
+        return e->code;
+    return DOCVL_OK;
+}
+
 int dv_mkmodel(const dv_mkmodel_opts *o, dv_err *e)
 {
     char *text = NULL;
@@ -411,6 +442,9 @@ int dv_mkmodel(const dv_mkmodel_opts *o, dv_err *e)
         rc = read_arch(o, &text, &len, e);
     if (!rc)
         rc = dv_config_parse_json(text, len, o->config_path ? o->config_path : o->arch, &c, e);
+    int changed = 0;
+    if (!rc)
+        rc = apply_overrides(o, &c, &changed, e);
     if (!rc && o->hf_layout)
         rc = check_hf_expressible(&c, e);
     int ids[3];
@@ -420,7 +454,7 @@ int dv_mkmodel(const dv_mkmodel_opts *o, dv_err *e)
         c.lm.bos_id = ids[0];
         c.lm.eos_id = ids[1];
         /* A given config.json in the requested layout is kept verbatim. */
-        if (o->config_path && c.hf_layout == o->hf_layout)
+        if (o->config_path && c.hf_layout == o->hf_layout && !changed)
             rc = write_text(o->out_dir, "config.json", text, len, e);
         else
             rc = dv_mk_write_config(o->out_dir, &c, o->hf_layout, ids[2], o->dtype, e);

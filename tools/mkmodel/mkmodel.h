@@ -22,6 +22,13 @@ typedef struct dv_mkmodel_opts {
     int hf_layout;            /* write transformers' DeepseekVL(Hybrid) layout */
     const char *tokenizer;    /* tokenizer.json to copy; NULL: write a small one */
     int quiet;
+    /* The SigLIP-only model's input (0: the architecture's): image_h x
+     * image_w pixels (non-square: docvl's line geometry), patch side. */
+    int image_h, image_w, patch;
+    /* processor_config.json: docvl_reads "lines", docvl_instruction and
+     * system_prompt (NULL: absent, the released behaviour). */
+    int reads_lines;
+    const char *instruction, *system_prompt;
 } dv_mkmodel_opts;
 
 int dv_mkmodel(const dv_mkmodel_opts *o, dv_err *e);
