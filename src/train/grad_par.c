@@ -131,28 +131,36 @@ void tg_linear_fwd_mt(dv_pool *tp, const float *x, const float *w, const float *
     run(tp, n, mm_rows(tp, n), &j);
 }
 
-/* dW += dy^T x over rows [lo, hi) of slice `part`; slices after the first
- * into their thread's scratch (added afterwards). */
+/* dW += dy^T x over the rows of slice k, one slice per thread, taken by
+ * whichever thread comes; slices after the first go into a buffer of their
+ * own (the pool's scratch of part k, only ever used for slice k during the
+ * job) and are added afterwards in slice order. */
 typedef struct dw_job {
     const float *dy, *x;
     float *dw, *slice[64];
     int n, in, out, n_parts;
 } dw_job;
 
-static void dw_slice(void *arg, int part, int n_parts)
+static void dw_slice(const dw_job *j, int k)
 {
-    const dw_job *j = arg;
     int lo, hi;
-    dv_pool_range(j->n, 1, part, n_parts, &lo, &hi);
-    float *c = part ? j->slice[part] : j->dw;
+    dv_pool_range(j->n, 1, k, j->n_parts, &lo, &hi);
+    float *c = k ? j->slice[k] : j->dw;
     if (hi == lo) {
-        if (part)
+        if (k)
             memset(c, 0, (size_t)j->out * j->in * sizeof *c);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->out, j->in, hi - lo, 1.0f,
                 j->dy + (size_t)lo * j->out, j->out, j->x + (size_t)lo * j->in, j->in,
-                part ? 0.0f : 1.0f, c, j->in);
+                k ? 0.0f : 1.0f, c, j->in);
+}
+
+static void dw_slices(void *arg, int part, int lo, int hi)
+{
+    (void)part;
+    for (int k = lo; k < hi; k++)
+        dw_slice(arg, k);
 }
 
 static void dw_sum(void *arg, int lo, int hi)
@@ -175,7 +183,7 @@ static void weight_grad(dv_pool *tp, const float *dy, const float *x, int n, int
         tg_linear_bwd(dy, x, NULL, n, in, out, NULL, dw, NULL);
         return;
     }
-    dv_pool_run(tp, dw_slice, &j);
+    dv_pool_for_parts(tp, j.n_parts, 1, dw_slices, &j);
     dv_pool_for(tp, out * in, ELEMS, dw_sum, &j);
 }
 
