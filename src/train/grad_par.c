@@ -14,7 +14,8 @@
 
 /* A product's weight is packed once per chunk of rows: as few chunks as
  * keep the threads busy (two per thread, so one held up by the machine's
- * other work delays half its share, not all of it), never under this. */
+ * other work delays half its share, not all of it; one on one thread),
+ * never under this. */
 #define MM_MIN_ROWS 128
 /* Rows per chunk of a norm, columns per chunk of a column reduction,
  * elements per chunk of an element-wise pass. */
@@ -115,7 +116,8 @@ static void run(dv_pool *tp, int n, int grain, par_job *j)
 
 static int mm_rows(dv_pool *tp, int n)
 {
-    int parts = 2 * dv_pool_threads(tp), rows = (n + parts - 1) / parts;
+    int threads = dv_pool_threads(tp), parts = threads > 1 ? 2 * threads : 1;
+    int rows = (n + parts - 1) / parts;
     rows = (rows + 15) / 16 * 16;
     return rows > MM_MIN_ROWS ? rows : MM_MIN_ROWS;
 }
