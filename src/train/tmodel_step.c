@@ -412,8 +412,9 @@ static int stack_alloc(stack *b, dv_err *e)
     }
     int rc = tg_pool_check(p, "the batch's inputs", e);
     for (int k = 0, img = 0; !rc && k < b->n; img += b->s[k].n_images, k++)
-        memcpy(b->px + (size_t)img * px, b->s[k].pixels,
-               (size_t)b->s[k].n_images * px * sizeof *b->px);
+        if (b->s[k].n_images)   /* a text-only sample has no pixel array */
+            memcpy(b->px + (size_t)img * px, b->s[k].pixels,
+                   (size_t)b->s[k].n_images * px * sizeof *b->px);
     return rc;
 }
 
