@@ -3,14 +3,13 @@
  *
  *   docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] [--decode N]
  *               [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only]
- *               [--cache-dir DIR]
+ *               [--cache-dir DIR] [--page TILES] [--gen TOKENS]
  *
  * Without --model only the machine limits are measured. Models for timing are
  * written with tools/docvl-mkmodel (random weights, real shapes). Output keys
  * are documented in bench/README.md. */
 #include <cblas.h>
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,8 @@
 
 #include "base/ctx.h"
 #include "cli/blas_reexec.h"
+#include "kernels/pool.h"
+#include "lowp.h"
 #include "machine.h"
 #include "model/arch.h"
 #include "model/model.h"
@@ -33,11 +34,14 @@ typedef struct bench_opts {
     int ratios;         /* also time vision and prefill on 1 thread */
     int load_only;      /* stop after loading (load time and RSS) */
     const char *cache_dir;  /* q8/q4 weight cache (weights/qcache.h); NULL: none */
+    int page_tiles;     /* --page: tiles of a whole page (0: no page) */
+    int page_gen;       /* --gen: tokens generated per tile */
 } bench_opts;
 
 typedef struct figures {
     double sgemm_gflops[2];      /* 1 thread, N threads */
     double mem_gbs[2];
+    double int8_peak_gops, bf16_peak_gflops, q8_product_gops;   /* threads threads */
     double load_s, rss_after_load_gb;
     double vision_ms, vision_gflop;
     double aligner_ms, aligner_gflop;
@@ -50,6 +54,8 @@ typedef struct figures {
     double peak_rss_gb;
     dv_weights weights;   /* as loaded */
     int have_model;
+    double page_s, page_vision_s, page_prefill_s, page_decode_s;  /* --page: totals */
+    double page_cpu_s;    /* CPU seconds of the page, all threads */
 } figures;
 
 typedef struct stream_arg { const __m256i *p; size_t n; long long sink; } stream_arg;
@@ -80,16 +86,10 @@ static double mem_gbs(int threads)
     size_t n = bytes / sizeof *buf, per = n / (size_t)threads;
     double best = 1e30;
     for (int rep = 0; rep < 4; rep++) {
-        pthread_t th[64];
         stream_arg args[64];
-        double t0 = bench_now();
-        for (int t = 0; t < threads; t++) {
-            args[t] = (stream_arg){ buf + (size_t)t * per, per, 0 };
-            pthread_create(&th[t], NULL, stream_read, &args[t]);
-        }
         for (int t = 0; t < threads; t++)
-            pthread_join(th[t], NULL);
-        double dt = bench_now() - t0;
+            args[t] = (stream_arg){ buf + (size_t)t * per, per, 0 };
+        double dt = bench_threads_wall(stream_read, args, sizeof *args, threads);
         if (dt < best)
             best = dt;
     }
@@ -127,11 +127,20 @@ static double sam_flop(const dv_sam_cfg *s)
     return f + 2 * (neck + down);   /* main branch + sam_hd branch */
 }
 
-static double lm_matrix_params(const dv_lm_cfg *l)
+static double lm_layer_params(const dv_lm_cfg *l)
 {
     double kv = (double)l->kv_heads * l->head_dim;
     double layer = (double)l->hidden * (2 * l->hidden + 2 * kv) + 3.0 * l->hidden * l->intermediate;
-    return layer * l->layers + (double)l->hidden * l->vocab;
+    return layer * l->layers;
+}
+
+/* Prefill of n tokens: the layers for every token, lm_head for the last
+ * one only (counting it for all n overstated prefill by 17% at the 1.3B's
+ * 600 tokens), attention's causal half of 4 n^2 d per layer. */
+static double prefill_flop(const dv_lm_cfg *l, double n)
+{
+    double attn = 2.0 * l->layers * n * n * l->hidden;
+    return 2.0 * lm_layer_params(l) * n + 2.0 * (double)l->hidden * l->vocab + attn;
 }
 
 /* ---- model timings ---- */
@@ -142,20 +151,26 @@ static double aligner_flop(const dv_config *c)
     return 2.0 * ntok * (c->aligner.input_dim * H + H * H);
 }
 
-/* The aligner alone, on made-up tower features. */
+/* The aligner alone, on made-up tower features, with a pool of the ctx's
+ * threads as dv_vision_forward runs it (without one, quantized matrices
+ * would take the f32 panels). */
 static int time_aligner(const dv_model *m, const dv_ctx *ctx, figures *f, dv_err *e)
 {
     const dv_config *c = &m->cfg;
     size_t ntok = (size_t)c->proc.num_image_tokens, in = (size_t)c->aligner.input_dim;
     float *sam = bench_random_floats(ntok * in, 3), *sig = bench_random_floats(ntok * in, 4);
     float *out = malloc(ntok * (size_t)c->lm.hidden * sizeof *out);
+    dv_ctx pooled = *ctx;
     int rc = !sam || !sig || !out ? dv_fail(e, DOCVL_ENOMEM, "out of memory for bench buffers") : 0;
+    if (!rc)
+        rc = dv_pool_new(ctx->n_threads, &pooled.pool, e);
     double t0 = bench_now();
     if (!rc)
         rc = dv_vision_align(m->vision, dv_config_has_tower(c, DV_TOWER_SAM) ? sam : NULL, sig,
-                             out, ctx, e);
+                             out, &pooled, e);
     f->aligner_ms = (bench_now() - t0) * 1e3;
     f->aligner_gflop = aligner_flop(c) / 1e9;
+    dv_pool_free(pooled.pool);
     free(sam), free(sig), free(out);
     return rc;
 }
@@ -186,6 +201,38 @@ static int time_one_thread(const bench_opts *o, const dv_model *m, const float *
     if (!rc)
         rc = time_prefill(m, emb, o->prefill, logits, &one, &secs, e);
     f->prefill_tps_1t = o->prefill / secs;
+    return rc;
+}
+
+/* A whole page as reading it costs, tile after tile: the towers and the
+ * aligner on the tile, the prefill of its prompt (o->prefill tokens) into a
+ * fresh cache, then o->page_gen decoded tokens (no EOS: a fixed count). */
+static int time_page(const bench_opts *o, const dv_model *m, const float *pixels, float *img,
+                     const float *emb, float *logits, const dv_ctx *ctx, figures *f, dv_err *e)
+{
+    size_t H = (size_t)m->cfg.lm.hidden;
+    dv_llama_state *st = NULL;
+    int rc = dv_llama_state_new(m->llama, o->prefill + o->page_gen + 1, &st, e);
+    double page0 = bench_now(), cpu0 = bench_cpu_seconds();
+    for (int tile = 0; tile < o->page_tiles && !rc; tile++) {
+        double t0 = bench_now();
+        rc = dv_vision_forward(m->vision, pixels, img, NULL, ctx, e);
+        double t1 = bench_now();
+        dv_llama_state_reset(st);
+        if (!rc)
+            rc = dv_llama_forward(m->llama, st, emb, o->prefill, logits, 0, NULL, ctx, e);
+        double t2 = bench_now();
+        for (int i = 0; i < o->page_gen && !rc; i++)
+            rc = dv_llama_forward(m->llama, st, emb + (size_t)(i % o->prefill) * H, 1, logits, 0,
+                                  NULL, ctx, e);
+        double t3 = bench_now();
+        f->page_vision_s += t1 - t0;
+        f->page_prefill_s += t2 - t1;
+        f->page_decode_s += t3 - t2;
+    }
+    f->page_s = bench_now() - page0;
+    f->page_cpu_s = bench_cpu_seconds() - cpu0;
+    dv_llama_state_free(st);
     return rc;
 }
 
@@ -250,8 +297,7 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
         goto done;
     double dt = bench_now() - t0;
     f->prefill_tps = o->prefill / dt;
-    double attn = 2.0 * c->lm.layers * (double)o->prefill * o->prefill * H; /* causal half of 4nnd */
-    f->prefill_gflop = (2.0 * lm_matrix_params(&c->lm) * o->prefill + attn) / 1e9;
+    f->prefill_gflop = prefill_flop(&c->lm, o->prefill) / 1e9;
     double *step = malloc((size_t)o->decode * sizeof *step);
     if (!step) {
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for %d step times", o->decode);
@@ -276,6 +322,9 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
     f->kv_elem_bytes = dv_llama_kv_elem_bytes(m->llama);
     f->decode_kv_bytes_per_token = 2.0 * f->kv_elem_bytes * c->lm.layers * kv_dim *
                                    (o->prefill + (o->decode + 1) / 2.0);
+    if (o->page_tiles > 0 &&
+        (rc = time_page(o, m, pixels, img, emb, logits, &ctx, f, e)))
+        goto done;
     f->peak_rss_gb = bench_peak_rss_gb();
     f->have_model = 1;
 done:
@@ -293,6 +342,9 @@ static void measure_limits(const bench_opts *o, figures *f)
     f->sgemm_gflops[1] = max2(f->sgemm_gflops[1], bench_sgemm_gflops(o->threads));
     f->mem_gbs[0] = max2(f->mem_gbs[0], mem_gbs(1));
     f->mem_gbs[1] = max2(f->mem_gbs[1], mem_gbs(o->threads));
+    f->int8_peak_gops = max2(f->int8_peak_gops, bench_int8_peak_gops(o->threads));
+    f->bf16_peak_gflops = max2(f->bf16_peak_gflops, bench_bf16_peak_gflops(o->threads));
+    f->q8_product_gops = max2(f->q8_product_gops, bench_q8_product_gops(o->threads));
 }
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
@@ -305,6 +357,11 @@ static void print_text(const bench_opts *o, const figures *f)
            f->sgemm_gflops[0], n, f->sgemm_gflops[1]);
     printf("  memory read (1 GiB)    1 thread %7.1f GB/s      %d threads %7.1f GB/s\n",
            f->mem_gbs[0], n, f->mem_gbs[1]);
+    printf("  int8 vpdpbusd peak     %d threads %7.1f GOP/s    bf16 vdpbf16ps peak %7.1f GFLOP/s\n",
+           n, f->int8_peak_gops, f->bf16_peak_gflops);
+    printf("  q8 product 512x2048x2048 %d threads %7.1f GOP/s (%.0f%% of int8 peak, %.2fx sgemm)\n",
+           n, f->q8_product_gops, 100 * ratio(f->q8_product_gops, f->int8_peak_gops),
+           ratio(f->q8_product_gops, f->sgemm_gflops[1]));
     if (!f->have_model)
         return;
     double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
@@ -331,6 +388,15 @@ static void print_text(const bench_opts *o, const figures *f)
     printf("  decode KV cache read   %8.2f GB/token (%s); weights + KV %.1f GB/s (%.0f%% of memory "
            "read)\n", f->decode_kv_bytes_per_token / 1e9, f->kv_elem_bytes == 2 ? "f16" : "f32",
            t_gbs, 100 * t_gbs / f->mem_gbs[1]);
+    if (o->page_tiles > 0) {
+        double T = o->page_tiles;
+        printf("  page of %d tiles, %d prompt + %d generated tokens a tile: %.1f s (%.1f pages/hour); "
+               "%.1f CPU s; per tile: vision %.2f s, prefill %.2f s (%.1f tok/s), decode %.2f s "
+               "(%.1f tok/s)\n",
+               o->page_tiles, o->prefill, o->page_gen, f->page_s, 3600 / f->page_s, f->page_cpu_s,
+               f->page_vision_s / T, f->page_prefill_s / T, o->prefill * T / f->page_prefill_s,
+               f->page_decode_s / T, o->page_gen * T / f->page_decode_s);
+    }
     printf("  peak RSS               %8.2f GB\n", f->peak_rss_gb);
 }
 
@@ -340,6 +406,8 @@ static void print_json(const bench_opts *o, const figures *f)
            "\"sgemm_gflops\": %.2f, \"mem_read_gbs_1t\": %.2f, \"mem_read_gbs\": %.2f",
            openblas_get_corename(), o->threads, f->sgemm_gflops[0],
            f->sgemm_gflops[1], f->mem_gbs[0], f->mem_gbs[1]);
+    printf(", \"int8_peak_gops\": %.2f, \"bf16_peak_gflops\": %.2f, \"q8_product_gops\": %.2f",
+           f->int8_peak_gops, f->bf16_peak_gflops, f->q8_product_gops);
     if (f->have_model) {
         double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
         double a_rate = f->aligner_gflop / (f->aligner_ms / 1e3);
@@ -366,6 +434,12 @@ static void print_json(const bench_opts *o, const figures *f)
             printf(", \"vision_ms_1t\": %.1f, \"vision_speedup\": %.3f, \"prefill_tps_1t\": %.2f, "
                    "\"prefill_speedup\": %.3f", f->vision_ms_1t, ratio(f->vision_ms_1t, f->vision_ms),
                    f->prefill_tps_1t, ratio(f->prefill_tps, f->prefill_tps_1t));
+        if (o->page_tiles > 0)
+            printf(", \"page_tiles\": %d, \"page_gen_tokens\": %d, \"page_s\": %.2f, "
+                   "\"pages_per_hour\": %.2f, \"page_vision_s\": %.2f, \"page_prefill_s\": %.2f, "
+                   "\"page_decode_s\": %.2f, \"page_cpu_s\": %.2f", o->page_tiles, o->page_gen,
+                   f->page_s, 3600 / f->page_s, f->page_vision_s, f->page_prefill_s,
+                   f->page_decode_s, f->page_cpu_s);
     }
     printf("}\n");
 }
@@ -374,14 +448,15 @@ static int usage(void)
 {
     fprintf(stderr, "usage: docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] "
                     "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only] "
-                    "[--cache-dir DIR]\n");
+                    "[--cache-dir DIR] [--page TILES] [--gen TOKENS]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     cli_blas_reexec("docvl-bench", argv);
-    bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16, .ratios = 1 };
+    bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16, .ratios = 1,
+                     .page_gen = 128 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json"))
@@ -403,10 +478,15 @@ int main(int argc, char **argv)
             o.load_only = 1;
         else if (!strcmp(a, "--cache-dir") && i + 1 < argc)
             o.cache_dir = argv[++i];
+        else if (!strcmp(a, "--page") && i + 1 < argc)
+            o.page_tiles = atoi(argv[++i]);
+        else if (!strcmp(a, "--gen") && i + 1 < argc)
+            o.page_gen = atoi(argv[++i]);
         else
             return usage();
     }
-    if (o.threads < 1 || o.threads > 64 || o.prefill < 1 || o.decode < 1)
+    if (o.threads < 1 || o.threads > 64 || o.prefill < 1 || o.decode < 1 || o.page_tiles < 0 ||
+        o.page_gen < 0)
         return usage();
     figures f = { 0 };
     if (o.load_only && o.model) {

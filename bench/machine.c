@@ -1,6 +1,7 @@
 #include "machine.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -42,6 +43,17 @@ float *bench_random_floats(size_t n, unsigned seed)
         x[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
     }
     return x;
+}
+
+double bench_threads_wall(void *(*fn)(void *), void *args, size_t size, int threads)
+{
+    pthread_t th[64];
+    double t0 = bench_now();
+    for (int t = 0; t < threads; t++)
+        pthread_create(&th[t], NULL, fn, (char *)args + (size_t)t * size);
+    for (int t = 0; t < threads; t++)
+        pthread_join(th[t], NULL);
+    return bench_now() - t0;
 }
 
 /* 1024 x 1024 x 4096: the shape class of the towers' and prefill products,

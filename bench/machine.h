@@ -14,6 +14,9 @@ double bench_peak_rss_gb(void);
 double bench_cpu_seconds(void);
 /* n values in [-0.5, 0.5) from an LCG seeded by seed; NULL when out of memory. */
 float *bench_random_floats(size_t n, unsigned seed);
+/* Runs fn(args + t * size) on each of `threads` (<= 64) threads at once;
+ * the wall time until the last one finished. */
+double bench_threads_wall(void *(*fn)(void *), void *args, size_t size, int threads);
 /* cblas_sgemm 1024 x 1024 x 4096 on `threads` OpenBLAS threads, best of 3. */
 double bench_sgemm_gflops(int threads);
 /* The same on one thread per CPU second (bench_cpu_seconds), not per

@@ -88,6 +88,11 @@ int docvl_open(const char *model_dir, const docvl_open_params *params, docvl_con
                docvl_error *err);
 void docvl_close(docvl_context *ctx);
 
+/* The model directory docvl ships (the source tree's model/ for an
+ * uninstalled build, else DATADIR/docvl/model), or NULL when neither holds
+ * a model. Front ends use it when the user names none. */
+const char *docvl_builtin_model(void);
+
 /* What `docvl --info` prints. Strings live as long as the context. */
 typedef struct docvl_model_details {
     const char *dir;
@@ -133,11 +138,21 @@ typedef enum docvl_text_layer {
     DOCVL_TEXT_LAYER_ONLY = 2,  /* never the model */
 } docvl_text_layer;
 
+/* How a scanned page is cut into the images the model reads. */
+typedef enum docvl_tiles {
+    DOCVL_TILES_OFF = 0,        /* the whole page is one image */
+    DOCVL_TILES_ON = 1,         /* (default) what the model reads best: text lines for a
+                                   model that declares it reads lines, else tiles */
+    DOCVL_TILES_LINES = 2,      /* the layout's text lines, cut at word gaps into
+                                   segments of the model's input aspect, one read each */
+} docvl_tiles;
+
 typedef struct docvl_progress {
     int page;                   /* 1-based position in the selection */
     int n_pages;                /* pages selected */
     int page_no;                /* page number in the document */
-    int tile, n_tiles;          /* 1-based; 0 when not on the model path */
+    int tile, n_tiles;          /* 1-based; 0 when not on the model path; with text
+                                   lines (DOCVL_TILES_LINES) a tile is a line segment */
     int tokens;                 /* generated so far on this tile */
     double tokens_per_s;
     double fraction;            /* of the whole input, 0..1 */
@@ -154,8 +169,7 @@ typedef struct docvl_params {
     docvl_format format;        /* default text */
     const char *pages;          /* "1-3,7,10-end"; NULL (default): all */
     double dpi;                 /* PDF rendering resolution; default 200 */
-    int tiles;                  /* 1 (default): cut pages into tiles; 0: the whole
-                                   page is one image for the model */
+    int tiles;                  /* a docvl_tiles: how a page is cut for the model */
     int tile_size;              /* 0 (default): the model's input size */
     docvl_text_layer text_layer;/* default auto */
     int max_tokens;             /* per tile; default 2048 */
@@ -164,6 +178,9 @@ typedef struct docvl_params {
     const char *password;       /* of an encrypted PDF */
     int text_tables;            /* Markdown: 1 (default) writes the tables found in
                                    text-layer pages as GFM tables; 0 as plain lines */
+    int keep_furniture;         /* Markdown: 0 (default) leaves the running heads,
+                                   feet, page numbers and sideways margin notes of
+                                   text-layer pages out; 1 keeps them */
     const char *title;          /* hOCR <title>; NULL (default): the input's path */
     /* Seconds one page may take on the model path (checked before each tile
      * and between generated tokens); a page over it counts as failed.
@@ -202,10 +219,13 @@ docvl_params docvl_default_params(void);
 typedef struct docvl_read_stats {
     int pages;                  /* pages written */
     int pages_failed;           /* written empty or from the text layer */
-    int tiles;
-    int tiles_failed;           /* model output looped twice */
+    int tiles;                  /* tiles read, or line segments (DOCVL_TILES_LINES) */
+    int tiles_failed;           /* model output looped twice (or a line segment's
+                                   read failed) */
     int model_pages;            /* pages read by the model */
     int model_loads;            /* model loads this read caused: 1 at most, 0 once loaded */
+    int pages_without_model;    /* of pages_failed, those that needed the model the
+                                   context lacks (continue_without_model) */
 } docvl_read_stats;
 
 /* Reads a PDF or image file (input "-" = standard input) and writes the

@@ -120,6 +120,27 @@ static char *default_cache_dir(void)
     return home && *home ? g_build_filename(home, ".cache", "docvl", NULL) : NULL;
 }
 
+/* A directory with a config and weights: what the loader will try. */
+static int holds_model(const char *dir)
+{
+    char *cfg = g_build_filename(dir, "config.json", NULL);
+    char *st = g_build_filename(dir, "model.safetensors", NULL);
+    char *idx = g_build_filename(dir, "model.safetensors.index.json", NULL);
+    int yes = g_file_test(cfg, G_FILE_TEST_IS_REGULAR) &&
+              (g_file_test(st, G_FILE_TEST_IS_REGULAR) || g_file_test(idx, G_FILE_TEST_IS_REGULAR));
+    g_free(cfg), g_free(st), g_free(idx);
+    return yes;
+}
+
+const char *docvl_builtin_model(void)
+{
+    static const char *const dirs[] = { DOCVL_SOURCE_MODEL_DIR, DOCVL_INSTALLED_MODEL_DIR };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        if (holds_model(dirs[i]))
+            return dirs[i];
+    return NULL;
+}
+
 int docvl_open(const char *model_dir, const docvl_open_params *params, docvl_context **out,
                docvl_error *err)
 {
@@ -228,7 +249,7 @@ docvl_params docvl_default_params(void)
     return (docvl_params){
         .format = DOCVL_FORMAT_TEXT,
         .dpi = DEFAULT_DPI,
-        .tiles = 1,
+        .tiles = DOCVL_TILES_ON,
         .text_layer = DOCVL_TEXT_LAYER_AUTO,
         .max_tokens = DEFAULT_MAX_TOKENS,
         .text_tables = 1,
@@ -241,6 +262,8 @@ static int check_params(const docvl_params *p, dv_err *e)
         return dv_fail(e, DOCVL_EINVAL, "unknown format %d", (int)p->format);
     if ((unsigned)p->text_layer > DOCVL_TEXT_LAYER_ONLY)
         return dv_fail(e, DOCVL_EINVAL, "unknown text layer mode %d", (int)p->text_layer);
+    if ((unsigned)p->tiles > DOCVL_TILES_LINES)
+        return dv_fail(e, DOCVL_EINVAL, "unknown tiles mode %d", p->tiles);
     if (!(p->dpi > 0) || p->tile_size < 0 || p->max_tokens <= 0 || !(p->page_timeout >= 0))
         return dv_fail(e, DOCVL_EINVAL, "dpi, tile size, token count or page timeout out of "
                                         "range (docvl_default_params gives valid ones)");

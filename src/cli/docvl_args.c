@@ -27,8 +27,14 @@ static const char usage_text[] =
     "                         GFM tables with -f md, ocr_table areas with -f hocr\n"
     "                         (default)\n"
     "      --no-text-tables   write those pages as plain lines\n"
+    "      --keep-furniture   md: keep running heads and feet, page numbers and\n"
+    "                         sideways margin notes of text-layer pages (default:\n"
+    "                         left out, as Markdown readers do; txt and hocr keep\n"
+    "                         them always)\n"
     "Model:\n"
-    "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL)\n"
+    "  -m, --model DIR        DeepSeek-VL model directory (default $DOCVL_MODEL, else\n"
+    "                         the built-in model; DOCVL_MODEL= set empty: none)\n"
+    "      --no-model         no model: text layers only\n"
     "      --prompt TEXT      instruction given to the model for each tile\n"
     "      --ask QUESTION     answer QUESTION about each page instead\n"
     "      --max-tokens N     most tokens generated per tile (default 2048)\n"
@@ -43,7 +49,10 @@ static const char usage_text[] =
     "Pages:\n"
     "      --pages LIST       pages to read, e.g. 1-3,7,10-end (default all)\n"
     "      --dpi N            rendering resolution for PDF pages (default 200)\n"
-    "      --tiles on|off     cut pages into tiles for the model (default on)\n"
+    "      --tiles MODE       how scanned pages are cut for the model: on\n"
+    "                         (default) text lines for a model that reads lines,\n"
+    "                         else tiles; lines: text lines cut at word gaps to\n"
+    "                         the model's input shape; off: the whole page\n"
     "      --tile-size N      tile side in pixels (default: the model's image size)\n"
     "      --text-layer MODE  auto (default): use a PDF's own text where it has\n"
     "                         some; off: always the model; only: never the model\n"
@@ -59,19 +68,22 @@ static const char usage_text[] =
     "  -h, --help             print this help and exit\n"
     "\n"
     "Exit status: 0 ok, 1 error, 2 usage, 3 unreadable input, 4 model missing or\n"
-    "invalid, 5 some pages or tiles failed, 130/143 interrupted.\n"
+    "invalid (pages needing it are reported and written empty, the run goes on),\n"
+    "5 some pages or tiles failed, 130/143 interrupted.\n"
     "See docvl(1).\n";
 
 enum {
     OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
     OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
-    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_TEXT_TABLES, OPT_NO_TEXT_TABLES, OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE,
+    OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_TEXT_TABLES, OPT_NO_TEXT_TABLES, OPT_KEEP_FURNITURE,
+    OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE, OPT_NO_MODEL,
 };
 
 static const struct option long_opts[] = {
     { "format", required_argument, NULL, 'f' },
     { "output", required_argument, NULL, 'o' },
     { "model", required_argument, NULL, 'm' },
+    { "no-model", no_argument, NULL, OPT_NO_MODEL },
     { "pages", required_argument, NULL, OPT_PAGES },
     { "dpi", required_argument, NULL, OPT_DPI },
     { "tiles", required_argument, NULL, OPT_TILES },
@@ -89,6 +101,7 @@ static const struct option long_opts[] = {
     { "keep-partial", no_argument, NULL, OPT_KEEP_PARTIAL },
     { "text-tables", no_argument, NULL, OPT_TEXT_TABLES },
     { "no-text-tables", no_argument, NULL, OPT_NO_TEXT_TABLES },
+    { "keep-furniture", no_argument, NULL, OPT_KEEP_FURNITURE },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
     { "progress", required_argument, NULL, OPT_PROGRESS },
@@ -174,7 +187,7 @@ static int parse_choice(const char *s, const char *opt, const char *const *names
 /* One option; returns -1 to go on, an exit code to stop. */
 static int apply_option(int c, const char *arg, cli_opts *o)
 {
-    static const char *const onoff[] = { "off", "on", NULL };
+    static const char *const tiles[] = { "off", "on", "lines", NULL };
     static const char *const tl[] = { "auto", "off", "only", NULL };
     static const char *const when[] = { "auto", "always", "never", NULL };
     docvl_params *p = &o->read;
@@ -186,9 +199,10 @@ static int apply_option(int c, const char *arg, cli_opts *o)
         break;
     case 'o': o->output = arg; break;
     case 'm': o->model_dir = arg; break;
+    case OPT_NO_MODEL: o->model_dir = NULL; break;
     case OPT_PAGES: p->pages = arg; break;
     case OPT_DPI: bad = parse_dpi(arg, &p->dpi); break;
-    case OPT_TILES: bad = parse_choice(arg, "--tiles", onoff, &p->tiles); break;
+    case OPT_TILES: bad = parse_choice(arg, "--tiles", tiles, &p->tiles); break;
     case OPT_TILE_SIZE: bad = parse_int(arg, "--tile-size", 64, 8192, &p->tile_size); break;
     case OPT_TEXT_LAYER: bad = parse_choice(arg, "--text-layer", tl, &v); p->text_layer = v; break;
     case OPT_THREADS: bad = parse_int(arg, "--threads", 1, 1024, &o->open.n_threads); break;
@@ -207,6 +221,7 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_KEEP_PARTIAL: o->keep_partial = 1; break;
     case OPT_TEXT_TABLES: p->text_tables = 1; break;
     case OPT_NO_TEXT_TABLES: p->text_tables = 0; break;
+    case OPT_KEEP_FURNITURE: p->keep_furniture = 1; break;
     case 'q': o->quiet = 1; break;
     case 'v': o->verbose++; break;
     case OPT_PROGRESS: bad = parse_choice(arg, "--progress", when, &v); o->progress = v; break;
@@ -222,14 +237,15 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     return -1;
 }
 
-/* The library's defaults; the model directory from $DOCVL_MODEL. */
+/* The library's defaults; the model directory from $DOCVL_MODEL when it is
+ * set (set and empty: no model), else the built-in one. */
 static void defaults(cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->open = docvl_open_default_params();
     o->read = docvl_default_params();
     const char *env = getenv("DOCVL_MODEL");
-    o->model_dir = env && *env ? env : NULL;
+    o->model_dir = env ? (*env ? env : NULL) : docvl_builtin_model();
 }
 
 static int check_inputs(const cli_opts *o)

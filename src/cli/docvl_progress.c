@@ -13,7 +13,8 @@ struct cli_progress {
     int show;           /* progress lines wanted */
     int tty;            /* rewrite one line with \r */
     int quiet;
-    char *input;
+    char *input;        /* basename, for the progress line */
+    char *path;         /* as given, for messages: as errors name it */
     gint64 start_us, last_us;
     int last_page, last_tile;
     int line_open;      /* a \r line is on screen */
@@ -28,6 +29,7 @@ cli_progress *cli_progress_new(const cli_opts *o, const char *input)
     pr->show = !o->quiet && (o->progress == CLI_PROGRESS_ALWAYS ||
                              (o->progress == CLI_PROGRESS_AUTO && pr->tty));
     pr->input = g_path_get_basename(strcmp(input, "-") ? input : "(stdin)");
+    pr->path = g_strdup(strcmp(input, "-") ? input : "(stdin)");
     pr->start_us = g_get_monotonic_time();
     pr->cancel = o->cancel;
     return pr;
@@ -92,7 +94,7 @@ void cli_progress_warn(void *user, int failure, const char *msg)
         return;
     if (pr)
         clear_line(pr);
-    fprintf(stderr, "docvl: %s: %s\n", pr ? pr->input : "", msg);
+    fprintf(stderr, "docvl: %s: %s\n", pr ? pr->path : "", msg);
 }
 
 int cli_progress_aborted(void *user)
@@ -107,5 +109,6 @@ void cli_progress_done(cli_progress *pr)
         return;
     clear_line(pr);
     g_free(pr->input);
+    g_free(pr->path);
     g_free(pr);
 }

@@ -153,6 +153,15 @@ usage:
     return NULL;
 }
 
+/* Pages that failed only for want of a model make the status 4, as a
+ * missing model does. */
+static int pages_code(const docvl_read_stats *st)
+{
+    if (st->pages_without_model > 0)
+        return CLI_EXIT_MODEL;
+    return st->pages_failed + st->tiles_failed > 0 ? CLI_EXIT_PAGES : CLI_EXIT_OK;
+}
+
 static int exit_code_of(const docvl_error *err, const docvl_read_stats *st,
                         const volatile sig_atomic_t *cancel)
 {
@@ -166,7 +175,7 @@ static int exit_code_of(const docvl_error *err, const docvl_read_stats *st,
         default: return CLI_EXIT_FAIL;
         }
     }
-    return st->pages_failed + st->tiles_failed > 0 ? CLI_EXIT_PAGES : CLI_EXIT_OK;
+    return pages_code(st);
 }
 
 static void report_error(const cli_opts *o, const char *input, const docvl_error *err)
@@ -180,6 +189,8 @@ static void report_error(const cli_opts *o, const char *input, const docvl_error
         fprintf(stderr, "docvl: %s: %s\n", strcmp(input, "-") ? input : "(stdin)", err->msg);
     if (err->stage == DOCVL_STAGE_MODEL && !o->model_dir)
         fprintf(stderr, "docvl: no model: " CLI_MODEL_HINT "\n");
+    if (err->stage == DOCVL_STAGE_INPUT && strstr(err->msg, "encrypted"))
+        fprintf(stderr, "docvl: give the password with --password PW\n");
 }
 
 static int sink_write(FILE *f, const char *data, size_t len, char *msg, size_t msg_len)
@@ -218,8 +229,11 @@ static void keep_partial(out_file *of)
     g_free(name);
 }
 
+/* Returns the input's exit status; *fatal is set when the read itself
+ * failed in a way the next inputs would share (model, usage) or that
+ * stops the run (an interrupt, an output error). */
 static int run_input(const cli_opts *o, docvl_context *ctx, const char *input, const char *out,
-                     cli_progress *pr, docvl_read_stats *st)
+                     cli_progress *pr, docvl_read_stats *st, int *fatal)
 {
     out_file of;
     if (out_open(out, &of))
@@ -228,6 +242,9 @@ static int run_input(const cli_opts *o, docvl_context *ctx, const char *input, c
     docvl_params p = o->read;
     p.title = strcmp(input, "-") ? input : "(stdin)";
     p.finish_on_error = o->keep_partial && of.final;
+    /* a page that needs the missing model fails alone, reported and
+     * counted; the other pages and inputs are still read */
+    p.continue_without_model = 1;
     p.on_progress = cli_progress_update;
     p.on_message = cli_progress_warn;
     p.should_abort = cli_progress_aborted;
@@ -235,6 +252,8 @@ static int run_input(const cli_opts *o, docvl_context *ctx, const char *input, c
     docvl_error err = { 0 };
     int rc = docvl_read(ctx, input, &p, sink, st, &err);
     int code = exit_code_of(&err, st, o->cancel);
+    *fatal = rc != DOCVL_OK && (code == CLI_EXIT_MODEL || code == CLI_EXIT_USAGE ||
+                                code > CLI_EXIT_PAGES);
     if (rc != DOCVL_OK) {
         report_error(o, input, &err);
         if (p.finish_on_error && err.stage != DOCVL_STAGE_OUTPUT)
@@ -277,7 +296,9 @@ static int print_info(const cli_opts *o)
     if (rc == DOCVL_OK) {
         if (info.note && !o->quiet)
             fprintf(stderr, "docvl: %s\n", info.note);
-        printf("model: %s\n%s", o->model_dir, info.text);
+        printf("model: %s%s\n%s", o->model_dir,
+               docvl_builtin_model() && strcmp(o->model_dir, docvl_builtin_model()) == 0
+                   ? " (built in)" : "", info.text);
     }
     docvl_close(ctx);
     if (rc != DOCVL_OK) {
@@ -295,6 +316,26 @@ static void add_stats(docvl_read_stats *sum, const docvl_read_stats *st)
     sum->tiles_failed += st->tiles_failed;
     sum->model_pages += st->model_pages;
     sum->model_loads += st->model_loads;
+    sum->pages_without_model += st->pages_without_model;
+}
+
+/* Several documents on standard output: each after the first starts with
+ * a form feed (in txt an empty page between two documents), and in md
+ * with a comment naming its file. (Several hOCR documents are refused
+ * there: docvl_args.c.) */
+static int mark_document(const cli_opts *o, int i)
+{
+    if (o->output || o->n_inputs < 2)
+        return 0;
+    const char *name = strcmp(o->inputs[i], "-") ? o->inputs[i] : "(stdin)";
+    if (i > 0)
+        fputs(o->read.format == DOCVL_FORMAT_MARKDOWN ? "\f\n" : "\f", stdout);
+    if (o->read.format == DOCVL_FORMAT_MARKDOWN)
+        printf("<!-- document %s -->\n\n", name);
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "docvl: writing standard output: %s\n", strerror(errno));
+    return -1;
 }
 
 static int run_all(const cli_opts *o, docvl_context *ctx, char **outs)
@@ -304,13 +345,18 @@ static int run_all(const cli_opts *o, docvl_context *ctx, char **outs)
     for (int i = 0; i < o->n_inputs; i++) {
         docvl_read_stats st = { 0 };
         cli_progress *pr = cli_progress_new(o, o->inputs[i]);
-        int c = run_input(o, ctx, o->inputs[i], outs[i], pr, &st);
+        int fatal = mark_document(o, i) != 0;   /* standard output is gone */
+        int c = fatal ? CLI_EXIT_FAIL
+                      : run_input(o, ctx, o->inputs[i], outs[i], pr, &st, &fatal);
         cli_progress_done(pr);
         add_stats(&sum, &st);
         code = worse(code, c);
-        if (c == CLI_EXIT_MODEL || c == CLI_EXIT_USAGE || c > CLI_EXIT_PAGES)
+        if (fatal)
             break;
     }
+    if (sum.pages_without_model > 0)
+        fprintf(stderr, "docvl: %d page%s could not be read without a model: " CLI_MODEL_HINT
+                        "\n", sum.pages_without_model, sum.pages_without_model == 1 ? "" : "s");
     if (o->verbose)
         fprintf(stderr, "docvl: %d pages (%d by the model), %d failed; %d tiles, %d failed; "
                         "%d model load%s\n", sum.pages, sum.model_pages, sum.pages_failed,

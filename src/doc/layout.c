@@ -55,6 +55,14 @@ PIX *dv_page_binarize(PIX *gray)
     return bin;
 }
 
+PIX *dv_page_ink(const dv_image *im)
+{
+    PIX *gray = dv_page_gray(im);
+    PIX *bin = gray ? dv_page_binarize(gray) : NULL;
+    pixDestroy(&gray);
+    return bin;
+}
+
 static void find_skew(PIX *bin, dv_layout *out)
 {
     l_float32 angle = 0, conf = 0;

@@ -11,6 +11,8 @@
  * adaptive threshold; NULL when out of memory. */
 PIX *dv_page_gray(const dv_image *im);
 PIX *dv_page_binarize(PIX *gray);
+/* Both in one: the page's ink; NULL when out of memory. */
+PIX *dv_page_ink(const dv_image *im);
 
 typedef struct dv_line_set {
     dv_box *lines;

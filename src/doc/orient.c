@@ -59,9 +59,7 @@ int dv_orient_detect(const dv_image *page, int *rotate_deg, double *conf, dv_err
         *conf = 0;
     if (!page || !page->rgb || page->w <= 0 || page->h <= 0)
         return dv_fail(e, DOCVL_EINVAL, "orientation: empty page image");
-    PIX *gray = dv_page_gray(page);
-    PIX *bin = gray ? dv_page_binarize(gray) : NULL;
-    pixDestroy(&gray);
+    PIX *bin = dv_page_ink(page);
     if (!bin)
         return dv_fail(e, DOCVL_ENOMEM, "orientation: out of memory for a %d x %d page",
                        page->w, page->h);
@@ -103,6 +101,41 @@ int dv_orient_rotate(const dv_image *in, int deg, dv_image *out, dv_err *e)
             }
             memcpy(out->rgb + ((size_t)ny * out->w + nx) * 3,
                    in->rgb + ((size_t)y * in->w + x) * 3, 3);
+        }
+    return DOCVL_OK;
+}
+
+/* Channel c of in at (x, y), bilinear; white off the page. */
+static double sample(const dv_image *in, double x, double y, int c)
+{
+    int x0 = (int)floor(x), y0 = (int)floor(y);
+    double fx = x - x0, fy = y - y0, v = 0;
+    for (int j = 0; j < 2; j++)
+        for (int i = 0; i < 2; i++) {
+            int xi = x0 + i, yj = y0 + j;
+            double w = (i ? fx : 1 - fx) * (j ? fy : 1 - fy);
+            int p = xi >= 0 && yj >= 0 && xi < in->w && yj < in->h
+                        ? in->rgb[((size_t)yj * in->w + xi) * 3 + c] : 255;
+            v += w * p;
+        }
+    return v;
+}
+
+int dv_orient_deskew(const dv_image *in, double deg, dv_image *out, dv_err *e)
+{
+    int rc = dv_image_alloc(out, in->w, in->h, e);
+    if (rc)
+        return rc;
+    /* each output pixel comes from the input turned back clockwise */
+    double a = deg * M_PI / 180, c = cos(a), s = sin(a);
+    double cx = in->w / 2.0, cy = in->h / 2.0;
+    for (int y = 0; y < out->h; y++)
+        for (int x = 0; x < out->w; x++) {
+            double dx = x - cx, dy = y - cy;
+            double sx = cx + c * dx - s * dy, sy = cy + s * dx + c * dy;
+            uint8_t *d = out->rgb + ((size_t)y * out->w + x) * 3;
+            for (int ch = 0; ch < 3; ch++)
+                d[ch] = (uint8_t)lround(sample(in, sx, sy, ch));
         }
     return DOCVL_OK;
 }

@@ -20,4 +20,10 @@ int dv_orient_detect(const dv_image *page, int *rotate_deg, double *conf, dv_err
 /* Turns in clockwise by deg (a multiple of 90) into *out (a new image). */
 int dv_orient_rotate(const dv_image *in, int deg, dv_image *out, dv_err *e);
 
+/* Levels text lines that descend to the right by deg degrees (a layout's
+ * skew_deg, a few degrees at most): in turned about its centre by deg
+ * counter-clockwise into *out, of the same size, bilinear, white where no
+ * page was. */
+int dv_orient_deskew(const dv_image *in, double deg, dv_image *out, dv_err *e);
+
 #endif

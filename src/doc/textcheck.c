@@ -62,6 +62,37 @@ dv_text_verdict dv_text_assess(const dv_page_text *t, const dv_layout *l)
     return DV_TEXTLAYER_USABLE;
 }
 
+/* Layout lines found at dpi `from`, in the pixels of dpi `to`. */
+static void scale_lines(dv_layout *l, double from, double to)
+{
+    double s = to / from;
+    for (int i = 0; i < l->n_lines; i++) {
+        dv_box *b = &l->lines[i];
+        *b = (dv_box){(int)(b->x0 * s), (int)(b->y0 * s), (int)(b->x1 * s + 0.999),
+                      (int)(b->y1 * s + 0.999)};
+    }
+}
+
+int dv_text_judge(dv_doc *doc, int index, const dv_page_text *t, double words_dpi, double dpi,
+                  dv_text_verdict *v, dv_err *e)
+{
+    dv_render_options ro = {dpi, 0};
+    dv_rendered_page rp;
+    int rc = dv_doc_render_page(doc, index, &ro, &rp, e);
+    if (rc)
+        return rc;
+    dv_layout l;
+    rc = dv_layout_analyze(&rp.image, NULL, &l, e);
+    dv_image_free(&rp.image);
+    if (rc)
+        return rc;
+    if (rp.dpi > 0)
+        scale_lines(&l, rp.dpi, words_dpi);
+    *v = dv_text_assess(t, &l);
+    dv_layout_free(&l);
+    return DOCVL_OK;
+}
+
 const char *dv_text_verdict_name(dv_text_verdict v)
 {
     switch (v) {
@@ -73,6 +104,19 @@ const char *dv_text_verdict_name(dv_text_verdict v)
     case DV_TEXTLAYER_INVISIBLE: return "invisible";
     }
     return "unknown";
+}
+
+const char *dv_text_verdict_reason(dv_text_verdict v)
+{
+    switch (v) {
+    case DV_TEXTLAYER_USABLE: return "its text matches what is printed";
+    case DV_TEXTLAYER_ABSENT: return "it has no text to copy (a scan or a drawing)";
+    case DV_TEXTLAYER_GARBAGE: return "its text is partly unreadable or lies off the page";
+    case DV_TEXTLAYER_ON_IMAGE: return "its text lies over a scanned picture (an earlier OCR's)";
+    case DV_TEXTLAYER_INCOMPLETE: return "its text lacks some lines printed on it";
+    case DV_TEXTLAYER_INVISIBLE: return "its text is not where anything is printed";
+    }
+    return "its text could not be judged";
 }
 
 int dv_text_use_layer(docvl_text_layer mode, dv_text_verdict v)

@@ -1,6 +1,7 @@
 #include "doc/textlayer.h"
 
 #include "doc/pictures.h"
+#include "doc/textlayer_parts.h"
 
 #include <math.h>
 #include <poppler.h>
@@ -28,18 +29,8 @@ static int is_bad_char(gunichar c)
     return g_unichar_iscntrl(c) && c != '\n' && c != '\t' && c != '\r' && c != '\f';
 }
 
-typedef struct word_builder {
-    dv_page_text *t;
-    int cap;
-    GString *word;       /* the word being built */
-    dv_box box;
-    dv_err *e;
-} word_builder;
-
-static int end_word(word_builder *b)
+int dv_text_push_word(word_builder *b, const char *s, dv_box box, int rtl)
 {
-    if (b->word->len == 0)
-        return DOCVL_OK;
     dv_page_text *t = b->t;
     if (t->n_words == b->cap) {
         int ncap = b->cap ? 2 * b->cap : 256;
@@ -49,9 +40,22 @@ static int end_word(word_builder *b)
         t->words = nw;
         b->cap = ncap;
     }
-    t->words[t->n_words++] = (dv_word){g_strdup(b->word->str), b->box};
-    g_string_truncate(b->word, 0);
+    t->words[t->n_words++] = (dv_word){g_strdup(s), box, rtl};
     return DOCVL_OK;
+}
+
+int dv_text_end_word(word_builder *b, int rtl)
+{
+    if (b->word->len == 0)
+        return DOCVL_OK;
+    int rc = dv_text_push_word(b, b->word->str, b->box, rtl);
+    g_string_truncate(b->word, 0);
+    return rc;
+}
+
+static int end_word(word_builder *b)
+{
+    return dv_text_end_word(b, 0);
 }
 
 /* Poppler's page text runs some words together that pdftotext separates
@@ -60,7 +64,7 @@ static int end_word(word_builder *b)
  * pdftotext's word breaking. So are glyphs on different lines with no
  * space between them in the text (table cells read column by column:
  * "3,508,000" then "25.0" below it). */
-static int apart(const PopplerRectangle *a, const PopplerRectangle *b)
+int dv_text_apart(const PopplerRectangle *a, const PopplerRectangle *b)
 {
     double ay0 = fmin(a->y1, a->y2), ay1 = fmax(a->y1, a->y2);
     double by0 = fmin(b->y1, b->y2), by1 = fmax(b->y1, b->y2);
@@ -78,54 +82,183 @@ static int apart(const PopplerRectangle *a, const PopplerRectangle *b)
     return gap > 0.12 * h;
 }
 
-static dv_box rect_px(const PopplerRectangle *r, double s)
+dv_box dv_text_rect_px(const PopplerRectangle *r, double s)
 {
     return (dv_box){(int)floor(fmin(r->x1, r->x2) * s), (int)floor(fmin(r->y1, r->y2) * s),
                     (int)ceil(fmax(r->x1, r->x2) * s), (int)ceil(fmax(r->y1, r->y2) * s)};
 }
 
-/* Counts a character against the page and the pictures under it. */
-static void classify_char(dv_page_text *t, const PopplerRectangle *r, double pw, double ph,
-                          dv_pictures *pics)
+int dv_text_is_rtl(gunichar c)
 {
+    return (c >= 0x0590 && c <= 0x08FF) || (c >= 0xFB1D && c <= 0xFDFF) ||
+           (c >= 0xFE70 && c <= 0xFEFF) || (c >= 0x10800 && c <= 0x10FFF) ||
+           (c >= 0x1E800 && c <= 0x1EFFF);
+}
+
+/* The embeddings, overrides and isolates Poppler wraps runs of the other
+ * direction in: they have no glyph (nor a box in the text layout). */
+static int is_bidi_mark(gunichar c)
+{
+    return (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0x200E ||
+           c == 0x200F;
+}
+
+static int opens_run(gunichar c)
+{
+    return c == 0x202A || c == 0x202B || c == 0x202D || c == 0x202E ||
+           (c >= 0x2066 && c <= 0x2068);
+}
+
+/* A glyph that belongs to the character before it: a combining mark (an
+ * Arabic vowel, a Devanagari vowel sign) or a joiner. */
+static int continues_cluster(gunichar c)
+{
+    return g_unichar_ismark(c) || c == 0x200C || c == 0x200D;
+}
+
+/* Counts a character against the page and the pictures under it. */
+static void classify_char(dv_page_text *t, gunichar c, const PopplerRectangle *r,
+                          const PopplerRectangle *page, dv_pictures *pics)
+{
+    t->n_chars++;
+    t->n_bad += is_bad_char(c);
     double cx = (r->x1 + r->x2) / 2, cy = (r->y1 + r->y2) / 2;
-    if (cx < 0 || cy < 0 || cx > pw || cy > ph)
+    if (cx < 0 || cy < 0 || cx > page->x2 || cy > page->y2)
         t->n_outside++;
     int under = dv_pictures_under(pics, r);
     t->n_on_image += under == DV_PIC_INK;
 }
 
-/* Walks the page text and its glyph boxes in step: words with boxes, the
- * text with missing word breaks restored, and the character counts. */
-static int walk_glyphs(const PopplerRectangle *rects, guint n_rects, double scale, double pw,
-                       double ph, dv_pictures *pics, GString *text, word_builder *b)
+/* The state of the walk through the page text and its glyph boxes. */
+typedef struct glyph_walk {
+    const PopplerRectangle *rects;
+    guint n_rects, i;
+    double scale;
+    PopplerRectangle page;      /* 0, 0, width, height in points */
+    dv_pictures *pics;
+    GString *text;
+    word_builder *b;
+    const PopplerRectangle *prev;
+    int depth;                  /* bidirectional runs open */
+    int rtl_line;               /* the line starts right to left (textrtl.c) */
+    int new_token;
+    rtl_line line;
+} glyph_walk;
+
+static void bidi_mark(glyph_walk *g, gunichar c)
 {
-    dv_page_text *t = b->t;
-    const PopplerRectangle *prev = NULL;
-    guint i = 0;
-    int rc = DOCVL_OK;
-    for (const char *p = t->text; *p && rc == DOCVL_OK; p = g_utf8_next_char(p), i++) {
+    if (opens_run(c)) {
+        /* a run at the line's level starts a new word of a right-to-left
+         * line; inside a run the glyphs are in visual order, not the
+         * text's, so neighbours in the text are not compared */
+        g->new_token |= g->depth == 0;
+        g->depth++;
+    } else if (c == 0x202C || c == 0x2069) {
+        g->depth = g->depth > 0 ? g->depth - 1 : 0;
+    }
+    g->prev = NULL;
+}
+
+static int line_start(glyph_walk *g, const char *p)
+{
+    g->rtl_line = g_utf8_get_char(p) == 0x202B;
+    g->depth = 0;
+    g->new_token = 1;
+    return DOCVL_OK;
+}
+
+static int line_end(glyph_walk *g)
+{
+    int rc = g->rtl_line ? dv_rtl_line_emit(&g->line, g->scale, g->b, g->text) : DOCVL_OK;
+    g->rtl_line = 0;
+    return rc;
+}
+
+/* A glyph of a right-to-left line: gathered, written at the line's end. */
+static int rtl_glyph(glyph_walk *g, gunichar c, const PopplerRectangle *r)
+{
+    if (g->new_token) {
+        int rc = dv_rtl_new_token(&g->line, g->b->e);
+        if (rc)
+            return rc;
+        g->new_token = 0;
+    }
+    dv_rtl_add_glyph(&g->line, c, r);
+    return DOCVL_OK;
+}
+
+static int ltr_glyph(glyph_walk *g, gunichar c, const PopplerRectangle *r)
+{
+    word_builder *b = g->b;
+    if (g->prev && g->depth == 0 && !continues_cluster(c) && dv_text_apart(g->prev, r)) {
+        int rc = end_word(b);
+        if (rc)
+            return rc;
+        g_string_append_c(g->text, ' ');
+    }
+    dv_box cb = dv_text_rect_px(r, g->scale);
+    b->box = b->word->len ? dv_box_union(b->box, cb) : cb;
+    g_string_append_unichar(b->word, c);
+    g_string_append_unichar(g->text, c);
+    g->prev = g->depth == 0 ? r : NULL;
+    return DOCVL_OK;
+}
+
+/* Spaces of right-to-left lines: one inside a word stays in it; one between
+ * words is noted for textrtl.c, which puts it back in its place. */
+static void rtl_space(glyph_walk *g, gunichar c)
+{
+    rtl_line *l = &g->line;
+    if (l->n == 0 || g->new_token)
+        return;
+    if (g->depth > 0)
+        dv_rtl_add_glyph(l, c, NULL);
+    else
+        l->v[l->n - 1].space_after = 1;
+}
+
+static int walk_space(glyph_walk *g, gunichar c)
+{
+    g->prev = NULL;
+    if (g->rtl_line && c != '\n') {
+        rtl_space(g, c);
+        g->new_token |= g->depth == 0;
+        return DOCVL_OK;
+    }
+    g->new_token = 1;
+    int rc = c == '\n' ? line_end(g) : DOCVL_OK;
+    if (rc == DOCVL_OK && !g->rtl_line)
+        rc = end_word(g->b);
+    g_string_append_unichar(g->text, c);
+    return rc;
+}
+
+/* Walks the page text and its glyph boxes in step (bidirectional marks have
+ * no box): words with boxes, the text with missing word breaks restored,
+ * and the character counts. */
+static int walk_glyphs(glyph_walk *g)
+{
+    int rc = line_start(g, g->b->t->text);
+    for (const char *p = g->b->t->text; *p && rc == DOCVL_OK; p = g_utf8_next_char(p)) {
         gunichar c = g_utf8_get_char(p);
-        if (g_unichar_isspace(c) || i >= n_rects) {
-            rc = end_word(b);
-            g_string_append_unichar(text, c);
-            prev = NULL;
+        if (is_bidi_mark(c)) {
+            bidi_mark(g, c);
             continue;
         }
-        if (prev && apart(prev, &rects[i])) {
-            rc = end_word(b);
-            g_string_append_c(text, ' ');
+        const PopplerRectangle *r = g->i < g->n_rects ? &g->rects[g->i] : NULL;
+        g->i++;
+        if (g_unichar_isspace(c) || !r) {
+            rc = walk_space(g, c);
+            if (rc == DOCVL_OK && c == '\n')
+                rc = line_start(g, g_utf8_next_char(p));
+            continue;
         }
-        t->n_chars++;
-        t->n_bad += is_bad_char(c);
-        classify_char(t, &rects[i], pw, ph, pics);
-        dv_box cb = rect_px(&rects[i], scale);
-        b->box = b->word->len ? dv_box_union(b->box, cb) : cb;
-        g_string_append_unichar(b->word, c);
-        g_string_append_unichar(text, c);
-        prev = &rects[i];
+        classify_char(g->b->t, c, r, &g->page, g->pics);
+        rc = g->rtl_line ? rtl_glyph(g, c, r) : ltr_glyph(g, c, r);
     }
-    return rc ? rc : end_word(b);
+    if (rc == DOCVL_OK)
+        rc = line_end(g);
+    return rc ? rc : end_word(g->b);
 }
 
 /* Undoes hyphenation at line ends ("Maece-\nnas" -> "Maecenas"), as
@@ -149,23 +282,88 @@ static char *dehyphenate(const char *s)
     return g_string_free(o, FALSE);
 }
 
+static char *valid_utf8(char *text)
+{
+    if (!text)
+        return g_strdup("");
+    /* Invalid UTF-8 would derail the walk in step with the boxes. */
+    if (g_utf8_validate(text, -1, NULL))
+        return text;
+    char *fixed = g_utf8_make_valid(text, -1);
+    g_free(text);
+    return fixed;
+}
+
+/* Characters of a selection that have glyphs. */
+static long glyph_count(const char *s)
+{
+    long n = 0;
+    for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        n += !g_unichar_isspace(c) && !is_bidi_mark(c);
+    }
+    return n;
+}
+
+static int has_rtl(const char *s)
+{
+    for (const char *p = s; *p; p = g_utf8_next_char(p))
+        if (dv_text_is_rtl(g_utf8_get_char(p)))
+            return 1;
+    return 0;
+}
+
+/* The page text and its glyph boxes. Poppler's selection flows from the
+ * area's first corner to its second; on a page that it reads right to left
+ * a flow from the top-left corner loses whole lines (the Persian page of
+ * hf_ff3d6e..._pg1.pdf keeps 95 of its 1,850 glyphs), and one from the
+ * top-right corner loses them on left-to-right pages. A page with
+ * right-to-left letters, or with no text read from the top left (a page
+ * of Hebrew lines only), is read both ways and the fuller reading kept. */
+static void select_text(PopplerPage *page, const PopplerRectangle *full, char **text,
+                        PopplerRectangle **rects, guint *n_rects)
+{
+    *text = valid_utf8(poppler_page_get_text(page));
+    if (!poppler_page_get_text_layout(page, rects, n_rects))
+        *n_rects = 0;
+    if (glyph_count(*text) > 0 && !has_rtl(*text))
+        return;
+    PopplerRectangle rtl = {full->x2, full->y1, full->x1, full->y2};
+    char *other = valid_utf8(poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &rtl));
+    PopplerRectangle *other_rects = NULL;
+    guint n_other = 0;
+    if (glyph_count(other) > glyph_count(*text) &&
+        poppler_page_get_text_layout_for_area(page, &rtl, &other_rects, &n_other)) {
+        g_free(*text);
+        g_free(*rects);
+        *text = other;
+        *rects = other_rects;
+        *n_rects = n_other;
+        return;
+    }
+    g_free(other);
+}
+
 static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err *e)
 {
-    PopplerRectangle *rects = NULL;
-    guint n_rects = 0;
-    if (!poppler_page_get_text_layout(page, &rects, &n_rects))
-        n_rects = 0;
     double pw, ph;
     poppler_page_get_size(page, &pw, &ph);
+    glyph_walk g = {.scale = scale, .page = {0, 0, pw, ph}};
+    PopplerRectangle *rects = NULL;
+    select_text(page, &g.page, &t->text, &rects, &g.n_rects);
+    g.rects = rects;
     dv_pictures pics;
     dv_pictures_open(page, &pics);
+    g.pics = &pics;
     word_builder b = {t, 0, g_string_new(NULL), {0, 0, 0, 0}, e};
-    GString *text = g_string_sized_new(strlen(t->text) + 64);
-    int rc = walk_glyphs(rects, n_rects, scale, pw, ph, &pics, text, &b);
+    g.b = &b;
+    g.text = g_string_sized_new(strlen(t->text) + 64);
+    int rc = walk_glyphs(&g);
     g_free(t->text);
-    t->text = dehyphenate(text->str);
-    g_string_free(text, TRUE);
+    t->text = dehyphenate(g.text->str);
+    g_string_free(g.text, TRUE);
     g_string_free(b.word, TRUE);
+    dv_rtl_line_free(&g.line);
     dv_pictures_close(&pics);
     g_free(rects);
     return rc;
@@ -183,14 +381,6 @@ int dv_text_extract(dv_doc *doc, int index, double dpi, dv_page_text *out, dv_er
     PopplerPage *page = dv_doc_poppler_page(doc, index, e);
     if (!page)
         return e->code;
-    char *text = poppler_page_get_text(page);
-    out->text = text ? text : g_strdup("");
-    /* Invalid UTF-8 would derail the walk in step with the boxes. */
-    if (!g_utf8_validate(out->text, -1, NULL)) {
-        char *fixed = g_utf8_make_valid(out->text, -1);
-        g_free(out->text);
-        out->text = fixed;
-    }
     int rc = build_words(page, dpi / 72.0, out, e);
     g_object_unref(page);
     if (rc) {

@@ -24,11 +24,14 @@ int dv_text_mode_parse(const char *s, docvl_text_layer *mode, dv_err *e);
 typedef struct dv_word {
     char *text;          /* UTF-8, owned */
     dv_box box;          /* rendered page pixels */
+    int rtl;             /* 1: on a right-to-left line, whose next word lies to its left */
 } dv_word;
 
 typedef struct dv_page_text {
     char *text;          /* the page's text in Poppler's reading order, word breaks
-                            and line-end hyphenation as pdftotext (no -layout) */
+                            and line-end hyphenation as pdftotext (no -layout);
+                            right-to-left text in logical order, without the
+                            bidirectional marks Poppler wraps it in */
     dv_word *words;
     int n_words;
     int n_chars;         /* non-space characters */
@@ -56,6 +59,19 @@ typedef enum dv_text_verdict {
  * skips the ink checks. */
 dv_text_verdict dv_text_assess(const dv_page_text *t, const dv_layout *layout);
 const char *dv_text_verdict_name(dv_text_verdict v);
+/* The verdict in words for a message about the page ("page 3: ..."). */
+const char *dv_text_verdict_reason(dv_text_verdict v);
+
+/* The resolution of the quick judgement: a page whose layer it finds
+ * usable is read from its layer without the full-resolution rendering;
+ * any other verdict is checked again at full resolution, so the quick
+ * look only saves time (the same decisions on the corpus, tested). */
+#define DV_TEXT_QUICK_DPI 72.0
+
+/* Judges t (word boxes at words_dpi) against page `index` rendered and
+ * analysed at dpi. */
+int dv_text_judge(dv_doc *doc, int index, const dv_page_text *t, double words_dpi, double dpi,
+                  dv_text_verdict *v, dv_err *e);
 
 /* 1 when the page should be read from its text layer, 0 for the model. */
 int dv_text_use_layer(docvl_text_layer mode, dv_text_verdict v);

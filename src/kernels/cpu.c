@@ -2,6 +2,8 @@
 #include "kernels/cpu.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -24,7 +26,7 @@ int dv_cpu_has_avx2_fma(void)
  * every product and every converted KV row. The facts never change during a
  * run, so this once-written table is not state a caller could observe. */
 typedef struct cpu_extras {
-    int f16c, avx_vnni;
+    int f16c, avx_vnni, avx512_vnni, f32_only;
 } cpu_extras;
 
 static cpu_extras extras;
@@ -49,8 +51,11 @@ static void read_extras(void)
     if (dv_cpu_has_avx2_fma()) {
         extras.f16c = cpuid_bit(1, 0, 2, 29);       /* CPUID.1:ECX[29] */
         extras.avx_vnni = cpuid_bit(7, 1, 0, 4);    /* CPUID.(7,1):EAX[4] */
+        extras.avx512_vnni = cpuid_bit(7, 0, 2, 11); /* CPUID.(7,0):ECX[11] */
     }
 #endif
+    const char *k = getenv("DOCVL_KERNELS");
+    extras.f32_only = k && strcmp(k, "f32") == 0;
 }
 
 int dv_cpu_qdot_level(void)
@@ -59,6 +64,12 @@ int dv_cpu_qdot_level(void)
         return 0;
     pthread_once(&extras_once, read_extras);
     return extras.avx_vnni ? 2 : 1;
+}
+
+int dv_cpu_qgemm_level(void)
+{
+    pthread_once(&extras_once, read_extras);
+    return !extras.f32_only && extras.avx512_vnni && dv_cpu_has_avx512() ? 2 : 0;
 }
 
 int dv_cpu_has_f16c(void)

@@ -8,6 +8,11 @@ int dv_cpu_has_avx2_fma(void);
 
 /* The best form of dv_qdot this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-VNNI. */
 int dv_cpu_qdot_level(void);
+/* The best form of the integer many-row products (kernels/qgemm.h) this CPU
+ * runs: 0 none (quantized weights' many-row products widen f32 panels for
+ * sgemm), 2 AVX-512 VNNI. DOCVL_KERNELS=f32 in the environment (read once)
+ * gives 0 whatever the CPU: the f32 products, for comparisons. */
+int dv_cpu_qgemm_level(void);
 /* Whether this CPU converts halves in hardware (F16C, with AVX2+FMA). */
 int dv_cpu_has_f16c(void);
 /* Whether this CPU runs AVX-512 F, BW, VL, DQ and CD (Skylake-SP and later). */

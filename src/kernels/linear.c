@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kernels/qgemm.h"
 #include "kernels/vmath.h"
 
 /* Products of at most this many rows read the stored weight directly (each
@@ -344,6 +345,81 @@ static int chunk_rows_for(const dv_linear *L, int threads, int stored_f32)
     return grain > 0 ? grain : 1;
 }
 
+/* ---- many-row products of quantized weights: integer products ----
+ * The activations are quantized once (split over the pool), then each thread
+ * takes chunks of weight rows, repacks DV_QG_NR of them at a time into its
+ * scratch and runs the integer kernel over every activation row. */
+
+typedef struct qg_job {
+    const dv_linear *L;
+    const float *x;
+    float *y;
+    dv_qg_act a;
+    dv_act act;
+    dv_pool *pool;
+    int level;
+} qg_job;
+
+static void qg_quantize_part(void *arg, int lo, int hi)
+{
+    const qg_job *j = arg;
+    dv_qg_quantize_rows(j->x, j->L->in, lo, hi, &j->a);
+}
+
+static void qg_chunk(void *arg, int part, int lo, int hi)
+{
+    const qg_job *j = arg;
+    const dv_linear *L = j->L;
+    size_t panel_floats = (dv_qg_panel_bytes(L->in) + sizeof(float) - 1) / sizeof(float);
+    void *panel = dv_pool_scratch(j->pool, part, panel_floats);
+    if (!panel) {
+        chunk_rows(L, j->x, j->a.n, j->y, lo, hi);
+    } else {
+        for (int g = lo; g < hi; g += DV_QG_NR) {
+            int rows = hi - g < DV_QG_NR ? hi - g : DV_QG_NR;
+            dv_qg_pack(L->qfmt, L->q, L->in, g, rows, panel, j->level);
+            dv_qgemm_group(panel, &j->a, j->y + g, (size_t)L->out, rows, j->level);
+        }
+    }
+    epilogue(L, j->a.n, j->y, lo, hi, j->act);
+}
+
+/* 1 done, 0 when these are not products for the integer kernel (weights not
+ * quantized, no pool, a CPU without it, DOCVL_KERNELS=f32, no memory). */
+static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, const float *x,
+                         int n, dv_act act, const dv_ctx *ctx)
+{
+    int level = dv_cpu_qgemm_level();
+    dv_pool *pool = ctx ? ctx->pool : NULL;
+    if (level < 2 || !pool)
+        return 0;
+    for (int m = 0; m < count; m++)
+        if (L[m]->qfmt == DV_QNONE || L[m]->in != L[0]->in)
+            return 0;
+    int nb = dv_qblocks(L[0]->in);
+    qg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0],
+                 .a = { .n = n, .nb = nb } };
+    j.a.q = malloc((size_t)n * (size_t)nb * DV_QBLOCK);
+    j.a.d = malloc((size_t)n * (size_t)nb * sizeof *j.a.d);
+    if (!j.a.q || !j.a.d) {
+        free(j.a.q);
+        free(j.a.d);
+        return 0;
+    }
+    dv_pool_for(pool, n, 16, qg_quantize_part, &j);
+    int threads = dv_pool_threads(pool);
+    for (int m = 0; m < count; m++) {
+        j.L = L[m];
+        j.y = y[m];
+        /* eight chunks a thread: one held up by another tenant costs little */
+        int grain = round_up((L[m]->out + 8 * threads - 1) / (8 * threads), DV_QG_NR);
+        dv_pool_for_parts(pool, L[m]->out, grain, qg_chunk, &j);
+    }
+    free(j.a.q);
+    free(j.a.d);
+    return 1;
+}
+
 void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, dv_act act,
                            const dv_ctx *ctx)
 {
@@ -351,6 +427,8 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
         epilogue(L, n, y, 0, L->out, act);
         return;
     }
+    if (forward_qgemm(&L, &y, 1, x, n, act, ctx))
+        return;
     dv_ctx_apply(ctx);
     dv_pool *pool = ctx ? ctx->pool : NULL;
     int stored_f32 = L->dtype == DV_F32 && L->qfmt == DV_QNONE;
@@ -387,6 +465,8 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
             epilogue(L[m], n, y[m], 0, L[m]->out, DV_ACT_NONE);
         return;
     }
+    if (count > 0 && forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx))
+        return;
     for (int m = 0; m < count; m++)
         dv_linear_forward(L[m], x, n, y[m], ctx);
 }

@@ -32,10 +32,10 @@ static int get(const dv_checkpoint *ck, const dv_tref *t, const dv_tensor **out,
     return dv_checkpoint_get(ck, t->name, t->ndim, t->shape, out, e);
 }
 
-/* Widened: the file's copy is not read again. */
+/* Widened or quantized: the file's copy is not read again. */
 static void release_widened(const dv_checkpoint *ck, const dv_linear *L, const dv_tensor *w)
 {
-    if (L->w_owned && dv_checkpoint_is_mapped(ck, w))
+    if ((L->w_owned || L->qfmt != DV_QNONE) && dv_checkpoint_is_mapped(ck, w))
         dv_release_mapped(w->data, w->nbytes);
 }
 
@@ -58,12 +58,15 @@ static int bind_row(const dv_config *cfg, const dv_checkpoint *ck, const dv_plac
         return rc;
     switch (r->kind) {
     case DV_KIND_LINEAR:
-        if (!(rc = dv_linear_bind(f, w, b, widen, e)))
+        rc = dv_linear_bind(f, w, b, widen == DV_TOWERS_F32, e);
+        if (!rc && widen == DV_TOWERS_Q8)
+            rc = dv_linear_quantize(f, DV_Q8, NULL, e);
+        if (!rc)
             release_widened(ck, f, w);
         return rc;
     case DV_KIND_CONV: {
         dv_conv2d *c = f;
-        if (!(rc = dv_conv2d_bind(c, w, b, (int)wt.stride, r->pad, widen, e)))
+        if (!(rc = dv_conv2d_bind(c, w, b, (int)wt.stride, r->pad, widen != DV_TOWERS_STORED, e)))
             release_widened(ck, &c->lin, w);
         return rc;
     }

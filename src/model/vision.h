@@ -10,9 +10,14 @@
 
 typedef struct dv_vision dv_vision;   /* bound weights of towers + aligner */
 
+/* How the towers' and the aligner's matrices are held (dv_vision_bind's
+ * widen): as stored, widened to f32, or quantized to q8 blocks at load, so
+ * their products run as int8 products (kernels/qgemm.h; convolutions stay
+ * f32). */
+enum { DV_TOWERS_STORED = 0, DV_TOWERS_F32 = 1, DV_TOWERS_Q8 = 2 };
+
 /* Binds and checks every vision/aligner tensor (name and shape; error names
- * the tensor, expected vs found shape and the file). widen: 16-bit weights
- * widened to f32 at load (the 1.3B), else kept 16-bit. */
+ * the tensor, expected vs found shape and the file). widen: DV_TOWERS_*. */
 int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision **out,
                    dv_err *e);
 void dv_vision_free(dv_vision *v);

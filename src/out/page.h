@@ -17,6 +17,8 @@ typedef struct dv_page_line {
     dv_box box;
     dv_page_word *words;
     int n_words;
+    int bullet;             /* > 0: the line starts a list item, and its first word's
+                               first `bullet` bytes are the bullet (Markdown "- ") */
 } dv_page_line;
 
 /* A block is a column-or-paragraph region: hOCR's ocr_carea + ocr_par. */
@@ -24,6 +26,7 @@ typedef struct dv_page_block {
     dv_box box;
     dv_page_line *lines;
     int n_lines;
+    int heading;            /* 1-6: a heading of that level (Markdown #); 0: a paragraph */
 } dv_page_block;
 
 /* A table found in a text-layer page's word boxes (doc/tables.h). */
@@ -47,6 +50,9 @@ typedef struct dv_page_tables {
 typedef enum dv_page_source {
     DV_SRC_TEXT_LAYER,      /* read exactly from the PDF */
     DV_SRC_MODEL,           /* transcribed by the model */
+    DV_SRC_MODEL_LINES,     /* transcribed by the model one text line at a time
+                               (--tiles lines): plain text in blocks, lines and
+                               words with boxes, written as text-layer pages are */
     DV_SRC_NONE,            /* nothing could be read (failed page) */
 } dv_page_source;
 

@@ -6,22 +6,32 @@
  * by the model, the tiles' text joined in reading order and, for hOCR, laid
  * on the detected text lines. A tile whose output loops is retried once with
  * sampling, then counted failed and replaced by the text layer's words
- * inside it when the page has a layer. */
+ * inside it when the page has a layer.
+ *
+ * With --tiles lines (the default for a model that reads lines) the layout's
+ * text lines are cut into segments of the model's input shape instead
+ * (doc/linecut.h), each read as a tile is, and the page is assembled from
+ * the lines (pipeline/linepage.h); a segment the reader fails on is a failed
+ * tile too, and the rest of the page goes on. */
 #include "pipeline/pipeline.h"
 
 #include <glib.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "doc/document.h"
+#include "doc/furniture.h"
 #include "doc/layout.h"
+#include "doc/linecut.h"
 #include "doc/orient.h"
 #include "doc/pages.h"
 #include "doc/tables.h"
 #include "doc/textlayer.h"
 #include "doc/tiles.h"
+#include "pipeline/linepage.h"
 #include "pipeline/text.h"
 
 /* The per-tile instructions (documented in man/docvl.1 and docs/cli.md). */
@@ -32,6 +42,12 @@
     "Convert this document image to Markdown, in reading order. Use # headings, lists and "     \
     "emphasis where the document has them, and write tables as HTML <table> elements. "         \
     "Output only the Markdown."
+
+/* A line handed to a model that does not read lines is scaled into its
+ * input whole: its text keeps at least this many pixels of height there. */
+#define DV_LINE_MIN_PX 32.0
+/* See level(). */
+#define LEVEL_DRIFT 0.5
 
 const char *dv_pipeline_default_prompt(docvl_format f)
 {
@@ -51,6 +67,7 @@ typedef struct run {
     docvl_progress prog;
     gint64 tile_start_us;
     gint64 page_deadline_us;    /* 0: no page timeout */
+    dv_furniture *furniture;    /* md without keep_furniture: what leaves it out */
 } run;
 
 /* failure: a page or tile was lost (the run's status becomes 5), as
@@ -82,16 +99,23 @@ static void report(run *r)
 
 static int need_reader(run *r, int page_no, dv_err *e)
 {
-    if (r->reader)
-        return DOCVL_OK;
-    int rc = r->src.available
-        ? r->src.get(r->src.user, &r->reader, e)
-        : dv_fail(e, DOCVL_EMODEL,
-                  "page %d has no text layer and needs the model, but no model was given",
-                  page_no);
-    if (rc)
+    int rc = r->reader ? DOCVL_OK
+             : r->src.available
+             ? r->src.get(r->src.user, &r->reader, e)
+             : dv_fail(e, DOCVL_EMODEL,
+                       "page %d has no text to copy and needs the model, but no model was given",
+                       page_no);
+    if (rc) {
         *r->stage = DOCVL_STAGE_MODEL;
-    return rc;
+        return rc;
+    }
+    /* a line reader was trained to transcribe lines, never to answer */
+    if (r->o->ask && r->reader->reads_lines) {
+        *r->stage = DOCVL_STAGE_OPTIONS;
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "--ask: this model reads text lines and cannot "
+                       "answer questions; ask with a DeepSeek-VL chat model (--model DIR)");
+    }
+    return DOCVL_OK;
 }
 
 static int past_deadline(const run *r)
@@ -159,6 +183,38 @@ static const char *instruction_of(const docvl_params *o)
     return o->prompt ? o->prompt : dv_pipeline_default_prompt(o->format);
 }
 
+/* A line is plain text whatever the output format (the writers make the
+ * Markdown and hOCR from the lines): the user's prompt, else what the model
+ * declares it was trained to read with, else the plain-text prompt. */
+static const char *line_instruction(const run *r)
+{
+    if (r->o->prompt)
+        return r->o->prompt;
+    return r->reader->instruction ? r->reader->instruction : PROMPT_TEXT;
+}
+
+/* Text lines instead of tiles: asked for, or the default for a model that
+ * reads lines. Questions are asked about the whole page. */
+static int reads_by_line(const run *r)
+{
+    if (r->o->ask || r->o->tiles == DOCVL_TILES_OFF)
+        return 0;
+    return r->o->tiles == DOCVL_TILES_LINES || r->reader->reads_lines;
+}
+
+/* The widest crop per unit of height a segment may have. A line model
+ * scales the crop to its input's height: the input's aspect, less a little
+ * for rounding. Any other model fits the crop into its input whole: the
+ * text must keep DV_LINE_MIN_PX of height there. */
+static double line_aspect(const dv_tile_reader *rd)
+{
+    double w = rd->input_w > 0 ? rd->input_w : rd->image_size;
+    double h = rd->input_h > 0 ? rd->input_h : rd->image_size;
+    if (rd->reads_lines)
+        return fmax(1.0, 0.97 * w / h);
+    return fmax(1.0, fmax(w / h, w / DV_LINE_MIN_PX));
+}
+
 /* Copies box b of the page (clipped) into a new image: the tile. */
 static int crop(const dv_image *im, dv_box b, dv_image *out, dv_err *e)
 {
@@ -182,6 +238,7 @@ typedef struct page_work {
     dv_layout lay;
     int rendered;
     int turned;         /* clockwise quarter turns applied for the model, in degrees */
+    int levelled;       /* the page was deskewed for reading by lines */
 } page_work;
 
 static void page_work_free(page_work *pw)
@@ -205,6 +262,16 @@ static int render(run *r, page_work *pw, dv_err *e)
     return rc;
 }
 
+/* The page's pixels become im (taken), analysed again. */
+static int replace_page(page_work *pw, dv_image im, dv_err *e)
+{
+    dv_image_free(&pw->rp.image);
+    pw->rp.image = im;
+    dv_layout_free(&pw->lay);
+    memset(&pw->lay, 0, sizeof pw->lay);
+    return dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
+}
+
 /* Pages scanned sideways or upside down are turned upright before the
  * model sees them, and analysed again; boxes then refer to the turned page.
  * Weak evidence leaves the page as it is. */
@@ -218,13 +285,36 @@ static int upright(run *r, page_work *pw, dv_err *e)
     int rc = dv_orient_rotate(&pw->rp.image, deg, &turned, e);
     if (rc)
         return rc;
-    dv_image_free(&pw->rp.image);
-    pw->rp.image = turned;
-    dv_layout_free(&pw->lay);
-    memset(&pw->lay, 0, sizeof pw->lay);
     pw->turned = deg;
     warn(r, 0, "page %d: turned %d degrees clockwise to read it", pw->index + 1, deg);
-    return dv_layout_analyze(&pw->rp.image, NULL, &pw->lay, e);
+    return replace_page(pw, turned, e);
+}
+
+/* The widest text line's rise over its width on the page as analysed. */
+static double skew_drift(const dv_layout *l)
+{
+    int widest = 0;
+    for (int i = 0; i < l->n_lines; i++)
+        widest = dv_imax(widest, dv_box_w(l->lines[i]));
+    return widest * tan(fabs(l->skew_deg) * G_PI / 180);
+}
+
+/* Lines are cut along rows of pixels: a page the layout found skewed is
+ * levelled first when its widest line rises by more than LEVEL_DRIFT
+ * character heights (the line boxes enclose the slope, taking in the lines
+ * around), and its boxes then refer to the levelled page. Less skew is
+ * left alone: resampling softens the type, and a levelled page's crops no
+ * longer match the text layer's word boxes. */
+static int level(page_work *pw, dv_err *e)
+{
+    if (!pw->lay.deskewed || skew_drift(&pw->lay) <= LEVEL_DRIFT * pw->lay.char_h)
+        return DOCVL_OK;
+    dv_image lev = { 0 };
+    int rc = dv_orient_deskew(&pw->rp.image, pw->lay.skew_deg, &lev, e);
+    if (rc)
+        return rc;
+    pw->levelled = 1;
+    return replace_page(pw, lev, e);
 }
 
 /* hOCR needs boxes: a tile's text lines go on the text lines detected
@@ -259,9 +349,10 @@ static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, 
 {
     (*failed)++;
     r->st->tiles_failed++;
-    /* the layer's boxes are those of the page as stored, not turned */
-    char *layer = pw->pt.n_chars > 0 && !pw->turned ? dv_pipeline_text_in_box(&pw->pt, box)
-                                                     : NULL;
+    /* the layer's boxes are those of the page as stored, not turned or
+     * levelled */
+    int same_page = !pw->turned && !pw->levelled;
+    char *layer = pw->pt.n_chars > 0 && same_page ? dv_pipeline_text_in_box(&pw->pt, box) : NULL;
     int has = layer && *layer;
     warn(r, 1, "page %d, tile %d of %d: the model's output kept repeating itself (also "
                   "when sampled); %s", r->prog.page_no, t + 1, n,
@@ -275,6 +366,16 @@ static char *failed_tile(run *r, const page_work *pw, dv_box box, int t, int n, 
     return NULL;
 }
 
+/* Progress at the start of tile t of n (0-based). */
+static void start_tile(run *r, int t, int n)
+{
+    r->prog.tile = t + 1;
+    r->prog.tokens = 0;
+    r->prog.tokens_per_s = 0;
+    r->prog.fraction = (r->prog.page - 1 + (double)t / n) / r->prog.n_pages;
+    report(r);
+}
+
 /* Reads every tile of the page; *failed counts tiles that looped. */
 static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, int *failed,
                       dv_err *e)
@@ -285,11 +386,7 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
     int rc = dv_tiles_make(&pw->lay, &to, &tiling, e);
     r->prog.n_tiles = rc == DOCVL_OK ? tiling.n_tiles : 0;
     for (int t = 0; rc == DOCVL_OK && t < tiling.n_tiles; t++) {
-        r->prog.tile = t + 1;
-        r->prog.tokens = 0;
-        r->prog.tokens_per_s = 0;
-        r->prog.fraction = (r->prog.page - 1 + (double)t / tiling.n_tiles) / r->prog.n_pages;
-        report(r);
+        start_tile(r, t, tiling.n_tiles);
         if (past_deadline(r)) {
             rc = timed_out(r, e);
             break;
@@ -316,6 +413,68 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
     return rc;
 }
 
+/* One segment of a line; its text, or NULL when it was left out: looped
+ * twice or the reader failed on it (both reported and counted as failed
+ * tiles; a loop falls back to the text layer as tiles do). Only an
+ * interrupt or the page's timeout is an error. */
+static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv_segment *seg,
+                        int t, int n, int *failed, char **text, dv_err *e)
+{
+    *text = NULL;
+    dv_image im = { 0 };
+    int rc = dv_segment_image(&pw->rp.image, line, seg, &im, e);
+    if (rc == DOCVL_OK)
+        rc = read_tile(r, &im, line_instruction(r), text, e);
+    dv_image_free(&im);
+    r->st->tiles++;
+    if (rc && (cancelled(r) || past_deadline(r)))
+        return rc;
+    if (rc) {
+        (*failed)++;
+        r->st->tiles_failed++;
+        warn(r, 1, "page %d, tile %d of %d: %s; tile left out", r->prog.page_no, t + 1, n,
+             e->msg);
+        dv_err_clear(e);
+    } else if (!*text) {
+        *text = failed_tile(r, pw, seg->ink, t, n, failed);
+        for (char *c = *text; c && *c; c++)
+            *c = *c == '\n' ? ' ' : *c;
+    }
+    return DOCVL_OK;
+}
+
+/* Reads every text line of the page, segment by segment (doc/linecut.h),
+ * and lays the text on the lines' ink (pipeline/linepage.h). */
+static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv_err *e)
+{
+    dv_line_cuts cuts;
+    int rc = level(pw, e);
+    if (rc == DOCVL_OK)
+        rc = dv_lines_cut(&pw->rp.image, &pw->lay, line_aspect(r->reader), &cuts, e);
+    if (rc)
+        return rc;
+    int n = cuts.n_segs, t = 0;
+    char **texts = g_new0(char *, n + 1);
+    r->prog.n_tiles = n;
+    for (int i = 0; rc == DOCVL_OK && i < cuts.n_lines; i++)
+        for (int s = 0; rc == DOCVL_OK && s < cuts.lines[i].n_segs; s++, t++) {
+            start_tile(r, t, n);
+            rc = past_deadline(r) ? timed_out(r, e)
+                                  : read_segment(r, pw, &cuts.lines[i], &cuts.lines[i].segs[s],
+                                                 t, n, failed, &texts[t], e);
+        }
+    if (rc == DOCVL_OK) {
+        dv_page_clear_content(pg);
+        dv_line_page_fill(&cuts, texts, pg);
+        pg->source = DV_SRC_MODEL_LINES;
+    }
+    for (int k = 0; k < n; k++)
+        free(texts[k]);
+    g_free(texts);
+    dv_line_cuts_free(&cuts);
+    return rc;
+}
+
 static int model_page(run *r, page_work *pw, dv_page_result *pg, int *failed, dv_err *e)
 {
     int rc = render(r, pw, e);
@@ -326,6 +485,8 @@ static int model_page(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
     pg->width = pw->rp.image.w;
     pg->height = pw->rp.image.h;
     pg->dpi = pw->rp.dpi;
+    if (reads_by_line(r))
+        return read_lines(r, pw, pg, failed, e);
     GString *text = g_string_new(NULL);
     rc = read_tiles(r, pw, pg, text, failed, e);
     g_free(pg->text);
@@ -365,6 +526,7 @@ static int read_with_model(run *r, page_work *pw, dv_page_result *pg, dv_err *e)
         dv_err_clear(e);
         *r->stage = DOCVL_STAGE_NONE;
         failed_page(r, pw, pg, "it needs the model, but no model was given");
+        r->st->pages_without_model++;
         return DOCVL_OK;
     }
     if (rc)
@@ -391,13 +553,20 @@ static int use_layer(run *r, page_work *pw)
     if (o->text_layer == DOCVL_TEXT_LAYER_OFF || o->ask || pw->pt.n_chars == 0)
         return 0;
     dv_err e = { 0 };
+    /* a layer that a quick low-resolution look finds usable is used;
+     * doubts are settled at full resolution */
+    dv_text_verdict quick;
+    if (dv_text_judge(r->doc, pw->index, &pw->pt, o->dpi, DV_TEXT_QUICK_DPI, &quick, &e) ==
+            DOCVL_OK && quick == DV_TEXTLAYER_USABLE)
+        return 1;
+    dv_err_clear(&e);
     dv_text_verdict v = dv_text_assess(&pw->pt, render(r, pw, &e) ? NULL : &pw->lay);
     if (dv_text_use_layer(DOCVL_TEXT_LAYER_AUTO, v))
         return 1;
     if (r->src.available)
         return 0;
-    warn(r, 0, "page %d: text layer looks %s, but there is no model: using it anyway",
-         pw->index + 1, dv_text_verdict_name(v));
+    warn(r, 0, "page %d: %s; without a model its text is used as it is", pw->index + 1,
+         dv_text_verdict_reason(v));
     return 1;
 }
 
@@ -407,7 +576,8 @@ static int use_layer(run *r, page_work *pw)
 static int find_tables(const run *r, dv_page_result *pg, dv_err *e)
 {
     const docvl_params *o = r->o;
-    if (!o->text_tables || pg->source != DV_SRC_TEXT_LAYER ||
+    if (!o->text_tables ||
+        (pg->source != DV_SRC_TEXT_LAYER && pg->source != DV_SRC_MODEL_LINES) ||
         (o->format != DOCVL_FORMAT_MARKDOWN && o->format != DOCVL_FORMAT_HOCR))
         return DOCVL_OK;
     return dv_text_tables_find(pg, &pg->tables, e);
@@ -425,6 +595,13 @@ static void page_init(run *r, int index, dv_page_result *pg)
     pg->image = g_path_get_basename(strcmp(r->input, "-") ? r->input : "stdin");
 }
 
+/* The page's trial run refused it (doc/guard.c): too slow or too big to
+ * draw, or Poppler fails on it. */
+static int page_refused(const dv_err *te)
+{
+    return te->code == DOCVL_ELIMIT || te->code == DOCVL_EFORMAT;
+}
+
 static int do_page(run *r, int index, dv_err *e)
 {
     page_work pw;
@@ -436,12 +613,19 @@ static int do_page(run *r, int index, dv_err *e)
     dv_err te = { 0 };
     /* read in every mode: with --text-layer off it is only the fallback of
      * tiles the model fails on */
-    if (dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te) &&
-        r->o->text_layer != DOCVL_TEXT_LAYER_OFF)
+    int unreadable = dv_text_extract(r->doc, index, pg.dpi, &pw.pt, &te);
+    if (unreadable && r->o->text_layer != DOCVL_TEXT_LAYER_OFF && !page_refused(&te))
         warn(r, 0, "page %d: text layer unreadable: %s", index + 1, te.msg);
-    if (use_layer(r, &pw)) {
+    if (page_refused(&te)) {
+        /* no model could read it either; te names the page already */
+        char *own = g_strdup_printf("page %d: ", index + 1);
+        failed_page(r, &pw, &pg, g_str_has_prefix(te.msg, own) ? te.msg + strlen(own) : te.msg);
+        g_free(own);
+    } else if (use_layer(r, &pw)) {
         if (pw.pt.n_chars == 0)
-            warn(r, 0, "page %d has no text layer: written empty", index + 1);
+            warn(r, 0, "page %d has no text to copy: written empty", index + 1);
+        if (r->furniture)
+            rc = dv_furniture_strip(r->furniture, index, pg.dpi, &pw.pt, NULL, e);
         layer_page(&pw, &pg);
     } else {
         rc = read_with_model(r, &pw, &pg, e);
@@ -468,6 +652,8 @@ static int open_doc(run *r, dv_err *e)
         dv_doc_set_trial_seconds(r->doc, 0);
     if (rc == DOCVL_OK && dv_doc_page_count(r->doc) <= 0)
         rc = dv_fail(e, DOCVL_EFORMAT, "the document has no pages");
+    if (rc == DOCVL_OK && r->o->format == DOCVL_FORMAT_MARKDOWN && !r->o->keep_furniture)
+        rc = dv_furniture_new(r->doc, &r->furniture, e);
     if (rc)
         *r->stage = DOCVL_STAGE_INPUT;
     return rc;
@@ -512,6 +698,7 @@ int dv_pipeline_run(const docvl_params *params, dv_reader_source src, const char
     if (rc && *stage == DOCVL_STAGE_NONE)
         *stage = DOCVL_STAGE_OTHER;
     free(idx);
+    dv_furniture_free(r.furniture);
     dv_doc_close(r.doc);
     return rc;
 }

@@ -4,11 +4,13 @@
 #include <glib.h>
 #include <string.h>
 
-static int same_line(const dv_page_line *l, dv_box w)
+/* A right-to-left word (rtl) continues its line leftwards. */
+static int same_line(const dv_page_line *l, dv_box w, int rtl)
 {
     const dv_page_word *last = &l->words[l->n_words - 1];
     double h = w.y1 - w.y0;
-    return dv_box_overlap_y(l->box, w) >= 0.5 * h && w.x0 >= last->box.x0;
+    int onward = rtl ? w.x1 <= last->box.x1 : w.x0 >= last->box.x0;
+    return dv_box_overlap_y(l->box, w) >= 0.5 * h && onward;
 }
 
 static int new_block(const dv_page_line *prev, dv_box w)
@@ -23,7 +25,7 @@ void dv_pipeline_text_page(const dv_page_text *t, dv_page_result *p)
     dv_page_line *line = NULL;
     for (int i = 0; i < t->n_words; i++) {
         dv_box w = t->words[i].box;
-        if (!line || !same_line(line, w)) {
+        if (!line || !same_line(line, w, t->words[i].rtl)) {
             if (!blk || new_block(line, w))
                 blk = dv_page_add_block(p, w);
             line = dv_page_block_add_line(blk, w);

@@ -9,7 +9,7 @@
 /* Adds t's text and its words, grouped, to p (whose blocks must be empty).
  * A word continues the current line when it overlaps the line vertically
  * by at least half its height and does not start left of the line's last
- * word; a line starts a new block after a gap taller than the line before
+ * word (end right of it, for right-to-left words); a line starts a new block after a gap taller than the line before
  * it, or when it starts above that line (a new column). */
 void dv_pipeline_text_page(const dv_page_text *t, dv_page_result *p);
 

@@ -73,7 +73,9 @@ static void test_model_missing(void)
     cli_result r = CLI(NULL, scan);
     g_assert_cmpint(r.status, ==, 4);
     g_assert_nonnull(strstr(r.err, "huggingface-cli download"));
-    g_assert_cmpstr(r.out, ==, "");
+    /* the page that cannot be read is written empty and the run goes on
+     * (issue #17): only its form feed, no text */
+    g_assert_cmpstr(r.out, ==, "\f");
     cli_result_free(&r);
     r = CLI(NULL, "--text-layer", "off", "-m", "/nonexistent/model", pdf);
     g_assert_cmpint(r.status, ==, 4);
@@ -83,6 +85,50 @@ static void test_model_missing(void)
     g_assert_cmpint(r.status, ==, 4);
     cli_result_free(&r);
     g_free(scan);
+    g_free(pdf);
+}
+
+/* Several inputs on standard output: each document after the first starts
+ * with a form feed, and in md with a comment naming its file (several hOCR
+ * documents are refused there: one XHTML document each, -o DIR). */
+static void test_several_on_stdout(void)
+{
+    char *pdf = sample("born-digital.pdf"), *table = sample("table.pdf");
+    cli_result r = CLI(NULL, pdf, table);
+    g_assert_cmpint(r.status, ==, 0);
+    char *second = strstr(r.out, "\f\f");   /* 4 pages, then the mark */
+    g_assert_nonnull(second);
+    g_assert_cmpint(count_char(r.out, '\f'), ==, 4 + 1 + 1);
+    g_assert_nonnull(strstr(second, "Animal"));
+    cli_result_free(&r);
+    r = CLI(NULL, "-f", "md", pdf, table);
+    char *first = g_strdup_printf("<!-- document %s -->\n\n<!-- page 1 -->", pdf);
+    char *next = g_strdup_printf("\f\n<!-- document %s -->\n\n<!-- page 1 -->", table);
+    g_assert_true(g_str_has_prefix(r.out, first));
+    g_assert_nonnull(strstr(r.out, next));
+    cli_result_free(&r);
+    r = CLI(NULL, "-f", "hocr", pdf, table);
+    g_assert_cmpint(r.status, ==, 2);
+    cli_result_free(&r);
+    /* one input: nothing added */
+    r = CLI(NULL, "-f", "md", table);
+    g_assert_true(g_str_has_prefix(r.out, "<!-- page 1 -->"));
+    cli_result_free(&r);
+    g_free(first);
+    g_free(next);
+    g_free(pdf);
+    g_free(table);
+}
+
+/* An encrypted PDF's message says how to give the password. */
+static void test_encrypted_hint(void)
+{
+    char *pdf = test_data("corpus/malformed/password-example.pdf");
+    cli_result r = CLI(NULL, pdf);
+    g_assert_cmpint(r.status, ==, 3);
+    g_assert_nonnull(strstr(r.err, "encrypted"));
+    g_assert_nonnull(strstr(r.err, "--password"));
+    cli_result_free(&r);
     g_free(pdf);
 }
 
@@ -190,8 +236,11 @@ static void test_output_file(void)
     g_assert_true(g_file_get_contents(out, &text, NULL, NULL));
     g_assert_cmpint(count_char(text, '\f'), ==, 4);
     cli_result_free(&r);
-    /* a failing run leaves the old file alone and no temporary behind */
-    r = CLI(NULL, "-o", out, "--pages", "1", scan);
+    /* a failing run leaves the old file alone and no temporary behind (a
+     * model that cannot be loaded fails the run; a page that needs the
+     * missing model fails alone and the run goes on, issue #17) */
+    r = CLI(NULL, "-o", out, "--pages", "1", "--text-layer", "off", "-m", "/nonexistent/model",
+            scan);
     g_assert_cmpint(r.status, ==, 4);
     char *again;
     g_assert_true(g_file_get_contents(out, &again, NULL, NULL));
@@ -200,7 +249,7 @@ static void test_output_file(void)
     cli_result_free(&r);
     /* a fresh -o that fails is never created */
     char *out2 = g_build_filename(dir, "never.txt", NULL);
-    r = CLI(NULL, "-o", out2, scan);
+    r = CLI(NULL, "-o", out2, "--text-layer", "off", "-m", "/nonexistent/model", scan);
     g_assert_cmpint(r.status, ==, 4);
     g_assert_false(g_file_test(out2, G_FILE_TEST_EXISTS));
     g_assert_cmpint(dir_entries(dir), ==, 1);
@@ -310,6 +359,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/input-errors", test_input_errors);
     g_test_add_func("/cli/model-missing", test_model_missing);
     g_test_add_func("/cli/text", test_text);
+    g_test_add_func("/cli/several-on-stdout", test_several_on_stdout);
+    g_test_add_func("/cli/encrypted-hint", test_encrypted_hint);
     g_test_add_func("/cli/markdown", test_markdown);
     g_test_add_func("/cli/hocr", test_hocr);
     g_test_add_func("/cli/stdin", test_stdin);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "clitest.h"
+#include "mkmodel/mkmodel.h"
 #include "weights/safetensors.h"
 #include "text/tokenizer.h"
 
@@ -35,7 +36,8 @@ static void test_text_and_markdown(void)
 }
 
 /* Tiles: a scanned page larger than the model's 384-pixel input is cut into
- * several tiles, each reported in the progress lines. */
+ * several tiles, each reported in the progress lines; text lines are many
+ * more reads. */
 static void test_tiles(void)
 {
     char *m = tiny_model(), *scan = sample("scan.pdf");
@@ -58,6 +60,17 @@ static void test_tiles(void)
     g_assert_true(g_regex_match(re, r.err, 0, &mi));
     n = g_match_info_fetch(mi, 1);
     g_assert_cmpint(atoi(n), ==, 1);
+    g_free(n);
+    g_match_info_free(mi);
+    cli_result_free(&r);
+    /* --tiles lines with a square model: a read per line segment, more
+     * than the page's text lines (its long lines are cut) */
+    r = CLI(NULL, "-m", m, "--max-tokens", "2", "--progress", "always", "--dpi", "100", "--tiles",
+            "lines", scan);
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_true(g_regex_match(re, r.err, 0, &mi));
+    n = g_match_info_fetch(mi, 1);
+    g_assert_cmpint(atoi(n), >, 40);
     g_free(n);
     g_match_info_free(mi);
     g_regex_unref(re);
@@ -228,6 +241,15 @@ static void test_loop_fails_tile(void)
     g_assert_nonnull(strstr(r.out, "Hello, here is some text without a meaning."));
     g_assert_cmpint(count_char(r.out, '\f'), ==, 1);
     cli_result_free(&r);
+    /* read by lines, each looping segment is a failed tile that falls back
+     * to the layer's words on its ink */
+    r = CLI(NULL, "-m", m, "--max-tokens", "40", "--tiles", "lines", "--text-layer", "off",
+            "--pages", "1", "--dpi", "72", pdf);
+    g_assert_cmpint(r.status, ==, 5);
+    g_assert_nonnull(strstr(r.err, "page 1, tile 1 of"));
+    g_assert_nonnull(strstr(r.err, "using the text layer there"));
+    g_assert_nonnull(strstr(r.out, "Hello, here is some text without a meaning."));
+    cli_result_free(&r);
     g_free(pdf);
     g_free(out);
     g_free(m);
@@ -329,7 +351,9 @@ static void test_inputs_one_load(void)
     char *rot = test_data("cli/phototest-rotated-L.png");
     cli_result r = CLI(NULL, "-v", "-m", m, "--max-tokens", "2", "--tiles", "off", img, rot, img);
     g_assert_cmpint(r.status, ==, 0);
-    g_assert_cmpint(count_char(r.out, '\f'), ==, 3);
+    /* one per page, and one before each document after the first (the
+     * documents' mark on stdout, issue #17) */
+    g_assert_cmpint(count_char(r.out, '\f'), ==, 3 + 2);
     g_assert_nonnull(strstr(r.err, "3 pages (3 by the model), 0 failed; 3 tiles, 0 failed; "
                                    "1 model load\n"));
     cli_result_free(&r);
@@ -338,9 +362,31 @@ static void test_inputs_one_load(void)
     g_free(rot);
 }
 
+/* A model that reads lines was never taught to answer: --ask says so
+ * (usage, status 2) instead of feeding it a whole page. */
+static void test_ask_line_model(void)
+{
+    char *dir = test_tmpdir(), *img = sample("phototest.tif");
+    char *m = g_build_filename(dir, "line-model", NULL);
+    dv_mkmodel_opts mo = { .out_dir = m, .arch = "tiny-siglip", .dtype = DV_F32, .seed = 4,
+                           .shards = 1, .quiet = 1, .image_h = 32, .image_w = 512, .patch = 8,
+                           .reads_lines = 1, .instruction = "", .system_prompt = "" };
+    dv_err e = {0};
+    if (dv_mkmodel(&mo, &e))
+        g_error("mkmodel: %s", e.msg);
+    cli_result r = CLI(NULL, "-m", m, "--ask", "What is the title?", img);
+    g_assert_cmpint(r.status, ==, 2);
+    g_assert_nonnull(strstr(r.err, "reads text lines and cannot answer questions"));
+    g_assert_cmpuint(r.out_len, ==, 0);
+    cli_result_free(&r);
+    test_rmtree(dir);
+    g_free(m), g_free(img), g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/model/ask-line-model", test_ask_line_model);
     g_test_add_func("/model/text-and-markdown", test_text_and_markdown);
     g_test_add_func("/model/tiles", test_tiles);
     g_test_add_func("/model/hocr", test_hocr);

@@ -1,10 +1,12 @@
 /* Orientation: tesseract's phototest page turned left, right and upside
  * down is recognised, and turning it back gives the upright page's lines. */
+#include <math.h>
 #include <string.h>
 
 #include "doc/document.h"
 #include "doc/layout.h"
 #include "doc/orient.h"
+#include "glyphpage.h"
 #include "testutil.h"
 
 static dv_image load(const char *rel)
@@ -90,11 +92,40 @@ static void test_table_not_turned(void)
     dv_image_free(&im);
 }
 
+/* A page of glyph lines descending 2 degrees to the right: the layout
+ * finds the skew, and the deskewed page's lines are level, about a glyph
+ * high each instead of the 50 pixels their slope spans. */
+static void test_deskew(void)
+{
+    dv_image im = glyph_page(1400, 700);
+    for (int l = 0; l < 8; l++)
+        glyph_draw_sloped(&im, 60, 80 + 60 * l, GLYPH_H,
+                          "the quick brown fox jumps over the lazy dog again",
+                          tan(2 * M_PI / 180));
+    dv_err e = { 0 };
+    dv_layout l;
+    g_assert_cmpint(dv_layout_analyze(&im, NULL, &l, &e), ==, DOCVL_OK);
+    g_assert_true(l.deskewed);
+    g_assert_cmpfloat(fabs(l.skew_deg - 2), <, 0.3);
+    dv_image level;
+    g_assert_cmpint(dv_orient_deskew(&im, l.skew_deg, &level, &e), ==, DOCVL_OK);
+    dv_layout_free(&l);
+    g_assert_cmpint(dv_layout_analyze(&level, NULL, &l, &e), ==, DOCVL_OK);
+    g_assert_false(l.deskewed);
+    g_assert_cmpint(l.n_lines, ==, 8);
+    for (int i = 0; i < l.n_lines; i++)
+        g_assert_cmpint(dv_box_h(l.lines[i]), <=, GLYPH_H + 8);
+    dv_layout_free(&l);
+    dv_image_free(&level);
+    dv_image_free(&im);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/orient/rotate-pixels", test_rotate_pixels);
     g_test_add_func("/orient/turned-pages", test_turned_pages);
     g_test_add_func("/orient/table-not-turned", test_table_not_turned);
+    g_test_add_func("/orient/deskew", test_deskew);
     return g_test_run();
 }

@@ -48,10 +48,12 @@ static void held_weight(const dv_linear *L, float *w)
         }
 }
 
-/* For quantized weights a few-row product also quantizes x to q8 blocks. */
-static void held_input(const dv_linear *L, const float *x, int n, float *xh)
+/* For quantized weights a few-row product also quantizes x to q8 blocks, and
+ * so does a many-row one where the integer kernel runs (a pool, a CPU with
+ * it: kernels/qgemm.h). */
+static void held_input(const dv_linear *L, const float *x, int n, const dv_pool *pool, float *xh)
 {
-    int few = n <= 8 && L->qfmt != DV_QNONE;
+    int few = L->qfmt != DV_QNONE && (n <= 8 || (pool && dv_cpu_qgemm_level() >= 2));
     for (int t = 0; t < n; t++) {
         const float *row = x + (size_t)t * L->in;
         float *dst = xh + (size_t)t * L->in;
@@ -86,7 +88,7 @@ static void check_linear(dv_dtype stored, dv_qfmt qf, int out, int in, int n, dv
     g_assert_cmpint(dv_linear_quantize(&L, qf, pool, &e), ==, DOCVL_OK);
     float *wh = g_new(float, (size_t)out * in), *xh = g_new(float, (size_t)n * in);
     held_weight(&L, wh);
-    held_input(&L, x, n, xh);
+    held_input(&L, x, n, pool, xh);
     double *want = g_new(double, (size_t)n * out);
     ref_linear(wh, b, xh, n, out, in, want);
     float *y = g_new(float, (size_t)n * out);

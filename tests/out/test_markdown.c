@@ -290,12 +290,28 @@ static void test_markdown_pages(void)
     l = dv_page_block_add_line(blk, b);
     dv_page_line_add_word(l, "2.", 2, b);
     dv_page_line_add_word(l, "x", 1, b);
+    /* inside a paragraph: an ordered item numbered 150 would not start a
+     * list, nor would a lone "|" make a table; a heading would start */
+    l = dv_page_block_add_line(blk, b);
+    dv_page_line_add_word(l, "150.", 4, b);
+    dv_page_line_add_word(l, "a|b", 3, b);
+    dv_page_line_add_word(l, "*x*", 3, b);
+    dv_page_line_add_word(l, "[12]", 4, b);
+    dv_page_line_add_word(l, "<b>", 3, b);
+    dv_page_line_add_word(l, "1<2", 3, b);
+    dv_page_line_add_word(l, "hyphen-", 7, b);
+    l = dv_page_block_add_line(blk, b);
+    dv_page_line_add_word(l, "ated", 4, b);
+    l = dv_page_block_add_line(blk, b);
+    dv_page_line_add_word(l, "#", 1, b);
+    dv_page_line_add_word(l, "x", 1, b);
     dv_page_init(&p[1], 2, 100, 100, 72);
     p[1].source = DV_SRC_MODEL;
     p[1].text = g_strdup("**Bold** title\n\n<table><tr><th>k</th></tr><tr><td>v</td></tr></table>");
     char *md = write_pages(DV_FMT_MARKDOWN, p, 2);
     g_assert_cmpstr(md, ==,
-                    "<!-- page 1 -->\n\n\\#1 a\\*b\\_c\n\\-\n\n2\\. x\n"
+                    "<!-- page 1 -->\n\n#1 a*b_c\n\\-\n\n2\\. x\n"
+                    "150. a|b \\*x* [12] \\<b> 1<2 hyphenated\n\\# x\n"
                     "\n<!-- page 2 -->\n\n**Bold** title\n\n| k |\n| --- |\n| v |\n");
     g_free(md);
     dv_page_clear(&p[0]);

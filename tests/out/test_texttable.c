@@ -20,7 +20,7 @@ typedef struct words {
 
 static void word_at(words *ws, const char *text, int x0, int y0, int x1, int y1)
 {
-    dv_word w = { g_strdup(text), { x0, y0, x1, y1 } };
+    dv_word w = { g_strdup(text), { x0, y0, x1, y1 }, 0 };
     g_array_append_val(ws->w, w);
 }
 

@@ -156,12 +156,13 @@ char *bt_engine_options(const cli_opts *o)
 {
     const docvl_params *p = &o->read;
     static const char *const tl[] = { "auto", "off", "only" };
+    static const char *const tiles[] = { "off", "on", "lines" };
     static const char *const weights[] = { "auto", "f32", "bf16", "q8", "q4" };
     return g_strdup_printf(
         "format=%s text-layer=%s pages=%s dpi=%g tiles=%s tile-size=%d max-tokens=%d "
         "text-tables=%s weights=%s model=%s prompt=%s ask=%s",
         docvl_format_ext(p->format) + 1, tl[p->text_layer], p->pages ? p->pages : "all",
-        p->dpi, p->tiles ? "on" : "off", p->tile_size, p->max_tokens,
+        p->dpi, tiles[p->tiles], p->tile_size, p->max_tokens,
         p->text_tables ? "on" : "off", weights[o->open.weights],
         o->model_dir ? o->model_dir : "", p->prompt ? p->prompt : "", p->ask ? p->ask : "");
 }

@@ -1,0 +1,123 @@
+/* The integer many-row products (kernels/qgemm.h): every form the CPU runs
+ * equals dv_qdot (the one-token kernel, scalar) on the same quantized
+ * activations, for q8 and q4 weights, over odd widths, group tails and
+ * row tails. */
+#include <glib.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels/cpu.h"
+#include "kernels/qgemm.h"
+#include "kernels/quant.h"
+
+static float *random_floats(GRand *r, size_t n, double scale)
+{
+    float *x = g_new(float, n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(g_rand_double_range(r, -1.0, 1.0) * scale);
+    return x;
+}
+
+/* Activation row t as the dv_qdot kernels take it. */
+static void act_row_blocks(const dv_qg_act *a, int t, dv_q8_block *blk)
+{
+    for (int b = 0; b < a->nb; b++) {
+        blk[b].d = a->d[(size_t)t * a->nb + b];
+        for (int j = 0; j < DV_QBLOCK; j++)
+            blk[b].q[j] = (int8_t)(a->q[((size_t)t * a->nb + b) * DV_QBLOCK + j] - 128);
+    }
+}
+
+static void check_group(dv_qfmt f, int in, int rows, int n, int level, GRand *r)
+{
+    float *w = random_floats(r, (size_t)rows * in, 0.5), *x = random_floats(r, (size_t)n * in, 2.0);
+    size_t qrow = dv_qrow_bytes(f, in);
+    char *wq = g_malloc(qrow * (size_t)rows);
+    for (int j = 0; j < rows; j++)
+        dv_quantize_row(f, w + (size_t)j * in, in, wq + (size_t)j * qrow);
+    int nb = dv_qblocks(in);
+    dv_qg_act a = { .q = g_malloc((size_t)n * nb * DV_QBLOCK), .d = g_new(float, (size_t)n * nb),
+                    .n = n, .nb = nb };
+    dv_qg_quantize_rows(x, in, 0, n, &a);
+    /* the panel starts at a group of rows past the first */
+    int r0 = rows > DV_QG_NR ? DV_QG_NR : 0, cols = rows - r0;
+    void *panel = g_malloc(dv_qg_panel_bytes(in));
+    dv_qg_pack(f, wq, in, r0, cols, panel, level);
+    if (level > 0) {   /* the forms write the same panel */
+        void *ref = g_malloc(dv_qg_panel_bytes(in));
+        dv_qg_pack(f, wq, in, r0, cols, ref, 0);
+        g_assert_cmpmem(panel, dv_qg_panel_bytes(in), ref, dv_qg_panel_bytes(in));
+        g_free(ref);
+    }
+    size_t ldy = (size_t)cols + 3;
+    float *y = g_new0(float, (size_t)n * ldy);
+    for (size_t i = 0; i < (size_t)n * ldy; i++)
+        y[i] = 12345.0f;   /* columns past cols must stay untouched */
+    dv_qgemm_group(panel, &a, y, ldy, cols, level);
+    dv_q8_block *xb = g_new(dv_q8_block, nb);
+    for (int t = 0; t < n; t++) {
+        act_row_blocks(&a, t, xb);
+        for (int j = 0; j < cols; j++) {
+            float want = dv_qdot(f, wq + (size_t)(r0 + j) * qrow, xb, in, 0);
+            float got = y[(size_t)t * ldy + j];
+            g_assert_cmpfloat(fabsf(got - want), <=, 1e-5f * (1.0f + fabsf(want)) * sqrtf((float)nb));
+        }
+        for (size_t j = (size_t)cols; j < ldy; j++)
+            g_assert_cmpfloat(y[(size_t)t * ldy + j], ==, 12345.0f);
+    }
+    g_free(w), g_free(x), g_free(wq), g_free(a.q), g_free(a.d), g_free(panel), g_free(y), g_free(xb);
+}
+
+static void check_level(int level)
+{
+    GRand *r = g_rand_new_with_seed(23);
+    const int ins[] = { 1, 31, 32, 33, 100, 544, 1000 };   /* 544: 17 blocks */
+    const int rows[] = { 1, 17, 32, 45, 64 };
+    const int ns[] = { 1, 2, 3, 4, 6, 11 };     /* every row tail */
+    dv_qfmt fmts[] = { DV_Q8, DV_Q4 };
+    for (size_t f = 0; f < G_N_ELEMENTS(fmts); f++)
+        for (size_t i = 0; i < G_N_ELEMENTS(ins); i++)
+            for (size_t k = 0; k < G_N_ELEMENTS(rows); k++)
+                for (size_t t = 0; t < G_N_ELEMENTS(ns); t++)
+                    check_group(fmts[f], ins[i], rows[k], ns[t], level, r);
+    g_rand_free(r);
+}
+
+static void test_scalar(void) { check_level(0); }
+
+static void test_vnni512(void)
+{
+    if (dv_cpu_qgemm_level() < 2) {
+        g_test_skip("no AVX-512 VNNI on this CPU (or DOCVL_KERNELS=f32)");
+        return;
+    }
+    check_level(2);
+}
+
+/* The activations' quantization is dv_quantize_row's, offset by 128. */
+static void test_act_quantization(void)
+{
+    GRand *r = g_rand_new_with_seed(5);
+    int in = 77, n = 3, nb = dv_qblocks(in);
+    float *x = random_floats(r, (size_t)n * in, 3.0);
+    dv_qg_act a = { .q = g_malloc((size_t)n * nb * DV_QBLOCK), .d = g_new(float, (size_t)n * nb),
+                    .n = n, .nb = nb };
+    dv_qg_quantize_rows(x, in, 0, n, &a);
+    dv_q8_block *want = g_new(dv_q8_block, nb), *got = g_new(dv_q8_block, nb);
+    for (int t = 0; t < n; t++) {
+        dv_quantize_row(DV_Q8, x + (size_t)t * in, in, want);
+        act_row_blocks(&a, t, got);
+        g_assert_cmpmem(got, sizeof *got * nb, want, sizeof *want * nb);
+    }
+    g_free(x), g_free(a.q), g_free(a.d), g_free(want), g_free(got);
+    g_rand_free(r);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/qgemm/act_quantization", test_act_quantization);
+    g_test_add_func("/qgemm/scalar", test_scalar);
+    g_test_add_func("/qgemm/vnni512", test_vnni512);
+    return g_test_run();
+}
