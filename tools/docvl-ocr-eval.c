@@ -80,33 +80,43 @@ typedef struct line_args {
 } line_args;
 
 /* The render record's kind and font of each manifest line (NULL when the
- * manifest has none), in the order dv_manifest_load keeps them. */
-static GPtrArray *render_fields(const char *path, const char *field)
+ * manifest has none), in the order dv_manifest_load keeps them: one pass
+ * over the file for both. */
+static void render_fields(const char *path, GPtrArray *kinds, GPtrArray *fonts)
 {
-    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
     char *text = NULL;
     if (!g_file_get_contents(path, &text, NULL, NULL))
-        return out;
+        return;
     char **lines = g_strsplit(text, "\n", -1);
     for (char **l = lines; *l; l++) {
         if (!*g_strstrip(*l))
             continue;
         JsonParser *p = json_parser_new();
-        char *v = NULL;
+        JsonObject *r = NULL;
         if (json_parser_load_from_data(p, *l, -1, NULL)) {
             JsonNode *root = json_parser_get_root(p);
             JsonObject *o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-            JsonObject *r = o && json_object_has_member(o, "render")
-                                ? json_object_get_object_member(o, "render") : NULL;
-            if (r && json_object_has_member(r, field))
-                v = g_strdup(json_object_get_string_member(r, field));
+            r = o && json_object_has_member(o, "render")
+                    ? json_object_get_object_member(o, "render") : NULL;
         }
-        g_ptr_array_add(out, v);
+        g_ptr_array_add(kinds, r && json_object_has_member(r, "kind")
+                                   ? g_strdup(json_object_get_string_member(r, "kind")) : NULL);
+        g_ptr_array_add(fonts, r && json_object_has_member(r, "font")
+                                   ? g_strdup(json_object_get_string_member(r, "font")) : NULL);
         g_object_unref(p);
     }
     g_strfreev(lines);
     g_free(text);
-    return out;
+}
+
+static void tally_add(tally *t, const tally *one)
+{
+    t->lines += one->lines;
+    t->exact += one->exact;
+    t->cer.char_errors += one->cer.char_errors;
+    t->cer.chars += one->cer.chars;
+    t->cer.word_errors += one->cer.word_errors;
+    t->cer.words += one->cer.words;
 }
 
 static tally *group(GHashTable *groups, const char *key)
@@ -161,8 +171,9 @@ static void print_groups(const char *title, GHashTable *groups, int json)
 
 static int eval_lines(const line_args *a, dv_reader *r, const dv_manifest *m, dv_err *e)
 {
-    GPtrArray *kinds = render_fields(a->manifest, "kind");
-    GPtrArray *fonts = render_fields(a->manifest, "font");
+    GPtrArray *kinds = g_ptr_array_new_with_free_func(g_free);
+    GPtrArray *fonts = g_ptr_array_new_with_free_func(g_free);
+    render_fields(a->manifest, kinds, fonts);
     GHashTable *by_kind = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     GHashTable *by_font = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     tally all = {0};
@@ -190,15 +201,9 @@ static int eval_lines(const line_args *a, dv_reader *r, const dv_manifest *m, dv
         free(hyp);
         const char *kind = (guint)i < kinds->len && kinds->pdata[i] ? kinds->pdata[i] : "-";
         const char *font = (guint)i < fonts->len && fonts->pdata[i] ? fonts->pdata[i] : "-";
-        tally *ts[3] = { &all, group(by_kind, kind), group(by_font, font) };
-        for (int k = 0; k < 3; k++) {
-            ts[k]->lines++;
-            ts[k]->exact += one.exact;
-            ts[k]->cer.char_errors += one.cer.char_errors;
-            ts[k]->cer.chars += one.cer.chars;
-            ts[k]->cer.word_errors += one.cer.word_errors;
-            ts[k]->cer.words += one.cer.words;
-        }
+        tally_add(&all, &one);
+        tally_add(group(by_kind, kind), &one);
+        tally_add(group(by_font, font), &one);
         if (!a->json && !a->verbose && isatty(2))
             fprintf(stderr, "\r%ld/%ld lines", i + 1, n);
     }

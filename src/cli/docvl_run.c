@@ -296,9 +296,9 @@ static int print_info(const cli_opts *o)
     if (rc == DOCVL_OK) {
         if (info.note && !o->quiet)
             fprintf(stderr, "docvl: %s\n", info.note);
+        const char *builtin = docvl_builtin_model();
         printf("model: %s%s\n%s", o->model_dir,
-               docvl_builtin_model() && strcmp(o->model_dir, docvl_builtin_model()) == 0
-                   ? " (built in)" : "", info.text);
+               builtin && strcmp(o->model_dir, builtin) == 0 ? " (built in)" : "", info.text);
     }
     docvl_close(ctx);
     if (rc != DOCVL_OK) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kvrow.h"
 #include "weights/checkpoint.h"
 #include "weights/modeldir.h"
 #include "text/tokenizer.h"
@@ -110,8 +111,11 @@ static int write_tensor(FILE *f, const float *w, size_t n, dv_dtype dtype)
     uint16_t buf[4096];
     for (size_t i = 0; i < n;) {
         size_t k = n - i < 4096 ? n - i : 4096;
-        for (size_t j = 0; j < k; j++)
-            buf[j] = dtype == DV_F16 ? dv_f32_to_f16(w[i + j]) : dv_f32_to_bf16(w[i + j]);
+        if (dtype == DV_F16)
+            dv_f32_to_f16_row(w + i, buf, (int)k);
+        else
+            for (size_t j = 0; j < k; j++)
+                buf[j] = dv_f32_to_bf16(w[i + j]);
         if (fwrite(buf, sizeof(uint16_t), k, f) != k)
             return -1;
         i += k;

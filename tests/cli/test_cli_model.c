@@ -292,6 +292,12 @@ static void test_info(void)
     cli_result r = CLI(NULL, "--info", "-m", m);
     g_assert_cmpint(r.status, ==, 0);
     g_assert_nonnull(strstr(r.out, "SigLIP"));
+    g_assert_null(strstr(r.out, "(built in)"));
+    cli_result_free(&r);
+    /* --no-model after --model: none, text layers only */
+    r = CLI(NULL, "--info", "-m", m, "--no-model");
+    g_assert_cmpint(r.status, ==, 0);
+    g_assert_nonnull(strstr(r.out, "model: none"));
     cli_result_free(&r);
     g_free(m);
 }
