@@ -314,31 +314,152 @@ int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_cou
 
 /* ---- the batched step: the samples' rows stacked, one matrix product per
  * layer over all of them (images x tokens in the tower and the aligner,
- * samples x tokens in the decoder), split over ctx->pool's threads with
- * attention per sample and head; hybrid (SAM) models one sample at a time ---- */
+ * samples x tokens in the decoder), attention per sample and head; hybrid
+ * (SAM) models one sample at a time.
+ *
+ * On several threads the batch is cut into groups of consecutive samples,
+ * each stacked on one thread (its products one sgemm each) with a gradient
+ * buffer of its own; threads take the groups as they come and the buffers
+ * are added in group order. A thread synchronises with the others once per
+ * step, not at every pass: on a machine whose cores are shared with other
+ * work, a pass split over the threads (~1000 per step) waits at its end for
+ * whichever thread the OS has put aside, and the step then gets about one
+ * core. Where a batch has fewer samples than two, or the groups' gradient
+ * buffers would take more than GROUP_GRAD_BYTES, the whole batch is one
+ * stack whose every pass is split over ctx->pool's threads instead. ---- */
+
+#define TWS_MAX_GROUPS 64
+#define TWS_MAX_THREADS 64
+/* Groups per thread: a thread held up by the machine's other work delays
+ * one group, while the others take the rest. */
+#define GROUPS_PER_THREAD 2
+#define GROUP_GRAD_BYTES ((size_t)512 << 20)
 
 struct dv_tws {
-    tg_pool pool;            /* the stacked step's buffers, kept from step to step */
+    int n_groups;            /* gradient buffers (1: the whole batch, split per pass) */
+    float *g_lo;             /* the model's gradients: [g_lo, g_lo + g_n) */
+    size_t g_n;
+    float *gbuf[TWS_MAX_GROUPS];       /* group g's gradients (g >= 1) */
+    tm_impl views[TWS_MAX_GROUPS];     /* the model's views, g moved into gbuf[g] */
+    tg_pool act[TWS_MAX_THREADS];      /* thread t's stacked step buffers, kept */
     tg_pool one[2];          /* one sample's step and vision buffers (hybrid models) */
 };
+
+/* Moves w's gradient pointer from the model's buffer into `to`. */
+static void move_g(const dv_tws *ws, float *to, tg_w *w)
+{
+    uintptr_t g = (uintptr_t)w->g, lo = (uintptr_t)ws->g_lo;
+    if (w->g && g >= lo && g < lo + ws->g_n * sizeof(float))
+        w->g = to + (w->g - ws->g_lo);
+}
+
+static void move_block(const dv_tws *ws, float *to, tg_block *b)
+{
+    tg_w *all[] = { &b->n1w, &b->n1b, &b->n2w, &b->n2b, &b->qkv_w, &b->qkv_b, &b->proj_w,
+                    &b->proj_b, &b->fc1_w, &b->fc1_b, &b->fc2_w, &b->fc2_b, &b->rel_h, &b->rel_w };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        move_g(ws, to, all[i]);
+}
+
+static void move_layer(const dv_tws *ws, float *to, tg_layer *l)
+{
+    tg_w *all[] = { &l->attn_norm, &l->mlp_norm, &l->q, &l->k, &l->v, &l->o, &l->gate, &l->up,
+                    &l->down };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        move_g(ws, to, all[i]);
+}
+
+/* Copies of the SigLIP, aligner and decoder views whose gradients land in
+ * `to` (their arrays are the copy's own). */
+static int clone_views(const dv_tws *ws, const tm_impl *I, float *to, tm_impl *out)
+{
+    *out = *I;
+    tg_siglip *s = &out->sig;
+    tg_aligner *a = &out->al;
+    tg_llm *l = &out->lm;
+    s->blocks = malloc((size_t)s->depth * sizeof *s->blocks + 1);
+    a->lw = malloc((size_t)a->n_layers * sizeof *a->lw + 1);
+    a->lb = malloc((size_t)a->n_layers * sizeof *a->lb + 1);
+    l->layers = malloc((size_t)l->c.layers * sizeof *l->layers + 1);
+    if (!s->blocks || !a->lw || !a->lb || !l->layers)
+        return -1;
+    memcpy(s->blocks, I->sig.blocks, (size_t)s->depth * sizeof *s->blocks);
+    memcpy(a->lw, I->al.lw, (size_t)a->n_layers * sizeof *a->lw);
+    memcpy(a->lb, I->al.lb, (size_t)a->n_layers * sizeof *a->lb);
+    memcpy(l->layers, I->lm.layers, (size_t)l->c.layers * sizeof *l->layers);
+    tg_w *top[] = { &s->patch_w, &s->patch_b, &s->pos, &s->norm_w, &s->norm_b, &a->high_w,
+                    &a->high_b, &a->low_w, &a->low_b, &l->embed, &l->norm, &l->head };
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++)
+        move_g(ws, to, top[i]);
+    for (int i = 0; i < s->depth; i++)
+        move_block(ws, to, &s->blocks[i]);
+    for (int i = 0; i < a->n_layers; i++) {
+        move_g(ws, to, &a->lw[i]);
+        move_g(ws, to, &a->lb[i]);
+    }
+    for (int i = 0; i < l->c.layers; i++)
+        move_layer(ws, to, &l->layers[i]);
+    return 0;
+}
 
 void dv_tws_free(dv_tws *ws)
 {
     if (!ws)
         return;
-    tg_pool_free(&ws->pool);
+    for (int t = 0; t < TWS_MAX_THREADS; t++)
+        tg_pool_free(&ws->act[t]);
     tg_pool_free(&ws->one[0]);
     tg_pool_free(&ws->one[1]);
+    for (int g = 1; g < ws->n_groups; g++) {
+        free(ws->gbuf[g]);
+        free(ws->views[g].sig.blocks);
+        free(ws->views[g].al.lw);
+        free(ws->views[g].al.lb);
+        free(ws->views[g].lm.layers);
+    }
     free(ws);
+}
+
+/* How many groups a run on n_threads cuts its batches into (1: none). */
+static int tws_groups(const dv_tmodel *m, int n_threads, size_t g_n)
+{
+    if (dv_family_of(&m->cfg)->train_one_sample || n_threads < 2)
+        return 1;
+    long groups = (long)GROUPS_PER_THREAD * (n_threads < TWS_MAX_THREADS ? n_threads
+                                                                         : TWS_MAX_THREADS);
+    size_t fit = 1 + GROUP_GRAD_BYTES / ((g_n ? g_n : 1) * sizeof(float));
+    groups = (size_t)groups < fit ? groups : (long)fit;
+    return groups > TWS_MAX_GROUPS ? TWS_MAX_GROUPS : (int)groups;
 }
 
 int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
 {
-    (void)m, (void)n_threads;
+    *out = NULL;
     dv_tws *ws = calloc(1, sizeof *ws);
     if (!ws)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the training workspace");
-    ws->pool.keep = ws->one[0].keep = ws->one[1].keep = 1;
+    for (int t = 0; t < TWS_MAX_THREADS; t++)
+        ws->act[t].keep = 1;
+    ws->one[0].keep = ws->one[1].keep = 1;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const dv_param *p = &m->params[i];
+        lo = (uintptr_t)p->g < lo ? (uintptr_t)p->g : lo;
+        hi = (uintptr_t)(p->g + p->n) > hi ? (uintptr_t)(p->g + p->n) : hi;
+    }
+    ws->g_lo = (float *)lo;
+    ws->g_n = hi > lo ? (hi - lo) / sizeof(float) : 0;
+    int groups = tws_groups(m, n_threads, ws->g_n);
+    for (ws->n_groups = 1; ws->n_groups < groups; ws->n_groups++) {
+        int g = ws->n_groups;
+        ws->gbuf[g] = malloc((ws->g_n ? ws->g_n : 1) * sizeof(float));
+        if (!ws->gbuf[g] || clone_views(ws, m->impl, ws->gbuf[g], &ws->views[g])) {
+            ws->n_groups++;   /* frees what exists */
+            dv_tws_free(ws);
+            return dv_fail(e, DOCVL_ENOMEM, "out of memory for batch group %d's gradients "
+                           "(%zu floats)", g, ws->g_n);
+        }
+    }
     *out = ws;
     return DOCVL_OK;
 }
@@ -501,11 +622,10 @@ static int stack_backward(stack *b, dv_err *e)
     return rc;
 }
 
-static void stack_init(stack *b, dv_tmodel *m, const dv_tsample *s, int n, tg_pool *pool,
-                       dv_pool *tp, dv_tprof *prof)
+static void stack_init(stack *b, dv_tmodel *m, const tm_impl *I, const dv_tsample *s, int n,
+                       tg_pool *pool, dv_pool *tp, dv_tprof *prof)
 {
     memset(b, 0, sizeof *b);
-    const tm_impl *I = m->impl;
     const int *tr = m->trainable;
     *b = (stack){ .m = m, .I = I, .s = s, .n = n, .pool = pool, .prof = prof,
                   .t_mark = prof ? seconds() : 0, .sig = I->sig, .al = I->al, .lm = I->lm,
@@ -519,32 +639,114 @@ static void stack_init(stack *b, dv_tmodel *m, const dv_tsample *s, int n, tg_po
     b->llm_bwd = tr[DV_PART_LLM] || (b->vis_grad && b->n_img);
 }
 
-static int stacked(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, double *loss_sum,
-                   int *n_counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
+/* Samples s[0, n) (the batch's k0, ...) stacked, their gradients added
+ * into I's; loss[k] and counted[k] each one's mean loss and counted
+ * labels. pool (NULL: made for the call) keeps the buffers; tp splits
+ * every pass (NULL: the calling thread). */
+static int stacked(dv_tmodel *m, const tm_impl *I, tg_pool *pool, const dv_tsample *s, int n,
+                   int k0, float *loss, int *counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
 {
-    tg_pool own = { 0 }, *pool = ws ? &ws->pool : &own;
+    tg_pool own = { 0 };
+    pool = pool ? pool : &own;
     tg_pool_reset(pool);
     stack b;
-    stack_init(&b, m, s, n, pool, tp, prof);
-    int rc = DOCVL_OK;
+    stack_init(&b, m, I, s, n, pool, tp, prof);
+    int rc = DOCVL_OK, any = 0;
     for (int k = 0; k < n && !rc; k++)
         if ((rc = check_sample(m, b.I, b.n_tok, &s[k], e)))
-            dv_wrap(e, "training step, sample %d", k);
+            dv_wrap(e, "training step, sample %d", k0 + k);
     if (!rc && (rc = stack_forward(&b, e)))
         dv_wrap(e, "training step");
     if (!rc) {
         dv_pool_for_parts(tp, n, 1, loss_chunk, &b);
         for (int k = 0; k < n; k++) {
             /* the float mean, as dv_tmodel_forward_backward reports it */
-            *loss_sum += b.counted[k] ? (float)(b.nll[k] / b.counted[k]) : 0.0;
-            *n_counted += b.counted[k];
+            loss[k] = b.counted[k] ? (float)(b.nll[k] / b.counted[k]) : 0.0f;
+            counted[k] = b.counted[k];
+            any |= counted[k] > 0;
         }
         tick_prof(prof, &b.t_mark, DV_PH_LOSS);
     }
-    if (!rc && *n_counted && (rc = stack_backward(&b, e)))
+    if (!rc && any && (rc = stack_backward(&b, e)))
         dv_wrap(e, "training step backward");
-    if (!ws)
-        tg_pool_free(&own);
+    tg_pool_free(&own);
+    return rc;
+}
+
+/* The groups of a batch, taken by the pool's threads as they come. */
+typedef struct group_job {
+    dv_tmodel *m;
+    dv_tws *ws;
+    const dv_tsample *s;
+    int n, groups, threads;
+    float *loss;             /* [n] */
+    int *counted;            /* [n] */
+    int rc[TWS_MAX_GROUPS];
+    dv_err err[TWS_MAX_GROUPS];
+    dv_tprof prof[TWS_MAX_GROUPS];
+    int timed;
+} group_job;
+
+static void group_chunk(void *arg, int part, int lo, int hi)
+{
+    group_job *j = arg;
+    for (int g = lo; g < hi; g++) {
+        int k0, k1;
+        dv_pool_range(j->n, 1, g, j->groups, &k0, &k1);
+        const tm_impl *I = g ? &j->ws->views[g] : j->m->impl;
+        if (g)
+            memset(j->ws->gbuf[g], 0, j->ws->g_n * sizeof(float));
+        j->rc[g] = stacked(j->m, I, &j->ws->act[part], j->s + k0, k1 - k0, k0, j->loss + k0,
+                           j->counted + k0, j->timed ? &j->prof[g] : NULL, NULL, &j->err[g]);
+    }
+}
+
+typedef struct sum_job {
+    float *g;
+    float *const *parts;
+    int n_parts;
+} sum_job;
+
+static void sum_range(void *arg, int lo, int hi)
+{
+    const sum_job *j = arg;
+    for (int t = 1; t < j->n_parts; t++)
+        for (int i = lo; i < hi; i++)
+            j->g[i] += j->parts[t][i];
+}
+
+/* Runs the groups, then adds their gradients in group order. */
+static int run_groups(group_job *j, dv_pool *tp, dv_tprof *prof, dv_err *e)
+{
+    dv_pool_for_parts(tp, j->groups, 1, group_chunk, j);
+    for (int g = 0; g < j->groups; g++)
+        if (j->rc[g]) {
+            *e = j->err[g];
+            return e->code;
+        }
+    for (int g = 0; prof && g < j->groups; g++)
+        for (int p = 0; p < DV_PH_COUNT; p++)   /* the wall time, as if spread evenly */
+            prof->s[p] += j->prof[g].s[p] / j->threads;
+    sum_job sj = { j->ws->g_lo, j->ws->gbuf, j->groups };
+    dv_pool_for(tp, (int)j->ws->g_n, 1 << 16, sum_range, &sj);
+    return DOCVL_OK;
+}
+
+static int stacked_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, float *loss,
+                         int *counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
+{
+    int threads = dv_pool_threads(tp);
+    int groups = ws && threads > 1 ? ws->n_groups : 1;
+    groups = groups < n ? groups : n;
+    if (groups < 2)
+        return stacked(m, m->impl, ws ? &ws->act[0] : NULL, s, n, 0, loss, counted, prof, tp, e);
+    group_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the batch's groups");
+    *j = (group_job){ .m = m, .ws = ws, .s = s, .n = n, .groups = groups, .threads = threads,
+                      .loss = loss, .counted = counted, .timed = prof != NULL };
+    int rc = run_groups(j, tp, prof, e);
+    free(j);
     return rc;
 }
 
@@ -556,8 +758,20 @@ int dv_tmodel_forward_backward_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample 
     *loss_sum = 0;
     *n_counted = 0;
     if (!dv_family_of(&m->cfg)->train_one_sample) {
-        dv_ctx_apply(ctx);   /* with a pool: its chunks, each one BLAS thread */
-        return stacked(m, ws, s, n, loss_sum, n_counted, prof, tp, e);
+        float *loss = malloc((size_t)(n > 0 ? n : 1) * sizeof *loss);
+        int *counted = malloc((size_t)(n > 0 ? n : 1) * sizeof *counted);
+        int rc = loss && counted ? DOCVL_OK
+                                 : dv_fail(e, DOCVL_ENOMEM, "out of memory for %d losses", n);
+        dv_ctx_apply(ctx);   /* with a pool: each thread one BLAS thread */
+        if (!rc)
+            rc = stacked_batch(m, ws, s, n, loss, counted, prof, tp, e);
+        for (int k = 0; !rc && k < n; k++) {
+            *loss_sum += loss[k];
+            *n_counted += counted[k];
+        }
+        free(loss);
+        free(counted);
+        return rc;
     }
     for (int k = 0; k < n; k++) {
         double nll;
