@@ -27,6 +27,7 @@
 typedef struct tb_opts {
     const char *config, *tokenizer, *dump, *torch;
     int batch, threads, text, steps, stage, json;
+    int per_pass;            /* the whole batch one stack, every pass split over the threads */
     int image_token;         /* -1: the tokenizer's image placeholder */
     long seed;
 } tb_opts;
@@ -59,7 +60,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: docvl-train-bench --config CONFIG.json (--tokenizer DIR | "
                     "--image-token ID) [--batch N] [--threads N] [--text N] [--steps N] "
-                    "[--stage 1|2|3] [--seed N] "
+                    "[--stage 1|2|3] [--seed N] [--per-pass] "
                     "[--dump DIR] [--torch SCRIPT] [--json]\n");
     return 2;
 }
@@ -73,6 +74,8 @@ static int parse_args(int argc, char **argv, tb_opts *o)
         int takes = 1;
         if (!strcmp(a, "--json"))
             o->json = 1, takes = 0;
+        else if (!strcmp(a, "--per-pass"))
+            o->per_pass = 1, takes = 0;
         else if (!v)
             return -1;
         else if (!strcmp(a, "--config"))
@@ -390,8 +393,8 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
     double gfs = r->gflop / r->step_s;
     printf("machine: sgemm %.1f GFLOP/s on %d threads (best of the runs before and after), "
            "OpenBLAS %s kernels\n", r->sgemm_gflops, o->threads, openblas_get_corename());
-    printf("model: %.2f M parameters, batch %d, %ld tokens per step\n", r->n_params / 1e6,
-           o->batch, tokens);
+    printf("model: %.2f M parameters, batch %d, %ld tokens per step%s\n", r->n_params / 1e6,
+           o->batch, tokens, o->per_pass ? " (one stack, every pass split over the threads)" : "");
     printf("step: %.3f s median of %d (best %.3f): %.2f samples/s, %.0f tokens/s\n", r->step_s,
            o->steps, r->step_best_s, o->batch / r->step_s, tokens / r->step_s);
     printf("work: %.1f GFLOP per step (forward x 3): %.1f GFLOP/s, %.0f%% of sgemm\n", r->gflop,
@@ -412,11 +415,11 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
 static void print_json(const tb_opts *o, const tb_result *r, long tokens)
 {
     double gfs = r->gflop / r->step_s;
-    printf("{\"openblas_core\": \"%s\", \"threads\": %d, \"batch\": %d, \"params\": %ld, \"tokens_per_step\": %ld, "
+    printf("{\"openblas_core\": \"%s\", \"threads\": %d, \"per_pass\": %d, \"batch\": %d, \"params\": %ld, \"tokens_per_step\": %ld, "
            "\"sgemm_gflops\": %.2f, \"step_s\": %.4f, \"step_best_s\": %.4f, "
            "\"samples_per_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop_per_step\": %.3f, "
            "\"gflops\": %.2f, \"frac_sgemm\": %.3f, \"loss0\": %.6f, \"peak_rss_gb\": %.3f",
-           openblas_get_corename(), o->threads, o->batch, r->n_params, tokens, r->sgemm_gflops, r->step_s,
+           openblas_get_corename(), o->threads, o->per_pass, o->batch, r->n_params, tokens, r->sgemm_gflops, r->step_s,
            r->step_best_s, o->batch / r->step_s, tokens / r->step_s, r->gflop, gfs,
            gfs / r->sgemm_gflops, r->loss0, r->peak_rss_gb);
     printf(", \"sgemm_gflops_cpu\": %.2f, \"step_cpu_s\": %.4f, \"frac_sgemm_cpu\": %.3f",
@@ -448,7 +451,7 @@ static int bench(const tb_opts *o, dv_err *e)
     if (!rc)
         rc = dv_pool_new(o->threads, &pool, e);
     if (!rc)
-        rc = dv_tws_new(r.m, o->threads, &r.ws, e);
+        rc = dv_tws_new(r.m, o->per_pass ? 1 : o->threads, &r.ws, e);
     if (!rc && o->torch && !dump) {
         GError *ge = NULL;
         if (!(tmp = g_dir_make_tmp("docvl-train-bench-XXXXXX", &ge))) {
