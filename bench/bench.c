@@ -3,7 +3,8 @@
  *
  *   docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] [--decode N]
  *               [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only]
- *               [--cache-dir DIR] [--page TILES] [--gen TOKENS]
+ *               [--cache-dir DIR] [--page TILES] [--gen TOKENS] [--batch B,B,...]
+ *               [--page-batch N]
  *
  * Without --model only the machine limits are measured. Models for timing are
  * written with tools/docvl-mkmodel (random weights, real shapes). Output keys
@@ -36,6 +37,9 @@ typedef struct bench_opts {
     const char *cache_dir;  /* q8/q4 weight cache (weights/qcache.h); NULL: none */
     int page_tiles;     /* --page: tiles of a whole page (0: no page) */
     int page_gen;       /* --gen: tokens generated per tile */
+    int n_batch;        /* --batch: sequences decoded side by side, each size timed */
+    int batch[8];
+    int page_batch;     /* --page-batch: the page's tiles decoded that many at once */
 } bench_opts;
 
 typedef struct figures {
@@ -56,6 +60,8 @@ typedef struct figures {
     int have_model;
     double page_s, page_vision_s, page_prefill_s, page_decode_s;  /* --page: totals */
     double page_cpu_s;    /* CPU seconds of the page, all threads */
+    double batch_tps[8];  /* --batch: tokens per second of all sequences together */
+    double batch_cpu_tps[8];  /* the same per CPU second (all threads) */
 } figures;
 
 typedef struct stream_arg { const __m256i *p; size_t n; long long sink; } stream_arg;
@@ -204,35 +210,95 @@ static int time_one_thread(const bench_opts *o, const dv_model *m, const float *
     return rc;
 }
 
-/* A whole page as reading it costs, tile after tile: the towers and the
- * aligner on the tile, the prefill of its prompt (o->prefill tokens) into a
- * fresh cache, then o->page_gen decoded tokens (no EOS: a fixed count). */
+/* n states stepped together for `steps` tokens (sequence k feeds prompt
+ * embedding (i + k) mod prefill at step i); each step's time into step[]
+ * when it is not NULL. */
+static int decode_together(const bench_opts *o, const dv_model *m, dv_llama_state **st, int n,
+                           int steps, const float *emb, const dv_ctx *ctx, double *step,
+                           dv_err *e)
+{
+    size_t H = (size_t)m->cfg.lm.hidden, V = (size_t)m->cfg.lm.vocab;
+    float *in = malloc((size_t)n * H * sizeof *in), *logits = malloc((size_t)n * V * sizeof *logits);
+    int rc = in && logits ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory for %d sequences", n);
+    for (int i = 0; i < steps && !rc; i++) {
+        for (int k = 0; k < n; k++)
+            memcpy(in + (size_t)k * H, emb + (size_t)((i + k) % o->prefill) * H, H * sizeof *in);
+        double t0 = bench_now();
+        rc = dv_llama_forward_batch(m->llama, st, n, in, logits, ctx, e);
+        if (step)
+            step[i] = bench_now() - t0;
+    }
+    free(in);
+    free(logits);
+    return rc;
+}
+
+static void free_states(dv_llama_state **st, int n)
+{
+    for (int k = 0; k < n; k++)
+        dv_llama_state_free(st[k]);
+}
+
+/* A whole page as reading it costs: the towers and the aligner on each
+ * tile, the prefill of its prompt (o->prefill tokens) into its own cache,
+ * then o->page_gen decoded tokens (no EOS: a fixed count), the tiles
+ * decoded o->page_batch at a time (1: tile after tile). */
 static int time_page(const bench_opts *o, const dv_model *m, const float *pixels, float *img,
                      const float *emb, float *logits, const dv_ctx *ctx, figures *f, dv_err *e)
 {
-    size_t H = (size_t)m->cfg.lm.hidden;
-    dv_llama_state *st = NULL;
-    int rc = dv_llama_state_new(m->llama, o->prefill + o->page_gen + 1, &st, e);
+    int B = o->page_batch, rc = DOCVL_OK;
+    dv_llama_state *st[64] = { 0 };
+    for (int k = 0; k < B && !rc; k++)
+        rc = dv_llama_state_new(m->llama, o->prefill + o->page_gen + 1, &st[k], e);
     double page0 = bench_now(), cpu0 = bench_cpu_seconds();
-    for (int tile = 0; tile < o->page_tiles && !rc; tile++) {
-        double t0 = bench_now();
-        rc = dv_vision_forward(m->vision, pixels, img, NULL, ctx, e);
-        double t1 = bench_now();
-        dv_llama_state_reset(st);
+    for (int t0 = 0; t0 < o->page_tiles && !rc; t0 += B) {
+        int n = o->page_tiles - t0 < B ? o->page_tiles - t0 : B;
+        for (int k = 0; k < n && !rc; k++) {
+            double a = bench_now();
+            rc = dv_vision_forward(m->vision, pixels, img, NULL, ctx, e);
+            double b = bench_now();
+            dv_llama_state_reset(st[k]);
+            if (!rc)
+                rc = dv_llama_forward(m->llama, st[k], emb, o->prefill, logits, 0, NULL, ctx, e);
+            f->page_vision_s += b - a;
+            f->page_prefill_s += bench_now() - b;
+        }
+        double d = bench_now();
         if (!rc)
-            rc = dv_llama_forward(m->llama, st, emb, o->prefill, logits, 0, NULL, ctx, e);
-        double t2 = bench_now();
-        for (int i = 0; i < o->page_gen && !rc; i++)
-            rc = dv_llama_forward(m->llama, st, emb + (size_t)(i % o->prefill) * H, 1, logits, 0,
-                                  NULL, ctx, e);
-        double t3 = bench_now();
-        f->page_vision_s += t1 - t0;
-        f->page_prefill_s += t2 - t1;
-        f->page_decode_s += t3 - t2;
+            rc = decode_together(o, m, st, n, o->page_gen, emb, ctx, NULL, e);
+        f->page_decode_s += bench_now() - d;
     }
     f->page_s = bench_now() - page0;
     f->page_cpu_s = bench_cpu_seconds() - cpu0;
-    dv_llama_state_free(st);
+    free_states(st, B);
+    return rc;
+}
+
+/* Each --batch size: that many copies of the prefilled state src decoding
+ * o->decode tokens together; all their tokens over the median step. */
+static int time_batches(const bench_opts *o, const dv_model *m, const dv_llama_state *src,
+                        const float *emb, const dv_ctx *ctx, figures *f, dv_err *e)
+{
+    double *step = malloc((size_t)o->decode * sizeof *step);
+    int rc = step ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory for step times");
+    for (int b = 0; b < o->n_batch && !rc; b++) {
+        int n = o->batch[b];
+        dv_llama_state *st[64] = { 0 };
+        for (int k = 0; k < n && !rc; k++)
+            if (!(rc = dv_llama_state_new(m->llama, dv_llama_state_pos(src) + o->decode, &st[k], e)))
+                rc = dv_llama_state_copy(st[k], src, e);
+        double cpu0 = bench_cpu_seconds();
+        if (!rc)
+            rc = decode_together(o, m, st, n, o->decode, emb, ctx, step, e);
+        double cpu = bench_cpu_seconds() - cpu0;
+        free_states(st, n);
+        if (!rc) {
+            qsort(step, (size_t)o->decode, sizeof *step, bench_cmp_double);
+            f->batch_tps[b] = n / step[o->decode / 2];
+            f->batch_cpu_tps[b] = n * o->decode / cpu;
+        }
+    }
+    free(step);
     return rc;
 }
 
@@ -322,6 +388,8 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
     f->kv_elem_bytes = dv_llama_kv_elem_bytes(m->llama);
     f->decode_kv_bytes_per_token = 2.0 * f->kv_elem_bytes * c->lm.layers * kv_dim *
                                    (o->prefill + (o->decode + 1) / 2.0);
+    if (o->n_batch && (rc = time_batches(o, m, st, emb, &ctx, f, e)))
+        goto done;
     if (o->page_tiles > 0 &&
         (rc = time_page(o, m, pixels, img, emb, logits, &ctx, f, e)))
         goto done;
@@ -388,12 +456,21 @@ static void print_text(const bench_opts *o, const figures *f)
     printf("  decode KV cache read   %8.2f GB/token (%s); weights + KV %.1f GB/s (%.0f%% of memory "
            "read)\n", f->decode_kv_bytes_per_token / 1e9, f->kv_elem_bytes == 2 ? "f16" : "f32",
            t_gbs, 100 * t_gbs / f->mem_gbs[1]);
+    for (int b = 0; b < o->n_batch; b++) {
+        double w_gbs = f->batch_tps[b] / o->batch[b] * f->decode_bytes_per_token / 1e9;
+        printf("  decode %2d together     %8.2f tok/s in all (%.2fx one sequence), %.1f GB/s of "
+               "weights (%.0f%% of memory read); %.2f tok per CPU s\n", o->batch[b],
+               f->batch_tps[b], ratio(f->batch_tps[b], f->decode_tps), w_gbs,
+               100 * w_gbs / f->mem_gbs[1], f->batch_cpu_tps[b]);
+    }
     if (o->page_tiles > 0) {
         double T = o->page_tiles;
-        printf("  page of %d tiles, %d prompt + %d generated tokens a tile: %.1f s (%.1f pages/hour); "
+        printf("  page of %d tiles (decoded %d at a time), %d prompt + %d generated tokens a tile: "
+               "%.1f s (%.1f pages/hour); "
                "%.1f CPU s; per tile: vision %.2f s, prefill %.2f s (%.1f tok/s), decode %.2f s "
                "(%.1f tok/s)\n",
-               o->page_tiles, o->prefill, o->page_gen, f->page_s, 3600 / f->page_s, f->page_cpu_s,
+               o->page_tiles, o->page_batch, o->prefill, o->page_gen, f->page_s, 3600 / f->page_s,
+               f->page_cpu_s,
                f->page_vision_s / T, f->page_prefill_s / T, o->prefill * T / f->page_prefill_s,
                f->page_decode_s / T, o->page_gen * T / f->page_decode_s);
     }
@@ -440,6 +517,14 @@ static void print_json(const bench_opts *o, const figures *f)
                    "\"page_decode_s\": %.2f, \"page_cpu_s\": %.2f", o->page_tiles, o->page_gen,
                    f->page_s, 3600 / f->page_s, f->page_vision_s, f->page_prefill_s,
                    f->page_decode_s, f->page_cpu_s);
+        if (o->page_tiles > 0)
+            printf(", \"page_batch\": %d", o->page_batch);
+        for (int b = 0; b < o->n_batch; b++)
+            printf("%s%d\": %.3f%s", b ? ", \"" : ", \"batch_decode_tps\": {\"", o->batch[b],
+                   f->batch_tps[b], b + 1 == o->n_batch ? "}" : "");
+        for (int b = 0; b < o->n_batch; b++)
+            printf("%s%d\": %.3f%s", b ? ", \"" : ", \"batch_decode_cpu_tps\": {\"",
+                   o->batch[b], f->batch_cpu_tps[b], b + 1 == o->n_batch ? "}" : "");
     }
     printf("}\n");
 }
@@ -448,15 +533,31 @@ static int usage(void)
 {
     fprintf(stderr, "usage: docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] "
                     "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only] "
-                    "[--cache-dir DIR] [--page TILES] [--gen TOKENS]\n");
+                    "[--cache-dir DIR] [--page TILES] [--gen TOKENS] [--batch B,B,...] "
+                    "[--page-batch N]\n");
     return 2;
+}
+
+/* "1,2,4,8": at most 8 sizes of 1 to 64. */
+static int parse_batches(const char *s, bench_opts *o)
+{
+    o->n_batch = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 64 || o->n_batch == 8 || (*end && *end != ','))
+            return -1;
+        o->batch[o->n_batch++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    return o->n_batch ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
     cli_blas_reexec("docvl-bench", argv);
     bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16, .ratios = 1,
-                     .page_gen = 128 };
+                     .page_gen = 128, .page_batch = 1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json"))
@@ -482,11 +583,17 @@ int main(int argc, char **argv)
             o.page_tiles = atoi(argv[++i]);
         else if (!strcmp(a, "--gen") && i + 1 < argc)
             o.page_gen = atoi(argv[++i]);
+        else if (!strcmp(a, "--page-batch") && i + 1 < argc)
+            o.page_batch = atoi(argv[++i]);
+        else if (!strcmp(a, "--batch") && i + 1 < argc) {
+            if (parse_batches(argv[++i], &o))
+                return usage();
+        }
         else
             return usage();
     }
     if (o.threads < 1 || o.threads > 64 || o.prefill < 1 || o.decode < 1 || o.page_tiles < 0 ||
-        o.page_gen < 0)
+        o.page_gen < 0 || o.page_batch < 1 || o.page_batch > 64)
         return usage();
     figures f = { 0 };
     if (o.load_only && o.model) {

@@ -153,7 +153,9 @@ typedef struct docvl_progress {
     int page_no;                /* page number in the document */
     int tile, n_tiles;          /* 1-based; 0 when not on the model path; with text
                                    lines (DOCVL_TILES_LINES) a tile is a line segment */
-    int tokens;                 /* generated so far on this tile */
+    int tokens;                 /* generated so far on this tile (tiles decoded
+                                   side by side, decode_batch: on all of them, and
+                                   tile is the first of them) */
     double tokens_per_s;
     double fraction;            /* of the whole input, 0..1 */
 } docvl_progress;
@@ -173,6 +175,11 @@ typedef struct docvl_params {
     int tile_size;              /* 0 (default): the model's input size */
     docvl_text_layer text_layer;/* default auto */
     int max_tokens;             /* per tile; default 2048 */
+    int decode_batch;           /* tiles of a page decoded side by side (each weight
+                                   read once per token for all of them; the same text
+                                   as one after the other): 0 (default) as many as
+                                   keep their KV caches' worst case within 4 GiB, at
+                                   most 8; N: at most N; 1: one tile after the other */
     const char *prompt;         /* NULL (default): the format's instruction */
     const char *ask;            /* a question answered per page instead of a transcription */
     const char *password;       /* of an encrypted PDF */

@@ -264,9 +264,11 @@ static int check_params(const docvl_params *p, dv_err *e)
         return dv_fail(e, DOCVL_EINVAL, "unknown text layer mode %d", (int)p->text_layer);
     if ((unsigned)p->tiles > DOCVL_TILES_LINES)
         return dv_fail(e, DOCVL_EINVAL, "unknown tiles mode %d", p->tiles);
-    if (!(p->dpi > 0) || p->tile_size < 0 || p->max_tokens <= 0 || !(p->page_timeout >= 0))
-        return dv_fail(e, DOCVL_EINVAL, "dpi, tile size, token count or page timeout out of "
-                                        "range (docvl_default_params gives valid ones)");
+    if (!(p->dpi > 0) || p->tile_size < 0 || p->max_tokens <= 0 || !(p->page_timeout >= 0) ||
+        p->decode_batch < 0)
+        return dv_fail(e, DOCVL_EINVAL, "dpi, tile size, token count, page timeout or decode "
+                                        "batch out of range (docvl_default_params gives valid "
+                                        "ones)");
     return DOCVL_OK;
 }
 
@@ -288,6 +290,22 @@ static int read_locked(void *self, const dv_image *tile, const dv_tile_opts *o,
     return rc;
 }
 
+static int read_batch_locked(void *self, const dv_image *const *tiles, int n,
+                             const dv_tile_opts *o, dv_tile_result *res, dv_err *e)
+{
+    docvl_context *ctx = self;
+    g_mutex_lock(&ctx->model_mu);
+    int rc = ctx->reader.read_batch(ctx->reader.self, tiles, n, o, res, e);
+    g_mutex_unlock(&ctx->model_mu);
+    return rc;
+}
+
+static int batch_room_locked(void *self, int max_tokens, int want)
+{
+    docvl_context *ctx = self;
+    return ctx->reader.batch_room(ctx->reader.self, max_tokens, want);
+}
+
 static int get_reader(void *user, const dv_tile_reader **out, dv_err *e)
 {
     model_request *q = user;
@@ -302,6 +320,8 @@ static int get_reader(void *user, const dv_tile_reader **out, dv_err *e)
         q->p->on_message(q->p->user, 0, q->ctx->note);
     q->locked = q->ctx->reader;   /* the model's geometry and declarations, */
     q->locked.read = read_locked;  /* read under the model's lock */
+    q->locked.read_batch = q->ctx->reader.read_batch ? read_batch_locked : NULL;
+    q->locked.batch_room = q->ctx->reader.batch_room ? batch_room_locked : NULL;
     q->locked.self = q->ctx;
     *out = &q->locked;
     return DOCVL_OK;

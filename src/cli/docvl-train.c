@@ -22,6 +22,7 @@ static void usage(FILE *f)
     fputs("usage: docvl-train train (--model DIR | --init CONFIG.json|DIR [--tokenizer DIR])\n"
           "                        [--from DIR]\n"
           "                        --stage 1|2|3 --data MANIFEST.jsonl [--text CORPUS.txt]\n"
+          "                        [--objective next-token|ctc]\n"
           "                        [--mix 7:3] --out DIR [--steps N] [--lr X] [--min-lr X]\n"
           "                        [--warmup N] [--batch N] [--accum N] [--clip X] [--wd X]\n"
           "                        [--seed N] [--train PART=on|off]\n"
@@ -45,6 +46,10 @@ static void usage(FILE *f)
           "  processor and preprocessor files, tokenizer) at random. --from DIR: DIR's\n"
           "  tensors of the same name and shape replace the model's (a warm start, e.g. a\n"
           "  decoder trained on text alone).\n"
+          "  --objective ctc: the reading warm-up of a line reader (SigLIP-only, one image\n"
+          "  per sample): each answer is read off the image's columns (the aligner's rows\n"
+          "  averaged down each column, through the decoder's final norm and output layer)\n"
+          "  with the CTC loss, the image token as blank; the decoder's layers do not run.\n"
           "eval-mc: JSONL of {image, question, options[], answer}; prints the accuracy of\n"
           "  picking the option of lowest perplexity.\n"
           "plot: draws a train.tsv as a PNG (loss and learning rate).\n"
@@ -81,7 +86,7 @@ static int parse_double(const char *s, const char *flag, double *out)
 enum {
     O_MODEL = 256, O_INIT, O_TOK, O_FROM, O_STAGE, O_DATA, O_TEXT, O_MIX, O_STEPS, O_LR, O_MINLR,
     O_WARMUP, O_BATCH, O_ACCUM, O_CLIP, O_WD, O_SEED, O_OUT, O_RESUME, O_STOP, O_SAVE,
-    O_TRAIN, O_MAXTOK, O_THREADS,
+    O_TRAIN, O_MAXTOK, O_THREADS, O_OBJECTIVE,
 };
 
 static const struct option TRAIN_OPTS[] = {
@@ -93,7 +98,8 @@ static const struct option TRAIN_OPTS[] = {
     { "accum", 1, 0, O_ACCUM }, { "clip", 1, 0, O_CLIP }, { "wd", 1, 0, O_WD },
     { "seed", 1, 0, O_SEED }, { "out", 1, 0, O_OUT }, { "resume", 1, 0, O_RESUME },
     { "stop-after", 1, 0, O_STOP }, { "save-every", 1, 0, O_SAVE }, { "train", 1, 0, O_TRAIN },
-    { "max-tokens", 1, 0, O_MAXTOK }, { "threads", 1, 0, O_THREADS }, { "quiet", 0, 0, 'q' },
+    { "max-tokens", 1, 0, O_MAXTOK }, { "threads", 1, 0, O_THREADS },
+    { "objective", 1, 0, O_OBJECTIVE }, { "quiet", 0, 0, 'q' },
     { "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 };
 
@@ -158,6 +164,13 @@ static int set_opt(args *a, int c, const char *v)
     case O_TEXT: a->t.text = v; return 0;
     case O_OUT: a->t.out_dir = v; return 0;
     case O_RESUME: a->t.resume_dir = v; return 0;
+    case O_OBJECTIVE:
+        if (strcmp(v, "next-token") && strcmp(v, "ctc")) {
+            fprintf(stderr, "docvl-train: --objective \"%s\": expected next-token or ctc\n", v);
+            return -1;
+        }
+        a->t.ctc = !strcmp(v, "ctc");
+        return 0;
     case 'q': a->quiet = 1; return 0;
     case 'v': a->verbose = 1; return 0;
     case O_MIX:

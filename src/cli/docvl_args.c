@@ -38,6 +38,10 @@ static const char usage_text[] =
     "      --prompt TEXT      instruction given to the model for each tile\n"
     "      --ask QUESTION     answer QUESTION about each page instead\n"
     "      --max-tokens N     most tokens generated per tile (default 2048)\n"
+    "      --decode-batch N   tiles of a page decoded side by side, each weight read\n"
+    "                         once per token for all (the same text): 0 (default)\n"
+    "                         as many as keep their KV caches within 4 GiB, at most\n"
+    "                         8; 1: one tile after the other\n"
     "      --threads N        worker threads (default: all cores)\n"
     "      --weights FMT      how the decoder holds its weights: q8 (default; 8-bit\n"
     "                         blocks, half the bytes of bf16 per token), q4, bf16\n"
@@ -76,7 +80,7 @@ enum {
     OPT_PAGES = 256, OPT_DPI, OPT_TILES, OPT_TILE_SIZE, OPT_TEXT_LAYER, OPT_THREADS,
     OPT_MAX_TOKENS, OPT_PROMPT, OPT_ASK, OPT_PASSWORD, OPT_PROGRESS, OPT_INFO, OPT_VERSION,
     OPT_PAGE_TIMEOUT, OPT_KEEP_PARTIAL, OPT_TEXT_TABLES, OPT_NO_TEXT_TABLES, OPT_KEEP_FURNITURE,
-    OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE, OPT_NO_MODEL,
+    OPT_WEIGHTS, OPT_CACHE_DIR, OPT_NO_CACHE, OPT_NO_MODEL, OPT_DECODE_BATCH,
 };
 
 static const struct option long_opts[] = {
@@ -94,6 +98,7 @@ static const struct option long_opts[] = {
     { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
     { "no-cache", no_argument, NULL, OPT_NO_CACHE },
     { "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
+    { "decode-batch", required_argument, NULL, OPT_DECODE_BATCH },
     { "prompt", required_argument, NULL, OPT_PROMPT },
     { "ask", required_argument, NULL, OPT_ASK },
     { "password", required_argument, NULL, OPT_PASSWORD },
@@ -204,6 +209,7 @@ static int apply_option(int c, const char *arg, cli_opts *o)
     case OPT_DPI: bad = parse_dpi(arg, &p->dpi); break;
     case OPT_TILES: bad = parse_choice(arg, "--tiles", tiles, &p->tiles); break;
     case OPT_TILE_SIZE: bad = parse_int(arg, "--tile-size", 64, 8192, &p->tile_size); break;
+    case OPT_DECODE_BATCH: bad = parse_int(arg, "--decode-batch", 0, 8, &p->decode_batch); break;
     case OPT_TEXT_LAYER: bad = parse_choice(arg, "--text-layer", tl, &v); p->text_layer = v; break;
     case OPT_THREADS: bad = parse_int(arg, "--threads", 1, 1024, &o->open.n_threads); break;
     case OPT_WEIGHTS: bad = parse_weights(arg, &o->open.weights); break;

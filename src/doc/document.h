@@ -52,6 +52,9 @@ int dv_doc_open_file(const char *path, const dv_doc_options *opts, dv_doc **out,
 int dv_doc_open_memory(const uint8_t *data, size_t len, const dv_doc_options *opts,
                        dv_doc **out, dv_err *e);
 
+/* Frees doc; when pages were drawn, also the fonts Cairo kept after its
+ * Poppler document released them (see document.c), so that reading
+ * document after document does not keep the last few hundred's fonts. */
 void dv_doc_close(dv_doc *doc);
 
 /* Time limit of each PDF page's trial run (see doc/guard.h), which is on by

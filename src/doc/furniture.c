@@ -1,6 +1,7 @@
 #include "doc/furniture.h"
 
 #include <glib.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 typedef struct margin_line {
     char *sig;           /* lower case, digits as '#', spaces folded */
     double y;            /* centre, share of the page height */
+    double y0, y1;       /* top and bottom, shares of the page height */
     int first, n;        /* its words in the page text */
 } margin_line;
 
@@ -116,8 +118,8 @@ static void margin_lines(const dv_page_text *t, double h, page_lines *out)
         dv_box b = line_box(t, first, end);
         double y = (b.y0 + b.y1) / 2.0 / h;
         if (y < FURNITURE_BAND || y > 1 - FURNITURE_BAND)
-            out->v[out->n++] = (margin_line){signature(t, first, end - first), y, first,
-                                             end - first};
+            out->v[out->n++] = (margin_line){signature(t, first, end - first), y, b.y0 / h,
+                                             b.y1 / h, first, end - first};
         first = end;
     }
 }
@@ -223,6 +225,32 @@ static int sideways_in_margin(const dv_word *wd, double w)
            (cx < SIDE_MARGIN || cx > 1 - SIDE_MARGIN);
 }
 
+/* The body's own line j lies between line k, in the top band, and the
+ * page's edge, or right below k (closer than half k's height: a caption's
+ * first line, repeated on each page, goes on in the page's next line).
+ * Lines side by side (sharing half k's height) are neither. */
+static int body_above(const margin_line *k, const margin_line *j)
+{
+    double h = k->y1 - k->y0;
+    double shared = fmin(k->y1, j->y1) - fmax(k->y0, j->y0);
+    return k->y < 0.5 && j->y < 0.5 && shared < 0.5 * h &&
+           (j->y < k->y || j->y0 - k->y1 < 0.5 * h);
+}
+
+/* Running heads lie apart from the body, between it and the page's top: a
+ * repeated line in the top band below a line of the page's own, or set
+ * close above one, is part of the body (a table's header repeated on
+ * every page under its caption). rep marks the furniture lines of l;
+ * those that are not so are unmarked. Running feet stay as found: notes
+ * and stamps of the page's own are often set among them. */
+static void keep_inner(const page_lines *l, char *rep)
+{
+    for (int k = 0; k < l->n; k++)
+        for (int j = 0; j < l->n && rep[k]; j++)
+            if (!rep[j] && j != k && body_above(&l->v[k], &l->v[j]))
+                rep[k] = 0;
+}
+
 static void drop_marked(dv_page_text *t, const char *drop, int *n_dropped)
 {
     int k = 0;
@@ -262,13 +290,17 @@ int dv_furniture_strip(dv_furniture *f, int index, double dpi, dv_page_text *t, 
         top = y < top ? y : top;
         bottom = y > bottom ? y : bottom;
     }
+    char *rep = g_new0(char, mine.n + 1);
     for (int k = 0; k < mine.n; k++) {
         const margin_line *l = &mine.v[k];
         int outermost = l->y == top || l->y == bottom;
-        int rep = (outermost && page_number(t, l, w * scale)) || repeated(f, index, l);
-        for (int i = l->first; rep && i < l->first + l->n; i++)
-            drop[i] = 1;
+        rep[k] = (outermost && page_number(t, l, w * scale)) || repeated(f, index, l);
     }
+    keep_inner(&mine, rep);
+    for (int k = 0; k < mine.n; k++)
+        for (int i = mine.v[k].first; rep[k] && i < mine.v[k].first + mine.v[k].n; i++)
+            drop[i] = 1;
+    g_free(rep);
     drop_marked(t, drop, n_dropped);
     g_free(drop);
     page_lines_clear(&mine);

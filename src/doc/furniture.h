@@ -4,7 +4,9 @@
  * readers do (docs/cli.md). A line is furniture when it
  *  - lies in the top or bottom band of the page (FURNITURE_BAND) and a
  *    page up to two before or after has a line of the same text (digits
- *    aside: "Page 3" and "Page 4" match) at about the same height;
+ *    aside: "Page 3" and "Page 4" match) at about the same height; in the
+ *    top band, with no line of the page's own above it or set close below
+ *    it (a table's head repeated under each page's caption is the body's);
  *  - is the page's top or bottom line and holds a page number ("12", "- 12 -",
  *    "Page 12", "12 of 40", "xii"), alone or as a part set apart by wide
  *    gaps, centred or in the outer half of the band (a running foot

@@ -233,16 +233,32 @@ static int ink_extent(const line_ink *li, int *a, int *b)
     return *b > *a;
 }
 
+static int cmp_box_h(const void *a, const void *b)
+{
+    int ha = dv_box_h(*(const dv_box *)a), hb = dv_box_h(*(const dv_box *)b);
+    return (ha > hb) - (ha < hb);
+}
+
+/* The height of the page's usual line: the median over its lines' ink
+ * columns, so a paragraph's long lines outweigh a table's one-word cells
+ * (which lack descenders more often than not). */
 static double median_line_h(const dv_layout *lay)
 {
     if (lay->n_lines == 0)
         return 0;
-    int *h = g_new(int, lay->n_lines);
-    for (int i = 0; i < lay->n_lines; i++)
-        h[i] = dv_box_h(lay->lines[i]);
-    qsort(h, (size_t)lay->n_lines, sizeof *h, cmp_int);
-    double m = h[lay->n_lines / 2];
-    g_free(h);
+    dv_box *l = g_new(dv_box, lay->n_lines);
+    long total = 0;
+    for (int i = 0; i < lay->n_lines; i++) {
+        l[i] = lay->lines[i];
+        total += dv_box_w(l[i]) + 1;
+    }
+    qsort(l, (size_t)lay->n_lines, sizeof *l, cmp_box_h);
+    long seen = 0;
+    int i = 0;
+    while (i < lay->n_lines - 1 && 2 * (seen + dv_box_w(l[i]) + 1) <= total)
+        seen += dv_box_w(l[i++]) + 1;
+    double m = dv_box_h(l[i]);
+    g_free(l);
     return m;
 }
 

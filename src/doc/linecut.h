@@ -48,7 +48,7 @@ typedef struct dv_line_cuts {
     dv_cut_line *lines;     /* the layout's text lines, in its reading order */
     int n_lines;
     int n_segs;             /* over all lines */
-    double usual_h;         /* the median line height, pixels */
+    double usual_h;         /* the median line height over the lines' widths, pixels */
 } dv_line_cuts;
 
 /* Cuts the lines of lay, the layout of page. max_aspect: the most crop

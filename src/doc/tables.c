@@ -437,9 +437,29 @@ static int count_words(const char *s)
 
 /* Data rather than prose: every column used in two rows or more, most
  * cells filled, cells short, and several columns or numbers in the last. */
+/* Row labels may run long ("Results in staff confusion about our targets
+ * for student achievement") beside figures: at least two columns past the
+ * first, their cells below the header mostly (FIGURES_MIN) numbers. Such a
+ * label column may average LABEL_WORDS_MAX words a cell, and its words do
+ * not count in the table's mean. */
+#define FIGURES_MIN 0.75
+#define LABEL_WORDS_MAX 16
+static int labels_beside_figures(const dv_page_table *t)
+{
+    int filled = 0, num = 0;
+    for (int r = 1; r < t->n_rows; r++)
+        for (int c = 1; c < t->n_cols; c++) {
+            const char *s = t->cells[r * t->n_cols + c];
+            filled += *s != 0;
+            num += *s && numeric(s);
+        }
+    return t->n_cols >= 3 && filled > 0 && num >= FIGURES_MIN * filled;
+}
+
 static int looks_like_table(const dv_page_table *t)
 {
     int filled = 0, num = 0, words = 0, num_last = 0, filled_last = 0, lower = 0;
+    int labels = labels_beside_figures(t);
     for (int c = 0; c < t->n_cols; c++) {
         int used = 0, col_words = 0, letters = 0;
         for (int r = 0; r < t->n_rows; r++) {
@@ -448,10 +468,13 @@ static int looks_like_table(const dv_page_table *t)
                 continue;
             used++;
             filled++;
-            letters += lone_letters(s);
-            lower += starts_lower(s);
+            /* marks ("x" ticks) are neither letters set vertically nor
+             * lower-case prose */
+            int mark = placeholder(s);
+            letters += lone_letters(s) && !mark;
+            lower += starts_lower(s) && !mark;
             int nw = count_words(s);
-            words += nw;
+            words += c > 0 || !labels ? nw : 1;
             col_words += nw;
             int isnum = numeric(s);
             num += isnum;
@@ -461,7 +484,8 @@ static int looks_like_table(const dv_page_table *t)
             }
         }
         /* a column of prose (text beside a code listing or a figure) */
-        if (used < 2 || col_words > COL_WORDS_MAX * used || letters > 0.6 * used)
+        int max_words = c == 0 && labels ? LABEL_WORDS_MAX : COL_WORDS_MAX;
+        if (used < 2 || col_words > max_words * used || letters > 0.6 * used)
             return 0;
     }
     /* cells of prose in justified columns, whose word spaces happen to line
@@ -478,6 +502,37 @@ static int looks_like_table(const dv_page_table *t)
            mean_words <= 4.0;
 }
 
+/* A header cell: words, or a year ("1996"), not a figure (a chart's
+ * tick labels read as a row of numbers). */
+static int head_label(const char *s)
+{
+    if (strlen(s) == 4 && strspn(s, "0123456789") == 4)
+        return 1;
+    for (; *s; s++)
+        if (g_ascii_isalpha(*s))
+            return 1;
+    return 0;
+}
+
+/* A table of two rows must be plain: at least TWO_ROW_COLS columns, a
+ * header of short labels (the first column's may be empty), below it a
+ * row label and a number in every other column ("Turnover | 7,581 |
+ * 2,517"). Two lines of prose or of a list never read so. */
+#define TWO_ROW_COLS 3
+#define TWO_ROW_WORDS 4
+static int head_and_figures(const dv_page_table *t)
+{
+    if (t->n_rows != 2 || t->n_cols < TWO_ROW_COLS)
+        return 0;
+    const char *const *head = (const char *const *)t->cells, *const *row = head + t->n_cols;
+    if (!*row[0] || numeric(row[0]) || count_words(row[0]) > TWO_ROW_WORDS)
+        return 0;
+    for (int c = 1; c < t->n_cols; c++)
+        if (!head_label(head[c]) || count_words(head[c]) > TWO_ROW_WORDS || !numeric(row[c]))
+            return 0;
+    return count_words(head[0]) <= TWO_ROW_WORDS;
+}
+
 /* The cells of rows [a, b) in cols. */
 static int logical_rows(const finder *f, int a, int b)
 {
@@ -487,18 +542,62 @@ static int logical_rows(const finder *f, int a, int b)
     return n;
 }
 
-/* Appends row r's words in column c to cell. */
+/* Words of one cell on more lines than this keep their x order: the
+ * reading-order pick below is quadratic. */
+#define CELL_ORDER_MAX 64
+
+/* The cell's words (those of col[] equal to c) lie on one text line: all
+ * overlap the first vertically by half the smaller height. */
+static int one_line(const finder *f, const trow *r, const int *col, int c, int *count)
+{
+    const dv_box *first = NULL;
+    int same = 1;
+    *count = 0;
+    for (int k = 0; k < r->n; k++) {
+        if (col[k] != c)
+            continue;
+        const dv_box *b = &f->words[r->first + k].box;
+        (*count)++;
+        if (!first)
+            first = b;
+        else if (dv_box_overlap_y(*first, *b) < 0.5 * fmin(first->y1 - first->y0, b->y1 - b->y0))
+            same = 0;
+    }
+    return same;
+}
+
+static void append_word(GString *cell, const char *text)
+{
+    if (cell->len)
+        g_string_append_c(cell, ' ');
+    g_string_append(cell, text);
+}
+
+/* Appends row r's words in column c to cell: in x order on one line; a
+ * cell wrapped over two lines inside the row (beside cells set in the
+ * middle of its height) in the text layer's order, line by line, not
+ * "200 BTEX) (as" for "200 (as" over "BTEX)". */
 static void append_cell(const finder *f, const trow *r, const span *cols, int n, int c,
                         GString *cell)
 {
     const int *col = word_columns(f, r, cols, n);
-    for (int k = 0; k < r->n; k++) {
-        const tword *w = &f->words[r->first + k];
-        if (col[k] != c)
-            continue;
-        if (cell->len)
-            g_string_append_c(cell, ' ');
-        g_string_append(cell, w->text);
+    int count;
+    if (one_line(f, r, col, c, &count) || count > CELL_ORDER_MAX) {
+        for (int k = 0; k < r->n; k++)
+            if (col[k] == c)
+                append_word(cell, f->words[r->first + k].text);
+        return;
+    }
+    for (int last = -1, done = 0; done < count; done++) {
+        int pick = -1;
+        for (int k = 0; k < r->n; k++) {
+            int idx = f->words[r->first + k].index;
+            if (col[k] == c && idx > last &&
+                (pick < 0 || idx < f->words[r->first + pick].index))
+                pick = k;
+        }
+        last = f->words[r->first + pick].index;
+        append_word(cell, f->words[r->first + pick].text);
     }
 }
 
@@ -580,9 +679,55 @@ static int cmp_double(const void *a, const void *b)
     return p < q ? -1 : p > q;
 }
 
+/* What join_lines needs of a line: the columns it fills, those holding a
+ * number, whether its first word starts in lower case, and whether a cell
+ * reaches into the x range of a column beside its own (a header over
+ * several). */
+typedef struct line_cells {
+    uint64_t filled, numbers;
+    int lower, wide;
+} line_cells;
+
+/* The words of column c on the line (x0[c] .. x1[c]) reach into the
+ * columns beside it. */
+static int reaches_out(const span *cols, int n, int c, double x0, double x1)
+{
+    return (c > 0 && x0 < cols[c - 1].x1) || (c + 1 < n && x1 > cols[c + 1].x0);
+}
+
+static line_cells cells_of(const finder *f, const trow *r, const span *cols, int n)
+{
+    const int *col = word_columns(f, r, cols, n);
+    int digits[MAX_COLS + 1] = { 0 }, other[MAX_COLS + 1] = { 0 }, marks[MAX_COLS + 1] = { 0 };
+    int words[MAX_COLS + 1] = { 0 };
+    double x0[MAX_COLS + 1], x1[MAX_COLS + 1];
+    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text), 0 };
+    for (int k = 0; k < r->n; k++) {
+        const tword *tw = &f->words[r->first + k];
+        const char *w = tw->text;
+        int c = col[k];
+        x0[c] = words[c] ? fmin(x0[c], tw->box.x0) : tw->box.x0;
+        x1[c] = words[c] ? fmax(x1[c], tw->box.x1) : tw->box.x1;
+        lc.filled |= (uint64_t)1 << c;
+        words[c]++;
+        marks[c] += placeholder(w);
+        for (; *w; w++) {
+            digits[c] += g_ascii_isdigit(*w) != 0;
+            other[c] += !g_ascii_isdigit(*w);
+        }
+    }
+    for (int c = 0; c < n; c++) {
+        if ((digits[c] > 0 && digits[c] >= other[c]) || (words[c] > 0 && marks[c] == words[c]))
+            lc.numbers |= (uint64_t)1 << c;
+        lc.wide |= words[c] > 0 && reaches_out(cols, n, c, x0[c], x1[c]);
+    }
+    return lc;
+}
+
 /* Rows [a, b) whose rows are spaced apart (bordered or padded tables): a
- * row much closer below the one before, with fewer cells filled, is that
- * row's wrapped second line. scratch holds b - a doubles. */
+ * row much closer below the one before, with fewer cells filled and no
+ * number where that row has one, is that row's wrapped second line.
+ * scratch holds b - a doubles. */
 static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, double *scratch)
 {
     int m = 0;
@@ -596,44 +741,17 @@ static void mark_wrapped(finder *f, int a, int b, const span *cols, int n, doubl
     double pitch = scratch[3 * m / 4]; /* wrapped lines may be half the rows */
     if (pitch < WRAP_PITCH_MIN * f->rows[a].h)
         return;
-    for (int i = a + 1, above = filled_cells(f, &f->rows[a], cols, n); i < b; i++) {
+    line_cells above = cells_of(f, &f->rows[a], cols, n);
+    for (int i = a + 1; i < b; i++) {
         const trow *r = &f->rows[i];
-        int cells = filled_cells(f, r, cols, n);
-        if (!r->spanning && i > a + 1 && cells < above &&
-            r->box.y0 - f->rows[i - 1].box.y1 < 0.5 * pitch)
+        line_cells lc = cells_of(f, r, cols, n);
+        if (!r->spanning && i > a + 1 &&
+            __builtin_popcountll(lc.filled) < __builtin_popcountll(above.filled) &&
+            !(lc.numbers & above.numbers) && r->box.y0 - f->rows[i - 1].box.y1 < 0.5 * pitch)
             f->rows[i].cont = 1;
         else
-            above = cells;
+            above = lc;
     }
-}
-
-/* What join_lines needs of a line: the columns it fills, those holding a
- * number, and whether its first word starts in lower case. */
-typedef struct line_cells {
-    uint64_t filled, numbers;
-    int lower;
-} line_cells;
-
-static line_cells cells_of(const finder *f, const trow *r, const span *cols, int n)
-{
-    const int *col = word_columns(f, r, cols, n);
-    int digits[MAX_COLS + 1] = { 0 }, other[MAX_COLS + 1] = { 0 }, marks[MAX_COLS + 1] = { 0 };
-    int words[MAX_COLS + 1] = { 0 };
-    line_cells lc = { 0, 0, r->n > 0 && starts_lower(f->words[r->first].text) };
-    for (int k = 0; k < r->n; k++) {
-        const char *w = f->words[r->first + k].text;
-        lc.filled |= (uint64_t)1 << col[k];
-        words[col[k]]++;
-        marks[col[k]] += placeholder(w);
-        for (; *w; w++) {
-            digits[col[k]] += g_ascii_isdigit(*w) != 0;
-            other[col[k]] += !g_ascii_isdigit(*w);
-        }
-    }
-    for (int c = 0; c < n; c++)
-        if ((digits[c] > 0 && digits[c] >= other[c]) || (words[c] > 0 && marks[c] == words[c]))
-            lc.numbers |= (uint64_t)1 << c;
-    return lc;
 }
 
 /* More than half the cells past the first column hold numbers: a data
@@ -645,23 +763,70 @@ static int data_line(line_cells lc)
     return 2 * __builtin_popcountll(lc.numbers & rest) > __builtin_popcountll(lc.filled & rest);
 }
 
-/* The first data line of rows [a, b), b when there is none. */
+/* The first data line of rows [a, b), b when there is none. A line of
+ * numbers without a row label over a line with one is a header line of
+ * years ("1996 1997"). */
 static int first_data(const finder *f, int a, int b, const span *cols, int n)
 {
-    while (a < b && !data_line(cells_of(f, &f->rows[a], cols, n)))
-        a++;
-    return a;
+    for (; a < b; a++) {
+        line_cells lc = cells_of(f, &f->rows[a], cols, n);
+        if (!data_line(lc))
+            continue;
+        if (lc.filled & 1 || a + 1 == b)
+            return a;
+        if (!(cells_of(f, &f->rows[a + 1], cols, n).filled & 1))
+            return a;
+    }
+    return b;
 }
 
 /* Two header lines are one row of cells when they fill the same columns,
  * one of them fewer by the first column (a stub header set at the bottom)
- * or the lower one only some past the first (a units line). A line of cells over a few
- * columns above a fuller one is a spanning header row of its own. */
-static int same_header_cells(uint64_t up, uint64_t low)
+ * or the lower one only some past the first (a units line). A line of
+ * cells over a few columns above a fuller one is a spanning header row of
+ * its own when a cell of it reaches over the columns beside its own;
+ * when each keeps to its column, the lower line holds the last line of
+ * those cells and the one-line cells set at the bottom beside them. */
+static int same_header_cells(line_cells up, uint64_t low)
 {
-    if ((up & low) == low)
+    if ((up.filled & low) == low)
         return (low & ~(uint64_t)1) != 0; /* a label alone in the first column starts a section */
-    return (up & low) == up && ((low & ~up) & ~(uint64_t)1) == 0;
+    return (up.filled & low) == up.filled &&
+           (!up.wide || ((low & ~up.filled) & ~(uint64_t)1) == 0);
+}
+
+/* Lines of one row whose cells are set at different heights (a cell of
+ * two lines beside cells centred on it) overlap by more than this share
+ * of a line's height; lines of rows set tight, by less. */
+#define INTERLEAVE 0.2
+
+/* Line r overlaps line up above it, sharing no column with it: r holds the
+ * other cells of up's row (or up the first line of a cell of r's). */
+static int interleaved(const trow *up, const trow *r, line_cells up_cells, line_cells r_cells)
+{
+    return up->box.y1 - r->box.y0 > INTERLEAVE * fmin(up->h, r->h) &&
+           !(up_cells.filled & r_cells.filled);
+}
+
+/* Line i (cells lc) is the first line of a cell of the row below it, which
+ * it overlaps (interleaved): it goes with that row, not the one above. */
+static int goes_down(const finder *f, int i, int b, line_cells lc, const span *cols, int n)
+{
+    return i + 1 < b &&
+           interleaved(&f->rows[i], &f->rows[i + 1], lc, cells_of(f, &f->rows[i + 1], cols, n));
+}
+
+/* Line i (cells lc), past the first data line, holds a row label alone
+ * and is no further from the row above, a labelled row with data, than
+ * from the line below: the label's second line ("Maison du Cafe" over
+ * "(Douwe Egberts)"). A section label ("Projected") sits closer to the
+ * rows it heads. */
+static int wrapped_label(const finder *f, int i, int b, line_cells above, line_cells lc)
+{
+    if (lc.filled != 1 || !(above.filled & 1) || above.filled == 1 || i + 1 >= b)
+        return 0;
+    const trow *r = &f->rows[i];
+    return r->box.y0 - f->rows[i - 1].box.y1 <= f->rows[i + 1].box.y0 - r->box.y1;
 }
 
 /* A cell's text wrapped over several lines is one row of the table. In
@@ -676,24 +841,29 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
     int data = first_data(f, a, b, cols, n);
     /* without data lines below a short header, rows of labels are rows */
     int header_end = data < b && data - a <= HEAD_SKIP + 1 ? data : a;
-    line_cells above = cells_of(f, &f->rows[a], cols, n);
+    line_cells above = cells_of(f, &f->rows[a], cols, n), prev = above;
     for (int i = a + 1; i < b; i++) {
         trow *r = &f->rows[i];
         const trow *up = &f->rows[i - 1];
         line_cells lc = cells_of(f, r, cols, n);
         int header = i < header_end && !(above.filled & lc.filled & 1);
         int close = r->box.y0 - up->box.y1 < JOIN_GAP * fmax(r->h, up->h);
-        int join = !r->cont && !r->spanning && !up->spanning && close &&
-                   (lc.lower ? !(lc.numbers & above.numbers)
-                             : header && same_header_cells(above.filled, lc.filled));
+        int join = !r->cont && !r->spanning && !up->spanning &&
+                   (interleaved(up, r, prev, lc) ||
+                    (close && !goes_down(f, i, b, lc, cols, n) &&
+                     (lc.lower ? !(lc.numbers & above.numbers)
+                               : header ? same_header_cells(above, lc.filled)
+                                        : i > data && wrapped_label(f, i, b, above, lc))));
         if (join)
             r->cont = 1;
         if (r->cont) {
             above.filled |= lc.filled;
             above.numbers |= lc.numbers;
+            above.wide |= lc.wide;
         } else {
             above = lc;
         }
+        prev = lc;
     }
 }
 
@@ -710,14 +880,15 @@ static int run_from(finder *f, int a, double gap, span *cols, int *n)
 }
 
 /* Header rows taken above a table's first row (rows [best, first)) that
- * end a block of text, the line above them being close, are the last
- * lines of its caption ("... by Age Cohort"), not a header. Returns the
- * table's first row without them. */
+ * end a block of text, the line above them being close and closer than
+ * the line below, are the last lines of its caption ("... by Age
+ * Cohort"), not a header. Returns the table's first row without them. */
 static int drop_caption_tail(finder *f, int best, int first)
 {
     while (best < first && best > 0) {
         const trow *r = &f->rows[best], *up = &f->rows[best - 1];
-        if (r->box.y0 - up->box.y1 >= JOIN_GAP * fmax(r->h, up->h))
+        double gap = r->box.y0 - up->box.y1;
+        if (gap >= JOIN_GAP * fmax(r->h, up->h) || gap >= f->rows[best + 1].box.y0 - r->box.y1)
             break;
         f->rows[best++].spanning = 0;
     }
@@ -758,6 +929,43 @@ static int best_start(finder *f, int a, int reach, double gap, span *cols, int *
     return drop_caption_tail(f, best, first);
 }
 
+/* The median gap between the lines of rows [a, b) (b - a >= 2); scratch
+ * holds b - a doubles. */
+static double median_gap(const finder *f, int a, int b, double *scratch)
+{
+    int m = 0;
+    for (int i = a + 1; i < b; i++)
+        scratch[m++] = f->rows[i].box.y0 - f->rows[i - 1].box.y1;
+    qsort(scratch, (size_t)m, sizeof *scratch, cmp_double);
+    return scratch[m / 2];
+}
+
+/* A title set over a table ("Greenhouse gases" centred above its head) is
+ * one phrase, further from the rows below than they are from each other:
+ * at least TITLE_GAP line heights, twice the rows' median gap and half as
+ * much again as the gap below the next row. A spanning header over
+ * several columns sits as close as the header's other lines. */
+#define TITLE_GAP 0.5
+static int title_row(const finder *f, int a, int end, const span *cols, int n)
+{
+    const trow *r = &f->rows[a], *below = &f->rows[a + 1];
+    if (!r->spanning || filled_cells(f, r, cols, n) != 1)
+        return 0;
+    double gap = below->box.y0 - r->box.y1;
+    double next = f->rows[a + 2].box.y0 - below->box.y1;
+    return gap >= TITLE_GAP * fmax(r->h, below->h) && gap > 1.5 * next &&
+           gap > 2 * median_gap(f, a + 1, end, (double *)f->tmp);
+}
+
+/* Rows [a, end) without the title rows on top (title_row). Returns the
+ * new first row. */
+static int drop_titles(const finder *f, int a, int end, const span *cols, int n)
+{
+    while (end - a > MIN_ROWS && title_row(f, a, end, cols, n))
+        a++;
+    return a;
+}
+
 static int same_words(const finder *f, const trow *p, const trow *q)
 {
     if (p->n != q->n)
@@ -770,7 +978,7 @@ static int same_words(const finder *f, const trow *p, const trow *q)
 
 /* Where the table of rows [a, b) ends when a header line comes again
  * below its data: one table printed after another with the same head
- * (and a title row between them). Returns b when none does. */
+ * (and title rows of one cell between them). Returns b when none does. */
 static int repeated_header(const finder *f, int a, int b, const span *cols, int n)
 {
     int data = first_data(f, a, b, cols, n);
@@ -778,7 +986,9 @@ static int repeated_header(const finder *f, int a, int b, const span *cols, int 
         for (int h = a; h < data; h++) {
             if (!same_words(f, &f->rows[h], &f->rows[k]))
                 continue;
-            while (k - 1 > data && !data_line(cells_of(f, &f->rows[k - 1], cols, n)))
+            /* a title between the tables goes with the second; a last
+             * data row whose numbers carry words ("200 (as BTEX)") stays */
+            while (k - 1 > data && filled_cells(f, &f->rows[k - 1], cols, n) < 2)
                 k--;
             return k;
         }
@@ -797,6 +1007,7 @@ static int table_from(finder *f, int a, int reach, int *next, dv_page_tables *ou
     a = best_start(f, a, reach, gap, cols, &n, &end);
     if (n < 2)
         return DOCVL_OK;
+    a = drop_titles(f, a, end, cols, n);
     int split = repeated_header(f, a, end, cols, n);
     if (split < end) {
         end = split;
@@ -805,11 +1016,12 @@ static int table_from(finder *f, int a, int reach, int *next, dv_page_tables *ou
             return DOCVL_OK;
     }
     join_lines(f, a, end, cols, n);
-    if (logical_rows(f, a, end) < MIN_ROWS)
+    int rows = logical_rows(f, a, end);
+    if (rows < MIN_ROWS && rows != 2)
         return DOCVL_OK;
     dv_page_table t = { 0 };
     int rc = fill_table(f, a, end, cols, n, &t, e);
-    if (rc == DOCVL_OK && looks_like_table(&t)) {
+    if (rc == DOCVL_OK && (rows >= MIN_ROWS ? looks_like_table(&t) : head_and_figures(&t))) {
         rc = add_table(out, f, a, end, &t, e);
         *next = end;
     }

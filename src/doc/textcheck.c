@@ -19,14 +19,33 @@ static long long overlap_with_words(const dv_page_text *t, dv_box line)
     return area;
 }
 
-/* Share of text-line area (weighted by area) that words touch substantially. */
+/* Whether a word of the layer stands on the line (not merely reaches into
+ * it from the line above or below, as a font's box does). */
+static int has_word_on(const dv_page_text *t, dv_box line)
+{
+    for (int i = 0; i < t->n_words; i++) {
+        dv_box w = t->words[i].box;
+        if (!dv_box_empty(dv_box_intersect(w, line)) &&
+            2 * dv_box_overlap_y(w, line) >= dv_imin(dv_box_h(w), dv_box_h(line)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Share of text-line area (weighted by area) that words touch substantially.
+ * A line with a word on it counts whole: the lines the layout finds take in
+ * the frame ruled round a heading or a table cell (auto-multiple-choice.ja
+ * page 3's "COLLABORATORS", whose words fill a fifth of the frame), and
+ * Poppler's boxes of vertically set glyphs lie half a glyph off their ink
+ * (vertical.pdf), so area alone calls such complete pages incomplete. What
+ * a layer misses is whole lines: the lettering of a scanned figure. */
 static double ink_covered(const dv_page_text *t, const dv_layout *l)
 {
     long long total = 0, covered = 0;
     for (int i = 0; i < l->n_lines; i++) {
         long long a = dv_box_area(l->lines[i]);
         total += a;
-        if (overlap_with_words(t, l->lines[i]) * 4 >= a)
+        if (overlap_with_words(t, l->lines[i]) * 4 >= a || has_word_on(t, l->lines[i]))
             covered += a;
     }
     return total ? (double)covered / (double)total : 1.0;

@@ -313,35 +313,130 @@ static int has_rtl(const char *s)
     return 0;
 }
 
+/* A page's text as one of Poppler's selections gives it, with the glyph
+ * boxes in step with its characters (bidirectional marks have none). */
+typedef struct reading {
+    char *text;
+    PopplerRectangle *rects;
+    guint n_rects;
+} reading;
+
+static void reading_free(reading *r)
+{
+    g_free(r->text);
+    g_free(r->rects);
+}
+
+static int rect_cmp(const void *pa, const void *pb)
+{
+    const PopplerRectangle *a = pa, *b = pb;
+    double d[4] = {a->x1 - b->x1, a->y1 - b->y1, a->x2 - b->x2, a->y2 - b->y2};
+    for (int i = 0; i < 4; i++)
+        if (d[i] != 0)
+            return d[i] < 0 ? -1 : 1;
+    return 0;
+}
+
+/* Characters that have a box in Poppler's layout: all but the
+ * bidirectional marks. */
+static guint boxed_chars(const char *s)
+{
+    guint n = 0;
+    for (const char *p = s; *p; p = g_utf8_next_char(p))
+        n += !is_bidi_mark(g_utf8_get_char(p));
+    return n;
+}
+
+/* Whether a line of `from` (bytes [p, end), boxes from rect k on) has no
+ * glyph among the sorted boxes `have`. */
+static int line_is_new(const reading *from, const char *p, const char *end, guint k,
+                       const PopplerRectangle *have, guint n_have)
+{
+    int glyphs = 0;
+    for (; p < end && k < from->n_rects; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (is_bidi_mark(c))
+            continue;
+        const PopplerRectangle *r = &from->rects[k++];
+        if (g_unichar_isspace(c))
+            continue;
+        if (n_have && bsearch(r, have, n_have, sizeof *have, rect_cmp))
+            return 0;
+        glyphs++;
+    }
+    return glyphs > 0;
+}
+
+/* Appends to `to` the lines of `from` none of whose glyphs `to` has, with
+ * their boxes: each of Poppler's selections covers the text blocks between
+ * its two corners in the page's block order, so one started at a corner of
+ * the page can still miss blocks (the Persian page of hf_ff3d6e..._pg1.pdf
+ * read from the top right lacks its header at the top left, which the
+ * reading from the top left has). pdftotext writes such blocks too, in
+ * their order; here they come last. */
+static void add_missing_lines(reading *to, const reading *from)
+{
+    /* the boxes added must follow the text's own, one for each character */
+    if (boxed_chars(to->text) != to->n_rects)
+        return;
+    PopplerRectangle *have = g_memdup2(to->rects, to->n_rects * sizeof *have);
+    if (to->n_rects)
+        qsort(have, to->n_rects, sizeof *have, rect_cmp);
+    GString *text = g_string_new(to->text);
+    GArray *rects = g_array_new(FALSE, FALSE, sizeof(PopplerRectangle));
+    g_array_append_vals(rects, to->rects, to->n_rects);
+    guint k = 0;
+    for (const char *p = from->text; *p;) {
+        const char *nl = strchr(p, '\n'), *end = nl ? nl + 1 : p + strlen(p);
+        guint k0 = k;
+        for (const char *q = p; q < end; q = g_utf8_next_char(q))
+            k += !is_bidi_mark(g_utf8_get_char(q));
+        if (k <= from->n_rects && line_is_new(from, p, end, k0, have, to->n_rects)) {
+            if (text->len && text->str[text->len - 1] != '\n') {
+                g_string_append_c(text, '\n');
+                g_array_append_val(rects, (PopplerRectangle){0});
+            }
+            g_string_append_len(text, p, end - p);
+            g_array_append_vals(rects, from->rects + k0, k - k0);
+        }
+        p = end;
+    }
+    g_free(have);
+    reading_free(to);
+    to->text = g_string_free(text, FALSE);
+    to->n_rects = rects->len;
+    to->rects = (PopplerRectangle *)(void *)g_array_free(rects, FALSE);
+}
+
 /* The page text and its glyph boxes. Poppler's selection flows from the
  * area's first corner to its second; on a page that it reads right to left
  * a flow from the top-left corner loses whole lines (the Persian page of
- * hf_ff3d6e..._pg1.pdf keeps 95 of its 1,850 glyphs), and one from the
+ * hf_ff3d6e..._pg1.pdf keeps 83 of its 1,614 glyphs), and one from the
  * top-right corner loses them on left-to-right pages. A page with
  * right-to-left letters, or with no text read from the top left (a page
- * of Hebrew lines only), is read both ways and the fuller reading kept. */
-static void select_text(PopplerPage *page, const PopplerRectangle *full, char **text,
-                        PopplerRectangle **rects, guint *n_rects)
+ * of Hebrew lines only), is read both ways: the fuller reading is kept and
+ * the lines only the other has are added. */
+static void select_text(PopplerPage *page, const PopplerRectangle *full, reading *out)
 {
-    *text = valid_utf8(poppler_page_get_text(page));
-    if (!poppler_page_get_text_layout(page, rects, n_rects))
-        *n_rects = 0;
-    if (glyph_count(*text) > 0 && !has_rtl(*text))
+    out->text = valid_utf8(poppler_page_get_text(page));
+    if (!poppler_page_get_text_layout(page, &out->rects, &out->n_rects))
+        out->n_rects = 0;
+    if (glyph_count(out->text) > 0 && !has_rtl(out->text))
         return;
     PopplerRectangle rtl = {full->x2, full->y1, full->x1, full->y2};
-    char *other = valid_utf8(poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &rtl));
-    PopplerRectangle *other_rects = NULL;
-    guint n_other = 0;
-    if (glyph_count(other) > glyph_count(*text) &&
-        poppler_page_get_text_layout_for_area(page, &rtl, &other_rects, &n_other)) {
-        g_free(*text);
-        g_free(*rects);
-        *text = other;
-        *rects = other_rects;
-        *n_rects = n_other;
+    reading other = {
+        valid_utf8(poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &rtl)), NULL, 0};
+    if (!poppler_page_get_text_layout_for_area(page, &rtl, &other.rects, &other.n_rects)) {
+        reading_free(&other);
         return;
     }
-    g_free(other);
+    if (glyph_count(other.text) > glyph_count(out->text)) {
+        reading t = *out;
+        *out = other;
+        other = t;
+    }
+    add_missing_lines(out, &other);
+    reading_free(&other);
 }
 
 static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err *e)
@@ -349,9 +444,11 @@ static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err 
     double pw, ph;
     poppler_page_get_size(page, &pw, &ph);
     glyph_walk g = {.scale = scale, .page = {0, 0, pw, ph}};
-    PopplerRectangle *rects = NULL;
-    select_text(page, &g.page, &t->text, &rects, &g.n_rects);
-    g.rects = rects;
+    reading rd = {0};
+    select_text(page, &g.page, &rd);
+    t->text = rd.text;
+    g.rects = rd.rects;
+    g.n_rects = rd.n_rects;
     dv_pictures pics;
     dv_pictures_open(page, &pics);
     g.pics = &pics;
@@ -365,7 +462,7 @@ static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err 
     g_string_free(b.word, TRUE);
     dv_rtl_line_free(&g.line);
     dv_pictures_close(&pics);
-    g_free(rects);
+    g_free(rd.rects);
     return rc;
 }
 

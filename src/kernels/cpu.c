@@ -63,6 +63,8 @@ int dv_cpu_qdot_level(void)
     if (!dv_cpu_has_avx2_fma())
         return 0;
     pthread_once(&extras_once, read_extras);
+    if (extras.avx512_vnni && extras.avx_vnni && dv_cpu_has_avx512())
+        return 3;
     return extras.avx_vnni ? 2 : 1;
 }
 

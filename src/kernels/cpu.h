@@ -6,7 +6,8 @@
 /* Whether this CPU runs the AVX2+FMA kernels (checked at run time). */
 int dv_cpu_has_avx2_fma(void);
 
-/* The best form of dv_qdot this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-VNNI. */
+/* The best form of dv_qdot this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-VNNI,
+ * 3 AVX-512 VNNI as well (dv_qdot_sums_rows: two blocks per instruction). */
 int dv_cpu_qdot_level(void);
 /* The best form of the integer many-row products (kernels/qgemm.h) this CPU
  * runs: 0 none (quantized weights' many-row products widen f32 panels for

@@ -1,6 +1,7 @@
 #include "kernels/linear.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -157,27 +158,48 @@ typedef struct gemv_job {
     const float *x;
     const dv_q8_block *xq;  /* x quantized, when the weights are */
     const int32_t *xoff;    /* and its q4 offsets (dv_q4_offsets) */
+    const char *xaux;       /* and its AVX-512 layout (dv_qx_prepare), or NULL */
+    size_t aux_bytes;
     int n;
 } gemv_job;
 
-static void gemv_rows(const gemv_job *j, const dv_linear *L, float *y, int lo, int hi)
+/* Quantized rows: up to DV_QDOT_ROWS input rows per pass over a weight row
+ * (its blocks loaded once for them), each result the one-row float. */
+static void gemv_qrows(const gemv_job *j, const dv_linear *L, float *y, int lo, int hi)
 {
-    int nb = dv_qblocks(L->in);
+    int nb = dv_qblocks(L->in), simd = dv_cpu_qdot_level();
     size_t qrow = dv_qrow_bytes(L->qfmt, L->in);
-    int simd = L->qfmt != DV_QNONE ? dv_cpu_qdot_level() : dv_cpu_has_avx2_fma();
     for (int r = lo; r < hi; r++) {
-        for (int t = 0; t < j->n; t++) {
-            float v;
-            if (L->qfmt != DV_QNONE)
-                v = dv_qdot_sums(L->qfmt, (const char *)L->q + (size_t)r * qrow,
-                                 j->xq + (size_t)t * nb, j->xoff + (size_t)t * nb * 8, L->in,
-                                 simd);
-            else
-                v = dv_bf16_dot((const uint16_t *)L->w + (size_t)r * L->in,
-                                j->x + (size_t)t * L->in, L->in, simd);
-            y[(size_t)t * L->out + r] = v;
+        const char *w = (const char *)L->q + (size_t)r * qrow;
+        for (int t0 = 0; t0 < j->n; t0 += DV_QDOT_ROWS) {
+            int m = j->n - t0 < DV_QDOT_ROWS ? j->n - t0 : DV_QDOT_ROWS;
+            const dv_q8_block *xs[DV_QDOT_ROWS];
+            const int32_t *offs[DV_QDOT_ROWS];
+            const void *aux[DV_QDOT_ROWS];
+            float v[DV_QDOT_ROWS];
+            for (int k = 0; k < m; k++) {
+                xs[k] = j->xq + (size_t)(t0 + k) * nb;
+                offs[k] = j->xoff + (size_t)(t0 + k) * nb * 8;
+                aux[k] = j->xaux ? j->xaux + (size_t)(t0 + k) * j->aux_bytes : NULL;
+            }
+            dv_qdot_sums_rows(L->qfmt, w, xs, offs, aux, m, L->in, simd, v);
+            for (int k = 0; k < m; k++)
+                y[(size_t)(t0 + k) * L->out + r] = v[k];
         }
     }
+}
+
+static void gemv_rows(const gemv_job *j, const dv_linear *L, float *y, int lo, int hi)
+{
+    if (L->qfmt != DV_QNONE) {
+        gemv_qrows(j, L, y, lo, hi);
+        return;
+    }
+    int simd = dv_cpu_has_avx2_fma();
+    for (int r = lo; r < hi; r++)
+        for (int t = 0; t < j->n; t++)
+            y[(size_t)t * L->out + r] = dv_bf16_dot((const uint16_t *)L->w + (size_t)r * L->in,
+                                                    j->x + (size_t)t * L->in, L->in, simd);
 }
 
 static void gemv_part(void *arg, int part, int n_parts)
@@ -190,24 +212,26 @@ static void gemv_part(void *arg, int part, int n_parts)
     }
 }
 
-static int gemv_ok(const dv_linear *L, int n)
+static int gemv_ok(const dv_linear *L, int n, int max_rows)
 {
-    return n <= GEMV_MAX_ROWS && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
+    return n <= max_rows && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
 }
 
-/* 1 done, 0 when these products are not ones for the direct kernels (too
- * many rows, f32 weights, quantized beside bf16, different inputs). */
+/* 1 done, 0 when these products are not ones for the direct kernels (more
+ * than max_rows rows, f32 weights, quantized beside bf16, different inputs). */
 static int forward_gemv(const dv_linear *const *L, float *const *y, int count, const float *x,
-                        int n, const dv_ctx *ctx)
+                        int n, int max_rows, const dv_ctx *ctx)
 {
     int quant = L[0]->qfmt != DV_QNONE;
     for (int m = 0; m < count; m++)
-        if (!gemv_ok(L[m], n) || (L[m]->qfmt != DV_QNONE) != quant || L[m]->in != L[0]->in)
+        if (!gemv_ok(L[m], n, max_rows) || (L[m]->qfmt != DV_QNONE) != quant ||
+            L[m]->in != L[0]->in)
             return 0;
     int in = L[0]->in;
     gemv_job j = { .L = L, .y = y, .count = count, .x = x, .n = n };
     dv_q8_block *xq = NULL;
     int32_t *xoff = NULL;
+    char *xaux = NULL;
     if (quant) {
         size_t nb = (size_t)dv_qblocks(in);
         xq = malloc((size_t)n * nb * sizeof *xq);
@@ -223,10 +247,18 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
         }
         j.xq = xq;
         j.xoff = xoff;
+        /* without memory for it, the AVX-VNNI form: the same floats */
+        if (dv_cpu_qdot_level() >= 3 && (xaux = malloc((size_t)n * dv_qx_bytes(in)))) {
+            j.aux_bytes = dv_qx_bytes(in);
+            for (int t = 0; t < n; t++)
+                dv_qx_prepare(xq + (size_t)t * nb, in, xaux + (size_t)t * j.aux_bytes);
+            j.xaux = xaux;
+        }
     }
     dv_pool_run(ctx ? ctx->pool : NULL, gemv_part, &j);
     free(xq);
     free(xoff);
+    free(xaux);
     return 1;
 }
 
@@ -423,7 +455,7 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
 void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, dv_act act,
                            const dv_ctx *ctx)
 {
-    if (forward_gemv(&L, &y, 1, x, n, ctx)) {
+    if (forward_gemv(&L, &y, 1, x, n, GEMV_MAX_ROWS, ctx)) {
         epilogue(L, n, y, 0, L->out, act);
         return;
     }
@@ -460,7 +492,7 @@ void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, cons
 void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int count, const float *x,
                             int n, const dv_ctx *ctx)
 {
-    if (count > 0 && forward_gemv(L, y, count, x, n, ctx)) {
+    if (count > 0 && forward_gemv(L, y, count, x, n, GEMV_MAX_ROWS, ctx)) {
         for (int m = 0; m < count; m++)
             epilogue(L[m], n, y[m], 0, L[m]->out, DV_ACT_NONE);
         return;
@@ -469,4 +501,29 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
         return;
     for (int m = 0; m < count; m++)
         dv_linear_forward(L[m], x, n, y[m], ctx);
+}
+
+/* The direct kernels compute each (weight row, input row) dot product alone,
+ * so any number of rows gives each row's one-row result; other weights go
+ * one row at a time through the path a one-row product takes. */
+void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int count,
+                            const float *x, int n, const dv_ctx *ctx)
+{
+    if (count <= 0 || n <= 0)
+        return;
+    if (forward_gemv(L, y, count, x, n, INT_MAX, ctx)) {
+        for (int m = 0; m < count; m++)
+            epilogue(L[m], n, y[m], 0, L[m]->out, DV_ACT_NONE);
+        return;
+    }
+    enum { MAX_MANY = 8 };
+    for (int c0 = 0; c0 < count; c0 += MAX_MANY) {
+        int cn = count - c0 < MAX_MANY ? count - c0 : MAX_MANY;
+        for (int t = 0; t < n; t++) {
+            float *yt[MAX_MANY];
+            for (int m = 0; m < cn; m++)
+                yt[m] = y[c0 + m] + (size_t)t * L[c0 + m]->out;
+            dv_linear_forward_many(L + c0, yt, cn, x + (size_t)t * L[c0]->in, 1, ctx);
+        }
+    }
 }

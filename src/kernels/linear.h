@@ -58,6 +58,14 @@ void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, cons
 void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int count, const float *x,
                             int n, const dv_ctx *ctx);
 
+/* The same for n rows that must each give exactly what a one-row product
+ * of that row gives (sequences decoded side by side, one token each: their
+ * tokens must not depend on the batch). Quantized and bf16 weights take the
+ * direct kernels for any n, each weight row read once for all n rows; other
+ * weights run one row at a time. */
+void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int count,
+                            const float *x, int n, const dv_ctx *ctx);
+
 /* The same with an activation applied to each output chunk right after its
  * product (while it is in cache). */
 typedef enum dv_act { DV_ACT_NONE = 0, DV_ACT_GELU } dv_act;

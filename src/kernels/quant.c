@@ -196,52 +196,237 @@ AVX2 static float qdot_q4_avx2(const dv_q4_block *w, const dv_q8_block *x, const
  * four into 32 bits in one instruction: the maddubs + madd pairs above. */
 #define VNNI __attribute__((target("avx2,fma,avxvnni")))
 
-VNNI static float qdot_q8_vnni(const dv_q8_block *w, const dv_q8_block *x, int nb)
+/* One weight row against n <= DV_QDOT_ROWS activation rows: each weight
+ * block is loaded (and its signs taken) once for all of them, and each row's
+ * sums run through the same instructions in the same order as for a row
+ * alone, so every result is the single-row float bit for bit. Inlined with
+ * a constant n, the accumulators stay in registers. */
+VNNI static inline __attribute__((always_inline)) void
+qdot_q8_vnni_n(const dv_q8_block *w, const dv_q8_block *const *x, int nb, int n, float *out)
 {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0[DV_QDOT_ROWS], acc1[DV_QDOT_ROWS];
+#pragma GCC unroll 4
+    for (int t = 0; t < n; t++)
+        acc0[t] = acc1[t] = _mm256_setzero_ps();
     __m256i z = _mm256_setzero_si256();
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].q);
         __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].q);
-        __m256i x0 = _mm256_loadu_si256((const __m256i *)x[b].q);
-        __m256i x1 = _mm256_loadu_si256((const __m256i *)x[b + 1].q);
-        __m256i p0 = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
-        __m256i p1 = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x1, w1));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+        __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1);
+#pragma GCC unroll 4
+        for (int t = 0; t < n; t++) {
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)x[t][b].q);
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)x[t][b + 1].q);
+            __m256i p0 = _mm256_dpbusd_avx_epi32(z, a0, _mm256_sign_epi8(x0, w0));
+            __m256i p1 = _mm256_dpbusd_avx_epi32(z, a1, _mm256_sign_epi8(x1, w1));
+            acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[t][b].d), _mm256_cvtepi32_ps(p0),
+                                      acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[t][b + 1].d),
+                                      _mm256_cvtepi32_ps(p1), acc1[t]);
+        }
     }
     for (; b < nb; b++) {
         __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].q);
-        __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].q);
-        __m256i p = _mm256_dpbusd_avx_epi32(z, _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
+        __m256i av = _mm256_sign_epi8(wv, wv);
+#pragma GCC unroll 4
+        for (int t = 0; t < n; t++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)x[t][b].q);
+            __m256i p = _mm256_dpbusd_avx_epi32(z, av, _mm256_sign_epi8(xv, wv));
+            acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[t][b].d), _mm256_cvtepi32_ps(p),
+                                      acc0[t]);
+        }
     }
-    return dv_hsum8(_mm256_add_ps(acc0, acc1));
+#pragma GCC unroll 4
+    for (int t = 0; t < n; t++)
+        out[t] = dv_hsum8(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
-VNNI static float qdot_q4_vnni(const dv_q4_block *w, const dv_q8_block *x, const int32_t *off,
-                               int nb)
+VNNI static inline __attribute__((always_inline)) void
+qdot_q4_vnni_n(const dv_q4_block *w, const dv_q8_block *const *x, const int32_t *const *off,
+               int nb, int n, float *out)
 {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc0[DV_QDOT_ROWS], acc1[DV_QDOT_ROWS];
+#pragma GCC unroll 4
+    for (int t = 0; t < n; t++)
+        acc0[t] = acc1[t] = _mm256_setzero_ps();
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
-        __m256i p0 = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b)),
-                                             nibbles_q4(w[b].q),
-                                             _mm256_loadu_si256((const __m256i *)x[b].q));
-        __m256i p1 = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b + 8)),
-                                             nibbles_q4(w[b + 1].q),
-                                             _mm256_loadu_si256((const __m256i *)x[b + 1].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+        __m256i u0 = nibbles_q4(w[b].q), u1 = nibbles_q4(w[b + 1].q);
+#pragma GCC unroll 4
+        for (int t = 0; t < n; t++) {
+            __m256i p0 = _mm256_dpbusd_avx_epi32(
+                _mm256_loadu_si256((const __m256i *)(off[t] + 8 * b)), u0,
+                _mm256_loadu_si256((const __m256i *)x[t][b].q));
+            __m256i p1 = _mm256_dpbusd_avx_epi32(
+                _mm256_loadu_si256((const __m256i *)(off[t] + 8 * b + 8)), u1,
+                _mm256_loadu_si256((const __m256i *)x[t][b + 1].q));
+            acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[t][b].d), _mm256_cvtepi32_ps(p0),
+                                      acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b + 1].d * x[t][b + 1].d),
+                                      _mm256_cvtepi32_ps(p1), acc1[t]);
+        }
     }
     for (; b < nb; b++) {
-        __m256i p = _mm256_dpbusd_avx_epi32(_mm256_loadu_si256((const __m256i *)(off + 8 * b)),
-                                            nibbles_q4(w[b].q),
-                                            _mm256_loadu_si256((const __m256i *)x[b].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[b].d), _mm256_cvtepi32_ps(p), acc0);
+        __m256i u = nibbles_q4(w[b].q);
+#pragma GCC unroll 4
+        for (int t = 0; t < n; t++) {
+            __m256i p = _mm256_dpbusd_avx_epi32(
+                _mm256_loadu_si256((const __m256i *)(off[t] + 8 * b)), u,
+                _mm256_loadu_si256((const __m256i *)x[t][b].q));
+            acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(w[b].d * x[t][b].d), _mm256_cvtepi32_ps(p),
+                                      acc0[t]);
+        }
     }
-    return dv_hsum8(_mm256_add_ps(acc0, acc1));
+#pragma GCC unroll 4
+    for (int t = 0; t < n; t++)
+        out[t] = dv_hsum8(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
+/* The forms for each row count: a constant n each, so nothing spills. */
+#define QDOT_ROWS_FORMS(n)                                                                   \
+    VNNI static void qdot_q8_vnni_##n(const dv_q8_block *w, const dv_q8_block *const *x,     \
+                                      int nb, float *out)                                    \
+    {                                                                                        \
+        qdot_q8_vnni_n(w, x, nb, n, out);                                                    \
+    }                                                                                        \
+    VNNI static void qdot_q4_vnni_##n(const dv_q4_block *w, const dv_q8_block *const *x,     \
+                                      const int32_t *const *off, int nb, float *out)         \
+    {                                                                                        \
+        qdot_q4_vnni_n(w, x, off, nb, n, out);                                               \
+    }
+QDOT_ROWS_FORMS(1)
+QDOT_ROWS_FORMS(2)
+QDOT_ROWS_FORMS(3)
+QDOT_ROWS_FORMS(4)
+
+/* ---- AVX-512 VNNI: two blocks per instruction ----
+ * Lanes 0-7 hold a pair's first block and lanes 8-15 its second: the
+ * two-accumulator sums of the AVX-VNNI kernels above, lane for lane, so each
+ * float is theirs. q8 cannot take signs per byte here (no vpsignb): the
+ * activations go in as unsigned x + 128 and each weight block's 128 * sum w
+ * (counted once for all rows) is where its integer sums start. */
+#define VNNI512 __attribute__((target("avx2,fma,avxvnni,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+VNNI512 static inline __m512 pair_scales(float d0, float d1)
+{
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(d0)),
+                                               _mm256_castps_pd(_mm256_set1_ps(d1)), 1));
+}
+
+VNNI512 static inline __m512i pair_bytes(__m256i a, __m256i b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+/* One weight row (q8 or q4) against n activation rows in the pairs layout
+ * (dv_qx_prepare); an odd last block as the AVX-VNNI form takes it. */
+VNNI512 static inline __attribute__((always_inline)) void
+qrows_512_n(dv_qfmt f, const void *w, const char *const *aux, const int32_t *const *off, int nb,
+            int n, float *out)
+{
+    const dv_q8_block *w8 = w;
+    const dv_q4_block *w4 = w;
+    size_t qbytes = (size_t)(nb + 1) / 2 * 64;
+    __m512 acc[DV_QDOT_ROWS];
+#pragma GCC unroll 4
+    for (int t = 0; t < n; t++)
+        acc[t] = _mm512_setzero_ps();
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int p = 0; p < nb / 2; p++) {
+        int b = 2 * p;
+        __m512i wv, start = _mm512_setzero_si512();
+        __m512 wd;
+        if (f == DV_Q8) {
+            wv = pair_bytes(_mm256_loadu_si256((const __m256i *)w8[b].q),
+                            _mm256_loadu_si256((const __m256i *)w8[b + 1].q));
+            start = _mm512_sub_epi32(start, _mm512_dpbusd_epi32(start, flip, wv));
+            wd = pair_scales(w8[b].d, w8[b + 1].d);
+        } else {
+            wv = pair_bytes(nibbles_q4(w4[b].q), nibbles_q4(w4[b + 1].q));
+            wd = pair_scales(w4[b].d, w4[b + 1].d);
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < n; t++) {
+            __m512i xv = _mm512_loadu_si512(aux[t] + (size_t)p * 64), sums;
+            if (f == DV_Q8)
+                sums = _mm512_dpbusd_epi32(start, _mm512_xor_si512(xv, flip), wv);
+            else
+                sums = _mm512_dpbusd_epi32(_mm512_loadu_si512(off[t] + 8 * b), wv, xv);
+            __m512 xd = _mm512_loadu_ps((const float *)(aux[t] + qbytes) + (size_t)p * 16);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(wd, xd), _mm512_cvtepi32_ps(sums), acc[t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < n; t++) {
+        __m256 lo = _mm512_castps512_ps256(acc[t]);
+        __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+        if (nb % 2) {
+            int b = nb - 1;
+            const int8_t *xq = (const int8_t *)aux[t] + (size_t)(nb / 2) * 64;
+            float xd = ((const float *)(aux[t] + qbytes))[(size_t)(nb / 2) * 16];
+            __m256i xv = _mm256_loadu_si256((const __m256i *)xq), sums;
+            float wd;
+            if (f == DV_Q8) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)w8[b].q);
+                sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv),
+                                           _mm256_sign_epi8(xv, wv));
+                wd = w8[b].d;
+            } else {
+                sums = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(off[t] + 8 * b)),
+                                           nibbles_q4(w4[b].q), xv);
+                wd = w4[b].d;
+            }
+            lo = _mm256_fmadd_ps(_mm256_set1_ps(wd * xd), _mm256_cvtepi32_ps(sums), lo);
+        }
+        out[t] = dv_hsum8(_mm256_add_ps(lo, hi));
+    }
+}
+
+#define QROWS_512_FORMS(n)                                                                   \
+    VNNI512 static void qrows_q8_512_##n(const void *w, const char *const *aux,              \
+                                         const int32_t *const *off, int nb, float *out)      \
+    {                                                                                        \
+        qrows_512_n(DV_Q8, w, aux, off, nb, n, out);                                         \
+    }                                                                                        \
+    VNNI512 static void qrows_q4_512_##n(const void *w, const char *const *aux,              \
+                                         const int32_t *const *off, int nb, float *out)      \
+    {                                                                                        \
+        qrows_512_n(DV_Q4, w, aux, off, nb, n, out);                                         \
+    }
+QROWS_512_FORMS(1)
+QROWS_512_FORMS(2)
+QROWS_512_FORMS(3)
+QROWS_512_FORMS(4)
+
+static void qrows_512(dv_qfmt f, const void *w, const char *const *aux, const int32_t *const *off,
+                      int n, int nb, float *out)
+{
+    typedef void (*fn)(const void *, const char *const *, const int32_t *const *, int, float *);
+    static const fn q8[DV_QDOT_ROWS] = { qrows_q8_512_1, qrows_q8_512_2, qrows_q8_512_3,
+                                         qrows_q8_512_4 };
+    static const fn q4[DV_QDOT_ROWS] = { qrows_q4_512_1, qrows_q4_512_2, qrows_q4_512_3,
+                                         qrows_q4_512_4 };
+    if (f == DV_Q8)
+        q8[n - 1](w, aux, off, nb, out);
+    else
+        q4[n - 1](w, aux, off, nb, out);
+}
+
+static void qdot_rows_vnni(dv_qfmt f, const void *w, const dv_q8_block *const *x,
+                           const int32_t *const *off, int n, int nb, float *out)
+{
+    typedef void (*q8_fn)(const dv_q8_block *, const dv_q8_block *const *, int, float *);
+    typedef void (*q4_fn)(const dv_q4_block *, const dv_q8_block *const *, const int32_t *const *,
+                          int, float *);
+    static const q8_fn q8[DV_QDOT_ROWS] = { qdot_q8_vnni_1, qdot_q8_vnni_2, qdot_q8_vnni_3,
+                                            qdot_q8_vnni_4 };
+    static const q4_fn q4[DV_QDOT_ROWS] = { qdot_q4_vnni_1, qdot_q4_vnni_2, qdot_q4_vnni_3,
+                                            qdot_q4_vnni_4 };
+    if (f == DV_Q8)
+        q8[n - 1](w, x, nb, out);
+    else
+        q4[n - 1](w, x, off, nb, out);
 }
 
 /* The same rounding as the scalar form: |x| max, one division, x * (1/d)
@@ -337,8 +522,11 @@ float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t
 {
     int nb = dv_qblocks(in);
 #if DV_X86
-    if (simd >= 2)
-        return f == DV_Q8 ? qdot_q8_vnni(w, x, nb) : qdot_q4_vnni(w, x, off, nb);
+    if (simd >= 2) {
+        float r;
+        qdot_rows_vnni(f, w, &x, &off, 1, nb, &r);
+        return r;
+    }
     if (simd)
         return f == DV_Q8 ? qdot_q8_avx2(w, x, nb) : qdot_q4_avx2(w, x, off, nb);
 #else
@@ -346,6 +534,44 @@ float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t
     (void)off;
 #endif
     return f == DV_Q8 ? qdot_q8_scalar(w, x, nb) : qdot_q4_scalar(w, x, nb);
+}
+
+size_t dv_qx_bytes(int in)
+{
+    size_t pairs = (size_t)(dv_qblocks(in) + 1) / 2;
+    return pairs * 64 + pairs * 16 * sizeof(float);
+}
+
+void dv_qx_prepare(const dv_q8_block *x, int in, void *aux)
+{
+    int nb = dv_qblocks(in);
+    size_t qbytes = (size_t)(nb + 1) / 2 * 64;
+    int8_t *q = aux;
+    float *d = (float *)((char *)aux + qbytes);
+    memset(aux, 0, dv_qx_bytes(in));
+    for (int b = 0; b < nb; b++) {
+        memcpy(q + (size_t)b * DV_QBLOCK, x[b].q, DV_QBLOCK);
+        for (int l = 0; l < 8; l++)
+            d[(size_t)b / 2 * 16 + (size_t)(b % 2) * 8 + l] = x[b].d;
+    }
+}
+
+void dv_qdot_sums_rows(dv_qfmt f, const void *w, const dv_q8_block *const *x,
+                       const int32_t *const *off, const void *const *aux, int n, int in,
+                       int simd, float *out)
+{
+#if DV_X86
+    if (simd >= 3 && aux) {
+        qrows_512(f, w, (const char *const *)aux, off, n, dv_qblocks(in), out);
+        return;
+    }
+    if (simd >= 2) {
+        qdot_rows_vnni(f, w, x, off, n, dv_qblocks(in), out);
+        return;
+    }
+#endif
+    for (int t = 0; t < n; t++)
+        out[t] = dv_qdot_sums(f, w, x[t], off[t], in, simd);
 }
 
 float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd)

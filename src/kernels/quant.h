@@ -46,14 +46,29 @@ void dv_dequantize_row(dv_qfmt f, const void *src, int in, float *dst);
 
 
 /* Dot product of one quantized weight row with a q8-quantized activation row
- * of the same `in`; simd selects the form: 0 scalar, 1 AVX2, 2 AVX-VNNI (only
- * up to dv_cpu_qdot_level()). */
+ * of the same `in`; simd selects the form: 0 scalar, 1 AVX2, 2 (or more)
+ * AVX-VNNI (only up to dv_cpu_qdot_level()). */
 float dv_qdot(dv_qfmt f, const void *w, const dv_q8_block *x, int in, int simd);
 /* The same with the activation's q4 offsets (dv_q4_offsets) counted once
  * per row by the caller: the q4 SIMD kernels need them (q8 and the scalar
  * forms ignore them, NULL allowed there). */
 float dv_qdot_sums(dv_qfmt f, const void *w, const dv_q8_block *x, const int32_t *off, int in,
                    int simd);
+/* An activation row as the AVX-512 form of dv_qdot_sums_rows reads it
+ * (dv_qx_bytes(in) bytes): its values in pairs of blocks, 64 contiguous
+ * bytes, then each pair's two scales as 16 floats. */
+size_t dv_qx_bytes(int in);
+void dv_qx_prepare(const dv_q8_block *x, int in, void *aux);
+
+/* The dot products of one weight row with n <= DV_QDOT_ROWS activation rows
+ * x[t] (q4 offsets off[t], AVX-512 layout aux[t], may be NULL) into out[t],
+ * each the float the AVX-VNNI form of dv_qdot_sums gives that row alone, bit
+ * for bit: the weight blocks are loaded once for all rows. simd 3 (with aux):
+ * AVX-512 VNNI, two blocks per instruction. */
+#define DV_QDOT_ROWS 4
+void dv_qdot_sums_rows(dv_qfmt f, const void *w, const dv_q8_block *const *x,
+                       const int32_t *const *off, const void *const *aux, int n, int in,
+                       int simd, float *out);
 /* off[8 b + l] = -8 * (sum of block b's 4 values in 4-byte lane l): where a
  * q4 block's integer sums start, so unsigned nibbles give sum (u - 8) x.
  * off holds 8 * nb values. */

@@ -22,6 +22,10 @@ typedef struct dv_decoder_ops {
     void (*state_reset)(void *state);
     int (*state_pos)(const void *state);
     int (*state_capacity)(const void *state);
+    /* one token for each of n states: embeds [n, hidden], logits [n, vocab];
+     * each state's logits those of a one-token forward on it alone */
+    int (*forward_batch)(const void *model, void *const *states, int n, const float *embeds,
+                         float *logits, const dv_ctx *ctx, dv_err *e);
 } dv_decoder_ops;
 
 typedef struct dv_decoder {

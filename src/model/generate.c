@@ -199,35 +199,56 @@ static void flush(gen_run *g)
     g->emitted = len;
 }
 
+/* Picks the next token from g->logits and handles it; *done when
+ * generation ends with it, else the decoder is to be fed *next. */
+static int gen_pick(gen_run *g, int step, int *done, int32_t *next)
+{
+    int vocab = g->m->vocab;
+    if (g->hist)
+        dv_repetition_penalty(g->logits, vocab, g->hist, g->n_hist, g->o->repetition_penalty,
+                              g->mark);
+    int32_t id = dv_sampler_pick(&g->sampler, g->logits, vocab);
+    if (g->hist)
+        g->hist[g->n_hist++] = id;
+    if (is_eos(g->o, id)) {
+        g->r->stop = DV_STOP_EOS;
+        *done = 1;
+        return DOCVL_OK;
+    }
+    g->r->ids[g->r->n_ids++] = id;
+    int rc = after_token(g, id, done);
+    if (rc || *done)
+        return rc;
+    if (step + 1 == g->max_new) {
+        g->r->stop = g->max_new < g->o->max_new_tokens ? DV_STOP_CONTEXT : DV_STOP_MAX_TOKENS;
+        *done = 1;
+    }
+    *next = id;
+    return DOCVL_OK;
+}
+
+/* Generation ended without error: text held back goes out unless a stop
+ * string, a loop or the callback ended it. */
+static void gen_end(gen_run *g)
+{
+    if (g->r->stop == DV_STOP_EOS || g->r->stop == DV_STOP_MAX_TOKENS ||
+        g->r->stop == DV_STOP_CONTEXT)
+        flush(g);
+}
+
 static int run_loop(gen_run *g, const float *embeds, int n)
 {
     int rc = g->m->ops->forward(g->m->model, g->s, embeds, n, g->logits, g->ctx, g->e);
-    int vocab = g->m->vocab;
     for (int step = 0; !rc; step++) {
-        if (g->hist)
-            dv_repetition_penalty(g->logits, vocab, g->hist, g->n_hist, g->o->repetition_penalty,
-                                  g->mark);
-        int32_t id = dv_sampler_pick(&g->sampler, g->logits, vocab);
-        if (g->hist)
-            g->hist[g->n_hist++] = id;
-        if (is_eos(g->o, id)) {
-            g->r->stop = DV_STOP_EOS;
-            break;
-        }
-        g->r->ids[g->r->n_ids++] = id;
         int done = 0;
-        if ((rc = after_token(g, id, &done)) || done)
+        int32_t id = -1;
+        if ((rc = gen_pick(g, step, &done, &id)) || done)
             break;
-        if (step + 1 == g->max_new) {
-            g->r->stop = g->max_new < g->o->max_new_tokens ? DV_STOP_CONTEXT : DV_STOP_MAX_TOKENS;
-            break;
-        }
         if (!(rc = g->m->ops->embed(g->m->model, &id, 1, g->emb, g->e)))
             rc = g->m->ops->forward(g->m->model, g->s, g->emb, 1, g->logits, g->ctx, g->e);
     }
-    if (!rc && (g->r->stop == DV_STOP_EOS || g->r->stop == DV_STOP_MAX_TOKENS ||
-                g->r->stop == DV_STOP_CONTEXT))
-        flush(g);
+    if (!rc)
+        gen_end(g);
     return rc;
 }
 
@@ -246,36 +267,162 @@ static int alloc_history(gen_run *g)
     return DOCVL_OK;
 }
 
+/* Checks the options and makes what one sequence's generation needs. */
+static int gen_init(gen_run *g, const dv_decoder *m, void *s, const dv_tokenizer *tok, int n,
+                    const dv_gen_opts *o, dv_gen_result *r, const dv_ctx *ctx, dv_err *e)
+{
+    memset(r, 0, sizeof *r);
+    *g = (gen_run){ .m = m, .s = s, .tok = tok, .o = o, .ctx = ctx, .e = e, .r = r };
+    int rc = check_opts(m, s, n, o, &g->max_new, e);
+    if (rc)
+        return rc;
+    g->logits = malloc((size_t)m->vocab * sizeof *g->logits);
+    g->emb = malloc((size_t)m->hidden * sizeof *g->emb);
+    r->ids = malloc((size_t)g->max_new * sizeof *r->ids);
+    if (o->repetition_penalty > 0 && o->repetition_penalty != 1.0f)
+        rc = alloc_history(g);
+    if (!rc && (!g->logits || !g->emb || !r->ids))
+        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for generation");
+    if (!rc && !(rc = dv_sampler_init(&g->sampler, &o->sampler, m->vocab, e)))
+        rc = dv_loopguard_init(&g->guard, &o->guard, e);
+    return rc;
+}
+
+/* Frees the run's scratch; on error its result too. */
+static void gen_free(gen_run *g, int rc)
+{
+    dv_sampler_free(&g->sampler);
+    dv_loopguard_free(&g->guard);
+    free(g->logits);
+    free(g->emb);
+    free(g->mark);
+    free(g->hist);
+    g->logits = g->emb = NULL;
+    g->mark = NULL;
+    g->hist = NULL;
+    if (rc && g->r)
+        dv_gen_result_free(g->r);
+}
+
 int dv_generate_with(const dv_decoder *m, void *s, const dv_tokenizer *tok,
                      const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
                      const dv_ctx *ctx, dv_err *e)
 {
-    memset(r, 0, sizeof *r);
-    int max_new = 0, rc = check_opts(m, s, n, o, &max_new, e);
-    if (rc)
-        return rc;
-    gen_run g = { .m = m, .s = s, .tok = tok, .o = o, .ctx = ctx, .e = e, .r = r, .max_new = max_new };
-    g.logits = malloc((size_t)m->vocab * sizeof *g.logits);
-    g.emb = malloc((size_t)m->hidden * sizeof *g.emb);
-    r->ids = malloc((size_t)max_new * sizeof *r->ids);
-    if (o->repetition_penalty > 0 && o->repetition_penalty != 1.0f)
-        rc = alloc_history(&g);
-    if (!rc && (!g.logits || !g.emb || !r->ids))
-        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for generation");
-    if (!rc && !(rc = dv_sampler_init(&g.sampler, &o->sampler, m->vocab, e)) &&
-        !(rc = dv_loopguard_init(&g.guard, &o->guard, e)))
+    gen_run g;
+    int rc = gen_init(&g, m, s, tok, n, o, r, ctx, e);
+    if (!rc)
         rc = run_loop(&g, embeds, n);
-    dv_sampler_free(&g.sampler);
-    dv_loopguard_free(&g.guard);
-    free(g.logits);
-    free(g.emb);
-    free(g.mark);
-    free(g.hist);
-    if (rc) {
-        dv_gen_result_free(r);
-        return dv_wrap(e, "generating");
+    gen_free(&g, rc);
+    return rc ? dv_wrap(e, "generating") : DOCVL_OK;
+}
+
+/* ---- sequences side by side ---- */
+
+typedef struct batch_run {
+    gen_run *g;
+    int count;
+    int *live;          /* still generating */
+    int32_t *next;      /* the token each live sequence feeds next */
+    void **states;      /* the live ones' states, in batch order */
+    int *who;           /* batch row -> sequence */
+    float *emb, *logits;    /* [count, hidden], [count, vocab] */
+} batch_run;
+
+/* Every live sequence picks from its logits; the ones that go on feed the
+ * decoder together. *left: how many did. */
+static int batch_step(batch_run *b, int step, int *left)
+{
+    const dv_decoder *m = b->g[0].m;
+    size_t H = (size_t)m->hidden, V = (size_t)m->vocab;
+    int rows = 0, rc = DOCVL_OK;
+    for (int i = 0; i < b->count && !rc; i++) {
+        if (!b->live[i])
+            continue;
+        int done = 0;
+        if ((rc = gen_pick(&b->g[i], step, &done, &b->next[i])))
+            break;
+        if (done) {
+            b->live[i] = 0;
+            gen_end(&b->g[i]);
+            continue;
+        }
+        rc = m->ops->embed(m->model, &b->next[i], 1, b->emb + (size_t)rows * H, b->g[i].e);
+        b->states[rows] = b->g[i].s;
+        b->who[rows++] = i;
     }
+    *left = rows;
+    if (rc || !rows)
+        return rc;
+    rc = m->ops->forward_batch(m->model, b->states, rows, b->emb, b->logits, b->g[0].ctx,
+                               b->g[0].e);
+    for (int k = 0; k < rows && !rc; k++)
+        memcpy(b->g[b->who[k]].logits, b->logits + (size_t)k * V, V * sizeof *b->logits);
+    return rc;
+}
+
+static int batch_alloc(batch_run *b, const dv_decoder *m, int count, dv_err *e)
+{
+    b->count = count;
+    b->g = calloc((size_t)count, sizeof *b->g);
+    b->live = calloc((size_t)count, sizeof *b->live);
+    b->next = calloc((size_t)count, sizeof *b->next);
+    b->states = calloc((size_t)count, sizeof *b->states);
+    b->who = calloc((size_t)count, sizeof *b->who);
+    b->emb = malloc((size_t)count * (size_t)m->hidden * sizeof *b->emb);
+    b->logits = malloc((size_t)count * (size_t)m->vocab * sizeof *b->logits);
+    if (!b->g || !b->live || !b->next || !b->states || !b->who || !b->emb || !b->logits)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for %d sequences", count);
     return DOCVL_OK;
+}
+
+static void batch_free(batch_run *b, int rc)
+{
+    for (int i = 0; b->g && i < b->count; i++)
+        gen_free(&b->g[i], rc);
+    free(b->g);
+    free(b->live);
+    free(b->next);
+    free(b->states);
+    free(b->who);
+    free(b->emb);
+    free(b->logits);
+}
+
+int dv_generate_batch(const dv_decoder *m, const dv_tokenizer *tok, const dv_gen_seq *seqs,
+                      int count, const dv_ctx *ctx, dv_err *e)
+{
+    for (int i = 0; i < count; i++)
+        memset(seqs[i].r, 0, sizeof *seqs[i].r);
+    if (count <= 0)
+        return DOCVL_OK;
+    if (!m->ops->forward_batch) {   /* a decoder without the batched step */
+        for (int i = 0; i < count; i++) {
+            int rc = dv_generate_with(m, seqs[i].state, tok, seqs[i].embeds, seqs[i].n, seqs[i].o,
+                                      seqs[i].r, ctx, e);
+            if (rc) {
+                for (int k = 0; k < i; k++)
+                    dv_gen_result_free(seqs[k].r);
+                return rc;
+            }
+        }
+        return DOCVL_OK;
+    }
+    batch_run b = { 0 };
+    int rc = batch_alloc(&b, m, count, e);
+    for (int i = 0; i < count && !rc; i++) {
+        const dv_gen_seq *q = &seqs[i];
+        rc = gen_init(&b.g[i], m, q->state, tok, q->n, q->o, q->r, ctx, e);
+        if (!rc)
+            rc = m->ops->forward(m->model, q->state, q->embeds, q->n, b.g[i].logits, ctx, e);
+        b.live[i] = 1;
+    }
+    for (int step = 0, left = count; !rc && left; step++)
+        rc = batch_step(&b, step, &left);
+    if (rc)
+        for (int i = 0; i < count; i++)
+            dv_gen_result_free(seqs[i].r);
+    batch_free(&b, rc);
+    return rc ? dv_wrap(e, "generating %d sequences side by side", count) : DOCVL_OK;
 }
 
 int dv_generate_budget(const dv_decoder *m, int n, const dv_gen_opts *o, int *max_new, dv_err *e)

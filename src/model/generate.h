@@ -81,6 +81,26 @@ int dv_generate_with(const dv_decoder *m, void *s, const dv_tokenizer *tok,
                      const float *embeds, int n, const dv_gen_opts *o, dv_gen_result *r,
                      const dv_ctx *ctx, dv_err *e);
 
+/* One sequence of dv_generate_batch: its state (fresh, or holding earlier
+ * turns), prompt embeddings [n, hidden], options and result. */
+typedef struct dv_gen_seq {
+    void *state;
+    const float *embeds;
+    int n;
+    const dv_gen_opts *o;
+    dv_gen_result *r;
+} dv_gen_seq;
+
+/* Generates for count sequences side by side: each prompt is prefilled alone,
+ * then every token is one decoder step for all sequences still generating
+ * (the decoder's forward_batch: the weights read once for all of them); a
+ * sequence leaves the batch where it would have stopped alone (eos, a stop
+ * string, the loop guard, max_new_tokens, its callback). Each result is the
+ * one dv_generate_with gives that sequence alone, token for token (each has
+ * its own sampler and callback). On error every result is empty. */
+int dv_generate_batch(const dv_decoder *m, const dv_tokenizer *tok, const dv_gen_seq *seqs,
+                      int count, const dv_ctx *ctx, dv_err *e);
+
 /* The new tokens a fresh state would allow after n prompt tokens (checks
  * the options as dv_generate does): a fresh state's capacity is n + that. */
 int dv_generate_budget(const dv_decoder *m, int n, const dv_gen_opts *o, int *max_new, dv_err *e);

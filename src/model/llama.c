@@ -34,9 +34,13 @@ struct dv_llama_state {
     float *cosv, *sinv;       /* [rows, head_dim / 2] */
     float *attn_scratch;      /* one block of scores and its accumulators */
     dv_pool *pool;            /* made on first use when the caller brings none */
+    float *batch;             /* the first state of a batched step keeps the batch's */
+    size_t batch_floats;      /* activations from token to token */
 };
 
 /* ---- state ---------------------------------------------------------------- */
+
+static void *kv_at(const dv_llama_state *s, void *base, size_t off);
 
 static float *alloc_f(size_t n, int *fail)
 {
@@ -104,6 +108,7 @@ void dv_llama_state_free(dv_llama_state *s)
         free(bufs[i]);
     free(s->kc);
     free(s->vc);
+    free(s->batch);
     dv_pool_free(s->pool);
     free(s);
 }
@@ -111,6 +116,24 @@ void dv_llama_state_free(dv_llama_state *s)
 int dv_llama_kv_elem_bytes(const dv_llama *m) { return m->kv_f16 ? 2 : 4; }
 
 void dv_llama_state_reset(dv_llama_state *s) { s->pos = 0; }
+
+int dv_llama_state_copy(dv_llama_state *dst, const dv_llama_state *src, dv_err *e)
+{
+    if (dst->m != src->m)
+        return dv_fail(e, DOCVL_EINVAL, "copying a decoder state between two models");
+    if (dst->cap < src->pos)
+        return dv_fail(e, DOCVL_ECONTEXT, "a state of %d tokens does not fit a cache of %d",
+                       src->pos, dst->cap);
+    size_t row = src->kv_dim * (size_t)(src->kv_f16 ? sizeof(uint16_t) : sizeof(float));
+    for (int li = 0; li < src->m->cfg.layers; li++) {
+        memcpy(kv_at(dst, dst->kc, (size_t)li * dst->cap * dst->kv_dim),
+               kv_at(src, src->kc, (size_t)li * src->cap * src->kv_dim), row * (size_t)src->pos);
+        memcpy(kv_at(dst, dst->vc, (size_t)li * dst->cap * dst->kv_dim),
+               kv_at(src, src->vc, (size_t)li * src->cap * src->kv_dim), row * (size_t)src->pos);
+    }
+    dst->pos = src->pos;
+    return DOCVL_OK;
+}
 int dv_llama_state_pos(const dv_llama_state *s) { return s->pos; }
 int dv_llama_state_capacity(const dv_llama_state *s) { return s->cap; }
 
@@ -167,17 +190,18 @@ static void *kv_at(const dv_llama_state *s, void *base, size_t off)
     return s->kv_f16 ? (void *)((uint16_t *)base + off) : (void *)((float *)base + off);
 }
 
-/* Causal attention of the chunk's queries over everything cached so far
- * (this chunk's keys included). */
-static int attention(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv_err *e)
+/* Causal attention of n queries q (rows of hidden floats) over everything
+ * cached so far (their own keys included) into out. */
+static int attention(dv_llama_state *s, int li, int n, const float *q, float *out,
+                     const dv_ctx *ctx, dv_err *e)
 {
     const dv_lm_cfg *c = &s->m->cfg;
     size_t layer_off = (size_t)li * s->cap * s->kv_dim;
     dv_attn a = { .n_q = n, .n_kv = s->pos + n, .n_heads = c->heads, .n_kv_heads = c->kv_heads,
-                  .head_dim = c->head_dim, .q = s->q, .q_stride = (size_t)c->hidden,
+                  .head_dim = c->head_dim, .q = q, .q_stride = (size_t)c->hidden,
                   .k = kv_at(s, s->kc, layer_off), .k_stride = s->kv_dim,
                   .v = kv_at(s, s->vc, layer_off), .v_stride = s->kv_dim, .kv_f16 = s->kv_f16,
-                  .out = s->att, .out_stride = (size_t)c->hidden,
+                  .out = out, .out_stride = (size_t)c->hidden,
                   .scale = (float)(1.0 / sqrt((double)c->head_dim)), .causal = 1, .q_pos0 = s->pos };
     return dv_attention(&a, s->attn_scratch, ctx, e);
 }
@@ -201,7 +225,7 @@ static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv
         dv_f32_to_f16_row(kc, kv_at(s, s->kc, cache), n * (int)s->kv_dim);
         dv_f32_to_f16_row(vc, kv_at(s, s->vc, cache), n * (int)s->kv_dim);
     }
-    int rc = attention(s, li, n, ctx, e);
+    int rc = attention(s, li, n, s->q, s->att, ctx, e);
     if (rc)
         return rc;
     dv_linear_forward(&L->o, s->att, n, s->tmp, ctx);
@@ -290,6 +314,141 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
     return DOCVL_OK;
 }
 
+/* ---- sequences side by side ----------------------------------------------
+ * One token for each of n states: the products read each weight row once for
+ * all of them (dv_linear_forward_rows), each state keeps its own cache,
+ * position and attention, and every row goes through the arithmetic of a
+ * one-token dv_llama_forward, so each state's logits are the same bit for
+ * bit as when it decodes alone. */
+
+typedef struct batch_bufs {
+    float *x, *xn, *q, *att, *tmp, *k, *v, *gate, *up, *cosv, *sinv;
+} batch_bufs;
+
+/* The step's activations, in a block the first state keeps (grown when a
+ * batch is larger than any before), not allocated again at every token. */
+static int batch_bufs_new(const dv_lm_cfg *c, dv_llama_state *keeper, int n, batch_bufs *b,
+                          dv_err *e)
+{
+    size_t H = (size_t)c->hidden, F = (size_t)c->intermediate, half = (size_t)c->head_dim / 2;
+    size_t rows = (size_t)n, kv_dim = keeper->kv_dim;
+    size_t need = rows * (5 * H + 2 * kv_dim + 2 * F + 2 * half);
+    if (need > keeper->batch_floats) {
+        float *grown = realloc(keeper->batch, need * sizeof *grown);
+        if (!grown)
+            return dv_fail(e, DOCVL_ENOMEM, "out of memory for the activations of %d sequences",
+                           n);
+        keeper->batch = grown;
+        keeper->batch_floats = need;
+    }
+    float *p = keeper->batch;
+    float **parts[] = { &b->x, &b->xn, &b->q, &b->att, &b->tmp, &b->k, &b->v, &b->gate, &b->up,
+                        &b->cosv, &b->sinv };
+    size_t len[] = { H, H, H, H, H, kv_dim, kv_dim, F, F, half, half };
+    for (size_t i = 0; i < sizeof len / sizeof len[0]; i++) {
+        *parts[i] = p;
+        p += rows * len[i];
+    }
+    return DOCVL_OK;
+}
+
+/* The new key and value row of state s at its position, as layer_forward
+ * leaves them (rounded once to f16 in an f16 cache). */
+static void cache_store(dv_llama_state *s, int li, const float *k, const float *v)
+{
+    size_t at = ((size_t)li * s->cap + (size_t)s->pos) * s->kv_dim;
+    if (s->kv_f16) {
+        dv_f32_to_f16_row(k, kv_at(s, s->kc, at), (int)s->kv_dim);
+        dv_f32_to_f16_row(v, kv_at(s, s->vc, at), (int)s->kv_dim);
+    } else {
+        memcpy(kv_at(s, s->kc, at), k, s->kv_dim * sizeof *k);
+        memcpy(kv_at(s, s->vc, at), v, s->kv_dim * sizeof *v);
+    }
+}
+
+static int batch_layer(dv_llama_state *const *s, int n, const batch_bufs *b, int li,
+                       const dv_ctx *ctx, dv_err *e)
+{
+    const dv_lm_cfg *c = &s[0]->m->cfg;
+    const llama_layer *L = &s[0]->m->layers[li];
+    size_t H = (size_t)c->hidden, kvd = s[0]->kv_dim, F = (size_t)c->intermediate;
+
+    dv_rmsnorm(b->x, b->xn, n, c->hidden, L->attn_norm, c->rms_eps);
+    const dv_linear *qkv[3] = { &L->q, &L->k, &L->v };
+    float *qkv_out[3] = { b->q, b->k, b->v };
+    dv_linear_forward_rows(qkv, qkv_out, 3, b->xn, n, ctx);
+    rope_apply(b->q, n, c->heads, c->head_dim, H, b->cosv, b->sinv);
+    rope_apply(b->k, n, c->kv_heads, c->head_dim, kvd, b->cosv, b->sinv);
+    for (int i = 0; i < n; i++) {
+        cache_store(s[i], li, b->k + i * kvd, b->v + i * kvd);
+        int rc = attention(s[i], li, 1, b->q + i * H, b->att + i * H, ctx, e);
+        if (rc)
+            return rc;
+    }
+    const dv_linear *o = &L->o, *down = &L->down;
+    dv_linear_forward_rows(&o, &b->tmp, 1, b->att, n, ctx);
+    dv_add(b->x, b->tmp, (size_t)n * H);
+
+    dv_rmsnorm(b->x, b->xn, n, c->hidden, L->mlp_norm, c->rms_eps);
+    const dv_linear *gu[2] = { &L->gate, &L->up };
+    float *gu_out[2] = { b->gate, b->up };
+    dv_linear_forward_rows(gu, gu_out, 2, b->xn, n, ctx);
+    for (int i = 0; i < n; i++)   /* row by row: the vector kernel's tail is per call */
+        dv_vsilu_mul(b->gate + i * F, b->up + i * F, F);
+    dv_linear_forward_rows(&down, &b->tmp, 1, b->gate, n, ctx);
+    dv_add(b->x, b->tmp, (size_t)n * H);
+    return DOCVL_OK;
+}
+
+static int batch_check(const dv_llama *m, dv_llama_state *const *s, int n, dv_err *e)
+{
+    if (n <= 0)
+        return dv_fail(e, DOCVL_EINVAL, "decoder step of %d sequences", n);
+    for (int i = 0; i < n; i++) {
+        if (s[i]->m != m)
+            return dv_fail(e, DOCVL_EINVAL, "decoder state %d belongs to another model", i);
+        if (s[i]->pos >= s[i]->cap)
+            return dv_fail(e, DOCVL_ECONTEXT,
+                           "sequence %d: a token after %d exceeds the KV cache capacity %d", i,
+                           s[i]->pos, s[i]->cap);
+        for (int j = 0; j < i; j++)
+            if (s[j] == s[i])
+                return dv_fail(e, DOCVL_EINVAL, "sequences %d and %d share one state", j, i);
+    }
+    return DOCVL_OK;
+}
+
+int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
+                           const float *embeds, float *logits, const dv_ctx *ctx, dv_err *e)
+{
+    int rc = batch_check(m, s, n, e);
+    if (rc)
+        return rc;
+    dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    if ((rc = state_pool(s[0], &local, e)))
+        return rc;
+    const dv_lm_cfg *c = &m->cfg;
+    batch_bufs b;
+    if ((rc = batch_bufs_new(c, s[0], n, &b, e)))
+        return rc;
+    size_t H = (size_t)c->hidden, half = (size_t)c->head_dim / 2;
+    memcpy(b.x, embeds, (size_t)n * H * sizeof *b.x);
+    for (int i = 0; i < n; i++)
+        rope_tables(c, s[i]->pos, 1, b.cosv + i * half, b.sinv + i * half);
+    for (int li = 0; li < c->layers && !rc; li++)
+        rc = batch_layer(s, n, &b, li, &local, e);
+    if (!rc) {
+        for (int i = 0; i < n; i++)
+            s[i]->pos++;
+        dv_rmsnorm(b.x, b.xn, n, c->hidden, m->final_norm, c->rms_eps);
+        if (logits) {
+            const dv_linear *head = &m->lm_head;
+            dv_linear_forward_rows(&head, &logits, 1, b.xn, n, &local);
+        }
+    }
+    return rc;
+}
+
 /* ---- the decoder seam (model/decoder.h) ---------------------------------- */
 
 static int seam_embed(const void *m, const int32_t *ids, int n, float *out, dv_err *e)
@@ -311,6 +470,12 @@ static int seam_state_new(const void *m, int max_tokens, void **out, dv_err *e)
     return rc;
 }
 
+static int seam_forward_batch(const void *m, void *const *s, int n, const float *embeds,
+                              float *logits, const dv_ctx *ctx, dv_err *e)
+{
+    return dv_llama_forward_batch(m, (dv_llama_state *const *)s, n, embeds, logits, ctx, e);
+}
+
 static void seam_state_free(void *s) { dv_llama_state_free(s); }
 static void seam_state_reset(void *s) { dv_llama_state_reset(s); }
 static int seam_state_pos(const void *s) { return dv_llama_state_pos(s); }
@@ -318,7 +483,7 @@ static int seam_state_capacity(const void *s) { return dv_llama_state_capacity(s
 
 static const dv_decoder_ops LLAMA_OPS = {
     seam_embed, seam_forward, seam_state_new, seam_state_free, seam_state_reset, seam_state_pos,
-    seam_state_capacity,
+    seam_state_capacity, seam_forward_batch,
 };
 
 dv_decoder dv_llama_decoder(const dv_llama *m)

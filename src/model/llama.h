@@ -54,6 +54,10 @@ int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, 
 void dv_llama_state_free(dv_llama_state *s);
 void dv_llama_state_reset(dv_llama_state *s);
 int dv_llama_state_pos(const dv_llama_state *s);
+/* dst takes src's tokens (its cached keys and values and its position): a
+ * prompt prefilled once, continued as several sequences. dst's capacity must
+ * hold them. */
+int dv_llama_state_copy(dv_llama_state *dst, const dv_llama_state *src, dv_err *e);
 int dv_llama_state_capacity(const dv_llama_state *s);
 
 /* The language config the decoder was bound with (sizes, eps, context). */
@@ -68,6 +72,13 @@ int dv_llama_embed(const dv_llama *m, const int32_t *ids, int n, float *out, dv_
 int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, int n,
                      float *logits, int all_logits, float *layer0_out, const dv_ctx *ctx,
                      dv_err *e);
+
+/* One token for each of n states (sequences decoded side by side, each at its
+ * own position): embeds [n, hidden], logits [n, vocab] (may be NULL). Each
+ * weight row is read once for all n; every state's logits equal those of a
+ * one-token dv_llama_forward on it, bit for bit. */
+int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
+                           const float *embeds, float *logits, const dv_ctx *ctx, dv_err *e);
 
 /* The decoder as generation sees it (model/decoder.h); states are
  * dv_llama_state. */

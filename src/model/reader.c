@@ -22,7 +22,8 @@ struct dv_reader {
     float *pixels;      /* [3, H, W]: the preprocessed tile */
     float *emb;         /* [image tokens, hidden]: its embeddings */
     dv_decoder dec;     /* the model's decoder, as generation sees it */
-    void *kv;           /* its state, kept while tiles need the same capacity */
+    void *kv[DV_READER_MAX_BATCH];  /* its states, one per tile decoded at once, each kept
+                                       while tiles need the same capacity */
     char *note;     /* about the weight cache, for the user */
 };
 
@@ -84,8 +85,9 @@ void dv_reader_free(dv_reader *r)
 {
     if (!r)
         return;
-    if (r->kv)
-        r->dec.ops->state_free(r->kv);
+    for (int k = 0; k < DV_READER_MAX_BATCH; k++)
+        if (r->kv[k])
+            r->dec.ops->state_free(r->kv[k]);
     dv_vision_work_free(r->vw);
     free(r->pixels);
     free(r->emb);
@@ -187,71 +189,123 @@ static void gen_options(dv_reader *r, const dv_tile_opts *o, dv_gen_opts *g)
     g->user = o->user;
 }
 
-/* The KV cache for n prompt tokens and what may follow: the reader's own,
- * reset, when its capacity is what dv_generate would make (the tiles of a
- * run share prompt length and budget); else made anew at that capacity, so
+/* KV cache slot k for n prompt tokens and what may follow: the reader's
+ * own, reset, when its capacity is what dv_generate would make (the tiles of
+ * a run share prompt length and budget); else made anew at that capacity, so
  * prefill chunks and outputs are the same as with a fresh cache. */
-static int kv_state(dv_reader *r, int n, const dv_gen_opts *g, dv_err *e)
+static int kv_state(dv_reader *r, int k, int n, const dv_gen_opts *g, dv_err *e)
 {
     const dv_decoder_ops *ops = r->dec.ops;
     int max_new = 0, rc = dv_generate_budget(&r->dec, n, g, &max_new, e);
     if (rc)
         return rc;
-    if (r->kv && ops->state_capacity(r->kv) == n + max_new) {
-        ops->state_reset(r->kv);
+    if (r->kv[k] && ops->state_capacity(r->kv[k]) == n + max_new) {
+        ops->state_reset(r->kv[k]);
         return DOCVL_OK;
     }
-    if (r->kv)
-        ops->state_free(r->kv);
-    r->kv = NULL;
-    return ops->state_new(r->dec.model, n + max_new, &r->kv, e);
+    if (r->kv[k])
+        ops->state_free(r->kv[k]);
+    r->kv[k] = NULL;
+    return ops->state_new(r->dec.model, n + max_new, &r->kv[k], e);
 }
 
-static int generate(dv_reader *r, const int32_t *ids, size_t n, int32_t image_id,
-                    const float *img, const dv_tile_opts *o, dv_tile_result *res, dv_err *e)
-{
-    int hidden = r->dec.hidden;
-    float *embeds = malloc(n * (size_t)hidden * sizeof *embeds);
-    if (!embeds)
-        return dv_fail(e, DOCVL_ENOMEM, "no memory for %zu prompt embeddings", n);
-    int rc = r->dec.ops->embed(r->dec.model, ids, (int)n, embeds, e);
-    const float *images[1] = { img };
-    if (rc == DOCVL_OK)
-        rc = dv_prompt_splice_images(ids, n, image_id, images, 1,
-                                     dv_config_image_tokens(&r->m->cfg), hidden, embeds, e);
+/* One tile's generation, set up: its prompt embeddings (the image's spliced
+ * in), options and KV cache slot. */
+typedef struct tile_gen {
+    float *embeds;
+    int n;
     dv_gen_opts g;
-    gen_options(r, o, &g);
-    dv_gen_result gr = { 0 };
-    if (rc == DOCVL_OK)
-        rc = kv_state(r, (int)n, &g, e);
-    if (rc == DOCVL_OK)
-        rc = dv_generate_with(&r->dec, r->kv, r->m->tok, embeds, (int)n, &g, &gr, &r->run, e);
-    free(embeds);
-    if (rc == DOCVL_OK) {
-        res->text = gr.text ? strdup(gr.text) : strdup("");
-        res->degenerate = gr.degenerate;
-        res->n_tokens = gr.n_ids;
-        res->stopped = gr.stopped;
-        if (!res->text)
-            rc = dv_fail(e, DOCVL_ENOMEM, "no memory for the tile's text");
-    }
-    dv_gen_result_free(&gr);
-    return rc;
-}
+    dv_gen_result gr;
+} tile_gen;
 
-int dv_reader_read(dv_reader *r, const dv_image *tile, const dv_tile_opts *o,
-                   dv_tile_result *res, dv_err *e)
+static int tile_prepare(dv_reader *r, int k, const dv_image *tile, const dv_tile_opts *o,
+                        tile_gen *t, dv_err *e)
 {
-    memset(res, 0, sizeof *res);
-    dv_ctx_apply(&r->ctx);
     int32_t *ids = NULL;
     size_t n = 0;
     int32_t image_id = -1;
     int rc = image_embeddings(r, tile, e);
     if (rc == DOCVL_OK)
         rc = prompt_ids(r, o->instruction, &ids, &n, &image_id, e);
+    int hidden = r->dec.hidden;
+    if (rc == DOCVL_OK && !(t->embeds = malloc(n * (size_t)hidden * sizeof *t->embeds)))
+        rc = dv_fail(e, DOCVL_ENOMEM, "no memory for %zu prompt embeddings", n);
     if (rc == DOCVL_OK)
-        rc = generate(r, ids, n, image_id, r->emb, o, res, e);
+        rc = r->dec.ops->embed(r->dec.model, ids, (int)n, t->embeds, e);
+    const float *images[1] = { r->emb };
+    if (rc == DOCVL_OK)
+        rc = dv_prompt_splice_images(ids, n, image_id, images, 1,
+                                     dv_config_image_tokens(&r->m->cfg), hidden, t->embeds, e);
     free(ids);
+    t->n = (int)n;
+    gen_options(r, o, &t->g);
+    if (rc == DOCVL_OK)
+        rc = kv_state(r, k, t->n, &t->g, e);
     return rc;
+}
+
+static int tile_result(tile_gen *t, dv_tile_result *res, dv_err *e)
+{
+    res->text = strdup(t->gr.text ? dv_prompt_answer(t->gr.text) : "");
+    res->degenerate = t->gr.degenerate;
+    res->n_tokens = t->gr.n_ids;
+    res->stopped = t->gr.stopped;
+    return res->text ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "no memory for the tile's text");
+}
+
+int dv_reader_read_batch(dv_reader *r, const dv_image *const *tiles, int n,
+                         const dv_tile_opts *o, dv_tile_result *res, dv_err *e)
+{
+    if (n < 1 || n > DV_READER_MAX_BATCH)
+        return dv_fail(e, DOCVL_EINVAL, "%d tiles at once (1 to %d)", n, DV_READER_MAX_BATCH);
+    for (int k = 0; k < n; k++)
+        memset(&res[k], 0, sizeof res[k]);
+    dv_ctx_apply(&r->ctx);
+    tile_gen t[DV_READER_MAX_BATCH];
+    memset(t, 0, sizeof t);
+    dv_gen_seq seqs[DV_READER_MAX_BATCH];
+    int rc = DOCVL_OK;
+    for (int k = 0; k < n && rc == DOCVL_OK; k++) {
+        rc = tile_prepare(r, k, tiles[k], &o[k], &t[k], e);
+        seqs[k] = (dv_gen_seq){ r->kv[k], t[k].embeds, t[k].n, &t[k].g, &t[k].gr };
+    }
+    if (rc == DOCVL_OK)
+        rc = dv_generate_batch(&r->dec, r->m->tok, seqs, n, &r->run, e);
+    for (int k = 0; k < n && rc == DOCVL_OK; k++)
+        rc = tile_result(&t[k], &res[k], e);
+    for (int k = 0; k < n; k++) {
+        free(t[k].embeds);
+        dv_gen_result_free(&t[k].gr);
+        if (rc)
+            dv_tile_result_free(&res[k]);
+    }
+    return rc;
+}
+
+int dv_reader_read(dv_reader *r, const dv_image *tile, const dv_tile_opts *o,
+                   dv_tile_result *res, dv_err *e)
+{
+    return dv_reader_read_batch(r, &tile, 1, o, res, e);
+}
+
+/* Worst-case KV bytes of one tile: a prompt of the image tokens and some
+ * text, then max_tokens, within the context. */
+static double tile_kv_bytes(const dv_reader *r, int max_tokens)
+{
+    const dv_lm_cfg *c = &r->m->cfg.lm;
+    double tokens = (double)dv_config_image_tokens(&r->m->cfg) + 64 + max_tokens;
+    if (tokens > c->max_pos)
+        tokens = c->max_pos;
+    return tokens * c->layers * 2.0 * c->kv_heads * c->head_dim *
+           dv_llama_kv_elem_bytes(r->m->llama);
+}
+
+int dv_reader_batch_room(const dv_reader *r, int max_tokens, int want)
+{
+    int room = (int)(DV_READER_BATCH_BYTES / tile_kv_bytes(r, max_tokens));
+    if (room > want)
+        room = want;
+    if (room > DV_READER_MAX_BATCH)
+        room = DV_READER_MAX_BATCH;
+    return room > 1 ? room : 1;
 }

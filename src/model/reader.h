@@ -59,6 +59,23 @@ typedef struct dv_tile_result {
 /* One image -> the model's answer to the instruction about it. */
 int dv_reader_read(dv_reader *r, const dv_image *tile, const dv_tile_opts *o,
                    dv_tile_result *res, dv_err *e);
+
+/* The most tiles read at once, and the bytes their KV caches may take in the
+ * worst case (every tile generating max_tokens): the bound on memory. */
+#define DV_READER_MAX_BATCH 8
+#define DV_READER_BATCH_BYTES (4.0 * 1024 * 1024 * 1024)
+
+/* n tiles (each with its options) read at once: each through the towers and
+ * its prefill alone, then decoded side by side (model/generate.h:
+ * dv_generate_batch), so every weight row read per token serves all of them.
+ * Each result is the one dv_reader_read gives that tile alone. n: 1 to
+ * DV_READER_MAX_BATCH. On error every result is empty. */
+int dv_reader_read_batch(dv_reader *r, const dv_image *const *tiles, int n,
+                         const dv_tile_opts *o, dv_tile_result *res, dv_err *e);
+/* How many tiles of up to max_tokens each to read at once: at most want and
+ * DV_READER_MAX_BATCH, and as many as keep their KV caches' worst case
+ * within DV_READER_BATCH_BYTES; at least 1. */
+int dv_reader_batch_room(const dv_reader *r, int max_tokens, int want);
 void dv_tile_result_free(dv_tile_result *res);
 
 #endif

@@ -145,16 +145,43 @@ static int on_token(void *user, int step, int32_t id, const char *text, size_t l
     return 0;
 }
 
-/* One tile, retried once with sampling when the output loops. Returns the
+/* Tiles decoded side by side: every generated token of any of them counts
+ * (the flush of held-back text, id -1, is no token). */
+static int on_batch_token(void *user, int step, int32_t id, const char *text, size_t len)
+{
+    (void)step;
+    (void)text;
+    (void)len;
+    run *r = user;
+    if (cancelled(r) || past_deadline(r))
+        return 1;
+    if (id < 0)
+        return 0;
+    double s = (g_get_monotonic_time() - r->tile_start_us) / 1e6;
+    r->prog.tokens++;
+    r->prog.tokens_per_s = s > 0 ? r->prog.tokens / s : 0;
+    report(r);
+    return 0;
+}
+
+/* The seed of the sampled retry of tile prog.tile: the same whether the
+ * tile's first read was alone or beside others. */
+static uint64_t retry_seed(const run *r)
+{
+    return (uint64_t)r->prog.page_no * 1000003u + (uint64_t)r->prog.tile;
+}
+
+/* One tile from attempt `first` on (0 greedy, 1 the sampled retry of a
+ * loop), retried once with sampling when the output loops. Returns the
  * text (NULL when the tile failed) or an error. */
-static int read_tile(run *r, const dv_image *tile, const char *instruction, char **text,
-                     dv_err *e)
+static int read_tile_from(run *r, const dv_image *tile, const char *instruction, int max_tokens,
+                          int first, char **text, dv_err *e)
 {
     *text = NULL;
-    dv_tile_opts to = { instruction, r->o->max_tokens, 0, 0, on_token, r };
-    for (int attempt = 0; attempt < 2; attempt++) {
+    dv_tile_opts to = { instruction, max_tokens, 0, 0, on_token, r };
+    for (int attempt = first; attempt < 2; attempt++) {
         to.sample = attempt;
-        to.seed = (uint64_t)r->prog.page_no * 1000003u + (uint64_t)r->prog.tile;
+        to.seed = retry_seed(r);
         r->tile_start_us = g_get_monotonic_time();
         dv_tile_result res;
         int rc = r->reader->read(r->reader->self, tile, &to, &res, e);
@@ -176,11 +203,30 @@ static int read_tile(run *r, const dv_image *tile, const char *instruction, char
     return DOCVL_OK;
 }
 
+static int read_tile(run *r, const dv_image *tile, const char *instruction, char **text,
+                     dv_err *e)
+{
+    return read_tile_from(r, tile, instruction, r->o->max_tokens, 0, text, e);
+}
+
 static const char *instruction_of(const docvl_params *o)
 {
     if (o->ask)
         return o->ask;
     return o->prompt ? o->prompt : dv_pipeline_default_prompt(o->format);
+}
+
+/* The most tokens a line segment's text may take: no glyph is narrower
+ * than LINE_GLYPH_MIN_PX of the model's input, and a token is a glyph at
+ * least, so a segment read past that is looping in a way the loop guard
+ * did not catch (or reading garbage): stopped there, a page's time stays
+ * bounded by its segments. */
+#define LINE_GLYPH_MIN_PX 2
+static int line_max_tokens(const run *r)
+{
+    int w = r->reader->input_w > 0 ? r->reader->input_w : r->reader->image_size;
+    int cap = MAX(16, w / LINE_GLYPH_MIN_PX);
+    return MIN(r->o->max_tokens, cap);
 }
 
 /* A line is plain text whatever the output format (the writers make the
@@ -376,7 +422,79 @@ static void start_tile(run *r, int t, int n)
     report(r);
 }
 
-/* Reads every tile of the page; *failed counts tiles that looped. */
+/* Tile t's text (NULL: it failed, then the text layer's words or nothing
+ * stand in) joined to the page's in reading order, and laid on its lines
+ * for hOCR. Takes tt. */
+static int add_tile_text(run *r, page_work *pw, dv_page_result *pg, GString *text,
+                         const dv_tiling *tiling, int t, char *tt, int *failed, dv_err *e)
+{
+    int rc = DOCVL_OK;
+    if (!tt)
+        tt = failed_tile(r, pw, tiling->tiles[t].box, t, tiling->n_tiles, failed);
+    if (tt) {
+        if (text->len && *tt)
+            g_string_append(text, "\n\n");
+        g_string_append(text, tt);
+    }
+    if (tt && r->o->format == DOCVL_FORMAT_HOCR)
+        rc = place_tile_text(&pw->lay, tiling->tiles[t].box, tt, pg, e);
+    free(tt);
+    return rc;
+}
+
+/* Tiles of the page decoded side by side: 1 without a reader that can, or
+ * when asked for; else what the reader's memory bound allows. */
+static int batch_size(const run *r, int n_tiles)
+{
+    const dv_tile_reader *rd = r->reader;
+    if (r->o->decode_batch == 1 || n_tiles < 2 || !rd->read_batch || !rd->batch_room)
+        return 1;
+    int want = r->o->decode_batch ? r->o->decode_batch : DV_READER_MAX_BATCH;
+    if (want > DV_READER_MAX_BATCH)
+        want = DV_READER_MAX_BATCH;
+    return rd->batch_room(rd->self, r->o->max_tokens, want < n_tiles ? want : n_tiles);
+}
+
+/* Tiles t0 .. t0 + n - 1 read at once, greedy; a tile whose output loops is
+ * read again alone, sampled, as read_tile would. texts[k]: tile t0 + k's
+ * text, NULL when it failed. */
+static int read_group(run *r, page_work *pw, const dv_tiling *tiling, int t0, int n,
+                      char **texts, dv_err *e)
+{
+    dv_image tiles[DV_READER_MAX_BATCH] = { 0 };
+    const dv_image *tp[DV_READER_MAX_BATCH];
+    dv_tile_opts to[DV_READER_MAX_BATCH];
+    dv_tile_result res[DV_READER_MAX_BATCH] = { 0 };
+    int rc = DOCVL_OK;
+    for (int k = 0; k < n && rc == DOCVL_OK; k++) {
+        rc = crop(&pw->rp.image, tiling->tiles[t0 + k].box, &tiles[k], e);
+        tp[k] = &tiles[k];
+        to[k] = (dv_tile_opts){ instruction_of(r->o), r->o->max_tokens, 0, 0, on_batch_token, r };
+    }
+    r->tile_start_us = g_get_monotonic_time();
+    if (rc == DOCVL_OK)
+        rc = r->reader->read_batch(r->reader->self, tp, n, to, res, e);
+    for (int k = 0; k < n && rc == DOCVL_OK; k++) {
+        if (res[k].stopped) {
+            rc = cancelled(r) ? dv_fail(e, DOCVL_EINTERRUPTED, "interrupted") : timed_out(r, e);
+        } else if (!res[k].degenerate) {
+            texts[k] = res[k].text;
+            res[k].text = NULL;
+        } else {
+            start_tile(r, t0 + k, tiling->n_tiles);
+            rc = read_tile_from(r, &tiles[k], instruction_of(r->o), r->o->max_tokens, 1,
+                                &texts[k], e);
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        dv_tile_result_free(&res[k]);
+        dv_image_free(&tiles[k]);
+    }
+    return rc;
+}
+
+/* Reads every tile of the page, batch_size() at a time; *failed counts
+ * tiles that looped. */
 static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, int *failed,
                       dv_err *e)
 {
@@ -384,30 +502,32 @@ static int read_tiles(run *r, page_work *pw, dv_page_result *pg, GString *text, 
     dv_tile_options to = { size, !r->o->tiles || r->o->ask };
     dv_tiling tiling = { 0 };
     int rc = dv_tiles_make(&pw->lay, &to, &tiling, e);
-    r->prog.n_tiles = rc == DOCVL_OK ? tiling.n_tiles : 0;
-    for (int t = 0; rc == DOCVL_OK && t < tiling.n_tiles; t++) {
-        start_tile(r, t, tiling.n_tiles);
+    int n = rc == DOCVL_OK ? tiling.n_tiles : 0, batch = batch_size(r, n);
+    r->prog.n_tiles = n;
+    for (int t = 0, m = 1; rc == DOCVL_OK && t < n; t += m) {
+        start_tile(r, t, n);
         if (past_deadline(r)) {
             rc = timed_out(r, e);
             break;
         }
-        dv_image tile = { 0 };
-        char *tt = NULL;
-        rc = crop(&pw->rp.image, tiling.tiles[t].box, &tile, e);
-        if (rc == DOCVL_OK)
-            rc = read_tile(r, &tile, instruction_of(r->o), &tt, e);
-        dv_image_free(&tile);
-        r->st->tiles++;
-        if (rc == DOCVL_OK && !tt)
-            tt = failed_tile(r, pw, tiling.tiles[t].box, t, tiling.n_tiles, failed);
-        if (tt) {
-            if (text->len && *tt)
-                g_string_append(text, "\n\n");
-            g_string_append(text, tt);
+        m = n - t < batch ? n - t : batch;
+        char *texts[DV_READER_MAX_BATCH] = { 0 };
+        if (m > 1) {
+            rc = read_group(r, pw, &tiling, t, m, texts, e);
+        } else {
+            dv_image tile = { 0 };
+            rc = crop(&pw->rp.image, tiling.tiles[t].box, &tile, e);
+            if (rc == DOCVL_OK)
+                rc = read_tile(r, &tile, instruction_of(r->o), &texts[0], e);
+            dv_image_free(&tile);
         }
-        if (tt && r->o->format == DOCVL_FORMAT_HOCR)
-            rc = place_tile_text(&pw->lay, tiling.tiles[t].box, tt, pg, e);
-        free(tt);
+        for (int k = 0; k < m; k++) {
+            r->st->tiles += rc == DOCVL_OK || k == 0;
+            if (rc == DOCVL_OK)
+                rc = add_tile_text(r, pw, pg, text, &tiling, t + k, texts[k], failed, e);
+            else
+                free(texts[k]);
+        }
     }
     dv_tiling_free(&tiling);
     return rc;
@@ -424,7 +544,7 @@ static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv
     dv_image im = { 0 };
     int rc = dv_segment_image(&pw->rp.image, line, seg, &im, e);
     if (rc == DOCVL_OK)
-        rc = read_tile(r, &im, line_instruction(r), text, e);
+        rc = read_tile_from(r, &im, line_instruction(r), line_max_tokens(r), 0, text, e);
     dv_image_free(&im);
     r->st->tiles++;
     if (rc && (cancelled(r) || past_deadline(r)))

@@ -16,6 +16,13 @@ typedef struct dv_tile_reader {
     int input_w, input_h;  /* the model's input in pixels (equal for square models) */
     int reads_lines;  /* the model reads one text line at a time (processor config docvl_reads) */
     const char *instruction;  /* the model's declared reading instruction, or NULL */
+    /* Optional (NULL: one tile at a time through read): n tiles read at once,
+     * each result the one read gives it alone (model/reader.h:
+     * dv_reader_read_batch), and how many tiles of up to max_tokens may be
+     * read at once (at most want, at least 1). */
+    int (*read_batch)(void *self, const dv_image *const *tiles, int n, const dv_tile_opts *o,
+                      dv_tile_result *res, dv_err *e);
+    int (*batch_room)(void *self, int max_tokens, int want);
 } dv_tile_reader;
 
 /* Loads the model directory as a tile reader. *note (g_free) is a message

@@ -64,6 +64,11 @@ int dv_prompt_format(const char *sft_format, const char *system, const dv_chat_m
     return *out ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory formatting the prompt");
 }
 
+const char *dv_prompt_answer(const char *generated)
+{
+    return generated[0] == ' ' ? generated + 1 : generated;
+}
+
 int dv_prompt_user(const char *content, char **out, dv_err *e)
 {
     dv_chat_msg m[2] = { { "User", content }, { "Assistant", "" } };

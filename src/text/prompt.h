@@ -31,6 +31,12 @@ typedef struct dv_chat_msg {
 int dv_prompt_format(const char *sft_format, const char *system, const dv_chat_msg *msgs, int n,
                      const char *eos_text, char **out, dv_err *e);
 
+/* The answer in what the model generated after the prompt: the template
+ * ends the prompt at "Assistant:" and writes an answer after ": ", so a
+ * model trained on it begins with that space, which is no part of the
+ * answer. Returns generated past one leading space. */
+const char *dv_prompt_answer(const char *generated);
+
 /* One user turn and the assistant turn to generate, default system prompt. */
 int dv_prompt_user(const char *content, char **out, dv_err *e);
 

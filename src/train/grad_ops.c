@@ -335,6 +335,17 @@ void tg_rope_apply(float *x, int n, int heads, int hd, size_t stride, const floa
     }
 }
 
+double tg_logsumexp(const float *z, int n)
+{
+    float mx = z[0];
+    for (int j = 1; j < n; j++)
+        mx = z[j] > mx ? z[j] : mx;
+    double sum = 0;
+    for (int j = 0; j < n; j++)
+        sum += exp((double)z[j] - mx);
+    return mx + log(sum);
+}
+
 double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, float scale,
                         float *dlogits, int *n_counted)
 {
@@ -348,13 +359,7 @@ double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, floa
                 memset(dz, 0, (size_t)V * sizeof *dz);
             continue;
         }
-        float mx = z[0];
-        for (int j = 1; j < V; j++)
-            mx = z[j] > mx ? z[j] : mx;
-        double sum = 0;
-        for (int j = 0; j < V; j++)
-            sum += exp((double)z[j] - mx);
-        double lse = mx + log(sum);
+        double lse = tg_logsumexp(z, V);
         nll += lse - z[labels[i]];
         counted++;
         if (!dz)

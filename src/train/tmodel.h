@@ -51,6 +51,12 @@ typedef struct dv_tsample {
     int n_tokens;
     const int32_t *ids;
     const int32_t *labels;
+    /* Set for a reading warm-up sample (docvl-train --objective ctc): the loss
+     * is then CTC of these tokens over the image's columns (src/train/ctc.h),
+     * read through the aligner and the decoder's final norm and output layer,
+     * the image token as blank; ids and labels are not used. */
+    const int32_t *ctc_target;
+    int n_ctc_target;
 } dv_tsample;
 
 #define DV_IGNORE_LABEL (-100)

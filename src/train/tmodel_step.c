@@ -14,6 +14,7 @@
  * decoder activations 24 x 1024 x (8 x 2048 + 3 x 5632) x 4 B = 3.3 GB,
  * logits 0.4 GB, SigLIP-L when it trains 24 x 576 x (9 x 1024 + 2 x 4096)
  * x 4 B = 0.96 GB: about 21 GB before the optimizer's two moments (16 GB). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include "image/resize.h"
 #include "kernels/pool.h"
+#include "train/ctc.h"
 #include "train/tmodel_impl.h"
 
 /* One image's vision path: its activations and outputs. */
@@ -265,6 +267,96 @@ static void step_free(step *st)
     tg_pool_free(&st->pool);
 }
 
+/* The reading warm-up (dv_tsample.ctc_target): the aligner's rows averaged
+ * over each column of the patch grid are the frames, read through the
+ * decoder's final norm and output layer, so the image rows learn to look
+ * like what predicts the glyph in their column. The image token is the
+ * blank: no text ever predicts it. A target too long for the columns
+ * counts nothing and trains nothing. */
+static int ctc_check(const dv_config *c, const tm_impl *I, int hybrid, int n_tok,
+                     const dv_tsample *s, dv_err *e)
+{
+    int gh = dv_siglip_grid_h(&c->siglip), gw = dv_siglip_grid_w(&c->siglip);
+    if (hybrid || s->n_images != 1 || !s->pixels || gh * gw != n_tok || I->image_token_id < 0)
+        return dv_fail(e, DOCVL_EINVAL, "a CTC sample needs one image (it has %d), a SigLIP-only "
+                       "model (%s) and a known image token (%d)", s->n_images,
+                       hybrid ? "hybrid" : "yes", (int)I->image_token_id);
+    return DOCVL_OK;
+}
+
+/* One image's frames [gw, H] (zeroed before) from its rows [gh x gw, H]. */
+static void ctc_frames(const float *rows, int gh, int gw, int H, float *frames)
+{
+    for (int r = 0; r < gh; r++)
+        for (int col = 0; col < gw; col++)
+            for (int j = 0; j < H; j++)
+                frames[(size_t)col * H + j] += rows[((size_t)r * gw + col) * H + j] / gh;
+}
+
+/* The rows' gradient from their frames': each row its column's share. */
+static void ctc_frames_bwd(const float *dframes, int gh, int gw, int H, float *drows)
+{
+    for (int r = 0; r < gh; r++)
+        for (int col = 0; col < gw; col++)
+            for (int j = 0; j < H; j++)
+                drows[((size_t)r * gw + col) * H + j] = dframes[(size_t)col * H + j] / gh;
+}
+
+/* s's CTC loss off its frames' logits [gw, V], their gradient written over
+ * them when train: *nll and *counted stay 0 for a target the frames cannot
+ * hold. */
+static int ctc_loss(const tm_impl *I, const dv_tsample *s, float *logits, int gw, int V,
+                    int train, double *nll, int *counted, dv_err *e)
+{
+    int L = s->n_ctc_target;
+    double loss = tg_ctc_loss(logits, gw, V, s->ctc_target, L, I->image_token_id,
+                              L ? 1.0f / (float)L : 0.0f, train ? logits : NULL);
+    *nll = 0;
+    *counted = 0;
+    if (isnan(loss))
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the CTC loss of %d frames", gw);
+    if (isinf(loss))
+        return DOCVL_OK;
+    *nll = loss;
+    *counted = L;
+    return DOCVL_OK;
+}
+
+static int ctc_pass(step *st, int train, double *nll, int *counted, dv_err *e)
+{
+    const dv_tsample *s = st->s;
+    const dv_config *c = &st->m->cfg;
+    tm_impl *I = st->I;
+    int gh = dv_siglip_grid_h(&c->siglip), gw = dv_siglip_grid_w(&c->siglip);
+    int H = c->lm.hidden, V = c->lm.vocab;
+    *nll = 0;
+    *counted = 0;
+    int rc = ctc_check(c, I, st->hybrid, st->n_tok, s, e);
+    if (rc || (rc = vision_fwd(st, 0, e)))
+        return rc;
+    vis_run *v = &st->vis;
+    float *frames = tg_alloc(&v->pool, (size_t)gw * H), *xn = tg_alloc(&v->pool, (size_t)gw * H);
+    float *rstd = tg_alloc(&v->pool, (size_t)gw), *logits = tg_alloc(&v->pool, (size_t)gw * V);
+    if ((rc = tg_pool_check(&v->pool, "CTC frames", e)))
+        return rc;
+    ctc_frames(v->embeds, gh, gw, H, frames);
+    tg_rmsnorm_fwd(frames, xn, gw, H, I->lm.norm.w, c->lm.rms_eps, rstd);
+    tg_linear_fwd(xn, I->lm.head.w, NULL, gw, H, V, logits);
+    if ((rc = ctc_loss(I, s, logits, gw, V, train, nll, counted, e)))
+        return rc;
+    if (!train || !*counted || !st->vis_grad)
+        return DOCVL_OK;
+    int wl = st->m->trainable[DV_PART_LLM];
+    float *dxn = tg_alloc(&v->pool, (size_t)gw * H), *dframes = tg_alloc(&v->pool, (size_t)gw * H);
+    float *drows = tg_alloc(&v->pool, (size_t)st->n_tok * H);
+    if ((rc = tg_pool_check(&v->pool, "CTC gradients", e)))
+        return rc;
+    tg_linear_bwd(logits, xn, I->lm.head.w, gw, H, V, dxn, TG_G(I->lm.head, wl), NULL);
+    tg_rmsnorm_bwd(dxn, frames, rstd, gw, H, I->lm.norm.w, dframes, TG_G(I->lm.norm, wl));
+    ctc_frames_bwd(dframes, gh, gw, H, drows);
+    return vision_bwd(st, 0, drows, e);
+}
+
 /* The pass both entry points share: forward, loss, optionally backward. */
 static int run(dv_tmodel *m, tm_impl *I, tg_pool *keep, const dv_tsample *s, int train,
                double *nll, int *counted, float *logits_out, dv_tprof *prof, const dv_ctx *ctx,
@@ -273,6 +365,12 @@ static int run(dv_tmodel *m, tm_impl *I, tg_pool *keep, const dv_tsample *s, int
     step st;
     step_init(&st, m, I, s, train, prof, keep);
     dv_ctx_apply(ctx);
+    if (s->ctc_target) {
+        int rc = ctc_pass(&st, train, nll, counted, e);
+        tick(&st, DV_PH_LOSS);
+        step_free(&st);
+        return rc;
+    }
     int rc = check_sample(m, st.I, st.n_tok, s, e);
     if (!rc)
         rc = forward(&st, e);
@@ -465,12 +563,16 @@ int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
 }
 
 /* One stacked micro-batch: views of the model with the thread pool (and the
- * tower's image count) set, and the buffers of the whole batch. */
+ * tower's image count) set, and the buffers of the whole batch. A CTC
+ * sample's image goes through the tower and the aligner with the others';
+ * its frames (all CTC samples' stacked) then through the final norm and
+ * the output layer, and it has no rows in the decoder. */
 typedef struct stack {
     dv_tmodel *m;
     const tm_impl *I;
     const dv_tsample *s;
     int n, n_tok, n_img, rows;
+    int n_ctc, gh, gw;       /* CTC samples, the patch grid whose columns are frames */
     int sig_grad, vis_grad, llm_bwd;
     tg_pool *pool;
     dv_tprof *prof;
@@ -479,8 +581,12 @@ typedef struct stack {
     tg_aligner al;
     tg_llm lm;
     float *px, *sig_out, *embeds, *x, *logits, *dx;
+    float *frames, *fxn, *frstd, *flogits;   /* [n_ctc x gw] rows of the CTC samples */
+    int *row0;               /* [n] sample k's first row: in x, or in frames for CTC */
+    int *img0;               /* [n] its first image */
     double *nll;             /* [n] each sample's summed NLL */
     int *counted;            /* [n] its counted labels */
+    int *failed;             /* [n] its loss could not be computed (out of memory) */
     tg_siglip_act sa;
     tg_aligner_act aa;
     tg_llm_act la;
@@ -492,51 +598,95 @@ typedef struct stack {
 static void splice(const stack *b, float *drows, int to_x)
 {
     size_t H = (size_t)b->m->cfg.lm.hidden;
-    int img0 = 0;
     for (int k = 0; k < b->n; k++) {
         const dv_tsample *s = &b->s[k];
-        size_t seen = 0, r0 = (size_t)b->la.seq[k];
-        for (int i = 0; s->n_images && i < s->n_tokens; i++) {
+        size_t seen = 0, r0 = (size_t)b->row0[k];
+        for (int i = 0; s->n_images && !s->ctc_target && i < s->n_tokens; i++) {
             if (s->ids[i] != b->I->image_token_id)
                 continue;
-            size_t at = (size_t)img0 * b->n_tok + seen++;
+            size_t at = (size_t)b->img0[k] * b->n_tok + seen++;
             if (to_x)
                 memcpy(b->x + (r0 + i) * H, b->embeds + at * H, H * sizeof(float));
             else
                 memcpy(drows + at * H, b->dx + (r0 + i) * H, H * sizeof(float));
         }
-        img0 += s->n_images;
     }
+}
+
+/* The samples' places: decoder rows (la.seq over the next-token samples),
+ * frames, images. */
+static int stack_layout(stack *b, dv_err *e)
+{
+    tg_pool *p = b->pool;
+    b->la.seq = tg_alloc_bytes(p, (size_t)(b->n + 1) * sizeof *b->la.seq);
+    b->row0 = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->row0);
+    b->img0 = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->img0);
+    b->nll = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->nll);
+    b->counted = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->counted);
+    b->failed = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->failed);
+    if (!b->la.seq || !b->row0 || !b->img0 || !b->nll || !b->counted || !b->failed)
+        return tg_pool_check(p, "the batch's tables", e);
+    b->la.seq[0] = 0;
+    b->la.nseq = 0;
+    for (int k = 0, img = 0, frame = 0; k < b->n; img += b->s[k].n_images, k++) {
+        b->img0[k] = img;
+        if (b->s[k].ctc_target) {
+            b->row0[k] = frame;
+            frame += b->gw;
+            continue;
+        }
+        b->row0[k] = b->la.seq[b->la.nseq];
+        b->la.seq[b->la.nseq + 1] = b->row0[k] + b->s[k].n_tokens;
+        b->la.nseq++;
+    }
+    b->rows = b->la.seq[b->la.nseq];
+    return DOCVL_OK;
 }
 
 static int stack_alloc(stack *b, dv_err *e)
 {
     const dv_config *c = &b->m->cfg;
     size_t H = (size_t)c->lm.hidden, ir = (size_t)b->n_img * b->n_tok;
-    size_t px = pixels_per_image(c);
+    size_t px = pixels_per_image(c), nf = (size_t)b->n_ctc * b->gw;
     tg_pool *p = b->pool;
-    b->la.seq = tg_alloc_bytes(p, (size_t)(b->n + 1) * sizeof *b->la.seq);
-    b->nll = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->nll);
-    b->counted = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->counted);
-    if (!b->la.seq || !b->nll || !b->counted)
-        return tg_pool_check(p, "the batch's tables", e);
-    for (int k = 0; k < b->n; k++)
-        b->la.seq[k + 1] = b->la.seq[k] + b->s[k].n_tokens;
-    b->la.nseq = b->n;
-    b->rows = b->la.seq[b->n];
-    b->x = tg_alloc_raw(p, (size_t)b->rows * H);
-    b->logits = tg_alloc_raw(p, (size_t)b->rows * c->lm.vocab);
+    int rc = stack_layout(b, e);
+    if (rc)
+        return rc;
+    if (b->rows) {
+        b->x = tg_alloc_raw(p, (size_t)b->rows * H);
+        b->logits = tg_alloc_raw(p, (size_t)b->rows * c->lm.vocab);
+    }
     if (b->n_img) {
         b->px = tg_alloc_raw(p, (size_t)b->n_img * px);
         b->sig_out = tg_alloc_raw(p, ir * b->sig.v.width);
         b->embeds = tg_alloc_raw(p, ir * b->al.n_embed);
     }
-    int rc = tg_pool_check(p, "the batch's inputs", e);
-    for (int k = 0, img = 0; !rc && k < b->n; img += b->s[k].n_images, k++)
+    if (nf) {
+        b->frames = tg_alloc(p, nf * H);   /* the rows add into it */
+        b->fxn = tg_alloc_raw(p, nf * H);
+        b->frstd = tg_alloc_raw(p, nf);
+        b->flogits = tg_alloc_raw(p, nf * c->lm.vocab);
+    }
+    rc = tg_pool_check(p, "the batch's inputs", e);
+    for (int k = 0; !rc && k < b->n; k++)
         if (b->s[k].n_images)   /* a text-only sample has no pixel array */
-            memcpy(b->px + (size_t)img * px, b->s[k].pixels,
+            memcpy(b->px + (size_t)b->img0[k] * px, b->s[k].pixels,
                    (size_t)b->s[k].n_images * px * sizeof *b->px);
     return rc;
+}
+
+/* The CTC samples' frames through the final norm and the output layer. */
+static void ctc_forward(stack *b)
+{
+    size_t H = (size_t)b->m->cfg.lm.hidden, nf = (size_t)b->n_ctc * b->gw;
+    for (int k = 0; k < b->n; k++)
+        if (b->s[k].ctc_target)
+            ctc_frames(b->embeds + (size_t)b->img0[k] * b->n_tok * H, b->gh, b->gw, (int)H,
+                       b->frames + (size_t)b->row0[k] * H);
+    tg_rmsnorm_fwd_mt(b->lm.tp, b->frames, b->fxn, (int)nf, (int)H, b->lm.norm.w,
+                      b->m->cfg.lm.rms_eps, b->frstd);
+    tg_linear_fwd_mt(b->lm.tp, b->fxn, b->lm.head.w, NULL, (int)nf, (int)H, b->m->cfg.lm.vocab,
+                     b->flogits);
 }
 
 static int stack_forward(stack *b, dv_err *e)
@@ -544,8 +694,8 @@ static int stack_forward(stack *b, dv_err *e)
     int rc = stack_alloc(b, e);
     size_t H = (size_t)b->m->cfg.lm.hidden;
     for (int k = 0; !rc && k < b->n; k++)
-        for (int i = 0; i < b->s[k].n_tokens; i++)
-            memcpy(b->x + (size_t)(b->la.seq[k] + i) * H,
+        for (int i = 0; !b->s[k].ctc_target && i < b->s[k].n_tokens; i++)
+            memcpy(b->x + (size_t)(b->row0[k] + i) * H,
                    b->I->lm.embed.w + (size_t)b->s[k].ids[i] * H, H * sizeof(float));
     tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_FWD);
     if (!rc && b->n_img) {
@@ -555,17 +705,20 @@ static int stack_forward(stack *b, dv_err *e)
             rc = tg_aligner_fwd(&b->al, NULL, b->sig_out, b->n_img * b->n_tok, b->embeds, &b->aa,
                                 b->pool, e);
         tick_prof(b->prof, &b->t_mark, DV_PH_ALIGNER_FWD);
-        if (!rc)
+        if (!rc && b->rows)
             splice(b, NULL, 1);
+        if (!rc && b->n_ctc)
+            ctc_forward(b);
+        tick_prof(b->prof, &b->t_mark, DV_PH_LOSS);
     }
-    if (!rc)
+    if (!rc && b->rows)
         rc = tg_llm_fwd(&b->lm, b->x, b->rows, b->logits, &b->la, b->llm_bwd, b->pool, e);
     tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_FWD);
     return rc;
 }
 
-/* Each sample's cross-entropy, its gradient (scaled by 1 / its counted
- * labels) written over its logits. */
+/* Each sample's cross-entropy or CTC loss, its gradient (scaled by 1 / its
+ * counted labels) written over its logits. */
 static void loss_chunk(void *arg, int part, int lo, int hi)
 {
     (void)part;
@@ -573,12 +726,19 @@ static void loss_chunk(void *arg, int part, int lo, int hi)
     size_t V = (size_t)b->m->cfg.lm.vocab;
     for (int k = lo; k < hi; k++) {
         const dv_tsample *s = &b->s[k];
+        b->nll[k] = 0;
+        b->counted[k] = 0;
+        b->failed[k] = 0;
+        if (s->ctc_target) {
+            dv_err ignore = { 0 };   /* only memory can fail: the caller says so */
+            b->failed[k] = ctc_loss(b->I, s, b->flogits + (size_t)b->row0[k] * V, b->gw, (int)V,
+                                    1, &b->nll[k], &b->counted[k], &ignore);
+            continue;
+        }
         int n = 0;
         for (int i = 0; s->labels && i < s->n_tokens; i++)
             n += s->labels[i] != DV_IGNORE_LABEL;
-        float *z = b->logits + (size_t)b->la.seq[k] * V;
-        b->nll[k] = 0;
-        b->counted[k] = 0;
+        float *z = b->logits + (size_t)b->row0[k] * V;
         if (n)
             b->nll[k] = tg_cross_entropy(z, s->labels, s->n_tokens, (int)V, 1.0f / (float)n, z,
                                          &b->counted[k]);
@@ -587,32 +747,67 @@ static void loss_chunk(void *arg, int part, int lo, int hi)
     }
 }
 
-static int stack_backward(stack *b, dv_err *e)
+/* The CTC samples' gradients from their logits' down to their image rows. */
+static int ctc_backward(stack *b, float *drows, dv_err *e)
+{
+    size_t H = (size_t)b->m->cfg.lm.hidden, nf = (size_t)b->n_ctc * b->gw;
+    int wl = b->m->trainable[DV_PART_LLM];
+    float *dxn = tg_alloc(b->pool, nf * H), *dframes = tg_alloc(b->pool, nf * H);
+    int rc = tg_pool_check(b->pool, "the CTC samples' gradients", e);
+    if (rc)
+        return rc;
+    tg_linear_bwd_mt(b->lm.tp, b->flogits, b->fxn, b->lm.head.w, (int)nf, (int)H,
+                     b->m->cfg.lm.vocab, dxn, TG_G(b->lm.head, wl), NULL);
+    tg_rmsnorm_bwd_mt(b->lm.tp, dxn, b->frames, b->frstd, (int)nf, (int)H, b->lm.norm.w, dframes,
+                      TG_G(b->lm.norm, wl));
+    for (int k = 0; k < b->n; k++)
+        if (b->s[k].ctc_target)
+            ctc_frames_bwd(dframes + (size_t)b->row0[k] * H, b->gh, b->gw, (int)H,
+                           drows + (size_t)b->img0[k] * b->n_tok * H);
+    return DOCVL_OK;
+}
+
+/* The decoder's backward pass, and its gradient of the image rows. */
+static int decoder_backward(stack *b, float *drows, dv_err *e)
 {
     const int *tr = b->m->trainable;
-    size_t H = (size_t)b->m->cfg.lm.hidden, ir = (size_t)b->n_img * b->n_tok;
-    if (!b->llm_bwd)
-        return DOCVL_OK;
+    size_t H = (size_t)b->m->cfg.lm.hidden;
     b->dx = tg_alloc_raw(b->pool, (size_t)b->rows * H);
-    float *drows = b->n_img && b->vis_grad ? tg_alloc_raw(b->pool, ir * H) : NULL;
-    float *dsig = drows && b->sig_grad ? tg_alloc(b->pool, ir * b->sig.v.width) : NULL;
     int rc = tg_pool_check(b->pool, "the batch's gradients", e);
     if (!rc)
         rc = tg_llm_bwd(&b->lm, &b->la, b->logits, b->dx, tr[DV_PART_LLM], b->pool, e);
     for (int k = 0; !rc && tr[DV_PART_LLM] && k < b->n; k++)
-        for (int i = 0; i < b->s[k].n_tokens; i++) {
+        for (int i = 0; !b->s[k].ctc_target && i < b->s[k].n_tokens; i++) {
             const dv_tsample *s = &b->s[k];
             if (s->n_images && s->ids[i] == b->I->image_token_id)
                 continue;   /* these rows are the aligner's, not the embedding table's */
             float *g = b->I->lm.embed.g + (size_t)s->ids[i] * H;
-            const float *d = b->dx + (size_t)(b->la.seq[k] + i) * H;
+            const float *d = b->dx + (size_t)(b->row0[k] + i) * H;
             for (size_t j = 0; j < H; j++)
                 g[j] += d[j];
         }
+    if (!rc && drows)
+        splice(b, drows, 0);
+    return rc;
+}
+
+static int stack_backward(stack *b, dv_err *e)
+{
+    const int *tr = b->m->trainable;
+    size_t ir = (size_t)b->n_img * b->n_tok, H = (size_t)b->m->cfg.lm.hidden;
+    if (!b->llm_bwd)
+        return DOCVL_OK;
+    float *drows = b->n_img && b->vis_grad ? tg_alloc_raw(b->pool, ir * H) : NULL;
+    float *dsig = drows && b->sig_grad ? tg_alloc(b->pool, ir * b->sig.v.width) : NULL;
+    int rc = tg_pool_check(b->pool, "the batch's gradients", e);
+    if (!rc && b->rows)
+        rc = decoder_backward(b, drows, e);
     tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_BWD);
     if (rc || !drows)
         return rc;
-    splice(b, drows, 0);
+    if (b->n_ctc && (rc = ctc_backward(b, drows, e)))
+        return rc;
+    tick_prof(b->prof, &b->t_mark, DV_PH_LOSS);
     rc = tg_aligner_bwd(&b->al, &b->aa, (int)ir, drows, tr[DV_PART_ALIGNER], NULL, dsig, b->pool,
                         e);
     tick_prof(b->prof, &b->t_mark, DV_PH_ALIGNER_BWD);
@@ -629,14 +824,29 @@ static void stack_init(stack *b, dv_tmodel *m, const tm_impl *I, const dv_tsampl
     const int *tr = m->trainable;
     *b = (stack){ .m = m, .I = I, .s = s, .n = n, .pool = pool, .prof = prof,
                   .t_mark = prof ? seconds() : 0, .sig = I->sig, .al = I->al, .lm = I->lm,
-                  .n_tok = dv_config_image_tokens(&m->cfg) };
-    for (int k = 0; k < n; k++)
+                  .n_tok = dv_config_image_tokens(&m->cfg),
+                  .gh = dv_siglip_grid_h(&m->cfg.siglip), .gw = dv_siglip_grid_w(&m->cfg.siglip) };
+    for (int k = 0; k < n; k++) {
         b->n_img += s[k].n_images;
+        b->n_ctc += s[k].ctc_target != NULL;
+    }
     b->sig.v.images = b->n_img;
     b->sig.v.tp = b->al.tp = b->lm.tp = tp;
     b->sig_grad = tr[DV_PART_SIGLIP];
     b->vis_grad = tr[DV_PART_ALIGNER] || b->sig_grad;
     b->llm_bwd = tr[DV_PART_LLM] || (b->vis_grad && b->n_img);
+}
+
+static int stack_check(const stack *b, int k0, dv_err *e)
+{
+    for (int k = 0; k < b->n; k++) {
+        const dv_tsample *s = &b->s[k];
+        int rc = s->ctc_target ? ctc_check(&b->m->cfg, b->I, 0, b->n_tok, s, e)
+                               : check_sample(b->m, b->I, b->n_tok, s, e);
+        if (rc)
+            return dv_wrap(e, "training step, sample %d", k0 + k);
+    }
+    return DOCVL_OK;
 }
 
 /* Samples s[0, n) (the batch's k0, ...) stacked, their gradients added
@@ -651,15 +861,15 @@ static int stacked(dv_tmodel *m, const tm_impl *I, tg_pool *pool, const dv_tsamp
     tg_pool_reset(pool);
     stack b;
     stack_init(&b, m, I, s, n, pool, tp, prof);
-    int rc = DOCVL_OK, any = 0;
-    for (int k = 0; k < n && !rc; k++)
-        if ((rc = check_sample(m, b.I, b.n_tok, &s[k], e)))
-            dv_wrap(e, "training step, sample %d", k0 + k);
+    int rc = stack_check(&b, k0, e), any = 0;
     if (!rc && (rc = stack_forward(&b, e)))
         dv_wrap(e, "training step");
     if (!rc) {
         dv_pool_for_parts(tp, n, 1, loss_chunk, &b);
-        for (int k = 0; k < n; k++) {
+        for (int k = 0; k < n && !rc; k++) {
+            if (b.failed[k])
+                rc = dv_fail(e, DOCVL_ENOMEM, "training step, sample %d: out of memory for its "
+                             "CTC loss of %d frames", k0 + k, b.gw);
             /* the float mean, as dv_tmodel_forward_backward reports it */
             loss[k] = b.counted[k] ? (float)(b.nll[k] / b.counted[k]) : 0.0f;
             counted[k] = b.counted[k];

@@ -33,6 +33,8 @@ typedef struct micro {
     dv_seq *seq;
     float **pixels;
     dv_tsample *ts;
+    int32_t **ctc;              /* --objective ctc: each sample's answer tokens */
+    size_t *n_ctc;
 } micro;
 
 typedef struct run {
@@ -87,6 +89,9 @@ static int check_opts(const dv_train_opts *o, dv_err *e)
                        "stop-after at least 0");
     if (!(o->lr > 0) || !(o->min_lr >= 0) || !(o->clip >= 0) || !(o->weight_decay >= 0))
         return dv_fail(e, DOCVL_EINVAL, "lr must be > 0; min-lr, clip and wd >= 0");
+    if (o->ctc && (o->text || !o->data))
+        return dv_fail(e, DOCVL_EINVAL, "the CTC objective reads images: give --data and no "
+                       "--text");
     return DOCVL_OK;
 }
 
@@ -220,7 +225,21 @@ static int conv_pixels(const run *r, const dv_conv *c, float **out, dv_err *e)
     return DOCVL_OK;
 }
 
-static int draw_sample(run *r, dv_seq *seq, float **pixels, dv_err *e)
+/* The CTC objective's target: the last answer's tokens, without bos and
+ * without the space the chat template puts before an answer. */
+static int ctc_target(const run *r, const dv_conv *c, int32_t **ids, size_t *n, dv_err *e)
+{
+    if (c->n_images != 1 || c->n_turns < 2)
+        return dv_fail(e, DOCVL_EINVAL, "the CTC objective needs one image and an answer per "
+                       "sample (this one has %d images, %d turns)", c->n_images, c->n_turns);
+    char *text = g_strstrip(g_strdup(c->turns[c->n_turns - 1].content));
+    int rc = dv_tokenizer_encode(r->tok, text, strlen(text), 0, ids, n, e);
+    g_free(text);
+    return rc;
+}
+
+static int draw_sample(run *r, dv_seq *seq, float **pixels, int32_t **ctc, size_t *n_ctc,
+                       dv_err *e)
 {
     long idx;
     int kind = dv_mix_draw(&r->o->mix, &r->rng, r->corpus.n, r->man.n, &idx);
@@ -231,7 +250,8 @@ static int draw_sample(run *r, dv_seq *seq, float **pixels, dv_err *e)
         return DOCVL_OK;
     }
     const dv_conv *c = &r->man.convs[idx];
-    if (dv_seq_from_conv(&r->so, c, seq, e) || conv_pixels(r, c, pixels, e))
+    if (dv_seq_from_conv(&r->so, c, seq, e) || conv_pixels(r, c, pixels, e) ||
+        (r->o->ctc && ctc_target(r, c, ctc, n_ctc, e)))
         return dv_wrap(e, "%s sample %ld", r->o->data, idx + 1);
     return DOCVL_OK;
 }
@@ -241,6 +261,7 @@ static void micro_free(micro *b)
     for (int k = 0; k < b->n; k++) {
         dv_seq_free(&b->seq[k]);
         free(b->pixels[k]);
+        free(b->ctc[k]);
     }
     b->n = 0;
 }
@@ -251,10 +272,13 @@ static int micro_batch(run *r, micro *b, int n, double *loss_sum, dv_err *e)
     for (b->n = 0; b->n < n && !rc; b->n++) {
         dv_seq *seq = &b->seq[b->n];
         memset(seq, 0, sizeof *seq);
-        if ((rc = draw_sample(r, seq, &b->pixels[b->n], e)))
+        b->ctc[b->n] = NULL;
+        b->n_ctc[b->n] = 0;
+        if ((rc = draw_sample(r, seq, &b->pixels[b->n], &b->ctc[b->n], &b->n_ctc[b->n], e)))
             break;
         b->ts[b->n] = (dv_tsample){ .n_images = seq->n_images, .pixels = b->pixels[b->n],
-                                    .n_tokens = seq->n, .ids = seq->ids, .labels = seq->labels };
+                                    .n_tokens = seq->n, .ids = seq->ids, .labels = seq->labels,
+                                    .ctc_target = b->ctc[b->n], .n_ctc_target = (int)b->n_ctc[b->n] };
         r->tokens += seq->n;
     }
     double loss = 0;
@@ -333,7 +357,9 @@ static int start(run *r, dv_err *e)
     b->seq = calloc((size_t)o->batch, sizeof *b->seq);
     b->pixels = calloc((size_t)o->batch, sizeof *b->pixels);
     b->ts = calloc((size_t)o->batch, sizeof *b->ts);
-    if (!b->seq || !b->pixels || !b->ts)
+    b->ctc = calloc((size_t)o->batch, sizeof *b->ctc);
+    b->n_ctc = calloc((size_t)o->batch, sizeof *b->n_ctc);
+    if (!b->seq || !b->pixels || !b->ts || !b->ctc || !b->n_ctc)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for a batch of %d", o->batch);
     dv_rng_seed(&r->rng, o->seed ^ DATA_SEED_SALT);
     if (o->resume_dir) {
@@ -395,7 +421,7 @@ int dv_train_run(const dv_train_opts *o, dv_train_report *rep, const dv_ctx *ctx
         dv_trainlog_close(&r.log, &ignore);
     dv_adamw_free(&r.opt);
     dv_tws_free(r.ws);
-    free(r.batch.seq), free(r.batch.pixels), free(r.batch.ts);
+    free(r.batch.seq), free(r.batch.pixels), free(r.batch.ts), free(r.batch.ctc), free(r.batch.n_ctc);
     dv_pool_free(r.own_pool);
     dv_manifest_free(&r.man);
     dv_corpus_free(&r.corpus);

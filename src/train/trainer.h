@@ -24,6 +24,8 @@ typedef struct dv_train_opts {
     const char *from_dir;       /* a checkpoint whose tensors of the same name and shape
                                    replace the model's (a warm start); not with resume_dir */
     int stage;                  /* 1, 2, 3 */
+    int ctc;                    /* the reading warm-up: CTC of each answer over its
+                                   image's columns (dv_tsample.ctc_target) */
     int n_overrides;
     const char *overrides[DV_TRAIN_MAX_OVERRIDES];   /* "siglip=off" */
     const char *data;           /* manifest.jsonl (may be NULL with text) */

@@ -258,6 +258,52 @@ static void test_loop_fails_tile(void)
     g_free(dir);
 }
 
+/* The tiles of a page decoded side by side (the default) give the text,
+ * boxes and messages one tile after the other gives: q8 weights (read once
+ * per token for all tiles) and f32 (one row at a time), groups of 3 with a
+ * shorter last one, and tiles that loop (each read again alone, sampled,
+ * then failed) on the looping model. */
+static void test_decode_batch(void)
+{
+    char *m = tiny_model(), *scan = sample("scan.pdf");
+    const char *weights[] = { "q8", "f32" };
+    for (int w = 0; w < 2; w++) {
+        cli_result one = CLI(NULL, "-f", "hocr", "-m", m, "--weights", weights[w], "--max-tokens",
+                             "30", "--dpi", "100", "--text-layer", "off", "--decode-batch", "1",
+                             scan);
+        g_assert_cmpint(one.status, ==, 0);
+        g_assert_cmpuint(one.out_len, >, 100);
+        const char *batches[] = { "0", "3" };
+        for (int b = 0; b < 2; b++) {
+            cli_result r = CLI(NULL, "-f", "hocr", "-m", m, "--weights", weights[w],
+                               "--max-tokens", "30", "--dpi", "100", "--text-layer", "off",
+                               "--decode-batch", batches[b], scan);
+            g_assert_cmpint(r.status, ==, 0);
+            g_assert_cmpstr(r.out, ==, one.out);
+            cli_result_free(&r);
+        }
+        cli_result_free(&one);
+    }
+    char *dir = test_tmpdir();
+    char *lm = looping_model(dir);
+    cli_result one = CLI(NULL, "-q", "-m", lm, "--max-tokens", "60", "--dpi", "100",
+                         "--text-layer", "off", "--decode-batch", "1", scan);
+    cli_result r = CLI(NULL, "-q", "-m", lm, "--max-tokens", "60", "--dpi", "100",
+                       "--text-layer", "off", scan);
+    g_assert_cmpint(one.status, ==, 5);
+    g_assert_cmpint(r.status, ==, 5);
+    g_assert_nonnull(strstr(r.err, "page 1, tile 2 of"));
+    g_assert_cmpstr(r.out, ==, one.out);
+    g_assert_cmpstr(r.err, ==, one.err);
+    cli_result_free(&one);
+    cli_result_free(&r);
+    test_rmtree(dir);
+    g_free(dir);
+    g_free(lm);
+    g_free(m);
+    g_free(scan);
+}
+
 static void test_ask(void)
 {
     char *m = tiny_model(), *pdf = sample("born-digital.pdf");
@@ -397,6 +443,7 @@ int main(int argc, char **argv)
     g_test_add_func("/model/tiles", test_tiles);
     g_test_add_func("/model/hocr", test_hocr);
     g_test_add_func("/model/loop-fails-tile", test_loop_fails_tile);
+    g_test_add_func("/model/decode-batch", test_decode_batch);
     g_test_add_func("/model/ask", test_ask);
     g_test_add_func("/model/upright", test_upright);
     g_test_add_func("/model/info", test_info);

@@ -170,7 +170,9 @@ static void test_goes_on_past_failed_pages(void)
 }
 
 /* Three pages with a running head, a running foot with the page number
- * and a note set sideways in the left margin around two body lines. */
+ * and a note set sideways in the left margin around two body lines; under
+ * the head, each page's own caption over a header line that all pages
+ * repeat (a table's head, not furniture). */
 static void write_furniture_pdf(const char *path)
 {
     cairo_surface_t *s = cairo_pdf_surface_create(path, 612, 792);
@@ -181,6 +183,12 @@ static void write_furniture_pdf(const char *path)
         cairo_set_font_size(cr, 9);
         cairo_move_to(cr, 72, 40);
         cairo_show_text(cr, "The Journal of Testing, Volume 3");
+        static const char *const fruit[] = { "apples", "pears", "plums" };
+        snprintf(text, sizeof text, "Table of %s", fruit[p - 1]);
+        cairo_move_to(cr, 72, 60);
+        cairo_show_text(cr, text);
+        cairo_move_to(cr, 72, 71);
+        cairo_show_text(cr, "Name Count Price");
         snprintf(text, sizeof text, "Page %d of 3", p);
         cairo_move_to(cr, 280, 770);
         cairo_show_text(cr, text);
@@ -217,6 +225,9 @@ static void test_furniture(void)
     g_assert_nonnull(strstr(r.out, "Body line 2 of page 3 says something."));
     for (size_t i = 0; i < G_N_ELEMENTS(furniture); i++)
         g_assert_null(strstr(r.out, furniture[i]));
+    /* repeated, but under a line of the page's own: the body's */
+    g_assert_nonnull(strstr(r.out, "Table of pears"));
+    g_assert_nonnull(strstr(r.out, "Count Price"));
     cli_result_free(&r);
     const char *keep[][4] = {{"-f", "md", "--keep-furniture", NULL}, {"-f", "txt", NULL, NULL}};
     for (size_t k = 0; k < G_N_ELEMENTS(keep); k++) {

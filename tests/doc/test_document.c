@@ -1,5 +1,6 @@
 /* Documents: opening PDFs and images from files, memory and stdin, format
  * from bytes, rendering one page at a time, limits and passwords. */
+#include <cairo.h>
 #include <math.h>
 #include <string.h>
 
@@ -308,6 +309,39 @@ static void test_trial_run(void)
     g_free(path);
 }
 
+static void face_gone(void *flag)
+{
+    *(int *)flag = 1;
+}
+
+/* Cairo holds on to released scaled fonts, and through them to their font
+ * faces (a PDF's embedded fonts, its data and glyphs): closing a document
+ * that was drawn lets go of every font released before, so a batch of
+ * thousands of PDFs does not keep the last few hundred documents' fonts. */
+static void test_close_releases_fonts(void)
+{
+    static const cairo_user_data_key_t key;
+    int gone = 0;
+    cairo_font_face_t *face = cairo_user_font_face_create();
+    cairo_font_face_set_user_data(face, &key, &gone, face_gone);
+    cairo_matrix_t m, ctm;
+    cairo_matrix_init_scale(&m, 12, 12);
+    cairo_matrix_init_identity(&ctm);
+    cairo_font_options_t *fo = cairo_font_options_create();
+    cairo_scaled_font_destroy(cairo_scaled_font_create(face, &m, &ctm, fo));
+    cairo_font_options_destroy(fo);
+    cairo_font_face_destroy(face);
+    g_assert_cmpint(gone, ==, 0);   /* Cairo keeps it for reuse */
+
+    dv_doc *d = open_ok("corpus/born_digital/poppler_text.pdf", NULL);
+    dv_rendered_page rp;
+    render_ok(d, 0, 72, 0, &rp);
+    dv_image_free(&rp.image);
+    g_assert_cmpint(gone, ==, 0);
+    dv_doc_close(d);
+    g_assert_cmpint(gone, ==, 1);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -322,5 +356,6 @@ int main(int argc, char **argv)
     g_test_add_func("/document/input-limit", test_input_limit);
     g_test_add_func("/document/stdin", test_stdin);
     g_test_add_func("/document/trial-run", test_trial_run);
+    g_test_add_func("/document/close-releases-fonts", test_close_releases_fonts);
     return g_test_run();
 }

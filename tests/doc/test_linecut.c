@@ -196,6 +196,33 @@ static void test_fragments_and_margins(void)
     dv_image_free(&im);
 }
 
+/* The page's usual line is that of its text, not of the many one-word
+ * cells of a table below it (most without descenders): each line counts by
+ * its width, and the cells' crops keep the usual line's height, so their
+ * type has the size it has in a line of text. */
+static void test_usual_line_by_width(void)
+{
+    enum { TALL = 40, SHORT = 28, CELLS = 5 };
+    dv_image im = glyph_page(1200, 600);
+    dv_box boxes[1 + CELLS];
+    int x1 = glyph_draw(&im, 40, 40, TALL, "the quick brown fox jumps over the lazy dog");
+    boxes[0] = (dv_box){ 40, 40, x1, 40 + TALL };
+    for (int i = 0; i < CELLS; i++) {
+        int y = 120 + 60 * i;
+        boxes[1 + i] = (dv_box){ 40, y, glyph_draw(&im, 40, y, SHORT, "abc"), y + SHORT };
+    }
+    dv_layout lay = hand_layout(boxes, 1 + CELLS, im.w, im.h);
+    dv_line_cuts c;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_lines_cut(&im, &lay, 20, &c, &e), ==, DOCVL_OK);
+    g_assert_cmpfloat(c.usual_h, ==, TALL);
+    for (int i = 1; i <= CELLS; i++)
+        g_assert_cmpint(dv_box_h(c.lines[i].segs[0].crop), >=, (int)(0.9 * 1.3 * TALL));
+    dv_line_cuts_free(&c);
+    g_free(lay.blocks);
+    dv_image_free(&im);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -203,5 +230,6 @@ int main(int argc, char **argv)
     g_test_add_func("/linecut/wide-words", test_wide_words);
     g_test_add_func("/linecut/word-boxes", test_word_boxes);
     g_test_add_func("/linecut/fragments-and-margins", test_fragments_and_margins);
+    g_test_add_func("/linecut/usual-line-by-width", test_usual_line_by_width);
     return g_test_run();
 }

@@ -116,7 +116,12 @@ static dv_text_verdict judge(dv_doc *d, int p, dv_page_text *t)
 }
 
 /* The document's text against a reference: similarity at least min. */
-static void born_digital_at(const char *pdf, const char *ref, double min)
+static char *undo_pdftotext_rtl(const char *s);
+static char *file_text(const char *rel);
+
+/* The document's text against a reference (undo: with pdftotext's
+ * right-to-left mistakes undone): similarity at least min. */
+static void born_digital_at(const char *pdf, const char *ref, double min, int undo)
 {
     dv_doc *d = open_doc(pdf);
     GString *all = g_string_new(NULL);
@@ -142,6 +147,11 @@ static void born_digital_at(const char *pdf, const char *ref, double min)
     char *path = test_data(ref);
     gchar *want;
     g_assert_true(g_file_get_contents(path, &want, NULL, NULL));
+    if (undo) {
+        char *fixed = undo_pdftotext_rtl(want);
+        g_free(want);
+        want = fixed;
+    }
     double sim = similarity(all->str, want);
     g_test_message("%s: similarity %.4f", pdf, sim);
     if (sim < min)
@@ -155,7 +165,7 @@ static void born_digital_at(const char *pdf, const char *ref, double min)
 
 static void born_digital(const char *pdf, const char *ref)
 {
-    born_digital_at(pdf, ref, 0.98);
+    born_digital_at(pdf, ref, 0.98, 0);
 }
 
 static void test_born_digital(void)
@@ -320,6 +330,36 @@ static void test_garbage(void)
     g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_USABLE);
 }
 
+/* A line with a word standing on it counts as read, however little of its
+ * box the word fills (a heading inside the frame ruled round it, which the
+ * layout takes as one line); a word merely reaching into the next line, as
+ * a font's box does, does not read that line. */
+static void test_incomplete_lines(void)
+{
+    dv_word w = {"COLLABORATORS", {600, 108, 900, 132}, 0};
+    dv_page_text t = {"COLLABORATORS", &w, 1, 13, 0, 0, 0};
+    dv_box frame = {100, 100, 1500, 140};
+    dv_block blk = {frame, DV_BLOCK_TEXT, 0, 1};
+    dv_layout l = {1600, 1000, 0, 0, 0, 20, &frame, 1, &blk, 1, 1};
+    g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_USABLE);
+    w.box = (dv_box){100, 95, 900, 136};
+    dv_box lines[2] = {{100, 100, 900, 130}, {100, 134, 900, 164}};
+    l.lines = lines;
+    l.n_lines = 2;
+    g_assert_cmpint(dv_text_assess(&t, &l), ==, DV_TEXTLAYER_INCOMPLETE);
+}
+
+/* Japanese set vertically: Poppler's glyph boxes lie half a glyph off the
+ * ink, yet every printed line has its words (once judged incomplete). */
+static void test_vertical_complete(void)
+{
+    dv_doc *d = open_doc("corpus/nonlatin/vertical.pdf");
+    dv_page_text t;
+    g_assert_cmpint(judge(d, 0, &t), ==, DV_TEXTLAYER_USABLE);
+    dv_page_text_free(&t);
+    dv_doc_close(d);
+}
+
 /* A one-page PDF made here: a gray picture filling a w x h pt page and, over
  * it, each text line at its box (pt, top-left origin) with render mode tr
  * (3 = invisible, the way OCR layers are written). Offsets in the xref are
@@ -406,20 +446,109 @@ static void test_ocr_layer(void)
     dv_doc_close(d);
 }
 
+static int is_rtl_letter(gunichar c)
+{
+    return g_unichar_isalpha(c) && ((c >= 0x0590 && c <= 0x08FF) || (c >= 0xFB1D && c <= 0xFDFF) ||
+                                    (c >= 0xFE70 && c <= 0xFEFF));
+}
+
+/* pdftotext's text of a right-to-left page with its mistake undone: it
+ * writes the punctuation that ends a clause (a neutral character) in its
+ * visual place, left of the space, so before the next word ("البيانات ،مما"
+ * where every reader and docling's reviewed transcription of
+ * right_to_left_01 have "البيانات، مما"). It also writes no space between a
+ * left-to-right word and the right-to-left word after it there ("Rو Python"
+ * where the transcription has "R و Python"), which is not undone: on
+ * habibi.pdf the two words touch. */
+static char *undo_pdftotext_rtl(const char *s)
+{
+    GString *bare = g_string_new(NULL);
+    for (const char *p = s; *p; p = g_utf8_next_char(p))
+        if (!is_bidi_mark(g_utf8_get_char(p)))
+            g_string_append_unichar(bare, g_utf8_get_char(p));
+    GString *o = g_string_new(NULL);
+    for (const char *p = bare->str; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        const char *q = g_utf8_next_char(p);
+        if (c == ' ' && *q && g_unichar_ispunct(g_utf8_get_char(q)) &&
+            is_rtl_letter(g_utf8_get_char(g_utf8_next_char(q)))) {
+            g_string_append_unichar(o, g_utf8_get_char(q));
+            g_string_append_c(o, ' ');
+            p = q;
+            continue;
+        }
+        g_string_append_unichar(o, c);
+    }
+    g_string_free(bare, TRUE);
+    return g_string_free(o, FALSE);
+}
+
+static void test_undo_pdftotext_rtl(void)
+{
+    char *s = undo_pdftotext_rtl("\u202bالبيانات\u202c \u202b،مما\u202c Rو Python ﺭﺍﺑﻂfarbod");
+    g_assert_cmpstr(s, ==, "البيانات، مما Rو Python ﺭﺍﺑﻂfarbod");
+    g_free(s);
+}
+
+/* Words of the page that are a lone "-". */
+static int dash_words(const dv_page_text *t)
+{
+    int n = 0;
+    for (int i = 0; i < t->n_words; i++)
+        n += strcmp(t->words[i].text, "-") == 0;
+    return n;
+}
+
+/* Where pdftotext is wrong: it takes every line that ends in a hyphen for
+ * a hyphenated word, drops the hyphen and joins the next line, so a table
+ * cell holding only "-" (eu-001's thresholds that do not apply) vanishes
+ * from its text; its own word list (pdftotext -bbox) has all 36, 26 and 21
+ * of them. docvl keeps them; with pdftotext's rule applied to docvl's text
+ * the two agree. */
+static void test_dash_cells(void)
+{
+    static const int dashes[] = {36, 26, 21};
+    dv_doc *d = open_doc("corpus/tables/eu-001.pdf");
+    g_assert_cmpint(dv_doc_page_count(d), ==, 3);
+    GString *joined = g_string_new(NULL);
+    for (int p = 0; p < 3; p++) {
+        dv_page_text t;
+        dv_err e = {0};
+        g_assert_cmpint(dv_text_extract(d, p, 100, &t, &e), ==, DOCVL_OK);
+        g_assert_cmpint(dash_words(&t), ==, dashes[p]);
+        for (const char *c = t.text; *c; c++)
+            if (!(c[0] == '-' && c[1] == '\n'))
+                g_string_append_c(joined, *c);
+            else
+                c++;
+        g_string_append_c(joined, '\n');
+        dv_page_text_free(&t);
+    }
+    dv_doc_close(d);
+    char *ref = file_text("corpus/tables/eu-001.ref-pdftotext.txt");
+    double sim = similarity(joined->str, ref);
+    g_test_message("eu-001 with pdftotext's hyphen rule: similarity %.4f", sim);
+    g_assert_cmpfloat(sim, >=, 0.98);
+    g_free(ref);
+    g_string_free(joined, TRUE);
+}
+
 /* Right-to-left pages: every line kept (Poppler's page text lost most of the
- * Persian page and a line of habibi.pdf), as close to pdftotext as the
- * scripts allow. The Persian page stays below 0.98: Poppler's text
- * selection, the only text glib gives, never reaches its two header lines
- * at the top left ("ﻋﻠﻮم و ﻓﻨﺎوري اﻃﻼﻋﺎت"), and pdftotext writes the comma
- * of every clause on the wrong side of its space (see below). */
+ * Persian page and a line of habibi.pdf), as near pdftotext as the scripts
+ * allow, compared with pdftotext's text with its mistake undone (above).
+ * The Persian page stays below 0.98 of even that: one of its header lines
+ * at the top left ("ﭘﮋوﻫﺸﮕﺎه اﻃﻼﻋﺎت و ﻣﺪارك") is in none of the text
+ * selections Poppler's glib interface gives (whole page from each corner,
+ * bands of it), and pdftotext writes numbers inside its Persian lines in
+ * visual order ("1387/02/01 :" for "درﯾﺎﻓﺖ: 1387/02/01"). */
 static void test_right_to_left(void)
 {
     born_digital_at("corpus/nonlatin/habibi.pdf", "corpus/nonlatin/habibi.ref-pdftotext.txt",
-                    0.98);
+                    0.98, 0);
     born_digital_at("corpus/nonlatin/right_to_left_01.pdf",
-                    "corpus/nonlatin/right_to_left_01.ref-pdftotext.txt", 0.96);
+                    "corpus/nonlatin/right_to_left_01.ref-pdftotext.txt", 0.98, 1);
     born_digital_at("corpus/nonlatin/persian_hf_ff3d6e_pg1.pdf",
-                    "corpus/nonlatin/persian_hf_ff3d6e_pg1.ref-pdftotext.txt", 0.93);
+                    "corpus/nonlatin/persian_hf_ff3d6e_pg1.ref-pdftotext.txt", 0.96, 1);
 }
 
 static char *page_text_of(const char *rel, dv_page_text *t)
@@ -441,7 +570,8 @@ static char *file_text(const char *rel)
 }
 
 /* Words of a right-to-left line: marked, in logical order (each next word
- * to the left of the one before on its line), without marks, none starting
+ * to the left of the one before on its line; a word set sideways in the
+ * margin is on no line with them), without marks, none starting
  * with a combining mark. */
 static void check_rtl_words(const dv_page_text *t)
 {
@@ -453,7 +583,8 @@ static void check_rtl_words(const dv_page_text *t)
             g_assert_false(is_bidi_mark(g_utf8_get_char(p)));
         rtl += w->rtl;
         if (i > 0 && w->rtl && t->words[i - 1].rtl &&
-            dv_box_overlap_y(w->box, t->words[i - 1].box) > dv_box_h(w->box) / 2)
+            dv_box_overlap_y(w->box, t->words[i - 1].box) > dv_box_h(w->box) / 2 &&
+            dv_box_h(t->words[i - 1].box) * 2 < dv_box_h(w->box) * 3)
             g_assert_cmpint(w->box.x1, <=, t->words[i - 1].box.x1);
     }
     g_assert_cmpint(rtl, >, t->n_words / 2);
@@ -486,6 +617,10 @@ static void test_rtl_logical_order(void)
     text = page_text_of("corpus/nonlatin/persian_hf_ff3d6e_pg1.pdf", &t);
     g_assert_nonnull(strstr(text, "1387/02/01"));
     g_assert_nonnull(strstr(text, "ﺷﺒﮑﻪﻫﺎي ﺑﯽﺳﯿﻢ"));
+    /* a header line at the top left that only the reading from the top
+     * left reaches; the rest of the page only the one from the top right */
+    g_assert_nonnull(strstr(text, "ﻋﻠﻮم و ﻓﻨﺎوري اﻃﻼﻋﺎت"));
+    g_assert_nonnull(strstr(text, "Downloaded from"));
     check_rtl_words(&t);
     dv_page_text_free(&t);
 }
@@ -645,13 +780,17 @@ int main(int argc, char **argv)
     g_test_add_func("/textlayer/similarity-helper", test_similarity_helper);
     g_test_add_func("/textlayer/modes", test_modes);
     g_test_add_func("/textlayer/garbage", test_garbage);
+    g_test_add_func("/textlayer/incomplete-lines", test_incomplete_lines);
+    g_test_add_func("/textlayer/vertical-complete", test_vertical_complete);
     g_test_add_func("/textlayer/word-boxes-scale", test_word_boxes_scale);
     g_test_add_func("/textlayer/pdftotext-conventions", test_pdftotext_conventions);
+    g_test_add_func("/textlayer/undo-pdftotext-rtl", test_undo_pdftotext_rtl);
     g_test_add_func("/textlayer/memory-equals-file", test_memory_equals_file);
     g_test_add_func("/textlayer/scanned", test_scanned);
     g_test_add_func("/textlayer/ocr-layer", test_ocr_layer);
     g_test_add_func("/textlayer/born-digital", test_born_digital);
     g_test_add_func("/textlayer/right-to-left", test_right_to_left);
+    g_test_add_func("/textlayer/dash-cells", test_dash_cells);
     g_test_add_func("/textlayer/rtl-logical-order", test_rtl_logical_order);
     g_test_add_func("/textlayer/scripts-made-here", test_scripts_made_here);
     g_test_add_func("/textlayer/cjk-not-embedded", test_cjk_not_embedded);

@@ -188,6 +188,46 @@ static void test_forward_many(void)
     g_rand_free(r);
 }
 
+/* Rows of a batch give what each gives as a one-row product, bit for bit,
+ * for any number of rows (more than the few-row products take) and every
+ * weight format, mixed ones too. */
+static void test_forward_rows(void)
+{
+    GRand *r = g_rand_new_with_seed(23);
+    dv_pool *pool;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, DOCVL_OK);
+    dv_qfmt sets[][2] = { { DV_Q8, DV_Q4 }, { DV_QNONE, DV_QNONE }, { DV_Q8, DV_QNONE } };
+    int outs[2] = { 70, 129 }, in = 232, n = 13;
+    dv_ctx ctx = { .n_threads = 2, .pool = pool };
+    for (size_t k = 0; k < G_N_ELEMENTS(sets); k++) {
+        dv_linear L[2];
+        uint16_t *keep[2];
+        const dv_linear *Lp[2];
+        float *y[2], *want[2];
+        for (int m = 0; m < 2; m++) {
+            bind_random(&L[m], r, outs[m], in, sets[k][m], &keep[m]);
+            Lp[m] = &L[m];
+            y[m] = g_new(float, (size_t)n * outs[m]);
+            want[m] = g_new(float, (size_t)outs[m]);
+        }
+        float *x = random_floats(r, (size_t)n * in, 1.0);
+        dv_linear_forward_rows(Lp, y, 2, x, n, &ctx);
+        for (int m = 0; m < 2; m++) {
+            for (int t = 0; t < n; t++) {
+                dv_linear_forward(&L[m], x + (size_t)t * in, 1, want[m], &ctx);
+                g_assert_cmpmem(y[m] + (size_t)t * outs[m], outs[m] * sizeof(float), want[m],
+                                outs[m] * sizeof(float));
+            }
+            dv_linear_free(&L[m]);
+            g_free(keep[m]), g_free(y[m]), g_free(want[m]);
+        }
+        g_free(x);
+    }
+    dv_pool_free(pool);
+    g_rand_free(r);
+}
+
 /* Attention of one or two queries over a cache, causal, against a direct
  * softmax in double; with grouped kv heads. */
 static void test_few_query_attention(void)
@@ -276,6 +316,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/decode/linear_paths", test_linear_paths);
     g_test_add_func("/decode/forward_many", test_forward_many);
+    g_test_add_func("/decode/forward_rows", test_forward_rows);
     g_test_add_func("/decode/few_query_attention", test_few_query_attention);
     g_test_add_func("/decode/q8_golden_ids", test_q8_golden_ids);
     return g_test_run();

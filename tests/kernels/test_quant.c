@@ -201,6 +201,53 @@ static void test_rows_kernels(void)
     g_rand_free(r);
 }
 
+/* One weight row against several activation rows at once gives each row
+ * the float a one-row dot product gives it, bit for bit, at every form the
+ * CPU runs and every count up to DV_QDOT_ROWS; the AVX-512 form (two blocks
+ * per instruction, odd block counts too) gives the AVX-VNNI form's floats. */
+static void test_qdot_rows_match_one(void)
+{
+    GRand *r = g_rand_new_with_seed(13);
+    for (int s = 0; s < N_SIZES; s++) {
+        int n = sizes[s], nb = dv_qblocks(n);
+        float *w = random_row(r, n, 1.0);
+        const dv_q8_block *xs[DV_QDOT_ROWS];
+        const int32_t *offs[DV_QDOT_ROWS];
+        const void *aux[DV_QDOT_ROWS];
+        dv_q8_block *xb = g_new(dv_q8_block, (size_t)nb * DV_QDOT_ROWS);
+        int32_t *ob = g_new(int32_t, (size_t)nb * 8 * DV_QDOT_ROWS);
+        char *ab = g_malloc(dv_qx_bytes(n) * DV_QDOT_ROWS);
+        for (int t = 0; t < DV_QDOT_ROWS; t++) {
+            float *x = random_row(r, n, 1.0 + t);
+            dv_quantize_row(DV_Q8, x, n, xb + (size_t)t * nb);
+            dv_q4_offsets(xb + (size_t)t * nb, nb, ob + (size_t)t * nb * 8);
+            dv_qx_prepare(xb + (size_t)t * nb, n, ab + (size_t)t * dv_qx_bytes(n));
+            xs[t] = xb + (size_t)t * nb;
+            offs[t] = ob + (size_t)t * nb * 8;
+            aux[t] = ab + (size_t)t * dv_qx_bytes(n);
+            g_free(x);
+        }
+        dv_qfmt fmts[] = { DV_Q8, DV_Q4 };
+        for (int f = 0; f < 2; f++) {
+            void *q = g_malloc(dv_qrow_bytes(fmts[f], n));
+            dv_quantize_row(fmts[f], w, n, q);
+            for (int level = 0; level <= dv_cpu_qdot_level(); level++)
+                for (int m = 1; m <= DV_QDOT_ROWS; m++) {
+                    float out[DV_QDOT_ROWS];
+                    dv_qdot_sums_rows(fmts[f], q, xs, offs, aux, m, n, level, out);
+                    for (int t = 0; t < m; t++) {
+                        float one = dv_qdot_sums(fmts[f], q, xs[t], offs[t], n,
+                                                 level < 2 ? level : 2);
+                        g_assert_cmpmem(&out[t], sizeof one, &one, sizeof one);
+                    }
+                }
+            g_free(q);
+        }
+        g_free(w), g_free(xb), g_free(ob), g_free(ab);
+    }
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -211,5 +258,6 @@ int main(int argc, char **argv)
     g_test_add_func("/quant/qdot_is_dequantized_dot", test_qdot_is_dequantized_dot);
     g_test_add_func("/quant/widen_bf16", test_widen_bf16);
     g_test_add_func("/quant/rows-kernels", test_rows_kernels);
+    g_test_add_func("/quant/qdot-rows-match-one", test_qdot_rows_match_one);
     return g_test_run();
 }

@@ -382,6 +382,166 @@ static void test_repetition_penalty(void)
     fx_close(&f);
 }
 
+/* Ten sequences decoded side by side (prompts of different lengths, token
+ * budgets, eos ids, loop guard on or off, one sampled) give each the ids,
+ * text, stop reason and streamed text it gets alone: for f32 weights (one
+ * row at a time), bf16 and q8/q4 (the direct kernels, each weight row read
+ * once for all rows; more rows than the few-row products take), an f16 KV
+ * cache, 1 and 2 threads. */
+enum { NSEQ = 10 };
+
+static void seq_opts(int i, int32_t eos, dv_gen_opts *o, stream *st)
+{
+    dv_gen_opts_default(o);
+    o->max_new_tokens = 3 + 2 * i;
+    o->guard.enabled = i % 2;
+    if (i % 3 == 0)
+        o->eos_ids[o->n_eos++] = eos;
+    if (i == 7)
+        o->sampler = (dv_sampler_opts){ .temperature = 1.2f, .top_k = 40, .top_p = 0.9f,
+                                        .seed = 5 };
+    st->text = g_string_new(NULL);
+    st->calls = 0;
+    o->on_token = on_token;
+    o->user = st;
+}
+
+static void check_batch(const char *name, dv_qfmt q, int kv_f16, int threads)
+{
+    fixture f;
+    fx_open(&f, name);
+    dv_llama_free(f.m);
+    dv_err e = { 0 };
+    dv_lm_weights w = { .qfmt = q, .head_qfmt = q, .n_threads = 1, .kv_f16 = kv_f16 };
+    g_assert_cmpint(dv_llama_bind_ex(&f.c.cfg, f.c.ck, &w, &f.m, &e), ==, DOCVL_OK);
+    f.d = dv_llama_decoder(f.m);
+    dv_ctx ctx = { .n_threads = threads };
+    int H = f.c.cfg.lm.hidden;
+    dv_gen_opts o[NSEQ];
+    stream alone_st[NSEQ], batch_st[NSEQ];
+    dv_gen_result alone[NSEQ], batch[NSEQ];
+    dv_gen_seq seqs[NSEQ];
+    void *states[NSEQ];
+    for (int i = 0; i < NSEQ; i++) {
+        int skip = i % 4;   /* prompts of different lengths: the golden one less its start */
+        dv_gen_opts probe;  /* the eos: the third token this prompt leads to */
+        dv_gen_opts_default(&probe);
+        probe.guard.enabled = 0;
+        probe.max_new_tokens = 3;
+        if (dv_generate(&f.d, f.tok, f.embeds + (size_t)skip * H, f.T - skip, &probe, &alone[i],
+                        &ctx, &e))
+            g_error("%s", e.msg);
+        int32_t eos = alone[i].ids[2];
+        dv_gen_result_free(&alone[i]);
+        seq_opts(i, eos, &o[i], &alone_st[i]);
+        if (dv_generate(&f.d, f.tok, f.embeds + (size_t)skip * H, f.T - skip, &o[i], &alone[i],
+                        &ctx, &e))
+            g_error("%s", e.msg);
+        g_assert_cmpint(dv_llama_state_new(f.m, f.T - skip + o[i].max_new_tokens,
+                                           (dv_llama_state **)&states[i], &e), ==, DOCVL_OK);
+        seq_opts(i, eos, &o[i], &batch_st[i]);
+        seqs[i] = (dv_gen_seq){ states[i], f.embeds + (size_t)skip * H, f.T - skip, &o[i],
+                                &batch[i] };
+    }
+    if (dv_generate_batch(&f.d, f.tok, seqs, NSEQ, &ctx, &e))
+        g_error("%s", e.msg);
+    int stops[6] = { 0 };
+    for (int i = 0; i < NSEQ; i++) {
+        g_assert_cmpint(batch[i].n_ids, ==, alone[i].n_ids);
+        g_assert_cmpmem(batch[i].ids, batch[i].n_ids * sizeof(int32_t), alone[i].ids,
+                        alone[i].n_ids * sizeof(int32_t));
+        g_assert_cmpstr(batch[i].text, ==, alone[i].text);
+        g_assert_cmpint(batch[i].stop, ==, alone[i].stop);
+        g_assert_cmpint(batch[i].degenerate, ==, alone[i].degenerate);
+        g_assert_cmpstr(batch_st[i].text->str, ==, alone_st[i].text->str);
+        g_assert_cmpint(batch_st[i].calls, ==, alone_st[i].calls);
+        stops[alone[i].stop]++;
+        dv_gen_result_free(&alone[i]);
+        dv_gen_result_free(&batch[i]);
+        g_string_free(alone_st[i].text, TRUE);
+        g_string_free(batch_st[i].text, TRUE);
+        dv_llama_state_free(states[i]);
+    }
+    /* the sequences left the batch at different steps and for different reasons */
+    g_assert_cmpint(stops[DV_STOP_MAX_TOKENS], >, 0);
+    g_assert_cmpint(stops[DV_STOP_EOS], >, 0);
+    fx_close(&f);
+}
+
+static void test_batch_f32(void) { check_batch("tiny-f32", DV_QNONE, 0, 1); }
+static void test_batch_bf16(void) { check_batch("tiny-bf16", DV_QNONE, 0, 2); }
+static void test_batch_q8(void) { check_batch("tiny-f32", DV_Q8, 1, 2); }
+static void test_batch_q4(void) { check_batch("tiny-siglip-f32", DV_Q4, 1, 1); }
+
+/* One batched step gives each state, each at its own position, the logits
+ * a one-token forward gives it, bit for bit. */
+static void check_batch_logits(dv_qfmt q, int threads)
+{
+    fixture f;
+    fx_open(&f, "tiny-f32");
+    dv_llama_free(f.m);
+    dv_err e = { 0 };
+    dv_lm_weights w = { .qfmt = q, .head_qfmt = q, .n_threads = 1, .kv_f16 = q != DV_QNONE };
+    g_assert_cmpint(dv_llama_bind_ex(&f.c.cfg, f.c.ck, &w, &f.m, &e), ==, DOCVL_OK);
+    dv_ctx ctx = { .n_threads = threads };
+    size_t H = (size_t)f.c.cfg.lm.hidden, V = (size_t)f.c.cfg.lm.vocab;
+    dv_llama_state *a[NSEQ], *b[NSEQ];
+    float *emb = g_new(float, NSEQ * H), *one = g_new(float, V), *all = g_new(float, NSEQ * V);
+    for (int i = 0; i < NSEQ; i++) {
+        int n = f.T - 1 - i % 5;
+        g_assert_cmpint(dv_llama_state_new(f.m, f.T, &a[i], &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_llama_state_new(f.m, f.T, &b[i], &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_llama_forward(f.m, a[i], f.embeds, n, NULL, 0, NULL, &ctx, &e), ==, 0);
+        g_assert_cmpint(dv_llama_forward(f.m, b[i], f.embeds, n, NULL, 0, NULL, &ctx, &e), ==, 0);
+        memcpy(emb + i * H, f.embeds + (size_t)n * H, H * sizeof *emb);
+    }
+    g_assert_cmpint(dv_llama_forward_batch(f.m, b, NSEQ, emb, all, &ctx, &e), ==, DOCVL_OK);
+    for (int i = 0; i < NSEQ; i++) {
+        g_assert_cmpint(dv_llama_forward(f.m, a[i], emb + i * H, 1, one, 0, NULL, &ctx, &e), ==, 0);
+        g_assert_cmpmem(all + i * V, V * sizeof *one, one, V * sizeof *one);
+        g_assert_cmpint(dv_llama_state_pos(b[i]), ==, dv_llama_state_pos(a[i]));
+        dv_llama_state_free(a[i]);
+        dv_llama_state_free(b[i]);
+    }
+    g_free(emb);
+    g_free(one);
+    g_free(all);
+    fx_close(&f);
+}
+
+static void test_batch_logits(void)
+{
+    check_batch_logits(DV_QNONE, 1);
+    check_batch_logits(DV_Q8, 2);
+    check_batch_logits(DV_Q4, 1);
+}
+
+/* A batch refuses a state twice and a full cache, naming the sequence. */
+static void test_batch_refuses(void)
+{
+    fixture f;
+    fx_open(&f, "tiny-f32");
+    dv_err e = { 0 };
+    dv_llama_state *s, *full;
+    int H = f.c.cfg.lm.hidden;
+    g_assert_cmpint(dv_llama_state_new(f.m, 4, &s, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_state_new(f.m, 1, &full, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward(f.m, full, f.embeds, 1, NULL, 0, NULL, &ctx1, &e), ==,
+                    DOCVL_OK);
+    float *two = g_new0(float, 2 * (size_t)H);
+    dv_llama_state *same[2] = { s, s }, *over[2] = { s, full };
+    g_assert_cmpint(dv_llama_forward_batch(f.m, same, 2, two, NULL, &ctx1, &e), ==, DOCVL_EINVAL);
+    e = (dv_err){ 0 };
+    g_assert_cmpint(dv_llama_forward_batch(f.m, over, 2, two, NULL, &ctx1, &e), ==,
+                    DOCVL_ECONTEXT);
+    g_assert_nonnull(strstr(e.msg, "sequence 1"));
+    g_assert_cmpint(dv_llama_state_pos(s), ==, 0);
+    g_free(two);
+    dv_llama_state_free(s);
+    dv_llama_state_free(full);
+    fx_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -393,5 +553,11 @@ int main(int argc, char **argv)
     g_test_add_func("/generate/continue-cached", test_continue_cached);
     g_test_add_func("/generate/sampling-seeded", test_sampling_seeded);
     g_test_add_func("/generate/repetition-penalty", test_repetition_penalty);
+    g_test_add_func("/generate/batch-f32", test_batch_f32);
+    g_test_add_func("/generate/batch-bf16", test_batch_bf16);
+    g_test_add_func("/generate/batch-q8", test_batch_q8);
+    g_test_add_func("/generate/batch-q4", test_batch_q4);
+    g_test_add_func("/generate/batch-refuses", test_batch_refuses);
+    g_test_add_func("/generate/batch-logits", test_batch_logits);
     return g_test_run();
 }

@@ -174,6 +174,21 @@ static void test_pipes_escaped(void)
     dv_page_clear(&p);
 }
 
+/* ws (page_of takes it) with para2 at para_y below: its Markdown holds
+ * each of the strings of expect (NULL-terminated). */
+static void assert_markdown_has(words *ws, int para_y, const char *const *expect)
+{
+    text_at(ws, para2, 100, para_y);
+    dv_page_result p;
+    page_of(ws, &p);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    for (; *expect; expect++)
+        g_assert_nonnull(strstr(md, *expect));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
 /* A header cell over both number columns (repeated in each, as model
  * HTML colspans are), header cells on two lines, a row label wrapped onto
  * a lower-case second line, and a number with its thousands set apart:
@@ -202,20 +217,17 @@ static void test_structure(void)
         if (*rows[r][2])
             text_right(&ws, rows[r][2], 600, y);
     }
-    text_at(&ws, para2, 100, 450);
-    dv_page_result p;
-    page_of(&ws, &p);
-    char *md = markdown(&p, 1);
-    g_test_message("%s", md);
-    g_assert_nonnull(strstr(md, "\n\n"
-                                "|  | Releases per medium | Releases per medium |\n"
-                                "| --- | --- | --- |\n"
-                                "| Pollutant | to air kg/year | to water kg/year |\n"
-                                "| Carbon dioxide | 15 455 | 1.5 |\n"
-                                "| Nitrous oxides and other compounds | 200 | - |\n"
-                                "| Methane | 100 | 12 |\n\n"));
-    g_free(md);
-    dv_page_clear(&p);
+    static const char *const expect[] = {
+        "\n\n"
+        "|  | Releases per medium | Releases per medium |\n"
+        "| --- | --- | --- |\n"
+        "| Pollutant | to air kg/year | to water kg/year |\n"
+        "| Carbon dioxide | 15 455 | 1.5 |\n"
+        "| Nitrous oxides and other compounds | 200 | - |\n"
+        "| Methane | 100 | 12 |\n\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
 }
 
 static const char *const prose[] = {
@@ -310,6 +322,370 @@ static void test_odd_boxes(void)
     g_rand_free(rng);
 }
 
+/* Two tables with the same header, each under a centred title set a line
+ * height above it; the first table's last row holds numbers with words.
+ * fruit names the second table's first row. */
+static void titled_tables_page(dv_page_result *p, const char *title2)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][3] = {
+        { "Apples", "12", "1.50" },  { "Pears", "7", "3.20" },
+        { "Plums", "about 130", "about 12" }, { "Leeks", "40", "2.10" },
+        { "Onions", "75", "0.90" },  { "Beans", "18", "4.40" },
+    };
+    for (int t = 0; t < 2; t++) {
+        int y = 200 + 160 * t;
+        text_at(&ws, t ? title2 : "Fruit prices", 380, y);
+        text_at(&ws, "Name", 100, y + 40);
+        text_right(&ws, "Count", 450, y + 40);
+        text_right(&ws, "Price", 700, y + 40);
+        for (int r = 0; r < 3; r++) {
+            text_at(&ws, rows[3 * t + r][0], 100, y + 65 + 25 * r);
+            text_right(&ws, rows[3 * t + r][1], 450, y + 65 + 25 * r);
+            text_right(&ws, rows[3 * t + r][2], 700, y + 65 + 25 * r);
+        }
+    }
+    text_at(&ws, para2, 100, 600);
+    page_of(&ws, p);
+}
+
+/* A title a line height above a table whose rows are set close is text,
+ * not a header row; a second table with the same header starts at its
+ * title, and the first keeps its last row even though its cells are not
+ * plain numbers. */
+static void test_titles(void)
+{
+    dv_page_result p;
+    titled_tables_page(&p, "Vegetable prices");
+    g_assert_cmpint(count_tables(&p), ==, 2);
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_null(strstr(md, "| Fruit prices"));
+    g_assert_null(strstr(md, "| Vegetable prices"));
+    g_assert_nonnull(strstr(md, "\n\n| Name | Count | Price |\n"
+                                "| --- | --- | --- |\n"
+                                "| Apples | 12 | 1.50 |\n"
+                                "| Pears | 7 | 3.20 |\n"
+                                "| Plums | about 130 | about 12 |\n\n"));
+    g_assert_nonnull(strstr(md, "\n\n| Name | Count | Price |\n"
+                                "| --- | --- | --- |\n"
+                                "| Leeks | 40 | 2.10 |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+}
+
+/* A cell wrapped over two lines inside a row (its neighbours set in the
+ * middle of the row's height) reads line by line, not in x order. */
+static void test_two_line_cell(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Name", 100, 200);
+    text_right(&ws, "Air", 450, 200);
+    text_at(&ws, "Water", 600, 200);
+    static const char *const rows[][3] = {
+        { "Benzene", "1000", "200 (as" }, { "Toluene", "12", "35" }, { "Xylenes", "8", "14" },
+    };
+    for (int r = 0; r < 3; r++) {
+        int y = 230 + 50 * r;
+        text_at(&ws, rows[r][0], 100, y + 10);
+        text_right(&ws, rows[r][1], 450, y + 10);
+        if (r == 0) {
+            /* "200 (as" over "BTEX)", the lower line starting further left */
+            text_at(&ws, rows[r][2], 610, y);
+            text_at(&ws, "BTEX)", 600, y + 20);
+        } else {
+            text_at(&ws, rows[r][2], 600, y + 10);
+        }
+    }
+    static const char *const expect[] = {
+        "| Benzene | 1000 | 200 (as BTEX) |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
+}
+
+/* A header under its caption: a spanning header line set as close to the
+ * caption as to the header below it stays in the table (a caption's last
+ * line is closer to the caption), and a line of years without a row label
+ * over labelled data rows is the header's second line, not data. */
+static void test_header_under_caption(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, "Table 3. Prices of fruit in two places over two years", 100, 100);
+    text_at(&ws, "Prices", 520, 125);
+    text_at(&ws, "Name", 100, 150);
+    text_right(&ws, "Shop", 550, 150);
+    text_right(&ws, "Market", 700, 150);
+    text_right(&ws, "1996", 550, 175);
+    text_right(&ws, "1997", 700, 175);
+    static const char *const rows[][3] = {
+        { "Apples", "1.20", "1.10" }, { "Pears", "2.30", "2.00" }, { "Plums", "3.10", "2.90" },
+    };
+    for (int r = 0; r < 3; r++) {
+        text_at(&ws, rows[r][0], 100, 200 + 25 * r);
+        text_right(&ws, rows[r][1], 550, 200 + 25 * r);
+        text_right(&ws, rows[r][2], 700, 200 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  | Prices |  |\n"
+        "| --- | --- | --- |\n"
+        "| Name | Shop 1996 | Market 1997 |\n"
+        "| Apples | 1.20 | 1.10 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 350, expect);
+}
+
+/* Header cells set at the bottom: a line whose cells each keep to their
+ * column is the upper line of those cells when the line below fills them
+ * and more ("Sample group" and "Total" on the last line). */
+static void test_bottom_aligned_header(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Some year", 300, 200);
+    text_at(&ws, "No year", 500, 200);
+    text_at(&ws, "Sample group", 100, 222);
+    text_at(&ws, "Participation", 300, 222);
+    text_at(&ws, "Participation", 500, 222);
+    text_at(&ws, "Total", 700, 222);
+    static const char *const rows[][4] = {
+        { "Head start", "79.8%", "20.2%", "100%" },
+        { "Control", "13.9%", "86.1%", "100%" },
+        { "Others", "50.0%", "50.0%", "100%" },
+    };
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            text_at(&ws, rows[r][c], c ? 100 + 200 * c : 100, 250 + 25 * r);
+    static const char *const expect[] = {
+        "\n\n| Sample group | Some year Participation | "
+        "No year Participation | Total |\n"
+        "| --- | --- | --- | --- |\n"
+        "| Head start | 79.8% | 20.2% | 100% |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* A cell of two lines beside cells set on its middle: its lines overlap
+ * the row's line above and below it, and all three are one row. */
+static void test_interleaved_cell(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][4] = {
+        { "State", "Tested", "Exempt", "Districts" }, { "NC", "Yes", "No", "5" },
+        { "ND", "Yes", "No", "" }, { "OH", "Yes", "Yes", "100" }, { "OK", "Yes", "No", "na" },
+    };
+    for (int r = 0; r < 5; r++) {
+        int y = 200 + 50 * r;
+        for (int c = 0; c < 4; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], 100 + 200 * c, y);
+        if (r == 2) {
+            text_at(&ws, "Respondent", 700, y - 13);
+            text_at(&ws, "Not sure", 700, y + 13);
+        }
+    }
+    static const char *const expect[] = {
+        "| NC | Yes | No | 5 |\n"
+        "| ND | Yes | No | Respondent Not sure |\n"
+        "| OH | Yes | Yes | 100 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
+}
+
+/* Rows set evenly: a row label's second line alone ("(Douwe Egberts)")
+ * is as close to its row as to the next and joins it; a section label
+ * closer to the rows below it than to the row above stays a row. */
+static void test_wrapped_label(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][3] = {
+        { "Brands", "Volume", "Value" },  { "Maison du Cafe", "14.9%", "16.5%" },
+        { "(Douwe Egberts)", "", "" },    { "Carte Noire", "17.0%", "16.5%" },
+        { "Lavazza", "7.0%", "6.2%" },    { "Legal", "5.6%", "4.5%" },
+        { "Projected", "", "" },          { "Malongo", "3.0%", "3.1%" },
+        { "Others", "3.3%", "3.4%" },
+    };
+    for (int r = 0, y = 200; r < 9; r++, y += 25) {
+        y += r == 6 ? 20 : 0;
+        for (int c = 0; c < 3; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], 100 + 250 * c, y);
+    }
+    static const char *const expect[] = {
+        "| Maison du Cafe (Douwe Egberts) | 14.9% | 16.5% |\n"
+        "| Carte Noire | 17.0% | 16.5% |\n",
+        "| Legal | 5.6% | 4.5% |\n"
+        "| Projected |  |  |\n"
+        "| Malongo | 3.0% | 3.1% |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 500, expect);
+}
+
+/* A page with a paragraph, two rows set as a table (head over a row
+ * label and figures) and a paragraph. */
+static void two_row_page(dv_page_result *p, const char *head1, const char *head2)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Product", 100, 200);
+    text_right(&ws, head1, 550, 200);
+    text_right(&ws, head2, 800, 200);
+    text_at(&ws, "Turnover in FFr. m", 100, 230);
+    text_right(&ws, "7,581", 550, 230);
+    text_right(&ws, "2,517", 800, 230);
+    text_at(&ws, para2, 100, 320);
+    page_of(&ws, p);
+}
+
+/* Two rows make a table when they read as a head of labels over a row
+ * label and a figure in every other column; not when the head is figures
+ * too (a chart's tick labels beside its axis title). */
+static void test_two_rows(void)
+{
+    dv_page_result p;
+    two_row_page(&p, "Roast coffee", "Instant coffee");
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "\n\n| Product | Roast coffee | Instant coffee |\n"
+                                "| --- | --- | --- |\n"
+                                "| Turnover in FFr. m | 7,581 | 2,517 |\n\n"));
+    g_free(md);
+    dv_page_clear(&p);
+    two_row_page(&p, "0.4", "0.6");
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
+/* Rows of long labels (sentences) with two columns of figures beside
+ * them: fig0/fig1 fill those columns (figures, or words). */
+static void long_label_page(dv_page_result *p, const char *fig0, const char *fig1)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Benefit", 100, 200);
+    text_at(&ws, "Districts", 800, 200);
+    text_at(&ws, "Schools", 950, 200);
+    static const char *const labels[] = {
+        "Gives us a more complete picture of our effectiveness",
+        "Results in staff confusion about the targets we set",
+        "Reduces community support for the public schools here",
+        "Allows us to focus on the goals that matter most",
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, labels[r], 100, 230 + 30 * r);
+        text_at(&ws, fig0, 800, 230 + 30 * r);
+        text_at(&ws, fig1, 950, 230 + 30 * r);
+    }
+    text_at(&ws, para2, 100, 400);
+    page_of(&ws, p);
+}
+
+/* Row labels of ten words or more beside columns of figures make a table;
+ * beside columns of words they stay text. */
+static void test_long_labels(void)
+{
+    dv_page_result p;
+    long_label_page(&p, "69%", "65%");
+    char *md = markdown(&p, 1);
+    g_test_message("%s", md);
+    g_assert_nonnull(strstr(md, "| Benefit | Districts | Schools |\n| --- | --- | --- |\n"));
+    g_assert_nonnull(strstr(md, "| Results in staff confusion about the targets we set | 69% | 65% |\n"));
+    g_free(md);
+    dv_page_clear(&p);
+    long_label_page(&p, "Agree", "Disagree");
+    g_assert_cmpint(count_tables(&p), ==, 0);
+    dv_page_clear(&p);
+}
+
+/* Rows spaced apart with a closer row of figures missing its last cell
+ * (a group's total over its items): a row of its own, not the second line
+ * of the row above, since both hold numbers in the same columns. */
+static void test_close_row_of_figures(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][4] = {
+        { "Demand", "Plan", "Total", "Page" }, { "Alpha", "1.50", "2.50", "1-4" },
+        { "BETA GROUP", "3.50", "4.50", "" },  { "Gamma", "5.50", "6.50", "5-9" },
+        { "Delta", "7.50", "8.50", "10-12" },  { "Epsilon", "9.50", "10.50", "13-15" },
+    };
+    for (int r = 0, y = 200; r < 6; r++) {
+        y += r == 2 ? 25 : 40;
+        for (int c = 0; c < 4; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], 100 + 200 * c, y);
+    }
+    static const char *const expect[] = {
+        "| Alpha | 1.50 | 2.50 | 1-4 |\n"
+        "| BETA GROUP | 3.50 | 4.50 |  |\n"
+        "| Gamma | 5.50 | 6.50 | 5-9 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 500, expect);
+}
+
+/* A table of tick marks ("x" where a role applies): the marks are not
+ * lower-case prose nor letters set vertically. */
+static void test_tick_marks(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][3] = {
+        { "Roles and tasks", "Teachers", "Trainers" }, { "Curriculum development", "x", "" },
+        { "Supporting students", "x", "x" },          { "Evaluation of education", "x", "" },
+        { "Student assessment", "x", "x" },            { "Cooperation with enterprise", "x", "x" },
+    };
+    for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 3; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], 100 + 300 * c + (r && c ? 30 : 0), 200 + 25 * r);
+    static const char *const expect[] = {
+        "| Roles and tasks | Teachers | Trainers |\n"
+        "| --- | --- | --- |\n"
+        "| Curriculum development | x |  |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* A line of years without a row label over a header line with one is
+ * header too, though that line holds no data: the section label under
+ * them ("Real estate loans") stays a row of its own. */
+static void test_years_over_header(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_right(&ws, "2009", 550, 200);
+    text_right(&ws, "2010", 750, 200);
+    static const char *const rows[][3] = {
+        { "Loan type", "Amount", "Amount" }, { "Real estate loans", "", "" },
+        { "Family homes", "4,151", "4,090" }, { "Commercial", "361", "331" },
+        { "Other loans", "12", "13" },
+    };
+    for (int r = 0; r < 5; r++) {
+        text_at(&ws, rows[r][0], 100, 225 + 25 * r);
+        if (*rows[r][1]) {
+            text_right(&ws, rows[r][1], 550, 225 + 25 * r);
+            text_right(&ws, rows[r][2], 750, 225 + 25 * r);
+        }
+    }
+    static const char *const expect[] = {
+        "| Loan type | 2009 Amount | 2010 Amount |\n| --- | --- | --- |\n"
+        "| Real estate loans |  |  |\n"
+        "| Family homes | 4,151 | 4,090 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -320,5 +696,16 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/two_columns", test_two_columns_no_table);
     g_test_add_func("/texttable/paragraph_page", test_paragraph_page_no_table);
     g_test_add_func("/texttable/odd_boxes", test_odd_boxes);
+    g_test_add_func("/texttable/titles", test_titles);
+    g_test_add_func("/texttable/two_line_cell", test_two_line_cell);
+    g_test_add_func("/texttable/header_under_caption", test_header_under_caption);
+    g_test_add_func("/texttable/bottom_aligned_header", test_bottom_aligned_header);
+    g_test_add_func("/texttable/interleaved_cell", test_interleaved_cell);
+    g_test_add_func("/texttable/wrapped_label", test_wrapped_label);
+    g_test_add_func("/texttable/two_rows", test_two_rows);
+    g_test_add_func("/texttable/long_labels", test_long_labels);
+    g_test_add_func("/texttable/close_row_of_figures", test_close_row_of_figures);
+    g_test_add_func("/texttable/tick_marks", test_tick_marks);
+    g_test_add_func("/texttable/years_over_header", test_years_over_header);
     return g_test_run();
 }

@@ -24,6 +24,7 @@ typedef struct fake {
     int retried_sampled;    /* the retry of a looping tile was sampled */
     int max_w, max_h;       /* largest tile seen */
     double max_aspect;      /* widest tile seen, width / height */
+    int max_tokens;         /* the largest token budget a tile was given */
     int glyphs;             /* 1: answers with the glyph text in the tile
                                (glyphpage.h), which fails on "fail" and
                                loops on "loop" */
@@ -56,6 +57,7 @@ static int fake_read(void *self, const dv_image *tile, const dv_tile_opts *o,
     f->max_w = tile->w > f->max_w ? tile->w : f->max_w;
     f->max_h = tile->h > f->max_h ? tile->h : f->max_h;
     f->max_aspect = MAX(f->max_aspect, (double)tile->w / tile->h);
+    f->max_tokens = MAX(f->max_tokens, o->max_tokens);
     snprintf(f->instruction, sizeof f->instruction, "%s", o->instruction);
     if (f->glyphs)
         return glyph_answer(tile, res, e);
@@ -228,6 +230,8 @@ static void test_looping_tile(void)
     g_assert_cmpint(r.rc, ==, DOCVL_OK);
     g_assert_true(f.retried_sampled);
     g_assert_cmpint(f.calls, ==, f.tiles + 1);
+    /* tiles get the whole --max-tokens */
+    g_assert_cmpint(f.max_tokens, ==, docvl_default_params().max_tokens);
     g_assert_cmpint(r.st.tiles_failed, ==, 1);
     g_assert_cmpint(r.st.pages_failed, ==, 0);
     g_assert_cmpint(r.msgs.failures, ==, 1);
@@ -579,6 +583,8 @@ static void test_lines_failing_segment(void)
     g_assert_nonnull(strstr(r.msgs.all->str, "kept repeating itself"));
     g_assert_nonnull(strstr(r.msgs.all->str, "fake: cannot read; tile left out"));
     g_assert_cmpint(f.calls, ==, r.st.tiles + 1);
+    /* a segment's budget: no more tokens than glyphs fit its 256 pixels */
+    g_assert_cmpint(f.max_tokens, ==, 128);
     g_assert_true(g_str_has_prefix(r.out, "one two three\nwe see words go on"));
     g_assert_true(g_str_has_suffix(r.out, "after it\nlast line\n\f"));
     g_assert_null(strstr(r.out, "loop"));

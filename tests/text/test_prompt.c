@@ -151,9 +151,30 @@ static void test_multi_image_splice(void)
     free(x);
 }
 
+/* What a model trained on the template generates after the prompt is the
+ * rest of the trained conversation: the answer after the separator's space. */
+static void test_answer(void)
+{
+    dv_chat_msg ask[] = { { "User", "<image_placeholder>" }, { "Assistant", "" } };
+    dv_chat_msg full[] = { { "User", "<image_placeholder>" }, { "Assistant", "two words" } };
+    char *prompt = NULL, *trained = NULL;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_prompt_format(NULL, "", ask, 2, "</s>", &prompt, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_prompt_format(NULL, "", full, 2, "</s>", &trained, &e), ==, DOCVL_OK);
+    g_assert_true(g_str_has_prefix(trained, prompt));
+    g_assert_cmpstr(dv_prompt_answer(trained + strlen(prompt)), ==, "two words</s>");
+    free(prompt);
+    free(trained);
+    /* only the template's one space: the answer's own text is kept */
+    g_assert_cmpstr(dv_prompt_answer("  indented"), ==, " indented");
+    g_assert_cmpstr(dv_prompt_answer("word"), ==, "word");
+    g_assert_cmpstr(dv_prompt_answer(""), ==, "");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/prompt/answer", test_answer);
     g_test_add_func("/prompt/golden", test_golden_prompts);
     g_test_add_func("/prompt/multi-turn", test_multi_turn);
     g_test_add_func("/prompt/multi-image-splice", test_multi_image_splice);

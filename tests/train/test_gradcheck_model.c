@@ -85,6 +85,64 @@ static void test_siglip_line_model(void)
     check_config(cfg, 1, "SigLIP-only 16x64 line");
 }
 
+/* The reading warm-up's CTC pass on the line geometry (2 x 8 grid: 8
+ * frames): SigLIP, aligner and the decoder's final norm and output layer get
+ * the CTC gradient, the decoder's layers and embeddings none. */
+static void test_siglip_line_ctc(void)
+{
+    dv_config cfg = tiny_config(0);
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_config_set_input(&cfg, 16, 64, 8, &e), ==, 0);
+    dv_tmodel *m;
+    g_assert_cmpint(dv_tmodel_init_random(&cfg, 5, &m, &e), ==, 0);
+    dv_tmodel_set_image_token(m, TINY_IMAGE_TOKEN);
+    tiny_sample t = tiny_sample_new(&cfg, 1, 5);
+    const int32_t target[] = { 9, 9, 3 };   /* not the image token (7), the blank */
+    t.s.ctc_target = target;
+    t.s.n_ctc_target = 3;
+    dv_ctx ctx = { .n_threads = 1 };
+    float loss;
+    int n;
+    dv_tmodel_zero_grad(m);
+    g_assert_cmpint(dv_tmodel_forward_backward(m, &t.s, &loss, &n, &ctx, &e), ==, 0);
+    g_assert_cmpint(n, ==, 3);
+    model_case c = { m, &t.s };
+    g_assert_cmpfloat(fabs(loss - mean_nll(&c)), <, 1e-5);
+    double worst = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        dv_param *p = &m->params[i];
+        int gets = p->part != DV_PART_LLM || strstr(p->name, "lm_head") ||
+                   !strcmp(p->name, "language_model.model.norm.weight");
+        double gmax = 0;
+        for (size_t k = 0; k < p->n; k++)
+            gmax = fmax(gmax, fabs(p->g[k]));
+        if (!gets) {
+            if (gmax != 0)
+                g_test_fail_printf("%s: gradient %.2e, want none", p->name, gmax);
+            continue;
+        }
+        if (gmax == 0 && !strstr(p->name, "pos_embed") && !strstr(p->name, "bias"))
+            g_test_fail_printf("%s: no gradient", p->name);
+        double rel = gc_check_sig(p->w, p->g, p->n, SAMPLES, EPS, SIG, mean_nll, &c);
+        if (rel > TOL)
+            g_test_fail_printf("%s: max rel error %.2e > %.0e", p->name, rel, TOL);
+        worst = fmax(worst, rel);
+    }
+    g_test_message("CTC line model: max rel error %.2e", worst);
+    /* a target the 8 columns cannot hold counts nothing and trains nothing */
+    const int32_t long_target[] = { 1, 1, 1, 1, 1 };
+    t.s.ctc_target = long_target;
+    t.s.n_ctc_target = 5;
+    dv_tmodel_zero_grad(m);
+    g_assert_cmpint(dv_tmodel_forward_backward(m, &t.s, &loss, &n, &ctx, &e), ==, 0);
+    g_assert_cmpint(n, ==, 0);
+    for (int i = 0; i < m->n_params; i++)
+        for (size_t k = 0; k < m->params[i].n; k++)
+            g_assert_cmpfloat(m->params[i].g[k], ==, 0.0f);
+    tiny_sample_free(&t);
+    dv_tmodel_free(m);
+}
+
 static void test_siglip_model(void) { check_model(0, 1, 0); }
 static void test_siglip_two_images_tied(void) { check_model(0, 2, 1); }
 static void test_hybrid_model(void) { check_model(1, 1, 0); }
@@ -96,5 +154,6 @@ int main(int argc, char **argv)
     g_test_add_func("/gradcheck/model/siglip_two_images_tied", test_siglip_two_images_tied);
     g_test_add_func("/gradcheck/model/hybrid", test_hybrid_model);
     g_test_add_func("/gradcheck/model/siglip_line", test_siglip_line_model);
+    g_test_add_func("/gradcheck/model/siglip_line_ctc", test_siglip_line_ctc);
     return g_test_run();
 }

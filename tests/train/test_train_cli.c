@@ -44,6 +44,9 @@ static void test_usage(void)
     expect("DOCVL_TRAIN", "train --model m --init c --data d --out o", 2, "one of");
     expect("DOCVL_TRAIN", "train --model m --data d --out o --mix 7", 2, "--mix");
     expect("DOCVL_TRAIN", "train --model m --data d --out o --lr x", 2, "--lr");
+    expect("DOCVL_TRAIN", "train --model m --data d --out o --objective kl", 2, "--objective");
+    expect("DOCVL_TRAIN", "train --model m --text t --out o --objective ctc -q", 1,
+           "the CTC objective reads images");
     expect("DOCVL_TRAIN", "eval-mc --model m", 2, "--data");
     expect("DOCVL_TRAIN", "plot a.tsv", 2, "plot");
     expect("DOCVL_TRAIN", "train --model /nonexistent --data d --out o -q", 1, "/nonexistent");

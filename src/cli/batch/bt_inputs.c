@@ -79,11 +79,10 @@ static char *clean_rel(const char *path)
         g_string_append(s, *p);
     }
     g_strfreev(parts);
-    if (bad || !s->len) {
-        g_string_free(s, TRUE);
-        return NULL;
-    }
-    return g_string_free(s, FALSE);
+    /* a copy of its own size: the list keeps one for every input */
+    char *rel = bad || !s->len ? NULL : g_strndup(s->str, s->len);
+    g_string_free(s, TRUE);
+    return rel;
 }
 
 static int wanted_ext(const bt_inputs *l, const char *name)

@@ -19,7 +19,8 @@ struct bt_journal {
     char *path;
     int fd;
     off_t read_to;          /* bytes consumed: whole lines only */
-    GHashTable *last;       /* key -> bt_record *: the last line about it */
+    GHashTable *last;       /* key -> bt_record *: the last line about it (slimmed) */
+    GHashTable *options;    /* the records' options strings, each once */
     int bad;
     GRecMutex mu;
 };
@@ -42,8 +43,10 @@ void bt_record_clear(bt_record *r)
 
 static void record_free(gpointer p)
 {
-    bt_record_clear(p);
-    g_free(p);
+    bt_record *r = p;
+    r->options = NULL;      /* j->options owns it */
+    bt_record_clear(r);
+    g_free(r);
 }
 
 char *bt_record_to_json(const bt_record *r)
@@ -178,6 +181,23 @@ int bt_record_from_json(const char *line, size_t len, bt_record *r, docvl_error 
     return rc;
 }
 
+/* A batch keeps a record for every document in the journal, so memory
+ * holds only what a rerun decides on (the rest is in the file), and the
+ * records share their options string, the same for most of them. */
+static void slim(bt_journal *j, bt_record *r)
+{
+    char *options = g_hash_table_lookup(j->options, r->options);
+    if (!options) {
+        options = g_steal_pointer(&r->options);
+        g_hash_table_add(j->options, options);
+    }
+    bt_record kept = { .key = g_steal_pointer(&r->key), .size = r->size,
+                       .mtime_ns = r->mtime_ns, .options = options, .status = r->status,
+                       .pages = r->pages };
+    bt_record_clear(r);
+    *r = kept;
+}
+
 static void take_line(bt_journal *j, const char *line, size_t len)
 {
     bt_record *r = g_new0(bt_record, 1);
@@ -186,6 +206,7 @@ static void take_line(bt_journal *j, const char *line, size_t len)
         j->bad++;
         return;
     }
+    slim(j, r);
     g_hash_table_replace(j->last, r->key, r);
 }
 
@@ -224,6 +245,7 @@ int bt_journal_open(const char *dir, bt_journal **out, docvl_error *e)
     bt_journal *j = g_new0(bt_journal, 1);
     j->path = g_build_filename(dir, BT_JOURNAL_NAME, NULL);
     j->last = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, record_free);
+    j->options = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_rec_mutex_init(&j->mu);
     j->fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
     if (j->fd < 0) {
@@ -248,6 +270,7 @@ void bt_journal_close(bt_journal *j)
     if (j->fd >= 0)
         close(j->fd);
     g_hash_table_destroy(j->last);
+    g_hash_table_destroy(j->options);
     g_rec_mutex_clear(&j->mu);
     g_free(j->path);
     g_free(j);

@@ -50,8 +50,10 @@ void bt_journal_close(bt_journal *j);
 /* Reads the lines other processes appended since the last read. */
 int bt_journal_refresh(bt_journal *j, docvl_error *e);
 
-/* The last record about key, or NULL. Valid until the next append or
- * refresh; copy what must outlive them. */
+/* The last record about key, or NULL: its key, size, mtime_ns, options,
+ * status and pages (what a rerun decides on; the other fields are left
+ * empty, the file has them). Valid until the next append or refresh; copy
+ * what must outlive them. */
 const bt_record *bt_journal_find(bt_journal *j, const char *key);
 
 /* Appends r as one line and fsyncs it; r is copied. Thread-safe. */
