@@ -28,6 +28,7 @@ typedef struct tb_opts {
     const char *config, *tokenizer, *dump, *torch;
     int batch, threads, text, steps, stage, json;
     int per_pass;            /* the whole batch one stack, every pass split over the threads */
+    int ctc;                 /* --objective ctc: each sample's answer read off the columns */
     int image_token;         /* -1: the tokenizer's image placeholder */
     long seed;
 } tb_opts;
@@ -60,7 +61,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: docvl-train-bench --config CONFIG.json (--tokenizer DIR | "
                     "--image-token ID) [--batch N] [--threads N] [--text N] [--steps N] "
-                    "[--stage 1|2|3] [--seed N] [--per-pass] "
+                    "[--stage 1|2|3] [--seed N] [--per-pass] [--objective next-token|ctc] "
                     "[--dump DIR] [--torch SCRIPT] [--json]\n");
     return 2;
 }
@@ -100,12 +101,14 @@ static int parse_args(int argc, char **argv, tb_opts *o)
             o->image_token = atoi(v);
         else if (!strcmp(a, "--seed"))
             o->seed = atol(v);
+        else if (!strcmp(a, "--objective") && (!strcmp(v, "ctc") || !strcmp(v, "next-token")))
+            o->ctc = !strcmp(v, "ctc");
         else
             return -1;
         i += takes;
     }
     if (!o->config || (!o->tokenizer && o->image_token < 0) || o->batch < 1 || o->threads < 1 ||
-        o->text < 8 || o->steps < 1)
+        o->text < 8 || o->steps < 1 || (o->ctc && o->torch))
         return -1;
     return 0;
 }
@@ -135,12 +138,15 @@ static double decoder_flop(const dv_lm_cfg *l, double T)
     return l->layers * layer + 2 * T * H * l->vocab;
 }
 
+/* A CTC sample's decoder work: its frames (the grid's columns) through the
+ * output layer. */
 static double step_flop(const dv_config *c, const tb_batch *b)
 {
     double f = 0, ntok = dv_config_image_tokens(c);
+    double frames = 2.0 * dv_siglip_grid_w(&c->siglip) * c->lm.hidden * c->lm.vocab;
     for (int k = 0; k < b->n; k++)
         f += b->s[k].n_images * (vit_flop(&c->siglip) + aligner_flop(c, ntok)) +
-             decoder_flop(&c->lm, b->s[k].n_tokens);
+             (b->s[k].ctc_target ? frames : decoder_flop(&c->lm, b->s[k].n_tokens));
     return 3 * f;
 }
 
@@ -186,6 +192,12 @@ static int make_batch(const dv_config *c, int32_t image_id, const tb_opts *o, dv
             px[i] = (float)(dv_rng_next(r) >> 40) / 16777216.0f;
         b->s[k] = (dv_tsample){ .n_images = 1, .pixels = px, .n_tokens = T, .ids = ids,
                                 .labels = lab };
+        if (o->ctc) {   /* 1 to 12 of the tokens after the image, as the warm-up's lines */
+            int L = 1 + k % 12, cols = dv_siglip_grid_w(&c->siglip) / 2, after = T - 8 - ntok;
+            L = L < cols ? L : cols;
+            b->s[k].ctc_target = ids + 8 + ntok;
+            b->s[k].n_ctc_target = L < after ? L : after;
+        }
         b->tokens += T;
     }
     return 0;
@@ -393,8 +405,9 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
     double gfs = r->gflop / r->step_s;
     printf("machine: sgemm %.1f GFLOP/s on %d threads (best of the runs before and after), "
            "OpenBLAS %s kernels\n", r->sgemm_gflops, o->threads, openblas_get_corename());
-    printf("model: %.2f M parameters, batch %d, %ld tokens per step%s\n", r->n_params / 1e6,
-           o->batch, tokens, o->per_pass ? " (one stack, every pass split over the threads)" : "");
+    printf("model: %.2f M parameters, batch %d, %ld tokens per step%s%s\n", r->n_params / 1e6,
+           o->batch, tokens, o->ctc ? ", CTC objective" : "",
+           o->per_pass ? " (one stack, every pass split over the threads)" : "");
     printf("step: %.3f s median of %d (best %.3f): %.2f samples/s, %.0f tokens/s\n", r->step_s,
            o->steps, r->step_best_s, o->batch / r->step_s, tokens / r->step_s);
     printf("work: %.1f GFLOP per step (forward x 3): %.1f GFLOP/s, %.0f%% of sgemm\n", r->gflop,

@@ -399,6 +399,24 @@ static size_t grads_near(const dv_tmodel *m, const float *got, const float *want
     return off;
 }
 
+/* The batch's gradients (returned) and loss against the one-by-one ones;
+ * *counted its counted labels, *len the gradients' length (either NULL). */
+static float *batch_near(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, const dv_ctx *ctx,
+                         const float *want, double want_loss, int *counted, size_t *len)
+{
+    double loss;
+    int c;
+    batch_grads(m, ws, s, n, ctx, &loss, &c);
+    g_assert_cmpfloat(fabs(loss - want_loss), <=, 1e-5 * want_loss);
+    float *got = grads_copy(m);
+    size_t off = grads_near(m, got, want);
+    if (counted)
+        *counted = c;
+    if (len)
+        *len = off;
+    return got;
+}
+
 static void test_batch_threads(void)
 {
     enum { N = 3 };
@@ -435,14 +453,9 @@ static void test_batch_threads(void)
     dv_ctx ctx = { .n_threads = 2, .pool = pool };
     double loss;
     int counted;
-    batch_grads(m, ws, s, N, &ctx, &loss, &counted);
-    g_assert_cmpfloat(fabs(loss - want_loss), <=, 1e-5 * want_loss);
-    float *got = grads_copy(m);
-    size_t off = grads_near(m, got, want);
-    batch_grads(m, ws, s, 1, &ctx, &loss, &counted);
-    g_assert_cmpfloat(fabs(loss - want1_loss), <=, 1e-5 * want1_loss);
-    float *got1 = grads_copy(m);
-    grads_near(m, got1, want1);
+    size_t off;
+    float *got = batch_near(m, ws, s, N, &ctx, want, want_loss, NULL, &off);
+    float *got1 = batch_near(m, ws, s, 1, &ctx, want1, want1_loss, NULL, NULL);
     batch_grads(m, ws, s, N, &ctx, &loss, &counted);
     float *again = grads_copy(m);
     g_assert_true(memcmp(again, got, off * sizeof *got) == 0);
@@ -511,15 +524,10 @@ static void test_batch_ctc(void)
     dv_ctx one = { .n_threads = 1 }, two = { .n_threads = 2, .pool = pool };
     double loss;
     int counted;
-    batch_grads(m, ws1, s, N, &one, &loss, &counted);
-    g_assert_cmpfloat(fabs(loss - want_loss), <=, 1e-5 * want_loss);
+    size_t off;
+    float *got1 = batch_near(m, ws1, s, N, &one, want, want_loss, &counted, &off);
     g_assert_cmpint(counted, ==, want_counted);
-    float *got1 = grads_copy(m);
-    size_t off = grads_near(m, got1, want);
-    batch_grads(m, ws2, s, N, &two, &loss, &counted);
-    g_assert_cmpfloat(fabs(loss - want_loss), <=, 1e-5 * want_loss);
-    float *got2 = grads_copy(m);
-    grads_near(m, got2, want);
+    float *got2 = batch_near(m, ws2, s, N, &two, want, want_loss, NULL, NULL);
     batch_grads(m, ws2, s, N, &two, &loss, &counted);
     float *again = grads_copy(m);
     g_assert_true(memcmp(again, got2, off * sizeof *got2) == 0);
@@ -527,10 +535,7 @@ static void test_batch_ctc(void)
     /* CTC samples only: no decoder rows at all */
     dv_tsample only[2] = { s[0], s[3] };
     want = one_by_one(m, only, 2, &want_loss, &want_counted);
-    batch_grads(m, ws1, only, 2, &one, &loss, &counted);
-    g_assert_cmpfloat(fabs(loss - want_loss), <=, 1e-5 * want_loss);
-    got1 = grads_copy(m);
-    grads_near(m, got1, want);
+    got1 = batch_near(m, ws1, only, 2, &one, want, want_loss, &counted, NULL);
     g_assert_cmpint(counted, ==, 3 + 4);
     g_free(want), g_free(got1);
     dv_tws_free(ws1);
