@@ -27,6 +27,9 @@
 typedef struct tb_opts {
     const char *config, *tokenizer, *dump, *torch;
     int batch, threads, text, steps, stage, json;
+    int per_pass;            /* the whole batch one stack, every pass split over the threads */
+    int ctc;                 /* --objective ctc: each sample's answer read off the columns */
+    int image_token;         /* -1: the tokenizer's image placeholder */
     long seed;
 } tb_opts;
 
@@ -51,24 +54,29 @@ typedef struct tb_result {
     double phase_s[PH_ALL];   /* mean over the timed steps */
     double torch_step_s, torch_loss0;
     long n_params;
+    int image_id;            /* the image placeholder the samples use */
 } tb_result;
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: docvl-train-bench --config CONFIG.json --tokenizer DIR [--batch N] "
-                    "[--threads N] [--text N] [--steps N] [--stage 1|2|3] [--seed N] "
+    fprintf(stderr, "usage: docvl-train-bench --config CONFIG.json (--tokenizer DIR | "
+                    "--image-token ID) [--batch N] [--threads N] [--text N] [--steps N] "
+                    "[--stage 1|2|3] [--seed N] [--per-pass] [--objective next-token|ctc] "
                     "[--dump DIR] [--torch SCRIPT] [--json]\n");
     return 2;
 }
 
 static int parse_args(int argc, char **argv, tb_opts *o)
 {
-    *o = (tb_opts){ .batch = 4, .threads = 2, .text = 64, .steps = 3, .stage = 3, .seed = 1 };
+    *o = (tb_opts){ .batch = 4, .threads = 2, .text = 64, .steps = 3, .stage = 3, .seed = 1,
+                    .image_token = -1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
         if (!strcmp(a, "--json"))
             o->json = 1, takes = 0;
+        else if (!strcmp(a, "--per-pass"))
+            o->per_pass = 1, takes = 0;
         else if (!v)
             return -1;
         else if (!strcmp(a, "--config"))
@@ -89,14 +97,18 @@ static int parse_args(int argc, char **argv, tb_opts *o)
             o->steps = atoi(v);
         else if (!strcmp(a, "--stage"))
             o->stage = atoi(v);
+        else if (!strcmp(a, "--image-token"))
+            o->image_token = atoi(v);
         else if (!strcmp(a, "--seed"))
             o->seed = atol(v);
+        else if (!strcmp(a, "--objective") && (!strcmp(v, "ctc") || !strcmp(v, "next-token")))
+            o->ctc = !strcmp(v, "ctc");
         else
             return -1;
         i += takes;
     }
-    if (!o->config || !o->tokenizer || o->batch < 1 || o->threads < 1 || o->text < 8 ||
-        o->steps < 1)
+    if (!o->config || (!o->tokenizer && o->image_token < 0) || o->batch < 1 || o->threads < 1 ||
+        o->text < 8 || o->steps < 1 || (o->ctc && o->torch))
         return -1;
     return 0;
 }
@@ -126,12 +138,15 @@ static double decoder_flop(const dv_lm_cfg *l, double T)
     return l->layers * layer + 2 * T * H * l->vocab;
 }
 
+/* A CTC sample's decoder work: its frames (the grid's columns) through the
+ * output layer. */
 static double step_flop(const dv_config *c, const tb_batch *b)
 {
     double f = 0, ntok = dv_config_image_tokens(c);
+    double frames = 2.0 * dv_siglip_grid_w(&c->siglip) * c->lm.hidden * c->lm.vocab;
     for (int k = 0; k < b->n; k++)
         f += b->s[k].n_images * (vit_flop(&c->siglip) + aligner_flop(c, ntok)) +
-             decoder_flop(&c->lm, b->s[k].n_tokens);
+             (b->s[k].ctc_target ? frames : decoder_flop(&c->lm, b->s[k].n_tokens));
     return 3 * f;
 }
 
@@ -177,6 +192,12 @@ static int make_batch(const dv_config *c, int32_t image_id, const tb_opts *o, dv
             px[i] = (float)(dv_rng_next(r) >> 40) / 16777216.0f;
         b->s[k] = (dv_tsample){ .n_images = 1, .pixels = px, .n_tokens = T, .ids = ids,
                                 .labels = lab };
+        if (o->ctc) {   /* 1 to 12 of the tokens after the image, as the warm-up's lines */
+            int L = 1 + k % 12, cols = dv_siglip_grid_w(&c->siglip) / 2, after = T - 8 - ntok;
+            L = L < cols ? L : cols;
+            b->s[k].ctc_target = ids + 8 + ntok;
+            b->s[k].n_ctc_target = L < after ? L : after;
+        }
         b->tokens += T;
     }
     return 0;
@@ -278,12 +299,13 @@ static int open_model(tb_run *r, dv_err *e)
                      r->o->config);
     if (!rc)
         rc = dv_tmodel_init_random(&cfg, (uint64_t)r->o->seed, &r->m, e);
-    if (!rc) {
+    r->image_id = r->o->image_token;
+    if (!rc && r->image_id < 0) {
         tj = g_build_filename(r->o->tokenizer, "tokenizer.json", NULL);
         rc = dv_tokenizer_open(tj, &tok, e);
         g_free(tj);
     }
-    if (!rc) {
+    if (!rc && tok) {
         r->image_id = dv_tokenizer_token_id(tok, cfg.proc.image_tag);
         dv_tokenizer_free(tok);
         if (r->image_id < 0)
@@ -344,11 +366,12 @@ static int time_steps(tb_run *r, tb_result *res, const char *dump, dv_err *e)
  * step_s and loss0. */
 static int run_torch(const tb_opts *o, const char *dir, tb_result *res, dv_err *e)
 {
-    char threads[16], steps[16];
+    char threads[16], steps[16], image[16];
     snprintf(threads, sizeof threads, "%d", o->threads);
     snprintf(steps, sizeof steps, "%d", o->steps);
+    snprintf(image, sizeof image, "%d", res->image_id);
     char *argv[] = { (char *)o->torch, (char *)dir, "--threads", threads, "--steps",
-                     steps, NULL };
+                     steps, "--image-token", image, NULL };
     char *out = NULL;
     int status = 0;
     GError *ge = NULL;
@@ -382,8 +405,9 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
     double gfs = r->gflop / r->step_s;
     printf("machine: sgemm %.1f GFLOP/s on %d threads (best of the runs before and after), "
            "OpenBLAS %s kernels\n", r->sgemm_gflops, o->threads, openblas_get_corename());
-    printf("model: %.2f M parameters, batch %d, %ld tokens per step\n", r->n_params / 1e6,
-           o->batch, tokens);
+    printf("model: %.2f M parameters, batch %d, %ld tokens per step%s%s\n", r->n_params / 1e6,
+           o->batch, tokens, o->ctc ? ", CTC objective" : "",
+           o->per_pass ? " (one stack, every pass split over the threads)" : "");
     printf("step: %.3f s median of %d (best %.3f): %.2f samples/s, %.0f tokens/s\n", r->step_s,
            o->steps, r->step_best_s, o->batch / r->step_s, tokens / r->step_s);
     printf("work: %.1f GFLOP per step (forward x 3): %.1f GFLOP/s, %.0f%% of sgemm\n", r->gflop,
@@ -404,11 +428,11 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
 static void print_json(const tb_opts *o, const tb_result *r, long tokens)
 {
     double gfs = r->gflop / r->step_s;
-    printf("{\"openblas_core\": \"%s\", \"threads\": %d, \"batch\": %d, \"params\": %ld, \"tokens_per_step\": %ld, "
+    printf("{\"openblas_core\": \"%s\", \"threads\": %d, \"per_pass\": %d, \"batch\": %d, \"params\": %ld, \"tokens_per_step\": %ld, "
            "\"sgemm_gflops\": %.2f, \"step_s\": %.4f, \"step_best_s\": %.4f, "
            "\"samples_per_s\": %.3f, \"tokens_per_s\": %.1f, \"gflop_per_step\": %.3f, "
            "\"gflops\": %.2f, \"frac_sgemm\": %.3f, \"loss0\": %.6f, \"peak_rss_gb\": %.3f",
-           openblas_get_corename(), o->threads, o->batch, r->n_params, tokens, r->sgemm_gflops, r->step_s,
+           openblas_get_corename(), o->threads, o->per_pass, o->batch, r->n_params, tokens, r->sgemm_gflops, r->step_s,
            r->step_best_s, o->batch / r->step_s, tokens / r->step_s, r->gflop, gfs,
            gfs / r->sgemm_gflops, r->loss0, r->peak_rss_gb);
     printf(", \"sgemm_gflops_cpu\": %.2f, \"step_cpu_s\": %.4f, \"frac_sgemm_cpu\": %.3f",
@@ -440,7 +464,7 @@ static int bench(const tb_opts *o, dv_err *e)
     if (!rc)
         rc = dv_pool_new(o->threads, &pool, e);
     if (!rc)
-        rc = dv_tws_new(r.m, o->threads, &r.ws, e);
+        rc = dv_tws_new(r.m, o->per_pass ? 1 : o->threads, &r.ws, e);
     if (!rc && o->torch && !dump) {
         GError *ge = NULL;
         if (!(tmp = g_dir_make_tmp("docvl-train-bench-XXXXXX", &ge))) {
@@ -455,6 +479,7 @@ static int bench(const tb_opts *o, dv_err *e)
     r.opt.pool = pool;
     dv_rng_seed(&r.rng, (uint64_t)o->seed);
     res.n_params = count_params(r.m);
+    res.image_id = r.image_id;
     res.sgemm_gflops = bench_sgemm_gflops(o->threads);
     res.sgemm_gflops_cpu = bench_sgemm_gflops_cpu();
     rc = time_steps(&r, &res, dump, e);

@@ -39,10 +39,16 @@ def read_safetensors(path):
     return out
 
 
+def hw(image_size):
+    """config.json's image_size: a side, or [height, width] (line models)."""
+    return (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+
+
 def read_batch(path, image_size):
-    """i32 n, then per sample: i32 T, T i32 ids, T i32 labels, f32 pixels [3, S, S]."""
+    """i32 n, then per sample: i32 T, T i32 ids, T i32 labels, f32 pixels [3, H, W]."""
     raw = open(path, "rb").read()
-    per = 3 * image_size * image_size
+    h, w = hw(image_size)
+    per = 3 * h * w
     (n,) = struct.unpack_from("<i", raw, 0)
     off, out = 4, []
     for _ in range(n):
@@ -71,10 +77,10 @@ class Model(torch.nn.Module):
 
     def vision(self, px):
         vp, pre = self.vp, "vision_model.vision_tower."
-        s = vp["image_size"]
+        h, w = hw(vp["image_size"])
         mean = torch.tensor(vp["pixel_mean"]).view(1, 3, 1, 1)
         std = torch.tensor(vp["pixel_std"]).view(1, 3, 1, 1)
-        x = (px.view(-1, 3, s, s) - mean) / std
+        x = (px.view(-1, 3, h, w) - mean) / std
         x = F.conv2d(x, self.p(pre + "patch_embed.proj.weight"), self.p(pre + "patch_embed.proj.bias"),
                      stride=vp["patch_size"])
         x = x.flatten(2).transpose(1, 2) + self.p(pre + "pos_embed")
@@ -157,13 +163,16 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--image-token", type=int, default=-1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = json.load(open(f"{a.dir}/config.json"))
     proc = json.load(open(f"{a.dir}/processor_config.json"))
-    tok = json.load(open(f"{a.dir}/tokenizer.json"))
-    image_tag = proc.get("image_tag", "<image_placeholder>")
-    image_id = next(t["id"] for t in tok["added_tokens"] if t["content"] == image_tag)
+    image_id = a.image_token
+    if image_id < 0:
+        tok = json.load(open(f"{a.dir}/tokenizer.json"))
+        image_tag = proc.get("image_tag", "<image_placeholder>")
+        image_id = next(t["id"] for t in tok["added_tokens"] if t["content"] == image_tag)
     model = Model(cfg, read_safetensors(f"{a.dir}/model.safetensors"))
     batch = read_batch(f"{a.dir}/batch.bin", cfg["vision_config"]["params"]["image_size"])
     T = max(len(ids) for ids, _, _ in batch)

@@ -8,7 +8,12 @@
 /* The job is published under the mutex with a new generation number; each
  * worker runs its part once per generation and the last one to finish wakes
  * the caller. Condition variables, no spinning: a spinning worker would steal
- * a core from OpenBLAS between our products. */
+ * a core from OpenBLAS between our products. A job of chunks taken as
+ * threads come (dv_pool_for_parts) is "open": once the caller has seen every
+ * chunk taken it closes it and waits only for the workers already inside;
+ * one the OS has not woken yet skips the job instead of holding up the
+ * caller (on a machine shared with other work, a wake-up can take
+ * milliseconds, and a training step runs hundreds of such jobs). */
 struct dv_pool {
     pthread_mutex_t mu;
     pthread_cond_t work, done;
@@ -16,6 +21,9 @@ struct dv_pool {
     int n_threads, started;
     unsigned long gen;
     int pending, stop;
+    int open_job;            /* the job is open (may be skipped by late workers) */
+    unsigned long open_gen;  /* generation of the open job; 0 once closed */
+    int active;              /* workers inside the open job */
     dv_pool_fn fn;
     void *arg;
     float **scratch;       /* per part, see dv_pool_scratch */
@@ -41,12 +49,16 @@ static void *worker(void *v)
         if (p->stop)
             break;
         seen = p->gen;
+        int open = p->open_job;
+        if (open && p->open_gen != seen)
+            continue;   /* closed before this thread woke: nothing left to take */
+        p->active += open;
         dv_pool_fn fn = p->fn;
         void *arg = p->arg;
         pthread_mutex_unlock(&p->mu);
         fn(arg, index, p->n_threads);
         pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
+        if (open ? --p->active == 0 : --p->pending == 0)
             pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
@@ -123,24 +135,34 @@ void dv_pool_free(dv_pool *p)
 
 int dv_pool_threads(const dv_pool *p) { return p ? p->n_threads : 1; }
 
+/* open: fn's parts may be skipped (their work is taken by whoever comes). */
+static void run_job(dv_pool *p, dv_pool_fn fn, void *arg, int open)
+{
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->gen++;
+    p->open_job = open;
+    p->open_gen = open ? p->gen : 0;
+    p->active = 0;
+    p->pending = open ? 0 : p->n_threads - 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    fn(arg, 0, p->n_threads);
+    pthread_mutex_lock(&p->mu);
+    p->open_gen = 0;
+    while (p->pending > 0 || p->active > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
 void dv_pool_run(dv_pool *p, dv_pool_fn fn, void *arg)
 {
     if (!p || p->n_threads == 1) {
         fn(arg, 0, 1);
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->arg = arg;
-    p->pending = p->n_threads - 1;
-    p->gen++;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    fn(arg, 0, p->n_threads);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    run_job(p, fn, arg, 0);
 }
 
 void dv_pool_range(int n, int align, int part, int n_parts, int *lo, int *hi)
@@ -199,7 +221,7 @@ void dv_pool_for_parts(dv_pool *p, int n, int grain, dv_pool_chunk_fn fn, void *
     }
     for_job j = { .n = n, .grain = grain, .fn = fn, .arg = arg };
     atomic_init(&j.next, 0);
-    dv_pool_run(p, for_part, &j);
+    run_job(p, for_part, &j, 1);
 }
 
 typedef struct range_job {

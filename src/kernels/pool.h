@@ -28,7 +28,8 @@ void dv_pool_run(dv_pool *p, dv_pool_fn fn, void *arg);
 
 /* Runs fn(arg, lo, hi) over [0, n) in chunks of `grain` items, threads taking
  * the next chunk as they finish the last: a thread that the OS preempts
- * (two cores shared with other work) delays one chunk, not a fixed half. */
+ * (two cores shared with other work) delays one chunk, not a fixed half, and
+ * one it has not woken by the time every chunk is taken is not waited for. */
 typedef void (*dv_pool_range_fn)(void *arg, int lo, int hi);
 void dv_pool_for(dv_pool *p, int n, int grain, dv_pool_range_fn fn, void *arg);
 

@@ -4,12 +4,24 @@
 
 #include "kernels/vmath.h"
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Query rows per block: 64 rows x 4096 keys of scores (SAM's global
- * attention at full size) is 1 MiB, two such blocks in the backward. */
-#define BQ 64
+/* Query rows per block: as many as keep a block of scores within 1 MiB
+ * (64 rows x 4096 keys: SAM's global attention at full size; a 256-token
+ * tower's whole attention), two such blocks in the backward; fewer products
+ * of more rows each run nearer sgemm's speed. Causal attention keeps 64-row
+ * blocks: a block computes the scores up to its last row, so larger blocks
+ * would compute more of the masked half. */
+#define BLOCK_FLOATS (64 * 4096)
+#define BQ_CAUSAL 64
+
+static int block_rows(const tg_attn *a)
+{
+    int rows = a->causal ? BQ_CAUSAL : BLOCK_FLOATS / a->n;
+    return rows < BQ_CAUSAL ? BQ_CAUSAL : rows > a->n ? a->n : rows;
+}
 
 static int check(const tg_attn *a, dv_err *e)
 {
@@ -56,14 +68,15 @@ int tg_attn_fwd(const tg_attn *a, dv_err *e)
     int rc = check(a, e);
     if (rc)
         return rc;
-    float *s = malloc((size_t)BQ * a->n * sizeof *s);
+    int bq = block_rows(a);
+    float *s = malloc((size_t)bq * a->n * sizeof *s);
     if (!s)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n);
     int hd = a->head_dim;
     for (int h = 0; h < a->n_heads; h++) {
         int kvh = h / (a->n_heads / a->n_kv_heads);
-        for (int q0 = 0; q0 < a->n; q0 += BQ) {
-            int nq = a->n - q0 < BQ ? a->n - q0 : BQ, nk = key_end(a, q0, nq);
+        for (int q0 = 0; q0 < a->n; q0 += bq) {
+            int nq = a->n - q0 < bq ? a->n - q0 : bq, nk = key_end(a, q0, nq);
             scores(a, h, q0, nq, nk, s);
             for (int i = 0; i < nq; i++) {
                 float *row = s + (size_t)i * nk, mx = dv_vmax(row, (size_t)nk);
@@ -145,13 +158,46 @@ int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e)
     int rc = check(a, e);
     if (rc)
         return rc;
-    float *p = malloc((size_t)2 * BQ * a->n * sizeof *p);
+    int bq = block_rows(a);
+    float *p = malloc((size_t)2 * bq * a->n * sizeof *p);
     if (!p)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention gradients over %d keys",
                        a->n);
     for (int h = 0; h < a->n_heads; h++)
-        for (int q0 = 0; q0 < a->n; q0 += BQ)
-            block_bwd(a, g, h, q0, a->n - q0 < BQ ? a->n - q0 : BQ, p, p + (size_t)BQ * a->n);
+        for (int q0 = 0; q0 < a->n; q0 += bq)
+            block_bwd(a, g, h, q0, a->n - q0 < bq ? a->n - q0 : bq, p, p + (size_t)bq * a->n);
     free(p);
     return DOCVL_OK;
+}
+
+typedef struct many_job {
+    const tg_attn *a;
+    const tg_attn_grads *g;
+    atomic_int failed;
+} many_job;
+
+static void many_chunk(void *arg, int part, int lo, int hi)
+{
+    (void)part;
+    many_job *j = arg;
+    for (int i = lo; i < hi; i++) {
+        dv_err e = { 0 };   /* the arguments were checked: only memory can fail */
+        if (j->g ? tg_attn_bwd(&j->a[i], &j->g[i], &e) : tg_attn_fwd(&j->a[i], &e))
+            atomic_store(&j->failed, 1);
+    }
+}
+
+int tg_attn_many(dv_pool *tp, const tg_attn *a, const tg_attn_grads *g, int count, dv_err *e)
+{
+    for (int i = 0; i < count; i++) {
+        int rc = check(&a[i], e);
+        if (rc)
+            return rc;
+    }
+    many_job j = { .a = a, .g = g };
+    atomic_init(&j.failed, 0);
+    dv_pool_for_parts(tp, count, 1, many_chunk, &j);
+    return atomic_load(&j.failed)
+               ? dv_fail(e, DOCVL_ENOMEM, "out of memory for attention over %d keys", a->n)
+               : DOCVL_OK;
 }

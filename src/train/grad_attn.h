@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "base/error.h"
+#include "kernels/pool.h"
 
 typedef struct tg_attn {
     int n, n_heads, n_kv_heads, head_dim;   /* n queries = n keys (one sequence) */
@@ -40,5 +41,10 @@ typedef struct tg_attn_grads {
 } tg_attn_grads;
 
 int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e);
+
+/* count independent attentions (sequences, heads) split over tp (NULL:
+ * one after another): the forward pass when g is NULL, else the backward
+ * with g[i] for a[i]. Their outputs and gradients must not overlap. */
+int tg_attn_many(dv_pool *tp, const tg_attn *a, const tg_attn_grads *g, int count, dv_err *e);
 
 #endif

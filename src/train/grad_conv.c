@@ -97,8 +97,10 @@ int tg_conv_bwd(const tg_conv *c, const float *x, int h, int w, const float *wt,
     return DOCVL_OK;
 }
 
-static float *patch_cols(const tg_conv *c, const float *img, int h, int w, const float *mean,
-                         const float *std, dv_err *e)
+/* The patches of `count` images [count, cin, h, w], normalized, as rows
+ * [count * (h / k) * (w / k), cin * k * k]. */
+static float *patch_cols(const tg_conv *c, const float *img, int count, int h, int w,
+                         const float *mean, const float *std, dv_err *e)
 {
     int k = c->k, gh = h / k, gw = w / k;
     if (c->stride != k || c->pad || h % k || w % k) {
@@ -107,46 +109,64 @@ static float *patch_cols(const tg_conv *c, const float *img, int h, int w, const
         return NULL;
     }
     size_t K = (size_t)c->cin * k * k;
-    float *col = malloc((size_t)gh * gw * K * sizeof *col);
+    float *col = malloc((size_t)count * gh * gw * K * sizeof *col);
     if (!col) {
-        dv_fail(e, DOCVL_ENOMEM, "out of memory for patch columns of a %dx%d image", w, h);
+        dv_fail(e, DOCVL_ENOMEM, "out of memory for patch columns of %d %dx%d images", count, w,
+                h);
         return NULL;
     }
-    for (int py = 0; py < gh; py++)
-        for (int px = 0; px < gw; px++) {
-            float *dst = col + ((size_t)py * gw + px) * K;
-            for (int ci = 0; ci < c->cin; ci++) {
-                float m = mean ? mean[ci] : 0.0f, s = std ? std[ci] : 1.0f;
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++)
-                        dst[((size_t)ci * k + ky) * k + kx] =
-                            (img[((size_t)ci * h + py * k + ky) * w + px * k + kx] - m) / s;
+    for (int i = 0; i < count; i++)
+        for (int py = 0; py < gh; py++)
+            for (int px = 0; px < gw; px++) {
+                float *dst = col + (((size_t)i * gh + py) * gw + px) * K;
+                const float *src = img + (size_t)i * c->cin * h * w;
+                for (int ci = 0; ci < c->cin; ci++) {
+                    float m = mean ? mean[ci] : 0.0f, s = std ? std[ci] : 1.0f;
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++)
+                            dst[((size_t)ci * k + ky) * k + kx] =
+                                (src[((size_t)ci * h + py * k + ky) * w + px * k + kx] - m) / s;
+                }
             }
-        }
     return col;
+}
+
+int tg_patch_fwd_many(dv_pool *tp, const tg_conv *c, const float *img, int count, int h, int w,
+                      const float *mean, const float *std, const float *wt, const float *b,
+                      float *y, dv_err *e)
+{
+    float *col = patch_cols(c, img, count, h, w, mean, std, e);
+    if (!col)
+        return e->code;
+    tg_linear_fwd_mt(tp, col, wt, b, count * (h / c->k) * (w / c->k), c->cin * c->k * c->k,
+                     c->cout, y);
+    free(col);
+    return DOCVL_OK;
+}
+
+int tg_patch_bwd_many(dv_pool *tp, const tg_conv *c, const float *img, int count, int h, int w,
+                      const float *mean, const float *std, const float *dy, float *dw,
+                      float *db, dv_err *e)
+{
+    float *col = patch_cols(c, img, count, h, w, mean, std, e);
+    if (!col)
+        return e->code;
+    tg_linear_bwd_mt(tp, dy, col, NULL, count * (h / c->k) * (w / c->k), c->cin * c->k * c->k,
+                     c->cout, NULL, dw, db);
+    free(col);
+    return DOCVL_OK;
 }
 
 int tg_patch_fwd(const tg_conv *c, const float *img, int h, int w, const float *mean,
                  const float *std, const float *wt, const float *b, float *y, dv_err *e)
 {
-    float *col = patch_cols(c, img, h, w, mean, std, e);
-    if (!col)
-        return e->code;
-    tg_linear_fwd(col, wt, b, (h / c->k) * (w / c->k), c->cin * c->k * c->k, c->cout, y);
-    free(col);
-    return DOCVL_OK;
+    return tg_patch_fwd_many(NULL, c, img, 1, h, w, mean, std, wt, b, y, e);
 }
 
 int tg_patch_bwd(const tg_conv *c, const float *img, int h, int w, const float *mean,
                  const float *std, const float *dy, float *dw, float *db, dv_err *e)
 {
-    float *col = patch_cols(c, img, h, w, mean, std, e);
-    if (!col)
-        return e->code;
-    tg_linear_bwd(dy, col, NULL, (h / c->k) * (w / c->k), c->cin * c->k * c->k, c->cout, NULL,
-                  dw, db);
-    free(col);
-    return DOCVL_OK;
+    return tg_patch_bwd_many(NULL, c, img, 1, h, w, mean, std, dy, dw, db, e);
 }
 
 /* Source coordinate of output index o under align_corners=False. */

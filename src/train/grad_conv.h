@@ -5,6 +5,7 @@
 #define DV_GRAD_CONV_H
 
 #include "base/error.h"
+#include "kernels/pool.h"
 
 typedef struct tg_conv {
     int cin, cout, k, stride, pad;
@@ -25,6 +26,14 @@ int tg_patch_fwd(const tg_conv *c, const float *img, int h, int w, const float *
 /* Weight and bias gradients only: pixels are data, never trained. */
 int tg_patch_bwd(const tg_conv *c, const float *img, int h, int w, const float *mean,
                  const float *std, const float *dy, float *dw, float *db, dv_err *e);
+/* The same over `count` images one after another (rows image by image),
+ * the product split over tp (grad_ops.h's *_mt). */
+int tg_patch_fwd_many(dv_pool *tp, const tg_conv *c, const float *img, int count, int h, int w,
+                      const float *mean, const float *std, const float *wt, const float *b,
+                      float *y, dv_err *e);
+int tg_patch_bwd_many(dv_pool *tp, const tg_conv *c, const float *img, int count, int h, int w,
+                      const float *mean, const float *std, const float *dy, float *dw,
+                      float *db, dv_err *e);
 
 /* F.interpolate(bilinear, align_corners=False) [sh, sw, c] -> [dh, dw, c],
  * the inference resize's arithmetic; backward adds each output's gradient to

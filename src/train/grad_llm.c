@@ -12,32 +12,65 @@ static int alloc_layer(const dv_lm_cfg *c, int n, tg_layer_act *A, tg_pool *pool
 {
     size_t N = (size_t)n, H = (size_t)c->hidden, F = (size_t)c->intermediate;
     size_t kv = (size_t)c->kv_heads * c->head_dim;
-    A->x_in = tg_alloc(pool, N * H);
-    A->rs1 = tg_alloc(pool, N);
-    A->xn1 = tg_alloc(pool, N * H);
-    A->q = tg_alloc(pool, N * H);
-    A->k = tg_alloc(pool, N * kv);
-    A->v = tg_alloc(pool, N * kv);
-    A->lse = tg_alloc(pool, (size_t)c->heads * N);
-    A->att = tg_alloc(pool, N * H);
-    A->x_mid = tg_alloc(pool, N * H);
-    A->rs2 = tg_alloc(pool, N);
-    A->xn2 = tg_alloc(pool, N * H);
-    A->gate = tg_alloc(pool, N * F);
-    A->up = tg_alloc(pool, N * F);
-    A->hm = tg_alloc(pool, N * F);
+    A->x_in = tg_alloc_raw(pool, N * H);
+    A->rs1 = tg_alloc_raw(pool, N);
+    A->xn1 = tg_alloc_raw(pool, N * H);
+    A->q = tg_alloc_raw(pool, N * H);
+    A->k = tg_alloc_raw(pool, N * kv);
+    A->v = tg_alloc_raw(pool, N * kv);
+    A->lse = tg_alloc_raw(pool, (size_t)c->heads * N);
+    A->att = tg_alloc_raw(pool, N * H);
+    A->x_mid = tg_alloc_raw(pool, N * H);
+    A->rs2 = tg_alloc_raw(pool, N);
+    A->xn2 = tg_alloc_raw(pool, N * H);
+    A->gate = tg_alloc_raw(pool, N * F);
+    A->up = tg_alloc_raw(pool, N * F);
+    A->hm = tg_alloc_raw(pool, N * F);
     return pool->failed;
 }
 
-static tg_attn layer_attn(const dv_lm_cfg *c, const tg_layer_act *A, int n)
+/* The attention of sequence i's rows, kv head g and the query heads that
+ * share it (the items of one layer's attention: they never overlap). */
+static tg_attn seq_attn(const dv_lm_cfg *c, const tg_llm_act *act, const tg_layer_act *A, int i,
+                        int g)
 {
-    size_t kv = (size_t)c->kv_heads * c->head_dim;
-    return (tg_attn){ .n = n, .n_heads = c->heads, .n_kv_heads = c->kv_heads,
-                      .head_dim = c->head_dim, .q = A->q, .k = A->k, .v = A->v,
-                      .q_stride = (size_t)c->hidden, .k_stride = kv, .v_stride = kv,
-                      .out = A->att, .out_stride = (size_t)c->hidden,
-                      .scale = (float)(1.0 / sqrt((double)c->head_dim)), .causal = 1,
-                      .lse = A->lse };
+    size_t kv = (size_t)c->kv_heads * c->head_dim, H = (size_t)c->hidden;
+    size_t r0 = (size_t)act->seq[i], len = (size_t)act->seq[i + 1] - r0;
+    int group = c->heads / c->kv_heads;
+    size_t qcol = (size_t)g * group * c->head_dim, kcol = (size_t)g * c->head_dim;
+    return (tg_attn){ .n = (int)len, .n_heads = group, .n_kv_heads = 1,
+                      .head_dim = c->head_dim, .q = A->q + r0 * H + qcol,
+                      .k = A->k + r0 * kv + kcol, .v = A->v + r0 * kv + kcol, .q_stride = H,
+                      .k_stride = kv, .v_stride = kv, .out = A->att + r0 * H + qcol,
+                      .out_stride = H, .scale = (float)(1.0 / sqrt((double)c->head_dim)),
+                      .causal = 1, .lse = A->lse + r0 * c->heads + (size_t)g * group * len };
+}
+
+/* Every sequence's attention, split over the pool: forward when dq is
+ * NULL, else backward from datt into dq, dk, dv (laid out as q, k, v). */
+static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act *A,
+                      const float *datt, float *dq, float *dk, float *dv, dv_err *e)
+{
+    const dv_lm_cfg *c = &m->c;
+    int count = act->nseq * c->kv_heads;
+    tg_attn *at = malloc((size_t)count * sizeof *at);
+    tg_attn_grads *g = dq ? malloc((size_t)count * sizeof *g) : NULL;
+    if (!at || (dq && !g)) {
+        free(at), free(g);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the decoder's attention");
+    }
+    for (int i = 0; i < count; i++) {
+        at[i] = seq_attn(c, act, A, i / c->kv_heads, i % c->kv_heads);
+        if (!g)
+            continue;
+        /* the gradients sit where the values do in their own buffers */
+        g[i] = (tg_attn_grads){ .dout = datt + (at[i].out - A->att),
+                                .dout_stride = at[i].out_stride, .dq = dq + (at[i].q - A->q),
+                                .dk = dk + (at[i].k - A->k), .dv = dv + (at[i].v - A->v) };
+    }
+    int rc = tg_attn_many(m->tp, at, g, count, e);
+    free(at), free(g);
+    return rc;
 }
 
 static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, tg_layer_act *A,
@@ -45,28 +78,27 @@ static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, 
 {
     const dv_lm_cfg *c = &m->c;
     int n = act->n, H = c->hidden, F = c->intermediate, kv = c->kv_heads * c->head_dim;
-    memcpy(A->x_in, x, (size_t)n * H * sizeof *x);
-    tg_rmsnorm_fwd(x, A->xn1, n, H, L->attn_norm.w, c->rms_eps, A->rs1);
-    tg_linear_fwd(A->xn1, L->q.w, NULL, n, H, H, A->q);
-    tg_linear_fwd(A->xn1, L->k.w, NULL, n, H, kv, A->k);
-    tg_linear_fwd(A->xn1, L->v.w, NULL, n, H, kv, A->v);
+    size_t NH = (size_t)n * H;
+    dv_pool *tp = m->tp;
+    memcpy(A->x_in, x, NH * sizeof *x);
+    tg_rmsnorm_fwd_mt(tp, x, A->xn1, n, H, L->attn_norm.w, c->rms_eps, A->rs1);
+    tg_linear_fwd_mt(tp, A->xn1, L->q.w, NULL, n, H, H, A->q);
+    tg_linear_fwd_mt(tp, A->xn1, L->k.w, NULL, n, H, kv, A->k);
+    tg_linear_fwd_mt(tp, A->xn1, L->v.w, NULL, n, H, kv, A->v);
     tg_rope_apply(A->q, n, c->heads, c->head_dim, (size_t)H, act->cosv, act->sinv, 0);
     tg_rope_apply(A->k, n, c->kv_heads, c->head_dim, (size_t)kv, act->cosv, act->sinv, 0);
-    tg_attn at = layer_attn(c, A, n);
-    int rc = tg_attn_fwd(&at, e);
+    int rc = layer_attn(m, act, A, NULL, NULL, NULL, NULL, e);
     if (rc)
         return rc;
-    tg_linear_fwd(A->att, L->o.w, NULL, n, H, H, tmp);
-    for (size_t i = 0; i < (size_t)n * H; i++)
-        x[i] += tmp[i];
-    memcpy(A->x_mid, x, (size_t)n * H * sizeof *x);
-    tg_rmsnorm_fwd(x, A->xn2, n, H, L->mlp_norm.w, c->rms_eps, A->rs2);
-    tg_linear_fwd(A->xn2, L->gate.w, NULL, n, H, F, A->gate);
-    tg_linear_fwd(A->xn2, L->up.w, NULL, n, H, F, A->up);
-    tg_silu_mul_fwd(A->gate, A->up, A->hm, (size_t)n * F);
-    tg_linear_fwd(A->hm, L->down.w, NULL, n, F, H, tmp);
-    for (size_t i = 0; i < (size_t)n * H; i++)
-        x[i] += tmp[i];
+    tg_linear_fwd_mt(tp, A->att, L->o.w, NULL, n, H, H, tmp);
+    tg_add_mt(tp, x, tmp, NH);
+    memcpy(A->x_mid, x, NH * sizeof *x);
+    tg_rmsnorm_fwd_mt(tp, x, A->xn2, n, H, L->mlp_norm.w, c->rms_eps, A->rs2);
+    tg_linear_fwd_mt(tp, A->xn2, L->gate.w, NULL, n, H, F, A->gate);
+    tg_linear_fwd_mt(tp, A->xn2, L->up.w, NULL, n, H, F, A->up);
+    tg_silu_mul_fwd_mt(tp, A->gate, A->up, A->hm, (size_t)n * F);
+    tg_linear_fwd_mt(tp, A->hm, L->down.w, NULL, n, F, H, tmp);
+    tg_add_mt(tp, x, tmp, NH);
     return DOCVL_OK;
 }
 
@@ -90,29 +122,55 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
 {
     const dv_lm_cfg *c = &m->c;
     size_t H = (size_t)c->hidden;
-    if (n > c->max_pos)
-        return dv_fail(e, DOCVL_ECONTEXT, "%d tokens exceed the context length %d", n, c->max_pos);
     act->n = n;
-    act->cosv = tg_alloc(pool, (size_t)n * c->head_dim / 2);
-    act->sinv = tg_alloc(pool, (size_t)n * c->head_dim / 2);
+    if (!act->nseq) {
+        act->seq = tg_alloc_bytes(pool, 2 * sizeof *act->seq);
+        if (act->seq) {
+            act->seq[1] = n;
+            act->nseq = 1;
+        }
+    }
+    act->cosv = tg_alloc_raw(pool, (size_t)n * c->head_dim / 2);
+    act->sinv = tg_alloc_raw(pool, (size_t)n * c->head_dim / 2);
     act->layers = keep ? tg_alloc_bytes(pool, (size_t)c->layers * sizeof *act->layers) : NULL;
-    act->x_last = tg_alloc(pool, (size_t)n * H);
-    act->rs = tg_alloc(pool, (size_t)n);
-    act->xn = tg_alloc(pool, (size_t)n * H);
-    float *tmp = tg_alloc(pool, (size_t)n * H);
+    act->x_last = tg_alloc_raw(pool, (size_t)n * H);
+    act->rs = tg_alloc_raw(pool, (size_t)n);
+    act->xn = tg_alloc_raw(pool, (size_t)n * H);
+    float *tmp = tg_alloc_raw(pool, (size_t)n * H);
     int rc = tg_pool_check(pool, "decoder activations", e);
     if (rc)
         return rc;
-    tg_rope_tables(0, n, c->head_dim, c->rope_theta, act->cosv, act->sinv);
+    for (int i = 0; i < act->nseq; i++)
+        if (act->seq[i + 1] - act->seq[i] > c->max_pos)
+            return dv_fail(e, DOCVL_ECONTEXT, "%d tokens exceed the context length %d",
+                           act->seq[i + 1] - act->seq[i], c->max_pos);
+    /* every sequence counts its positions from 0: the longest one's tables,
+     * copied to the others */
+    size_t half = (size_t)c->head_dim / 2;
+    int longest = 0;
+    for (int i = 0; i < act->nseq; i++)
+        longest = act->seq[i + 1] - act->seq[i] > act->seq[longest + 1] - act->seq[longest]
+                      ? i : longest;
+    float *cos0 = act->cosv + act->seq[longest] * half;
+    float *sin0 = act->sinv + act->seq[longest] * half;
+    tg_rope_tables(0, act->seq[longest + 1] - act->seq[longest], c->head_dim, c->rope_theta,
+                   cos0, sin0);
+    for (int i = 0; i < act->nseq; i++) {
+        size_t r0 = (size_t)act->seq[i] * half, len = (act->seq[i + 1] - act->seq[i]) * half;
+        if (i != longest) {
+            memcpy(act->cosv + r0, cos0, len * sizeof *cos0);
+            memcpy(act->sinv + r0, sin0, len * sizeof *sin0);
+        }
+    }
     memcpy(act->x_last, x_in, (size_t)n * H * sizeof *x_in);
     for (int l = 0; l < c->layers && !rc; l++)
         if ((rc = layer_fwd_opt(m, l, act, keep, act->x_last, tmp, pool, e)))
             dv_wrap(e, "decoder layer %d", l);
     if (rc)
         return rc;
-    tg_rmsnorm_fwd(act->x_last, act->xn, n, (int)H, m->norm.w, c->rms_eps, act->rs);
+    tg_rmsnorm_fwd_mt(m->tp, act->x_last, act->xn, n, (int)H, m->norm.w, c->rms_eps, act->rs);
     if (logits)
-        tg_linear_fwd(act->xn, m->head.w, NULL, n, (int)H, c->vocab, logits);
+        tg_linear_fwd_mt(m->tp, act->xn, m->head.w, NULL, n, (int)H, c->vocab, logits);
     return DOCVL_OK;
 }
 
@@ -128,34 +186,34 @@ static int layer_bwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act,
     const dv_lm_cfg *c = &m->c;
     int n = act->n, H = c->hidden, F = c->intermediate, kv = c->kv_heads * c->head_dim;
     size_t NH = (size_t)n * H, NF = (size_t)n * F, NK = (size_t)n * kv;
+    dv_pool *tp = m->tp;
     memset(s->dhm, 0, NF * sizeof(float));
     memset(s->dgate, 0, NF * sizeof(float));
     memset(s->dup, 0, NF * sizeof(float));
     memset(s->dxn, 0, NH * sizeof(float));
-    tg_linear_bwd(dx, A->hm, L->down.w, n, F, H, s->dhm, TG_G(L->down, wg), NULL);
-    tg_silu_mul_bwd(s->dhm, A->gate, A->up, s->dgate, s->dup, NF);
-    tg_linear_bwd(s->dgate, A->xn2, L->gate.w, n, H, F, s->dxn, TG_G(L->gate, wg), NULL);
-    tg_linear_bwd(s->dup, A->xn2, L->up.w, n, H, F, s->dxn, TG_G(L->up, wg), NULL);
-    tg_rmsnorm_bwd(s->dxn, A->x_mid, A->rs2, n, H, L->mlp_norm.w, dx, TG_G(L->mlp_norm, wg));
+    tg_linear_bwd_mt(tp, dx, A->hm, L->down.w, n, F, H, s->dhm, TG_G(L->down, wg), NULL);
+    tg_silu_mul_bwd_mt(tp, s->dhm, A->gate, A->up, s->dgate, s->dup, NF);
+    tg_linear_bwd_mt(tp, s->dgate, A->xn2, L->gate.w, n, H, F, s->dxn, TG_G(L->gate, wg), NULL);
+    tg_linear_bwd_mt(tp, s->dup, A->xn2, L->up.w, n, H, F, s->dxn, TG_G(L->up, wg), NULL);
+    tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_mid, A->rs2, n, H, L->mlp_norm.w, dx,
+                      TG_G(L->mlp_norm, wg));
 
     memset(s->datt, 0, NH * sizeof(float));
     memset(s->dq, 0, NH * sizeof(float));
     memset(s->dk, 0, NK * sizeof(float));
     memset(s->dv, 0, NK * sizeof(float));
-    tg_linear_bwd(dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
-    tg_attn at = layer_attn(c, A, n);
-    tg_attn_grads g = { .dout = s->datt, .dout_stride = (size_t)H, .dq = s->dq, .dk = s->dk,
-                        .dv = s->dv };
-    int rc = tg_attn_bwd(&at, &g, e);
+    tg_linear_bwd_mt(tp, dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
+    int rc = layer_attn(m, act, A, s->datt, s->dq, s->dk, s->dv, e);
     if (rc)
         return rc;
     tg_rope_apply(s->dq, n, c->heads, c->head_dim, (size_t)H, act->cosv, act->sinv, 1);
     tg_rope_apply(s->dk, n, c->kv_heads, c->head_dim, (size_t)kv, act->cosv, act->sinv, 1);
     memset(s->dxn, 0, NH * sizeof(float));
-    tg_linear_bwd(s->dq, A->xn1, L->q.w, n, H, H, s->dxn, TG_G(L->q, wg), NULL);
-    tg_linear_bwd(s->dk, A->xn1, L->k.w, n, H, kv, s->dxn, TG_G(L->k, wg), NULL);
-    tg_linear_bwd(s->dv, A->xn1, L->v.w, n, H, kv, s->dxn, TG_G(L->v, wg), NULL);
-    tg_rmsnorm_bwd(s->dxn, A->x_in, A->rs1, n, H, L->attn_norm.w, dx, TG_G(L->attn_norm, wg));
+    tg_linear_bwd_mt(tp, s->dq, A->xn1, L->q.w, n, H, H, s->dxn, TG_G(L->q, wg), NULL);
+    tg_linear_bwd_mt(tp, s->dk, A->xn1, L->k.w, n, H, kv, s->dxn, TG_G(L->k, wg), NULL);
+    tg_linear_bwd_mt(tp, s->dv, A->xn1, L->v.w, n, H, kv, s->dxn, TG_G(L->v, wg), NULL);
+    tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_in, A->rs1, n, H, L->attn_norm.w, dx,
+                      TG_G(L->attn_norm, wg));
     return DOCVL_OK;
 }
 
@@ -165,16 +223,19 @@ int tg_llm_bwd(const tg_llm *m, const tg_llm_act *act, const float *dlogits, flo
     const dv_lm_cfg *c = &m->c;
     size_t N = (size_t)act->n, H = (size_t)c->hidden, F = (size_t)c->intermediate;
     size_t kv = (size_t)c->kv_heads * c->head_dim;
-    llm_grads s = { tg_alloc(pool, N * F), tg_alloc(pool, N * F), tg_alloc(pool, N * F),
-                    tg_alloc(pool, N * H), tg_alloc(pool, N * H), tg_alloc(pool, N * H),
-                    tg_alloc(pool, N * kv), tg_alloc(pool, N * kv) };
+    /* each layer clears what it accumulates into; dxn starts zeroed for lm_head */
+    llm_grads s = { tg_alloc_raw(pool, N * F), tg_alloc_raw(pool, N * F),
+                    tg_alloc_raw(pool, N * F), tg_alloc(pool, N * H), tg_alloc_raw(pool, N * H),
+                    tg_alloc_raw(pool, N * H), tg_alloc_raw(pool, N * kv),
+                    tg_alloc_raw(pool, N * kv) };
     float *dx = tg_alloc(pool, N * H);
     int rc = tg_pool_check(pool, "decoder gradients", e);
     if (rc)
         return rc;
-    tg_linear_bwd(dlogits, act->xn, m->head.w, (int)N, (int)H, c->vocab, s.dxn,
-                  TG_G(m->head, wg), NULL);
-    tg_rmsnorm_bwd(s.dxn, act->x_last, act->rs, (int)N, (int)H, m->norm.w, dx, TG_G(m->norm, wg));
+    tg_linear_bwd_mt(m->tp, dlogits, act->xn, m->head.w, (int)N, (int)H, c->vocab, s.dxn,
+                     TG_G(m->head, wg), NULL);
+    tg_rmsnorm_bwd_mt(m->tp, s.dxn, act->x_last, act->rs, (int)N, (int)H, m->norm.w, dx,
+                      TG_G(m->norm, wg));
     for (int l = c->layers - 1; l >= 0 && !rc; l--)
         if ((rc = layer_bwd(m, &m->layers[l], act, &act->layers[l], dx, wg, &s, e)))
             dv_wrap(e, "decoder layer %d backward", l);

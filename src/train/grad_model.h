@@ -34,6 +34,8 @@ typedef struct tg_block {
 typedef struct tg_vit {
     int grid_h, grid_w, width, heads, mlp;
     int relpos;              /* SAM: decomposed relative positions */
+    int images;              /* images stacked one after another (0 or 1: one) */
+    dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
 } tg_vit;
 
 typedef struct tg_block_act {
@@ -51,9 +53,21 @@ int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *act
  * else as tg_block_fwd with kept in the step's pool. */
 int tg_block_fwd_opt(const tg_vit *v, const tg_block *b, float *x, tg_block_act *kept,
                      tg_pool *pool, dv_err *e);
-/* dx: on entry d(block output), on exit d(block input) (when need_dx). */
+/* A block backward pass's work buffers: a tower's blocks (of one
+ * geometry) can share one set, allocated from a step's pool. */
+typedef struct tg_block_work {
+    float *dh, *dpre, *dxn, *datt, *dattw, *dqkv, *dxw;
+} tg_block_work;
+int tg_block_work_alloc(const tg_vit *v, const tg_block *b, tg_block_work *w, tg_pool *pool,
+                        dv_err *e);
+
+/* dx: on entry d(block output), on exit d(block input) (when need_dx);
+ * the work buffers allocated and freed by the pass. */
 int tg_block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *act, float *dx,
                  int wgrad, int need_dx, dv_err *e);
+/* The same in the caller's work buffers. */
+int tg_block_bwd_work(const tg_vit *v, const tg_block *b, const tg_block_act *act, float *dx,
+                      int wgrad, int need_dx, const tg_block_work *work, dv_err *e);
 
 typedef struct tg_siglip {
     tg_vit v;
@@ -74,8 +88,9 @@ typedef struct tg_siglip_act {
  * dropped as soon as the next block has its input (forward-only memory). */
 int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip_act *act,
                   int keep, tg_pool *pool, dv_err *e);
+/* pool: where the work buffers come from (kept by a run's steps). */
 int tg_siglip_bwd(const tg_siglip *s, const tg_siglip_act *act, const float *dout, int wgrad,
-                  dv_err *e);
+                  tg_pool *pool, dv_err *e);
 
 typedef struct tg_neck {
     tg_w c1, ln1w, ln1b, c3, ln2w, ln2b;
@@ -115,6 +130,7 @@ typedef struct tg_aligner {
     int hybrid, n_layers, in_high, in_low, n_embed;
     tg_w high_w, high_b, low_w, low_b;
     tg_w *lw, *lb;
+    dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
 } tg_aligner;
 
 #define TG_MAX_ALIGNER_LAYERS 64
@@ -140,6 +156,7 @@ typedef struct tg_llm {
     dv_lm_cfg c;
     tg_w embed, norm, head;  /* head == embed when tied */
     tg_layer *layers;
+    dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
 } tg_llm;
 
 typedef struct tg_layer_act {
@@ -148,6 +165,10 @@ typedef struct tg_layer_act {
 
 typedef struct tg_llm_act {
     int n;
+    /* stacked sequences: rows seq[i] .. seq[i + 1] - 1 are sequence i, its
+     * positions from 0, attending only to itself. Set by the caller before
+     * tg_llm_fwd; nseq 0: one sequence of n rows */
+    int nseq, *seq;
     float *cosv, *sinv;
     tg_layer_act *layers;
     float *x_last, *rs, *xn;

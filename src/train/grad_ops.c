@@ -8,14 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void *fresh(size_t bytes, int zero)
+{
+    return zero ? calloc(1, bytes) : malloc(bytes);
+}
+
 /* A kept buffer for slot pool->used, or NULL when the slot is new or small. */
-static void *reuse(tg_pool *pool, size_t bytes)
+static void *reuse(tg_pool *pool, size_t bytes, int zero)
 {
     if (!pool->keep || pool->used >= pool->n)
         return NULL;
     int i = pool->used;
     if (pool->size[i] < bytes) {
-        void *f = calloc(1, bytes);
+        void *f = fresh(bytes, zero);
         if (!f)
             return NULL;
         free(pool->p[i]);
@@ -24,7 +29,8 @@ static void *reuse(tg_pool *pool, size_t bytes)
         pool->used++;
         return f;
     }
-    memset(pool->p[i], 0, bytes);
+    if (zero)
+        memset(pool->p[i], 0, bytes);
     pool->used++;
     return pool->p[i];
 }
@@ -44,13 +50,13 @@ static int grow(tg_pool *pool)
     return 0;
 }
 
-void *tg_alloc_bytes(tg_pool *pool, size_t bytes)
+static void *alloc(tg_pool *pool, size_t bytes, int zero)
 {
     if (pool->failed)
         return NULL;
     bytes = bytes ? bytes : 1;
     if (pool->keep && pool->used < pool->n) {
-        void *f = reuse(pool, bytes);
+        void *f = reuse(pool, bytes, zero);
         pool->failed = !f;
         return f;
     }
@@ -58,7 +64,7 @@ void *tg_alloc_bytes(tg_pool *pool, size_t bytes)
         pool->failed = 1;
         return NULL;
     }
-    void *f = calloc(1, bytes);
+    void *f = fresh(bytes, zero);
     if (!f) {
         pool->failed = 1;
         return NULL;
@@ -71,9 +77,19 @@ void *tg_alloc_bytes(tg_pool *pool, size_t bytes)
     return f;
 }
 
+void *tg_alloc_bytes(tg_pool *pool, size_t bytes)
+{
+    return alloc(pool, bytes, 1);
+}
+
 float *tg_alloc(tg_pool *pool, size_t n)
 {
-    return tg_alloc_bytes(pool, n * sizeof(float));
+    return alloc(pool, n * sizeof(float), 1);
+}
+
+float *tg_alloc_raw(tg_pool *pool, size_t n)
+{
+    return alloc(pool, n * sizeof(float), 0);
 }
 
 void tg_pool_free(tg_pool *pool)
@@ -140,10 +156,10 @@ void tg_layernorm_fwd(const float *x, float *y, int n, int d, const float *w, co
     dv_layernorm_stats(x, y, n, d, w, b, eps, mean, rstd);
 }
 
-void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const float *rstd,
-                      int n, int d, const float *w, float *dx, float *dw, float *db)
+void tg_layernorm_bwd_rows(const float *dy, const float *x, const float *mean,
+                           const float *rstd, int lo, int hi, int d, const float *w, float *dx)
 {
-    for (int i = 0; i < n; i++) {
+    for (int i = lo; i < hi; i++) {
         const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
         float m = mean[i], s = rstd[i];
         double sum_g = 0, sum_gx = 0;   /* means of dxhat and dxhat * xhat */
@@ -151,13 +167,7 @@ void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const 
             float xh = (r[j] - m) * s, gh = w ? g[j] * w[j] : g[j];
             sum_g += gh;
             sum_gx += (double)gh * xh;
-            if (dw)
-                dw[j] += g[j] * xh;
-            if (db)
-                db[j] += g[j];
         }
-        if (!dx)
-            continue;
         float mg = (float)(sum_g / d), mgx = (float)(sum_gx / d);
         float *o = dx + (size_t)i * d;
         for (int j = 0; j < d; j++) {
@@ -167,27 +177,47 @@ void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const 
     }
 }
 
+void tg_layernorm_bwd_cols(const float *dy, const float *x, const float *mean,
+                           const float *rstd, int n, int d, int lo, int hi, float *dw, float *db)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
+        float m = mean[i], s = rstd[i];
+        for (int j = lo; j < hi; j++) {
+            if (dw)
+                dw[j] += g[j] * ((r[j] - m) * s);
+            if (db)
+                db[j] += g[j];
+        }
+    }
+}
+
+void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const float *rstd,
+                      int n, int d, const float *w, float *dx, float *dw, float *db)
+{
+    if (dx)
+        tg_layernorm_bwd_rows(dy, x, mean, rstd, 0, n, d, w, dx);
+    if (dw || db)
+        tg_layernorm_bwd_cols(dy, x, mean, rstd, n, d, 0, d, dw, db);
+}
+
 void tg_rmsnorm_fwd(const float *x, float *y, int n, int d, const float *w, float eps,
                     float *rstd)
 {
     dv_rmsnorm_stats(x, y, n, d, w, eps, rstd);
 }
 
-void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, int d,
-                    const float *w, float *dx, float *dw)
+void tg_rmsnorm_bwd_rows(const float *dy, const float *x, const float *rstd, int lo, int hi,
+                         int d, const float *w, float *dx)
 {
-    for (int i = 0; i < n; i++) {
+    for (int i = lo; i < hi; i++) {
         const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
         float s = rstd[i];
         double dot = 0;   /* sum of dxhat * x */
         for (int j = 0; j < d; j++) {
             float gh = w ? g[j] * w[j] : g[j];
             dot += (double)gh * r[j];
-            if (dw)
-                dw[j] += g[j] * r[j] * s;
         }
-        if (!dx)
-            continue;
         float c = (float)(dot / d) * s * s;
         float *o = dx + (size_t)i * d;
         for (int j = 0; j < d; j++) {
@@ -195,6 +225,26 @@ void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, i
             o[j] += s * (gh - r[j] * c);
         }
     }
+}
+
+void tg_rmsnorm_bwd_cols(const float *dy, const float *x, const float *rstd, int n, int d,
+                         int lo, int hi, float *dw)
+{
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
+        float s = rstd[i];
+        for (int j = lo; j < hi; j++)
+            dw[j] += g[j] * r[j] * s;
+    }
+}
+
+void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, int d,
+                    const float *w, float *dx, float *dw)
+{
+    if (dx)
+        tg_rmsnorm_bwd_rows(dy, x, rstd, 0, n, d, w, dx);
+    if (dw)
+        tg_rmsnorm_bwd_cols(dy, x, rstd, n, d, 0, d, dw);
 }
 
 void tg_gelu_fwd(const float *x, float *y, size_t n)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "kernels/pool.h"
 
 /* Every buffer of one training step, freed together: one failure check at
  * the end of a run of allocations instead of one per buffer. */
@@ -26,6 +27,9 @@ typedef struct tg_pool {
 
 /* n floats, zeroed; NULL (and pool->failed) when memory runs out. */
 float *tg_alloc(tg_pool *pool, size_t n);
+/* n floats NOT zeroed, for a buffer its user writes whole before reading
+ * it (activations): a kept pool's steps skip clearing it. */
+float *tg_alloc_raw(tg_pool *pool, size_t n);
 /* The same for any zeroed object of `bytes` bytes. */
 void *tg_alloc_bytes(tg_pool *pool, size_t bytes);
 void tg_pool_free(tg_pool *pool);
@@ -51,11 +55,23 @@ void tg_layernorm_fwd(const float *x, float *y, int n, int d, const float *w, co
 void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const float *rstd,
                       int n, int d, const float *w, float *dx, float *dw, float *db);
 
+/* Its two halves: dx of rows [lo, hi); dw/db of columns [lo, hi) over
+ * all n rows, in row order (either may be NULL). */
+void tg_layernorm_bwd_rows(const float *dy, const float *x, const float *mean,
+                           const float *rstd, int lo, int hi, int d, const float *w, float *dx);
+void tg_layernorm_bwd_cols(const float *dy, const float *x, const float *mean,
+                           const float *rstd, int n, int d, int lo, int hi, float *dw, float *db);
+
 /* RMSNorm as HF LlamaRMSNorm; saves 1/rms per row. */
 void tg_rmsnorm_fwd(const float *x, float *y, int n, int d, const float *w, float eps,
                     float *rstd);
 void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, int d,
                     const float *w, float *dx, float *dw);
+
+void tg_rmsnorm_bwd_rows(const float *dy, const float *x, const float *rstd, int lo, int hi,
+                         int d, const float *w, float *dx);
+void tg_rmsnorm_bwd_cols(const float *dy, const float *x, const float *rstd, int n, int d,
+                         int lo, int hi, float *dw);
 
 /* Exact-erf GELU: y = gelu(x) (y may alias x only in forward-only use). */
 void tg_gelu_fwd(const float *x, float *y, size_t n);
@@ -84,5 +100,32 @@ double tg_logsumexp(const float *z, int n);
  * ignored ones (dlogits may alias logits). */
 double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, float scale,
                         float *dlogits, int *n_counted);
+
+/* ---- the same split over a thread pool tp (grad_par.c), for the batched
+ * step's stacked rows. tp NULL: the calling thread (a product then is one
+ * sgemm on the BLAS threads the context set). The bits equal the functions
+ * above except a weight gradient's (tg_linear_bwd_mt's dw), whose rows are
+ * cut into one slice per thread of tp: the same bits for the same thread
+ * count. ---- */
+void tg_linear_fwd_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
+                      int in, int out, float *y);
+void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
+                      int in, int out, float *dx, float *dw, float *db);
+void tg_layernorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, const float *w,
+                         const float *b, float eps, float *mean, float *rstd);
+void tg_layernorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *mean,
+                         const float *rstd, int n, int d, const float *w, float *dx, float *dw,
+                         float *db);
+void tg_rmsnorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, const float *w,
+                       float eps, float *rstd);
+void tg_rmsnorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *rstd, int n,
+                       int d, const float *w, float *dx, float *dw);
+void tg_gelu_fwd_mt(dv_pool *tp, const float *x, float *y, size_t n);
+void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *x, float *dx, size_t n);
+void tg_silu_mul_fwd_mt(dv_pool *tp, const float *g, const float *u, float *h, size_t n);
+void tg_silu_mul_bwd_mt(dv_pool *tp, const float *dh, const float *g, const float *u, float *dg,
+                        float *du, size_t n);
+/* y += x. */
+void tg_add_mt(dv_pool *tp, float *y, const float *x, size_t n);
 
 #endif

@@ -9,52 +9,57 @@
 int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip_act *act,
                   int keep, tg_pool *pool, dv_err *e)
 {
-    size_t n = (size_t)s->n, C = (size_t)s->v.width;
+    int ni = s->v.images > 1 ? s->v.images : 1;
+    size_t per = (size_t)s->n * s->v.width, n = (size_t)ni * s->n, C = (size_t)s->v.width;
     tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
     act->pixels = pixels;
     act->blocks = keep ? tg_alloc_bytes(pool, (size_t)s->depth * sizeof(tg_block_act)) : NULL;
-    act->x_last = tg_alloc(pool, n * C);
-    act->mu = tg_alloc(pool, n);
-    act->rs = tg_alloc(pool, n);
+    act->x_last = tg_alloc_raw(pool, n * C);
+    act->mu = tg_alloc_raw(pool, n);
+    act->rs = tg_alloc_raw(pool, n);
     int rc = tg_pool_check(pool, "SigLIP activations", e);
     if (!rc)
-        rc = tg_patch_fwd(&pc, pixels, s->image_h, s->image_w, s->mean, s->std, s->patch_w.w,
-                          s->patch_b.w, act->x_last, e);
+        rc = tg_patch_fwd_many(s->v.tp, &pc, pixels, ni, s->image_h, s->image_w, s->mean,
+                               s->std, s->patch_w.w, s->patch_b.w, act->x_last, e);
     if (rc)
         return rc;
-    for (size_t i = 0; i < n * C; i++)
-        act->x_last[i] += s->pos.w[i];
+    for (int k = 0; k < ni; k++)
+        tg_add_mt(s->v.tp, act->x_last + k * per, s->pos.w, per);
     for (int i = 0; i < s->depth && !rc; i++)
         if ((rc = tg_block_fwd_opt(&s->v, &s->blocks[i], act->x_last,
                                 keep ? &act->blocks[i] : NULL, pool, e)))
             dv_wrap(e, "SigLIP block %d", i);
     if (!rc)
-        tg_layernorm_fwd(act->x_last, out, (int)n, (int)C, s->norm_w.w, s->norm_b.w, LN_EPS,
-                         act->mu, act->rs);
+        tg_layernorm_fwd_mt(s->v.tp, act->x_last, out, (int)n, (int)C, s->norm_w.w, s->norm_b.w,
+                            LN_EPS, act->mu, act->rs);
     return rc;
 }
 
 int tg_siglip_bwd(const tg_siglip *s, const tg_siglip_act *act, const float *dout, int wgrad,
-                  dv_err *e)
+                  tg_pool *pool, dv_err *e)
 {
-    size_t n = (size_t)s->n, C = (size_t)s->v.width;
-    float *dx = calloc(n * C, sizeof *dx);
-    if (!dx)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for SigLIP gradients");
-    tg_layernorm_bwd(dout, act->x_last, act->mu, act->rs, (int)n, (int)C, s->norm_w.w, dx,
-                     TG_G(s->norm_w, wgrad), TG_G(s->norm_b, wgrad));
-    int rc = DOCVL_OK;
+    int ni = s->v.images > 1 ? s->v.images : 1;
+    size_t per = (size_t)s->n * s->v.width, n = (size_t)ni * s->n, C = (size_t)s->v.width;
+    float *dx = tg_alloc(pool, n * C);
+    tg_block_work w;
+    int rc = tg_pool_check(pool, "SigLIP gradients", e);
+    if (!rc && s->depth)
+        rc = tg_block_work_alloc(&s->v, &s->blocks[0], &w, pool, e);
+    if (rc)
+        return rc;
+    tg_layernorm_bwd_mt(s->v.tp, dout, act->x_last, act->mu, act->rs, (int)n, (int)C,
+                        s->norm_w.w, dx, TG_G(s->norm_w, wgrad), TG_G(s->norm_b, wgrad));
     for (int i = s->depth - 1; i >= 0 && !rc; i--)
-        if ((rc = tg_block_bwd(&s->v, &s->blocks[i], &act->blocks[i], dx, wgrad, 1, e)))
+        if ((rc = tg_block_bwd_work(&s->v, &s->blocks[i], &act->blocks[i], dx, wgrad, 1, &w,
+                                    e)))
             dv_wrap(e, "SigLIP block %d backward", i);
     if (!rc && wgrad) {
-        for (size_t i = 0; i < n * C; i++)
-            s->pos.g[i] += dx[i];
+        for (int k = 0; k < ni; k++)
+            tg_add_mt(s->v.tp, s->pos.g, dx + k * per, per);
         tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
-        rc = tg_patch_bwd(&pc, act->pixels, s->image_h, s->image_w, s->mean, s->std, dx, s->patch_w.g,
-                          s->patch_b.g, e);
+        rc = tg_patch_bwd_many(s->v.tp, &pc, act->pixels, ni, s->image_h, s->image_w, s->mean,
+                               s->std, dx, s->patch_w.g, s->patch_b.g, e);
     }
-    free(dx);
     return rc;
 }
 
@@ -73,8 +78,8 @@ int tg_aligner_fwd(const tg_aligner *a, const float *high, const float *low, int
     act->high = high;
     act->low = low;
     for (int i = g0; i < a->n_layers; i++) {
-        act->pre[i] = tg_alloc(pool, (size_t)n * E);
-        act->in[i] = tg_alloc(pool, (size_t)n * E);
+        act->pre[i] = tg_alloc_raw(pool, (size_t)n * E);
+        act->in[i] = tg_alloc_raw(pool, (size_t)n * E);
     }
     float *tmp = a->hybrid ? tg_alloc(pool, (size_t)n * half) : NULL;
     int rc = tg_pool_check(pool, "aligner activations", e);
@@ -89,12 +94,12 @@ int tg_aligner_fwd(const tg_aligner *a, const float *high, const float *low, int
         for (int i = 0; i < n; i++)
             memcpy(x + (size_t)i * E + half, tmp + (size_t)i * half, half * sizeof *x);
     } else {
-        tg_linear_fwd(low, a->lw[0].w, a->lb[0].w, n, a->in_low, (int)E, x);
+        tg_linear_fwd_mt(a->tp, low, a->lw[0].w, a->lb[0].w, n, a->in_low, (int)E, x);
     }
     for (int i = g0; i < a->n_layers; i++) {
-        tg_gelu_fwd(act->pre[i], act->in[i], (size_t)n * E);
-        tg_linear_fwd(act->in[i], a->lw[i].w, a->lb[i].w, n, (int)E, (int)E,
-                      i + 1 < a->n_layers ? act->pre[i + 1] : out);
+        tg_gelu_fwd_mt(a->tp, act->pre[i], act->in[i], (size_t)n * E);
+        tg_linear_fwd_mt(a->tp, act->in[i], a->lw[i].w, a->lb[i].w, n, (int)E, (int)E,
+                         i + 1 < a->n_layers ? act->pre[i + 1] : out);
     }
     return DOCVL_OK;
 }
@@ -111,14 +116,14 @@ int tg_aligner_bwd(const tg_aligner *a, const tg_aligner_act *act, int n, const 
     memcpy(dy, dout, len * sizeof *dy);
     for (int i = a->n_layers - 1; i >= first_gelu(a); i--) {
         memset(din, 0, len * sizeof *din);
-        tg_linear_bwd(dy, act->in[i], a->lw[i].w, n, (int)E, (int)E, din, TG_G(a->lw[i], wgrad),
-                      TG_G(a->lb[i], wgrad));
+        tg_linear_bwd_mt(a->tp, dy, act->in[i], a->lw[i].w, n, (int)E, (int)E, din,
+                         TG_G(a->lw[i], wgrad), TG_G(a->lb[i], wgrad));
         memset(dy, 0, len * sizeof *dy);
-        tg_gelu_bwd(din, act->pre[i], dy, len);
+        tg_gelu_bwd_mt(a->tp, din, act->pre[i], dy, len);
     }
     if (!a->hybrid) {
-        tg_linear_bwd(dy, act->low, a->lw[0].w, n, a->in_low, (int)E, dlow, TG_G(a->lw[0], wgrad),
-                      TG_G(a->lb[0], wgrad));
+        tg_linear_bwd_mt(a->tp, dy, act->low, a->lw[0].w, n, a->in_low, (int)E, dlow,
+                         TG_G(a->lw[0], wgrad), TG_G(a->lb[0], wgrad));
         return DOCVL_OK;
     }
     for (int side = 0; side < 2; side++) {

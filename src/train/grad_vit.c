@@ -13,9 +13,14 @@
 
 #define LN_EPS 1e-6f
 
+static int images(const tg_vit *v) { return v->images > 1 ? v->images : 1; }
+
+/* Token rows of all the images. */
+static size_t vit_rows(const tg_vit *v) { return (size_t)images(v) * v->grid_h * v->grid_w; }
+
 /* SAM's windows are ws x ws (relative positions need them square); a
  * global block is one window of the whole grid, which a SigLIP line model
- * has wider than high. */
+ * has wider than high. Stacked images' windows follow one another. */
 static void geometry(const tg_vit *v, const tg_block *b, tg_block_act *a)
 {
     a->wh = b->window ? b->window : v->grid_h;
@@ -23,15 +28,16 @@ static void geometry(const tg_vit *v, const tg_block *b, tg_block_act *a)
     a->ws = a->wh;
     a->nwh = (v->grid_h + a->wh - 1) / a->wh;
     a->nww = (v->grid_w + a->ww - 1) / a->ww;
-    a->np = a->nwh * a->nww * a->wh * a->ww;
+    a->np = images(v) * a->nwh * a->nww * a->wh * a->ww;
 }
 
-/* Grid row of padded window token t, or -1 for padding. */
+/* Row of padded window token t among the images' grids, or -1 for padding. */
 static int grid_row(const tg_vit *v, const tg_block_act *a, int t)
 {
-    int per = a->wh * a->ww, win = t / per, r = t % per;
+    int per = a->wh * a->ww, per_img = a->nwh * a->nww * per, img = t / per_img;
+    int win = t % per_img / per, r = t % per;
     int y = win / a->nww * a->wh + r / a->ww, x = win % a->nww * a->ww + r % a->ww;
-    return y < v->grid_h && x < v->grid_w ? y * v->grid_w + x : -1;
+    return y < v->grid_h && x < v->grid_w ? (img * v->grid_h + y) * v->grid_w + x : -1;
 }
 
 /* to_windows: grid -> padded windows (padding zero); else windows -> grid. */
@@ -108,125 +114,167 @@ static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int 
                       .lse = a->lse + (size_t)h * a->np + (size_t)win * per };
 }
 
+/* The attention of every window and head: relative-position tables one
+ * after another, then the attentions split over the pool. */
 static int attn_fwd(const tg_vit *v, const tg_block *b, tg_block_act *a, dv_err *e)
 {
     int hd = v->width / v->heads, per = a->wh * a->ww, L = 2 * a->ws - 1;
+    int wins = a->np / per, count = wins * v->heads;
     float *full = v->relpos ? malloc((size_t)per * L * sizeof *full) : NULL;
-    if (v->relpos && !full)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for relative positions");
-    int rc = DOCVL_OK;
-    for (int win = 0; win < a->nwh * a->nww && !rc; win++)
-        for (int h = 0; h < v->heads && !rc; h++) {
-            tg_attn at = window_attn(v, a, win, h);
+    tg_attn *at = malloc((size_t)count * sizeof *at);
+    if ((v->relpos && !full) || !at) {
+        free(full), free(at);
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a vision block's attention");
+    }
+    for (int win = 0; win < wins; win++)
+        for (int h = 0; h < v->heads; h++) {
+            tg_attn *t = &at[win * v->heads + h];
+            *t = window_attn(v, a, win, h);
             float *rel = window_rel(a, win, h);
             if (full) {
-                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_h.w, 1, full, rel);
-                rel_tables(at.q, at.q_stride, a->ws, hd, b->rel_w.w, 0, full,
+                rel_tables(t->q, t->q_stride, a->ws, hd, b->rel_h.w, 1, full, rel);
+                rel_tables(t->q, t->q_stride, a->ws, hd, b->rel_w.w, 0, full,
                            rel + (size_t)per * a->ws);
             }
-            rc = tg_attn_fwd(&at, e);
         }
-    free(full);
+    int rc = tg_attn_many(v->tp, at, NULL, count, e);
+    free(full), free(at);
     return rc;
 }
 
 static int alloc_act(const tg_vit *v, tg_block_act *a, tg_pool *pool, dv_err *e)
 {
-    size_t n = (size_t)v->grid_h * v->grid_w, C = (size_t)v->width, np = (size_t)a->np;
-    a->x_in = tg_alloc(pool, n * C);
-    a->mu1 = tg_alloc(pool, n);
-    a->rs1 = tg_alloc(pool, n);
-    a->xw = tg_alloc(pool, np * C);
-    a->qkv = tg_alloc(pool, np * 3 * C);
-    a->lse = tg_alloc(pool, (size_t)v->heads * np);
-    a->rel = v->relpos ? tg_alloc(pool, (size_t)v->heads * np * 2 * a->ws) : NULL;
-    a->attw = tg_alloc(pool, np * C);
-    a->att = tg_alloc(pool, n * C);
-    a->x_mid = tg_alloc(pool, n * C);
-    a->mu2 = tg_alloc(pool, n);
-    a->rs2 = tg_alloc(pool, n);
-    a->xn2 = tg_alloc(pool, n * C);
-    a->h_pre = tg_alloc(pool, n * (size_t)v->mlp);
-    a->h = tg_alloc(pool, n * (size_t)v->mlp);
+    size_t n = vit_rows(v), C = (size_t)v->width, np = (size_t)a->np;
+    a->x_in = tg_alloc_raw(pool, n * C);
+    a->mu1 = tg_alloc_raw(pool, n);
+    a->rs1 = tg_alloc_raw(pool, n);
+    a->xw = tg_alloc_raw(pool, np * C);
+    a->qkv = tg_alloc_raw(pool, np * 3 * C);
+    a->lse = tg_alloc_raw(pool, (size_t)v->heads * np);
+    a->rel = v->relpos ? tg_alloc_raw(pool, (size_t)v->heads * np * 2 * a->ws) : NULL;
+    a->attw = tg_alloc_raw(pool, np * C);
+    a->att = tg_alloc_raw(pool, n * C);
+    a->x_mid = tg_alloc_raw(pool, n * C);
+    a->mu2 = tg_alloc_raw(pool, n);
+    a->rs2 = tg_alloc_raw(pool, n);
+    a->xn2 = tg_alloc_raw(pool, n * C);
+    a->h_pre = tg_alloc_raw(pool, n * (size_t)v->mlp);
+    a->h = tg_alloc_raw(pool, n * (size_t)v->mlp);
     return tg_pool_check(pool, "a vision block's activations", e);
 }
 
 int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *a, tg_pool *pool,
                  dv_err *e)
 {
-    int n = v->grid_h * v->grid_w, C = v->width;
+    int n = (int)vit_rows(v), C = v->width;
+    size_t nC = (size_t)n * C;
     geometry(v, b, a);
     int rc = alloc_act(v, a, pool, e);
     if (rc)
         return rc;
-    memcpy(a->x_in, x, (size_t)n * C * sizeof *x);
-    tg_layernorm_fwd(x, a->att, n, C, b->n1w.w, b->n1b.w, LN_EPS, a->mu1, a->rs1);
+    memcpy(a->x_in, x, nC * sizeof *x);
+    tg_layernorm_fwd_mt(v->tp, x, a->att, n, C, b->n1w.w, b->n1b.w, LN_EPS, a->mu1, a->rs1);
     reorder(v, a, a->att, a->xw, 1);
-    tg_linear_fwd(a->xw, b->qkv_w.w, b->qkv_b.w, a->np, C, 3 * C, a->qkv);
+    tg_linear_fwd_mt(v->tp, a->xw, b->qkv_w.w, b->qkv_b.w, a->np, C, 3 * C, a->qkv);
     if ((rc = attn_fwd(v, b, a, e)))
         return rc;
     reorder(v, a, a->att, a->attw, 0);
-    tg_linear_fwd(a->att, b->proj_w.w, b->proj_b.w, n, C, C, a->xn2);
-    for (size_t i = 0; i < (size_t)n * C; i++)
-        x[i] += a->xn2[i];
-    memcpy(a->x_mid, x, (size_t)n * C * sizeof *x);
-    tg_layernorm_fwd(x, a->xn2, n, C, b->n2w.w, b->n2b.w, LN_EPS, a->mu2, a->rs2);
-    tg_linear_fwd(a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->h_pre);
-    tg_gelu_fwd(a->h_pre, a->h, (size_t)n * v->mlp);
-    float *tmp = malloc((size_t)n * C * sizeof *tmp);
-    if (!tmp)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a vision block");
-    tg_linear_fwd(a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, tmp);
-    for (size_t i = 0; i < (size_t)n * C; i++)
-        x[i] += tmp[i];
-    free(tmp);
+    tg_linear_fwd_mt(v->tp, a->att, b->proj_w.w, b->proj_b.w, n, C, C, a->xn2);
+    tg_add_mt(v->tp, x, a->xn2, nC);
+    memcpy(a->x_mid, x, nC * sizeof *x);
+    tg_layernorm_fwd_mt(v->tp, x, a->xn2, n, C, b->n2w.w, b->n2b.w, LN_EPS, a->mu2, a->rs2);
+    tg_linear_fwd_mt(v->tp, a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->h_pre);
+    tg_gelu_fwd_mt(v->tp, a->h_pre, a->h, (size_t)n * v->mlp);
+    float *tmp = tg_alloc_raw(pool, nC);
+    if ((rc = tg_pool_check(pool, "a vision block", e)))
+        return rc;
+    tg_linear_fwd_mt(v->tp, a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, tmp);
+    tg_add_mt(v->tp, x, tmp, nC);
     return DOCVL_OK;
+}
+
+int tg_block_work_alloc(const tg_vit *v, const tg_block *b, tg_block_work *w, tg_pool *pool,
+                        dv_err *e)
+{
+    tg_block_act a;
+    geometry(v, b, &a);
+    size_t n = vit_rows(v), C = (size_t)v->width, M = (size_t)v->mlp, np = (size_t)a.np;
+    *w = (tg_block_work){ .dh = tg_alloc_raw(pool, n * M), .dpre = tg_alloc_raw(pool, n * M),
+                          .dxn = tg_alloc_raw(pool, n * C), .datt = tg_alloc_raw(pool, n * C),
+                          .dattw = tg_alloc_raw(pool, np * C),
+                          .dqkv = tg_alloc_raw(pool, np * 3 * C),
+                          .dxw = tg_alloc_raw(pool, np * C) };
+    return tg_pool_check(pool, "a vision block's gradients", e);
 }
 
 /* dx = d(block output) += d through norm2 -> fc1 -> GELU -> fc2. */
-static int mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx,
-                   int wgrad, dv_err *e)
+static void mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx,
+                    int wgrad, const tg_block_work *w)
 {
-    size_t n = (size_t)v->grid_h * v->grid_w, C = (size_t)v->width, M = (size_t)v->mlp;
-    float *dh = calloc(n * M, sizeof *dh), *dpre = calloc(n * M, sizeof *dpre);
-    float *dxn = calloc(n * C, sizeof *dxn);
-    if (!dh || !dpre || !dxn) {
-        free(dh), free(dpre), free(dxn);
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for a vision block's MLP gradients");
-    }
-    tg_linear_bwd(dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, dh, TG_G(b->fc2_w, wgrad),
-                  TG_G(b->fc2_b, wgrad));
-    tg_gelu_bwd(dh, a->h_pre, dpre, n * M);
-    tg_linear_bwd(dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M, dxn, TG_G(b->fc1_w, wgrad),
-                  TG_G(b->fc1_b, wgrad));
-    tg_layernorm_bwd(dxn, a->x_mid, a->mu2, a->rs2, (int)n, (int)C, b->n2w.w, dx,
-                     TG_G(b->n2w, wgrad), TG_G(b->n2b, wgrad));
-    free(dh), free(dpre), free(dxn);
-    return DOCVL_OK;
+    size_t n = vit_rows(v), C = (size_t)v->width, M = (size_t)v->mlp;
+    memset(w->dh, 0, n * M * sizeof *w->dh);
+    memset(w->dpre, 0, n * M * sizeof *w->dpre);
+    memset(w->dxn, 0, n * C * sizeof *w->dxn);
+    tg_linear_bwd_mt(v->tp, dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, w->dh,
+                     TG_G(b->fc2_w, wgrad), TG_G(b->fc2_b, wgrad));
+    tg_gelu_bwd_mt(v->tp, w->dh, a->h_pre, w->dpre, n * M);
+    tg_linear_bwd_mt(v->tp, w->dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M, w->dxn,
+                     TG_G(b->fc1_w, wgrad), TG_G(b->fc1_b, wgrad));
+    tg_layernorm_bwd_mt(v->tp, w->dxn, a->x_mid, a->mu2, a->rs2, (int)n, (int)C, b->n2w.w, dx,
+                        TG_G(b->n2w, wgrad), TG_G(b->n2b, wgrad));
 }
 
-/* Attention backward of every window and head into dqkv [np, 3C]. */
+/* The attention gradients of window `win`, head h, into dqkv [np, 3C]. */
+static tg_attn_grads window_grads(const tg_vit *v, const tg_block_act *a, const float *dattw,
+                                  float *dqkv, int win, int h)
+{
+    int C = v->width, hd = C / v->heads, per = a->wh * a->ww;
+    size_t off = (size_t)win * per * 3 * C + (size_t)h * hd;
+    return (tg_attn_grads){ .dout = dattw + (size_t)win * per * C + (size_t)h * hd,
+                            .dout_stride = (size_t)C, .dq = dqkv + off, .dk = dqkv + off + C,
+                            .dv = dqkv + off + 2 * C };
+}
+
+/* Without relative positions every window and head is independent: split
+ * over the pool. */
+static int attn_bwd_plain(const tg_vit *v, const tg_block_act *a, const float *dattw,
+                          float *dqkv, dv_err *e)
+{
+    int wins = a->np / (a->wh * a->ww), count = wins * v->heads;
+    tg_attn *at = malloc((size_t)count * sizeof *at);
+    tg_attn_grads *g = malloc((size_t)count * sizeof *g);
+    int rc = !at || !g ? dv_fail(e, DOCVL_ENOMEM, "out of memory for attention gradients")
+                       : DOCVL_OK;
+    for (int i = 0; !rc && i < count; i++) {
+        at[i] = window_attn(v, a, i / v->heads, i % v->heads);
+        g[i] = window_grads(v, a, dattw, dqkv, i / v->heads, i % v->heads);
+    }
+    if (!rc)
+        rc = tg_attn_many(v->tp, at, g, count, e);
+    free(at), free(g);
+    return rc;
+}
+
+/* Attention backward of every window and head into dqkv [np, 3C]; the
+ * relative-position tables' gradients sum into shared dR: one at a time. */
 static int attn_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, const float *dattw,
                     float *dqkv, int wgrad, dv_err *e)
 {
-    int C = v->width, hd = C / v->heads, per = a->wh * a->ww, L = 2 * a->ws - 1;
-    float *drel = v->relpos ? malloc((size_t)per * (2 * a->ws + L) * sizeof *drel) : NULL;
-    if (v->relpos && !drel)
+    if (!v->relpos)
+        return attn_bwd_plain(v, a, dattw, dqkv, e);
+    int hd = v->width / v->heads, per = a->wh * a->ww, L = 2 * a->ws - 1;
+    float *drel = malloc((size_t)per * (2 * a->ws + L) * sizeof *drel);
+    if (!drel)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for relative-position gradients");
     int rc = DOCVL_OK;
-    for (int win = 0; win < a->nwh * a->nww && !rc; win++)
+    for (int win = 0; win < a->np / per && !rc; win++)
         for (int h = 0; h < v->heads && !rc; h++) {
             tg_attn at = window_attn(v, a, win, h);
-            size_t off = (size_t)win * per * 3 * C + (size_t)h * hd;
-            tg_attn_grads g = { .dout = dattw + (size_t)win * per * C + (size_t)h * hd,
-                                .dout_stride = (size_t)C, .dq = dqkv + off,
-                                .dk = dqkv + off + C, .dv = dqkv + off + 2 * C };
-            if (drel) {
-                memset(drel, 0, (size_t)2 * per * a->ws * sizeof *drel);
-                g.drel_h = drel;
-                g.drel_w = drel + (size_t)per * a->ws;
-            }
-            if ((rc = tg_attn_bwd(&at, &g, e)) || !drel)
+            tg_attn_grads g = window_grads(v, a, dattw, dqkv, win, h);
+            memset(drel, 0, (size_t)2 * per * a->ws * sizeof *drel);
+            g.drel_h = drel;
+            g.drel_w = drel + (size_t)per * a->ws;
+            if ((rc = tg_attn_bwd(&at, &g, e)))
                 continue;
             float *dfull = drel + (size_t)2 * per * a->ws;
             rel_tables_bwd(at.q, g.dq, at.q_stride, a->ws, hd, b->rel_h.w, TG_G(b->rel_h, wgrad),
@@ -238,33 +286,45 @@ static int attn_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, c
     return rc;
 }
 
+static int block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx,
+                     int wgrad, int need_dx, const tg_block_work *w, dv_err *e)
+{
+    size_t n = vit_rows(v), C = (size_t)v->width, np = (size_t)a->np;
+    mlp_bwd(v, b, a, dx, wgrad, w);
+    memset(w->datt, 0, n * C * sizeof *w->datt);
+    memset(w->dqkv, 0, np * 3 * C * sizeof *w->dqkv);
+    memset(w->dxw, 0, np * C * sizeof *w->dxw);
+    tg_linear_bwd_mt(v->tp, dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, w->datt,
+                     TG_G(b->proj_w, wgrad), TG_G(b->proj_b, wgrad));
+    reorder(v, a, w->datt, w->dattw, 1);
+    int rc = attn_bwd(v, b, a, w->dattw, w->dqkv, wgrad, e);
+    if (rc)
+        return rc;
+    tg_linear_bwd_mt(v->tp, w->dqkv, a->xw, b->qkv_w.w, (int)np, (int)C, 3 * (int)C,
+                     need_dx || wgrad ? w->dxw : NULL, TG_G(b->qkv_w, wgrad),
+                     TG_G(b->qkv_b, wgrad));
+    memset(w->datt, 0, n * C * sizeof *w->datt);
+    reorder(v, a, w->datt, w->dxw, 0);
+    tg_layernorm_bwd_mt(v->tp, w->datt, a->x_in, a->mu1, a->rs1, (int)n, (int)C, b->n1w.w,
+                        need_dx ? dx : NULL, TG_G(b->n1w, wgrad), TG_G(b->n1b, wgrad));
+    return DOCVL_OK;
+}
+
+int tg_block_bwd_work(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx,
+                      int wgrad, int need_dx, const tg_block_work *work, dv_err *e)
+{
+    return block_bwd(v, b, a, dx, wgrad, need_dx, work, e);
+}
+
 int tg_block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, float *dx, int wgrad,
                  int need_dx, dv_err *e)
 {
-    size_t n = (size_t)v->grid_h * v->grid_w, C = (size_t)v->width, np = (size_t)a->np;
-    int rc = mlp_bwd(v, b, a, dx, wgrad, e);
-    if (rc)
-        return rc;
-    float *datt = calloc(n * C, sizeof *datt), *dattw = calloc(np * C, sizeof *dattw);
-    float *dqkv = calloc(np * 3 * C, sizeof *dqkv), *dxw = calloc(np * C, sizeof *dxw);
-    if (!datt || !dattw || !dqkv || !dxw)
-        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for a vision block's attention gradients");
-    if (!rc) {
-        tg_linear_bwd(dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, datt,
-                      TG_G(b->proj_w, wgrad), TG_G(b->proj_b, wgrad));
-        reorder(v, a, datt, dattw, 1);
-        rc = attn_bwd(v, b, a, dattw, dqkv, wgrad, e);
-    }
-    if (!rc) {
-        tg_linear_bwd(dqkv, a->xw, b->qkv_w.w, (int)np, (int)C, 3 * (int)C,
-                      need_dx || wgrad ? dxw : NULL, TG_G(b->qkv_w, wgrad),
-                      TG_G(b->qkv_b, wgrad));
-        memset(datt, 0, n * C * sizeof *datt);
-        reorder(v, a, datt, dxw, 0);
-        tg_layernorm_bwd(datt, a->x_in, a->mu1, a->rs1, (int)n, (int)C, b->n1w.w,
-                         need_dx ? dx : NULL, TG_G(b->n1w, wgrad), TG_G(b->n1b, wgrad));
-    }
-    free(datt), free(dattw), free(dqkv), free(dxw);
+    tg_pool own = { 0 };
+    tg_block_work w;
+    int rc = tg_block_work_alloc(v, b, &w, &own, e);
+    if (!rc)
+        rc = block_bwd(v, b, a, dx, wgrad, need_dx, &w, e);
+    tg_pool_free(&own);
     return rc;
 }
 

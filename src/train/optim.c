@@ -63,7 +63,8 @@ void dv_adamw_free(dv_adamw *a)
 
 typedef struct norm_job {
     const dv_tmodel *model;
-    double *sq;
+    double *sq;              /* sq[i]: param p0 + i */
+    int p0;
 } norm_job;
 
 static double param_sq(const dv_tmodel *model, const dv_param *p)
@@ -78,19 +79,23 @@ static void norm_params(void *arg, int lo, int hi)
 {
     const norm_job *j = arg;
     for (int i = lo; i < hi; i++)
-        j->sq[i] = param_sq(j->model, &j->model->params[i]);
+        j->sq[i] = param_sq(j->model, &j->model->params[j->p0 + i]);
 }
+
+/* Params per pool job: their sums live on the stack (nothing allocated
+ * per step). */
+#define NORM_BLOCK 256
 
 double dv_grad_norm_pool(const dv_tmodel *model, double scale, dv_pool *pool)
 {
-    double sum = 0.0, *sq = calloc((size_t)model->n_params + 1, sizeof *sq);
-    norm_job j = { model, sq };
-    if (sq)
-        dv_pool_for(pool, model->n_params, 1, norm_params, &j);
-    /* out of memory for the table: one param after another */
-    for (int i = 0; i < model->n_params; i++)
-        sum += sq ? sq[i] : param_sq(model, &model->params[i]);
-    free(sq);
+    double sum = 0.0, sq[NORM_BLOCK];
+    for (int p0 = 0; p0 < model->n_params; p0 += NORM_BLOCK) {
+        int n = model->n_params - p0 < NORM_BLOCK ? model->n_params - p0 : NORM_BLOCK;
+        norm_job j = { model, sq, p0 };
+        dv_pool_for(pool, n, 1, norm_params, &j);
+        for (int i = 0; i < n; i++)
+            sum += sq[i];
+    }
     return sqrt(sum) * fabs(scale);
 }
 

@@ -91,23 +91,31 @@ typedef struct dv_tprof {
     double s[DV_PH_COUNT];
 } dv_tprof;
 
-/* Per-thread gradient buffers and model views for the batched step, made
- * once per run: thread t of ctx->pool runs samples t, t + threads, ... with
- * its own buffer (thread 0 the model's g), and the buffers are summed in
- * thread order after the batch, so a run is bit-identical for a given thread
- * count. Costs one gradient-sized buffer per thread beyond the first.
- * SigLIP-only models; for others the workspace is empty and the batch runs
- * one sample after another. */
+/* The batched step's buffers (activations, work buffers, and on several
+ * threads one gradient buffer per group of samples after the first), made
+ * once per run and kept from step to step so that no step after the first
+ * requests memory or faults pages in. n_threads: the pool's threads the
+ * steps will run on (two groups each, while their gradient buffers take at
+ * most 512 MiB). */
 typedef struct dv_tws dv_tws;
 int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e);
 void dv_tws_free(dv_tws *w);
 
 /* n samples: the gradients ADDED are the sum over the samples of each one's
- * mean-loss gradient (as n calls of dv_tmodel_forward_backward), loss_sum the
- * sum of their mean losses, n_counted the labels counted in all. ws (NULL:
- * one sample after another on the caller's thread) with ctx->pool splits the
- * samples over the pool's threads. prof may be NULL; with threads it receives
- * each phase's time averaged over them. */
+ * mean-loss gradient (as n calls of dv_tmodel_forward_backward, to float
+ * rounding), loss_sum the sum of their mean losses, n_counted the labels
+ * counted in all. SigLIP-only models stack the samples' rows: one matrix
+ * product per layer over all images' tokens (tower, aligner) and all
+ * samples' tokens (decoder), attention per sample and head. With ctx->pool
+ * and ws, the batch is cut into ws's groups of consecutive samples, each
+ * stacked on one of the pool's threads (one BLAS thread each) into its own
+ * gradient buffer, the buffers added in group order; a batch of one sample
+ * (or ws of one group) is one stack whose every pass is split over the
+ * pool's threads (weight gradients summed over one row slice per thread).
+ * The bits depend on the thread count only. Hybrid (SAM) models run one
+ * sample after another. ws (NULL: buffers allocated for this call) keeps
+ * the buffers; prof (may be NULL) receives each phase's wall time (with
+ * groups: their times summed over the groups, divided by the threads). */
 int dv_tmodel_forward_backward_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n,
                                      double *loss_sum, int *n_counted, dv_tprof *prof,
                                      const dv_ctx *ctx, dv_err *e);

@@ -58,20 +58,25 @@ static double seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Charges the time since the last mark to phase ph. */
-static void tick(step *st, dv_tphase ph)
+/* Charges the time since *mark to phase ph (prof NULL: not timed). */
+static void tick_prof(dv_tprof *prof, double *mark, dv_tphase ph)
 {
-    if (!st->prof)
+    if (!prof)
         return;
     double t = seconds();
-    st->prof->s[ph] += t - st->t_mark;
-    st->t_mark = t;
+    prof->s[ph] += t - *mark;
+    *mark = t;
 }
 
-static int check_sample(const step *st, dv_err *e)
+static void tick(step *st, dv_tphase ph)
 {
-    const dv_tsample *s = st->s;
-    const dv_lm_cfg *c = &st->m->cfg.lm;
+    tick_prof(st->prof, &st->t_mark, ph);
+}
+
+static int check_sample(const dv_tmodel *m, const tm_impl *I, int n_tok, const dv_tsample *s,
+                        dv_err *e)
+{
+    const dv_lm_cfg *c = &m->cfg.lm;
     if (s->n_tokens <= 0 || !s->ids || s->n_images < 0 || (s->n_images && !s->pixels))
         return dv_fail(e, DOCVL_EINVAL, "training sample of %d tokens and %d images is empty or "
                        "lacks its arrays", s->n_tokens, s->n_images);
@@ -84,14 +89,14 @@ static int check_sample(const step *st, dv_err *e)
             (s->labels[i] < 0 || s->labels[i] >= c->vocab))
             return dv_fail(e, DOCVL_EINVAL, "label %d at position %d is neither a token of the "
                            "vocabulary nor %d", (int)s->labels[i], i, DV_IGNORE_LABEL);
-        img += s->ids[i] == st->I->image_token_id;
+        img += s->ids[i] == I->image_token_id;
     }
-    if (s->n_images && st->I->image_token_id < 0)
+    if (s->n_images && I->image_token_id < 0)
         return dv_fail(e, DOCVL_EINVAL, "the sample has images but the image token id is unknown "
                        "(dv_tmodel_set_image_token)");
-    if (s->n_images && img != s->n_images * st->n_tok)
+    if (s->n_images && img != s->n_images * n_tok)
         return dv_fail(e, DOCVL_EINVAL, "%d image tokens in the sample, but %d images need %d "
-                       "each", img, s->n_images, st->n_tok);
+                       "each", img, s->n_images, n_tok);
     return DOCVL_OK;
 }
 
@@ -190,7 +195,7 @@ static int vision_bwd(step *st, int k, const float *drows, dv_err *e)
                         e);
     tick(st, DV_PH_ALIGNER_BWD);
     if (!rc && dsig)
-        rc = tg_siglip_bwd(&I->sig, &v->sig, dsig, 1, e);
+        rc = tg_siglip_bwd(&I->sig, &v->sig, dsig, 1, &v->pool, e);
     if (!rc && dsam)
         rc = tg_sam_bwd(&I->sam, &v->sam, dsam, tr[DV_PART_SAM_BODY], tr[DV_PART_SAM_NECK], e);
     tick(st, DV_PH_VISION_BWD);
@@ -268,43 +273,78 @@ static void step_free(step *st)
  * like what predicts the glyph in their column. The image token is the
  * blank: no text ever predicts it. A target too long for the columns
  * counts nothing and trains nothing. */
-static int ctc_pass(step *st, int train, double *nll, int *counted, dv_err *e)
+static int ctc_check(const dv_config *c, const tm_impl *I, int hybrid, int n_tok,
+                     const dv_tsample *s, dv_err *e)
 {
-    const dv_tsample *s = st->s;
-    const dv_config *c = &st->m->cfg;
-    tm_impl *I = st->I;
     int gh = dv_siglip_grid_h(&c->siglip), gw = dv_siglip_grid_w(&c->siglip);
-    int H = c->lm.hidden, V = c->lm.vocab, blank = I->image_token_id;
-    *nll = 0;
-    *counted = 0;
-    if (st->hybrid || s->n_images != 1 || !s->pixels || gh * gw != st->n_tok || blank < 0)
+    if (hybrid || s->n_images != 1 || !s->pixels || gh * gw != n_tok || I->image_token_id < 0)
         return dv_fail(e, DOCVL_EINVAL, "a CTC sample needs one image (it has %d), a SigLIP-only "
                        "model (%s) and a known image token (%d)", s->n_images,
-                       st->hybrid ? "hybrid" : "yes", (int)blank);
-    int rc = vision_fwd(st, 0, e);
-    vis_run *v = &st->vis;
-    float *frames = tg_alloc(&v->pool, (size_t)gw * H), *xn = tg_alloc(&v->pool, (size_t)gw * H);
-    float *rstd = tg_alloc(&v->pool, (size_t)gw), *logits = tg_alloc(&v->pool, (size_t)gw * V);
-    if (!rc)
-        rc = tg_pool_check(&v->pool, "CTC frames", e);
-    if (rc)
-        return rc;
+                       hybrid ? "hybrid" : "yes", (int)I->image_token_id);
+    return DOCVL_OK;
+}
+
+/* One image's frames [gw, H] (zeroed before) from its rows [gh x gw, H]. */
+static void ctc_frames(const float *rows, int gh, int gw, int H, float *frames)
+{
     for (int r = 0; r < gh; r++)
         for (int col = 0; col < gw; col++)
             for (int j = 0; j < H; j++)
-                frames[(size_t)col * H + j] += v->embeds[((size_t)r * gw + col) * H + j] / gh;
-    tg_rmsnorm_fwd(frames, xn, gw, H, I->lm.norm.w, c->lm.rms_eps, rstd);
-    tg_linear_fwd(xn, I->lm.head.w, NULL, gw, H, V, logits);
+                frames[(size_t)col * H + j] += rows[((size_t)r * gw + col) * H + j] / gh;
+}
+
+/* The rows' gradient from their frames': each row its column's share. */
+static void ctc_frames_bwd(const float *dframes, int gh, int gw, int H, float *drows)
+{
+    for (int r = 0; r < gh; r++)
+        for (int col = 0; col < gw; col++)
+            for (int j = 0; j < H; j++)
+                drows[((size_t)r * gw + col) * H + j] = dframes[(size_t)col * H + j] / gh;
+}
+
+/* s's CTC loss off its frames' logits [gw, V], their gradient written over
+ * them when train: *nll and *counted stay 0 for a target the frames cannot
+ * hold. */
+static int ctc_loss(const tm_impl *I, const dv_tsample *s, float *logits, int gw, int V,
+                    int train, double *nll, int *counted, dv_err *e)
+{
     int L = s->n_ctc_target;
-    double loss = tg_ctc_loss(logits, gw, V, s->ctc_target, L, blank, L ? 1.0f / (float)L : 0.0f,
-                              train ? logits : NULL);
+    double loss = tg_ctc_loss(logits, gw, V, s->ctc_target, L, I->image_token_id,
+                              L ? 1.0f / (float)L : 0.0f, train ? logits : NULL);
+    *nll = 0;
+    *counted = 0;
     if (isnan(loss))
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the CTC loss of %d frames", gw);
     if (isinf(loss))
         return DOCVL_OK;
     *nll = loss;
     *counted = L;
-    if (!train || !L || !st->vis_grad)
+    return DOCVL_OK;
+}
+
+static int ctc_pass(step *st, int train, double *nll, int *counted, dv_err *e)
+{
+    const dv_tsample *s = st->s;
+    const dv_config *c = &st->m->cfg;
+    tm_impl *I = st->I;
+    int gh = dv_siglip_grid_h(&c->siglip), gw = dv_siglip_grid_w(&c->siglip);
+    int H = c->lm.hidden, V = c->lm.vocab;
+    *nll = 0;
+    *counted = 0;
+    int rc = ctc_check(c, I, st->hybrid, st->n_tok, s, e);
+    if (rc || (rc = vision_fwd(st, 0, e)))
+        return rc;
+    vis_run *v = &st->vis;
+    float *frames = tg_alloc(&v->pool, (size_t)gw * H), *xn = tg_alloc(&v->pool, (size_t)gw * H);
+    float *rstd = tg_alloc(&v->pool, (size_t)gw), *logits = tg_alloc(&v->pool, (size_t)gw * V);
+    if ((rc = tg_pool_check(&v->pool, "CTC frames", e)))
+        return rc;
+    ctc_frames(v->embeds, gh, gw, H, frames);
+    tg_rmsnorm_fwd(frames, xn, gw, H, I->lm.norm.w, c->lm.rms_eps, rstd);
+    tg_linear_fwd(xn, I->lm.head.w, NULL, gw, H, V, logits);
+    if ((rc = ctc_loss(I, s, logits, gw, V, train, nll, counted, e)))
+        return rc;
+    if (!train || !*counted || !st->vis_grad)
         return DOCVL_OK;
     int wl = st->m->trainable[DV_PART_LLM];
     float *dxn = tg_alloc(&v->pool, (size_t)gw * H), *dframes = tg_alloc(&v->pool, (size_t)gw * H);
@@ -313,10 +353,7 @@ static int ctc_pass(step *st, int train, double *nll, int *counted, dv_err *e)
         return rc;
     tg_linear_bwd(logits, xn, I->lm.head.w, gw, H, V, dxn, TG_G(I->lm.head, wl), NULL);
     tg_rmsnorm_bwd(dxn, frames, rstd, gw, H, I->lm.norm.w, dframes, TG_G(I->lm.norm, wl));
-    for (int r = 0; r < gh; r++)
-        for (int col = 0; col < gw; col++)
-            for (int j = 0; j < H; j++)
-                drows[((size_t)r * gw + col) * H + j] = dframes[(size_t)col * H + j] / gh;
+    ctc_frames_bwd(dframes, gh, gw, H, drows);
     return vision_bwd(st, 0, drows, e);
 }
 
@@ -334,7 +371,7 @@ static int run(dv_tmodel *m, tm_impl *I, tg_pool *keep, const dv_tsample *s, int
         step_free(&st);
         return rc;
     }
-    int rc = check_sample(&st, e);
+    int rc = check_sample(m, st.I, st.n_tok, s, e);
     if (!rc)
         rc = forward(&st, e);
     size_t V = (size_t)m->cfg.lm.vocab, T = (size_t)s->n_tokens;
@@ -373,17 +410,37 @@ int dv_tmodel_nll(dv_tmodel *m, const dv_tsample *s, double *nll_sum, int *n_cou
 }
 
 
-/* ---- the batched step: samples side by side on the pool's threads ---- */
+/* ---- the batched step: the samples' rows stacked, one matrix product per
+ * layer over all of them (images x tokens in the tower and the aligner,
+ * samples x tokens in the decoder), attention per sample and head; hybrid
+ * (SAM) models one sample at a time.
+ *
+ * On several threads the batch is cut into groups of consecutive samples,
+ * each stacked on one thread (its products one sgemm each) with a gradient
+ * buffer of its own; threads take the groups as they come and the buffers
+ * are added in group order. A thread synchronises with the others once per
+ * step, not at every pass: on a machine whose cores are shared with other
+ * work, a pass split over the threads (~1000 per step) waits at its end for
+ * whichever thread the OS has put aside, and the step then gets about one
+ * core. Where a batch has fewer samples than two, or the groups' gradient
+ * buffers would take more than GROUP_GRAD_BYTES, the whole batch is one
+ * stack whose every pass is split over ctx->pool's threads instead. ---- */
 
+#define TWS_MAX_GROUPS 64
 #define TWS_MAX_THREADS 64
+/* Groups per thread: a thread held up by the machine's other work delays
+ * one group, while the others take the rest. */
+#define GROUPS_PER_THREAD 2
+#define GROUP_GRAD_BYTES ((size_t)512 << 20)
 
 struct dv_tws {
-    int n_threads;
+    int n_groups;            /* gradient buffers (1: the whole batch, split per pass) */
     float *g_lo;             /* the model's gradients: [g_lo, g_lo + g_n) */
     size_t g_n;
-    float *gbuf[TWS_MAX_THREADS];      /* thread t's gradients (t >= 1) */
-    tm_impl views[TWS_MAX_THREADS];    /* the model's views, g moved into gbuf[t] */
-    tg_pool pools[TWS_MAX_THREADS][2]; /* thread t's kept step and vision buffers */
+    float *gbuf[TWS_MAX_GROUPS];       /* group g's gradients (g >= 1) */
+    tm_impl views[TWS_MAX_GROUPS];     /* the model's views, g moved into gbuf[g] */
+    tg_pool act[TWS_MAX_THREADS];      /* thread t's stacked step buffers, kept */
+    tg_pool one[2];          /* one sample's step and vision buffers (hybrid models) */
 };
 
 /* Moves w's gradient pointer from the model's buffer into `to`. */
@@ -447,18 +504,30 @@ void dv_tws_free(dv_tws *ws)
 {
     if (!ws)
         return;
-    for (int t = 0; t < ws->n_threads; t++) {
-        tg_pool_free(&ws->pools[t][0]);
-        tg_pool_free(&ws->pools[t][1]);
-    }
-    for (int t = 1; t < ws->n_threads; t++) {
-        free(ws->gbuf[t]);
-        free(ws->views[t].sig.blocks);
-        free(ws->views[t].al.lw);
-        free(ws->views[t].al.lb);
-        free(ws->views[t].lm.layers);
+    for (int t = 0; t < TWS_MAX_THREADS; t++)
+        tg_pool_free(&ws->act[t]);
+    tg_pool_free(&ws->one[0]);
+    tg_pool_free(&ws->one[1]);
+    for (int g = 1; g < ws->n_groups; g++) {
+        free(ws->gbuf[g]);
+        free(ws->views[g].sig.blocks);
+        free(ws->views[g].al.lw);
+        free(ws->views[g].al.lb);
+        free(ws->views[g].lm.layers);
     }
     free(ws);
+}
+
+/* How many groups a run on n_threads cuts its batches into (1: none). */
+static int tws_groups(const dv_tmodel *m, int n_threads, size_t g_n)
+{
+    if (dv_family_of(&m->cfg)->train_one_sample || n_threads < 2)
+        return 1;
+    long groups = (long)GROUPS_PER_THREAD * (n_threads < TWS_MAX_THREADS ? n_threads
+                                                                         : TWS_MAX_THREADS);
+    size_t fit = 1 + GROUP_GRAD_BYTES / ((g_n ? g_n : 1) * sizeof(float));
+    groups = (size_t)groups < fit ? groups : (long)fit;
+    return groups > TWS_MAX_GROUPS ? TWS_MAX_GROUPS : (int)groups;
 }
 
 int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
@@ -467,71 +536,379 @@ int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
     dv_tws *ws = calloc(1, sizeof *ws);
     if (!ws)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the training workspace");
-    ws->n_threads = !dv_family_of(&m->cfg)->train_one_sample && n_threads > 1
-                        ? (n_threads < TWS_MAX_THREADS ? n_threads : TWS_MAX_THREADS) : 1;
+    for (int t = 0; t < TWS_MAX_THREADS; t++)
+        ws->act[t].keep = 1;
+    ws->one[0].keep = ws->one[1].keep = 1;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < m->n_params; i++) {
         const dv_param *p = &m->params[i];
         lo = (uintptr_t)p->g < lo ? (uintptr_t)p->g : lo;
         hi = (uintptr_t)(p->g + p->n) > hi ? (uintptr_t)(p->g + p->n) : hi;
     }
-    for (int t = 0; t < TWS_MAX_THREADS; t++)
-        ws->pools[t][0].keep = ws->pools[t][1].keep = 1;
     ws->g_lo = (float *)lo;
     ws->g_n = hi > lo ? (hi - lo) / sizeof(float) : 0;
-    for (int t = 1; t < ws->n_threads; t++) {
-        ws->gbuf[t] = malloc((ws->g_n ? ws->g_n : 1) * sizeof(float));
-        if (!ws->gbuf[t] || clone_views(ws, m->impl, ws->gbuf[t], &ws->views[t])) {
-            ws->n_threads = t + 1;   /* frees what exists */
+    int groups = tws_groups(m, n_threads, ws->g_n);
+    for (ws->n_groups = 1; ws->n_groups < groups; ws->n_groups++) {
+        int g = ws->n_groups;
+        ws->gbuf[g] = malloc((ws->g_n ? ws->g_n : 1) * sizeof(float));
+        if (!ws->gbuf[g] || clone_views(ws, m->impl, ws->gbuf[g], &ws->views[g])) {
+            ws->n_groups++;   /* frees what exists */
             dv_tws_free(ws);
-            return dv_fail(e, DOCVL_ENOMEM, "out of memory for thread %d's gradients (%zu "
-                           "floats)", t, ws->g_n);
+            return dv_fail(e, DOCVL_ENOMEM, "out of memory for batch group %d's gradients "
+                           "(%zu floats)", g, ws->g_n);
         }
     }
     *out = ws;
     return DOCVL_OK;
 }
 
-typedef struct batch_job {
+/* One stacked micro-batch: views of the model with the thread pool (and the
+ * tower's image count) set, and the buffers of the whole batch. A CTC
+ * sample's image goes through the tower and the aligner with the others';
+ * its frames (all CTC samples' stacked) then through the final norm and
+ * the output layer, and it has no rows in the decoder. */
+typedef struct stack {
     dv_tmodel *m;
-    dv_tws *ws;
+    const tm_impl *I;
     const dv_tsample *s;
-    int n;
-    const dv_ctx *ctx;       /* pool-free: the parts never hand work on */
-    double loss[TWS_MAX_THREADS];
-    int counted[TWS_MAX_THREADS], rc[TWS_MAX_THREADS], failed_at[TWS_MAX_THREADS];
-    dv_err err[TWS_MAX_THREADS];
-    dv_tprof prof[TWS_MAX_THREADS];
-    int timed, parts;
-} batch_job;
+    int n, n_tok, n_img, rows;
+    int n_ctc, gh, gw;       /* CTC samples, the patch grid whose columns are frames */
+    int sig_grad, vis_grad, llm_bwd;
+    tg_pool *pool;
+    dv_tprof *prof;
+    double t_mark;
+    tg_siglip sig;
+    tg_aligner al;
+    tg_llm lm;
+    float *px, *sig_out, *embeds, *x, *logits, *dx;
+    float *frames, *fxn, *frstd, *flogits;   /* [n_ctc x gw] rows of the CTC samples */
+    int *row0;               /* [n] sample k's first row: in x, or in frames for CTC */
+    int *img0;               /* [n] its first image */
+    double *nll;             /* [n] each sample's summed NLL */
+    int *counted;            /* [n] its counted labels */
+    int *failed;             /* [n] its loss could not be computed (out of memory) */
+    tg_siglip_act sa;
+    tg_aligner_act aa;
+    tg_llm_act la;
+} stack;
 
-/* Thread `part`'s samples part, part + n_parts, ... in order. */
-static void batch_part(void *arg, int part, int n_parts)
+/* Image token rows between the decoder's rows and the aligner's (images
+ * in sample order, each one's n_tok rows in order): to_x copies embeds
+ * into x, else dx into drows. */
+static void splice(const stack *b, float *drows, int to_x)
 {
-    batch_job *j = arg;
-    tm_impl *I = part ? &j->ws->views[part] : NULL;
-    if (part)
-        memset(j->ws->gbuf[part], 0, j->ws->g_n * sizeof(float));
-    for (int k = part; k < j->n && !j->rc[part]; k += n_parts) {
-        double nll;
-        int counted;
-        j->rc[part] = run(j->m, I, j->ws ? j->ws->pools[part] : NULL, &j->s[k], 1, &nll,
-                          &counted, NULL, j->timed ? &j->prof[part] : NULL, j->ctx,
-                          &j->err[part]);
-        j->failed_at[part] = k;
-        /* the float mean, as dv_tmodel_forward_backward reports it */
-        j->loss[part] += counted ? (float)(nll / counted) : 0.0;
-        j->counted[part] += counted;
+    size_t H = (size_t)b->m->cfg.lm.hidden;
+    for (int k = 0; k < b->n; k++) {
+        const dv_tsample *s = &b->s[k];
+        size_t seen = 0, r0 = (size_t)b->row0[k];
+        for (int i = 0; s->n_images && !s->ctc_target && i < s->n_tokens; i++) {
+            if (s->ids[i] != b->I->image_token_id)
+                continue;
+            size_t at = (size_t)b->img0[k] * b->n_tok + seen++;
+            if (to_x)
+                memcpy(b->x + (r0 + i) * H, b->embeds + at * H, H * sizeof(float));
+            else
+                memcpy(drows + at * H, b->dx + (r0 + i) * H, H * sizeof(float));
+        }
     }
 }
 
-/* The pool runs every thread; those beyond the workspace's stay idle. */
-static void batch_pool_part(void *arg, int part, int n_parts)
+/* The samples' places: decoder rows (la.seq over the next-token samples),
+ * frames, images. */
+static int stack_layout(stack *b, dv_err *e)
 {
-    (void)n_parts;
-    batch_job *j = arg;
-    if (part < j->parts)
-        batch_part(j, part, j->parts);
+    tg_pool *p = b->pool;
+    b->la.seq = tg_alloc_bytes(p, (size_t)(b->n + 1) * sizeof *b->la.seq);
+    b->row0 = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->row0);
+    b->img0 = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->img0);
+    b->nll = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->nll);
+    b->counted = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->counted);
+    b->failed = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->failed);
+    if (!b->la.seq || !b->row0 || !b->img0 || !b->nll || !b->counted || !b->failed)
+        return tg_pool_check(p, "the batch's tables", e);
+    b->la.seq[0] = 0;
+    b->la.nseq = 0;
+    for (int k = 0, img = 0, frame = 0; k < b->n; img += b->s[k].n_images, k++) {
+        b->img0[k] = img;
+        if (b->s[k].ctc_target) {
+            b->row0[k] = frame;
+            frame += b->gw;
+            continue;
+        }
+        b->row0[k] = b->la.seq[b->la.nseq];
+        b->la.seq[b->la.nseq + 1] = b->row0[k] + b->s[k].n_tokens;
+        b->la.nseq++;
+    }
+    b->rows = b->la.seq[b->la.nseq];
+    return DOCVL_OK;
+}
+
+static int stack_alloc(stack *b, dv_err *e)
+{
+    const dv_config *c = &b->m->cfg;
+    size_t H = (size_t)c->lm.hidden, ir = (size_t)b->n_img * b->n_tok;
+    size_t px = pixels_per_image(c), nf = (size_t)b->n_ctc * b->gw;
+    tg_pool *p = b->pool;
+    int rc = stack_layout(b, e);
+    if (rc)
+        return rc;
+    if (b->rows) {
+        b->x = tg_alloc_raw(p, (size_t)b->rows * H);
+        b->logits = tg_alloc_raw(p, (size_t)b->rows * c->lm.vocab);
+    }
+    if (b->n_img) {
+        b->px = tg_alloc_raw(p, (size_t)b->n_img * px);
+        b->sig_out = tg_alloc_raw(p, ir * b->sig.v.width);
+        b->embeds = tg_alloc_raw(p, ir * b->al.n_embed);
+    }
+    if (nf) {
+        b->frames = tg_alloc(p, nf * H);   /* the rows add into it */
+        b->fxn = tg_alloc_raw(p, nf * H);
+        b->frstd = tg_alloc_raw(p, nf);
+        b->flogits = tg_alloc_raw(p, nf * c->lm.vocab);
+    }
+    rc = tg_pool_check(p, "the batch's inputs", e);
+    for (int k = 0; !rc && k < b->n; k++)
+        if (b->s[k].n_images)   /* a text-only sample has no pixel array */
+            memcpy(b->px + (size_t)b->img0[k] * px, b->s[k].pixels,
+                   (size_t)b->s[k].n_images * px * sizeof *b->px);
+    return rc;
+}
+
+/* The CTC samples' frames through the final norm and the output layer. */
+static void ctc_forward(stack *b)
+{
+    size_t H = (size_t)b->m->cfg.lm.hidden, nf = (size_t)b->n_ctc * b->gw;
+    for (int k = 0; k < b->n; k++)
+        if (b->s[k].ctc_target)
+            ctc_frames(b->embeds + (size_t)b->img0[k] * b->n_tok * H, b->gh, b->gw, (int)H,
+                       b->frames + (size_t)b->row0[k] * H);
+    tg_rmsnorm_fwd_mt(b->lm.tp, b->frames, b->fxn, (int)nf, (int)H, b->lm.norm.w,
+                      b->m->cfg.lm.rms_eps, b->frstd);
+    tg_linear_fwd_mt(b->lm.tp, b->fxn, b->lm.head.w, NULL, (int)nf, (int)H, b->m->cfg.lm.vocab,
+                     b->flogits);
+}
+
+static int stack_forward(stack *b, dv_err *e)
+{
+    int rc = stack_alloc(b, e);
+    size_t H = (size_t)b->m->cfg.lm.hidden;
+    for (int k = 0; !rc && k < b->n; k++)
+        for (int i = 0; !b->s[k].ctc_target && i < b->s[k].n_tokens; i++)
+            memcpy(b->x + (size_t)(b->row0[k] + i) * H,
+                   b->I->lm.embed.w + (size_t)b->s[k].ids[i] * H, H * sizeof(float));
+    tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_FWD);
+    if (!rc && b->n_img) {
+        rc = tg_siglip_fwd(&b->sig, b->px, b->sig_out, &b->sa, b->sig_grad, b->pool, e);
+        tick_prof(b->prof, &b->t_mark, DV_PH_VISION_FWD);
+        if (!rc)
+            rc = tg_aligner_fwd(&b->al, NULL, b->sig_out, b->n_img * b->n_tok, b->embeds, &b->aa,
+                                b->pool, e);
+        tick_prof(b->prof, &b->t_mark, DV_PH_ALIGNER_FWD);
+        if (!rc && b->rows)
+            splice(b, NULL, 1);
+        if (!rc && b->n_ctc)
+            ctc_forward(b);
+        tick_prof(b->prof, &b->t_mark, DV_PH_LOSS);
+    }
+    if (!rc && b->rows)
+        rc = tg_llm_fwd(&b->lm, b->x, b->rows, b->logits, &b->la, b->llm_bwd, b->pool, e);
+    tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_FWD);
+    return rc;
+}
+
+/* Each sample's cross-entropy or CTC loss, its gradient (scaled by 1 / its
+ * counted labels) written over its logits. */
+static void loss_chunk(void *arg, int part, int lo, int hi)
+{
+    (void)part;
+    stack *b = arg;
+    size_t V = (size_t)b->m->cfg.lm.vocab;
+    for (int k = lo; k < hi; k++) {
+        const dv_tsample *s = &b->s[k];
+        b->nll[k] = 0;
+        b->counted[k] = 0;
+        b->failed[k] = 0;
+        if (s->ctc_target) {
+            dv_err ignore = { 0 };   /* only memory can fail: the caller says so */
+            b->failed[k] = ctc_loss(b->I, s, b->flogits + (size_t)b->row0[k] * V, b->gw, (int)V,
+                                    1, &b->nll[k], &b->counted[k], &ignore);
+            continue;
+        }
+        int n = 0;
+        for (int i = 0; s->labels && i < s->n_tokens; i++)
+            n += s->labels[i] != DV_IGNORE_LABEL;
+        float *z = b->logits + (size_t)b->row0[k] * V;
+        if (n)
+            b->nll[k] = tg_cross_entropy(z, s->labels, s->n_tokens, (int)V, 1.0f / (float)n, z,
+                                         &b->counted[k]);
+        else   /* nothing counted: no gradient from this sample */
+            memset(z, 0, (size_t)s->n_tokens * V * sizeof *z);
+    }
+}
+
+/* The CTC samples' gradients from their logits' down to their image rows. */
+static int ctc_backward(stack *b, float *drows, dv_err *e)
+{
+    size_t H = (size_t)b->m->cfg.lm.hidden, nf = (size_t)b->n_ctc * b->gw;
+    int wl = b->m->trainable[DV_PART_LLM];
+    float *dxn = tg_alloc(b->pool, nf * H), *dframes = tg_alloc(b->pool, nf * H);
+    int rc = tg_pool_check(b->pool, "the CTC samples' gradients", e);
+    if (rc)
+        return rc;
+    tg_linear_bwd_mt(b->lm.tp, b->flogits, b->fxn, b->lm.head.w, (int)nf, (int)H,
+                     b->m->cfg.lm.vocab, dxn, TG_G(b->lm.head, wl), NULL);
+    tg_rmsnorm_bwd_mt(b->lm.tp, dxn, b->frames, b->frstd, (int)nf, (int)H, b->lm.norm.w, dframes,
+                      TG_G(b->lm.norm, wl));
+    for (int k = 0; k < b->n; k++)
+        if (b->s[k].ctc_target)
+            ctc_frames_bwd(dframes + (size_t)b->row0[k] * H, b->gh, b->gw, (int)H,
+                           drows + (size_t)b->img0[k] * b->n_tok * H);
+    return DOCVL_OK;
+}
+
+/* The decoder's backward pass, and its gradient of the image rows. */
+static int decoder_backward(stack *b, float *drows, dv_err *e)
+{
+    const int *tr = b->m->trainable;
+    size_t H = (size_t)b->m->cfg.lm.hidden;
+    b->dx = tg_alloc_raw(b->pool, (size_t)b->rows * H);
+    int rc = tg_pool_check(b->pool, "the batch's gradients", e);
+    if (!rc)
+        rc = tg_llm_bwd(&b->lm, &b->la, b->logits, b->dx, tr[DV_PART_LLM], b->pool, e);
+    for (int k = 0; !rc && tr[DV_PART_LLM] && k < b->n; k++)
+        for (int i = 0; !b->s[k].ctc_target && i < b->s[k].n_tokens; i++) {
+            const dv_tsample *s = &b->s[k];
+            if (s->n_images && s->ids[i] == b->I->image_token_id)
+                continue;   /* these rows are the aligner's, not the embedding table's */
+            float *g = b->I->lm.embed.g + (size_t)s->ids[i] * H;
+            const float *d = b->dx + (size_t)(b->row0[k] + i) * H;
+            for (size_t j = 0; j < H; j++)
+                g[j] += d[j];
+        }
+    if (!rc && drows)
+        splice(b, drows, 0);
+    return rc;
+}
+
+static int stack_backward(stack *b, dv_err *e)
+{
+    const int *tr = b->m->trainable;
+    size_t ir = (size_t)b->n_img * b->n_tok, H = (size_t)b->m->cfg.lm.hidden;
+    if (!b->llm_bwd)
+        return DOCVL_OK;
+    float *drows = b->n_img && b->vis_grad ? tg_alloc_raw(b->pool, ir * H) : NULL;
+    float *dsig = drows && b->sig_grad ? tg_alloc(b->pool, ir * b->sig.v.width) : NULL;
+    int rc = tg_pool_check(b->pool, "the batch's gradients", e);
+    if (!rc && b->rows)
+        rc = decoder_backward(b, drows, e);
+    tick_prof(b->prof, &b->t_mark, DV_PH_DECODER_BWD);
+    if (rc || !drows)
+        return rc;
+    if (b->n_ctc && (rc = ctc_backward(b, drows, e)))
+        return rc;
+    tick_prof(b->prof, &b->t_mark, DV_PH_LOSS);
+    rc = tg_aligner_bwd(&b->al, &b->aa, (int)ir, drows, tr[DV_PART_ALIGNER], NULL, dsig, b->pool,
+                        e);
+    tick_prof(b->prof, &b->t_mark, DV_PH_ALIGNER_BWD);
+    if (!rc && dsig)
+        rc = tg_siglip_bwd(&b->sig, &b->sa, dsig, 1, b->pool, e);
+    tick_prof(b->prof, &b->t_mark, DV_PH_VISION_BWD);
+    return rc;
+}
+
+static void stack_init(stack *b, dv_tmodel *m, const tm_impl *I, const dv_tsample *s, int n,
+                       tg_pool *pool, dv_pool *tp, dv_tprof *prof)
+{
+    memset(b, 0, sizeof *b);
+    const int *tr = m->trainable;
+    *b = (stack){ .m = m, .I = I, .s = s, .n = n, .pool = pool, .prof = prof,
+                  .t_mark = prof ? seconds() : 0, .sig = I->sig, .al = I->al, .lm = I->lm,
+                  .n_tok = dv_config_image_tokens(&m->cfg),
+                  .gh = dv_siglip_grid_h(&m->cfg.siglip), .gw = dv_siglip_grid_w(&m->cfg.siglip) };
+    for (int k = 0; k < n; k++) {
+        b->n_img += s[k].n_images;
+        b->n_ctc += s[k].ctc_target != NULL;
+    }
+    b->sig.v.images = b->n_img;
+    b->sig.v.tp = b->al.tp = b->lm.tp = tp;
+    b->sig_grad = tr[DV_PART_SIGLIP];
+    b->vis_grad = tr[DV_PART_ALIGNER] || b->sig_grad;
+    b->llm_bwd = tr[DV_PART_LLM] || (b->vis_grad && b->n_img);
+}
+
+static int stack_check(const stack *b, int k0, dv_err *e)
+{
+    for (int k = 0; k < b->n; k++) {
+        const dv_tsample *s = &b->s[k];
+        int rc = s->ctc_target ? ctc_check(&b->m->cfg, b->I, 0, b->n_tok, s, e)
+                               : check_sample(b->m, b->I, b->n_tok, s, e);
+        if (rc)
+            return dv_wrap(e, "training step, sample %d", k0 + k);
+    }
+    return DOCVL_OK;
+}
+
+/* Samples s[0, n) (the batch's k0, ...) stacked, their gradients added
+ * into I's; loss[k] and counted[k] each one's mean loss and counted
+ * labels. pool (NULL: made for the call) keeps the buffers; tp splits
+ * every pass (NULL: the calling thread). */
+static int stacked(dv_tmodel *m, const tm_impl *I, tg_pool *pool, const dv_tsample *s, int n,
+                   int k0, float *loss, int *counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
+{
+    tg_pool own = { 0 };
+    pool = pool ? pool : &own;
+    tg_pool_reset(pool);
+    stack b;
+    stack_init(&b, m, I, s, n, pool, tp, prof);
+    int rc = stack_check(&b, k0, e), any = 0;
+    if (!rc && (rc = stack_forward(&b, e)))
+        dv_wrap(e, "training step");
+    if (!rc) {
+        dv_pool_for_parts(tp, n, 1, loss_chunk, &b);
+        for (int k = 0; k < n && !rc; k++) {
+            if (b.failed[k])
+                rc = dv_fail(e, DOCVL_ENOMEM, "training step, sample %d: out of memory for its "
+                             "CTC loss of %d frames", k0 + k, b.gw);
+            /* the float mean, as dv_tmodel_forward_backward reports it */
+            loss[k] = b.counted[k] ? (float)(b.nll[k] / b.counted[k]) : 0.0f;
+            counted[k] = b.counted[k];
+            any |= counted[k] > 0;
+        }
+        tick_prof(prof, &b.t_mark, DV_PH_LOSS);
+    }
+    if (!rc && any && (rc = stack_backward(&b, e)))
+        dv_wrap(e, "training step backward");
+    tg_pool_free(&own);
+    return rc;
+}
+
+/* The groups of a batch, taken by the pool's threads as they come. */
+typedef struct group_job {
+    dv_tmodel *m;
+    dv_tws *ws;
+    const dv_tsample *s;
+    int n, groups, threads;
+    float *loss;             /* [n] */
+    int *counted;            /* [n] */
+    int rc[TWS_MAX_GROUPS];
+    dv_err err[TWS_MAX_GROUPS];
+    dv_tprof prof[TWS_MAX_GROUPS];
+    int timed;
+} group_job;
+
+static void group_chunk(void *arg, int part, int lo, int hi)
+{
+    group_job *j = arg;
+    for (int g = lo; g < hi; g++) {
+        int k0, k1;
+        dv_pool_range(j->n, 1, g, j->groups, &k0, &k1);
+        const tm_impl *I = g ? &j->ws->views[g] : j->m->impl;
+        if (g)
+            memset(j->ws->gbuf[g], 0, j->ws->g_n * sizeof(float));
+        j->rc[g] = stacked(j->m, I, &j->ws->act[part], j->s + k0, k1 - k0, k0, j->loss + k0,
+                           j->counted + k0, j->timed ? &j->prof[g] : NULL, NULL, &j->err[g]);
+    }
 }
 
 typedef struct sum_job {
@@ -548,46 +925,72 @@ static void sum_range(void *arg, int lo, int hi)
             j->g[i] += j->parts[t][i];
 }
 
+/* Runs the groups, then adds their gradients in group order. */
+static int run_groups(group_job *j, dv_pool *tp, dv_tprof *prof, dv_err *e)
+{
+    dv_pool_for_parts(tp, j->groups, 1, group_chunk, j);
+    for (int g = 0; g < j->groups; g++)
+        if (j->rc[g]) {
+            *e = j->err[g];
+            return e->code;
+        }
+    for (int g = 0; prof && g < j->groups; g++)
+        for (int p = 0; p < DV_PH_COUNT; p++)   /* the wall time, as if spread evenly */
+            prof->s[p] += j->prof[g].s[p] / j->threads;
+    sum_job sj = { j->ws->g_lo, j->ws->gbuf, j->groups };
+    dv_pool_for(tp, (int)j->ws->g_n, 1 << 16, sum_range, &sj);
+    return DOCVL_OK;
+}
+
+static int stacked_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, float *loss,
+                         int *counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
+{
+    int threads = dv_pool_threads(tp);
+    int groups = ws && threads > 1 ? ws->n_groups : 1;
+    groups = groups < n ? groups : n;
+    if (groups < 2)
+        return stacked(m, m->impl, ws ? &ws->act[0] : NULL, s, n, 0, loss, counted, prof, tp, e);
+    group_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the batch's groups");
+    *j = (group_job){ .m = m, .ws = ws, .s = s, .n = n, .groups = groups, .threads = threads,
+                      .loss = loss, .counted = counted, .timed = prof != NULL };
+    int rc = run_groups(j, tp, prof, e);
+    free(j);
+    return rc;
+}
+
 int dv_tmodel_forward_backward_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n,
                                      double *loss_sum, int *n_counted, dv_tprof *prof,
                                      const dv_ctx *ctx, dv_err *e)
 {
-    dv_pool *pool = ctx ? ctx->pool : NULL;
-    int parts = ws && pool ? dv_pool_threads(pool) : 1;
-    parts = ws && parts > ws->n_threads ? ws->n_threads : parts;
-    parts = parts > n ? n : parts;
-    batch_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return dv_fail(e, DOCVL_ENOMEM, "out of memory for the batch");
-    dv_ctx one = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
-    if (parts > 1) {
-        /* each part one BLAS thread, set before they start: two cores, two threads */
-        one = (dv_ctx){ .n_threads = 1 };
-        dv_ctx_apply(&one);
-    }
-    *j = (batch_job){ .m = m, .ws = ws, .s = s, .n = n, .ctx = &one, .timed = prof != NULL,
-                      .parts = parts };
-    if (parts > 1)
-        dv_pool_run(pool, batch_pool_part, j);
-    else
-        batch_part(j, 0, 1);
-    int rc = DOCVL_OK;
+    dv_pool *tp = ctx ? ctx->pool : NULL;
     *loss_sum = 0;
     *n_counted = 0;
-    for (int t = 0; t < parts; t++) {
-        if (j->rc[t] && !rc) {
-            *e = j->err[t];
-            rc = dv_wrap(e, "training step, sample %d", j->failed_at[t]);
+    if (!dv_family_of(&m->cfg)->train_one_sample) {
+        float *loss = malloc((size_t)(n > 0 ? n : 1) * sizeof *loss);
+        int *counted = malloc((size_t)(n > 0 ? n : 1) * sizeof *counted);
+        int rc = loss && counted ? DOCVL_OK
+                                 : dv_fail(e, DOCVL_ENOMEM, "out of memory for %d losses", n);
+        dv_ctx_apply(ctx);   /* with a pool: each thread one BLAS thread */
+        if (!rc)
+            rc = stacked_batch(m, ws, s, n, loss, counted, prof, tp, e);
+        for (int k = 0; !rc && k < n; k++) {
+            *loss_sum += loss[k];
+            *n_counted += counted[k];
         }
-        *loss_sum += j->loss[t];
-        *n_counted += j->counted[t];
-        for (int p = 0; prof && p < DV_PH_COUNT; p++)
-            prof->s[p] += j->prof[t].s[p] / parts;
+        free(loss);
+        free(counted);
+        return rc;
     }
-    if (!rc && parts > 1) {
-        sum_job sj = { ws->g_lo, ws->gbuf, parts };
-        dv_pool_for(pool, (int)ws->g_n, 1 << 16, sum_range, &sj);
+    for (int k = 0; k < n; k++) {
+        double nll;
+        int counted;
+        int rc = run(m, NULL, ws ? ws->one : NULL, &s[k], 1, &nll, &counted, NULL, prof, ctx, e);
+        if (rc)
+            return dv_wrap(e, "training step, sample %d", k);
+        *loss_sum += counted ? (float)(nll / counted) : 0.0;
+        *n_counted += counted;
     }
-    free(j);
-    return rc;
+    return DOCVL_OK;
 }

@@ -50,7 +50,8 @@ typedef struct run {
     dv_rng rng;
     dv_sched sched;
     dv_trainlog log;
-    dv_pool *pool;              /* the samples of a batch run side by side on it */
+    dv_pool *pool;              /* a batch's work is split over it: ctx's, or own_pool */
+    dv_pool *own_pool;          /* made here when ctx brings none of the right size */
     dv_tws *ws;
     dv_ctx step_ctx;            /* ctx with the pool */
     micro batch;                /* one micro-batch's tables, kept from step to step */
@@ -342,7 +343,13 @@ static int start(run *r, dv_err *e)
     if (dv_adamw_init(&r->opt, r->m, &ao, e))
         return e->code;
     int threads = r->ctx && r->ctx->n_threads > 0 ? r->ctx->n_threads : 1;
-    if (dv_pool_new(threads, &r->pool, e) || dv_tws_new(r->m, threads, &r->ws, e))
+    if (r->ctx && r->ctx->pool && dv_pool_threads(r->ctx->pool) == threads)
+        r->pool = r->ctx->pool;
+    else if (dv_pool_new(threads, &r->own_pool, e))
+        return e->code;
+    else
+        r->pool = r->own_pool;
+    if (dv_tws_new(r->m, threads, &r->ws, e))
         return e->code;
     r->step_ctx = (dv_ctx){ .n_threads = threads, .pool = r->pool };
     r->opt.pool = r->pool;
@@ -415,7 +422,7 @@ int dv_train_run(const dv_train_opts *o, dv_train_report *rep, const dv_ctx *ctx
     dv_adamw_free(&r.opt);
     dv_tws_free(r.ws);
     free(r.batch.seq), free(r.batch.pixels), free(r.batch.ts), free(r.batch.ctc), free(r.batch.n_ctc);
-    dv_pool_free(r.pool);
+    dv_pool_free(r.own_pool);
     dv_manifest_free(&r.man);
     dv_corpus_free(&r.corpus);
     dv_tokenizer_free(r.tok);

@@ -371,9 +371,10 @@ static void test_accumulate_text_only(void)
     dv_tmodel_free(m);
 }
 
-/* A batch on two threads (samples side by side, each thread its own
- * gradient buffer): the gradients and losses of one sample after another,
- * the same bits on a second run, and frozen parts still get nothing. */
+/* A batch on two threads (groups of samples, each stacked on one thread
+ * with its own gradient buffer; one sample: its passes split over the
+ * threads): the gradients and losses of one sample after another, the same
+ * bits on a second run, and frozen parts still get nothing. */
 static void batch_grads(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n,
                         const dv_ctx *ctx, double *loss, int *counted)
 {
@@ -383,6 +384,37 @@ static void batch_grads(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n,
     if (rc)
         g_test_message("%s", e.msg);
     g_assert_cmpint(rc, ==, 0);
+}
+
+/* Fails the test where got and want differ beyond float rounding; returns
+ * the gradients' length. */
+static size_t grads_near(const dv_tmodel *m, const float *got, const float *want)
+{
+    size_t off = 0;
+    for (int i = 0; i < m->n_params; off += m->params[i].n, i++)
+        for (size_t j = 0; j < m->params[i].n; j++)
+            if (fabsf(got[off + j] - want[off + j]) > 1e-5f * (1.0f + fabsf(want[off + j])))
+                g_test_fail_printf("%s[%zu]: g %g, one by one %g", m->params[i].name, j,
+                                   got[off + j], want[off + j]);
+    return off;
+}
+
+/* The batch's gradients (returned) and loss against the one-by-one ones;
+ * *counted its counted labels, *len the gradients' length (either NULL). */
+static float *batch_near(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, const dv_ctx *ctx,
+                         const float *want, double want_loss, int *counted, size_t *len)
+{
+    double loss;
+    int c;
+    batch_grads(m, ws, s, n, ctx, &loss, &c);
+    g_assert_cmpfloat(fabs(loss - want_loss), <=, 1e-5 * want_loss);
+    float *got = grads_copy(m);
+    size_t off = grads_near(m, got, want);
+    if (counted)
+        *counted = c;
+    if (len)
+        *len = off;
+    return got;
 }
 
 static void test_batch_threads(void)
@@ -408,6 +440,12 @@ static void test_batch_threads(void)
         want_loss += loss;
     }
     float *want = grads_copy(m);
+    dv_tmodel_zero_grad(m);
+    float want1_loss;
+    int want1_n;
+    dv_ctx one = { .n_threads = 1 };
+    g_assert_cmpint(dv_tmodel_forward_backward(m, &s[0], &want1_loss, &want1_n, &one, &e), ==, 0);
+    float *want1 = grads_copy(m);
     dv_pool *pool;
     dv_tws *ws;
     g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, 0);
@@ -415,15 +453,9 @@ static void test_batch_threads(void)
     dv_ctx ctx = { .n_threads = 2, .pool = pool };
     double loss;
     int counted;
-    batch_grads(m, ws, s, N, &ctx, &loss, &counted);
-    g_assert_cmpfloat(fabs(loss - want_loss), <=, 1e-5 * want_loss);
-    float *got = grads_copy(m);
-    size_t off = 0;
-    for (int i = 0; i < m->n_params; off += m->params[i].n, i++)
-        for (size_t j = 0; j < m->params[i].n; j++)
-            if (fabsf(got[off + j] - want[off + j]) > 1e-5f * (1.0f + fabsf(want[off + j])))
-                g_test_fail_printf("%s[%zu]: g %g, one by one %g", m->params[i].name, j,
-                                   got[off + j], want[off + j]);
+    size_t off;
+    float *got = batch_near(m, ws, s, N, &ctx, want, want_loss, NULL, &off);
+    float *got1 = batch_near(m, ws, s, 1, &ctx, want1, want1_loss, NULL, NULL);
     batch_grads(m, ws, s, N, &ctx, &loss, &counted);
     float *again = grads_copy(m);
     g_assert_true(memcmp(again, got, off * sizeof *got) == 0);
@@ -431,8 +463,83 @@ static void test_batch_threads(void)
     batch_grads(m, ws, s, N, &ctx, &loss, &counted);
     g_assert_false(part_has_grad(m, DV_PART_SIGLIP));
     g_assert_true(part_has_grad(m, DV_PART_ALIGNER));
-    g_free(want), g_free(got), g_free(again);
+    g_free(want), g_free(got), g_free(again), g_free(want1), g_free(got1);
     dv_tws_free(ws);
+    dv_pool_free(pool);
+    for (int k = 0; k < N; k++)
+        tiny_sample_free(&t[k]);
+    dv_tmodel_free(m);
+}
+
+/* Gradients of samples s[0, n) one after another on one thread. */
+static float *one_by_one(dv_tmodel *m, const dv_tsample *s, int n, double *loss, int *counted)
+{
+    dv_err e = { 0 };
+    dv_ctx one = { .n_threads = 1 };
+    *loss = 0;
+    *counted = 0;
+    dv_tmodel_zero_grad(m);
+    for (int k = 0; k < n; k++) {
+        float l;
+        int c;
+        g_assert_cmpint(dv_tmodel_forward_backward(m, &s[k], &l, &c, &one, &e), ==, 0);
+        *loss += l;
+        *counted += c;
+    }
+    return grads_copy(m);
+}
+
+/* CTC samples (the reading warm-up) stacked with a next-token one on the
+ * line geometry: the stacked step, on one thread and in groups on two,
+ * gives each sample's loss and gradients as the per-sample pass does, one
+ * that the columns cannot hold counting nothing, and the same bits again. */
+static void test_batch_ctc(void)
+{
+    enum { N = 4 };
+    dv_config cfg = tiny_config(0);
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_config_set_input(&cfg, 16, 64, 8, &e), ==, 0);
+    dv_tmodel *m;
+    g_assert_cmpint(dv_tmodel_init_random(&cfg, 6, &m, &e), ==, 0);
+    dv_tmodel_set_image_token(m, TINY_IMAGE_TOKEN);
+    for (int p = 0; p < DV_PART_COUNT; p++)
+        m->trainable[p] = 1;
+    tiny_sample t[N] = { tiny_sample_new(&cfg, 1, 3), tiny_sample_new(&cfg, 1, 4),
+                         tiny_sample_new(&cfg, 1, 5), tiny_sample_new(&cfg, 1, 6) };
+    dv_tsample s[N] = { t[0].s, t[1].s, t[2].s, t[3].s };
+    /* not the image token (7), the blank; 1 x 5 needs 9 of the 8 columns */
+    const int32_t a[] = { 9, 9, 3 }, b[] = { 4, 2, 6, 5 }, too_long[] = { 1, 1, 1, 1, 1 };
+    s[0].ctc_target = a, s[0].n_ctc_target = 3;
+    s[2].ctc_target = too_long, s[2].n_ctc_target = 5;
+    s[3].ctc_target = b, s[3].n_ctc_target = 4;
+    double want_loss;
+    int want_counted;
+    float *want = one_by_one(m, s, N, &want_loss, &want_counted);
+    g_assert_cmpfloat(want_loss, >, 0);
+    dv_pool *pool;
+    dv_tws *ws1, *ws2;
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, 0);
+    g_assert_cmpint(dv_tws_new(m, 1, &ws1, &e), ==, 0);
+    g_assert_cmpint(dv_tws_new(m, 2, &ws2, &e), ==, 0);
+    dv_ctx one = { .n_threads = 1 }, two = { .n_threads = 2, .pool = pool };
+    double loss;
+    int counted;
+    size_t off;
+    float *got1 = batch_near(m, ws1, s, N, &one, want, want_loss, &counted, &off);
+    g_assert_cmpint(counted, ==, want_counted);
+    float *got2 = batch_near(m, ws2, s, N, &two, want, want_loss, NULL, NULL);
+    batch_grads(m, ws2, s, N, &two, &loss, &counted);
+    float *again = grads_copy(m);
+    g_assert_true(memcmp(again, got2, off * sizeof *got2) == 0);
+    g_free(want), g_free(got1), g_free(got2), g_free(again);
+    /* CTC samples only: no decoder rows at all */
+    dv_tsample only[2] = { s[0], s[3] };
+    want = one_by_one(m, only, 2, &want_loss, &want_counted);
+    got1 = batch_near(m, ws1, only, 2, &one, want, want_loss, &counted, NULL);
+    g_assert_cmpint(counted, ==, 3 + 4);
+    g_free(want), g_free(got1);
+    dv_tws_free(ws1);
+    dv_tws_free(ws2);
     dv_pool_free(pool);
     for (int k = 0; k < N; k++)
         tiny_sample_free(&t[k]);
@@ -550,6 +657,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tmodel/freeze", test_freeze);
     g_test_add_func("/tmodel/accumulate_text_only", test_accumulate_text_only);
     g_test_add_func("/tmodel/batch_threads", test_batch_threads);
+    g_test_add_func("/tmodel/batch_ctc", test_batch_ctc);
     g_test_add_func("/tmodel/bad_samples", test_bad_samples);
     g_test_add_func("/tmodel/init_matches_mkmodel", test_init_matches_mkmodel);
     g_test_add_func("/tmodel/hf_layout", test_hf_layout);

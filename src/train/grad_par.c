@@ -1,0 +1,280 @@
+/* The row-wise passes and matrix products of grad_ops.c split over a thread
+ * pool, for the batched step's stacked rows (samples x tokens). Rows and
+ * elements are cut into chunks that depend on the shapes only, and every
+ * reduction over rows (a norm's weight gradient, a bias gradient) runs down
+ * whole columns in row order, so these give the bits of the one-thread
+ * functions. The exception is a weight gradient dW = dy^T x: its rows are
+ * cut into one slice per thread (each packs its operands once) and the
+ * slices' sums are added in slice order, so its bits depend on the thread
+ * count (and only on it). */
+#include <cblas.h>
+#include <string.h>
+
+#include "train/grad_ops.h"
+
+/* A product's weight is packed once per chunk of rows: as few chunks as
+ * keep the threads busy (two per thread, so one held up by the machine's
+ * other work delays half its share, not all of it; one on one thread),
+ * never under this. */
+#define MM_MIN_ROWS 128
+/* Rows per chunk of a norm, columns per chunk of a column reduction,
+ * elements per chunk of an element-wise pass. */
+#define NORM_ROWS 64
+#define COLS 64
+#define ELEMS 16384
+
+typedef enum par_op {
+    OP_MM_FWD, OP_MM_DX, OP_BIAS_GRAD, OP_LN_FWD, OP_LN_DX, OP_LN_DW, OP_RMS_FWD, OP_RMS_DX,
+    OP_RMS_DW, OP_GELU_FWD, OP_GELU_BWD, OP_SILU_FWD, OP_SILU_BWD, OP_ADD
+} par_op;
+
+/* One pass's operands; which are used depends on op (names as in grad_ops.h). */
+typedef struct par_job {
+    par_op op;
+    const float *x, *w, *b, *dy, *mean, *rstd, *u;
+    float *y, *dx, *dw, *db, *du;
+    float *mean_out, *rstd_out;   /* a norm's forward: its row statistics */
+    int n, d, in, out;
+    float eps;
+} par_job;
+
+static void mm_fwd(const par_job *j, int lo, int hi)
+{
+    tg_linear_fwd(j->x + (size_t)lo * j->in, j->w, j->b, hi - lo, j->in, j->out,
+                  j->y + (size_t)lo * j->out);
+}
+
+static void elementwise(const par_job *j, int lo, int hi)
+{
+    size_t o = (size_t)lo, c = (size_t)(hi - lo);
+    switch (j->op) {
+    case OP_GELU_FWD:
+        tg_gelu_fwd(j->x + o, j->y + o, c);
+        break;
+    case OP_GELU_BWD:
+        tg_gelu_bwd(j->dy + o, j->x + o, j->dx + o, c);
+        break;
+    case OP_SILU_FWD:
+        tg_silu_mul_fwd(j->x + o, j->u + o, j->y + o, c);
+        break;
+    case OP_SILU_BWD:
+        tg_silu_mul_bwd(j->dy + o, j->x + o, j->u + o, j->dx + o, j->du + o, c);
+        break;
+    default:   /* OP_ADD */
+        for (size_t i = 0; i < c; i++)
+            j->y[o + i] += j->x[o + i];
+    }
+}
+
+static void chunk(void *arg, int part, int lo, int hi)
+{
+    (void)part;
+    const par_job *j = arg;
+    size_t r = (size_t)lo * j->d;
+    switch (j->op) {
+    case OP_MM_FWD:
+        mm_fwd(j, lo, hi);
+        break;
+    case OP_MM_DX:
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, j->in, j->out, 1.0f,
+                    j->dy + (size_t)lo * j->out, j->out, j->w, j->in, 1.0f,
+                    j->dx + (size_t)lo * j->in, j->in);
+        break;
+    case OP_BIAS_GRAD:
+        for (int i = 0; i < j->n; i++)
+            for (int c = lo; c < hi; c++)
+                j->db[c] += j->dy[(size_t)i * j->out + c];
+        break;
+    case OP_LN_FWD:
+        tg_layernorm_fwd(j->x + r, j->y + r, hi - lo, j->d, j->w, j->b, j->eps,
+                         j->mean_out + lo, j->rstd_out + lo);
+        break;
+    case OP_LN_DX:
+        tg_layernorm_bwd_rows(j->dy, j->x, j->mean, j->rstd, lo, hi, j->d, j->w, j->dx);
+        break;
+    case OP_LN_DW:
+        tg_layernorm_bwd_cols(j->dy, j->x, j->mean, j->rstd, j->n, j->d, lo, hi, j->dw, j->db);
+        break;
+    case OP_RMS_FWD:
+        tg_rmsnorm_fwd(j->x + r, j->y + r, hi - lo, j->d, j->w, j->eps, j->rstd_out + lo);
+        break;
+    case OP_RMS_DX:
+        tg_rmsnorm_bwd_rows(j->dy, j->x, j->rstd, lo, hi, j->d, j->w, j->dx);
+        break;
+    case OP_RMS_DW:
+        tg_rmsnorm_bwd_cols(j->dy, j->x, j->rstd, j->n, j->d, lo, hi, j->dw);
+        break;
+    default:
+        elementwise(j, lo, hi);
+    }
+}
+
+static void run(dv_pool *tp, int n, int grain, par_job *j)
+{
+    dv_pool_for_parts(tp, n, grain, chunk, j);
+}
+
+static int mm_rows(dv_pool *tp, int n)
+{
+    int threads = dv_pool_threads(tp), parts = threads > 1 ? 2 * threads : 1;
+    int rows = (n + parts - 1) / parts;
+    rows = (rows + 15) / 16 * 16;
+    return rows > MM_MIN_ROWS ? rows : MM_MIN_ROWS;
+}
+
+void tg_linear_fwd_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
+                      int in, int out, float *y)
+{
+    if (!tp) {
+        tg_linear_fwd(x, w, b, n, in, out, y);
+        return;
+    }
+    par_job j = { .op = OP_MM_FWD, .x = x, .w = w, .b = b, .y = y, .in = in, .out = out };
+    run(tp, n, mm_rows(tp, n), &j);
+}
+
+/* dW += dy^T x over the rows of slice k, one slice per thread, taken by
+ * whichever thread comes; slices after the first go into a buffer of their
+ * own (the pool's scratch of part k, only ever used for slice k during the
+ * job) and are added afterwards in slice order. */
+typedef struct dw_job {
+    const float *dy, *x;
+    float *dw, *slice[64];
+    int n, in, out, n_parts;
+} dw_job;
+
+static void dw_slice(const dw_job *j, int k)
+{
+    int lo, hi;
+    dv_pool_range(j->n, 1, k, j->n_parts, &lo, &hi);
+    float *c = k ? j->slice[k] : j->dw;
+    if (hi == lo) {
+        if (k)
+            memset(c, 0, (size_t)j->out * j->in * sizeof *c);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->out, j->in, hi - lo, 1.0f,
+                j->dy + (size_t)lo * j->out, j->out, j->x + (size_t)lo * j->in, j->in,
+                k ? 0.0f : 1.0f, c, j->in);
+}
+
+static void dw_slices(void *arg, int part, int lo, int hi)
+{
+    (void)part;
+    for (int k = lo; k < hi; k++)
+        dw_slice(arg, k);
+}
+
+static void dw_sum(void *arg, int lo, int hi)
+{
+    const dw_job *j = arg;
+    for (int p = 1; p < j->n_parts; p++)
+        for (int i = lo; i < hi; i++)
+            j->dw[i] += j->slice[p][i];
+}
+
+static void weight_grad(dv_pool *tp, const float *dy, const float *x, int n, int in, int out,
+                        float *dw)
+{
+    dw_job j = { .dy = dy, .x = x, .dw = dw, .n = n, .in = in, .out = out,
+                 .n_parts = dv_pool_threads(tp) };
+    int ok = j.n_parts > 1 && j.n_parts <= 64;
+    for (int p = 1; ok && p < j.n_parts; p++)
+        ok = (j.slice[p] = dv_pool_scratch(tp, p, (size_t)out * in)) != NULL;
+    if (!ok) {   /* one thread, or no memory for the slices: one product */
+        tg_linear_bwd(dy, x, NULL, n, in, out, NULL, dw, NULL);
+        return;
+    }
+    dv_pool_for_parts(tp, j.n_parts, 1, dw_slices, &j);
+    dv_pool_for(tp, out * in, ELEMS, dw_sum, &j);
+}
+
+void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
+                      int in, int out, float *dx, float *dw, float *db)
+{
+    if (!tp || n <= 0) {
+        tg_linear_bwd(dy, x, w, n, in, out, dx, dw, db);
+        return;
+    }
+    par_job j = { .op = OP_MM_DX, .dy = dy, .w = w, .dx = dx, .db = db, .n = n, .in = in,
+                  .out = out };
+    if (dx)
+        run(tp, n, mm_rows(tp, n), &j);
+    if (dw)
+        weight_grad(tp, dy, x, n, in, out, dw);
+    j.op = OP_BIAS_GRAD;
+    if (db)
+        run(tp, out, COLS, &j);
+}
+
+void tg_layernorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, const float *w,
+                         const float *b, float eps, float *mean, float *rstd)
+{
+    par_job j = { .op = OP_LN_FWD, .x = x, .y = y, .n = n, .d = d, .w = w, .b = b, .eps = eps,
+                  .mean_out = mean, .rstd_out = rstd };
+    run(tp, n, NORM_ROWS, &j);
+}
+
+void tg_layernorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *mean,
+                         const float *rstd, int n, int d, const float *w, float *dx, float *dw,
+                         float *db)
+{
+    par_job j = { .op = OP_LN_DX, .dy = dy, .x = x, .mean = mean, .rstd = rstd, .n = n, .d = d,
+                  .w = w, .dx = dx, .dw = dw, .db = db };
+    if (dx)
+        run(tp, n, NORM_ROWS, &j);
+    j.op = OP_LN_DW;
+    if (dw || db)
+        run(tp, d, COLS, &j);
+}
+
+void tg_rmsnorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, const float *w,
+                       float eps, float *rstd)
+{
+    par_job j = { .op = OP_RMS_FWD, .x = x, .y = y, .n = n, .d = d, .w = w, .eps = eps,
+                  .rstd_out = rstd };
+    run(tp, n, NORM_ROWS, &j);
+}
+
+void tg_rmsnorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *rstd, int n,
+                       int d, const float *w, float *dx, float *dw)
+{
+    par_job j = { .op = OP_RMS_DX, .dy = dy, .x = x, .rstd = rstd, .n = n, .d = d, .w = w,
+                  .dx = dx, .dw = dw };
+    if (dx)
+        run(tp, n, NORM_ROWS, &j);
+    j.op = OP_RMS_DW;
+    if (dw)
+        run(tp, d, COLS, &j);
+}
+
+void tg_gelu_fwd_mt(dv_pool *tp, const float *x, float *y, size_t n)
+{
+    par_job j = { .op = OP_GELU_FWD, .x = x, .y = y };
+    run(tp, (int)n, ELEMS, &j);
+}
+
+void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *x, float *dx, size_t n)
+{
+    par_job j = { .op = OP_GELU_BWD, .dy = dy, .x = x, .dx = dx };
+    run(tp, (int)n, ELEMS, &j);
+}
+
+void tg_silu_mul_fwd_mt(dv_pool *tp, const float *g, const float *u, float *h, size_t n)
+{
+    par_job j = { .op = OP_SILU_FWD, .x = g, .u = u, .y = h };
+    run(tp, (int)n, ELEMS, &j);
+}
+
+void tg_silu_mul_bwd_mt(dv_pool *tp, const float *dh, const float *g, const float *u, float *dg,
+                        float *du, size_t n)
+{
+    par_job j = { .op = OP_SILU_BWD, .dy = dh, .x = g, .u = u, .dx = dg, .du = du };
+    run(tp, (int)n, ELEMS, &j);
+}
+
+void tg_add_mt(dv_pool *tp, float *y, const float *x, size_t n)
+{
+    par_job j = { .op = OP_ADD, .x = x, .y = y };
+    run(tp, (int)n, ELEMS, &j);
+}
