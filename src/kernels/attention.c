@@ -215,7 +215,11 @@ static void few_part(void *arg, int part, int n_parts)
 static int few_queries(const dv_attn *a, const dv_ctx *ctx, dv_err *e)
 {
     few_job j = { .a = a, .simd = dv_cpu_has_f16c() };
-    dv_pool_run(ctx ? ctx->pool : NULL, few_part, &j);
+    double scores = (double)a->n_q * a->n_kv * a->n_heads;
+    if (ctx && ctx->pool && scores >= 2.0 * MIN_SCORES_PER_WORKER)
+        dv_pool_run(ctx->pool, few_part, &j);
+    else
+        few_part(&j, 0, 1);     /* waking threads would cost more than the work */
     if (j.failed)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n_kv);
     return DOCVL_OK;

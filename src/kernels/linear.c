@@ -213,6 +213,18 @@ static void gemv_part(void *arg, int part, int n_parts)
     }
 }
 
+/* Below this many multiply-adds a product is done before a sleeping worker
+ * has woken (tens of microseconds), so the caller's thread does it alone:
+ * a line reader's products are this small, and splitting them made a page
+ * slower on two threads than on one. Which thread computes a row never
+ * changes its bits. */
+#define SPLIT_MIN_MACS (1ll << 21)
+
+static int worth_splitting(long long rows, long long in, long long out)
+{
+    return rows * in * out >= SPLIT_MIN_MACS;
+}
+
 static int gemv_ok(const dv_linear *L, int n, int max_rows)
 {
     return n <= max_rows && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
@@ -256,7 +268,13 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
             j.xaux = xaux;
         }
     }
-    dv_pool_run(ctx ? ctx->pool : NULL, gemv_part, &j);
+    long long outs = 0;
+    for (int m = 0; m < count; m++)
+        outs += L[m]->out;
+    if (ctx && ctx->pool && worth_splitting(n, in, outs))
+        dv_pool_run(ctx->pool, gemv_part, &j);
+    else
+        gemv_part(&j, 0, 1);
     free(xq);
     free(xoff);
     free(xaux);
@@ -438,14 +456,19 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
         free(j.a.d);
         return 0;
     }
-    dv_pool_for(pool, n, 16, qg_quantize_part, &j);
+    long long outs = 0;
+    for (int m = 0; m < count; m++)
+        outs += L[m]->out;
+    int split = worth_splitting(n, L[0]->in, outs);
+    dv_pool *run_on = split ? pool : NULL;
+    dv_pool_for(run_on, n, 16, qg_quantize_part, &j);
     int threads = dv_pool_threads(pool);
     for (int m = 0; m < count; m++) {
         j.L = L[m];
         j.y = y[m];
         /* eight chunks a thread: one held up by another tenant costs little */
         int grain = round_up((L[m]->out + 8 * threads - 1) / (8 * threads), DV_QG_NR);
-        dv_pool_for_parts(pool, L[m]->out, grain, qg_chunk, &j);
+        dv_pool_for_parts(run_on, L[m]->out, grain, qg_chunk, &j);
     }
     free(j.a.q);
     free(j.a.d);
@@ -466,8 +489,9 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
     int stored_f32 = L->dtype == DV_F32 && L->qfmt == DV_QNONE;
     mm_job j = { .L = L, .x = x, .n = n, .y = y, .act = act, .pool = pool };
     int grain;
+    dv_pool *run_on = pool && worth_splitting(n, L->in, L->out) ? pool : NULL;
     if (pool) {
-        grain = chunk_rows_for(L, dv_pool_threads(pool), stored_f32);
+        grain = chunk_rows_for(L, run_on ? dv_pool_threads(pool) : 1, stored_f32);
     } else if (stored_f32) {
         grain = L->out;   /* one sgemm; OpenBLAS splits it over ctx's threads */
     } else {
@@ -479,7 +503,7 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
             j.panel = malloc(need * sizeof *j.panel);
         j.panel_len = j.panel ? need : 0;
     }
-    dv_pool_for_parts(pool, L->out, grain, mm_chunk, &j);
+    dv_pool_for_parts(run_on, L->out, grain, mm_chunk, &j);
     if (!pool && !(ctx && j.panel == ctx->scratch))
         free(j.panel);
 }
