@@ -212,14 +212,22 @@ static void few_part(void *arg, int part, int n_parts)
     free(s);
 }
 
+/* ctx's pool, or NULL where waking its threads would cost more than the
+ * scores to compute. */
+static dv_pool *scores_pool(const dv_attn *a, const dv_ctx *ctx)
+{
+    double scores = (double)a->n_q * a->n_kv * a->n_heads;
+    return ctx && scores >= 2.0 * MIN_SCORES_PER_WORKER ? ctx->pool : NULL;
+}
+
 static int few_queries(const dv_attn *a, const dv_ctx *ctx, dv_err *e)
 {
     few_job j = { .a = a, .simd = dv_cpu_has_f16c() };
-    double scores = (double)a->n_q * a->n_kv * a->n_heads;
-    if (ctx && ctx->pool && scores >= 2.0 * MIN_SCORES_PER_WORKER)
-        dv_pool_run(ctx->pool, few_part, &j);
+    dv_pool *pool = scores_pool(a, ctx);
+    if (pool)
+        dv_pool_run(pool, few_part, &j);
     else
-        few_part(&j, 0, 1);     /* waking threads would cost more than the work */
+        few_part(&j, 0, 1);
     if (j.failed)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n_kv);
     return DOCVL_OK;
@@ -233,10 +241,7 @@ int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e)
     if (a->n_q <= FEW_QUERIES && !a->bias)
         return few_queries(a, ctx, e);
     int items = a->n_heads * ((a->n_q + BLOCK_Q - 1) / BLOCK_Q);
-    double scores = (double)a->n_q * a->n_kv * a->n_heads;
-    attn_job j = { .a = a, .pool = ctx ? ctx->pool : NULL };
-    if (scores < 2.0 * MIN_SCORES_PER_WORKER)
-        j.pool = NULL;  /* waking threads would cost more than the work */
+    attn_job j = { .a = a, .pool = scores_pool(a, ctx) };
     atomic_init(&j.failed, 0);
     float *own = NULL;
     if (!j.pool)

@@ -220,9 +220,14 @@ static void gemv_part(void *arg, int part, int n_parts)
  * changes its bits. */
 #define SPLIT_MIN_MACS (1ll << 21)
 
-static int worth_splitting(long long rows, long long in, long long out)
+/* The pool to split count products of n rows over, or NULL: the caller's
+ * thread alone. */
+static dv_pool *split_pool(dv_pool *pool, const dv_linear *const *L, int count, int n)
 {
-    return rows * in * out >= SPLIT_MIN_MACS;
+    long long outs = 0;
+    for (int m = 0; m < count; m++)
+        outs += L[m]->out;
+    return (long long)n * L[0]->in * outs >= SPLIT_MIN_MACS ? pool : NULL;
 }
 
 static int gemv_ok(const dv_linear *L, int n, int max_rows)
@@ -268,11 +273,9 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
             j.xaux = xaux;
         }
     }
-    long long outs = 0;
-    for (int m = 0; m < count; m++)
-        outs += L[m]->out;
-    if (ctx && ctx->pool && worth_splitting(n, in, outs))
-        dv_pool_run(ctx->pool, gemv_part, &j);
+    dv_pool *pool = split_pool(ctx ? ctx->pool : NULL, L, count, n);
+    if (pool)
+        dv_pool_run(pool, gemv_part, &j);
     else
         gemv_part(&j, 0, 1);
     free(xq);
@@ -456,11 +459,7 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
         free(j.a.d);
         return 0;
     }
-    long long outs = 0;
-    for (int m = 0; m < count; m++)
-        outs += L[m]->out;
-    int split = worth_splitting(n, L[0]->in, outs);
-    dv_pool *run_on = split ? pool : NULL;
+    dv_pool *run_on = split_pool(pool, L, count, n);
     dv_pool_for(run_on, n, 16, qg_quantize_part, &j);
     int threads = dv_pool_threads(pool);
     for (int m = 0; m < count; m++) {
@@ -489,7 +488,7 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
     int stored_f32 = L->dtype == DV_F32 && L->qfmt == DV_QNONE;
     mm_job j = { .L = L, .x = x, .n = n, .y = y, .act = act, .pool = pool };
     int grain;
-    dv_pool *run_on = pool && worth_splitting(n, L->in, L->out) ? pool : NULL;
+    dv_pool *run_on = split_pool(pool, &L, 1, n);
     if (pool) {
         grain = chunk_rows_for(L, run_on ? dv_pool_threads(pool) : 1, stored_f32);
     } else if (stored_f32) {
