@@ -7,6 +7,7 @@
 #ifndef DV_RENDER_H
 #define DV_RENDER_H
 
+#include <cairo.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -52,6 +53,10 @@ void dv_render_words_free(dv_render_words *w);
 int dv_render_tile(const dv_render_opts *o, const dv_render_words *words, uint64_t seed,
                    dv_rendered *out, dv_err *e);
 void dv_rendered_free(dv_rendered *r);
+
+/* An image on a new Cairo surface: A8 when gray (its red channel), else
+ * RGB24. The caller checks the surface's status and destroys it. */
+cairo_surface_t *dv_render_surface(const dv_image *im, int gray);
 
 /* An image as an RGB PNG; a text file as it is. */
 int dv_render_write_png(const dv_image *im, const char *path, dv_err *e);

@@ -14,18 +14,12 @@ static int is_gray(const dv_image *im)
     return 1;
 }
 
-/* A gray image (rendered tiles and lines are) is written as an 8-bit gray
- * PNG: Cairo writes an A8 surface so, a third of the bytes to compress and
- * store; decoders give back the same RGB. */
-int dv_render_write_png(const dv_image *im, const char *path, dv_err *e)
+cairo_surface_t *dv_render_surface(const dv_image *im, int gray)
 {
-    int gray = is_gray(im);
     cairo_surface_t *s = cairo_image_surface_create(gray ? CAIRO_FORMAT_A8 : CAIRO_FORMAT_RGB24,
                                                     im->w, im->h);
-    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        cairo_surface_destroy(s);
-        return dv_fail(e, DOCVL_ENOMEM, "%s: cannot make a %d x %d surface", path, im->w, im->h);
-    }
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS)
+        return s;
     cairo_surface_flush(s);
     uint8_t *data = cairo_image_surface_get_data(s);
     int stride = cairo_image_surface_get_stride(s);
@@ -39,6 +33,19 @@ int dv_render_write_png(const dv_image *im, const char *path, dv_err *e)
                 memcpy(data + (size_t)y * stride + (size_t)x * 4, &px, 4);
         }
     cairo_surface_mark_dirty(s);
+    return s;
+}
+
+/* A gray image (rendered tiles and lines are) is written as an 8-bit gray
+ * PNG: Cairo writes an A8 surface so, a third of the bytes to compress and
+ * store; decoders give back the same RGB. */
+int dv_render_write_png(const dv_image *im, const char *path, dv_err *e)
+{
+    cairo_surface_t *s = dv_render_surface(im, is_gray(im));
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(s);
+        return dv_fail(e, DOCVL_ENOMEM, "%s: cannot make a %d x %d surface", path, im->w, im->h);
+    }
     cairo_status_t st = cairo_surface_write_to_png(s, path);
     cairo_surface_destroy(s);
     return st == CAIRO_STATUS_SUCCESS

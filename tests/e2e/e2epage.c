@@ -145,16 +145,8 @@ void e2e_write_scan_pdf(const char *path, const dv_image *pages, int n, double d
     for (int i = 0; i < n; i++) {
         const dv_image *im = &pages[i];
         cairo_pdf_surface_set_size(pdf, im->w * pt, im->h * pt);
-        cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, im->w, im->h);
-        uint8_t *data = cairo_image_surface_get_data(s);
-        int stride = cairo_image_surface_get_stride(s);
-        for (int y = 0; y < im->h; y++)
-            for (int x = 0; x < im->w; x++) {
-                const uint8_t *c = im->rgb + ((size_t)y * im->w + x) * 3;
-                uint32_t px = 0xff000000u | (uint32_t)c[0] << 16 | (uint32_t)c[1] << 8 | c[2];
-                memcpy(data + (size_t)y * stride + (size_t)x * 4, &px, 4);
-            }
-        cairo_surface_mark_dirty(s);
+        cairo_surface_t *s = dv_render_surface(im, 0);
+        g_assert_cmpint(cairo_surface_status(s), ==, CAIRO_STATUS_SUCCESS);
         cairo_save(cr);
         cairo_scale(cr, pt, pt);
         cairo_set_source_surface(cr, s, 0, 0);
