@@ -67,6 +67,15 @@ static void report(const char *what, double value, double bound)
     g_test_message("%s: %.4f (bound %.2f)", what, value, bound);
 }
 
+/* The CER of text against truth, printed and held to at most bound. */
+static double assert_cer(const char *what, const char *truth, const char *text, double bound)
+{
+    double c = cer(truth, text);
+    report(what, c, bound);
+    g_assert_cmpfloat(c, <=, bound);
+    return c;
+}
+
 /* A letter-wide page of the given paragraphs in held-out font `family`. */
 static dv_image prose_page(int first, int n, int family, double h_in, uint64_t seed,
                            GString *truth)
@@ -99,9 +108,7 @@ static void test_page(void)
     char *pdf = tmp_path("page.pdf");
     e2e_write_scan_pdf(pdf, &im, 1, DPI);
     cli_result r = read_ok(CLI(NULL, pdf));
-    double c = cer(truth->str, r.out);
-    report("page CER", c, E2E_MAX_CER_PAGE);
-    g_assert_cmpfloat(c, <=, E2E_MAX_CER_PAGE);
+    assert_cer("page CER", truth->str, r.out, E2E_MAX_CER_PAGE);
     cli_result_free(&r);
     dv_image_free(&im);
     g_string_free(truth, TRUE);
@@ -125,10 +132,10 @@ static void test_columns(void)
     cli_result r = read_ok(CLI(NULL, png));
     char *lr = g_strconcat(left->str, right->str, NULL);
     char *rl = g_strconcat(right->str, left->str, NULL);
-    double in_order = cer(lr, r.out), reversed = cer(rl, r.out);
-    report("two columns, CER in reading order", in_order, E2E_MAX_CER_COLUMNS);
+    double in_order = assert_cer("two columns, CER in reading order", lr, r.out,
+                                 E2E_MAX_CER_COLUMNS);
+    double reversed = cer(rl, r.out);
     g_test_message("two columns, CER right column first: %.4f", reversed);
-    g_assert_cmpfloat(in_order, <=, E2E_MAX_CER_COLUMNS);
     /* the order is what tells the two apart: interleaved lines would be
      * far from both */
     g_assert_cmpfloat(in_order, <, reversed - 0.2);
@@ -197,9 +204,7 @@ static void test_table(void)
             g_string_append_printf(got, "%s\n", cells[c]);
         }
     }
-    double c = cer(want->str, got->str);
-    report("table cells CER", c, E2E_MAX_CER_TABLE_CELLS);
-    g_assert_cmpfloat(c, <=, E2E_MAX_CER_TABLE_CELLS);
+    assert_cer("table cells CER", want->str, got->str, E2E_MAX_CER_TABLE_CELLS);
     g_string_free(want, TRUE);
     g_string_free(got, TRUE);
     g_string_free(prose, TRUE);
@@ -301,9 +306,7 @@ static void test_stdin(void)
     cli_result piped = read_ok(CLI(png, "-"));
     cli_result named = read_ok(CLI(NULL, png));
     g_assert_cmpstr(piped.out, ==, named.out);
-    double c = cer(truth->str, piped.out);
-    report("stdin CER", c, E2E_MAX_CER_STDIN);
-    g_assert_cmpfloat(c, <=, E2E_MAX_CER_STDIN);
+    assert_cer("stdin CER", truth->str, piped.out, E2E_MAX_CER_STDIN);
     cli_result_free(&piped);
     cli_result_free(&named);
     dv_image_free(&im);
@@ -331,9 +334,7 @@ static void test_multipage_pdf(void)
     char **pages = g_strsplit(r.out, "\f", -1);
     for (int i = 0; i < PAGES; i++) {
         char *what = g_strdup_printf("PDF page %d CER", i + 1);
-        double own = cer(truth[i]->str, pages[i]);
-        report(what, own, E2E_MAX_CER_PDF_PAGE);
-        g_assert_cmpfloat(own, <=, E2E_MAX_CER_PDF_PAGE);
+        double own = assert_cer(what, truth[i]->str, pages[i], E2E_MAX_CER_PDF_PAGE);
         /* in order: each page's text is nearer its own page than the others */
         for (int j = 0; j < PAGES; j++)
             if (j != i)
@@ -356,9 +357,7 @@ static void read_scan(const char *input, const char *truth_path, const char *wha
     GError *ge = NULL;
     g_assert_true(g_file_get_contents(truth_path, &truth, NULL, &ge));
     cli_result r = read_ok(CLI(NULL, input));
-    double c = cer(truth, r.out);
-    report(what, c, bound);
-    g_assert_cmpfloat(c, <=, bound);
+    assert_cer(what, truth, r.out, bound);
     cli_result_free(&r);
     g_free(truth);
 }
