@@ -42,6 +42,17 @@ static void fx_open(fixture *f, const char *name)
     f->gold_n = (int)g->shape[0];
 }
 
+/* The fixture's decoder bound again with q weights (head included) and an
+ * f16 cache or not. */
+static void fx_rebind(fixture *f, dv_qfmt q, int kv_f16)
+{
+    dv_llama_free(f->m);
+    dv_err e = { 0 };
+    dv_lm_weights w = { .qfmt = q, .head_qfmt = q, .n_threads = 1, .kv_f16 = kv_f16 };
+    g_assert_cmpint(dv_llama_bind_ex(&f->c.cfg, f->c.ck, &w, &f->m, &e), ==, DOCVL_OK);
+    f->d = dv_llama_decoder(f->m);
+}
+
 static void fx_close(fixture *f)
 {
     dv_tokenizer_free(f->tok);
@@ -410,11 +421,8 @@ static void check_batch(const char *name, dv_qfmt q, int kv_f16, int threads)
 {
     fixture f;
     fx_open(&f, name);
-    dv_llama_free(f.m);
+    fx_rebind(&f, q, kv_f16);
     dv_err e = { 0 };
-    dv_lm_weights w = { .qfmt = q, .head_qfmt = q, .n_threads = 1, .kv_f16 = kv_f16 };
-    g_assert_cmpint(dv_llama_bind_ex(&f.c.cfg, f.c.ck, &w, &f.m, &e), ==, DOCVL_OK);
-    f.d = dv_llama_decoder(f.m);
     dv_ctx ctx = { .n_threads = threads };
     int H = f.c.cfg.lm.hidden;
     dv_gen_opts o[NSEQ];
@@ -479,10 +487,8 @@ static void check_batch_logits(dv_qfmt q, int threads)
 {
     fixture f;
     fx_open(&f, "tiny-f32");
-    dv_llama_free(f.m);
+    fx_rebind(&f, q, q != DV_QNONE);
     dv_err e = { 0 };
-    dv_lm_weights w = { .qfmt = q, .head_qfmt = q, .n_threads = 1, .kv_f16 = q != DV_QNONE };
-    g_assert_cmpint(dv_llama_bind_ex(&f.c.cfg, f.c.ck, &w, &f.m, &e), ==, DOCVL_OK);
     dv_ctx ctx = { .n_threads = threads };
     size_t H = (size_t)f.c.cfg.lm.hidden, V = (size_t)f.c.cfg.lm.vocab;
     dv_llama_state *a[NSEQ], *b[NSEQ];
@@ -524,10 +530,8 @@ static void check_prefill_batch(dv_qfmt q, int threads, int shortest)
 {
     fixture f;
     fx_open(&f, "tiny-f32");
-    dv_llama_free(f.m);
+    fx_rebind(&f, q, q != DV_QNONE);
     dv_err e = { 0 };
-    dv_lm_weights w = { .qfmt = q, .head_qfmt = q, .n_threads = 1, .kv_f16 = q != DV_QNONE };
-    g_assert_cmpint(dv_llama_bind_ex(&f.c.cfg, f.c.ck, &w, &f.m, &e), ==, DOCVL_OK);
     dv_ctx ctx = { .n_threads = threads };
     size_t H = (size_t)f.c.cfg.lm.hidden, V = (size_t)f.c.cfg.lm.vocab;
     enum { N = 3 };
