@@ -4,39 +4,17 @@
 
 #include "base/ctx.h"
 #include "kernels/pool.h"
+#include "kernels/vmath.h"
+#include "kernels/vnorm.h"
 
+/* Row by row through the vector kernels (kernels/vnorm.h), which the
+ * trainer's backward passes match. */
 void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, const float *b,
                         float eps, float *mean, float *rstd)
 {
-    for (int i = 0; i < n; i++) {
-        const float *r = x + (size_t)i * d;
-        float *o = y + (size_t)i * d;
-        /* double accumulation: the goldens were made in float64 and long rows
-         * (4096) lose digits in a float sum */
-        double mu = 0, var = 0;
-        for (int j = 0; j < d; j++)
-            mu += r[j];
-        mu /= d;
-        for (int j = 0; j < d; j++) {
-            double t = r[j] - mu;
-            var += t * t;
-        }
-        var /= d;
-        float inv = (float)(1.0 / sqrt(var + eps));
-        float m = (float)mu;
-        if (mean)
-            mean[i] = m;
-        if (rstd)
-            rstd[i] = inv;
-        for (int j = 0; j < d; j++) {
-            float v = (r[j] - m) * inv;
-            if (w)
-                v *= w[j];
-            if (b)
-                v += b[j];
-            o[j] = v;
-        }
-    }
+    for (int i = 0; i < n; i++)
+        dv_vlayernorm_row(x + (size_t)i * d, y + (size_t)i * d, d, w, b, eps,
+                          mean ? mean + i : NULL, rstd ? rstd + i : NULL);
 }
 
 void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const float *b, float eps)
@@ -68,18 +46,8 @@ void dv_layernorm_ctx(const float *x, float *y, int n, int d, const float *w, co
 void dv_rmsnorm_stats(const float *x, float *y, int n, int d, const float *w, float eps,
                       float *rstd)
 {
-    for (int i = 0; i < n; i++) {
-        const float *r = x + (size_t)i * d;
-        float *o = y + (size_t)i * d;
-        double ss = 0;
-        for (int j = 0; j < d; j++)
-            ss += (double)r[j] * r[j];
-        float inv = (float)(1.0 / sqrt(ss / d + eps));
-        if (rstd)
-            rstd[i] = inv;
-        for (int j = 0; j < d; j++)
-            o[j] = w ? (r[j] * inv) * w[j] : r[j] * inv;
-    }
+    for (int i = 0; i < n; i++)
+        dv_vrmsnorm_row(x + (size_t)i * d, y + (size_t)i * d, d, w, eps, rstd ? rstd + i : NULL);
 }
 
 void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps)
@@ -104,14 +72,4 @@ void dv_softmax(float *x, int n)
         x[i] *= inv;
 }
 
-/* In runs of 16: GCC's cheap vectorizer at -O2 takes a loop of a known
- * count, and the sums are the same element by element. */
-void dv_add(float *restrict y, const float *restrict x, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (size_t k = 0; k < 16; k++)
-            y[i + k] += x[i + k];
-    for (; i < n; i++)
-        y[i] += x[i];
-}
+void dv_add(float *restrict y, const float *restrict x, size_t n) { dv_vadd(y, x, n); }

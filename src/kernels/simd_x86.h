@@ -10,6 +10,25 @@
 #define DV_X86 0
 #endif
 
+/* Runs avx2_call where `simd` asks for it and the CPU runs AVX2+FMA (the
+ * caller includes kernels/cpu.h), else scalar_call: the dispatch of the
+ * elementwise kernels' _simd forms. */
+#if DV_X86
+#define DV_PICK(simd, avx2_call, scalar_call)                                                   \
+    do {                                                                                        \
+        if ((simd) && dv_cpu_has_avx2_fma())                                                    \
+            avx2_call;                                                                          \
+        else                                                                                    \
+            scalar_call;                                                                        \
+    } while (0)
+#else
+#define DV_PICK(simd, avx2_call, scalar_call)                                                   \
+    do {                                                                                        \
+        (void)(simd);                                                                           \
+        scalar_call;                                                                            \
+    } while (0)
+#endif
+
 #if DV_X86
 #define AVX2 __attribute__((target("avx2,fma")))
 #define F16C __attribute__((target("avx2,fma,f16c")))

@@ -3,13 +3,7 @@
 #include <math.h>
 
 #include "kernels/cpu.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DV_X86 1
-#else
-#define DV_X86 0
-#endif
+#include "kernels/simd_x86.h"
 
 /* Below this exp() is under FLT_MIN: the result is flushed to 0, which is
  * also what a masked (-inf) score must give. Above EXP_HI it would overflow. */
@@ -43,11 +37,64 @@ static void silu_mul_scalar(float *gate, const float *up, size_t n)
     }
 }
 
+static void scale_scalar(float *y, float a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] *= a;
+}
+
+static void add_scalar(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+#define INV_SQRT_2PI 0.39894228040143268f
+
+/* gelu'(x) = cdf(x) + x pdf(x) of the standard normal. */
+static void gelu_grad_scalar(const float *dy, const float *x, float *dx, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float cdf = 0.5f * erfcf(-x[i] * 0.70710678118654752f);
+        float pdf = expf(-0.5f * x[i] * x[i]) * INV_SQRT_2PI;
+        dx[i] = dy[i] * (cdf + x[i] * pdf);
+    }
+}
+
+/* silu'(g) = s (1 + g (1 - s)), s = sigmoid(g); exp(-g) overflowing to inf
+ * gives s = 0, the limit. */
+static void silu_mul_grad_scalar(const float *dh, const float *g, const float *u, float *dg,
+                                 float *du, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i]));
+        dg[i] = dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] = dh[i] * g[i] * s;
+    }
+}
+
+static void softmax_grad_scalar(const float *p, float *dp, size_t n)
+{
+    float dsum = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        dsum += p[i] * dp[i];
+    for (size_t i = 0; i < n; i++)
+        dp[i] = p[i] * (dp[i] - dsum);
+}
+
+static void rotate_scalar(float *a, float *b, const float *c, const float *s, float sign,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = a[i], y = b[i], si = sign * s[i];
+        a[i] = x * c[i] - y * si;
+        b[i] = y * c[i] + x * si;
+    }
+}
+
 /* ---- AVX2 + FMA forms ---- */
 
 #if DV_X86
-#define AVX2 __attribute__((target("avx2,fma")))
-
 /* exp by range reduction: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two
  * so n ln2 is exact), exp(r) by a degree-6 minimax polynomial (the Cephes
  * expf coefficients), 2^n put into the exponent bits. */
@@ -71,13 +118,6 @@ AVX2 static inline __m256 exp8(__m256 x)
     return _mm256_andnot_ps(under, y);
 }
 
-AVX2 static float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 AVX2 static float vmax_avx2(const float *x, size_t n)
 {
@@ -116,13 +156,13 @@ AVX2 static float exp_shift_sum_avx2(float *x, size_t n, float shift)
         for (size_t j = i; j < n; j++)
             x[j] = t[j - i];
     }
-    return hsum8(acc);
+    return dv_hsum8(acc);
 }
 
 /* erfc(u) = t exp(-u^2 + P(t)), t = 1 / (1 + |u|/2), for u >= 0, with the
  * Chebyshev-fitted P of Numerical Recipes' erfcc (relative error < 1.2e-7
  * everywhere); erfc(-u) = 2 - erfc(u). */
-AVX2 static inline __m256 gelu8(__m256 x)
+AVX2 static inline __m256 cdf8(__m256 x)
 {
     __m256 u = _mm256_mul_ps(x, _mm256_set1_ps(-0.70710678118654752f));
     __m256 z = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), u);
@@ -136,8 +176,11 @@ AVX2 static inline __m256 gelu8(__m256 x)
     __m256 r = _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
     __m256 neg = _mm256_cmp_ps(u, _mm256_setzero_ps(), _CMP_LT_OQ);
     r = _mm256_blendv_ps(r, _mm256_sub_ps(_mm256_set1_ps(2.0f), r), neg);
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), r);
+    return _mm256_mul_ps(_mm256_set1_ps(0.5f), r);
 }
+
+/* x cdf(x) rounds as 0.5 x erfc(..) did: halving is exact. */
+AVX2 static inline __m256 gelu8(__m256 x) { return _mm256_mul_ps(x, cdf8(x)); }
 
 AVX2 static void gelu_avx2(float *x, size_t n)
 {
@@ -174,6 +217,108 @@ AVX2 static void silu_mul_avx2(float *gate, const float *up, size_t n)
         for (size_t j = i; j < n; j++)
             gate[j] = t[j - i] * up[j];
     }
+}
+/* Lanes [0, n) of a vector, n < 8: masked loads read 0 beyond them and
+ * masked stores leave memory beyond them alone, so a row's tail takes the
+ * same instructions as its body. */
+AVX2 static inline __m256i tail_mask(size_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+AVX2 static void scale_avx2(float *y, float a, size_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), va));
+    scale_scalar(y + i, a, n - i);
+}
+
+AVX2 static void add_avx2(float *y, const float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+    add_scalar(y + i, x + i, n - i);
+}
+
+AVX2 static inline __m256 gelu_grad8(__m256 dy, __m256 x)
+{
+    __m256 pdf = exp8(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), x), x));
+    pdf = _mm256_mul_ps(pdf, _mm256_set1_ps(INV_SQRT_2PI));
+    return _mm256_mul_ps(dy, _mm256_fmadd_ps(x, pdf, cdf8(x)));
+}
+
+AVX2 static void gelu_grad_avx2(const float *dy, const float *x, float *dx, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dx + i, gelu_grad8(_mm256_loadu_ps(dy + i), _mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(dx + i, m, gelu_grad8(_mm256_maskload_ps(dy + i, m),
+                                                  _mm256_maskload_ps(x + i, m)));
+    }
+}
+
+/* dg and du of 8 elements at i, lanes of m only. */
+AVX2 static inline void silu_mul_grad8(const float *dh, const float *g, const float *u,
+                                       float *dg, float *du, __m256i m)
+{
+    __m256 vh = _mm256_maskload_ps(dh, m), vg = _mm256_maskload_ps(g, m);
+    __m256 vu = _mm256_maskload_ps(u, m), one = _mm256_set1_ps(1.0f);
+    __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), vg))));
+    __m256 hs = _mm256_mul_ps(vh, s);
+    __m256 d = _mm256_fmadd_ps(vg, _mm256_sub_ps(one, s), one);
+    _mm256_maskstore_ps(dg, m, _mm256_mul_ps(_mm256_mul_ps(hs, vu), d));
+    _mm256_maskstore_ps(du, m, _mm256_mul_ps(hs, vg));
+}
+
+AVX2 static void silu_mul_grad_avx2(const float *dh, const float *g, const float *u, float *dg,
+                                    float *du, size_t n)
+{
+    __m256i all = _mm256_set1_epi32(-1);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        silu_mul_grad8(dh + i, g + i, u + i, dg + i, du + i, all);
+    if (i < n)
+        silu_mul_grad8(dh + i, g + i, u + i, dg + i, du + i, tail_mask(n - i));
+}
+
+AVX2 static void softmax_grad_avx2(const float *p, float *dp, size_t n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(p + i), _mm256_loadu_ps(dp + i), acc);
+    __m256i m = tail_mask(n - i);
+    if (i < n)
+        acc = _mm256_fmadd_ps(_mm256_maskload_ps(p + i, m), _mm256_maskload_ps(dp + i, m), acc);
+    __m256 dsum = _mm256_set1_ps(dv_hsum8(acc));
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dp + i, _mm256_mul_ps(_mm256_loadu_ps(p + i),
+                                               _mm256_sub_ps(_mm256_loadu_ps(dp + i), dsum)));
+    if (i < n)
+        _mm256_maskstore_ps(dp + i, m, _mm256_mul_ps(_mm256_maskload_ps(p + i, m),
+                                                     _mm256_sub_ps(_mm256_maskload_ps(dp + i, m),
+                                                                   dsum)));
+}
+
+/* Multiplies and adds apart (no fused form), as the scalar loop: the same bits. */
+AVX2 static void rotate_avx2(float *a, float *b, const float *c, const float *s, float sign,
+                             size_t n)
+{
+    __m256 vsign = _mm256_set1_ps(sign);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
+        __m256 vc = _mm256_loadu_ps(c + i), si = _mm256_mul_ps(vsign, _mm256_loadu_ps(s + i));
+        _mm256_storeu_ps(a + i, _mm256_sub_ps(_mm256_mul_ps(x, vc), _mm256_mul_ps(y, si)));
+        _mm256_storeu_ps(b + i, _mm256_add_ps(_mm256_mul_ps(y, vc), _mm256_mul_ps(x, si)));
+    }
+    rotate_scalar(a + i, b + i, c + i, s + i, sign, n - i);
 }
 #endif
 
@@ -233,8 +378,58 @@ void dv_vgelu(float *x, size_t n) { dv_vgelu_simd(x, n, 1); }
 
 void dv_vsilu_mul(float *gate, const float *up, size_t n) { dv_vsilu_mul_simd(gate, up, n, 1); }
 
-void dv_vscale(float *y, float a, size_t n)
+
+void dv_vscale_simd(float *y, float a, size_t n, int simd)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] *= a;
+    DV_PICK(simd, scale_avx2(y, a, n), scale_scalar(y, a, n));
+}
+
+void dv_vadd_simd(float *y, const float *x, size_t n, int simd)
+{
+    DV_PICK(simd, add_avx2(y, x, n), add_scalar(y, x, n));
+}
+
+void dv_vgelu_grad_simd(const float *dy, const float *x, float *dx, size_t n, int simd)
+{
+    DV_PICK(simd, gelu_grad_avx2(dy, x, dx, n), gelu_grad_scalar(dy, x, dx, n));
+}
+
+void dv_vsilu_mul_grad_simd(const float *dh, const float *g, const float *u, float *dg,
+                            float *du, size_t n, int simd)
+{
+    DV_PICK(simd, silu_mul_grad_avx2(dh, g, u, dg, du, n),
+            silu_mul_grad_scalar(dh, g, u, dg, du, n));
+}
+
+void dv_vsoftmax_grad_simd(const float *p, float *dp, size_t n, int simd)
+{
+    DV_PICK(simd, softmax_grad_avx2(p, dp, n), softmax_grad_scalar(p, dp, n));
+}
+
+void dv_vrotate_simd(float *a, float *b, const float *c, const float *s, float sign, size_t n,
+                     int simd)
+{
+    DV_PICK(simd, rotate_avx2(a, b, c, s, sign, n), rotate_scalar(a, b, c, s, sign, n));
+}
+
+void dv_vscale(float *y, float a, size_t n) { dv_vscale_simd(y, a, n, 1); }
+
+void dv_vadd(float *y, const float *x, size_t n) { dv_vadd_simd(y, x, n, 1); }
+
+void dv_vgelu_grad(const float *dy, const float *x, float *dx, size_t n)
+{
+    dv_vgelu_grad_simd(dy, x, dx, n, 1);
+}
+
+void dv_vsilu_mul_grad(const float *dh, const float *g, const float *u, float *dg, float *du,
+                       size_t n)
+{
+    dv_vsilu_mul_grad_simd(dh, g, u, dg, du, n, 1);
+}
+
+void dv_vsoftmax_grad(const float *p, float *dp, size_t n) { dv_vsoftmax_grad_simd(p, dp, n, 1); }
+
+void dv_vrotate(float *a, float *b, const float *c, const float *s, float sign, size_t n)
+{
+    dv_vrotate_simd(a, b, c, s, sign, n, 1);
 }

@@ -134,14 +134,8 @@ static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, i
                     (int)g->dout_stride, 1.0f, g->dv + (size_t)kvh * hd, (int)a->v_stride);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, 1.0f, dout,
                 (int)g->dout_stride, a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f, dp, nk);
-    for (int i = 0; i < nq; i++) {
-        float *pr = p + (size_t)i * nk, *dr = dp + (size_t)i * nk;
-        float dsum = 0;
-        for (int j = 0; j < nk; j++)
-            dsum += pr[j] * dr[j];
-        for (int j = 0; j < nk; j++)
-            dr[j] = pr[j] * (dr[j] - dsum);   /* dS, unscaled */
-    }
+    for (int i = 0; i < nq; i++)   /* dS, unscaled */
+        dv_vsoftmax_grad(p + (size_t)i * nk, dp + (size_t)i * nk, (size_t)nk);
     if (a->rel_g)
         rel_grads(a, g, q0, nq, nk, dp);
     if (g->dq)

@@ -2,6 +2,7 @@
 
 #include "kernels/ops.h"
 #include "kernels/vmath.h"
+#include "kernels/vnorm.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -125,11 +126,8 @@ void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in
         return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y,
                 out);
-    if (!b)
-        return;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < out; j++)
-            y[(size_t)i * out + j] += b[j];
+    for (int i = 0; b && i < n; i++)
+        dv_vadd(y + (size_t)i * out, b, (size_t)out);
 }
 
 void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int in, int out,
@@ -143,10 +141,8 @@ void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int i
     if (dw)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in,
                     1.0f, dw, in);
-    if (db)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < out; j++)
-                db[j] += dy[(size_t)i * out + j];
+    for (int i = 0; db && i < n; i++)
+        dv_vadd(db, dy + (size_t)i * out, (size_t)out);
 }
 
 void tg_layernorm_fwd(const float *x, float *y, int n, int d, const float *w, const float *b,
@@ -160,20 +156,8 @@ void tg_layernorm_bwd_rows(const float *dy, const float *x, const float *mean,
                            const float *rstd, int lo, int hi, int d, const float *w, float *dx)
 {
     for (int i = lo; i < hi; i++) {
-        const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
-        float m = mean[i], s = rstd[i];
-        double sum_g = 0, sum_gx = 0;   /* means of dxhat and dxhat * xhat */
-        for (int j = 0; j < d; j++) {
-            float xh = (r[j] - m) * s, gh = w ? g[j] * w[j] : g[j];
-            sum_g += gh;
-            sum_gx += (double)gh * xh;
-        }
-        float mg = (float)(sum_g / d), mgx = (float)(sum_gx / d);
-        float *o = dx + (size_t)i * d;
-        for (int j = 0; j < d; j++) {
-            float xh = (r[j] - m) * s, gh = w ? g[j] * w[j] : g[j];
-            o[j] += s * (gh - mg - xh * mgx);
-        }
+        size_t r = (size_t)i * d;
+        dv_vlayernorm_grad_row(dy + r, x + r, mean[i], rstd[i], d, w, dx + r);
     }
 }
 
@@ -181,14 +165,9 @@ void tg_layernorm_bwd_cols(const float *dy, const float *x, const float *mean,
                            const float *rstd, int n, int d, int lo, int hi, float *dw, float *db)
 {
     for (int i = 0; i < n; i++) {
-        const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
-        float m = mean[i], s = rstd[i];
-        for (int j = lo; j < hi; j++) {
-            if (dw)
-                dw[j] += g[j] * ((r[j] - m) * s);
-            if (db)
-                db[j] += g[j];
-        }
+        size_t r = (size_t)i * d + lo;
+        dv_vlayernorm_wgrad_row(dy + r, x + r, mean[i], rstd[i], (size_t)(hi - lo),
+                                dw ? dw + lo : NULL, db ? db + lo : NULL);
     }
 }
 
@@ -211,19 +190,8 @@ void tg_rmsnorm_bwd_rows(const float *dy, const float *x, const float *rstd, int
                          int d, const float *w, float *dx)
 {
     for (int i = lo; i < hi; i++) {
-        const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
-        float s = rstd[i];
-        double dot = 0;   /* sum of dxhat * x */
-        for (int j = 0; j < d; j++) {
-            float gh = w ? g[j] * w[j] : g[j];
-            dot += (double)gh * r[j];
-        }
-        float c = (float)(dot / d) * s * s;
-        float *o = dx + (size_t)i * d;
-        for (int j = 0; j < d; j++) {
-            float gh = w ? g[j] * w[j] : g[j];
-            o[j] += s * (gh - r[j] * c);
-        }
+        size_t r = (size_t)i * d;
+        dv_vrmsnorm_grad_row(dy + r, x + r, rstd[i], d, w, dx + r);
     }
 }
 
@@ -231,10 +199,8 @@ void tg_rmsnorm_bwd_cols(const float *dy, const float *x, const float *rstd, int
                          int lo, int hi, float *dw)
 {
     for (int i = 0; i < n; i++) {
-        const float *r = x + (size_t)i * d, *g = dy + (size_t)i * d;
-        float s = rstd[i];
-        for (int j = lo; j < hi; j++)
-            dw[j] += g[j] * r[j] * s;
+        size_t r = (size_t)i * d + lo;
+        dv_vrmsnorm_wgrad_row(dy + r, x + r, rstd[i], (size_t)(hi - lo), dw + lo);
     }
 }
 
@@ -253,30 +219,9 @@ void tg_gelu_fwd(const float *x, float *y, size_t n)
     dv_vgelu(y, n);
 }
 
-/* Elements per chunk of the activation backward passes: their vector
- * kernels work in a stack buffer this long. */
-#define ACT_CHUNK 512
-
-/* gelu'(x) = cdf(x) + x pdf(x); cdf(x) = gelu(x) / x from the vector GELU
- * (0.5 x erfc(-x / sqrt 2), accurate in both tails), pdf from the vector exp. */
 void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n)
 {
-    const float inv_sqrt_2pi = 0.39894228040143268f;
-    float cdf[ACT_CHUNK], pdf[ACT_CHUNK];
-    for (size_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
-        size_t c = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
-        const float *v = x + i0;
-        for (size_t i = 0; i < c; i++) {
-            cdf[i] = v[i];
-            pdf[i] = -0.5f * v[i] * v[i];
-        }
-        dv_vgelu(cdf, c);
-        dv_vexp_shift_sum(pdf, c, 0.0f);
-        for (size_t i = 0; i < c; i++) {
-            float d = fabsf(v[i]) > 1e-20f ? cdf[i] / v[i] : 0.5f;
-            dx[i0 + i] += dy[i0 + i] * (d + v[i] * inv_sqrt_2pi * pdf[i]);
-        }
-    }
+    dv_vgelu_grad(dy, x, dx, n);
 }
 
 void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n)
@@ -288,19 +233,7 @@ void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n)
 void tg_silu_mul_bwd(const float *dh, const float *g, const float *u, float *dg, float *du,
                      size_t n)
 {
-    float e[ACT_CHUNK];
-    for (size_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
-        size_t c = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
-        for (size_t i = 0; i < c; i++)
-            e[i] = -g[i0 + i];
-        dv_vexp_shift_sum(e, c, 0.0f);   /* exp(-g); overflow gives inf, so s = 0 */
-        for (size_t i = 0; i < c; i++) {
-            size_t k = i0 + i;
-            float s = 1.0f / (1.0f + e[i]);
-            dg[k] += dh[k] * u[k] * s * (1.0f + g[k] * (1.0f - s));
-            du[k] += dh[k] * g[k] * s;
-        }
-    }
+    dv_vsilu_mul_grad(dh, g, u, dg, du, n);
 }
 
 /* In double, as the inference decoder: large angles lose digits in float. */
@@ -326,11 +259,7 @@ void tg_rope_apply(float *x, int n, int heads, int hd, size_t stride, const floa
         const float *cr = cosv + (size_t)i * half, *sr = sinv + (size_t)i * half;
         for (int h = 0; h < heads; h++) {
             float *v = x + (size_t)i * stride + (size_t)h * hd;
-            for (int j = 0; j < half; j++) {
-                float a = v[j], b = v[j + half], s = sign * sr[j];
-                v[j] = a * cr[j] - b * s;
-                v[j + half] = b * cr[j] + a * s;
-            }
+            dv_vrotate(v, v + half, cr, sr, sign, (size_t)half);
         }
     }
 }

@@ -75,12 +75,13 @@ void tg_rmsnorm_bwd_cols(const float *dy, const float *x, const float *rstd, int
 
 /* Exact-erf GELU: y = gelu(x) (y may alias x only in forward-only use). */
 void tg_gelu_fwd(const float *x, float *y, size_t n);
-/* dx += dy * gelu'(x). */
+/* dx = dy * gelu'(x): written, not added (the one exception to "adds",
+ * with the SiLU pass below: their gradients never meet another branch's). */
 void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n);
 
 /* h = silu(g) * u. */
 void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n);
-/* dg += dh u silu'(g); du += dh silu(g). */
+/* dg = dh u silu'(g); du = dh silu(g) (written, as tg_gelu_bwd). */
 void tg_silu_mul_bwd(const float *dh, const float *g, const float *u, float *dg, float *du,
                      size_t n);
 
@@ -111,6 +112,10 @@ void tg_linear_fwd_mt(dv_pool *tp, const float *x, const float *w, const float *
                       int in, int out, float *y);
 void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
                       int in, int out, float *dx, float *dw, float *db);
+/* The same with dx = dy W written, not added: a buffer nothing has added
+ * into yet needs no clearing first. */
+void tg_linear_bwd_set_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
+                          int in, int out, float *dx, float *dw, float *db);
 void tg_layernorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, const float *w,
                          const float *b, float eps, float *mean, float *rstd);
 void tg_layernorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *mean,

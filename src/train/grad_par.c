@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "kernels/vmath.h"
 #include "train/grad_ops.h"
 
 /* A product's weight is packed once per chunk of rows: as few chunks as
@@ -36,6 +37,7 @@ typedef struct par_job {
     float *mean_out, *rstd_out;   /* a norm's forward: its row statistics */
     int n, d, in, out;
     float eps;
+    float beta;   /* OP_MM_DX: 1 adds into dx, 0 writes it */
 } par_job;
 
 static void mm_fwd(const par_job *j, int lo, int hi)
@@ -61,8 +63,7 @@ static void elementwise(const par_job *j, int lo, int hi)
         tg_silu_mul_bwd(j->dy + o, j->x + o, j->u + o, j->dx + o, j->du + o, c);
         break;
     default:   /* OP_ADD */
-        for (size_t i = 0; i < c; i++)
-            j->y[o + i] += j->x[o + i];
+        dv_vadd(j->y + o, j->x + o, c);
     }
 }
 
@@ -77,13 +78,12 @@ static void chunk(void *arg, int part, int lo, int hi)
         break;
     case OP_MM_DX:
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, j->in, j->out, 1.0f,
-                    j->dy + (size_t)lo * j->out, j->out, j->w, j->in, 1.0f,
+                    j->dy + (size_t)lo * j->out, j->out, j->w, j->in, j->beta,
                     j->dx + (size_t)lo * j->in, j->in);
         break;
     case OP_BIAS_GRAD:
         for (int i = 0; i < j->n; i++)
-            for (int c = lo; c < hi; c++)
-                j->db[c] += j->dy[(size_t)i * j->out + c];
+            dv_vadd(j->db + lo, j->dy + (size_t)i * j->out + lo, (size_t)(hi - lo));
         break;
     case OP_LN_FWD:
         tg_layernorm_fwd(j->x + r, j->y + r, hi - lo, j->d, j->w, j->b, j->eps,
@@ -189,15 +189,17 @@ static void weight_grad(dv_pool *tp, const float *dy, const float *x, int n, int
     dv_pool_for(tp, out * in, ELEMS, dw_sum, &j);
 }
 
-void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
-                      int in, int out, float *dx, float *dw, float *db)
+static void linear_bwd(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
+                       int in, int out, float *dx, float *dw, float *db, float beta)
 {
+    par_job j = { .op = OP_MM_DX, .dy = dy, .w = w, .dx = dx, .db = db, .n = n, .in = in,
+                  .out = out, .beta = beta };
     if (!tp || n <= 0) {
-        tg_linear_bwd(dy, x, w, n, in, out, dx, dw, db);
+        if (dx && n > 0)
+            chunk(&j, 0, 0, n);
+        tg_linear_bwd(dy, x, w, n, in, out, NULL, dw, db);
         return;
     }
-    par_job j = { .op = OP_MM_DX, .dy = dy, .w = w, .dx = dx, .db = db, .n = n, .in = in,
-                  .out = out };
     if (dx)
         run(tp, n, mm_rows(tp, n), &j);
     if (dw)
@@ -205,6 +207,18 @@ void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float 
     j.op = OP_BIAS_GRAD;
     if (db)
         run(tp, out, COLS, &j);
+}
+
+void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
+                      int in, int out, float *dx, float *dw, float *db)
+{
+    linear_bwd(tp, dy, x, w, n, in, out, dx, dw, db, 1.0f);
+}
+
+void tg_linear_bwd_set_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
+                          int in, int out, float *dx, float *dw, float *db)
+{
+    linear_bwd(tp, dy, x, w, n, in, out, dx, dw, db, 0.0f);
 }
 
 void tg_layernorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, const float *w,
