@@ -187,29 +187,24 @@ static int layer_bwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act,
     int n = act->n, H = c->hidden, F = c->intermediate, kv = c->kv_heads * c->head_dim;
     size_t NH = (size_t)n * H, NF = (size_t)n * F, NK = (size_t)n * kv;
     dv_pool *tp = m->tp;
-    memset(s->dhm, 0, NF * sizeof(float));
-    memset(s->dgate, 0, NF * sizeof(float));
-    memset(s->dup, 0, NF * sizeof(float));
-    memset(s->dxn, 0, NH * sizeof(float));
-    tg_linear_bwd_mt(tp, dx, A->hm, L->down.w, n, F, H, s->dhm, TG_G(L->down, wg), NULL);
+    tg_linear_bwd_set_mt(tp, dx, A->hm, L->down.w, n, F, H, s->dhm, TG_G(L->down, wg), NULL);
     tg_silu_mul_bwd_mt(tp, s->dhm, A->gate, A->up, s->dgate, s->dup, NF);
-    tg_linear_bwd_mt(tp, s->dgate, A->xn2, L->gate.w, n, H, F, s->dxn, TG_G(L->gate, wg), NULL);
+    tg_linear_bwd_set_mt(tp, s->dgate, A->xn2, L->gate.w, n, H, F, s->dxn, TG_G(L->gate, wg),
+                         NULL);
     tg_linear_bwd_mt(tp, s->dup, A->xn2, L->up.w, n, H, F, s->dxn, TG_G(L->up, wg), NULL);
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_mid, A->rs2, n, H, L->mlp_norm.w, dx,
                       TG_G(L->mlp_norm, wg));
 
-    memset(s->datt, 0, NH * sizeof(float));
     memset(s->dq, 0, NH * sizeof(float));
     memset(s->dk, 0, NK * sizeof(float));
     memset(s->dv, 0, NK * sizeof(float));
-    tg_linear_bwd_mt(tp, dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
+    tg_linear_bwd_set_mt(tp, dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
     int rc = layer_attn(m, act, A, s->datt, s->dq, s->dk, s->dv, e);
     if (rc)
         return rc;
     tg_rope_apply(s->dq, n, c->heads, c->head_dim, (size_t)H, act->cosv, act->sinv, 1);
     tg_rope_apply(s->dk, n, c->kv_heads, c->head_dim, (size_t)kv, act->cosv, act->sinv, 1);
-    memset(s->dxn, 0, NH * sizeof(float));
-    tg_linear_bwd_mt(tp, s->dq, A->xn1, L->q.w, n, H, H, s->dxn, TG_G(L->q, wg), NULL);
+    tg_linear_bwd_set_mt(tp, s->dq, A->xn1, L->q.w, n, H, H, s->dxn, TG_G(L->q, wg), NULL);
     tg_linear_bwd_mt(tp, s->dk, A->xn1, L->k.w, n, H, kv, s->dxn, TG_G(L->k, wg), NULL);
     tg_linear_bwd_mt(tp, s->dv, A->xn1, L->v.w, n, H, kv, s->dxn, TG_G(L->v, wg), NULL);
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_in, A->rs1, n, H, L->attn_norm.w, dx,
@@ -223,17 +218,17 @@ int tg_llm_bwd(const tg_llm *m, const tg_llm_act *act, const float *dlogits, flo
     const dv_lm_cfg *c = &m->c;
     size_t N = (size_t)act->n, H = (size_t)c->hidden, F = (size_t)c->intermediate;
     size_t kv = (size_t)c->kv_heads * c->head_dim;
-    /* each layer clears what it accumulates into; dxn starts zeroed for lm_head */
+    /* each pass writes its buffer or clears what it accumulates into */
     llm_grads s = { tg_alloc_raw(pool, N * F), tg_alloc_raw(pool, N * F),
-                    tg_alloc_raw(pool, N * F), tg_alloc(pool, N * H), tg_alloc_raw(pool, N * H),
+                    tg_alloc_raw(pool, N * F), tg_alloc_raw(pool, N * H), tg_alloc_raw(pool, N * H),
                     tg_alloc_raw(pool, N * H), tg_alloc_raw(pool, N * kv),
                     tg_alloc_raw(pool, N * kv) };
     float *dx = tg_alloc(pool, N * H);
     int rc = tg_pool_check(pool, "decoder gradients", e);
     if (rc)
         return rc;
-    tg_linear_bwd_mt(m->tp, dlogits, act->xn, m->head.w, (int)N, (int)H, c->vocab, s.dxn,
-                     TG_G(m->head, wg), NULL);
+    tg_linear_bwd_set_mt(m->tp, dlogits, act->xn, m->head.w, (int)N, (int)H, c->vocab, s.dxn,
+                         TG_G(m->head, wg), NULL);
     tg_rmsnorm_bwd_mt(m->tp, s.dxn, act->x_last, act->rs, (int)N, (int)H, m->norm.w, dx,
                       TG_G(m->norm, wg));
     for (int l = c->layers - 1; l >= 0 && !rc; l--)

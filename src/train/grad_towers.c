@@ -108,17 +108,15 @@ int tg_aligner_bwd(const tg_aligner *a, const tg_aligner_act *act, int n, const 
                    int wgrad, float *dhigh, float *dlow, tg_pool *pool, dv_err *e)
 {
     size_t E = (size_t)a->n_embed, half = E / 2, len = (size_t)n * E;
-    float *dy = tg_alloc(pool, len), *din = tg_alloc(pool, len);
+    float *dy = tg_alloc_raw(pool, len), *din = tg_alloc_raw(pool, len);
     float *dh = a->hybrid ? tg_alloc(pool, (size_t)n * half) : NULL;
     int rc = tg_pool_check(pool, "aligner gradients", e);
     if (rc)
         return rc;
     memcpy(dy, dout, len * sizeof *dy);
     for (int i = a->n_layers - 1; i >= first_gelu(a); i--) {
-        memset(din, 0, len * sizeof *din);
-        tg_linear_bwd_mt(a->tp, dy, act->in[i], a->lw[i].w, n, (int)E, (int)E, din,
-                         TG_G(a->lw[i], wgrad), TG_G(a->lb[i], wgrad));
-        memset(dy, 0, len * sizeof *dy);
+        tg_linear_bwd_set_mt(a->tp, dy, act->in[i], a->lw[i].w, n, (int)E, (int)E, din,
+                             TG_G(a->lw[i], wgrad), TG_G(a->lb[i], wgrad));
         tg_gelu_bwd_mt(a->tp, din, act->pre[i], dy, len);
     }
     if (!a->hybrid) {

@@ -212,14 +212,11 @@ static void mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, f
                     int wgrad, const tg_block_work *w)
 {
     size_t n = vit_rows(v), C = (size_t)v->width, M = (size_t)v->mlp;
-    memset(w->dh, 0, n * M * sizeof *w->dh);
-    memset(w->dpre, 0, n * M * sizeof *w->dpre);
-    memset(w->dxn, 0, n * C * sizeof *w->dxn);
-    tg_linear_bwd_mt(v->tp, dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, w->dh,
-                     TG_G(b->fc2_w, wgrad), TG_G(b->fc2_b, wgrad));
+    tg_linear_bwd_set_mt(v->tp, dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, w->dh,
+                         TG_G(b->fc2_w, wgrad), TG_G(b->fc2_b, wgrad));
     tg_gelu_bwd_mt(v->tp, w->dh, a->h_pre, w->dpre, n * M);
-    tg_linear_bwd_mt(v->tp, w->dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M, w->dxn,
-                     TG_G(b->fc1_w, wgrad), TG_G(b->fc1_b, wgrad));
+    tg_linear_bwd_set_mt(v->tp, w->dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M, w->dxn,
+                         TG_G(b->fc1_w, wgrad), TG_G(b->fc1_b, wgrad));
     tg_layernorm_bwd_mt(v->tp, w->dxn, a->x_mid, a->mu2, a->rs2, (int)n, (int)C, b->n2w.w, dx,
                         TG_G(b->n2w, wgrad), TG_G(b->n2b, wgrad));
 }
@@ -291,19 +288,19 @@ static int block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, 
 {
     size_t n = vit_rows(v), C = (size_t)v->width, np = (size_t)a->np;
     mlp_bwd(v, b, a, dx, wgrad, w);
-    memset(w->datt, 0, n * C * sizeof *w->datt);
     memset(w->dqkv, 0, np * 3 * C * sizeof *w->dqkv);
-    memset(w->dxw, 0, np * C * sizeof *w->dxw);
-    tg_linear_bwd_mt(v->tp, dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, w->datt,
-                     TG_G(b->proj_w, wgrad), TG_G(b->proj_b, wgrad));
+    tg_linear_bwd_set_mt(v->tp, dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, w->datt,
+                         TG_G(b->proj_w, wgrad), TG_G(b->proj_b, wgrad));
     reorder(v, a, w->datt, w->dattw, 1);
     int rc = attn_bwd(v, b, a, w->dattw, w->dqkv, wgrad, e);
     if (rc)
         return rc;
-    tg_linear_bwd_mt(v->tp, w->dqkv, a->xw, b->qkv_w.w, (int)np, (int)C, 3 * (int)C,
-                     need_dx || wgrad ? w->dxw : NULL, TG_G(b->qkv_w, wgrad),
-                     TG_G(b->qkv_b, wgrad));
-    memset(w->datt, 0, n * C * sizeof *w->datt);
+    tg_linear_bwd_set_mt(v->tp, w->dqkv, a->xw, b->qkv_w.w, (int)np, (int)C, 3 * (int)C,
+                         need_dx || wgrad ? w->dxw : NULL, TG_G(b->qkv_w, wgrad),
+                         TG_G(b->qkv_b, wgrad));
+    if (!need_dx && !wgrad)
+        return DOCVL_OK;
+    /* every grid row lies in one window: the reorder writes datt whole */
     reorder(v, a, w->datt, w->dxw, 0);
     tg_layernorm_bwd_mt(v->tp, w->datt, a->x_in, a->mu1, a->rs1, (int)n, (int)C, b->n1w.w,
                         need_dx ? dx : NULL, TG_G(b->n1w, wgrad), TG_G(b->n1b, wgrad));
