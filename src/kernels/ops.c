@@ -7,14 +7,12 @@
 #include "kernels/vmath.h"
 #include "kernels/vnorm.h"
 
-/* Row by row through the vector kernels (kernels/vnorm.h), which the
- * trainer's backward passes match. */
+/* The vector kernels (kernels/vnorm.h), which the trainer's backward
+ * passes match. */
 void dv_layernorm_stats(const float *x, float *y, int n, int d, const float *w, const float *b,
                         float eps, float *mean, float *rstd)
 {
-    for (int i = 0; i < n; i++)
-        dv_vlayernorm_row(x + (size_t)i * d, y + (size_t)i * d, d, w, b, eps,
-                          mean ? mean + i : NULL, rstd ? rstd + i : NULL);
+    dv_vlayernorm(x, y, n, d, w, b, eps, mean, rstd);
 }
 
 void dv_layernorm(const float *x, float *y, int n, int d, const float *w, const float *b, float eps)
@@ -46,8 +44,7 @@ void dv_layernorm_ctx(const float *x, float *y, int n, int d, const float *w, co
 void dv_rmsnorm_stats(const float *x, float *y, int n, int d, const float *w, float eps,
                       float *rstd)
 {
-    for (int i = 0; i < n; i++)
-        dv_vrmsnorm_row(x + (size_t)i * d, y + (size_t)i * d, d, w, eps, rstd ? rstd + i : NULL);
+    dv_vrmsnorm(x, y, n, d, w, eps, rstd);
 }
 
 void dv_rmsnorm(const float *x, float *y, int n, int d, const float *w, float eps)

@@ -49,6 +49,13 @@ static void add_scalar(float *y, const float *x, size_t n)
         y[i] += x[i];
 }
 
+static void add_rows_scalar(float *y, size_t ys, const float *x, size_t xs, size_t rows,
+                            size_t n)
+{
+    for (size_t r = 0; r < rows; r++)
+        add_scalar(y + r * ys, x + r * xs, n);
+}
+
 #define INV_SQRT_2PI 0.39894228040143268f
 
 /* gelu'(x) = cdf(x) + x pdf(x) of the standard normal. */
@@ -73,23 +80,60 @@ static void silu_mul_grad_scalar(const float *dh, const float *g, const float *u
     }
 }
 
-static void softmax_grad_scalar(const float *p, float *dp, size_t n)
+static void softmax_grad_scalar(const float *p, float *dp, size_t rows, size_t n)
 {
-    float dsum = 0.0f;
+    for (size_t r = 0; r < rows; r++, p += n, dp += n) {
+        float dsum = 0.0f;
+        for (size_t i = 0; i < n; i++)
+            dsum += p[i] * dp[i];
+        for (size_t i = 0; i < n; i++)
+            dp[i] = p[i] * (dp[i] - dsum);
+    }
+}
+
+static float max_scalar(const float *x, size_t n)
+{
+    float r = -INFINITY;
     for (size_t i = 0; i < n; i++)
-        dsum += p[i] * dp[i];
-    for (size_t i = 0; i < n; i++)
-        dp[i] = p[i] * (dp[i] - dsum);
+        r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+static void softmax_lse_scalar(float *s, size_t rows, size_t n, float *lse)
+{
+    for (size_t r = 0; r < rows; r++, s += n) {
+        float mx = max_scalar(s, n), sum = exp_shift_sum_scalar(s, n, mx);
+        scale_scalar(s, 1.0f / sum, n);
+        lse[r] = mx + logf(sum);
+    }
+}
+
+static void exp_rows_scalar(float *p, size_t rows, size_t n, const float *shift)
+{
+    for (size_t r = 0; r < rows; r++)
+        exp_shift_sum_scalar(p + r * n, n, shift[r]);
 }
 
 static void rotate_scalar(float *a, float *b, const float *c, const float *s, float sign,
-                          size_t n)
+                          size_t i, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         float x = a[i], y = b[i], si = sign * s[i];
         a[i] = x * c[i] - y * si;
         b[i] = y * c[i] + x * si;
     }
+}
+
+/* Each head of each row: its halves (a, b) rotated by row i's angles. */
+static void rope_scalar(float *x, int rows, int heads, int hd, size_t stride, const float *cosv,
+                        const float *sinv, float sign)
+{
+    size_t half = (size_t)hd / 2;
+    for (int i = 0; i < rows; i++)
+        for (int h = 0; h < heads; h++) {
+            float *v = x + (size_t)i * stride + (size_t)h * hd;
+            rotate_scalar(v, v + half, cosv + i * half, sinv + i * half, sign, 0, half);
+        }
 }
 
 /* ---- AVX2 + FMA forms ---- */
@@ -236,12 +280,15 @@ AVX2 static void scale_avx2(float *y, float a, size_t n)
     scale_scalar(y + i, a, n - i);
 }
 
-AVX2 static void add_avx2(float *y, const float *x, size_t n)
+AVX2 static void add_rows_avx2(float *y, size_t ys, const float *x, size_t xs, size_t rows,
+                               size_t n)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
-    add_scalar(y + i, x + i, n - i);
+    for (size_t r = 0; r < rows; r++, y += ys, x += xs) {
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+        add_scalar(y + i, x + i, n - i);
+    }
 }
 
 AVX2 static inline __m256 gelu_grad8(__m256 dy, __m256 x)
@@ -287,7 +334,7 @@ AVX2 static void silu_mul_grad_avx2(const float *dh, const float *g, const float
         silu_mul_grad8(dh + i, g + i, u + i, dg + i, du + i, tail_mask(n - i));
 }
 
-AVX2 static void softmax_grad_avx2(const float *p, float *dp, size_t n)
+AVX2 static inline void softmax_grad_row_avx2(const float *p, float *dp, size_t n)
 {
     __m256 acc = _mm256_setzero_ps();
     size_t i = 0;
@@ -306,19 +353,49 @@ AVX2 static void softmax_grad_avx2(const float *p, float *dp, size_t n)
                                                                    dsum)));
 }
 
-/* Multiplies and adds apart (no fused form), as the scalar loop: the same bits. */
-AVX2 static void rotate_avx2(float *a, float *b, const float *c, const float *s, float sign,
-                             size_t n)
+AVX2 static void softmax_grad_avx2(const float *p, float *dp, size_t rows, size_t n)
 {
-    __m256 vsign = _mm256_set1_ps(sign);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
-        __m256 vc = _mm256_loadu_ps(c + i), si = _mm256_mul_ps(vsign, _mm256_loadu_ps(s + i));
-        _mm256_storeu_ps(a + i, _mm256_sub_ps(_mm256_mul_ps(x, vc), _mm256_mul_ps(y, si)));
-        _mm256_storeu_ps(b + i, _mm256_add_ps(_mm256_mul_ps(y, vc), _mm256_mul_ps(x, si)));
+    for (size_t r = 0; r < rows; r++)
+        softmax_grad_row_avx2(p + r * n, dp + r * n, n);
+}
+
+AVX2 static void softmax_lse_avx2(float *s, size_t rows, size_t n, float *lse)
+{
+    for (size_t r = 0; r < rows; r++, s += n) {
+        float mx = vmax_avx2(s, n), sum = exp_shift_sum_avx2(s, n, mx);
+        scale_avx2(s, 1.0f / sum, n);
+        lse[r] = mx + logf(sum);
     }
-    rotate_scalar(a + i, b + i, c + i, s + i, sign, n - i);
+}
+
+AVX2 static void exp_rows_avx2(float *p, size_t rows, size_t n, const float *shift)
+{
+    for (size_t r = 0; r < rows; r++)
+        exp_shift_sum_avx2(p + r * n, n, shift[r]);
+}
+
+/* Multiplies and adds apart (no fused form), as the scalar loop: the same bits. */
+AVX2 static void rope_avx2(float *x, int rows, int heads, int hd, size_t stride,
+                           const float *cosv, const float *sinv, float sign)
+{
+    size_t half = (size_t)hd / 2;
+    __m256 vsign = _mm256_set1_ps(sign);
+    for (int r = 0; r < rows; r++)
+        for (int h = 0; h < heads; h++) {
+            float *a = x + (size_t)r * stride + (size_t)h * hd, *b = a + half;
+            const float *c = cosv + r * half, *s = sinv + r * half;
+            size_t i = 0;
+            for (; i + 8 <= half; i += 8) {
+                __m256 va = _mm256_loadu_ps(a + i), vb = _mm256_loadu_ps(b + i);
+                __m256 vc = _mm256_loadu_ps(c + i);
+                __m256 si = _mm256_mul_ps(vsign, _mm256_loadu_ps(s + i));
+                _mm256_storeu_ps(a + i,
+                                 _mm256_sub_ps(_mm256_mul_ps(va, vc), _mm256_mul_ps(vb, si)));
+                _mm256_storeu_ps(b + i,
+                                 _mm256_add_ps(_mm256_mul_ps(vb, vc), _mm256_mul_ps(va, si)));
+            }
+            rotate_scalar(a, b, c, s, sign, i, half);
+        }
 }
 #endif
 
@@ -332,10 +409,7 @@ float dv_vmax(const float *x, size_t n)
     if (use_simd(1))
         return vmax_avx2(x, n);
 #endif
-    float r = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        r = x[i] > r ? x[i] : r;
-    return r;
+    return max_scalar(x, n);
 }
 
 float dv_vexp_shift_sum_simd(float *x, size_t n, float shift, int simd)
@@ -384,9 +458,10 @@ void dv_vscale_simd(float *y, float a, size_t n, int simd)
     DV_PICK(simd, scale_avx2(y, a, n), scale_scalar(y, a, n));
 }
 
-void dv_vadd_simd(float *y, const float *x, size_t n, int simd)
+void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n,
+                       int simd)
 {
-    DV_PICK(simd, add_avx2(y, x, n), add_scalar(y, x, n));
+    DV_PICK(simd, add_rows_avx2(y, ys, x, xs, rows, n), add_rows_scalar(y, ys, x, xs, rows, n));
 }
 
 void dv_vgelu_grad_simd(const float *dy, const float *x, float *dx, size_t n, int simd)
@@ -401,20 +476,36 @@ void dv_vsilu_mul_grad_simd(const float *dh, const float *g, const float *u, flo
             silu_mul_grad_scalar(dh, g, u, dg, du, n));
 }
 
-void dv_vsoftmax_grad_simd(const float *p, float *dp, size_t n, int simd)
+void dv_vsoftmax_grad_simd(const float *p, float *dp, size_t rows, size_t n, int simd)
 {
-    DV_PICK(simd, softmax_grad_avx2(p, dp, n), softmax_grad_scalar(p, dp, n));
+    DV_PICK(simd, softmax_grad_avx2(p, dp, rows, n), softmax_grad_scalar(p, dp, rows, n));
 }
 
-void dv_vrotate_simd(float *a, float *b, const float *c, const float *s, float sign, size_t n,
-                     int simd)
+void dv_vsoftmax_lse_simd(float *s, size_t rows, size_t n, float *lse, int simd)
 {
-    DV_PICK(simd, rotate_avx2(a, b, c, s, sign, n), rotate_scalar(a, b, c, s, sign, n));
+    DV_PICK(simd, softmax_lse_avx2(s, rows, n, lse), softmax_lse_scalar(s, rows, n, lse));
+}
+
+void dv_vexp_rows_simd(float *p, size_t rows, size_t n, const float *shift, int simd)
+{
+    DV_PICK(simd, exp_rows_avx2(p, rows, n, shift), exp_rows_scalar(p, rows, n, shift));
+}
+
+void dv_vrope_simd(float *x, int rows, int heads, int hd, size_t stride, const float *cosv,
+                   const float *sinv, float sign, int simd)
+{
+    DV_PICK(simd, rope_avx2(x, rows, heads, hd, stride, cosv, sinv, sign),
+            rope_scalar(x, rows, heads, hd, stride, cosv, sinv, sign));
 }
 
 void dv_vscale(float *y, float a, size_t n) { dv_vscale_simd(y, a, n, 1); }
 
-void dv_vadd(float *y, const float *x, size_t n) { dv_vadd_simd(y, x, n, 1); }
+void dv_vadd(float *y, const float *x, size_t n) { dv_vadd_rows_simd(y, 0, x, 0, 1, n, 1); }
+
+void dv_vadd_rows(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n)
+{
+    dv_vadd_rows_simd(y, ys, x, xs, rows, n, 1);
+}
 
 void dv_vgelu_grad(const float *dy, const float *x, float *dx, size_t n)
 {
@@ -427,9 +518,23 @@ void dv_vsilu_mul_grad(const float *dh, const float *g, const float *u, float *d
     dv_vsilu_mul_grad_simd(dh, g, u, dg, du, n, 1);
 }
 
-void dv_vsoftmax_grad(const float *p, float *dp, size_t n) { dv_vsoftmax_grad_simd(p, dp, n, 1); }
-
-void dv_vrotate(float *a, float *b, const float *c, const float *s, float sign, size_t n)
+void dv_vsoftmax_grad(const float *p, float *dp, size_t rows, size_t n)
 {
-    dv_vrotate_simd(a, b, c, s, sign, n, 1);
+    dv_vsoftmax_grad_simd(p, dp, rows, n, 1);
+}
+
+void dv_vsoftmax_lse(float *s, size_t rows, size_t n, float *lse)
+{
+    dv_vsoftmax_lse_simd(s, rows, n, lse, 1);
+}
+
+void dv_vexp_rows(float *p, size_t rows, size_t n, const float *shift)
+{
+    dv_vexp_rows_simd(p, rows, n, shift, 1);
+}
+
+void dv_vrope(float *x, int rows, int heads, int hd, size_t stride, const float *cosv,
+              const float *sinv, float sign)
+{
+    dv_vrope_simd(x, rows, heads, hd, stride, cosv, sinv, sign, 1);
 }

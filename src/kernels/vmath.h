@@ -23,6 +23,16 @@ void dv_vsilu_mul(float *gate, const float *up, size_t n);
 void dv_vscale(float *y, float a, size_t n);
 /* y[i] += x[i] */
 void dv_vadd(float *y, const float *x, size_t n);
+/* y[r ys + i] += x[r xs + i] for rows r < rows, i < n: a stride of 0 adds
+ * one row to every row (a bias) or every row into one (a column sum, in
+ * row order). */
+void dv_vadd_rows(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n);
+
+/* Softmax of each of `rows` rows of n in s, in place; lse[r] = the row's
+ * log-sum-exp (max + log of the shifted sum). Masked scores (-inf) give 0. */
+void dv_vsoftmax_lse(float *s, size_t rows, size_t n, float *lse);
+/* p[r][i] = exp(p[r][i] - shift[r]): a softmax again from its saved lse. */
+void dv_vexp_rows(float *p, size_t rows, size_t n, const float *shift);
 
 /* The training step's backward passes (all write, none accumulate):
  * dx[i] = dy[i] gelu'(x[i]) of the exact GELU above. */
@@ -30,11 +40,15 @@ void dv_vgelu_grad(const float *dy, const float *x, float *dx, size_t n);
 /* Of h = silu(g) u: dg[i] = dh[i] u[i] silu'(g[i]), du[i] = dh[i] silu(g[i]). */
 void dv_vsilu_mul_grad(const float *dh, const float *g, const float *u, float *dg, float *du,
                        size_t n);
-/* Softmax backward of one row of probabilities p: dp[i] = p[i] (dp[i] - sum_j p[j] dp[j]). */
-void dv_vsoftmax_grad(const float *p, float *dp, size_t n);
-/* One rotation of RoPE's pairs (a[i], b[i]) by the angle whose cosine and
- * sine are c[i], sign s[i]: a' = a c - b s sign, b' = b c + a s sign. */
-void dv_vrotate(float *a, float *b, const float *c, const float *s, float sign, size_t n);
+/* Softmax backward of `rows` rows of n probabilities p:
+ * dp[i] = p[i] (dp[i] - sum_j p[j] dp[j]) within each row. */
+void dv_vsoftmax_grad(const float *p, float *dp, size_t rows, size_t n);
+/* RoPE (rotate_half) of each of the heads of each row of x (row r at
+ * r stride, head h at h hd): the halves (a, b) of a head become
+ * (a c - b s sign, b c + a s sign), c and s row r's hd / 2 angles in
+ * cosv and sinv; sign -1 applies the inverse (the backward pass). */
+void dv_vrope(float *x, int rows, int heads, int hd, size_t stride, const float *cosv,
+              const float *sinv, float sign);
 
 /* The same kernels in a chosen form, for tests: simd = 0 scalar, 1 AVX2
  * (only where dv_cpu_has_avx2_fma()). */
@@ -42,12 +56,15 @@ float dv_vexp_shift_sum_simd(float *x, size_t n, float shift, int simd);
 void dv_vgelu_simd(float *x, size_t n, int simd);
 void dv_vsilu_mul_simd(float *gate, const float *up, size_t n, int simd);
 void dv_vscale_simd(float *y, float a, size_t n, int simd);
-void dv_vadd_simd(float *y, const float *x, size_t n, int simd);
+void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n,
+                       int simd);
 void dv_vgelu_grad_simd(const float *dy, const float *x, float *dx, size_t n, int simd);
 void dv_vsilu_mul_grad_simd(const float *dh, const float *g, const float *u, float *dg,
                             float *du, size_t n, int simd);
-void dv_vsoftmax_grad_simd(const float *p, float *dp, size_t n, int simd);
-void dv_vrotate_simd(float *a, float *b, const float *c, const float *s, float sign, size_t n,
-                     int simd);
+void dv_vsoftmax_grad_simd(const float *p, float *dp, size_t rows, size_t n, int simd);
+void dv_vsoftmax_lse_simd(float *s, size_t rows, size_t n, float *lse, int simd);
+void dv_vexp_rows_simd(float *p, size_t rows, size_t n, const float *shift, int simd);
+void dv_vrope_simd(float *x, int rows, int heads, int hd, size_t stride, const float *cosv,
+                   const float *sinv, float sign, int simd);
 
 #endif

@@ -78,12 +78,7 @@ int tg_attn_fwd(const tg_attn *a, dv_err *e)
         for (int q0 = 0; q0 < a->n; q0 += bq) {
             int nq = a->n - q0 < bq ? a->n - q0 : bq, nk = key_end(a, q0, nq);
             scores(a, h, q0, nq, nk, s);
-            for (int i = 0; i < nq; i++) {
-                float *row = s + (size_t)i * nk, mx = dv_vmax(row, (size_t)nk);
-                float sum = dv_vexp_shift_sum(row, (size_t)nk, mx);
-                dv_vscale(row, 1.0f / sum, (size_t)nk);
-                a->lse[(size_t)h * a->n + q0 + i] = mx + logf(sum);
-            }
+            dv_vsoftmax_lse(s, (size_t)nq, (size_t)nk, a->lse + (size_t)h * a->n + q0);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, s, nk,
                         a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f,
                         a->out + (size_t)q0 * a->out_stride + (size_t)h * hd, (int)a->out_stride);
@@ -127,15 +122,13 @@ static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, i
     const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
     const float *dout = g->dout + (size_t)q0 * g->dout_stride + (size_t)h * hd;
     scores(a, h, q0, nq, nk, p);
-    for (int i = 0; i < nq; i++)
-        dv_vexp_shift_sum(p + (size_t)i * nk, (size_t)nk, a->lse[(size_t)h * a->n + q0 + i]);
+    dv_vexp_rows(p, (size_t)nq, (size_t)nk, a->lse + (size_t)h * a->n + q0);
     if (g->dv)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, p, nk, dout,
                     (int)g->dout_stride, 1.0f, g->dv + (size_t)kvh * hd, (int)a->v_stride);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, 1.0f, dout,
                 (int)g->dout_stride, a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f, dp, nk);
-    for (int i = 0; i < nq; i++)   /* dS, unscaled */
-        dv_vsoftmax_grad(p + (size_t)i * nk, dp + (size_t)i * nk, (size_t)nk);
+    dv_vsoftmax_grad(p, dp, (size_t)nq, (size_t)nk);   /* dS, unscaled */
     if (a->rel_g)
         rel_grads(a, g, q0, nq, nk, dp);
     if (g->dq)

@@ -126,8 +126,8 @@ void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in
         return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y,
                 out);
-    for (int i = 0; b && i < n; i++)
-        dv_vadd(y + (size_t)i * out, b, (size_t)out);
+    if (b)
+        dv_vadd_rows(y, (size_t)out, b, 0, (size_t)n, (size_t)out);
 }
 
 void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int in, int out,
@@ -141,8 +141,8 @@ void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int i
     if (dw)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in,
                     1.0f, dw, in);
-    for (int i = 0; db && i < n; i++)
-        dv_vadd(db, dy + (size_t)i * out, (size_t)out);
+    if (db)
+        dv_vadd_rows(db, 0, dy, (size_t)out, (size_t)n, (size_t)out);
 }
 
 void tg_layernorm_fwd(const float *x, float *y, int n, int d, const float *w, const float *b,
@@ -155,20 +155,14 @@ void tg_layernorm_fwd(const float *x, float *y, int n, int d, const float *w, co
 void tg_layernorm_bwd_rows(const float *dy, const float *x, const float *mean,
                            const float *rstd, int lo, int hi, int d, const float *w, float *dx)
 {
-    for (int i = lo; i < hi; i++) {
-        size_t r = (size_t)i * d;
-        dv_vlayernorm_grad_row(dy + r, x + r, mean[i], rstd[i], d, w, dx + r);
-    }
+    size_t o = (size_t)lo * d;
+    dv_vlayernorm_grad(dy + o, x + o, mean + lo, rstd + lo, hi - lo, d, w, dx + o);
 }
 
 void tg_layernorm_bwd_cols(const float *dy, const float *x, const float *mean,
                            const float *rstd, int n, int d, int lo, int hi, float *dw, float *db)
 {
-    for (int i = 0; i < n; i++) {
-        size_t r = (size_t)i * d + lo;
-        dv_vlayernorm_wgrad_row(dy + r, x + r, mean[i], rstd[i], (size_t)(hi - lo),
-                                dw ? dw + lo : NULL, db ? db + lo : NULL);
-    }
+    dv_vlayernorm_wgrad(dy, x, mean, rstd, n, d, lo, hi, dw, db);
 }
 
 void tg_layernorm_bwd(const float *dy, const float *x, const float *mean, const float *rstd,
@@ -189,19 +183,14 @@ void tg_rmsnorm_fwd(const float *x, float *y, int n, int d, const float *w, floa
 void tg_rmsnorm_bwd_rows(const float *dy, const float *x, const float *rstd, int lo, int hi,
                          int d, const float *w, float *dx)
 {
-    for (int i = lo; i < hi; i++) {
-        size_t r = (size_t)i * d;
-        dv_vrmsnorm_grad_row(dy + r, x + r, rstd[i], d, w, dx + r);
-    }
+    size_t o = (size_t)lo * d;
+    dv_vrmsnorm_grad(dy + o, x + o, rstd + lo, hi - lo, d, w, dx + o);
 }
 
 void tg_rmsnorm_bwd_cols(const float *dy, const float *x, const float *rstd, int n, int d,
                          int lo, int hi, float *dw)
 {
-    for (int i = 0; i < n; i++) {
-        size_t r = (size_t)i * d + lo;
-        dv_vrmsnorm_wgrad_row(dy + r, x + r, rstd[i], (size_t)(hi - lo), dw + lo);
-    }
+    dv_vrmsnorm_wgrad(dy, x, rstd, n, d, lo, hi, dw);
 }
 
 void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, int d,
@@ -253,15 +242,7 @@ void tg_rope_tables(int pos0, int n, int hd, float theta, float *cosv, float *si
 void tg_rope_apply(float *x, int n, int heads, int hd, size_t stride, const float *cosv,
                    const float *sinv, int inverse)
 {
-    int half = hd / 2;
-    float sign = inverse ? -1.0f : 1.0f;
-    for (int i = 0; i < n; i++) {
-        const float *cr = cosv + (size_t)i * half, *sr = sinv + (size_t)i * half;
-        for (int h = 0; h < heads; h++) {
-            float *v = x + (size_t)i * stride + (size_t)h * hd;
-            dv_vrotate(v, v + half, cr, sr, sign, (size_t)half);
-        }
-    }
+    dv_vrope(x, n, heads, hd, stride, cosv, sinv, inverse ? -1.0f : 1.0f);
 }
 
 double tg_logsumexp(const float *z, int n)

@@ -82,8 +82,7 @@ static void chunk(void *arg, int part, int lo, int hi)
                     j->dx + (size_t)lo * j->in, j->in);
         break;
     case OP_BIAS_GRAD:
-        for (int i = 0; i < j->n; i++)
-            dv_vadd(j->db + lo, j->dy + (size_t)i * j->out + lo, (size_t)(hi - lo));
+        dv_vadd_rows(j->db + lo, 0, j->dy + lo, (size_t)j->out, (size_t)j->n, (size_t)(hi - lo));
         break;
     case OP_LN_FWD:
         tg_layernorm_fwd(j->x + r, j->y + r, hi - lo, j->d, j->w, j->b, j->eps,
