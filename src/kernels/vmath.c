@@ -23,17 +23,17 @@ static float exp_shift_sum_scalar(float *x, size_t n, float shift)
     return sum;
 }
 
-static void gelu_scalar(float *x, size_t n)
+static void gelu_scalar(const float *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        x[i] = 0.5f * x[i] * erfcf(-x[i] * 0.70710678118654752f);
+        y[i] = 0.5f * x[i] * erfcf(-x[i] * 0.70710678118654752f);
 }
 
-static void silu_mul_scalar(float *gate, const float *up, size_t n)
+static void silu_mul_scalar(const float *gate, const float *up, float *h, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
+        h[i] = g / (1.0f + expf(-g)) * up[i];
     }
 }
 
@@ -226,18 +226,18 @@ AVX2 static inline __m256 cdf8(__m256 x)
 /* x cdf(x) rounds as 0.5 x erfc(..) did: halving is exact. */
 AVX2 static inline __m256 gelu8(__m256 x) { return _mm256_mul_ps(x, cdf8(x)); }
 
-AVX2 static void gelu_avx2(float *x, size_t n)
+AVX2 static void gelu_avx2(const float *x, float *y, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(x + i, gelu8(_mm256_loadu_ps(x + i)));
+        _mm256_storeu_ps(y + i, gelu8(_mm256_loadu_ps(x + i)));
     if (i < n) {
         float t[8] = { 0 };
         for (size_t j = i; j < n; j++)
             t[j - i] = x[j];
         _mm256_storeu_ps(t, gelu8(_mm256_loadu_ps(t)));
         for (size_t j = i; j < n; j++)
-            x[j] = t[j - i];
+            y[j] = t[j - i];
     }
 }
 
@@ -247,11 +247,11 @@ AVX2 static inline __m256 silu8(__m256 g)
     return _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
-AVX2 static void silu_mul_avx2(float *gate, const float *up, size_t n)
+AVX2 static void silu_mul_avx2(const float *gate, const float *up, float *h, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(gate + i,
+        _mm256_storeu_ps(h + i,
                          _mm256_mul_ps(silu8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
     if (i < n) {
         float t[8] = { 0 };
@@ -259,7 +259,7 @@ AVX2 static void silu_mul_avx2(float *gate, const float *up, size_t n)
             t[j - i] = gate[j];
         _mm256_storeu_ps(t, silu8(_mm256_loadu_ps(t)));
         for (size_t j = i; j < n; j++)
-            gate[j] = t[j - i] * up[j];
+            h[j] = t[j - i] * up[j];
     }
 }
 /* Lanes [0, n) of a vector, n < 8: masked loads read 0 beyond them and
@@ -421,26 +421,21 @@ float dv_vexp_shift_sum_simd(float *x, size_t n, float shift, int simd)
     return exp_shift_sum_scalar(x, n, shift);
 }
 
-void dv_vgelu_simd(float *x, size_t n, int simd)
+void dv_vgelu_into_simd(const float *x, float *y, size_t n, int simd)
 {
-#if DV_X86
-    if (use_simd(simd)) {
-        gelu_avx2(x, n);
-        return;
-    }
-#endif
-    gelu_scalar(x, n);
+    DV_PICK(simd, gelu_avx2(x, y, n), gelu_scalar(x, y, n));
 }
+
+void dv_vsilu_mul_into_simd(const float *gate, const float *up, float *h, size_t n, int simd)
+{
+    DV_PICK(simd, silu_mul_avx2(gate, up, h, n), silu_mul_scalar(gate, up, h, n));
+}
+
+void dv_vgelu_simd(float *x, size_t n, int simd) { dv_vgelu_into_simd(x, x, n, simd); }
 
 void dv_vsilu_mul_simd(float *gate, const float *up, size_t n, int simd)
 {
-#if DV_X86
-    if (use_simd(simd)) {
-        silu_mul_avx2(gate, up, n);
-        return;
-    }
-#endif
-    silu_mul_scalar(gate, up, n);
+    dv_vsilu_mul_into_simd(gate, up, gate, n, simd);
 }
 
 float dv_vexp_shift_sum(float *x, size_t n, float shift)
@@ -451,6 +446,13 @@ float dv_vexp_shift_sum(float *x, size_t n, float shift)
 void dv_vgelu(float *x, size_t n) { dv_vgelu_simd(x, n, 1); }
 
 void dv_vsilu_mul(float *gate, const float *up, size_t n) { dv_vsilu_mul_simd(gate, up, n, 1); }
+
+void dv_vgelu_into(const float *x, float *y, size_t n) { dv_vgelu_into_simd(x, y, n, 1); }
+
+void dv_vsilu_mul_into(const float *gate, const float *up, float *h, size_t n)
+{
+    dv_vsilu_mul_into_simd(gate, up, h, n, 1);
+}
 
 
 void dv_vscale_simd(float *y, float a, size_t n, int simd)

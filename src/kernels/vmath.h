@@ -19,6 +19,10 @@ float dv_vexp_shift_sum(float *x, size_t n, float shift);
 void dv_vgelu(float *x, size_t n);
 /* gate[i] = silu(gate[i]) * up[i]. */
 void dv_vsilu_mul(float *gate, const float *up, size_t n);
+/* The same two into another buffer (y or h may alias the input): one pass
+ * instead of a copy and a pass. */
+void dv_vgelu_into(const float *x, float *y, size_t n);
+void dv_vsilu_mul_into(const float *gate, const float *up, float *h, size_t n);
 /* y[i] *= a */
 void dv_vscale(float *y, float a, size_t n);
 /* y[i] += x[i] */
@@ -55,6 +59,8 @@ void dv_vrope(float *x, int rows, int heads, int hd, size_t stride, const float 
 float dv_vexp_shift_sum_simd(float *x, size_t n, float shift, int simd);
 void dv_vgelu_simd(float *x, size_t n, int simd);
 void dv_vsilu_mul_simd(float *gate, const float *up, size_t n, int simd);
+void dv_vgelu_into_simd(const float *x, float *y, size_t n, int simd);
+void dv_vsilu_mul_into_simd(const float *gate, const float *up, float *h, size_t n, int simd);
 void dv_vscale_simd(float *y, float a, size_t n, int simd);
 void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n,
                        int simd);

@@ -74,7 +74,7 @@ static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act
 }
 
 static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, tg_layer_act *A,
-                     float *x, float *tmp, dv_err *e)
+                     float *x, dv_err *e)
 {
     const dv_lm_cfg *c = &m->c;
     int n = act->n, H = c->hidden, F = c->intermediate, kv = c->kv_heads * c->head_dim;
@@ -90,29 +90,27 @@ static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, 
     int rc = layer_attn(m, act, A, NULL, NULL, NULL, NULL, e);
     if (rc)
         return rc;
-    tg_linear_fwd_mt(tp, A->att, L->o.w, NULL, n, H, H, tmp);
-    tg_add_mt(tp, x, tmp, NH);
+    tg_linear_fwd_add_mt(tp, A->att, L->o.w, NULL, n, H, H, x);
     memcpy(A->x_mid, x, NH * sizeof *x);
     tg_rmsnorm_fwd_mt(tp, x, A->xn2, n, H, L->mlp_norm.w, c->rms_eps, A->rs2);
     tg_linear_fwd_mt(tp, A->xn2, L->gate.w, NULL, n, H, F, A->gate);
     tg_linear_fwd_mt(tp, A->xn2, L->up.w, NULL, n, H, F, A->up);
     tg_silu_mul_fwd_mt(tp, A->gate, A->up, A->hm, (size_t)n * F);
-    tg_linear_fwd_mt(tp, A->hm, L->down.w, NULL, n, F, H, tmp);
-    tg_add_mt(tp, x, tmp, NH);
+    tg_linear_fwd_add_mt(tp, A->hm, L->down.w, NULL, n, F, H, x);
     return DOCVL_OK;
 }
 
 /* Layer l with its activations kept in the step's pool, or in one of its
  * own freed at once (forward only). */
 static int layer_fwd_opt(const tg_llm *m, int l, const tg_llm_act *act, int keep, float *x,
-                         float *tmp, tg_pool *pool, dv_err *e)
+                         tg_pool *pool, dv_err *e)
 {
     tg_pool own = { 0 };
     tg_layer_act scratch;
     tg_layer_act *A = keep ? &act->layers[l] : &scratch;
     int rc = alloc_layer(&m->c, act->n, A, keep ? pool : &own)
                  ? dv_fail(e, DOCVL_ENOMEM, "out of memory for decoder layer %d", l)
-                 : layer_fwd(m, &m->layers[l], act, A, x, tmp, e);
+                 : layer_fwd(m, &m->layers[l], act, A, x, e);
     tg_pool_free(&own);
     return rc;
 }
@@ -136,7 +134,6 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
     act->x_last = tg_alloc_raw(pool, (size_t)n * H);
     act->rs = tg_alloc_raw(pool, (size_t)n);
     act->xn = tg_alloc_raw(pool, (size_t)n * H);
-    float *tmp = tg_alloc_raw(pool, (size_t)n * H);
     int rc = tg_pool_check(pool, "decoder activations", e);
     if (rc)
         return rc;
@@ -164,7 +161,7 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
     }
     memcpy(act->x_last, x_in, (size_t)n * H * sizeof *x_in);
     for (int l = 0; l < c->layers && !rc; l++)
-        if ((rc = layer_fwd_opt(m, l, act, keep, act->x_last, tmp, pool, e)))
+        if ((rc = layer_fwd_opt(m, l, act, keep, act->x_last, pool, e)))
             dv_wrap(e, "decoder layer %d", l);
     if (rc)
         return rc;

@@ -119,15 +119,28 @@ int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e)
     return pool->failed ? dv_fail(e, DOCVL_ENOMEM, "out of memory for %s", what) : DOCVL_OK;
 }
 
-void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
-                   float *y)
+/* beta 0 writes y, 1 adds to it. */
+static void linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
+                       float *y, float beta)
 {
     if (n <= 0)
         return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, beta, y,
                 out);
     if (b)
         dv_vadd_rows(y, (size_t)out, b, 0, (size_t)n, (size_t)out);
+}
+
+void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
+                   float *y)
+{
+    linear_fwd(x, w, b, n, in, out, y, 0.0f);
+}
+
+void tg_linear_fwd_add(const float *x, const float *w, const float *b, int n, int in, int out,
+                       float *y)
+{
+    linear_fwd(x, w, b, n, in, out, y, 1.0f);
 }
 
 void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int in, int out,
@@ -204,8 +217,7 @@ void tg_rmsnorm_bwd(const float *dy, const float *x, const float *rstd, int n, i
 
 void tg_gelu_fwd(const float *x, float *y, size_t n)
 {
-    memmove(y, x, n * sizeof *y);
-    dv_vgelu(y, n);
+    dv_vgelu_into(x, y, n);
 }
 
 void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n)
@@ -215,8 +227,7 @@ void tg_gelu_bwd(const float *dy, const float *x, float *dx, size_t n)
 
 void tg_silu_mul_fwd(const float *g, const float *u, float *h, size_t n)
 {
-    memmove(h, g, n * sizeof *h);
-    dv_vsilu_mul(h, u, n);
+    dv_vsilu_mul_into(g, u, h, n);
 }
 
 void tg_silu_mul_bwd(const float *dh, const float *g, const float *u, float *dg, float *du,

@@ -42,6 +42,10 @@ int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e);
 /* y = x W^T + b: x [n, in], W [out, in] (PyTorch layout), b [out] or NULL. */
 void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
                    float *y);
+/* y += x W^T + b: a residual branch's output added where it lands (no
+ * buffer for it, no separate pass to add it). */
+void tg_linear_fwd_add(const float *x, const float *w, const float *b, int n, int in, int out,
+                       float *y);
 /* dx += dy W; dw += dy^T x; db += column sums of dy. Any of dx, dw, db may
  * be NULL (not wanted: frozen weights, or an input that needs no gradient). */
 void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int in, int out,
@@ -110,6 +114,8 @@ double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, floa
  * count. ---- */
 void tg_linear_fwd_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
                       int in, int out, float *y);
+void tg_linear_fwd_add_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
+                          int in, int out, float *y);
 void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
                       int in, int out, float *dx, float *dw, float *db);
 /* The same with dx = dy W written, not added: a buffer nothing has added

@@ -37,13 +37,14 @@ typedef struct par_job {
     float *mean_out, *rstd_out;   /* a norm's forward: its row statistics */
     int n, d, in, out;
     float eps;
-    float beta;   /* OP_MM_DX: 1 adds into dx, 0 writes it */
+    float beta;   /* OP_MM_FWD, OP_MM_DX: 1 adds into y / dx, 0 writes it */
 } par_job;
 
 static void mm_fwd(const par_job *j, int lo, int hi)
 {
-    tg_linear_fwd(j->x + (size_t)lo * j->in, j->w, j->b, hi - lo, j->in, j->out,
-                  j->y + (size_t)lo * j->out);
+    (j->beta != 0.0f ? tg_linear_fwd_add : tg_linear_fwd)(j->x + (size_t)lo * j->in, j->w, j->b,
+                                                          hi - lo, j->in, j->out,
+                                                          j->y + (size_t)lo * j->out);
 }
 
 static void elementwise(const par_job *j, int lo, int hi)
@@ -121,15 +122,27 @@ static int mm_rows(dv_pool *tp, int n)
     return rows > MM_MIN_ROWS ? rows : MM_MIN_ROWS;
 }
 
+static void linear_fwd(dv_pool *tp, const float *x, const float *w, const float *b, int n,
+                       int in, int out, float *y, float beta)
+{
+    par_job j = { .op = OP_MM_FWD, .x = x, .w = w, .b = b, .y = y, .in = in, .out = out,
+                  .beta = beta };
+    if (!tp)
+        mm_fwd(&j, 0, n);
+    else
+        run(tp, n, mm_rows(tp, n), &j);
+}
+
 void tg_linear_fwd_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
                       int in, int out, float *y)
 {
-    if (!tp) {
-        tg_linear_fwd(x, w, b, n, in, out, y);
-        return;
-    }
-    par_job j = { .op = OP_MM_FWD, .x = x, .w = w, .b = b, .y = y, .in = in, .out = out };
-    run(tp, n, mm_rows(tp, n), &j);
+    linear_fwd(tp, x, w, b, n, in, out, y, 0.0f);
+}
+
+void tg_linear_fwd_add_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
+                          int in, int out, float *y)
+{
+    linear_fwd(tp, x, w, b, n, in, out, y, 1.0f);
 }
 
 /* dW += dy^T x over the rows of slice k, one slice per thread, taken by

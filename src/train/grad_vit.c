@@ -179,17 +179,12 @@ int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *a, 
     if ((rc = attn_fwd(v, b, a, e)))
         return rc;
     reorder(v, a, a->att, a->attw, 0);
-    tg_linear_fwd_mt(v->tp, a->att, b->proj_w.w, b->proj_b.w, n, C, C, a->xn2);
-    tg_add_mt(v->tp, x, a->xn2, nC);
+    tg_linear_fwd_add_mt(v->tp, a->att, b->proj_w.w, b->proj_b.w, n, C, C, x);
     memcpy(a->x_mid, x, nC * sizeof *x);
     tg_layernorm_fwd_mt(v->tp, x, a->xn2, n, C, b->n2w.w, b->n2b.w, LN_EPS, a->mu2, a->rs2);
     tg_linear_fwd_mt(v->tp, a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->h_pre);
     tg_gelu_fwd_mt(v->tp, a->h_pre, a->h, (size_t)n * v->mlp);
-    float *tmp = tg_alloc_raw(pool, nC);
-    if ((rc = tg_pool_check(pool, "a vision block", e)))
-        return rc;
-    tg_linear_fwd_mt(v->tp, a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, tmp);
-    tg_add_mt(v->tp, x, tmp, nC);
+    tg_linear_fwd_add_mt(v->tp, a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, x);
     return DOCVL_OK;
 }
 

@@ -207,6 +207,25 @@ static void exact_len(GRand *r, size_t n, int simd)
     g_free(y0), g_free(sum0), g_free(x0);
 }
 
+/* GELU and the SiLU product into another buffer: the in-place bits, and
+ * nothing past the end written. */
+static void into_len(GRand *r, size_t n, int simd)
+{
+    float *x = fill(r, n, -9, 9), *u = fill(r, n, -2, 2), *y = fill(r, n, 0, 1);
+    float *in_place = copy(x, n);
+    dv_vgelu_into_simd(x, y, n, simd);
+    dv_vgelu_simd(in_place, n, simd);
+    canary(y, n, "gelu into");
+    same_bits(y, in_place, n);
+    memcpy(in_place, x, n * sizeof *x);
+    dv_vsilu_mul_into_simd(x, u, y, n, simd);
+    dv_vsilu_mul_simd(in_place, u, n, simd);
+    canary(y, n, "silu into");
+    same_bits(y, in_place, n);
+    g_free(x), g_free(u), g_free(y), g_free(in_place);
+}
+
+static void test_into(void) { each_len_and_form(into_len, 20); }
 static void test_gelu_grad(void) { each_len_and_form(gelu_grad_len, 21); }
 static void test_silu_mul_grad(void) { each_len_and_form(silu_mul_grad_len, 22); }
 static void test_softmax(void) { each_len_and_form(softmax_len, 23); }
@@ -335,6 +354,7 @@ static void test_norm_backward(void) { each_len_and_form(norm_backward_len, 27);
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/vtrain/activations-into", test_into);
     g_test_add_func("/vtrain/gelu-grad", test_gelu_grad);
     g_test_add_func("/vtrain/silu-mul-grad", test_silu_mul_grad);
     g_test_add_func("/vtrain/softmax", test_softmax);
