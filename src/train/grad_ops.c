@@ -119,15 +119,20 @@ int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e)
     return pool->failed ? dv_fail(e, DOCVL_ENOMEM, "out of memory for %s", what) : DOCVL_OK;
 }
 
-/* beta 0 writes y, 1 adds to it. */
+/* beta 0 writes y, 1 adds to it. Written, y starts as the bias rows and
+ * the product adds to them: OpenBLAS would otherwise clear y first (beta
+ * 0), and the bias take a pass of its own. */
 static void linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
                        float *y, float beta)
 {
     if (n <= 0)
         return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, beta, y,
-                out);
-    if (b)
+    int prefill = b && beta == 0.0f;
+    for (int i = 0; prefill && i < n; i++)
+        memcpy(y + (size_t)i * out, b, (size_t)out * sizeof *y);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in,
+                prefill ? 1.0f : beta, y, out);
+    if (b && !prefill)
         dv_vadd_rows(y, (size_t)out, b, 0, (size_t)n, (size_t)out);
 }
 
