@@ -26,7 +26,7 @@ int dv_cpu_has_avx2_fma(void)
  * every product and every converted KV row. The facts never change during a
  * run, so this once-written table is not state a caller could observe. */
 typedef struct cpu_extras {
-    int f16c, avx_vnni, avx512_vnni, f32_only;
+    int f16c, avx_vnni, avx512_vnni, f32_only, vec_level;
 } cpu_extras;
 
 static cpu_extras extras;
@@ -56,6 +56,8 @@ static void read_extras(void)
 #endif
     const char *k = getenv("DOCVL_KERNELS");
     extras.f32_only = k && strcmp(k, "f32") == 0;
+    if (dv_cpu_has_avx2_fma() && !(k && strcmp(k, "scalar") == 0))
+        extras.vec_level = dv_cpu_has_avx512() ? 2 : 1;
 }
 
 int dv_cpu_qdot_level(void)
@@ -66,6 +68,12 @@ int dv_cpu_qdot_level(void)
     if (extras.avx512_vnni && extras.avx_vnni && dv_cpu_has_avx512())
         return 3;
     return extras.avx_vnni ? 2 : 1;
+}
+
+int dv_cpu_vec_level(void)
+{
+    pthread_once(&extras_once, read_extras);
+    return extras.vec_level;
 }
 
 int dv_cpu_qgemm_level(void)

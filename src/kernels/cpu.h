@@ -14,6 +14,11 @@ int dv_cpu_qdot_level(void);
  * sgemm), 2 AVX-512 VNNI. DOCVL_KERNELS=f32 in the environment (read once)
  * gives 0 whatever the CPU: the f32 products, for comparisons. */
 int dv_cpu_qgemm_level(void);
+/* The widest form of the elementwise kernels (kernels/vmath.h, vnorm.h,
+ * the optimizer's AdamW) this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-512 as
+ * well. DOCVL_KERNELS=scalar in the environment (read once) gives 0 whatever
+ * the CPU: the forms a CPU without AVX2 runs, checked on one that has it. */
+int dv_cpu_vec_level(void);
 /* Whether this CPU converts halves in hardware (F16C, with AVX2+FMA). */
 int dv_cpu_has_f16c(void);
 /* Whether this CPU runs AVX-512 F, BW, VL, DQ and CD (Skylake-SP and later). */

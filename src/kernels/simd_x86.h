@@ -10,13 +10,13 @@
 #define DV_X86 0
 #endif
 
-/* Runs avx2_call where `simd` asks for it and the CPU runs AVX2+FMA (the
- * caller includes kernels/cpu.h), else scalar_call: the dispatch of the
- * elementwise kernels' _simd forms. */
+/* Runs avx2_call where `simd` asks for it and dv_cpu_vec_level() allows
+ * (the caller includes kernels/cpu.h), else scalar_call: the dispatch of
+ * the elementwise kernels' _simd forms. */
 #if DV_X86
 #define DV_PICK(simd, avx2_call, scalar_call)                                                   \
     do {                                                                                        \
-        if ((simd) && dv_cpu_has_avx2_fma())                                                    \
+        if ((simd) && dv_cpu_vec_level() >= 1)                                                  \
             avx2_call;                                                                          \
         else                                                                                    \
             scalar_call;                                                                        \

@@ -4,11 +4,8 @@
 
 #include "kernels/cpu.h"
 #include "kernels/simd_x86.h"
+#include "kernels/vmath512.h"
 
-/* Below this exp() is under FLT_MIN: the result is flushed to 0, which is
- * also what a masked (-inf) score must give. Above EXP_HI it would overflow. */
-#define EXP_LO -87.33654475f
-#define EXP_HI 88.0f
 
 /* ---- scalar forms (libm) ---- */
 
@@ -17,7 +14,7 @@ static float exp_shift_sum_scalar(float *x, size_t n, float shift)
     float sum = 0.0f;
     for (size_t i = 0; i < n; i++) {
         float t = x[i] - shift;
-        x[i] = t < EXP_LO ? 0.0f : expf(t);
+        x[i] = t < DV_EXP_LO ? 0.0f : expf(t);
         sum += x[i];
     }
     return sum;
@@ -56,14 +53,12 @@ static void add_rows_scalar(float *y, size_t ys, const float *x, size_t xs, size
         add_scalar(y + r * ys, x + r * xs, n);
 }
 
-#define INV_SQRT_2PI 0.39894228040143268f
-
 /* gelu'(x) = cdf(x) + x pdf(x) of the standard normal. */
 static void gelu_grad_scalar(const float *dy, const float *x, float *dx, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float cdf = 0.5f * erfcf(-x[i] * 0.70710678118654752f);
-        float pdf = expf(-0.5f * x[i] * x[i]) * INV_SQRT_2PI;
+        float pdf = expf(-0.5f * x[i] * x[i]) * DV_INV_SQRT_2PI;
         dx[i] = dy[i] * (cdf + x[i] * pdf);
     }
 }
@@ -101,17 +96,12 @@ static float max_scalar(const float *x, size_t n)
 
 static void softmax_lse_scalar(float *s, size_t rows, size_t n, float *lse)
 {
-    for (size_t r = 0; r < rows; r++, s += n) {
-        float mx = max_scalar(s, n), sum = exp_shift_sum_scalar(s, n, mx);
-        scale_scalar(s, 1.0f / sum, n);
-        lse[r] = mx + logf(sum);
-    }
+    DV_SOFTMAX_LSE_ROWS(s, rows, n, lse, max_scalar, exp_shift_sum_scalar, scale_scalar);
 }
 
 static void exp_rows_scalar(float *p, size_t rows, size_t n, const float *shift)
 {
-    for (size_t r = 0; r < rows; r++)
-        exp_shift_sum_scalar(p + r * n, n, shift[r]);
+    DV_EXP_ROWS(p, rows, n, shift, exp_shift_sum_scalar);
 }
 
 static void rotate_scalar(float *a, float *b, const float *c, const float *s, float sign,
@@ -139,29 +129,16 @@ static void rope_scalar(float *x, int rows, int heads, int hd, size_t stride, co
 /* ---- AVX2 + FMA forms ---- */
 
 #if DV_X86
-/* exp by range reduction: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two
- * so n ln2 is exact), exp(r) by a degree-6 minimax polynomial (the Cephes
- * expf coefficients), 2^n put into the exponent bits. */
-AVX2 static inline __m256 exp8(__m256 x)
+AVX2 static inline __m256 zero_below8(__m256 x, __m256 y)
 {
-    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_LO), _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(under, y);
+    return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(DV_EXP_LO), _CMP_LT_OQ), y);
 }
 
+/* exp by range reduction and a polynomial (DV_EXP in vmath512.h). */
+AVX2 static inline __m256 exp8(__m256 x)
+{
+    DV_EXP_BODY(_mm256, __m256, __m256i, _mm256_round_ps, _mm256_castsi256_ps, zero_below8, x);
+}
 
 AVX2 static float vmax_avx2(const float *x, size_t n)
 {
@@ -203,21 +180,13 @@ AVX2 static float exp_shift_sum_avx2(float *x, size_t n, float shift)
     return dv_hsum8(acc);
 }
 
-/* erfc(u) = t exp(-u^2 + P(t)), t = 1 / (1 + |u|/2), for u >= 0, with the
- * Chebyshev-fitted P of Numerical Recipes' erfcc (relative error < 1.2e-7
- * everywhere); erfc(-u) = 2 - erfc(u). */
+AVX2 static inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+/* 0.5 erfc(-x / sqrt 2) (DV_ERFC in vmath512.h); erfc(-z) = 2 - erfc(z). */
 AVX2 static inline __m256 cdf8(__m256 x)
 {
-    __m256 u = _mm256_mul_ps(x, _mm256_set1_ps(-0.70710678118654752f));
-    __m256 z = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), u);
-    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
-                             _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
-    static const float c[] = { 0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
-                               -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f };
-    __m256 p = _mm256_set1_ps(c[0]);
-    for (int k = 1; k < 10; k++)
-        p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c[k]));
-    __m256 r = _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
+    __m256 u, r;
+    DV_ERFC(_mm256, __m256, abs8, exp8, x, u, r);
     __m256 neg = _mm256_cmp_ps(u, _mm256_setzero_ps(), _CMP_LT_OQ);
     r = _mm256_blendv_ps(r, _mm256_sub_ps(_mm256_set1_ps(2.0f), r), neg);
     return _mm256_mul_ps(_mm256_set1_ps(0.5f), r);
@@ -294,7 +263,7 @@ AVX2 static void add_rows_avx2(float *y, size_t ys, const float *x, size_t xs, s
 AVX2 static inline __m256 gelu_grad8(__m256 dy, __m256 x)
 {
     __m256 pdf = exp8(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), x), x));
-    pdf = _mm256_mul_ps(pdf, _mm256_set1_ps(INV_SQRT_2PI));
+    pdf = _mm256_mul_ps(pdf, _mm256_set1_ps(DV_INV_SQRT_2PI));
     return _mm256_mul_ps(dy, _mm256_fmadd_ps(x, pdf, cdf8(x)));
 }
 
@@ -361,17 +330,12 @@ AVX2 static void softmax_grad_avx2(const float *p, float *dp, size_t rows, size_
 
 AVX2 static void softmax_lse_avx2(float *s, size_t rows, size_t n, float *lse)
 {
-    for (size_t r = 0; r < rows; r++, s += n) {
-        float mx = vmax_avx2(s, n), sum = exp_shift_sum_avx2(s, n, mx);
-        scale_avx2(s, 1.0f / sum, n);
-        lse[r] = mx + logf(sum);
-    }
+    DV_SOFTMAX_LSE_ROWS(s, rows, n, lse, vmax_avx2, exp_shift_sum_avx2, scale_avx2);
 }
 
 AVX2 static void exp_rows_avx2(float *p, size_t rows, size_t n, const float *shift)
 {
-    for (size_t r = 0; r < rows; r++)
-        exp_shift_sum_avx2(p + r * n, n, shift[r]);
+    DV_EXP_ROWS(p, rows, n, shift, exp_shift_sum_avx2);
 }
 
 /* Multiplies and adds apart (no fused form), as the scalar loop: the same bits. */
@@ -401,7 +365,24 @@ AVX2 static void rope_avx2(float *x, int rows, int heads, int hd, size_t stride,
 
 /* ---- dispatch ---- */
 
-static int use_simd(int simd) { return DV_X86 && simd && dv_cpu_has_avx2_fma(); }
+static int use_simd(int simd) { return DV_X86 && simd && dv_cpu_vec_level() >= 1; }
+
+/* The form the plain entry points ask for: AVX-512 where the kernel has one
+ * and the CPU runs it, else AVX2, else scalar. */
+#define BEST 2
+
+/* simd 2 and a CPU with AVX-512: the kernel's AVX-512 form (vmath512.c). */
+#if DV_X86
+#define PICK512(avx512_call)                                                                    \
+    do {                                                                                        \
+        if (simd >= 2 && dv_cpu_vec_level() >= 2) {                                             \
+            avx512_call;                                                                        \
+            return;                                                                             \
+        }                                                                                       \
+    } while (0)
+#else
+#define PICK512(avx512_call) ((void)0)
+#endif
 
 float dv_vmax(const float *x, size_t n)
 {
@@ -415,6 +396,8 @@ float dv_vmax(const float *x, size_t n)
 float dv_vexp_shift_sum_simd(float *x, size_t n, float shift, int simd)
 {
 #if DV_X86
+    if (simd >= 2 && dv_cpu_vec_level() >= 2)
+        return dv_exp_shift_sum_avx512(x, n, shift);
     if (use_simd(simd))
         return exp_shift_sum_avx2(x, n, shift);
 #endif
@@ -423,11 +406,13 @@ float dv_vexp_shift_sum_simd(float *x, size_t n, float shift, int simd)
 
 void dv_vgelu_into_simd(const float *x, float *y, size_t n, int simd)
 {
+    PICK512(dv_gelu_avx512(x, y, n));
     DV_PICK(simd, gelu_avx2(x, y, n), gelu_scalar(x, y, n));
 }
 
 void dv_vsilu_mul_into_simd(const float *gate, const float *up, float *h, size_t n, int simd)
 {
+    PICK512(dv_silu_mul_avx512(gate, up, h, n));
     DV_PICK(simd, silu_mul_avx2(gate, up, h, n), silu_mul_scalar(gate, up, h, n));
 }
 
@@ -440,18 +425,21 @@ void dv_vsilu_mul_simd(float *gate, const float *up, size_t n, int simd)
 
 float dv_vexp_shift_sum(float *x, size_t n, float shift)
 {
-    return dv_vexp_shift_sum_simd(x, n, shift, 1);
+    return dv_vexp_shift_sum_simd(x, n, shift, BEST);
 }
 
-void dv_vgelu(float *x, size_t n) { dv_vgelu_simd(x, n, 1); }
+void dv_vgelu(float *x, size_t n) { dv_vgelu_simd(x, n, BEST); }
 
-void dv_vsilu_mul(float *gate, const float *up, size_t n) { dv_vsilu_mul_simd(gate, up, n, 1); }
+void dv_vsilu_mul(float *gate, const float *up, size_t n)
+{
+    dv_vsilu_mul_simd(gate, up, n, BEST);
+}
 
-void dv_vgelu_into(const float *x, float *y, size_t n) { dv_vgelu_into_simd(x, y, n, 1); }
+void dv_vgelu_into(const float *x, float *y, size_t n) { dv_vgelu_into_simd(x, y, n, BEST); }
 
 void dv_vsilu_mul_into(const float *gate, const float *up, float *h, size_t n)
 {
-    dv_vsilu_mul_into_simd(gate, up, h, n, 1);
+    dv_vsilu_mul_into_simd(gate, up, h, n, BEST);
 }
 
 
@@ -468,12 +456,14 @@ void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t ro
 
 void dv_vgelu_grad_simd(const float *dy, const float *x, float *dx, size_t n, int simd)
 {
+    PICK512(dv_gelu_grad_avx512(dy, x, dx, n));
     DV_PICK(simd, gelu_grad_avx2(dy, x, dx, n), gelu_grad_scalar(dy, x, dx, n));
 }
 
 void dv_vsilu_mul_grad_simd(const float *dh, const float *g, const float *u, float *dg,
                             float *du, size_t n, int simd)
 {
+    PICK512(dv_silu_mul_grad_avx512(dh, g, u, dg, du, n));
     DV_PICK(simd, silu_mul_grad_avx2(dh, g, u, dg, du, n),
             silu_mul_grad_scalar(dh, g, u, dg, du, n));
 }
@@ -485,11 +475,13 @@ void dv_vsoftmax_grad_simd(const float *p, float *dp, size_t rows, size_t n, int
 
 void dv_vsoftmax_lse_simd(float *s, size_t rows, size_t n, float *lse, int simd)
 {
+    PICK512(dv_softmax_lse_avx512(s, rows, n, lse));
     DV_PICK(simd, softmax_lse_avx2(s, rows, n, lse), softmax_lse_scalar(s, rows, n, lse));
 }
 
 void dv_vexp_rows_simd(float *p, size_t rows, size_t n, const float *shift, int simd)
 {
+    PICK512(dv_exp_rows_avx512(p, rows, n, shift));
     DV_PICK(simd, exp_rows_avx2(p, rows, n, shift), exp_rows_scalar(p, rows, n, shift));
 }
 
@@ -500,43 +492,43 @@ void dv_vrope_simd(float *x, int rows, int heads, int hd, size_t stride, const f
             rope_scalar(x, rows, heads, hd, stride, cosv, sinv, sign));
 }
 
-void dv_vscale(float *y, float a, size_t n) { dv_vscale_simd(y, a, n, 1); }
+void dv_vscale(float *y, float a, size_t n) { dv_vscale_simd(y, a, n, BEST); }
 
-void dv_vadd(float *y, const float *x, size_t n) { dv_vadd_rows_simd(y, 0, x, 0, 1, n, 1); }
+void dv_vadd(float *y, const float *x, size_t n) { dv_vadd_rows_simd(y, 0, x, 0, 1, n, BEST); }
 
 void dv_vadd_rows(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n)
 {
-    dv_vadd_rows_simd(y, ys, x, xs, rows, n, 1);
+    dv_vadd_rows_simd(y, ys, x, xs, rows, n, BEST);
 }
 
 void dv_vgelu_grad(const float *dy, const float *x, float *dx, size_t n)
 {
-    dv_vgelu_grad_simd(dy, x, dx, n, 1);
+    dv_vgelu_grad_simd(dy, x, dx, n, BEST);
 }
 
 void dv_vsilu_mul_grad(const float *dh, const float *g, const float *u, float *dg, float *du,
                        size_t n)
 {
-    dv_vsilu_mul_grad_simd(dh, g, u, dg, du, n, 1);
+    dv_vsilu_mul_grad_simd(dh, g, u, dg, du, n, BEST);
 }
 
 void dv_vsoftmax_grad(const float *p, float *dp, size_t rows, size_t n)
 {
-    dv_vsoftmax_grad_simd(p, dp, rows, n, 1);
+    dv_vsoftmax_grad_simd(p, dp, rows, n, BEST);
 }
 
 void dv_vsoftmax_lse(float *s, size_t rows, size_t n, float *lse)
 {
-    dv_vsoftmax_lse_simd(s, rows, n, lse, 1);
+    dv_vsoftmax_lse_simd(s, rows, n, lse, BEST);
 }
 
 void dv_vexp_rows(float *p, size_t rows, size_t n, const float *shift)
 {
-    dv_vexp_rows_simd(p, rows, n, shift, 1);
+    dv_vexp_rows_simd(p, rows, n, shift, BEST);
 }
 
 void dv_vrope(float *x, int rows, int heads, int hd, size_t stride, const float *cosv,
               const float *sinv, float sign)
 {
-    dv_vrope_simd(x, rows, heads, hd, stride, cosv, sinv, sign, 1);
+    dv_vrope_simd(x, rows, heads, hd, stride, cosv, sinv, sign, BEST);
 }

@@ -55,7 +55,9 @@ void dv_vrope(float *x, int rows, int heads, int hd, size_t stride, const float 
               const float *sinv, float sign);
 
 /* The same kernels in a chosen form, for tests: simd = 0 scalar, 1 AVX2
- * (only where dv_cpu_has_avx2_fma()). */
+ * (only where dv_cpu_vec_level() >= 1), 2 AVX-512 where the kernel has such
+ * a form (exp, the softmax rows, GELU, SiLU and their gradients) and
+ * dv_cpu_vec_level() is 2, else as 1. The plain names take 2. */
 float dv_vexp_shift_sum_simd(float *x, size_t n, float shift, int simd);
 void dv_vgelu_simd(float *x, size_t n, int simd);
 void dv_vsilu_mul_simd(float *gate, const float *up, size_t n, int simd);

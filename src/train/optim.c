@@ -168,7 +168,7 @@ static void update_param(const dv_adamw *a, int i, dv_param *p, double lr, doubl
                         p->decay ? 1.0 - lr * a->o.weight_decay : 1.0 };
     size_t k = 0;
 #if OPT_X86
-    if (dv_cpu_has_avx2_fma())
+    if (dv_cpu_vec_level() >= 1)
         k = update_avx2(&c, p->w, m, v, p->g, p->n);
 #endif
     for (; k < p->n; k++)

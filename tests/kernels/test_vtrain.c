@@ -16,7 +16,9 @@ static const size_t lens[] = { 1, 7, 8, 9, 15, 31, 128, 577 };
 #define ROWS 3
 #define CANARY 12345.0f
 
-static int n_forms(void) { return dv_cpu_has_avx2_fma() ? 2 : 1; }
+/* scalar, AVX2, AVX-512 (the exp-based kernels' third form): as many as
+ * this CPU runs */
+static int n_forms(void) { return 1 + dv_cpu_vec_level(); }
 
 static void near(double got, double want, double tol, const char *what, size_t i)
 {
@@ -226,6 +228,41 @@ static void into_len(GRand *r, size_t n, int simd)
 }
 
 static void test_into(void) { each_len_and_form(into_len, 20); }
+
+/* The AVX-512 forms run the AVX2 forms' operations lane for lane: the same
+ * bits element by element (the exp's sum adds in another order). */
+static void wide_len(GRand *r, size_t n, int simd)
+{
+    if (simd != 2)
+        return;
+    float *x = fill(r, n, -12, 12), *u = fill(r, n, -2, 2), *dy = fill(r, n, -2, 2);
+    float *a[2], *b[2], *c[2], *d[2], *e[2], sum[2];
+    for (int k = 0; k < 2; k++) {
+        a[k] = fill(r, n, 0, 1), b[k] = fill(r, n, 0, 1), c[k] = fill(r, n, 0, 1);
+        d[k] = fill(r, n, 0, 1), e[k] = copy(x, n);
+        dv_vgelu_into_simd(x, a[k], n, k + 1);
+        dv_vgelu_grad_simd(dy, x, b[k], n, k + 1);
+        dv_vsilu_mul_into_simd(x, u, c[k], n, k + 1);
+        dv_vsilu_mul_grad_simd(dy, x, u, c[k], d[k], n, k + 1);
+        sum[k] = dv_vexp_shift_sum_simd(e[k], n, 3.0f, k + 1);
+        canary(a[k], n, "gelu"), canary(b[k], n, "gelu grad"), canary(c[k], n, "silu grad");
+        canary(d[k], n, "silu du"), canary(e[k], n, "exp");
+    }
+    same_bits(a[1], a[0], n), same_bits(b[1], b[0], n), same_bits(c[1], c[0], n);
+    same_bits(d[1], d[0], n), same_bits(e[1], e[0], n);
+    near(sum[1], sum[0], 1e-6 * sum[0], "exp sum", n);
+    for (int k = 0; k < 2; k++)
+        g_free(a[k]), g_free(b[k]), g_free(c[k]), g_free(d[k]), g_free(e[k]);
+    g_free(x), g_free(u), g_free(dy);
+}
+
+static void test_wide(void)
+{
+    if (n_forms() < 3)
+        g_test_skip("no AVX-512 on this CPU");
+    else
+        each_len_and_form(wide_len, 19);
+}
 static void test_gelu_grad(void) { each_len_and_form(gelu_grad_len, 21); }
 static void test_silu_mul_grad(void) { each_len_and_form(silu_mul_grad_len, 22); }
 static void test_softmax(void) { each_len_and_form(softmax_len, 23); }
@@ -355,6 +392,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vtrain/activations-into", test_into);
+    g_test_add_func("/vtrain/avx512-lanes", test_wide);
     g_test_add_func("/vtrain/gelu-grad", test_gelu_grad);
     g_test_add_func("/vtrain/silu-mul-grad", test_silu_mul_grad);
     g_test_add_func("/vtrain/softmax", test_softmax);
