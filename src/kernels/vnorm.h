@@ -37,7 +37,7 @@ void dv_vrmsnorm_wgrad(const float *dy, const float *x, const float *rstd, int n
                        int hi, float *dw);
 
 /* The same in a chosen form, for tests: simd = 0 scalar, 1 AVX2 (only where
- * dv_cpu_has_avx2_fma()). */
+ * dv_cpu_vec_level() >= 1). */
 void dv_vlayernorm_simd(const float *x, float *y, int n, int d, const float *w, const float *b,
                         float eps, float *mean, float *rstd, int simd);
 void dv_vrmsnorm_simd(const float *x, float *y, int n, int d, const float *w, float eps,
