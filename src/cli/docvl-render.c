@@ -28,7 +28,8 @@ static void usage(FILE *f)
           "                    [--split train|eval] [--fonts LIST|@FILE]\n"
           "                    [--line-height H] [--line-width W] [--crop]\n"
           "                    [--min-chars N] [--max-chars N] [--pt MIN:MAX]\n"
-          "                    [--dpi MIN:MAX] [--scan X] [--manifest [--prompt TEXT]]\n"
+          "                    [--dpi MIN:MAX] [--scan X] [--pieces P]\n"
+          "                    [--manifest [--prompt TEXT]]\n"
           "       docvl-render --lines --paragraphs --text CORPUS.txt --out FILE\n"
           "                    [--split train|eval]\n"
           "\n"
@@ -45,7 +46,9 @@ static void usage(FILE *f)
           "32) and W px wide (default 512; --crop cuts after the text), with .txt, the\n"
           "exact printable-ASCII transcription (min to max chars, default 1:48, cut at a\n"
           "word), in --pt sizes (default 8:14) scanned at --dpi (default 200:300) with scan\n"
-          "degradations of strength --scan. --split eval uses the held-out fonts and text;\n"
+          "degradations of strength --scan. --pieces P (0 to 1, default 0): that share of\n"
+          "lines cut as docvl cuts a page's lines, starting or ending inside a word or\n"
+          "ending in a hyphen. --split eval uses the held-out fonts and text;\n"
           "--fonts picks families (comma list, serif/sans/mono, or @FILE). --list-fonts\n"
           "prints the built-in families: class, split, Debian package, installed or not.\n"
           "--paragraphs writes FILE instead: the split's paragraphs as lines draw them\n"
@@ -72,7 +75,7 @@ static const struct option OPTS[] = {
     { "lines", 0, 0, 'L' }, { "split", 1, 0, 'v' }, { "fonts", 1, 0, 'f' },
     { "line-height", 1, 0, 'H' }, { "line-width", 1, 0, 'W' }, { "min-chars", 1, 0, 'c' },
     { "max-chars", 1, 0, 'C' }, { "pt", 1, 0, 'T' }, { "dpi", 1, 0, 'D' }, { "crop", 0, 0, 'k' },
-    { "list-fonts", 0, 0, 'K' }, { "paragraphs", 0, 0, 'A' },
+    { "list-fonts", 0, 0, 'K' }, { "paragraphs", 0, 0, 'A' }, { "pieces", 1, 0, 'Q' },
     { 0, 0, 0, 0 },
 };
 
@@ -94,10 +97,21 @@ static int int_opt(const char *v, const char *flag, long lo, long *out)
     return 0;
 }
 
+/* A number >= 0. */
+static int share_opt(const char *v, const char *flag, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= 0))
+        return bad(flag, v);
+    *out = x;
+    return 0;
+}
+
 static int num_opt(args *a, int c, const char *v)
 {
     long x = 0;
-    char *end;
     int rc;
     switch (c) {
     case 'n': return int_opt(v, "--count", 1, &a->count);
@@ -105,9 +119,9 @@ static int num_opt(args *a, int c, const char *v)
     case 'b': rc = int_opt(v, "--max-blocks", 0, &x); a->r.max_blocks = (int)x; return rc;
     case 'l': rc = int_opt(v, "--max-lines", 0, &x); a->r.max_lines = (int)x; return rc;
     case 'x':
-        errno = 0;
-        a->r.scan = a->l.scan = strtod(v, &end);
-        return errno || end == v || *end || !(a->r.scan >= 0) ? bad("--scan", v) : 0;
+        rc = share_opt(v, "--scan", &a->r.scan);
+        a->l.scan = a->r.scan;
+        return rc;
     case 'S': return sscanf(v, "%dx%d", &a->r.width, &a->r.height) == 2 ? 0 : bad("--size", v);
     case 'F':
         return sscanf(v, "%lf:%lf", &a->r.min_px, &a->r.max_px) == 2 ? 0 : bad("--font-px", v);
@@ -144,6 +158,7 @@ static int line_opt(args *a, int c, const char *v)
         break;
     case 'f': a->fonts = v; break;
     case 'k': l->crop = 1; break;
+    case 'Q': rc = share_opt(v, "--pieces", &l->pieces); break;
     case 'A': a->paragraphs = 1; break;
     default: return 1;
     }
@@ -231,6 +246,10 @@ static char *line_record(const dv_line *l, dv_split split)
                            STYLE[k->style & 3], k->kind, split == DV_SPLIT_EVAL ? "eval" : "train",
                            k->pt, k->dpi, k->skew_deg, k->blur, k->noise, k->speckle, k->ink,
                            k->paper, k->binarized ? "true" : "false", k->jpeg);
+    if (k->piece) {
+        g_string_truncate(g, g->len - 1);
+        g_string_append_printf(g, ", \"piece\": \"%s\"}", k->piece);
+    }
     return g_string_free(g, FALSE);
 }
 

@@ -181,10 +181,11 @@ static void push_words(const line_ink *li, seg_span sp, dv_cut_line *out, dv_seg
     seg->n_words = out->n_words - seg->first_word;
 }
 
-static void push_segment(const line_ink *li, seg_span sp, int pad, double extra,
+static void push_segment(const line_ink *li, seg_span sp, int pad, double extra, int joins_prev,
                          const dv_image *page, dv_cut_line *out)
 {
     dv_segment *s = &out->segs[out->n_segs++];
+    s->joins_prev = joins_prev;
     int X = li->box.x0;
     s->ink = ink_rows(li, X + sp.x0, X + sp.x1);
     dv_box crop = { X + dv_imax(sp.x0 - pad, sp.left), (int)floor(li->box.y0 - extra),
@@ -208,14 +209,16 @@ static void cut_line(line_ink *li, int a, int b, const cut_params *cp, const dv_
     out->segs = g_new0(dv_segment, b - a + 1);
     out->words = g_new0(dv_box, b - a + 1);
     seg_span sp = { a, b, a - pad, b + pad };
+    int joins = 0;
     while (sp.x1 - sp.x0 > W) {
         int end, next;
         choose_cut(li, sp.x0, W, &end, &next);
         seg_span left = { sp.x0, end, sp.left, (end + next + 1) / 2 };
-        push_segment(li, left, pad, (crop_h - h) / 2, page, out);
+        push_segment(li, left, pad, (crop_h - h) / 2, joins, page, out);
         sp = (seg_span){ next, b, (end + next) / 2, b + pad };
+        joins = next - end < li->word_gap;
     }
-    push_segment(li, sp, pad, (crop_h - h) / 2, page, out);
+    push_segment(li, sp, pad, (crop_h - h) / 2, joins, page, out);
     out->segs = g_renew(dv_segment, out->segs, out->n_segs);
     out->words = g_renew(dv_box, out->words, out->n_words + 1);
 }

@@ -32,6 +32,9 @@ typedef struct dv_segment {
     dv_box ink;             /* its columns [x0, x1), the rows of its ink */
     dv_box crop;            /* what the model reads: ink and margins, inside the page */
     int first_word, n_words; /* its ink words in the line's words */
+    int joins_prev;         /* cut from the segment before it inside a word (a letter
+                               gap or ink, not a word gap): its first word goes on
+                               that segment's last, with no space between */
 } dv_segment;
 
 typedef struct dv_cut_line {

@@ -408,6 +408,59 @@ static void add_missing_lines(reading *to, const reading *from)
     to->rects = (PopplerRectangle *)(void *)g_array_free(rects, FALSE);
 }
 
+/* The text and glyph boxes of Poppler's glyph selection over `area`, from
+ * its first corner to its second. */
+static int read_area(PopplerPage *page, PopplerRectangle *area, reading *out)
+{
+    char *text = poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, area);
+    *out = (reading){valid_utf8(text), NULL, 0};
+    if (poppler_page_get_text_layout_for_area(page, area, &out->rects, &out->n_rects))
+        return 1;
+    reading_free(out);
+    return 0;
+}
+
+/* Whether a glyph box of `rd` has its centre inside `r`. */
+static int holds_glyph(const reading *rd, const PopplerRectangle *r)
+{
+    for (guint i = 0; i < rd->n_rects; i++) {
+        const PopplerRectangle *g = &rd->rects[i];
+        double x = (g->x1 + g->x2) / 2, y = (g->y1 + g->y2) / 2;
+        if (x >= r->x1 && x <= r->x2 && y >= r->y1 && y <= r->y2)
+            return 1;
+    }
+    return 0;
+}
+
+/* Adds the lines that a selection over `area` crosses but gives no glyph
+ * of. On a page Poppler reads right to left, a glyph selection from the
+ * top-left corner takes the last line of the page's last block from that
+ * line's right end to its right end, none of it (the Persian page of
+ * hf_ff3d6e..._pg1.pdf lost its header line "ﭘﮋوﻫﺸﮕﺎه اﻃﻼﻋﺎت و ﻣﺪارك
+ * ﻋﻠﻤﯽاﯾﺮان" so), and the first line of its first block from the left end
+ * to the left end. A line selection, whose first and last lines are whole,
+ * shows where they are: each piece of its region (in whole points, so
+ * widened by half a point) that holds none of the reading's glyphs is read
+ * on its own, and add_missing_lines keeps the lines whose glyphs are all
+ * new. */
+static void add_unselected_lines(PopplerPage *page, PopplerRectangle *area, reading *out)
+{
+    cairo_region_t *region =
+        poppler_page_get_selected_region(page, 1.0, POPPLER_SELECTION_LINE, area);
+    int n = cairo_region_num_rectangles(region);
+    for (int i = 0; i < n; i++) {
+        cairo_rectangle_int_t c;
+        cairo_region_get_rectangle(region, i, &c);
+        PopplerRectangle r = {c.x - 0.5, c.y - 0.5, c.x + c.width + 0.5, c.y + c.height + 0.5};
+        reading piece;
+        if (holds_glyph(out, &r) || !read_area(page, &r, &piece))
+            continue;
+        add_missing_lines(out, &piece);
+        reading_free(&piece);
+    }
+    cairo_region_destroy(region);
+}
+
 /* The page text and its glyph boxes. Poppler's selection flows from the
  * area's first corner to its second; on a page that it reads right to left
  * a flow from the top-left corner loses whole lines (the Persian page of
@@ -415,7 +468,8 @@ static void add_missing_lines(reading *to, const reading *from)
  * top-right corner loses them on left-to-right pages. A page with
  * right-to-left letters, or with no text read from the top left (a page
  * of Hebrew lines only), is read both ways: the fuller reading is kept and
- * the lines only the other has are added. */
+ * the lines only the other has are added, then those that neither has
+ * (add_unselected_lines). */
 static void select_text(PopplerPage *page, const PopplerRectangle *full, reading *out)
 {
     out->text = valid_utf8(poppler_page_get_text(page));
@@ -423,13 +477,10 @@ static void select_text(PopplerPage *page, const PopplerRectangle *full, reading
         out->n_rects = 0;
     if (glyph_count(out->text) > 0 && !has_rtl(out->text))
         return;
-    PopplerRectangle rtl = {full->x2, full->y1, full->x1, full->y2};
-    reading other = {
-        valid_utf8(poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &rtl)), NULL, 0};
-    if (!poppler_page_get_text_layout_for_area(page, &rtl, &other.rects, &other.n_rects)) {
-        reading_free(&other);
+    PopplerRectangle rtl = {full->x2, full->y1, full->x1, full->y2}, ltr = *full;
+    reading other;
+    if (!read_area(page, &rtl, &other))
         return;
-    }
     if (glyph_count(other.text) > glyph_count(out->text)) {
         reading t = *out;
         *out = other;
@@ -437,6 +488,7 @@ static void select_text(PopplerPage *page, const PopplerRectangle *full, reading
     }
     add_missing_lines(out, &other);
     reading_free(&other);
+    add_unselected_lines(page, &ltr, out);
 }
 
 static int build_words(PopplerPage *page, double scale, dv_page_text *t, dv_err *e)

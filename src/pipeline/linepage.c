@@ -3,9 +3,21 @@
 #include <glib.h>
 #include <string.h>
 
-/* Appends the words of one segment's text to line, on the segment's ink. */
-static void add_segment_words(dv_page_line *line, const dv_cut_line *cl, const dv_segment *s,
-                              const char *text)
+/* Puts a word read at the start of a segment cut from the one before inside
+ * a word on that segment's last word: "docu" + "ment" is one word. */
+static void join_last_word(dv_page_line *line, const char *text, dv_box box)
+{
+    dv_page_word *last = &line->words[line->n_words - 1];
+    char *joined = g_strconcat(last->text, text, NULL);
+    g_free(last->text);
+    last->text = joined;
+    last->box = dv_box_cover(last->box, box);
+}
+
+/* Appends the words of one segment's text to line, on the segment's ink;
+ * join: the first goes on the line's last word. Returns how many were read. */
+static int add_segment_words(dv_page_line *line, const dv_cut_line *cl, const dv_segment *s,
+                             const char *text, int join)
 {
     char **w = g_strsplit_set(text, " \t\n\r\f\v", -1);
     int n = 0;
@@ -21,12 +33,16 @@ static void add_segment_words(dv_page_line *line, const dv_cut_line *cl, const d
         chars[i] = (int)g_utf8_strlen(w[i], -1);
     dv_segment_word_boxes(cl, s, chars, n, boxes);
     for (int i = 0; i < n; i++) {
-        dv_page_line_add_word(line, w[i], strlen(w[i]), boxes[i]);
+        if (i == 0 && join)
+            join_last_word(line, w[i], boxes[i]);
+        else
+            dv_page_line_add_word(line, w[i], strlen(w[i]), boxes[i]);
         line->box = dv_box_cover(line->box, boxes[i]);
     }
     g_free(boxes);
     g_free(chars);
     g_strfreev(w);
+    return n;
 }
 
 /* Marks that open list items: round and square bullets, also glued to the
@@ -75,9 +91,11 @@ void dv_line_page_fill(const dv_line_cuts *c, char *const *seg_text, dv_page_res
     for (int i = 0; i < c->n_lines; i++) {
         const dv_cut_line *cl = &c->lines[i];
         dv_page_line line = { .box = cl->box };
-        for (int s = 0; s < cl->n_segs; s++, k++)
-            if (seg_text[k])
-                add_segment_words(&line, cl, &cl->segs[s], seg_text[k]);
+        int read_prev = 0;
+        for (int s = 0; s < cl->n_segs; s++, k++) {
+            int join = read_prev && cl->segs[s].joins_prev;
+            read_prev = seg_text[k] && add_segment_words(&line, cl, &cl->segs[s], seg_text[k], join);
+        }
         if (line.n_words == 0) {
             g_free(line.words);
             continue;

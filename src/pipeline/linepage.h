@@ -1,5 +1,6 @@
 /* A page read one text line at a time (--tiles lines) as a page result: the
- * segments' texts joined into lines (one space between segments), the lines
+ * segments' texts joined into lines (one space between segments, none where
+ * a cut fell inside a word: its pieces are one word), the lines
  * into the layout's blocks, every word with a box on its ink (doc/linecut.h),
  * so the writers treat the page as they treat a text layer's: paragraphs and
  * tables in Markdown, ocr_line and ocrx_word boxes in hOCR. A line whose

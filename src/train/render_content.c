@@ -398,6 +398,51 @@ int dv_line_words_make(const dv_line_src *s, dv_rng *r, int target, dv_line_word
     return DOCVL_OK;
 }
 
+/* The first k bytes of w (k < strlen(w)), then tail. */
+static void keep_head(char **w, size_t k, const char *tail)
+{
+    char *t = g_strndup(*w, k);
+    g_free(*w);
+    *w = g_strconcat(t, tail, NULL);
+    g_free(t);
+}
+
+/* A cut strictly inside a word of len bytes, at least lo from either end:
+ * 0 when the word is too short. */
+static size_t inside(dv_rng *r, size_t len, size_t lo)
+{
+    return len < 2 * lo ? 0 : lo + (size_t)dv_rng_below(r, (uint64_t)(len - 2 * lo + 1));
+}
+
+void dv_line_words_piece(dv_line_words *w, dv_rng *r, int max_chars)
+{
+    if (w->n == 0)
+        return;
+    int n = 1, chars = (int)strlen(w->w[0]);
+    while (n < w->n && chars + 1 + (int)strlen(w->w[n]) <= max_chars)
+        chars += 1 + (int)strlen(w->w[n++]);
+    for (int i = n; i < w->n; i++)
+        g_free(w->w[i]);
+    w->n = n;
+    double u = dv_rng_uniform(r);
+    w->piece = u < 0.3 ? "start" : u < 0.6 ? "end" : u < 0.85 ? "hyphen" : "both";
+    char **first = &w->w[0], **last = &w->w[n - 1];
+    if (strcmp(w->piece, "hyphen") == 0) {
+        size_t k = inside(r, strlen(*last), 2);
+        if (k)
+            keep_head(last, k, "-");
+        return;
+    }
+    if (strcmp(w->piece, "start") && strlen(*last) > 1)
+        keep_head(last, inside(r, strlen(*last), 1), "");
+    size_t k = strcmp(w->piece, "end") ? inside(r, strlen(*first), 1) : 0;
+    if (k) {
+        char *t = g_strdup(*first + k);
+        g_free(*first);
+        *first = t;
+    }
+}
+
 void dv_line_words_free(dv_line_words *w)
 {
     for (int i = 0; i < w->n; i++)

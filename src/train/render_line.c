@@ -31,6 +31,8 @@ int dv_line_opts_check(const dv_line_opts *o, dv_err *e)
                        o->min_dpi, o->max_dpi);
     if (!(o->scan >= 0 && o->scan <= 1))
         return dv_fail(e, DOCVL_EINVAL, "scan strength %g: must be 0 to 1", o->scan);
+    if (!(o->pieces >= 0 && o->pieces <= 1))
+        return dv_fail(e, DOCVL_EINVAL, "share of pieces %g: must be 0 to 1", o->pieces);
     return DOCVL_OK;
 }
 
@@ -185,7 +187,10 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
     int target = o->min_chars + (int)dv_rng_below(r, (uint64_t)(o->max_chars - o->min_chars + 1));
     if (dv_line_words_make(src, r, target, &a->lw, e))
         return e->code;
+    if (o->pieces > 0 && dv_rng_uniform(r) < o->pieces)
+        dv_line_words_piece(&a->lw, r, o->max_chars);
     a->look.kind = a->lw.kind;
+    a->look.piece = a->lw.piece;
     if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)
         style |= 1;
     plan *p = &a->p;

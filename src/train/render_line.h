@@ -74,12 +74,21 @@ typedef struct dv_line_words {
     char **w;
     double *gap_em;
     const char *kind;     /* prose, words, heading, numbers, prices, dates, punct, cells */
+    const char *piece;    /* NULL, or how dv_line_words_piece cut the line */
 } dv_line_words;
 
 /* Words of about `target` characters of a seed-chosen kind. */
 int dv_line_words_make(const dv_line_src *s, struct dv_rng *r, int target, dv_line_words *out,
                        dv_err *e);
 void dv_line_words_free(dv_line_words *w);
+/* Cuts the words to the part of a page's line that docvl's line cutter
+ * hands the model (doc/linecut.h): it cuts a word wider than a read between
+ * its letters, so reads start and end inside words, and printed lines end in
+ * a hyphenated word. Keeps the first words within max_chars, then starts the
+ * line inside its first word ("start": "ment of the"), ends it inside its
+ * last ("end"), both ("both"), or ends it in a hyphen ("hyphen": "to con-");
+ * sets w->piece to that name. */
+void dv_line_words_piece(dv_line_words *w, struct dv_rng *r, int max_chars);
 /* The first n words joined by single spaces. */
 char *dv_line_words_join(const dv_line_words *w, int n);
 
@@ -99,6 +108,7 @@ char *dv_line_words_join(const dv_line_words *w, int n);
 typedef struct dv_line_look {
     const char *family;
     const char *kind;
+    const char *piece;         /* NULL, or dv_line_words.piece */
     int style;                 /* as drawn: 1 bold, 2 italic */
     double pt, dpi;
     double skew_deg, blur, noise, speckle, ink, paper;
@@ -124,6 +134,7 @@ typedef struct dv_line_opts {
     double min_dpi, max_dpi;     /* the scan resolution the line is drawn at */
     double scan;                 /* degradation strength 0 .. 1 */
     int crop;                    /* 1: width cut after the text instead of padded to W */
+    double pieces;               /* the share of lines cut as dv_line_words_piece does */
     dv_split split;
 } dv_line_opts;
 

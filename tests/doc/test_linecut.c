@@ -73,8 +73,11 @@ static void test_cuts_at_word_gaps(void)
     for (int i = 0; i < 3; i++) {
         const dv_cut_line *l = &c.lines[i];
         g_assert_cmpint(l->n_segs, >, 2);
-        for (int s = 1; s < l->n_segs; s++)
+        g_assert_false(l->segs[0].joins_prev);
+        for (int s = 1; s < l->n_segs; s++) {
             g_assert_cmpint(l->segs[s].ink.x0 - l->segs[s - 1].ink.x1, ==, WORD_GAP);
+            g_assert_false(l->segs[s].joins_prev);
+        }
         char **words = g_strsplit(prose[i], " ", -1);
         g_assert_cmpint(l->n_words, ==, g_strv_length(words));
         for (int w = 0; words[w]; w++) {
@@ -95,7 +98,7 @@ static void test_cuts_at_word_gaps(void)
 }
 
 /* A word wider than the span is cut between its letters; a bar with no
- * gap at all at its thinnest column. */
+ * gap at all at its thinnest column; both pieces say they continue a word. */
 static void test_wide_words(void)
 {
     dv_image im = glyph_page(900, 200);
@@ -112,12 +115,16 @@ static void test_wide_words(void)
     assert_partition(&im, &c, 6);
     const dv_cut_line *word = &c.lines[0], *bar = &c.lines[1];
     g_assert_cmpint(word->n_segs, >, 1);
-    for (int s = 1; s < word->n_segs; s++)
+    g_assert_false(word->segs[0].joins_prev);
+    for (int s = 1; s < word->n_segs; s++) {
         g_assert_cmpint(word->segs[s].ink.x0 - word->segs[s - 1].ink.x1, ==, GLYPH_GAP);
+        g_assert_true(word->segs[s].joins_prev);
+    }
     g_assert_cmpint(bar->n_segs, >, 1);
     g_assert_cmpint(bar->segs[0].ink.x1, >=, 160);
     g_assert_cmpint(bar->segs[0].ink.x1, <=, 164);
     g_assert_cmpint(bar->segs[1].ink.x0, ==, bar->segs[0].ink.x1);
+    g_assert_true(bar->segs[1].joins_prev);
     dv_line_cuts_free(&c);
     dv_layout_free(&lay);
     dv_image_free(&im);

@@ -450,6 +450,27 @@ static void test_lines_in_order(void)
     gpage_free(&g);
 }
 
+/* A word wider than a read is cut between its letters, and its pieces
+ * come back as one word: no space where the cut fell inside the word. */
+static void test_lines_long_word(void)
+{
+    static const gline line[] = {
+        { 40, 40, GLYPH_H, "ab abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz cd" },
+        { 40, 80, GLYPH_H, "the quick brown fox jumps over the lazy dog" },
+    };
+    gpage g = gpage_make(line, 2, 1500, 200);
+    fake f;
+    fake_init_lines(&f, 256, 32, NULL);
+    result r = run(&f, 1, g.path, docvl_default_params());
+    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    g_assert_cmpint(f.calls, >=, 5);
+    g_assert_cmpstr(r.out, ==,
+                    "ab abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz cd\n"
+                    "the quick brown fox jumps over the lazy dog\n\f");
+    result_free(&r);
+    gpage_free(&g);
+}
+
 /* A model without reads_lines reads the same lines when asked to, each
  * segment at most as wide as keeps its text legible in the square input,
  * with the plain-text instruction whatever the output format; by default
@@ -786,5 +807,6 @@ int main(int argc, char **argv)
     g_test_add_func("/pipeline/lines-skewed", test_lines_skewed);
     g_test_add_func("/pipeline/lines-real-reader", test_lines_real_reader);
     g_test_add_func("/pipeline/lines-n1-batched", test_lines_n1_batched);
+    g_test_add_func("/pipeline/lines-long-word", test_lines_long_word);
     return g_test_run();
 }

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "image/decode.h"
 #include "testutil.h"
 #include "train/render.h"
@@ -169,6 +170,98 @@ static void test_transcription(void)
     }
     g_assert_cmpint(kinds, ==, 8);
     g_hash_table_destroy(seen);
+    close_fixture(&fx);
+}
+
+static dv_line_words words_of(const char *const *w, int n)
+{
+    dv_line_words lw = { .n = n, .w = g_new0(char *, n + 1), .gap_em = g_new0(double, n),
+                         .kind = "prose" };
+    for (int i = 0; i < n; i++)
+        lw.w[i] = g_strdup(w[i]);
+    return lw;
+}
+
+/* A page line's piece: the words within max_chars, the first cut at its
+ * start, the last at its end or before a hyphen, each cut strictly inside
+ * the word; every kind of piece comes out. */
+static void test_pieces(void)
+{
+    static const char *const W[] = { "department", "of", "transportation", "budget" };
+    int seen_start = 0, seen_end = 0, seen_hyphen = 0, seen_both = 0;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        dv_rng r;
+        dv_rng_seed(&r, seed);
+        dv_line_words lw = words_of(W, 4);
+        dv_line_words_piece(&lw, &r, 17);
+        g_assert_nonnull(lw.piece);
+        g_assert_cmpint(lw.n, ==, 2); /* "department of" fits 17, "transportation" does not */
+        g_assert_cmpstr(lw.w[1], !=, "");
+        const char *first = lw.w[0], *last = lw.w[1];
+        int start = strcmp(first, W[0]) != 0;
+        if (start) {
+            g_assert_true(g_str_has_suffix(W[0], first));
+            g_assert_cmpuint(strlen(first), <, strlen(W[0]));
+            g_assert_cmpuint(strlen(first), >=, 1);
+        }
+        if (strcmp(lw.piece, "hyphen") == 0) {
+            g_assert_false(start);
+            g_assert_cmpstr(last, ==, "of"); /* too short to hyphenate: left whole */
+            seen_hyphen++;
+        } else if (strcmp(lw.piece, "start") == 0) {
+            g_assert_true(start);
+            g_assert_cmpstr(last, ==, "of");
+            seen_start++;
+        } else {
+            g_assert_cmpstr(last, ==, "o");
+            g_assert_true(start == (strcmp(lw.piece, "both") == 0));
+            seen_end += !start;
+            seen_both += start;
+        }
+        dv_line_words_free(&lw);
+    }
+    g_assert_cmpint(seen_start, >, 20);
+    g_assert_cmpint(seen_end, >, 20);
+    g_assert_cmpint(seen_hyphen, >, 20);
+    g_assert_cmpint(seen_both, >, 10);
+    /* a hyphen goes after at least two letters and leaves two behind */
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        dv_rng r;
+        dv_rng_seed(&r, seed);
+        dv_line_words lw = words_of(W + 2, 1);
+        dv_line_words_piece(&lw, &r, 40);
+        if (strcmp(lw.piece, "hyphen") == 0) {
+            size_t n = strlen(lw.w[0]);
+            g_assert_true(lw.w[0][n - 1] == '-');
+            g_assert_cmpuint(n - 1, >=, 2);
+            g_assert_cmpuint(n - 1, <=, strlen(W[2]) - 2);
+            g_assert_true(strncmp(lw.w[0], W[2], n - 1) == 0);
+        }
+        dv_line_words_free(&lw);
+    }
+}
+
+/* Lines drawn with pieces = 1 are all pieces and say which in their look;
+ * pieces = 0 (the default) draws none and the same lines as before. */
+static void test_pieces_drawn(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS, all = o;
+    all.pieces = 1;
+    int differ = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        dv_line a, b;
+        line(&fx, &o, seed, &a);
+        line(&fx, &all, seed, &b);
+        g_assert_null(a.look.piece);
+        g_assert_nonnull(b.look.piece);
+        differ += strcmp(a.text, b.text) != 0;
+        dv_line_free(&a);
+        dv_line_free(&b);
+    }
+    g_assert_cmpint(differ, >=, 15);
     close_fixture(&fx);
 }
 
@@ -358,6 +451,8 @@ static void test_errors(void)
     expect_fail(dv_line_opts_check(&bad, &e), &e, "dpi");
     bad = o, bad.scan = 1.5, dv_err_clear(&e);
     expect_fail(dv_line_opts_check(&bad, &e), &e, "scan");
+    bad = o, bad.pieces = -0.5, dv_err_clear(&e);
+    expect_fail(dv_line_opts_check(&bad, &e), &e, "pieces");
     dv_fonts *f = NULL;
     dv_err_clear(&e);
     expect_fail(dv_fonts_open("DejaVu Sans,No Such Family", DV_SPLIT_TRAIN, &f, &e), &e,
@@ -477,6 +572,8 @@ int main(int argc, char **argv)
     g_test_add_func("/render_lines/split_disjoint", test_split_disjoint);
     g_test_add_func("/render_lines/degradations_in_range", test_degradations_in_range);
     g_test_add_func("/render_lines/errors", test_errors);
+    g_test_add_func("/render_lines/pieces", test_pieces);
+    g_test_add_func("/render_lines/pieces_drawn", test_pieces_drawn);
     g_test_add_func("/render_lines/font_spec", test_font_spec);
     g_test_add_func("/render_lines/png_round_trip", test_png_round_trip);
     return g_test_run();
