@@ -371,6 +371,23 @@ static int longest_run(const finder *f, const trow *r, double gap, int figures)
     return longest;
 }
 
+/* A head row above a table lies within the columns' extent, give or take
+ * a row height; its first (last) phrase may reach further out when its
+ * centre lies in the first (last) column: a head label centred over a
+ * narrower column of figures ("growth in share" over "(% points)" and
+ * "3"). A line of text wider than the table is one phrase centred far
+ * from its edge columns. */
+static int within_columns(const finder *f, const trow *r, const span *cols, int n, double gap)
+{
+    span first, last;
+    int k = run_end(f, r, 0, gap, &first);
+    for (last = first; k < r->n;)
+        k = run_end(f, r, k, gap, &last);
+    double c0 = 0.5 * (first.x0 + first.x1), c1 = 0.5 * (last.x0 + last.x1);
+    return (r->box.x0 >= cols[0].x0 - r->h || (c0 >= cols[0].x0 && c0 <= cols[0].x1)) &&
+           (r->box.x1 <= cols[n - 1].x1 + r->h || (c1 >= cols[n - 1].x0 && c1 <= cols[n - 1].x1));
+}
+
 /* Row r lies within the columns' extent, give or take a row height, and
  * reads as labels rather than a sentence: no run of more than max_words
  * words without a gap (a caption runs longer, so may a group label inside
@@ -409,7 +426,7 @@ static int group_labels(const finder *f, const trow *r, const span *cols, int n,
  * than $10,000- $15,000-" over two columns) or group labels. */
 static int head_row(const finder *f, const trow *r, const span *cols, int n, double gap)
 {
-    return (spanning_row(f, r, cols, n, gap, INT_MAX) && longest_run(f, r, gap, 1) <= HEAD_WORDS) ||
+    return (within_columns(f, r, cols, n, gap) && longest_run(f, r, gap, 1) <= HEAD_WORDS) ||
            group_labels(f, r, cols, n, gap);
 }
 

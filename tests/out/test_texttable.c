@@ -978,6 +978,38 @@ static void test_two_rows_long_label(void)
     dv_page_clear(&p);
 }
 
+/* A head line of labels between the columns they head (years over two
+ * columns each) whose last label, "growth in share", is wider than the
+ * narrow column of figures under it and reaches well past the table's
+ * right edge: it is still the table's head, not a line of text above it. */
+static void test_wide_last_head_label(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "1996", 395, 200);
+    text_at(&ws, "1991", 595, 200);
+    text_at(&ws, "growth in share", 805, 200);
+    static const int right[] = { 400, 500, 600, 700, 900 };
+    static const char *const rows[][6] = {
+        { "", "Share", "Stores", "Share", "Stores", "(pts)" },
+        { "Austria", "17", "568", "14", "530", "3" },
+        { "Denmark", "20", "739", "15", "544", "5" },
+        { "Finland", "12", "820", "10", "760", "2" },
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 225 + 25 * r);
+        for (int c = 1; c < 6; c++)
+            text_right(&ws, rows[r][c], right[c - 1], 225 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "| growth in share |\n| --- | --- | --- | --- | --- | --- |\n"
+        "|  | Share | Stores | Share | Stores | (pts) |\n"
+        "| Austria | 17 | 568 | 14 | 530 | 3 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1008,5 +1040,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/prose_pieces_no_table", test_prose_pieces_no_table);
     g_test_add_func("/texttable/head_of_ranges", test_head_of_ranges);
     g_test_add_func("/texttable/two_rows_long_label", test_two_rows_long_label);
+    g_test_add_func("/texttable/wide_last_head_label", test_wide_last_head_label);
     return g_test_run();
 }
