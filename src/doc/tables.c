@@ -524,6 +524,13 @@ static int starts_lower(const char *s)
     return g_utf8_validate(s, -1, NULL) && g_unichar_islower(g_utf8_get_char(s));
 }
 
+/* A cell starting with a capital letter (a label or a term, not a
+ * footnote's number or mark). */
+static int starts_capital(const char *s)
+{
+    return g_utf8_validate(s, -1, NULL) && g_unichar_isupper(g_utf8_get_char(s));
+}
+
 static int count_words(const char *s)
 {
     int n = 0, in = 0;
@@ -603,13 +610,6 @@ static int looks_like_table(const dv_page_table *t)
         return num_frac >= 0.3 || mean_words <= 2.5;
     return t->n_rows >= 4 && filled_last > 0 && num_last >= 0.75 * filled_last &&
            mean_words <= 4.0;
-}
-
-/* A cell starting with a capital letter (a label or a term, not a
- * footnote's number or mark). */
-static int starts_capital(const char *s)
-{
-    return g_utf8_validate(s, -1, NULL) && g_unichar_isupper(g_utf8_get_char(s));
 }
 
 /* Terms and their descriptions: two columns under a head of two short
@@ -968,17 +968,28 @@ static int goes_down(const finder *f, int i, int b, line_cells lc, const span *c
            interleaved(&f->rows[i], &f->rows[i + 1], lc, cells_of(f, &f->rows[i + 1], cols, n));
 }
 
+/* A line is closer to one line than to another when the gaps differ by
+ * this many line heights or more: boxes rounded to pixels and fonts' own
+ * heights blur smaller differences. */
+#define CLOSER 0.2
+
 /* Line i (cells lc), past the first data line, holds a row label alone
  * and is no further from the row above, a labelled row with data, than
  * from the line below: the label's second line ("Maison du Cafe" over
- * "(Douwe Egberts)"). A section label ("Projected") sits closer to the
+ * "(Douwe Egberts)"). A line starting with a capital must be closer
+ * (CLOSER): a row with no data ("Greece" among countries, "Applied
+ * Problems" among tests) is set as close to the rows around it as they
+ * are to each other. A section label ("Projected") sits closer to the
  * rows it heads. */
 static int wrapped_label(const finder *f, int i, int b, line_cells above, line_cells lc)
 {
     if (lc.filled != 1 || !(above.filled & 1) || above.filled == 1 || i + 1 >= b)
         return 0;
     const trow *r = &f->rows[i];
-    return r->box.y0 - f->rows[i - 1].box.y1 <= f->rows[i + 1].box.y0 - r->box.y1;
+    double up = r->box.y0 - f->rows[i - 1].box.y1, down = f->rows[i + 1].box.y0 - r->box.y1;
+    if (!starts_capital(f->words[r->first].text))
+        return up <= down;
+    return up < down - CLOSER * r->h;
 }
 
 /* In a table of two columns, a line of text in the second alone, below a
@@ -1019,9 +1030,13 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
         int close = gap < JOIN_GAP * h || (header && lc.filled == above.filled && gap < head_gap);
         int join;
         if (i <= head) /* a head row: by its cells only ("to air" is no prose),
-                          and a label over a fuller line is a level of its own */
+                          and a label over a fuller line is a level of its own
+                          unless set tight on it, closer than the header to
+                          the data ("Age 4" over "(Head Start" over "Year) |
+                          K | Grade") */
             join = close && header && same_header_cells(above, lc) &&
-                   !((lc.filled & ~above.filled) & ~(uint64_t)1);
+                   (!((lc.filled & ~above.filled) & ~(uint64_t)1) ||
+                    (gap < TIGHT * h && gap < head_gap - CLOSER * h));
         else
             join = !r->spanning && !up->spanning &&
                    (interleaved(up, r, prev, lc) ||

@@ -505,8 +505,10 @@ static void test_interleaved_cell(void)
 }
 
 /* Rows set evenly: a row label's second line alone ("(Douwe Egberts)")
- * is as close to its row as to the next and joins it; a section label
- * closer to the rows below it than to the row above stays a row. */
+ * is as close to its row as to the next and joins it; a label alone that
+ * starts with a capital ("Greece", a row with no data) joins only when
+ * clearly closer, so it stays a row here; a section label closer to the
+ * rows below it than to the row above stays a row. */
 static void test_wrapped_label(void)
 {
     words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
@@ -514,12 +516,12 @@ static void test_wrapped_label(void)
     static const char *const rows[][3] = {
         { "Brands", "Volume", "Value" },  { "Maison du Cafe", "14.9%", "16.5%" },
         { "(Douwe Egberts)", "", "" },    { "Carte Noire", "17.0%", "16.5%" },
-        { "Lavazza", "7.0%", "6.2%" },    { "Legal", "5.6%", "4.5%" },
-        { "Projected", "", "" },          { "Malongo", "3.0%", "3.1%" },
-        { "Others", "3.3%", "3.4%" },
+        { "Lavazza", "7.0%", "6.2%" },    { "Greece", "", "" },
+        { "Legal", "5.6%", "4.5%" },      { "Projected", "", "" },
+        { "Malongo", "3.0%", "3.1%" },    { "Others", "3.3%", "3.4%" },
     };
-    for (int r = 0, y = 200; r < 9; r++, y += 25) {
-        y += r == 6 ? 20 : 0;
+    for (int r = 0, y = 200; r < 10; r++, y += 25) {
+        y += r == 7 ? 20 : 0;
         for (int c = 0; c < 3; c++)
             if (*rows[r][c])
                 text_at(&ws, rows[r][c], 100 + 250 * c, y);
@@ -527,12 +529,14 @@ static void test_wrapped_label(void)
     static const char *const expect[] = {
         "| Maison du Cafe (Douwe Egberts) | 14.9% | 16.5% |\n"
         "| Carte Noire | 17.0% | 16.5% |\n",
+        "| Lavazza | 7.0% | 6.2% |\n"
+        "| Greece |  |  |\n"
         "| Legal | 5.6% | 4.5% |\n"
         "| Projected |  |  |\n"
         "| Malongo | 3.0% | 3.1% |\n",
         NULL,
     };
-    assert_markdown_has(&ws, 500, expect);
+    assert_markdown_has(&ws, 550, expect);
 }
 
 /* A page with a paragraph, two rows set as a table (head over a row
@@ -1010,6 +1014,38 @@ static void test_wide_last_head_label(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* A head of three lines set tight (closer than the head is to the data):
+ * "Age 4" alone over "(Head Start" and "First | Third" over "Year) | K |
+ * Grade | Grade" are lines of the same cells, one header row, though the
+ * lowest line fills more columns than the one above it. */
+static void test_tight_head_lines(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const int x[] = { 100, 400, 560, 680, 800 };
+    text_at(&ws, "Age 4", 420, 200);
+    text_at(&ws, "(Head Start", 400, 222);
+    text_at(&ws, "First", x[3], 222);
+    text_at(&ws, "Third", x[4], 222);
+    static const char *const rows[][5] = {
+        { "Measure", "Year)", "K", "Grade", "Grade" },
+        { "Color Identification", "0.16", "NA", "NA", "NA" },
+        { "Letter Naming", "0.25", "", "NA", "NA" },
+        { "Spelling", "0.15", "", "", "NA" },
+    };
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 5; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], x[c] + (c == 1 && r == 0 ? 30 : 0), 244 + 32 * r);
+    static const char *const expect[] = {
+        "| Measure | Age 4 (Head Start Year) | K | First Grade | Third Grade |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        "| Color Identification | 0.16 | NA | NA | NA |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1041,5 +1077,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/head_of_ranges", test_head_of_ranges);
     g_test_add_func("/texttable/two_rows_long_label", test_two_rows_long_label);
     g_test_add_func("/texttable/wide_last_head_label", test_wide_last_head_label);
+    g_test_add_func("/texttable/tight_head_lines", test_tight_head_lines);
     return g_test_run();
 }
