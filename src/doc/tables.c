@@ -1154,16 +1154,28 @@ static double median_gap(const finder *f, int a, int b, double *scratch)
     return scratch[m / 2];
 }
 
+/* Row r's centre is nearer the centre of the table (cols) than that of
+ * its columns past the first: a title is centred over the whole table
+ * ("Greenhouse gases"), the label of a group of columns over those
+ * columns ("Race/ethnicity" over six of eight, to the right). */
+static int centred_on_table(const trow *r, const span *cols, int n)
+{
+    double c = 0.5 * (r->box.x0 + r->box.x1);
+    return fabs(c - 0.5 * (cols[0].x0 + cols[n - 1].x1)) <=
+           fabs(c - 0.5 * (cols[1].x0 + cols[n - 1].x1));
+}
+
 /* A title set over a table ("Greenhouse gases" centred above its head) is
  * one phrase, further from the rows below than they are from each other:
  * at least TITLE_GAP line heights, twice the rows' median gap and half as
  * much again as the gap below the next row. A spanning header over
- * several columns sits as close as the header's other lines. */
+ * several columns sits as close as the header's other lines, or is
+ * centred over its columns rather than the table (centred_on_table). */
 #define TITLE_GAP 0.5
 static int title_row(const finder *f, int a, int end, const span *cols, int n)
 {
     const trow *r = &f->rows[a], *below = &f->rows[a + 1];
-    if (!r->spanning || filled_cells(f, r, cols, n) != 1)
+    if (!r->spanning || filled_cells(f, r, cols, n) != 1 || !centred_on_table(r, cols, n))
         return 0;
     double gap = below->box.y0 - r->box.y1;
     double next = f->rows[a + 2].box.y0 - below->box.y1;

@@ -1046,6 +1046,35 @@ static void test_tight_head_lines(void)
     assert_markdown_has(&ws, 450, expect);
 }
 
+/* A group label ("Race") set as far above the column heads as a title
+ * would be, but centred over the columns it heads rather than over the
+ * table, is the table's first header row, not a title left as text. */
+static void test_group_label_not_title(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Race", 555, 200);
+    static const int right[] = { 300, 450, 600, 750 };
+    static const char *const rows[][5] = {
+        { "Year", "Total", "White", "Black", "Asian" },
+        { "1996", "45,611", "29,217", "7,707", "1,731" },
+        { "1997", "46,127", "29,241", "7,851", "1,796" },
+        { "1998", "46,539", "29,217", "7,935", "1,846" },
+        { "1999", "46,857", "29,032", "8,054", "1,892" },
+    };
+    for (int r = 0; r < 5; r++) {
+        text_at(&ws, rows[r][0], 100, 235 + 22 * r);
+        for (int c = 1; c < 5; c++)
+            text_right(&ws, rows[r][c], right[c - 1], 235 + 22 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  |  |  | Race |  |\n| --- | --- | --- | --- | --- |\n"
+        "| Year | Total | White | Black | Asian |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1078,5 +1107,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/two_rows_long_label", test_two_rows_long_label);
     g_test_add_func("/texttable/wide_last_head_label", test_wide_last_head_label);
     g_test_add_func("/texttable/tight_head_lines", test_tight_head_lines);
+    g_test_add_func("/texttable/group_label_not_title", test_group_label_not_title);
     return g_test_run();
 }
