@@ -404,6 +404,17 @@ static int spanning_row(const finder *f, const trow *r, const span *cols, int n,
            longest_run(f, r, gap, 0) <= max_words;
 }
 
+/* Row r's centre is nearer the centre of the table (cols) than that of
+ * its columns past the first: a title is centred over the whole table
+ * ("Greenhouse gases"), the label of a group of columns over those
+ * columns ("Race/ethnicity" over six of eight, to the right). */
+static int centred_on_table(const trow *r, const span *cols, int n)
+{
+    double c = 0.5 * (r->box.x0 + r->box.x1);
+    return fabs(c - 0.5 * (cols[0].x0 + cols[n - 1].x1)) <=
+           fabs(c - 0.5 * (cols[1].x0 + cols[n - 1].x1));
+}
+
 /* Row r holds two phrases or more, set a column gap apart, none over the
  * first column: labels of column groups ("AYP Based on 2003-04 Testing"
  * over two columns, again over the next three), which may run as long as
@@ -421,13 +432,37 @@ static int group_labels(const finder *f, const trow *r, const span *cols, int n,
     return phrases >= 2 && spanning_row(f, r, cols, n, gap, MID_WORDS);
 }
 
-/* A row above a table's first row that belongs to its header: short
- * labels (HEAD_WORDS words a phrase, figures side by side apart: "Less
- * than $10,000- $15,000-" over two columns) or group labels. */
-static int head_row(const finder *f, const trow *r, const span *cols, int n, double gap)
+/* Row r, set close above row `below` (under JOIN_GAP line heights), is one
+ * phrase over two columns or more past the first, of up to SPAN_WORDS
+ * words, centred on those columns rather than on the table: the label of
+ * the rows below ("Absolute value of percentage difference between
+ * actual and projected values" over four columns of figures). A caption
+ * is centred on the table, or set apart from it. */
+#define SPAN_WORDS 16
+static int columns_label(const finder *f, const trow *r, const trow *below, const span *cols,
+                         int n, double gap)
+{
+    span ph;
+    if (run_end(f, r, 0, gap, &ph) < r->n || ph.x0 <= cols[0].x1 ||
+        below->box.y0 - r->box.y1 >= JOIN_GAP * fmax(r->h, below->h) ||
+        centred_on_table(r, cols, n) || !spanning_row(f, r, cols, n, gap, SPAN_WORDS))
+        return 0;
+    int covered = 0;
+    for (int c = 1; c < n; c++)
+        covered += covers_half(ph, cols[c]);
+    return covered >= 2;
+}
+
+/* A row above a table's first row (below it) that belongs to its header:
+ * short labels (HEAD_WORDS words a phrase, figures side by side apart:
+ * "Less than $10,000- $15,000-" over two columns), group labels or the
+ * label of the columns below. */
+static int head_row(const finder *f, const trow *r, const trow *below, const span *cols, int n,
+                    double gap)
 {
     return (within_columns(f, r, cols, n, gap) && longest_run(f, r, gap, 1) <= HEAD_WORDS) ||
-           group_labels(f, r, cols, n, gap);
+           group_labels(f, r, cols, n, gap) ||
+           columns_label(f, r, below, cols, n, gap);
 }
 
 /* Row r merges into cols (n) without bridging a gap, at most max_gap below
@@ -1059,6 +1094,30 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
     }
 }
 
+/* The columns of rows [a, b) (cols, n) that row a fills (*first) and that
+ * the others fill (*rest), spanning rows aside. */
+static void fill_masks(const finder *f, int a, int b, const span *cols, int n, uint64_t *first,
+                       uint64_t *rest)
+{
+    *first = *rest = 0;
+    for (int i = a; i < b; i++) {
+        if (f->rows[i].spanning)
+            continue;
+        const int *col = word_columns(f, &f->rows[i], cols, n);
+        for (int k = 0; k < f->rows[i].n; k++)
+            *(i == a ? first : rest) |= (uint64_t)1 << col[k];
+    }
+}
+
+/* The columns of rows [a, b) (cols, n) that only row a fills: labels of
+ * a head line set between the columns below it. */
+static int lone_columns(const finder *f, int a, int b, const span *cols, int n)
+{
+    uint64_t first, rest;
+    fill_masks(f, a, b, cols, n, &first, &rest);
+    return __builtin_popcountll(first & ~rest);
+}
+
 static int run_from(finder *f, int a, double gap, span *cols, int *n)
 {
     int b = grow(f, a, gap, cols, n);
@@ -1085,21 +1144,6 @@ static int drop_caption_tail(finder *f, int best, int first)
         f->rows[best++].spanning = 0;
     }
     return best;
-}
-
-/* The columns of rows [a, b) (cols, n) that only row a fills: labels of
- * a head line set between the columns below it. */
-static int lone_columns(const finder *f, int a, int b, const span *cols, int n)
-{
-    uint64_t first = 0, rest = 0;
-    for (int i = a; i < b; i++) {
-        if (f->rows[i].spanning)
-            continue;
-        const int *col = word_columns(f, &f->rows[i], cols, n);
-        for (int k = 0; k < f->rows[i].n; k++)
-            *(i == a ? &first : &rest) |= (uint64_t)1 << col[k];
-    }
-    return __builtin_popcountll(first & ~rest);
 }
 
 /* Header rows whose cells span several columns merge those columns when a
@@ -1133,7 +1177,7 @@ static int best_start(finder *f, int a, int reach, double gap, span *cols, int *
     int first = best;
     for (int s = best; s > a; s--) {
         const trow *r = &f->rows[s - 1], *below = &f->rows[s];
-        if (*n < 2 || !head_row(f, r, cols, *n, gap) ||
+        if (*n < 2 || !head_row(f, r, below, cols, *n, gap) ||
             below->box.y0 - r->box.y1 > ROW_GAP_MAX * fmax(r->h, below->h))
             break;
         f->rows[s - 1].spanning = 1;
@@ -1152,17 +1196,6 @@ static double median_gap(const finder *f, int a, int b, double *scratch)
         scratch[m++] = f->rows[i].box.y0 - f->rows[i - 1].box.y1;
     qsort(scratch, (size_t)m, sizeof *scratch, cmp_double);
     return scratch[m / 2];
-}
-
-/* Row r's centre is nearer the centre of the table (cols) than that of
- * its columns past the first: a title is centred over the whole table
- * ("Greenhouse gases"), the label of a group of columns over those
- * columns ("Race/ethnicity" over six of eight, to the right). */
-static int centred_on_table(const trow *r, const span *cols, int n)
-{
-    double c = 0.5 * (r->box.x0 + r->box.x1);
-    return fabs(c - 0.5 * (cols[0].x0 + cols[n - 1].x1)) <=
-           fabs(c - 0.5 * (cols[1].x0 + cols[n - 1].x1));
 }
 
 /* A title set over a table ("Greenhouse gases" centred above its head) is

@@ -1075,6 +1075,40 @@ static void test_group_label_not_title(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* A label over the columns past the first, longer than a group label
+ * inside a table may run, set close above the rows it heads and centred
+ * on those columns rather than on the table, belongs to the table's head,
+ * and so does the line of column heads above it. */
+static void test_label_over_columns(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const int right[] = { 400, 600, 800, 950 };
+    static const char *const rows[][5] = {
+        { "Source", "1", "2", "3", "4" },
+        { NULL, NULL, NULL, NULL, NULL },
+        { "Projections to 2017", "0.4", "0.7", "1.1", "1.4" },
+        { "Projections to 2018", "0.2", "0.7", "0.8", "1.1" },
+        { "Projections to 2019", "0.3", "0.1", "0.2", "0.5" },
+    };
+    for (int r = 0; r < 5; r++) {
+        if (!rows[r][0]) {
+            text_at(&ws, "Gap of the actual to the projected in all its years", 370, 200 + 25 * r);
+            continue;
+        }
+        text_at(&ws, rows[r][0], 100, 200 + 25 * r);
+        for (int c = 1; c < 5; c++)
+            text_right(&ws, rows[r][c], right[c - 1], 200 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n| Source | 1 | 2 | 3 | 4 |\n| --- | --- | --- | --- | --- |\n"
+        "|  | Gap of the actual to the projected in all its years |",
+        "| Projections to 2017 | 0.4 | 0.7 | 1.1 | 1.4 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1108,5 +1142,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/wide_last_head_label", test_wide_last_head_label);
     g_test_add_func("/texttable/tight_head_lines", test_tight_head_lines);
     g_test_add_func("/texttable/group_label_not_title", test_group_label_not_title);
+    g_test_add_func("/texttable/label_over_columns", test_label_over_columns);
     return g_test_run();
 }
