@@ -1077,7 +1077,9 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
                    (interleaved(up, r, prev, lc) ||
                     (close && (lc.lower || !goes_down(f, i, b, lc, cols, n)) &&
                      (lc.lower ? !(lc.numbers & above.numbers)
-                               : header ? same_header_cells(above, lc)
+                               : header ? same_header_cells(above, lc) &&
+                                              (!((lc.filled & ~above.filled) & ~(uint64_t)1) ||
+                                               gap < TIGHT * h)
                                         : (i > data && wrapped_label(f, i, b, above, lc)) ||
                                               described_further(n, above, lc))));
         join &= !r->cont;

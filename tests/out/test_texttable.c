@@ -1109,6 +1109,38 @@ static void test_label_over_columns(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* Labels of column groups each kept to the middle column of its group
+ * ("Total" over "PK-12 | PK-8 | 9-12"), set more than a tight line's gap
+ * above the full head line: a header row of their own, not the upper
+ * lines of the cells below them (as bottom_aligned_header's are when set
+ * tight). */
+static void test_group_labels_set_apart(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Total", 255, 208);
+    text_at(&ws, "Public", 545, 208);
+    static const int right[] = { 200, 300, 400, 500, 600, 700 };
+    static const char *const rows[][7] = {
+        { "Year", "PK-12", "PK-8", "9-12", "PK-12", "PK-8", "9-12" },
+        { "1996", "51,544", "37,481", "14,062", "45,611", "32,762", "12,849" },
+        { "1997", "52,071", "37,797", "14,275", "46,127", "33,071", "13,056" },
+        { "1998", "52,526", "38,091", "14,435", "46,539", "33,344", "13,195" },
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 20, 240 + 25 * r);
+        for (int c = 1; c < 7; c++)
+            text_right(&ws, rows[r][c], right[c - 1], 240 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "\n\n|  |  | Total |  |  | Public |  |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+        "| Year | PK-12 | PK-8 | 9-12 | PK-12 | PK-8 | 9-12 |\n"
+        "| 1996 | 51,544 |",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1143,5 +1175,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/tight_head_lines", test_tight_head_lines);
     g_test_add_func("/texttable/group_label_not_title", test_group_label_not_title);
     g_test_add_func("/texttable/label_over_columns", test_label_over_columns);
+    g_test_add_func("/texttable/group_labels_set_apart", test_group_labels_set_apart);
     return g_test_run();
 }
