@@ -1200,8 +1200,18 @@ static double median_gap(const finder *f, int a, int b, double *scratch)
     return scratch[m / 2];
 }
 
+/* Row a is a line of a title: one phrase (a run of words without a
+ * column gap), centred on the table (centred_on_table), above its
+ * columns (a spanning row). */
+static int title_line(const finder *f, int a, const span *cols, int n)
+{
+    const trow *r = &f->rows[a];
+    span ph;
+    return r->spanning && run_end(f, r, 0, f->gap, &ph) == r->n && centred_on_table(r, cols, n);
+}
+
 /* A title set over a table ("Greenhouse gases" centred above its head) is
- * one phrase, further from the rows below than they are from each other:
+ * a title line further from the rows below than they are from each other:
  * at least TITLE_GAP line heights, twice the rows' median gap and half as
  * much again as the gap below the next row. A spanning header over
  * several columns sits as close as the header's other lines, or is
@@ -1210,7 +1220,7 @@ static double median_gap(const finder *f, int a, int b, double *scratch)
 static int title_row(const finder *f, int a, int end, const span *cols, int n)
 {
     const trow *r = &f->rows[a], *below = &f->rows[a + 1];
-    if (!r->spanning || filled_cells(f, r, cols, n) != 1 || !centred_on_table(r, cols, n))
+    if (!title_line(f, a, cols, n))
         return 0;
     double gap = below->box.y0 - r->box.y1;
     double next = f->rows[a + 2].box.y0 - below->box.y1;
@@ -1218,12 +1228,15 @@ static int title_row(const finder *f, int a, int end, const span *cols, int n)
            gap > 2 * median_gap(f, a + 1, end, (double *)f->tmp);
 }
 
-/* Rows [a, end) without the title rows on top (title_row). Returns the
- * new first row. */
+/* Rows [a, end) without the title on top: title lines down to the last
+ * that is set apart from the rows below (title_row), a title of several
+ * lines ("Simplified Allocation Method" over "FYE 12/31/04") included.
+ * Returns the new first row. */
 static int drop_titles(const finder *f, int a, int end, const span *cols, int n)
 {
-    while (end - a > MIN_ROWS && title_row(f, a, end, cols, n))
-        a++;
+    for (int k = a; end - k > MIN_ROWS && title_line(f, k, cols, n); k++)
+        if (title_row(f, k, end, cols, n))
+            a = k + 1;
     return a;
 }
 

@@ -1141,6 +1141,30 @@ static void test_group_labels_set_apart(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* A title of two lines centred over a table, the second set apart from
+ * the table's head: both lines are text, not header rows. */
+static void test_title_of_two_lines(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Fruit prices", 340, 200);
+    text_at(&ws, "Season 2004", 345, 222);
+    static const char *const rows[][3] = {
+        { "Name", "Count", "Price" }, { "Apples", "12", "1.50" },
+        { "Pears", "7", "3.20" },    { "Plums", "130", "12.25" },
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 270 + 25 * r);
+        text_right(&ws, rows[r][1], 450, 270 + 25 * r);
+        text_right(&ws, rows[r][2], 700, 270 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "Fruit prices\nSeason 2004\n\n| Name | Count | Price |\n| --- | --- | --- |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1176,5 +1200,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/group_label_not_title", test_group_label_not_title);
     g_test_add_func("/texttable/label_over_columns", test_label_over_columns);
     g_test_add_func("/texttable/group_labels_set_apart", test_group_labels_set_apart);
+    g_test_add_func("/texttable/title_of_two_lines", test_title_of_two_lines);
     return g_test_run();
 }
