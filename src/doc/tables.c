@@ -71,14 +71,26 @@ typedef struct finder {
     long work;
 } finder;
 
-/* Digits make at least half of the non-space characters. */
+/* The length of s without the magnitude ending an amount ("$1.1M",
+ * "25k", "3.2bn"): K, M or B (either case) or "bn" after a digit. */
+static size_t without_magnitude(const char *s)
+{
+    size_t n = strlen(s);
+    size_t m = n >= 3 && g_ascii_strcasecmp(s + n - 2, "bn") == 0 ? 2
+               : n >= 2 && strchr("KMBkmb", s[n - 1])        ? 1
+                                                              : 0;
+    return m && g_ascii_isdigit(s[n - m - 1]) ? n - m : n;
+}
+
+/* Digits make at least half of the non-space characters, a dollar sign
+ * and a magnitude aside ("$1.1M" is an amount). */
 static int numeric(const char *s)
 {
     int digits = 0, other = 0;
-    for (; *s; s++) {
+    for (const char *end = s + without_magnitude(s); s < end; s++) {
         if (g_ascii_isdigit(*s))
             digits++;
-        else if (*s != ' ')
+        else if (*s != ' ' && *s != '$')
             other++;
     }
     return digits > 0 && digits >= other;
@@ -891,9 +903,9 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
             lc.wide |= (uint64_t)1 << c;
         words[c]++;
         marks[c] += placeholder(w);
-        for (; *w; w++) {
+        for (const char *end = w + without_magnitude(w); w < end; w++) {
             digits[c] += g_ascii_isdigit(*w) != 0;
-            other[c] += !g_ascii_isdigit(*w);
+            other[c] += !g_ascii_isdigit(*w) && *w != '$';
         }
     }
     for (int c = 0; c < n; c++) {

@@ -1165,6 +1165,30 @@ static void test_title_of_two_lines(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* Amounts with a dollar sign and a magnitude ("$1.1M", "$0.44M", "$8M")
+ * are numbers: a list of programs and their budgets is a table of two
+ * columns. */
+static void test_amounts_with_magnitude(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][2] = {
+        { "Program", "Budget" },       { "Challenges", "$1.1M" },
+        { "IT Dashboard", "$1.06M" },  { "Cloud Computing", "$0.44M" },
+        { "Data.gov", "$0.9M" },       { "Total", "$8M" },
+    };
+    for (int r = 0; r < 6; r++) {
+        text_at(&ws, rows[r][0], 100, 200 + 25 * r);
+        text_at(&ws, rows[r][1], 600, 200 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "| Program | Budget |\n| --- | --- |\n| Challenges | $1.1M |\n",
+        "| Total | $8M |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1201,5 +1225,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/label_over_columns", test_label_over_columns);
     g_test_add_func("/texttable/group_labels_set_apart", test_group_labels_set_apart);
     g_test_add_func("/texttable/title_of_two_lines", test_title_of_two_lines);
+    g_test_add_func("/texttable/amounts_with_magnitude", test_amounts_with_magnitude);
     return g_test_run();
 }
