@@ -1189,6 +1189,30 @@ static void test_amounts_with_magnitude(void)
     assert_markdown_has(&ws, 400, expect);
 }
 
+/* Rows spaced apart (gaps of 1.7 line heights) and a total row set a
+ * little further below them (2.2 line heights, past ROW_GAP_MAX): the
+ * total is the table's last row, not text after it. */
+static void test_spaced_rows_total(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][3] = {
+        { "Fruit", "Count", "Price" }, { "Apples", "12", "1.50" },  { "Pears", "7", "3.20" },
+        { "Plums", "130", "12.25" },   { "Total", "149", "16.95" },
+    };
+    for (int r = 0; r < 5; r++) {
+        int y = 200 + 54 * r + (r == 4 ? 10 : 0);
+        text_at(&ws, rows[r][0], 100, y);
+        text_right(&ws, rows[r][1], 450, y);
+        text_right(&ws, rows[r][2], 700, y);
+    }
+    static const char *const expect[] = {
+        "| Plums | 130 | 12.25 |\n| Total | 149 | 16.95 |\n\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 520, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1226,5 +1250,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/group_labels_set_apart", test_group_labels_set_apart);
     g_test_add_func("/texttable/title_of_two_lines", test_title_of_two_lines);
     g_test_add_func("/texttable/amounts_with_magnitude", test_amounts_with_magnitude);
+    g_test_add_func("/texttable/spaced_rows_total", test_spaced_rows_total);
     return g_test_run();
 }
