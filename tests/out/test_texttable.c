@@ -183,6 +183,21 @@ static void test_pipes_escaped(void)
     dv_page_clear(&p);
 }
 
+/* n_rows rows of n_cols cells (row-major, "" for none) from line y, pitch
+ * apart: a label from x, then figures ending at right[0 .. n_cols - 2]. */
+static void labels_and_figures(words *ws, const char *const *cells, int n_rows, int n_cols,
+                               int x, const int *right, int y, int pitch)
+{
+    for (int r = 0; r < n_rows; r++) {
+        const char *const *row = cells + r * n_cols;
+        if (*row[0])
+            text_at(ws, row[0], x, y + pitch * r);
+        for (int c = 1; c < n_cols; c++)
+            if (*row[c])
+                text_right(ws, row[c], right[c - 1], y + pitch * r);
+    }
+}
+
 /* ws (page_of takes it) with para2 at para_y below: its Markdown holds
  * each of the strings of expect (NULL-terminated). */
 static void assert_markdown_has(words *ws, int para_y, const char *const *expect)
@@ -717,11 +732,7 @@ static void test_group_head_levels(void)
         { "1999", "3,319", "2,911", "408", "305", "222", "83" },
         { "2003", "3,490", "3,049", "441", "311", "236", "74" },
     };
-    for (int r = 0; r < 5; r++) {
-        text_at(&ws, rows[r][0], 20, 190 + 25 * r);
-        for (int c = 1; c < 7; c++)
-            text_right(&ws, rows[r][c], right[c - 1], 190 + 25 * r);
-    }
+    labels_and_figures(&ws, rows[0], 5, 7, 20, right, 190, 25);
     static const char *const expect[] = {
         "\n\n|  |  | Number of teachers |  |  | Number of new teacher hires |  |\n"
         "| --- | --- | --- | --- | --- | --- | --- |\n"
@@ -1000,11 +1011,7 @@ static void test_wide_last_head_label(void)
         { "Denmark", "20", "739", "15", "544", "5" },
         { "Finland", "12", "820", "10", "760", "2" },
     };
-    for (int r = 0; r < 4; r++) {
-        text_at(&ws, rows[r][0], 100, 225 + 25 * r);
-        for (int c = 1; c < 6; c++)
-            text_right(&ws, rows[r][c], right[c - 1], 225 + 25 * r);
-    }
+    labels_and_figures(&ws, rows[0], 4, 6, 100, right, 225, 25);
     static const char *const expect[] = {
         "| growth in share |\n| --- | --- | --- | --- | --- | --- |\n"
         "|  | Share | Stores | Share | Stores | (pts) |\n"
@@ -1062,11 +1069,7 @@ static void test_group_label_not_title(void)
         { "1998", "46,539", "29,217", "7,935", "1,846" },
         { "1999", "46,857", "29,032", "8,054", "1,892" },
     };
-    for (int r = 0; r < 5; r++) {
-        text_at(&ws, rows[r][0], 100, 235 + 22 * r);
-        for (int c = 1; c < 5; c++)
-            text_right(&ws, rows[r][c], right[c - 1], 235 + 22 * r);
-    }
+    labels_and_figures(&ws, rows[0], 5, 5, 100, right, 235, 22);
     static const char *const expect[] = {
         "\n\n|  |  |  | Race |  |\n| --- | --- | --- | --- | --- |\n"
         "| Year | Total | White | Black | Asian |\n",
@@ -1086,20 +1089,13 @@ static void test_label_over_columns(void)
     static const int right[] = { 400, 600, 800, 950 };
     static const char *const rows[][5] = {
         { "Source", "1", "2", "3", "4" },
-        { NULL, NULL, NULL, NULL, NULL },
+        { "", "", "", "", "" },
         { "Projections to 2017", "0.4", "0.7", "1.1", "1.4" },
         { "Projections to 2018", "0.2", "0.7", "0.8", "1.1" },
         { "Projections to 2019", "0.3", "0.1", "0.2", "0.5" },
     };
-    for (int r = 0; r < 5; r++) {
-        if (!rows[r][0]) {
-            text_at(&ws, "Gap of the actual to the projected in all its years", 370, 200 + 25 * r);
-            continue;
-        }
-        text_at(&ws, rows[r][0], 100, 200 + 25 * r);
-        for (int c = 1; c < 5; c++)
-            text_right(&ws, rows[r][c], right[c - 1], 200 + 25 * r);
-    }
+    labels_and_figures(&ws, rows[0], 5, 5, 100, right, 200, 25);
+    text_at(&ws, "Gap of the actual to the projected in all its years", 370, 225);
     static const char *const expect[] = {
         "\n\n| Source | 1 | 2 | 3 | 4 |\n| --- | --- | --- | --- | --- |\n"
         "|  | Gap of the actual to the projected in all its years |",
@@ -1127,11 +1123,7 @@ static void test_group_labels_set_apart(void)
         { "1997", "52,071", "37,797", "14,275", "46,127", "33,071", "13,056" },
         { "1998", "52,526", "38,091", "14,435", "46,539", "33,344", "13,195" },
     };
-    for (int r = 0; r < 4; r++) {
-        text_at(&ws, rows[r][0], 20, 240 + 25 * r);
-        for (int c = 1; c < 7; c++)
-            text_right(&ws, rows[r][c], right[c - 1], 240 + 25 * r);
-    }
+    labels_and_figures(&ws, rows[0], 4, 7, 20, right, 240, 25);
     static const char *const expect[] = {
         "\n\n|  |  | Total |  |  | Public |  |\n| --- | --- | --- | --- | --- | --- | --- |\n"
         "| Year | PK-12 | PK-8 | 9-12 | PK-12 | PK-8 | 9-12 |\n"
@@ -1177,10 +1169,8 @@ static void test_amounts_with_magnitude(void)
         { "IT Dashboard", "$1.06M" },  { "Cloud Computing", "$0.44M" },
         { "Data.gov", "$0.9M" },       { "Total", "$8M" },
     };
-    for (int r = 0; r < 6; r++) {
-        text_at(&ws, rows[r][0], 100, 200 + 25 * r);
-        text_at(&ws, rows[r][1], 600, 200 + 25 * r);
-    }
+    static const int right[] = { 660 };
+    labels_and_figures(&ws, rows[0], 6, 2, 100, right, 200, 25);
     static const char *const expect[] = {
         "| Program | Budget |\n| --- | --- |\n| Challenges | $1.1M |\n",
         "| Total | $8M |\n",
