@@ -523,8 +523,8 @@ static int skip_spanning(finder *f, int b, double gap, span *cols, int *n)
 /* The end of the run starting at row a: rows follow while they are close
  * below the one before and bridge no column gap (spanning rows aside).
  * Close is under ROW_GAP_MAX line heights, or in a table whose rows are
- * spaced apart (three rows or more), under SPACED times the smallest gap
- * between them: a total row set a little further below rows 0.4 in
+ * spaced apart (two gaps between rows that fit, or more), under SPACED
+ * times the smallest of those gaps: a total row set a little further below rows 0.4 in
  * apart. */
 #define SPACED 1.5
 static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
@@ -535,14 +535,16 @@ static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
     if (n < 2)
         return a + 1;
     int b = a + 1;
-    double least = INFINITY; /* the smallest gap between the run's rows */
+    double least = 0; /* the smallest gap between rows of the run that fit */
+    int gaps = 0;
     while (b < f->n_rows) {
         const trow *up = &f->rows[b - 1], *r = &f->rows[b];
         f->rows[b].spanning = 0;
         double limit =
-            b - a >= 3 ? fmax(ROW_GAP_MAX, SPACED * least / fmax(up->h, r->h)) : ROW_GAP_MAX;
+            gaps >= 2 ? fmax(ROW_GAP_MAX, SPACED * least / fmax(up->h, r->h)) : ROW_GAP_MAX;
         if (fits(f, up, r, limit, gap, cols, &n)) {
-            least = fmin(least, r->box.y0 - up->box.y1);
+            double g = r->box.y0 - up->box.y1;
+            least = gaps++ ? fmin(least, g) : g;
             b++;
             continue;
         }
