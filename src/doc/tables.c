@@ -672,27 +672,41 @@ static int looks_like_table(const dv_page_table *t)
 }
 
 /* Terms and their descriptions: two columns under a head of two short
- * labels ("Type | Description"), every row a short term (TERM_WORDS words
- * at most) and a description of text, longer on average. Two columns of
- * prose have no such head nor short cells on the left; notes under a
- * table ("(:) Not available.", "Source: ...") and lists of numbered or
- * abbreviated entries ("LDA | La Distribution alimentaire") no head of
- * labels or no descriptions so long. */
+ * labels ("Type | Description"), every row a term (TERM_WORDS words at
+ * most, twice that for a term wrapped over lines: "Education revenue
+ * receipts from state sources per capita in constant dollars") starting
+ * with a capital or with figures that are not a number by themselves
+ * ("18- to 24-year-old population"), and a description of text starting
+ * with a capital, longer on average; or a section label (HEAD_WORDS words
+ * at most) with no description, as long as at least half the rows are
+ * described. Two columns of prose have no such head nor short cells on
+ * the left; notes under a table ("(:) Not available.", "1 | In 2008 ...",
+ * "Source: ...") and lists of numbered or abbreviated entries ("LDA | La
+ * Distribution alimentaire") no head of labels or no descriptions so
+ * long. */
 #define TERM_WORDS 6
+static int term_start(const char *s)
+{
+    return starts_capital(s) || (g_ascii_isdigit(*s) && !numeric(s));
+}
+
 static int terms_described(const dv_page_table *t)
 {
     if (t->n_cols != 2 || t->n_rows < MIN_ROWS)
         return 0;
-    int text_words = 0;
+    int text_words = 0, described = 0;
     for (int r = 0; r < t->n_rows; r++) {
         const char *term = t->cells[2 * r], *text = t->cells[2 * r + 1];
-        int max_words = r == 0 ? HEAD_WORDS : TERM_WORDS;
-        if (!starts_capital(term) || !starts_capital(text) || count_words(term) > max_words ||
-            (r == 0 && count_words(text) > HEAD_WORDS))
+        if (r > 0 && !*text && starts_capital(term) && count_words(term) <= HEAD_WORDS)
+            continue; /* a section label */
+        int max_words = r == 0 ? HEAD_WORDS : 2 * TERM_WORDS;
+        if (!(r == 0 ? starts_capital(term) : term_start(term)) || !starts_capital(text) ||
+            count_words(term) > max_words || (r == 0 && count_words(text) > HEAD_WORDS))
             return 0;
         text_words += r > 0 ? count_words(text) : 0;
+        described += r > 0;
     }
-    return text_words > TERM_WORDS * (t->n_rows - 1);
+    return 2 * described >= t->n_rows - 1 && text_words > TERM_WORDS * described;
 }
 
 /* A header cell: words, or a year ("1996"), not a figure (a chart's

@@ -1203,6 +1203,40 @@ static void test_spaced_rows_total(void)
     assert_markdown_has(&ws, 520, expect);
 }
 
+/* Terms and descriptions with section labels that have no description
+ * ("Economic assumptions"), terms starting with figures ("18- to
+ * 24-year-old population") and a term wrapped over two lines to more
+ * than six words: still a table of terms. */
+static void test_terms_with_sections(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const lines[][2] = {
+        { "Variable", "Assumption" },
+        { "Demographic assumptions", NULL },
+        { "Population", "Projections are consistent with the Census estimates" },
+        { "18- to 24-year-old population", "Census projection: average annual growth of 0.1%" },
+        { "25- to 29-year-old population", "Census projection: average annual growth of 0.6%" },
+        { "Economic assumptions", NULL },
+        { "Disposable income per capita in", "Annual percent changes range between" },
+        { "constant dollars", "one and two percent a year" },
+        { "Inflation rate", "Inflation rate ranges between 1.0% and 2.0%" },
+    };
+    for (int l = 0, y = 200; l < 9; l++, y += 22) {
+        text_at(&ws, lines[l][0], 100, y);
+        if (lines[l][1])
+            text_at(&ws, lines[l][1], 450, y);
+    }
+    static const char *const expect[] = {
+        "\n\n| Variable | Assumption |\n| --- | --- |\n| Demographic assumptions |  |\n",
+        "| 18- to 24-year-old population | Census projection: average annual growth of 0.1% |\n",
+        "| Disposable income per capita in constant dollars | Annual percent changes range "
+        "between one and two percent a year |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 420, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1241,5 +1275,6 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/title_of_two_lines", test_title_of_two_lines);
     g_test_add_func("/texttable/amounts_with_magnitude", test_amounts_with_magnitude);
     g_test_add_func("/texttable/spaced_rows_total", test_spaced_rows_total);
+    g_test_add_func("/texttable/terms_with_sections", test_terms_with_sections);
     return g_test_run();
 }
