@@ -71,14 +71,26 @@ typedef struct finder {
     long work;
 } finder;
 
-/* Digits make at least half of the non-space characters. */
+/* The length of s without the magnitude ending an amount ("$1.1M",
+ * "25k", "3.2bn"): K, M or B (either case) or "bn" after a digit. */
+static size_t without_magnitude(const char *s)
+{
+    size_t n = strlen(s);
+    size_t m = n >= 3 && g_ascii_strcasecmp(s + n - 2, "bn") == 0 ? 2
+               : n >= 2 && strchr("KMBkmb", s[n - 1])        ? 1
+                                                              : 0;
+    return m && g_ascii_isdigit(s[n - m - 1]) ? n - m : n;
+}
+
+/* Digits make at least half of the non-space characters, a dollar sign
+ * and a magnitude aside ("$1.1M" is an amount). */
 static int numeric(const char *s)
 {
     int digits = 0, other = 0;
-    for (; *s; s++) {
+    for (const char *end = s + without_magnitude(s); s < end; s++) {
         if (g_ascii_isdigit(*s))
             digits++;
-        else if (*s != ' ')
+        else if (*s != ' ' && *s != '$')
             other++;
     }
     return digits > 0 && digits >= other;
@@ -371,6 +383,23 @@ static int longest_run(const finder *f, const trow *r, double gap, int figures)
     return longest;
 }
 
+/* A head row above a table lies within the columns' extent, give or take
+ * a row height; its first (last) phrase may reach further out when its
+ * centre lies in the first (last) column: a head label centred over a
+ * narrower column of figures ("growth in share" over "(% points)" and
+ * "3"). A line of text wider than the table is one phrase centred far
+ * from its edge columns. */
+static int within_columns(const finder *f, const trow *r, const span *cols, int n, double gap)
+{
+    span first, last;
+    int k = run_end(f, r, 0, gap, &first);
+    for (last = first; k < r->n;)
+        k = run_end(f, r, k, gap, &last);
+    double c0 = 0.5 * (first.x0 + first.x1), c1 = 0.5 * (last.x0 + last.x1);
+    return (r->box.x0 >= cols[0].x0 - r->h || (c0 >= cols[0].x0 && c0 <= cols[0].x1)) &&
+           (r->box.x1 <= cols[n - 1].x1 + r->h || (c1 >= cols[n - 1].x0 && c1 <= cols[n - 1].x1));
+}
+
 /* Row r lies within the columns' extent, give or take a row height, and
  * reads as labels rather than a sentence: no run of more than max_words
  * words without a gap (a caption runs longer, so may a group label inside
@@ -385,6 +414,17 @@ static int spanning_row(const finder *f, const trow *r, const span *cols, int n,
 {
     return r->box.x0 >= cols[0].x0 - r->h && r->box.x1 <= cols[n - 1].x1 + r->h &&
            longest_run(f, r, gap, 0) <= max_words;
+}
+
+/* Row r's centre is nearer the centre of the table (cols) than that of
+ * its columns past the first: a title is centred over the whole table
+ * ("Greenhouse gases"), the label of a group of columns over those
+ * columns ("Race/ethnicity" over six of eight, to the right). */
+static int centred_on_table(const trow *r, const span *cols, int n)
+{
+    double c = 0.5 * (r->box.x0 + r->box.x1);
+    return fabs(c - 0.5 * (cols[0].x0 + cols[n - 1].x1)) <=
+           fabs(c - 0.5 * (cols[1].x0 + cols[n - 1].x1));
 }
 
 /* Row r holds two phrases or more, set a column gap apart, none over the
@@ -404,13 +444,37 @@ static int group_labels(const finder *f, const trow *r, const span *cols, int n,
     return phrases >= 2 && spanning_row(f, r, cols, n, gap, MID_WORDS);
 }
 
-/* A row above a table's first row that belongs to its header: short
- * labels (HEAD_WORDS words a phrase, figures side by side apart: "Less
- * than $10,000- $15,000-" over two columns) or group labels. */
-static int head_row(const finder *f, const trow *r, const span *cols, int n, double gap)
+/* Row r, set close above row `below` (under JOIN_GAP line heights), is one
+ * phrase over two columns or more past the first, of up to SPAN_WORDS
+ * words, centred on those columns rather than on the table: the label of
+ * the rows below ("Absolute value of percentage difference between
+ * actual and projected values" over four columns of figures). A caption
+ * is centred on the table, or set apart from it. */
+#define SPAN_WORDS 16
+static int columns_label(const finder *f, const trow *r, const trow *below, const span *cols,
+                         int n, double gap)
 {
-    return (spanning_row(f, r, cols, n, gap, INT_MAX) && longest_run(f, r, gap, 1) <= HEAD_WORDS) ||
-           group_labels(f, r, cols, n, gap);
+    span ph;
+    if (run_end(f, r, 0, gap, &ph) < r->n || ph.x0 <= cols[0].x1 ||
+        below->box.y0 - r->box.y1 >= JOIN_GAP * fmax(r->h, below->h) ||
+        centred_on_table(r, cols, n) || !spanning_row(f, r, cols, n, gap, SPAN_WORDS))
+        return 0;
+    int covered = 0;
+    for (int c = 1; c < n; c++)
+        covered += covers_half(ph, cols[c]);
+    return covered >= 2;
+}
+
+/* A row above a table's first row (below it) that belongs to its header:
+ * short labels (HEAD_WORDS words a phrase, figures side by side apart:
+ * "Less than $10,000- $15,000-" over two columns), group labels or the
+ * label of the columns below. */
+static int head_row(const finder *f, const trow *r, const trow *below, const span *cols, int n,
+                    double gap)
+{
+    return (within_columns(f, r, cols, n, gap) && longest_run(f, r, gap, 1) <= HEAD_WORDS) ||
+           group_labels(f, r, cols, n, gap) ||
+           columns_label(f, r, below, cols, n, gap);
 }
 
 /* Row r merges into cols (n) without bridging a gap, at most max_gap below
@@ -457,7 +521,12 @@ static int skip_spanning(finder *f, int b, double gap, span *cols, int *n)
 }
 
 /* The end of the run starting at row a: rows follow while they are close
- * below the one before and bridge no column gap (spanning rows aside). */
+ * below the one before and bridge no column gap (spanning rows aside).
+ * Close is under ROW_GAP_MAX line heights, or in a table whose rows are
+ * spaced apart (two gaps between rows that fit, or more), under SPACED
+ * times the smallest of those gaps: a total row set a little further below rows 0.4 in
+ * apart. */
+#define SPACED 1.5
 static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
 {
     int n = merge_row(f, cols, 0, &f->rows[a], gap);
@@ -466,9 +535,16 @@ static int grow(finder *f, int a, double gap, span *cols, int *n_cols)
     if (n < 2)
         return a + 1;
     int b = a + 1;
+    double least = 0; /* the smallest gap between rows of the run that fit */
+    int gaps = 0;
     while (b < f->n_rows) {
+        const trow *up = &f->rows[b - 1], *r = &f->rows[b];
         f->rows[b].spanning = 0;
-        if (fits(f, &f->rows[b - 1], &f->rows[b], ROW_GAP_MAX, gap, cols, &n)) {
+        double limit =
+            gaps >= 2 ? fmax(ROW_GAP_MAX, SPACED * least / fmax(up->h, r->h)) : ROW_GAP_MAX;
+        if (fits(f, up, r, limit, gap, cols, &n)) {
+            double g = r->box.y0 - up->box.y1;
+            least = gaps++ ? fmin(least, g) : g;
             b++;
             continue;
         }
@@ -505,6 +581,13 @@ static int lone_letters(const char *s)
 static int starts_lower(const char *s)
 {
     return g_utf8_validate(s, -1, NULL) && g_unichar_islower(g_utf8_get_char(s));
+}
+
+/* A cell starting with a capital letter (a label or a term, not a
+ * footnote's number or mark). */
+static int starts_capital(const char *s)
+{
+    return g_utf8_validate(s, -1, NULL) && g_unichar_isupper(g_utf8_get_char(s));
 }
 
 static int count_words(const char *s)
@@ -588,35 +671,42 @@ static int looks_like_table(const dv_page_table *t)
            mean_words <= 4.0;
 }
 
-/* A cell starting with a capital letter (a label or a term, not a
- * footnote's number or mark). */
-static int starts_capital(const char *s)
+/* Terms and their descriptions: two columns under a head of two short
+ * labels ("Type | Description"), every row a term (TERM_WORDS words at
+ * most, twice that for a term wrapped over lines: "Education revenue
+ * receipts from state sources per capita in constant dollars") starting
+ * with a capital or with figures that are not a number by themselves
+ * ("18- to 24-year-old population"), and a description of text starting
+ * with a capital, longer on average; or a section label (HEAD_WORDS words
+ * at most) with no description, as long as at least half the rows are
+ * described. Two columns of prose have no such head nor short cells on
+ * the left; notes under a table ("(:) Not available.", "1 | In 2008 ...",
+ * "Source: ...") and lists of numbered or abbreviated entries ("LDA | La
+ * Distribution alimentaire") no head of labels or no descriptions so
+ * long. */
+#define TERM_WORDS 6
+static int term_start(const char *s)
 {
-    return g_utf8_validate(s, -1, NULL) && g_unichar_isupper(g_utf8_get_char(s));
+    return starts_capital(s) || (g_ascii_isdigit(*s) && !numeric(s));
 }
 
-/* Terms and their descriptions: two columns under a head of two short
- * labels ("Type | Description"), every row a short term (TERM_WORDS words
- * at most) and a description of text, longer on average. Two columns of
- * prose have no such head nor short cells on the left; notes under a
- * table ("(:) Not available.", "Source: ...") and lists of numbered or
- * abbreviated entries ("LDA | La Distribution alimentaire") no head of
- * labels or no descriptions so long. */
-#define TERM_WORDS 6
 static int terms_described(const dv_page_table *t)
 {
     if (t->n_cols != 2 || t->n_rows < MIN_ROWS)
         return 0;
-    int text_words = 0;
+    int text_words = 0, described = 0;
     for (int r = 0; r < t->n_rows; r++) {
         const char *term = t->cells[2 * r], *text = t->cells[2 * r + 1];
-        int max_words = r == 0 ? HEAD_WORDS : TERM_WORDS;
-        if (!starts_capital(term) || !starts_capital(text) || count_words(term) > max_words ||
-            (r == 0 && count_words(text) > HEAD_WORDS))
+        if (r > 0 && !*text && starts_capital(term) && count_words(term) <= HEAD_WORDS)
+            continue; /* a section label */
+        int max_words = r == 0 ? HEAD_WORDS : 2 * TERM_WORDS;
+        if (!(r == 0 ? starts_capital(term) : term_start(term)) || !starts_capital(text) ||
+            count_words(term) > max_words || (r == 0 && count_words(text) > HEAD_WORDS))
             return 0;
         text_words += r > 0 ? count_words(text) : 0;
+        described += r > 0;
     }
-    return text_words > TERM_WORDS * (t->n_rows - 1);
+    return 2 * described >= t->n_rows - 1 && text_words > TERM_WORDS * described;
 }
 
 /* A header cell: words, or a year ("1996"), not a figure (a chart's
@@ -839,9 +929,9 @@ static line_cells cells_of(const finder *f, const trow *r, const span *cols, int
             lc.wide |= (uint64_t)1 << c;
         words[c]++;
         marks[c] += placeholder(w);
-        for (; *w; w++) {
+        for (const char *end = w + without_magnitude(w); w < end; w++) {
             digits[c] += g_ascii_isdigit(*w) != 0;
-            other[c] += !g_ascii_isdigit(*w);
+            other[c] += !g_ascii_isdigit(*w) && *w != '$';
         }
     }
     for (int c = 0; c < n; c++) {
@@ -951,17 +1041,28 @@ static int goes_down(const finder *f, int i, int b, line_cells lc, const span *c
            interleaved(&f->rows[i], &f->rows[i + 1], lc, cells_of(f, &f->rows[i + 1], cols, n));
 }
 
+/* A line is closer to one line than to another when the gaps differ by
+ * this many line heights or more: boxes rounded to pixels and fonts' own
+ * heights blur smaller differences. */
+#define CLOSER 0.2
+
 /* Line i (cells lc), past the first data line, holds a row label alone
  * and is no further from the row above, a labelled row with data, than
  * from the line below: the label's second line ("Maison du Cafe" over
- * "(Douwe Egberts)"). A section label ("Projected") sits closer to the
+ * "(Douwe Egberts)"). A line starting with a capital must be closer
+ * (CLOSER): a row with no data ("Greece" among countries, "Applied
+ * Problems" among tests) is set as close to the rows around it as they
+ * are to each other. A section label ("Projected") sits closer to the
  * rows it heads. */
 static int wrapped_label(const finder *f, int i, int b, line_cells above, line_cells lc)
 {
     if (lc.filled != 1 || !(above.filled & 1) || above.filled == 1 || i + 1 >= b)
         return 0;
     const trow *r = &f->rows[i];
-    return r->box.y0 - f->rows[i - 1].box.y1 <= f->rows[i + 1].box.y0 - r->box.y1;
+    double up = r->box.y0 - f->rows[i - 1].box.y1, down = f->rows[i + 1].box.y0 - r->box.y1;
+    if (!starts_capital(f->words[r->first].text))
+        return up <= down;
+    return up < down - CLOSER * r->h;
 }
 
 /* In a table of two columns, a line of text in the second alone, below a
@@ -1002,15 +1103,21 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
         int close = gap < JOIN_GAP * h || (header && lc.filled == above.filled && gap < head_gap);
         int join;
         if (i <= head) /* a head row: by its cells only ("to air" is no prose),
-                          and a label over a fuller line is a level of its own */
+                          and a label over a fuller line is a level of its own
+                          unless set tight on it, closer than the header to
+                          the data ("Age 4" over "(Head Start" over "Year) |
+                          K | Grade") */
             join = close && header && same_header_cells(above, lc) &&
-                   !((lc.filled & ~above.filled) & ~(uint64_t)1);
+                   (!((lc.filled & ~above.filled) & ~(uint64_t)1) ||
+                    (gap < TIGHT * h && gap < head_gap - CLOSER * h));
         else
             join = !r->spanning && !up->spanning &&
                    (interleaved(up, r, prev, lc) ||
                     (close && (lc.lower || !goes_down(f, i, b, lc, cols, n)) &&
                      (lc.lower ? !(lc.numbers & above.numbers)
-                               : header ? same_header_cells(above, lc)
+                               : header ? same_header_cells(above, lc) &&
+                                              (!((lc.filled & ~above.filled) & ~(uint64_t)1) ||
+                                               gap < TIGHT * h)
                                         : (i > data && wrapped_label(f, i, b, above, lc)) ||
                                               described_further(n, above, lc))));
         join &= !r->cont;
@@ -1025,6 +1132,30 @@ static void join_lines(finder *f, int a, int b, const span *cols, int n)
         }
         prev = lc;
     }
+}
+
+/* The columns of rows [a, b) (cols, n) that row a fills (*first) and that
+ * the others fill (*rest), spanning rows aside. */
+static void fill_masks(const finder *f, int a, int b, const span *cols, int n, uint64_t *first,
+                       uint64_t *rest)
+{
+    *first = *rest = 0;
+    for (int i = a; i < b; i++) {
+        if (f->rows[i].spanning)
+            continue;
+        const int *col = word_columns(f, &f->rows[i], cols, n);
+        for (int k = 0; k < f->rows[i].n; k++)
+            *(i == a ? first : rest) |= (uint64_t)1 << col[k];
+    }
+}
+
+/* The columns of rows [a, b) (cols, n) that only row a fills: labels of
+ * a head line set between the columns below it. */
+static int lone_columns(const finder *f, int a, int b, const span *cols, int n)
+{
+    uint64_t first, rest;
+    fill_masks(f, a, b, cols, n, &first, &rest);
+    return __builtin_popcountll(first & ~rest);
 }
 
 static int run_from(finder *f, int a, double gap, span *cols, int *n)
@@ -1053,21 +1184,6 @@ static int drop_caption_tail(finder *f, int best, int first)
         f->rows[best++].spanning = 0;
     }
     return best;
-}
-
-/* The columns of rows [a, b) (cols, n) that only row a fills: labels of
- * a head line set between the columns below it. */
-static int lone_columns(const finder *f, int a, int b, const span *cols, int n)
-{
-    uint64_t first = 0, rest = 0;
-    for (int i = a; i < b; i++) {
-        if (f->rows[i].spanning)
-            continue;
-        const int *col = word_columns(f, &f->rows[i], cols, n);
-        for (int k = 0; k < f->rows[i].n; k++)
-            *(i == a ? &first : &rest) |= (uint64_t)1 << col[k];
-    }
-    return __builtin_popcountll(first & ~rest);
 }
 
 /* Header rows whose cells span several columns merge those columns when a
@@ -1101,7 +1217,7 @@ static int best_start(finder *f, int a, int reach, double gap, span *cols, int *
     int first = best;
     for (int s = best; s > a; s--) {
         const trow *r = &f->rows[s - 1], *below = &f->rows[s];
-        if (*n < 2 || !head_row(f, r, cols, *n, gap) ||
+        if (*n < 2 || !head_row(f, r, below, cols, *n, gap) ||
             below->box.y0 - r->box.y1 > ROW_GAP_MAX * fmax(r->h, below->h))
             break;
         f->rows[s - 1].spanning = 1;
@@ -1122,16 +1238,27 @@ static double median_gap(const finder *f, int a, int b, double *scratch)
     return scratch[m / 2];
 }
 
+/* Row a is a line of a title: one phrase (a run of words without a
+ * column gap), centred on the table (centred_on_table), above its
+ * columns (a spanning row). */
+static int title_line(const finder *f, int a, const span *cols, int n)
+{
+    const trow *r = &f->rows[a];
+    span ph;
+    return r->spanning && run_end(f, r, 0, f->gap, &ph) == r->n && centred_on_table(r, cols, n);
+}
+
 /* A title set over a table ("Greenhouse gases" centred above its head) is
- * one phrase, further from the rows below than they are from each other:
+ * a title line further from the rows below than they are from each other:
  * at least TITLE_GAP line heights, twice the rows' median gap and half as
  * much again as the gap below the next row. A spanning header over
- * several columns sits as close as the header's other lines. */
+ * several columns sits as close as the header's other lines, or is
+ * centred over its columns rather than the table (centred_on_table). */
 #define TITLE_GAP 0.5
 static int title_row(const finder *f, int a, int end, const span *cols, int n)
 {
     const trow *r = &f->rows[a], *below = &f->rows[a + 1];
-    if (!r->spanning || filled_cells(f, r, cols, n) != 1)
+    if (!title_line(f, a, cols, n))
         return 0;
     double gap = below->box.y0 - r->box.y1;
     double next = f->rows[a + 2].box.y0 - below->box.y1;
@@ -1139,12 +1266,15 @@ static int title_row(const finder *f, int a, int end, const span *cols, int n)
            gap > 2 * median_gap(f, a + 1, end, (double *)f->tmp);
 }
 
-/* Rows [a, end) without the title rows on top (title_row). Returns the
- * new first row. */
+/* Rows [a, end) without the title on top: title lines down to the last
+ * that is set apart from the rows below (title_row), a title of several
+ * lines ("Simplified Allocation Method" over "FYE 12/31/04") included.
+ * Returns the new first row. */
 static int drop_titles(const finder *f, int a, int end, const span *cols, int n)
 {
-    while (end - a > MIN_ROWS && title_row(f, a, end, cols, n))
-        a++;
+    for (int k = a; end - k > MIN_ROWS && title_line(f, k, cols, n); k++)
+        if (title_row(f, k, end, cols, n))
+            a = k + 1;
     return a;
 }
 

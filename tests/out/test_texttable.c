@@ -183,6 +183,21 @@ static void test_pipes_escaped(void)
     dv_page_clear(&p);
 }
 
+/* n_rows rows of n_cols cells (row-major, "" for none) from line y, pitch
+ * apart: a label from x, then figures ending at right[0 .. n_cols - 2]. */
+static void labels_and_figures(words *ws, const char *const *cells, int n_rows, int n_cols,
+                               int x, const int *right, int y, int pitch)
+{
+    for (int r = 0; r < n_rows; r++) {
+        const char *const *row = cells + r * n_cols;
+        if (*row[0])
+            text_at(ws, row[0], x, y + pitch * r);
+        for (int c = 1; c < n_cols; c++)
+            if (*row[c])
+                text_right(ws, row[c], right[c - 1], y + pitch * r);
+    }
+}
+
 /* ws (page_of takes it) with para2 at para_y below: its Markdown holds
  * each of the strings of expect (NULL-terminated). */
 static void assert_markdown_has(words *ws, int para_y, const char *const *expect)
@@ -505,8 +520,10 @@ static void test_interleaved_cell(void)
 }
 
 /* Rows set evenly: a row label's second line alone ("(Douwe Egberts)")
- * is as close to its row as to the next and joins it; a section label
- * closer to the rows below it than to the row above stays a row. */
+ * is as close to its row as to the next and joins it; a label alone that
+ * starts with a capital ("Greece", a row with no data) joins only when
+ * clearly closer, so it stays a row here; a section label closer to the
+ * rows below it than to the row above stays a row. */
 static void test_wrapped_label(void)
 {
     words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
@@ -514,12 +531,12 @@ static void test_wrapped_label(void)
     static const char *const rows[][3] = {
         { "Brands", "Volume", "Value" },  { "Maison du Cafe", "14.9%", "16.5%" },
         { "(Douwe Egberts)", "", "" },    { "Carte Noire", "17.0%", "16.5%" },
-        { "Lavazza", "7.0%", "6.2%" },    { "Legal", "5.6%", "4.5%" },
-        { "Projected", "", "" },          { "Malongo", "3.0%", "3.1%" },
-        { "Others", "3.3%", "3.4%" },
+        { "Lavazza", "7.0%", "6.2%" },    { "Greece", "", "" },
+        { "Legal", "5.6%", "4.5%" },      { "Projected", "", "" },
+        { "Malongo", "3.0%", "3.1%" },    { "Others", "3.3%", "3.4%" },
     };
-    for (int r = 0, y = 200; r < 9; r++, y += 25) {
-        y += r == 6 ? 20 : 0;
+    for (int r = 0, y = 200; r < 10; r++, y += 25) {
+        y += r == 7 ? 20 : 0;
         for (int c = 0; c < 3; c++)
             if (*rows[r][c])
                 text_at(&ws, rows[r][c], 100 + 250 * c, y);
@@ -527,12 +544,14 @@ static void test_wrapped_label(void)
     static const char *const expect[] = {
         "| Maison du Cafe (Douwe Egberts) | 14.9% | 16.5% |\n"
         "| Carte Noire | 17.0% | 16.5% |\n",
+        "| Lavazza | 7.0% | 6.2% |\n"
+        "| Greece |  |  |\n"
         "| Legal | 5.6% | 4.5% |\n"
         "| Projected |  |  |\n"
         "| Malongo | 3.0% | 3.1% |\n",
         NULL,
     };
-    assert_markdown_has(&ws, 500, expect);
+    assert_markdown_has(&ws, 550, expect);
 }
 
 /* A page with a paragraph, two rows set as a table (head over a row
@@ -713,11 +732,7 @@ static void test_group_head_levels(void)
         { "1999", "3,319", "2,911", "408", "305", "222", "83" },
         { "2003", "3,490", "3,049", "441", "311", "236", "74" },
     };
-    for (int r = 0; r < 5; r++) {
-        text_at(&ws, rows[r][0], 20, 190 + 25 * r);
-        for (int c = 1; c < 7; c++)
-            text_right(&ws, rows[r][c], right[c - 1], 190 + 25 * r);
-    }
+    labels_and_figures(&ws, rows[0], 5, 7, 20, right, 190, 25);
     static const char *const expect[] = {
         "\n\n|  |  | Number of teachers |  |  | Number of new teacher hires |  |\n"
         "| --- | --- | --- | --- | --- | --- | --- |\n"
@@ -978,6 +993,250 @@ static void test_two_rows_long_label(void)
     dv_page_clear(&p);
 }
 
+/* A head line of labels between the columns they head (years over two
+ * columns each) whose last label, "growth in share", is wider than the
+ * narrow column of figures under it and reaches well past the table's
+ * right edge: it is still the table's head, not a line of text above it. */
+static void test_wide_last_head_label(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "1996", 395, 200);
+    text_at(&ws, "1991", 595, 200);
+    text_at(&ws, "growth in share", 805, 200);
+    static const int right[] = { 400, 500, 600, 700, 900 };
+    static const char *const rows[][6] = {
+        { "", "Share", "Stores", "Share", "Stores", "(pts)" },
+        { "Austria", "17", "568", "14", "530", "3" },
+        { "Denmark", "20", "739", "15", "544", "5" },
+        { "Finland", "12", "820", "10", "760", "2" },
+    };
+    labels_and_figures(&ws, rows[0], 4, 6, 100, right, 225, 25);
+    static const char *const expect[] = {
+        "| growth in share |\n| --- | --- | --- | --- | --- | --- |\n"
+        "|  | Share | Stores | Share | Stores | (pts) |\n"
+        "| Austria | 17 | 568 | 14 | 530 | 3 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* A head of three lines set tight (closer than the head is to the data):
+ * "Age 4" alone over "(Head Start" and "First | Third" over "Year) | K |
+ * Grade | Grade" are lines of the same cells, one header row, though the
+ * lowest line fills more columns than the one above it. */
+static void test_tight_head_lines(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const int x[] = { 100, 400, 560, 680, 800 };
+    text_at(&ws, "Age 4", 420, 200);
+    text_at(&ws, "(Head Start", 400, 222);
+    text_at(&ws, "First", x[3], 222);
+    text_at(&ws, "Third", x[4], 222);
+    static const char *const rows[][5] = {
+        { "Measure", "Year)", "K", "Grade", "Grade" },
+        { "Color Identification", "0.16", "NA", "NA", "NA" },
+        { "Letter Naming", "0.25", "", "NA", "NA" },
+        { "Spelling", "0.15", "", "", "NA" },
+    };
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 5; c++)
+            if (*rows[r][c])
+                text_at(&ws, rows[r][c], x[c] + (c == 1 && r == 0 ? 30 : 0), 244 + 32 * r);
+    static const char *const expect[] = {
+        "| Measure | Age 4 (Head Start Year) | K | First Grade | Third Grade |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        "| Color Identification | 0.16 | NA | NA | NA |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 450, expect);
+}
+
+/* A group label ("Race") set as far above the column heads as a title
+ * would be, but centred over the columns it heads rather than over the
+ * table, is the table's first header row, not a title left as text. */
+static void test_group_label_not_title(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Race", 555, 200);
+    static const int right[] = { 300, 450, 600, 750 };
+    static const char *const rows[][5] = {
+        { "Year", "Total", "White", "Black", "Asian" },
+        { "1996", "45,611", "29,217", "7,707", "1,731" },
+        { "1997", "46,127", "29,241", "7,851", "1,796" },
+        { "1998", "46,539", "29,217", "7,935", "1,846" },
+        { "1999", "46,857", "29,032", "8,054", "1,892" },
+    };
+    labels_and_figures(&ws, rows[0], 5, 5, 100, right, 235, 22);
+    static const char *const expect[] = {
+        "\n\n|  |  |  | Race |  |\n| --- | --- | --- | --- | --- |\n"
+        "| Year | Total | White | Black | Asian |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* A label over the columns past the first, longer than a group label
+ * inside a table may run, set close above the rows it heads and centred
+ * on those columns rather than on the table, belongs to the table's head,
+ * and so does the line of column heads above it. */
+static void test_label_over_columns(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const int right[] = { 400, 600, 800, 950 };
+    static const char *const rows[][5] = {
+        { "Source", "1", "2", "3", "4" },
+        { "", "", "", "", "" },
+        { "Projections to 2017", "0.4", "0.7", "1.1", "1.4" },
+        { "Projections to 2018", "0.2", "0.7", "0.8", "1.1" },
+        { "Projections to 2019", "0.3", "0.1", "0.2", "0.5" },
+    };
+    labels_and_figures(&ws, rows[0], 5, 5, 100, right, 200, 25);
+    text_at(&ws, "Gap of the actual to the projected in all its years", 370, 225);
+    static const char *const expect[] = {
+        "\n\n| Source | 1 | 2 | 3 | 4 |\n| --- | --- | --- | --- | --- |\n"
+        "|  | Gap of the actual to the projected in all its years |",
+        "| Projections to 2017 | 0.4 | 0.7 | 1.1 | 1.4 |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* Labels of column groups each kept to the middle column of its group
+ * ("Total" over "PK-12 | PK-8 | 9-12"), set more than a tight line's gap
+ * above the full head line: a header row of their own, not the upper
+ * lines of the cells below them (as bottom_aligned_header's are when set
+ * tight). */
+static void test_group_labels_set_apart(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Total", 255, 208);
+    text_at(&ws, "Public", 545, 208);
+    static const int right[] = { 200, 300, 400, 500, 600, 700 };
+    static const char *const rows[][7] = {
+        { "Year", "PK-12", "PK-8", "9-12", "PK-12", "PK-8", "9-12" },
+        { "1996", "51,544", "37,481", "14,062", "45,611", "32,762", "12,849" },
+        { "1997", "52,071", "37,797", "14,275", "46,127", "33,071", "13,056" },
+        { "1998", "52,526", "38,091", "14,435", "46,539", "33,344", "13,195" },
+    };
+    labels_and_figures(&ws, rows[0], 4, 7, 20, right, 240, 25);
+    static const char *const expect[] = {
+        "\n\n|  |  | Total |  |  | Public |  |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+        "| Year | PK-12 | PK-8 | 9-12 | PK-12 | PK-8 | 9-12 |\n"
+        "| 1996 | 51,544 |",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* A title of two lines centred over a table, the second set apart from
+ * the table's head: both lines are text, not header rows. */
+static void test_title_of_two_lines(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    text_at(&ws, "Fruit prices", 340, 200);
+    text_at(&ws, "Season 2004", 345, 222);
+    static const char *const rows[][3] = {
+        { "Name", "Count", "Price" }, { "Apples", "12", "1.50" },
+        { "Pears", "7", "3.20" },    { "Plums", "130", "12.25" },
+    };
+    for (int r = 0; r < 4; r++) {
+        text_at(&ws, rows[r][0], 100, 270 + 25 * r);
+        text_right(&ws, rows[r][1], 450, 270 + 25 * r);
+        text_right(&ws, rows[r][2], 700, 270 + 25 * r);
+    }
+    static const char *const expect[] = {
+        "Fruit prices\nSeason 2004\n\n| Name | Count | Price |\n| --- | --- | --- |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* Amounts with a dollar sign and a magnitude ("$1.1M", "$0.44M", "$8M")
+ * are numbers: a list of programs and their budgets is a table of two
+ * columns. */
+static void test_amounts_with_magnitude(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][2] = {
+        { "Program", "Budget" },       { "Challenges", "$1.1M" },
+        { "IT Dashboard", "$1.06M" },  { "Cloud Computing", "$0.44M" },
+        { "Data.gov", "$0.9M" },       { "Total", "$8M" },
+    };
+    static const int right[] = { 660 };
+    labels_and_figures(&ws, rows[0], 6, 2, 100, right, 200, 25);
+    static const char *const expect[] = {
+        "| Program | Budget |\n| --- | --- |\n| Challenges | $1.1M |\n",
+        "| Total | $8M |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 400, expect);
+}
+
+/* Rows spaced apart (gaps of 1.7 line heights) and a total row set a
+ * little further below them (2.2 line heights, past ROW_GAP_MAX): the
+ * total is the table's last row, not text after it. */
+static void test_spaced_rows_total(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const rows[][3] = {
+        { "Fruit", "Count", "Price" }, { "Apples", "12", "1.50" },  { "Pears", "7", "3.20" },
+        { "Plums", "130", "12.25" },   { "Total", "149", "16.95" },
+    };
+    for (int r = 0; r < 5; r++) {
+        int y = 200 + 54 * r + (r == 4 ? 10 : 0);
+        text_at(&ws, rows[r][0], 100, y);
+        text_right(&ws, rows[r][1], 450, y);
+        text_right(&ws, rows[r][2], 700, y);
+    }
+    static const char *const expect[] = {
+        "| Plums | 130 | 12.25 |\n| Total | 149 | 16.95 |\n\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 520, expect);
+}
+
+/* Terms and descriptions with section labels that have no description
+ * ("Economic assumptions"), terms starting with figures ("18- to
+ * 24-year-old population") and a term wrapped over two lines to more
+ * than six words: still a table of terms. */
+static void test_terms_with_sections(void)
+{
+    words ws = { g_array_new(FALSE, FALSE, sizeof(dv_word)) };
+    text_at(&ws, para1, 100, 100);
+    static const char *const lines[][2] = {
+        { "Variable", "Assumption" },
+        { "Demographic assumptions", NULL },
+        { "Population", "Projections are consistent with the Census estimates" },
+        { "18- to 24-year-old population", "Census projection: average annual growth of 0.1%" },
+        { "25- to 29-year-old population", "Census projection: average annual growth of 0.6%" },
+        { "Economic assumptions", NULL },
+        { "Disposable income per capita in", "Annual percent changes range between" },
+        { "constant dollars", "one and two percent a year" },
+        { "Inflation rate", "Inflation rate ranges between 1.0% and 2.0%" },
+    };
+    for (int l = 0, y = 200; l < 9; l++, y += 22) {
+        text_at(&ws, lines[l][0], 100, y);
+        if (lines[l][1])
+            text_at(&ws, lines[l][1], 450, y);
+    }
+    static const char *const expect[] = {
+        "\n\n| Variable | Assumption |\n| --- | --- |\n| Demographic assumptions |  |\n",
+        "| 18- to 24-year-old population | Census projection: average annual growth of 0.1% |\n",
+        "| Disposable income per capita in constant dollars | Annual percent changes range "
+        "between one and two percent a year |\n",
+        NULL,
+    };
+    assert_markdown_has(&ws, 420, expect);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1008,5 +1267,14 @@ int main(int argc, char **argv)
     g_test_add_func("/texttable/prose_pieces_no_table", test_prose_pieces_no_table);
     g_test_add_func("/texttable/head_of_ranges", test_head_of_ranges);
     g_test_add_func("/texttable/two_rows_long_label", test_two_rows_long_label);
+    g_test_add_func("/texttable/wide_last_head_label", test_wide_last_head_label);
+    g_test_add_func("/texttable/tight_head_lines", test_tight_head_lines);
+    g_test_add_func("/texttable/group_label_not_title", test_group_label_not_title);
+    g_test_add_func("/texttable/label_over_columns", test_label_over_columns);
+    g_test_add_func("/texttable/group_labels_set_apart", test_group_labels_set_apart);
+    g_test_add_func("/texttable/title_of_two_lines", test_title_of_two_lines);
+    g_test_add_func("/texttable/amounts_with_magnitude", test_amounts_with_magnitude);
+    g_test_add_func("/texttable/spaced_rows_total", test_spaced_rows_total);
+    g_test_add_func("/texttable/terms_with_sections", test_terms_with_sections);
     return g_test_run();
 }
