@@ -242,14 +242,13 @@ static char *line_record(const dv_line *l, dv_split split)
     g_string_append_printf(g, ", \"style\": \"%s\", \"kind\": \"%s\", \"split\": \"%s\", "
                            "\"pt\": %.2f, \"dpi\": %.0f, \"skew\": %.3f, \"blur\": %.2f, "
                            "\"noise\": %.1f, \"speckle\": %.4f, \"ink\": %.2f, \"paper\": %.2f, "
-                           "\"binarized\": %s, \"jpeg\": %d}",
+                           "\"binarized\": %s, \"jpeg\": %d",
                            STYLE[k->style & 3], k->kind, split == DV_SPLIT_EVAL ? "eval" : "train",
                            k->pt, k->dpi, k->skew_deg, k->blur, k->noise, k->speckle, k->ink,
                            k->paper, k->binarized ? "true" : "false", k->jpeg);
-    if (k->piece) {
-        g_string_truncate(g, g->len - 1);
-        g_string_append_printf(g, ", \"piece\": \"%s\"}", k->piece);
-    }
+    if (k->piece)
+        g_string_append_printf(g, ", \"piece\": \"%s\"", k->piece);
+    g_string_append_c(g, '}');
     return g_string_free(g, FALSE);
 }
 
