@@ -28,7 +28,7 @@ static void usage(FILE *f)
           "                    [--split train|eval] [--fonts LIST|@FILE]\n"
           "                    [--line-height H] [--line-width W] [--crop]\n"
           "                    [--min-chars N] [--max-chars N] [--pt MIN:MAX]\n"
-          "                    [--dpi MIN:MAX] [--scan X] [--pieces P]\n"
+          "                    [--dpi MIN:MAX] [--scan X] [--pieces P] [--typeset P]\n"
           "                    [--manifest [--prompt TEXT]]\n"
           "       docvl-render --lines --paragraphs --text CORPUS.txt --out FILE\n"
           "                    [--split train|eval]\n"
@@ -44,11 +44,13 @@ static void usage(FILE *f)
           "\n"
           "--lines draws single text lines instead: DIR/line-NNNNN.png, H px high (default\n"
           "32) and W px wide (default 512; --crop cuts after the text), with .txt, the\n"
-          "exact printable-ASCII transcription (min to max chars, default 1:48, cut at a\n"
+          "exact transcription (min to max bytes, default 1:48, cut at a\n"
           "word), in --pt sizes (default 8:14) scanned at --dpi (default 200:300) with scan\n"
           "degradations of strength --scan. --pieces P (0 to 1, default 0): that share of\n"
           "lines cut as docvl cuts a page's lines, starting or ending inside a word or\n"
-          "ending in a hyphen. --split eval uses the held-out fonts and text;\n"
+          "ending in a hyphen. --typeset P (default 0): that share with typographic quotes,\n"
+          "apostrophes, dashes and ellipses: \" ' ` -- - ... in the ASCII text become\n"
+          "\u201c \u201d \u2018 \u2019 \u2014 \u2013 \u2026). --split eval uses the held-out fonts and text;\n"
           "--fonts picks families (comma list, serif/sans/mono, or @FILE). --list-fonts\n"
           "prints the built-in families: class, split, Debian package, installed or not.\n"
           "--paragraphs writes FILE instead: the split's paragraphs as lines draw them\n"
@@ -76,6 +78,7 @@ static const struct option OPTS[] = {
     { "line-height", 1, 0, 'H' }, { "line-width", 1, 0, 'W' }, { "min-chars", 1, 0, 'c' },
     { "max-chars", 1, 0, 'C' }, { "pt", 1, 0, 'T' }, { "dpi", 1, 0, 'D' }, { "crop", 0, 0, 'k' },
     { "list-fonts", 0, 0, 'K' }, { "paragraphs", 0, 0, 'A' }, { "pieces", 1, 0, 'Q' },
+    { "typeset", 1, 0, 'y' },
     { 0, 0, 0, 0 },
 };
 
@@ -159,6 +162,7 @@ static int line_opt(args *a, int c, const char *v)
     case 'f': a->fonts = v; break;
     case 'k': l->crop = 1; break;
     case 'Q': rc = share_opt(v, "--pieces", &l->pieces); break;
+    case 'y': rc = share_opt(v, "--typeset", &l->typeset); break;
     case 'A': a->paragraphs = 1; break;
     default: return 1;
     }

@@ -443,6 +443,42 @@ void dv_line_words_piece(dv_line_words *w, dv_rng *r, int max_chars)
     }
 }
 
+static char *typeset_word(const char *s)
+{
+    if (strcmp(s, "-") == 0)
+        return g_strdup("\u2013");
+    GString *g = g_string_new(NULL);
+    int opening = 1;   /* at the word's start, after a bracket or an opening quote */
+    for (size_t k = 0; s[k]; k++) {
+        char c = s[k];
+        if (c == '-' && s[k + 1] == '-') {
+            g_string_append(g, "\u2014");
+            k++;
+        } else if (strncmp(s + k, "...", 3) == 0) {
+            g_string_append(g, "\u2026");
+            k += 2;
+        } else if (c == '"' || c == '\'' || c == '`') {
+            int left = opening || c == '`';
+            g_string_append(g, c == '"' ? (left ? "\u201c" : "\u201d") : (left ? "\u2018" : "\u2019"));
+            opening = left;
+            continue;
+        } else {
+            g_string_append_c(g, c);
+        }
+        opening = strchr("([{", c) != NULL;
+    }
+    return g_string_free(g, FALSE);
+}
+
+void dv_line_words_typeset(dv_line_words *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        char *t = typeset_word(w->w[i]);
+        g_free(w->w[i]);
+        w->w[i] = t;
+    }
+}
+
 void dv_line_words_free(dv_line_words *w)
 {
     for (int i = 0; i < w->n; i++)

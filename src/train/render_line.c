@@ -33,6 +33,8 @@ int dv_line_opts_check(const dv_line_opts *o, dv_err *e)
         return dv_fail(e, DOCVL_EINVAL, "scan strength %g: must be 0 to 1", o->scan);
     if (!(o->pieces >= 0 && o->pieces <= 1))
         return dv_fail(e, DOCVL_EINVAL, "share of pieces %g: must be 0 to 1", o->pieces);
+    if (!(o->typeset >= 0 && o->typeset <= 1))
+        return dv_fail(e, DOCVL_EINVAL, "share of typeset lines %g: must be 0 to 1", o->typeset);
     return DOCVL_OK;
 }
 
@@ -189,6 +191,8 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
         return e->code;
     if (o->pieces > 0 && dv_rng_uniform(r) < o->pieces)
         dv_line_words_piece(&a->lw, r, o->max_chars);
+    if (o->typeset > 0 && dv_rng_uniform(r) < o->typeset)
+        dv_line_words_typeset(&a->lw);
     a->look.kind = a->lw.kind;
     a->look.piece = a->lw.piece;
     if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)

@@ -89,6 +89,11 @@ void dv_line_words_free(dv_line_words *w);
  * last ("end"), both ("both"), or ends it in a hyphen ("hyphen": "to con-");
  * sets w->piece to that name. */
 void dv_line_words_piece(dv_line_words *w, struct dv_rng *r, int max_chars);
+/* Sets quotes, apostrophes, dashes and ellipses as print does (the text
+ * sources are ASCII): " and ' opening a word turn left (“ ‘), others right
+ * (” ’, so "it's" reads it’s), ` is ‘, -- is an em dash, a lone - an en
+ * dash, ... an ellipsis. */
+void dv_line_words_typeset(dv_line_words *w);
 /* The first n words joined by single spaces. */
 char *dv_line_words_join(const dv_line_words *w, int n);
 
@@ -135,6 +140,7 @@ typedef struct dv_line_opts {
     double scan;                 /* degradation strength 0 .. 1 */
     int crop;                    /* 1: width cut after the text instead of padded to W */
     double pieces;               /* the share of lines cut as dv_line_words_piece does */
+    double typeset;              /* the share set as dv_line_words_typeset does */
     dv_split split;
 } dv_line_opts;
 

@@ -265,6 +265,50 @@ static void test_pieces_drawn(void)
     close_fixture(&fx);
 }
 
+/* Quotes turn by where they stand, dashes and ellipses become one
+ * character each; other text is left alone. */
+static void test_typeset_words(void)
+{
+    static const char *const W[] = { "\"it's", "(`quoted')", "\"x\".", "a--b", "-",
+                                      "wait...", "plain", "'\"nested\"'", "-v" };
+    static const char *const T[] = { "\u201cit\u2019s", "(\u2018quoted\u2019)",
+                                      "\u201cx\u201d.", "a\u2014b", "\u2013", "wait\u2026",
+                                      "plain", "\u2018\u201cnested\u201d\u2019", "-v" };
+    dv_line_words lw = words_of(W, 9);
+    dv_line_words_typeset(&lw);
+    for (int i = 0; i < 9; i++)
+        g_assert_cmpstr(lw.w[i], ==, T[i]);
+    dv_line_words_free(&lw);
+}
+
+/* typeset = 1: no line keeps a straight quote or backtick, and some come
+ * out with typographic ones; typeset = 0 (the default) keeps the ASCII. */
+static void test_typeset_drawn(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS, all = o;
+    all.typeset = 1;
+    int ascii_quotes = 0, curly = 0;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        dv_line a, b;
+        line(&fx, &o, seed, &a);
+        line(&fx, &all, seed, &b);
+        for (const char *p = a.text; *p; p++)
+            g_assert_cmpint((unsigned char)*p, <, 128);
+        ascii_quotes += strpbrk(a.text, "\"'") != NULL;
+        g_assert_true(g_utf8_validate(b.text, -1, NULL));
+        g_assert_null(strpbrk(b.text, "\"'`"));
+        curly += strstr(b.text, "\u2019") || strstr(b.text, "\u201c") || strstr(b.text, "\u201d");
+        dv_line_free(&a);
+        dv_line_free(&b);
+    }
+    g_assert_cmpint(ascii_quotes, >=, 2);
+    g_assert_cmpint(curly, >=, 2);
+    close_fixture(&fx);
+}
+
 /* Columns holding ink on a clean line (paper is exactly white at --scan 0). */
 static void ink_columns(const dv_image *im, int *first, int *last)
 {
@@ -453,6 +497,8 @@ static void test_errors(void)
     expect_fail(dv_line_opts_check(&bad, &e), &e, "scan");
     bad = o, bad.pieces = -0.5, dv_err_clear(&e);
     expect_fail(dv_line_opts_check(&bad, &e), &e, "pieces");
+    bad = o, bad.typeset = 2, dv_err_clear(&e);
+    expect_fail(dv_line_opts_check(&bad, &e), &e, "typeset");
     dv_fonts *f = NULL;
     dv_err_clear(&e);
     expect_fail(dv_fonts_open("DejaVu Sans,No Such Family", DV_SPLIT_TRAIN, &f, &e), &e,
@@ -574,6 +620,8 @@ int main(int argc, char **argv)
     g_test_add_func("/render_lines/errors", test_errors);
     g_test_add_func("/render_lines/pieces", test_pieces);
     g_test_add_func("/render_lines/pieces_drawn", test_pieces_drawn);
+    g_test_add_func("/render_lines/typeset_words", test_typeset_words);
+    g_test_add_func("/render_lines/typeset_drawn", test_typeset_drawn);
     g_test_add_func("/render_lines/font_spec", test_font_spec);
     g_test_add_func("/render_lines/png_round_trip", test_png_round_trip);
     return g_test_run();
