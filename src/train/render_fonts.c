@@ -86,6 +86,7 @@ struct dv_fonts {
     char **family;
     cairo_font_face_t **face;   /* n x 4: regular, bold, italic, bold italic */
     int *style;                 /* n x 4: the style each face really has */
+    FcCharSet **charset;        /* n x 4: the characters each face has */
 };
 
 static int has_family(FcPattern *p, const char *family)
@@ -129,8 +130,9 @@ static int real_style(FcPattern *m)
            (slant != FC_SLANT_ROMAN && !synthetic ? 2 : 0);
 }
 
-/* The family's face closest to the style, and the style it has. */
-static cairo_font_face_t *match_face(const char *family, int style, int *real)
+/* The family's face closest to the style, the style it has and its
+ * characters (the caller's copy). */
+static cairo_font_face_t *match_face(const char *family, int style, int *real, FcCharSet **chars)
 {
     FcPattern *p = FcPatternCreate();
     FcPatternAddString(p, FC_FAMILY, (const FcChar8 *)family);
@@ -145,6 +147,9 @@ static cairo_font_face_t *match_face(const char *family, int style, int *real)
         return NULL;
     cairo_font_face_t *f = has_family(m, family) ? cairo_ft_font_face_create_for_pattern(m) : NULL;
     *real = real_style(m);
+    FcCharSet *cs;
+    *chars = FcPatternGetCharSet(m, FC_CHARSET, 0, &cs) == FcResultMatch ? FcCharSetCopy(cs)
+                                                                         : FcCharSetCreate();
     FcPatternDestroy(m);
     return f;
 }
@@ -203,6 +208,7 @@ static int open_faces(dv_fonts *f, dv_err *e)
 {
     f->face = g_new0(cairo_font_face_t *, (size_t)f->n * 4);
     f->style = g_new0(int, (size_t)f->n * 4);
+    f->charset = g_new0(FcCharSet *, (size_t)f->n * 4);
     for (int i = 0; i < f->n; i++) {
         if (!dv_font_installed(f->family[i])) {
             const char *pkg = package_of(f->family[i]);
@@ -211,7 +217,8 @@ static int open_faces(dv_fonts *f, dv_err *e)
                            pkg ? "; scripts/deps installs it)" : "");
         }
         for (int s = 0; s < 4; s++)
-            if (!(f->face[i * 4 + s] = match_face(f->family[i], s, &f->style[i * 4 + s])))
+            if (!(f->face[i * 4 + s] = match_face(f->family[i], s, &f->style[i * 4 + s],
+                                                  &f->charset[i * 4 + s])))
                 return dv_fail(e, DOCVL_EINVAL, "font family \"%s\": fontconfig gives no face",
                                f->family[i]);
     }
@@ -249,14 +256,18 @@ void dv_fonts_free(dv_fonts *f)
 {
     if (!f)
         return;
-    for (int i = 0; f->face && i < f->n * 4; i++)
+    for (int i = 0; f->face && i < f->n * 4; i++) {
         if (f->face[i])
             cairo_font_face_destroy(f->face[i]);
+        if (f->charset[i])
+            FcCharSetDestroy(f->charset[i]);
+    }
     for (int i = 0; i < f->n; i++)
         g_free(f->family[i]);
     g_free(f->family);
     g_free(f->face);
     g_free(f->style);
+    g_free(f->charset);
     g_free(f);
 }
 
@@ -274,4 +285,15 @@ void *dv_fonts_face(const dv_fonts *f, int i, int style, int *real)
 {
     *real = f->style[i * 4 + (style & 3)];
     return f->face[i * 4 + (style & 3)];
+}
+
+int dv_fonts_covers(const dv_fonts *f, int i, int style, const char *text)
+{
+    const FcCharSet *cs = f->charset[i * 4 + (style & 3)];
+    for (const char *p = text; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (c != ' ' && !FcCharSetHasChar(cs, c))
+            return 0;
+    }
+    return 1;
 }

@@ -197,6 +197,9 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
     a->look.piece = a->lw.piece;
     if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)
         style |= 1;
+    for (int i = 0; i < a->lw.n; i++)
+        if (!dv_fonts_covers(a->f, font, style, a->lw.w[i]))
+            return -1;   /* drawn again in another font */
     plan *p = &a->p;
     p->px = a->look.pt * a->look.dpi / 72;
     p->h = (int)ceil(p->px * between(r, 1.25, 1.6));

@@ -53,6 +53,10 @@ const char *dv_fonts_family(const dv_fonts *f, int i);
  * cairo_font_face_t *; *real: the style the face has (a family without an
  * italic gives its upright face). */
 void *dv_fonts_face(const dv_fonts *f, int i, int style, int *real);
+/* 1 when face style of family i has a glyph for every character of the
+ * UTF-8 text (a face without one would draw a box the transcription does
+ * not have). */
+int dv_fonts_covers(const dv_fonts *f, int i, int style, const char *text);
 
 /* ---- text (render_content.c) ---- */
 

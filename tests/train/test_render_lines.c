@@ -552,6 +552,11 @@ static void test_font_spec(void)
     int real;
     g_assert_nonnull(dv_fonts_face(f, 0, 3, &real));
     g_assert_cmpint(real, ==, 3);
+    /* a face is asked for each character: Latin ones yes, CJK not */
+    g_assert_true(dv_fonts_covers(f, 0, 0, "caf\u00e9 \u201cit\u2019s\u201d \u2014 1"));
+    g_assert_true(dv_fonts_covers(f, 1, 3, "Stra\u00dfe"));
+    g_assert_false(dv_fonts_covers(f, 0, 0, "a\u6f22"));
+    g_assert_false(dv_fonts_covers(f, 1, 2, "\u6f22"));
     dv_fonts_free(f);
     /* a family without an italic face: its upright face, recorded as such */
     if (dv_font_installed("Noto Sans Mono")) {
