@@ -1,7 +1,7 @@
 /* What a rendered line says: running text from the corpus, dictionary
  * words, headings, numbers, prices, dates, punctuation and table cells, in
- * printable ASCII (the 95 symbols a character vocabulary covers), split
- * into training and held-out text by hash. */
+ * printable ASCII and the accented letters of Latin scripts, split into
+ * training and held-out text by hash. */
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,12 +23,20 @@ dv_split dv_split_of(const char *text)
     return h % DV_SPLIT_EVAL_OF == 0 ? DV_SPLIT_EVAL : DV_SPLIT_TRAIN;
 }
 
+/* A letter of Latin-1 or Latin Extended-A/B: é, ß, ł, ... (not × or ÷). */
+static int latin_letter(gunichar c)
+{
+    return c >= 0xc0 && c <= 0x24f && c != 0xd7 && c != 0xf7 && g_unichar_isalpha(c);
+}
+
 static int printable(const char *w)
 {
     size_t n = 0;
-    for (; w[n]; n++)
-        if ((unsigned char)w[n] < 0x21 || (unsigned char)w[n] > 0x7e)
+    for (const char *p = w; *p; p = g_utf8_next_char(p), n++) {
+        gunichar c = g_utf8_get_char(p);
+        if (!(c >= 0x21 && c <= 0x7e) && !latin_letter(c))
             return 0;
+    }
     return n > 0 && n <= MAX_WORD;
 }
 
@@ -40,12 +48,22 @@ static char *plain_word(const char *t)
         s++;
     while (end > s && g_ascii_ispunct(end[-1]))
         end--;
-    if (end - s < 2 || end - s > 20)
+    long n = g_utf8_strlen(s, end - s);
+    if (n < 2 || n > 20)
         return NULL;
-    for (const char *p = s; p < end; p++)
-        if (!g_ascii_isalpha(*p))
+    for (const char *p = s; p < end; p = g_utf8_next_char(p))
+        if (!g_ascii_isalpha(*p) && !latin_letter(g_utf8_get_char(p)))
             return NULL;
-    return g_ascii_strdown(s, end - s);
+    return g_utf8_strdown(s, end - s);
+}
+
+/* The word with its first letter in upper case (é -> É). */
+static char *capitalized(const char *w)
+{
+    const char *rest = g_utf8_next_char(w);
+    char first[8] = { 0 };
+    g_unichar_to_utf8(g_unichar_toupper(g_utf8_get_char(w)), first);
+    return g_strconcat(first, rest, NULL);
 }
 
 static void add_vocab(GHashTable *seen, dv_line_src *s, const char *token, dv_split split)
@@ -120,7 +138,7 @@ int dv_line_src_from_text(const char *text, dv_split split, dv_line_src **out, d
     if (s->words->len == 0 || s->vocab->len == 0) {
         dv_line_src_free(s);
         return dv_fail(e, DOCVL_EINVAL, "the text has no %s paragraphs or words in printable "
-                       "ASCII", split == DV_SPLIT_EVAL ? "held-out (eval)" : "training");
+                       "ASCII or Latin letters", split == DV_SPLIT_EVAL ? "held-out (eval)" : "training");
     }
     *out = s;
     return DOCVL_OK;
@@ -190,14 +208,9 @@ static char *word(builder *b)
 {
     char *w = g_strdup(b->s->vocab->pdata[dv_rng_below(b->r, b->s->vocab->len)]);
     double u = dv_rng_uniform(b->r);
-    if (u < 0.1) {
-        char *up = g_ascii_strup(w, -1);
-        g_free(w);
-        return up;
-    }
-    if (u < 0.4)
-        w[0] = g_ascii_toupper(w[0]);
-    return w;
+    char *t = u < 0.1 ? g_utf8_strup(w, -1) : u < 0.4 ? capitalized(w) : g_strdup(w);
+    g_free(w);
+    return t;
 }
 
 /* 1234567 with thousands commas. */
@@ -337,9 +350,7 @@ static void heading(builder *b, int target)
     int upper = dv_rng_uniform(b->r) < 0.5;
     while (b->chars < target) {
         char *w = word(b);
-        char *t = upper ? g_ascii_strup(w, -1) : g_strdup(w);
-        if (!upper)
-            t[0] = g_ascii_toupper(t[0]);
+        char *t = upper ? g_utf8_strup(w, -1) : capitalized(w);
         push(b, t, 0);
         g_free(t);
         g_free(w);

@@ -163,8 +163,34 @@ static void test_render_lines(void)
     g_free(dir);
 }
 
+/* The tail --latin 20 appends: 5 lists x 20 words, ten a paragraph, each
+ * of Latin letters with one or more accented. */
+static void check_latin_tail(const char *tail, const char *sources)
+{
+    char **pars = g_strsplit(tail, "\n\n", -1);
+    int words = 0;
+    for (char **p = pars; *p; p++) {
+        char **w = g_strsplit(g_strstrip(*p), " ", -1);
+        for (char **x = w; **p && *x; x++, words++) {
+            g_assert_true(g_utf8_validate(*x, -1, NULL));
+            int accented = 0;
+            for (const char *c = *x; *c; c = g_utf8_next_char(c)) {
+                gunichar u = g_utf8_get_char(c);
+                g_assert_true(g_unichar_isalpha(u));
+                accented |= u > 0x7f;
+            }
+            g_assert_true(accented);
+        }
+        g_strfreev(w);
+    }
+    g_strfreev(pars);
+    g_assert_cmpint(words, ==, 100);
+    g_assert_nonnull(strstr(sources, "/usr/share/dict/ngerman"));
+}
+
 /* scripts/line-corpus: printable-ASCII paragraphs, each once, the same
- * bytes on a second run, its sources listed. */
+ * bytes on a second run (which adds --latin 20 where the word lists are
+ * installed: the same bytes, then the accented words), its sources listed. */
 static void test_line_corpus(void)
 {
     char *groff = g_find_program_in_path("groff");
@@ -178,12 +204,30 @@ static void test_line_corpus(void)
     char *out[2];
     gsize len[2];
     char *data[2];
+    int latin = 1;
+    for (const char *const *l = (const char *const[]){ "french", "ngerman", "spanish", "italian",
+                                                       "portuguese", NULL };
+         *l; l++) {
+        char *f = g_strconcat("/usr/share/dict/", *l, NULL);
+        latin &= g_file_test(f, G_FILE_TEST_EXISTS);
+        g_free(f);
+    }
     for (int i = 0; i < 2; i++) {
         out[i] = g_strdup_printf("%s/c%d.txt", dir, i);
-        expect("DOCVL_LINE_CORPUS", out[i], 0, "paragraphs");
+        char *args = g_strdup_printf("%s%s", i && latin ? "--latin 20 " : "", out[i]);
+        expect("DOCVL_LINE_CORPUS", args, 0, "paragraphs");
+        g_free(args);
         g_assert_true(g_file_get_contents(out[i], &data[i], &len[i], NULL));
     }
-    g_assert_cmpmem(data[0], len[0], data[1], len[1]);
+    g_assert_cmpmem(data[0], len[0], data[1], latin ? len[0] : len[1]);
+    if (latin) {
+        char *src1 = NULL, *sources1 = g_strconcat(out[1], ".sources", NULL);
+        g_assert_true(g_file_get_contents(sources1, &src1, NULL, NULL));
+        check_latin_tail(data[1] + len[0], src1);
+        g_free(src1);
+        g_free(sources1);
+    }
+    expect("DOCVL_LINE_CORPUS", "--latin x out.txt", 2, "--latin needs a word count");
     g_assert_cmpuint(len[0], >, 100000);
     GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
     char **pars = g_strsplit(data[0], "\n\n", -1);
@@ -263,9 +307,9 @@ static void test_paragraphs(void)
     GString *t = g_string_new(NULL);
     for (int i = 0; i < 200; i++)
         g_string_append_printf(t, "paragraph number %d of\nthe test %s\n\n", i,
-                               i % 7 ? "text" : "caf\xc3\xa9 text");
+                               i % 7 ? "text" : i % 2 ? "caf\xc3\xa9 text" : "\xe2\x82\xac" "5 text");
     test_write_file(text, t->str, t->len);
-    int n_all = 0;
+    int n_all = 0, n_cafe = 0;
     for (int split = 0; split < 2; split++) {
         char *args = g_strdup_printf("--lines --paragraphs --text %s --out %s/p%d --split %s", text,
                                      dir, split, split ? "eval" : "train");
@@ -279,14 +323,17 @@ static void test_paragraphs(void)
             g_assert_cmpint(dv_split_of(*p), ==, split);
             g_assert_true(g_str_has_prefix(*p, "paragraph number "));
             g_assert_null(strchr(*p, '\n'));
-            /* the non-ASCII word is dropped, the rest of its paragraph kept */
-            g_assert_null(strstr(*p, "caf"));
+            /* a word with a character neither ASCII nor a Latin letter is
+             * dropped, the rest of its paragraph kept; accented words stay */
+            g_assert_null(strstr(*p, "\xe2\x82\xac"));
+            n_cafe += strstr(*p, "caf\xc3\xa9 text") != NULL;
         }
         g_strfreev(pars);
         g_free(data);
         g_free(args);
     }
     g_assert_cmpint(n_all, ==, 200);
+    g_assert_cmpint(n_cafe, ==, 14);   /* i % 7 == 0 and odd: 7, 21, ..., 189 */
     expect("DOCVL_RENDER", "--paragraphs --text t --out x", 2, "--paragraphs needs --lines");
     g_string_free(t, TRUE);
     test_rmtree(dir);
