@@ -159,8 +159,11 @@ typedef struct tg_llm {
     dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
 } tg_llm;
 
+/* qkv [n, 2 kv + hidden]: each row k, q, v (one product of the adjacent
+ * k_proj, q_proj and v_proj weights), q, k, v pointing into it; gu
+ * [n, 2 intermediate]: each row gate, up. */
 typedef struct tg_layer_act {
-    float *x_in, *rs1, *xn1, *q, *k, *v, *lse, *att, *x_mid, *rs2, *xn2, *gate, *up, *hm;
+    float *x_in, *rs1, *xn1, *qkv, *q, *k, *v, *lse, *att, *x_mid, *rs2, *xn2, *gu, *hm;
 } tg_layer_act;
 
 typedef struct tg_llm_act {

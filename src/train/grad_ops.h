@@ -133,9 +133,12 @@ void tg_rmsnorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float
                        int d, const float *w, float *dx, float *dw);
 void tg_gelu_fwd_mt(dv_pool *tp, const float *x, float *y, size_t n);
 void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *x, float *dx, size_t n);
-void tg_silu_mul_fwd_mt(dv_pool *tp, const float *g, const float *u, float *h, size_t n);
-void tg_silu_mul_bwd_mt(dv_pool *tp, const float *dh, const float *g, const float *u, float *dg,
-                        float *du, size_t n);
+/* The SiLU pair over n rows of gu [n, 2f], each row g then u (the output
+ * of one product of the adjacent gate and up weights): h [n, f]; dgu
+ * [n, 2f] receives dg then du. */
+void tg_silu_mul_fwd_mt(dv_pool *tp, const float *gu, int n, int f, float *h);
+void tg_silu_mul_bwd_mt(dv_pool *tp, const float *dh, const float *gu, int n, int f,
+                        float *dgu);
 /* y += x. */
 void tg_add_mt(dv_pool *tp, float *y, const float *x, size_t n);
 
