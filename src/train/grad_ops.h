@@ -102,7 +102,8 @@ double tg_logsumexp(const float *z, int n);
 /* Cross-entropy of logits [n, V] against labels (ignore < 0): returns the
  * summed NLL over counted rows (double) and their count. When dlogits is
  * non-NULL it receives (softmax - onehot) * scale for counted rows, 0 for
- * ignored ones (dlogits may alias logits). */
+ * ignored ones (dlogits may alias logits), the softmax and its
+ * log-sum-exp then summed in float (the vector exp) instead of double. */
 double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, float scale,
                         float *dlogits, int *n_counted);
 
