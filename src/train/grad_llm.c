@@ -69,9 +69,24 @@ static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act
                                 .dout_stride = at[i].out_stride, .dq = dq + (at[i].q - A->q),
                                 .dk = dk + (at[i].k - A->k), .dv = dv + (at[i].v - A->v) };
     }
+    for (size_t i = 0, kept = 0; A->p && i < (size_t)count; i++) {
+        at[i].p = A->p + kept;
+        kept += tg_attn_p_floats(at[i].n, at[i].n_heads, 1);
+    }
     int rc = tg_attn_many(m->tp, at, g, count, e);
     free(at), free(g);
     return rc;
+}
+
+/* The attention probabilities layer A keeps for the backward pass, or
+ * NULL (recomputed there) where they would take too much memory. */
+static float *alloc_p(const dv_lm_cfg *c, const tg_llm_act *act, tg_pool *pool)
+{
+    size_t floats = 0, qkv = (size_t)act->n * (c->hidden + 2 * c->kv_heads * c->head_dim);
+    for (int i = 0; i < act->nseq; i++)
+        floats += (size_t)c->kv_heads * tg_attn_p_floats(act->seq[i + 1] - act->seq[i],
+                                                         c->heads / c->kv_heads, 1);
+    return TG_ATTN_KEEP_P(floats, qkv) ? tg_alloc_raw(pool, floats) : NULL;
 }
 
 static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, tg_layer_act *A,
@@ -106,6 +121,7 @@ static int layer_fwd_opt(const tg_llm *m, int l, const tg_llm_act *act, int keep
     tg_pool own = { 0 };
     tg_layer_act scratch;
     tg_layer_act *A = keep ? &act->layers[l] : &scratch;
+    A->p = keep ? alloc_p(&m->c, act, pool) : NULL;
     int rc = alloc_layer(&m->c, act->n, A, keep ? pool : &own)
                  ? dv_fail(e, DOCVL_ENOMEM, "out of memory for decoder layer %d", l)
                  : layer_fwd(m, &m->layers[l], act, A, x, e);

@@ -42,7 +42,7 @@ typedef struct tg_block_act {
     int wh, ww;              /* window rows, columns */
     int ws;                  /* relative positions' window side (SAM: wh == ww) */
     int nwh, nww, np;        /* windows per column, per row; padded tokens */
-    float *x_in, *mu1, *rs1, *xw, *qkv, *lse, *rel, *attw, *att;
+    float *x_in, *mu1, *rs1, *xw, *qkv, *lse, *p, *rel, *attw, *att;
     float *x_mid, *mu2, *rs2, *xn2, *h_pre, *h;
 } tg_block_act;
 
@@ -161,9 +161,10 @@ typedef struct tg_llm {
 
 /* qkv [n, 2 kv + hidden]: each row k, q, v (one product of the adjacent
  * k_proj, q_proj and v_proj weights), q, k, v pointing into it; gu
- * [n, 2 intermediate]: each row gate, up. */
+ * [n, 2 intermediate]: each row gate, up; p: the attention's
+ * probabilities, every sequence's one after another (NULL: recomputed). */
 typedef struct tg_layer_act {
-    float *x_in, *rs1, *xn1, *qkv, *q, *k, *v, *lse, *att, *x_mid, *rs2, *xn2, *gu, *hm;
+    float *x_in, *rs1, *xn1, *qkv, *q, *k, *v, *lse, *p, *att, *x_mid, *rs2, *xn2, *gu, *hm;
 } tg_layer_act;
 
 typedef struct tg_llm_act {

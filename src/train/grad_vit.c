@@ -119,7 +119,9 @@ static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int 
                       .out_stride = (size_t)C, .scale = (float)(1.0 / sqrt((double)hd)),
                       .rel_g = rel ? a->ws : 0, .rel_h = rel,
                       .rel_w = rel ? rel + (size_t)per * a->ws : NULL,
-                      .lse = a->lse + (size_t)h * a->np + (size_t)win * per };
+                      .lse = a->lse + (size_t)h * a->np + (size_t)win * per,
+                      .p = a->p ? a->p + ((size_t)win * v->heads + h) * tg_attn_p_floats(per, 1, 0)
+                                : NULL };
 }
 
 /* The attention of every window and head: relative-position tables one
@@ -159,6 +161,8 @@ static int alloc_act(const tg_vit *v, tg_block_act *a, tg_pool *pool, dv_err *e)
     a->xw = tg_alloc_raw(pool, np * C);
     a->qkv = tg_alloc_raw(pool, np * 3 * C);
     a->lse = tg_alloc_raw(pool, (size_t)v->heads * np);
+    size_t per = (size_t)a->wh * a->ww, p = np / per * v->heads * tg_attn_p_floats((int)per, 1, 0);
+    a->p = TG_ATTN_KEEP_P(p, np * 3 * C) ? tg_alloc_raw(pool, p) : NULL;
     a->rel = v->relpos ? tg_alloc_raw(pool, (size_t)v->heads * np * 2 * a->ws) : NULL;
     a->att = tg_alloc_raw(pool, n * C);
     a->attw = grid_windows(v, a) ? a->att : tg_alloc_raw(pool, np * C);
