@@ -41,6 +41,10 @@ void dv_vexp_rows(float *p, size_t rows, size_t n, const float *shift);
 /* The training step's backward passes (all write, none accumulate):
  * dx[i] = dy[i] gelu'(x[i]) of the exact GELU above. */
 void dv_vgelu_grad(const float *dy, const float *x, float *dx, size_t n);
+/* y = gelu(x) and d = gelu'(x) in one pass (d may alias x): the forward
+ * pass keeps d instead of x, and its backward is dy d, with the bits of
+ * dv_vgelu_into and dv_vgelu_grad. */
+void dv_vgelu_and_grad(const float *x, float *y, float *d, size_t n);
 /* Of h = silu(g) u: dg[i] = dh[i] u[i] silu'(g[i]), du[i] = dh[i] silu(g[i]). */
 void dv_vsilu_mul_grad(const float *dh, const float *g, const float *u, float *dg, float *du,
                        size_t n);
@@ -67,6 +71,7 @@ void dv_vscale_simd(float *y, float a, size_t n, int simd);
 void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n,
                        int simd);
 void dv_vgelu_grad_simd(const float *dy, const float *x, float *dx, size_t n, int simd);
+void dv_vgelu_and_grad_simd(const float *x, float *y, float *d, size_t n, int simd);
 void dv_vsilu_mul_grad_simd(const float *dh, const float *g, const float *u, float *dg,
                             float *du, size_t n, int simd);
 void dv_vsoftmax_grad_simd(const float *p, float *dp, size_t rows, size_t n, int simd);

@@ -132,8 +132,12 @@ void tg_rmsnorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, cons
                        float eps, float *rstd);
 void tg_rmsnorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *rstd, int n,
                        int d, const float *w, float *dx, float *dw);
-void tg_gelu_fwd_mt(dv_pool *tp, const float *x, float *y, size_t n);
-void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *x, float *dx, size_t n);
+/* GELU for a backward pass to come: y = gelu(x), and x is replaced by
+ * gelu'(x), which is all the backward needs of it; the backward is then
+ * dx = dy gelu'(x), a product instead of the erfc and exp again (the
+ * bits of tg_gelu_fwd and tg_gelu_bwd). */
+void tg_gelu_fwd_mt(dv_pool *tp, float *x, float *y, size_t n);
+void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *dgelu, float *dx, size_t n);
 /* The SiLU pair over n rows of gu [n, 2f], each row g then u (the output
  * of one product of the adjacent gate and up weights): h [n, f]; dgu
  * [n, 2f] receives dg then du. */

@@ -51,11 +51,12 @@ static void elementwise(const par_job *j, int lo, int hi)
 {
     size_t o = (size_t)lo, c = (size_t)(hi - lo);
     switch (j->op) {
-    case OP_GELU_FWD:
-        tg_gelu_fwd(j->x + o, j->y + o, c);
+    case OP_GELU_FWD:   /* j->dx: x, to be overwritten by gelu'(x) */
+        dv_vgelu_and_grad(j->dx + o, j->y + o, j->dx + o, c);
         break;
     case OP_GELU_BWD:
-        tg_gelu_bwd(j->dy + o, j->x + o, j->dx + o, c);
+        for (size_t i = o; i < o + c; i++)
+            j->dx[i] = j->dy[i] * j->x[i];
         break;
     default:   /* OP_ADD */
         dv_vadd(j->y + o, j->x + o, c);
@@ -285,15 +286,15 @@ void tg_rmsnorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float
         run(tp, d, COLS, &j);
 }
 
-void tg_gelu_fwd_mt(dv_pool *tp, const float *x, float *y, size_t n)
+void tg_gelu_fwd_mt(dv_pool *tp, float *x, float *y, size_t n)
 {
-    par_job j = { .op = OP_GELU_FWD, .x = x, .y = y };
+    par_job j = { .op = OP_GELU_FWD, .dx = x, .y = y };
     run(tp, (int)n, ELEMS, &j);
 }
 
-void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *x, float *dx, size_t n)
+void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *dgelu, float *dx, size_t n)
 {
-    par_job j = { .op = OP_GELU_BWD, .dy = dy, .x = x, .dx = dx };
+    par_job j = { .op = OP_GELU_BWD, .dy = dy, .x = dgelu, .dx = dx };
     run(tp, (int)n, ELEMS, &j);
 }
 

@@ -170,7 +170,7 @@ static int alloc_act(const tg_vit *v, tg_block_act *a, tg_pool *pool, dv_err *e)
     a->mu2 = tg_alloc_raw(pool, n);
     a->rs2 = tg_alloc_raw(pool, n);
     a->xn2 = tg_alloc_raw(pool, n * C);
-    a->h_pre = tg_alloc_raw(pool, n * (size_t)v->mlp);
+    a->dgelu = tg_alloc_raw(pool, n * (size_t)v->mlp);
     a->h = tg_alloc_raw(pool, n * (size_t)v->mlp);
     return tg_pool_check(pool, "a vision block's activations", e);
 }
@@ -198,8 +198,9 @@ int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *a, 
     tg_linear_fwd_add_mt(v->tp, a->att, b->proj_w.w, b->proj_b.w, n, C, C, x);
     memcpy(a->x_mid, x, nC * sizeof *x);
     tg_layernorm_fwd_mt(v->tp, x, a->xn2, n, C, b->n2w.w, b->n2b.w, LN_EPS, a->mu2, a->rs2);
-    tg_linear_fwd_mt(v->tp, a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->h_pre);
-    tg_gelu_fwd_mt(v->tp, a->h_pre, a->h, (size_t)n * v->mlp);
+    /* fc1 writes its output where GELU then leaves its derivative */
+    tg_linear_fwd_mt(v->tp, a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->dgelu);
+    tg_gelu_fwd_mt(v->tp, a->dgelu, a->h, (size_t)n * v->mlp);
     tg_linear_fwd_add_mt(v->tp, a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, x);
     return DOCVL_OK;
 }
@@ -225,7 +226,7 @@ static void mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, f
     size_t n = vit_rows(v), C = (size_t)v->width, M = (size_t)v->mlp;
     tg_linear_bwd_set_mt(v->tp, dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, w->dh,
                          TG_G(b->fc2_w, wgrad), TG_G(b->fc2_b, wgrad));
-    tg_gelu_bwd_mt(v->tp, w->dh, a->h_pre, w->dpre, n * M);
+    tg_gelu_bwd_mt(v->tp, w->dh, a->dgelu, w->dpre, n * M);
     tg_linear_bwd_set_mt(v->tp, w->dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M, w->dxn,
                          TG_G(b->fc1_w, wgrad), TG_G(b->fc1_b, wgrad));
     tg_layernorm_bwd_mt(v->tp, w->dxn, a->x_mid, a->mu2, a->rs2, (int)n, (int)C, b->n2w.w, dx,
