@@ -40,6 +40,12 @@ static void scale_scalar(float *y, float a, size_t n)
         y[i] *= a;
 }
 
+static void mul_scalar(const float *a, const float *b, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] * b[i];
+}
+
 static void add_scalar(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -260,6 +266,14 @@ AVX2 static void scale_avx2(float *y, float a, size_t n)
     scale_scalar(y + i, a, n - i);
 }
 
+AVX2 static void mul_avx2(const float *a, const float *b, float *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    mul_scalar(a + i, b + i, y + i, n - i);
+}
+
 AVX2 static void add_rows_avx2(float *y, size_t ys, const float *x, size_t xs, size_t rows,
                                size_t n)
 {
@@ -477,6 +491,13 @@ void dv_vscale_simd(float *y, float a, size_t n, int simd)
 {
     DV_PICK(simd, scale_avx2(y, a, n), scale_scalar(y, a, n));
 }
+
+void dv_vmul_simd(const float *a, const float *b, float *y, size_t n, int simd)
+{
+    DV_PICK(simd, mul_avx2(a, b, y, n), mul_scalar(a, b, y, n));
+}
+
+void dv_vmul(const float *a, const float *b, float *y, size_t n) { dv_vmul_simd(a, b, y, n, BEST); }
 
 void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n,
                        int simd)

@@ -25,6 +25,8 @@ void dv_vgelu_into(const float *x, float *y, size_t n);
 void dv_vsilu_mul_into(const float *gate, const float *up, float *h, size_t n);
 /* y[i] *= a */
 void dv_vscale(float *y, float a, size_t n);
+/* y[i] = a[i] b[i] (y may be a or b) */
+void dv_vmul(const float *a, const float *b, float *y, size_t n);
 /* y[i] += x[i] */
 void dv_vadd(float *y, const float *x, size_t n);
 /* y[r ys + i] += x[r xs + i] for rows r < rows, i < n: a stride of 0 adds
@@ -68,6 +70,7 @@ void dv_vsilu_mul_simd(float *gate, const float *up, size_t n, int simd);
 void dv_vgelu_into_simd(const float *x, float *y, size_t n, int simd);
 void dv_vsilu_mul_into_simd(const float *gate, const float *up, float *h, size_t n, int simd);
 void dv_vscale_simd(float *y, float a, size_t n, int simd);
+void dv_vmul_simd(const float *a, const float *b, float *y, size_t n, int simd);
 void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n,
                        int simd);
 void dv_vgelu_grad_simd(const float *dy, const float *x, float *dx, size_t n, int simd);

@@ -55,8 +55,7 @@ static void elementwise(const par_job *j, int lo, int hi)
         dv_vgelu_and_grad(j->dx + o, j->y + o, j->dx + o, c);
         break;
     case OP_GELU_BWD:
-        for (size_t i = o; i < o + c; i++)
-            j->dx[i] = j->dy[i] * j->x[i];
+        dv_vmul(j->dy + o, j->x + o, j->dx + o, c);
         break;
     default:   /* OP_ADD */
         dv_vadd(j->y + o, j->x + o, c);

@@ -230,7 +230,8 @@ static void into_len(GRand *r, size_t n, int simd)
 static void test_into(void) { each_len_and_form(into_len, 20); }
 
 /* GELU with its derivative in one pass: the output's bits of the GELU
- * pass, dy d the bits of the gradient pass, d written over x too. */
+ * pass, dy d (dv_vmul) the bits of the gradient pass, d written over x
+ * too. */
 static void and_grad_len(GRand *r, size_t n, int simd)
 {
     float *x = fill(r, n, -9, 9), *dy = fill(r, n, -2, 2), *y = fill(r, n, 0, 1);
@@ -241,12 +242,11 @@ static void and_grad_len(GRand *r, size_t n, int simd)
     dv_vgelu_grad_simd(dy, x, want_dx, n, simd);
     canary(y, n, "gelu and grad y"), canary(d, n, "gelu and grad d");
     same_bits(y, want_y, n);
-    for (size_t i = 0; i < n; i++)
-        d[i] *= dy[i];
+    dv_vmul_simd(dy, d, d, n, simd);
+    canary(d, n, "mul");
     same_bits(d, want_dx, n);
     dv_vgelu_and_grad_simd(in_place, y, in_place, n, simd);
-    for (size_t i = 0; i < n; i++)
-        in_place[i] *= dy[i];
+    dv_vmul_simd(in_place, dy, in_place, n, simd);
     same_bits(in_place, want_dx, n);
     g_free(x), g_free(dy), g_free(y), g_free(d), g_free(want_y), g_free(want_dx);
     g_free(in_place);
