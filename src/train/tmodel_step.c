@@ -914,6 +914,7 @@ typedef struct group_job {
     dv_tws *ws;
     const dv_tsample *s;
     int n, groups, threads;
+    int bound[TWS_MAX_GROUPS + 1];   /* group g: samples bound[g] .. bound[g + 1] - 1 */
     float *loss;             /* [n] */
     int *counted;            /* [n] */
     int rc[TWS_MAX_GROUPS];
@@ -922,12 +923,31 @@ typedef struct group_job {
     int timed;
 } group_job;
 
+/* The groups' first samples b[0..groups) and b[groups] = n: consecutive
+ * samples with about the same tokens in each group, at least one (not
+ * the same count: a batch's samples differ in length, and a thread given
+ * the longer ones would keep the other waiting at the end of the step). */
+static void group_bounds(const dv_tsample *s, int n, int groups, int *b)
+{
+    long total = 0, seen = 0;
+    for (int k = 0; k < n; k++)
+        total += s[k].n_tokens;
+    b[0] = 0;
+    for (int g = 1, k = 0; g < groups; g++) {
+        while (k < n && (seen * groups < total * g || k <= b[g - 1])) {
+            seen += s[k].n_tokens;
+            k++;
+        }
+        b[g] = k < n - (groups - g) ? k : n - (groups - g);
+    }
+    b[groups] = n;
+}
+
 static void group_chunk(void *arg, int part, int lo, int hi)
 {
     group_job *j = arg;
     for (int g = lo; g < hi; g++) {
-        int k0, k1;
-        dv_pool_range(j->n, 1, g, j->groups, &k0, &k1);
+        int k0 = j->bound[g], k1 = j->bound[g + 1];
         const tm_impl *I = g ? &j->ws->views[g] : j->m->impl;
         if (g)
             memset(j->ws->gbuf[g], 0, j->ws->g_n * sizeof(float));
@@ -982,6 +1002,7 @@ static int stacked_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, f
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the batch's groups");
     *j = (group_job){ .m = m, .ws = ws, .s = s, .n = n, .groups = groups, .threads = threads,
                       .loss = loss, .counted = counted, .timed = prof != NULL };
+    group_bounds(s, n, groups, j->bound);
     int rc = run_groups(j, tp, prof, e);
     free(j);
     return rc;
