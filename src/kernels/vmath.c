@@ -40,6 +40,12 @@ static void scale_scalar(float *y, float a, size_t n)
         y[i] *= a;
 }
 
+static void mul_scalar(const float *a, const float *b, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] * b[i];
+}
+
 static void add_scalar(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -60,6 +66,17 @@ static void gelu_grad_scalar(const float *dy, const float *x, float *dx, size_t 
         float cdf = 0.5f * erfcf(-x[i] * 0.70710678118654752f);
         float pdf = expf(-0.5f * x[i] * x[i]) * DV_INV_SQRT_2PI;
         dx[i] = dy[i] * (cdf + x[i] * pdf);
+    }
+}
+
+/* Both at once: y as gelu_scalar, d with dy d the bits of gelu_grad_scalar. */
+static void gelu_and_grad_scalar(const float *x, float *y, float *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i], e = erfcf(-v * 0.70710678118654752f);
+        float pdf = expf(-0.5f * v * v) * DV_INV_SQRT_2PI;
+        y[i] = 0.5f * v * e;
+        d[i] = 0.5f * e + v * pdf;
     }
 }
 
@@ -249,6 +266,14 @@ AVX2 static void scale_avx2(float *y, float a, size_t n)
     scale_scalar(y + i, a, n - i);
 }
 
+AVX2 static void mul_avx2(const float *a, const float *b, float *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    mul_scalar(a + i, b + i, y + i, n - i);
+}
+
 AVX2 static void add_rows_avx2(float *y, size_t ys, const float *x, size_t xs, size_t rows,
                                size_t n)
 {
@@ -265,6 +290,25 @@ AVX2 static inline __m256 gelu_grad8(__m256 dy, __m256 x)
     __m256 pdf = exp8(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), x), x));
     pdf = _mm256_mul_ps(pdf, _mm256_set1_ps(DV_INV_SQRT_2PI));
     return _mm256_mul_ps(dy, _mm256_fmadd_ps(x, pdf, cdf8(x)));
+}
+
+/* gelu8 into y, gelu_grad8's factor of dy into d, lanes of m only. */
+AVX2 static inline void gelu_and_grad8(const float *x, float *y, float *d, __m256i m)
+{
+    __m256 v = _mm256_maskload_ps(x, m), c = cdf8(v);
+    __m256 pdf = exp8(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), v), v));
+    pdf = _mm256_mul_ps(pdf, _mm256_set1_ps(DV_INV_SQRT_2PI));
+    _mm256_maskstore_ps(y, m, _mm256_mul_ps(v, c));
+    _mm256_maskstore_ps(d, m, _mm256_fmadd_ps(v, pdf, c));
+}
+
+AVX2 static void gelu_and_grad_avx2(const float *x, float *y, float *d, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        gelu_and_grad8(x + i, y + i, d + i, _mm256_set1_epi32(-1));
+    if (i < n)
+        gelu_and_grad8(x + i, y + i, d + i, tail_mask(n - i));
 }
 
 AVX2 static void gelu_grad_avx2(const float *dy, const float *x, float *dx, size_t n)
@@ -448,6 +492,13 @@ void dv_vscale_simd(float *y, float a, size_t n, int simd)
     DV_PICK(simd, scale_avx2(y, a, n), scale_scalar(y, a, n));
 }
 
+void dv_vmul_simd(const float *a, const float *b, float *y, size_t n, int simd)
+{
+    DV_PICK(simd, mul_avx2(a, b, y, n), mul_scalar(a, b, y, n));
+}
+
+void dv_vmul(const float *a, const float *b, float *y, size_t n) { dv_vmul_simd(a, b, y, n, BEST); }
+
 void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n,
                        int simd)
 {
@@ -458,6 +509,17 @@ void dv_vgelu_grad_simd(const float *dy, const float *x, float *dx, size_t n, in
 {
     PICK512(dv_gelu_grad_avx512(dy, x, dx, n));
     DV_PICK(simd, gelu_grad_avx2(dy, x, dx, n), gelu_grad_scalar(dy, x, dx, n));
+}
+
+void dv_vgelu_and_grad_simd(const float *x, float *y, float *d, size_t n, int simd)
+{
+    PICK512(dv_gelu_and_grad_avx512(x, y, d, n));
+    DV_PICK(simd, gelu_and_grad_avx2(x, y, d, n), gelu_and_grad_scalar(x, y, d, n));
+}
+
+void dv_vgelu_and_grad(const float *x, float *y, float *d, size_t n)
+{
+    dv_vgelu_and_grad_simd(x, y, d, n, BEST);
 }
 
 void dv_vsilu_mul_grad_simd(const float *dh, const float *g, const float *u, float *dg,

@@ -25,6 +25,8 @@ void dv_vgelu_into(const float *x, float *y, size_t n);
 void dv_vsilu_mul_into(const float *gate, const float *up, float *h, size_t n);
 /* y[i] *= a */
 void dv_vscale(float *y, float a, size_t n);
+/* y[i] = a[i] b[i] (y may be a or b) */
+void dv_vmul(const float *a, const float *b, float *y, size_t n);
 /* y[i] += x[i] */
 void dv_vadd(float *y, const float *x, size_t n);
 /* y[r ys + i] += x[r xs + i] for rows r < rows, i < n: a stride of 0 adds
@@ -41,6 +43,10 @@ void dv_vexp_rows(float *p, size_t rows, size_t n, const float *shift);
 /* The training step's backward passes (all write, none accumulate):
  * dx[i] = dy[i] gelu'(x[i]) of the exact GELU above. */
 void dv_vgelu_grad(const float *dy, const float *x, float *dx, size_t n);
+/* y = gelu(x) and d = gelu'(x) in one pass (d may alias x): the forward
+ * pass keeps d instead of x, and its backward is dy d, with the bits of
+ * dv_vgelu_into and dv_vgelu_grad. */
+void dv_vgelu_and_grad(const float *x, float *y, float *d, size_t n);
 /* Of h = silu(g) u: dg[i] = dh[i] u[i] silu'(g[i]), du[i] = dh[i] silu(g[i]). */
 void dv_vsilu_mul_grad(const float *dh, const float *g, const float *u, float *dg, float *du,
                        size_t n);
@@ -64,9 +70,11 @@ void dv_vsilu_mul_simd(float *gate, const float *up, size_t n, int simd);
 void dv_vgelu_into_simd(const float *x, float *y, size_t n, int simd);
 void dv_vsilu_mul_into_simd(const float *gate, const float *up, float *h, size_t n, int simd);
 void dv_vscale_simd(float *y, float a, size_t n, int simd);
+void dv_vmul_simd(const float *a, const float *b, float *y, size_t n, int simd);
 void dv_vadd_rows_simd(float *y, size_t ys, const float *x, size_t xs, size_t rows, size_t n,
                        int simd);
 void dv_vgelu_grad_simd(const float *dy, const float *x, float *dx, size_t n, int simd);
+void dv_vgelu_and_grad_simd(const float *x, float *y, float *d, size_t n, int simd);
 void dv_vsilu_mul_grad_simd(const float *dh, const float *g, const float *u, float *dg,
                             float *du, size_t n, int simd);
 void dv_vsoftmax_grad_simd(const float *p, float *dp, size_t rows, size_t n, int simd);

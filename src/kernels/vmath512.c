@@ -67,6 +67,18 @@ AVX512 void dv_gelu_grad_avx512(const float *dy, const float *x, float *dx, size
     }
 }
 
+AVX512 void dv_gelu_and_grad_avx512(const float *x, float *y, float *d, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i < 16 ? tail(n - i) : (__mmask16)0xffff;
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i), c = cdf16(v);
+        __m512 pdf = exp16(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(-0.5f), v), v));
+        pdf = _mm512_mul_ps(pdf, _mm512_set1_ps(DV_INV_SQRT_2PI));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, c));
+        _mm512_mask_storeu_ps(d + i, m, _mm512_fmadd_ps(v, pdf, c));
+    }
+}
+
 AVX512 static inline __m512 sigmoid16(__m512 g)
 {
     __m512 one = _mm512_set1_ps(1.0f);

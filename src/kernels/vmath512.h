@@ -84,6 +84,7 @@
 float dv_exp_shift_sum_avx512(float *x, size_t n, float shift);
 void dv_gelu_avx512(const float *x, float *y, size_t n);
 void dv_gelu_grad_avx512(const float *dy, const float *x, float *dx, size_t n);
+void dv_gelu_and_grad_avx512(const float *x, float *y, float *d, size_t n);
 void dv_silu_mul_avx512(const float *gate, const float *up, float *h, size_t n);
 void dv_silu_mul_grad_avx512(const float *dh, const float *g, const float *u, float *dg,
                              float *du, size_t n);

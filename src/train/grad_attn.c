@@ -17,10 +17,29 @@
 #define BLOCK_FLOATS (64 * 4096)
 #define BQ_CAUSAL 64
 
-static int block_rows(const tg_attn *a)
+static int rows_of(int n, int causal)
 {
-    int rows = a->causal ? BQ_CAUSAL : BLOCK_FLOATS / a->n;
-    return rows < BQ_CAUSAL ? BQ_CAUSAL : rows > a->n ? a->n : rows;
+    int rows = causal ? BQ_CAUSAL : BLOCK_FLOATS / n;
+    return rows < BQ_CAUSAL ? BQ_CAUSAL : rows > n ? n : rows;
+}
+
+static int block_rows(const tg_attn *a) { return rows_of(a->n, a->causal); }
+
+/* Floats of one head's kept probabilities (its query blocks one after
+ * another, each [rows, keys it sees]). */
+static size_t head_p_floats(int n, int causal)
+{
+    size_t sum = 0;
+    for (int q0 = 0, bq = rows_of(n, causal); q0 < n; q0 += bq) {
+        int nq = n - q0 < bq ? n - q0 : bq;
+        sum += (size_t)nq * (causal ? q0 + nq : n);
+    }
+    return sum;
+}
+
+size_t tg_attn_p_floats(int n, int n_heads, int causal)
+{
+    return n > 0 && n_heads > 0 ? (size_t)n_heads * head_p_floats(n, causal) : 0;
 }
 
 static int check(const tg_attn *a, dv_err *e)
@@ -69,14 +88,17 @@ int tg_attn_fwd(const tg_attn *a, dv_err *e)
     if (rc)
         return rc;
     int bq = block_rows(a);
-    float *s = malloc((size_t)bq * a->n * sizeof *s);
-    if (!s)
+    float *own = a->p ? NULL : malloc((size_t)bq * a->n * sizeof *own);
+    if (!a->p && !own)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n);
     int hd = a->head_dim;
+    size_t kept = 0;   /* where the next block's probabilities go in a->p */
     for (int h = 0; h < a->n_heads; h++) {
         int kvh = h / (a->n_heads / a->n_kv_heads);
         for (int q0 = 0; q0 < a->n; q0 += bq) {
             int nq = a->n - q0 < bq ? a->n - q0 : bq, nk = key_end(a, q0, nq);
+            float *s = a->p ? a->p + kept : own;
+            kept += (size_t)nq * nk;
             scores(a, h, q0, nq, nk, s);
             dv_vsoftmax_lse(s, (size_t)nq, (size_t)nk, a->lse + (size_t)h * a->n + q0);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, s, nk,
@@ -84,7 +106,7 @@ int tg_attn_fwd(const tg_attn *a, dv_err *e)
                         a->out + (size_t)q0 * a->out_stride + (size_t)h * hd, (int)a->out_stride);
         }
     }
-    free(s);
+    free(own);
     return DOCVL_OK;
 }
 
@@ -113,22 +135,26 @@ static void rel_grads(const tg_attn *a, const tg_attn_grads *g, int q0, int nq, 
     }
 }
 
-/* One query block of one head: P from the saved log-sum-exp, dP = dO V^T,
+/* One query block of one head: P kept by the forward pass, or
+ * recomputed into p from the saved log-sum-exp; dP = dO V^T,
  * dS = P (dP - rowsum(P dP)), then dQ, dK, dV by sgemm. */
 static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, int nq,
-                      float *p, float *dp)
+                      const float *kept, float *p, float *dp)
 {
     int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads), nk = key_end(a, q0, nq);
     const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
     const float *dout = g->dout + (size_t)q0 * g->dout_stride + (size_t)h * hd;
-    scores(a, h, q0, nq, nk, p);
-    dv_vexp_rows(p, (size_t)nq, (size_t)nk, a->lse + (size_t)h * a->n + q0);
+    if (!kept) {
+        scores(a, h, q0, nq, nk, p);
+        dv_vexp_rows(p, (size_t)nq, (size_t)nk, a->lse + (size_t)h * a->n + q0);
+        kept = p;
+    }
     if (g->dv)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, p, nk, dout,
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, kept, nk, dout,
                     (int)g->dout_stride, 1.0f, g->dv + (size_t)kvh * hd, (int)a->v_stride);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, 1.0f, dout,
                 (int)g->dout_stride, a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f, dp, nk);
-    dv_vsoftmax_grad(p, dp, (size_t)nq, (size_t)nk);   /* dS, unscaled */
+    dv_vsoftmax_grad(kept, dp, (size_t)nq, (size_t)nk);   /* dS, unscaled */
     if (a->rel_g)
         rel_grads(a, g, q0, nq, nk, dp);
     if (g->dq)
@@ -146,14 +172,20 @@ int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e)
     if (rc)
         return rc;
     int bq = block_rows(a);
-    float *p = malloc((size_t)2 * bq * a->n * sizeof *p);
-    if (!p)
+    /* dP, and P's block where the forward kept none */
+    float *dp = malloc((size_t)(a->p ? 1 : 2) * bq * a->n * sizeof *dp);
+    if (!dp)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention gradients over %d keys",
                        a->n);
+    size_t kept = 0;
     for (int h = 0; h < a->n_heads; h++)
-        for (int q0 = 0; q0 < a->n; q0 += bq)
-            block_bwd(a, g, h, q0, a->n - q0 < bq ? a->n - q0 : bq, p, p + (size_t)bq * a->n);
-    free(p);
+        for (int q0 = 0; q0 < a->n; q0 += bq) {
+            int nq = a->n - q0 < bq ? a->n - q0 : bq;
+            block_bwd(a, g, h, q0, nq, a->p ? a->p + kept : NULL,
+                      a->p ? NULL : dp + (size_t)bq * a->n, dp);
+            kept += (size_t)nq * key_end(a, q0, nq);
+        }
+    free(dp);
     return DOCVL_OK;
 }
 

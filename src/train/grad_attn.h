@@ -1,7 +1,10 @@
 /* Softmax attention with a hand-written backward pass. The forward keeps
- * only the log-sum-exp of each score row; the backward recomputes the
+ * the log-sum-exp of each score row; the backward recomputes the
  * probabilities one block of queries at a time (as FlashAttention does), so
  * no [queries, keys] matrix outlives a block: memory stays O(tokens * dim).
+ * Where the caller gives a buffer for them (p), the forward keeps the
+ * probabilities instead and the backward reads them: short sequences,
+ * whose [queries, keys] blocks are no larger than their q, k and v.
  * Covers the towers' bidirectional attention, the decoder's causal GQA, and
  * SAM's decomposed relative positions (an additive per-query bias). */
 #ifndef DV_GRAD_ATTN_H
@@ -26,7 +29,15 @@ typedef struct tg_attn {
     int rel_g;
     const float *rel_h, *rel_w;
     float *lse;              /* [n_heads, n]: written by fwd, read by bwd */
+    float *p;                /* NULL, or tg_attn_p_floats(): written by fwd, read by bwd */
 } tg_attn;
+
+/* Floats of the probabilities an attention of n tokens and n_heads heads
+ * keeps (each query block's rows over the keys it sees). */
+size_t tg_attn_p_floats(int n, int n_heads, int causal);
+/* Whether a layer keeps them: when they take no more than twice its
+ * q, k and v (qkv_floats), so the activations grow by a small share. */
+#define TG_ATTN_KEEP_P(p_floats, qkv_floats) ((p_floats) <= 2 * (qkv_floats))
 
 int tg_attn_fwd(const tg_attn *a, dv_err *e);
 

@@ -15,16 +15,16 @@ static int alloc_layer(const dv_lm_cfg *c, int n, tg_layer_act *A, tg_pool *pool
     A->x_in = tg_alloc_raw(pool, N * H);
     A->rs1 = tg_alloc_raw(pool, N);
     A->xn1 = tg_alloc_raw(pool, N * H);
-    A->q = tg_alloc_raw(pool, N * H);
-    A->k = tg_alloc_raw(pool, N * kv);
-    A->v = tg_alloc_raw(pool, N * kv);
+    A->qkv = tg_alloc_raw(pool, N * (H + 2 * kv));
+    A->k = A->qkv;
+    A->q = A->qkv + kv;
+    A->v = A->qkv + kv + H;
     A->lse = tg_alloc_raw(pool, (size_t)c->heads * N);
     A->att = tg_alloc_raw(pool, N * H);
     A->x_mid = tg_alloc_raw(pool, N * H);
     A->rs2 = tg_alloc_raw(pool, N);
     A->xn2 = tg_alloc_raw(pool, N * H);
-    A->gate = tg_alloc_raw(pool, N * F);
-    A->up = tg_alloc_raw(pool, N * F);
+    A->gu = tg_alloc_raw(pool, N * 2 * F);
     A->hm = tg_alloc_raw(pool, N * F);
     return pool->failed;
 }
@@ -34,20 +34,21 @@ static int alloc_layer(const dv_lm_cfg *c, int n, tg_layer_act *A, tg_pool *pool
 static tg_attn seq_attn(const dv_lm_cfg *c, const tg_llm_act *act, const tg_layer_act *A, int i,
                         int g)
 {
-    size_t kv = (size_t)c->kv_heads * c->head_dim, H = (size_t)c->hidden;
+    size_t kv = (size_t)c->kv_heads * c->head_dim, H = (size_t)c->hidden, W = H + 2 * kv;
     size_t r0 = (size_t)act->seq[i], len = (size_t)act->seq[i + 1] - r0;
     int group = c->heads / c->kv_heads;
     size_t qcol = (size_t)g * group * c->head_dim, kcol = (size_t)g * c->head_dim;
     return (tg_attn){ .n = (int)len, .n_heads = group, .n_kv_heads = 1,
-                      .head_dim = c->head_dim, .q = A->q + r0 * H + qcol,
-                      .k = A->k + r0 * kv + kcol, .v = A->v + r0 * kv + kcol, .q_stride = H,
-                      .k_stride = kv, .v_stride = kv, .out = A->att + r0 * H + qcol,
+                      .head_dim = c->head_dim, .q = A->q + r0 * W + qcol,
+                      .k = A->k + r0 * W + kcol, .v = A->v + r0 * W + kcol, .q_stride = W,
+                      .k_stride = W, .v_stride = W, .out = A->att + r0 * H + qcol,
                       .out_stride = H, .scale = (float)(1.0 / sqrt((double)c->head_dim)),
                       .causal = 1, .lse = A->lse + r0 * c->heads + (size_t)g * group * len };
 }
 
 /* Every sequence's attention, split over the pool: forward when dq is
- * NULL, else backward from datt into dq, dk, dv (laid out as q, k, v). */
+ * NULL, else backward from datt into dq, dk, dv (laid out as q, k, v in
+ * qkv). */
 static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act *A,
                       const float *datt, float *dq, float *dk, float *dv, dv_err *e)
 {
@@ -68,9 +69,24 @@ static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act
                                 .dout_stride = at[i].out_stride, .dq = dq + (at[i].q - A->q),
                                 .dk = dk + (at[i].k - A->k), .dv = dv + (at[i].v - A->v) };
     }
+    for (size_t i = 0, kept = 0; A->p && i < (size_t)count; i++) {
+        at[i].p = A->p + kept;
+        kept += tg_attn_p_floats(at[i].n, at[i].n_heads, 1);
+    }
     int rc = tg_attn_many(m->tp, at, g, count, e);
     free(at), free(g);
     return rc;
+}
+
+/* The attention probabilities layer A keeps for the backward pass, or
+ * NULL (recomputed there) where they would take too much memory. */
+static float *alloc_p(const dv_lm_cfg *c, const tg_llm_act *act, tg_pool *pool)
+{
+    size_t floats = 0, qkv = (size_t)act->n * (c->hidden + 2 * c->kv_heads * c->head_dim);
+    for (int i = 0; i < act->nseq; i++)
+        floats += (size_t)c->kv_heads * tg_attn_p_floats(act->seq[i + 1] - act->seq[i],
+                                                         c->heads / c->kv_heads, 1);
+    return TG_ATTN_KEEP_P(floats, qkv) ? tg_alloc_raw(pool, floats) : NULL;
 }
 
 static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, tg_layer_act *A,
@@ -78,24 +94,21 @@ static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, 
 {
     const dv_lm_cfg *c = &m->c;
     int n = act->n, H = c->hidden, F = c->intermediate, kv = c->kv_heads * c->head_dim;
-    size_t NH = (size_t)n * H;
+    size_t NH = (size_t)n * H, W = (size_t)H + 2 * kv;
     dv_pool *tp = m->tp;
     memcpy(A->x_in, x, NH * sizeof *x);
     tg_rmsnorm_fwd_mt(tp, x, A->xn1, n, H, L->attn_norm.w, c->rms_eps, A->rs1);
-    tg_linear_fwd_mt(tp, A->xn1, L->q.w, NULL, n, H, H, A->q);
-    tg_linear_fwd_mt(tp, A->xn1, L->k.w, NULL, n, H, kv, A->k);
-    tg_linear_fwd_mt(tp, A->xn1, L->v.w, NULL, n, H, kv, A->v);
-    tg_rope_apply(A->q, n, c->heads, c->head_dim, (size_t)H, act->cosv, act->sinv, 0);
-    tg_rope_apply(A->k, n, c->kv_heads, c->head_dim, (size_t)kv, act->cosv, act->sinv, 0);
+    tg_linear_fwd_mt(tp, A->xn1, L->k.w, NULL, n, H, (int)W, A->qkv);
+    tg_rope_apply(A->q, n, c->heads, c->head_dim, W, act->cosv, act->sinv, 0);
+    tg_rope_apply(A->k, n, c->kv_heads, c->head_dim, W, act->cosv, act->sinv, 0);
     int rc = layer_attn(m, act, A, NULL, NULL, NULL, NULL, e);
     if (rc)
         return rc;
     tg_linear_fwd_add_mt(tp, A->att, L->o.w, NULL, n, H, H, x);
     memcpy(A->x_mid, x, NH * sizeof *x);
     tg_rmsnorm_fwd_mt(tp, x, A->xn2, n, H, L->mlp_norm.w, c->rms_eps, A->rs2);
-    tg_linear_fwd_mt(tp, A->xn2, L->gate.w, NULL, n, H, F, A->gate);
-    tg_linear_fwd_mt(tp, A->xn2, L->up.w, NULL, n, H, F, A->up);
-    tg_silu_mul_fwd_mt(tp, A->gate, A->up, A->hm, (size_t)n * F);
+    tg_linear_fwd_mt(tp, A->xn2, L->gate.w, NULL, n, H, 2 * F, A->gu);
+    tg_silu_mul_fwd_mt(tp, A->gu, n, F, A->hm);
     tg_linear_fwd_add_mt(tp, A->hm, L->down.w, NULL, n, F, H, x);
     return DOCVL_OK;
 }
@@ -108,6 +121,7 @@ static int layer_fwd_opt(const tg_llm *m, int l, const tg_llm_act *act, int keep
     tg_pool own = { 0 };
     tg_layer_act scratch;
     tg_layer_act *A = keep ? &act->layers[l] : &scratch;
+    A->p = keep ? alloc_p(&m->c, act, pool) : NULL;
     int rc = alloc_layer(&m->c, act->n, A, keep ? pool : &own)
                  ? dv_fail(e, DOCVL_ENOMEM, "out of memory for decoder layer %d", l)
                  : layer_fwd(m, &m->layers[l], act, A, x, e);
@@ -115,11 +129,36 @@ static int layer_fwd_opt(const tg_llm *m, int l, const tg_llm_act *act, int keep
     return rc;
 }
 
+/* Whether b follows a's n values, in the weights and in the gradients. */
+static int follows(const tg_w *a, size_t n, const tg_w *b)
+{
+    return b->w == a->w + n && (a->g ? b->g == a->g + n : !b->g);
+}
+
+/* The step runs k_proj, q_proj and v_proj as one product, gate_proj and
+ * up_proj as another: each group's weights must follow one another (as
+ * tmodel.c lays them out). */
+static int check_fused(const tg_llm *m, dv_err *e)
+{
+    const dv_lm_cfg *c = &m->c;
+    size_t H = (size_t)c->hidden, kv = (size_t)c->kv_heads * c->head_dim;
+    for (int l = 0; l < c->layers; l++) {
+        const tg_layer *L = &m->layers[l];
+        if (!follows(&L->k, kv * H, &L->q) || !follows(&L->q, H * H, &L->v) ||
+            !follows(&L->gate, (size_t)c->intermediate * H, &L->up))
+            return dv_fail(e, DOCVL_EINVAL, "decoder layer %d: k_proj, q_proj, v_proj or "
+                           "gate_proj, up_proj are not adjacent in the parameter buffer", l);
+    }
+    return DOCVL_OK;
+}
+
 int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_act *act, int keep,
                tg_pool *pool, dv_err *e)
 {
     const dv_lm_cfg *c = &m->c;
     size_t H = (size_t)c->hidden;
+    if (check_fused(m, e))
+        return e->code;
     act->n = n;
     if (!act->nseq) {
         act->seq = tg_alloc_bytes(pool, 2 * sizeof *act->seq);
@@ -171,9 +210,10 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
     return DOCVL_OK;
 }
 
-/* Per-layer gradient scratch, reused by every layer. */
+/* Per-layer gradient scratch, reused by every layer: dgu and dqkv laid
+ * out as gu and qkv, dq, dk, dv pointing into dqkv. */
 typedef struct llm_grads {
-    float *dhm, *dgate, *dup, *dxn, *datt, *dq, *dk, *dv;
+    float *dhm, *dgu, *dxn, *datt, *dqkv, *dq, *dk, *dv;
 } llm_grads;
 
 /* dx: d(layer output) in, d(layer input) out. */
@@ -182,28 +222,23 @@ static int layer_bwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act,
 {
     const dv_lm_cfg *c = &m->c;
     int n = act->n, H = c->hidden, F = c->intermediate, kv = c->kv_heads * c->head_dim;
-    size_t NH = (size_t)n * H, NF = (size_t)n * F, NK = (size_t)n * kv;
+    size_t W = (size_t)H + 2 * kv;
     dv_pool *tp = m->tp;
     tg_linear_bwd_set_mt(tp, dx, A->hm, L->down.w, n, F, H, s->dhm, TG_G(L->down, wg), NULL);
-    tg_silu_mul_bwd_mt(tp, s->dhm, A->gate, A->up, s->dgate, s->dup, NF);
-    tg_linear_bwd_set_mt(tp, s->dgate, A->xn2, L->gate.w, n, H, F, s->dxn, TG_G(L->gate, wg),
+    tg_silu_mul_bwd_mt(tp, s->dhm, A->gu, n, F, s->dgu);
+    tg_linear_bwd_set_mt(tp, s->dgu, A->xn2, L->gate.w, n, H, 2 * F, s->dxn, TG_G(L->gate, wg),
                          NULL);
-    tg_linear_bwd_mt(tp, s->dup, A->xn2, L->up.w, n, H, F, s->dxn, TG_G(L->up, wg), NULL);
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_mid, A->rs2, n, H, L->mlp_norm.w, dx,
                       TG_G(L->mlp_norm, wg));
 
-    memset(s->dq, 0, NH * sizeof(float));
-    memset(s->dk, 0, NK * sizeof(float));
-    memset(s->dv, 0, NK * sizeof(float));
+    memset(s->dqkv, 0, (size_t)n * W * sizeof(float));   /* the attention adds into it */
     tg_linear_bwd_set_mt(tp, dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
     int rc = layer_attn(m, act, A, s->datt, s->dq, s->dk, s->dv, e);
     if (rc)
         return rc;
-    tg_rope_apply(s->dq, n, c->heads, c->head_dim, (size_t)H, act->cosv, act->sinv, 1);
-    tg_rope_apply(s->dk, n, c->kv_heads, c->head_dim, (size_t)kv, act->cosv, act->sinv, 1);
-    tg_linear_bwd_set_mt(tp, s->dq, A->xn1, L->q.w, n, H, H, s->dxn, TG_G(L->q, wg), NULL);
-    tg_linear_bwd_mt(tp, s->dk, A->xn1, L->k.w, n, H, kv, s->dxn, TG_G(L->k, wg), NULL);
-    tg_linear_bwd_mt(tp, s->dv, A->xn1, L->v.w, n, H, kv, s->dxn, TG_G(L->v, wg), NULL);
+    tg_rope_apply(s->dq, n, c->heads, c->head_dim, W, act->cosv, act->sinv, 1);
+    tg_rope_apply(s->dk, n, c->kv_heads, c->head_dim, W, act->cosv, act->sinv, 1);
+    tg_linear_bwd_set_mt(tp, s->dqkv, A->xn1, L->k.w, n, H, (int)W, s->dxn, TG_G(L->k, wg), NULL);
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_in, A->rs1, n, H, L->attn_norm.w, dx,
                       TG_G(L->attn_norm, wg));
     return DOCVL_OK;
@@ -216,14 +251,16 @@ int tg_llm_bwd(const tg_llm *m, const tg_llm_act *act, const float *dlogits, flo
     size_t N = (size_t)act->n, H = (size_t)c->hidden, F = (size_t)c->intermediate;
     size_t kv = (size_t)c->kv_heads * c->head_dim;
     /* each pass writes its buffer or clears what it accumulates into */
-    llm_grads s = { tg_alloc_raw(pool, N * F), tg_alloc_raw(pool, N * F),
-                    tg_alloc_raw(pool, N * F), tg_alloc_raw(pool, N * H), tg_alloc_raw(pool, N * H),
-                    tg_alloc_raw(pool, N * H), tg_alloc_raw(pool, N * kv),
-                    tg_alloc_raw(pool, N * kv) };
+    llm_grads s = { .dhm = tg_alloc_raw(pool, N * F), .dgu = tg_alloc_raw(pool, N * 2 * F),
+                    .dxn = tg_alloc_raw(pool, N * H), .datt = tg_alloc_raw(pool, N * H),
+                    .dqkv = tg_alloc_raw(pool, N * (H + 2 * kv)) };
     float *dx = tg_alloc(pool, N * H);
     int rc = tg_pool_check(pool, "decoder gradients", e);
     if (rc)
         return rc;
+    s.dk = s.dqkv;
+    s.dq = s.dqkv + kv;
+    s.dv = s.dqkv + kv + H;
     tg_linear_bwd_set_mt(m->tp, dlogits, act->xn, m->head.w, (int)N, (int)H, c->vocab, s.dxn,
                          TG_G(m->head, wg), NULL);
     tg_rmsnorm_bwd_mt(m->tp, s.dxn, act->x_last, act->rs, (int)N, (int)H, m->norm.w, dx,

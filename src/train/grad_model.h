@@ -42,8 +42,9 @@ typedef struct tg_block_act {
     int wh, ww;              /* window rows, columns */
     int ws;                  /* relative positions' window side (SAM: wh == ww) */
     int nwh, nww, np;        /* windows per column, per row; padded tokens */
-    float *x_in, *mu1, *rs1, *xw, *qkv, *lse, *rel, *attw, *att;
-    float *x_mid, *mu2, *rs2, *xn2, *h_pre, *h;
+    float *x_in, *mu1, *rs1, *xw, *qkv, *lse, *p, *rel, *attw, *att;
+    float *x_mid, *mu2, *rs2, *xn2;
+    float *dgelu, *h;        /* fc1's output's GELU derivative (written over it), GELU */
 } tg_block_act;
 
 /* x [grid_h * grid_w, width] is updated in place; act receives what backward needs. */
@@ -136,7 +137,8 @@ typedef struct tg_aligner {
 #define TG_MAX_ALIGNER_LAYERS 64
 
 /* Layer i >= first (0 hybrid, 1 mlp_gelu) is lw[i](GELU(pre[i])); in[i]
- * holds GELU(pre[i]), the layer's input. */
+ * holds GELU(pre[i]), the layer's input, and pre[i] is then overwritten
+ * by GELU's derivative there (all the backward pass needs of it). */
 typedef struct tg_aligner_act {
     const float *high, *low;
     float *pre[TG_MAX_ALIGNER_LAYERS], *in[TG_MAX_ALIGNER_LAYERS];
@@ -159,8 +161,12 @@ typedef struct tg_llm {
     dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
 } tg_llm;
 
+/* qkv [n, 2 kv + hidden]: each row k, q, v (one product of the adjacent
+ * k_proj, q_proj and v_proj weights), q, k, v pointing into it; gu
+ * [n, 2 intermediate]: each row gate, up; p: the attention's
+ * probabilities, every sequence's one after another (NULL: recomputed). */
 typedef struct tg_layer_act {
-    float *x_in, *rs1, *xn1, *q, *k, *v, *lse, *att, *x_mid, *rs2, *xn2, *gate, *up, *hm;
+    float *x_in, *rs1, *xn1, *qkv, *q, *k, *v, *lse, *p, *att, *x_mid, *rs2, *xn2, *gu, *hm;
 } tg_layer_act;
 
 typedef struct tg_llm_act {

@@ -285,13 +285,19 @@ double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, floa
                 memset(dz, 0, (size_t)V * sizeof *dz);
             continue;
         }
-        double lse = tg_logsumexp(z, V);
-        nll += lse - z[labels[i]];
         counted++;
-        if (!dz)
+        if (!dz) {
+            nll += tg_logsumexp(z, V) - z[labels[i]];
             continue;
-        for (int j = 0; j < V; j++)
-            dz[j] = (float)(exp((double)z[j] - lse) * scale);
+        }
+        /* the vector exp, in float as the attention's softmax: libm's
+         * double exp per logit was most of the loss's time */
+        float zl = z[labels[i]];
+        if (dz != z)
+            memcpy(dz, z, (size_t)V * sizeof *dz);
+        float mx = dv_vmax(dz, (size_t)V), sum = dv_vexp_shift_sum(dz, (size_t)V, mx);
+        nll += (double)mx + log((double)sum) - zl;
+        dv_vscale(dz, scale / sum, (size_t)V);
         dz[labels[i]] -= scale;
     }
     *n_counted = counted;

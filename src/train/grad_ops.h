@@ -102,7 +102,8 @@ double tg_logsumexp(const float *z, int n);
 /* Cross-entropy of logits [n, V] against labels (ignore < 0): returns the
  * summed NLL over counted rows (double) and their count. When dlogits is
  * non-NULL it receives (softmax - onehot) * scale for counted rows, 0 for
- * ignored ones (dlogits may alias logits). */
+ * ignored ones (dlogits may alias logits), the softmax and its
+ * log-sum-exp then summed in float (the vector exp) instead of double. */
 double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, float scale,
                         float *dlogits, int *n_counted);
 
@@ -131,11 +132,18 @@ void tg_rmsnorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, cons
                        float eps, float *rstd);
 void tg_rmsnorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *rstd, int n,
                        int d, const float *w, float *dx, float *dw);
-void tg_gelu_fwd_mt(dv_pool *tp, const float *x, float *y, size_t n);
-void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *x, float *dx, size_t n);
-void tg_silu_mul_fwd_mt(dv_pool *tp, const float *g, const float *u, float *h, size_t n);
-void tg_silu_mul_bwd_mt(dv_pool *tp, const float *dh, const float *g, const float *u, float *dg,
-                        float *du, size_t n);
+/* GELU for a backward pass to come: y = gelu(x), and x is replaced by
+ * gelu'(x), which is all the backward needs of it; the backward is then
+ * dx = dy gelu'(x), a product instead of the erfc and exp again (the
+ * bits of tg_gelu_fwd and tg_gelu_bwd). */
+void tg_gelu_fwd_mt(dv_pool *tp, float *x, float *y, size_t n);
+void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *dgelu, float *dx, size_t n);
+/* The SiLU pair over n rows of gu [n, 2f], each row g then u (the output
+ * of one product of the adjacent gate and up weights): h [n, f]; dgu
+ * [n, 2f] receives dg then du. */
+void tg_silu_mul_fwd_mt(dv_pool *tp, const float *gu, int n, int f, float *h);
+void tg_silu_mul_bwd_mt(dv_pool *tp, const float *dh, const float *gu, int n, int f,
+                        float *dgu);
 /* y += x. */
 void tg_add_mt(dv_pool *tp, float *y, const float *x, size_t n);
 

@@ -32,8 +32,8 @@ typedef enum par_op {
 /* One pass's operands; which are used depends on op (names as in grad_ops.h). */
 typedef struct par_job {
     par_op op;
-    const float *x, *w, *b, *dy, *mean, *rstd, *u;
-    float *y, *dx, *dw, *db, *du;
+    const float *x, *w, *b, *dy, *mean, *rstd;
+    float *y, *dx, *dw, *db;
     float *mean_out, *rstd_out;   /* a norm's forward: its row statistics */
     int n, d, in, out;
     float eps;
@@ -51,20 +51,27 @@ static void elementwise(const par_job *j, int lo, int hi)
 {
     size_t o = (size_t)lo, c = (size_t)(hi - lo);
     switch (j->op) {
-    case OP_GELU_FWD:
-        tg_gelu_fwd(j->x + o, j->y + o, c);
+    case OP_GELU_FWD:   /* j->dx: x, to be overwritten by gelu'(x) */
+        dv_vgelu_and_grad(j->dx + o, j->y + o, j->dx + o, c);
         break;
     case OP_GELU_BWD:
-        tg_gelu_bwd(j->dy + o, j->x + o, j->dx + o, c);
-        break;
-    case OP_SILU_FWD:
-        tg_silu_mul_fwd(j->x + o, j->u + o, j->y + o, c);
-        break;
-    case OP_SILU_BWD:
-        tg_silu_mul_bwd(j->dy + o, j->x + o, j->u + o, j->dx + o, j->du + o, c);
+        dv_vmul(j->dy + o, j->x + o, j->dx + o, c);
         break;
     default:   /* OP_ADD */
         dv_vadd(j->y + o, j->x + o, c);
+    }
+}
+
+/* Rows [lo, hi) of the SiLU pair (j->d: f; a row of x holds g then u). */
+static void silu_rows(const par_job *j, int lo, int hi)
+{
+    size_t f = (size_t)j->d;
+    for (size_t r = (size_t)lo; r < (size_t)hi; r++) {
+        const float *g = j->x + 2 * f * r;
+        if (j->op == OP_SILU_FWD)
+            tg_silu_mul_fwd(g, g + f, j->y + f * r, f);
+        else
+            tg_silu_mul_bwd(j->dy + f * r, g, g + f, j->dx + 2 * f * r, j->dx + 2 * f * r + f, f);
     }
 }
 
@@ -103,6 +110,10 @@ static void chunk(void *arg, int part, int lo, int hi)
         break;
     case OP_RMS_DW:
         tg_rmsnorm_bwd_cols(j->dy, j->x, j->rstd, j->n, j->d, lo, hi, j->dw);
+        break;
+    case OP_SILU_FWD:
+    case OP_SILU_BWD:
+        silu_rows(j, lo, hi);
         break;
     default:
         elementwise(j, lo, hi);
@@ -274,29 +285,34 @@ void tg_rmsnorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float
         run(tp, d, COLS, &j);
 }
 
-void tg_gelu_fwd_mt(dv_pool *tp, const float *x, float *y, size_t n)
+void tg_gelu_fwd_mt(dv_pool *tp, float *x, float *y, size_t n)
 {
-    par_job j = { .op = OP_GELU_FWD, .x = x, .y = y };
+    par_job j = { .op = OP_GELU_FWD, .dx = x, .y = y };
     run(tp, (int)n, ELEMS, &j);
 }
 
-void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *x, float *dx, size_t n)
+void tg_gelu_bwd_mt(dv_pool *tp, const float *dy, const float *dgelu, float *dx, size_t n)
 {
-    par_job j = { .op = OP_GELU_BWD, .dy = dy, .x = x, .dx = dx };
+    par_job j = { .op = OP_GELU_BWD, .dy = dy, .x = dgelu, .dx = dx };
     run(tp, (int)n, ELEMS, &j);
 }
 
-void tg_silu_mul_fwd_mt(dv_pool *tp, const float *g, const float *u, float *h, size_t n)
+/* Rows per chunk of the SiLU pair: about ELEMS elements. */
+static int silu_grain(int f)
 {
-    par_job j = { .op = OP_SILU_FWD, .x = g, .u = u, .y = h };
-    run(tp, (int)n, ELEMS, &j);
+    return f < ELEMS ? ELEMS / f : 1;
 }
 
-void tg_silu_mul_bwd_mt(dv_pool *tp, const float *dh, const float *g, const float *u, float *dg,
-                        float *du, size_t n)
+void tg_silu_mul_fwd_mt(dv_pool *tp, const float *gu, int n, int f, float *h)
 {
-    par_job j = { .op = OP_SILU_BWD, .dy = dh, .x = g, .u = u, .dx = dg, .du = du };
-    run(tp, (int)n, ELEMS, &j);
+    par_job j = { .op = OP_SILU_FWD, .x = gu, .y = h, .d = f };
+    run(tp, n, silu_grain(f), &j);
+}
+
+void tg_silu_mul_bwd_mt(dv_pool *tp, const float *dh, const float *gu, int n, int f, float *dgu)
+{
+    par_job j = { .op = OP_SILU_BWD, .dy = dh, .x = gu, .dx = dgu, .d = f };
+    run(tp, n, silu_grain(f), &j);
 }
 
 void tg_add_mt(dv_pool *tp, float *y, const float *x, size_t n)

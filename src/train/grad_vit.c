@@ -40,6 +40,14 @@ static int grid_row(const tg_vit *v, const tg_block_act *a, int t)
     return y < v->grid_h && x < v->grid_w ? (img * v->grid_h + y) * v->grid_w + x : -1;
 }
 
+/* A block whose one window is the whole grid (every SigLIP block): the
+ * windows are the grid's rows in its order, so the window buffers are
+ * the grid's own and nothing is reordered. */
+static int grid_windows(const tg_vit *v, const tg_block_act *a)
+{
+    return a->wh == v->grid_h && a->ww == v->grid_w;
+}
+
 /* to_windows: grid -> padded windows (padding zero); else windows -> grid. */
 static void reorder(const tg_vit *v, const tg_block_act *a, float *grid, float *win, int to_windows)
 {
@@ -111,7 +119,9 @@ static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int 
                       .out_stride = (size_t)C, .scale = (float)(1.0 / sqrt((double)hd)),
                       .rel_g = rel ? a->ws : 0, .rel_h = rel,
                       .rel_w = rel ? rel + (size_t)per * a->ws : NULL,
-                      .lse = a->lse + (size_t)h * a->np + (size_t)win * per };
+                      .lse = a->lse + (size_t)h * a->np + (size_t)win * per,
+                      .p = a->p ? a->p + ((size_t)win * v->heads + h) * tg_attn_p_floats(per, 1, 0)
+                                : NULL };
 }
 
 /* The attention of every window and head: relative-position tables one
@@ -151,14 +161,16 @@ static int alloc_act(const tg_vit *v, tg_block_act *a, tg_pool *pool, dv_err *e)
     a->xw = tg_alloc_raw(pool, np * C);
     a->qkv = tg_alloc_raw(pool, np * 3 * C);
     a->lse = tg_alloc_raw(pool, (size_t)v->heads * np);
+    size_t per = (size_t)a->wh * a->ww, p = np / per * v->heads * tg_attn_p_floats((int)per, 1, 0);
+    a->p = TG_ATTN_KEEP_P(p, np * 3 * C) ? tg_alloc_raw(pool, p) : NULL;
     a->rel = v->relpos ? tg_alloc_raw(pool, (size_t)v->heads * np * 2 * a->ws) : NULL;
-    a->attw = tg_alloc_raw(pool, np * C);
     a->att = tg_alloc_raw(pool, n * C);
+    a->attw = grid_windows(v, a) ? a->att : tg_alloc_raw(pool, np * C);
     a->x_mid = tg_alloc_raw(pool, n * C);
     a->mu2 = tg_alloc_raw(pool, n);
     a->rs2 = tg_alloc_raw(pool, n);
     a->xn2 = tg_alloc_raw(pool, n * C);
-    a->h_pre = tg_alloc_raw(pool, n * (size_t)v->mlp);
+    a->dgelu = tg_alloc_raw(pool, n * (size_t)v->mlp);
     a->h = tg_alloc_raw(pool, n * (size_t)v->mlp);
     return tg_pool_check(pool, "a vision block's activations", e);
 }
@@ -172,18 +184,23 @@ int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *a, 
     int rc = alloc_act(v, a, pool, e);
     if (rc)
         return rc;
+    int grid = grid_windows(v, a);
     memcpy(a->x_in, x, nC * sizeof *x);
-    tg_layernorm_fwd_mt(v->tp, x, a->att, n, C, b->n1w.w, b->n1b.w, LN_EPS, a->mu1, a->rs1);
-    reorder(v, a, a->att, a->xw, 1);
+    tg_layernorm_fwd_mt(v->tp, x, grid ? a->xw : a->att, n, C, b->n1w.w, b->n1b.w, LN_EPS,
+                        a->mu1, a->rs1);
+    if (!grid)
+        reorder(v, a, a->att, a->xw, 1);
     tg_linear_fwd_mt(v->tp, a->xw, b->qkv_w.w, b->qkv_b.w, a->np, C, 3 * C, a->qkv);
     if ((rc = attn_fwd(v, b, a, e)))
         return rc;
-    reorder(v, a, a->att, a->attw, 0);
+    if (!grid)
+        reorder(v, a, a->att, a->attw, 0);
     tg_linear_fwd_add_mt(v->tp, a->att, b->proj_w.w, b->proj_b.w, n, C, C, x);
     memcpy(a->x_mid, x, nC * sizeof *x);
     tg_layernorm_fwd_mt(v->tp, x, a->xn2, n, C, b->n2w.w, b->n2b.w, LN_EPS, a->mu2, a->rs2);
-    tg_linear_fwd_mt(v->tp, a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->h_pre);
-    tg_gelu_fwd_mt(v->tp, a->h_pre, a->h, (size_t)n * v->mlp);
+    /* fc1 writes its output where GELU then leaves its derivative */
+    tg_linear_fwd_mt(v->tp, a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->dgelu);
+    tg_gelu_fwd_mt(v->tp, a->dgelu, a->h, (size_t)n * v->mlp);
     tg_linear_fwd_add_mt(v->tp, a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, x);
     return DOCVL_OK;
 }
@@ -209,7 +226,7 @@ static void mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, f
     size_t n = vit_rows(v), C = (size_t)v->width, M = (size_t)v->mlp;
     tg_linear_bwd_set_mt(v->tp, dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, w->dh,
                          TG_G(b->fc2_w, wgrad), TG_G(b->fc2_b, wgrad));
-    tg_gelu_bwd_mt(v->tp, w->dh, a->h_pre, w->dpre, n * M);
+    tg_gelu_bwd_mt(v->tp, w->dh, a->dgelu, w->dpre, n * M);
     tg_linear_bwd_set_mt(v->tp, w->dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M, w->dxn,
                          TG_G(b->fc1_w, wgrad), TG_G(b->fc1_b, wgrad));
     tg_layernorm_bwd_mt(v->tp, w->dxn, a->x_mid, a->mu2, a->rs2, (int)n, (int)C, b->n2w.w, dx,
@@ -286,8 +303,10 @@ static int block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, 
     memset(w->dqkv, 0, np * 3 * C * sizeof *w->dqkv);
     tg_linear_bwd_set_mt(v->tp, dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, w->datt,
                          TG_G(b->proj_w, wgrad), TG_G(b->proj_b, wgrad));
-    reorder(v, a, w->datt, w->dattw, 1);
-    int rc = attn_bwd(v, b, a, w->dattw, w->dqkv, wgrad, e);
+    int grid = grid_windows(v, a);
+    if (!grid)
+        reorder(v, a, w->datt, w->dattw, 1);
+    int rc = attn_bwd(v, b, a, grid ? w->datt : w->dattw, w->dqkv, wgrad, e);
     if (rc)
         return rc;
     tg_linear_bwd_set_mt(v->tp, w->dqkv, a->xw, b->qkv_w.w, (int)np, (int)C, 3 * (int)C,
@@ -296,8 +315,9 @@ static int block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, 
     if (!need_dx && !wgrad)
         return DOCVL_OK;
     /* every grid row lies in one window: the reorder writes datt whole */
-    reorder(v, a, w->datt, w->dxw, 0);
-    tg_layernorm_bwd_mt(v->tp, w->datt, a->x_in, a->mu1, a->rs1, (int)n, (int)C, b->n1w.w,
+    if (!grid)
+        reorder(v, a, w->datt, w->dxw, 0);
+    tg_layernorm_bwd_mt(v->tp, grid ? w->dxw : w->datt, a->x_in, a->mu1, a->rs1, (int)n, (int)C, b->n1w.w,
                         need_dx ? dx : NULL, TG_G(b->n1w, wgrad), TG_G(b->n1b, wgrad));
     return DOCVL_OK;
 }

@@ -3,6 +3,7 @@
 #include "train/tmodel.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,46 @@ static int decay_of(const dv_schema_entry *s)
 
 static size_t spec_numel(const dv_schema_entry *s) { return (size_t)dv_schema_numel(s); }
 
+/* Index of the spec named like spec i with `from` (its name's tail)
+ * replaced by `to`, or -1. */
+static int sibling_spec(const tm_impl *I, int i, const char *from, const char *to)
+{
+    const char *name = I->specs[i].name;
+    size_t len = strlen(name), lf = strlen(from), lt = strlen(to);
+    char want[sizeof I->specs[i].name];
+    if (len < lf || strcmp(name + len - lf, from) || len - lf + lt >= sizeof want)
+        return -1;
+    memcpy(want, name, len - lf);
+    memcpy(want + len - lf, to, lt + 1);
+    for (int j = 0; j < I->n_specs; j++)
+        if (!strcmp(I->specs[j].name, want))
+            return j;
+    return -1;
+}
+
+/* Each used spec's place in the flat buffers: name order, but a decoder
+ * layer's o_proj goes before its k_proj, so that k_proj, q_proj and
+ * v_proj follow one another as gate_proj and up_proj do, and the step runs
+ * each group as one product (grad_llm.c). Names and shapes on disk are
+ * not affected. */
+static void tensor_offsets(const tm_impl *I, size_t *off)
+{
+    size_t at = 0;
+    for (int i = 0; i < I->n_specs; i++)
+        off[i] = SIZE_MAX;
+    for (int i = 0; i < I->n_specs; i++) {
+        if (!I->specs[i].used || off[i] != SIZE_MAX)
+            continue;
+        int o = sibling_spec(I, i, ".self_attn.k_proj.weight", ".self_attn.o_proj.weight");
+        if (o >= 0 && I->specs[o].used && off[o] == SIZE_MAX) {
+            off[o] = at;
+            at += spec_numel(&I->specs[o]);
+        }
+        off[i] = at;
+        at += spec_numel(&I->specs[i]);
+    }
+}
+
 static int alloc_tensors(dv_tmodel *m, tm_impl *I, dv_err *e)
 {
     size_t used = 0, unused = 0;
@@ -50,10 +91,14 @@ static int alloc_tensors(dv_tmodel *m, tm_impl *I, dv_err *e)
     I->unused_buf = calloc(unused ? unused : 1, sizeof(float));
     I->tensor_w = calloc((size_t)I->n_specs + 1, sizeof *I->tensor_w);
     m->params = calloc((size_t)m->n_params + 1, sizeof *m->params);
-    if (!I->wbuf || !I->gbuf || !I->unused_buf || !I->tensor_w || !m->params)
+    size_t *off = malloc(((size_t)I->n_specs + 1) * sizeof *off);
+    if (!I->wbuf || !I->gbuf || !I->unused_buf || !I->tensor_w || !m->params || !off) {
+        free(off);
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for %zu parameters (%zu MiB with "
                        "gradients)", used, used * 2 * sizeof(float) >> 20);
-    size_t off = 0, uoff = 0;
+    }
+    tensor_offsets(I, off);
+    size_t uoff = 0;
     int k = 0;
     for (int i = 0; i < I->n_specs; i++) {
         const dv_schema_entry *s = &I->specs[i];
@@ -64,18 +109,20 @@ static int alloc_tensors(dv_tmodel *m, tm_impl *I, dv_err *e)
             continue;
         }
         dv_param *p = &m->params[k++];
-        if (!(p->name = strdup(s->name)))
+        if (!(p->name = strdup(s->name))) {
+            free(off);
             return dv_fail(e, DOCVL_ENOMEM, "out of memory for parameter names");
+        }
         p->ndim = s->ndim;
         memcpy(p->shape, s->shape, sizeof p->shape);
         p->n = n;
-        p->w = I->wbuf + off;
-        p->g = I->gbuf + off;
+        p->w = I->wbuf + off[i];
+        p->g = I->gbuf + off[i];
         p->part = part_of(s);
         p->decay = decay_of(s);
         I->tensor_w[i] = p->w;
-        off += n;
     }
+    free(off);
     return DOCVL_OK;
 }
 

@@ -229,6 +229,31 @@ static void into_len(GRand *r, size_t n, int simd)
 
 static void test_into(void) { each_len_and_form(into_len, 20); }
 
+/* GELU with its derivative in one pass: the output's bits of the GELU
+ * pass, dy d (dv_vmul) the bits of the gradient pass, d written over x
+ * too. */
+static void and_grad_len(GRand *r, size_t n, int simd)
+{
+    float *x = fill(r, n, -9, 9), *dy = fill(r, n, -2, 2), *y = fill(r, n, 0, 1);
+    float *d = fill(r, n, 0, 1), *want_y = fill(r, n, 0, 1), *want_dx = fill(r, n, 0, 1);
+    float *in_place = copy(x, n);
+    dv_vgelu_and_grad_simd(x, y, d, n, simd);
+    dv_vgelu_into_simd(x, want_y, n, simd);
+    dv_vgelu_grad_simd(dy, x, want_dx, n, simd);
+    canary(y, n, "gelu and grad y"), canary(d, n, "gelu and grad d");
+    same_bits(y, want_y, n);
+    dv_vmul_simd(dy, d, d, n, simd);
+    canary(d, n, "mul");
+    same_bits(d, want_dx, n);
+    dv_vgelu_and_grad_simd(in_place, y, in_place, n, simd);
+    dv_vmul_simd(in_place, dy, in_place, n, simd);
+    same_bits(in_place, want_dx, n);
+    g_free(x), g_free(dy), g_free(y), g_free(d), g_free(want_y), g_free(want_dx);
+    g_free(in_place);
+}
+
+static void test_and_grad(void) { each_len_and_form(and_grad_len, 26); }
+
 /* The AVX-512 forms run the AVX2 forms' operations lane for lane: the same
  * bits element by element (the exp's sum adds in another order). */
 static void wide_len(GRand *r, size_t n, int simd)
@@ -392,6 +417,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/vtrain/activations-into", test_into);
+    g_test_add_func("/vtrain/gelu-and-grad", test_and_grad);
     g_test_add_func("/vtrain/avx512-lanes", test_wide);
     g_test_add_func("/vtrain/gelu-grad", test_gelu_grad);
     g_test_add_func("/vtrain/silu-mul-grad", test_silu_mul_grad);

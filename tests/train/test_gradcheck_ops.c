@@ -236,6 +236,52 @@ static void test_attention(void)
     attn_check("attention rel-pos 3x3", 9, 1, 1, 0, 3);
 }
 
+/* Probabilities kept by the forward pass give the backward the gradients
+ * it gets by recomputing them (to float rounding: the kept ones are
+ * scaled by 1 / sum, the recomputed ones exp(s - lse)), over several query
+ * blocks, causal and not. */
+static void attn_kept_case(int n, int heads, int kv_heads, int causal)
+{
+    int hd = 8;
+    size_t qd = (size_t)heads * hd, kd = (size_t)kv_heads * hd, nq = (size_t)n * qd;
+    size_t nk = (size_t)n * kd;
+    float *buf = calloc(5 * nq + 6 * nk + (size_t)heads * n, sizeof *buf);
+    float *p = malloc(tg_attn_p_floats(n, heads, causal) * sizeof *p);
+    g_assert_nonnull(buf);
+    g_assert_nonnull(p);
+    float *q = buf, *out = q + nq, *dout = out + nq, *k = dout + nq, *v = k + nk;
+    float *dq[2] = { v + nk, v + nk + nq }, *dk[2] = { dq[1] + nq, dq[1] + nq + nk };
+    float *dv[2] = { dk[1] + nk, dk[1] + 2 * nk }, *lse = dv[1] + nk;
+    uint64_t s = 77 + (uint64_t)n;
+    gc_fill(q, nq, &s, 1.5f), gc_fill(k, nk, &s, 1.5f), gc_fill(v, nk, &s, 1);
+    gc_fill(dout, nq, &s, 1);
+    tg_attn a = { .n = n, .n_heads = heads, .n_kv_heads = kv_heads, .head_dim = hd, .q = q,
+                  .k = k, .v = v, .q_stride = qd, .k_stride = kd, .v_stride = kd, .out = out,
+                  .out_stride = qd, .scale = 0.35f, .causal = causal, .lse = lse };
+    dv_err e = { 0 };
+    for (int kept = 0; kept < 2; kept++) {
+        a.p = kept ? p : NULL;
+        g_assert_cmpint(tg_attn_fwd(&a, &e), ==, 0);
+        tg_attn_grads g = { .dout = dout, .dout_stride = qd, .dq = dq[kept], .dk = dk[kept],
+                            .dv = dv[kept] };
+        g_assert_cmpint(tg_attn_bwd(&a, &g, &e), ==, 0);
+    }
+    for (size_t i = 0; i < nq; i++)
+        g_assert_cmpfloat(fabsf(dq[0][i] - dq[1][i]), <=, 1e-5f * (1 + fabsf(dq[0][i])));
+    for (size_t i = 0; i < nk; i++) {
+        g_assert_cmpfloat(fabsf(dk[0][i] - dk[1][i]), <=, 1e-5f * (1 + fabsf(dk[0][i])));
+        g_assert_cmpfloat(fabsf(dv[0][i] - dv[1][i]), <=, 1e-5f * (1 + fabsf(dv[0][i])));
+    }
+    free(p);
+    free(buf);
+}
+
+static void test_attention_kept(void)
+{
+    attn_kept_case(150, 2, 1, 1);   /* three causal query blocks of 64 */
+    attn_kept_case(70, 2, 2, 0);
+}
+
 /* ---- convolutions and bilinear interpolation ---- */
 
 enum { CMAX = 512 };
@@ -488,6 +534,7 @@ int main(int argc, char **argv)
     g_test_add_func("/gradcheck/rope", test_rope);
     g_test_add_func("/gradcheck/cross_entropy", test_cross_entropy);
     g_test_add_func("/gradcheck/attention", test_attention);
+    g_test_add_func("/gradcheck/attention_kept", test_attention_kept);
     g_test_add_func("/gradcheck/conv", test_conv);
     g_test_add_func("/gradcheck/bilinear", test_bilinear);
     g_test_add_func("/gradcheck/vit_block", test_vit_block);
