@@ -164,28 +164,39 @@ typedef struct gemv_job {
     int n;
 } gemv_job;
 
+/* Weight bytes per run of rows that every group of input rows goes over in
+ * turn: the run stays in L2 after the first group reads it from memory, and
+ * each group's rows (4 KiB each at in = 2048) stay in L1 for the whole run.
+ * Going over all groups per weight row instead kept 16 input rows (64 KiB)
+ * streaming from L2: 16 rows cost 3x what 8 rows cost, not 2x. */
+#define QROWS_RUN_BYTES (128u << 10)
+
 /* Quantized rows: up to DV_QDOT_ROWS input rows per pass over a weight row
  * (its blocks loaded once for them), each result the one-row float. */
 static void gemv_qrows(const gemv_job *j, const dv_linear *L, float *y, int lo, int hi)
 {
     int nb = dv_qblocks(L->in), simd = dv_cpu_qdot_level();
     size_t qrow = dv_qrow_bytes(L->qfmt, L->in);
-    for (int r = lo; r < hi; r++) {
-        const char *w = (const char *)L->q + (size_t)r * qrow;
+    int run = (int)(QROWS_RUN_BYTES / qrow) > 1 ? (int)(QROWS_RUN_BYTES / qrow) : 1;
+    for (int r0 = lo; r0 < hi; r0 += run) {
+        int r1 = hi - r0 < run ? hi : r0 + run;
         for (int t0 = 0; t0 < j->n; t0 += DV_QDOT_ROWS) {
             int m = j->n - t0 < DV_QDOT_ROWS ? j->n - t0 : DV_QDOT_ROWS;
             const dv_q8_block *xs[DV_QDOT_ROWS];
             const int32_t *offs[DV_QDOT_ROWS];
             const void *aux[DV_QDOT_ROWS];
-            float v[DV_QDOT_ROWS];
             for (int k = 0; k < m; k++) {
                 xs[k] = j->xq + (size_t)(t0 + k) * nb;
                 offs[k] = j->xoff + (size_t)(t0 + k) * nb * 8;
                 aux[k] = j->xaux ? j->xaux + (size_t)(t0 + k) * j->aux_bytes : NULL;
             }
-            dv_qdot_sums_rows(L->qfmt, w, xs, offs, aux, m, L->in, simd, v);
-            for (int k = 0; k < m; k++)
-                y[(size_t)(t0 + k) * L->out + r] = v[k];
+            for (int r = r0; r < r1; r++) {
+                float v[DV_QDOT_ROWS];
+                dv_qdot_sums_rows(L->qfmt, (const char *)L->q + (size_t)r * qrow, xs, offs, aux,
+                                  m, L->in, simd, v);
+                for (int k = 0; k < m; k++)
+                    y[(size_t)(t0 + k) * L->out + r] = v[k];
+            }
         }
     }
 }
@@ -266,8 +277,12 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
         j.xq = xq;
         j.xoff = xoff;
         /* without memory for it, the AVX-VNNI form: the same floats */
-        if (dv_cpu_qdot_level() >= 3 && (xaux = malloc((size_t)n * dv_qx_bytes(in)))) {
-            j.aux_bytes = dv_qx_bytes(in);
+        /* one cache line more than a row needs: at in = 2048 a row is 4 KiB,
+         * and rows 4 KiB apart fall in the same L1 sets (16 rows measured 4x
+         * slower than 8 rows, not 2x) */
+        size_t stride = dv_qx_bytes(in) + 64;
+        if (dv_cpu_qdot_level() >= 3 && (xaux = malloc((size_t)n * stride))) {
+            j.aux_bytes = stride;
             for (int t = 0; t < n; t++)
                 dv_qx_prepare(xq + (size_t)t * nb, in, xaux + (size_t)t * j.aux_bytes);
             j.xaux = xaux;
