@@ -11,6 +11,7 @@
  * are documented in bench/README.md. */
 #include <cblas.h>
 #include <immintrin.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,9 @@ typedef struct figures {
     double page_cpu_s;    /* CPU seconds of the page, all threads */
     double batch_tps[8];  /* --batch: tokens per second of all sequences together */
     double batch_cpu_tps[8];  /* the same per CPU second (all threads) */
+    double batch_logit_err[8];   /* first step, sequence 0: max |logit - one sequence's| over
+                                    max |logit| */
+    int batch_same_token[8];     /* and whether its greedy token is one sequence's */
 } figures;
 
 typedef struct stream_arg { const __m256i *p; size_t n; long long sink; } stream_arg;
@@ -215,7 +219,7 @@ static int time_one_thread(const bench_opts *o, const dv_model *m, const float *
  * when it is not NULL. */
 static int decode_together(const bench_opts *o, const dv_model *m, dv_llama_state **st, int n,
                            int steps, const float *emb, const dv_ctx *ctx, double *step,
-                           dv_err *e)
+                           float *first, dv_err *e)
 {
     size_t H = (size_t)m->cfg.lm.hidden, V = (size_t)m->cfg.lm.vocab;
     float *in = malloc((size_t)n * H * sizeof *in), *logits = malloc((size_t)n * V * sizeof *logits);
@@ -227,6 +231,8 @@ static int decode_together(const bench_opts *o, const dv_model *m, dv_llama_stat
         rc = dv_llama_forward_batch(m->llama, st, n, in, logits, ctx, e);
         if (step)
             step[i] = bench_now() - t0;
+        if (first && i == 0)
+            memcpy(first, logits, V * sizeof *first);
     }
     free(in);
     free(logits);
@@ -265,7 +271,7 @@ static int time_page(const bench_opts *o, const dv_model *m, const float *pixels
         }
         double d = bench_now();
         if (!rc)
-            rc = decode_together(o, m, st, n, o->page_gen, emb, ctx, NULL, e);
+            rc = decode_together(o, m, st, n, o->page_gen, emb, ctx, NULL, NULL, e);
         f->page_decode_s += bench_now() - d;
     }
     f->page_s = bench_now() - page0;
@@ -274,13 +280,41 @@ static int time_page(const bench_opts *o, const dv_model *m, const float *pixels
     return rc;
 }
 
+static int argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        best = v[i] > v[best] ? i : best;
+    return (int)best;
+}
+
+/* The first step's logits of sequence 0 of a batch against one sequence's
+ * (ref): the batched products of quantized weights may round differently. */
+static void compare_logits(const float *got, const float *ref, size_t V, double *err, int *same)
+{
+    double big = 0, worst = 0;
+    for (size_t k = 0; k < V; k++) {
+        big = fabs(ref[k]) > big ? fabs(ref[k]) : big;
+        worst = fabs(got[k] - ref[k]) > worst ? fabs(got[k] - ref[k]) : worst;
+    }
+    *err = big > 0 ? worst / big : worst;
+    *same = argmax(got, V) == argmax(ref, V);
+}
+
 /* Each --batch size: that many copies of the prefilled state src decoding
  * o->decode tokens together; all their tokens over the median step. */
 static int time_batches(const bench_opts *o, const dv_model *m, const dv_llama_state *src,
                         const float *emb, const dv_ctx *ctx, figures *f, dv_err *e)
 {
+    size_t V = (size_t)m->cfg.lm.vocab;
     double *step = malloc((size_t)o->decode * sizeof *step);
-    int rc = step ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory for step times");
+    float *ref = malloc(V * sizeof *ref), *first = malloc(V * sizeof *first);
+    dv_llama_state *one = NULL;
+    int rc = step && ref && first ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory for step times");
+    if (!rc && !(rc = dv_llama_state_new(m->llama, dv_llama_state_pos(src) + 1, &one, e)) &&
+        !(rc = dv_llama_state_copy(one, src, e)))
+        rc = dv_llama_forward(m->llama, one, emb, 1, ref, 0, NULL, ctx, e);
+    dv_llama_state_free(one);
     for (int b = 0; b < o->n_batch && !rc; b++) {
         int n = o->batch[b];
         dv_llama_state *st[64] = { 0 };
@@ -289,16 +323,17 @@ static int time_batches(const bench_opts *o, const dv_model *m, const dv_llama_s
                 rc = dv_llama_state_copy(st[k], src, e);
         double cpu0 = bench_cpu_seconds();
         if (!rc)
-            rc = decode_together(o, m, st, n, o->decode, emb, ctx, step, e);
+            rc = decode_together(o, m, st, n, o->decode, emb, ctx, step, first, e);
         double cpu = bench_cpu_seconds() - cpu0;
         free_states(st, n);
         if (!rc) {
             qsort(step, (size_t)o->decode, sizeof *step, bench_cmp_double);
             f->batch_tps[b] = n / step[o->decode / 2];
             f->batch_cpu_tps[b] = n * o->decode / cpu;
+            compare_logits(first, ref, V, &f->batch_logit_err[b], &f->batch_same_token[b]);
         }
     }
-    free(step);
+    free(step), free(ref), free(first);
     return rc;
 }
 
@@ -459,9 +494,11 @@ static void print_text(const bench_opts *o, const figures *f)
     for (int b = 0; b < o->n_batch; b++) {
         double w_gbs = f->batch_tps[b] / o->batch[b] * f->decode_bytes_per_token / 1e9;
         printf("  decode %2d together     %8.2f tok/s in all (%.2fx one sequence), %.1f GB/s of "
-               "weights (%.0f%% of memory read); %.2f tok per CPU s\n", o->batch[b],
+               "weights (%.0f%% of memory read); %.2f tok per CPU s; logits %.1e of one "
+               "sequence's%s\n", o->batch[b],
                f->batch_tps[b], ratio(f->batch_tps[b], f->decode_tps), w_gbs,
-               100 * w_gbs / f->mem_gbs[1], f->batch_cpu_tps[b]);
+               100 * w_gbs / f->mem_gbs[1], f->batch_cpu_tps[b], f->batch_logit_err[b],
+               f->batch_same_token[b] ? ", same token" : ", ANOTHER TOKEN");
     }
     if (o->page_tiles > 0) {
         double T = o->page_tiles;
@@ -525,6 +562,12 @@ static void print_json(const bench_opts *o, const figures *f)
         for (int b = 0; b < o->n_batch; b++)
             printf("%s%d\": %.3f%s", b ? ", \"" : ", \"batch_decode_cpu_tps\": {\"",
                    o->batch[b], f->batch_cpu_tps[b], b + 1 == o->n_batch ? "}" : "");
+        for (int b = 0; b < o->n_batch; b++)
+            printf("%s%d\": %.3g%s", b ? ", \"" : ", \"batch_logit_err\": {\"", o->batch[b],
+                   f->batch_logit_err[b], b + 1 == o->n_batch ? "}" : "");
+        for (int b = 0; b < o->n_batch; b++)
+            printf("%s%d\": %s%s", b ? ", \"" : ", \"batch_same_token\": {\"", o->batch[b],
+                   f->batch_same_token[b] ? "true" : "false", b + 1 == o->n_batch ? "}" : "");
     }
     printf("}\n");
 }

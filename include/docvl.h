@@ -177,7 +177,10 @@ typedef struct docvl_params {
     int max_tokens;             /* per tile; default 2048 */
     int decode_batch;           /* tiles of a page decoded side by side (each weight
                                    read once per token for all of them; the same text
-                                   as one after the other): 0 (default) as many as
+                                   as one after the other, except that q8/q4 weights
+                                   with 5 or more tiles on a CPU with AVX-512 VNNI
+                                   take the integer kernel, whose sums round
+                                   differently): 0 (default) as many as
                                    keep their KV caches' worst case within 4 GiB, at
                                    most 8; N: at most N; 1: one tile after the other */
     const char *prompt;         /* NULL (default): the format's instruction */

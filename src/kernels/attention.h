@@ -41,4 +41,11 @@ size_t dv_attention_scratch_floats(const dv_attn *a);
  * least dv_attention_scratch_floats floats, or NULL to allocate. */
 int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e);
 
+/* The n attentions a[0..n) (several sequences' decoding steps) as one job
+ * over ctx's pool: with at most a few queries each and no bias, their
+ * (head, query) rows are split over the threads, each row computed as
+ * dv_attention computes it alone (the same floats); others run one after
+ * the other through dv_attention. */
+int dv_attention_many(const dv_attn *a, int n, const dv_ctx *ctx, dv_err *e);
+
 #endif

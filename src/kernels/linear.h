@@ -58,13 +58,19 @@ void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, cons
 void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int count, const float *x,
                             int n, const dv_ctx *ctx);
 
-/* The same for n rows that must each give exactly what a one-row product
- * of that row gives (sequences decoded side by side, one token each: their
- * tokens must not depend on the batch). Quantized and bf16 weights take the
- * direct kernels for any n, each weight row read once for all n rows; other
- * weights run one row at a time. */
+/* The same for n rows whose results must not depend on the other rows
+ * (sequences decoded side by side, one token each: their tokens must not
+ * depend on the batch). Where dv_linear_rows_alone(L, n, ctx), each row
+ * gives exactly what a one-row product of that row gives: quantized and bf16
+ * weights through the direct kernels, each weight row read once for all n
+ * rows, other weights one row at a time. Otherwise (q8/q4 weights, 5 rows
+ * or more, the integer kernel and a pool) the integer many-row kernel: each
+ * row's floats are the same in any such product (as dv_linear_rows_stable
+ * says of prefill), but differ from a one-row product's by float rounding
+ * (docs/weights.md). */
 void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int count,
                             const float *x, int n, const dv_ctx *ctx);
+int dv_linear_rows_alone(const dv_linear *L, int n, const dv_ctx *ctx);
 
 /* Whether a product of n rows (with a pool) gives each row the floats it
  * gets in any other such product of more than a few rows: the integer

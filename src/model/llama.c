@@ -226,17 +226,25 @@ static void *kv_at(const dv_llama_state *s, void *base, size_t off)
 
 /* Causal attention of n queries q (rows of hidden floats) over everything
  * cached so far (their own keys included) into out. */
-static int attention(dv_llama_state *s, int li, int n, const float *q, float *out,
-                     const dv_ctx *ctx, dv_err *e)
+/* The attention of n new queries of state s over its cache in layer li. */
+static dv_attn attention_of(dv_llama_state *s, int li, int n, const float *q, float *out)
 {
     const dv_lm_cfg *c = &s->m->cfg;
     size_t layer_off = (size_t)li * s->cap * s->kv_dim;
-    dv_attn a = { .n_q = n, .n_kv = s->pos + n, .n_heads = c->heads, .n_kv_heads = c->kv_heads,
-                  .head_dim = c->head_dim, .q = q, .q_stride = (size_t)c->hidden,
-                  .k = kv_at(s, s->kc, layer_off), .k_stride = s->kv_dim,
-                  .v = kv_at(s, s->vc, layer_off), .v_stride = s->kv_dim, .kv_f16 = s->kv_f16,
-                  .out = out, .out_stride = (size_t)c->hidden,
-                  .scale = (float)(1.0 / sqrt((double)c->head_dim)), .causal = 1, .q_pos0 = s->pos };
+    return (dv_attn){ .n_q = n, .n_kv = s->pos + n, .n_heads = c->heads,
+                      .n_kv_heads = c->kv_heads, .head_dim = c->head_dim, .q = q,
+                      .q_stride = (size_t)c->hidden, .k = kv_at(s, s->kc, layer_off),
+                      .k_stride = s->kv_dim, .v = kv_at(s, s->vc, layer_off),
+                      .v_stride = s->kv_dim, .kv_f16 = s->kv_f16, .out = out,
+                      .out_stride = (size_t)c->hidden,
+                      .scale = (float)(1.0 / sqrt((double)c->head_dim)), .causal = 1,
+                      .q_pos0 = s->pos };
+}
+
+static int attention(dv_llama_state *s, int li, int n, const float *q, float *out,
+                     const dv_ctx *ctx, dv_err *e)
+{
+    dv_attn a = attention_of(s, li, n, q, out);
     return dv_attention(&a, s->attn_scratch, ctx, e);
 }
 
@@ -421,9 +429,17 @@ static int batch_layer(dv_llama_state *const *s, int n, const batch_bufs *b, int
     dv_linear_forward_rows(qkv, qkv_out, 3, b->xn, n, ctx);
     rope_apply(b->q, n, c->heads, c->head_dim, H, b->cosv, b->sinv);
     rope_apply(b->k, n, c->kv_heads, c->head_dim, kvd, b->cosv, b->sinv);
-    for (int i = 0; i < n; i++) {
-        cache_store(s[i], li, b->k + i * kvd, b->v + i * kvd);
-        int rc = attention(s[i], li, 1, b->q + i * H, b->att + i * H, ctx, e);
+    /* every state's attention in one job: 8 states' scores are too many
+     * for one thread, while each state's alone are too few to split */
+    enum { MANY = 16 };
+    for (int i0 = 0; i0 < n; i0 += MANY) {
+        int cn = n - i0 < MANY ? n - i0 : MANY;
+        dv_attn a[MANY];
+        for (int i = i0; i < i0 + cn; i++) {
+            cache_store(s[i], li, b->k + i * kvd, b->v + i * kvd);
+            a[i - i0] = attention_of(s[i], li, 1, b->q + i * H, b->att + i * H);
+        }
+        int rc = dv_attention_many(a, cn, ctx, e);
         if (rc)
             return rc;
     }

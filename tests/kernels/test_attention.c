@@ -138,6 +138,84 @@ static void test_long(void) { run_case(300, 2500, 2, 1, 16, 1, 2200, 1); }
 static void test_long_full(void) { run_case(260, 2100, 2, 2, 8, 0, 0, 0); }
 static void test_threads(void) { run_case(512, 512, 4, 2, 16, 1, 0, 1); }
 
+/* Several sequences' decoding attention as one job: every output float is
+ * what dv_attention gives that sequence alone, whichever thread computed it
+ * (sequences of different lengths and query counts, an f16 and an f32
+ * cache, enough work to be split over 3 threads); a prefill-sized or biased
+ * one among them sends all through dv_attention. */
+static void test_many(void)
+{
+    enum { N = 5, HEADS = 8, KVH = 2, HD = 64 };
+    const int n_kv[N] = { 4000, 17, 3500, 6, 1800 }, n_q[N] = { 1, 2, 1, 4, 1 };
+    guint32 seed = 11;
+    dv_attn a[N];
+    float *alone[N], *q[N], *k[N], *v[N];
+    uint16_t *k16[N], *v16[N];
+    for (int i = 0; i < N; i++) {
+        size_t kw = (size_t)KVH * HD * n_kv[i], qw = (size_t)HEADS * HD * n_q[i];
+        q[i] = g_new(float, qw), k[i] = g_new(float, kw), v[i] = g_new(float, kw);
+        alone[i] = g_new(float, qw);
+        k16[i] = g_new(uint16_t, kw), v16[i] = g_new(uint16_t, kw);
+        for (size_t j = 0; j < qw; j++)
+            q[i][j] = 2 * frand(&seed);
+        for (size_t j = 0; j < kw; j++)
+            k[i][j] = 2 * frand(&seed), v[i][j] = frand(&seed);
+        dv_f32_to_f16_row(k[i], k16[i], (int)kw);
+        dv_f32_to_f16_row(v[i], v16[i], (int)kw);
+        int f16 = i % 2;
+        a[i] = (dv_attn){ .n_q = n_q[i], .n_kv = n_kv[i], .n_heads = HEADS, .n_kv_heads = KVH,
+                          .head_dim = HD, .q = q[i], .k = f16 ? (void *)k16[i] : k[i],
+                          .v = f16 ? (void *)v16[i] : v[i], .q_stride = HEADS * HD,
+                          .k_stride = KVH * HD, .v_stride = KVH * HD, .kv_f16 = f16,
+                          .out = alone[i], .out_stride = HEADS * HD, .scale = 0.125f,
+                          .causal = 1, .q_pos0 = n_kv[i] - n_q[i] };
+    }
+    dv_err e = { 0 };
+    dv_ctx one = { .n_threads = 1 };
+    for (int i = 0; i < N; i++)
+        g_assert_cmpint(dv_attention(&a[i], NULL, &one, &e), ==, DOCVL_OK);
+    dv_pool *pool = NULL;
+    g_assert_cmpint(dv_pool_new(3, &pool, &e), ==, DOCVL_OK);
+    dv_ctx ctx = { .n_threads = 3, .pool = pool };
+    for (int count = 1; count <= N; count += 2) {
+        dv_attn b[N];
+        float *out[N];
+        for (int i = 0; i < count; i++) {
+            size_t qw = (size_t)HEADS * HD * n_q[i];
+            out[i] = g_new(float, qw);
+            memset(out[i], 0xff, qw * sizeof(float));
+            b[i] = a[i];
+            b[i].out = out[i];
+        }
+        g_assert_cmpint(dv_attention_many(b, count, &ctx, &e), ==, DOCVL_OK);
+        for (int i = 0; i < count; i++) {
+            g_assert_cmpmem(out[i], (size_t)HEADS * HD * n_q[i] * sizeof(float), alone[i],
+                            (size_t)HEADS * HD * n_q[i] * sizeof(float));
+            g_free(out[i]);
+        }
+    }
+    /* five queries: not decoding; dv_attention's blocked path for all */
+    float *q5 = g_new(float, (size_t)5 * HEADS * HD), *o5 = g_new(float, (size_t)5 * HEADS * HD);
+    float *o5_alone = g_new(float, (size_t)5 * HEADS * HD);
+    for (int j = 0; j < 5 * HEADS * HD; j++)
+        q5[j] = frand(&seed);
+    dv_attn b[2] = { a[0], a[2] };
+    b[1].n_q = 5, b[1].q = q5, b[1].q_pos0 = n_kv[2] - 5, b[1].out = o5_alone;
+    g_assert_cmpint(dv_attention(&b[1], NULL, &ctx, &e), ==, DOCVL_OK);
+    float *o0 = g_new(float, HEADS * HD);
+    b[0].out = o0, b[1].out = o5;
+    g_assert_cmpint(dv_attention_many(b, 2, &ctx, &e), ==, DOCVL_OK);
+    g_assert_cmpmem(o0, HEADS * HD * sizeof(float), alone[0], HEADS * HD * sizeof(float));
+    g_assert_cmpmem(o5, 5 * HEADS * HD * sizeof(float), o5_alone, 5 * HEADS * HD * sizeof(float));
+    /* a bad one is reported, not skipped */
+    b[1].n_kv_heads = 3;
+    g_assert_cmpint(dv_attention_many(b, 2, &ctx, &e), ==, DOCVL_EINVAL);
+    dv_pool_free(pool);
+    g_free(q5), g_free(o5), g_free(o5_alone), g_free(o0);
+    for (int i = 0; i < N; i++)
+        g_free(q[i]), g_free(k[i]), g_free(v[i]), g_free(alone[i]), g_free(k16[i]), g_free(v16[i]);
+}
+
 static void test_bad_args(void)
 {
     float x[4] = { 0 };
@@ -253,6 +331,7 @@ int main(int argc, char **argv)
     g_test_add_func("/attention/threads", test_threads);
     g_test_add_func("/attention/long-causal", test_long);
     g_test_add_func("/attention/long-full", test_long_full);
+    g_test_add_func("/attention/many", test_many);
     g_test_add_func("/attention/bad-args", test_bad_args);
     g_test_add_func("/conv/nhwc", test_conv);
     g_test_add_func("/conv/patch-embed", test_patch_embed);
