@@ -283,10 +283,25 @@ int dv_attention_many(const dv_attn *a, int n, const dv_ctx *ctx, dv_err *e)
     return DOCVL_OK;
 }
 
+/* A KV cache a worker must read to be worth waking (~0.1 ms of memory
+ * read): a decode step's few scores each read a whole key and value row, and
+ * one thread alone gets about half the machine's memory read (the 1.3B at
+ * 512-639 tokens of context decoded 19% slower than at 0-128 with its
+ * attention on the caller's thread, bench/compare-llama.md). */
+#define MIN_KV_BYTES_PER_WORKER (1 << 20)
+
+static dv_pool *few_pool(const dv_attn *a, const dv_ctx *ctx)
+{
+    double bytes = 2.0 * a->n_kv * a->n_kv_heads * a->head_dim *
+                   (a->kv_f16 ? sizeof(uint16_t) : sizeof(float));
+    dv_pool *pool = scores_pool(a, ctx);
+    return pool || !ctx || bytes < 2.0 * MIN_KV_BYTES_PER_WORKER ? pool : ctx->pool;
+}
+
 static int few_queries(const dv_attn *a, const dv_ctx *ctx, dv_err *e)
 {
     few_job j = { .a = a, .simd = dv_cpu_has_f16c() };
-    dv_pool *pool = scores_pool(a, ctx);
+    dv_pool *pool = few_pool(a, ctx);
     if (pool)
         dv_pool_run(pool, few_part, &j);
     else

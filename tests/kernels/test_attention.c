@@ -131,6 +131,8 @@ static void test_bias(void) { run_case(196, 196, 3, 3, 8, 0, 0, 1); }
 static void test_gqa(void) { run_case(70, 300, 4, 2, 16, 0, 0, 0); }
 static void test_causal_prefill(void) { run_case(333, 333, 2, 1, 16, 1, 0, 0); }
 static void test_causal_decode(void) { run_case(1, 520, 4, 4, 32, 1, 519, 0); }
+/* the 1.3B's decode step: few scores, but megabytes of cache for the pool */
+static void test_decode_wide(void) { run_case(1, 600, 16, 16, 128, 1, 599, 0); }
 static void test_causal_chunk(void) { run_case(70, 600, 2, 2, 8, 1, 530, 1); }
 /* big enough for worker threads: causal, grouped heads and a bias at once */
 /* more keys than one key block: the running softmax carries across blocks */
@@ -327,6 +329,7 @@ int main(int argc, char **argv)
     g_test_add_func("/attention/gqa", test_gqa);
     g_test_add_func("/attention/causal-prefill", test_causal_prefill);
     g_test_add_func("/attention/causal-decode", test_causal_decode);
+    g_test_add_func("/attention/decode-wide", test_decode_wide);
     g_test_add_func("/attention/causal-chunk", test_causal_chunk);
     g_test_add_func("/attention/threads", test_threads);
     g_test_add_func("/attention/long-causal", test_long);
