@@ -8,7 +8,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/docvl-recipe-XXXXXX")
 cleanup_hooks=()
 cleanup() {
     for h in "${cleanup_hooks[@]}"; do eval "$h" || true; done
-    rm -rf "$work"
+    # daemons this shell started (slurmctld) still write their state as they
+    # stop: removing the tree under them failed now and then ("Directory not
+    # empty"), so wait up to 10 s for them, then remove it (twice at most)
+    local t=0
+    while [ -n "$(jobs -pr)" ] && [ $t -lt 50 ]; do sleep 0.2; t=$((t + 1)); done
+    rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work"; }
 }
 trap cleanup EXIT
 
