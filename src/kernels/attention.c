@@ -172,11 +172,6 @@ static void attn_chunk(void *arg, int part, int lo, int hi)
  * so OpenBLAS's threads stay asleep between decoding steps. */
 #define FEW_QUERIES 4
 
-typedef struct few_job {
-    const dv_attn *a;
-    int simd, failed;
-} few_job;
-
 static void few_row(const dv_attn *a, int h, int i, float *s, int simd)
 {
     int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
@@ -198,24 +193,6 @@ static void few_row(const dv_attn *a, int h, int i, float *s, int simd)
     dv_rows_weighted_sum(v, a->kv_f16, a->v_stride, nk, s, hd, out, simd);
 }
 
-static void few_part(void *arg, int part, int n_parts)
-{
-    few_job *j = arg;
-    const dv_attn *a = j->a;
-    int lo, hi;
-    dv_pool_range(a->n_heads * a->n_q, 1, part, n_parts, &lo, &hi);
-    if (lo >= hi)
-        return;
-    float *s = malloc((size_t)a->n_kv * sizeof *s);
-    if (!s) {
-        j->failed = 1; /* benign race: every writer stores 1 */
-        return;
-    }
-    for (int it = lo; it < hi; it++)
-        few_row(a, it % a->n_heads, it / a->n_heads, s, j->simd);
-    free(s);
-}
-
 /* ctx's pool, or NULL where waking its threads would cost more than the
  * scores to compute. */
 static dv_pool *scores_pool(const dv_attn *a, const dv_ctx *ctx)
@@ -224,7 +201,7 @@ static dv_pool *scores_pool(const dv_attn *a, const dv_ctx *ctx)
     return ctx && scores >= 2.0 * MIN_SCORES_PER_WORKER ? ctx->pool : NULL;
 }
 
-/* ---- several sequences' few queries (decoding side by side) ---- */
+/* ---- few queries of one or several sequences (decoding, side by side) ---- */
 
 typedef struct many_job {
     const dv_attn *a;
@@ -300,12 +277,12 @@ static dv_pool *few_pool(const dv_attn *a, const dv_ctx *ctx)
 
 static int few_queries(const dv_attn *a, const dv_ctx *ctx, dv_err *e)
 {
-    few_job j = { .a = a, .simd = dv_cpu_has_f16c() };
+    many_job j = { .a = a, .n = 1, .items = a->n_heads * a->n_q, .simd = dv_cpu_has_f16c() };
     dv_pool *pool = few_pool(a, ctx);
     if (pool)
-        dv_pool_run(pool, few_part, &j);
+        dv_pool_run(pool, many_part, &j);
     else
-        few_part(&j, 0, 1);
+        many_part(&j, 0, 1);
     if (j.failed)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention scores over %d keys", a->n_kv);
     return DOCVL_OK;
