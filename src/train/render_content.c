@@ -418,11 +418,16 @@ static void keep_head(char **w, size_t k, const char *tail)
     g_free(t);
 }
 
-/* A cut strictly inside a word of len bytes, at least lo from either end:
- * 0 when the word is too short. */
-static size_t inside(dv_rng *r, size_t len, size_t lo)
+/* The byte offset of a cut strictly inside word w, between two of its
+ * characters and at least lo characters from either end (so an accented
+ * letter is never split): 0 when the word is too short. */
+static size_t inside(dv_rng *r, const char *w, size_t lo)
 {
-    return len < 2 * lo ? 0 : lo + (size_t)dv_rng_below(r, (uint64_t)(len - 2 * lo + 1));
+    size_t len = (size_t)g_utf8_strlen(w, -1);
+    if (len < 2 * lo)
+        return 0;
+    long k = (long)(lo + (size_t)dv_rng_below(r, (uint64_t)(len - 2 * lo + 1)));
+    return (size_t)(g_utf8_offset_to_pointer(w, k) - w);
 }
 
 void dv_line_words_piece(dv_line_words *w, dv_rng *r, int max_chars)
@@ -439,14 +444,14 @@ void dv_line_words_piece(dv_line_words *w, dv_rng *r, int max_chars)
     w->piece = u < 0.3 ? "start" : u < 0.6 ? "end" : u < 0.85 ? "hyphen" : "both";
     char **first = &w->w[0], **last = &w->w[n - 1];
     if (strcmp(w->piece, "hyphen") == 0) {
-        size_t k = inside(r, strlen(*last), 2);
+        size_t k = inside(r, *last, 2);
         if (k)
             keep_head(last, k, "-");
         return;
     }
-    if (strcmp(w->piece, "start") && strlen(*last) > 1)
-        keep_head(last, inside(r, strlen(*last), 1), "");
-    size_t k = strcmp(w->piece, "end") ? inside(r, strlen(*first), 1) : 0;
+    if (strcmp(w->piece, "start") && g_utf8_strlen(*last, -1) > 1)
+        keep_head(last, inside(r, *last, 1), "");
+    size_t k = strcmp(w->piece, "end") ? inside(r, *first, 1) : 0;
     if (k) {
         char *t = g_strdup(*first + k);
         g_free(*first);

@@ -224,6 +224,17 @@ static void test_pieces(void)
     g_assert_cmpint(seen_end, >, 20);
     g_assert_cmpint(seen_hyphen, >, 20);
     g_assert_cmpint(seen_both, >, 10);
+    /* cuts fall between characters: pieces of accented words stay UTF-8 */
+    static const char *const A[] = { "\u00e9t\u00e9", "d\u00e9j\u00e0" };
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        dv_rng r;
+        dv_rng_seed(&r, seed);
+        dv_line_words lw = words_of(A, 2);
+        dv_line_words_piece(&lw, &r, 40);
+        for (int i = 0; i < lw.n; i++)
+            g_assert_true(g_utf8_validate(lw.w[i], -1, NULL));
+        dv_line_words_free(&lw);
+    }
     /* a hyphen goes after at least two letters and leaves two behind */
     for (uint64_t seed = 1; seed <= 200; seed++) {
         dv_rng r;
