@@ -3,6 +3,7 @@
 #include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <poppler.h>
 #include <signal.h>
@@ -55,8 +56,17 @@ static unsigned long long statm_bytes(pid_t pid, int field)
 
 /* The bounds count what the trial adds: the caller may already hold
  * gigabytes (a loaded model), which the child shares copy-on-write. */
-static void limit_child(void)
+static void limit_child(double seconds)
 {
+    /* Time is counted in CPU seconds, so a busy machine (a page taking 2 s
+     * of CPU can take 10 s of wall clock beside other work) does not refuse
+     * good pages; past the soft limit the kernel sends SIGXCPU, whose core
+     * dump of a process holding a model would be gigabytes: none. */
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    rlim_t cpu = (rlim_t)ceil(seconds);
+    struct rlimit c = {cpu, cpu + 1};
+    setrlimit(RLIMIT_CPU, &c);
     /* ASan reserves far more address space than the limit: no cap there. */
 #if !defined(__SANITIZE_ADDRESS__)
     rlim_t cap = (rlim_t)(statm_bytes(getpid(), 0) + DV_GUARD_MAX_BYTES);
@@ -72,21 +82,26 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* Why the parent gave up on a trial. */
+enum { GAVE_UP_NOT, GAVE_UP_MEMORY, GAVE_UP_WALL };
+
 /* Waits for the child's one-byte report on fd; 1 if it came in time. The
  * child's resident memory is looked at every few milliseconds meanwhile:
  * DV_GUARD_MAX_RSS over base (the caller's own at the fork) counts as no
- * report (*over_memory set). */
-static int wait_report(int fd, pid_t pid, unsigned long long base, double seconds,
-                       int *over_memory)
+ * report, as does the end of wall_seconds (*gave_up says which). */
+static int wait_report(int fd, pid_t pid, unsigned long long base, double wall_seconds,
+                       int *gave_up)
 {
-    double end = now_s() + seconds;
-    *over_memory = 0;
+    double end = now_s() + wall_seconds;
+    *gave_up = GAVE_UP_NOT;
     for (;;) {
         double left = end - now_s();
-        if (left <= 0)
+        if (left <= 0) {
+            *gave_up = GAVE_UP_WALL;
             return 0;
+        }
         if (statm_bytes(pid, 1) > base + DV_GUARD_MAX_RSS) {
-            *over_memory = 1;
+            *gave_up = GAVE_UP_MEMORY;
             return 0;
         }
         struct pollfd p = {fd, POLLIN, 0};
@@ -125,7 +140,7 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() == 1)
             _exit(1);
-        limit_child();
+        limit_child(seconds);
         /* what Poppler says while failing ("Out of memory") would reach
          * the user bare; the refusal is reported by the parent */
         int null = open("/dev/null", O_WRONLY);
@@ -136,8 +151,8 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
         _exit(w == 1 ? 0 : 1);
     }
     close(fds[1]);
-    int over_memory = 0;
-    int ok = wait_report(fds[0], pid, base, seconds, &over_memory);
+    int gave_up = GAVE_UP_NOT;
+    int ok = wait_report(fds[0], pid, base, seconds * DV_GUARD_WALL_FACTOR, &gave_up);
     close(fds[0]);
     if (!ok)
         kill(pid, SIGKILL);
@@ -146,11 +161,15 @@ int dv_guard_try_page(PopplerPage *page, double seconds, dv_err *e)
         ;
     if (ok)
         return DOCVL_OK;
-    if (over_memory)
+    if (gave_up == GAVE_UP_MEMORY)
         return dv_fail(e, DOCVL_ELIMIT, "page needs more than %llu MB of memory to draw",
                        DV_GUARD_MAX_RSS >> 20);
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        return dv_fail(e, DOCVL_ELIMIT, "page needs more than %.0f s to draw", seconds);
+    if (gave_up == GAVE_UP_WALL)
+        return dv_fail(e, DOCVL_ELIMIT, "page needs more than %.0f s to draw",
+                       seconds * DV_GUARD_WALL_FACTOR);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)
+        return dv_fail(e, DOCVL_ELIMIT, "page needs more than %.0f s of CPU time to draw",
+                       ceil(seconds));
     return dv_fail(e, DOCVL_EFORMAT,
                    "page cannot be drawn (Poppler failed on it or needed over %llu MB)",
                    DV_GUARD_MAX_BYTES >> 20);

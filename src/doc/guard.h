@@ -15,8 +15,12 @@
 
 struct _PopplerPage;
 
-/* Default wall-clock budget of one page's trial, in seconds. */
+/* Default budget of one page's trial, in seconds of CPU time (rounded up
+ * to whole seconds)... */
 #define DV_GUARD_DEFAULT_SECONDS 10.0
+/* ...and, for a trial that waits instead of computing, this many times as
+ * many seconds of wall clock. */
+#define DV_GUARD_WALL_FACTOR 6.0
 /* Address space a trial may add to the caller's (which it shares). */
 #define DV_GUARD_MAX_BYTES ((unsigned long long)2 << 30)
 /* Resident memory a trial may add, watched from the parent: the bound
@@ -25,7 +29,8 @@ struct _PopplerPage;
 #define DV_GUARD_MAX_RSS ((unsigned long long)3 << 29)
 
 /* Returns DOCVL_OK when the trial finished (or no child process could be
- * made), DOCVL_ELIMIT when it ran out of time or over DV_GUARD_MAX_RSS,
+ * made), DOCVL_ELIMIT when it ran out of CPU time, wall-clock time or
+ * DV_GUARD_MAX_RSS,
  * DOCVL_EFORMAT when it crashed or ran out of address space. */
 int dv_guard_try_page(struct _PopplerPage *page, double seconds, dv_err *e);
 
