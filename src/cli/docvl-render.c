@@ -29,6 +29,7 @@ static void usage(FILE *f)
           "                    [--line-height H] [--line-width W] [--crop]\n"
           "                    [--min-chars N] [--max-chars N] [--pt MIN:MAX]\n"
           "                    [--dpi MIN:MAX] [--scan X] [--pieces P] [--typeset P]\n"
+          "                    [--quotes P]\n"
           "                    [--manifest [--prompt TEXT]]\n"
           "       docvl-render --lines --paragraphs --text CORPUS.txt --out FILE\n"
           "                    [--split train|eval]\n"
@@ -50,7 +51,10 @@ static void usage(FILE *f)
           "lines cut as docvl cuts a page's lines, starting or ending inside a word or\n"
           "ending in a hyphen. --typeset P (default 0): that share with typographic quotes,\n"
           "apostrophes, dashes and ellipses: \" ' ` -- - ... in the ASCII text become\n"
-          "\u201c \u201d \u2018 \u2019 \u2014 \u2013 \u2026). --split eval uses the held-out fonts and text;\n"
+          "\u201c \u201d \u2018 \u2019 \u2014 \u2013 \u2026). --quotes P (default 0): that share of lines with\n"
+          "a word in quotes, the line typeset in English, German (\u201e \u201c \u201a \u2018) or French\n"
+          "(\u00ab \u00bb \u2039 \u203a) style, a third each.\n"
+          "--split eval uses the held-out fonts and text;\n"
           "--fonts picks families (comma list, serif/sans/mono, or @FILE). --list-fonts\n"
           "prints the built-in families: class, split, Debian package, installed or not.\n"
           "--paragraphs writes FILE instead: the split's paragraphs as lines draw them\n"
@@ -79,6 +83,7 @@ static const struct option OPTS[] = {
     { "max-chars", 1, 0, 'C' }, { "pt", 1, 0, 'T' }, { "dpi", 1, 0, 'D' }, { "crop", 0, 0, 'k' },
     { "list-fonts", 0, 0, 'K' }, { "paragraphs", 0, 0, 'A' }, { "pieces", 1, 0, 'Q' },
     { "typeset", 1, 0, 'y' },
+    { "quotes", 1, 0, 'q' },
     { 0, 0, 0, 0 },
 };
 
@@ -163,6 +168,7 @@ static int line_opt(args *a, int c, const char *v)
     case 'k': l->crop = 1; break;
     case 'Q': rc = share_opt(v, "--pieces", &l->pieces); break;
     case 'y': rc = share_opt(v, "--typeset", &l->typeset); break;
+    case 'q': rc = share_opt(v, "--quotes", &l->quotes); break;
     case 'A': a->paragraphs = 1; break;
     default: return 1;
     }

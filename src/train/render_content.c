@@ -459,10 +459,19 @@ void dv_line_words_piece(dv_line_words *w, dv_rng *r, int max_chars)
     }
 }
 
-static char *typeset_word(const char *s)
+/* Opening and closing double quotes, opening and closing single quotes, by
+ * dv_quotes style. */
+static const char *const QUOTES[][4] = {
+    { "\u201c", "\u201d", "\u2018", "\u2019" },   /* English: “ ” ‘ ’ */
+    { "\u201e", "\u201c", "\u201a", "\u2018" },   /* German: „ “ ‚ ‘ */
+    { "\u00ab", "\u00bb", "\u2039", "\u203a" },   /* French, Spanish, Portuguese: « » ‹ › */
+};
+
+static char *typeset_word(const char *s, dv_quotes style)
 {
     if (strcmp(s, "-") == 0)
         return g_strdup("\u2013");
+    const char *const *q = QUOTES[style];
     GString *g = g_string_new(NULL);
     int opening = 1;   /* at the word's start, after a bracket or an opening quote */
     for (size_t k = 0; s[k]; k++) {
@@ -473,9 +482,11 @@ static char *typeset_word(const char *s)
         } else if (strncmp(s + k, "...", 3) == 0) {
             g_string_append(g, "\u2026");
             k += 2;
+        } else if (c == '\'' && !opening && g_ascii_isalnum(s[k + 1])) {
+            g_string_append(g, "\u2019");   /* an apostrophe in every style: it’s */
         } else if (c == '"' || c == '\'' || c == '`') {
             int left = opening || c == '`';
-            g_string_append(g, c == '"' ? (left ? "\u201c" : "\u201d") : (left ? "\u2018" : "\u2019"));
+            g_string_append(g, q[(c == '"' ? 0 : 2) + !left]);
             opening = left;
             continue;
         } else {
@@ -486,13 +497,26 @@ static char *typeset_word(const char *s)
     return g_string_free(g, FALSE);
 }
 
-void dv_line_words_typeset(dv_line_words *w)
+void dv_line_words_typeset(dv_line_words *w, dv_quotes style)
 {
     for (int i = 0; i < w->n; i++) {
-        char *t = typeset_word(w->w[i]);
+        char *t = typeset_word(w->w[i], style);
         g_free(w->w[i]);
         w->w[i] = t;
     }
+}
+
+void dv_line_words_quote(dv_line_words *w, dv_rng *r)
+{
+    dv_quotes style = (dv_quotes)dv_rng_below(r, 3);
+    if (w->n > 0) {
+        int i = (int)dv_rng_below(r, (uint64_t)w->n);
+        const char *q = dv_rng_uniform(r) < 0.8 ? "\"" : "'";
+        char *t = g_strconcat(q, w->w[i], q, NULL);
+        g_free(w->w[i]);
+        w->w[i] = t;
+    }
+    dv_line_words_typeset(w, style);
 }
 
 void dv_line_words_free(dv_line_words *w)

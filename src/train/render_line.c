@@ -35,6 +35,9 @@ int dv_line_opts_check(const dv_line_opts *o, dv_err *e)
         return dv_fail(e, DOCVL_EINVAL, "share of pieces %g: must be 0 to 1", o->pieces);
     if (!(o->typeset >= 0 && o->typeset <= 1))
         return dv_fail(e, DOCVL_EINVAL, "share of typeset lines %g: must be 0 to 1", o->typeset);
+    if (!(o->quotes >= 0 && o->quotes <= 1))
+        return dv_fail(e, DOCVL_EINVAL, "share of lines with quotes %g: must be 0 to 1",
+                       o->quotes);
     return DOCVL_OK;
 }
 
@@ -191,8 +194,11 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
         return e->code;
     if (o->pieces > 0 && dv_rng_uniform(r) < o->pieces)
         dv_line_words_piece(&a->lw, r, o->max_chars);
-    if (o->typeset > 0 && dv_rng_uniform(r) < o->typeset)
-        dv_line_words_typeset(&a->lw);
+    /* no draw at quotes = 0: renders made before the option stay the same */
+    if (o->quotes > 0 && dv_rng_uniform(r) < o->quotes)
+        dv_line_words_quote(&a->lw, r);
+    else if (o->typeset > 0 && dv_rng_uniform(r) < o->typeset)
+        dv_line_words_typeset(&a->lw, DV_QUOTES_EN);
     a->look.kind = a->lw.kind;
     a->look.piece = a->lw.piece;
     if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)

@@ -93,11 +93,20 @@ void dv_line_words_free(dv_line_words *w);
  * last ("end"), both ("both"), or ends it in a hyphen ("hyphen": "to con-");
  * sets w->piece to that name. */
 void dv_line_words_piece(dv_line_words *w, struct dv_rng *r, int max_chars);
+/* Quote styles of print: English “ ” ‘ ’, German „ “ ‚ ‘, French (also
+ * Spanish and Portuguese) « » ‹ ›. */
+typedef enum dv_quotes { DV_QUOTES_EN, DV_QUOTES_DE, DV_QUOTES_FR } dv_quotes;
 /* Sets quotes, apostrophes, dashes and ellipses as print does (the text
- * sources are ASCII): " and ' opening a word turn left (“ ‘), others right
- * (” ’, so "it's" reads it’s), ` is ‘, -- is an em dash, a lone - an en
- * dash, ... an ellipsis. */
-void dv_line_words_typeset(dv_line_words *w);
+ * sources are ASCII): " and ' opening a word are the style's opening quotes,
+ * others its closing ones, except a ' between letters, the apostrophe ’ in
+ * every style (it’s); ` is an opening single quote, -- an em dash, a lone
+ * - an en dash, ... an ellipsis. */
+void dv_line_words_typeset(dv_line_words *w, dv_quotes style);
+/* Puts one word of the line in double (4 in 5) or single quotes and sets the
+ * line as dv_line_words_typeset does in a style drawn from r (English,
+ * German or French, a third each): the text sources hold few quotes, and
+ * print sets them in the style of its language. */
+void dv_line_words_quote(dv_line_words *w, struct dv_rng *r);
 /* The first n words joined by single spaces. */
 char *dv_line_words_join(const dv_line_words *w, int n);
 
@@ -145,6 +154,7 @@ typedef struct dv_line_opts {
     int crop;                    /* 1: width cut after the text instead of padded to W */
     double pieces;               /* the share of lines cut as dv_line_words_piece does */
     double typeset;              /* the share set as dv_line_words_typeset does */
+    double quotes;               /* the share set as dv_line_words_quote does (not typeset then) */
     dv_split split;
 } dv_line_opts;
 

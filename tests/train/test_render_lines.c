@@ -286,10 +286,28 @@ static void test_typeset_words(void)
                                       "\u201cx\u201d.", "a\u2014b", "\u2013", "wait\u2026",
                                       "plain", "\u2018\u201cnested\u201d\u2019", "-v" };
     dv_line_words lw = words_of(W, 9);
-    dv_line_words_typeset(&lw);
+    dv_line_words_typeset(&lw, DV_QUOTES_EN);
     for (int i = 0; i < 9; i++)
         g_assert_cmpstr(lw.w[i], ==, T[i]);
     dv_line_words_free(&lw);
+}
+
+/* German and French quotes open and close as their print does; the
+ * apostrophe between letters is ’ in both. */
+static void test_typeset_quote_styles(void)
+{
+    static const char *const W[] = { "\"it's", "(`quoted')", "\"x\".", "'\"nested\"'", "don't" };
+    static const char *const DE[] = { "\u201eit\u2019s", "(\u201aquoted\u2018)", "\u201ex\u201c.",
+                                       "\u201a\u201enested\u201c\u2018", "don\u2019t" };
+    static const char *const FR[] = { "\u00abit\u2019s", "(\u2039quoted\u203a)", "\u00abx\u00bb.",
+                                       "\u2039\u00abnested\u00bb\u203a", "don\u2019t" };
+    for (int style = 0; style < 2; style++) {
+        dv_line_words lw = words_of(W, 5);
+        dv_line_words_typeset(&lw, style ? DV_QUOTES_FR : DV_QUOTES_DE);
+        for (int i = 0; i < 5; i++)
+            g_assert_cmpstr(lw.w[i], ==, style ? FR[i] : DE[i]);
+        dv_line_words_free(&lw);
+    }
 }
 
 /* typeset = 1: no line keeps a straight quote or backtick, and some come
@@ -317,6 +335,49 @@ static void test_typeset_drawn(void)
     }
     g_assert_cmpint(ascii_quotes, >=, 2);
     g_assert_cmpint(curly, >=, 2);
+    close_fixture(&fx);
+}
+
+/* quotes = 1: every line has a word in opening and closing quotes, in all
+ * three styles over the lines, and keeps no straight quote; quotes = 0
+ * leaves German and French quotes out. */
+static void test_quotes_drawn(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS, eu = o;
+    o.typeset = 1;
+    eu.quotes = 1;
+    static const char *const OPEN[] = { "\u201c", "\u2018", "\u201e", "\u201a", "\u00ab", "\u2039" };
+    int by_style[3] = {0}, quoted = 0;
+    for (uint64_t seed = 1; seed <= 150; seed++) {
+        dv_line b;
+        line(&fx, &eu, seed, &b);
+        g_assert_true(g_utf8_validate(b.text, -1, NULL));
+        g_assert_null(strpbrk(b.text, "\"'`"));
+        int opened = 0;
+        for (int k = 0; k < 6; k++)
+            if (strstr(b.text, OPEN[k])) {
+                opened = 1;
+                by_style[k / 2]++;
+            }
+        if (!opened)
+            g_test_message("no quote: %s", b.text);
+        quoted += opened;
+        dv_line_free(&b);
+    }
+    /* a line's last words are left out when they do not fit its width */
+    g_assert_cmpint(quoted, >=, 120);
+    for (int k = 0; k < 3; k++)
+        g_assert_cmpint(by_style[k], >=, 20);
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        dv_line a;
+        line(&fx, &o, seed, &a);
+        g_assert_null(strstr(a.text, "\u201e"));
+        g_assert_null(strstr(a.text, "\u00ab"));
+        dv_line_free(&a);
+    }
     close_fixture(&fx);
 }
 
@@ -510,6 +571,8 @@ static void test_errors(void)
     expect_fail(dv_line_opts_check(&bad, &e), &e, "pieces");
     bad = o, bad.typeset = 2, dv_err_clear(&e);
     expect_fail(dv_line_opts_check(&bad, &e), &e, "typeset");
+    bad = o, bad.quotes = -0.5, dv_err_clear(&e);
+    expect_fail(dv_line_opts_check(&bad, &e), &e, "quotes");
     dv_fonts *f = NULL;
     dv_err_clear(&e);
     expect_fail(dv_fonts_open("DejaVu Sans,No Such Family", DV_SPLIT_TRAIN, &f, &e), &e,
@@ -638,6 +701,8 @@ int main(int argc, char **argv)
     g_test_add_func("/render_lines/pieces_drawn", test_pieces_drawn);
     g_test_add_func("/render_lines/typeset_words", test_typeset_words);
     g_test_add_func("/render_lines/typeset_drawn", test_typeset_drawn);
+    g_test_add_func("/render_lines/typeset_quote_styles", test_typeset_quote_styles);
+    g_test_add_func("/render_lines/quotes_drawn", test_quotes_drawn);
     g_test_add_func("/render_lines/font_spec", test_font_spec);
     g_test_add_func("/render_lines/png_round_trip", test_png_round_trip);
     return g_test_run();
