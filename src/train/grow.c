@@ -108,6 +108,11 @@ static int check_lm(const dv_lm_cfg *o, const dv_lm_cfg *n, dv_err *e)
     return DOCVL_OK;
 }
 
+static const char *projector(dv_projector t)
+{
+    return t == DV_PROJ_MLP_GELU ? "mlp_gelu" : "low_high_hybrid_split_mlp_gelu";
+}
+
 int dv_grow_config(const dv_config *old, const dv_config *req, dv_config *grown, dv_err *e)
 {
     if (old->family != DV_FAMILY_SIGLIP)
@@ -127,7 +132,9 @@ int dv_grow_config(const dv_config *old, const dv_config *req, dv_config *grown,
         return rc;
     const dv_aligner_cfg *oa = &old->aligner, *na = &req->aligner;
     if (oa->type != na->type)
-        return differs(e, "aligner_config.params.projector_type", oa->type, na->type);
+        return dv_fail(e, DOCVL_EUNSUPPORTED, "grow: aligner_config.params.projector_type "
+                       "differs (%s in the model, %s in the new config)", projector(oa->type),
+                       projector(na->type));
     if (oa->depth != na->depth)
         return differs(e, "aligner_config.params.depth", oa->depth, na->depth);
     *grown = *old;
