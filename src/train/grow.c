@@ -399,7 +399,11 @@ static int grown_config_text(const char *text, size_t len, const char *what, con
     if (!rc) {
         /* the float's shortest decimal, which reads back as the same float */
         char num[32];
-        snprintf(num, sizeof num, "%.9g", (double)g->lm.rms_eps);
+        for (int digits = 1; digits <= 9; digits++) {
+            snprintf(num, sizeof num, "%.*g", digits, (double)g->lm.rms_eps);
+            if ((float)g_ascii_strtod(num, NULL) == g->lm.rms_eps)
+                break;
+        }
         json_object_set_double_member(lc, "rms_norm_eps", g_ascii_strtod(num, NULL));
         JsonGenerator *gen = json_generator_new();
         json_generator_set_pretty(gen, TRUE);
