@@ -170,13 +170,12 @@ static int old_layer_at(int j, int n_old, int n_new)
     return -1;
 }
 
-/* src (rows x cols, row-major) times scale into the top-left corner of dst,
- * whose rows are dcols long. */
-static void put_block(float *dst, int dcols, const float *src, int rows, int cols, float scale)
+/* src (rows x cols, row-major) into the top-left corner of dst, whose rows
+ * are dcols long. */
+static void put_block(float *dst, int dcols, const float *src, int rows, int cols)
 {
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            dst[(size_t)r * dcols + c] = src[(size_t)r * cols + c] * scale;
+        memcpy(dst + (size_t)r * dcols, src + (size_t)r * cols, (size_t)cols * sizeof *dst);
 }
 
 /* Zero everything of a rows x cols matrix outside its top-left keep_r x
@@ -212,9 +211,9 @@ static void tower_block_copy(tg_block *d, const tg_block *s, int width, int mo, 
     copy_n(d->qkv_b, s->qkv_b, 3 * w);
     copy_n(d->proj_w, s->proj_w, w * w);
     copy_n(d->proj_b, s->proj_b, w);
-    put_block(d->fc1_w.w, width, s->fc1_w.w, mo, width, 1.0f);
+    put_block(d->fc1_w.w, width, s->fc1_w.w, mo, width);
     copy_n(d->fc1_b, s->fc1_b, (size_t)mo);
-    put_block(d->fc2_w.w, mn, s->fc2_w.w, width, mo, 1.0f);
+    put_block(d->fc2_w.w, mn, s->fc2_w.w, width, mo);
     zero_cols(d->fc2_w.w, width, mn, mo);
     copy_n(d->fc2_b, s->fc2_b, w);
 }
@@ -255,7 +254,7 @@ static void grow_aligner(tm_impl *N, const tm_impl *O)
     int eo = o->n_embed, en = n->n_embed;
     for (int k = 0; k < o->n_layers; k++) {
         int io = k ? eo : o->in_low, in = k ? en : n->in_low;
-        put_block(n->lw[k].w, in, o->lw[k].w, eo, io, 1.0f);
+        put_block(n->lw[k].w, in, o->lw[k].w, eo, io);
         memcpy(n->lb[k].w, o->lb[k].w, (size_t)eo * sizeof(float));
         if (k)
             zero_cols(n->lw[k].w, eo, in, io);
@@ -292,14 +291,14 @@ static void lm_layer_copy(tg_layer *d, const tg_layer *s, const dv_lm_cfg *o, co
     int kvo = o->kv_heads * hd;
     norm_copy(d->attn_norm, s->attn_norm, o->hidden, n->hidden, scale);
     norm_copy(d->mlp_norm, s->mlp_norm, o->hidden, n->hidden, scale);
-    put_block(d->q.w, n->hidden, s->q.w, qo, o->hidden, 1.0f);
-    put_block(d->k.w, n->hidden, s->k.w, kvo, o->hidden, 1.0f);
-    put_block(d->v.w, n->hidden, s->v.w, kvo, o->hidden, 1.0f);
-    put_block(d->o.w, qn, s->o.w, o->hidden, qo, 1.0f);
+    put_block(d->q.w, n->hidden, s->q.w, qo, o->hidden);
+    put_block(d->k.w, n->hidden, s->k.w, kvo, o->hidden);
+    put_block(d->v.w, n->hidden, s->v.w, kvo, o->hidden);
+    put_block(d->o.w, qn, s->o.w, o->hidden, qo);
     zero_outside(d->o.w, n->hidden, qn, o->hidden, qo);
-    put_block(d->gate.w, n->hidden, s->gate.w, o->intermediate, o->hidden, 1.0f);
-    put_block(d->up.w, n->hidden, s->up.w, o->intermediate, o->hidden, 1.0f);
-    put_block(d->down.w, n->intermediate, s->down.w, o->hidden, o->intermediate, 1.0f);
+    put_block(d->gate.w, n->hidden, s->gate.w, o->intermediate, o->hidden);
+    put_block(d->up.w, n->hidden, s->up.w, o->intermediate, o->hidden);
+    put_block(d->down.w, n->intermediate, s->down.w, o->hidden, o->intermediate);
     zero_outside(d->down.w, n->hidden, n->intermediate, o->hidden, o->intermediate);
 }
 
@@ -310,12 +309,12 @@ static void grow_lm(tm_impl *N, const tm_impl *O)
      * o/n (dv_grow_config), so rsqrt grows by sqrt(n/o): weights times
      * sqrt(o/n) give the old values exactly */
     float scale = (float)sqrt((double)o->hidden / n->hidden);
-    put_block(N->lm.embed.w, n->hidden, O->lm.embed.w, o->vocab, o->hidden, 1.0f);
+    put_block(N->lm.embed.w, n->hidden, O->lm.embed.w, o->vocab, o->hidden);
     zero_cols(N->lm.embed.w, n->vocab, n->hidden, o->hidden);
     /* the head reads the stream's new features, zero: its new columns keep
      * their --init values (tied: the embedding's, zero) */
     if (!o->tie_word_embeddings)
-        put_block(N->lm.head.w, n->hidden, O->lm.head.w, o->vocab, o->hidden, 1.0f);
+        put_block(N->lm.head.w, n->hidden, O->lm.head.w, o->vocab, o->hidden);
     norm_copy(N->lm.norm, O->lm.norm, o->hidden, n->hidden, scale);
     size_t on = (size_t)n->hidden * n->heads * n->head_dim;
     size_t dn = (size_t)n->hidden * n->intermediate;
