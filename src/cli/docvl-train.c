@@ -12,6 +12,7 @@
 #include "cli/blas_reexec.h"
 #include "text/tokenizer.h"
 #include "train/evalmc.h"
+#include "train/grow.h"
 #include "train/trainer.h"
 #include "train/trainlog.h"
 
@@ -31,6 +32,7 @@ static void usage(FILE *f)
           "       docvl-train eval-mc --model DIR --data MC.jsonl [--threads N] [-v]\n"
           "       docvl-train plot LOG.tsv OUT.png\n"
           "       docvl-train export MODEL_DIR OUT_DIR [f16|bf16|f32]\n"
+          "       docvl-train grow MODEL_DIR OUT_DIR --config NEW_CONFIG.json [--seed N]\n"
           "\n"
           "train: stage 1 trains the aligner; stage 2 the LLM and aligner (language-only\n"
           "  samples from --text mixed with multimodal ones from --data, --mix LANG:MM);\n"
@@ -53,7 +55,12 @@ static void usage(FILE *f)
           "eval-mc: JSONL of {image, question, options[], answer}; prints the accuracy of\n"
           "  picking the option of lowest perplexity.\n"
           "plot: draws a train.tsv as a PNG (loss and learning rate).\n"
-          "export: writes the model again with 16-bit weights (default f16), to ship.\n",
+          "export: writes the model again with 16-bit weights (default f16), to ship.\n"
+          "grow: writes MODEL_DIR grown to NEW_CONFIG.json's sizes (more tower layers, a\n"
+          "  wider tower MLP, more decoder layers, a wider decoder MLP, a wider decoder of\n"
+          "  the same head_dim), computing the same function: new layers are identities\n"
+          "  spread between the old ones, new parts start as --init makes them (seed\n"
+          "  default 42) but for zero output projections. Any other change is refused.\n",
           f);
 }
 
@@ -325,6 +332,41 @@ static int cmd_export(int argc, char **argv)
     return 0;
 }
 
+/* grow MODEL_DIR OUT_DIR --config NEW.json [--seed N] */
+static int cmd_grow(int argc, char **argv)
+{
+    static const struct option opts[] = { { "config", 1, 0, 'c' }, { "seed", 1, 0, 's' },
+                                          { 0, 0, 0, 0 } };
+    const char *config = NULL;
+    long seed = 42;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'c')
+            config = optarg;
+        else if (c != 's' || parse_long(optarg, "--seed", 0, &seed))
+            return EXIT_USAGE;
+    }
+    if (!config || argc - optind != 2) {
+        fprintf(stderr, "docvl-train: grow needs MODEL_DIR OUT_DIR --config NEW_CONFIG.json\n");
+        return EXIT_USAGE;
+    }
+    const char *dir = argv[optind], *out = argv[optind + 1];
+    dv_grow_info in;
+    dv_err e = {0};
+    if (dv_grow_dir(dir, config, out, (uint64_t)seed, &in, &e)) {
+        fprintf(stderr, "docvl-train: %s\n", e.msg);
+        return 1;
+    }
+    printf("grew %s to %s: %zu -> %zu parameters; tower layers %d -> %d, tower MLP %d -> %d; "
+           "decoder layers %d -> %d, hidden %d -> %d, intermediate %d -> %d, rms_norm_eps %g -> "
+           "%g\n", dir, out, in.params_old, in.params_new, in.tower_layers[0], in.tower_layers[1],
+           in.tower_mlp[0], in.tower_mlp[1], in.lm_layers[0], in.lm_layers[1], in.lm_hidden[0],
+           in.lm_hidden[1], in.lm_ffn[0], in.lm_ffn[1], (double)in.rms_eps[0],
+           (double)in.rms_eps[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_blas_reexec("docvl-train", argv);
@@ -341,9 +383,11 @@ int main(int argc, char **argv)
         return cmd_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0)
         return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "grow") == 0)
+        return cmd_grow(argc - 1, argv + 1);
     int is_train = strcmp(cmd, "train") == 0, is_eval = strcmp(cmd, "eval-mc") == 0;
     if (!is_train && !is_eval) {
-        fprintf(stderr, "docvl-train: unknown command \"%s\" (train, eval-mc, plot, export)\n", cmd);
+        fprintf(stderr, "docvl-train: unknown command \"%s\" (train, eval-mc, plot, export, grow)\n", cmd);
         return EXIT_USAGE;
     }
     args a;

@@ -2,6 +2,7 @@
  * views over them, random init, and one sample's forward + backward pass. */
 #include "train/tmodel.h"
 
+#include <glib.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -463,6 +464,7 @@ void dv_tmodel_free(dv_tmodel *m)
         free(I->al.lb);
         free(I->lm.layers);
         free(I->src_dir);
+        g_free(I->config_text);
         free(I);
     }
     free(m);

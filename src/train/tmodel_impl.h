@@ -19,6 +19,7 @@ typedef struct tm_impl {
     tg_llm lm;
     int32_t image_token_id;  /* -1: unknown (set with dv_tmodel_set_image_token) */
     char *src_dir;           /* directory loaded from, for config/side files on save */
+    char *config_text;       /* config.json to save instead of src_dir's (a grown model) */
 } tm_impl;
 
 /* Allocates params for cfg's schema (values zero) and binds the views. */

@@ -176,14 +176,29 @@ static int copy_file(const char *from_dir, const char *dir, const char *name, in
     return rc;
 }
 
-/* config.json: the source's own text when it was in the original layout
- * (nothing lost), else written from the parsed config. */
+static int write_text(const char *dir, const char *name, const char *text, dv_err *e)
+{
+    char *dst = g_build_filename(dir, name, NULL);
+    GError *ge = NULL;
+    int rc = DOCVL_OK;
+    if (!g_file_set_contents(dst, text, -1, &ge)) {
+        rc = dv_fail(e, DOCVL_EIO, "%s", ge->message);
+        g_error_free(ge);
+    }
+    g_free(dst);
+    return rc;
+}
+
+/* config.json: a grown model's own text; else the source's own text when
+ * it was in the original layout (nothing lost), else written from the
+ * parsed config. */
 static int write_configs(const dv_tmodel *m, const char *dir, dv_dtype dtype, dv_err *e)
 {
     const tm_impl *I = m->impl;
     int keep = I->src_dir && !m->cfg.hf_layout;
-    int rc = keep ? copy_file(I->src_dir, dir, "config.json", 1, e)
-                  : dv_mk_write_config(dir, &m->cfg, 0, I->image_token_id, dtype, e);
+    int rc = I->config_text ? write_text(dir, "config.json", I->config_text, e)
+             : keep ? copy_file(I->src_dir, dir, "config.json", 1, e)
+                    : dv_mk_write_config(dir, &m->cfg, 0, I->image_token_id, dtype, e);
     if (!rc)
         rc = dv_mk_write_side_files(dir, &m->cfg, 0, e);
     const char *side[] = { "preprocessor_config.json", "processor_config.json",

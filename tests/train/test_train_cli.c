@@ -396,6 +396,72 @@ static void test_export_warm_start(void)
     g_free(w32), g_free(w16), g_free(m16), g_free(text), g_free(model), g_free(dir);
 }
 
+static char *replaced(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    g_assert_nonnull(at);
+    return g_strdup_printf("%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+}
+
+/* The tiny preset's config.json with one text replaced (and with another
+ * when from2 is not NULL), written to dir/name. */
+static char *preset_with(const char *dir, const char *name, const char *from, const char *to,
+                         const char *from2, const char *to2)
+{
+    char *text = replaced(dv_mkmodel_preset("tiny-siglip"), from, to);
+    if (from2) {
+        char *t2 = replaced(text, from2, to2);
+        g_free(text);
+        text = t2;
+    }
+    char *path = g_build_filename(dir, name, NULL);
+    test_write_file(path, text, strlen(text));
+    g_free(text);
+    return path;
+}
+
+/* grow: a bigger model written (exit 0), a change it cannot make refused
+ * with the field (exit 1), a missing --config a usage error (exit 2). */
+static void test_grow(void)
+{
+    char *dir = test_tmpdir();
+    char *model = g_build_filename(dir, "model", NULL);
+    dv_mkmodel_opts mo = { .out_dir = model, .arch = "tiny-siglip", .dtype = DV_F32,
+                           .seed = 4, .shards = 1, .quiet = 1 };
+    dv_err e = {0};
+    if (dv_mkmodel(&mo, &e))
+        g_error("mkmodel: %s", e.msg);
+    char *deeper = preset_with(dir, "deeper.json", "\"num_hidden_layers\":2",
+                               "\"num_hidden_layers\":3", NULL, NULL);
+    char *vocab = preset_with(dir, "vocab.json", "\"vocab_size\":659", "\"vocab_size\":700",
+                              NULL, NULL);
+    char *wide = preset_with(dir, "wide.json", "\"width\":32", "\"width\":64",
+                             "\"input_dim\":32", "\"input_dim\":64");
+    char *args = g_strdup_printf("grow %s %s/g --config %s --seed 3", model, dir, deeper);
+    expect("DOCVL_TRAIN", args, 0, NULL);
+    g_free(args);
+    dv_tmodel *m = NULL;
+    char *grown = g_build_filename(dir, "g", NULL);
+    if (dv_tmodel_load(grown, &m, &e))
+        g_error("load: %s", e.msg);
+    g_assert_cmpint(m->cfg.lm.layers, ==, 3);
+    dv_tmodel_free(m);
+    args = g_strdup_printf("grow %s %s/v --config %s", model, dir, vocab);
+    expect("DOCVL_TRAIN", args, 1, "vocab_size differs (659 in the model, 700 in the new config)");
+    g_free(args);
+    args = g_strdup_printf("grow %s %s/w --config %s", model, dir, wide);
+    expect("DOCVL_TRAIN", args, 1, "LayerNorm subtracts the mean");
+    g_free(args);
+    args = g_strdup_printf("grow %s %s/x", model, dir);
+    expect("DOCVL_TRAIN", args, 2, "grow needs");
+    g_free(args);
+    char *refused = g_build_filename(dir, "v", NULL);   /* nothing written */
+    g_assert_false(g_file_test(refused, G_FILE_TEST_EXISTS));
+    g_free(refused);
+    test_rmtree(dir);
+    g_free(deeper), g_free(vocab), g_free(wide), g_free(grown), g_free(model), g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -406,5 +472,6 @@ int main(int argc, char **argv)
     g_test_add_func("/train_cli/train_eval_plot", test_train_eval_plot);
     g_test_add_func("/train_cli/paragraphs", test_paragraphs);
     g_test_add_func("/train_cli/export_warm_start", test_export_warm_start);
+    g_test_add_func("/train_cli/grow", test_grow);
     return g_test_run();
 }
