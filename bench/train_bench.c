@@ -131,25 +131,34 @@ static double aligner_flop(const dv_config *c, double ntok)
     return 2 * ntok * (c->aligner.input_dim * E + (c->aligner.depth - 1) * E * E);
 }
 
-/* One sequence of T tokens; causal attention counts the scores it computes
- * (T (T + 1) / 2 per head). */
-static double decoder_flop(const dv_lm_cfg *l, double T)
+/* One sequence of T tokens of which `labelled` carry a label: the output
+ * layer runs over those rows only (the trainer computes no other logits);
+ * causal attention counts the scores it computes (T (T + 1) / 2 per head). */
+static double decoder_flop(const dv_lm_cfg *l, double T, double labelled)
 {
     double H = l->hidden, kv = (double)l->kv_heads * l->head_dim;
     double layer = 2 * T * (H * (2 * H + 2 * kv) + 3 * H * l->intermediate);
     layer += 2 * 2 * (T * (T + 1) / 2) * H;
-    return l->layers * layer + 2 * T * H * l->vocab;
+    return l->layers * layer + 2 * labelled * H * l->vocab;
 }
 
 /* A CTC sample's decoder work: its frames (the grid's columns) through the
- * output layer. */
+ * output layer. A next-token sample without a label is not counted: the
+ * trainer skips it (it adds nothing to the loss or the gradients). */
 static double step_flop(const dv_config *c, const tb_batch *b)
 {
     double f = 0, ntok = dv_config_image_tokens(c);
     double frames = 2.0 * dv_siglip_grid_w(&c->siglip) * c->lm.hidden * c->lm.vocab;
-    for (int k = 0; k < b->n; k++)
-        f += b->s[k].n_images * (vit_flop(&c->siglip) + aligner_flop(c, ntok)) +
-             (b->s[k].ctc_target ? frames : decoder_flop(&c->lm, b->s[k].n_tokens));
+    for (int k = 0; k < b->n; k++) {
+        const dv_tsample *s = &b->s[k];
+        int labelled = 0;
+        for (int i = 0; i < s->n_tokens; i++)
+            labelled += s->labels[i] != DV_IGNORE_LABEL;
+        if (!s->ctc_target && !labelled)
+            continue;
+        f += s->n_images * (vit_flop(&c->siglip) + aligner_flop(c, ntok)) +
+             (s->ctc_target ? frames : decoder_flop(&c->lm, s->n_tokens, labelled));
+    }
     return 3 * f;
 }
 
