@@ -67,7 +67,8 @@ static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act
         /* the gradients sit where the values do in their own buffers */
         g[i] = (tg_attn_grads){ .dout = datt + (at[i].out - A->att),
                                 .dout_stride = at[i].out_stride, .dq = dq + (at[i].q - A->q),
-                                .dk = dk + (at[i].k - A->k), .dv = dv + (at[i].v - A->v) };
+                                .dk = dk + (at[i].k - A->k), .dv = dv + (at[i].v - A->v),
+                                .write = 1 };
     }
     for (size_t i = 0, kept = 0; A->p && i < (size_t)count; i++) {
         at[i].p = A->p + kept;
@@ -247,7 +248,7 @@ static int layer_bwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act,
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_mid, A->rs2, n, H, L->mlp_norm.w, dx,
                       TG_G(L->mlp_norm, wg));
 
-    memset(s->dqkv, 0, (size_t)n * W * sizeof(float));   /* the attention adds into it */
+    /* the attention writes dqkv whole: its sequences and heads cover it */
     tg_linear_bwd_set_mt(tp, dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
     int rc = layer_attn(m, act, A, s->datt, s->dq, s->dk, s->dv, e);
     if (rc)
