@@ -438,6 +438,7 @@ struct dv_tws {
     float *g_lo;             /* the model's gradients: [g_lo, g_lo + g_n) */
     size_t g_n;
     float *gbuf[TWS_MAX_GROUPS];       /* group g's gradients (g >= 1) */
+    int dirty;               /* a gbuf may hold values (a step failed): clear before use */
     tm_impl views[TWS_MAX_GROUPS];     /* the model's views, g moved into gbuf[g] */
     tg_pool act[TWS_MAX_THREADS];      /* thread t's stacked step buffers, kept */
     tg_pool one[2];          /* one sample's step and vision buffers (hybrid models) */
@@ -550,7 +551,7 @@ int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
     int groups = tws_groups(m, n_threads, ws->g_n);
     for (ws->n_groups = 1; ws->n_groups < groups; ws->n_groups++) {
         int g = ws->n_groups;
-        ws->gbuf[g] = malloc((ws->g_n ? ws->g_n : 1) * sizeof(float));
+        ws->gbuf[g] = calloc(ws->g_n ? ws->g_n : 1, sizeof(float));
         if (!ws->gbuf[g] || clone_views(ws, m->impl, ws->gbuf[g], &ws->views[g])) {
             ws->n_groups++;   /* frees what exists */
             dv_tws_free(ws);
@@ -979,8 +980,6 @@ static void group_chunk(void *arg, int part, int lo, int hi)
     for (int g = lo; g < hi; g++) {
         int k0 = j->bound[g], k1 = j->bound[g + 1];
         const tm_impl *I = g ? &j->ws->views[g] : j->m->impl;
-        if (g)
-            memset(j->ws->gbuf[g], 0, j->ws->g_n * sizeof(float));
         j->rc[g] = substacks(j->m, I, &j->ws->act[part], j->s, k0, k1, j->orig, j->loss,
                              j->counted, j->timed ? &j->prof[g] : NULL, &j->err[g]);
     }
@@ -992,17 +991,24 @@ typedef struct sum_job {
     int n_parts;
 } sum_job;
 
+/* Adds the groups' buffers in group order and clears them for the next
+ * step in the same pass (no clearing pass of its own before the groups). */
 static void sum_range(void *arg, int lo, int hi)
 {
     const sum_job *j = arg;
     for (int t = 1; t < j->n_parts; t++)
-        for (int i = lo; i < hi; i++)
+        for (int i = lo; i < hi; i++) {
             j->g[i] += j->parts[t][i];
+            j->parts[t][i] = 0.0f;
+        }
 }
 
 /* Runs the groups, then adds their gradients in group order. */
 static int run_groups(group_job *j, dv_pool *tp, dv_tprof *prof, dv_err *e)
 {
+    for (int g = 1; j->ws->dirty && g < j->ws->n_groups; g++)
+        memset(j->ws->gbuf[g], 0, j->ws->g_n * sizeof(float));
+    j->ws->dirty = 1;
     dv_pool_for_parts(tp, j->groups, 1, group_chunk, j);
     for (int g = 0; g < j->groups; g++)
         if (j->rc[g]) {
@@ -1014,6 +1020,7 @@ static int run_groups(group_job *j, dv_pool *tp, dv_tprof *prof, dv_err *e)
             prof->s[p] += j->prof[g].s[p] / j->threads;
     sum_job sj = { j->ws->g_lo, j->ws->gbuf, j->groups };
     dv_pool_for(tp, (int)j->ws->g_n, 1 << 16, sum_range, &sj);
+    j->ws->dirty = 0;
     return DOCVL_OK;
 }
 
