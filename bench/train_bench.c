@@ -53,6 +53,9 @@ typedef struct tb_result {
     double sgemm_gflops_cpu, step_cpu_s;   /* per CPU second: see bench_cpu_seconds */
     double phase_s[PH_ALL];   /* mean over the timed steps */
     double torch_step_s, torch_loss0;
+    /* the interleaved probes (see probe_gflops) and each timed step's
+     * fraction of the better of the two around it: median, min, max */
+    double probe[3], frac_probe[3];
     long n_params;
     int image_id;            /* the image placeholder the samples use */
 } tb_result;
@@ -128,25 +131,34 @@ static double aligner_flop(const dv_config *c, double ntok)
     return 2 * ntok * (c->aligner.input_dim * E + (c->aligner.depth - 1) * E * E);
 }
 
-/* One sequence of T tokens; causal attention counts the scores it computes
- * (T (T + 1) / 2 per head). */
-static double decoder_flop(const dv_lm_cfg *l, double T)
+/* One sequence of T tokens of which `labelled` carry a label: the output
+ * layer runs over those rows only (the trainer computes no other logits);
+ * causal attention counts the scores it computes (T (T + 1) / 2 per head). */
+static double decoder_flop(const dv_lm_cfg *l, double T, double labelled)
 {
     double H = l->hidden, kv = (double)l->kv_heads * l->head_dim;
     double layer = 2 * T * (H * (2 * H + 2 * kv) + 3 * H * l->intermediate);
     layer += 2 * 2 * (T * (T + 1) / 2) * H;
-    return l->layers * layer + 2 * T * H * l->vocab;
+    return l->layers * layer + 2 * labelled * H * l->vocab;
 }
 
 /* A CTC sample's decoder work: its frames (the grid's columns) through the
- * output layer. */
+ * output layer. A next-token sample without a label is not counted: the
+ * trainer skips it (it adds nothing to the loss or the gradients). */
 static double step_flop(const dv_config *c, const tb_batch *b)
 {
     double f = 0, ntok = dv_config_image_tokens(c);
     double frames = 2.0 * dv_siglip_grid_w(&c->siglip) * c->lm.hidden * c->lm.vocab;
-    for (int k = 0; k < b->n; k++)
-        f += b->s[k].n_images * (vit_flop(&c->siglip) + aligner_flop(c, ntok)) +
-             (b->s[k].ctc_target ? frames : decoder_flop(&c->lm, b->s[k].n_tokens));
+    for (int k = 0; k < b->n; k++) {
+        const dv_tsample *s = &b->s[k];
+        int labelled = 0;
+        for (int i = 0; i < s->n_tokens; i++)
+            labelled += s->labels[i] != DV_IGNORE_LABEL;
+        if (!s->ctc_target && !labelled)
+            continue;
+        f += s->n_images * (vit_flop(&c->siglip) + aligner_flop(c, ntok)) +
+             (s->ctc_target ? frames : decoder_flop(&c->lm, s->n_tokens, labelled));
+    }
     return 3 * f;
 }
 
@@ -261,6 +273,68 @@ static int one_step(tb_run *r, double ph[PH_ALL], double *loss, tb_batch *keep, 
     return rc;
 }
 
+/* ---- the sgemm limit beside each step: a short probe on the run's own
+ * threads before and after every timed step, so that a change in the
+ * machine's load between a probe and a step does not decide the fraction.
+ * The probe is the bench's sgemm shape (1024 x 1024 x 4096) with its rows
+ * split over docvl's pool, each thread one single-threaded cblas_sgemm, as
+ * the step uses the cores (OpenBLAS's own threads spin after a product
+ * and would take a core from the next step's threads). ---- */
+
+typedef struct tb_probe {
+    dv_pool *pool;
+    float *a, *b, *c;
+} tb_probe;
+
+enum { PR_M = 1024, PR_N = 1024, PR_K = 4096 };
+
+static int probe_new(tb_probe *p, dv_pool *pool)
+{
+    p->pool = pool;
+    p->a = bench_random_floats((size_t)PR_M * PR_K, 1);
+    p->b = bench_random_floats((size_t)PR_K * PR_N, 2);
+    p->c = calloc((size_t)PR_M * PR_N, sizeof *p->c);
+    return p->a && p->b && p->c ? 0 : -1;
+}
+
+static void probe_free(tb_probe *p)
+{
+    free(p->a), free(p->b), free(p->c);
+}
+
+static void probe_part(void *arg, int part, int n_parts)
+{
+    const tb_probe *p = arg;
+    int lo, hi;
+    dv_pool_range(PR_M, 16, part, n_parts, &lo, &hi);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, PR_N, PR_K, 1.0f,
+                p->a + (size_t)lo * PR_K, PR_K, p->b, PR_K, 0.0f, p->c + (size_t)lo * PR_N, PR_N);
+}
+
+/* GFLOP/s of the better of two probe products (about 0.06 s each on one
+ * core of this machine). */
+static double probe_gflops(tb_probe *p)
+{
+    openblas_set_num_threads(1);
+    double best = 1e30;
+    for (int rep = 0; rep < 2; rep++) {
+        double t0 = bench_now();
+        dv_pool_run(p->pool, probe_part, p);
+        double dt = bench_now() - t0;
+        best = dt < best ? dt : best;
+    }
+    return 2.0 * PR_M * PR_N * PR_K / best / 1e9;
+}
+
+/* out[0..2] = median, min, max of x[0..n) (sorted in place). */
+static void med_range(double *x, int n, double out[3])
+{
+    qsort(x, (size_t)n, sizeof *x, bench_cmp_double);
+    out[0] = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+    out[1] = x[0];
+    out[2] = x[n - 1];
+}
+
 /* The batch as the torch script reads it: i32 n, then per sample i32 T,
  * i32 T ids, i32 T labels, f32 pixels [3, S, S]. */
 static int write_batch(const char *dir, const tb_batch *b, size_t per, dv_err *e)
@@ -323,11 +397,13 @@ static int open_model(tb_run *r, dv_err *e)
 }
 
 /* Step 0 on the initial weights, saved with its batch and loss for the
- * torch script when dumping; then the timed steps. */
-static int time_steps(tb_run *r, tb_result *res, const char *dump, dv_err *e)
+ * torch script when dumping; then the timed steps, each between two
+ * probes. */
+static int time_steps(tb_run *r, tb_result *res, const char *dump, tb_probe *pr, dv_err *e)
 {
-    double ph[PH_ALL] = { 0 }, *step = calloc((size_t)r->o->steps * 2, sizeof *step);
-    double *cpu = step + r->o->steps;
+    int S = r->o->steps;
+    double ph[PH_ALL] = { 0 }, *step = calloc((size_t)S * 4 + 1, sizeof *step);
+    double *cpu = step + S, *frac = cpu + S, *probe = frac + S;   /* probe: S + 1 */
     tb_batch b0;
     if (!step)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory");
@@ -343,20 +419,26 @@ static int time_steps(tb_run *r, tb_result *res, const char *dump, dv_err *e)
     }
     memset(ph, 0, sizeof ph);
     double loss;
-    for (int i = 0; i < r->o->steps && !rc; i++) {
+    probe[0] = probe_gflops(pr);
+    for (int i = 0; i < S && !rc; i++) {
         double t0 = bench_now(), c0 = bench_cpu_seconds();
         rc = one_step(r, ph, &loss, NULL, e);
         step[i] = bench_now() - t0;
         cpu[i] = bench_cpu_seconds() - c0;
+        probe[i + 1] = probe_gflops(pr);
+        double limit = probe[i] > probe[i + 1] ? probe[i] : probe[i + 1];
+        frac[i] = res->gflop / step[i] / limit;
     }
     if (!rc) {
-        qsort(step, (size_t)r->o->steps, sizeof *step, bench_cmp_double);
-        res->step_s = step[r->o->steps / 2];
+        med_range(frac, S, res->frac_probe);
+        med_range(probe, S + 1, res->probe);
+        qsort(step, (size_t)S, sizeof *step, bench_cmp_double);
+        res->step_s = step[S / 2];
         res->step_best_s = step[0];
-        qsort(cpu, (size_t)r->o->steps, sizeof *cpu, bench_cmp_double);
-        res->step_cpu_s = cpu[r->o->steps / 2];
+        qsort(cpu, (size_t)S, sizeof *cpu, bench_cmp_double);
+        res->step_cpu_s = cpu[S / 2];
         for (int i = 0; i < PH_ALL; i++)
-            res->phase_s[i] = ph[i] / r->o->steps;
+            res->phase_s[i] = ph[i] / S;
     }
     free(step);
     return rc;
@@ -412,6 +494,10 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
            o->steps, r->step_best_s, o->batch / r->step_s, tokens / r->step_s);
     printf("work: %.1f GFLOP per step (forward x 3): %.1f GFLOP/s, %.0f%% of sgemm\n", r->gflop,
            gfs, 100 * gfs / r->sgemm_gflops);
+    printf("beside each step: %.0f%% of the sgemm probe around it, median (%.0f-%.0f%%); "
+           "probes %.1f GFLOP/s median (%.1f-%.1f) on %d threads\n", 100 * r->frac_probe[0],
+           100 * r->frac_probe[1], 100 * r->frac_probe[2], r->probe[0], r->probe[1], r->probe[2],
+           o->threads);
     printf("per CPU second: %.2f CPU s per step, %.1f GFLOP/CPU s, %.0f%% of sgemm's %.1f on one "
            "thread\n", r->step_cpu_s, r->gflop / r->step_cpu_s,
            100 * r->gflop / r->step_cpu_s / r->sgemm_gflops_cpu, r->sgemm_gflops_cpu);
@@ -437,6 +523,10 @@ static void print_json(const tb_opts *o, const tb_result *r, long tokens)
            gfs / r->sgemm_gflops, r->loss0, r->peak_rss_gb);
     printf(", \"sgemm_gflops_cpu\": %.2f, \"step_cpu_s\": %.4f, \"frac_sgemm_cpu\": %.3f",
            r->sgemm_gflops_cpu, r->step_cpu_s, r->gflop / r->step_cpu_s / r->sgemm_gflops_cpu);
+    printf(", \"probe_gflops\": %.2f, \"probe_gflops_min\": %.2f, \"probe_gflops_max\": %.2f, "
+           "\"frac_probe\": %.3f, \"frac_probe_min\": %.3f, \"frac_probe_max\": %.3f",
+           r->probe[0], r->probe[1], r->probe[2], r->frac_probe[0], r->frac_probe[1],
+           r->frac_probe[2]);
     for (int i = 0; i < PH_ALL; i++)
         printf(", \"%s_ms\": %.2f", phase_names[i], r->phase_s[i] * 1e3);
     if (o->torch)
@@ -457,6 +547,7 @@ static int bench(const tb_opts *o, dv_err *e)
 {
     tb_run r = { .o = o };
     tb_result res = { 0 };
+    tb_probe probe = { 0 };
     dv_pool *pool = NULL;
     char *tmp = NULL;
     const char *dump = o->dump;
@@ -465,6 +556,8 @@ static int bench(const tb_opts *o, dv_err *e)
         rc = dv_pool_new(o->threads, &pool, e);
     if (!rc)
         rc = dv_tws_new(r.m, o->per_pass ? 1 : o->threads, &r.ws, e);
+    if (!rc && probe_new(&probe, pool))
+        rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for the sgemm probe");
     if (!rc && o->torch && !dump) {
         GError *ge = NULL;
         if (!(tmp = g_dir_make_tmp("docvl-train-bench-XXXXXX", &ge))) {
@@ -482,7 +575,7 @@ static int bench(const tb_opts *o, dv_err *e)
     res.image_id = r.image_id;
     res.sgemm_gflops = bench_sgemm_gflops(o->threads);
     res.sgemm_gflops_cpu = bench_sgemm_gflops_cpu();
-    rc = time_steps(&r, &res, dump, e);
+    rc = time_steps(&r, &res, dump, &probe, e);
     double again = bench_sgemm_gflops(o->threads), again_cpu = bench_sgemm_gflops_cpu();
     res.sgemm_gflops = again > res.sgemm_gflops ? again : res.sgemm_gflops;
     res.sgemm_gflops_cpu = again_cpu > res.sgemm_gflops_cpu ? again_cpu : res.sgemm_gflops_cpu;
@@ -502,6 +595,7 @@ out:
         g_spawn_sync(NULL, cmd, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
         g_free(tmp);
     }
+    probe_free(&probe);
     dv_adamw_free(&r.opt);
     dv_tws_free(r.ws);
     dv_pool_free(pool);

@@ -139,7 +139,7 @@ static void rel_grads(const tg_attn *a, const tg_attn_grads *g, int q0, int nq, 
  * recomputed into p from the saved log-sum-exp; dP = dO V^T,
  * dS = P (dP - rowsum(P dP)), then dQ, dK, dV by sgemm. */
 static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, int nq,
-                      const float *kept, float *p, float *dp)
+                      const float *kept, float *p, float *dp, float beta_q, float beta_kv)
 {
     int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads), nk = key_end(a, q0, nq);
     const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
@@ -151,7 +151,7 @@ static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, i
     }
     if (g->dv)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, kept, nk, dout,
-                    (int)g->dout_stride, 1.0f, g->dv + (size_t)kvh * hd, (int)a->v_stride);
+                    (int)g->dout_stride, beta_kv, g->dv + (size_t)kvh * hd, (int)a->v_stride);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, 1.0f, dout,
                 (int)g->dout_stride, a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f, dp, nk);
     dv_vsoftmax_grad(kept, dp, (size_t)nq, (size_t)nk);   /* dS, unscaled */
@@ -159,11 +159,11 @@ static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, i
         rel_grads(a, g, q0, nq, nk, dp);
     if (g->dq)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, a->scale, dp, nk,
-                    a->k + (size_t)kvh * hd, (int)a->k_stride, 1.0f,
+                    a->k + (size_t)kvh * hd, (int)a->k_stride, beta_q,
                     g->dq + (size_t)q0 * a->q_stride + (size_t)h * hd, (int)a->q_stride);
     if (g->dk)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, a->scale, dp, nk, q,
-                    (int)a->q_stride, 1.0f, g->dk + (size_t)kvh * hd, (int)a->k_stride);
+                    (int)a->q_stride, beta_kv, g->dk + (size_t)kvh * hd, (int)a->k_stride);
 }
 
 int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e)
@@ -171,21 +171,33 @@ int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e)
     int rc = check(a, e);
     if (rc)
         return rc;
-    int bq = block_rows(a);
-    /* dP, and P's block where the forward kept none */
+    int bq = block_rows(a), nb = (a->n + bq - 1) / bq, group = a->n_heads / a->n_kv_heads;
+    /* dP, and P's block where the forward kept none; each block's place in
+     * a head's kept probabilities */
     float *dp = malloc((size_t)(a->p ? 1 : 2) * bq * a->n * sizeof *dp);
-    if (!dp)
+    size_t *at = malloc(((size_t)nb + 1) * sizeof *at);
+    if (!dp || !at) {
+        free(dp), free(at);
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for attention gradients over %d keys",
                        a->n);
-    size_t kept = 0;
+    }
+    at[0] = 0;
+    for (int b = 0; b < nb; b++) {
+        int q0 = b * bq, nq = a->n - q0 < bq ? a->n - q0 : bq;
+        at[b + 1] = at[b] + (size_t)nq * key_end(a, q0, nq);
+    }
+    /* writing: the last block first (it sees every key), so that it writes
+     * dk and dv where a group of heads begins and the other blocks add */
     for (int h = 0; h < a->n_heads; h++)
-        for (int q0 = 0; q0 < a->n; q0 += bq) {
-            int nq = a->n - q0 < bq ? a->n - q0 : bq;
-            block_bwd(a, g, h, q0, nq, a->p ? a->p + kept : NULL,
-                      a->p ? NULL : dp + (size_t)bq * a->n, dp);
-            kept += (size_t)nq * key_end(a, q0, nq);
+        for (int i = 0; i < nb; i++) {
+            int b = g->write ? nb - 1 - i : i, q0 = b * bq, nq = a->n - q0 < bq ? a->n - q0 : bq;
+            float beta_q = g->write ? 0.0f : 1.0f;
+            float beta_kv = g->write && i == 0 && h % group == 0 ? 0.0f : 1.0f;
+            block_bwd(a, g, h, q0, nq, a->p ? a->p + (size_t)h * at[nb] + at[b] : NULL,
+                      a->p ? NULL : dp + (size_t)bq * a->n, dp, beta_q, beta_kv);
         }
     free(dp);
+    free(at);
     return DOCVL_OK;
 }
 

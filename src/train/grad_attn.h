@@ -43,12 +43,15 @@ int tg_attn_fwd(const tg_attn *a, dv_err *e);
 
 /* dout rows of dout_stride (head h at + h * head_dim). Gradients are ADDED
  * to dq/dk/dv (same strides as q/k/v) and, with relative positions, to
- * drel_h/drel_w ([n, g]); any of them may be NULL when not wanted. */
+ * drel_h/drel_w ([n, g]); any of them may be NULL when not wanted. With
+ * write, dq, dk and dv are written instead (their heads' columns of the
+ * n rows: no clearing first); the relative tables' are still added. */
 typedef struct tg_attn_grads {
     const float *dout;
     size_t dout_stride;
     float *dq, *dk, *dv;
     float *drel_h, *drel_w;
+    int write;
 } tg_attn_grads;
 
 int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e);

@@ -67,7 +67,8 @@ static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act
         /* the gradients sit where the values do in their own buffers */
         g[i] = (tg_attn_grads){ .dout = datt + (at[i].out - A->att),
                                 .dout_stride = at[i].out_stride, .dq = dq + (at[i].q - A->q),
-                                .dk = dk + (at[i].k - A->k), .dv = dv + (at[i].v - A->v) };
+                                .dk = dk + (at[i].k - A->k), .dv = dv + (at[i].v - A->v),
+                                .write = 1 };
     }
     for (size_t i = 0, kept = 0; A->p && i < (size_t)count; i++) {
         at[i].p = A->p + kept;
@@ -170,9 +171,11 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
     act->cosv = tg_alloc_raw(pool, (size_t)n * c->head_dim / 2);
     act->sinv = tg_alloc_raw(pool, (size_t)n * c->head_dim / 2);
     act->layers = keep ? tg_alloc_bytes(pool, (size_t)c->layers * sizeof *act->layers) : NULL;
+    size_t nh = act->head_rows ? (size_t)act->nhead : (size_t)n;
     act->x_last = tg_alloc_raw(pool, (size_t)n * H);
-    act->rs = tg_alloc_raw(pool, (size_t)n);
-    act->xn = tg_alloc_raw(pool, (size_t)n * H);
+    act->head_x = act->head_rows ? tg_alloc_raw(pool, nh * H) : NULL;
+    act->rs = tg_alloc_raw(pool, nh);
+    act->xn = tg_alloc_raw(pool, nh * H);
     int rc = tg_pool_check(pool, "decoder activations", e);
     if (rc)
         return rc;
@@ -189,8 +192,13 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
                       ? i : longest;
     float *cos0 = act->cosv + act->seq[longest] * half;
     float *sin0 = act->sinv + act->seq[longest] * half;
-    tg_rope_tables(0, act->seq[longest + 1] - act->seq[longest], c->head_dim, c->rope_theta,
-                   cos0, sin0);
+    int len0 = act->seq[longest + 1] - act->seq[longest];
+    if (m->rope_cos && len0 <= m->rope_n) {   /* the same values, made once */
+        memcpy(cos0, m->rope_cos, (size_t)len0 * half * sizeof *cos0);
+        memcpy(sin0, m->rope_sin, (size_t)len0 * half * sizeof *sin0);
+    } else {
+        tg_rope_tables(0, len0, c->head_dim, c->rope_theta, cos0, sin0);
+    }
     for (int i = 0; i < act->nseq; i++) {
         size_t r0 = (size_t)act->seq[i] * half, len = (act->seq[i + 1] - act->seq[i]) * half;
         if (i != longest) {
@@ -204,9 +212,18 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
             dv_wrap(e, "decoder layer %d", l);
     if (rc)
         return rc;
-    tg_rmsnorm_fwd_mt(m->tp, act->x_last, act->xn, n, (int)H, m->norm.w, c->rms_eps, act->rs);
+    const float *xh = act->x_last;
+    if (act->head_rows) {
+        for (size_t j = 0; j < nh; j++)
+            memcpy(act->head_x + j * H, act->x_last + (size_t)act->head_rows[j] * H,
+                   H * sizeof *xh);
+        xh = act->head_x;
+    }
+    if (!nh)
+        return DOCVL_OK;
+    tg_rmsnorm_fwd_mt(m->tp, xh, act->xn, (int)nh, (int)H, m->norm.w, c->rms_eps, act->rs);
     if (logits)
-        tg_linear_fwd_mt(m->tp, act->xn, m->head.w, NULL, n, (int)H, c->vocab, logits);
+        tg_linear_fwd_mt(m->tp, act->xn, m->head.w, NULL, (int)nh, (int)H, c->vocab, logits);
     return DOCVL_OK;
 }
 
@@ -231,7 +248,7 @@ static int layer_bwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act,
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_mid, A->rs2, n, H, L->mlp_norm.w, dx,
                       TG_G(L->mlp_norm, wg));
 
-    memset(s->dqkv, 0, (size_t)n * W * sizeof(float));   /* the attention adds into it */
+    /* the attention writes dqkv whole: its sequences and heads cover it */
     tg_linear_bwd_set_mt(tp, dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
     int rc = layer_attn(m, act, A, s->datt, s->dq, s->dk, s->dv, e);
     if (rc)
@@ -250,25 +267,36 @@ int tg_llm_bwd(const tg_llm *m, const tg_llm_act *act, const float *dlogits, flo
     const dv_lm_cfg *c = &m->c;
     size_t N = (size_t)act->n, H = (size_t)c->hidden, F = (size_t)c->intermediate;
     size_t kv = (size_t)c->kv_heads * c->head_dim;
+    size_t nh = act->head_rows ? (size_t)act->nhead : N;
     /* each pass writes its buffer or clears what it accumulates into */
     llm_grads s = { .dhm = tg_alloc_raw(pool, N * F), .dgu = tg_alloc_raw(pool, N * 2 * F),
                     .dxn = tg_alloc_raw(pool, N * H), .datt = tg_alloc_raw(pool, N * H),
                     .dqkv = tg_alloc_raw(pool, N * (H + 2 * kv)) };
-    float *dx = tg_alloc(pool, N * H);
+    /* the layers add into dx: the caller's buffer, cleared, when it wants it */
+    float *dx = dx_out ? dx_out : tg_alloc_raw(pool, N * H);
+    float *dhead = act->head_rows ? tg_alloc(pool, nh * H) : NULL;
     int rc = tg_pool_check(pool, "decoder gradients", e);
     if (rc)
         return rc;
     s.dk = s.dqkv;
     s.dq = s.dqkv + kv;
     s.dv = s.dqkv + kv + H;
-    tg_linear_bwd_set_mt(m->tp, dlogits, act->xn, m->head.w, (int)N, (int)H, c->vocab, s.dxn,
-                         TG_G(m->head, wg), NULL);
-    tg_rmsnorm_bwd_mt(m->tp, s.dxn, act->x_last, act->rs, (int)N, (int)H, m->norm.w, dx,
-                      TG_G(m->norm, wg));
+    if (nh)
+        tg_linear_bwd_set_mt(m->tp, dlogits, act->xn, m->head.w, (int)nh, (int)H, c->vocab,
+                             s.dxn, TG_G(m->head, wg), NULL);
+    if (act->head_rows) {   /* the other rows' gradient starts at 0 */
+        tg_rmsnorm_bwd_mt(m->tp, s.dxn, act->head_x, act->rs, (int)nh, (int)H, m->norm.w, dhead,
+                          TG_G(m->norm, wg));
+        memset(dx, 0, N * H * sizeof *dx);
+        for (size_t j = 0; j < nh; j++)
+            memcpy(dx + (size_t)act->head_rows[j] * H, dhead + j * H, H * sizeof *dx);
+    } else {
+        memset(dx, 0, N * H * sizeof *dx);
+        tg_rmsnorm_bwd_mt(m->tp, s.dxn, act->x_last, act->rs, (int)N, (int)H, m->norm.w, dx,
+                          TG_G(m->norm, wg));
+    }
     for (int l = c->layers - 1; l >= 0 && !rc; l--)
         if ((rc = layer_bwd(m, &m->layers[l], act, &act->layers[l], dx, wg, &s, e)))
             dv_wrap(e, "decoder layer %d backward", l);
-    if (!rc && dx_out)
-        memcpy(dx_out, dx, N * H * sizeof *dx);
     return rc;
 }

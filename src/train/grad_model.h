@@ -159,6 +159,11 @@ typedef struct tg_llm {
     tg_w embed, norm, head;  /* head == embed when tied */
     tg_layer *layers;
     dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
+    /* RoPE tables [rope_n, head_dim / 2] of positions 0 .. rope_n - 1, made
+     * once with the model (NULL: each pass computes its own); a pass over
+     * longer sequences computes its own */
+    float *rope_cos, *rope_sin;
+    int rope_n;
 } tg_llm;
 
 /* qkv [n, 2 kv + hidden]: each row k, q, v (one product of the adjacent
@@ -177,15 +182,23 @@ typedef struct tg_llm_act {
     int nseq, *seq;
     float *cosv, *sinv;
     tg_layer_act *layers;
-    float *x_last, *rs, *xn;
+    /* the final norm and the output layer run over nhead rows: head_rows
+     * (ascending; set by the caller before tg_llm_fwd), or every row when
+     * head_rows is NULL. Rows whose logits nothing reads (a prompt's, an
+     * image's) then cost no product; head_x keeps the chosen rows of x_last */
+    int nhead;
+    const int *head_rows;
+    float *x_last, *head_x, *rs, *xn;
 } tg_llm_act;
 
-/* x [n, hidden] input embeddings -> logits [n, vocab]. keep = 0: forward
- * only, each layer's activations dropped after it ran. */
+/* x [n, hidden] input embeddings -> logits [n, vocab] (or [nhead, vocab]
+ * with act->head_rows). keep = 0: forward only, each layer's activations
+ * dropped after it ran. */
 int tg_llm_fwd(const tg_llm *m, const float *x, int n, float *logits, tg_llm_act *act, int keep,
                tg_pool *pool, dv_err *e);
-/* dlogits [n, vocab]; dx (d input embeddings) may be NULL when nothing
- * before the decoder trains; wgrad: the decoder's weights train. */
+/* dlogits [n, vocab] (or [nhead, vocab]); dx (d input embeddings, written)
+ * may be NULL when nothing before the decoder trains; wgrad: the decoder's
+ * weights train. */
 int tg_llm_bwd(const tg_llm *m, const tg_llm_act *act, const float *dlogits, float *dx,
                int wgrad, tg_pool *pool, dv_err *e);
 

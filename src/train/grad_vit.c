@@ -241,7 +241,7 @@ static tg_attn_grads window_grads(const tg_vit *v, const tg_block_act *a, const 
     size_t off = (size_t)win * per * 3 * C + (size_t)h * hd;
     return (tg_attn_grads){ .dout = dattw + (size_t)win * per * C + (size_t)h * hd,
                             .dout_stride = (size_t)C, .dq = dqkv + off, .dk = dqkv + off + C,
-                            .dv = dqkv + off + 2 * C };
+                            .dv = dqkv + off + 2 * C, .write = 1 };
 }
 
 /* Without relative positions every window and head is independent: split
@@ -300,7 +300,7 @@ static int block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, 
 {
     size_t n = vit_rows(v), C = (size_t)v->width, np = (size_t)a->np;
     mlp_bwd(v, b, a, dx, wgrad, w);
-    memset(w->dqkv, 0, np * 3 * C * sizeof *w->dqkv);
+    /* the windows' attention writes dqkv whole (the windows cover its rows) */
     tg_linear_bwd_set_mt(v->tp, dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, w->datt,
                          TG_G(b->proj_w, wgrad), TG_G(b->proj_b, wgrad));
     int grid = grid_windows(v, a);

@@ -112,48 +112,51 @@ double dv_clip_factor(double norm, double clip)
     return clip / (norm + 1e-6);
 }
 
-/* The update's constants, in double as every step of it is. */
+/* The update's constants. The update runs in float, as torch's AdamW on
+ * float parameters does (the moments are stored in float either way): in
+ * double, four elements at a time, it took four times the time of eight in
+ * float, for changes below the float weights' own rounding. */
 typedef struct adamw_k {
-    double b1, b2, lr, grad_scale, c1, c2, eps, shrink;
+    float b1, nb1, b2, nb2, lr, grad_scale, c1, c2, eps, shrink;
 } adamw_k;
 
 /* One element; the vector form below does exactly these operations in this
  * order (no fused multiply-add), so both give the same bits. */
 static void update_one(const adamw_k *c, float *w, float *m, float *v, const float *gp)
 {
-    double g = (double)*gp * c->grad_scale;
-    double mk = c->b1 * *m + (1.0 - c->b1) * g;
-    double vk = c->b2 * *v + (1.0 - c->b2) * g * g;
-    *m = (float)mk;
-    *v = (float)vk;
-    double x = (double)*w * c->shrink;
-    x -= c->lr * (mk / c->c1) / (sqrt(vk / c->c2) + c->eps);
-    *w = (float)x;
+    float g = *gp * c->grad_scale;
+    float mk = c->b1 * *m + c->nb1 * g;
+    float vk = c->b2 * *v + c->nb2 * g * g;
+    *m = mk;
+    *v = vk;
+    float x = *w * c->shrink;
+    x -= c->lr * (mk / c->c1) / (sqrtf(vk / c->c2) + c->eps);
+    *w = x;
 }
 
 #if OPT_X86
-/* Four elements at a time in double: returns how many it did. */
+/* Eight elements at a time: returns how many it did. */
 __attribute__((target("avx2"))) static size_t update_avx2(const adamw_k *c, float *w, float *m,
                                                           float *v, const float *g, size_t n)
 {
-    const __m256d b1 = _mm256_set1_pd(c->b1), nb1 = _mm256_set1_pd(1.0 - c->b1);
-    const __m256d b2 = _mm256_set1_pd(c->b2), nb2 = _mm256_set1_pd(1.0 - c->b2);
-    const __m256d gs = _mm256_set1_pd(c->grad_scale), lr = _mm256_set1_pd(c->lr);
-    const __m256d c1 = _mm256_set1_pd(c->c1), c2 = _mm256_set1_pd(c->c2);
-    const __m256d eps = _mm256_set1_pd(c->eps), shrink = _mm256_set1_pd(c->shrink);
+    const __m256 b1 = _mm256_set1_ps(c->b1), nb1 = _mm256_set1_ps(c->nb1);
+    const __m256 b2 = _mm256_set1_ps(c->b2), nb2 = _mm256_set1_ps(c->nb2);
+    const __m256 gs = _mm256_set1_ps(c->grad_scale), lr = _mm256_set1_ps(c->lr);
+    const __m256 c1 = _mm256_set1_ps(c->c1), c2 = _mm256_set1_ps(c->c2);
+    const __m256 eps = _mm256_set1_ps(c->eps), shrink = _mm256_set1_ps(c->shrink);
     size_t k = 0;
-    for (; k + 4 <= n; k += 4) {
-        __m256d gd = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(g + k)), gs);
-        __m256d mk = _mm256_add_pd(_mm256_mul_pd(b1, _mm256_cvtps_pd(_mm_loadu_ps(m + k))),
-                                   _mm256_mul_pd(nb1, gd));
-        __m256d vk = _mm256_add_pd(_mm256_mul_pd(b2, _mm256_cvtps_pd(_mm_loadu_ps(v + k))),
-                                   _mm256_mul_pd(_mm256_mul_pd(nb2, gd), gd));
-        _mm_storeu_ps(m + k, _mm256_cvtpd_ps(mk));
-        _mm_storeu_ps(v + k, _mm256_cvtpd_ps(vk));
-        __m256d x = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(w + k)), shrink);
-        __m256d den = _mm256_add_pd(_mm256_sqrt_pd(_mm256_div_pd(vk, c2)), eps);
-        x = _mm256_sub_pd(x, _mm256_div_pd(_mm256_mul_pd(lr, _mm256_div_pd(mk, c1)), den));
-        _mm_storeu_ps(w + k, _mm256_cvtpd_ps(x));
+    for (; k + 8 <= n; k += 8) {
+        __m256 gd = _mm256_mul_ps(_mm256_loadu_ps(g + k), gs);
+        __m256 mk = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + k)),
+                                  _mm256_mul_ps(nb1, gd));
+        __m256 vk = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + k)),
+                                  _mm256_mul_ps(_mm256_mul_ps(nb2, gd), gd));
+        _mm256_storeu_ps(m + k, mk);
+        _mm256_storeu_ps(v + k, vk);
+        __m256 x = _mm256_mul_ps(_mm256_loadu_ps(w + k), shrink);
+        __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(vk, c2)), eps);
+        x = _mm256_sub_ps(x, _mm256_div_ps(_mm256_mul_ps(lr, _mm256_div_ps(mk, c1)), den));
+        _mm256_storeu_ps(w + k, x);
     }
     return k;
 }
@@ -164,8 +167,10 @@ static void update_param(const dv_adamw *a, int i, dv_param *p, double lr, doubl
 {
     float *m = a->m[i], *v = a->v[i];
     /* decoupled decay: shrink the weight itself, never the gradient */
-    const adamw_k c = { a->o.beta1, a->o.beta2, lr, grad_scale, c1, c2, a->o.eps,
-                        p->decay ? 1.0 - lr * a->o.weight_decay : 1.0 };
+    const adamw_k c = { (float)a->o.beta1, (float)(1.0 - a->o.beta1), (float)a->o.beta2,
+                        (float)(1.0 - a->o.beta2), (float)lr, (float)grad_scale, (float)c1,
+                        (float)c2, (float)a->o.eps,
+                        (float)(p->decay ? 1.0 - lr * a->o.weight_decay : 1.0) };
     size_t k = 0;
 #if OPT_X86
     if (dv_cpu_vec_level() >= 1)

@@ -379,6 +379,10 @@ static int check_arch(const dv_config *c, dv_err *e)
     return DOCVL_OK;
 }
 
+/* Positions of the RoPE tables made with the model (longer sequences
+ * compute their own): 4096 x 64 pairs, 2 MiB, for a head of 128. */
+#define ROPE_TABLE_POSITIONS 4096
+
 /* Geometry from the config, then every tensor of the family's table into
  * its view field. */
 static int bind_views(dv_tmodel *m, tm_impl *I, dv_err *e)
@@ -393,6 +397,19 @@ static int bind_views(dv_tmodel *m, tm_impl *I, dv_err *e)
         return rc;
     I->lm.c = c->lm;
     I->lm.layers = alloc_n(c->lm.layers, sizeof *I->lm.layers, &fail);
+    /* the RoPE tables every step would otherwise compute again (sincos per
+     * position and pair), up to ROPE_TABLE_POSITIONS positions */
+    int pos = c->lm.max_pos < ROPE_TABLE_POSITIONS ? c->lm.max_pos : ROPE_TABLE_POSITIONS;
+    size_t half = (size_t)c->lm.head_dim / 2;
+    if (pos > 0 && half) {
+        I->lm.rope_cos = alloc_n(pos * (int)half, sizeof(float), &fail);
+        I->lm.rope_sin = alloc_n(pos * (int)half, sizeof(float), &fail);
+        if (!fail) {
+            I->lm.rope_n = pos;
+            tg_rope_tables(0, pos, c->lm.head_dim, c->lm.rope_theta, I->lm.rope_cos,
+                           I->lm.rope_sin);
+        }
+    }
     if (fail)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the trainer's module views");
     rc = dv_arch_walk(c, bind_tensor, m, e);
@@ -463,6 +480,8 @@ void dv_tmodel_free(dv_tmodel *m)
         free(I->al.lw);
         free(I->al.lb);
         free(I->lm.layers);
+        free(I->lm.rope_cos);
+        free(I->lm.rope_sin);
         free(I->src_dir);
         g_free(I->config_text);
         free(I);

@@ -438,6 +438,7 @@ struct dv_tws {
     float *g_lo;             /* the model's gradients: [g_lo, g_lo + g_n) */
     size_t g_n;
     float *gbuf[TWS_MAX_GROUPS];       /* group g's gradients (g >= 1) */
+    int dirty;               /* a gbuf may hold values (a step failed): clear before use */
     tm_impl views[TWS_MAX_GROUPS];     /* the model's views, g moved into gbuf[g] */
     tg_pool act[TWS_MAX_THREADS];      /* thread t's stacked step buffers, kept */
     tg_pool one[2];          /* one sample's step and vision buffers (hybrid models) */
@@ -550,7 +551,7 @@ int dv_tws_new(const dv_tmodel *m, int n_threads, dv_tws **out, dv_err *e)
     int groups = tws_groups(m, n_threads, ws->g_n);
     for (ws->n_groups = 1; ws->n_groups < groups; ws->n_groups++) {
         int g = ws->n_groups;
-        ws->gbuf[g] = malloc((ws->g_n ? ws->g_n : 1) * sizeof(float));
+        ws->gbuf[g] = calloc(ws->g_n ? ws->g_n : 1, sizeof(float));
         if (!ws->gbuf[g] || clone_views(ws, m->impl, ws->gbuf[g], &ws->views[g])) {
             ws->n_groups++;   /* frees what exists */
             dv_tws_free(ws);
@@ -587,6 +588,11 @@ typedef struct stack {
     double *nll;             /* [n] each sample's summed NLL */
     int *counted;            /* [n] its counted labels */
     int *failed;             /* [n] its loss could not be computed (out of memory) */
+    /* the labelled decoder rows, the only ones through the output layer and
+     * the loss: nlab of them, lab_row[j] the row, lab[j] its label; sample
+     * k's are lab0[k] .. lab0[k + 1] - 1 (logits has nlab rows) */
+    int nlab, *lab_row, *lab0;
+    int32_t *lab;
     tg_siglip_act sa;
     tg_aligner_act aa;
     tg_llm_act la;
@@ -624,7 +630,19 @@ static int stack_layout(stack *b, dv_err *e)
     b->nll = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->nll);
     b->counted = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->counted);
     b->failed = tg_alloc_bytes(p, (size_t)b->n * sizeof *b->failed);
-    if (!b->la.seq || !b->row0 || !b->img0 || !b->nll || !b->counted || !b->failed)
+    b->lab0 = tg_alloc_bytes(p, (size_t)(b->n + 1) * sizeof *b->lab0);
+    for (int k = 0; k < b->n && b->lab0; k++) {
+        const dv_tsample *s = &b->s[k];
+        int n = 0;
+        for (int i = 0; !s->ctc_target && s->labels && i < s->n_tokens; i++)
+            n += s->labels[i] != DV_IGNORE_LABEL;
+        b->lab0[k + 1] = b->lab0[k] + n;
+    }
+    b->nlab = b->lab0 ? b->lab0[b->n] : 0;
+    b->lab_row = tg_alloc_bytes(p, (size_t)b->nlab * sizeof *b->lab_row);
+    b->lab = tg_alloc_bytes(p, (size_t)b->nlab * sizeof *b->lab);
+    if (!b->la.seq || !b->row0 || !b->img0 || !b->nll || !b->counted || !b->failed ||
+        !b->lab0 || !b->lab_row || !b->lab)
         return tg_pool_check(p, "the batch's tables", e);
     b->la.seq[0] = 0;
     b->la.nseq = 0;
@@ -638,8 +656,15 @@ static int stack_layout(stack *b, dv_err *e)
         b->row0[k] = b->la.seq[b->la.nseq];
         b->la.seq[b->la.nseq + 1] = b->row0[k] + b->s[k].n_tokens;
         b->la.nseq++;
+        for (int i = 0, j = b->lab0[k]; j < b->lab0[k + 1]; i++)
+            if (b->s[k].labels[i] != DV_IGNORE_LABEL) {
+                b->lab_row[j] = b->row0[k] + i;
+                b->lab[j++] = b->s[k].labels[i];
+            }
     }
     b->rows = b->la.seq[b->la.nseq];
+    b->la.nhead = b->nlab;
+    b->la.head_rows = b->lab_row;
     return DOCVL_OK;
 }
 
@@ -654,7 +679,7 @@ static int stack_alloc(stack *b, dv_err *e)
         return rc;
     if (b->rows) {
         b->x = tg_alloc_raw(p, (size_t)b->rows * H);
-        b->logits = tg_alloc_raw(p, (size_t)b->rows * c->lm.vocab);
+        b->logits = tg_alloc_raw(p, (size_t)b->nlab * c->lm.vocab);
     }
     if (b->n_img) {
         b->px = tg_alloc_raw(p, (size_t)b->n_img * px);
@@ -735,15 +760,11 @@ static void loss_chunk(void *arg, int part, int lo, int hi)
                                     1, &b->nll[k], &b->counted[k], &ignore);
             continue;
         }
-        int n = 0;
-        for (int i = 0; s->labels && i < s->n_tokens; i++)
-            n += s->labels[i] != DV_IGNORE_LABEL;
-        float *z = b->logits + (size_t)b->row0[k] * V;
-        if (n)
-            b->nll[k] = tg_cross_entropy(z, s->labels, s->n_tokens, (int)V, 1.0f / (float)n, z,
+        int j0 = b->lab0[k], n = b->lab0[k + 1] - j0;
+        float *z = b->logits + (size_t)j0 * V;
+        if (n)   /* its labelled rows only: no other row has logits */
+            b->nll[k] = tg_cross_entropy(z, b->lab + j0, n, (int)V, 1.0f / (float)n, z,
                                          &b->counted[k]);
-        else   /* nothing counted: no gradient from this sample */
-            memset(z, 0, (size_t)s->n_tokens * V * sizeof *z);
     }
 }
 
@@ -837,39 +858,46 @@ static void stack_init(stack *b, dv_tmodel *m, const tm_impl *I, const dv_tsampl
     b->llm_bwd = tr[DV_PART_LLM] || (b->vis_grad && b->n_img);
 }
 
-static int stack_check(const stack *b, int k0, dv_err *e)
+/* Whether sample s trains: a next-token sample without a counted label
+ * adds nothing to the loss or the gradients. */
+static int sample_trains(const dv_tsample *s)
 {
-    for (int k = 0; k < b->n; k++) {
-        const dv_tsample *s = &b->s[k];
-        int rc = s->ctc_target ? ctc_check(&b->m->cfg, b->I, 0, b->n_tok, s, e)
-                               : check_sample(b->m, b->I, b->n_tok, s, e);
-        if (rc)
-            return dv_wrap(e, "training step, sample %d", k0 + k);
-    }
-    return DOCVL_OK;
+    if (s->ctc_target)
+        return 1;
+    for (int i = 0; s->labels && i < s->n_tokens; i++)
+        if (s->labels[i] != DV_IGNORE_LABEL)
+            return 1;
+    return 0;
 }
 
-/* Samples s[0, n) (the batch's k0, ...) stacked, their gradients added
- * into I's; loss[k] and counted[k] each one's mean loss and counted
- * labels. pool (NULL: made for the call) keeps the buffers; tp splits
- * every pass (NULL: the calling thread). */
+/* Which batch sample the stacked samples' k-th is (orig NULL: k). */
+static int batch_index(const int *orig, int k)
+{
+    return orig ? orig[k] : k;
+}
+
+/* Samples s[0, n) (the stacked samples' k0, ...; checked) stacked, their
+ * gradients added into I's; loss[k] and counted[k] each one's mean loss
+ * and counted labels. pool (NULL: made for the call) keeps the buffers;
+ * tp splits every pass (NULL: the calling thread). */
 static int stacked(dv_tmodel *m, const tm_impl *I, tg_pool *pool, const dv_tsample *s, int n,
-                   int k0, float *loss, int *counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
+                   int k0, const int *orig, float *loss, int *counted, dv_tprof *prof,
+                   dv_pool *tp, dv_err *e)
 {
     tg_pool own = { 0 };
     pool = pool ? pool : &own;
     tg_pool_reset(pool);
     stack b;
     stack_init(&b, m, I, s, n, pool, tp, prof);
-    int rc = stack_check(&b, k0, e), any = 0;
-    if (!rc && (rc = stack_forward(&b, e)))
+    int rc = DOCVL_OK, any = 0;
+    if ((rc = stack_forward(&b, e)))
         dv_wrap(e, "training step");
     if (!rc) {
         dv_pool_for_parts(tp, n, 1, loss_chunk, &b);
         for (int k = 0; k < n && !rc; k++) {
             if (b.failed[k])
                 rc = dv_fail(e, DOCVL_ENOMEM, "training step, sample %d: out of memory for its "
-                             "CTC loss of %d frames", k0 + k, b.gw);
+                             "CTC loss of %d frames", batch_index(orig, k0 + k), b.gw);
             /* the float mean, as dv_tmodel_forward_backward reports it */
             loss[k] = b.counted[k] ? (float)(b.nll[k] / b.counted[k]) : 0.0f;
             counted[k] = b.counted[k];
@@ -895,13 +923,15 @@ static int stacked(dv_tmodel *m, const tm_impl *I, tg_pool *pool, const dv_tsamp
  * SUBSTACK_TOKENS rows (at least one sample each), their gradients added
  * into I's one after another; loss and counted are indexed by sample. */
 static int substacks(dv_tmodel *m, const tm_impl *I, tg_pool *pool, const dv_tsample *s, int k0,
-                     int k1, float *loss, int *counted, dv_tprof *prof, dv_err *e)
+                     int k1, const int *orig, float *loss, int *counted, dv_tprof *prof,
+                     dv_err *e)
 {
     for (int a = k0, b; a < k1; a = b) {
         int rows = s[a].n_tokens;
         for (b = a + 1; b < k1 && rows + s[b].n_tokens <= SUBSTACK_TOKENS; b++)
             rows += s[b].n_tokens;
-        int rc = stacked(m, I, pool, s + a, b - a, a, loss + a, counted + a, prof, NULL, e);
+        int rc = stacked(m, I, pool, s + a, b - a, a, orig, loss + a, counted + a, prof, NULL,
+                         e);
         if (rc)
             return rc;
     }
@@ -913,6 +943,7 @@ typedef struct group_job {
     dv_tmodel *m;
     dv_tws *ws;
     const dv_tsample *s;
+    const int *orig;         /* the batch's index of s[k] */
     int n, groups, threads;
     int bound[TWS_MAX_GROUPS + 1];   /* group g: samples bound[g] .. bound[g + 1] - 1 */
     float *loss;             /* [n] */
@@ -949,10 +980,8 @@ static void group_chunk(void *arg, int part, int lo, int hi)
     for (int g = lo; g < hi; g++) {
         int k0 = j->bound[g], k1 = j->bound[g + 1];
         const tm_impl *I = g ? &j->ws->views[g] : j->m->impl;
-        if (g)
-            memset(j->ws->gbuf[g], 0, j->ws->g_n * sizeof(float));
-        j->rc[g] = substacks(j->m, I, &j->ws->act[part], j->s, k0, k1, j->loss, j->counted,
-                             j->timed ? &j->prof[g] : NULL, &j->err[g]);
+        j->rc[g] = substacks(j->m, I, &j->ws->act[part], j->s, k0, k1, j->orig, j->loss,
+                             j->counted, j->timed ? &j->prof[g] : NULL, &j->err[g]);
     }
 }
 
@@ -962,17 +991,24 @@ typedef struct sum_job {
     int n_parts;
 } sum_job;
 
+/* Adds the groups' buffers in group order and clears them for the next
+ * step in the same pass (no clearing pass of its own before the groups). */
 static void sum_range(void *arg, int lo, int hi)
 {
     const sum_job *j = arg;
     for (int t = 1; t < j->n_parts; t++)
-        for (int i = lo; i < hi; i++)
+        for (int i = lo; i < hi; i++) {
             j->g[i] += j->parts[t][i];
+            j->parts[t][i] = 0.0f;
+        }
 }
 
 /* Runs the groups, then adds their gradients in group order. */
 static int run_groups(group_job *j, dv_pool *tp, dv_tprof *prof, dv_err *e)
 {
+    for (int g = 1; j->ws->dirty && g < j->ws->n_groups; g++)
+        memset(j->ws->gbuf[g], 0, j->ws->g_n * sizeof(float));
+    j->ws->dirty = 1;
     dv_pool_for_parts(tp, j->groups, 1, group_chunk, j);
     for (int g = 0; g < j->groups; g++)
         if (j->rc[g]) {
@@ -984,27 +1020,70 @@ static int run_groups(group_job *j, dv_pool *tp, dv_tprof *prof, dv_err *e)
             prof->s[p] += j->prof[g].s[p] / j->threads;
     sum_job sj = { j->ws->g_lo, j->ws->gbuf, j->groups };
     dv_pool_for(tp, (int)j->ws->g_n, 1 << 16, sum_range, &sj);
+    j->ws->dirty = 0;
     return DOCVL_OK;
 }
 
-static int stacked_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, float *loss,
-                         int *counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
+static int stacked_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, const int *orig,
+                         float *loss, int *counted, dv_tprof *prof, dv_pool *tp, dv_err *e)
 {
     int threads = dv_pool_threads(tp);
     int groups = ws && threads > 1 ? ws->n_groups : 1;
     groups = groups < n ? groups : n;
+    if (n < 1)
+        return DOCVL_OK;
     if (groups < 2 && threads > 1)
-        return stacked(m, m->impl, ws ? &ws->act[0] : NULL, s, n, 0, loss, counted, prof, tp, e);
+        return stacked(m, m->impl, ws ? &ws->act[0] : NULL, s, n, 0, orig, loss, counted, prof,
+                       tp, e);
     if (groups < 2)
-        return substacks(m, m->impl, ws ? &ws->act[0] : NULL, s, 0, n, loss, counted, prof, e);
+        return substacks(m, m->impl, ws ? &ws->act[0] : NULL, s, 0, n, orig, loss, counted,
+                         prof, e);
     group_job *j = calloc(1, sizeof *j);
     if (!j)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the batch's groups");
-    *j = (group_job){ .m = m, .ws = ws, .s = s, .n = n, .groups = groups, .threads = threads,
-                      .loss = loss, .counted = counted, .timed = prof != NULL };
+    *j = (group_job){ .m = m, .ws = ws, .s = s, .orig = orig, .n = n, .groups = groups,
+                      .threads = threads, .loss = loss, .counted = counted,
+                      .timed = prof != NULL };
     group_bounds(s, n, groups, j->bound);
     int rc = run_groups(j, tp, prof, e);
     free(j);
+    return rc;
+}
+
+/* Every sample checked, then the ones that train stacked (a sample without
+ * a counted label would run the tower and the decoder for nothing). */
+static int batch_stacked(dv_tmodel *m, dv_tws *ws, const dv_tsample *s, int n, double *loss_sum,
+                         int *n_counted, dv_tprof *prof, const dv_ctx *ctx, dv_err *e)
+{
+    size_t cap = (size_t)(n > 0 ? n : 1);
+    float *loss = malloc(cap * sizeof *loss);
+    int *counted = malloc(cap * sizeof *counted), *orig = malloc(cap * sizeof *orig);
+    dv_tsample *use = malloc(cap * sizeof *use);
+    int rc = loss && counted && orig && use
+                 ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "out of memory for %d losses", n);
+    const tm_impl *I = m->impl;
+    int n_tok = dv_config_image_tokens(&m->cfg), nu = 0;
+    for (int k = 0; !rc && k < n; k++) {
+        rc = s[k].ctc_target ? ctc_check(&m->cfg, I, 0, n_tok, &s[k], e)
+                             : check_sample(m, I, n_tok, &s[k], e);
+        if (rc)
+            dv_wrap(e, "training step, sample %d", k);
+        else if (sample_trains(&s[k])) {
+            use[nu] = s[k];
+            orig[nu++] = k;
+        }
+    }
+    dv_ctx_apply(ctx);   /* with a pool: each thread one BLAS thread */
+    if (!rc)
+        rc = stacked_batch(m, ws, use, nu, orig, loss, counted, prof, ctx ? ctx->pool : NULL, e);
+    for (int k = 0; !rc && k < nu; k++) {
+        *loss_sum += loss[k];
+        *n_counted += counted[k];
+    }
+    free(loss);
+    free(counted);
+    free(orig);
+    free(use);
     return rc;
 }
 
@@ -1012,25 +1091,10 @@ int dv_tmodel_forward_backward_batch(dv_tmodel *m, dv_tws *ws, const dv_tsample 
                                      double *loss_sum, int *n_counted, dv_tprof *prof,
                                      const dv_ctx *ctx, dv_err *e)
 {
-    dv_pool *tp = ctx ? ctx->pool : NULL;
     *loss_sum = 0;
     *n_counted = 0;
-    if (!dv_family_of(&m->cfg)->train_one_sample) {
-        float *loss = malloc((size_t)(n > 0 ? n : 1) * sizeof *loss);
-        int *counted = malloc((size_t)(n > 0 ? n : 1) * sizeof *counted);
-        int rc = loss && counted ? DOCVL_OK
-                                 : dv_fail(e, DOCVL_ENOMEM, "out of memory for %d losses", n);
-        dv_ctx_apply(ctx);   /* with a pool: each thread one BLAS thread */
-        if (!rc)
-            rc = stacked_batch(m, ws, s, n, loss, counted, prof, tp, e);
-        for (int k = 0; !rc && k < n; k++) {
-            *loss_sum += loss[k];
-            *n_counted += counted[k];
-        }
-        free(loss);
-        free(counted);
-        return rc;
-    }
+    if (!dv_family_of(&m->cfg)->train_one_sample)
+        return batch_stacked(m, ws, s, n, loss_sum, n_counted, prof, ctx, e);
     for (int k = 0; k < n; k++) {
         double nll;
         int counted;

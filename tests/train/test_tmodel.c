@@ -547,6 +547,51 @@ static void test_batch_ctc(void)
 }
 
 /* dv_tmodel_init_random draws what docvl-mkmodel writes for the same seed. */
+/* A sample without a counted label in a batch (the stacked step skips it,
+ * and the output layer runs over the labelled rows only): the batch's
+ * loss, counted labels and gradients are those of the other samples one
+ * after another, on one thread and in groups on two; a batch of such
+ * samples counts nothing and trains nothing. */
+static void test_batch_unlabelled(void)
+{
+    enum { N = 4 };
+    dv_config cfg = tiny_config(0);
+    dv_tmodel *m;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_tmodel_init_random(&cfg, 9, &m, &e), ==, 0);
+    dv_tmodel_set_image_token(m, TINY_IMAGE_TOKEN);
+    tiny_sample t[N] = { tiny_sample_new(&cfg, 1, 3), tiny_sample_new(&cfg, 1, 4),
+                         tiny_sample_new(&cfg, 0, 5), tiny_sample_new(&cfg, 1, 6) };
+    for (int i = 0; i < t[1].s.n_tokens; i++)
+        t[1].labels[i] = DV_IGNORE_LABEL;
+    dv_tsample s[N] = { t[0].s, t[1].s, t[2].s, t[3].s };
+    dv_tsample others[N - 1] = { s[0], s[2], s[3] };
+    double want_loss, loss;
+    int want_counted, counted;
+    float *want = one_by_one(m, others, N - 1, &want_loss, &want_counted);
+    dv_ctx one = { .n_threads = 1 };
+    float *got1 = batch_near(m, NULL, s, N, &one, want, want_loss, &counted, NULL);
+    g_assert_cmpint(counted, ==, want_counted);
+    dv_pool *pool;
+    dv_tws *ws;
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, 0);
+    g_assert_cmpint(dv_tws_new(m, 2, &ws, &e), ==, 0);
+    dv_ctx two = { .n_threads = 2, .pool = pool };
+    float *got2 = batch_near(m, ws, s, N, &two, want, want_loss, &counted, NULL);
+    g_assert_cmpint(counted, ==, want_counted);
+    batch_grads(m, ws, s + 1, 1, &two, &loss, &counted);
+    g_assert_cmpint(counted, ==, 0);
+    g_assert_cmpfloat(loss, ==, 0.0);
+    for (int p = 0; p < DV_PART_COUNT; p++)
+        g_assert_false(part_has_grad(m, (dv_part)p));
+    g_free(want), g_free(got1), g_free(got2);
+    dv_tws_free(ws);
+    dv_pool_free(pool);
+    for (int k = 0; k < N; k++)
+        tiny_sample_free(&t[k]);
+    dv_tmodel_free(m);
+}
+
 static void test_init_matches_mkmodel(void)
 {
     char *tmp = test_tmpdir();
@@ -658,6 +703,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tmodel/accumulate_text_only", test_accumulate_text_only);
     g_test_add_func("/tmodel/batch_threads", test_batch_threads);
     g_test_add_func("/tmodel/batch_ctc", test_batch_ctc);
+    g_test_add_func("/tmodel/batch_unlabelled", test_batch_unlabelled);
     g_test_add_func("/tmodel/bad_samples", test_bad_samples);
     g_test_add_func("/tmodel/init_matches_mkmodel", test_init_matches_mkmodel);
     g_test_add_func("/tmodel/hf_layout", test_hf_layout);
