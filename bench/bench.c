@@ -65,6 +65,7 @@ typedef struct figures {
     double page_s, page_vision_s, page_prefill_s, page_decode_s;  /* --page: totals */
     double page_cpu_s;    /* CPU seconds of the page, all threads */
     int page_shared;      /* prompt rows prefilled once per page */
+    double page_cpu_stage[3];   /* CPU seconds of the page's vision, prefill, decode */
     double batch_tps[8];  /* --batch: tokens per second of all sequences together */
     double batch_cpu_tps[8];  /* the same per CPU second (all threads) */
     double batch_logit_err[8];   /* first step, sequence 0: max |logit - one sequence's| over
@@ -290,12 +291,13 @@ static int time_page(const bench_opts *o, const dv_model *m, const float *pixels
     if (!rc && P)
         rc = dv_llama_forward(m->llama, pre, emb, P, NULL, 0, NULL, ctx, e);
     f->page_prefill_s += bench_now() - page0;
+    f->page_cpu_stage[1] += bench_cpu_seconds() - cpu0;
     for (int t0 = 0; t0 < o->page_tiles && !rc; t0 += B) {
         int n = o->page_tiles - t0 < B ? o->page_tiles - t0 : B;
         for (int k = 0; k < n && !rc; k++) {
-            double a = bench_now();
+            double a = bench_now(), ca = bench_cpu_seconds();
             rc = dv_vision_forward(m->vision, pixels, img, NULL, ctx, e);
-            double b = bench_now();
+            double b = bench_now(), cb = bench_cpu_seconds();
             dv_llama_state_reset(st[k]);
             if (!rc && P)
                 rc = dv_llama_state_copy(st[k], pre, e);
@@ -304,11 +306,14 @@ static int time_page(const bench_opts *o, const dv_model *m, const float *pixels
                                       logits, 0, NULL, ctx, e);
             f->page_vision_s += b - a;
             f->page_prefill_s += bench_now() - b;
+            f->page_cpu_stage[0] += cb - ca;
+            f->page_cpu_stage[1] += bench_cpu_seconds() - cb;
         }
-        double d = bench_now();
+        double d = bench_now(), cd = bench_cpu_seconds();
         if (!rc)
             rc = decode_together(o, m, st, n, o->page_gen, emb, ctx, NULL, NULL, e);
         f->page_decode_s += bench_now() - d;
+        f->page_cpu_stage[2] += bench_cpu_seconds() - cd;
     }
     f->page_s = bench_now() - page0;
     f->page_cpu_s = bench_cpu_seconds() - cpu0;
@@ -553,6 +558,8 @@ static void print_text(const bench_opts *o, const figures *f)
                f->page_cpu_s,
                f->page_vision_s / T, f->page_prefill_s / T, o->prefill * T / f->page_prefill_s,
                f->page_decode_s / T, o->page_gen * T / f->page_decode_s);
+        printf("  page CPU seconds (all threads) per tile: vision %.2f, prefill %.2f, decode %.2f\n",
+               f->page_cpu_stage[0] / T, f->page_cpu_stage[1] / T, f->page_cpu_stage[2] / T);
     }
     printf("  peak RSS               %8.2f GB\n", f->peak_rss_gb);
 }
@@ -594,9 +601,11 @@ static void print_json(const bench_opts *o, const figures *f)
         if (o->page_tiles > 0)
             printf(", \"page_tiles\": %d, \"page_gen_tokens\": %d, \"page_s\": %.2f, "
                    "\"pages_per_hour\": %.2f, \"page_vision_s\": %.2f, \"page_prefill_s\": %.2f, "
-                   "\"page_decode_s\": %.2f, \"page_cpu_s\": %.2f", o->page_tiles, o->page_gen,
-                   f->page_s, 3600 / f->page_s, f->page_vision_s, f->page_prefill_s,
-                   f->page_decode_s, f->page_cpu_s);
+                   "\"page_decode_s\": %.2f, \"page_cpu_s\": %.2f, \"page_vision_cpu_s\": %.2f, "
+                   "\"page_prefill_cpu_s\": %.2f, \"page_decode_cpu_s\": %.2f", o->page_tiles,
+                   o->page_gen, f->page_s, 3600 / f->page_s, f->page_vision_s, f->page_prefill_s,
+                   f->page_decode_s, f->page_cpu_s, f->page_cpu_stage[0], f->page_cpu_stage[1],
+                   f->page_cpu_stage[2]);
         if (o->page_tiles > 0)
             printf(", \"page_batch\": %d, \"page_shared_tokens\": %d", o->page_batch,
                    f->page_shared);

@@ -437,9 +437,11 @@ static int prefill(batch_run *b, const dv_gen_seq *seqs, const dv_ctx *ctx, dv_e
                                  seqs[i].n - seqs[i].shared, b->g[i].logits, ctx, e);
         return rc;
     }
+    if (rc || n < 1)
+        return rc;
     const float **embeds = calloc((size_t)n, sizeof *embeds);
     int *len = calloc((size_t)n, sizeof *len);
-    if (!rc && (!embeds || !len))
+    if (!embeds || !len)
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for %d prompts", n);
     for (int i = 0; i < n && !rc; i++) {
         b->states[i] = seqs[i].state;

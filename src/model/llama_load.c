@@ -275,14 +275,16 @@ int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_l
  * repacking them per call (in a step of 16 tiles the repack took as long
  * as the products). 1.18x the q8 bytes held beside them (1.9 GB for the
  * 1.3B); q4 would take 2.2x its bytes (8 GB for the 7B), so it keeps the
- * per-product repack. */
+ * per-product repack. DOCVL_PREPACK=0 in the environment keeps the
+ * per-product repack for q8 too (the memory back, the speed of before). */
 static int prepack_q8(const lm_matrix *mats, int n_mats, const dv_lm_weights *w, dv_pool **pool,
                       dv_err *e)
 {
     int any = 0;
     for (int i = 0; i < n_mats; i++)
         any |= mats[i].L->qfmt == DV_Q8;
-    if (!any || dv_cpu_qgemm_level() < 2)
+    const char *env = getenv("DOCVL_PREPACK");
+    if (!any || dv_cpu_qgemm_level() < 2 || (env && strcmp(env, "0") == 0))
         return DOCVL_OK;
     if (!*pool && dv_pool_new(w->n_threads > 0 ? w->n_threads : dv_cpu_count(), pool, e))
         return dv_wrap(e, "starting threads to repack the weights");
