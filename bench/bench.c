@@ -4,7 +4,7 @@
  *   docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] [--decode N]
  *               [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only]
  *               [--cache-dir DIR] [--page TILES] [--gen TOKENS] [--batch B,B,...]
- *               [--page-batch N]
+ *               [--page-batch N] [--shared N]
  *
  * Without --model only the machine limits are measured. Models for timing are
  * written with tools/docvl-mkmodel (random weights, real shapes). Output keys
@@ -25,6 +25,7 @@
 #include "machine.h"
 #include "model/arch.h"
 #include "model/model.h"
+#include "text/prompt.h"
 
 typedef struct bench_opts {
     int threads;
@@ -41,6 +42,8 @@ typedef struct bench_opts {
     int n_batch;        /* --batch: sequences decoded side by side, each size timed */
     int batch[8];
     int page_batch;     /* --page-batch: the page's tiles decoded that many at once */
+    int shared;         /* --shared: prompt rows every tile starts with, prefilled once per
+                           page; -1: the model's rows before the image */
 } bench_opts;
 
 typedef struct figures {
@@ -61,6 +64,8 @@ typedef struct figures {
     int have_model;
     double page_s, page_vision_s, page_prefill_s, page_decode_s;  /* --page: totals */
     double page_cpu_s;    /* CPU seconds of the page, all threads */
+    int page_shared;      /* prompt rows prefilled once per page */
+    double page_cpu_stage[3];   /* CPU seconds of the page's vision, prefill, decode */
     double batch_tps[8];  /* --batch: tokens per second of all sequences together */
     double batch_cpu_tps[8];  /* the same per CPU second (all threads) */
     double batch_logit_err[8];   /* first step, sequence 0: max |logit - one sequence's| over
@@ -245,38 +250,75 @@ static void free_states(dv_llama_state **st, int n)
         dv_llama_state_free(st[k]);
 }
 
+/* The prompt rows before the image, as the reader's tile prompt has them
+ * (system prompt, "User: "): what every tile of a page starts with. */
+static int prompt_start_rows(const dv_model *m, int *rows, dv_err *e)
+{
+    const dv_processor_cfg *p = &m->cfg.proc;
+    dv_chat_msg turns[2] = { { "User", p->image_tag }, { "Assistant", "" } };
+    char *text = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0, k = 0;
+    int rc = dv_prompt_format(p->sft_format, p->system_prompt, turns, 2, NULL, &text, e);
+    if (!rc)
+        rc = dv_tokenizer_encode(m->tok, text, strlen(text), p->add_bos, &ids, &n, e);
+    int32_t image = dv_tokenizer_token_id(m->tok, p->image_tag);
+    while (!rc && k < n && ids[k] != image)
+        k++;
+    *rows = (int)k;
+    free(text);
+    free(ids);
+    return rc;
+}
+
 /* A whole page as reading it costs: the towers and the aligner on each
  * tile, the prefill of its prompt (o->prefill tokens) into its own cache,
  * then o->page_gen decoded tokens (no EOS: a fixed count), the tiles
- * decoded o->page_batch at a time (1: tile after tile). */
+ * decoded o->page_batch at a time (1: tile after tile). The first
+ * f->page_shared prompt rows, the same in every tile, are prefilled once
+ * per page and copied into each tile's cache, as the reader does. */
 static int time_page(const bench_opts *o, const dv_model *m, const float *pixels, float *img,
                      const float *emb, float *logits, const dv_ctx *ctx, figures *f, dv_err *e)
 {
-    int B = o->page_batch, rc = DOCVL_OK;
-    dv_llama_state *st[64] = { 0 };
+    int B = o->page_batch, P = f->page_shared, rc = DOCVL_OK;
+    size_t H = (size_t)m->cfg.lm.hidden;
+    dv_llama_state *st[64] = { 0 }, *pre = NULL;
     for (int k = 0; k < B && !rc; k++)
         rc = dv_llama_state_new(m->llama, o->prefill + o->page_gen + 1, &st[k], e);
+    if (!rc && P)
+        rc = dv_llama_state_new(m->llama, P, &pre, e);
     double page0 = bench_now(), cpu0 = bench_cpu_seconds();
+    if (!rc && P)
+        rc = dv_llama_forward(m->llama, pre, emb, P, NULL, 0, NULL, ctx, e);
+    f->page_prefill_s += bench_now() - page0;
+    f->page_cpu_stage[1] += bench_cpu_seconds() - cpu0;
     for (int t0 = 0; t0 < o->page_tiles && !rc; t0 += B) {
         int n = o->page_tiles - t0 < B ? o->page_tiles - t0 : B;
         for (int k = 0; k < n && !rc; k++) {
-            double a = bench_now();
+            double a = bench_now(), ca = bench_cpu_seconds();
             rc = dv_vision_forward(m->vision, pixels, img, NULL, ctx, e);
-            double b = bench_now();
+            double b = bench_now(), cb = bench_cpu_seconds();
             dv_llama_state_reset(st[k]);
+            if (!rc && P)
+                rc = dv_llama_state_copy(st[k], pre, e);
             if (!rc)
-                rc = dv_llama_forward(m->llama, st[k], emb, o->prefill, logits, 0, NULL, ctx, e);
+                rc = dv_llama_forward(m->llama, st[k], emb + (size_t)P * H, o->prefill - P,
+                                      logits, 0, NULL, ctx, e);
             f->page_vision_s += b - a;
             f->page_prefill_s += bench_now() - b;
+            f->page_cpu_stage[0] += cb - ca;
+            f->page_cpu_stage[1] += bench_cpu_seconds() - cb;
         }
-        double d = bench_now();
+        double d = bench_now(), cd = bench_cpu_seconds();
         if (!rc)
             rc = decode_together(o, m, st, n, o->page_gen, emb, ctx, NULL, NULL, e);
         f->page_decode_s += bench_now() - d;
+        f->page_cpu_stage[2] += bench_cpu_seconds() - cd;
     }
     f->page_s = bench_now() - page0;
     f->page_cpu_s = bench_cpu_seconds() - cpu0;
     free_states(st, B);
+    dv_llama_state_free(pre);
     return rc;
 }
 
@@ -425,6 +467,11 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
                                    (o->prefill + (o->decode + 1) / 2.0);
     if (o->n_batch && (rc = time_batches(o, m, st, emb, &ctx, f, e)))
         goto done;
+    f->page_shared = o->shared;
+    if (o->page_tiles > 0 && o->shared < 0 && (rc = prompt_start_rows(m, &f->page_shared, e)))
+        goto done;
+    if (f->page_shared >= o->prefill)
+        f->page_shared = o->prefill - 1;
     if (o->page_tiles > 0 &&
         (rc = time_page(o, m, pixels, img, emb, logits, &ctx, f, e)))
         goto done;
@@ -502,14 +549,17 @@ static void print_text(const bench_opts *o, const figures *f)
     }
     if (o->page_tiles > 0) {
         double T = o->page_tiles;
-        printf("  page of %d tiles (decoded %d at a time), %d prompt + %d generated tokens a tile: "
-               "%.1f s (%.1f pages/hour); "
+        printf("  page of %d tiles (decoded %d at a time), %d prompt (%d shared, prefilled once) "
+               "+ %d generated tokens a tile: %.1f s (%.1f pages/hour); "
                "%.1f CPU s; per tile: vision %.2f s, prefill %.2f s (%.1f tok/s), decode %.2f s "
                "(%.1f tok/s)\n",
-               o->page_tiles, o->page_batch, o->prefill, o->page_gen, f->page_s, 3600 / f->page_s,
+               o->page_tiles, o->page_batch, o->prefill, f->page_shared, o->page_gen, f->page_s,
+               3600 / f->page_s,
                f->page_cpu_s,
                f->page_vision_s / T, f->page_prefill_s / T, o->prefill * T / f->page_prefill_s,
                f->page_decode_s / T, o->page_gen * T / f->page_decode_s);
+        printf("  page CPU seconds (all threads) per tile: vision %.2f, prefill %.2f, decode %.2f\n",
+               f->page_cpu_stage[0] / T, f->page_cpu_stage[1] / T, f->page_cpu_stage[2] / T);
     }
     printf("  peak RSS               %8.2f GB\n", f->peak_rss_gb);
 }
@@ -551,11 +601,14 @@ static void print_json(const bench_opts *o, const figures *f)
         if (o->page_tiles > 0)
             printf(", \"page_tiles\": %d, \"page_gen_tokens\": %d, \"page_s\": %.2f, "
                    "\"pages_per_hour\": %.2f, \"page_vision_s\": %.2f, \"page_prefill_s\": %.2f, "
-                   "\"page_decode_s\": %.2f, \"page_cpu_s\": %.2f", o->page_tiles, o->page_gen,
-                   f->page_s, 3600 / f->page_s, f->page_vision_s, f->page_prefill_s,
-                   f->page_decode_s, f->page_cpu_s);
+                   "\"page_decode_s\": %.2f, \"page_cpu_s\": %.2f, \"page_vision_cpu_s\": %.2f, "
+                   "\"page_prefill_cpu_s\": %.2f, \"page_decode_cpu_s\": %.2f", o->page_tiles,
+                   o->page_gen, f->page_s, 3600 / f->page_s, f->page_vision_s, f->page_prefill_s,
+                   f->page_decode_s, f->page_cpu_s, f->page_cpu_stage[0], f->page_cpu_stage[1],
+                   f->page_cpu_stage[2]);
         if (o->page_tiles > 0)
-            printf(", \"page_batch\": %d", o->page_batch);
+            printf(", \"page_batch\": %d, \"page_shared_tokens\": %d", o->page_batch,
+                   f->page_shared);
         for (int b = 0; b < o->n_batch; b++)
             printf("%s%d\": %.3f%s", b ? ", \"" : ", \"batch_decode_tps\": {\"", o->batch[b],
                    f->batch_tps[b], b + 1 == o->n_batch ? "}" : "");
@@ -577,7 +630,7 @@ static int usage(void)
     fprintf(stderr, "usage: docvl-bench [--threads N] [--json] [--model DIR] [--prefill N] "
                     "[--decode N] [--weights auto|f32|bf16|q8|q4] [--no-ratios] [--load-only] "
                     "[--cache-dir DIR] [--page TILES] [--gen TOKENS] [--batch B,B,...] "
-                    "[--page-batch N]\n");
+                    "[--page-batch N] [--shared N]\n");
     return 2;
 }
 
@@ -600,7 +653,7 @@ int main(int argc, char **argv)
 {
     cli_blas_reexec("docvl-bench", argv);
     bench_opts o = { .threads = dv_cpu_count(), .prefill = 600, .decode = 16, .ratios = 1,
-                     .page_gen = 128, .page_batch = 1 };
+                     .page_gen = 128, .page_batch = 1, .shared = -1 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--json"))
@@ -628,6 +681,8 @@ int main(int argc, char **argv)
             o.page_gen = atoi(argv[++i]);
         else if (!strcmp(a, "--page-batch") && i + 1 < argc)
             o.page_batch = atoi(argv[++i]);
+        else if (!strcmp(a, "--shared") && i + 1 < argc)
+            o.shared = atoi(argv[++i]);
         else if (!strcmp(a, "--batch") && i + 1 < argc) {
             if (parse_batches(argv[++i], &o))
                 return usage();
@@ -636,7 +691,7 @@ int main(int argc, char **argv)
             return usage();
     }
     if (o.threads < 1 || o.threads > 64 || o.prefill < 1 || o.decode < 1 || o.page_tiles < 0 ||
-        o.page_gen < 0 || o.page_batch < 1 || o.page_batch > 64)
+        o.page_gen < 0 || o.page_batch < 1 || o.page_batch > 64 || o.shared < -1)
         return usage();
     figures f = { 0 };
     if (o.load_only && o.model) {

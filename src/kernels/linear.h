@@ -25,6 +25,8 @@ typedef struct dv_linear {
     void *q;            /* [out] rows of dv_qrow_bytes(qfmt, in) bytes */
     int q_mapped;       /* q points into a mapping its binder owns (a weight cache):
                            dv_linear_free leaves it; else q is malloc'ed and freed */
+    void *packed;       /* NULL, or q repacked once for the integer many-row kernel
+                           (dv_linear_prepack): the panels each product would make */
 } dv_linear;
 
 /* Binds weight w ([out, in], or [out, in...] flattened for convolutions) and
@@ -35,6 +37,15 @@ void dv_linear_free(dv_linear *L);
 /* Replaces the weight by its block quantization (from whatever it is stored
  * as), splitting the work over pool (may be NULL). */
 int dv_linear_quantize(dv_linear *L, dv_qfmt f, dv_pool *pool, dv_err *e);
+
+/* Repacks quantized weights once, where the integer many-row kernel runs,
+ * into the layout it reads (kernels/qgemm.h: every group of DV_QG_NR rows),
+ * so its products stop repacking them per call: the same bytes, so the
+ * same results. 1.18x q8's bytes (2.2x q4's) held beside q, which
+ * one-row products still read. Nothing is done (DOCVL_OK) for f32/16-bit
+ * weights, without the kernel, or without the memory. pool: threads for
+ * the work (may be NULL). */
+int dv_linear_prepack(dv_linear *L, dv_pool *pool);
 
 /* Bytes the weight occupies in memory as it is used now. */
 size_t dv_linear_weight_bytes(const dv_linear *L);

@@ -32,6 +32,9 @@ typedef struct dv_decoder_ops {
     int (*prefill_batch)(const void *model, void *const *states, int n,
                          const float *const *embeds, const int *len, float *logits,
                          const dv_ctx *ctx, dv_err *e);
+    /* optional: dst takes src's cached tokens and position (dst's capacity
+     * holds them): a prompt's start prefilled once, shared by several */
+    int (*state_copy)(void *dst, const void *src, dv_err *e);
 } dv_decoder_ops;
 
 typedef struct dv_decoder {

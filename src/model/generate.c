@@ -388,26 +388,65 @@ static void batch_free(batch_run *b, int rc)
     free(b->logits);
 }
 
-/* Every sequence's prompt, into its state and its run's logits: together
- * where the decoder can (ops->prefill_batch), else one after the other. */
+/* Whether every sequence starts with the same p prompt rows (bit for
+ * bit) into an empty state: then they are prefilled once and copied. */
+static int start_shared(const dv_decoder *m, const dv_gen_seq *seqs, int n, int p)
+{
+    if (n < 2 || !m->ops->state_copy)
+        return 0;
+    size_t bytes = (size_t)p * (size_t)m->hidden * sizeof(float);
+    for (int i = 0; i < n; i++)
+        if (seqs[i].shared != p || m->ops->state_pos(seqs[i].state) != 0 ||
+            (i && memcmp(seqs[i].embeds, seqs[0].embeds, bytes)))
+            return 0;
+    return 1;
+}
+
+/* Each sequence's first q->shared prompt rows on their own: into the first
+ * state once and copied into the others' (keys, values, position) where
+ * start_shared, else each into its own state. Copying gives each state what
+ * its own prefill of the same rows gives, bit for bit. */
+static int prefill_starts(const dv_decoder *m, const dv_gen_seq *seqs, int n, const dv_ctx *ctx,
+                          dv_err *e)
+{
+    int p = seqs[0].shared, rc = DOCVL_OK;
+    if (p > 0 && start_shared(m, seqs, n, p)) {
+        rc = m->ops->forward(m->model, seqs[0].state, seqs[0].embeds, p, NULL, ctx, e);
+        for (int i = 1; i < n && !rc; i++)
+            rc = m->ops->state_copy(seqs[i].state, seqs[0].state, e);
+        return rc ? dv_wrap(e, "the %d prompt rows the sequences share", p) : DOCVL_OK;
+    }
+    for (int i = 0; i < n && !rc; i++)
+        if (seqs[i].shared > 0)
+            rc = m->ops->forward(m->model, seqs[i].state, seqs[i].embeds, seqs[i].shared, NULL,
+                                 ctx, e);
+    return rc;
+}
+
+/* Every sequence's prompt, into its state and its run's logits: the
+ * shared starts (prefill_starts), then the rests together where the
+ * decoder can (ops->prefill_batch), else one after the other. */
 static int prefill(batch_run *b, const dv_gen_seq *seqs, const dv_ctx *ctx, dv_err *e)
 {
     const dv_decoder *m = b->g[0].m;
-    int n = b->count, rc = DOCVL_OK;
+    int n = b->count, rc = prefill_starts(m, seqs, n, ctx, e);
+    size_t H = (size_t)m->hidden;
     if (!m->ops->prefill_batch) {
         for (int i = 0; i < n && !rc; i++)
-            rc = m->ops->forward(m->model, seqs[i].state, seqs[i].embeds, seqs[i].n,
-                                 b->g[i].logits, ctx, e);
+            rc = m->ops->forward(m->model, seqs[i].state, seqs[i].embeds + seqs[i].shared * H,
+                                 seqs[i].n - seqs[i].shared, b->g[i].logits, ctx, e);
         return rc;
     }
+    if (rc || n < 1)
+        return rc;
     const float **embeds = calloc((size_t)n, sizeof *embeds);
     int *len = calloc((size_t)n, sizeof *len);
     if (!embeds || !len)
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for %d prompts", n);
     for (int i = 0; i < n && !rc; i++) {
         b->states[i] = seqs[i].state;
-        embeds[i] = seqs[i].embeds;
-        len[i] = seqs[i].n;
+        embeds[i] = seqs[i].embeds + seqs[i].shared * H;
+        len[i] = seqs[i].n - seqs[i].shared;
     }
     if (!rc)
         rc = m->ops->prefill_batch(m->model, b->states, n, embeds, len, b->logits, ctx, e);
@@ -442,7 +481,11 @@ int dv_generate_batch(const dv_decoder *m, const dv_tokenizer *tok, const dv_gen
     int rc = batch_alloc(&b, m, count, e);
     for (int i = 0; i < count && !rc; i++) {
         const dv_gen_seq *q = &seqs[i];
-        rc = gen_init(&b.g[i], m, q->state, tok, q->n, q->o, q->r, ctx, e);
+        if (q->shared < 0 || q->shared >= q->n)
+            rc = dv_fail(e, DOCVL_EINVAL, "sequence %d: %d shared rows of a %d-row prompt (0 to "
+                         "%d)", i, q->shared, q->n, q->n - 1);
+        else
+            rc = gen_init(&b.g[i], m, q->state, tok, q->n, q->o, q->r, ctx, e);
         b.live[i] = 1;
     }
     if (!rc)

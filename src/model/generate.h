@@ -82,13 +82,17 @@ int dv_generate_with(const dv_decoder *m, void *s, const dv_tokenizer *tok,
                      const dv_ctx *ctx, dv_err *e);
 
 /* One sequence of dv_generate_batch: its state (fresh, or holding earlier
- * turns), prompt embeddings [n, hidden], options and result. */
+ * turns), prompt embeddings [n, hidden], options and result. shared (0 to
+ * n - 1): the prompt's first rows, prefilled on their own before the rest
+ * (a page's tiles: the system prompt before the image); 0: the prompt at
+ * once. */
 typedef struct dv_gen_seq {
     void *state;
     const float *embeds;
     int n;
     const dv_gen_opts *o;
     dv_gen_result *r;
+    int shared;
 } dv_gen_seq;
 
 /* Generates for count sequences side by side: each prompt is prefilled alone,
@@ -97,7 +101,16 @@ typedef struct dv_gen_seq {
  * sequence leaves the batch where it would have stopped alone (eos, a stop
  * string, the loop guard, max_new_tokens, its callback). Each result is the
  * one dv_generate_with gives that sequence alone, token for token (each has
- * its own sampler and callback). On error every result is empty. */
+ * its own sampler and callback). On error every result is empty.
+ *
+ * A sequence with shared rows has them prefilled first, then the rest of
+ * its prompt. Where every state is empty and every sequence has the same
+ * shared rows (the same count and embeddings, bit for bit), they are
+ * prefilled once and their keys and values copied into every state (the
+ * decoder's state_copy), which gives each state what its own prefill of
+ * them gives: each result is the one dv_generate_batch gives the sequence
+ * alone, with the same split (the split itself rounds differently from a
+ * prefill of the whole prompt, as any other chunking of it does). */
 int dv_generate_batch(const dv_decoder *m, const dv_tokenizer *tok, const dv_gen_seq *seqs,
                       int count, const dv_ctx *ctx, dv_err *e);
 

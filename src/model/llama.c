@@ -135,6 +135,24 @@ int dv_llama_state_copy(dv_llama_state *dst, const dv_llama_state *src, dv_err *
     dst->pos = src->pos;
     return DOCVL_OK;
 }
+
+int dv_llama_state_rows(const dv_llama_state *s, int li, int pos0, int n, float *k, float *v,
+                        dv_err *e)
+{
+    if (li < 0 || li >= s->m->cfg.layers || pos0 < 0 || n < 0 || pos0 + n > s->pos)
+        return dv_fail(e, DOCVL_EINVAL, "rows [%d, %d) of layer %d: the state holds %d tokens of "
+                       "%d layers", pos0, pos0 + n, li, s->pos, s->m->cfg.layers);
+    size_t at = ((size_t)li * s->cap + (size_t)pos0) * s->kv_dim, cnt = (size_t)n * s->kv_dim;
+    if (s->kv_f16) {
+        dv_f16_to_f32_row(kv_at(s, s->kc, at), k, (int)cnt);
+        dv_f16_to_f32_row(kv_at(s, s->vc, at), v, (int)cnt);
+    } else {
+        memcpy(k, kv_at(s, s->kc, at), cnt * sizeof *k);
+        memcpy(v, kv_at(s, s->vc, at), cnt * sizeof *v);
+    }
+    return DOCVL_OK;
+}
+
 int dv_llama_state_pos(const dv_llama_state *s) { return s->pos; }
 int dv_llama_state_capacity(const dv_llama_state *s) { return s->cap; }
 
@@ -657,6 +675,11 @@ static int seam_prefill_batch(const void *m, void *const *s, int n, const float 
     return dv_llama_prefill_batch(m, (dv_llama_state *const *)s, n, embeds, len, logits, ctx, e);
 }
 
+static int seam_state_copy(void *dst, const void *src, dv_err *e)
+{
+    return dv_llama_state_copy(dst, src, e);
+}
+
 static void seam_state_free(void *s) { dv_llama_state_free(s); }
 static void seam_state_reset(void *s) { dv_llama_state_reset(s); }
 static int seam_state_pos(const void *s) { return dv_llama_state_pos(s); }
@@ -664,7 +687,7 @@ static int seam_state_capacity(const void *s) { return dv_llama_state_capacity(s
 
 static const dv_decoder_ops LLAMA_OPS = {
     seam_embed, seam_forward, seam_state_new, seam_state_free, seam_state_reset, seam_state_pos,
-    seam_state_capacity, seam_forward_batch, seam_prefill_batch,
+    seam_state_capacity, seam_forward_batch, seam_prefill_batch, seam_state_copy,
 };
 
 dv_decoder dv_llama_decoder(const dv_llama *m)

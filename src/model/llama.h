@@ -58,6 +58,11 @@ int dv_llama_state_pos(const dv_llama_state *s);
  * prompt prefilled once, continued as several sequences. dst's capacity must
  * hold them. */
 int dv_llama_state_copy(dv_llama_state *dst, const dv_llama_state *src, dv_err *e);
+/* The cached keys and values of positions [pos0, pos0 + n) in layer li, as
+ * floats (an f16 cache widened): k and v [n, kv_heads * head_dim]. For
+ * tests and tools comparing caches. */
+int dv_llama_state_rows(const dv_llama_state *s, int li, int pos0, int n, float *k, float *v,
+                        dv_err *e);
 int dv_llama_state_capacity(const dv_llama_state *s);
 
 /* The language config the decoder was bound with (sizes, eps, context). */

@@ -224,9 +224,24 @@ static int kv_state(dv_reader *r, int k, int n, const dv_gen_opts *g, dv_err *e)
 typedef struct tile_gen {
     float *embeds;
     int n;
+    int start;      /* the rows before the image: the same in every tile */
     dv_gen_opts g;
     dv_gen_result gr;
 } tile_gen;
+
+/* A prompt start shorter than this is prefilled with the rest: a pass of
+ * its own would cost more than the few rows it saves. */
+#define SHARED_START_MIN 16
+
+/* Prompt rows before the first image token: the system prompt and the
+ * user turn's start, the same embeddings in every tile of a run. */
+static int rows_before_image(const int32_t *ids, size_t n, int32_t image_id)
+{
+    size_t k = 0;
+    while (k < n && ids[k] != image_id)
+        k++;
+    return k >= SHARED_START_MIN && k < n ? (int)k : 0;
+}
 
 /* Slot k's tile, whose image embeddings are emb. */
 static int tile_prepare(dv_reader *r, int k, const float *emb, const dv_tile_opts *o,
@@ -245,6 +260,7 @@ static int tile_prepare(dv_reader *r, int k, const float *emb, const dv_tile_opt
     if (rc == DOCVL_OK)
         rc = dv_prompt_splice_images(ids, n, image_id, images, 1,
                                      dv_config_image_tokens(&r->m->cfg), hidden, t->embeds, e);
+    t->start = rc == DOCVL_OK ? rows_before_image(ids, n, image_id) : 0;
     free(ids);
     t->n = (int)n;
     gen_options(r, o, &t->g);
@@ -280,7 +296,8 @@ int dv_reader_read_batch(dv_reader *r, const dv_image *const *tiles, int n,
         rc = image_embeddings(r, tiles + k0, m, e);
         for (int k = k0; k < k0 + m && rc == DOCVL_OK; k++) {
             rc = tile_prepare(r, k, r->emb + (k - k0) * img, &o[k], &t[k], e);
-            seqs[k] = (dv_gen_seq){ r->kv[k], t[k].embeds, t[k].n, &t[k].g, &t[k].gr };
+            seqs[k] = (dv_gen_seq){ r->kv[k], t[k].embeds, t[k].n, &t[k].g, &t[k].gr,
+                                    t[k].start };
         }
     }
     if (rc == DOCVL_OK)

@@ -65,10 +65,13 @@ int dv_reader_read(dv_reader *r, const dv_image *tile, const dv_tile_opts *o,
 #define DV_READER_MAX_BATCH 8
 #define DV_READER_BATCH_BYTES (4.0 * 1024 * 1024 * 1024)
 
-/* n tiles (each with its options) read at once: each through the towers and
- * its prefill alone, then decoded side by side (model/generate.h:
- * dv_generate_batch), so every weight row read per token serves all of them.
- * Each result is the one dv_reader_read gives that tile alone. n: 1 to
+/* n tiles (each with its options) read at once: the towers, then the
+ * prompts' common start (the system prompt before the image, when 16
+ * tokens or more) prefilled once and its keys and values copied into every
+ * tile's cache, each tile's rest prefilled, then decoded side by side
+ * (model/generate.h: dv_generate_batch), so every weight row read per token
+ * serves all of them. Each result is the one dv_reader_read gives that tile
+ * alone (which prefills the same start, then the rest). n: 1 to
  * DV_READER_MAX_BATCH. On error every result is empty. */
 int dv_reader_read_batch(dv_reader *r, const dv_image *const *tiles, int n,
                          const dv_tile_opts *o, dv_tile_result *res, dv_err *e);

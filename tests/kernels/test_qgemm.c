@@ -7,6 +7,8 @@
 #include <stdlib.h>
 
 #include "kernels/cpu.h"
+#include "kernels/linear.h"
+#include "kernels/pool.h"
 #include "kernels/qgemm.h"
 #include "kernels/quant.h"
 
@@ -113,11 +115,53 @@ static void test_act_quantization(void)
     g_rand_free(r);
 }
 
+/* Weights repacked once at load (dv_linear_prepack) give every many-row
+ * product the bits the per-product repack gives (q8 and q4, a group tail
+ * of 13 rows, 1 and 2 threads, dv_linear_forward and _forward_rows); where
+ * the integer kernel does not run nothing is packed. */
+static void test_prepacked(void)
+{
+    GRand *r = g_rand_new_with_seed(41);
+    const int out = 45, in = 544, n = 20;
+    float *w = random_floats(r, (size_t)out * in, 0.5), *x = random_floats(r, (size_t)n * in, 2.0);
+    dv_tensor tw = { .name = "w", .dtype = DV_F32, .ndim = 2, .shape = { out, in }, .data = w,
+                     .nbytes = (size_t)out * in * sizeof(float) };
+    dv_qfmt fmts[] = { DV_Q8, DV_Q4 };
+    for (int threads = 1; threads <= 2; threads++) {
+        dv_pool *pool = NULL;
+        dv_err e = { 0 };
+        g_assert_cmpint(dv_pool_new(threads, &pool, &e), ==, DOCVL_OK);
+        dv_ctx ctx = { .n_threads = threads, .pool = pool };
+        for (size_t f = 0; f < G_N_ELEMENTS(fmts); f++) {
+            dv_linear L;
+            g_assert_cmpint(dv_linear_bind(&L, &tw, NULL, 0, &e), ==, DOCVL_OK);
+            g_assert_cmpint(dv_linear_quantize(&L, fmts[f], pool, &e), ==, DOCVL_OK);
+            float *y0 = g_new(float, (size_t)n * out), *y1 = g_new(float, (size_t)n * out);
+            float *r0 = g_new(float, (size_t)n * out), *r1 = g_new(float, (size_t)n * out);
+            const dv_linear *lin = &L;
+            dv_linear_forward(&L, x, n, y0, &ctx);
+            dv_linear_forward_rows(&lin, &r0, 1, x, 16, &ctx);
+            g_assert_cmpint(dv_linear_prepack(&L, pool), ==, DOCVL_OK);
+            g_assert_true((L.packed != NULL) == (dv_cpu_qgemm_level() >= 2));
+            dv_linear_forward(&L, x, n, y1, &ctx);
+            dv_linear_forward_rows(&lin, &r1, 1, x, 16, &ctx);
+            g_assert_cmpmem(y1, (size_t)n * out * sizeof *y1, y0, (size_t)n * out * sizeof *y0);
+            g_assert_cmpmem(r1, (size_t)16 * out * sizeof *r1, r0, (size_t)16 * out * sizeof *r0);
+            dv_linear_free(&L);
+            g_free(y0), g_free(y1), g_free(r0), g_free(r1);
+        }
+        dv_pool_free(pool);
+    }
+    g_free(w), g_free(x);
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/qgemm/act_quantization", test_act_quantization);
     g_test_add_func("/qgemm/scalar", test_scalar);
     g_test_add_func("/qgemm/vnni512", test_vnni512);
+    g_test_add_func("/qgemm/prepacked", test_prepacked);
     return g_test_run();
 }

@@ -451,7 +451,7 @@ static void check_batch(const char *name, dv_qfmt q, int kv_f16, int threads)
                                            (dv_llama_state **)&states[i], &e), ==, DOCVL_OK);
         seq_opts(i, eos, &o[i], &batch_st[i]);
         seqs[i] = (dv_gen_seq){ states[i], f.embeds + (size_t)skip * H, f.T - skip, &o[i],
-                                &batch[i] };
+                                &batch[i], 0 };
     }
     if (dv_generate_batch(&f.d, f.tok, seqs, NSEQ, &ctx, &e))
         g_error("%s", e.msg);
@@ -627,6 +627,233 @@ static void test_prefill_batch(void)
     check_prefill_batch(DV_QNONE, 2, 12);
 }
 
+/* The decoder as generation sees it, counting the prompt rows it runs
+ * (forward and prefill_batch) and the states it copies. */
+static dv_decoder_ops counted_ops;
+static const dv_decoder_ops *real_ops;
+static int rows_run, states_copied;
+
+static int counted_forward(const void *m, void *s, const float *embeds, int n, float *logits,
+                           const dv_ctx *ctx, dv_err *e)
+{
+    rows_run += n > 1 ? n : 0;      /* prompts, not decoded tokens */
+    return real_ops->forward(m, s, embeds, n, logits, ctx, e);
+}
+
+static int counted_prefill(const void *m, void *const *s, int n, const float *const *embeds,
+                           const int *len, float *logits, const dv_ctx *ctx, dv_err *e)
+{
+    for (int i = 0; i < n; i++)
+        rows_run += len[i];
+    return real_ops->prefill_batch(m, s, n, embeds, len, logits, ctx, e);
+}
+
+static int counted_copy(void *dst, const void *src, dv_err *e)
+{
+    states_copied++;
+    return real_ops->state_copy(dst, src, e);
+}
+
+static dv_decoder counted(const dv_decoder *d)
+{
+    real_ops = d->ops;
+    counted_ops = *d->ops;
+    counted_ops.forward = counted_forward;
+    counted_ops.prefill_batch = counted_prefill;
+    counted_ops.state_copy = counted_copy;
+    dv_decoder c = *d;
+    c.ops = &counted_ops;
+    return c;
+}
+
+/* The largest difference between the keys and values of positions
+ * [0, n) of a and b in every layer, over the largest of a's; 0: the same
+ * bits. */
+static double rows_diff(const dv_llama_state *a, const dv_llama_state *b, int layers, int n,
+                        size_t kv_dim)
+{
+    dv_err e = { 0 };
+    size_t cnt = (size_t)n * kv_dim;
+    float *ra = g_new(float, 2 * cnt), *rb = g_new(float, 2 * cnt);
+    double big = 0, worst = 0;
+    for (int li = 0; li < layers; li++) {
+        g_assert_cmpint(dv_llama_state_rows(a, li, 0, n, ra, ra + cnt, &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_llama_state_rows(b, li, 0, n, rb, rb + cnt, &e), ==, DOCVL_OK);
+        for (size_t z = 0; z < 2 * cnt; z++) {
+            big = fmax(big, fabs(ra[z]));
+            worst = fmax(worst, fabs((double)ra[z] - rb[z]));
+            g_assert_false(worst == 0 && ra[z] != rb[z]);   /* -0 against 0 would be a bug */
+        }
+    }
+    g_free(ra), g_free(rb);
+    return worst / big;
+}
+
+static double logits_diff(const float *a, const float *b, size_t V)
+{
+    double big = 0, worst = 0;
+    for (size_t k = 0; k < V; k++) {
+        big = fmax(big, fabs(a[k]));
+        worst = fmax(worst, fabs((double)a[k] - b[k]));
+    }
+    return worst / big;
+}
+
+/* Sequence i's prompt, split after S rows, decoded alone (a batch of one:
+ * the same split) into its own fresh state; the state is kept. */
+static void decode_alone(fixture *f, const dv_decoder *d, dv_gen_seq *q, const dv_ctx *ctx)
+{
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_llama_state_new(f->m, q->n + q->o->max_new_tokens,
+                                       (dv_llama_state **)&q->state, &e), ==, DOCVL_OK);
+    if (dv_generate_batch(d, f->tok, q, 1, ctx, &e))
+        g_error("%s", e.msg);
+}
+
+static void assert_same_result(const dv_gen_result *a, const dv_gen_result *b, const stream *sa,
+                               const stream *sb)
+{
+    g_assert_cmpint(a->n_ids, ==, b->n_ids);
+    g_assert_cmpmem(a->ids, a->n_ids * sizeof(int32_t), b->ids, b->n_ids * sizeof(int32_t));
+    g_assert_cmpstr(a->text, ==, b->text);
+    g_assert_cmpint(a->stop, ==, b->stop);
+    g_assert_cmpstr(sa->text->str, ==, sb->text->str);
+    g_assert_cmpint(sa->calls, ==, sb->calls);
+}
+
+/* A page's tiles: NSEQ prompts that start with the same S rows (the system
+ * prompt) and go on differently (the image and what follows, of different
+ * lengths), each with those S rows shared. Decoded side by side, the S rows
+ * are prefilled once (counted) and copied into every state: each state's
+ * shared keys and values are those of a prefill of the S rows alone, bit
+ * for bit, and each sequence gets the ids, text, stop reason, streamed
+ * text and cached keys and values of its prompt it gets decoded alone with
+ * the same split (a batch of one). Against a prefill of the whole prompt
+ * at once the split rounds otherwise: for f32 weights the same greedy text
+ * (f32 and bf16 weights, within 1e-5 of the largest key, value and logit);
+ * quantized weights' int8 products quantize the activations, which turns
+ * such rounding into a quantization step: within 2e-2 and the same first
+ * greedy token. With prompts that differ in their first row each prefills
+ * its own start, to the same results. */
+static void check_shared_prefix(const char *name, dv_qfmt q, int kv_f16, int threads)
+{
+    fixture f;
+    fx_open(&f, name);
+    fx_rebind(&f, q, kv_f16);
+    dv_err e = { 0 };
+    dv_ctx ctx = { .n_threads = threads };
+    const dv_lm_cfg *c = &f.c.cfg.lm;
+    size_t H = (size_t)c->hidden, V = (size_t)c->vocab;
+    size_t kv_dim = (size_t)c->kv_heads * c->head_dim;
+    enum { S = 40 };
+    float *prompt[NSEQ];
+    int rows_shared = S, rows_all = 0;
+    dv_gen_opts o[NSEQ], ow[NSEQ];
+    stream alone_st[NSEQ], batch_st[NSEQ], whole_st[NSEQ];
+    dv_gen_result alone[NSEQ], batch[NSEQ], whole[NSEQ];
+    dv_gen_seq seqs[NSEQ], one_seq[NSEQ];
+    float *one = g_new(float, V), *split = g_new(float, V);
+    double worst_kv = 0, worst_lg = 0;
+    dv_llama_state *pre = NULL, *w = NULL;     /* the S rows alone; a whole prompt */
+    g_assert_cmpint(dv_llama_state_new(f.m, S, &pre, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward(f.m, pre, f.embeds, S, NULL, 0, NULL, &ctx, &e), ==, 0);
+    dv_decoder d = counted(&f.d);
+    for (int i = 0; i < NSEQ; i++) {
+        /* the golden prompt's first S rows, then its rows from S + 7 i on */
+        int len = f.T - 7 * i;
+        rows_shared += len - S;
+        rows_all += len;
+        prompt[i] = g_new(float, (size_t)len * H);
+        memcpy(prompt[i], f.embeds, S * H * sizeof(float));
+        memcpy(prompt[i] + S * H, f.embeds + (size_t)(S + 7 * i) * H,
+               (size_t)(len - S) * H * sizeof(float));
+        seq_opts(i, -1, &o[i], &alone_st[i]);
+        seq_opts(i, -1, &ow[i], &whole_st[i]);
+        o[i].n_eos = ow[i].n_eos = 0;
+        one_seq[i] = (dv_gen_seq){ NULL, prompt[i], len, &o[i], &alone[i], S };
+        decode_alone(&f, &f.d, &one_seq[i], &ctx);
+        if (dv_generate(&f.d, f.tok, prompt[i], len, &ow[i], &whole[i], &ctx, &e))
+            g_error("%s", e.msg);
+        /* the split prefill against a whole one */
+        g_assert_cmpint(dv_llama_state_new(f.m, len, &w, &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_llama_forward(f.m, w, prompt[i], len, one, 0, NULL, &ctx, &e), ==, 0);
+        dv_llama_state_reset(one_seq[i].state);
+        g_assert_cmpint(dv_llama_forward(f.m, one_seq[i].state, prompt[i], S, NULL, 0, NULL, &ctx,
+                                         &e), ==, 0);
+        g_assert_cmpint(dv_llama_forward(f.m, one_seq[i].state, prompt[i] + S * H, len - S, split,
+                                         0, NULL, &ctx, &e), ==, 0);
+        worst_kv = fmax(worst_kv, rows_diff(one_seq[i].state, w, c->layers, len, kv_dim));
+        worst_lg = fmax(worst_lg, logits_diff(one, split, V));
+        g_assert_cmpint(argmax(split, V), ==, argmax(one, V));
+        dv_llama_state_free(w);
+        seq_opts(i, -1, &o[i], &batch_st[i]);
+        o[i].n_eos = 0;
+        dv_llama_state *st = NULL;
+        g_assert_cmpint(dv_llama_state_new(f.m, len + o[i].max_new_tokens, &st, &e), ==, 0);
+        seqs[i] = (dv_gen_seq){ st, prompt[i], len, &o[i], &batch[i], S };
+    }
+    g_test_message("%s, q%d, %d threads: a prompt split after %d rows against whole: keys and "
+                   "values %.2g, logits %.2g of the largest", name, (int)q, threads, S, worst_kv,
+                   worst_lg);
+    g_assert_cmpfloat(worst_kv, <=, q == DV_QNONE ? 1e-5 : 2e-2);
+    g_assert_cmpfloat(worst_lg, <=, q == DV_QNONE ? 1e-5 : 2e-2);
+    rows_run = states_copied = 0;
+    if (dv_generate_batch(&d, f.tok, seqs, NSEQ, &ctx, &e))
+        g_error("%s", e.msg);
+    g_assert_cmpint(rows_run, ==, rows_shared);
+    g_assert_cmpint(states_copied, ==, NSEQ - 1);
+    for (int i = 0; i < NSEQ; i++) {
+        assert_same_result(&batch[i], &alone[i], &batch_st[i], &alone_st[i]);
+        if (q == DV_QNONE && i != 7)   /* greedy: the text of the whole prompt prefilled */
+            g_assert_cmpstr(batch[i].text, ==, whole[i].text);
+        g_assert_cmpfloat(rows_diff(seqs[i].state, pre, c->layers, S, kv_dim), ==, 0.0);
+        /* prompt rows only: the last generated token's are not cached */
+        int cached = seqs[i].n + batch[i].n_ids - 1;
+        g_assert_cmpint(dv_llama_state_pos(seqs[i].state), ==, cached);
+        g_assert_cmpfloat(rows_diff(seqs[i].state, one_seq[i].state, c->layers, seqs[i].n,
+                                    kv_dim), ==, 0.0);
+        dv_gen_result_free(&batch[i]);
+        g_string_free(batch_st[i].text, TRUE);
+    }
+    /* prompts that differ from their first row on: each its own start */
+    for (int i = 0; i < NSEQ; i++) {
+        dv_llama_state_reset(seqs[i].state);
+        prompt[i][0] += (float)i;
+        seq_opts(i, -1, &o[i], &batch_st[i]);
+        o[i].n_eos = 0;
+    }
+    rows_run = states_copied = 0;
+    if (dv_generate_batch(&d, f.tok, seqs, NSEQ, &ctx, &e))
+        g_error("%s", e.msg);
+    g_assert_cmpint(rows_run, ==, rows_all);
+    g_assert_cmpint(states_copied, ==, 0);
+    for (int i = 0; i < NSEQ; i++) {
+        if (i == 0)     /* unchanged: the same as before */
+            assert_same_result(&batch[i], &alone[i], &batch_st[i], &alone_st[i]);
+        dv_gen_result_free(&batch[i]);
+        dv_gen_result_free(&alone[i]);
+        dv_gen_result_free(&whole[i]);
+        g_string_free(batch_st[i].text, TRUE);
+        g_string_free(alone_st[i].text, TRUE);
+        g_string_free(whole_st[i].text, TRUE);
+        dv_llama_state_free(seqs[i].state);
+        dv_llama_state_free(one_seq[i].state);
+        g_free(prompt[i]);
+    }
+    dv_llama_state_free(pre);
+    g_free(one), g_free(split);
+    fx_close(&f);
+}
+
+static void test_shared_prefix(void)
+{
+    check_shared_prefix("tiny-f32", DV_QNONE, 0, 1);
+    check_shared_prefix("tiny-f32", DV_QNONE, 0, 2);
+    check_shared_prefix("tiny-bf16", DV_QNONE, 0, 2);
+    check_shared_prefix("tiny-f32", DV_Q8, 1, 2);
+    check_shared_prefix("tiny-siglip-f32", DV_Q4, 1, 1);
+}
+
 /* A batch refuses a state twice and a full cache, naming the sequence. */
 static void test_batch_refuses(void)
 {
@@ -671,5 +898,6 @@ int main(int argc, char **argv)
     g_test_add_func("/generate/batch-refuses", test_batch_refuses);
     g_test_add_func("/generate/batch-logits", test_batch_logits);
     g_test_add_func("/generate/prefill-batch", test_prefill_batch);
+    g_test_add_func("/generate/batch-shared-prefix", test_shared_prefix);
     return g_test_run();
 }
