@@ -402,27 +402,35 @@ static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 /* Rows per chunk, from the weight's shape alone, never from the thread
  * count: OpenBLAS's sums for a row depend on the call it is in (its Haswell
- * kernels, which OPENBLAS_CORETYPE=Haswell runs on any AVX2 CPU: a 576 x
- * 2048 x 2048 product cut into two calls of 1024 rows differs from one call
- * in 3% of its floats, cut into 64-row calls in 10%). Chunks of out /
- * threads rows gave every thread count its own floats, and a q8 page of a
- * tiny model (its f32 patch embedding) read another token at 2 threads than
- * at 1. At least MIN_CHUNKS chunks where the rows allow (threads take them
- * in turn, so 2 or 4 threads share them evenly and one held up by another
- * tenant costs a chunk), at most CHUNK_MAX_ROWS rows each (x is packed once
- * per chunk: 2 flops per weight row and packed float, 512 at this size),
- * and a 16-bit or quantized weight's panel at most PANEL_BYTES. */
-#define MIN_CHUNKS 8
-#define CHUNK_MAX_ROWS 256
+ * kernels, which OPENBLAS_CORETYPE=Haswell runs on any AVX2 CPU: the last
+ * rows of a call, and those past its first block of rows, are summed
+ * otherwise; a 576 x 2048 x 2048 sgemm in calls of 1024 rows differs from
+ * one call in 3% of its floats, in calls of 64 rows from calls of 512 in
+ * 9%). Chunks of out / threads rows gave each thread count its own floats:
+ * a q8 page of a tiny model (its f32 patch embedding) read another token
+ * at 2 threads than at 1.
+ * even (with a pool): a power of two of chunks, at least 2, so 2, 4, 8 ...
+ * threads share them evenly (they take them in turn), of at most
+ * CHUNK_MAX_ROWS rows: each call packs all of x again, and more, smaller
+ * chunks cost 5-15% more CPU time on f32 weights (SigLIP's 1024 x 4096
+ * MLP at 576 tokens: 4 chunks against 2). A 16-bit or quantized weight's
+ * panel is at most PANEL_BYTES. */
+#define CHUNK_MAX_ROWS 512
 
-static int chunk_rows_for(const dv_linear *L, int stored_f32, int most, int least_chunks)
+static int chunk_rows_for(const dv_linear *L, int stored_f32, int most, int even)
 {
     double panel_rows = (double)PANEL_BYTES / ((double)L->in * sizeof(float));
     if (!stored_f32 && panel_rows < most)
         most = panel_rows > 16 ? (int)panel_rows : 16;
     int chunks = (L->out + most - 1) / most;
-    int even = L->out / 16 < least_chunks ? L->out / 16 : least_chunks;
-    chunks = chunks > even ? chunks : even > 1 ? even : 1;
+    if (even) {
+        int p = 2;
+        while (p < chunks)
+            p *= 2;
+        chunks = p;
+    }
+    int most_chunks = L->out / 16 > 1 ? L->out / 16 : 1;
+    chunks = chunks < most_chunks ? chunks : most_chunks;
     int grain = round_up((L->out + chunks - 1) / chunks, 16);
     return grain > 0 ? grain : 1;
 }
@@ -519,11 +527,11 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
     int grain;
     dv_pool *run_on = split_pool(pool, &L, 1, n);
     if (pool) {
-        grain = chunk_rows_for(L, stored_f32, CHUNK_MAX_ROWS, MIN_CHUNKS);
+        grain = chunk_rows_for(L, stored_f32, CHUNK_MAX_ROWS, 1);
     } else if (stored_f32) {
         grain = L->out;   /* one sgemm; OpenBLAS splits it over ctx's threads */
     } else {
-        grain = chunk_rows_for(L, 0, INT_MAX, 1);   /* chunks as large as a panel */
+        grain = chunk_rows_for(L, 0, INT_MAX, 0);   /* chunks as large as a panel */
         size_t need = (size_t)grain * L->in;
         if (ctx && ctx->scratch_len >= need)
             j.panel = ctx->scratch;
