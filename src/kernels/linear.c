@@ -229,7 +229,9 @@ static void gemv_part(void *arg, int part, int n_parts)
  * has woken (tens of microseconds), so the caller's thread does it alone:
  * a line reader's products are this small, and splitting them made a page
  * slower on two threads than on one. Which thread computes a row never
- * changes its bits. */
+ * changes its bits, nor does splitting or not: the rows a kernel call takes
+ * together are fixed by the product's shape alone (chunk_rows_for, and the
+ * integer kernel's groups of DV_QG_NR rows each summed alone). */
 #define SPLIT_MIN_MACS (1ll << 21)
 
 /* The pool to split count products of n rows over, or NULL: the caller's
@@ -399,17 +401,37 @@ static void mm_chunk(void *arg, int part, int lo, int hi)
 
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
-/* Rows per chunk: with T threads, a multiple of T chunks (each thread gets
- * the same share), as few as the panel size allows; f32 weights need no
- * panel, so one chunk per thread (x is packed once per chunk). */
-static int chunk_rows_for(const dv_linear *L, int threads, int stored_f32)
+/* Rows per chunk, from the weight's shape alone, never from the thread
+ * count: OpenBLAS's sums for a row depend on the call it is in (its Haswell
+ * kernels, which OPENBLAS_CORETYPE=Haswell runs on any AVX2 CPU: the last
+ * rows of a call, and those past its first block of rows, are summed
+ * otherwise; a 576 x 2048 x 2048 sgemm in calls of 1024 rows differs from
+ * one call in 3% of its floats, in calls of 64 rows from calls of 512 in
+ * 9%). Chunks of out / threads rows gave each thread count its own floats:
+ * a q8 page of a tiny model (its f32 patch embedding) read another token
+ * at 2 threads than at 1.
+ * even (with a pool): a power of two of chunks, at least 2, so 2, 4, 8 ...
+ * threads share them evenly (they take them in turn), of at most
+ * CHUNK_MAX_ROWS rows: each call packs all of x again, and more, smaller
+ * chunks cost 5-15% more CPU time on f32 weights (SigLIP's 1024 x 4096
+ * MLP at 576 tokens: 4 chunks against 2). A 16-bit or quantized weight's
+ * panel is at most PANEL_BYTES. */
+#define CHUNK_MAX_ROWS 512
+
+static int chunk_rows_for(const dv_linear *L, int stored_f32, int most, int even)
 {
     double panel_rows = (double)PANEL_BYTES / ((double)L->in * sizeof(float));
-    int chunks = threads;
-    if (!stored_f32) {
-        int need = (int)((double)L->out / (panel_rows > 16 ? panel_rows : 16) + 0.999);
-        chunks = round_up(need > threads ? need : threads, threads);
+    if (!stored_f32 && panel_rows < most)
+        most = panel_rows > 16 ? (int)panel_rows : 16;
+    int chunks = (L->out + most - 1) / most;
+    if (even) {
+        int p = 2;
+        while (p < chunks)
+            p *= 2;
+        chunks = p;
     }
+    int most_chunks = L->out / 16 > 1 ? L->out / 16 : 1;
+    chunks = chunks < most_chunks ? chunks : most_chunks;
     int grain = round_up((L->out + chunks - 1) / chunks, 16);
     return grain > 0 ? grain : 1;
 }
@@ -552,11 +574,11 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
     int grain;
     dv_pool *run_on = split_pool(pool, &L, 1, n);
     if (pool) {
-        grain = chunk_rows_for(L, run_on ? dv_pool_threads(pool) : 1, stored_f32);
+        grain = chunk_rows_for(L, stored_f32, CHUNK_MAX_ROWS, 1);
     } else if (stored_f32) {
         grain = L->out;   /* one sgemm; OpenBLAS splits it over ctx's threads */
     } else {
-        grain = chunk_rows_for(L, 1, 0);
+        grain = chunk_rows_for(L, 0, INT_MAX, 0);   /* chunks as large as a panel */
         size_t need = (size_t)grain * L->in;
         if (ctx && ctx->scratch_len >= need)
             j.panel = ctx->scratch;

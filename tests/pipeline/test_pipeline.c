@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "glyphpage.h"
+#include "kernels/cpu.h"
 #include "mkmodel/mkmodel.h"
 #include "out/writer.h"
 #include "pipeline/pipeline.h"
@@ -786,10 +787,86 @@ static void test_lines_n1_batched(void)
     }
 }
 
+/* The text the tiny SigLIP model of the goldens reads from an image with
+ * weights w on n_threads threads. */
+static char *tiny_page(const char *img, int weights, int n_threads)
+{
+    char *model = test_data("golden/tiny-siglip-f32");
+    fake f;
+    fake_init(&f, 0);
+    docvl_open_params op = docvl_open_default_params();
+    op.weights = weights;
+    op.n_threads = n_threads;
+    char *note = NULL;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_model_reader_open(model, &op, NULL, &f.reader, &note, &e), ==, DOCVL_OK);
+    g_free(note);
+    docvl_params p = docvl_default_params();
+    p.max_tokens = 16;
+    result r = run(&f, 1, img, p);
+    g_assert_cmpint(r.rc, ==, DOCVL_OK);
+    g_assert_cmpint(r.st.tiles, >, 0);
+    char *out = g_strdup(r.out);
+    result_free(&r);
+    dv_model_reader_close(&f.reader);
+    g_free(model);
+    return out;
+}
+
+/* The thread count never changes what a page reads: every product's floats
+ * are the same on 1, 2 and 3 threads (tests/kernels/test_threadbits.c), for
+ * every weight format. Two pages of the golden model (its own image and
+ * phototest.tif); with q8 weights the first read another token on 2 threads
+ * than on 1 when sgemm's chunks were cut by the thread count (its f32 patch
+ * embedding, under OpenBLAS's Haswell kernels: test_threads_haswell). */
+static void test_threads_same_text(void)
+{
+    char *imgs[] = { test_data("golden/tiny-siglip-f32/doc_1000x700.png"),
+                     sample("phototest.tif") };
+    int formats[] = { DOCVL_WEIGHTS_Q8, DOCVL_WEIGHTS_Q4, DOCVL_WEIGHTS_F32, DOCVL_WEIGHTS_BF16 };
+    for (size_t i = 0; i < G_N_ELEMENTS(imgs); i++) {
+        for (size_t k = 0; k < G_N_ELEMENTS(formats); k++) {
+            char *one = tiny_page(imgs[i], formats[k], 1);
+            for (int t = 2; t <= 3; t++) {
+                char *more = tiny_page(imgs[i], formats[k], t);
+                g_assert_cmpstr(more, ==, one);
+                g_free(more);
+            }
+            g_free(one);
+        }
+        g_free(imgs[i]);
+    }
+}
+
+/* The same under OpenBLAS's Haswell kernels, whatever core it picked here
+ * (the core is chosen when the library loads: a child process). */
+static void test_threads_haswell(void)
+{
+    if (g_test_subprocess()) {
+        test_threads_same_text();
+        return;
+    }
+    if (!dv_cpu_has_avx2_fma()) {
+        g_test_skip("no AVX2 + FMA: OpenBLAS's Haswell kernels cannot run");
+        return;
+    }
+    char *had = g_strdup(g_getenv("OPENBLAS_CORETYPE"));
+    g_assert_true(g_setenv("OPENBLAS_CORETYPE", "Haswell", TRUE));
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+    g_test_trap_assert_passed();
+    if (had)
+        g_setenv("OPENBLAS_CORETYPE", had, TRUE);
+    else
+        g_unsetenv("OPENBLAS_CORETYPE");
+    g_free(had);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/pipeline/tiles-in-order", test_tiles_in_order);
+    g_test_add_func("/pipeline/threads-same-text", test_threads_same_text);
+    g_test_add_func("/pipeline/threads-same-text-haswell", test_threads_haswell);
     g_test_add_func("/pipeline/looping-tile", test_looping_tile);
     g_test_add_func("/pipeline/failed-page", test_failed_page);
     g_test_add_func("/pipeline/reader-on-need", test_reader_on_need);
