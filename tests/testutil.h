@@ -50,4 +50,23 @@ static inline void test_rmtree(const char *dir)
     remove(dir);
 }
 
+/* Sets an environment variable for a test and gives back what to restore
+ * with test_env_restore (the old value, or NULL when it was unset). */
+static inline char *test_env_set(const char *name, const char *value)
+{
+    char *had = g_strdup(g_getenv(name));
+    g_assert_true(g_setenv(name, value, TRUE));
+    return had;
+}
+
+/* Puts back what test_env_set found, and frees it. */
+static inline void test_env_restore(const char *name, char *had)
+{
+    if (had)
+        g_setenv(name, had, TRUE);
+    else
+        g_unsetenv(name);
+    g_free(had);
+}
+
 #endif

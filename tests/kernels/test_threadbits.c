@@ -21,6 +21,7 @@
 #include "kernels/pool.h"
 #include "kernels/quant.h"
 #include "kernels/tensor.h"
+#include "testutil.h"
 
 static float *random_floats(GRand *r, size_t n, double scale)
 {
@@ -148,18 +149,13 @@ static void test_haswell_kernels(void)
     }
     const char *cases[] = { "/threadbits/f32", "/threadbits/bf16", "/threadbits/q8",
                             "/threadbits/q4" };
-    char *had = g_strdup(g_getenv("OPENBLAS_CORETYPE"));
-    g_assert_true(g_setenv("OPENBLAS_CORETYPE", "Haswell", TRUE));
+    char *had = test_env_set("OPENBLAS_CORETYPE", "Haswell");
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_test_trap_subprocess(cases[i], 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
         g_test_trap_assert_passed();
         g_test_trap_assert_stdout("*OpenBLAS Haswell kernels*");
     }
-    if (had)
-        g_setenv("OPENBLAS_CORETYPE", had, TRUE);
-    else
-        g_unsetenv("OPENBLAS_CORETYPE");
-    g_free(had);
+    test_env_restore("OPENBLAS_CORETYPE", had);
 }
 
 int main(int argc, char **argv)

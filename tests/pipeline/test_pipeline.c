@@ -850,15 +850,10 @@ static void test_threads_haswell(void)
         g_test_skip("no AVX2 + FMA: OpenBLAS's Haswell kernels cannot run");
         return;
     }
-    char *had = g_strdup(g_getenv("OPENBLAS_CORETYPE"));
-    g_assert_true(g_setenv("OPENBLAS_CORETYPE", "Haswell", TRUE));
+    char *had = test_env_set("OPENBLAS_CORETYPE", "Haswell");
     g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
     g_test_trap_assert_passed();
-    if (had)
-        g_setenv("OPENBLAS_CORETYPE", had, TRUE);
-    else
-        g_unsetenv("OPENBLAS_CORETYPE");
-    g_free(had);
+    test_env_restore("OPENBLAS_CORETYPE", had);
 }
 
 int main(int argc, char **argv)

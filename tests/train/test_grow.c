@@ -15,6 +15,7 @@
 #include "text/prompt.h"
 #include "train/grow.h"
 #include "train/tmodel_impl.h"
+#include "docvl_logits.h"
 
 #define IMAGE_ID 7
 #define VOCAB 659   /* the golden tiny tokenizer's, which docvl checks */
@@ -259,35 +260,6 @@ static void test_width(void)
 static const sizes ALL = { .tower_layers = 3, .mlp_ratio = 3, .width = 32, .patch = 8,
                            .hidden = 64, .heads = 4, .ffn = 96, .layers = 4, .vocab = VOCAB };
 
-/* docvl's own forward of a model directory: prefill logits of a sample. */
-static float *docvl_logits(const char *dir, const sample *t)
-{
-    dv_model *dm;
-    dv_model_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.widen = 1;
-    dv_err e = { 0 };
-    if (dv_model_load(dir, &opts, &dm, &e))
-        g_error("%s", e.msg);
-    const dv_lm_cfg *c = &dm->cfg.lm;
-    int nt = dv_vision_tokens(dm->vision), n = t->s.n_tokens;
-    float *img = g_new(float, (size_t)nt * c->hidden), *emb = g_new(float, (size_t)n * c->hidden);
-    float *logits = g_new(float, (size_t)n * c->vocab);
-    dv_ctx ctx = { .n_threads = 1 };
-    g_assert_cmpint(dv_vision_forward(dm->vision, t->pixels, img, NULL, &ctx, &e), ==, 0);
-    g_assert_cmpint(dv_llama_embed(dm->llama, t->ids, n, emb, &e), ==, 0);
-    const float *imgs[1] = { img };
-    g_assert_cmpint(dv_prompt_splice_images(t->ids, (size_t)n, IMAGE_ID, imgs, 1, nt, c->hidden,
-                                            emb, &e), ==, 0);
-    dv_llama_state *st;
-    g_assert_cmpint(dv_llama_state_new(dm->llama, n, &st, &e), ==, 0);
-    g_assert_cmpint(dv_llama_forward(dm->llama, st, emb, n, logits, 1, NULL, &ctx, &e), ==, 0);
-    dv_llama_state_free(st);
-    dv_model_free(dm);
-    g_free(img);
-    g_free(emb);
-    return logits;
-}
 
 static void test_all_dir(void)
 {
@@ -316,7 +288,8 @@ static void test_all_dir(void)
     check_same_function(old, back, "all, saved and reloaded");
     sample t;
     sample_init(&t, 4);
-    float *mine = logits_of(old, &t), *theirs = docvl_logits(dst, &t);
+    float *mine = logits_of(old, &t),
+          *theirs = docvl_logits(dst, t.pixels, t.ids, t.s.n_tokens, IMAGE_ID);
     check_same_logits(mine, theirs, "all, read by docvl");
     g_free(mine);
     g_free(theirs);
