@@ -535,14 +535,6 @@ static void print_json(const tb_opts *o, const tb_result *r, long tokens)
     printf("}\n");
 }
 
-static long count_params(const dv_tmodel *m)
-{
-    long n = 0;
-    for (int i = 0; i < m->n_params; i++)
-        n += (long)m->params[i].n;
-    return n;
-}
-
 static int bench(const tb_opts *o, dv_err *e)
 {
     tb_run r = { .o = o };
@@ -571,7 +563,7 @@ static int bench(const tb_opts *o, dv_err *e)
     r.ctx = (dv_ctx){ .n_threads = o->threads, .pool = pool };
     r.opt.pool = pool;
     dv_rng_seed(&r.rng, (uint64_t)o->seed);
-    res.n_params = count_params(r.m);
+    res.n_params = (long)dv_tmodel_numel(r.m);
     res.image_id = r.image_id;
     res.sgemm_gflops = bench_sgemm_gflops(o->threads);
     res.sgemm_gflops_cpu = bench_sgemm_gflops_cpu();

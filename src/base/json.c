@@ -190,3 +190,14 @@ int dv_json_arr(JsonObject *o, const char *key, const char *what, JsonArray **ou
     *out = json_node_get_array(n);
     return 1;
 }
+
+double dv_json_short_float(double v)
+{
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtof(buf, NULL) == (float)v)
+            break;
+    }
+    return strtod(buf, NULL);
+}

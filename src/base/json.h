@@ -20,6 +20,9 @@ int dv_read_file(const char *path, size_t max_bytes, char **out, size_t *len, dv
  * 0 if absent or null, -1 (with e set) if present with a wrong type. */
 int dv_json_int(JsonObject *o, const char *key, const char *what, long long *out, dv_err *e);
 int dv_json_num(JsonObject *o, const char *key, const char *what, double *out, dv_err *e);
+/* The shortest decimal that reads back as the same float (1e-6f written as
+ * 1e-06, not 9.9999999747524271e-07), as a double for a JSON writer. */
+double dv_json_short_float(double v);
 int dv_json_bool(JsonObject *o, const char *key, const char *what, int *out, dv_err *e);
 int dv_json_str(JsonObject *o, const char *key, const char *what, const char **out, dv_err *e);
 int dv_json_obj(JsonObject *o, const char *key, const char *what, JsonObject **out, dv_err *e);

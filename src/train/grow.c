@@ -370,14 +370,6 @@ int dv_tmodel_grow(const dv_tmodel *old, const dv_config *req, uint64_t seed, dv
     return DOCVL_OK;
 }
 
-size_t dv_tmodel_numel(const dv_tmodel *m)
-{
-    size_t n = 0;
-    for (int i = 0; i < m->n_params; i++)
-        n += m->params[i].n;
-    return n;
-}
-
 /* ---- the directory ------------------------------------------------------- */
 
 /* config.json for the grown model: the new config's text, with its
@@ -396,14 +388,8 @@ static int grown_config_text(const char *text, size_t len, const char *what, con
                            : "language_config", what, &lc, e) <= 0)
         rc = e->code ? e->code : dv_fail(e, DOCVL_EMODEL, "%s: no language config", what);
     if (!rc) {
-        /* the float's shortest decimal, which reads back as the same float */
-        char num[32];
-        for (int digits = 1; digits <= 9; digits++) {
-            snprintf(num, sizeof num, "%.*g", digits, (double)g->lm.rms_eps);
-            if ((float)g_ascii_strtod(num, NULL) == g->lm.rms_eps)
-                break;
-        }
-        json_object_set_double_member(lc, "rms_norm_eps", g_ascii_strtod(num, NULL));
+        json_object_set_double_member(lc, "rms_norm_eps",
+                                      dv_json_short_float((double)g->lm.rms_eps));
         JsonGenerator *gen = json_generator_new();
         json_generator_set_pretty(gen, TRUE);
         json_generator_set_root(gen, root);

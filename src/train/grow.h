@@ -53,7 +53,4 @@ typedef struct dv_grow_info {
 int dv_grow_dir(const char *model_dir, const char *config_path, const char *out_dir,
                 uint64_t seed, dv_grow_info *info, dv_err *e);
 
-/* The number of trainable values of m. */
-size_t dv_tmodel_numel(const dv_tmodel *m);
-
 #endif

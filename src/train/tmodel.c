@@ -489,6 +489,14 @@ void dv_tmodel_free(dv_tmodel *m)
     free(m);
 }
 
+size_t dv_tmodel_numel(const dv_tmodel *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->n_params; i++)
+        n += m->params[i].n;
+    return n;
+}
+
 void dv_tmodel_zero_grad(dv_tmodel *m)
 {
     for (int i = 0; i < m->n_params; i++)

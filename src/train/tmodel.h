@@ -67,6 +67,8 @@ int dv_tmodel_init_random(const dv_config *cfg, uint64_t seed, dv_tmodel **out, 
 int dv_tmodel_load(const char *dir, dv_tmodel **out, dv_err *e);
 void dv_tmodel_free(dv_tmodel *m);
 
+/* The number of trainable values of m. */
+size_t dv_tmodel_numel(const dv_tmodel *m);
 void dv_tmodel_zero_grad(dv_tmodel *m);
 /* The id whose positions take the image embeddings. dv_tmodel_load reads it
  * from the directory's tokenizer (the processor's image_tag); a random model

@@ -41,23 +41,10 @@ static void kv_int(JsonBuilder *b, const char *k, long long v)
     json_builder_add_int_value(b, v);
 }
 
-/* The shortest decimal that reads back as the same float, so 1e-6f is
- * written as 1e-06 and not 9.9999999747524271e-07. */
-static double short_float(double v)
-{
-    char buf[32];
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtof(buf, NULL) == (float)v)
-            break;
-    }
-    return strtod(buf, NULL);
-}
-
 static void kv_num(JsonBuilder *b, const char *k, double v)
 {
     json_builder_set_member_name(b, k);
-    json_builder_add_double_value(b, short_float(v));
+    json_builder_add_double_value(b, dv_json_short_float(v));
 }
 
 static void kv_str(JsonBuilder *b, const char *k, const char *v)
@@ -83,7 +70,7 @@ static void kv_vec(JsonBuilder *b, const char *k, const float *v, int n)
     json_builder_set_member_name(b, k);
     json_builder_begin_array(b);
     for (int i = 0; i < n; i++)
-        json_builder_add_double_value(b, short_float((double)v[i]));
+        json_builder_add_double_value(b, dv_json_short_float((double)v[i]));
     json_builder_end_array(b);
 }
 
