@@ -410,9 +410,10 @@ static int round_up(int v, int m) { return (v + m - 1) / m * m; }
  * 9%). Chunks of out / threads rows gave each thread count its own floats:
  * a q8 page of a tiny model (its f32 patch embedding) read another token
  * at 2 threads than at 1.
- * even (with a pool): a power of two of chunks, at least 2, so 2, 4, 8 ...
- * threads share them evenly (they take them in turn), of at most
- * CHUNK_MAX_ROWS rows: each call packs all of x again, and more, smaller
+ * Chunks of at most `most` rows; with `even` (a pool to share them) a power
+ * of two of them, at least 2, so 2, 4, 8 ... threads share them evenly
+ * (they take them in turn); with a pool, at most CHUNK_MAX_ROWS: each call
+ * packs all of x again, and more, smaller
  * chunks cost 5-15% more CPU time on f32 weights (SigLIP's 1024 x 4096
  * MLP at 576 tokens: 4 chunks against 2). A 16-bit or quantized weight's
  * panel is at most PANEL_BYTES. */
