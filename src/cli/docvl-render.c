@@ -29,7 +29,7 @@ static void usage(FILE *f)
           "                    [--line-height H] [--line-width W] [--crop]\n"
           "                    [--min-chars N] [--max-chars N] [--pt MIN:MAX]\n"
           "                    [--dpi MIN:MAX] [--scan X] [--pieces P] [--typeset P]\n"
-          "                    [--quotes P]\n"
+          "                    [--quotes P] [--caps P]\n"
           "                    [--manifest [--prompt TEXT]]\n"
           "       docvl-render --lines --paragraphs --text CORPUS.txt --out FILE\n"
           "                    [--split train|eval]\n"
@@ -53,7 +53,8 @@ static void usage(FILE *f)
           "apostrophes, dashes and ellipses: \" ' ` -- - ... in the ASCII text become\n"
           "\u201c \u201d \u2018 \u2019 \u2014 \u2013 \u2026). --quotes P (default 0): that share of lines with\n"
           "a word in quotes, the line typeset in English, German (\u201e \u201c \u201a \u2018) or French\n"
-          "(\u00ab \u00bb \u2039 \u203a) style, a third each.\n"
+          "(\u00ab \u00bb \u2039 \u203a) style, a third each. --caps P (default 0): that share\n"
+          "with one word, or up to half of the words, in capitals.\n"
           "--split eval uses the held-out fonts and text;\n"
           "--fonts picks families (comma list, serif/sans/mono, or @FILE). --list-fonts\n"
           "prints the built-in families: class, split, Debian package, installed or not.\n"
@@ -84,6 +85,7 @@ static const struct option OPTS[] = {
     { "list-fonts", 0, 0, 'K' }, { "paragraphs", 0, 0, 'A' }, { "pieces", 1, 0, 'Q' },
     { "typeset", 1, 0, 'y' },
     { "quotes", 1, 0, 'q' },
+    { "caps", 1, 0, 'U' },
     { 0, 0, 0, 0 },
 };
 
@@ -169,6 +171,7 @@ static int line_opt(args *a, int c, const char *v)
     case 'Q': rc = share_opt(v, "--pieces", &l->pieces); break;
     case 'y': rc = share_opt(v, "--typeset", &l->typeset); break;
     case 'q': rc = share_opt(v, "--quotes", &l->quotes); break;
+    case 'U': rc = share_opt(v, "--caps", &l->caps); break;
     case 'A': a->paragraphs = 1; break;
     default: return 1;
     }

@@ -519,6 +519,19 @@ void dv_line_words_quote(dv_line_words *w, dv_rng *r)
     dv_line_words_typeset(w, style);
 }
 
+void dv_line_words_caps(dv_line_words *w, struct dv_rng *r)
+{
+    if (w->n == 0)
+        return;
+    int k = 1 + (int)dv_rng_below(r, (uint64_t)(w->n > 1 ? w->n / 2 : 1));
+    for (int j = 0; j < k; j++) {
+        int i = (int)dv_rng_below(r, (uint64_t)w->n);
+        char *t = g_utf8_strup(w->w[i], -1);
+        g_free(w->w[i]);
+        w->w[i] = t;
+    }
+}
+
 void dv_line_words_free(dv_line_words *w)
 {
     for (int i = 0; i < w->n; i++)

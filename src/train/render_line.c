@@ -38,6 +38,9 @@ int dv_line_opts_check(const dv_line_opts *o, dv_err *e)
     if (!(o->quotes >= 0 && o->quotes <= 1))
         return dv_fail(e, DOCVL_EINVAL, "share of lines with quotes %g: must be 0 to 1",
                        o->quotes);
+    if (!(o->caps >= 0 && o->caps <= 1))
+        return dv_fail(e, DOCVL_EINVAL, "share of lines with capitals %g: must be 0 to 1",
+                       o->caps);
     return DOCVL_OK;
 }
 
@@ -199,6 +202,8 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
         dv_line_words_quote(&a->lw, r);
     else if (o->typeset > 0 && dv_rng_uniform(r) < o->typeset)
         dv_line_words_typeset(&a->lw, DV_QUOTES_EN);
+    if (o->caps > 0 && dv_rng_uniform(r) < o->caps)
+        dv_line_words_caps(&a->lw, r);
     a->look.kind = a->lw.kind;
     a->look.piece = a->lw.piece;
     if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)

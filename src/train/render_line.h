@@ -107,6 +107,11 @@ void dv_line_words_typeset(dv_line_words *w, dv_quotes style);
  * German or French, a third each): the text sources hold few quotes, and
  * print sets them in the style of its language. */
 void dv_line_words_quote(dv_line_words *w, struct dv_rng *r);
+/* Sets one word of the line, or up to half of its words, in capitals
+ * (LOCATE controls, the USA and): the text sources are mostly lower case, so
+ * a model that learnt case from them reads o, s, v, w, z by the words around
+ * them instead of by their size. */
+void dv_line_words_caps(dv_line_words *w, struct dv_rng *r);
 /* The first n words joined by single spaces. */
 char *dv_line_words_join(const dv_line_words *w, int n);
 
@@ -155,6 +160,7 @@ typedef struct dv_line_opts {
     double pieces;               /* the share of lines cut as dv_line_words_piece does */
     double typeset;              /* the share set as dv_line_words_typeset does */
     double quotes;               /* the share set as dv_line_words_quote does (not typeset then) */
+    double caps;                 /* the share with words in capitals (dv_line_words_caps) */
     dv_split split;
 } dv_line_opts;
 

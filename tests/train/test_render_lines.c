@@ -381,6 +381,61 @@ static void test_quotes_drawn(void)
     close_fixture(&fx);
 }
 
+/* A word of two or more letters, all of them capitals. */
+static int has_caps_word(const char *text)
+{
+    char **w = g_strsplit(text, " ", -1);
+    int found = 0;
+    for (int i = 0; w[i] && !found; i++) {
+        int letters = 0, upper = 1;
+        for (const char *p = w[i]; *p; p = g_utf8_next_char(p)) {
+            gunichar c = g_utf8_get_char(p);
+            if (g_unichar_isalpha(c)) {
+                letters++;
+                upper &= g_unichar_isupper(c);
+            }
+        }
+        found = letters >= 2 && upper;
+    }
+    g_strfreev(w);
+    return found;
+}
+
+static void test_caps_drawn(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts plain = DV_LINE_DEFAULTS, caps = plain;
+    caps.caps = 1;
+    int with = 0, without = 0, lower_too = 0;
+    for (uint64_t seed = 1; seed <= 150; seed++) {
+        dv_line a, b;
+        line(&fx, &plain, seed, &a);
+        line(&fx, &caps, seed, &b);
+        g_assert_true(g_utf8_validate(b.text, -1, NULL));
+        without += has_caps_word(a.text);
+        with += has_caps_word(b.text);
+        char *up = g_utf8_strup(b.text, -1);
+        lower_too += strcmp(up, b.text) != 0;   /* not the whole line in capitals */
+        g_free(up);
+        dv_line_free(&a);
+        dv_line_free(&b);
+    }
+    g_test_message("lines with a word in capitals: %d of 150 plain, %d with caps", without, with);
+    /* words of one letter or digits only stay as they are */
+    g_assert_cmpint(with, >=, 110);
+    g_assert_cmpint(without, <=, 60);
+    g_assert_cmpint(lower_too, >=, 40);
+    dv_line_opts bad = caps;
+    bad.caps = 1.5;
+    dv_line l;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_render_line(&bad, fx.src, fx.fonts, 1, &l, &e), ==, DOCVL_EINVAL);
+    g_assert_nonnull(strstr(e.msg, "capitals"));
+    close_fixture(&fx);
+}
+
 /* Columns holding ink on a clean line (paper is exactly white at --scan 0). */
 static void ink_columns(const dv_image *im, int *first, int *last)
 {
@@ -703,6 +758,7 @@ int main(int argc, char **argv)
     g_test_add_func("/render_lines/typeset_drawn", test_typeset_drawn);
     g_test_add_func("/render_lines/typeset_quote_styles", test_typeset_quote_styles);
     g_test_add_func("/render_lines/quotes_drawn", test_quotes_drawn);
+    g_test_add_func("/render_lines/caps_drawn", test_caps_drawn);
     g_test_add_func("/render_lines/font_spec", test_font_spec);
     g_test_add_func("/render_lines/png_round_trip", test_png_round_trip);
     return g_test_run();
