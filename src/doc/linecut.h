@@ -12,11 +12,12 @@
  * Word gaps are told from letter gaps per line: the gap widths split in two
  * classes (Otsu), the threshold kept within 0.12..0.45 line heights.
  *
- * A segment's crop is its ink with margins of page around it: 0.15 heights
+ * A segment's crop is its ink with margins of page around it: 0.25 heights
  * above and below (more on lines lower than the page's usual line, so the
  * type keeps its size relative to the crop), 0.25 heights at the sides, never
  * reaching past the middle of the gap to a neighbouring segment nor into its
- * ink. The trained line images have margins of that order (docs/cli.md).
+ * ink. The trained line images have margins of that order (docs/cli.md;
+ * linecut.c says how they were measured).
  *
  * Lines under half the page's usual line height lying on or under a full
  * line (a detached i-dot or apostrophe) are joined to it. */
