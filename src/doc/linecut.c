@@ -20,8 +20,13 @@
  * line's crop height: digits and capitals have no descenders. */
 #define SHORT_LINE 0.9
 /* Lines lower than this part of the usual line (a detached i-dot, an
- * apostrophe) beside a full line are read as part of it. */
+ * apostrophe) beside a full line are read as part of it... */
 #define FRAGMENT 0.5
+/* ...unless they are wider than this part of it and higher than
+ * FRAGMENT_LOW: a paragraph's last line of x-height letters ("room.",
+ * "are") is about half a full line high, and marks are narrow or lower. */
+#define FRAGMENT_NARROW 0.6
+#define FRAGMENT_LOW 0.3
 /* Word-gap threshold bounds and the guess for lines with one kind of gap,
  * in line heights: letters sit 0-0.1 apart, words 0.2-0.4. */
 #define GAP_MIN 0.12
@@ -311,12 +316,20 @@ static int host_line(const dv_line_cuts *c, dv_box f, double small)
 /* Dots, accents and apostrophes that the layout left as lines of their
  * own join the full line they belong to, so they are read in context
  * rather than alone; their own box is left empty. */
+static int is_fragment(dv_box f, double usual_h)
+{
+    int h = dv_box_h(f);
+    if (dv_box_empty(f) || h >= FRAGMENT * usual_h)
+        return 0;
+    return h < FRAGMENT_LOW * usual_h || dv_box_w(f) <= FRAGMENT_NARROW * usual_h;
+}
+
 static void absorb_fragments(dv_line_cuts *c)
 {
     double small = FRAGMENT * c->usual_h;
     for (int i = 0; i < c->n_lines; i++) {
         dv_box f = c->lines[i].box;
-        if (dv_box_empty(f) || dv_box_h(f) >= small)
+        if (!is_fragment(f, c->usual_h))
             continue;
         int j = host_line(c, f, small);
         if (j >= 0) {

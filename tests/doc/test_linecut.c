@@ -203,6 +203,38 @@ static void test_fragments_and_margins(void)
     dv_image_free(&im);
 }
 
+/* A paragraph's last line of x-height letters ("room.", about half a full
+ * line high) right under a full line is a line of its own, read alone; a
+ * mark as low but narrow (an accent, a dot left as a line) still joins the
+ * line beside it. */
+static void test_low_last_line(void)
+{
+    enum { LOW = GLYPH_H * 45 / 100 };
+    dv_image im = glyph_page(600, 200);
+    glyph_draw(&im, 40, 40, GLYPH_H, "abc def ghi");
+    glyph_fill(&im, 60, 40 + GLYPH_H, 64, 72);        /* a descender down to row 72 */
+    int x1 = glyph_draw(&im, 40, 76, LOW, "mno.");
+    glyph_fill(&im, 200, 76, 204, 76 + LOW);           /* a narrow mark as low */
+    dv_box boxes[] = { { 40, 40, 260, 72 }, { 40, 76, x1, 76 + LOW }, { 200, 76, 204, 76 + LOW } };
+    dv_layout lay = hand_layout(boxes, 3, im.w, im.h);
+    dv_line_cuts c;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_lines_cut(&im, &lay, 20, &c, &e), ==, DOCVL_OK);
+    g_assert_cmpint(c.lines[0].box.x0, ==, 40);
+    g_assert_cmpint(c.lines[1].n_segs, ==, 1);
+    dv_image seg = { 0 };
+    g_assert_cmpint(dv_segment_image(&im, &c.lines[1], &c.lines[1].segs[0], &seg, &e), ==,
+                    DOCVL_OK);
+    char *text = glyph_read(&seg);
+    g_assert_cmpstr(text, ==, "mno.");
+    g_free(text);
+    dv_image_free(&seg);
+    g_assert_cmpint(c.lines[2].n_segs, ==, 0);          /* the mark went to a full line */
+    dv_line_cuts_free(&c);
+    g_free(lay.blocks);
+    dv_image_free(&im);
+}
+
 /* The page's usual line is that of its text, not of the many one-word
  * cells of a table below it (most without descenders): each line counts by
  * its width, and the cells' crops keep the usual line's height, so their
@@ -237,6 +269,7 @@ int main(int argc, char **argv)
     g_test_add_func("/linecut/wide-words", test_wide_words);
     g_test_add_func("/linecut/word-boxes", test_word_boxes);
     g_test_add_func("/linecut/fragments-and-margins", test_fragments_and_margins);
+    g_test_add_func("/linecut/low-last-line", test_low_last_line);
     g_test_add_func("/linecut/usual-line-by-width", test_usual_line_by_width);
     return g_test_run();
 }
