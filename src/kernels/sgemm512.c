@@ -61,51 +61,71 @@ static inline __mmask16 lanes(int n)
 }
 
 /* Transposes 16 vectors in place: r[i] lane j becomes r[j] lane i
- * (unpacks, then 64-bit, 128-bit and 256-bit lane swaps: 64 shuffles). */
+ * (unpacks, then 64-bit, 128-bit and 256-bit lane swaps: 64 shuffles).
+ * Every loop unrolled, so the vectors stay in registers. */
 INLINE512 void transpose16(__m512 r[16])
 {
     __m512 t[16];
+#pragma GCC unroll 8
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 16; i += 4)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             r[i + 2 * h] = _mm512_shuffle_ps(t[i + h], t[i + h + 2], 0x44);
             r[i + 2 * h + 1] = _mm512_shuffle_ps(t[i + h], t[i + h + 2], 0xee);
         }
+#pragma GCC unroll 2
     for (int i = 0; i < 16; i += 8)
+#pragma GCC unroll 4
         for (int h = 0; h < 4; h++) {
             t[i + h] = _mm512_shuffle_f32x4(r[i + h], r[i + h + 4], 0x88);
             t[i + h + 4] = _mm512_shuffle_f32x4(r[i + h], r[i + h + 4], 0xdd);
         }
+#pragma GCC unroll 8
     for (int h = 0; h < 8; h++) {
         r[h] = _mm512_shuffle_f32x4(t[h], t[h + 8], 0x88);
         r[h + 8] = _mm512_shuffle_f32x4(t[h], t[h + 8], 0xdd);
     }
 }
 
+/* One 16 x 16 block: rows [0, nr) of src (row stride ld), columns [0, nc)
+ * (the rest read as 0), stored transposed as nc rows of dst (stride w),
+ * lanes in st. Rows past nr load nothing (a masked load of no lanes
+ * touches no memory) from row 0's address. */
+INLINE512 void pack_block(const float *src, size_t ld, int nr, int nc, float *dst, size_t w,
+                          __mmask16 st)
+{
+    __mmask16 m = lanes(nc);
+    __m512 v[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        v[i] = _mm512_maskz_loadu_ps(i < nr ? m : 0, src + (i < nr ? i : 0) * ld);
+    transpose16(v);
+    if (nc == 16) {
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            _mm512_mask_storeu_ps(dst + j * w, st, v[j]);
+        return;
+    }
+    for (int j = 0; j < nc; j++)
+        _mm512_mask_storeu_ps(dst + j * w, st, v[j]);
+}
+
 /* dst[p * w + r] = src[r * ld + p] for r < rows (0 for rows <= r < w), p <
- * kc: a transposing copy, for A not transposed and B transposed. Blocks of
- * 16 x 16 go through registers: sixteen row loads, one transpose, sixteen
- * stores (gathers took four times as long). */
+ * kc: a transposing copy, for A not transposed and B transposed, in
+ * blocks of 16 x 16 through registers (gathers took four times as long). */
 AVX512 static void pack_t(const float *src, int ld, int rows, int kc, int w, float *dst)
 {
     for (int r0 = 0; r0 < w; r0 += 16) {
-        __mmask16 st = lanes(w - r0);
-        for (int p0 = 0; p0 < kc; p0 += 16) {
-            __mmask16 m = lanes(kc - p0);
-            __m512 v[16];
-#pragma GCC unroll 16
-            for (int i = 0; i < 16; i++)
-                v[i] = r0 + i < rows
-                           ? _mm512_maskz_loadu_ps(m, src + (size_t)(r0 + i) * ld + p0)
-                           : _mm512_setzero_ps();
-            transpose16(v);
-            int n = kc - p0 < 16 ? kc - p0 : 16;
-            for (int j = 0; j < n; j++)
-                _mm512_mask_storeu_ps(dst + (size_t)(p0 + j) * w + r0, st, v[j]);
-        }
+        int nr = rows - r0 < 16 ? (rows - r0 > 0 ? rows - r0 : 0) : 16;
+        const float *s = src + (size_t)(nr ? r0 : 0) * ld;
+        for (int p0 = 0; p0 < kc; p0 += 16)
+            pack_block(s + p0, (size_t)ld, nr, kc - p0 < 16 ? kc - p0 : 16,
+                       dst + (size_t)p0 * w + r0, (size_t)w, lanes(w - r0));
     }
 }
 
