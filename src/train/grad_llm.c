@@ -62,6 +62,7 @@ static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act
     }
     for (int i = 0; i < count; i++) {
         at[i] = seq_attn(c, act, A, i / c->kv_heads, i % c->kv_heads);
+        at[i].gemm = m->gemm;
         if (!g)
             continue;
         /* the gradients sit where the values do in their own buffers */

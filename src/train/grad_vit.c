@@ -121,7 +121,8 @@ static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int 
                       .rel_w = rel ? rel + (size_t)per * a->ws : NULL,
                       .lse = a->lse + (size_t)h * a->np + (size_t)win * per,
                       .p = a->p ? a->p + ((size_t)win * v->heads + h) * tg_attn_p_floats(per, 1, 0)
-                                : NULL };
+                                : NULL,
+                      .gemm = v->gemm };
 }
 
 /* The attention of every window and head: relative-position tables one
