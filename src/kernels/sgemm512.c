@@ -1,10 +1,12 @@
 /* An AVX-512 F fp32 matrix product (see sgemm512.h), blocked as Goto's:
- * a KC x NC block of B is packed into panels of NR columns (k-major, the
- * last panel zero-padded), an MC x KC block of A into slivers of MR rows
- * (k-major, zero-padded), and a micro-kernel keeps an MR x NR tile of C in
+ * a KC x NC block of B in panels of NR columns, an MC x KC block of A in
+ * slivers of MR rows, and a micro-kernel that keeps an MR x NR tile of C in
  * 24 zmm accumulators, adding one broadcast of A times two vectors of B per
  * row and k. A panel of B (KC x NR, 32 KB) stays in L1 while the slivers of
- * A stream past it from L2. */
+ * A stream past it from L2. An operand whose k-th row or column is already
+ * contiguous (A transposed, B not) is read in place; the others are packed
+ * k-major by transposing 16 x 16 blocks (the trainer's products are small:
+ * a copy of an operand costs a good share of the product). */
 #include "kernels/sgemm512.h"
 
 #include <cblas.h>
@@ -129,32 +131,24 @@ AVX512 static void pack_t(const float *src, int ld, int rows, int kc, int w, flo
     }
 }
 
-/* dst[p * w + r] = src[p * ld + r] for r < cols (0 up to w): a straight
- * copy of rows, for A transposed and B not. */
-AVX512 static void pack_n(const float *src, int ld, int cols, int kc, int w, float *dst)
+/* Rows [i0, i0 + mc) and k [p0, p0 + kc) of A (not transposed) as
+ * slivers of MR rows. */
+AVX512 static void pack_a(const float *a, int lda, int i0, int mc, int p0, int kc, float *ap)
 {
-    for (int p = 0; p < kc; p++) {
-        const float *s = src + (size_t)p * ld;
-        float *d = dst + (size_t)p * w;
-        for (int r0 = 0; r0 < w; r0 += 16) {
-            int n = cols - r0 < 16 ? (cols - r0 > 0 ? cols - r0 : 0) : 16;
-            __m512 v = _mm512_maskz_loadu_ps(lanes(n), s + r0);
-            _mm512_mask_storeu_ps(d + r0, lanes(w - r0), v);
-        }
-    }
+    for (int i = 0; i < mc; i += MR)
+        pack_t(a + (size_t)(i0 + i) * lda + p0, lda, mc - i < MR ? mc - i : MR, kc, MR,
+               ap + (size_t)i * kc);
 }
 
-/* Rows [i0, i0 + mc) and k [p0, p0 + kc) of op(A) as slivers of MR rows. */
-AVX512 static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc,
-                          float *ap)
+/* dst[p * NR + r] = src[p * ld + r] for r < cols (0 up to NR): B not
+ * transposed, its rows copied into a panel. */
+AVX512 static void pack_n(const float *src, int ld, int cols, int kc, float *dst)
 {
-    for (int i = 0; i < mc; i += MR) {
-        int rows = mc - i < MR ? mc - i : MR;
-        float *d = ap + (size_t)i * kc;
-        if (ta)
-            pack_n(a + (size_t)p0 * lda + i0 + i, lda, rows, kc, MR, d);
-        else
-            pack_t(a + (size_t)(i0 + i) * lda + p0, lda, rows, kc, MR, d);
+    __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16 > 0 ? cols - 16 : 0);
+    for (int p = 0; p < kc; p++) {
+        const float *s = src + (size_t)p * ld;
+        _mm512_store_ps(dst + (size_t)p * NR, _mm512_maskz_loadu_ps(m0, s));
+        _mm512_store_ps(dst + (size_t)p * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
     }
 }
 
@@ -168,14 +162,14 @@ AVX512 static void pack_b(int tb, const float *b, int ldb, int j0, int nc, int p
         if (tb)
             pack_t(b + (size_t)(j0 + j) * ldb + p0, ldb, cols, kc, NR, d);
         else
-            pack_n(b + (size_t)p0 * ldb + j0 + j, ldb, cols, kc, NR, d);
+            pack_n(b + (size_t)p0 * ldb + j0 + j, ldb, cols, kc, d);
     }
 }
 
 /* C's row = beta C + alpha acc over the lanes in m (beta 0: C not read). */
-INLINE512 void store_row(float *c, __mmask16 m, __m512 acc, __m512 alpha, float beta)
+INLINE512 void store_row(float *c, __mmask16 m, __m512 acc, float alpha, float beta)
 {
-    __m512 v = _mm512_mul_ps(acc, alpha);
+    __m512 v = alpha == 1.0f ? acc : _mm512_mul_ps(acc, _mm512_set1_ps(alpha));
     if (beta == 1.0f)
         v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, c), v);
     else if (beta != 0.0f)
@@ -183,21 +177,41 @@ INLINE512 void store_row(float *c, __mmask16 m, __m512 acc, __m512 alpha, float 
     _mm512_mask_storeu_ps(c, m, v);
 }
 
-/* One tile: rows [0, mr) of a sliver times one panel, kc deep, into C
- * (cols valid columns). mr is a constant in every call (tile_rows), so
- * the accumulators unroll into registers. Each accumulator is one chain
- * of FMAs in k order whatever mr: a row's bits never depend on its tile. */
-INLINE512 void tile(int mr, int kc, const float *ap, const float *bp, float *c, int ldc,
-                    int cols, float alpha, float beta)
+/* Where a block's operand lies: element (k = p, row or column r) at
+ * base[p * ks + r * rs]. Packed: a sliver of A or a panel of B is k-major
+ * (ks MR or NR, and row r's sliver at r * kc). In place: A transposed and
+ * B not already hold each k's rows or columns side by side (ks the
+ * stride, rs 1), so they are read where they are, no copy. */
+typedef struct view {
+    const float *base;
+    size_t ks, rs;
+} view;
+
+/* One tile: rows [0, mr) of A's sliver times B's panel of cols columns,
+ * kc deep, into C. mr is a constant in every call (tile_rows), so the
+ * accumulators unroll into registers. Each accumulator is one chain of
+ * FMAs in k order whatever mr: a row's bits never depend on its tile. B's
+ * loads are masked to its columns: a panel in place ends where B does. */
+INLINE512 void tile(int mr, int kc, const float *ap, size_t as, const float *bp, size_t bs,
+                    float *c, int ldc, int cols, float alpha, float beta)
 {
     __m512 acc[2 * MR];
 #pragma GCC unroll 24
     for (int i = 0; i < 2 * mr; i++)
         acc[i] = _mm512_setzero_ps();
+    /* C's tile is read (beta != 0) or written only after the k loop: asking
+     * for its lines now hides their misses behind the loop (the trainer's
+     * gradients are out of L2 by the time a product adds to them) */
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
+    }
+    __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16 > 0 ? cols - 16 : 0);
     for (int p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(bp + (size_t)p * NR);
-        __m512 b1 = _mm512_loadu_ps(bp + (size_t)p * NR + 16);
-        const float *a = ap + (size_t)p * MR;
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, bp + (size_t)p * bs);
+        __m512 b1 = _mm512_maskz_loadu_ps(m1, bp + (size_t)p * bs + 16);
+        const float *a = ap + (size_t)p * as;
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
             __m512 x = _mm512_set1_ps(a[i]);
@@ -205,43 +219,42 @@ INLINE512 void tile(int mr, int kc, const float *ap, const float *bp, float *c, 
             acc[2 * i + 1] = _mm512_fmadd_ps(x, b1, acc[2 * i + 1]);
         }
     }
-    __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16 > 0 ? cols - 16 : 0);
-    __m512 va = _mm512_set1_ps(alpha);
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
-        store_row(c + (size_t)i * ldc, m0, acc[2 * i], va, beta);
+        store_row(c + (size_t)i * ldc, m0, acc[2 * i], alpha, beta);
         if (cols > 16)
-            store_row(c + (size_t)i * ldc + 16, m1, acc[2 * i + 1], va, beta);
+            store_row(c + (size_t)i * ldc + 16, m1, acc[2 * i + 1], alpha, beta);
     }
 }
 
 #define TILE(R)                                                                                \
     case R:                                                                                    \
-        tile(R, kc, ap, bp, c, ldc, cols, alpha, beta);                                        \
+        tile(R, kc, ap, as, bp, bs, c, ldc, cols, alpha, beta);                                \
         break
 
 /* tile() with mr as a constant: full slivers, and each height of the
  * last one. */
-AVX512 static void tile_rows(int mr, int kc, const float *ap, const float *bp, float *c, int ldc,
-                             int cols, float alpha, float beta)
+AVX512 static void tile_rows(int mr, int kc, const float *ap, size_t as, const float *bp,
+                             size_t bs, float *c, int ldc, int cols, float alpha, float beta)
 {
     switch (mr) {
         TILE(1); TILE(2); TILE(3); TILE(4); TILE(5); TILE(6);
         TILE(7); TILE(8); TILE(9); TILE(10); TILE(11);
     default:
-        tile(MR, kc, ap, bp, c, ldc, cols, alpha, beta);
+        tile(MR, kc, ap, as, bp, bs, c, ldc, cols, alpha, beta);
     }
 }
 
-/* The packed blocks' product: every sliver of ap against every panel of bp. */
-AVX512 static void block(int mc, int nc, int kc, const float *ap, const float *bp, float *c,
-                         int ldc, float alpha, float beta)
+/* The blocks' product: every sliver of A against every panel of B. */
+AVX512 static void block(int mc, int nc, int kc, view A, view B, float *c, int ldc, float alpha,
+                         float beta)
 {
     for (int j = 0; j < nc; j += NR) {
         int cols = nc - j < NR ? nc - j : NR;
         for (int i = 0; i < mc; i += MR)
-            tile_rows(mc - i < MR ? mc - i : MR, kc, ap + (size_t)i * kc, bp + (size_t)j * kc,
-                      c + (size_t)i * ldc + j, ldc, cols, alpha, beta);
+            tile_rows(mc - i < MR ? mc - i : MR, kc, A.base + (size_t)i * A.rs, A.ks,
+                      B.base + (size_t)j * B.rs, B.ks, c + (size_t)i * ldc + j, ldc, cols, alpha,
+                      beta);
     }
 }
 
@@ -253,6 +266,8 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
             c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
 }
 
+/* A transposed and B not are read in place; the others are packed, into
+ * ap and bp. */
 AVX512 static void blocked(int ta, int tb, int m, int n, int k, float alpha, const float *a,
                            int lda, const float *b, int ldb, float beta, float *c, int ldc,
                            float *ap, float *bp)
@@ -263,10 +278,15 @@ AVX512 static void blocked(int ta, int tb, int m, int n, int k, float alpha, con
             int kc = k - p0 < KC ? k - p0 : KC;
             float bet = p0 ? 1.0f : beta;   /* later blocks of k add to the first's */
             pack_b(tb, b, ldb, j0, nc, p0, kc, bp);
+            view B = { bp, NR, (size_t)kc };
             for (int i0 = 0; i0 < m; i0 += MC) {
                 int mc = m - i0 < MC ? m - i0 : MC;
-                pack_a(ta, a, lda, i0, mc, p0, kc, ap);
-                block(mc, nc, kc, ap, bp, c + (size_t)i0 * ldc + j0, ldc, alpha, bet);
+                view A = { a + (size_t)p0 * lda + i0, (size_t)lda, 1 };
+                if (!ta) {
+                    pack_a(a, lda, i0, mc, p0, kc, ap);
+                    A = (view){ ap, MR, (size_t)kc };
+                }
+                block(mc, nc, kc, A, B, c + (size_t)i0 * ldc + j0, ldc, alpha, bet);
             }
         }
     }
@@ -283,17 +303,17 @@ int dv_sgemm512(int ta, int tb, int m, int n, int k, float alpha, const float *a
         scale_c(m, n, beta, c, ldc);
         return 0;
     }
-    /* panels sized to this product, not the blocks' maximum: the
-     * trainer's small products would otherwise fault in pages they never use */
+    /* panels sized to this product, not the blocks' maximum (the trainer's
+     * small products would fault in pages they never use), and none for an
+     * operand read in place */
     int kc = k < KC ? k : KC, mc = m < MC ? m : MC, nc = n < NC ? n : NC;
-    size_t a_len = (size_t)(mc + MR - 1) / MR * MR * kc;
+    size_t a_len = ta ? 0 : (size_t)(mc + MR - 1) / MR * MR * kc;
     size_t b_len = (size_t)(nc + NR - 1) / NR * NR * kc;
-    size_t bytes = ((a_len + b_len) * sizeof(float) + 63) / 64 * 64;
-    float *ap = aligned_alloc(64, bytes);
-    if (!ap)
+    float *bp = aligned_alloc(64, ((a_len + b_len) * sizeof(float) + 63) / 64 * 64);
+    if (!bp)
         return -1;
-    blocked(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ap, ap + a_len);
-    free(ap);
+    blocked(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bp + b_len, bp);
+    free(bp);
     return 0;
 }
 #else
