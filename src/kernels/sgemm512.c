@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/blascore.h"
 #include "kernels/cpu.h"
 #include "kernels/simd_x86.h"
 
@@ -25,9 +26,15 @@
 dv_gemm dv_gemm_choose(void)
 {
     const char *env = getenv("DOCVL_OWN_SGEMM");
-    if (env && strcmp(env, "0") == 0)
+    if (!DV_X86 || !dv_cpu_has_avx512() || (env && strcmp(env, "0") == 0))
         return DV_GEMM_BLAS;
-    return DV_X86 && dv_cpu_has_avx512() ? DV_GEMM_OWN : DV_GEMM_BLAS;
+    if (env && strcmp(env, "1") == 0)
+        return DV_GEMM_OWN;
+    /* OpenBLAS's own AVX-512 kernels took 10-15% less CPU time than this
+     * product on the trainer's step (bench/README.md): keep them where it
+     * runs them, and take over where it runs narrower ones (its AVX2
+     * kernels, as an environment forcing OPENBLAS_CORETYPE=Haswell gives) */
+    return dv_blas_core_is_avx512(dv_blas_core()) ? DV_GEMM_BLAS : DV_GEMM_OWN;
 }
 
 const char *dv_gemm_name(dv_gemm g)

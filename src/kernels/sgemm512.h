@@ -14,10 +14,13 @@ typedef enum dv_gemm {
     DV_GEMM_OWN = 1,    /* dv_sgemm512: AVX-512 F, cache-blocked, packed panels */
 } dv_gemm;
 
-/* DV_GEMM_OWN where this CPU runs AVX-512 F (with the OS saving its
- * registers) and DOCVL_OWN_SGEMM is not "0" in the environment; else
- * DV_GEMM_BLAS. Reads the environment on every call: call it once when a
- * model or context is made and keep the answer there. */
+/* The product for this CPU, this OpenBLAS and the environment: DV_GEMM_OWN
+ * where the CPU runs AVX-512 F (the OS saving its registers) and OpenBLAS
+ * runs narrower kernels than its AVX-512 ones (OPENBLAS_CORETYPE=Haswell,
+ * or a core it does not know); DV_GEMM_BLAS elsewhere. DOCVL_OWN_SGEMM=0
+ * gives DV_GEMM_BLAS always, DOCVL_OWN_SGEMM=1 DV_GEMM_OWN wherever AVX-512
+ * F runs. Reads the environment on every call: call it once when a model
+ * or context is made and keep the answer there. */
 dv_gemm dv_gemm_choose(void);
 /* "openblas" or "docvl-avx512", for logs and benches. */
 const char *dv_gemm_name(dv_gemm g);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/blascore.h"
 #include "kernels/cpu.h"
 #include "kernels/sgemm512.h"
 
@@ -221,19 +222,23 @@ static void test_fallback_bits(void)
     g_rand_free(r);
 }
 
-/* The choice: the own product exactly where AVX-512 runs, and never with
- * DOCVL_OWN_SGEMM=0 (any other value leaves it on). */
+/* The choice: the own product where AVX-512 runs and OpenBLAS's kernels
+ * are narrower, never with DOCVL_OWN_SGEMM=0, wherever AVX-512 runs with
+ * DOCVL_OWN_SGEMM=1. */
 static void test_choice(void)
 {
     const char *was = getenv("DOCVL_OWN_SGEMM");
     char *keep = was ? g_strdup(was) : NULL;
     g_unsetenv("DOCVL_OWN_SGEMM");
     dv_gemm on = dv_cpu_has_avx512() ? DV_GEMM_OWN : DV_GEMM_BLAS;
-    g_assert_cmpint(dv_gemm_choose(), ==, on);
+    dv_gemm by_core = dv_blas_core_is_avx512(dv_blas_core()) ? DV_GEMM_BLAS : on;
+    g_assert_cmpint(dv_gemm_choose(), ==, by_core);
     g_setenv("DOCVL_OWN_SGEMM", "0", TRUE);
     g_assert_cmpint(dv_gemm_choose(), ==, DV_GEMM_BLAS);
     g_setenv("DOCVL_OWN_SGEMM", "1", TRUE);
     g_assert_cmpint(dv_gemm_choose(), ==, on);
+    g_setenv("DOCVL_OWN_SGEMM", "yes", TRUE);
+    g_assert_cmpint(dv_gemm_choose(), ==, by_core);
     if (keep)
         g_setenv("DOCVL_OWN_SGEMM", keep, TRUE);
     else
