@@ -82,11 +82,12 @@ static void both(const shape *s, const float *a, const float *b, float *c, doubl
 int main(void)
 {
     openblas_set_num_threads(1);
-    if (dv_gemm_choose() != DV_GEMM_OWN) {
-        printf("docvl's own product does not run here (no AVX-512 F, or DOCVL_OWN_SGEMM=0)\n");
+    if (!dv_cpu_has_avx512()) {
+        printf("docvl's own product does not run here (no AVX-512 F)\n");
         return 0;
     }
-    printf("OpenBLAS core %s; one thread; GFLOP/s, best of 7 alternated timings\n", dv_blas_core());
+    printf("OpenBLAS core %s (the trainer would run %s); one thread; GFLOP/s, best of 7 "
+           "alternated timings\n", dv_blas_core(), dv_gemm_name(dv_gemm_choose()));
     printf("%-16s %2s %5s %5s %5s %9s %9s %6s\n", "product", "op", "m", "n", "k", "openblas",
            "docvl", "ratio");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {

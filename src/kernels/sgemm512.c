@@ -30,7 +30,7 @@ dv_gemm dv_gemm_choose(void)
         return DV_GEMM_BLAS;
     if (env && strcmp(env, "1") == 0)
         return DV_GEMM_OWN;
-    /* OpenBLAS's own AVX-512 kernels took 10-15% less CPU time than this
+    /* OpenBLAS's own AVX-512 kernels took 10-18% less CPU time than this
      * product on the trainer's step (bench/README.md): keep them where it
      * runs them, and take over where it runs narrower ones (its AVX2
      * kernels, as an environment forcing OPENBLAS_CORETYPE=Haswell gives) */

@@ -138,8 +138,8 @@ int tg_patch_fwd_many(dv_pool *tp, const tg_conv *c, const float *img, int count
     float *col = patch_cols(c, img, count, h, w, mean, std, e);
     if (!col)
         return e->code;
-    tg_linear_fwd_mt(tp, c->gemm, col, wt, b, count * (h / c->k) * (w / c->k), c->cin * c->k * c->k,
-                     c->cout, y);
+    tg_linear_fwd_mt(tp, c->gemm, col, wt, b, count * (h / c->k) * (w / c->k),
+                     c->cin * c->k * c->k, c->cout, y);
     free(col);
     return DOCVL_OK;
 }

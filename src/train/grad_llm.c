@@ -246,8 +246,8 @@ static int layer_bwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act,
     tg_linear_bwd_set_mt(tp, m->gemm, dx, A->hm, L->down.w, n, F, H, s->dhm, TG_G(L->down, wg),
                          NULL);
     tg_silu_mul_bwd_mt(tp, s->dhm, A->gu, n, F, s->dgu);
-    tg_linear_bwd_set_mt(tp, m->gemm, s->dgu, A->xn2, L->gate.w, n, H, 2 * F, s->dxn, TG_G(L->gate,
-                         wg), NULL);
+    tg_linear_bwd_set_mt(tp, m->gemm, s->dgu, A->xn2, L->gate.w, n, H, 2 * F, s->dxn,
+                         TG_G(L->gate, wg), NULL);
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_mid, A->rs2, n, H, L->mlp_norm.w, dx,
                       TG_G(L->mlp_norm, wg));
 

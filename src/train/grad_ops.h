@@ -115,8 +115,8 @@ double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, floa
  * above except a weight gradient's (tg_linear_bwd_mt's dw), whose rows are
  * cut into one slice per thread of tp: the same bits for the same thread
  * count. ---- */
-void tg_linear_fwd_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b, int n,
-                      int in, int out, float *y);
+void tg_linear_fwd_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b,
+                      int n, int in, int out, float *y);
 void tg_linear_fwd_add_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b,
                           int n, int in, int out, float *y);
 void tg_linear_bwd_mt(dv_pool *tp, dv_gemm g, const float *dy, const float *x, const float *w,

@@ -42,8 +42,10 @@ typedef struct par_job {
 
 static void mm_fwd(const par_job *j, int lo, int hi)
 {
-    (j->beta != 0.0f ? tg_linear_fwd_add : tg_linear_fwd)(j->g, j->x + (size_t)lo * j->in, j->w,
-     j->b, hi - lo, j->in, j->out, j->y + (size_t)lo * j->out);
+    void (*fwd)(dv_gemm, const float *, const float *, const float *, int, int, int, float *) =
+        j->beta != 0.0f ? tg_linear_fwd_add : tg_linear_fwd;
+    fwd(j->g, j->x + (size_t)lo * j->in, j->w, j->b, hi - lo, j->in, j->out,
+        j->y + (size_t)lo * j->out);
 }
 
 static void elementwise(const par_job *j, int lo, int hi)
@@ -142,8 +144,8 @@ static void linear_fwd(dv_pool *tp, dv_gemm g, const float *x, const float *w, c
         run(tp, n, mm_rows(tp, n), &j);
 }
 
-void tg_linear_fwd_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b, int n,
-                      int in, int out, float *y)
+void tg_linear_fwd_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b,
+                      int n, int in, int out, float *y)
 {
     linear_fwd(tp, g, x, w, b, n, in, out, y, 0.0f);
 }
