@@ -54,9 +54,12 @@ typedef struct tb_result {
     double phase_s[PH_ALL];   /* mean over the timed steps */
     double torch_step_s, torch_loss0;
     /* the interleaved probes (see probe_gflops) and each timed step's
-     * fraction of the better of the two around it: median, min, max */
-    double probe[3], frac_probe[3];
+     * fraction of the better of the two around it: median, min, max;
+     * probe is the better product each time, probe_blas and probe_own
+     * cblas_sgemm's and docvl's own (0 where the model runs OpenBLAS's) */
+    double probe[3], frac_probe[3], probe_blas[3], probe_own[3];
     long n_params;
+    dv_gemm gemm;            /* the product the model's steps run */
     int image_id;            /* the image placeholder the samples use */
 } tb_result;
 
@@ -277,20 +280,26 @@ static int one_step(tb_run *r, double ph[PH_ALL], double *loss, tb_batch *keep, 
  * threads before and after every timed step, so that a change in the
  * machine's load between a probe and a step does not decide the fraction.
  * The probe is the bench's sgemm shape (1024 x 1024 x 4096) with its rows
- * split over docvl's pool, each thread one single-threaded cblas_sgemm, as
+ * split over docvl's pool, each thread one single-threaded product, as
  * the step uses the cores (OpenBLAS's own threads spin after a product
- * and would take a core from the next step's threads). ---- */
+ * and would take a core from the next step's threads). Where the model
+ * runs docvl's own product (kernels/sgemm512.h) the probe times it too and
+ * the limit is the better of the two: the machine's best fp32 product
+ * that the step could use, not only OpenBLAS's. ---- */
 
 typedef struct tb_probe {
     dv_pool *pool;
     float *a, *b, *c;
+    dv_gemm gemm;    /* the model's: DV_GEMM_OWN probes both products */
+    dv_gemm run;     /* the product probe_part runs now */
 } tb_probe;
 
 enum { PR_M = 1024, PR_N = 1024, PR_K = 4096 };
 
-static int probe_new(tb_probe *p, dv_pool *pool)
+static int probe_new(tb_probe *p, dv_pool *pool, dv_gemm gemm)
 {
     p->pool = pool;
+    p->gemm = gemm;
     p->a = bench_random_floats((size_t)PR_M * PR_K, 1);
     p->b = bench_random_floats((size_t)PR_K * PR_N, 2);
     p->c = calloc((size_t)PR_M * PR_N, sizeof *p->c);
@@ -307,15 +316,15 @@ static void probe_part(void *arg, int part, int n_parts)
     const tb_probe *p = arg;
     int lo, hi;
     dv_pool_range(PR_M, 16, part, n_parts, &lo, &hi);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, PR_N, PR_K, 1.0f,
-                p->a + (size_t)lo * PR_K, PR_K, p->b, PR_K, 0.0f, p->c + (size_t)lo * PR_N, PR_N);
+    dv_sgemm(p->run, 0, 1, hi - lo, PR_N, PR_K, 1.0f, p->a + (size_t)lo * PR_K, PR_K, p->b,
+             PR_K, 0.0f, p->c + (size_t)lo * PR_N, PR_N);
 }
 
-/* GFLOP/s of the better of two probe products (about 0.06 s each on one
- * core of this machine). */
-static double probe_gflops(tb_probe *p)
+/* GFLOP/s of the better of two products of `run` (about 0.06 s each on
+ * one core of this machine with OpenBLAS's AVX2 kernels). */
+static double probe_run(tb_probe *p, dv_gemm run)
 {
-    openblas_set_num_threads(1);
+    p->run = run;
     double best = 1e30;
     for (int rep = 0; rep < 2; rep++) {
         double t0 = bench_now();
@@ -324,6 +333,16 @@ static double probe_gflops(tb_probe *p)
         best = dt < best ? dt : best;
     }
     return 2.0 * PR_M * PR_N * PR_K / best / 1e9;
+}
+
+/* The limit around a step: cblas_sgemm's probe (into *blas), docvl's own
+ * (into *own, 0 where the model runs OpenBLAS's), and the better of them. */
+static double probe_gflops(tb_probe *p, double *blas, double *own)
+{
+    openblas_set_num_threads(1);
+    *blas = probe_run(p, DV_GEMM_BLAS);
+    *own = p->gemm == DV_GEMM_OWN ? probe_run(p, DV_GEMM_OWN) : 0.0;
+    return *own > *blas ? *own : *blas;
 }
 
 /* out[0..2] = median, min, max of x[0..n) (sorted in place). */
@@ -402,8 +421,9 @@ static int open_model(tb_run *r, dv_err *e)
 static int time_steps(tb_run *r, tb_result *res, const char *dump, tb_probe *pr, dv_err *e)
 {
     int S = r->o->steps;
-    double ph[PH_ALL] = { 0 }, *step = calloc((size_t)S * 4 + 1, sizeof *step);
-    double *cpu = step + S, *frac = cpu + S, *probe = frac + S;   /* probe: S + 1 */
+    double ph[PH_ALL] = { 0 }, *step = calloc((size_t)S * 6 + 3, sizeof *step);
+    double *cpu = step + S, *frac = cpu + S, *probe = frac + S;   /* probes: S + 1 each */
+    double *blas = probe + S + 1, *own = blas + S + 1;
     tb_batch b0;
     if (!step)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory");
@@ -419,19 +439,21 @@ static int time_steps(tb_run *r, tb_result *res, const char *dump, tb_probe *pr,
     }
     memset(ph, 0, sizeof ph);
     double loss;
-    probe[0] = probe_gflops(pr);
+    probe[0] = probe_gflops(pr, &blas[0], &own[0]);
     for (int i = 0; i < S && !rc; i++) {
         double t0 = bench_now(), c0 = bench_cpu_seconds();
         rc = one_step(r, ph, &loss, NULL, e);
         step[i] = bench_now() - t0;
         cpu[i] = bench_cpu_seconds() - c0;
-        probe[i + 1] = probe_gflops(pr);
+        probe[i + 1] = probe_gflops(pr, &blas[i + 1], &own[i + 1]);
         double limit = probe[i] > probe[i + 1] ? probe[i] : probe[i + 1];
         frac[i] = res->gflop / step[i] / limit;
     }
     if (!rc) {
         med_range(frac, S, res->frac_probe);
         med_range(probe, S + 1, res->probe);
+        med_range(blas, S + 1, res->probe_blas);
+        med_range(own, S + 1, res->probe_own);
         qsort(step, (size_t)S, sizeof *step, bench_cmp_double);
         res->step_s = step[S / 2];
         res->step_best_s = step[0];
@@ -498,6 +520,12 @@ static void print_table(const tb_opts *o, const tb_result *r, long tokens)
            "probes %.1f GFLOP/s median (%.1f-%.1f) on %d threads\n", 100 * r->frac_probe[0],
            100 * r->frac_probe[1], 100 * r->frac_probe[2], r->probe[0], r->probe[1], r->probe[2],
            o->threads);
+    printf("  the probes' products: OpenBLAS %.1f GFLOP/s median (%.1f-%.1f)", r->probe_blas[0],
+           r->probe_blas[1], r->probe_blas[2]);
+    if (r->probe_own[0] > 0)
+        printf(", docvl's own %.1f (%.1f-%.1f)", r->probe_own[0], r->probe_own[1],
+               r->probe_own[2]);
+    printf("; the step's products: %s\n", dv_gemm_name(r->gemm));
     printf("per CPU second: %.2f CPU s per step, %.1f GFLOP/CPU s, %.0f%% of sgemm's %.1f on one "
            "thread\n", r->step_cpu_s, r->gflop / r->step_cpu_s,
            100 * r->gflop / r->step_cpu_s / r->sgemm_gflops_cpu, r->sgemm_gflops_cpu);
@@ -527,6 +555,8 @@ static void print_json(const tb_opts *o, const tb_result *r, long tokens)
            "\"frac_probe\": %.3f, \"frac_probe_min\": %.3f, \"frac_probe_max\": %.3f",
            r->probe[0], r->probe[1], r->probe[2], r->frac_probe[0], r->frac_probe[1],
            r->frac_probe[2]);
+    printf(", \"gemm\": \"%s\", \"probe_openblas_gflops\": %.2f, \"probe_own_gflops\": %.2f",
+           dv_gemm_name(r->gemm), r->probe_blas[0], r->probe_own[0]);
     for (int i = 0; i < PH_ALL; i++)
         printf(", \"%s_ms\": %.2f", phase_names[i], r->phase_s[i] * 1e3);
     if (o->torch)
@@ -548,7 +578,7 @@ static int bench(const tb_opts *o, dv_err *e)
         rc = dv_pool_new(o->threads, &pool, e);
     if (!rc)
         rc = dv_tws_new(r.m, o->per_pass ? 1 : o->threads, &r.ws, e);
-    if (!rc && probe_new(&probe, pool))
+    if (!rc && probe_new(&probe, pool, dv_tmodel_gemm(r.m)))
         rc = dv_fail(e, DOCVL_ENOMEM, "out of memory for the sgemm probe");
     if (!rc && o->torch && !dump) {
         GError *ge = NULL;
@@ -565,6 +595,7 @@ static int bench(const tb_opts *o, dv_err *e)
     dv_rng_seed(&r.rng, (uint64_t)o->seed);
     res.n_params = (long)dv_tmodel_numel(r.m);
     res.image_id = r.image_id;
+    res.gemm = dv_tmodel_gemm(r.m);
     res.sgemm_gflops = bench_sgemm_gflops(o->threads);
     res.sgemm_gflops_cpu = bench_sgemm_gflops_cpu();
     rc = time_steps(&r, &res, dump, &probe, e);

@@ -74,3 +74,8 @@ const char *dv_blas_advice(void)
 }
 
 const char *dv_blas_core(void) { return openblas_get_corename(); }
+
+int dv_blas_core_is_avx512(const char *corename)
+{
+    return corename && tier_of(corename) == TIER_AVX512;
+}

@@ -28,4 +28,8 @@ const char *dv_blas_advice(void);
 /* OpenBLAS's name for the kernels this process runs, e.g. "SkylakeX". */
 const char *dv_blas_core(void);
 
+/* Whether `corename` is one of OpenBLAS's AVX-512 kernel sets (SkylakeX,
+ * Cooperlake, SapphireRapids); 0 for any other, unknown ones included. */
+int dv_blas_core_is_avx512(const char *corename);
+
 #endif

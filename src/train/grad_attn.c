@@ -1,6 +1,5 @@
 #include "train/grad_attn.h"
 
-#include <cblas.h>
 
 #include "kernels/vmath.h"
 #include <math.h>
@@ -64,8 +63,8 @@ static void scores(const tg_attn *a, int h, int q0, int nq, int nk, float *s)
 {
     int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
     const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, a->scale, q,
-                (int)a->q_stride, a->k + (size_t)kvh * hd, (int)a->k_stride, 0.0f, s, nk);
+    dv_sgemm(a->gemm, 0, 1, nq, nk, hd, a->scale, q, (int)a->q_stride, a->k + (size_t)kvh * hd,
+             (int)a->k_stride, 0.0f, s, nk);
     for (int i = 0; i < nq; i++) {
         float *row = s + (size_t)i * nk;
         if (a->rel_g) {   /* keys are the whole g x g grid (check() ensured it) */
@@ -101,9 +100,9 @@ int tg_attn_fwd(const tg_attn *a, dv_err *e)
             kept += (size_t)nq * nk;
             scores(a, h, q0, nq, nk, s);
             dv_vsoftmax_lse(s, (size_t)nq, (size_t)nk, a->lse + (size_t)h * a->n + q0);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, s, nk,
-                        a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f,
-                        a->out + (size_t)q0 * a->out_stride + (size_t)h * hd, (int)a->out_stride);
+            dv_sgemm(a->gemm, 0, 0, nq, hd, nk, 1.0f, s, nk, a->v + (size_t)kvh * hd,
+                     (int)a->v_stride, 0.0f, a->out + (size_t)q0 * a->out_stride + (size_t)h * hd,
+                     (int)a->out_stride);
         }
     }
     free(own);
@@ -150,20 +149,20 @@ static void block_bwd(const tg_attn *a, const tg_attn_grads *g, int h, int q0, i
         kept = p;
     }
     if (g->dv)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, kept, nk, dout,
-                    (int)g->dout_stride, beta_kv, g->dv + (size_t)kvh * hd, (int)a->v_stride);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, 1.0f, dout,
-                (int)g->dout_stride, a->v + (size_t)kvh * hd, (int)a->v_stride, 0.0f, dp, nk);
+        dv_sgemm(a->gemm, 1, 0, nk, hd, nq, 1.0f, kept, nk, dout, (int)g->dout_stride, beta_kv,
+                 g->dv + (size_t)kvh * hd, (int)a->v_stride);
+    dv_sgemm(a->gemm, 0, 1, nq, nk, hd, 1.0f, dout, (int)g->dout_stride, a->v + (size_t)kvh * hd,
+             (int)a->v_stride, 0.0f, dp, nk);
     dv_vsoftmax_grad(kept, dp, (size_t)nq, (size_t)nk);   /* dS, unscaled */
     if (a->rel_g)
         rel_grads(a, g, q0, nq, nk, dp);
     if (g->dq)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, a->scale, dp, nk,
-                    a->k + (size_t)kvh * hd, (int)a->k_stride, beta_q,
-                    g->dq + (size_t)q0 * a->q_stride + (size_t)h * hd, (int)a->q_stride);
+        dv_sgemm(a->gemm, 0, 0, nq, hd, nk, a->scale, dp, nk, a->k + (size_t)kvh * hd,
+                 (int)a->k_stride, beta_q, g->dq + (size_t)q0 * a->q_stride + (size_t)h * hd,
+                 (int)a->q_stride);
     if (g->dk)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, a->scale, dp, nk, q,
-                    (int)a->q_stride, beta_kv, g->dk + (size_t)kvh * hd, (int)a->k_stride);
+        dv_sgemm(a->gemm, 1, 0, nk, hd, nq, a->scale, dp, nk, q, (int)a->q_stride, beta_kv,
+                 g->dk + (size_t)kvh * hd, (int)a->k_stride);
 }
 
 int tg_attn_bwd(const tg_attn *a, const tg_attn_grads *g, dv_err *e)

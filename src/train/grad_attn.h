@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "kernels/pool.h"
+#include "kernels/sgemm512.h"
 
 typedef struct tg_attn {
     int n, n_heads, n_kv_heads, head_dim;   /* n queries = n keys (one sequence) */
@@ -30,6 +31,7 @@ typedef struct tg_attn {
     const float *rel_h, *rel_w;
     float *lse;              /* [n_heads, n]: written by fwd, read by bwd */
     float *p;                /* NULL, or tg_attn_p_floats(): written by fwd, read by bwd */
+    dv_gemm gemm;            /* the product its blocks run (zero: cblas_sgemm) */
 } tg_attn;
 
 /* Floats of the probabilities an attention of n tokens and n_heads heads

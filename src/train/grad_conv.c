@@ -72,7 +72,7 @@ int tg_conv_fwd(const tg_conv *c, const float *x, int h, int w, const float *wt,
     float *col = im2col(c, x, h, w, oh, ow, e);
     if (!col)
         return e->code;
-    tg_linear_fwd(col, wt, b, oh * ow, c->cin * c->k * c->k, c->cout, y);
+    tg_linear_fwd(c->gemm, col, wt, b, oh * ow, c->cin * c->k * c->k, c->cout, y);
     free(col);
     return DOCVL_OK;
 }
@@ -85,10 +85,10 @@ int tg_conv_bwd(const tg_conv *c, const float *x, int h, int w, const float *wt,
     float *col = im2col(c, x, h, w, oh, ow, e);
     if (!col)
         return e->code;
-    tg_linear_bwd(dy, col, wt, oh * ow, K, c->cout, NULL, dw, db);
+    tg_linear_bwd(c->gemm, dy, col, wt, oh * ow, K, c->cout, NULL, dw, db);
     if (dx) {
         memset(col, 0, (size_t)oh * ow * K * sizeof *col);
-        tg_linear_bwd(dy, NULL, wt, oh * ow, K, c->cout, col, NULL, NULL);
+        tg_linear_bwd(c->gemm, dy, NULL, wt, oh * ow, K, c->cout, col, NULL, NULL);
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++)
                 col2im_pixel(c, dx, h, w, oy, ox, col + ((size_t)oy * ow + ox) * K);
@@ -138,8 +138,8 @@ int tg_patch_fwd_many(dv_pool *tp, const tg_conv *c, const float *img, int count
     float *col = patch_cols(c, img, count, h, w, mean, std, e);
     if (!col)
         return e->code;
-    tg_linear_fwd_mt(tp, col, wt, b, count * (h / c->k) * (w / c->k), c->cin * c->k * c->k,
-                     c->cout, y);
+    tg_linear_fwd_mt(tp, c->gemm, col, wt, b, count * (h / c->k) * (w / c->k),
+                     c->cin * c->k * c->k, c->cout, y);
     free(col);
     return DOCVL_OK;
 }
@@ -151,8 +151,8 @@ int tg_patch_bwd_many(dv_pool *tp, const tg_conv *c, const float *img, int count
     float *col = patch_cols(c, img, count, h, w, mean, std, e);
     if (!col)
         return e->code;
-    tg_linear_bwd_mt(tp, dy, col, NULL, count * (h / c->k) * (w / c->k), c->cin * c->k * c->k,
-                     c->cout, NULL, dw, db);
+    tg_linear_bwd_mt(tp, c->gemm, dy, col, NULL, count * (h / c->k) * (w / c->k),
+                     c->cin * c->k * c->k, c->cout, NULL, dw, db);
     free(col);
     return DOCVL_OK;
 }

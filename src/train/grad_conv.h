@@ -6,9 +6,11 @@
 
 #include "base/error.h"
 #include "kernels/pool.h"
+#include "kernels/sgemm512.h"
 
 typedef struct tg_conv {
     int cin, cout, k, stride, pad;
+    dv_gemm gemm;   /* the product its im2col products run (zero: cblas_sgemm) */
 } tg_conv;
 
 void tg_conv_out(const tg_conv *c, int h, int w, int *oh, int *ow);

@@ -62,6 +62,7 @@ static int layer_attn(const tg_llm *m, const tg_llm_act *act, const tg_layer_act
     }
     for (int i = 0; i < count; i++) {
         at[i] = seq_attn(c, act, A, i / c->kv_heads, i % c->kv_heads);
+        at[i].gemm = m->gemm;
         if (!g)
             continue;
         /* the gradients sit where the values do in their own buffers */
@@ -99,18 +100,18 @@ static int layer_fwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act, 
     dv_pool *tp = m->tp;
     memcpy(A->x_in, x, NH * sizeof *x);
     tg_rmsnorm_fwd_mt(tp, x, A->xn1, n, H, L->attn_norm.w, c->rms_eps, A->rs1);
-    tg_linear_fwd_mt(tp, A->xn1, L->k.w, NULL, n, H, (int)W, A->qkv);
+    tg_linear_fwd_mt(tp, m->gemm, A->xn1, L->k.w, NULL, n, H, (int)W, A->qkv);
     tg_rope_apply(A->q, n, c->heads, c->head_dim, W, act->cosv, act->sinv, 0);
     tg_rope_apply(A->k, n, c->kv_heads, c->head_dim, W, act->cosv, act->sinv, 0);
     int rc = layer_attn(m, act, A, NULL, NULL, NULL, NULL, e);
     if (rc)
         return rc;
-    tg_linear_fwd_add_mt(tp, A->att, L->o.w, NULL, n, H, H, x);
+    tg_linear_fwd_add_mt(tp, m->gemm, A->att, L->o.w, NULL, n, H, H, x);
     memcpy(A->x_mid, x, NH * sizeof *x);
     tg_rmsnorm_fwd_mt(tp, x, A->xn2, n, H, L->mlp_norm.w, c->rms_eps, A->rs2);
-    tg_linear_fwd_mt(tp, A->xn2, L->gate.w, NULL, n, H, 2 * F, A->gu);
+    tg_linear_fwd_mt(tp, m->gemm, A->xn2, L->gate.w, NULL, n, H, 2 * F, A->gu);
     tg_silu_mul_fwd_mt(tp, A->gu, n, F, A->hm);
-    tg_linear_fwd_add_mt(tp, A->hm, L->down.w, NULL, n, F, H, x);
+    tg_linear_fwd_add_mt(tp, m->gemm, A->hm, L->down.w, NULL, n, F, H, x);
     return DOCVL_OK;
 }
 
@@ -223,7 +224,8 @@ int tg_llm_fwd(const tg_llm *m, const float *x_in, int n, float *logits, tg_llm_
         return DOCVL_OK;
     tg_rmsnorm_fwd_mt(m->tp, xh, act->xn, (int)nh, (int)H, m->norm.w, c->rms_eps, act->rs);
     if (logits)
-        tg_linear_fwd_mt(m->tp, act->xn, m->head.w, NULL, (int)nh, (int)H, c->vocab, logits);
+        tg_linear_fwd_mt(m->tp, m->gemm, act->xn, m->head.w, NULL, (int)nh, (int)H, c->vocab,
+                         logits);
     return DOCVL_OK;
 }
 
@@ -241,21 +243,23 @@ static int layer_bwd(const tg_llm *m, const tg_layer *L, const tg_llm_act *act,
     int n = act->n, H = c->hidden, F = c->intermediate, kv = c->kv_heads * c->head_dim;
     size_t W = (size_t)H + 2 * kv;
     dv_pool *tp = m->tp;
-    tg_linear_bwd_set_mt(tp, dx, A->hm, L->down.w, n, F, H, s->dhm, TG_G(L->down, wg), NULL);
-    tg_silu_mul_bwd_mt(tp, s->dhm, A->gu, n, F, s->dgu);
-    tg_linear_bwd_set_mt(tp, s->dgu, A->xn2, L->gate.w, n, H, 2 * F, s->dxn, TG_G(L->gate, wg),
+    tg_linear_bwd_set_mt(tp, m->gemm, dx, A->hm, L->down.w, n, F, H, s->dhm, TG_G(L->down, wg),
                          NULL);
+    tg_silu_mul_bwd_mt(tp, s->dhm, A->gu, n, F, s->dgu);
+    tg_linear_bwd_set_mt(tp, m->gemm, s->dgu, A->xn2, L->gate.w, n, H, 2 * F, s->dxn,
+                         TG_G(L->gate, wg), NULL);
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_mid, A->rs2, n, H, L->mlp_norm.w, dx,
                       TG_G(L->mlp_norm, wg));
 
     /* the attention writes dqkv whole: its sequences and heads cover it */
-    tg_linear_bwd_set_mt(tp, dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
+    tg_linear_bwd_set_mt(tp, m->gemm, dx, A->att, L->o.w, n, H, H, s->datt, TG_G(L->o, wg), NULL);
     int rc = layer_attn(m, act, A, s->datt, s->dq, s->dk, s->dv, e);
     if (rc)
         return rc;
     tg_rope_apply(s->dq, n, c->heads, c->head_dim, W, act->cosv, act->sinv, 1);
     tg_rope_apply(s->dk, n, c->kv_heads, c->head_dim, W, act->cosv, act->sinv, 1);
-    tg_linear_bwd_set_mt(tp, s->dqkv, A->xn1, L->k.w, n, H, (int)W, s->dxn, TG_G(L->k, wg), NULL);
+    tg_linear_bwd_set_mt(tp, m->gemm, s->dqkv, A->xn1, L->k.w, n, H, (int)W, s->dxn, TG_G(L->k, wg),
+                         NULL);
     tg_rmsnorm_bwd_mt(tp, s->dxn, A->x_in, A->rs1, n, H, L->attn_norm.w, dx,
                       TG_G(L->attn_norm, wg));
     return DOCVL_OK;
@@ -282,7 +286,7 @@ int tg_llm_bwd(const tg_llm *m, const tg_llm_act *act, const float *dlogits, flo
     s.dq = s.dqkv + kv;
     s.dv = s.dqkv + kv + H;
     if (nh)
-        tg_linear_bwd_set_mt(m->tp, dlogits, act->xn, m->head.w, (int)nh, (int)H, c->vocab,
+        tg_linear_bwd_set_mt(m->tp, m->gemm, dlogits, act->xn, m->head.w, (int)nh, (int)H, c->vocab,
                              s.dxn, TG_G(m->head, wg), NULL);
     if (act->head_rows) {   /* the other rows' gradient starts at 0 */
         tg_rmsnorm_bwd_mt(m->tp, s.dxn, act->head_x, act->rs, (int)nh, (int)H, m->norm.w, dhead,

@@ -36,6 +36,7 @@ typedef struct tg_vit {
     int relpos;              /* SAM: decomposed relative positions */
     int images;              /* images stacked one after another (0 or 1: one) */
     dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
+    dv_gemm gemm;            /* the product its matrix products run (zero: cblas_sgemm) */
 } tg_vit;
 
 typedef struct tg_block_act {
@@ -132,6 +133,7 @@ typedef struct tg_aligner {
     tg_w high_w, high_b, low_w, low_b;
     tg_w *lw, *lb;
     dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
+    dv_gemm gemm;            /* the product its matrix products run (zero: cblas_sgemm) */
 } tg_aligner;
 
 #define TG_MAX_ALIGNER_LAYERS 64
@@ -159,6 +161,7 @@ typedef struct tg_llm {
     tg_w embed, norm, head;  /* head == embed when tied */
     tg_layer *layers;
     dv_pool *tp;             /* the threads the passes split over; NULL: the caller */
+    dv_gemm gemm;            /* the product its matrix products run (zero: cblas_sgemm) */
     /* RoPE tables [rope_n, head_dim / 2] of positions 0 .. rope_n - 1, made
      * once with the model (NULL: each pass computes its own); a pass over
      * longer sequences computes its own */

@@ -4,7 +4,6 @@
 #include "kernels/vmath.h"
 #include "kernels/vnorm.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,43 +121,40 @@ int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e)
 /* beta 0 writes y, 1 adds to it. Written, y starts as the bias rows and
  * the product adds to them: OpenBLAS would otherwise clear y first (beta
  * 0), and the bias take a pass of its own. */
-static void linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
-                       float *y, float beta)
+static void linear_fwd(dv_gemm g, const float *x, const float *w, const float *b, int n, int in,
+                       int out, float *y, float beta)
 {
     if (n <= 0)
         return;
     int prefill = b && beta == 0.0f;
     for (int i = 0; prefill && i < n; i++)
         memcpy(y + (size_t)i * out, b, (size_t)out * sizeof *y);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in,
-                prefill ? 1.0f : beta, y, out);
+    dv_sgemm(g, 0, 1, n, out, in, 1.0f, x, in, w, in, prefill ? 1.0f : beta, y, out);
     if (b && !prefill)
         dv_vadd_rows(y, (size_t)out, b, 0, (size_t)n, (size_t)out);
 }
 
-void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
-                   float *y)
+void tg_linear_fwd(dv_gemm g, const float *x, const float *w, const float *b, int n, int in,
+                   int out, float *y)
 {
-    linear_fwd(x, w, b, n, in, out, y, 0.0f);
+    linear_fwd(g, x, w, b, n, in, out, y, 0.0f);
 }
 
-void tg_linear_fwd_add(const float *x, const float *w, const float *b, int n, int in, int out,
-                       float *y)
+void tg_linear_fwd_add(dv_gemm g, const float *x, const float *w, const float *b, int n, int in,
+                       int out, float *y)
 {
-    linear_fwd(x, w, b, n, in, out, y, 1.0f);
+    linear_fwd(g, x, w, b, n, in, out, y, 1.0f);
 }
 
-void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int in, int out,
-                   float *dx, float *dw, float *db)
+void tg_linear_bwd(dv_gemm g, const float *dy, const float *x, const float *w, int n, int in,
+                   int out, float *dx, float *dw, float *db)
 {
     if (n <= 0)
         return;
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in,
-                    1.0f, dx, in);
+        dv_sgemm(g, 0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
     if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in,
-                    1.0f, dw, in);
+        dv_sgemm(g, 1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (db)
         dv_vadd_rows(db, 0, dy, (size_t)out, (size_t)n, (size_t)out);
 }

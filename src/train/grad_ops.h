@@ -2,7 +2,8 @@
  * trainer needs (llm.c style: each backward ADDS into the gradients it is
  * given, so branches that meet simply sum). Forward math equals the inference
  * kernels (src/kernels/ops.c): same accumulation in double, same formulas.
- * Matrix products go through cblas_sgemm. x is [n, d] row-major. */
+ * Matrix products run the product g names (kernels/sgemm512.h: docvl's own
+ * AVX-512 one or cblas_sgemm), chosen once per model. x is [n, d] row-major. */
 #ifndef DV_GRAD_OPS_H
 #define DV_GRAD_OPS_H
 
@@ -11,6 +12,7 @@
 
 #include "base/error.h"
 #include "kernels/pool.h"
+#include "kernels/sgemm512.h"
 
 /* Every buffer of one training step, freed together: one failure check at
  * the end of a run of allocations instead of one per buffer. */
@@ -40,16 +42,16 @@ void tg_pool_reset(tg_pool *pool);
 int tg_pool_check(const tg_pool *pool, const char *what, dv_err *e);
 
 /* y = x W^T + b: x [n, in], W [out, in] (PyTorch layout), b [out] or NULL. */
-void tg_linear_fwd(const float *x, const float *w, const float *b, int n, int in, int out,
-                   float *y);
+void tg_linear_fwd(dv_gemm g, const float *x, const float *w, const float *b, int n, int in,
+                   int out, float *y);
 /* y += x W^T + b: a residual branch's output added where it lands (no
  * buffer for it, no separate pass to add it). */
-void tg_linear_fwd_add(const float *x, const float *w, const float *b, int n, int in, int out,
-                       float *y);
+void tg_linear_fwd_add(dv_gemm g, const float *x, const float *w, const float *b, int n, int in,
+                       int out, float *y);
 /* dx += dy W; dw += dy^T x; db += column sums of dy. Any of dx, dw, db may
  * be NULL (not wanted: frozen weights, or an input that needs no gradient). */
-void tg_linear_bwd(const float *dy, const float *x, const float *w, int n, int in, int out,
-                   float *dx, float *dw, float *db);
+void tg_linear_bwd(dv_gemm g, const float *dy, const float *x, const float *w, int n, int in,
+                   int out, float *dx, float *dw, float *db);
 
 /* LayerNorm over d (biased variance). Saves mean and 1/std per row for the
  * backward pass. w/b may be NULL. y may alias x. */
@@ -113,16 +115,16 @@ double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, floa
  * above except a weight gradient's (tg_linear_bwd_mt's dw), whose rows are
  * cut into one slice per thread of tp: the same bits for the same thread
  * count. ---- */
-void tg_linear_fwd_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
-                      int in, int out, float *y);
-void tg_linear_fwd_add_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
-                          int in, int out, float *y);
-void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
-                      int in, int out, float *dx, float *dw, float *db);
+void tg_linear_fwd_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b,
+                      int n, int in, int out, float *y);
+void tg_linear_fwd_add_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b,
+                          int n, int in, int out, float *y);
+void tg_linear_bwd_mt(dv_pool *tp, dv_gemm g, const float *dy, const float *x, const float *w,
+                      int n, int in, int out, float *dx, float *dw, float *db);
 /* The same with dx = dy W written, not added: a buffer nothing has added
  * into yet needs no clearing first. */
-void tg_linear_bwd_set_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
-                          int in, int out, float *dx, float *dw, float *db);
+void tg_linear_bwd_set_mt(dv_pool *tp, dv_gemm g, const float *dy, const float *x, const float *w,
+                          int n, int in, int out, float *dx, float *dw, float *db);
 void tg_layernorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, const float *w,
                          const float *b, float eps, float *mean, float *rstd);
 void tg_layernorm_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *mean,

@@ -7,7 +7,6 @@
  * cut into one slice per thread (each packs its operands once) and the
  * slices' sums are added in slice order, so its bits depend on the thread
  * count (and only on it). */
-#include <cblas.h>
 #include <string.h>
 
 #include "kernels/vmath.h"
@@ -38,13 +37,15 @@ typedef struct par_job {
     int n, d, in, out;
     float eps;
     float beta;   /* OP_MM_FWD, OP_MM_DX: 1 adds into y / dx, 0 writes it */
+    dv_gemm g;    /* OP_MM_FWD, OP_MM_DX: the product that runs them */
 } par_job;
 
 static void mm_fwd(const par_job *j, int lo, int hi)
 {
-    (j->beta != 0.0f ? tg_linear_fwd_add : tg_linear_fwd)(j->x + (size_t)lo * j->in, j->w, j->b,
-                                                          hi - lo, j->in, j->out,
-                                                          j->y + (size_t)lo * j->out);
+    void (*fwd)(dv_gemm, const float *, const float *, const float *, int, int, int, float *) =
+        j->beta != 0.0f ? tg_linear_fwd_add : tg_linear_fwd;
+    fwd(j->g, j->x + (size_t)lo * j->in, j->w, j->b, hi - lo, j->in, j->out,
+        j->y + (size_t)lo * j->out);
 }
 
 static void elementwise(const par_job *j, int lo, int hi)
@@ -85,9 +86,8 @@ static void chunk(void *arg, int part, int lo, int hi)
         mm_fwd(j, lo, hi);
         break;
     case OP_MM_DX:
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, j->in, j->out, 1.0f,
-                    j->dy + (size_t)lo * j->out, j->out, j->w, j->in, j->beta,
-                    j->dx + (size_t)lo * j->in, j->in);
+        dv_sgemm(j->g, 0, 0, hi - lo, j->in, j->out, 1.0f, j->dy + (size_t)lo * j->out, j->out,
+                 j->w, j->in, j->beta, j->dx + (size_t)lo * j->in, j->in);
         break;
     case OP_BIAS_GRAD:
         dv_vadd_rows(j->db + lo, 0, j->dy + lo, (size_t)j->out, (size_t)j->n, (size_t)(hi - lo));
@@ -133,27 +133,27 @@ static int mm_rows(dv_pool *tp, int n)
     return rows > MM_MIN_ROWS ? rows : MM_MIN_ROWS;
 }
 
-static void linear_fwd(dv_pool *tp, const float *x, const float *w, const float *b, int n,
-                       int in, int out, float *y, float beta)
+static void linear_fwd(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b,
+                       int n, int in, int out, float *y, float beta)
 {
     par_job j = { .op = OP_MM_FWD, .x = x, .w = w, .b = b, .y = y, .in = in, .out = out,
-                  .beta = beta };
+                  .beta = beta, .g = g };
     if (!tp)
         mm_fwd(&j, 0, n);
     else
         run(tp, n, mm_rows(tp, n), &j);
 }
 
-void tg_linear_fwd_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
-                      int in, int out, float *y)
+void tg_linear_fwd_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b,
+                      int n, int in, int out, float *y)
 {
-    linear_fwd(tp, x, w, b, n, in, out, y, 0.0f);
+    linear_fwd(tp, g, x, w, b, n, in, out, y, 0.0f);
 }
 
-void tg_linear_fwd_add_mt(dv_pool *tp, const float *x, const float *w, const float *b, int n,
-                          int in, int out, float *y)
+void tg_linear_fwd_add_mt(dv_pool *tp, dv_gemm g, const float *x, const float *w, const float *b,
+                          int n, int in, int out, float *y)
 {
-    linear_fwd(tp, x, w, b, n, in, out, y, 1.0f);
+    linear_fwd(tp, g, x, w, b, n, in, out, y, 1.0f);
 }
 
 /* dW += dy^T x over the rows of slice k, one slice per thread, taken by
@@ -164,6 +164,7 @@ typedef struct dw_job {
     const float *dy, *x;
     float *dw, *slice[64];
     int n, in, out, n_parts;
+    dv_gemm g;
 } dw_job;
 
 static void dw_slice(const dw_job *j, int k)
@@ -176,9 +177,8 @@ static void dw_slice(const dw_job *j, int k)
             memset(c, 0, (size_t)j->out * j->in * sizeof *c);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->out, j->in, hi - lo, 1.0f,
-                j->dy + (size_t)lo * j->out, j->out, j->x + (size_t)lo * j->in, j->in,
-                k ? 0.0f : 1.0f, c, j->in);
+    dv_sgemm(j->g, 1, 0, j->out, j->in, hi - lo, 1.0f, j->dy + (size_t)lo * j->out, j->out,
+             j->x + (size_t)lo * j->in, j->in, k ? 0.0f : 1.0f, c, j->in);
 }
 
 static void dw_slices(void *arg, int part, int lo, int hi)
@@ -196,52 +196,52 @@ static void dw_sum(void *arg, int lo, int hi)
             j->dw[i] += j->slice[p][i];
 }
 
-static void weight_grad(dv_pool *tp, const float *dy, const float *x, int n, int in, int out,
-                        float *dw)
+static void weight_grad(dv_pool *tp, dv_gemm g, const float *dy, const float *x, int n, int in,
+                        int out, float *dw)
 {
     dw_job j = { .dy = dy, .x = x, .dw = dw, .n = n, .in = in, .out = out,
-                 .n_parts = dv_pool_threads(tp) };
+                 .n_parts = dv_pool_threads(tp), .g = g };
     int ok = j.n_parts > 1 && j.n_parts <= 64;
     for (int p = 1; ok && p < j.n_parts; p++)
         ok = (j.slice[p] = dv_pool_scratch(tp, p, (size_t)out * in)) != NULL;
     if (!ok) {   /* one thread, or no memory for the slices: one product */
-        tg_linear_bwd(dy, x, NULL, n, in, out, NULL, dw, NULL);
+        tg_linear_bwd(g, dy, x, NULL, n, in, out, NULL, dw, NULL);
         return;
     }
     dv_pool_for_parts(tp, j.n_parts, 1, dw_slices, &j);
     dv_pool_for(tp, out * in, ELEMS, dw_sum, &j);
 }
 
-static void linear_bwd(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
-                       int in, int out, float *dx, float *dw, float *db, float beta)
+static void linear_bwd(dv_pool *tp, dv_gemm g, const float *dy, const float *x, const float *w,
+                       int n, int in, int out, float *dx, float *dw, float *db, float beta)
 {
     par_job j = { .op = OP_MM_DX, .dy = dy, .w = w, .dx = dx, .db = db, .n = n, .in = in,
-                  .out = out, .beta = beta };
+                  .out = out, .beta = beta, .g = g };
     if (!tp || n <= 0) {
         if (dx && n > 0)
             chunk(&j, 0, 0, n);
-        tg_linear_bwd(dy, x, w, n, in, out, NULL, dw, db);
+        tg_linear_bwd(g, dy, x, w, n, in, out, NULL, dw, db);
         return;
     }
     if (dx)
         run(tp, n, mm_rows(tp, n), &j);
     if (dw)
-        weight_grad(tp, dy, x, n, in, out, dw);
+        weight_grad(tp, g, dy, x, n, in, out, dw);
     j.op = OP_BIAS_GRAD;
     if (db)
         run(tp, out, COLS, &j);
 }
 
-void tg_linear_bwd_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
-                      int in, int out, float *dx, float *dw, float *db)
+void tg_linear_bwd_mt(dv_pool *tp, dv_gemm g, const float *dy, const float *x, const float *w,
+                      int n, int in, int out, float *dx, float *dw, float *db)
 {
-    linear_bwd(tp, dy, x, w, n, in, out, dx, dw, db, 1.0f);
+    linear_bwd(tp, g, dy, x, w, n, in, out, dx, dw, db, 1.0f);
 }
 
-void tg_linear_bwd_set_mt(dv_pool *tp, const float *dy, const float *x, const float *w, int n,
-                          int in, int out, float *dx, float *dw, float *db)
+void tg_linear_bwd_set_mt(dv_pool *tp, dv_gemm g, const float *dy, const float *x, const float *w,
+                          int n, int in, int out, float *dx, float *dw, float *db)
 {
-    linear_bwd(tp, dy, x, w, n, in, out, dx, dw, db, 0.0f);
+    linear_bwd(tp, g, dy, x, w, n, in, out, dx, dw, db, 0.0f);
 }
 
 void tg_layernorm_fwd_mt(dv_pool *tp, const float *x, float *y, int n, int d, const float *w,

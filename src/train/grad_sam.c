@@ -17,10 +17,11 @@ typedef struct neck_geo {
 static neck_geo geo(const tg_sam *s)
 {
     neck_geo g = {
-        .c1 = { .cin = s->v.width, .cout = s->p, .k = 1, .stride = 1 },
-        .c3 = { .cin = s->p, .cout = s->p, .k = 3, .stride = 1, .pad = 1 },
-        .d0 = { .cin = s->p, .cout = s->ch[0], .k = 3, .stride = 2, .pad = 1 },
-        .d1 = { .cin = s->ch[0], .cout = s->ch[1], .k = 3, .stride = 2, .pad = 1 },
+        .c1 = { .cin = s->v.width, .cout = s->p, .k = 1, .stride = 1, .gemm = s->v.gemm },
+        .c3 = { .cin = s->p, .cout = s->p, .k = 3, .stride = 1, .pad = 1, .gemm = s->v.gemm },
+        .d0 = { .cin = s->p, .cout = s->ch[0], .k = 3, .stride = 2, .pad = 1, .gemm = s->v.gemm },
+        .d1 = { .cin = s->ch[0], .cout = s->ch[1], .k = 3, .stride = 2, .pad = 1,
+                .gemm = s->v.gemm },
         .G = s->v.grid_h, .n = s->v.grid_h * s->v.grid_w, .up = DV_SAM_INTERP_SIZE,
     };
     int w;
@@ -98,7 +99,8 @@ int tg_sam_fwd(const tg_sam *s, const float *pixels, float *out, tg_sam_act *act
 {
     size_t n = (size_t)s->v.grid_h * s->v.grid_w, C = (size_t)s->v.width;
     size_t no = (size_t)s->out_grid * s->out_grid * s->ch[1];
-    tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
+    tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch,
+                    .gemm = s->v.gemm };
     act->pixels = pixels;
     act->blocks = keep_blocks ? tg_alloc_bytes(pool, (size_t)s->layers * sizeof *act->blocks)
                               : NULL;
@@ -145,7 +147,8 @@ static int body_bwd(const tg_sam *s, const tg_sam_act *act, float *dx, const flo
         return rc;
     for (size_t j = 0; j < n * C; j++)
         s->pos.g[j] += dx[j];
-    tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
+    tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch,
+                    .gemm = s->v.gemm };
     return tg_patch_bwd(&pc, act->pixels, s->image, s->image, s->mean, s->std, dx, s->patch_w.g,
                         s->patch_b.g, e);
 }

@@ -11,7 +11,8 @@ int tg_siglip_fwd(const tg_siglip *s, const float *pixels, float *out, tg_siglip
 {
     int ni = s->v.images > 1 ? s->v.images : 1;
     size_t per = (size_t)s->n * s->v.width, n = (size_t)ni * s->n, C = (size_t)s->v.width;
-    tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
+    tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch,
+                    .gemm = s->v.gemm };
     act->pixels = pixels;
     act->blocks = keep ? tg_alloc_bytes(pool, (size_t)s->depth * sizeof(tg_block_act)) : NULL;
     act->x_last = tg_alloc_raw(pool, n * C);
@@ -56,7 +57,8 @@ int tg_siglip_bwd(const tg_siglip *s, const tg_siglip_act *act, const float *dou
     if (!rc && wgrad) {
         for (int k = 0; k < ni; k++)
             tg_add_mt(s->v.tp, s->pos.g, dx + k * per, per);
-        tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch };
+        tg_conv pc = { .cin = 3, .cout = (int)C, .k = s->patch, .stride = s->patch,
+                    .gemm = s->v.gemm };
         rc = tg_patch_bwd_many(s->v.tp, &pc, act->pixels, ni, s->image_h, s->image_w, s->mean,
                                s->std, dx, s->patch_w.g, s->patch_b.g, e);
     }
@@ -87,18 +89,18 @@ int tg_aligner_fwd(const tg_aligner *a, const float *high, const float *low, int
         return rc;
     float *x = g0 < a->n_layers ? act->pre[g0] : out;
     if (a->hybrid) {
-        tg_linear_fwd(high, a->high_w.w, a->high_b.w, n, a->in_high, (int)half, tmp);
+        tg_linear_fwd(a->gemm, high, a->high_w.w, a->high_b.w, n, a->in_high, (int)half, tmp);
         for (int i = 0; i < n; i++)
             memcpy(x + (size_t)i * E, tmp + (size_t)i * half, half * sizeof *x);
-        tg_linear_fwd(low, a->low_w.w, a->low_b.w, n, a->in_low, (int)half, tmp);
+        tg_linear_fwd(a->gemm, low, a->low_w.w, a->low_b.w, n, a->in_low, (int)half, tmp);
         for (int i = 0; i < n; i++)
             memcpy(x + (size_t)i * E + half, tmp + (size_t)i * half, half * sizeof *x);
     } else {
-        tg_linear_fwd_mt(a->tp, low, a->lw[0].w, a->lb[0].w, n, a->in_low, (int)E, x);
+        tg_linear_fwd_mt(a->tp, a->gemm, low, a->lw[0].w, a->lb[0].w, n, a->in_low, (int)E, x);
     }
     for (int i = g0; i < a->n_layers; i++) {
         tg_gelu_fwd_mt(a->tp, act->pre[i], act->in[i], (size_t)n * E);
-        tg_linear_fwd_mt(a->tp, act->in[i], a->lw[i].w, a->lb[i].w, n, (int)E, (int)E,
+        tg_linear_fwd_mt(a->tp, a->gemm, act->in[i], a->lw[i].w, a->lb[i].w, n, (int)E, (int)E,
                          i + 1 < a->n_layers ? act->pre[i + 1] : out);
     }
     return DOCVL_OK;
@@ -115,12 +117,12 @@ int tg_aligner_bwd(const tg_aligner *a, const tg_aligner_act *act, int n, const 
         return rc;
     memcpy(dy, dout, len * sizeof *dy);
     for (int i = a->n_layers - 1; i >= first_gelu(a); i--) {
-        tg_linear_bwd_set_mt(a->tp, dy, act->in[i], a->lw[i].w, n, (int)E, (int)E, din,
+        tg_linear_bwd_set_mt(a->tp, a->gemm, dy, act->in[i], a->lw[i].w, n, (int)E, (int)E, din,
                              TG_G(a->lw[i], wgrad), TG_G(a->lb[i], wgrad));
         tg_gelu_bwd_mt(a->tp, din, act->pre[i], dy, len);
     }
     if (!a->hybrid) {
-        tg_linear_bwd_mt(a->tp, dy, act->low, a->lw[0].w, n, a->in_low, (int)E, dlow,
+        tg_linear_bwd_mt(a->tp, a->gemm, dy, act->low, a->lw[0].w, n, a->in_low, (int)E, dlow,
                          TG_G(a->lw[0], wgrad), TG_G(a->lb[0], wgrad));
         return DOCVL_OK;
     }
@@ -128,10 +130,10 @@ int tg_aligner_bwd(const tg_aligner *a, const tg_aligner_act *act, int n, const 
         for (int i = 0; i < n; i++)
             memcpy(dh + (size_t)i * half, dy + (size_t)i * E + side * half, half * sizeof *dh);
         if (side == 0)
-            tg_linear_bwd(dh, act->high, a->high_w.w, n, a->in_high, (int)half, dhigh,
+            tg_linear_bwd(a->gemm, dh, act->high, a->high_w.w, n, a->in_high, (int)half, dhigh,
                           TG_G(a->high_w, wgrad), TG_G(a->high_b, wgrad));
         else
-            tg_linear_bwd(dh, act->low, a->low_w.w, n, a->in_low, (int)half, dlow,
+            tg_linear_bwd(a->gemm, dh, act->low, a->low_w.w, n, a->in_low, (int)half, dlow,
                           TG_G(a->low_w, wgrad), TG_G(a->low_b, wgrad));
     }
     return DOCVL_OK;

@@ -121,7 +121,8 @@ static tg_attn window_attn(const tg_vit *v, const tg_block_act *a, int win, int 
                       .rel_w = rel ? rel + (size_t)per * a->ws : NULL,
                       .lse = a->lse + (size_t)h * a->np + (size_t)win * per,
                       .p = a->p ? a->p + ((size_t)win * v->heads + h) * tg_attn_p_floats(per, 1, 0)
-                                : NULL };
+                                : NULL,
+                      .gemm = v->gemm };
 }
 
 /* The attention of every window and head: relative-position tables one
@@ -190,18 +191,18 @@ int tg_block_fwd(const tg_vit *v, const tg_block *b, float *x, tg_block_act *a, 
                         a->mu1, a->rs1);
     if (!grid)
         reorder(v, a, a->att, a->xw, 1);
-    tg_linear_fwd_mt(v->tp, a->xw, b->qkv_w.w, b->qkv_b.w, a->np, C, 3 * C, a->qkv);
+    tg_linear_fwd_mt(v->tp, v->gemm, a->xw, b->qkv_w.w, b->qkv_b.w, a->np, C, 3 * C, a->qkv);
     if ((rc = attn_fwd(v, b, a, e)))
         return rc;
     if (!grid)
         reorder(v, a, a->att, a->attw, 0);
-    tg_linear_fwd_add_mt(v->tp, a->att, b->proj_w.w, b->proj_b.w, n, C, C, x);
+    tg_linear_fwd_add_mt(v->tp, v->gemm, a->att, b->proj_w.w, b->proj_b.w, n, C, C, x);
     memcpy(a->x_mid, x, nC * sizeof *x);
     tg_layernorm_fwd_mt(v->tp, x, a->xn2, n, C, b->n2w.w, b->n2b.w, LN_EPS, a->mu2, a->rs2);
     /* fc1 writes its output where GELU then leaves its derivative */
-    tg_linear_fwd_mt(v->tp, a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->dgelu);
+    tg_linear_fwd_mt(v->tp, v->gemm, a->xn2, b->fc1_w.w, b->fc1_b.w, n, C, v->mlp, a->dgelu);
     tg_gelu_fwd_mt(v->tp, a->dgelu, a->h, (size_t)n * v->mlp);
-    tg_linear_fwd_add_mt(v->tp, a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, x);
+    tg_linear_fwd_add_mt(v->tp, v->gemm, a->h, b->fc2_w.w, b->fc2_b.w, n, v->mlp, C, x);
     return DOCVL_OK;
 }
 
@@ -224,11 +225,11 @@ static void mlp_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, f
                     int wgrad, const tg_block_work *w)
 {
     size_t n = vit_rows(v), C = (size_t)v->width, M = (size_t)v->mlp;
-    tg_linear_bwd_set_mt(v->tp, dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, w->dh,
+    tg_linear_bwd_set_mt(v->tp, v->gemm, dx, a->h, b->fc2_w.w, (int)n, (int)M, (int)C, w->dh,
                          TG_G(b->fc2_w, wgrad), TG_G(b->fc2_b, wgrad));
     tg_gelu_bwd_mt(v->tp, w->dh, a->dgelu, w->dpre, n * M);
-    tg_linear_bwd_set_mt(v->tp, w->dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M, w->dxn,
-                         TG_G(b->fc1_w, wgrad), TG_G(b->fc1_b, wgrad));
+    tg_linear_bwd_set_mt(v->tp, v->gemm, w->dpre, a->xn2, b->fc1_w.w, (int)n, (int)C, (int)M,
+                         w->dxn, TG_G(b->fc1_w, wgrad), TG_G(b->fc1_b, wgrad));
     tg_layernorm_bwd_mt(v->tp, w->dxn, a->x_mid, a->mu2, a->rs2, (int)n, (int)C, b->n2w.w, dx,
                         TG_G(b->n2w, wgrad), TG_G(b->n2b, wgrad));
 }
@@ -301,7 +302,7 @@ static int block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, 
     size_t n = vit_rows(v), C = (size_t)v->width, np = (size_t)a->np;
     mlp_bwd(v, b, a, dx, wgrad, w);
     /* the windows' attention writes dqkv whole (the windows cover its rows) */
-    tg_linear_bwd_set_mt(v->tp, dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, w->datt,
+    tg_linear_bwd_set_mt(v->tp, v->gemm, dx, a->att, b->proj_w.w, (int)n, (int)C, (int)C, w->datt,
                          TG_G(b->proj_w, wgrad), TG_G(b->proj_b, wgrad));
     int grid = grid_windows(v, a);
     if (!grid)
@@ -309,7 +310,7 @@ static int block_bwd(const tg_vit *v, const tg_block *b, const tg_block_act *a, 
     int rc = attn_bwd(v, b, a, grid ? w->datt : w->dattw, w->dqkv, wgrad, e);
     if (rc)
         return rc;
-    tg_linear_bwd_set_mt(v->tp, w->dqkv, a->xw, b->qkv_w.w, (int)np, (int)C, 3 * (int)C,
+    tg_linear_bwd_set_mt(v->tp, v->gemm, w->dqkv, a->xw, b->qkv_w.w, (int)np, (int)C, 3 * (int)C,
                          need_dx || wgrad ? w->dxw : NULL, TG_G(b->qkv_w, wgrad),
                          TG_G(b->qkv_b, wgrad));
     if (!need_dx && !wgrad)

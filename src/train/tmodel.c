@@ -412,6 +412,7 @@ static int bind_views(dv_tmodel *m, tm_impl *I, dv_err *e)
     }
     if (fail)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the trainer's module views");
+    dv_tmodel_set_gemm(m, dv_gemm_choose());
     rc = dv_arch_walk(c, bind_tensor, m, e);
     if (!rc && c->lm.tie_word_embeddings)
         I->lm.head = I->lm.embed;
@@ -459,6 +460,19 @@ int tm_create(const dv_config *cfg, dv_tmodel **out, dv_err *e)
     }
     *out = m;
     return DOCVL_OK;
+}
+
+/* One choice for every module: a step's products (and so its bits) come
+ * from one kernel. */
+void dv_tmodel_set_gemm(dv_tmodel *m, dv_gemm g)
+{
+    tm_impl *I = m->impl;
+    I->sam.v.gemm = I->sig.v.gemm = I->al.gemm = I->lm.gemm = g;
+}
+
+dv_gemm dv_tmodel_gemm(const dv_tmodel *m)
+{
+    return ((const tm_impl *)m->impl)->lm.gemm;
 }
 
 void dv_tmodel_free(dv_tmodel *m)

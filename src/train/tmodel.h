@@ -10,6 +10,7 @@
 
 #include "base/ctx.h"
 #include "base/error.h"
+#include "kernels/sgemm512.h"
 #include "kernels/tensor.h"
 #include "weights/config.h"
 
@@ -66,6 +67,12 @@ int dv_tmodel_init_random(const dv_config *cfg, uint64_t seed, dv_tmodel **out, 
 /* Loads a model directory's weights as f32 masters. */
 int dv_tmodel_load(const char *dir, dv_tmodel **out, dv_err *e);
 void dv_tmodel_free(dv_tmodel *m);
+/* The fp32 product the model's passes run (kernels/sgemm512.h). A model
+ * takes dv_gemm_choose() when it is made (CPUID, DOCVL_OWN_SGEMM); set
+ * another before making a workspace (dv_tws_new), whose views are copies.
+ * Gradients, and so a resumed run's bits, depend on the choice. */
+void dv_tmodel_set_gemm(dv_tmodel *m, dv_gemm g);
+dv_gemm dv_tmodel_gemm(const dv_tmodel *m);
 
 /* The number of trainable values of m. */
 size_t dv_tmodel_numel(const dv_tmodel *m);

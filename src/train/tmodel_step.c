@@ -341,7 +341,7 @@ static int ctc_pass(step *st, int train, double *nll, int *counted, dv_err *e)
         return rc;
     ctc_frames(v->embeds, gh, gw, H, frames);
     tg_rmsnorm_fwd(frames, xn, gw, H, I->lm.norm.w, c->lm.rms_eps, rstd);
-    tg_linear_fwd(xn, I->lm.head.w, NULL, gw, H, V, logits);
+    tg_linear_fwd(I->lm.gemm, xn, I->lm.head.w, NULL, gw, H, V, logits);
     if ((rc = ctc_loss(I, s, logits, gw, V, train, nll, counted, e)))
         return rc;
     if (!train || !*counted || !st->vis_grad)
@@ -351,7 +351,7 @@ static int ctc_pass(step *st, int train, double *nll, int *counted, dv_err *e)
     float *drows = tg_alloc(&v->pool, (size_t)st->n_tok * H);
     if ((rc = tg_pool_check(&v->pool, "CTC gradients", e)))
         return rc;
-    tg_linear_bwd(logits, xn, I->lm.head.w, gw, H, V, dxn, TG_G(I->lm.head, wl), NULL);
+    tg_linear_bwd(I->lm.gemm, logits, xn, I->lm.head.w, gw, H, V, dxn, TG_G(I->lm.head, wl), NULL);
     tg_rmsnorm_bwd(dxn, frames, rstd, gw, H, I->lm.norm.w, dframes, TG_G(I->lm.norm, wl));
     ctc_frames_bwd(dframes, gh, gw, H, drows);
     return vision_bwd(st, 0, drows, e);
@@ -710,8 +710,8 @@ static void ctc_forward(stack *b)
                        b->frames + (size_t)b->row0[k] * H);
     tg_rmsnorm_fwd_mt(b->lm.tp, b->frames, b->fxn, (int)nf, (int)H, b->lm.norm.w,
                       b->m->cfg.lm.rms_eps, b->frstd);
-    tg_linear_fwd_mt(b->lm.tp, b->fxn, b->lm.head.w, NULL, (int)nf, (int)H, b->m->cfg.lm.vocab,
-                     b->flogits);
+    tg_linear_fwd_mt(b->lm.tp, b->lm.gemm, b->fxn, b->lm.head.w, NULL, (int)nf, (int)H,
+                     b->m->cfg.lm.vocab, b->flogits);
 }
 
 static int stack_forward(stack *b, dv_err *e)
@@ -777,7 +777,7 @@ static int ctc_backward(stack *b, float *drows, dv_err *e)
     int rc = tg_pool_check(b->pool, "the CTC samples' gradients", e);
     if (rc)
         return rc;
-    tg_linear_bwd_mt(b->lm.tp, b->flogits, b->fxn, b->lm.head.w, (int)nf, (int)H,
+    tg_linear_bwd_mt(b->lm.tp, b->lm.gemm, b->flogits, b->fxn, b->lm.head.w, (int)nf, (int)H,
                      b->m->cfg.lm.vocab, dxn, TG_G(b->lm.head, wl), NULL);
     tg_rmsnorm_bwd_mt(b->lm.tp, dxn, b->frames, b->frstd, (int)nf, (int)H, b->lm.norm.w, dframes,
                       TG_G(b->lm.norm, wl));

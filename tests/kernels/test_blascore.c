@@ -21,6 +21,20 @@ static void check(const char *core, const char *cfg, dv_cpu_simd cpu, const char
 }
 
 /* The case seen on a Xeon newer than Debian's OpenBLAS: SSE3 kernels. */
+/* The cores whose kernels are AVX-512 (docvl then keeps OpenBLAS's
+ * products for the trainer), and the ones that are not. */
+static void test_avx512_cores(void)
+{
+    g_assert_true(dv_blas_core_is_avx512("SkylakeX"));
+    g_assert_true(dv_blas_core_is_avx512("Cooperlake"));
+    g_assert_true(dv_blas_core_is_avx512("sapphirerapids"));
+    g_assert_false(dv_blas_core_is_avx512("Haswell"));
+    g_assert_false(dv_blas_core_is_avx512("Zen"));
+    g_assert_false(dv_blas_core_is_avx512("Prescott"));
+    g_assert_false(dv_blas_core_is_avx512("Zen6"));
+    g_assert_false(dv_blas_core_is_avx512(NULL));
+}
+
 static void test_fallback_raised(void)
 {
     const char *weak[] = { "Prescott", "Core2", "Nehalem", "Sandybridge", "prescott" };
@@ -74,6 +88,7 @@ static void test_user_choice_kept(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/blascore/avx512-cores", test_avx512_cores);
     g_test_add_func("/blascore/fallback-raised", test_fallback_raised);
     g_test_add_func("/blascore/cooperlake-needs-version", test_cooperlake_needs_version);
     g_test_add_func("/blascore/nothing-to-do", test_nothing_to_do);

@@ -43,7 +43,7 @@ static double lin_loss(void *u)
 {
     lin_case *c = u;
     float y[LN_N * LN_OUT];
-    tg_linear_fwd(c->x, c->w, c->b, LN_N, LN_IN, LN_OUT, y);
+    tg_linear_fwd(DV_GEMM_BLAS, c->x, c->w, c->b, LN_N, LN_IN, LN_OUT, y);
     return dotd(y, c->r, LN_N * LN_OUT);
 }
 
@@ -54,7 +54,7 @@ static void test_linear(void)
     gc_fill(c.x, LN_N * LN_IN, &s, 1), gc_fill(c.w, LN_OUT * LN_IN, &s, 1);
     gc_fill(c.b, LN_OUT, &s, 1), gc_fill(c.r, LN_N * LN_OUT, &s, 1);
     float dx[LN_N * LN_IN] = { 0 }, dw[LN_OUT * LN_IN] = { 0 }, db[LN_OUT] = { 0 };
-    tg_linear_bwd(c.r, c.x, c.w, LN_N, LN_IN, LN_OUT, dx, dw, db);
+    tg_linear_bwd(DV_GEMM_BLAS, c.r, c.x, c.w, LN_N, LN_IN, LN_OUT, dx, dw, db);
     expect("linear dx", gc_check(c.x, dx, LN_N * LN_IN, SAMPLES, EPS, lin_loss, &c));
     expect("linear dW", gc_check(c.w, dw, LN_OUT * LN_IN, SAMPLES, EPS, lin_loss, &c));
     expect("linear db", gc_check(c.b, db, LN_OUT, SAMPLES, EPS, lin_loss, &c));

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "kernels/cpu.h"
 #include "kernels/pool.h"
 #include "model/model.h"
 #include "weights/safetensors.h"
@@ -440,6 +441,37 @@ static void test_batch_threads(void)
     dv_tmodel_free(m);
 }
 
+/* The model's product choice (kernels/sgemm512.h): made when the model is,
+ * the same choice gives the same bits again (a resumed run's promise), and
+ * docvl's own AVX-512 product and cblas_sgemm give the same gradients
+ * within rounding, not the same bits (so where AVX-512 runs, the step does
+ * run the own product). A hybrid model: SAM's convolutions too. */
+static void test_gemm_choice(void)
+{
+    dv_config cfg = tiny_config(1);
+    dv_tmodel *m;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_tmodel_init_random(&cfg, 6, &m, &e), ==, 0);
+    dv_tmodel_set_image_token(m, TINY_IMAGE_TOKEN);
+    g_assert_cmpint(dv_tmodel_gemm(m), ==, dv_gemm_choose());
+    tiny_sample t = tiny_sample_new(&cfg, 1, 7);
+    dv_tmodel_set_gemm(m, DV_GEMM_OWN);
+    run_step(m, &t.s, 1);
+    float *own = grads_copy(m);
+    run_step(m, &t.s, 1);
+    float *again = grads_copy(m);
+    dv_tmodel_set_gemm(m, DV_GEMM_BLAS);
+    g_assert_cmpint(dv_tmodel_gemm(m), ==, DV_GEMM_BLAS);
+    run_step(m, &t.s, 1);
+    float *blas = grads_copy(m);
+    size_t len = grads_near(m, own, blas);
+    g_assert_true(memcmp(again, own, len * sizeof *own) == 0);
+    g_assert_true((memcmp(own, blas, len * sizeof *own) != 0) == dv_cpu_has_avx512());
+    g_free(own), g_free(again), g_free(blas);
+    tiny_sample_free(&t);
+    dv_tmodel_free(m);
+}
+
 /* Gradients of samples s[0, n) one after another on one thread. */
 static float *one_by_one(dv_tmodel *m, const dv_tsample *s, int n, double *loss, int *counted)
 {
@@ -671,6 +703,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tmodel/freeze", test_freeze);
     g_test_add_func("/tmodel/accumulate_text_only", test_accumulate_text_only);
     g_test_add_func("/tmodel/batch_threads", test_batch_threads);
+    g_test_add_func("/tmodel/gemm_choice", test_gemm_choice);
     g_test_add_func("/tmodel/batch_ctc", test_batch_ctc);
     g_test_add_func("/tmodel/batch_unlabelled", test_batch_unlabelled);
     g_test_add_func("/tmodel/bad_samples", test_bad_samples);
