@@ -10,11 +10,12 @@
 /* Crop margins in line heights (see linecut.h). The rendered training lines
  * that have ascenders and descenders are 1.33-1.78 times their ink high
  * (10th to 90th percentile, median 1.52; docvl-render --lines at its default
- * sizes): a crop of 1 + 2 x 0.25 = 1.5 ink heights shows the model type of
- * the size it learnt. At 0.15 (1.3) lower case was drawn larger than in
- * nine training lines of ten, and the built-in model read o, s, v, w, z
- * set large as capitals (simultaneOus, Value). */
-#define VMARGIN 0.25
+ * sizes); a crop is 1 + 2 x VMARGIN times its whole page line's ink, which
+ * is often taller than the ink of the read it holds. At 0.15 the built-in
+ * model read o, s, v, w, z set large as capitals on the corpus scans
+ * (simultaneOus, Value); 0.25 read those best but a drawn 200 dpi letter
+ * page worse (CER 1.98% -> 2.94%); 0.20 keeps most of both (docs/cli.md). */
+#define VMARGIN 0.20
 #define HMARGIN 0.25
 /* A line lower than this part of the page's usual line gets the usual
  * line's crop height: digits and capitals have no descenders. */

@@ -12,7 +12,7 @@
  * Word gaps are told from letter gaps per line: the gap widths split in two
  * classes (Otsu), the threshold kept within 0.12..0.45 line heights.
  *
- * A segment's crop is its ink with margins of page around it: 0.25 heights
+ * A segment's crop is its ink with margins of page around it: 0.20 heights
  * above and below (more on lines lower than the page's usual line, so the
  * type keeps its size relative to the crop), 0.25 heights at the sides, never
  * reaching past the middle of the gap to a neighbouring segment nor into its
