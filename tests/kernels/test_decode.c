@@ -319,7 +319,7 @@ static void test_few_query_attention(void)
 static void test_kv_rows_heads(void)
 {
     GRand *r = g_rand_new_with_seed(5);
-    const int hds[] = { 128, 24, 20, 7 }, nks[] = { 1, 3, 4, 5, 45 }, groups[] = { 1, 3 };
+    const int hds[] = { 128, 24, 40, 20, 7 }, nks[] = { 1, 3, 4, 5, 45 }, groups[] = { 1, 3 };
     const int kvh = 2;
     for (size_t a = 0; a < G_N_ELEMENTS(hds); a++)
         for (size_t b = 0; b < G_N_ELEMENTS(nks); b++)
