@@ -499,6 +499,14 @@ static void measure_limits(const bench_opts *o, figures *f)
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
+/* A batch's bytes read per second: the weights once per step and every
+ * sequence's KV cache (each reads its own). */
+static double batch_total_gbs(const bench_opts *o, const figures *f, int b)
+{
+    return f->batch_tps[b] / o->batch[b] *
+           (f->decode_bytes_per_token + o->batch[b] * f->decode_kv_bytes_per_token) / 1e9;
+}
+
 static void print_text(const bench_opts *o, const figures *f)
 {
     int n = o->threads;
@@ -540,11 +548,13 @@ static void print_text(const bench_opts *o, const figures *f)
            t_gbs, 100 * t_gbs / f->mem_gbs[1]);
     for (int b = 0; b < o->n_batch; b++) {
         double w_gbs = f->batch_tps[b] / o->batch[b] * f->decode_bytes_per_token / 1e9;
+        double bt_gbs = batch_total_gbs(o, f, b);
         printf("  decode %2d together     %8.2f tok/s in all (%.2fx one sequence), %.1f GB/s of "
-               "weights (%.0f%% of memory read); %.2f tok per CPU s; logits %.1e of one "
-               "sequence's%s\n", o->batch[b],
+               "weights (%.0f%% of memory read), with each one's KV cache %.1f GB/s (%.0f%%); "
+               "%.2f tok per CPU s; logits %.1e of one sequence's%s\n", o->batch[b],
                f->batch_tps[b], ratio(f->batch_tps[b], f->decode_tps), w_gbs,
-               100 * w_gbs / f->mem_gbs[1], f->batch_cpu_tps[b], f->batch_logit_err[b],
+               100 * w_gbs / f->mem_gbs[1], bt_gbs, 100 * bt_gbs / f->mem_gbs[1],
+               f->batch_cpu_tps[b], f->batch_logit_err[b],
                f->batch_same_token[b] ? ", same token" : ", ANOTHER TOKEN");
     }
     if (o->page_tiles > 0) {
@@ -612,6 +622,9 @@ static void print_json(const bench_opts *o, const figures *f)
         for (int b = 0; b < o->n_batch; b++)
             printf("%s%d\": %.3f%s", b ? ", \"" : ", \"batch_decode_tps\": {\"", o->batch[b],
                    f->batch_tps[b], b + 1 == o->n_batch ? "}" : "");
+        for (int b = 0; b < o->n_batch; b++)
+            printf("%s%d\": %.2f%s", b ? ", \"" : ", \"batch_decode_total_gbs\": {\"",
+                   o->batch[b], batch_total_gbs(o, f, b), b + 1 == o->n_batch ? "}" : "");
         for (int b = 0; b < o->n_batch; b++)
             printf("%s%d\": %.3f%s", b ? ", \"" : ", \"batch_decode_cpu_tps\": {\"",
                    o->batch[b], f->batch_cpu_tps[b], b + 1 == o->n_batch ? "}" : "");

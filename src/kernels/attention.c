@@ -172,25 +172,34 @@ static void attn_chunk(void *arg, int part, int lo, int hi)
  * so OpenBLAS's threads stay asleep between decoding steps. */
 #define FEW_QUERIES 4
 
-static void few_row(const dv_attn *a, int h, int i, float *s, int simd)
+/* Query row i of a over kv heads [g0, g1) (their query heads side by side):
+ * every key row read once for all those heads, front to back, then every
+ * value row (dv_rows_dot_heads); s holds (g1 - g0) * group rows of scores. */
+static void few_rows(const dv_attn *a, int i, int g0, int g1, float *s, int simd)
 {
-    int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
-    const float *q = a->q + (size_t)i * a->q_stride + (size_t)h * hd;
-    float *out = a->out + (size_t)i * a->out_stride + (size_t)h * hd;
+    int hd = a->head_dim, group = a->n_heads / a->n_kv_heads;
+    int h0 = g0 * group, heads = (g1 - g0) * group;
+    const float *q = a->q + (size_t)i * a->q_stride + (size_t)h0 * hd;
+    float *out = a->out + (size_t)i * a->out_stride + (size_t)h0 * hd;
     int nk = a->n_kv;
     if (a->causal && a->q_pos0 + i + 1 < nk)
         nk = a->q_pos0 + i + 1;
     if (nk <= 0) {
-        memset(out, 0, (size_t)hd * sizeof *out);
+        memset(out, 0, (size_t)heads * hd * sizeof *out);
         return;
     }
     size_t es = a->kv_f16 ? sizeof(uint16_t) : sizeof(float);
-    const char *k = (const char *)a->k + (size_t)kvh * hd * es;
-    const char *v = (const char *)a->v + (size_t)kvh * hd * es;
-    dv_rows_dot(k, a->kv_f16, a->k_stride, nk, q, hd, a->scale, s, simd);
-    float mx = dv_vmax(s, (size_t)nk), inv = 1.0f / dv_vexp_shift_sum(s, (size_t)nk, mx);
-    dv_vscale(s, inv, (size_t)nk);
-    dv_rows_weighted_sum(v, a->kv_f16, a->v_stride, nk, s, hd, out, simd);
+    const char *k = (const char *)a->k + (size_t)g0 * hd * es;
+    const char *v = (const char *)a->v + (size_t)g0 * hd * es;
+    dv_rows_dot_heads(k, a->kv_f16, a->k_stride, nk, heads, group, q, hd, a->scale, s,
+                      (size_t)nk, simd);
+    for (int t = 0; t < heads; t++) {
+        float *st = s + (size_t)t * nk;
+        float mx = dv_vmax(st, (size_t)nk), inv = 1.0f / dv_vexp_shift_sum(st, (size_t)nk, mx);
+        dv_vscale(st, inv, (size_t)nk);
+    }
+    dv_rows_weighted_sum_heads(v, a->kv_f16, a->v_stride, nk, heads, group, s, (size_t)nk, hd,
+                               out, simd);
 }
 
 /* ctx's pool, or NULL where waking its threads would cost more than the
@@ -203,36 +212,57 @@ static dv_pool *scores_pool(const dv_attn *a, const dv_ctx *ctx)
 
 /* ---- few queries of one or several sequences (decoding, side by side) ---- */
 
+/* An item is (attention, query row, part of its kv heads): `parts` runs of
+ * kv heads per row, enough items for every thread. */
 typedef struct many_job {
     const dv_attn *a;
-    int n, items, simd, failed;
+    int n, items, parts, simd, failed;
 } many_job;
 
 static void many_part(void *arg, int part, int n_parts)
 {
     many_job *j = arg;
-    int lo, hi, most = 0;
+    int lo, hi, most = 0, heads = 0;
     dv_pool_range(j->items, 1, part, n_parts, &lo, &hi);
     if (lo >= hi)
         return;
-    for (int i = 0; i < j->n; i++)
+    for (int i = 0; i < j->n; i++) {
         most = j->a[i].n_kv > most ? j->a[i].n_kv : most;
-    float *s = malloc((size_t)(most ? most : 1) * sizeof *s);
+        heads = j->a[i].n_heads > heads ? j->a[i].n_heads : heads;
+    }
+    float *s = malloc((size_t)(most ? most : 1) * (size_t)heads * sizeof *s);
     if (!s) {
         j->failed = 1; /* benign race: every writer stores 1 */
         return;
     }
-    /* item `it` is row (it - first) of the attention it falls in */
+    /* item `it` is item (it - first) of the attention it falls in */
     int first = 0;
     for (int i = 0; i < j->n && first < hi; i++) {
         const dv_attn *a = &j->a[i];
-        int rows = a->n_heads * a->n_q;
+        int rows = a->n_q * j->parts;
         int from = lo > first ? lo - first : 0, to = hi - first < rows ? hi - first : rows;
-        for (int it = from; it < to; it++)
-            few_row(a, it % a->n_heads, it / a->n_heads, s, j->simd);
+        for (int it = from; it < to; it++) {
+            int g0, g1;
+            dv_pool_range(a->n_kv_heads, 1, it % j->parts, j->parts, &g0, &g1);
+            if (g0 < g1)
+                few_rows(a, it / j->parts, g0, g1, s, j->simd);
+        }
         first += rows;
     }
     free(s);
+}
+
+/* Parts per query row: one where the rows alone give every thread two or
+ * more (sequences side by side), else the kv heads split so that they do
+ * (one sequence: its heads over the threads, each reading its heads' span
+ * of every row). */
+static int heads_parts(const dv_attn *a, int n, int rows, const dv_pool *pool)
+{
+    int want = pool ? 2 * dv_pool_threads(pool) : 1, kv = a[0].n_kv_heads;
+    for (int i = 1; i < n; i++)
+        kv = a[i].n_kv_heads < kv ? a[i].n_kv_heads : kv;
+    int parts = rows >= want ? 1 : (want + rows - 1) / rows;
+    return parts < kv ? parts : kv;
 }
 
 int dv_attention_many(const dv_attn *a, int n, const dv_ctx *ctx, dv_err *e)
@@ -245,11 +275,13 @@ int dv_attention_many(const dv_attn *a, int n, const dv_ctx *ctx, dv_err *e)
                 rc = dv_attention(&a[k], NULL, ctx, e);
             return rc;
         }
-        items += a[i].n_heads * a[i].n_q;
+        items += a[i].n_q;
         macs += 2.0 * a[i].n_q * a[i].n_kv * a[i].n_heads * a[i].head_dim;
     }
-    many_job j = { .a = a, .n = n, .items = items, .simd = dv_cpu_has_f16c() };
     dv_pool *pool = ctx && macs >= 2.0 * MIN_MACS_PER_WORKER ? ctx->pool : NULL;
+    many_job j = { .a = a, .n = n, .parts = heads_parts(a, n, items, pool),
+                   .simd = dv_cpu_has_f16c() };
+    j.items = items * j.parts;
     if (pool)
         dv_pool_run(pool, many_part, &j);
     else
@@ -277,8 +309,10 @@ static dv_pool *few_pool(const dv_attn *a, const dv_ctx *ctx)
 
 static int few_queries(const dv_attn *a, const dv_ctx *ctx, dv_err *e)
 {
-    many_job j = { .a = a, .n = 1, .items = a->n_heads * a->n_q, .simd = dv_cpu_has_f16c() };
     dv_pool *pool = few_pool(a, ctx);
+    many_job j = { .a = a, .n = 1, .parts = heads_parts(a, 1, a->n_q, pool),
+                   .simd = dv_cpu_has_f16c() };
+    j.items = a->n_q * j.parts;
     if (pool)
         dv_pool_run(pool, many_part, &j);
     else

@@ -20,6 +20,18 @@ void dv_rows_dot(const void *rows, int f16, size_t stride, int nk, const float *
                  float scale, float *s, int simd);
 void dv_rows_weighted_sum(const void *rows, int f16, size_t stride, int nk, const float *p, int hd,
                           float *out, int simd);
+/* The same for `heads` consecutive heads of one query row in one pass over
+ * the rows (each row's heads side by side in the cache): head t of q (hd
+ * floats each, consecutive) against the cache's head t / group (rows points
+ * at the first), scores s[t * lds + j]; the weighted sum takes p[t * ldp +
+ * j] and writes out[t * hd ...]. Each float is what dv_rows_dot and
+ * dv_rows_weighted_sum give for that head, bit for bit; the rows are read
+ * front to back once instead of a head's slice of every row per head. */
+void dv_rows_dot_heads(const void *rows, int f16, size_t stride, int nk, int heads, int group,
+                       const float *q, int hd, float scale, float *s, size_t lds, int simd);
+void dv_rows_weighted_sum_heads(const void *rows, int f16, size_t stride, int nk, int heads,
+                                int group, const float *p, size_t ldp, int hd, float *out,
+                                int simd);
 /* Rows to and from f16 (round to nearest even), F16C where the CPU has it. */
 void dv_f32_to_f16_row(const float *x, uint16_t *h, int n);
 void dv_f16_to_f32_row(const uint16_t *h, float *x, int n);

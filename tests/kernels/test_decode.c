@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "kernels/attention.h"
+#include "kernels/cpu.h"
+#include "kernels/kvrow.h"
 #include "kernels/linear.h"
 #include "kernels/pool.h"
 #include "kernels/quant.h"
@@ -308,6 +310,70 @@ static void test_few_query_attention(void)
     g_rand_free(r);
 }
 
+/* The few-query attention's all-heads kernels (one pass over the rows for
+ * several heads) give every score and output float of the head-at-a-time
+ * kernels bit for bit: f16 and f32 rows, the F16C form and the scalar one,
+ * head sizes with and without a tail of 8, row counts around the blocks of
+ * 4, one kv head per query head and shared ones; and the scores are the
+ * dot products (double reference). */
+static void test_kv_rows_heads(void)
+{
+    GRand *r = g_rand_new_with_seed(5);
+    const int hds[] = { 128, 24, 40, 20, 7 }, nks[] = { 1, 3, 4, 5, 45 }, groups[] = { 1, 3 };
+    const int kvh = 2;
+    for (size_t a = 0; a < G_N_ELEMENTS(hds); a++)
+        for (size_t b = 0; b < G_N_ELEMENTS(nks); b++)
+            for (size_t c = 0; c < G_N_ELEMENTS(groups); c++)
+                for (int f16 = 0; f16 <= 1; f16++)
+                    for (int simd = 0; simd <= dv_cpu_has_f16c(); simd++) {
+                        int hd = hds[a], nk = nks[b], group = groups[c], heads = kvh * group;
+                        size_t stride = (size_t)kvh * hd + 3;   /* rows with a gap */
+                        size_t lds = (size_t)nk + 2;
+                        float *rows = random_floats(r, stride * nk, 1.0);
+                        uint16_t *rows16 = g_new(uint16_t, stride * nk);
+                        dv_f32_to_f16_row(rows, rows16, (int)(stride * nk));
+                        const void *kv = f16 ? (const void *)rows16 : rows;
+                        float *q = random_floats(r, (size_t)heads * hd, 1.0);
+                        float *s = g_new0(float, (size_t)heads * lds);
+                        float *s1 = g_new0(float, (size_t)heads * lds);
+                        float *o = g_new(float, (size_t)heads * hd);
+                        float *o1 = g_new(float, (size_t)heads * hd);
+                        dv_rows_dot_heads(kv, f16, stride, nk, heads, group, q, hd, 0.3f, s, lds,
+                                          simd);
+                        for (int t = 0; t < heads; t++) {
+                            size_t off = (size_t)(t / group) * hd * (f16 ? 2 : 4);
+                            dv_rows_dot((const char *)kv + off, f16, stride, nk,
+                                        q + (size_t)t * hd, hd, 0.3f, s1 + (size_t)t * lds, simd);
+                            for (int j = 0; j < nk; j++) {
+                                double ref = 0;
+                                for (int d = 0; d < hd; d++) {
+                                    size_t at = (size_t)j * stride + (size_t)(t / group) * hd + d;
+                                    ref += (double)q[(size_t)t * hd + d] *
+                                           (f16 ? dv_f16_to_f32(rows16[at]) : rows[at]);
+                                }
+                                g_assert_cmpfloat(fabs(s[(size_t)t * lds + j] - 0.3 * ref), <=,
+                                                  1e-4);
+                            }
+                        }
+                        g_assert_cmpmem(s, (size_t)heads * lds * sizeof *s, s1,
+                                        (size_t)heads * lds * sizeof *s1);
+                        memset(o, 0xff, (size_t)heads * hd * sizeof *o);
+                        dv_rows_weighted_sum_heads(kv, f16, stride, nk, heads, group, s, lds, hd,
+                                                   o, simd);
+                        for (int t = 0; t < heads; t++) {
+                            size_t off = (size_t)(t / group) * hd * (f16 ? 2 : 4);
+                            dv_rows_weighted_sum((const char *)kv + off, f16, stride, nk,
+                                                 s + (size_t)t * lds, hd, o1 + (size_t)t * hd,
+                                                 simd);
+                        }
+                        g_assert_cmpmem(o, (size_t)heads * hd * sizeof *o, o1,
+                                        (size_t)heads * hd * sizeof *o1);
+                        g_free(rows), g_free(rows16), g_free(q), g_free(s), g_free(s1);
+                        g_free(o), g_free(o1);
+                    }
+    g_rand_free(r);
+}
+
 /* docvl-golden --weights q8 on a tiny golden: the decoder's logits move (the
  * tool reports them out of the f32 tolerance, exit 1) but greedy decoding
  * keeps nearly every id. Returns the number of differing ids. */
@@ -349,6 +415,7 @@ int main(int argc, char **argv)
     g_test_add_func("/decode/forward_many", test_forward_many);
     g_test_add_func("/decode/forward_rows", test_forward_rows);
     g_test_add_func("/decode/few_query_attention", test_few_query_attention);
+    g_test_add_func("/decode/kv_rows_heads", test_kv_rows_heads);
     g_test_add_func("/decode/q8_golden_ids", test_q8_golden_ids);
     return g_test_run();
 }
