@@ -19,6 +19,36 @@ typedef struct out_file {
     FILE *f;
 } out_file;
 
+/* Creates the temporary beside the output. Its name is chosen and armed for
+ * the signal handler before the file exists (O_EXCL), so no moment has the
+ * file on disk but unknown to the handler: with mkstemp, which names it
+ * only once created, a signal in between left it behind. The process id in
+ * the name keeps docvl processes apart; a name that exists already is a
+ * temporary a dead process with the same id left, which a signal in that
+ * instant may remove. */
+static int create_tmp(const char *dir, const char *base, out_file *of)
+{
+    for (int n = 0; n < 100; n++) {
+        of->tmp = g_strdup_printf("%s/.%s.%ld.%d", dir, base, (long)getpid(), n);
+        cli_arm_tmp(of->tmp);
+        /* 0666 less the umask: the mode a file docvl wrote directly gets */
+        int fd = open(of->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0)
+            return fd;
+        int err = errno;
+        cli_arm_tmp(NULL);
+        if (err != EEXIST) {
+            errno = err;
+            return -1;
+        }
+        g_free(of->tmp);
+        of->tmp = NULL;
+    }
+    of->tmp = g_strdup_printf("%s/.%s.%ld.*", dir, base, (long)getpid());
+    errno = EEXIST;
+    return -1;
+}
+
 static int out_open(const char *final, out_file *of)
 {
     memset(of, 0, sizeof *of);
@@ -28,20 +58,15 @@ static int out_open(const char *final, out_file *of)
     }
     char *dir = g_path_get_dirname(final);
     char *base = g_path_get_basename(final);
-    of->tmp = g_strdup_printf("%s/.%s.XXXXXX", dir, base);
+    int fd = create_tmp(dir, base, of);
     g_free(dir);
     g_free(base);
-    int fd = mkstemp(of->tmp);
     if (fd < 0) {
         fprintf(stderr, "docvl: cannot create %s: %s\n", of->tmp, strerror(errno));
         g_free(of->tmp);
         return -1;
     }
-    cli_arm_tmp(of->tmp);
-    /* mkstemp makes 0600; an output file gets the usual 0666 & ~umask */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0 || !(of->f = fdopen(fd, "w"))) {
+    if (!(of->f = fdopen(fd, "w"))) {
         fprintf(stderr, "docvl: cannot open %s: %s\n", of->tmp, strerror(errno));
         close(fd);
         unlink(of->tmp);
