@@ -26,9 +26,11 @@ typedef struct out_file {
  * the name keeps docvl processes apart; a name that exists already is a
  * temporary a dead process with the same id left, which a signal in that
  * instant may remove. */
+enum { TMP_TRIES = 100 };
+
 static int create_tmp(const char *dir, const char *base, out_file *of)
 {
-    for (int n = 0; n < 100; n++) {
+    for (int n = 0; n < TMP_TRIES; n++) {
         of->tmp = g_strdup_printf("%s/.%s.%ld.%d", dir, base, (long)getpid(), n);
         cli_arm_tmp(of->tmp);
         /* 0666 less the umask: the mode a file docvl wrote directly gets */
@@ -37,16 +39,13 @@ static int create_tmp(const char *dir, const char *base, out_file *of)
             return fd;
         int err = errno;
         cli_arm_tmp(NULL);
-        if (err != EEXIST) {
-            errno = err;
+        if (err != EEXIST || n == TMP_TRIES - 1) {
+            errno = err;   /* of->tmp names the last try for the message */
             return -1;
         }
         g_free(of->tmp);
-        of->tmp = NULL;
     }
-    of->tmp = g_strdup_printf("%s/.%s.%ld.*", dir, base, (long)getpid());
-    errno = EEXIST;
-    return -1;
+    return -1;   /* not reached: the last try returns */
 }
 
 static int out_open(const char *final, out_file *of)

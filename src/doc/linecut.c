@@ -317,10 +317,11 @@ static int host_line(const dv_line_cuts *c, dv_box f, double small)
 /* Dots, accents and apostrophes that the layout left as lines of their
  * own join the full line they belong to, so they are read in context
  * rather than alone; their own box is left empty. */
-static int is_fragment(dv_box f, double usual_h)
+/* small: FRAGMENT line heights, the bound host_line also takes. */
+static int is_fragment(dv_box f, double small, double usual_h)
 {
     int h = dv_box_h(f);
-    if (dv_box_empty(f) || h >= FRAGMENT * usual_h)
+    if (dv_box_empty(f) || h >= small)
         return 0;
     return h < FRAGMENT_LOW * usual_h || dv_box_w(f) <= FRAGMENT_NARROW * usual_h;
 }
@@ -330,7 +331,7 @@ static void absorb_fragments(dv_line_cuts *c)
     double small = FRAGMENT * c->usual_h;
     for (int i = 0; i < c->n_lines; i++) {
         dv_box f = c->lines[i].box;
-        if (!is_fragment(f, c->usual_h))
+        if (!is_fragment(f, small, c->usual_h))
             continue;
         int j = host_line(c, f, small);
         if (j >= 0) {
