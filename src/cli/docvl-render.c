@@ -29,7 +29,8 @@ static void usage(FILE *f)
           "                    [--line-height H] [--line-width W] [--crop]\n"
           "                    [--min-chars N] [--max-chars N] [--pt MIN:MAX]\n"
           "                    [--dpi MIN:MAX] [--scan X] [--pieces P] [--typeset P]\n"
-          "                    [--quotes P] [--caps P]\n"
+          "                    [--quotes P] [--caps P] [--bullets P] [--spaced P]\n"
+          "                    [--small-caps P]\n"
           "                    [--manifest [--prompt TEXT]]\n"
           "       docvl-render --lines --paragraphs --text CORPUS.txt --out FILE\n"
           "                    [--split train|eval]\n"
@@ -54,7 +55,11 @@ static void usage(FILE *f)
           "\u201c \u201d \u2018 \u2019 \u2014 \u2013 \u2026). --quotes P (default 0): that share of lines with\n"
           "a word in quotes, the line typeset in English, German (\u201e \u201c \u201a \u2018) or French\n"
           "(\u00ab \u00bb \u2039 \u203a) style, a third each. --caps P (default 0): that share\n"
-          "with one word, or up to half of the words, in capitals.\n"
+          "with one word, or up to half of the words, in capitals. --bullets P (default 0):\n"
+          "that share starting with a bullet (\u2022). --spaced P (default 0): that share\n"
+          "letter-spaced, half lightly (read as words), half so wide the transcription\n"
+          "spaces the letters (d a t e l i n e). --small-caps P (default 0): that share in\n"
+          "small capitals, transcribed in capitals.\n"
           "--split eval uses the held-out fonts and text;\n"
           "--fonts picks families (comma list, serif/sans/mono, or @FILE). --list-fonts\n"
           "prints the built-in families: class, split, Debian package, installed or not.\n"
@@ -86,6 +91,9 @@ static const struct option OPTS[] = {
     { "typeset", 1, 0, 'y' },
     { "quotes", 1, 0, 'q' },
     { "caps", 1, 0, 'U' },
+    { "bullets", 1, 0, 'B' },
+    { "spaced", 1, 0, 'G' },
+    { "small-caps", 1, 0, 'j' },
     { 0, 0, 0, 0 },
 };
 
@@ -172,6 +180,9 @@ static int line_opt(args *a, int c, const char *v)
     case 'y': rc = share_opt(v, "--typeset", &l->typeset); break;
     case 'q': rc = share_opt(v, "--quotes", &l->quotes); break;
     case 'U': rc = share_opt(v, "--caps", &l->caps); break;
+    case 'B': rc = share_opt(v, "--bullets", &l->bullets); break;
+    case 'G': rc = share_opt(v, "--spaced", &l->spaced); break;
+    case 'j': rc = share_opt(v, "--small-caps", &l->small_caps); break;
     case 'A': a->paragraphs = 1; break;
     default: return 1;
     }

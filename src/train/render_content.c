@@ -541,10 +541,53 @@ void dv_line_words_free(dv_line_words *w)
     memset(w, 0, sizeof *w);
 }
 
+void dv_line_words_bullet(dv_line_words *w, struct dv_rng *r)
+{
+    w->w = g_renew(char *, w->w, w->n + 1);
+    w->gap_em = g_renew(double, w->gap_em, w->n + 1);
+    memmove(w->w + 1, w->w, sizeof *w->w * (size_t)w->n);
+    memmove(w->gap_em + 1, w->gap_em, sizeof *w->gap_em * (size_t)w->n);
+    w->n++;
+    w->w[0] = g_strdup("\u2022");
+    w->gap_em[0] = 0;
+    if (w->n > 1)
+        w->gap_em[1] = 0.3 + 0.7 * dv_rng_uniform(r);
+}
+
+void dv_line_words_space(dv_line_words *w, struct dv_rng *r)
+{
+    w->spaced = dv_rng_uniform(r) < 0.5;
+    double u = dv_rng_uniform(r);
+    w->track_em = w->spaced ? 0.45 + 0.55 * u : 0.04 + 0.11 * u;
+}
+
+void dv_line_words_small_caps(dv_line_words *w, struct dv_rng *r)
+{
+    w->small_caps = 0.66 + 0.16 * dv_rng_uniform(r);
+}
+
+char *dv_line_word_text(const dv_line_words *w, int i)
+{
+    char *t = w->small_caps > 0 ? g_utf8_strup(w->w[i], -1) : g_strdup(w->w[i]);
+    if (!w->spaced)
+        return t;
+    GString *g = g_string_new(NULL);
+    for (const char *p = t; *p; p = g_utf8_next_char(p)) {
+        if (p != t)
+            g_string_append_c(g, ' ');
+        g_string_append_len(g, p, g_utf8_next_char(p) - p);
+    }
+    g_free(t);
+    return g_string_free(g, FALSE);
+}
+
 char *dv_line_words_join(const dv_line_words *w, int n)
 {
     GString *g = g_string_new(NULL);
-    for (int i = 0; i < n && i < w->n; i++)
-        g_string_append_printf(g, "%s%s", i ? " " : "", w->w[i]);
+    for (int i = 0; i < n && i < w->n; i++) {
+        char *t = dv_line_word_text(w, i);
+        g_string_append_printf(g, "%s%s", i ? " " : "", t);
+        g_free(t);
+    }
     return g_string_free(g, FALSE);
 }

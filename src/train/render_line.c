@@ -41,6 +41,15 @@ int dv_line_opts_check(const dv_line_opts *o, dv_err *e)
     if (!(o->caps >= 0 && o->caps <= 1))
         return dv_fail(e, DOCVL_EINVAL, "share of lines with capitals %g: must be 0 to 1",
                        o->caps);
+    if (!(o->bullets >= 0 && o->bullets <= 1))
+        return dv_fail(e, DOCVL_EINVAL, "share of lines with a bullet %g: must be 0 to 1",
+                       o->bullets);
+    if (!(o->spaced >= 0 && o->spaced <= 1))
+        return dv_fail(e, DOCVL_EINVAL, "share of letter-spaced lines %g: must be 0 to 1",
+                       o->spaced);
+    if (!(o->small_caps >= 0 && o->small_caps <= 1))
+        return dv_fail(e, DOCVL_EINVAL, "share of lines in small capitals %g: must be 0 to 1",
+                       o->small_caps);
     return DOCVL_OK;
 }
 
@@ -60,10 +69,61 @@ typedef struct plan {
     double baseline;
 } plan;
 
-static void ink_extent(cairo_t *cr, const char *w, double x, plan *p)
+/* Draws (draw = 1) or only measures word w letter by letter at (x, y), as
+ * tracking and small capitals place it; fills *ink as cairo_text_extents
+ * does for a whole word (the advance ends at the last letter, without its
+ * tracking). */
+static void letters(cairo_t *cr, const dv_line_words *lw, const char *w, double px, double x,
+                    double y, int draw, cairo_text_extents_t *ink)
+{
+    double pen = 0, l = INFINITY, t = INFINITY, r = -INFINITY, b = -INFINITY;
+    for (const char *c = w; *c; c = g_utf8_next_char(c)) {
+        gssize len = g_utf8_next_char(c) - c;
+        int small = lw->small_caps > 0 && g_unichar_islower(g_utf8_get_char(c));
+        char *glyph = small ? g_utf8_strup(c, len) : g_strndup(c, (gsize)len);
+        cairo_set_font_size(cr, small ? px * lw->small_caps : px);
+        cairo_text_extents_t e;
+        cairo_text_extents(cr, glyph, &e);
+        if (e.width > 0 && e.height > 0) {
+            l = fmin(l, pen + e.x_bearing);
+            r = fmax(r, pen + e.x_bearing + e.width);
+            t = fmin(t, e.y_bearing);
+            b = fmax(b, e.y_bearing + e.height);
+        }
+        if (draw) {
+            cairo_move_to(cr, x + pen, y);
+            cairo_show_text(cr, glyph);
+        }
+        pen += e.x_advance + (*g_utf8_next_char(c) ? lw->track_em * px : 0);
+        g_free(glyph);
+    }
+    cairo_set_font_size(cr, px);
+    if (!(r > l))
+        l = r = t = b = 0;
+    *ink = (cairo_text_extents_t){ .x_bearing = l, .y_bearing = t, .width = r - l,
+                                   .height = b - t, .x_advance = pen };
+}
+
+/* 1 when the line's letters are placed one by one; whole words otherwise,
+ * so lines drawn before letterforms existed keep their bytes. */
+static int by_letter(const dv_line_words *lw)
+{
+    return lw->track_em > 0 || lw->small_caps > 0;
+}
+
+static void word_extents(cairo_t *cr, const dv_line_words *lw, int i, double px,
+                         cairo_text_extents_t *t)
+{
+    if (by_letter(lw))
+        letters(cr, lw, lw->w[i], px, 0, 0, 0, t);
+    else
+        cairo_text_extents(cr, lw->w[i], t);
+}
+
+static void ink_extent(cairo_t *cr, const dv_line_words *lw, int i, double x, plan *p)
 {
     cairo_text_extents_t t;
-    cairo_text_extents(cr, w, &t);
+    word_extents(cr, lw, i, p->px, &t);
     p->right = x + fmax(t.x_advance, t.x_bearing + t.width);
     p->top = fmin(p->top, t.y_bearing);
     p->bottom = fmax(p->bottom, t.y_bearing + t.height);
@@ -78,18 +138,21 @@ static void fit_words(cairo_t *cr, const dv_line_words *lw, int max_chars, doubl
     int chars = 0;
     p->n = 0;
     for (int i = 0; i < lw->n; i++) {
-        chars += (int)strlen(lw->w[i]) + (i ? 1 : 0);
+        char *shown = dv_line_word_text(lw, i);
+        chars += (int)strlen(shown) + (i ? 1 : 0);
+        g_free(shown);
         if (i)
-            x += lw->gap_em[i] > 0 ? lw->gap_em[i] * p->px : sp.x_advance;
+            x += (lw->gap_em[i] > 0 ? lw->gap_em[i] * p->px : sp.x_advance) +
+                 lw->track_em * p->px;
         plan trial = *p;
-        ink_extent(cr, lw->w[i], x, &trial);
+        ink_extent(cr, lw, i, x, &trial);
         if (chars > max_chars || trial.right > limit)
             break;
         *p = trial;
         p->x[i] = x;
         p->n = i + 1;
         cairo_text_extents_t t;
-        cairo_text_extents(cr, lw->w[i], &t);
+        word_extents(cr, lw, i, p->px, &t);
         x += t.x_advance;
     }
 }
@@ -133,6 +196,11 @@ static void draw_words(cairo_t *cr, cairo_surface_t *s, const dv_line_words *lw,
     cairo_rotate(cr, k->skew_deg * M_PI / 180);
     cairo_translate(cr, -p->w / 2.0, -p->h / 2.0);
     for (int i = 0; i < p->n; i++) {
+        if (by_letter(lw)) {
+            cairo_text_extents_t t;
+            letters(cr, lw, lw->w[i], p->px, p->x[i], p->baseline, 1, &t);
+            continue;
+        }
         cairo_move_to(cr, p->x[i], p->baseline);
         cairo_show_text(cr, lw->w[i]);
     }
@@ -204,13 +272,27 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
         dv_line_words_typeset(&a->lw, DV_QUOTES_EN);
     if (o->caps > 0 && dv_rng_uniform(r) < o->caps)
         dv_line_words_caps(&a->lw, r);
+    /* no draw at a share of 0: renders made before these options stay the same */
+    const char *p0 = a->lw.piece;
+    int starts_whole = !p0 || !strcmp(p0, "end") || !strcmp(p0, "hyphen");
+    if (o->bullets > 0 && dv_rng_uniform(r) < o->bullets && starts_whole)
+        dv_line_words_bullet(&a->lw, r);
+    if (o->spaced > 0 && dv_rng_uniform(r) < o->spaced)
+        dv_line_words_space(&a->lw, r);
+    if (o->small_caps > 0 && dv_rng_uniform(r) < o->small_caps)
+        dv_line_words_small_caps(&a->lw, r);
     a->look.kind = a->lw.kind;
     a->look.piece = a->lw.piece;
     if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)
         style |= 1;
-    for (int i = 0; i < a->lw.n; i++)
-        if (!dv_fonts_covers(a->f, font, style, a->lw.w[i]))
+    for (int i = 0; i < a->lw.n; i++) {
+        char *shown = dv_line_word_text(&a->lw, i);   /* small capitals draw capitals */
+        int covered = dv_fonts_covers(a->f, font, style, a->lw.w[i]) &&
+                      dv_fonts_covers(a->f, font, style, shown);
+        g_free(shown);
+        if (!covered)
             return -1;   /* drawn again in another font */
+    }
     plan *p = &a->p;
     p->px = a->look.pt * a->look.dpi / 72;
     p->h = (int)ceil(p->px * between(r, 1.25, 1.6));
@@ -222,7 +304,9 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
     fit_words(a->cr, &a->lw, o->max_chars, between(r, 0.05, 0.8) * p->px, p);
     place_vertically(p, &a->look, r);
     *text = dv_line_words_join(&a->lw, p->n);
-    return (int)strlen(*text) >= o->min_chars && dv_split_of(*text) == o->split ? 0 : -1;
+    int lone_bullet = p->n == 1 && a->lw.n > 1 && !strcmp(a->lw.w[0], "\u2022");
+    return (int)strlen(*text) >= o->min_chars && dv_split_of(*text) == o->split && !lone_bullet
+               ? 0 : -1;
 }
 
 static void attempt_free(attempt *a)

@@ -79,6 +79,10 @@ typedef struct dv_line_words {
     double *gap_em;
     const char *kind;     /* prose, words, heading, numbers, prices, dates, punct, cells */
     const char *piece;    /* NULL, or how dv_line_words_piece cut the line */
+    /* letterforms of the whole line (0: none) */
+    double track_em;      /* space after every letter, ems */
+    int spaced;           /* 1: tracked so wide it reads as spaced letters (T R A V E L) */
+    double small_caps;    /* lower-case letters drawn as capitals this fraction of the size */
 } dv_line_words;
 
 /* Words of about `target` characters of a seed-chosen kind. */
@@ -112,7 +116,22 @@ void dv_line_words_quote(dv_line_words *w, struct dv_rng *r);
  * a model that learnt case from them reads o, s, v, w, z by the words around
  * them instead of by their size. */
 void dv_line_words_caps(dv_line_words *w, struct dv_rng *r);
-/* The first n words joined by single spaces. */
+/* Starts the line with a bullet (•) as its own word, 0.3 to 1 em before
+ * the next: lists are common in documents and the text sources have none. */
+void dv_line_words_bullet(dv_line_words *w, struct dv_rng *r);
+/* Letter-spaced type: half of the lines tracked lightly (0.04 to 0.15 em
+ * after each letter, read as words), half so wide (0.45 to 1 em) that
+ * print's transcriptions give the letters one by one (d a t e l i n e). */
+void dv_line_words_space(dv_line_words *w, struct dv_rng *r);
+/* Small capitals: lower-case letters drawn as capitals at 0.66 to 0.82 of
+ * the size, read as capitals (THE TERRA-COTTA), as captions, running heads
+ * and openings set them. Fonts without true small capitals are drawn so in
+ * print too. */
+void dv_line_words_small_caps(dv_line_words *w, struct dv_rng *r);
+/* Word i as the transcription gives it: in capitals under small capitals,
+ * its letters one space apart when spaced. g_free. */
+char *dv_line_word_text(const dv_line_words *w, int i);
+/* The first n words as the transcription gives them, joined by single spaces. */
 char *dv_line_words_join(const dv_line_words *w, int n);
 
 /* ---- scan degradations on a gray image (render_degrade.c) ---- */
@@ -161,6 +180,9 @@ typedef struct dv_line_opts {
     double typeset;              /* the share set as dv_line_words_typeset does */
     double quotes;               /* the share set as dv_line_words_quote does (not typeset then) */
     double caps;                 /* the share with words in capitals (dv_line_words_caps) */
+    double bullets;              /* the share starting with a bullet (dv_line_words_bullet) */
+    double spaced;               /* the share letter-spaced (dv_line_words_space) */
+    double small_caps;           /* the share in small capitals (dv_line_words_small_caps) */
     dv_split split;
 } dv_line_opts;
 

@@ -436,6 +436,130 @@ static void test_caps_drawn(void)
     close_fixture(&fx);
 }
 
+/* Columns of paper between the first and the last column of ink, over the
+ * columns of ink. */
+static double paper_over_ink(const dv_image *im)
+{
+    int first = -1, last = -1, ink_cols = 0;
+    for (int x = 0; x < im->w; x++) {
+        int ink = 0;
+        for (int y = 0; y < im->h && !ink; y++)
+            ink = im->rgb[((size_t)y * im->w + x) * 3] < 160;
+        if (ink) {
+            first = first < 0 ? x : first;
+            last = x;
+            ink_cols++;
+        }
+    }
+    return ink_cols ? (double)(last - first + 1 - ink_cols) / ink_cols : 0;
+}
+
+/* 1 when the text is characters one space apart (t h e n). */
+static int letters_spaced(const char *text)
+{
+    int chars = 0;
+    for (const char *p = text; *p; p = g_utf8_next_char(p), chars++)
+        if ((chars % 2 == 1) != (*p == ' '))
+            return 0;
+    return chars >= 3;
+}
+
+/* In Liberation Mono a glyph's ink is most of its 0.6 em advance, so a
+ * word's letters leave little paper between them (a fifth to two fifths
+ * of the ink); a line spaced letter by letter adds 0.45 em or more after
+ * each: more paper than two thirds of the ink. Half the lines are. */
+static void test_spaced_drawn(void)
+{
+    if (!dv_font_installed("Liberation Mono")) {
+        g_test_skip("Liberation Mono is not installed (scripts/deps)");
+        return;
+    }
+    fixture fx;
+    open_fixture(&fx, "Liberation Mono", DV_SPLIT_TRAIN);
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    o.scan = 0;
+    o.spaced = 1;
+    o.max_chars = 24;
+    int spaced = 0, words = 0;
+    for (uint64_t seed = 1; seed <= 120; seed++) {
+        dv_line l;
+        line(&fx, &o, seed, &l);
+        if (letters_spaced(l.text)) {
+            double r = paper_over_ink(&l.image);
+            if (r < 0.67)
+                g_error("\"%s\": %.2f of paper over ink", l.text, r);
+            spaced++;
+        } else {
+            words++;
+        }
+        dv_line_free(&l);
+    }
+    g_test_message("letters spaced: %d of 120", spaced);
+    g_assert_cmpint(spaced, >=, 30);
+    g_assert_cmpint(words, >=, 30);
+    close_fixture(&fx);
+}
+
+/* Small capitals are transcribed in capitals. */
+static void test_small_caps_drawn(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    o.small_caps = 1;
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        dv_line l;
+        line(&fx, &o, seed, &l);
+        char *up = g_utf8_strup(l.text, -1);
+        if (strcmp(up, l.text))
+            g_error("\"%s\" in small capitals has lower case", l.text);
+        g_free(up);
+        dv_line_free(&l);
+    }
+    dv_line_opts bad = o;
+    bad.small_caps = -0.1;
+    dv_line l;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_render_line(&bad, fx.src, fx.fonts, 1, &l, &e), ==, DOCVL_EINVAL);
+    g_assert_nonnull(strstr(e.msg, "small capitals"));
+    close_fixture(&fx);
+}
+
+/* A bullet starts most lines at --bullets 1, always before a word, never
+ * where the line starts inside a word. */
+static void test_bullets_drawn(void)
+{
+    fixture fx;
+    if (!open_fixture(&fx, NULL, DV_SPLIT_TRAIN))
+        return;
+    dv_line_opts o = DV_LINE_DEFAULTS;
+    o.bullets = 1;
+    o.pieces = 0.5;
+    int with = 0;
+    for (uint64_t seed = 1; seed <= 120; seed++) {
+        dv_line l;
+        line(&fx, &o, seed, &l);
+        if (g_str_has_prefix(l.text, "\u2022")) {
+            with++;
+            g_assert_true(g_str_has_prefix(l.text, "\u2022 "));
+            g_assert_cmpint(strlen(l.text), >, strlen("\u2022 "));
+            g_assert_true(!l.look.piece || strcmp(l.look.piece, "start") != 0);
+        }
+        g_assert_null(strstr(l.text + 1, "\u2022"));
+        dv_line_free(&l);
+    }
+    g_test_message("lines with a bullet: %d of 120", with);
+    g_assert_cmpint(with, >=, 50);
+    dv_line_opts bad = o;
+    bad.bullets = 2;
+    dv_line l;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_render_line(&bad, fx.src, fx.fonts, 1, &l, &e), ==, DOCVL_EINVAL);
+    g_assert_nonnull(strstr(e.msg, "bullet"));
+    close_fixture(&fx);
+}
+
 /* Columns holding ink on a clean line (paper is exactly white at --scan 0). */
 static void ink_columns(const dv_image *im, int *first, int *last)
 {
@@ -759,6 +883,9 @@ int main(int argc, char **argv)
     g_test_add_func("/render_lines/typeset_quote_styles", test_typeset_quote_styles);
     g_test_add_func("/render_lines/quotes_drawn", test_quotes_drawn);
     g_test_add_func("/render_lines/caps_drawn", test_caps_drawn);
+    g_test_add_func("/render_lines/spaced_drawn", test_spaced_drawn);
+    g_test_add_func("/render_lines/small_caps_drawn", test_small_caps_drawn);
+    g_test_add_func("/render_lines/bullets_drawn", test_bullets_drawn);
     g_test_add_func("/render_lines/font_spec", test_font_spec);
     g_test_add_func("/render_lines/png_round_trip", test_png_round_trip);
     return g_test_run();
