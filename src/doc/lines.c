@@ -16,6 +16,10 @@ typedef struct line_acc {
  * high and this many wide. */
 #define MARK_H 0.75
 #define MARK_W 1.5
+/* A line under this many character heights high and at least this many
+ * long holds no letter (is_rule_line). */
+#define RULE_LINE_H 0.3
+#define RULE_LINE_W 3.0
 
 typedef struct grouper {
     line_acc *v;
@@ -137,6 +141,14 @@ static int is_figure(dv_box c, double ch)
     int glyph_like = h <= 6 * ch && w <= 3 * h;
     return (h > 3.2 * ch && !glyph_like) || (h < 0.5 * ch && w > 6 * ch) ||
            (h > 2 * ch && w < 0.25 * h);
+}
+
+/* A line far lower than the type and several characters long holds no
+ * letter: a rule drawn in pieces (dashes, a hatched bar's strokes), or a
+ * row of specks along the scanner's edge. A dash alone stays a line. */
+static int is_rule_line(dv_box l, double ch)
+{
+    return dv_box_h(l) < RULE_LINE_H * ch && dv_box_w(l) >= RULE_LINE_W * ch;
 }
 
 static int is_small(dv_box c, double ch)
@@ -351,7 +363,10 @@ static int group_sorted(const dv_box *c, int n, grouper *g, dv_line_set *out, dv
     rc = bridge_gaps(g, e);
     join_marks(g);
     for (int i = 0; i < g->n && rc == DOCVL_OK; i++)
-        rc = push_box(&out->lines, &out->n_lines, g->v[i].box, e);
+        if (is_rule_line(g->v[i].box, g->char_h))
+            rc = push_box(&out->figures, &out->n_figures, g->v[i].box, e);
+        else
+            rc = push_box(&out->lines, &out->n_lines, g->v[i].box, e);
     return rc;
 }
 

@@ -237,6 +237,28 @@ static void test_table_rows(void)
     dv_image_free(&im);
 }
 
+/* A rule drawn in pieces (dashes of two character widths, 3 px high, as
+ * a hatched bar's strokes or a scanner edge's specks) holds no letter and
+ * is no text line; a lone dash as a table cell's entry still is. */
+static void test_rule_lines(void)
+{
+    dv_image im = glyph_page(1000, 700);
+    for (int x = 60; x + 2 * GLYPH_H <= 60 + 14 * GLYPH_H; x += 2 * GLYPH_H + GLYPH_H / 2)
+        glyph_fill(&im, x, 30, x + 2 * GLYPH_H, 33);
+    for (int r = 0; r < 10; r++)
+        glyph_draw(&im, 60, 80 + 50 * r, GLYPH_H, "the quick brown fox jumps");
+    glyph_fill(&im, 400, 620, 400 + 2 * GLYPH_H - 8, 623);   /* a dash alone */
+    dv_layout l;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_layout_analyze(&im, NULL, &l, &e), ==, DOCVL_OK);
+    check_structure(&l);
+    g_assert_cmpint(l.n_lines, ==, 11);
+    for (int i = 0; i < l.n_lines; i++)
+        g_assert_cmpint(l.lines[i].y0, >, 40);
+    dv_layout_free(&l);
+    dv_image_free(&im);
+}
+
 /* UNLV's magazine page: two justified columns, a photograph and its
  * caption across the gutter. Each column is read whole, left then right;
  * lines split at the wide spaces of justified lines or by a lone quotation
@@ -296,6 +318,7 @@ int main(int argc, char **argv)
     g_test_add_func("/layout/columns-around-picture", test_columns_around_picture);
     g_test_add_func("/layout/table-rows", test_table_rows);
     g_test_add_func("/layout/magazine-columns", test_magazine_columns);
+    g_test_add_func("/layout/rule-lines", test_rule_lines);
     g_test_add_func("/layout/blank-and-bad", test_blank_and_bad);
     return g_test_run();
 }
