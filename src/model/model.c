@@ -108,12 +108,6 @@ fail:
     return rc;
 }
 
-void dv_model_set_gemm(dv_model *m, dv_gemm g)
-{
-    dv_vision_set_gemm(m->vision, g);
-    dv_llama_set_gemm(m->llama, g);
-}
-
 void dv_model_free(dv_model *m)
 {
     if (!m)

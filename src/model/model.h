@@ -59,8 +59,4 @@ typedef struct dv_model {
 int dv_model_load(const char *dir, const dv_model_opts *opts, dv_model **out, dv_err *e);
 void dv_model_free(dv_model *m);
 
-/* The fp32 product the towers and the decoder run (kernels/sgemm512.h),
- * one for both: dv_gemm_choose() at load. For tests and benches. */
-void dv_model_set_gemm(dv_model *m, dv_gemm g);
-
 #endif

@@ -186,10 +186,10 @@ static int relpos_attention(const dv_sam *s, const vit_block *b, const float *qk
     int n = g * g, c = s->width, hd = c / s->heads;
     relpos r = { .g = g, .rel_h = rel, .rel_w = rel + (size_t)n * g };
     float *full = rel + 2 * (size_t)n * g;
+    dv_gemm gm = ctx ? ctx->gemm : DV_GEMM_BLAS;
     dv_ctx_apply(ctx);
     for (int h = 0; h < s->heads; h++) {
         const float *q = qkv + (size_t)h * hd;
-        dv_gemm gm = ctx ? ctx->gemm : DV_GEMM_BLAS;
         relpos_table(gm, q, 3 * (size_t)c, n, g, hd, b->rel_h, 1, full, r.rel_h);
         relpos_table(gm, q, 3 * (size_t)c, n, g, hd, b->rel_w, 0, full, r.rel_w);
         dv_attn a = { .n_q = n, .n_kv = n, .n_heads = 1, .n_kv_heads = 1, .head_dim = hd,
