@@ -48,6 +48,8 @@ typedef struct bench_opts {
 
 typedef struct figures {
     double sgemm_gflops[2];      /* 1 thread, N threads */
+    double own_sgemm_gflops;     /* docvl's own product, N threads (0: no AVX-512 F) */
+    const char *gemm;            /* the fp32 product the model runs (dv_gemm_name) */
     double mem_gbs[2];
     double int8_peak_gops, bf16_peak_gflops, q8_product_gops;   /* threads threads */
     double load_s, rss_after_load_gb;
@@ -390,6 +392,7 @@ static int bench_model(const bench_opts *o, figures *f, dv_err *e)
         return rc;
     f->load_s = bench_now() - t0;
     f->weights = m->weights;
+    f->gemm = dv_gemm_name(dv_llama_gemm(m->llama));
     const dv_qcache_status *qs = &m->weight_cache;
     if (qs->warning)
         fprintf(stderr, "docvl-bench: warning: could not write the weight cache %s: %s\n",
@@ -490,6 +493,7 @@ static void measure_limits(const bench_opts *o, figures *f)
 {
     f->sgemm_gflops[0] = max2(f->sgemm_gflops[0], bench_sgemm_gflops(1));
     f->sgemm_gflops[1] = max2(f->sgemm_gflops[1], bench_sgemm_gflops(o->threads));
+    f->own_sgemm_gflops = max2(f->own_sgemm_gflops, bench_own_sgemm_gflops(o->threads));
     f->mem_gbs[0] = max2(f->mem_gbs[0], mem_gbs(1));
     f->mem_gbs[1] = max2(f->mem_gbs[1], mem_gbs(o->threads));
     f->int8_peak_gops = max2(f->int8_peak_gops, bench_int8_peak_gops(o->threads));
@@ -513,6 +517,9 @@ static void print_text(const bench_opts *o, const figures *f)
     printf("machine limits (OpenBLAS %s kernels)\n", openblas_get_corename());
     printf("  sgemm 1024x1024x4096   1 thread %7.1f GFLOP/s   %d threads %7.1f GFLOP/s\n",
            f->sgemm_gflops[0], n, f->sgemm_gflops[1]);
+    if (f->own_sgemm_gflops > 0)
+        printf("  docvl-avx512 1024x1024x4096   %d threads %7.1f GFLOP/s (%.2fx sgemm)\n", n,
+               f->own_sgemm_gflops, ratio(f->own_sgemm_gflops, f->sgemm_gflops[1]));
     printf("  memory read (1 GiB)    1 thread %7.1f GB/s      %d threads %7.1f GB/s\n",
            f->mem_gbs[0], n, f->mem_gbs[1]);
     printf("  int8 vpdpbusd peak     %d threads %7.1f GOP/s    bf16 vdpbf16ps peak %7.1f GFLOP/s\n",
@@ -526,7 +533,8 @@ static void print_text(const bench_opts *o, const figures *f)
     double a_rate = f->aligner_gflop / (f->aligner_ms / 1e3);
     double p_rate = f->prefill_gflop / (f->prefill_tps ? o->prefill / f->prefill_tps : 1);
     double d_gbs = f->decode_tps * f->decode_bytes_per_token / 1e9;
-    printf("model %s (%d threads, weights %s)\n", o->model, n, dv_weights_name(f->weights));
+    printf("model %s (%d threads, weights %s, fp32 product %s)\n", o->model, n,
+           dv_weights_name(f->weights), f->gemm);
     printf("  load                   %8.2f s     peak RSS after load %.2f GB\n", f->load_s,
            f->rss_after_load_gb);
     printf("  vision + aligner tile  %8.1f ms    %7.1f GFLOP/s  (%.0f%% of sgemm)\n", f->vision_ms,
@@ -582,6 +590,9 @@ static void print_json(const bench_opts *o, const figures *f)
            f->sgemm_gflops[1], f->mem_gbs[0], f->mem_gbs[1]);
     printf(", \"int8_peak_gops\": %.2f, \"bf16_peak_gflops\": %.2f, \"q8_product_gops\": %.2f",
            f->int8_peak_gops, f->bf16_peak_gflops, f->q8_product_gops);
+    printf(", \"own_sgemm_gflops\": %.2f", f->own_sgemm_gflops);
+    if (f->have_model)
+        printf(", \"gemm\": \"%s\"", f->gemm);
     if (f->have_model) {
         double v_rate = f->vision_gflop / (f->vision_ms / 1e3);
         double a_rate = f->aligner_gflop / (f->aligner_ms / 1e3);

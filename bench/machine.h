@@ -22,5 +22,9 @@ double bench_sgemm_gflops(int threads);
 /* The same on one thread per CPU second (bench_cpu_seconds), not per
  * wall-clock second. */
 double bench_sgemm_gflops_cpu(void);
+/* docvl's own AVX-512 product (kernels/sgemm512.h) on the same shape as
+ * bench_sgemm_gflops, its rows split over `threads` threads (<= 64; it
+ * runs on one each), best of 3; 0 where AVX-512 F does not run. */
+double bench_own_sgemm_gflops(int threads);
 
 #endif

@@ -1,7 +1,8 @@
 /* docvl-sgemm-bench: docvl's own AVX-512 product (kernels/sgemm512.h)
  * beside cblas_sgemm on the trainer's shapes (the built-in model's, as a
- * one-thread step runs them: substacks of 64-256 rows), one thread, best of
- * several repeats. Run it twice to compare OpenBLAS's kernels:
+ * one-thread step runs them: substacks of 64-256 rows) and inference's
+ * (the 1.3B's prefill, towers and aligner), one thread, best of several
+ * repeats. Run it twice to compare OpenBLAS's kernels:
  * OPENBLAS_CORETYPE=Haswell (AVX2) and without it (its AVX-512 ones). */
 #include <cblas.h>
 #include <stdio.h>
@@ -36,6 +37,21 @@ static const shape shapes[] = {
     { 0, 0, 64, 64, 64, "attention p v" },
     { 0, 1, 64, 64, 64, "attention q k" },
     { 1, 0, 64, 64, 64, "attention dv" },
+    /* inference: the 1.3B's chunks (kernels/linear.c: 512 output rows, or
+     * fewer where a widened panel would pass 8 MiB) and prefill's and the
+     * towers' attention blocks (kernels/attention.c: 256 queries, 1024
+     * keys; SAM's 14 x 14 windows) */
+    { 0, 1, 512, 512, 2048, "prefill q|gate" },
+    { 0, 1, 512, 256, 5504, "prefill down" },
+    { 0, 1, 576, 512, 1024, "siglip qkv|fc1" },
+    { 0, 1, 576, 512, 4096, "siglip fc2" },
+    { 0, 1, 576, 512, 2048, "aligner layer" },
+    { 0, 1, 4096, 512, 768, "sam qkv" },
+    { 0, 1, 256, 1024, 128, "prefill q k" },
+    { 0, 0, 256, 128, 1024, "prefill p v" },
+    { 0, 1, 256, 576, 64, "siglip q k" },
+    { 0, 0, 256, 64, 576, "siglip p v" },
+    { 0, 1, 196, 196, 64, "sam window q k" },
     { 0, 1, 1024, 1024, 4096, "the probe" },
 };
 

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "kernels/sgemm512.h"
+
 struct dv_pool;
 
 typedef struct dv_ctx {
@@ -13,6 +15,10 @@ typedef struct dv_ctx {
     size_t scratch_len; /* in floats */
     struct dv_pool *pool; /* optional: n_threads persistent threads (kernels/pool.h)
                              for docvl's own loops; NULL runs them on the caller */
+    dv_gemm gemm;    /* the fp32 product the many-row products and prefill attention
+                        run (kernels/sgemm512.h). A model's forward passes set it to
+                        the model's choice (dv_gemm_choose at load); zero, as a
+                        context of the caller's own gives, is cblas_sgemm */
 } dv_ctx;
 
 /* Cores available to this process (sched_getaffinity), at least 1. */

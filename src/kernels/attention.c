@@ -1,6 +1,5 @@
 #include "kernels/attention.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include "kernels/cpu.h"
 #include "kernels/kvrow.h"
 #include "kernels/pool.h"
+#include "kernels/sgemm512.h"
 #include "kernels/vmath.h"
 
 /* 256 queries x 1024 keys of scores = 1 MiB, about this machine's L2 per
@@ -106,7 +106,7 @@ static void online_softmax(const dv_attn *a, attn_work *w, int q0, int nq, int k
     }
 }
 
-static void query_block(const dv_attn *a, attn_work *w, int h, int q0, int nq)
+static void query_block(const dv_attn *a, dv_gemm g, attn_work *w, int h, int q0, int nq)
 {
     int hd = a->head_dim, kvh = h / (a->n_heads / a->n_kv_heads);
     const float *q = a->q + (size_t)q0 * a->q_stride + (size_t)h * hd;
@@ -121,14 +121,13 @@ static void query_block(const dv_attn *a, attn_work *w, int h, int q0, int nq)
     for (int k0 = 0; k0 < k_end; k0 += BLOCK_K) {
         int nk = k_end - k0 < BLOCK_K ? k_end - k0 : BLOCK_K, kld, vld;
         const float *k = kv_rows(a, a->k, a->k_stride, kvh, k0, nk, w->kw, &kld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, a->scale, q,
-                    (int)a->q_stride, k, kld, 0.0f, w->s, BLOCK_K);
+        dv_sgemm(g, 0, 1, nq, nk, hd, a->scale, q, (int)a->q_stride, k, kld, 0.0f, w->s,
+                 BLOCK_K);
         if (a->bias)
             a->bias(a->bias_user, h, q0, nq, k0, nk, w->s, BLOCK_K);
         online_softmax(a, w, q0, nq, k0, nk);
         const float *v = kv_rows(a, a->v, a->v_stride, kvh, k0, nk, w->vw, &vld);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, w->s, BLOCK_K,
-                    v, vld, 1.0f, w->o, hd);
+        dv_sgemm(g, 0, 0, nq, hd, nk, 1.0f, w->s, BLOCK_K, v, vld, 1.0f, w->o, hd);
     }
     for (int i = 0; i < nq; i++) {
         float inv = w->l[i] > 0.0f ? 1.0f / w->l[i] : 0.0f;
@@ -144,6 +143,7 @@ static void query_block(const dv_attn *a, attn_work *w, int h, int q0, int nq)
 typedef struct attn_job {
     const dv_attn *a;
     dv_pool *pool;
+    dv_gemm gemm;       /* the blocks' products (ctx's) */
     float *scratch0;    /* the caller's, for a NULL pool */
     atomic_int failed;
 } attn_job;
@@ -162,7 +162,7 @@ static void attn_chunk(void *arg, int part, int lo, int hi)
     int qblocks = (a->n_q + BLOCK_Q - 1) / BLOCK_Q;
     for (int it = lo; it < hi; it++) {
         int h = it / qblocks, q0 = it % qblocks * BLOCK_Q;
-        query_block(a, &w, h, q0, a->n_q - q0 < BLOCK_Q ? a->n_q - q0 : BLOCK_Q);
+        query_block(a, j->gemm, &w, h, q0, a->n_q - q0 < BLOCK_Q ? a->n_q - q0 : BLOCK_Q);
     }
 }
 
@@ -330,7 +330,7 @@ int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e)
     if (a->n_q <= FEW_QUERIES && !a->bias)
         return few_queries(a, ctx, e);
     int items = a->n_heads * ((a->n_q + BLOCK_Q - 1) / BLOCK_Q);
-    attn_job j = { .a = a, .pool = scores_pool(a, ctx) };
+    attn_job j = { .a = a, .pool = scores_pool(a, ctx), .gemm = ctx ? ctx->gemm : DV_GEMM_BLAS };
     atomic_init(&j.failed, 0);
     float *own = NULL;
     if (!j.pool)

@@ -9,6 +9,7 @@
 
 #include "kernels/ops.h"
 #include "kernels/qgemm.h"
+#include "kernels/sgemm512.h"
 #include "kernels/vmath.h"
 
 /* Products of at most this many rows read the stored weight directly (each
@@ -321,6 +322,7 @@ typedef struct mm_job {
     float *y;
     dv_act act;
     dv_pool *pool;
+    dv_gemm gemm;       /* the product each chunk runs (ctx's) */
     float *panel;       /* without a pool: one panel for all chunks (may be NULL) */
     size_t panel_len;
 } mm_job;
@@ -392,8 +394,8 @@ static void mm_chunk(void *arg, int part, int lo, int hi)
         }
     }
     if (w)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, hi - lo, L->in, 1.0f, j->x,
-                    L->in, w, L->in, 0.0f, j->y + lo, L->out);
+        dv_sgemm(j->gemm, 0, 1, j->n, hi - lo, L->in, 1.0f, j->x, L->in, w, L->in, 0.0f,
+                 j->y + lo, L->out);
     else
         chunk_rows(L, j->x, j->n, j->y, lo, hi);
     epilogue(L, j->n, j->y, lo, hi, j->act);
@@ -571,13 +573,17 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
     dv_ctx_apply(ctx);
     dv_pool *pool = ctx ? ctx->pool : NULL;
     int stored_f32 = L->dtype == DV_F32 && L->qfmt == DV_QNONE;
-    mm_job j = { .L = L, .x = x, .n = n, .y = y, .act = act, .pool = pool };
+    mm_job j = { .L = L, .x = x, .n = n, .y = y, .act = act, .pool = pool,
+                 .gemm = ctx ? ctx->gemm : DV_GEMM_BLAS };
     int grain;
     dv_pool *run_on = split_pool(pool, &L, 1, n);
     if (pool) {
         grain = chunk_rows_for(L, stored_f32, CHUNK_MAX_ROWS, 1);
     } else if (stored_f32) {
-        grain = L->out;   /* one sgemm; OpenBLAS splits it over ctx's threads */
+        /* one sgemm; OpenBLAS splits it over ctx's threads (docvl's own
+         * product runs on the caller's alone: the model's passes bring a
+         * pool) */
+        grain = L->out;
     } else {
         grain = chunk_rows_for(L, 0, INT_MAX, 0);   /* chunks as large as a panel */
         size_t need = (size_t)grain * L->in;

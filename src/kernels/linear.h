@@ -1,11 +1,12 @@
 /* y = x W^T + b for a PyTorch-layout weight W [out, in]. F32 weights go
- * straight to cblas_sgemm from the mapped file; 16-bit weights stay 16-bit in
- * memory and are widened panel by panel right before each sgemm. Weights may
- * instead be block-quantized at load (kernels/quant.h). Products of a few rows
- * (one-token decoding) read 16-bit and quantized weights directly with fused
- * dot kernels split over the context's thread pool: they are bound by memory
- * bandwidth, so the weights must be read once, as stored. Many-row products
- * (prefill, the towers) widen or dequantize panels and use sgemm. */
+ * straight to sgemm (the context's: kernels/sgemm512.h) from the mapped
+ * file; 16-bit weights stay 16-bit in memory and are widened panel by panel
+ * right before each sgemm. Weights may instead be block-quantized at load
+ * (kernels/quant.h). Products of a few rows (one-token decoding) read
+ * 16-bit and quantized weights directly with fused dot kernels split over
+ * the context's thread pool: they are bound by memory bandwidth, so the
+ * weights must be read once, as stored. Many-row products (prefill, the
+ * towers) widen or dequantize panels and use sgemm. */
 #ifndef DV_LINEAR_H
 #define DV_LINEAR_H
 
@@ -60,7 +61,9 @@ void dv_prefetch_mapped(const void *data, size_t nbytes);
 
 /* x [n, in] -> y [n, out]. y must not alias x. ctx->pool (may be NULL)
  * splits the work over its threads (each with a single-threaded BLAS);
- * without one, OpenBLAS gets ctx->n_threads. */
+ * without one, OpenBLAS gets ctx->n_threads. Many-row products of f32 and
+ * 16-bit weights run ctx->gemm's fp32 product (cblas_sgemm or docvl's
+ * AVX-512 one; without a pool the latter runs on the caller's thread). */
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx);
 
 /* y[m] = x W_m^T for count products sharing x [n, in] (q, k, v): one pool

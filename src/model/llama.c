@@ -348,6 +348,18 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
     return DOCVL_OK;
 }
 
+/* The caller's context with the model's fp32 product: every product of a
+ * pass runs the one chosen at bind, whatever context the caller made. */
+static dv_ctx model_ctx(const dv_llama *m, const dv_ctx *ctx)
+{
+    dv_ctx c = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    c.gemm = m->gemm;
+    return c;
+}
+
+void dv_llama_set_gemm(dv_llama *m, dv_gemm g) { m->gemm = g; }
+dv_gemm dv_llama_gemm(const dv_llama *m) { return m->gemm; }
+
 /* The caller's pool, or one of the state's own sized to the thread budget:
  * made once per sequence, not per token. */
 static int state_pool(dv_llama_state *s, dv_ctx *ctx, dv_err *e)
@@ -382,7 +394,7 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
         return dv_fail(e, DOCVL_ECONTEXT,
                        "%d more tokens after %d exceed the KV cache capacity %d (context length %d)",
                        n, s->pos, s->cap, m->cfg.max_pos);
-    dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    dv_ctx local = model_ctx(m, ctx);
     int rc = state_pool(s, &local, e);
     if (rc)
         return rc;
@@ -519,7 +531,7 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
     int rc = batch_check(m, s, n, e);
     if (rc)
         return rc;
-    dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    dv_ctx local = model_ctx(m, ctx);
     if ((rc = state_pool(s[0], &local, e)))
         return rc;
     const dv_lm_cfg *c = &m->cfg;
@@ -648,7 +660,7 @@ int dv_llama_prefill_batch(const dv_llama *m, dv_llama_state *const *s, int n,
     if (n <= 0)
         return dv_fail(e, DOCVL_EINVAL, "prefill of %d sequences", n);
     if (n > 1 && prefill_stacks(m, s, n, len)) {
-        dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+        dv_ctx local = model_ctx(m, ctx);
         int rc = state_pool(s[0], &local, e);
         return rc ? rc : prefill_stacked(m, s, n, embeds, len, logits, &local, e);
     }

@@ -48,6 +48,12 @@ int dv_llama_kv_elem_bytes(const dv_llama *m);
 /* Bytes of decoder weights read for one token (layers and lm_head, as held). */
 size_t dv_llama_weight_bytes(const dv_llama *m);
 void dv_llama_free(dv_llama *m);
+/* The fp32 product of the decoder's many-row products and prefill
+ * attention (kernels/sgemm512.h): dv_gemm_choose() at bind, passed down in
+ * the context of every pass. Setting it is for tests and benches comparing
+ * the two; it changes results in their last bits. */
+void dv_llama_set_gemm(dv_llama *m, dv_gemm g);
+dv_gemm dv_llama_gemm(const dv_llama *m);
 
 /* max_tokens: cache capacity (<= max_position_embeddings). */
 int dv_llama_state_new(const dv_llama *m, int max_tokens, dv_llama_state **out, dv_err *e);

@@ -21,6 +21,7 @@ struct dv_llama {
     int kv_f16;               /* states cache keys and values as f16 */
     dv_qcache *qcache;        /* the weight cache the quantized rows map, or NULL */
     float *rope_cos, *rope_sin;   /* [max_pos, head_dim / 2], or NULL: computed per chunk */
+    dv_gemm gemm;             /* the fp32 product its passes run (dv_gemm_choose at bind) */
 };
 
 /* The RoPE tables of every position of the context, made once (a line

@@ -305,6 +305,7 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
     }
     m->cfg = cfg->lm;
     m->kv_f16 = w->kv_f16;
+    m->gemm = dv_gemm_choose();
     const dv_lm_cfg *c = &m->cfg;
     dv_placed mods[DV_ARCH_MAX_MODULES];
     const dv_placed *p = llm_module(cfg, mods);

@@ -2,7 +2,6 @@
  * global attention blocks with decomposed relative positions, a conv neck,
  * interpolation to 96x96 and two stride-2 convs, plus the "hd" branch (a
  * second neck on the first global block's output, scaled by a learned alpha). */
-#include <cblas.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include "kernels/attention.h"
 #include "kernels/ops.h"
 #include "kernels/pool.h"
+#include "kernels/sgemm512.h"
 #include "model/towers.h"
 
 static int is_global(const dv_sam_cfg *c, int i)
@@ -165,12 +165,11 @@ static void relpos_bias(void *user, int head, int q0, int nq, int k0, int nk, fl
 }
 
 /* full = q R^T ([n, 2g-1]) by sgemm, then rel[i][k] = full[i][coord(i) - k + g - 1]. */
-static void relpos_table(const float *q, size_t q_stride, int n, int g, int hd, const float *R,
-                         int along_h, float *full, float *rel)
+static void relpos_table(dv_gemm gm, const float *q, size_t q_stride, int n, int g, int hd,
+                         const float *R, int along_h, float *full, float *rel)
 {
     int L = 2 * g - 1;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L, hd, 1.0f, q, (int)q_stride, R, hd,
-                0.0f, full, L);
+    dv_sgemm(gm, 0, 1, n, L, hd, 1.0f, q, (int)q_stride, R, hd, 0.0f, full, L);
     for (int i = 0; i < n; i++) {
         const float *fi = full + (size_t)i * L;
         int c = along_h ? i / g : i % g;
@@ -187,11 +186,12 @@ static int relpos_attention(const dv_sam *s, const vit_block *b, const float *qk
     int n = g * g, c = s->width, hd = c / s->heads;
     relpos r = { .g = g, .rel_h = rel, .rel_w = rel + (size_t)n * g };
     float *full = rel + 2 * (size_t)n * g;
+    dv_gemm gm = ctx ? ctx->gemm : DV_GEMM_BLAS;
     dv_ctx_apply(ctx);
     for (int h = 0; h < s->heads; h++) {
         const float *q = qkv + (size_t)h * hd;
-        relpos_table(q, 3 * (size_t)c, n, g, hd, b->rel_h, 1, full, r.rel_h);
-        relpos_table(q, 3 * (size_t)c, n, g, hd, b->rel_w, 0, full, r.rel_w);
+        relpos_table(gm, q, 3 * (size_t)c, n, g, hd, b->rel_h, 1, full, r.rel_h);
+        relpos_table(gm, q, 3 * (size_t)c, n, g, hd, b->rel_w, 0, full, r.rel_w);
         dv_attn a = { .n_q = n, .n_kv = n, .n_heads = 1, .n_kv_heads = 1, .head_dim = hd,
                       .q = q, .k = q + c, .v = q + 2 * c, .q_stride = 3 * (size_t)c,
                       .k_stride = 3 * (size_t)c, .v_stride = 3 * (size_t)c,
@@ -215,6 +215,7 @@ typedef struct win_job {
     const vit_block *b;
     const vit_work *w;
     float *scratch;
+    dv_gemm gemm;        /* the caller's product, for each window's */
     atomic_int failed;
     dv_err err;          /* the first failure's */
 } win_job;
@@ -234,7 +235,7 @@ static void windows_chunk(void *arg, int part, int lo, int hi)
     int ws = j->b->window, per = ws * ws, c = j->s->width;
     float *rel = j->scratch + (size_t)part * window_scratch_floats(j->s, ws);
     dv_err e = { 0 };
-    dv_ctx one = { .n_threads = 1 };
+    dv_ctx one = { .n_threads = 1, .gemm = j->gemm };
     int rc = DOCVL_OK;
     for (int win = lo; !rc && win < hi; win++) {
         size_t off = (size_t)win * per;
@@ -248,7 +249,8 @@ static void windows_chunk(void *arg, int part, int lo, int hi)
 static int windows_run(const dv_sam *s, const vit_block *b, const vit_work *w, int n_win,
                        float *scratch, const dv_ctx *ctx, dv_err *e)
 {
-    win_job j = { .s = s, .b = b, .w = w, .scratch = scratch };
+    win_job j = { .s = s, .b = b, .w = w, .scratch = scratch,
+                  .gemm = ctx ? ctx->gemm : DV_GEMM_BLAS };
     atomic_init(&j.failed, 0);
     /* with a pool, OpenBLAS already runs single-threaded in each worker */
     dv_pool_for_parts(ctx ? ctx->pool : NULL, n_win, 1, windows_chunk, &j);

@@ -20,7 +20,20 @@ struct dv_vision {
     dv_sam sam;              /* has_sam only */
     dv_siglip siglip;
     dv_aligner aligner;
+    dv_gemm gemm;            /* the fp32 product its passes run (dv_gemm_choose at bind) */
 };
+
+/* The caller's context with the model's fp32 product (see model_ctx in
+ * llama.c). */
+static dv_ctx vision_ctx(const dv_vision *v, const dv_ctx *ctx)
+{
+    dv_ctx c = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    c.gemm = v->gemm;
+    return c;
+}
+
+void dv_vision_set_gemm(dv_vision *v, dv_gemm g) { v->gemm = g; }
+dv_gemm dv_vision_gemm(const dv_vision *v) { return v->gemm; }
 
 static int to_f32(const dv_tensor *t, float **v, dv_err *e)
 {
@@ -249,6 +262,7 @@ int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_
     if (!v)
         return dv_fail(e, DOCVL_ENOMEM, "out of memory for the vision path");
     v->pixel_size = cfg->pre.image_h;   /* hybrid: SAM's square */
+    v->gemm = dv_gemm_choose();
     v->n_embed = cfg->aligner.n_embed;
     int rc = bind_towers(cfg, ck, widen, v, e);
     if (!rc)
@@ -343,15 +357,6 @@ static int align(const dv_vision *v, const float *sam, const float *siglip, floa
     return DOCVL_OK;
 }
 
-int dv_vision_align(const dv_vision *v, const float *sam, const float *siglip, float *out,
-                    const dv_ctx *ctx, dv_err *e)
-{
-    tw_arena ar = { 0 };
-    int rc = align(v, sam, siglip, out, &ar, ctx, e);
-    tw_arena_free(&ar);
-    return rc;
-}
-
 /* The caller's pool, or one for this call in *own: docvl's own loops
  * (SAM's windows, panel widening) get threads for these images unless the
  * caller brought a pool: ~100 us against seconds. */
@@ -368,12 +373,29 @@ static int with_pool(dv_ctx *local, dv_pool **own, dv_err *e)
     return DOCVL_OK;
 }
 
+int dv_vision_align(const dv_vision *v, const float *sam, const float *siglip, float *out,
+                    const dv_ctx *ctx, dv_err *e)
+{
+    tw_arena ar = { 0 };
+    dv_ctx local = vision_ctx(v, ctx);
+    dv_pool *pool = NULL;
+    /* docvl's product runs on docvl's threads: without a pool the aligner's
+     * products would run it on one (OpenBLAS's keep their own threads and
+     * their bits) */
+    if (local.gemm == DV_GEMM_OWN && with_pool(&local, &pool, e))
+        return e->code;
+    int rc = align(v, sam, siglip, out, &ar, &local, e);
+    tw_arena_free(&ar);
+    dv_pool_free(pool);
+    return rc;
+}
+
 int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *pixels, float *out,
                            const dv_vision_taps *taps, const dv_ctx *ctx, dv_err *e)
 {
     size_t n = (size_t)v->n_tok;
     int hybrid = v->has_sam;
-    dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    dv_ctx local = vision_ctx(v, ctx);
     dv_pool *pool = NULL;
     if (with_pool(&local, &pool, e))
         return e->code;
@@ -422,7 +444,7 @@ int dv_vision_forward_many(const dv_vision *v, dv_vision_work *w, const float *p
     if (imgs == 1)
         return dv_vision_forward_work(v, w, pixels, out, NULL, ctx, e);
     size_t n = (size_t)v->n_tok * imgs;
-    dv_ctx local = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    dv_ctx local = vision_ctx(v, ctx);
     dv_pool *pool = NULL;
     if (with_pool(&local, &pool, e))
         return e->code;

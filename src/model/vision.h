@@ -21,6 +21,11 @@ enum { DV_TOWERS_STORED = 0, DV_TOWERS_F32 = 1, DV_TOWERS_Q8 = 2 };
 int dv_vision_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_vision **out,
                    dv_err *e);
 void dv_vision_free(dv_vision *v);
+/* The fp32 product of the towers' and the aligner's products and
+ * attention (kernels/sgemm512.h): dv_gemm_choose() at bind, passed down in
+ * the context of every pass (as dv_llama_set_gemm). */
+void dv_vision_set_gemm(dv_vision *v, dv_gemm g);
+dv_gemm dv_vision_gemm(const dv_vision *v);
 
 /* Optional taps for the golden checker: when non-NULL, the stage's tensor is
  * copied there (shapes as ../shared/golden/README.md names them). */

@@ -1,13 +1,16 @@
 /* The decoder against the goldens (prefill, layer 0, every greedy decode
  * step), against an independent float64 implementation on architectures the
  * goldens lack (GQA, other head sizes and theta, BF16), cached decoding
- * against full recomputation, and its errors. */
+ * against full recomputation, the fp32 product it runs (dv_gemm), and its
+ * errors. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lm_golden.h"
 #include "lm_synth.h"
+#include "kernels/cpu.h"
+#include "kernels/pool.h"
 #include "model/llama.h"
 #include "text/sampler.h"
 
@@ -203,13 +206,13 @@ static void check_cache(const dv_llama *m, const int32_t *ids, int n, int first,
 
 /* Prefill of the golden inputs_embeds: layer 0, every position's logits. */
 static void golden_prefill(lm_case *c, const char *name, dv_llama *m, dv_llama_state *s, int widen,
-                           float *logits)
+                           float *logits, const dv_ctx *ctx)
 {
     const dv_tensor *emb = lm_gold(c, "inputs_embeds");
     int T = (int)emb->shape[0], H = c->cfg.lm.hidden, V = c->cfg.lm.vocab;
     float *l0 = g_new(float, (size_t)T * H);
     dv_err e = { 0 };
-    g_assert_cmpint(dv_llama_forward(m, s, emb->data, T, logits, 1, l0, &ctx1, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_llama_forward(m, s, emb->data, T, logits, 1, l0, ctx, &e), ==, DOCVL_OK);
     double w0 = lm_worst(c, "lm_layer0_out", l0, (size_t)T * H);
     double wp = lm_worst(c, "logits_prefill", logits, (size_t)T * V);
     double wl = lm_worst(c, "logits_last", logits + (size_t)(T - 1) * V, (size_t)V);
@@ -273,7 +276,7 @@ static void test_golden(void)
                 g_assert_cmpint(dv_llama_bind(&c.cfg, c.ck, widen, &m, &e), ==, DOCVL_OK);
                 g_assert_cmpint(dv_llama_state_new(m, T + steps, &s, &e), ==, DOCVL_OK);
                 float *logits = g_new(float, (size_t)T * c.cfg.lm.vocab);
-                golden_prefill(&c, *nm, m, s, widen, logits);
+                golden_prefill(&c, *nm, m, s, widen, logits, &ctx1);
                 golden_decode(&c, *nm, m, s, widen, logits + (size_t)(T - 1) * c.cfg.lm.vocab);
                 g_free(logits);
                 dv_llama_state_free(s);
@@ -285,6 +288,54 @@ static void test_golden(void)
     }
     g_strfreev(names);
     g_assert_cmpint(done, >=, 1);
+}
+
+/* The decoder runs the fp32 product it chose at bind (dv_gemm_choose) in
+ * its prefill, whatever product the caller's context names: docvl's
+ * AVX-512 one and OpenBLAS's each give the golden logits within tolerance,
+ * the same choice the same bits again, and where AVX-512 runs the two
+ * differ in bits (a pass left on OpenBLAS would give OpenBLAS's bits).
+ * BF16 weights kept 16-bit (widened panels) and widened at load (f32
+ * products), on one thread and on two. */
+static void test_gemm_choice(void)
+{
+    lm_case c;
+    lm_case_open("tiny-bf16", &c);
+    const dv_tensor *emb = lm_gold(&c, "inputs_embeds");
+    g_assert_nonnull(emb);
+    int T = (int)emb->shape[0];
+    size_t len = (size_t)T * c.cfg.lm.vocab;
+    dv_err e = { 0 };
+    dv_pool *pool;
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, DOCVL_OK);
+    const dv_gemm runs[3] = { DV_GEMM_OWN, DV_GEMM_OWN, DV_GEMM_BLAS };
+    for (int widen = 0; widen <= 1; widen++) {
+        dv_llama *m;
+        g_assert_cmpint(dv_llama_bind(&c.cfg, c.ck, widen, &m, &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_llama_gemm(m), ==, dv_gemm_choose());
+        float *logits[3];
+        for (int i = 0; i < 3; i++) {
+            dv_llama_set_gemm(m, runs[i]);
+            g_assert_cmpint(dv_llama_gemm(m), ==, runs[i]);
+            /* the caller's context names the other product */
+            dv_gemm other = runs[i] == DV_GEMM_OWN ? DV_GEMM_BLAS : DV_GEMM_OWN;
+            dv_ctx ctx = { .n_threads = i == 1 ? 2 : 1, .pool = i == 1 ? pool : NULL,
+                           .gemm = other };
+            dv_llama_state *s;
+            g_assert_cmpint(dv_llama_state_new(m, T, &s, &e), ==, DOCVL_OK);
+            logits[i] = g_new(float, len);
+            golden_prefill(&c, "tiny-bf16", m, s, widen, logits[i], &ctx);
+            dv_llama_state_free(s);
+        }
+        g_assert_cmpmem(logits[0], len * sizeof(float), logits[1], len * sizeof(float));
+        g_assert_true((memcmp(logits[0], logits[2], len * sizeof(float)) != 0) ==
+                      dv_cpu_has_avx512());
+        for (int i = 0; i < 3; i++)
+            g_free(logits[i]);
+        dv_llama_free(m);
+    }
+    dv_pool_free(pool);
+    lm_case_close(&c);
 }
 
 /* The golden model: its real weights, a sequence long enough to cross the
@@ -458,6 +509,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/llama/golden", test_golden);
+    g_test_add_func("/llama/gemm_choice", test_gemm_choice);
     g_test_add_func("/llama/cache-equals-full/golden-model", test_cache_golden);
     g_test_add_func("/llama/kv-f16", test_kv_f16);
     g_test_add_func("/llama/architectures", test_architectures);

@@ -1,5 +1,6 @@
-/* The vision path on the golden cases (fed the golden pixels) and its
- * binding checks: every tensor is found by name and checked by shape. */
+/* The vision path on the golden cases (fed the golden pixels), the fp32
+ * product it runs (dv_gemm), and its binding checks: every tensor is found
+ * by name and checked by shape. */
 #include <glib.h>
 #include <math.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 #include "weights/checkpoint.h"
 #include "weights/config.h"
 #include "weights/safetensors.h"
+#include "kernels/cpu.h"
+#include "kernels/pool.h"
 #include "model/vision.h"
 #include "testutil.h"
 
@@ -106,6 +109,61 @@ static void test_bf16_widen(void)
     close_case(&f);
 }
 
+/* The towers and the aligner run the fp32 product the vision path chose at
+ * bind (dv_gemm_choose), whatever product the caller's context names:
+ * docvl's AVX-512 one and OpenBLAS's each give the golden image embeddings
+ * within tolerance, the same choice the same bits again (on one thread and
+ * on two), and where AVX-512 runs SAM's output, SigLIP's and the
+ * aligner's each differ in bits between the two (a tower left on OpenBLAS
+ * would give OpenBLAS's bits). Weights as stored: f32 products on the
+ * mapped f32 weights, widened panels of the bf16 ones. */
+static void check_gemm(const char *name)
+{
+    fixture f;
+    open_case(&f, name);
+    dv_err e = { 0 };
+    dv_vision *v;
+    g_assert_cmpint(dv_vision_bind(&f.cfg, f.ck, DV_TOWERS_STORED, &v, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_vision_gemm(v), ==, dv_gemm_choose());
+    size_t n = 576 * (size_t)f.cfg.aligner.n_embed, ns = dv_vision_tap_len(v, "sam_out");
+    size_t nl = dv_vision_tap_len(v, "siglip_out");
+    g_assert_cmpuint(ns, >, 0);
+    float *px = golden_pixels(&f), *out[3], *sam[3], *sig[3];
+    dv_pool *pool;
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, DOCVL_OK);
+    const dv_gemm runs[3] = { DV_GEMM_OWN, DV_GEMM_OWN, DV_GEMM_BLAS };
+    for (int i = 0; i < 3; i++) {
+        dv_vision_set_gemm(v, runs[i]);
+        g_assert_cmpint(dv_vision_gemm(v), ==, runs[i]);
+        dv_gemm other = runs[i] == DV_GEMM_OWN ? DV_GEMM_BLAS : DV_GEMM_OWN;
+        dv_ctx ctx = { .n_threads = i == 1 ? 2 : 1, .pool = i == 1 ? pool : NULL, .gemm = other };
+        out[i] = g_new(float, n), sam[i] = g_new(float, ns), sig[i] = g_new(float, nl);
+        dv_vision_taps taps = { .sam_out = sam[i], .siglip_out = sig[i] };
+        g_assert_cmpint(dv_vision_forward(v, px, out[i], &taps, &ctx, &e), ==, DOCVL_OK);
+        g_assert_cmpfloat(worst_ratio(dv_safetensors_find(f.gold, "aligner_out"), out[i]), <=,
+                          1.0);
+    }
+    g_assert_cmpmem(out[0], n * sizeof(float), out[1], n * sizeof(float));
+    g_assert_cmpmem(sam[0], ns * sizeof(float), sam[1], ns * sizeof(float));
+    g_assert_cmpmem(sig[0], nl * sizeof(float), sig[1], nl * sizeof(float));
+    int avx512 = dv_cpu_has_avx512();
+    g_assert_true((memcmp(out[0], out[2], n * sizeof(float)) != 0) == avx512);
+    g_assert_true((memcmp(sam[0], sam[2], ns * sizeof(float)) != 0) == avx512);
+    g_assert_true((memcmp(sig[0], sig[2], nl * sizeof(float)) != 0) == avx512);
+    for (int i = 0; i < 3; i++)
+        g_free(out[i]), g_free(sam[i]), g_free(sig[i]);
+    g_free(px);
+    dv_pool_free(pool);
+    dv_vision_free(v);
+    close_case(&f);
+}
+
+static void test_gemm_choice(void)
+{
+    check_gemm("golden/tiny-f32");
+    check_gemm("golden/tiny-bf16");
+}
+
 /* Towers held in q8 (the speed formats' towers; int8 products where the CPU
  * has them, else q8 panels): the image embeddings within 5% (relative L2)
  * of the reference (measured 2.1-2.2%), and not the f32 towers' numbers. */
@@ -173,6 +231,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vision/siglip-only", test_siglip_only);
     g_test_add_func("/vision/bf16-widen", test_bf16_widen);
     g_test_add_func("/vision/q8-towers", test_q8_towers);
+    g_test_add_func("/vision/gemm_choice", test_gemm_choice);
     g_test_add_func("/vision/bind-errors", test_bind_errors);
     return g_test_run();
 }
