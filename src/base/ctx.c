@@ -23,3 +23,10 @@ void dv_ctx_apply(const dv_ctx *ctx)
     if (openblas_get_num_threads() != n)
         openblas_set_num_threads(n);
 }
+
+dv_ctx dv_ctx_with_gemm(const dv_ctx *ctx, dv_gemm g)
+{
+    dv_ctx c = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
+    c.gemm = g;
+    return c;
+}

@@ -32,4 +32,8 @@ int dv_cpu_count(void);
  * one, OpenBLAS gets n_threads. */
 void dv_ctx_apply(const dv_ctx *ctx);
 
+/* The caller's context (NULL: one thread) running product g: a model's
+ * passes run the product chosen at bind, whatever context the caller made. */
+dv_ctx dv_ctx_with_gemm(const dv_ctx *ctx, dv_gemm g);
+
 #endif

@@ -348,13 +348,9 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
     return DOCVL_OK;
 }
 
-/* The caller's context with the model's fp32 product: every product of a
- * pass runs the one chosen at bind, whatever context the caller made. */
 static dv_ctx model_ctx(const dv_llama *m, const dv_ctx *ctx)
 {
-    dv_ctx c = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
-    c.gemm = m->gemm;
-    return c;
+    return dv_ctx_with_gemm(ctx, m->gemm);
 }
 
 void dv_llama_set_gemm(dv_llama *m, dv_gemm g) { m->gemm = g; }

@@ -23,13 +23,9 @@ struct dv_vision {
     dv_gemm gemm;            /* the fp32 product its passes run (dv_gemm_choose at bind) */
 };
 
-/* The caller's context with the model's fp32 product (see model_ctx in
- * llama.c). */
 static dv_ctx vision_ctx(const dv_vision *v, const dv_ctx *ctx)
 {
-    dv_ctx c = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };
-    c.gemm = v->gemm;
-    return c;
+    return dv_ctx_with_gemm(ctx, v->gemm);
 }
 
 void dv_vision_set_gemm(dv_vision *v, dv_gemm g) { v->gemm = g; }

@@ -436,6 +436,16 @@ static void test_caps_drawn(void)
     close_fixture(&fx);
 }
 
+/* Liberation Mono alone; 0 (test skipped) when it is not installed. */
+static int open_mono_fixture(fixture *fx)
+{
+    if (!dv_font_installed("Liberation Mono")) {
+        g_test_skip("Liberation Mono is not installed (scripts/deps)");
+        return 0;
+    }
+    return open_fixture(fx, "Liberation Mono", DV_SPLIT_TRAIN);
+}
+
 /* Columns of paper between the first and the last column of ink, over the
  * columns of ink. */
 static double paper_over_ink(const dv_image *im)
@@ -470,12 +480,9 @@ static int letters_spaced(const char *text)
  * each: more paper than two thirds of the ink. Half the lines are. */
 static void test_spaced_drawn(void)
 {
-    if (!dv_font_installed("Liberation Mono")) {
-        g_test_skip("Liberation Mono is not installed (scripts/deps)");
-        return;
-    }
     fixture fx;
-    open_fixture(&fx, "Liberation Mono", DV_SPLIT_TRAIN);
+    if (!open_mono_fixture(&fx))
+        return;
     dv_line_opts o = DV_LINE_DEFAULTS;
     o.scan = 0;
     o.spaced = 1;
@@ -579,12 +586,9 @@ static void ink_columns(const dv_image *im, int *first, int *last)
  * line height over 1.25 to 1.6: the ink is as wide as the transcription. */
 static void test_ink_as_wide_as_text(void)
 {
-    if (!dv_font_installed("Liberation Mono")) {
-        g_test_skip("Liberation Mono is not installed (scripts/deps)");
-        return;
-    }
     fixture fx;
-    open_fixture(&fx, "Liberation Mono", DV_SPLIT_TRAIN);
+    if (!open_mono_fixture(&fx))
+        return;
     dv_line_opts o = DV_LINE_DEFAULTS;
     o.scan = 0;
     o.min_chars = 6;
