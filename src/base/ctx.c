@@ -24,6 +24,11 @@ void dv_ctx_apply(const dv_ctx *ctx)
         openblas_set_num_threads(n);
 }
 
+dv_gemm dv_ctx_gemm(const dv_ctx *ctx)
+{
+    return ctx ? ctx->gemm : DV_GEMM_BLAS;
+}
+
 dv_ctx dv_ctx_with_gemm(const dv_ctx *ctx, dv_gemm g)
 {
     dv_ctx c = ctx ? *ctx : (dv_ctx){ .n_threads = 1 };

@@ -35,5 +35,7 @@ void dv_ctx_apply(const dv_ctx *ctx);
 /* The caller's context (NULL: one thread) running product g: a model's
  * passes run the product chosen at bind, whatever context the caller made. */
 dv_ctx dv_ctx_with_gemm(const dv_ctx *ctx, dv_gemm g);
+/* The product ctx names; cblas_sgemm's for a NULL context. */
+dv_gemm dv_ctx_gemm(const dv_ctx *ctx);
 
 #endif

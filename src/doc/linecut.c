@@ -314,9 +314,6 @@ static int host_line(const dv_line_cuts *c, dv_box f, double small)
     return best;
 }
 
-/* Dots, accents and apostrophes that the layout left as lines of their
- * own join the full line they belong to, so they are read in context
- * rather than alone; their own box is left empty. */
 /* small: FRAGMENT line heights, the bound host_line also takes. */
 static int is_fragment(dv_box f, double small, double usual_h)
 {
@@ -326,6 +323,9 @@ static int is_fragment(dv_box f, double small, double usual_h)
     return h < FRAGMENT_LOW * usual_h || dv_box_w(f) <= FRAGMENT_NARROW * usual_h;
 }
 
+/* Dots, accents and apostrophes that the layout left as lines of their
+ * own join the full line they belong to, so they are read in context
+ * rather than alone; their own box is left empty. */
 static void absorb_fragments(dv_line_cuts *c)
 {
     double small = FRAGMENT * c->usual_h;

@@ -330,7 +330,7 @@ int dv_attention(const dv_attn *a, float *scratch, const dv_ctx *ctx, dv_err *e)
     if (a->n_q <= FEW_QUERIES && !a->bias)
         return few_queries(a, ctx, e);
     int items = a->n_heads * ((a->n_q + BLOCK_Q - 1) / BLOCK_Q);
-    attn_job j = { .a = a, .pool = scores_pool(a, ctx), .gemm = ctx ? ctx->gemm : DV_GEMM_BLAS };
+    attn_job j = { .a = a, .pool = scores_pool(a, ctx), .gemm = dv_ctx_gemm(ctx) };
     atomic_init(&j.failed, 0);
     float *own = NULL;
     if (!j.pool)

@@ -574,7 +574,7 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
     dv_pool *pool = ctx ? ctx->pool : NULL;
     int stored_f32 = L->dtype == DV_F32 && L->qfmt == DV_QNONE;
     mm_job j = { .L = L, .x = x, .n = n, .y = y, .act = act, .pool = pool,
-                 .gemm = ctx ? ctx->gemm : DV_GEMM_BLAS };
+                 .gemm = dv_ctx_gemm(ctx) };
     int grain;
     dv_pool *run_on = split_pool(pool, &L, 1, n);
     if (pool) {

@@ -348,11 +348,6 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
     return DOCVL_OK;
 }
 
-static dv_ctx model_ctx(const dv_llama *m, const dv_ctx *ctx)
-{
-    return dv_ctx_with_gemm(ctx, m->gemm);
-}
-
 void dv_llama_set_gemm(dv_llama *m, dv_gemm g) { m->gemm = g; }
 dv_gemm dv_llama_gemm(const dv_llama *m) { return m->gemm; }
 
@@ -390,7 +385,7 @@ int dv_llama_forward(const dv_llama *m, dv_llama_state *s, const float *embeds, 
         return dv_fail(e, DOCVL_ECONTEXT,
                        "%d more tokens after %d exceed the KV cache capacity %d (context length %d)",
                        n, s->pos, s->cap, m->cfg.max_pos);
-    dv_ctx local = model_ctx(m, ctx);
+    dv_ctx local = dv_ctx_with_gemm(ctx, m->gemm);
     int rc = state_pool(s, &local, e);
     if (rc)
         return rc;
@@ -527,7 +522,7 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
     int rc = batch_check(m, s, n, e);
     if (rc)
         return rc;
-    dv_ctx local = model_ctx(m, ctx);
+    dv_ctx local = dv_ctx_with_gemm(ctx, m->gemm);
     if ((rc = state_pool(s[0], &local, e)))
         return rc;
     const dv_lm_cfg *c = &m->cfg;
@@ -656,7 +651,7 @@ int dv_llama_prefill_batch(const dv_llama *m, dv_llama_state *const *s, int n,
     if (n <= 0)
         return dv_fail(e, DOCVL_EINVAL, "prefill of %d sequences", n);
     if (n > 1 && prefill_stacks(m, s, n, len)) {
-        dv_ctx local = model_ctx(m, ctx);
+        dv_ctx local = dv_ctx_with_gemm(ctx, m->gemm);
         int rc = state_pool(s[0], &local, e);
         return rc ? rc : prefill_stacked(m, s, n, embeds, len, logits, &local, e);
     }

@@ -186,7 +186,7 @@ static int relpos_attention(const dv_sam *s, const vit_block *b, const float *qk
     int n = g * g, c = s->width, hd = c / s->heads;
     relpos r = { .g = g, .rel_h = rel, .rel_w = rel + (size_t)n * g };
     float *full = rel + 2 * (size_t)n * g;
-    dv_gemm gm = ctx ? ctx->gemm : DV_GEMM_BLAS;
+    dv_gemm gm = dv_ctx_gemm(ctx);
     dv_ctx_apply(ctx);
     for (int h = 0; h < s->heads; h++) {
         const float *q = qkv + (size_t)h * hd;
@@ -250,7 +250,7 @@ static int windows_run(const dv_sam *s, const vit_block *b, const vit_work *w, i
                        float *scratch, const dv_ctx *ctx, dv_err *e)
 {
     win_job j = { .s = s, .b = b, .w = w, .scratch = scratch,
-                  .gemm = ctx ? ctx->gemm : DV_GEMM_BLAS };
+                  .gemm = dv_ctx_gemm(ctx) };
     atomic_init(&j.failed, 0);
     /* with a pool, OpenBLAS already runs single-threaded in each worker */
     dv_pool_for_parts(ctx ? ctx->pool : NULL, n_win, 1, windows_chunk, &j);

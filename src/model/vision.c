@@ -23,11 +23,6 @@ struct dv_vision {
     dv_gemm gemm;            /* the fp32 product its passes run (dv_gemm_choose at bind) */
 };
 
-static dv_ctx vision_ctx(const dv_vision *v, const dv_ctx *ctx)
-{
-    return dv_ctx_with_gemm(ctx, v->gemm);
-}
-
 void dv_vision_set_gemm(dv_vision *v, dv_gemm g) { v->gemm = g; }
 dv_gemm dv_vision_gemm(const dv_vision *v) { return v->gemm; }
 
@@ -373,7 +368,7 @@ int dv_vision_align(const dv_vision *v, const float *sam, const float *siglip, f
                     const dv_ctx *ctx, dv_err *e)
 {
     tw_arena ar = { 0 };
-    dv_ctx local = vision_ctx(v, ctx);
+    dv_ctx local = dv_ctx_with_gemm(ctx, v->gemm);
     dv_pool *pool = NULL;
     /* docvl's product runs on docvl's threads: without a pool the aligner's
      * products would run it on one (OpenBLAS's keep their own threads and
@@ -391,7 +386,7 @@ int dv_vision_forward_work(const dv_vision *v, dv_vision_work *w, const float *p
 {
     size_t n = (size_t)v->n_tok;
     int hybrid = v->has_sam;
-    dv_ctx local = vision_ctx(v, ctx);
+    dv_ctx local = dv_ctx_with_gemm(ctx, v->gemm);
     dv_pool *pool = NULL;
     if (with_pool(&local, &pool, e))
         return e->code;
@@ -440,7 +435,7 @@ int dv_vision_forward_many(const dv_vision *v, dv_vision_work *w, const float *p
     if (imgs == 1)
         return dv_vision_forward_work(v, w, pixels, out, NULL, ctx, e);
     size_t n = (size_t)v->n_tok * imgs;
-    dv_ctx local = vision_ctx(v, ctx);
+    dv_ctx local = dv_ctx_with_gemm(ctx, v->gemm);
     dv_pool *pool = NULL;
     if (with_pool(&local, &pool, e))
         return e->code;

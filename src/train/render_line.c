@@ -31,25 +31,19 @@ int dv_line_opts_check(const dv_line_opts *o, dv_err *e)
                        o->min_dpi, o->max_dpi);
     if (!(o->scan >= 0 && o->scan <= 1))
         return dv_fail(e, DOCVL_EINVAL, "scan strength %g: must be 0 to 1", o->scan);
-    if (!(o->pieces >= 0 && o->pieces <= 1))
-        return dv_fail(e, DOCVL_EINVAL, "share of pieces %g: must be 0 to 1", o->pieces);
-    if (!(o->typeset >= 0 && o->typeset <= 1))
-        return dv_fail(e, DOCVL_EINVAL, "share of typeset lines %g: must be 0 to 1", o->typeset);
-    if (!(o->quotes >= 0 && o->quotes <= 1))
-        return dv_fail(e, DOCVL_EINVAL, "share of lines with quotes %g: must be 0 to 1",
-                       o->quotes);
-    if (!(o->caps >= 0 && o->caps <= 1))
-        return dv_fail(e, DOCVL_EINVAL, "share of lines with capitals %g: must be 0 to 1",
-                       o->caps);
-    if (!(o->bullets >= 0 && o->bullets <= 1))
-        return dv_fail(e, DOCVL_EINVAL, "share of lines with a bullet %g: must be 0 to 1",
-                       o->bullets);
-    if (!(o->spaced >= 0 && o->spaced <= 1))
-        return dv_fail(e, DOCVL_EINVAL, "share of letter-spaced lines %g: must be 0 to 1",
-                       o->spaced);
-    if (!(o->small_caps >= 0 && o->small_caps <= 1))
-        return dv_fail(e, DOCVL_EINVAL, "share of lines in small capitals %g: must be 0 to 1",
-                       o->small_caps);
+    const struct { double p; const char *what; } shares[] = {
+        { o->pieces, "pieces" },
+        { o->typeset, "typeset lines" },
+        { o->quotes, "lines with quotes" },
+        { o->caps, "lines with capitals" },
+        { o->bullets, "lines with a bullet" },
+        { o->spaced, "letter-spaced lines" },
+        { o->small_caps, "lines in small capitals" },
+    };
+    for (size_t i = 0; i < sizeof shares / sizeof *shares; i++)
+        if (!(shares[i].p >= 0 && shares[i].p <= 1))
+            return dv_fail(e, DOCVL_EINVAL, "share of %s %g: must be 0 to 1", shares[i].what,
+                           shares[i].p);
     return DOCVL_OK;
 }
 
@@ -286,10 +280,12 @@ static int lay_out(attempt *a, const dv_line_src *src, char **text, dv_err *e)
     if (strcmp(a->lw.kind, "heading") == 0 && dv_rng_uniform(r) < 0.6)
         style |= 1;
     for (int i = 0; i < a->lw.n; i++) {
-        char *shown = dv_line_word_text(&a->lw, i);   /* small capitals draw capitals */
-        int covered = dv_fonts_covers(a->f, font, style, a->lw.w[i]) &&
-                      dv_fonts_covers(a->f, font, style, shown);
-        g_free(shown);
+        int covered = dv_fonts_covers(a->f, font, style, a->lw.w[i]);
+        if (covered && a->lw.small_caps > 0) {   /* small capitals draw capitals too */
+            char *up = g_utf8_strup(a->lw.w[i], -1);
+            covered = dv_fonts_covers(a->f, font, style, up);
+            g_free(up);
+        }
         if (!covered)
             return -1;   /* drawn again in another font */
     }
