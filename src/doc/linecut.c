@@ -15,7 +15,7 @@
  * model read o, s, v, w, z set large as capitals on the corpus scans
  * (simultaneOus, Value); 0.25 read those best but a drawn 200 dpi letter
  * page worse (CER 1.98% -> 2.94%); 0.20 keeps most of both (docs/cli.md). */
-#define VMARGIN 0.20
+#define VMARGIN DV_LINE_VMARGIN
 #define HMARGIN 0.25
 /* A line lower than this part of the page's usual line gets the usual
  * line's crop height: digits and capitals have no descenders. */
@@ -193,12 +193,14 @@ static void push_words(const line_ink *li, seg_span sp, dv_cut_line *out, dv_seg
     seg->n_words = out->n_words - seg->first_word;
 }
 
-static void push_segment(const line_ink *li, seg_span sp, int pad, double extra, int joins_prev,
+static void push_segment(const line_ink *li, seg_span sp, int pad, double crop_h, int joins_prev,
                          const dv_image *page, dv_cut_line *out)
 {
     dv_segment *s = &out->segs[out->n_segs++];
     s->joins_prev = joins_prev;
+    s->margin_unit = crop_h / (1 + 2 * VMARGIN);
     int X = li->box.x0;
+    double extra = (crop_h - dv_box_h(li->box)) / 2;
     s->ink = ink_rows(li, X + sp.x0, X + sp.x1);
     dv_box crop = { X + dv_imax(sp.x0 - pad, sp.left), (int)floor(li->box.y0 - extra),
                     X + dv_imin(sp.x1 + pad, sp.right), (int)ceil(li->box.y1 + extra) };
@@ -226,11 +228,11 @@ static void cut_line(line_ink *li, int a, int b, const cut_params *cp, const dv_
         int end, next;
         choose_cut(li, sp.x0, W, &end, &next);
         seg_span left = { sp.x0, end, sp.left, (end + next + 1) / 2 };
-        push_segment(li, left, pad, (crop_h - h) / 2, joins, page, out);
+        push_segment(li, left, pad, crop_h, joins, page, out);
         sp = (seg_span){ next, b, (end + next) / 2, b + pad };
         joins = next - end < li->word_gap;
     }
-    push_segment(li, sp, pad, (crop_h - h) / 2, joins, page, out);
+    push_segment(li, sp, pad, crop_h, joins, page, out);
     out->segs = g_renew(dv_segment, out->segs, out->n_segs);
     out->words = g_renew(dv_box, out->words, out->n_words + 1);
 }
@@ -439,21 +441,24 @@ static void paper_colour(const dv_image *page, const dv_cut_line *l, dv_box b, u
     }
 }
 
-int dv_segment_image(const dv_image *page, const dv_cut_line *l, const dv_segment *s,
-                     dv_image *out, dv_err *e)
+int dv_segment_image_margin(const dv_image *page, const dv_cut_line *l, const dv_segment *s,
+                            double vmargin, dv_image *out, dv_err *e)
 {
     dv_box b = s->crop;
     if (dv_box_empty(b))
         return dv_fail(e, DOCVL_EINVAL, "line segment outside the %dx%d page", page->w,
                        page->h);
-    int rc = dv_image_alloc(out, dv_box_w(b), dv_box_h(b), e);
+    int grow = vmargin < 0 ? 0 : (int)lround((vmargin - VMARGIN) * s->margin_unit);
+    grow = dv_imax(grow, -(dv_box_h(b) - 1) / 2);
+    int y0 = b.y0 - grow, y1 = b.y1 + grow;
+    int rc = dv_image_alloc(out, dv_box_w(b), y1 - y0, e);
     if (rc)
         return rc;
     uint8_t paper[3];
     paper_colour(page, l, b, paper);
-    for (int y = b.y0; y < b.y1; y++) {
-        uint8_t *row = out->rgb + (size_t)(y - b.y0) * out->w * 3;
-        if (!in_margin(l, y)) {
+    for (int y = y0; y < y1; y++) {
+        uint8_t *row = out->rgb + (size_t)(y - y0) * out->w * 3;
+        if (!in_margin(l, y) && y >= 0 && y < page->h) {
             memcpy(row, page->rgb + ((size_t)y * page->w + b.x0) * 3, (size_t)out->w * 3);
             continue;
         }
@@ -461,4 +466,10 @@ int dv_segment_image(const dv_image *page, const dv_cut_line *l, const dv_segmen
             memcpy(row + 3 * x, paper, 3);
     }
     return DOCVL_OK;
+}
+
+int dv_segment_image(const dv_image *page, const dv_cut_line *l, const dv_segment *s,
+                     dv_image *out, dv_err *e)
+{
+    return dv_segment_image_margin(page, l, s, -1, out, e);
 }

@@ -36,6 +36,7 @@ typedef struct dv_segment {
     int joins_prev;         /* cut from the segment before it inside a word (a letter
                                gap or ink, not a word gap): its first word goes on
                                that segment's last, with no space between */
+    double margin_unit;     /* the height its vertical margins are measured in, pixels */
 } dv_segment;
 
 typedef struct dv_cut_line {
@@ -55,6 +56,9 @@ typedef struct dv_line_cuts {
     double usual_h;         /* the median line height over the lines' widths, pixels */
 } dv_line_cuts;
 
+/* The cut's vertical margin, in margin units (dv_segment.margin_unit). */
+#define DV_LINE_VMARGIN 0.20
+
 /* Cuts the lines of lay, the layout of page. max_aspect: the most crop
  * width per crop height (at least 1). */
 int dv_lines_cut(const dv_image *page, const dv_layout *lay, double max_aspect,
@@ -67,6 +71,12 @@ void dv_line_cuts_free(dv_line_cuts *c);
  * reaching into the margins are not read. */
 int dv_segment_image(const dv_image *page, const dv_cut_line *l, const dv_segment *s,
                      dv_image *out, dv_err *e);
+/* The same with vmargin margin units of paper above and below the line
+ * instead of the cut's own DV_LINE_VMARGIN (a negative vmargin: the cut's
+ * own), rows past the page's edge painted paper too: the same segment
+ * read at another scale. */
+int dv_segment_image_margin(const dv_image *page, const dv_cut_line *l, const dv_segment *s,
+                            double vmargin, dv_image *out, dv_err *e);
 
 /* Boxes for the n words a segment was read as, chars[i] characters each:
  * the segment's ink words when there are n of them; otherwise slices of the

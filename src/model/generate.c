@@ -1,5 +1,6 @@
 #include "model/generate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,6 +200,19 @@ static void flush(gen_run *g)
     g->emitted = len;
 }
 
+/* log softmax(logits)[id], in double: the sum over a large vocabulary
+ * keeps its digits. */
+static double token_logprob(const float *logits, int vocab, int32_t id)
+{
+    float top = logits[0];
+    for (int i = 1; i < vocab; i++)
+        top = logits[i] > top ? logits[i] : top;
+    double sum = 0;
+    for (int i = 0; i < vocab; i++)
+        sum += exp((double)logits[i] - top);
+    return (double)logits[id] - top - log(sum);
+}
+
 /* Picks the next token from g->logits and handles it; *done when
  * generation ends with it, else the decoder is to be fed *next. */
 static int gen_pick(gen_run *g, int step, int *done, int32_t *next)
@@ -208,6 +222,10 @@ static int gen_pick(gen_run *g, int step, int *done, int32_t *next)
         dv_repetition_penalty(g->logits, vocab, g->hist, g->n_hist, g->o->repetition_penalty,
                               g->mark);
     int32_t id = dv_sampler_pick(&g->sampler, g->logits, vocab);
+    if (g->o->score) {
+        g->r->logprob += token_logprob(g->logits, vocab, id);
+        g->r->n_scored++;
+    }
     if (g->hist)
         g->hist[g->n_hist++] = id;
     if (is_eos(g->o, id)) {

@@ -50,6 +50,8 @@ typedef struct dv_gen_opts {
     int fit_context;                    /* 0: prompt + max_new_tokens beyond the context is
                                          * DOCVL_ECONTEXT; 1: generate only what fits (a
                                          * prompt that fills the context is still an error) */
+    int score;                          /* fill the result's logprob (a log-softmax over the
+                                         * vocabulary per token: off by default) */
     dv_gen_token_fn on_token;
     void *user;
 } dv_gen_opts;
@@ -68,6 +70,10 @@ typedef struct dv_gen_result {
     int stopped;        /* on_token returned non-zero (also when the same token
                          * ended generation for another reason, or in the
                          * last call that passes held-back text on) */
+    double logprob;     /* with opts.score: the sum over the picked tokens, eos
+                         * included, of their log-probability under the logits
+                         * they were picked from (after the repetition penalty) */
+    int n_scored;       /* the tokens summed there */
 } dv_gen_result;
 
 void dv_gen_result_free(dv_gen_result *r);

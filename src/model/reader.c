@@ -197,6 +197,7 @@ static void gen_options(dv_reader *r, const dv_tile_opts *o, dv_gen_opts *g)
     }
     g->on_token = o->on_token;
     g->user = o->user;
+    g->score = o->score;
 }
 
 /* KV cache slot k for n prompt tokens and what may follow: the reader's
@@ -275,6 +276,8 @@ static int tile_result(tile_gen *t, dv_tile_result *res, dv_err *e)
     res->degenerate = t->gr.degenerate;
     res->n_tokens = t->gr.n_ids;
     res->stopped = t->gr.stopped;
+    res->logprob = t->gr.logprob;
+    res->n_scored = t->gr.n_scored;
     return res->text ? DOCVL_OK : dv_fail(e, DOCVL_ENOMEM, "no memory for the tile's text");
 }
 

@@ -47,6 +47,7 @@ typedef struct dv_tile_opts {
      * (an interrupt). */
     dv_gen_token_fn on_token;
     void *user;
+    int score;                  /* fill the result's logprob (dv_gen_opts.score) */
 } dv_tile_opts;
 
 typedef struct dv_tile_result {
@@ -54,6 +55,9 @@ typedef struct dv_tile_result {
     int degenerate;             /* the loop guard tripped */
     int stopped;                /* on_token asked to stop */
     int n_tokens;
+    double logprob;             /* with score: the answer's log-probability (eos
+                                 * included) over n_scored tokens */
+    int n_scored;
 } dv_tile_result;
 
 /* One image -> the model's answer to the instruction about it. */

@@ -174,11 +174,19 @@ static uint64_t retry_seed(const run *r)
 /* One tile from attempt `first` on (0 greedy, 1 the sampled retry of a
  * loop), retried once with sampling when the output loops. Returns the
  * text (NULL when the tile failed) or an error. */
+/* A read's mean log-probability per token (eos included): how sure the
+ * model was of it; NAN from a reader that does not say (never read again,
+ * never preferred: every comparison with NAN is false). */
+static double mean_logprob(const dv_tile_result *res)
+{
+    return res->n_scored > 0 ? res->logprob / res->n_scored : NAN;
+}
+
 static int read_tile_from(run *r, const dv_image *tile, const char *instruction, int max_tokens,
-                          int first, char **text, dv_err *e)
+                          int first, char **text, double *score, dv_err *e)
 {
     *text = NULL;
-    dv_tile_opts to = { instruction, max_tokens, 0, 0, on_token, r };
+    dv_tile_opts to = { instruction, max_tokens, 0, 0, on_token, r, score != NULL };
     for (int attempt = first; attempt < 2; attempt++) {
         to.sample = attempt;
         to.seed = retry_seed(r);
@@ -195,6 +203,8 @@ static int read_tile_from(run *r, const dv_image *tile, const char *instruction,
         if (!res.degenerate) {
             *text = res.text;
             res.text = NULL;
+            if (score)
+                *score = mean_logprob(&res);
             dv_tile_result_free(&res);
             return DOCVL_OK;
         }
@@ -206,7 +216,7 @@ static int read_tile_from(run *r, const dv_image *tile, const char *instruction,
 static int read_tile(run *r, const dv_image *tile, const char *instruction, char **text,
                      dv_err *e)
 {
-    return read_tile_from(r, tile, instruction, r->o->max_tokens, 0, text, e);
+    return read_tile_from(r, tile, instruction, r->o->max_tokens, 0, text, NULL, e);
 }
 
 static const char *instruction_of(const docvl_params *o)
@@ -456,21 +466,26 @@ static int batch_size(const run *r, int n_tiles, int max_tokens)
     return rd->batch_room(rd->self, max_tokens, want < n_tiles ? want : n_tiles);
 }
 
-/* Images ims[0 .. n - 1] read at once, greedy. texts[k]: image k's text;
- * loops[k]: its output looped (texts[k] NULL), to be read again alone,
- * sampled, as read_tile would. */
+/* Images ims[0 .. n - 1] read at once (one by one by a reader that
+ * cannot), greedy. texts[k]: image k's text; loops[k]: its output looped
+ * (texts[k] NULL), to be read again alone, sampled, as read_tile would;
+ * scores[k] (scores may be NULL): its mean_logprob. */
 static int read_first_pass(run *r, const dv_image *ims, int n, const char *instruction,
-                           int max_tokens, char **texts, int *loops, dv_err *e)
+                           int max_tokens, char **texts, int *loops, double *scores, dv_err *e)
 {
     const dv_image *tp[DV_READER_MAX_BATCH];
     dv_tile_opts to[DV_READER_MAX_BATCH];
     dv_tile_result res[DV_READER_MAX_BATCH] = { 0 };
     for (int k = 0; k < n; k++) {
         tp[k] = &ims[k];
-        to[k] = (dv_tile_opts){ instruction, max_tokens, 0, 0, on_batch_token, r };
+        to[k] = (dv_tile_opts){ instruction, max_tokens, 0, 0, on_batch_token, r, scores != NULL };
     }
     r->tile_start_us = g_get_monotonic_time();
-    int rc = r->reader->read_batch(r->reader->self, tp, n, to, res, e);
+    int rc = DOCVL_OK;
+    if (r->reader->read_batch)
+        rc = r->reader->read_batch(r->reader->self, tp, n, to, res, e);
+    for (int k = 0; k < n && !r->reader->read_batch && rc == DOCVL_OK; k++)
+        rc = r->reader->read(r->reader->self, tp[k], &to[k], &res[k], e);
     for (int k = 0; k < n && rc == DOCVL_OK; k++) {
         if (res[k].stopped) {
             rc = cancelled(r) ? dv_fail(e, DOCVL_EINTERRUPTED, "interrupted") : timed_out(r, e);
@@ -478,6 +493,8 @@ static int read_first_pass(run *r, const dv_image *ims, int n, const char *instr
             loops[k] = res[k].degenerate;
             texts[k] = res[k].degenerate ? NULL : res[k].text;
             res[k].text = texts[k] ? NULL : res[k].text;
+            if (scores)
+                scores[k] = mean_logprob(&res[k]);
         }
     }
     for (int k = 0; k < n; k++)
@@ -498,12 +515,12 @@ static int read_group(run *r, page_work *pw, const dv_tiling *tiling, int t0, in
         rc = crop(&pw->rp.image, tiling->tiles[t0 + k].box, &tiles[k], e);
     if (rc == DOCVL_OK)
         rc = read_first_pass(r, tiles, n, instruction_of(r->o), r->o->max_tokens, texts, loops,
-                             e);
+                             NULL, e);
     for (int k = 0; k < n && rc == DOCVL_OK; k++)
         if (loops[k]) {
             start_tile(r, t0 + k, tiling->n_tiles);
             rc = read_tile_from(r, &tiles[k], instruction_of(r->o), r->o->max_tokens, 1,
-                                &texts[k], e);
+                                &texts[k], NULL, e);
         }
     for (int k = 0; k < n; k++)
         dv_image_free(&tiles[k]);
@@ -577,13 +594,13 @@ static int settle_segment(run *r, page_work *pw, const dv_segment *seg, int t, i
 /* One segment of a line, alone; its text, or NULL when it was left out
  * (settle_segment). */
 static int read_segment(run *r, page_work *pw, const dv_cut_line *line, const dv_segment *seg,
-                        int t, int n, int *failed, char **text, dv_err *e)
+                        int t, int n, int *failed, char **text, double *score, dv_err *e)
 {
     *text = NULL;
     dv_image im = { 0 };
     int rc = dv_segment_image(&pw->rp.image, line, seg, &im, e);
     if (rc == DOCVL_OK)
-        rc = read_tile_from(r, &im, line_instruction(r), line_max_tokens(r), 0, text, e);
+        rc = read_tile_from(r, &im, line_instruction(r), line_max_tokens(r), 0, text, score, e);
     dv_image_free(&im);
     return settle_segment(r, pw, seg, t, n, rc, failed, text, e);
 }
@@ -599,7 +616,7 @@ typedef struct seg_ref {
  * When the reader fails on the group, each is read alone instead, so a
  * failure stays that of one segment. */
 static int read_segment_group(run *r, page_work *pw, const seg_ref *sr, int t0, int m, int n,
-                              int *failed, char **texts, dv_err *e)
+                              int *failed, char **texts, double *scores, dv_err *e)
 {
     dv_image ims[DV_READER_MAX_BATCH] = { 0 };
     int loops[DV_READER_MAX_BATCH] = { 0 };
@@ -608,7 +625,7 @@ static int read_segment_group(run *r, page_work *pw, const seg_ref *sr, int t0, 
         rc = dv_segment_image(&pw->rp.image, sr[t0 + k].line, sr[t0 + k].seg, &ims[k], e);
     if (rc == DOCVL_OK)
         rc = read_first_pass(r, ims, m, line_instruction(r), line_max_tokens(r), texts + t0,
-                             loops, e);
+                             loops, scores + t0, e);
     if (rc && !cancelled(r) && !past_deadline(r)) {
         dv_err_clear(e);
         for (int k = 0; k < m; k++) {
@@ -619,13 +636,14 @@ static int read_segment_group(run *r, page_work *pw, const seg_ref *sr, int t0, 
         for (int k = 0; k < m && rc == DOCVL_OK; k++) {
             start_tile(r, t0 + k, n);
             rc = read_segment(r, pw, sr[t0 + k].line, sr[t0 + k].seg, t0 + k, n, failed,
-                              &texts[t0 + k], e);
+                              &texts[t0 + k], &scores[t0 + k], e);
         }
     } else {
         for (int k = 0; k < m && rc == DOCVL_OK; k++) {
             start_tile(r, t0 + k, n);
             int rk = loops[k] ? read_tile_from(r, &ims[k], line_instruction(r),
-                                               line_max_tokens(r), 1, &texts[t0 + k], e)
+                                               line_max_tokens(r), 1, &texts[t0 + k],
+                                               &scores[t0 + k], e)
                                : DOCVL_OK;
             rc = settle_segment(r, pw, sr[t0 + k].seg, t0 + k, n, rk, failed, &texts[t0 + k], e);
         }
@@ -646,6 +664,63 @@ static seg_ref *segment_list(const dv_line_cuts *cuts)
     return sr;
 }
 
+/* Segments read with a mean log-probability per token below REREAD_BELOW
+ * are read again with the vertical margins of reread_margins (the type at
+ * another size in the model's input), and the likeliest of the readings
+ * kept. The built-in model's misreadings gather where it was unsure, and
+ * no one margin reads every scan best (doc/linecut.c). A reading that loops
+ * is not a candidate; the segment's first text stays when none is
+ * likelier. */
+#define REREAD_BELOW (-0.05)
+static const double reread_margins[] = { 0.12, 0.15, 0.25, 0.30 };
+#define N_REREAD (int)(sizeof reread_margins / sizeof *reread_margins)
+
+static int reread_group(run *r, page_work *pw, const seg_ref *sr, const int *job, int m,
+                        char **texts, double *scores, dv_err *e)
+{
+    dv_image ims[DV_READER_MAX_BATCH] = { 0 };
+    char *alt[DV_READER_MAX_BATCH] = { 0 };
+    double alt_score[DV_READER_MAX_BATCH];
+    int loops[DV_READER_MAX_BATCH] = { 0 }, rc = DOCVL_OK;
+    for (int k = 0; k < m && rc == DOCVL_OK; k++) {
+        const seg_ref *s = &sr[job[k] / N_REREAD];
+        rc = dv_segment_image_margin(&pw->rp.image, s->line, s->seg,
+                                     reread_margins[job[k] % N_REREAD], &ims[k], e);
+    }
+    if (rc == DOCVL_OK)
+        rc = read_first_pass(r, ims, m, line_instruction(r), line_max_tokens(r), alt, loops,
+                             alt_score, e);
+    for (int k = 0; k < m; k++) {
+        int t = job[k] / N_REREAD;
+        if (rc == DOCVL_OK && alt[k] && alt_score[k] > scores[t]) {
+            free(texts[t]);
+            texts[t] = alt[k];
+            scores[t] = alt_score[k];
+        } else {
+            free(alt[k]);
+        }
+        dv_image_free(&ims[k]);
+    }
+    return rc;
+}
+
+static int reread_unsure(run *r, page_work *pw, const seg_ref *sr, int n, char **texts,
+                         double *scores, dv_err *e)
+{
+    int *job = g_new(int, (size_t)n * N_REREAD + 1), n_jobs = 0;
+    for (int t = 0; t < n; t++)
+        for (int k = 0; k < N_REREAD && texts[t] && scores[t] < REREAD_BELOW; k++)
+            job[n_jobs++] = t * N_REREAD + k;
+    int batch = batch_size(r, n_jobs, line_max_tokens(r)), rc = DOCVL_OK;
+    for (int j = 0, m; rc == DOCVL_OK && j < n_jobs; j += m) {
+        m = MIN(batch, n_jobs - j);
+        rc = past_deadline(r) ? timed_out(r, e) : reread_group(r, pw, sr, job + j, m, texts,
+                                                                 scores, e);
+    }
+    g_free(job);
+    return rc;
+}
+
 /* Reads every text line of the page, batch_size() segments at a time
  * (doc/linecut.h), and lays the text on the lines' ink
  * (pipeline/linepage.h). */
@@ -659,6 +734,7 @@ static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
         return rc;
     int n = cuts.n_segs, batch = batch_size(r, n, line_max_tokens(r));
     char **texts = g_new0(char *, n + 1);
+    double *scores = g_new0(double, n + 1);
     seg_ref *sr = segment_list(&cuts);
     r->prog.n_tiles = n;
     for (int t = 0, m = 1; rc == DOCVL_OK && t < n; t += m) {
@@ -667,10 +743,13 @@ static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
         if (past_deadline(r))
             rc = timed_out(r, e);
         else if (m > 1)
-            rc = read_segment_group(r, pw, sr, t, m, n, failed, texts, e);
+            rc = read_segment_group(r, pw, sr, t, m, n, failed, texts, scores, e);
         else
-            rc = read_segment(r, pw, sr[t].line, sr[t].seg, t, n, failed, &texts[t], e);
+            rc = read_segment(r, pw, sr[t].line, sr[t].seg, t, n, failed, &texts[t], &scores[t],
+                              e);
     }
+    if (rc == DOCVL_OK)
+        rc = reread_unsure(r, pw, sr, n, texts, scores, e);
     if (rc == DOCVL_OK) {
         dv_page_clear_content(pg);
         dv_line_page_fill(&cuts, texts, pg);
@@ -679,6 +758,7 @@ static int read_lines(run *r, page_work *pw, dv_page_result *pg, int *failed, dv
     for (int k = 0; k < n; k++)
         free(texts[k]);
     g_free(texts);
+    g_free(scores);
     g_free(sr);
     dv_line_cuts_free(&cuts);
     return rc;

@@ -3,6 +3,7 @@
  * crops of the wanted shape, a word wider than the span cut between its
  * letters or, with no gap at all, at its thinnest column; detached dots
  * read with their line, neighbours' ink kept out of the margins. */
+#include <math.h>
 #include <string.h>
 
 #include "doc/layout.h"
@@ -203,6 +204,55 @@ static void test_fragments_and_margins(void)
     dv_image_free(&im);
 }
 
+/* A segment read with other vertical margins: the same ink rows with
+ * paper grown or cut above and below by the margin's difference in margin
+ * units (rows past the page's edge painted paper), the cut's own margin
+ * giving the cut's image; the text reads the same at every margin. */
+static void test_segment_margins(void)
+{
+    dv_image im = glyph_page(600, 120);
+    glyph_draw(&im, 40, 8, GLYPH_H, "abc def");        /* near the top: margins reach past it */
+    dv_box boxes[] = { { 40, 8, 200, 8 + GLYPH_H } };
+    dv_layout lay = hand_layout(boxes, 1, im.w, im.h);
+    dv_line_cuts c;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_lines_cut(&im, &lay, 20, &c, &e), ==, DOCVL_OK);
+    const dv_cut_line *l = &c.lines[0];
+    const dv_segment *s = &l->segs[0];
+    g_assert_cmpfloat_with_epsilon(s->margin_unit, GLYPH_H, 1e-9); /* the usual line */
+    dv_image base = { 0 }, same = { 0 }, wide = { 0 }, tight = { 0 };
+    g_assert_cmpint(dv_segment_image(&im, l, s, &base, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_segment_image_margin(&im, l, s, DV_LINE_VMARGIN, &same, &e), ==, DOCVL_OK);
+    g_assert_cmpint(same.h, ==, base.h);
+    g_assert_cmpmem(same.rgb, (size_t)same.w * same.h * 3, base.rgb, (size_t)base.w * base.h * 3);
+    g_assert_cmpint(dv_segment_image_margin(&im, l, s, 0.40, &wide, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_segment_image_margin(&im, l, s, 0.10, &tight, &e), ==, DOCVL_OK);
+    int grow = (int)lround((0.40 - DV_LINE_VMARGIN) * s->margin_unit);
+    int cut = (int)lround((DV_LINE_VMARGIN - 0.10) * s->margin_unit);
+    g_assert_cmpint(wide.w, ==, base.w);
+    g_assert_cmpint(wide.h, ==, base.h + 2 * grow);
+    g_assert_cmpint(tight.h, ==, base.h - 2 * cut);
+    size_t row = (size_t)base.w * 3;
+    for (int y = 0; y < base.h; y++)
+        g_assert_cmpmem(wide.rgb + (size_t)(y + grow) * row, row, base.rgb + (size_t)y * row, row);
+    for (int y = 0; y < grow; y++)
+        for (size_t x = 0; x < row; x++)
+            g_assert_cmpint(wide.rgb[(size_t)y * row + x], ==, 255);
+    for (int y = 0; y < tight.h; y++)
+        g_assert_cmpmem(tight.rgb + (size_t)y * row, row, base.rgb + (size_t)(y + cut) * row, row);
+    dv_image *all[] = { &base, &wide, &tight };
+    for (int i = 0; i < 3; i++) {
+        char *text = glyph_read(all[i]);
+        g_assert_cmpstr(text, ==, "abc def");
+        g_free(text);
+        dv_image_free(all[i]);
+    }
+    dv_image_free(&same);
+    dv_line_cuts_free(&c);
+    g_free(lay.blocks);
+    dv_image_free(&im);
+}
+
 /* A paragraph's last line of x-height letters ("room.", about half a full
  * line high) right under a full line is a line of its own, read alone; a
  * mark as low but narrow (an accent, a dot left as a line) still joins the
@@ -270,6 +320,7 @@ int main(int argc, char **argv)
     g_test_add_func("/linecut/word-boxes", test_word_boxes);
     g_test_add_func("/linecut/fragments-and-margins", test_fragments_and_margins);
     g_test_add_func("/linecut/low-last-line", test_low_last_line);
+    g_test_add_func("/linecut/segment-margins", test_segment_margins);
     g_test_add_func("/linecut/usual-line-by-width", test_usual_line_by_width);
     return g_test_run();
 }

@@ -336,6 +336,78 @@ static void test_continue_cached(void)
     fx_close(&f);
 }
 
+/* log softmax(logits)[id], worked out here in double. */
+static double ref_logprob(const float *logits, int vocab, int32_t id)
+{
+    double top = logits[0], sum = 0;
+    for (int i = 1; i < vocab; i++)
+        top = fmax(top, logits[i]);
+    for (int i = 0; i < vocab; i++)
+        sum += exp(logits[i] - top);
+    return logits[id] - top - log(sum);
+}
+
+/* With score, the result carries the sum of the picked tokens'
+ * log-probabilities, eos included: the same as feeding the ids back one by
+ * one and taking each one's log-softmax; without it, nothing. */
+static void test_score(void)
+{
+    fixture f;
+    fx_open(&f, "tiny-bf16");
+    dv_gen_opts o;
+    dv_gen_opts_default(&o);
+    o.guard.enabled = 0;
+    o.max_new_tokens = 10;
+    int k = 1;      /* the first golden token not seen before it: eos there */
+    while (k < f.gold_n) {
+        int seen = 0;
+        for (int j = 0; j < k; j++)
+            seen |= f.gold_ids[j] == f.gold_ids[k];
+        if (!seen)
+            break;
+        k++;
+    }
+    g_assert_cmpint(k, <, f.gold_n);
+    o.n_eos = 1;
+    o.eos_ids[0] = f.gold_ids[k];
+    dv_gen_result plain = run(&f, &o);
+    g_assert_cmpint(plain.n_scored, ==, 0);
+    g_assert_cmpfloat(plain.logprob, ==, 0);
+    o.score = 1;
+    dv_gen_result r = run(&f, &o);
+    g_assert_cmpint(r.n_ids, ==, plain.n_ids);
+    g_assert_cmpmem(r.ids, r.n_ids * sizeof(int32_t), plain.ids, plain.n_ids * sizeof(int32_t));
+    g_assert_cmpint(r.stop, ==, DV_STOP_EOS);
+    g_assert_cmpint(r.n_ids, ==, k);
+    g_assert_cmpint(r.n_scored, ==, r.n_ids + 1);
+    int V = f.d.vocab, H = f.c.cfg.lm.hidden;
+    float *logits = g_new(float, V), *emb = g_new(float, H);
+    dv_err e = { 0 };
+    dv_llama_state *s;
+    g_assert_cmpint(dv_llama_state_new(f.m, f.T + o.max_new_tokens, &s, &e), ==, DOCVL_OK);
+    g_assert_cmpint(f.d.ops->forward(f.d.model, s, f.embeds, f.T, logits, &ctx1, &e), ==, DOCVL_OK);
+    double want = 0;
+    for (int i = 0; i <= r.n_ids; i++) {
+        int32_t id = i < r.n_ids ? r.ids[i] : o.eos_ids[0];
+        double lp = ref_logprob(logits, V, id);
+        g_assert_cmpfloat(lp, <=, 0);
+        g_assert_cmpfloat(lp, >=, -log(V));   /* greedy: the likeliest token */
+        want += lp;
+        if (i == r.n_ids)
+            break;
+        g_assert_cmpint(f.d.ops->embed(f.d.model, &id, 1, emb, &e), ==, DOCVL_OK);
+        g_assert_cmpint(f.d.ops->forward(f.d.model, s, emb, 1, logits, &ctx1, &e), ==, DOCVL_OK);
+    }
+    g_assert_cmpfloat_with_epsilon(r.logprob, want, 1e-9 * fmax(1, fabs(want)));
+    g_assert_cmpfloat(r.logprob, <, 0);
+    dv_llama_state_free(s);
+    g_free(logits);
+    g_free(emb);
+    dv_gen_result_free(&r);
+    dv_gen_result_free(&plain);
+    fx_close(&f);
+}
+
 static void test_sampling_seeded(void)
 {
     fixture f;
@@ -890,6 +962,7 @@ int main(int argc, char **argv)
     g_test_add_func("/generate/context-length", test_context_length);
     g_test_add_func("/generate/continue-cached", test_continue_cached);
     g_test_add_func("/generate/sampling-seeded", test_sampling_seeded);
+    g_test_add_func("/generate/score", test_score);
     g_test_add_func("/generate/repetition-penalty", test_repetition_penalty);
     g_test_add_func("/generate/batch-f32", test_batch_f32);
     g_test_add_func("/generate/batch-bf16", test_batch_bf16);

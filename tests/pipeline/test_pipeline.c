@@ -31,6 +31,8 @@ typedef struct fake {
     int glyphs;             /* 1: answers with the glyph text in the tile
                                (glyphpage.h), which fails on "fail" and
                                loops on "loop" */
+    int scores;             /* 1: glyph answers carry a score (fake_score) */
+    GHashTable *first_h;    /* scores: text -> the height of its first read */
     char instruction[256];
 } fake;
 
@@ -43,6 +45,31 @@ static int glyph_answer(const dv_image *tile, dv_tile_result *res, dv_err *e)
     res->text = rc ? NULL : strdup(text);
     g_free(text);
     return rc;
+}
+
+/* A scoring glyph reader's answer: a text with "blurry" in it is read
+ * unsure (-1 a token) the first time; read again taller (more margin) it
+ * is "sharp" and sure (-0.01), read again lower it stays as it was, surer
+ * still than at first but less than the tall read (-0.5). Other texts are
+ * sure (-0.001). Four tokens a read. */
+static void fake_score(fake *f, const dv_image *tile, dv_tile_result *res)
+{
+    if (!res->text)
+        return;
+    double per = strstr(res->text, "blurry") ? -1 : -0.001;
+    int first = GPOINTER_TO_INT(g_hash_table_lookup(f->first_h, res->text));
+    if (!first) {
+        g_hash_table_insert(f->first_h, g_strdup(res->text), GINT_TO_POINTER(tile->h));
+    } else if (per < -0.5 && tile->h > first) {
+        char *t = strstr(res->text, "blurry");
+        memcpy(t, "sharp", 5);
+        memmove(t + 5, t + 6, strlen(t + 6) + 1);
+        per = -0.01;
+    } else if (per < -0.5) {
+        per = -0.5;
+    }
+    res->n_scored = 4;
+    res->logprob = 4 * per;
 }
 
 static int fake_read(void *self, const dv_image *tile, const dv_tile_opts *o,
@@ -63,8 +90,12 @@ static int fake_read(void *self, const dv_image *tile, const dv_tile_opts *o,
     f->max_aspect = MAX(f->max_aspect, (double)tile->w / tile->h);
     f->max_tokens = MAX(f->max_tokens, o->max_tokens);
     snprintf(f->instruction, sizeof f->instruction, "%s", o->instruction);
-    if (f->glyphs)
-        return glyph_answer(tile, res, e);
+    if (f->glyphs) {
+        int rc = glyph_answer(tile, res, e);
+        if (f->scores && o->score)
+            fake_score(f, tile, res);
+        return rc;
+    }
     if (o->on_token && o->on_token(o->user, 0, 0, "", 0)) {
         res->stopped = 1;
         res->text = strdup("");
@@ -448,6 +479,38 @@ static void test_lines_in_order(void)
     g_assert_cmpfloat(f.max_aspect, <=, 256.0 / 32);
     g_assert_cmpstr(f.instruction, ==, "read the line");
     result_free(&r);
+    gpage_free(&g);
+}
+
+/* A segment read unsure is read again at four other margins and the
+ * likeliest reading kept (the taller crop's "sharp"); sure segments are
+ * read once; readers that give no score are never asked again
+ * (lines-in-order counts their reads). */
+static void test_lines_reread_unsure(void)
+{
+    static const gline lines[] = {
+        { 40, 40, GLYPH_H, "a blurry cat" },
+        { 40, 80, GLYPH_H, "clear day" },
+    };
+    gpage g = gpage_make(lines, 2, 700, 160);
+    for (int batch = 0; batch <= 1; batch++) {
+        fake f;
+        fake_init_lines(&f, 256, 32, NULL);
+        f.scores = 1;
+        f.first_h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        if (!batch) {
+            f.reader.read_batch = fake_read_batch;
+            f.reader.batch_room = fake_batch_room;
+        }
+        result r = run(&f, 1, g.path, docvl_default_params());
+        g_assert_cmpint(r.rc, ==, DOCVL_OK);
+        g_assert_cmpstr(r.out, ==, "a sharp cat\nclear day\n\f");
+        g_assert_cmpint(r.st.tiles, ==, 2);
+        g_assert_cmpint(f.calls, ==, 2 + 4);
+        g_assert_cmpint(r.st.tiles_failed, ==, 0);
+        result_free(&r);
+        g_hash_table_destroy(f.first_h);
+    }
     gpage_free(&g);
 }
 
@@ -880,5 +943,6 @@ int main(int argc, char **argv)
     g_test_add_func("/pipeline/lines-real-reader", test_lines_real_reader);
     g_test_add_func("/pipeline/lines-n1-batched", test_lines_n1_batched);
     g_test_add_func("/pipeline/lines-long-word", test_lines_long_word);
+    g_test_add_func("/pipeline/lines-reread-unsure", test_lines_reread_unsure);
     return g_test_run();
 }

@@ -282,7 +282,7 @@ static int read_tile(const char *dir, int max_tokens, dv_tile_result *res, dv_er
     dv_image im;
     g_assert_cmpint(dv_image_alloc(&im, 384, 384, e), ==, DOCVL_OK);
     memset(im.rgb, 255, (size_t)im.w * im.h * 3);
-    dv_tile_opts o = { "Read the text.", max_tokens, 0, 0, NULL, NULL };
+    dv_tile_opts o = { .instruction = "Read the text.", .max_tokens = max_tokens };
     memset(res, 0, sizeof *res);
     rc = dv_reader_read(r, &im, &o, res, e);
     dv_image_free(&im);
