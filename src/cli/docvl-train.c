@@ -11,6 +11,7 @@
 #include "base/ctx.h"
 #include "cli/blas_reexec.h"
 #include "text/tokenizer.h"
+#include "train/average.h"
 #include "train/evalmc.h"
 #include "train/grow.h"
 #include "train/trainer.h"
@@ -33,6 +34,7 @@ static void usage(FILE *f)
           "       docvl-train plot LOG.tsv OUT.png\n"
           "       docvl-train export MODEL_DIR OUT_DIR [f16|bf16|f32]\n"
           "       docvl-train grow MODEL_DIR OUT_DIR --config NEW_CONFIG.json [--seed N]\n"
+          "       docvl-train average MODEL_DIR MODEL_DIR... OUT_DIR\n"
           "\n"
           "train: stage 1 trains the aligner; stage 2 the LLM and aligner (language-only\n"
           "  samples from --text mixed with multimodal ones from --data, --mix LANG:MM);\n"
@@ -60,7 +62,10 @@ static void usage(FILE *f)
           "  wider tower MLP, more decoder layers, a wider decoder MLP, a wider decoder of\n"
           "  the same head_dim), computing the same function: new layers are identities\n"
           "  spread between the old ones, new parts start as --init makes them (seed\n"
-          "  default 42) but for zero output projections. Any other change is refused.\n",
+          "  default 42) but for zero output projections. Any other change is refused.\n"
+          "average: writes the element-wise mean of the models' weights (F32), e.g. of\n"
+          "  phases continued from one another; OUT_DIR gets the first model's\n"
+          "  configuration and tokenizer. Models of different tensors are refused.\n",
           f);
 }
 
@@ -332,6 +337,22 @@ static int cmd_export(int argc, char **argv)
     return 0;
 }
 
+/* average MODEL_DIR MODEL_DIR... OUT_DIR */
+static int cmd_average(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "docvl-train: average needs two or more MODEL_DIRs and an OUT_DIR\n");
+        return EXIT_USAGE;
+    }
+    dv_err e = {0};
+    if (dv_average_dirs((const char *const *)argv + 1, argc - 2, argv[argc - 1], &e)) {
+        fprintf(stderr, "docvl-train: %s\n", e.msg);
+        return 1;
+    }
+    printf("averaged %d models into %s\n", argc - 2, argv[argc - 1]);
+    return 0;
+}
+
 /* grow MODEL_DIR OUT_DIR --config NEW.json [--seed N] */
 static int cmd_grow(int argc, char **argv)
 {
@@ -385,9 +406,11 @@ int main(int argc, char **argv)
         return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "grow") == 0)
         return cmd_grow(argc - 1, argv + 1);
+    if (strcmp(cmd, "average") == 0)
+        return cmd_average(argc - 1, argv + 1);
     int is_train = strcmp(cmd, "train") == 0, is_eval = strcmp(cmd, "eval-mc") == 0;
     if (!is_train && !is_eval) {
-        fprintf(stderr, "docvl-train: unknown command \"%s\" (train, eval-mc, plot, export, grow)\n", cmd);
+        fprintf(stderr, "docvl-train: unknown command \"%s\" (train, eval-mc, plot, export, grow, average)\n", cmd);
         return EXIT_USAGE;
     }
     args a;

@@ -462,6 +462,70 @@ static void test_grow(void)
     g_free(deeper), g_free(vocab), g_free(wide), g_free(grown), g_free(model), g_free(dir);
 }
 
+/* A tiny SigLIP model of random weights (seed) in dir/name. */
+static char *tiny_model(const char *dir, const char *name, uint64_t seed)
+{
+    char *model = g_build_filename(dir, name, NULL);
+    dv_mkmodel_opts mo = { .out_dir = model, .arch = "tiny-siglip", .dtype = DV_F32,
+                           .seed = seed, .shards = 1, .quiet = 1 };
+    dv_err e = {0};
+    if (dv_mkmodel(&mo, &e))
+        g_error("mkmodel: %s", e.msg);
+    return model;
+}
+
+static dv_tmodel *load_tmodel(const char *dir)
+{
+    dv_tmodel *m = NULL;
+    dv_err e = {0};
+    if (dv_tmodel_load(dir, &m, &e))
+        g_error("load: %s", e.msg);
+    return m;
+}
+
+/* average: the element-wise mean of two models' weights, in double, with
+ * the first's configuration (exit 0); models of different tensors refused
+ * with the tensor named and nothing written (exit 1); fewer than two
+ * models a usage error (exit 2). */
+static void test_average(void)
+{
+    char *dir = test_tmpdir();
+    char *a = tiny_model(dir, "a", 4), *b = tiny_model(dir, "b", 5);
+    char *args = g_strdup_printf("average %s %s %s/mean", a, b, dir);
+    expect("DOCVL_TRAIN", args, 0, NULL);
+    g_free(args);
+    char *mean_dir = g_build_filename(dir, "mean", NULL);
+    dv_tmodel *ma = load_tmodel(a), *mb = load_tmodel(b), *mm = load_tmodel(mean_dir);
+    g_assert_cmpint(mm->n_params, ==, ma->n_params);
+    g_assert_cmpint(mm->cfg.lm.layers, ==, ma->cfg.lm.layers);
+    size_t moved = 0;
+    for (int i = 0; i < mm->n_params; i++) {
+        g_assert_cmpstr(mm->params[i].name, ==, ma->params[i].name);
+        for (size_t k = 0; k < mm->params[i].n; k++) {
+            double x = ma->params[i].w[k], y = mb->params[i].w[k];
+            g_assert_cmpfloat(mm->params[i].w[k], ==, (float)((x + y) / 2));
+            moved += x != y;
+        }
+    }
+    g_assert_cmpuint(moved, >, 1000);   /* the seeds gave different weights */
+    dv_tmodel_free(ma), dv_tmodel_free(mb), dv_tmodel_free(mm);
+    char *deeper = preset_with(dir, "deeper.json", "\"num_hidden_layers\":2",
+                               "\"num_hidden_layers\":3", NULL, NULL);
+    args = g_strdup_printf("grow %s %s/deep --config %s", a, dir, deeper);
+    expect("DOCVL_TRAIN", args, 0, NULL);
+    g_free(args);
+    args = g_strdup_printf("average %s %s/deep %s/bad", a, dir, dir);
+    expect("DOCVL_TRAIN", args, 1, "model 1 has");
+    g_free(args);
+    char *bad = g_build_filename(dir, "bad", NULL);
+    g_assert_false(g_file_test(bad, G_FILE_TEST_EXISTS));
+    args = g_strdup_printf("average %s %s/one", a, dir);
+    expect("DOCVL_TRAIN", args, 2, "average needs");
+    g_free(args);
+    test_rmtree(dir);
+    g_free(bad), g_free(deeper), g_free(mean_dir), g_free(a), g_free(b), g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -473,5 +537,6 @@ int main(int argc, char **argv)
     g_test_add_func("/train_cli/paragraphs", test_paragraphs);
     g_test_add_func("/train_cli/export_warm_start", test_export_warm_start);
     g_test_add_func("/train_cli/grow", test_grow);
+    g_test_add_func("/train_cli/average", test_average);
     return g_test_run();
 }
