@@ -594,3 +594,14 @@ void dv_vrope(float *x, int rows, int heads, int hd, size_t stride, const float 
 {
     dv_vrope_simd(x, rows, heads, hd, stride, cosv, sinv, sign, BEST);
 }
+
+double dv_logsumexp(const float *z, int n)
+{
+    float top = z[0];
+    for (int i = 1; i < n; i++)
+        top = z[i] > top ? z[i] : top;
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)z[i] - top);
+    return top + log(sum);
+}

@@ -37,6 +37,9 @@ void dv_vadd_rows(float *y, size_t ys, const float *x, size_t xs, size_t rows, s
 /* Softmax of each of `rows` rows of n in s, in place; lse[r] = the row's
  * log-sum-exp (max + log of the shifted sum). Masked scores (-inf) give 0. */
 void dv_vsoftmax_lse(float *s, size_t rows, size_t n, float *lse);
+/* log sum exp(z[i]) over i < n (n >= 1), summed in double from the largest:
+ * a vocabulary's worth keeps its digits (the loss, a token's probability). */
+double dv_logsumexp(const float *z, int n);
 /* p[r][i] = exp(p[r][i] - shift[r]): a softmax again from its saved lse. */
 void dv_vexp_rows(float *p, size_t rows, size_t n, const float *shift);
 

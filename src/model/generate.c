@@ -1,8 +1,9 @@
 #include "model/generate.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "kernels/vmath.h"
 
 typedef struct gen_run {
     const dv_decoder *m;
@@ -200,19 +201,6 @@ static void flush(gen_run *g)
     g->emitted = len;
 }
 
-/* log softmax(logits)[id], in double: the sum over a large vocabulary
- * keeps its digits. */
-static double token_logprob(const float *logits, int vocab, int32_t id)
-{
-    float top = logits[0];
-    for (int i = 1; i < vocab; i++)
-        top = logits[i] > top ? logits[i] : top;
-    double sum = 0;
-    for (int i = 0; i < vocab; i++)
-        sum += exp((double)logits[i] - top);
-    return (double)logits[id] - top - log(sum);
-}
-
 /* Picks the next token from g->logits and handles it; *done when
  * generation ends with it, else the decoder is to be fed *next. */
 static int gen_pick(gen_run *g, int step, int *done, int32_t *next)
@@ -223,7 +211,7 @@ static int gen_pick(gen_run *g, int step, int *done, int32_t *next)
                               g->mark);
     int32_t id = dv_sampler_pick(&g->sampler, g->logits, vocab);
     if (g->o->score) {
-        g->r->logprob += token_logprob(g->logits, vocab, id);
+        g->r->logprob += (double)g->logits[id] - dv_logsumexp(g->logits, vocab);
         g->r->n_scored++;
     }
     if (g->hist)

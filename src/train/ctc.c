@@ -1,5 +1,6 @@
 #include "train/ctc.h"
 
+#include "kernels/vmath.h"
 #include "train/grad_ops.h"
 
 #include <math.h>
@@ -49,7 +50,7 @@ static void log_softmax(const float *logits, int T, int V, double *lp)
     for (int t = 0; t < T; t++) {
         const float *z = logits + (size_t)t * V;
         double *o = lp + (size_t)t * V;
-        double lse = tg_logsumexp(z, V);
+        double lse = dv_logsumexp(z, V);
         for (int k = 0; k < V; k++)
             o[k] = (double)z[k] - lse;
     }

@@ -257,17 +257,6 @@ void tg_rope_apply(float *x, int n, int heads, int hd, size_t stride, const floa
     dv_vrope(x, n, heads, hd, stride, cosv, sinv, inverse ? -1.0f : 1.0f);
 }
 
-double tg_logsumexp(const float *z, int n)
-{
-    float mx = z[0];
-    for (int j = 1; j < n; j++)
-        mx = z[j] > mx ? z[j] : mx;
-    double sum = 0;
-    for (int j = 0; j < n; j++)
-        sum += exp((double)z[j] - mx);
-    return mx + log(sum);
-}
-
 double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, float scale,
                         float *dlogits, int *n_counted)
 {
@@ -283,7 +272,7 @@ double tg_cross_entropy(float *logits, const int32_t *labels, int n, int V, floa
         }
         counted++;
         if (!dz) {
-            nll += tg_logsumexp(z, V) - z[labels[i]];
+            nll += dv_logsumexp(z, V) - z[labels[i]];
             continue;
         }
         /* the vector exp, in float as the attention's softmax: libm's

@@ -98,9 +98,6 @@ void tg_rope_tables(int pos0, int n, int hd, float theta, float *cosv, float *si
 void tg_rope_apply(float *x, int n, int heads, int hd, size_t stride, const float *cosv,
                    const float *sinv, int inverse);
 
-/* log(sum(exp(z))) over one row of n logits, summed in double. */
-double tg_logsumexp(const float *z, int n);
-
 /* Cross-entropy of logits [n, V] against labels (ignore < 0): returns the
  * summed NLL over counted rows (double) and their count. When dlogits is
  * non-NULL it receives (softmax - onehot) * scale for counted rows, 0 for

@@ -177,6 +177,23 @@ static void test_loop_stops_early(void)
     fx_close(&f);
 }
 
+/* The position of the first golden token not seen before it (not 0): a
+ * token the greedy run picks there and not earlier. */
+static int first_new_token(const fixture *f)
+{
+    int k = 1;
+    while (k < f->gold_n) {
+        int seen = 0;
+        for (int j = 0; j < k; j++)
+            seen |= f->gold_ids[j] == f->gold_ids[k];
+        if (!seen)
+            break;
+        k++;
+    }
+    g_assert_cmpint(k, <, f->gold_n);
+    return k;
+}
+
 static void test_eos(void)
 {
     fixture f;
@@ -187,16 +204,7 @@ static void test_eos(void)
     o.n_eos = 2;
     o.eos_ids[0] = dv_tokenizer_eos(f.tok);
     /* the first golden token not seen before it ends the run there */
-    int k = 1;
-    while (k < f.gold_n) {
-        int seen = 0;
-        for (int j = 0; j < k; j++)
-            seen |= f.gold_ids[j] == f.gold_ids[k];
-        if (!seen)
-            break;
-        k++;
-    }
-    g_assert_cmpint(k, <, f.gold_n);
+    int k = first_new_token(&f);
     o.eos_ids[1] = f.gold_ids[k];
     dv_gen_result r = run(&f, &o);
     g_assert_cmpint(r.stop, ==, DV_STOP_EOS);
@@ -358,16 +366,7 @@ static void test_score(void)
     dv_gen_opts_default(&o);
     o.guard.enabled = 0;
     o.max_new_tokens = 10;
-    int k = 1;      /* the first golden token not seen before it: eos there */
-    while (k < f.gold_n) {
-        int seen = 0;
-        for (int j = 0; j < k; j++)
-            seen |= f.gold_ids[j] == f.gold_ids[k];
-        if (!seen)
-            break;
-        k++;
-    }
-    g_assert_cmpint(k, <, f.gold_n);
+    int k = first_new_token(&f);    /* eos there */
     o.n_eos = 1;
     o.eos_ids[0] = f.gold_ids[k];
     dv_gen_result plain = run(&f, &o);
