@@ -466,7 +466,7 @@ static void qg_chunk(void *arg, int part, int lo, int hi)
 {
     const qg_job *j = arg;
     const dv_linear *L = j->L;
-    size_t group = dv_qg_panel_bytes(L->in);
+    size_t group = dv_qg_panel_bytes(L->qfmt, L->in);
     void *panel = L->packed ? NULL
                             : dv_pool_scratch(j->pool, part, (group + sizeof(float) - 1) /
                                                                  sizeof(float));
@@ -480,7 +480,7 @@ static void qg_chunk(void *arg, int part, int lo, int hi)
                 p = (const char *)L->packed + (size_t)(g / DV_QG_NR) * group;
             else
                 dv_qg_pack(L->qfmt, L->q, L->in, g, rows, panel, j->level);
-            dv_qgemm_group(p, &j->a, j->y + g, (size_t)L->out, rows, j->level);
+            dv_qgemm_group(L->qfmt, p, &j->a, j->y + g, (size_t)L->out, rows, j->level);
         }
     }
     epilogue(L, j->a.n, j->y, lo, hi, j->act);
@@ -508,7 +508,7 @@ int dv_linear_prepack(dv_linear *L, dv_pool *pool)
     int level = dv_cpu_qgemm_level();
     if (L->qfmt == DV_QNONE || level < 2 || L->packed)
         return DOCVL_OK;
-    prepack_job j = { .L = L, .group = dv_qg_panel_bytes(L->in), .level = level };
+    prepack_job j = { .L = L, .group = dv_qg_panel_bytes(L->qfmt, L->in), .level = level };
     int groups = (L->out + DV_QG_NR - 1) / DV_QG_NR;
     size_t bytes = (size_t)groups * j.group;
     /* in 2 MiB pages where the kernel gives them: a 4 KiB page fault per
@@ -533,19 +533,15 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
     dv_pool *pool = ctx ? ctx->pool : NULL;
     if (level < 2 || !pool)
         return 0;
-    for (int m = 0; m < count; m++)
+    int q4 = 0;
+    for (int m = 0; m < count; m++) {
         if (L[m]->qfmt == DV_QNONE || L[m]->in != L[0]->in)
             return 0;
-    int nb = dv_qblocks(L[0]->in);
-    qg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0],
-                 .a = { .n = n, .nb = nb } };
-    j.a.q = malloc((size_t)n * (size_t)nb * DV_QBLOCK);
-    j.a.d = malloc((size_t)n * (size_t)nb * sizeof *j.a.d);
-    if (!j.a.q || !j.a.d) {
-        free(j.a.q);
-        free(j.a.d);
-        return 0;
+        q4 |= L[m]->qfmt == DV_Q4;
     }
+    qg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0] };
+    if (dv_qg_act_alloc(&j.a, n, L[0]->in, q4))
+        return 0;
     dv_pool *run_on = split_pool(pool, L, count, n);
     dv_pool_for(run_on, n, 16, qg_quantize_part, &j);
     int threads = dv_pool_threads(pool);
@@ -556,8 +552,7 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
         int grain = round_up((L[m]->out + 8 * threads - 1) / (8 * threads), DV_QG_NR);
         dv_pool_for_parts(run_on, L[m]->out, grain, qg_chunk, &j);
     }
-    free(j.a.q);
-    free(j.a.d);
+    dv_qg_act_free(&j.a);
     return 1;
 }
 

@@ -42,7 +42,7 @@ int dv_linear_quantize(dv_linear *L, dv_qfmt f, dv_pool *pool, dv_err *e);
 /* Repacks quantized weights once, where the integer many-row kernel runs,
  * into the layout it reads (kernels/qgemm.h: every group of DV_QG_NR rows),
  * so its products stop repacking them per call: the same bytes, so the
- * same results. 1.18x q8's bytes (2.2x q4's) held beside q, which
+ * same results. 1.18x q8's bytes (1x q4's) held beside q, which
  * one-row products still read. Nothing is done (DOCVL_OK) for f32/16-bit
  * weights, without the kernel, or without the memory. pool: threads for
  * the work (may be NULL). */

@@ -1,6 +1,9 @@
 #include "kernels/qgemm.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "docvl.h"
 
 #include "kernels/simd_x86.h"
 
@@ -12,6 +15,15 @@ typedef struct qg_block {
     int8_t q[DV_QBLOCK / 4][DV_QG_NR][4];
 } qg_block;
 
+/* One block of a repacked group of q4 rows: q[k][j][i] is byte 4 k + i of
+ * the group's row j's block (element 4 k + i in its low nibble, 16 + 4 k + i
+ * in its high one), so one 64-byte load gives both nibbles of 16 rows; the
+ * group's bytes are its rows' bytes. */
+typedef struct qg4_block {
+    float d[DV_QG_NR];
+    uint8_t q[DV_QBLOCK / 8][DV_QG_NR][4];
+} qg4_block;
+
 /* Activation rows per register tile: 6 x 2 integer sums and 6 x 2 f32
  * accumulators take 24 of the 32 vector registers (4 rows measured 8-10%
  * slower: the panel is read once per tile). Each tile runs over the whole row: the
@@ -21,7 +33,37 @@ typedef struct qg_block {
  * partial sums went back to y between passes. */
 #define QG_MR 6
 
-size_t dv_qg_panel_bytes(int in) { return sizeof(qg_block) * (size_t)dv_qblocks(in); }
+size_t dv_qg_panel_bytes(dv_qfmt f, int in)
+{
+    return (f == DV_Q4 ? sizeof(qg4_block) : sizeof(qg_block)) * (size_t)dv_qblocks(in);
+}
+
+int dv_qg_act_alloc(dv_qg_act *a, int n, int in, int q4)
+{
+    int nb = dv_qblocks(in);
+    size_t vals = (size_t)n * (size_t)nb * DV_QBLOCK, blocks = (size_t)n * (size_t)nb;
+    *a = (dv_qg_act){ .n = n, .nb = nb };
+    a->q = malloc(vals ? vals : 1);
+    a->d = malloc((blocks ? blocks : 1) * sizeof *a->d);
+    if (q4) {
+        a->qs = malloc(vals ? vals : 1);
+        a->s8 = malloc((blocks ? blocks : 1) * sizeof *a->s8);
+    }
+    if (!a->q || !a->d || (q4 && (!a->qs || !a->s8))) {
+        dv_qg_act_free(a);
+        return DOCVL_ENOMEM;
+    }
+    return DOCVL_OK;
+}
+
+void dv_qg_act_free(dv_qg_act *a)
+{
+    free(a->q);
+    free(a->d);
+    free(a->qs);
+    free(a->s8);
+    *a = (dv_qg_act){ 0 };
+}
 
 /* One block's values offset by 128 (restrict: without it GCC -O2 leaves
  * the loop scalar, a tenth of a line model's tower time). */
@@ -41,43 +83,47 @@ void dv_qg_quantize_rows(const float *x, int in, int lo, int hi, const dv_qg_act
             int len = in - b0 * DV_QBLOCK < nbk * DV_QBLOCK ? in - b0 * DV_QBLOCK : nbk * DV_QBLOCK;
             dv_quantize_row(DV_Q8, x + (size_t)t * in + (size_t)b0 * DV_QBLOCK, len, blk);
             for (int b = 0; b < nbk; b++) {
-                offset_block(a->q + (size_t)t * row + (size_t)(b0 + b) * DV_QBLOCK, blk[b].q);
+                size_t at = (size_t)t * row + (size_t)(b0 + b) * DV_QBLOCK;
+                offset_block(a->q + at, blk[b].q);
                 a->d[(size_t)t * a->nb + b0 + b] = blk[b].d;
+                if (a->qs) {
+                    int32_t sum = 0;
+                    for (int j = 0; j < DV_QBLOCK; j++)
+                        sum += blk[b].q[j];
+                    memcpy(a->qs + at, blk[b].q, DV_QBLOCK);
+                    a->s8[(size_t)t * a->nb + b0 + b] = -8 * sum;
+                }
             }
         }
     }
 }
 
-/* Block b of a quantized row as 32 signed values and its scale (q4 values
- * are the stored nibbles less 8: exactly what dv_qdot multiplies). */
-static float block_values(dv_qfmt f, const void *row, int b, int8_t v[DV_QBLOCK])
-{
-    if (f == DV_Q8) {
-        const dv_q8_block *q = (const dv_q8_block *)row + b;
-        memcpy(v, q->q, DV_QBLOCK);
-        return q->d;
-    }
-    const dv_q4_block *q = (const dv_q4_block *)row + b;
-    for (int j = 0; j < DV_QBLOCK / 2; j++) {
-        v[j] = (int8_t)((q->q[j] & 15) - 8);
-        v[j + DV_QBLOCK / 2] = (int8_t)((q->q[j] >> 4) - 8);
-    }
-    return q->d;
-}
-
-static void pack_scalar(dv_qfmt f, const void *w, int in, int r0, int rows, qg_block *p)
+static void pack_scalar_q4(const void *w, int in, int r0, int rows, qg4_block *p)
 {
     int nb = dv_qblocks(in);
-    size_t qrow = dv_qrow_bytes(f, in);
+    size_t qrow = dv_qrow_bytes(DV_Q4, in);
     for (int j = 0; j < rows; j++) {
-        const char *row = (const char *)w + (size_t)(r0 + j) * qrow;
+        const dv_q4_block *q = (const dv_q4_block *)((const char *)w + (size_t)(r0 + j) * qrow);
         for (int b = 0; b < nb; b++) {
-            int8_t v[DV_QBLOCK];
+            p[b].d[j] = q[b].d;
+            for (int k = 0; k < DV_QBLOCK / 2; k++)
+                p[b].q[k / 4][j][k % 4] = q[b].q[k];
+        }
+    }
+}
+
+static void pack_scalar_q8(const void *w, int in, int r0, int rows, qg_block *p)
+{
+    int nb = dv_qblocks(in);
+    size_t qrow = dv_qrow_bytes(DV_Q8, in);
+    for (int j = 0; j < rows; j++) {
+        const dv_q8_block *q = (const dv_q8_block *)((const char *)w + (size_t)(r0 + j) * qrow);
+        for (int b = 0; b < nb; b++) {
             int32_t sum = 0;
-            p[b].d[j] = block_values(f, row, b, v);
+            p[b].d[j] = q[b].d;
             for (int k = 0; k < DV_QBLOCK; k++) {
-                p[b].q[k / 4][j][k % 4] = v[k];
-                sum += v[k];
+                p[b].q[k / 4][j][k % 4] = q[b].q[k];
+                sum += q[b].q[k];
             }
             p[b].comp[j] = -128 * sum;
         }
@@ -125,10 +171,9 @@ VNNI512 static void pack_q8_block16(const char *const row[16], __mmask16 m, qg_b
     _mm512_storeu_si512(p->comp + h, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
 }
 
-/* A q4 block of 16 rows the same way: 4 loads of four rows' 16 bytes, each
- * byte then split into its low nibble (elements 0-15) and high one (16-31),
- * less 8. */
-VNNI512 static void pack_q4_block16(const char *const row[16], __mmask16 m, qg_block *p, int h)
+/* A q4 block of 16 rows the same way: 4 loads of four rows' 16 bytes,
+ * transposed by dwords, the bytes kept (rows outside m become 0). */
+VNNI512 static void pack_q4_block16(const char *const row[16], __mmask16 m, qg4_block *p, int h)
 {
     __m512i v[4], t[4];
     for (int i = 0; i < 4; i++) {   /* lane L of v[i]: row 4 L + i */
@@ -141,27 +186,19 @@ VNNI512 static void pack_q4_block16(const char *const row[16], __mmask16 m, qg_b
     t[1] = _mm512_unpackhi_epi32(v[0], v[1]);
     t[2] = _mm512_unpacklo_epi32(v[2], v[3]);
     t[3] = _mm512_unpackhi_epi32(v[2], v[3]);
-    const __m512i u128 = _mm512_set1_epi8((char)0x80), low = _mm512_set1_epi8(15);
-    const __m512i eight = _mm512_set1_epi8(8);
-    __m512i sum = _mm512_setzero_si512();
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 4; k++) {   /* dword k of the 16 rows, in row order */
         __m512i g = k % 2 ? _mm512_unpackhi_epi64(t[k / 2], t[k / 2 + 2])
                           : _mm512_unpacklo_epi64(t[k / 2], t[k / 2 + 2]);
-        /* rows outside m must stay 0, not 0 - 8 */
-        __m512i vlo = _mm512_maskz_mov_epi32(m, _mm512_sub_epi8(_mm512_and_si512(g, low), eight));
-        __m512i vhi = _mm512_maskz_mov_epi32(
-            m, _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(g, 4), low), eight));
-        _mm512_storeu_si512(p->q[k][h], vlo);
-        _mm512_storeu_si512(p->q[k + 4][h], vhi);
-        sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum, u128, vlo), u128, vhi);
+        _mm512_storeu_si512(p->q[k][h], _mm512_maskz_mov_epi32(m, g));
     }
-    _mm512_storeu_si512(p->comp + h, _mm512_sub_epi32(_mm512_setzero_si512(), sum));
 }
 
 /* 16 rows at a time; rows past `rows` read row 0's blocks and are zeroed by
  * the mask. The scales are one gather per block. */
-VNNI512 static void pack_vnni(dv_qfmt f, const void *w, int in, int r0, int rows, qg_block *p)
+VNNI512 static void pack_vnni(dv_qfmt f, const void *w, int in, int r0, int rows, void *panel)
 {
+    qg_block *p8 = panel;
+    qg4_block *p4 = panel;
     int nb = dv_qblocks(in);
     size_t qrow = dv_qrow_bytes(f, in), blk = qrow / (size_t)nb;
     for (int h = 0; h < DV_QG_NR; h += 16) {
@@ -176,11 +213,13 @@ VNNI512 static void pack_vnni(dv_qfmt f, const void *w, int in, int r0, int rows
             row[j] = j < live ? base + (size_t)j * qrow : base;
         for (int b = 0; b < nb; b++) {
             __m512 d = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, off, row[0], 1);
-            _mm512_storeu_ps(p[b].d + h, d);
-            if (f == DV_Q8)
-                pack_q8_block16(row, m, p + b, h);
-            else
-                pack_q4_block16(row, m, p + b, h);
+            if (f == DV_Q8) {
+                _mm512_storeu_ps(p8[b].d + h, d);
+                pack_q8_block16(row, m, p8 + b, h);
+            } else {
+                _mm512_storeu_ps(p4[b].d + h, d);
+                pack_q4_block16(row, m, p4 + b, h);
+            }
             for (int j = 0; j < 16; j++)
                 row[j] += blk;
         }
@@ -190,17 +229,19 @@ VNNI512 static void pack_vnni(dv_qfmt f, const void *w, int in, int r0, int rows
 
 void dv_qg_pack(dv_qfmt f, const void *w, int in, int r0, int rows, void *panel, int level)
 {
-    qg_block *p = panel;
 #if DV_X86
     if (level >= 2) {
-        pack_vnni(f, w, in, r0, rows, p);
+        pack_vnni(f, w, in, r0, rows, panel);
         return;
     }
 #else
     (void)level;
 #endif
-    memset(p, 0, sizeof *p * (size_t)dv_qblocks(in));
-    pack_scalar(f, w, in, r0, rows, p);
+    memset(panel, 0, dv_qg_panel_bytes(f, in));
+    if (f == DV_Q4)
+        pack_scalar_q4(w, in, r0, rows, panel);
+    else
+        pack_scalar_q8(w, in, r0, rows, panel);
 }
 
 /* ---- scalar form ---- */
@@ -222,12 +263,52 @@ static void qgemm_scalar(const qg_block *p, const dv_qg_act *a, float *y, size_t
         }
 }
 
+/* The integer sums are those of qgemm_scalar (so the floats too): each
+ * nibble less 8 times the signed activation. */
+static void qgemm_scalar_q4(const qg4_block *p, const dv_qg_act *a, float *y, size_t ldy, int cols)
+{
+    size_t row = (size_t)a->nb * DV_QBLOCK;
+    for (int t = 0; t < a->n; t++)
+        for (int j = 0; j < cols; j++) {
+            float sum = 0.0f;
+            for (int b = 0; b < a->nb; b++) {
+                const uint8_t *x = a->q + (size_t)t * row + (size_t)b * DV_QBLOCK;
+                int32_t acc = 0;
+                for (int k = 0; k < DV_QBLOCK / 2; k++) {
+                    uint8_t v = p[b].q[k / 4][j][k % 4];
+                    acc += ((int32_t)x[k] - 128) * ((v & 15) - 8) +
+                           ((int32_t)x[k + DV_QBLOCK / 2] - 128) * ((v >> 4) - 8);
+                }
+                sum += p[b].d[j] * a->d[(size_t)t * a->nb + b] * (float)acc;
+            }
+            y[(size_t)t * ldy + j] = sum;
+        }
+}
+
 /* ---- AVX-512 VNNI form ---- */
 
 #if DV_X86
 /* mr activation rows (from row t0) against the group: integer sums per
  * block start from the panel's offset correction, then join the f32
  * accumulators scaled by the two blocks' scales. */
+/* The first tile over a q4 group reads its panel from memory (a decoding
+ * step's few rows are one tile): it asks for the panel this many bytes
+ * ahead, which the hardware prefetchers alone did not keep up with (a
+ * 5-row product of 4096-wide q4 rows over 112 MB of panels, 1 thread,
+ * quiet: 4.0-5.0 ms against 6.6-8.1 without; 16 rows 10.5-10.8 against
+ * 12.0-14.2). q8 groups, twice the bytes a block for the same work,
+ * measured no better with it (8.9-9.2 against 8.4-9.2 ms), so do without. */
+#define QG_AHEAD_BYTES 5120
+
+/* Prefetches the lines of one block QG_AHEAD_BYTES past blk. */
+static inline __attribute__((always_inline)) void prefetch_block(const void *blk, size_t bytes)
+{
+    const char *ahead = (const char *)blk + (QG_AHEAD_BYTES / bytes + 1) * bytes;
+#pragma GCC unroll 20
+    for (size_t l = 0; l < bytes; l += 64)
+        _mm_prefetch(ahead + l, _MM_HINT_T0);
+}
+
 VNNI512 static inline __attribute__((always_inline)) void
 tile_vnni(int mr, const qg_block *p, const dv_qg_act *a, int t0, float *y, size_t ldy,
           __mmask16 m0, __mmask16 m1)
@@ -278,35 +359,113 @@ tile_vnni(int mr, const qg_block *p, const dv_qg_act *a, int t0, float *y, size_
     }
 }
 
+/* The q4 group: the same steps, each 64-byte load giving 16 rows' low
+ * nibbles (elements 4 k ..) and high ones (16 + 4 k ..) as the unsigned
+ * operand against the signed activations; the sums start at the
+ * activation block's -8 * sum instead of the panel's correction. The
+ * integer sums equal tile_vnni's on the unpacked values, so its floats do. */
+VNNI512 static inline __attribute__((always_inline)) void
+tile_vnni4(int mr, const qg4_block *p, const dv_qg_act *a, int t0, float *y, size_t ldy,
+           __mmask16 m0, __mmask16 m1)
+{
+    size_t row = (size_t)a->nb * DV_QBLOCK;
+    __m512 acc[QG_MR][2];
+#pragma GCC unroll 6
+    for (int t = 0; t < mr; t++)
+        acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    const int8_t *x = a->qs + (size_t)t0 * row;
+    const float *dx = a->d + (size_t)t0 * a->nb;
+    const int32_t *sx8 = a->s8 + (size_t)t0 * a->nb;
+    const __m512i low = _mm512_set1_epi8(15);
+    for (int b = 0; b < a->nb; b++) {
+        const qg4_block *blk = p + b;
+        if (t0 == 0)
+            prefetch_block(blk, sizeof *blk);
+        __m512i s[QG_MR][2];
+#pragma GCC unroll 6
+        for (int t = 0; t < mr; t++)
+            s[t][0] = s[t][1] = _mm512_set1_epi32(sx8[(size_t)t * a->nb + b]);
+#pragma GCC unroll 4
+        for (int k = 0; k < DV_QBLOCK / 8; k++) {
+            __m512i g0 = _mm512_loadu_si512(blk->q[k][0]);
+            __m512i g1 = _mm512_loadu_si512(blk->q[k][16]);
+            __m512i l0 = _mm512_and_si512(g0, low), l1 = _mm512_and_si512(g1, low);
+            __m512i h0 = _mm512_and_si512(_mm512_srli_epi16(g0, 4), low);
+            __m512i h1 = _mm512_and_si512(_mm512_srli_epi16(g1, 4), low);
+#pragma GCC unroll 6
+            for (int t = 0; t < mr; t++) {
+                int32_t lo4, hi4;
+                const int8_t *xb = x + (size_t)t * row + (size_t)b * DV_QBLOCK + 4 * k;
+                memcpy(&lo4, xb, 4);
+                memcpy(&hi4, xb + DV_QBLOCK / 2, 4);
+                __m512i xl = _mm512_set1_epi32(lo4), xh = _mm512_set1_epi32(hi4);
+                s[t][0] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[t][0], l0, xl), h0, xh);
+                s[t][1] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[t][1], l1, xl), h1, xh);
+            }
+        }
+        __m512 d0 = _mm512_loadu_ps(blk->d), d1 = _mm512_loadu_ps(blk->d + 16);
+#pragma GCC unroll 6
+        for (int t = 0; t < mr; t++) {
+            __m512 sx = _mm512_set1_ps(dx[(size_t)t * a->nb + b]);
+            acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][0]), _mm512_mul_ps(d0, sx), acc[t][0]);
+            acc[t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][1]), _mm512_mul_ps(d1, sx), acc[t][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < mr; t++) {
+        float *yt = y + (size_t)(t0 + t) * ldy;
+        _mm512_mask_storeu_ps(yt, m0, acc[t][0]);
+        _mm512_mask_storeu_ps(yt + 16, m1, acc[t][1]);
+    }
+}
+
+#define QG_TILES(TILE, P)                                                              \
+    do {                                                                               \
+        __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);            \
+        __mmask16 m1 =                                                                 \
+            (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1); \
+        int t0 = 0;                                                                    \
+        for (; t0 + QG_MR <= a->n; t0 += QG_MR)                                        \
+            TILE(QG_MR, P, a, t0, y, ldy, m0, m1);                                     \
+        switch (a->n - t0) {                                                           \
+        case 5: TILE(5, P, a, t0, y, ldy, m0, m1); break;                              \
+        case 4: TILE(4, P, a, t0, y, ldy, m0, m1); break;                              \
+        case 3: TILE(3, P, a, t0, y, ldy, m0, m1); break;                              \
+        case 2: TILE(2, P, a, t0, y, ldy, m0, m1); break;                              \
+        case 1: TILE(1, P, a, t0, y, ldy, m0, m1); break;                              \
+        default: break;                                                                \
+        }                                                                              \
+    } while (0)
+
 VNNI512 static void qgemm_vnni(const qg_block *p, const dv_qg_act *a, float *y, size_t ldy,
                                int cols)
 {
-    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
-    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
-    int t0 = 0;
-    for (; t0 + QG_MR <= a->n; t0 += QG_MR)
-        tile_vnni(QG_MR, p, a, t0, y, ldy, m0, m1);
-    switch (a->n - t0) {
-    case 5: tile_vnni(5, p, a, t0, y, ldy, m0, m1); break;
-    case 4: tile_vnni(4, p, a, t0, y, ldy, m0, m1); break;
-    case 3: tile_vnni(3, p, a, t0, y, ldy, m0, m1); break;
-    case 2: tile_vnni(2, p, a, t0, y, ldy, m0, m1); break;
-    case 1: tile_vnni(1, p, a, t0, y, ldy, m0, m1); break;
-    default: break;
-    }
+    QG_TILES(tile_vnni, p);
+}
+
+VNNI512 static void qgemm_vnni4(const qg4_block *p, const dv_qg_act *a, float *y, size_t ldy,
+                                int cols)
+{
+    QG_TILES(tile_vnni4, p);
 }
 #endif
 
-void dv_qgemm_group(const void *panel, const dv_qg_act *a, float *y, size_t ldy, int cols,
-                    int level)
+void dv_qgemm_group(dv_qfmt f, const void *panel, const dv_qg_act *a, float *y, size_t ldy,
+                    int cols, int level)
 {
 #if DV_X86
     if (level >= 2) {
-        qgemm_vnni(panel, a, y, ldy, cols);
+        if (f == DV_Q4)
+            qgemm_vnni4(panel, a, y, ldy, cols);
+        else
+            qgemm_vnni(panel, a, y, ldy, cols);
         return;
     }
 #else
     (void)level;
 #endif
-    qgemm_scalar(panel, a, y, ldy, cols);
+    if (f == DV_Q4)
+        qgemm_scalar_q4(panel, a, y, ldy, cols);
+    else
+        qgemm_scalar(panel, a, y, ldy, cols);
 }

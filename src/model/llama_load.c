@@ -270,26 +270,27 @@ int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_l
     return dv_llama_bind_ex(cfg, ck, &w, out, e);
 }
 
-/* q8 matrices repacked once for the integer many-row kernel
+/* Quantized matrices repacked once for the integer many-row kernel
  * (dv_linear_prepack): prefill's products and batched decoding steps stop
  * repacking them per call (in a step of 16 tiles the repack took as long
- * as the products). 1.18x the q8 bytes held beside them (1.9 GB for the
- * 1.3B); q4 would take 2.2x its bytes (8 GB for the 7B), so it keeps the
- * per-product repack. DOCVL_PREPACK=0 in the environment keeps the
- * per-product repack for q8 too (the memory back, the speed of before). */
-static int prepack_q8(const lm_matrix *mats, int n_mats, const dv_lm_weights *w, dv_pool **pool,
-                      dv_err *e)
+ * as the products; in a step of the 7B's 5 tiles, q4, most of the step).
+ * Held beside the rows the one-row products read: 1.18x the q8 bytes (1.9
+ * GB for the 1.3B), 1x the q4 bytes (4.3 GB for the 7B). DOCVL_PREPACK=0
+ * in the environment keeps the per-product repack (the memory back, the
+ * speed of before, the same floats). */
+static int prepack_quant(const lm_matrix *mats, int n_mats, const dv_lm_weights *w,
+                         dv_pool **pool, dv_err *e)
 {
     int any = 0;
     for (int i = 0; i < n_mats; i++)
-        any |= mats[i].L->qfmt == DV_Q8;
+        any |= mats[i].L->qfmt != DV_QNONE;
     const char *env = getenv("DOCVL_PREPACK");
     if (!any || dv_cpu_qgemm_level() < 2 || (env && strcmp(env, "0") == 0))
         return DOCVL_OK;
     if (!*pool && dv_pool_new(w->n_threads > 0 ? w->n_threads : dv_cpu_count(), pool, e))
         return dv_wrap(e, "starting threads to repack the weights");
     for (int i = 0; i < n_mats; i++)
-        if (mats[i].L->qfmt == DV_Q8)
+        if (mats[i].L->qfmt != DV_QNONE)
             dv_linear_prepack(mats[i].L, *pool);
     return DOCVL_OK;
 }
@@ -347,7 +348,7 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
     if (!rc)
         rc = bind_head(m, ck, w, pool, m->qcache, &mats[n_mats - 1], e);
     if (!rc)
-        rc = prepack_q8(mats, n_mats, w, &pool, e);
+        rc = prepack_quant(mats, n_mats, w, &pool, e);
     dv_pool_free(pool);
     if (!rc && cached && m->qcache)
         st.bytes = dv_qcache_size(m->qcache);

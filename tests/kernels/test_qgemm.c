@@ -38,24 +38,27 @@ static void check_group(dv_qfmt f, int in, int rows, int n, int level, GRand *r)
     for (int j = 0; j < rows; j++)
         dv_quantize_row(f, w + (size_t)j * in, in, wq + (size_t)j * qrow);
     int nb = dv_qblocks(in);
-    dv_qg_act a = { .q = g_malloc((size_t)n * nb * DV_QBLOCK), .d = g_new(float, (size_t)n * nb),
-                    .n = n, .nb = nb };
+    dv_qg_act a;
+    g_assert_cmpint(dv_qg_act_alloc(&a, n, in, f == DV_Q4), ==, DOCVL_OK);
     dv_qg_quantize_rows(x, in, 0, n, &a);
     /* the panel starts at a group of rows past the first */
     int r0 = rows > DV_QG_NR ? DV_QG_NR : 0, cols = rows - r0;
-    void *panel = g_malloc(dv_qg_panel_bytes(in));
+    size_t pbytes = dv_qg_panel_bytes(f, in);
+    void *panel = g_malloc(pbytes);
     dv_qg_pack(f, wq, in, r0, cols, panel, level);
+    if (f == DV_Q4)   /* a q4 group holds its rows' bytes */
+        g_assert_cmpuint(pbytes, ==, DV_QG_NR * qrow);
     if (level > 0) {   /* the forms write the same panel */
-        void *ref = g_malloc(dv_qg_panel_bytes(in));
+        void *ref = g_malloc(pbytes);
         dv_qg_pack(f, wq, in, r0, cols, ref, 0);
-        g_assert_cmpmem(panel, dv_qg_panel_bytes(in), ref, dv_qg_panel_bytes(in));
+        g_assert_cmpmem(panel, pbytes, ref, pbytes);
         g_free(ref);
     }
     size_t ldy = (size_t)cols + 3;
     float *y = g_new0(float, (size_t)n * ldy);
     for (size_t i = 0; i < (size_t)n * ldy; i++)
         y[i] = 12345.0f;   /* columns past cols must stay untouched */
-    dv_qgemm_group(panel, &a, y, ldy, cols, level);
+    dv_qgemm_group(f, panel, &a, y, ldy, cols, level);
     dv_q8_block *xb = g_new(dv_q8_block, nb);
     for (int t = 0; t < n; t++) {
         act_row_blocks(&a, t, xb);
@@ -67,7 +70,8 @@ static void check_group(dv_qfmt f, int in, int rows, int n, int level, GRand *r)
         for (size_t j = (size_t)cols; j < ldy; j++)
             g_assert_cmpfloat(y[(size_t)t * ldy + j], ==, 12345.0f);
     }
-    g_free(w), g_free(x), g_free(wq), g_free(a.q), g_free(a.d), g_free(panel), g_free(y), g_free(xb);
+    dv_qg_act_free(&a);
+    g_free(w), g_free(x), g_free(wq), g_free(panel), g_free(y), g_free(xb);
 }
 
 static void check_level(int level)
@@ -96,22 +100,35 @@ static void test_vnni512(void)
     check_level(2);
 }
 
-/* The activations' quantization is dv_quantize_row's, offset by 128. */
+/* The activations' quantization is dv_quantize_row's, offset by 128; with
+ * q4's fields also unoffset, and -8 times each block's sum. */
 static void test_act_quantization(void)
 {
     GRand *r = g_rand_new_with_seed(5);
     int in = 77, n = 3, nb = dv_qblocks(in);
     float *x = random_floats(r, (size_t)n * in, 3.0);
-    dv_qg_act a = { .q = g_malloc((size_t)n * nb * DV_QBLOCK), .d = g_new(float, (size_t)n * nb),
-                    .n = n, .nb = nb };
-    dv_qg_quantize_rows(x, in, 0, n, &a);
     dv_q8_block *want = g_new(dv_q8_block, nb), *got = g_new(dv_q8_block, nb);
-    for (int t = 0; t < n; t++) {
-        dv_quantize_row(DV_Q8, x + (size_t)t * in, in, want);
-        act_row_blocks(&a, t, got);
-        g_assert_cmpmem(got, sizeof *got * nb, want, sizeof *want * nb);
+    for (int q4 = 0; q4 <= 1; q4++) {
+        dv_qg_act a;
+        g_assert_cmpint(dv_qg_act_alloc(&a, n, in, q4), ==, DOCVL_OK);
+        g_assert_true((a.qs != NULL) == q4 && (a.s8 != NULL) == q4);
+        dv_qg_quantize_rows(x, in, 0, n, &a);
+        for (int t = 0; t < n; t++) {
+            dv_quantize_row(DV_Q8, x + (size_t)t * in, in, want);
+            act_row_blocks(&a, t, got);
+            g_assert_cmpmem(got, sizeof *got * nb, want, sizeof *want * nb);
+            for (int b = 0; q4 && b < nb; b++) {
+                int32_t sum = 0;
+                for (int j = 0; j < DV_QBLOCK; j++)
+                    sum += want[b].q[j];
+                g_assert_cmpmem(a.qs + ((size_t)t * nb + b) * DV_QBLOCK, DV_QBLOCK, want[b].q,
+                                DV_QBLOCK);
+                g_assert_cmpint(a.s8[(size_t)t * nb + b], ==, -8 * sum);
+            }
+        }
+        dv_qg_act_free(&a);
     }
-    g_free(x), g_free(a.q), g_free(a.d), g_free(want), g_free(got);
+    g_free(x), g_free(want), g_free(got);
     g_rand_free(r);
 }
 
