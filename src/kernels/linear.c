@@ -7,6 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kernels/bgemm.h"
+#include "kernels/cpu.h"
 #include "kernels/ops.h"
 #include "kernels/qgemm.h"
 #include "kernels/sgemm512.h"
@@ -561,6 +563,121 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
     return 1;
 }
 
+/* ---- many-row products of bf16 weights: bf16 products ----
+ * As the integer products: the activations are rounded and packed once
+ * (split over the pool by slivers), then each thread takes chunks of
+ * weight rows, DV_BG_NR at a time from the prepacked panels or packed into
+ * its scratch, and runs the kernel over every activation row. */
+
+typedef struct bg_job {
+    const dv_linear *L;
+    const float *x;
+    float *y;
+    dv_bg_act a;
+    dv_act act;
+    dv_pool *pool;
+    int level;
+} bg_job;
+
+static void bg_round_part(void *arg, int lo, int hi)
+{
+    const bg_job *j = arg;
+    dv_bg_round_slivers(j->x, j->L->in, lo, hi, &j->a, j->level);
+}
+
+static void bg_chunk(void *arg, int part, int lo, int hi)
+{
+    const bg_job *j = arg;
+    const dv_linear *L = j->L;
+    size_t group = dv_bg_panel_bytes(L->in);
+    void *panel = L->packed ? NULL
+                            : dv_pool_scratch(j->pool, part, (group + sizeof(float) - 1) /
+                                                                 sizeof(float));
+    if (!panel && !L->packed) {
+        chunk_rows(L, j->x, j->a.n, j->y, lo, hi);
+    } else {
+        for (int g = lo; g < hi; g += DV_BG_NR) {
+            int rows = hi - g < DV_BG_NR ? hi - g : DV_BG_NR;
+            const void *p = panel;
+            if (L->packed)
+                p = (const char *)L->packed + (size_t)(g / DV_BG_NR) * group;
+            else
+                dv_bg_pack(L->w, L->in, g, rows, panel, j->level);
+            dv_bgemm_group(p, &j->a, j->y + g, (size_t)L->out, rows, j->level);
+        }
+    }
+    epilogue(L, j->a.n, j->y, lo, hi, j->act);
+}
+
+typedef struct bg_prepack_job {
+    dv_linear *L;
+    size_t group;
+    int level;
+} bg_prepack_job;
+
+static void bg_prepack_part(void *arg, int lo, int hi)
+{
+    const bg_prepack_job *j = arg;
+    const dv_linear *L = j->L;
+    for (int g = lo; g < hi; g++) {
+        int r0 = g * DV_BG_NR, rows = L->out - r0 < DV_BG_NR ? L->out - r0 : DV_BG_NR;
+        dv_bg_pack(L->w, L->in, r0, rows, (char *)L->packed + (size_t)g * j->group, j->level);
+    }
+}
+
+int dv_linear_use_bf16(dv_linear *L, int prepack, dv_pool *pool)
+{
+    int level = dv_cpu_bgemm_level();
+    if (L->dtype != DV_BF16 || L->qfmt != DV_QNONE || level < 2)
+        return 0;
+    L->bf16_mm = 1;
+    if (!prepack || L->packed)
+        return 1;
+    bg_prepack_job j = { .L = L, .group = dv_bg_panel_bytes(L->in), .level = level };
+    int groups = (L->out + DV_BG_NR - 1) / DV_BG_NR;
+    /* in 2 MiB pages where the kernel gives them, as dv_linear_prepack */
+    size_t huge = (size_t)2 << 20, bytes = (size_t)groups * j.group;
+    bytes = (bytes + huge - 1) / huge * huge;
+    L->packed = aligned_alloc(huge, bytes);
+    if (L->packed) {
+        madvise(L->packed, bytes, MADV_HUGEPAGE);
+        dv_pool_for(pool, groups, 8, bg_prepack_part, &j);
+    }
+    return 1;
+}
+
+/* 1 done, 0 when these are not products for the bf16 kernel (not marked by
+ * dv_linear_use_bf16, a few rows, no pool, no memory). */
+static int forward_bgemm(const dv_linear *const *L, float *const *y, int count, const float *x,
+                         int n, dv_act act, const dv_ctx *ctx)
+{
+    int level = dv_cpu_bgemm_level();
+    dv_pool *pool = ctx ? ctx->pool : NULL;
+    if (level < 2 || !pool || n <= GEMV_MAX_ROWS)
+        return 0;
+    for (int m = 0; m < count; m++)
+        if (!L[m]->bf16_mm || L[m]->in != L[0]->in)
+            return 0;
+    bg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0],
+                 .a = { .n = n, .k2 = dv_bg_pairs(L[0]->in) } };
+    /* 64-byte aligned: a sliver's rows of one pair are read together */
+    size_t bytes = dv_bg_act_words(n, L[0]->in) * sizeof *j.a.x;
+    if (!(j.a.x = aligned_alloc(64, (bytes + 63) / 64 * 64)))
+        return 0;
+    dv_pool *run_on = split_pool(pool, L, count, n);
+    dv_pool_for(run_on, (n + DV_BG_MR - 1) / DV_BG_MR, 2, bg_round_part, &j);
+    int threads = dv_pool_threads(pool);
+    for (int m = 0; m < count; m++) {
+        j.L = L[m];
+        j.y = y[m];
+        /* eight chunks a thread: one held up by another tenant costs little */
+        int grain = round_up((L[m]->out + 8 * threads - 1) / (8 * threads), DV_BG_NR);
+        dv_pool_for_parts(run_on, L[m]->out, grain, bg_chunk, &j);
+    }
+    free(j.a.x);
+    return 1;
+}
+
 void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, dv_act act,
                            const dv_ctx *ctx)
 {
@@ -568,7 +685,7 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
         epilogue(L, n, y, 0, L->out, act);
         return;
     }
-    if (forward_qgemm(&L, &y, 1, x, n, act, ctx))
+    if (forward_qgemm(&L, &y, 1, x, n, act, ctx) || forward_bgemm(&L, &y, 1, x, n, act, ctx))
         return;
     dv_ctx_apply(ctx);
     dv_pool *pool = ctx ? ctx->pool : NULL;
@@ -600,7 +717,8 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
 
 int dv_linear_rows_stable(const dv_linear *L, int n)
 {
-    return n > GEMV_MAX_ROWS && L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2;
+    return n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
+                                 (L->bf16_mm && dv_cpu_bgemm_level() >= 2));
 }
 
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)
@@ -616,7 +734,8 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
             epilogue(L[m], n, y[m], 0, L[m]->out, DV_ACT_NONE);
         return;
     }
-    if (count > 0 && forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx))
+    if (count > 0 && (forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx) ||
+                      forward_bgemm(L, y, count, x, n, DV_ACT_NONE, ctx)))
         return;
     for (int m = 0; m < count; m++)
         dv_linear_forward(L[m], x, n, y[m], ctx);
