@@ -577,6 +577,7 @@ typedef struct bg_job {
     dv_act act;
     dv_pool *pool;
     int level;
+    size_t act_floats;  /* a.x's floats at the start of part 0's scratch */
 } bg_job;
 
 static void bg_round_part(void *arg, int lo, int hi)
@@ -590,9 +591,14 @@ static void bg_chunk(void *arg, int part, int lo, int hi)
     const bg_job *j = arg;
     const dv_linear *L = j->L;
     size_t group = dv_bg_panel_bytes(L->in);
-    void *panel = L->packed ? NULL
-                            : dv_pool_scratch(j->pool, part, (group + sizeof(float) - 1) /
-                                                                 sizeof(float));
+    size_t group_floats = (group + sizeof(float) - 1) / sizeof(float);
+    float *panel = NULL;
+    if (!L->packed && part == 0) {  /* the size it has: never moved during the job */
+        panel = dv_pool_scratch(j->pool, 0, j->act_floats + group_floats);
+        panel = panel ? panel + j->act_floats : NULL;
+    } else if (!L->packed) {
+        panel = dv_pool_scratch(j->pool, part, group_floats);
+    }
     if (!panel && !L->packed) {
         chunk_rows(L, j->x, j->a.n, j->y, lo, hi);
     } else {
@@ -660,10 +666,17 @@ static int forward_bgemm(const dv_linear *const *L, float *const *y, int count, 
             return 0;
     bg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0],
                  .a = { .n = n, .k2 = dv_bg_pairs(L[0]->in) } };
-    /* 64-byte aligned: a sliver's rows of one pair are read together */
-    size_t bytes = dv_bg_act_words(n, L[0]->in) * sizeof *j.a.x;
-    if (!(j.a.x = aligned_alloc(64, (bytes + 63) / 64 * 64)))
+    /* The activations in part 0's scratch, which every thread reads (then
+     * part 0's panel): kept between products, where a buffer of 2 MB (512
+     * rows of 2048) allocated per product was 512 page faults each time,
+     * as long as the product on this machine's virtual CPUs. Sized here,
+     * before the jobs; part 0 asks for no more during them, so it stays. */
+    size_t group_floats = (dv_bg_panel_bytes(L[0]->in) + sizeof(float) - 1) / sizeof(float);
+    j.act_floats = dv_bg_act_words(n, L[0]->in);
+    float *s0 = dv_pool_scratch(pool, 0, j.act_floats + group_floats);
+    if (!s0)
         return 0;
+    j.a.x = (uint32_t *)s0;
     dv_pool *run_on = split_pool(pool, L, count, n);
     dv_pool_for(run_on, (n + DV_BG_MR - 1) / DV_BG_MR, 2, bg_round_part, &j);
     int threads = dv_pool_threads(pool);
@@ -674,7 +687,6 @@ static int forward_bgemm(const dv_linear *const *L, float *const *y, int count, 
         int grain = round_up((L[m]->out + 8 * threads - 1) / (8 * threads), DV_BG_NR);
         dv_pool_for_parts(run_on, L[m]->out, grain, bg_chunk, &j);
     }
-    free(j.a.x);
     return 1;
 }
 
