@@ -54,18 +54,20 @@ static void pack_scalar(const uint16_t *w, int in, int r0, int rows, uint32_t *p
 
 static float bf16f(uint32_t h) { return dv_bf16_to_f32((uint16_t)h); }
 
-static void bgemm_scalar(const uint32_t *panel, const dv_bg_act *a, float *y, size_t ldy,
-                         int cols)
+static void bgemm_scalar(const uint32_t *panels, int rows, const dv_bg_act *a, float *y,
+                         size_t ldy)
 {
     for (int t = 0; t < a->n; t++) {
         const uint32_t *xs = a->x + (size_t)(t / DV_BG_MR) * DV_BG_MR * a->k2 + t % DV_BG_MR;
-        for (int j = 0; j < cols; j++) {
+        for (int r = 0; r < rows; r++) {
+            const uint32_t *panel = panels + (size_t)(r / DV_BG_NR) * DV_BG_NR * a->k2;
+            int j = r % DV_BG_NR;
             float acc = 0.0f;
             for (int p = 0; p < a->k2; p++) {
                 uint32_t xw = xs[(size_t)p * DV_BG_MR], ww = panel[(size_t)p * DV_BG_NR + j];
                 acc += bf16f(xw & 0xffff) * bf16f(ww & 0xffff) + bf16f(xw >> 16) * bf16f(ww >> 16);
             }
-            y[(size_t)t * ldy + j] = acc;
+            y[(size_t)t * ldy + r] = acc;
         }
     }
 }
@@ -224,20 +226,44 @@ tile_512(int mr, const uint32_t *panel, const uint32_t *xs, int k2, float *y, si
         tile_512(R, panel, xs, a->k2, yt, ldy, m0, m1);                                        \
         break
 
-BF16_512 static void bgemm_512(const uint32_t *panel, const dv_bg_act *a, float *y, size_t ldy,
-                               int cols)
+/* One sliver of mr rows (from t0) against one group of cols columns. */
+BF16_512 static void sliver_group(const uint32_t *panel, const dv_bg_act *a, int t0, float *y,
+                                  size_t ldy, int cols)
 {
     __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
     __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
-    for (int t0 = 0; t0 < a->n; t0 += DV_BG_MR) {
-        const uint32_t *xs = a->x + (size_t)t0 * a->k2;
-        float *yt = y + (size_t)t0 * ldy;
-        switch (a->n - t0 < DV_BG_MR ? a->n - t0 : DV_BG_MR) {
-            TILE(1); TILE(2); TILE(3); TILE(4); TILE(5); TILE(6);
-            TILE(7); TILE(8); TILE(9); TILE(10); TILE(11);
-        default:
-            tile_512(DV_BG_MR, panel, xs, a->k2, yt, ldy, m0, m1);
-        }
+    const uint32_t *xs = a->x + (size_t)t0 * a->k2;
+    float *yt = y + (size_t)t0 * ldy;
+    switch (a->n - t0 < DV_BG_MR ? a->n - t0 : DV_BG_MR) {
+        TILE(1); TILE(2); TILE(3); TILE(4); TILE(5); TILE(6);
+        TILE(7); TILE(8); TILE(9); TILE(10); TILE(11);
+    default:
+        tile_512(DV_BG_MR, panel, xs, a->k2, yt, ldy, m0, m1);
+    }
+}
+
+/* Panels of at most this many bytes are taken together: each sliver of
+ * activations (12 rows: 48 KB at 2048 wide) is read once for all of them,
+ * from L1/L2, while they stay in this machine's 1 MB L2; one group at a
+ * time read the whole activation (2 MB for 512 rows of 2048) from L3 for
+ * every 32 weight rows. */
+#define PANELS_L2 (512u << 10)
+
+BF16_512 static void bgemm_512(const uint32_t *panels, int rows, const dv_bg_act *a, float *y,
+                               size_t ldy)
+{
+    size_t group = (size_t)DV_BG_NR * a->k2;
+    int groups = (rows + DV_BG_NR - 1) / DV_BG_NR;
+    int per = (int)(PANELS_L2 / (group * sizeof(uint32_t)));
+    per = per < 1 ? 1 : per;
+    for (int g0 = 0; g0 < groups; g0 += per) {
+        int g1 = groups - g0 < per ? groups : g0 + per;
+        for (int t0 = 0; t0 < a->n; t0 += DV_BG_MR)
+            for (int g = g0; g < g1; g++) {
+                int cols = rows - g * DV_BG_NR < DV_BG_NR ? rows - g * DV_BG_NR : DV_BG_NR;
+                sliver_group(panels + (size_t)g * group, a, t0, y + (size_t)g * DV_BG_NR, ldy,
+                             cols);
+            }
     }
 }
 #endif
@@ -268,16 +294,15 @@ void dv_bg_pack(const uint16_t *w, int in, int r0, int rows, void *panel, int le
     pack_scalar(w, in, r0, rows, panel);
 }
 
-void dv_bgemm_group(const void *panel, const dv_bg_act *a, float *y, size_t ldy, int cols,
-                    int level)
+void dv_bgemm(const void *panels, int rows, const dv_bg_act *a, float *y, size_t ldy, int level)
 {
 #if DV_X86
     if (level >= 2) {
-        bgemm_512(panel, a, y, ldy, cols);
+        bgemm_512(panels, rows, a, y, ldy);
         return;
     }
 #else
     (void)level;
 #endif
-    bgemm_scalar(panel, a, y, ldy, cols);
+    bgemm_scalar(panels, rows, a, y, ldy);
 }

@@ -34,7 +34,7 @@
 /* Pairs of a row `in` wide. */
 static inline int dv_bg_pairs(int in) { return (in + 1) / 2; }
 
-/* Activations rounded and packed for dv_bgemm_group: sliver s (rows
+/* Activations rounded and packed for dv_bgemm: sliver s (rows
  * s * DV_BG_MR ...) at x + s * DV_BG_MR * k2; rows past n are 0. */
 typedef struct dv_bg_act {
     uint32_t *x;
@@ -57,12 +57,13 @@ size_t dv_bg_panel_bytes(int in);
  * forms write the same bytes). */
 void dv_bg_pack(const uint16_t *w, int in, int r0, int rows, void *panel, int level);
 
-/* y[t, j] = sum over pairs of the group's row j and activation row t, for
- * j < cols (<= DV_BG_NR), every t < a->n; y has row stride ldy, columns
- * past cols untouched. level: 0 the scalar form (the tests' reference of
- * the layout: the same pairs, summed in f32 without vdpbf16ps's flushing
- * of denormals), 2 AVX-512 BF16 (only up to dv_cpu_bgemm_level()). */
-void dv_bgemm_group(const void *panel, const dv_bg_act *a, float *y, size_t ldy, int cols,
-                    int level);
+/* y[t, j] = sum over pairs of weight row j and activation row t, for j <
+ * rows and every t < a->n, the weight rows in panels: ceil(rows / DV_BG_NR)
+ * groups one after another from `panels` (dv_bg_pack's, the last group's
+ * rows past `rows` 0). y has row stride ldy, columns past rows untouched.
+ * level: 0 the scalar form (the tests' reference of the layout: the same
+ * pairs, summed in f32 without vdpbf16ps's flushing of denormals), 2
+ * AVX-512 BF16 (only up to dv_cpu_bgemm_level()). */
+void dv_bgemm(const void *panels, int rows, const dv_bg_act *a, float *y, size_t ldy, int level);
 
 #endif

@@ -577,7 +577,8 @@ typedef struct bg_job {
     dv_act act;
     dv_pool *pool;
     int level;
-    size_t act_floats;  /* a.x's floats at the start of part 0's scratch */
+    size_t act_floats;    /* a.x's floats at the start of part 0's scratch */
+    size_t panel_floats;  /* a chunk's panels, when packed per product */
 } bg_job;
 
 static void bg_round_part(void *arg, int lo, int hi)
@@ -586,32 +587,37 @@ static void bg_round_part(void *arg, int lo, int hi)
     dv_bg_round_slivers(j->x, j->L->in, lo, hi, &j->a, j->level);
 }
 
+/* The chunk's panels packed into the thread's scratch (part 0's after the
+ * activations, at the size it was given before the job: never moved
+ * during it); NULL without memory. */
+static const void *bg_pack_chunk(const bg_job *j, int part, int lo, int hi)
+{
+    const dv_linear *L = j->L;
+    float *s = part ? dv_pool_scratch(j->pool, part, j->panel_floats)
+                    : dv_pool_scratch(j->pool, 0, j->act_floats + j->panel_floats);
+    if (!s)
+        return NULL;
+    char *panels = (char *)(part ? s : s + j->act_floats);
+    size_t group = dv_bg_panel_bytes(L->in);
+    for (int g = lo; g < hi; g += DV_BG_NR)
+        dv_bg_pack(L->w, L->in, g, hi - g < DV_BG_NR ? hi - g : DV_BG_NR,
+                   panels + (size_t)((g - lo) / DV_BG_NR) * group, j->level);
+    return panels;
+}
+
+/* Chunks start at multiples of DV_BG_NR rows (forward_bgemm's grain), so
+ * a chunk's groups are the prepacked ones. */
 static void bg_chunk(void *arg, int part, int lo, int hi)
 {
     const bg_job *j = arg;
     const dv_linear *L = j->L;
-    size_t group = dv_bg_panel_bytes(L->in);
-    size_t group_floats = (group + sizeof(float) - 1) / sizeof(float);
-    float *panel = NULL;
-    if (!L->packed && part == 0) {  /* the size it has: never moved during the job */
-        panel = dv_pool_scratch(j->pool, 0, j->act_floats + group_floats);
-        panel = panel ? panel + j->act_floats : NULL;
-    } else if (!L->packed) {
-        panel = dv_pool_scratch(j->pool, part, group_floats);
-    }
-    if (!panel && !L->packed) {
+    const void *panels = L->packed ? (const char *)L->packed +
+                                         (size_t)(lo / DV_BG_NR) * dv_bg_panel_bytes(L->in)
+                                   : bg_pack_chunk(j, part, lo, hi);
+    if (panels)
+        dv_bgemm(panels, hi - lo, &j->a, j->y + lo, (size_t)L->out, j->level);
+    else
         chunk_rows(L, j->x, j->a.n, j->y, lo, hi);
-    } else {
-        for (int g = lo; g < hi; g += DV_BG_NR) {
-            int rows = hi - g < DV_BG_NR ? hi - g : DV_BG_NR;
-            const void *p = panel;
-            if (L->packed)
-                p = (const char *)L->packed + (size_t)(g / DV_BG_NR) * group;
-            else
-                dv_bg_pack(L->w, L->in, g, rows, panel, j->level);
-            dv_bgemm_group(p, &j->a, j->y + g, (size_t)L->out, rows, j->level);
-        }
-    }
     epilogue(L, j->a.n, j->y, lo, hi, j->act);
 }
 
@@ -666,26 +672,32 @@ static int forward_bgemm(const dv_linear *const *L, float *const *y, int count, 
             return 0;
     bg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0],
                  .a = { .n = n, .k2 = dv_bg_pairs(L[0]->in) } };
+    /* eight chunks a thread: one held up by another tenant costs little */
+    int threads = dv_pool_threads(pool), grains[8], most = 0;
+    for (int m = 0; m < count && m < 8; m++) {
+        grains[m] = round_up((L[m]->out + 8 * threads - 1) / (8 * threads), DV_BG_NR);
+        most = grains[m] > most ? grains[m] : most;
+    }
+    if (count > 8)
+        return 0;
     /* The activations in part 0's scratch, which every thread reads (then
-     * part 0's panel): kept between products, where a buffer of 2 MB (512
+     * part 0's panels): kept between products, where a buffer of 2 MB (512
      * rows of 2048) allocated per product was 512 page faults each time,
      * as long as the product on this machine's virtual CPUs. Sized here,
      * before the jobs; part 0 asks for no more during them, so it stays. */
-    size_t group_floats = (dv_bg_panel_bytes(L[0]->in) + sizeof(float) - 1) / sizeof(float);
+    j.panel_floats = ((size_t)(most / DV_BG_NR) * dv_bg_panel_bytes(L[0]->in) + sizeof(float) - 1) /
+                     sizeof(float);
     j.act_floats = dv_bg_act_words(n, L[0]->in);
-    float *s0 = dv_pool_scratch(pool, 0, j.act_floats + group_floats);
+    float *s0 = dv_pool_scratch(pool, 0, j.act_floats + j.panel_floats);
     if (!s0)
         return 0;
     j.a.x = (uint32_t *)s0;
     dv_pool *run_on = split_pool(pool, L, count, n);
     dv_pool_for(run_on, (n + DV_BG_MR - 1) / DV_BG_MR, 2, bg_round_part, &j);
-    int threads = dv_pool_threads(pool);
     for (int m = 0; m < count; m++) {
         j.L = L[m];
         j.y = y[m];
-        /* eight chunks a thread: one held up by another tenant costs little */
-        int grain = round_up((L[m]->out + 8 * threads - 1) / (8 * threads), DV_BG_NR);
-        dv_pool_for_parts(run_on, L[m]->out, grain, bg_chunk, &j);
+        dv_pool_for_parts(run_on, L[m]->out, grains[m], bg_chunk, &j);
     }
     return 1;
 }
