@@ -685,8 +685,12 @@ static int forward_bgemm(const dv_linear *const *L, float *const *y, int count, 
      * rows of 2048) allocated per product was 512 page faults each time,
      * as long as the product on this machine's virtual CPUs. Sized here,
      * before the jobs; part 0 asks for no more during them, so it stays. */
-    j.panel_floats = ((size_t)(most / DV_BG_NR) * dv_bg_panel_bytes(L[0]->in) + sizeof(float) - 1) /
-                     sizeof(float);
+    int repack = 0;
+    for (int m = 0; m < count; m++)
+        repack |= !L[m]->packed;
+    j.panel_floats = repack ? ((size_t)(most / DV_BG_NR) * dv_bg_panel_bytes(L[0]->in) +
+                               sizeof(float) - 1) / sizeof(float)
+                            : 0;
     j.act_floats = dv_bg_act_words(n, L[0]->in);
     float *s0 = dv_pool_scratch(pool, 0, j.act_floats + j.panel_floats);
     if (!s0)
