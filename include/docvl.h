@@ -36,9 +36,12 @@ const char *docvl_status_name(int status);
 
 /* How the decoder holds its weights (the vision towers stay as stored). */
 typedef enum docvl_weights {
-    DOCVL_WEIGHTS_AUTO = 0,     /* f32 when the widened copy fits easily, else bf16 */
+    DOCVL_WEIGHTS_AUTO = 0,     /* f32 when the widened copy fits easily, else bf16
+                                   with the exact f32 products */
     DOCVL_WEIGHTS_F32 = 1,
-    DOCVL_WEIGHTS_BF16 = 2,     /* as stored (16-bit) */
+    DOCVL_WEIGHTS_BF16 = 2,     /* as stored (16-bit); with AVX-512 BF16, prefill and the
+                                   towers as bf16 products (activations rounded to bf16,
+                                   docs/weights.md) */
     DOCVL_WEIGHTS_Q8 = 3,       /* 8-bit blocks quantized at load (the default) */
     DOCVL_WEIGHTS_Q4 = 4,       /* 4-bit blocks */
 } docvl_weights;

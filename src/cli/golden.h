@@ -23,6 +23,8 @@ typedef struct golden_case {
     int failures;               /* stages out of tolerance so far */
     int compared;               /* stages compared so far */
     int weights;                /* dv_weights for the decoder (--weights); 0 keeps them as stored */
+    int bf16_products;          /* --bf16-products: BF16 matrices' many-row products as bf16
+                                   products (kernels/bgemm.h), to measure their error; 0 exact */
 } golden_case;
 
 int golden_open(const char *dir, golden_case *gc, dv_err *e);

@@ -129,10 +129,12 @@ static int decode(lang_run *r, const int32_t *golden_ids, int steps)
 }
 
 /* The decoder held as --weights asks: f32 widened, q8/q4 quantized (lm_head
- * q8 and an f16 KV cache, as dv_model_load does), otherwise as stored. */
+ * q8 and an f16 KV cache, as dv_model_load does), otherwise as stored;
+ * BF16 matrices with bf16 products where --bf16-products asks. */
 static int bind_decoder(golden_case *gc, const dv_ctx *ctx, dv_llama **m, dv_err *e)
 {
-    dv_lm_weights w = { .widen = gc->weights == DV_WEIGHTS_F32, .n_threads = ctx->n_threads };
+    dv_lm_weights w = { .widen = gc->weights == DV_WEIGHTS_F32, .n_threads = ctx->n_threads,
+                        .bf16_products = gc->bf16_products };
     if (gc->weights == DV_WEIGHTS_Q8 || gc->weights == DV_WEIGHTS_Q4) {
         w.qfmt = gc->weights == DV_WEIGHTS_Q8 ? DV_Q8 : DV_Q4;
         w.head_qfmt = DV_Q8;

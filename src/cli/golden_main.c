@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/golden.h"
+#include "kernels/pool.h"
 #include "model/model.h"
 
 enum { EXIT_MISMATCH = 1, EXIT_USAGE = 2, EXIT_MODEL = 4 };
@@ -14,15 +15,20 @@ typedef struct options {
     int threads;
     int vision_only;
     dv_weights weights;
+    int bf16_products;
     int first_dir;
 } options;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: docvl-golden [-t THREADS] [--vision-only] [--weights f32|bf16|q8|q4] CASE_DIR...\n"
+    fprintf(f, "usage: docvl-golden [-t THREADS] [--vision-only] [--weights f32|bf16|q8|q4]\n"
+               "                    [--bf16-products] CASE_DIR...\n"
                "Compares docvl's stages with the reference tensors of each golden case.\n"
                "--weights holds the decoder's matrices that way (default: as stored);\n"
-               "q8/q4 measure the cost of quantizing and are not expected to pass.\n");
+               "q8/q4 measure the cost of quantizing and are not expected to pass.\n"
+               "--bf16-products runs the many-row products of BF16 matrices (prefill, towers)\n"
+               "as bf16 products with rounded activations, as docvl --weights bf16 does on\n"
+               "AVX-512 BF16: measures their error, not expected to pass (default: exact).\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -32,6 +38,8 @@ static int parse_args(int argc, char **argv, options *o)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--vision-only") == 0) {
             o->vision_only = 1;
+        } else if (strcmp(argv[i], "--bf16-products") == 0) {
+            o->bf16_products = 1;
         } else if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
             if (dv_weights_from_name(argv[++i], &o->weights))
                 return -1;
@@ -70,12 +78,17 @@ static int run_case(const char *dir, const options *o)
     printf("%s\n", dir);
     int rc = golden_open(dir, &gc, &e);
     gc.weights = (int)o->weights;
+    gc.bf16_products = o->bf16_products;
+    /* the bf16 products run on a pool's threads only */
+    if (!rc && o->bf16_products)
+        rc = dv_pool_new(o->threads, &ctx.pool, &e);
     float *aligner_out = NULL;
     if (!rc)
         rc = golden_run_vision(&gc, &aligner_out, &ctx, &e);
     if (!rc)
         rc = run_language(&gc, aligner_out, o, &ctx, &e);
     free(aligner_out);
+    dv_pool_free(ctx.pool);
     int status = rc ? EXIT_MODEL : gc.failures ? EXIT_MISMATCH : 0;
     if (rc)
         fprintf(stderr, "docvl-golden: %s: %s\n", dir, e.msg);

@@ -140,9 +140,11 @@ int golden_run_vision(golden_case *gc, float **aligner_out, const dv_ctx *ctx, d
     int rc = pixels ? preprocess_stage(gc, pixels, e)
                     : dv_fail(e, DOCVL_ENOMEM, "out of memory for a %d x %d image",
                               gc->cfg.pre.image_w, gc->cfg.pre.image_h);
-    /* keep 16-bit weights 16-bit: exercises the streamed widening path */
+    /* keep 16-bit weights 16-bit: exercises the streamed widening path (or
+     * the bf16 products, --bf16-products) */
     if (!rc)
-        rc = dv_vision_bind(&gc->cfg, gc->ck, 0, &v, e);
+        rc = dv_vision_bind(&gc->cfg, gc->ck, gc->bf16_products ? DV_TOWERS_BF16 : DV_TOWERS_STORED,
+                            &v, e);
     if (!rc)
         rc = alloc_taps(v, &taps, e);
     if (!rc) {

@@ -26,7 +26,7 @@ int dv_cpu_has_avx2_fma(void)
  * every product and every converted KV row. The facts never change during a
  * run, so this once-written table is not state a caller could observe. */
 typedef struct cpu_extras {
-    int f16c, avx_vnni, avx512_vnni, f32_only, vec_level;
+    int f16c, avx_vnni, avx512_vnni, avx512_bf16, f32_only, vec_level;
 } cpu_extras;
 
 static cpu_extras extras;
@@ -54,6 +54,7 @@ static void read_extras(void)
         extras.avx512_vnni = cpuid_bit(7, 0, 2, 11); /* CPUID.(7,0):ECX[11] */
     }
 #endif
+    extras.avx512_bf16 = dv_cpu_has_avx512_bf16();
     const char *k = getenv("DOCVL_KERNELS");
     extras.f32_only = k && strcmp(k, "f32") == 0;
     if (dv_cpu_has_avx2_fma() && !(k && strcmp(k, "scalar") == 0))
@@ -80,6 +81,12 @@ int dv_cpu_qgemm_level(void)
 {
     pthread_once(&extras_once, read_extras);
     return !extras.f32_only && extras.avx512_vnni && dv_cpu_has_avx512() ? 2 : 0;
+}
+
+int dv_cpu_bgemm_level(void)
+{
+    pthread_once(&extras_once, read_extras);
+    return !extras.f32_only && extras.avx512_bf16 ? 2 : 0;
 }
 
 int dv_cpu_has_f16c(void)

@@ -14,6 +14,10 @@ int dv_cpu_qdot_level(void);
  * sgemm), 2 AVX-512 VNNI. DOCVL_KERNELS=f32 in the environment (read once)
  * gives 0 whatever the CPU: the f32 products, for comparisons. */
 int dv_cpu_qgemm_level(void);
+/* The best form of the bf16 many-row products (kernels/bgemm.h) this CPU
+ * runs: 0 none (bf16 weights' many-row products widen f32 panels for
+ * sgemm), 2 AVX-512 BF16. DOCVL_KERNELS=f32 gives 0, as above. */
+int dv_cpu_bgemm_level(void);
 /* The widest form of the elementwise kernels (kernels/vmath.h, vnorm.h,
  * the optimizer's AdamW) this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-512 as
  * well. DOCVL_KERNELS=scalar in the environment (read once) gives 0 whatever

@@ -7,6 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kernels/bgemm.h"
+#include "kernels/cpu.h"
 #include "kernels/ops.h"
 #include "kernels/qgemm.h"
 #include "kernels/sgemm512.h"
@@ -556,6 +558,149 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
     return 1;
 }
 
+/* ---- many-row products of bf16 weights: bf16 products ----
+ * As the integer products: the activations are rounded and packed once
+ * (split over the pool by slivers), then each thread takes chunks of
+ * weight rows, DV_BG_NR at a time from the prepacked panels or packed into
+ * its scratch, and runs the kernel over every activation row. */
+
+typedef struct bg_job {
+    const dv_linear *L;
+    const float *x;
+    float *y;
+    dv_bg_act a;
+    dv_act act;
+    dv_pool *pool;
+    int level;
+    size_t act_floats;    /* a.x's floats at the start of part 0's scratch */
+    size_t panel_floats;  /* a chunk's panels, when packed per product */
+} bg_job;
+
+static void bg_round_part(void *arg, int lo, int hi)
+{
+    const bg_job *j = arg;
+    dv_bg_round_slivers(j->x, j->L->in, lo, hi, &j->a, j->level);
+}
+
+/* The chunk's panels packed into the thread's scratch (part 0's after the
+ * activations, at the size it was given before the job: never moved
+ * during it); NULL without memory. */
+static const void *bg_pack_chunk(const bg_job *j, int part, int lo, int hi)
+{
+    const dv_linear *L = j->L;
+    float *s = part ? dv_pool_scratch(j->pool, part, j->panel_floats)
+                    : dv_pool_scratch(j->pool, 0, j->act_floats + j->panel_floats);
+    if (!s)
+        return NULL;
+    char *panels = (char *)(part ? s : s + j->act_floats);
+    size_t group = dv_bg_panel_bytes(L->in);
+    for (int g = lo; g < hi; g += DV_BG_NR)
+        dv_bg_pack(L->w, L->in, g, hi - g < DV_BG_NR ? hi - g : DV_BG_NR,
+                   panels + (size_t)((g - lo) / DV_BG_NR) * group, j->level);
+    return panels;
+}
+
+/* Chunks start at multiples of DV_BG_NR rows (forward_bgemm's grain), so
+ * a chunk's groups are the prepacked ones. */
+static void bg_chunk(void *arg, int part, int lo, int hi)
+{
+    const bg_job *j = arg;
+    const dv_linear *L = j->L;
+    const void *panels = L->packed ? (const char *)L->packed +
+                                         (size_t)(lo / DV_BG_NR) * dv_bg_panel_bytes(L->in)
+                                   : bg_pack_chunk(j, part, lo, hi);
+    if (panels)
+        dv_bgemm(panels, hi - lo, &j->a, j->y + lo, (size_t)L->out, j->level);
+    else
+        chunk_rows(L, j->x, j->a.n, j->y, lo, hi);
+    epilogue(L, j->a.n, j->y, lo, hi, j->act);
+}
+
+typedef struct bg_prepack_job {
+    dv_linear *L;
+    size_t group;
+    int level;
+} bg_prepack_job;
+
+static void bg_prepack_part(void *arg, int lo, int hi)
+{
+    const bg_prepack_job *j = arg;
+    const dv_linear *L = j->L;
+    for (int g = lo; g < hi; g++) {
+        int r0 = g * DV_BG_NR, rows = L->out - r0 < DV_BG_NR ? L->out - r0 : DV_BG_NR;
+        dv_bg_pack(L->w, L->in, r0, rows, (char *)L->packed + (size_t)g * j->group, j->level);
+    }
+}
+
+int dv_linear_use_bf16(dv_linear *L, int prepack, dv_pool *pool)
+{
+    int level = dv_cpu_bgemm_level();
+    if (L->dtype != DV_BF16 || L->qfmt != DV_QNONE || level < 2)
+        return 0;
+    L->bf16_mm = 1;
+    if (!prepack || L->packed)
+        return 1;
+    bg_prepack_job j = { .L = L, .group = dv_bg_panel_bytes(L->in), .level = level };
+    int groups = (L->out + DV_BG_NR - 1) / DV_BG_NR;
+    /* in 2 MiB pages where the kernel gives them, as dv_linear_prepack */
+    size_t huge = (size_t)2 << 20, bytes = (size_t)groups * j.group;
+    bytes = (bytes + huge - 1) / huge * huge;
+    L->packed = aligned_alloc(huge, bytes);
+    if (L->packed) {
+        madvise(L->packed, bytes, MADV_HUGEPAGE);
+        dv_pool_for(pool, groups, 8, bg_prepack_part, &j);
+    }
+    return 1;
+}
+
+/* 1 done, 0 when these are not products for the bf16 kernel (not marked by
+ * dv_linear_use_bf16, a few rows, no pool, no memory). */
+static int forward_bgemm(const dv_linear *const *L, float *const *y, int count, const float *x,
+                         int n, dv_act act, const dv_ctx *ctx)
+{
+    int level = dv_cpu_bgemm_level();
+    dv_pool *pool = ctx ? ctx->pool : NULL;
+    if (level < 2 || !pool || n <= GEMV_MAX_ROWS)
+        return 0;
+    for (int m = 0; m < count; m++)
+        if (!L[m]->bf16_mm || L[m]->in != L[0]->in)
+            return 0;
+    bg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0],
+                 .a = { .n = n, .k2 = dv_bg_pairs(L[0]->in) } };
+    /* eight chunks a thread: one held up by another tenant costs little */
+    int threads = dv_pool_threads(pool), grains[8], most = 0;
+    for (int m = 0; m < count && m < 8; m++) {
+        grains[m] = round_up((L[m]->out + 8 * threads - 1) / (8 * threads), DV_BG_NR);
+        most = grains[m] > most ? grains[m] : most;
+    }
+    if (count > 8)
+        return 0;
+    /* The activations in part 0's scratch, which every thread reads (then
+     * part 0's panels): kept between products, where a buffer of 2 MB (512
+     * rows of 2048) allocated per product was 512 page faults each time,
+     * as long as the product on this machine's virtual CPUs. Sized here,
+     * before the jobs; part 0 asks for no more during them, so it stays. */
+    int repack = 0;
+    for (int m = 0; m < count; m++)
+        repack |= !L[m]->packed;
+    j.panel_floats = repack ? ((size_t)(most / DV_BG_NR) * dv_bg_panel_bytes(L[0]->in) +
+                               sizeof(float) - 1) / sizeof(float)
+                            : 0;
+    j.act_floats = dv_bg_act_words(n, L[0]->in);
+    float *s0 = dv_pool_scratch(pool, 0, j.act_floats + j.panel_floats);
+    if (!s0)
+        return 0;
+    j.a.x = (uint32_t *)s0;
+    dv_pool *run_on = split_pool(pool, L, count, n);
+    dv_pool_for(run_on, (n + DV_BG_MR - 1) / DV_BG_MR, 2, bg_round_part, &j);
+    for (int m = 0; m < count; m++) {
+        j.L = L[m];
+        j.y = y[m];
+        dv_pool_for_parts(run_on, L[m]->out, grains[m], bg_chunk, &j);
+    }
+    return 1;
+}
+
 void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, dv_act act,
                            const dv_ctx *ctx)
 {
@@ -563,7 +708,7 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
         epilogue(L, n, y, 0, L->out, act);
         return;
     }
-    if (forward_qgemm(&L, &y, 1, x, n, act, ctx))
+    if (forward_qgemm(&L, &y, 1, x, n, act, ctx) || forward_bgemm(&L, &y, 1, x, n, act, ctx))
         return;
     dv_ctx_apply(ctx);
     dv_pool *pool = ctx ? ctx->pool : NULL;
@@ -595,7 +740,8 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
 
 int dv_linear_rows_stable(const dv_linear *L, int n)
 {
-    return n > GEMV_MAX_ROWS && L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2;
+    return n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
+                                 (L->bf16_mm && dv_cpu_bgemm_level() >= 2));
 }
 
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)
@@ -611,7 +757,8 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
             epilogue(L[m], n, y[m], 0, L[m]->out, DV_ACT_NONE);
         return;
     }
-    if (count > 0 && forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx))
+    if (count > 0 && (forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx) ||
+                      forward_bgemm(L, y, count, x, n, DV_ACT_NONE, ctx)))
         return;
     for (int m = 0; m < count; m++)
         dv_linear_forward(L[m], x, n, y[m], ctx);

@@ -27,7 +27,10 @@ typedef struct dv_linear {
     int q_mapped;       /* q points into a mapping its binder owns (a weight cache):
                            dv_linear_free leaves it; else q is malloc'ed and freed */
     void *packed;       /* NULL, or q repacked once for the integer many-row kernel
-                           (dv_linear_prepack): the panels each product would make */
+                           (dv_linear_prepack): the panels each product would make;
+                           or, with bf16_mm, w repacked for the bf16 kernel */
+    int bf16_mm;        /* many-row products of this BF16 weight run as bf16 products
+                           (kernels/bgemm.h, dv_linear_use_bf16): activations rounded */
 } dv_linear;
 
 /* Binds weight w ([out, in], or [out, in...] flattened for convolutions) and
@@ -47,6 +50,19 @@ int dv_linear_quantize(dv_linear *L, dv_qfmt f, dv_pool *pool, dv_err *e);
  * weights, without the kernel, or without the memory. pool: threads for
  * the work (may be NULL). */
 int dv_linear_prepack(dv_linear *L, dv_pool *pool);
+
+/* Lets the many-row products of a BF16 weight (n > 8 rows, with a pool)
+ * run as bf16 x bf16 -> f32 products (kernels/bgemm.h) where the CPU has
+ * AVX-512 BF16 and DOCVL_KERNELS is not f32: the activations are rounded to
+ * bf16 per product, so results move (relative ~2^-9 per product element,
+ * docs/weights.md); without this call the products stay exact (f32 panels
+ * and sgemm), as docvl-golden and the exact tests need. prepack: repack the
+ * weight once now into the kernel's panels (as many bytes again as the
+ * weight, held beside it) instead of per product; pool: threads for it (may
+ * be NULL). Returns 1 when the bf16 products are on, 0 when not (another
+ * dtype, quantized, no such CPU); a prepack without the memory falls back
+ * to per-product panels. */
+int dv_linear_use_bf16(dv_linear *L, int prepack, dv_pool *pool);
 
 /* Bytes the weight occupies in memory as it is used now. */
 size_t dv_linear_weight_bytes(const dv_linear *L);
@@ -89,7 +105,8 @@ int dv_linear_rows_alone(const dv_linear *L, int n, const dv_ctx *ctx);
 /* Whether a product of n rows (with a pool) gives each row the floats it
  * gets in any other such product of more than a few rows: the integer
  * kernel sums each row alone in one fixed order; sgemm promises no such
- * thing, and the direct kernels of a few rows sum in another order. Rows of
+ * thing, and the direct kernels of a few rows sum in another order. The
+ * bf16 kernel (dv_linear_use_bf16) also sums each row alone in one order. Rows of
  * several inputs may then be stacked into one product. */
 int dv_linear_rows_stable(const dv_linear *L, int n);
 

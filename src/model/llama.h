@@ -39,6 +39,9 @@ typedef struct dv_lm_weights {
     dv_qcache_status *cache_status;
     int kv_f16;     /* states keep the KV cache in f16: half the bytes each decoded
                        token reads; costs ~1e-3 relative in attention outputs */
+    int bf16_products; /* BF16 layer matrices' many-row products (prefill) as bf16
+                          products where the CPU has them (dv_linear_use_bf16):
+                          activations rounded to bf16; 0 keeps them exact */
 } dv_lm_weights;
 
 int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_weights *w,

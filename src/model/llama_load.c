@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/pool.h"
 #include "model/arch.h"
@@ -295,6 +296,36 @@ static int prepack_quant(const lm_matrix *mats, int n_mats, const dv_lm_weights 
     return DOCVL_OK;
 }
 
+/* BF16 layer matrices marked for the bf16 many-row products
+ * (dv_linear_use_bf16; lm_head is left: prefill computes its last row
+ * only). Repacked once here where the panels (as many bytes as the
+ * matrices, held beside the mapped checkpoint, which decoding reads) take
+ * at most a quarter of the memory: the 1.3B's 2.5 GB, not the 7B's 13 GB,
+ * whose products repack per call. DOCVL_PREPACK=0 repacks per call always. */
+static int use_bf16(const lm_matrix *mats, int n_mats, const dv_lm_weights *w, dv_pool **pool,
+                    dv_err *e)
+{
+    size_t bytes = 0;
+    int any = 0;
+    for (int i = 0; i < n_mats - 1; i++)
+        if (mats[i].L->dtype == DV_BF16 && mats[i].L->qfmt == DV_QNONE) {
+            bytes += dv_linear_weight_bytes(mats[i].L);
+            any = 1;
+        }
+    if (!w->bf16_products || !any || dv_cpu_bgemm_level() < 2)
+        return DOCVL_OK;
+    const char *env = getenv("DOCVL_PREPACK");
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double phys = pages > 0 && page > 0 ? (double)pages * page : 8e9;
+    int prepack = (double)bytes <= phys * 0.25 && !(env && strcmp(env, "0") == 0);
+    if (prepack && !*pool &&
+        dv_pool_new(w->n_threads > 0 ? w->n_threads : dv_cpu_count(), pool, e))
+        return dv_wrap(e, "starting threads to repack the weights");
+    for (int i = 0; i < n_mats - 1; i++)
+        dv_linear_use_bf16(mats[i].L, prepack, *pool);
+    return DOCVL_OK;
+}
+
 int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_weights *w,
                      dv_llama **out, dv_err *e)
 {
@@ -349,6 +380,8 @@ int dv_llama_bind_ex(const dv_config *cfg, const dv_checkpoint *ck, const dv_lm_
         rc = bind_head(m, ck, w, pool, m->qcache, &mats[n_mats - 1], e);
     if (!rc)
         rc = prepack_quant(mats, n_mats, w, &pool, e);
+    if (!rc)
+        rc = use_bf16(mats, n_mats, w, &pool, e);
     dv_pool_free(pool);
     if (!rc && cached && m->qcache)
         st.bytes = dv_qcache_size(m->qcache);

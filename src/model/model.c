@@ -72,6 +72,15 @@ static int bind_weights(dv_model *m, const dv_model_opts *opts, dv_err *e)
      * slower than the f32 copies. */
     if ((w == DV_WEIGHTS_Q8 || w == DV_WEIGHTS_Q4) && dv_cpu_qgemm_level() >= 2)
         widen_towers = DV_TOWERS_Q8;
+    /* Asked for bf16 (not AUTO's fallback to it): where the CPU has AVX-512
+     * BF16, the decoder's prefill and the towers' BF16 matrices run bf16
+     * products (activations rounded to bf16, ~4x the f32 rate; docs/weights.md),
+     * the towers held bf16 instead of f32 copies. docvl-golden binds its own
+     * exact decoder and towers. */
+    if (opts && opts->weights == DV_WEIGHTS_BF16 && dv_cpu_bgemm_level() >= 2) {
+        lw.bf16_products = 1;
+        widen_towers = DV_TOWERS_BF16;
+    }
     int rc = dv_vision_bind(&m->cfg, m->ck, widen_towers, &m->vision, e);
     return rc ? rc : dv_llama_bind_ex(&m->cfg, m->ck, &lw, &m->llama, e);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "image/resize.h"
+#include "kernels/cpu.h"
 #include "kernels/ops.h"
 #include "kernels/pool.h"
 #include "model/towers.h"
@@ -39,7 +40,9 @@ static int get(const dv_checkpoint *ck, const dv_tref *t, const dv_tensor **out,
 /* Widened or quantized: the file's copy is not read again. */
 static void release_widened(const dv_checkpoint *ck, const dv_linear *L, const dv_tensor *w)
 {
-    if ((L->w_owned || L->qfmt != DV_QNONE) && dv_checkpoint_is_mapped(ck, w))
+    /* repacked for the bf16 products, the file's copy is read only by
+     * products of a few rows (none in the towers), again from the file */
+    if ((L->w_owned || L->qfmt != DV_QNONE || L->packed) && dv_checkpoint_is_mapped(ck, w))
         dv_release_mapped(w->data, w->nbytes);
 }
 
@@ -61,13 +64,18 @@ static int bind_row(const dv_config *cfg, const dv_checkpoint *ck, const dv_plac
     if ((rc = get(ck, &wt, &w, e)) || (has_bias && (rc = get(ck, &bt, &b, e))))
         return rc;
     switch (r->kind) {
-    case DV_KIND_LINEAR:
-        rc = dv_linear_bind(f, w, b, widen == DV_TOWERS_F32, e);
+    case DV_KIND_LINEAR: {
+        int bf16 = widen == DV_TOWERS_BF16 && w->dtype == DV_BF16 && dv_cpu_bgemm_level() >= 2;
+        rc = dv_linear_bind(f, w, b, widen == DV_TOWERS_F32 || (widen == DV_TOWERS_BF16 && !bf16),
+                            e);
         if (!rc && widen == DV_TOWERS_Q8)
             rc = dv_linear_quantize(f, DV_Q8, NULL, e);
+        if (!rc && bf16)
+            dv_linear_use_bf16(f, 1, NULL);
         if (!rc)
             release_widened(ck, f, w);
         return rc;
+    }
     case DV_KIND_CONV: {
         dv_conv2d *c = f;
         if (!(rc = dv_conv2d_bind(c, w, b, (int)wt.stride, r->pad, widen != DV_TOWERS_STORED, e)))

@@ -13,8 +13,10 @@ typedef struct dv_vision dv_vision;   /* bound weights of towers + aligner */
 /* How the towers' and the aligner's matrices are held (dv_vision_bind's
  * widen): as stored, widened to f32, or quantized to q8 blocks at load, so
  * their products run as int8 products (kernels/qgemm.h; convolutions stay
- * f32). */
-enum { DV_TOWERS_STORED = 0, DV_TOWERS_F32 = 1, DV_TOWERS_Q8 = 2 };
+ * f32), or BF16 matrices kept bf16 and repacked at load for the bf16
+ * products (kernels/bgemm.h, dv_linear_use_bf16; other matrices widened,
+ * convolutions f32; as DV_TOWERS_F32 on a CPU without AVX-512 BF16). */
+enum { DV_TOWERS_STORED = 0, DV_TOWERS_F32 = 1, DV_TOWERS_Q8 = 2, DV_TOWERS_BF16 = 3 };
 
 /* Binds and checks every vision/aligner tensor (name and shape; error names
  * the tensor, expected vs found shape and the file). widen: DV_TOWERS_*. */
