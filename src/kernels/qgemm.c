@@ -309,6 +309,33 @@ static inline __attribute__((always_inline)) void prefetch_block(const void *blk
         _mm_prefetch(ahead + l, _MM_HINT_T0);
 }
 
+/* One block's integer sums of a tile's rows into their float sums: acc[t]
+ * += s[t] x the panel's 32 weight scales wd x row t's activation scale
+ * (dx[t * nb]). */
+VNNI512 static inline __attribute__((always_inline)) void
+tile_scale(int mr, __m512i s[QG_MR][2], const float *wd, const float *dx, int nb,
+           __m512 acc[QG_MR][2])
+{
+    __m512 d0 = _mm512_loadu_ps(wd), d1 = _mm512_loadu_ps(wd + 16);
+#pragma GCC unroll 6
+    for (int t = 0; t < mr; t++) {
+        __m512 sx = _mm512_set1_ps(dx[(size_t)t * nb]);
+        acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][0]), _mm512_mul_ps(d0, sx), acc[t][0]);
+        acc[t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][1]), _mm512_mul_ps(d1, sx), acc[t][1]);
+    }
+}
+
+/* A tile's rows of 32 outputs (masked to the panel's columns) to y. */
+VNNI512 static inline __attribute__((always_inline)) void
+tile_store(int mr, __m512 acc[QG_MR][2], float *y, size_t ldy, __mmask16 m0, __mmask16 m1)
+{
+#pragma GCC unroll 6
+    for (int t = 0; t < mr; t++) {
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m0, acc[t][0]);
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy + 16, m1, acc[t][1]);
+    }
+}
+
 VNNI512 static inline __attribute__((always_inline)) void
 tile_vnni(int mr, const qg_block *p, const dv_qg_act *a, int t0, float *y, size_t ldy,
           __mmask16 m0, __mmask16 m1)
@@ -343,20 +370,9 @@ tile_vnni(int mr, const qg_block *p, const dv_qg_act *a, int t0, float *y, size_
                 s[t][1] = _mm512_dpbusd_epi32(s[t][1], xb, w1);
             }
         }
-        __m512 d0 = _mm512_loadu_ps(blk->d), d1 = _mm512_loadu_ps(blk->d + 16);
-#pragma GCC unroll 6
-        for (int t = 0; t < mr; t++) {
-            __m512 sx = _mm512_set1_ps(dx[(size_t)t * a->nb + b]);
-            acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][0]), _mm512_mul_ps(d0, sx), acc[t][0]);
-            acc[t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][1]), _mm512_mul_ps(d1, sx), acc[t][1]);
-        }
+        tile_scale(mr, s, blk->d, dx + b, a->nb, acc);
     }
-#pragma GCC unroll 6
-    for (int t = 0; t < mr; t++) {
-        float *yt = y + (size_t)(t0 + t) * ldy;
-        _mm512_mask_storeu_ps(yt, m0, acc[t][0]);
-        _mm512_mask_storeu_ps(yt + 16, m1, acc[t][1]);
-    }
+    tile_store(mr, acc, y + (size_t)t0 * ldy, ldy, m0, m1);
 }
 
 /* The q4 group: the same steps, each 64-byte load giving 16 rows' low
@@ -403,20 +419,9 @@ tile_vnni4(int mr, const qg4_block *p, const dv_qg_act *a, int t0, float *y, siz
                 s[t][1] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[t][1], l1, xl), h1, xh);
             }
         }
-        __m512 d0 = _mm512_loadu_ps(blk->d), d1 = _mm512_loadu_ps(blk->d + 16);
-#pragma GCC unroll 6
-        for (int t = 0; t < mr; t++) {
-            __m512 sx = _mm512_set1_ps(dx[(size_t)t * a->nb + b]);
-            acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][0]), _mm512_mul_ps(d0, sx), acc[t][0]);
-            acc[t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][1]), _mm512_mul_ps(d1, sx), acc[t][1]);
-        }
+        tile_scale(mr, s, blk->d, dx + b, a->nb, acc);
     }
-#pragma GCC unroll 6
-    for (int t = 0; t < mr; t++) {
-        float *yt = y + (size_t)(t0 + t) * ldy;
-        _mm512_mask_storeu_ps(yt, m0, acc[t][0]);
-        _mm512_mask_storeu_ps(yt + 16, m1, acc[t][1]);
-    }
+    tile_store(mr, acc, y + (size_t)t0 * ldy, ldy, m0, m1);
 }
 
 #define QG_TILES(TILE, P)                                                              \
