@@ -484,8 +484,9 @@ static int read_first_pass(run *r, const dv_image *ims, int n, const char *instr
     int rc = DOCVL_OK;
     if (r->reader->read_batch)
         rc = r->reader->read_batch(r->reader->self, tp, n, to, res, e);
-    for (int k = 0; k < n && !r->reader->read_batch && rc == DOCVL_OK; k++)
-        rc = r->reader->read(r->reader->self, tp[k], &to[k], &res[k], e);
+    else
+        for (int k = 0; k < n && rc == DOCVL_OK; k++)
+            rc = r->reader->read(r->reader->self, tp[k], &to[k], &res[k], e);
     for (int k = 0; k < n && rc == DOCVL_OK; k++) {
         if (res[k].stopped) {
             rc = cancelled(r) ? dv_fail(e, DOCVL_EINTERRUPTED, "interrupted") : timed_out(r, e);

@@ -1,19 +1,9 @@
 #include "train/average.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* "[a, b, c]" for messages. */
-static void shape_text(const dv_param *p, char *buf, size_t size)
-{
-    size_t len = (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < p->ndim && len < size; d++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? ", " : "",
-                                (long long)p->shape[d]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-}
+#include "kernels/tensor.h"
 
 static int same_tensors(const dv_tmodel *a, const dv_tmodel *b, int k, dv_err *e)
 {
@@ -27,10 +17,9 @@ static int same_tensors(const dv_tmodel *a, const dv_tmodel *b, int k, dv_err *e
             same = p->shape[d] == q->shape[d];
         if (!same) {
             char sp[96], sq[96];
-            shape_text(p, sp, sizeof sp);
-            shape_text(q, sq, sizeof sq);
             return dv_fail(e, DOCVL_EINVAL, "tensor %d: the first model has %s %s, model %d %s %s",
-                           i, p->name, sp, k, q->name, sq);
+                           i, p->name, dv_shape_str(p->shape, p->ndim, sp, sizeof sp), k, q->name,
+                           dv_shape_str(q->shape, q->ndim, sq, sizeof sq));
         }
     }
     return DOCVL_OK;
