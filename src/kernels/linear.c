@@ -488,6 +488,8 @@ static void qg_chunk(void *arg, int part, int lo, int hi)
     epilogue(L, j->a.n, j->y, lo, hi, j->act);
 }
 
+/* One repack at load over a pool (q8/q4 panels or bf16 ones): group is
+ * the bytes of one panel of rows. */
 typedef struct prepack_job {
     dv_linear *L;
     size_t group;
@@ -616,15 +618,9 @@ static void bg_chunk(void *arg, int part, int lo, int hi)
     epilogue(L, j->a.n, j->y, lo, hi, j->act);
 }
 
-typedef struct bg_prepack_job {
-    dv_linear *L;
-    size_t group;
-    int level;
-} bg_prepack_job;
-
 static void bg_prepack_part(void *arg, int lo, int hi)
 {
-    const bg_prepack_job *j = arg;
+    const prepack_job *j = arg;
     const dv_linear *L = j->L;
     for (int g = lo; g < hi; g++) {
         int r0 = g * DV_BG_NR, rows = L->out - r0 < DV_BG_NR ? L->out - r0 : DV_BG_NR;
@@ -640,7 +636,7 @@ int dv_linear_use_bf16(dv_linear *L, int prepack, dv_pool *pool)
     L->bf16_mm = 1;
     if (!prepack || L->packed)
         return 1;
-    bg_prepack_job j = { .L = L, .group = dv_bg_panel_bytes(L->in), .level = level };
+    prepack_job j = { .L = L, .group = dv_bg_panel_bytes(L->in), .level = level };
     int groups = (L->out + DV_BG_NR - 1) / DV_BG_NR;
     /* in 2 MiB pages where the kernel gives them, as dv_linear_prepack */
     size_t huge = (size_t)2 << 20, bytes = (size_t)groups * j.group;
