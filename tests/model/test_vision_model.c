@@ -164,6 +164,18 @@ static void test_gemm_choice(void)
     check_gemm("golden/tiny-bf16");
 }
 
+/* ||out - ref|| / ||ref|| over the reference's elements. */
+static double relative_l2(const dv_tensor *ref, const float *out)
+{
+    const float *r = ref->data;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < (size_t)dv_tensor_numel(ref); i++) {
+        num += (out[i] - r[i]) * (double)(out[i] - r[i]);
+        den += (double)r[i] * r[i];
+    }
+    return sqrt(num / den);
+}
+
 /* Towers held in q8 (the speed formats' towers; int8 products where the CPU
  * has them, else q8 panels): the image embeddings within 5% (relative L2)
  * of the reference (measured 2.1-2.2%), and not the f32 towers' numbers. */
@@ -173,13 +185,8 @@ static void check_q8_towers(const char *name)
     open_case(&f, name);
     float *out = run(&f, DV_TOWERS_Q8, NULL);
     const dv_tensor *ref = dv_safetensors_find(f.gold, "aligner_out");
-    const float *r = ref->data;
-    double num = 0, den = 0;
-    for (size_t i = 0; i < (size_t)dv_tensor_numel(ref); i++) {
-        num += (out[i] - r[i]) * (double)(out[i] - r[i]);
-        den += (double)r[i] * r[i];
-    }
-    g_assert_cmpfloat(sqrt(num / den), <=, 0.05);
+    double rel = relative_l2(ref, out);
+    g_assert_cmpfloat(rel, <=, 0.05);
     g_assert_cmpfloat(worst_ratio(ref, out), >, 1.0);
     g_free(out);
     close_case(&f);
@@ -219,15 +226,10 @@ static void test_bf16_towers(void)
     open_case(&f, "golden/tiny-bf16");
     float *out = run_bf16_towers(&f);
     const dv_tensor *ref = dv_safetensors_find(f.gold, "aligner_out");
-    const float *r = ref->data;
-    double num = 0, den = 0;
-    for (size_t i = 0; i < (size_t)dv_tensor_numel(ref); i++) {
-        num += (out[i] - r[i]) * (double)(out[i] - r[i]);
-        den += (double)r[i] * r[i];
-    }
+    double rel = relative_l2(ref, out);
     g_test_message("bf16 towers: image embeddings %.3g relative L2 from the reference",
-                   sqrt(num / den));
-    g_assert_cmpfloat(sqrt(num / den), <=, 0.02);
+                   rel);
+    g_assert_cmpfloat(rel, <=, 0.02);
     if (dv_cpu_bgemm_level() >= 2)
         g_assert_cmpfloat(worst_ratio(ref, out), >, 1.0);
     else
