@@ -247,9 +247,21 @@ static dv_pool *split_pool(dv_pool *pool, const dv_linear *const *L, int count, 
     return (long long)n * L[0]->in * outs >= SPLIT_MIN_MACS ? pool : NULL;
 }
 
+/* Quantized weights repacked at load (dv_linear_prepack) take every product,
+ * a decoding step's one row too, through the integer kernel on the panels:
+ * a one-row q4 product of 24 matrices 5632 x 2048 (138 MB), 2 threads,
+ * read the weights at 37-44 GB/s there against 27-28 GB/s in the row
+ * kernel (q8: 53-58 against 40, counting the rows' bytes; the panels hold
+ * 11% more), and the rows' results then do not depend on how many rows a
+ * product takes (the kernel sums each row alone, block after block). */
+static int on_panels(const dv_linear *L)
+{
+    return L->packed && L->qfmt != DV_QNONE;
+}
+
 static int gemv_ok(const dv_linear *L, int n, int max_rows)
 {
-    return n <= max_rows && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
+    return n <= max_rows && !on_panels(L) && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
 }
 
 /* 1 done, 0 when these products are not ones for the direct kernels (more
@@ -535,14 +547,17 @@ static int forward_qgemm(const dv_linear *const *L, float *const *y, int count, 
 {
     int level = dv_cpu_qgemm_level();
     dv_pool *pool = ctx ? ctx->pool : NULL;
-    if (level < 2 || !pool)
+    if (level < 2)
         return 0;
-    int q4 = 0;
+    int q4 = 0, packed = 1;
     for (int m = 0; m < count; m++) {
         if (L[m]->qfmt == DV_QNONE || L[m]->in != L[0]->in)
             return 0;
         q4 |= L[m]->qfmt == DV_Q4;
+        packed &= L[m]->packed != NULL;
     }
+    if (!pool && !packed)   /* the per-product panels live in the pool's scratch */
+        return 0;
     qg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0] };
     if (dv_qg_act_alloc(&j.a, n, L[0]->in, q4))
         return 0;
@@ -736,8 +751,8 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
 
 int dv_linear_rows_stable(const dv_linear *L, int n)
 {
-    return n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
-                                 (L->bf16_mm && dv_cpu_bgemm_level() >= 2));
+    return on_panels(L) || (n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
+                                 (L->bf16_mm && dv_cpu_bgemm_level() >= 2)));
 }
 
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)
@@ -769,8 +784,8 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
 
 int dv_linear_rows_alone(const dv_linear *L, int n, const dv_ctx *ctx)
 {
-    return !(n >= ROWS_QGEMM_MIN && L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2 && ctx &&
-             ctx->pool);
+    return on_panels(L) || !(n >= ROWS_QGEMM_MIN && L->qfmt != DV_QNONE &&
+                             dv_cpu_qgemm_level() >= 2 && ctx && ctx->pool);
 }
 
 /* The direct kernels compute each (weight row, input row) dot product alone,
@@ -784,9 +799,9 @@ void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int coun
 {
     if (count <= 0 || n <= 0)
         return;
-    int stacked = 1;
+    int stacked = 1;   /* the integer kernel: on panels, or where it beats the direct one */
     for (int m = 0; m < count; m++)
-        stacked = stacked && !dv_linear_rows_alone(L[m], n, ctx);
+        stacked = stacked && (on_panels(L[m]) || !dv_linear_rows_alone(L[m], n, ctx));
     if (stacked && forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx))
         return;
     if (forward_gemv(L, y, count, x, n, INT_MAX, ctx)) {

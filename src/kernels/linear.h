@@ -44,11 +44,14 @@ int dv_linear_quantize(dv_linear *L, dv_qfmt f, dv_pool *pool, dv_err *e);
 
 /* Repacks quantized weights once, where the integer many-row kernel runs,
  * into the layout it reads (kernels/qgemm.h: every group of DV_QG_NR rows),
- * so its products stop repacking them per call: the same bytes, so the
- * same results. 1.18x q8's bytes (1x q4's) held beside q, which
- * one-row products still read. Nothing is done (DOCVL_OK) for f32/16-bit
- * weights, without the kernel, or without the memory. pool: threads for
- * the work (may be NULL). */
+ * so its products stop repacking them per call; every product of L then
+ * runs on the panels, one-row ones (decoding) included, which read them
+ * faster than the direct kernel reads q (kernels/linear.c, on_panels): a
+ * one-row product's floats move by float rounding against the unpacked
+ * weight's; many-row ones keep their bits. 1.11x q8's bytes (1x q4's)
+ * held beside q. Nothing is done (DOCVL_OK) for f32/16-bit weights,
+ * without the kernel, or without the memory. pool: threads for the work
+ * (may be NULL). */
 int dv_linear_prepack(dv_linear *L, dv_pool *pool);
 
 /* Lets the many-row products of a BF16 weight (n > 8 rows, with a pool)
@@ -91,23 +94,25 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
 /* The same for n rows whose results must not depend on the other rows
  * (sequences decoded side by side, one token each: their tokens must not
  * depend on the batch). Where dv_linear_rows_alone(L, n, ctx), each row
- * gives exactly what a one-row product of that row gives: quantized and bf16
- * weights through the direct kernels, each weight row read once for all n
- * rows, other weights one row at a time. Otherwise (q8/q4 weights, 5 rows
- * or more, the integer kernel and a pool) the integer many-row kernel: each
- * row's floats are the same in any such product (as dv_linear_rows_stable
- * says of prefill), but differ from a one-row product's by float rounding
- * (docs/weights.md). */
+ * gives exactly what a one-row product of that row gives: quantized weights
+ * repacked at load through the integer kernel on their panels, other
+ * quantized and bf16 weights through the direct kernels, each weight row
+ * read once for all n rows, other weights one row at a time. Otherwise
+ * (q8/q4 weights not repacked, 5 rows or more, the integer kernel and a
+ * pool) the integer many-row kernel: each row's floats are the same in any
+ * such product (as dv_linear_rows_stable says of prefill), but differ from
+ * a one-row product's by float rounding (docs/weights.md). */
 void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int count,
                             const float *x, int n, const dv_ctx *ctx);
 int dv_linear_rows_alone(const dv_linear *L, int n, const dv_ctx *ctx);
 
 /* Whether a product of n rows (with a pool) gives each row the floats it
- * gets in any other such product of more than a few rows: the integer
- * kernel sums each row alone in one fixed order; sgemm promises no such
- * thing, and the direct kernels of a few rows sum in another order. The
- * bf16 kernel (dv_linear_use_bf16) also sums each row alone in one order. Rows of
- * several inputs may then be stacked into one product. */
+ * gets in any other such product of more than a few rows (of any number,
+ * for weights repacked at load): the integer kernel sums each row alone in
+ * one fixed order; sgemm promises no such thing, and the direct kernels of
+ * a few rows sum in another order. The bf16 kernel (dv_linear_use_bf16)
+ * also sums each row alone in one order. Rows of several inputs may then
+ * be stacked into one product. */
 int dv_linear_rows_stable(const dv_linear *L, int n);
 
 /* The same with an activation applied to each output chunk right after its

@@ -275,10 +275,11 @@ int dv_llama_bind(const dv_config *cfg, const dv_checkpoint *ck, int widen, dv_l
  * (dv_linear_prepack): prefill's products and batched decoding steps stop
  * repacking them per call (in a step of 16 tiles the repack took as long
  * as the products; in a step of the 7B's 5 tiles, q4, most of the step).
- * Held beside the rows the one-row products read: 1.18x the q8 bytes (1.9
- * GB for the 1.3B), 1x the q4 bytes (4.3 GB for the 7B). DOCVL_PREPACK=0
+ * Decoding's one-row products then run on the panels too (faster than the
+ * row kernel: kernels/linear.c, on_panels). Held beside the stored rows:
+ * 1.11x the q8 bytes, 1x the q4 bytes (4.3 GB for the 7B). DOCVL_PREPACK=0
  * in the environment keeps the per-product repack (the memory back, the
- * speed of before, the same floats). */
+ * speed of before; many-row products the same floats). */
 static int prepack_quant(const lm_matrix *mats, int n_mats, const dv_lm_weights *w,
                          dv_pool **pool, dv_err *e)
 {

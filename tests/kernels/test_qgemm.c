@@ -173,6 +173,61 @@ static void test_prepacked(void)
     g_rand_free(r);
 }
 
+/* Once repacked, every product of the weight runs on its panels, one-row
+ * ones (decoding) too: a row's floats are the same alone, with a pool or
+ * without, and among any number of rows (dv_linear_forward_rows), and
+ * within float rounding of the direct kernel's on the unpacked weight. */
+static void test_prepacked_rows(void)
+{
+    if (dv_cpu_qgemm_level() < 2) {
+        g_test_skip("no AVX-512 VNNI on this CPU (or DOCVL_KERNELS=f32)");
+        return;
+    }
+    GRand *r = g_rand_new_with_seed(43);
+    const int out = 77, in = 1000, n = 13;
+    float *w = random_floats(r, (size_t)out * in, 0.5), *x = random_floats(r, (size_t)n * in, 2.0);
+    dv_tensor tw = { .name = "w", .dtype = DV_F32, .ndim = 2, .shape = { out, in }, .data = w,
+                     .nbytes = (size_t)out * in * sizeof(float) };
+    dv_pool *pool = NULL;
+    dv_err e = { 0 };
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, DOCVL_OK);
+    dv_ctx ctx = { .n_threads = 2, .pool = pool }, alone = { .n_threads = 1 };
+    dv_qfmt fmts[] = { DV_Q8, DV_Q4 };
+    size_t row = out * sizeof(float);
+    for (size_t f = 0; f < G_N_ELEMENTS(fmts); f++) {
+        dv_linear L;
+        g_assert_cmpint(dv_linear_bind(&L, &tw, NULL, 0, &e), ==, DOCVL_OK);
+        g_assert_cmpint(dv_linear_quantize(&L, fmts[f], pool, &e), ==, DOCVL_OK);
+        float *direct = g_new(float, (size_t)n * out), *one = g_new(float, out);
+        float *mine = g_new(float, out), *rows = g_new(float, (size_t)n * out);
+        for (int t = 0; t < n; t++)
+            dv_linear_forward(&L, x + (size_t)t * in, 1, direct + (size_t)t * out, &ctx);
+        g_assert_cmpint(dv_linear_prepack(&L, pool), ==, DOCVL_OK);
+        g_assert_nonnull(L.packed);
+        g_assert_true(dv_linear_rows_alone(&L, n, &ctx) && dv_linear_rows_stable(&L, 1));
+        const dv_linear *lin = &L;
+        for (int k = 1; k <= n; k += 3) {
+            dv_linear_forward_rows(&lin, &rows, 1, x, k, &ctx);
+            for (int t = 0; t < k; t++) {
+                dv_linear_forward(&L, x + (size_t)t * in, 1, one, &ctx);
+                dv_linear_forward(&L, x + (size_t)t * in, 1, mine, &alone);
+                g_assert_cmpmem(rows + (size_t)t * out, row, one, row);
+                g_assert_cmpmem(mine, row, one, row);
+                for (int j = 0; j < out; j++) {
+                    float want = direct[(size_t)t * out + j];
+                    g_assert_cmpfloat(fabsf(one[j] - want), <=,
+                                      1e-5f * (1.0f + fabsf(want)) * sqrtf(in / 32.0f));
+                }
+            }
+        }
+        dv_linear_free(&L);
+        g_free(direct), g_free(one), g_free(mine), g_free(rows);
+    }
+    dv_pool_free(pool);
+    g_free(w), g_free(x);
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -180,5 +235,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qgemm/scalar", test_scalar);
     g_test_add_func("/qgemm/vnni512", test_vnni512);
     g_test_add_func("/qgemm/prepacked", test_prepacked);
+    g_test_add_func("/qgemm/prepacked-rows", test_prepacked_rows);
     return g_test_run();
 }
