@@ -266,7 +266,72 @@ BF16_512 static void bgemm_512(const uint32_t *panels, int rows, const dv_bg_act
             }
     }
 }
+
+/* Four sums of 16 lanes, each pair's products exact, the tail's words
+ * masked (an odd width's last word holds one weight and the row's 0). */
+BF16_512 static float dot_512(const uint16_t *w, const uint32_t *x, int in)
+{
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 128 <= in; i += 128) {
+        acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(w + i),
+                                (__m512bh)_mm512_loadu_si512(x + i / 2));
+        acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(w + i + 32),
+                                (__m512bh)_mm512_loadu_si512(x + i / 2 + 16));
+        acc2 = _mm512_dpbf16_ps(acc2, (__m512bh)_mm512_loadu_si512(w + i + 64),
+                                (__m512bh)_mm512_loadu_si512(x + i / 2 + 32));
+        acc3 = _mm512_dpbf16_ps(acc3, (__m512bh)_mm512_loadu_si512(w + i + 96),
+                                (__m512bh)_mm512_loadu_si512(x + i / 2 + 48));
+    }
+    for (; i < in; i += 32) {
+        int left = in - i < 32 ? in - i : 32;
+        __mmask32 mw = left == 32 ? 0xffffffffu : (1u << left) - 1;
+        __mmask16 mx = (__mmask16)((1u << ((left + 1) / 2)) - 1);
+        acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_maskz_loadu_epi16(mw, w + i),
+                                (__m512bh)_mm512_maskz_loadu_epi32(mx, x + i / 2));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
 #endif
+
+static float dot_scalar(const uint16_t *w, const uint32_t *x, int in)
+{
+    float acc = 0.0f;
+    for (int p = 0; p < dv_bg_pairs(in); p++) {
+        uint32_t wp = bf16_word(w, in, p);
+        acc += bf16f(wp) * bf16f(x[p]) + bf16f(wp >> 16) * bf16f(x[p] >> 16);
+    }
+    return acc;
+}
+
+void dv_bg_round_row(const float *x, int in, uint32_t *row, int level)
+{
+#if DV_X86
+    if (level >= 2) {
+        round_row(x, in, row);
+        return;
+    }
+#else
+    (void)level;
+#endif
+    for (int p = 0; p < dv_bg_pairs(in); p++) {
+        uint32_t lo = dv_f32_to_bf16(x[2 * p]);
+        uint32_t hi = 2 * p + 1 < in ? dv_f32_to_bf16(x[2 * p + 1]) : 0;
+        row[p] = lo | hi << 16;
+    }
+}
+
+float dv_bg_dot(const uint16_t *w, const uint32_t *x, int in, int level)
+{
+#if DV_X86
+    if (level >= 2)
+        return dot_512(w, x, in);
+#else
+    (void)level;
+#endif
+    return dot_scalar(w, x, in);
+}
 
 void dv_bg_round_slivers(const float *x, int in, int s0, int s1, const dv_bg_act *a, int level)
 {

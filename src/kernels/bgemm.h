@@ -66,4 +66,17 @@ void dv_bg_pack(const uint16_t *w, int in, int r0, int rows, void *panel, int le
  * AVX-512 BF16 (only up to dv_cpu_bgemm_level()). */
 void dv_bgemm(const void *panels, int rows, const dv_bg_act *a, float *y, size_t ldy, int level);
 
+/* Rounds one row of `in` floats to bf16 pairs (row[dv_bg_pairs(in)] words,
+ * an odd width's last pair ending in 0), as dv_bg_round_slivers rounds. */
+void dv_bg_round_row(const float *x, int in, uint32_t *row, int level);
+
+/* A stored bf16 weight row w (`in` wide, row-major) dotted with an
+ * activation row rounded by dv_bg_round_row: decoding's one-row products of
+ * weights on the bf16 products (dv_linear_use_bf16). vdpbf16ps takes 64
+ * bytes of weights per instruction where widening them to f32 took four:
+ * one thread read 31 GB/s of bf16 rows this way against 25-27 widening
+ * (its plain read 31), so decoding reads at the memory's rate. level: 0 the
+ * scalar form (pairs summed in f32 in order), 2 AVX-512 BF16. */
+float dv_bg_dot(const uint16_t *w, const uint32_t *x, int in, int level);
+
 #endif

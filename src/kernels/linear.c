@@ -165,6 +165,8 @@ typedef struct gemv_job {
     const int32_t *xoff;    /* and its q4 offsets (dv_q4_offsets) */
     const char *xaux;       /* and its AVX-512 layout (dv_qx_prepare), or NULL */
     size_t aux_bytes;
+    const uint32_t *xb;     /* x rounded to bf16 pairs (dv_bg_round_row), when the
+                               weights are on the bf16 products; else NULL */
     int n;
     int threads;            /* of the pool the job runs on (chunk sizes) */
 } gemv_job;
@@ -210,6 +212,15 @@ static void gemv_rows(const gemv_job *j, const dv_linear *L, float *y, int lo, i
 {
     if (L->qfmt != DV_QNONE) {
         gemv_qrows(j, L, y, lo, hi);
+        return;
+    }
+    const uint16_t *w = L->w;
+    if (j->xb) {
+        size_t k2 = (size_t)dv_bg_pairs(L->in);
+        for (int r = lo; r < hi; r++)
+            for (int t = 0; t < j->n; t++)
+                y[(size_t)t * L->out + r] =
+                    dv_bg_dot(w + (size_t)r * L->in, j->xb + (size_t)t * k2, L->in, 2);
         return;
     }
     int simd = dv_cpu_has_avx2_fma();
@@ -283,14 +294,14 @@ static dv_pool *split_pool(dv_pool *pool, const dv_linear *const *L, int count, 
  * kernel (q8: 53-58 against 40, counting the rows' bytes; the panels hold
  * 11% more), and the rows' results then do not depend on how many rows a
  * product takes (the kernel sums each row alone, block after block). */
-static int on_panels(const dv_linear *L)
+static int on_panels(const dv_linear *L, const dv_ctx *ctx)
 {
-    return L->packed && L->qfmt != DV_QNONE;
+    return L->packed && (L->qfmt != DV_QNONE || (L->bf16_mm && ctx && ctx->pool));
 }
 
-static int gemv_ok(const dv_linear *L, int n, int max_rows)
+static int gemv_ok(const dv_linear *L, int n, int max_rows, const dv_ctx *ctx)
 {
-    return n <= max_rows && !on_panels(L) && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
+    return n <= max_rows && !on_panels(L, ctx) && (L->qfmt != DV_QNONE || L->dtype == DV_BF16);
 }
 
 /* 1 done, 0 when these products are not ones for the direct kernels (more
@@ -300,7 +311,7 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
 {
     int quant = L[0]->qfmt != DV_QNONE;
     for (int m = 0; m < count; m++)
-        if (!gemv_ok(L[m], n, max_rows) || (L[m]->qfmt != DV_QNONE) != quant ||
+        if (!gemv_ok(L[m], n, max_rows, ctx) || (L[m]->qfmt != DV_QNONE) != quant ||
             L[m]->in != L[0]->in)
             return 0;
     int in = L[0]->in;
@@ -308,6 +319,16 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
     dv_q8_block *xq = NULL;
     int32_t *xoff = NULL;
     char *xaux = NULL;
+    uint32_t *xb = NULL;
+    int bf16 = !quant && dv_cpu_bgemm_level() >= 2;
+    for (int m = 0; m < count; m++)
+        bf16 = bf16 && L[m]->bf16_mm;
+    /* without memory for the rounded rows, the exact products */
+    if (bf16 && (xb = malloc((size_t)n * dv_bg_pairs(in) * sizeof *xb))) {
+        for (int t = 0; t < n; t++)
+            dv_bg_round_row(x + (size_t)t * in, in, xb + (size_t)t * dv_bg_pairs(in), 2);
+        j.xb = xb;
+    }
     if (quant) {
         size_t nb = (size_t)dv_qblocks(in);
         xq = malloc((size_t)n * nb * sizeof *xq);
@@ -338,6 +359,7 @@ static int forward_gemv(const dv_linear *const *L, float *const *y, int count, c
     dv_pool *pool = split_pool(ctx ? ctx->pool : NULL, L, count, n);
     j.threads = dv_pool_threads(pool);
     dv_pool_for_parts(pool, gemv_chunks(&j), 1, gemv_chunk, &j);
+    free(xb);
     free(xq);
     free(xoff);
     free(xaux);
@@ -698,11 +720,16 @@ static int forward_bgemm(const dv_linear *const *L, float *const *y, int count, 
 {
     int level = dv_cpu_bgemm_level();
     dv_pool *pool = ctx ? ctx->pool : NULL;
-    if (level < 2 || !pool || n <= GEMV_MAX_ROWS)
+    if (level < 2 || !pool)
         return 0;
-    for (int m = 0; m < count; m++)
+    int packed = 1;
+    for (int m = 0; m < count; m++) {
         if (!L[m]->bf16_mm || L[m]->in != L[0]->in)
             return 0;
+        packed &= L[m]->packed != NULL;
+    }
+    if (n <= GEMV_MAX_ROWS && !packed)   /* few rows read the stored ones */
+        return 0;
     bg_job j = { .x = x, .act = act, .pool = pool, .level = level, .L = L[0],
                  .a = { .n = n, .k2 = dv_bg_pairs(L[0]->in) } };
     /* eight chunks a thread: one held up by another tenant costs little */
@@ -778,7 +805,7 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
 
 int dv_linear_rows_stable(const dv_linear *L, int n)
 {
-    return on_panels(L) || (n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
+    return (L->packed && L->qfmt != DV_QNONE) || (n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
                                  (L->bf16_mm && dv_cpu_bgemm_level() >= 2)));
 }
 
@@ -811,7 +838,7 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
 
 int dv_linear_rows_alone(const dv_linear *L, int n, const dv_ctx *ctx)
 {
-    return on_panels(L) || !(n >= ROWS_QGEMM_MIN && L->qfmt != DV_QNONE &&
+    return on_panels(L, ctx) || !(n >= ROWS_QGEMM_MIN && L->qfmt != DV_QNONE &&
                              dv_cpu_qgemm_level() >= 2 && ctx && ctx->pool);
 }
 
@@ -828,8 +855,9 @@ void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int coun
         return;
     int stacked = 1;   /* the integer kernel: on panels, or where it beats the direct one */
     for (int m = 0; m < count; m++)
-        stacked = stacked && (on_panels(L[m]) || !dv_linear_rows_alone(L[m], n, ctx));
-    if (stacked && forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx))
+        stacked = stacked && (on_panels(L[m], ctx) || !dv_linear_rows_alone(L[m], n, ctx));
+    if (stacked && (forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx) ||
+                    forward_bgemm(L, y, count, x, n, DV_ACT_NONE, ctx)))
         return;
     if (forward_gemv(L, y, count, x, n, INT_MAX, ctx)) {
         for (int m = 0; m < count; m++)

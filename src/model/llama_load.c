@@ -297,18 +297,21 @@ static int prepack_quant(const lm_matrix *mats, int n_mats, const dv_lm_weights 
     return DOCVL_OK;
 }
 
-/* BF16 layer matrices marked for the bf16 many-row products
- * (dv_linear_use_bf16; lm_head is left: prefill computes its last row
- * only). Repacked once here where the panels (as many bytes as the
- * matrices, held beside the mapped checkpoint, which decoding reads) take
- * at most a quarter of the memory: the 1.3B's 2.5 GB, not the 7B's 13 GB,
+/* BF16 matrices, lm_head too, marked for the bf16 products
+ * (dv_linear_use_bf16), decoding's one-row products included (the
+ * activations rounded): on the panels where they are repacked (anonymous
+ * 2 MiB pages: one row of the 1.3B read them at 1.2-1.9x the rate of the
+ * mapped checkpoint's 4 KiB pages, docs/speed.md), else on the stored rows
+ * (kernels/bgemm.h dv_bg_dot). Repacked once here where the panels (as
+ * many bytes as the matrices, held beside the mapped checkpoint) take at
+ * most a quarter of the memory: the 1.3B's 2.9 GB, not the 7B's 13 GB,
  * whose products repack per call. DOCVL_PREPACK=0 repacks per call always. */
 static int use_bf16(const lm_matrix *mats, int n_mats, const dv_lm_weights *w, dv_pool **pool,
                     dv_err *e)
 {
     size_t bytes = 0;
     int any = 0;
-    for (int i = 0; i < n_mats - 1; i++)
+    for (int i = 0; i < n_mats; i++)
         if (mats[i].L->dtype == DV_BF16 && mats[i].L->qfmt == DV_QNONE) {
             bytes += dv_linear_weight_bytes(mats[i].L);
             any = 1;
@@ -322,7 +325,7 @@ static int use_bf16(const lm_matrix *mats, int n_mats, const dv_lm_weights *w, d
     if (prepack && !*pool &&
         dv_pool_new(w->n_threads > 0 ? w->n_threads : dv_cpu_count(), pool, e))
         return dv_wrap(e, "starting threads to repack the weights");
-    for (int i = 0; i < n_mats - 1; i++)
+    for (int i = 0; i < n_mats; i++)
         dv_linear_use_bf16(mats[i].L, prepack, *pool);
     return DOCVL_OK;
 }

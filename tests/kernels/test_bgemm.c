@@ -213,12 +213,75 @@ static void test_linear(void)
         float g = (float)(0.5 * v * erfc(-v / sqrt(2.0)));
         g_assert_cmpfloat(fabsf(yg[i] - g), <=, 1e-5f * (1.0f + fabsf(g)));
     }
-    /* a few rows: the direct kernel on the stored weight, as before */
+    /* A few rows (decoding) take the bf16 products too: on the panels each
+     * row's floats are those of the many-row product, bit for bit, alone or
+     * stacked (dv_linear_forward_rows); without panels the stored rows
+     * against the rounded activations (dv_bg_dot), near the same reference
+     * and off the exact path. */
     float *ye4 = forward(&exact, x, 4, 2, DV_ACT_NONE), *yp4 = forward(&packed, x, 4, 2, DV_ACT_NONE);
-    g_assert_cmpmem(ye4, (size_t)4 * out * 4, yp4, (size_t)4 * out * 4);
+    float *yq4 = forward(&perprod, x, 4, 2, DV_ACT_NONE);
+    size_t row = (size_t)out * sizeof(float);
+    if (on) {
+        dv_pool *pool = NULL;
+        dv_err e = { 0 };
+        g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, DOCVL_OK);
+        dv_ctx ctx = { .n_threads = 2, .pool = pool };
+        g_assert_true(dv_linear_rows_alone(&packed, 4, &ctx));
+        const dv_linear *lin = &packed;
+        float *rows = g_new(float, (size_t)3 * out);
+        dv_linear_forward_rows(&lin, &rows, 1, x, 3, &ctx);
+        for (int t = 0; t < 4; t++) {
+            float *one = forward(&packed, x + (size_t)t * in, 1, 2, DV_ACT_NONE);
+            g_assert_cmpmem(one, row, y2 + (size_t)t * out, row);
+            g_assert_cmpmem(yp4 + (size_t)t * out, row, y2 + (size_t)t * out, row);
+            if (t < 3)
+                g_assert_cmpmem(rows + (size_t)t * out, row, one, row);
+            g_free(one);
+        }
+        g_free(rows);
+        dv_pool_free(pool);
+        int moved = 0;
+        for (int t = 0; t < 4; t++)
+            for (int j = 0; j < out; j++) {
+                double mag, want = reference(w, x, in, t, j, &mag) + bias[j];
+                float got = yq4[(size_t)t * out + j];
+                g_assert_cmpfloat(fabs(got - want), <=, (in + 2) * FLT_EPSILON * (mag + fabs(want)));
+                moved += got != ye4[(size_t)t * out + j];
+            }
+        g_assert_cmpint(moved, >, 4 * out / 2);
+    } else {
+        g_assert_cmpmem(ye4, (size_t)4 * out * 4, yp4, (size_t)4 * out * 4);
+        g_assert_cmpmem(ye4, (size_t)4 * out * 4, yq4, (size_t)4 * out * 4);
+    }
     dv_linear_free(&exact), dv_linear_free(&perprod), dv_linear_free(&packed);
     g_free(w), g_free(bias), g_free(x), g_free(ye), g_free(y1), g_free(y2), g_free(yg);
-    g_free(ye4), g_free(yp4);
+    g_free(ye4), g_free(yp4), g_free(yq4);
+    g_rand_free(r);
+}
+
+/* One stored row against one rounded activation row (decoding without
+ * panels): every width's tail, both forms near the double reference of the
+ * rounded operands; the rounded row the same words in both forms. */
+static void test_dot(void)
+{
+    GRand *r = g_rand_new_with_seed(17);
+    const int ins[] = { 1, 2, 31, 32, 33, 127, 128, 129, 301, 2049 };
+    int level = dv_cpu_bgemm_level();
+    for (size_t k = 0; k < G_N_ELEMENTS(ins); k++) {
+        int in = ins[k], k2 = dv_bg_pairs(in);
+        uint16_t *w = random_bf16(r, (size_t)in, 0.5);
+        float *x = random_floats(r, (size_t)in, 2.0);
+        uint32_t *x0 = g_new(uint32_t, k2), *x2 = g_new(uint32_t, k2);
+        dv_bg_round_row(x, in, x0, 0);
+        dv_bg_round_row(x, in, x2, level);
+        g_assert_cmpmem(x0, k2 * sizeof *x0, x2, k2 * sizeof *x2);
+        double mag, want = reference(w, x, in, 0, 0, &mag);
+        for (int l = 0; l <= level; l += 2) {
+            float got = dv_bg_dot(w, x0, in, l);
+            g_assert_cmpfloat(fabs(got - want), <=, (in + 2) * FLT_EPSILON * (mag + fabs(want)));
+        }
+        g_free(w), g_free(x), g_free(x0), g_free(x2);
+    }
     g_rand_free(r);
 }
 
@@ -244,6 +307,7 @@ int main(int argc, char **argv)
     g_test_add_func("/bgemm/avx512bf16", test_avx512bf16);
     g_test_add_func("/bgemm/rounding", test_rounding);
     g_test_add_func("/bgemm/linear", test_linear);
+    g_test_add_func("/bgemm/dot", test_dot);
     g_test_add_func("/bgemm/linear-dtypes", test_linear_dtypes);
     return g_test_run();
 }
