@@ -287,13 +287,16 @@ static dv_pool *split_pool(dv_pool *pool, const dv_linear *const *L, int count, 
     return (long long)n * L[0]->in * outs >= SPLIT_MIN_MACS ? pool : NULL;
 }
 
-/* Quantized weights repacked at load (dv_linear_prepack) take every product,
- * a decoding step's one row too, through the integer kernel on the panels:
- * a one-row q4 product of 24 matrices 5632 x 2048 (138 MB), 2 threads,
- * read the weights at 37-44 GB/s there against 27-28 GB/s in the row
- * kernel (q8: 53-58 against 40, counting the rows' bytes; the panels hold
- * 11% more), and the rows' results then do not depend on how many rows a
- * product takes (the kernel sums each row alone, block after block). */
+/* Weights repacked at load take every product, a decoding step's one row
+ * too, on their panels. Quantized ones (dv_linear_prepack) through the
+ * integer kernel: a one-row q4 product of 24 matrices 5632 x 2048 (138 MB),
+ * 2 threads, read the weights at 37-44 GB/s there against 27-28 GB/s in the
+ * row kernel (q8: 53-58 against 40, counting the rows' bytes; the panels
+ * hold 11% more). BF16 ones on the bf16 products (dv_linear_use_bf16, with
+ * a pool for the rounded activations): the panels' 2 MiB pages, where the
+ * mapped checkpoint's 4 KiB pages held the 1.3B's decoding to 8-10 tok/s
+ * (12.5-15 on the panels). Either kernel sums each row alone in one order,
+ * so a row's floats do not depend on how many rows its product takes. */
 static int on_panels(const dv_linear *L, const dv_ctx *ctx)
 {
     return L->packed && (L->qfmt != DV_QNONE || (L->bf16_mm && ctx && ctx->pool));
@@ -805,8 +808,10 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
 
 int dv_linear_rows_stable(const dv_linear *L, int n)
 {
-    return (L->packed && L->qfmt != DV_QNONE) || (n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
-                                 (L->bf16_mm && dv_cpu_bgemm_level() >= 2)));
+    if (L->packed && L->qfmt != DV_QNONE)
+        return 1;
+    return n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
+                                 (L->bf16_mm && dv_cpu_bgemm_level() >= 2));
 }
 
 void dv_linear_forward(const dv_linear *L, const float *x, int n, float *y, const dv_ctx *ctx)
@@ -853,7 +858,7 @@ void dv_linear_forward_rows(const dv_linear *const *L, float *const *y, int coun
 {
     if (count <= 0 || n <= 0)
         return;
-    int stacked = 1;   /* the integer kernel: on panels, or where it beats the direct one */
+    int stacked = 1;   /* the panel kernels: on panels, or where they beat the direct one */
     for (int m = 0; m < count; m++)
         stacked = stacked && (on_panels(L[m], ctx) || !dv_linear_rows_alone(L[m], n, ctx));
     if (stacked && (forward_qgemm(L, y, count, x, n, DV_ACT_NONE, ctx) ||

@@ -94,9 +94,9 @@ void dv_linear_forward_many(const dv_linear *const *L, float *const *y, int coun
 /* The same for n rows whose results must not depend on the other rows
  * (sequences decoded side by side, one token each: their tokens must not
  * depend on the batch). Where dv_linear_rows_alone(L, n, ctx), each row
- * gives exactly what a one-row product of that row gives: quantized weights
- * repacked at load through the integer kernel on their panels, other
- * quantized and bf16 weights through the direct kernels, each weight row
+ * gives exactly what a one-row product of that row gives: weights repacked
+ * at load through their kernel on the panels (integer; bf16 with a pool),
+ * other quantized and bf16 weights through the direct kernels, each weight row
  * read once for all n rows, other weights one row at a time. Otherwise
  * (q8/q4 weights not repacked, 5 rows or more, the integer kernel and a
  * pool) the integer many-row kernel: each row's floats are the same in any
