@@ -22,6 +22,13 @@ static uint32_t bf16_word(const uint16_t *row, int in, int p)
     return row[2 * p] | hi << 16;
 }
 
+/* Word p of a row of floats rounded to bf16 (0 past the row's end). */
+static uint32_t rounded_word(const float *row, int in, int p)
+{
+    uint32_t hi = 2 * p + 1 < in ? dv_f32_to_bf16(row[2 * p + 1]) : 0;
+    return dv_f32_to_bf16(row[2 * p]) | hi << 16;
+}
+
 static void round_scalar(const float *x, int in, int s0, int s1, const dv_bg_act *a)
 {
     for (int s = s0; s < s1; s++) {
@@ -29,13 +36,7 @@ static void round_scalar(const float *x, int in, int s0, int s1, const dv_bg_act
         for (int i = 0; i < DV_BG_MR; i++) {
             int t = s * DV_BG_MR + i;
             for (int p = 0; p < a->k2; p++) {
-                uint32_t w = 0;
-                if (t < a->n) {
-                    const float *r = x + (size_t)t * in;
-                    uint32_t hi = 2 * p + 1 < in ? dv_f32_to_bf16(r[2 * p + 1]) : 0;
-                    w = dv_f32_to_bf16(r[2 * p]) | hi << 16;
-                }
-                d[(size_t)p * DV_BG_MR + i] = w;
+                d[(size_t)p * DV_BG_MR + i] = t < a->n ? rounded_word(x + (size_t)t * in, in, p) : 0;
             }
         }
     }
@@ -54,6 +55,12 @@ static void pack_scalar(const uint16_t *w, int in, int r0, int rows, uint32_t *p
 
 static float bf16f(uint32_t h) { return dv_bf16_to_f32((uint16_t)h); }
 
+/* One pair of weights by one pair of activations, in f32. */
+static float pair_dot(uint32_t ww, uint32_t xw)
+{
+    return bf16f(ww) * bf16f(xw) + bf16f(ww >> 16) * bf16f(xw >> 16);
+}
+
 static void bgemm_scalar(const uint32_t *panels, int rows, const dv_bg_act *a, float *y,
                          size_t ldy)
 {
@@ -63,10 +70,8 @@ static void bgemm_scalar(const uint32_t *panels, int rows, const dv_bg_act *a, f
             const uint32_t *panel = panels + (size_t)(r / DV_BG_NR) * DV_BG_NR * a->k2;
             int j = r % DV_BG_NR;
             float acc = 0.0f;
-            for (int p = 0; p < a->k2; p++) {
-                uint32_t xw = xs[(size_t)p * DV_BG_MR], ww = panel[(size_t)p * DV_BG_NR + j];
-                acc += bf16f(xw & 0xffff) * bf16f(ww & 0xffff) + bf16f(xw >> 16) * bf16f(ww >> 16);
-            }
+            for (int p = 0; p < a->k2; p++)
+                acc += pair_dot(panel[(size_t)p * DV_BG_NR + j], xs[(size_t)p * DV_BG_MR]);
             y[(size_t)t * ldy + r] = acc;
         }
     }
@@ -298,10 +303,8 @@ BF16_512 static float dot_512(const uint16_t *w, const uint32_t *x, int in)
 static float dot_scalar(const uint16_t *w, const uint32_t *x, int in)
 {
     float acc = 0.0f;
-    for (int p = 0; p < dv_bg_pairs(in); p++) {
-        uint32_t wp = bf16_word(w, in, p);
-        acc += bf16f(wp) * bf16f(x[p]) + bf16f(wp >> 16) * bf16f(x[p] >> 16);
-    }
+    for (int p = 0; p < dv_bg_pairs(in); p++)
+        acc += pair_dot(bf16_word(w, in, p), x[p]);
     return acc;
 }
 
@@ -315,11 +318,8 @@ void dv_bg_round_row(const float *x, int in, uint32_t *row, int level)
 #else
     (void)level;
 #endif
-    for (int p = 0; p < dv_bg_pairs(in); p++) {
-        uint32_t lo = dv_f32_to_bf16(x[2 * p]);
-        uint32_t hi = 2 * p + 1 < in ? dv_f32_to_bf16(x[2 * p + 1]) : 0;
-        row[p] = lo | hi << 16;
-    }
+    for (int p = 0; p < dv_bg_pairs(in); p++)
+        row[p] = rounded_word(x, in, p);
 }
 
 float dv_bg_dot(const uint16_t *w, const uint32_t *x, int in, int level)
