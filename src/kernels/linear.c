@@ -312,24 +312,23 @@ static int gemv_ok(const dv_linear *L, int n, int max_rows, const dv_ctx *ctx)
 static int forward_gemv(const dv_linear *const *L, float *const *y, int count, const float *x,
                         int n, int max_rows, const dv_ctx *ctx)
 {
-    int quant = L[0]->qfmt != DV_QNONE;
-    for (int m = 0; m < count; m++)
+    int quant = L[0]->qfmt != DV_QNONE, bf16 = !quant && dv_cpu_bgemm_level() >= 2;
+    for (int m = 0; m < count; m++) {
         if (!gemv_ok(L[m], n, max_rows, ctx) || (L[m]->qfmt != DV_QNONE) != quant ||
             L[m]->in != L[0]->in)
             return 0;
-    int in = L[0]->in;
+        bf16 = bf16 && L[m]->bf16_mm;
+    }
+    int in = L[0]->in, k2 = dv_bg_pairs(in);
     gemv_job j = { .L = L, .y = y, .count = count, .x = x, .n = n };
     dv_q8_block *xq = NULL;
     int32_t *xoff = NULL;
     char *xaux = NULL;
     uint32_t *xb = NULL;
-    int bf16 = !quant && dv_cpu_bgemm_level() >= 2;
-    for (int m = 0; m < count; m++)
-        bf16 = bf16 && L[m]->bf16_mm;
     /* without memory for the rounded rows, the exact products */
-    if (bf16 && (xb = malloc((size_t)n * dv_bg_pairs(in) * sizeof *xb))) {
+    if (bf16 && (xb = malloc((size_t)n * k2 * sizeof *xb))) {
         for (int t = 0; t < n; t++)
-            dv_bg_round_row(x + (size_t)t * in, in, xb + (size_t)t * dv_bg_pairs(in), 2);
+            dv_bg_round_row(x + (size_t)t * in, in, xb + (size_t)t * k2, 2);
         j.xb = xb;
     }
     if (quant) {
