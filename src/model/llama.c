@@ -261,6 +261,101 @@ static void *kv_at(const dv_llama_state *s, void *base, size_t off)
     return s->kv_f16 ? (void *)((uint16_t *)base + off) : (void *)((float *)base + off);
 }
 
+/* ---- row-wise steps over the pool ----
+ * Norms, residual adds, SiLU and RoPE of a prompt's rows: on one thread they
+ * were 6% of a 512-row bf16 prefill while the other thread waited. Split by
+ * rows, each row computed by the same calls as alone (SiLU row by row: a
+ * vector kernel's tail is per call), so the floats do not depend on the
+ * split. Few rows (decoding) stay on the calling thread: waking another
+ * costs more than they do. */
+#define ROWS_SPLIT_FLOATS (1 << 16)
+
+static void rows_for(const dv_ctx *ctx, int n, size_t width, dv_pool_range_fn fn, void *arg)
+{
+    dv_pool *pool = ctx ? ctx->pool : NULL;
+    if (!pool || dv_pool_threads(pool) < 2 || (size_t)n * width < ROWS_SPLIT_FLOATS) {
+        fn(arg, 0, n);
+        return;
+    }
+    int parts = 4 * dv_pool_threads(pool);
+    dv_pool_for(pool, n, (n + parts - 1) / parts, fn, arg);
+}
+
+/* x += add (when add); xn = RMSNorm(x) * w (when w). */
+typedef struct residual_job {
+    float *x, *xn;
+    const float *add, *w;
+    int d;
+    float eps;
+} residual_job;
+
+static void residual_rows(void *arg, int lo, int hi)
+{
+    const residual_job *j = arg;
+    size_t at = (size_t)lo * j->d, len = (size_t)(hi - lo) * j->d;
+    if (j->add)
+        dv_add(j->x + at, j->add + at, len);
+    if (j->w)
+        dv_rmsnorm(j->x + at, j->xn + at, hi - lo, j->d, j->w, j->eps);
+}
+
+static void residual(float *x, const float *add, float *xn, const float *w, int n,
+                     const dv_lm_cfg *c, const dv_ctx *ctx)
+{
+    residual_job j = { .x = x, .xn = xn, .add = add, .w = w, .d = c->hidden, .eps = c->rms_eps };
+    rows_for(ctx, n, (size_t)c->hidden, residual_rows, &j);
+}
+
+typedef struct silu_job {
+    float *gate;
+    const float *up;
+    size_t width;
+} silu_job;
+
+static void silu_rows(void *arg, int lo, int hi)
+{
+    const silu_job *j = arg;
+    for (size_t i = (size_t)lo; i < (size_t)hi; i++)
+        dv_vsilu_mul(j->gate + i * j->width, j->up + i * j->width, j->width);
+}
+
+/* gate = SiLU(gate) * up over n rows of the intermediate width. */
+static void silu_mul(float *gate, const float *up, int n, const dv_lm_cfg *c, const dv_ctx *ctx)
+{
+    silu_job j = { .gate = gate, .up = up, .width = (size_t)c->intermediate };
+    rows_for(ctx, n, j.width, silu_rows, &j);
+}
+
+/* RoPE on the rows of q and k (row i at position table row i); with
+ * k16/v16, k and v then rounded to halves there (an f16 cache). */
+typedef struct rope_job {
+    const dv_lm_cfg *c;
+    float *q, *k;
+    const float *v, *cosv, *sinv;
+    size_t kv_dim;
+    uint16_t *k16, *v16;
+} rope_job;
+
+static void rope_rows(void *arg, int lo, int hi)
+{
+    const rope_job *j = arg;
+    const dv_lm_cfg *c = j->c;
+    size_t H = (size_t)c->hidden, half = (size_t)c->head_dim / 2, kvd = j->kv_dim;
+    const float *cosv = j->cosv + (size_t)lo * half, *sinv = j->sinv + (size_t)lo * half;
+    rope_apply(j->q + (size_t)lo * H, hi - lo, c->heads, c->head_dim, H, cosv, sinv);
+    rope_apply(j->k + (size_t)lo * kvd, hi - lo, c->kv_heads, c->head_dim, kvd, cosv, sinv);
+    if (j->k16) {
+        size_t at = (size_t)lo * kvd;
+        dv_f32_to_f16_row(j->k + at, j->k16 + at, (hi - lo) * (int)kvd);
+        dv_f32_to_f16_row(j->v + at, j->v16 + at, (hi - lo) * (int)kvd);
+    }
+}
+
+static void rope(const rope_job *j, int n, const dv_ctx *ctx)
+{
+    rows_for(ctx, n, (size_t)j->c->hidden, rope_rows, (void *)j);
+}
+
 /* Causal attention of n queries q (rows of hidden floats) over everything
  * cached so far (their own keys included) into out. */
 /* The attention of n new queries of state s over its cache in layer li. */
@@ -290,37 +385,33 @@ static int attention(dv_llama_state *s, int li, int n, const float *q, float *ou
 static void layer_tail(const dv_lm_cfg *c, const llama_layer *L, int n, float *x, float *xn,
                        const float *att, float *tmp, float *gate, float *up, const dv_ctx *ctx)
 {
-    size_t H = (size_t)c->hidden;
     dv_linear_forward(&L->o, att, n, tmp, ctx);
-    dv_add(x, tmp, (size_t)n * H);
-    dv_rmsnorm(x, xn, n, c->hidden, L->mlp_norm, c->rms_eps);
+    residual(x, tmp, xn, L->mlp_norm, n, c, ctx);
     const dv_linear *gu[2] = { &L->gate, &L->up };
     float *gu_out[2] = { gate, up };
     dv_linear_forward_many(gu, gu_out, 2, xn, n, ctx);
-    dv_vsilu_mul(gate, up, (size_t)n * c->intermediate);
+    silu_mul(gate, up, n, c, ctx);
     dv_linear_forward(&L->down, gate, n, tmp, ctx);
-    dv_add(x, tmp, (size_t)n * H);
+    residual(x, tmp, NULL, NULL, n, c, ctx);
 }
 
 static int layer_forward(dv_llama_state *s, int li, int n, const dv_ctx *ctx, dv_err *e)
 {
     const dv_lm_cfg *c = &s->m->cfg;
     const llama_layer *L = &s->m->layers[li];
-    size_t H = (size_t)c->hidden, cache = ((size_t)li * s->cap + (size_t)s->pos) * s->kv_dim;
+    size_t cache = ((size_t)li * s->cap + (size_t)s->pos) * s->kv_dim;
     /* an f16 cache takes the new rows after RoPE, rounded once */
     float *kc = s->kv_f16 ? s->kbuf : kv_at(s, s->kc, cache);
     float *vc = s->kv_f16 ? s->vbuf : kv_at(s, s->vc, cache);
 
-    dv_rmsnorm(s->x, s->xn, n, c->hidden, L->attn_norm, c->rms_eps);
+    residual(s->x, NULL, s->xn, L->attn_norm, n, c, ctx);
     const dv_linear *qkv[3] = { &L->q, &L->k, &L->v };
     float *qkv_out[3] = { s->q, kc, vc };
     dv_linear_forward_many(qkv, qkv_out, 3, s->xn, n, ctx);
-    rope_apply(s->q, n, c->heads, c->head_dim, H, s->cosv, s->sinv);
-    rope_apply(kc, n, c->kv_heads, c->head_dim, s->kv_dim, s->cosv, s->sinv);
-    if (s->kv_f16) {
-        dv_f32_to_f16_row(kc, kv_at(s, s->kc, cache), n * (int)s->kv_dim);
-        dv_f32_to_f16_row(vc, kv_at(s, s->vc, cache), n * (int)s->kv_dim);
-    }
+    rope_job rj = { .c = c, .q = s->q, .k = kc, .v = vc, .cosv = s->cosv, .sinv = s->sinv,
+                    .kv_dim = s->kv_dim, .k16 = s->kv_f16 ? kv_at(s, s->kc, cache) : NULL,
+                    .v16 = s->kv_f16 ? kv_at(s, s->vc, cache) : NULL };
+    rope(&rj, n, ctx);
     int rc = attention(s, li, n, s->q, s->att, ctx, e);
     if (rc)
         return rc;
@@ -343,7 +434,7 @@ static int chunk_forward(dv_llama_state *s, const float *embeds, int n, float *l
         if (li == 0 && layer0_out)
             memcpy(layer0_out, s->x, (size_t)n * H * sizeof *s->x);
     }
-    dv_rmsnorm(s->x, s->xn, n, c->hidden, s->m->final_norm, c->rms_eps);
+    residual(s->x, NULL, s->xn, s->m->final_norm, n, c, ctx);
     s->pos += n;
     return DOCVL_OK;
 }
@@ -585,12 +676,13 @@ static int stacked_layer(dv_llama_state *const *s, int n, const int *len, int ro
     const dv_lm_cfg *c = &s[0]->m->cfg;
     const llama_layer *L = &s[0]->m->layers[li];
     size_t H = (size_t)c->hidden, kvd = s[0]->kv_dim;
-    dv_rmsnorm(b->x, b->xn, rows, c->hidden, L->attn_norm, c->rms_eps);
+    residual(b->x, NULL, b->xn, L->attn_norm, rows, c, ctx);
     const dv_linear *qkv[3] = { &L->q, &L->k, &L->v };
     float *qkv_out[3] = { b->q, b->k, b->v };
     dv_linear_forward_many(qkv, qkv_out, 3, b->xn, rows, ctx);
-    rope_apply(b->q, rows, c->heads, c->head_dim, H, b->cosv, b->sinv);
-    rope_apply(b->k, rows, c->kv_heads, c->head_dim, kvd, b->cosv, b->sinv);
+    rope_job rj = { .c = c, .q = b->q, .k = b->k, .cosv = b->cosv, .sinv = b->sinv,
+                    .kv_dim = kvd };
+    rope(&rj, rows, ctx);
     for (int i = 0, r0 = 0; i < n; r0 += len[i++]) {
         dv_llama_state *si = s[i];
         size_t at = ((size_t)li * si->cap + (size_t)si->pos) * kvd, cnt = (size_t)len[i] * kvd;
@@ -630,7 +722,7 @@ static int prefill_stacked(const dv_llama *m, dv_llama_state *const *s, int n,
         rc = stacked_layer(s, n, len, rows, &b, li, ctx, e);
     if (rc)
         return rc;
-    dv_rmsnorm(b.x, b.xn, rows, c->hidden, m->final_norm, c->rms_eps);
+    residual(b.x, NULL, b.xn, m->final_norm, rows, c, ctx);
     /* each prompt's last row, gathered: the head's one-row products */
     for (int i = 0, r0 = 0; i < n; r0 += len[i++]) {
         s[i]->pos += len[i];
