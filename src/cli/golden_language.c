@@ -8,6 +8,7 @@
 
 #include "base/json.h"
 #include "cli/golden.h"
+#include "kernels/cpu.h"
 #include "model/llama.h"
 #include "model/model.h"
 #include "text/prompt.h"
@@ -130,11 +131,14 @@ static int decode(lang_run *r, const int32_t *golden_ids, int steps)
 
 /* The decoder held as --weights asks: f32 widened, q8/q4 quantized (lm_head
  * q8 and an f16 KV cache, as dv_model_load does), otherwise as stored;
- * BF16 matrices with bf16 products where --bf16-products asks. */
+ * BF16 matrices with bf16 products and an f16 KV cache where
+ * --bf16-products asks and the CPU has them (as dv_model_load holds
+ * --weights bf16). */
 static int bind_decoder(golden_case *gc, const dv_ctx *ctx, dv_llama **m, dv_err *e)
 {
     dv_lm_weights w = { .widen = gc->weights == DV_WEIGHTS_F32, .n_threads = ctx->n_threads,
-                        .bf16_products = gc->bf16_products };
+                        .bf16_products = gc->bf16_products,
+                        .kv_f16 = gc->bf16_products && dv_cpu_bgemm_level() >= 2 };
     if (gc->weights == DV_WEIGHTS_Q8 || gc->weights == DV_WEIGHTS_Q4) {
         w.qfmt = gc->weights == DV_WEIGHTS_Q8 ? DV_Q8 : DV_Q4;
         w.head_qfmt = DV_Q8;

@@ -80,6 +80,7 @@ static int bind_weights(dv_model *m, const dv_model_opts *opts, dv_err *e)
     if (opts && opts->weights == DV_WEIGHTS_BF16 && dv_cpu_bgemm_level() >= 2) {
         lw.bf16_products = 1;
         widen_towers = DV_TOWERS_BF16;
+        lw.kv_f16 = 1;   /* a speed format too: its KV in f16 as q8's and q4's */
     }
     int rc = dv_vision_bind(&m->cfg, m->ck, widen_towers, &m->vision, e);
     return rc ? rc : dv_llama_bind_ex(&m->cfg, m->ck, &lw, &m->llama, e);

@@ -421,7 +421,9 @@ static void test_bf16_products(void)
     dv_ctx ctx = { .n_threads = 2, .pool = pool };
     float *logits[2];
     for (int k = 0; k < 2; k++) {
-        dv_lm_weights w = { .n_threads = 2, .bf16_products = k };
+        /* and its f16 KV cache, as dv_model_load holds --weights bf16 */
+        dv_lm_weights w = { .n_threads = 2, .bf16_products = k,
+                            .kv_f16 = k && dv_cpu_bgemm_level() >= 2 };
         dv_llama *m;
         dv_llama_state *s;
         g_assert_cmpint(dv_llama_bind_ex(&c.cfg, c.ck, &w, &m, &e), ==, DOCVL_OK);
