@@ -517,6 +517,73 @@ static void test_architectures(void)
         check_arch(&archs[i], 280);
 }
 
+/* A prompt wide and long enough (300 rows of 256) that the norms, residual
+ * adds, SiLU and RoPE split over the pool by rows, with fewer kv heads than
+ * heads, into an f32 and an f16 cache: on two threads its logits and cache
+ * rows equal one thread's bit for bit, and the f32 cache's logits are the
+ * f64 reference's within f32 tolerance. */
+static void test_rows_split(void)
+{
+    char *dir = test_tmpdir();
+    const int H = 256, V = 53, n = 300;
+    dv_config cfg = synth_config(H, 2, 4, 2, 384, V, 4096, 10000.0f);
+    synth_write(dir, &cfg.lm, DV_F32, 4242);
+    dv_err e = { 0 };
+    dv_checkpoint *ck;
+    dv_pool *pool;
+    g_assert_cmpint(dv_checkpoint_open(dir, &ck, &e), ==, DOCVL_OK);
+    g_assert_cmpint(dv_pool_new(2, &pool, &e), ==, DOCVL_OK);
+    int32_t ids[300];
+    random_ids(ids, n, V, 5);
+    double *ref = g_new(double, (size_t)n * V);
+    naive_forward(&cfg.lm, ck, ids, n, ref);
+    size_t kv = (size_t)n * (H / 2);
+    for (int kv_f16 = 0; kv_f16 <= 1; kv_f16++) {
+        dv_lm_weights w = { .n_threads = 2, .kv_f16 = kv_f16 };
+        dv_llama *m;
+        g_assert_cmpint(dv_llama_bind_ex(&cfg, ck, &w, &m, &e), ==, DOCVL_OK);
+        float *x = embed_all(m, ids, n, H), *logits[2], *k[2], *v[2];
+        for (int t = 0; t < 2; t++) {
+            dv_ctx ctx = { .n_threads = t + 1, .pool = t ? pool : NULL };
+            dv_llama_state *s;
+            g_assert_cmpint(dv_llama_state_new(m, n, &s, &e), ==, DOCVL_OK);
+            logits[t] = g_new(float, (size_t)n * V);
+            k[t] = g_new(float, kv);
+            v[t] = g_new(float, kv);
+            g_assert_cmpint(dv_llama_forward(m, s, x, n, logits[t], 1, NULL, &ctx, &e), ==,
+                            DOCVL_OK);
+            g_assert_cmpint(dv_llama_state_rows(s, 1, 0, n, k[t], v[t], &e), ==, DOCVL_OK);
+            dv_llama_state_free(s);
+        }
+        g_assert_cmpmem(logits[0], (size_t)n * V * sizeof(float), logits[1],
+                        (size_t)n * V * sizeof(float));
+        g_assert_cmpmem(k[0], kv * sizeof(float), k[1], kv * sizeof(float));
+        g_assert_cmpmem(v[0], kv * sizeof(float), v[1], kv * sizeof(float));
+        double worst = 0, refmax = 0;
+        for (size_t i = 0; i < (size_t)n * V; i++) {
+            worst = fmax(worst, fabs(logits[1][i] - ref[i]));
+            refmax = fmax(refmax, fabs(ref[i]));
+        }
+        g_test_message("%s cache: max |2 threads - f64| %.3g (max |logit| %.3g)",
+                       kv_f16 ? "f16" : "f32", worst, refmax);
+        g_assert_cmpfloat(refmax, >, 0.5);
+        if (!kv_f16)
+            g_assert_cmpfloat(worst, <=, 2e-5 * refmax + 1e-5);
+        for (int t = 0; t < 2; t++) {
+            g_free(logits[t]);
+            g_free(k[t]);
+            g_free(v[t]);
+        }
+        g_free(x);
+        dv_llama_free(m);
+    }
+    g_free(ref);
+    dv_pool_free(pool);
+    dv_checkpoint_close(ck);
+    test_rmtree(dir);
+    g_free(dir);
+}
+
 static void test_errors(void)
 {
     char *dir = test_tmpdir();
@@ -572,6 +639,7 @@ int main(int argc, char **argv)
     g_test_add_func("/llama/kv-f16", test_kv_f16);
     g_test_add_func("/llama/bf16-products", test_bf16_products);
     g_test_add_func("/llama/architectures", test_architectures);
+    g_test_add_func("/llama/rows-split", test_rows_split);
     g_test_add_func("/llama/errors", test_errors);
     return g_test_run();
 }
