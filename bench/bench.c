@@ -20,6 +20,7 @@
 
 #include "base/ctx.h"
 #include "cli/blas_reexec.h"
+#include "kernels/cpu.h"
 #include "kernels/pool.h"
 #include "lowp.h"
 #include "machine.h"
@@ -549,6 +550,21 @@ static double batch_total_gbs(const bench_opts *o, const figures *f, int b)
            (f->decode_bytes_per_token + o->batch[b] * f->decode_kv_bytes_per_token) / 1e9;
 }
 
+/* The peak of the instruction the weights' many-row products run on (q8/q4:
+ * vpdpbusd, a multiply-add counted as two operations as in a FLOP; bf16 asked
+ * for, with the bf16 products: vdpbf16ps), with its name; 0 for the fp32
+ * products (AUTO's bf16 among them, as dv_model_load decides). */
+static double product_peak(const bench_opts *o, const figures *f, const char **name)
+{
+    int quant = f->weights == DV_WEIGHTS_Q8 || f->weights == DV_WEIGHTS_Q4;
+    *name = quant ? "vpdpbusd" : "vdpbf16ps";
+    if (quant && dv_cpu_qgemm_level() >= 2)
+        return f->int8_peak_gops;
+    if (o->weights == DV_WEIGHTS_BF16 && dv_cpu_bgemm_level() >= 2)
+        return f->bf16_peak_gflops;
+    return 0;
+}
+
 static void print_text(const bench_opts *o, const figures *f)
 {
     int n = o->threads;
@@ -582,9 +598,13 @@ static void print_text(const bench_opts *o, const figures *f)
     printf("  prefill %4d tokens    %8.1f tok/s %7.1f GFLOP/s  (%.0f%% of sgemm)\n", o->prefill,
            f->prefill_tps, p_rate, 100 * p_rate / f->sgemm_gflops[1]);
     double w_rate = f->prefill_gflop * f->prefill_tps_warm / o->prefill;
-    printf("  prefill again (warm)   %8.1f tok/s %7.1f GFLOP/s  (%.0f%% of sgemm, %.0f%% of vdpbf16ps)\n",
-           f->prefill_tps_warm, w_rate, 100 * w_rate / f->sgemm_gflops[1],
-           100 * ratio(w_rate, f->bf16_peak_gflops));
+    const char *unit;
+    double peak = product_peak(o, f, &unit);
+    printf("  prefill again (warm)   %8.1f tok/s %7.1f GFLOP/s  (%.0f%% of sgemm", f->prefill_tps_warm,
+           w_rate, 100 * w_rate / f->sgemm_gflops[1]);
+    if (peak > 0)
+        printf(", %.0f%% of %s", 100 * w_rate / peak, unit);
+    printf(")\n");
     if (o->repeat > 1)
         printf("  warm prefills          %d: median above, %.1f to %.1f tok/s\n", o->repeat,
                f->prefill_tps_warm_lo, f->prefill_tps_warm_hi);
