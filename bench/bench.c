@@ -48,6 +48,8 @@ typedef struct bench_opts {
     int repeat;         /* --repeat: warm prefills timed (their median reported) */
 } bench_opts;
 
+#define MAX_REPEAT 64
+
 typedef struct figures {
     double sgemm_gflops[2];      /* 1 thread, N threads */
     double own_sgemm_gflops;     /* docvl's own product, N threads (0: no AVX-512 F) */
@@ -401,7 +403,7 @@ static int time_warm_prefills(const bench_opts *o, const dv_model *m, dv_llama_s
                               const float *emb, float *logits, const dv_ctx *ctx, figures *f,
                               dv_err *e)
 {
-    double tps[64];
+    double tps[MAX_REPEAT];
     int n = o->repeat;
     for (int r = 0; r < n; r++) {
         dv_llama_state_reset(st);
@@ -788,7 +790,7 @@ int main(int argc, char **argv)
     }
     if (o.threads < 1 || o.threads > 64 || o.prefill < 1 || o.decode < 1 || o.page_tiles < 0 ||
         o.page_gen < 0 || o.page_batch < 1 || o.page_batch > 64 || o.shared < -1 ||
-        o.repeat < 1 || o.repeat > 64)
+        o.repeat < 1 || o.repeat > MAX_REPEAT)
         return usage();
     figures f = { 0 };
     if (o.load_only && o.model) {
