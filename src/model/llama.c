@@ -351,9 +351,9 @@ static void rope_rows(void *arg, int lo, int hi)
     }
 }
 
-static void rope(const rope_job *j, int n, const dv_ctx *ctx)
+static void rope(rope_job *j, int n, const dv_ctx *ctx)
 {
-    rows_for(ctx, n, (size_t)j->c->hidden, rope_rows, (void *)j);
+    rows_for(ctx, n, (size_t)j->c->hidden, rope_rows, j);
 }
 
 /* Causal attention of n queries q (rows of hidden floats) over everything
@@ -533,17 +533,17 @@ static int batch_bufs_new(const dv_lm_cfg *c, dv_llama_state *keeper, int n, bat
     return DOCVL_OK;
 }
 
-/* The new key and value row of state s at its position, as layer_forward
+/* n new key and value rows of state s from its position, as layer_forward
  * leaves them (rounded once to f16 in an f16 cache). */
-static void cache_store(dv_llama_state *s, int li, const float *k, const float *v)
+static void cache_store(dv_llama_state *s, int li, const float *k, const float *v, int n)
 {
-    size_t at = ((size_t)li * s->cap + (size_t)s->pos) * s->kv_dim;
+    size_t at = ((size_t)li * s->cap + (size_t)s->pos) * s->kv_dim, cnt = (size_t)n * s->kv_dim;
     if (s->kv_f16) {
-        dv_f32_to_f16_row(k, kv_at(s, s->kc, at), (int)s->kv_dim);
-        dv_f32_to_f16_row(v, kv_at(s, s->vc, at), (int)s->kv_dim);
+        dv_f32_to_f16_row(k, kv_at(s, s->kc, at), (int)cnt);
+        dv_f32_to_f16_row(v, kv_at(s, s->vc, at), (int)cnt);
     } else {
-        memcpy(kv_at(s, s->kc, at), k, s->kv_dim * sizeof *k);
-        memcpy(kv_at(s, s->vc, at), v, s->kv_dim * sizeof *v);
+        memcpy(kv_at(s, s->kc, at), k, cnt * sizeof *k);
+        memcpy(kv_at(s, s->vc, at), v, cnt * sizeof *v);
     }
 }
 
@@ -552,14 +552,15 @@ static int batch_layer(dv_llama_state *const *s, int n, const batch_bufs *b, int
 {
     const dv_lm_cfg *c = &s[0]->m->cfg;
     const llama_layer *L = &s[0]->m->layers[li];
-    size_t H = (size_t)c->hidden, kvd = s[0]->kv_dim, F = (size_t)c->intermediate;
+    size_t H = (size_t)c->hidden, kvd = s[0]->kv_dim;
 
-    dv_rmsnorm(b->x, b->xn, n, c->hidden, L->attn_norm, c->rms_eps);
+    residual(b->x, NULL, b->xn, L->attn_norm, n, c, ctx);
     const dv_linear *qkv[3] = { &L->q, &L->k, &L->v };
     float *qkv_out[3] = { b->q, b->k, b->v };
     dv_linear_forward_rows(qkv, qkv_out, 3, b->xn, n, ctx);
-    rope_apply(b->q, n, c->heads, c->head_dim, H, b->cosv, b->sinv);
-    rope_apply(b->k, n, c->kv_heads, c->head_dim, kvd, b->cosv, b->sinv);
+    rope_job rj = { .c = c, .q = b->q, .k = b->k, .cosv = b->cosv, .sinv = b->sinv,
+                    .kv_dim = kvd };
+    rope(&rj, n, ctx);
     /* every state's attention in one job: 8 states' scores are too many
      * for one thread, while each state's alone are too few to split */
     enum { MANY = 16 };
@@ -567,7 +568,7 @@ static int batch_layer(dv_llama_state *const *s, int n, const batch_bufs *b, int
         int cn = n - i0 < MANY ? n - i0 : MANY;
         dv_attn a[MANY];
         for (int i = i0; i < i0 + cn; i++) {
-            cache_store(s[i], li, b->k + i * kvd, b->v + i * kvd);
+            cache_store(s[i], li, b->k + i * kvd, b->v + i * kvd, 1);
             a[i - i0] = attention_of(s[i], li, 1, b->q + i * H, b->att + i * H);
         }
         int rc = dv_attention_many(a, cn, ctx, e);
@@ -576,16 +577,13 @@ static int batch_layer(dv_llama_state *const *s, int n, const batch_bufs *b, int
     }
     const dv_linear *o = &L->o, *down = &L->down;
     dv_linear_forward_rows(&o, &b->tmp, 1, b->att, n, ctx);
-    dv_add(b->x, b->tmp, (size_t)n * H);
-
-    dv_rmsnorm(b->x, b->xn, n, c->hidden, L->mlp_norm, c->rms_eps);
+    residual(b->x, b->tmp, b->xn, L->mlp_norm, n, c, ctx);
     const dv_linear *gu[2] = { &L->gate, &L->up };
     float *gu_out[2] = { b->gate, b->up };
     dv_linear_forward_rows(gu, gu_out, 2, b->xn, n, ctx);
-    for (int i = 0; i < n; i++)   /* row by row: the vector kernel's tail is per call */
-        dv_vsilu_mul(b->gate + i * F, b->up + i * F, F);
+    silu_mul(b->gate, b->up, n, c, ctx);
     dv_linear_forward_rows(&down, &b->tmp, 1, b->gate, n, ctx);
-    dv_add(b->x, b->tmp, (size_t)n * H);
+    residual(b->x, b->tmp, NULL, NULL, n, c, ctx);
     return DOCVL_OK;
 }
 
@@ -629,7 +627,7 @@ int dv_llama_forward_batch(const dv_llama *m, dv_llama_state *const *s, int n,
     if (!rc) {
         for (int i = 0; i < n; i++)
             s[i]->pos++;
-        dv_rmsnorm(b.x, b.xn, n, c->hidden, m->final_norm, c->rms_eps);
+        residual(b.x, NULL, b.xn, m->final_norm, n, c, &local);
         if (logits) {
             const dv_linear *head = &m->lm_head;
             dv_linear_forward_rows(&head, &logits, 1, b.xn, n, &local);
@@ -684,17 +682,8 @@ static int stacked_layer(dv_llama_state *const *s, int n, const int *len, int ro
                     .kv_dim = kvd };
     rope(&rj, rows, ctx);
     for (int i = 0, r0 = 0; i < n; r0 += len[i++]) {
-        dv_llama_state *si = s[i];
-        size_t at = ((size_t)li * si->cap + (size_t)si->pos) * kvd, cnt = (size_t)len[i] * kvd;
-        const float *k = b->k + (size_t)r0 * kvd, *v = b->v + (size_t)r0 * kvd;
-        if (si->kv_f16) {
-            dv_f32_to_f16_row(k, kv_at(si, si->kc, at), (int)cnt);
-            dv_f32_to_f16_row(v, kv_at(si, si->vc, at), (int)cnt);
-        } else {
-            memcpy(kv_at(si, si->kc, at), k, cnt * sizeof *k);
-            memcpy(kv_at(si, si->vc, at), v, cnt * sizeof *v);
-        }
-        int rc = attention(si, li, len[i], b->q + (size_t)r0 * H, b->att + (size_t)r0 * H, ctx,
+        cache_store(s[i], li, b->k + (size_t)r0 * kvd, b->v + (size_t)r0 * kvd, len[i]);
+        int rc = attention(s[i], li, len[i], b->q + (size_t)r0 * H, b->att + (size_t)r0 * H, ctx,
                            e);
         if (rc)
             return rc;
