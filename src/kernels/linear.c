@@ -559,6 +559,20 @@ typedef struct prepack_job {
     int level;
 } prepack_job;
 
+/* Panels of `bytes` in 2 MiB pages where the kernel gives them: a 4 KiB
+ * page fault per 4 KiB of 1.9 GB (the 1.3B's q8) took most of the load,
+ * and fewer TLB misses for the products that stream them. NULL without
+ * memory. */
+static void *panels_alloc(size_t bytes)
+{
+    size_t huge = (size_t)2 << 20;
+    bytes = (bytes + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, bytes);
+    if (p)
+        madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
 static void prepack_part(void *arg, int lo, int hi)
 {
     const prepack_job *j = arg;
@@ -577,15 +591,7 @@ int dv_linear_prepack(dv_linear *L, dv_pool *pool)
         return DOCVL_OK;
     prepack_job j = { .L = L, .group = dv_qg_panel_bytes(L->qfmt, L->in), .level = level };
     int groups = (L->out + DV_QG_NR - 1) / DV_QG_NR;
-    size_t bytes = (size_t)groups * j.group;
-    /* in 2 MiB pages where the kernel gives them: a 4 KiB page fault per
-     * 4 KiB of 1.9 GB (the 1.3B) took most of the load, and fewer TLB
-     * misses for the products that stream it */
-    size_t huge = (size_t)2 << 20;
-    bytes = (bytes + huge - 1) / huge * huge;
-    L->packed = aligned_alloc(huge, bytes);
-    if (L->packed)
-        madvise(L->packed, bytes, MADV_HUGEPAGE);
+    L->packed = panels_alloc((size_t)groups * j.group);
     if (L->packed)
         dv_pool_for(pool, groups, 8, prepack_part, &j);
     return DOCVL_OK;
@@ -704,14 +710,9 @@ int dv_linear_use_bf16(dv_linear *L, int prepack, dv_pool *pool)
         return 1;
     prepack_job j = { .L = L, .group = dv_bg_panel_bytes(L->in), .level = level };
     int groups = (L->out + DV_BG_NR - 1) / DV_BG_NR;
-    /* in 2 MiB pages where the kernel gives them, as dv_linear_prepack */
-    size_t huge = (size_t)2 << 20, bytes = (size_t)groups * j.group;
-    bytes = (bytes + huge - 1) / huge * huge;
-    L->packed = aligned_alloc(huge, bytes);
-    if (L->packed) {
-        madvise(L->packed, bytes, MADV_HUGEPAGE);
+    L->packed = panels_alloc((size_t)groups * j.group);
+    if (L->packed)
         dv_pool_for(pool, groups, 8, bg_prepack_part, &j);
-    }
     return 1;
 }
 
@@ -807,7 +808,8 @@ void dv_linear_forward_act(const dv_linear *L, const float *x, int n, float *y, 
 
 int dv_linear_rows_stable(const dv_linear *L, int n)
 {
-    if (L->packed && L->qfmt != DV_QNONE)
+    /* no context: only the integer panels are sure to take the product */
+    if (on_panels(L, NULL))
         return 1;
     return n > GEMV_MAX_ROWS && ((L->qfmt != DV_QNONE && dv_cpu_qgemm_level() >= 2) ||
                                  (L->bf16_mm && dv_cpu_bgemm_level() >= 2));
